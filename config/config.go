@@ -1,0 +1,105 @@
+// Package config defines syncd's JSON configuration (SPEC §5): the types, the embedded
+// defaults, loading a file on top of them, environment overrides, the seed's route form,
+// and one Validate that names the field at fault. It imports only the standard library.
+package config
+
+import (
+	"time"
+)
+
+// Config is syncd's whole configuration. The zero value is not valid: start from
+// Default().
+type Config struct {
+	Listen         string    `json:"listen"`
+	AdminListen    string    `json:"admin_listen"`
+	DataDir        string    `json:"data_dir"`
+	TrustedProxies []string  `json:"trusted_proxies"`
+	Log            Log       `json:"log"`
+	TLS            TLS       `json:"tls"`
+	Auth           Auth      `json:"auth"`
+	Limits         Limits    `json:"limits"`
+	WebSocket      WebSocket `json:"websocket"`
+	Retention      Retention `json:"retention"`
+
+	// ReadOnly is set by the seed's route form with "enable_upload": false: every write
+	// is refused with 403 forbidden.
+	ReadOnly bool `json:"-"`
+	// TLSModeExplicit records whether the file wrote "tls":{"mode":...} out; plain HTTP
+	// on a non-loopback address needs it.
+	TLSModeExplicit bool `json:"-"`
+	// Embedded is true when no config file was given (the embedded default, which
+	// bootstraps tenant "default" and its token on first start).
+	Embedded bool `json:"-"`
+}
+
+// Log configures log/slog. Level: debug|info|warn|error; Format: text|json.
+type Log struct {
+	Level  string `json:"level"`
+	Format string `json:"format"`
+}
+
+// TLS modes.
+const (
+	TLSOff    = "off"
+	TLSManual = "manual"
+	TLSACME   = "acme"
+)
+
+// TLS configures HTTPS (SPEC §5). Mode "" means off, allowed only on loopback.
+type TLS struct {
+	Mode          string   `json:"mode"`
+	CertFile      string   `json:"cert_file"`
+	KeyFile       string   `json:"key_file"`
+	Domains       []string `json:"domains"`
+	Email         string   `json:"email"`
+	ACMEDirectory string   `json:"acme_directory"`
+	ACMECAFile    string   `json:"acme_ca_file"`
+	HTTPListen    string   `json:"http_listen"`
+	HSTS          HSTS     `json:"hsts"`
+}
+
+// HSTS configures the Strict-Transport-Security header on HTTPS responses.
+type HSTS struct {
+	MaxAge            Duration `json:"max_age"`
+	IncludeSubdomains bool     `json:"include_subdomains"`
+	Preload           bool     `json:"preload"`
+}
+
+// Auth configures token issuing and verification. KeyDir "" means DataDir/keys.
+type Auth struct {
+	Issuer    string   `json:"issuer"`
+	MaxTTL    Duration `json:"max_ttl"`
+	MaxOpsTTL Duration `json:"max_ops_ttl"`
+	KeyDir    string   `json:"key_dir"`
+}
+
+// Limits are the server-wide defaults; a tenant may carry its own quota and sizes.
+type Limits struct {
+	MaxFileSize Size  `json:"max_file_size"`
+	MaxEntries  int64 `json:"max_entries"`
+	MinFreeDisk Size  `json:"min_free_disk"`
+	WSMaxFrame  int64 `json:"ws_max_frame"`
+	WSSendQueue int   `json:"ws_send_queue"`
+	WSPerToken  int   `json:"ws_per_token"`
+}
+
+// WebSocket configures the /ws hub.
+type WebSocket struct {
+	PingInterval   Duration `json:"ping_interval"`
+	PongTimeout    Duration `json:"pong_timeout"`
+	IdleTimeout    Duration `json:"idle_timeout"`
+	AllowedOrigins []string `json:"allowed_origins"`
+}
+
+// Retention: Changes is how many change-log events are kept per tenant; Versions how
+// long earlier contents are kept.
+type Retention struct {
+	Changes  int64    `json:"changes"`
+	Versions Duration `json:"versions"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("30s", "720h").
+type Duration time.Duration
+
+// Size is a byte count written as a number or a string such as "4GiB", "500MB", "1024".
+type Size int64
