@@ -1,0 +1,304 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Validate checks c and returns a *protocol.Error (bad_request) naming the first field
+// at fault. Mode "" counts as "off". Plain HTTP on a non-loopback listen address is
+// accepted only when TLSModeExplicit is set with mode "off" (syncd then warns loudly).
+func (c *Config) Validate() error {
+	if err := validateListen("listen", c.Listen); err != nil {
+		return err
+	}
+	if c.AdminListen != "" {
+		if err := validateListen("admin_listen", c.AdminListen); err != nil {
+			return err
+		}
+		if c.AdminListen == c.Listen {
+			return fieldErr("admin_listen", "must differ from listen")
+		}
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		return fieldErr("data_dir", "must not be empty")
+	}
+	if strings.ContainsRune(c.DataDir, 0) {
+		return fieldErr("data_dir", "must not contain NUL")
+	}
+	if _, err := c.TrustedProxyPrefixes(); err != nil {
+		return err
+	}
+	if _, err := c.SlogLevel(); err != nil {
+		return err
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return fieldErr("log.format", "must be \"text\" or \"json\", got %q", c.Log.Format)
+	}
+	if err := c.validateTLS(); err != nil {
+		return err
+	}
+	if strings.TrimSpace(c.Auth.Issuer) == "" {
+		return fieldErr("auth.issuer", "must not be empty")
+	}
+	if c.Auth.MaxTTL <= 0 {
+		return fieldErr("auth.max_ttl", "must be positive, got %s", c.Auth.MaxTTL)
+	}
+	if c.Auth.MaxOpsTTL <= 0 {
+		return fieldErr("auth.max_ops_ttl", "must be positive, got %s", c.Auth.MaxOpsTTL)
+	}
+	if strings.ContainsRune(c.Auth.KeyDir, 0) {
+		return fieldErr("auth.key_dir", "must not contain NUL")
+	}
+	positive := []struct {
+		name string
+		v    int64
+	}{
+		{"limits.max_file_size", int64(c.Limits.MaxFileSize)},
+		{"limits.max_entries", c.Limits.MaxEntries},
+		{"limits.ws_max_frame", c.Limits.WSMaxFrame},
+		{"limits.ws_send_queue", int64(c.Limits.WSSendQueue)},
+		{"limits.ws_per_token", int64(c.Limits.WSPerToken)},
+		{"retention.changes", c.Retention.Changes},
+		{"websocket.ping_interval", int64(c.WebSocket.PingInterval)},
+		{"websocket.pong_timeout", int64(c.WebSocket.PongTimeout)},
+		{"websocket.idle_timeout", int64(c.WebSocket.IdleTimeout)},
+		{"retention.versions", int64(c.Retention.Versions)},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			return fieldErr(p.name, "must be positive")
+		}
+	}
+	if c.Limits.MinFreeDisk < 0 {
+		return fieldErr("limits.min_free_disk", "must not be negative")
+	}
+	if c.Limits.WSMaxFrame < 8192 {
+		return fieldErr("limits.ws_max_frame", "must be at least 8192 bytes")
+	}
+	if c.Limits.WSMaxFrame > 64<<20 {
+		return fieldErr("limits.ws_max_frame", "must be at most 64MiB")
+	}
+	if c.WebSocket.PongTimeout <= c.WebSocket.PingInterval {
+		return fieldErr("websocket.pong_timeout", "must be longer than websocket.ping_interval (%s)", c.WebSocket.PingInterval)
+	}
+	for i, o := range c.WebSocket.AllowedOrigins {
+		if err := validateOrigin(o); err != nil {
+			return fieldErr(fmt.Sprintf("websocket.allowed_origins[%d]", i), "%v", err)
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateTLS() error {
+	mode := c.TLS.Mode
+	switch mode {
+	case "", TLSOff:
+		if !IsLoopback(c.Listen) && !(c.TLSModeExplicit && mode == TLSOff) {
+			return fieldErr("tls.mode", "plain HTTP on non-loopback address %q needs \"tls\":{\"mode\":\"off\"} written out (only behind a TLS proxy); use \"manual\" or \"acme\" otherwise", c.Listen)
+		}
+		if c.AdminListen != "" && !IsLoopback(c.AdminListen) && !(c.TLSModeExplicit && mode == TLSOff) {
+			return fieldErr("tls.mode", "plain HTTP on non-loopback admin_listen %q needs \"tls\":{\"mode\":\"off\"} written out", c.AdminListen)
+		}
+	case TLSManual:
+		if strings.TrimSpace(c.TLS.CertFile) == "" {
+			return fieldErr("tls.cert_file", "required in manual mode")
+		}
+		if strings.TrimSpace(c.TLS.KeyFile) == "" {
+			return fieldErr("tls.key_file", "required in manual mode")
+		}
+	case TLSACME:
+		if len(c.TLS.Domains) == 0 {
+			return fieldErr("tls.domains", "at least one domain is required in acme mode")
+		}
+		seen := map[string]bool{}
+		for i, d := range c.TLS.Domains {
+			f := fmt.Sprintf("tls.domains[%d]", i)
+			if err := validateDomain(d); err != nil {
+				return fieldErr(f, "%v", err)
+			}
+			if seen[strings.ToLower(d)] {
+				return fieldErr(f, "duplicate domain %q", d)
+			}
+			seen[strings.ToLower(d)] = true
+		}
+		if c.TLS.ACMEDirectory != "" {
+			u, err := url.Parse(c.TLS.ACMEDirectory)
+			if err != nil || u.Host == "" || u.User != nil {
+				return fieldErr("tls.acme_directory", "must be an absolute https URL")
+			}
+			switch {
+			case u.Scheme == "https":
+			case u.Scheme == "http" && IsLoopback(u.Host):
+			default:
+				return fieldErr("tls.acme_directory", "must be https (plain http only to a loopback host)")
+			}
+		}
+		if c.TLS.Email != "" {
+			if at := strings.IndexByte(c.TLS.Email, '@'); at <= 0 || at == len(c.TLS.Email)-1 || strings.ContainsAny(c.TLS.Email, " \t\r\n,<>") {
+				return fieldErr("tls.email", "not an email address: %q", c.TLS.Email)
+			}
+		}
+		if c.TLS.HTTPListen != "" {
+			if err := validateListen("tls.http_listen", c.TLS.HTTPListen); err != nil {
+				return err
+			}
+			if c.TLS.HTTPListen == c.Listen {
+				return fieldErr("tls.http_listen", "must differ from listen")
+			}
+		}
+	default:
+		return fieldErr("tls.mode", "must be \"off\", \"manual\" or \"acme\", got %q", mode)
+	}
+	if c.TLS.HSTS.MaxAge < 0 {
+		return fieldErr("tls.hsts.max_age", "must not be negative")
+	}
+	if c.TLS.HSTS.Preload && (!c.TLS.HSTS.IncludeSubdomains || c.TLS.HSTS.MaxAge.Std().Hours() < 365*24) {
+		return fieldErr("tls.hsts.preload", "needs include_subdomains and max_age of at least 8760h")
+	}
+	return nil
+}
+
+// validateListen checks a host:port listen address.
+func validateListen(field, addr string) error {
+	if addr == "" {
+		return fieldErr(field, "must not be empty")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fieldErr(field, "not a host:port address: %q", addr)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 || port == "" {
+		return fieldErr(field, "invalid port %q", port)
+	}
+	if host != "" && host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			if validateDomain(host) != nil {
+				return fieldErr(field, "invalid host %q", host)
+			}
+		}
+	}
+	return nil
+}
+
+// validateDomain checks an ASCII DNS name usable for a certificate (no wildcard, no IP).
+func validateDomain(d string) error {
+	if d == "" {
+		return fmt.Errorf("empty domain")
+	}
+	if len(d) > 253 {
+		return fmt.Errorf("domain too long")
+	}
+	if _, err := netip.ParseAddr(d); err == nil {
+		return fmt.Errorf("%q is an IP address, not a domain", d)
+	}
+	if strings.HasSuffix(d, ".") {
+		return fmt.Errorf("%q: no trailing dot", d)
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Errorf("%q: bad label", d)
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("%q: label may not start or end with '-'", d)
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return fmt.Errorf("%q: only ASCII letters, digits and '-' (use punycode)", d)
+			}
+		}
+	}
+	return nil
+}
+
+// validateOrigin checks a WebSocket origin "scheme://host[:port]".
+func validateOrigin(o string) error {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("not an origin such as \"https://app.example.com\": %q", o)
+	}
+	return nil
+}
+
+// TrustedProxyPrefixes parses trusted_proxies: CIDRs, or single addresses taken as one
+// host. An error names the entry at fault.
+func (c *Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(c.TrustedProxies))
+	for i, s := range c.TrustedProxies {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			a, aerr := netip.ParseAddr(strings.TrimSpace(s))
+			if aerr != nil {
+				return nil, fieldErr(fmt.Sprintf("trusted_proxies[%d]", i), "not a CIDR or IP address: %q", s)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// SlogLevel returns log.level as a slog.Level (debug, info, warn, error; any case).
+func (c *Config) SlogLevel() (slog.Level, error) {
+	switch strings.ToLower(c.Log.Level) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fieldErr("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+}
+
+// KeyDir returns the signing key directory: auth.key_dir, or data_dir/keys when unset.
+func (c *Config) KeyDir() string {
+	if c.Auth.KeyDir != "" {
+		return c.Auth.KeyDir
+	}
+	return filepath.Join(c.DataDir, "keys")
+}
+
+// ACMECacheDir returns the ACME certificate cache directory, data_dir/acme.
+func (c *Config) ACMECacheDir() string { return filepath.Join(c.DataDir, "acme") }
+
+// PlainHTTPExposed reports whether syncd serves plain HTTP on a non-loopback address
+// (allowed only with tls.mode "off" written out); syncd logs a loud warning then.
+func (c *Config) PlainHTTPExposed() bool {
+	if c.TLS.Mode != "" && c.TLS.Mode != TLSOff {
+		return false
+	}
+	return !IsLoopback(c.Listen) || (c.AdminListen != "" && !IsLoopback(c.AdminListen))
+}
+
+// IsLoopback reports whether addr ("host:port", "[v6]:port" or a bare host) names a
+// loopback host: "localhost", 127.0.0.0/8 or ::1. An empty host (all interfaces) is not
+// loopback.
+func IsLoopback(addr string) bool {
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	} else {
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	}
+	if strings.EqualFold(host, "localhost") || strings.EqualFold(host, "localhost.") {
+		return true
+	}
+	if i := strings.IndexByte(host, '%'); i >= 0 { // zone
+		host = host[:i]
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}

@@ -1,0 +1,348 @@
+// Package pebbletest runs a real ACME server for tests: Pebble and
+// pebble-challtestsrv (github.com/letsencrypt/pebble/v2, pinned by the tool directives
+// in go.mod) are built once per test binary and started on loopback, with a DNS server
+// that answers 127.0.0.1 for every name. It also makes throwaway certificate
+// authorities. Only tests import it.
+package pebbletest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Packages built from the module graph.
+const (
+	PebblePkg    = "github.com/letsencrypt/pebble/v2/cmd/pebble"
+	ChalltestPkg = "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv"
+)
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+	buildOut  bytes.Buffer
+)
+
+// Cleanup removes the built binaries; call it from TestMain after m.Run.
+func Cleanup() {
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+}
+
+// goTool returns the go command of the toolchain running the test.
+func goTool() string {
+	p := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "go"
+}
+
+// binaries builds pebble and pebble-challtestsrv once and returns their directory.
+func binaries(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "syncspace-pebble-")
+		if buildErr != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, goTool(), "build", "-o", buildDir+string(filepath.Separator), PebblePkg, ChalltestPkg)
+		cmd.Stdout, cmd.Stderr = &buildOut, &buildOut
+		buildErr = cmd.Run()
+	})
+	if buildErr != nil {
+		t.Fatalf("building pebble: %v\n%s", buildErr, buildOut.String())
+	}
+	return buildDir
+}
+
+// CA is a certificate authority made for one test.
+type CA struct {
+	Cert *x509.Certificate
+	Key  *ecdsa.PrivateKey
+	PEM  []byte
+	Pool *x509.CertPool
+}
+
+var (
+	serialMu sync.Mutex
+	serial   = big.NewInt(100)
+)
+
+func nextSerial() *big.Int {
+	serialMu.Lock()
+	defer serialMu.Unlock()
+	serial = new(big.Int).Add(serial, big.NewInt(1))
+	return new(big.Int).Set(serial)
+}
+
+// NewCA makes a CA valid for a day.
+func NewCA(t testing.TB) *CA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          nextSerial(),
+		Subject:               pkix.Name{CommonName: "syncspace test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &CA{Cert: cert, Key: key, Pool: pool,
+		PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// Issue returns a PEM certificate and key for names (DNS names or IP addresses),
+// valid from notBefore to notAfter, and its serial number.
+func (ca *CA) Issue(t testing.TB, notBefore, notAfter time.Time, names ...string) (certPEM, keyPEM []byte, sn *big.Int) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn = nextSerial()
+	tmpl := &x509.Certificate{
+		SerialNumber: sn,
+		Subject:      pkix.Name{CommonName: names[0]},
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), sn
+}
+
+// IssueNow issues a certificate valid from an hour ago for twelve hours.
+func (ca *CA) IssueNow(t testing.TB, names ...string) ([]byte, []byte, *big.Int) {
+	return ca.Issue(t, time.Now().Add(-time.Hour), time.Now().Add(12*time.Hour), names...)
+}
+
+// Pebble is a running Pebble ACME server.
+type Pebble struct {
+	DirectoryURL string         // https://127.0.0.1:P/dir
+	CAFile       string         // root of Pebble's own HTTPS listener (for tls.acme_ca_file)
+	Roots        *x509.CertPool // Pebble's issuing root, for clients of issued certificates
+	Output       *SafeBuffer    // both processes' output
+}
+
+// SafeBuffer is a bytes.Buffer safe for concurrent use.
+type SafeBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SafeBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *SafeBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// FreePort returns a loopback port ("tcp" or "udp") that was free a moment ago.
+func FreePort(t testing.TB, network string) int {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startProc(t testing.TB, out io.Writer, env []string, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Env = append(os.Environ(), env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+}
+
+// Start starts pebble-challtestsrv and Pebble on loopback until the test ends. Pebble
+// validates TLS-ALPN-01 on tlsPort and HTTP-01 on httpPort of 127.0.0.1 (every name
+// resolves to 127.0.0.1). It returns once both answer.
+func Start(t testing.TB, tlsPort, httpPort int) *Pebble {
+	t.Helper()
+	bin := binaries(t)
+	dir := t.TempDir()
+	out := &SafeBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pebble output:\n%s", out.String())
+		}
+	})
+
+	// Pebble's own HTTPS listener gets a certificate from a CA made for this test.
+	ca := NewCA(t)
+	certPEM, keyPEM, _ := ca.IssueNow(t, "127.0.0.1", "localhost")
+	caFile := filepath.Join(dir, "ca.pem")
+	for name, data := range map[string][]byte{"ca.pem": ca.PEM, "cert.pem": certPEM, "key.pem": keyPEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	dnsPort := FreePort(t, "udp")
+	startProc(t, out, nil, filepath.Join(bin, "pebble-challtestsrv"),
+		"-dnsserver", "127.0.0.1:"+strconv.Itoa(dnsPort),
+		"-management", "127.0.0.1:"+strconv.Itoa(FreePort(t, "tcp")),
+		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "",
+		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
+
+	apiPort, mgmtPort := FreePort(t, "tcp"), FreePort(t, "tcp")
+	conf := map[string]any{"pebble": map[string]any{
+		"listenAddress":                  "127.0.0.1:" + strconv.Itoa(apiPort),
+		"managementListenAddress":        "127.0.0.1:" + strconv.Itoa(mgmtPort),
+		"certificate":                    filepath.Join(dir, "cert.pem"),
+		"privateKey":                     filepath.Join(dir, "key.pem"),
+		"httpPort":                       httpPort,
+		"tlsPort":                        tlsPort,
+		"ocspResponderURL":               "",
+		"externalAccountBindingRequired": false,
+		"retryAfter":                     map[string]any{"authz": 1, "order": 1},
+		"keyAlgorithm":                   "ecdsa",
+		"profiles": map[string]any{"default": map[string]any{
+			"description": "default", "validityPeriod": 7776000}},
+	}}
+	b, _ := json.Marshal(conf)
+	confFile := filepath.Join(dir, "pebble.json")
+	if err := os.WriteFile(confFile, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startProc(t, out, []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0"},
+		filepath.Join(bin, "pebble"), "-config", confFile, "-dnsserver", "127.0.0.1:"+strconv.Itoa(dnsPort))
+
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: ca.Pool}, Proxy: nil}}
+	defer client.CloseIdleConnections()
+	p := &Pebble{
+		DirectoryURL: fmt.Sprintf("https://127.0.0.1:%d/dir", apiPort),
+		CAFile:       caFile,
+		Output:       out,
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := client.Get(p.DirectoryURL)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pebble did not come up: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d/roots/0", mgmtPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootPEM, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	p.Roots = x509.NewCertPool()
+	if !p.Roots.AppendCertsFromPEM(rootPEM) {
+		t.Fatalf("no root from pebble: %q", rootPEM)
+	}
+	// Wait for the DNS server too: Pebble's first validation would fail without it.
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "udp", "127.0.0.1:"+strconv.Itoa(dnsPort))
+	}}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		addrs, err := r.LookupHost(ctx, "probe.sync.test")
+		cancel()
+		if err == nil && len(addrs) > 0 && addrs[0] == "127.0.0.1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("challtestsrv DNS did not answer: %v %v", addrs, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return p
+}
+
+// DialTo returns a dial function that sends every connection to addr, whatever the
+// host name asked for (the test names exist only in Pebble's resolver).
+func DialTo(addr string) func(ctx context.Context, network, _ string) (net.Conn, error) {
+	return func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, network, addr)
+	}
+}

@@ -1,0 +1,191 @@
+package tlsconf
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+// Tuning of the manual-mode reloader; tests shorten them.
+var (
+	// reloadDebounce is how long the reloader waits after the last file event before
+	// loading: editors and cert-manager write the cert and the key in separate steps.
+	reloadDebounce = 250 * time.Millisecond
+	// reloadPoll is the interval of a slow poll of the files' size and mtime, a safety
+	// net for missed events (directories replaced, network file systems).
+	reloadPoll = 30 * time.Second
+)
+
+// reloader holds the current certificate of manual mode and replaces it when the
+// files change.
+type reloader struct {
+	certFile, keyFile string
+	logger            *slog.Logger
+	cur               atomic.Pointer[tls.Certificate]
+	stamp             fileStamp // of the pair now served; only the run goroutine writes it after start
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// fileStamp identifies the state of the two files cheaply.
+type fileStamp struct {
+	certMod, keyMod   time.Time
+	certSize, keySize int64
+}
+
+func statPair(certFile, keyFile string) (fileStamp, error) {
+	ci, err := os.Stat(certFile)
+	if err != nil {
+		return fileStamp{}, err
+	}
+	ki, err := os.Stat(keyFile)
+	if err != nil {
+		return fileStamp{}, err
+	}
+	return fileStamp{ci.ModTime(), ki.ModTime(), ci.Size(), ki.Size()}, nil
+}
+
+// newReloader loads the pair (an error names the field) and starts watching.
+func newReloader(ctx context.Context, certFile, keyFile string, logger *slog.Logger) (*reloader, error) {
+	r := &reloader{certFile: certFile, keyFile: keyFile, logger: logger}
+	st, _ := statPair(certFile, keyFile)
+	cert, err := loadPair(certFile, keyFile)
+	if err != nil {
+		return nil, &protocol.Error{Code: protocol.CodeBadRequest, Message: "config: tls.cert_file: cannot load the certificate and key (tls.key_file)", Err: err}
+	}
+	if now := time.Now(); now.After(cert.Leaf.NotAfter) {
+		logger.Error("tls certificate has expired", "not_after", cert.Leaf.NotAfter, "subject", cert.Leaf.Subject.String())
+	}
+	r.cur.Store(cert)
+	r.stamp = st
+	logger.Info("tls certificate loaded", "subject", cert.Leaf.Subject.String(), "not_after", cert.Leaf.NotAfter, "serial", cert.Leaf.SerialNumber.String())
+
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, &protocol.Error{Code: protocol.CodeInternal, Message: "cannot watch certificate files", Err: err}
+	}
+	dirs := map[string]bool{filepath.Dir(certFile): true, filepath.Dir(keyFile): true}
+	for d := range dirs {
+		if err := w.Add(d); err != nil {
+			w.Close()
+			return nil, &protocol.Error{Code: protocol.CodeInternal, Message: "cannot watch certificate directory", Err: err}
+		}
+	}
+	ctx, r.cancel = context.WithCancel(ctx)
+	r.wg.Add(1)
+	go r.run(ctx, w)
+	return r, nil
+}
+
+func (r *reloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c := r.cur.Load()
+	if c == nil {
+		return nil, errClosed
+	}
+	return c, nil
+}
+
+func (r *reloader) close() {
+	r.cancel()
+	r.wg.Wait()
+}
+
+// run reacts to file events (debounced) and polls slowly until ctx ends.
+func (r *reloader) run(ctx context.Context, w *fsnotify.Watcher) {
+	defer r.wg.Done()
+	defer w.Close()
+	names := map[string]bool{
+		filepath.Clean(r.certFile): true,
+		filepath.Clean(r.keyFile):  true,
+	}
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	poll := time.NewTicker(reloadPoll)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			debounce.Stop()
+			return
+		case ev, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			// React to the files themselves and to Kubernetes-style "..data" symlink
+			// swaps in the same directory.
+			base := filepath.Base(ev.Name)
+			if names[filepath.Clean(ev.Name)] || (len(base) > 2 && base[:2] == "..") {
+				debounce.Reset(reloadDebounce)
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+			r.logger.Warn("certificate watcher error; checking files", "err", err)
+			debounce.Reset(reloadDebounce)
+		case <-debounce.C:
+			r.reload(false)
+		case <-poll.C:
+			r.reload(true)
+		}
+	}
+}
+
+// reload loads the pair again and swaps it in if it is good and different. With
+// onlyIfChanged, nothing happens while the files' size and mtime are unchanged.
+func (r *reloader) reload(onlyIfChanged bool) {
+	st, statErr := statPair(r.certFile, r.keyFile)
+	if onlyIfChanged && statErr == nil && st == r.stamp {
+		return
+	}
+	cert, err := loadPair(r.certFile, r.keyFile)
+	if err != nil {
+		r.stamp = st // do not log the same bad pair again on every poll
+		r.logger.Error("new tls certificate rejected, keeping the current one", "err", err)
+		return
+	}
+	old := r.cur.Load()
+	if old != nil && bytes.Equal(old.Leaf.Raw, cert.Leaf.Raw) {
+		r.stamp = st
+		return
+	}
+	now := time.Now()
+	if now.After(cert.Leaf.NotAfter) || now.Before(cert.Leaf.NotBefore) {
+		r.stamp = st
+		r.logger.Error("new tls certificate is not valid now, keeping the current one",
+			"not_before", cert.Leaf.NotBefore, "not_after", cert.Leaf.NotAfter)
+		return
+	}
+	r.cur.Store(cert)
+	r.stamp = st
+	r.logger.Info("tls certificate reloaded", "subject", cert.Leaf.Subject.String(), "not_after", cert.Leaf.NotAfter, "serial", cert.Leaf.SerialNumber.String())
+}
+
+// loadPair reads and checks a certificate and key pair.
+func loadPair(certFile, keyFile string) (*tls.Certificate, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	if cert.Leaf == nil {
+		leaf, err := x509.ParseCertificate(cert.Certificate[0])
+		if err != nil {
+			return nil, fmt.Errorf("parse certificate: %w", err)
+		}
+		cert.Leaf = leaf
+	}
+	return &cert, nil
+}
