@@ -1,0 +1,337 @@
+// Package auth issues and verifies syncspace's tokens (SPEC §2): Ed25519 signing keys
+// with a kid, kept in a key directory and listed in the SQL store (rotation and
+// retirement), tenant and ops JWTs with a recorded jti, revocation by jti or by
+// subject, a cache of verified tokens that still honours revocation, the JWKS
+// document, and the append-only audit log of admin actions.
+//
+// A Service works on one *sql.DB (syncd.db). Several processes may share it: syncd
+// runs Service.Run, which polls the store so that keys, tokens and revocations
+// written by another process (syncctl in local mode) take effect within a second.
+//
+// auth does not import tenants: it asks a TenantLookup (implemented by
+// *tenants.Registry) for a tenant's immutable id.
+package auth
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+// Roles. A tenant token carries one of RoleRead, RoleWrite or RoleAdmin; an ops token
+// carries RoleOps.
+const (
+	RoleRead  = "read"
+	RoleWrite = "write"
+	RoleAdmin = "admin"
+	RoleOps   = "ops"
+)
+
+// Audiences: the aud claim of tenant tokens (/api, /ws) and of ops tokens (/admin,
+// /metrics).
+const (
+	AudienceTenant = "syncspace"
+	AudienceOps    = "syncspace-admin"
+)
+
+// Token kinds, as in Principal.Kind and TokenRecord.Kind.
+const (
+	KindTenant = "tenant"
+	KindOps    = "ops"
+)
+
+// Defaults and bounds of Config.
+const (
+	DefaultIssuer    = "syncd"
+	DefaultMaxTTL    = 8760 * time.Hour
+	DefaultMaxOpsTTL = 24 * time.Hour
+	DefaultLeeway    = 15 * time.Second
+	MaxLeeway        = 30 * time.Second
+	// MaxTokenSize is the largest token accepted; longer ones are refused unread.
+	MaxTokenSize = 4096
+	// PollInterval is how often Run reads the store for changes made by other
+	// processes.
+	PollInterval = 200 * time.Millisecond
+)
+
+// Errors returned by Verify and Check. They are *protocol.Error values with code
+// unauthenticated, and are returned as these very pointers, so errors.Is(err,
+// ErrTokenRevoked) tells a revoked token (WebSocket close 4005) from an expired one
+// (4004).
+var (
+	ErrTokenExpired = &protocol.Error{Code: protocol.CodeUnauthenticated, Message: "token expired"}
+	ErrTokenRevoked = &protocol.Error{Code: protocol.CodeUnauthenticated, Message: "token revoked"}
+	ErrTokenInvalid = &protocol.Error{Code: protocol.CodeUnauthenticated, Message: "invalid token"}
+)
+
+// Config configures a Service. Zero fields take defaults: Issuer "syncd", MaxTTL
+// 8760h, MaxOpsTTL 24h, Leeway 15s. KeyDir is required (syncd passes data_dir/keys
+// unless auth.key_dir says otherwise). Leeway above 30s is an error.
+type Config struct {
+	Issuer    string
+	MaxTTL    time.Duration
+	MaxOpsTTL time.Duration
+	KeyDir    string
+	Leeway    time.Duration
+}
+
+// TenantLookup maps a tenant name to its immutable random id; it returns a
+// *protocol.Error with code not_found when the tenant does not exist. It is called on
+// every Check, so it must be fast (cached).
+type TenantLookup interface {
+	LookupTenant(ctx context.Context, name string) (id string, err error)
+}
+
+// Principal is who a verified token speaks for. Kind is KindTenant or KindOps; an ops
+// principal has empty Tenant and TenantID.
+type Principal struct {
+	Kind      string
+	Tenant    string
+	TenantID  string
+	Subject   string
+	Role      string
+	JTI       string
+	KeyID     string
+	ExpiresAt time.Time
+}
+
+// roleRank orders tenant roles: read < write < admin. Ops is outside the order.
+var roleRank = map[string]int{RoleRead: 1, RoleWrite: 2, RoleAdmin: 3}
+
+// Can reports whether p holds role (or a role above it): read < write < admin for
+// tenant principals; RoleOps only for ops principals. A nil principal can do nothing.
+func (p *Principal) Can(role string) bool {
+	if p == nil {
+		return false
+	}
+	if role == RoleOps || p.Role == RoleOps {
+		return p.Kind == KindOps && p.Role == RoleOps && role == RoleOps
+	}
+	need, ok := roleRank[role]
+	have := roleRank[p.Role]
+	return ok && p.Kind == KindTenant && have >= need
+}
+
+type principalKey struct{}
+
+// NewContext returns ctx carrying p.
+func NewContext(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the principal stored by NewContext, or nil.
+func FromContext(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}
+
+// Service issues, verifies and revokes tokens and keeps the signing keys and the audit
+// log. It is safe for concurrent use. Create it with Open.
+type Service struct {
+	db      *sql.DB
+	cfg     Config
+	tenants TenantLookup
+	log     *slog.Logger
+	now     func() time.Time
+
+	keys    atomic.Pointer[keySet] // live keys, current signer, JWKS
+	parsers map[string]*jwt.Parser // by audience
+
+	revMu     sync.RWMutex
+	revoked   map[string]time.Time // jti → exp, for revocations seen by this process
+	revCursor int64                // last auth_revocations id read
+
+	cache *tokenCache
+}
+
+// Open prepares the tables, checks the key directory (created 0700 if missing;
+// refused if it or a file in it is readable by group or others), loads the keys and
+// creates the first signing key if there is none. It does not start polling: call Run
+// in the server.
+func Open(ctx context.Context, db *sql.DB, cfg Config, tenants TenantLookup, logger *slog.Logger) (*Service, error) {
+	if db == nil {
+		return nil, errors.New("auth: nil database")
+	}
+	if tenants == nil {
+		return nil, errors.New("auth: nil tenant lookup")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = DefaultIssuer
+	}
+	if cfg.MaxTTL == 0 {
+		cfg.MaxTTL = DefaultMaxTTL
+	}
+	if cfg.MaxOpsTTL == 0 {
+		cfg.MaxOpsTTL = DefaultMaxOpsTTL
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = DefaultLeeway
+	}
+	switch {
+	case cfg.MaxTTL < 0:
+		return nil, errors.New("auth.max_ttl: must be positive")
+	case cfg.MaxOpsTTL < 0:
+		return nil, errors.New("auth.max_ops_ttl: must be positive")
+	case cfg.Leeway < 0 || cfg.Leeway > MaxLeeway:
+		return nil, fmt.Errorf("auth: leeway must be between 0 and %s", MaxLeeway)
+	case cfg.KeyDir == "":
+		return nil, errors.New("auth.key_dir: required")
+	}
+	dir, err := filepath.Abs(cfg.KeyDir)
+	if err != nil {
+		return nil, fmt.Errorf("auth.key_dir: %w", err)
+	}
+	cfg.KeyDir = dir
+	s := &Service{
+		db:      db,
+		cfg:     cfg,
+		tenants: tenants,
+		log:     logger.With("component", "auth"),
+		now:     time.Now,
+		revoked: make(map[string]time.Time),
+		cache:   newTokenCache(defaultCacheSize),
+	}
+	s.parsers = map[string]*jwt.Parser{
+		AudienceTenant: s.newParser(AudienceTenant),
+		AudienceOps:    s.newParser(AudienceOps),
+	}
+	if err := s.createTables(ctx); err != nil {
+		return nil, err
+	}
+	if err := prepareKeyDir(cfg.KeyDir); err != nil {
+		return nil, err
+	}
+	if err := s.loadKeys(ctx); err != nil {
+		return nil, err
+	}
+	if s.keys.Load().signer == nil {
+		if _, err := s.RotateKey(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.pollRevocations(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Service) newParser(aud string) *jwt.Parser {
+	return jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithIssuer(s.cfg.Issuer),
+		jwt.WithAudience(aud),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(s.cfg.Leeway),
+		jwt.WithTimeFunc(func() time.Time { return s.now() }),
+		jwt.WithStrictDecoding(),
+	)
+}
+
+// Issuer returns the iss claim this service issues and expects.
+func (s *Service) Issuer() string { return s.cfg.Issuer }
+
+// MaxTTL returns the cap on tenant token lifetimes (auth.max_ttl).
+func (s *Service) MaxTTL() time.Duration { return s.cfg.MaxTTL }
+
+// MaxOpsTTL returns the cap on ops token lifetimes (auth.max_ops_ttl).
+func (s *Service) MaxOpsTTL() time.Duration { return s.cfg.MaxOpsTTL }
+
+// Run polls the store every PollInterval for revocations and key changes made by any
+// process, and prunes the verified-token cache, until ctx ends.
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTicker(PollInterval)
+	defer t.Stop()
+	prune := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("auth poll failed", "err", err)
+		}
+		if prune++; prune%50 == 0 {
+			s.cache.pruneExpired(s.now())
+			s.pruneRevoked()
+		}
+	}
+}
+
+// Refresh reads revocations and keys changed by any process since the last call. Run
+// calls it periodically; tests and tools may call it directly.
+func (s *Service) Refresh(ctx context.Context) error {
+	if err := s.pollRevocations(ctx); err != nil {
+		return err
+	}
+	return s.loadKeys(ctx)
+}
+
+func (s *Service) createTables(ctx context.Context) error {
+	stmts := []string{
+		`CREATE TABLE IF NOT EXISTS auth_keys (
+			kid        TEXT PRIMARY KEY,
+			public_key BLOB NOT NULL,
+			created_at INTEGER NOT NULL,
+			retired_at INTEGER
+		)`,
+		`CREATE TABLE IF NOT EXISTS auth_tokens (
+			jti        TEXT PRIMARY KEY,
+			kind       TEXT NOT NULL,
+			tenant     TEXT NOT NULL DEFAULT '',
+			tid        TEXT NOT NULL DEFAULT '',
+			subject    TEXT NOT NULL,
+			role       TEXT NOT NULL,
+			kid        TEXT NOT NULL,
+			issued_at  INTEGER NOT NULL,
+			expires_at INTEGER NOT NULL,
+			revoked_at INTEGER
+		)`,
+		`CREATE INDEX IF NOT EXISTS auth_tokens_subject ON auth_tokens(kind, tenant, subject)`,
+		`CREATE TABLE IF NOT EXISTS auth_revocations (
+			id         INTEGER PRIMARY KEY AUTOINCREMENT,
+			jti        TEXT NOT NULL,
+			expires_at INTEGER NOT NULL,
+			revoked_at INTEGER NOT NULL
+		)`,
+		`CREATE TABLE IF NOT EXISTS auth_audit (
+			id      INTEGER PRIMARY KEY AUTOINCREMENT,
+			time    INTEGER NOT NULL,
+			actor   TEXT NOT NULL,
+			jti     TEXT NOT NULL DEFAULT '',
+			address TEXT NOT NULL DEFAULT '',
+			action  TEXT NOT NULL,
+			target  TEXT NOT NULL DEFAULT '',
+			outcome TEXT NOT NULL DEFAULT ''
+		)`,
+		`CREATE TRIGGER IF NOT EXISTS auth_audit_no_update BEFORE UPDATE ON auth_audit
+			BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
+		`CREATE TRIGGER IF NOT EXISTS auth_audit_no_delete BEFORE DELETE ON auth_audit
+			BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
+	}
+	for _, q := range stmts {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("auth: create tables: %w", err)
+		}
+	}
+	return nil
+}
+
+// internal wraps a store failure as an internal *protocol.Error (detail for logs only).
+func internal(what string, err error) error {
+	return &protocol.Error{Code: protocol.CodeInternal, Message: "internal error", Err: fmt.Errorf("%s: %w", what, err)}
+}

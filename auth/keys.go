@@ -1,0 +1,351 @@
+package auth
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+// KeyInfo describes one signing key. RetiredAt is nil for a live key; Signing is true
+// for the one key that signs new tokens (the newest live key whose private half is
+// present in the key directory).
+type KeyInfo struct {
+	KID       string     `json:"kid"`
+	CreatedAt time.Time  `json:"created_at"`
+	RetiredAt *time.Time `json:"retired_at,omitempty"`
+	Signing   bool       `json:"signing"`
+}
+
+// signingKey is a live key; priv is nil when its file is missing (it verifies only).
+type signingKey struct {
+	kid     string
+	pub     ed25519.PublicKey
+	priv    ed25519.PrivateKey
+	created time.Time
+}
+
+// keySet is an immutable snapshot of the key table, swapped atomically.
+type keySet struct {
+	fingerprint string
+	live        map[string]*signingKey
+	all         []KeyInfo
+	signer      *signingKey
+	jwks        []byte
+}
+
+var kidPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidKID reports whether kid has the shape of a key id (so it is safe in a file name).
+func ValidKID(kid string) bool { return kidPattern.MatchString(kid) }
+
+// prepareKeyDir creates dir 0700 if missing and refuses a directory, or any file in
+// it, that group or others may read.
+func prepareKeyDir(dir string) error {
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("auth.key_dir: %w", err)
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("auth.key_dir: %w", err)
+		}
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("auth.key_dir: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("auth.key_dir %s: not a directory", dir)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("auth.key_dir %s: accessible by group or others (mode %04o); run chmod 700 on it", dir, st.Mode().Perm())
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("auth.key_dir: %w", err)
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			return fmt.Errorf("auth.key_dir: %w", err)
+		}
+		if info.Mode().Perm()&0o077 != 0 {
+			return fmt.Errorf("auth.key_dir: %s is accessible by group or others (mode %04o); run chmod 600 on it", filepath.Join(dir, e.Name()), info.Mode().Perm())
+		}
+	}
+	return nil
+}
+
+// kidOf derives a key id from the RFC 7638 thumbprint of the public key.
+func kidOf(pub ed25519.PublicKey) string {
+	doc := `{"crv":"Ed25519","kty":"OKP","x":"` + base64.RawURLEncoding.EncodeToString(pub) + `"}`
+	sum := sha256.Sum256([]byte(doc))
+	return base64.RawURLEncoding.EncodeToString(sum[:])[:22]
+}
+
+func (s *Service) keyPath(kid string) string { return filepath.Join(s.cfg.KeyDir, kid+".key") }
+
+func writeKeyFile(path string, priv ed25519.PrivateKey) error {
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+func readKeyFile(path string, pub ed25519.PublicKey) (ed25519.PrivateKey, error) {
+	st, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s: accessible by group or others (mode %04o)", path, st.Mode().Perm())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("%s: no PEM private key", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an Ed25519 key", path)
+	}
+	if !pub.Equal(priv.Public()) {
+		return nil, fmt.Errorf("%s: private key does not match the recorded public key", path)
+	}
+	return priv, nil
+}
+
+// loadKeys rebuilds the key snapshot from the store when the table changed.
+func (s *Service) loadKeys(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT kid, public_key, created_at, retired_at FROM auth_keys ORDER BY created_at, kid`)
+	if err != nil {
+		return internal("load keys", err)
+	}
+	defer rows.Close()
+	type row struct {
+		kid     string
+		pub     []byte
+		created int64
+		retired *int64
+	}
+	var all []row
+	var fp strings.Builder
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.kid, &r.pub, &r.created, &r.retired); err != nil {
+			return internal("load keys", err)
+		}
+		all = append(all, r)
+		fmt.Fprintf(&fp, "%s:%v;", r.kid, r.retired != nil)
+	}
+	if err := rows.Err(); err != nil {
+		return internal("load keys", err)
+	}
+	old := s.keys.Load()
+	if old != nil && old.fingerprint == fp.String() {
+		return nil
+	}
+	set := &keySet{fingerprint: fp.String(), live: make(map[string]*signingKey)}
+	for _, r := range all {
+		info := KeyInfo{KID: r.kid, CreatedAt: time.Unix(0, r.created).UTC()}
+		if r.retired != nil {
+			t := time.Unix(0, *r.retired).UTC()
+			info.RetiredAt = &t
+			set.all = append(set.all, info)
+			continue
+		}
+		set.all = append(set.all, info)
+		if len(r.pub) != ed25519.PublicKeySize || !ValidKID(r.kid) {
+			s.log.Error("ignoring malformed key record", "kid", r.kid)
+			continue
+		}
+		k := &signingKey{kid: r.kid, pub: ed25519.PublicKey(r.pub), created: info.CreatedAt}
+		if old != nil && old.live[r.kid] != nil && old.live[r.kid].priv != nil {
+			k.priv = old.live[r.kid].priv
+		} else if priv, err := readKeyFile(s.keyPath(r.kid), k.pub); err == nil {
+			k.priv = priv
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			s.log.Error("signing key file unusable; key verifies only", "kid", r.kid, "err", err)
+		}
+		set.live[r.kid] = k
+		if k.priv != nil {
+			set.signer = k // rows are in creation order: the last one wins
+		}
+	}
+	for i := range set.all {
+		set.all[i].Signing = set.signer != nil && set.all[i].KID == set.signer.kid
+	}
+	set.jwks = buildJWKS(set)
+	s.keys.Store(set)
+	return nil
+}
+
+type jwk struct {
+	Kty string `json:"kty"`
+	Crv string `json:"crv"`
+	X   string `json:"x"`
+	Kid string `json:"kid"`
+	Alg string `json:"alg"`
+	Use string `json:"use"`
+}
+
+func buildJWKS(set *keySet) []byte {
+	doc := struct {
+		Keys []jwk `json:"keys"`
+	}{Keys: []jwk{}}
+	for _, info := range set.all {
+		k := set.live[info.KID]
+		if k == nil {
+			continue
+		}
+		doc.Keys = append(doc.Keys, jwk{
+			Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(k.pub),
+			Kid: k.kid, Alg: "EdDSA", Use: "sig",
+		})
+	}
+	b, _ := json.Marshal(doc)
+	return b
+}
+
+// JWKS returns the JSON Web Key Set of the live (not retired) keys:
+// {"keys":[{"kty":"OKP","crv":"Ed25519","x":...,"kid":...,"alg":"EdDSA","use":"sig"}]}.
+// The caller must not modify the returned slice.
+func (s *Service) JWKS() []byte { return s.keys.Load().jwks }
+
+// RotateKey creates a new Ed25519 key (crypto/rand), writes its private half to the key
+// directory (0600) and records it; it signs every token issued from now on, while the
+// older live keys still verify.
+func (s *Service) RotateKey(ctx context.Context) (KeyInfo, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return KeyInfo{}, internal("generate key", err)
+	}
+	kid := kidOf(pub)
+	if err := writeKeyFile(s.keyPath(kid), priv); err != nil {
+		return KeyInfo{}, internal("write key", err)
+	}
+	now := s.now()
+	// Creation times order the keys; keep them strictly increasing in this process
+	// even if the clock stalls.
+	if _, err := s.db.ExecContext(ctx,
+		`INSERT INTO auth_keys(kid, public_key, created_at) VALUES(?, ?, max(?, coalesce((SELECT max(created_at)+1 FROM auth_keys), 0)))`,
+		kid, []byte(pub), now.UnixNano()); err != nil {
+		os.Remove(s.keyPath(kid))
+		return KeyInfo{}, internal("record key", err)
+	}
+	if err := s.loadKeys(ctx); err != nil {
+		return KeyInfo{}, err
+	}
+	s.log.Info("signing key created", "kid", kid)
+	for _, k := range s.keys.Load().all {
+		if k.KID == kid {
+			return k, nil
+		}
+	}
+	return KeyInfo{KID: kid, CreatedAt: now.UTC()}, nil
+}
+
+// ListKeys returns every key, retired ones included, oldest first.
+func (s *Service) ListKeys(ctx context.Context) ([]KeyInfo, error) {
+	if err := s.loadKeys(ctx); err != nil {
+		return nil, err
+	}
+	all := s.keys.Load().all
+	return append([]KeyInfo(nil), all...), nil
+}
+
+// RetireKey retires a key: tokens it signed stop verifying (within a second in every
+// process running Run) and its private file is removed. Retiring the last live key is
+// refused (conflict): rotate first. Unknown kid: not_found; already retired: no-op.
+func (s *Service) RetireKey(ctx context.Context, kid string) error {
+	if !ValidKID(kid) {
+		return protocol.Errorf(protocol.CodeNotFound, "no such key")
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return internal("retire key", err)
+	}
+	defer tx.Rollback()
+	var retired *int64
+	err = tx.QueryRowContext(ctx, `SELECT retired_at FROM auth_keys WHERE kid = ?`, kid).Scan(&retired)
+	if errors.Is(err, sql.ErrNoRows) {
+		return protocol.Errorf(protocol.CodeNotFound, "no such key: %s", kid)
+	}
+	if err != nil {
+		return internal("retire key", err)
+	}
+	if retired != nil {
+		return nil
+	}
+	var others int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM auth_keys WHERE retired_at IS NULL AND kid <> ?`, kid).Scan(&others); err != nil {
+		return internal("retire key", err)
+	}
+	if others == 0 {
+		return protocol.Errorf(protocol.CodeConflict, "key %s is the only live key; run key rotate first", kid)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE auth_keys SET retired_at = ? WHERE kid = ?`, s.now().UnixNano(), kid); err != nil {
+		return internal("retire key", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return internal("retire key", err)
+	}
+	if err := os.Remove(s.keyPath(kid)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("could not remove retired key file", "kid", kid, "err", err)
+	}
+	s.log.Info("signing key retired", "kid", kid)
+	return s.loadKeys(ctx)
+}

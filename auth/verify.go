@@ -1,0 +1,277 @@
+package auth
+
+import (
+	"context"
+	"crypto/ed25519"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+// ErrTokenTooLarge is returned for tokens over MaxTokenSize, which are refused unread.
+var ErrTokenTooLarge = &protocol.Error{Code: protocol.CodeUnauthenticated, Message: "token too large"}
+
+// forbiddenHeaders are JOSE header parameters that would let a token name its own key
+// or demand extensions: refused outright.
+var forbiddenHeaders = []string{"jwk", "jku", "x5u", "x5c", "crit"}
+
+// invalid returns ErrTokenInvalid carrying reason for the logs only.
+func invalid(reason string, err error) error {
+	if err != nil {
+		return &protocol.Error{Code: protocol.CodeUnauthenticated, Message: ErrTokenInvalid.Message, Err: fmt.Errorf("%s: %w", reason, err)}
+	}
+	return &protocol.Error{Code: protocol.CodeUnauthenticated, Message: ErrTokenInvalid.Message, Err: errors.New(reason)}
+}
+
+// Verify checks token for audience (AudienceTenant or AudienceOps) and returns its
+// principal. Checks: size, header (alg EdDSA only, a known live kid, no
+// jwk/jku/x5u/x5c/crit), signature, iss, exact aud (a string), exp required, nbf, iat
+// not in the future (leeway at most 30 s), the claim shape of that audience, the jti
+// recorded with the same claims and not revoked, and the tenant still existing with
+// that tid. Verified tokens are cached until exp; a cached token is still re-checked
+// (Check) on every call. Every failure is a *protocol.Error with code unauthenticated
+// (ErrTokenExpired and ErrTokenRevoked for those cases). The returned principal is the
+// caller's to keep.
+func (s *Service) Verify(ctx context.Context, token, audience string) (*Principal, error) {
+	parser := s.parsers[audience]
+	if parser == nil {
+		return nil, &protocol.Error{Code: protocol.CodeInternal, Message: "internal error", Err: fmt.Errorf("unknown audience %q", audience)}
+	}
+	if len(token) > MaxTokenSize {
+		return nil, ErrTokenTooLarge
+	}
+	if token == "" {
+		return nil, invalid("empty token", nil)
+	}
+	if e, ok := s.cache.get(token); ok {
+		if e.aud != audience {
+			return nil, invalid("audience mismatch", nil)
+		}
+		if err := s.Check(ctx, e.p); err != nil {
+			return nil, err
+		}
+		p := *e.p
+		return &p, nil
+	}
+	p, err := s.verifyFull(ctx, parser, token, audience)
+	if err != nil {
+		return nil, err
+	}
+	s.cache.put(token, cacheEntry{p: p, aud: audience}, s.now())
+	cp := *p
+	return &cp, nil
+}
+
+func (s *Service) verifyFull(ctx context.Context, parser *jwt.Parser, token, audience string) (*Principal, error) {
+	keys := s.keys.Load()
+	key, err := checkHeader(token, keys)
+	if err != nil {
+		return nil, err
+	}
+	var c claims
+	_, err = parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return key.pub, nil })
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return nil, ErrTokenExpired
+		}
+		return nil, invalid("parse", err)
+	}
+	if c.Audience != audience {
+		return nil, invalid("audience", nil)
+	}
+	if !ValidSubject(c.Subject) || c.ID == "" || len(c.ID) > 64 || c.IssuedAt == nil || c.NotBefore == nil {
+		return nil, invalid("missing or malformed claim", nil)
+	}
+	p := &Principal{Subject: c.Subject, Role: c.Role, JTI: c.ID, KeyID: key.kid, ExpiresAt: c.ExpiresAt.Time}
+	switch audience {
+	case AudienceTenant:
+		if c.Tenant == nil || c.TenantID == nil || *c.Tenant == "" || *c.TenantID == "" {
+			return nil, invalid("tenant claims missing", nil)
+		}
+		if _, ok := roleRank[c.Role]; !ok {
+			return nil, invalid("role", nil)
+		}
+		p.Kind, p.Tenant, p.TenantID = KindTenant, *c.Tenant, *c.TenantID
+	case AudienceOps:
+		if c.Tenant != nil || c.TenantID != nil || c.Role != RoleOps {
+			return nil, invalid("not an ops token shape", nil)
+		}
+		p.Kind = KindOps
+	}
+	if err := s.checkRecord(ctx, p); err != nil {
+		return nil, err
+	}
+	if err := s.Check(ctx, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkHeader inspects the JOSE header before any signature work: alg EdDSA, a live
+// kid, no key-carrying or critical headers.
+func checkHeader(token string, keys *keySet) (*signingKey, error) {
+	dot := strings.IndexByte(token, '.')
+	if dot <= 0 || strings.Count(token, ".") != 2 {
+		return nil, invalid("malformed", nil)
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(token[:dot])
+	if err != nil {
+		return nil, invalid("header encoding", err)
+	}
+	var h map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return nil, invalid("header json", err)
+	}
+	for _, name := range forbiddenHeaders {
+		if _, ok := h[name]; ok {
+			return nil, invalid("forbidden header "+name, nil)
+		}
+	}
+	var alg, kid string
+	if err := json.Unmarshal(h["alg"], &alg); err != nil || alg != "EdDSA" {
+		return nil, invalid("alg", nil)
+	}
+	if err := json.Unmarshal(h["kid"], &kid); err != nil || kid == "" {
+		return nil, invalid("kid missing", nil)
+	}
+	key := keys.live[kid]
+	if key == nil {
+		return nil, invalid("unknown or retired kid", nil)
+	}
+	if len(key.pub) != ed25519.PublicKeySize {
+		return nil, invalid("bad key", nil)
+	}
+	return key, nil
+}
+
+// checkRecord requires the jti to be recorded with the same claims and not revoked.
+func (s *Service) checkRecord(ctx context.Context, p *Principal) error {
+	var kind, tenant, tid, subject, role, kid string
+	var exp int64
+	var revoked *int64
+	err := s.db.QueryRowContext(ctx,
+		`SELECT kind, tenant, tid, subject, role, kid, expires_at, revoked_at FROM auth_tokens WHERE jti = ?`, p.JTI).
+		Scan(&kind, &tenant, &tid, &subject, &role, &kid, &exp, &revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return invalid("jti not recorded", nil)
+	}
+	if err != nil {
+		return internal("token record", err)
+	}
+	if revoked != nil {
+		return ErrTokenRevoked
+	}
+	if kind != p.Kind || tenant != p.Tenant || tid != p.TenantID || subject != p.Subject || role != p.Role || kid != p.KeyID || exp != p.ExpiresAt.Unix() {
+		return invalid("claims differ from the record", nil)
+	}
+	return nil
+}
+
+// Check reports whether p is still valid now: not expired (leeway applied), not
+// revoked, its key not retired, and for tenant principals the tenant still existing
+// with the same id. It reads in-memory state only (plus the TenantLookup cache), so
+// the WebSocket hub may call it often; revocations made by other processes reach it
+// through Run within a second. Errors: ErrTokenExpired, ErrTokenRevoked,
+// ErrTokenInvalid, or an internal *protocol.Error if the tenant lookup failed.
+func (s *Service) Check(ctx context.Context, p *Principal) error {
+	if p == nil || p.JTI == "" {
+		return ErrTokenInvalid
+	}
+	if !s.now().Add(-s.cfg.Leeway).Before(p.ExpiresAt) {
+		return ErrTokenExpired
+	}
+	if s.isRevoked(p.JTI) {
+		return ErrTokenRevoked
+	}
+	if s.keys.Load().live[p.KeyID] == nil {
+		return ErrTokenRevoked
+	}
+	if p.Kind == KindOps {
+		return nil
+	}
+	if p.Kind != KindTenant {
+		return ErrTokenInvalid
+	}
+	id, err := s.tenants.LookupTenant(ctx, p.Tenant)
+	if err != nil {
+		if protocol.CodeOf(err) == protocol.CodeNotFound {
+			return ErrTokenRevoked
+		}
+		return internal("tenant lookup", err)
+	}
+	if id != p.TenantID {
+		return ErrTokenRevoked
+	}
+	return nil
+}
+
+// defaultCacheSize bounds the verified-token cache.
+const defaultCacheSize = 10000
+
+type cacheEntry struct {
+	p   *Principal
+	aud string
+}
+
+// tokenCache maps a verified token to its principal until the token's exp. It is
+// bounded: when full, expired entries go first, then arbitrary ones.
+type tokenCache struct {
+	mu  sync.RWMutex
+	m   map[string]cacheEntry
+	max int
+}
+
+func newTokenCache(max int) *tokenCache {
+	return &tokenCache{m: make(map[string]cacheEntry), max: max}
+}
+
+func (c *tokenCache) get(token string) (cacheEntry, bool) {
+	c.mu.RLock()
+	e, ok := c.m[token]
+	c.mu.RUnlock()
+	return e, ok
+}
+
+func (c *tokenCache) put(token string, e cacheEntry, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		for k, v := range c.m {
+			if !now.Before(v.p.ExpiresAt) {
+				delete(c.m, k)
+			}
+		}
+		for k := range c.m { // map order is random: drops arbitrary entries
+			if len(c.m) < c.max*9/10 {
+				break
+			}
+			delete(c.m, k)
+		}
+	}
+	c.m[token] = e
+}
+
+func (c *tokenCache) pruneExpired(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, v := range c.m {
+		if !now.Before(v.p.ExpiresAt) {
+			delete(c.m, k)
+		}
+	}
+}
+
+func (c *tokenCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}

@@ -1,0 +1,92 @@
+package tenants
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// BenchmarkPut compares Space.Put with a minimal atomic write (temp file, SHA-256
+// while writing, fsync, rename, fsync of the directory) on the same file system, and
+// reports the ratio store/baseline as "x-baseline". Run with
+//
+//	go test -run XXX -bench Put -benchtime 20x ./tenants/
+func BenchmarkPut(b *testing.B) {
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"4KiB", 4 << 10}, {"256MiB", 256 << 20}} {
+		b.Run(size.name, func(b *testing.B) {
+			data := make([]byte, size.n)
+			for i := range data {
+				data[i] = byte(i * 7)
+			}
+			e := newEnv(b, Limits{}, Options{})
+			ctx := context.Background()
+			base := filepath.Join(e.dir, "baseline")
+			if err := os.MkdirAll(base, 0o700); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(size.n))
+			b.ResetTimer()
+			var store, baseline time.Duration
+			for i := 0; i < b.N; i++ {
+				data[0], data[1] = byte(i), byte(i>>8) // new content each time
+				t0 := time.Now()
+				if _, _, err := e.sp.Put(ctx, "bench.bin", bytes.NewReader(data), PutOptions{Size: int64(len(data))}); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				if err := minimalWrite(base, "bench.bin", data); err != nil {
+					b.Fatal(err)
+				}
+				store += t1.Sub(t0)
+				baseline += time.Since(t1)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(store.Nanoseconds())/float64(b.N), "store-ns/op")
+			b.ReportMetric(float64(baseline.Nanoseconds())/float64(b.N), "baseline-ns/op")
+			b.ReportMetric(float64(store)/float64(baseline), "x-baseline")
+		})
+	}
+}
+
+// minimalWrite is the peer: write a temp file while hashing, fsync, rename over the
+// target, fsync the directory.
+func minimalWrite(dir, name string, data []byte) error {
+	f, err := os.CreateTemp(dir, "tmp-*")
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	for off := 0; off < len(data); off += 256 << 10 {
+		chunk := data[off:min(off+256<<10, len(data))]
+		h.Write(chunk)
+		if _, err := f.Write(chunk); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	_ = hex.EncodeToString(h.Sum(nil))
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

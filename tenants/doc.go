@@ -1,0 +1,20 @@
+// Package tenants is syncspace's tenant registry and each tenant's Space: the file
+// store (every syscall through an *os.Root on the tenant's files/, tmp/ and versions/
+// directories), the index of paths, the per-tenant change log, earlier versions,
+// quota and limits, start-up recovery and the server-side watcher.
+//
+// Layout (SPEC §6): DATA/tenants/NAME/files holds the tenant's files as plain files,
+// DATA/tenants/NAME/versions earlier contents (named by version id), DATA/tenants/NAME/tmp
+// uploads in progress. Metadata lives in SQLite (see tenants/sqlite): tables tenants,
+// tenant_entries (the index), tenant_changes (the change log) and tenant_versions.
+//
+// Writes follow one path: the content is streamed into tmp/ while its SHA-256 is
+// computed, fsynced, checked, then, inside the tenant's commit section, the old content
+// is linked into versions/, the new file renamed into place, the directories fsynced,
+// and the index row, version row and change-log row are committed in one SQL
+// transaction. Listeners are called after the commit, still inside the commit section,
+// so they see every tenant's events in seq order.
+//
+// Every error returned is a *protocol.Error with a SPEC code; failures the caller
+// cannot act on are CodeInternal with the cause attached for logs only.
+package tenants

@@ -1,0 +1,247 @@
+package tenants
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/sqlite"
+)
+
+// env is a registry on a real SQLite file in a temp dir, with one tenant "t1".
+type env struct {
+	t      testing.TB
+	dir    string
+	db     *sql.DB
+	reg    *Registry
+	sp     *Space
+	mu     sync.Mutex
+	events []protocol.Event
+	limits Limits
+	tenant string
+	logger *slog.Logger
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{}, &slog.HandlerOptions{Level: slog.LevelError}))
+}
+
+type testWriter struct{}
+
+func (testWriter) Write(p []byte) (int, error) { return os.Stderr.Write(p) }
+
+func newEnv(t testing.TB, limits Limits, o Options) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), limits: limits, tenant: "t1", logger: quietLogger()}
+	e.open()
+	if _, err := e.reg.Create(context.Background(), e.tenant, o); err != nil {
+		t.Fatal(err)
+	}
+	e.space()
+	t.Cleanup(e.close)
+	return e
+}
+
+func (e *env) open() {
+	e.t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(e.dir, "syncd.db"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	reg, err := OpenRegistry(ctx, db, e.dir, e.limits, e.logger)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.db, e.reg = db, reg
+	reg.Listen(func(tenant string, ev protocol.Event) {
+		if tenant != e.tenant {
+			return
+		}
+		e.mu.Lock()
+		e.events = append(e.events, ev)
+		e.mu.Unlock()
+	})
+}
+
+func (e *env) space() *Space {
+	e.t.Helper()
+	sp, err := e.reg.Space(context.Background(), e.tenant)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.sp = sp
+	return sp
+}
+
+func (e *env) close() {
+	if e.reg != nil {
+		e.reg.Close()
+		e.db.Close()
+		e.reg, e.db = nil, nil
+	}
+}
+
+// reopen simulates a restart: close everything and open again (recovery runs).
+func (e *env) reopen() {
+	e.t.Helper()
+	e.close()
+	e.open()
+	e.space()
+}
+
+func (e *env) evs() []protocol.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]protocol.Event(nil), e.events...)
+}
+
+func (e *env) filesDir() string { return filepath.Join(e.dir, "tenants", e.tenant, "files") }
+
+func (e *env) put(p string, data []byte) protocol.Metadata {
+	e.t.Helper()
+	m, _, err := e.sp.Put(context.Background(), p, bytes.NewReader(data), PutOptions{Size: int64(len(data))})
+	if err != nil {
+		e.t.Fatalf("Put(%q): %v", p, err)
+	}
+	return m
+}
+
+func (e *env) read(p string) []byte {
+	e.t.Helper()
+	f, _, err := e.sp.Open(context.Background(), p)
+	if err != nil {
+		e.t.Fatalf("Open(%q): %v", p, err)
+	}
+	defer f.Close()
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(f); err != nil {
+		e.t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func (e *env) list() map[string]protocol.Metadata {
+	e.t.Helper()
+	out := map[string]protocol.Metadata{}
+	err := e.sp.List(context.Background(), "", true, nil, func(m protocol.Metadata) error {
+		out[m.Path] = m
+		return nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+func sum(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func wantCode(t *testing.T, err error, code protocol.Code) {
+	t.Helper()
+	if got := protocol.CodeOf(err); err == nil || got != code {
+		t.Fatalf("got error %v (code %s), want code %s", err, got, code)
+	}
+}
+
+// replay applies events to an empty tree as a client would (SPEC §3 consistency).
+func replay(evs []protocol.Event) map[string]protocol.Metadata {
+	tree := map[string]protocol.Metadata{}
+	mkParents := func(p string) {
+		for d := parentOf(p); d != ""; d = parentOf(d) {
+			if _, ok := tree[d]; !ok {
+				tree[d] = protocol.Metadata{Path: d, IsDirectory: true}
+			}
+		}
+	}
+	removeTree := func(p string) {
+		for k := range tree {
+			if k == p || (len(k) > len(p) && k[:len(p)+1] == p+"/") {
+				delete(tree, k)
+			}
+		}
+	}
+	for _, ev := range evs {
+		m := ev.Operation.Meta()
+		switch ev.Operation.Kind() {
+		case protocol.OpCreate, protocol.OpUpdate:
+			mkParents(m.Path)
+			tree[m.Path] = m
+		case protocol.OpDelete:
+			removeTree(m.Path)
+		case protocol.OpMove:
+			from := ev.Operation.Move.From
+			moved := map[string]protocol.Metadata{}
+			for k, v := range tree {
+				if k == from || (len(k) > len(from) && k[:len(from)+1] == from+"/") {
+					nk := m.Path + k[len(from):]
+					v.Path = nk
+					moved[nk] = v
+				}
+			}
+			removeTree(from)
+			mkParents(m.Path)
+			for k, v := range moved {
+				tree[k] = v
+			}
+		}
+	}
+	return tree
+}
+
+func parentOf(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			return p[:i]
+		}
+	}
+	return ""
+}
+
+// sameTree compares trees by path, kind, size and hash (directory mtimes and seqs of
+// implicitly created parents are not carried by events).
+func sameTree(t *testing.T, got, want map[string]protocol.Metadata) {
+	t.Helper()
+	var keys []string
+	for k := range got {
+		keys = append(keys, k)
+	}
+	for k := range want {
+		if _, ok := got[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		g, ok1 := got[k]
+		w, ok2 := want[k]
+		if !ok1 || !ok2 || g.IsDirectory != w.IsDirectory || g.Size != w.Size || g.Hash != w.Hash ||
+			(!g.IsDirectory && !g.Modified.Equal(w.Modified)) {
+			t.Errorf("path %q: got %+v (%v), want %+v (%v)", k, g, ok1, w, ok2)
+		}
+	}
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s", d, what)
+}

@@ -1,0 +1,381 @@
+package tenants
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/pathrule"
+)
+
+// DeleteOptions qualify a delete. IfMatch (a file's hash) and IfSeq (nothing under
+// the path changed after that seq; 0 = no check) are preconditions; Recursive allows
+// deleting a non-empty directory.
+type DeleteOptions struct {
+	Recursive bool
+	IfMatch   string
+	IfSeq     int64
+	Source    Source
+}
+
+// Delete removes the file or directory at path and returns the seq of its one Delete
+// event. Each deleted file's content is kept as a version. A non-empty directory
+// without Recursive is conflict; a missing path is not_found.
+func (s *Space) Delete(ctx context.Context, path string, o DeleteOptions) (int64, error) {
+	p, err := pathrule.Clean(path)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.writable(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return 0, err
+	}
+	e, err := s.lookupExact(ctx, s.reg.db, p)
+	if err != nil {
+		return 0, err
+	}
+	if e == nil {
+		return 0, protocol.Errorf(protocol.CodeNotFound, "no such file")
+	}
+	if o.IfMatch != "" && (e.IsDir || !strings.EqualFold(o.IfMatch, e.Hash)) {
+		return 0, protocol.Errorf(protocol.CodePreconditionFailed, "the current content differs")
+	}
+	if o.IfSeq > 0 {
+		changed, err := s.changedSince(ctx, p, o.IfSeq)
+		if err != nil {
+			return 0, err
+		}
+		if changed {
+			return 0, protocol.Errorf(protocol.CodePreconditionFailed, "changed after if_seq")
+		}
+	}
+	files := []*entry{}
+	if e.IsDir {
+		cond, args := subtreeWhere("path", p)
+		rows, err := s.reg.db.QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND `+cond+` ORDER BY path`,
+			append([]any{s.id}, args...)...)
+		if err != nil {
+			return 0, internal("read index", err)
+		}
+		n := 0
+		for rows.Next() {
+			c, err := scanEntry(rows)
+			if err != nil {
+				rows.Close()
+				return 0, internal("read index", err)
+			}
+			n++
+			if !c.IsDir {
+				files = append(files, c)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, internal("read index", err)
+		}
+		if n > 0 && !o.Recursive {
+			return 0, protocol.Errorf(protocol.CodeConflict, "the directory is not empty")
+		}
+	} else {
+		files = append(files, e)
+	}
+	return s.deleteLocked(ctx, e, files, o.Source)
+}
+
+// deleteLocked moves the files into versions/, removes p from disk and commits one
+// Delete event. The caller holds s.mu.
+func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, src Source) (int64, error) {
+	type kept struct {
+		id string
+		e  *entry
+	}
+	var moved []kept
+	undo := func() {
+		for _, k := range moved {
+			_, _ = s.makeParentsOnDisk(k.e.Path)
+			if err := moveBetween(s.versions, k.id, s.files, k.e.Path, true, true); err != nil {
+				s.log.Error("undo failed delete", "err", err)
+			}
+		}
+	}
+	for _, f := range files {
+		id := newID()
+		err := renameNoSync(s.files, f.Path, s.versions, id, true)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // gone from disk already: nothing to keep
+		}
+		if err != nil {
+			undo()
+			return 0, diskErr("keep version", err)
+		}
+		moved = append(moved, kept{id, f})
+	}
+	if e.IsDir {
+		if err := s.files.RemoveAll(e.Path); err != nil {
+			undo()
+			return 0, internal("remove directory", err)
+		}
+	}
+	// One fsync per directory: the kept versions, and the parent that lost the name.
+	if err := syncDir(s.versions, ""); err != nil {
+		undo()
+		return 0, internal("sync versions", err)
+	}
+	if err := syncDir(s.files, pathrule.Parent(e.Path)); err != nil {
+		undo()
+		return 0, diskErr("sync directory", err)
+	}
+	var seq int64
+	_, err := s.write(ctx, src, func(w *wtx) error {
+		for _, k := range moved {
+			if err := w.addVersion(k.id, k.e.Path, k.e, true); err != nil {
+				return err
+			}
+		}
+		var err error
+		if seq, err = w.event(protocol.OpDelete, "", e.meta()); err != nil {
+			return err
+		}
+		return w.removeTree(e.Path)
+	})
+	if err != nil {
+		if e.IsDir {
+			_, _ = mkdirPrivate(s.files, e.Path)
+		}
+		undo()
+		return 0, err
+	}
+	return seq, nil
+}
+
+// makeParentsOnDisk creates the parent directories of p on disk (used to undo).
+func (s *Space) makeParentsOnDisk(p string) (bool, error) {
+	parent := pathrule.Parent(p)
+	if parent == "" {
+		return false, nil
+	}
+	return true, s.files.MkdirAll(parent, dirPerm)
+}
+
+// changedSince reports whether anything at or under p changed after seq (by the
+// change log). A seq older than the retained log counts as changed.
+func (s *Space) changedSince(ctx context.Context, p string, seq int64) (bool, error) {
+	var oldest, head int64
+	if err := s.reg.db.QueryRowContext(ctx, `SELECT coalesce((SELECT min(seq) FROM tenant_changes WHERE tenant_id = ?), 0), head_seq FROM tenants WHERE id = ?`,
+		s.id, s.id).Scan(&oldest, &head); err != nil {
+		return false, internal("read change log", err)
+	}
+	if seq > head {
+		return true, nil
+	}
+	if seq < head && seq+1 < oldest {
+		return true, nil
+	}
+	cond1, a1 := subtreeWhere("path", p)
+	cond2, a2 := subtreeWhere("from_path", p)
+	args := append([]any{s.id, seq, p, p}, a1...)
+	args = append(args, a2...)
+	var n int
+	if err := s.reg.db.QueryRowContext(ctx, `SELECT count(*) FROM tenant_changes WHERE tenant_id = ? AND seq > ?
+		AND (path = ? OR from_path = ? OR `+cond1+` OR `+cond2+`)`, args...).Scan(&n); err != nil {
+		return false, internal("read change log", err)
+	}
+	if n > 0 {
+		return true, nil
+	}
+	// A change of an ancestor (a move or delete of a parent) also changed p.
+	for a := pathrule.Parent(p); a != ""; a = pathrule.Parent(a) {
+		if err := s.reg.db.QueryRowContext(ctx, `SELECT count(*) FROM tenant_changes WHERE tenant_id = ? AND seq > ? AND (path = ? OR from_path = ?) AND op IN ('Delete','Move')`,
+			s.id, seq, a, a).Scan(&n); err != nil {
+			return false, internal("read change log", err)
+		}
+		if n > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Mkdir creates the directory at path (and missing parents). created is false when
+// the directory already existed (nothing changes). A file at path or at a parent is
+// conflict.
+func (s *Space) Mkdir(ctx context.Context, path string, src Source) (protocol.Metadata, bool, error) {
+	p, err := pathrule.Clean(path)
+	if err != nil {
+		return protocol.Metadata{}, false, err
+	}
+	if err := s.writable(); err != nil {
+		return protocol.Metadata{}, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return protocol.Metadata{}, false, err
+	}
+	cur, missing, err := s.checkTarget(ctx, p)
+	if err != nil {
+		return protocol.Metadata{}, false, err
+	}
+	if cur != nil {
+		if !cur.IsDir {
+			return protocol.Metadata{}, false, protocol.Errorf(protocol.CodeConflict, "a file exists at this path")
+		}
+		return cur.meta(), false, nil
+	}
+	if err := s.checkEntries(true, len(missing)); err != nil {
+		return protocol.Metadata{}, false, err
+	}
+	if err := s.ensureFree(ctx, 0); err != nil {
+		return protocol.Metadata{}, false, err
+	}
+	created, err := s.makeParents(append(missing, p))
+	if err != nil {
+		return protocol.Metadata{}, false, err
+	}
+	meta := protocol.Metadata{Path: p, Modified: time.Now().UTC(), IsDirectory: true}
+	_, err = s.write(ctx, src, func(w *wtx) error {
+		if err := w.addParents(missing); err != nil {
+			return err
+		}
+		seq, err := w.event(protocol.OpCreate, "", meta)
+		if err != nil {
+			return err
+		}
+		meta.Seq = seq
+		return w.put(meta, nil)
+	})
+	if err != nil {
+		s.removeDirs(created)
+		return protocol.Metadata{}, false, err
+	}
+	return meta, true, nil
+}
+
+// Move renames from to to (a file or a whole directory), keeping hash, size and
+// modified and carrying versions along; missing parents of to are created. to must not
+// exist, except that a move may change only the case of a name. ifMatch, when set, is
+// the source's expected hash.
+func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) (protocol.Metadata, error) {
+	f, err := pathrule.Clean(from)
+	if err != nil {
+		return protocol.Metadata{}, err
+	}
+	t, err := pathrule.Clean(to)
+	if err != nil {
+		return protocol.Metadata{}, err
+	}
+	if err := s.writable(); err != nil {
+		return protocol.Metadata{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return protocol.Metadata{}, err
+	}
+	e, err := s.lookupExact(ctx, s.reg.db, f)
+	if err != nil {
+		return protocol.Metadata{}, err
+	}
+	if e == nil {
+		return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such file")
+	}
+	if ifMatch != "" && (e.IsDir || !strings.EqualFold(ifMatch, e.Hash)) {
+		return protocol.Metadata{}, protocol.Errorf(protocol.CodePreconditionFailed, "the current content differs")
+	}
+	caseOnly := pathrule.FoldKey(f) == pathrule.FoldKey(t)
+	if f == t {
+		return protocol.Metadata{}, protocol.Errorf(protocol.CodeConflict, "source and target are the same")
+	}
+	if !caseOnly && pathrule.Within(pathrule.FoldKey(t), pathrule.FoldKey(f)) {
+		return protocol.Metadata{}, protocol.Errorf(protocol.CodeConflict, "cannot move a directory into itself")
+	}
+	var missing []string
+	if caseOnly {
+		// Only the last segment may differ in case: the parents must stay.
+		if pathrule.Parent(f) != pathrule.Parent(t) {
+			return protocol.Metadata{}, protocol.Errorf(protocol.CodeConflict, "a parent differs only in case")
+		}
+	} else {
+		var cur *entry
+		cur, missing, err = s.checkTarget(ctx, t)
+		if err != nil {
+			return protocol.Metadata{}, err
+		}
+		if cur != nil {
+			return protocol.Metadata{}, protocol.Errorf(protocol.CodeConflict, "the target exists")
+		}
+		if err := s.checkEntries(false, len(missing)); err != nil {
+			return protocol.Metadata{}, err
+		}
+	}
+	created, err := s.makeParents(missing)
+	if err != nil {
+		return protocol.Metadata{}, err
+	}
+	if err := moveBetween(s.files, f, s.files, t, !caseOnly, true); err != nil {
+		s.removeDirs(created)
+		if errors.Is(err, fs.ErrExist) {
+			return protocol.Metadata{}, protocol.Errorf(protocol.CodeConflict, "an unindexed file exists at the target")
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "the source vanished from disk")
+		}
+		return protocol.Metadata{}, diskErr("rename", err)
+	}
+	meta := e.meta()
+	meta.Path = t
+	_, err = s.write(ctx, src, func(w *wtx) error {
+		if err := w.addParents(missing); err != nil {
+			return err
+		}
+		seq, err := w.event(protocol.OpMove, f, meta)
+		if err != nil {
+			return err
+		}
+		meta.Seq = seq
+		return w.moveTree(f, t, seq)
+	})
+	if err != nil {
+		if rerr := moveBetween(s.files, t, s.files, f, !caseOnly, true); rerr != nil {
+			s.log.Error("undo failed move", "err", rerr)
+		}
+		s.removeDirs(created)
+		return protocol.Metadata{}, err
+	}
+	return meta, nil
+}
+
+// moveTree rewrites the index and version rows of from and its subtree to live under
+// to, and marks the moved entries as written by seq.
+func (w *wtx) moveTree(from, to string, seq int64) error {
+	ff, tf := pathrule.FoldKey(from), pathrule.FoldKey(to)
+	n := runeLen(from) + 1
+	nf := runeLen(ff) + 1
+	cond, args := subtreeWhere("path", from)
+	// The root entry.
+	if _, err := w.tx.ExecContext(w.ctx, `UPDATE tenant_entries SET path = ?, fold = ?, parent = ?, seq = ? WHERE tenant_id = ? AND path = ?`,
+		to, tf, pathrule.Parent(to), seq, w.s.id, from); err != nil {
+		return err
+	}
+	if _, err := w.tx.ExecContext(w.ctx, `UPDATE tenant_entries SET path = ? || substr(path, ?), fold = ? || substr(fold, ?),
+		parent = ? || substr(parent, ?), seq = ? WHERE tenant_id = ? AND `+cond,
+		append([]any{to, n, tf, nf, to, n, seq, w.s.id}, args...)...); err != nil {
+		return err
+	}
+	// Versions follow the path (matched under folding, as Versions looks them up).
+	fcond, fargs := subtreeWhere("fold", ff)
+	if _, err := w.tx.ExecContext(w.ctx, `UPDATE tenant_versions SET path = ?, fold = ? WHERE tenant_id = ? AND fold = ?`,
+		to, tf, w.s.id, ff); err != nil {
+		return err
+	}
+	_, err := w.tx.ExecContext(w.ctx, `UPDATE tenant_versions SET path = ? || substr(path, ?), fold = ? || substr(fold, ?)
+		WHERE tenant_id = ? AND `+fcond, append([]any{to, n, tf, nf, w.s.id}, fargs...)...)
+	return err
+}

@@ -1,0 +1,510 @@
+package tenants
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/pathrule"
+)
+
+// recover brings the space to a consistent state when it is opened after a crash or
+// after files were changed by hand while syncd was down: leftover temp files are
+// removed, orphan versions dropped, and the index reconciled with the disk by
+// committing ordinary change events (source_client "") so the log has no gap.
+func (s *Space) recover(ctx context.Context) error {
+	if err := s.loadHead(ctx); err != nil {
+		return err
+	}
+	if err := s.cleanTmp(); err != nil {
+		return err
+	}
+	if err := s.cleanVersions(ctx); err != nil {
+		return err
+	}
+	if err := s.loadCounters(ctx); err != nil {
+		return err
+	}
+	if _, err := s.reconcile(ctx, "", true); err != nil {
+		return err
+	}
+	return nil
+}
+
+// loadHead reads epoch and head seq. If the change log holds seqs beyond the recorded
+// head (the promise "a seq is never reused" can no longer be checked), it starts a new
+// epoch after the highest seq.
+func (s *Space) loadHead(ctx context.Context) error {
+	var epoch string
+	var head int64
+	var maxSeq sql.NullInt64
+	if err := s.reg.db.QueryRowContext(ctx, `SELECT epoch, head_seq, (SELECT max(seq) FROM tenant_changes WHERE tenant_id = ?) FROM tenants WHERE id = ?`,
+		s.id, s.id).Scan(&epoch, &head, &maxSeq); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+		}
+		return err
+	}
+	if maxSeq.Valid && maxSeq.Int64 > head {
+		epoch, head = newID(), maxSeq.Int64
+		s.log.Warn("change log ahead of its head: starting a new epoch", "seq", head)
+		s.reg.wmu.Lock()
+		_, err := s.reg.db.ExecContext(ctx, `UPDATE tenants SET epoch = ?, head_seq = ? WHERE id = ?`, epoch, head, s.id)
+		s.reg.wmu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	s.hmu.Lock()
+	s.epoch, s.seq = epoch, head
+	s.hmu.Unlock()
+	return nil
+}
+
+func (s *Space) loadCounters(ctx context.Context) error {
+	var used, n int64
+	if err := s.reg.db.QueryRowContext(ctx, `SELECT coalesce(sum(CASE WHEN is_dir THEN 0 ELSE size END), 0), count(*) FROM tenant_entries WHERE tenant_id = ?`,
+		s.id).Scan(&used, &n); err != nil {
+		return err
+	}
+	s.hmu.Lock()
+	s.used, s.entries = used, n
+	s.hmu.Unlock()
+	return nil
+}
+
+// cleanTmp removes everything in tmp/ (uploads interrupted by a crash).
+func (s *Space) cleanTmp() error {
+	names, err := readDirNames(s.tmp, ".")
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := s.tmp.RemoveAll(n); err != nil {
+			return err
+		}
+	}
+	if len(names) > 0 {
+		s.log.Info("removed leftover temp files", "count", len(names))
+	}
+	return nil
+}
+
+// cleanVersions removes version files without a row and rows without a file.
+func (s *Space) cleanVersions(ctx context.Context) error {
+	names, err := readDirNames(s.versions, ".")
+	if err != nil {
+		return err
+	}
+	onDisk := make(map[string]bool, len(names))
+	for _, n := range names {
+		onDisk[n] = true
+	}
+	rows, err := s.reg.db.QueryContext(ctx, `SELECT id FROM tenant_versions WHERE tenant_id = ?`, s.id)
+	if err != nil {
+		return err
+	}
+	var gone []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		if onDisk[id] {
+			delete(onDisk, id)
+		} else {
+			gone = append(gone, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for n := range onDisk {
+		if err := s.versions.RemoveAll(n); err != nil {
+			return err
+		}
+	}
+	if len(gone) > 0 {
+		s.reg.wmu.Lock()
+		err := func() error {
+			tx, err := s.reg.db.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback()
+			for _, id := range gone {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM tenant_versions WHERE tenant_id = ? AND id = ?`, s.id, id); err != nil {
+					return err
+				}
+			}
+			return tx.Commit()
+		}()
+		s.reg.wmu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	if len(onDisk)+len(gone) > 0 {
+		s.log.Info("dropped orphan versions", "files", len(onDisk), "rows", len(gone))
+	}
+	return nil
+}
+
+func readDirNames(root *os.Root, dir string) ([]string, error) {
+	f, err := openDir(root, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
+
+// diskItem is one child of a directory as found on disk.
+type diskItem struct {
+	path  string
+	isDir bool
+	size  int64
+	mtime time.Time
+}
+
+// verifiedKey remembers a file whose mtime changed on disk while its content did not,
+// so that rescans do not hash it again.
+type verifiedKey struct {
+	path  string
+	size  int64
+	mtime int64
+}
+
+type verifiedSet struct {
+	mu sync.Mutex
+	m  map[verifiedKey]string // → hash
+}
+
+func (v *verifiedSet) get(k verifiedKey) (string, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	h, ok := v.m[k]
+	return h, ok
+}
+
+func (v *verifiedSet) put(k verifiedKey, h string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil || len(v.m) > 10000 {
+		v.m = map[verifiedKey]string{}
+	}
+	v.m[k] = h
+}
+
+// reconcile compares the directory dir ("" = root) on disk with the index and commits
+// an event for every difference: Create for new files and directories, Update for
+// changed content, Delete for what vanished. With deep it descends into every
+// subdirectory, else only into new ones. It skips (and logs) symlinks, special files
+// and names the path rules refuse. unstable reports files that changed while hashed;
+// the caller should look again later.
+func (s *Space) reconcile(ctx context.Context, dir string, deep bool) (unstable bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	disk, err := s.readDisk(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotDir) {
+			return false, nil // the parent's reconcile deletes it
+		}
+		return false, err
+	}
+	idx, err := s.indexChildren(ctx, dir)
+	if err != nil {
+		return false, err
+	}
+	// Vanished or changed type (or case): one Delete each.
+	for fold, e := range idx {
+		d, ok := disk[fold]
+		if ok && d.path == e.Path && d.isDir == e.IsDir {
+			continue
+		}
+		if err := s.applyDelete(ctx, e); err != nil {
+			return unstable, err
+		}
+		delete(idx, fold)
+	}
+	folds := make([]string, 0, len(disk))
+	for f := range disk {
+		folds = append(folds, f)
+	}
+	sort.Strings(folds)
+	for _, fold := range folds {
+		d := disk[fold]
+		e := idx[fold]
+		switch {
+		case d.isDir && e == nil:
+			ok, err := s.applyCreateDir(ctx, d)
+			if err != nil {
+				return unstable, err
+			}
+			if ok {
+				u, err := s.reconcile(ctx, d.path, true)
+				unstable = unstable || u
+				if err != nil {
+					return unstable, err
+				}
+			}
+		case d.isDir:
+			if deep {
+				u, err := s.reconcile(ctx, d.path, true)
+				unstable = unstable || u
+				if err != nil {
+					return unstable, err
+				}
+			}
+		default:
+			if e != nil && e.Size == d.size && e.Modified.Equal(d.mtime) {
+				continue
+			}
+			k := verifiedKey{d.path, d.size, d.mtime.UnixNano()}
+			if e != nil {
+				if h, ok := s.verified.get(k); ok && h == e.Hash {
+					continue
+				}
+			}
+			hash, st, err := s.hashStable(d.path)
+			if errors.Is(err, errUnstable) {
+				unstable = true
+				continue
+			}
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				return unstable, err
+			}
+			if e != nil && hash == e.Hash {
+				s.verified.put(verifiedKey{d.path, st.size, st.mtime.UnixNano()}, hash)
+				continue
+			}
+			if err := s.applyFile(ctx, e, st, hash); err != nil {
+				return unstable, err
+			}
+		}
+	}
+	return unstable, nil
+}
+
+// readDisk lists dir's acceptable children by fold key.
+func (s *Space) readDisk(dir string) (map[string]*diskItem, error) {
+	f, err := openDir(s.files, dir)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].Name() < ents[j].Name() })
+	out := make(map[string]*diskItem, len(ents))
+	for _, de := range ents {
+		p := de.Name()
+		if dir != "" {
+			p = dir + "/" + p
+		}
+		if c, err := pathrule.Clean(p); err != nil || c != p {
+			s.skip(p, "name refused by the path rules")
+			continue
+		}
+		fi, err := s.files.Lstat(p)
+		if err != nil {
+			continue // vanished meanwhile
+		}
+		if !fi.IsDir() && !fi.Mode().IsRegular() {
+			s.skip(p, "not a regular file or directory")
+			continue
+		}
+		fold := pathrule.FoldKey(p)
+		if _, dup := out[fold]; dup {
+			s.skip(p, "name differs only in case from another")
+			continue
+		}
+		out[fold] = &diskItem{path: p, isDir: fi.IsDir(), size: fi.Size(), mtime: fi.ModTime().UTC()}
+	}
+	return out, nil
+}
+
+// skip logs a skipped disk entry once per path.
+func (s *Space) skip(p, why string) {
+	s.skipMu.Lock()
+	if s.skipped == nil || len(s.skipped) > 10000 {
+		s.skipped = map[string]bool{}
+	}
+	seen := s.skipped[p]
+	s.skipped[p] = true
+	s.skipMu.Unlock()
+	if !seen {
+		s.log.Warn("skipping file on disk", "path", p, "reason", why)
+	}
+}
+
+func (s *Space) indexChildren(ctx context.Context, dir string) (map[string]*entry, error) {
+	rows, err := s.reg.db.QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND parent = ?`, s.id, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]*entry{}
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[pathrule.FoldKey(e.Path)] = e
+	}
+	return out, rows.Err()
+}
+
+var errUnstable = errors.New("file changed while hashed")
+
+// hashStable hashes the regular file p and checks that its size and mtime held still
+// while it was read.
+func (s *Space) hashStable(p string) (string, *diskItem, error) {
+	before, err := s.files.Lstat(p)
+	if err != nil {
+		return "", nil, err
+	}
+	f, err := openRegular(s.files, p)
+	if err != nil {
+		return "", nil, err
+	}
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	f.Close()
+	if err != nil {
+		return "", nil, err
+	}
+	after, err := s.files.Lstat(p)
+	if err != nil {
+		return "", nil, err
+	}
+	if !os.SameFile(before, after) || before.Size() != after.Size() || !before.ModTime().Equal(after.ModTime()) {
+		return "", nil, errUnstable
+	}
+	return hex.EncodeToString(h.Sum(nil)), &diskItem{path: p, size: after.Size(), mtime: after.ModTime().UTC()}, nil
+}
+
+// sameEntry reports whether the index still holds e unchanged.
+func (s *Space) sameEntry(ctx context.Context, e *entry) (bool, error) {
+	cur, err := s.lookup(ctx, s.reg.db, e.Path)
+	if err != nil {
+		return false, err
+	}
+	return cur != nil && cur.Path == e.Path && cur.Seq == e.Seq && cur.Hash == e.Hash && cur.IsDir == e.IsDir, nil
+}
+
+// parentIndexed reports whether p's parent is the root or an indexed directory with
+// exactly that name.
+func (s *Space) parentIndexed(ctx context.Context, p string) (bool, error) {
+	parent := pathrule.Parent(p)
+	if parent == "" {
+		return true, nil
+	}
+	e, err := s.lookup(ctx, s.reg.db, parent)
+	if err != nil {
+		return false, err
+	}
+	return e != nil && e.IsDir && e.Path == parent, nil
+}
+
+// applyDelete commits a Delete for an index entry whose file or directory is gone
+// from disk (or changed type), if that still holds in the commit section.
+func (s *Space) applyDelete(ctx context.Context, e *entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ok, err := s.sameEntry(ctx, e); err != nil || !ok {
+		return err
+	}
+	if fi, err := s.files.Lstat(e.Path); err == nil && fi.IsDir() == e.IsDir && (fi.IsDir() || fi.Mode().IsRegular()) {
+		return nil // it is back
+	}
+	_, err := s.write(ctx, Source{}, func(w *wtx) error {
+		if _, err := w.event(protocol.OpDelete, "", e.meta()); err != nil {
+			return err
+		}
+		return w.removeTree(e.Path)
+	})
+	return err
+}
+
+// applyCreateDir indexes a directory found on disk; false if it no longer applies.
+func (s *Space) applyCreateDir(ctx context.Context, d *diskItem) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, err := s.lookup(ctx, s.reg.db, d.path); err != nil || cur != nil {
+		return cur != nil && cur.IsDir && cur.Path == d.path, err
+	}
+	if ok, err := s.parentIndexed(ctx, d.path); err != nil || !ok {
+		return false, err
+	}
+	fi, err := s.files.Lstat(d.path)
+	if err != nil || !fi.IsDir() {
+		return false, nil
+	}
+	meta := protocol.Metadata{Path: d.path, Modified: fi.ModTime().UTC(), IsDirectory: true}
+	_, err = s.write(ctx, Source{}, func(w *wtx) error {
+		seq, err := w.event(protocol.OpCreate, "", meta)
+		if err != nil {
+			return err
+		}
+		meta.Seq = seq
+		return w.put(meta, nil)
+	})
+	return err == nil, err
+}
+
+// applyFile commits a Create (old nil) or Update for a file found on disk with the
+// given hash, if the index and the file are still as they were when it was hashed.
+func (s *Space) applyFile(ctx context.Context, old *entry, st *diskItem, hash string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, err := s.lookup(ctx, s.reg.db, st.path)
+	if err != nil {
+		return err
+	}
+	if old == nil {
+		if cur != nil {
+			return nil
+		}
+		if ok, err := s.parentIndexed(ctx, st.path); err != nil || !ok {
+			return err
+		}
+	} else if ok, err := s.sameEntry(ctx, old); err != nil || !ok {
+		return err
+	}
+	fi, err := s.files.Lstat(st.path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != st.size || !fi.ModTime().Equal(st.mtime) {
+		return nil // changed again: a later event looks at it
+	}
+	meta := protocol.Metadata{Path: st.path, Size: st.size, Modified: st.mtime, Hash: hash}
+	op := protocol.OpCreate
+	if old != nil {
+		op = protocol.OpUpdate
+	}
+	_, err = s.write(ctx, Source{}, func(w *wtx) error {
+		seq, err := w.event(op, "", meta)
+		if err != nil {
+			return err
+		}
+		meta.Seq = seq
+		return w.put(meta, old)
+	})
+	return err
+}

@@ -1,0 +1,558 @@
+package tenants
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+// Options are a tenant's own limits. Zero Quota means no quota; zero MaxFileSize or
+// MaxEntries means the server default (Limits).
+type Options struct {
+	Quota, MaxFileSize, MaxEntries int64
+}
+
+// Tenant is one row of the registry. ID is the immutable random id (the token claim
+// "tid"); a tenant deleted and created again gets a new one.
+type Tenant struct {
+	Name        string    `json:"name"`
+	ID          string    `json:"id"`
+	Quota       int64     `json:"quota"`
+	MaxFileSize int64     `json:"max_file_size"`
+	MaxEntries  int64     `json:"max_entries"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Limits are the server-wide limits (SPEC §5). Zero MaxFileSize, MaxEntries,
+// MinFreeDisk or RetainVersions means unlimited / never pruned; zero RetainChanges
+// keeps the whole change log. ReadOnly refuses every write with forbidden.
+type Limits struct {
+	MaxFileSize, MaxEntries, MinFreeDisk int64
+	RetainChanges                        int64
+	RetainVersions                       time.Duration
+	ReadOnly                             bool
+}
+
+// PollInterval is how often Run reads the tenants table to see changes made by another
+// process (syncctl in local mode).
+const PollInterval = 200 * time.Millisecond
+
+// pruneInterval is how often Run prunes expired versions and old change-log rows.
+const pruneInterval = time.Minute
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// ValidName reports whether name is a valid tenant name (SPEC §1).
+func ValidName(name string) bool { return nameRE.MatchString(name) }
+
+// Registry is the set of tenants stored in one database and data dir. It is safe for
+// concurrent use. The zero value is not usable: use OpenRegistry.
+type Registry struct {
+	db      *sql.DB
+	dataDir string // absolute
+	limits  Limits
+	log     *slog.Logger
+
+	wmu sync.Mutex // serializes this process's SQL write transactions
+
+	mu       sync.Mutex
+	cache    map[string]Tenant // name → tenant, refreshed by Run
+	spaces   map[string]*slot  // name → opened (or opening) space
+	closed   bool
+	watchCtx context.Context // non-nil once StartWatchers ran
+
+	lmu       sync.RWMutex
+	listeners []func(string, protocol.Event)
+}
+
+// slot holds one tenant's Space while it is being opened or is open.
+type slot struct {
+	mu    sync.Mutex
+	space *Space
+}
+
+// OpenRegistry creates the package's tables if needed, creates DATA/tenants (0700)
+// and loads the tenant list. logger nil means slog.Default().
+func OpenRegistry(ctx context.Context, db *sql.DB, dataDir string, limits Limits, logger *slog.Logger) (*Registry, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil, internal("data dir", err)
+	}
+	if err := mkdirAllOS(filepath.Join(abs, "tenants")); err != nil {
+		return nil, internal("create data dir", err)
+	}
+	if err := createSchema(ctx, db); err != nil {
+		return nil, internal("open store", err)
+	}
+	r := &Registry{
+		db:      db,
+		dataDir: abs,
+		limits:  limits,
+		log:     logger.With("component", "tenants"),
+		cache:   map[string]Tenant{},
+		spaces:  map[string]*slot{},
+	}
+	if err := r.refresh(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Listen registers fn to be called after every committed change of every tenant, per
+// tenant in seq order. fn runs inside the tenant's commit section: it must not block
+// (enqueue and return) and must not call back into the Space.
+func (r *Registry) Listen(fn func(tenant string, ev protocol.Event)) {
+	r.lmu.Lock()
+	r.listeners = append(r.listeners, fn)
+	r.lmu.Unlock()
+}
+
+func (r *Registry) notify(tenant string, evs []protocol.Event) {
+	r.lmu.RLock()
+	ls := r.listeners
+	r.lmu.RUnlock()
+	for _, ev := range evs {
+		for _, fn := range ls {
+			fn(tenant, ev)
+		}
+	}
+}
+
+// Run polls the tenants table every PollInterval (so a tenant created or deleted by
+// another process is seen within a second) and periodically prunes expired versions and
+// old change-log rows. It returns when ctx ends. Server only.
+func (r *Registry) Run(ctx context.Context) {
+	poll := time.NewTicker(PollInterval)
+	defer poll.Stop()
+	prune := time.NewTicker(pruneInterval)
+	defer prune.Stop()
+	r.prune(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+			if err := r.refresh(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("refresh tenants", "err", err)
+			}
+		case <-prune.C:
+			r.prune(ctx)
+		}
+	}
+}
+
+// refresh reloads the tenant list, closes spaces of tenants that are gone (or were
+// recreated under the same name), updates open spaces' limits, and, when watchers run,
+// opens the spaces of new tenants.
+func (r *Registry) refresh(ctx context.Context) error {
+	list, err := r.List(ctx)
+	if err != nil {
+		return err
+	}
+	fresh := make(map[string]Tenant, len(list))
+	for _, t := range list {
+		fresh[t.Name] = t
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.cache = fresh
+	var stale []*Space
+	for name, sl := range r.spaces {
+		sp := sl.peek()
+		if sp == nil {
+			continue
+		}
+		t, ok := fresh[name]
+		if !ok || t.ID != sp.id {
+			delete(r.spaces, name)
+			stale = append(stale, sp)
+			continue
+		}
+		sp.setTenant(t)
+	}
+	var added []string
+	if r.watchCtx != nil {
+		for name := range fresh {
+			if _, ok := r.spaces[name]; !ok {
+				added = append(added, name)
+			}
+		}
+	}
+	r.mu.Unlock()
+	for _, sp := range stale {
+		r.log.Info("tenant gone, closing its space", "tenant", sp.name)
+		sp.close()
+	}
+	for _, name := range added {
+		if _, err := r.Space(ctx, name); err != nil && ctx.Err() == nil {
+			r.log.Warn("open space of new tenant", "tenant", name, "err", err)
+		}
+	}
+	return nil
+}
+
+func (sl *slot) peek() *Space {
+	if !sl.mu.TryLock() {
+		return nil // being opened; the next refresh looks again
+	}
+	defer sl.mu.Unlock()
+	return sl.space
+}
+
+// Close closes every open space (stopping watchers). It does not close the database.
+func (r *Registry) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	spaces := r.spaces
+	r.spaces = map[string]*slot{}
+	r.mu.Unlock()
+	for _, sl := range spaces {
+		sl.mu.Lock()
+		if sl.space != nil {
+			sl.space.close()
+			sl.space = nil
+		}
+		sl.mu.Unlock()
+	}
+	return nil
+}
+
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// Create adds a tenant and its directories. A bad name or negative limit is
+// bad_request; an existing name is conflict.
+func (r *Registry) Create(ctx context.Context, name string, o Options) (Tenant, error) {
+	if !ValidName(name) {
+		return Tenant{}, protocol.Errorf(protocol.CodeBadRequest, "tenant name must match ^[a-z0-9][a-z0-9-]{0,62}$")
+	}
+	if o.Quota < 0 || o.MaxFileSize < 0 || o.MaxEntries < 0 {
+		return Tenant{}, protocol.Errorf(protocol.CodeBadRequest, "limits must not be negative")
+	}
+	t := Tenant{Name: name, ID: newID(), Quota: o.Quota, MaxFileSize: o.MaxFileSize, MaxEntries: o.MaxEntries,
+		CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	r.wmu.Lock()
+	err := func() error {
+		tx, err := r.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tenants WHERE name = ?`, name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return protocol.Errorf(protocol.CodeConflict, "tenant %s exists", name)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (name, id, quota, max_file_size, max_entries, created_at, epoch, head_seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, 0)`, name, t.ID, t.Quota, t.MaxFileSize, t.MaxEntries, t.CreatedAt.UnixNano(), newID()); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}()
+	r.wmu.Unlock()
+	if err != nil {
+		return Tenant{}, wrapInternal("create tenant", err)
+	}
+	if err := r.makeDirs(name); err != nil {
+		_, _ = r.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM tenants WHERE id = ?`, t.ID)
+		return Tenant{}, internal("create tenant directories", err)
+	}
+	r.mu.Lock()
+	r.cache[name] = t
+	r.mu.Unlock()
+	r.log.Info("tenant created", "tenant", name)
+	return t, nil
+}
+
+func (r *Registry) tenantDir(name string) string {
+	return filepath.Join(r.dataDir, "tenants", name)
+}
+
+func (r *Registry) makeDirs(name string) error {
+	for _, sub := range []string{"", "files", "versions", "tmp"} {
+		if err := mkdirAllOS(filepath.Join(r.tenantDir(name), sub)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const tenantCols = `name, id, quota, max_file_size, max_entries, created_at`
+
+func scanTenant(sc interface{ Scan(...any) error }) (Tenant, error) {
+	var t Tenant
+	var created int64
+	if err := sc.Scan(&t.Name, &t.ID, &t.Quota, &t.MaxFileSize, &t.MaxEntries, &created); err != nil {
+		return Tenant{}, err
+	}
+	t.CreatedAt = time.Unix(0, created).UTC()
+	return t, nil
+}
+
+// Get returns the tenant called name, read from the database (not_found if none).
+func (r *Registry) Get(ctx context.Context, name string) (Tenant, error) {
+	t, err := scanTenant(r.db.QueryRowContext(ctx, `SELECT `+tenantCols+` FROM tenants WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Tenant{}, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+	}
+	if err != nil {
+		return Tenant{}, internal("read tenant", err)
+	}
+	return t, nil
+}
+
+// List returns every tenant, ordered by name.
+func (r *Registry) List(ctx context.Context) ([]Tenant, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT `+tenantCols+` FROM tenants ORDER BY name`)
+	if err != nil {
+		return nil, internal("list tenants", err)
+	}
+	defer rows.Close()
+	out := []Tenant{}
+	for rows.Next() {
+		t, err := scanTenant(rows)
+		if err != nil {
+			return nil, internal("list tenants", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, internal("list tenants", err)
+	}
+	return out, nil
+}
+
+// LookupTenant returns the id of the tenant called name (not_found if none). It answers
+// from memory, refreshed by Run; a name not in memory is looked up in the database so
+// that a tenant created a moment ago by another process is found at once.
+func (r *Registry) LookupTenant(ctx context.Context, name string) (string, error) {
+	r.mu.Lock()
+	t, ok := r.cache[name]
+	r.mu.Unlock()
+	if ok {
+		return t.ID, nil
+	}
+	if !ValidName(name) {
+		return "", protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+	}
+	t, err := r.Get(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	r.mu.Lock()
+	r.cache[name] = t
+	r.mu.Unlock()
+	return t.ID, nil
+}
+
+// Delete removes the tenant's rows (index, change log, versions) and files, and closes
+// its space. not_found if there is no such tenant.
+func (r *Registry) Delete(ctx context.Context, name string) error {
+	t, err := r.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	r.wmu.Lock()
+	res, err := r.db.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, t.ID)
+	r.wmu.Unlock()
+	if err != nil {
+		return internal("delete tenant", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+	}
+	r.mu.Lock()
+	delete(r.cache, name)
+	sl := r.spaces[name]
+	delete(r.spaces, name)
+	r.mu.Unlock()
+	if sl != nil {
+		sl.mu.Lock()
+		if sl.space != nil {
+			sl.space.close()
+			sl.space = nil
+		}
+		sl.mu.Unlock()
+	}
+	// Move the directory aside first so that the name is free at once, then remove it.
+	dir := r.tenantDir(name)
+	trash := filepath.Join(r.dataDir, "tenants", ".deleted-"+t.ID)
+	if err := os.Rename(dir, trash); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return internal("delete tenant files", err)
+	}
+	if err := os.RemoveAll(trash); err != nil {
+		return internal("delete tenant files", err)
+	}
+	r.log.Info("tenant deleted", "tenant", name)
+	return nil
+}
+
+// Space returns the tenant's space, opening it (with start-up recovery) on first use.
+// not_found if there is no such tenant.
+func (r *Registry) Space(ctx context.Context, name string) (*Space, error) {
+	for attempt := 0; attempt < 2; attempt++ {
+		t, err := r.tenant(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			return nil, protocol.Errorf(protocol.CodeUnavailable, "store closed")
+		}
+		sl := r.spaces[name]
+		if sl == nil {
+			sl = &slot{}
+			r.spaces[name] = sl
+		}
+		watchCtx := r.watchCtx
+		r.mu.Unlock()
+
+		sl.mu.Lock()
+		if sl.space != nil && sl.space.id == t.ID && !sl.space.isClosed() {
+			sp := sl.space
+			sl.mu.Unlock()
+			return sp, nil
+		}
+		if sl.space != nil {
+			sl.space.close()
+			sl.space = nil
+		}
+		sp, err := r.openSpace(ctx, t)
+		if err != nil {
+			sl.mu.Unlock()
+			if protocol.CodeOf(err) == protocol.CodeNotFound {
+				r.forget(name)
+				continue
+			}
+			return nil, err
+		}
+		if watchCtx != nil {
+			if err := sp.startWatcher(watchCtx); err != nil {
+				r.log.Warn("start watcher", "tenant", name, "err", err)
+			}
+		}
+		sl.space = sp
+		sl.mu.Unlock()
+		// The slot may have been replaced by a Delete meanwhile.
+		r.mu.Lock()
+		cur := r.spaces[name]
+		r.mu.Unlock()
+		if cur != sl {
+			sp.close()
+			return nil, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+		}
+		return sp, nil
+	}
+	return nil, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+}
+
+func (r *Registry) forget(name string) {
+	r.mu.Lock()
+	delete(r.cache, name)
+	r.mu.Unlock()
+}
+
+// tenant returns the tenant row from the cache, or from the database.
+func (r *Registry) tenant(ctx context.Context, name string) (Tenant, error) {
+	r.mu.Lock()
+	t, ok := r.cache[name]
+	r.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	if !ValidName(name) {
+		return Tenant{}, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+	}
+	return r.Get(ctx, name)
+}
+
+// StartWatchers opens every tenant's space and starts its server-side watcher, and
+// makes spaces opened later (new tenants) start theirs. The watchers stop when ctx
+// ends or the registry is closed. Server only.
+func (r *Registry) StartWatchers(ctx context.Context) error {
+	r.mu.Lock()
+	if r.watchCtx != nil {
+		r.mu.Unlock()
+		return nil
+	}
+	r.watchCtx = ctx
+	var open []*Space
+	for _, sl := range r.spaces {
+		if sp := sl.peek(); sp != nil {
+			open = append(open, sp)
+		}
+	}
+	r.mu.Unlock()
+	for _, sp := range open {
+		if err := sp.startWatcher(ctx); err != nil {
+			return internal("start watcher", err)
+		}
+	}
+	list, err := r.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range list {
+		if _, err := r.Space(ctx, t.Name); err != nil {
+			return fmt.Errorf("tenants: open space %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+// internal wraps a cause the caller cannot act on.
+func internal(what string, err error) *protocol.Error {
+	return &protocol.Error{Code: protocol.CodeInternal, Message: what + " failed", Err: err}
+}
+
+// diskErr maps a file-system failure of a write: a path whose parent is no longer a
+// real directory on disk (a symlink or file put there by hand) is conflict.
+func diskErr(what string, err error) error {
+	if errors.Is(err, errNotDir) {
+		return &protocol.Error{Code: protocol.CodeConflict, Message: "the disk differs from the index at this path", Err: err}
+	}
+	return internal(what, err)
+}
+
+// wrapInternal passes *protocol.Error through and wraps anything else as internal.
+func wrapInternal(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &protocol.Error{Code: protocol.CodeUnavailable, Message: "request cancelled", Err: err}
+	}
+	return internal(what, err)
+}

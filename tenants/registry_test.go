@@ -1,0 +1,154 @@
+package tenants
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/sqlite"
+)
+
+func TestRegistryCreate(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	attacks := []string{"", "-lead", "UPPER", "a_b", "a.b", "../x", "a/b", "x\x00", strings.Repeat("a", 64), "é", " a", "a ", "tenants"[:0]}
+	for _, n := range attacks {
+		_, err := e.reg.Create(ctx, n, Options{})
+		wantCode(t, err, protocol.CodeBadRequest)
+	}
+	_, err := e.reg.Create(ctx, "ok", Options{Quota: -1})
+	wantCode(t, err, protocol.CodeBadRequest)
+	_, err = e.reg.Create(ctx, e.tenant, Options{})
+	wantCode(t, err, protocol.CodeConflict)
+	tn, err := e.reg.Create(ctx, strings.Repeat("z", 63), Options{Quota: 10, MaxFileSize: 5, MaxEntries: 3})
+	if err != nil || len(tn.ID) != 32 || tn.Quota != 10 || tn.CreatedAt.IsZero() {
+		t.Fatalf("%+v %v", tn, err)
+	}
+	got, err := e.reg.Get(ctx, tn.Name)
+	if err != nil || got != tn {
+		t.Fatalf("Get %+v %v, want %+v", got, err, tn)
+	}
+	list, err := e.reg.List(ctx)
+	if err != nil || len(list) != 2 || list[0].Name != e.tenant {
+		t.Fatalf("List %+v %v", list, err)
+	}
+	id, err := e.reg.LookupTenant(ctx, tn.Name)
+	if err != nil || id != tn.ID {
+		t.Fatal(id, err)
+	}
+	_, err = e.reg.LookupTenant(ctx, "nobody")
+	wantCode(t, err, protocol.CodeNotFound)
+	_, err = e.reg.Get(ctx, "nobody")
+	wantCode(t, err, protocol.CodeNotFound)
+	_, err = e.reg.Space(ctx, "../t1")
+	wantCode(t, err, protocol.CodeNotFound)
+	for _, sub := range []string{"", "files", "versions", "tmp"} {
+		fi, err := os.Stat(filepath.Join(e.dir, "tenants", tn.Name, sub))
+		if err != nil || fi.Mode().Perm() != 0o700 {
+			t.Fatalf("%s: %v %v", sub, fi, err)
+		}
+	}
+}
+
+// TestTenantIsolation: two tenants never see each other's files or events.
+func TestTenantIsolation(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	if _, err := e.reg.Create(ctx, "t2", Options{}); err != nil {
+		t.Fatal(err)
+	}
+	sp2, err := e.reg.Space(ctx, "t2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.put("mine", []byte("1"))
+	if _, err := sp2.Stat(ctx, "mine"); protocol.CodeOf(err) != protocol.CodeNotFound {
+		t.Fatal("t2 sees t1's file")
+	}
+	if _, _, err := sp2.Put(ctx, "mine", strings.NewReader("2"), PutOptions{Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if string(e.read("mine")) != "1" || len(e.evs()) != 1 {
+		t.Fatal("t2's write reached t1")
+	}
+	if _, s := sp2.Head(); s != 1 {
+		t.Fatalf("t2 head %d", s)
+	}
+}
+
+// TestOtherProcess: a second registry on the same database file (syncctl in local
+// mode) creates and deletes tenants; the first (syncd, running Run) sees it within 1 s.
+func TestOtherProcess(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go e.reg.Run(ctx)
+	must(t, e.reg.StartWatchers(ctx))
+
+	db2, err := sqlite.Open(ctx, filepath.Join(e.dir, "syncd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	ctl, err := OpenRegistry(ctx, db2, e.dir, Limits{}, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	nt, err := ctl.Create(ctx, "fresh", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := e.reg.LookupTenant(ctx, "fresh")
+	if err != nil || id != nt.ID {
+		t.Fatalf("lookup of a tenant made by another process: %v %v", id, err)
+	}
+	// A hand-copied file in the new tenant is picked up by syncd's watcher.
+	must(t, os.WriteFile(filepath.Join(e.dir, "tenants", "fresh", "files", "hello.txt"), []byte("hi"), 0o600))
+	waitFor(t, 3*time.Second, "watcher on a tenant created by another process", func() bool {
+		sp, err := e.reg.Space(ctx, "fresh")
+		if err != nil {
+			return false
+		}
+		_, err = sp.Stat(ctx, "hello.txt")
+		return err == nil
+	})
+
+	// Deletion by the other process: the space closes, lookups fail, files are gone.
+	sp := e.sp
+	start := time.Now()
+	must(t, ctl.Delete(ctx, e.tenant))
+	waitFor(t, time.Second, "deletion seen", func() bool {
+		_, err := e.reg.LookupTenant(ctx, e.tenant)
+		return protocol.CodeOf(err) == protocol.CodeNotFound && sp.isClosed()
+	})
+	t.Logf("deletion seen after %v", time.Since(start))
+	_, _, err = sp.Put(ctx, "x", strings.NewReader("x"), PutOptions{Size: 1})
+	wantCode(t, err, protocol.CodeNotFound)
+	if _, err := os.Stat(filepath.Join(e.dir, "tenants", e.tenant)); !os.IsNotExist(err) {
+		t.Fatal("tenant files left")
+	}
+	// Recreated under the same name: a new id, an empty space.
+	t2, err := ctl.Create(ctx, e.tenant, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "recreated tenant", func() bool {
+		id, err := e.reg.LookupTenant(ctx, e.tenant)
+		return err == nil && id == t2.ID
+	})
+	sp3, err := e.reg.Space(ctx, e.tenant)
+	if err != nil || sp3.ID() != t2.ID {
+		t.Fatal(err)
+	}
+	if ep, s := sp3.Head(); s != 0 || ep == "" {
+		t.Fatalf("recreated tenant head %q %d", ep, s)
+	}
+	must(t, e.reg.Delete(ctx, "fresh"))
+	err = e.reg.Delete(ctx, "fresh")
+	wantCode(t, err, protocol.CodeNotFound)
+}

@@ -1,0 +1,72 @@
+package tenants
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// schema creates the tables this package owns. Times are Unix nanoseconds (UTC).
+const schema = `
+CREATE TABLE IF NOT EXISTS tenants (
+	name          TEXT PRIMARY KEY,
+	id            TEXT NOT NULL UNIQUE,
+	quota         INTEGER NOT NULL DEFAULT 0,
+	max_file_size INTEGER NOT NULL DEFAULT 0,
+	max_entries   INTEGER NOT NULL DEFAULT 0,
+	created_at    INTEGER NOT NULL,
+	epoch         TEXT NOT NULL,
+	head_seq      INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS tenant_entries (
+	tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+	fold      TEXT NOT NULL,
+	path      TEXT NOT NULL,
+	parent    TEXT NOT NULL,
+	is_dir    INTEGER NOT NULL,
+	size      INTEGER NOT NULL,
+	hash      TEXT NOT NULL,
+	modified  INTEGER NOT NULL,
+	seq       INTEGER NOT NULL,
+	PRIMARY KEY (tenant_id, fold)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS tenant_entries_path ON tenant_entries(tenant_id, path);
+CREATE INDEX IF NOT EXISTS tenant_entries_parent ON tenant_entries(tenant_id, parent, path);
+CREATE TABLE IF NOT EXISTS tenant_changes (
+	tenant_id      TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+	seq            INTEGER NOT NULL,
+	op             TEXT NOT NULL,
+	from_path      TEXT NOT NULL,
+	path           TEXT NOT NULL,
+	is_dir         INTEGER NOT NULL,
+	size           INTEGER NOT NULL,
+	hash           TEXT NOT NULL,
+	modified       INTEGER NOT NULL,
+	source_client  TEXT NOT NULL,
+	source_subject TEXT NOT NULL,
+	at             INTEGER NOT NULL,
+	PRIMARY KEY (tenant_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tenant_versions (
+	tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+	id          TEXT NOT NULL,
+	path        TEXT NOT NULL,
+	fold        TEXT NOT NULL,
+	size        INTEGER NOT NULL,
+	hash        TEXT NOT NULL,
+	modified    INTEGER NOT NULL,
+	replaced_at INTEGER NOT NULL,
+	deleted     INTEGER NOT NULL,
+	PRIMARY KEY (tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tenant_versions_fold ON tenant_versions(tenant_id, fold, replaced_at);
+CREATE INDEX IF NOT EXISTS tenant_versions_path ON tenant_versions(tenant_id, path);
+CREATE INDEX IF NOT EXISTS tenant_versions_age ON tenant_versions(replaced_at);
+`
+
+func createSchema(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		return fmt.Errorf("tenants: create schema: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,578 @@
+package tenants
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/pathrule"
+)
+
+// Source says who made a change: the event's source_client and source_subject. The
+// zero value is a change detected on the server's disk.
+type Source struct{ ClientID, Subject string }
+
+// Space is one tenant's file store, index and change log. It is safe for concurrent
+// use. Obtain it from Registry.Space; it stays valid until the tenant is deleted or the
+// registry closed, after which every call fails.
+type Space struct {
+	reg  *Registry
+	name string
+	id   string
+	dir  string // DATA/tenants/NAME
+	log  *slog.Logger
+
+	files, tmp, versions *os.Root
+
+	// mu is the commit section: writers hold it exclusively while they change the
+	// disk and commit; Open holds it shared so that index and content agree.
+	mu sync.RWMutex
+
+	// hmu guards the fields below.
+	hmu      sync.Mutex
+	epoch    string
+	seq      int64
+	used     int64 // bytes of current files
+	entries  int64 // files + directories
+	reserved int64 // bytes reserved by uploads in progress
+	tenant   Tenant
+	closed   bool
+
+	w *watcher // nil until startWatcher
+
+	verified verifiedSet // files whose mtime changed on disk but not their content
+	skipMu   sync.Mutex
+	skipped  map[string]bool // disk paths already logged as skipped
+}
+
+// entry is one index row.
+type entry struct {
+	Path     string
+	IsDir    bool
+	Size     int64
+	Hash     string
+	Modified time.Time
+	Seq      int64
+}
+
+func (e *entry) meta() protocol.Metadata {
+	return protocol.Metadata{Path: e.Path, Size: e.Size, Modified: e.Modified, Hash: e.Hash, IsDirectory: e.IsDir, Seq: e.Seq}
+}
+
+func (r *Registry) openSpace(ctx context.Context, t Tenant) (*Space, error) {
+	if err := r.makeDirs(t.Name); err != nil {
+		return nil, internal("open space", err)
+	}
+	s := &Space{reg: r, name: t.Name, id: t.ID, dir: r.tenantDir(t.Name), tenant: t,
+		log: r.log.With("tenant", t.Name)}
+	var err error
+	for _, d := range []struct {
+		root **os.Root
+		sub  string
+	}{{&s.files, "files"}, {&s.tmp, "tmp"}, {&s.versions, "versions"}} {
+		if *d.root, err = os.OpenRoot(filepath.Join(s.dir, d.sub)); err != nil {
+			s.closeRoots()
+			return nil, internal("open space", err)
+		}
+	}
+	if err := s.recover(ctx); err != nil {
+		s.closeRoots()
+		return nil, wrapInternal("recover space", err)
+	}
+	return s, nil
+}
+
+func (s *Space) closeRoots() {
+	for _, r := range []*os.Root{s.files, s.tmp, s.versions} {
+		if r != nil {
+			r.Close()
+		}
+	}
+}
+
+func (s *Space) close() {
+	s.hmu.Lock()
+	if s.closed {
+		s.hmu.Unlock()
+		return
+	}
+	s.closed = true
+	w := s.w
+	s.hmu.Unlock()
+	if w != nil {
+		w.stop()
+	}
+	s.mu.Lock() // wait for a commit in progress
+	s.closeRoots()
+	s.mu.Unlock()
+}
+
+func (s *Space) isClosed() bool {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	return s.closed
+}
+
+func (s *Space) setTenant(t Tenant) {
+	s.hmu.Lock()
+	s.tenant = t
+	s.hmu.Unlock()
+}
+
+// Name returns the tenant's name.
+func (s *Space) Name() string { return s.name }
+
+// ID returns the tenant's immutable id.
+func (s *Space) ID() string { return s.id }
+
+// Head returns the current epoch and the seq of the last committed change (0 if none).
+func (s *Space) Head() (epoch string, seq int64) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	return s.epoch, s.seq
+}
+
+// limits returns the effective limits: the tenant's own, else the server's.
+func (s *Space) limits() (quota, maxFile, maxEntries int64) {
+	s.hmu.Lock()
+	t := s.tenant
+	s.hmu.Unlock()
+	quota, maxFile, maxEntries = t.Quota, t.MaxFileSize, t.MaxEntries
+	if maxFile == 0 {
+		maxFile = s.reg.limits.MaxFileSize
+	}
+	if maxEntries == 0 {
+		maxEntries = s.reg.limits.MaxEntries
+	}
+	return
+}
+
+// Usage returns the bytes of current files, the quota, the number of entries and the
+// entry limit (zero = unlimited).
+func (s *Space) Usage(ctx context.Context) (protocol.Usage, error) {
+	if err := s.alive(); err != nil {
+		return protocol.Usage{}, err
+	}
+	quota, _, maxEntries := s.limits()
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	return protocol.Usage{Used: s.used, Quota: quota, Entries: s.entries, MaxEntries: maxEntries}, nil
+}
+
+func (s *Space) alive() error {
+	if s.isClosed() {
+		return protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+	}
+	return nil
+}
+
+func (s *Space) writable() error {
+	if err := s.alive(); err != nil {
+		return err
+	}
+	if s.reg.limits.ReadOnly {
+		return protocol.Errorf(protocol.CodeForbidden, "the server is read-only")
+	}
+	return nil
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+const entryCols = `path, is_dir, size, hash, modified, seq`
+
+func scanEntry(sc interface{ Scan(...any) error }) (*entry, error) {
+	var e entry
+	var mod int64
+	if err := sc.Scan(&e.Path, &e.IsDir, &e.Size, &e.Hash, &mod, &e.Seq); err != nil {
+		return nil, err
+	}
+	e.Modified = time.Unix(0, mod).UTC()
+	return &e, nil
+}
+
+// lookup returns the index entry whose name equals p under case folding (nil if none).
+func (s *Space) lookup(ctx context.Context, q querier, p string) (*entry, error) {
+	e, err := scanEntry(q.QueryRowContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND fold = ?`,
+		s.id, pathrule.FoldKey(p)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, internal("read index", err)
+	}
+	return e, nil
+}
+
+// lookupExact is lookup that treats a name differing in case as absent.
+func (s *Space) lookupExact(ctx context.Context, q querier, p string) (*entry, error) {
+	e, err := s.lookup(ctx, q, p)
+	if e != nil && e.Path != p {
+		return nil, err
+	}
+	return e, err
+}
+
+// Stat returns the metadata of the file or directory at path (not_found if none).
+func (s *Space) Stat(ctx context.Context, path string) (protocol.Metadata, error) {
+	p, err := pathrule.Clean(path)
+	if err != nil {
+		return protocol.Metadata{}, err
+	}
+	if err := s.alive(); err != nil {
+		return protocol.Metadata{}, err
+	}
+	e, err := s.lookupExact(ctx, s.reg.db, p)
+	if err != nil {
+		return protocol.Metadata{}, err
+	}
+	if e == nil {
+		return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such file")
+	}
+	return e.meta(), nil
+}
+
+// Open opens the regular file at path for reading, through the tenant's root, and
+// returns it with its metadata; the content matches the metadata. not_found for a
+// missing path or a directory. The caller closes the file.
+func (s *Space) Open(ctx context.Context, path string) (*os.File, protocol.Metadata, error) {
+	p, err := pathrule.Clean(path)
+	if err != nil {
+		return nil, protocol.Metadata{}, err
+	}
+	if err := s.alive(); err != nil {
+		return nil, protocol.Metadata{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, err := s.lookupExact(ctx, s.reg.db, p)
+	if err != nil {
+		return nil, protocol.Metadata{}, err
+	}
+	if e == nil || e.IsDir {
+		return nil, protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such file")
+	}
+	f, err := openRegular(s.files, p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such file")
+		}
+		return nil, protocol.Metadata{}, internal("open file", err)
+	}
+	return f, e.meta(), nil
+}
+
+// openRegular opens name under root if it is a regular file (not a symlink).
+func openRegular(root *os.Root, name string) (*os.File, error) {
+	lfi, err := root.Lstat(name)
+	if err != nil {
+		return nil, err
+	}
+	if !lfi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file: %w", name, os.ErrNotExist)
+	}
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil || !os.SameFile(lfi, fi) {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("%s: changed while opened: %w", name, os.ErrNotExist)
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// subtreeWhere is the SQL condition "path lies strictly under dir" for column col,
+// with its two arguments. For the root every path matches.
+func subtreeWhere(col, dir string) (string, []any) {
+	if dir == "" {
+		return "1", nil
+	}
+	return "(" + col + " > ? AND " + col + " < ?)", []any{dir + "/", dir + "0"}
+}
+
+// List streams the entries under dir (every depth when recursive, else one level),
+// ordered by path, from one read snapshot. head is called first with the snapshot's
+// epoch and seq, then each once per entry. An error from head or each stops the
+// listing and is returned. not_found if dir is not a directory.
+func (s *Space) List(ctx context.Context, dir string, recursive bool, head func(epoch string, seq int64) error, each func(protocol.Metadata) error) error {
+	d, err := pathrule.CleanDir(dir)
+	if err != nil {
+		return err
+	}
+	if err := s.alive(); err != nil {
+		return err
+	}
+	tx, err := s.reg.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return wrapInternal("list", err)
+	}
+	defer tx.Rollback()
+	var epoch string
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&epoch, &seq); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+		}
+		return wrapInternal("list", err)
+	}
+	if d != "" {
+		e, err := s.lookupExact(ctx, tx, d)
+		if err != nil {
+			return err
+		}
+		if e == nil || !e.IsDir {
+			return protocol.Errorf(protocol.CodeNotFound, "no such directory")
+		}
+	}
+	if head != nil {
+		if err := head(epoch, seq); err != nil {
+			return err
+		}
+	}
+	var rows *sql.Rows
+	if recursive {
+		cond, args := subtreeWhere("path", d)
+		rows, err = tx.QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND `+cond+` ORDER BY path`,
+			append([]any{s.id}, args...)...)
+	} else {
+		rows, err = tx.QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND parent = ? ORDER BY path`, s.id, d)
+	}
+	if err != nil {
+		return wrapInternal("list", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return wrapInternal("list", err)
+		}
+		if err := each(e.meta()); err != nil {
+			return err
+		}
+	}
+	return wrapInternal("list", rows.Err())
+}
+
+// Changes returns up to limit events after since (exclusive) in seq order. limit <= 0
+// means protocol.DefaultChangesLimit; it is capped at protocol.MaxChangesLimit. A
+// non-empty epoch other than the current one, a since beyond the head, or a since older
+// than the retained log is resync_required.
+func (s *Space) Changes(ctx context.Context, since int64, epoch string, limit int) (protocol.ChangesPage, error) {
+	if err := s.alive(); err != nil {
+		return protocol.ChangesPage{}, err
+	}
+	if since < 0 {
+		return protocol.ChangesPage{}, protocol.Errorf(protocol.CodeBadRequest, "since must not be negative")
+	}
+	if limit <= 0 {
+		limit = protocol.DefaultChangesLimit
+	}
+	if limit > protocol.MaxChangesLimit {
+		limit = protocol.MaxChangesLimit
+	}
+	tx, err := s.reg.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return protocol.ChangesPage{}, wrapInternal("changes", err)
+	}
+	defer tx.Rollback()
+	var cur string
+	var head int64
+	if err := tx.QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&cur, &head); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return protocol.ChangesPage{}, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+		}
+		return protocol.ChangesPage{}, wrapInternal("changes", err)
+	}
+	resync := &protocol.Error{Code: protocol.CodeResyncRequired, Message: "changes not retained; list again"}
+	if (epoch != "" && epoch != cur) || since > head {
+		return protocol.ChangesPage{}, resync
+	}
+	page := protocol.ChangesPage{Epoch: cur, Seq: since, Events: []protocol.Event{}}
+	if since == head {
+		return page, nil
+	}
+	var oldest sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT min(seq) FROM tenant_changes WHERE tenant_id = ?`, s.id).Scan(&oldest); err != nil {
+		return protocol.ChangesPage{}, wrapInternal("changes", err)
+	}
+	if !oldest.Valid || since+1 < oldest.Int64 {
+		return protocol.ChangesPage{}, resync
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject
+		FROM tenant_changes WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?`, s.id, since, limit+1)
+	if err != nil {
+		return protocol.ChangesPage{}, wrapInternal("changes", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return protocol.ChangesPage{}, wrapInternal("changes", err)
+		}
+		if len(page.Events) == limit {
+			page.More = true
+			break
+		}
+		page.Events = append(page.Events, ev)
+		page.Seq = ev.Seq
+	}
+	if err := rows.Err(); err != nil {
+		return protocol.ChangesPage{}, wrapInternal("changes", err)
+	}
+	return page, nil
+}
+
+func scanEvent(sc interface{ Scan(...any) error }) (protocol.Event, error) {
+	var (
+		seq, size, mod int64
+		op, from, p    string
+		isDir          bool
+		hash, cl, sub  string
+	)
+	if err := sc.Scan(&seq, &op, &from, &p, &isDir, &size, &hash, &mod, &cl, &sub); err != nil {
+		return protocol.Event{}, err
+	}
+	meta := protocol.Metadata{Path: p, Size: size, Modified: time.Unix(0, mod).UTC(), Hash: hash, IsDirectory: isDir, Seq: seq}
+	return protocol.Event{Type: protocol.TypeFileOperation, Seq: seq, Operation: protocol.NewOperation(op, from, meta),
+		SourceClient: cl, SourceSubject: sub}, nil
+}
+
+// wtx is one write transaction of a space: it assigns seqs and collects events.
+type wtx struct {
+	s            *Space
+	ctx          context.Context
+	tx           *sql.Tx
+	epoch        string
+	seq          int64
+	src          Source
+	events       []protocol.Event
+	usedDelta    int64
+	entriesDelta int64
+}
+
+// write runs fn in one IMMEDIATE transaction, commits it durably, then updates the
+// in-memory head and counters and notifies listeners. The caller holds s.mu.
+func (s *Space) write(ctx context.Context, src Source, fn func(w *wtx) error) ([]protocol.Event, error) {
+	if s.isClosed() {
+		return nil, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+	}
+	// Commit even if the caller goes away now: the disk has already changed.
+	ctx = context.WithoutCancel(ctx)
+	s.reg.wmu.Lock()
+	w, err := func() (*wtx, error) {
+		tx, err := s.reg.db.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		w := &wtx{s: s, ctx: ctx, tx: tx, src: src}
+		if err := tx.QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&w.epoch, &w.seq); err != nil {
+			tx.Rollback()
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+			}
+			return nil, err
+		}
+		if err := fn(w); err != nil {
+			tx.Rollback()
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE tenants SET head_seq = ? WHERE id = ?`, w.seq, s.id); err != nil {
+			tx.Rollback()
+			return nil, err
+		}
+		if err := tx.Commit(); err != nil {
+			return nil, err
+		}
+		return w, nil
+	}()
+	s.reg.wmu.Unlock()
+	if err != nil {
+		return nil, wrapInternal("commit", err)
+	}
+	s.hmu.Lock()
+	s.epoch, s.seq = w.epoch, w.seq
+	s.used += w.usedDelta
+	s.entries += w.entriesDelta
+	s.hmu.Unlock()
+	s.reg.notify(s.name, w.events)
+	return w.events, nil
+}
+
+// event appends a change-log row with the next seq and returns that seq.
+func (w *wtx) event(op, from string, m protocol.Metadata) (int64, error) {
+	w.seq++
+	m.Seq = w.seq
+	_, err := w.tx.ExecContext(w.ctx, `INSERT INTO tenant_changes (tenant_id, seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, w.s.id, w.seq, op, from, m.Path, m.IsDirectory, m.Size, m.Hash,
+		m.Modified.UnixNano(), w.src.ClientID, w.src.Subject, time.Now().UnixNano())
+	if err != nil {
+		return 0, err
+	}
+	w.events = append(w.events, protocol.Event{Type: protocol.TypeFileOperation, Seq: w.seq,
+		Operation: protocol.NewOperation(op, from, m), SourceClient: w.src.ClientID, SourceSubject: w.src.Subject})
+	return w.seq, nil
+}
+
+// put inserts or replaces the index row of m.Path.
+func (w *wtx) put(m protocol.Metadata, old *entry) error {
+	_, err := w.tx.ExecContext(w.ctx, `INSERT INTO tenant_entries (tenant_id, fold, path, parent, is_dir, size, hash, modified, seq)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant_id, fold) DO UPDATE SET path = excluded.path, parent = excluded.parent, is_dir = excluded.is_dir,
+			size = excluded.size, hash = excluded.hash, modified = excluded.modified, seq = excluded.seq`,
+		w.s.id, pathrule.FoldKey(m.Path), m.Path, pathrule.Parent(m.Path), m.IsDirectory, m.Size, m.Hash, m.Modified.UnixNano(), m.Seq)
+	if err != nil {
+		return err
+	}
+	if old == nil {
+		w.entriesDelta++
+	} else if !old.IsDir {
+		w.usedDelta -= old.Size
+	}
+	if !m.IsDirectory {
+		w.usedDelta += m.Size
+	}
+	return nil
+}
+
+// removeTree deletes the index rows of p and everything under it.
+func (w *wtx) removeTree(p string) error {
+	cond, args := subtreeWhere("path", p)
+	var n, bytes int64
+	if err := w.tx.QueryRowContext(w.ctx, `SELECT count(*), coalesce(sum(CASE WHEN is_dir THEN 0 ELSE size END), 0) FROM tenant_entries
+		WHERE tenant_id = ? AND (path = ? OR `+cond+`)`, append([]any{w.s.id, p}, args...)...).Scan(&n, &bytes); err != nil {
+		return err
+	}
+	if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM tenant_entries WHERE tenant_id = ? AND (path = ? OR `+cond+`)`,
+		append([]any{w.s.id, p}, args...)...); err != nil {
+		return err
+	}
+	w.entriesDelta -= n
+	w.usedDelta -= bytes
+	return nil
+}
+
+// addVersion records a kept earlier content of path.
+func (w *wtx) addVersion(id, path string, e *entry, deleted bool) error {
+	_, err := w.tx.ExecContext(w.ctx, `INSERT INTO tenant_versions (tenant_id, id, path, fold, size, hash, modified, replaced_at, deleted)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, w.s.id, id, path, pathrule.FoldKey(path), e.Size, e.Hash, e.Modified.UnixNano(),
+		time.Now().UnixNano(), deleted)
+	return err
+}
+
+// runeLen is the SQL substr length of s (SQLite counts characters of TEXT).
+func runeLen(s string) int { return utf8.RuneCountInString(s) }
