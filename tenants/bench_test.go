@@ -5,8 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -89,4 +92,78 @@ func minimalWrite(dir, name string, data []byte) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// BenchmarkPutConcurrent is the realistic small-file load: 8 goroutines upload new
+// 4 KiB files into one directory of one tenant, against the minimal atomic write
+// (minimalWrite) at the same concurrency, in ABBA halves so that both see the same
+// machine state. It reports files/s of both and the ratio store/baseline of files/s
+// as "x-files/s" (SPEC target ≥ 0.8). Run with
+//
+//	go test -run XXX -bench PutConcurrent -benchtime 2000x ./tenants/
+func BenchmarkPutConcurrent(b *testing.B) {
+	const conc, size = 8, 4 << 10
+	e := newEnv(b, Limits{}, Options{})
+	ctx := context.Background()
+	base := filepath.Join(e.dir, "baseline", "small")
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	// run uploads files from..to-1 with conc workers and returns the elapsed time.
+	run := func(from, to int, put func(i int, data []byte) error) time.Duration {
+		var next atomic.Int64
+		next.Store(int64(from))
+		var wg sync.WaitGroup
+		errs := make(chan error, conc)
+		t0 := time.Now()
+		for w := 0; w < conc; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				data := make([]byte, size)
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= to {
+						return
+					}
+					for j := range data {
+						data[j] = byte(i*31 + j)
+					}
+					data[0], data[1], data[2] = byte(i), byte(i>>8), byte(i>>16)
+					if err := put(i, data); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		d := time.Since(t0)
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+		return d
+	}
+	store := func(i int, data []byte) error {
+		_, _, err := e.sp.Put(ctx, fmt.Sprintf("small/f%06d.bin", i), bytes.NewReader(data),
+			PutOptions{Size: int64(len(data)), SHA256: sum(data)})
+		return err
+	}
+	baseline := func(i int, data []byte) error {
+		return minimalWrite(base, fmt.Sprintf("f%06d.bin", i), data)
+	}
+	half := max(b.N/2, 1)
+	b.SetBytes(size)
+	b.ResetTimer()
+	tb := run(0, half, baseline)
+	ts := run(0, half, store)
+	ts += run(half, 2*half, store)
+	tb += run(half, 2*half, baseline)
+	b.StopTimer()
+	n := float64(2 * half)
+	sfs, bfs := n/ts.Seconds(), n/tb.Seconds()
+	b.ReportMetric(sfs, "store-files/s")
+	b.ReportMetric(bfs, "baseline-files/s")
+	b.ReportMetric(sfs/bfs, "x-files/s")
 }

@@ -109,23 +109,13 @@ func renameAt(src *os.File, from string, dst *os.File, to string, noReplace bool
 	return nil
 }
 
-// linkBetween makes to (under toRoot) a second name of the regular file from (under
-// fromRoot) and fsyncs the new name's directory.
-func linkBetween(fromRoot *os.Root, from string, toRoot *os.Root, to string) error {
-	src, err := openDir(fromRoot, pathrule.Parent(from))
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	dst, err := openDir(toRoot, pathrule.Parent(to))
-	if err != nil {
-		return err
-	}
-	defer dst.Close()
+// linkAt makes to (in directory dst) a second name of the regular file from (in
+// directory src), by their last segments. The caller fsyncs dst.
+func linkAt(src *os.File, from string, dst *os.File, to string) error {
 	if err := unix.Linkat(int(src.Fd()), pathrule.Base(from), int(dst.Fd()), pathrule.Base(to), 0); err != nil {
 		return &os.LinkError{Op: "link", Old: from, New: to, Err: err}
 	}
-	return dst.Sync()
+	return nil
 }
 
 // syncDir fsyncs the directory dir under root.

@@ -123,10 +123,13 @@ func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, src 
 			return 0, internal("remove directory", err)
 		}
 	}
-	// One fsync per directory: the kept versions, and the parent that lost the name.
-	if err := syncDir(s.versions, ""); err != nil {
-		undo()
-		return 0, internal("sync versions", err)
+	// One fsync per directory: the kept versions (if any), and the parent that lost
+	// the name.
+	if len(moved) > 0 {
+		if err := syncDir(s.versions, ""); err != nil {
+			undo()
+			return 0, internal("sync versions", err)
+		}
 	}
 	if err := syncDir(s.files, pathrule.Parent(e.Path)); err != nil {
 		undo()

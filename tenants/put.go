@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -59,18 +58,68 @@ func isHexSHA256(h string) bool {
 // p and returns the existing entry of p (exact case) and the missing ancestors,
 // top-down.
 func (s *Space) checkTarget(ctx context.Context, p string) (*entry, []string, error) {
-	var missing []string
+	return s.checkTargetWith(ctx, p, s.lookupMany)
+}
+
+// lookupFunc returns the index entries of paths (matched under case folding) by fold
+// key; a path without an entry is absent from the map or maps to nil.
+type lookupFunc func(ctx context.Context, paths []string) (map[string]*entry, error)
+
+// lookupMany is lookup of several paths in one query.
+func (s *Space) lookupMany(ctx context.Context, paths []string) (map[string]*entry, error) {
+	out := make(map[string]*entry, len(paths))
+	if len(paths) == 0 {
+		return out, nil
+	}
+	args := make([]any, 0, len(paths)+1)
+	args = append(args, s.id)
+	for _, p := range paths {
+		args = append(args, pathrule.FoldKey(p))
+	}
+	rows, err := s.reg.db.QueryContext(ctx, `SELECT fold, `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND fold IN (?`+
+		strings.Repeat(", ?", len(paths)-1)+`)`, args...)
+	if err != nil {
+		return nil, internal("read index", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var fold string
+		e, err := scanEntry(scanFunc(func(dest ...any) error { return rows.Scan(append([]any{&fold}, dest...)...) }))
+		if err != nil {
+			return nil, internal("read index", err)
+		}
+		out[fold] = e
+	}
+	if err := rows.Err(); err != nil {
+		return nil, internal("read index", err)
+	}
+	return out, nil
+}
+
+// scanFunc adapts a function to scanEntry's scanner.
+type scanFunc func(dest ...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
+
+// checkTargetWith is checkTarget reading the index through look (which may see writes
+// of a batch not yet committed). The ancestors and p are looked up at once.
+func (s *Space) checkTargetWith(ctx context.Context, p string, look lookupFunc) (*entry, []string, error) {
 	segs := strings.Split(p, "/")
-	for i := 1; i < len(segs); i++ {
-		a := strings.Join(segs[:i], "/")
+	paths := make([]string, len(segs))
+	for i := range segs {
+		paths[i] = strings.Join(segs[:i+1], "/")
+	}
+	found, err := look(ctx, paths)
+	if err != nil {
+		return nil, nil, err
+	}
+	var missing []string
+	for _, a := range paths[:len(paths)-1] {
 		if len(missing) > 0 {
 			missing = append(missing, a)
 			continue
 		}
-		e, err := s.lookup(ctx, s.reg.db, a)
-		if err != nil {
-			return nil, nil, err
-		}
+		e := found[pathrule.FoldKey(a)]
 		switch {
 		case e == nil:
 			missing = append(missing, a)
@@ -80,10 +129,7 @@ func (s *Space) checkTarget(ctx context.Context, p string) (*entry, []string, er
 			return nil, nil, protocol.Errorf(protocol.CodeConflict, "a parent is a file")
 		}
 	}
-	e, err := s.lookup(ctx, s.reg.db, p)
-	if err != nil {
-		return nil, nil, err
-	}
+	e := found[pathrule.FoldKey(p)]
 	if e != nil && e.Path != p {
 		return nil, nil, protocol.Errorf(protocol.CodeConflict, "a name differing only in case exists")
 	}
@@ -112,7 +158,7 @@ func (s *Space) reserve(n int64) error {
 	quota, _, _ := s.limits()
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
-	if quota > 0 && s.used+s.reserved+n > quota {
+	if quota > 0 && s.used+s.pendingUsed+s.reserved+n > quota {
 		return protocol.Errorf(protocol.CodeQuotaExceeded, "the tenant's quota is exceeded")
 	}
 	s.reserved += n
@@ -139,6 +185,7 @@ type upload struct {
 	f        *os.File
 	size     int64
 	hash     string
+	modified time.Time // the temp file's mtime as stored (X-Modified or receive time)
 	reserved int64
 }
 
@@ -246,6 +293,21 @@ func (s *Space) receive(ctx context.Context, body io.Reader, o PutOptions, repla
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "the body is shorter than its declared size")
 	}
 	u.hash = hex.EncodeToString(h.Sum(nil))
+	// The mtime is set before the fsync so that it is as durable as the content.
+	mod := o.Modified
+	if mod.IsZero() {
+		mod = time.Now()
+	}
+	if err := s.tmp.Chtimes(u.name, mod, mod); err != nil {
+		u.discard()
+		return nil, internal("set mtime", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		u.discard()
+		return nil, internal("stat temp file", err)
+	}
+	u.modified = fi.ModTime().UTC()
 	if err := f.Sync(); err != nil {
 		u.discard()
 		return nil, internal("sync temp file", err)
@@ -263,7 +325,8 @@ func (s *Space) receive(ctx context.Context, body io.Reader, o PutOptions, repla
 	return u, nil
 }
 
-// put is Put for a clean path.
+// put is Put for a clean path. The body is received, hashed and synced outside any
+// lock; the commit goes through the space's group commit (commit.go).
 func (s *Space) put(ctx context.Context, p string, body io.Reader, o PutOptions) (protocol.Metadata, bool, error) {
 	if err := s.writable(); err != nil {
 		return protocol.Metadata{}, false, err
@@ -283,112 +346,21 @@ func (s *Space) put(ctx context.Context, p string, body io.Reader, o PutOptions)
 	if cur != nil {
 		replaced = cur.Size
 	}
+	small := o.Size >= 0 && o.Size <= gatherMaxSize
+	if small {
+		s.gc.receiving.Add(1)
+	}
 	u, err := s.receive(ctx, body, o, replaced)
 	if err != nil {
+		if small {
+			s.gc.receiving.Add(-1)
+		}
 		return protocol.Metadata{}, false, err
 	}
 	defer u.discard()
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.writable(); err != nil {
-		return protocol.Metadata{}, false, err
-	}
-	// Check again in the commit section: the tree may have changed meanwhile.
-	cur, missing, err = s.checkTarget(ctx, p)
-	if err != nil {
-		return protocol.Metadata{}, false, err
-	}
-	if err := checkPutPreconditions(cur, o); err != nil {
-		return protocol.Metadata{}, false, err
-	}
-	if cur != nil && cur.Hash == u.hash {
-		return cur.meta(), false, nil // identical content: nothing changes
-	}
-	if err := s.checkEntries(cur == nil, len(missing)); err != nil {
-		return protocol.Metadata{}, false, err
-	}
-	if err := s.checkQuotaAtCommit(u, cur); err != nil {
-		return protocol.Metadata{}, false, err
-	}
-	if o.BeforeCommit != nil {
-		if err := o.BeforeCommit(); err != nil {
-			return protocol.Metadata{}, false, err
-		}
-	}
-	mod := o.Modified
-	if mod.IsZero() {
-		mod = time.Now()
-	}
-	if err := s.tmp.Chtimes(u.name, mod, mod); err != nil {
-		return protocol.Metadata{}, false, internal("set mtime", err)
-	}
-	fi, err := s.tmp.Lstat(u.name)
-	if err != nil {
-		return protocol.Metadata{}, false, internal("stat temp file", err)
-	}
-	meta := protocol.Metadata{Path: p, Size: u.size, Modified: fi.ModTime().UTC(), Hash: u.hash}
-
-	// Disk: parents, old content into versions/, new content into place.
-	createdDirs, err := s.makeParents(missing)
-	if err != nil {
-		return protocol.Metadata{}, false, err
-	}
-	var versionID string
-	if cur != nil {
-		versionID = newID()
-		if err := linkBetween(s.files, p, s.versions, versionID); err != nil {
-			if !errors.Is(err, fs.ErrNotExist) {
-				s.removeDirs(createdDirs)
-				return protocol.Metadata{}, false, diskErr("keep version", err)
-			}
-			versionID = "" // the old file vanished from disk: nothing to keep
-		}
-	}
-	if err := moveBetween(s.tmp, u.name, s.files, p, cur == nil, false); err != nil {
-		if versionID != "" {
-			_ = s.versions.Remove(versionID)
-		}
-		s.removeDirs(createdDirs)
-		if errors.Is(err, fs.ErrExist) {
-			return protocol.Metadata{}, false, protocol.Errorf(protocol.CodeConflict, "an unindexed file exists at this path")
-		}
-		return protocol.Metadata{}, false, diskErr("rename into place", err)
-	}
-	u.name = ""
-	_, err = s.write(ctx, o.Source, func(w *wtx) error {
-		if err := w.addParents(missing); err != nil {
-			return err
-		}
-		op := protocol.OpCreate
-		if cur != nil {
-			op = protocol.OpUpdate
-			if versionID != "" {
-				if err := w.addVersion(versionID, p, cur, false); err != nil {
-					return err
-				}
-			}
-		}
-		seq, err := w.event(op, "", meta)
-		if err != nil {
-			return err
-		}
-		meta.Seq = seq
-		return w.put(meta, cur)
-	})
-	if err != nil {
-		// Undo the disk: the old content back, or the new file away.
-		if versionID != "" {
-			if rerr := moveBetween(s.versions, versionID, s.files, p, false, true); rerr != nil {
-				s.log.Error("undo failed upload", "err", rerr)
-			}
-		} else {
-			_ = s.files.Remove(p)
-		}
-		s.removeDirs(createdDirs)
-		return protocol.Metadata{}, false, err
-	}
-	return meta, cur == nil, nil
+	r := &putReq{ctx: ctx, p: p, o: o, u: u, small: small, wake: make(chan bool, 1)}
+	s.commitPut(r)
+	return r.meta, r.created, r.err
 }
 
 // checkEntries refuses a write that would add entries past the entry limit.
@@ -402,7 +374,7 @@ func (s *Space) checkEntries(isNew bool, parents int) error {
 		return nil
 	}
 	s.hmu.Lock()
-	n := s.entries
+	n := s.entries + s.pendingEntries
 	s.hmu.Unlock()
 	if n+add > maxEntries {
 		return protocol.Errorf(protocol.CodeTooLarge, "the tenant's entry limit is reached")
@@ -411,7 +383,9 @@ func (s *Space) checkEntries(isNew bool, parents int) error {
 }
 
 // checkQuotaAtCommit checks the final size against the quota, counting other
-// uploads' reservations but not this upload's own.
+// uploads' reservations (and the growth of earlier members of the batch being
+// committed) but not this upload's own. cur is the entry the upload replaces as the
+// batch sees it.
 func (s *Space) checkQuotaAtCommit(u *upload, cur *entry) error {
 	quota, _, _ := s.limits()
 	if quota <= 0 {
@@ -423,15 +397,31 @@ func (s *Space) checkQuotaAtCommit(u *upload, cur *entry) error {
 	}
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
-	if s.used-old+u.size+(s.reserved-u.reserved) > quota && u.size > old {
+	if s.used+s.pendingUsed-old+u.size+(s.reserved-u.reserved) > quota && u.size > old {
 		return protocol.Errorf(protocol.CodeQuotaExceeded, "the tenant's quota is exceeded")
 	}
 	return nil
 }
 
-// makeParents creates the missing directories on disk (top-down) and returns those it
-// created. An existing non-directory is conflict.
+// makeParents creates the missing directories on disk (top-down), fsyncs the parents
+// of those it created and returns them. An existing non-directory is conflict.
 func (s *Space) makeParents(missing []string) ([]string, error) {
+	created, err := s.makeParentsNoSync(missing)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range created {
+		if err := syncDir(s.files, pathrule.Parent(d)); err != nil {
+			s.removeDirs(created)
+			return nil, internal("sync directory", err)
+		}
+	}
+	return created, nil
+}
+
+// makeParentsNoSync is makeParents without the fsyncs: the caller syncs the parent of
+// each created directory before it commits.
+func (s *Space) makeParentsNoSync(missing []string) ([]string, error) {
 	var created []string
 	for _, d := range missing {
 		ok, err := mkdirPrivate(s.files, d)
@@ -444,12 +434,6 @@ func (s *Space) makeParents(missing []string) ([]string, error) {
 		}
 		if ok {
 			created = append(created, d)
-		}
-	}
-	for _, d := range created {
-		if err := syncDir(s.files, pathrule.Parent(d)); err != nil {
-			s.removeDirs(created)
-			return nil, internal("sync directory", err)
 		}
 	}
 	return created, nil

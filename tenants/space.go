@@ -43,10 +43,16 @@ type Space struct {
 	used     int64 // bytes of current files
 	entries  int64 // files + directories
 	reserved int64 // bytes reserved by uploads in progress
-	tenant   Tenant
-	closed   bool
+	// pendingUsed and pendingEntries count what a batch of the group commit has put
+	// on disk but not yet committed (growth only), so that limits hold meanwhile.
+	pendingUsed    int64
+	pendingEntries int64
+	tenant         Tenant
+	closed         bool
 
 	w *watcher // nil until startWatcher
+
+	gc groupCommit // batches concurrent Puts into one commit
 
 	verified verifiedSet // files whose mtime changed on disk but not their content
 	skipMu   sync.Mutex
@@ -73,6 +79,7 @@ func (r *Registry) openSpace(ctx context.Context, t Tenant) (*Space, error) {
 	}
 	s := &Space{reg: r, name: t.Name, id: t.ID, dir: r.tenantDir(t.Name), tenant: t,
 		log: r.log.With("tenant", t.Name)}
+	s.gc.arrived = make(chan struct{}, 1)
 	var err error
 	for _, d := range []struct {
 		root **os.Root
@@ -463,6 +470,10 @@ type wtx struct {
 	events       []protocol.Event
 	usedDelta    int64
 	entriesDelta int64
+	// releaseUsed and releaseEntries are taken off pendingUsed and pendingEntries
+	// when the transaction commits (set by a group-commit batch).
+	releaseUsed    int64
+	releaseEntries int64
 }
 
 // write runs fn in one IMMEDIATE transaction, commits it durably, then updates the
@@ -508,6 +519,8 @@ func (s *Space) write(ctx context.Context, src Source, fn func(w *wtx) error) ([
 	s.epoch, s.seq = w.epoch, w.seq
 	s.used += w.usedDelta
 	s.entries += w.entriesDelta
+	s.pendingUsed -= w.releaseUsed
+	s.pendingEntries -= w.releaseEntries
 	s.hmu.Unlock()
 	s.reg.notify(s.name, w.events)
 	return w.events, nil

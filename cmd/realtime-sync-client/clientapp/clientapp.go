@@ -1,0 +1,246 @@
+// Package clientapp is realtime-sync-client's program logic (SPEC §1), importable so
+// that tests run it in-process: Run parses the flags, reads the token, wires
+// transport/syncclient to sync/engine and syncs until ctx ends (or once with --once).
+package clientapp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/engine"
+	"github.com/syncspace/syncspace/transport/syncclient"
+)
+
+// Exit codes (SPEC §1).
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+const usageText = `Usage: realtime-sync-client --server URL --local-path DIR [options]
+
+Keeps DIR in sync with a syncd server.
+
+Options:
+  --server URL          server root: https://, wss://, or http:// / ws:// to loopback only
+  --local-path DIR      the local folder to sync (must exist)
+  --realtime, -r        live updates over the WebSocket (reconnects; polls while down)
+  --initial-sync        show progress for the first full reconcile
+  --client-id ID        client id (default: a UUID kept in DIR/.syncspace)
+  --token-file FILE     file holding the token (re-read when it changes)
+  --token T             the token itself (visible in the process list: prefer --token-file)
+                        (else the environment variable SYNC_TOKEN)
+  --interval D          polling period without a live connection (default 30s)
+  --once                reconcile once and exit (0 when DIR and the server agree)
+  --ca-file FILE        PEM certificates to trust in addition to the system roots
+  --allow-mass-delete   let one pass delete more than half of the files
+  --log-level LEVEL     debug, info, warn or error (default info)
+`
+
+// config is the parsed command line.
+type config struct {
+	server, localPath, clientID, tokenFile, token, caFile, logLevel string
+	realtime, initialSync, once, allowMassDelete                    bool
+	interval                                                        time.Duration
+}
+
+func parse(args []string) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("realtime-sync-client", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.server, "server", "", "")
+	fs.StringVar(&c.localPath, "local-path", "", "")
+	fs.BoolVar(&c.realtime, "realtime", false, "")
+	fs.BoolVar(&c.realtime, "r", false, "")
+	fs.BoolVar(&c.initialSync, "initial-sync", false, "")
+	fs.StringVar(&c.clientID, "client-id", "", "")
+	fs.StringVar(&c.tokenFile, "token-file", "", "")
+	fs.StringVar(&c.token, "token", "", "")
+	fs.DurationVar(&c.interval, "interval", 30*time.Second, "")
+	fs.BoolVar(&c.once, "once", false, "")
+	fs.StringVar(&c.caFile, "ca-file", "", "")
+	fs.BoolVar(&c.allowMassDelete, "allow-mass-delete", false, "")
+	fs.StringVar(&c.logLevel, "log-level", "info", "")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case c.server == "":
+		return nil, errors.New("--server is required")
+	case c.localPath == "":
+		return nil, errors.New("--local-path is required")
+	case c.interval <= 0:
+		return nil, errors.New("--interval must be positive")
+	case c.clientID != "" && !engine.ValidClientID(c.clientID):
+		return nil, errors.New("--client-id must match ^[A-Za-z0-9._-]{1,64}$")
+	case c.tokenFile != "" && c.token != "":
+		return nil, errors.New("give either --token-file or --token, not both")
+	}
+	if _, err := parseLevel(c.logLevel); err != nil {
+		return nil, err
+	}
+	if _, _, err := syncclient.ParseServer(c.server); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", s)
+}
+
+// readToken reads a token file: the first non-empty line, trimmed.
+func readToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read token file: %w", err)
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if t := strings.TrimSpace(string(line)); t != "" {
+			return t, nil
+		}
+	}
+	return "", fmt.Errorf("token file %s is empty", path)
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// Run is the whole program: it returns the exit code. ctx ending (SIGINT in main)
+// stops syncing cleanly with the state saved.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			fmt.Fprint(stdout, usageText)
+			return ExitOK
+		}
+	}
+	c, err := parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
+		fmt.Fprint(stderr, "run realtime-sync-client -h for usage\n")
+		return ExitUsage
+	}
+	level, _ := parseLevel(c.logLevel)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	token := ""
+	switch {
+	case c.tokenFile != "":
+		if token, err = readToken(c.tokenFile); err != nil {
+			fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
+			return ExitUsage
+		}
+	case c.token != "":
+		token = c.token
+		log.Warn("--token is visible in the process list; prefer --token-file or SYNC_TOKEN")
+	default:
+		token = strings.TrimSpace(os.Getenv("SYNC_TOKEN"))
+	}
+	if token == "" {
+		fmt.Fprintln(stderr, "realtime-sync-client: a token is required: --token-file FILE, --token T or SYNC_TOKEN")
+		return ExitUsage
+	}
+	cl, err := syncclient.New(syncclient.Options{Server: c.server, Token: token, CAFile: c.caFile, Logger: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
+		return ExitUsage
+	}
+	var progress io.Writer
+	if isTerminal(stderr) {
+		progress = stderr
+	}
+	eng, err := engine.Open(engine.Options{
+		Root: c.localPath, Remote: cl, ClientID: c.clientID, Realtime: c.realtime,
+		Interval: c.interval, InitialSync: c.initialSync, AllowMassDelete: c.allowMassDelete,
+		Progress: progress, Logger: log,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
+		return ExitFailure
+	}
+	defer eng.Close()
+	log.Info("syncing", "dir", c.localPath, "client_id", eng.ClientID(), "realtime", c.realtime)
+
+	if c.once {
+		agreed, err := eng.SyncOnce(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
+			return ExitFailure
+		}
+		if !agreed {
+			fmt.Fprintln(stderr, "realtime-sync-client: the folder and the server do not agree yet (see the log)")
+			return ExitFailure
+		}
+		return ExitOK
+	}
+	if c.tokenFile != "" {
+		go watchToken(ctx, c.tokenFile, token, cl, log)
+	}
+	if err := eng.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+// watchToken re-reads the token file when it changes and hands the new token to the
+// client (which sends it as Refresh on a live socket).
+func watchToken(ctx context.Context, path, current string, cl *syncclient.Client, log *slog.Logger) {
+	var last os.FileInfo
+	if fi, err := os.Stat(path); err == nil {
+		last = fi
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			continue
+		}
+		if last != nil && fi.ModTime().Equal(last.ModTime()) && fi.Size() == last.Size() && os.SameFile(fi, last) {
+			continue
+		}
+		last = fi
+		tok, err := readToken(path)
+		if err != nil || tok == current {
+			continue
+		}
+		current = tok
+		cl.SetToken(tok)
+		log.Info("token file changed, new token in use")
+	}
+}

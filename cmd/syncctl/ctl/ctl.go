@@ -1,0 +1,534 @@
+// Package ctl is syncctl, syncspace's ops CLI (SPEC §1), as an importable package:
+// tenants, tokens, signing keys and the audit log, either on a data dir directly
+// (local mode, --data, also while syncd runs) or through the admin API (remote mode,
+// --server with an ops token file). cmd/syncctl's main only calls Run.
+package ctl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/config"
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+// Usage is syncctl's help text.
+const Usage = `usage: syncctl [mode flags] COMMAND [flags]
+
+Modes:
+  local (default)   --data DIR (default ./syncd-data) [--config FILE] [--key-dir DIR]
+                    works on the data dir directly, also while syncd runs
+  remote            --server URL --token-file FILE [--ca-file FILE]
+                    calls the admin API with an ops token
+
+Commands:
+  tenant create NAME [--quota SIZE] [--max-file-size SIZE] [--max-entries N]
+  tenant list
+  tenant delete NAME --force
+  token issue --tenant NAME --subject WHO --role read|write|admin [--ttl 720h] [--out FILE]
+  token issue --ops --subject WHO [--ttl 24h]          (local mode only)
+  token list [--tenant NAME | --ops] [--subject WHO] [--all]
+  token revoke JTI
+  token revoke --tenant NAME --subject WHO             (every token WHO holds now)
+  token revoke --ops --subject WHO
+  key rotate
+  key list
+  key retire KID                                       (tokens signed by KID stop working)
+  audit [--limit N]
+
+--json prints machine-readable output for every listing. SIZE accepts 10GiB, 500MB or
+bytes; --ttl accepts Go durations (720h, 90m) or days (30d). Flags may stand before or
+after the command. token issue prints the token on stdout and nothing else there; with
+--out it writes a new file (0600) instead and refuses to overwrite one.
+Exit status: 0 success, 1 failure, 2 bad usage.
+`
+
+// Run runs syncctl with args (without the program name) and returns the exit code.
+// Errors go to stderr as one line; output to stdout.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	p, err := parseArgs(args)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if p.has("help") || p.has("h") || (len(p.words) > 0 && p.words[0] == "help") {
+		fmt.Fprint(stdout, Usage)
+		return ExitOK
+	}
+	if len(p.words) == 0 {
+		fmt.Fprint(stderr, Usage)
+		return ExitUsage
+	}
+	cmd, err := lookup(p)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if err := cmd.check(p); err != nil {
+		return fail(stderr, err)
+	}
+	b, err := openBackend(ctx, p)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer b.Close()
+	if err := cmd.run(ctx, &runCtx{p: p, b: b, stdout: stdout, stderr: stderr}); err != nil {
+		return fail(stderr, err)
+	}
+	return ExitOK
+}
+
+// fail prints err as one line and returns its exit code.
+func fail(stderr io.Writer, err error) int {
+	msg := err.Error()
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		msg = pe.Message
+		if pe.Code == protocol.CodeInternal && pe.Err != nil {
+			msg = pe.Message + ": " + pe.Err.Error()
+		}
+	}
+	msg = strings.ReplaceAll(strings.TrimSpace(msg), "\n", "; ")
+	fmt.Fprintf(stderr, "syncctl: %s\n", msg)
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(stderr, "run 'syncctl -h' for usage")
+		return ExitUsage
+	}
+	return ExitFailure
+}
+
+func openBackend(ctx context.Context, p *parsed) (backend, error) {
+	if p.has("server") {
+		for _, f := range []string{"data", "config", "key-dir"} {
+			if p.has(f) {
+				return nil, usagef("--%s is for local mode; it cannot be used with --server", f)
+			}
+		}
+		return openRemote(p.get("server"), p.get("token-file"), p.get("ca-file"))
+	}
+	for _, f := range []string{"token-file", "ca-file"} {
+		if p.has(f) {
+			return nil, usagef("--%s needs --server (remote mode)", f)
+		}
+	}
+	data := p.get("data")
+	if data == "" {
+		data = "./syncd-data"
+	}
+	return openLocal(ctx, localOptions{
+		dataDir: data, dataSet: p.has("data"),
+		keyDir: p.get("key-dir"), keyDirSet: p.has("key-dir"),
+		configFile: p.get("config"),
+	})
+}
+
+type runCtx struct {
+	p              *parsed
+	b              backend
+	stdout, stderr io.Writer
+}
+
+type command struct {
+	words []string // e.g. {"tenant", "create"}
+	args  int      // positional arguments after the words; -1 = 0 or 1
+	flags []string
+	check func(p *parsed) error
+	run   func(ctx context.Context, r *runCtx) error
+}
+
+func (c *command) name() string { return strings.Join(c.words, " ") }
+
+var commands []*command
+
+func lookup(p *parsed) (*command, error) {
+	for _, c := range commands {
+		if len(p.words) < len(c.words) {
+			continue
+		}
+		match := true
+		for i, w := range c.words {
+			if p.words[i] != w {
+				match = false
+			}
+		}
+		if !match {
+			continue
+		}
+		n := len(p.words) - len(c.words)
+		if c.args >= 0 && n != c.args || c.args < 0 && n > 1 {
+			return nil, usagef("%s: wrong number of arguments", c.name())
+		}
+		return c, nil
+	}
+	return nil, usagef("unknown command %q", strings.Join(p.words, " "))
+}
+
+func init() {
+	commands = []*command{
+		{words: []string{"tenant", "create"}, args: 1, flags: []string{"quota", "max-file-size", "max-entries"}, run: tenantCreate},
+		{words: []string{"tenant", "list"}, run: tenantList},
+		{words: []string{"tenant", "delete"}, args: 1, flags: []string{"force"}, run: tenantDelete},
+		{words: []string{"token", "issue"}, flags: []string{"tenant", "subject", "role", "ttl", "out", "ops"}, run: tokenIssue},
+		{words: []string{"token", "list"}, flags: []string{"tenant", "ops", "subject", "all"}, run: tokenList},
+		{words: []string{"token", "revoke"}, args: -1, flags: []string{"tenant", "subject", "ops"}, run: tokenRevoke},
+		{words: []string{"key", "rotate"}, run: keyRotate},
+		{words: []string{"key", "list"}, run: keyList},
+		{words: []string{"key", "retire"}, args: 1, run: keyRetire},
+		{words: []string{"audit"}, flags: []string{"limit"}, run: auditList},
+	}
+	for _, c := range commands {
+		c := c
+		c.check = func(p *parsed) error { return p.allow(c.name(), c.flags...) }
+	}
+}
+
+// arg returns the i-th positional argument after the command words.
+func (r *runCtx) arg(cmdWords, i int) string { return r.p.words[cmdWords+i] }
+
+func (r *runCtx) json() bool { return r.p.has("json") }
+
+func (r *runCtx) printJSON(v any) error {
+	enc := json.NewEncoder(r.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func parseSizeFlag(p *parsed, name string) (int64, error) {
+	if !p.has(name) {
+		return 0, nil
+	}
+	n, err := config.ParseSize(p.get(name))
+	if err != nil {
+		return 0, usagef("--%s: %v", name, err)
+	}
+	return n, nil
+}
+
+// parseTTL accepts Go durations and whole days ("30d").
+func parseTTL(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 || n > 100000 {
+			return 0, usagef("--ttl: bad duration %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, usagef("--ttl: bad duration %q (want e.g. 720h, 90m, 30d)", s)
+	}
+	return d, nil
+}
+
+func tenantCreate(ctx context.Context, r *runCtx) error {
+	name := r.arg(2, 0)
+	if !tenants.ValidName(name) {
+		return usagef("tenant name %q must match ^[a-z0-9][a-z0-9-]{0,62}$", name)
+	}
+	var o tenants.Options
+	var err error
+	if o.Quota, err = parseSizeFlag(r.p, "quota"); err != nil {
+		return err
+	}
+	if o.MaxFileSize, err = parseSizeFlag(r.p, "max-file-size"); err != nil {
+		return err
+	}
+	if r.p.has("max-entries") {
+		n, err := strconv.ParseInt(r.p.get("max-entries"), 10, 64)
+		if err != nil || n < 0 {
+			return usagef("--max-entries: want a non-negative number")
+		}
+		o.MaxEntries = n
+	}
+	t, err := r.b.CreateTenant(ctx, name, o)
+	if err != nil {
+		return err
+	}
+	if r.json() {
+		return r.printJSON(t)
+	}
+	fmt.Fprintf(r.stdout, "created tenant %s (id %s)\n", t.Name, t.ID)
+	return nil
+}
+
+func tenantList(ctx context.Context, r *runCtx) error {
+	ts, err := r.b.ListTenants(ctx)
+	if err != nil {
+		return err
+	}
+	if ts == nil {
+		ts = []tenants.Tenant{}
+	}
+	if r.json() {
+		return r.printJSON(ts)
+	}
+	tw := tabwriter.NewWriter(r.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tID\tQUOTA\tMAX FILE SIZE\tMAX ENTRIES\tCREATED")
+	for _, t := range ts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.ID, sizeOrDash(t.Quota), sizeOrDash(t.MaxFileSize), numOrDash(t.MaxEntries), t.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func sizeOrDash(n int64) string {
+	if n == 0 {
+		return "-"
+	}
+	return config.Size(n).String()
+}
+
+func numOrDash(n int64) string {
+	if n == 0 {
+		return "-"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func tenantDelete(ctx context.Context, r *runCtx) error {
+	name := r.arg(2, 0)
+	if !r.p.has("force") {
+		return usagef("tenant delete removes %s and all its files: add --force", name)
+	}
+	if err := r.b.DeleteTenant(ctx, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.stdout, "deleted tenant %s\n", name)
+	return nil
+}
+
+func tokenIssue(ctx context.Context, r *runCtx) error {
+	p := r.p
+	ops := p.has("ops")
+	if !p.has("subject") || p.get("subject") == "" {
+		return usagef("token issue needs --subject WHO")
+	}
+	if ops {
+		if p.has("tenant") || p.has("role") {
+			return usagef("token issue --ops takes no --tenant or --role")
+		}
+	} else if !p.has("tenant") || !p.has("role") {
+		return usagef("token issue needs --tenant NAME and --role read|write|admin (or --ops)")
+	}
+	ttl := r.b.DefaultTTL(ops)
+	if p.has("ttl") {
+		var err error
+		if ttl, err = parseTTL(p.get("ttl")); err != nil {
+			return err
+		}
+	}
+	// Open --out before issuing so that no token is issued if the file exists.
+	var out *os.File
+	if p.has("out") {
+		f, err := os.OpenFile(p.get("out"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s exists; refusing to overwrite it", p.get("out"))
+		}
+		if err != nil {
+			return err
+		}
+		out = f
+	}
+	var res issued
+	var err error
+	if ops {
+		res, err = r.b.IssueOpsToken(ctx, p.get("subject"), ttl)
+	} else {
+		res, err = r.b.IssueToken(ctx, p.get("tenant"), p.get("subject"), p.get("role"), ttl)
+	}
+	if err == nil && res.Token == "" {
+		err = errors.New("server returned no token")
+	}
+	if out != nil {
+		if err == nil {
+			if err = out.Chmod(0o600); err == nil {
+				if _, err = io.WriteString(out, res.Token+"\n"); err == nil {
+					err = out.Sync()
+				}
+			}
+		}
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(p.get("out"))
+			return err
+		}
+		fmt.Fprintf(r.stderr, "token written to %s (jti %s, expires %s)\n", p.get("out"), res.JTI, res.ExpiresAt.UTC().Format(time.RFC3339))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(r.stdout, res.Token)
+	fmt.Fprintf(r.stderr, "jti %s, expires %s\n", res.JTI, res.ExpiresAt.UTC().Format(time.RFC3339))
+	return nil
+}
+
+func tokenList(ctx context.Context, r *runCtx) error {
+	p := r.p
+	if p.has("ops") && p.has("tenant") {
+		return usagef("token list takes --tenant or --ops, not both")
+	}
+	recs, err := r.b.ListTokens(ctx, auth.TokenFilter{Tenant: p.get("tenant"), Ops: p.has("ops"), Subject: p.get("subject"), IncludeExpired: p.has("all")})
+	if err != nil {
+		return err
+	}
+	if recs == nil {
+		recs = []auth.TokenRecord{}
+	}
+	if r.json() {
+		return r.printJSON(recs)
+	}
+	tw := tabwriter.NewWriter(r.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "JTI\tKIND\tTENANT\tSUBJECT\tROLE\tISSUED\tEXPIRES\tREVOKED")
+	for _, t := range recs {
+		rev := "-"
+		if t.RevokedAt != nil {
+			rev = t.RevokedAt.UTC().Format(time.RFC3339)
+		}
+		tenant := t.Tenant
+		if tenant == "" {
+			tenant = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(t.JTI), t.Kind, tenant, dash(t.Subject), t.Role,
+			t.IssuedAt.UTC().Format(time.RFC3339), t.ExpiresAt.UTC().Format(time.RFC3339), rev)
+	}
+	return tw.Flush()
+}
+
+func tokenRevoke(ctx context.Context, r *runCtx) error {
+	p := r.p
+	if len(p.words) == 3 {
+		if p.has("tenant") || p.has("subject") || p.has("ops") {
+			return usagef("token revoke takes a JTI or --tenant/--ops with --subject, not both")
+		}
+		jti := r.arg(2, 0)
+		if err := r.b.RevokeJTI(ctx, jti); err != nil {
+			return err
+		}
+		fmt.Fprintf(r.stdout, "revoked token %s\n", jti)
+		return nil
+	}
+	if !p.has("subject") || p.get("subject") == "" {
+		return usagef("token revoke needs a JTI, or --subject WHO with --tenant NAME or --ops")
+	}
+	switch {
+	case p.has("ops") && p.has("tenant"):
+		return usagef("token revoke takes --tenant or --ops, not both")
+	case !p.has("ops") && (!p.has("tenant") || p.get("tenant") == ""):
+		return usagef("token revoke --subject needs --tenant NAME or --ops")
+	}
+	n, err := r.b.RevokeSubject(ctx, p.get("tenant"), p.get("subject"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.stdout, "revoked %d token(s)\n", n)
+	return nil
+}
+
+func keyRotate(ctx context.Context, r *runCtx) error {
+	k, err := r.b.RotateKey(ctx)
+	if err != nil {
+		return err
+	}
+	if r.json() {
+		return r.printJSON(k)
+	}
+	fmt.Fprintf(r.stdout, "new signing key %s\n", k.KID)
+	return nil
+}
+
+func keyList(ctx context.Context, r *runCtx) error {
+	ks, err := r.b.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if ks == nil {
+		ks = []auth.KeyInfo{}
+	}
+	if r.json() {
+		return r.printJSON(ks)
+	}
+	tw := tabwriter.NewWriter(r.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tCREATED\tRETIRED\tSIGNING")
+	for _, k := range ks {
+		ret := "-"
+		if k.RetiredAt != nil {
+			ret = k.RetiredAt.UTC().Format(time.RFC3339)
+		}
+		sign := ""
+		if k.Signing {
+			sign = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.KID, k.CreatedAt.UTC().Format(time.RFC3339), ret, sign)
+	}
+	return tw.Flush()
+}
+
+func keyRetire(ctx context.Context, r *runCtx) error {
+	kid := r.arg(2, 0)
+	if err := r.b.RetireKey(ctx, kid); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.stdout, "retired key %s\n", kid)
+	return nil
+}
+
+func auditList(ctx context.Context, r *runCtx) error {
+	limit := 0
+	if r.p.has("limit") {
+		n, err := strconv.Atoi(r.p.get("limit"))
+		if err != nil || n < 1 {
+			return usagef("--limit: want a positive number")
+		}
+		limit = n
+	}
+	es, err := r.b.ListAudit(ctx, limit)
+	if err != nil {
+		return err
+	}
+	if es == nil {
+		es = []auth.AuditEntry{}
+	}
+	if r.json() {
+		return r.printJSON(es)
+	}
+	tw := tabwriter.NewWriter(r.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tACTOR\tADDRESS\tACTION\tTARGET\tOUTCOME")
+	for _, e := range es {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), dash(e.Actor), dash(e.Address), dash(e.Action), dash(e.Target), dash(e.Outcome))
+	}
+	return tw.Flush()
+}
+
+// dash shows "" as "-" and quotes a value holding control or non-printable
+// characters, so that a name chosen by a caller cannot play tricks on a terminal.
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) || r == '\t' {
+			return strconv.QuoteToASCII(s)
+		}
+	}
+	return s
+}

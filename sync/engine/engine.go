@@ -1,0 +1,320 @@
+// Package engine is the sync engine of realtime-sync-client (SPEC §1): a three-way
+// reconcile of the local folder DIR, the server (through the Remote interface, which
+// transport/syncclient implements) and the base, the last state both sides agreed on,
+// kept in DIR/.syncspace/state.json.
+//
+// One goroutine (Run's loop) owns every decision: full reconciles (list + scan), local
+// changes reported by fsnotify (debounced), and server events from the WebSocket or the
+// changes feed, applied in seq order. Transfers of one pass run in parallel, bounded.
+//
+// Safety rules: a local file whose current content was never synced is never
+// overwritten or deleted (it becomes a conflict copy or is uploaded instead); modify
+// beats delete; a pass that would delete more than half of the files (and over 100) on
+// either side stops with ErrMassDelete; a vanished DIR stops with ErrRootVanished; every
+// path received from the server is checked with pathrule.Clean and every write goes
+// through an *os.Root opened on DIR.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+// Errors that stop the engine.
+var (
+	// ErrMassDelete is returned when one pass would delete more than half of the files,
+	// and over 100, on either side without Options.AllowMassDelete.
+	ErrMassDelete = errors.New("mass delete refused")
+	// ErrRootVanished is returned when DIR (or its .syncspace state) disappears, for
+	// example an unmounted disk: nothing is deleted on the server.
+	ErrRootVanished = errors.New("local folder vanished")
+)
+
+// clientIDPattern is SPEC §1's rule for client ids.
+var clientIDPattern = regexp.MustCompile(protocol.ClientIDPatternString)
+
+// ValidClientID reports whether id matches ^[A-Za-z0-9._-]{1,64}$.
+func ValidClientID(id string) bool { return clientIDPattern.MatchString(id) }
+
+// Options configure an Engine. Root and Remote are required; zero values of the others
+// mean the defaults given.
+type Options struct {
+	// Root is the local folder DIR. It must exist.
+	Root string
+	// Remote is the server.
+	Remote Remote
+	// ClientID overrides the client id kept in the state ("" = keep or generate).
+	ClientID string
+	// Realtime subscribes to the WebSocket push; without it the engine polls the
+	// changes feed every Interval.
+	Realtime bool
+	// Interval is the polling period (default 30 s); also used while the WebSocket is
+	// down.
+	Interval time.Duration
+	// RescanInterval is the period of a full local rescan (default 2 min); a full
+	// reconcile with the server's list runs every 5 × RescanInterval.
+	RescanInterval time.Duration
+	// Debounce is the quiet time after a local change before it is synced (default
+	// 50 ms; a burst is cut after 4 × Debounce).
+	Debounce time.Duration
+	// Transfers bounds parallel uploads and downloads (default 16).
+	Transfers int
+	// InitialSync shows progress bars for the first full reconcile whatever its size.
+	// (Every start reconciles fully: offline edits must be found.)
+	InitialSync bool
+	// AllowMassDelete disables the mass-delete guard.
+	AllowMassDelete bool
+	// Progress, when non-nil, receives progress bars for passes with many or large
+	// transfers (a terminal).
+	Progress io.Writer
+	// Logger receives one line per event; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for conflict names; nil means time.Now.
+	Now func() time.Time
+}
+
+// Engine syncs one folder with one server. Create it with Open, run it with Run or
+// SyncOnce, and Close it.
+type Engine struct {
+	opts     Options
+	log      *slog.Logger
+	remote   Remote
+	rootPath string   // absolute DIR
+	stateDir string   // DIR/.syncspace
+	root     *os.Root // every local syscall goes through it
+	rootFile *os.File // DIR opened, for syncfs and the vanished check
+	rootIno  uint64
+	lock     *os.File
+
+	saveMu sync.Mutex // serializes state writes
+	saving atomic.Bool
+
+	mu       sync.Mutex // guards everything below
+	clientID string
+	epoch    string
+	seq      int64
+	ownSeqs  map[int64]bool
+	pending  map[int64]protocol.Event // out-of-order events waiting for a gap
+	remoteM  map[string]protocol.Metadata
+	base     map[string]baseEntry
+	local    map[string]localEntry
+	others   map[string]string // keys held by symlinks or special files
+	refused  map[string]string // key → hash (or "dir") the server refused; reported once
+	reported map[string]bool   // paths already reported as unsyncable
+	ig       *ignorer
+	igHash   string
+	dirty    bool // state changed since the last save
+	// batchTouched and batchMoves collect what applied server events changed, for
+	// the next remote pass.
+	batchTouched map[string]bool
+	batchMoves   []pendingMove
+	haveList     bool // remoteM holds a full snapshot
+	needFull     bool // a full reconcile is due (resync, epoch change, failure)
+	retry        map[string]bool
+
+	watch *watcher
+}
+
+// Open prepares an engine on opts.Root: it opens DIR, creates DIR/.syncspace (0700),
+// takes its lock, loads the state and settles the client id.
+func Open(opts Options) (*Engine, error) {
+	if opts.Root == "" || opts.Remote == nil {
+		return nil, errors.New("engine: Root and Remote are required")
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = 30 * time.Second
+	}
+	if opts.RescanInterval <= 0 {
+		opts.RescanInterval = 2 * time.Minute
+	}
+	if opts.Debounce <= 0 {
+		opts.Debounce = 50 * time.Millisecond
+	}
+	if opts.Transfers <= 0 {
+		opts.Transfers = 16
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ClientID != "" && !ValidClientID(opts.ClientID) {
+		return nil, fmt.Errorf("invalid client id %q: must match %s", opts.ClientID, protocol.ClientIDPatternString)
+	}
+	abs, err := filepath.Abs(opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("local folder: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("local folder %s is not a directory", abs)
+	}
+	e := &Engine{
+		opts:     opts,
+		log:      opts.Logger,
+		remote:   opts.Remote,
+		rootPath: abs,
+		stateDir: filepath.Join(abs, stateDirName),
+		ownSeqs:  map[int64]bool{},
+		pending:  map[int64]protocol.Event{},
+		remoteM:  map[string]protocol.Metadata{},
+		others:   map[string]string{},
+		refused:  map[string]string{},
+		reported: map[string]bool{},
+
+		batchTouched: map[string]bool{},
+		retry:        map[string]bool{},
+	}
+	if err := os.Mkdir(e.stateDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("create state dir: %w", err)
+	}
+	if e.lock, err = lockDir(e.stateDir); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Engine, error) {
+		e.closeFiles()
+		return nil, err
+	}
+	if e.root, err = os.OpenRoot(abs); err != nil {
+		return fail(fmt.Errorf("open local folder: %w", err))
+	}
+	if e.rootFile, err = os.Open(abs); err != nil {
+		return fail(fmt.Errorf("open local folder: %w", err))
+	}
+	if e.rootIno, err = inode(e.rootFile); err != nil {
+		return fail(err)
+	}
+	st, err := loadState(e.stateDir)
+	if err != nil {
+		return fail(err)
+	}
+	e.base, e.local = st.Base, st.Local
+	e.epoch, e.seq = st.Epoch, st.Seq
+	switch {
+	case opts.ClientID != "":
+		e.clientID = opts.ClientID
+	case st.ClientID != "" && st.Root == abs && ValidClientID(st.ClientID):
+		e.clientID = st.ClientID
+	default:
+		// No state, or state copied from another folder: a new identity.
+		e.clientID = uuid.NewString()
+	}
+	if st.Root != "" && st.Root != abs {
+		// A state found under another path belongs to another copy of the folder:
+		// its base cannot be trusted here, merge two-way.
+		e.base = map[string]baseEntry{}
+		e.epoch, e.seq = "", 0
+	}
+	e.ig = newIgnorer(nil)
+	e.loadIgnore()
+	e.dirty = true
+	if err := e.save(); err != nil {
+		return fail(err)
+	}
+	return e, nil
+}
+
+// ClientID returns the client id in use.
+func (e *Engine) ClientID() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.clientID
+}
+
+// Head returns the epoch and seq the engine has applied up to.
+func (e *Engine) Head() (epoch string, seq int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.epoch, e.seq
+}
+
+// Close saves the state and releases the folder's lock.
+func (e *Engine) Close() error {
+	err := e.save()
+	e.closeFiles()
+	return err
+}
+
+func (e *Engine) closeFiles() {
+	if e.watch != nil {
+		e.watch.close()
+	}
+	if e.root != nil {
+		e.root.Close()
+	}
+	if e.rootFile != nil {
+		e.rootFile.Close()
+	}
+	if e.lock != nil {
+		e.lock.Close()
+	}
+}
+
+// save writes the state if it changed since the last save. Saves are serialized
+// (saveMu) so that a later snapshot is never overwritten by an earlier one.
+func (e *Engine) save() error {
+	e.saveMu.Lock()
+	defer e.saveMu.Unlock()
+	e.mu.Lock()
+	if !e.dirty {
+		e.mu.Unlock()
+		return nil
+	}
+	p := &persisted{
+		Root: e.rootPath, ClientID: e.clientID, Epoch: e.epoch, Seq: e.seq,
+		Base:  make(map[string]baseEntry, len(e.base)),
+		Local: make(map[string]localEntry, len(e.local)),
+	}
+	for k, v := range e.base {
+		p.Base[k] = v
+	}
+	for k, v := range e.local {
+		p.Local[k] = v
+	}
+	e.dirty = false
+	e.mu.Unlock()
+	if err := e.checkRoot(); err != nil {
+		return err
+	}
+	if err := saveState(e.stateDir, p, e.rootFile); err != nil {
+		e.mu.Lock()
+		e.dirty = true
+		e.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// checkRoot returns ErrRootVanished if DIR or DIR/.syncspace is gone or DIR is now
+// another directory (an unmounted disk leaves an empty mount point behind).
+func (e *Engine) checkRoot() error {
+	f, err := os.Open(e.rootPath)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrRootVanished, e.rootPath, err)
+	}
+	ino, err := inode(f)
+	f.Close()
+	if err != nil || ino != e.rootIno {
+		return fmt.Errorf("%w: %s is no longer the folder being synced", ErrRootVanished, e.rootPath)
+	}
+	if fi, err := os.Stat(e.stateDir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("%w: %s is gone", ErrRootVanished, e.stateDir)
+	}
+	return nil
+}

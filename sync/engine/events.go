@@ -1,0 +1,252 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/pathrule"
+)
+
+// hashPattern is a lowercase hex SHA-256.
+var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// CheckEvent validates one event received from the server before anything is done
+// with it: a known operation, clean paths (SPEC §3, NFC, never the state directory),
+// a well-formed hash, a positive seq. A malicious or broken server cannot make the
+// client write outside DIR or into .syncspace through an event that passes.
+func CheckEvent(ev protocol.Event) error {
+	if ev.Seq <= 0 {
+		return protocol.Errorf(protocol.CodeBadRequest, "event without a positive seq")
+	}
+	k := ev.Operation.Kind()
+	if k == "" {
+		return protocol.Errorf(protocol.CodeBadRequest, "event with no single operation")
+	}
+	if err := CheckMeta(ev.Operation.Meta()); err != nil {
+		return err
+	}
+	if k == protocol.OpMove {
+		from := ev.Operation.Move.From
+		cp, err := pathrule.Clean(from)
+		if err != nil {
+			return err
+		}
+		if cp != from {
+			return protocol.Errorf(protocol.CodeInvalidPath, "move source is not in canonical form")
+		}
+		if pathrule.Within(ev.Operation.Move.Metadata.Path, from) && pathrule.FoldKey(from) != pathrule.FoldKey(ev.Operation.Move.Metadata.Path) {
+			return protocol.Errorf(protocol.CodeInvalidPath, "move into its own subtree")
+		}
+	}
+	return nil
+}
+
+// CheckMeta validates metadata received from the server (events and list entries).
+func CheckMeta(m protocol.Metadata) error {
+	cp, err := pathrule.Clean(m.Path)
+	if err != nil {
+		return err
+	}
+	if cp != m.Path {
+		return protocol.Errorf(protocol.CodeInvalidPath, "path is not in canonical (NFC) form")
+	}
+	if m.IsDirectory {
+		if m.Hash != "" {
+			return protocol.Errorf(protocol.CodeBadRequest, "directory with a hash")
+		}
+	} else if !hashPattern.MatchString(m.Hash) {
+		return protocol.Errorf(protocol.CodeBadRequest, "file without a valid hash")
+	}
+	if m.Size < 0 {
+		return protocol.Errorf(protocol.CodeBadRequest, "negative size")
+	}
+	return nil
+}
+
+// pendingMove is a server Move that may be mirrored by a local rename.
+type pendingMove struct {
+	fromKey, fromPath, toKey, toPath string
+	dir                              bool
+}
+
+// applyEvent applies one checked event to the remote map and returns the keys it
+// touched. Caller holds e.mu.
+func (e *Engine) applyEvent(ev protocol.Event, touched map[string]bool, moves *[]pendingMove) {
+	op := ev.Operation
+	m := op.Meta()
+	if m.Seq == 0 {
+		m.Seq = ev.Seq
+	}
+	k := pathrule.FoldKey(m.Path)
+	touchSubtree := func(key string) {
+		touched[key] = true
+		for rk := range e.remoteM {
+			if pathrule.Within(rk, key) {
+				touched[rk] = true
+			}
+		}
+		for bk := range e.base {
+			if pathrule.Within(bk, key) {
+				touched[bk] = true
+			}
+		}
+		for lk := range e.local {
+			if pathrule.Within(lk, key) {
+				touched[lk] = true
+			}
+		}
+	}
+	addParents := func(p string) {
+		for dir := pathrule.Parent(p); dir != ""; dir = pathrule.Parent(dir) {
+			dk := pathrule.FoldKey(dir)
+			if cur, ok := e.remoteM[dk]; !ok || !cur.IsDirectory {
+				e.remoteM[dk] = protocol.Metadata{Path: dir, IsDirectory: true, Seq: ev.Seq}
+				touched[dk] = true
+			}
+		}
+	}
+	switch op.Kind() {
+	case protocol.OpCreate, protocol.OpUpdate:
+		if cur, ok := e.remoteM[k]; ok && cur.Seq > ev.Seq {
+			return
+		}
+		if cur, ok := e.remoteM[k]; ok && cur.IsDirectory != m.IsDirectory {
+			touchSubtree(k)
+			removeSubtree(e.remoteM, k)
+		}
+		e.remoteM[k] = m
+		touched[k] = true
+		addParents(m.Path)
+	case protocol.OpDelete:
+		touchSubtree(k)
+		for rk, cur := range e.remoteM {
+			if pathrule.Within(rk, k) && cur.Seq <= ev.Seq {
+				delete(e.remoteM, rk)
+			}
+		}
+	case protocol.OpMove:
+		from := op.Move.From
+		fk := pathrule.FoldKey(from)
+		touchSubtree(fk)
+		touchSubtree(k)
+		moved := map[string]protocol.Metadata{}
+		for rk, cur := range e.remoteM {
+			if !pathrule.Within(rk, fk) {
+				continue
+			}
+			delete(e.remoteM, rk)
+			if rk == fk {
+				continue
+			}
+			cur.Path = m.Path + cur.Path[len(from):]
+			cur.Seq = ev.Seq
+			moved[k+rk[len(fk):]] = cur
+		}
+		for nk, cur := range moved {
+			e.remoteM[nk] = cur
+			touched[nk] = true
+		}
+		e.remoteM[k] = m
+		addParents(m.Path)
+		*moves = append(*moves, pendingMove{fromKey: fk, fromPath: from, toKey: k, toPath: m.Path, dir: m.IsDirectory})
+	}
+}
+
+// advance moves e.seq over events and own changes that are contiguous with it.
+// Events are applied through applyEvent into e.batch. Caller holds e.mu.
+func (e *Engine) advance() {
+	for {
+		n := e.seq + 1
+		if e.ownSeqs[n] {
+			delete(e.ownSeqs, n)
+			e.seq = n
+			e.dirty = true
+			continue
+		}
+		ev, ok := e.pending[n]
+		if !ok {
+			break
+		}
+		delete(e.pending, n)
+		e.applyEvent(ev, e.batchTouched, &e.batchMoves)
+		e.seq = n
+		e.dirty = true
+	}
+	for s := range e.ownSeqs {
+		if s <= e.seq {
+			delete(e.ownSeqs, s)
+		}
+	}
+}
+
+// offerEvents queues checked events (any order) and applies what is contiguous. It
+// reports whether a gap remains (events after a missing seq). Caller holds e.mu.
+func (e *Engine) offerEvents(evs []protocol.Event) (gap bool) {
+	for _, ev := range evs {
+		if err := CheckEvent(ev); err != nil {
+			e.log.Warn("ignoring a bad event from the server", "seq", ev.Seq, "err", err)
+			if ev.Seq > e.seq {
+				// Keep the seq line intact: treat it as an empty change.
+				e.ownSeqs[ev.Seq] = true
+			}
+			continue
+		}
+		if ev.Seq <= e.seq {
+			continue
+		}
+		e.pending[ev.Seq] = ev
+	}
+	e.advance()
+	return len(e.pending) > 0
+}
+
+// errResync means the server's history no longer reaches our seq (or epoch).
+var errResync = errors.New("resync required")
+
+// catchUp reads the changes feed from e.seq to the head and applies it. A 410 gives
+// errResync.
+func (e *Engine) catchUp(ctx context.Context) error {
+	for i := 0; ; i++ {
+		e.mu.Lock()
+		since, epoch := e.seq, e.epoch
+		e.mu.Unlock()
+		page, err := e.remote.Changes(ctx, since, epoch, protocol.MaxChangesLimit)
+		if err != nil {
+			if protocol.CodeOf(err) == protocol.CodeResyncRequired {
+				return errResync
+			}
+			return err
+		}
+		if page.Epoch != "" && epoch != "" && page.Epoch != epoch {
+			return errResync
+		}
+		e.mu.Lock()
+		for _, ev := range page.Events {
+			if ev.Seq > since {
+				// The feed has no gaps: anything we thought was our own is in it too.
+				delete(e.ownSeqs, ev.Seq)
+			}
+		}
+		e.offerEvents(page.Events)
+		if len(e.pending) > 0 {
+			// The feed skipped a seq: never expected; start over from a full list.
+			e.pending = map[int64]protocol.Event{}
+			e.mu.Unlock()
+			return errResync
+		}
+		if page.Seq > e.seq && len(page.Events) == 0 {
+			e.mu.Unlock()
+			return fmt.Errorf("changes feed ends at %d without events after %d", page.Seq, since)
+		}
+		e.mu.Unlock()
+		if !page.More {
+			return nil
+		}
+		if i > 1000 {
+			return errors.New("changes feed does not end")
+		}
+	}
+}

@@ -1,0 +1,241 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+func TestDecide(t *testing.T) {
+	none := side{}
+	dir := side{k: kDir}
+	f := func(h string) side { return side{k: kFile, hash: h} }
+	cases := []struct {
+		name    string
+		l, b, r side
+		want    decision
+	}{
+		{"all absent", none, none, none, decNone},
+		{"unchanged file", f("a"), f("a"), f("a"), decNone},
+		{"unchanged dir", dir, dir, dir, decNone},
+		{"created locally", f("a"), none, none, decPush},
+		{"created remotely", none, none, f("a"), decPull},
+		{"created both same", f("a"), none, f("a"), decRecord},
+		{"created both differ (first sync / epoch change)", f("a"), none, f("b"), decConflict},
+		{"changed locally", f("b"), f("a"), f("a"), decPush},
+		{"changed remotely", f("a"), f("a"), f("b"), decPull},
+		{"changed both same", f("b"), f("a"), f("b"), decRecord},
+		{"changed both differ", f("b"), f("a"), f("c"), decConflict},
+		{"deleted locally", none, f("a"), f("a"), decPush},
+		{"deleted remotely", f("a"), f("a"), none, decPull},
+		{"deleted both", none, f("a"), none, decRecord},
+		{"local delete vs remote modify: modify wins", none, f("a"), f("b"), decPull},
+		{"local modify vs remote delete: modify wins", f("b"), f("a"), none, decPush},
+		{"dir created locally", dir, none, none, decPush},
+		{"dir created remotely", none, none, dir, decPull},
+		{"dir deleted remotely", dir, dir, none, decPull},
+		{"dir deleted locally", none, dir, dir, decPush},
+		{"file replaced by dir remotely", f("a"), f("a"), dir, decPull},
+		{"dir replaced by file locally", f("a"), dir, dir, decPush},
+		{"type conflict", f("a"), none, dir, decConflict},
+		{"no base, both dirs", dir, none, dir, decRecord},
+		// Epoch change / lost base: nothing is ever deleted.
+		{"no base: local only stays and is uploaded", f("a"), none, none, decPush},
+		{"no base: remote only is downloaded", none, none, f("a"), decPull},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := decide(c.l, c.b, c.r); got != c.want {
+				t.Fatalf("decide(%v, %v, %v) = %v, want %v", c.l, c.b, c.r, got, c.want)
+			}
+		})
+	}
+}
+
+func TestConflictName(t *testing.T) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.FixedZone("X", 3600))
+	cases := []struct {
+		path, id string
+		n        int
+		want     string
+	}{
+		{"report.docx", "abcdef1234", 1, "report.sync-conflict-20260304-040607-abcdef12.docx"},
+		{"dir/sub/archive.tar.gz", "abcdef1234", 1, "dir/sub/archive.tar.sync-conflict-20260304-040607-abcdef12.gz"},
+		{".bashrc", "abcdef1234", 1, ".bashrc.sync-conflict-20260304-040607-abcdef12"},
+		{"a/.bashrc", "abcdef1234", 1, "a/.bashrc.sync-conflict-20260304-040607-abcdef12"},
+		{"Makefile", "short", 1, "Makefile.sync-conflict-20260304-040607-short"},
+		{"x.txt", "abcdef1234", 2, "x.sync-conflict-20260304-040607-abcdef12-2.txt"},
+		{"x.txt", "abcdef1234", 3, "x.sync-conflict-20260304-040607-abcdef12-3.txt"},
+		{"dir.v2/file", "abcdef1234", 1, "dir.v2/file.sync-conflict-20260304-040607-abcdef12"},
+	}
+	for _, c := range cases {
+		if got := ConflictName(c.path, c.id, at, c.n); got != c.want {
+			t.Errorf("ConflictName(%q, %q, %d) = %q, want %q", c.path, c.id, c.n, got, c.want)
+		}
+	}
+}
+
+func TestIgnorer(t *testing.T) {
+	ig := newIgnorer([]byte("# comment\n*.log\n!keep.log\nbuild/\n/top-only.txt\n!Thumbs.db\n\\#hash\n"))
+	cases := []struct {
+		path string
+		dir  bool
+		want bool
+	}{
+		{"a.txt", false, false},
+		{"x.log", false, true},
+		{"deep/x.log", false, true},
+		{"keep.log", false, false},
+		{"build", true, true},
+		{"build/out.bin", false, true},
+		{"src/build/out.bin", false, true},
+		{"build", false, false}, // a file named build is not the directory rule
+		{"top-only.txt", false, true},
+		{"sub/top-only.txt", false, false},
+		{".DS_Store", false, true},
+		{"sub/.DS_Store", false, true},
+		{"desktop.ini", false, true},
+		{"~$report.docx", false, true},
+		{".~lock.report.odt#", false, true},
+		{"Thumbs.db", false, false}, // undone by !Thumbs.db
+		{"#hash", false, true},
+		// Internal names can never be synced, whatever the rules say.
+		{".syncspace", true, true},
+		{".syncspace/state.json", false, true},
+		{"a/.SyncSpace/x", false, true},
+		{".syncspace-tmp-abc", false, true},
+		{"dir/.syncspace-tmp-1", false, true},
+		{".syncignore", false, false},
+	}
+	for _, c := range cases {
+		if got := ig.Ignored(c.path, c.dir); got != c.want {
+			t.Errorf("Ignored(%q, dir=%v) = %v, want %v", c.path, c.dir, got, c.want)
+		}
+	}
+	// Without a .syncignore the built-ins apply.
+	if !newIgnorer(nil).Ignored("Thumbs.db", false) {
+		t.Error("Thumbs.db not ignored by default")
+	}
+}
+
+func TestGuard(t *testing.T) {
+	mk := func(files int) *Engine {
+		e := &Engine{base: map[string]baseEntry{}}
+		for i := 0; i < files; i++ {
+			k := "f" + strings.Repeat("x", i%5) + string(rune('a'+i%26)) + time.Duration(i).String()
+			e.base[k] = baseEntry{Path: k, Hash: "h"}
+		}
+		return e
+	}
+	cases := []struct {
+		name          string
+		files         int
+		local, remote int
+		allow         bool
+		wantErr       bool
+	}{
+		{"small folder, delete all", 100, 100, 0, false, false},
+		{"101 of 150 local", 150, 101, 0, false, true},
+		{"101 of 150 remote", 150, 0, 101, false, true},
+		{"101 of 300", 300, 101, 0, false, false},
+		{"150 of 300 exactly half", 300, 150, 0, false, false},
+		{"151 of 300", 300, 151, 0, false, true},
+		{"allowed", 150, 150, 150, true, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := mk(c.files)
+			e.opts.AllowMassDelete = c.allow
+			err := e.guard(&plan{localDeletes: c.local, remoteDeletes: c.remote})
+			if (err != nil) != c.wantErr {
+				t.Fatalf("guard = %v, want error %v", err, c.wantErr)
+			}
+		})
+	}
+}
+
+func TestCheckEvent(t *testing.T) {
+	hash := strings.Repeat("a", 64)
+	file := func(p string) protocol.Metadata { return protocol.Metadata{Path: p, Hash: hash, Size: 1} }
+	ev := func(seq int64, op protocol.Operation) protocol.Event {
+		return protocol.Event{Type: protocol.TypeFileOperation, Seq: seq, Operation: op}
+	}
+	create := func(m protocol.Metadata) protocol.Operation { return protocol.NewOperation(protocol.OpCreate, "", m) }
+	move := func(from string, m protocol.Metadata) protocol.Operation {
+		return protocol.NewOperation(protocol.OpMove, from, m)
+	}
+	good := []protocol.Event{
+		ev(1, create(file("a.txt"))),
+		ev(2, create(protocol.Metadata{Path: "dir/sub", IsDirectory: true})),
+		ev(3, protocol.NewOperation(protocol.OpDelete, "", file("a.txt"))),
+		ev(4, move("a.txt", file("b/a.txt"))),
+		ev(5, move("a.txt", file("A.txt"))),
+		ev(6, create(file("é.txt"))),
+	}
+	for _, g := range good {
+		if err := CheckEvent(g); err != nil {
+			t.Errorf("good event %+v refused: %v", g, err)
+		}
+	}
+	attacks := map[string]protocol.Event{
+		"dotdot":             ev(1, create(file("../x"))),
+		"inner dotdot":       ev(1, create(file("a/../../x"))),
+		"absolute":           ev(1, create(file("/etc/passwd"))),
+		"state dir":          ev(1, create(file(".syncspace/state.json"))),
+		"state dir folded":   ev(1, create(file("a/.SYNCSPACE/x"))),
+		"backslash":          ev(1, create(file(`a\..\x`))),
+		"nul":                ev(1, create(file("a\x00b"))),
+		"empty":              ev(1, create(file(""))),
+		"dot":                ev(1, create(file("./x"))),
+		"trailing slash":     ev(1, create(file("x/"))),
+		"nfd":                ev(1, create(file("e\u0301.txt"))),
+		"control":            ev(1, create(file("a\x1bb"))),
+		"bidi":               ev(1, create(file("a\u202eb"))),
+		"bad hash":           ev(1, create(protocol.Metadata{Path: "x", Hash: "zz"})),
+		"dir with hash":      ev(1, create(protocol.Metadata{Path: "x", Hash: hash, IsDirectory: true})),
+		"negative size":      ev(1, create(protocol.Metadata{Path: "x", Hash: hash, Size: -1})),
+		"no operation":       ev(1, protocol.Operation{}),
+		"two operations":     ev(1, protocol.Operation{Create: &protocol.OpMeta{Metadata: file("x")}, Delete: &protocol.OpMeta{Metadata: file("x")}}),
+		"zero seq":           ev(0, create(file("x"))),
+		"negative seq":       ev(-5, create(file("x"))),
+		"move from dotdot":   ev(1, move("../x", file("y"))),
+		"move to dotdot":     ev(1, move("x", file("../y"))),
+		"move into itself":   ev(1, move("a", protocol.Metadata{Path: "a/b", IsDirectory: true})),
+		"move from absolute": ev(1, move("/x", file("y"))),
+		"windows reserved":   ev(1, create(file("CON.txt"))),
+		"long segment":       ev(1, create(file(strings.Repeat("a", 256)))),
+	}
+	for name, a := range attacks {
+		if err := CheckEvent(a); err == nil {
+			t.Errorf("attack %q accepted", name)
+		}
+	}
+}
+
+func TestHashCache(t *testing.T) {
+	sec := int64(time.Second)
+	base := localEntry{Path: "a", Size: 3, MtimeNs: 100 * sec, Ino: 7, Hash: "h", At: 200 * sec}
+	now := localEntry{Path: "a", Size: 3, MtimeNs: 100 * sec, Ino: 7}
+	cases := []struct {
+		name string
+		old  localEntry
+		cur  localEntry
+		want string
+	}{
+		{"unchanged", base, now, "h"},
+		{"size changed", base, localEntry{Path: "a", Size: 4, MtimeNs: 100 * sec, Ino: 7}, ""},
+		{"mtime changed", base, localEntry{Path: "a", Size: 3, MtimeNs: 101 * sec, Ino: 7}, ""},
+		{"inode changed", base, localEntry{Path: "a", Size: 3, MtimeNs: 100 * sec, Ino: 8}, ""},
+		{"other path", base, localEntry{Path: "b", Size: 3, MtimeNs: 100 * sec, Ino: 7}, ""},
+		{"no hash", localEntry{Path: "a", Size: 3, MtimeNs: 100 * sec, Ino: 7, At: 200 * sec}, now, ""},
+		{"racy: hashed right after the write", localEntry{Path: "a", Size: 3, MtimeNs: 100 * sec, Ino: 7, Hash: "h", At: 100*sec + sec/2}, now, ""},
+		{"mtime in the future", localEntry{Path: "a", Size: 3, MtimeNs: 100 * sec, Ino: 7, Hash: "h", At: 50 * sec}, now, ""},
+	}
+	for _, c := range cases {
+		if got := c.old.cacheFor(c.cur); got != c.want {
+			t.Errorf("%s: cacheFor = %q, want %q", c.name, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,71 @@
+package engine
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+// Remote is what the engine needs from the server (SPEC §3 and §4). It is implemented
+// by transport/syncclient; tests may wrap it to inject faults. Every error that comes
+// from the server is a *protocol.Error carrying the SPEC code.
+type Remote interface {
+	// List streams the whole tree (recursive from the root) as one snapshot: head is
+	// called first with the snapshot's epoch and seq, then each is called per entry.
+	List(ctx context.Context, head func(epoch string, seq int64) error, each func(protocol.Metadata) error) error
+	// Download writes the current content of path to w and returns its metadata as
+	// the response headers tell it (Hash from the ETag, Seq from X-Sync-Seq).
+	Download(ctx context.Context, path string, w io.Writer) (protocol.Metadata, error)
+	// Upload stores body (exactly size bytes) at path with the given preconditions.
+	// created reports 201 (a new path) against 200.
+	Upload(ctx context.Context, path string, body io.Reader, size int64, o UploadOptions) (meta protocol.Metadata, created bool, err error)
+	// Delete removes a file, or a directory with Recursive, and returns the seq of the
+	// change it made.
+	Delete(ctx context.Context, path string, o DeleteOptions) (seq int64, err error)
+	// Mkdir creates a directory; created is false when it existed already.
+	Mkdir(ctx context.Context, path, clientID string) (meta protocol.Metadata, created bool, err error)
+	// Move renames from to to; ifMatch ("" = none) is the source's hash.
+	Move(ctx context.Context, from, to, ifMatch, clientID string) (protocol.Metadata, error)
+	// Changes returns one page of the change log after since (exclusive).
+	Changes(ctx context.Context, since int64, epoch string, limit int) (protocol.ChangesPage, error)
+	// Subscribe opens the WebSocket, authenticates and subscribes. since < 0 means no
+	// replay. It returns once the subscription's Ack has arrived.
+	Subscribe(ctx context.Context, clientID string, since int64, epoch string) (Stream, protocol.Message, error)
+}
+
+// Stream is a live subscription (SPEC §4).
+type Stream interface {
+	// Recv returns the next server message (FileOperation, ResyncRequired, Error,
+	// Ack, Pong). It returns an error once the connection is gone.
+	Recv(ctx context.Context) (protocol.Message, error)
+	// Close closes the connection; Recv then fails.
+	Close() error
+}
+
+// UploadOptions are the preconditions and headers of one upload.
+type UploadOptions struct {
+	// SHA256 is the lowercase hex SHA-256 of the body (X-Content-SHA256), required.
+	SHA256 string
+	// IfMatch is the hash the server's current content must have ("" = none).
+	IfMatch string
+	// IfNoneMatch asks the server to refuse if the path exists.
+	IfNoneMatch bool
+	// Modified is the file's mtime (X-Modified); zero means none.
+	Modified time.Time
+	// ClientID is sent as X-Sync-Client-Id.
+	ClientID string
+}
+
+// DeleteOptions are the preconditions of one delete.
+type DeleteOptions struct {
+	// Recursive deletes a directory with its contents.
+	Recursive bool
+	// IfMatch is the hash a file must have ("" = none).
+	IfMatch string
+	// IfSeq refuses a directory delete if anything under it changed after it (0 = none).
+	IfSeq int64
+	// ClientID is sent as X-Sync-Client-Id.
+	ClientID string
+}

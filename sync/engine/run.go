@@ -1,0 +1,754 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/pathrule"
+)
+
+// passResult tells what one pass did.
+type passResult struct {
+	actions int  // planned steps (0: both sides agreed)
+	retries bool // something is left to do
+}
+
+// fullSync is a full reconcile: the server's list, a full local scan, every key
+// decided. An epoch change drops the base (a merge without deletes).
+func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, error) {
+	if err := e.checkRoot(); err != nil {
+		return passResult{}, err
+	}
+	newM := map[string]protocol.Metadata{}
+	var epoch string
+	var seq int64
+	err := e.remote.List(ctx, func(ep string, s int64) error {
+		epoch, seq = ep, s
+		return nil
+	}, func(m protocol.Metadata) error {
+		if err := CheckMeta(m); err != nil {
+			e.log.Warn("ignoring a bad entry from the server", "err", err)
+			return nil
+		}
+		newM[pathrule.FoldKey(m.Path)] = m
+		return nil
+	})
+	if err != nil {
+		return passResult{}, fmt.Errorf("list: %w", err)
+	}
+	e.mu.Lock()
+	if e.epoch != "" && epoch != e.epoch {
+		e.log.Warn("the server's history changed (new epoch): merging both sides without deleting anything", "old", e.epoch, "new", epoch)
+		e.base = map[string]baseEntry{}
+	}
+	if epoch != e.epoch {
+		e.pending = map[int64]protocol.Event{}
+		e.ownSeqs = map[int64]bool{}
+	}
+	e.epoch, e.seq, e.remoteM, e.haveList = epoch, seq, newM, true
+	for s := range e.pending {
+		if s <= seq {
+			delete(e.pending, s)
+		}
+	}
+	e.batchTouched, e.batchMoves = map[string]bool{}, nil
+	e.advance()
+	e.dirty = true
+	e.mu.Unlock()
+
+	e.loadIgnore()
+	sc, err := e.scan("")
+	if err != nil {
+		return passResult{}, err
+	}
+	if err := e.checkRoot(); err != nil {
+		return passResult{}, err
+	}
+	e.mu.Lock()
+	e.local, e.others = sc.entries, sc.others
+	keys := map[string]bool{}
+	for k := range e.remoteM {
+		keys[k] = true
+	}
+	for k := range e.base {
+		keys[k] = true
+	}
+	for k := range e.local {
+		keys[k] = true
+	}
+	e.mu.Unlock()
+	return e.runPlan(ctx, keys, showProgress)
+}
+
+// runPlan plans keys, applies the mass-delete guard, executes and follows up.
+func (e *Engine) runPlan(ctx context.Context, keys map[string]bool, showProgress bool) (passResult, error) {
+	e.mu.Lock()
+	if !e.haveList {
+		// Without one full snapshot of the server, an absent remote entry means
+		// "unknown", not "deleted": decide nothing until a full reconcile worked.
+		e.needFull = true
+		e.mu.Unlock()
+		return passResult{}, nil
+	}
+	pl := e.makePlan(keys)
+	err := e.guard(pl)
+	e.mu.Unlock()
+	if err != nil {
+		return passResult{}, err
+	}
+	res := passResult{actions: len(pl.acts)}
+	if len(pl.acts) == 0 {
+		return res, nil
+	}
+	if err := e.checkRoot(); err != nil {
+		return res, err
+	}
+	out := e.execute(ctx, pl, showProgress)
+	if out.fatal != nil {
+		return res, out.fatal
+	}
+	if out.catchUp {
+		if err := e.catchUp(ctx); err != nil {
+			e.mu.Lock()
+			e.needFull = true
+			e.mu.Unlock()
+		}
+	}
+	e.mu.Lock()
+	for k := range out.retry {
+		e.retry[k] = true
+	}
+	res.retries = len(out.retry) > 0 || out.errCount > 0
+	e.mu.Unlock()
+	return res, nil
+}
+
+// localPass syncs the local paths a watcher batch reported.
+func (e *Engine) localPass(ctx context.Context, paths []string) (passResult, error) {
+	if err := e.checkRoot(); err != nil {
+		return passResult{}, err
+	}
+	for _, p := range paths {
+		if p == IgnoreFileName && e.loadIgnore() {
+			return e.localFull(ctx)
+		}
+	}
+	touched := map[string]bool{}
+	var prefixes []string
+	for _, p := range collapse(paths) {
+		sc, err := e.scan(p)
+		if err != nil {
+			e.log.Warn("cannot scan local path", "path", p, "err", err)
+			continue
+		}
+		pk := p
+		if cp, err := pathrule.Clean(p); err == nil {
+			pk = pathrule.FoldKey(cp)
+		}
+		prefixes = append(prefixes, pk)
+		var losers []string
+		e.mu.Lock()
+		for k, old := range e.local {
+			if pathrule.Within(k, pk) {
+				touched[k] = true
+				if pathrule.Within(old.Path, p) {
+					delete(e.local, k)
+				}
+				// else: another local name with the same key (case or Unicode form)
+				// holds it; it stays unless it is gone.
+			}
+		}
+		for k := range e.others {
+			if pathrule.Within(k, pk) {
+				delete(e.others, k)
+			}
+		}
+		for k, v := range sc.entries {
+			if old, ok := e.local[k]; ok && old.Path != v.Path {
+				if _, err := e.root.Lstat(old.Path); err == nil {
+					losers = append(losers, v.Path+"\x00"+old.Path)
+					continue
+				}
+			}
+			e.local[k] = v
+			touched[k] = true
+		}
+		for k, v := range sc.others {
+			e.others[k] = v
+		}
+		e.dirty = true
+		e.mu.Unlock()
+		for _, l := range losers {
+			two := strings.SplitN(l, "\x00", 2)
+			e.reportOnce(two[0], "name differs only in case or Unicode form from "+two[1]+", kept but not synced", nil)
+		}
+	}
+	e.mu.Lock()
+	for _, m := range []map[string]bool{keySet(e.base), keySet(e.remoteM)} {
+		for k := range m {
+			for _, pk := range prefixes {
+				if pathrule.Within(k, pk) {
+					touched[k] = true
+					break
+				}
+			}
+		}
+	}
+	e.mu.Unlock()
+	return e.runPlan(ctx, touched, false)
+}
+
+// localFull rescans all of DIR against the remote map (no list).
+func (e *Engine) localFull(ctx context.Context) (passResult, error) {
+	if err := e.checkRoot(); err != nil {
+		return passResult{}, err
+	}
+	e.loadIgnore()
+	sc, err := e.scan("")
+	if err != nil {
+		return passResult{}, err
+	}
+	if err := e.checkRoot(); err != nil {
+		return passResult{}, err
+	}
+	e.mu.Lock()
+	e.local, e.others = sc.entries, sc.others
+	keys := map[string]bool{}
+	for _, m := range []map[string]bool{keySet(e.base), keySet(e.remoteM), keySet(e.local)} {
+		for k := range m {
+			keys[k] = true
+		}
+	}
+	e.dirty = true
+	e.mu.Unlock()
+	return e.runPlan(ctx, keys, false)
+}
+
+func keySet[V any](m map[string]V) map[string]bool {
+	s := make(map[string]bool, len(m))
+	for k := range m {
+		s[k] = true
+	}
+	return s
+}
+
+// collapse drops paths that lie under another path of the list.
+func collapse(paths []string) []string {
+	set := map[string]bool{}
+	for _, p := range paths {
+		set[p] = true
+	}
+	var out []string
+	for _, p := range paths {
+		under := false
+		for q := pathParent(p); q != ""; q = pathParent(q) {
+			if set[q] {
+				under = true
+				break
+			}
+		}
+		if !under && set[p] {
+			out = append(out, p)
+			delete(set, p)
+			set[p] = false
+		}
+	}
+	return out
+}
+
+func pathParent(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}
+
+// remotePass applies what server events changed: local moves first, then a plan of
+// the touched keys against a fresh look at the local side.
+func (e *Engine) remotePass(ctx context.Context) (passResult, error) {
+	e.mu.Lock()
+	touched, moves := e.batchTouched, e.batchMoves
+	e.batchTouched, e.batchMoves = map[string]bool{}, nil
+	e.mu.Unlock()
+	if len(touched) == 0 {
+		return passResult{}, nil
+	}
+	if err := e.checkRoot(); err != nil {
+		return passResult{}, err
+	}
+	for _, mv := range moves {
+		e.tryLocalMove(mv)
+	}
+	for k := range touched {
+		e.mu.Lock()
+		l, lok := e.local[k]
+		p := ""
+		switch {
+		case lok:
+			p = l.Path
+		default:
+			if r, ok := e.remoteM[k]; ok {
+				p = r.Path
+			} else if b, ok := e.base[k]; ok {
+				p = b.Path
+			}
+		}
+		e.mu.Unlock()
+		if p == "" {
+			continue
+		}
+		var cached *localEntry
+		if lok {
+			cached = &l
+		}
+		cur, err := e.statLocal(p, cached)
+		e.mu.Lock()
+		switch {
+		case errors.Is(err, errOther):
+			e.others[k] = p
+		case err != nil:
+			// unreadable now: leave the cached view
+		case cur == nil:
+			delete(e.local, k)
+		default:
+			if !e.ig.Ignored(p, cur.Dir) {
+				e.local[k] = *cur
+			}
+		}
+		e.mu.Unlock()
+		if cur != nil && cur.Dir {
+			e.watchDir(p)
+		}
+	}
+	return e.runPlan(ctx, touched, false)
+}
+
+// tryLocalMove mirrors a server Move by renaming the local file or directory, when
+// the local source is still what was synced and the target is free.
+func (e *Engine) tryLocalMove(mv pendingMove) {
+	e.mu.Lock()
+	l, lok := e.local[mv.fromKey]
+	b, bok := e.base[mv.fromKey]
+	_, tok := e.local[mv.toKey]
+	e.mu.Unlock()
+	if !lok || !bok || l.Dir != mv.dir || b.Dir != mv.dir || (tok && mv.toKey != mv.fromKey) {
+		return
+	}
+	e.mu.Lock()
+	to := e.localPathFor(mv.toPath)
+	e.mu.Unlock()
+	if !l.Dir {
+		cur, err := e.statLocal(l.Path, &l)
+		if err != nil || cur == nil || cur.Hash != b.Hash {
+			return
+		}
+	}
+	if mv.toKey != mv.fromKey {
+		if _, err := e.root.Lstat(to); err == nil {
+			return
+		}
+	}
+	if dir := pathrule.Parent(to); dir != "" {
+		if err := e.root.MkdirAll(dir, 0o755); err != nil {
+			return
+		}
+	}
+	if err := e.root.Rename(l.Path, to); err != nil {
+		e.log.Debug("local move failed, syncing by content", "from", l.Path, "to", to, "err", err)
+		return
+	}
+	e.mu.Lock()
+	moveLocal(e.local, mv.fromKey, l.Path, mv.toKey, to)
+	moved := map[string]baseEntry{}
+	for k, v := range e.base {
+		if !pathrule.Within(k, mv.fromKey) {
+			continue
+		}
+		delete(e.base, k)
+		if pathrule.Within(v.Path, b.Path) {
+			v.Path = mv.toPath + v.Path[len(b.Path):]
+		}
+		moved[mv.toKey+k[len(mv.fromKey):]] = v
+	}
+	for k, v := range moved {
+		e.base[k] = v
+	}
+	e.dirty = true
+	e.mu.Unlock()
+	if l.Dir && e.watch != nil {
+		e.watch.forget(l.Path)
+		_, _ = e.scan(to) // re-adds watches under the new name
+	}
+	e.log.Info("moved locally", "from", l.Path, "to", to)
+}
+
+// SyncOnce runs full reconciles until a pass finds nothing to do (at most a few) and
+// reports whether DIR and the server agree.
+func (e *Engine) SyncOnce(ctx context.Context) (bool, error) {
+	defer e.save()
+	for i := 0; i < 4; i++ {
+		res, err := e.fullSync(ctx, i == 0)
+		if err != nil {
+			return false, err
+		}
+		e.mu.Lock()
+		e.retry = map[string]bool{}
+		refused := len(e.refused)
+		e.mu.Unlock()
+		if err := e.save(); err != nil {
+			return false, err
+		}
+		if res.actions == 0 && !res.retries {
+			return refused == 0, nil
+		}
+	}
+	return false, nil
+}
+
+// streamMsg is what the stream goroutine tells the loop.
+type streamMsg struct {
+	up   bool
+	down bool
+	ack  protocol.Message
+	msg  protocol.Message
+}
+
+// streamLoop keeps a subscription open: exponential backoff with jitter (capped at
+// 30 s) between attempts, reset after a connection that lived a while.
+func (e *Engine) streamLoop(ctx context.Context, out chan<- streamMsg) {
+	const minBackoff, maxBackoff = 500 * time.Millisecond, 30 * time.Second
+	backoff := minBackoff
+	send := func(m streamMsg) bool {
+		select {
+		case out <- m:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for ctx.Err() == nil {
+		e.mu.Lock()
+		since, epoch, id := e.seq, e.epoch, e.clientID
+		e.mu.Unlock()
+		if epoch == "" {
+			since = -1
+		}
+		st, ack, err := e.remote.Subscribe(ctx, id, since, epoch)
+		if err == nil {
+			started := time.Now()
+			if !send(streamMsg{up: true, ack: ack}) {
+				st.Close()
+				return
+			}
+			for {
+				m, err := st.Recv(ctx)
+				if err != nil {
+					if ctx.Err() == nil {
+						e.log.Info("live connection lost", "err", err)
+					}
+					break
+				}
+				if !send(streamMsg{msg: m}) {
+					st.Close()
+					return
+				}
+			}
+			st.Close()
+			if !send(streamMsg{down: true}) {
+				return
+			}
+			if time.Since(started) > 10*time.Second {
+				backoff = minBackoff
+			}
+		} else if ctx.Err() == nil {
+			e.log.Info("live connection failed, retrying", "in", backoff.String(), "err", err)
+		}
+		// Full jitter over [backoff/2, backoff).
+		d := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d):
+		}
+		backoff *= 2
+		if backoff > maxBackoff {
+			backoff = maxBackoff
+		}
+	}
+}
+
+// fatal reports whether err must stop the engine.
+func fatal(err error) bool {
+	return errors.Is(err, ErrMassDelete) || errors.Is(err, ErrRootVanished)
+}
+
+// Run syncs until ctx ends (then saves the state and returns nil) or a fatal error
+// (ErrMassDelete, ErrRootVanished). It reconciles fully first, then follows local
+// changes (fsnotify) and server changes (WebSocket with Realtime, else polling).
+func (e *Engine) Run(ctx context.Context) (err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, werr := newWatcher(e.rootPath, e.opts.Debounce, e.log)
+	if werr != nil {
+		return fmt.Errorf("watch: %w", werr)
+	}
+	e.watch = w
+	go w.run(ctx)
+	defer func() {
+		if serr := e.save(); serr != nil && err == nil {
+			err = serr
+		}
+	}()
+	e.mu.Lock()
+	e.retry = map[string]bool{}
+	e.mu.Unlock()
+
+	step := func(res passResult, err error) error {
+		if err == nil {
+			return nil
+		}
+		if fatal(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, errResync) {
+			e.mu.Lock()
+			e.needFull = true
+			e.mu.Unlock()
+			return nil
+		}
+		e.log.Warn("sync pass failed, will retry", "err", err)
+		e.mu.Lock()
+		e.needFull = true
+		e.mu.Unlock()
+		return nil
+	}
+	// --initial-sync bars belong to the first full reconcile that gets as far as
+	// executing: one that fails before (no list yet) passes them on to the next.
+	initialBars := e.opts.InitialSync
+	res, ferr := e.fullSync(ctx, initialBars)
+	if ferr == nil {
+		initialBars = false
+	}
+	if err := step(res, ferr); err != nil {
+		return err
+	}
+	_ = e.save()
+
+	msgs := make(chan streamMsg, 1024)
+	streamUp := false
+	if e.opts.Realtime {
+		go e.streamLoop(ctx, msgs)
+	}
+	poll := time.NewTicker(e.opts.Interval)
+	defer poll.Stop()
+	rescan := time.NewTicker(e.opts.RescanInterval)
+	defer rescan.Stop()
+	saveT := time.NewTicker(time.Second)
+	defer saveT.Stop()
+	// Unfinished keys are looked at again after retryEvery, doubling (to 1 min)
+	// while retries keep failing.
+	const minRetry, maxRetry = 2 * time.Second, time.Minute
+	retryEvery := minRetry
+	retryT := time.NewTimer(retryEvery)
+	defer retryT.Stop()
+	rescans := 0
+	nextFull, fullBackoff := time.Time{}, time.Second
+	saveErr := make(chan error, 1)
+
+	remoteStep := func() error {
+		if err := step(e.remotePass(ctx)); err != nil {
+			return err
+		}
+		return nil
+	}
+	handle := func(sm streamMsg) error {
+		switch {
+		case sm.up:
+			streamUp = true
+			e.mu.Lock()
+			same := sm.ack.Epoch == e.epoch
+			e.mu.Unlock()
+			if !same {
+				e.mu.Lock()
+				e.needFull = true
+				e.mu.Unlock()
+			}
+			e.log.Info("live connection up", "seq", sm.ack.Seq)
+		case sm.down:
+			streamUp = false
+		default:
+			m := sm.msg
+			switch m.Type {
+			case protocol.TypeFileOperation:
+				ev := protocol.Event{Type: m.Type, Seq: m.Seq, SourceClient: m.SourceClient, SourceSubject: m.SourceSubject}
+				if m.Operation != nil {
+					ev.Operation = *m.Operation
+				}
+				e.mu.Lock()
+				gap := e.offerEvents([]protocol.Event{ev})
+				e.mu.Unlock()
+				if gap {
+					if err := e.catchUp(ctx); err != nil {
+						if step(passResult{}, err) != nil {
+							return err
+						}
+					}
+				}
+			case protocol.TypeResyncRequired:
+				e.log.Info("server asks for a full resync")
+				e.mu.Lock()
+				e.needFull = true
+				e.mu.Unlock()
+			case protocol.TypeError:
+				e.log.Warn("server error on the live connection", "code", string(m.Code), "message", m.Message)
+			}
+		}
+		return nil
+	}
+
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return nil
+		case batch := <-w.batches:
+			err = step(e.localPass(ctx, batch))
+		case <-w.overflow:
+			err = step(e.localFull(ctx))
+		case sm := <-msgs:
+			err = handle(sm)
+			// Take whatever else is already queued before planning.
+			for more := true; more && err == nil; {
+				select {
+				case sm := <-msgs:
+					err = handle(sm)
+				default:
+					more = false
+				}
+			}
+			if err == nil {
+				err = remoteStep()
+			}
+		case <-poll.C:
+			if !e.opts.Realtime || !streamUp {
+				if cerr := e.catchUp(ctx); cerr != nil {
+					err = step(passResult{}, cerr)
+				} else {
+					err = remoteStep()
+				}
+			}
+		case <-rescan.C:
+			rescans++
+			if rescans%5 == 0 {
+				e.mu.Lock()
+				e.needFull = true
+				e.mu.Unlock()
+			} else {
+				err = step(e.localFull(ctx))
+			}
+		case <-retryT.C:
+			e.mu.Lock()
+			keys := e.retry
+			e.retry = map[string]bool{}
+			e.mu.Unlock()
+			if keys[""] {
+				delete(keys, "")
+				if e.loadIgnore() {
+					err = step(e.localFull(ctx))
+				}
+			}
+			if len(keys) > 0 && err == nil {
+				err = step(e.retryKeys(ctx, keys))
+				e.mu.Lock()
+				again := len(e.retry) > 0
+				e.mu.Unlock()
+				if again {
+					retryEvery = min(2*retryEvery, maxRetry)
+				} else {
+					retryEvery = minRetry
+				}
+			}
+			retryT.Reset(retryEvery)
+		case <-saveT.C:
+			// In the background: syncfs and the write must not delay events.
+			if e.saving.CompareAndSwap(false, true) {
+				go func() {
+					defer e.saving.Store(false)
+					if serr := e.save(); serr != nil {
+						if fatal(serr) {
+							saveErr <- serr
+							return
+						}
+						e.log.Warn("cannot save state", "err", serr)
+					}
+				}()
+			}
+		case serr := <-saveErr:
+			return serr
+		}
+		e.mu.Lock()
+		pendingRemote := len(e.batchTouched) > 0
+		e.mu.Unlock()
+		if err == nil && pendingRemote {
+			// Events applied by a catch-up (after a 412, a gap) wait to be acted on.
+			err = remoteStep()
+		}
+		if err != nil {
+			return err
+		}
+		e.mu.Lock()
+		full := e.needFull && !time.Now().Before(nextFull)
+		if full {
+			e.needFull = false
+		}
+		e.mu.Unlock()
+		if full && ctx.Err() == nil {
+			res, ferr := e.fullSync(ctx, initialBars)
+			if ferr == nil {
+				initialBars = false
+			}
+			if err := step(res, ferr); err != nil {
+				return err
+			}
+			e.mu.Lock()
+			failed := e.needFull
+			e.mu.Unlock()
+			if failed {
+				// Back off (1 s doubling, at most the polling interval) while the
+				// server cannot be listed.
+				nextFull = time.Now().Add(fullBackoff)
+				fullBackoff = min(2*fullBackoff, max(e.opts.Interval, time.Second))
+			} else {
+				fullBackoff = time.Second
+			}
+		}
+	}
+}
+
+// retryKeys looks at keys again whose last step did not finish.
+func (e *Engine) retryKeys(ctx context.Context, keys map[string]bool) (passResult, error) {
+	var paths []string
+	e.mu.Lock()
+	for k := range keys {
+		switch {
+		case e.local[k].Path != "":
+			paths = append(paths, e.local[k].Path)
+		case e.remoteM[k].Path != "":
+			paths = append(paths, e.remoteM[k].Path)
+		case e.base[k].Path != "":
+			paths = append(paths, e.base[k].Path)
+		default:
+			paths = append(paths, k)
+		}
+	}
+	e.mu.Unlock()
+	return e.localPass(ctx, paths)
+}

@@ -1,0 +1,236 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/syncspace/syncspace/tenants/pathrule"
+)
+
+// inode returns the inode number of an open file.
+func inode(f *os.File) (uint64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return statIno(fi), nil
+}
+
+func statIno(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
+}
+
+// observe turns a FileInfo (from Lstat) of the local path p into a localEntry without
+// its hash.
+func observe(p string, fi fs.FileInfo) localEntry {
+	if fi.IsDir() {
+		return localEntry{Path: p, Dir: true}
+	}
+	return localEntry{Path: p, Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano(), Ino: statIno(fi)}
+}
+
+// hashFile returns the lowercase hex SHA-256 of the regular file p under the root.
+func (e *Engine) hashFile(p string) (string, error) {
+	f, err := e.root.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// scanOut collects the local entries found by a scan.
+type scanOut struct {
+	entries map[string]localEntry // key → entry
+	others  map[string]string     // key → path of a symlink or special file
+}
+
+// scan walks the local subtree at the '/'-separated path under ("" = all of DIR) and
+// returns what it holds, hashing only files whose size, mtime or inode changed since
+// the cached observation. Stale temp files of the client are removed. Names the server
+// would refuse are reported once and left alone.
+func (e *Engine) scan(under string) (*scanOut, error) {
+	out := &scanOut{entries: map[string]localEntry{}, others: map[string]string{}}
+	start := "."
+	if under != "" {
+		start = under
+	}
+	e.mu.Lock()
+	ig := e.ig
+	e.mu.Unlock()
+	err := fs.WalkDir(e.root.FS(), start, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				if p == start {
+					return fs.SkipAll
+				}
+				return nil
+			}
+			if p == start {
+				return err
+			}
+			e.log.Warn("cannot read local path", "path", p, "err", err)
+			return nil
+		}
+		if p == "." {
+			e.watchDir("")
+			return nil
+		}
+		name := d.Name()
+		if strings.HasPrefix(name, tmpPrefix) && d.Type().IsRegular() {
+			// A temp file left by a killed download: never synced, removed.
+			_ = e.root.Remove(p)
+			return nil
+		}
+		isDir := d.IsDir()
+		if ig.Ignored(p, isDir) {
+			if isDir {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		cp, cerr := pathrule.Clean(p)
+		if cerr != nil {
+			e.reportOnce(p, "local name is not allowed by the server, kept but not synced", cerr)
+			if isDir {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		key := pathrule.FoldKey(cp)
+		if !isDir && !d.Type().IsRegular() {
+			out.others[key] = p
+			e.reportOnce(p, "symlink or special file, not synced", nil)
+			return nil
+		}
+		if prev, ok := out.entries[key]; ok {
+			// Two local names that the server sees as one (case or normalization):
+			// the one already synced wins, the other is reported and kept.
+			e.mu.Lock()
+			b, inBase := e.base[key]
+			e.mu.Unlock()
+			loser := p
+			if inBase && b.Path == cp && prev.Path != cp {
+				loser = prev.Path
+				delete(out.entries, key)
+			} else {
+				e.reportOnce(loser, "name differs only in case or Unicode form from "+prev.Path+", kept but not synced", nil)
+				if isDir {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			e.reportOnce(loser, "name differs only in case or Unicode form from "+p+", kept but not synced", nil)
+		}
+		fi, ierr := d.Info()
+		if ierr != nil {
+			return nil // vanished meanwhile
+		}
+		le := observe(p, fi)
+		if isDir {
+			e.watchDir(p) // before its entries are read: nothing created later is missed
+		} else {
+			e.mu.Lock()
+			old, ok := e.local[key]
+			e.mu.Unlock()
+			if h := old.cacheFor(le); ok && h != "" {
+				le.Hash, le.At = h, old.At
+			} else {
+				at := time.Now().UnixNano()
+				h, herr := e.hashFile(p)
+				if herr != nil {
+					return nil // vanished or unreadable: seen on the next scan
+				}
+				le.Hash, le.At = h, at
+			}
+		}
+		out.entries[key] = le
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan %q: %w", start, err)
+	}
+	return out, nil
+}
+
+// statLocal observes one local path now (nil if absent or not a regular file or
+// directory), reusing the cached hash when the stat matches.
+func (e *Engine) statLocal(p string, cached *localEntry) (*localEntry, error) {
+	fi, err := e.root.Lstat(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if !fi.IsDir() && !fi.Mode().IsRegular() {
+		return nil, errOther
+	}
+	le := observe(p, fi)
+	if le.Dir {
+		return &le, nil
+	}
+	if cached != nil {
+		if h := cached.cacheFor(le); h != "" {
+			le.Hash, le.At = h, cached.At
+			return &le, nil
+		}
+	}
+	le.At = time.Now().UnixNano()
+	if le.Hash, err = e.hashFile(p); err != nil {
+		return nil, err
+	}
+	return &le, nil
+}
+
+// errOther marks a symlink or special file where a file was expected.
+var errOther = errors.New("symlink or special file")
+
+// reportOnce logs that a local path cannot be synced, once per path per run.
+func (e *Engine) reportOnce(p, msg string, err error) {
+	e.mu.Lock()
+	done := e.reported[p]
+	e.reported[p] = true
+	e.mu.Unlock()
+	if done {
+		return
+	}
+	if err != nil {
+		e.log.Warn(msg, "path", p, "reason", err.Error())
+	} else {
+		e.log.Warn(msg, "path", p)
+	}
+}
+
+// loadIgnore (re)reads DIR/.syncignore; it reports whether the rules changed.
+func (e *Engine) loadIgnore() bool {
+	b, err := e.root.ReadFile(IgnoreFileName)
+	if err != nil {
+		b = nil
+	}
+	sum := sha256.Sum256(b)
+	h := hex.EncodeToString(sum[:])
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if h == e.igHash {
+		return false
+	}
+	e.igHash = h
+	e.ig = newIgnorer(b)
+	return true
+}

@@ -1,0 +1,162 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// stateVersion is bumped when the state file's meaning changes; an unknown version is
+// treated like no state (a two-way merge without deletes, which is always safe).
+const stateVersion = 1
+
+// File names inside DIR/.syncspace.
+const (
+	stateDirName  = ".syncspace"
+	stateFileName = "state.json"
+	lockFileName  = "lock"
+	tmpPrefix     = ".syncspace-tmp-"
+)
+
+// baseEntry is one path as it was when both sides last agreed on it.
+type baseEntry struct {
+	Path string `json:"p"`           // server path (NFC)
+	Dir  bool   `json:"d,omitempty"` // a directory
+	Hash string `json:"h,omitempty"` // content hash of a file
+}
+
+// localEntry is the last observation of one local path, used as a hash cache: the
+// content is rehashed only when size, mtime or inode changed.
+type localEntry struct {
+	Path    string `json:"p"` // path on disk, relative to DIR, '/'-separated
+	Dir     bool   `json:"d,omitempty"`
+	Size    int64  `json:"s,omitempty"`
+	MtimeNs int64  `json:"m,omitempty"`
+	Ino     uint64 `json:"i,omitempty"`
+	Hash    string `json:"h,omitempty"`
+	// At is when Hash was computed (Unix ns). A hash taken within racyWindow of the
+	// file's mtime is not trusted later: the file may have changed again within the
+	// same mtime tick (git's "racily clean" problem).
+	At int64 `json:"a,omitempty"`
+}
+
+// racyWindow is how long after its mtime a file's hash must have been taken to be
+// reused on an unchanged stat.
+const racyWindow = 2 * time.Second
+
+// cacheFor returns l's hash for the fresh observation now, or "" when the file must be
+// hashed again: size, mtime or inode changed, or the hash was taken too soon after the
+// mtime.
+func (l localEntry) cacheFor(now localEntry) string {
+	if l.Hash == "" || l.Path != now.Path || !l.sameStat(now) || l.At-l.MtimeNs < int64(racyWindow) {
+		return ""
+	}
+	return l.Hash
+}
+
+// sameStat reports whether two observations of a file have the same size, mtime and
+// inode (so the cached hash is still good).
+func (l localEntry) sameStat(o localEntry) bool {
+	return l.Dir == o.Dir && l.Size == o.Size && l.MtimeNs == o.MtimeNs && l.Ino == o.Ino
+}
+
+// persisted is the JSON form of the state file.
+type persisted struct {
+	Version  int                   `json:"version"`
+	Root     string                `json:"root"`
+	ClientID string                `json:"client_id"`
+	Epoch    string                `json:"epoch"`
+	Seq      int64                 `json:"seq"`
+	Base     map[string]baseEntry  `json:"base"`
+	Local    map[string]localEntry `json:"local"`
+}
+
+// loadState reads the state file; a missing file gives an empty state.
+func loadState(dir string) (*persisted, error) {
+	p := &persisted{Base: map[string]baseEntry{}, Local: map[string]localEntry{}}
+	b, err := os.ReadFile(filepath.Join(dir, stateFileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return p, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	var q persisted
+	if err := json.Unmarshal(b, &q); err != nil || q.Version != stateVersion {
+		// A damaged or foreign state file: start over without a base (safe merge).
+		return p, nil
+	}
+	if q.Base == nil {
+		q.Base = map[string]baseEntry{}
+	}
+	if q.Local == nil {
+		q.Local = map[string]localEntry{}
+	}
+	return &q, nil
+}
+
+// saveState writes the state file atomically: temp file, fsync, rename, fsync dir.
+// syncRoot, when non-nil, is synced first (syncfs) so that every file the base refers
+// to is on disk before the base that vouches for it.
+func saveState(dir string, p *persisted, syncRoot *os.File) error {
+	if syncRoot != nil {
+		_ = unix.Syncfs(int(syncRoot.Fd()))
+	}
+	p.Version = stateVersion
+	b, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	f, err := os.CreateTemp(dir, "state-*.tmp")
+	if err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, stateFileName)); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	return syncDir(dir)
+}
+
+// syncDir fsyncs a directory so a rename in it is durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// lockDir takes an exclusive lock on DIR/.syncspace/lock so that two clients never
+// work on one folder at once. The returned file holds the lock until closed.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFileName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock state: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another client is already syncing this folder (%s is locked)", filepath.Join(dir, lockFileName))
+	}
+	return f, nil
+}

@@ -1,0 +1,537 @@
+package tenants
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/pathrule"
+)
+
+// Group commit of uploads.
+//
+// Each Put receives, hashes and fsyncs its temp file on its own, outside any lock.
+// Then it queues a putReq. The first caller to find no batch in progress becomes the
+// leader: it takes the commit section (s.mu), moves every queued upload into place in
+// queue order — each one re-checked against the index as the earlier members of the
+// batch left it — fsyncs each touched directory once (concurrently), and commits all
+// of them in one SQL transaction, hence one WAL fsync. Only then are listeners
+// notified (in seq order) and the callers released, so SPEC §3's promise holds: a
+// change is durable before its 2xx. Uploads arriving meanwhile queue up for the next
+// batch, whose leader is the first of them; a leader never commits more than one batch.
+//
+// A member that fails its checks or its own disk step fails alone (its disk changes
+// undone before the next member is looked at). A failure of the directory fsyncs or of
+// the SQL transaction fails the whole batch: every member's disk change is undone, in
+// reverse order, and no seq is used.
+
+// maxBatch bounds how many uploads one group commit takes.
+const maxBatch = 128
+
+// maxGather is how long a leader waits for small uploads still being received, and
+// gatherMaxSize the largest declared size that counts as small.
+const (
+	maxGather     = 2 * time.Millisecond
+	gatherMaxSize = 64 << 10
+)
+
+// batchFault, when set (by tests only), is called at the stages "sync" (after the
+// directory fsyncs) and "commit" (inside the SQL transaction, after its statements); an
+// error fails the batch there.
+var batchFault func(stage string) error
+
+// groupCommit is the queue of a space's uploads waiting to commit.
+type groupCommit struct {
+	mu      sync.Mutex
+	queue   []*putReq
+	leading bool // a leader is committing a batch
+
+	receiving atomic.Int64  // small uploads between their first check and their queueing
+	arrived   chan struct{} // a queued upload tells a gathering leader (buffered 1)
+}
+
+// gather lets a new leader wait, at most maxGather, for small uploads that are being
+// received right now, so that they join its batch instead of paying for a commit of
+// their own just after it.
+func (g *groupCommit) gather() {
+	if g.receiving.Load() == 0 {
+		return
+	}
+	t := time.NewTimer(maxGather)
+	defer t.Stop()
+	for {
+		g.mu.Lock()
+		waiting := int64(len(g.queue))
+		g.mu.Unlock()
+		if g.receiving.Load() == 0 || waiting >= maxBatch {
+			return
+		}
+		select {
+		case <-g.arrived:
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// putReq is one received upload waiting for its commit, and then its result.
+type putReq struct {
+	ctx context.Context
+	p   string
+	o   PutOptions
+	u   *upload
+	// small: counted in groupCommit.receiving until queued.
+	small bool
+
+	// wake gets true when this request is to lead the next batch, false when its
+	// result is set.
+	wake chan bool
+
+	meta    protocol.Metadata
+	created bool
+	err     error
+	same    *putReq // identical content written by this earlier member of the batch
+}
+
+// commitPut commits r (alone or in a batch with other uploads) and sets its result.
+func (s *Space) commitPut(r *putReq) {
+	g := &s.gc
+	g.mu.Lock()
+	g.queue = append(g.queue, r)
+	if r.small {
+		g.receiving.Add(-1)
+	}
+	select {
+	case g.arrived <- struct{}{}:
+	default:
+	}
+	if g.leading {
+		g.mu.Unlock()
+		if lead := <-r.wake; !lead {
+			return
+		}
+		// Promoted: r is at the head of the queue.
+	} else {
+		g.leading = true
+		g.mu.Unlock()
+	}
+	g.gather()
+	g.mu.Lock()
+	n := min(len(g.queue), maxBatch)
+	batch := append([]*putReq(nil), g.queue[:n]...)
+	g.queue = append(g.queue[:0:0], g.queue[n:]...)
+	g.mu.Unlock()
+
+	s.commitBatch(batch)
+
+	g.mu.Lock()
+	var next *putReq
+	if len(g.queue) > 0 {
+		next = g.queue[0]
+	} else {
+		g.leading = false
+	}
+	g.mu.Unlock()
+	for _, m := range batch {
+		if m != r {
+			m.wake <- false
+		}
+	}
+	if next != nil {
+		next.wake <- true
+	}
+}
+
+// applied is a batch member whose content is in place on disk, not yet committed.
+type applied struct {
+	r         *putReq
+	cur       *entry   // the entry it replaces (nil: new path)
+	missing   []string // parents it adds to the index
+	created   []string // parents it created on disk
+	versionID string   // where the replaced content is kept ("" = none)
+	grow      int64    // its share of pendingUsed
+	adds      int64    // its share of pendingEntries
+}
+
+// batch is the state of one group commit while its members are applied.
+type batch struct {
+	s        *Space
+	over     map[string]*entry   // fold key → entry as earlier members left it (nil: none)
+	writer   map[string]*putReq  // fold key → member that wrote that file
+	dirs     map[string]struct{} // directories under files/ to fsync
+	versions bool                // versions/ got a new name
+	done     []*applied
+
+	// Directories opened once for the batch: tmp/ and versions/ themselves, and
+	// directories under files/ by path.
+	tmpDir, versionsDir *os.File
+	fileDirs            map[string]*os.File
+}
+
+// fileDir returns the directory dir under files/, opened once per batch (through the
+// root, refusing symlinks).
+func (b *batch) fileDir(dir string) (*os.File, error) {
+	if f, ok := b.fileDirs[dir]; ok {
+		return f, nil
+	}
+	f, err := openDir(b.s.files, dir)
+	if err != nil {
+		return nil, err
+	}
+	b.fileDirs[dir] = f
+	return f, nil
+}
+
+// rootDir opens *f from root once per batch.
+func rootDir(f **os.File, root *os.Root) (*os.File, error) {
+	if *f != nil {
+		return *f, nil
+	}
+	d, err := openDir(root, "")
+	if err != nil {
+		return nil, err
+	}
+	*f = d
+	return d, nil
+}
+
+// closeDirs closes the directories the batch opened.
+func (b *batch) closeDirs() {
+	for _, f := range b.fileDirs {
+		f.Close()
+	}
+	for _, f := range []*os.File{b.tmpDir, b.versionsDir} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// place keeps the current content of p as version id (if id != "") and renames the
+// temp file tmpName to p (noReplace: p must not exist), without fsyncs.
+func (b *batch) place(tmpName, p, id string, noReplace bool) (kept bool, err error) {
+	dst, err := b.fileDir(pathrule.Parent(p))
+	if err != nil {
+		return false, err
+	}
+	if id != "" {
+		vd, err := rootDir(&b.versionsDir, b.s.versions)
+		if err != nil {
+			return false, err
+		}
+		if err := linkAt(dst, p, vd, id); err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				return false, fmt.Errorf("keep version: %w", err)
+			}
+			// The old file vanished from disk: nothing to keep.
+		} else {
+			kept = true
+		}
+	}
+	td, err := rootDir(&b.tmpDir, b.s.tmp)
+	if err == nil {
+		err = renameAt(td, tmpName, dst, p, noReplace)
+	}
+	if err != nil && kept {
+		_ = b.s.versions.Remove(id)
+		kept = false
+	}
+	return kept, err
+}
+
+// lookup reads the index as the batch left it so far. Entries read from the database
+// are kept for the rest of the batch: nothing else writes the index while the batch
+// holds the commit section.
+func (b *batch) lookup(ctx context.Context, paths []string) (map[string]*entry, error) {
+	out := make(map[string]*entry, len(paths))
+	var rest []string
+	for _, p := range paths {
+		k := pathrule.FoldKey(p)
+		if e, ok := b.over[k]; ok {
+			out[k] = e
+		} else {
+			rest = append(rest, p)
+		}
+	}
+	if len(rest) == 0 {
+		return out, nil
+	}
+	found, err := b.s.lookupMany(ctx, rest)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range rest {
+		k := pathrule.FoldKey(p)
+		b.over[k] = found[k] // nil: known to be absent
+		out[k] = found[k]
+	}
+	return out, nil
+}
+
+// commitBatch applies, syncs and commits the members of one batch and sets their
+// results.
+func (s *Space) commitBatch(members []*putReq) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := &batch{s: s, over: map[string]*entry{}, writer: map[string]*putReq{}, dirs: map[string]struct{}{},
+		fileDirs: map[string]*os.File{}}
+	defer b.closeDirs()
+	for _, r := range members {
+		r.err = s.applyPut(b, r)
+	}
+	if len(b.done) > 0 {
+		err := b.sync()
+		if err == nil && batchFault != nil {
+			if ferr := batchFault("sync"); ferr != nil {
+				err = internal("sync directory", ferr)
+			}
+		}
+		if err == nil {
+			err = s.commitApplied(b)
+		}
+		if err != nil {
+			s.undoBatch(b, err)
+		}
+	}
+	// Members that found their content already written by an earlier member share
+	// its outcome.
+	for _, r := range members {
+		if r.same != nil {
+			if r.same.err != nil {
+				r.meta, r.err = protocol.Metadata{}, r.same.err
+			} else {
+				r.meta, r.created = r.same.meta, false
+			}
+		}
+	}
+}
+
+// applyPut re-checks r against the index as the batch sees it and moves its content
+// into place without fsyncs. On error it undoes its own disk changes.
+func (s *Space) applyPut(b *batch, r *putReq) error {
+	ctx, p, o, u := r.ctx, r.p, r.o, r.u
+	if err := s.writable(); err != nil {
+		return err
+	}
+	// Check again in the commit section: the tree may have changed meanwhile.
+	cur, missing, err := s.checkTargetWith(ctx, p, b.lookup)
+	if err != nil {
+		return err
+	}
+	if err := checkPutPreconditions(cur, o); err != nil {
+		return err
+	}
+	if cur != nil && cur.Hash == u.hash {
+		// Identical content: nothing changes.
+		if w := b.writer[pathrule.FoldKey(p)]; w != nil {
+			r.same = w
+		} else {
+			r.meta = cur.meta()
+		}
+		return nil
+	}
+	if err := s.checkEntries(cur == nil, len(missing)); err != nil {
+		return err
+	}
+	if err := s.checkQuotaAtCommit(u, cur); err != nil {
+		return err
+	}
+	if err := beforeCommit(o.BeforeCommit); err != nil {
+		return err
+	}
+	// Disk: parents, old content into versions/, new content into place.
+	created, err := s.makeParentsNoSync(missing)
+	if err != nil {
+		return err
+	}
+	var versionID string
+	if cur != nil {
+		versionID = newID()
+	}
+	kept, err := b.place(u.name, p, versionID, cur == nil)
+	if !kept {
+		versionID = ""
+	}
+	if err != nil {
+		s.removeDirs(created)
+		if errors.Is(err, fs.ErrExist) {
+			return protocol.Errorf(protocol.CodeConflict, "an unindexed file exists at this path")
+		}
+		return diskErr("rename into place", err)
+	}
+	u.name = ""
+	r.meta = protocol.Metadata{Path: p, Size: u.size, Modified: u.modified, Hash: u.hash}
+	r.created = cur == nil
+
+	// What must be fsynced before the commit: the file's directory, the parent of
+	// each created directory, versions/.
+	b.dirs[pathrule.Parent(p)] = struct{}{}
+	for _, d := range created {
+		b.dirs[pathrule.Parent(d)] = struct{}{}
+	}
+	b.versions = b.versions || versionID != ""
+
+	// The batch's view of the index, and the limits meanwhile.
+	a := &applied{r: r, cur: cur, missing: missing, created: created, versionID: versionID}
+	for _, d := range missing {
+		b.over[pathrule.FoldKey(d)] = &entry{Path: d, IsDir: true}
+	}
+	b.over[pathrule.FoldKey(p)] = &entry{Path: p, Size: u.size, Hash: u.hash, Modified: u.modified}
+	b.writer[pathrule.FoldKey(p)] = r
+	a.adds = int64(len(missing))
+	if cur == nil {
+		a.adds++
+	}
+	var old int64
+	if cur != nil {
+		old = cur.Size
+	}
+	a.grow = max(u.size-old, 0)
+	s.hmu.Lock()
+	s.pendingUsed += a.grow
+	s.pendingEntries += a.adds
+	s.hmu.Unlock()
+	// The pending counters now hold what the reservation held.
+	if u.reserved > 0 {
+		s.unreserve(u.reserved)
+		u.reserved = 0
+	}
+	b.done = append(b.done, a)
+	return nil
+}
+
+// sync fsyncs every directory the batch changed, concurrently (a journaling file
+// system can serve them with one journal commit).
+func (b *batch) sync() error {
+	type target struct {
+		what string
+		do   func() error
+	}
+	var ts []target
+	dirs := make([]string, 0, len(b.dirs))
+	for d := range b.dirs {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	for _, d := range dirs {
+		// Opened here, not in the goroutines below: fileDirs is not shared.
+		f, err := b.fileDir(d)
+		if err != nil {
+			return diskErr("sync directory", err)
+		}
+		ts = append(ts, target{"sync directory", f.Sync})
+	}
+	if b.versions {
+		ts = append(ts, target{"sync versions", func() error { return b.versionsDir.Sync() }})
+	}
+	if len(ts) == 1 {
+		if err := ts[0].do(); err != nil {
+			return diskErr(ts[0].what, err)
+		}
+		return nil
+	}
+	errs := make([]error, len(ts))
+	var wg sync.WaitGroup
+	for i, t := range ts {
+		wg.Go(func() {
+			if err := t.do(); err != nil {
+				errs[i] = diskErr(t.what, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// commitApplied writes the batch's members to the index and the change log in one
+// transaction (events in batch order), then notifies listeners.
+func (s *Space) commitApplied(b *batch) error {
+	var grow, adds int64
+	for _, a := range b.done {
+		grow += a.grow
+		adds += a.adds
+	}
+	ctx := context.WithoutCancel(b.done[0].r.ctx)
+	_, err := s.write(ctx, Source{}, func(w *wtx) error {
+		w.releaseUsed, w.releaseEntries = grow, adds
+		for _, a := range b.done {
+			r := a.r
+			w.src = r.o.Source
+			if err := w.addParents(a.missing); err != nil {
+				return err
+			}
+			op := protocol.OpCreate
+			if a.cur != nil {
+				op = protocol.OpUpdate
+				if a.versionID != "" {
+					if err := w.addVersion(a.versionID, r.p, a.cur, false); err != nil {
+						return err
+					}
+				}
+			}
+			meta := r.meta
+			seq, err := w.event(op, "", meta)
+			if err != nil {
+				return err
+			}
+			meta.Seq = seq
+			if err := w.put(meta, a.cur); err != nil {
+				return err
+			}
+			r.meta = meta
+		}
+		if batchFault != nil {
+			return batchFault("commit")
+		}
+		return nil
+	})
+	return err
+}
+
+// undoBatch takes every applied member's change off the disk again, newest first, and
+// fails them all with err.
+func (s *Space) undoBatch(b *batch, err error) {
+	var grow, adds int64
+	for i := len(b.done) - 1; i >= 0; i-- {
+		a := b.done[i]
+		if a.versionID != "" {
+			// The old content back into place (over the new one).
+			if rerr := moveBetween(s.versions, a.versionID, s.files, a.r.p, false, true); rerr != nil {
+				s.log.Error("undo failed upload", "err", rerr)
+			}
+		} else {
+			// A new path, or the old file had vanished from disk: nothing in its place.
+			_ = s.files.Remove(a.r.p)
+		}
+		s.removeDirs(a.created)
+		a.r.meta, a.r.created, a.r.err = protocol.Metadata{}, false, err
+		grow += a.grow
+		adds += a.adds
+	}
+	s.hmu.Lock()
+	s.pendingUsed -= grow
+	s.pendingEntries -= adds
+	s.hmu.Unlock()
+}
+
+// beforeCommit calls the caller's hook (if any). It runs on the batch leader's
+// goroutine, so a panic in it becomes this member's error instead of stopping the
+// batch and the callers waiting on it.
+func beforeCommit(fn func() error) (err error) {
+	if fn == nil {
+		return nil
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = internal("before commit", fmt.Errorf("panic: %v", p))
+		}
+	}()
+	return fn()
+}

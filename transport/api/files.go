@@ -1,0 +1,292 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants"
+)
+
+// download serves GET and HEAD /api/files/{path}.
+func (h *handlers) download(c echo.Context) error {
+	p, err := filePath(c.Request())
+	if err != nil {
+		return err
+	}
+	sp, _, err := h.space(c)
+	if err != nil {
+		return err
+	}
+	f, meta, err := sp.Open(c.Request().Context(), p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+
+	resp := c.Response()
+	hd := resp.Header()
+	hd.Set("Etag", `"`+meta.Hash+`"`)
+	hd.Set("X-Sync-Seq", strconv.FormatInt(meta.Seq, 10))
+	hd.Set("Content-Type", "application/octet-stream")
+	hd.Set("Content-Disposition", contentDisposition(path.Base(meta.Path)))
+	hd.Set("Content-Security-Policy", "sandbox")
+
+	// http.ServeContent on the underlying writer keeps io.ReaderFrom (sendfile), which
+	// Echo's Response hides; sw records the status and size for the request log.
+	sw := &statusWriter{ResponseWriter: resp.Writer}
+	http.ServeContent(sw, c.Request(), "", meta.Modified.UTC().Truncate(time.Second), f)
+	resp.Committed = true
+	resp.Status = sw.status
+	resp.Size = sw.size
+	return nil
+}
+
+// contentDisposition returns an attachment disposition naming the file (RFC 6266,
+// with an ASCII fallback).
+func contentDisposition(name string) string {
+	ascii := make([]byte, 0, len(name))
+	for i := 0; i < len(name); i++ {
+		b := name[i]
+		if b < 0x20 || b >= 0x7f || b == '"' || b == '\\' || b == '%' || b == ';' {
+			b = '_'
+		}
+		ascii = append(ascii, b)
+	}
+	return `attachment; filename="` + string(ascii) + `"; filename*=UTF-8''` + url.PathEscape(name)
+}
+
+// statusWriter records status and size while keeping io.ReaderFrom of the wrapped
+// writer, so that copying a file to a plain TCP connection still uses sendfile.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	size   int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.size += int64(n)
+	return n, err
+}
+
+// ReadFrom delegates to the wrapped writer's ReadFrom (sendfile) when it has one.
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+	}
+	w.size += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// upload serves PUT /api/files/{path}. Everything that can be decided without the body
+// (auth, path, headers, preconditions, Content-Length against limits and quota) is
+// decided before the first body byte is read, so `Expect: 100-continue` clients send
+// nothing when the answer is an error.
+func (h *handlers) upload(c echo.Context) error {
+	req := c.Request()
+	hdr, err := parseUploadHeaders(req.Header)
+	if err != nil {
+		return err
+	}
+	p, err := filePath(req)
+	if err != nil {
+		return err
+	}
+	sp, principal, err := h.space(c)
+	if err != nil {
+		return err
+	}
+	ctx := req.Context()
+	if hdr.IfMatchAny {
+		// If-Match: * needs an existing file; the store checks hashes only.
+		meta, err := sp.Stat(ctx, p)
+		if err != nil {
+			if protocol.CodeOf(err) == protocol.CodeNotFound {
+				return protocol.Errorf(protocol.CodePreconditionFailed, "no file at this path")
+			}
+			return err
+		}
+		if meta.IsDirectory {
+			return protocol.Errorf(protocol.CodeConflict, "path is a directory")
+		}
+		hdr.IfMatch = meta.Hash
+	}
+	// The rate reader stays armed when the handler returns before the body's end, so
+	// that net/http's draining of the rest is cut too if the client is slow.
+	body := newRateReader(req.Body, http.NewResponseController(c.Response()), req.ContentLength, h.minRate, h.window)
+	meta, created, err := sp.Put(ctx, p, body, tenants.PutOptions{
+		Size:        req.ContentLength,
+		SHA256:      hdr.SHA256,
+		IfMatch:     hdr.IfMatch,
+		IfNoneMatch: hdr.IfNoneMatch,
+		Modified:    hdr.Modified,
+		Source:      tenants.Source{ClientID: hdr.ClientID, Subject: principal.Subject},
+		BeforeCommit: func() error {
+			return h.auth.Check(ctx, principal)
+		},
+	})
+	if err != nil {
+		if errors.Is(err, errSlowBody) {
+			h.log.LogAttrs(ctx, slog.LevelInfo, "upload cut: body too slow", slog.String("tenant", principal.Tenant))
+			c.Response().Header().Set("Connection", "close")
+			return protocol.Errorf(protocol.CodeBadRequest, "request body too slow")
+		}
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return protocol.Errorf(protocol.CodeTooLarge, "request body too large")
+		}
+		return err
+	}
+	c.Response().Header().Set("Etag", `"`+meta.Hash+`"`)
+	c.Response().Header().Set("X-Sync-Seq", strconv.FormatInt(meta.Seq, 10))
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return c.JSON(status, meta)
+}
+
+// delete serves DELETE /api/files/{path}[?recursive=true][&if_seq=N].
+func (h *handlers) delete(c echo.Context) error {
+	req := c.Request()
+	p, err := filePath(req)
+	if err != nil {
+		return err
+	}
+	recursive, err := parseBool(c, "recursive")
+	if err != nil {
+		return err
+	}
+	ifSeq, err := parseInt(c, "if_seq", 0)
+	if err != nil {
+		return err
+	}
+	var ifMatch string
+	if v, ok, err := single(req.Header, "If-Match"); err != nil {
+		return err
+	} else if ok {
+		if ifMatch, err = parseETag(v); err != nil {
+			return err
+		}
+	}
+	clientID, err := parseClientID(req.Header)
+	if err != nil {
+		return err
+	}
+	sp, principal, err := h.space(c)
+	if err != nil {
+		return err
+	}
+	seq, err := sp.Delete(req.Context(), p, tenants.DeleteOptions{
+		Recursive: recursive,
+		IfMatch:   ifMatch,
+		IfSeq:     ifSeq,
+		Source:    source(clientID, principal),
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]int64{"seq": seq})
+}
+
+func source(clientID string, p *auth.Principal) tenants.Source {
+	return tenants.Source{ClientID: clientID, Subject: p.Subject}
+}
+
+// errSlowBody reports a request body slower than the configured minimum rate.
+var errSlowBody = errors.New("request body too slow")
+
+// rateReader cuts a request body that delivers fewer than minRate×window bytes in any
+// window: each time the body has delivered that much, the connection's read deadline
+// moves one window ahead; when the deadline passes, reads fail with errSlowBody and the
+// deadline stays in the past, so the connection is closed rather than drained.
+//
+// Once the whole body has arrived (EOF, or size bytes) the deadline is cleared: a
+// pending deadline would otherwise end net/http's background read of the idle
+// connection and cancel the request's context in the middle of the commit.
+type rateReader struct {
+	r       io.Reader
+	rc      *http.ResponseController
+	size    int64 // Content-Length, -1 if unknown
+	total   int64 // bytes read so far
+	need    int64 // bytes per window
+	window  time.Duration
+	got     int64 // bytes in the current window
+	armed   bool
+	cleared bool
+	err     error
+}
+
+func newRateReader(r io.Reader, rc *http.ResponseController, size, minRate int64, window time.Duration) *rateReader {
+	need := int64(float64(minRate) * window.Seconds())
+	if need < 1 {
+		need = 1
+	}
+	rr := &rateReader{r: r, rc: rc, size: size, need: need, window: window}
+	if size != 0 && rc.SetReadDeadline(time.Now().Add(window)) == nil {
+		rr.armed = true
+	}
+	return rr
+}
+
+func (rr *rateReader) Read(p []byte) (int, error) {
+	if rr.err != nil {
+		return 0, rr.err
+	}
+	n, err := rr.r.Read(p)
+	rr.got += int64(n)
+	rr.total += int64(n)
+	if rr.armed && !rr.cleared && rr.got >= rr.need {
+		rr.got = 0
+		_ = rr.rc.SetReadDeadline(time.Now().Add(rr.window))
+	}
+	switch {
+	case err == io.EOF || (rr.size >= 0 && rr.total >= rr.size):
+		rr.clear()
+	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
+		err = errSlowBody
+		rr.err = err
+		rr.cleared = true
+		_ = rr.rc.SetReadDeadline(time.Now())
+	}
+	return n, err
+}
+
+// clear removes the read deadline.
+func (rr *rateReader) clear() {
+	if rr.armed && !rr.cleared {
+		rr.cleared = true
+		_ = rr.rc.SetReadDeadline(time.Time{})
+	}
+}

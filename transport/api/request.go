@@ -1,0 +1,254 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/pathrule"
+)
+
+// filesPrefix is the route prefix of /api/files/{path}.
+const filesPrefix = "/api/files/"
+
+var clientIDPattern = regexp.MustCompile(protocol.ClientIDPatternString)
+
+// filePath returns the cleaned tenant path of a /api/files/{path} request. It uses the
+// URL path as net/http decoded it (percent-decoded exactly once), never Echo's
+// route parameter, which would be unescaped a second time.
+func filePath(r *http.Request) (string, error) {
+	p, ok := strings.CutPrefix(r.URL.Path, filesPrefix)
+	if !ok {
+		return "", protocol.Errorf(protocol.CodeInvalidPath, "invalid path")
+	}
+	return pathrule.Clean(p)
+}
+
+// uploadHeaders are the checked upload headers of a PUT.
+type uploadHeaders struct {
+	SHA256      string
+	IfMatch     string // hash, "" if absent
+	IfMatchAny  bool   // If-Match: *
+	IfNoneMatch bool   // If-None-Match: *
+	ClientID    string
+	Modified    time.Time
+}
+
+// parseUploadHeaders checks the headers of a PUT (SPEC §3). Errors are *protocol.Error
+// bad_request, or unsupported_media_type for a non-identity Content-Encoding.
+func parseUploadHeaders(h http.Header) (uploadHeaders, error) {
+	var u uploadHeaders
+	if err := checkIdentityEncoding(h); err != nil {
+		return u, err
+	}
+	if v, ok, err := single(h, "X-Content-Sha256"); err != nil {
+		return u, err
+	} else if ok {
+		s, err := parseHash(v)
+		if err != nil {
+			return u, protocol.Errorf(protocol.CodeBadRequest, "X-Content-SHA256 must be 64 hex digits")
+		}
+		u.SHA256 = s
+	}
+	if v, ok, err := single(h, "If-Match"); err != nil {
+		return u, err
+	} else if ok {
+		if strings.TrimSpace(v) == "*" {
+			u.IfMatchAny = true
+		} else {
+			s, err := parseETag(v)
+			if err != nil {
+				return u, err
+			}
+			u.IfMatch = s
+		}
+	}
+	if v, ok, err := single(h, "If-None-Match"); err != nil {
+		return u, err
+	} else if ok {
+		if strings.TrimSpace(v) != "*" {
+			return u, protocol.Errorf(protocol.CodeBadRequest, `If-None-Match on upload must be "*"`)
+		}
+		u.IfNoneMatch = true
+	}
+	id, err := parseClientID(h)
+	if err != nil {
+		return u, err
+	}
+	u.ClientID = id
+	if v, ok, err := single(h, "X-Modified"); err != nil {
+		return u, err
+	} else if ok {
+		t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(v))
+		if err != nil {
+			return u, protocol.Errorf(protocol.CodeBadRequest, "X-Modified must be an RFC 3339 time")
+		}
+		if t.Year() < 1 || t.Year() > 9999 {
+			return u, protocol.Errorf(protocol.CodeBadRequest, "X-Modified out of range")
+		}
+		u.Modified = t.UTC()
+	}
+	return u, nil
+}
+
+// parseClientID returns the X-Sync-Client-Id header ("" if absent).
+func parseClientID(h http.Header) (string, error) {
+	v, ok, err := single(h, "X-Sync-Client-Id")
+	if err != nil || !ok {
+		return "", err
+	}
+	if !clientIDPattern.MatchString(v) {
+		return "", protocol.Errorf(protocol.CodeBadRequest, "X-Sync-Client-Id must match %s", protocol.ClientIDPatternString)
+	}
+	return v, nil
+}
+
+// single returns the one value of header k; several values are a bad request.
+func single(h http.Header, k string) (string, bool, error) {
+	vs := h.Values(k)
+	switch len(vs) {
+	case 0:
+		return "", false, nil
+	case 1:
+		return vs[0], true, nil
+	}
+	return "", false, protocol.Errorf(protocol.CodeBadRequest, "header %s given more than once", http.CanonicalHeaderKey(k))
+}
+
+// checkIdentityEncoding refuses a request body with a non-identity Content-Encoding.
+func checkIdentityEncoding(h http.Header) error {
+	for _, v := range h.Values("Content-Encoding") {
+		for _, enc := range strings.Split(v, ",") {
+			enc = strings.TrimSpace(enc)
+			if enc != "" && !strings.EqualFold(enc, "identity") {
+				return protocol.Errorf(protocol.CodeUnsupportedMedia, "Content-Encoding is not supported")
+			}
+		}
+	}
+	return nil
+}
+
+// parseHash checks a lowercase or uppercase hex SHA-256 and returns it in lowercase.
+func parseHash(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if len(v) != 64 {
+		return "", errors.New("bad length")
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return "", errors.New("not hex")
+		}
+	}
+	return strings.ToLower(v), nil
+}
+
+// parseETag parses a strong entity tag `"<hash>"` (quotes optional, as some clients
+// drop them) into the hash.
+func parseETag(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if strings.HasPrefix(v, `"`) {
+		if len(v) < 2 || !strings.HasSuffix(v, `"`) {
+			return "", protocol.Errorf(protocol.CodeBadRequest, "malformed entity tag")
+		}
+		v = v[1 : len(v)-1]
+	}
+	s, err := parseHash(v)
+	if err != nil {
+		return "", protocol.Errorf(protocol.CodeBadRequest, `entity tag must be "<sha256 hex>"`)
+	}
+	return s, nil
+}
+
+// parseBool parses an optional boolean query parameter.
+func parseBool(c echo.Context, name string) (bool, error) {
+	vs := c.QueryParams()[name]
+	if len(vs) == 0 {
+		return false, nil
+	}
+	if len(vs) > 1 {
+		return false, protocol.Errorf(protocol.CodeBadRequest, "parameter %s given more than once", name)
+	}
+	switch vs[0] {
+	case "", "false", "0":
+		return false, nil
+	case "true", "1":
+		return true, nil
+	}
+	return false, protocol.Errorf(protocol.CodeBadRequest, "parameter %s must be true or false", name)
+}
+
+// parseInt parses an optional non-negative integer query parameter.
+func parseInt(c echo.Context, name string, def int64) (int64, error) {
+	vs := c.QueryParams()[name]
+	if len(vs) == 0 {
+		return def, nil
+	}
+	if len(vs) > 1 {
+		return 0, protocol.Errorf(protocol.CodeBadRequest, "parameter %s given more than once", name)
+	}
+	if vs[0] == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(vs[0], 10, 64)
+	if err != nil || n < 0 {
+		return 0, protocol.Errorf(protocol.CodeBadRequest, "parameter %s must be a non-negative integer", name)
+	}
+	return n, nil
+}
+
+// queryString returns an optional single-valued query parameter.
+func queryString(c echo.Context, name string) (string, error) {
+	vs := c.QueryParams()[name]
+	if len(vs) == 0 {
+		return "", nil
+	}
+	if len(vs) > 1 {
+		return "", protocol.Errorf(protocol.CodeBadRequest, "parameter %s given more than once", name)
+	}
+	return vs[0], nil
+}
+
+// decodeJSON reads a JSON request body of at most protocol.MaxJSONBody bytes into dst:
+// one object, no unknown fields, nothing after it.
+func decodeJSON(r *http.Request, w http.ResponseWriter, dst any) error {
+	if err := checkIdentityEncoding(r.Header); err != nil {
+		return err
+	}
+	if r.ContentLength > protocol.MaxJSONBody {
+		return protocol.Errorf(protocol.CodeTooLarge, "JSON body over %d bytes", protocol.MaxJSONBody)
+	}
+	body := http.MaxBytesReader(w, r.Body, protocol.MaxJSONBody)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return protocol.Errorf(protocol.CodeTooLarge, "JSON body over %d bytes", protocol.MaxJSONBody)
+		}
+		return protocol.Errorf(protocol.CodeBadRequest, "reading request body failed")
+	}
+	return unmarshalStrict(data, dst)
+}
+
+// unmarshalStrict decodes exactly one JSON object into dst, refusing unknown fields and
+// trailing data.
+func unmarshalStrict(data []byte, dst any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return protocol.Errorf(protocol.CodeBadRequest, "invalid JSON body")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return protocol.Errorf(protocol.CodeBadRequest, "invalid JSON body: data after the object")
+	}
+	return nil
+}

@@ -1,0 +1,339 @@
+// Package authmw is syncd's bearer-token middleware for Echo (SPEC §2): it takes the
+// token from `Authorization: Bearer` only (scheme case-insensitive; two Authorization
+// headers are 400; a token, access_token or jwt query parameter is 400 and never
+// logged), verifies it with *auth.Service for the route family's audience, checks the
+// route's role, and puts the principal into the request context. Failed
+// authentications are rate-limited per client address (IPv6 by /64) in a bounded
+// table; a token that verifies is never refused by that limiter. The client address
+// honours X-Forwarded-For only from trusted proxies. Failed authentications on the
+// admin routes (Ops) are written to the audit log.
+package authmw
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/transport/httperr"
+)
+
+// Options configure a Middleware. Zero values take defaults: FailBurst 10 failed
+// authentications per address, then one more per FailEvery (3s); MaxClients 16384
+// addresses tracked; Logger slog.Default(). TrustedProxies nil trusts no proxy.
+type Options struct {
+	TrustedProxies []netip.Prefix
+	Logger         *slog.Logger
+	FailBurst      int
+	FailEvery      time.Duration
+	MaxClients     int
+}
+
+// Middleware authenticates requests; create it with New. It is safe for concurrent use.
+type Middleware struct {
+	svc     *auth.Service
+	proxies []netip.Prefix
+	limiter *failLimiter
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// New returns a Middleware verifying tokens with svc.
+func New(svc *auth.Service, o Options) *Middleware {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.FailBurst <= 0 {
+		o.FailBurst = 10
+	}
+	if o.FailEvery <= 0 {
+		o.FailEvery = 3 * time.Second
+	}
+	if o.MaxClients <= 0 {
+		o.MaxClients = 16384
+	}
+	proxies := make([]netip.Prefix, len(o.TrustedProxies))
+	for i, p := range o.TrustedProxies {
+		proxies[i] = p.Masked()
+	}
+	return &Middleware{
+		svc:     svc,
+		proxies: proxies,
+		limiter: newFailLimiter(o.FailBurst, o.FailEvery, o.MaxClients),
+		log:     o.Logger.With("component", "authmw"),
+		now:     time.Now,
+	}
+}
+
+const (
+	principalKey = "syncspace.principal"
+	addrKey      = "syncspace.client_addr"
+)
+
+// PrincipalFrom returns the principal the middleware stored for this request, or nil
+// on a route without authentication.
+func PrincipalFrom(c echo.Context) *auth.Principal {
+	p, _ := c.Get(principalKey).(*auth.Principal)
+	return p
+}
+
+// ClientAddr returns the client address of the request: the one the middleware
+// determined (X-Forwarded-For honoured only from trusted proxies), or the TCP peer on
+// a route without the middleware.
+func ClientAddr(c echo.Context) netip.Addr {
+	if a, ok := c.Get(addrKey).(netip.Addr); ok {
+		return a
+	}
+	return peerAddr(c.Request())
+}
+
+// Tenant returns middleware for /api routes: a tenant token (aud syncspace) holding at
+// least minRole (read < write < admin). 401 unauthenticated, 403 forbidden, 400
+// bad_request, 429 rate_limited.
+func (m *Middleware) Tenant(minRole string) echo.MiddlewareFunc {
+	return m.middleware(auth.AudienceTenant, minRole, false)
+}
+
+// Ops returns middleware for /admin and /metrics: an ops token (aud syncspace-admin).
+// Every failure is appended to the audit log (at most one entry a second per address
+// while that address is rate-limited).
+func (m *Middleware) Ops() echo.MiddlewareFunc {
+	return m.middleware(auth.AudienceOps, auth.RoleOps, true)
+}
+
+func (m *Middleware) middleware(audience, role string, audit bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			addr := m.ClientAddrOf(r)
+			c.Set(addrKey, addr)
+			p, err := m.authenticate(r.Context(), r, addr, audience)
+			if err == nil && !p.Can(role) {
+				err = protocol.Errorf(protocol.CodeForbidden, "token lacks role %s", role)
+			}
+			if err != nil {
+				if audit {
+					m.auditFailure(c, addr, p, err)
+				}
+				return httperr.Write(c, err)
+			}
+			c.Set(principalKey, p)
+			c.SetRequest(r.WithContext(auth.NewContext(r.Context(), p)))
+			return next(c)
+		}
+	}
+}
+
+func (m *Middleware) auditFailure(c echo.Context, addr netip.Addr, p *auth.Principal, err error) {
+	code := protocol.CodeOf(err)
+	if code == protocol.CodeInternal {
+		return
+	}
+	if code == protocol.CodeRateLimited && !m.limiter.auditAllowed(limitKey(addr), m.now()) {
+		return
+	}
+	e := auth.AuditEntry{
+		Actor:   "anonymous",
+		Address: addr.String(),
+		Action:  "auth.failed",
+		Target:  c.Request().Method + " " + c.Request().URL.Path,
+		Outcome: string(code),
+	}
+	if p != nil {
+		e.Actor, e.JTI = auth.OpsActor(p), p.JTI
+	}
+	if aerr := m.svc.Audit(context.WithoutCancel(c.Request().Context()), e); aerr != nil {
+		m.log.Error("audit of failed admin authentication failed", "err", aerr)
+	}
+}
+
+// Authenticate verifies the request's bearer token for audience with the same rules
+// and rate limiter as the middleware (the /ws upgrade uses it). Errors are
+// *protocol.Error: bad_request, unauthenticated, rate_limited (which also carries a
+// Retry-After, see httperr.RetryAfterError) or internal.
+func (m *Middleware) Authenticate(ctx context.Context, r *http.Request, audience string) (*auth.Principal, error) {
+	return m.authenticate(ctx, r, m.ClientAddrOf(r), audience)
+}
+
+// Credential-carrying query parameters, refused (case-insensitively).
+var queryTokenNames = []string{"token", "access_token", "jwt"}
+
+var (
+	errNoToken      = &protocol.Error{Code: protocol.CodeUnauthenticated, Message: "bearer token required"}
+	errTwoHeaders   = &protocol.Error{Code: protocol.CodeBadRequest, Message: "more than one Authorization header"}
+	errQueryToken   = &protocol.Error{Code: protocol.CodeBadRequest, Message: "tokens are not accepted in the query string; use the Authorization header"}
+	errNotBearer    = &protocol.Error{Code: protocol.CodeUnauthenticated, Message: "Authorization scheme must be Bearer"}
+	errTokenTooLong = auth.ErrTokenTooLarge
+)
+
+// hasQueryToken reports whether the raw query names a credential parameter. It splits
+// on '&' and ';' itself (url.ParseQuery drops pairs holding ';', which would let
+// "?a=1;token=x" slip through) and compares unescaped names case-insensitively.
+func hasQueryToken(raw string) bool {
+	if raw == "" {
+		return false
+	}
+	for _, pair := range strings.FieldsFunc(raw, func(r rune) bool { return r == '&' || r == ';' }) {
+		name, _, _ := strings.Cut(pair, "=")
+		if un, err := url.QueryUnescape(name); err == nil {
+			name = un
+		}
+		name = strings.TrimSpace(name)
+		for _, n := range queryTokenNames {
+			if strings.EqualFold(name, n) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// BearerToken extracts the token of an `Authorization: Bearer` header set, applying
+// SPEC §2's rules (exactly one header, scheme case-insensitive, size bound).
+func BearerToken(h http.Header) (string, error) {
+	vals := h.Values("Authorization")
+	switch len(vals) {
+	case 0:
+		return "", errNoToken
+	case 1:
+	default:
+		return "", errTwoHeaders
+	}
+	v := vals[0]
+	if len(v) > auth.MaxTokenSize+64 {
+		return "", errTokenTooLong
+	}
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(v), " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") {
+		if strings.EqualFold(scheme, "bearer") {
+			return "", errNoToken
+		}
+		return "", errNotBearer
+	}
+	tok = strings.TrimLeft(tok, " ")
+	if tok == "" {
+		return "", errNoToken
+	}
+	if strings.ContainsAny(tok, " \t,") {
+		return "", auth.ErrTokenInvalid
+	}
+	return tok, nil
+}
+
+func (m *Middleware) authenticate(ctx context.Context, r *http.Request, addr netip.Addr, audience string) (*auth.Principal, error) {
+	if hasQueryToken(r.URL.RawQuery) {
+		return nil, errQueryToken
+	}
+	tok, err := BearerToken(r.Header)
+	if err == nil {
+		var p *auth.Principal
+		if p, err = m.svc.Verify(ctx, tok, audience); err == nil {
+			return p, nil // a verifying token is never refused by the limiter
+		}
+	}
+	switch protocol.CodeOf(err) {
+	case protocol.CodeUnauthenticated:
+	default:
+		return nil, err // 400 and internal failures are not guesses
+	}
+	key := limitKey(addr)
+	if secs, limited := m.limiter.fail(key, m.now()); limited {
+		return nil, &rateLimitedError{secs: secs}
+	}
+	m.log.Debug("authentication failed", "addr", addr.String(), "reason", err.Error())
+	return nil, err
+}
+
+// rateLimitedError is a rate_limited *protocol.Error naming its Retry-After.
+type rateLimitedError struct{ secs int }
+
+var errRateLimited = &protocol.Error{Code: protocol.CodeRateLimited, Message: "too many failed authentications; retry later"}
+
+func (e *rateLimitedError) Error() string          { return errRateLimited.Error() }
+func (e *rateLimitedError) Unwrap() error          { return errRateLimited }
+func (e *rateLimitedError) RetryAfterSeconds() int { return e.secs }
+
+var _ httperr.RetryAfterError = (*rateLimitedError)(nil)
+
+// ClientAddrOf returns r's client address: the TCP peer, or, when the peer is a
+// trusted proxy, the right-most X-Forwarded-For entry that is not a trusted proxy.
+func (m *Middleware) ClientAddrOf(r *http.Request) netip.Addr {
+	peer := peerAddr(r)
+	if len(m.proxies) == 0 || !m.trusted(peer) {
+		return peer
+	}
+	vals := r.Header.Values("X-Forwarded-For")
+	client := peer
+	for i := len(vals) - 1; i >= 0; i-- {
+		parts := strings.Split(vals[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, ok := parseHop(parts[j])
+			if !ok {
+				return client // garbage from the hop we trust least: stop at what we know
+			}
+			if !m.trusted(a) {
+				return a
+			}
+			client = a
+		}
+	}
+	return client
+}
+
+// IPExtractor returns an echo.IPExtractor that agrees with ClientAddrOf, so that
+// c.RealIP() in logs names the same address as the limiter.
+func (m *Middleware) IPExtractor() echo.IPExtractor {
+	return func(r *http.Request) string { return m.ClientAddrOf(r).String() }
+}
+
+func (m *Middleware) trusted(a netip.Addr) bool {
+	for _, p := range m.proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().WithZone(""), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone(""), true
+	}
+	return netip.Addr{}, false
+}
+
+func peerAddr(r *http.Request) netip.Addr {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().Unmap().WithZone("")
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.Unmap().WithZone("")
+	}
+	return netip.IPv4Unspecified()
+}
+
+// limitKey is the limiter's key for a: the address for IPv4, its /64 for IPv6.
+func limitKey(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
+}

@@ -1,0 +1,61 @@
+package hub
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants"
+)
+
+// Verifier is the part of *auth.Service the hub uses: Verify for Auth and Refresh
+// frames, Check for the periodic revocation sweep of live connections.
+type Verifier interface {
+	Verify(ctx context.Context, token, audience string) (*auth.Principal, error)
+	Check(ctx context.Context, p *auth.Principal) error
+}
+
+// UpgradeAuthenticator authenticates the `Authorization: Bearer` header of an upgrade
+// request (implemented by *authmw.Middleware: rate limiter, client address, header
+// rules). A nil UpgradeAuthenticator means header tokens are verified with the
+// Verifier alone.
+type UpgradeAuthenticator interface {
+	Authenticate(ctx context.Context, r *http.Request, audience string) (*auth.Principal, error)
+}
+
+// Space is the part of *tenants.Space the hub uses.
+type Space interface {
+	Head() (epoch string, seq int64)
+	Changes(ctx context.Context, since int64, epoch string, limit int) (protocol.ChangesPage, error)
+	Stat(ctx context.Context, path string) (protocol.Metadata, error)
+	Delete(ctx context.Context, path string, o tenants.DeleteOptions) (int64, error)
+	Mkdir(ctx context.Context, path string, src tenants.Source) (protocol.Metadata, bool, error)
+	Move(ctx context.Context, from, to, ifMatch string, src tenants.Source) (protocol.Metadata, error)
+}
+
+// Registry is the part of *tenants.Registry the hub uses (see FromRegistry).
+type Registry interface {
+	// Listen registers fn, called after every commit, per tenant in seq order; fn must
+	// not block.
+	Listen(fn func(tenant string, ev protocol.Event))
+	// OpenSpace returns the named tenant's space.
+	OpenSpace(ctx context.Context, tenant string) (Space, error)
+}
+
+var _ Space = (*tenants.Space)(nil)
+
+// FromRegistry adapts a *tenants.Registry to Registry.
+func FromRegistry(r *tenants.Registry) Registry { return registryAdapter{r} }
+
+type registryAdapter struct{ r *tenants.Registry }
+
+func (a registryAdapter) Listen(fn func(string, protocol.Event)) { a.r.Listen(fn) }
+
+func (a registryAdapter) OpenSpace(ctx context.Context, tenant string) (Space, error) {
+	s, err := a.r.Space(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}

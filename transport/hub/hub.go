@@ -1,0 +1,598 @@
+// Package hub serves syncd's real-time WebSocket endpoint GET /ws (SPEC §4).
+//
+// Each tenant with subscribers has one tenant hub: one goroutine owns that tenant's
+// subscriber set and fans out the tenant's committed change events (from
+// tenants.Registry.Listen, in seq order) into the subscribers' bounded send queues. A
+// subscriber whose queue overflows is closed with 4008 and never waited for. Each
+// connection has exactly one reader and one writer goroutine; the HTTP handler
+// returns right after the upgrade so no handler goroutine stays parked per socket.
+// One sweeper goroutine per Hub checks every live connection's token about four times
+// a second (expiry → 4004, revocation, key retirement or tenant deletion → 4005),
+// sends WebSocket pings and closes idle, unsubscribed connections.
+//
+// Subscribe with since/epoch replays the change log straight from the store, paced to
+// the reader (not through the send queue), and then switches the subscriber to live
+// events inside the tenant hub goroutine so that no event is lost or sent twice.
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/labstack/echo/v4"
+
+	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/config"
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/transport/metrics"
+)
+
+// Options tunes the hub. Zero fields take the SPEC defaults (see withDefaults).
+type Options struct {
+	PingInterval   time.Duration // WebSocket ping period; 0 = 30 s
+	PongTimeout    time.Duration // close after this long without a pong (or any frame); 0 = 60 s
+	IdleTimeout    time.Duration // close a connection unsubscribed for this long; 0 = 5 min
+	AuthTimeout    time.Duration // deadline for the Auth frame; 0 = 10 s
+	WriteTimeout   time.Duration // deadline of one frame write; 0 = 10 s
+	CheckInterval  time.Duration // token re-check / housekeeping period; 0 = 250 ms
+	AllowedOrigins []string      // browser origins allowed besides same-origin
+	MaxFrame       int64         // inbound frame limit after auth; 0 = 64 KiB
+	SendQueue      int           // live send-queue length per subscriber; 0 = 256
+	PerToken       int           // concurrent sockets per token; 0 = 16
+	MessageRate    float64       // inbound messages per second; 0 = 100
+	MessageBurst   int           // inbound burst; 0 = 200
+	MaxBatchBytes  int           // max bytes packed in one frame with batch; 0 = 16 KiB
+}
+
+// OptionsFromConfig takes the hub options from syncd's config (limits and websocket
+// sections).
+func OptionsFromConfig(c *config.Config) Options {
+	return Options{
+		PingInterval:   time.Duration(c.WebSocket.PingInterval),
+		PongTimeout:    time.Duration(c.WebSocket.PongTimeout),
+		IdleTimeout:    time.Duration(c.WebSocket.IdleTimeout),
+		AllowedOrigins: c.WebSocket.AllowedOrigins,
+		MaxFrame:       c.Limits.WSMaxFrame,
+		SendQueue:      c.Limits.WSSendQueue,
+		PerToken:       c.Limits.WSPerToken,
+	}
+}
+
+func (o Options) withDefaults() Options {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.PingInterval, 30*time.Second)
+	def(&o.PongTimeout, 60*time.Second)
+	def(&o.IdleTimeout, 5*time.Minute)
+	def(&o.AuthTimeout, 10*time.Second)
+	def(&o.WriteTimeout, 10*time.Second)
+	def(&o.CheckInterval, 250*time.Millisecond)
+	if o.MaxFrame <= 0 {
+		o.MaxFrame = 64 << 10
+	}
+	if o.SendQueue <= 0 {
+		o.SendQueue = 256
+	}
+	if o.PerToken <= 0 {
+		o.PerToken = 16
+	}
+	if o.MessageRate <= 0 {
+		o.MessageRate = 100
+	}
+	if o.MessageBurst <= 0 {
+		o.MessageBurst = 200
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = 16 << 10
+	}
+	return o
+}
+
+// Deps are the hub's collaborators. Registry and Auth are required.
+type Deps struct {
+	Registry Registry             // tenants (FromRegistry(*tenants.Registry))
+	Auth     Verifier             // *auth.Service
+	Upgrade  UpgradeAuthenticator // *authmw.Middleware; nil = Auth.Verify on the header token
+	Metrics  *metrics.Metrics     // nil = no metrics
+	Logger   *slog.Logger         // nil = slog.Default()
+}
+
+// ConnInfo describes one live connection for GET /admin/connections. ClientID is ""
+// until the connection subscribed; Tenant and Subject are "" until it authenticated.
+type ConnInfo struct {
+	ID          string    `json:"id"`
+	Tenant      string    `json:"tenant"`
+	Subject     string    `json:"subject"`
+	ClientID    string    `json:"client_id"`
+	RemoteAddr  string    `json:"remote_addr"`
+	ConnectedAt time.Time `json:"connected_at"`
+	MessagesIn  int64     `json:"messages_in"`
+	MessagesOut int64     `json:"messages_out"`
+}
+
+// Hub is the /ws endpoint: all tenant hubs and connections of one server.
+type Hub struct {
+	opts     Options
+	reg      Registry
+	auth     Verifier
+	upgrade  UpgradeAuthenticator
+	metrics  *metrics.Metrics
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+	allowed  map[string]bool
+
+	mu          sync.RWMutex
+	conns       map[string]*conn
+	perToken    map[string]int // jti → live sockets
+	perTenant   map[string]int // tenant → authenticated sockets (metrics)
+	tenants     map[string]*tenantHub
+	closing     bool
+	connWG      sync.WaitGroup // one per connection, done when fully torn down
+	hubWG       sync.WaitGroup // one per tenant hub goroutine
+	sweeperStop chan struct{}
+	sweeperDone chan struct{}
+}
+
+// writeBufferPool is shared by every connection: a buffer is held only while a frame
+// is being written, so idle connections own none.
+var writeBufferPool = &sync.Pool{}
+
+// New builds a Hub, registers it as a listener of the registry's commits and starts
+// its sweeper goroutine (stopped by Shutdown).
+func New(opts Options, d Deps) *Hub {
+	opts = opts.withDefaults()
+	h := &Hub{
+		opts:        opts,
+		reg:         d.Registry,
+		auth:        d.Auth,
+		upgrade:     d.Upgrade,
+		metrics:     d.Metrics,
+		log:         d.Logger,
+		allowed:     map[string]bool{},
+		conns:       map[string]*conn{},
+		perToken:    map[string]int{},
+		perTenant:   map[string]int{},
+		tenants:     map[string]*tenantHub{},
+		sweeperStop: make(chan struct{}),
+		sweeperDone: make(chan struct{}),
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	h.log = h.log.With("component", "hub")
+	for _, o := range opts.AllowedOrigins {
+		h.allowed[strings.ToLower(strings.TrimRight(o, "/"))] = true
+	}
+	h.upgrader = websocket.Upgrader{
+		HandshakeTimeout:  opts.WriteTimeout,
+		ReadBufferSize:    256,
+		WriteBufferSize:   4096,
+		WriteBufferPool:   writeBufferPool,
+		CheckOrigin:       h.checkOrigin,
+		EnableCompression: false,
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			code := protocol.CodeBadRequest
+			msg := "not a valid WebSocket upgrade"
+			if status == http.StatusForbidden {
+				code, msg = protocol.CodeForbidden, "cross-origin WebSocket upgrade refused"
+			}
+			writeHTTPError(w, status, code, msg)
+		},
+	}
+	if h.reg != nil {
+		h.reg.Listen(h.publish)
+	}
+	go h.sweep()
+	return h
+}
+
+// checkOrigin allows requests without Origin (non-browser clients), same-origin
+// requests and origins listed in allowed_origins. "null" is cross-origin.
+func (h *Hub) checkOrigin(r *http.Request) bool {
+	origins := r.Header.Values("Origin")
+	if len(origins) == 0 {
+		return true
+	}
+	if len(origins) > 1 {
+		return false
+	}
+	o := strings.ToLower(strings.TrimRight(origins[0], "/"))
+	if h.allowed[o] {
+		return true
+	}
+	u, err := url.Parse(origins[0])
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host)
+}
+
+// Handler serves GET /ws: origin check, token from the Authorization header if there
+// is one (refused with 401 before upgrading when bad; ops tokens are refused), the
+// per-token cap, then the upgrade. The handler returns right after the upgrade; the
+// connection lives in its own reader and writer goroutines.
+func (h *Hub) Handler(c echo.Context) error {
+	r := c.Request()
+	w := c.Response()
+	if hasQueryToken(r.URL.RawQuery) {
+		writeHTTPError(w, http.StatusBadRequest, protocol.CodeBadRequest, "tokens are accepted only in the Authorization header or the Auth frame")
+		return nil
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		writeHTTPError(w, http.StatusBadRequest, protocol.CodeBadRequest, "WebSocket upgrade required")
+		return nil
+	}
+	if !h.checkOrigin(r) {
+		writeHTTPError(w, http.StatusForbidden, protocol.CodeForbidden, "cross-origin WebSocket upgrade refused")
+		return nil
+	}
+	var p *auth.Principal
+	if len(r.Header.Values("Authorization")) > 0 {
+		var err error
+		p, err = h.authenticateHeader(r)
+		if err != nil {
+			h.metrics.AuthFailed(metrics.TransportWS)
+			status, code := http.StatusUnauthorized, protocol.CodeUnauthenticated
+			switch protocol.CodeOf(err) {
+			case protocol.CodeRateLimited:
+				status, code = http.StatusTooManyRequests, protocol.CodeRateLimited
+				secs := 1
+				var ra interface{ RetryAfterSeconds() int }
+				if errors.As(err, &ra) && ra.RetryAfterSeconds() > 0 {
+					secs = ra.RetryAfterSeconds()
+				}
+				w.Header().Set("Retry-After", strconv.Itoa(secs))
+			case protocol.CodeBadRequest:
+				status, code = http.StatusBadRequest, protocol.CodeBadRequest
+			case protocol.CodeForbidden:
+				status, code = http.StatusForbidden, protocol.CodeForbidden
+			case protocol.CodeInternal:
+				h.log.Error("upgrade authentication", "err", err)
+				writeHTTPError(w, http.StatusInternalServerError, protocol.CodeInternal, "internal error")
+				return nil
+			}
+			if status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			}
+			msg := "authentication failed"
+			var pe *protocol.Error
+			if errors.As(err, &pe) && pe.Message != "" {
+				msg = pe.Message
+			}
+			writeHTTPError(w, status, code, msg)
+			return nil
+		}
+	}
+	if p != nil && !h.reserve(p.JTI) {
+		w.Header().Set("Retry-After", "1")
+		writeHTTPError(w, http.StatusTooManyRequests, protocol.CodeRateLimited, "too many WebSocket connections for this token")
+		return nil
+	}
+	if h.isClosing() {
+		if p != nil {
+			h.unreserve(p.JTI)
+		}
+		writeHTTPError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "server shutting down")
+		return nil
+	}
+	ws, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		if p != nil {
+			h.unreserve(p.JTI)
+		}
+		return nil // the upgrader has answered the request
+	}
+	cn := h.newConn(r, ws)
+	if p != nil {
+		cn.setAuthenticated(p)
+	}
+	if code, reason := h.register(cn, p); code != 0 {
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		_ = ws.Close()
+		return nil
+	}
+	cn.start()
+	return nil
+}
+
+// authenticateHeader verifies the upgrade's Authorization header.
+func (h *Hub) authenticateHeader(r *http.Request) (*auth.Principal, error) {
+	if h.upgrade != nil {
+		return h.upgrade.Authenticate(r.Context(), r, auth.AudienceTenant)
+	}
+	hs := r.Header.Values("Authorization")
+	if len(hs) != 1 {
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "more than one Authorization header")
+	}
+	scheme, tok, ok := strings.Cut(hs[0], " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") || strings.TrimSpace(tok) == "" {
+		return nil, protocol.Errorf(protocol.CodeUnauthenticated, "bearer token required")
+	}
+	return h.auth.Verify(r.Context(), strings.TrimSpace(tok), auth.AudienceTenant)
+}
+
+// hasQueryToken reports whether the raw query names a credential parameter (token,
+// access_token, jwt; case-insensitive). It splits on '&' and ';' itself, because
+// url.ParseQuery drops pairs holding ';'.
+func hasQueryToken(raw string) bool {
+	for _, pair := range strings.FieldsFunc(raw, func(r rune) bool { return r == '&' || r == ';' }) {
+		name, _, _ := strings.Cut(pair, "=")
+		if u, err := url.QueryUnescape(name); err == nil {
+			name = u
+		}
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "token", "access_token", "jwt":
+			return true
+		}
+	}
+	return false
+}
+
+// clientAddrer is implemented by *authmw.Middleware: the client address, honouring
+// X-Forwarded-For from trusted proxies only.
+type clientAddrer interface {
+	ClientAddrOf(r *http.Request) netip.Addr
+}
+
+// remoteAddr names r's client for ConnInfo.
+func (h *Hub) remoteAddr(r *http.Request) string {
+	if ca, ok := h.upgrade.(clientAddrer); ok {
+		if a := ca.ClientAddrOf(r); a.IsValid() {
+			return a.String()
+		}
+	}
+	return r.RemoteAddr
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// reserve takes one of the token's socket slots before the upgrade; false when the
+// cap is reached. register keeps it, unreserve gives it back.
+func (h *Hub) reserve(jti string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.perToken[jti] >= h.opts.PerToken {
+		return false
+	}
+	h.perToken[jti]++
+	return true
+}
+
+func (h *Hub) unreserve(jti string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.decToken(jti)
+}
+
+func (h *Hub) isClosing() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.closing
+}
+
+// register adds cn to the connection table; with p (whose token slot the caller
+// reserved) it counts the tenant's connection. When the hub is shutting down it gives
+// the slot back and fails with a close code.
+func (h *Hub) register(cn *conn, p *auth.Principal) (code int, reason string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		if p != nil {
+			h.decToken(p.JTI)
+		}
+		return protocol.CloseGoingAway, "server shutting down"
+	}
+	if p != nil {
+		h.perTenant[p.Tenant]++
+		h.metrics.ConnOpened(p.Tenant)
+	}
+	h.conns[cn.id] = cn
+	h.connWG.Add(1)
+	return 0, ""
+}
+
+// authenticated counts an Auth-frame-authenticated connection against p's cap.
+func (h *Hub) authenticated(p *auth.Principal) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.perToken[p.JTI] >= h.opts.PerToken {
+		return false
+	}
+	h.perToken[p.JTI]++
+	h.perTenant[p.Tenant]++
+	h.metrics.ConnOpened(p.Tenant)
+	return true
+}
+
+// refreshed moves a connection's slot from the old token to the new one (the cap
+// is not enforced on a refresh: the socket exists already).
+func (h *Hub) refreshed(old, cur *auth.Principal) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.decToken(old.JTI)
+	h.perToken[cur.JTI]++
+}
+
+func (h *Hub) decToken(jti string) {
+	if h.perToken[jti] <= 1 {
+		delete(h.perToken, jti)
+	} else {
+		h.perToken[jti]--
+	}
+}
+
+// unregister removes cn from the tables; it is called once per registered conn.
+func (h *Hub) unregister(cn *conn) {
+	p := cn.principal.Load()
+	h.mu.Lock()
+	if _, ok := h.conns[cn.id]; ok {
+		delete(h.conns, cn.id)
+		if p != nil {
+			h.decToken(p.JTI)
+			h.perTenant[p.Tenant]--
+			n := h.perTenant[p.Tenant]
+			if n <= 0 {
+				delete(h.perTenant, p.Tenant)
+			}
+			h.metrics.ConnClosed(p.Tenant, n)
+		}
+		h.connWG.Done()
+	}
+	h.mu.Unlock()
+}
+
+// Connections lists the live connections (GET /admin/connections), oldest first.
+func (h *Hub) Connections() []ConnInfo {
+	h.mu.RLock()
+	out := make([]ConnInfo, 0, len(h.conns))
+	for _, c := range h.conns {
+		out = append(out, c.info())
+	}
+	h.mu.RUnlock()
+	sortConnInfo(out)
+	return out
+}
+
+// Disconnect closes the connection with that id (DELETE /admin/connections/{id}) with
+// close code 1000 and reason "closed by operator"; the client may reconnect. It
+// reports whether such a connection existed.
+func (h *Hub) Disconnect(id string) bool {
+	h.mu.RLock()
+	c := h.conns[id]
+	h.mu.RUnlock()
+	if c == nil {
+		return false
+	}
+	c.close(websocket.CloseNormalClosure, "closed by operator")
+	return true
+}
+
+// Shutdown closes every socket with 1001, refuses new upgrades, and waits until every
+// connection and tenant hub goroutine has ended or ctx is done. It returns ctx's error
+// in the latter case.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	already := h.closing
+	h.closing = true
+	conns := make([]*conn, 0, len(h.conns))
+	for _, c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	if !already {
+		close(h.sweeperStop)
+	}
+	for _, c := range conns {
+		c.close(websocket.CloseGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() {
+		h.connWG.Wait()
+		h.hubWG.Wait()
+		<-h.sweeperDone
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.abort()
+		}
+		return ctx.Err()
+	}
+}
+
+// sweep runs every CheckInterval: token expiry and validity, pings, idle timeout.
+func (h *Hub) sweep() {
+	defer close(h.sweeperDone)
+	t := time.NewTicker(h.opts.CheckInterval)
+	defer t.Stop()
+	var batch []*conn
+	for {
+		select {
+		case <-h.sweeperStop:
+			return
+		case <-t.C:
+		}
+		batch = batch[:0]
+		h.mu.RLock()
+		for _, c := range h.conns {
+			batch = append(batch, c)
+		}
+		h.mu.RUnlock()
+		now := time.Now()
+		for _, c := range batch {
+			c.housekeep(now)
+		}
+		clear(batch)
+	}
+}
+
+// publish is the registry listener: it hands ev to the tenant's hub, if the tenant
+// has one. It never blocks.
+func (h *Hub) publish(tenant string, ev protocol.Event) {
+	h.mu.RLock()
+	th := h.tenants[tenant]
+	h.mu.RUnlock()
+	if th != nil {
+		th.push(ev)
+	}
+}
+
+// acquireTenant returns the tenant's hub, starting it on first use, with one more
+// reference held by the caller.
+func (h *Hub) acquireTenant(tenant string) *tenantHub {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	th := h.tenants[tenant]
+	if th == nil {
+		th = newTenantHub(h, tenant)
+		h.tenants[tenant] = th
+		h.hubWG.Add(1)
+		go th.run()
+	}
+	th.refs++
+	return th
+}
+
+// releaseTenant drops a reference; the last one stops the tenant hub.
+func (h *Hub) releaseTenant(th *tenantHub) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	th.refs--
+	if th.refs == 0 {
+		if h.tenants[th.name] == th {
+			delete(h.tenants, th.name)
+		}
+		close(th.stop)
+	}
+}
+
+// writeHTTPError answers a plain HTTP request before the upgrade with SPEC §3's error
+// body.
+func writeHTTPError(w http.ResponseWriter, status int, code protocol.Code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "private, no-cache")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(mustJSON(map[string]any{"error": map[string]any{"code": code, "message": msg}}))
+}

@@ -1,0 +1,192 @@
+// Package metrics holds syncd's Prometheus collectors (SPEC §3 "GET /metrics"): open
+// WebSocket connections by tenant, events broadcast, slow-consumer closes,
+// authentication failures, and HTTP request durations labelled by route template and
+// status (never by raw path). Everything lives in the Metrics' own registry, never the
+// global one, so that several servers in one process (tests) do not collide.
+//
+// A nil *Metrics is valid: every method is then a no-op, and Handler serves an empty
+// registry.
+package metrics
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics is one set of syncd collectors in its own registry.
+type Metrics struct {
+	reg          *prometheus.Registry
+	connections  *prometheus.GaugeVec
+	broadcast    prometheus.Counter
+	delivered    prometheus.Counter
+	slowCloses   prometheus.Counter
+	authFailures *prometheus.CounterVec
+	httpDuration *prometheus.HistogramVec
+}
+
+// Transports label authentication failures.
+const (
+	TransportHTTP = "http"
+	TransportWS   = "ws"
+)
+
+// New returns collectors registered in a new registry, together with the standard Go
+// runtime and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "syncd", Name: "ws_connections",
+			Help: "Open authenticated WebSocket connections by tenant.",
+		}, []string{"tenant"}),
+		broadcast: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "syncd", Name: "ws_events_broadcast_total",
+			Help: "Committed change events broadcast by the tenant hubs.",
+		}),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "syncd", Name: "ws_events_queued_total",
+			Help: "Events queued to individual subscribers (one per subscriber per event).",
+		}),
+		slowCloses: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "syncd", Name: "ws_slow_consumer_closes_total",
+			Help: "Subscribers closed with 4008 because their send queue overflowed.",
+		}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "syncd", Name: "auth_failures_total",
+			Help: "Failed authentications by transport (http, ws).",
+		}, []string{"transport"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "syncd", Name: "http_request_duration_seconds",
+			Help:    "HTTP request duration by method, route template and status.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"method", "route", "status"}),
+	}
+	m.reg.MustRegister(m.connections, m.broadcast, m.delivered, m.slowCloses, m.authFailures, m.httpDuration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Show both transports from the start so that rate() works from zero.
+	m.authFailures.WithLabelValues(TransportHTTP)
+	m.authFailures.WithLabelValues(TransportWS)
+	return m
+}
+
+// Registry returns the registry holding the collectors (for tests and extra
+// collectors of other packages).
+func (m *Metrics) Registry() *prometheus.Registry {
+	if m == nil {
+		return prometheus.NewRegistry()
+	}
+	return m.reg
+}
+
+// ConnOpened counts one more open WebSocket connection of tenant.
+func (m *Metrics) ConnOpened(tenant string) {
+	if m != nil {
+		m.connections.WithLabelValues(tenant).Inc()
+	}
+}
+
+// ConnClosed counts one connection of tenant fewer; a tenant's series disappears when
+// its last connection closes, so deleted tenants do not linger.
+func (m *Metrics) ConnClosed(tenant string, remaining int) {
+	if m == nil {
+		return
+	}
+	if remaining <= 0 {
+		m.connections.DeleteLabelValues(tenant)
+		return
+	}
+	m.connections.WithLabelValues(tenant).Dec()
+}
+
+// EventBroadcast counts one event broadcast by a tenant hub and queued to n
+// subscribers.
+func (m *Metrics) EventBroadcast(n int) {
+	if m != nil {
+		m.broadcast.Inc()
+		m.delivered.Add(float64(n))
+	}
+}
+
+// SlowConsumerClosed counts one subscriber closed with 4008.
+func (m *Metrics) SlowConsumerClosed() {
+	if m != nil {
+		m.slowCloses.Inc()
+	}
+}
+
+// AuthFailed counts one failed authentication on transport (TransportHTTP or
+// TransportWS).
+func (m *Metrics) AuthFailed(transport string) {
+	if m != nil {
+		m.authFailures.WithLabelValues(transport).Inc()
+	}
+}
+
+// Handler serves the registry in the Prometheus text format. Mount it behind the ops
+// token check on the admin listener (SPEC §3).
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{})
+}
+
+// EchoHandler is Handler as an Echo handler.
+func (m *Metrics) EchoHandler() echo.HandlerFunc {
+	return echo.WrapHandler(m.Handler())
+}
+
+// Middleware records the duration of every request by method, route template
+// (c.Path(), e.g. "/api/files/*"; "unmatched" when no route matched) and status, and
+// counts 401 answers as HTTP authentication failures. It never labels by raw path or
+// query. It runs the error handler itself when the handler returns an error, as
+// Echo's request logger does, so the recorded status is the one sent.
+func (m *Metrics) Middleware() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		if m == nil {
+			return next
+		}
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			status := c.Response().Status
+			if err != nil && !c.Response().Committed {
+				// The error handler did not write (e.g. HEAD); use the error's status.
+				var he *echo.HTTPError
+				if errors.As(err, &he) {
+					status = he.Code
+				} else {
+					status = http.StatusInternalServerError
+				}
+			}
+			route := c.Path()
+			if route == "" || status == http.StatusNotFound && isNotFoundRoute(c) {
+				route = "unmatched"
+			}
+			m.httpDuration.WithLabelValues(c.Request().Method, route, strconv.Itoa(status)).
+				Observe(time.Since(start).Seconds())
+			if status == http.StatusUnauthorized {
+				m.authFailures.WithLabelValues(TransportHTTP).Inc()
+			}
+			return nil
+		}
+	}
+}
+
+// isNotFoundRoute reports whether no registered route matched the request (Echo then
+// reports an internal catch-all path that must not become a label).
+func isNotFoundRoute(c echo.Context) bool {
+	for _, r := range c.Echo().Routes() {
+		if r.Path == c.Path() && r.Method == c.Request().Method {
+			return false
+		}
+	}
+	return true
+}

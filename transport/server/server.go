@@ -1,0 +1,250 @@
+// Package server assembles syncd's HTTP handlers: the main Echo instance (tenant API,
+// /ws hub, and the admin API when the main listener is a loopback address) and, when
+// admin_listen is set, a separate admin Echo instance.
+//
+// Both instances share one error table (transport/httperr), a recover middleware that
+// answers 500 "internal" without detail, a request log through log/slog that never
+// records query strings or Authorization headers, and SPEC §3's common response headers.
+// Client addresses come from the TCP peer (Echo's IPExtractor is "direct");
+// transport/authmw alone decides when X-Forwarded-For from a trusted proxy counts.
+package server
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/config"
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/transport/admin"
+	"github.com/syncspace/syncspace/transport/api"
+	"github.com/syncspace/syncspace/transport/authmw"
+	"github.com/syncspace/syncspace/transport/httperr"
+	"github.com/syncspace/syncspace/transport/hub"
+	"github.com/syncspace/syncspace/transport/metrics"
+)
+
+// Deps are what the server is built from. Config, Tenants and Auth are required;
+// Logger nil means slog.Default().
+type Deps struct {
+	Config  *config.Config
+	Tenants *tenants.Registry
+	Auth    *auth.Service
+	Logger  *slog.Logger
+	// DB, when set, is pinged by GET /readyz.
+	DB *sql.DB
+}
+
+// Server holds the assembled handlers.
+type Server struct {
+	main    *echo.Echo
+	admin   *echo.Echo // nil without admin_listen
+	mw      *authmw.Middleware
+	logger  *slog.Logger
+	hub     *hub.Hub
+	metrics *metrics.Metrics
+	// shutdown hooks of mounted parts (the hub closes its sockets with 1001).
+	onShutdown []func(ctx context.Context) error
+}
+
+// New builds the main Echo and, when d.Config.AdminListen is set, the admin Echo.
+func New(ctx context.Context, d Deps) (*Server, error) {
+	if d.Config == nil || d.Tenants == nil || d.Auth == nil {
+		return nil, errors.New("server: Config, Tenants and Auth are required")
+	}
+	logger := d.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	proxies, err := d.Config.TrustedProxyPrefixes()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{logger: logger}
+	s.mw = authmw.New(d.Auth, authmw.Options{TrustedProxies: proxies, Logger: logger})
+
+	s.metrics = metrics.New()
+	s.main = newEcho(logger, s.metrics)
+	var ready func(context.Context) error
+	if d.DB != nil {
+		ready = d.DB.PingContext
+	}
+	if err := api.Register(s.main, api.Options{
+		Registry: d.Tenants,
+		Auth:     d.Auth,
+		MW:       s.mw,
+		ReadOnly: d.Config.ReadOnly,
+		Ready:    ready,
+		Logger:   logger,
+	}); err != nil {
+		return nil, err
+	}
+
+	s.hub = hub.New(hub.OptionsFromConfig(d.Config), hub.Deps{
+		Registry: hub.FromRegistry(d.Tenants),
+		Auth:     d.Auth,
+		Upgrade:  s.mw,
+		Metrics:  s.metrics,
+		Logger:   logger,
+	})
+	s.main.GET("/ws", s.hub.Handler)
+	s.onShutdown = append(s.onShutdown, func(ctx context.Context) error { return s.hub.Shutdown(ctx) })
+
+	adminTarget := (*echo.Echo)(nil)
+	if d.Config.AdminListen != "" {
+		s.admin = newEcho(logger, s.metrics)
+		adminTarget = s.admin
+	} else if config.IsLoopback(d.Config.Listen) {
+		adminTarget = s.main
+	}
+	if adminTarget != nil {
+		adminTarget.GET("/metrics", s.metrics.EchoHandler(), s.mw.Ops())
+		// The admin API (transport/admin): Register applies s.mw.Ops() itself.
+		if err := admin.Register(adminTarget.Group("/admin"), admin.Options{
+			Auth:            d.Auth,
+			Tenants:         d.Tenants,
+			MW:              s.mw,
+			ListConnections: func() any { return s.hub.Connections() },
+			Disconnect:      s.hub.Disconnect,
+			Logger:          logger,
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Main returns the handler of the main listener.
+func (s *Server) Main() http.Handler { return s.main }
+
+// Admin returns the handler of admin_listen, or nil when it is not set.
+func (s *Server) Admin() http.Handler {
+	if s.admin == nil {
+		return nil
+	}
+	return s.admin
+}
+
+// Middleware returns the authentication middleware the server uses.
+func (s *Server) Middleware() *authmw.Middleware { return s.mw }
+
+// Shutdown closes what http.Server.Shutdown does not: hijacked WebSockets are closed
+// with 1001 by the hub. It does not stop the listeners (the caller's http.Server does).
+func (s *Server) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, fn := range s.onShutdown {
+		errs = append(errs, fn(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// Hub returns the /ws hub (for the admin API's connection list).
+func (s *Server) Hub() *hub.Hub { return s.hub }
+
+// Metrics returns the Prometheus collectors.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
+
+// newEcho returns an Echo instance with syncspace's common middleware.
+func newEcho(logger *slog.Logger, m *metrics.Metrics) *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.HTTPErrorHandler = httperr.Handler(logger)
+	e.Logger.SetOutput(discard{})
+	e.Use(requestLog(logger), m.Middleware(), recoverInternal(logger), commonHeaders)
+	return e
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// commonHeaders sets SPEC §3's headers on every answer.
+func commonHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		if tokenBearing(c.Request()) {
+			h.Set("Cache-Control", "no-store")
+		} else {
+			h.Set("Cache-Control", "private, no-cache")
+		}
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		return next(c)
+	}
+}
+
+// tokenBearing reports whether the answer to r may carry a token.
+func tokenBearing(r *http.Request) bool {
+	p := r.URL.Path
+	return p == "/admin/tokens" || strings.HasPrefix(p, "/admin/tokens/")
+}
+
+// recoverInternal turns a handler panic into 500 "internal", logging the stack.
+// http.ErrAbortHandler is re-raised so that net/http aborts the connection quietly.
+func recoverInternal(logger *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) (err error) {
+			defer func() {
+				r := recover()
+				if r == nil {
+					return
+				}
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				logger.LogAttrs(c.Request().Context(), slog.LevelError, "panic in handler",
+					slog.String("method", c.Request().Method),
+					slog.String("path", c.Request().URL.Path),
+					slog.String("panic", fmt.Sprint(r)),
+					slog.String("stack", string(debug.Stack())))
+				err = &protocol.Error{Code: protocol.CodeInternal, Message: "internal error", Err: fmt.Errorf("panic: %v", r)}
+			}()
+			return next(c)
+		}
+	}
+}
+
+// requestLog logs one line per request: method, path (never the query string), route
+// template, status, bytes, duration and client address. Authorization is never logged.
+func requestLog(logger *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				// Let the error handler write the answer now so that the status is known.
+				c.Error(err)
+			}
+			req := c.Request()
+			status := c.Response().Status
+			level := slog.LevelInfo
+			if status >= 500 {
+				level = slog.LevelError
+			}
+			if !logger.Enabled(req.Context(), level) {
+				return nil
+			}
+			logger.LogAttrs(req.Context(), level, "request",
+				slog.String("method", req.Method),
+				slog.String("path", req.URL.Path),
+				slog.String("route", c.Path()),
+				slog.Int("status", status),
+				slog.Int64("bytes", c.Response().Size),
+				slog.Duration("duration", time.Since(start)),
+				slog.String("remote", c.RealIP()))
+			return nil
+		}
+	}
+}
