@@ -19,12 +19,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +33,7 @@ import (
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/transport/httperr"
 	"github.com/syncspace/syncspace/transport/metrics"
 )
 
@@ -229,16 +228,13 @@ func (h *Hub) Handler(c echo.Context) error {
 	r := c.Request()
 	w := c.Response()
 	if hasQueryToken(r.URL.RawQuery) {
-		writeHTTPError(w, http.StatusBadRequest, protocol.CodeBadRequest, "tokens are accepted only in the Authorization header or the Auth frame")
-		return nil
+		return httperr.Write(c, protocol.Errorf(protocol.CodeBadRequest, "tokens are accepted only in the Authorization header or the Auth frame"))
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
-		writeHTTPError(w, http.StatusBadRequest, protocol.CodeBadRequest, "WebSocket upgrade required")
-		return nil
+		return httperr.Write(c, protocol.Errorf(protocol.CodeBadRequest, "WebSocket upgrade required"))
 	}
 	if !h.checkOrigin(r) {
-		writeHTTPError(w, http.StatusForbidden, protocol.CodeForbidden, "cross-origin WebSocket upgrade refused")
-		return nil
+		return httperr.Write(c, protocol.Errorf(protocol.CodeForbidden, "cross-origin WebSocket upgrade refused"))
 	}
 	var p *auth.Principal
 	if len(r.Header.Values("Authorization")) > 0 {
@@ -246,48 +242,18 @@ func (h *Hub) Handler(c echo.Context) error {
 		p, err = h.authenticateHeader(r)
 		if err != nil {
 			h.metrics.AuthFailed(metrics.TransportWS)
-			status, code := http.StatusUnauthorized, protocol.CodeUnauthenticated
-			switch protocol.CodeOf(err) {
-			case protocol.CodeRateLimited:
-				status, code = http.StatusTooManyRequests, protocol.CodeRateLimited
-				secs := 1
-				var ra interface{ RetryAfterSeconds() int }
-				if errors.As(err, &ra) && ra.RetryAfterSeconds() > 0 {
-					secs = ra.RetryAfterSeconds()
-				}
-				w.Header().Set("Retry-After", strconv.Itoa(secs))
-			case protocol.CodeBadRequest:
-				status, code = http.StatusBadRequest, protocol.CodeBadRequest
-			case protocol.CodeForbidden:
-				status, code = http.StatusForbidden, protocol.CodeForbidden
-			case protocol.CodeInternal:
-				h.log.Error("upgrade authentication", "err", err)
-				writeHTTPError(w, http.StatusInternalServerError, protocol.CodeInternal, "internal error")
-				return nil
-			}
-			if status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			}
-			msg := "authentication failed"
-			var pe *protocol.Error
-			if errors.As(err, &pe) && pe.Message != "" {
-				msg = pe.Message
-			}
-			writeHTTPError(w, status, code, msg)
-			return nil
+			return httperr.Write(c, err)
 		}
 	}
 	if p != nil && !h.reserve(p.JTI) {
 		w.Header().Set("Retry-After", "1")
-		writeHTTPError(w, http.StatusTooManyRequests, protocol.CodeRateLimited, "too many WebSocket connections for this token")
-		return nil
+		return httperr.Write(c, protocol.Errorf(protocol.CodeRateLimited, "too many WebSocket connections for this token"))
 	}
 	if h.isClosing() {
 		if p != nil {
 			h.unreserve(p.JTI)
 		}
-		writeHTTPError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "server shutting down")
-		return nil
+		return httperr.Write(c, protocol.Errorf(protocol.CodeUnavailable, "server shutting down"))
 	}
 	ws, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
