@@ -152,21 +152,49 @@ func parseHash(v string) (string, error) {
 	return strings.ToLower(v), nil
 }
 
+// noMatchETag stands for a well-formed entity tag that is no content hash (or a weak
+// one): it matches nothing, so the precondition fails with 412 as RFC 9110's strong
+// comparison and SPEC §3 ("412 unless the current content has that hash") say.
+const noMatchETag = "-"
+
 // parseETag parses a strong entity tag `"<hash>"` (quotes optional, as some clients
-// drop them) into the hash.
+// drop them) into the hash. A well-formed quoted tag that is not a SHA-256, or a weak
+// tag, yields noMatchETag; anything else is bad_request.
 func parseETag(v string) (string, error) {
 	v = strings.TrimSpace(v)
+	quoted := false
+	weak := false
+	if rest, ok := strings.CutPrefix(v, "W/"); ok {
+		weak, v = true, rest
+	}
 	if strings.HasPrefix(v, `"`) {
-		if len(v) < 2 || !strings.HasSuffix(v, `"`) {
+		if len(v) < 2 || !strings.HasSuffix(v, `"`) || !etagChars(v[1:len(v)-1]) {
 			return "", protocol.Errorf(protocol.CodeBadRequest, "malformed entity tag")
 		}
-		v = v[1 : len(v)-1]
+		v, quoted = v[1:len(v)-1], true
+	} else if weak {
+		return "", protocol.Errorf(protocol.CodeBadRequest, "malformed entity tag")
 	}
 	s, err := parseHash(v)
-	if err != nil {
+	switch {
+	case err == nil && !weak:
+		return s, nil
+	case quoted:
+		return noMatchETag, nil
+	default:
 		return "", protocol.Errorf(protocol.CodeBadRequest, `entity tag must be "<sha256 hex>"`)
 	}
-	return s, nil
+}
+
+// etagChars reports whether s holds only RFC 9110 etagc characters.
+func etagChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != 0x21 && (c < 0x23 || c == 0x7f) {
+			return false
+		}
+	}
+	return true
 }
 
 // parseBool parses an optional boolean query parameter.

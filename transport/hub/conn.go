@@ -336,7 +336,7 @@ func (c *conn) readFailed(err error) {
 	case errors.Is(err, websocket.ErrReadLimit):
 		c.close(0, "") // gorilla has sent 1009
 	case errors.As(err, &ne) && ne.Timeout():
-		c.close(websocket.CloseGoingAway, "no pong")
+		c.close(websocket.ClosePolicyViolation, "no pong") // 1001 is reserved for shutdown
 	default:
 		c.close(0, "")
 	}

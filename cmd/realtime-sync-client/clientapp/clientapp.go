@@ -145,8 +145,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	c, err := parse(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
-		fmt.Fprint(stderr, "run realtime-sync-client -h for usage\n")
+		fmt.Fprintf(stderr, "realtime-sync-client: %v (run 'realtime-sync-client -h' for usage)\n", err)
 		return ExitUsage
 	}
 	level, _ := parseLevel(c.logLevel)

@@ -74,8 +74,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitOK
 	}
 	if len(p.words) == 0 {
-		fmt.Fprint(stderr, Usage)
-		return ExitUsage
+		return fail(stderr, usagef("no command given"))
 	}
 	cmd, err := lookup(p)
 	if err != nil {
@@ -83,6 +82,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err := cmd.check(p); err != nil {
 		return fail(stderr, err)
+	}
+	// Bad usage is exit 2 whatever the state of the data dir or the server.
+	if cmd.validate != nil {
+		if err := cmd.validate(p); err != nil {
+			return fail(stderr, err)
+		}
 	}
 	b, err := openBackend(ctx, p)
 	if err != nil {
@@ -106,12 +111,12 @@ func fail(stderr io.Writer, err error) int {
 		}
 	}
 	msg = strings.ReplaceAll(strings.TrimSpace(msg), "\n", "; ")
-	fmt.Fprintf(stderr, "syncctl: %s\n", msg)
 	var ue usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintln(stderr, "run 'syncctl -h' for usage")
+		fmt.Fprintf(stderr, "syncctl: %s (run 'syncctl -h' for usage)\n", msg)
 		return ExitUsage
 	}
+	fmt.Fprintf(stderr, "syncctl: %s\n", msg)
 	return ExitFailure
 }
 
@@ -151,7 +156,9 @@ type command struct {
 	args  int      // positional arguments after the words; -1 = 0 or 1
 	flags []string
 	check func(p *parsed) error
-	run   func(ctx context.Context, r *runCtx) error
+	// validate checks the command's arguments before any backend is opened.
+	validate func(p *parsed) error
+	run      func(ctx context.Context, r *runCtx) error
 }
 
 func (c *command) name() string { return strings.Join(c.words, " ") }
@@ -183,16 +190,16 @@ func lookup(p *parsed) (*command, error) {
 
 func init() {
 	commands = []*command{
-		{words: []string{"tenant", "create"}, args: 1, flags: []string{"quota", "max-file-size", "max-entries"}, run: tenantCreate},
+		{words: []string{"tenant", "create"}, args: 1, flags: []string{"quota", "max-file-size", "max-entries"}, validate: validateTenantCreate, run: tenantCreate},
 		{words: []string{"tenant", "list"}, run: tenantList},
-		{words: []string{"tenant", "delete"}, args: 1, flags: []string{"force"}, run: tenantDelete},
-		{words: []string{"token", "issue"}, flags: []string{"tenant", "subject", "role", "ttl", "out", "ops"}, run: tokenIssue},
-		{words: []string{"token", "list"}, flags: []string{"tenant", "ops", "subject", "all"}, run: tokenList},
-		{words: []string{"token", "revoke"}, args: -1, flags: []string{"tenant", "subject", "ops"}, run: tokenRevoke},
+		{words: []string{"tenant", "delete"}, args: 1, flags: []string{"force"}, validate: validateTenantDelete, run: tenantDelete},
+		{words: []string{"token", "issue"}, flags: []string{"tenant", "subject", "role", "ttl", "out", "ops"}, validate: validateTokenIssue, run: tokenIssue},
+		{words: []string{"token", "list"}, flags: []string{"tenant", "ops", "subject", "all"}, validate: validateTokenList, run: tokenList},
+		{words: []string{"token", "revoke"}, args: -1, flags: []string{"tenant", "subject", "ops"}, validate: validateTokenRevoke, run: tokenRevoke},
 		{words: []string{"key", "rotate"}, run: keyRotate},
 		{words: []string{"key", "list"}, run: keyList},
 		{words: []string{"key", "retire"}, args: 1, run: keyRetire},
-		{words: []string{"audit"}, flags: []string{"limit"}, run: auditList},
+		{words: []string{"audit"}, flags: []string{"limit"}, validate: validateAudit, run: auditList},
 	}
 	for _, c := range commands {
 		c := c
@@ -238,25 +245,39 @@ func parseTTL(s string) (time.Duration, error) {
 	return d, nil
 }
 
-func tenantCreate(ctx context.Context, r *runCtx) error {
-	name := r.arg(2, 0)
-	if !tenants.ValidName(name) {
-		return usagef("tenant name %q must match ^[a-z0-9][a-z0-9-]{0,62}$", name)
-	}
+// tenantCreateArgs returns the name and options of tenant create.
+func tenantCreateArgs(p *parsed) (string, tenants.Options, error) {
+	name := p.words[2]
 	var o tenants.Options
+	if !tenants.ValidName(name) {
+		return "", o, usagef("tenant name %q must match ^[a-z0-9][a-z0-9-]{0,62}$", name)
+	}
 	var err error
-	if o.Quota, err = parseSizeFlag(r.p, "quota"); err != nil {
-		return err
+	if o.Quota, err = parseSizeFlag(p, "quota"); err != nil {
+		return "", o, err
 	}
-	if o.MaxFileSize, err = parseSizeFlag(r.p, "max-file-size"); err != nil {
-		return err
+	if o.MaxFileSize, err = parseSizeFlag(p, "max-file-size"); err != nil {
+		return "", o, err
 	}
-	if r.p.has("max-entries") {
-		n, err := strconv.ParseInt(r.p.get("max-entries"), 10, 64)
+	if p.has("max-entries") {
+		n, err := strconv.ParseInt(p.get("max-entries"), 10, 64)
 		if err != nil || n < 0 {
-			return usagef("--max-entries: want a non-negative number")
+			return "", o, usagef("--max-entries: want a non-negative number")
 		}
 		o.MaxEntries = n
+	}
+	return name, o, nil
+}
+
+func validateTenantCreate(p *parsed) error {
+	_, _, err := tenantCreateArgs(p)
+	return err
+}
+
+func tenantCreate(ctx context.Context, r *runCtx) error {
+	name, o, err := tenantCreateArgs(r.p)
+	if err != nil {
+		return err
 	}
 	t, err := r.b.CreateTenant(ctx, name, o)
 	if err != nil {
@@ -302,11 +323,15 @@ func numOrDash(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
 
+func validateTenantDelete(p *parsed) error {
+	if !p.has("force") {
+		return usagef("tenant delete removes %s and all its files: add --force", p.words[2])
+	}
+	return nil
+}
+
 func tenantDelete(ctx context.Context, r *runCtx) error {
 	name := r.arg(2, 0)
-	if !r.p.has("force") {
-		return usagef("tenant delete removes %s and all its files: add --force", name)
-	}
 	if err := r.b.DeleteTenant(ctx, name); err != nil {
 		return err
 	}
@@ -314,19 +339,38 @@ func tenantDelete(ctx context.Context, r *runCtx) error {
 	return nil
 }
 
-func tokenIssue(ctx context.Context, r *runCtx) error {
-	p := r.p
-	ops := p.has("ops")
+func validateTokenIssue(p *parsed) error {
 	if !p.has("subject") || p.get("subject") == "" {
 		return usagef("token issue needs --subject WHO")
 	}
-	if ops {
+	if p.has("ops") {
 		if p.has("tenant") || p.has("role") {
 			return usagef("token issue --ops takes no --tenant or --role")
 		}
-	} else if !p.has("tenant") || !p.has("role") {
-		return usagef("token issue needs --tenant NAME and --role read|write|admin (or --ops)")
+		if p.has("server") {
+			return usagef("token issue --ops works only in local mode (--data DIR)")
+		}
+	} else {
+		if !p.has("tenant") || !p.has("role") {
+			return usagef("token issue needs --tenant NAME and --role read|write|admin (or --ops)")
+		}
+		switch p.get("role") {
+		case auth.RoleRead, auth.RoleWrite, auth.RoleAdmin:
+		default:
+			return usagef("--role must be read, write or admin")
+		}
 	}
+	if p.has("ttl") {
+		if _, err := parseTTL(p.get("ttl")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func tokenIssue(ctx context.Context, r *runCtx) error {
+	p := r.p
+	ops := p.has("ops")
 	ttl := r.b.DefaultTTL(ops)
 	if p.has("ttl") {
 		var err error
@@ -382,11 +426,15 @@ func tokenIssue(ctx context.Context, r *runCtx) error {
 	return nil
 }
 
-func tokenList(ctx context.Context, r *runCtx) error {
-	p := r.p
+func validateTokenList(p *parsed) error {
 	if p.has("ops") && p.has("tenant") {
 		return usagef("token list takes --tenant or --ops, not both")
 	}
+	return nil
+}
+
+func tokenList(ctx context.Context, r *runCtx) error {
+	p := r.p
 	recs, err := r.b.ListTokens(ctx, auth.TokenFilter{Tenant: p.get("tenant"), Ops: p.has("ops"), Subject: p.get("subject"), IncludeExpired: p.has("all")})
 	if err != nil {
 		return err
@@ -414,17 +462,11 @@ func tokenList(ctx context.Context, r *runCtx) error {
 	return tw.Flush()
 }
 
-func tokenRevoke(ctx context.Context, r *runCtx) error {
-	p := r.p
+func validateTokenRevoke(p *parsed) error {
 	if len(p.words) == 3 {
 		if p.has("tenant") || p.has("subject") || p.has("ops") {
 			return usagef("token revoke takes a JTI or --tenant/--ops with --subject, not both")
 		}
-		jti := r.arg(2, 0)
-		if err := r.b.RevokeJTI(ctx, jti); err != nil {
-			return err
-		}
-		fmt.Fprintf(r.stdout, "revoked token %s\n", jti)
 		return nil
 	}
 	if !p.has("subject") || p.get("subject") == "" {
@@ -435,6 +477,19 @@ func tokenRevoke(ctx context.Context, r *runCtx) error {
 		return usagef("token revoke takes --tenant or --ops, not both")
 	case !p.has("ops") && (!p.has("tenant") || p.get("tenant") == ""):
 		return usagef("token revoke --subject needs --tenant NAME or --ops")
+	}
+	return nil
+}
+
+func tokenRevoke(ctx context.Context, r *runCtx) error {
+	p := r.p
+	if len(p.words) == 3 {
+		jti := r.arg(2, 0)
+		if err := r.b.RevokeJTI(ctx, jti); err != nil {
+			return err
+		}
+		fmt.Fprintf(r.stdout, "revoked token %s\n", jti)
+		return nil
 	}
 	n, err := r.b.RevokeSubject(ctx, p.get("tenant"), p.get("subject"))
 	if err != nil {
@@ -492,14 +547,27 @@ func keyRetire(ctx context.Context, r *runCtx) error {
 	return nil
 }
 
+// auditLimit returns audit's --limit, 0 when not given.
+func auditLimit(p *parsed) (int, error) {
+	if !p.has("limit") {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(p.get("limit"))
+	if err != nil || n < 1 {
+		return 0, usagef("--limit: want a positive number")
+	}
+	return n, nil
+}
+
+func validateAudit(p *parsed) error {
+	_, err := auditLimit(p)
+	return err
+}
+
 func auditList(ctx context.Context, r *runCtx) error {
-	limit := 0
-	if r.p.has("limit") {
-		n, err := strconv.Atoi(r.p.get("limit"))
-		if err != nil || n < 1 {
-			return usagef("--limit: want a positive number")
-		}
-		limit = n
+	limit, err := auditLimit(r.p)
+	if err != nil {
+		return err
 	}
 	es, err := r.b.ListAudit(ctx, limit)
 	if err != nil {

@@ -501,7 +501,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, ErrUsage):
-		fmt.Fprintf(stderr, "syncd: %v\n%s", err, "run 'syncd -h' for usage\n")
+		fmt.Fprintf(stderr, "syncd: %s (run 'syncd -h' for usage)\n", oneLine(err))
 		return 2
 	case err != nil:
 		fmt.Fprintf(stderr, "syncd: %s\n", oneLine(err))
@@ -536,8 +536,17 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// oneLine renders err for stderr: one line, and without the error-code prefix of a
+// *protocol.Error (a config error reads "config: tls.mode: ...").
 func oneLine(err error) string {
-	return strings.ReplaceAll(err.Error(), "\n", "; ")
+	msg := err.Error()
+	if pe, ok := err.(*protocol.Error); ok && pe.Code != protocol.CodeInternal && pe.Message != "" {
+		msg = pe.Message
+		if pe.Err != nil {
+			msg += ": " + pe.Err.Error()
+		}
+	}
+	return strings.ReplaceAll(msg, "\n", "; ")
 }
 
 // tlsSetup adapts the TLS setup of package tlsconf.
