@@ -101,6 +101,7 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 	if len(transfers) == 0 {
 		return out
 	}
+	transfers = spreadByDir(transfers)
 	pr := e.newProgress(len(transfers), pl.transferBytes, forceProgress)
 	sem := make(chan struct{}, e.opts.Transfers)
 	var wg sync.WaitGroup
@@ -129,6 +130,34 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 	}
 	wg.Wait()
 	pr.finish()
+	return out
+}
+
+// spreadByDir reorders transfers (path order) so that consecutive ones lie in
+// different directories, round-robin: parallel file creations in one directory queue
+// on its lock in the kernel, spread over several they do not.
+func spreadByDir(acts []*action) []*action {
+	var dirs []string
+	byDir := map[string][]*action{}
+	for _, a := range acts {
+		d := pathrule.Parent(a.path)
+		if _, ok := byDir[d]; !ok {
+			dirs = append(dirs, d)
+		}
+		byDir[d] = append(byDir[d], a)
+	}
+	if len(dirs) < 2 {
+		return acts
+	}
+	out := make([]*action, 0, len(acts))
+	for len(out) < len(acts) {
+		for _, d := range dirs {
+			if q := byDir[d]; len(q) > 0 {
+				out = append(out, q[0])
+				byDir[d] = q[1:]
+			}
+		}
+	}
 	return out
 }
 
@@ -662,9 +691,23 @@ func (e *Engine) download(ctx context.Context, a *action, out *outcome, pr *prog
 	// Re-check the local file just before replacing it: only content the client has
 	// synced (the base) may be overwritten; anything else becomes a conflict copy.
 	e.mu.Lock()
-	cached, _ := e.local[a.key]
+	cached, lOK := e.local[a.key]
 	b, bOK := e.base[a.key]
 	e.mu.Unlock()
+	if !lOK {
+		// Nothing was there when the pass looked (the common case of a new file): the
+		// rename itself is the check, as it never replaces; only a name that appeared
+		// since needs the look below.
+		err := e.renameNoReplace(tmp, target)
+		if err == nil {
+			keep = true
+			e.downloaded(a, out, meta, sum, observe(target, fi))
+			return nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
 	cur, err := e.statLocal(target, &cached)
 	if errors.Is(err, errOther) {
 		e.reportOnce(target, "symlink or special file in the way of a server file, not synced", nil)
@@ -713,24 +756,30 @@ func (e *Engine) download(ctx context.Context, a *action, out *outcome, pr *prog
 		return err
 	}
 	keep = true
-	le := observe(target, fi)
+	e.downloaded(a, out, meta, sum, observe(target, fi))
+	return nil
+}
+
+// downloaded records a file just renamed into place: le is what the temp file's fstat
+// saw (a rename keeps inode, size and mtime) and sum the hash of the stream written,
+// so the file is not read again.
+func (e *Engine) downloaded(a *action, out *outcome, meta protocol.Metadata, sum string, le localEntry) {
 	le.Hash, le.At = sum, time.Now().UnixNano()
 	e.mu.Lock()
 	e.local[a.key] = le
 	e.base[a.key] = baseEntry{Path: a.path, Hash: sum}
 	if a.r.Hash != sum && meta.Seq > a.r.Seq {
 		m := a.r
-		m.Hash, m.Seq, m.Size = sum, meta.Seq, fi.Size()
+		m.Hash, m.Seq, m.Size = sum, meta.Seq, le.Size
 		e.setRemote(m)
 	}
 	e.ensureParents(a.path, 0)
 	e.dirty = true
 	e.mu.Unlock()
-	e.log.Info("downloaded", "path", a.path, "size", fi.Size())
+	e.log.Info("downloaded", "path", a.path, "size", le.Size)
 	if a.key == IgnoreFileName {
 		out.again("")
 	}
-	return nil
 }
 
 // renameNoReplace renames from to to (both in the same directory under the root)

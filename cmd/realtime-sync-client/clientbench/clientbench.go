@@ -201,40 +201,63 @@ func Propagation(ctx context.Context, tg Target, workDir string, n, size int) (L
 // InitialSyncRun fills the server with files × size bytes from a first client, then
 // measures a second client's full --once reconcile into an empty folder.
 func InitialSyncRun(ctx context.Context, tg Target, workDir string, files, size int) (InitialSync, error) {
+	res := InitialSync{Files: files, Bytes: int64(files) * int64(size)}
+	seed, err := Seed(ctx, tg, workDir, files, size)
+	res.Seed = seed
+	if err != nil {
+		return res, err
+	}
+	res.Sync, err = SyncEmpty(ctx, tg, workDir, files)
+	return res, err
+}
+
+// Seed writes files × size bytes under workDir/init-src (100 per directory) and
+// uploads them with one client --once; it returns the time of the upload.
+func Seed(ctx context.Context, tg Target, workDir string, files, size int) (time.Duration, error) {
 	tok, err := writeTokenFile(workDir, tg.Token)
 	if err != nil {
-		return InitialSync{}, err
+		return 0, err
 	}
-	src, dst := filepath.Join(workDir, "init-src"), filepath.Join(workDir, "init-dst")
-	for _, d := range []string{src, dst} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return InitialSync{}, err
-		}
+	src := filepath.Join(workDir, "init-src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return 0, err
 	}
 	buf := make([]byte, size)
 	for i := 0; i < files; i++ {
 		p := filepath.Join(src, fmt.Sprintf("d%03d", i/100), fmt.Sprintf("f%05d.bin", i))
 		if i%100 == 0 {
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return InitialSync{}, err
+				return 0, err
 			}
 		}
 		copy(buf, fmt.Sprintf("file %d\n", i))
 		if err := os.WriteFile(p, buf, 0o644); err != nil {
-			return InitialSync{}, err
+			return 0, err
 		}
 	}
-	res := InitialSync{Files: files, Bytes: int64(files) * int64(size)}
 	t0 := time.Now()
 	if err := once(ctx, tg.args(src, tok)); err != nil {
-		return res, fmt.Errorf("seeding: %w", err)
+		return 0, fmt.Errorf("seeding: %w", err)
 	}
-	res.Seed = time.Since(t0)
-	t0 = time.Now()
+	return time.Since(t0), nil
+}
+
+// SyncEmpty times a client's --once into a new empty folder under workDir and checks
+// that it then holds files .bin files.
+func SyncEmpty(ctx context.Context, tg Target, workDir string, files int) (time.Duration, error) {
+	tok, err := writeTokenFile(workDir, tg.Token)
+	if err != nil {
+		return 0, err
+	}
+	dst, err := os.MkdirTemp(workDir, "init-dst-")
+	if err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
 	if err := once(ctx, tg.args(dst, tok)); err != nil {
-		return res, fmt.Errorf("initial sync: %w", err)
+		return 0, fmt.Errorf("initial sync: %w", err)
 	}
-	res.Sync = time.Since(t0)
+	took := time.Since(t0)
 	n := 0
 	err = filepath.WalkDir(dst, func(p string, d os.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() && strings.HasSuffix(p, ".bin") {
@@ -243,7 +266,7 @@ func InitialSyncRun(ctx context.Context, tg Target, workDir string, files, size 
 		return nil
 	})
 	if err != nil || n != files {
-		return res, fmt.Errorf("initial sync left %d of %d files", n, files)
+		return took, fmt.Errorf("initial sync left %d of %d files", n, files)
 	}
-	return res, nil
+	return took, nil
 }
