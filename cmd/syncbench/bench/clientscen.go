@@ -1,0 +1,441 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/syncspace/syncspace/cmd/realtime-sync-client/clientapp"
+)
+
+// client is a realtime-sync-client (clientapp.Run) running in this process.
+type client struct {
+	cancel context.CancelFunc
+	done   chan int
+}
+
+// startClient runs realtime-sync-client with args; its log goes to logPath.
+func startClient(ctx context.Context, logPath string, args ...string) (*client, error) {
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	c := &client{cancel: cancel, done: make(chan int, 1)}
+	go func() {
+		defer lf.Close()
+		c.done <- clientapp.Run(cctx, args, io.Discard, lf)
+	}()
+	return c, nil
+}
+
+func (c *client) stop() {
+	c.cancel()
+	select {
+	case <-c.done:
+	case <-time.After(15 * time.Second):
+	}
+}
+
+// writeToken writes a token file (0600) and returns its path.
+func writeToken(dir, token string) (string, error) {
+	p := filepath.Join(dir, "token")
+	return p, os.WriteFile(p, []byte(token+"\n"), 0o600)
+}
+
+// propagation measures n changes of a 1 KiB file written in dirA until dirB holds the
+// new content; settle is a pause between changes.
+func propagation(ctx context.Context, dirA, dirB string, n int, perChange time.Duration) ([]time.Duration, error) {
+	name := "prop.txt"
+	content := make([]byte, 1024)
+	var lats []time.Duration
+	for i := 0; i < n; i++ {
+		fill(content, uint64(i)+99)
+		head := fmt.Appendf(nil, "change %06d\n", i)
+		copy(content, head)
+		if err := os.WriteFile(filepath.Join(dirA, name), content, 0o644); err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		if err := waitContent(ctx, filepath.Join(dirB, name), head, perChange); err != nil {
+			return nil, fmt.Errorf("change %d: %w", i, err)
+		}
+		lats = append(lats, time.Since(t0))
+	}
+	return lats, nil
+}
+
+// waitContent polls path every millisecond until it starts with head.
+func waitContent(ctx context.Context, path string, head []byte, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	buf := make([]byte, len(head))
+	for time.Now().Before(deadline) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if f, err := os.Open(path); err == nil {
+			n, _ := io.ReadFull(f, buf)
+			f.Close()
+			if n == len(head) && bytes.Equal(buf, head) {
+				return nil
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("%s not updated within %s", filepath.Base(path), timeout)
+}
+
+// runPropagation: change propagation A→B of a 1 KiB file, two realtime clients on one
+// syncd, against two Syncthing instances with fsWatcherDelayS=1.
+func runPropagation(ctx context.Context, r *runner) []Result {
+	const scen = "propagation"
+	n := r.size(200, 15)
+	dir, err := r.dir(scen)
+	if err != nil {
+		return []Result{failed(scen, "ms p50", "", err)}
+	}
+	ssLats, err := syncspacePropagation(ctx, dir, n)
+	if err != nil {
+		return []Result{failed(scen, "ms p50", "", err)}
+	}
+	p50, p99 := ms(percentile(ssLats, 50)), ms(percentile(ssLats, 99))
+	r.log.Info("propagation syncspace", "p50_ms", p50, "p99_ms", p99)
+	notes := fmt.Sprintf("%d sequential changes of one 1 KiB file, write in A until B's file has the new content (polled every 1 ms); syncspace: two realtime-sync-client --realtime on one syncd", n)
+
+	stLats, err := syncthingPropagation(ctx, r, dir, n)
+	var sk errSkip
+	switch {
+	case errors.As(err, &sk):
+		return []Result{
+			row(scen, "ms p50", p50, "", 0, notes, valueAtMost(100, "ms")),
+			row(scen, "ms p99", p99, "", 0, notes, valueAtMost(300, "ms")),
+			withSyncspace(skipped(scen, "ms p50", "Syncthing", sk.Error()), p50),
+		}
+	case err != nil:
+		return []Result{
+			row(scen, "ms p50", p50, "", 0, notes, valueAtMost(100, "ms")),
+			row(scen, "ms p99", p99, "", 0, notes, valueAtMost(300, "ms")),
+			failed(scen, "ms p50", "Syncthing", err),
+		}
+	}
+	sp50, sp99 := ms(percentile(stLats, 50)), ms(percentile(stLats, 99))
+	r.log.Info("propagation syncthing", "p50_ms", sp50, "p99_ms", sp99)
+	return []Result{
+		row(scen, "ms p50", p50, "Syncthing (fsWatcherDelayS=1)", sp50, notes, valueAtMost(100, "ms"), ratioAtMost(0.2)),
+		row(scen, "ms p99", p99, "Syncthing (fsWatcherDelayS=1)", sp99, notes, valueAtMost(300, "ms"), ratioAtMost(0.2)),
+	}
+}
+
+func syncspacePropagation(ctx context.Context, dir string, n int) ([]time.Duration, error) {
+	env, err := startSyncd(ctx, filepath.Join(dir, "syncd"))
+	if err != nil {
+		return nil, err
+	}
+	defer env.close()
+	tok, err := env.tenant(ctx, "bench", writeRole)
+	if err != nil {
+		return nil, err
+	}
+	tf, err := writeToken(env.dir, tok)
+	if err != nil {
+		return nil, err
+	}
+	a, b := filepath.Join(dir, "ss-a"), filepath.Join(dir, "ss-b")
+	for _, d := range []string{a, b} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	var clients []*client
+	defer func() {
+		for _, c := range clients {
+			c.stop()
+		}
+	}()
+	for _, side := range []struct{ name, dir string }{{"a", a}, {"b", b}} {
+		c, err := startClient(ctx, filepath.Join(dir, "client-"+side.name+".log"),
+			"--server", env.url, "--local-path", side.dir, "--token-file", tf, "--realtime",
+			"--client-id", "bench-"+side.name, "--log-level", "warn")
+		if err != nil {
+			return nil, err
+		}
+		clients = append(clients, c)
+	}
+	// Both clients up: a first change must make it across.
+	if _, err := propagation(ctx, a, b, 1, 30*time.Second); err != nil {
+		return nil, fmt.Errorf("clients did not start syncing: %w (see %s)", err, filepath.Join(dir, "client-a.log"))
+	}
+	return propagation(ctx, a, b, n, 10*time.Second)
+}
+
+// syncthingPropagation runs two Syncthing instances sharing one folder on loopback.
+func syncthingPropagation(ctx context.Context, r *runner, dir string, n int) ([]time.Duration, error) {
+	bin, err := r.inst.apt(ctx, "syncthing", "syncthing")
+	if err != nil {
+		return nil, errSkip{err}
+	}
+	st := filepath.Join(dir, "syncthing")
+	type inst struct {
+		home, folder, id, apikey string
+		port, gui                int
+		p                        *proc
+	}
+	insts := []*inst{{home: filepath.Join(st, "home-a"), folder: filepath.Join(st, "a")}, {home: filepath.Join(st, "home-b"), folder: filepath.Join(st, "b")}}
+	version := "37"
+	for _, in := range insts {
+		for _, d := range []string{in.home, filepath.Join(in.folder, ".stfolder")} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return nil, err
+			}
+		}
+		out, err := exec.CommandContext(ctx, bin, "generate", "--home="+in.home, "--no-default-folder", "--skip-port-probing").CombinedOutput()
+		if err != nil {
+			return nil, errSkip{fmt.Errorf("syncthing generate: %s", lastLine(out))}
+		}
+		if m := regexp.MustCompile(`Device ID:\s*([A-Z0-9-]{50,})`).FindSubmatch(out); m != nil {
+			in.id = string(m[1])
+		} else {
+			out, err := exec.CommandContext(ctx, bin, "serve", "--home="+in.home, "--device-id").Output()
+			if err != nil {
+				return nil, errSkip{fmt.Errorf("syncthing device id: %v", err)}
+			}
+			in.id = strings.TrimSpace(string(out))
+		}
+		if b, err := os.ReadFile(filepath.Join(in.home, "config.xml")); err == nil {
+			if m := regexp.MustCompile(`<configuration version="(\d+)"`).FindSubmatch(b); m != nil {
+				version = string(m[1])
+			}
+		}
+		if in.port, err = freePort(); err != nil {
+			return nil, err
+		}
+		if in.gui, err = freePort(); err != nil {
+			return nil, err
+		}
+		key := make([]byte, 16)
+		rand.Read(key)
+		in.apikey = hex.EncodeToString(key)
+	}
+	for i, in := range insts {
+		other := insts[1-i]
+		cfg := fmt.Sprintf(`<configuration version="%s">
+    <folder id="bench" label="bench" path="%s" type="sendreceive" rescanIntervalS="3600" fsWatcherEnabled="true" fsWatcherDelayS="1" ignorePerms="false" autoNormalize="true">
+        <filesystemType>basic</filesystemType>
+        <device id="%s"></device>
+        <device id="%s"></device>
+    </folder>
+    <device id="%s" name="self" compression="metadata" introducer="false">
+        <address>dynamic</address>
+    </device>
+    <device id="%s" name="peer" compression="metadata" introducer="false">
+        <address>tcp://127.0.0.1:%d</address>
+    </device>
+    <gui enabled="true" tls="false">
+        <address>127.0.0.1:%d</address>
+        <apikey>%s</apikey>
+    </gui>
+    <options>
+        <listenAddress>tcp://127.0.0.1:%d</listenAddress>
+        <globalAnnounceEnabled>false</globalAnnounceEnabled>
+        <localAnnounceEnabled>false</localAnnounceEnabled>
+        <relaysEnabled>false</relaysEnabled>
+        <natEnabled>false</natEnabled>
+        <urAccepted>-1</urAccepted>
+        <autoUpgradeIntervalH>0</autoUpgradeIntervalH>
+        <crashReportingEnabled>false</crashReportingEnabled>
+        <startBrowser>false</startBrowser>
+    </options>
+</configuration>
+`, version, in.folder, in.id, other.id, in.id, other.id, other.port, in.gui, in.apikey, in.port)
+		if err := os.WriteFile(filepath.Join(in.home, "config.xml"), []byte(cfg), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		for _, in := range insts {
+			in.p.stop()
+		}
+	}()
+	env := []string{"STNOUPGRADE=1", "STNODEFAULTFOLDER=1", "STGUIADDRESS=", "HOME=" + st}
+	for i, in := range insts {
+		p, err := startProc(fmt.Sprintf("syncthing-%c", 'a'+i), st, bin, []string{"serve", "--home=" + in.home, "--no-browser", "--no-restart"}, env)
+		if err != nil {
+			return nil, errSkip{err}
+		}
+		in.p = p
+	}
+	for _, in := range insts {
+		if err := waitHTTP(ctx, in.p, fmt.Sprintf("http://127.0.0.1:%d/rest/noauth/health", in.gui), 30*time.Second, false); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := propagation(ctx, insts[0].folder, insts[1].folder, 1, 90*time.Second); err != nil {
+		return nil, fmt.Errorf("syncthing instances did not start syncing: %w (log: %s)", err, insts[1].p.tail())
+	}
+	return propagation(ctx, insts[0].folder, insts[1].folder, n, 30*time.Second)
+}
+
+// runInitialSync: n × 4 KiB files on the server, one empty folder: wall time of
+// `realtime-sync-client --once` against `rsync -a` from an rsync daemon on loopback.
+func runInitialSync(ctx context.Context, r *runner) []Result {
+	const scen, metric = "initial-sync", "s"
+	n := r.size(10000, 300)
+	dir, err := r.dir(scen)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	env, err := startSyncd(ctx, filepath.Join(dir, "syncd"))
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	defer env.close()
+	tok, err := env.tenant(ctx, "bench", writeRole)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	rel := func(i int) string { return fmt.Sprintf("init/d%02d/f%05d.bin", i%100, i) }
+	cl := newHTTPClient(8)
+	if _, err := uploadRange(ctx, cl, 0, n, 8, func(i int) (string, string) { return env.url + "/api/files/" + rel(i), tok }); err != nil {
+		return []Result{failed(scen, metric, "", fmt.Errorf("seeding the server: %w", err))}
+	}
+	src := filepath.Join(dir, "rsync-src")
+	body := make([]byte, 4<<10)
+	for i := 0; i < n; i++ {
+		fill(body, uint64(i)+1)
+		p := filepath.Join(src, rel(i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return []Result{failed(scen, metric, "", err)}
+		}
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			return []Result{failed(scen, metric, "", err)}
+		}
+	}
+
+	// syncspace
+	tf, err := writeToken(env.dir, tok)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	dst := filepath.Join(dir, "ss-dst")
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	t0 := time.Now()
+	var logBuf bytes.Buffer
+	code := clientapp.Run(ctx, []string{"--server", env.url, "--local-path", dst, "--token-file", tf, "--once", "--log-level", "warn"}, io.Discard, &lockedWriter{w: &logBuf})
+	ssT := time.Since(t0)
+	if code != 0 {
+		return []Result{failed(scen, metric, "", fmt.Errorf("realtime-sync-client --once exited %d: %s", code, lastLine(logBuf.Bytes())))}
+	}
+	if got := countFiles(filepath.Join(dst, "init")); got != n {
+		return []Result{failed(scen, metric, "", fmt.Errorf("client fetched %d files, want %d", got, n))}
+	}
+	ss := ssT.Seconds()
+	r.log.Info("initial sync syncspace", "seconds", ss)
+	notes := fmt.Sprintf("%d × 4 KiB in 100 directories into an empty folder; syncspace: realtime-sync-client --once (one HTTP GET per file, 8 parallel; temp file + rename, SHA-256 checked, client state saved); rsync -a: one pipelined stream from an rsync daemon on loopback; neither fsyncs each file", n)
+
+	rt, err := rsyncRun(ctx, r, dir, src, n)
+	var sk errSkip
+	switch {
+	case errors.As(err, &sk):
+		return []Result{withSyncspace(skipped(scen, metric, "rsync daemon", sk.Error()), ss)}
+	case err != nil:
+		return []Result{withSyncspace(failed(scen, metric, "rsync daemon", err), ss)}
+	}
+	r.log.Info("initial sync rsync", "seconds", rt.Seconds())
+	return []Result{row(scen, metric, ss, "rsync daemon", rt.Seconds(), notes, ratioAtMost(1.5))}
+}
+
+// rsyncRun serves src with an rsync daemon on loopback and times `rsync -a` of it
+// into a new empty directory.
+func rsyncRun(ctx context.Context, r *runner, dir, src string, n int) (time.Duration, error) {
+	bin, err := r.inst.apt(ctx, "rsync", "rsync")
+	if err != nil {
+		return 0, errSkip{err}
+	}
+	port, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	rdir := filepath.Join(dir, "rsyncd")
+	if err := os.MkdirAll(rdir, 0o755); err != nil {
+		return 0, err
+	}
+	ids := ""
+	if os.Geteuid() == 0 {
+		ids = "uid = root\ngid = root\n"
+	}
+	conf := fmt.Sprintf("port = %d\naddress = 127.0.0.1\nuse chroot = no\npid file = %s/rsyncd.pid\nlog file = %s/rsyncd.log\n%s[bench]\n  path = %s\n  read only = yes\n",
+		port, rdir, rdir, ids, src)
+	cfg := filepath.Join(rdir, "rsyncd.conf")
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		return 0, err
+	}
+	p, err := startProc("rsyncd", rdir, bin, []string{"--daemon", "--no-detach", "--config=" + cfg}, nil)
+	if err != nil {
+		return 0, errSkip{err}
+	}
+	defer p.stop()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for i := 0; ; i++ {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			break
+		}
+		if p.exited() || i > 200 {
+			return 0, fmt.Errorf("rsync daemon did not start: %s", p.tail())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	dst := filepath.Join(dir, "rsync-dst")
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	out, err := exec.CommandContext(ctx, bin, "-a", fmt.Sprintf("rsync://%s/bench/", addr), dst+"/").CombinedOutput()
+	d := time.Since(t0)
+	if err != nil {
+		return 0, fmt.Errorf("rsync: %v: %s", err, lastLine(out))
+	}
+	if got := countFiles(filepath.Join(dst, "init")); got != n {
+		return 0, fmt.Errorf("rsync fetched %d files, want %d", got, n)
+	}
+	return d, nil
+}
+
+// countFiles counts regular files under root.
+func countFiles(root string) int {
+	n := 0
+	filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// lockedWriter serialises writes of concurrent loggers.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -1,0 +1,496 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/transport/httperr"
+	"github.com/syncspace/syncspace/transport/metrics"
+)
+
+// runDownload: GET of one large file from syncd, nginx (sendfile) and http.ServeFile,
+// alternating, median of the rounds.
+func runDownload(ctx context.Context, r *runner) []Result {
+	const scen, metric = "download", "MiB/s"
+	size := r.size(256<<20, 16<<20)
+	dir, err := r.dir(scen)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	env, err := startSyncd(ctx, dir)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	defer env.close()
+	tok, err := env.tenant(ctx, "bench", writeRole)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	data := make([]byte, size)
+	fill(data, 1)
+	cl := newHTTPClient(4)
+	if err := put(ctx, cl, env.url+"/api/files/big.bin", tok, data, sha256Hex(data)); err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	peerDir := filepath.Join(dir, "peer")
+	if err := os.MkdirAll(peerDir, 0o755); err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	if err := os.WriteFile(filepath.Join(peerDir, "big.bin"), data, 0o644); err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	data = nil
+	sfURL, stopSF, err := serveLocal(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		http.ServeFile(w, req, filepath.Join(peerDir, "big.bin"))
+	}))
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	defer stopSF()
+	ngURL, stopNG, ngErr := startNginx(ctx, r, dir, peerDir)
+	if ngErr == nil {
+		defer stopNG()
+	}
+
+	buf := make([]byte, 256<<10)
+	measure := func(url, token string) (float64, error) {
+		t0 := time.Now()
+		n, err := get(ctx, cl, url, token, buf)
+		if err != nil {
+			return 0, err
+		}
+		if n != int64(size) {
+			return 0, fmt.Errorf("got %d bytes, want %d", n, size)
+		}
+		return float64(n) / (1 << 20) / time.Since(t0).Seconds(), nil
+	}
+	targets := []struct {
+		name, url, token string
+		err              error
+		vals             []float64
+	}{
+		{name: "syncspace", url: env.url + "/api/files/big.bin", token: tok},
+		{name: "http.ServeFile", url: sfURL + "/big.bin"},
+		{name: "nginx (sendfile)", url: ngURL + "/big.bin", err: ngErr},
+	}
+	rounds := r.size(9, 2)
+	for i := -1; i < rounds; i++ { // round -1 warms the page cache and connections
+		for j := range targets {
+			t := &targets[j]
+			if t.err != nil {
+				continue
+			}
+			v, err := measure(t.url, t.token)
+			if err != nil {
+				t.err = err
+				continue
+			}
+			if i >= 0 {
+				t.vals = append(t.vals, v)
+			}
+		}
+	}
+	ss := targets[0]
+	if ss.err != nil {
+		return []Result{failed(scen, metric, "", ss.err)}
+	}
+	ssv := median(ss.vals)
+	notes := fmt.Sprintf("%d MiB, one stream, median of %d alternating rounds, client reads into a 256 KiB buffer", size>>20, rounds)
+	var out []Result
+	for _, t := range targets[1:] {
+		switch {
+		case t.err != nil && t.name == "nginx (sendfile)":
+			out = append(out, withSyncspace(skipped(scen, metric, t.name, t.err.Error()), ssv))
+		case t.err != nil:
+			out = append(out, failed(scen, metric, t.name, t.err))
+		case t.name == "http.ServeFile":
+			out = append(out, row(scen, metric, ssv, t.name, median(t.vals), notes, ratioAtLeast(0.9)))
+		default:
+			out = append(out, row(scen, metric, ssv, t.name, median(t.vals), notes))
+		}
+	}
+	return out
+}
+
+// startNginx serves root on a loopback port with sendfile on.
+func startNginx(ctx context.Context, r *runner, dir, root string) (string, func(), error) {
+	bin, err := r.inst.apt(ctx, "nginx", "nginx-light")
+	if err != nil {
+		return "", nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	ndir := filepath.Join(dir, "nginx")
+	if err := os.MkdirAll(filepath.Join(ndir, "tmp"), 0o755); err != nil {
+		return "", nil, err
+	}
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;"
+	}
+	conf := fmt.Sprintf(`%s
+worker_processes auto;
+daemon off;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  default_type application/octet-stream;
+  client_body_temp_path %[2]s/tmp/body;
+  proxy_temp_path %[2]s/tmp/proxy;
+  fastcgi_temp_path %[2]s/tmp/fastcgi;
+  uwsgi_temp_path %[2]s/tmp/uwsgi;
+  scgi_temp_path %[2]s/tmp/scgi;
+  server {
+    listen 127.0.0.1:%[3]d;
+    root %[4]s;
+    location / { }
+  }
+}
+`, user, ndir, port, root)
+	cfg := filepath.Join(ndir, "nginx.conf")
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		return "", nil, err
+	}
+	p, err := startProc("nginx", ndir, bin, []string{"-p", ndir, "-e", filepath.Join(ndir, "error.log"), "-c", cfg}, nil)
+	if err != nil {
+		return "", nil, err
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if err := waitHTTP(ctx, p, url+"/", 10*time.Second, true); err != nil {
+		p.stop()
+		return "", nil, err
+	}
+	return url, p.stop, nil
+}
+
+// runUpload: PUT of one large body with X-Content-SHA256 to syncd and to the minimal
+// durable handler, alternating, median of the rounds.
+func runUpload(ctx context.Context, r *runner) []Result {
+	const scen, metric = "upload", "MiB/s"
+	size := r.size(256<<20, 16<<20)
+	dir, err := r.dir(scen)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	env, err := startSyncd(ctx, dir)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	defer env.close()
+	tok, err := env.tenant(ctx, "bench", writeRole)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	peerDir := filepath.Join(dir, "peer")
+	if err := os.MkdirAll(peerDir, 0o755); err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	peerURL, stop, err := serveLocal(&durableHandler{dir: peerDir})
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	defer stop()
+
+	cl := newHTTPClient(4)
+	data := make([]byte, size)
+	fill(data, 7)
+	rounds := r.size(4, 2)
+	var ssv, pv []float64
+	for i := -1; i < rounds; i++ {
+		// New content every time: an equal PUT would be a no-op on syncd.
+		fill(data[:64<<10], uint64(100+i))
+		sum := sha256Hex(data)
+		for _, side := range []string{"syncspace", "peer"} {
+			if i%2 != 0 { // alternate which side goes first
+				side = map[string]string{"syncspace": "peer", "peer": "syncspace"}[side]
+			}
+			url, token := peerURL+"/up.bin", ""
+			if side == "syncspace" {
+				url, token = env.url+"/api/files/up.bin", tok
+			}
+			t0 := time.Now()
+			if err := put(ctx, cl, url, token, data, sum); err != nil {
+				return []Result{failed(scen, metric, "minimal durable handler", fmt.Errorf("%s: %w", side, err))}
+			}
+			v := float64(size) / (1 << 20) / time.Since(t0).Seconds()
+			if i < 0 {
+				continue
+			}
+			if side == "syncspace" {
+				ssv = append(ssv, v)
+			} else {
+				pv = append(pv, v)
+			}
+		}
+	}
+	notes := fmt.Sprintf("%d MiB body with X-Content-SHA256, durable before 2xx on both sides (fsync file + dir); median of %d rounds; fsync-bound on this disk", size>>20, rounds)
+	return []Result{row(scen, metric, median(ssv), "minimal durable handler", median(pv), notes, ratioAtLeast(0.9))}
+}
+
+// runSmallUploads: many 4 KiB PUTs with 8 concurrent clients to syncd and to the
+// minimal durable handler, in ABBA halves so both see the same machine state.
+func runSmallUploads(ctx context.Context, r *runner) []Result {
+	const scen, metric = "small-uploads", "files/s"
+	n := r.size(10000, 400)
+	const conc = 8
+	dir, err := r.dir(scen)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	env, err := startSyncd(ctx, dir)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	defer env.close()
+	tok, err := env.tenant(ctx, "bench", writeRole)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	peerDir := filepath.Join(dir, "peer")
+	if err := os.MkdirAll(peerDir, 0o755); err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	peerURL, stop, err := serveLocal(&durableHandler{dir: peerDir})
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	defer stop()
+	cl := newHTTPClient(conc)
+
+	ssTime, peerTime, err := uploadHalves(ctx, cl, n, conc,
+		func(i int) (string, string) { return fmt.Sprintf("%s/api/files/small/f%05d.bin", env.url, i), tok },
+		func(i int) (string, string) { return fmt.Sprintf("%s/small/f%05d.bin", peerURL, i), "" })
+	if err != nil {
+		return []Result{failed(scen, metric, "minimal durable handler", err)}
+	}
+	ss := float64(n) / ssTime.Seconds()
+	pv := float64(n) / peerTime.Seconds()
+	notes := fmt.Sprintf("%d new 4 KiB files, %d concurrent keep-alive clients, SHA-256 checked, durable before 2xx on both sides", n, conc)
+	return []Result{row(scen, metric, ss, "minimal durable handler", pv, notes, ratioAtLeast(0.8))}
+}
+
+// uploadHalves uploads n 4 KiB files to each side in the order peer, syncspace,
+// syncspace, peer (halves) and returns each side's total time.
+func uploadHalves(ctx context.Context, cl *http.Client, n, conc int, ssURL, peerURL func(int) (string, string)) (time.Duration, time.Duration, error) {
+	half := n / 2
+	var ssT, pT time.Duration
+	parts := []struct {
+		url      func(int) (string, string)
+		from, to int
+		acc      *time.Duration
+	}{
+		{peerURL, 0, half, &pT}, {ssURL, 0, half, &ssT}, {ssURL, half, n, &ssT}, {peerURL, half, n, &pT},
+	}
+	for _, p := range parts {
+		d, err := uploadRange(ctx, cl, p.from, p.to, conc, p.url)
+		if err != nil {
+			return 0, 0, err
+		}
+		*p.acc += d
+	}
+	return ssT, pT, nil
+}
+
+// uploadRange PUTs files from..to-1 (4 KiB each, distinct content) with conc workers.
+func uploadRange(ctx context.Context, cl *http.Client, from, to, conc int, url func(int) (string, string)) (time.Duration, error) {
+	var next atomic.Int64
+	next.Store(int64(from))
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := make([]byte, 4<<10)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= to || ctx.Err() != nil {
+					return
+				}
+				fill(body, uint64(i)+1)
+				u, tok := url(i)
+				if err := put(ctx, cl, u, tok, body, sha256Hex(body)); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	return time.Since(t0), firstErr
+}
+
+// runAuth: a small authenticated GET (/api/files/small.bin, 1 KiB) through syncd's full
+// stack, against the same handler work on a plain Echo route with no authentication:
+// same tenant space lookup, path rule, os.Root open, headers and http.ServeContent,
+// behind the same metrics middleware and an equivalent request log line.
+func runAuth(ctx context.Context, r *runner) []Result {
+	const scen, metric = "auth", "req/s"
+	dir, err := r.dir(scen)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	env, err := startSyncd(ctx, dir)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	defer env.close()
+	tok, err := env.tenant(ctx, "bench", writeRole)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	cl := newHTTPClient(8)
+	body := make([]byte, 1024)
+	fill(body, 3)
+	if err := put(ctx, cl, env.url+"/api/files/small.bin", tok, body, sha256Hex(body)); err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	offURL, stop, err := serveLocal(authOffEcho(env, "bench"))
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	defer stop()
+
+	const conc = 8
+	window := r.dur(2*time.Second, 500*time.Millisecond)
+	rounds := r.size(9, 2)
+	var on, off []float64
+	for i := -1; i < rounds; i++ {
+		a, err := hammer(ctx, cl, env.url+"/api/files/small.bin", tok, conc, window)
+		if err != nil {
+			return []Result{failed(scen, metric, "auth off", fmt.Errorf("auth on: %w", err))}
+		}
+		b, err := hammer(ctx, cl, offURL+"/api/files/small.bin", "", conc, window)
+		if err != nil {
+			return []Result{failed(scen, metric, "auth off", err)}
+		}
+		if i >= 0 {
+			on, off = append(on, a), append(off, b)
+		}
+	}
+	notes := fmt.Sprintf("GET of a 1 KiB file, %d keep-alive clients, %s windows alternating, median of %d; "+
+		"auth off = same space lookup/path rule/open/ServeContent on a plain Echo route with the metrics middleware and a request log line, but without syncd's bearer middleware", conc, window, rounds)
+	return []Result{row(scen, metric, median(on), "same route, auth off", median(off), notes, ratioAtLeast(0.9))}
+}
+
+// hammer runs conc clients GETting url for d and returns requests per second.
+func hammer(ctx context.Context, cl *http.Client, url, token string, conc int, d time.Duration) (float64, error) {
+	var count atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(d)
+	t0 := time.Now()
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 8<<10)
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				if _, err := get(ctx, cl, url, token, buf); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+				count.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return 0, firstErr
+	}
+	if ctx.Err() != nil {
+		return 0, ctx.Err()
+	}
+	return float64(count.Load()) / time.Since(t0).Seconds(), nil
+}
+
+// authOffEcho serves GET /api/files/* for one fixed tenant without authentication,
+// doing the work of syncd's download handler.
+func authOffEcho(env *syncEnv, tenant string) http.Handler {
+	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.HTTPErrorHandler = httperr.Handler(logger)
+	m := metrics.New()
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			req := c.Request()
+			logger.LogAttrs(req.Context(), slog.LevelInfo, "request",
+				slog.String("method", req.Method), slog.String("path", req.URL.Path),
+				slog.String("route", c.Path()), slog.Int("status", c.Response().Status),
+				slog.Int64("bytes", c.Response().Size), slog.Duration("duration", time.Since(start)),
+				slog.String("remote", c.RealIP()))
+			return nil
+		}
+	}, m.Middleware(), func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			h.Set("Cache-Control", "private, no-cache")
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("Referrer-Policy", "no-referrer")
+			return next(c)
+		}
+	})
+	e.GET("/api/files/*", func(c echo.Context) error {
+		p, ok := strings.CutPrefix(c.Request().URL.Path, "/api/files/")
+		if !ok {
+			return echo.ErrNotFound
+		}
+		p, err := pathrule.Clean(p)
+		if err != nil {
+			return err
+		}
+		sp, err := env.d.Registry().Space(c.Request().Context(), tenant)
+		if err != nil {
+			return err
+		}
+		f, meta, err := sp.Open(c.Request().Context(), p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		resp := c.Response()
+		hd := resp.Header()
+		hd.Set("Etag", `"`+meta.Hash+`"`)
+		hd.Set("X-Sync-Seq", strconv.FormatInt(meta.Seq, 10))
+		hd.Set("Content-Type", "application/octet-stream")
+		hd.Set("Content-Disposition", `attachment; filename="`+path.Base(meta.Path)+`"`)
+		hd.Set("Content-Security-Policy", "sandbox")
+		http.ServeContent(resp.Writer, c.Request(), "", meta.Modified.UTC().Truncate(time.Second), f)
+		resp.Committed = true
+		return nil
+	})
+	return e
+}
