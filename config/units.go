@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -133,7 +132,7 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q is not a whole number of bytes", orig)
 	}
 	n := r.Num()
-	if !n.IsInt64() || n.Int64() > math.MaxInt64 {
+	if !n.IsInt64() {
 		return 0, fmt.Errorf("size %q is too large", orig)
 	}
 	return n.Int64(), nil

@@ -56,7 +56,7 @@ func (bl *baseline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if want := r.Header.Get("X-Content-SHA256"); want != "" && want != hex.EncodeToString(h.Sum(nil)) {
 			f.Close()
 			os.Remove(tmp)
-			http.Error(w, "digest", 422)
+			http.Error(w, "digest", http.StatusUnprocessableEntity)
 			return
 		}
 		if err := f.Sync(); err != nil {

@@ -268,15 +268,6 @@ func (d *daemon) stop() {
 	}
 }
 
-// exited reports whether the process has ended.
-func (d *daemon) exited() bool {
-	select {
-	case <-d.done:
-		return true
-	default:
-		return false
-	}
-}
 
 // ---- HTTP ----
 

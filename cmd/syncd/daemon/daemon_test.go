@@ -86,7 +86,7 @@ func TestEmbeddedDefaultBootstrap(t *testing.T) {
 		t.Fatalf("PUT with bootstrap token: %d", resp.StatusCode)
 	}
 	p, err := d.Auth().Verify(context.Background(), token, "syncspace")
-	if err != nil || p.Tenant != "default" || p.Role != "write" || p.ExpiresAt.Sub(time.Now()) < 29*24*time.Hour || p.ExpiresAt.Sub(time.Now()) > 30*24*time.Hour+time.Minute {
+	if err != nil || p.Tenant != "default" || p.Role != "write" || time.Until(p.ExpiresAt) < 29*24*time.Hour || time.Until(p.ExpiresAt) > 30*24*time.Hour+time.Minute {
 		t.Fatalf("token principal %+v, %v", p, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -53,6 +53,7 @@ func Cleanup() {
 
 // goTool returns the go command of the toolchain running the test.
 func goTool() string {
+	//lint:ignore SA1019 the toolchain running the test is the one wanted; PATH is the fallback
 	p := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(p); err == nil {
 		return p
