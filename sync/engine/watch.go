@@ -3,10 +3,13 @@ package engine
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -16,14 +19,28 @@ import (
 // relative paths. fsnotify is not recursive: a watch is added for each directory a scan
 // finds and for each directory created later. Names of the client itself (.syncspace,
 // temp files) are dropped here.
+//
+// An inotify watch follows its directory's inode, not its name: after a directory is
+// renamed, the watches of its subdirectories still report events under the old path,
+// and fsnotify keeps them registered under it (a later Add of the new path only finds
+// the existing watch again). So when a directory is renamed, removed or replaced, every
+// watch of its subtree is removed from fsnotify and forgotten; the scan of the new
+// path that the event triggers walks the subtree and adds fresh watches under the new
+// names (scan calls watchDir on each directory before reading it).
 type watcher struct {
 	fs       *fsnotify.Watcher
 	root     string
 	debounce time.Duration
 	log      *slog.Logger
 
-	mu     sync.Mutex
-	dirs   map[string]bool
+	mu sync.Mutex
+	// dirs holds the watched directories (relative paths) with what Lstat said of each
+	// just before its watch was added, to tell the same directory from a new one that
+	// took its name.
+	dirs map[string]fs.FileInfo
+	// kids indexes dirs as a tree: parent path → child paths that are watched or have
+	// watched descendants, so that forgetting a subtree costs its size, not all of dirs.
+	kids   map[string]map[string]bool
 	warned bool
 
 	batches  chan []string
@@ -39,44 +56,119 @@ func newWatcher(root string, debounce time.Duration, log *slog.Logger) (*watcher
 	}
 	return &watcher{
 		fs: fw, root: root, debounce: debounce, log: log,
-		dirs:     map[string]bool{},
+		dirs:     map[string]fs.FileInfo{},
+		kids:     map[string]map[string]bool{},
 		batches:  make(chan []string, 1),
 		overflow: make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}, nil
 }
 
-// add watches the directory at the relative path rel ("" = DIR).
+// abs turns the relative path rel ("" = DIR) into the absolute path fsnotify knows.
+func (w *watcher) abs(rel string) string {
+	if rel == "" {
+		return w.root
+	}
+	return filepath.Join(w.root, filepath.FromSlash(rel))
+}
+
+// add watches the directory at the relative path rel ("" = DIR). A directory that is
+// gone (or no longer a directory) by now is skipped silently: the event that removed it
+// is on its way.
 func (w *watcher) add(rel string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.dirs[rel] {
+	if _, ok := w.dirs[rel]; ok {
 		return
 	}
-	abs := w.root
-	if rel != "" {
-		abs = filepath.Join(w.root, filepath.FromSlash(rel))
+	abs := w.abs(rel)
+	// Lstat before Add: if the name is replaced in between, the recorded identity is
+	// the old one, and the Create event of the replacement renews the watch.
+	fi, err := os.Lstat(abs)
+	if err != nil || !fi.IsDir() {
+		return
 	}
 	if err := w.fs.Add(abs); err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return
+		}
 		if !w.warned {
 			w.warned = true
 			w.log.Warn("cannot watch a directory (inotify limit?); its changes are found by the periodic rescan", "path", rel, "err", err)
 		}
 		return
 	}
-	w.dirs[rel] = true
+	w.dirs[rel] = fi
+	for p := rel; p != ""; {
+		parent := pathParent(p)
+		m := w.kids[parent]
+		if m == nil {
+			m = map[string]bool{}
+			w.kids[parent] = m
+		}
+		if m[p] {
+			break
+		}
+		m[p] = true
+		p = parent
+	}
 }
 
-// forget drops the bookkeeping of watches under rel (the kernel removes the watch of a
-// deleted directory itself).
+// forget removes the watches of rel and of every directory under it, from fsnotify and
+// from the bookkeeping. Called when rel was renamed or removed (the watches of its
+// subdirectories would keep reporting under the old path), and by the engine before it
+// renames a directory itself.
 func (w *watcher) forget(rel string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for d := range w.dirs {
-		if d == rel || strings.HasPrefix(d, rel+"/") {
+	w.forgetLocked(rel)
+}
+
+func (w *watcher) forgetLocked(rel string) {
+	var drop func(d string)
+	drop = func(d string) {
+		for k := range w.kids[d] {
+			drop(k)
+		}
+		delete(w.kids, d)
+		if _, ok := w.dirs[d]; ok {
 			delete(w.dirs, d)
+			// ErrNonExistentWatch or EINVAL when the kernel already dropped the watch
+			// of a deleted directory: nothing left to remove.
+			_ = w.fs.Remove(w.abs(d))
 		}
 	}
+	drop(rel)
+	if rel == "" {
+		return
+	}
+	parent := pathParent(rel)
+	if m := w.kids[parent]; m != nil {
+		delete(m, rel)
+		if len(m) == 0 {
+			delete(w.kids, parent)
+		}
+	}
+}
+
+// created handles a Create event of rel (a new name, or a name moved in). When a watched
+// directory had that name and the one there now is another (a directory moved over it,
+// or a subtree whose watches were added while fsnotify still held them under their old
+// path), the subtree's watches are forgotten so that the scan of rel adds them afresh.
+// The same directory still there (the engine made it and watched it already) is kept.
+func (w *watcher) created(rel string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	old, watched := w.dirs[rel]
+	if !watched && w.kids[rel] == nil {
+		return
+	}
+	if watched {
+		if cur, err := os.Lstat(w.abs(rel)); err == nil && os.SameFile(old, cur) {
+			return
+		}
+	}
+	w.forgetLocked(rel)
 }
 
 func (w *watcher) close() {
@@ -140,6 +232,11 @@ func (w *watcher) run(ctx context.Context) {
 			if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
 				w.forget(r)
 			}
+			if ev.Has(fsnotify.Create) {
+				w.created(r)
+			}
+			// The batch holds r itself: the engine's scan of r walks its whole subtree
+			// (re-adding the watches forgotten above under their current names).
 			pending[r] = true
 			quiet = time.After(w.debounce)
 			if limit == nil {
