@@ -103,6 +103,15 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 	}
 	transfers = spreadByDir(transfers)
 	pr := e.newProgress(len(transfers), pl.transferBytes, forceProgress)
+	if done := e.archiveDownloads(ctx, transfers, out, pr); len(done) > 0 {
+		rest := make([]*action, 0, len(transfers)-len(done))
+		for _, a := range transfers {
+			if !done[a] {
+				rest = append(rest, a)
+			}
+		}
+		transfers = rest
+	}
 	sem := make(chan struct{}, e.opts.Transfers)
 	var wg sync.WaitGroup
 	for _, a := range transfers {
@@ -622,6 +631,19 @@ func tmpName(p string) string {
 }
 
 func (e *Engine) download(ctx context.Context, a *action, out *outcome, pr *progress) error {
+	return e.downloadFrom(a, out, pr, func(w io.Writer) (protocol.Metadata, error) {
+		return e.remote.Download(ctx, a.path, w)
+	})
+}
+
+// downloadFrom writes the content fetch produces into place at a's local path: into a
+// temp file beside the target (hashed while streaming and checked against the hash
+// fetch reports, mtime set), then renamed over the target only after the re-check of
+// what is there (only synced content is replaced; anything else becomes a conflict
+// copy; a name that appeared meanwhile is never replaced). fetch writes the content to
+// w and returns its metadata (Hash, Seq, Modified); a not_found from it means the file
+// is gone from the server.
+func (e *Engine) downloadFrom(a *action, out *outcome, pr *progress, fetch func(w io.Writer) (protocol.Metadata, error)) error {
 	target := a.lpath
 	tmp := tmpName(target)
 	f, err := e.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
@@ -659,7 +681,7 @@ func (e *Engine) download(ctx context.Context, a *action, out *outcome, pr *prog
 	if pr != nil {
 		w = io.MultiWriter(f, h, countWriter{pr})
 	}
-	meta, err := e.remote.Download(ctx, a.path, w)
+	meta, err := fetch(w)
 	if err != nil {
 		if errors.Is(err, protocol.ErrNotFound) {
 			out.catchUp = true

@@ -69,3 +69,24 @@ type DeleteOptions struct {
 	// ClientID is sent as X-Sync-Client-Id.
 	ClientID string
 }
+
+// Archiver is implemented by a Remote that can send many files in one answer (GET
+// /api/archive, syncspace's addition to SPEC §3). It is kept apart from Remote so that
+// a Remote without it still works: the engine then downloads file by file. A pass with
+// many downloads fetches one archive and falls back to Download for every file the
+// archive did not deliver intact.
+type Archiver interface {
+	// Archive streams every regular file under dir ("" = the root) from one snapshot.
+	Archive(ctx context.Context, dir string) (ArchiveReader, error)
+}
+
+// ArchiveReader reads the files of one archive in order.
+type ArchiveReader interface {
+	// Next returns the next file's metadata (Path clean and under the requested
+	// directory, Size, Modified, Hash, Seq) and a reader of exactly its content, valid
+	// until the following call. It returns io.EOF at the end of a complete archive and
+	// any other error once the archive cannot be trusted or read further.
+	Next() (protocol.Metadata, io.Reader, error)
+	// Close ends the archive (abandoning the rest of it).
+	Close() error
+}

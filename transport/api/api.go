@@ -100,6 +100,7 @@ func Register(e *echo.Echo, o Options) error {
 	write := []echo.MiddlewareFunc{o.MW.Tenant(auth.RoleWrite), h.writable}
 
 	e.GET("/api/list", h.list, read)
+	e.GET("/api/archive", h.archive, read)
 	e.GET("/api/files/*", h.download, read)
 	e.HEAD("/api/files/*", h.download, read)
 	e.PUT("/api/files/*", h.upload, write...)

@@ -1,6 +1,7 @@
 package syncclient
 
 import (
+	"archive/tar"
 	"bytes"
 	"io"
 	"net/http"
@@ -107,6 +108,60 @@ func FuzzDecodeError(f *testing.F) {
 		resp := &http.Response{StatusCode: status, Body: io.NopCloser(bytes.NewReader(body))}
 		if e := DecodeError(resp); e == nil || e.Code == "" {
 			t.Fatalf("no code for %d %q", status, body)
+		}
+	})
+}
+
+// FuzzDecodeArchive feeds arbitrary bytes through the client's reading of a
+// /api/archive answer: every entry it accepts is a clean path under the requested
+// directory with a valid hash and seq, and reading never panics or hangs.
+func FuzzDecodeArchive(f *testing.F) {
+	entry := func(name string, typ byte, body string, pax map[string]string) []byte {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		_ = tw.WriteHeader(&tar.Header{Typeflag: typ, Name: name, Size: int64(len(body)), Mode: 0o644, Format: tar.FormatPAX, PAXRecords: pax})
+		_, _ = tw.Write([]byte(body))
+		_ = tw.Close()
+		return buf.Bytes()
+	}
+	good := map[string]string{paxHash: strings.Repeat("ab", 32), paxSeq: "7"}
+	f.Add(entry("docs/a.txt", tar.TypeReg, "hello", good), "docs")
+	f.Add(entry("a.txt", tar.TypeReg, "hello", good), "")
+	f.Add(entry("../x", tar.TypeReg, "evil", good), "")
+	f.Add(entry("docs/../../x", tar.TypeReg, "evil", good), "docs")
+	f.Add(entry("/etc/passwd", tar.TypeReg, "evil", good), "")
+	f.Add(entry("other/a.txt", tar.TypeReg, "x", good), "docs")
+	f.Add(entry(".syncspace/state.json", tar.TypeReg, "{}", good), "")
+	f.Add(entry("docs", tar.TypeSymlink, "", good), "")
+	f.Add(entry("a.txt", tar.TypeReg, "x", map[string]string{paxHash: "zz", paxSeq: "-1"}), "")
+	f.Add(entry("Cafe\u0301.txt", tar.TypeReg, "nfd", good), "")
+	f.Add([]byte("not a tar at all"), "")
+	f.Add(entry("a.txt", tar.TypeReg, "hello", good)[:700], "")
+	f.Fuzz(func(t *testing.T, data []byte, dir string) {
+		d, err := pathrule.CleanDir(dir)
+		if err != nil {
+			return
+		}
+		ar := DecodeArchive(bytes.NewReader(data), d)
+		for i := 0; ; i++ {
+			m, r, err := ar.Next()
+			if err != nil {
+				if err != io.EOF && protocol.CodeOf(err) == "" {
+					t.Fatalf("error without a code: %v", err)
+				}
+				return
+			}
+			safePath(t, m.Path)
+			if m.Path == d || !pathrule.Within(m.Path, d) {
+				t.Fatalf("entry %q outside %q", m.Path, d)
+			}
+			if engine.CheckMeta(m) != nil || m.Seq < 0 {
+				t.Fatalf("bad entry accepted: %+v", m)
+			}
+			n, _ := io.Copy(io.Discard, r)
+			if n > m.Size {
+				t.Fatalf("entry %q gave %d bytes, size %d", m.Path, n, m.Size)
+			}
 		}
 	})
 }

@@ -1,0 +1,145 @@
+package syncclient
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/syncspace/syncspace/sync/engine"
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/pathrule"
+)
+
+var _ engine.Archiver = (*Client)(nil)
+
+// PAX record keys of a /api/archive entry (the server's transport/api.PAXHash and
+// PAXSeq).
+const (
+	paxHash = "SYNCSPACE.hash"
+	paxSeq  = "SYNCSPACE.seq"
+)
+
+// Archive implements engine.Archiver: GET /api/archive?path=dir, read as a tar stream.
+// A server without the route answers 404 or 405, which the engine takes as "no
+// archive" and downloads file by file.
+func (c *Client) Archive(ctx context.Context, dir string) (engine.ArchiveReader, error) {
+	d, err := pathrule.CleanDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var q url.Values
+	if d != "" {
+		q = url.Values{"path": {d}}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.apiURL("/api/archive", q), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.do(req)
+	if err != nil {
+		return nil, err
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/x-tar" {
+		resp.Body.Close()
+		return nil, protocol.Errorf(protocol.CodeInternal, "archive answer is not a tar (%q)", mt)
+	}
+	ar := DecodeArchive(resp.Body, d)
+	ar.closer = resp.Body
+	return ar, nil
+}
+
+// ArchiveReader decodes a /api/archive body. Every entry is checked like every path
+// received from the server: a regular file, its name clean (pathrule.Clean returns it
+// unchanged: NFC, no "..", no state dir, ...) and strictly under the requested
+// directory, with a SHA-256 hash and a seq in its PAX records. The first entry that
+// fails a check ends the archive with an error: the rest is not trusted.
+type ArchiveReader struct {
+	tr     *tar.Reader
+	dir    string
+	closer io.Closer
+	err    error
+}
+
+var _ engine.ArchiveReader = (*ArchiveReader)(nil)
+
+// DecodeArchive reads the archive of directory dir (clean; "" = the root) from r.
+func DecodeArchive(r io.Reader, dir string) *ArchiveReader {
+	return &ArchiveReader{tr: tar.NewReader(r), dir: dir}
+}
+
+// Next implements engine.ArchiveReader.
+func (a *ArchiveReader) Next() (protocol.Metadata, io.Reader, error) {
+	if a.err != nil {
+		return protocol.Metadata{}, nil, a.err
+	}
+	m, err := a.next()
+	if err != nil {
+		a.err = err
+		return protocol.Metadata{}, nil, err
+	}
+	return m, a.tr, nil
+}
+
+func (a *ArchiveReader) next() (protocol.Metadata, error) {
+	h, err := a.tr.Next()
+	if errors.Is(err, io.EOF) {
+		return protocol.Metadata{}, io.EOF
+	}
+	if err != nil {
+		return protocol.Metadata{}, &protocol.Error{Code: protocol.CodeUnavailable, Message: "archive cut or malformed", Err: err}
+	}
+	bad := func(what string) error {
+		return protocol.Errorf(protocol.CodeInternal, "bad archive entry from the server: %s", what)
+	}
+	if h.Typeflag != tar.TypeReg {
+		return protocol.Metadata{}, bad("not a regular file")
+	}
+	p, err := pathrule.Clean(h.Name)
+	if err != nil || p != h.Name {
+		return protocol.Metadata{}, bad("invalid path")
+	}
+	if p == a.dir || !pathrule.Within(p, a.dir) {
+		return protocol.Metadata{}, bad("path outside the requested directory")
+	}
+	if h.Size < 0 {
+		return protocol.Metadata{}, bad("negative size")
+	}
+	hash := h.PAXRecords[paxHash]
+	if !isHexHash(hash) {
+		return protocol.Metadata{}, bad("no valid hash")
+	}
+	seq, err := strconv.ParseInt(h.PAXRecords[paxSeq], 10, 64)
+	if err != nil || seq < 0 {
+		return protocol.Metadata{}, bad("no valid seq")
+	}
+	return protocol.Metadata{Path: p, Size: h.Size, Modified: h.ModTime.UTC(), Hash: hash, Seq: seq}, nil
+}
+
+// Close implements engine.ArchiveReader.
+func (a *ArchiveReader) Close() error {
+	if a.err == nil {
+		a.err = errors.New("archive closed")
+	}
+	if a.closer != nil {
+		return a.closer.Close()
+	}
+	return nil
+}
+
+// isHexHash reports whether s is a lowercase hex SHA-256.
+func isHexHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; !(b >= '0' && b <= '9' || b >= 'a' && b <= 'f') {
+			return false
+		}
+	}
+	return true
+}
