@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/syncspace/syncspace/tenants/pathrule"
 )
 
 // BenchmarkPut compares Space.Put with a minimal atomic write (temp file, SHA-256
@@ -166,4 +168,85 @@ func BenchmarkPutConcurrent(b *testing.B) {
 	b.ReportMetric(sfs, "store-files/s")
 	b.ReportMetric(bfs, "baseline-files/s")
 	b.ReportMetric(sfs/bfs, "x-files/s")
+}
+
+// seedIndexed puts n files of size bytes into the env's tenant, 100 per directory
+// (dNNN/fNNNNN.bin), quickly: the files are written on disk and indexed in one SQL
+// transaction, then the space is reopened (its recovery finds disk and index agree).
+// It returns the paths.
+func seedIndexed(tb testing.TB, e *env, n, size int) []string {
+	tb.Helper()
+	ctx := context.Background()
+	data := make([]byte, size)
+	mod := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()
+	tx, err := e.db.BeginTx(ctx, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback()
+	ins := func(p string, isDir bool, sz int64, hash string) {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_entries (tenant_id, fold, path, parent, is_dir, size, hash, modified, seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)`, e.sp.id, pathrule.FoldKey(p), p, pathrule.Parent(p), isDir, sz, hash, mod.UnixNano()); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	paths := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		dir := fmt.Sprintf("d%03d", i/100)
+		if i%100 == 0 {
+			if err := os.Mkdir(filepath.Join(e.filesDir(), dir), 0o700); err != nil {
+				tb.Fatal(err)
+			}
+			ins(dir, true, 0, "")
+		}
+		p := fmt.Sprintf("%s/f%05d.bin", dir, i)
+		copy(data, fmt.Sprintf("file %d\n", i))
+		full := filepath.Join(e.filesDir(), filepath.FromSlash(p))
+		if err := os.WriteFile(full, data, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.Chtimes(full, mod, mod); err != nil {
+			tb.Fatal(err)
+		}
+		ins(p, false, int64(size), sum(data))
+		paths = append(paths, p)
+	}
+	if err := tx.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+	e.reopen()
+	return paths
+}
+
+// BenchmarkOpen is the read path of a GET: Open and Close of a 4 KiB file in a tenant
+// with 10,000 files. Run with
+//
+//	go test -run XXX -bench 'Open$' -benchmem ./tenants/
+func BenchmarkOpen(b *testing.B) {
+	e := newEnv(b, Limits{}, Options{})
+	paths := seedIndexed(b, e, 10000, 4<<10)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f, _, err := e.sp.Open(ctx, paths[i%len(paths)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+}
+
+// BenchmarkStat is the metadata lookup of a HEAD or a WebSocket operation.
+func BenchmarkStat(b *testing.B) {
+	e := newEnv(b, Limits{}, Options{})
+	paths := seedIndexed(b, e, 10000, 4<<10)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := e.sp.Stat(ctx, paths[i%len(paths)]); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -298,6 +298,12 @@ func (s *Space) commitBatch(members []*putReq) {
 		}
 		if err != nil {
 			s.undoBatch(b, err)
+		} else {
+			var changed []string
+			for _, a := range b.done {
+				changed = append(append(changed, a.created...), a.r.p)
+			}
+			s.markOwn(changed...)
 		}
 	}
 	// Members that found their content already written by an earlier member share

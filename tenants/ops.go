@@ -37,7 +37,7 @@ func (s *Space) Delete(ctx context.Context, path string, o DeleteOptions) (int64
 	if err := s.writable(); err != nil {
 		return 0, err
 	}
-	e, err := s.lookupExact(ctx, s.reg.db, p)
+	e, err := s.lookupExact(ctx, s.reg.q(), p)
 	if err != nil {
 		return 0, err
 	}
@@ -59,7 +59,7 @@ func (s *Space) Delete(ctx context.Context, path string, o DeleteOptions) (int64
 	files := []*entry{}
 	if e.IsDir {
 		cond, args := subtreeWhere("path", p)
-		rows, err := s.reg.db.QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND `+cond+` ORDER BY path`,
+		rows, err := s.reg.q().QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND `+cond+` ORDER BY path`,
 			append([]any{s.id}, args...)...)
 		if err != nil {
 			return 0, internal("read index", err)
@@ -155,6 +155,7 @@ func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, src 
 		undo()
 		return 0, err
 	}
+	s.markOwn(e.Path)
 	return seq, nil
 }
 
@@ -171,7 +172,7 @@ func (s *Space) makeParentsOnDisk(p string) (bool, error) {
 // change log). A seq older than the retained log counts as changed.
 func (s *Space) changedSince(ctx context.Context, p string, seq int64) (bool, error) {
 	var oldest, head int64
-	if err := s.reg.db.QueryRowContext(ctx, `SELECT coalesce((SELECT min(seq) FROM tenant_changes WHERE tenant_id = ?), 0), head_seq FROM tenants WHERE id = ?`,
+	if err := s.reg.q().QueryRowContext(ctx, `SELECT coalesce((SELECT min(seq) FROM tenant_changes WHERE tenant_id = ?), 0), head_seq FROM tenants WHERE id = ?`,
 		s.id, s.id).Scan(&oldest, &head); err != nil {
 		return false, internal("read change log", err)
 	}
@@ -186,7 +187,7 @@ func (s *Space) changedSince(ctx context.Context, p string, seq int64) (bool, er
 	args := append([]any{s.id, seq, p, p}, a1...)
 	args = append(args, a2...)
 	var n int
-	if err := s.reg.db.QueryRowContext(ctx, `SELECT count(*) FROM tenant_changes WHERE tenant_id = ? AND seq > ?
+	if err := s.reg.q().QueryRowContext(ctx, `SELECT count(*) FROM tenant_changes WHERE tenant_id = ? AND seq > ?
 		AND (path = ? OR from_path = ? OR `+cond1+` OR `+cond2+`)`, args...).Scan(&n); err != nil {
 		return false, internal("read change log", err)
 	}
@@ -195,7 +196,7 @@ func (s *Space) changedSince(ctx context.Context, p string, seq int64) (bool, er
 	}
 	// A change of an ancestor (a move or delete of a parent) also changed p.
 	for a := pathrule.Parent(p); a != ""; a = pathrule.Parent(a) {
-		if err := s.reg.db.QueryRowContext(ctx, `SELECT count(*) FROM tenant_changes WHERE tenant_id = ? AND seq > ? AND (path = ? OR from_path = ?) AND op IN ('Delete','Move')`,
+		if err := s.reg.q().QueryRowContext(ctx, `SELECT count(*) FROM tenant_changes WHERE tenant_id = ? AND seq > ? AND (path = ? OR from_path = ?) AND op IN ('Delete','Move')`,
 			s.id, seq, a, a).Scan(&n); err != nil {
 			return false, internal("read change log", err)
 		}
@@ -258,6 +259,7 @@ func (s *Space) Mkdir(ctx context.Context, path string, src Source) (protocol.Me
 		s.removeDirs(created)
 		return protocol.Metadata{}, false, err
 	}
+	s.markOwn(created...)
 	return meta, true, nil
 }
 
@@ -282,7 +284,7 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 	if err := s.writable(); err != nil {
 		return protocol.Metadata{}, err
 	}
-	e, err := s.lookupExact(ctx, s.reg.db, f)
+	e, err := s.lookupExact(ctx, s.reg.q(), f)
 	if err != nil {
 		return protocol.Metadata{}, err
 	}
@@ -352,6 +354,7 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 		s.removeDirs(created)
 		return protocol.Metadata{}, err
 	}
+	s.markOwn(append([]string{f, t}, created...)...)
 	return meta, nil
 }
 
@@ -363,22 +366,22 @@ func (w *wtx) moveTree(from, to string, seq int64) error {
 	nf := runeLen(ff) + 1
 	cond, args := subtreeWhere("path", from)
 	// The root entry.
-	if _, err := w.tx.ExecContext(w.ctx, `UPDATE tenant_entries SET path = ?, fold = ?, parent = ?, seq = ? WHERE tenant_id = ? AND path = ?`,
+	if _, err := w.q.ExecContext(w.ctx, `UPDATE tenant_entries SET path = ?, fold = ?, parent = ?, seq = ? WHERE tenant_id = ? AND path = ?`,
 		to, tf, pathrule.Parent(to), seq, w.s.id, from); err != nil {
 		return err
 	}
-	if _, err := w.tx.ExecContext(w.ctx, `UPDATE tenant_entries SET path = ? || substr(path, ?), fold = ? || substr(fold, ?),
+	if _, err := w.q.ExecContext(w.ctx, `UPDATE tenant_entries SET path = ? || substr(path, ?), fold = ? || substr(fold, ?),
 		parent = ? || substr(parent, ?), seq = ? WHERE tenant_id = ? AND `+cond,
 		append([]any{to, n, tf, nf, to, n, seq, w.s.id}, args...)...); err != nil {
 		return err
 	}
 	// Versions follow the path (matched under folding, as Versions looks them up).
 	fcond, fargs := subtreeWhere("fold", ff)
-	if _, err := w.tx.ExecContext(w.ctx, `UPDATE tenant_versions SET path = ?, fold = ? WHERE tenant_id = ? AND fold = ?`,
+	if _, err := w.q.ExecContext(w.ctx, `UPDATE tenant_versions SET path = ?, fold = ? WHERE tenant_id = ? AND fold = ?`,
 		to, tf, w.s.id, ff); err != nil {
 		return err
 	}
-	_, err := w.tx.ExecContext(w.ctx, `UPDATE tenant_versions SET path = ? || substr(path, ?), fold = ? || substr(fold, ?)
+	_, err := w.q.ExecContext(w.ctx, `UPDATE tenant_versions SET path = ? || substr(path, ?), fold = ? || substr(fold, ?)
 		WHERE tenant_id = ? AND `+fcond, append([]any{to, n, tf, nf, w.s.id}, fargs...)...)
 	return err
 }

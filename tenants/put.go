@@ -76,7 +76,7 @@ func (s *Space) lookupMany(ctx context.Context, paths []string) (map[string]*ent
 	for _, p := range paths {
 		args = append(args, pathrule.FoldKey(p))
 	}
-	rows, err := s.reg.db.QueryContext(ctx, `SELECT fold, `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND fold IN (?`+
+	rows, err := s.reg.q().QueryContext(ctx, `SELECT fold, `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND fold IN (?`+
 		strings.Repeat(", ?", len(paths)-1)+`)`, args...)
 	if err != nil {
 		return nil, internal("read index", err)
@@ -239,7 +239,13 @@ func (s *Space) receive(ctx context.Context, body io.Reader, o PutOptions, repla
 		return nil, internal("create temp file", err)
 	}
 	h := sha256.New()
-	buf := make([]byte, 256<<10)
+	// A small declared body gets a buffer of its size (one byte more shows a body
+	// longer than declared), not the full 256 KiB to allocate and clear.
+	bufSize := 256 << 10
+	if o.Size >= 0 && o.Size < int64(bufSize) {
+		bufSize = max(int(o.Size)+1, 512)
+	}
+	buf := make([]byte, bufSize)
 	for {
 		if err := ctx.Err(); err != nil {
 			u.discard()

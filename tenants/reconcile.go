@@ -11,6 +11,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -356,7 +357,7 @@ func (s *Space) skip(p, why string) {
 }
 
 func (s *Space) indexChildren(ctx context.Context, dir string) (map[string]*entry, error) {
-	rows, err := s.reg.db.QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND parent = ?`, s.id, dir)
+	rows, err := s.reg.q().QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND parent = ?`, s.id, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -403,7 +404,7 @@ func (s *Space) hashStable(p string) (string, *diskItem, error) {
 
 // sameEntry reports whether the index still holds e unchanged.
 func (s *Space) sameEntry(ctx context.Context, e *entry) (bool, error) {
-	cur, err := s.lookup(ctx, s.reg.db, e.Path)
+	cur, err := s.lookup(ctx, s.reg.q(), e.Path)
 	if err != nil {
 		return false, err
 	}
@@ -417,7 +418,7 @@ func (s *Space) parentIndexed(ctx context.Context, p string) (bool, error) {
 	if parent == "" {
 		return true, nil
 	}
-	e, err := s.lookup(ctx, s.reg.db, parent)
+	e, err := s.lookup(ctx, s.reg.q(), parent)
 	if err != nil {
 		return false, err
 	}
@@ -448,7 +449,7 @@ func (s *Space) applyDelete(ctx context.Context, e *entry) error {
 func (s *Space) applyCreateDir(ctx context.Context, d *diskItem) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cur, err := s.lookup(ctx, s.reg.db, d.path); err != nil || cur != nil {
+	if cur, err := s.lookup(ctx, s.reg.q(), d.path); err != nil || cur != nil {
 		return cur != nil && cur.IsDir && cur.Path == d.path, err
 	}
 	if ok, err := s.parentIndexed(ctx, d.path); err != nil || !ok {
@@ -475,7 +476,7 @@ func (s *Space) applyCreateDir(ctx context.Context, d *diskItem) (bool, error) {
 func (s *Space) applyFile(ctx context.Context, old *entry, st *diskItem, hash string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur, err := s.lookup(ctx, s.reg.db, st.path)
+	cur, err := s.lookup(ctx, s.reg.q(), st.path)
 	if err != nil {
 		return err
 	}
@@ -507,4 +508,80 @@ func (s *Space) applyFile(ctx context.Context, old *entry, st *diskItem, hash st
 		return w.put(meta, old)
 	})
 	return err
+}
+
+// reconcileName is reconcile for the one name p (a watcher event's name): it compares
+// what the disk shows at p with p's index entry and commits the difference (a new
+// directory is reconciled with its whole subtree). needDir asks the caller to
+// reconcile p's directory instead: another name differing only in case is indexed,
+// and only the whole listing decides which of them counts.
+func (s *Space) reconcileName(ctx context.Context, p string) (unstable, needDir bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, false, err
+	}
+	if c, err := pathrule.Clean(p); err != nil || c != p {
+		s.skip(p, "name refused by the path rules")
+		return false, false, nil
+	}
+	var d *diskItem
+	fi, err := s.files.Lstat(p)
+	switch {
+	case err == nil && (fi.IsDir() || fi.Mode().IsRegular()):
+		d = &diskItem{path: p, isDir: fi.IsDir(), size: fi.Size(), mtime: fi.ModTime().UTC()}
+	case err == nil:
+		s.skip(p, "not a regular file or directory")
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+	default:
+		return false, false, err
+	}
+	e, err := s.lookup(ctx, s.reg.q(), p)
+	if err != nil {
+		return false, false, err
+	}
+	if e != nil && e.Path != p {
+		return false, true, nil
+	}
+	if e != nil && (d == nil || d.isDir != e.IsDir) {
+		if err := s.applyDelete(ctx, e); err != nil {
+			return false, false, err
+		}
+		e = nil
+	}
+	switch {
+	case d == nil:
+		return false, false, nil
+	case d.isDir:
+		if e != nil {
+			return false, false, nil // its children have events of their own
+		}
+		ok, err := s.applyCreateDir(ctx, d)
+		if err != nil || !ok {
+			return false, false, err
+		}
+		u, err := s.reconcile(ctx, d.path, true)
+		return u, false, err
+	}
+	if e != nil && e.Size == d.size && e.Modified.Equal(d.mtime) {
+		return false, false, nil
+	}
+	if e != nil {
+		if h, ok := s.verified.get(verifiedKey{d.path, d.size, d.mtime.UnixNano()}); ok && h == e.Hash {
+			return false, false, nil
+		}
+	}
+	hash, st, err := s.hashStable(d.path)
+	if errors.Is(err, errUnstable) {
+		return true, false, nil
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, false, nil
+		}
+		return false, false, err
+	}
+	if e != nil && hash == e.Hash {
+		s.verified.put(verifiedKey{d.path, st.size, st.mtime.UnixNano()}, hash)
+		return false, false, nil
+	}
+	return false, false, s.applyFile(ctx, e, st, hash)
 }

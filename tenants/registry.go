@@ -66,6 +66,8 @@ type Registry struct {
 
 	wmu sync.Mutex // serializes this process's SQL write transactions
 
+	stmts stmtCache // prepared statements (stmt.go)
+
 	mu       sync.Mutex
 	cache    map[string]Tenant // name → tenant, refreshed by Run
 	spaces   map[string]*slot  // name → opened (or opening) space
@@ -100,6 +102,7 @@ func OpenRegistry(ctx context.Context, db *sql.DB, dataDir string, limits Limits
 	}
 	r := &Registry{
 		db:      db,
+		stmts:   stmtCache{db: db},
 		dataDir: abs,
 		limits:  limits,
 		log:     logger.With("component", "tenants"),
@@ -231,6 +234,7 @@ func (r *Registry) Close() error {
 		}
 		sl.mu.Unlock()
 	}
+	r.stmts.close()
 	return nil
 }
 
@@ -315,7 +319,7 @@ func scanTenant(sc interface{ Scan(...any) error }) (Tenant, error) {
 
 // Get returns the tenant called name, read from the database (not_found if none).
 func (r *Registry) Get(ctx context.Context, name string) (Tenant, error) {
-	t, err := scanTenant(r.db.QueryRowContext(ctx, `SELECT `+tenantCols+` FROM tenants WHERE name = ?`, name))
+	t, err := scanTenant(r.q().QueryRowContext(ctx, `SELECT `+tenantCols+` FROM tenants WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Tenant{}, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 	}
@@ -327,7 +331,7 @@ func (r *Registry) Get(ctx context.Context, name string) (Tenant, error) {
 
 // List returns every tenant, ordered by name.
 func (r *Registry) List(ctx context.Context) ([]Tenant, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT `+tenantCols+` FROM tenants ORDER BY name`)
+	rows, err := r.q().QueryContext(ctx, `SELECT `+tenantCols+` FROM tenants ORDER BY name`)
 	if err != nil {
 		return nil, internal("list tenants", err)
 	}

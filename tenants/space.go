@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants/pathrule"
 )
@@ -31,6 +33,9 @@ type Space struct {
 	log  *slog.Logger
 
 	files, tmp, versions *os.Root
+	// filesFD is an O_PATH descriptor of files/ for openFileAt; valid while the space
+	// is open (use it only holding mu and after checking closed).
+	filesFD int
 
 	// mu is the commit section: writers hold it exclusively while they change the
 	// disk and commit; Open holds it shared so that index and content agree.
@@ -54,6 +59,7 @@ type Space struct {
 
 	gc groupCommit // batches concurrent Puts into one commit
 
+	own      ownMarks    // disk state left by syncd's own recent writes (own.go)
 	verified verifiedSet // files whose mtime changed on disk but not their content
 	skipMu   sync.Mutex
 	skipped  map[string]bool // disk paths already logged as skipped
@@ -77,10 +83,13 @@ func (r *Registry) openSpace(ctx context.Context, t Tenant) (*Space, error) {
 	if err := r.makeDirs(t.Name); err != nil {
 		return nil, internal("open space", err)
 	}
-	s := &Space{reg: r, name: t.Name, id: t.ID, dir: r.tenantDir(t.Name), tenant: t,
+	s := &Space{reg: r, filesFD: -1, name: t.Name, id: t.ID, dir: r.tenantDir(t.Name), tenant: t,
 		log: r.log.With("tenant", t.Name)}
 	s.gc.arrived = make(chan struct{}, 1)
 	var err error
+	if s.filesFD, err = unix.Open(filepath.Join(s.dir, "files"), unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err != nil {
+		return nil, internal("open space", err)
+	}
 	for _, d := range []struct {
 		root **os.Root
 		sub  string
@@ -98,6 +107,10 @@ func (r *Registry) openSpace(ctx context.Context, t Tenant) (*Space, error) {
 }
 
 func (s *Space) closeRoots() {
+	if s.filesFD >= 0 {
+		unix.Close(s.filesFD)
+		s.filesFD = -1
+	}
 	for _, r := range []*os.Root{s.files, s.tmp, s.versions} {
 		if r != nil {
 			r.Close()
@@ -239,7 +252,7 @@ func (s *Space) Stat(ctx context.Context, path string) (protocol.Metadata, error
 	if err := s.alive(); err != nil {
 		return protocol.Metadata{}, err
 	}
-	e, err := s.lookupExact(ctx, s.reg.db, p)
+	e, err := s.lookupExact(ctx, s.reg.q(), p)
 	if err != nil {
 		return protocol.Metadata{}, err
 	}
@@ -262,14 +275,22 @@ func (s *Space) Open(ctx context.Context, path string) (*os.File, protocol.Metad
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	e, err := s.lookupExact(ctx, s.reg.db, p)
+	// Checked again holding mu: close releases filesFD only under mu, after
+	// setting closed.
+	if err := s.alive(); err != nil {
+		return nil, protocol.Metadata{}, err
+	}
+	e, err := s.lookupExact(ctx, s.reg.q(), p)
 	if err != nil {
 		return nil, protocol.Metadata{}, err
 	}
 	if e == nil || e.IsDir {
 		return nil, protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such file")
 	}
-	f, err := openRegular(s.files, p)
+	f, ok, err := openFileAt(s.filesFD, p, filepath.Join(s.dir, "files", filepath.FromSlash(p)))
+	if !ok {
+		f, err = openRegular(s.files, p)
+	}
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such file")
@@ -331,14 +352,14 @@ func (s *Space) List(ctx context.Context, dir string, recursive bool, head func(
 	defer tx.Rollback()
 	var epoch string
 	var seq int64
-	if err := tx.QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&epoch, &seq); err != nil {
+	if err := s.reg.inTx(tx).QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&epoch, &seq); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 		}
 		return wrapInternal("list", err)
 	}
 	if d != "" {
-		e, err := s.lookupExact(ctx, tx, d)
+		e, err := s.lookupExact(ctx, s.reg.inTx(tx), d)
 		if err != nil {
 			return err
 		}
@@ -354,10 +375,10 @@ func (s *Space) List(ctx context.Context, dir string, recursive bool, head func(
 	var rows *sql.Rows
 	if recursive {
 		cond, args := subtreeWhere("path", d)
-		rows, err = tx.QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND `+cond+` ORDER BY path`,
+		rows, err = s.reg.inTx(tx).QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND `+cond+` ORDER BY path`,
 			append([]any{s.id}, args...)...)
 	} else {
-		rows, err = tx.QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND parent = ? ORDER BY path`, s.id, d)
+		rows, err = s.reg.inTx(tx).QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND parent = ? ORDER BY path`, s.id, d)
 	}
 	if err != nil {
 		return wrapInternal("list", err)
@@ -399,7 +420,7 @@ func (s *Space) Changes(ctx context.Context, since int64, epoch string, limit in
 	defer tx.Rollback()
 	var cur string
 	var head int64
-	if err := tx.QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&cur, &head); err != nil {
+	if err := s.reg.inTx(tx).QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&cur, &head); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return protocol.ChangesPage{}, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 		}
@@ -414,13 +435,13 @@ func (s *Space) Changes(ctx context.Context, since int64, epoch string, limit in
 		return page, nil
 	}
 	var oldest sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT min(seq) FROM tenant_changes WHERE tenant_id = ?`, s.id).Scan(&oldest); err != nil {
+	if err := s.reg.inTx(tx).QueryRowContext(ctx, `SELECT min(seq) FROM tenant_changes WHERE tenant_id = ?`, s.id).Scan(&oldest); err != nil {
 		return protocol.ChangesPage{}, wrapInternal("changes", err)
 	}
 	if !oldest.Valid || since+1 < oldest.Int64 {
 		return protocol.ChangesPage{}, resync
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject
+	rows, err := s.reg.inTx(tx).QueryContext(ctx, `SELECT seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject
 		FROM tenant_changes WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?`, s.id, since, limit+1)
 	if err != nil {
 		return protocol.ChangesPage{}, wrapInternal("changes", err)
@@ -464,6 +485,7 @@ type wtx struct {
 	s            *Space
 	ctx          context.Context
 	tx           *sql.Tx
+	q            dbq // tx through the statement cache
 	epoch        string
 	seq          int64
 	src          Source
@@ -490,8 +512,8 @@ func (s *Space) write(ctx context.Context, src Source, fn func(w *wtx) error) ([
 		if err != nil {
 			return nil, err
 		}
-		w := &wtx{s: s, ctx: ctx, tx: tx, src: src}
-		if err := tx.QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&w.epoch, &w.seq); err != nil {
+		w := &wtx{s: s, ctx: ctx, tx: tx, q: s.reg.inTx(tx), src: src}
+		if err := s.reg.inTx(tx).QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&w.epoch, &w.seq); err != nil {
 			tx.Rollback()
 			if errors.Is(err, sql.ErrNoRows) {
 				return nil, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
@@ -502,7 +524,7 @@ func (s *Space) write(ctx context.Context, src Source, fn func(w *wtx) error) ([
 			tx.Rollback()
 			return nil, err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE tenants SET head_seq = ? WHERE id = ?`, w.seq, s.id); err != nil {
+		if _, err := s.reg.inTx(tx).ExecContext(ctx, `UPDATE tenants SET head_seq = ? WHERE id = ?`, w.seq, s.id); err != nil {
 			tx.Rollback()
 			return nil, err
 		}
@@ -530,7 +552,7 @@ func (s *Space) write(ctx context.Context, src Source, fn func(w *wtx) error) ([
 func (w *wtx) event(op, from string, m protocol.Metadata) (int64, error) {
 	w.seq++
 	m.Seq = w.seq
-	_, err := w.tx.ExecContext(w.ctx, `INSERT INTO tenant_changes (tenant_id, seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, at)
+	_, err := w.q.ExecContext(w.ctx, `INSERT INTO tenant_changes (tenant_id, seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, w.s.id, w.seq, op, from, m.Path, m.IsDirectory, m.Size, m.Hash,
 		m.Modified.UnixNano(), w.src.ClientID, w.src.Subject, time.Now().UnixNano())
 	if err != nil {
@@ -543,7 +565,7 @@ func (w *wtx) event(op, from string, m protocol.Metadata) (int64, error) {
 
 // put inserts or replaces the index row of m.Path.
 func (w *wtx) put(m protocol.Metadata, old *entry) error {
-	_, err := w.tx.ExecContext(w.ctx, `INSERT INTO tenant_entries (tenant_id, fold, path, parent, is_dir, size, hash, modified, seq)
+	_, err := w.q.ExecContext(w.ctx, `INSERT INTO tenant_entries (tenant_id, fold, path, parent, is_dir, size, hash, modified, seq)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant_id, fold) DO UPDATE SET path = excluded.path, parent = excluded.parent, is_dir = excluded.is_dir,
 			size = excluded.size, hash = excluded.hash, modified = excluded.modified, seq = excluded.seq`,
@@ -566,11 +588,11 @@ func (w *wtx) put(m protocol.Metadata, old *entry) error {
 func (w *wtx) removeTree(p string) error {
 	cond, args := subtreeWhere("path", p)
 	var n, bytes int64
-	if err := w.tx.QueryRowContext(w.ctx, `SELECT count(*), coalesce(sum(CASE WHEN is_dir THEN 0 ELSE size END), 0) FROM tenant_entries
+	if err := w.q.QueryRowContext(w.ctx, `SELECT count(*), coalesce(sum(CASE WHEN is_dir THEN 0 ELSE size END), 0) FROM tenant_entries
 		WHERE tenant_id = ? AND (path = ? OR `+cond+`)`, append([]any{w.s.id, p}, args...)...).Scan(&n, &bytes); err != nil {
 		return err
 	}
-	if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM tenant_entries WHERE tenant_id = ? AND (path = ? OR `+cond+`)`,
+	if _, err := w.q.ExecContext(w.ctx, `DELETE FROM tenant_entries WHERE tenant_id = ? AND (path = ? OR `+cond+`)`,
 		append([]any{w.s.id, p}, args...)...); err != nil {
 		return err
 	}
@@ -581,7 +603,7 @@ func (w *wtx) removeTree(p string) error {
 
 // addVersion records a kept earlier content of path.
 func (w *wtx) addVersion(id, path string, e *entry, deleted bool) error {
-	_, err := w.tx.ExecContext(w.ctx, `INSERT INTO tenant_versions (tenant_id, id, path, fold, size, hash, modified, replaced_at, deleted)
+	_, err := w.q.ExecContext(w.ctx, `INSERT INTO tenant_versions (tenant_id, id, path, fold, size, hash, modified, replaced_at, deleted)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, w.s.id, id, path, pathrule.FoldKey(path), e.Size, e.Hash, e.Modified.UnixNano(),
 		time.Now().UnixNano(), deleted)
 	return err

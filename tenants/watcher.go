@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -16,16 +17,26 @@ import (
 
 // Watcher timing.
 const (
-	watchDebounce = 200 * time.Millisecond // quiet time before a dirty directory is looked at
+	watchDebounce = 200 * time.Millisecond // quiet time before changed names are looked at
+	watchMaxDelay = time.Second            // ... but no longer than this after the first
 	watchRetry    = 500 * time.Millisecond // look again at files that changed while hashed
-	watchRescan   = time.Minute            // periodic full rescan (watchers lose events)
+	// watchRescan is the period of a full rescan (a stat of every entry, no hashing of
+	// files whose size and mtime match the index). inotify reports a lost event as a
+	// queue overflow, which rescans at once; the periodic rescan only covers what
+	// inotify cannot see (a name created in a new directory before its watch was
+	// added, writes through a shared mmap).
+	watchRescan = 10 * time.Minute
 )
 
 // watcher turns changes made by hand in a tenant's files/ directory into change
 // events. fsnotify is not recursive: every directory gets its own watch. Events only
-// mark directories dirty; after watchDebounce the dirty directories are reconciled
-// with the index (Space.reconcile), which ignores syncd's own writes because those are
-// already in the index by the time the commit section is free.
+// mark names dirty; after watchDebounce of quiet (or watchMaxDelay) each dirty name is
+// looked at alone: a name whose disk state is the one syncd's own write left there is
+// dropped without a query (own.go); any other is compared with its index entry
+// (Space.reconcileName), which also ignores syncd's own writes, already indexed by the
+// time the commit section is free. Whole directories are reconciled only on a queue
+// overflow or watch error, at start, every watchRescan, and for names whose case
+// differs from an indexed one.
 type watcher struct {
 	s      *Space
 	fw     *fsnotify.Watcher
@@ -34,8 +45,24 @@ type watcher struct {
 	done   chan struct{}
 
 	mu    sync.Mutex
+	names map[string]bool // names to look at
 	dirty map[string]bool // directories ("" = root) to reconcile
 	full  bool            // reconcile everything
+
+	stats watchStats
+}
+
+// watchStats counts the watcher's work (tests and debugging).
+type watchStats struct {
+	mu                 sync.Mutex
+	names, own, dirs   int // names looked at, of which own writes; directories reconciled
+	fullScans, retries int
+}
+
+func (w *watcher) statsSnapshot() (names, own, dirs, full int) {
+	w.stats.mu.Lock()
+	defer w.stats.mu.Unlock()
+	return w.stats.names, w.stats.own, w.stats.dirs, w.stats.fullScans
 }
 
 // startWatcher starts the space's watcher (once).
@@ -52,7 +79,7 @@ func (s *Space) startWatcher(ctx context.Context) error {
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	w := &watcher{s: s, fw: fw, base: filepath.Join(s.dir, "files"), cancel: cancel, done: make(chan struct{}),
-		dirty: map[string]bool{}, full: true}
+		names: map[string]bool{}, dirty: map[string]bool{}, full: true}
 	s.w = w
 	s.hmu.Unlock()
 	w.addTree("")
@@ -119,6 +146,17 @@ func (w *watcher) run(ctx context.Context) {
 	defer timer.Stop()
 	rescan := time.NewTicker(watchRescan)
 	defer rescan.Stop()
+	var first time.Time // of the first event not looked at yet
+	schedule := func(d time.Duration) {
+		now := time.Now()
+		if first.IsZero() {
+			first = now
+		}
+		if limit := first.Add(watchMaxDelay).Sub(now); d > limit {
+			d = max(limit, 0)
+		}
+		timer.Reset(d)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -137,15 +175,14 @@ func (w *watcher) run(ctx context.Context) {
 				}
 			}
 			w.mu.Lock()
-			// A change of a name (content, creation, removal) shows in its
-			// parent's listing; the root's own events mark the root.
+			// The root's own events (its attributes, its removal) mark the root.
 			if p == "" {
 				w.dirty[""] = true
 			} else {
-				w.dirty[pathrule.Parent(p)] = true
+				w.names[p] = true
 			}
 			w.mu.Unlock()
-			timer.Reset(watchDebounce)
+			schedule(watchDebounce)
 		case err, ok := <-w.fw.Errors:
 			if !ok {
 				return
@@ -158,30 +195,85 @@ func (w *watcher) run(ctx context.Context) {
 			w.mu.Lock()
 			w.full = true
 			w.mu.Unlock()
-			timer.Reset(watchDebounce)
+			schedule(watchDebounce)
 		case <-rescan.C:
 			w.mu.Lock()
 			w.full = true
 			w.mu.Unlock()
-			timer.Reset(0)
+			schedule(0)
 		case <-timer.C:
+			first = time.Time{}
 			if w.scan(ctx) {
-				timer.Reset(watchRetry)
+				w.stats.mu.Lock()
+				w.stats.retries++
+				w.stats.mu.Unlock()
+				schedule(watchRetry)
 			}
 		}
 	}
 }
 
-// scan reconciles the dirty directories (or everything); true asks for another look.
+// scan looks at the dirty names, then reconciles the dirty directories (or
+// everything); true asks for another look.
 func (w *watcher) scan(ctx context.Context) (again bool) {
 	w.mu.Lock()
-	full, dirty := w.full, w.dirty
-	w.full, w.dirty = false, map[string]bool{}
+	full, dirty, names := w.full, w.dirty, w.names
+	w.full, w.dirty, w.names = false, map[string]bool{}, map[string]bool{}
 	w.mu.Unlock()
+	w.s.expireOwn()
 	if full {
 		w.addTree("")
 		dirty = map[string]bool{"": true}
+		names = nil
+		w.stats.mu.Lock()
+		w.stats.fullScans++
+		w.stats.mu.Unlock()
 	}
+	// Parents before children: a new directory is reconciled with its subtree first.
+	sorted := make([]string, 0, len(names))
+	for p := range names {
+		sorted = append(sorted, p)
+	}
+	sort.Strings(sorted)
+	var own int
+	for _, p := range sorted {
+		if ctx.Err() != nil {
+			return false
+		}
+		if dirty[pathrule.Parent(p)] {
+			continue // its directory is reconciled below
+		}
+		if w.s.isOwn(p) {
+			own++
+			continue
+		}
+		unstable, needDir, err := w.s.reconcileName(ctx, p)
+		switch {
+		case err != nil:
+			if protocol.CodeOf(err) == protocol.CodeNotFound {
+				return false // the tenant is being deleted
+			}
+			if ctx.Err() == nil && !w.s.isClosed() {
+				w.s.log.Warn("reconcile after disk change", "path", p, "err", err)
+				again = true
+				w.mu.Lock()
+				w.names[p] = true
+				w.mu.Unlock()
+			}
+		case needDir:
+			dirty[pathrule.Parent(p)] = true
+		case unstable:
+			again = true
+			w.mu.Lock()
+			w.names[p] = true
+			w.mu.Unlock()
+		}
+	}
+	w.stats.mu.Lock()
+	w.stats.names += len(sorted)
+	w.stats.own += own
+	w.stats.dirs += len(dirty)
+	w.stats.mu.Unlock()
 	for dir := range dirty {
 		if ctx.Err() != nil {
 			return false

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -24,6 +25,9 @@ import (
 // BusyTimeoutMillis is how long a connection waits for a lock held by another
 // connection or process before failing with SQLITE_BUSY.
 const BusyTimeoutMillis = 10000
+
+// MaxIdleConns is how many idle connections Open's pool keeps.
+const MaxIdleConns = 16
 
 // DSN returns the data source name Open uses for path. Every pragma is in the DSN so
 // that every pooled connection gets it. Transactions begun with sql.TxOptions.ReadOnly
@@ -54,6 +58,11 @@ func Open(ctx context.Context, path string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
+	// Keep connections instead of closing all but two after a burst of concurrent
+	// requests: opening one runs every pragma again, and the statements prepared on it
+	// (by the tenants package) are lost with it.
+	db.SetMaxIdleConns(MaxIdleConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)

@@ -1,0 +1,105 @@
+package tenants
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+// waitIdle waits until the watcher has looked at no new name for 600 ms and returns
+// its counters.
+func waitIdle(t *testing.T, w *watcher) (names, own, dirs, full int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	last := -1
+	for time.Now().Before(deadline) {
+		time.Sleep(600 * time.Millisecond)
+		names, own, dirs, full = w.statsSnapshot()
+		w.mu.Lock()
+		pending := len(w.names) + len(w.dirty)
+		w.mu.Unlock()
+		if names == last && pending == 0 && full > 0 {
+			return
+		}
+		last = names
+	}
+	t.Fatal("watcher never idle")
+	return
+}
+
+// TestWatcherOwnWritesCheap checks that syncd's own writes in a large directory cost
+// the watcher no directory reconcile and (nearly always) no index query, produce no
+// extra events, and that hand changes right after own writes are still seen.
+func TestWatcherOwnWritesCheap(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	must(t, e.reg.StartWatchers(ctx))
+	w := e.sp.w
+	_, _, dirs0, _ := waitIdle(t, w)
+
+	const n = 300
+	for i := 0; i < n; i++ {
+		e.put(fmt.Sprintf("big/f%04d.bin", i), []byte(fmt.Sprintf("own %d", i)))
+	}
+	e.put("big/f0003.bin", []byte("own update")) // keeps a version (a hard link)
+	if _, _, err := e.sp.Mkdir(ctx, "m/n", Source{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sp.Move(ctx, "big/f0001.bin", "m/n/g.bin", "", Source{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sp.Delete(ctx, "big/f0002.bin", DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.put("gone/x/y.bin", []byte("y"))
+	if _, err := e.sp.Delete(ctx, "gone", DeleteOptions{Recursive: true}); err != nil {
+		t.Fatal(err)
+	}
+	nEvents := len(e.evs())
+	names, own, dirs, _ := waitIdle(t, w)
+	t.Logf("own writes: %d names looked at, %d recognized as own, %d directory reconciles", names, own, dirs-dirs0)
+	if dirs != dirs0 {
+		t.Fatalf("own writes caused %d directory reconciles", dirs-dirs0)
+	}
+	if names < n || own < names*9/10 {
+		t.Fatalf("%d of %d names recognized as own writes", own, names)
+	}
+	if got := len(e.evs()); got != nEvents {
+		t.Fatalf("watcher added %d events for own writes: %+v", got-nEvents, e.evs()[nEvents:])
+	}
+
+	// attacks: hand changes right after own writes at the same names are not hidden.
+	files := e.filesDir()
+	e.put("big/h.bin", []byte("own h"))
+	must(t, os.WriteFile(filepath.Join(files, "big", "h.bin"), []byte("hand edit of h"), 0o600))
+	e.put("big/del.bin", []byte("own del"))
+	must(t, os.Remove(filepath.Join(files, "big", "del.bin")))
+	if _, err := e.sp.Delete(ctx, "big/f0004.bin", DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.WriteFile(filepath.Join(files, "big", "f0004.bin"), []byte("hand recreate"), 0o600))
+	must(t, os.WriteFile(filepath.Join(files, "m", "n", "hand.bin"), []byte("hand new"), 0o600))
+	waitFor(t, 5*time.Second, "hand changes", func() bool {
+		h, err1 := e.sp.Stat(ctx, "big/h.bin")
+		_, err2 := e.sp.Stat(ctx, "big/del.bin")
+		f4, err3 := e.sp.Stat(ctx, "big/f0004.bin")
+		_, err4 := e.sp.Stat(ctx, "m/n/hand.bin")
+		return err1 == nil && h.Hash == sum([]byte("hand edit of h")) && protocol.CodeOf(err2) == protocol.CodeNotFound &&
+			err3 == nil && f4.Hash == sum([]byte("hand recreate")) && err4 == nil
+	})
+	_, _, dirs, _ = waitIdle(t, w)
+	if dirs != dirs0 {
+		t.Fatalf("hand changes caused %d directory reconciles", dirs-dirs0)
+	}
+	all, err := e.sp.Changes(ctx, 0, "", protocol.MaxChangesLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, e.list(), replay(all.Events))
+}
