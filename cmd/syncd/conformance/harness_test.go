@@ -268,7 +268,6 @@ func (d *daemon) stop() {
 	}
 }
 
-
 // ---- HTTP ----
 
 // httpClient never follows redirects and has a bounded timeout.
