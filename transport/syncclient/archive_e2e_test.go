@@ -269,8 +269,8 @@ func TestHostileArchiveFallsBack(t *testing.T) {
 			return hostileArchive(t, s.files, func(h *tar.Header, b []byte) []byte { return append([]byte("EVIL "), b...) })
 		}},
 		{"hash differs from the listing", func() []byte {
-			return hostileArchive(t, s.files, func(h *tar.Header, b []byte) []byte {
-				b = []byte("other content")
+			return hostileArchive(t, s.files, func(h *tar.Header, _ []byte) []byte {
+				b := []byte("other content")
 				h.PAXRecords["SYNCSPACE.hash"] = hashOf(b)
 				return b
 			})

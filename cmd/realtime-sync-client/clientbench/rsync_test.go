@@ -124,9 +124,9 @@ func TestInitialSyncVsRsync(t *testing.T) {
 		// CLIENTBENCH_CPUPROFILE=FILE profiles the first round's initial sync alone
 		// (client and the in-process server together).
 		if pf := os.Getenv("CLIENTBENCH_CPUPROFILE"); pf != "" && r == 0 {
-			f, err := os.Create(pf)
-			if err != nil {
-				t.Fatal(err)
+			f, ferr := os.Create(pf)
+			if ferr != nil {
+				t.Fatal(ferr)
 			}
 			if err := pprof.StartCPUProfile(f); err != nil {
 				t.Fatal(err)
