@@ -28,11 +28,17 @@ const closeGrace = time.Second
 const opTimeout = 30 * time.Second
 
 // outItem is one entry of a send queue: an encoded message, or a replay to run at
-// that point of the stream.
+// that point of the stream. A broadcast event is queued as a complete text frame
+// (data starts with hdr bytes of frame header, see prepareFrame), shared by every
+// subscriber; replies carry only the JSON (hdr 0).
 type outItem struct {
 	data   []byte
+	hdr    int
 	replay *replayReq
 }
+
+// payload is the item's JSON message.
+func (it *outItem) payload() []byte { return it.data[it.hdr:] }
 
 type replayReq struct {
 	since int64
@@ -41,18 +47,27 @@ type replayReq struct {
 
 // queue is a connection's bounded send queue. Its slice grows only while messages
 // wait, so an idle connection holds no buffer. It also owns the writer goroutine's
-// life: push starts the writer when there is something to send and none runs, and the
-// writer ends when the queue is empty, so an idle connection parks no writer
-// goroutine (there is never more than one).
+// life: push starts the writer when there is something to send and none runs; the
+// writer parks when the queue is empty and ends once the sweeper finds it parked for
+// a whole CheckInterval, so an idle connection parks no writer goroutine (there is
+// never more than one) while a busy one does not start a goroutine per message.
 type queue struct {
 	mu      sync.Mutex
 	items   []outItem
 	limit   int
-	ping    bool // a WebSocket ping is due
-	running bool // the writer goroutine runs
-	stopped bool // the connection is torn down: no more writers
+	ping    bool          // a WebSocket ping is due
+	running bool          // the writer goroutine runs
+	stopped bool          // the connection is torn down: no more writers
+	parked  bool          // the writer waits on wake for more
+	active  bool          // the writer took something since the last sweep
+	expire  bool          // the parked writer is to end
+	wake    chan struct{} // while a writer runs (from wakePool); cap 1
 	c       *conn
 }
+
+// wakePool recycles the writers' wake channels, so that only connections with a
+// writer hold one.
+var wakePool = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
 
 // push appends it, or reports false when the queue already holds limit items.
 func (q *queue) push(it outItem) bool {
@@ -69,6 +84,27 @@ func (q *queue) push(it outItem) bool {
 	return true
 }
 
+// wakeLocked wakes the parked writer.
+func (q *queue) wakeLocked() {
+	if q.parked {
+		q.parked = false
+		q.wake <- struct{}{}
+	}
+}
+
+// sweep is called every CheckInterval: a writer that has been parked since the
+// previous sweep without taking anything ends, so that a connection keeps its writer
+// goroutine only while messages flow (at most two sweeps after the last one).
+func (q *queue) sweep() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.parked && !q.active {
+		q.expire = true
+		q.wakeLocked()
+	}
+	q.active = false
+}
+
 // pingDue asks the writer to send a WebSocket ping.
 func (q *queue) pingDue() {
 	q.mu.Lock()
@@ -83,24 +119,41 @@ func (q *queue) pingDue() {
 func (q *queue) startLocked() {
 	if !q.running {
 		q.running = true
+		q.wake = wakePool.Get().(chan struct{})
 		q.c.wg.Add(1)
 		go q.c.writeLoop()
+		return
 	}
+	q.wakeLocked()
 }
 
 // take moves every queued item into the result, leaving spare as the new empty
-// queue, and reports whether a ping is due. With nothing to do it marks the writer
-// stopped and returns ok false: the writer must then return.
+// queue, and reports whether a ping is due. With nothing to do it parks the writer
+// until something is pushed; when the queue is stopped, or the sweeper found the
+// writer parked for a whole period, it marks the writer stopped and returns ok
+// false: the writer must then return.
 func (q *queue) take(spare []outItem) (items []outItem, ping, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.items) == 0 && !q.ping || q.stopped {
-		q.running = false
-		return nil, false, false
+	for {
+		if q.stopped || q.expire && len(q.items) == 0 && !q.ping {
+			q.running, q.expire, q.parked = false, false, false
+			wakePool.Put(q.wake) // empty: a token is sent only to a parked writer, which takes it
+			q.wake = nil
+			return nil, false, false
+		}
+		if len(q.items) > 0 || q.ping {
+			q.expire, q.active = false, true
+			items, ping = q.items, q.ping
+			q.items, q.ping = spare[:0], false
+			return items, ping, true
+		}
+		q.parked = true
+		w := q.wake
+		q.mu.Unlock()
+		<-w
+		q.mu.Lock()
 	}
-	items, ping = q.items, q.ping
-	q.items, q.ping = spare[:0], false
-	return items, ping, true
 }
 
 // stop forbids new writers; teardown then waits for the running one.
@@ -108,6 +161,7 @@ func (q *queue) stop() {
 	q.mu.Lock()
 	q.stopped = true
 	q.items = nil
+	q.wakeLocked()
 	q.mu.Unlock()
 }
 
@@ -117,7 +171,7 @@ type conn struct {
 	authReq     *http.Request // until authenticated: peer and X-Forwarded-For, for the failed-auth limiter
 	id          string
 	remote      string
-	connectedAt time.Time
+	connectedAt int64 // unix nanos
 	ws          *websocket.Conn
 	limiter     *rate.Limiter
 
@@ -134,11 +188,13 @@ type conn struct {
 	space      Space      // set by Subscribe or the first FileOperation (reader only)
 	th         *tenantHub // set by Subscribe (reader; read by writer after a replay item)
 
-	// Owned by the tenant hub goroutine.
+	// Guarded by the tenant hub's mu.
 	from   int64 // live events with seq ≤ from are not sent
 	subIdx int
 
 	q          queue
+	wmu        sync.Mutex // serialises socket writes: data batches, pongs, the close frame
+	wdl        int64      // unix nanos of the socket's write deadline set by writeRaw; 0 = unknown (wmu)
 	msgsIn     atomic.Int64
 	msgsOut    atomic.Int64
 	lastActive atomic.Int64 // unix nanos of the last frame received
@@ -157,7 +213,7 @@ func (h *Hub) newConn(r *http.Request, ws *websocket.Conn) *conn {
 		ws:          ws,
 		id:          newID(),
 		remote:      h.remoteAddr(r),
-		connectedAt: now.UTC(),
+		connectedAt: now.UnixNano(),
 		subIdx:      -1,
 		readerDone:  make(chan struct{}),
 	}
@@ -183,7 +239,7 @@ func (c *conn) info() ConnInfo {
 		ID:          c.id,
 		ClientID:    id,
 		RemoteAddr:  c.remote,
-		ConnectedAt: c.connectedAt,
+		ConnectedAt: time.Unix(0, c.connectedAt).UTC(),
 		MessagesIn:  c.msgsIn.Load(),
 		MessagesOut: c.msgsOut.Load(),
 	}
@@ -232,8 +288,13 @@ func (c *conn) close(code int, reason string) {
 func (c *conn) closer(code int, reason string) {
 	defer c.wg.Done()
 	if code != 0 {
+		// After the frame being written (closing() keeps the writer from starting
+		// another one).
+		c.wmu.Lock()
 		err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason),
 			time.Now().Add(c.h.opts.WriteTimeout))
+		c.wdl = 0
+		c.wmu.Unlock()
 		if err != nil {
 			c.h.log.Debug("close frame not sent", "conn", c.id, "code", code, "err", err)
 		}
@@ -257,6 +318,7 @@ func (c *conn) abort() {
 
 // housekeep is called by the sweeper: token expiry and validity, ping, idle timeout.
 func (c *conn) housekeep(now time.Time) {
+	c.q.sweep()
 	if c.closing() {
 		return
 	}
@@ -294,6 +356,7 @@ func (c *conn) housekeep(now time.Time) {
 func (c *conn) readLoop() {
 	defer c.teardown()
 	ws := c.ws
+	ws.SetPingHandler(c.onPing)
 	if !c.authed.Load() {
 		if !c.authenticate() {
 			return
@@ -530,8 +593,8 @@ func (c *conn) subscribe(m protocol.Message) {
 	c.th.subscribe(c, sp, m.Since, m.Epoch)
 }
 
-// writeLoop is the connection's only data writer. It runs while there is something
-// to send (see queue).
+// writeLoop is the connection's only data writer. It runs while messages flow (see
+// queue).
 func (c *conn) writeLoop() {
 	defer c.wg.Done()
 	var spare []outItem
@@ -543,13 +606,7 @@ func (c *conn) writeLoop() {
 		if c.closing() {
 			continue // take again: stops the writer once the queue is stopped or empty
 		}
-		if ping {
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.h.opts.WriteTimeout)); err != nil {
-				c.close(0, "")
-				continue
-			}
-		}
-		err := c.writeItems(items)
+		err := c.writeItems(items, ping)
 		clear(items)
 		if cap(items) > 256 {
 			items = nil
@@ -561,85 +618,80 @@ func (c *conn) writeLoop() {
 	}
 }
 
-var errClosing = errors.New("connection closing")
-
-// frameWriter packs messages into frames: one per frame, or with batch as many as fit
-// in MaxBatchBytes, one per line.
-type frameWriter struct {
-	c     *conn
-	batch bool
-	buf   []byte
-	n     int // messages in buf
-}
-
-func (fw *frameWriter) add(data []byte) error {
-	if !fw.batch {
-		return fw.c.writeFrame(data, 1)
+// writeItems writes everything taken from the queue (and a ping first when one is
+// due) with as few socket writes as possible.
+func (c *conn) writeItems(items []outItem, ping bool) error {
+	fw := newFrameWriter(c)
+	defer fw.release()
+	if ping {
+		fw.ping()
 	}
-	if fw.n > 0 && len(fw.buf)+1+len(data) > fw.c.h.opts.MaxBatchBytes {
-		if err := fw.flush(); err != nil {
-			return err
-		}
-	}
-	if fw.n > 0 {
-		fw.buf = append(fw.buf, '\n')
-	}
-	fw.buf = append(fw.buf, data...)
-	fw.n++
-	return nil
-}
-
-func (fw *frameWriter) flush() error {
-	if fw.n == 0 {
-		return nil
-	}
-	err := fw.c.writeFrame(fw.buf, fw.n)
-	fw.buf, fw.n = fw.buf[:0], 0
-	return err
-}
-
-func (c *conn) writeItems(items []outItem) error {
-	fw := frameWriter{c: c, batch: c.batch.Load()}
-	for _, it := range items {
+	for i := range items {
+		it := &items[i]
 		if it.replay != nil {
 			if err := fw.flush(); err != nil {
 				return err
 			}
-			if err := c.runReplay(it.replay); err != nil {
+			if err := c.runReplay(fw, it.replay); err != nil {
 				return err
 			}
-			fw.batch = c.batch.Load()
 			continue
 		}
-		if err := fw.add(it.data); err != nil {
+		if err := fw.add(it); err != nil {
 			return err
 		}
 	}
 	return fw.flush()
 }
 
-// writeFrame writes one text frame holding n messages. WriteMessage takes gorilla's
-// allocation-free path and borrows a pooled write buffer only for the write.
-func (c *conn) writeFrame(data []byte, n int) error {
+// writeRaw writes b, whole frames holding n messages, to the socket in one write
+// with one write deadline. It refuses once the connection is closing, so that
+// nothing follows the close frame.
+func (c *conn) writeRaw(b []byte, n int) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	if c.closing() {
 		return errClosing
 	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.h.opts.WriteTimeout))
-	if err := c.ws.WriteMessage(websocket.TextMessage, data); err != nil {
+	nc := c.ws.NetConn()
+	// Setting a deadline costs a runtime timer update: while the one set before is
+	// still at least 90% of WriteTimeout away, it stays.
+	now := time.Now().UnixNano()
+	if to := int64(c.h.opts.WriteTimeout); c.wdl-now < to-to/10 {
+		c.wdl = now + to
+		_ = nc.SetWriteDeadline(time.Unix(0, c.wdl))
+	}
+	if _, err := nc.Write(b); err != nil {
 		return err
 	}
 	c.msgsOut.Add(int64(n))
 	return nil
 }
 
+// onPing answers a client's WebSocket ping (gorilla's reader calls it) in turn with
+// the writer's socket writes.
+func (c *conn) onPing(msg string) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closing() {
+		return nil
+	}
+	err := c.ws.WriteControl(websocket.PongMessage, []byte(msg), time.Now().Add(c.h.opts.WriteTimeout))
+	c.wdl = 0 // WriteControl set its own deadline
+	var ne net.Error
+	if err == nil || errors.Is(err, websocket.ErrCloseSent) || errors.As(err, &ne) && ne.Timeout() {
+		return nil
+	}
+	return err
+}
+
 // runReplay sends the retained events after r.since straight from the store, paced
 // by the socket, then makes the connection live in its tenant hub exactly after the
 // last event sent. If the store no longer holds them it sends ResyncRequired and the
 // connection goes live after the head.
-func (c *conn) runReplay(r *replayReq) error {
+func (c *conn) runReplay(fw *frameWriter, r *replayReq) error {
 	since := r.since
 	sp, th := c.space, c.th
-	fw := frameWriter{c: c, batch: c.batch.Load()}
 	for {
 		if c.closing() {
 			return errClosing
@@ -650,7 +702,10 @@ func (c *conn) runReplay(r *replayReq) error {
 		if err != nil {
 			if protocol.CodeOf(err) == protocol.CodeResyncRequired {
 				epoch, head := th.goLiveHead(c, sp)
-				return c.writeFrame(encodeResync(head, epoch), 1)
+				if err := fw.add(&outItem{data: encodeResync(head, epoch)}); err != nil {
+					return err
+				}
+				return fw.flush()
 			}
 			if c.closing() {
 				return errClosing
@@ -668,7 +723,7 @@ func (c *conn) runReplay(r *replayReq) error {
 			if err != nil {
 				return err
 			}
-			if err := fw.add(data); err != nil {
+			if err := fw.add(&outItem{data: data}); err != nil {
 				return err
 			}
 			since = ev.Seq

@@ -1,18 +1,23 @@
 // Package hub serves syncd's real-time WebSocket endpoint GET /ws (SPEC §4).
 //
-// Each tenant with subscribers has one tenant hub: one goroutine owns that tenant's
-// subscriber set and fans out the tenant's committed change events (from
-// tenants.Registry.Listen, in seq order) into the subscribers' bounded send queues. A
-// subscriber whose queue overflows is closed with 4008 and never waited for. Each
-// connection has exactly one reader and one writer goroutine; the HTTP handler
-// returns right after the upgrade so no handler goroutine stays parked per socket.
-// One sweeper goroutine per Hub checks every live connection's token about four times
-// a second (expiry → 4004, revocation, key retirement or tenant deletion → 4005),
-// sends WebSocket pings and closes idle, unsubscribed connections.
+// Each tenant with subscribers has one tenant hub holding its live subscriber set.
+// The registry listener (tenants.Registry.Listen, called per tenant in seq order)
+// fans each committed event out right there, under the tenant hub's lock, into the
+// subscribers' bounded send queues: the event is encoded once, as a complete text
+// frame shared by every subscriber. Pushing never blocks; a subscriber whose queue
+// overflows is closed with 4008 and never waited for. Each connection has exactly one
+// reader goroutine and at most one writer goroutine, started when something is queued
+// and ended when the queue is empty (idle sockets park only the reader); the writer
+// frames everything queued itself and writes it in one socket write with one write
+// deadline. The HTTP handler returns right after the upgrade so no handler goroutine
+// stays parked per socket. One sweeper goroutine per Hub checks every live
+// connection's token about four times a second (expiry → 4004, revocation, key
+// retirement or tenant deletion → 4005), sends WebSocket pings and closes idle,
+// unsubscribed connections.
 //
 // Subscribe with since/epoch replays the change log straight from the store, paced to
 // the reader (not through the send queue), and then switches the subscriber to live
-// events inside the tenant hub goroutine so that no event is lost or sent twice.
+// events under the tenant hub's lock so that no event is lost or sent twice.
 package hub
 
 import (
@@ -141,7 +146,6 @@ type Hub struct {
 	tenants     map[string]*tenantHub
 	closing     bool
 	connWG      sync.WaitGroup // one per connection, done when fully torn down
-	hubWG       sync.WaitGroup // one per tenant hub goroutine
 	sweeperStop chan struct{}
 	sweeperDone chan struct{}
 }
@@ -452,7 +456,7 @@ func (h *Hub) Disconnect(id string) bool {
 }
 
 // Shutdown closes every socket with 1001, refuses new upgrades, and waits until every
-// connection and tenant hub goroutine has ended or ctx is done. It returns ctx's error
+// connection's goroutines have ended or ctx is done. It returns ctx's error
 // in the latter case.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
@@ -472,7 +476,6 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		h.connWG.Wait()
-		h.hubWG.Wait()
 		<-h.sweeperDone
 		close(done)
 	}()
@@ -520,7 +523,7 @@ func (h *Hub) publish(tenant string, ev protocol.Event) {
 	th := h.tenants[tenant]
 	h.mu.RUnlock()
 	if th != nil {
-		th.push(ev)
+		th.push(&ev)
 	}
 }
 
@@ -533,8 +536,6 @@ func (h *Hub) acquireTenant(tenant string) *tenantHub {
 	if th == nil {
 		th = newTenantHub(h, tenant)
 		h.tenants[tenant] = th
-		h.hubWG.Add(1)
-		go th.run()
 	}
 	th.refs++
 	return th
@@ -549,7 +550,7 @@ func (h *Hub) releaseTenant(th *tenantHub) {
 		if h.tenants[th.name] == th {
 			delete(h.tenants, th.name)
 		}
-		close(th.stop)
+		th.stop()
 	}
 }
 

@@ -7,91 +7,49 @@ import (
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
-// tenantHub owns one tenant's subscriber set in its goroutine (run). Events arrive
-// from the registry listener through an unbounded inbox (push never blocks); joins,
-// leaves and replay switches arrive as commands and are answered in order with the
-// events, which is what makes the switch from replay to live exact.
+// tenantHub holds one tenant's live subscriber set. The registry listener delivers
+// each committed event straight from the publisher into the subscribers' send queues
+// under mu (queue pushes never block: a full queue closes its connection with 4008),
+// so events are handed out in the order the registry reports them, without a hop
+// through another goroutine. Joins, leaves and the switch from replay to live take
+// the same lock, which makes that switch exact: a connection becomes live after seq
+// s only if no event after s has been dispatched yet.
 type tenantHub struct {
 	h    *Hub
 	name string
 	refs int // guarded by h.mu
 
-	mu     sync.Mutex
-	inbox  []protocol.Event
-	wake   chan struct{} // cap 1
-	cmds   chan func()
-	stop   chan struct{}
-	closed bool
-
-	// Owned by run.
+	mu       sync.Mutex
+	closed   bool
 	subs     []*conn
 	lastSeen int64 // seq of the last event dispatched; every event ≤ lastSeen is out
 }
 
 func newTenantHub(h *Hub, name string) *tenantHub {
-	return &tenantHub{
-		h:    h,
-		name: name,
-		wake: make(chan struct{}, 1),
-		cmds: make(chan func()),
-		stop: make(chan struct{}),
-	}
+	return &tenantHub{h: h, name: name}
 }
 
-// push appends ev to the inbox. It never blocks.
-func (t *tenantHub) push(ev protocol.Event) {
+// push fans ev out to the live subscribers. It never blocks on a connection.
+func (t *tenantHub) push(ev *protocol.Event) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.closed {
-		t.mu.Unlock()
 		return
 	}
-	t.inbox = append(t.inbox, ev)
+	t.dispatch(ev)
+}
+
+// stop ends the tenant hub (its last subscriber left).
+func (t *tenantHub) stop() {
+	t.mu.Lock()
+	t.closed = true
+	clear(t.subs)
+	t.subs = nil
 	t.mu.Unlock()
-	select {
-	case t.wake <- struct{}{}:
-	default:
-	}
 }
 
-func (t *tenantHub) run() {
-	defer t.h.hubWG.Done()
-	var spare []protocol.Event
-	for {
-		select {
-		case <-t.stop:
-			t.mu.Lock()
-			t.closed = true
-			t.inbox = nil
-			t.mu.Unlock()
-			return
-		case fn := <-t.cmds:
-			fn()
-		case <-t.wake:
-			t.mu.Lock()
-			evs := t.inbox
-			t.inbox = spare[:0]
-			t.mu.Unlock()
-			for i := range evs {
-				t.dispatch(&evs[i])
-			}
-			clear(evs)
-			if cap(evs) > 1024 {
-				evs = nil
-			}
-			spare = evs
-		}
-	}
-}
-
-// do runs fn in the hub goroutine and waits for it. The caller holds a reference,
-// so the goroutine is alive.
-func (t *tenantHub) do(fn func()) {
-	done := make(chan struct{})
-	t.cmds <- func() { fn(); close(done) }
-	<-done
-}
-
-// dispatch queues one event to every live subscriber that should get it.
+// dispatch queues one event to every live subscriber that should get it. The event
+// is encoded once, as a complete frame shared by all subscribers. t.mu is held.
 func (t *tenantHub) dispatch(ev *protocol.Event) {
 	if ev.Seq <= t.lastSeen {
 		return // duplicate notification
@@ -106,6 +64,7 @@ func (t *tenantHub) dispatch(ev *protocol.Event) {
 		t.h.log.Error("encode event", "tenant", t.name, "seq", ev.Seq, "err", err)
 		return
 	}
+	it := prepareFrame(data)
 	n := 0
 	for i := 0; i < len(t.subs); i++ {
 		c := t.subs[i]
@@ -115,7 +74,7 @@ func (t *tenantHub) dispatch(ev *protocol.Event) {
 		if c.clientID == ev.SourceClient && c.subject == ev.SourceSubject {
 			continue
 		}
-		if !c.q.push(outItem{data: data}) {
+		if !c.q.push(it) {
 			t.removeAt(i)
 			i--
 			t.h.metrics.SlowConsumerClosed()
@@ -146,66 +105,65 @@ func (t *tenantHub) removeAt(i int) {
 
 // leave removes c from the live set, if it is there.
 func (t *tenantHub) leave(c *conn) {
-	t.do(func() {
-		if c.subIdx >= 0 && c.subIdx < len(t.subs) && t.subs[c.subIdx] == c {
-			t.removeAt(c.subIdx)
-		}
-	})
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c.subIdx >= 0 && c.subIdx < len(t.subs) && t.subs[c.subIdx] == c {
+		t.removeAt(c.subIdx)
+	}
 }
 
-// subscribe handles a Subscribe in the hub goroutine: it queues the Ack (first), and
-// either makes c live after the current head, queues a ResyncRequired and makes c
-// live after the head, or queues a replay item that the writer runs from the store.
+// subscribe handles a Subscribe: it queues the Ack (first), and either makes c live
+// after the current head, queues a ResyncRequired and makes c live after the head, or
+// queues a replay item that the writer runs from the store.
 func (t *tenantHub) subscribe(c *conn, sp Space, since *int64, epoch string) {
-	t.do(func() {
-		curEpoch, head := sp.Head()
-		if head < t.lastSeen {
-			head = t.lastSeen
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	curEpoch, head := sp.Head()
+	if head < t.lastSeen {
+		head = t.lastSeen
+	}
+	items := []outItem{{data: encodeAck(protocol.SubscribeOperationID, &head, curEpoch)}}
+	switch {
+	case since == nil:
+		t.addLive(c, head)
+	case (epoch != curEpoch && !(epoch == "" && *since == 0)) || *since > head || head-*since > protocol.MaxReplayGap:
+		t.addLive(c, head)
+		items = append(items, outItem{data: encodeResync(head, curEpoch)})
+	case *since == head:
+		t.addLive(c, head)
+	default:
+		items = append(items, outItem{replay: &replayReq{since: *since, epoch: curEpoch}})
+	}
+	for _, it := range items {
+		if !c.q.push(it) {
+			t.h.metrics.SlowConsumerClosed()
+			c.close(protocol.CloseSlowConsumer, "slow consumer")
+			return
 		}
-		items := []outItem{{data: encodeAck(protocol.SubscribeOperationID, &head, curEpoch)}}
-		switch {
-		case since == nil:
-			t.addLive(c, head)
-		case (epoch != curEpoch && !(epoch == "" && *since == 0)) || *since > head || head-*since > protocol.MaxReplayGap:
-			t.addLive(c, head)
-			items = append(items, outItem{data: encodeResync(head, curEpoch)})
-		case *since == head:
-			t.addLive(c, head)
-		default:
-			items = append(items, outItem{replay: &replayReq{since: *since, epoch: curEpoch}})
-		}
-		for _, it := range items {
-			if !c.q.push(it) {
-				t.h.metrics.SlowConsumerClosed()
-				c.close(protocol.CloseSlowConsumer, "slow consumer")
-				return
-			}
-		}
-	})
+	}
 }
 
 // goLive ends a replay that has sent every event through seq: if the hub has not
 // dispatched anything later, c becomes live after seq and goLive reports true.
 func (t *tenantHub) goLive(c *conn, seq int64) bool {
-	ok := false
-	t.do(func() {
-		if t.lastSeen <= seq {
-			t.addLive(c, seq)
-			ok = true
-		}
-	})
-	return ok
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.lastSeen <= seq {
+		t.addLive(c, seq)
+		return true
+	}
+	return false
 }
 
 // goLiveHead makes c live after the current head (the replay failed: resync needed)
 // and returns the epoch and that head.
 func (t *tenantHub) goLiveHead(c *conn, sp Space) (epoch string, head int64) {
-	t.do(func() {
-		epoch, head = sp.Head()
-		if head < t.lastSeen {
-			head = t.lastSeen
-		}
-		t.addLive(c, head)
-	})
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	epoch, head = sp.Head()
+	if head < t.lastSeen {
+		head = t.lastSeen
+	}
+	t.addLive(c, head)
 	return epoch, head
 }

@@ -106,6 +106,10 @@ type tracker struct {
 	got []atomic.Int32 // deliveries by global event index
 }
 
+// measureHook, when set (by tests), is called right before the first event is
+// published (true) and right after the last one was delivered everywhere (false).
+var measureHook func(start bool)
+
 // publisher publishes one event of the given index to tenant t.
 type publisher func(t int, idx int)
 
@@ -170,6 +174,9 @@ func run(ctx context.Context, name string, cfg Config, dial func(tenant int) (*w
 		}
 		return int32(n)
 	}
+	if measureHook != nil {
+		measureHook(true)
+	}
 	start := time.Now()
 	for idx := 0; idx < cfg.Events; idx++ {
 		if back := idx - cfg.Window*cfg.Tenants; back >= 0 {
@@ -197,6 +204,9 @@ func run(ctx context.Context, name string, cfg Config, dial func(tenant int) (*w
 		return Result{}, ctx.Err()
 	}
 	elapsed := time.Since(start)
+	if measureHook != nil {
+		measureHook(false)
+	}
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
