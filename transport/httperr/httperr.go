@@ -160,7 +160,13 @@ func Write(c echo.Context, err error) error {
 	logger := loggerFrom(c)
 	req := c.Request()
 	if internal {
-		logger.LogAttrs(req.Context(), slog.LevelError, "internal error",
+		level := slog.LevelError
+		if req.Context().Err() != nil {
+			// The client went away mid-request: its cancellation surfaced as a failure
+			// below; nobody reads this answer and nothing is wrong with the server.
+			level = slog.LevelDebug
+		}
+		logger.LogAttrs(req.Context(), level, "internal error",
 			slog.String("method", req.Method), slog.String("path", req.URL.Path), slog.Any("err", err))
 	}
 	resp := c.Response()
