@@ -167,7 +167,7 @@ func TestACMEPebble(t *testing.T) {
 	portA := lnA.Addr().(*net.TCPAddr).Port
 	p := pebbletest.Start(t, portA, lnBHTTP.Addr().(*net.TCPAddr).Port)
 
-	logs := &logBuffer{}
+	logs := &pebbletest.SafeBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dataA := t.TempDir()
 	cfgA := acmeConfig(t, p, dataA, lnA.Addr().String(), "a.sync.test")

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,24 +21,6 @@ import (
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tlsconf/internal/pebbletest"
 )
-
-// logBuffer is a goroutine-safe log sink for checking what was logged.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func manualConfig(t *testing.T, certFile, keyFile string) *config.Config {
 	t.Helper()
@@ -130,7 +111,7 @@ func TestManualReload(t *testing.T) {
 	replaceFile(t, certFile, c1)
 	replaceFile(t, keyFile, k1)
 
-	logs := &logBuffer{}
+	logs := &pebbletest.SafeBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	setup, err := New(context.Background(), manualConfig(t, certFile, keyFile), logger)
 	if err != nil {

@@ -45,6 +45,28 @@ func (o *outcome) failed(err error) {
 	o.mu.Unlock()
 }
 
+// stepFailed records that action a failed with err: it counts towards the outcome,
+// a.key is retried on the next pass, and the failure is logged.
+func (e *Engine) stepFailed(out *outcome, a *action, err error) {
+	out.failed(err)
+	out.again(a.key)
+	e.log.Warn("sync step failed", "op", a.op.String(), "path", a.path, "err", err)
+}
+
+// runSteps carries out acts one after the other with step, recording each failure in
+// out. It returns false, leaving the rest undone, once ctx is done.
+func (e *Engine) runSteps(ctx context.Context, out *outcome, acts []*action, step func(*action) error) bool {
+	for _, a := range acts {
+		if ctx.Err() != nil {
+			return false
+		}
+		if err := step(a); err != nil {
+			e.stepFailed(out, a, err)
+		}
+	}
+	return true
+}
+
 // execute carries out a plan. Records first, then deletes (deepest first), then
 // directory creations (shallowest first), then transfers in parallel.
 func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *outcome {
@@ -55,48 +77,30 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 		e.recordBase(a)
 	}
 	e.mu.Unlock()
-	for _, a := range moves {
-		if ctx.Err() != nil {
-			return out
-		}
-		if err := e.moveRemote(ctx, a, out); err != nil {
-			out.failed(err)
-			out.again(a.key)
+	if !e.runSteps(ctx, out, moves, func(a *action) error {
+		err := e.moveRemote(ctx, a, out)
+		if err != nil {
 			out.again(a.fromKey)
-			e.log.Warn("sync step failed", "op", a.op.String(), "path", a.path, "err", err)
 		}
+		return err
+	}) {
+		return out
 	}
-	for _, a := range deletes {
-		if ctx.Err() != nil {
-			return out
-		}
-		var err error
+	if !e.runSteps(ctx, out, deletes, func(a *action) error {
 		if a.op == opDeleteRemote {
-			err = e.deleteRemote(ctx, a, out)
-		} else {
-			err = e.deleteLocal(a, out)
+			return e.deleteRemote(ctx, a, out)
 		}
-		if err != nil {
-			out.failed(err)
-			out.again(a.key)
-			e.log.Warn("sync step failed", "op", a.op.String(), "path", a.path, "err", err)
-		}
+		return e.deleteLocal(a, out)
+	}) {
+		return out
 	}
-	for _, a := range mkdirs {
-		if ctx.Err() != nil {
-			return out
-		}
-		var err error
+	if !e.runSteps(ctx, out, mkdirs, func(a *action) error {
 		if a.op == opMkdirRemote {
-			err = e.mkdirRemote(ctx, a, out)
-		} else {
-			err = e.mkdirLocal(a, out)
+			return e.mkdirRemote(ctx, a, out)
 		}
-		if err != nil {
-			out.failed(err)
-			out.again(a.key)
-			e.log.Warn("sync step failed", "op", a.op.String(), "path", a.path, "err", err)
-		}
+		return e.mkdirLocal(a, out)
+	}) {
+		return out
 	}
 	if len(transfers) == 0 {
 		return out
@@ -131,9 +135,7 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 				err = e.download(ctx, a, out, pr)
 			}
 			if err != nil && ctx.Err() == nil {
-				out.failed(err)
-				out.again(a.key)
-				e.log.Warn("sync step failed", "op", a.op.String(), "path", a.path, "err", err)
+				e.stepFailed(out, a, err)
 			}
 		}(a)
 	}

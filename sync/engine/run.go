@@ -61,12 +61,8 @@ func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, e
 	e.dirty = true
 	e.mu.Unlock()
 
-	e.loadIgnore()
-	sc, err := e.scan("")
+	sc, err := e.scanAll()
 	if err != nil {
-		return passResult{}, err
-	}
-	if err := e.checkRoot(); err != nil {
 		return passResult{}, err
 	}
 	e.mu.Lock()
@@ -203,17 +199,28 @@ func (e *Engine) localPass(ctx context.Context, paths []string) (passResult, err
 	return e.runPlan(ctx, touched, false)
 }
 
+// scanAll reloads the ignore rules and scans all of DIR, then checks that the root
+// is still the directory being synced (a scan of a vanished or replaced root must not
+// be taken for a tree of deletions).
+func (e *Engine) scanAll() (*scanOut, error) {
+	e.loadIgnore()
+	sc, err := e.scan("")
+	if err != nil {
+		return nil, err
+	}
+	if err := e.checkRoot(); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
 // localFull rescans all of DIR against the remote map (no list).
 func (e *Engine) localFull(ctx context.Context) (passResult, error) {
 	if err := e.checkRoot(); err != nil {
 		return passResult{}, err
 	}
-	e.loadIgnore()
-	sc, err := e.scan("")
+	sc, err := e.scanAll()
 	if err != nil {
-		return passResult{}, err
-	}
-	if err := e.checkRoot(); err != nil {
 		return passResult{}, err
 	}
 	e.mu.Lock()

@@ -9,13 +9,11 @@ import (
 	"net/http"
 	"path"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/sync/protocol"
-	"github.com/syncspace/syncspace/tenants/pathrule"
 )
 
 // PAX record keys of an archive entry (GET /api/archive): the lowercase hex SHA-256 of
@@ -44,11 +42,7 @@ var archiveBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return 
 // an error: on a failure the connection is aborted so that the client sees a cut
 // stream, never a short archive that looks complete.
 func (h *handlers) archive(c echo.Context) error {
-	dirParam, err := queryString(c, "path")
-	if err != nil {
-		return err
-	}
-	dir, err := pathrule.CleanDir(strings.TrimSuffix(dirParam, "/"))
+	dir, err := dirQuery(c)
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,16 @@ func filePath(r *http.Request) (string, error) {
 	return pathrule.Clean(p)
 }
 
+// dirQuery returns the cleaned tenant directory of the path query parameter ("" for
+// the root when absent); a trailing '/' is allowed.
+func dirQuery(c echo.Context) (string, error) {
+	raw, err := queryString(c, "path")
+	if err != nil {
+		return "", err
+	}
+	return pathrule.CleanDir(strings.TrimSuffix(raw, "/"))
+}
+
 // uploadHeaders are the checked upload headers of a PUT.
 type uploadHeaders struct {
 	SHA256      string

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -23,11 +22,7 @@ type listHead struct {
 // snapshot of the index: the head once the snapshot is taken, then each entry as the
 // store yields it; nothing is built whole in memory.
 func (h *handlers) list(c echo.Context) error {
-	dirParam, err := queryString(c, "path")
-	if err != nil {
-		return err
-	}
-	dir, err := pathrule.CleanDir(strings.TrimSuffix(dirParam, "/"))
+	dir, err := dirQuery(c)
 	if err != nil {
 		return err
 	}
@@ -229,11 +224,7 @@ type deletedAnswer struct {
 }
 
 func (h *handlers) deleted(c echo.Context) error {
-	raw, err := queryString(c, "path")
-	if err != nil {
-		return err
-	}
-	dir, err := pathrule.CleanDir(strings.TrimSuffix(raw, "/"))
+	dir, err := dirQuery(c)
 	if err != nil {
 		return err
 	}

@@ -480,6 +480,12 @@ func (c *Client) Upload(ctx context.Context, p string, body io.Reader, size int6
 	if err != nil {
 		return protocol.Metadata{}, false, err
 	}
+	return readCreated(resp)
+}
+
+// readCreated reads and closes the metadata answer of a request that may create a
+// node, reporting whether the server answered 201 Created.
+func readCreated(resp *http.Response) (protocol.Metadata, bool, error) {
 	defer resp.Body.Close()
 	var m protocol.Metadata
 	if err := decodeJSON(resp.Body, &m); err != nil {
@@ -547,12 +553,7 @@ func (c *Client) Mkdir(ctx context.Context, p, clientID string) (protocol.Metada
 	if err != nil {
 		return protocol.Metadata{}, false, err
 	}
-	defer resp.Body.Close()
-	var m protocol.Metadata
-	if err := decodeJSON(resp.Body, &m); err != nil {
-		return m, false, err
-	}
-	return m, resp.StatusCode == http.StatusCreated, nil
+	return readCreated(resp)
 }
 
 // Move implements engine.Remote.

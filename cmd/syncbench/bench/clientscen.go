@@ -140,15 +140,11 @@ func runPropagation(ctx context.Context, r *runner) []Result {
 }
 
 func syncspacePropagation(ctx context.Context, dir string, n int) ([]time.Duration, error) {
-	env, err := startSyncd(ctx, filepath.Join(dir, "syncd"))
+	env, tok, err := startBenchSyncd(ctx, filepath.Join(dir, "syncd"))
 	if err != nil {
 		return nil, err
 	}
 	defer env.close()
-	tok, err := env.tenant(ctx, "bench", writeRole)
-	if err != nil {
-		return nil, err
-	}
 	tf, err := writeToken(env.dir, tok)
 	if err != nil {
 		return nil, err
@@ -297,15 +293,11 @@ func runInitialSync(ctx context.Context, r *runner) []Result {
 	if err != nil {
 		return []Result{failed(scen, metric, "", err)}
 	}
-	env, err := startSyncd(ctx, filepath.Join(dir, "syncd"))
+	env, tok, err := startBenchSyncd(ctx, filepath.Join(dir, "syncd"))
 	if err != nil {
 		return []Result{failed(scen, metric, "", err)}
 	}
 	defer env.close()
-	tok, err := env.tenant(ctx, "bench", writeRole)
-	if err != nil {
-		return []Result{failed(scen, metric, "", err)}
-	}
 	rel := func(i int) string { return fmt.Sprintf("init/d%02d/f%05d.bin", i%100, i) }
 	cl := newHTTPClient(8)
 	if _, err := uploadRange(ctx, cl, 0, n, 8, func(i int) (string, string) { return env.url + "/api/files/" + rel(i), tok }); err != nil {

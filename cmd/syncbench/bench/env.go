@@ -66,6 +66,21 @@ func startSyncd(ctx context.Context, dir string) (*syncEnv, error) {
 	return &syncEnv{d: d, dir: dir, url: "http://" + d.Addr()}, nil
 }
 
+// startBenchSyncd starts syncd in this process with data in dir/data (startSyncd) and
+// issues a writer token for the tenant "bench". On error nothing is left running.
+func startBenchSyncd(ctx context.Context, dir string) (*syncEnv, string, error) {
+	env, err := startSyncd(ctx, dir)
+	if err != nil {
+		return nil, "", err
+	}
+	tok, err := env.tenant(ctx, "bench", writeRole)
+	if err != nil {
+		env.close()
+		return nil, "", err
+	}
+	return env, tok, nil
+}
+
 // close shuts syncd down.
 func (e *syncEnv) close() {
 	if e == nil || e.d == nil {
@@ -221,6 +236,15 @@ func fill(b []byte, seed uint64) {
 	for i := len(b) &^ 7; i < len(b); i++ {
 		b[i] = byte(i)
 	}
+}
+
+// startDurablePeer serves a durableHandler storing in dir (made if missing) on a
+// loopback port; stop shuts it down.
+func startDurablePeer(dir string) (url string, stop func(), err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	return serveLocal(&durableHandler{dir: dir})
 }
 
 // durableHandler is the minimal net/http peer for uploads and downloads: PUT streams

@@ -31,15 +31,11 @@ func runDownload(ctx context.Context, r *runner) []Result {
 	if err != nil {
 		return []Result{failed(scen, metric, "", err)}
 	}
-	env, err := startSyncd(ctx, dir)
+	env, tok, err := startBenchSyncd(ctx, dir)
 	if err != nil {
 		return []Result{failed(scen, metric, "", err)}
 	}
 	defer env.close()
-	tok, err := env.tenant(ctx, "bench", writeRole)
-	if err != nil {
-		return []Result{failed(scen, metric, "", err)}
-	}
 	data := make([]byte, size)
 	fill(data, 1)
 	cl := newHTTPClient(4)
@@ -192,20 +188,12 @@ func runUpload(ctx context.Context, r *runner) []Result {
 	if err != nil {
 		return []Result{failed(scen, metric, "", err)}
 	}
-	env, err := startSyncd(ctx, dir)
+	env, tok, err := startBenchSyncd(ctx, dir)
 	if err != nil {
 		return []Result{failed(scen, metric, "", err)}
 	}
 	defer env.close()
-	tok, err := env.tenant(ctx, "bench", writeRole)
-	if err != nil {
-		return []Result{failed(scen, metric, "", err)}
-	}
-	peerDir := filepath.Join(dir, "peer")
-	if err := os.MkdirAll(peerDir, 0o755); err != nil {
-		return []Result{failed(scen, metric, "", err)}
-	}
-	peerURL, stop, err := serveLocal(&durableHandler{dir: peerDir})
+	peerURL, stop, err := startDurablePeer(filepath.Join(dir, "peer"))
 	if err != nil {
 		return []Result{failed(scen, metric, "", err)}
 	}
@@ -257,20 +245,12 @@ func runSmallUploads(ctx context.Context, r *runner) []Result {
 	if err != nil {
 		return []Result{failed(scen, metric, "", err)}
 	}
-	env, err := startSyncd(ctx, dir)
+	env, tok, err := startBenchSyncd(ctx, dir)
 	if err != nil {
 		return []Result{failed(scen, metric, "", err)}
 	}
 	defer env.close()
-	tok, err := env.tenant(ctx, "bench", writeRole)
-	if err != nil {
-		return []Result{failed(scen, metric, "", err)}
-	}
-	peerDir := filepath.Join(dir, "peer")
-	if err := os.MkdirAll(peerDir, 0o755); err != nil {
-		return []Result{failed(scen, metric, "", err)}
-	}
-	peerURL, stop, err := serveLocal(&durableHandler{dir: peerDir})
+	peerURL, stop, err := startDurablePeer(filepath.Join(dir, "peer"))
 	if err != nil {
 		return []Result{failed(scen, metric, "", err)}
 	}
@@ -355,15 +335,11 @@ func runAuth(ctx context.Context, r *runner) []Result {
 	if err != nil {
 		return []Result{failed(scen, metric, "", err)}
 	}
-	env, err := startSyncd(ctx, dir)
+	env, tok, err := startBenchSyncd(ctx, dir)
 	if err != nil {
 		return []Result{failed(scen, metric, "", err)}
 	}
 	defer env.close()
-	tok, err := env.tenant(ctx, "bench", writeRole)
-	if err != nil {
-		return []Result{failed(scen, metric, "", err)}
-	}
 	cl := newHTTPClient(8)
 	body := make([]byte, 1024)
 	fill(body, 3)

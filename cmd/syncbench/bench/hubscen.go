@@ -59,13 +59,8 @@ func runFanout(ctx context.Context, r *runner) []Result {
 	}
 
 	// syncspace, in this process
-	env, err := startSyncd(ctx, dir)
+	env, tok, err := startBenchSyncd(ctx, dir)
 	if err != nil {
-		return []Result{failed(scen, "events/s", "", err)}
-	}
-	tok, err := env.tenant(ctx, "bench", writeRole)
-	if err != nil {
-		env.close()
 		return []Result{failed(scen, "events/s", "", err)}
 	}
 	ss, ssLat, err := both(func() (*hubTarget, func(), error) {
