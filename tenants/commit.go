@@ -129,7 +129,7 @@ func (s *Space) commitPut(r *putReq) {
 	g.queue = append(g.queue[:0:0], g.queue[n:]...)
 	g.mu.Unlock()
 
-	s.commitBatch(batch)
+	s.commitBatchSafely(batch)
 
 	g.mu.Lock()
 	var next *putReq
@@ -147,6 +147,24 @@ func (s *Space) commitPut(r *putReq) {
 	if next != nil {
 		next.wake <- true
 	}
+}
+
+// commitBatchSafely runs commitBatch and turns a panic inside it into an internal
+// error for every member, so that the leader still hands over and wakes the members:
+// a bug in one batch must not leave the tenant's later uploads waiting forever. Files
+// a panicking batch left on disk are reconciled with the index by the watcher's
+// rescan and at start-up.
+func (s *Space) commitBatchSafely(members []*putReq) {
+	defer func() {
+		if p := recover(); p != nil {
+			err := internal("commit", fmt.Errorf("panic: %v", p))
+			s.log.Error("group commit panicked", "err", err, "members", len(members))
+			for _, m := range members {
+				m.meta, m.created, m.err = protocol.Metadata{}, false, err
+			}
+		}
+	}()
+	s.commitBatch(members)
 }
 
 // applied is a batch member whose content is in place on disk, not yet committed.

@@ -372,6 +372,40 @@ func TestGroupCommitBatchFailure(t *testing.T) {
 	}
 }
 
+// TestGroupCommitPanicDoesNotHang: a panic inside a batch (a bug) fails every member of
+// that batch with an internal error, and the tenant's next upload is committed instead
+// of waiting forever for a leader that never handed over.
+func TestGroupCommitPanicDoesNotHang(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	var once sync.Once
+	batchFault = func(stage string) error {
+		if stage == "sync" {
+			once.Do(func() { panic("injected bug") })
+		}
+		return nil
+	}
+	t.Cleanup(func() { batchFault = nil })
+	first, res := batchOf(t, e, batchPut{path: "lead", data: []byte("lead")}, []batchPut{
+		{path: "a", data: []byte("a")},
+		{path: "b", data: []byte("b")},
+	})
+	for i, r := range append([]putResult{first}, res...) {
+		if protocol.CodeOf(r.err) != protocol.CodeInternal {
+			t.Errorf("upload %d: %+v, want an internal error", i, r)
+		}
+	}
+	done := make(chan protocol.Metadata, 1)
+	go func() { done <- e.put("after", []byte("fine")) }()
+	select {
+	case m := <-done:
+		if m.Path != "after" || m.Seq == 0 {
+			t.Fatalf("upload after the panic: %+v", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upload after a panicking batch hangs")
+	}
+}
+
 // TestGroupCommitLimits runs concurrent uploads against the quota and the entry limit:
 // what is on disk in a batch but not yet committed counts, so the limits hold and
 // nothing is left reserved.
