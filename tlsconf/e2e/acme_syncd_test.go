@@ -57,7 +57,17 @@ func TestSyncdACME(t *testing.T) {
 	for _, k := range []string{"SYNCD_LISTEN", "SYNCD_DATA_DIR", "SYNCD_LOG_LEVEL"} {
 		t.Setenv(k, "")
 	}
-	port, httpPort := pebbletest.FreePort(t, "tcp"), pebbletest.FreePort(t, "tcp")
+	// Hold syncd's two ports while Pebble picks its own, so none of them is picked
+	// twice; syncd binds them right after they are let go.
+	var held [2]net.Listener
+	for i := range held {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held[i] = l
+	}
+	port, httpPort := held[0].Addr().(*net.TCPAddr).Port, held[1].Addr().(*net.TCPAddr).Port
 	p := pebbletest.Start(t, port, httpPort)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 
@@ -84,6 +94,9 @@ func TestSyncdACME(t *testing.T) {
 		}
 	})
 	ctx := context.Background()
+	for _, l := range held {
+		l.Close()
+	}
 	d, err := daemon.Start(ctx, []string{"-config", cfgFile}, io.Discard, logs)
 	if err != nil {
 		t.Fatal(err)

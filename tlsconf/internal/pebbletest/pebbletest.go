@@ -16,6 +16,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -26,6 +27,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -202,26 +204,44 @@ func (b *SafeBuffer) String() string {
 	return b.buf.String()
 }
 
-// FreePort returns a loopback port ("tcp" or "udp") that was free a moment ago.
-func FreePort(t testing.TB, network string) int {
+// freePorts returns n loopback TCP ports and one port free for both TCP and UDP
+// (pebble-challtestsrv serves DNS on both), all distinct: they are held together
+// while picked and let go only on return.
+func freePorts(t testing.TB, n int) (tcp []int, dual int) {
 	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	var held []io.Closer
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
+		held = append(held, l)
+		tcp = append(tcp, l.Addr().(*net.TCPAddr).Port)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, l)
+		port := l.Addr().(*net.TCPAddr).Port
+		if c, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			held = append(held, c)
+			return tcp, port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no loopback port free for both TCP and UDP")
+	return nil, 0
 }
 
-func startProc(t testing.TB, out io.Writer, env []string, name string, args ...string) {
+// startProc starts a process and returns a function that stops it; the test's
+// cleanup stops it too.
+func startProc(t testing.TB, out io.Writer, env []string, name string, args ...string) (stop func()) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -229,25 +249,66 @@ func startProc(t testing.TB, out io.Writer, env []string, name string, args ...s
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
+
+// errPortTaken reports that a port picked as free was taken before a process bound it.
+var errPortTaken = errors.New("a port picked for pebble was taken meanwhile")
 
 // Start starts pebble-challtestsrv and Pebble on loopback until the test ends. Pebble
 // validates TLS-ALPN-01 on tlsPort and HTTP-01 on httpPort of 127.0.0.1 (every name
-// resolves to 127.0.0.1). It returns once both answer.
+// resolves to 127.0.0.1). It returns once both answer. Ports are picked free just
+// before the processes bind them; when another process takes one meanwhile (tests
+// of other packages run in parallel), both are started again on new ports.
 func Start(t testing.TB, tlsPort, httpPort int) *Pebble {
 	t.Helper()
 	bin := binaries(t)
-	dir := t.TempDir()
 	out := &SafeBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("pebble output:\n%s", out.String())
 		}
 	})
+	const attempts = 4
+	for i := 1; ; i++ {
+		p, err := start(t, bin, out, tlsPort, httpPort)
+		if err == nil {
+			return p
+		}
+		if !errors.Is(err, errPortTaken) || i == attempts {
+			t.Fatal(err)
+		}
+		t.Logf("pebbletest: attempt %d: %v; starting again on new ports", i, err)
+	}
+}
+
+// portTaken reports whether a process wrote, after the first from bytes of out, that
+// it could not bind its address.
+func portTaken(out *SafeBuffer, from int) bool {
+	return strings.Contains(out.String()[from:], "address already in use")
+}
+
+// start is one attempt of Start. On error every process it started is stopped.
+func start(t testing.TB, bin string, out *SafeBuffer, tlsPort, httpPort int) (_ *Pebble, err error) {
+	t.Helper()
+	dir := t.TempDir()
+	from := len(out.String()) // this attempt's output starts here
+	var stops []func()
+	defer func() {
+		if err != nil {
+			for _, stop := range stops {
+				stop()
+			}
+		}
+	}()
 
 	// Pebble's own HTTPS listener gets a certificate from a CA made for this test.
 	ca := NewCA(t)
@@ -255,18 +316,18 @@ func Start(t testing.TB, tlsPort, httpPort int) *Pebble {
 	caFile := filepath.Join(dir, "ca.pem")
 	for name, data := range map[string][]byte{"ca.pem": ca.PEM, "cert.pem": certPEM, "key.pem": keyPEM} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
 
-	dnsPort := FreePort(t, "udp")
-	startProc(t, out, nil, filepath.Join(bin, "pebble-challtestsrv"),
+	ports, dnsPort := freePorts(t, 3)
+	challMgmtPort, apiPort, mgmtPort := ports[0], ports[1], ports[2]
+	stops = append(stops, startProc(t, out, nil, filepath.Join(bin, "pebble-challtestsrv"),
 		"-dnsserver", "127.0.0.1:"+strconv.Itoa(dnsPort),
-		"-management", "127.0.0.1:"+strconv.Itoa(FreePort(t, "tcp")),
+		"-management", "127.0.0.1:"+strconv.Itoa(challMgmtPort),
 		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "",
-		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
+		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""))
 
-	apiPort, mgmtPort := FreePort(t, "tcp"), FreePort(t, "tcp")
 	conf := map[string]any{"pebble": map[string]any{
 		"listenAddress":                  "127.0.0.1:" + strconv.Itoa(apiPort),
 		"managementListenAddress":        "127.0.0.1:" + strconv.Itoa(mgmtPort),
@@ -284,10 +345,10 @@ func Start(t testing.TB, tlsPort, httpPort int) *Pebble {
 	b, _ := json.Marshal(conf)
 	confFile := filepath.Join(dir, "pebble.json")
 	if err := os.WriteFile(confFile, b, 0o600); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	startProc(t, out, []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0"},
-		filepath.Join(bin, "pebble"), "-config", confFile, "-dnsserver", "127.0.0.1:"+strconv.Itoa(dnsPort))
+	stops = append(stops, startProc(t, out, []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0"},
+		filepath.Join(bin, "pebble"), "-config", confFile, "-dnsserver", "127.0.0.1:"+strconv.Itoa(dnsPort)))
 
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: ca.Pool}, Proxy: nil}}
@@ -306,38 +367,54 @@ func Start(t testing.TB, tlsPort, httpPort int) *Pebble {
 				break
 			}
 		}
+		if portTaken(out, from) {
+			return nil, errPortTaken
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pebble did not come up: %v", err)
+			return nil, fmt.Errorf("pebble did not come up: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d/roots/0", mgmtPort))
 	if err != nil {
-		t.Fatal(err)
+		if portTaken(out, from) {
+			return nil, errPortTaken
+		}
+		return nil, err
 	}
 	rootPEM, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	p.Roots = x509.NewCertPool()
 	if !p.Roots.AppendCertsFromPEM(rootPEM) {
-		t.Fatalf("no root from pebble: %q", rootPEM)
+		return nil, fmt.Errorf("no root from pebble: %q", rootPEM)
 	}
-	// Wait for the DNS server too: Pebble's first validation would fail without it.
-	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "udp", "127.0.0.1:"+strconv.Itoa(dnsPort))
-	}}
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		addrs, err := r.LookupHost(ctx, "probe.sync.test")
-		cancel()
-		if err == nil && len(addrs) > 0 && addrs[0] == "127.0.0.1" {
-			break
+	// Wait for the DNS server on both transports: Pebble's validations would fail
+	// without it.
+	for _, network := range []string{"udp", "tcp"} {
+		r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:"+strconv.Itoa(dnsPort))
+		}}
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			addrs, err := r.LookupHost(ctx, "probe.sync.test")
+			cancel()
+			if err == nil && len(addrs) > 0 && addrs[0] == "127.0.0.1" {
+				break
+			}
+			if portTaken(out, from) {
+				return nil, errPortTaken
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("challtestsrv DNS (%s) did not answer: %v %v", network, addrs, err)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("challtestsrv DNS did not answer: %v %v", addrs, err)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	return p
+	// A late bind failure (the management listener) shows up in the output too.
+	if portTaken(out, from) {
+		return nil, errPortTaken
+	}
+	return p, nil
 }
 
 // DialTo returns a dial function that sends every connection to addr, whatever the
