@@ -225,9 +225,11 @@ func (h *Hub) checkOrigin(r *http.Request) bool {
 }
 
 // Handler serves GET /ws: origin check, token from the Authorization header if there
-// is one (refused with 401 before upgrading when bad; ops tokens are refused), the
-// per-token cap, then the upgrade. The handler returns right after the upgrade; the
-// connection lives in its own reader and writer goroutines.
+// is one, the per-token cap, then the upgrade. A header token that does not verify
+// (ops tokens included) gets the upgrade and then close 4001, as SPEC §4 says of a
+// bad token; two Authorization headers (400) and a limited address (429) are refused
+// before the upgrade. The handler returns right after the upgrade; the connection
+// lives in its own reader and writer goroutines.
 func (h *Hub) Handler(c echo.Context) error {
 	r := c.Request()
 	w := c.Response()
@@ -241,12 +243,16 @@ func (h *Hub) Handler(c echo.Context) error {
 		return httperr.Write(c, protocol.Errorf(protocol.CodeForbidden, "cross-origin WebSocket upgrade refused"))
 	}
 	var p *auth.Principal
+	badToken := false
 	if len(r.Header.Values("Authorization")) > 0 {
 		var err error
 		p, err = h.authenticateHeader(r)
 		if err != nil {
 			h.metrics.AuthFailed(metrics.TransportWS)
-			return httperr.Write(c, err)
+			if protocol.CodeOf(err) != protocol.CodeUnauthenticated {
+				return httperr.Write(c, err)
+			}
+			p, badToken = nil, true
 		}
 	}
 	if p != nil && !h.reserve(p.JTI) {
@@ -265,6 +271,12 @@ func (h *Hub) Handler(c echo.Context) error {
 			h.unreserve(p.JTI)
 		}
 		return nil // the upgrader has answered the request
+	}
+	if badToken {
+		_ = ws.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(protocol.CloseUnauthenticated, "invalid token"), time.Now().Add(time.Second))
+		_ = ws.Close()
+		return nil
 	}
 	cn := h.newConn(r, ws)
 	if p != nil {

@@ -354,9 +354,12 @@ func TestRealServerAuthAndLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("ops token refused", func(t *testing.T) {
-		_, resp, err := e.dial(ops)
-		if err == nil || resp.StatusCode != 401 {
-			t.Fatalf("ops token on /ws: %v", err)
+		byHeader, _, err := e.dial(ops)
+		if err != nil {
+			t.Fatalf("ops token on /ws: upgrade refused: %v", err)
+		}
+		if code := byHeader.closeCode(3 * time.Second); code != protocol.CloseUnauthenticated {
+			t.Fatalf("ops token on the upgrade: close %d", code)
 		}
 		c, _, err := e.dial("")
 		if err != nil {

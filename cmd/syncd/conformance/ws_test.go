@@ -263,14 +263,21 @@ func TestWSAuthAndOrigin(t *testing.T) {
 		{"bad token in Auth", `{"type":"Auth","token":"a.b.c"}`, 4001},
 		{"ops token in Auth", `{"type":"Auth","token":"` + e.ops + `"}`, 4001},
 		{"Subscribe before Auth", `{"type":"Subscribe","client_id":"x"}`, 4001},
+		{"ops token on upgrade", "", 4001},
+		{"bad token on upgrade", "", 4001},
 		{"attack: 9 KiB before Auth", `{"type":"Auth","token":"` + strings.Repeat("a", 9<<10) + `"}`, 1009},
 	}
+	// SPEC §4: a bad token "is closed with 4001", whether it came in the Auth frame or
+	// on the upgrade.
+	upgradeToken := map[string]string{"ops token on upgrade": e.ops, "bad token on upgrade": "x.y.z"}
 	for _, cc := range closeCases {
-		c, _, err := dialRaw(u, "", hdr())
+		c, _, err := dialRaw(u, upgradeToken[cc.name], hdr())
 		if err != nil {
 			t.Fatalf("%s: %v", cc.name, err)
 		}
-		c.WriteMessage(websocket.TextMessage, []byte(cc.frame))
+		if cc.frame != "" {
+			c.WriteMessage(websocket.TextMessage, []byte(cc.frame))
+		}
 		if got := closeCodeOf(t, c, 5*time.Second); got != cc.want {
 			t.Errorf("%s: close %d, want %d", cc.name, got, cc.want)
 		}
@@ -284,8 +291,6 @@ func TestWSAuthAndOrigin(t *testing.T) {
 		h      http.Header
 		status int
 	}{
-		{"ops token on upgrade", e.ops, hdr(), 401},
-		{"bad token on upgrade", "x.y.z", hdr(), 401},
 		{"query token", "", hdr(), 400},
 		{"cross origin", tn.read, hdr("Origin", "https://evil.example"), 403},
 		{"null origin", tn.read, hdr("Origin", "null"), 403},

@@ -350,8 +350,8 @@ func abuseSlowloris(t *testing.T, s *server, n int) {
 
 // abuseFailedAuth sends n requests with bad tokens (garbage, a forged signature, a
 // token of another server, an ops-audience shape, a token over 4 KiB, query tokens)
-// to /api and /ws. Every answer must be 401, 400 or 429 with Retry-After; never 2xx,
-// never 5xx.
+// to /api and /ws. Every answer must be 401, 400 or 429 with Retry-After (on /ws: an
+// upgrade closed at once with 4001); never 2xx, never 5xx.
 func abuseFailedAuth(t *testing.T, s *server, n int) {
 	valid := s.token("attacker", "eve", "read")
 	parts := strings.Split(valid, ".")
@@ -413,6 +413,12 @@ func abuseFailedAuth(t *testing.T, s *server, n int) {
 				}
 				statuses[resp.StatusCode]++
 				switch resp.StatusCode {
+				case http.StatusSwitchingProtocols:
+					// A bad token on the upgrade: upgraded, then one close frame 4001.
+					b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+					if path != "/ws" || len(b) < 4 || b[0] != 0x88 || int(b[2])<<8|int(b[3]) != 4001 {
+						unexpected = append(unexpected, fmt.Sprintf("%s: 101 then % x", path, b))
+					}
 				case http.StatusUnauthorized, http.StatusBadRequest:
 				case http.StatusTooManyRequests:
 					if resp.Header.Get("Retry-After") == "" {
