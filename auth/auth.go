@@ -74,6 +74,15 @@ var (
 	ErrTokenInvalid = &protocol.Error{Code: protocol.CodeUnauthenticated, Message: "invalid token"}
 )
 
+// Errors for a token that verifies, but for the other route family (SPEC §2: an ops
+// token is refused on /api and /ws, a tenant token on /admin). They have code
+// forbidden: the caller is authenticated, the token just gives no right here
+// (HTTP 403, WebSocket close 4003), and the failed-auth limiter does not count them.
+var (
+	ErrOpsTokenRefused    = &protocol.Error{Code: protocol.CodeForbidden, Message: "ops tokens are refused on /api and /ws"}
+	ErrTenantTokenRefused = &protocol.Error{Code: protocol.CodeForbidden, Message: "tenant tokens are refused on /admin and /metrics"}
+)
+
 // Config configures a Service. Zero fields take defaults: Issuer "syncd", MaxTTL
 // 8760h, MaxOpsTTL 24h, Leeway 15s. KeyDir is required (syncd passes data_dir/keys
 // unless auth.key_dir says otherwise). Leeway above 30s is an error.

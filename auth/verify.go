@@ -39,8 +39,9 @@ func invalid(reason string, err error) error {
 // recorded with the same claims and not revoked, and the tenant still existing with
 // that tid. Verified tokens are cached until exp; a cached token is still re-checked
 // (Check) on every call. Every failure is a *protocol.Error with code unauthenticated
-// (ErrTokenExpired and ErrTokenRevoked for those cases). The returned principal is the
-// caller's to keep.
+// (ErrTokenExpired and ErrTokenRevoked for those cases), except a token that fully
+// verifies for the other audience: ErrOpsTokenRefused or ErrTenantTokenRefused
+// (forbidden). The returned principal is the caller's to keep.
 func (s *Service) Verify(ctx context.Context, token, audience string) (*Principal, error) {
 	parser := s.parsers[audience]
 	if parser == nil {
@@ -54,6 +55,9 @@ func (s *Service) Verify(ctx context.Context, token, audience string) (*Principa
 	}
 	if e, ok := s.cache.get(token); ok {
 		if e.aud != audience {
+			if s.Check(ctx, e.p) == nil {
+				return nil, refusedHere(audience)
+			}
 			return nil, invalid("audience mismatch", nil)
 		}
 		if err := s.Check(ctx, e.p); err != nil {
@@ -64,11 +68,37 @@ func (s *Service) Verify(ctx context.Context, token, audience string) (*Principa
 	}
 	p, err := s.verifyFull(ctx, parser, token, audience)
 	if err != nil {
+		if errors.Is(err, jwt.ErrTokenInvalidAudience) {
+			if other := otherAudience(audience); other != "" {
+				if _, oerr := s.Verify(ctx, token, other); oerr == nil {
+					return nil, refusedHere(audience)
+				}
+			}
+		}
 		return nil, err
 	}
 	s.cache.put(token, cacheEntry{p: p, aud: audience}, s.now())
 	cp := *p
 	return &cp, nil
+}
+
+// otherAudience is the route family audience is not.
+func otherAudience(audience string) string {
+	switch audience {
+	case AudienceTenant:
+		return AudienceOps
+	case AudienceOps:
+		return AudienceTenant
+	}
+	return ""
+}
+
+// refusedHere is the error for a valid token of the other family on audience's routes.
+func refusedHere(audience string) error {
+	if audience == AudienceTenant {
+		return ErrOpsTokenRefused
+	}
+	return ErrTenantTokenRefused
 }
 
 func (s *Service) verifyFull(ctx context.Context, parser *jwt.Parser, token, audience string) (*Principal, error) {

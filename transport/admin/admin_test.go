@@ -261,8 +261,8 @@ func TestAdminErrors(t *testing.T) {
 		code                     string
 	}{
 		{"no token", "GET", "/admin/tenants", "", "", 401, "unauthenticated"},
-		{"tenant admin token", "GET", "/admin/tenants", "", tenantAdmin, 401, "unauthenticated"},
-		{"tenant admin issuing", "POST", "/admin/tokens", `{"tenant":"acme","subject":"x","role":"read"}`, tenantAdmin, 401, "unauthenticated"},
+		{"tenant admin token", "GET", "/admin/tenants", "", tenantAdmin, 403, "forbidden"},
+		{"tenant admin issuing", "POST", "/admin/tokens", `{"tenant":"acme","subject":"x","role":"read"}`, tenantAdmin, 403, "forbidden"},
 		// attacks on the bodies
 		{"bad tenant name", "POST", "/admin/tenants", `{"name":"../etc"}`, "ops", 400, "bad_request"},
 		{"upper-case name", "POST", "/admin/tenants", `{"name":"Acme"}`, "ops", 400, "bad_request"},

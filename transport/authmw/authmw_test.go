@@ -131,9 +131,10 @@ func TestNegativeMatrix(t *testing.T) {
 		{"no iss", "GET", api, func(t *testing.T) []string {
 			return bearer(newForger(t, e).sign(t, claims(map[string]any{"iss": nil}), nil))
 		}, nil, 401},
-		{"wrong aud: ops token on api", "GET", api, func(*testing.T) []string { return bearer(opsTok) }, nil, 401},
-		{"wrong aud: tenant token on admin", "GET", adm, func(*testing.T) []string { return bearer(good) }, nil, 401},
-		{"admin API with tenant admin token", "GET", adm, func(*testing.T) []string { return bearer(adminTok) }, nil, 401},
+		// A token valid for the other route family: authenticated, but no right here.
+		{"wrong aud: ops token on api", "GET", api, func(*testing.T) []string { return bearer(opsTok) }, nil, 403},
+		{"wrong aud: tenant token on admin", "GET", adm, func(*testing.T) []string { return bearer(good) }, nil, 403},
+		{"admin API with tenant admin token", "GET", adm, func(*testing.T) []string { return bearer(adminTok) }, nil, 403},
 		{"aud as array", "GET", api, func(t *testing.T) []string {
 			return bearer(newForger(t, e).sign(t, claims(map[string]any{"aud": []string{"syncspace"}}), nil))
 		}, nil, 401},
@@ -482,14 +483,20 @@ func TestOpsFailuresAudited(t *testing.T) {
 	if err != nil || len(es) != 2 {
 		t.Fatalf("audit %+v %v", es, err)
 	}
+	outcomes := map[string]bool{}
 	for _, a := range es {
-		if a.Action != "auth.failed" || a.Address != "127.0.0.1" || a.Target != "GET /admin/tenants" || a.Outcome != "unauthenticated" {
+		outcomes[a.Outcome] = true
+		if a.Action != "auth.failed" || a.Address != "127.0.0.1" || a.Target != "GET /admin/tenants" {
 			t.Fatalf("entry %+v", a)
 		}
 		b, _ := json.Marshal(a)
 		if strings.Contains(string(b), good[:30]) {
 			t.Fatal("token in audit")
 		}
+	}
+	// The tenant token is forbidden on /admin, the missing one unauthenticated.
+	if !outcomes["forbidden"] || !outcomes["unauthenticated"] {
+		t.Fatalf("outcomes %v", outcomes)
 	}
 }
 

@@ -406,7 +406,7 @@ func (c *conn) readFailed(err error) {
 }
 
 // authenticate waits for the Auth frame (AuthTimeout, 8 KiB) and closes with 4001
-// unless it carries a valid tenant token.
+// unless it carries a valid tenant token (4003 for a valid ops token).
 func (c *conn) authenticate() bool {
 	ws := c.ws
 	ws.SetReadLimit(protocol.MaxFramePreAuth)
@@ -423,12 +423,13 @@ func (c *conn) authenticate() bool {
 		return false
 	}
 	c.msgsIn.Add(1)
-	fail := func(reason string) bool {
+	failWith := func(code int, reason string) bool {
 		c.h.metrics.AuthFailed(metrics.TransportWS)
-		c.close(protocol.CloseUnauthenticated, reason)
+		c.close(code, reason)
 		c.drain()
 		return false
 	}
+	fail := func(reason string) bool { return failWith(protocol.CloseUnauthenticated, reason) }
 	if mt != websocket.TextMessage {
 		return fail("authentication required")
 	}
@@ -437,6 +438,9 @@ func (c *conn) authenticate() bool {
 		return fail("authentication required")
 	}
 	p, err := c.verifyAuthFrame(m.Token)
+	if protocol.CodeOf(err) == protocol.CodeForbidden {
+		return failWith(protocol.CloseForbidden, refuseReason(protocol.CloseForbidden))
+	}
 	if err != nil || p == nil || p.Kind == auth.KindOps || p.Tenant == "" {
 		return fail("invalid token")
 	}

@@ -226,8 +226,8 @@ func (h *Hub) checkOrigin(r *http.Request) bool {
 
 // Handler serves GET /ws: origin check, token from the Authorization header if there
 // is one, the per-token cap, then the upgrade. A header token that does not verify
-// (ops tokens included) gets the upgrade and then close 4001, as SPEC §4 says of a
-// bad token; two Authorization headers (400) and a limited address (429) are refused
+// gets the upgrade and then close 4001, as SPEC §4 says of a bad token, and a valid
+// ops token close 4003 (forbidden); two Authorization headers (400) and a limited address (429) are refused
 // before the upgrade. The handler returns right after the upgrade; the connection
 // lives in its own reader and writer goroutines.
 func (h *Hub) Handler(c echo.Context) error {
@@ -243,16 +243,21 @@ func (h *Hub) Handler(c echo.Context) error {
 		return httperr.Write(c, protocol.Errorf(protocol.CodeForbidden, "cross-origin WebSocket upgrade refused"))
 	}
 	var p *auth.Principal
-	badToken := false
+	var refuse int // close code for a header token refused after the upgrade
 	if len(r.Header.Values("Authorization")) > 0 {
 		var err error
 		p, err = h.authenticateHeader(r)
 		if err != nil {
 			h.metrics.AuthFailed(metrics.TransportWS)
-			if protocol.CodeOf(err) != protocol.CodeUnauthenticated {
+			switch protocol.CodeOf(err) {
+			case protocol.CodeUnauthenticated:
+				refuse = protocol.CloseUnauthenticated
+			case protocol.CodeForbidden:
+				refuse = protocol.CloseForbidden
+			default:
 				return httperr.Write(c, err)
 			}
-			p, badToken = nil, true
+			p = nil
 		}
 	}
 	if p != nil && !h.reserve(p.JTI) {
@@ -272,9 +277,9 @@ func (h *Hub) Handler(c echo.Context) error {
 		}
 		return nil // the upgrader has answered the request
 	}
-	if badToken {
+	if refuse != 0 {
 		_ = ws.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(protocol.CloseUnauthenticated, "invalid token"), time.Now().Add(time.Second))
+			websocket.FormatCloseMessage(refuse, refuseReason(refuse)), time.Now().Add(time.Second))
 		_ = ws.Close()
 		return nil
 	}
@@ -289,6 +294,14 @@ func (h *Hub) Handler(c echo.Context) error {
 	}
 	cn.start()
 	return nil
+}
+
+// refuseReason is the close reason sent with a refused token's close code.
+func refuseReason(code int) string {
+	if code == protocol.CloseForbidden {
+		return "ops tokens are refused on /ws"
+	}
+	return "invalid token"
 }
 
 // authenticateHeader verifies the upgrade's Authorization header.

@@ -53,7 +53,7 @@ func TestAuthRefused(t *testing.T) {
 		want  int
 	}{
 		{"bad token", func(c *client) { c.send(map[string]any{"type": "Auth", "token": "x.y.z"}) }, 4001},
-		{"ops token", func(c *client) { c.send(map[string]any{"type": "Auth", "token": ops}) }, 4001},
+		{"ops token", func(c *client) { c.send(map[string]any{"type": "Auth", "token": ops}) }, 4003},
 		{"subscribe first", func(c *client) { c.send(map[string]any{"type": "Subscribe", "client_id": "c"}) }, 4001},
 		{"malformed", func(c *client) { c.sendRaw("{") }, 4001},
 		{"binary", func(c *client) { _ = c.ws.WriteMessage(websocket.BinaryMessage, []byte(`{"type":"Auth"}`)) }, 4001},
@@ -94,10 +94,11 @@ func TestHeaderAuth(t *testing.T) {
 		query  string
 		status int
 	}{
-		// A bad token is upgraded, then closed with 4001 (status 0 here).
-		{"ops token", http.Header{"Authorization": {"Bearer " + e.opsToken()}}, "", 0},
-		{"garbage", http.Header{"Authorization": {"Bearer nope"}}, "", 0},
-		{"basic scheme", http.Header{"Authorization": {"Basic " + good}}, "", 0},
+		// A bad token is upgraded, then closed with 4001 (status -4001 here); a valid
+		// ops token with 4003.
+		{"ops token", http.Header{"Authorization": {"Bearer " + e.opsToken()}}, "", -protocol.CloseForbidden},
+		{"garbage", http.Header{"Authorization": {"Bearer nope"}}, "", -protocol.CloseUnauthenticated},
+		{"basic scheme", http.Header{"Authorization": {"Basic " + good}}, "", -protocol.CloseUnauthenticated},
 		{"two headers", http.Header{"Authorization": {"Bearer " + good, "Bearer " + good}}, "", 400},
 		{"token query", nil, "?token=" + good, 400},
 		{"access_token query", nil, "?access_token=x", 400},
@@ -110,15 +111,15 @@ func TestHeaderAuth(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := websocket.Dialer{}
 			ws, resp, err := d.Dial(e.wsURL+tc.query, tc.hdr)
-			if tc.status == 0 {
+			if tc.status < 0 {
 				if err != nil {
 					t.Fatalf("upgrade refused: %v", err)
 				}
 				defer ws.Close()
 				ws.SetReadDeadline(time.Now().Add(3 * time.Second))
 				_, _, err := ws.ReadMessage()
-				if !websocket.IsCloseError(err, protocol.CloseUnauthenticated) {
-					t.Fatalf("want close 4001, got %v", err)
+				if !websocket.IsCloseError(err, -tc.status) {
+					t.Fatalf("want close %d, got %v", -tc.status, err)
 				}
 				return
 			}

@@ -358,7 +358,7 @@ func TestRealServerAuthAndLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ops token on /ws: upgrade refused: %v", err)
 		}
-		if code := byHeader.closeCode(3 * time.Second); code != protocol.CloseUnauthenticated {
+		if code := byHeader.closeCode(3 * time.Second); code != protocol.CloseForbidden {
 			t.Fatalf("ops token on the upgrade: close %d", code)
 		}
 		c, _, err := e.dial("")
@@ -366,7 +366,7 @@ func TestRealServerAuthAndLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.send(map[string]any{"type": "Auth", "token": ops})
-		if code := c.closeCode(3 * time.Second); code != protocol.CloseUnauthenticated {
+		if code := c.closeCode(3 * time.Second); code != protocol.CloseForbidden {
 			t.Fatalf("close %d", code)
 		}
 	})

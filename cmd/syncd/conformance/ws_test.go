@@ -261,14 +261,14 @@ func TestWSAuthAndOrigin(t *testing.T) {
 		want  int
 	}{
 		{"bad token in Auth", `{"type":"Auth","token":"a.b.c"}`, 4001},
-		{"ops token in Auth", `{"type":"Auth","token":"` + e.ops + `"}`, 4001},
+		{"ops token in Auth", `{"type":"Auth","token":"` + e.ops + `"}`, 4003},
 		{"Subscribe before Auth", `{"type":"Subscribe","client_id":"x"}`, 4001},
-		{"ops token on upgrade", "", 4001},
+		{"ops token on upgrade", "", 4003},
 		{"bad token on upgrade", "", 4001},
 		{"attack: 9 KiB before Auth", `{"type":"Auth","token":"` + strings.Repeat("a", 9<<10) + `"}`, 1009},
 	}
 	// SPEC §4: a bad token "is closed with 4001", whether it came in the Auth frame or
-	// on the upgrade.
+	// on the upgrade; a valid ops token is refused as forbidden (4003).
 	upgradeToken := map[string]string{"ops token on upgrade": e.ops, "bad token on upgrade": "x.y.z"}
 	for _, cc := range closeCases {
 		c, _, err := dialRaw(u, upgradeToken[cc.name], hdr())
