@@ -41,9 +41,11 @@ func (s *Space) recover(ctx context.Context) error {
 	return nil
 }
 
-// loadHead reads epoch and head seq. If the change log holds seqs beyond the recorded
-// head (the promise "a seq is never reused" can no longer be checked), it starts a new
-// epoch after the highest seq.
+// loadHead reads epoch and head seq. It starts a new epoch when the history the
+// clients may have seen is not the one in syncd.db: when the change log holds seqs
+// beyond the recorded head (the promise "a seq is never reused" can no longer be
+// checked; the new epoch starts after the highest seq), and when the head is behind
+// the tenant's head mark (headmark.go: syncd.db restored from a backup).
 func (s *Space) loadHead(ctx context.Context) error {
 	var epoch string
 	var head int64
@@ -55,9 +57,19 @@ func (s *Space) loadHead(ctx context.Context) error {
 		}
 		return err
 	}
-	if maxSeq.Valid && maxSeq.Int64 > head {
-		epoch, head = newID(), maxSeq.Int64
+	s.removeHeadTemps()
+	mark, marked := s.readHeadMark()
+	changed := false
+	switch {
+	case maxSeq.Valid && maxSeq.Int64 > head:
+		epoch, head, changed = newID(), maxSeq.Int64, true
 		s.log.Warn("change log ahead of its head: starting a new epoch", "seq", head)
+	case marked && mark.tid == s.id && mark.epoch == epoch && mark.seq > head:
+		epoch, changed = newID(), true
+		s.log.Warn("the change log is behind the last committed change (syncd.db restored from a backup?): starting a new epoch",
+			"seq", head, "last_committed", mark.seq)
+	}
+	if changed {
 		s.reg.wmu.Lock()
 		_, err := s.reg.db.ExecContext(ctx, `UPDATE tenants SET epoch = ?, head_seq = ? WHERE id = ?`, epoch, head, s.id)
 		s.reg.wmu.Unlock()
@@ -68,6 +80,7 @@ func (s *Space) loadHead(ctx context.Context) error {
 	s.hmu.Lock()
 	s.epoch, s.seq = epoch, head
 	s.hmu.Unlock()
+	s.flushHeadMark()
 	return nil
 }
 

@@ -48,6 +48,9 @@ type Limits struct {
 // process (syncctl in local mode).
 const PollInterval = 200 * time.Millisecond
 
+// headMarkInterval is how often open spaces write their head mark (headmark.go).
+const headMarkInterval = time.Second
+
 // pruneInterval is how often Run prunes expired versions and old change-log rows.
 const pruneInterval = time.Minute
 
@@ -143,6 +146,8 @@ func (r *Registry) Run(ctx context.Context) {
 	defer poll.Stop()
 	prune := time.NewTicker(pruneInterval)
 	defer prune.Stop()
+	mark := time.NewTicker(headMarkInterval)
+	defer mark.Stop()
 	r.prune(ctx)
 	for {
 		select {
@@ -152,10 +157,31 @@ func (r *Registry) Run(ctx context.Context) {
 			if err := r.refresh(ctx); err != nil && ctx.Err() == nil {
 				r.log.Warn("refresh tenants", "err", err)
 			}
+		case <-mark.C:
+			for _, sp := range r.openSpaces() {
+				sp.flushHeadMark()
+			}
 		case <-prune.C:
 			r.prune(ctx)
 		}
 	}
+}
+
+// openSpaces returns the spaces open now (not those being opened).
+func (r *Registry) openSpaces() []*Space {
+	r.mu.Lock()
+	slots := make([]*slot, 0, len(r.spaces))
+	for _, sl := range r.spaces {
+		slots = append(slots, sl)
+	}
+	r.mu.Unlock()
+	var out []*Space
+	for _, sl := range slots {
+		if sp := sl.peek(); sp != nil && !sp.isClosed() {
+			out = append(out, sp)
+		}
+	}
+	return out
 }
 
 // refresh reloads the tenant list, closes spaces of tenants that are gone (or were

@@ -63,6 +63,9 @@ type Space struct {
 	verified verifiedSet // files whose mtime changed on disk but not their content
 	skipMu   sync.Mutex
 	skipped  map[string]bool // disk paths already logged as skipped
+
+	markMu sync.Mutex // serialises head mark writes (headmark.go)
+	marked headMark   // the head last written to the mark; guarded by markMu
 }
 
 // entry is one index row.
@@ -131,6 +134,7 @@ func (s *Space) close() {
 		w.stop()
 	}
 	s.mu.Lock() // wait for a commit in progress
+	s.writeHeadMark(true)
 	s.closeRoots()
 	s.mu.Unlock()
 }
