@@ -68,6 +68,7 @@ type Registry struct {
 	log     *slog.Logger
 
 	wmu sync.Mutex // serializes this process's SQL write transactions
+	txb txBatcher  // batches the spaces' write transactions (txbatch.go)
 
 	stmts stmtCache // prepared statements (stmt.go)
 
@@ -112,6 +113,7 @@ func OpenRegistry(ctx context.Context, db *sql.DB, dataDir string, limits Limits
 		cache:   map[string]Tenant{},
 		spaces:  map[string]*slot{},
 	}
+	r.txb = txBatcher{db: db, wmu: &r.wmu}
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
 	}

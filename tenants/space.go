@@ -502,42 +502,32 @@ type wtx struct {
 	releaseEntries int64
 }
 
-// write runs fn in one IMMEDIATE transaction, commits it durably, then updates the
-// in-memory head and counters and notifies listeners. The caller holds s.mu.
+// write runs fn in an IMMEDIATE transaction (shared with other spaces' writes, in its
+// own savepoint), commits it durably, then updates the in-memory head and counters
+// and notifies listeners. The caller holds s.mu.
 func (s *Space) write(ctx context.Context, src Source, fn func(w *wtx) error) ([]protocol.Event, error) {
 	if s.isClosed() {
 		return nil, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 	}
 	// Commit even if the caller goes away now: the disk has already changed.
 	ctx = context.WithoutCancel(ctx)
-	s.reg.wmu.Lock()
-	w, err := func() (*wtx, error) {
-		tx, err := s.reg.db.BeginTx(ctx, nil)
-		if err != nil {
-			return nil, err
-		}
-		w := &wtx{s: s, ctx: ctx, tx: tx, q: s.reg.inTx(tx), src: src}
-		if err := s.reg.inTx(tx).QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&w.epoch, &w.seq); err != nil {
-			tx.Rollback()
+	// The SQL part joins the registry-wide batch (txbatch.go): one durable commit
+	// for the writes of every tenant queued meanwhile.
+	var w *wtx
+	err := s.reg.txb.run(ctx, func(tx *sql.Tx) error {
+		w = &wtx{s: s, ctx: ctx, tx: tx, q: s.reg.inTx(tx), src: src}
+		if err := w.q.QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&w.epoch, &w.seq); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
-				return nil, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+				return protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 			}
-			return nil, err
+			return err
 		}
 		if err := fn(w); err != nil {
-			tx.Rollback()
-			return nil, err
+			return err
 		}
-		if _, err := s.reg.inTx(tx).ExecContext(ctx, `UPDATE tenants SET head_seq = ? WHERE id = ?`, w.seq, s.id); err != nil {
-			tx.Rollback()
-			return nil, err
-		}
-		if err := tx.Commit(); err != nil {
-			return nil, err
-		}
-		return w, nil
-	}()
-	s.reg.wmu.Unlock()
+		_, err := w.q.ExecContext(ctx, `UPDATE tenants SET head_seq = ? WHERE id = ?`, w.seq, s.id)
+		return err
+	})
 	if err != nil {
 		return nil, wrapInternal("commit", err)
 	}

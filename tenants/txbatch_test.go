@@ -1,0 +1,141 @@
+package tenants
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/syncspace/syncspace/tenants/sqlite"
+)
+
+func newBatcher(t *testing.T) (*txBatcher, *sql.DB) {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "b.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Exec(`CREATE TABLE t (k TEXT PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	return &txBatcher{db: db, wmu: &sync.Mutex{}}, db
+}
+
+func insert(k string) func(tx *sql.Tx) error {
+	return func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO t (k) VALUES (?)`, k)
+		return err
+	}
+}
+
+func rows(t *testing.T, db *sql.DB) map[string]bool {
+	t.Helper()
+	rs, err := db.Query(`SELECT k FROM t`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	got := map[string]bool{}
+	for rs.Next() {
+		var k string
+		rs.Scan(&k)
+		got[k] = true
+	}
+	return got
+}
+
+// TestTxBatcher: jobs queued while the write lock is held commit together in one
+// transaction; a failing, a panicking and a constraint-violating job are rolled back
+// alone (their savepoint) and the others still commit.
+func TestTxBatcher(t *testing.T) {
+	b, db := newBatcher(t)
+	ctx := context.Background()
+	if err := b.run(ctx, insert("dup")); err != nil {
+		t.Fatal(err)
+	}
+	before := b.batches.Load()
+
+	errBoom := errors.New("boom")
+	jobs := map[string]func(tx *sql.Tx) error{
+		"a": insert("a"),
+		"b": insert("b"),
+		"fails": func(tx *sql.Tx) error {
+			if err := insert("fails")(tx); err != nil {
+				return err
+			}
+			return errBoom
+		},
+		"panics": func(tx *sql.Tx) error {
+			insert("panics")(tx)
+			panic("bad job")
+		},
+		"dup": insert("dup"), // unique constraint
+		"c":   insert("c"),
+	}
+	b.wmu.Lock() // a commit "in progress": everything below queues
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	errs := map[string]error{}
+	for name, fn := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := b.run(ctx, fn)
+			mu.Lock()
+			errs[name] = err
+			mu.Unlock()
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b.mu.Lock()
+		n := len(b.pending)
+		b.mu.Unlock()
+		if n == len(jobs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d jobs queued", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.wmu.Unlock()
+	wg.Wait()
+
+	if n := b.batches.Load() - before; n != 1 {
+		t.Errorf("%d transactions for one queue, want 1", n)
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		if errs[k] != nil {
+			t.Errorf("%s: %v", k, errs[k])
+		}
+	}
+	if !errors.Is(errs["fails"], errBoom) {
+		t.Errorf("fails: %v", errs["fails"])
+	}
+	if errs["panics"] == nil || errs["dup"] == nil {
+		t.Errorf("panics: %v, dup: %v", errs["panics"], errs["dup"])
+	}
+	got := rows(t, db)
+	want := map[string]bool{"dup": true, "a": true, "b": true, "c": true}
+	if len(got) != len(want) {
+		t.Errorf("rows %v, want %v", got, want)
+	}
+	for k := range want {
+		if !got[k] {
+			t.Errorf("row %s missing: %v", k, got)
+		}
+	}
+
+	// A lone failing job leaves nothing behind either.
+	if err := b.run(ctx, func(tx *sql.Tx) error { insert("lone")(tx); return errBoom }); !errors.Is(err, errBoom) {
+		t.Fatal(err)
+	}
+	if rows(t, db)["lone"] {
+		t.Error("lone failed job committed")
+	}
+}
