@@ -71,6 +71,11 @@ func (e *Engine) runSteps(ctx context.Context, out *outcome, acts []*action, ste
 // directory creations (shallowest first), then transfers in parallel.
 func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *outcome {
 	out := &outcome{retry: map[string]bool{}}
+	// Once ctx ends no new step starts, but the requests already sent get
+	// StopGrace to finish: a change the server committed is recorded in the base
+	// instead of being found again, unexplained, at the next start.
+	octx, release := withGrace(ctx, StopGrace)
+	defer release()
 	records, moves, deletes, mkdirs, transfers := sortActs(pl.acts)
 	e.mu.Lock()
 	for _, a := range records {
@@ -78,7 +83,7 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 	}
 	e.mu.Unlock()
 	if !e.runSteps(ctx, out, moves, func(a *action) error {
-		err := e.moveRemote(ctx, a, out)
+		err := e.moveRemote(octx, a, out)
 		if err != nil {
 			out.again(a.fromKey)
 		}
@@ -88,7 +93,7 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 	}
 	if !e.runSteps(ctx, out, deletes, func(a *action) error {
 		if a.op == opDeleteRemote {
-			return e.deleteRemote(ctx, a, out)
+			return e.deleteRemote(octx, a, out)
 		}
 		return e.deleteLocal(a, out)
 	}) {
@@ -96,7 +101,7 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 	}
 	if !e.runSteps(ctx, out, mkdirs, func(a *action) error {
 		if a.op == opMkdirRemote {
-			return e.mkdirRemote(ctx, a, out)
+			return e.mkdirRemote(octx, a, out)
 		}
 		return e.mkdirLocal(a, out)
 	}) {
@@ -107,7 +112,7 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 	}
 	transfers = spreadByDir(transfers)
 	pr := e.newProgress(len(transfers), pl.transferBytes, forceProgress)
-	if done := e.archiveDownloads(ctx, transfers, out, pr); len(done) > 0 {
+	if done := e.archiveDownloads(octx, transfers, out, pr); len(done) > 0 {
 		rest := make([]*action, 0, len(transfers)-len(done))
 		for _, a := range transfers {
 			if !done[a] {
@@ -123,6 +128,10 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 			break
 		}
 		sem <- struct{}{}
+		if ctx.Err() != nil {
+			<-sem
+			break
+		}
 		wg.Add(1)
 		go func(a *action) {
 			// Count the file before wg.Done: finish (after wg.Wait) completes the bar
@@ -130,9 +139,9 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 			defer func() { pr.fileDone(); <-sem; wg.Done() }()
 			var err error
 			if a.op == opUpload {
-				err = e.upload(ctx, a, out, pr)
+				err = e.upload(octx, a, out, pr)
 			} else {
-				err = e.download(ctx, a, out, pr)
+				err = e.download(octx, a, out, pr)
 			}
 			if err != nil && ctx.Err() == nil {
 				e.stepFailed(out, a, err)
@@ -142,6 +151,24 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 	wg.Wait()
 	pr.finish()
 	return out
+}
+
+// StopGrace is how long requests already sent may run on once the engine is told to
+// stop.
+const StopGrace = 10 * time.Second
+
+// withGrace returns a context that ends StopGrace after ctx does (or when release is
+// called), carrying ctx's values.
+func withGrace(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	octx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(octx, func() { t.Stop() })
+	})
+	return octx, func() {
+		stop()
+		cancel()
+	}
 }
 
 // spreadByDir reorders transfers (path order) so that consecutive ones lie in
