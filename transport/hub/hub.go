@@ -138,6 +138,7 @@ type Hub struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 	allowed  map[string]bool
+	mem      memRelease // the sweeper's own: memory back to the OS after storms
 
 	mu          sync.RWMutex
 	conns       map[string]*conn
@@ -536,6 +537,9 @@ func (h *Hub) sweep() {
 		now := time.Now()
 		for _, c := range batch {
 			c.housekeep(now)
+		}
+		if h.mem.observe(now, len(batch)) {
+			h.mem.release()
 		}
 		clear(batch)
 	}
