@@ -21,16 +21,20 @@ import (
 // Then it queues a putReq. The first caller to find no batch in progress becomes the
 // leader: it takes the commit section (s.mu), moves every queued upload into place in
 // queue order — each one re-checked against the index as the earlier members of the
-// batch left it — fsyncs each touched directory once (concurrently), and commits all
-// of them in one SQL transaction, hence one WAL fsync. Only then are listeners
-// notified (in seq order) and the callers released, so SPEC §3's promise holds: a
-// change is durable before its 2xx. Uploads arriving meanwhile queue up for the next
+// batch left it — then, at the same time, fsyncs each touched directory once
+// (concurrently) and commits all of them in one SQL transaction (shared with other
+// tenants' writes, txbatch.go), hence one WAL fsync. Only when both are done are
+// listeners notified (in seq order) and the callers released, so SPEC §3's promise
+// holds: a change is durable before its 2xx. Uploads arriving meanwhile queue up for the next
 // batch, whose leader is the first of them; a leader never commits more than one batch.
 //
 // A member that fails its checks or its own disk step fails alone (its disk changes
-// undone before the next member is looked at). A failure of the directory fsyncs or of
-// the SQL transaction fails the whole batch: every member's disk change is undone, in
-// reverse order, and no seq is used.
+// undone before the next member is looked at). A failure of the SQL transaction fails
+// the whole batch: every member's disk change is undone, in reverse order, and no seq
+// is used. A failure of the directory fsyncs when the transaction committed leaves the
+// changes committed and published (index, disk and log agree) but answers every member
+// with an internal error, since their durability is not known: a retry is an
+// identical PUT, and start-up recovery reconciles index and disk after a crash.
 
 // maxBatch bounds how many uploads one group commit takes.
 const maxBatch = 128
@@ -305,23 +309,34 @@ func (s *Space) commitBatch(members []*putReq) {
 		r.err = s.applyPut(b, r)
 	}
 	if len(b.done) > 0 {
-		err := b.sync()
-		if err == nil && batchFault != nil {
-			if ferr := batchFault("sync"); ferr != nil {
-				err = internal("sync directory", ferr)
-			}
-		}
-		if err == nil {
-			err = s.commitApplied(b)
-		}
-		if err != nil {
+		// The directory fsyncs and the SQL commit are independent: run them at the
+		// same time, so an upload waits for two fsyncs in a row (its temp file, then
+		// the slower of these), not three. Nothing is answered or published before both
+		// are done.
+		synced := make(chan error, 1)
+		go func() { synced <- b.syncSafely() }()
+		w, err := s.commitApplied(b)
+		serr := <-synced
+		switch {
+		case err != nil:
+			// Nothing committed: put the disk back as it was.
 			s.undoBatch(b, err)
-		} else {
+		default:
 			var changed []string
 			for _, a := range b.done {
 				changed = append(append(changed, a.created...), a.r.p)
 			}
 			s.markOwn(changed...)
+			s.publish(w)
+			if serr != nil {
+				// Committed and in place, but not known to be durable on disk: no
+				// member gets a 2xx (a retry is an identical PUT), and start-up recovery
+				// reconciles index and disk if the machine goes down now.
+				s.log.Error("directory fsync failed after commit", "err", serr, "members", len(b.done))
+				for _, a := range b.done {
+					a.r.meta, a.r.created, a.r.err = protocol.Metadata{}, false, serr
+				}
+			}
 		}
 	}
 	// Members that found their content already written by an earlier member share
@@ -431,6 +446,25 @@ func (s *Space) applyPut(b *batch, r *putReq) error {
 	return nil
 }
 
+// syncSafely runs sync (and the test fault of the "sync" stage), turning a panic into
+// an error: it runs on its own goroutine, beside the SQL commit.
+func (b *batch) syncSafely() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = internal("sync directory", fmt.Errorf("panic: %v", p))
+		}
+	}()
+	if err := b.sync(); err != nil {
+		return err
+	}
+	if batchFault != nil {
+		if ferr := batchFault("sync"); ferr != nil {
+			return internal("sync directory", ferr)
+		}
+	}
+	return nil
+}
+
 // sync fsyncs every directory the batch changed, concurrently (a journaling file
 // system can serve them with one journal commit).
 func (b *batch) sync() error {
@@ -476,14 +510,14 @@ func (b *batch) sync() error {
 
 // commitApplied writes the batch's members to the index and the change log in one
 // transaction (events in batch order), then notifies listeners.
-func (s *Space) commitApplied(b *batch) error {
+func (s *Space) commitApplied(b *batch) (*wtx, error) {
 	var grow, adds int64
 	for _, a := range b.done {
 		grow += a.grow
 		adds += a.adds
 	}
 	ctx := context.WithoutCancel(b.done[0].r.ctx)
-	_, err := s.write(ctx, Source{}, func(w *wtx) error {
+	return s.commitTx(ctx, Source{}, func(w *wtx) error {
 		w.releaseUsed, w.releaseEntries = grow, adds
 		for _, a := range b.done {
 			r := a.r
@@ -516,7 +550,6 @@ func (s *Space) commitApplied(b *batch) error {
 		}
 		return nil
 	})
-	return err
 }
 
 // undoBatch takes every applied member's change off the disk again, newest first, and

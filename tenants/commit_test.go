@@ -301,12 +301,12 @@ func TestGroupCommitBatch(t *testing.T) {
 	checkConsistent(t, e)
 }
 
-// TestGroupCommitBatchFailure fails a whole batch after its members are on disk, at
-// the directory fsyncs and inside the SQL transaction: every member gets the error,
-// the disk is as before (old contents back, new files and directories gone, no
-// versions left), no seq is used and the next upload continues the log without a gap.
+// TestGroupCommitBatchFailure fails a whole batch after its members are on disk,
+// inside the SQL transaction: every member gets the error, the disk is as before (old
+// contents back, new files and directories gone, no versions left), no seq is used and
+// the next upload continues the log without a gap.
 func TestGroupCommitBatchFailure(t *testing.T) {
-	for _, stage := range []string{"sync", "commit"} {
+	for _, stage := range []string{"commit"} {
 		t.Run(stage, func(t *testing.T) {
 			e := newEnv(t, Limits{}, Options{})
 			ctx := context.Background()
@@ -370,6 +370,53 @@ func TestGroupCommitBatchFailure(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGroupCommitSyncFailureAfterCommit: the directory fsyncs run beside the SQL
+// commit; when they fail and the commit did not, the changes stay committed and
+// published (index, disk and log agree, no gap), but no member gets a success: a
+// retry is an identical PUT.
+func TestGroupCommitSyncFailureAfterCommit(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	e.put("keep.bin", []byte("k0"))
+	boom := errors.New("injected fsync failure")
+	var once sync.Once
+	batchFault = func(s string) error {
+		if s == "sync" {
+			return boom
+		}
+		return nil
+	}
+	reset := func() { once.Do(func() { batchFault = nil }) }
+	t.Cleanup(reset)
+	first, res := batchOf(t, e, batchPut{path: "lead", data: []byte("lead")}, []batchPut{
+		{path: "keep.bin", data: []byte("k1")},
+		{path: "z/new", data: []byte("new")},
+	})
+	reset()
+	for i, r := range append([]putResult{first}, res...) {
+		if !errors.Is(r.err, boom) || protocol.CodeOf(r.err) != protocol.CodeInternal {
+			t.Errorf("upload %d: %+v, want the injected fault as an internal error", i, r)
+		}
+	}
+	got := e.list()
+	for p, want := range map[string]string{"lead": "lead", "keep.bin": "k1", "z/new": "new"} {
+		if m, ok := got[p]; !ok || m.Hash != sum([]byte(want)) {
+			t.Errorf("%s: %+v, want the committed content %q", p, m, want)
+		}
+		if string(e.read(p)) != want {
+			t.Errorf("%s on disk: %q", p, e.read(p))
+		}
+	}
+	checkConsistent(t, e)
+	// The retry is an identical PUT: success, no new change.
+	_, head := e.sp.Head()
+	m := e.put("keep.bin", []byte("k1"))
+	if _, h := e.sp.Head(); h != head || m.Hash != sum([]byte("k1")) {
+		t.Fatalf("retry made a change: head %d → %d", head, h)
+	}
+	e.reopen()
+	checkConsistent(t, e)
 }
 
 // TestGroupCommitPanicDoesNotHang: a panic inside a batch (a bug) fails every member of

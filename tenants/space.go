@@ -506,6 +506,18 @@ type wtx struct {
 // own savepoint), commits it durably, then updates the in-memory head and counters
 // and notifies listeners. The caller holds s.mu.
 func (s *Space) write(ctx context.Context, src Source, fn func(w *wtx) error) ([]protocol.Event, error) {
+	w, err := s.commitTx(ctx, src, fn)
+	if err != nil {
+		return nil, err
+	}
+	s.publish(w)
+	return w.events, nil
+}
+
+// commitTx is write without its last step: the transaction is durable, but the
+// in-memory head, the counters and the listeners are left to publish, which the
+// caller must call next (still holding s.mu) unless it returns an error.
+func (s *Space) commitTx(ctx context.Context, src Source, fn func(w *wtx) error) (*wtx, error) {
 	if s.isClosed() {
 		return nil, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 	}
@@ -531,6 +543,11 @@ func (s *Space) write(ctx context.Context, src Source, fn func(w *wtx) error) ([
 	if err != nil {
 		return nil, wrapInternal("commit", err)
 	}
+	return w, nil
+}
+
+// publish makes a committed transaction visible: head, counters, then listeners.
+func (s *Space) publish(w *wtx) {
 	s.hmu.Lock()
 	s.epoch, s.seq = w.epoch, w.seq
 	s.used += w.usedDelta
@@ -539,7 +556,6 @@ func (s *Space) write(ctx context.Context, src Source, fn func(w *wtx) error) ([
 	s.pendingEntries -= w.releaseEntries
 	s.hmu.Unlock()
 	s.reg.notify(s.name, w.events)
-	return w.events, nil
 }
 
 // event appends a change-log row with the next seq and returns that seq.
