@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS tenant_changes (
 	source_client  TEXT NOT NULL,
 	source_subject TEXT NOT NULL,
 	at             INTEGER NOT NULL,
+	meta_seq       INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (tenant_id, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tenant_versions (
@@ -67,6 +68,14 @@ CREATE INDEX IF NOT EXISTS tenant_versions_age ON tenant_versions(replaced_at);
 func createSchema(ctx context.Context, db *sql.DB) error {
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("tenants: create schema: %w", err)
+	}
+	// Added after the first release: the seq of the change that last wrote what a
+	// Delete removed (SPEC §3: "a Delete event carries the last metadata of what it
+	// deleted"); 0 = the event's own seq.
+	if _, err := db.ExecContext(ctx, `SELECT meta_seq FROM tenant_changes LIMIT 0`); err != nil {
+		if _, err := db.ExecContext(ctx, `ALTER TABLE tenant_changes ADD COLUMN meta_seq INTEGER NOT NULL DEFAULT 0`); err != nil {
+			return fmt.Errorf("tenants: add tenant_changes.meta_seq: %w", err)
+		}
 	}
 	return nil
 }

@@ -445,7 +445,7 @@ func (s *Space) Changes(ctx context.Context, since int64, epoch string, limit in
 	if !oldest.Valid || since+1 < oldest.Int64 {
 		return protocol.ChangesPage{}, resync
 	}
-	rows, err := s.reg.inTx(tx).QueryContext(ctx, `SELECT seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject
+	rows, err := s.reg.inTx(tx).QueryContext(ctx, `SELECT seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, meta_seq
 		FROM tenant_changes WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?`, s.id, since, limit+1)
 	if err != nil {
 		return protocol.ChangesPage{}, wrapInternal("changes", err)
@@ -471,15 +471,18 @@ func (s *Space) Changes(ctx context.Context, since int64, epoch string, limit in
 
 func scanEvent(sc interface{ Scan(...any) error }) (protocol.Event, error) {
 	var (
-		seq, size, mod int64
-		op, from, p    string
-		isDir          bool
-		hash, cl, sub  string
+		seq, size, mod, metaSeq int64
+		op, from, p             string
+		isDir                   bool
+		hash, cl, sub           string
 	)
-	if err := sc.Scan(&seq, &op, &from, &p, &isDir, &size, &hash, &mod, &cl, &sub); err != nil {
+	if err := sc.Scan(&seq, &op, &from, &p, &isDir, &size, &hash, &mod, &cl, &sub, &metaSeq); err != nil {
 		return protocol.Event{}, err
 	}
-	meta := protocol.Metadata{Path: p, Size: size, Modified: time.Unix(0, mod).UTC(), Hash: hash, IsDirectory: isDir, Seq: seq}
+	if metaSeq == 0 {
+		metaSeq = seq
+	}
+	meta := protocol.Metadata{Path: p, Size: size, Modified: time.Unix(0, mod).UTC(), Hash: hash, IsDirectory: isDir, Seq: metaSeq}
 	return protocol.Event{Type: protocol.TypeFileOperation, Seq: seq, Operation: protocol.NewOperation(op, from, meta),
 		SourceClient: cl, SourceSubject: sub}, nil
 }
@@ -561,10 +564,17 @@ func (s *Space) publish(w *wtx) {
 // event appends a change-log row with the next seq and returns that seq.
 func (w *wtx) event(op, from string, m protocol.Metadata) (int64, error) {
 	w.seq++
-	m.Seq = w.seq
-	_, err := w.q.ExecContext(w.ctx, `INSERT INTO tenant_changes (tenant_id, seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, w.s.id, w.seq, op, from, m.Path, m.IsDirectory, m.Size, m.Hash,
-		m.Modified.UnixNano(), w.src.ClientID, w.src.Subject, time.Now().UnixNano())
+	// A Delete carries the last metadata of what it deleted, seq included (the change
+	// that last wrote it); every other event's metadata was written by the event.
+	var metaSeq int64
+	if op == protocol.OpDelete && m.Seq > 0 && m.Seq < w.seq {
+		metaSeq = m.Seq
+	} else {
+		m.Seq = w.seq
+	}
+	_, err := w.q.ExecContext(w.ctx, `INSERT INTO tenant_changes (tenant_id, seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, at, meta_seq)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, w.s.id, w.seq, op, from, m.Path, m.IsDirectory, m.Size, m.Hash,
+		m.Modified.UnixNano(), w.src.ClientID, w.src.Subject, time.Now().UnixNano(), metaSeq)
 	if err != nil {
 		return 0, err
 	}

@@ -776,3 +776,39 @@ func TestVersionRetention(t *testing.T) {
 		t.Fatalf("pruning left %d files and %d rows", len(ents), n)
 	}
 }
+
+// TestDeleteEventCarriesLastMetadata: SPEC §3, a Delete event carries the last
+// metadata of what it deleted, seq included (the change that last wrote it), live and
+// from the change log; other events' metadata seq is their own.
+func TestDeleteEventCarriesLastMetadata(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	a := e.put("a.txt", []byte("one"))
+	a = e.put("a.txt", []byte("two"))
+	if _, _, err := e.sp.Mkdir(ctx, "d", Source{}); err != nil {
+		t.Fatal(err)
+	}
+	dseq, err := e.sp.Delete(ctx, "a.txt", DeleteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := e.sp.Changes(ctx, 0, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, evs := range [][]protocol.Event{e.evs(), page.Events} {
+		if len(evs) != 4 {
+			t.Fatalf("%d events", len(evs))
+		}
+		for _, ev := range evs[:3] {
+			if m := ev.Operation.Meta(); m.Seq != ev.Seq {
+				t.Errorf("event %d: metadata seq %d", ev.Seq, m.Seq)
+			}
+		}
+		del := evs[3]
+		m := del.Operation.Meta()
+		if del.Seq != dseq || m.Seq != a.Seq || m.Hash != a.Hash || m.Size != a.Size || m.Path != "a.txt" {
+			t.Errorf("delete event %d carries %+v, want the last metadata %+v", del.Seq, m, a)
+		}
+	}
+}
