@@ -88,12 +88,6 @@ func openLocal(ctx context.Context, o localOptions) (*local, error) {
 	if o.dataSet || o.configFile == "" {
 		cfg.DataDir = o.dataDir
 	}
-	keyDir := cfg.KeyDir()
-	if o.keyDirSet {
-		keyDir = o.keyDir
-	} else if cfg.Auth.KeyDir == "" {
-		keyDir = filepath.Join(cfg.DataDir, "keys")
-	}
 	st, err := os.Stat(cfg.DataDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("data dir %s does not exist (start syncd first, or pass --data DIR)", cfg.DataDir)
@@ -113,6 +107,35 @@ func openLocal(ctx context.Context, o localOptions) (*local, error) {
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open tenants: %w", err)
+	}
+	// Without --config, issue tokens the way the syncd of this data dir does: it
+	// records its issuer, TTL caps and key directory in the store.
+	if o.configFile == "" {
+		set, ok, err := auth.LoadSettings(ctx, db)
+		if err != nil {
+			reg.Close()
+			db.Close()
+			return nil, err
+		}
+		if ok {
+			cfg.Auth.Issuer = set.Issuer
+			cfg.Auth.MaxTTL = config.Duration(set.MaxTTL)
+			cfg.Auth.MaxOpsTTL = config.Duration(set.MaxOpsTTL)
+			cfg.Auth.KeyDir = set.KeyDir
+			if set.KeyDir != "" && !o.keyDirSet {
+				if _, err := os.Stat(set.KeyDir); err != nil {
+					reg.Close()
+					db.Close()
+					return nil, fmt.Errorf("key dir %s, which syncd uses, is not reachable (%v): pass --key-dir or --config", set.KeyDir, err)
+				}
+			}
+		}
+	}
+	keyDir := cfg.KeyDir()
+	if o.keyDirSet {
+		keyDir = o.keyDir
+	} else if cfg.Auth.KeyDir == "" {
+		keyDir = filepath.Join(cfg.DataDir, "keys")
 	}
 	svc, err := auth.Open(ctx, db, auth.Config{
 		Issuer:    cfg.Auth.Issuer,

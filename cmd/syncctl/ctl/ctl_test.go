@@ -495,3 +495,52 @@ func verifyWithJWKS(t *testing.T, url, tok string) {
 		t.Fatalf("token does not verify with the JWKS: %v", err)
 	}
 }
+
+// TestLocalModeUsesSyncdSettings: syncd runs with its own issuer, TTL caps and a key
+// dir outside the data dir; syncctl given only --data (SPEC §1) issues tokens with
+// that issuer and key, which syncd accepts, and holds to syncd's TTL caps.
+func TestLocalModeUsesSyncdSettings(t *testing.T) {
+	dir := t.TempDir()
+	data, keys := filepath.Join(dir, "data"), filepath.Join(dir, "keys")
+	cfg := filepath.Join(dir, "syncd.json")
+	b, _ := json.Marshal(map[string]any{"listen": "127.0.0.1:0", "data_dir": data, "log": map[string]any{"level": "error"},
+		"auth": map[string]any{"issuer": "my-issuer", "max_ttl": "48h", "max_ops_ttl": "1h", "key_dir": keys}})
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.Start(context.Background(), []string{"-config", cfg}, io.Discard, &lockedBuf{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Shutdown(context.Background())
+	addr := d.Addr()
+
+	run(t, "--data", data, "tenant", "create", "team").must(t)
+	tok := strings.TrimSpace(run(t, "--data", data, "token", "issue", "--tenant", "team", "--subject", "u", "--role", "read").must(t).stdout)
+	var claims map[string]any
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token %q", tok)
+	}
+	pb, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	json.Unmarshal(pb, &claims)
+	if claims["iss"] != "my-issuer" {
+		t.Errorf("iss %v, want syncd's issuer", claims["iss"])
+	}
+	if st := apiStatus(t, addr, tok); st != 200 {
+		t.Errorf("token issued by syncctl --data: status %d", st)
+	}
+	if _, err := os.Stat(filepath.Join(data, "keys")); !os.IsNotExist(err) {
+		t.Errorf("syncctl created keys inside the data dir: %v", err)
+	}
+	for _, c := range [][]string{
+		{"token", "issue", "--tenant", "team", "--subject", "u", "--role", "read", "--ttl", "100h"},
+		{"token", "issue", "--ops", "--subject", "o", "--ttl", "2h"},
+	} {
+		if r := run(t, append([]string{"--data", data}, c...)...); r.code == 0 {
+			t.Errorf("%v: over syncd's cap, accepted", c)
+		}
+	}
+	// An explicit --config still wins.
+	run(t, "--data", data, "--config", cfg, "token", "issue", "--tenant", "team", "--subject", "u", "--role", "read").must(t)
+}

@@ -167,6 +167,20 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return nil, fmt.Errorf("open auth: %w", err)
 	}
+	// For syncctl in local mode, which knows only the data dir. The default key dir
+	// (inside the data dir) is recorded as "", so that a data dir moved elsewhere
+	// still finds its keys.
+	absKeyDir, err := filepath.Abs(keyDir)
+	if absData, derr := filepath.Abs(cfg.DataDir); err == nil && derr == nil && absKeyDir == filepath.Join(absData, "keys") {
+		absKeyDir = ""
+	}
+	if err == nil {
+		err = auth.SaveSettings(ctx, d.db, auth.Settings{Issuer: d.auth.Issuer(), MaxTTL: d.auth.MaxTTL(),
+			MaxOpsTTL: d.auth.MaxOpsTTL(), KeyDir: absKeyDir})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("record auth settings: %w", err)
+	}
 
 	var tokenFile string
 	var bootstrapped bool
