@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"crypto/rand"
 	"fmt"
 	"net/http"
@@ -93,9 +94,31 @@ func TestRangeAndConditionalGet(t *testing.T) {
 	if a.status != http.StatusPartialContent || string(a.body) != "def" {
 		t.Fatalf("suffix range: %d %q", a.status, a.body)
 	}
-	a = e.do(req{method: "GET", path: "/api/files/r.txt", token: tok, hdr: map[string]string{"Range": "bytes=100-200"}})
-	if a.status != http.StatusRequestedRangeNotSatisfiable {
-		t.Fatalf("unsatisfiable range: %d", a.status)
+	// Errors net/http's ServeContent finds itself are SPEC §3 errors too: JSON body,
+	// Cache-Control, and for 416 the Content-Range naming the size.
+	for _, c := range []struct {
+		name   string
+		hdr    map[string]string
+		status int
+		code   string
+	}{
+		{"unsatisfiable range", map[string]string{"Range": "bytes=100-200"}, http.StatusRequestedRangeNotSatisfiable, "bad_request"},
+		{"If-Match another hash", map[string]string{"If-Match": `"other"`}, http.StatusPreconditionFailed, "precondition_failed"},
+		{"If-Unmodified-Since long ago", map[string]string{"If-Unmodified-Since": "Mon, 02 Jan 2006 15:04:05 GMT"}, http.StatusPreconditionFailed, "precondition_failed"},
+	} {
+		a = e.do(req{method: "GET", path: "/api/files/r.txt", token: tok, hdr: c.hdr})
+		var body struct {
+			Error struct{ Code, Message string }
+		}
+		if a.status != c.status || json.Unmarshal(a.body, &body) != nil || body.Error.Code != c.code {
+			t.Fatalf("%s: %d %q", c.name, a.status, a.body)
+		}
+		if a.hdr.Get("Cache-Control") != "private, no-cache" || !strings.HasPrefix(a.hdr.Get("Content-Type"), "application/json") || a.hdr.Get("Etag") != "" {
+			t.Errorf("%s: headers %v", c.name, a.hdr)
+		}
+		if c.status == http.StatusRequestedRangeNotSatisfiable && a.hdr.Get("Content-Range") != "bytes */16" {
+			t.Errorf("%s: Content-Range %q", c.name, a.hdr.Get("Content-Range"))
+		}
 	}
 	a = e.do(req{method: "GET", path: "/api/files/r.txt", token: tok, hdr: map[string]string{"If-None-Match": etag}})
 	if a.status != http.StatusNotModified || len(a.body) != 0 {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/transport/httperr"
 )
 
 // download serves GET and HEAD /api/files/{path}.
@@ -44,7 +46,7 @@ func (h *handlers) download(c echo.Context) error {
 
 	// http.ServeContent on the underlying writer keeps io.ReaderFrom (sendfile), which
 	// Echo's Response hides; sw records the status and size for the request log.
-	sw := &statusWriter{ResponseWriter: resp.Writer}
+	sw := &statusWriter{ResponseWriter: resp.Writer, onError: serveContentError}
 	http.ServeContent(sw, c.Request(), "", meta.Modified.UTC().Truncate(time.Second), f)
 	resp.Committed = true
 	resp.Status = sw.status
@@ -66,22 +68,59 @@ func contentDisposition(name string) string {
 	return `attachment; filename="` + string(ascii) + `"; filename*=UTF-8''` + url.PathEscape(name)
 }
 
+// serveContentError answers the errors http.ServeContent finds itself (a failed
+// If-Match or If-Unmodified-Since: 412; an unsatisfiable Range: 416, with its
+// Content-Range) as SPEC §3 errors: the JSON body and the usual Cache-Control, instead
+// of net/http's plain text.
+func serveContentError(w http.ResponseWriter, status int) {
+	d := httperr.Detail{Code: protocol.CodeBadRequest, Message: http.StatusText(status)}
+	switch status {
+	case http.StatusPreconditionFailed:
+		d = httperr.Detail{Code: protocol.CodePreconditionFailed, Message: "precondition failed"}
+	case http.StatusRequestedRangeNotSatisfiable:
+		d.Message = "range not satisfiable"
+	}
+	b, _ := json.Marshal(httperr.Body{Error: d})
+	h := w.Header()
+	for _, k := range []string{"Content-Disposition", "Content-Security-Policy", "Content-Length", "Etag", "Last-Modified", "X-Sync-Seq"} {
+		h.Del(k)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "private, no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
 // statusWriter records status and size while keeping io.ReaderFrom of the wrapped
-// writer, so that copying a file to a plain TCP connection still uses sendfile.
+// writer, so that copying a file to a plain TCP connection still uses sendfile. An
+// error status goes to onError, which writes the whole answer; what the caller writes
+// after it is dropped.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	size   int64
+	status  int
+	size    int64
+	onError func(w http.ResponseWriter, status int)
+	dropped bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
 	}
+	if code >= 400 && w.onError != nil && !w.dropped {
+		w.dropped = true
+		w.onError(w.ResponseWriter, code)
+		return
+	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.dropped {
+		return len(b), nil
+	}
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
@@ -92,6 +131,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // ReadFrom delegates to the wrapped writer's ReadFrom (sendfile) when it has one.
 func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.dropped {
+		return io.Copy(io.Discard, r)
+	}
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}

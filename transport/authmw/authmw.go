@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strings"
 	"time"
 
@@ -163,9 +162,6 @@ func (m *Middleware) Authenticate(ctx context.Context, r *http.Request, audience
 	return m.authenticate(ctx, r, m.ClientAddrOf(r), audience)
 }
 
-// Credential-carrying query parameters, refused (case-insensitively).
-var queryTokenNames = []string{"token", "access_token", "jwt"}
-
 var (
 	errNoToken      = &protocol.Error{Code: protocol.CodeUnauthenticated, Message: "bearer token required"}
 	errTwoHeaders   = &protocol.Error{Code: protocol.CodeBadRequest, Message: "more than one Authorization header"}
@@ -173,28 +169,6 @@ var (
 	errNotBearer    = &protocol.Error{Code: protocol.CodeUnauthenticated, Message: "Authorization scheme must be Bearer"}
 	errTokenTooLong = auth.ErrTokenTooLarge
 )
-
-// hasQueryToken reports whether the raw query names a credential parameter. It splits
-// on '&' and ';' itself (url.ParseQuery drops pairs holding ';', which would let
-// "?a=1;token=x" slip through) and compares unescaped names case-insensitively.
-func hasQueryToken(raw string) bool {
-	if raw == "" {
-		return false
-	}
-	for _, pair := range strings.FieldsFunc(raw, func(r rune) bool { return r == '&' || r == ';' }) {
-		name, _, _ := strings.Cut(pair, "=")
-		if un, err := url.QueryUnescape(name); err == nil {
-			name = un
-		}
-		name = strings.TrimSpace(name)
-		for _, n := range queryTokenNames {
-			if strings.EqualFold(name, n) {
-				return true
-			}
-		}
-	}
-	return false
-}
 
 // BearerToken extracts the token of an `Authorization: Bearer` header set, applying
 // SPEC §2's rules (exactly one header, scheme case-insensitive, size bound).
@@ -229,7 +203,7 @@ func BearerToken(h http.Header) (string, error) {
 }
 
 func (m *Middleware) authenticate(ctx context.Context, r *http.Request, addr netip.Addr, audience string) (*auth.Principal, error) {
-	if hasQueryToken(r.URL.RawQuery) {
+	if auth.QueryCarriesToken(r.URL.RawQuery) {
 		return nil, errQueryToken
 	}
 	tok, err := BearerToken(r.Header)

@@ -234,7 +234,7 @@ func (h *Hub) checkOrigin(r *http.Request) bool {
 func (h *Hub) Handler(c echo.Context) error {
 	r := c.Request()
 	w := c.Response()
-	if hasQueryToken(r.URL.RawQuery) {
+	if auth.QueryCarriesToken(r.URL.RawQuery) {
 		return httperr.Write(c, protocol.Errorf(protocol.CodeBadRequest, "tokens are accepted only in the Authorization header or the Auth frame"))
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
@@ -319,23 +319,6 @@ func (h *Hub) authenticateHeader(r *http.Request) (*auth.Principal, error) {
 		return nil, protocol.Errorf(protocol.CodeUnauthenticated, "bearer token required")
 	}
 	return h.auth.Verify(r.Context(), strings.TrimSpace(tok), auth.AudienceTenant)
-}
-
-// hasQueryToken reports whether the raw query names a credential parameter (token,
-// access_token, jwt; case-insensitive). It splits on '&' and ';' itself, because
-// url.ParseQuery drops pairs holding ';'.
-func hasQueryToken(raw string) bool {
-	for _, pair := range strings.FieldsFunc(raw, func(r rune) bool { return r == '&' || r == ';' }) {
-		name, _, _ := strings.Cut(pair, "=")
-		if u, err := url.QueryUnescape(name); err == nil {
-			name = u
-		}
-		switch strings.ToLower(strings.TrimSpace(name)) {
-		case "token", "access_token", "jwt":
-			return true
-		}
-	}
-	return false
 }
 
 // clientAddrer is implemented by *authmw.Middleware: the client address, honouring

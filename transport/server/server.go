@@ -170,7 +170,8 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-// commonHeaders sets SPEC §3's headers on every answer.
+// commonHeaders sets SPEC §3's headers on every answer, and refuses a token in the
+// query string on every route (SPEC §2), the unauthenticated ones included.
 func commonHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
@@ -181,9 +182,14 @@ func commonHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
+		if auth.QueryCarriesToken(c.Request().URL.RawQuery) {
+			return errQueryToken
+		}
 		return next(c)
 	}
 }
+
+var errQueryToken = &protocol.Error{Code: protocol.CodeBadRequest, Message: "tokens are not accepted in the query string; use the Authorization header"}
 
 // tokenBearing reports whether the answer to r may carry a token.
 func tokenBearing(r *http.Request) bool {

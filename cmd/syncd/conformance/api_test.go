@@ -48,6 +48,8 @@ func TestHTTPPublicRoutesAndHeaders(t *testing.T) {
 	u := e.d.URL()
 	for _, p := range []string{"/healthz", "/readyz", "/.well-known/jwks.json"} {
 		expectStatus(t, do(t, req{url: u + p}), 200)
+		// SPEC §2: a token in the query is refused on every route.
+		expectErr(t, do(t, req{url: u + p + "?access_token=x"}), 400, "bad_request")
 	}
 	var jwks struct {
 		Keys []map[string]any `json:"keys"`
