@@ -34,13 +34,14 @@ func filePath(r *http.Request) (string, error) {
 }
 
 // dirQuery returns the cleaned tenant directory of the path query parameter ("" for
-// the root when absent); a trailing '/' is allowed.
+// the root when absent or empty). The path rules are SPEC §3's, as for files: a
+// trailing '/' is an empty segment, and a leading '/' is refused.
 func dirQuery(c echo.Context) (string, error) {
 	raw, err := queryString(c, "path")
 	if err != nil {
 		return "", err
 	}
-	return pathrule.CleanDir(strings.TrimSuffix(raw, "/"))
+	return pathrule.CleanDir(raw)
 }
 
 // uploadHeaders are the checked upload headers of a PUT.
