@@ -105,8 +105,11 @@ func TestErrorContract(t *testing.T) {
 		{name: "attack: huge chunked JSON", r: req{method: "POST", path: "/api/mkdir", body: huge, token: W, noLen: true}, status: 413, code: "too_large"},
 		{name: "attack: gzip JSON", r: req{method: "POST", path: "/api/mkdir", body: []byte(`{"path":"a"}`), token: W, hdr: map[string]string{"Content-Encoding": "gzip"}}, status: 415, code: "unsupported_media_type"},
 		{name: "attack: mkdir bad path", r: req{method: "POST", path: "/api/mkdir", body: []byte(`{"path":"../a"}`), token: W}, status: 400, code: "invalid_path"},
-		{name: "attack: mkdir empty path", r: req{method: "POST", path: "/api/mkdir", body: []byte(`{}`), token: W}, status: 400, code: "invalid_path"},
-		{name: "attack: move without to", r: req{method: "POST", path: "/api/move", body: []byte(`{"from":"exists.txt"}`), token: W}, status: 400, code: "invalid_path"},
+		{name: "attack: mkdir without path", r: req{method: "POST", path: "/api/mkdir", body: []byte(`{}`), token: W}, status: 400, code: "bad_request"},
+		{name: "attack: mkdir empty path", r: req{method: "POST", path: "/api/mkdir", body: []byte(`{"path":""}`), token: W}, status: 400, code: "invalid_path"},
+		{name: "attack: move without to", r: req{method: "POST", path: "/api/move", body: []byte(`{"from":"a"}`), token: W}, status: 400, code: "bad_request"},
+		{name: "attack: restore without path", r: req{method: "POST", path: "/api/restore", body: []byte(`{"version":"v"}`), token: W}, status: 400, code: "bad_request"},
+		{name: "attack: move of an existing file without to", r: req{method: "POST", path: "/api/move", body: []byte(`{"from":"exists.txt"}`), token: W}, status: 400, code: "bad_request"},
 		{name: "attack: move bad if_match", r: req{method: "POST", path: "/api/move", body: []byte(`{"from":"exists.txt","to":"b","if_match":"zz"}`), token: W}, status: 400, code: "bad_request"},
 		{name: "attack: restore without version", r: req{method: "POST", path: "/api/restore", body: []byte(`{"path":"exists.txt"}`), token: W}, status: 400, code: "bad_request"},
 

@@ -118,7 +118,7 @@ func TestFilePath(t *testing.T) {
 
 func TestUnmarshalStrict(t *testing.T) {
 	var b moveBody
-	if err := unmarshalStrict([]byte(` {"from":"a","to":"b","if_match":"x"} `), &b); err != nil || b.From != "a" || b.To != "b" {
+	if err := unmarshalStrict([]byte(` {"from":"a","to":"b","if_match":"x"} `), &b); err != nil || b.From == nil || *b.From != "a" || b.To == nil || *b.To != "b" {
 		t.Fatalf("%+v %v", b, err)
 	}
 	for _, in := range []string{``, `{`, `[]`, `"s"`, `{"from":1}`, `{"x":1}`, `{} {}`, `{}x`, `{"from":"a"}]`} {

@@ -82,7 +82,16 @@ func (h *handlers) list(c echo.Context) error {
 
 // pathBody is the body of POST /api/mkdir.
 type pathBody struct {
-	Path string `json:"path"`
+	Path *string `json:"path"`
+}
+
+// requiredPath cleans a required path field of a JSON body: absent is bad_request
+// (a missing field), present but breaking the path rules is invalid_path.
+func requiredPath(name string, v *string) (string, error) {
+	if v == nil {
+		return "", protocol.Errorf(protocol.CodeBadRequest, "missing field %q", name)
+	}
+	return pathrule.Clean(*v)
 }
 
 func (h *handlers) mkdir(c echo.Context) error {
@@ -90,7 +99,7 @@ func (h *handlers) mkdir(c echo.Context) error {
 	if err := decodeJSON(c.Request(), c.Response(), &b); err != nil {
 		return err
 	}
-	p, err := pathrule.Clean(b.Path)
+	p, err := requiredPath("path", b.Path)
 	if err != nil {
 		return err
 	}
@@ -115,9 +124,9 @@ func (h *handlers) mkdir(c echo.Context) error {
 
 // moveBody is the body of POST /api/move.
 type moveBody struct {
-	From    string `json:"from"`
-	To      string `json:"to"`
-	IfMatch string `json:"if_match"`
+	From    *string `json:"from"`
+	To      *string `json:"to"`
+	IfMatch string  `json:"if_match"`
 }
 
 func (h *handlers) move(c echo.Context) error {
@@ -125,11 +134,11 @@ func (h *handlers) move(c echo.Context) error {
 	if err := decodeJSON(c.Request(), c.Response(), &b); err != nil {
 		return err
 	}
-	from, err := pathrule.Clean(b.From)
+	from, err := requiredPath("from", b.From)
 	if err != nil {
 		return err
 	}
-	to, err := pathrule.Clean(b.To)
+	to, err := requiredPath("to", b.To)
 	if err != nil {
 		return err
 	}
@@ -244,9 +253,9 @@ func (h *handlers) deleted(c echo.Context) error {
 
 // restoreBody is the body of POST /api/restore.
 type restoreBody struct {
-	Path    string `json:"path"`
-	Version string `json:"version"`
-	To      string `json:"to"`
+	Path    *string `json:"path"`
+	Version string  `json:"version"`
+	To      string  `json:"to"`
 }
 
 func (h *handlers) restore(c echo.Context) error {
@@ -254,7 +263,7 @@ func (h *handlers) restore(c echo.Context) error {
 	if err := decodeJSON(c.Request(), c.Response(), &b); err != nil {
 		return err
 	}
-	p, err := pathrule.Clean(b.Path)
+	p, err := requiredPath("path", b.Path)
 	if err != nil {
 		return err
 	}
