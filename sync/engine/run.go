@@ -14,8 +14,9 @@ import (
 
 // passResult tells what one pass did.
 type passResult struct {
-	actions int  // planned steps (0: both sides agreed)
-	retries bool // something is left to do
+	actions  int  // planned steps (0: both sides agreed)
+	retries  bool // something is left to do
+	unsynced int  // local names kept but not synced (full passes only)
 }
 
 // fullSync is a full reconcile: the server's list, a full local scan, every key
@@ -78,7 +79,9 @@ func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, e
 		keys[k] = true
 	}
 	e.mu.Unlock()
-	return e.runPlan(ctx, keys, showProgress)
+	res, err := e.runPlan(ctx, keys, showProgress)
+	res.unsynced = sc.unsynced
+	return res, err
 }
 
 // runPlan plans keys, applies the mass-delete guard, executes and follows up.
@@ -411,7 +414,8 @@ func (e *Engine) SyncOnce(ctx context.Context) (bool, error) {
 			return false, err
 		}
 		if res.actions == 0 && !res.retries {
-			return refused == 0, nil
+			// DIR and the server agree only if no local name was left out.
+			return refused == 0 && res.unsynced == 0, nil
 		}
 	}
 	return false, nil

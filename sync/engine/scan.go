@@ -58,6 +58,9 @@ func (e *Engine) hashFile(p string) (string, error) {
 type scanOut struct {
 	entries map[string]localEntry // key → entry
 	others  map[string]string     // key → path of a symlink or special file
+	// unsynced counts local names kept but not synced: refused by the path rules, or
+	// equal to another name under case folding (symlinks are by design, not counted).
+	unsynced int
 }
 
 // scan walks the local subtree at the '/'-separated path under ("" = all of DIR) and
@@ -106,6 +109,7 @@ func (e *Engine) scan(under string) (*scanOut, error) {
 		}
 		cp, cerr := pathrule.Clean(p)
 		if cerr != nil {
+			out.unsynced++
 			e.reportOnce(p, "local name is not allowed by the server, kept but not synced", cerr)
 			if isDir {
 				return fs.SkipDir
@@ -129,12 +133,14 @@ func (e *Engine) scan(under string) (*scanOut, error) {
 				loser = prev.Path
 				delete(out.entries, key)
 			} else {
+				out.unsynced++
 				e.reportOnce(loser, "name differs only in case or Unicode form from "+prev.Path+", kept but not synced", nil)
 				if isDir {
 					return fs.SkipDir
 				}
 				return nil
 			}
+			out.unsynced++
 			e.reportOnce(loser, "name differs only in case or Unicode form from "+p+", kept but not synced", nil)
 		}
 		fi, ierr := d.Info()

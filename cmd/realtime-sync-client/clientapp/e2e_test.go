@@ -193,8 +193,9 @@ func TestUnicodeAndCaseCollisions(t *testing.T) {
 	writeFile(t, filepath.Join(a, nfd), "decomposed")
 	writeFile(t, filepath.Join(a, "Readme.md"), "upper")
 	writeFile(t, filepath.Join(a, "README.md"), "all caps")
+	// The losing name stays on A only: the folder and the server do not agree (exit 1).
 	code, logs := runOnce(t, srv.URL, tok, a)
-	if code != 0 {
+	if code != 1 {
 		t.Fatalf("A: %d %s", code, logs)
 	}
 	if !strings.Contains(logs, "differs only in case") {
@@ -225,7 +226,7 @@ func TestUnicodeAndCaseCollisions(t *testing.T) {
 	// An update to the NFC name on B lands in A's NFD file (same name for the server).
 	writeFile(t, filepath.Join(b, nfc), "edited on B")
 	mustOnce(t, srv.URL, tok, b)
-	if code, logs := runOnce(t, srv.URL, tok, a); code != 0 {
+	if code, logs := runOnce(t, srv.URL, tok, a); code != 1 {
 		t.Fatalf("A again: %d %s", code, logs)
 	}
 	if !fileIs(filepath.Join(a, nfd), "edited on B")() {
@@ -384,6 +385,18 @@ func TestRefusedNamesAndSymlinks(t *testing.T) {
 	time.Sleep(time.Second)
 	if !fileIs(filepath.Join(outside, "secret.txt"), "outside DIR")() {
 		t.Fatal("download followed a symlink out of DIR")
+	}
+	// --once: a folder holding names the server refuses does not agree with it (exit
+	// 1); symlinks alone are not synced by design and do not count.
+	ca.stop()
+	if code, logs := runOnce(t, srv.URL, tok, a); code != 1 {
+		t.Fatalf("--once with refused names: exit %d, want 1\n%s", code, logs)
+	}
+	for _, n := range bad {
+		os.Remove(filepath.Join(a, n))
+	}
+	if code, logs := runOnce(t, srv.URL, tok, a); code != 0 {
+		t.Fatalf("--once with only symlinks left: exit %d, want 0\n%s", code, logs)
 	}
 }
 
