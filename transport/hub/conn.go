@@ -52,28 +52,38 @@ type replayReq struct {
 // a whole CheckInterval, so an idle connection parks no writer goroutine (there is
 // never more than one) while a busy one does not start a goroutine per message.
 type queue struct {
-	mu      sync.Mutex
-	items   []outItem
-	limit   int
-	ping    bool          // a WebSocket ping is due
-	running bool          // the writer goroutine runs
-	stopped bool          // the connection is torn down: no more writers
-	parked  bool          // the writer waits on wake for more
-	active  bool          // the writer took something since the last sweep
-	expire  bool          // the parked writer is to end
-	wake    chan struct{} // while a writer runs (from wakePool); cap 1
-	c       *conn
+	mu    sync.Mutex
+	items []outItem
+	limit int
+	// replyRoom is how far replies may go beyond limit (one inbound burst).
+	replyRoom int
+	ping      bool          // a WebSocket ping is due
+	running   bool          // the writer goroutine runs
+	stopped   bool          // the connection is torn down: no more writers
+	parked    bool          // the writer waits on wake for more
+	active    bool          // the writer took something since the last sweep
+	expire    bool          // the parked writer is to end
+	wake      chan struct{} // while a writer runs (from wakePool); cap 1
+	c         *conn
 }
 
 // wakePool recycles the writers' wake channels, so that only connections with a
 // writer hold one.
 var wakePool = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
 
-// push appends it, or reports false when the queue already holds limit items.
-func (q *queue) push(it outItem) bool {
+// push appends an event (or replay request), or reports false when the queue already
+// holds limit items.
+func (q *queue) push(it outItem) bool { return q.pushUpTo(it, q.limit) }
+
+// pushReply appends a reply to the client's own message (Pong, Ack, Error). Replies
+// have room beyond limit for one inbound burst: a client that pings quickly is not a
+// slow consumer, but one that never reads still overflows.
+func (q *queue) pushReply(it outItem) bool { return q.pushUpTo(it, q.limit+q.replyRoom) }
+
+func (q *queue) pushUpTo(it outItem, max int) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.items) >= q.limit {
+	if len(q.items) >= max {
 		return false
 	}
 	if q.stopped {
@@ -217,7 +227,7 @@ func (h *Hub) newConn(r *http.Request, ws *websocket.Conn) *conn {
 		subIdx:      -1,
 		readerDone:  make(chan struct{}),
 	}
-	c.q.limit = h.opts.SendQueue
+	c.q.limit, c.q.replyRoom = h.opts.SendQueue, h.opts.MessageBurst
 	c.limiter = rate.NewLimiter(rate.Limit(h.opts.MessageRate), h.opts.MessageBurst)
 	c.q.c = c
 	c.authReq = &http.Request{
@@ -495,7 +505,7 @@ func (c *conn) teardown() {
 
 // send queues a reply; on overflow the connection is closed with 4008.
 func (c *conn) send(data []byte) {
-	if !c.q.push(outItem{data: data}) {
+	if !c.q.pushReply(outItem{data: data}) {
 		c.h.metrics.SlowConsumerClosed()
 		c.close(protocol.CloseSlowConsumer, "slow consumer")
 	}

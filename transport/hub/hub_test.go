@@ -727,3 +727,22 @@ func TestIdleAndPing(t *testing.T) {
 		t.Fatalf("mute client closed after %s", d)
 	}
 }
+
+// TestQuickPingsAreNotSlowConsumer: with a tiny live send queue, a burst of Pings that
+// the client does read is answered in full (replies have room for one inbound burst);
+// events still overflow a reader that never reads (4008).
+func TestQuickPingsAreNotSlowConsumer(t *testing.T) {
+	e := newEnv(t, Options{SendQueue: 4})
+	tok := e.token("acme", "alice", "read")
+	c := e.dial(tok)
+	defer c.close()
+	const n = 150
+	for range n {
+		c.send(map[string]any{"type": "Ping"})
+	}
+	for i := range n {
+		if m := c.read(); m["type"] != "Pong" {
+			t.Fatalf("reply %d: %v", i, m)
+		}
+	}
+}
