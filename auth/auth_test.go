@@ -373,9 +373,14 @@ func TestTenantDeletedAndRecreated(t *testing.T) {
 	if err := f.svc.Check(ctx, p); !errors.Is(err, ErrTokenRevoked) {
 		t.Fatalf("Check: %v", err)
 	}
-	fresh, _ := mustIssue(t, f.svc, "acme", "alice", RoleRead)
+	fresh, frec := mustIssue(t, f.svc, "acme", "alice", RoleRead)
 	if p, err := f.svc.Verify(ctx, fresh, AudienceTenant); err != nil || p.TenantID != "tid-acme-2" {
 		t.Fatalf("fresh token: %+v %v", p, err)
+	}
+	// The tenant's token list shows its current incarnation only.
+	recs, err := f.svc.ListTokens(ctx, TokenFilter{Tenant: "acme"})
+	if err != nil || len(recs) != 1 || recs[0].JTI != frec.JTI {
+		t.Fatalf("token list of the recreated tenant: %+v %v", recs, err)
 	}
 }
 

@@ -32,7 +32,8 @@ type TokenRecord struct {
 }
 
 // TokenFilter selects token records. Zero value: every unexpired token. Ops selects
-// ops tokens only (Tenant is then ignored); Tenant selects that tenant's tokens;
+// ops tokens only (Tenant is then ignored); Tenant selects that tenant's tokens (of
+// its current incarnation, when it exists);
 // Subject narrows to one subject; IncludeExpired lists expired tokens too.
 type TokenFilter struct {
 	Tenant         string
@@ -207,6 +208,12 @@ func (s *Service) ListTokens(ctx context.Context, f TokenFilter) ([]TokenRecord,
 	case f.Tenant != "":
 		q += ` AND kind = ? AND tenant = ?`
 		args = append(args, KindTenant, f.Tenant)
+		// Only the tenant's current incarnation: tokens of a deleted tenant of the same
+		// name carry another tid and can never be valid again.
+		if tid, err := s.tenants.LookupTenant(ctx, f.Tenant); err == nil && tid != "" {
+			q += ` AND tid = ?`
+			args = append(args, tid)
+		}
 	}
 	if f.Subject != "" {
 		q += ` AND subject = ?`
