@@ -95,6 +95,7 @@ func Register(e *echo.Echo, o Options) error {
 	e.GET("/readyz", h.readyz)
 	e.HEAD("/readyz", h.readyz)
 	e.GET("/.well-known/jwks.json", h.jwks)
+	e.HEAD("/.well-known/jwks.json", h.jwks)
 
 	read := o.MW.Tenant(auth.RoleRead)
 	write := []echo.MiddlewareFunc{o.MW.Tenant(auth.RoleWrite), h.writable}
