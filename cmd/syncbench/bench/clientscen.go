@@ -215,15 +215,16 @@ func syncthingPropagation(ctx context.Context, r *runner, dir string, n int) ([]
 				version = string(m[1])
 			}
 		}
-		if in.port, err = freePort(); err != nil {
-			return nil, err
-		}
-		if in.gui, err = freePort(); err != nil {
-			return nil, err
-		}
 		key := make([]byte, 16)
 		rand.Read(key)
 		in.apikey = hex.EncodeToString(key)
+	}
+	ports, err := freePorts(2 * len(insts))
+	if err != nil {
+		return nil, err
+	}
+	for i, in := range insts {
+		in.port, in.gui = ports[2*i], ports[2*i+1]
 	}
 	for i, in := range insts {
 		other := insts[1-i]
@@ -248,6 +249,7 @@ func syncthingPropagation(ctx context.Context, r *runner, dir string, n int) ([]
         <globalAnnounceEnabled>false</globalAnnounceEnabled>
         <localAnnounceEnabled>false</localAnnounceEnabled>
         <relaysEnabled>false</relaysEnabled>
+        <reconnectionIntervalS>2</reconnectionIntervalS>
         <natEnabled>false</natEnabled>
         <urAccepted>-1</urAccepted>
         <autoUpgradeIntervalH>0</autoUpgradeIntervalH>
