@@ -672,3 +672,19 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestKidNeverLooksLikeAFlag: key ids are typed on command lines (syncctl key retire
+// KID), so none starts with '-' (without the redraw, 200 keys would hit one with
+// probability 0.96).
+func TestKidNeverLooksLikeAFlag(t *testing.T) {
+	f := newFixture(t)
+	for range 200 {
+		k, err := f.svc.RotateKey(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(k.KID, "-") {
+			t.Fatalf("kid %q starts with '-'", k.KID)
+		}
+	}
+}

@@ -269,11 +269,20 @@ func (s *Service) JWKS() []byte { return s.keys.Load().jwks }
 // directory (0600) and records it; it signs every token issued from now on, while the
 // older live keys still verify.
 func (s *Service) RotateKey(ctx context.Context) (KeyInfo, error) {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return KeyInfo{}, internal("generate key", err)
+	var (
+		pub  ed25519.PublicKey
+		priv ed25519.PrivateKey
+		kid  string
+	)
+	// A kid is typed on command lines (`syncctl key retire KID`): one starting with
+	// '-' would read as a flag there, so such a key is drawn again (1 in 64).
+	for kid == "" || strings.HasPrefix(kid, "-") {
+		var err error
+		if pub, priv, err = ed25519.GenerateKey(rand.Reader); err != nil {
+			return KeyInfo{}, internal("generate key", err)
+		}
+		kid = kidOf(pub)
 	}
-	kid := kidOf(pub)
 	if err := writeKeyFile(s.keyPath(kid), priv); err != nil {
 		return KeyInfo{}, internal("write key", err)
 	}

@@ -74,7 +74,7 @@ func parseArgs(args []string) (*parsed, error) {
 		}
 		spec, ok := knownFlags[name]
 		if !ok {
-			return nil, usagef("unknown flag -%s", name)
+			return nil, usagef("unknown flag -%s (an argument that starts with '-' goes after --)", name)
 		}
 		if _, dup := p.flags[name]; dup {
 			return nil, usagef("flag -%s given twice", name)
