@@ -105,6 +105,11 @@ func (e *Engine) applyEvent(ev protocol.Event, touched map[string]bool, moves *[
 			if cur, ok := e.remoteM[dk]; !ok || !cur.IsDirectory {
 				e.remoteM[dk] = protocol.Metadata{Path: dir, IsDirectory: true, Seq: ev.Seq}
 				touched[dk] = true
+			} else if cur.Seq < ev.Seq {
+				// The parent exists at this seq (the server may have re-created it
+				// without an event of its own).
+				cur.Seq = ev.Seq
+				e.remoteM[dk] = cur
 			}
 		}
 	}

@@ -250,8 +250,14 @@ func (e *Engine) ensureParents(p string, seq int64) {
 	for i := 1; i < len(segs); i++ {
 		dir := strings.Join(segs[:i], "/")
 		k := pathrule.FoldKey(dir)
-		if _, ok := e.remoteM[k]; !ok {
+		// The server's answer at seq vouches that the parents exist at seq: an older
+		// Delete of one of them, applied later from the changes feed, must not remove
+		// it (the server re-created it, as missing parents are, without an event).
+		if cur, ok := e.remoteM[k]; !ok || !cur.IsDirectory {
 			e.remoteM[k] = protocol.Metadata{Path: dir, IsDirectory: true, Seq: seq}
+		} else if cur.Seq < seq {
+			cur.Seq = seq
+			e.remoteM[k] = cur
 		}
 		if _, ok := e.base[k]; !ok {
 			e.base[k] = baseEntry{Path: dir, Dir: true}

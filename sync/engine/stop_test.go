@@ -78,3 +78,36 @@ func TestStopKeepsCommittedUpload(t *testing.T) {
 		t.Fatalf("the committed upload is not in the saved base: %+v", st.Base)
 	}
 }
+
+// TestOwnAnswerKeepsRecreatedParent: the server deleted directory X (seq 4), then this
+// client's mkdir X/Y (answered at seq 5) made the server create X again, as it creates
+// missing parents, without an event of its own. Applying the older Delete of X from
+// the changes feed afterwards must not drop X (nor X/Y) from the client's view of the
+// server, or the client would delete X locally while the server keeps it.
+func TestOwnAnswerKeepsRecreatedParent(t *testing.T) {
+	e, err := Open(Options{Root: t.TempDir(), Remote: &hostileRemote{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.remoteM["x"] = protocol.Metadata{Path: "X", IsDirectory: true, Seq: 1}
+	e.setRemote(protocol.Metadata{Path: "X/Y", IsDirectory: true, Seq: 5})
+	e.ensureParents("X/Y", 5)
+	touched := map[string]bool{}
+	var moves []pendingMove
+	e.applyEvent(protocol.Event{Type: protocol.TypeFileOperation, Seq: 4,
+		Operation: protocol.NewOperation(protocol.OpDelete, "", protocol.Metadata{Path: "X", IsDirectory: true, Seq: 1})}, touched, &moves)
+	for _, k := range []string{"x", "x/y"} {
+		if _, ok := e.remoteM[k]; !ok {
+			t.Errorf("%s dropped by an older Delete: %v", k, e.remoteM)
+		}
+	}
+	// A newer Delete still removes both.
+	e.applyEvent(protocol.Event{Type: protocol.TypeFileOperation, Seq: 6,
+		Operation: protocol.NewOperation(protocol.OpDelete, "", protocol.Metadata{Path: "X", IsDirectory: true, Seq: 5})}, touched, &moves)
+	if len(e.remoteM) != 0 {
+		t.Errorf("after the newer Delete: %v", e.remoteM)
+	}
+}
