@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -69,28 +68,17 @@ func contentDisposition(name string) string {
 }
 
 // serveContentError answers the errors http.ServeContent finds itself (a failed
-// If-Match or If-Unmodified-Since: 412; an unsatisfiable Range: 416, with its
-// Content-Range) as SPEC §3 errors: the JSON body and the usual Cache-Control, instead
-// of net/http's plain text.
+// If-Match or If-Unmodified-Since: 412; an unsatisfiable Range: 416) as SPEC §3
+// errors instead of net/http's plain text.
 func serveContentError(w http.ResponseWriter, status int) {
-	d := httperr.Detail{Code: protocol.CodeBadRequest, Message: http.StatusText(status)}
 	switch status {
 	case http.StatusPreconditionFailed:
-		d = httperr.Detail{Code: protocol.CodePreconditionFailed, Message: "precondition failed"}
+		httperr.WriteRaw(w, status, protocol.CodePreconditionFailed, "precondition failed")
 	case http.StatusRequestedRangeNotSatisfiable:
-		d.Message = "range not satisfiable"
+		httperr.WriteRaw(w, status, protocol.CodeBadRequest, "range not satisfiable")
+	default:
+		httperr.WriteRaw(w, status, protocol.CodeBadRequest, http.StatusText(status))
 	}
-	b, _ := json.Marshal(httperr.Body{Error: d})
-	h := w.Header()
-	for _, k := range []string{"Content-Disposition", "Content-Security-Policy", "Content-Length", "Etag", "Last-Modified", "X-Sync-Seq"} {
-		h.Del(k)
-	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "private, no-cache")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(len(b)+1))
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
 }
 
 // statusWriter records status and size while keeping io.ReaderFrom of the wrapped

@@ -15,6 +15,7 @@
 package httperr
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -179,7 +180,7 @@ func Write(c echo.Context, err error) error {
 	}
 	h := resp.Header()
 	// Headers meant for the success answer do not belong on an error.
-	for _, k := range []string{"Content-Disposition", "Content-Length", "Content-Encoding", "Etag", "Last-Modified", "Accept-Ranges", "Content-Range", "X-Sync-Seq"} {
+	for _, k := range successHeaders {
 		h.Del(k)
 	}
 	switch status {
@@ -209,6 +210,33 @@ func Write(c echo.Context, err error) error {
 	}
 	return c.JSON(status, Body{Error: d})
 }
+
+// WriteRaw writes the JSON error answer of SPEC §3 straight to a net/http writer, for
+// code that answers outside Echo's error path (the WebSocket upgrader, errors that
+// http.ServeContent finds itself). status is given because a few such answers (416)
+// have no status of their own in the code table. Headers meant for a success answer
+// are dropped; Cache-Control and nosniff are set as on every answer.
+func WriteRaw(w http.ResponseWriter, status int, code protocol.Code, message string) {
+	b, _ := json.Marshal(Body{Error: Detail{Code: code, Message: message}})
+	b = append(b, '\n')
+	h := w.Header()
+	cr := h.Get("Content-Range")
+	for _, k := range successHeaders {
+		h.Del(k)
+	}
+	if status == http.StatusRequestedRangeNotSatisfiable && cr != "" {
+		h.Set("Content-Range", cr) // "bytes */size" belongs on a 416 (RFC 9110)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "private, no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// successHeaders belong on a success answer only.
+var successHeaders = []string{"Content-Disposition", "Content-Security-Policy", "Content-Length", "Content-Encoding", "Etag", "Last-Modified", "Accept-Ranges", "Content-Range", "X-Sync-Seq"}
 
 // Handler returns Echo's HTTPErrorHandler for syncspace: it stores logger for Write and
 // answers through Write.

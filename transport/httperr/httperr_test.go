@@ -156,3 +156,37 @@ func TestStatusTableComplete(t *testing.T) {
 		t.Errorf("unknown code not 500")
 	}
 }
+
+// TestWriteRaw: the error answer written outside Echo has SPEC's JSON body and common
+// headers, drops the success answer's headers, and keeps Content-Range on a 416.
+func TestWriteRaw(t *testing.T) {
+	for _, c := range []struct {
+		status    int
+		code      protocol.Code
+		wantRange string
+	}{
+		{http.StatusRequestedRangeNotSatisfiable, protocol.CodeBadRequest, "bytes */16"},
+		{http.StatusPreconditionFailed, protocol.CodePreconditionFailed, ""},
+		{http.StatusForbidden, protocol.CodeForbidden, ""},
+	} {
+		rec := httptest.NewRecorder()
+		for k, v := range map[string]string{"Etag": `"h"`, "X-Sync-Seq": "3", "Content-Disposition": "attachment", "Content-Range": "bytes */16", "Content-Length": "16"} {
+			rec.Header().Set(k, v)
+		}
+		WriteRaw(rec, c.status, c.code, "msg")
+		var b Body
+		if rec.Code != c.status || json.Unmarshal(rec.Body.Bytes(), &b) != nil || b.Error.Code != c.code || b.Error.Message != "msg" {
+			t.Fatalf("%d: %d %q", c.status, rec.Code, rec.Body.String())
+		}
+		h := rec.Header()
+		if h.Get("Cache-Control") != "private, no-cache" || h.Get("Content-Type") != "application/json" || h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%d: headers %v", c.status, h)
+		}
+		if h.Get("Etag") != "" || h.Get("X-Sync-Seq") != "" || h.Get("Content-Disposition") != "" || h.Get("Content-Range") != c.wantRange {
+			t.Errorf("%d: success headers left: %v", c.status, h)
+		}
+		if h.Get("Content-Length") != fmt.Sprint(rec.Body.Len()) {
+			t.Errorf("%d: Content-Length %q for %d bytes", c.status, h.Get("Content-Length"), rec.Body.Len())
+		}
+	}
+}

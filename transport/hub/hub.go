@@ -194,7 +194,7 @@ func New(opts Options, d Deps) *Hub {
 			if status == http.StatusForbidden {
 				code, msg = protocol.CodeForbidden, "cross-origin WebSocket upgrade refused"
 			}
-			writeHTTPError(w, status, code, msg)
+			httperr.WriteRaw(w, status, code, msg)
 		},
 	}
 	if h.reg != nil {
@@ -564,14 +564,4 @@ func (h *Hub) releaseTenant(th *tenantHub) {
 		}
 		th.stop()
 	}
-}
-
-// writeHTTPError answers a plain HTTP request before the upgrade with SPEC §3's error
-// body.
-func writeHTTPError(w http.ResponseWriter, status int, code protocol.Code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "private, no-cache")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(mustJSON(map[string]any{"error": map[string]any{"code": code, "message": msg}}))
 }

@@ -50,6 +50,7 @@ func TestHTTPPublicRoutesAndHeaders(t *testing.T) {
 		expectStatus(t, do(t, req{url: u + p}), 200)
 		// SPEC §2: a token in the query is refused on every route.
 		expectErr(t, do(t, req{url: u + p + "?access_token=x"}), 400, "bad_request")
+		expectStatus(t, do(t, req{method: "HEAD", url: u + p}), 200)
 	}
 	var jwks struct {
 		Keys []map[string]any `json:"keys"`
