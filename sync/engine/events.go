@@ -102,14 +102,8 @@ func (e *Engine) applyEvent(ev protocol.Event, touched map[string]bool, moves *[
 	addParents := func(p string) {
 		for dir := pathrule.Parent(p); dir != ""; dir = pathrule.Parent(dir) {
 			dk := pathrule.FoldKey(dir)
-			if cur, ok := e.remoteM[dk]; !ok || !cur.IsDirectory {
-				e.remoteM[dk] = protocol.Metadata{Path: dir, IsDirectory: true, Seq: ev.Seq}
+			if e.vouchDir(dk, dir, ev.Seq) {
 				touched[dk] = true
-			} else if cur.Seq < ev.Seq {
-				// The parent exists at this seq (the server may have re-created it
-				// without an event of its own).
-				cur.Seq = ev.Seq
-				e.remoteM[dk] = cur
 			}
 		}
 	}

@@ -241,6 +241,24 @@ func (e *Engine) setRemote(m protocol.Metadata) {
 	e.remoteM[k] = m
 }
 
+// vouchDir records that the server holds directory dir (key k) at seq, and reports
+// whether it was unknown (or not a directory) before. An entry known from an older seq
+// is moved to seq: a Delete older than seq, applied later from the changes feed, must
+// not remove it (the server re-creates missing parents without an event of their
+// own). Caller holds e.mu.
+func (e *Engine) vouchDir(k, dir string, seq int64) (added bool) {
+	cur, ok := e.remoteM[k]
+	switch {
+	case !ok || !cur.IsDirectory:
+		e.remoteM[k] = protocol.Metadata{Path: dir, IsDirectory: true, Seq: seq}
+		return true
+	case cur.Seq < seq:
+		cur.Seq = seq
+		e.remoteM[k] = cur
+	}
+	return false
+}
+
 // ensureParents records the parent directories of p as present on both sides (the
 // server creates missing parents on upload; downloads create them locally). Caller
 // holds e.mu.
@@ -250,15 +268,7 @@ func (e *Engine) ensureParents(p string, seq int64) {
 	for i := 1; i < len(segs); i++ {
 		dir := strings.Join(segs[:i], "/")
 		k := pathrule.FoldKey(dir)
-		// The server's answer at seq vouches that the parents exist at seq: an older
-		// Delete of one of them, applied later from the changes feed, must not remove
-		// it (the server re-created it, as missing parents are, without an event).
-		if cur, ok := e.remoteM[k]; !ok || !cur.IsDirectory {
-			e.remoteM[k] = protocol.Metadata{Path: dir, IsDirectory: true, Seq: seq}
-		} else if cur.Seq < seq {
-			cur.Seq = seq
-			e.remoteM[k] = cur
-		}
+		e.vouchDir(k, dir, seq)
 		if _, ok := e.base[k]; !ok {
 			e.base[k] = baseEntry{Path: dir, Dir: true}
 		}
