@@ -16,13 +16,6 @@ import (
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
-// PAX record keys of an archive entry (GET /api/archive): the lowercase hex SHA-256 of
-// the entry's content and the seq of the change that last wrote it.
-const (
-	PAXHash = "SYNCSPACE.hash"
-	PAXSeq  = "SYNCSPACE.seq"
-)
-
 // MIMETar is the content type of GET /api/archive.
 const MIMETar = "application/x-tar"
 
@@ -37,8 +30,8 @@ var archiveBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return 
 // The answer is streamed as the listing goes: each file is opened (through the
 // tenant's root, never following a symlink) when its entry is written, so memory stays
 // bounded whatever the tree's size. A file gone since the snapshot is skipped; a file
-// changed since is sent as it is now, its PAX records (SYNCSPACE.hash, SYNCSPACE.seq)
-// describing the content sent. Once the first byte is out the answer cannot turn into
+// changed since is sent as it is now, its PAX "comment" record (hash and seq, see
+// protocol.ArchiveComment) describing the content sent. Once the first byte is out the answer cannot turn into
 // an error: on a failure the connection is aborted so that the client sees a cut
 // stream, never a short archive that looks complete.
 func (h *handlers) archive(c echo.Context) error {
@@ -97,9 +90,10 @@ func (h *handlers) archive(c echo.Context) error {
 				Mode:     0o644,
 				ModTime:  meta.Modified,
 				Format:   tar.FormatPAX,
+				// Hash and seq in the POSIX "comment" record, which GNU tar and
+				// bsdtar ignore without a warning (protocol.ArchiveComment).
 				PAXRecords: map[string]string{
-					PAXHash: meta.Hash,
-					PAXSeq:  strconv.FormatInt(meta.Seq, 10),
+					protocol.ArchivePAXComment: protocol.ArchiveComment(meta.Hash, meta.Seq),
 				},
 			}
 			if err := tw.WriteHeader(&hdr); err != nil {

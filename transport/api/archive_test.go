@@ -138,11 +138,15 @@ func TestArchive(t *testing.T) {
 			if h.Typeflag != tar.TypeReg || h.Mode != 0o644 || h.Size != int64(len(files[p])) {
 				t.Errorf("%s: type %c mode %o size %d", p, h.Typeflag, h.Mode, h.Size)
 			}
-			if h.PAXRecords[api.PAXHash] != sum(files[p]) || h.PAXRecords[api.PAXHash] != metas[p].Hash {
-				t.Errorf("%s: PAX hash %q", p, h.PAXRecords[api.PAXHash])
+			if c := h.PAXRecords["comment"]; c != protocol.ArchiveComment(metas[p].Hash, metas[p].Seq) || metas[p].Hash != sum(files[p]) {
+				t.Errorf("%s: PAX comment %q, want hash %s seq %d", p, c, sum(files[p]), metas[p].Seq)
 			}
-			if h.PAXRecords[api.PAXSeq] != strconv.FormatInt(metas[p].Seq, 10) {
-				t.Errorf("%s: PAX seq %q, want %d", p, h.PAXRecords[api.PAXSeq], metas[p].Seq)
+			for k := range h.PAXRecords {
+				switch k {
+				case "comment", "path", "mtime", "size", "atime", "ctime", "uid", "gid", "uname", "gname":
+				default: // GNU tar warns about every keyword it does not know
+					t.Errorf("%s: PAX record %q is not a POSIX keyword", p, k)
+				}
 			}
 			if !h.ModTime.Equal(metas[p].Modified) {
 				t.Errorf("%s: mtime %v, want %v", p, h.ModTime, metas[p].Modified)
@@ -239,7 +243,7 @@ func TestArchiveManyFiles(t *testing.T) {
 		t.Fatalf("%d entries, want %d", len(got), n)
 	}
 	for name, en := range got {
-		if sum(en.body) != en.hdr.PAXRecords[api.PAXHash] {
+		if hash, _, ok := protocol.ArchiveEntryInfo(en.hdr.PAXRecords); !ok || sum(en.body) != hash {
 			t.Fatalf("%s: content does not match its PAX hash", name)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/syncspace/syncspace/sync/engine"
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -17,11 +16,11 @@ import (
 
 var _ engine.Archiver = (*Client)(nil)
 
-// PAX record keys of a /api/archive entry (the server's transport/api.PAXHash and
-// PAXSeq).
+// Legacy PAX record keys of a /api/archive entry (servers before the "comment" form of
+// protocol.ArchiveComment); still accepted.
 const (
-	paxHash = "SYNCSPACE.hash"
-	paxSeq  = "SYNCSPACE.seq"
+	paxHash = protocol.ArchiveLegacyPAXHash
+	paxSeq  = protocol.ArchiveLegacyPAXSeq
 )
 
 // Archive implements engine.Archiver: GET /api/archive?path=dir, read as a tar stream.
@@ -56,7 +55,7 @@ func (c *Client) Archive(ctx context.Context, dir string) (engine.ArchiveReader,
 // ArchiveReader decodes a /api/archive body. Every entry is checked like every path
 // received from the server: a regular file, its name clean (pathrule.Clean returns it
 // unchanged: NFC, no "..", no state dir, ...) and strictly under the requested
-// directory, with a SHA-256 hash and a seq in its PAX records. The first entry that
+// directory, with a SHA-256 hash and a seq in its PAX records (protocol.ArchiveEntryInfo). The first entry that
 // fails a check ends the archive with an error: the rest is not trusted.
 type ArchiveReader struct {
 	tr     *tar.Reader
@@ -109,12 +108,14 @@ func (a *ArchiveReader) next() (protocol.Metadata, error) {
 	if h.Size < 0 {
 		return protocol.Metadata{}, bad("negative size")
 	}
-	hash := h.PAXRecords[paxHash]
+	hash, seq, ok := protocol.ArchiveEntryInfo(h.PAXRecords)
+	if !ok {
+		return protocol.Metadata{}, bad("no hash and seq")
+	}
 	if !isHexHash(hash) {
 		return protocol.Metadata{}, bad("no valid hash")
 	}
-	seq, err := strconv.ParseInt(h.PAXRecords[paxSeq], 10, 64)
-	if err != nil || seq < 0 {
+	if seq < 0 {
 		return protocol.Metadata{}, bad("no valid seq")
 	}
 	return protocol.Metadata{Path: p, Size: h.Size, Modified: h.ModTime.UTC(), Hash: hash, Seq: seq}, nil
