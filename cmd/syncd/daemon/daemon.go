@@ -453,7 +453,8 @@ func writeSecretFile(path string, data []byte) error {
 	return os.Rename(tmp, path)
 }
 
-// printHint tells the user where the token is and how to start a client.
+// printHint tells the user where the token is and how to start a client: a command
+// line that works pasted into a shell in syncd's working directory (see clientLine).
 func printHint(w io.Writer, addr, tokenFile string, created, useTLS bool) {
 	scheme := "http"
 	if useTLS {
@@ -464,7 +465,12 @@ func printHint(w io.Writer, addr, tokenFile string, created, useTLS bool) {
 	} else {
 		fmt.Fprintf(w, "syncd: token for tenant %q is in %s\n", DefaultTenant, tokenFile)
 	}
-	fmt.Fprintf(w, "start a client with:\n  realtime-sync-client --server %s://%s --local-path ./my-folder --token-file %s --realtime\n", scheme, addr, tokenFile)
+	lookPath, cwd := lookPathAndCwd()
+	line, note := clientLine(lookPath, cwd, scheme+"://"+addr, tokenFile)
+	fmt.Fprintf(w, "start a client in this directory with:\n  %s\n", line)
+	if note != "" {
+		fmt.Fprintf(w, "(%s)\n", note)
+	}
 }
 
 // makeDataDir creates the data dir 0700 whatever the umask.
