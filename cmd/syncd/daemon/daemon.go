@@ -78,6 +78,7 @@ type Daemon struct {
 
 // Usage is syncd's -h text.
 const Usage = `usage: syncd [-config FILE]
+       syncd -healthcheck [-config FILE]   exit 0 when that server answers /readyz
 
 syncd serves syncspace's file-sync API. Without -config it runs on the embedded
 default: listen 127.0.0.1:8080, plain HTTP, data dir ./syncd-data; its first start
@@ -512,6 +513,9 @@ func loopbackAddr(a net.Addr) bool {
 // down gracefully within ShutdownGrace, and returns the exit code: 0 on success, 1 on a
 // runtime failure, 2 on bad usage. A second signal during shutdown returns 1 at once.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if hc, rest := takeHealthcheck(args); hc {
+		return runHealthcheck(ctx, rest, stdout, stderr, os.Getenv)
+	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
