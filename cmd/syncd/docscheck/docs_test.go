@@ -161,20 +161,26 @@ func jsonBlocks(text string) []string {
 	return out
 }
 
-// TestConfigExamplesLoad: every JSON block of docs/CONFIG.md and docs/DEPLOY.md, and
-// the config files of docs/deploy, is a complete config file that config.Parse loads
-// and validates.
+// TestConfigExamplesLoad: every JSON block of docs/CONFIG.md, docs/DEPLOY.md and
+// README.md, every JSON config written by a here-document in README.md, and the config
+// files of docs/deploy, is a complete config file that config.Parse loads and
+// validates.
 func TestConfigExamplesLoad(t *testing.T) {
 	n := 0
-	for _, f := range []string{"docs/CONFIG.md", "docs/DEPLOY.md"} {
-		for i, block := range jsonBlocks(readDoc(t, f)) {
+	for _, f := range []string{"docs/CONFIG.md", "docs/DEPLOY.md", "README.md"} {
+		text := readDoc(t, f)
+		blocks := jsonBlocks(text)
+		for _, m := range regexp.MustCompile("(?ms)<<'JSON'\n(.*?)^JSON$").FindAllStringSubmatch(text, -1) {
+			blocks = append(blocks, m[1])
+		}
+		for i, block := range blocks {
 			n++
 			if _, err := config.Parse([]byte(block), nil); err != nil {
 				t.Errorf("%s, JSON block %d does not load: %v\n%s", f, i+1, err, block)
 			}
 		}
 	}
-	if n < 6 {
+	if n < 8 {
 		t.Errorf("only %d JSON examples found", n)
 	}
 	files, _ := filepath.Glob(filepath.Join(repoRoot(t), "docs", "deploy", "*.json"))
