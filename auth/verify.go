@@ -68,9 +68,13 @@ func (s *Service) Verify(ctx context.Context, token, audience string) (*Principa
 	}
 	p, err := s.verifyFull(ctx, parser, token, audience)
 	if err != nil {
+		// A token whose aud is not this family's may be a valid token of the other
+		// family (403, not 401). That is tried once, with verifyFull itself: never
+		// through Verify, whose own retry would bounce between the two audiences for
+		// ever on an aud that is neither (issue 11 item 2).
 		if errors.Is(err, jwt.ErrTokenInvalidAudience) {
 			if other := otherAudience(audience); other != "" {
-				if _, oerr := s.Verify(ctx, token, other); oerr == nil {
+				if _, oerr := s.verifyFull(ctx, s.parsers[other], token, other); oerr == nil {
 					return nil, refusedHere(audience)
 				}
 			}
