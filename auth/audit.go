@@ -16,11 +16,12 @@ const (
 )
 
 // AuditEntry is one line of the append-only audit log. Actor is "ops:<subject>" (with
-// JTI and Address) for the admin API, "local:<uid>" for syncctl in local mode, or
-// "anonymous" for a failed admin authentication. Action names what was done
-// ("tenant.create", "token.issue", "auth.failed"…), Target what it was done to, Outcome
-// is OutcomeOK, OutcomeDenied or OutcomeFailed. ID and a zero Time are filled in by
-// Audit.
+// JTI and Address) for the admin API, "local:<uid>" for syncctl in local mode, or, for
+// a failed admin authentication, ActorOf the token refused ("tenant:<tenant>:<subject>"
+// with its JTI for a valid tenant token) or "anonymous" (no token that verifies).
+// Action names what was done ("tenant.create", "token.issue", "auth.failed"…), Target
+// what it was done to, Outcome is OutcomeOK, OutcomeDenied or OutcomeFailed. ID and a
+// zero Time are filled in by Audit.
 type AuditEntry struct {
 	ID      int64     `json:"id"`
 	Time    time.Time `json:"time"`
@@ -42,6 +43,19 @@ func OpsActor(p *Principal) string {
 		return "anonymous"
 	}
 	return "ops:" + p.Subject
+}
+
+// ActorOf returns the audit actor of any principal: "ops:<subject>" for an ops
+// token, "tenant:<tenant>:<subject>" for a tenant token (tenant names hold no ':'),
+// "anonymous" for nil.
+func ActorOf(p *Principal) string {
+	switch {
+	case p == nil:
+		return "anonymous"
+	case p.Kind == KindTenant:
+		return "tenant:" + p.Tenant + ":" + p.Subject
+	}
+	return OpsActor(p)
 }
 
 // maxAuditField bounds each text field of an audit entry, so that a caller cannot

@@ -78,10 +78,25 @@ var (
 // token is refused on /api and /ws, a tenant token on /admin). They have code
 // forbidden: the caller is authenticated, the token just gives no right here
 // (HTTP 403, WebSocket close 4003), and the failed-auth limiter does not count them.
+// Verify returns them wrapped in a *RefusedError naming the token's principal, so
+// test with errors.Is.
 var (
 	ErrOpsTokenRefused    = &protocol.Error{Code: protocol.CodeForbidden, Message: "ops tokens are refused on /api and /ws"}
 	ErrTenantTokenRefused = &protocol.Error{Code: protocol.CodeForbidden, Message: "tenant tokens are refused on /admin and /metrics"}
 )
+
+// RefusedError is Verify's error for a token that fully verifies, but for the other
+// route family. It unwraps to ErrOpsTokenRefused or ErrTenantTokenRefused (code
+// forbidden) and carries the token's principal, so that the refusal can be audited
+// with who it was (subject, jti) rather than as anonymous. The principal gives no
+// right on the route that refused it.
+type RefusedError struct {
+	Principal *Principal
+	err       *protocol.Error
+}
+
+func (e *RefusedError) Error() string { return e.err.Error() }
+func (e *RefusedError) Unwrap() error { return e.err }
 
 // Config configures a Service. Zero fields take defaults: Issuer "syncd", MaxTTL
 // 8760h, MaxOpsTTL 24h, Leeway 15s. KeyDir is required (syncd passes data_dir/keys

@@ -225,10 +225,10 @@ func TestIssueClaims(t *testing.T) {
 	// Each shape is refused on the other audience: forbidden (valid, no right here),
 	// from a fresh parse and from the cache alike.
 	for range 2 {
-		if _, err := f.svc.Verify(ctx, ops, AudienceTenant); err != ErrOpsTokenRefused {
+		if _, err := f.svc.Verify(ctx, ops, AudienceTenant); !errors.Is(err, ErrOpsTokenRefused) {
 			t.Errorf("ops token as tenant token: %v", err)
 		}
-		if _, err := f.svc.Verify(ctx, tok, AudienceOps); err != ErrTenantTokenRefused {
+		if _, err := f.svc.Verify(ctx, tok, AudienceOps); !errors.Is(err, ErrTenantTokenRefused) {
 			t.Errorf("tenant token as ops token: %v", err)
 		}
 	}

@@ -40,8 +40,8 @@ func invalid(reason string, err error) error {
 // that tid. Verified tokens are cached until exp; a cached token is still re-checked
 // (Check) on every call. Every failure is a *protocol.Error with code unauthenticated
 // (ErrTokenExpired and ErrTokenRevoked for those cases), except a token that fully
-// verifies for the other audience: ErrOpsTokenRefused or ErrTenantTokenRefused
-// (forbidden). The returned principal is the caller's to keep.
+// verifies for the other audience: a *RefusedError wrapping ErrOpsTokenRefused or
+// ErrTenantTokenRefused (forbidden). The returned principal is the caller's to keep.
 func (s *Service) Verify(ctx context.Context, token, audience string) (*Principal, error) {
 	parser := s.parsers[audience]
 	if parser == nil {
@@ -56,7 +56,8 @@ func (s *Service) Verify(ctx context.Context, token, audience string) (*Principa
 	if e, ok := s.cache.get(token); ok {
 		if e.aud != audience {
 			if s.Check(ctx, e.p) == nil {
-				return nil, refusedHere(audience)
+				p := *e.p
+				return nil, refusedHere(audience, &p)
 			}
 			return nil, invalid("audience mismatch", nil)
 		}
@@ -68,10 +69,14 @@ func (s *Service) Verify(ctx context.Context, token, audience string) (*Principa
 	}
 	p, err := s.verifyFull(ctx, parser, token, audience)
 	if err != nil {
+		// A token whose aud is not this family's may be a valid token of the other
+		// family (403, not 401). That is tried once, with verifyFull itself: never
+		// through Verify, whose own retry would bounce between the two audiences for
+		// ever on an aud that is neither (issue 11 item 2).
 		if errors.Is(err, jwt.ErrTokenInvalidAudience) {
 			if other := otherAudience(audience); other != "" {
-				if _, oerr := s.Verify(ctx, token, other); oerr == nil {
-					return nil, refusedHere(audience)
+				if op, oerr := s.verifyFull(ctx, s.parsers[other], token, other); oerr == nil {
+					return nil, refusedHere(audience, op)
 				}
 			}
 		}
@@ -93,12 +98,13 @@ func otherAudience(audience string) string {
 	return ""
 }
 
-// refusedHere is the error for a valid token of the other family on audience's routes.
-func refusedHere(audience string) error {
+// refusedHere is the error for p, a valid token of the other family, on audience's
+// routes.
+func refusedHere(audience string, p *Principal) error {
 	if audience == AudienceTenant {
-		return ErrOpsTokenRefused
+		return &RefusedError{Principal: p, err: ErrOpsTokenRefused}
 	}
-	return ErrTenantTokenRefused
+	return &RefusedError{Principal: p, err: ErrTenantTokenRefused}
 }
 
 func (s *Service) verifyFull(ctx context.Context, parser *jwt.Parser, token, audience string) (*Principal, error) {

@@ -140,6 +140,11 @@ func (h *handlers) space(c echo.Context) (*tenants.Space, *auth.Principal, error
 		}
 		return nil, nil, err
 	}
+	if sp.ID() != p.TenantID {
+		// A second wall behind auth's Check: a token of an earlier tenant of that
+		// name (deleted and created again) never reaches the new one's files.
+		return nil, nil, protocol.Errorf(protocol.CodeUnauthenticated, "tenant no longer exists")
+	}
 	return sp, p, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -53,6 +54,14 @@ type uploadHeaders struct {
 	ClientID    string
 	Modified    time.Time
 }
+
+// The X-Modified range (SPEC §3): the Unix epoch to the last instant a mtime in
+// nanoseconds since the epoch can hold (2262-04-11T23:47:16.854775807Z). A time past
+// it once wrapped around when stored (year 9999 became 1901).
+var (
+	minModified = time.Unix(0, 0).UTC()
+	maxModified = time.Unix(0, math.MaxInt64).UTC()
+)
 
 // parseUploadHeaders checks the headers of a PUT (SPEC §3). Errors are *protocol.Error
 // bad_request, or unsupported_media_type for a non-identity Content-Encoding.
@@ -103,8 +112,8 @@ func parseUploadHeaders(h http.Header) (uploadHeaders, error) {
 		if err != nil {
 			return u, protocol.Errorf(protocol.CodeBadRequest, "X-Modified must be an RFC 3339 time")
 		}
-		if t.Year() < 1 || t.Year() > 9999 {
-			return u, protocol.Errorf(protocol.CodeBadRequest, "X-Modified out of range")
+		if t.Before(minModified) || t.After(maxModified) {
+			return u, protocol.Errorf(protocol.CodeBadRequest, "X-Modified must lie between 1970-01-01 and 2262-04-11 (UTC)")
 		}
 		u.Modified = t.UTC()
 	}

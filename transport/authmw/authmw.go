@@ -11,6 +11,7 @@ package authmw
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -146,8 +147,12 @@ func (m *Middleware) auditFailure(c echo.Context, addr netip.Addr, p *auth.Princ
 		Target:  c.Request().Method + " " + c.Request().URL.Path,
 		Outcome: string(code),
 	}
+	var refused *auth.RefusedError
+	if p == nil && errors.As(err, &refused) {
+		p = refused.Principal // a valid token of the other family: audit who it was
+	}
 	if p != nil {
-		e.Actor, e.JTI = auth.OpsActor(p), p.JTI
+		e.Actor, e.JTI = auth.ActorOf(p), p.JTI
 	}
 	if aerr := m.svc.Audit(context.WithoutCancel(c.Request().Context()), e); aerr != nil {
 		m.log.Error("audit of failed admin authentication failed", "err", aerr)

@@ -500,6 +500,46 @@ func TestOpsFailuresAudited(t *testing.T) {
 	}
 }
 
+// TestRefusedTenantTokenAuditedWithWho (issue 11 item 9): a valid tenant token refused
+// on /admin or /metrics (403) is audited with its tenant, subject and jti, not as
+// anonymous; a token that does not verify stays anonymous (its claims are not
+// trusted), and so does a valid ops token's absence.
+func TestRefusedTenantTokenAuditedWithWho(t *testing.T) {
+	e := newEnv(t, Options{})
+	ctx := context.Background()
+	good, rec := issue(t, e.svc, "acme", "alice", auth.RoleAdmin)
+	revoked, rrec := issue(t, e.svc, "acme", "mallory", auth.RoleAdmin)
+	if err := e.svc.RevokeJTI(ctx, rrec.JTI); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path, tok  string
+		status     int
+		actor, jti string
+	}{
+		{"/admin/tenants", good, 403, "tenant:acme:alice", rec.JTI},
+		{"/metrics", good, 403, "tenant:acme:alice", rec.JTI},
+		{"/metrics", revoked, 401, "anonymous", ""},
+		{"/admin/tenants", "", 401, "anonymous", ""},
+	} {
+		var hdr []string
+		if c.tok != "" {
+			hdr = []string{"Bearer " + c.tok}
+		}
+		if st, _, body := request(t, "GET", e.srv.URL+c.path, hdr, nil); st != c.status {
+			t.Fatalf("%s: %d %s, want %d", c.path, st, body, c.status)
+		}
+		es, err := e.svc.ListAudit(ctx, 1)
+		if err != nil || len(es) != 1 {
+			t.Fatalf("audit %+v %v", es, err)
+		}
+		a := es[0]
+		if a.Action != "auth.failed" || a.Target != "GET "+c.path || a.Actor != c.actor || a.JTI != c.jti || a.Address != "127.0.0.1" {
+			t.Fatalf("%s with %s: audit entry %+v, want actor %s jti %q", c.path, c.actor, a, c.actor, c.jti)
+		}
+	}
+}
+
 // FuzzAuthorization: whatever the Authorization header and query, the middleware
 // answers 200 only for the issued token and otherwise 400/401/429, never panics.
 func FuzzAuthorization(f *testing.F) {

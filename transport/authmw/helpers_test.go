@@ -115,6 +115,7 @@ func newTestEcho(mw *Middleware, withAuth bool) *echo.Echo {
 	e.GET("/api/list", ok, mws(read)...)
 	e.PUT("/api/files/*", ok, mws(write)...)
 	e.GET("/admin/tenants", ok, mws(ops)...)
+	e.GET("/metrics", ok, mws(ops)...)
 	return e
 }
 

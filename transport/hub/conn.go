@@ -205,6 +205,8 @@ type conn struct {
 	q          queue
 	wmu        sync.Mutex // serialises socket writes: data batches, pongs, the close frame
 	wdl        int64      // unix nanos of the socket's write deadline set by writeRaw; 0 = unknown (wmu)
+	broken     bool       // a data write ended part-way: no frame may follow (wmu)
+	dlMu       sync.Mutex // orders writeRaw's deadline before the closer's, never after
 	msgsIn     atomic.Int64
 	msgsOut    atomic.Int64
 	lastActive atomic.Int64 // unix nanos of the last frame received
@@ -297,27 +299,51 @@ func (c *conn) close(code int, reason string) {
 
 func (c *conn) closer(code int, reason string) {
 	defer c.wg.Done()
-	if code != 0 {
-		// After the frame being written (closing() keeps the writer from starting
-		// another one).
+	if code != 0 && c.writeCloseFrame(code, reason) {
+		t := time.NewTimer(closeGrace)
+		select {
+		case <-c.readerDone:
+		case <-t.C:
+		}
+		t.Stop()
+	} else if code == 0 {
 		c.wmu.Lock()
-		err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason),
-			time.Now().Add(c.h.opts.WriteTimeout))
-		c.wdl = 0
+		if c.broken {
+			cutSocket(c.ws.NetConn())
+		}
 		c.wmu.Unlock()
-		if err != nil {
-			c.h.log.Debug("close frame not sent", "conn", c.id, "code", code, "err", err)
-		}
-		if err == nil {
-			t := time.NewTimer(closeGrace)
-			select {
-			case <-c.readerDone:
-			case <-t.C:
-			}
-			t.Stop()
-		}
 	}
 	_ = c.ws.Close()
+}
+
+// writeCloseFrame writes the close frame within CloseTimeout, after the data write in
+// progress (closing() keeps the writer from starting another one). That write is held
+// to the same deadline: a reader too slow to take it in time (a slow consumer) is cut
+// rather than waited for, and so is one that cannot take even the close frame. A cut
+// connection is reset (SO_LINGER 0), so the kernel drops what it still buffered for
+// it. It reports whether the frame was written.
+func (c *conn) writeCloseFrame(code int, reason string) bool {
+	deadline := time.Now().Add(c.h.opts.CloseTimeout)
+	c.dlMu.Lock()
+	_ = c.ws.NetConn().SetWriteDeadline(deadline)
+	c.dlMu.Unlock()
+	c.wmu.Lock()
+	var err error
+	if c.broken {
+		err = errors.New("a data frame was cut short")
+	} else {
+		err = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), deadline)
+	}
+	c.wdl = 0
+	if err != nil {
+		cutSocket(c.ws.NetConn())
+	}
+	c.wmu.Unlock()
+	if err != nil {
+		c.h.log.Info("close frame not sent in time: connection cut", "conn", c.id, "code", code, "err", err)
+		return false
+	}
+	return true
 }
 
 // abort closes the socket at once (Shutdown past its deadline).
@@ -562,10 +588,10 @@ func (c *conn) refresh(m protocol.Message) {
 		c.sendError(protocol.Errorf(protocol.CodeBadRequest, "refresh token must expire later than the current one"), m.OperationID)
 		return
 	}
-	if p.JTI != cur.JTI {
-		c.h.refreshed(cur, p)
+	if !c.h.refreshed(c, p) {
+		c.sendError(protocol.Errorf(protocol.CodeRateLimited, "too many WebSocket connections for the new token"), m.OperationID)
+		return
 	}
-	c.principal.Store(p)
 	opID := m.OperationID
 	if opID == "" {
 		opID = "refresh"
@@ -664,10 +690,12 @@ func (c *conn) writeItems(items []outItem, ping bool) error {
 func (c *conn) writeRaw(b []byte, n int) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	nc := c.ws.NetConn()
+	c.dlMu.Lock()
 	if c.closing() {
+		c.dlMu.Unlock()
 		return errClosing
 	}
-	nc := c.ws.NetConn()
 	// Setting a deadline costs a runtime timer update: while the one set before is
 	// still at least 90% of WriteTimeout away, it stays.
 	now := time.Now().UnixNano()
@@ -675,7 +703,9 @@ func (c *conn) writeRaw(b []byte, n int) error {
 		c.wdl = now + to
 		_ = nc.SetWriteDeadline(time.Unix(0, c.wdl))
 	}
-	if _, err := nc.Write(b); err != nil {
+	c.dlMu.Unlock()
+	if n, err := nc.Write(b); err != nil {
+		c.broken = c.broken || n > 0
 		return err
 	}
 	c.msgsOut.Add(int64(n))

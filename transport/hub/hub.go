@@ -15,6 +15,12 @@
 // retirement or tenant deletion → 4005), sends WebSocket pings and closes idle,
 // unsubscribed connections.
 //
+// A subscriber whose queue overflows gets its 4008 close frame within CloseTimeout
+// (default 5 s): the data write in progress is held to the same deadline, and each
+// socket's unsent kernel bytes are bounded (TCP_NOTSENT_LOWAT, see sockopt.go) so
+// that the frame does not wait behind megabytes a slow reader will never take in
+// time. If even the close frame cannot be written by then, the socket is reset.
+//
 // Subscribe with since/epoch replays the change log straight from the store, paced to
 // the reader (not through the send queue), and then switches the subscriber to live
 // events under the tenant hub's lock so that no event is lost or sent twice.
@@ -49,6 +55,7 @@ type Options struct {
 	IdleTimeout    time.Duration // close a connection unsubscribed for this long; 0 = 5 min
 	AuthTimeout    time.Duration // deadline for the Auth frame; 0 = 10 s
 	WriteTimeout   time.Duration // deadline of one frame write; 0 = 10 s
+	CloseTimeout   time.Duration // from a close (e.g. 4008) to the close frame written, else the socket is cut; 0 = 5 s
 	CheckInterval  time.Duration // token re-check / housekeeping period; 0 = 250 ms
 	AllowedOrigins []string      // browser origins allowed besides same-origin
 	MaxFrame       int64         // inbound frame limit after auth; 0 = 64 KiB
@@ -84,6 +91,7 @@ func (o Options) withDefaults() Options {
 	def(&o.IdleTimeout, 5*time.Minute)
 	def(&o.AuthTimeout, 10*time.Second)
 	def(&o.WriteTimeout, 10*time.Second)
+	def(&o.CloseTimeout, 5*time.Second)
 	def(&o.CheckInterval, 250*time.Millisecond)
 	if o.MaxFrame <= 0 {
 		o.MaxFrame = 64 << 10
@@ -278,6 +286,9 @@ func (h *Hub) Handler(c echo.Context) error {
 		}
 		return nil // the upgrader has answered the request
 	}
+	if err := tuneSocket(ws.NetConn()); err != nil {
+		h.log.Debug("socket option not set", "err", err)
+	}
 	if refuse != 0 {
 		_ = ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(refuse, refuseReason(refuse)), time.Now().Add(time.Second))
@@ -401,13 +412,23 @@ func (h *Hub) authenticated(p *auth.Principal) bool {
 	return true
 }
 
-// refreshed moves a connection's slot from the old token to the new one (the cap
-// is not enforced on a refresh: the socket exists already).
-func (h *Hub) refreshed(old, cur *auth.Principal) {
+// refreshed moves c's socket slot from its current token to p's and makes p the
+// connection's principal, both under h.mu so that the count always matches what the
+// connections hold. The cap counts here too (SPEC §4: a Refresh to a token already
+// at its cap is refused, and the socket keeps its old token): false, nothing changed.
+func (h *Hub) refreshed(c *conn, p *auth.Principal) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.decToken(old.JTI)
-	h.perToken[cur.JTI]++
+	old := c.principal.Load()
+	if old.JTI != p.JTI {
+		if h.perToken[p.JTI] >= h.opts.PerToken {
+			return false
+		}
+		h.decToken(old.JTI)
+		h.perToken[p.JTI]++
+	}
+	c.principal.Store(p)
+	return true
 }
 
 func (h *Hub) decToken(jti string) {
@@ -420,8 +441,8 @@ func (h *Hub) decToken(jti string) {
 
 // unregister removes cn from the tables; it is called once per registered conn.
 func (h *Hub) unregister(cn *conn) {
-	p := cn.principal.Load()
 	h.mu.Lock()
+	p := cn.principal.Load() // under h.mu: refreshed moves slots under it
 	if _, ok := h.conns[cn.id]; ok {
 		delete(h.conns, cn.id)
 		if p != nil {

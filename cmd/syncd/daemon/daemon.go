@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -191,6 +192,8 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			return nil, fmt.Errorf("bootstrap: %w", err)
 		}
 	}
+
+	d.checkTokenFileMode()
 
 	d.tls, err = newTLS(ctx, cfg, logger)
 	if err != nil {
@@ -425,6 +428,28 @@ func (d *Daemon) bootstrap(ctx context.Context) (string, bool, error) {
 	}
 	d.logger.Info("bootstrapped tenant and token file", slog.String("tenant", DefaultTenant), slog.String("token_file", tokenFile))
 	return tokenFile, true, nil
+}
+
+// checkTokenFileMode warns when the token file syncd wrote (data_dir/default.token)
+// is there but no longer mode 0600: someone else on the machine may read a token that
+// writes to tenant default. syncd does not change the mode back itself (the owner may
+// have meant it); it says so at every start. Windows has no such modes.
+func (d *Daemon) checkTokenFileMode() {
+	if runtime.GOOS == "windows" {
+		return
+	}
+	path := filepath.Join(d.cfg.DataDir, DefaultTokenFile)
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return
+	}
+	switch {
+	case !fi.Mode().IsRegular():
+		d.logger.Warn("token file is no longer the regular file syncd wrote; check it", slog.String("token_file", path), slog.String("mode", fi.Mode().String()))
+	case fi.Mode().Perm()&0o077 != 0:
+		d.logger.Warn("token file has lost mode 0600: group or others may read the token; run chmod 600 on it",
+			slog.String("token_file", path), slog.String("mode", fmt.Sprintf("%04o", fi.Mode().Perm())))
+	}
 }
 
 // writeSecretFile writes data to a new file of mode 0600 (through a temp file and

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -342,5 +344,66 @@ func TestShutdownClosesWebSockets(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWarnsWhenTokenFileLostMode0600 (issue 11 item 9): syncd warns (slog WARN, naming
+// the file, never the token) at start when the token file it wrote has become
+// readable by group or others, and is silent while it is 0600 (or stricter).
+func TestWarnsWhenTokenFileLostMode0600(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix file modes")
+	}
+	dir := t.TempDir()
+	t.Chdir(dir)
+	getenv := envFunc(map[string]string{"SYNCD_LISTEN": "127.0.0.1:0", "SYNCD_LOG_LEVEL": "warn"})
+	const warning = "token file has lost mode 0600"
+	tokenPath := filepath.Join("syncd-data", "default.token")
+	startOnce := func(t *testing.T) string {
+		t.Helper()
+		var out, logs syncBuffer
+		d, err := start(context.Background(), nil, &out, &logs, getenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := d.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return logs.String()
+	}
+	if logs := startOnce(t); strings.Contains(logs, warning) {
+		t.Fatalf("warning on the first start:\n%s", logs)
+	}
+	tok, err := os.ReadFile(tokenPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		mode os.FileMode
+		warn bool
+	}{
+		{0o644, true},
+		{0o640, true},
+		{0o604, true},
+		{0o400, false},
+		{0o600, false},
+	} {
+		if err := os.Chmod(tokenPath, c.mode); err != nil {
+			t.Fatal(err)
+		}
+		logs := startOnce(t)
+		got := strings.Contains(logs, warning)
+		if got != c.warn {
+			t.Fatalf("mode %04o: warned %v, want %v:\n%s", c.mode, got, c.warn, logs)
+		}
+		if got && (!strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "default.token") ||
+			!strings.Contains(logs, fmt.Sprintf("%04o", c.mode))) {
+			t.Fatalf("mode %04o: warning lacks level, file or mode:\n%s", c.mode, logs)
+		}
+		if strings.Contains(logs, strings.TrimSpace(string(tok))) {
+			t.Fatal("token in the logs")
+		}
 	}
 }
