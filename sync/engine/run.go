@@ -240,6 +240,7 @@ func (e *Engine) localFull(ctx context.Context) (passResult, error) {
 	if err != nil {
 		return passResult{}, err
 	}
+	e.st.setUnsynced(sc.unsynced)
 	e.mu.Lock()
 	e.local, e.others = sc.entries, sc.others
 	keys := map[string]bool{}

@@ -243,10 +243,19 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 // DecodeError turns a non-2xx response into a *protocol.Error, using the body's
 // {"error":{"code","message"}} when it has one and the status otherwise. The message
 // names the request's URL (without its query) when resp.Request is set.
+//
+// 502, 503 and 504 (a proxy that cannot reach the server, or a server not ready) also
+// count as the server unreachable: errors.Is(err, engine.ErrUnreachable) holds.
 func DecodeError(resp *http.Response) *protocol.Error {
 	e := decodeError(resp)
 	if resp.Request != nil && resp.Request.URL != nil {
 		e.Message = fmt.Sprintf("%s %s: %s", resp.Request.Method, redact(resp.Request.URL), e.Message)
+	}
+	switch resp.StatusCode {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		if e.Err == nil {
+			e.Err = &unreachable{err: fmt.Errorf("HTTP %d", resp.StatusCode)}
+		}
 	}
 	return e
 }
@@ -296,7 +305,7 @@ func codeForStatus(s int) protocol.Code {
 		return protocol.CodeDigestMismatch
 	case 429:
 		return protocol.CodeRateLimited
-	case 503:
+	case 502, 503, 504:
 		return protocol.CodeUnavailable
 	case 507:
 		return protocol.CodeInsufficientStorage

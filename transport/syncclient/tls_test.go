@@ -159,3 +159,32 @@ func TestNetworkErrorsExplain(t *testing.T) {
 		})
 	}
 }
+
+// A proxy answering 502/503/504 means the server is out of reach (offline); other
+// answers do not, and a refused WebSocket upgrade never does (HTTP may still work).
+func TestGatewayErrorsAreUnreachable(t *testing.T) {
+	status := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(Options{Server: srv.URL, Token: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		status      int
+		unreachable bool
+		code        protocol.Code
+	}{{502, true, protocol.CodeUnavailable}, {503, true, protocol.CodeUnavailable}, {504, true, protocol.CodeUnavailable}, {500, false, protocol.CodeInternal}, {404, false, protocol.CodeNotFound}} {
+		status = tc.status
+		err := listOnce(t, c)
+		if errors.Is(err, engine.ErrUnreachable) != tc.unreachable || protocol.CodeOf(err) != tc.code || !strings.Contains(err.Error(), srv.URL+"/api/list") {
+			t.Errorf("HTTP %d: %v (unreachable %v)", tc.status, err, errors.Is(err, engine.ErrUnreachable))
+		}
+		_, _, err = c.Subscribe(t.Context(), "cid", -1, "")
+		if errors.Is(err, engine.ErrUnreachable) {
+			t.Errorf("HTTP %d on /ws counted as unreachable: %v", tc.status, err)
+		}
+	}
+}
