@@ -419,6 +419,7 @@ func (e *Engine) SyncOnce(ctx context.Context) (bool, error) {
 	for i := 0; i < 4; i++ {
 		res, err := e.fullSync(ctx, i == 0)
 		if err != nil {
+			e.st.noteErr(err)
 			return false, err
 		}
 		e.mu.Lock()
@@ -429,6 +430,7 @@ func (e *Engine) SyncOnce(ctx context.Context) (bool, error) {
 			return false, err
 		}
 		if res.actions == 0 && !res.retries {
+			e.st.synced()
 			// DIR and the server agree only if no local name was left out.
 			return refused == 0 && res.unsynced == 0, nil
 		}

@@ -283,13 +283,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if c.once {
 		agreed, err := eng.SyncOnce(ctx)
 		if err != nil {
+			sw.stopped("--once: " + err.Error())
 			fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
 			return ExitFailure
 		}
 		if !agreed {
+			sw.stopped("--once: the folder and the server do not agree yet")
 			fmt.Fprintln(stderr, "realtime-sync-client: the folder and the server do not agree yet (see the log)")
 			return ExitFailure
 		}
+		sw.stopped("--once done")
 		return ExitOK
 	}
 	if c.tokenFile != "" {

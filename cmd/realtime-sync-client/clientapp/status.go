@@ -155,6 +155,7 @@ type statusWriter struct {
 	mu        sync.Mutex
 	base      statusFile // the fields that do not come from the engine
 	conflicts int64      // conflict copies counted by earlier runs
+	lastSync  *time.Time // the last sync of earlier runs
 	last      statusFile // what was written last
 	lastAt    time.Time
 	warnedAt  time.Time // last token-expiry warning
@@ -162,8 +163,9 @@ type statusWriter struct {
 
 func newStatusWriter(eng *engine.Engine, dir string, base statusFile, log *slog.Logger) *statusWriter {
 	w := &statusWriter{eng: eng, stateDir: filepath.Join(dir, stateDirName), base: base, log: log, now: time.Now}
-	if old, err := readStatusFile(dir); err == nil && old.ConflictCopies > 0 {
-		w.conflicts = old.ConflictCopies
+	if old, err := readStatusFile(dir); err == nil {
+		w.conflicts = max(old.ConflictCopies, 0)
+		w.lastSync = old.LastSync
 	}
 	return w
 }
@@ -209,6 +211,7 @@ func (w *statusWriter) snapshot() statusFile {
 	w.mu.Lock()
 	s := w.base
 	conflicts := w.conflicts
+	s.LastSync = w.lastSync
 	w.mu.Unlock()
 	s.Version, s.Running, s.PID = statusVersion, true, os.Getpid()
 	s.ClientID = w.eng.ClientID()

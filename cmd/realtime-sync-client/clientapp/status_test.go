@@ -220,3 +220,39 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func newTestLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// --once leaves a status too: not running, the last sync, the position.
+func TestStatusAfterOnce(t *testing.T) {
+	srv := startServer(t)
+	tok := writeToken(t, srv.Token)
+	dir := filepath.Join(t.TempDir(), "fresh")
+	mustOnce(t, srv.URL, tok, dir)
+	s := statusJSON(t, dir)
+	if s.Running || s.Mode != "offline" || s.LastSync == nil || !strings.Contains(s.Reason, "--once done") || s.Server != srv.URL || s.Tenant != "t1" {
+		t.Fatalf("status after --once: %+v", s)
+	}
+	// The server gone: --once fails and says why.
+	srv.Stop()
+	if code, _ := runOnce(t, srv.URL, tok, dir); code != 1 {
+		t.Fatalf("--once with the server down: exit %d", code)
+	}
+	s = statusJSON(t, dir)
+	if !strings.Contains(s.Reason, "refused") || s.LastSync == nil {
+		t.Fatalf("status after a failed --once: %+v", s)
+	}
+}
+
+// FuzzTokenInfo: whatever the token file holds, tokenInfo neither panics nor invents
+// an expiry outside the JSON number it read.
+func FuzzTokenInfo(f *testing.F) {
+	f.Add("eyJhbGciOiJFZERTQSJ9." + b64(`{"tenant":"t","sub":"s","exp":1800000000}`) + ".sig")
+	f.Add("a.b.c")
+	f.Add("..")
+	f.Add("x." + b64(`{"exp":1e308}`) + ".y")
+	f.Fuzz(func(t *testing.T, tok string) {
+		_, _, exp := tokenInfo(tok)
+		if !exp.IsZero() && (exp.Unix() <= 0 || exp.Unix() >= 1e11) {
+			t.Fatalf("expiry out of range: %v", exp)
+		}
+	})
+}
