@@ -419,7 +419,9 @@ func (e *Engine) SyncOnce(ctx context.Context) (bool, error) {
 	for i := 0; i < 4; i++ {
 		res, err := e.fullSync(ctx, i == 0)
 		if err != nil {
-			e.st.noteErr(err)
+			if !e.st.noteErr(err) {
+				e.st.failed(err)
+			}
 			return false, err
 		}
 		e.mu.Lock()
@@ -551,6 +553,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 			return nil
 		}
 		if !e.st.noteErr(err) {
+			e.st.failed(err)
 			e.log.Warn("sync pass failed, will retry", "err", err)
 		}
 		e.mu.Lock()

@@ -45,6 +45,9 @@ type Status struct {
 	// colliding in case or Unicode form) at the last full scan, or refused by the
 	// server.
 	Refused int
+	// LastError is the error of the last pass that failed while the server answered
+	// (e.g. the token refused), "" once a pass succeeds again.
+	LastError string
 }
 
 // tracker keeps what Status reports and logs the changes of mode: a live connection
@@ -68,6 +71,7 @@ type tracker struct {
 	mode         Mode
 	modeSince    time.Time
 	lastSync     time.Time
+	lastErr      string
 	conflicts    int64
 	unsynced     int
 	pending      map[string]bool // key → true for an upload, false for a download
@@ -192,7 +196,15 @@ func (t *tracker) synced() {
 	t.mu.Lock()
 	if t.offline == "" && t.reachedOnce {
 		t.lastSync = time.Now()
+		t.lastErr = ""
 	}
+	t.mu.Unlock()
+}
+
+// failed records the error of a pass that failed although the server answered.
+func (t *tracker) failed(err error) {
+	t.mu.Lock()
+	t.lastErr = err.Error()
 	t.mu.Unlock()
 }
 
@@ -259,6 +271,7 @@ func (e *Engine) Status() Status {
 	s := Status{
 		Mode: m, Reason: why, Since: t.modeSince, LastSync: t.lastSync,
 		Epoch: epoch, Seq: seq, ConflictCopies: t.conflicts, Refused: refused + t.unsynced,
+		LastError: t.lastErr,
 	}
 	if m == ModeOffline && !t.offlineSince.IsZero() {
 		s.Since = t.offlineSince

@@ -59,6 +59,7 @@ type statusFile struct {
 	PendingDownloads int        `json:"pending_downloads"`
 	ConflictCopies   int64      `json:"conflict_copies"`
 	Refused          int        `json:"refused"`
+	LastError        string     `json:"last_error,omitempty"`
 	TokenExpires     *time.Time `json:"token_expires"`
 }
 
@@ -224,6 +225,7 @@ func (w *statusWriter) snapshot() statusFile {
 	s.PendingUploads, s.PendingDownloads = st.PendingUploads, st.PendingDownloads
 	s.ConflictCopies = conflicts + st.ConflictCopies
 	s.Refused = st.Refused
+	s.LastError = st.LastError
 	return s
 }
 
@@ -413,6 +415,9 @@ func printStatus(w io.Writer, s statusFile, now time.Time) {
 		row("last sync", stamp(*s.LastSync, now))
 	} else {
 		row("last sync", "never")
+	}
+	if s.LastError != "" {
+		row("last error", s.LastError)
 	}
 	epoch := s.Epoch
 	if epoch == "" {

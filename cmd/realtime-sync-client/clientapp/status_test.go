@@ -231,6 +231,17 @@ func TestStatusAfterOnce(t *testing.T) {
 	if s.Running || s.Mode != "offline" || s.LastSync == nil || !strings.Contains(s.Reason, "--once done") || s.Server != srv.URL || s.Tenant != "t1" {
 		t.Fatalf("status after --once: %+v", s)
 	}
+	// A token the server refuses: the server answers, the error is recorded.
+	other := t.TempDir()
+	if code, _ := runOnce(t, srv.URL, writeToken(t, "a.b.c"), other); code != 1 {
+		t.Fatalf("--once with a bad token: exit %d", code)
+	}
+	if s := statusJSON(t, other); !strings.Contains(s.LastError, "unauthenticated") {
+		t.Fatalf("status after a refused token: %+v", s)
+	}
+	if code, text, _ := status(t, other); code != 0 || !strings.Contains(text, "last error: list: unauthenticated") {
+		t.Fatalf("status text after a refused token (exit %d):\n%s", code, text)
+	}
 	// The server gone: --once fails and says why.
 	srv.Stop()
 	if code, _ := runOnce(t, srv.URL, tok, dir); code != 1 {
