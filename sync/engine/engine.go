@@ -125,6 +125,7 @@ type Engine struct {
 	retry        map[string]bool
 
 	watch *watcher
+	st    *tracker // what Status reports (status.go)
 }
 
 // Open prepares an engine on opts.Root: it opens DIR, creates DIR/.syncspace (0700),
@@ -180,6 +181,7 @@ func Open(opts Options) (*Engine, error) {
 
 		batchTouched: map[string]bool{},
 		retry:        map[string]bool{},
+		st:           newTracker(opts.Logger, opts.Realtime, opts.Interval),
 	}
 	if err := os.Mkdir(e.stateDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create state dir: %w", err)

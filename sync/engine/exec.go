@@ -565,6 +565,7 @@ func (e *Engine) moveAside(k, p string, out *outcome) (string, error) {
 		e.dirty = true
 		e.mu.Unlock()
 		out.again(nk)
+		e.st.conflict()
 		e.log.Warn("conflict: local version kept as a conflict copy", "path", p, "copy", name)
 		return name, nil
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -42,6 +41,7 @@ func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, e
 	if err != nil {
 		return passResult{}, fmt.Errorf("list: %w", err)
 	}
+	e.st.reached()
 	e.mu.Lock()
 	if e.epoch != "" && epoch != e.epoch {
 		e.log.Warn("the server's history changed (new epoch): merging both sides without deleting anything", "old", e.epoch, "new", epoch)
@@ -81,6 +81,7 @@ func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, e
 	e.mu.Unlock()
 	res, err := e.runPlan(ctx, keys, showProgress)
 	res.unsynced = sc.unsynced
+	e.st.setUnsynced(sc.unsynced)
 	return res, err
 }
 
@@ -101,6 +102,16 @@ func (e *Engine) runPlan(ctx context.Context, keys map[string]bool, showProgress
 		return passResult{}, err
 	}
 	res := passResult{actions: len(pl.acts)}
+	var ups, downs []string
+	for _, a := range pl.acts {
+		switch a.op {
+		case opUpload:
+			ups = append(ups, a.key)
+		case opDownload:
+			downs = append(downs, a.key)
+		}
+	}
+	e.st.planned(keys, ups, downs)
 	if len(pl.acts) == 0 {
 		return res, nil
 	}
@@ -108,6 +119,9 @@ func (e *Engine) runPlan(ctx context.Context, keys map[string]bool, showProgress
 		return res, err
 	}
 	out := e.execute(ctx, pl, showProgress)
+	out.mu.Lock()
+	e.st.done(append(ups, downs...), out.retry)
+	out.mu.Unlock()
 	if out.fatal != nil {
 		return res, out.fatal
 	}
@@ -226,6 +240,7 @@ func (e *Engine) localFull(ctx context.Context) (passResult, error) {
 	if err != nil {
 		return passResult{}, err
 	}
+	e.st.setUnsynced(sc.unsynced)
 	e.mu.Lock()
 	e.local, e.others = sc.entries, sc.others
 	keys := map[string]bool{}
@@ -404,6 +419,9 @@ func (e *Engine) SyncOnce(ctx context.Context) (bool, error) {
 	for i := 0; i < 4; i++ {
 		res, err := e.fullSync(ctx, i == 0)
 		if err != nil {
+			if !e.st.noteErr(err) {
+				e.st.failed(err)
+			}
 			return false, err
 		}
 		e.mu.Lock()
@@ -414,6 +432,7 @@ func (e *Engine) SyncOnce(ctx context.Context) (bool, error) {
 			return false, err
 		}
 		if res.actions == 0 && !res.retries {
+			e.st.synced()
 			// DIR and the server agree only if no local name was left out.
 			return refused == 0 && res.unsynced == 0, nil
 		}
@@ -429,11 +448,11 @@ type streamMsg struct {
 	msg  protocol.Message
 }
 
-// streamLoop keeps a subscription open: exponential backoff with jitter (capped at
-// 30 s) between attempts, reset after a connection that lived a while.
+// streamLoop keeps a subscription open, retrying on the schedule of reconnect
+// (reconnect.go): exponential backoff with jitter capped at 30 s, and a retry every
+// second for a minute after the server closed with 1001 or 1012.
 func (e *Engine) streamLoop(ctx context.Context, out chan<- streamMsg) {
-	const minBackoff, maxBackoff = 500 * time.Millisecond, 30 * time.Second
-	backoff := minBackoff
+	rc := newReconnect(0)
 	send := func(m streamMsg) bool {
 		select {
 		case out <- m:
@@ -452,16 +471,15 @@ func (e *Engine) streamLoop(ctx context.Context, out chan<- streamMsg) {
 		st, ack, err := e.remote.Subscribe(ctx, id, since, epoch)
 		if err == nil {
 			started := time.Now()
+			e.st.streamUp(ack.Seq)
 			if !send(streamMsg{up: true, ack: ack}) {
 				st.Close()
 				return
 			}
 			for {
-				m, err := st.Recv(ctx)
-				if err != nil {
-					if ctx.Err() == nil {
-						e.log.Info("live connection lost", "err", err)
-					}
+				m, rerr := st.Recv(ctx)
+				if rerr != nil {
+					err = rerr
 					break
 				}
 				if !send(streamMsg{msg: m}) {
@@ -473,22 +491,18 @@ func (e *Engine) streamLoop(ctx context.Context, out chan<- streamMsg) {
 			if !send(streamMsg{down: true}) {
 				return
 			}
-			if time.Since(started) > 10*time.Second {
-				backoff = minBackoff
-			}
-		} else if ctx.Err() == nil {
-			e.log.Info("live connection failed, retrying", "in", backoff.String(), "err", err)
+			rc.connected(time.Since(started), closeCodeOf(err), time.Now())
 		}
-		// Full jitter over [backoff/2, backoff).
-		d := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
+		if ctx.Err() != nil {
+			return
+		}
+		d := rc.next(time.Now())
+		e.st.streamDown(err, d)
+		e.st.noteErr(err)
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(d):
-		}
-		backoff *= 2
-		if backoff > maxBackoff {
-			backoff = maxBackoff
 		}
 	}
 }
@@ -521,6 +535,9 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 
 	step := func(res passResult, err error) error {
 		if err == nil {
+			if !res.retries {
+				e.st.synced()
+			}
 			return nil
 		}
 		if fatal(err) {
@@ -535,7 +552,10 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 			e.mu.Unlock()
 			return nil
 		}
-		e.log.Warn("sync pass failed, will retry", "err", err)
+		if !e.st.noteErr(err) {
+			e.st.failed(err)
+			e.log.Warn("sync pass failed, will retry", "err", err)
+		}
 		e.mu.Lock()
 		e.needFull = true
 		e.mu.Unlock()
@@ -592,7 +612,6 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 				e.needFull = true
 				e.mu.Unlock()
 			}
-			e.log.Info("live connection up", "seq", sm.ack.Seq)
 		case sm.down:
 			streamUp = false
 		default:
@@ -653,6 +672,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 				if cerr := e.catchUp(ctx); cerr != nil {
 					err = step(passResult{}, cerr)
 				} else {
+					e.st.reached()
 					err = remoteStep()
 				}
 			}

@@ -10,6 +10,7 @@
 package syncclient
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -136,6 +137,11 @@ func New(o Options) (*Client, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	// The WebSocket dialer gets its own copy offering http/1.1 only: the HTTP
+	// transport (HTTP/2 on) adds "h2" to the NextProtos of the config it is given,
+	// and gorilla refuses to dial with "h2" in the list (every wss dial would fail).
+	wsTLS := tlsConf.Clone()
+	wsTLS.NextProtos = []string{"http/1.1"}
 	dial := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
@@ -162,7 +168,7 @@ func New(o Options) (*Client, error) {
 		dialer: &websocket.Dialer{
 			Proxy:            http.ProxyFromEnvironment,
 			NetDialContext:   dial.DialContext,
-			TLSClientConfig:  tlsConf,
+			TLSClientConfig:  wsTLS,
 			HandshakeTimeout: 15 * time.Second,
 			ReadBufferSize:   32 << 10,
 			WriteBufferSize:  4 << 10,
@@ -225,7 +231,7 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 	req.Header.Set("Authorization", c.bearer())
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, &protocol.Error{Code: protocol.CodeUnavailable, Message: "server unreachable", Err: scrub(err)}
+		return nil, netError(req.Method, req.URL, err)
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp, nil
@@ -234,18 +240,27 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 	return nil, DecodeError(resp)
 }
 
-// scrub drops the URL (which may hold a query) from a *url.Error.
-func scrub(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+// DecodeError turns a non-2xx response into a *protocol.Error, using the body's
+// {"error":{"code","message"}} when it has one and the status otherwise. The message
+// names the request's URL (without its query) when resp.Request is set.
+//
+// 502, 503 and 504 (a proxy that cannot reach the server, or a server not ready) also
+// count as the server unreachable: errors.Is(err, engine.ErrUnreachable) holds.
+func DecodeError(resp *http.Response) *protocol.Error {
+	e := decodeError(resp)
+	if resp.Request != nil && resp.Request.URL != nil {
+		e.Message = fmt.Sprintf("%s %s: %s", resp.Request.Method, redact(resp.Request.URL), e.Message)
 	}
-	return err
+	switch resp.StatusCode {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		if e.Err == nil {
+			e.Err = &unreachable{err: fmt.Errorf("HTTP %d", resp.StatusCode)}
+		}
+	}
+	return e
 }
 
-// DecodeError turns a non-2xx response into a *protocol.Error, using the body's
-// {"error":{"code","message"}} when it has one and the status otherwise.
-func DecodeError(resp *http.Response) *protocol.Error {
+func decodeError(resp *http.Response) *protocol.Error {
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		return protocol.Errorf(protocol.CodeBadRequest, "the server answered with a redirect (%d), which is not followed", resp.StatusCode)
 	}
@@ -258,6 +273,10 @@ func DecodeError(resp *http.Response) *protocol.Error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if json.Unmarshal(b, &body) == nil && body.Error.Code != "" {
 		return &protocol.Error{Code: body.Error.Code, Message: body.Error.Message}
+	}
+	if resp.StatusCode == http.StatusBadRequest && bytes.Contains(b, []byte("HTTP request to an HTTPS server")) {
+		// Go's TLS server answers a plain HTTP request so.
+		return &protocol.Error{Code: protocol.CodeBadRequest, Message: speaksTLS}
 	}
 	return &protocol.Error{Code: codeForStatus(resp.StatusCode), Message: http.StatusText(resp.StatusCode)}
 }
@@ -286,7 +305,7 @@ func codeForStatus(s int) protocol.Code {
 		return protocol.CodeDigestMismatch
 	case 429:
 		return protocol.CodeRateLimited
-	case 503:
+	case 502, 503, 504:
 		return protocol.CodeUnavailable
 	case 507:
 		return protocol.CodeInsufficientStorage
@@ -425,10 +444,10 @@ func (c *Client) Download(ctx context.Context, p string, w io.Writer) (protocol.
 	n, err := io.CopyBuffer(w, resp.Body, *buf)
 	copyBufs.Put(buf)
 	if err != nil {
-		return m, &protocol.Error{Code: protocol.CodeUnavailable, Message: "download interrupted", Err: err}
+		return m, &protocol.Error{Code: protocol.CodeUnavailable, Message: "download interrupted: GET " + redact(req.URL), Err: err}
 	}
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
-		return m, protocol.Errorf(protocol.CodeUnavailable, "download cut short")
+		return m, protocol.Errorf(protocol.CodeUnavailable, "download cut short: GET %s", redact(req.URL))
 	}
 	m.Size = n
 	return m, nil

@@ -83,10 +83,15 @@ func (c *Client) Subscribe(ctx context.Context, clientID string, since int64, ep
 		if resp != nil {
 			defer resp.Body.Close()
 			if resp.StatusCode != http.StatusSwitchingProtocols {
-				return nil, protocol.Message{}, DecodeError(resp)
+				e := decodeError(resp)
+				e.Message = fmt.Sprintf("websocket %s refused (%d): %s", redact(c.ws), resp.StatusCode, e.Message)
+				return nil, protocol.Message{}, e
 			}
 		}
-		return nil, protocol.Message{}, &protocol.Error{Code: protocol.CodeUnavailable, Message: "websocket unreachable", Err: scrub(err)}
+		if errors.Is(err, websocket.ErrBadHandshake) {
+			return nil, protocol.Message{}, &protocol.Error{Code: protocol.CodeUnavailable, Message: "websocket " + redact(c.ws), Err: err}
+		}
+		return nil, protocol.Message{}, netError("websocket", c.ws, err)
 	}
 	conn.SetReadLimit(maxFrame)
 	s := &stream{c: c, conn: conn, done: make(chan struct{})}
@@ -199,9 +204,9 @@ func closeError(err error) error {
 		case protocol.CloseForbidden:
 			code = protocol.CodeForbidden
 		}
-		return &protocol.Error{Code: code, Message: fmt.Sprintf("websocket closed by the server (%d)", ce.Code)}
+		return &protocol.Error{Code: code, Message: "websocket", Err: &engine.CloseError{Code: ce.Code, Text: ce.Text}}
 	}
-	return &protocol.Error{Code: protocol.CodeUnavailable, Message: "websocket closed", Err: err}
+	return &protocol.Error{Code: protocol.CodeUnavailable, Message: "websocket connection lost", Err: err}
 }
 
 // Recv implements engine.Stream.

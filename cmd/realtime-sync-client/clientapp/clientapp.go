@@ -10,8 +10,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -27,12 +29,14 @@ const (
 )
 
 const usageText = `Usage: realtime-sync-client --server URL --local-path DIR [options]
+       realtime-sync-client status --local-path DIR [--json]
 
-Keeps DIR in sync with a syncd server.
+Keeps DIR in sync with a syncd server. "status" says what the client of DIR is doing.
 
 Options:
   --server URL          server root: https://, wss://, or http:// / ws:// to loopback only
-  --local-path DIR      the local folder to sync (must exist)
+  --local-path DIR      the local folder to sync (created, mode 0700, if only its
+                        parent exists)
   --realtime, -r        live updates over the WebSocket (reconnects; polls while down)
   --initial-sync        show progress for the first full reconcile
   --client-id ID        client id (default: a UUID kept in DIR/.syncspace)
@@ -134,14 +138,91 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// valueFlags are the flags that take a value (for finding the subcommand).
+var valueFlags = map[string]bool{
+	"server": true, "local-path": true, "client-id": true, "token-file": true, "token": true,
+	"interval": true, "ca-file": true, "log-level": true,
+}
+
+// subcommand finds a subcommand ("status") among args, which flags may stand before
+// or after, and returns it with the other arguments.
+func subcommand(args []string) (string, []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if strings.HasPrefix(a, "-") && len(a) > 1 {
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && valueFlags[name] {
+				i++
+			}
+			continue
+		}
+		if a == "status" {
+			rest := append(append([]string{}, args[:i]...), args[i+1:]...)
+			return a, rest
+		}
+		break
+	}
+	return "", args
+}
+
+// ensureFolder creates DIR (0700) when it is missing and its parent exists (SPEC §1).
+// A missing parent, or a DIR that is not a directory, is an error that says so.
+func ensureFolder(dir string, log *slog.Logger) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(abs)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil
+	case err == nil:
+		return fmt.Errorf("--local-path %s exists and is not a directory", abs)
+	case !errors.Is(err, fs.ErrNotExist):
+		if pfi, perr := os.Stat(filepath.Dir(abs)); perr == nil && !pfi.IsDir() {
+			return fmt.Errorf("--local-path %s: its parent %s is not a directory", abs, filepath.Dir(abs))
+		}
+		return fmt.Errorf("--local-path %s: %w", abs, err)
+	}
+	if _, lerr := os.Lstat(abs); lerr == nil {
+		return fmt.Errorf("--local-path %s is a symbolic link to nothing", abs)
+	}
+	parent := filepath.Dir(abs)
+	pfi, err := os.Stat(parent)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("--local-path %s does not exist, nor does its parent %s: create the parent first (only the last folder is created)", abs, parent)
+	case err != nil:
+		return fmt.Errorf("--local-path %s: parent: %w", abs, err)
+	case !pfi.IsDir():
+		return fmt.Errorf("--local-path %s: its parent %s is not a directory", abs, parent)
+	}
+	if err := os.Mkdir(abs, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create --local-path %s: %w", abs, err)
+	}
+	log.Info("created the local folder", "dir", abs)
+	return nil
+}
+
 // Run is the whole program: it returns the exit code. ctx ending (SIGINT in main)
 // stops syncing cleanly with the state saved.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	sub, args := subcommand(args)
 	for _, a := range args {
 		if a == "-h" || a == "--help" || a == "-help" {
-			fmt.Fprint(stdout, usageText)
+			if sub == "status" {
+				fmt.Fprint(stdout, statusUsage)
+			} else {
+				fmt.Fprint(stdout, usageText)
+			}
 			return ExitOK
 		}
+	}
+	if sub == "status" {
+		return runStatus(args, stdout, stderr)
 	}
 	c, err := parse(args)
 	if err != nil {
@@ -173,6 +254,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
 		return ExitUsage
 	}
+	if err := ensureFolder(c.localPath, log); err != nil {
+		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
+		return ExitFailure
+	}
 	var progress io.Writer
 	if isTerminal(stderr) {
 		progress = stderr
@@ -188,32 +273,52 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer eng.Close()
 	log.Info("syncing", "dir", c.localPath, "client_id", eng.ClientID(), "realtime", c.realtime)
+	abs, _ := filepath.Abs(c.localPath)
+	httpURL, _, _ := syncclient.ParseServer(c.server)
+	sw := newStatusWriter(eng, abs, statusFile{
+		Dir: abs, Server: httpURL.String(), Realtime: c.realtime && !c.once, Interval: c.interval.String(),
+	}, log)
+	sw.setToken(token)
 
 	if c.once {
 		agreed, err := eng.SyncOnce(ctx)
 		if err != nil {
+			sw.stopped("--once: " + err.Error())
 			fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
 			return ExitFailure
 		}
 		if !agreed {
+			sw.stopped("--once: the folder and the server do not agree yet")
 			fmt.Fprintln(stderr, "realtime-sync-client: the folder and the server do not agree yet (see the log)")
 			return ExitFailure
 		}
+		sw.stopped("--once done")
 		return ExitOK
 	}
 	if c.tokenFile != "" {
-		go watchToken(ctx, c.tokenFile, token, cl, log)
+		go watchToken(ctx, c.tokenFile, token, func(tok string) {
+			cl.SetToken(tok)
+			sw.setToken(tok)
+		}, log)
 	}
-	if err := eng.Run(ctx); err != nil {
+	wctx, stopWriter := context.WithCancel(ctx)
+	writerDone := make(chan struct{})
+	go func() { defer close(writerDone); sw.run(wctx) }()
+	err = eng.Run(ctx)
+	stopWriter()
+	<-writerDone
+	if err != nil {
+		sw.stopped(err.Error())
 		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
 		return ExitFailure
 	}
+	sw.stopped("")
 	return ExitOK
 }
 
-// watchToken re-reads the token file when it changes and hands the new token to the
-// client (which sends it as Refresh on a live socket).
-func watchToken(ctx context.Context, path, current string, cl *syncclient.Client, log *slog.Logger) {
+// watchToken re-reads the token file when it changes and hands the new token to use
+// (the client sends it as Refresh on a live socket).
+func watchToken(ctx context.Context, path, current string, use func(string), log *slog.Logger) {
 	var last os.FileInfo
 	if fi, err := os.Stat(path); err == nil {
 		last = fi
@@ -239,7 +344,7 @@ func watchToken(ctx context.Context, path, current string, cl *syncclient.Client
 			continue
 		}
 		current = tok
-		cl.SetToken(tok)
+		use(tok)
 		log.Info("token file changed, new token in use")
 	}
 }

@@ -114,6 +114,14 @@ func TestConflictWhileOffline(t *testing.T) {
 	eventually(t, waitLong, "B has both versions", check(b))
 	eventually(t, waitLong, "A has both versions", check(a))
 	_ = ca
+	// status counts the copy where it was made (issue 13 item 4).
+	eventually(t, waitLong, "B's status counts the conflict copy", func() bool {
+		s, err := readStatusFile(b)
+		return err == nil && s.ConflictCopies == 1
+	})
+	if s, err := readStatusFile(a); err != nil || s.ConflictCopies != 0 {
+		t.Fatalf("A made no conflict copy: %+v %v", s, err)
+	}
 }
 
 func TestOfflineEditsSyncOnReconnect(t *testing.T) {
