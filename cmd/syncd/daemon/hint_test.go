@@ -176,10 +176,9 @@ func hintLine(t *testing.T, getenv func(string) string) (line string, d *Daemon)
 // client synced the server's file into ./my-folder there.
 func runPasted(t *testing.T, dir, line string, env []string, timeout time.Duration) {
 	t.Helper()
-	// Until the client creates a missing --local-path itself (issue 13, item 2, on the
-	// client's branch), the folder is made here; the line is run as printed all the same.
-	if err := os.MkdirAll(filepath.Join(dir, "my-folder"), 0o700); err != nil {
-		t.Fatal(err)
+	// The folder does not exist: the client creates it (its parent, dir, exists).
+	if _, err := os.Stat(filepath.Join(dir, "my-folder")); !os.IsNotExist(err) {
+		t.Fatalf("my-folder exists before the pasted line ran: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
