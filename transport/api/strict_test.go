@@ -97,7 +97,9 @@ func TestJSONErrorsNameTheField(t *testing.T) {
 		{"/api/mkdir", `{"` + strings.Repeat("p", 500) + `":1}`, `unknown field "` + strings.Repeat("p", 64) + `…"`},
 	} {
 		a := e.do(req{method: "POST", path: c.path, body: []byte(c.body), token: W})
-		var b struct{ Error struct{ Code, Message string } }
+		var b struct {
+			Error struct{ Code, Message string }
+		}
 		_ = json.Unmarshal(a.body, &b)
 		if a.status != 400 || b.Error.Code != "bad_request" || !strings.Contains(b.Error.Message, c.want) {
 			t.Errorf("%s %s: %d %s, want 400 naming %s", c.path, c.body, a.status, a.body, c.want)
