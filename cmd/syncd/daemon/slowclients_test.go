@@ -313,3 +313,127 @@ func fdSample(n int) []string {
 	}
 	return out
 }
+
+// TestStalledDownloadCut: a client that stops reading a large download is cut after
+// limits.stream_stall without progress (the write deadline moves only as bytes go
+// out), and the connection's descriptor is released.
+func TestStalledDownloadCut(t *testing.T) {
+	const stall = time.Second
+	d := startWithConfig(t, map[string]any{
+		"log":    map[string]any{"level": "error"},
+		"limits": map[string]any{"min_free_disk": "1MiB", "stream_stall": stall.String()},
+	})
+	ctx := context.Background()
+	if _, err := d.Registry().Create(ctx, "acme", tenantsOptions()); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := d.Auth().IssueTenantToken(ctx, "acme", "u", "write", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 16 << 20 // well over the socket buffers
+	client := &http.Client{Timeout: 60 * time.Second}
+	req, _ := http.NewRequest("PUT", "http://"+d.Addr()+"/api/files/big.bin", strings.NewReader(strings.Repeat("z", size)))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	client.CloseIdleConnections()
+	if resp.StatusCode != 201 {
+		t.Fatalf("upload %d", resp.StatusCode)
+	}
+	waitConns(t, d, 0)
+
+	conn, err := net.Dial("tcp", d.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.(*net.TCPConn).SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(conn, "GET /api/files/big.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+tok+"\r\n\r\n")
+	head := make([]byte, 4096)
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.ReadFull(conn, head); err != nil || !strings.HasPrefix(string(head), "HTTP/1.1 200") {
+		t.Fatalf("download start: %v %q", err, head[:40])
+	}
+	// The reader stops here. The server must give up on its own.
+	start := time.Now()
+	waitConns(t, d, 0)
+	took := time.Since(start)
+	t.Logf("stalled download cut after %v (stream_stall %v)", took.Round(time.Millisecond), stall)
+	if took < stall/2 {
+		t.Fatalf("cut after %v, before the stall (%v) could pass", took, stall)
+	}
+}
+
+// waitConns polls until the daemon's listeners hold n connections.
+func waitConns(t *testing.T, d *Daemon, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for d.OpenConnections() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections open, want %d", d.OpenConnections(), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestConnectionCaps: limits.max_connections_per_ip and limits.max_connections are
+// wired to the listener: the excess gets 503 with Retry-After: 1 and Connection:
+// close at once, and the caps free up when connections close.
+func TestConnectionCaps(t *testing.T) {
+	d := startWithConfig(t, map[string]any{
+		"log":    map[string]any{"level": "error"},
+		"limits": map[string]any{"min_free_disk": "1MiB", "max_connections": 4, "max_connections_per_ip": 2},
+	})
+	open := func(src string) (net.Conn, int, http.Header) {
+		t.Helper()
+		dl := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 10 * time.Second}
+		conn, err := dl.Dial("tcp", d.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("from %s: %v", src, err)
+		}
+		resp.Body.Close()
+		if resp.Close {
+			resp.Header.Set("Connection", "close") // ReadResponse moves it to resp.Close
+		}
+		return conn, resp.StatusCode, resp.Header
+	}
+	refused := func(status int, h http.Header) bool {
+		return status == 503 && h.Get("Retry-After") == "1" && h.Get("Connection") == "close"
+	}
+	first, st, _ := open("127.0.0.1")
+	if st != 200 {
+		t.Fatalf("first: %d", st)
+	}
+	if _, st, _ := open("127.0.0.1"); st != 200 {
+		t.Fatalf("second: %d", st)
+	}
+	if _, st, h := open("127.0.0.1"); !refused(st, h) {
+		t.Fatalf("third from one address: %d %v", st, h)
+	}
+	for _, src := range []string{"127.0.0.2", "127.0.0.3"} {
+		if _, st, _ := open(src); st != 200 {
+			t.Fatalf("from %s: %d", src, st)
+		}
+	}
+	if _, st, h := open("127.0.0.4"); !refused(st, h) {
+		t.Fatalf("fifth in all: %d %v", st, h)
+	}
+	first.Close()
+	waitConns(t, d, 3)
+	if _, st, _ := open("127.0.0.4"); st != 200 {
+		t.Fatalf("after a close: %d", st)
+	}
+}
