@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -167,25 +168,36 @@ var refusal = func() []byte {
 		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + string(body))
 }()
 
-// refuse writes the 503 on c, shuts its write side, and lingers briefly reading
-// what the client sent, so that closing with unread data does not reset the
-// connection before the client has read the answer.
+// refuse answers the request on c with the 503 and closes c. It first reads the
+// request head (up to 8 KiB, within refuseTimeout): an answer that arrives before the
+// client has sent its request is dropped by clients as unsolicited. After the answer
+// it shuts its write side and lingers briefly reading what the client still sends, so
+// that closing with unread data does not reset the connection before the client has
+// read the answer.
 func refuse(c net.Conn, cfg *tls.Config) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(refuseTimeout))
-	var w io.Writer = c
+	var rw io.ReadWriter = c
+	var tc *tls.Conn
 	if cfg != nil {
-		tc := tls.Server(c, cfg)
+		tc = tls.Server(c, cfg)
 		if err := tc.Handshake(); err != nil {
 			return
 		}
-		w = tc
-		defer tc.Close()
+		rw = tc
 	}
-	if _, err := w.Write(refusal); err != nil {
+	head := make([]byte, 0, 8<<10)
+	for len(head) < cap(head) && !bytes.Contains(head, []byte("\r\n\r\n")) {
+		n, err := rw.Read(head[len(head):cap(head)])
+		head = head[:len(head)+n]
+		if err != nil {
+			break
+		}
+	}
+	if _, err := rw.Write(refusal); err != nil {
 		return
 	}
-	if tc, ok := w.(*tls.Conn); ok {
+	if tc != nil {
 		_ = tc.CloseWrite()
 	} else if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()

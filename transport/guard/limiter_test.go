@@ -118,3 +118,23 @@ func TestLimiterPerIPOnly(t *testing.T) {
 	_, r = dialFrom(t, "127.0.0.6", addr)
 	wantServed(t, r)
 }
+
+// TestLimiterRefusalReadByHTTPClient: net/http's own client reads the refusal as an
+// answer (the request is read first, so the answer is never unsolicited).
+func TestLimiterRefusalReadByHTTPClient(t *testing.T) {
+	addr, _ := guarded(t, Options{}, LimiterOptions{Max: 1}, healthz)
+	_, r := dialFrom(t, "127.0.0.1", addr) // holds the one place
+	wantServed(t, r)
+	for range 5 {
+		client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{}}
+		resp, err := client.Get("http://" + addr + "/healthz")
+		if err != nil {
+			t.Fatalf("over the cap: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" {
+			t.Fatalf("over the cap: %d", resp.StatusCode)
+		}
+		client.CloseIdleConnections()
+	}
+}
