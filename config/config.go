@@ -82,6 +82,19 @@ type Limits struct {
 	WSMaxFrame  int64 `json:"ws_max_frame"`
 	WSSendQueue int   `json:"ws_send_queue"`
 	WSPerToken  int   `json:"ws_per_token"`
+
+	// MaxConnections caps the open TCP connections of all listeners together; one more
+	// is answered 503 with Retry-After: 1 and closed at once.
+	MaxConnections int `json:"max_connections"`
+	// MaxConnectionsPerIP caps the open connections of one TCP peer address; peers in
+	// trusted_proxies are exempt (they carry many clients' connections).
+	MaxConnectionsPerIP int `json:"max_connections_per_ip"`
+	// BodyMinRate and BodyWindow: a request body that delivers fewer than
+	// BodyMinRate×BodyWindow bytes in any BodyWindow is cut (bytes per second).
+	BodyMinRate Size     `json:"body_min_rate"`
+	BodyWindow  Duration `json:"body_window"`
+	// StreamStall aborts an answer that makes no write progress for this long.
+	StreamStall Duration `json:"stream_stall"`
 }
 
 // WebSocket configures the /ws hub.

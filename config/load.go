@@ -54,6 +54,12 @@ func Default() *Config {
 			WSMaxFrame:  65536,
 			WSSendQueue: 256,
 			WSPerToken:  16,
+
+			MaxConnections:      10000,
+			MaxConnectionsPerIP: 256,
+			BodyMinRate:         1 << 10,
+			BodyWindow:          Duration(60 * time.Second),
+			StreamStall:         Duration(60 * time.Second),
 		},
 		WebSocket: WebSocket{
 			PingInterval:   Duration(30 * time.Second),

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Validate checks c and returns a *protocol.Error (bad_request) naming the first field
@@ -67,6 +68,11 @@ func (c *Config) Validate() error {
 		{"limits.ws_max_frame", c.Limits.WSMaxFrame},
 		{"limits.ws_send_queue", int64(c.Limits.WSSendQueue)},
 		{"limits.ws_per_token", int64(c.Limits.WSPerToken)},
+		{"limits.max_connections", int64(c.Limits.MaxConnections)},
+		{"limits.max_connections_per_ip", int64(c.Limits.MaxConnectionsPerIP)},
+		{"limits.body_min_rate", int64(c.Limits.BodyMinRate)},
+		{"limits.body_window", int64(c.Limits.BodyWindow)},
+		{"limits.stream_stall", int64(c.Limits.StreamStall)},
 		{"retention.changes", c.Retention.Changes},
 		{"websocket.ping_interval", int64(c.WebSocket.PingInterval)},
 		{"websocket.pong_timeout", int64(c.WebSocket.PongTimeout)},
@@ -86,6 +92,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.WSMaxFrame > 64<<20 {
 		return fieldErr("limits.ws_max_frame", "must be at most 64MiB")
+	}
+	if err := c.validateConnLimits(); err != nil {
+		return err
 	}
 	if c.WebSocket.PongTimeout <= c.WebSocket.PingInterval {
 		return fieldErr("websocket.pong_timeout", "must be longer than websocket.ping_interval (%s)", c.WebSocket.PingInterval)
@@ -301,4 +310,46 @@ func IsLoopback(addr string) bool {
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.Unmap().IsLoopback()
+}
+
+// Bounds of the connection and slow-client limits (SPEC §3 names the keys).
+const (
+	// MaxConnectionsLimit bounds limits.max_connections (each connection is a file
+	// descriptor; syncd's open-file limit must leave room for the store and files).
+	MaxConnectionsLimit = 1 << 20
+	// MinBodyWindow and MinStreamStall keep the windows long enough for one TCP
+	// retransmission on a lossy link; MaxSlowWindow bounds how long a stalled client may
+	// hold a connection.
+	MinBodyWindow  = 100 * time.Millisecond
+	MinStreamStall = 100 * time.Millisecond
+	MaxSlowWindow  = time.Hour
+	// MaxBodyMinRate bounds limits.body_min_rate: a higher floor would cut ordinary
+	// clients on ordinary links.
+	MaxBodyMinRate = 100 << 20
+)
+
+func (c *Config) validateConnLimits() error {
+	l := c.Limits
+	if l.MaxConnections > MaxConnectionsLimit {
+		return fieldErr("limits.max_connections", "must be at most %d", MaxConnectionsLimit)
+	}
+	if l.MaxConnectionsPerIP > l.MaxConnections {
+		return fieldErr("limits.max_connections_per_ip", "must not exceed limits.max_connections (%d)", l.MaxConnections)
+	}
+	if l.BodyMinRate > MaxBodyMinRate {
+		return fieldErr("limits.body_min_rate", "must be at most %s per second", Size(MaxBodyMinRate))
+	}
+	for _, w := range []struct {
+		name string
+		v    Duration
+		min  time.Duration
+	}{{"limits.body_window", l.BodyWindow, MinBodyWindow}, {"limits.stream_stall", l.StreamStall, MinStreamStall}} {
+		if w.v.Std() < w.min {
+			return fieldErr(w.name, "must be at least %s", w.min)
+		}
+		if w.v.Std() > MaxSlowWindow {
+			return fieldErr(w.name, "must be at most %s", MaxSlowWindow)
+		}
+	}
+	return nil
 }

@@ -47,6 +47,7 @@ import (
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/transport/authmw"
+	"github.com/syncspace/syncspace/transport/guard"
 	"github.com/syncspace/syncspace/transport/httperr"
 )
 
@@ -183,6 +184,9 @@ func decodeJSON(c echo.Context, v any) error {
 	}
 	data, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
 	if err != nil {
+		if errors.Is(err, guard.ErrSlowBody) {
+			return guard.ErrSlowBody
+		}
 		return protocol.Errorf(protocol.CodeBadRequest, "could not read request body")
 	}
 	if len(data) > MaxBody {
@@ -354,11 +358,13 @@ func (h *handlers) issueToken(c echo.Context) error {
 }
 
 func (h *handlers) listTokens(c echo.Context) error {
-	q := c.QueryParams()
-	f := auth.TokenFilter{Tenant: q.Get("tenant"), Subject: q.Get("subject")}
-	var err error
-	if f.Ops, err = boolParam(q.Get("ops"), "ops"); err == nil {
-		f.IncludeExpired, err = boolParam(q.Get("all"), "all")
+	q, err := guard.Values(c)
+	var f auth.TokenFilter
+	if err == nil {
+		f = auth.TokenFilter{Tenant: q.Get("tenant"), Subject: q.Get("subject")}
+		if f.Ops, err = boolParam(q.Get("ops"), "ops"); err == nil {
+			f.IncludeExpired, err = boolParam(q.Get("all"), "all")
+		}
 	}
 	var recs []auth.TokenRecord
 	if err == nil {
@@ -458,8 +464,8 @@ const (
 
 func (h *handlers) listAudit(c echo.Context) error {
 	limit := DefaultAuditList
-	var err error
-	if v := c.QueryParam("limit"); v != "" {
+	q, err := guard.Values(c)
+	if v := q.Get("limit"); err == nil && v != "" {
 		n, perr := strconv.Atoi(v)
 		if perr != nil || n < 1 {
 			err = protocol.Errorf(protocol.CodeBadRequest, "query parameter limit: want a positive number")

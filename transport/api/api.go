@@ -1,6 +1,11 @@
 // Package api serves syncspace's tenant HTTP API (SPEC §3): every /api route except
 // /ws, plus /healthz, /readyz and /.well-known/jwks.json.
 //
+// Slow bodies, stalled readers and malformed query strings are refused below the
+// handlers by transport/guard, which the server mounts on every route; handlers read
+// query parameters only through guard.Values (the strictly decoded query) and map
+// guard.ErrSlowBody from body reads.
+//
 // Handlers are thin: they authenticate through transport/authmw, decode and check the
 // request (path rules, headers, preconditions, sizes) before any body is read, and call
 // the tenant's *tenants.Space, which owns atomicity, the index and the change log.
@@ -28,15 +33,6 @@ import (
 	"github.com/syncspace/syncspace/transport/authmw"
 )
 
-// Default limits of request bodies.
-const (
-	// DefaultMinBodyRate is the slowest accepted upload speed, in bytes per second,
-	// averaged over DefaultBodyRateWindow (SPEC §3: under 1 KiB/s for 60 s is cut).
-	DefaultMinBodyRate = 1024
-	// DefaultBodyRateWindow is the window over which DefaultMinBodyRate is measured.
-	DefaultBodyRateWindow = 60 * time.Second
-)
-
 // Options are what the API handlers need. Registry, Auth and MW are required.
 type Options struct {
 	Registry *tenants.Registry
@@ -47,9 +43,6 @@ type Options struct {
 	// Ready reports whether the store is open and usable (GET /readyz). Nil means the
 	// API is ready as soon as it is registered.
 	Ready func(ctx context.Context) error
-	// MinBodyRate and BodyRateWindow cut slow upload bodies; zero means the defaults.
-	MinBodyRate    int64
-	BodyRateWindow time.Duration
 	// Logger receives request-level diagnostics; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -60,8 +53,6 @@ type handlers struct {
 	auth     *auth.Service
 	readOnly bool
 	ready    func(ctx context.Context) error
-	minRate  int64
-	window   time.Duration
 	log      *slog.Logger
 }
 
@@ -76,15 +67,7 @@ func Register(e *echo.Echo, o Options) error {
 		auth:     o.Auth,
 		readOnly: o.ReadOnly,
 		ready:    o.Ready,
-		minRate:  o.MinBodyRate,
-		window:   o.BodyRateWindow,
 		log:      o.Logger,
-	}
-	if h.minRate <= 0 {
-		h.minRate = DefaultMinBodyRate
-	}
-	if h.window <= 0 {
-		h.window = DefaultBodyRateWindow
 	}
 	if h.log == nil {
 		h.log = slog.Default()

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"path"
 	"strconv"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/transport/guard"
 	"github.com/syncspace/syncspace/transport/httperr"
 )
 
@@ -172,10 +172,8 @@ func (h *handlers) upload(c echo.Context) error {
 		}
 		hdr.IfMatch = meta.Hash
 	}
-	// The rate reader stays armed when the handler returns before the body's end, so
-	// that net/http's draining of the rest is cut too if the client is slow.
-	body := newRateReader(req.Body, http.NewResponseController(c.Response()), req.ContentLength, h.minRate, h.window)
-	meta, created, err := sp.Put(ctx, p, body, tenants.PutOptions{
+	// The body is read under guard.Middleware's rate floor.
+	meta, created, err := sp.Put(ctx, p, req.Body, tenants.PutOptions{
 		Size:        req.ContentLength,
 		SHA256:      hdr.SHA256,
 		IfMatch:     hdr.IfMatch,
@@ -187,10 +185,9 @@ func (h *handlers) upload(c echo.Context) error {
 		},
 	})
 	if err != nil {
-		if errors.Is(err, errSlowBody) {
+		if errors.Is(err, guard.ErrSlowBody) {
 			h.log.LogAttrs(ctx, slog.LevelInfo, "upload cut: body too slow", slog.String("tenant", principal.Tenant))
-			c.Response().Header().Set("Connection", "close")
-			return protocol.Errorf(protocol.CodeBadRequest, "request body too slow")
+			return guard.ErrSlowBody
 		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -252,71 +249,4 @@ func (h *handlers) delete(c echo.Context) error {
 
 func source(clientID string, p *auth.Principal) tenants.Source {
 	return tenants.Source{ClientID: clientID, Subject: p.Subject}
-}
-
-// errSlowBody reports a request body slower than the configured minimum rate.
-var errSlowBody = errors.New("request body too slow")
-
-// rateReader cuts a request body that delivers fewer than minRate×window bytes in any
-// window: each time the body has delivered that much, the connection's read deadline
-// moves one window ahead; when the deadline passes, reads fail with errSlowBody and the
-// deadline stays in the past, so the connection is closed rather than drained.
-//
-// Once the whole body has arrived (EOF, or size bytes) the deadline is cleared: a
-// pending deadline would otherwise end net/http's background read of the idle
-// connection and cancel the request's context in the middle of the commit.
-type rateReader struct {
-	r       io.Reader
-	rc      *http.ResponseController
-	size    int64 // Content-Length, -1 if unknown
-	total   int64 // bytes read so far
-	need    int64 // bytes per window
-	window  time.Duration
-	got     int64 // bytes in the current window
-	armed   bool
-	cleared bool
-	err     error
-}
-
-func newRateReader(r io.Reader, rc *http.ResponseController, size, minRate int64, window time.Duration) *rateReader {
-	need := int64(float64(minRate) * window.Seconds())
-	if need < 1 {
-		need = 1
-	}
-	rr := &rateReader{r: r, rc: rc, size: size, need: need, window: window}
-	if size != 0 && rc.SetReadDeadline(time.Now().Add(window)) == nil {
-		rr.armed = true
-	}
-	return rr
-}
-
-func (rr *rateReader) Read(p []byte) (int, error) {
-	if rr.err != nil {
-		return 0, rr.err
-	}
-	n, err := rr.r.Read(p)
-	rr.got += int64(n)
-	rr.total += int64(n)
-	if rr.armed && !rr.cleared && rr.got >= rr.need {
-		rr.got = 0
-		_ = rr.rc.SetReadDeadline(time.Now().Add(rr.window))
-	}
-	switch {
-	case err == io.EOF || (rr.size >= 0 && rr.total >= rr.size):
-		rr.clear()
-	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
-		err = errSlowBody
-		rr.err = err
-		rr.cleared = true
-		_ = rr.rc.SetReadDeadline(time.Now())
-	}
-	return n, err
-}
-
-// clear removes the read deadline.
-func (rr *rateReader) clear() {
-	if rr.armed && !rr.cleared {
-		rr.cleared = true
-		_ = rr.rc.SetReadDeadline(time.Time{})
-	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/transport/guard"
 )
 
 // filesPrefix is the route prefix of /api/files/{path}.
@@ -219,7 +220,11 @@ func etagChars(s string) bool {
 
 // parseBool parses an optional boolean query parameter.
 func parseBool(c echo.Context, name string) (bool, error) {
-	vs := c.QueryParams()[name]
+	q, err := guard.Values(c)
+	if err != nil {
+		return false, err
+	}
+	vs := q[name]
 	if len(vs) == 0 {
 		return false, nil
 	}
@@ -237,7 +242,11 @@ func parseBool(c echo.Context, name string) (bool, error) {
 
 // parseInt parses an optional non-negative integer query parameter.
 func parseInt(c echo.Context, name string, def int64) (int64, error) {
-	vs := c.QueryParams()[name]
+	q, err := guard.Values(c)
+	if err != nil {
+		return 0, err
+	}
+	vs := q[name]
 	if len(vs) == 0 {
 		return def, nil
 	}
@@ -256,7 +265,11 @@ func parseInt(c echo.Context, name string, def int64) (int64, error) {
 
 // queryString returns an optional single-valued query parameter.
 func queryString(c echo.Context, name string) (string, error) {
-	vs := c.QueryParams()[name]
+	q, err := guard.Values(c)
+	if err != nil {
+		return "", err
+	}
+	vs := q[name]
 	if len(vs) == 0 {
 		return "", nil
 	}
@@ -282,21 +295,80 @@ func decodeJSON(r *http.Request, w http.ResponseWriter, dst any) error {
 		if errors.As(err, &mbe) {
 			return protocol.Errorf(protocol.CodeTooLarge, "JSON body over %d bytes", protocol.MaxJSONBody)
 		}
+		if errors.Is(err, guard.ErrSlowBody) {
+			return guard.ErrSlowBody
+		}
 		return protocol.Errorf(protocol.CodeBadRequest, "reading request body failed")
 	}
 	return unmarshalStrict(data, dst)
 }
 
 // unmarshalStrict decodes exactly one JSON object into dst, refusing unknown fields and
-// trailing data.
+// trailing data. Errors are bad_request and name the field at fault when there is one
+// (an unknown field, a value of the wrong type).
 func unmarshalStrict(data []byte, dst any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return protocol.Errorf(protocol.CodeBadRequest, "invalid JSON body")
+		return jsonError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return protocol.Errorf(protocol.CodeBadRequest, "invalid JSON body: data after the object")
 	}
 	return nil
+}
+
+// maxFieldInError bounds how much of a field name an error message quotes.
+const maxFieldInError = 64
+
+// jsonError turns an encoding/json decoding error into a bad_request that names the
+// field at fault without quoting the body: `unknown field "pth"`, `field "path": want
+// a string`.
+func jsonError(err error) error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te) && te.Field != "":
+		return protocol.Errorf(protocol.CodeBadRequest, "invalid JSON body: field %s: want %s", quoteField(te.Field), jsonKind(te.Type.Kind().String()))
+	case errors.As(err, &te):
+		return protocol.Errorf(protocol.CodeBadRequest, "invalid JSON body: want a JSON object")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name, uerr := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		if uerr != nil {
+			name = "?"
+		}
+		return protocol.Errorf(protocol.CodeBadRequest, "invalid JSON body: unknown field %s", quoteField(name))
+	case errors.Is(err, io.EOF):
+		return protocol.Errorf(protocol.CodeBadRequest, "invalid JSON body: empty (want a JSON object)")
+	case errors.As(err, &se):
+		return protocol.Errorf(protocol.CodeBadRequest, "invalid JSON body: syntax error at byte %d", se.Offset)
+	}
+	return protocol.Errorf(protocol.CodeBadRequest, "invalid JSON body")
+}
+
+// quoteField quotes a field name for an error message, clipped to maxFieldInError
+// bytes on a rune boundary.
+func quoteField(name string) string {
+	if len(name) > maxFieldInError {
+		name = strings.ToValidUTF8(name[:maxFieldInError], "") + "…"
+	}
+	return strconv.Quote(name)
+}
+
+// jsonKind names a Go kind the way a JSON user reads it.
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "struct", "map":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	}
+	if strings.HasPrefix(k, "int") || strings.HasPrefix(k, "uint") || strings.HasPrefix(k, "float") {
+		return "a number"
+	}
+	return "another type"
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -173,21 +174,15 @@ func (h *handlers) changes(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	limit, err := parseInt(c, "limit", protocol.DefaultChangesLimit)
+	limit, err := changesLimit(c)
 	if err != nil {
 		return err
-	}
-	if limit == 0 {
-		limit = protocol.DefaultChangesLimit
-	}
-	if limit > protocol.MaxChangesLimit {
-		limit = protocol.MaxChangesLimit
 	}
 	sp, _, err := h.space(c)
 	if err != nil {
 		return err
 	}
-	page, err := sp.Changes(c.Request().Context(), since, epoch, int(limit))
+	page, err := sp.Changes(c.Request().Context(), since, epoch, limit)
 	if err != nil {
 		return err
 	}
@@ -291,6 +286,50 @@ func (h *handlers) restore(c echo.Context) error {
 	return c.JSON(http.StatusOK, meta)
 }
 
+// changesLimit reads the limit parameter of /api/changes: absent, empty or 0 is
+// protocol.DefaultChangesLimit; above protocol.MaxChangesLimit (however many digits)
+// it is clamped to it (SPEC §3, `more` tells the rest); anything but digits is
+// bad_request.
+func changesLimit(c echo.Context) (int, error) {
+	raw, err := queryString(c, "limit")
+	if err != nil || raw == "" {
+		return protocol.DefaultChangesLimit, err
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] < '0' || raw[i] > '9' {
+			return 0, protocol.Errorf(protocol.CodeBadRequest, "parameter limit must be a non-negative integer")
+		}
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	switch {
+	case err != nil || n > protocol.MaxChangesLimit: // only digits: err is an overflow
+		return protocol.MaxChangesLimit, nil
+	case n == 0:
+		return protocol.DefaultChangesLimit, nil
+	}
+	return int(n), nil
+}
+
+// usageAnswer is the body of GET /api/usage: quota and max_entries are null when
+// unlimited (SPEC §3), never 0.
+type usageAnswer struct {
+	Used       int64  `json:"used"`
+	Quota      *int64 `json:"quota"`
+	Entries    int64  `json:"entries"`
+	MaxEntries *int64 `json:"max_entries"`
+}
+
+// newUsageAnswer maps a protocol.Usage, where zero means unlimited, to the answer.
+func newUsageAnswer(u protocol.Usage) usageAnswer {
+	limit := func(v int64) *int64 {
+		if v <= 0 {
+			return nil
+		}
+		return &v
+	}
+	return usageAnswer{Used: u.Used, Quota: limit(u.Quota), Entries: u.Entries, MaxEntries: limit(u.MaxEntries)}
+}
+
 func (h *handlers) usage(c echo.Context) error {
 	sp, _, err := h.space(c)
 	if err != nil {
@@ -300,5 +339,5 @@ func (h *handlers) usage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, u)
+	return c.JSON(http.StatusOK, newUsageAnswer(u))
 }

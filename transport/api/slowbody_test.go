@@ -21,6 +21,7 @@ import (
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/authmw"
+	"github.com/syncspace/syncspace/transport/guard"
 	"github.com/syncspace/syncspace/transport/httperr"
 )
 
@@ -47,8 +48,9 @@ func apiServer(t *testing.T, minRate int64, window time.Duration) (url, token st
 	}
 	e := echo.New()
 	e.HTTPErrorHandler = httperr.Handler(logger)
+	e.Use(guard.Middleware(guard.Options{MinRate: minRate, Window: window}))
 	if err := Register(e, Options{Registry: reg, Auth: svc, MW: authmw.New(svc, authmw.Options{Logger: logger}),
-		MinBodyRate: minRate, BodyRateWindow: window, Logger: logger}); err != nil {
+		Logger: logger}); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(e)

@@ -2,7 +2,9 @@
 // /ws hub, and the admin API when the main listener is a loopback address) and, when
 // admin_listen is set, a separate admin Echo instance.
 //
-// Both instances share one error table (transport/httperr), a recover middleware that
+// Both instances share transport/guard first of all (slow bodies cut, early answers
+// close instead of draining, stalled readers cut, query strings decoded strictly on
+// every route), one error table (transport/httperr), a recover middleware that
 // answers 500 "internal" without detail, a request log through log/slog that never
 // records query strings or Authorization headers, and SPEC §3's common response headers.
 // Client addresses come from the TCP peer (Echo's IPExtractor is "direct");
@@ -29,6 +31,7 @@ import (
 	"github.com/syncspace/syncspace/transport/admin"
 	"github.com/syncspace/syncspace/transport/api"
 	"github.com/syncspace/syncspace/transport/authmw"
+	"github.com/syncspace/syncspace/transport/guard"
 	"github.com/syncspace/syncspace/transport/httperr"
 	"github.com/syncspace/syncspace/transport/hub"
 	"github.com/syncspace/syncspace/transport/metrics"
@@ -53,6 +56,7 @@ type Server struct {
 	logger  *slog.Logger
 	hub     *hub.Hub
 	metrics *metrics.Metrics
+	guard   guard.Options
 	// shutdown hooks of mounted parts (the hub closes its sockets with 1001).
 	onShutdown []func(ctx context.Context) error
 }
@@ -74,7 +78,8 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	s.mw = authmw.New(d.Auth, authmw.Options{TrustedProxies: proxies, Logger: logger})
 
 	s.metrics = metrics.New()
-	s.main = newEcho(logger, s.metrics)
+	s.guard = GuardOptions(d.Config)
+	s.main = newEcho(logger, s.metrics, s.guard)
 	var ready func(context.Context) error
 	if d.DB != nil {
 		ready = d.DB.PingContext
@@ -102,7 +107,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 
 	adminTarget := (*echo.Echo)(nil)
 	if d.Config.AdminListen != "" {
-		s.admin = newEcho(logger, s.metrics)
+		s.admin = newEcho(logger, s.metrics, s.guard)
 		adminTarget = s.admin
 	} else if config.IsLoopback(d.Config.Listen) {
 		adminTarget = s.main
@@ -154,15 +159,43 @@ func (s *Server) Hub() *hub.Hub { return s.hub }
 // Metrics returns the Prometheus collectors.
 func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
-// newEcho returns an Echo instance with syncspace's common middleware.
-func newEcho(logger *slog.Logger, m *metrics.Metrics) *echo.Echo {
+// GuardOptions maps SPEC §5's limits (body_min_rate, body_window, stream_stall) to
+// the options of transport/guard's middleware.
+func GuardOptions(c *config.Config) guard.Options {
+	return guard.Options{
+		MinRate: int64(c.Limits.BodyMinRate),
+		Window:  c.Limits.BodyWindow.Std(),
+		Stall:   c.Limits.StreamStall.Std(),
+	}
+}
+
+// NewLimiter returns the connection limiter of SPEC §3 for c: limits.max_connections
+// over every listener, limits.max_connections_per_ip per TCP peer address, with peers
+// in trusted_proxies exempt from the per-address cap. The daemon wraps each listener
+// with it.
+func NewLimiter(c *config.Config) (*guard.Limiter, error) {
+	proxies, err := c.TrustedProxyPrefixes()
+	if err != nil {
+		return nil, err
+	}
+	return guard.NewLimiter(guard.LimiterOptions{
+		Max:    c.Limits.MaxConnections,
+		PerIP:  c.Limits.MaxConnectionsPerIP,
+		Exempt: proxies,
+	}), nil
+}
+
+// newEcho returns an Echo instance with syncspace's common middleware. The guard
+// middleware comes first, so that every answer (error answers written by the request
+// log's c.Error included) goes through its writer.
+func newEcho(logger *slog.Logger, m *metrics.Metrics, g guard.Options) *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = httperr.Handler(logger)
 	e.Logger.SetOutput(discard{})
-	e.Use(requestLog(logger), m.Middleware(), recoverInternal(logger), commonHeaders)
+	e.Use(guard.Middleware(g), requestLog(logger), m.Middleware(), recoverInternal(logger), commonHeaders, guard.Query)
 	return e
 }
 

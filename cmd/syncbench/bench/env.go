@@ -30,13 +30,16 @@ type syncEnv struct {
 
 // benchConfig is syncd's config for a benchmark: the defaults, except a loopback port
 // chosen by the kernel, info logs (written nowhere: formatted, then discarded) and no
-// per-token socket cap (the hub scenarios open thousands of sockets with one token).
+// per-token socket cap (the hub scenarios open thousands of sockets with one token) and
+// connection caps raised to the most config allows (every benchmark client dials from
+// one loopback address, where the default per-address cap of 256 would refuse them).
 func benchConfig(dataDir, listen string) map[string]any {
 	return map[string]any{
 		"listen":   listen,
 		"data_dir": dataDir,
 		"log":      map[string]string{"level": "info"},
-		"limits":   map[string]any{"ws_per_token": 1 << 20, "min_free_disk": "256MiB"},
+		"limits": map[string]any{"ws_per_token": 1 << 20, "min_free_disk": "256MiB",
+			"max_connections": 1 << 20, "max_connections_per_ip": 1 << 20},
 	}
 }
 

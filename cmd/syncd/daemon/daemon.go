@@ -31,6 +31,7 @@ import (
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/sqlite"
+	"github.com/syncspace/syncspace/transport/guard"
 	"github.com/syncspace/syncspace/transport/server"
 )
 
@@ -67,6 +68,7 @@ type Daemon struct {
 	servers []*http.Server
 	lnMain  net.Listener
 	lnAdmin net.Listener
+	limiter *guard.Limiter
 
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
@@ -235,13 +237,20 @@ func (d *Daemon) listen() error {
 			IdleTimeout:       IdleTimeout,
 			MaxHeaderBytes:    MaxHeaderBytes,
 			ErrorLog:          errLog,
+			ConnContext:       guard.ConnContext,
 		}
 	}
-	var err error
+	// One limiter over every listener: limits.max_connections counts them all.
+	limiter, err := server.NewLimiter(cfg)
+	if err != nil {
+		return err
+	}
+	d.limiter = limiter
 	d.lnMain, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
+	d.lnMain = limiter.Wrap(d.lnMain, d.tls.TLSConfig)
 	mainSrv := newServer(d.tls.wrap(d.srv.Main()))
 	mainSrv.TLSConfig = d.tls.TLSConfig
 	d.servers = append(d.servers, mainSrv)
@@ -255,6 +264,7 @@ func (d *Daemon) listen() error {
 		if err != nil {
 			return fmt.Errorf("listen admin %s: %w", cfg.AdminListen, err)
 		}
+		d.lnAdmin = limiter.Wrap(d.lnAdmin, d.tls.TLSConfig)
 		adminSrv := newServer(d.tls.wrap(d.srv.Admin()))
 		adminSrv.TLSConfig = d.tls.TLSConfig
 		d.servers = append(d.servers, adminSrv)
@@ -265,6 +275,7 @@ func (d *Daemon) listen() error {
 		if err != nil {
 			return fmt.Errorf("listen http %s: %w", cfg.TLS.HTTPListen, err)
 		}
+		ln = limiter.Wrap(ln, nil)
 		plain := newServer(h)
 		d.servers = append(d.servers, plain)
 		d.serveOn(plain, ln, false)
@@ -320,6 +331,15 @@ func (d *Daemon) AdminAddr() string {
 		return ""
 	}
 	return d.lnAdmin.Addr().String()
+}
+
+// OpenConnections returns the number of TCP connections the listeners hold now (as
+// counted for limits.max_connections).
+func (d *Daemon) OpenConnections() int {
+	if d.limiter == nil {
+		return 0
+	}
+	return d.limiter.Open()
 }
 
 // Config returns the effective configuration.

@@ -84,7 +84,9 @@ func TestLoad(t *testing.T) {
 			t.Skipf("RLIMIT_NOFILE %d is too low for %d subscribers", rl.Cur, subs)
 		}
 	}
-	s := startServer(t, map[string]any{"limits": map[string]any{"ws_per_token": 1024, "ws_send_queue": 256}})
+	// Every subscriber dials from 127.0.0.1: lift the per-address connection cap.
+	s := startServer(t, map[string]any{"limits": map[string]any{"ws_per_token": 1024, "ws_send_queue": 256,
+		"max_connections": subs + 2000, "max_connections_per_ip": subs + 2000}})
 	spec := swarmSpec{Base: s.base, Subscribers: subs, Uploaders: 20, Duration: dur}
 	ctx := context.Background()
 	for i := range 50 {
