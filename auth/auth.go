@@ -17,6 +17,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/singleflight"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -175,7 +176,9 @@ type Service struct {
 	revoked   map[string]time.Time // jti → exp, for revocations seen by this process
 	revCursor int64                // last auth_revocations id read
 
-	cache *tokenCache
+	cache  *tokenCache
+	flight singleflight.Group // concurrent first verifications of one token
+	misses atomic.Int64       // full verifications done (cache misses that did the work)
 }
 
 // Open prepares the tables, checks the key directory (created 0700 if missing;

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -685,6 +686,50 @@ func TestKidNeverLooksLikeAFlag(t *testing.T) {
 		}
 		if strings.HasPrefix(k.KID, "-") {
 			t.Fatalf("kid %q starts with '-'", k.KID)
+		}
+	}
+}
+
+// TestConcurrentFirstUseVerifiesOnce: a burst of first uses of one token shares one
+// full verification (signature, record, tenant) instead of one per request, which let
+// thousands of simultaneous requests with a fresh token stall the server.
+func TestConcurrentFirstUseVerifiesOnce(t *testing.T) {
+	f := newFixture(t)
+	tok, _ := mustIssue(t, f.svc, "acme", "alice", RoleWrite)
+	const n = 64
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			p, err := f.svc.Verify(context.Background(), tok, AudienceTenant)
+			if err == nil && p.Subject != "alice" {
+				err = fmt.Errorf("subject %q", p.Subject)
+			}
+			errs <- err
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One flight does the work; a goroutine scheduled late may miss both the flight
+	// and the cache's fill and verify again, so allow a few, never one per caller.
+	if got := f.svc.misses.Load(); got < 1 || got > 8 {
+		t.Fatalf("%d full verifications for %d concurrent first uses", got, n)
+	}
+	// A wrong token in a burst is refused for every caller, never cached.
+	bad := tok[:len(tok)-2] + "AA"
+	for range 8 {
+		if _, err := f.svc.Verify(context.Background(), bad, AudienceTenant); err == nil {
+			t.Fatal("tampered token verified")
 		}
 	}
 }

@@ -67,6 +67,23 @@ func (s *Service) Verify(ctx context.Context, token, audience string) (*Principa
 		p := *e.p
 		return &p, nil
 	}
+	// Concurrent first uses of one token share one verification (singleflight): a
+	// burst of thousands would otherwise each pay the signature and the store lookups.
+	// The shared work runs without the first caller's cancellation, so one caller
+	// going away does not fail the others.
+	v, err, _ := s.flight.Do(audience+"\x00"+token, func() (any, error) {
+		return s.verifyMiss(context.WithoutCancel(ctx), parser, token, audience)
+	})
+	if err != nil {
+		return nil, err
+	}
+	cp := *(v.(*Principal))
+	return &cp, nil
+}
+
+// verifyMiss verifies a token not in the cache and caches it when it verifies.
+func (s *Service) verifyMiss(ctx context.Context, parser *jwt.Parser, token, audience string) (*Principal, error) {
+	s.misses.Add(1)
 	p, err := s.verifyFull(ctx, parser, token, audience)
 	if err != nil {
 		// A token whose aud is not this family's may be a valid token of the other
@@ -83,8 +100,7 @@ func (s *Service) Verify(ctx context.Context, token, audience string) (*Principa
 		return nil, err
 	}
 	s.cache.put(token, cacheEntry{p: p, aud: audience}, s.now())
-	cp := *p
-	return &cp, nil
+	return p, nil
 }
 
 // otherAudience is the route family audience is not.
