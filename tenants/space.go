@@ -567,6 +567,11 @@ func (w *wtx) removeTree(p string) error {
 		WHERE tenant_id = ? AND (path = ? OR `+cond+`)`, append([]any{w.s.id, p}, args...)...).Scan(&n, &bytes); err != nil {
 		return err
 	}
+	if w.keepUndo() {
+		if err := w.undoRows(`(path = ? OR `+cond+`)`, append([]any{p}, args...)...); err != nil {
+			return err
+		}
+	}
 	if _, err := w.q.ExecContext(w.ctx, `DELETE FROM tenant_entries WHERE tenant_id = ? AND (path = ? OR `+cond+`)`,
 		append([]any{w.s.id, p}, args...)...); err != nil {
 		return err

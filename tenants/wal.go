@@ -5,6 +5,8 @@ import (
 	"database/sql/driver"
 	"os"
 	"strconv"
+
+	"github.com/syncspace/syncspace/tenants/sqlite"
 )
 
 // WALTruncateSize is the size of syncd.db-wal beyond which Run checkpoints it with
@@ -53,15 +55,18 @@ func (r *Registry) checkpointWAL(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	// The connection is discarded afterwards rather than given back to the pool with
-	// a short busy timeout.
 	defer conn.Close()
-	defer conn.Raw(func(any) error { return driver.ErrBadConn })
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
 	if _, err := conn.ExecContext(ctx, `PRAGMA busy_timeout = `+strconv.Itoa(walBusyMillis)); err != nil {
 		return
 	}
+	defer func() {
+		// Back to the pool with the usual busy timeout, or not at all.
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA busy_timeout = `+strconv.Itoa(sqlite.BusyTimeoutMillis)); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
 	var busy, frames, done int64
 	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done); err != nil {
 		if ctx.Err() == nil {
