@@ -160,7 +160,7 @@ func TestStalledArchiveDoesNotPinWAL(t *testing.T) {
 	stalledGet(t, e.url, "/api/archive", bigTok)
 	stalledAt := time.Now()
 
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	defer client.CloseIdleConnections()
 	var (
 		maxWAL atomic.Int64
@@ -175,7 +175,7 @@ func TestStalledArchiveDoesNotPinWAL(t *testing.T) {
 			}
 		}
 	}
-	for range 8 {
+	for range 16 {
 		wg.Go(func() {
 			for {
 				i := next.Add(1)
