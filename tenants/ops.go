@@ -365,6 +365,17 @@ func (w *wtx) moveTree(from, to string, seq int64) error {
 	n := runeLen(from) + 1
 	nf := runeLen(ff) + 1
 	cond, args := subtreeWhere("path", from)
+	if w.keepUndo() {
+		if err := w.undoRows(`(path = ? OR `+cond+`)`, append([]any{from}, args...)...); err != nil {
+			return err
+		}
+		if err := w.undoAbsent(to); err != nil {
+			return err
+		}
+		if err := w.undoMoved(from, to, n); err != nil {
+			return err
+		}
+	}
 	// The root entry.
 	if _, err := w.q.ExecContext(w.ctx, `UPDATE tenant_entries SET path = ?, fold = ?, parent = ?, seq = ? WHERE tenant_id = ? AND path = ?`,
 		to, tf, pathrule.Parent(to), seq, w.s.id, from); err != nil {

@@ -25,7 +25,8 @@ type PutOptions struct {
 	BeforeCommit func() error // called just before the commit (token still valid?); an error aborts the upload and is returned
 }
 
-// reserveStep is how much quota an upload of unknown size reserves at a time.
+// reserveStep is how much quota and free disk an upload of unknown size reserves at a
+// time, and how often (in body bytes) an upload checks the free disk again.
 const reserveStep = 1 << 20
 
 // Put stores body as the content of path (SPEC §3): created is true when the path was
@@ -172,10 +173,11 @@ func (s *Space) unreserve(n int64) {
 }
 
 // ensureFree checks that the data dir keeps limits.MinFreeDisk free after writing need
-// more bytes, pruning the oldest versions if it would not; insufficient_storage if
-// that is not enough.
+// more bytes (and every upload's in-flight bytes), pruning versions if it would not
+// (this tenant's oldest first); insufficient_storage if that is not enough. need > 0
+// stays reserved until released with s.reg.releaseDisk.
 func (s *Space) ensureFree(ctx context.Context, need int64) error {
-	return s.reg.ensureFree(ctx, need)
+	return s.reg.reserveDisk(ctx, s.id, need)
 }
 
 // upload is a temp file in tmp/ being written.
@@ -187,6 +189,17 @@ type upload struct {
 	hash     string
 	modified time.Time // the temp file's mtime as stored (X-Modified or receive time)
 	reserved int64
+	// disk is what the upload holds of the registry's in-flight disk bytes: the part
+	// of its declared size (or of its last reservation step) not yet written.
+	disk int64
+}
+
+// releaseDisk gives back what the upload still holds of the in-flight disk bytes.
+func (u *upload) releaseDisk() {
+	if u.disk != 0 {
+		u.s.reg.releaseDisk(u.disk)
+		u.disk = 0
+	}
 }
 
 func (u *upload) discard() {
@@ -202,6 +215,7 @@ func (u *upload) discard() {
 		u.s.unreserve(u.reserved)
 		u.reserved = 0
 	}
+	u.releaseDisk()
 }
 
 // receive streams body into a new temp file, hashing it and enforcing the size limit
@@ -218,14 +232,19 @@ func (s *Space) receive(ctx context.Context, body io.Reader, o PutOptions, repla
 		}
 		u.reserved = max(o.Size-replaced, 0)
 	}
-	need := o.Size
-	if need < 0 {
-		need = 0
-	}
+	// Free disk: a declared size is reserved whole now; a body of unknown length is
+	// reserved step by step as it arrives. Either way the check is repeated at least
+	// every reserveStep bytes, and the reservation shrinks as bytes reach the disk.
+	track := s.reg.tracksDisk()
+	need := max(o.Size, 0)
 	if err := s.ensureFree(ctx, need); err != nil {
 		u.discard()
 		return nil, err
 	}
+	if track {
+		u.disk = need
+	}
+	var checked int64 // body bytes written at the last free-disk check
 	u.name = "up-" + newID()
 	f, err := s.tmp.OpenFile(u.name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 	if err != nil {
@@ -276,6 +295,12 @@ func (s *Space) receive(ctx context.Context, body io.Reader, o PutOptions, repla
 				}
 				u.reserved += step
 			}
+			if track {
+				if err := u.holdDisk(ctx, o.Size < 0, int64(n), &checked); err != nil {
+					u.discard()
+					return nil, err
+				}
+			}
 			if _, err := f.Write(buf[:n]); err != nil {
 				u.discard()
 				if errors.Is(err, errNoSpace) {
@@ -285,6 +310,12 @@ func (s *Space) receive(ctx context.Context, body io.Reader, o PutOptions, repla
 			}
 			h.Write(buf[:n])
 			u.size = next
+			if track {
+				// Written: now in the file system's own free figure.
+				done := min(int64(n), u.disk)
+				u.disk -= done
+				s.reg.releaseDisk(done)
+			}
 		}
 		if rerr == io.EOF {
 			break
@@ -298,6 +329,7 @@ func (s *Space) receive(ctx context.Context, body io.Reader, o PutOptions, repla
 		u.discard()
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "the body is shorter than its declared size")
 	}
+	u.releaseDisk() // the rest of the last step of a body of unknown length
 	u.hash = hex.EncodeToString(h.Sum(nil))
 	// The mtime is set before the fsync so that it is as durable as the content.
 	mod := o.Modified
@@ -329,6 +361,29 @@ func (s *Space) receive(ctx context.Context, body io.Reader, o PutOptions, repla
 		return nil, protocol.Errorf(protocol.CodeDigestMismatch, "the content does not match X-Content-SHA256")
 	}
 	return u, nil
+}
+
+// holdDisk runs before n more body bytes are written (u.size written so far). A body
+// of unknown length (chunked) reserves another reserveStep (or n if larger) when its
+// reservation is used up, which checks the free disk again; a declared body, reserved
+// whole, checks again once reserveStep bytes were written since the last check.
+func (u *upload) holdDisk(ctx context.Context, chunked bool, n int64, checked *int64) error {
+	if chunked {
+		if short := n - u.disk; short > 0 {
+			step := max(short, reserveStep)
+			if err := u.s.reg.reserveDisk(ctx, u.s.id, step); err != nil {
+				return err
+			}
+			u.disk += step
+			*checked = u.size
+		}
+		return nil
+	}
+	if u.size-*checked >= reserveStep {
+		*checked = u.size
+		return u.s.reg.reserveDisk(ctx, u.s.id, 0)
+	}
+	return nil
 }
 
 // put is Put for a clean path. The body is received, hashed and synced outside any

@@ -26,6 +26,9 @@ func (s *Space) recover(ctx context.Context) error {
 	if err := s.loadHead(ctx); err != nil {
 		return err
 	}
+	if err := s.clearUndo(ctx); err != nil {
+		return err
+	}
 	if err := s.cleanTmp(); err != nil {
 		return err
 	}

@@ -42,7 +42,17 @@ type Limits struct {
 	RetainChanges                        int64
 	RetainVersions                       time.Duration
 	ReadOnly                             bool
+	// StreamStall is how long a streamed answer (list, archive) may make no progress
+	// before it is aborted (SPEC §3 limits.stream_stall); zero means
+	// DefaultStreamStall. The store only carries it for the API (Registry.StreamStall).
+	StreamStall time.Duration
+	// FreeDisk reports the bytes free for the data dir; nil means the file system's
+	// own figure (statfs). A hook for tests, which cannot fill the real disk.
+	FreeDisk func() (uint64, error)
 }
+
+// DefaultStreamStall is SPEC's default limits.stream_stall.
+const DefaultStreamStall = 60 * time.Second
 
 // PollInterval is how often Run reads the tenants table to see changes made by another
 // process (syncctl in local mode).
@@ -66,6 +76,9 @@ type Registry struct {
 	dataDir string // absolute
 	limits  Limits
 	log     *slog.Logger
+	wal     string // the database's WAL file ("" if none)
+
+	disk diskBudget // in-flight upload bytes against limits.MinFreeDisk (disk.go)
 
 	wmu sync.Mutex // serializes this process's SQL write transactions
 	txb txBatcher  // batches the spaces' write transactions (txbatch.go)
@@ -114,10 +127,20 @@ func OpenRegistry(ctx context.Context, db *sql.DB, dataDir string, limits Limits
 		spaces:  map[string]*slot{},
 	}
 	r.txb = txBatcher{db: db, wmu: &r.wmu}
+	r.wal = r.walFile(ctx)
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// StreamStall is how long a streamed answer may make no progress before it is
+// aborted (Limits.StreamStall, else DefaultStreamStall).
+func (r *Registry) StreamStall() time.Duration {
+	if r.limits.StreamStall > 0 {
+		return r.limits.StreamStall
+	}
+	return DefaultStreamStall
 }
 
 // Listen registers fn to be called after every committed change of every tenant, per
@@ -141,8 +164,9 @@ func (r *Registry) notify(tenant string, evs []protocol.Event) {
 }
 
 // Run polls the tenants table every PollInterval (so a tenant created or deleted by
-// another process is seen within a second) and periodically prunes expired versions and
-// old change-log rows. It returns when ctx ends. Server only.
+// another process is seen within a second), writes head marks, prunes undo rows no
+// listing needs and truncates an oversized WAL every second, and periodically prunes
+// expired versions and old change-log rows. It returns when ctx ends. Server only.
 func (r *Registry) Run(ctx context.Context) {
 	poll := time.NewTicker(PollInterval)
 	defer poll.Stop()
@@ -162,7 +186,9 @@ func (r *Registry) Run(ctx context.Context) {
 		case <-mark.C:
 			for _, sp := range r.openSpaces() {
 				sp.flushHeadMark()
+				sp.pruneUndo(ctx)
 			}
+			r.checkpointWAL(ctx)
 		case <-prune.C:
 			r.prune(ctx)
 		}

@@ -7,6 +7,11 @@ import (
 )
 
 // schema creates the tables this package owns. Times are Unix nanoseconds (UTC).
+//
+// tenant_entry_undo holds, while a paged listing is open (snapshot.go), the state a
+// path had before each change made after the listing's snapshot: present 0 means the
+// path had no entry; died is the first seq after that state (head before the change
+// + 1).
 const schema = `
 CREATE TABLE IF NOT EXISTS tenants (
 	name          TEXT PRIMARY KEY,
@@ -63,6 +68,19 @@ CREATE TABLE IF NOT EXISTS tenant_versions (
 CREATE INDEX IF NOT EXISTS tenant_versions_fold ON tenant_versions(tenant_id, fold, replaced_at);
 CREATE INDEX IF NOT EXISTS tenant_versions_path ON tenant_versions(tenant_id, path);
 CREATE INDEX IF NOT EXISTS tenant_versions_age ON tenant_versions(replaced_at);
+CREATE TABLE IF NOT EXISTS tenant_entry_undo (
+	tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+	path      TEXT NOT NULL,
+	died      INTEGER NOT NULL,
+	present   INTEGER NOT NULL,
+	parent    TEXT NOT NULL,
+	is_dir    INTEGER NOT NULL,
+	size      INTEGER NOT NULL,
+	hash      TEXT NOT NULL,
+	modified  INTEGER NOT NULL,
+	seq       INTEGER NOT NULL,
+	PRIMARY KEY (tenant_id, path, died)
+) WITHOUT ROWID;
 `
 
 func createSchema(ctx context.Context, db *sql.DB) error {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -66,6 +67,13 @@ type Space struct {
 
 	markMu sync.Mutex // serialises head mark writes (headmark.go)
 	marked headMark   // the head last written to the mark; guarded by markMu
+
+	// Paged listings open now (snapshot.go): snaps counts them by snapshot seq
+	// (guarded by hmu); snapCount is their number, read by writers to decide whether
+	// to keep undo rows; undoDirty says undo rows may be left to prune.
+	snaps     map[int64]int
+	snapCount atomic.Int32
+	undoDirty atomic.Bool
 }
 
 // entry is one index row.
@@ -337,69 +345,6 @@ func subtreeWhere(col, dir string) (string, []any) {
 	return "(" + col + " > ? AND " + col + " < ?)", []any{dir + "/", dir + "0"}
 }
 
-// List streams the entries under dir (every depth when recursive, else one level),
-// ordered by path, from one read snapshot. head is called first with the snapshot's
-// epoch and seq, then each once per entry. An error from head or each stops the
-// listing and is returned. not_found if dir is not a directory.
-func (s *Space) List(ctx context.Context, dir string, recursive bool, head func(epoch string, seq int64) error, each func(protocol.Metadata) error) error {
-	d, err := pathrule.CleanDir(dir)
-	if err != nil {
-		return err
-	}
-	if err := s.alive(); err != nil {
-		return err
-	}
-	tx, err := s.reg.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return wrapInternal("list", err)
-	}
-	defer tx.Rollback()
-	var epoch string
-	var seq int64
-	if err := s.reg.inTx(tx).QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&epoch, &seq); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return protocol.Errorf(protocol.CodeNotFound, "no such tenant")
-		}
-		return wrapInternal("list", err)
-	}
-	if d != "" {
-		e, err := s.lookupExact(ctx, s.reg.inTx(tx), d)
-		if err != nil {
-			return err
-		}
-		if e == nil || !e.IsDir {
-			return protocol.Errorf(protocol.CodeNotFound, "no such directory")
-		}
-	}
-	if head != nil {
-		if err := head(epoch, seq); err != nil {
-			return err
-		}
-	}
-	var rows *sql.Rows
-	if recursive {
-		cond, args := subtreeWhere("path", d)
-		rows, err = s.reg.inTx(tx).QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND `+cond+` ORDER BY path`,
-			append([]any{s.id}, args...)...)
-	} else {
-		rows, err = s.reg.inTx(tx).QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND parent = ? ORDER BY path`, s.id, d)
-	}
-	if err != nil {
-		return wrapInternal("list", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		e, err := scanEntry(rows)
-		if err != nil {
-			return wrapInternal("list", err)
-		}
-		if err := each(e.meta()); err != nil {
-			return err
-		}
-	}
-	return wrapInternal("list", rows.Err())
-}
-
 // Changes returns up to limit events after since (exclusive) in seq order. limit <= 0
 // means protocol.DefaultChangesLimit; it is capped at protocol.MaxChangesLimit. A
 // non-empty epoch other than the current one, a since beyond the head, or a since older
@@ -495,6 +440,7 @@ type wtx struct {
 	q            dbq // tx through the statement cache
 	epoch        string
 	seq          int64
+	base         int64 // head_seq when the transaction began
 	src          Source
 	events       []protocol.Event
 	usedDelta    int64
@@ -537,6 +483,7 @@ func (s *Space) commitTx(ctx context.Context, src Source, fn func(w *wtx) error)
 			}
 			return err
 		}
+		w.base = w.seq
 		if err := fn(w); err != nil {
 			return err
 		}
@@ -585,6 +532,14 @@ func (w *wtx) event(op, from string, m protocol.Metadata) (int64, error) {
 
 // put inserts or replaces the index row of m.Path.
 func (w *wtx) put(m protocol.Metadata, old *entry) error {
+	if w.keepUndo() {
+		if err := w.undoRows(`fold = ?`, pathrule.FoldKey(m.Path)); err != nil {
+			return err
+		}
+		if err := w.undoAbsent(m.Path); err != nil {
+			return err
+		}
+	}
 	_, err := w.q.ExecContext(w.ctx, `INSERT INTO tenant_entries (tenant_id, fold, path, parent, is_dir, size, hash, modified, seq)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant_id, fold) DO UPDATE SET path = excluded.path, parent = excluded.parent, is_dir = excluded.is_dir,
@@ -611,6 +566,11 @@ func (w *wtx) removeTree(p string) error {
 	if err := w.q.QueryRowContext(w.ctx, `SELECT count(*), coalesce(sum(CASE WHEN is_dir THEN 0 ELSE size END), 0) FROM tenant_entries
 		WHERE tenant_id = ? AND (path = ? OR `+cond+`)`, append([]any{w.s.id, p}, args...)...).Scan(&n, &bytes); err != nil {
 		return err
+	}
+	if w.keepUndo() {
+		if err := w.undoRows(`(path = ? OR `+cond+`)`, append([]any{p}, args...)...); err != nil {
+			return err
+		}
 	}
 	if _, err := w.q.ExecContext(w.ctx, `DELETE FROM tenant_entries WHERE tenant_id = ? AND (path = ? OR `+cond+`)`,
 		append([]any{w.s.id, p}, args...)...); err != nil {

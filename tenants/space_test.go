@@ -714,16 +714,14 @@ func TestReadOnly(t *testing.T) {
 }
 
 func TestDiskFull(t *testing.T) {
-	e := newEnv(t, Limits{MinFreeDisk: 1000}, Options{})
+	var free uint64 = 1 << 40
+	var mu sync.Mutex
+	probe := func() (uint64, error) { mu.Lock(); defer mu.Unlock(); return free, nil }
+	e := newEnv(t, Limits{MinFreeDisk: 1000, FreeDisk: probe}, Options{})
 	ctx := context.Background()
 	e.put("f", []byte("v1"))
 	e.put("f", []byte("v2"))
 	e.put("f", []byte("v3"))
-	var free uint64 = 1 << 40
-	var mu sync.Mutex
-	old := diskFree
-	diskFree = func(string) (uint64, error) { mu.Lock(); defer mu.Unlock(); return free, nil }
-	t.Cleanup(func() { diskFree = old })
 	mu.Lock()
 	free = 500
 	mu.Unlock()

@@ -247,33 +247,6 @@ func (r *Registry) dropVersions(ctx context.Context, where string, args ...any) 
 	}
 }
 
-// ensureFree makes sure that writing need more bytes leaves limits.MinFreeDisk free,
-// pruning versions oldest first if needed; insufficient_storage if it cannot.
-func (r *Registry) ensureFree(ctx context.Context, need int64) error {
-	min := r.limits.MinFreeDisk
-	if min <= 0 {
-		return nil
-	}
-	for {
-		free, err := diskFree(r.dataDir)
-		if err != nil {
-			return internal("check free disk", err)
-		}
-		if free >= uint64(min+need) {
-			return nil
-		}
-		n, err := r.pruneOldest(ctx, 64)
-		if err != nil {
-			return internal("prune versions", err)
-		}
-		if n == 0 {
-			r.log.Warn("disk nearly full and no versions left to prune", "free", free, "min_free_disk", min)
-			return protocol.Errorf(protocol.CodeInsufficientStorage, "the server's disk is full")
-		}
-		r.log.Info("pruned oldest versions for free disk", "count", n)
-	}
-}
-
 // pruneOldest removes up to n of the oldest versions across all tenants.
 func (r *Registry) pruneOldest(ctx context.Context, n int) (int, error) {
 	return r.dropVersions(ctx, `v.id IN (SELECT id FROM tenant_versions ORDER BY replaced_at LIMIT ?)`, n)

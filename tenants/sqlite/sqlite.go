@@ -1,8 +1,9 @@
 // Package sqlite opens syncspace's one SQLite database (syncd.db) with the settings
-// every package relies on: the pure-Go modernc.org/sqlite driver, WAL journal,
-// synchronous=FULL (a commit is durable before it returns), a busy timeout so that
-// syncd and syncctl can share the file, foreign keys, and write transactions that
-// begin IMMEDIATE so that two writers never deadlock on a lock upgrade.
+// every package relies on: the pure-Go modernc.org/sqlite driver, WAL journal (trimmed
+// to JournalSizeLimit after checkpoints), synchronous=FULL (a commit is durable before
+// it returns), a busy timeout so that syncd and syncctl can share the file, foreign
+// keys, and write transactions that begin IMMEDIATE so that two writers never
+// deadlock on a lock upgrade.
 //
 // The file is created with mode 0600; Open refuses a file that group or others may
 // read or write.
@@ -26,6 +27,11 @@ import (
 // connection or process before failing with SQLITE_BUSY.
 const BusyTimeoutMillis = 10000
 
+// JournalSizeLimit is the size (bytes) the WAL file is trimmed back to whenever a
+// checkpoint lets SQLite rewind it (PRAGMA journal_size_limit): a burst of writes
+// does not leave a large WAL file behind.
+const JournalSizeLimit = 16 << 20
+
 // MaxIdleConns is how many idle connections Open's pool keeps.
 const MaxIdleConns = 16
 
@@ -36,6 +42,7 @@ func DSN(path string) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeoutMillis))
 	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", JournalSizeLimit))
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Set("_txlock", "immediate")

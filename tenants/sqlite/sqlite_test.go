@@ -31,7 +31,8 @@ func TestOpenCreatesPrivateWAL(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("mode %v", fi.Mode())
 	}
-	checks := map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "10000"}
+	checks := map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "10000",
+		"journal_size_limit": "16777216"}
 	// Check several pooled connections, not only the first.
 	var conns []*sql.Conn
 	for i := 0; i < 3; i++ {

@@ -33,7 +33,9 @@ var archiveBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return 
 // changed since is sent as it is now, its PAX "comment" record (hash and seq, see
 // protocol.ArchiveComment) describing the content sent. Once the first byte is out the answer cannot turn into
 // an error: on a failure the connection is aborted so that the client sees a cut
-// stream, never a short archive that looks complete.
+// stream, never a short archive that looks complete. That includes a client that
+// accepts nothing for limits.stream_stall (progressWriter); the listing under the
+// archive holds no database transaction while it waits (tenants.Space.List).
 func (h *handlers) archive(c echo.Context) error {
 	dir, err := dirQuery(c)
 	if err != nil {
@@ -46,6 +48,7 @@ func (h *handlers) archive(c echo.Context) error {
 	ctx := c.Request().Context()
 	resp := c.Response()
 	var (
+		pw      *progressWriter
 		bw      *bufio.Writer
 		tw      *tar.Writer
 		started bool
@@ -67,7 +70,8 @@ func (h *handlers) archive(c echo.Context) error {
 			hd.Set("X-Sync-Seq", strconv.FormatInt(seq, 10))
 			resp.WriteHeader(http.StatusOK)
 			started = true
-			bw = bufio.NewWriterSize(resp, 64<<10)
+			pw = newProgressWriter(resp, h.reg.StreamStall())
+			bw = bufio.NewWriterSize(pw, 64<<10)
 			tw = tar.NewWriter(bw)
 			return nil
 		},
@@ -115,7 +119,9 @@ func (h *handlers) archive(c echo.Context) error {
 	}
 	if err == nil {
 		if err = tw.Close(); err == nil {
-			err = bw.Flush()
+			if err = bw.Flush(); err == nil {
+				err = pw.finish()
+			}
 		}
 	}
 	if err == nil {

@@ -21,7 +21,9 @@ type listHead struct {
 
 // list serves GET /api/list?path=DIR&recursive=true. The answer is streamed from one
 // snapshot of the index: the head once the snapshot is taken, then each entry as the
-// store yields it; nothing is built whole in memory.
+// store yields it; nothing is built whole in memory. The store reads the snapshot in
+// short transactions, never while this handler writes, and a client that accepts
+// nothing for limits.stream_stall ends the answer (progressWriter).
 func (h *handlers) list(c echo.Context) error {
 	dir, err := dirQuery(c)
 	if err != nil {
@@ -37,6 +39,7 @@ func (h *handlers) list(c echo.Context) error {
 	}
 	resp := c.Response()
 	var (
+		pw    *progressWriter
 		bw    *bufio.Writer
 		enc   *json.Encoder
 		first = true
@@ -45,7 +48,8 @@ func (h *handlers) list(c echo.Context) error {
 		func(epoch string, seq int64) error {
 			resp.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 			resp.WriteHeader(http.StatusOK)
-			bw = bufio.NewWriterSize(resp, 32<<10)
+			pw = newProgressWriter(resp, h.reg.StreamStall())
+			bw = bufio.NewWriterSize(pw, 32<<10)
 			enc = json.NewEncoder(bw)
 			head, err := json.Marshal(listHead{Epoch: epoch, Seq: seq})
 			if err != nil {
@@ -78,7 +82,10 @@ func (h *handlers) list(c echo.Context) error {
 	if _, err := bw.WriteString("]}\n"); err != nil {
 		return err
 	}
-	return bw.Flush()
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return pw.finish()
 }
 
 // pathBody is the body of POST /api/mkdir.
