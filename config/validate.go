@@ -95,6 +95,22 @@ func (c *Config) Validate() error {
 			return fieldErr(fmt.Sprintf("websocket.allowed_origins[%d]", i), "%v", err)
 		}
 	}
+	if c.Web.PublicURL != "" {
+		if err := ValidatePublicURL(c.Web.PublicURL); err != nil {
+			return fieldErr("web.public_url", "%v", err)
+		}
+	}
+	return nil
+}
+
+// ValidatePublicURL checks a web.public_url: an absolute http or https URL with a
+// host, optionally a path prefix, and no user info, query or fragment.
+func ValidatePublicURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" ||
+		u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(s, " \t\r\n#?") {
+		return fmt.Errorf("not an http(s) URL such as \"https://sync.example.com\": %q", s)
+	}
 	return nil
 }
 
