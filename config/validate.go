@@ -103,17 +103,6 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// ValidatePublicURL checks a web.public_url: an absolute http or https URL with a
-// host, optionally a path prefix, and no user info, query or fragment.
-func ValidatePublicURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" ||
-		u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(s, " \t\r\n#?") {
-		return fmt.Errorf("not an http(s) URL such as \"https://sync.example.com\": %q", s)
-	}
-	return nil
-}
-
 func (c *Config) validateTLS() error {
 	mode := c.TLS.Mode
 	switch mode {

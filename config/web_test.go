@@ -52,3 +52,26 @@ func TestWebSection(t *testing.T) {
 		}
 	}
 }
+
+func TestPublicURL(t *testing.T) {
+	tests := []struct {
+		doc, want string
+		derived   bool
+	}{
+		{`{}`, "http://127.0.0.1:8080", true},
+		{`{"web":{"public_url":"https://files.example.com/sync/"}}`, "https://files.example.com/sync", false},
+		{`{"listen":"[::1]:80"}`, "http://[::1]", true},
+		{`{"listen":"[::1]:8080"}`, "http://[::1]:8080", true},
+		{`{"listen":":443","tls":{"mode":"manual","cert_file":"c","key_file":"k"}}`, "https://localhost", true},
+		{`{"listen":"0.0.0.0:8443","tls":{"mode":"acme","domains":["sync.example.com"]}}`, "https://sync.example.com:8443", true},
+	}
+	for _, tc := range tests {
+		c, err := Parse([]byte(tc.doc), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.doc, err)
+		}
+		if got, derived := c.PublicURL(); got != tc.want || derived != tc.derived {
+			t.Errorf("%s: %q %v, want %q %v", tc.doc, got, derived, tc.want, tc.derived)
+		}
+	}
+}

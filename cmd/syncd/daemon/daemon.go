@@ -215,6 +215,9 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	if cfg.Embedded && tokenFile != "" {
 		printHint(stdout, d.Addr(), tokenFile, bootstrapped, d.tls.TLSConfig != nil)
+		if cfg.Web.Enabled {
+			printWebHint(stdout, cfg, d.Addr(), d.tls.TLSConfig != nil)
+		}
 	}
 	go d.monitor()
 	return d, nil
@@ -465,6 +468,24 @@ func printHint(w io.Writer, addr, tokenFile string, created, useTLS bool) {
 		fmt.Fprintf(w, "syncd: token for tenant %q is in %s\n", DefaultTenant, tokenFile)
 	}
 	fmt.Fprintf(w, "start a client with:\n  realtime-sync-client --server %s://%s --local-path ./my-folder --token-file %s --realtime\n", scheme, addr, tokenFile)
+}
+
+// printWebHint tells the user where the web app is and how to make a sign-in link for
+// it (SPEC §7.2); the link itself holds a token, so it is never printed here.
+func printWebHint(w io.Writer, cfg *config.Config, addr string, useTLS bool) {
+	scheme := "http"
+	if useTLS {
+		scheme = "https"
+	}
+	webURL := scheme + "://" + addr
+	public, _ := cfg.PublicURL()
+	cmd := "syncctl --data " + cfg.DataDir + " token issue --tenant " + DefaultTenant + " --subject you --role write --link"
+	if cfg.Web.PublicURL == "" && public != webURL {
+		cmd += " --public-url " + webURL
+	} else {
+		webURL = public
+	}
+	fmt.Fprintf(w, "open the web app at %s/ and sign in with a link made by:\n  %s\n", webURL, cmd)
 }
 
 // makeDataDir creates the data dir 0700 whatever the umask.
