@@ -136,9 +136,8 @@ func newFrom(fsys fs.FS, root string) (*Handler, error) {
 // refsResolved reports whether every asset b refers to already has its hashed name.
 func (h *Handler) refsResolved(b []byte, raw map[string][]byte) bool {
 	for _, m := range refRE.FindAllSubmatch(b, -1) {
-		n := string(m[3])
-		if _, ok := raw[n]; ok {
-			if _, done := h.names[n]; !done {
+		if _, ok := raw[string(m[3])]; ok {
+			if _, done := h.names[string(m[3])]; !done {
 				return false
 			}
 		}

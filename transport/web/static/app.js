@@ -121,6 +121,8 @@ function signOut(message) {
   state.claims = null;
   state.entries = new Map();
   state.view = [];
+  state.dir = '';
+  history.replaceState(null, '', location.pathname + location.search);
   for (const u of uploads) if (u.abort) u.abort();
   uploads.length = 0;
   $('upload-list').replaceChildren();
@@ -377,21 +379,20 @@ function flash(path) {
 
 function rebuildView() {
   const f = state.filter.toLowerCase();
-  const v = [];
-  for (const m of state.entries.values()) {
-    if (f && !baseName(m.path).toLowerCase().includes(f)) continue;
-    v.push(m);
-  }
+  const rows = []; // [name, metadata, sort key]
   const { key, dir } = state.sort;
-  v.sort((a, b) => {
-    if (a.is_directory !== b.is_directory) return a.is_directory ? -1 : 1;
-    let c = 0;
-    if (key === 'size') c = a.size - b.size;
-    else if (key === 'modified') c = Date.parse(a.modified) - Date.parse(b.modified);
-    if (c === 0) c = collator.compare(baseName(a.path), baseName(b.path));
-    if (c === 0) c = a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+  for (const [name, m] of state.entries) {
+    if (f && !name.toLowerCase().includes(f)) continue;
+    rows.push([name, m, key === 'size' ? m.size : key === 'modified' ? Date.parse(m.modified) : 0]);
+  }
+  rows.sort((a, b) => {
+    if (a[1].is_directory !== b[1].is_directory) return a[1].is_directory ? -1 : 1;
+    let c = a[2] - b[2];
+    if (c === 0) c = collator.compare(a[0], b[0]);
+    if (c === 0) c = a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
     return c * dir;
   });
+  const v = rows.map((r) => r[1]);
   state.view = v;
   const n = state.entries.size;
   $('count').textContent = f ? v.length + ' of ' + n + ' shown' : n === 1 ? '1 item' : n + ' items';
@@ -418,6 +419,10 @@ function queueRender() {
   });
 }
 
+// rowEls keeps the rendered row of each visible path, so that re-rendering (scrolling,
+// another entry changing) does not restart a row's highlight animation.
+let rowEls = new Map();
+
 function renderRows() {
   const list = $('list'), spacer = $('spacer');
   const v = state.view;
@@ -425,6 +430,7 @@ function renderRows() {
   const first = Math.max(0, Math.floor(list.scrollTop / ROW) - 5);
   const last = Math.min(v.length, Math.ceil((list.scrollTop + list.clientHeight) / ROW) + 5);
   const now = Date.now();
+  const next = new Map();
   const rows = [];
   let active = '';
   for (let i = first; i < last; i++) {
@@ -433,21 +439,34 @@ function renderRows() {
     const selected = m.path === state.selected;
     const id = 'row-' + i;
     if (selected) active = id;
-    const row = el('div', {
-      class: 'row' + ((state.flash.get(m.path) || 0) > now ? ' flash' : ''),
-      role: 'option', id, 'aria-selected': selected ? 'true' : 'false',
-      'data-index': String(i),
-      'aria-label': (m.is_directory ? 'Folder ' : 'File ') + name,
-    },
-    el('span', { class: 'col-name' },
-      el('span', { class: 'icon ' + (m.is_directory ? 'dir' : 'file'), 'aria-hidden': 'true' }),
-      el('span', { class: 'name', text: name, title: name })),
-    el('span', { class: 'col-size', text: m.is_directory ? '' : humanSize(m.size) }),
-    el('span', { class: 'col-date', text: humanDate(m.modified) }));
+    const sig = (m.is_directory ? 'd' : 'f') + m.size + '|' + m.modified;
+    let row = rowEls.get(m.path);
+    if (!row || row.dataset.sig !== sig) {
+      row = el('div', { class: 'row', role: 'option', 'aria-label': (m.is_directory ? 'Folder ' : 'File ') + name },
+        el('span', { class: 'col-name' },
+          el('span', { class: 'icon ' + (m.is_directory ? 'dir' : 'file'), 'aria-hidden': 'true' }),
+          el('span', { class: 'name', text: name, title: name })),
+        el('span', { class: 'col-size', text: m.is_directory ? '' : humanSize(m.size) }),
+        el('span', { class: 'col-date', text: humanDate(m.modified) }));
+      row.dataset.sig = sig;
+    }
+    row.id = id;
+    row.dataset.index = String(i);
+    row.setAttribute('aria-selected', selected ? 'true' : 'false');
+    row.classList.toggle('flash', (state.flash.get(m.path) || 0) > now);
     row.style.transform = 'translateY(' + i * ROW + 'px)';
+    next.set(m.path, row);
     rows.push(row);
   }
-  spacer.replaceChildren(...rows);
+  rowEls = next;
+  // Leave rows that stay where they are (moving a node restarts its animation).
+  const keep = new Set(rows);
+  for (const c of Array.from(spacer.children)) if (!keep.has(c)) c.remove();
+  let ref = spacer.firstChild;
+  for (const row of rows) {
+    if (row === ref) ref = ref.nextSibling;
+    else spacer.insertBefore(row, ref);
+  }
   if (active) list.setAttribute('aria-activedescendant', active);
   else list.removeAttribute('aria-activedescendant');
 }
@@ -980,6 +999,9 @@ function wire() {
       const k = b.dataset.key;
       state.sort = { key: k, dir: state.sort.key === k ? -state.sort.dir : 1 };
       rebuildView();
+      const i = selectedIndex();
+      if (i >= 0) select(i, true); // keep the selection in view
+      else $('list').scrollTop = 0;
     });
   }
   $('btn-upload').addEventListener('click', () => $('pick-files').click());
