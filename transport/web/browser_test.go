@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/fetch"
 	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -563,7 +564,42 @@ func testLive(t *testing.T, e *env, b *browser) {
 	}
 	b.waitJS("delete seen", `!`+jsHasRow("live2.txt"))
 	b.shot("folder")
+
+	// Offline: the banner says so; a change made meanwhile arrives after the
+	// reconnection (Subscribe with since/epoch replays it), and the banner says so.
+	setOffline := func(off bool) {
+		t.Helper()
+		if _, err := chromedp.Call(b.ctx, emulateNetworkConditions, netConditions{Offline: off, DownloadThroughput: -1, UploadThroughput: -1}); err != nil {
+			t.Fatalf("emulateNetworkConditions: %v", err)
+		}
+	}
+	if _, err := chromedp.Call(b.ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	setOffline(true)
+	b.waitJS("offline banner", `!document.querySelector('#banner').hidden && document.querySelector('#banner').textContent.includes('offline')`)
+	b.shot("offline")
+	if code, body := e.do("PUT", "/api/files/while-offline.txt", []byte("made while the tab was offline"), nil); code != 201 {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	setOffline(false)
+	took := b.waitJS("replayed change and back-online banner", jsHasRow("while-offline.txt")+` && document.querySelector('#banner').textContent.includes('Back online')`)
+	t.Logf("back online and caught up %v after the network returned", took)
+	if _, err := chromedp.Call(b.ctx, network.Disable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
 }
+
+// netConditions are the parameters of Network.emulateNetworkConditions, which also
+// sets navigator.onLine (and fires online/offline) in the Chromium of Debian 12.
+type netConditions struct {
+	Offline            bool    `json:"offline"`
+	Latency            float64 `json:"latency"`
+	DownloadThroughput float64 `json:"downloadThroughput"`
+	UploadThroughput   float64 `json:"uploadThroughput"`
+}
+
+var emulateNetworkConditions = cdp.Command[netConditions, cdp.Empty]{Method: "Network.emulateNetworkConditions"}
 
 func testEdit(t *testing.T, e *env, b *browser) {
 	// Rename a file with the dialog.
@@ -741,7 +777,9 @@ func testRoles(t *testing.T, e *env, b *browser) {
 	b.waitJS("tiny tenant", jsVisible("#list")+` && document.querySelector('#count').textContent === '0 items'`)
 	b.exec(jsDrop(map[string][]byte{"too-big.bin": bytes.Repeat([]byte("z"), 5000)}))
 	b.waitJS("quota error", `Array.from(document.querySelectorAll('#upload-list li.failed')).some(li => li.textContent.includes('The space is full'))`)
+	b.exec(`document.querySelector('#uploads').scrollIntoView({block: 'end'})`)
 	b.shot("quota-full")
+	b.exec(`window.scrollTo(0, 0)`)
 
 	// 360 px wide: nothing overflows sideways.
 	b.run(chromedp.EmulateViewport(360, 740))
