@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/fetch"
 	cdplog "github.com/chromedp/cdproto/log"
@@ -539,6 +540,54 @@ func testUpload(t *testing.T, e *env, b *browser) {
 	}
 	b.waitJS("photos listed", jsHasRow("photos"))
 	b.run(chromedp.Click(chromedp.CSS(`#uploads-clear`)))
+
+	// Cancel: with the upload throttled to 64 KB/s, a 4 MiB file is cancelled halfway
+	// through its upload and never reaches the server.
+	if _, err := chromedp.Call(b.ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(b.ctx, emulateNetworkConditions, netConditions{DownloadThroughput: -1, UploadThroughput: 64 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	b.exec(`(() => {
+  const dt = new DataTransfer();
+  dt.items.add(new File([new Uint8Array(4 << 20)], 'cancel-me.bin'));
+  document.getElementById('list').dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: dt }));
+})()`)
+	b.waitJS("upload under way", `(() => { const li = document.querySelector('#upload-list li[data-path="cancel-me.bin"]'); return !!li && li.querySelector('.ustate').textContent.startsWith('Uploading') && li.querySelector('progress').value > 50; })()`)
+	b.run(chromedp.Click(chromedp.CSS(`#upload-list li[data-path="cancel-me.bin"] .ucancel`)))
+	b.waitJS("cancelled", `document.querySelector('#upload-list li[data-path="cancel-me.bin"]').classList.contains('cancelled')`)
+	if _, err := chromedp.Call(b.ctx, emulateNetworkConditions, netConditions{DownloadThroughput: -1, UploadThroughput: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(b.ctx, network.Disable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	if e.hashOf("cancel-me.bin") != "" {
+		t.Fatal("a cancelled upload reached the server")
+	}
+	b.run(chromedp.Click(chromedp.CSS(`#uploads-clear`)))
+
+	// Download: the file arrives in the download directory with its content.
+	dl := t.TempDir()
+	if _, err := chromedp.CallBrowser(b.ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dl,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.selectRow("beta.bin")
+	b.run(chromedp.Click(chromedp.CSS(`#btn-download`)))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := os.ReadFile(filepath.Join(dl, "beta.bin"))
+		if err == nil && bytes.Equal(got, files["beta.bin"]) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("download of beta.bin: %d bytes, %v", len(got), err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func testLive(t *testing.T, e *env, b *browser) {
