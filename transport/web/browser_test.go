@@ -786,7 +786,7 @@ func testLarge(t *testing.T, e *env, b *browser) {
 	t.Logf("End key to last row: %v", took)
 	b.run(chromedp.Click(chromedp.CSS(`.listhead .sort[data-key=size]`)))
 	b.run(chromedp.Click(chromedp.CSS(`.listhead .sort[data-key=size]`)))
-	took = b.waitJS("largest first", `document.querySelector('.listhead .sort[data-key=size]').getAttribute('aria-sort') === 'descending' && `+jsHasRow("f09999.txt"))
+	took = b.waitJS("largest first", `document.querySelector('.listhead .sort[data-key=size]').dataset.sort === 'descending' && `+jsHasRow("f09999.txt"))
 	t.Logf("two sorts of 10,000 entries: %v", took)
 	b.run(chromedp.SendKeys(chromedp.CSS(`#filter`), "f0999"))
 	took = b.waitJS("filtered", `document.querySelector('#count').textContent === '10 of 10000 shown' && `+jsHasRow("f09990.txt"))

@@ -404,7 +404,9 @@ function rebuildView() {
     empty.hidden = true;
   }
   for (const b of document.querySelectorAll('.listhead .sort')) {
-    b.setAttribute('aria-sort', b.dataset.key === key ? (dir > 0 ? 'ascending' : 'descending') : 'none');
+    const st = b.dataset.key === key ? (dir > 0 ? 'ascending' : 'descending') : 'none';
+    b.dataset.sort = st;
+    b.setAttribute('aria-label', b.textContent + (st === 'none' ? ': sort by this' : ', sorted ' + st));
   }
   queueRender();
   updateToolbar();
@@ -452,6 +454,8 @@ function renderRows() {
     }
     row.id = id;
     row.dataset.index = String(i);
+    row.setAttribute('aria-posinset', String(i + 1));
+    row.setAttribute('aria-setsize', String(v.length));
     row.setAttribute('aria-selected', selected ? 'true' : 'false');
     row.classList.toggle('flash', (state.flash.get(m.path) || 0) > now);
     row.style.transform = 'translateY(' + i * ROW + 'px)';
