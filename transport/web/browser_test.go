@@ -315,6 +315,42 @@ func (b *browser) shot(name string) {
 	}
 }
 
+// axeSource is axe-core (testdata/a11y, installed by `npm ci` in .ci/run), or nil.
+var axeSource = func() []byte {
+	b, err := os.ReadFile(filepath.Join("testdata", "a11y", "node_modules", "axe-core", "axe.min.js"))
+	if err != nil {
+		return nil
+	}
+	return b
+}()
+
+// axe runs axe-core on the page as it is and fails on serious or critical violations
+// (WCAG 2.x A and AA rules). Without axe-core installed it logs and returns.
+func (b *browser) axe(view string) {
+	b.t.Helper()
+	if axeSource == nil {
+		b.t.Logf("accessibility pass of %s skipped: run npm ci in transport/web/testdata/a11y", view)
+		return
+	}
+	if !eval[bool](b, `typeof window.axe === 'object'`) {
+		// Injected through CDP, which the page's CSP does not govern.
+		eval[chromedp.Void](b, string(axeSource)+"\n;undefined")
+	}
+	type violation struct {
+		ID, Impact, Help string
+		Nodes            []struct{ Target []string }
+	}
+	vs := eval[[]violation](b, `axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }, resultTypes: ['violations'] })
+  .then((r) => r.violations.map((v) => ({ ID: v.id, Impact: v.impact || '', Help: v.help, Nodes: v.nodes.map((n) => ({ Target: n.target.map(String) })) })))`)
+	for _, v := range vs {
+		if v.Impact == "serious" || v.Impact == "critical" {
+			b.t.Errorf("axe, %s: %s (%s): %s at %v", view, v.ID, v.Impact, v.Help, v.Nodes)
+		} else {
+			b.t.Logf("axe, %s: %s (%s): %s", view, v.ID, v.Impact, v.Help)
+		}
+	}
+}
+
 func (b *browser) consoleErrors() []string {
 	b.log.mu.Lock()
 	defer b.log.mu.Unlock()
@@ -515,6 +551,7 @@ func testUpload(t *testing.T, e *env, b *browser) {
 	}
 	b.exec(`document.querySelector('#uploads').scrollIntoView()`)
 	b.shot("uploads")
+	b.axe("uploads")
 	b.exec(`window.scrollTo(0, 0)`)
 
 	// A folder through the folder picker, and a file through the file picker.
@@ -613,6 +650,7 @@ func testLive(t *testing.T, e *env, b *browser) {
 	}
 	b.waitJS("delete seen", `!`+jsHasRow("live2.txt"))
 	b.shot("folder")
+	b.axe("folder")
 
 	// Offline: the banner says so; a change made meanwhile arrives after the
 	// reconnection (Subscribe with since/epoch replays it), and the banner says so.
@@ -628,6 +666,7 @@ func testLive(t *testing.T, e *env, b *browser) {
 	setOffline(true)
 	b.waitJS("offline banner", `!document.querySelector('#banner').hidden && document.querySelector('#banner').textContent.includes('offline')`)
 	b.shot("offline")
+	b.axe("offline banner")
 	if code, body := e.do("PUT", "/api/files/while-offline.txt", []byte("made while the tab was offline"), nil); code != 201 {
 		t.Fatalf("PUT: %d %s", code, body)
 	}
@@ -667,6 +706,7 @@ func testEdit(t *testing.T, e *env, b *browser) {
 	b.run(chromedp.SetValue(chromedp.CSS(`#dlg-name-input`), "bad:name?.json"), chromedp.Click(chromedp.CSS(`#dlg-name-ok`)))
 	b.waitJS("invalid name explained", `document.querySelector('#dlg-name-error').textContent.includes('name is not allowed')`)
 	b.shot("rename-error")
+	b.axe("rename dialog with an error")
 	b.run(chromedp.Click(chromedp.CSS(`#dlg-name .cancel`)))
 
 	// Delete a folder: the confirmation counts what is inside (2 files, 1 folder).
@@ -674,6 +714,7 @@ func testEdit(t *testing.T, e *env, b *browser) {
 	b.run(chromedp.Click(chromedp.CSS(`#btn-delete`)))
 	b.waitJS("delete count", `document.querySelector('#dlg-delete-text').textContent.includes('2 files and 1 folder')`)
 	b.shot("delete-confirm")
+	b.axe("delete confirmation")
 	b.run(chromedp.Click(chromedp.CSS(`#dlg-delete-ok`)))
 	b.waitJS("folder deleted", `!`+jsHasRow("photos")+` && !document.querySelector('#dlg-delete').open`)
 	if e.hashOf("photos/a.jpg") != "" {
@@ -688,6 +729,7 @@ func testEdit(t *testing.T, e *env, b *browser) {
 	b.run(chromedp.Click(chromedp.CSS(`#btn-versions`)))
 	b.waitJS("versions listed", `document.querySelectorAll('#dlg-versions-list button.restore').length === 1`)
 	b.shot("versions")
+	b.axe("versions")
 	b.run(chromedp.Click(chromedp.CSS(`#dlg-versions-list button.restore`)))
 	b.waitJS("versions dialog closed", `!document.querySelector('#dlg-versions').open`)
 	if got := e.hashOf("doc.txt"); got != hexSHA([]byte("version one")) {
@@ -703,6 +745,7 @@ func testEdit(t *testing.T, e *env, b *browser) {
 	b.run(chromedp.Click(chromedp.CSS(`#btn-deleted`)))
 	b.waitJS("deleted list", `Array.from(document.querySelectorAll('#deleted-list li')).some(li => li.textContent.includes('alpha.txt'))`)
 	b.shot("deleted")
+	b.axe("recently deleted")
 	b.exec(`Array.from(document.querySelectorAll('#deleted-list li')).find(li => li.querySelector('.dpath').textContent === 'alpha.txt').querySelector('button').click()`)
 	b.waitJS("alpha restored", jsHasRow("alpha.txt"))
 	if got := e.hashOf("alpha.txt"); got != hexSHA([]byte("alpha content\n")) {
@@ -792,6 +835,7 @@ func testLarge(t *testing.T, e *env, b *browser) {
 	took = b.waitJS("filtered", `document.querySelector('#count').textContent === '10 of 10000 shown' && `+jsHasRow("f09990.txt"))
 	t.Logf("filter typed and applied: %v; whole large-folder scenario %v", took, time.Since(start))
 	b.shot("large-folder")
+	b.axe("large folder")
 }
 
 func testRoles(t *testing.T, e *env, b *browser) {
@@ -801,6 +845,7 @@ func testRoles(t *testing.T, e *env, b *browser) {
 	b.run(chromedp.Reload())
 	b.waitJS("sign-in form after reload", jsVisible("#token-input")+` && sessionStorage.getItem('syncspace.token') === null`)
 	b.shot("signin")
+	b.axe("sign-in")
 
 	// A read token: no write controls anywhere.
 	b.run(chromedp.SetValue(chromedp.CSS(`#token-input`), e.read), chromedp.Click(chromedp.CSS(`#signin-form button[type=submit]`)))
@@ -818,6 +863,7 @@ func testRoles(t *testing.T, e *env, b *browser) {
 	}
 	b.run(chromedp.Click(chromedp.CSS(`#dlg-versions .cancel`)))
 	b.shot("read-only")
+	b.axe("read-only")
 
 	// A full quota: the upload shows why it failed.
 	b.run(chromedp.Click(chromedp.CSS(`#signout`)))
@@ -828,6 +874,7 @@ func testRoles(t *testing.T, e *env, b *browser) {
 	b.waitJS("quota error", `Array.from(document.querySelectorAll('#upload-list li.failed')).some(li => li.textContent.includes('The space is full'))`)
 	b.exec(`document.querySelector('#uploads').scrollIntoView({block: 'end'})`)
 	b.shot("quota-full")
+	b.axe("quota error")
 	b.exec(`window.scrollTo(0, 0)`)
 
 	// 360 px wide: nothing overflows sideways.
@@ -837,4 +884,5 @@ func testRoles(t *testing.T, e *env, b *browser) {
 		t.Errorf("page is %d px wide at a 360 px viewport", width)
 	}
 	b.shot("narrow")
+	b.axe("360 px")
 }

@@ -444,9 +444,10 @@ function renderRows() {
     const sig = (m.is_directory ? 'd' : 'f') + m.size + '|' + m.modified;
     let row = rowEls.get(m.path);
     if (!row || row.dataset.sig !== sig) {
-      row = el('div', { class: 'row', role: 'option', 'aria-label': (m.is_directory ? 'Folder ' : 'File ') + name },
+      row = el('div', { class: 'row', role: 'option' },
         el('span', { class: 'col-name' },
           el('span', { class: 'icon ' + (m.is_directory ? 'dir' : 'file'), 'aria-hidden': 'true' }),
+          el('span', { class: 'sr-only', text: m.is_directory ? 'Folder' : 'File' }),
           el('span', { class: 'name', text: name, title: name })),
         el('span', { class: 'col-size', text: m.is_directory ? '' : humanSize(m.size) }),
         el('span', { class: 'col-date', text: humanDate(m.modified) }));
