@@ -478,12 +478,14 @@ func printWebHint(w io.Writer, cfg *config.Config, addr string, useTLS bool) {
 		scheme = "https"
 	}
 	webURL := scheme + "://" + addr
-	public, _ := cfg.PublicURL()
+	if cfg.Web.PublicURL != "" {
+		webURL = strings.TrimRight(cfg.Web.PublicURL, "/")
+	}
 	cmd := "syncctl --data " + cfg.DataDir + " token issue --tenant " + DefaultTenant + " --subject you --role write --link"
-	if cfg.Web.PublicURL == "" && public != webURL {
+	// syncctl without --config derives PUBLIC_URL from the embedded default's listen
+	// address; name the real one when it differs (SYNCD_LISTEN, a port of 0).
+	if derived, _ := config.Default().PublicURL(); derived != webURL {
 		cmd += " --public-url " + webURL
-	} else {
-		webURL = public
 	}
 	fmt.Fprintf(w, "open the web app at %s/ and sign in with a link made by:\n  %s\n", webURL, cmd)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/syncspace/syncspace/cmd/syncctl/ctl"
+	"github.com/syncspace/syncspace/config"
 )
 
 // TestEmbeddedDefaultWebHint: the first start prints the web app's address and a
@@ -110,6 +111,27 @@ func TestWebDisabled(t *testing.T) {
 	for p, want := range map[string]int{"/": 404, "/index.html": 404, "/healthz": 200} {
 		if status, _ := get(t, "http://"+d.Addr()+p); status != want {
 			t.Errorf("%s: %d, want %d", p, status, want)
+		}
+	}
+}
+
+// TestPrintWebHint: the printed syncctl command names --public-url exactly when the
+// address differs from what syncctl derives from the embedded default.
+func TestPrintWebHint(t *testing.T) {
+	for _, tc := range []struct {
+		listen, addr string
+		flag         bool
+	}{
+		{"127.0.0.1:8080", "127.0.0.1:8080", false},
+		{"127.0.0.1:18089", "127.0.0.1:18089", true},
+		{"127.0.0.1:0", "127.0.0.1:40123", true},
+	} {
+		cfg := config.Default()
+		cfg.Listen = tc.listen
+		var b bytes.Buffer
+		printWebHint(&b, cfg, tc.addr, false)
+		if got := strings.Contains(b.String(), "--public-url http://"+tc.addr); got != tc.flag || !strings.Contains(b.String(), "http://"+tc.addr+"/") {
+			t.Errorf("%s: %q", tc.addr, b.String())
 		}
 	}
 }
