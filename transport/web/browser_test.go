@@ -439,7 +439,7 @@ func TestBrowser(t *testing.T) {
 		name string
 		fn   func(*testing.T, *env, *browser)
 	}{
-		{"sha256", func(t *testing.T, _ *env, b *browser) { testSHA256(t, b) }},
+		{"js_units", func(t *testing.T, _ *env, b *browser) { testSHA256(t, b) }},
 		{"upload", testUpload},
 		{"live", testLive},
 		{"rename_delete_restore", testEdit},
@@ -526,6 +526,36 @@ func testSHA256(t *testing.T, b *browser) {
 		t.Errorf("FIPS 180-2 two-block vector: %s", got.ABC)
 	}
 	t.Logf("in-browser SHA-256: %.0f MB/s", got.MBps)
+
+	// The app's other pure functions (api.js).
+	claims := base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"zoë","tenant":"team","role":"read"}`))
+	units := eval[map[string]string](b, `(async () => {
+  const m = await import(`+fmt.Sprintf("%q", h.AssetPath("api.js"))+`);
+  const c = m.decodeToken('eyJhbGciOiJFZERTQSJ9.`+claims+`.c2ln');
+  return {
+    path: m.encodePath('a b/c#d/%/ü?x'),
+    sub: c ? c.sub : 'null',
+    bad: String(m.decodeToken('not.a.token!') === null && m.decodeToken('x') === null),
+    canWrite: [m.canWrite(c), m.canWrite({ role: 'write' }), m.canWrite({ role: 'admin' }), m.canWrite(null)].join(','),
+    quota: m.describe(new m.ApiError(413, 'quota_exceeded', 'x'), 'upload'),
+    conflictDelete: m.describe(new m.ApiError(409, 'conflict', 'x'), 'delete'),
+    invalid: m.describe(new m.ApiError(400, 'invalid_path', 'x'), 'rename'),
+    other: m.describe(new m.ApiError(400, 'bad_request', 'missing field "path"'), 'mkdir'),
+  };
+})()`)
+	for k, want := range map[string]string{
+		"path": "a%20b/c%23d/%25/%C3%BC%3Fx", "sub": "zoë", "bad": "true", "canWrite": "false,true,true,false",
+		"other": `Missing field "path"`,
+	} {
+		if units[k] != want {
+			t.Errorf("api.js %s = %q, want %q", k, units[k], want)
+		}
+	}
+	for k, want := range map[string]string{"quota": "The space is full", "conflictDelete": "not empty", "invalid": "name is not allowed"} {
+		if !strings.Contains(units[k], want) {
+			t.Errorf("api.js describe %s = %q, want it to say %q", k, units[k], want)
+		}
+	}
 }
 
 func testUpload(t *testing.T, e *env, b *browser) {
