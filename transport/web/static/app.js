@@ -5,7 +5,6 @@ import { hashBlob } from './sha256.js';
 import { Live } from './live.js';
 
 const TOKEN_KEY = 'syncspace.token';
-const CLIENT_KEY = 'syncspace.client';
 const ROW = 40; // px, as --row in app.css
 const UPLOAD_CONCURRENCY = 3;
 
@@ -1049,12 +1048,9 @@ function activateDownload() {
 }
 
 function main() {
-  let id = sessionStorage.getItem(CLIENT_KEY);
-  if (!id || !/^[A-Za-z0-9._-]{1,64}$/.test(id)) {
-    id = randomId();
-    sessionStorage.setItem(CLIENT_KEY, id);
-  }
-  state.clientId = id;
+  // A new client id for each page load: a duplicated tab (which copies sessionStorage)
+  // must not share one, or the server would not send it the other tab's changes.
+  state.clientId = randomId();
   wire();
   takeTokenFromFragment();
   const t = sessionStorage.getItem(TOKEN_KEY);
