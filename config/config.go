@@ -21,6 +21,7 @@ type Config struct {
 	Limits         Limits    `json:"limits"`
 	WebSocket      WebSocket `json:"websocket"`
 	Retention      Retention `json:"retention"`
+	Web            Web       `json:"web"`
 
 	// ReadOnly is set by the seed's route form with "enable_upload": false: every write
 	// is refused with 403 forbidden.
@@ -110,6 +111,14 @@ type WebSocket struct {
 type Retention struct {
 	Changes  int64    `json:"changes"`
 	Versions Duration `json:"versions"`
+}
+
+// Web configures the browser app syncd serves at "/" (SPEC §7.2). Enabled false
+// leaves "/" 404. PublicURL ("" = unset) is the URL users open, used for sign-in
+// links (syncctl token issue --link); unset, it is derived from listen and tls.mode.
+type Web struct {
+	Enabled   bool   `json:"enabled"`
+	PublicURL string `json:"public_url"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("30s", "720h").

@@ -68,6 +68,7 @@ func Default() *Config {
 			AllowedOrigins: []string{},
 		},
 		Retention: Retention{Changes: 100000, Versions: Duration(720 * time.Hour)},
+		Web:       Web{Enabled: true},
 		Embedded:  true,
 	}
 }

@@ -104,6 +104,11 @@ func (c *Config) Validate() error {
 			return fieldErr(fmt.Sprintf("websocket.allowed_origins[%d]", i), "%v", err)
 		}
 	}
+	if c.Web.PublicURL != "" {
+		if err := ValidatePublicURL(c.Web.PublicURL); err != nil {
+			return fieldErr("web.public_url", "%v", err)
+		}
+	}
 	return nil
 }
 

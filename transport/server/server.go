@@ -35,6 +35,7 @@ import (
 	"github.com/syncspace/syncspace/transport/httperr"
 	"github.com/syncspace/syncspace/transport/hub"
 	"github.com/syncspace/syncspace/transport/metrics"
+	"github.com/syncspace/syncspace/transport/web"
 )
 
 // Deps are what the server is built from. Config, Tenants and Auth are required;
@@ -104,6 +105,19 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	})
 	s.main.GET("/ws", s.hub.Handler)
 	s.onShutdown = append(s.onShutdown, func(ctx context.Context) error { return s.hub.Shutdown(ctx) })
+
+	// The web app (SPEC §7.2) on the main listener; web.enabled false leaves "/" 404.
+	if d.Config.Web.Enabled {
+		app, err := web.New()
+		if err != nil {
+			return nil, err
+		}
+		h := echo.WrapHandler(app)
+		for _, p := range []string{"/", "/index.html", web.AssetPrefix + "*"} {
+			s.main.GET(p, h)
+			s.main.HEAD(p, h)
+		}
+	}
 
 	adminTarget := (*echo.Echo)(nil)
 	if d.Config.AdminListen != "" {

@@ -34,6 +34,8 @@ var knownFlags = map[string]flagSpec{
 	"ops":           {},
 	"all":           {},
 	"limit":         {value: true},
+	"link":          {},
+	"public-url":    {value: true},
 }
 
 // globalFlags are allowed with every command.

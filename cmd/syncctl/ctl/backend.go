@@ -43,6 +43,9 @@ type backend interface {
 	RetireKey(ctx context.Context, kid string) error
 	ListAudit(ctx context.Context, limit int) ([]auth.AuditEntry, error)
 	DefaultTTL(ops bool) time.Duration
+	// PublicURL is the web app's URL (SPEC §7.2 PUBLIC_URL) as this backend knows it;
+	// derived is true when it is a guess from the listen address.
+	PublicURL() (u string, derived bool)
 	Close() error
 }
 
@@ -62,6 +65,7 @@ const (
 // local works on a data dir directly, also while syncd runs (SQLite WAL with a busy
 // timeout; syncd polls the tables and sees the change within a second).
 type local struct {
+	cfg   *config.Config
 	db    *closerDB
 	reg   *tenants.Registry
 	svc   *auth.Service
@@ -149,6 +153,7 @@ func openLocal(ctx context.Context, o localOptions) (*local, error) {
 		return nil, fmt.Errorf("open auth: %w", err)
 	}
 	return &local{
+		cfg:   cfg,
 		db:    &closerDB{close: func() error { rerr := reg.Close(); return errors.Join(rerr, db.Close()) }},
 		reg:   reg,
 		svc:   svc,
@@ -157,6 +162,10 @@ func openLocal(ctx context.Context, o localOptions) (*local, error) {
 }
 
 func (l *local) Close() error { return l.db.close() }
+
+// PublicURL is web.public_url of --config, else derived from its listen address (the
+// embedded default's without --config).
+func (l *local) PublicURL() (string, bool) { return l.cfg.PublicURL() }
 
 func (l *local) audit(ctx context.Context, action, target string, err error) {
 	e := auth.AuditEntry{Actor: l.actor, Action: action, Target: target, Outcome: auth.OutcomeOK}
@@ -321,6 +330,9 @@ func isLoopbackHost(h string) bool {
 }
 
 func (r *remote) Close() error { r.client.CloseIdleConnections(); return nil }
+
+// PublicURL is the --server URL: the address this operator reaches the server by.
+func (r *remote) PublicURL() (string, bool) { return r.base.String(), false }
 
 func (r *remote) DefaultTTL(bool) time.Duration { return defaultTenantTTL }
 

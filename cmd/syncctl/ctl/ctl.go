@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -45,6 +46,7 @@ Commands:
   tenant list
   tenant delete NAME --force
   token issue --tenant NAME --subject WHO --role read|write|admin [--ttl 720h] [--out FILE]
+              [--link [--public-url URL]]  (print a web sign-in link instead of the token)
   token issue --ops --subject WHO [--ttl 24h]          (local mode only)
   token list [--tenant NAME | --ops] [--subject WHO] [--all]
   token revoke JTI
@@ -58,7 +60,9 @@ Commands:
 --json prints machine-readable output for every listing. SIZE accepts 10GiB, 500MB or
 bytes; --ttl accepts Go durations (720h, 90m) or days (30d). Flags may stand before or
 after the command. token issue prints the token on stdout and nothing else there; with
---out it writes a new file (0600) instead and refuses to overwrite one.
+--out it writes a new file (0600) instead and refuses to overwrite one; with --link it
+prints PUBLIC_URL/#token=... for the web app, PUBLIC_URL being --public-url, else the
+config's web.public_url, else the listen address (local mode) or --server (remote mode).
 Exit status: 0 success, 1 failure, 2 bad usage.
 `
 
@@ -193,7 +197,7 @@ func init() {
 		{words: []string{"tenant", "create"}, args: 1, flags: []string{"quota", "max-file-size", "max-entries"}, validate: validateTenantCreate, run: tenantCreate},
 		{words: []string{"tenant", "list"}, run: tenantList},
 		{words: []string{"tenant", "delete"}, args: 1, flags: []string{"force"}, validate: validateTenantDelete, run: tenantDelete},
-		{words: []string{"token", "issue"}, flags: []string{"tenant", "subject", "role", "ttl", "out", "ops"}, validate: validateTokenIssue, run: tokenIssue},
+		{words: []string{"token", "issue"}, flags: []string{"tenant", "subject", "role", "ttl", "out", "ops", "link", "public-url"}, validate: validateTokenIssue, run: tokenIssue},
 		{words: []string{"token", "list"}, flags: []string{"tenant", "ops", "subject", "all"}, validate: validateTokenList, run: tokenList},
 		{words: []string{"token", "revoke"}, args: -1, flags: []string{"tenant", "subject", "ops"}, validate: validateTokenRevoke, run: tokenRevoke},
 		{words: []string{"key", "rotate"}, run: keyRotate},
@@ -365,7 +369,37 @@ func validateTokenIssue(p *parsed) error {
 			return err
 		}
 	}
+	if p.has("link") {
+		if p.has("ops") {
+			return usagef("--link is for tenant tokens (the web app refuses ops tokens)")
+		}
+		if p.has("out") {
+			return usagef("--link prints a link and --out writes a file: choose one")
+		}
+	}
+	if p.has("public-url") {
+		if !p.has("link") {
+			return usagef("--public-url goes with --link")
+		}
+		if err := config.ValidatePublicURL(p.get("public-url")); err != nil {
+			return usagef("--public-url: %v", err)
+		}
+	}
 	return nil
+}
+
+// signInLink returns PUBLIC_URL/#token=TOKEN (SPEC §7.2): the fragment never reaches
+// a server. PUBLIC_URL is --public-url, else what the backend knows (see PublicURL).
+func signInLink(r *runCtx, token string) string {
+	base := r.p.get("public-url")
+	if base == "" {
+		var derived bool
+		base, derived = r.b.PublicURL()
+		if derived {
+			fmt.Fprintf(r.stderr, "note: the link uses %s, derived from the listen address; set web.public_url in the config or pass --public-url if users reach the server elsewhere\n", base)
+		}
+	}
+	return strings.TrimRight(base, "/") + "/#token=" + url.QueryEscape(token)
 }
 
 func tokenIssue(ctx context.Context, r *runCtx) error {
@@ -421,7 +455,11 @@ func tokenIssue(ctx context.Context, r *runCtx) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(r.stdout, res.Token)
+	if p.has("link") {
+		fmt.Fprintln(r.stdout, signInLink(r, res.Token))
+	} else {
+		fmt.Fprintln(r.stdout, res.Token)
+	}
 	fmt.Fprintf(r.stderr, "jti %s, expires %s\n", res.JTI, res.ExpiresAt.UTC().Format(time.RFC3339))
 	return nil
 }

@@ -222,6 +222,9 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	if cfg.Embedded && tokenFile != "" {
 		printHint(stdout, d.Addr(), tokenFile, bootstrapped, d.tls.TLSConfig != nil)
+		if cfg.Web.Enabled {
+			printWebHint(stdout, cfg, d.Addr(), d.tls.TLSConfig != nil)
+		}
 	}
 	go d.monitor()
 	return d, nil
@@ -518,6 +521,26 @@ func printHint(w io.Writer, addr, tokenFile string, created, useTLS bool) {
 	if note != "" {
 		fmt.Fprintf(w, "(%s)\n", note)
 	}
+}
+
+// printWebHint tells the user where the web app is and how to make a sign-in link for
+// it (SPEC §7.2); the link itself holds a token, so it is never printed here.
+func printWebHint(w io.Writer, cfg *config.Config, addr string, useTLS bool) {
+	scheme := "http"
+	if useTLS {
+		scheme = "https"
+	}
+	webURL := scheme + "://" + addr
+	if cfg.Web.PublicURL != "" {
+		webURL = strings.TrimRight(cfg.Web.PublicURL, "/")
+	}
+	cmd := "syncctl --data " + cfg.DataDir + " token issue --tenant " + DefaultTenant + " --subject you --role write --link"
+	// syncctl without --config derives PUBLIC_URL from the embedded default's listen
+	// address; name the real one when it differs (SYNCD_LISTEN, a port of 0).
+	if derived, _ := config.Default().PublicURL(); derived != webURL {
+		cmd += " --public-url " + webURL
+	}
+	fmt.Fprintf(w, "open the web app at %s/ and sign in with a link made by:\n  %s\n", webURL, cmd)
 }
 
 // makeDataDir creates the data dir 0700 whatever the umask.
