@@ -7,29 +7,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/tenants/pathrule"
 )
 
-// inode returns the inode number of an open file.
-func inode(f *os.File) (uint64, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	return statIno(fi), nil
-}
-
-func statIno(fi fs.FileInfo) uint64 {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return st.Ino
-	}
-	return 0
-}
+// statIno returns fi's file id (inode), 0 where the platform has none (fsys.FileID).
+func statIno(fi fs.FileInfo) uint64 { return fsys.FileID(fi) }
 
 // observe turns a FileInfo (from Lstat) of the local path p into a localEntry without
 // its hash.
@@ -76,7 +62,7 @@ func (e *Engine) scan(under string) (*scanOut, error) {
 	e.mu.Lock()
 	ig := e.ig
 	e.mu.Unlock()
-	err := fs.WalkDir(e.root.FS(), start, func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(fsys.IOFS(e.root), start, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				if p == start {
@@ -179,7 +165,7 @@ func (e *Engine) scan(under string) (*scanOut, error) {
 func (e *Engine) statLocal(p string, cached *localEntry) (*localEntry, error) {
 	fi, err := e.root.Lstat(p)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		if errors.Is(err, fs.ErrNotExist) || fsys.IsNotDir(err) {
 			return nil, nil
 		}
 		return nil, err
