@@ -80,7 +80,7 @@ func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, e
 	}
 	e.mu.Unlock()
 	res, err := e.runPlan(ctx, keys, showProgress)
-	res.unsynced = sc.unsynced
+	res.unsynced = sc.unsynced + sc.held
 	return res, err
 }
 

@@ -47,6 +47,8 @@ type scanOut struct {
 	// unsynced counts local names kept but not synced: refused by the path rules, or
 	// equal to another name under case folding (symlinks are by design, not counted).
 	unsynced int
+	// held counts files that exist but could not be read (busy): a later pass retries.
+	held int
 }
 
 // scan walks the local subtree at the '/'-separated path under ("" = all of DIR) and
@@ -146,7 +148,20 @@ func (e *Engine) scan(under string) (*scanOut, error) {
 				at := time.Now().UnixNano()
 				h, herr := e.hashFile(p)
 				if herr != nil {
-					return nil // vanished or unreadable: seen on the next scan
+					if errors.Is(herr, fs.ErrNotExist) || fsys.IsNotDir(herr) {
+						return nil // vanished meanwhile
+					}
+					// There but unreadable now (on Windows typically held open by
+					// another program: a sharing violation). Never a delete: the last
+					// observation stands, or the key is left alone this pass.
+					out.held++
+					e.reportOnce(p, "cannot read local file now (in use by another program?), retried later", herr)
+					if ok && old.Path == p {
+						out.entries[key] = old
+					} else {
+						out.others[key] = p
+					}
+					return nil
 				}
 				le.Hash, le.At = h, at
 			}

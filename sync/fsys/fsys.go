@@ -141,13 +141,13 @@ var busyDelays = []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 5
 func retryBusy(op func() error, sleep func(time.Duration)) error {
 	err := op()
 	for _, d := range busyDelays {
-		if err == nil || !isBusyErrno(err) {
+		if err == nil || !IsBusy(err) {
 			return err
 		}
 		sleep(d)
 		err = op()
 	}
-	if err != nil && isBusyErrno(err) {
+	if err != nil && IsBusy(err) && !errors.Is(err, ErrBusy) {
 		return markBusy(err)
 	}
 	return err
