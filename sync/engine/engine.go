@@ -191,6 +191,11 @@ func Open(opts Options) (*Engine, error) {
 	if err := os.Mkdir(e.stateDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
+	// Owner only: 0700 on unix, a protected DACL for the user on Windows (inherited by
+	// the state file and the lock).
+	if err := fsys.Private(e.stateDir); err != nil {
+		return nil, fmt.Errorf("protect state dir: %w", err)
+	}
 	if e.lock, err = lockDir(e.stateDir); err != nil {
 		return nil, err
 	}

@@ -192,3 +192,31 @@ func TestRetryBusy(t *testing.T) {
 		t.Fatalf("not busy: %v, %d tries", err, n)
 	}
 }
+
+// Private leaves a file 0600 and a directory 0700 (on unix; a DACL on Windows).
+func TestPrivate(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("modes mean nothing on Windows")
+	}
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(dir, "token")
+	if err := os.WriteFile(f, []byte("x"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(f, 0o644)
+	os.Chmod(dir, 0o755)
+	for p, want := range map[string]os.FileMode{dir: 0o700, f: 0o600} {
+		if err := Private(p); err != nil {
+			t.Fatal(err)
+		}
+		if fi, _ := os.Stat(p); fi.Mode().Perm() != want {
+			t.Fatalf("%s: %v, want %v", p, fi.Mode().Perm(), want)
+		}
+	}
+	if err := Private(filepath.Join(dir, "missing")); err == nil {
+		t.Fatal("Private on a missing path succeeded")
+	}
+}

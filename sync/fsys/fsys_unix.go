@@ -101,3 +101,17 @@ func (d *Dir) renameNoReplace(from, to string) error {
 	}
 	return err
 }
+
+// Private makes path readable and writable by its owner only: mode 0700 for a
+// directory, 0600 for a file (on Windows, a protected DACL for the current user).
+func Private(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	mode := os.FileMode(0o600)
+	if fi.IsDir() {
+		mode = 0o700
+	}
+	return os.Chmod(path, mode)
+}
