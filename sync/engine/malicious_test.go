@@ -101,7 +101,7 @@ func TestHostileServerPaths(t *testing.T) {
 		h.entries = append(h.entries, file(p, "evil"))
 	}
 	h.entries = append(h.entries, file("good.txt", "good"))
-	e, err := Open(Options{Root: dir, Remote: h, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	e, err := Open(Options{Root: dir, Remote: h, OpenFS: testOpenFS(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
