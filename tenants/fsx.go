@@ -1,13 +1,18 @@
 package tenants
 
+// The portable part of the store's file-system helpers. Platform calls live in
+// fsx_linux.go (renameat2, linkat, openat2 with RESOLVE_BENEATH, an O_PATH handle on
+// files/, statfs) and fsx_unix.go (the same on other unixes through sync/fsys and
+// os.Root; no openat2 there, so openFileAt reports "unavailable" and callers use
+// openRegular, whose os.Root already resolves beneath the tenant's directory).
+
 import (
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/tenants/pathrule"
 )
 
@@ -95,29 +100,6 @@ func openParents(fromRoot *os.Root, from string, toRoot *os.Root, to string) (*o
 	return src, dst, nil
 }
 
-func renameAt(src *os.File, from string, dst *os.File, to string, noReplace bool) error {
-	var flags uint
-	if noReplace {
-		flags = unix.RENAME_NOREPLACE
-	}
-	if err := unix.Renameat2(int(src.Fd()), pathrule.Base(from), int(dst.Fd()), pathrule.Base(to), flags); err != nil {
-		if errors.Is(err, unix.EEXIST) {
-			return fs.ErrExist
-		}
-		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
-	}
-	return nil
-}
-
-// linkAt makes to (in directory dst) a second name of the regular file from (in
-// directory src), by their last segments. The caller fsyncs dst.
-func linkAt(src *os.File, from string, dst *os.File, to string) error {
-	if err := unix.Linkat(int(src.Fd()), pathrule.Base(from), int(dst.Fd()), pathrule.Base(to), 0); err != nil {
-		return &os.LinkError{Op: "link", Old: from, New: to, Err: err}
-	}
-	return nil
-}
-
 // syncDir fsyncs the directory dir under root.
 func syncDir(root *os.Root, dir string) error {
 	f, err := openDir(root, dir)
@@ -167,58 +149,13 @@ func mkdirAllOS(dir string) error {
 	return nil
 }
 
-// diskFree reports the bytes available to unprivileged users on the file system of
-// path. A variable so that tests can simulate a full disk.
-var diskFree = func(path string) (uint64, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(path, &st); err != nil {
-		return 0, err
+// renameAt renames by last segments between two open directories (sync/fsys.RenameAt:
+// renameat2 on Linux, renameatx_np on macOS), mapping an existing target with
+// noReplace to fs.ErrExist.
+func renameAt(src *os.File, from string, dst *os.File, to string, noReplace bool) error {
+	err := fsys.RenameAt(src, from, dst, to, noReplace)
+	if errors.Is(err, fs.ErrExist) {
+		return fs.ErrExist
 	}
-	return st.Bavail * uint64(st.Bsize), nil
-}
-
-// errNoSpace is the file system's "no space left on device".
-var errNoSpace error = unix.ENOSPC
-
-// openFileAt opens the regular file p under the directory dirfd for reading in one
-// openat2(2) that refuses every symlink on the way and any escape from dirfd, then
-// checks the type with fstat. It opens non-blocking so that a FIFO put there by hand
-// cannot hang the caller, then clears the flag. A symlink, a missing path or a
-// non-regular file is fs.ErrNotExist. ok is false when the kernel lacks openat2 (the
-// caller falls back to openRegular).
-func openFileAt(dirfd int, p, name string) (f *os.File, ok bool, err error) {
-	how := unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_NOCTTY,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	}
-	var fd int
-	for {
-		fd, err = unix.Openat2(dirfd, p, &how)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	switch {
-	case err == nil:
-	case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EPERM):
-		return nil, false, nil
-	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
-		return nil, true, fmt.Errorf("%s: %w", p, fs.ErrNotExist)
-	default:
-		return nil, true, &os.PathError{Op: "openat2", Path: p, Err: err}
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, true, &os.PathError{Op: "fstat", Path: p, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		unix.Close(fd)
-		return nil, true, fmt.Errorf("%s: not a regular file: %w", p, fs.ErrNotExist)
-	}
-	if err := unix.SetNonblock(fd, false); err != nil {
-		unix.Close(fd)
-		return nil, true, &os.PathError{Op: "fcntl", Path: p, Err: err}
-	}
-	return os.NewFile(uintptr(fd), name), true, nil
+	return err
 }

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"io/fs"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/tenants/pathrule"
 )
 
@@ -53,20 +53,12 @@ type ownMarks struct {
 func (s *Space) statMark(p string) (ownMark, bool) {
 	fi, err := s.files.Lstat(p)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		if errors.Is(err, fs.ErrNotExist) || fsys.IsNotDir(err) {
 			return ownMark{absent: true}, true
 		}
 		return ownMark{}, false
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return ownMark{}, false
-	}
-	m := ownMark{isDir: fi.IsDir(), dev: uint64(st.Dev), ino: st.Ino}
-	if !m.isDir {
-		m.size, m.mtime, m.ctime = st.Size, st.Mtim.Nano(), st.Ctim.Nano()
-	}
-	return m, true
+	return markOf(fi)
 }
 
 // watching reports whether a watcher runs (marks are only kept then).

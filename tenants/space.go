@@ -13,8 +13,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants/pathrule"
 )
@@ -98,7 +96,7 @@ func (r *Registry) openSpace(ctx context.Context, t Tenant) (*Space, error) {
 		log: r.log.With("tenant", t.Name)}
 	s.gc.arrived = make(chan struct{}, 1)
 	var err error
-	if s.filesFD, err = unix.Open(filepath.Join(s.dir, "files"), unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err != nil {
+	if s.filesFD, err = openPathFD(filepath.Join(s.dir, "files")); err != nil {
 		return nil, internal("open space", err)
 	}
 	for _, d := range []struct {
@@ -118,10 +116,8 @@ func (r *Registry) openSpace(ctx context.Context, t Tenant) (*Space, error) {
 }
 
 func (s *Space) closeRoots() {
-	if s.filesFD >= 0 {
-		unix.Close(s.filesFD)
-		s.filesFD = -1
-	}
+	closePathFD(s.filesFD)
+	s.filesFD = -1
 	for _, r := range []*os.Root{s.files, s.tmp, s.versions} {
 		if r != nil {
 			r.Close()

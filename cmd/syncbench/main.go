@@ -19,11 +19,16 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/syncspace/syncspace/cmd/internal/buildinfo"
 	"github.com/syncspace/syncspace/cmd/syncbench/bench"
 	"github.com/syncspace/syncspace/cmd/syncd/daemon"
 )
 
 func main() {
+	if buildinfo.IsVersionFlag(os.Args[1:]) {
+		buildinfo.Print(os.Stdout, "syncbench")
+		return
+	}
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "__syncd", "__minihub":

@@ -12,7 +12,7 @@
 // beats delete; a pass that would delete more than half of the files (and over 100) on
 // either side stops with ErrMassDelete; a vanished DIR stops with ErrRootVanished; every
 // path received from the server is checked with pathrule.Clean and every write goes
-// through an *os.Root opened on DIR.
+// through the fsys.FS opened on DIR (an *os.Root by default, see package fsys).
 package engine
 
 import (
@@ -29,6 +29,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
@@ -83,6 +84,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for conflict names; nil means time.Now.
 	Now func() time.Time
+	// OpenFS opens the local folder (its absolute path) as the file system every
+	// local operation goes through; nil means fsys.OpenDir. Tests pass fsys.NewFake
+	// to run on a case-insensitive, Windows-rules file system.
+	OpenFS func(abs string) (fsys.FS, error)
 }
 
 // Engine syncs one folder with one server. Create it with Open, run it with Run or
@@ -91,12 +96,14 @@ type Engine struct {
 	opts     Options
 	log      *slog.Logger
 	remote   Remote
-	rootPath string   // absolute DIR
-	stateDir string   // DIR/.syncspace
-	root     *os.Root // every local syscall goes through it
-	rootFile *os.File // DIR opened, for syncfs and the vanished check
-	rootIno  uint64
+	rootPath string      // absolute DIR
+	stateDir string      // DIR/.syncspace
+	root     fsys.FS     // every local operation goes through it
+	rootInfo os.FileInfo // DIR when opened, for the vanished check
 	lock     *os.File
+	// perFileSync: the platform cannot sync the whole file system (fsys.SyncAll is
+	// unsupported, Windows), so each downloaded file is synced before its rename.
+	perFileSync bool
 
 	saveMu sync.Mutex // serializes state writes
 	saving atomic.Bool
@@ -186,6 +193,11 @@ func Open(opts Options) (*Engine, error) {
 	if err := os.Mkdir(e.stateDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
+	// Owner only: 0700 on unix, a protected DACL for the user on Windows (inherited by
+	// the state file and the lock).
+	if err := fsys.Private(e.stateDir); err != nil {
+		return nil, fmt.Errorf("protect state dir: %w", err)
+	}
 	if e.lock, err = lockDir(e.stateDir); err != nil {
 		return nil, err
 	}
@@ -193,15 +205,17 @@ func Open(opts Options) (*Engine, error) {
 		e.closeFiles()
 		return nil, err
 	}
-	if e.root, err = os.OpenRoot(abs); err != nil {
+	openFS := opts.OpenFS
+	if openFS == nil {
+		openFS = func(abs string) (fsys.FS, error) { return fsys.OpenDir(abs) }
+	}
+	if e.root, err = openFS(abs); err != nil {
 		return fail(fmt.Errorf("open local folder: %w", err))
 	}
-	if e.rootFile, err = os.Open(abs); err != nil {
+	if e.rootInfo, err = os.Stat(abs); err != nil {
 		return fail(fmt.Errorf("open local folder: %w", err))
 	}
-	if e.rootIno, err = inode(e.rootFile); err != nil {
-		return fail(err)
-	}
+	e.perFileSync = errors.Is(e.root.SyncAll(), errors.ErrUnsupported)
 	st, err := loadState(e.stateDir)
 	if err != nil {
 		return fail(err)
@@ -260,9 +274,6 @@ func (e *Engine) closeFiles() {
 	if e.root != nil {
 		e.root.Close()
 	}
-	if e.rootFile != nil {
-		e.rootFile.Close()
-	}
 	if e.lock != nil {
 		e.lock.Close()
 	}
@@ -294,7 +305,11 @@ func (e *Engine) save() error {
 	if err := e.checkRoot(); err != nil {
 		return err
 	}
-	if err := saveState(e.stateDir, p, e.rootFile); err != nil {
+	syncAll := e.root.SyncAll
+	if e.perFileSync {
+		syncAll = nil
+	}
+	if err := saveState(e.stateDir, p, syncAll); err != nil {
 		e.mu.Lock()
 		e.dirty = true
 		e.mu.Unlock()
@@ -306,13 +321,11 @@ func (e *Engine) save() error {
 // checkRoot returns ErrRootVanished if DIR or DIR/.syncspace is gone or DIR is now
 // another directory (an unmounted disk leaves an empty mount point behind).
 func (e *Engine) checkRoot() error {
-	f, err := os.Open(e.rootPath)
+	fi, err := os.Stat(e.rootPath)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrRootVanished, e.rootPath, err)
 	}
-	ino, err := inode(f)
-	f.Close()
-	if err != nil || ino != e.rootIno {
+	if !os.SameFile(fi, e.rootInfo) {
 		return fmt.Errorf("%w: %s is no longer the folder being synced", ErrRootVanished, e.rootPath)
 	}
 	if fi, err := os.Stat(e.stateDir); err != nil || !fi.IsDir() {

@@ -12,11 +12,9 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants/pathrule"
 )
@@ -453,7 +451,7 @@ func (e *Engine) deleteLocal(a *action, out *outcome) error {
 }
 
 func isNotEmpty(err error) bool {
-	return errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST)
+	return fsys.IsNotEmpty(err)
 }
 
 func (e *Engine) mkdirRemote(ctx context.Context, a *action, out *outcome) error {
@@ -697,7 +695,7 @@ func (e *Engine) downloadFrom(a *action, out *outcome, pr *progress, fetch func(
 		// The parent is missing (directories are usually made before transfers).
 		if dir := pathrule.Parent(target); dir != "" {
 			if err := e.root.MkdirAll(dir, 0o755); err != nil {
-				if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
+				if fsys.IsNotDir(err) || errors.Is(err, fs.ErrExist) {
 					out.again(a.key) // a file in the way of a parent: settled by its own key
 					return nil
 				}
@@ -706,7 +704,7 @@ func (e *Engine) downloadFrom(a *action, out *outcome, pr *progress, fetch func(
 		}
 		f, err = e.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	}
-	if errors.Is(err, syscall.ENOTDIR) {
+	if fsys.IsNotDir(err) {
 		out.again(a.key)
 		return nil
 	}
@@ -745,8 +743,13 @@ func (e *Engine) downloadFrom(a *action, out *outcome, pr *progress, fetch func(
 		mtime = a.r.Modified
 	}
 	if !mtime.IsZero() {
-		tv := unix.NsecToTimeval(mtime.UnixNano())
-		_ = unix.Futimes(int(f.Fd()), []unix.Timeval{tv, tv})
+		_ = f.SetTimes(mtime, mtime)
+	}
+	if e.perFileSync {
+		// No syncfs before the state save here (Windows): the file itself.
+		if err := f.Sync(); err != nil {
+			return err
+		}
 	}
 	fi, err := f.Stat() // rename keeps inode, size and mtime
 	if err != nil {
@@ -851,29 +854,11 @@ func (e *Engine) downloaded(a *action, out *outcome, meta protocol.Metadata, sum
 }
 
 // renameNoReplace renames from to to (both in the same directory under the root)
-// unless to exists (fs.ErrExist). Where the kernel or file system lacks
-// RENAME_NOREPLACE it checks and renames.
+// unless to exists (fs.ErrExist), with the platform's atomic call (fsys).
 func (e *Engine) renameNoReplace(from, to string) error {
-	dir := pathrule.Parent(to)
-	if dir == "" {
-		dir = "."
-	}
-	d, err := e.root.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	err = unix.Renameat2(int(d.Fd()), pathrule.Base(from), int(d.Fd()), pathrule.Base(to), unix.RENAME_NOREPLACE)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, unix.EEXIST):
+	err := e.root.RenameNoReplace(from, to)
+	if errors.Is(err, fs.ErrExist) {
 		return fs.ErrExist
-	case errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL):
-		if _, err := e.root.Lstat(to); err == nil {
-			return fs.ErrExist
-		}
-		return e.root.Rename(from, to)
 	}
-	return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+	return err
 }

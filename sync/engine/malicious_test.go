@@ -101,7 +101,7 @@ func TestHostileServerPaths(t *testing.T) {
 		h.entries = append(h.entries, file(p, "evil"))
 	}
 	h.entries = append(h.entries, file("good.txt", "good"))
-	e, err := Open(Options{Root: dir, Remote: h, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	e, err := Open(Options{Root: dir, Remote: h, OpenFS: testOpenFS(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,4 +150,48 @@ func TestHostileServerPaths(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Two server names that fold to one (data from before the server's rule): the first
+// listed is synced, the other is reported once and never downloaded over it; passes
+// repeat without uploads, deletes or a change of the local file.
+func TestServerNamesThatFoldToOne(t *testing.T) {
+	dir := t.TempDir()
+	file := func(p, c string) protocol.Metadata {
+		return protocol.Metadata{Path: p, Hash: sum(c), Size: int64(len(c)), Modified: time.Unix(1700000000, 0).UTC(), Seq: 1}
+	}
+	h := &hostileRemote{content: map[string]string{"Doc.txt": "first", "doc.txt": "second"},
+		entries: []protocol.Metadata{file("Doc.txt", "first"), file("doc.txt", "second")}}
+	logs := &strings.Builder{}
+	e, err := Open(Options{Root: dir, Remote: h, OpenFS: testOpenFS(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := 0; i < 3; i++ {
+		if _, err := e.SyncOnce(ctx); err != nil {
+			t.Fatalf("SyncOnce: %v", err)
+		}
+	}
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, d := range ents {
+		if d.Name() != ".syncspace" {
+			names = append(names, d.Name())
+		}
+	}
+	if len(names) != 1 || names[0] != "Doc.txt" {
+		t.Fatalf("local names %v, want [Doc.txt]", names)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "Doc.txt")); string(b) != "first" {
+		t.Fatalf("content %q", b)
+	}
+	if n := strings.Count(logs.String(), "kept on the server but not synced"); n != 1 {
+		t.Fatalf("reported %d times, want once:\n%s", n, logs.String())
+	}
+	if strings.Contains(logs.String(), "read only") || strings.Contains(logs.String(), "upload") {
+		t.Fatalf("the engine tried to change the server:\n%s", logs.String())
+	}
 }

@@ -35,7 +35,15 @@ func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, e
 			e.log.Warn("ignoring a bad entry from the server", "err", err)
 			return nil
 		}
-		newM[pathrule.FoldKey(m.Path)] = m
+		k := pathrule.FoldKey(m.Path)
+		if prev, ok := newM[k]; ok && prev.Path != m.Path {
+			// Two server names that are one name here (case or Unicode form; the
+			// server refuses to create such pairs, but older data may hold them):
+			// the first listed is synced, the other kept on the server, not synced.
+			e.reportOnce(m.Path, "server name differs only in case or Unicode form from "+prev.Path+", kept on the server but not synced", nil)
+			return nil
+		}
+		newM[k] = m
 		return nil
 	})
 	if err != nil {
@@ -80,8 +88,8 @@ func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, e
 	}
 	e.mu.Unlock()
 	res, err := e.runPlan(ctx, keys, showProgress)
-	res.unsynced = sc.unsynced
-	e.st.setUnsynced(sc.unsynced)
+	res.unsynced = sc.unsynced + sc.held
+	e.st.setUnsynced(sc.unsynced + sc.held)
 	return res, err
 }
 

@@ -7,29 +7,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/tenants/pathrule"
 )
 
-// inode returns the inode number of an open file.
-func inode(f *os.File) (uint64, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	return statIno(fi), nil
-}
-
-func statIno(fi fs.FileInfo) uint64 {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return st.Ino
-	}
-	return 0
-}
+// statIno returns fi's file id (inode), 0 where the platform has none (fsys.FileID).
+func statIno(fi fs.FileInfo) uint64 { return fsys.FileID(fi) }
 
 // observe turns a FileInfo (from Lstat) of the local path p into a localEntry without
 // its hash.
@@ -61,6 +47,8 @@ type scanOut struct {
 	// unsynced counts local names kept but not synced: refused by the path rules, or
 	// equal to another name under case folding (symlinks are by design, not counted).
 	unsynced int
+	// held counts files that exist but could not be read (busy): a later pass retries.
+	held int
 }
 
 // scan walks the local subtree at the '/'-separated path under ("" = all of DIR) and
@@ -76,7 +64,7 @@ func (e *Engine) scan(under string) (*scanOut, error) {
 	e.mu.Lock()
 	ig := e.ig
 	e.mu.Unlock()
-	err := fs.WalkDir(e.root.FS(), start, func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(fsys.IOFS(e.root), start, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				if p == start {
@@ -160,7 +148,20 @@ func (e *Engine) scan(under string) (*scanOut, error) {
 				at := time.Now().UnixNano()
 				h, herr := e.hashFile(p)
 				if herr != nil {
-					return nil // vanished or unreadable: seen on the next scan
+					if errors.Is(herr, fs.ErrNotExist) || fsys.IsNotDir(herr) {
+						return nil // vanished meanwhile
+					}
+					// There but unreadable now (on Windows typically held open by
+					// another program: a sharing violation). Never a delete: the last
+					// observation stands, or the key is left alone this pass.
+					out.held++
+					e.reportOnce(p, "cannot read local file now (in use by another program?), retried later", herr)
+					if ok && old.Path == p {
+						out.entries[key] = old
+					} else {
+						out.others[key] = p
+					}
+					return nil
 				}
 				le.Hash, le.At = h, at
 			}
@@ -179,7 +180,7 @@ func (e *Engine) scan(under string) (*scanOut, error) {
 func (e *Engine) statLocal(p string, cached *localEntry) (*localEntry, error) {
 	fi, err := e.root.Lstat(p)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		if errors.Is(err, fs.ErrNotExist) || fsys.IsNotDir(err) {
 			return nil, nil
 		}
 		return nil, err

@@ -7,10 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
+	"runtime"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/syncspace/syncspace/sync/fsys"
 )
 
 // stateVersion is bumped when the state file's meaning changes; an unknown version is
@@ -103,11 +103,11 @@ func loadState(dir string) (*persisted, error) {
 }
 
 // saveState writes the state file atomically: temp file, fsync, rename, fsync dir.
-// syncRoot, when non-nil, is synced first (syncfs) so that every file the base refers
+// syncAll, when non-nil, is called first (syncfs) so that every file the base refers
 // to is on disk before the base that vouches for it.
-func saveState(dir string, p *persisted, syncRoot *os.File) error {
-	if syncRoot != nil {
-		_ = unix.Syncfs(int(syncRoot.Fd()))
+func saveState(dir string, p *persisted, syncAll func() error) error {
+	if syncAll != nil {
+		_ = syncAll()
 	}
 	p.Version = stateVersion
 	b, err := json.Marshal(p)
@@ -137,13 +137,17 @@ func saveState(dir string, p *persisted, syncRoot *os.File) error {
 	return syncDir(dir)
 }
 
-// syncDir fsyncs a directory so a rename in it is durable.
+// syncDir fsyncs a directory so a rename in it is durable (a no-op on Windows, where
+// directories cannot be flushed and NTFS journals the rename).
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
+	if fi, err := d.Stat(); err == nil && fi.IsDir() && runtime.GOOS == "windows" {
+		return nil
+	}
 	return d.Sync()
 }
 
@@ -154,7 +158,7 @@ func lockDir(dir string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock state: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := fsys.LockFile(f); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("another client is already syncing this folder (%s is locked)", filepath.Join(dir, lockFileName))
 	}

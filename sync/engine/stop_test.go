@@ -46,7 +46,7 @@ func TestStopKeepsCommittedUpload(t *testing.T) {
 	old := time.Now().Add(-time.Hour)
 	os.Chtimes(filepath.Join(dir, "a.txt"), old, old)
 	r := &slowCommitRemote{started: make(chan string, 1), delay: 300 * time.Millisecond}
-	e, err := Open(Options{Root: dir, Remote: r, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	e, err := Open(Options{Root: dir, Remote: r, OpenFS: testOpenFS(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestStopKeepsCommittedUpload(t *testing.T) {
 // the changes feed afterwards must not drop X (nor X/Y) from the client's view of the
 // server, or the client would delete X locally while the server keeps it.
 func TestOwnAnswerKeepsRecreatedParent(t *testing.T) {
-	e, err := Open(Options{Root: t.TempDir(), Remote: &hostileRemote{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	e, err := Open(Options{Root: t.TempDir(), Remote: &hostileRemote{}, OpenFS: testOpenFS(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,10 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/syncspace/syncspace/sync/fsys"
 )
 
 // watcher turns fsnotify events on every directory of DIR into debounced batches of
@@ -89,7 +90,7 @@ func (w *watcher) add(rel string) {
 		return
 	}
 	if err := w.fs.Add(abs); err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		if errors.Is(err, fs.ErrNotExist) || fsys.IsNotDir(err) {
 			return
 		}
 		if !w.warned {

@@ -31,7 +31,7 @@ func newWatchHarness(t *testing.T, dir string, debounce time.Duration) *watchHar
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The remote is never called: only the watcher and the local scan run here.
-	e, err := Open(Options{Root: dir, Remote: &hostileRemote{}, Debounce: debounce, Logger: log})
+	e, err := Open(Options{Root: dir, Remote: &hostileRemote{}, Debounce: debounce, OpenFS: testOpenFS(), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

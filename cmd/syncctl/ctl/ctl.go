@@ -21,6 +21,7 @@ import (
 
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/config"
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
 )
@@ -420,6 +421,12 @@ func tokenIssue(ctx context.Context, r *runCtx) error {
 			return fmt.Errorf("%s exists; refusing to overwrite it", p.get("out"))
 		}
 		if err != nil {
+			return err
+		}
+		// 0600 means nothing on Windows: an owner-only DACL there (fsys.Private).
+		if err := fsys.Private(f.Name()); err != nil {
+			f.Close()
+			os.Remove(f.Name())
 			return err
 		}
 		out = f

@@ -1,0 +1,117 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
+
+package fsys
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func sysFileID(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Ino)
+	}
+	return 0
+}
+
+func isBusyErrno(err error) bool {
+	return errors.Is(err, syscall.EBUSY) || errors.Is(err, syscall.ETXTBSY)
+}
+
+func isNotDirErrno(err error) bool { return errors.Is(err, syscall.ENOTDIR) }
+
+func isNotEmptyErrno(err error) bool {
+	return errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST)
+}
+
+// setTimes sets the times of the open file with futimes(2) (microseconds).
+func setTimes(f *os.File, atime, mtime time.Time) error {
+	tv := []unix.Timeval{unix.NsecToTimeval(atime.UnixNano()), unix.NsecToTimeval(mtime.UnixNano())}
+	if err := unix.Futimes(int(f.Fd()), tv); err != nil {
+		return &os.PathError{Op: "futimes", Path: f.Name(), Err: err}
+	}
+	return nil
+}
+
+// syncFile is fsync(2) (F_FULLFSYNC on macOS, done by the Go runtime); directories too.
+func syncFile(f *os.File) error { return f.Sync() }
+
+func absPath(dir string) (string, error) { return filepath.Abs(dir) }
+
+// LockFile takes an exclusive, non-blocking lock on f (flock(2) on unix, LockFileEx on
+// Windows), held until f is closed. It fails at once when another process holds it.
+func LockFile(f *os.File) error {
+	return unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+}
+
+// RenameAt renames from (a name in the directory src) to to (in dst) by their last
+// '/'-separated segments, in one rename-at call relative to the two open directories
+// (so nothing on the way can be swapped for a symlink). With noReplace an existing
+// target fails with an error matching fs.ErrExist and nothing changes; that needs
+// renameat2(RENAME_NOREPLACE) (Linux) or renameatx_np(RENAME_EXCL) (macOS), and is
+// errors.ErrUnsupported elsewhere and on file systems without it. Without noReplace
+// it is renameat(2), replacing a file at to. The caller syncs the directories.
+func RenameAt(src *os.File, from string, dst *os.File, to string, noReplace bool) error {
+	call := func(fd1 int, n1 string, fd2 int, n2 string) error { return unix.Renameat(fd1, n1, fd2, n2) }
+	if noReplace {
+		call = renameAtNoReplace
+	}
+	var err error
+	for {
+		err = call(int(src.Fd()), path.Base(from), int(dst.Fd()), path.Base(to))
+		if err != unix.EINTR {
+			break
+		}
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.EEXIST) && noReplace:
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: fs.ErrExist}
+	case noReplace && (errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOTSUP)):
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: errors.ErrUnsupported}
+	}
+	return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+}
+
+// renameNoReplace is RenameAt with noReplace between the parents under the root;
+// where the file system cannot, lstat + rename (which can replace a name created in
+// between).
+func (d *Dir) renameNoReplace(from, to string) error {
+	src, err := d.openParent(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := d.openParent(to)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	err = RenameAt(src, from, dst, to, true)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return d.renameFallback(from, to)
+	}
+	return err
+}
+
+// Private makes path readable and writable by its owner only: mode 0700 for a
+// directory, 0600 for a file (on Windows, a protected DACL for the current user).
+func Private(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	mode := os.FileMode(0o600)
+	if fi.IsDir() {
+		mode = 0o700
+	}
+	return os.Chmod(path, mode)
+}
