@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/syncspace/syncspace/sync/fsys"
@@ -114,41 +113,10 @@ func saveState(dir string, p *persisted, syncAll func() error) error {
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	f, err := os.CreateTemp(dir, "state-*.tmp")
-	if err != nil {
+	if err := fsys.WriteFileAtomic(filepath.Join(dir, stateFileName), b, 0o600); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, stateFileName)); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	return syncDir(dir)
-}
-
-// syncDir fsyncs a directory so a rename in it is durable (a no-op on Windows, where
-// directories cannot be flushed and NTFS journals the rename).
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if fi, err := d.Stat(); err == nil && fi.IsDir() && runtime.GOOS == "windows" {
-		return nil
-	}
-	return d.Sync()
+	return nil
 }
 
 // lockDir takes an exclusive lock on DIR/.syncspace/lock so that two clients never

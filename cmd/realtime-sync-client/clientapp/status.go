@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/engine"
+	"github.com/syncspace/syncspace/sync/fsys"
 )
 
 // Files of the status state, in DIR/.syncspace (the engine's state dir, never synced).
@@ -104,32 +105,7 @@ func writeStatusFile(stateDir string, s statusFile) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(stateDir, "status-*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(stateDir, statusFileName)); err != nil {
-		return err
-	}
-	d, err := os.Open(stateDir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fsys.WriteFileAtomic(filepath.Join(stateDir, statusFileName), append(b, '\n'), 0o600)
 }
 
 // readStatusFile reads DIR/.syncspace/status.json.

@@ -28,6 +28,7 @@ import (
 
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/config"
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/sqlite"
@@ -476,31 +477,10 @@ func (d *Daemon) checkTokenFileMode() {
 	}
 }
 
-// writeSecretFile writes data to a new file of mode 0600 (through a temp file and
-// rename, so that a reader never sees half a token).
+// writeSecretFile writes data to a file of mode 0600 atomically and durably (a reader
+// never sees half a token; see fsys.WriteFileAtomic).
 func writeSecretFile(path string, data []byte) error {
-	tmp := path + ".tmp"
-	_ = os.Remove(tmp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return fsys.WriteFileAtomic(path, data, 0o600)
 }
 
 // printHint tells the user where the token is and how to start a client: a command
