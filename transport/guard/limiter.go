@@ -277,3 +277,8 @@ func (c *limitConn) ReadFrom(r io.Reader) (int64, error) {
 	}
 	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
+
+// NetConn returns the connection under the count, so that code tuning the socket
+// (the hub's send-buffer bound and reset on a stuck slow consumer) finds it through
+// this wrapper, as it does through *tls.Conn.
+func (c *limitConn) NetConn() net.Conn { return c.Conn }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 
@@ -136,5 +137,37 @@ func TestLimiterRefusalReadByHTTPClient(t *testing.T) {
 			t.Fatalf("over the cap: %d", resp.StatusCode)
 		}
 		client.CloseIdleConnections()
+	}
+}
+
+// TestLimitConnExposesSocket: a connection accepted through the limiter still leads to
+// its socket (NetConn, then syscall.Conn), as the hub needs for TCP_NOTSENT_LOWAT and
+// SO_LINGER on slow consumers; without it those bounds were silently skipped on every
+// connection syncd accepts.
+func TestLimitConnExposesSocket(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := NewLimiter(LimiterOptions{Max: 10, PerIP: 10}).Wrap(raw, nil)
+	defer ln.Close()
+	go func() {
+		c, err := net.Dial("tcp", raw.Addr().String())
+		if err == nil {
+			defer c.Close()
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	u, ok := c.(interface{ NetConn() net.Conn })
+	if !ok {
+		t.Fatalf("%T offers no NetConn", c)
+	}
+	if _, ok := u.NetConn().(syscall.Conn); !ok {
+		t.Fatalf("NetConn is %T, not a socket", u.NetConn())
 	}
 }
