@@ -703,9 +703,98 @@ func testLive(t *testing.T, e *env, b *browser) {
 	setOffline(false)
 	took := b.waitJS("replayed change and back-online banner", jsHasRow("while-offline.txt")+` && document.querySelector('#banner').textContent.includes('Back online')`)
 	t.Logf("back online and caught up %v after the network returned", took)
+
+	// ResyncRequired: the app's next Subscribe carries an epoch that is not the
+	// tenant's, so the server cannot replay and sends ResyncRequired instead; the app
+	// lists the folder again (the change made meanwhile shows), and live updates go on.
+	testResync(t, e, b, setOffline)
 	if _, err := chromedp.Call(b.ctx, network.Disable, cdp.Empty{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// testResync drives the ResyncRequired path of live.js (network events on, the tab
+// online). It patches the exported Live class of the page's own module instance (a
+// dynamic import of the same URL): the next connect() of the running Live sets a
+// bogus epoch, and handle() records the ResyncRequired frames the page receives.
+func testResync(t *testing.T, e *env, b *browser, setOffline func(bool)) {
+	t.Helper()
+	start := time.Now()
+	var mu sync.Mutex
+	lists := 0 // GET /api/list requests of the tab
+	lctx, cancel := context.WithCancel(b.ctx)
+	defer cancel()
+	if err := chromedp.Listen(lctx, func(ev any) {
+		if r, ok := ev.(*network.EventRequestWillBeSent); ok && r.Request != nil && r.Request.Method == "GET" && strings.Contains(r.Request.URL, "/api/list") {
+			mu.Lock()
+			lists++
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	listed := func() int { mu.Lock(); defer mu.Unlock(); return lists }
+	h, err := web.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp := `const { Live } = await import(` + fmt.Sprintf("%q", h.AssetPath("live.js")) + `);`
+
+	b.exec(imp + `
+		const p = Live.prototype;
+		window.__resync = { connect: p.connect, handle: p.handle, frames: [] };
+		p.handle = function (msg) {
+			const r = window.__resync.handle.call(this, msg);
+			// onResync ran synchronously: note what the app said.
+			if (msg && msg.type === 'ResyncRequired') window.__resync.frames.push({ msg, status: document.querySelector('#action-status').textContent });
+			return r;
+		};
+		p.connect = function () {
+			if (!this.stopped) {
+				this.epoch = 'not-the-epoch';
+				p.connect = window.__resync.connect;
+			}
+			return window.__resync.connect.call(this);
+		};`)
+	setOffline(true)
+	b.waitJS("offline banner", `!document.querySelector('#banner').hidden && document.querySelector('#banner').textContent.includes('offline')`)
+	if code, body := e.do("PUT", "/api/files/during-resync.txt", []byte("made before the resync"), nil); code != 201 {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	before := listed()
+	setOffline(false)
+	took := b.waitJS("ResyncRequired, relisted folder", `window.__resync.frames.length === 1 && `+jsHasRow("during-resync.txt"))
+	for deadline := time.Now().Add(10 * time.Second); listed() == before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no GET /api/list after ResyncRequired, want a fresh listing")
+		}
+	}
+	// The frame names the tenant's real epoch, which the app now resumes from, and the
+	// app said why the list reloaded.
+	if ok := eval[bool](b, `(() => { const { msg: f, status } = window.__resync.frames[0]; return status.includes('full reload') && typeof f.seq === 'number' && f.seq > 0 && typeof f.epoch === 'string' && f.epoch !== '' && f.epoch !== 'not-the-epoch'; })()`); !ok {
+		t.Fatalf("ResyncRequired frame: %s", eval[string](b, `JSON.stringify(window.__resync.frames)`))
+	}
+	// Live updates keep coming after the resync (and no second resync).
+	if code, body := e.do("PUT", "/api/files/after-resync.txt", []byte("live again"), nil); code != 201 {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	b.waitJS("live update after the resync", jsHasRow("after-resync.txt")+` && `+jsHasRow("during-resync.txt"))
+	// The app took the frame's seq and epoch: the next reconnection replays (no second
+	// ResyncRequired).
+	setOffline(true)
+	b.waitJS("offline banner", `!document.querySelector('#banner').hidden && document.querySelector('#banner').textContent.includes('offline')`)
+	if code, body := e.do("PUT", "/api/files/replayed-after-resync.txt", []byte("replayed"), nil); code != 201 {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	setOffline(false)
+	b.waitJS("replay after the resync", jsHasRow("replayed-after-resync.txt")+` && document.querySelector('#banner').textContent.includes('Back online')`)
+	if n := eval[int](b, `window.__resync.frames.length`); n != 1 {
+		t.Fatalf("%d ResyncRequired frames, want 1", n)
+	}
+	b.exec(imp + `
+		Live.prototype.connect = window.__resync.connect;
+		Live.prototype.handle = window.__resync.handle;`)
+	t.Logf("resynced %v after the network returned; step took %v", took, time.Since(start))
 }
 
 // netConditions are the parameters of Network.emulateNetworkConditions, which also
