@@ -42,17 +42,10 @@ type Limits struct {
 	RetainChanges                        int64
 	RetainVersions                       time.Duration
 	ReadOnly                             bool
-	// StreamStall is how long a streamed answer (list, archive) may make no progress
-	// before it is aborted (SPEC §3 limits.stream_stall); zero means
-	// DefaultStreamStall. The store only carries it for the API (Registry.StreamStall).
-	StreamStall time.Duration
 	// FreeDisk reports the bytes free for the data dir; nil means the file system's
 	// own figure (statfs). A hook for tests, which cannot fill the real disk.
 	FreeDisk func() (uint64, error)
 }
-
-// DefaultStreamStall is SPEC's default limits.stream_stall.
-const DefaultStreamStall = 60 * time.Second
 
 // PollInterval is how often Run reads the tenants table to see changes made by another
 // process (syncctl in local mode).
@@ -132,15 +125,6 @@ func OpenRegistry(ctx context.Context, db *sql.DB, dataDir string, limits Limits
 		return nil, err
 	}
 	return r, nil
-}
-
-// StreamStall is how long a streamed answer may make no progress before it is
-// aborted (Limits.StreamStall, else DefaultStreamStall).
-func (r *Registry) StreamStall() time.Duration {
-	if r.limits.StreamStall > 0 {
-		return r.limits.StreamStall
-	}
-	return DefaultStreamStall
 }
 
 // Listen registers fn to be called after every committed change of every tenant, per

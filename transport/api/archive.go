@@ -34,7 +34,7 @@ var archiveBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return 
 // protocol.ArchiveComment) describing the content sent. Once the first byte is out the answer cannot turn into
 // an error: on a failure the connection is aborted so that the client sees a cut
 // stream, never a short archive that looks complete. That includes a client that
-// accepts nothing for limits.stream_stall (progressWriter); the listing under the
+// accepts nothing for limits.stream_stall (transport/guard's write deadline); the listing under the
 // archive holds no database transaction while it waits (tenants.Space.List).
 func (h *handlers) archive(c echo.Context) error {
 	dir, err := dirQuery(c)
@@ -48,7 +48,6 @@ func (h *handlers) archive(c echo.Context) error {
 	ctx := c.Request().Context()
 	resp := c.Response()
 	var (
-		pw      *progressWriter
 		bw      *bufio.Writer
 		tw      *tar.Writer
 		started bool
@@ -70,8 +69,7 @@ func (h *handlers) archive(c echo.Context) error {
 			hd.Set("X-Sync-Seq", strconv.FormatInt(seq, 10))
 			resp.WriteHeader(http.StatusOK)
 			started = true
-			pw = newProgressWriter(resp, h.reg.StreamStall())
-			bw = bufio.NewWriterSize(pw, 64<<10)
+			bw = bufio.NewWriterSize(resp, 64<<10)
 			tw = tar.NewWriter(bw)
 			return nil
 		},
@@ -119,9 +117,7 @@ func (h *handlers) archive(c echo.Context) error {
 	}
 	if err == nil {
 		if err = tw.Close(); err == nil {
-			if err = bw.Flush(); err == nil {
-				err = pw.finish()
-			}
+			err = bw.Flush()
 		}
 	}
 	if err == nil {

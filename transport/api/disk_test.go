@@ -42,7 +42,7 @@ func TestChunkedUploadBelowDiskFloor(t *testing.T) {
 		mu.Unlock()
 		return uint64(max(c-used(), 0)), nil
 	}
-	e := newStreamEnv(t, tenants.Limits{MaxFileSize: 1 << 30, MinFreeDisk: floor, FreeDisk: free})
+	e := newStreamEnv(t, tenants.Limits{MaxFileSize: 1 << 30, MinFreeDisk: floor, FreeDisk: free}, 0)
 	dir = e.dir
 	tok := e.token(t, "acme")
 	mu.Lock()

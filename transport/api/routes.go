@@ -23,7 +23,7 @@ type listHead struct {
 // snapshot of the index: the head once the snapshot is taken, then each entry as the
 // store yields it; nothing is built whole in memory. The store reads the snapshot in
 // short transactions, never while this handler writes, and a client that accepts
-// nothing for limits.stream_stall ends the answer (progressWriter).
+// nothing for limits.stream_stall ends the answer (transport/guard's write deadline).
 func (h *handlers) list(c echo.Context) error {
 	dir, err := dirQuery(c)
 	if err != nil {
@@ -39,7 +39,6 @@ func (h *handlers) list(c echo.Context) error {
 	}
 	resp := c.Response()
 	var (
-		pw    *progressWriter
 		bw    *bufio.Writer
 		enc   *json.Encoder
 		first = true
@@ -48,8 +47,7 @@ func (h *handlers) list(c echo.Context) error {
 		func(epoch string, seq int64) error {
 			resp.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 			resp.WriteHeader(http.StatusOK)
-			pw = newProgressWriter(resp, h.reg.StreamStall())
-			bw = bufio.NewWriterSize(pw, 32<<10)
+			bw = bufio.NewWriterSize(resp, 32<<10)
 			enc = json.NewEncoder(bw)
 			head, err := json.Marshal(listHead{Epoch: epoch, Seq: seq})
 			if err != nil {
@@ -82,10 +80,7 @@ func (h *handlers) list(c echo.Context) error {
 	if _, err := bw.WriteString("]}\n"); err != nil {
 		return err
 	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	return pw.finish()
+	return bw.Flush()
 }
 
 // pathBody is the body of POST /api/mkdir.

@@ -25,6 +25,7 @@ import (
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/authmw"
+	"github.com/syncspace/syncspace/transport/guard"
 	"github.com/syncspace/syncspace/transport/httperr"
 )
 
@@ -39,7 +40,9 @@ type streamEnv struct {
 	closed atomic.Int64 // server-side connections closed
 }
 
-func newStreamEnv(t *testing.T, limits tenants.Limits) *streamEnv {
+// newStreamEnv serves the API as syncd does for streams: behind transport/guard's
+// middleware, whose write deadline is limits.stream_stall (stall; 0: no guard).
+func newStreamEnv(t *testing.T, limits tenants.Limits, stall time.Duration) *streamEnv {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
@@ -63,6 +66,9 @@ func newStreamEnv(t *testing.T, limits tenants.Limits) *streamEnv {
 	}
 	e := echo.New()
 	e.HTTPErrorHandler = httperr.Handler(logger)
+	if stall > 0 {
+		e.Use(guard.Middleware(guard.Options{Stall: stall}))
+	}
 	if err := Register(e, Options{Registry: reg, Auth: svc, MW: authmw.New(svc, authmw.Options{Logger: logger}), Logger: logger}); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +151,7 @@ func TestStalledArchiveDoesNotPinWAL(t *testing.T) {
 		walBound = 16 << 20
 		uploads  = 3000
 	)
-	e := newStreamEnv(t, tenants.Limits{MaxFileSize: 1 << 30, StreamStall: time.Hour})
+	e := newStreamEnv(t, tenants.Limits{MaxFileSize: 1 << 30}, time.Hour)
 	bigTok, _ := e.bigTenant(t, "big", 24)
 	busyTok := e.token(t, "busy")
 	wal := filepath.Join(e.dir, "syncd.db-wal")
@@ -221,7 +227,7 @@ func TestStalledArchiveDoesNotPinWAL(t *testing.T) {
 // limits.stream_stall passes without progress (2 s here): the server closes the
 // connection, and reading on finds a cut stream, never the whole archive.
 func TestStalledStreamIsCut(t *testing.T) {
-	e := newStreamEnv(t, tenants.Limits{MaxFileSize: 1 << 30, StreamStall: 2 * time.Second})
+	e := newStreamEnv(t, tenants.Limits{MaxFileSize: 1 << 30}, 2*time.Second)
 	tok, size := e.bigTenant(t, "big", 24)
 	closedBefore := e.closed.Load()
 	conn := stalledGet(t, e.url, "/api/archive", tok)
@@ -244,7 +250,7 @@ func TestStalledStreamIsCut(t *testing.T) {
 // TestSlowStreamIsNotCut: a reader that keeps reading, however slowly, gets the whole
 // archive although each of its reads comes later than the server could write.
 func TestSlowStreamIsNotCut(t *testing.T) {
-	e := newStreamEnv(t, tenants.Limits{MaxFileSize: 1 << 30, StreamStall: 3 * time.Second})
+	e := newStreamEnv(t, tenants.Limits{MaxFileSize: 1 << 30}, 3*time.Second)
 	tok, size := e.bigTenant(t, "big", 6)
 	req, _ := http.NewRequest("GET", e.url+"/api/archive", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)

@@ -47,19 +47,6 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// stallKey is the echo.Context key of the request's stream-stall duration.
-const stallKey = "syncspace.guard.stall"
-
-// Stall returns the stream-stall duration that applies to c's answer (the server's
-// limits.stream_stall), DefaultStall when the middleware is not mounted. Handlers
-// streaming from a store use it to bound how long one read may wait on the client.
-func Stall(c echo.Context) time.Duration {
-	if d, ok := c.Get(stallKey).(time.Duration); ok && d > 0 {
-		return d
-	}
-	return DefaultStall
-}
-
 // Middleware applies the body rate floor, the close-instead-of-drain rule and the
 // write-progress deadline (see the package doc) to every request. Mount it first, so
 // that every route, error answers included, goes through it.
@@ -76,7 +63,6 @@ func Middleware(o Options) echo.MiddlewareFunc {
 			rc := http.NewResponseController(resp.Writer)
 			// A keep-alive connection may carry the last answer's write deadline.
 			_ = rc.SetWriteDeadline(time.Time{})
-			c.Set(stallKey, o.Stall)
 			var br *bodyReader
 			if req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0 {
 				br = &bodyReader{r: req.Body, rc: rc, size: req.ContentLength, need: need, window: o.Window}

@@ -157,7 +157,6 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		RetainChanges:  cfg.Retention.Changes,
 		RetainVersions: time.Duration(cfg.Retention.Versions),
 		ReadOnly:       cfg.ReadOnly,
-		StreamStall:    cfg.Limits.StreamStall.Std(),
 	}, logger)
 	if err != nil {
 		return nil, fmt.Errorf("open tenants: %w", err)
