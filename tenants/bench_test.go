@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // BenchmarkPut compares Space.Put with a minimal atomic write (temp file, SHA-256

@@ -13,7 +13,7 @@ import (
 	"os"
 
 	"github.com/syncspace/syncspace/sync/fsys"
-	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // Permissions of everything the store creates, whatever the umask (SPEC §6).

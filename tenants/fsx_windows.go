@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/windows"
 
 	"github.com/syncspace/syncspace/sync/fsys"
-	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // linkAt makes to (in directory dst) a second name of the file from (in src).

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
-	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // DeleteOptions qualify a delete. IfMatch (a file's hash) and IfSeq (nothing under

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/fsys"
-	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // Own writes.

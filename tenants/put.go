@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
-	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // PutOptions qualify an upload (SPEC §3).

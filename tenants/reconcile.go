@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
-	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // recover brings the space to a consistent state when it is opened after a crash or

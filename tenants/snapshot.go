@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
-	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // Paged listings.

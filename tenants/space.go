@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/syncspace/syncspace/sync/protocol"
-	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // Source says who made a change: the event's source_client and source_subject. The

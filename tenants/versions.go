@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
-	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // DeletedEntry is a path deleted within the version retention, with its newest kept

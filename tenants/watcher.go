@@ -12,7 +12,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/syncspace/syncspace/sync/protocol"
-	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // Watcher timing.

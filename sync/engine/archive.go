@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/syncspace/syncspace/sync/protocol"
-	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // Thresholds for fetching one archive instead of one GET per file: at least

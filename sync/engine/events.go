@@ -7,7 +7,7 @@ import (
 	"regexp"
 
 	"github.com/syncspace/syncspace/sync/protocol"
-	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // hashPattern is a lowercase hex SHA-256.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/protocol"
-	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // outcome collects what a pass leaves to do later.

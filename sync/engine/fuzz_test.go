@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/syncspace/syncspace/sync/protocol"
-	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // FuzzIgnoreRules: .syncignore comes from the server (it is synced), so its content

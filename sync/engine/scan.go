@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/fsys"
-	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // statIno returns fi's file id (inode), 0 where the platform has none (fsys.FileID).

@@ -11,7 +11,7 @@ import (
 
 	"github.com/syncspace/syncspace/sync/engine"
 	"github.com/syncspace/syncspace/sync/protocol"
-	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 var _ engine.Archiver = (*Client)(nil)

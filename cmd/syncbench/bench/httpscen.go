@@ -17,7 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/syncspace/syncspace/tenants/pathrule"
+	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/transport/httperr"
 	"github.com/syncspace/syncspace/transport/metrics"
 )
