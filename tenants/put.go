@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 // PutOptions qualify an upload (SPEC §3).

@@ -14,8 +14,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 // recover brings the space to a consistent state when it is opened after a crash or

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 // Paged listings.

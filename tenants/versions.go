@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 // DeletedEntry is a path deleted within the version retention, with its newest kept

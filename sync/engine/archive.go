@@ -7,8 +7,8 @@ import (
 	"io"
 	"sync"
 
-	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 // Thresholds for fetching one archive instead of one GET per file: at least

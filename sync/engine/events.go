@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"regexp"
 
-	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 // hashPattern is a lowercase hex SHA-256.

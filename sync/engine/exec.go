@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/fsys"
-	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 // outcome collects what a pass leaves to do later.

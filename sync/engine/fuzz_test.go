@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 // FuzzIgnoreRules: .syncignore comes from the server (it is synced), so its content

@@ -5,8 +5,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 // kind is what a path holds on one side.

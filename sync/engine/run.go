@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 // passResult tells what one pass did.

@@ -14,8 +14,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/transport/guard"
 )
 

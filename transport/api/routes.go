@@ -8,9 +8,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
-	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // listHead is the opening of a list answer; entries follow one by one.

@@ -10,8 +10,8 @@ import (
 	"net/url"
 
 	"github.com/syncspace/syncspace/sync/engine"
-	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 var _ engine.Archiver = (*Client)(nil)

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/syncspace/syncspace/sync/engine"
-	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 // safePath is the invariant every accepted path must hold: local, no state dir, NFC.

@@ -23,9 +23,9 @@ import (
 
 	"github.com/syncspace/syncspace/cmd/syncd/daemon"
 	"github.com/syncspace/syncspace/sync/engine"
+	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
-	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/transport/syncclient"
 )
 
