@@ -69,7 +69,7 @@ func clip(s string) string {
 	return s
 }
 
-// Audit appends e to the audit log. The table refuses updates and deletes.
+// Audit appends e to the audit log, which refuses updates and deletes.
 func (s *Service) Audit(ctx context.Context, e AuditEntry) error {
 	if e.Time.IsZero() {
 		e.Time = s.now()
@@ -77,10 +77,9 @@ func (s *Service) Audit(ctx context.Context, e AuditEntry) error {
 	if e.Actor == "" || e.Action == "" {
 		return fmt.Errorf("auth: audit entry needs actor and action")
 	}
-	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO auth_audit(time, actor, jti, address, action, target, outcome) VALUES(?,?,?,?,?,?,?)`,
-		e.Time.UnixNano(), clip(e.Actor), clip(e.JTI), clip(e.Address), clip(e.Action), clip(e.Target), clip(e.Outcome))
-	if err != nil {
+	e.Actor, e.JTI, e.Address = clip(e.Actor), clip(e.JTI), clip(e.Address)
+	e.Action, e.Target, e.Outcome = clip(e.Action), clip(e.Target), clip(e.Outcome)
+	if err := s.store.AppendAudit(ctx, e); err != nil {
 		return internal("audit", err)
 	}
 	return nil
@@ -88,32 +87,12 @@ func (s *Service) Audit(ctx context.Context, e AuditEntry) error {
 
 // ListAudit returns the newest limit entries (all if limit <= 0), oldest first.
 func (s *Service) ListAudit(ctx context.Context, limit int) ([]AuditEntry, error) {
-	q := `SELECT id, time, actor, jti, address, action, target, outcome FROM auth_audit ORDER BY id DESC`
-	var args []any
-	if limit > 0 {
-		q += ` LIMIT ?`
-		args = append(args, limit)
-	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	out, err := s.store.AuditTail(ctx, limit)
 	if err != nil {
 		return nil, internal("list audit", err)
 	}
-	defer rows.Close()
-	out := []AuditEntry{}
-	for rows.Next() {
-		var e AuditEntry
-		var t int64
-		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.JTI, &e.Address, &e.Action, &e.Target, &e.Outcome); err != nil {
-			return nil, internal("list audit", err)
-		}
-		e.Time = time.Unix(0, t).UTC()
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, internal("list audit", err)
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
+	if out == nil {
+		out = []AuditEntry{}
 	}
 	return out, nil
 }

@@ -1,12 +1,14 @@
 // Package auth issues and verifies syncspace's tokens (SPEC §2): Ed25519 signing keys
-// with a kid, kept in a key directory and listed in the SQL store (rotation and
+// with a kid, kept in a key directory and listed in the store (rotation and
 // retirement), tenant and ops JWTs with a recorded jti, revocation by jti or by
 // subject, a cache of verified tokens that still honours revocation, the JWKS
 // document, and the append-only audit log of admin actions.
 //
-// A Service works on one *sql.DB (syncd.db). Several processes may share it: syncd
-// runs Service.Run, which polls the store so that keys, tokens and revocations
-// written by another process (syncctl in local mode) take effect within a second.
+// A Service keeps its records in a Store (store.go): auth holds no SQL; the SQLite
+// adapter on syncd.db is auth/sqlitestore, and auth/storetest is the behaviour every
+// adapter shows. Several processes may share one store: syncd runs Service.Run, which
+// polls it so that keys, tokens and revocations written by another process (syncctl
+// in local mode, another node) take effect within a second.
 //
 // auth does not import tenants: it asks a TenantLookup (implemented by
 // *tenants.Registry) for a tenant's immutable id.
@@ -14,13 +16,11 @@ package auth
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"golang.org/x/sync/singleflight"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -163,31 +163,29 @@ func FromContext(ctx context.Context) *Principal {
 // Service issues, verifies and revokes tokens and keeps the signing keys and the audit
 // log. It is safe for concurrent use. Create it with Open.
 type Service struct {
-	db      *sql.DB
+	store   Store
 	cfg     Config
 	tenants TenantLookup
 	log     *slog.Logger
 	now     func() time.Time
 
-	keys    atomic.Pointer[keySet] // live keys, current signer, JWKS
+	keys    *keyring               // live keys, current signer, JWKS
+	revoked *revocations           // this process's view of the revocation log
 	parsers map[string]*jwt.Parser // by audience
-
-	revMu     sync.RWMutex
-	revoked   map[string]time.Time // jti → exp, for revocations seen by this process
-	revCursor int64                // last auth_revocations id read
 
 	cache  *tokenCache
 	flight singleflight.Group // concurrent first verifications of one token
 	misses atomic.Int64       // full verifications done (cache misses that did the work)
 }
 
-// Open prepares the tables, checks the key directory (created 0700 if missing;
+// Open checks the key directory (created 0700 if missing;
 // refused if it or a file in it is readable by group or others), loads the keys and
 // creates the first signing key if there is none. It does not start polling: call Run
 // in the server.
-func Open(ctx context.Context, db *sql.DB, cfg Config, tenants TenantLookup, logger *slog.Logger) (*Service, error) {
-	if db == nil {
-		return nil, errors.New("auth: nil database")
+// sqlitestore.OpenService does the same over a *sql.DB.
+func Open(ctx context.Context, store Store, cfg Config, tenants TenantLookup, logger *slog.Logger) (*Service, error) {
+	if store == nil {
+		return nil, errors.New("auth: nil store")
 	}
 	if tenants == nil {
 		return nil, errors.New("auth: nil tenant lookup")
@@ -223,33 +221,32 @@ func Open(ctx context.Context, db *sql.DB, cfg Config, tenants TenantLookup, log
 	}
 	cfg.KeyDir = dir
 	s := &Service{
-		db:      db,
+		store:   store,
 		cfg:     cfg,
 		tenants: tenants,
 		log:     logger.With("component", "auth"),
 		now:     time.Now,
-		revoked: make(map[string]time.Time),
 		cache:   newTokenCache(defaultCacheSize),
 	}
+	clock := func() time.Time { return s.now() }
+	s.keys = &keyring{store: store, dir: cfg.KeyDir, log: s.log, now: clock}
+	s.revoked = newRevocations(store, cfg.Leeway, clock)
 	s.parsers = map[string]*jwt.Parser{
 		AudienceTenant: s.newParser(AudienceTenant),
 		AudienceOps:    s.newParser(AudienceOps),
 	}
-	if err := s.createTables(ctx); err != nil {
-		return nil, err
-	}
 	if err := prepareKeyDir(cfg.KeyDir); err != nil {
 		return nil, err
 	}
-	if err := s.loadKeys(ctx); err != nil {
+	if err := s.keys.load(ctx); err != nil {
 		return nil, err
 	}
-	if s.keys.Load().signer == nil {
-		if _, err := s.RotateKey(ctx); err != nil {
+	if s.keys.set.Load().signer == nil {
+		if _, err := s.keys.rotate(ctx); err != nil {
 			return nil, err
 		}
 	}
-	if err := s.pollRevocations(ctx); err != nil {
+	if err := s.revoked.poll(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -294,7 +291,7 @@ func (s *Service) Run(ctx context.Context) {
 		}
 		if prune++; prune%50 == 0 {
 			s.cache.pruneExpired(s.now())
-			s.pruneRevoked()
+			s.revoked.prune()
 		}
 	}
 }
@@ -302,60 +299,10 @@ func (s *Service) Run(ctx context.Context) {
 // Refresh reads revocations and keys changed by any process since the last call. Run
 // calls it periodically; tests and tools may call it directly.
 func (s *Service) Refresh(ctx context.Context) error {
-	if err := s.pollRevocations(ctx); err != nil {
+	if err := s.revoked.poll(ctx); err != nil {
 		return err
 	}
-	return s.loadKeys(ctx)
-}
-
-func (s *Service) createTables(ctx context.Context) error {
-	stmts := []string{
-		`CREATE TABLE IF NOT EXISTS auth_keys (
-			kid        TEXT PRIMARY KEY,
-			public_key BLOB NOT NULL,
-			created_at INTEGER NOT NULL,
-			retired_at INTEGER
-		)`,
-		`CREATE TABLE IF NOT EXISTS auth_tokens (
-			jti        TEXT PRIMARY KEY,
-			kind       TEXT NOT NULL,
-			tenant     TEXT NOT NULL DEFAULT '',
-			tid        TEXT NOT NULL DEFAULT '',
-			subject    TEXT NOT NULL,
-			role       TEXT NOT NULL,
-			kid        TEXT NOT NULL,
-			issued_at  INTEGER NOT NULL,
-			expires_at INTEGER NOT NULL,
-			revoked_at INTEGER
-		)`,
-		`CREATE INDEX IF NOT EXISTS auth_tokens_subject ON auth_tokens(kind, tenant, subject)`,
-		`CREATE TABLE IF NOT EXISTS auth_revocations (
-			id         INTEGER PRIMARY KEY AUTOINCREMENT,
-			jti        TEXT NOT NULL,
-			expires_at INTEGER NOT NULL,
-			revoked_at INTEGER NOT NULL
-		)`,
-		`CREATE TABLE IF NOT EXISTS auth_audit (
-			id      INTEGER PRIMARY KEY AUTOINCREMENT,
-			time    INTEGER NOT NULL,
-			actor   TEXT NOT NULL,
-			jti     TEXT NOT NULL DEFAULT '',
-			address TEXT NOT NULL DEFAULT '',
-			action  TEXT NOT NULL,
-			target  TEXT NOT NULL DEFAULT '',
-			outcome TEXT NOT NULL DEFAULT ''
-		)`,
-		`CREATE TRIGGER IF NOT EXISTS auth_audit_no_update BEFORE UPDATE ON auth_audit
-			BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
-		`CREATE TRIGGER IF NOT EXISTS auth_audit_no_delete BEFORE DELETE ON auth_audit
-			BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
-	}
-	for _, q := range stmts {
-		if _, err := s.db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("auth: create tables: %w", err)
-		}
-	}
-	return nil
+	return s.keys.load(ctx)
 }
 
 // internal wraps a store failure as an internal *protocol.Error (detail for logs only).

@@ -1,6 +1,8 @@
-package auth
+package auth_test
 
 import (
+	. "github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"context"
 	"crypto/ed25519"
 	"database/sql"
@@ -77,7 +79,7 @@ func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	f := &fixture{dir: dir, db: openDB(t, filepath.Join(dir, "syncd.db")), tenants: newMemTenants("acme", "beta")}
-	svc, err := Open(context.Background(), f.db, Config{KeyDir: filepath.Join(dir, "keys")}, f.tenants, nil)
+	svc, err := sqlitestore.OpenService(context.Background(), f.db, Config{KeyDir: filepath.Join(dir, "keys")}, f.tenants, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +90,7 @@ func newFixture(t testing.TB) *fixture {
 // second opens another Service on the same files, as syncctl's local mode does.
 func (f *fixture) second(t testing.TB) *Service {
 	t.Helper()
-	svc, err := Open(context.Background(), openDB(t, filepath.Join(f.dir, "syncd.db")), Config{KeyDir: filepath.Join(f.dir, "keys")}, f.tenants, nil)
+	svc, err := sqlitestore.OpenService(context.Background(), openDB(t, filepath.Join(f.dir, "syncd.db")), Config{KeyDir: filepath.Join(f.dir, "keys")}, f.tenants, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +153,7 @@ func TestOpenKeyDirPermissions(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			c.setup()
 			defer c.undo()
-			_, err := Open(context.Background(), f.db, Config{KeyDir: keys}, f.tenants, nil)
+			_, err := sqlitestore.OpenService(context.Background(), f.db, Config{KeyDir: keys}, f.tenants, nil)
 			if err == nil || !strings.Contains(err.Error(), "group or others") {
 				t.Fatalf("Open = %v, want refusal", err)
 			}
@@ -159,7 +161,7 @@ func TestOpenKeyDirPermissions(t *testing.T) {
 	}
 	// Restored permissions: opens again and reuses the key.
 	s2 := f.second(t)
-	if got, want := s2.keys.Load().signer.kid, f.svc.keys.Load().signer.kid; got != want {
+	if got, want := SignerKID(s2), SignerKID(f.svc); got != want {
 		t.Fatalf("second Open created a new key %s, want %s", got, want)
 	}
 }
@@ -172,7 +174,7 @@ func TestOpenConfigErrors(t *testing.T) {
 		{KeyDir: dir + "/k", Leeway: 31 * time.Second},
 		{KeyDir: dir + "/k", MaxTTL: -1},
 	} {
-		if _, err := Open(context.Background(), db, cfg, newMemTenants(), nil); err == nil {
+		if _, err := sqlitestore.OpenService(context.Background(), db, cfg, newMemTenants(), nil); err == nil {
 			t.Errorf("Open(%+v) succeeded", cfg)
 		}
 	}
@@ -388,7 +390,7 @@ func TestTenantDeletedAndRecreated(t *testing.T) {
 func TestRotateAndRetire(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	oldKid := f.svc.keys.Load().signer.kid
+	oldKid := SignerKID(f.svc)
 	old, _ := mustIssue(t, f.svc, "acme", "alice", RoleRead)
 	info, err := f.svc.RotateKey(ctx)
 	if err != nil {
@@ -431,7 +433,7 @@ func TestRotateAndRetire(t *testing.T) {
 	if _, err := f.svc.Verify(ctx, nw, AudienceTenant); err != nil {
 		t.Fatalf("new key token: %v", err)
 	}
-	if _, err := os.Stat(f.svc.keyPath(oldKid)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(f.dir, "keys", oldKid+".key")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("retired key file still there: %v", err)
 	}
 	json.Unmarshal(f.svc.JWKS(), &doc)
@@ -520,7 +522,7 @@ func TestCrossProcess(t *testing.T) {
 		t.Fatalf("token of a key rotated by the other process: %v", err)
 	}
 	// The server signs with the newest key too.
-	waitFor(t, time.Second, func() bool { return f.svc.keys.Load().signer.kid == info.KID })
+	waitFor(t, time.Second, func() bool { return SignerKID(f.svc) == info.KID })
 	if err := ctl.RetireKey(ctx, info.KID); protocol.CodeOf(err) == protocol.CodeConflict {
 		t.Fatal("unexpected conflict")
 	} else if err != nil {
@@ -553,7 +555,7 @@ func TestExpiryAndCache(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	var mu sync.Mutex
-	f.svc.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	SetNow(f.svc, func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	tok, _, err := f.svc.IssueTenantToken(ctx, "acme", "alice", RoleRead, time.Minute)
 	if err != nil {
@@ -562,28 +564,19 @@ func TestExpiryAndCache(t *testing.T) {
 	if _, err := f.svc.Verify(ctx, tok, AudienceTenant); err != nil {
 		t.Fatal(err)
 	}
-	if f.svc.cache.len() != 1 {
+	if CacheLen(f.svc) != 1 {
 		t.Fatal("not cached")
 	}
 	advance(time.Minute + DefaultLeeway + time.Second)
 	if _, err := f.svc.Verify(ctx, tok, AudienceTenant); !errors.Is(err, ErrTokenExpired) {
 		t.Fatalf("expired cached token: %v", err)
 	}
-	f.svc.cache.pruneExpired(f.svc.now())
+	PruneCache(f.svc)
 	if _, err := f.svc.Verify(ctx, tok, AudienceTenant); !errors.Is(err, ErrTokenExpired) {
 		t.Fatalf("expired token: %v", err)
 	}
-	if f.svc.cache.len() != 0 {
+	if CacheLen(f.svc) != 0 {
 		t.Fatal("expired token cached")
-	}
-	// The cache stays bounded.
-	c := newTokenCache(100)
-	p := &Principal{ExpiresAt: time.Now().Add(time.Hour)}
-	for i := 0; i < 1000; i++ {
-		c.put(strings.Repeat("x", i), cacheEntry{p: p}, time.Now())
-	}
-	if c.len() > 100 {
-		t.Fatalf("cache grew to %d", c.len())
 	}
 }
 
@@ -722,7 +715,7 @@ func TestConcurrentFirstUseVerifiesOnce(t *testing.T) {
 	}
 	// One flight does the work; a goroutine scheduled late may miss both the flight
 	// and the cache's fill and verify again, so allow a few, never one per caller.
-	if got := f.svc.misses.Load(); got < 1 || got > 8 {
+	if got := Misses(f.svc); got < 1 || got > 8 {
 		t.Fatalf("%d full verifications for %d concurrent first uses", got, n)
 	}
 	// A wrong token in a burst is refused for every caller, never cached.

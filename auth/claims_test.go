@@ -1,6 +1,7 @@
-package auth
+package auth_test
 
 import (
+	. "github.com/syncspace/syncspace/auth"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -19,13 +20,13 @@ import (
 // key: what a token looks like when only its claims are wrong.
 func signRaw(t testing.TB, s *Service, payload []byte) string {
 	t.Helper()
-	k := s.keys.Load().signer
-	if k == nil {
+	kid, priv := SignerKID(s), SignerKey(s)
+	if priv == nil {
 		t.Fatal("no signer")
 	}
-	h, _ := json.Marshal(map[string]string{"alg": "EdDSA", "kid": k.kid, "typ": "JWT"})
+	h, _ := json.Marshal(map[string]string{"alg": "EdDSA", "kid": kid, "typ": "JWT"})
 	text := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(payload)
-	return text + "." + base64.RawURLEncoding.EncodeToString(ed25519.Sign(k.priv, []byte(text)))
+	return text + "." + base64.RawURLEncoding.EncodeToString(ed25519.Sign(priv, []byte(text)))
 }
 
 func signClaims(t testing.TB, s *Service, c map[string]any) string {

@@ -6,17 +6,18 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -98,8 +99,6 @@ func kidOf(pub ed25519.PublicKey) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])[:22]
 }
 
-func (s *Service) keyPath(kid string) string { return filepath.Join(s.cfg.KeyDir, kid+".key") }
-
 func writeKeyFile(path string, priv ed25519.PrivateKey) error {
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
@@ -168,68 +167,64 @@ func readKeyFile(path string, pub ed25519.PublicKey) (ed25519.PrivateKey, error)
 	return priv, nil
 }
 
-// loadKeys rebuilds the key snapshot from the store when the table changed.
-func (s *Service) loadKeys(ctx context.Context) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT kid, public_key, created_at, retired_at FROM auth_keys ORDER BY created_at, kid`)
+// keyring is the signing-key job: the key records in the store, the private halves
+// in the key directory, and the current snapshot (live keys, signer, JWKS).
+type keyring struct {
+	store KeyStore
+	dir   string
+	log   *slog.Logger
+	now   func() time.Time
+	set   atomic.Pointer[keySet]
+}
+
+func (r *keyring) path(kid string) string { return filepath.Join(r.dir, kid+".key") }
+
+// load rebuilds the key snapshot from the store when the records changed.
+func (r *keyring) load(ctx context.Context) error {
+	recs, err := r.store.Keys(ctx)
 	if err != nil {
 		return internal("load keys", err)
 	}
-	defer rows.Close()
-	type row struct {
-		kid     string
-		pub     []byte
-		created int64
-		retired *int64
-	}
-	var all []row
 	var fp strings.Builder
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.kid, &r.pub, &r.created, &r.retired); err != nil {
-			return internal("load keys", err)
-		}
-		all = append(all, r)
-		fmt.Fprintf(&fp, "%s:%v;", r.kid, r.retired != nil)
+	for _, k := range recs {
+		fmt.Fprintf(&fp, "%s:%v;", k.KID, k.RetiredAt != nil)
 	}
-	if err := rows.Err(); err != nil {
-		return internal("load keys", err)
-	}
-	old := s.keys.Load()
+	old := r.set.Load()
 	if old != nil && old.fingerprint == fp.String() {
 		return nil
 	}
 	set := &keySet{fingerprint: fp.String(), live: make(map[string]*signingKey)}
-	for _, r := range all {
-		info := KeyInfo{KID: r.kid, CreatedAt: time.Unix(0, r.created).UTC()}
-		if r.retired != nil {
-			t := time.Unix(0, *r.retired).UTC()
+	for _, rec := range recs {
+		info := KeyInfo{KID: rec.KID, CreatedAt: rec.CreatedAt.UTC()}
+		if rec.RetiredAt != nil {
+			t := rec.RetiredAt.UTC()
 			info.RetiredAt = &t
 			set.all = append(set.all, info)
 			continue
 		}
 		set.all = append(set.all, info)
-		if len(r.pub) != ed25519.PublicKeySize || !ValidKID(r.kid) {
-			s.log.Error("ignoring malformed key record", "kid", r.kid)
+		if len(rec.PublicKey) != ed25519.PublicKeySize || !ValidKID(rec.KID) {
+			r.log.Error("ignoring malformed key record", "kid", rec.KID)
 			continue
 		}
-		k := &signingKey{kid: r.kid, pub: ed25519.PublicKey(r.pub), created: info.CreatedAt}
-		if old != nil && old.live[r.kid] != nil && old.live[r.kid].priv != nil {
-			k.priv = old.live[r.kid].priv
-		} else if priv, err := readKeyFile(s.keyPath(r.kid), k.pub); err == nil {
+		k := &signingKey{kid: rec.KID, pub: ed25519.PublicKey(rec.PublicKey), created: info.CreatedAt}
+		if old != nil && old.live[rec.KID] != nil && old.live[rec.KID].priv != nil {
+			k.priv = old.live[rec.KID].priv
+		} else if priv, err := readKeyFile(r.path(rec.KID), k.pub); err == nil {
 			k.priv = priv
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			s.log.Error("signing key file unusable; key verifies only", "kid", r.kid, "err", err)
+			r.log.Error("signing key file unusable; key verifies only", "kid", rec.KID, "err", err)
 		}
-		set.live[r.kid] = k
+		set.live[rec.KID] = k
 		if k.priv != nil {
-			set.signer = k // rows are in creation order: the last one wins
+			set.signer = k // records are in creation order: the last one wins
 		}
 	}
 	for i := range set.all {
 		set.all[i].Signing = set.signer != nil && set.all[i].KID == set.signer.kid
 	}
 	set.jwks = buildJWKS(set)
-	s.keys.Store(set)
+	r.set.Store(set)
 	return nil
 }
 
@@ -260,15 +255,9 @@ func buildJWKS(set *keySet) []byte {
 	return b
 }
 
-// JWKS returns the JSON Web Key Set of the live (not retired) keys:
-// {"keys":[{"kty":"OKP","crv":"Ed25519","x":...,"kid":...,"alg":"EdDSA","use":"sig"}]}.
-// The caller must not modify the returned slice.
-func (s *Service) JWKS() []byte { return s.keys.Load().jwks }
-
-// RotateKey creates a new Ed25519 key (crypto/rand), writes its private half to the key
-// directory (0600) and records it; it signs every token issued from now on, while the
-// older live keys still verify.
-func (s *Service) RotateKey(ctx context.Context) (KeyInfo, error) {
+// rotate creates a new Ed25519 key (crypto/rand), writes its private half to the key
+// directory (0600) and records it.
+func (r *keyring) rotate(ctx context.Context) (KeyInfo, error) {
 	var (
 		pub  ed25519.PublicKey
 		priv ed25519.PrivateKey
@@ -283,23 +272,20 @@ func (s *Service) RotateKey(ctx context.Context) (KeyInfo, error) {
 		}
 		kid = kidOf(pub)
 	}
-	if err := writeKeyFile(s.keyPath(kid), priv); err != nil {
+	if err := writeKeyFile(r.path(kid), priv); err != nil {
 		return KeyInfo{}, internal("write key", err)
 	}
-	now := s.now()
-	// Creation times order the keys; keep them strictly increasing in this process
-	// even if the clock stalls.
-	if _, err := s.db.ExecContext(ctx,
-		`INSERT INTO auth_keys(kid, public_key, created_at) VALUES(?, ?, max(?, coalesce((SELECT max(created_at)+1 FROM auth_keys), 0)))`,
-		kid, []byte(pub), now.UnixNano()); err != nil {
-		os.Remove(s.keyPath(kid))
+	now := r.now()
+	// The store keeps creation times strictly increasing even if the clock stalls.
+	if err := r.store.AddKey(ctx, KeyRecord{KID: kid, PublicKey: []byte(pub), CreatedAt: now}); err != nil {
+		os.Remove(r.path(kid))
 		return KeyInfo{}, internal("record key", err)
 	}
-	if err := s.loadKeys(ctx); err != nil {
+	if err := r.load(ctx); err != nil {
 		return KeyInfo{}, err
 	}
-	s.log.Info("signing key created", "kid", kid)
-	for _, k := range s.keys.Load().all {
+	r.log.Info("signing key created", "kid", kid)
+	for _, k := range r.set.Load().all {
 		if k.KID == kid {
 			return k, nil
 		}
@@ -307,54 +293,49 @@ func (s *Service) RotateKey(ctx context.Context) (KeyInfo, error) {
 	return KeyInfo{KID: kid, CreatedAt: now.UTC()}, nil
 }
 
+// retire retires kid in the store and removes its private file.
+func (r *keyring) retire(ctx context.Context, kid string) error {
+	if !ValidKID(kid) {
+		return protocol.Errorf(protocol.CodeNotFound, "no such key")
+	}
+	retired, err := r.store.RetireKey(ctx, kid, r.now())
+	switch {
+	case errors.Is(err, ErrNoRecord):
+		return protocol.Errorf(protocol.CodeNotFound, "no such key: %s", kid)
+	case errors.Is(err, ErrLastLiveKey):
+		return protocol.Errorf(protocol.CodeConflict, "key %s is the only live key; run key rotate first", kid)
+	case err != nil:
+		return internal("retire key", err)
+	case !retired:
+		return nil
+	}
+	if err := os.Remove(r.path(kid)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		r.log.Warn("could not remove retired key file", "kid", kid, "err", err)
+	}
+	r.log.Info("signing key retired", "kid", kid)
+	return r.load(ctx)
+}
+
+// JWKS returns the JSON Web Key Set of the live (not retired) keys:
+// {"keys":[{"kty":"OKP","crv":"Ed25519","x":...,"kid":...,"alg":"EdDSA","use":"sig"}]}.
+// The caller must not modify the returned slice.
+func (s *Service) JWKS() []byte { return s.keys.set.Load().jwks }
+
+// RotateKey creates a new Ed25519 key (crypto/rand), writes its private half to the key
+// directory (0600) and records it; it signs every token issued from now on, while the
+// older live keys still verify.
+func (s *Service) RotateKey(ctx context.Context) (KeyInfo, error) { return s.keys.rotate(ctx) }
+
 // ListKeys returns every key, retired ones included, oldest first.
 func (s *Service) ListKeys(ctx context.Context) ([]KeyInfo, error) {
-	if err := s.loadKeys(ctx); err != nil {
+	if err := s.keys.load(ctx); err != nil {
 		return nil, err
 	}
-	all := s.keys.Load().all
+	all := s.keys.set.Load().all
 	return append([]KeyInfo(nil), all...), nil
 }
 
 // RetireKey retires a key: tokens it signed stop verifying (within a second in every
 // process running Run) and its private file is removed. Retiring the last live key is
 // refused (conflict): rotate first. Unknown kid: not_found; already retired: no-op.
-func (s *Service) RetireKey(ctx context.Context, kid string) error {
-	if !ValidKID(kid) {
-		return protocol.Errorf(protocol.CodeNotFound, "no such key")
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return internal("retire key", err)
-	}
-	defer tx.Rollback()
-	var retired *int64
-	err = tx.QueryRowContext(ctx, `SELECT retired_at FROM auth_keys WHERE kid = ?`, kid).Scan(&retired)
-	if errors.Is(err, sql.ErrNoRows) {
-		return protocol.Errorf(protocol.CodeNotFound, "no such key: %s", kid)
-	}
-	if err != nil {
-		return internal("retire key", err)
-	}
-	if retired != nil {
-		return nil
-	}
-	var others int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM auth_keys WHERE retired_at IS NULL AND kid <> ?`, kid).Scan(&others); err != nil {
-		return internal("retire key", err)
-	}
-	if others == 0 {
-		return protocol.Errorf(protocol.CodeConflict, "key %s is the only live key; run key rotate first", kid)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE auth_keys SET retired_at = ? WHERE kid = ?`, s.now().UnixNano(), kid); err != nil {
-		return internal("retire key", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return internal("retire key", err)
-	}
-	if err := os.Remove(s.keyPath(kid)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.log.Warn("could not remove retired key file", "kid", kid, "err", err)
-	}
-	s.log.Info("signing key retired", "kid", kid)
-	return s.loadKeys(ctx)
-}
+func (s *Service) RetireKey(ctx context.Context, kid string) error { return s.keys.retire(ctx, kid) }

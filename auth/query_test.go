@@ -1,4 +1,6 @@
-package auth
+package auth_test
+
+import . "github.com/syncspace/syncspace/auth"
 
 import "testing"
 

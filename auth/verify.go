@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"crypto/ed25519"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -124,7 +123,7 @@ func refusedHere(audience string, p *Principal) error {
 }
 
 func (s *Service) verifyFull(ctx context.Context, parser *jwt.Parser, token, audience string) (*Principal, error) {
-	keys := s.keys.Load()
+	keys := s.keys.set.Load()
 	key, err := checkHeader(token, keys)
 	if err != nil {
 		return nil, err
@@ -207,22 +206,17 @@ func checkHeader(token string, keys *keySet) (*signingKey, error) {
 
 // checkRecord requires the jti to be recorded with the same claims and not revoked.
 func (s *Service) checkRecord(ctx context.Context, p *Principal) error {
-	var kind, tenant, tid, subject, role, kid string
-	var exp int64
-	var revoked *int64
-	err := s.db.QueryRowContext(ctx,
-		`SELECT kind, tenant, tid, subject, role, kid, expires_at, revoked_at FROM auth_tokens WHERE jti = ?`, p.JTI).
-		Scan(&kind, &tenant, &tid, &subject, &role, &kid, &exp, &revoked)
-	if errors.Is(err, sql.ErrNoRows) {
+	r, err := s.store.Token(ctx, p.JTI)
+	if errors.Is(err, ErrNoRecord) {
 		return invalid("jti not recorded", nil)
 	}
 	if err != nil {
 		return internal("token record", err)
 	}
-	if revoked != nil {
+	if r.Revoked {
 		return ErrTokenRevoked
 	}
-	if kind != p.Kind || tenant != p.Tenant || tid != p.TenantID || subject != p.Subject || role != p.Role || kid != p.KeyID || exp != p.ExpiresAt.Unix() {
+	if r.Kind != p.Kind || r.Tenant != p.Tenant || r.TenantID != p.TenantID || r.Subject != p.Subject || r.Role != p.Role || r.KeyID != p.KeyID || r.ExpiresAt.Unix() != p.ExpiresAt.Unix() {
 		return invalid("claims differ from the record", nil)
 	}
 	return nil
@@ -241,10 +235,10 @@ func (s *Service) Check(ctx context.Context, p *Principal) error {
 	if !s.now().Add(-s.cfg.Leeway).Before(p.ExpiresAt) {
 		return ErrTokenExpired
 	}
-	if s.isRevoked(p.JTI) {
+	if s.revoked.has(p.JTI) {
 		return ErrTokenRevoked
 	}
-	if s.keys.Load().live[p.KeyID] == nil {
+	if s.keys.set.Load().live[p.KeyID] == nil {
 		return ErrTokenRevoked
 	}
 	if p.Kind == KindOps {

@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/authmw"
@@ -72,7 +73,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	svc, err := auth.Open(ctx, db, auth.Config{KeyDir: filepath.Join(dir, "keys")}, reg, logger)
+	svc, err := sqlitestore.OpenService(ctx, db, auth.Config{KeyDir: filepath.Join(dir, "keys")}, reg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/authmw"
@@ -42,7 +43,7 @@ func apiServer(t *testing.T, minRate int64, window time.Duration) (url, token st
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	svc, err := auth.Open(ctx, db, auth.Config{Issuer: "syncd", MaxTTL: 24 * time.Hour, MaxOpsTTL: time.Hour, KeyDir: filepath.Join(dir, "keys"), Leeway: 30 * time.Second}, reg, logger)
+	svc, err := sqlitestore.OpenService(ctx, db, auth.Config{Issuer: "syncd", MaxTTL: 24 * time.Hour, MaxOpsTTL: time.Hour, KeyDir: filepath.Join(dir, "keys"), Leeway: 30 * time.Second}, reg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

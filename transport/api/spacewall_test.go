@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/api"
@@ -65,7 +66,7 @@ func TestSpaceChecksTenantID(t *testing.T) {
 		t.Fatal(err)
 	}
 	lookup := &staleLookup{reg: reg, pinned: map[string]string{}}
-	svc, err := auth.Open(ctx, db, auth.Config{KeyDir: filepath.Join(dir, "keys")}, lookup, logger)
+	svc, err := sqlitestore.OpenService(ctx, db, auth.Config{KeyDir: filepath.Join(dir, "keys")}, lookup, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

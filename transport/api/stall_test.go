@@ -22,6 +22,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/authmw"
@@ -60,7 +61,7 @@ func newStreamEnv(t *testing.T, limits tenants.Limits, stall time.Duration) *str
 	var wg sync.WaitGroup
 	wg.Go(func() { reg.Run(ctx) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	svc, err := auth.Open(ctx, db, auth.Config{Issuer: "syncd", MaxTTL: 24 * time.Hour, MaxOpsTTL: time.Hour, KeyDir: filepath.Join(dir, "keys"), Leeway: 30 * time.Second}, reg, logger)
+	svc, err := sqlitestore.OpenService(ctx, db, auth.Config{Issuer: "syncd", MaxTTL: 24 * time.Hour, MaxOpsTTL: time.Hour, KeyDir: filepath.Join(dir, "keys"), Leeway: 30 * time.Second}, reg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

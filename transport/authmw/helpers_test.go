@@ -24,6 +24,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/transport/httperr"
 )
@@ -71,7 +72,7 @@ func newEnv(t testing.TB, o Options) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	ten := &memTenants{m: map[string]string{"acme": "tid-acme-1", "beta": "tid-beta-1"}}
-	svc, err := auth.Open(context.Background(), db, auth.Config{KeyDir: filepath.Join(dir, "keys")}, ten, nil)
+	svc, err := sqlitestore.OpenService(context.Background(), db, auth.Config{KeyDir: filepath.Join(dir, "keys")}, ten, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

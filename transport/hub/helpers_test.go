@@ -20,6 +20,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/sqlite"
@@ -96,7 +97,7 @@ func buildEnv(t testing.TB, opts Options, mem bool) *env {
 		}
 		reg, lookup = FromRegistry(e.treg), e.treg
 	}
-	e.auth, err = auth.Open(ctx, db, auth.Config{KeyDir: filepath.Join(dir, "keys")}, lookup, nil)
+	e.auth, err = sqlitestore.OpenService(ctx, db, auth.Config{KeyDir: filepath.Join(dir, "keys")}, lookup, nil)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

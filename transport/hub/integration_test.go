@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
@@ -58,7 +59,7 @@ func newRealEnv(t *testing.T, limits tenants.Limits, edit func(*config.Config)) 
 			t.Fatal(err)
 		}
 	}
-	svc, err := auth.Open(ctx, db, auth.Config{KeyDir: filepath.Join(dir, "keys")}, reg, logger)
+	svc, err := sqlitestore.OpenService(ctx, db, auth.Config{KeyDir: filepath.Join(dir, "keys")}, reg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

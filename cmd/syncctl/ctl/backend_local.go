@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
@@ -69,7 +70,7 @@ func openLocal(ctx context.Context, o localOptions) (*local, error) {
 	// Without --config, issue tokens the way the syncd of this data dir does: it
 	// records its issuer, TTL caps and key directory in the store.
 	if o.configFile == "" {
-		set, ok, err := auth.LoadSettings(ctx, db)
+		set, ok, err := sqlitestore.LoadSettings(ctx, db)
 		if err != nil {
 			reg.Close()
 			db.Close()
@@ -95,7 +96,7 @@ func openLocal(ctx context.Context, o localOptions) (*local, error) {
 	} else if cfg.Auth.KeyDir == "" {
 		keyDir = filepath.Join(cfg.DataDir, "keys")
 	}
-	svc, err := auth.Open(ctx, db, auth.Config{
+	svc, err := sqlitestore.OpenService(ctx, db, auth.Config{
 		Issuer:    cfg.Auth.Issuer,
 		MaxTTL:    time.Duration(cfg.Auth.MaxTTL),
 		MaxOpsTTL: time.Duration(cfg.Auth.MaxOpsTTL),

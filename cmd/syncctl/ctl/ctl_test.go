@@ -23,6 +23,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/cmd/syncd/daemon"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/sqlite"
@@ -336,7 +337,7 @@ func TestRemoteTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Close()
-	svc, err := auth.Open(ctx, db, auth.Config{KeyDir: filepath.Join(dir, "keys")}, reg, logger)
+	svc, err := sqlitestore.OpenService(ctx, db, auth.Config{KeyDir: filepath.Join(dir, "keys")}, reg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

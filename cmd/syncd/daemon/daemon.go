@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -162,7 +163,7 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return nil, fmt.Errorf("open tenants: %w", err)
 	}
 	keyDir := cfg.KeyDir()
-	d.auth, err = auth.Open(ctx, d.db, auth.Config{
+	d.auth, err = sqlitestore.OpenService(ctx, d.db, auth.Config{
 		Issuer:    cfg.Auth.Issuer,
 		MaxTTL:    time.Duration(cfg.Auth.MaxTTL),
 		MaxOpsTTL: time.Duration(cfg.Auth.MaxOpsTTL),
@@ -180,7 +181,7 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		absKeyDir = ""
 	}
 	if err == nil {
-		err = auth.SaveSettings(ctx, d.db, auth.Settings{Issuer: d.auth.Issuer(), MaxTTL: d.auth.MaxTTL(),
+		err = sqlitestore.SaveSettings(ctx, d.db, auth.Settings{Issuer: d.auth.Issuer(), MaxTTL: d.auth.MaxTTL(),
 			MaxOpsTTL: d.auth.MaxOpsTTL(), KeyDir: absKeyDir})
 	}
 	if err != nil {

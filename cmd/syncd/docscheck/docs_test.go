@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/sqlite"
@@ -235,7 +236,7 @@ func TestRoutesDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Close()
-	as, err := auth.Open(ctx, db, auth.Config{Issuer: "syncd", MaxTTL: 1 << 40, MaxOpsTTL: 1 << 40, KeyDir: filepath.Join(dir, "keys")}, reg, nil)
+	as, err := sqlitestore.OpenService(ctx, db, auth.Config{Issuer: "syncd", MaxTTL: 1 << 40, MaxOpsTTL: 1 << 40, KeyDir: filepath.Join(dir, "keys")}, reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/sqlite"
@@ -332,7 +333,7 @@ func StartHub(ctx context.Context, nTenants int, opts hub.Options) (*HubServer, 
 	}
 	hs.src = src
 	logger := slog.New(slog.DiscardHandler)
-	svc, err := auth.Open(ctx, db, auth.Config{KeyDir: filepath.Join(dir, "keys")}, src, logger)
+	svc, err := sqlitestore.OpenService(ctx, db, auth.Config{KeyDir: filepath.Join(dir, "keys")}, src, logger)
 	if err != nil {
 		return fail(err)
 	}
