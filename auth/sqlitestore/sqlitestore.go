@@ -7,6 +7,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -21,10 +22,12 @@ type Store struct {
 
 var _ auth.Store = (*Store)(nil)
 
-// New creates the auth tables in db when missing and returns the store.
+// New creates the auth tables in db when missing and returns the store. db should
+// take its write lock at BEGIN (`_txlock=immediate`, as syncd's store does), so that
+// concurrent revocations and retirements wait for each other instead of failing busy.
 func New(ctx context.Context, db *sql.DB) (*Store, error) {
 	if db == nil {
-		return nil, fmt.Errorf("auth: nil database")
+		return nil, errors.New("auth: nil database")
 	}
 	for _, q := range schema {
 		if _, err := db.ExecContext(ctx, q); err != nil {
