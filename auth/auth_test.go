@@ -1,8 +1,6 @@
 package auth_test
 
 import (
-	. "github.com/syncspace/syncspace/auth"
-	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"context"
 	"crypto/ed25519"
 	"database/sql"
@@ -20,6 +18,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	_ "modernc.org/sqlite"
 
+	. "github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 

@@ -1,7 +1,6 @@
 package auth_test
 
 import (
-	. "github.com/syncspace/syncspace/auth"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	. "github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
