@@ -1,8 +1,10 @@
 package auth_test
 
-import . "github.com/syncspace/syncspace/auth"
+import (
+	"testing"
 
-import "testing"
+	. "github.com/syncspace/syncspace/auth"
+)
 
 func TestQueryCarriesToken(t *testing.T) {
 	for _, c := range []struct {
