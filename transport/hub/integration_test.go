@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/cmd/syncd/daemon"
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
@@ -69,7 +70,11 @@ func newRealEnv(t *testing.T, limits tenants.Limits, edit func(*config.Config)) 
 	if edit != nil {
 		edit(cfg)
 	}
-	srv, err := server.New(ctx, server.Deps{Config: cfg, Tenants: reg, Auth: svc, Logger: logger, DB: db})
+	opts, err := daemon.ServerOptions(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(ctx, server.Deps{Options: opts, Tenants: reg, Auth: svc, Logger: logger, DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}
