@@ -1,7 +1,7 @@
 // Package config defines syncd's JSON configuration (SPEC §5): the types, the embedded
 // defaults, loading a file on top of them, environment overrides, the seed's route form,
 // and one Validate that names the field at fault. It imports only the standard library
-// and sync/protocol (for *protocol.Error).
+// and returns plain errors (*Error); callers that answer with error codes map them.
 package config
 
 import (

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 func env(m map[string]string) func(string) string {
@@ -318,9 +316,9 @@ func TestParseTable(t *testing.T) {
 			if err == nil {
 				t.Fatalf("accepted: %+v", c)
 			}
-			var pe *protocol.Error
-			if !errors.As(err, &pe) || pe.Code != protocol.CodeBadRequest {
-				t.Fatalf("error %v is not a bad_request *protocol.Error", err)
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v is not a *config.Error", err)
 			}
 			if tt.field != "" {
 				wantField(t, err, tt.field)
@@ -338,18 +336,18 @@ func isSyntaxCase(name string) bool {
 	return false
 }
 
-// wantField checks err is a *protocol.Error naming field right after "config: ".
+// wantField checks err is an *Error naming field right after "config: ".
 func wantField(t *testing.T, err error, field string) {
 	t.Helper()
 	if err == nil {
 		t.Fatalf("want an error naming %s, got nil", field)
 	}
-	var pe *protocol.Error
-	if !errors.As(err, &pe) {
-		t.Fatalf("error %v is not a *protocol.Error", err)
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Field != field {
+		t.Fatalf("error %v is not a *config.Error naming %s", err, field)
 	}
-	if !strings.HasPrefix(pe.Message, "config: "+field+": ") {
-		t.Fatalf("error %q does not name %s", pe.Message, field)
+	if !strings.HasPrefix(err.Error(), "config: "+field+": ") {
+		t.Fatalf("error %q does not name %s", err, field)
 	}
 }
 

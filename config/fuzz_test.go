@@ -6,14 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 func marshalForTest(c *Config) ([]byte, error) { return json.Marshal(c) }
 
 // FuzzLoad feeds arbitrary config files to Load: it must never panic, and must either
-// return a config that passes Validate or a bad_request *protocol.Error.
+// return a config that passes Validate or a *config.Error with a message.
 func FuzzLoad(f *testing.F) {
 	seeds := []string{
 		`{}`, `{"listen":"127.0.0.1:1"}`, `{"limits":{"max_file_size":"4GiB"}}`,
@@ -32,8 +30,8 @@ func FuzzLoad(f *testing.F) {
 		}
 		c, err := Load(path, nil)
 		if err != nil {
-			var pe *protocol.Error
-			if !errors.As(err, &pe) || pe.Code != protocol.CodeBadRequest || pe.Message == "" {
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Msg == "" {
 				t.Fatalf("bad error %v", err)
 			}
 			return

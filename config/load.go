@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 // MaxFileBytes bounds the size of a config file Load reads.
@@ -77,8 +75,8 @@ func Default() *Config {
 // (Embedded true); otherwise the JSON file at path is read on top of the defaults (see
 // Parse). getenv supplies SYNCD_LISTEN, SYNCD_DATA_DIR and SYNCD_LOG_LEVEL, which
 // override the file when non-empty; nil means no environment. The result has passed
-// Validate. Every error is a *protocol.Error (bad_request) whose message names the
-// field at fault.
+// Validate. An error about the document is an *Error whose text names the field at
+// fault; a file that cannot be read gives an error wrapping the os error.
 func Load(path string, getenv func(string) string) (*Config, error) {
 	if path == "" {
 		c := Default()
@@ -92,12 +90,12 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &protocol.Error{Code: protocol.CodeBadRequest, Message: "cannot read config file " + path, Err: err}
+		return nil, fmt.Errorf("cannot read config file %s: %w", path, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
 	if err != nil {
-		return nil, &protocol.Error{Code: protocol.CodeBadRequest, Message: "cannot read config file " + path, Err: err}
+		return nil, fmt.Errorf("cannot read config file %s: %w", path, err)
 	}
 	if len(data) > MaxFileBytes {
 		return nil, fieldErr("", "config file is larger than %d bytes", MaxFileBytes)
@@ -427,11 +425,22 @@ func kindOf(raw []byte) string {
 	}
 }
 
-// fieldErr returns a bad_request *protocol.Error whose message starts with the field.
-func fieldErr(field, format string, args ...any) *protocol.Error {
-	msg := fmt.Sprintf(format, args...)
-	if field != "" {
-		msg = field + ": " + msg
+// Error is a configuration error: Field names the key at fault in dotted form
+// ("tls.mode", "trusted_proxies[2]"; "" for the document as a whole) and Msg says what
+// is wrong. Its text reads "config: tls.mode: must be ...".
+type Error struct {
+	Field string
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	if e.Field == "" {
+		return "config: " + e.Msg
 	}
-	return &protocol.Error{Code: protocol.CodeBadRequest, Message: "config: " + msg}
+	return "config: " + e.Field + ": " + e.Msg
+}
+
+// fieldErr returns an *Error naming field.
+func fieldErr(field, format string, args ...any) *Error {
+	return &Error{Field: field, Msg: fmt.Sprintf(format, args...)}
 }

@@ -12,10 +12,23 @@ import (
 	"time"
 )
 
-// Validate checks c and returns a *protocol.Error (bad_request) naming the first field
-// at fault. Mode "" counts as "off". Plain HTTP on a non-loopback listen address is
-// accepted only when TLSModeExplicit is set with mode "off" (syncd then warns loudly).
+// Validate checks c and returns an *Error naming the first field at fault. Mode ""
+// counts as "off". Plain HTTP on a non-loopback listen address is accepted only when
+// TLSModeExplicit is set with mode "off" (syncd then warns loudly).
 func (c *Config) Validate() error {
+	for _, check := range []func() error{
+		c.validateAddrs, c.validateLog, c.validateTLS, c.validateAuth,
+		c.validateLimits, c.validateConnLimits, c.validateWeb,
+	} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateAddrs checks listen, admin_listen, data_dir and trusted_proxies.
+func (c *Config) validateAddrs() error {
 	if err := validateListen("listen", c.Listen); err != nil {
 		return err
 	}
@@ -33,20 +46,25 @@ func (c *Config) Validate() error {
 	if strings.ContainsRune(c.DataDir, 0) {
 		return fieldErr("data_dir", "must not contain NUL")
 	}
-	if _, err := c.TrustedProxyPrefixes(); err != nil {
-		return err
-	}
+	_, err := c.TrustedProxyPrefixes()
+	return err
+}
+
+// validateLog checks the log section.
+func (c *Config) validateLog() error {
 	if _, err := c.SlogLevel(); err != nil {
 		return err
 	}
 	switch c.Log.Format {
 	case "text", "json":
+		return nil
 	default:
 		return fieldErr("log.format", "must be \"text\" or \"json\", got %q", c.Log.Format)
 	}
-	if err := c.validateTLS(); err != nil {
-		return err
-	}
+}
+
+// validateAuth checks the auth section.
+func (c *Config) validateAuth() error {
 	if strings.TrimSpace(c.Auth.Issuer) == "" {
 		return fieldErr("auth.issuer", "must not be empty")
 	}
@@ -59,6 +77,12 @@ func (c *Config) Validate() error {
 	if strings.ContainsRune(c.Auth.KeyDir, 0) {
 		return fieldErr("auth.key_dir", "must not contain NUL")
 	}
+	return nil
+}
+
+// validateLimits checks the limits, retention and websocket numbers (the connection
+// limits apart: validateConnLimits).
+func (c *Config) validateLimits() error {
 	positive := []struct {
 		name string
 		v    int64
@@ -93,9 +117,11 @@ func (c *Config) Validate() error {
 	if c.Limits.WSMaxFrame > 64<<20 {
 		return fieldErr("limits.ws_max_frame", "must be at most 64MiB")
 	}
-	if err := c.validateConnLimits(); err != nil {
-		return err
-	}
+	return nil
+}
+
+// validateWeb checks the websocket timing and origins and the web section.
+func (c *Config) validateWeb() error {
 	if c.WebSocket.PongTimeout <= c.WebSocket.PingInterval {
 		return fieldErr("websocket.pong_timeout", "must be longer than websocket.ping_interval (%s)", c.WebSocket.PingInterval)
 	}

@@ -43,7 +43,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/auth"
-	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/transport/authmw"
@@ -65,10 +64,13 @@ var _ Tenants = (*tenants.Registry)(nil)
 // carries mw.Ops(). ListConnections and Disconnect plug /connections into the
 // WebSocket hub (for example func() any { return h.Connections() } and h.Disconnect);
 // nil means no hub: the list is empty and every id is not_found. DefaultTTL is the
-// ttl of POST /tokens without one (zero: 720h, capped by auth.max_ttl).
+// ttl of POST /tokens without one (zero: 720h, capped by auth.max_ttl). ParseSize
+// reads a size given as a string ("10GiB"); syncd passes config.ParseSize, so that the
+// admin API and the config file read sizes alike; nil refuses sizes given as strings.
 type Options struct {
 	Auth            *auth.Service
 	Tenants         Tenants
+	ParseSize       func(string) (int64, error)
 	MW              *authmw.Middleware
 	ListConnections func() any
 	Disconnect      func(id string) bool
@@ -222,7 +224,7 @@ func DecodeBody(data []byte, v any) error {
 }
 
 // parseSize reads a byte count given as a JSON number or a string such as "10GiB".
-func parseSize(raw json.RawMessage, field string) (int64, error) {
+func (h *handlers) parseSize(raw json.RawMessage, field string) (int64, error) {
 	var n json.Number
 	if err := json.Unmarshal(raw, &n); err == nil {
 		v, err := strconv.ParseInt(string(n), 10, 64)
@@ -235,7 +237,10 @@ func parseSize(raw json.RawMessage, field string) (int64, error) {
 	if err := json.Unmarshal(raw, &str); err != nil {
 		return 0, protocol.Errorf(protocol.CodeBadRequest, "field %s: must be a number or a string such as \"10GiB\"", field)
 	}
-	v, err := config.ParseSize(str)
+	if h.o.ParseSize == nil {
+		return 0, protocol.Errorf(protocol.CodeBadRequest, "field %s: must be a whole number of bytes", field)
+	}
+	v, err := h.o.ParseSize(str)
 	if err != nil {
 		return 0, protocol.Errorf(protocol.CodeBadRequest, "field %s: %v", field, err)
 	}
@@ -288,12 +293,12 @@ func (h *handlers) createTenant(c echo.Context) error {
 	var o tenants.Options
 	var err error
 	if len(req.Quota) > 0 && string(req.Quota) != "null" {
-		if o.Quota, err = parseSize(req.Quota, "quota"); err != nil {
+		if o.Quota, err = h.parseSize(req.Quota, "quota"); err != nil {
 			return h.done(c, "tenant.create", clipTarget(req.Name), err, 0, nil)
 		}
 	}
 	if len(req.MaxFileSize) > 0 && string(req.MaxFileSize) != "null" {
-		if o.MaxFileSize, err = parseSize(req.MaxFileSize, "max_file_size"); err != nil {
+		if o.MaxFileSize, err = h.parseSize(req.MaxFileSize, "max_file_size"); err != nil {
 			return h.done(c, "tenant.create", clipTarget(req.Name), err, 0, nil)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/auth/sqlitestore"
+	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/authmw"
@@ -81,7 +82,7 @@ func newEnv(t testing.TB) *env {
 	e := echo.New()
 	e.HTTPErrorHandler = httperr.Handler(logger)
 	hub := &fakeHub{conns: map[string]bool{"c1": true, "c2": true}}
-	if err := Register(e.Group("/admin"), Options{Auth: svc, Tenants: reg, MW: mw, Logger: logger,
+	if err := Register(e.Group("/admin"), Options{Auth: svc, Tenants: reg, MW: mw, Logger: logger, ParseSize: config.ParseSize,
 		ListConnections: hub.list, Disconnect: hub.disconnect}); err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +343,7 @@ func TestRequireOpsWithoutMiddleware(t *testing.T) {
 	e := newEnv(t)
 	ec := echo.New()
 	ec.HTTPErrorHandler = httperr.Handler(nil)
-	if err := Register(ec.Group("/admin"), Options{Auth: e.svc, Tenants: e.reg}); err != nil {
+	if err := Register(ec.Group("/admin"), Options{Auth: e.svc, Tenants: e.reg, ParseSize: config.ParseSize}); err != nil {
 		t.Fatal(err)
 	}
 	w := httptest.NewRecorder()

@@ -42,13 +42,13 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/auth"
-	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/transport/httperr"
 	"github.com/syncspace/syncspace/transport/metrics"
 )
 
-// Options tunes the hub. Zero fields take the SPEC defaults (see withDefaults).
+// Options tunes the hub. Zero fields take the SPEC defaults (see withDefaults). syncd's
+// wiring fills them from its config (limits and websocket sections).
 type Options struct {
 	PingInterval   time.Duration // WebSocket ping period; 0 = 30 s
 	PongTimeout    time.Duration // close after this long without a pong (or any frame); 0 = 60 s
@@ -64,20 +64,6 @@ type Options struct {
 	MessageRate    float64       // inbound messages per second; 0 = 100
 	MessageBurst   int           // inbound burst; 0 = 200
 	MaxBatchBytes  int           // max bytes packed in one frame with batch; 0 = 16 KiB
-}
-
-// OptionsFromConfig takes the hub options from syncd's config (limits and websocket
-// sections).
-func OptionsFromConfig(c *config.Config) Options {
-	return Options{
-		PingInterval:   time.Duration(c.WebSocket.PingInterval),
-		PongTimeout:    time.Duration(c.WebSocket.PongTimeout),
-		IdleTimeout:    time.Duration(c.WebSocket.IdleTimeout),
-		AllowedOrigins: c.WebSocket.AllowedOrigins,
-		MaxFrame:       c.Limits.WSMaxFrame,
-		SendQueue:      c.Limits.WSSendQueue,
-		PerToken:       c.Limits.WSPerToken,
-	}
 }
 
 func (o Options) withDefaults() Options {

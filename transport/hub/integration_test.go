@@ -21,6 +21,7 @@ import (
 
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/auth/sqlitestore"
+	"github.com/syncspace/syncspace/cmd/syncd/daemon"
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
@@ -70,7 +71,11 @@ func newRealEnv(t *testing.T, limits tenants.Limits, edit func(*config.Config)) 
 	if edit != nil {
 		edit(cfg)
 	}
-	srv, err := server.New(ctx, server.Deps{Config: cfg, Tenants: reg, Auth: svc, Logger: logger, DB: db})
+	opts, err := daemon.ServerOptions(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(ctx, server.Deps{Options: opts, Tenants: reg, Auth: svc, Logger: logger, DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}

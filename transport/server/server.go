@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -25,7 +26,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/auth"
-	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/transport/admin"
@@ -38,10 +38,40 @@ import (
 	"github.com/syncspace/syncspace/transport/web"
 )
 
-// Deps are what the server is built from. Config, Tenants and Auth are required;
-// Logger nil means slog.Default().
+// Options are the server's settings; syncd's wiring maps its config to them.
+type Options struct {
+	// TrustedProxies are the peers whose X-Forwarded-For counts (transport/authmw).
+	TrustedProxies []netip.Prefix
+	// Guard tunes the slow-body and stalled-answer guard of every route.
+	Guard guard.Options
+	// Hub tunes the /ws hub.
+	Hub hub.Options
+	// ReadOnly refuses every write with 403 forbidden.
+	ReadOnly bool
+	// Web serves the web app at "/"; false leaves "/" 404.
+	Web bool
+	// Admin says where the admin API and /metrics are mounted.
+	Admin AdminMount
+	// ParseSize reads sizes given as strings in admin requests (config.ParseSize).
+	ParseSize func(string) (int64, error)
+}
+
+// AdminMount says where the admin API is served.
+type AdminMount int
+
+const (
+	// AdminNone serves no admin API (a non-loopback listen without admin_listen).
+	AdminNone AdminMount = iota
+	// AdminOnMain serves it on the main listener (a loopback listen address).
+	AdminOnMain
+	// AdminSeparate serves it on its own handler, Admin() (admin_listen).
+	AdminSeparate
+)
+
+// Deps are what the server is built from. Tenants and Auth are required; Logger nil
+// means slog.Default().
 type Deps struct {
-	Config  *config.Config
+	Options Options
 	Tenants *tenants.Registry
 	Auth    *auth.Service
 	Logger  *slog.Logger
@@ -62,24 +92,21 @@ type Server struct {
 	onShutdown []func(ctx context.Context) error
 }
 
-// New builds the main Echo and, when d.Config.AdminListen is set, the admin Echo.
+// New builds the main Echo and, with AdminSeparate, the admin Echo.
 func New(ctx context.Context, d Deps) (*Server, error) {
-	if d.Config == nil || d.Tenants == nil || d.Auth == nil {
-		return nil, errors.New("server: Config, Tenants and Auth are required")
+	if d.Tenants == nil || d.Auth == nil {
+		return nil, errors.New("server: Tenants and Auth are required")
 	}
 	logger := d.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	proxies, err := d.Config.TrustedProxyPrefixes()
-	if err != nil {
-		return nil, err
-	}
+	o := d.Options
 	s := &Server{logger: logger}
-	s.mw = authmw.New(d.Auth, authmw.Options{TrustedProxies: proxies, Logger: logger})
+	s.mw = authmw.New(d.Auth, authmw.Options{TrustedProxies: o.TrustedProxies, Logger: logger})
 
 	s.metrics = metrics.New()
-	s.guard = GuardOptions(d.Config)
+	s.guard = o.Guard
 	s.main = newEcho(logger, s.metrics, s.guard)
 	var ready func(context.Context) error
 	if d.DB != nil {
@@ -89,14 +116,14 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		Registry: d.Tenants,
 		Auth:     d.Auth,
 		MW:       s.mw,
-		ReadOnly: d.Config.ReadOnly,
+		ReadOnly: o.ReadOnly,
 		Ready:    ready,
 		Logger:   logger,
 	}); err != nil {
 		return nil, err
 	}
 
-	s.hub = hub.New(hub.OptionsFromConfig(d.Config), hub.Deps{
+	s.hub = hub.New(o.Hub, hub.Deps{
 		Registry: hub.FromRegistry(d.Tenants),
 		Auth:     d.Auth,
 		Upgrade:  s.mw,
@@ -107,7 +134,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	s.onShutdown = append(s.onShutdown, func(ctx context.Context) error { return s.hub.Shutdown(ctx) })
 
 	// The web app (SPEC §7.2) on the main listener; web.enabled false leaves "/" 404.
-	if d.Config.Web.Enabled {
+	if o.Web {
 		app, err := web.New()
 		if err != nil {
 			return nil, err
@@ -120,10 +147,11 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	}
 
 	adminTarget := (*echo.Echo)(nil)
-	if d.Config.AdminListen != "" {
+	switch o.Admin {
+	case AdminSeparate:
 		s.admin = newEcho(logger, s.metrics, s.guard)
 		adminTarget = s.admin
-	} else if config.IsLoopback(d.Config.Listen) {
+	case AdminOnMain:
 		adminTarget = s.main
 	}
 	if adminTarget != nil {
@@ -132,6 +160,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		if err := admin.Register(adminTarget.Group("/admin"), admin.Options{
 			Auth:            d.Auth,
 			Tenants:         d.Tenants,
+			ParseSize:       o.ParseSize,
 			MW:              s.mw,
 			ListConnections: func() any { return s.hub.Connections() },
 			Disconnect:      s.hub.Disconnect,
@@ -172,32 +201,6 @@ func (s *Server) Hub() *hub.Hub { return s.hub }
 
 // Metrics returns the Prometheus collectors.
 func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
-
-// GuardOptions maps SPEC §5's limits (body_min_rate, body_window, stream_stall) to
-// the options of transport/guard's middleware.
-func GuardOptions(c *config.Config) guard.Options {
-	return guard.Options{
-		MinRate: int64(c.Limits.BodyMinRate),
-		Window:  c.Limits.BodyWindow.Std(),
-		Stall:   c.Limits.StreamStall.Std(),
-	}
-}
-
-// NewLimiter returns the connection limiter of SPEC §3 for c: limits.max_connections
-// over every listener, limits.max_connections_per_ip per TCP peer address, with peers
-// in trusted_proxies exempt from the per-address cap. The daemon wraps each listener
-// with it.
-func NewLimiter(c *config.Config) (*guard.Limiter, error) {
-	proxies, err := c.TrustedProxyPrefixes()
-	if err != nil {
-		return nil, err
-	}
-	return guard.NewLimiter(guard.LimiterOptions{
-		Max:    c.Limits.MaxConnections,
-		PerIP:  c.Limits.MaxConnectionsPerIP,
-		Exempt: proxies,
-	}), nil
-}
 
 // newEcho returns an Echo instance with syncspace's common middleware. The guard
 // middleware comes first, so that every answer (error answers written by the request

@@ -211,15 +211,8 @@ func ensureFolder(dir string, log *slog.Logger) error {
 // stops syncing cleanly with the state saved.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sub, args := subcommand(args)
-	for _, a := range args {
-		if a == "-h" || a == "--help" || a == "-help" {
-			if sub == "status" {
-				fmt.Fprint(stdout, statusUsage)
-			} else {
-				fmt.Fprint(stdout, usageText)
-			}
-			return ExitOK
-		}
+	if helpAsked(sub, args, stdout) {
+		return ExitOK
 	}
 	if sub == "status" {
 		return runStatus(args, stdout, stderr)
@@ -231,22 +224,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	level, _ := parseLevel(c.logLevel)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
-	token := ""
-	switch {
-	case c.tokenFile != "":
-		if token, err = readToken(c.tokenFile); err != nil {
-			fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
-			return ExitUsage
-		}
-	case c.token != "":
-		token = c.token
-		log.Warn("--token is visible in the process list; prefer --token-file or SYNC_TOKEN")
-	default:
-		token = strings.TrimSpace(os.Getenv("SYNC_TOKEN"))
-	}
-	if token == "" {
-		fmt.Fprintln(stderr, "realtime-sync-client: a token is required: --token-file FILE, --token T or SYNC_TOKEN")
+	token, err := resolveToken(c, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
 		return ExitUsage
 	}
 	cl, err := syncclient.New(syncclient.Options{Server: c.server, Token: token, CAFile: c.caFile, Logger: log})
@@ -254,19 +234,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
 		return ExitUsage
 	}
-	if err := ensureFolder(c.localPath, log); err != nil {
-		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
-		return ExitFailure
-	}
-	var progress io.Writer
-	if isTerminal(stderr) {
-		progress = stderr
-	}
-	eng, err := engine.Open(engine.Options{
-		Root: c.localPath, Remote: cl, ClientID: c.clientID, Realtime: c.realtime,
-		Interval: c.interval, InitialSync: c.initialSync, AllowMassDelete: c.allowMassDelete,
-		Progress: progress, Logger: log,
-	})
+	eng, err := openEngine(c, cl, stderr, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
 		return ExitFailure
@@ -279,21 +247,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Dir: abs, Server: httpURL.String(), Realtime: c.realtime && !c.once, Interval: c.interval.String(),
 	}, log)
 	sw.setToken(token)
-
 	if c.once {
-		agreed, err := eng.SyncOnce(ctx)
-		if err != nil {
-			sw.stopped("--once: " + err.Error())
-			fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
-			return ExitFailure
-		}
-		if !agreed {
-			sw.stopped("--once: the folder and the server do not agree yet")
-			fmt.Fprintln(stderr, "realtime-sync-client: the folder and the server do not agree yet (see the log)")
-			return ExitFailure
-		}
-		sw.stopped("--once done")
-		return ExitOK
+		return syncOnce(ctx, eng, sw, stderr)
 	}
 	if c.tokenFile != "" {
 		go watchToken(ctx, c.tokenFile, token, func(tok string) {
@@ -301,10 +256,85 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			sw.setToken(tok)
 		}, log)
 	}
+	return runLive(ctx, eng, sw, stderr)
+}
+
+// helpAsked prints the usage of sub to stdout when args ask for it.
+func helpAsked(sub string, args []string, stdout io.Writer) bool {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			if sub == "status" {
+				fmt.Fprint(stdout, statusUsage)
+			} else {
+				fmt.Fprint(stdout, usageText)
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// resolveToken returns the token of --token-file, --token or SYNC_TOKEN, in that order.
+func resolveToken(c *config, log *slog.Logger) (string, error) {
+	token := ""
+	switch {
+	case c.tokenFile != "":
+		var err error
+		if token, err = readToken(c.tokenFile); err != nil {
+			return "", err
+		}
+	case c.token != "":
+		token = c.token
+		log.Warn("--token is visible in the process list; prefer --token-file or SYNC_TOKEN")
+	default:
+		token = strings.TrimSpace(os.Getenv("SYNC_TOKEN"))
+	}
+	if token == "" {
+		return "", errors.New("a token is required: --token-file FILE, --token T or SYNC_TOKEN")
+	}
+	return token, nil
+}
+
+// openEngine creates the local folder if needed and opens the sync engine on it, with
+// progress bars when stderr is a terminal.
+func openEngine(c *config, cl *syncclient.Client, stderr io.Writer, log *slog.Logger) (*engine.Engine, error) {
+	if err := ensureFolder(c.localPath, log); err != nil {
+		return nil, err
+	}
+	var progress io.Writer
+	if isTerminal(stderr) {
+		progress = stderr
+	}
+	return engine.Open(engine.Options{
+		Root: c.localPath, Remote: cl, ClientID: c.clientID, Realtime: c.realtime,
+		Interval: c.interval, InitialSync: c.initialSync, AllowMassDelete: c.allowMassDelete,
+		Progress: progress, Logger: log,
+	})
+}
+
+// syncOnce is --once: one sync, then exit 0 only when the folder and the server agree.
+func syncOnce(ctx context.Context, eng *engine.Engine, sw *statusWriter, stderr io.Writer) int {
+	agreed, err := eng.SyncOnce(ctx)
+	if err != nil {
+		sw.stopped("--once: " + err.Error())
+		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
+		return ExitFailure
+	}
+	if !agreed {
+		sw.stopped("--once: the folder and the server do not agree yet")
+		fmt.Fprintln(stderr, "realtime-sync-client: the folder and the server do not agree yet (see the log)")
+		return ExitFailure
+	}
+	sw.stopped("--once done")
+	return ExitOK
+}
+
+// runLive runs the engine until ctx ends, with the status file kept up to date.
+func runLive(ctx context.Context, eng *engine.Engine, sw *statusWriter, stderr io.Writer) int {
 	wctx, stopWriter := context.WithCancel(ctx)
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); sw.run(wctx) }()
-	err = eng.Run(ctx)
+	err := eng.Run(ctx)
 	stopWriter()
 	<-writerDone
 	if err != nil {

@@ -10,32 +10,42 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/syncspace/syncspace/auth"
-	"github.com/syncspace/syncspace/auth/sqlitestore"
+	"github.com/syncspace/syncspace/cmd/internal/node"
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
-	"github.com/syncspace/syncspace/tenants/sqlite"
 )
 
 // local works on a data dir directly, also while syncd runs (SQLite WAL with a busy
-// timeout; syncd polls the tables and sees the change within a second).
+// timeout; syncd polls the tables and sees the change within a second). It opens the
+// data dir as syncd does (cmd/internal/node).
 type local struct {
 	cfg   *config.Config
-	db    *closerDB
+	node  *node.Node
 	reg   *tenants.Registry
 	svc   *auth.Service
 	actor string
 }
 
-type closerDB struct{ close func() error }
-
 func openLocal(ctx context.Context, o localOptions) (*local, error) {
+	cfg, err := localConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	n, err := node.Open(ctx, cfg.DataDir, localNodeOptions(cfg, o))
+	if err != nil {
+		return nil, err
+	}
+	return &local{cfg: cfg, node: n, reg: n.Tenants, svc: n.Auth, actor: auth.LocalActor()}, nil
+}
+
+// localConfig is --config's configuration (else the embedded default) with --data's
+// data dir, which must exist.
+func localConfig(o localOptions) (*config.Config, error) {
 	cfg := config.Default()
 	if o.configFile != "" {
 		c, err := config.Load(o.configFile, os.Getenv)
@@ -57,70 +67,27 @@ func openLocal(ctx context.Context, o localOptions) (*local, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("data dir %s is not a directory", cfg.DataDir)
 	}
-	logger := slog.New(slog.DiscardHandler)
-	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "syncd.db"))
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	reg, err := tenants.OpenRegistry(ctx, db, cfg.DataDir, tenants.Limits{}, logger)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open tenants: %w", err)
-	}
-	// Without --config, issue tokens the way the syncd of this data dir does: it
-	// records its issuer, TTL caps and key directory in the store.
-	if o.configFile == "" {
-		set, ok, err := sqlitestore.LoadSettings(ctx, db)
-		if err != nil {
-			reg.Close()
-			db.Close()
-			return nil, err
-		}
-		if ok {
-			cfg.Auth.Issuer = set.Issuer
-			cfg.Auth.MaxTTL = config.Duration(set.MaxTTL)
-			cfg.Auth.MaxOpsTTL = config.Duration(set.MaxOpsTTL)
-			cfg.Auth.KeyDir = set.KeyDir
-			if set.KeyDir != "" && !o.keyDirSet {
-				if _, err := os.Stat(set.KeyDir); err != nil {
-					reg.Close()
-					db.Close()
-					return nil, fmt.Errorf("key dir %s, which syncd uses, is not reachable (%v): pass --key-dir or --config", set.KeyDir, err)
-				}
-			}
-		}
-	}
-	keyDir := cfg.KeyDir()
+	return cfg, nil
+}
+
+// localNodeOptions are syncd's options for cfg. Without --config, tokens are issued
+// the way the syncd of this data dir does: it records its issuer, TTL caps and key
+// directory in the store. --key-dir overrides the key directory.
+func localNodeOptions(cfg *config.Config, o localOptions) node.Options {
+	no := node.FromConfig(cfg)
+	no.UseRecorded = o.configFile == ""
 	if o.keyDirSet {
-		keyDir = o.keyDir
-	} else if cfg.Auth.KeyDir == "" {
-		keyDir = filepath.Join(cfg.DataDir, "keys")
+		no.Auth.KeyDir = o.keyDir
+		no.KeepKeyDir = true
 	}
-	svc, err := sqlitestore.OpenService(ctx, db, auth.Config{
-		Issuer:    cfg.Auth.Issuer,
-		MaxTTL:    time.Duration(cfg.Auth.MaxTTL),
-		MaxOpsTTL: time.Duration(cfg.Auth.MaxOpsTTL),
-		KeyDir:    keyDir,
-	}, reg, logger)
-	if err != nil {
-		reg.Close()
-		db.Close()
-		return nil, fmt.Errorf("open auth: %w", err)
-	}
-	return &local{
-		cfg:   cfg,
-		db:    &closerDB{close: func() error { rerr := reg.Close(); return errors.Join(rerr, db.Close()) }},
-		reg:   reg,
-		svc:   svc,
-		actor: auth.LocalActor(),
-	}, nil
+	return no
 }
 
 // PublicURL is web.public_url of --config, else derived from its listen address (the
 // embedded default's without --config).
 func (l *local) PublicURL() (string, bool) { return l.cfg.PublicURL() }
 
-func (l *local) Close() error { return l.db.close() }
+func (l *local) Close() error { return l.node.Close() }
 
 func (l *local) audit(ctx context.Context, action, target string, err error) {
 	e := auth.AuditEntry{Actor: l.actor, Action: action, Target: target, Outcome: auth.OutcomeOK}

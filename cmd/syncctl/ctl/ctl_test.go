@@ -25,6 +25,7 @@ import (
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/cmd/syncd/daemon"
+	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/admin"
@@ -343,7 +344,7 @@ func TestRemoteTLS(t *testing.T) {
 	}
 	e := echo.New()
 	e.HTTPErrorHandler = httperr.Handler(logger)
-	if err := admin.Register(e.Group("/admin"), admin.Options{Auth: svc, Tenants: reg, MW: authmw.New(svc, authmw.Options{Logger: logger}), Logger: logger}); err != nil {
+	if err := admin.Register(e.Group("/admin"), admin.Options{Auth: svc, Tenants: reg, MW: authmw.New(svc, authmw.Options{Logger: logger}), Logger: logger, ParseSize: config.ParseSize}); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewTLSServer(e)

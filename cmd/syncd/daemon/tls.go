@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
+	"net/http"
 
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/tlsconf"
@@ -20,4 +22,25 @@ func newTLS(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*tlsS
 		middleware:  s.Middleware,
 		closeFn:     func() { _ = s.Close() },
 	}, nil
+}
+
+// tlsSetup adapts the TLS setup of package tlsconf.
+type tlsSetup struct {
+	TLSConfig   *tls.Config
+	HTTPHandler http.Handler
+	middleware  func(http.Handler) http.Handler
+	closeFn     func()
+}
+
+func (t *tlsSetup) wrap(h http.Handler) http.Handler {
+	if t == nil || t.middleware == nil {
+		return h
+	}
+	return t.middleware(h)
+}
+
+func (t *tlsSetup) close() {
+	if t != nil && t.closeFn != nil {
+		t.closeFn()
+	}
 }

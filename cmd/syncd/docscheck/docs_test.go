@@ -16,6 +16,7 @@ import (
 
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/auth/sqlitestore"
+	"github.com/syncspace/syncspace/cmd/syncd/daemon"
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/sqlite"
@@ -240,7 +241,11 @@ func TestRoutesDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(ctx, server.Deps{Config: cfg, Tenants: reg, Auth: as, DB: db})
+	opts, err := daemon.ServerOptions(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(ctx, server.Deps{Options: opts, Tenants: reg, Auth: as, DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,109 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+
+	"github.com/syncspace/syncspace/transport/guard"
+)
+
+// listen binds the listeners and starts serving.
+func (d *Daemon) listen() error {
+	cfg := d.cfg
+	errLog := slog.NewLogLogger(d.logger.Handler(), slog.LevelInfo)
+	newServer := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: ReadHeaderTimeout,
+			IdleTimeout:       IdleTimeout,
+			MaxHeaderBytes:    MaxHeaderBytes,
+			ErrorLog:          errLog,
+			ConnContext:       guard.ConnContext,
+		}
+	}
+	// One limiter over every listener: limits.max_connections counts them all.
+	limiter, err := newLimiter(cfg)
+	if err != nil {
+		return err
+	}
+	d.limiter = limiter
+	d.lnMain, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	d.lnMain = limiter.Wrap(d.lnMain, d.tls.TLSConfig)
+	mainSrv := newServer(d.tls.wrap(d.srv.Main()))
+	mainSrv.TLSConfig = d.tls.TLSConfig
+	d.servers = append(d.servers, mainSrv)
+	if d.tls.TLSConfig == nil && !loopbackAddr(d.lnMain.Addr()) {
+		d.logger.Warn("PLAIN HTTP ON A NON-LOOPBACK ADDRESS: tokens and files cross the network unencrypted; use only behind a TLS proxy", slog.String("listen", d.lnMain.Addr().String()))
+	}
+	d.serve(mainSrv, d.lnMain)
+
+	if cfg.AdminListen != "" {
+		d.lnAdmin, err = net.Listen("tcp", cfg.AdminListen)
+		if err != nil {
+			return fmt.Errorf("listen admin %s: %w", cfg.AdminListen, err)
+		}
+		d.lnAdmin = limiter.Wrap(d.lnAdmin, d.tls.TLSConfig)
+		adminSrv := newServer(d.tls.wrap(d.srv.Admin()))
+		adminSrv.TLSConfig = d.tls.TLSConfig
+		d.servers = append(d.servers, adminSrv)
+		d.serve(adminSrv, d.lnAdmin)
+	}
+	if h := d.tls.HTTPHandler; h != nil && cfg.TLS.HTTPListen != "" {
+		ln, err := net.Listen("tcp", cfg.TLS.HTTPListen)
+		if err != nil {
+			return fmt.Errorf("listen http %s: %w", cfg.TLS.HTTPListen, err)
+		}
+		ln = limiter.Wrap(ln, nil)
+		plain := newServer(h)
+		d.servers = append(d.servers, plain)
+		d.serveOn(plain, ln, false)
+	}
+	d.logger.Info("syncd listening", slog.String("addr", d.Addr()), slog.Bool("tls", d.tls.TLSConfig != nil), slog.String("data_dir", cfg.DataDir))
+	if d.lnAdmin != nil {
+		d.logger.Info("admin API listening", slog.String("addr", d.AdminAddr()))
+	}
+	return nil
+}
+
+func (d *Daemon) serve(s *http.Server, ln net.Listener) {
+	d.serveOn(s, ln, s.TLSConfig != nil)
+}
+
+func (d *Daemon) serveOn(s *http.Server, ln net.Listener, useTLS bool) {
+	go func() {
+		var err error
+		if useTLS {
+			err = s.ServeTLS(ln, "", "")
+		} else {
+			err = s.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.errc <- err
+		}
+	}()
+}
+
+// monitor shuts the daemon down when a listener fails.
+func (d *Daemon) monitor() {
+	select {
+	case err := <-d.errc:
+		d.logger.Error("serving failed", slog.Any("err", err))
+		ctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+		defer cancel()
+		d.shutdown(ctx, err)
+	case <-d.done:
+	}
+}
+
+func loopbackAddr(a net.Addr) bool {
+	ap, err := netip.ParseAddrPort(a.String())
+	return err == nil && ap.Addr().Unmap().IsLoopback()
+}

@@ -1,0 +1,78 @@
+package daemon
+
+import (
+	"time"
+
+	"github.com/syncspace/syncspace/config"
+	"github.com/syncspace/syncspace/transport/guard"
+	"github.com/syncspace/syncspace/transport/hub"
+	"github.com/syncspace/syncspace/transport/server"
+)
+
+// This file is the one place where syncd's config becomes the options of the packages
+// it wires: the HTTP server (and through it the hub, the guard and the admin API) and
+// the connection limiter here; the store, the tenants and auth in cmd/internal/node
+// (through nodeOptions).
+
+// ServerOptions maps cfg to the options of transport/server.
+func ServerOptions(cfg *config.Config) (server.Options, error) {
+	proxies, err := cfg.TrustedProxyPrefixes()
+	if err != nil {
+		return server.Options{}, err
+	}
+	admin := server.AdminNone
+	switch {
+	case cfg.AdminListen != "":
+		admin = server.AdminSeparate
+	case config.IsLoopback(cfg.Listen):
+		admin = server.AdminOnMain
+	}
+	return server.Options{
+		TrustedProxies: proxies,
+		Guard:          guardOptions(cfg),
+		Hub:            hubOptions(cfg),
+		ReadOnly:       cfg.ReadOnly,
+		Web:            cfg.Web.Enabled,
+		Admin:          admin,
+		ParseSize:      config.ParseSize,
+	}, nil
+}
+
+// guardOptions maps SPEC §5's limits (body_min_rate, body_window, stream_stall) to
+// the options of transport/guard's middleware.
+func guardOptions(cfg *config.Config) guard.Options {
+	return guard.Options{
+		MinRate: int64(cfg.Limits.BodyMinRate),
+		Window:  cfg.Limits.BodyWindow.Std(),
+		Stall:   cfg.Limits.StreamStall.Std(),
+	}
+}
+
+// hubOptions maps the limits and websocket sections to the /ws hub's options.
+func hubOptions(cfg *config.Config) hub.Options {
+	return hub.Options{
+		PingInterval:   time.Duration(cfg.WebSocket.PingInterval),
+		PongTimeout:    time.Duration(cfg.WebSocket.PongTimeout),
+		IdleTimeout:    time.Duration(cfg.WebSocket.IdleTimeout),
+		AllowedOrigins: cfg.WebSocket.AllowedOrigins,
+		MaxFrame:       cfg.Limits.WSMaxFrame,
+		SendQueue:      cfg.Limits.WSSendQueue,
+		PerToken:       cfg.Limits.WSPerToken,
+	}
+}
+
+// newLimiter returns the connection limiter of SPEC §3 for cfg: limits.max_connections
+// over every listener, limits.max_connections_per_ip per TCP peer address, with peers
+// in trusted_proxies exempt from the per-address cap. The daemon wraps each listener
+// with it.
+func newLimiter(cfg *config.Config) (*guard.Limiter, error) {
+	proxies, err := cfg.TrustedProxyPrefixes()
+	if err != nil {
+		return nil, err
+	}
+	return guard.NewLimiter(guard.LimiterOptions{
+		Max:    cfg.Limits.MaxConnections,
+		PerIP:  cfg.Limits.MaxConnectionsPerIP,
+		Exempt: proxies,
+	}), nil
+}

@@ -1,0 +1,128 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/syncspace/syncspace/config"
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+// Usage is syncd's -h text.
+const Usage = `usage: syncd [-config FILE]
+       syncd -healthcheck [-config FILE]   exit 0 when that server answers /readyz
+
+syncd serves syncspace's file-sync API. Without -config it runs on the embedded
+default: listen 127.0.0.1:8080, plain HTTP, data dir ./syncd-data; its first start
+creates tenant "default" and the token file syncd-data/default.token.
+
+Environment overrides: SYNCD_LISTEN, SYNCD_DATA_DIR, SYNCD_LOG_LEVEL.
+
+flags:
+`
+
+// parseArgs parses syncd's flags. It returns flag.ErrHelp for -h.
+func parseArgs(args []string, stdout io.Writer) (string, error) {
+	fs := flag.NewFlagSet("syncd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	configPath := fs.String("config", "", "JSON config `FILE` (default: the embedded default)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fmt.Fprint(stdout, Usage)
+			fs.PrintDefaults()
+			return "", err
+		}
+		return "", fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	return *configPath, nil
+}
+
+// newLogger builds the slog logger of the log config.
+func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, error) {
+	level, err := cfg.SlogLevel()
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(cfg.Log.Format, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// Run is syncd's main: it starts the daemon, waits for SIGINT/SIGTERM (or ctx), shuts
+// down gracefully within ShutdownGrace, and returns the exit code: 0 on success, 1 on a
+// runtime failure, 2 on bad usage. A second signal during shutdown returns 1 at once.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if hc, rest := takeHealthcheck(args); hc {
+		return runHealthcheck(ctx, rest, stdout, stderr, os.Getenv)
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	d, err := Start(ctx, args, stdout, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, ErrUsage):
+		fmt.Fprintf(stderr, "syncd: %s (run 'syncd -h' for usage)\n", oneLine(err))
+		return 2
+	case err != nil:
+		fmt.Fprintf(stderr, "syncd: %s\n", oneLine(err))
+		return 1
+	}
+	select {
+	case <-sigs:
+	case <-ctx.Done():
+	case <-d.done:
+		if err := d.Wait(); err != nil {
+			fmt.Fprintf(stderr, "syncd: %s\n", oneLine(err))
+			return 1
+		}
+		return 0
+	}
+	stopped := make(chan error, 1)
+	go func() {
+		sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+		defer cancel()
+		stopped <- d.Shutdown(sctx)
+	}()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			fmt.Fprintf(stderr, "syncd: %s\n", oneLine(err))
+			return 1
+		}
+		return 0
+	case <-sigs:
+		fmt.Fprintln(stderr, "syncd: second signal, exiting at once")
+		return 1
+	}
+}
+
+// oneLine renders err for stderr: one line, and without the error-code prefix of a
+// *protocol.Error (tlsconf's "config: tls.acme_ca_file: ..." reads as such; config's own
+// errors are plain and read "config: tls.mode: ..." already).
+func oneLine(err error) string {
+	msg := err.Error()
+	if pe, ok := err.(*protocol.Error); ok && pe.Code != protocol.CodeInternal && pe.Message != "" {
+		msg = pe.Message
+		if pe.Err != nil {
+			msg += ": " + pe.Err.Error()
+		}
+	}
+	return strings.ReplaceAll(msg, "\n", "; ")
+}

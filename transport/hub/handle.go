@@ -1,0 +1,93 @@
+package hub
+
+import (
+	"context"
+
+	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/transport/metrics"
+)
+
+// handle processes one authenticated text message.
+func (c *conn) handle(data []byte) {
+	m, err := DecodeClientMessage(data)
+	if err != nil {
+		c.sendError(err, m.OperationID)
+		return
+	}
+	switch m.Type {
+	case protocol.TypePing:
+		c.send(pongFrame)
+	case protocol.TypeAuth:
+		c.sendError(protocol.Errorf(protocol.CodeBadRequest, "already authenticated"), m.OperationID)
+	case protocol.TypeRefresh:
+		c.refresh(m)
+	case protocol.TypeSubscribe:
+		c.subscribe(m)
+	case protocol.TypeFileOperation:
+		c.fileOperation(m)
+	}
+}
+
+func (c *conn) refresh(m protocol.Message) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	cur := c.principal.Load()
+	p, err := c.h.auth.Verify(ctx, m.Token, auth.AudienceTenant)
+	if err != nil || p == nil {
+		c.h.metrics.AuthFailed(metrics.TransportWS)
+		c.sendError(protocol.Errorf(protocol.CodeUnauthenticated, "refresh token is not valid"), m.OperationID)
+		return
+	}
+	if p.Tenant != cur.Tenant || p.TenantID != cur.TenantID || p.Subject != cur.Subject {
+		c.sendError(protocol.Errorf(protocol.CodeForbidden, "refresh token must be for the same tenant and subject"), m.OperationID)
+		return
+	}
+	if !p.ExpiresAt.After(cur.ExpiresAt) {
+		c.sendError(protocol.Errorf(protocol.CodeBadRequest, "refresh token must expire later than the current one"), m.OperationID)
+		return
+	}
+	if !c.h.refreshed(c, p) {
+		c.sendError(protocol.Errorf(protocol.CodeRateLimited, "too many WebSocket connections for the new token"), m.OperationID)
+		return
+	}
+	opID := m.OperationID
+	if opID == "" {
+		opID = "refresh"
+	}
+	c.send(encodeAck(opID, nil, ""))
+}
+
+// openSpace returns the tenant's space, opening it on first use.
+func (c *conn) openSpace() (Space, error) {
+	if c.space != nil {
+		return c.space, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	sp, err := c.h.reg.OpenSpace(ctx, c.tenant)
+	if err != nil {
+		return nil, err
+	}
+	c.space = sp
+	return sp, nil
+}
+
+func (c *conn) subscribe(m protocol.Message) {
+	if c.subscribed.Load() {
+		c.sendError(protocol.Errorf(protocol.CodeBadRequest, "already subscribed"), m.OperationID)
+		return
+	}
+	sp, err := c.openSpace()
+	if err != nil {
+		c.sendError(err, protocol.SubscribeOperationID)
+		return
+	}
+	c.infoMu.Lock()
+	c.clientID = m.ClientID
+	c.infoMu.Unlock()
+	c.batch.Store(m.Batch)
+	c.subscribed.Store(true)
+	c.th = c.h.acquireTenant(c.tenant)
+	c.th.subscribe(c, sp, m.Since, m.Epoch)
+}
