@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -37,19 +36,15 @@ var (
 	verbose     = flag.Bool("reliability-logs", false, "print syncd's logs of every test")
 )
 
+// TestMain: the suite is long and does not run under -short (the inner loop); .ci/run
+// runs it.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	code := m.Run()
-	cleanupBinaries()
-	os.Exit(code)
-}
-
-// skipShort skips the heavy tests of this package under -short.
-func skipShort(t *testing.T) {
-	t.Helper()
 	if testing.Short() {
-		t.Skip("reliability suite: skipped with -short")
+		fmt.Println("reliability: skipped with -short")
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
 }
 
 // logBuf is a goroutine-safe buffer for logs.
@@ -510,51 +505,6 @@ func percentile(d []time.Duration, p float64) time.Duration {
 	slices.Sort(s)
 	i := int(float64(len(s)-1) * p)
 	return s[i]
-}
-
-// binaries built for this run, removed by TestMain.
-var (
-	binMu   sync.Mutex
-	binDir  string
-	binErrs = map[string]error{}
-	bins    = map[string]string{}
-)
-
-// buildBinary builds the main package pkg (import path) once per run and returns the
-// binary's path.
-func buildBinary(t *testing.T, pkg string) string {
-	t.Helper()
-	binMu.Lock()
-	defer binMu.Unlock()
-	if p, ok := bins[pkg]; ok {
-		return p
-	}
-	if err, ok := binErrs[pkg]; ok {
-		t.Fatal(err)
-	}
-	if binDir == "" {
-		d, err := os.MkdirTemp("", "reliability-bin-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		binDir = d
-	}
-	out := filepath.Join(binDir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		binErrs[pkg] = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
-		t.Fatal(binErrs[pkg])
-	}
-	bins[pkg] = out
-	return out
-}
-
-func cleanupBinaries() {
-	binMu.Lock()
-	defer binMu.Unlock()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
 }
 
 // waitUntil polls cond every 100 ms until it holds or d passes.
