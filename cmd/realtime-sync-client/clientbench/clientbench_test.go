@@ -4,29 +4,29 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/syncspace/syncspace/cmd/realtime-sync-client/internal/testenv"
+	"github.com/syncspace/syncspace/cmd/syncd/syncdtest"
+	"github.com/syncspace/syncspace/tenants"
 )
 
 // full reports whether to run the benchmark at the sizes of the issue (200 changes,
 // 10,000 files) and check its targets: CLIENTBENCH_FULL=1 (without -race).
 func full() bool { return os.Getenv("CLIENTBENCH_FULL") == "1" }
 
-func server(t *testing.T) *testenv.Server {
+// server is syncd with tenant t1 and a write token.
+type server struct{ URL, Token string }
+
+func newServer(t *testing.T) server {
 	t.Helper()
-	s, err := testenv.Start(context.Background(), filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
-	return s
+	s := syncdtest.Start(t, syncdtest.Options{})
+	s.Tenant(t, "t1", tenants.Options{})
+	return server{URL: s.URL, Token: s.Token(t, "t1", "alice", "write")}
 }
 
 func TestPropagationLatency(t *testing.T) {
-	s := server(t)
+	s := newServer(t)
 	n := 30
 	if full() {
 		n = 200
@@ -44,7 +44,7 @@ func TestPropagationLatency(t *testing.T) {
 }
 
 func TestInitialSync(t *testing.T) {
-	s := server(t)
+	s := newServer(t)
 	files := 300
 	if v := os.Getenv("CLIENTBENCH_FILES"); v != "" {
 		fmt.Sscan(v, &files)

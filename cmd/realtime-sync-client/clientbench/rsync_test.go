@@ -102,7 +102,7 @@ func cpuTime() time.Duration {
 // medians are compared. With CLIENTBENCH_FULL=1 (10,000 × 4 KiB) the target is a wall
 // time of at most 1.5× rsync's.
 func TestInitialSyncVsRsync(t *testing.T) {
-	s := server(t)
+	s := newServer(t)
 	files, rounds := 300, 1
 	if full() {
 		files, rounds = 10000, 3
