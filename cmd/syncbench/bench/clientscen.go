@@ -286,8 +286,9 @@ func syncthingPropagation(ctx context.Context, r *runner, dir string, n int) ([]
 	return propagation(ctx, insts[0].folder, insts[1].folder, n, 30*time.Second)
 }
 
-// runInitialSync: n × 4 KiB files on the server, one empty folder: wall time of
-// `realtime-sync-client --once` against `rsync -a` from an rsync daemon on loopback.
+// runInitialSync: n × 4 KiB files on the server, one empty folder: wall time and CPU
+// time of `realtime-sync-client --once` against `rsync -a` from an rsync daemon on
+// loopback.
 func runInitialSync(ctx context.Context, r *runner) []Result {
 	const scen, metric = "initial-sync", "s"
 	n := r.size(10000, 300)
@@ -300,73 +301,126 @@ func runInitialSync(ctx context.Context, r *runner) []Result {
 		return []Result{failed(scen, metric, "", err)}
 	}
 	defer env.close()
-	rel := func(i int) string { return fmt.Sprintf("init/d%02d/f%05d.bin", i%100, i) }
-	cl := newHTTPClient(8)
-	if _, err := uploadRange(ctx, cl, 0, n, 8, func(i int) (string, string) { return env.url + "/api/files/" + rel(i), tok }); err != nil {
-		return []Result{failed(scen, metric, "", fmt.Errorf("seeding the server: %w", err))}
-	}
 	src := filepath.Join(dir, "rsync-src")
-	body := make([]byte, 4<<10)
-	for i := 0; i < n; i++ {
-		fill(body, uint64(i)+1)
-		p := filepath.Join(src, rel(i))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return []Result{failed(scen, metric, "", err)}
-		}
-		if err := os.WriteFile(p, body, 0o644); err != nil {
-			return []Result{failed(scen, metric, "", err)}
-		}
+	if err := seedInitial(ctx, env, tok, src, n); err != nil {
+		return []Result{failed(scen, metric, "", err)}
 	}
-
-	// syncspace
-	tf, err := writeToken(env.dir, tok)
+	ss, err := syncspaceInitial(ctx, env, tok, filepath.Join(dir, "ss-dst"), n)
 	if err != nil {
 		return []Result{failed(scen, metric, "", err)}
 	}
-	dst := filepath.Join(dir, "ss-dst")
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return []Result{failed(scen, metric, "", err)}
-	}
-	t0 := time.Now()
-	var logBuf bytes.Buffer
-	code := clientapp.Run(ctx, []string{"--server", env.url, "--local-path", dst, "--token-file", tf, "--once", "--log-level", "warn"}, io.Discard, &lockedWriter{w: &logBuf})
-	ssT := time.Since(t0)
-	if code != 0 {
-		return []Result{failed(scen, metric, "", fmt.Errorf("realtime-sync-client --once exited %d: %s", code, lastLine(logBuf.Bytes())))}
-	}
-	if got := countFiles(filepath.Join(dst, "init")); got != n {
-		return []Result{failed(scen, metric, "", fmt.Errorf("client fetched %d files, want %d", got, n))}
-	}
-	ss := ssT.Seconds()
-	r.log.Info("initial sync syncspace", "seconds", ss)
+	r.log.Info("initial sync syncspace", "seconds", ss.wall.Seconds(), "cpu", ss.cpu.Seconds())
 	notes := fmt.Sprintf("%d × 4 KiB in 100 directories into an empty folder; syncspace: realtime-sync-client --once (one HTTP GET per file, 8 parallel; temp file + rename, SHA-256 checked, client state saved); rsync -a: one pipelined stream from an rsync daemon on loopback; neither fsyncs each file", n)
-
-	rt, err := rsyncRun(ctx, r, dir, src, n)
+	rs, err := rsyncRun(ctx, r, dir, src, n)
 	var sk errSkip
 	switch {
 	case errors.As(err, &sk):
-		return []Result{withSyncspace(skipped(scen, metric, "rsync daemon", sk.Error()), ss)}
+		return []Result{withSyncspace(skipped(scen, metric, "rsync daemon", sk.Error()), ss.wall.Seconds())}
 	case err != nil:
-		return []Result{withSyncspace(failed(scen, metric, "rsync daemon", err), ss)}
+		return []Result{withSyncspace(failed(scen, metric, "rsync daemon", err), ss.wall.Seconds())}
 	}
-	r.log.Info("initial sync rsync", "seconds", rt.Seconds())
-	return []Result{row(scen, metric, ss, "rsync daemon", rt.Seconds(), notes, ratioAtMost(1.5))}
+	r.log.Info("initial sync rsync", "seconds", rs.wall.Seconds(), "cpu", rs.cpu.Seconds())
+	return []Result{
+		row(scen, metric, ss.wall.Seconds(), "rsync daemon", rs.wall.Seconds(), notes, ratioAtMost(1.5)),
+		row(scen, "CPU s", ss.cpu.Seconds(), "rsync daemon", rs.cpu.Seconds(),
+			"user+system CPU of the same runs: syncspace's process holds the client and the in-process syncd; rsync's figure adds the client, the daemon and its connection child"),
+	}
+}
+
+// timing is the wall and CPU (user+system) time of one run.
+type timing struct{ wall, cpu time.Duration }
+
+// seedInitial uploads the n files of the initial-sync scenario to the server and
+// writes the same tree under src for rsync.
+func seedInitial(ctx context.Context, env *syncEnv, tok, src string, n int) error {
+	cl := newHTTPClient(8)
+	if _, err := uploadRange(ctx, cl, 0, n, 8, func(i int) (string, string) { return env.url + "/api/files/" + initialRel(i), tok }); err != nil {
+		return fmt.Errorf("seeding the server: %w", err)
+	}
+	body := make([]byte, 4<<10)
+	for i := 0; i < n; i++ {
+		fill(body, uint64(i)+1)
+		p := filepath.Join(src, initialRel(i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func initialRel(i int) string { return fmt.Sprintf("init/d%02d/f%05d.bin", i%100, i) }
+
+// syncspaceInitial runs realtime-sync-client --once into the empty folder dst.
+func syncspaceInitial(ctx context.Context, env *syncEnv, tok, dst string, n int) (timing, error) {
+	tf, err := writeToken(env.dir, tok)
+	if err != nil {
+		return timing{}, err
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return timing{}, err
+	}
+	c0, t0 := cpuSelf(), time.Now()
+	var logBuf bytes.Buffer
+	code := clientapp.Run(ctx, []string{"--server", env.url, "--local-path", dst, "--token-file", tf, "--once", "--log-level", "warn"}, io.Discard, &lockedWriter{w: &logBuf})
+	t := timing{wall: time.Since(t0), cpu: cpuSelf() - c0}
+	if code != 0 {
+		return t, fmt.Errorf("realtime-sync-client --once exited %d: %s", code, lastLine(logBuf.Bytes()))
+	}
+	if got := countFiles(filepath.Join(dst, "init")); got != n {
+		return t, fmt.Errorf("client fetched %d files, want %d", got, n)
+	}
+	return t, nil
 }
 
 // rsyncRun serves src with an rsync daemon on loopback and times `rsync -a` of it
-// into a new empty directory.
-func rsyncRun(ctx context.Context, r *runner, dir, src string, n int) (time.Duration, error) {
+// into a new empty directory; CPU counts the client, the daemon and its reaped
+// connection child.
+func rsyncRun(ctx context.Context, r *runner, dir, src string, n int) (timing, error) {
 	bin, err := r.inst.apt(ctx, "rsync", "rsync")
 	if err != nil {
-		return 0, errSkip{err}
+		return timing{}, errSkip{err}
 	}
+	p, addr, err := startRsyncd(dir, bin, src)
+	if err != nil {
+		return timing{}, err
+	}
+	defer p.stop()
+	dst := filepath.Join(dir, "rsync-dst")
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return timing{}, err
+	}
+	t0 := time.Now()
+	c := exec.CommandContext(ctx, bin, "-a", fmt.Sprintf("rsync://%s/bench/", addr), dst+"/")
+	out, err := c.CombinedOutput()
+	t := timing{wall: time.Since(t0)}
+	if err != nil {
+		return t, fmt.Errorf("rsync: %v: %s", err, lastLine(out))
+	}
+	if got := countFiles(filepath.Join(dst, "init")); got != n {
+		return t, fmt.Errorf("rsync fetched %d files, want %d", got, n)
+	}
+	time.Sleep(100 * time.Millisecond) // the daemon reaps its connection child
+	dcpu, err := cpuOf(p.cmd.Process.Pid)
+	if err != nil {
+		return t, err
+	}
+	t.cpu = c.ProcessState.UserTime() + c.ProcessState.SystemTime() + dcpu
+	return t, nil
+}
+
+// startRsyncd starts an rsync daemon serving src read-only as module "bench" on a
+// free loopback port and waits until it answers.
+func startRsyncd(dir, bin, src string) (*proc, string, error) {
 	port, err := freePort()
 	if err != nil {
-		return 0, err
+		return nil, "", err
 	}
 	rdir := filepath.Join(dir, "rsyncd")
 	if err := os.MkdirAll(rdir, 0o755); err != nil {
-		return 0, err
+		return nil, "", err
 	}
 	ids := ""
 	if os.Geteuid() == 0 {
@@ -376,38 +430,24 @@ func rsyncRun(ctx context.Context, r *runner, dir, src string, n int) (time.Dura
 		port, rdir, rdir, ids, src)
 	cfg := filepath.Join(rdir, "rsyncd.conf")
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		return 0, err
+		return nil, "", err
 	}
 	p, err := startProc("rsyncd", rdir, bin, []string{"--daemon", "--no-detach", "--config=" + cfg}, nil)
 	if err != nil {
-		return 0, errSkip{err}
+		return nil, "", errSkip{err}
 	}
-	defer p.stop()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	for i := 0; ; i++ {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
-			break
+			return p, addr, nil
 		}
 		if p.exited() || i > 200 {
-			return 0, fmt.Errorf("rsync daemon did not start: %s", p.tail())
+			p.stop()
+			return nil, "", fmt.Errorf("rsync daemon did not start: %s", p.tail())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	dst := filepath.Join(dir, "rsync-dst")
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return 0, err
-	}
-	t0 := time.Now()
-	out, err := exec.CommandContext(ctx, bin, "-a", fmt.Sprintf("rsync://%s/bench/", addr), dst+"/").CombinedOutput()
-	d := time.Since(t0)
-	if err != nil {
-		return 0, fmt.Errorf("rsync: %v: %s", err, lastLine(out))
-	}
-	if got := countFiles(filepath.Join(dst, "init")); got != n {
-		return 0, fmt.Errorf("rsync fetched %d files, want %d", got, n)
-	}
-	return d, nil
 }
 
 // countFiles counts regular files under root.
