@@ -184,40 +184,16 @@ func syncthingPropagation(ctx context.Context, r *runner, dir string, n int) ([]
 		return nil, errSkip{err}
 	}
 	st := filepath.Join(dir, "syncthing")
-	type inst struct {
-		home, folder, id, apikey string
-		port, gui                int
-		p                        *proc
-	}
-	insts := []*inst{{home: filepath.Join(st, "home-a"), folder: filepath.Join(st, "a")}, {home: filepath.Join(st, "home-b"), folder: filepath.Join(st, "b")}}
+	insts := []*stInst{{home: filepath.Join(st, "home-a"), folder: filepath.Join(st, "a")}, {home: filepath.Join(st, "home-b"), folder: filepath.Join(st, "b")}}
 	version := "37"
 	for _, in := range insts {
-		for _, d := range []string{in.home, filepath.Join(in.folder, ".stfolder")} {
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				return nil, err
-			}
-		}
-		out, err := exec.CommandContext(ctx, bin, "generate", "--home="+in.home, "--no-default-folder", "--skip-port-probing").CombinedOutput()
+		v, err := in.generate(ctx, bin)
 		if err != nil {
-			return nil, errSkip{fmt.Errorf("syncthing generate: %s", lastLine(out))}
+			return nil, err
 		}
-		if m := regexp.MustCompile(`Device ID:\s*([A-Z0-9-]{50,})`).FindSubmatch(out); m != nil {
-			in.id = string(m[1])
-		} else {
-			out, err := exec.CommandContext(ctx, bin, "serve", "--home="+in.home, "--device-id").Output()
-			if err != nil {
-				return nil, errSkip{fmt.Errorf("syncthing device id: %v", err)}
-			}
-			in.id = strings.TrimSpace(string(out))
+		if v != "" {
+			version = v
 		}
-		if b, err := os.ReadFile(filepath.Join(in.home, "config.xml")); err == nil {
-			if m := regexp.MustCompile(`<configuration version="(\d+)"`).FindSubmatch(b); m != nil {
-				version = string(m[1])
-			}
-		}
-		key := make([]byte, 16)
-		rand.Read(key)
-		in.apikey = hex.EncodeToString(key)
 	}
 	ports, err := freePorts(2 * len(insts))
 	if err != nil {
@@ -227,8 +203,69 @@ func syncthingPropagation(ctx context.Context, r *runner, dir string, n int) ([]
 		in.port, in.gui = ports[2*i], ports[2*i+1]
 	}
 	for i, in := range insts {
-		other := insts[1-i]
-		cfg := fmt.Sprintf(`<configuration version="%s">
+		if err := os.WriteFile(filepath.Join(in.home, "config.xml"), []byte(in.config(version, insts[1-i])), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		for _, in := range insts {
+			if in.p != nil {
+				in.p.stop()
+			}
+		}
+	}()
+	if err := startSyncthings(ctx, st, bin, insts); err != nil {
+		return nil, err
+	}
+	if _, err := propagation(ctx, insts[0].folder, insts[1].folder, 1, 90*time.Second); err != nil {
+		return nil, fmt.Errorf("syncthing instances did not start syncing: %w (log: %s)", err, insts[1].p.tail())
+	}
+	return propagation(ctx, insts[0].folder, insts[1].folder, n, 30*time.Second)
+}
+
+// stInst is one Syncthing instance of the propagation scenario.
+type stInst struct {
+	home, folder, id, apikey string
+	port, gui                int
+	p                        *proc
+}
+
+// generate makes the instance's home (keys, device id, API key) and returns the
+// config version Syncthing wrote ("" if none was found).
+func (in *stInst) generate(ctx context.Context, bin string) (version string, err error) {
+	for _, d := range []string{in.home, filepath.Join(in.folder, ".stfolder")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return "", err
+		}
+	}
+	out, err := exec.CommandContext(ctx, bin, "generate", "--home="+in.home, "--no-default-folder", "--skip-port-probing").CombinedOutput()
+	if err != nil {
+		return "", errSkip{fmt.Errorf("syncthing generate: %s", lastLine(out))}
+	}
+	if m := regexp.MustCompile(`Device ID:\s*([A-Z0-9-]{50,})`).FindSubmatch(out); m != nil {
+		in.id = string(m[1])
+	} else {
+		out, err := exec.CommandContext(ctx, bin, "serve", "--home="+in.home, "--device-id").Output()
+		if err != nil {
+			return "", errSkip{fmt.Errorf("syncthing device id: %v", err)}
+		}
+		in.id = strings.TrimSpace(string(out))
+	}
+	if b, err := os.ReadFile(filepath.Join(in.home, "config.xml")); err == nil {
+		if m := regexp.MustCompile(`<configuration version="(\d+)"`).FindSubmatch(b); m != nil {
+			version = string(m[1])
+		}
+	}
+	key := make([]byte, 16)
+	rand.Read(key)
+	in.apikey = hex.EncodeToString(key)
+	return version, nil
+}
+
+// config is the instance's config.xml: one shared folder with other, loopback only,
+// no discovery, relays or upgrades, a 1 s watcher delay.
+func (in *stInst) config(version string, other *stInst) string {
+	return fmt.Sprintf(`<configuration version="%s">
     <folder id="bench" label="bench" path="%s" type="sendreceive" rescanIntervalS="3600" fsWatcherEnabled="true" fsWatcherDelayS="1" ignorePerms="false" autoNormalize="true">
         <filesystemType>basic</filesystemType>
         <device id="%s"></device>
@@ -258,32 +295,24 @@ func syncthingPropagation(ctx context.Context, r *runner, dir string, n int) ([]
     </options>
 </configuration>
 `, version, in.folder, in.id, other.id, in.id, other.id, other.port, in.gui, in.apikey, in.port)
-		if err := os.WriteFile(filepath.Join(in.home, "config.xml"), []byte(cfg), 0o600); err != nil {
-			return nil, err
-		}
-	}
-	defer func() {
-		for _, in := range insts {
-			in.p.stop()
-		}
-	}()
+}
+
+// startSyncthings starts every instance and waits until each answers its health check.
+func startSyncthings(ctx context.Context, st, bin string, insts []*stInst) error {
 	env := []string{"STNOUPGRADE=1", "STNODEFAULTFOLDER=1", "STGUIADDRESS=", "HOME=" + st}
 	for i, in := range insts {
 		p, err := startProc(fmt.Sprintf("syncthing-%c", 'a'+i), st, bin, []string{"serve", "--home=" + in.home, "--no-browser", "--no-restart"}, env)
 		if err != nil {
-			return nil, errSkip{err}
+			return errSkip{err}
 		}
 		in.p = p
 	}
 	for _, in := range insts {
 		if err := waitHTTP(ctx, in.p, fmt.Sprintf("http://127.0.0.1:%d/rest/noauth/health", in.gui), 30*time.Second, false); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if _, err := propagation(ctx, insts[0].folder, insts[1].folder, 1, 90*time.Second); err != nil {
-		return nil, fmt.Errorf("syncthing instances did not start syncing: %w (log: %s)", err, insts[1].p.tail())
-	}
-	return propagation(ctx, insts[0].folder, insts[1].folder, n, 30*time.Second)
+	return nil
 }
 
 // runInitialSync: n × 4 KiB files on the server, one empty folder: wall time and CPU
