@@ -120,6 +120,9 @@ type fanStats struct {
 	p50, p99     time.Duration
 	dropped      int // subscribers whose connection ended during the run
 	stalls       int // times the publishers waited a second for any delivery
+	// cpuPerDelivery is this process's CPU time (servers run in process, and the
+	// clients, the same for every server) per delivered event.
+	cpuPerDelivery time.Duration
 }
 
 // fanRun connects groups × perGroup subscribers to t, publishes with pubs concurrent
@@ -158,9 +161,9 @@ func fanRun(ctx context.Context, t *hubTarget, groups, perGroup, pubs, window in
 		}()
 	}
 	sleepCtx(ctx, warm)
-	d0, p0, t0 := f.delivered.Load(), f.publishedN.Load(), time.Since(f.epoch)
+	d0, p0, t0, c0 := f.delivered.Load(), f.publishedN.Load(), time.Since(f.epoch), cpuSelf()
 	sleepCtx(ctx, measure)
-	d1, p1, t1 := f.delivered.Load(), f.publishedN.Load(), time.Since(f.epoch)
+	d1, p1, t1, c1 := f.delivered.Load(), f.publishedN.Load(), time.Since(f.epoch), cpuSelf()
 	close(f.stop)
 	pwg.Wait()
 	f.running.Store(false)
@@ -175,6 +178,9 @@ func fanRun(ctx context.Context, t *hubTarget, groups, perGroup, pubs, window in
 	st := f.stats(t0, t1)
 	st.eventsPerSec = float64(d1-d0) / (t1 - t0).Seconds()
 	st.published = float64(p1-p0) / (t1 - t0).Seconds()
+	if d1 > d0 {
+		st.cpuPerDelivery = (c1 - c0) / time.Duration(d1-d0)
+	}
 	if st.eventsPerSec == 0 {
 		return st, fmt.Errorf("no event delivered in the measurement window (%d published in it, %d stalls)", p1-p0, st.stalls)
 	}
