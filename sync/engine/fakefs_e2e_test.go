@@ -7,8 +7,6 @@ package engine_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/syncspace/syncspace/cmd/syncd/daemon"
+	"github.com/syncspace/syncspace/cmd/syncd/syncdtest"
 	"github.com/syncspace/syncspace/sync/engine"
 	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -46,30 +44,10 @@ func (l *logBuf) String() string {
 // startSyncd starts a real syncd with tenant t1 and returns a client for it.
 func startSyncd(t *testing.T) *syncclient.Client {
 	t.Helper()
-	ctx := context.Background()
-	base := t.TempDir()
-	cfg, _ := json.Marshal(map[string]any{"listen": "127.0.0.1:0", "data_dir": filepath.Join(base, "data"), "log": map[string]string{"level": "error"}})
-	cfgPath := filepath.Join(base, "syncd.json")
-	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d, err := daemon.Start(ctx, []string{"-config", cfgPath}, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		d.Shutdown(sctx)
-	})
-	if _, err := d.Registry().Create(ctx, "t1", tenants.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := d.Auth().IssueTenantToken(ctx, "t1", "alice", "write", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := syncclient.New(syncclient.Options{Server: "http://" + d.Addr(), Token: tok})
+	srv := syncdtest.Start(t, syncdtest.Options{Config: map[string]any{"log": map[string]string{"level": "error"}, "limits": nil}})
+	srv.Tenant(t, "t1", tenants.Options{})
+	tok := srv.Token(t, "t1", "alice", "write")
+	c, err := syncclient.New(syncclient.Options{Server: srv.URL, Token: tok})
 	if err != nil {
 		t.Fatal(err)
 	}

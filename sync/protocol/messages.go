@@ -1,7 +1,8 @@
 package protocol
 
 // Message is any WebSocket frame of SPEC §4, client → server or server → client. Only
-// the fields of its Type are meaningful; Decode (client → server) checks them.
+// the fields of its Type are meaningful; the server checks those of a client → server
+// frame in transport/hub's DecodeClientMessage.
 type Message struct {
 	Type string `json:"type"`
 

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,12 +15,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/auth"
-	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/tenants"
-	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/authmw"
 	"github.com/syncspace/syncspace/transport/httperr"
+	"github.com/syncspace/syncspace/transport/servertest"
 )
 
 // fakeHub stands in for transport/hub's connection list (owned elsewhere); it only
@@ -61,23 +59,9 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	dir := t.TempDir()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "syncd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	logger := slog.New(slog.DiscardHandler)
-	reg, err := tenants.OpenRegistry(ctx, db, dir, tenants.Limits{}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
-	svc, err := sqlitestore.OpenService(ctx, db, auth.Config{KeyDir: filepath.Join(dir, "keys")}, reg, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := servertest.Open(t, servertest.Options{Logger: logger, NoRun: true})
+	svc, reg := st.Auth, st.Registry
 	mw := authmw.New(svc, authmw.Options{Logger: logger})
 	e := echo.New()
 	e.HTTPErrorHandler = httperr.Handler(logger)
@@ -88,11 +72,7 @@ func newEnv(t testing.TB) *env {
 	}
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	ops, _, err := svc.IssueOpsToken(ctx, "root", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{svc: svc, reg: reg, srv: srv, ops: ops, hub: hub}
+	return &env{svc: svc, reg: reg, srv: srv, ops: st.OpsToken(t, "root"), hub: hub}
 }
 
 func (e *env) do(t testing.TB, method, path, body string, token string) (int, http.Header, map[string]any) {

@@ -2,76 +2,43 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/syncspace/syncspace/cmd/syncd/daemon"
+	"github.com/syncspace/syncspace/cmd/syncd/syncdtest"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
 )
 
-// env is a real syncd on 127.0.0.1:0 with a temporary data dir.
+// env is a real syncd on 127.0.0.1:0 with a temporary data dir (cmd/syncd/syncdtest).
 type env struct {
 	t      testing.TB
+	s      *syncdtest.Server
 	d      *daemon.Daemon
 	base   string
 	dir    string
 	client *http.Client
 }
 
-// startDaemon starts syncd with a config file holding extra on top of a test base.
+// startDaemon starts syncd with a config file holding extra on top of syncdtest's
+// defaults (a nil value removes a default key).
 func startDaemon(t testing.TB, extra map[string]any) *env {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := map[string]any{
-		"listen":   "127.0.0.1:0",
-		"data_dir": filepath.Join(dir, "data"),
-		"log":      map[string]any{"level": "warn"},
-		"limits":   map[string]any{"min_free_disk": "1MiB"},
-	}
-	for k, v := range extra {
-		if v == nil {
-			delete(cfg, k)
-			continue
-		}
-		cfg[k] = v
-	}
-	data, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(dir, "syncd.json")
-	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	d, err := daemon.Start(context.Background(), []string{"-config", cfgPath}, io.Discard, &lockedWriter{w: &logs})
-	if err != nil {
-		t.Fatalf("start syncd: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := d.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	s := syncdtest.Start(t, syncdtest.Options{Config: extra})
 	return &env{
 		t:      t,
-		d:      d,
-		base:   "http://" + d.Addr(),
-		dir:    filepath.Join(dir, "data"),
+		s:      s,
+		d:      s.D,
+		base:   s.URL,
+		dir:    s.DataDir,
 		client: &http.Client{Timeout: 60 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 	}
 }
@@ -79,20 +46,13 @@ func startDaemon(t testing.TB, extra map[string]any) *env {
 // tenant creates tenant name with o and returns a token of role for it.
 func (e *env) tenant(name string, o tenants.Options, role string) string {
 	e.t.Helper()
-	ctx := context.Background()
-	if _, err := e.d.Registry().Create(ctx, name, o); err != nil && protocol.CodeOf(err) != protocol.CodeConflict {
-		e.t.Fatalf("create tenant %s: %v", name, err)
-	}
+	e.s.Tenant(e.t, name, o)
 	return e.token(name, "tester", role)
 }
 
 func (e *env) token(tenant, subject, role string) string {
 	e.t.Helper()
-	tok, _, err := e.d.Auth().IssueTenantToken(context.Background(), tenant, subject, role, time.Hour)
-	if err != nil {
-		e.t.Fatalf("issue token: %v", err)
-	}
-	return tok
+	return e.s.Token(e.t, tenant, subject, role)
 }
 
 // req is one request of a test.
@@ -259,15 +219,3 @@ func sum(b []byte) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-// lockedWriter serialises writes of concurrent loggers into one buffer.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (lw *lockedWriter) Write(p []byte) (int, error) {
-	lw.mu.Lock()
-	defer lw.mu.Unlock()
-	return lw.w.Write(p)
-}

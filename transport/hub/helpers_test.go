@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,11 +19,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/auth"
-	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
-	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/metrics"
+	"github.com/syncspace/syncspace/transport/servertest"
 )
 
 // env is a real hub on a real Echo server on 127.0.0.1, with the real auth service on
@@ -34,6 +32,7 @@ type env struct {
 	t       testing.TB
 	mem     *memRegistry      // newMemEnv only
 	treg    *tenants.Registry // newEnv only
+	st      *servertest.Stores
 	auth    *auth.Service
 	hub     *Hub
 	metrics *metrics.Metrics
@@ -68,48 +67,29 @@ func newMemEnv(t testing.TB, opts Options) *env {
 
 func buildEnv(t testing.TB, opts Options, mem bool) *env {
 	t.Helper()
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "syncd.db"))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
 	e := &env{t: t, metrics: metrics.New()}
-	var reg Registry
-	var lookup auth.TenantLookup
+	so := servertest.Options{Logger: testLogger(t)}
 	if mem {
 		e.mem = newMemRegistry()
 		e.mem.create("acme")
 		e.mem.create("other")
-		reg, lookup = e.mem, e.mem
-	} else {
-		e.treg, err = tenants.OpenRegistry(ctx, db, dir, tenants.Limits{}, testLogger(t))
-		if err != nil {
-			cancel()
-			t.Fatal(err)
-		}
-		for _, n := range []string{"acme", "other"} {
-			if _, err := e.treg.Create(ctx, n, tenants.Options{}); err != nil {
-				cancel()
-				t.Fatal(err)
-			}
-		}
-		reg, lookup = FromRegistry(e.treg), e.treg
+		so.Lookup = e.mem
 	}
-	e.auth, err = sqlitestore.OpenService(ctx, db, auth.Config{KeyDir: filepath.Join(dir, "keys")}, lookup, nil)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
+	st := servertest.Open(t, so)
+	e.st, e.auth = st, st.Auth
+	reg := Registry(e.mem)
+	if !mem {
+		e.treg = st.Registry
+		st.Tenant(t, "acme", tenants.Options{})
+		st.Tenant(t, "other", tenants.Options{})
+		reg = FromRegistry(e.treg)
 	}
-	runDone := make(chan struct{})
-	go func() { e.auth.Run(ctx); close(runDone) }()
 	e.hub = New(opts, Deps{Registry: reg, Auth: e.auth, Metrics: e.metrics, Logger: testLogger(t)})
 	ec := echo.New()
 	ec.HideBanner = true
 	ec.GET("/ws", e.hub.Handler)
 	e.srv = httptest.NewServer(ec)
-	e.wsURL = "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/ws"
+	e.wsURL = servertest.WSURL(e.srv.URL, "/ws")
 	t.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
@@ -117,12 +97,6 @@ func buildEnv(t testing.TB, opts Options, mem bool) *env {
 			t.Errorf("hub shutdown: %v", err)
 		}
 		e.srv.Close()
-		cancel()
-		<-runDone
-		if e.treg != nil {
-			e.treg.Close()
-		}
-		db.Close()
 	})
 	return e
 }
@@ -186,20 +160,12 @@ func (e *env) token(tenant, sub, role string) string {
 
 func (e *env) tokenTTL(tenant, sub, role string, ttl time.Duration) string {
 	e.t.Helper()
-	tok, _, err := e.auth.IssueTenantToken(context.Background(), tenant, sub, role, ttl)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return tok
+	return e.st.Token(e.t, tenant, sub, role, ttl)
 }
 
 func (e *env) opsToken() string {
 	e.t.Helper()
-	tok, _, err := e.auth.IssueOpsToken(context.Background(), "ops1", time.Hour)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return tok
+	return e.st.OpsToken(e.t, "ops1")
 }
 
 // client is a real gorilla client. Its frames are read by one pump goroutine
@@ -252,8 +218,7 @@ func (c *client) next(timeout time.Duration) frameOrErr {
 }
 
 func (e *env) dialRaw(hdr http.Header) (*websocket.Conn, *http.Response, error) {
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	return d.Dial(e.wsURL, hdr)
+	return servertest.Dial(e.wsURL, hdr)
 }
 
 // dial connects with a bearer header (tok "" = no header).

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/syncspace/syncspace/cmd/syncd/daemon"
+	"github.com/syncspace/syncspace/cmd/syncd/syncdtest"
 	"github.com/syncspace/syncspace/sync/engine"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
@@ -38,35 +37,11 @@ type server struct {
 
 func startSyncd(t *testing.T, n int) *server {
 	t.Helper()
-	dir := t.TempDir()
-	cfg, _ := json.Marshal(map[string]any{
-		"listen":   "127.0.0.1:0",
-		"data_dir": filepath.Join(dir, "data"),
-		"log":      map[string]any{"level": "warn"},
-		"limits":   map[string]any{"min_free_disk": "1MiB"},
-	})
-	cfgPath := filepath.Join(dir, "syncd.json")
-	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	d, err := daemon.Start(ctx, []string{"-config", cfgPath}, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		d.Shutdown(ctx)
-	})
-	if _, err := d.Registry().Create(ctx, "t", tenants.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := d.Auth().IssueTenantToken(ctx, "t", "tester", "write", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{base: "http://" + d.Addr(), token: tok, files: map[string][]byte{}}
+	srv := syncdtest.Start(t, syncdtest.Options{})
+	srv.Tenant(t, "t", tenants.Options{})
+	tok := srv.Token(t, "t", "tester", "write")
+	s := &server{base: srv.URL, token: tok, files: map[string][]byte{}}
 	c, err := syncclient.New(syncclient.Options{Server: s.base, Token: tok})
 	if err != nil {
 		t.Fatal(err)

@@ -32,6 +32,7 @@ import (
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/cmd/syncctl/ctl"
 	"github.com/syncspace/syncspace/cmd/syncd/daemon"
+	"github.com/syncspace/syncspace/cmd/syncd/syncdtest"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/transport/web"
 )
@@ -54,18 +55,6 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// lockedBuf is a bytes.Buffer safe for concurrent writers.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
 // env is one syncd with the tenants and tokens the scenarios use.
 type env struct {
 	t      *testing.T
@@ -80,36 +69,14 @@ type env struct {
 
 func startEnv(t *testing.T) *env {
 	t.Helper()
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	cfg := filepath.Join(dir, "syncd.json")
-	b, _ := json.Marshal(map[string]any{"listen": "127.0.0.1:0", "data_dir": data, "log": map[string]any{"level": "error"}})
-	if err := os.WriteFile(cfg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d, err := daemon.Start(context.Background(), []string{"-config", cfg}, io.Discard, &lockedBuf{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		d.Shutdown(ctx)
-	})
-	e := &env{t: t, d: d, base: "http://" + d.Addr(), data: data}
+	s := syncdtest.Start(t, syncdtest.Options{Config: map[string]any{"log": map[string]any{"level": "error"}, "limits": nil}})
+	d, data := s.D, s.DataDir
+	e := &env{t: t, d: d, base: s.URL, data: data}
 	ctx := context.Background()
 	for name, o := range map[string]tenants.Options{"team": {}, "tiny": {Quota: 1000}, "big": {}} {
-		if _, err := d.Registry().Create(ctx, name, o); err != nil {
-			t.Fatal(err)
-		}
+		s.Tenant(t, name, o)
 	}
-	issue := func(tenant, role string) string {
-		tok, _, err := d.Auth().IssueTenantToken(ctx, tenant, "tester", role, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	issue := func(tenant, role string) string { return s.Token(t, tenant, "tester", role) }
 	e.read, e.tiny, e.bigTok = issue("team", auth.RoleRead), issue("tiny", auth.RoleWrite), issue("big", auth.RoleRead)
 	// The write token comes from the sign-in link syncctl prints (local mode, beside
 	// the running syncd).

@@ -184,7 +184,7 @@ func TestServerRestartReconnects(t *testing.T) {
 	startClient(t, "B", srv.URL, tok, b, "--realtime", "--interval", "500ms")
 	writeFile(t, filepath.Join(a, "before.txt"), "before")
 	eventually(t, waitLong, "before restart", fileIs(filepath.Join(b, "before.txt"), "before"))
-	if err := srv.Restart(context.Background()); err != nil {
+	if err := srv.Restart(context.Background(), srv.Addr()); err != nil {
 		t.Fatalf("restart: %v", err)
 	}
 	writeFile(t, filepath.Join(a, "after.txt"), "after")
@@ -306,10 +306,7 @@ func TestTokenFileRefresh(t *testing.T) {
 	eventually(t, waitLong, "first", fileIs(filepath.Join(a, "one.txt"), "1"))
 	// A newer token of the same subject in the file (sent as Refresh on the live
 	// socket), then the old token revoked: A keeps syncing with the new one.
-	newTok, err := srv.IssueToken(context.Background(), "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
+	newTok := srv.Server.Token(t, "t1", "alice", "write")
 	if err := os.WriteFile(tokPath+".new", []byte(newTok+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

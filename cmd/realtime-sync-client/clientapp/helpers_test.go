@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/syncspace/syncspace/cmd/realtime-sync-client/internal/testenv"
+	"github.com/syncspace/syncspace/cmd/syncd/syncdtest"
+	"github.com/syncspace/syncspace/tenants"
 )
 
 // syncBuf is a goroutine-safe log buffer.
@@ -34,20 +35,22 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-func startServer(t *testing.T) *testenv.Server {
+// server is syncd (cmd/syncd/syncdtest) with tenant t1 and Token, a write token of
+// subject alice.
+type server struct {
+	*syncdtest.Server
+	Token string
+}
+
+func withTenant(t *testing.T, s *syncdtest.Server) *server {
 	t.Helper()
-	logs := &syncBuf{}
-	s, err := testenv.Start(context.Background(), filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", logs)
-	if err != nil {
-		t.Fatalf("start syncd: %v", err)
-	}
-	t.Cleanup(func() {
-		s.Stop()
-		if t.Failed() {
-			t.Logf("syncd logs:\n%s", logs.String())
-		}
-	})
-	return s
+	s.Tenant(t, "t1", tenants.Options{})
+	return &server{Server: s, Token: s.Token(t, "t1", "alice", "write")}
+}
+
+func startServer(t *testing.T) *server {
+	t.Helper()
+	return withTenant(t, syncdtest.Start(t, syncdtest.Options{}))
 }
 
 // client is one realtime-sync-client running in-process.
@@ -215,13 +218,12 @@ func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0")
 
 // startServerAt starts a fresh syncd (new data dir) on addr, retrying while the port
 // is being released.
-func startServerAt(t *testing.T, addr string) *testenv.Server {
+func startServerAt(t *testing.T, addr string) *server {
 	t.Helper()
-	logs := &syncBuf{}
-	var s *testenv.Server
+	var s *syncdtest.Server
 	var err error
 	for i := 0; i < 50; i++ {
-		s, err = testenv.Start(context.Background(), filepath.Join(t.TempDir(), "data"), addr, logs)
+		s, err = syncdtest.Launch(context.Background(), syncdtest.Options{Listen: addr, DataDir: filepath.Join(t.TempDir(), "data")})
 		if err == nil {
 			break
 		}
@@ -231,7 +233,7 @@ func startServerAt(t *testing.T, addr string) *testenv.Server {
 		t.Fatalf("start syncd at %s: %v", addr, err)
 	}
 	t.Cleanup(func() { s.Stop() })
-	return s
+	return withTenant(t, s)
 }
 
 // jtiOf reads the jti claim of a JWT (no verification: the test's own token).

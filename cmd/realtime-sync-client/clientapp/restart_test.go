@@ -27,7 +27,7 @@ func TestReconnectFastAfterServerRestart(t *testing.T) {
 	eventually(t, waitLong, "A offline", modeIs(a, "offline"))
 	// Down long enough for an exponential backoff to reach gaps of 4-8 s.
 	time.Sleep(6 * time.Second)
-	if err := srv.StartAgain(context.Background(), addr); err != nil {
+	if err := srv.Restart(context.Background(), addr); err != nil {
 		t.Fatal(err)
 	}
 	ready := time.Now()

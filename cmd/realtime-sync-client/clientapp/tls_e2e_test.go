@@ -2,7 +2,6 @@ package clientapp
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -20,13 +19,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/syncspace/syncspace/cmd/realtime-sync-client/internal/testenv"
+	"github.com/syncspace/syncspace/cmd/syncd/syncdtest"
 )
 
 // testPKI is a private CA and a server certificate for 127.0.0.1 and localhost.
 type testPKI struct {
 	CAFile string
-	Files  testenv.TLSFiles
+	Files  syncdtest.TLSFiles
 }
 
 func writePEM(t *testing.T, path, typ string, der []byte) {
@@ -72,7 +71,7 @@ func makePKI(t *testing.T) testPKI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := testPKI{CAFile: filepath.Join(dir, "ca.pem"), Files: testenv.TLSFiles{CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem")}}
+	p := testPKI{CAFile: filepath.Join(dir, "ca.pem"), Files: syncdtest.TLSFiles{CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem")}}
 	writePEM(t, p.CAFile, "CERTIFICATE", caDER)
 	writePEM(t, p.Files.CertFile, "CERTIFICATE", leafDER)
 	writePEM(t, p.Files.KeyFile, "EC PRIVATE KEY", keyDER)
@@ -80,21 +79,10 @@ func makePKI(t *testing.T) testPKI {
 }
 
 // startTLSServer starts syncd in manual TLS mode with a private CA.
-func startTLSServer(t *testing.T) (*testenv.Server, testPKI) {
+func startTLSServer(t *testing.T) (*server, testPKI) {
 	t.Helper()
 	pki := makePKI(t)
-	logs := &syncBuf{}
-	s, err := testenv.StartTLS(context.Background(), filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", &pki.Files, logs)
-	if err != nil {
-		t.Fatalf("start syncd with TLS: %v", err)
-	}
-	t.Cleanup(func() {
-		s.Stop()
-		if t.Failed() {
-			t.Logf("syncd logs:\n%s", logs.String())
-		}
-	})
-	return s, pki
+	return withTenant(t, syncdtest.Start(t, syncdtest.Options{TLS: &pki.Files})), pki
 }
 
 // modeIs holds when DIR's status file says mode (and the client is running).

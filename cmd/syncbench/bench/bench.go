@@ -1,6 +1,8 @@
-// Package bench is syncbench's program logic: it measures syncspace (an in-process
-// syncd from cmd/syncd/daemon, the real client from cmd/realtime-sync-client/clientapp,
-// and a syncd child process where memory must be isolated) against real peers run on
+// Package bench is syncbench's program logic, the home of every benchmark of the
+// project: it measures syncspace (an in-process syncd from cmd/syncd/daemon, the /ws
+// hub alone over the real auth service, the real client from
+// cmd/realtime-sync-client/clientapp, and a syncd child process where memory must be
+// isolated) against real peers run on
 // the same machine in the same run (nginx, a minimal net/http handler with the same
 // durability, a minimal gorilla/websocket broadcast server, Centrifugo, Syncthing,
 // rsync), and prints one table: scenario, syncspace, peer, ratio, target, verdict.
@@ -111,6 +113,7 @@ var allScenarios = []scenario{
 	{"small-uploads", "10,000 × 4 KiB PUTs, 8 concurrent: syncd vs a minimal durable handler", 3 * time.Minute, runSmallUploads},
 	{"auth", "small authenticated GET vs the same handler work with auth off", 2 * time.Minute, runAuth},
 	{"fanout", "1 tenant × 2,000 subscribers, ~200-byte events: syncd vs minimal gorilla hub and Centrifugo", 3 * time.Minute, runFanout},
+	{"hub", "the /ws hub alone (events injected after commit, no store), 1 tenant × 2,000 subscribers: syncspace hub vs minimal gorilla hub", 2 * time.Minute, runHubAlone},
 	{"tenants", "100 tenants × 50 subscribers vs 1 tenant × 50 subscribers, delivered events/s", 2 * time.Minute, runTenants},
 	{"rss", "server RSS per idle subscribed connection at 10,000 connections", 3 * time.Minute, runRSS},
 	{"propagation", "1 KiB change A→B, p50/p99 over 200 changes: syncspace clients vs Syncthing", 7 * time.Minute, runPropagation},

@@ -301,3 +301,15 @@ func TestFanRunMiniHub(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+func TestParseStatCPU(t *testing.T) {
+	// pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime ...
+	line := []byte("4242 (rsync (x) y) S 1 4242 4242 0 -1 4194560 300 20 0 0 150 50 30 20 20 0 1 0 100 1000 50\n")
+	got, err := parseStatCPU(line, 100)
+	if err != nil || got != 2500*time.Millisecond {
+		t.Fatalf("parseStatCPU = %v, %v; want 2.5s (250 ticks)", got, err)
+	}
+	if _, err := parseStatCPU([]byte("4242 (rsync) S 1 2"), 100); err == nil {
+		t.Fatal("a short line parsed")
+	}
+}

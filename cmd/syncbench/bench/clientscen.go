@@ -184,40 +184,16 @@ func syncthingPropagation(ctx context.Context, r *runner, dir string, n int) ([]
 		return nil, errSkip{err}
 	}
 	st := filepath.Join(dir, "syncthing")
-	type inst struct {
-		home, folder, id, apikey string
-		port, gui                int
-		p                        *proc
-	}
-	insts := []*inst{{home: filepath.Join(st, "home-a"), folder: filepath.Join(st, "a")}, {home: filepath.Join(st, "home-b"), folder: filepath.Join(st, "b")}}
+	insts := []*stInst{{home: filepath.Join(st, "home-a"), folder: filepath.Join(st, "a")}, {home: filepath.Join(st, "home-b"), folder: filepath.Join(st, "b")}}
 	version := "37"
 	for _, in := range insts {
-		for _, d := range []string{in.home, filepath.Join(in.folder, ".stfolder")} {
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				return nil, err
-			}
-		}
-		out, err := exec.CommandContext(ctx, bin, "generate", "--home="+in.home, "--no-default-folder", "--skip-port-probing").CombinedOutput()
+		v, err := in.generate(ctx, bin)
 		if err != nil {
-			return nil, errSkip{fmt.Errorf("syncthing generate: %s", lastLine(out))}
+			return nil, err
 		}
-		if m := regexp.MustCompile(`Device ID:\s*([A-Z0-9-]{50,})`).FindSubmatch(out); m != nil {
-			in.id = string(m[1])
-		} else {
-			out, err := exec.CommandContext(ctx, bin, "serve", "--home="+in.home, "--device-id").Output()
-			if err != nil {
-				return nil, errSkip{fmt.Errorf("syncthing device id: %v", err)}
-			}
-			in.id = strings.TrimSpace(string(out))
+		if v != "" {
+			version = v
 		}
-		if b, err := os.ReadFile(filepath.Join(in.home, "config.xml")); err == nil {
-			if m := regexp.MustCompile(`<configuration version="(\d+)"`).FindSubmatch(b); m != nil {
-				version = string(m[1])
-			}
-		}
-		key := make([]byte, 16)
-		rand.Read(key)
-		in.apikey = hex.EncodeToString(key)
 	}
 	ports, err := freePorts(2 * len(insts))
 	if err != nil {
@@ -227,8 +203,69 @@ func syncthingPropagation(ctx context.Context, r *runner, dir string, n int) ([]
 		in.port, in.gui = ports[2*i], ports[2*i+1]
 	}
 	for i, in := range insts {
-		other := insts[1-i]
-		cfg := fmt.Sprintf(`<configuration version="%s">
+		if err := os.WriteFile(filepath.Join(in.home, "config.xml"), []byte(in.config(version, insts[1-i])), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		for _, in := range insts {
+			if in.p != nil {
+				in.p.stop()
+			}
+		}
+	}()
+	if err := startSyncthings(ctx, st, bin, insts); err != nil {
+		return nil, err
+	}
+	if _, err := propagation(ctx, insts[0].folder, insts[1].folder, 1, 90*time.Second); err != nil {
+		return nil, fmt.Errorf("syncthing instances did not start syncing: %w (log: %s)", err, insts[1].p.tail())
+	}
+	return propagation(ctx, insts[0].folder, insts[1].folder, n, 30*time.Second)
+}
+
+// stInst is one Syncthing instance of the propagation scenario.
+type stInst struct {
+	home, folder, id, apikey string
+	port, gui                int
+	p                        *proc
+}
+
+// generate makes the instance's home (keys, device id, API key) and returns the
+// config version Syncthing wrote ("" if none was found).
+func (in *stInst) generate(ctx context.Context, bin string) (version string, err error) {
+	for _, d := range []string{in.home, filepath.Join(in.folder, ".stfolder")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return "", err
+		}
+	}
+	out, err := exec.CommandContext(ctx, bin, "generate", "--home="+in.home, "--no-default-folder", "--skip-port-probing").CombinedOutput()
+	if err != nil {
+		return "", errSkip{fmt.Errorf("syncthing generate: %s", lastLine(out))}
+	}
+	if m := regexp.MustCompile(`Device ID:\s*([A-Z0-9-]{50,})`).FindSubmatch(out); m != nil {
+		in.id = string(m[1])
+	} else {
+		out, err := exec.CommandContext(ctx, bin, "serve", "--home="+in.home, "--device-id").Output()
+		if err != nil {
+			return "", errSkip{fmt.Errorf("syncthing device id: %v", err)}
+		}
+		in.id = strings.TrimSpace(string(out))
+	}
+	if b, err := os.ReadFile(filepath.Join(in.home, "config.xml")); err == nil {
+		if m := regexp.MustCompile(`<configuration version="(\d+)"`).FindSubmatch(b); m != nil {
+			version = string(m[1])
+		}
+	}
+	key := make([]byte, 16)
+	rand.Read(key)
+	in.apikey = hex.EncodeToString(key)
+	return version, nil
+}
+
+// config is the instance's config.xml: one shared folder with other, loopback only,
+// no discovery, relays or upgrades, a 1 s watcher delay.
+func (in *stInst) config(version string, other *stInst) string {
+	return fmt.Sprintf(`<configuration version="%s">
     <folder id="bench" label="bench" path="%s" type="sendreceive" rescanIntervalS="3600" fsWatcherEnabled="true" fsWatcherDelayS="1" ignorePerms="false" autoNormalize="true">
         <filesystemType>basic</filesystemType>
         <device id="%s"></device>
@@ -258,36 +295,29 @@ func syncthingPropagation(ctx context.Context, r *runner, dir string, n int) ([]
     </options>
 </configuration>
 `, version, in.folder, in.id, other.id, in.id, other.id, other.port, in.gui, in.apikey, in.port)
-		if err := os.WriteFile(filepath.Join(in.home, "config.xml"), []byte(cfg), 0o600); err != nil {
-			return nil, err
-		}
-	}
-	defer func() {
-		for _, in := range insts {
-			in.p.stop()
-		}
-	}()
+}
+
+// startSyncthings starts every instance and waits until each answers its health check.
+func startSyncthings(ctx context.Context, st, bin string, insts []*stInst) error {
 	env := []string{"STNOUPGRADE=1", "STNODEFAULTFOLDER=1", "STGUIADDRESS=", "HOME=" + st}
 	for i, in := range insts {
 		p, err := startProc(fmt.Sprintf("syncthing-%c", 'a'+i), st, bin, []string{"serve", "--home=" + in.home, "--no-browser", "--no-restart"}, env)
 		if err != nil {
-			return nil, errSkip{err}
+			return errSkip{err}
 		}
 		in.p = p
 	}
 	for _, in := range insts {
 		if err := waitHTTP(ctx, in.p, fmt.Sprintf("http://127.0.0.1:%d/rest/noauth/health", in.gui), 30*time.Second, false); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if _, err := propagation(ctx, insts[0].folder, insts[1].folder, 1, 90*time.Second); err != nil {
-		return nil, fmt.Errorf("syncthing instances did not start syncing: %w (log: %s)", err, insts[1].p.tail())
-	}
-	return propagation(ctx, insts[0].folder, insts[1].folder, n, 30*time.Second)
+	return nil
 }
 
-// runInitialSync: n × 4 KiB files on the server, one empty folder: wall time of
-// `realtime-sync-client --once` against `rsync -a` from an rsync daemon on loopback.
+// runInitialSync: n × 4 KiB files on the server, one empty folder: wall time and CPU
+// time of `realtime-sync-client --once` against `rsync -a` from an rsync daemon on
+// loopback.
 func runInitialSync(ctx context.Context, r *runner) []Result {
 	const scen, metric = "initial-sync", "s"
 	n := r.size(10000, 300)
@@ -300,73 +330,126 @@ func runInitialSync(ctx context.Context, r *runner) []Result {
 		return []Result{failed(scen, metric, "", err)}
 	}
 	defer env.close()
-	rel := func(i int) string { return fmt.Sprintf("init/d%02d/f%05d.bin", i%100, i) }
-	cl := newHTTPClient(8)
-	if _, err := uploadRange(ctx, cl, 0, n, 8, func(i int) (string, string) { return env.url + "/api/files/" + rel(i), tok }); err != nil {
-		return []Result{failed(scen, metric, "", fmt.Errorf("seeding the server: %w", err))}
-	}
 	src := filepath.Join(dir, "rsync-src")
-	body := make([]byte, 4<<10)
-	for i := 0; i < n; i++ {
-		fill(body, uint64(i)+1)
-		p := filepath.Join(src, rel(i))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return []Result{failed(scen, metric, "", err)}
-		}
-		if err := os.WriteFile(p, body, 0o644); err != nil {
-			return []Result{failed(scen, metric, "", err)}
-		}
+	if err := seedInitial(ctx, env, tok, src, n); err != nil {
+		return []Result{failed(scen, metric, "", err)}
 	}
-
-	// syncspace
-	tf, err := writeToken(env.dir, tok)
+	ss, err := syncspaceInitial(ctx, env, tok, filepath.Join(dir, "ss-dst"), n)
 	if err != nil {
 		return []Result{failed(scen, metric, "", err)}
 	}
-	dst := filepath.Join(dir, "ss-dst")
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return []Result{failed(scen, metric, "", err)}
-	}
-	t0 := time.Now()
-	var logBuf bytes.Buffer
-	code := clientapp.Run(ctx, []string{"--server", env.url, "--local-path", dst, "--token-file", tf, "--once", "--log-level", "warn"}, io.Discard, &lockedWriter{w: &logBuf})
-	ssT := time.Since(t0)
-	if code != 0 {
-		return []Result{failed(scen, metric, "", fmt.Errorf("realtime-sync-client --once exited %d: %s", code, lastLine(logBuf.Bytes())))}
-	}
-	if got := countFiles(filepath.Join(dst, "init")); got != n {
-		return []Result{failed(scen, metric, "", fmt.Errorf("client fetched %d files, want %d", got, n))}
-	}
-	ss := ssT.Seconds()
-	r.log.Info("initial sync syncspace", "seconds", ss)
+	r.log.Info("initial sync syncspace", "seconds", ss.wall.Seconds(), "cpu", ss.cpu.Seconds())
 	notes := fmt.Sprintf("%d × 4 KiB in 100 directories into an empty folder; syncspace: realtime-sync-client --once (one HTTP GET per file, 8 parallel; temp file + rename, SHA-256 checked, client state saved); rsync -a: one pipelined stream from an rsync daemon on loopback; neither fsyncs each file", n)
-
-	rt, err := rsyncRun(ctx, r, dir, src, n)
+	rs, err := rsyncRun(ctx, r, dir, src, n)
 	var sk errSkip
 	switch {
 	case errors.As(err, &sk):
-		return []Result{withSyncspace(skipped(scen, metric, "rsync daemon", sk.Error()), ss)}
+		return []Result{withSyncspace(skipped(scen, metric, "rsync daemon", sk.Error()), ss.wall.Seconds())}
 	case err != nil:
-		return []Result{withSyncspace(failed(scen, metric, "rsync daemon", err), ss)}
+		return []Result{withSyncspace(failed(scen, metric, "rsync daemon", err), ss.wall.Seconds())}
 	}
-	r.log.Info("initial sync rsync", "seconds", rt.Seconds())
-	return []Result{row(scen, metric, ss, "rsync daemon", rt.Seconds(), notes, ratioAtMost(1.5))}
+	r.log.Info("initial sync rsync", "seconds", rs.wall.Seconds(), "cpu", rs.cpu.Seconds())
+	return []Result{
+		row(scen, metric, ss.wall.Seconds(), "rsync daemon", rs.wall.Seconds(), notes, ratioAtMost(1.5)),
+		row(scen, "CPU s", ss.cpu.Seconds(), "rsync daemon", rs.cpu.Seconds(),
+			"user+system CPU of the same runs: syncspace's process holds the client and the in-process syncd; rsync's figure adds the client, the daemon and its connection child"),
+	}
+}
+
+// timing is the wall and CPU (user+system) time of one run.
+type timing struct{ wall, cpu time.Duration }
+
+// seedInitial uploads the n files of the initial-sync scenario to the server and
+// writes the same tree under src for rsync.
+func seedInitial(ctx context.Context, env *syncEnv, tok, src string, n int) error {
+	cl := newHTTPClient(8)
+	if _, err := uploadRange(ctx, cl, 0, n, 8, func(i int) (string, string) { return env.url + "/api/files/" + initialRel(i), tok }); err != nil {
+		return fmt.Errorf("seeding the server: %w", err)
+	}
+	body := make([]byte, 4<<10)
+	for i := 0; i < n; i++ {
+		fill(body, uint64(i)+1)
+		p := filepath.Join(src, initialRel(i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func initialRel(i int) string { return fmt.Sprintf("init/d%02d/f%05d.bin", i%100, i) }
+
+// syncspaceInitial runs realtime-sync-client --once into the empty folder dst.
+func syncspaceInitial(ctx context.Context, env *syncEnv, tok, dst string, n int) (timing, error) {
+	tf, err := writeToken(env.dir, tok)
+	if err != nil {
+		return timing{}, err
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return timing{}, err
+	}
+	c0, t0 := cpuSelf(), time.Now()
+	var logBuf bytes.Buffer
+	code := clientapp.Run(ctx, []string{"--server", env.url, "--local-path", dst, "--token-file", tf, "--once", "--log-level", "warn"}, io.Discard, &lockedWriter{w: &logBuf})
+	t := timing{wall: time.Since(t0), cpu: cpuSelf() - c0}
+	if code != 0 {
+		return t, fmt.Errorf("realtime-sync-client --once exited %d: %s", code, lastLine(logBuf.Bytes()))
+	}
+	if got := countFiles(filepath.Join(dst, "init")); got != n {
+		return t, fmt.Errorf("client fetched %d files, want %d", got, n)
+	}
+	return t, nil
 }
 
 // rsyncRun serves src with an rsync daemon on loopback and times `rsync -a` of it
-// into a new empty directory.
-func rsyncRun(ctx context.Context, r *runner, dir, src string, n int) (time.Duration, error) {
+// into a new empty directory; CPU counts the client, the daemon and its reaped
+// connection child.
+func rsyncRun(ctx context.Context, r *runner, dir, src string, n int) (timing, error) {
 	bin, err := r.inst.apt(ctx, "rsync", "rsync")
 	if err != nil {
-		return 0, errSkip{err}
+		return timing{}, errSkip{err}
 	}
+	p, addr, err := startRsyncd(dir, bin, src)
+	if err != nil {
+		return timing{}, err
+	}
+	defer p.stop()
+	dst := filepath.Join(dir, "rsync-dst")
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return timing{}, err
+	}
+	t0 := time.Now()
+	c := exec.CommandContext(ctx, bin, "-a", fmt.Sprintf("rsync://%s/bench/", addr), dst+"/")
+	out, err := c.CombinedOutput()
+	t := timing{wall: time.Since(t0)}
+	if err != nil {
+		return t, fmt.Errorf("rsync: %v: %s", err, lastLine(out))
+	}
+	if got := countFiles(filepath.Join(dst, "init")); got != n {
+		return t, fmt.Errorf("rsync fetched %d files, want %d", got, n)
+	}
+	time.Sleep(100 * time.Millisecond) // the daemon reaps its connection child
+	dcpu, err := cpuOf(p.cmd.Process.Pid)
+	if err != nil {
+		return t, err
+	}
+	t.cpu = c.ProcessState.UserTime() + c.ProcessState.SystemTime() + dcpu
+	return t, nil
+}
+
+// startRsyncd starts an rsync daemon serving src read-only as module "bench" on a
+// free loopback port and waits until it answers.
+func startRsyncd(dir, bin, src string) (*proc, string, error) {
 	port, err := freePort()
 	if err != nil {
-		return 0, err
+		return nil, "", err
 	}
 	rdir := filepath.Join(dir, "rsyncd")
 	if err := os.MkdirAll(rdir, 0o755); err != nil {
-		return 0, err
+		return nil, "", err
 	}
 	ids := ""
 	if os.Geteuid() == 0 {
@@ -376,38 +459,24 @@ func rsyncRun(ctx context.Context, r *runner, dir, src string, n int) (time.Dura
 		port, rdir, rdir, ids, src)
 	cfg := filepath.Join(rdir, "rsyncd.conf")
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		return 0, err
+		return nil, "", err
 	}
 	p, err := startProc("rsyncd", rdir, bin, []string{"--daemon", "--no-detach", "--config=" + cfg}, nil)
 	if err != nil {
-		return 0, errSkip{err}
+		return nil, "", errSkip{err}
 	}
-	defer p.stop()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	for i := 0; ; i++ {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
-			break
+			return p, addr, nil
 		}
 		if p.exited() || i > 200 {
-			return 0, fmt.Errorf("rsync daemon did not start: %s", p.tail())
+			p.stop()
+			return nil, "", fmt.Errorf("rsync daemon did not start: %s", p.tail())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	dst := filepath.Join(dir, "rsync-dst")
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return 0, err
-	}
-	t0 := time.Now()
-	out, err := exec.CommandContext(ctx, bin, "-a", fmt.Sprintf("rsync://%s/bench/", addr), dst+"/").CombinedOutput()
-	d := time.Since(t0)
-	if err != nil {
-		return 0, fmt.Errorf("rsync: %v: %s", err, lastLine(out))
-	}
-	if got := countFiles(filepath.Join(dst, "init")); got != n {
-		return 0, fmt.Errorf("rsync fetched %d files, want %d", got, n)
-	}
-	return d, nil
 }
 
 // countFiles counts regular files under root.

@@ -36,20 +36,11 @@ func runDownload(ctx context.Context, r *runner) []Result {
 		return []Result{failed(scen, metric, "", err)}
 	}
 	defer env.close()
-	data := make([]byte, size)
-	fill(data, 1)
 	cl := newHTTPClient(4)
-	if err := put(ctx, cl, env.url+"/api/files/big.bin", tok, data, sha256Hex(data)); err != nil {
-		return []Result{failed(scen, metric, "", err)}
-	}
 	peerDir := filepath.Join(dir, "peer")
-	if err := os.MkdirAll(peerDir, 0o755); err != nil {
+	if err := seedDownload(ctx, cl, env.url, tok, peerDir, size); err != nil {
 		return []Result{failed(scen, metric, "", err)}
 	}
-	if err := os.WriteFile(filepath.Join(peerDir, "big.bin"), data, 0o644); err != nil {
-		return []Result{failed(scen, metric, "", err)}
-	}
-	data = nil
 	sfURL, stopSF, err := serveLocal(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		http.ServeFile(w, req, filepath.Join(peerDir, "big.bin"))
 	}))
@@ -61,45 +52,13 @@ func runDownload(ctx context.Context, r *runner) []Result {
 	if ngErr == nil {
 		defer stopNG()
 	}
-
-	buf := make([]byte, 256<<10)
-	measure := func(url, token string) (float64, error) {
-		t0 := time.Now()
-		n, err := get(ctx, cl, url, token, buf)
-		if err != nil {
-			return 0, err
-		}
-		if n != int64(size) {
-			return 0, fmt.Errorf("got %d bytes, want %d", n, size)
-		}
-		return float64(n) / (1 << 20) / time.Since(t0).Seconds(), nil
-	}
-	targets := []struct {
-		name, url, token string
-		err              error
-		vals             []float64
-	}{
+	targets := []*dlTarget{
 		{name: "syncspace", url: env.url + "/api/files/big.bin", token: tok},
 		{name: "http.ServeFile", url: sfURL + "/big.bin"},
 		{name: "nginx (sendfile)", url: ngURL + "/big.bin", err: ngErr},
 	}
 	rounds := r.size(9, 2)
-	for i := -1; i < rounds; i++ { // round -1 warms the page cache and connections
-		for j := range targets {
-			t := &targets[j]
-			if t.err != nil {
-				continue
-			}
-			v, err := measure(t.url, t.token)
-			if err != nil {
-				t.err = err
-				continue
-			}
-			if i >= 0 {
-				t.vals = append(t.vals, v)
-			}
-		}
-	}
+	measureDownloads(ctx, cl, targets, size, rounds)
 	ss := targets[0]
 	if ss.err != nil {
 		return []Result{failed(scen, metric, "", ss.err)}
@@ -120,6 +79,52 @@ func runDownload(ctx context.Context, r *runner) []Result {
 		}
 	}
 	return out
+}
+
+// seedDownload puts a file of size bytes on syncd as big.bin and the same content in
+// peerDir/big.bin for the peers.
+func seedDownload(ctx context.Context, cl *http.Client, url, tok, peerDir string, size int) error {
+	data := make([]byte, size)
+	fill(data, 1)
+	if err := put(ctx, cl, url+"/api/files/big.bin", tok, data, sha256Hex(data)); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(peerDir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(peerDir, "big.bin"), data, 0o644)
+}
+
+// dlTarget is one server of the download scenario and its figures (MiB/s per round).
+type dlTarget struct {
+	name, url, token string
+	err              error
+	vals             []float64
+}
+
+// measureDownloads downloads from every target in alternating rounds (round -1 warms
+// the page cache and connections); a target's first error ends its rounds.
+func measureDownloads(ctx context.Context, cl *http.Client, targets []*dlTarget, size, rounds int) {
+	buf := make([]byte, 256<<10)
+	for i := -1; i < rounds; i++ {
+		for _, t := range targets {
+			if t.err != nil {
+				continue
+			}
+			t0 := time.Now()
+			n, err := get(ctx, cl, t.url, t.token, buf)
+			if err == nil && n != int64(size) {
+				err = fmt.Errorf("got %d bytes, want %d", n, size)
+			}
+			if err != nil {
+				t.err = err
+				continue
+			}
+			if i >= 0 {
+				t.vals = append(t.vals, float64(n)/(1<<20)/time.Since(t0).Seconds())
+			}
+		}
+	}
 }
 
 // startNginx serves root on a loopback port with sendfile on.

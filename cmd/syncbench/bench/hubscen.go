@@ -25,99 +25,124 @@ import (
 // (delivered events/s) and at a steady 5 events/s (publish→receive latency).
 func runFanout(ctx context.Context, r *runner) []Result {
 	const scen = "fanout"
-	nsubs := r.size(2000, 60)
-	warm, measure := r.dur(3*time.Second, time.Second), r.dur(10*time.Second, 2*time.Second)
-	latWarm, latMeasure := r.dur(time.Second, 500*time.Millisecond), r.dur(8*time.Second, 2*time.Second)
-	const pubs, window, latRate = 64, 64, 5.0
+	fr := &fanoutRun{r: r, nsubs: r.size(2000, 60), cl: newHTTPClient(fanPubs),
+		warm: r.dur(3*time.Second, time.Second), measure: r.dur(10*time.Second, 2*time.Second),
+		latWarm: r.dur(time.Second, 500*time.Millisecond), latMeasure: r.dur(8*time.Second, 2*time.Second)}
 	dir, err := r.dir(scen)
 	if err != nil {
 		return []Result{failed(scen, "events/s", "", err)}
 	}
-	cl := newHTTPClient(pubs)
-	both := func(mk func() (*hubTarget, func(), error)) (tput, lat fanStats, err error) {
-		for i, rate := range []float64{0, latRate} {
-			t, stop, err := mk()
-			if err != nil {
-				return tput, lat, err
-			}
-			w, m := warm, measure
-			if rate > 0 {
-				w, m = latWarm, latMeasure
-			}
-			st, err := fanRun(ctx, t, 1, nsubs, pubs, window, w, m, rate)
-			stop()
-			if err != nil {
-				return tput, lat, err
-			}
-			if i == 0 {
-				tput = st
-			} else {
-				lat = st
-			}
-		}
-		return tput, lat, nil
-	}
-
 	// syncspace, in this process
 	env, tok, err := startBenchSyncd(ctx, dir)
 	if err != nil {
 		return []Result{failed(scen, "events/s", "", err)}
 	}
-	ss, ssLat, err := both(func() (*hubTarget, func(), error) {
-		return syncspaceTarget(env.url, []string{tok}, cl), func() {}, nil
+	ss, ssLat, err := fr.both(ctx, func() (*hubTarget, func(), error) {
+		return syncspaceTarget(env.url, []string{tok}, fr.cl), func() {}, nil
 	})
 	env.close()
 	if err != nil {
 		return []Result{failed(scen, "events/s", "", err)}
 	}
 	r.log.Info("fanout syncspace", "events/s", int(ss.eventsPerSec), "published/s", int(ss.published), "p50", ssLat.p50, "p99", ssLat.p99, "dropped", ss.dropped)
+	out := fr.vsMiniHub(ctx, ss, ssLat)
+	return append(out, fr.vsCentrifugo(ctx, dir, ss, ssLat)...)
+}
 
-	notes := fmt.Sprintf("%d subscribers, ~250-byte events; events/s: %d publishers flow-controlled to ≤ %d events in flight per subscriber, %s window; syncspace events are durable PUTs, peers' are in-memory publishes; syncspace subscribers use batch:true",
-		nsubs, pubs, window, measure)
-	latNotes := fmt.Sprintf("publish→receive at a steady %g events/s (%g deliveries/s), %s, sampled subscribers; syncspace's includes the durable commit of the PUT", latRate, latRate*float64(nsubs), latMeasure)
-	var out []Result
+// The fan-out scenario's publishers, events in flight per subscriber and steady
+// rate of its latency runs.
+const (
+	fanPubs, fanWindow = 64, 64
+	fanLatRate         = 5.0
+)
 
-	// minimal gorilla hub, in this process like syncd
-	ms, msLat, err := both(func() (*hubTarget, func(), error) {
+// fanoutRun is one fanout scenario: its sizes and the rows' notes.
+type fanoutRun struct {
+	r                                  *runner
+	nsubs                              int
+	cl                                 *http.Client
+	warm, measure, latWarm, latMeasure time.Duration
+}
+
+// both measures one server twice: throughput (rate 0), then latency at fanLatRate.
+func (fr *fanoutRun) both(ctx context.Context, mk func() (*hubTarget, func(), error)) (tput, lat fanStats, err error) {
+	for i, rate := range []float64{0, fanLatRate} {
+		t, stop, err := mk()
+		if err != nil {
+			return tput, lat, err
+		}
+		w, m := fr.warm, fr.measure
+		if rate > 0 {
+			w, m = fr.latWarm, fr.latMeasure
+		}
+		st, err := fanRun(ctx, t, 1, fr.nsubs, fanPubs, fanWindow, w, m, rate)
+		stop()
+		if err != nil {
+			return tput, lat, err
+		}
+		if i == 0 {
+			tput = st
+		} else {
+			lat = st
+		}
+	}
+	return tput, lat, nil
+}
+
+func (fr *fanoutRun) notes() string {
+	return fmt.Sprintf("%d subscribers, ~250-byte events; events/s: %d publishers flow-controlled to ≤ %d events in flight per subscriber, %s window; syncspace events are durable PUTs, peers' are in-memory publishes; syncspace subscribers use batch:true",
+		fr.nsubs, fanPubs, fanWindow, fr.measure)
+}
+
+func (fr *fanoutRun) latNotes() string {
+	return fmt.Sprintf("publish→receive at a steady %g events/s (%g deliveries/s), %s, sampled subscribers; syncspace's includes the durable commit of the PUT", fanLatRate, fanLatRate*float64(fr.nsubs), fr.latMeasure)
+}
+
+// vsMiniHub: the minimal gorilla hub, in this process like syncd.
+func (fr *fanoutRun) vsMiniHub(ctx context.Context, ss, ssLat fanStats) []Result {
+	const scen = "fanout"
+	ms, msLat, err := fr.both(ctx, func() (*hubTarget, func(), error) {
 		u, stop, err := serveLocal(NewMiniHub())
 		if err != nil {
 			return nil, nil, err
 		}
-		return miniHubTarget(u, cl), stop, nil
+		return miniHubTarget(u, fr.cl), stop, nil
 	})
 	if err != nil {
-		out = append(out, failed(scen, "events/s", "minimal gorilla hub", err))
-	} else {
-		r.log.Info("fanout minimal hub", "events/s", int(ms.eventsPerSec), "p50", msLat.p50, "p99", msLat.p99, "dropped", ms.dropped)
-		out = append(out,
-			row(scen, "events/s", ss.eventsPerSec, "minimal gorilla hub", ms.eventsPerSec,
-				notes+fmt.Sprintf("; events published/s: syncspace %.0f, minimal hub %.0f; subscribers dropped as slow: %d vs %d", ss.published, ms.published, ss.dropped, ms.dropped), ratioAtLeast(0.9)),
-			row(scen, "ms p99", ms2(ssLat.p99), "minimal gorilla hub", ms2(msLat.p99), latNotes, ratioAtMost(1.5)),
-			row(scen, "ms p50", ms2(ssLat.p50), "minimal gorilla hub", ms2(msLat.p50), latNotes))
+		return []Result{failed(scen, "events/s", "minimal gorilla hub", err)}
 	}
+	fr.r.log.Info("fanout minimal hub", "events/s", int(ms.eventsPerSec), "p50", msLat.p50, "p99", msLat.p99, "dropped", ms.dropped)
+	return []Result{
+		row(scen, "events/s", ss.eventsPerSec, "minimal gorilla hub", ms.eventsPerSec,
+			fr.notes()+fmt.Sprintf("; events published/s: syncspace %.0f, minimal hub %.0f; subscribers dropped as slow: %d vs %d", ss.published, ms.published, ss.dropped, ms.dropped), ratioAtLeast(0.9)),
+		row(scen, "ms p99", ms2(ssLat.p99), "minimal gorilla hub", ms2(msLat.p99), fr.latNotes(), ratioAtMost(1.5)),
+		row(scen, "ms p50", ms2(ssLat.p50), "minimal gorilla hub", ms2(msLat.p50), fr.latNotes()),
+	}
+}
 
-	// Centrifugo, its own process
-	cs, csLat, cerr := both(func() (*hubTarget, func(), error) {
-		c, err := startCentrifugo(ctx, r, dir)
+// vsCentrifugo: Centrifugo, in its own process.
+func (fr *fanoutRun) vsCentrifugo(ctx context.Context, dir string, ss, ssLat fanStats) []Result {
+	const scen = "fanout"
+	cs, csLat, cerr := fr.both(ctx, func() (*hubTarget, func(), error) {
+		c, err := startCentrifugo(ctx, fr.r, dir)
 		if err != nil {
 			return nil, nil, errSkip{err}
 		}
-		return c.target(cl), c.stop, nil
+		return c.target(fr.cl), c.stop, nil
 	})
 	var sk errSkip
 	switch {
 	case errors.As(cerr, &sk):
-		out = append(out, withSyncspace(skipped(scen, "events/s", "Centrifugo v6.9.1", sk.Error()), ss.eventsPerSec))
+		return []Result{withSyncspace(skipped(scen, "events/s", "Centrifugo v6.9.1", sk.Error()), ss.eventsPerSec)}
 	case cerr != nil:
-		out = append(out, failed(scen, "events/s", "Centrifugo v6.9.1", cerr))
-	default:
-		r.log.Info("fanout centrifugo", "events/s", int(cs.eventsPerSec), "p50", csLat.p50, "p99", csLat.p99)
-		out = append(out,
-			row(scen, "events/s", ss.eventsPerSec, "Centrifugo v6.9.1", cs.eventsPerSec,
-				notes+fmt.Sprintf("; events published/s: syncspace %.0f, Centrifugo %.0f", ss.published, cs.published), ratioAtLeast(1.0)),
-			row(scen, "ms p99", ms2(ssLat.p99), "Centrifugo v6.9.1", ms2(csLat.p99), latNotes))
+		return []Result{failed(scen, "events/s", "Centrifugo v6.9.1", cerr)}
 	}
-	return out
+	fr.r.log.Info("fanout centrifugo", "events/s", int(cs.eventsPerSec), "p50", csLat.p50, "p99", csLat.p99)
+	return []Result{
+		row(scen, "events/s", ss.eventsPerSec, "Centrifugo v6.9.1", cs.eventsPerSec,
+			fr.notes()+fmt.Sprintf("; events published/s: syncspace %.0f, Centrifugo %.0f", ss.published, cs.published), ratioAtLeast(1.0)),
+		row(scen, "ms p99", ms2(ssLat.p99), "Centrifugo v6.9.1", ms2(csLat.p99), fr.latNotes()),
+	}
 }
 
 // ms2 is ms for rows (milliseconds as float64).

@@ -193,6 +193,49 @@ func rssOf(pid int) (int64, error) {
 	return parseRSS(b)
 }
 
+// cpuSelf is the CPU time (user+system) this process used so far.
+func cpuSelf() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuOf is the CPU time of process pid and of its reaped children (/proc/PID/stat
+// utime, stime, cutime, cstime).
+func cpuOf(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatCPU(b, clockTicks)
+}
+
+// clockTicks is USER_HZ, 100 on every Linux platform Go supports.
+const clockTicks = 100
+
+// parseStatCPU sums fields 14-17 of a /proc/PID/stat line (after the command name,
+// which may hold spaces and parentheses).
+func parseStatCPU(stat []byte, hz int64) (time.Duration, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("stat: no command name")
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	// f[0] is field 3 (state): fields 14-17 are f[11:15].
+	if len(f) < 15 {
+		return 0, fmt.Errorf("stat: %d fields", len(f)+2)
+	}
+	var ticks int64
+	for _, s := range f[11:15] {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("stat: %w", err)
+		}
+		ticks += v
+	}
+	return time.Duration(ticks) * time.Second / time.Duration(hz), nil
+}
+
 // raiseFileLimit lifts RLIMIT_NOFILE as far as allowed: the client side of the rss
 // scenario holds 10,000 sockets.
 func raiseFileLimit(log *slog.Logger) {

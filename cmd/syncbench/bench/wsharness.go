@@ -120,6 +120,9 @@ type fanStats struct {
 	p50, p99     time.Duration
 	dropped      int // subscribers whose connection ended during the run
 	stalls       int // times the publishers waited a second for any delivery
+	// cpuPerDelivery is this process's CPU time (servers run in process, and the
+	// clients, the same for every server) per delivered event.
+	cpuPerDelivery time.Duration
 }
 
 // fanRun connects groups × perGroup subscribers to t, publishes with pubs concurrent
@@ -128,14 +131,90 @@ type fanStats struct {
 // paces the publishers to that many events per second (for latency under a steady,
 // unsaturated load); rate 0 publishes as fast as the flow control allows.
 func fanRun(ctx context.Context, t *hubTarget, groups, perGroup, pubs, window int, warm, measure time.Duration, rate float64) (fanStats, error) {
-	total := groups * perGroup
-	subs := make([]*subscriber, total)
-	var delivered atomic.Int64
-	const maxEvents = 1 << 22
-	sendTimes := make([]atomic.Int64, maxEvents)
-	epoch := time.Now()
+	f := &fan{t: t, groups: groups, perGroup: perGroup, window: window, rate: rate,
+		sendTimes: make([]atomic.Int64, fanMaxEvents), epoch: time.Now(), stop: make(chan struct{})}
+	if err := f.connect(ctx, groups*perGroup); err != nil {
+		f.closeAll()
+		return fanStats{}, err
+	}
+	f.groupPub = make([]atomic.Int64, groups)
+	f.live = make([]atomic.Int64, groups)
+	for i := range f.subs {
+		f.live[i%groups].Add(1)
+	}
+	f.running.Store(true)
+	var rwg sync.WaitGroup
+	for i, s := range f.subs {
+		rwg.Add(1)
+		go func(s *subscriber, g int) {
+			defer rwg.Done()
+			f.read(s, g)
+		}(s, i%groups)
+	}
+	f.pubStart = time.Now()
+	var pwg sync.WaitGroup
+	for p := 0; p < pubs; p++ {
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			f.publishLoop(ctx)
+		}()
+	}
+	sleepCtx(ctx, warm)
+	d0, p0, t0, c0 := f.delivered.Load(), f.publishedN.Load(), time.Since(f.epoch), cpuSelf()
+	sleepCtx(ctx, measure)
+	d1, p1, t1, c1 := f.delivered.Load(), f.publishedN.Load(), time.Since(f.epoch), cpuSelf()
+	close(f.stop)
+	pwg.Wait()
+	f.running.Store(false)
+	f.closeAll()
+	rwg.Wait()
+	if f.perr != nil {
+		return fanStats{}, fmt.Errorf("publish: %w", f.perr)
+	}
+	if ctx.Err() != nil {
+		return fanStats{}, ctx.Err()
+	}
+	st := f.stats(t0, t1)
+	st.eventsPerSec = float64(d1-d0) / (t1 - t0).Seconds()
+	st.published = float64(p1-p0) / (t1 - t0).Seconds()
+	if d1 > d0 {
+		st.cpuPerDelivery = (c1 - c0) / time.Duration(d1-d0)
+	}
+	if st.eventsPerSec == 0 {
+		return st, fmt.Errorf("no event delivered in the measurement window (%d published in it, %d stalls)", p1-p0, st.stalls)
+	}
+	return st, nil
+}
 
-	// Connect, 32 at a time.
+// fanMaxEvents bounds the event ids of one fan-out run.
+const fanMaxEvents = 1 << 22
+
+// fan is the state of one fanRun: subscribers, and the flow-control bookkeeping
+// (events published per group, live subscribers per group and the deliveries
+// expected from them; a subscriber that drops out takes its undelivered events out
+// of the expectation, so that it does not stall the publishers).
+type fan struct {
+	t                        *hubTarget
+	groups, perGroup, window int
+	rate                     float64
+	subs                     []*subscriber
+	sendTimes                []atomic.Int64 // by event id, since epoch
+	epoch, pubStart          time.Time
+	stop                     chan struct{}
+
+	groupPub, live                               []atomic.Int64
+	expected, delivered                          atomic.Int64
+	nextID, publishedN, lastD, lastDAt, forgiven atomic.Int64
+	running                                      atomic.Bool
+
+	pmu  sync.Mutex
+	perr error // the first publish error
+}
+
+// connect dials total subscribers, 32 at a time.
+func (f *fan) connect(ctx context.Context, total int) error {
+	f.subs = make([]*subscriber, total)
 	sem := make(chan struct{}, 32)
 	var cwg sync.WaitGroup
 	var cerr error
@@ -146,7 +225,7 @@ func fanRun(ctx context.Context, t *hubTarget, groups, perGroup, pubs, window in
 		go func(i int) {
 			defer cwg.Done()
 			defer func() { <-sem }()
-			c, err := t.dial(ctx, i, i%groups)
+			c, err := f.t.dial(ctx, i, i%f.groups)
 			if err != nil {
 				cmu.Lock()
 				if cerr == nil {
@@ -155,181 +234,148 @@ func fanRun(ctx context.Context, t *hubTarget, groups, perGroup, pubs, window in
 				cmu.Unlock()
 				return
 			}
-			subs[i] = &subscriber{c: c, sample: i%max(total/50, 1) == 0}
+			f.subs[i] = &subscriber{c: c, sample: i%max(total/50, 1) == 0}
 		}(i)
 	}
 	cwg.Wait()
-	closeAll := func() {
-		for _, s := range subs {
-			if s != nil {
-				s.c.Close()
-			}
+	return cerr
+}
+
+func (f *fan) closeAll() {
+	for _, s := range f.subs {
+		if s != nil {
+			s.c.Close()
 		}
 	}
-	if cerr != nil {
-		closeAll()
-		return fanStats{}, cerr
-	}
+}
 
-	// Flow-control bookkeeping: events published per group, live subscribers per
-	// group, and the deliveries expected from them. A subscriber that drops out takes
-	// its undelivered events out of the expectation, so that it does not stall the
-	// publishers.
-	groupPub := make([]atomic.Int64, groups)
-	live := make([]atomic.Int64, groups)
-	for i := range subs {
-		live[i%groups].Add(1)
-	}
-	var expected atomic.Int64
-	var running atomic.Bool
-	running.Store(true)
-
-	var dropped atomic.Int64
-	var rwg sync.WaitGroup
-	for i, s := range subs {
-		rwg.Add(1)
-		go func(s *subscriber, g int) {
-			defer rwg.Done()
-			buf := make([]byte, 0, 4096)
-			var received int64
-			for {
-				var err error
-				buf, err = readFrame(s.c, buf)
-				if err != nil {
-					s.readErr = err
-					if running.Load() {
-						live[g].Add(-1)
-						expected.Add(-(groupPub[g].Load() - received))
-					}
-					return
-				}
-				now := time.Since(epoch)
-				if n := countEvents(buf); n > 0 {
-					received += int64(n)
-					delivered.Add(int64(n))
-					if s.sample {
-						eventIDs(buf, func(id int64) {
-							if id > 0 && id < maxEvents {
-								if st := sendTimes[id].Load(); st > 0 {
-									s.lats = append(s.lats, latSample{id, now - time.Duration(st)})
-								}
-							}
-						})
-					}
-				} else if t.pong != nil && bytes.Equal(bytes.TrimSpace(buf), t.pong) {
-					s.wmu.Lock()
-					_ = s.c.WriteMessage(websocket.TextMessage, t.pong)
-					s.wmu.Unlock()
-				}
+// read receives s's frames (group g) until its connection ends, counting deliveries
+// and sampling latencies.
+func (f *fan) read(s *subscriber, g int) {
+	buf := make([]byte, 0, 4096)
+	var received int64
+	for {
+		var err error
+		buf, err = readFrame(s.c, buf)
+		if err != nil {
+			s.readErr = err
+			if f.running.Load() {
+				f.live[g].Add(-1)
+				f.expected.Add(-(f.groupPub[g].Load() - received))
 			}
-		}(s, i%groups)
-	}
-
-	// Publish.
-	var nextID, publishedN, lastD, lastDAt, forgiven atomic.Int64
-	pubStart := time.Now()
-	stop := make(chan struct{})
-	var pwg sync.WaitGroup
-	var perr error
-	var pmu sync.Mutex
-	for p := 0; p < pubs; p++ {
-		pwg.Add(1)
-		go func(p int) {
-			defer pwg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if ctx.Err() != nil {
-					return
-				}
-				// Flow control: deliveries expected so far minus delivered. Events
-				// that will never arrive (a server that drops them) must not stall
-				// the run: after a second without any delivery the backlog is
-				// forgiven.
-				if d := delivered.Load(); expected.Load()-d > int64(window*perGroup) {
-					if d != lastD.Load() {
-						lastD.Store(d)
-						lastDAt.Store(int64(time.Since(epoch)))
-					} else if time.Since(epoch)-time.Duration(lastDAt.Load()) > time.Second {
-						expected.Store(d)
-						forgiven.Add(1)
-					}
-					time.Sleep(100 * time.Microsecond)
-					continue
-				}
-				id := nextID.Add(1)
-				if id >= maxEvents {
-					return
-				}
-				if rate > 0 {
-					due := pubStart.Add(time.Duration(float64(id) / rate * float64(time.Second)))
-					if wait := time.Until(due); wait > 0 {
-						select {
-						case <-stop:
-							return
-						case <-time.After(wait):
+			return
+		}
+		now := time.Since(f.epoch)
+		if n := countEvents(buf); n > 0 {
+			received += int64(n)
+			f.delivered.Add(int64(n))
+			if s.sample {
+				eventIDs(buf, func(id int64) {
+					if id > 0 && id < fanMaxEvents {
+						if st := f.sendTimes[id].Load(); st > 0 {
+							s.lats = append(s.lats, latSample{id, now - time.Duration(st)})
 						}
 					}
-				}
-				g := int(id) % groups
-				groupPub[g].Add(1)
-				expected.Add(live[g].Load())
-				sendTimes[id].Store(int64(time.Since(epoch)))
-				err := t.publish(ctx, id, g)
-				publishedN.Add(1)
-				if err != nil {
-					pmu.Lock()
-					if perr == nil {
-						perr = err
-					}
-					pmu.Unlock()
-					return
-				}
+				})
 			}
-		}(p)
+		} else if f.t.pong != nil && bytes.Equal(bytes.TrimSpace(buf), f.t.pong) {
+			s.wmu.Lock()
+			_ = s.c.WriteMessage(websocket.TextMessage, f.t.pong)
+			s.wmu.Unlock()
+		}
 	}
-	sleepCtx(ctx, warm)
-	d0, p0, t0 := delivered.Load(), publishedN.Load(), time.Since(epoch)
-	sleepCtx(ctx, measure)
-	d1, p1, t1 := delivered.Load(), publishedN.Load(), time.Since(epoch)
-	close(stop)
-	pwg.Wait()
-	running.Store(false)
-	closeAll()
-	rwg.Wait()
-	if perr != nil {
-		return fanStats{}, fmt.Errorf("publish: %w", perr)
+}
+
+// publishLoop is one publisher: it publishes until stop, flow-controlled and paced.
+func (f *fan) publishLoop(ctx context.Context) {
+	for {
+		select {
+		case <-f.stop:
+			return
+		default:
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if f.backlogged() {
+			time.Sleep(100 * time.Microsecond)
+			continue
+		}
+		id := f.nextID.Add(1)
+		if id >= fanMaxEvents || !f.pace(id) {
+			return
+		}
+		g := int(id) % f.groups
+		f.groupPub[g].Add(1)
+		f.expected.Add(f.live[g].Load())
+		f.sendTimes[id].Store(int64(time.Since(f.epoch)))
+		err := f.t.publish(ctx, id, g)
+		f.publishedN.Add(1)
+		if err != nil {
+			f.pmu.Lock()
+			if f.perr == nil {
+				f.perr = err
+			}
+			f.pmu.Unlock()
+			return
+		}
 	}
-	if ctx.Err() != nil {
-		return fanStats{}, ctx.Err()
+}
+
+// backlogged is the flow control: deliveries expected so far minus delivered above
+// the window. Events that will never arrive (a server that drops them) must not stall
+// the run: after a second without any delivery the backlog is forgiven.
+func (f *fan) backlogged() bool {
+	d := f.delivered.Load()
+	if f.expected.Load()-d <= int64(f.window*f.perGroup) {
+		return false
 	}
-	st := fanStats{
-		eventsPerSec: float64(d1-d0) / (t1 - t0).Seconds(),
-		published:    float64(p1-p0) / (t1 - t0).Seconds(),
+	if d != f.lastD.Load() {
+		f.lastD.Store(d)
+		f.lastDAt.Store(int64(time.Since(f.epoch)))
+	} else if time.Since(f.epoch)-time.Duration(f.lastDAt.Load()) > time.Second {
+		f.expected.Store(d)
+		f.forgiven.Add(1)
 	}
-	// Latency of the events sent within the measurement window.
+	return true
+}
+
+// pace waits until event id is due at the configured rate (no wait at rate 0); false
+// when the run stopped meanwhile.
+func (f *fan) pace(id int64) bool {
+	if f.rate <= 0 {
+		return true
+	}
+	due := f.pubStart.Add(time.Duration(float64(id) / f.rate * float64(time.Second)))
+	wait := time.Until(due)
+	if wait <= 0 {
+		return true
+	}
+	select {
+	case <-f.stop:
+		return false
+	case <-time.After(wait):
+		return true
+	}
+}
+
+// stats gathers the latencies of the events sent within [t0, t1), the subscribers
+// dropped with close code 4008 and the stalls.
+func (f *fan) stats(t0, t1 time.Duration) fanStats {
 	var lats []time.Duration
-	for _, s := range subs {
+	dropped := 0
+	for _, s := range f.subs {
 		for _, l := range s.lats {
-			if sent := time.Duration(sendTimes[l.id].Load()); sent >= t0 && sent < t1 {
+			if sent := time.Duration(f.sendTimes[l.id].Load()); sent >= t0 && sent < t1 {
 				lats = append(lats, l.lat)
 			}
 		}
 		var ce *websocket.CloseError
 		if s.readErr != nil && errors.As(s.readErr, &ce) && ce.Code == 4008 {
-			dropped.Add(1)
+			dropped++
 		}
 	}
-	st.p50, st.p99 = percentile(lats, 50), percentile(lats, 99)
-	st.dropped = int(dropped.Load())
-	st.stalls = int(forgiven.Load())
-	if st.eventsPerSec == 0 {
-		return st, fmt.Errorf("no event delivered in the measurement window (%d published in it, %d stalls)", p1-p0, st.stalls)
-	}
-	return st, nil
+	return fanStats{p50: percentile(lats, 50), p99: percentile(lats, 99), dropped: dropped, stalls: int(f.forgiven.Load())}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

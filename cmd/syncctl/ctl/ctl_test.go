@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/cmd/syncd/daemon"
+	"github.com/syncspace/syncspace/cmd/syncd/syncdtest"
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/sqlite"
@@ -53,38 +53,12 @@ func (r result) must(t *testing.T) result {
 	return r
 }
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// startSyncd runs the real daemon on loopback with a config file and returns its
-// address and data dir.
+// startSyncd runs the real daemon on loopback (cmd/syncd/syncdtest) and returns it
+// and its data dir.
 func startSyncd(t *testing.T) (*daemon.Daemon, string) {
 	t.Helper()
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	cfg := filepath.Join(dir, "syncd.json")
-	b, _ := json.Marshal(map[string]any{"listen": "127.0.0.1:0", "data_dir": data, "log": map[string]any{"level": "error"}})
-	if err := os.WriteFile(cfg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d, err := daemon.Start(context.Background(), []string{"-config", cfg}, io.Discard, &lockedBuf{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		d.Shutdown(ctx)
-	})
-	return d, data
+	s := syncdtest.Start(t, syncdtest.Options{Config: map[string]any{"log": map[string]any{"level": "error"}, "limits": nil}})
+	return s.D, s.DataDir
 }
 
 func apiStatus(t *testing.T, addr, token string) int {
@@ -504,17 +478,8 @@ func verifyWithJWKS(t *testing.T, url, tok string) {
 func TestLocalModeUsesSyncdSettings(t *testing.T) {
 	dir := t.TempDir()
 	data, keys := filepath.Join(dir, "data"), filepath.Join(dir, "keys")
-	cfg := filepath.Join(dir, "syncd.json")
-	b, _ := json.Marshal(map[string]any{"listen": "127.0.0.1:0", "data_dir": data, "log": map[string]any{"level": "error"},
-		"auth": map[string]any{"issuer": "my-issuer", "max_ttl": "48h", "max_ops_ttl": "1h", "key_dir": keys}})
-	if err := os.WriteFile(cfg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d, err := daemon.Start(context.Background(), []string{"-config", cfg}, io.Discard, &lockedBuf{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Shutdown(context.Background())
+	d := syncdtest.Start(t, syncdtest.Options{DataDir: data, Config: map[string]any{"log": map[string]any{"level": "error"}, "limits": nil,
+		"auth": map[string]any{"issuer": "my-issuer", "max_ttl": "48h", "max_ops_ttl": "1h", "key_dir": keys}}})
 	addr := d.Addr()
 
 	run(t, "--data", data, "tenant", "create", "team").must(t)
@@ -544,5 +509,5 @@ func TestLocalModeUsesSyncdSettings(t *testing.T) {
 		}
 	}
 	// An explicit --config still wins.
-	run(t, "--data", data, "--config", cfg, "token", "issue", "--tenant", "team", "--subject", "u", "--role", "read").must(t)
+	run(t, "--data", data, "--config", d.ConfigPath, "token", "issue", "--tenant", "team", "--subject", "u", "--role", "read").must(t)
 }

@@ -26,7 +26,7 @@ func TestLocalModeOpensTheDataDirLikeSyncd(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	d, err := daemon.Start(ctx, []string{"-config", cfg}, io.Discard, &lockedBuf{})
+	d, err := daemon.Start(ctx, []string{"-config", cfg}, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,39 +20,33 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/syncspace/syncspace/cmd/internal/testbin"
 )
 
-// bins holds the paths of the binaries TestMain built.
+// bins holds the paths of the three binaries (cmd/internal/testbin).
 var bins struct {
 	syncd, syncctl, client string
 }
 
+// TestMain finds the binaries, built once per source tree. The suite is long: it does
+// not run under -short (the inner loop); .ci/run runs it.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "syncspace-conformance-")
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("conformance: skipped with -short")
+		os.Exit(0)
+	}
+	dir, err := testbin.Dir()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "conformance:", err)
 		os.Exit(1)
 	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(os.PathSeparator),
-			"github.com/syncspace/syncspace/cmd/syncd",
-			"github.com/syncspace/syncspace/cmd/syncctl",
-			"github.com/syncspace/syncspace/cmd/realtime-sync-client")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "conformance: go build:", err)
-			return 1
-		}
-		bins.syncd = filepath.Join(dir, "syncd")
-		bins.syncctl = filepath.Join(dir, "syncctl")
-		bins.client = filepath.Join(dir, "realtime-sync-client")
-		code := m.Run()
-		stopShared()
-		return code
-	}()
+	bins.syncd = filepath.Join(dir, testbin.Syncd)
+	bins.syncctl = filepath.Join(dir, testbin.Ctl)
+	bins.client = filepath.Join(dir, testbin.Client)
+	code := m.Run()
+	stopShared()
 	os.Exit(code)
 }
 

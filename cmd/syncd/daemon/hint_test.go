@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -12,9 +11,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/syncspace/syncspace/cmd/internal/testbin"
 )
 
 func TestShellQuote(t *testing.T) {
@@ -103,32 +103,11 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-var (
-	clientBuildOnce sync.Once
-	clientBinDir    string
-	clientBuildErr  error
-)
-
-// clientBinaryDir builds realtime-sync-client once per test run into a directory of
-// its own (to be put on PATH).
+// clientBinaryDir is a directory holding realtime-sync-client (to be put on PATH),
+// built once per source tree (cmd/internal/testbin).
 func clientBinaryDir(t *testing.T) string {
 	t.Helper()
-	clientBuildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "client-bin-")
-		if err != nil {
-			clientBuildErr = err
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, ClientBinary), ModulePath+"/cmd/"+ClientBinary).CombinedOutput()
-		if err != nil {
-			clientBuildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-		clientBinDir = dir
-	})
-	if clientBuildErr != nil {
-		t.Fatal(clientBuildErr)
-	}
-	return clientBinDir
+	return filepath.Dir(testbin.Path(t, testbin.Client))
 }
 
 // hintLine starts the embedded default in cwd (which must be the test's working

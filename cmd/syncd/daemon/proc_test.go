@@ -21,35 +21,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncspace/syncspace/cmd/internal/testbin"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// syncdBinary builds cmd/syncd once per test run.
+// syncdBinary is cmd/syncd, built once per source tree (cmd/internal/testbin).
 func syncdBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "syncd-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "syncd")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/syncspace/syncspace/cmd/syncd")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return testbin.Path(t, testbin.Syncd)
 }
 
 // proc is a syncd subprocess on the embedded default in dir.

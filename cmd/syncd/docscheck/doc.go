@@ -2,7 +2,8 @@
 // repository true to the code. They check that every relative link in README.md and
 // docs/*.md resolves, that every key the config package accepts is in docs/CONFIG.md
 // and every example config there loads, that every route syncd registers is in
-// docs/API.md, that the systemd units of docs/deploy pass `systemd-analyze verify`
+// docs/API.md, that every `file:function` hop of docs/ARCHITECTURE.md's hop tables is
+// declared in that file, that the systemd units of docs/deploy pass `systemd-analyze verify`
 // (where it is installed), and that cmd/syncd/Dockerfile builds a static binary that
 // runs as a non-root user with a volume and a health check (and, where a Docker daemon
 // answers, that the image builds and becomes healthy).

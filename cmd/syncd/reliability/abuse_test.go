@@ -192,7 +192,6 @@ func closeCodeOf(err error) int {
 // probe's p50/p99 per attack and the peak heap, and checks that goroutines and memory
 // come back afterwards.
 func TestAbuse(t *testing.T) {
-	skipShort(t)
 	// Attackers and the probe all dial from 127.0.0.1: the per-address connection cap
 	// (which alone would refuse most of this attack, probe included) is lifted so that
 	// the defences behind it are what this test measures.

@@ -111,7 +111,6 @@ func (w *crashWorkload) run(ctx context.Context, worker, round int) {
 // was written (no partial file is visible). CI: 3 rounds; -crash-rounds=10 for the
 // full run.
 func TestCrash(t *testing.T) {
-	skipShort(t)
 	rounds := *crashRounds
 	if rounds <= 0 {
 		rounds = 3

@@ -21,7 +21,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/syncspace/syncspace/cmd/syncd/daemon"
+	"github.com/syncspace/syncspace/cmd/syncd/syncdtest"
 	"github.com/syncspace/syncspace/sync/engine"
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -33,30 +33,10 @@ import (
 // "fz" (small quota) and returns its address and a write token.
 func fuzzServer(f *testing.F) (addr, token string, logs *logBuf) {
 	f.Helper()
-	dir := f.TempDir()
-	cfg := fmt.Sprintf(`{"listen":"127.0.0.1:0","data_dir":%q,"log":{"level":"warn"}}`, filepath.Join(dir, "data"))
-	cfgPath := filepath.Join(dir, "syncd.json")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		f.Fatal(err)
-	}
 	logs = &logBuf{}
-	d, err := daemon.Start(context.Background(), []string{"-config", cfgPath}, io.Discard, logs)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = d.Shutdown(ctx)
-	})
-	if _, err := d.Registry().Create(context.Background(), "fz", tenants.Options{Quota: 16 << 20, MaxEntries: 2000}); err != nil {
-		f.Fatal(err)
-	}
-	tok, _, err := d.Auth().IssueTenantToken(context.Background(), "fz", "fuzzer", "write", 24*time.Hour)
-	if err != nil {
-		f.Fatal(err)
-	}
-	return d.Addr(), tok, logs
+	s := syncdtest.Start(f, syncdtest.Options{Config: map[string]any{"limits": nil}, Logs: logs})
+	s.Tenant(f, "fz", tenants.Options{Quota: 16 << 20, MaxEntries: 2000})
+	return s.Addr(), s.TokenTTL(f, "fz", "fuzzer", "write", 24*time.Hour), logs
 }
 
 // FuzzServerRequest sends arbitrary HTTP/1.1 requests (method, target with query,

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/cmd/syncd/daemon"
+	"github.com/syncspace/syncspace/cmd/syncd/syncdtest"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
 )
@@ -37,19 +37,15 @@ var (
 	verbose     = flag.Bool("reliability-logs", false, "print syncd's logs of every test")
 )
 
+// TestMain: the suite is long and does not run under -short (the inner loop); .ci/run
+// runs it.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	code := m.Run()
-	cleanupBinaries()
-	os.Exit(code)
-}
-
-// skipShort skips the heavy tests of this package under -short.
-func skipShort(t *testing.T) {
-	t.Helper()
 	if testing.Short() {
-		t.Skip("reliability suite: skipped with -short")
+		fmt.Println("reliability: skipped with -short")
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
 }
 
 // logBuf is a goroutine-safe buffer for logs.
@@ -74,38 +70,26 @@ func (l *logBuf) String() string {
 	return l.b.String()
 }
 
-// server is a syncd running in this process (cmd/syncd/daemon) on 127.0.0.1.
+// server is a syncd running in this process (cmd/syncd/syncdtest) on 127.0.0.1.
 type server struct {
-	t       *testing.T
-	d       *daemon.Daemon
-	dir     string
-	cfgPath string
-	base    string
-	logs    *logBuf
+	t    *testing.T
+	srv  *syncdtest.Server
+	d    *daemon.Daemon // nil while stopped
+	base string
+	logs *logBuf
 }
 
 // startServer starts syncd with a config file holding extra on top of the listen
 // address, data dir and log level. extra's top-level keys replace the defaults.
 func startServer(t *testing.T, extra map[string]any) *server {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := map[string]any{
-		"listen":   "127.0.0.1:0",
-		"data_dir": filepath.Join(dir, "data"),
-		"log":      map[string]any{"level": "warn"},
-	}
+	cfg := map[string]any{"limits": nil} // syncd's default limits unless extra sets them
 	for k, v := range extra {
 		cfg[k] = v
 	}
-	b, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{t: t, dir: dir, cfgPath: filepath.Join(dir, "syncd.json"), logs: &logBuf{}}
-	if err := os.WriteFile(s.cfgPath, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s.start()
+	s := &server{t: t, logs: &logBuf{}}
+	s.srv = syncdtest.Start(t, syncdtest.Options{Config: cfg, Logs: s.logs})
+	s.d, s.base = s.srv.D, s.srv.URL
 	t.Cleanup(func() {
 		s.stop()
 		if t.Failed() || *verbose {
@@ -115,24 +99,9 @@ func startServer(t *testing.T, extra map[string]any) *server {
 	return s
 }
 
-func (s *server) start() {
-	s.t.Helper()
-	d, err := daemon.Start(context.Background(), []string{"-config", s.cfgPath}, io.Discard, s.logs)
-	if err != nil {
-		s.t.Fatalf("start syncd: %v", err)
-	}
-	s.d = d
-	s.base = "http://" + d.Addr()
-}
-
 // stop shuts syncd down gracefully (idempotent).
 func (s *server) stop() {
-	if s.d == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := s.d.Shutdown(ctx); err != nil {
+	if err := s.srv.Stop(); err != nil {
 		s.t.Logf("syncd shutdown: %v", err)
 	}
 	s.d = nil
@@ -141,26 +110,22 @@ func (s *server) stop() {
 // restart stops syncd and starts it again on the same data dir (on a new port).
 func (s *server) restart() {
 	s.t.Helper()
-	s.stop()
-	s.start()
+	if err := s.srv.Restart(context.Background(), ""); err != nil {
+		s.t.Fatalf("restart syncd: %v", err)
+	}
+	s.d, s.base = s.srv.D, s.srv.URL
 }
 
 // tenant creates a tenant.
 func (s *server) tenant(name string, o tenants.Options) {
 	s.t.Helper()
-	if _, err := s.d.Registry().Create(context.Background(), name, o); err != nil {
-		s.t.Fatalf("create tenant %s: %v", name, err)
-	}
+	s.srv.Tenant(s.t, name, o)
 }
 
 // token issues a tenant token.
 func (s *server) token(tenant, subject, role string) string {
 	s.t.Helper()
-	tok, _, err := s.d.Auth().IssueTenantToken(context.Background(), tenant, subject, role, 2*time.Hour)
-	if err != nil {
-		s.t.Fatalf("issue token: %v", err)
-	}
-	return tok
+	return s.srv.TokenTTL(s.t, tenant, subject, role, 2*time.Hour)
 }
 
 func tail(s string, lines int) string {
@@ -510,51 +475,6 @@ func percentile(d []time.Duration, p float64) time.Duration {
 	slices.Sort(s)
 	i := int(float64(len(s)-1) * p)
 	return s[i]
-}
-
-// binaries built for this run, removed by TestMain.
-var (
-	binMu   sync.Mutex
-	binDir  string
-	binErrs = map[string]error{}
-	bins    = map[string]string{}
-)
-
-// buildBinary builds the main package pkg (import path) once per run and returns the
-// binary's path.
-func buildBinary(t *testing.T, pkg string) string {
-	t.Helper()
-	binMu.Lock()
-	defer binMu.Unlock()
-	if p, ok := bins[pkg]; ok {
-		return p
-	}
-	if err, ok := binErrs[pkg]; ok {
-		t.Fatal(err)
-	}
-	if binDir == "" {
-		d, err := os.MkdirTemp("", "reliability-bin-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		binDir = d
-	}
-	out := filepath.Join(binDir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		binErrs[pkg] = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
-		t.Fatal(binErrs[pkg])
-	}
-	bins[pkg] = out
-	return out
-}
-
-func cleanupBinaries() {
-	binMu.Lock()
-	defer binMu.Unlock()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
 }
 
 // waitUntil polls cond every 100 ms until it holds or d passes.

@@ -65,7 +65,6 @@ const resultMarker = "swarm-result-v1"
 // baseline afterwards. CI: 1,000 subscribers for 30 s. -load=5m: 10,000 subscribers
 // (needs a build without -race, whose detector caps a process at 8,128 goroutines).
 func TestLoad(t *testing.T) {
-	skipShort(t)
 	if os.Getenv(swarmEnv) != "" {
 		t.Skip("inside the load generator process")
 	}

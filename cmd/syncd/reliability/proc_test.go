@@ -5,55 +5,20 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/syncspace/syncspace/cmd/internal/testbin"
 )
 
-// syncdBinary returns a syncd binary built from cmd/syncd. While cmd/syncd has no real
-// main yet (it is being finished in parallel), it builds the same three-line main
-// (daemon.Run) from a temporary file instead, and says so.
+// syncdBinary is cmd/syncd, built once per source tree (cmd/internal/testbin).
 func syncdBinary(t *testing.T) string {
 	t.Helper()
-	bin := buildBinary(t, "github.com/syncspace/syncspace/cmd/syncd")
-	out, _ := exec.Command(bin, "-h").CombinedOutput()
-	if strings.Contains(string(out), "usage: syncd") {
-		return bin
-	}
-	binMu.Lock()
-	defer binMu.Unlock()
-	if p, ok := bins["wrapper"]; ok {
-		return p
-	}
-	t.Log("cmd/syncd has no main yet: building daemon.Run from a temporary main package")
-	src := filepath.Join(binDir, "wrapper", "main.go")
-	if err := os.MkdirAll(filepath.Dir(src), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	const main = `package main
-
-import (
-	"context"
-	"os"
-
-	"github.com/syncspace/syncspace/cmd/syncd/daemon"
-)
-
-func main() { os.Exit(daemon.Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) }
-`
-	if err := os.WriteFile(src, []byte(main), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	wrapper := filepath.Join(binDir, "syncd-wrapper")
-	if b, err := exec.Command("go", "build", "-o", wrapper, src).CombinedOutput(); err != nil {
-		t.Fatalf("go build wrapper: %v\n%s", err, b)
-	}
-	bins["wrapper"] = wrapper
-	return wrapper
+	return testbin.Path(t, testbin.Syncd)
 }
 
 // proc is a syncd subprocess running the embedded default in its working directory.

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncspace/syncspace/cmd/internal/testbin"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
 )
@@ -287,12 +288,11 @@ func localContent(dir string) (files, dirs []string) {
 // still exist on the server: as a current file (conflict copies included), a version
 // or a deleted entry. CI: about 35 s of chaos; -soak=10m for the long run.
 func TestSoak(t *testing.T) {
-	skipShort(t)
 	chaosFor := 30 * time.Second
 	if *soakFor > 0 {
 		chaosFor = *soakFor
 	}
-	bin := buildBinary(t, "github.com/syncspace/syncspace/cmd/realtime-sync-client")
+	bin := testbin.Path(t, testbin.Client)
 	s := startServer(t, nil)
 	s.tenant("soak", tenants.Options{})
 	var baseMu sync.Mutex
@@ -543,8 +543,7 @@ func TestSoak(t *testing.T) {
 // file directly in it and one in a subdirectory of it. Each edit must reach the server
 // within 10 s (it normally takes well under one), not wait for the periodic rescan.
 func TestEditAfterDirRename(t *testing.T) {
-	skipShort(t)
-	bin := buildBinary(t, "github.com/syncspace/syncspace/cmd/realtime-sync-client")
+	bin := testbin.Path(t, testbin.Client)
 	s := startServer(t, nil)
 	s.tenant("rename", tenants.Options{})
 	px, err := newProxy(s.d.Addr())
