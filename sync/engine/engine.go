@@ -94,7 +94,6 @@ type Options struct {
 // SyncOnce, and Close it.
 type Engine struct {
 	opts     Options
-	log      *slog.Logger
 	remote   Remote
 	rootPath string      // absolute DIR
 	stateDir string      // DIR/.syncspace
@@ -108,28 +107,7 @@ type Engine struct {
 	saveMu sync.Mutex // serializes state writes
 	saving atomic.Bool
 
-	mu       sync.Mutex // guards everything below
-	clientID string
-	epoch    string
-	seq      int64
-	ownSeqs  map[int64]bool
-	pending  map[int64]protocol.Event // out-of-order events waiting for a gap
-	remoteM  map[string]protocol.Metadata
-	base     map[string]baseEntry
-	local    map[string]localEntry
-	others   map[string]string // keys held by symlinks or special files
-	refused  map[string]string // key → hash (or "dir") the server refused; reported once
-	reported map[string]bool   // paths already reported as unsyncable
-	ig       *ignorer
-	igHash   string
-	dirty    bool // state changed since the last save
-	// batchTouched and batchMoves collect what applied server events changed, for
-	// the next remote pass.
-	batchTouched map[string]bool
-	batchMoves   []pendingMove
-	haveList     bool // remoteM holds a full snapshot
-	needFull     bool // a full reconcile is due (resync, epoch change, failure)
-	retry        map[string]bool
+	book // what is known of the three sides, under book.mu
 
 	watch *watcher
 	st    *tracker // what Status reports (status.go)
@@ -175,20 +153,11 @@ func Open(opts Options) (*Engine, error) {
 	}
 	e := &Engine{
 		opts:     opts,
-		log:      opts.Logger,
 		remote:   opts.Remote,
 		rootPath: abs,
 		stateDir: filepath.Join(abs, stateDirName),
-		ownSeqs:  map[int64]bool{},
-		pending:  map[int64]protocol.Event{},
-		remoteM:  map[string]protocol.Metadata{},
-		others:   map[string]string{},
-		refused:  map[string]string{},
-		reported: map[string]bool{},
-
-		batchTouched: map[string]bool{},
-		retry:        map[string]bool{},
-		st:           newTracker(opts.Logger, opts.Realtime, opts.Interval),
+		book:     newBook(opts.Logger),
+		st:       newTracker(opts.Logger, opts.Realtime, opts.Interval),
 	}
 	if err := os.Mkdir(e.stateDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create state dir: %w", err)

@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -197,17 +196,6 @@ func spreadByDir(acts []*action) []*action {
 	return out
 }
 
-// recordBase sets the base of a key to its remote side (both sides agree). Caller
-// holds e.mu.
-func (e *Engine) recordBase(a *action) {
-	e.dirty = true
-	if !a.rOK {
-		delete(e.base, a.key)
-		return
-	}
-	e.base[a.key] = baseEntry{Path: a.r.Path, Dir: a.r.IsDirectory, Hash: a.r.Hash}
-}
-
 // isRefusal reports whether a server error means "this name or content is not
 // accepted" (reported once, not retried in a loop) rather than a transient failure.
 func isRefusal(err error) bool {
@@ -218,108 +206,6 @@ func isRefusal(err error) bool {
 		return true
 	}
 	return false
-}
-
-// noteOwnSeq records a seq made by this client (learned from an HTTP answer).
-// Caller holds e.mu.
-func (e *Engine) noteOwnSeq(seq int64) {
-	if seq > e.seq {
-		e.ownSeqs[seq] = true
-		e.advance()
-	}
-}
-
-// setRemote stores an entry learned from the server unless a newer one is known.
-// Caller holds e.mu.
-func (e *Engine) setRemote(m protocol.Metadata) {
-	k := pathrule.FoldKey(m.Path)
-	if cur, ok := e.remoteM[k]; ok && cur.Seq > m.Seq && m.Seq != 0 {
-		return
-	}
-	e.remoteM[k] = m
-}
-
-// vouchDir records that the server holds directory dir (key k) at seq, and reports
-// whether it was unknown (or not a directory) before. An entry known from an older seq
-// is moved to seq: a Delete older than seq, applied later from the changes feed, must
-// not remove it (the server re-creates missing parents without an event of their
-// own). Caller holds e.mu.
-func (e *Engine) vouchDir(k, dir string, seq int64) (added bool) {
-	cur, ok := e.remoteM[k]
-	switch {
-	case !ok || !cur.IsDirectory:
-		e.remoteM[k] = protocol.Metadata{Path: dir, IsDirectory: true, Seq: seq}
-		return true
-	case cur.Seq < seq:
-		cur.Seq = seq
-		e.remoteM[k] = cur
-	}
-	return false
-}
-
-// ensureParents records the parent directories of p as present on both sides (the
-// server creates missing parents on upload; downloads create them locally). Caller
-// holds e.mu.
-func (e *Engine) ensureParents(p string, seq int64) {
-	segs := strings.Split(p, "/")
-	local := ""
-	for i := 1; i < len(segs); i++ {
-		dir := strings.Join(segs[:i], "/")
-		k := pathrule.FoldKey(dir)
-		e.vouchDir(k, dir, seq)
-		if _, ok := e.base[k]; !ok {
-			e.base[k] = baseEntry{Path: dir, Dir: true}
-		}
-		if l, ok := e.local[k]; ok && l.Dir {
-			local = l.Path
-		} else {
-			if local == "" {
-				local = segs[i-1]
-			} else {
-				local += "/" + segs[i-1]
-			}
-			e.local[k] = localEntry{Path: local, Dir: true}
-		}
-	}
-	e.dirty = true
-}
-
-// serverPathFor returns the server spelling of the clean path p: under the server's
-// spelling of its nearest known parent directory. Caller holds e.mu.
-func (e *Engine) serverPathFor(p string) string {
-	dir := pathrule.Parent(p)
-	if dir == "" {
-		return p
-	}
-	if r, ok := e.remoteM[pathrule.FoldKey(dir)]; ok && r.IsDirectory {
-		return r.Path + "/" + pathrule.Base(p)
-	}
-	return e.serverPathFor(dir) + "/" + pathrule.Base(p)
-}
-
-// localPathFor returns where the server path p lives (or would live) on disk: under
-// the local spelling of its nearest known parent directory (a local "docs" holds the
-// server's "Docs/x"; an NFD-named local directory holds its NFC server twin). Caller
-// holds e.mu.
-func (e *Engine) localPathFor(p string) string {
-	dir := pathrule.Parent(p)
-	if dir == "" {
-		return p
-	}
-	if l, ok := e.local[pathrule.FoldKey(dir)]; ok && l.Dir {
-		return l.Path + "/" + pathrule.Base(p)
-	}
-	return e.localPathFor(dir) + "/" + pathrule.Base(p)
-}
-
-// removeSubtree deletes key k and every key under it from m.
-func removeSubtree[V any](m map[string]V, k string) {
-	delete(m, k)
-	for mk := range m {
-		if pathrule.Within(mk, k) {
-			delete(m, mk)
-		}
-	}
 }
 
 func (e *Engine) deleteRemote(ctx context.Context, a *action, out *outcome) error {
@@ -568,26 +454,6 @@ func (e *Engine) moveAside(k, p string, out *outcome) (string, error) {
 		return name, nil
 	}
 	return "", errors.New("conflict copy: no free name")
-}
-
-// moveLocal re-keys the local entries of the subtree at (oldKey, oldPath) to
-// (newKey, newPath).
-func moveLocal(m map[string]localEntry, oldKey, oldPath, newKey, newPath string) {
-	moved := map[string]localEntry{}
-	for k, v := range m {
-		if !pathrule.Within(k, oldKey) {
-			continue
-		}
-		delete(m, k)
-		suffix := k[len(oldKey):]
-		if pathrule.Within(v.Path, oldPath) {
-			v.Path = newPath + v.Path[len(oldPath):]
-		}
-		moved[newKey+suffix] = v
-	}
-	for k, v := range moved {
-		m[k] = v
-	}
 }
 
 func (e *Engine) upload(ctx context.Context, a *action, out *outcome, pr *progress) error {

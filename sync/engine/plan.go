@@ -335,7 +335,7 @@ func (e *Engine) makePlan(keys map[string]bool) *plan {
 
 // isRefused reports whether the server refused this key's current local content
 // before (reported once; retried only when the content changes).
-func (e *Engine) isRefused(k string, ls side) bool {
+func (e *book) isRefused(k string, ls side) bool {
 	h, ok := e.refused[k]
 	if !ok {
 		return false

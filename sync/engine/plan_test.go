@@ -122,7 +122,7 @@ func TestIgnorer(t *testing.T) {
 
 func TestGuard(t *testing.T) {
 	mk := func(files int) *Engine {
-		e := &Engine{base: map[string]baseEntry{}}
+		e := &Engine{book: book{base: map[string]baseEntry{}}}
 		for i := 0; i < files; i++ {
 			k := "f" + strings.Repeat("x", i%5) + string(rune('a'+i%26)) + time.Duration(i).String()
 			e.base[k] = baseEntry{Path: k, Hash: "h"}

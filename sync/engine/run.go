@@ -262,14 +262,6 @@ func (e *Engine) localFull(ctx context.Context) (passResult, error) {
 	return e.runPlan(ctx, keys, false)
 }
 
-func keySet[V any](m map[string]V) map[string]bool {
-	s := make(map[string]bool, len(m))
-	for k := range m {
-		s[k] = true
-	}
-	return s
-}
-
 // collapse drops paths that lie under another path of the list.
 func collapse(paths []string) []string {
 	set := map[string]bool{}
