@@ -42,7 +42,7 @@ func (r *errReader) Read(p []byte) (int, error) {
 // archiveDir returns the directory whose archive would serve downloads: the deepest
 // directory holding all of them, or ok false when the pass is too small or the
 // downloads are too small a part of that directory. Caller holds e.mu.
-func (e *Engine) archiveDir(downloads []*action) (dir string, ok bool) {
+func (e xfer) archiveDir(downloads []*action) (dir string, ok bool) {
 	if len(downloads) < archiveMinFiles {
 		return "", false
 	}
@@ -71,7 +71,7 @@ func (e *Engine) archiveDir(downloads []*action) (dir string, ok bool) {
 // rename); other entries are skipped. It returns the actions it completed (each
 // counted in pr); every other transfer is left to the per-file path, so an archive
 // that is refused, cut, malformed or hostile costs time, never correctness.
-func (e *Engine) archiveDownloads(ctx context.Context, transfers []*action, out *outcome, pr *progress) map[*action]bool {
+func (e xfer) archiveDownloads(ctx context.Context, transfers []*action, out *outcome, pr *progress) map[*action]bool {
 	ar, ok := e.remote.(Archiver)
 	if !ok {
 		return nil
@@ -108,7 +108,7 @@ func (e *Engine) archiveDownloads(ctx context.Context, transfers []*action, out 
 	// put writes one entry into place; the archive's metadata is what the download
 	// reports (its hash is checked against the content written).
 	put := func(a *action, m protocol.Metadata, r io.Reader) {
-		err := e.downloadFrom(a, out, pr, func(w io.Writer) (protocol.Metadata, error) {
+		err := e.disk.downloadFrom(a, out, pr, func(w io.Writer) (protocol.Metadata, error) {
 			_, err := io.Copy(w, r)
 			return m, err
 		})

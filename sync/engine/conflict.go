@@ -1,9 +1,13 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
+
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // ConflictName returns the name of the conflict copy of the '/'-separated path p made
@@ -96,4 +100,42 @@ func decide(l, b, r side) decision {
 	default:
 		return decConflict
 	}
+}
+
+// moveAside renames the local version at p (file or directory) to a free conflict
+// name and returns that name. The copy is then synced like any new file.
+func (e disk) moveAside(k, p string, out *outcome) (string, error) {
+	e.mu.Lock()
+	id := e.clientID
+	e.mu.Unlock()
+	now := e.opts.Now()
+	for n := 1; n < 1000; n++ {
+		name := ConflictName(p, id, now, n)
+		if _, err := e.root.Lstat(name); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		nk := name
+		if cp, err := pathrule.Clean(name); err == nil {
+			nk = pathrule.FoldKey(cp)
+		}
+		e.mu.Lock()
+		_, r := e.remoteM[nk]
+		_, b := e.base[nk]
+		e.mu.Unlock()
+		if r || b {
+			continue
+		}
+		if err := e.root.Rename(p, name); err != nil {
+			return "", fmt.Errorf("conflict copy: %w", err)
+		}
+		e.mu.Lock()
+		moveLocal(e.local, k, p, nk, name)
+		e.dirty = true
+		e.mu.Unlock()
+		out.again(nk)
+		e.st.conflict()
+		e.log.Warn("conflict: local version kept as a conflict copy", "path", p, "copy", name)
+		return name, nil
+	}
+	return "", errors.New("conflict copy: no free name")
 }

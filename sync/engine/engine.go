@@ -111,6 +111,8 @@ type Engine struct {
 
 	watch *watcher
 	st    *tracker // what Status reports (status.go)
+	disk  disk     // the local folder: scan, watch, apply
+	xfer  xfer     // the server: transfers and changes
 }
 
 // Open prepares an engine on opts.Root: it opens DIR, creates DIR/.syncspace (0700),
@@ -159,6 +161,7 @@ func Open(opts Options) (*Engine, error) {
 		book:     newBook(opts.Logger),
 		st:       newTracker(opts.Logger, opts.Realtime, opts.Interval),
 	}
+	e.disk, e.xfer = disk{e}, xfer{e}
 	if err := os.Mkdir(e.stateDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
@@ -207,7 +210,7 @@ func Open(opts Options) (*Engine, error) {
 		e.epoch, e.seq = "", 0
 	}
 	e.ig = newIgnorer(nil)
-	e.loadIgnore()
+	e.disk.loadIgnore()
 	e.dirty = true
 	if err := e.save(); err != nil {
 		return fail(err)

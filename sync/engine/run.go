@@ -40,7 +40,7 @@ func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, e
 			// Two server names that are one name here (case or Unicode form; the
 			// server refuses to create such pairs, but older data may hold them):
 			// the first listed is synced, the other kept on the server, not synced.
-			e.reportOnce(m.Path, "server name differs only in case or Unicode form from "+prev.Path+", kept on the server but not synced", nil)
+			e.disk.reportOnce(m.Path, "server name differs only in case or Unicode form from "+prev.Path+", kept on the server but not synced", nil)
 			return nil
 		}
 		newM[k] = m
@@ -70,7 +70,7 @@ func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, e
 	e.dirty = true
 	e.mu.Unlock()
 
-	sc, err := e.scanAll()
+	sc, err := e.disk.scanAll()
 	if err != nil {
 		return passResult{}, err
 	}
@@ -155,14 +155,14 @@ func (e *Engine) localPass(ctx context.Context, paths []string) (passResult, err
 		return passResult{}, err
 	}
 	for _, p := range paths {
-		if p == IgnoreFileName && e.loadIgnore() {
+		if p == IgnoreFileName && e.disk.loadIgnore() {
 			return e.localFull(ctx)
 		}
 	}
 	touched := map[string]bool{}
 	var prefixes []string
 	for _, p := range collapse(paths) {
-		sc, err := e.scan(p)
+		sc, err := e.disk.scan(p)
 		if err != nil {
 			e.log.Warn("cannot scan local path", "path", p, "err", err)
 			continue
@@ -206,7 +206,7 @@ func (e *Engine) localPass(ctx context.Context, paths []string) (passResult, err
 		e.mu.Unlock()
 		for _, l := range losers {
 			two := strings.SplitN(l, "\x00", 2)
-			e.reportOnce(two[0], "name differs only in case or Unicode form from "+two[1]+", kept but not synced", nil)
+			e.disk.reportOnce(two[0], "name differs only in case or Unicode form from "+two[1]+", kept but not synced", nil)
 		}
 	}
 	e.mu.Lock()
@@ -224,27 +224,12 @@ func (e *Engine) localPass(ctx context.Context, paths []string) (passResult, err
 	return e.runPlan(ctx, touched, false)
 }
 
-// scanAll reloads the ignore rules and scans all of DIR, then checks that the root
-// is still the directory being synced (a scan of a vanished or replaced root must not
-// be taken for a tree of deletions).
-func (e *Engine) scanAll() (*scanOut, error) {
-	e.loadIgnore()
-	sc, err := e.scan("")
-	if err != nil {
-		return nil, err
-	}
-	if err := e.checkRoot(); err != nil {
-		return nil, err
-	}
-	return sc, nil
-}
-
 // localFull rescans all of DIR against the remote map (no list).
 func (e *Engine) localFull(ctx context.Context) (passResult, error) {
 	if err := e.checkRoot(); err != nil {
 		return passResult{}, err
 	}
-	sc, err := e.scanAll()
+	sc, err := e.disk.scanAll()
 	if err != nil {
 		return passResult{}, err
 	}
@@ -307,7 +292,7 @@ func (e *Engine) remotePass(ctx context.Context) (passResult, error) {
 		return passResult{}, err
 	}
 	for _, mv := range moves {
-		e.tryLocalMove(mv)
+		e.disk.tryLocalMove(mv)
 	}
 	for k := range touched {
 		e.mu.Lock()
@@ -331,7 +316,7 @@ func (e *Engine) remotePass(ctx context.Context) (passResult, error) {
 		if lok {
 			cached = &l
 		}
-		cur, err := e.statLocal(p, cached)
+		cur, err := e.disk.statLocal(p, cached)
 		e.mu.Lock()
 		switch {
 		case errors.Is(err, errOther):
@@ -347,69 +332,10 @@ func (e *Engine) remotePass(ctx context.Context) (passResult, error) {
 		}
 		e.mu.Unlock()
 		if cur != nil && cur.Dir {
-			e.watchDir(p)
+			e.disk.watchDir(p)
 		}
 	}
 	return e.runPlan(ctx, touched, false)
-}
-
-// tryLocalMove mirrors a server Move by renaming the local file or directory, when
-// the local source is still what was synced and the target is free.
-func (e *Engine) tryLocalMove(mv pendingMove) {
-	e.mu.Lock()
-	l, lok := e.local[mv.fromKey]
-	b, bok := e.base[mv.fromKey]
-	_, tok := e.local[mv.toKey]
-	e.mu.Unlock()
-	if !lok || !bok || l.Dir != mv.dir || b.Dir != mv.dir || (tok && mv.toKey != mv.fromKey) {
-		return
-	}
-	e.mu.Lock()
-	to := e.localPathFor(mv.toPath)
-	e.mu.Unlock()
-	if !l.Dir {
-		cur, err := e.statLocal(l.Path, &l)
-		if err != nil || cur == nil || cur.Hash != b.Hash {
-			return
-		}
-	}
-	if mv.toKey != mv.fromKey {
-		if _, err := e.root.Lstat(to); err == nil {
-			return
-		}
-	}
-	if dir := pathrule.Parent(to); dir != "" {
-		if err := e.root.MkdirAll(dir, 0o755); err != nil {
-			return
-		}
-	}
-	if err := e.root.Rename(l.Path, to); err != nil {
-		e.log.Debug("local move failed, syncing by content", "from", l.Path, "to", to, "err", err)
-		return
-	}
-	e.mu.Lock()
-	moveLocal(e.local, mv.fromKey, l.Path, mv.toKey, to)
-	moved := map[string]baseEntry{}
-	for k, v := range e.base {
-		if !pathrule.Within(k, mv.fromKey) {
-			continue
-		}
-		delete(e.base, k)
-		if pathrule.Within(v.Path, b.Path) {
-			v.Path = mv.toPath + v.Path[len(b.Path):]
-		}
-		moved[mv.toKey+k[len(mv.fromKey):]] = v
-	}
-	for k, v := range moved {
-		e.base[k] = v
-	}
-	e.dirty = true
-	e.mu.Unlock()
-	if l.Dir && e.watch != nil {
-		e.watch.forget(l.Path)
-		_, _ = e.scan(to) // re-adds watches under the new name
-	}
-	e.log.Info("moved locally", "from", l.Path, "to", to)
 }
 
 // SyncOnce runs full reconciles until a pass finds nothing to do (at most a few) and
@@ -692,7 +618,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 			e.mu.Unlock()
 			if keys[""] {
 				delete(keys, "")
-				if e.loadIgnore() {
+				if e.disk.loadIgnore() {
 					err = step(e.localFull(ctx))
 				}
 			}

@@ -27,7 +27,7 @@ func observe(p string, fi fs.FileInfo) localEntry {
 }
 
 // hashFile returns the lowercase hex SHA-256 of the regular file p under the root.
-func (e *Engine) hashFile(p string) (string, error) {
+func (e disk) hashFile(p string) (string, error) {
 	f, err := e.root.Open(p)
 	if err != nil {
 		return "", err
@@ -55,7 +55,7 @@ type scanOut struct {
 // returns what it holds, hashing only files whose size, mtime or inode changed since
 // the cached observation. Stale temp files of the client are removed. Names the server
 // would refuse are reported once and left alone.
-func (e *Engine) scan(under string) (*scanOut, error) {
+func (e disk) scan(under string) (*scanOut, error) {
 	out := &scanOut{entries: map[string]localEntry{}, others: map[string]string{}}
 	start := "."
 	if under != "" {
@@ -177,7 +177,7 @@ func (e *Engine) scan(under string) (*scanOut, error) {
 
 // statLocal observes one local path now (nil if absent or not a regular file or
 // directory), reusing the cached hash when the stat matches.
-func (e *Engine) statLocal(p string, cached *localEntry) (*localEntry, error) {
+func (e disk) statLocal(p string, cached *localEntry) (*localEntry, error) {
 	fi, err := e.root.Lstat(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || fsys.IsNotDir(err) {
@@ -209,7 +209,7 @@ func (e *Engine) statLocal(p string, cached *localEntry) (*localEntry, error) {
 var errOther = errors.New("symlink or special file")
 
 // reportOnce logs that a local path cannot be synced, once per path per run.
-func (e *Engine) reportOnce(p, msg string, err error) {
+func (e disk) reportOnce(p, msg string, err error) {
 	e.mu.Lock()
 	done := e.reported[p]
 	e.reported[p] = true
@@ -225,7 +225,7 @@ func (e *Engine) reportOnce(p, msg string, err error) {
 }
 
 // loadIgnore (re)reads DIR/.syncignore; it reports whether the rules changed.
-func (e *Engine) loadIgnore() bool {
+func (e disk) loadIgnore() bool {
 	b, err := e.root.ReadFile(IgnoreFileName)
 	if err != nil {
 		b = nil
@@ -240,4 +240,19 @@ func (e *Engine) loadIgnore() bool {
 	e.igHash = h
 	e.ig = newIgnorer(b)
 	return true
+}
+
+// scanAll reloads the ignore rules and scans all of DIR, then checks that the root
+// is still the directory being synced (a scan of a vanished or replaced root must not
+// be taken for a tree of deletions).
+func (e disk) scanAll() (*scanOut, error) {
+	e.loadIgnore()
+	sc, err := e.scan("")
+	if err != nil {
+		return nil, err
+	}
+	if err := e.checkRoot(); err != nil {
+		return nil, err
+	}
+	return sc, nil
 }
