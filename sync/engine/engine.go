@@ -18,7 +18,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -77,9 +76,11 @@ type Options struct {
 	InitialSync bool
 	// AllowMassDelete disables the mass-delete guard.
 	AllowMassDelete bool
-	// Progress, when non-nil, receives progress bars for passes with many or large
-	// transfers (a terminal).
-	Progress io.Writer
+	// Progress, when non-nil, is called when a pass starts many or large transfers
+	// (or, with InitialSync, the first full reconcile's), with their number and total
+	// size; what it returns follows them. nil (or a nil Progress returned) shows
+	// nothing. The engine itself draws nothing: realtime-sync-client passes bars.
+	Progress func(files int, size int64) Progress
 	// Logger receives one line per event; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock for conflict names; nil means time.Now.

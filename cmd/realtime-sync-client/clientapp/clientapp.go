@@ -258,9 +258,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
 		return ExitFailure
 	}
-	var progress io.Writer
+	var progress func(int, int64) engine.Progress
 	if isTerminal(stderr) {
-		progress = stderr
+		progress = terminalBars(stderr)
 	}
 	eng, err := engine.Open(engine.Options{
 		Root: c.localPath, Remote: cl, ClientID: c.clientID, Realtime: c.realtime,
