@@ -139,32 +139,14 @@ func tmpName(p string) string {
 // downloadFrom writes the content fetch produces into place at a's local path: into a
 // temp file beside the target (hashed while streaming and checked against the hash
 // fetch reports, mtime set), then renamed over the target only after the re-check of
-// what is there (only synced content is replaced; anything else becomes a conflict
-// copy; a name that appeared meanwhile is never replaced). fetch writes the content to
-// w and returns its metadata (Hash, Seq, Modified); a not_found from it means the file
-// is gone from the server.
+// what is there (place: only synced content is replaced; anything else becomes a
+// conflict copy; a name that appeared meanwhile is never replaced). fetch writes the
+// content to w and returns its metadata (Hash, Seq, Modified); a not_found from it
+// means the file is gone from the server.
 func (e disk) downloadFrom(a *action, out *outcome, pr *progress, fetch func(w io.Writer) (protocol.Metadata, error)) error {
-	target := a.lpath
-	tmp := tmpName(target)
-	f, err := e.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if errors.Is(err, fs.ErrNotExist) {
-		// The parent is missing (directories are usually made before transfers).
-		if dir := pathrule.Parent(target); dir != "" {
-			if err := e.root.MkdirAll(dir, 0o755); err != nil {
-				if fsys.IsNotDir(err) || errors.Is(err, fs.ErrExist) {
-					out.again(a.key) // a file in the way of a parent: settled by its own key
-					return nil
-				}
-				return err
-			}
-		}
-		f, err = e.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	}
-	if fsys.IsNotDir(err) {
-		out.again(a.key)
-		return nil
-	}
-	if err != nil {
+	tmp := tmpName(a.lpath)
+	f, err := e.createTemp(a, out, tmp)
+	if err != nil || f == nil {
 		return err
 	}
 	keep, closed := false, false
@@ -194,6 +176,48 @@ func (e disk) downloadFrom(a *action, out *outcome, pr *progress, fetch func(w i
 	if meta.Hash != "" && meta.Hash != sum {
 		return fmt.Errorf("download %s: content does not match its hash", a.path)
 	}
+	fi, err := e.finishTemp(a, f, meta, sum)
+	closed = true
+	if err != nil {
+		return err
+	}
+	keep, err = e.place(a, out, tmp, meta, sum, fi)
+	return err
+}
+
+// createTemp creates the temp file tmp for a's download, making a missing parent
+// directory. A nil file and nil error mean the key is left to a later pass (a file
+// stands where a parent directory should be).
+func (e disk) createTemp(a *action, out *outcome, tmp string) (fsys.File, error) {
+	target := a.lpath
+	f, err := e.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The parent is missing (directories are usually made before transfers).
+		if dir := pathrule.Parent(target); dir != "" {
+			if err := e.root.MkdirAll(dir, 0o755); err != nil {
+				if fsys.IsNotDir(err) || errors.Is(err, fs.ErrExist) {
+					out.again(a.key) // a file in the way of a parent: settled by its own key
+					return nil, nil
+				}
+				return nil, err
+			}
+		}
+		f, err = e.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	}
+	if fsys.IsNotDir(err) {
+		out.again(a.key)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// finishTemp sets the written temp file's mtime, syncs it where the platform cannot
+// sync the whole file system, and closes it; it returns what fstat saw (a rename keeps
+// inode, size and mtime).
+func (e disk) finishTemp(a *action, f fsys.File, meta protocol.Metadata, sum string) (fs.FileInfo, error) {
 	mtime := meta.Modified
 	if a.r.Hash == sum && !a.r.Modified.IsZero() {
 		mtime = a.r.Modified
@@ -204,19 +228,24 @@ func (e disk) downloadFrom(a *action, out *outcome, pr *progress, fetch func(w i
 	if e.perFileSync {
 		// No syncfs before the state save here (Windows): the file itself.
 		if err := f.Sync(); err != nil {
-			return err
+			f.Close()
+			return nil, err
 		}
 	}
-	fi, err := f.Stat() // rename keeps inode, size and mtime
+	fi, err := f.Stat()
 	if err != nil {
-		return err
+		f.Close()
+		return nil, err
 	}
-	closed = true
-	if err := f.Close(); err != nil {
-		return err
-	}
-	// Re-check the local file just before replacing it: only content the client has
-	// synced (the base) may be overwritten; anything else becomes a conflict copy.
+	return fi, f.Close()
+}
+
+// place renames the verified temp file tmp (content hash sum) over a's local path
+// after a last look at what is there: only content the client has synced (the base)
+// may be overwritten; anything else becomes a conflict copy. keep reports that tmp
+// was consumed (renamed into place).
+func (e disk) place(a *action, out *outcome, tmp string, meta protocol.Metadata, sum string, fi fs.FileInfo) (keep bool, err error) {
+	target := a.lpath
 	e.mu.Lock()
 	cached, lOK := e.local[a.key]
 	b, bOK := e.base[a.key]
@@ -227,21 +256,20 @@ func (e disk) downloadFrom(a *action, out *outcome, pr *progress, fetch func(w i
 		// since needs the look below.
 		err := e.renameNoReplace(tmp, target)
 		if err == nil {
-			keep = true
 			e.downloaded(a, out, meta, sum, observe(target, fi))
-			return nil
+			return true, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
-			return err
+			return false, err
 		}
 	}
 	cur, err := e.statLocal(target, &cached)
 	if errors.Is(err, errOther) {
 		e.reportOnce(target, "symlink or special file in the way of a server file, not synced", nil)
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if cur != nil {
 		switch {
@@ -253,16 +281,16 @@ func (e disk) downloadFrom(a *action, out *outcome, pr *progress, fetch func(w i
 			e.ensureParents(a.path, 0)
 			e.dirty = true
 			e.mu.Unlock()
-			return nil
+			return false, nil
 		case cur.Dir:
 			if err := e.root.Remove(target); err != nil {
 				if _, err := e.moveAside(a.key, target, out); err != nil {
-					return err
+					return false, err
 				}
 			}
 		case !bOK || b.Dir || b.Hash != cur.Hash:
 			if _, err := e.moveAside(a.key, target, out); err != nil {
-				return err
+				return false, err
 			}
 		}
 	}
@@ -272,7 +300,7 @@ func (e disk) downloadFrom(a *action, out *outcome, pr *progress, fetch func(w i
 		err = e.renameNoReplace(tmp, target)
 		if errors.Is(err, fs.ErrExist) {
 			if _, err := e.moveAside(a.key, target, out); err != nil {
-				return err
+				return false, err
 			}
 			err = e.renameNoReplace(tmp, target)
 		}
@@ -280,11 +308,10 @@ func (e disk) downloadFrom(a *action, out *outcome, pr *progress, fetch func(w i
 		err = e.root.Rename(tmp, target)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	keep = true
 	e.downloaded(a, out, meta, sum, observe(target, fi))
-	return nil
+	return true, nil
 }
 
 // downloaded records a file just renamed into place: le is what the temp file's fstat

@@ -119,29 +119,9 @@ type Engine struct {
 // Open prepares an engine on opts.Root: it opens DIR, creates DIR/.syncspace (0700),
 // takes its lock, loads the state and settles the client id.
 func Open(opts Options) (*Engine, error) {
-	if opts.Root == "" || opts.Remote == nil {
-		return nil, errors.New("engine: Root and Remote are required")
-	}
-	if opts.Interval <= 0 {
-		opts.Interval = 30 * time.Second
-	}
-	if opts.RescanInterval <= 0 {
-		opts.RescanInterval = 2 * time.Minute
-	}
-	if opts.Debounce <= 0 {
-		opts.Debounce = 50 * time.Millisecond
-	}
-	if opts.Transfers <= 0 {
-		opts.Transfers = 16
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.ClientID != "" && !ValidClientID(opts.ClientID) {
-		return nil, fmt.Errorf("invalid client id %q: must match %s", opts.ClientID, protocol.ClientIDPatternString)
+	opts, err := withDefaults(opts)
+	if err != nil {
+		return nil, err
 	}
 	abs, err := filepath.Abs(opts.Root)
 	if err != nil {
@@ -189,15 +169,61 @@ func Open(opts Options) (*Engine, error) {
 		return fail(fmt.Errorf("open local folder: %w", err))
 	}
 	e.perFileSync = errors.Is(e.root.SyncAll(), errors.ErrUnsupported)
-	st, err := loadState(e.stateDir)
-	if err != nil {
+	if err := e.adopt(); err != nil {
 		return fail(err)
 	}
+	e.ig = newIgnorer(nil)
+	e.disk.loadIgnore()
+	e.dirty = true
+	if err := e.save(); err != nil {
+		return fail(err)
+	}
+	return e, nil
+}
+
+// withDefaults checks opts and fills in the defaults of its zero values.
+func withDefaults(opts Options) (Options, error) {
+	if opts.Root == "" || opts.Remote == nil {
+		return opts, errors.New("engine: Root and Remote are required")
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = 30 * time.Second
+	}
+	if opts.RescanInterval <= 0 {
+		opts.RescanInterval = 2 * time.Minute
+	}
+	if opts.Debounce <= 0 {
+		opts.Debounce = 50 * time.Millisecond
+	}
+	if opts.Transfers <= 0 {
+		opts.Transfers = 16
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ClientID != "" && !ValidClientID(opts.ClientID) {
+		return opts, fmt.Errorf("invalid client id %q: must match %s", opts.ClientID, protocol.ClientIDPatternString)
+	}
+	return opts, nil
+}
+
+// adopt loads the saved state into the book and settles the client id: a state
+// saved under another absolute path (the folder was copied or moved) keeps no base and
+// no identity.
+func (e *Engine) adopt() error {
+	st, err := loadState(e.stateDir)
+	if err != nil {
+		return err
+	}
+	abs := e.rootPath
 	e.base, e.local = st.Base, st.Local
 	e.epoch, e.seq = st.Epoch, st.Seq
 	switch {
-	case opts.ClientID != "":
-		e.clientID = opts.ClientID
+	case e.opts.ClientID != "":
+		e.clientID = e.opts.ClientID
 	case st.ClientID != "" && st.Root == abs && ValidClientID(st.ClientID):
 		e.clientID = st.ClientID
 	default:
@@ -210,13 +236,7 @@ func Open(opts Options) (*Engine, error) {
 		e.base = map[string]baseEntry{}
 		e.epoch, e.seq = "", 0
 	}
-	e.ig = newIgnorer(nil)
-	e.disk.loadIgnore()
-	e.dirty = true
-	if err := e.save(); err != nil {
-		return fail(err)
-	}
-	return e, nil
+	return nil
 }
 
 // ClientID returns the client id in use.

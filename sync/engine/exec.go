@@ -95,11 +95,19 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 	}) {
 		return out
 	}
-	if len(transfers) == 0 {
-		return out
+	if len(transfers) > 0 {
+		e.transfer(ctx, octx, out, transfers, pl.transferBytes, forceProgress)
 	}
+	return out
+}
+
+// transfer carries out the uploads and downloads of a plan (size bytes in all): an
+// archive for many downloads under one directory, then the rest in parallel
+// (Options.Transfers at once). No transfer starts once ctx ends; those under way run
+// on octx.
+func (e *Engine) transfer(ctx, octx context.Context, out *outcome, transfers []*action, size int64, forceProgress bool) {
 	transfers = spreadByDir(transfers)
-	pr := e.newProgress(len(transfers), pl.transferBytes, forceProgress)
+	pr := e.newProgress(len(transfers), size, forceProgress)
 	if done := e.xfer.archiveDownloads(octx, transfers, out, pr); len(done) > 0 {
 		rest := make([]*action, 0, len(transfers)-len(done))
 		for _, a := range transfers {
@@ -138,7 +146,6 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 	}
 	wg.Wait()
 	pr.finish()
-	return out
 }
 
 // StopGrace is how long requests already sent may run on once the engine is told to
