@@ -46,7 +46,7 @@ func (e disk) deleteLocal(a *action, out *outcome) error {
 	}
 	if cur.Dir {
 		if err := e.root.Remove(a.lpath); err != nil {
-			if isNotEmpty(err) {
+			if fsys.IsNotEmpty(err) {
 				// Something unsynced (or ignored) is still inside: keep the directory.
 				return nil
 			}
@@ -71,10 +71,6 @@ func (e disk) deleteLocal(a *action, out *outcome) error {
 	forget()
 	e.log.Info("deleted locally", "path", a.lpath)
 	return nil
-}
-
-func isNotEmpty(err error) bool {
-	return fsys.IsNotEmpty(err)
 }
 
 func (e disk) mkdirLocal(a *action, out *outcome) error {
@@ -254,7 +250,7 @@ func (e disk) place(a *action, out *outcome, tmp string, meta protocol.Metadata,
 		// Nothing was there when the pass looked (the common case of a new file): the
 		// rename itself is the check, as it never replaces; only a name that appeared
 		// since needs the look below.
-		err := e.renameNoReplace(tmp, target)
+		err := e.root.RenameNoReplace(tmp, target)
 		if err == nil {
 			e.downloaded(a, out, meta, sum, observe(target, fi))
 			return true, nil
@@ -297,12 +293,12 @@ func (e disk) place(a *action, out *outcome, tmp string, meta protocol.Metadata,
 	if cur == nil {
 		// Nothing was there a moment ago: rename without ever replacing, so a file
 		// created in between is kept (as a conflict copy) rather than overwritten.
-		err = e.renameNoReplace(tmp, target)
+		err = e.root.RenameNoReplace(tmp, target)
 		if errors.Is(err, fs.ErrExist) {
 			if _, err := e.moveAside(a.key, target, out); err != nil {
 				return false, err
 			}
-			err = e.renameNoReplace(tmp, target)
+			err = e.root.RenameNoReplace(tmp, target)
 		}
 	} else {
 		err = e.root.Rename(tmp, target)
@@ -334,16 +330,6 @@ func (e disk) downloaded(a *action, out *outcome, meta protocol.Metadata, sum st
 	if a.key == IgnoreFileName {
 		out.again("")
 	}
-}
-
-// renameNoReplace renames from to to (both in the same directory under the root)
-// unless to exists (fs.ErrExist), with the platform's atomic call (fsys).
-func (e disk) renameNoReplace(from, to string) error {
-	err := e.root.RenameNoReplace(from, to)
-	if errors.Is(err, fs.ErrExist) {
-		return fs.ErrExist
-	}
-	return err
 }
 
 // tryLocalMove mirrors a server Move by renaming the local file or directory, when
