@@ -13,6 +13,13 @@
 // either side stops with ErrMassDelete; a vanished DIR stops with ErrRootVanished; every
 // path received from the server is checked with pathrule.Clean and every write goes
 // through the fsys.FS opened on DIR (an *os.Root by default, see package fsys).
+//
+// Parts: the book (book.go) is what is known of the three sides; the run loop (loop,
+// loop.go) has one handler per input; a pass plans in three stages (plan.go:
+// decidePaths, pairRenames, collapseDeletes) and executes (exec.go) through the
+// transfer side (xfer: transfer.go, archive.go) and the local file-system side (disk:
+// scan.go, watch.go, apply.go, conflict.go). The engine draws nothing: progress goes
+// to Options.Progress.
 package engine
 
 import (
