@@ -42,7 +42,7 @@ func (r *errReader) Read(p []byte) (int, error) {
 // archiveDir returns the directory whose archive would serve downloads: the deepest
 // directory holding all of them, or ok false when the pass is too small or the
 // downloads are too small a part of that directory. Caller holds e.mu.
-func (e *Engine) archiveDir(downloads []*action) (dir string, ok bool) {
+func (e xfer) archiveDir(downloads []*action) (dir string, ok bool) {
 	if len(downloads) < archiveMinFiles {
 		return "", false
 	}
@@ -71,7 +71,7 @@ func (e *Engine) archiveDir(downloads []*action) (dir string, ok bool) {
 // rename); other entries are skipped. It returns the actions it completed (each
 // counted in pr); every other transfer is left to the per-file path, so an archive
 // that is refused, cut, malformed or hostile costs time, never correctness.
-func (e *Engine) archiveDownloads(ctx context.Context, transfers []*action, out *outcome, pr *progress) map[*action]bool {
+func (e xfer) archiveDownloads(ctx context.Context, transfers []*action, out *outcome, pr *progress) map[*action]bool {
 	ar, ok := e.remote.(Archiver)
 	if !ok {
 		return nil
@@ -99,55 +99,86 @@ func (e *Engine) archiveDownloads(ctx context.Context, transfers []*action, out 
 	}
 	defer rd.Close()
 	e.log.Info("downloading an archive", "dir", dir, "files", len(downloads))
+	u := &unpacker{e: e, ctx: ctx, out: out, pr: pr, done: make(map[*action]bool, len(downloads))}
+	u.start(max(e.opts.Transfers, 1))
+	entries, used := u.read(rd, want, dir)
+	u.wait()
+	e.log.Info("archive done", "dir", dir, "entries", entries, "used", used, "written", len(u.done))
+	return u.done
+}
 
-	var (
-		mu   sync.Mutex
-		done = make(map[*action]bool, len(downloads))
-		wg   sync.WaitGroup
-	)
-	// put writes one entry into place; the archive's metadata is what the download
-	// reports (its hash is checked against the content written).
-	put := func(a *action, m protocol.Metadata, r io.Reader) {
-		err := e.downloadFrom(a, out, pr, func(w io.Writer) (protocol.Metadata, error) {
-			_, err := io.Copy(w, r)
-			return m, err
-		})
-		if err != nil {
-			if ctx.Err() == nil {
-				e.log.Debug("archive entry not written, downloading it alone", "path", a.path, "err", err)
-			}
-			return
-		}
-		pr.fileDone()
-		mu.Lock()
-		done[a] = true
-		mu.Unlock()
-	}
-	type job struct {
-		a   *action
-		m   protocol.Metadata
-		buf *[]byte
-	}
-	workers := max(e.opts.Transfers, 1)
-	jobs := make(chan job, workers)
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
+// unpacker writes the wanted entries of one archive into place: small entries are
+// read whole and written by a pool of workers, large ones stream straight from the
+// archive into their temp file.
+type unpacker struct {
+	e    xfer
+	ctx  context.Context
+	out  *outcome
+	pr   *progress
+	mu   sync.Mutex
+	done map[*action]bool // the actions completed, under mu
+	wg   sync.WaitGroup
+	jobs chan unpackJob
+}
+
+// unpackJob is one inline entry for a worker: its action, metadata and content.
+type unpackJob struct {
+	a   *action
+	m   protocol.Metadata
+	buf *[]byte
+}
+
+// start runs n workers for inline entries.
+func (u *unpacker) start(n int) {
+	u.jobs = make(chan unpackJob, n)
+	for i := 0; i < n; i++ {
+		u.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				put(j.a, j.m, bytes.NewReader((*j.buf)[:j.m.Size]))
+			defer u.wg.Done()
+			for j := range u.jobs {
+				u.put(j.a, j.m, bytes.NewReader((*j.buf)[:j.m.Size]))
 				archiveBufs.Put(j.buf)
 			}
 		}()
 	}
-	entries, used := 0, 0
-	for ctx.Err() == nil {
+}
+
+// wait ends the workers once every queued entry is written.
+func (u *unpacker) wait() {
+	close(u.jobs)
+	u.wg.Wait()
+}
+
+// put writes one entry into place through disk.downloadFrom; the archive's metadata
+// is what the download reports (its hash is checked against the content written).
+func (u *unpacker) put(a *action, m protocol.Metadata, r io.Reader) {
+	err := u.e.disk.downloadFrom(a, u.out, u.pr, func(w io.Writer) (protocol.Metadata, error) {
+		_, err := io.Copy(w, r)
+		return m, err
+	})
+	if err != nil {
+		if u.ctx.Err() == nil {
+			u.e.log.Debug("archive entry not written, downloading it alone", "path", a.path, "err", err)
+		}
+		return
+	}
+	u.pr.fileDone()
+	u.mu.Lock()
+	u.done[a] = true
+	u.mu.Unlock()
+}
+
+// read walks the archive and hands each wanted entry (same hash and size as planned)
+// to a worker or writes it at once; it stops at the end, at ctx's end or at the first
+// error of the archive stream. It returns the number of entries seen and used.
+func (u *unpacker) read(rd ArchiveReader, want map[string]*action, dir string) (entries, used int) {
+	for u.ctx.Err() == nil {
 		m, r, err := rd.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			e.log.Warn("archive ended early, downloading the rest file by file", "dir", dir, "err", err)
+			u.e.log.Warn("archive ended early, downloading the rest file by file", "dir", dir, "err", err)
 			break
 		}
 		entries++
@@ -162,20 +193,17 @@ func (e *Engine) archiveDownloads(ctx context.Context, transfers []*action, out 
 			buf := archiveBufs.Get().(*[]byte)
 			if _, err := io.ReadFull(er, (*buf)[:m.Size]); err != nil {
 				archiveBufs.Put(buf)
-				e.log.Warn("archive cut, downloading the rest file by file", "dir", dir, "err", err)
+				u.e.log.Warn("archive cut, downloading the rest file by file", "dir", dir, "err", err)
 				break
 			}
-			jobs <- job{a: a, m: m, buf: buf}
+			u.jobs <- unpackJob{a: a, m: m, buf: buf}
 			continue
 		}
-		put(a, m, er)
+		u.put(a, m, er)
 		if er.err != nil {
-			e.log.Warn("archive cut, downloading the rest file by file", "dir", dir, "err", er.err)
+			u.e.log.Warn("archive cut, downloading the rest file by file", "dir", dir, "err", er.err)
 			break
 		}
 	}
-	close(jobs)
-	wg.Wait()
-	e.log.Info("archive done", "dir", dir, "entries", entries, "used", used, "written", len(done))
-	return done
+	return entries, used
 }

@@ -1,9 +1,13 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
+
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // ConflictName returns the name of the conflict copy of the '/'-separated path p made
@@ -29,4 +33,109 @@ func ConflictName(p, clientID string, t time.Time, n int) string {
 		suffix = fmt.Sprintf("-%d", n)
 	}
 	return dir + stem + ".sync-conflict-" + t.UTC().Format("20060102-150405") + "-" + c8 + suffix + ext
+}
+
+// kind is what a path holds on one side.
+type kind uint8
+
+const (
+	kNone kind = iota
+	kFile
+	kDir
+)
+
+// side is one path on one side (local, base or remote), as the decision sees it.
+type side struct {
+	k    kind
+	hash string
+}
+
+func (s side) equal(o side) bool { return s.k == o.k && (s.k != kFile || s.hash == o.hash) }
+
+func (s side) String() string {
+	switch s.k {
+	case kFile:
+		if len(s.hash) > 8 {
+			return "file:" + s.hash[:8]
+		}
+		return "file:" + s.hash
+	case kDir:
+		return "dir"
+	}
+	return "none"
+}
+
+// decision is the outcome of the three-way comparison of one path.
+type decision uint8
+
+const (
+	decNone     decision = iota // both sides equal the base
+	decRecord                   // both changed the same way: record the new base
+	decPush                     // only the local side changed (or modify beats delete)
+	decPull                     // only the server changed (or modify beats delete)
+	decConflict                 // both changed differently: local copy aside, server wins the name
+)
+
+func (d decision) String() string {
+	return [...]string{"none", "record", "push", "pull", "conflict"}[d]
+}
+
+// decide is the three-way rule of SPEC §1. A missing base (first sync, epoch change)
+// is kNone, which makes every rule a merge without deletes.
+func decide(l, b, r side) decision {
+	lc, rc := !l.equal(b), !r.equal(b)
+	switch {
+	case !lc && !rc:
+		return decNone
+	case lc && !rc:
+		return decPush
+	case !lc && rc:
+		return decPull
+	case l.equal(r):
+		return decRecord
+	case l.k == kNone: // deleted here, changed there: modify beats delete
+		return decPull
+	case r.k == kNone: // deleted there, changed here: modify beats delete
+		return decPush
+	default:
+		return decConflict
+	}
+}
+
+// moveAside renames the local version at p (file or directory) to a free conflict
+// name and returns that name. The copy is then synced like any new file.
+func (e disk) moveAside(k, p string, out *outcome) (string, error) {
+	e.mu.Lock()
+	id := e.clientID
+	e.mu.Unlock()
+	now := e.opts.Now()
+	for n := 1; n < 1000; n++ {
+		name := ConflictName(p, id, now, n)
+		if _, err := e.root.Lstat(name); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		nk := name
+		if cp, err := pathrule.Clean(name); err == nil {
+			nk = pathrule.FoldKey(cp)
+		}
+		e.mu.Lock()
+		_, r := e.remoteM[nk]
+		_, b := e.base[nk]
+		e.mu.Unlock()
+		if r || b {
+			continue
+		}
+		if err := e.root.Rename(p, name); err != nil {
+			return "", fmt.Errorf("conflict copy: %w", err)
+		}
+		e.mu.Lock()
+		moveLocal(e.local, k, p, nk, name)
+		e.dirty = true
+		e.mu.Unlock()
+		out.again(nk)
+		e.st.conflict()
+		e.log.Warn("conflict: local version kept as a conflict copy", "path", p, "copy", name)
+		return name, nil
+	}
+	return "", errors.New("conflict copy: no free name")
 }

@@ -13,12 +13,18 @@
 // either side stops with ErrMassDelete; a vanished DIR stops with ErrRootVanished; every
 // path received from the server is checked with pathrule.Clean and every write goes
 // through the fsys.FS opened on DIR (an *os.Root by default, see package fsys).
+//
+// Parts: the book (book.go) is what is known of the three sides; the run loop (loop,
+// loop.go) has one handler per input; a pass plans in three stages (plan.go:
+// decidePaths, pairRenames, collapseDeletes) and executes (exec.go) through the
+// transfer side (xfer: transfer.go, archive.go) and the local file-system side (disk:
+// scan.go, watch.go, apply.go, conflict.go). The engine draws nothing: progress goes
+// to Options.Progress.
 package engine
 
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -77,9 +83,11 @@ type Options struct {
 	InitialSync bool
 	// AllowMassDelete disables the mass-delete guard.
 	AllowMassDelete bool
-	// Progress, when non-nil, receives progress bars for passes with many or large
-	// transfers (a terminal).
-	Progress io.Writer
+	// Progress, when non-nil, is called when a pass starts many or large transfers
+	// (or, with InitialSync, the first full reconcile's), with their number and total
+	// size; what it returns follows them. nil (or a nil Progress returned) shows
+	// nothing. The engine itself draws nothing: realtime-sync-client passes bars.
+	Progress func(files int, size int64) Progress
 	// Logger receives one line per event; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock for conflict names; nil means time.Now.
@@ -94,7 +102,6 @@ type Options struct {
 // SyncOnce, and Close it.
 type Engine struct {
 	opts     Options
-	log      *slog.Logger
 	remote   Remote
 	rootPath string      // absolute DIR
 	stateDir string      // DIR/.syncspace
@@ -108,59 +115,20 @@ type Engine struct {
 	saveMu sync.Mutex // serializes state writes
 	saving atomic.Bool
 
-	mu       sync.Mutex // guards everything below
-	clientID string
-	epoch    string
-	seq      int64
-	ownSeqs  map[int64]bool
-	pending  map[int64]protocol.Event // out-of-order events waiting for a gap
-	remoteM  map[string]protocol.Metadata
-	base     map[string]baseEntry
-	local    map[string]localEntry
-	others   map[string]string // keys held by symlinks or special files
-	refused  map[string]string // key → hash (or "dir") the server refused; reported once
-	reported map[string]bool   // paths already reported as unsyncable
-	ig       *ignorer
-	igHash   string
-	dirty    bool // state changed since the last save
-	// batchTouched and batchMoves collect what applied server events changed, for
-	// the next remote pass.
-	batchTouched map[string]bool
-	batchMoves   []pendingMove
-	haveList     bool // remoteM holds a full snapshot
-	needFull     bool // a full reconcile is due (resync, epoch change, failure)
-	retry        map[string]bool
+	book // what is known of the three sides, under book.mu
 
 	watch *watcher
 	st    *tracker // what Status reports (status.go)
+	disk  disk     // the local folder: scan, watch, apply
+	xfer  xfer     // the server: transfers and changes
 }
 
 // Open prepares an engine on opts.Root: it opens DIR, creates DIR/.syncspace (0700),
 // takes its lock, loads the state and settles the client id.
 func Open(opts Options) (*Engine, error) {
-	if opts.Root == "" || opts.Remote == nil {
-		return nil, errors.New("engine: Root and Remote are required")
-	}
-	if opts.Interval <= 0 {
-		opts.Interval = 30 * time.Second
-	}
-	if opts.RescanInterval <= 0 {
-		opts.RescanInterval = 2 * time.Minute
-	}
-	if opts.Debounce <= 0 {
-		opts.Debounce = 50 * time.Millisecond
-	}
-	if opts.Transfers <= 0 {
-		opts.Transfers = 16
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.ClientID != "" && !ValidClientID(opts.ClientID) {
-		return nil, fmt.Errorf("invalid client id %q: must match %s", opts.ClientID, protocol.ClientIDPatternString)
+	opts, err := withDefaults(opts)
+	if err != nil {
+		return nil, err
 	}
 	abs, err := filepath.Abs(opts.Root)
 	if err != nil {
@@ -175,21 +143,13 @@ func Open(opts Options) (*Engine, error) {
 	}
 	e := &Engine{
 		opts:     opts,
-		log:      opts.Logger,
 		remote:   opts.Remote,
 		rootPath: abs,
 		stateDir: filepath.Join(abs, stateDirName),
-		ownSeqs:  map[int64]bool{},
-		pending:  map[int64]protocol.Event{},
-		remoteM:  map[string]protocol.Metadata{},
-		others:   map[string]string{},
-		refused:  map[string]string{},
-		reported: map[string]bool{},
-
-		batchTouched: map[string]bool{},
-		retry:        map[string]bool{},
-		st:           newTracker(opts.Logger, opts.Realtime, opts.Interval),
+		book:     newBook(opts.Logger),
+		st:       newTracker(opts.Logger, opts.Realtime, opts.Interval),
 	}
+	e.disk, e.xfer = disk{e}, xfer{e}
 	if err := os.Mkdir(e.stateDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
@@ -216,15 +176,61 @@ func Open(opts Options) (*Engine, error) {
 		return fail(fmt.Errorf("open local folder: %w", err))
 	}
 	e.perFileSync = errors.Is(e.root.SyncAll(), errors.ErrUnsupported)
-	st, err := loadState(e.stateDir)
-	if err != nil {
+	if err := e.adopt(); err != nil {
 		return fail(err)
 	}
+	e.ig = newIgnorer(nil)
+	e.disk.loadIgnore()
+	e.dirty = true
+	if err := e.save(); err != nil {
+		return fail(err)
+	}
+	return e, nil
+}
+
+// withDefaults checks opts and fills in the defaults of its zero values.
+func withDefaults(opts Options) (Options, error) {
+	if opts.Root == "" || opts.Remote == nil {
+		return opts, errors.New("engine: Root and Remote are required")
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = 30 * time.Second
+	}
+	if opts.RescanInterval <= 0 {
+		opts.RescanInterval = 2 * time.Minute
+	}
+	if opts.Debounce <= 0 {
+		opts.Debounce = 50 * time.Millisecond
+	}
+	if opts.Transfers <= 0 {
+		opts.Transfers = 16
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ClientID != "" && !ValidClientID(opts.ClientID) {
+		return opts, fmt.Errorf("invalid client id %q: must match %s", opts.ClientID, protocol.ClientIDPatternString)
+	}
+	return opts, nil
+}
+
+// adopt loads the saved state into the book and settles the client id: a state
+// saved under another absolute path (the folder was copied or moved) keeps no base and
+// no identity.
+func (e *Engine) adopt() error {
+	st, err := loadState(e.stateDir)
+	if err != nil {
+		return err
+	}
+	abs := e.rootPath
 	e.base, e.local = st.Base, st.Local
 	e.epoch, e.seq = st.Epoch, st.Seq
 	switch {
-	case opts.ClientID != "":
-		e.clientID = opts.ClientID
+	case e.opts.ClientID != "":
+		e.clientID = e.opts.ClientID
 	case st.ClientID != "" && st.Root == abs && ValidClientID(st.ClientID):
 		e.clientID = st.ClientID
 	default:
@@ -237,13 +243,7 @@ func Open(opts Options) (*Engine, error) {
 		e.base = map[string]baseEntry{}
 		e.epoch, e.seq = "", 0
 	}
-	e.ig = newIgnorer(nil)
-	e.loadIgnore()
-	e.dirty = true
-	if err := e.save(); err != nil {
-		return fail(err)
-	}
-	return e, nil
+	return nil
 }
 
 // ClientID returns the client id in use.

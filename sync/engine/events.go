@@ -74,7 +74,7 @@ type pendingMove struct {
 
 // applyEvent applies one checked event to the remote map and returns the keys it
 // touched. Caller holds e.mu.
-func (e *Engine) applyEvent(ev protocol.Event, touched map[string]bool, moves *[]pendingMove) {
+func (e *book) applyEvent(ev protocol.Event, touched map[string]bool, moves *[]pendingMove) {
 	op := ev.Operation
 	m := op.Meta()
 	if m.Seq == 0 {
@@ -156,7 +156,7 @@ func (e *Engine) applyEvent(ev protocol.Event, touched map[string]bool, moves *[
 
 // advance moves e.seq over events and own changes that are contiguous with it.
 // Events are applied through applyEvent into e.batch. Caller holds e.mu.
-func (e *Engine) advance() {
+func (e *book) advance() {
 	for {
 		n := e.seq + 1
 		if e.ownSeqs[n] {
@@ -183,7 +183,7 @@ func (e *Engine) advance() {
 
 // offerEvents queues checked events (any order) and applies what is contiguous. It
 // reports whether a gap remains (events after a missing seq). Caller holds e.mu.
-func (e *Engine) offerEvents(evs []protocol.Event) (gap bool) {
+func (e *book) offerEvents(evs []protocol.Event) (gap bool) {
 	for _, ev := range evs {
 		if err := CheckEvent(ev); err != nil {
 			e.log.Warn("ignoring a bad event from the server", "seq", ev.Seq, "err", err)

@@ -2,21 +2,11 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/pathrule"
-	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 // outcome collects what a pass leaves to do later.
@@ -81,7 +71,7 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 	}
 	e.mu.Unlock()
 	if !e.runSteps(ctx, out, moves, func(a *action) error {
-		err := e.moveRemote(octx, a, out)
+		err := e.xfer.moveRemote(octx, a, out)
 		if err != nil {
 			out.again(a.fromKey)
 		}
@@ -91,26 +81,34 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 	}
 	if !e.runSteps(ctx, out, deletes, func(a *action) error {
 		if a.op == opDeleteRemote {
-			return e.deleteRemote(octx, a, out)
+			return e.xfer.deleteRemote(octx, a, out)
 		}
-		return e.deleteLocal(a, out)
+		return e.disk.deleteLocal(a, out)
 	}) {
 		return out
 	}
 	if !e.runSteps(ctx, out, mkdirs, func(a *action) error {
 		if a.op == opMkdirRemote {
-			return e.mkdirRemote(octx, a, out)
+			return e.xfer.mkdirRemote(octx, a, out)
 		}
-		return e.mkdirLocal(a, out)
+		return e.disk.mkdirLocal(a, out)
 	}) {
 		return out
 	}
-	if len(transfers) == 0 {
-		return out
+	if len(transfers) > 0 {
+		e.transfer(ctx, octx, out, transfers, pl.transferBytes, forceProgress)
 	}
+	return out
+}
+
+// transfer carries out the uploads and downloads of a plan (size bytes in all): an
+// archive for many downloads under one directory, then the rest in parallel
+// (Options.Transfers at once). No transfer starts once ctx ends; those under way run
+// on octx.
+func (e *Engine) transfer(ctx, octx context.Context, out *outcome, transfers []*action, size int64, forceProgress bool) {
 	transfers = spreadByDir(transfers)
-	pr := e.newProgress(len(transfers), pl.transferBytes, forceProgress)
-	if done := e.archiveDownloads(octx, transfers, out, pr); len(done) > 0 {
+	pr := e.newProgress(len(transfers), size, forceProgress)
+	if done := e.xfer.archiveDownloads(octx, transfers, out, pr); len(done) > 0 {
 		rest := make([]*action, 0, len(transfers)-len(done))
 		for _, a := range transfers {
 			if !done[a] {
@@ -137,9 +135,9 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 			defer func() { pr.fileDone(); <-sem; wg.Done() }()
 			var err error
 			if a.op == opUpload {
-				err = e.upload(octx, a, out, pr)
+				err = e.xfer.upload(octx, a, out, pr)
 			} else {
-				err = e.download(octx, a, out, pr)
+				err = e.xfer.download(octx, a, out, pr)
 			}
 			if err != nil && ctx.Err() == nil {
 				e.stepFailed(out, a, err)
@@ -148,7 +146,6 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 	}
 	wg.Wait()
 	pr.finish()
-	return out
 }
 
 // StopGrace is how long requests already sent may run on once the engine is told to
@@ -195,670 +192,4 @@ func spreadByDir(acts []*action) []*action {
 		}
 	}
 	return out
-}
-
-// recordBase sets the base of a key to its remote side (both sides agree). Caller
-// holds e.mu.
-func (e *Engine) recordBase(a *action) {
-	e.dirty = true
-	if !a.rOK {
-		delete(e.base, a.key)
-		return
-	}
-	e.base[a.key] = baseEntry{Path: a.r.Path, Dir: a.r.IsDirectory, Hash: a.r.Hash}
-}
-
-// isRefusal reports whether a server error means "this name or content is not
-// accepted" (reported once, not retried in a loop) rather than a transient failure.
-func isRefusal(err error) bool {
-	switch protocol.CodeOf(err) {
-	case protocol.CodeInvalidPath, protocol.CodeConflict, protocol.CodeTooLarge,
-		protocol.CodeQuotaExceeded, protocol.CodeForbidden, protocol.CodeUnsupportedMedia,
-		protocol.CodeInsufficientStorage:
-		return true
-	}
-	return false
-}
-
-// noteOwnSeq records a seq made by this client (learned from an HTTP answer).
-// Caller holds e.mu.
-func (e *Engine) noteOwnSeq(seq int64) {
-	if seq > e.seq {
-		e.ownSeqs[seq] = true
-		e.advance()
-	}
-}
-
-// setRemote stores an entry learned from the server unless a newer one is known.
-// Caller holds e.mu.
-func (e *Engine) setRemote(m protocol.Metadata) {
-	k := pathrule.FoldKey(m.Path)
-	if cur, ok := e.remoteM[k]; ok && cur.Seq > m.Seq && m.Seq != 0 {
-		return
-	}
-	e.remoteM[k] = m
-}
-
-// vouchDir records that the server holds directory dir (key k) at seq, and reports
-// whether it was unknown (or not a directory) before. An entry known from an older seq
-// is moved to seq: a Delete older than seq, applied later from the changes feed, must
-// not remove it (the server re-creates missing parents without an event of their
-// own). Caller holds e.mu.
-func (e *Engine) vouchDir(k, dir string, seq int64) (added bool) {
-	cur, ok := e.remoteM[k]
-	switch {
-	case !ok || !cur.IsDirectory:
-		e.remoteM[k] = protocol.Metadata{Path: dir, IsDirectory: true, Seq: seq}
-		return true
-	case cur.Seq < seq:
-		cur.Seq = seq
-		e.remoteM[k] = cur
-	}
-	return false
-}
-
-// ensureParents records the parent directories of p as present on both sides (the
-// server creates missing parents on upload; downloads create them locally). Caller
-// holds e.mu.
-func (e *Engine) ensureParents(p string, seq int64) {
-	segs := strings.Split(p, "/")
-	local := ""
-	for i := 1; i < len(segs); i++ {
-		dir := strings.Join(segs[:i], "/")
-		k := pathrule.FoldKey(dir)
-		e.vouchDir(k, dir, seq)
-		if _, ok := e.base[k]; !ok {
-			e.base[k] = baseEntry{Path: dir, Dir: true}
-		}
-		if l, ok := e.local[k]; ok && l.Dir {
-			local = l.Path
-		} else {
-			if local == "" {
-				local = segs[i-1]
-			} else {
-				local += "/" + segs[i-1]
-			}
-			e.local[k] = localEntry{Path: local, Dir: true}
-		}
-	}
-	e.dirty = true
-}
-
-// serverPathFor returns the server spelling of the clean path p: under the server's
-// spelling of its nearest known parent directory. Caller holds e.mu.
-func (e *Engine) serverPathFor(p string) string {
-	dir := pathrule.Parent(p)
-	if dir == "" {
-		return p
-	}
-	if r, ok := e.remoteM[pathrule.FoldKey(dir)]; ok && r.IsDirectory {
-		return r.Path + "/" + pathrule.Base(p)
-	}
-	return e.serverPathFor(dir) + "/" + pathrule.Base(p)
-}
-
-// localPathFor returns where the server path p lives (or would live) on disk: under
-// the local spelling of its nearest known parent directory (a local "docs" holds the
-// server's "Docs/x"; an NFD-named local directory holds its NFC server twin). Caller
-// holds e.mu.
-func (e *Engine) localPathFor(p string) string {
-	dir := pathrule.Parent(p)
-	if dir == "" {
-		return p
-	}
-	if l, ok := e.local[pathrule.FoldKey(dir)]; ok && l.Dir {
-		return l.Path + "/" + pathrule.Base(p)
-	}
-	return e.localPathFor(dir) + "/" + pathrule.Base(p)
-}
-
-// removeSubtree deletes key k and every key under it from m.
-func removeSubtree[V any](m map[string]V, k string) {
-	delete(m, k)
-	for mk := range m {
-		if pathrule.Within(mk, k) {
-			delete(m, mk)
-		}
-	}
-}
-
-func (e *Engine) deleteRemote(ctx context.Context, a *action, out *outcome) error {
-	o := DeleteOptions{ClientID: e.ClientID()}
-	if a.r.IsDirectory {
-		o.Recursive = a.recursive
-		if a.recursive {
-			e.mu.Lock()
-			o.IfSeq = e.seq
-			e.mu.Unlock()
-		}
-	} else {
-		o.IfMatch = a.r.Hash
-	}
-	seq, err := e.remote.Delete(ctx, a.path, o)
-	switch {
-	case err == nil:
-	case errors.Is(err, protocol.ErrNotFound):
-		seq = 0
-	case errors.Is(err, protocol.ErrPreconditionFailed):
-		// Changed on the server meanwhile: read the changes and decide again.
-		out.catchUp = true
-		out.again(a.key)
-		return nil
-	case errors.Is(err, protocol.ErrConflict):
-		// A directory that is not empty on the server (something this client does
-		// not sync, e.g. ignored here): read the changes; no retry loop, the next
-		// full reconcile looks again.
-		out.catchUp = true
-		e.log.Debug("directory not empty on the server, kept", "path", a.path)
-		return nil
-	default:
-		return err
-	}
-	e.mu.Lock()
-	removeSubtree(e.remoteM, a.key)
-	if a.recursive {
-		removeSubtree(e.base, a.key)
-	} else {
-		delete(e.base, a.key)
-	}
-	e.dirty = true
-	if seq > 0 {
-		e.noteOwnSeq(seq)
-	}
-	e.mu.Unlock()
-	e.log.Info("deleted on server", "path", a.path)
-	return nil
-}
-
-// moveRemote carries a local rename to the server; when the server refuses (the
-// source changed, the target exists), both keys are decided again.
-func (e *Engine) moveRemote(ctx context.Context, a *action, out *outcome) error {
-	meta, err := e.remote.Move(ctx, a.from, a.path, a.fromR.Hash, e.ClientID())
-	if err != nil {
-		if isRefusal(err) || errors.Is(err, protocol.ErrPreconditionFailed) || errors.Is(err, protocol.ErrNotFound) {
-			if errors.Is(err, protocol.ErrInvalidPath) {
-				e.refuse(a.key, a.l.Hash, a.lpath, err)
-			}
-			out.catchUp = true
-			out.again(a.key)
-			out.again(a.fromKey)
-			return nil
-		}
-		return err
-	}
-	e.mu.Lock()
-	delete(e.remoteM, a.fromKey)
-	delete(e.base, a.fromKey)
-	e.setRemote(meta)
-	e.base[a.key] = baseEntry{Path: meta.Path, Hash: meta.Hash}
-	e.ensureParents(meta.Path, meta.Seq)
-	e.noteOwnSeq(meta.Seq)
-	e.dirty = true
-	e.mu.Unlock()
-	e.log.Info("moved on server", "from", a.from, "to", meta.Path)
-	return nil
-}
-
-func (e *Engine) deleteLocal(a *action, out *outcome) error {
-	e.mu.Lock()
-	cached, _ := e.local[a.key]
-	e.mu.Unlock()
-	cur, err := e.statLocal(a.lpath, &cached)
-	if errors.Is(err, errOther) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	forget := func() {
-		e.mu.Lock()
-		delete(e.local, a.key)
-		delete(e.base, a.key)
-		e.dirty = true
-		e.mu.Unlock()
-	}
-	if cur == nil {
-		forget()
-		return nil
-	}
-	if cur.Dir {
-		if err := e.root.Remove(a.lpath); err != nil {
-			if isNotEmpty(err) {
-				// Something unsynced (or ignored) is still inside: keep the directory.
-				return nil
-			}
-			return err
-		}
-		forget()
-		e.log.Info("deleted locally", "path", a.lpath)
-		return nil
-	}
-	if a.b.k != kFile || cur.Hash != a.b.hash {
-		// The local content was never synced: never delete it; it will be uploaded
-		// (modify beats delete).
-		e.mu.Lock()
-		e.local[a.key] = *cur
-		e.mu.Unlock()
-		out.again(a.key)
-		return nil
-	}
-	if err := e.root.Remove(a.lpath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	forget()
-	e.log.Info("deleted locally", "path", a.lpath)
-	return nil
-}
-
-func isNotEmpty(err error) bool {
-	return fsys.IsNotEmpty(err)
-}
-
-func (e *Engine) mkdirRemote(ctx context.Context, a *action, out *outcome) error {
-	meta, created, err := e.remote.Mkdir(ctx, a.path, e.ClientID())
-	if err != nil {
-		if isRefusal(err) && !errors.Is(err, protocol.ErrConflict) {
-			e.refuse(a.key, "dir", a.lpath, err)
-			return nil
-		}
-		if errors.Is(err, protocol.ErrConflict) {
-			// Something else holds the name on the server: the changes feed tells
-			// what; no retry loop.
-			out.catchUp = true
-			return nil
-		}
-		return err
-	}
-	e.mu.Lock()
-	e.setRemote(meta)
-	e.base[a.key] = baseEntry{Path: meta.Path, Dir: true}
-	e.ensureParents(meta.Path, meta.Seq)
-	if created {
-		e.noteOwnSeq(meta.Seq)
-	}
-	e.dirty = true
-	e.mu.Unlock()
-	if created {
-		e.log.Info("created directory on server", "path", meta.Path)
-	}
-	return nil
-}
-
-func (e *Engine) mkdirLocal(a *action, out *outcome) error {
-	target := a.lpath
-	cur, err := e.statLocal(target, nil)
-	if err != nil && !errors.Is(err, errOther) {
-		return err
-	}
-	if errors.Is(err, errOther) {
-		e.reportOnce(target, "symlink or special file in the way of a server directory, not synced", nil)
-		return nil
-	}
-	if cur != nil && !cur.Dir {
-		// A local file where the server has a directory.
-		e.mu.Lock()
-		b, bOK := e.base[a.key]
-		e.mu.Unlock()
-		if bOK && !b.Dir && b.Hash == cur.Hash {
-			if err := e.root.Remove(target); err != nil {
-				return err
-			}
-		} else if _, err := e.moveAside(a.key, target, out); err != nil {
-			return err
-		}
-		cur = nil
-	}
-	if cur == nil {
-		if err := e.root.MkdirAll(target, 0o755); err != nil {
-			return err
-		}
-		e.log.Info("created directory locally", "path", target)
-	}
-	e.mu.Lock()
-	e.local[a.key] = localEntry{Path: target, Dir: true}
-	e.base[a.key] = baseEntry{Path: a.path, Dir: true}
-	e.ensureParents(a.path, 0)
-	e.dirty = true
-	e.mu.Unlock()
-	e.watchDir(target)
-	return nil
-}
-
-// refuse remembers that the server refused this key's content and reports it once.
-func (e *Engine) refuse(k, hash, p string, err error) {
-	e.mu.Lock()
-	e.refused[k] = hash
-	e.mu.Unlock()
-	e.reportOnce(p, "the server refused this local name or content, kept but not synced", err)
-}
-
-// moveAside renames the local version at p (file or directory) to a free conflict
-// name and returns that name. The copy is then synced like any new file.
-func (e *Engine) moveAside(k, p string, out *outcome) (string, error) {
-	e.mu.Lock()
-	id := e.clientID
-	e.mu.Unlock()
-	now := e.opts.Now()
-	for n := 1; n < 1000; n++ {
-		name := ConflictName(p, id, now, n)
-		if _, err := e.root.Lstat(name); err == nil || !errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		nk := name
-		if cp, err := pathrule.Clean(name); err == nil {
-			nk = pathrule.FoldKey(cp)
-		}
-		e.mu.Lock()
-		_, r := e.remoteM[nk]
-		_, b := e.base[nk]
-		e.mu.Unlock()
-		if r || b {
-			continue
-		}
-		if err := e.root.Rename(p, name); err != nil {
-			return "", fmt.Errorf("conflict copy: %w", err)
-		}
-		e.mu.Lock()
-		moveLocal(e.local, k, p, nk, name)
-		e.dirty = true
-		e.mu.Unlock()
-		out.again(nk)
-		e.st.conflict()
-		e.log.Warn("conflict: local version kept as a conflict copy", "path", p, "copy", name)
-		return name, nil
-	}
-	return "", errors.New("conflict copy: no free name")
-}
-
-// moveLocal re-keys the local entries of the subtree at (oldKey, oldPath) to
-// (newKey, newPath).
-func moveLocal(m map[string]localEntry, oldKey, oldPath, newKey, newPath string) {
-	moved := map[string]localEntry{}
-	for k, v := range m {
-		if !pathrule.Within(k, oldKey) {
-			continue
-		}
-		delete(m, k)
-		suffix := k[len(oldKey):]
-		if pathrule.Within(v.Path, oldPath) {
-			v.Path = newPath + v.Path[len(oldPath):]
-		}
-		moved[newKey+suffix] = v
-	}
-	for k, v := range moved {
-		m[k] = v
-	}
-}
-
-func (e *Engine) upload(ctx context.Context, a *action, out *outcome, pr *progress) error {
-	e.mu.Lock()
-	cached, _ := e.local[a.key]
-	e.mu.Unlock()
-	cur, err := e.statLocal(a.lpath, &cached)
-	if errors.Is(err, errOther) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if cur == nil || cur.Dir {
-		out.again(a.key)
-		return nil
-	}
-	f, err := e.root.Open(a.lpath)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			out.again(a.key)
-			return nil
-		}
-		return err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if now := observe(a.lpath, fi); !now.sameStat(*cur) {
-		out.again(a.key) // changed while we looked: next round
-		return nil
-	}
-	o := UploadOptions{SHA256: cur.Hash, Modified: fi.ModTime(), ClientID: e.ClientID()}
-	if a.rOK && !a.r.IsDirectory {
-		o.IfMatch = a.r.Hash
-	} else {
-		o.IfNoneMatch = true
-	}
-	var body io.Reader = io.NewSectionReader(f, 0, cur.Size)
-	if pr != nil {
-		body = io.TeeReader(body, countWriter{pr})
-	}
-	meta, _, err := e.remote.Upload(ctx, a.path, body, cur.Size, o)
-	if err != nil {
-		switch {
-		case errors.Is(err, protocol.ErrPreconditionFailed):
-			out.catchUp = true
-			out.again(a.key)
-			return nil
-		case protocol.CodeOf(err) == protocol.CodeDigestMismatch:
-			out.again(a.key) // the file changed during the upload
-			return nil
-		case isRefusal(err):
-			e.refuse(a.key, cur.Hash, a.lpath, err)
-			return nil
-		}
-		return err
-	}
-	e.mu.Lock()
-	e.setRemote(meta)
-	e.base[a.key] = baseEntry{Path: meta.Path, Hash: meta.Hash}
-	e.local[a.key] = *cur
-	e.ensureParents(meta.Path, meta.Seq)
-	e.noteOwnSeq(meta.Seq)
-	e.dirty = true
-	e.mu.Unlock()
-	e.log.Info("uploaded", "path", meta.Path, "size", meta.Size)
-	if a.key == IgnoreFileName {
-		out.again("") // ignore rules may have changed
-	}
-	return nil
-}
-
-// tmpName returns a fresh temp file name in the directory of p.
-func tmpName(p string) string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	name := tmpPrefix + hex.EncodeToString(b[:])
-	if dir := pathrule.Parent(p); dir != "" {
-		return dir + "/" + name
-	}
-	return name
-}
-
-func (e *Engine) download(ctx context.Context, a *action, out *outcome, pr *progress) error {
-	return e.downloadFrom(a, out, pr, func(w io.Writer) (protocol.Metadata, error) {
-		return e.remote.Download(ctx, a.path, w)
-	})
-}
-
-// downloadFrom writes the content fetch produces into place at a's local path: into a
-// temp file beside the target (hashed while streaming and checked against the hash
-// fetch reports, mtime set), then renamed over the target only after the re-check of
-// what is there (only synced content is replaced; anything else becomes a conflict
-// copy; a name that appeared meanwhile is never replaced). fetch writes the content to
-// w and returns its metadata (Hash, Seq, Modified); a not_found from it means the file
-// is gone from the server.
-func (e *Engine) downloadFrom(a *action, out *outcome, pr *progress, fetch func(w io.Writer) (protocol.Metadata, error)) error {
-	target := a.lpath
-	tmp := tmpName(target)
-	f, err := e.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if errors.Is(err, fs.ErrNotExist) {
-		// The parent is missing (directories are usually made before transfers).
-		if dir := pathrule.Parent(target); dir != "" {
-			if err := e.root.MkdirAll(dir, 0o755); err != nil {
-				if fsys.IsNotDir(err) || errors.Is(err, fs.ErrExist) {
-					out.again(a.key) // a file in the way of a parent: settled by its own key
-					return nil
-				}
-				return err
-			}
-		}
-		f, err = e.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	}
-	if fsys.IsNotDir(err) {
-		out.again(a.key)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	keep, closed := false, false
-	defer func() {
-		if !closed {
-			f.Close()
-		}
-		if !keep {
-			_ = e.root.Remove(tmp)
-		}
-	}()
-	h := sha256.New()
-	var w io.Writer = io.MultiWriter(f, h)
-	if pr != nil {
-		w = io.MultiWriter(f, h, countWriter{pr})
-	}
-	meta, err := fetch(w)
-	if err != nil {
-		if errors.Is(err, protocol.ErrNotFound) {
-			out.catchUp = true
-			out.again(a.key)
-			return nil
-		}
-		return err
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	if meta.Hash != "" && meta.Hash != sum {
-		return fmt.Errorf("download %s: content does not match its hash", a.path)
-	}
-	mtime := meta.Modified
-	if a.r.Hash == sum && !a.r.Modified.IsZero() {
-		mtime = a.r.Modified
-	}
-	if !mtime.IsZero() {
-		_ = f.SetTimes(mtime, mtime)
-	}
-	if e.perFileSync {
-		// No syncfs before the state save here (Windows): the file itself.
-		if err := f.Sync(); err != nil {
-			return err
-		}
-	}
-	fi, err := f.Stat() // rename keeps inode, size and mtime
-	if err != nil {
-		return err
-	}
-	closed = true
-	if err := f.Close(); err != nil {
-		return err
-	}
-	// Re-check the local file just before replacing it: only content the client has
-	// synced (the base) may be overwritten; anything else becomes a conflict copy.
-	e.mu.Lock()
-	cached, lOK := e.local[a.key]
-	b, bOK := e.base[a.key]
-	e.mu.Unlock()
-	if !lOK {
-		// Nothing was there when the pass looked (the common case of a new file): the
-		// rename itself is the check, as it never replaces; only a name that appeared
-		// since needs the look below.
-		err := e.renameNoReplace(tmp, target)
-		if err == nil {
-			keep = true
-			e.downloaded(a, out, meta, sum, observe(target, fi))
-			return nil
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-	}
-	cur, err := e.statLocal(target, &cached)
-	if errors.Is(err, errOther) {
-		e.reportOnce(target, "symlink or special file in the way of a server file, not synced", nil)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if cur != nil {
-		switch {
-		case !cur.Dir && cur.Hash == sum:
-			// Already there (same content): just record it.
-			e.mu.Lock()
-			e.local[a.key] = *cur
-			e.base[a.key] = baseEntry{Path: a.path, Hash: sum}
-			e.ensureParents(a.path, 0)
-			e.dirty = true
-			e.mu.Unlock()
-			return nil
-		case cur.Dir:
-			if err := e.root.Remove(target); err != nil {
-				if _, err := e.moveAside(a.key, target, out); err != nil {
-					return err
-				}
-			}
-		case !bOK || b.Dir || b.Hash != cur.Hash:
-			if _, err := e.moveAside(a.key, target, out); err != nil {
-				return err
-			}
-		}
-	}
-	if cur == nil {
-		// Nothing was there a moment ago: rename without ever replacing, so a file
-		// created in between is kept (as a conflict copy) rather than overwritten.
-		err = e.renameNoReplace(tmp, target)
-		if errors.Is(err, fs.ErrExist) {
-			if _, err := e.moveAside(a.key, target, out); err != nil {
-				return err
-			}
-			err = e.renameNoReplace(tmp, target)
-		}
-	} else {
-		err = e.root.Rename(tmp, target)
-	}
-	if err != nil {
-		return err
-	}
-	keep = true
-	e.downloaded(a, out, meta, sum, observe(target, fi))
-	return nil
-}
-
-// downloaded records a file just renamed into place: le is what the temp file's fstat
-// saw (a rename keeps inode, size and mtime) and sum the hash of the stream written,
-// so the file is not read again.
-func (e *Engine) downloaded(a *action, out *outcome, meta protocol.Metadata, sum string, le localEntry) {
-	le.Hash, le.At = sum, time.Now().UnixNano()
-	e.mu.Lock()
-	e.local[a.key] = le
-	e.base[a.key] = baseEntry{Path: a.path, Hash: sum}
-	if a.r.Hash != sum && meta.Seq > a.r.Seq {
-		m := a.r
-		m.Hash, m.Seq, m.Size = sum, meta.Seq, le.Size
-		e.setRemote(m)
-	}
-	e.ensureParents(a.path, 0)
-	e.dirty = true
-	e.mu.Unlock()
-	e.log.Info("downloaded", "path", a.path, "size", le.Size)
-	if a.key == IgnoreFileName {
-		out.again("")
-	}
-}
-
-// renameNoReplace renames from to to (both in the same directory under the root)
-// unless to exists (fs.ErrExist), with the platform's atomic call (fsys).
-func (e *Engine) renameNoReplace(from, to string) error {
-	err := e.root.RenameNoReplace(from, to)
-	if errors.Is(err, fs.ErrExist) {
-		return fs.ErrExist
-	}
-	return err
 }

@@ -9,73 +9,6 @@ import (
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
-// kind is what a path holds on one side.
-type kind uint8
-
-const (
-	kNone kind = iota
-	kFile
-	kDir
-)
-
-// side is one path on one side (local, base or remote), as the decision sees it.
-type side struct {
-	k    kind
-	hash string
-}
-
-func (s side) equal(o side) bool { return s.k == o.k && (s.k != kFile || s.hash == o.hash) }
-
-func (s side) String() string {
-	switch s.k {
-	case kFile:
-		if len(s.hash) > 8 {
-			return "file:" + s.hash[:8]
-		}
-		return "file:" + s.hash
-	case kDir:
-		return "dir"
-	}
-	return "none"
-}
-
-// decision is the outcome of the three-way comparison of one path.
-type decision uint8
-
-const (
-	decNone     decision = iota // both sides equal the base
-	decRecord                   // both changed the same way: record the new base
-	decPush                     // only the local side changed (or modify beats delete)
-	decPull                     // only the server changed (or modify beats delete)
-	decConflict                 // both changed differently: local copy aside, server wins the name
-)
-
-func (d decision) String() string {
-	return [...]string{"none", "record", "push", "pull", "conflict"}[d]
-}
-
-// decide is the three-way rule of SPEC §1. A missing base (first sync, epoch change)
-// is kNone, which makes every rule a merge without deletes.
-func decide(l, b, r side) decision {
-	lc, rc := !l.equal(b), !r.equal(b)
-	switch {
-	case !lc && !rc:
-		return decNone
-	case lc && !rc:
-		return decPush
-	case !lc && rc:
-		return decPull
-	case l.equal(r):
-		return decRecord
-	case l.k == kNone: // deleted here, changed there: modify beats delete
-		return decPull
-	case r.k == kNone: // deleted there, changed here: modify beats delete
-		return decPush
-	default:
-		return decConflict
-	}
-}
-
 // opKind is one step of a plan.
 type opKind uint8
 
@@ -154,169 +87,219 @@ func remoteSide(m protocol.Metadata, ok bool) side {
 	return side{k: kFile, hash: m.Hash}
 }
 
-// makePlan decides every key in keys. The caller holds e.mu.
-func (e *Engine) makePlan(keys map[string]bool) *plan {
+// makePlan decides every key in keys, in three stages: the three-way decision of each
+// path (decidePaths), local renames paired into server moves (pairRenames), and remote
+// directory deletes collapsed into recursive ones (collapseDeletes). The caller holds
+// e.mu.
+func (e *book) makePlan(keys map[string]bool) *plan {
+	pl := e.decidePaths(keys)
+	pairRenames(pl)
+	collapseDeletes(pl, e.remoteM)
+	return pl
+}
+
+// keyView is one key as the first stage sees it: its three sides and its paths.
+type keyView struct {
+	key   string
+	path  string // server path (NFC)
+	lpath string // local path on disk
+	l     *localEntry
+	b     baseEntry
+	bOK   bool
+	r     protocol.Metadata
+	rOK   bool
+}
+
+// decidePaths is the plan's first stage: each key (in sorted order) decided on its
+// own by the three-way rule (decide, conflict.go) and turned into actions. Keys held
+// by symlinks or special files, ignored paths and keys known on no side are skipped.
+// The caller holds e.mu.
+func (e *book) decidePaths(keys map[string]bool) *plan {
 	pl := &plan{}
 	sorted := make([]string, 0, len(keys))
 	for k := range keys {
 		sorted = append(sorted, k)
 	}
 	sort.Strings(sorted)
-	pushDel := map[string]*action{}
 	for _, k := range sorted {
 		if _, ok := e.others[k]; ok {
 			continue
 		}
-		var lp *localEntry
-		if l, ok := e.local[k]; ok {
-			lc := l
-			lp = &lc
-		}
-		b, bOK := e.base[k]
-		r, rOK := e.remoteM[k]
-		path := ""
-		switch {
-		case rOK:
-			path = r.Path
-		case bOK:
-			path = b.Path
-		case lp != nil:
-			cp, err := pathrule.Clean(lp.Path)
-			if err != nil {
-				continue
-			}
-			path = e.serverPathFor(cp)
-		default:
-			continue
-		}
-		lpath := path
-		if lp != nil {
-			lpath = lp.Path
-		} else {
-			lpath = e.localPathFor(path)
-		}
-		isDir := (lp != nil && lp.Dir) || (rOK && r.IsDirectory) || (bOK && b.Dir)
-		if e.ig.Ignored(path, isDir) || (lpath != path && e.ig.Ignored(lpath, isDir)) {
-			continue
-		}
-		ls, bs, rs := localSide(lp), baseSide(b, bOK), remoteSide(r, rOK)
-		if ls.k == kFile || bs.k == kFile || rs.k == kFile {
-			pl.filesConsidered++
-		}
-		d := decide(ls, bs, rs)
-		mk := func(op opKind) *action {
-			a := &action{op: op, key: k, path: path, lpath: lpath, l: lp, b: bs, r: r, rOK: rOK}
-			pl.acts = append(pl.acts, a)
-			return a
-		}
-		switch d {
-		case decNone:
-			if bOK && b.Path != path && rOK {
-				mk(opRecord) // a case-only rename on the server: follow its spelling
-			}
-		case decRecord:
-			mk(opRecord)
-		case decPush:
-			if e.isRefused(k, ls) {
-				continue
-			}
-			if ls.k == kNone {
-				if rs.k != kNone {
-					a := mk(opDeleteRemote)
-					pushDel[k] = a
-					if rs.k == kFile {
-						pl.remoteDeletes++
-					}
-				}
-				continue
-			}
-			if rs.k != kNone && rs.k != ls.k {
-				a := mk(opDeleteRemote)
-				pushDel[k] = a
-				if rs.k == kFile {
-					pl.remoteDeletes++
-				}
-			}
-			if ls.k == kDir {
-				mk(opMkdirRemote)
-			} else {
-				mk(opUpload)
-				pl.transfers++
-				pl.transferBytes += lp.Size
-			}
-		case decPull:
-			if rs.k == kNone {
-				mk(opDeleteLocal)
-				if ls.k == kFile {
-					pl.localDeletes++
-				}
-				continue
-			}
-			if ls.k != kNone && ls.k != rs.k {
-				mk(opDeleteLocal)
-				if ls.k == kFile {
-					pl.localDeletes++
-				}
-			}
-			if rs.k == kDir {
-				mk(opMkdirLocal)
-			} else {
-				mk(opDownload)
-				pl.transfers++
-				pl.transferBytes += r.Size
-			}
-		case decConflict:
-			if rs.k == kDir {
-				mk(opMkdirLocal).aside = true
-			} else {
-				mk(opDownload).aside = true
-				pl.transfers++
-				pl.transferBytes += r.Size
-			}
+		if v, ok := e.viewOf(k); ok {
+			pl.decideKey(v, e.isRefused)
 		}
 	}
-	// A local rename shows as a deleted file and a new file with the same content:
-	// pair them into one server move (no upload, and other clients rename instead of
-	// downloading again).
+	return pl
+}
+
+// viewOf gathers the sides and paths of key k; ok is false when the key is known on
+// no side, its local name breaks the path rules, or its path is ignored. The caller
+// holds e.mu.
+func (e *book) viewOf(k string) (v keyView, ok bool) {
+	v.key = k
+	if l, ok := e.local[k]; ok {
+		lc := l
+		v.l = &lc
+	}
+	v.b, v.bOK = e.base[k]
+	v.r, v.rOK = e.remoteM[k]
+	switch {
+	case v.rOK:
+		v.path = v.r.Path
+	case v.bOK:
+		v.path = v.b.Path
+	case v.l != nil:
+		cp, err := pathrule.Clean(v.l.Path)
+		if err != nil {
+			return v, false
+		}
+		v.path = e.serverPathFor(cp)
+	default:
+		return v, false
+	}
+	if v.l != nil {
+		v.lpath = v.l.Path
+	} else {
+		v.lpath = e.localPathFor(v.path)
+	}
+	isDir := (v.l != nil && v.l.Dir) || (v.rOK && v.r.IsDirectory) || (v.bOK && v.b.Dir)
+	if e.ig.Ignored(v.path, isDir) || (v.lpath != v.path && e.ig.Ignored(v.lpath, isDir)) {
+		return v, false
+	}
+	return v, true
+}
+
+// decideKey adds the actions for one key. refused reports (once asked, for a local
+// change only) whether the server refused this local content before.
+func (pl *plan) decideKey(v keyView, refused func(k string, ls side) bool) {
+	ls, bs, rs := localSide(v.l), baseSide(v.b, v.bOK), remoteSide(v.r, v.rOK)
+	if ls.k == kFile || bs.k == kFile || rs.k == kFile {
+		pl.filesConsidered++
+	}
+	mk := func(op opKind) *action {
+		a := &action{op: op, key: v.key, path: v.path, lpath: v.lpath, l: v.l, b: bs, r: v.r, rOK: v.rOK}
+		pl.acts = append(pl.acts, a)
+		return a
+	}
+	switch decide(ls, bs, rs) {
+	case decNone:
+		if v.bOK && v.b.Path != v.path && v.rOK {
+			mk(opRecord) // a case-only rename on the server: follow its spelling
+		}
+	case decRecord:
+		mk(opRecord)
+	case decPush:
+		if !refused(v.key, ls) {
+			pl.push(v, ls, rs, mk)
+		}
+	case decPull:
+		pl.pull(v, ls, rs, mk)
+	case decConflict:
+		if rs.k == kDir {
+			mk(opMkdirLocal).aside = true
+		} else {
+			mk(opDownload).aside = true
+			pl.transfers++
+			pl.transferBytes += v.r.Size
+		}
+	}
+}
+
+// push adds the actions that carry a local change to the server.
+func (pl *plan) push(v keyView, ls, rs side, mk func(opKind) *action) {
+	if rs.k != kNone && rs.k != ls.k {
+		mk(opDeleteRemote)
+		if rs.k == kFile {
+			pl.remoteDeletes++
+		}
+	}
+	switch ls.k {
+	case kNone:
+	case kDir:
+		mk(opMkdirRemote)
+	default:
+		mk(opUpload)
+		pl.transfers++
+		pl.transferBytes += v.l.Size
+	}
+}
+
+// pull adds the actions that carry a server change to the local folder.
+func (pl *plan) pull(v keyView, ls, rs side, mk func(opKind) *action) {
+	if ls.k != kNone && ls.k != rs.k {
+		mk(opDeleteLocal)
+		if ls.k == kFile {
+			pl.localDeletes++
+		}
+	}
+	switch rs.k {
+	case kNone:
+	case kDir:
+		mk(opMkdirLocal)
+	default:
+		mk(opDownload)
+		pl.transfers++
+		pl.transferBytes += v.r.Size
+	}
+}
+
+// pairRenames is the plan's second stage. A local rename shows as a deleted file and
+// a new file with the same content: each new file is paired with one such delete (in
+// key order) into one server move, so there is no upload and other clients rename
+// instead of downloading again. The paired delete is marked covered.
+func pairRenames(pl *plan) {
 	byHash := map[string][]*action{}
 	for _, a := range pl.acts {
 		if a.op == opDeleteRemote && a.l == nil && a.rOK && !a.r.IsDirectory && !a.covered {
 			byHash[a.r.Hash] = append(byHash[a.r.Hash], a)
 		}
 	}
-	if len(byHash) > 0 {
-		for _, a := range pl.acts {
-			if a.op != opUpload || a.rOK || a.l == nil {
-				continue
-			}
-			cands := byHash[a.l.Hash]
-			if len(cands) == 0 {
-				continue
-			}
-			d := cands[0]
-			byHash[a.l.Hash] = cands[1:]
-			d.covered = true
-			delete(pushDel, d.key)
-			pl.remoteDeletes--
-			pl.transfers--
-			pl.transferBytes -= a.l.Size
-			a.op = opMoveRemote
-			a.from, a.fromKey, a.fromR = d.path, d.key, d.r
-		}
+	if len(byHash) == 0 {
+		return
 	}
-	// A remote directory whose whole remote subtree is being deleted goes in one
-	// recursive delete guarded by if_seq.
-	for k, a := range pushDel {
-		if !a.r.IsDirectory || a.covered {
+	for _, a := range pl.acts {
+		if a.op != opUpload || a.rOK || a.l == nil {
 			continue
 		}
+		cands := byHash[a.l.Hash]
+		if len(cands) == 0 {
+			continue
+		}
+		d := cands[0]
+		byHash[a.l.Hash] = cands[1:]
+		d.covered = true
+		pl.remoteDeletes--
+		pl.transfers--
+		pl.transferBytes -= a.l.Size
+		a.op = opMoveRemote
+		a.from, a.fromKey, a.fromR = d.path, d.key, d.r
+	}
+}
+
+// collapseDeletes is the plan's third stage: a remote directory whose whole remote
+// subtree (every key of remote under it) is being deleted by this plan goes in one
+// recursive delete guarded by if_seq, and the deletes under it are marked covered. A
+// single entry under it that the plan keeps (ignored, refused, changed) keeps the
+// deletes one by one.
+func collapseDeletes(pl *plan, remote map[string]protocol.Metadata) {
+	dels := map[string]*action{}
+	for _, a := range pl.acts {
+		if a.op == opDeleteRemote && !a.covered {
+			dels[a.key] = a
+		}
+	}
+	for _, a := range pl.acts {
+		if a.op != opDeleteRemote || !a.r.IsDirectory || a.covered {
+			continue
+		}
+		k := a.key
 		all := true
 		var kids []*action
-		for rk := range e.remoteM {
+		for rk := range remote {
 			if rk == k || !pathrule.Within(rk, k) {
 				continue
 			}
-			ca, ok := pushDel[rk]
+			ca, ok := dels[rk]
 			if !ok {
 				all = false
 				break
@@ -330,12 +313,11 @@ func (e *Engine) makePlan(keys map[string]bool) *plan {
 			}
 		}
 	}
-	return pl
 }
 
 // isRefused reports whether the server refused this key's current local content
 // before (reported once; retried only when the content changes).
-func (e *Engine) isRefused(k string, ls side) bool {
+func (e *book) isRefused(k string, ls side) bool {
 	h, ok := e.refused[k]
 	if !ok {
 		return false

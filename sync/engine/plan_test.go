@@ -8,75 +8,6 @@ import (
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
-func TestDecide(t *testing.T) {
-	none := side{}
-	dir := side{k: kDir}
-	f := func(h string) side { return side{k: kFile, hash: h} }
-	cases := []struct {
-		name    string
-		l, b, r side
-		want    decision
-	}{
-		{"all absent", none, none, none, decNone},
-		{"unchanged file", f("a"), f("a"), f("a"), decNone},
-		{"unchanged dir", dir, dir, dir, decNone},
-		{"created locally", f("a"), none, none, decPush},
-		{"created remotely", none, none, f("a"), decPull},
-		{"created both same", f("a"), none, f("a"), decRecord},
-		{"created both differ (first sync / epoch change)", f("a"), none, f("b"), decConflict},
-		{"changed locally", f("b"), f("a"), f("a"), decPush},
-		{"changed remotely", f("a"), f("a"), f("b"), decPull},
-		{"changed both same", f("b"), f("a"), f("b"), decRecord},
-		{"changed both differ", f("b"), f("a"), f("c"), decConflict},
-		{"deleted locally", none, f("a"), f("a"), decPush},
-		{"deleted remotely", f("a"), f("a"), none, decPull},
-		{"deleted both", none, f("a"), none, decRecord},
-		{"local delete vs remote modify: modify wins", none, f("a"), f("b"), decPull},
-		{"local modify vs remote delete: modify wins", f("b"), f("a"), none, decPush},
-		{"dir created locally", dir, none, none, decPush},
-		{"dir created remotely", none, none, dir, decPull},
-		{"dir deleted remotely", dir, dir, none, decPull},
-		{"dir deleted locally", none, dir, dir, decPush},
-		{"file replaced by dir remotely", f("a"), f("a"), dir, decPull},
-		{"dir replaced by file locally", f("a"), dir, dir, decPush},
-		{"type conflict", f("a"), none, dir, decConflict},
-		{"no base, both dirs", dir, none, dir, decRecord},
-		// Epoch change / lost base: nothing is ever deleted.
-		{"no base: local only stays and is uploaded", f("a"), none, none, decPush},
-		{"no base: remote only is downloaded", none, none, f("a"), decPull},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			if got := decide(c.l, c.b, c.r); got != c.want {
-				t.Fatalf("decide(%v, %v, %v) = %v, want %v", c.l, c.b, c.r, got, c.want)
-			}
-		})
-	}
-}
-
-func TestConflictName(t *testing.T) {
-	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.FixedZone("X", 3600))
-	cases := []struct {
-		path, id string
-		n        int
-		want     string
-	}{
-		{"report.docx", "abcdef1234", 1, "report.sync-conflict-20260304-040607-abcdef12.docx"},
-		{"dir/sub/archive.tar.gz", "abcdef1234", 1, "dir/sub/archive.tar.sync-conflict-20260304-040607-abcdef12.gz"},
-		{".bashrc", "abcdef1234", 1, ".bashrc.sync-conflict-20260304-040607-abcdef12"},
-		{"a/.bashrc", "abcdef1234", 1, "a/.bashrc.sync-conflict-20260304-040607-abcdef12"},
-		{"Makefile", "short", 1, "Makefile.sync-conflict-20260304-040607-short"},
-		{"x.txt", "abcdef1234", 2, "x.sync-conflict-20260304-040607-abcdef12-2.txt"},
-		{"x.txt", "abcdef1234", 3, "x.sync-conflict-20260304-040607-abcdef12-3.txt"},
-		{"dir.v2/file", "abcdef1234", 1, "dir.v2/file.sync-conflict-20260304-040607-abcdef12"},
-	}
-	for _, c := range cases {
-		if got := ConflictName(c.path, c.id, at, c.n); got != c.want {
-			t.Errorf("ConflictName(%q, %q, %d) = %q, want %q", c.path, c.id, c.n, got, c.want)
-		}
-	}
-}
-
 func TestIgnorer(t *testing.T) {
 	ig := newIgnorer([]byte("# comment\n*.log\n!keep.log\nbuild/\n/top-only.txt\n!Thumbs.db\n\\#hash\n"))
 	cases := []struct {
@@ -122,7 +53,7 @@ func TestIgnorer(t *testing.T) {
 
 func TestGuard(t *testing.T) {
 	mk := func(files int) *Engine {
-		e := &Engine{base: map[string]baseEntry{}}
+		e := &Engine{book: book{base: map[string]baseEntry{}}}
 		for i := 0; i < files; i++ {
 			k := "f" + strings.Repeat("x", i%5) + string(rune('a'+i%26)) + time.Duration(i).String()
 			e.base[k] = baseEntry{Path: k, Hash: "h"}

@@ -1,63 +1,59 @@
 package engine
 
-import (
-	"github.com/vbauerster/mpb/v8"
-	"github.com/vbauerster/mpb/v8/decor"
-)
-
-// Thresholds above which a pass shows progress bars (when Options.Progress is set).
+// Thresholds above which a pass shows progress (when Options.Progress is set).
 const (
 	progressMinFiles = 20
 	progressMinBytes = 16 << 20
 )
 
-// progress shows two bars on a terminal while a pass transfers many or large files:
-// files done and bytes moved. A nil *progress does nothing.
-type progress struct {
-	p     *mpb.Progress
-	files *mpb.Bar
-	bytes *mpb.Bar
+// Progress follows the transfers of one pass; realtime-sync-client draws it as bars
+// on a terminal. Its methods are called from several goroutines at once.
+type Progress interface {
+	// Add counts n bytes moved.
+	Add(n int64)
+	// FileDone counts one finished (or failed) transfer.
+	FileDone()
+	// Finish ends the pass's progress (after the last FileDone); it may wait for a
+	// last render.
+	Finish()
 }
 
-// newProgress returns bars for a pass of n transfers and size bytes, or nil when the
-// pass is small or no terminal was given.
+// progress is the engine's handle on the Progress of one pass. A nil *progress does
+// nothing.
+type progress struct{ p Progress }
+
+// newProgress returns the progress of a pass of n transfers and size bytes, or nil
+// when the pass is small (unless force) or no Options.Progress was given.
 func (e *Engine) newProgress(n int, size int64, force bool) *progress {
 	if e.opts.Progress == nil || n == 0 || (!force && n < progressMinFiles && size < progressMinBytes) {
 		return nil
 	}
-	// The caller decided Progress is a terminal (clientapp checks stderr).
-	p := mpb.New(mpb.WithOutput(e.opts.Progress), mpb.WithWidth(40), mpb.WithAutoRefresh())
-	files := p.AddBar(int64(n),
-		mpb.PrependDecorators(decor.Name("files ", decor.WC{W: 6}), decor.CountersNoUnit("%d / %d", decor.WC{W: 14})),
-		mpb.AppendDecorators(decor.Percentage(decor.WC{W: 5})))
-	bytes := p.AddBar(size,
-		mpb.PrependDecorators(decor.Name("bytes ", decor.WC{W: 6}), decor.CountersKibiByte("% .1f / % .1f", decor.WC{W: 14})),
-		mpb.AppendDecorators(decor.AverageSpeed(decor.SizeB1024(0), "% .1f", decor.WC{W: 12})))
-	return &progress{p: p, files: files, bytes: bytes}
+	p := e.opts.Progress(n, size)
+	if p == nil {
+		return nil
+	}
+	return &progress{p: p}
 }
 
 // add counts n bytes moved.
 func (pr *progress) add(n int64) {
 	if pr != nil && n > 0 {
-		pr.bytes.IncrInt64(n)
+		pr.p.Add(n)
 	}
 }
 
 // fileDone counts one finished (or failed) transfer.
 func (pr *progress) fileDone() {
 	if pr != nil {
-		pr.files.Increment()
+		pr.p.FileDone()
 	}
 }
 
-// finish completes the bars and waits for the last render.
+// finish ends the pass's progress.
 func (pr *progress) finish() {
-	if pr == nil {
-		return
+	if pr != nil {
+		pr.p.Finish()
 	}
-	pr.files.SetTotal(-1, true)
-	pr.bytes.SetTotal(-1, true)
-	pr.p.Wait()
 }
 
 // countWriter counts the bytes written through it into a progress.

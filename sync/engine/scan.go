@@ -27,7 +27,7 @@ func observe(p string, fi fs.FileInfo) localEntry {
 }
 
 // hashFile returns the lowercase hex SHA-256 of the regular file p under the root.
-func (e *Engine) hashFile(p string) (string, error) {
+func (e disk) hashFile(p string) (string, error) {
 	f, err := e.root.Open(p)
 	if err != nil {
 		return "", err
@@ -55,7 +55,7 @@ type scanOut struct {
 // returns what it holds, hashing only files whose size, mtime or inode changed since
 // the cached observation. Stale temp files of the client are removed. Names the server
 // would refuse are reported once and left alone.
-func (e *Engine) scan(under string) (*scanOut, error) {
+func (e disk) scan(under string) (*scanOut, error) {
 	out := &scanOut{entries: map[string]localEntry{}, others: map[string]string{}}
 	start := "."
 	if under != "" {
@@ -65,109 +65,7 @@ func (e *Engine) scan(under string) (*scanOut, error) {
 	ig := e.ig
 	e.mu.Unlock()
 	err := fs.WalkDir(fsys.IOFS(e.root), start, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				if p == start {
-					return fs.SkipAll
-				}
-				return nil
-			}
-			if p == start {
-				return err
-			}
-			e.log.Warn("cannot read local path", "path", p, "err", err)
-			return nil
-		}
-		if p == "." {
-			e.watchDir("")
-			return nil
-		}
-		name := d.Name()
-		if strings.HasPrefix(name, tmpPrefix) && d.Type().IsRegular() {
-			// A temp file left by a killed download: never synced, removed.
-			_ = e.root.Remove(p)
-			return nil
-		}
-		isDir := d.IsDir()
-		if ig.Ignored(p, isDir) {
-			if isDir {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		cp, cerr := pathrule.Clean(p)
-		if cerr != nil {
-			out.unsynced++
-			e.reportOnce(p, "local name is not allowed by the server, kept but not synced", cerr)
-			if isDir {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		key := pathrule.FoldKey(cp)
-		if !isDir && !d.Type().IsRegular() {
-			out.others[key] = p
-			e.reportOnce(p, "symlink or special file, not synced", nil)
-			return nil
-		}
-		if prev, ok := out.entries[key]; ok {
-			// Two local names that the server sees as one (case or normalization):
-			// the one already synced wins, the other is reported and kept.
-			e.mu.Lock()
-			b, inBase := e.base[key]
-			e.mu.Unlock()
-			loser := p
-			if inBase && b.Path == cp && prev.Path != cp {
-				loser = prev.Path
-				delete(out.entries, key)
-			} else {
-				out.unsynced++
-				e.reportOnce(loser, "name differs only in case or Unicode form from "+prev.Path+", kept but not synced", nil)
-				if isDir {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			out.unsynced++
-			e.reportOnce(loser, "name differs only in case or Unicode form from "+p+", kept but not synced", nil)
-		}
-		fi, ierr := d.Info()
-		if ierr != nil {
-			return nil // vanished meanwhile
-		}
-		le := observe(p, fi)
-		if isDir {
-			e.watchDir(p) // before its entries are read: nothing created later is missed
-		} else {
-			e.mu.Lock()
-			old, ok := e.local[key]
-			e.mu.Unlock()
-			if h := old.cacheFor(le); ok && h != "" {
-				le.Hash, le.At = h, old.At
-			} else {
-				at := time.Now().UnixNano()
-				h, herr := e.hashFile(p)
-				if herr != nil {
-					if errors.Is(herr, fs.ErrNotExist) || fsys.IsNotDir(herr) {
-						return nil // vanished meanwhile
-					}
-					// There but unreadable now (on Windows typically held open by
-					// another program: a sharing violation). Never a delete: the last
-					// observation stands, or the key is left alone this pass.
-					out.held++
-					e.reportOnce(p, "cannot read local file now (in use by another program?), retried later", herr)
-					if ok && old.Path == p {
-						out.entries[key] = old
-					} else {
-						out.others[key] = p
-					}
-					return nil
-				}
-				le.Hash, le.At = h, at
-			}
-		}
-		out.entries[key] = le
-		return nil
+		return e.visit(out, ig, start, p, d, err)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("scan %q: %w", start, err)
@@ -175,9 +73,126 @@ func (e *Engine) scan(under string) (*scanOut, error) {
 	return out, nil
 }
 
+// visit is scan's step on one walked path p (start is where the walk began).
+func (e disk) visit(out *scanOut, ig *ignorer, start, p string, d fs.DirEntry, err error) error {
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if p == start {
+				return fs.SkipAll
+			}
+			return nil
+		}
+		if p == start {
+			return err
+		}
+		e.log.Warn("cannot read local path", "path", p, "err", err)
+		return nil
+	}
+	if p == "." {
+		e.watchDir("")
+		return nil
+	}
+	name := d.Name()
+	if strings.HasPrefix(name, tmpPrefix) && d.Type().IsRegular() {
+		// A temp file left by a killed download: never synced, removed.
+		_ = e.root.Remove(p)
+		return nil
+	}
+	isDir := d.IsDir()
+	skip := func() error {
+		if isDir {
+			return fs.SkipDir
+		}
+		return nil
+	}
+	if ig.Ignored(p, isDir) {
+		return skip()
+	}
+	cp, cerr := pathrule.Clean(p)
+	if cerr != nil {
+		out.unsynced++
+		e.reportOnce(p, "local name is not allowed by the server, kept but not synced", cerr)
+		return skip()
+	}
+	key := pathrule.FoldKey(cp)
+	if !isDir && !d.Type().IsRegular() {
+		out.others[key] = p
+		e.reportOnce(p, "symlink or special file, not synced", nil)
+		return nil
+	}
+	if prev, ok := out.entries[key]; ok && !e.twinWins(out, key, cp, p, prev) {
+		return skip()
+	}
+	fi, ierr := d.Info()
+	if ierr != nil {
+		return nil // vanished meanwhile
+	}
+	le := observe(p, fi)
+	if isDir {
+		e.watchDir(p) // before its entries are read: nothing created later is missed
+		out.entries[key] = le
+		return nil
+	}
+	e.observeFile(out, key, p, le)
+	return nil
+}
+
+// twinWins settles two local names that the server sees as one (case or
+// normalization): p (clean form cp) against prev, found before under the same key. The
+// one already synced wins, the other is reported and kept. It reports whether p wins
+// (prev is then dropped from out).
+func (e disk) twinWins(out *scanOut, key, cp, p string, prev localEntry) bool {
+	e.mu.Lock()
+	b, inBase := e.base[key]
+	e.mu.Unlock()
+	if inBase && b.Path == cp && prev.Path != cp {
+		delete(out.entries, key)
+		out.unsynced++
+		e.reportOnce(prev.Path, "name differs only in case or Unicode form from "+p+", kept but not synced", nil)
+		return true
+	}
+	out.unsynced++
+	e.reportOnce(p, "name differs only in case or Unicode form from "+prev.Path+", kept but not synced", nil)
+	return false
+}
+
+// observeFile records the regular file p (key, fresh stat le) in out, hashing it
+// unless the cached observation's hash still holds. A file that cannot be read now is
+// never taken for a delete: the last observation stands, or the key is left alone.
+func (e disk) observeFile(out *scanOut, key, p string, le localEntry) {
+	e.mu.Lock()
+	old, ok := e.local[key]
+	e.mu.Unlock()
+	if h := old.cacheFor(le); ok && h != "" {
+		le.Hash, le.At = h, old.At
+		out.entries[key] = le
+		return
+	}
+	at := time.Now().UnixNano()
+	h, herr := e.hashFile(p)
+	if herr != nil {
+		if errors.Is(herr, fs.ErrNotExist) || fsys.IsNotDir(herr) {
+			return // vanished meanwhile
+		}
+		// There but unreadable now (on Windows typically held open by another
+		// program: a sharing violation). Never a delete: the last observation stands,
+		// or the key is left alone this pass.
+		out.held++
+		e.reportOnce(p, "cannot read local file now (in use by another program?), retried later", herr)
+		if ok && old.Path == p {
+			out.entries[key] = old
+		} else {
+			out.others[key] = p
+		}
+		return
+	}
+	le.Hash, le.At = h, at
+	out.entries[key] = le
+}
+
 // statLocal observes one local path now (nil if absent or not a regular file or
 // directory), reusing the cached hash when the stat matches.
-func (e *Engine) statLocal(p string, cached *localEntry) (*localEntry, error) {
+func (e disk) statLocal(p string, cached *localEntry) (*localEntry, error) {
 	fi, err := e.root.Lstat(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || fsys.IsNotDir(err) {
@@ -209,7 +224,7 @@ func (e *Engine) statLocal(p string, cached *localEntry) (*localEntry, error) {
 var errOther = errors.New("symlink or special file")
 
 // reportOnce logs that a local path cannot be synced, once per path per run.
-func (e *Engine) reportOnce(p, msg string, err error) {
+func (e disk) reportOnce(p, msg string, err error) {
 	e.mu.Lock()
 	done := e.reported[p]
 	e.reported[p] = true
@@ -225,7 +240,7 @@ func (e *Engine) reportOnce(p, msg string, err error) {
 }
 
 // loadIgnore (re)reads DIR/.syncignore; it reports whether the rules changed.
-func (e *Engine) loadIgnore() bool {
+func (e disk) loadIgnore() bool {
 	b, err := e.root.ReadFile(IgnoreFileName)
 	if err != nil {
 		b = nil
@@ -240,4 +255,19 @@ func (e *Engine) loadIgnore() bool {
 	e.igHash = h
 	e.ig = newIgnorer(b)
 	return true
+}
+
+// scanAll reloads the ignore rules and scans all of DIR, then checks that the root
+// is still the directory being synced (a scan of a vanished or replaced root must not
+// be taken for a tree of deletions).
+func (e disk) scanAll() (*scanOut, error) {
+	e.loadIgnore()
+	sc, err := e.scan("")
+	if err != nil {
+		return nil, err
+	}
+	if err := e.checkRoot(); err != nil {
+		return nil, err
+	}
+	return sc, nil
 }

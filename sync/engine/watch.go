@@ -264,7 +264,7 @@ func (w *watcher) run(ctx context.Context) {
 }
 
 // watchDir adds a watch on a local directory when the engine runs with a watcher.
-func (e *Engine) watchDir(rel string) {
+func (e disk) watchDir(rel string) {
 	if e.watch != nil {
 		e.watch.add(rel)
 	}

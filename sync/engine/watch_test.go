@@ -43,7 +43,7 @@ func newWatchHarness(t *testing.T, dir string, debounce time.Duration) *watchHar
 	e.watch = w
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &watchHarness{t: t, dir: e.rootPath, e: e, w: w, seen: make(chan []string, 64)}
-	if _, err := e.scan(""); err != nil {
+	if _, err := e.disk.scan(""); err != nil {
 		t.Fatal(err)
 	}
 	go w.run(ctx)
@@ -56,7 +56,7 @@ func newWatchHarness(t *testing.T, dir string, debounce time.Duration) *watchHar
 				return
 			case batch := <-w.batches:
 				for _, p := range collapse(batch) {
-					_, _ = e.scan(p)
+					_, _ = e.disk.scan(p)
 				}
 				select {
 				case h.seen <- batch:
@@ -283,7 +283,7 @@ func TestWatchEngineMoveKeepsWatches(t *testing.T) {
 	// What tryLocalMove does after its rename.
 	h.rename("a", "z")
 	h.w.forget("a")
-	if _, err := h.e.scan("z"); err != nil {
+	if _, err := h.e.disk.scan("z"); err != nil {
 		t.Fatal(err)
 	}
 	h.settle()

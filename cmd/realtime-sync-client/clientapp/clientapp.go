@@ -301,9 +301,9 @@ func openEngine(c *config, cl *syncclient.Client, stderr io.Writer, log *slog.Lo
 	if err := ensureFolder(c.localPath, log); err != nil {
 		return nil, err
 	}
-	var progress io.Writer
+	var progress func(int, int64) engine.Progress
 	if isTerminal(stderr) {
-		progress = stderr
+		progress = terminalBars(stderr)
 	}
 	return engine.Open(engine.Options{
 		Root: c.localPath, Remote: cl, ClientID: c.clientID, Realtime: c.realtime,

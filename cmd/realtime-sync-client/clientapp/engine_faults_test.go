@@ -68,7 +68,7 @@ func runEngine(t *testing.T, dir string, r engine.Remote, progress *syncBuf) *sy
 	o := engine.Options{Root: dir, Remote: r, Realtime: true, Interval: time.Hour, RescanInterval: time.Hour,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if progress != nil {
-		o.Progress, o.InitialSync = progress, true
+		o.Progress, o.InitialSync = terminalBars(progress), true
 	}
 	e, err := engine.Open(o)
 	if err != nil {

@@ -1,0 +1,392 @@
+package engine
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/fsys"
+	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+// disk is the local file-system side of the engine: scanning and watching DIR
+// (scan.go, watch.go) and applying decisions to it (this file): local deletes and
+// directories, downloaded content written into place, server moves mirrored, conflict
+// copies (conflict.go). Every operation goes through the fsys.FS opened on DIR.
+type disk struct{ *Engine }
+
+func (e disk) deleteLocal(a *action, out *outcome) error {
+	e.mu.Lock()
+	cached, _ := e.local[a.key]
+	e.mu.Unlock()
+	cur, err := e.statLocal(a.lpath, &cached)
+	if errors.Is(err, errOther) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	forget := func() {
+		e.mu.Lock()
+		delete(e.local, a.key)
+		delete(e.base, a.key)
+		e.dirty = true
+		e.mu.Unlock()
+	}
+	if cur == nil {
+		forget()
+		return nil
+	}
+	if cur.Dir {
+		if err := e.root.Remove(a.lpath); err != nil {
+			if fsys.IsNotEmpty(err) {
+				// Something unsynced (or ignored) is still inside: keep the directory.
+				return nil
+			}
+			return err
+		}
+		forget()
+		e.log.Info("deleted locally", "path", a.lpath)
+		return nil
+	}
+	if a.b.k != kFile || cur.Hash != a.b.hash {
+		// The local content was never synced: never delete it; it will be uploaded
+		// (modify beats delete).
+		e.mu.Lock()
+		e.local[a.key] = *cur
+		e.mu.Unlock()
+		out.again(a.key)
+		return nil
+	}
+	if err := e.root.Remove(a.lpath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	forget()
+	e.log.Info("deleted locally", "path", a.lpath)
+	return nil
+}
+
+func (e disk) mkdirLocal(a *action, out *outcome) error {
+	target := a.lpath
+	cur, err := e.statLocal(target, nil)
+	if err != nil && !errors.Is(err, errOther) {
+		return err
+	}
+	if errors.Is(err, errOther) {
+		e.reportOnce(target, "symlink or special file in the way of a server directory, not synced", nil)
+		return nil
+	}
+	if cur != nil && !cur.Dir {
+		// A local file where the server has a directory.
+		e.mu.Lock()
+		b, bOK := e.base[a.key]
+		e.mu.Unlock()
+		if bOK && !b.Dir && b.Hash == cur.Hash {
+			if err := e.root.Remove(target); err != nil {
+				return err
+			}
+		} else if _, err := e.moveAside(a.key, target, out); err != nil {
+			return err
+		}
+		cur = nil
+	}
+	if cur == nil {
+		if err := e.root.MkdirAll(target, 0o755); err != nil {
+			return err
+		}
+		e.log.Info("created directory locally", "path", target)
+	}
+	e.mu.Lock()
+	e.local[a.key] = localEntry{Path: target, Dir: true}
+	e.base[a.key] = baseEntry{Path: a.path, Dir: true}
+	e.ensureParents(a.path, 0)
+	e.dirty = true
+	e.mu.Unlock()
+	e.watchDir(target)
+	return nil
+}
+
+// refuse remembers that the server refused this key's content and reports it once.
+func (e disk) refuse(k, hash, p string, err error) {
+	e.mu.Lock()
+	e.refused[k] = hash
+	e.mu.Unlock()
+	e.reportOnce(p, "the server refused this local name or content, kept but not synced", err)
+}
+
+// tmpName returns a fresh temp file name in the directory of p.
+func tmpName(p string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	name := tmpPrefix + hex.EncodeToString(b[:])
+	if dir := pathrule.Parent(p); dir != "" {
+		return dir + "/" + name
+	}
+	return name
+}
+
+// downloadFrom writes the content fetch produces into place at a's local path: into a
+// temp file beside the target (hashed while streaming and checked against the hash
+// fetch reports, mtime set), then renamed over the target only after the re-check of
+// what is there (place: only synced content is replaced; anything else becomes a
+// conflict copy; a name that appeared meanwhile is never replaced). fetch writes the
+// content to w and returns its metadata (Hash, Seq, Modified); a not_found from it
+// means the file is gone from the server.
+func (e disk) downloadFrom(a *action, out *outcome, pr *progress, fetch func(w io.Writer) (protocol.Metadata, error)) error {
+	tmp := tmpName(a.lpath)
+	f, err := e.createTemp(a, out, tmp)
+	if err != nil || f == nil {
+		return err
+	}
+	keep, closed := false, false
+	defer func() {
+		if !closed {
+			f.Close()
+		}
+		if !keep {
+			_ = e.root.Remove(tmp)
+		}
+	}()
+	h := sha256.New()
+	var w io.Writer = io.MultiWriter(f, h)
+	if pr != nil {
+		w = io.MultiWriter(f, h, countWriter{pr})
+	}
+	meta, err := fetch(w)
+	if err != nil {
+		if errors.Is(err, protocol.ErrNotFound) {
+			out.catchUp = true
+			out.again(a.key)
+			return nil
+		}
+		return err
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if meta.Hash != "" && meta.Hash != sum {
+		return fmt.Errorf("download %s: content does not match its hash", a.path)
+	}
+	fi, err := e.finishTemp(a, f, meta, sum)
+	closed = true
+	if err != nil {
+		return err
+	}
+	keep, err = e.place(a, out, tmp, meta, sum, fi)
+	return err
+}
+
+// createTemp creates the temp file tmp for a's download, making a missing parent
+// directory. A nil file and nil error mean the key is left to a later pass (a file
+// stands where a parent directory should be).
+func (e disk) createTemp(a *action, out *outcome, tmp string) (fsys.File, error) {
+	target := a.lpath
+	f, err := e.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The parent is missing (directories are usually made before transfers).
+		if dir := pathrule.Parent(target); dir != "" {
+			if err := e.root.MkdirAll(dir, 0o755); err != nil {
+				if fsys.IsNotDir(err) || errors.Is(err, fs.ErrExist) {
+					out.again(a.key) // a file in the way of a parent: settled by its own key
+					return nil, nil
+				}
+				return nil, err
+			}
+		}
+		f, err = e.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	}
+	if fsys.IsNotDir(err) {
+		out.again(a.key)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// finishTemp sets the written temp file's mtime, syncs it where the platform cannot
+// sync the whole file system, and closes it; it returns what fstat saw (a rename keeps
+// inode, size and mtime).
+func (e disk) finishTemp(a *action, f fsys.File, meta protocol.Metadata, sum string) (fs.FileInfo, error) {
+	mtime := meta.Modified
+	if a.r.Hash == sum && !a.r.Modified.IsZero() {
+		mtime = a.r.Modified
+	}
+	if !mtime.IsZero() {
+		_ = f.SetTimes(mtime, mtime)
+	}
+	if e.perFileSync {
+		// No syncfs before the state save here (Windows): the file itself.
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return fi, f.Close()
+}
+
+// place renames the verified temp file tmp (content hash sum) over a's local path
+// after a last look at what is there: only content the client has synced (the base)
+// may be overwritten; anything else becomes a conflict copy. keep reports that tmp
+// was consumed (renamed into place).
+func (e disk) place(a *action, out *outcome, tmp string, meta protocol.Metadata, sum string, fi fs.FileInfo) (keep bool, err error) {
+	target := a.lpath
+	e.mu.Lock()
+	cached, lOK := e.local[a.key]
+	b, bOK := e.base[a.key]
+	e.mu.Unlock()
+	if !lOK {
+		// Nothing was there when the pass looked (the common case of a new file): the
+		// rename itself is the check, as it never replaces; only a name that appeared
+		// since needs the look below.
+		err := e.root.RenameNoReplace(tmp, target)
+		if err == nil {
+			e.downloaded(a, out, meta, sum, observe(target, fi))
+			return true, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return false, err
+		}
+	}
+	cur, err := e.statLocal(target, &cached)
+	if errors.Is(err, errOther) {
+		e.reportOnce(target, "symlink or special file in the way of a server file, not synced", nil)
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if cur != nil {
+		switch {
+		case !cur.Dir && cur.Hash == sum:
+			// Already there (same content): just record it.
+			e.mu.Lock()
+			e.local[a.key] = *cur
+			e.base[a.key] = baseEntry{Path: a.path, Hash: sum}
+			e.ensureParents(a.path, 0)
+			e.dirty = true
+			e.mu.Unlock()
+			return false, nil
+		case cur.Dir:
+			if err := e.root.Remove(target); err != nil {
+				if _, err := e.moveAside(a.key, target, out); err != nil {
+					return false, err
+				}
+			}
+		case !bOK || b.Dir || b.Hash != cur.Hash:
+			if _, err := e.moveAside(a.key, target, out); err != nil {
+				return false, err
+			}
+		}
+	}
+	if cur == nil {
+		// Nothing was there a moment ago: rename without ever replacing, so a file
+		// created in between is kept (as a conflict copy) rather than overwritten.
+		err = e.root.RenameNoReplace(tmp, target)
+		if errors.Is(err, fs.ErrExist) {
+			if _, err := e.moveAside(a.key, target, out); err != nil {
+				return false, err
+			}
+			err = e.root.RenameNoReplace(tmp, target)
+		}
+	} else {
+		err = e.root.Rename(tmp, target)
+	}
+	if err != nil {
+		return false, err
+	}
+	e.downloaded(a, out, meta, sum, observe(target, fi))
+	return true, nil
+}
+
+// downloaded records a file just renamed into place: le is what the temp file's fstat
+// saw (a rename keeps inode, size and mtime) and sum the hash of the stream written,
+// so the file is not read again.
+func (e disk) downloaded(a *action, out *outcome, meta protocol.Metadata, sum string, le localEntry) {
+	le.Hash, le.At = sum, time.Now().UnixNano()
+	e.mu.Lock()
+	e.local[a.key] = le
+	e.base[a.key] = baseEntry{Path: a.path, Hash: sum}
+	if a.r.Hash != sum && meta.Seq > a.r.Seq {
+		m := a.r
+		m.Hash, m.Seq, m.Size = sum, meta.Seq, le.Size
+		e.setRemote(m)
+	}
+	e.ensureParents(a.path, 0)
+	e.dirty = true
+	e.mu.Unlock()
+	e.log.Info("downloaded", "path", a.path, "size", le.Size)
+	if a.key == IgnoreFileName {
+		out.again("")
+	}
+}
+
+// tryLocalMove mirrors a server Move by renaming the local file or directory, when
+// the local source is still what was synced and the target is free.
+func (e disk) tryLocalMove(mv pendingMove) {
+	e.mu.Lock()
+	l, lok := e.local[mv.fromKey]
+	b, bok := e.base[mv.fromKey]
+	_, tok := e.local[mv.toKey]
+	e.mu.Unlock()
+	if !lok || !bok || l.Dir != mv.dir || b.Dir != mv.dir || (tok && mv.toKey != mv.fromKey) {
+		return
+	}
+	e.mu.Lock()
+	to := e.localPathFor(mv.toPath)
+	e.mu.Unlock()
+	if !l.Dir {
+		cur, err := e.statLocal(l.Path, &l)
+		if err != nil || cur == nil || cur.Hash != b.Hash {
+			return
+		}
+	}
+	if mv.toKey != mv.fromKey {
+		if _, err := e.root.Lstat(to); err == nil {
+			return
+		}
+	}
+	if dir := pathrule.Parent(to); dir != "" {
+		if err := e.root.MkdirAll(dir, 0o755); err != nil {
+			return
+		}
+	}
+	if err := e.root.Rename(l.Path, to); err != nil {
+		e.log.Debug("local move failed, syncing by content", "from", l.Path, "to", to, "err", err)
+		return
+	}
+	e.mu.Lock()
+	moveLocal(e.local, mv.fromKey, l.Path, mv.toKey, to)
+	moved := map[string]baseEntry{}
+	for k, v := range e.base {
+		if !pathrule.Within(k, mv.fromKey) {
+			continue
+		}
+		delete(e.base, k)
+		if pathrule.Within(v.Path, b.Path) {
+			v.Path = mv.toPath + v.Path[len(b.Path):]
+		}
+		moved[mv.toKey+k[len(mv.fromKey):]] = v
+	}
+	for k, v := range moved {
+		e.base[k] = v
+	}
+	e.dirty = true
+	e.mu.Unlock()
+	if l.Dir && e.watch != nil {
+		e.watch.forget(l.Path)
+		_, _ = e.scan(to) // re-adds watches under the new name
+	}
+	e.log.Info("moved locally", "from", l.Path, "to", to)
+}

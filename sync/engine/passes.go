@@ -1,0 +1,386 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+// passResult tells what one pass did.
+type passResult struct {
+	actions  int  // planned steps (0: both sides agreed)
+	retries  bool // something is left to do
+	unsynced int  // local names kept but not synced (full passes only)
+}
+
+// fullSync is a full reconcile: the server's list, a full local scan, every key
+// decided. An epoch change drops the base (a merge without deletes).
+func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, error) {
+	if err := e.checkRoot(); err != nil {
+		return passResult{}, err
+	}
+	newM := map[string]protocol.Metadata{}
+	var epoch string
+	var seq int64
+	err := e.remote.List(ctx, func(ep string, s int64) error {
+		epoch, seq = ep, s
+		return nil
+	}, func(m protocol.Metadata) error {
+		if err := CheckMeta(m); err != nil {
+			e.log.Warn("ignoring a bad entry from the server", "err", err)
+			return nil
+		}
+		k := pathrule.FoldKey(m.Path)
+		if prev, ok := newM[k]; ok && prev.Path != m.Path {
+			// Two server names that are one name here (case or Unicode form; the
+			// server refuses to create such pairs, but older data may hold them):
+			// the first listed is synced, the other kept on the server, not synced.
+			e.disk.reportOnce(m.Path, "server name differs only in case or Unicode form from "+prev.Path+", kept on the server but not synced", nil)
+			return nil
+		}
+		newM[k] = m
+		return nil
+	})
+	if err != nil {
+		return passResult{}, fmt.Errorf("list: %w", err)
+	}
+	e.st.reached()
+	e.mu.Lock()
+	if e.epoch != "" && epoch != e.epoch {
+		e.log.Warn("the server's history changed (new epoch): merging both sides without deleting anything", "old", e.epoch, "new", epoch)
+		e.base = map[string]baseEntry{}
+	}
+	if epoch != e.epoch {
+		e.pending = map[int64]protocol.Event{}
+		e.ownSeqs = map[int64]bool{}
+	}
+	e.epoch, e.seq, e.remoteM, e.haveList = epoch, seq, newM, true
+	for s := range e.pending {
+		if s <= seq {
+			delete(e.pending, s)
+		}
+	}
+	e.batchTouched, e.batchMoves = map[string]bool{}, nil
+	e.advance()
+	e.dirty = true
+	e.mu.Unlock()
+
+	sc, err := e.disk.scanAll()
+	if err != nil {
+		return passResult{}, err
+	}
+	e.mu.Lock()
+	e.local, e.others = sc.entries, sc.others
+	keys := map[string]bool{}
+	for k := range e.remoteM {
+		keys[k] = true
+	}
+	for k := range e.base {
+		keys[k] = true
+	}
+	for k := range e.local {
+		keys[k] = true
+	}
+	e.mu.Unlock()
+	res, err := e.runPlan(ctx, keys, showProgress)
+	res.unsynced = sc.unsynced + sc.held
+	e.st.setUnsynced(sc.unsynced + sc.held)
+	return res, err
+}
+
+// runPlan plans keys, applies the mass-delete guard, executes and follows up.
+func (e *Engine) runPlan(ctx context.Context, keys map[string]bool, showProgress bool) (passResult, error) {
+	e.mu.Lock()
+	if !e.haveList {
+		// Without one full snapshot of the server, an absent remote entry means
+		// "unknown", not "deleted": decide nothing until a full reconcile worked.
+		e.needFull = true
+		e.mu.Unlock()
+		return passResult{}, nil
+	}
+	pl := e.makePlan(keys)
+	err := e.guard(pl)
+	e.mu.Unlock()
+	if err != nil {
+		return passResult{}, err
+	}
+	res := passResult{actions: len(pl.acts)}
+	var ups, downs []string
+	for _, a := range pl.acts {
+		switch a.op {
+		case opUpload:
+			ups = append(ups, a.key)
+		case opDownload:
+			downs = append(downs, a.key)
+		}
+	}
+	e.st.planned(keys, ups, downs)
+	if len(pl.acts) == 0 {
+		return res, nil
+	}
+	if err := e.checkRoot(); err != nil {
+		return res, err
+	}
+	out := e.execute(ctx, pl, showProgress)
+	out.mu.Lock()
+	e.st.done(append(ups, downs...), out.retry)
+	out.mu.Unlock()
+	if out.fatal != nil {
+		return res, out.fatal
+	}
+	if out.catchUp {
+		if err := e.catchUp(ctx); err != nil {
+			e.mu.Lock()
+			e.needFull = true
+			e.mu.Unlock()
+		}
+	}
+	e.mu.Lock()
+	for k := range out.retry {
+		e.retry[k] = true
+	}
+	res.retries = len(out.retry) > 0 || out.errCount > 0
+	e.mu.Unlock()
+	return res, nil
+}
+
+// localPass syncs the local paths a watcher batch reported.
+func (e *Engine) localPass(ctx context.Context, paths []string) (passResult, error) {
+	if err := e.checkRoot(); err != nil {
+		return passResult{}, err
+	}
+	for _, p := range paths {
+		if p == IgnoreFileName && e.disk.loadIgnore() {
+			return e.localFull(ctx)
+		}
+	}
+	touched := map[string]bool{}
+	var prefixes []string
+	for _, p := range collapse(paths) {
+		sc, err := e.disk.scan(p)
+		if err != nil {
+			e.log.Warn("cannot scan local path", "path", p, "err", err)
+			continue
+		}
+		pk := p
+		if cp, err := pathrule.Clean(p); err == nil {
+			pk = pathrule.FoldKey(cp)
+		}
+		prefixes = append(prefixes, pk)
+		var losers []string
+		e.mu.Lock()
+		for k, old := range e.local {
+			if pathrule.Within(k, pk) {
+				touched[k] = true
+				if pathrule.Within(old.Path, p) {
+					delete(e.local, k)
+				}
+				// else: another local name with the same key (case or Unicode form)
+				// holds it; it stays unless it is gone.
+			}
+		}
+		for k := range e.others {
+			if pathrule.Within(k, pk) {
+				delete(e.others, k)
+			}
+		}
+		for k, v := range sc.entries {
+			if old, ok := e.local[k]; ok && old.Path != v.Path {
+				if _, err := e.root.Lstat(old.Path); err == nil {
+					losers = append(losers, v.Path+"\x00"+old.Path)
+					continue
+				}
+			}
+			e.local[k] = v
+			touched[k] = true
+		}
+		for k, v := range sc.others {
+			e.others[k] = v
+		}
+		e.dirty = true
+		e.mu.Unlock()
+		for _, l := range losers {
+			two := strings.SplitN(l, "\x00", 2)
+			e.disk.reportOnce(two[0], "name differs only in case or Unicode form from "+two[1]+", kept but not synced", nil)
+		}
+	}
+	e.mu.Lock()
+	for _, m := range []map[string]bool{keySet(e.base), keySet(e.remoteM)} {
+		for k := range m {
+			for _, pk := range prefixes {
+				if pathrule.Within(k, pk) {
+					touched[k] = true
+					break
+				}
+			}
+		}
+	}
+	e.mu.Unlock()
+	return e.runPlan(ctx, touched, false)
+}
+
+// localFull rescans all of DIR against the remote map (no list).
+func (e *Engine) localFull(ctx context.Context) (passResult, error) {
+	if err := e.checkRoot(); err != nil {
+		return passResult{}, err
+	}
+	sc, err := e.disk.scanAll()
+	if err != nil {
+		return passResult{}, err
+	}
+	e.st.setUnsynced(sc.unsynced)
+	e.mu.Lock()
+	e.local, e.others = sc.entries, sc.others
+	keys := map[string]bool{}
+	for _, m := range []map[string]bool{keySet(e.base), keySet(e.remoteM), keySet(e.local)} {
+		for k := range m {
+			keys[k] = true
+		}
+	}
+	e.dirty = true
+	e.mu.Unlock()
+	return e.runPlan(ctx, keys, false)
+}
+
+// collapse drops paths that lie under another path of the list.
+func collapse(paths []string) []string {
+	set := map[string]bool{}
+	for _, p := range paths {
+		set[p] = true
+	}
+	var out []string
+	for _, p := range paths {
+		under := false
+		for q := pathParent(p); q != ""; q = pathParent(q) {
+			if set[q] {
+				under = true
+				break
+			}
+		}
+		if !under && set[p] {
+			out = append(out, p)
+			delete(set, p)
+			set[p] = false
+		}
+	}
+	return out
+}
+
+func pathParent(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}
+
+// remotePass applies what server events changed: local moves first, then a plan of
+// the touched keys against a fresh look at the local side.
+func (e *Engine) remotePass(ctx context.Context) (passResult, error) {
+	e.mu.Lock()
+	touched, moves := e.batchTouched, e.batchMoves
+	e.batchTouched, e.batchMoves = map[string]bool{}, nil
+	e.mu.Unlock()
+	if len(touched) == 0 {
+		return passResult{}, nil
+	}
+	if err := e.checkRoot(); err != nil {
+		return passResult{}, err
+	}
+	for _, mv := range moves {
+		e.disk.tryLocalMove(mv)
+	}
+	for k := range touched {
+		e.mu.Lock()
+		l, lok := e.local[k]
+		p := ""
+		switch {
+		case lok:
+			p = l.Path
+		default:
+			if r, ok := e.remoteM[k]; ok {
+				p = r.Path
+			} else if b, ok := e.base[k]; ok {
+				p = b.Path
+			}
+		}
+		e.mu.Unlock()
+		if p == "" {
+			continue
+		}
+		var cached *localEntry
+		if lok {
+			cached = &l
+		}
+		cur, err := e.disk.statLocal(p, cached)
+		e.mu.Lock()
+		switch {
+		case errors.Is(err, errOther):
+			e.others[k] = p
+		case err != nil:
+			// unreadable now: leave the cached view
+		case cur == nil:
+			delete(e.local, k)
+		default:
+			if !e.ig.Ignored(p, cur.Dir) {
+				e.local[k] = *cur
+			}
+		}
+		e.mu.Unlock()
+		if cur != nil && cur.Dir {
+			e.disk.watchDir(p)
+		}
+	}
+	return e.runPlan(ctx, touched, false)
+}
+
+// SyncOnce runs full reconciles until a pass finds nothing to do (at most a few) and
+// reports whether DIR and the server agree.
+func (e *Engine) SyncOnce(ctx context.Context) (bool, error) {
+	defer e.save()
+	for i := 0; i < 4; i++ {
+		res, err := e.fullSync(ctx, i == 0)
+		if err != nil {
+			if !e.st.noteErr(err) {
+				e.st.failed(err)
+			}
+			return false, err
+		}
+		e.mu.Lock()
+		e.retry = map[string]bool{}
+		refused := len(e.refused)
+		e.mu.Unlock()
+		if err := e.save(); err != nil {
+			return false, err
+		}
+		if res.actions == 0 && !res.retries {
+			e.st.synced()
+			// DIR and the server agree only if no local name was left out.
+			return refused == 0 && res.unsynced == 0, nil
+		}
+	}
+	return false, nil
+}
+
+// retryKeys looks at keys again whose last step did not finish.
+func (e *Engine) retryKeys(ctx context.Context, keys map[string]bool) (passResult, error) {
+	var paths []string
+	e.mu.Lock()
+	for k := range keys {
+		switch {
+		case e.local[k].Path != "":
+			paths = append(paths, e.local[k].Path)
+		case e.remoteM[k].Path != "":
+			paths = append(paths, e.remoteM[k].Path)
+		case e.base[k].Path != "":
+			paths = append(paths, e.base[k].Path)
+		default:
+			paths = append(paths, k)
+		}
+	}
+	e.mu.Unlock()
+	return e.localPass(ctx, paths)
+}

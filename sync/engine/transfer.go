@@ -1,0 +1,214 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+// xfer is the transfer side of the engine: every request that changes the server or
+// fetches content from it (upload, download, archive, delete, mkdir, move), each
+// followed by the bookkeeping of its answer. Writing downloaded content into the local
+// folder is the disk side's job (disk.place); xfer only fetches it.
+type xfer struct{ *Engine }
+
+// isRefusal reports whether a server error means "this name or content is not
+// accepted" (reported once, not retried in a loop) rather than a transient failure.
+func isRefusal(err error) bool {
+	switch protocol.CodeOf(err) {
+	case protocol.CodeInvalidPath, protocol.CodeConflict, protocol.CodeTooLarge,
+		protocol.CodeQuotaExceeded, protocol.CodeForbidden, protocol.CodeUnsupportedMedia,
+		protocol.CodeInsufficientStorage:
+		return true
+	}
+	return false
+}
+
+func (e xfer) deleteRemote(ctx context.Context, a *action, out *outcome) error {
+	o := DeleteOptions{ClientID: e.ClientID()}
+	if a.r.IsDirectory {
+		o.Recursive = a.recursive
+		if a.recursive {
+			e.mu.Lock()
+			o.IfSeq = e.seq
+			e.mu.Unlock()
+		}
+	} else {
+		o.IfMatch = a.r.Hash
+	}
+	seq, err := e.remote.Delete(ctx, a.path, o)
+	switch {
+	case err == nil:
+	case errors.Is(err, protocol.ErrNotFound):
+		seq = 0
+	case errors.Is(err, protocol.ErrPreconditionFailed):
+		// Changed on the server meanwhile: read the changes and decide again.
+		out.catchUp = true
+		out.again(a.key)
+		return nil
+	case errors.Is(err, protocol.ErrConflict):
+		// A directory that is not empty on the server (something this client does
+		// not sync, e.g. ignored here): read the changes; no retry loop, the next
+		// full reconcile looks again.
+		out.catchUp = true
+		e.log.Debug("directory not empty on the server, kept", "path", a.path)
+		return nil
+	default:
+		return err
+	}
+	e.mu.Lock()
+	removeSubtree(e.remoteM, a.key)
+	if a.recursive {
+		removeSubtree(e.base, a.key)
+	} else {
+		delete(e.base, a.key)
+	}
+	e.dirty = true
+	if seq > 0 {
+		e.noteOwnSeq(seq)
+	}
+	e.mu.Unlock()
+	e.log.Info("deleted on server", "path", a.path)
+	return nil
+}
+
+// moveRemote carries a local rename to the server; when the server refuses (the
+// source changed, the target exists), both keys are decided again.
+func (e xfer) moveRemote(ctx context.Context, a *action, out *outcome) error {
+	meta, err := e.remote.Move(ctx, a.from, a.path, a.fromR.Hash, e.ClientID())
+	if err != nil {
+		if isRefusal(err) || errors.Is(err, protocol.ErrPreconditionFailed) || errors.Is(err, protocol.ErrNotFound) {
+			if errors.Is(err, protocol.ErrInvalidPath) {
+				e.disk.refuse(a.key, a.l.Hash, a.lpath, err)
+			}
+			out.catchUp = true
+			out.again(a.key)
+			out.again(a.fromKey)
+			return nil
+		}
+		return err
+	}
+	e.mu.Lock()
+	delete(e.remoteM, a.fromKey)
+	delete(e.base, a.fromKey)
+	e.setRemote(meta)
+	e.base[a.key] = baseEntry{Path: meta.Path, Hash: meta.Hash}
+	e.ensureParents(meta.Path, meta.Seq)
+	e.noteOwnSeq(meta.Seq)
+	e.dirty = true
+	e.mu.Unlock()
+	e.log.Info("moved on server", "from", a.from, "to", meta.Path)
+	return nil
+}
+
+func (e xfer) mkdirRemote(ctx context.Context, a *action, out *outcome) error {
+	meta, created, err := e.remote.Mkdir(ctx, a.path, e.ClientID())
+	if err != nil {
+		if isRefusal(err) && !errors.Is(err, protocol.ErrConflict) {
+			e.disk.refuse(a.key, "dir", a.lpath, err)
+			return nil
+		}
+		if errors.Is(err, protocol.ErrConflict) {
+			// Something else holds the name on the server: the changes feed tells
+			// what; no retry loop.
+			out.catchUp = true
+			return nil
+		}
+		return err
+	}
+	e.mu.Lock()
+	e.setRemote(meta)
+	e.base[a.key] = baseEntry{Path: meta.Path, Dir: true}
+	e.ensureParents(meta.Path, meta.Seq)
+	if created {
+		e.noteOwnSeq(meta.Seq)
+	}
+	e.dirty = true
+	e.mu.Unlock()
+	if created {
+		e.log.Info("created directory on server", "path", meta.Path)
+	}
+	return nil
+}
+
+func (e xfer) upload(ctx context.Context, a *action, out *outcome, pr *progress) error {
+	e.mu.Lock()
+	cached, _ := e.local[a.key]
+	e.mu.Unlock()
+	cur, err := e.disk.statLocal(a.lpath, &cached)
+	if errors.Is(err, errOther) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cur == nil || cur.Dir {
+		out.again(a.key)
+		return nil
+	}
+	f, err := e.root.Open(a.lpath)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			out.again(a.key)
+			return nil
+		}
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if now := observe(a.lpath, fi); !now.sameStat(*cur) {
+		out.again(a.key) // changed while we looked: next round
+		return nil
+	}
+	o := UploadOptions{SHA256: cur.Hash, Modified: fi.ModTime(), ClientID: e.ClientID()}
+	if a.rOK && !a.r.IsDirectory {
+		o.IfMatch = a.r.Hash
+	} else {
+		o.IfNoneMatch = true
+	}
+	var body io.Reader = io.NewSectionReader(f, 0, cur.Size)
+	if pr != nil {
+		body = io.TeeReader(body, countWriter{pr})
+	}
+	meta, _, err := e.remote.Upload(ctx, a.path, body, cur.Size, o)
+	if err != nil {
+		switch {
+		case errors.Is(err, protocol.ErrPreconditionFailed):
+			out.catchUp = true
+			out.again(a.key)
+			return nil
+		case protocol.CodeOf(err) == protocol.CodeDigestMismatch:
+			out.again(a.key) // the file changed during the upload
+			return nil
+		case isRefusal(err):
+			e.disk.refuse(a.key, cur.Hash, a.lpath, err)
+			return nil
+		}
+		return err
+	}
+	e.mu.Lock()
+	e.setRemote(meta)
+	e.base[a.key] = baseEntry{Path: meta.Path, Hash: meta.Hash}
+	e.local[a.key] = *cur
+	e.ensureParents(meta.Path, meta.Seq)
+	e.noteOwnSeq(meta.Seq)
+	e.dirty = true
+	e.mu.Unlock()
+	e.log.Info("uploaded", "path", meta.Path, "size", meta.Size)
+	if a.key == IgnoreFileName {
+		out.again("") // ignore rules may have changed
+	}
+	return nil
+}
+
+func (e xfer) download(ctx context.Context, a *action, out *outcome, pr *progress) error {
+	return e.disk.downloadFrom(a, out, pr, func(w io.Writer) (protocol.Metadata, error) {
+		return e.remote.Download(ctx, a.path, w)
+	})
+}
