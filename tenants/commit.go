@@ -23,8 +23,8 @@ import (
 // queue order — each one re-checked against the index as the earlier members of the
 // batch left it — then, at the same time, fsyncs each touched directory once
 // (concurrently) and commits all of them in one SQL transaction (shared with other
-// tenants' writes, txbatch.go), hence one WAL fsync. Only when both are done are
-// listeners notified (in seq order) and the callers released, so SPEC §3's promise
+// tenants' writes, txbatch.go), hence one WAL fsync. Only when both are done is the
+// batch's one Notice published on the bus (events in seq order) and the callers released, so SPEC §3's promise
 // holds: a change is durable before its 2xx. Uploads arriving meanwhile queue up for the next
 // batch, whose leader is the first of them; a leader never commits more than one batch.
 //
@@ -509,7 +509,8 @@ func (b *batch) sync() error {
 }
 
 // commitApplied writes the batch's members to the index and the change log in one
-// transaction (events in batch order), then notifies listeners.
+// transaction (events in batch order). The caller publishes the result (Space.publish)
+// once the directory fsyncs are done too.
 func (s *Space) commitApplied(b *batch) (*wtx, error) {
 	var grow, adds int64
 	for _, a := range b.done {

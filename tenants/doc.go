@@ -12,8 +12,9 @@
 // computed, fsynced, checked, then, inside the tenant's commit section, the old content
 // is linked into versions/, the new file renamed into place, the directories fsynced,
 // and the index row, version row and change-log row are committed in one SQL
-// transaction. Listeners are called after the commit, still inside the commit section,
-// so they see every tenant's events in seq order.
+// transaction. Each commit is then published as one Notice on the registry's Bus
+// (bus.go; tenants/localbus in process), still inside the commit section, so
+// subscribers see every tenant's events in seq order.
 //
 // Every error returned is a *protocol.Error with a SPEC code; failures the caller
 // cannot act on are CodeInternal with the cause attached for logs only.

@@ -84,8 +84,7 @@ type Registry struct {
 	closed   bool
 	watchCtx context.Context // non-nil once StartWatchers ran
 
-	lmu       sync.RWMutex
-	listeners []func(string, protocol.Event)
+	bus Bus // carries every commit's notice to subscribers (Listen)
 }
 
 // slot holds one tenant's Space while it is being opened or is open.
@@ -94,9 +93,20 @@ type slot struct {
 	space *Space
 }
 
-// OpenRegistry creates the package's tables if needed, creates DATA/tenants (0700)
-// and loads the tenant list. logger nil means slog.Default().
-func OpenRegistry(ctx context.Context, db *sql.DB, dataDir string, limits Limits, logger *slog.Logger) (*Registry, error) {
+// Deps are the adapters a Registry works through.
+type Deps struct {
+	// Bus carries each group commit's Notice to subscribers after the commit
+	// (tenants/localbus in one process). Required. The registry does not close it.
+	Bus Bus
+}
+
+// Open creates the package's tables if needed, creates DATA/tenants (0700) and loads
+// the tenant list. logger nil means slog.Default(). tenants/sqlindex.OpenRegistry
+// builds the single-node deps.
+func Open(ctx context.Context, db *sql.DB, deps Deps, dataDir string, limits Limits, logger *slog.Logger) (*Registry, error) {
+	if deps.Bus == nil {
+		return nil, internal("open registry", errors.New("no bus"))
+	}
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -118,6 +128,7 @@ func OpenRegistry(ctx context.Context, db *sql.DB, dataDir string, limits Limits
 		log:     logger.With("component", "tenants"),
 		cache:   map[string]Tenant{},
 		spaces:  map[string]*slot{},
+		bus:     deps.Bus,
 	}
 	r.txb = txBatcher{db: db, wmu: &r.wmu}
 	r.wal = r.walFile(ctx)
@@ -128,23 +139,46 @@ func OpenRegistry(ctx context.Context, db *sql.DB, dataDir string, limits Limits
 }
 
 // Listen registers fn to be called after every committed change of every tenant, per
-// tenant in seq order. fn runs inside the tenant's commit section: it must not block
+// tenant in seq order, through a subscription to the registry's bus. With the
+// in-process bus fn runs inside the tenant's commit section: it must not block
 // (enqueue and return) and must not call back into the Space.
 func (r *Registry) Listen(fn func(tenant string, ev protocol.Event)) {
-	r.lmu.Lock()
-	r.listeners = append(r.listeners, fn)
-	r.lmu.Unlock()
+	r.bus.Subscribe(func(n Notice) {
+		for _, ev := range r.noticeEvents(n) {
+			fn(n.TenantName, ev)
+		}
+	}, func() {})
 }
 
-func (r *Registry) notify(tenant string, evs []protocol.Event) {
-	r.lmu.RLock()
-	ls := r.listeners
-	r.lmu.RUnlock()
-	for _, ev := range evs {
-		for _, fn := range ls {
-			fn(tenant, ev)
-		}
+// noticeEvents returns the events of n: carried by the bus, or read from the index
+// for a bus that only rings the doorbell.
+func (r *Registry) noticeEvents(n Notice) []protocol.Event {
+	if n.Events != nil || n.Last < n.First {
+		return n.Events
 	}
+	ctx := context.Background()
+	sp, err := r.Space(ctx, n.TenantName)
+	if err != nil {
+		r.log.Warn("read notified changes", "tenant", n.TenantName, "err", err)
+		return nil
+	}
+	var out []protocol.Event
+	for since := n.First - 1; since < n.Last; {
+		page, err := sp.Changes(ctx, since, n.Epoch, int(n.Last-since))
+		if err != nil || len(page.Events) == 0 {
+			if err != nil {
+				r.log.Warn("read notified changes", "tenant", n.TenantName, "err", err)
+			}
+			return out
+		}
+		for _, ev := range page.Events {
+			if ev.Seq <= n.Last {
+				out = append(out, ev)
+			}
+		}
+		since = page.Seq
+	}
+	return out
 }
 
 // Run polls the tenants table every PollInterval (so a tenant created or deleted by

@@ -449,7 +449,7 @@ type wtx struct {
 
 // write runs fn in an IMMEDIATE transaction (shared with other spaces' writes, in its
 // own savepoint), commits it durably, then updates the in-memory head and counters
-// and notifies listeners. The caller holds s.mu.
+// and publishes the commit on the bus. The caller holds s.mu.
 func (s *Space) write(ctx context.Context, src Source, fn func(w *wtx) error) ([]protocol.Event, error) {
 	w, err := s.commitTx(ctx, src, fn)
 	if err != nil {
@@ -460,7 +460,7 @@ func (s *Space) write(ctx context.Context, src Source, fn func(w *wtx) error) ([
 }
 
 // commitTx is write without its last step: the transaction is durable, but the
-// in-memory head, the counters and the listeners are left to publish, which the
+// in-memory head, the counters and the bus notice are left to publish, which the
 // caller must call next (still holding s.mu) unless it returns an error.
 func (s *Space) commitTx(ctx context.Context, src Source, fn func(w *wtx) error) (*wtx, error) {
 	if s.isClosed() {
@@ -492,7 +492,8 @@ func (s *Space) commitTx(ctx context.Context, src Source, fn func(w *wtx) error)
 	return w, nil
 }
 
-// publish makes a committed transaction visible: head, counters, then listeners.
+// publish makes a committed transaction visible: head and counters, then one Notice
+// on the bus for the whole transaction (a group commit's members in seq order).
 func (s *Space) publish(w *wtx) {
 	s.hmu.Lock()
 	s.epoch, s.seq = w.epoch, w.seq
@@ -501,7 +502,14 @@ func (s *Space) publish(w *wtx) {
 	s.pendingUsed -= w.releaseUsed
 	s.pendingEntries -= w.releaseEntries
 	s.hmu.Unlock()
-	s.reg.notify(s.name, w.events)
+	if len(w.events) == 0 {
+		return
+	}
+	n := Notice{TenantID: s.id, TenantName: s.name, Epoch: w.epoch,
+		First: w.events[0].Seq, Last: w.events[len(w.events)-1].Seq, Events: w.events}
+	if err := s.reg.bus.Publish(w.ctx, n); err != nil {
+		s.log.Warn("publish commit", "err", err, "first", n.First, "last", n.Last)
+	}
 }
 
 // event appends a change-log row with the next seq and returns that seq.

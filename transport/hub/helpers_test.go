@@ -22,6 +22,7 @@ import (
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/sqlindex"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/metrics"
 )
@@ -83,7 +84,7 @@ func buildEnv(t testing.TB, opts Options, mem bool) *env {
 		e.mem.create("other")
 		reg, lookup = e.mem, e.mem
 	} else {
-		e.treg, err = tenants.OpenRegistry(ctx, db, dir, tenants.Limits{}, testLogger(t))
+		e.treg, err = sqlindex.OpenRegistry(ctx, db, dir, tenants.Limits{}, testLogger(t))
 		if err != nil {
 			cancel()
 			t.Fatal(err)

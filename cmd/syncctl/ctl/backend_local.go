@@ -19,6 +19,7 @@ import (
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/sqlindex"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 )
 
@@ -61,7 +62,7 @@ func openLocal(ctx context.Context, o localOptions) (*local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	reg, err := tenants.OpenRegistry(ctx, db, cfg.DataDir, tenants.Limits{}, logger)
+	reg, err := sqlindex.OpenRegistry(ctx, db, cfg.DataDir, tenants.Limits{}, logger)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open tenants: %w", err)

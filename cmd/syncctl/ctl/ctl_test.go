@@ -25,6 +25,7 @@ import (
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/cmd/syncd/daemon"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/sqlindex"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/admin"
 	"github.com/syncspace/syncspace/transport/authmw"
@@ -331,7 +332,7 @@ func TestRemoteTLS(t *testing.T) {
 	}
 	defer db.Close()
 	logger := slog.New(slog.DiscardHandler)
-	reg, err := tenants.OpenRegistry(ctx, db, dir, tenants.Limits{}, logger)
+	reg, err := sqlindex.OpenRegistry(ctx, db, dir, tenants.Limits{}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

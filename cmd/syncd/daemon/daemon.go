@@ -31,6 +31,7 @@ import (
 	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/sqlindex"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/guard"
 	"github.com/syncspace/syncspace/transport/server"
@@ -150,7 +151,7 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	d.reg, err = tenants.OpenRegistry(ctx, d.db, cfg.DataDir, tenants.Limits{
+	d.reg, err = sqlindex.OpenRegistry(ctx, d.db, cfg.DataDir, tenants.Limits{
 		MaxFileSize:    int64(cfg.Limits.MaxFileSize),
 		MaxEntries:     cfg.Limits.MaxEntries,
 		MinFreeDisk:    int64(cfg.Limits.MinFreeDisk),
