@@ -1,0 +1,179 @@
+package tenants
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+// recover brings the space to a consistent state when it is opened after a crash or
+// after files were changed by hand while syncd was down: leftover temp files are
+// removed, orphan versions dropped, and the index reconciled with the disk by
+// committing ordinary change events (source_client "") so the log has no gap.
+func (s *Space) recover(ctx context.Context) error {
+	if err := s.loadHead(ctx); err != nil {
+		return err
+	}
+	if err := s.clearUndo(ctx); err != nil {
+		return err
+	}
+	if err := s.cleanTmp(); err != nil {
+		return err
+	}
+	if err := s.cleanVersions(ctx); err != nil {
+		return err
+	}
+	if err := s.loadCounters(ctx); err != nil {
+		return err
+	}
+	if _, err := s.reconcile(ctx, "", true); err != nil {
+		return err
+	}
+	return nil
+}
+
+// loadHead reads epoch and head seq. It starts a new epoch when the history the
+// clients may have seen is not the one in syncd.db: when the change log holds seqs
+// beyond the recorded head (the promise "a seq is never reused" can no longer be
+// checked; the new epoch starts after the highest seq), and when the head is behind
+// the tenant's head mark (headmark.go: syncd.db restored from a backup).
+func (s *Space) loadHead(ctx context.Context) error {
+	var epoch string
+	var head int64
+	var maxSeq sql.NullInt64
+	if err := s.reg.db.QueryRowContext(ctx, `SELECT epoch, head_seq, (SELECT max(seq) FROM tenant_changes WHERE tenant_id = ?) FROM tenants WHERE id = ?`,
+		s.id, s.id).Scan(&epoch, &head, &maxSeq); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+		}
+		return err
+	}
+	s.removeHeadTemps()
+	mark, marked := s.readHeadMark()
+	changed := false
+	switch {
+	case maxSeq.Valid && maxSeq.Int64 > head:
+		epoch, head, changed = newID(), maxSeq.Int64, true
+		s.log.Warn("change log ahead of its head: starting a new epoch", "seq", head)
+	case marked && mark.tid == s.id && mark.epoch == epoch && mark.seq > head:
+		epoch, changed = newID(), true
+		s.log.Warn("the change log is behind the last committed change (syncd.db restored from a backup?): starting a new epoch",
+			"seq", head, "last_committed", mark.seq)
+	}
+	if changed {
+		s.reg.wmu.Lock()
+		_, err := s.reg.db.ExecContext(ctx, `UPDATE tenants SET epoch = ?, head_seq = ? WHERE id = ?`, epoch, head, s.id)
+		s.reg.wmu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	s.hmu.Lock()
+	s.epoch, s.seq = epoch, head
+	s.hmu.Unlock()
+	s.flushHeadMark()
+	return nil
+}
+
+func (s *Space) loadCounters(ctx context.Context) error {
+	var used, n int64
+	if err := s.reg.db.QueryRowContext(ctx, `SELECT coalesce(sum(CASE WHEN is_dir THEN 0 ELSE size END), 0), count(*) FROM tenant_entries WHERE tenant_id = ?`,
+		s.id).Scan(&used, &n); err != nil {
+		return err
+	}
+	s.hmu.Lock()
+	s.used, s.entries = used, n
+	s.hmu.Unlock()
+	return nil
+}
+
+// cleanTmp removes everything in tmp/ (uploads interrupted by a crash).
+func (s *Space) cleanTmp() error {
+	names, err := readDirNames(s.tmp, ".")
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := s.tmp.RemoveAll(n); err != nil {
+			return err
+		}
+	}
+	if len(names) > 0 {
+		s.log.Info("removed leftover temp files", "count", len(names))
+	}
+	return nil
+}
+
+// cleanVersions removes version files without a row and rows without a file.
+func (s *Space) cleanVersions(ctx context.Context) error {
+	names, err := readDirNames(s.versions, ".")
+	if err != nil {
+		return err
+	}
+	onDisk := make(map[string]bool, len(names))
+	for _, n := range names {
+		onDisk[n] = true
+	}
+	rows, err := s.reg.db.QueryContext(ctx, `SELECT id FROM tenant_versions WHERE tenant_id = ?`, s.id)
+	if err != nil {
+		return err
+	}
+	var gone []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		if onDisk[id] {
+			delete(onDisk, id)
+		} else {
+			gone = append(gone, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for n := range onDisk {
+		if err := s.versions.RemoveAll(n); err != nil {
+			return err
+		}
+	}
+	if len(gone) > 0 {
+		s.reg.wmu.Lock()
+		err := func() error {
+			tx, err := s.reg.db.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback()
+			for _, id := range gone {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM tenant_versions WHERE tenant_id = ? AND id = ?`, s.id, id); err != nil {
+					return err
+				}
+			}
+			return tx.Commit()
+		}()
+		s.reg.wmu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	if len(onDisk)+len(gone) > 0 {
+		s.log.Info("dropped orphan versions", "files", len(onDisk), "rows", len(gone))
+	}
+	return nil
+}
+
+func readDirNames(root *os.Root, dir string) ([]string, error) {
+	f, err := openDir(root, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
