@@ -37,7 +37,7 @@ func (s *Space) Delete(ctx context.Context, path string, o DeleteOptions) (int64
 	if err := s.writable(); err != nil {
 		return 0, err
 	}
-	e, err := s.lookupExact(ctx, s.reg.q(), p)
+	e, err := s.lookupExact(ctx, s.reg.store.Q(), p)
 	if err != nil {
 		return 0, err
 	}
@@ -59,7 +59,7 @@ func (s *Space) Delete(ctx context.Context, path string, o DeleteOptions) (int64
 	files := []*entry{}
 	if e.IsDir {
 		cond, args := subtreeWhere("path", p)
-		rows, err := s.reg.q().QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND `+cond+` ORDER BY path`,
+		rows, err := s.reg.store.Q().QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND `+cond+` ORDER BY path`,
 			append([]any{s.id}, args...)...)
 		if err != nil {
 			return 0, internal("read index", err)
@@ -172,7 +172,7 @@ func (s *Space) makeParentsOnDisk(p string) (bool, error) {
 // change log). A seq older than the retained log counts as changed.
 func (s *Space) changedSince(ctx context.Context, p string, seq int64) (bool, error) {
 	var oldest, head int64
-	if err := s.reg.q().QueryRowContext(ctx, `SELECT coalesce((SELECT min(seq) FROM tenant_changes WHERE tenant_id = ?), 0), head_seq FROM tenants WHERE id = ?`,
+	if err := s.reg.store.Q().QueryRowContext(ctx, `SELECT coalesce((SELECT min(seq) FROM tenant_changes WHERE tenant_id = ?), 0), head_seq FROM tenants WHERE id = ?`,
 		s.id, s.id).Scan(&oldest, &head); err != nil {
 		return false, internal("read change log", err)
 	}
@@ -187,7 +187,7 @@ func (s *Space) changedSince(ctx context.Context, p string, seq int64) (bool, er
 	args := append([]any{s.id, seq, p, p}, a1...)
 	args = append(args, a2...)
 	var n int
-	if err := s.reg.q().QueryRowContext(ctx, `SELECT count(*) FROM tenant_changes WHERE tenant_id = ? AND seq > ?
+	if err := s.reg.store.Q().QueryRowContext(ctx, `SELECT count(*) FROM tenant_changes WHERE tenant_id = ? AND seq > ?
 		AND (path = ? OR from_path = ? OR `+cond1+` OR `+cond2+`)`, args...).Scan(&n); err != nil {
 		return false, internal("read change log", err)
 	}
@@ -196,7 +196,7 @@ func (s *Space) changedSince(ctx context.Context, p string, seq int64) (bool, er
 	}
 	// A change of an ancestor (a move or delete of a parent) also changed p.
 	for a := pathrule.Parent(p); a != ""; a = pathrule.Parent(a) {
-		if err := s.reg.q().QueryRowContext(ctx, `SELECT count(*) FROM tenant_changes WHERE tenant_id = ? AND seq > ? AND (path = ? OR from_path = ?) AND op IN ('Delete','Move')`,
+		if err := s.reg.store.Q().QueryRowContext(ctx, `SELECT count(*) FROM tenant_changes WHERE tenant_id = ? AND seq > ? AND (path = ? OR from_path = ?) AND op IN ('Delete','Move')`,
 			s.id, seq, a, a).Scan(&n); err != nil {
 			return false, internal("read change log", err)
 		}
@@ -284,7 +284,7 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 	if err := s.writable(); err != nil {
 		return protocol.Metadata{}, err
 	}
-	e, err := s.lookupExact(ctx, s.reg.q(), f)
+	e, err := s.lookupExact(ctx, s.reg.store.Q(), f)
 	if err != nil {
 		return protocol.Metadata{}, err
 	}

@@ -77,7 +77,7 @@ func (s *Space) lookupMany(ctx context.Context, paths []string) (map[string]*ent
 	for _, p := range paths {
 		args = append(args, pathrule.FoldKey(p))
 	}
-	rows, err := s.reg.q().QueryContext(ctx, `SELECT fold, `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND fold IN (?`+
+	rows, err := s.reg.store.Q().QueryContext(ctx, `SELECT fold, `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND fold IN (?`+
 		strings.Repeat(", ?", len(paths)-1)+`)`, args...)
 	if err != nil {
 		return nil, internal("read index", err)

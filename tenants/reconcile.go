@@ -203,7 +203,7 @@ func (s *Space) skip(p, why string) {
 }
 
 func (s *Space) indexChildren(ctx context.Context, dir string) (map[string]*entry, error) {
-	rows, err := s.reg.q().QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND parent = ?`, s.id, dir)
+	rows, err := s.reg.store.Q().QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND parent = ?`, s.id, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +250,7 @@ func (s *Space) hashStable(p string) (string, *diskItem, error) {
 
 // sameEntry reports whether the index still holds e unchanged.
 func (s *Space) sameEntry(ctx context.Context, e *entry) (bool, error) {
-	cur, err := s.lookup(ctx, s.reg.q(), e.Path)
+	cur, err := s.lookup(ctx, s.reg.store.Q(), e.Path)
 	if err != nil {
 		return false, err
 	}
@@ -264,7 +264,7 @@ func (s *Space) parentIndexed(ctx context.Context, p string) (bool, error) {
 	if parent == "" {
 		return true, nil
 	}
-	e, err := s.lookup(ctx, s.reg.q(), parent)
+	e, err := s.lookup(ctx, s.reg.store.Q(), parent)
 	if err != nil {
 		return false, err
 	}
@@ -295,7 +295,7 @@ func (s *Space) applyDelete(ctx context.Context, e *entry) error {
 func (s *Space) applyCreateDir(ctx context.Context, d *diskItem) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cur, err := s.lookup(ctx, s.reg.q(), d.path); err != nil || cur != nil {
+	if cur, err := s.lookup(ctx, s.reg.store.Q(), d.path); err != nil || cur != nil {
 		return cur != nil && cur.IsDir && cur.Path == d.path, err
 	}
 	if ok, err := s.parentIndexed(ctx, d.path); err != nil || !ok {
@@ -322,7 +322,7 @@ func (s *Space) applyCreateDir(ctx context.Context, d *diskItem) (bool, error) {
 func (s *Space) applyFile(ctx context.Context, old *entry, st *diskItem, hash string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur, err := s.lookup(ctx, s.reg.q(), st.path)
+	cur, err := s.lookup(ctx, s.reg.store.Q(), st.path)
 	if err != nil {
 		return err
 	}
@@ -380,7 +380,7 @@ func (s *Space) reconcileName(ctx context.Context, p string) (unstable, needDir 
 	default:
 		return false, false, err
 	}
-	e, err := s.lookup(ctx, s.reg.q(), p)
+	e, err := s.lookup(ctx, s.reg.store.Q(), p)
 	if err != nil {
 		return false, false, err
 	}

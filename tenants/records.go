@@ -32,9 +32,9 @@ func (r *Registry) Create(ctx context.Context, name string, o Options) (Tenant, 
 	}
 	t := Tenant{Name: name, ID: newID(), Quota: o.Quota, MaxFileSize: o.MaxFileSize, MaxEntries: o.MaxEntries,
 		CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-	r.wmu.Lock()
+	unlock := r.store.LockWrites()
 	err := func() error {
-		tx, err := r.db.BeginTx(ctx, nil)
+		tx, err := r.store.DB().BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
@@ -52,12 +52,12 @@ func (r *Registry) Create(ctx context.Context, name string, o Options) (Tenant, 
 		}
 		return tx.Commit()
 	}()
-	r.wmu.Unlock()
+	unlock()
 	if err != nil {
 		return Tenant{}, wrapInternal("create tenant", err)
 	}
 	if err := r.makeDirs(name); err != nil {
-		_, _ = r.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM tenants WHERE id = ?`, t.ID)
+		_, _ = r.store.DB().ExecContext(context.WithoutCancel(ctx), `DELETE FROM tenants WHERE id = ?`, t.ID)
 		return Tenant{}, internal("create tenant directories", err)
 	}
 	r.mu.Lock()
@@ -94,7 +94,7 @@ func scanTenant(sc interface{ Scan(...any) error }) (Tenant, error) {
 
 // Get returns the tenant called name, read from the database (not_found if none).
 func (r *Registry) Get(ctx context.Context, name string) (Tenant, error) {
-	t, err := scanTenant(r.q().QueryRowContext(ctx, `SELECT `+tenantCols+` FROM tenants WHERE name = ?`, name))
+	t, err := scanTenant(r.store.Q().QueryRowContext(ctx, `SELECT `+tenantCols+` FROM tenants WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Tenant{}, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 	}
@@ -106,7 +106,7 @@ func (r *Registry) Get(ctx context.Context, name string) (Tenant, error) {
 
 // List returns every tenant, ordered by name.
 func (r *Registry) List(ctx context.Context) ([]Tenant, error) {
-	rows, err := r.q().QueryContext(ctx, `SELECT `+tenantCols+` FROM tenants ORDER BY name`)
+	rows, err := r.store.Q().QueryContext(ctx, `SELECT `+tenantCols+` FROM tenants ORDER BY name`)
 	if err != nil {
 		return nil, internal("list tenants", err)
 	}
@@ -155,9 +155,9 @@ func (r *Registry) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	r.wmu.Lock()
-	res, err := r.db.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, t.ID)
-	r.wmu.Unlock()
+	unlock := r.store.LockWrites()
+	res, err := r.store.DB().ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, t.ID)
+	unlock()
 	if err != nil {
 		return internal("delete tenant", err)
 	}

@@ -44,7 +44,7 @@ func (s *Space) loadHead(ctx context.Context) error {
 	var epoch string
 	var head int64
 	var maxSeq sql.NullInt64
-	if err := s.reg.db.QueryRowContext(ctx, `SELECT epoch, head_seq, (SELECT max(seq) FROM tenant_changes WHERE tenant_id = ?) FROM tenants WHERE id = ?`,
+	if err := s.reg.store.DB().QueryRowContext(ctx, `SELECT epoch, head_seq, (SELECT max(seq) FROM tenant_changes WHERE tenant_id = ?) FROM tenants WHERE id = ?`,
 		s.id, s.id).Scan(&epoch, &head, &maxSeq); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return protocol.Errorf(protocol.CodeNotFound, "no such tenant")
@@ -64,9 +64,9 @@ func (s *Space) loadHead(ctx context.Context) error {
 			"seq", head, "last_committed", mark.seq)
 	}
 	if changed {
-		s.reg.wmu.Lock()
-		_, err := s.reg.db.ExecContext(ctx, `UPDATE tenants SET epoch = ?, head_seq = ? WHERE id = ?`, epoch, head, s.id)
-		s.reg.wmu.Unlock()
+		unlock := s.reg.store.LockWrites()
+		_, err := s.reg.store.DB().ExecContext(ctx, `UPDATE tenants SET epoch = ?, head_seq = ? WHERE id = ?`, epoch, head, s.id)
+		unlock()
 		if err != nil {
 			return err
 		}
@@ -80,7 +80,7 @@ func (s *Space) loadHead(ctx context.Context) error {
 
 func (s *Space) loadCounters(ctx context.Context) error {
 	var used, n int64
-	if err := s.reg.db.QueryRowContext(ctx, `SELECT coalesce(sum(CASE WHEN is_dir THEN 0 ELSE size END), 0), count(*) FROM tenant_entries WHERE tenant_id = ?`,
+	if err := s.reg.store.DB().QueryRowContext(ctx, `SELECT coalesce(sum(CASE WHEN is_dir THEN 0 ELSE size END), 0), count(*) FROM tenant_entries WHERE tenant_id = ?`,
 		s.id).Scan(&used, &n); err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func (s *Space) cleanVersions(ctx context.Context) error {
 	for _, n := range names {
 		onDisk[n] = true
 	}
-	rows, err := s.reg.db.QueryContext(ctx, `SELECT id FROM tenant_versions WHERE tenant_id = ?`, s.id)
+	rows, err := s.reg.store.DB().QueryContext(ctx, `SELECT id FROM tenant_versions WHERE tenant_id = ?`, s.id)
 	if err != nil {
 		return err
 	}
@@ -144,9 +144,9 @@ func (s *Space) cleanVersions(ctx context.Context) error {
 		}
 	}
 	if len(gone) > 0 {
-		s.reg.wmu.Lock()
+		unlock := s.reg.store.LockWrites()
 		err := func() error {
-			tx, err := s.reg.db.BeginTx(ctx, nil)
+			tx, err := s.reg.store.DB().BeginTx(ctx, nil)
 			if err != nil {
 				return err
 			}
@@ -158,7 +158,7 @@ func (s *Space) cleanVersions(ctx context.Context) error {
 			}
 			return tx.Commit()
 		}()
-		s.reg.wmu.Unlock()
+		unlock()
 		if err != nil {
 			return err
 		}

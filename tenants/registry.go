@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/sqlite"
 )
 
 // Options are a tenant's own limits. Zero Quota means no quota; zero MaxFileSize or
@@ -62,18 +63,13 @@ func ValidName(name string) bool { return nameRE.MatchString(name) }
 // Registry is the set of tenants stored in one database and data dir. It is safe for
 // concurrent use. The zero value is not usable: use OpenRegistry.
 type Registry struct {
-	db      *sql.DB
 	dataDir string // absolute
 	limits  Limits
 	log     *slog.Logger
-	wal     string // the database's WAL file ("" if none)
 
 	disk diskBudget // in-flight upload bytes against limits.MinFreeDisk (disk.go)
 
-	wmu sync.Mutex // serializes this process's SQL write transactions
-	txb txBatcher  // batches the spaces' write transactions (txbatch.go)
-
-	stmts stmtCache // prepared statements (stmt.go)
+	store *sqlite.Store // the tenants' tables: statements, write lock, batching, WAL
 
 	mu       sync.Mutex
 	cache    map[string]Tenant // name → tenant, refreshed by Run
@@ -114,12 +110,12 @@ func Open(ctx context.Context, db *sql.DB, deps Deps, dataDir string, limits Lim
 	if err := mkdirAllOS(filepath.Join(abs, "tenants")); err != nil {
 		return nil, internal("create data dir", err)
 	}
-	if err := createSchema(ctx, db); err != nil {
+	store, err := sqlite.NewStore(ctx, db, logger.With("component", "tenants"))
+	if err != nil {
 		return nil, internal("open store", err)
 	}
 	r := &Registry{
-		db:      db,
-		stmts:   stmtCache{db: db},
+		store:   store,
 		dataDir: abs,
 		limits:  limits,
 		log:     logger.With("component", "tenants"),
@@ -127,8 +123,6 @@ func Open(ctx context.Context, db *sql.DB, deps Deps, dataDir string, limits Lim
 		spaces:  map[string]*slot{},
 		bus:     deps.Bus,
 	}
-	r.txb = txBatcher{db: db, wmu: &r.wmu}
-	r.wal = r.walFile(ctx)
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -160,7 +154,7 @@ func (r *Registry) Run(ctx context.Context) {
 				sp.flushHeadMark()
 				sp.pruneUndo(ctx)
 			}
-			r.checkpointWAL(ctx)
+			r.store.CheckpointWAL(ctx)
 		case <-prune.C:
 			r.prune(ctx)
 		}
@@ -260,7 +254,7 @@ func (r *Registry) Close() error {
 		}
 		sl.mu.Unlock()
 	}
-	r.stmts.close()
+	r.store.Close()
 	return nil
 }
 

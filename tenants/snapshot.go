@@ -93,12 +93,12 @@ func (s *Space) List(ctx context.Context, dir string, recursive bool, head func(
 // firstPage takes the snapshot (registering it before any writer can commit past
 // it), checks dir and reads the first page. On success the caller must endSnapshot.
 func (s *Space) firstPage(ctx context.Context, d string, sc listScope) (epoch string, snap int64, page []*entry, next string, done bool, err error) {
-	tx, err := s.reg.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.reg.store.DB().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return "", 0, nil, "", false, wrapInternal("list", err)
 	}
 	defer tx.Rollback()
-	q := s.reg.inTx(tx)
+	q := s.reg.store.InTx(tx)
 	// Holding the commit section shared, no write is in progress: the transaction's
 	// first read fixes its snapshot at a committed head, and writers that start
 	// after the unlock see the registration.
@@ -141,12 +141,12 @@ func (s *Space) nextPage(ctx context.Context, sc listScope, epoch string, snap i
 	if err := s.alive(); err != nil {
 		return nil, "", false, err
 	}
-	tx, err := s.reg.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.reg.store.DB().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, "", false, wrapInternal("list", err)
 	}
 	defer tx.Rollback()
-	q := s.reg.inTx(tx)
+	q := s.reg.store.InTx(tx)
 	var cur string
 	err = q.QueryRowContext(ctx, `SELECT epoch FROM tenants WHERE id = ?`, s.id).Scan(&cur)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -329,9 +329,9 @@ func (s *Space) pruneUndo(ctx context.Context) {
 		bound = min(bound, seq)
 	}
 	s.hmu.Unlock()
-	s.reg.wmu.Lock()
-	_, err := s.reg.db.ExecContext(ctx, `DELETE FROM tenant_entry_undo WHERE tenant_id = ? AND died <= ?`, s.id, bound)
-	s.reg.wmu.Unlock()
+	unlock := s.reg.store.LockWrites()
+	_, err := s.reg.store.DB().ExecContext(ctx, `DELETE FROM tenant_entry_undo WHERE tenant_id = ? AND died <= ?`, s.id, bound)
+	unlock()
 	if err != nil || open {
 		s.undoDirty.Store(true) // again next time
 	}
@@ -343,8 +343,7 @@ func (s *Space) pruneUndo(ctx context.Context) {
 // clearUndo drops every undo row of the space (at open: no listing can be open, and
 // seqs of another epoch must not be mistaken for this one's).
 func (s *Space) clearUndo(ctx context.Context) error {
-	s.reg.wmu.Lock()
-	defer s.reg.wmu.Unlock()
-	_, err := s.reg.db.ExecContext(ctx, `DELETE FROM tenant_entry_undo WHERE tenant_id = ?`, s.id)
+	defer s.reg.store.LockWrites()()
+	_, err := s.reg.store.DB().ExecContext(ctx, `DELETE FROM tenant_entry_undo WHERE tenant_id = ?`, s.id)
 	return err
 }

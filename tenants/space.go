@@ -15,6 +15,7 @@ import (
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/sqlite"
 )
 
 // Source says who made a change: the event's source_client and source_subject. The
@@ -260,7 +261,7 @@ func (s *Space) Stat(ctx context.Context, path string) (protocol.Metadata, error
 	if err := s.alive(); err != nil {
 		return protocol.Metadata{}, err
 	}
-	e, err := s.lookupExact(ctx, s.reg.q(), p)
+	e, err := s.lookupExact(ctx, s.reg.store.Q(), p)
 	if err != nil {
 		return protocol.Metadata{}, err
 	}
@@ -288,7 +289,7 @@ func (s *Space) Open(ctx context.Context, path string) (*os.File, protocol.Metad
 	if err := s.alive(); err != nil {
 		return nil, protocol.Metadata{}, err
 	}
-	e, err := s.lookupExact(ctx, s.reg.q(), p)
+	e, err := s.lookupExact(ctx, s.reg.store.Q(), p)
 	if err != nil {
 		return nil, protocol.Metadata{}, err
 	}
@@ -358,14 +359,14 @@ func (s *Space) Changes(ctx context.Context, since int64, epoch string, limit in
 	if limit > protocol.MaxChangesLimit {
 		limit = protocol.MaxChangesLimit
 	}
-	tx, err := s.reg.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.reg.store.DB().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return protocol.ChangesPage{}, wrapInternal("changes", err)
 	}
 	defer tx.Rollback()
 	var cur string
 	var head int64
-	if err := s.reg.inTx(tx).QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&cur, &head); err != nil {
+	if err := s.reg.store.InTx(tx).QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&cur, &head); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return protocol.ChangesPage{}, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 		}
@@ -380,13 +381,13 @@ func (s *Space) Changes(ctx context.Context, since int64, epoch string, limit in
 		return page, nil
 	}
 	var oldest sql.NullInt64
-	if err := s.reg.inTx(tx).QueryRowContext(ctx, `SELECT min(seq) FROM tenant_changes WHERE tenant_id = ?`, s.id).Scan(&oldest); err != nil {
+	if err := s.reg.store.InTx(tx).QueryRowContext(ctx, `SELECT min(seq) FROM tenant_changes WHERE tenant_id = ?`, s.id).Scan(&oldest); err != nil {
 		return protocol.ChangesPage{}, wrapInternal("changes", err)
 	}
 	if !oldest.Valid || since+1 < oldest.Int64 {
 		return protocol.ChangesPage{}, resync
 	}
-	rows, err := s.reg.inTx(tx).QueryContext(ctx, `SELECT seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, meta_seq
+	rows, err := s.reg.store.InTx(tx).QueryContext(ctx, `SELECT seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, meta_seq
 		FROM tenant_changes WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?`, s.id, since, limit+1)
 	if err != nil {
 		return protocol.ChangesPage{}, wrapInternal("changes", err)
@@ -433,7 +434,7 @@ type wtx struct {
 	s            *Space
 	ctx          context.Context
 	tx           *sql.Tx
-	q            dbq // tx through the statement cache
+	q            sqlite.Q // tx through the statement cache
 	epoch        string
 	seq          int64
 	base         int64 // head_seq when the transaction began
@@ -471,8 +472,8 @@ func (s *Space) commitTx(ctx context.Context, src Source, fn func(w *wtx) error)
 	// The SQL part joins the registry-wide batch (txbatch.go): one durable commit
 	// for the writes of every tenant queued meanwhile.
 	var w *wtx
-	err := s.reg.txb.run(ctx, func(tx *sql.Tx) error {
-		w = &wtx{s: s, ctx: ctx, tx: tx, q: s.reg.inTx(tx), src: src}
+	err := s.reg.store.Batch(ctx, func(tx *sql.Tx) error {
+		w = &wtx{s: s, ctx: ctx, tx: tx, q: s.reg.store.InTx(tx), src: src}
 		if err := w.q.QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&w.epoch, &w.seq); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return protocol.Errorf(protocol.CodeNotFound, "no such tenant")

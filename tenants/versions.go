@@ -33,7 +33,7 @@ func (s *Space) Versions(ctx context.Context, path string) ([]protocol.Version, 
 	if err := s.alive(); err != nil {
 		return nil, err
 	}
-	rows, err := s.reg.q().QueryContext(ctx, `SELECT id, size, hash, modified, replaced_at FROM tenant_versions
+	rows, err := s.reg.store.Q().QueryContext(ctx, `SELECT id, size, hash, modified, replaced_at FROM tenant_versions
 		WHERE tenant_id = ? AND fold = ? AND replaced_at >= ? ORDER BY replaced_at DESC, id`, s.id, pathrule.FoldKey(p), s.reg.versionCutoff())
 	if err != nil {
 		return nil, internal("read versions", err)
@@ -54,7 +54,7 @@ func (s *Space) Versions(ctx context.Context, path string) ([]protocol.Version, 
 	}
 	if len(out) == 0 {
 		// Neither a current file nor any kept version: the path is unknown.
-		e, err := s.lookupExact(ctx, s.reg.q(), p)
+		e, err := s.lookupExact(ctx, s.reg.store.Q(), p)
 		if err != nil {
 			return nil, err
 		}
@@ -84,7 +84,7 @@ func (s *Space) Deleted(ctx context.Context, dir string) ([]DeletedEntry, error)
 		return nil, err
 	}
 	cond, args := subtreeWhere("v.path", d)
-	rows, err := s.reg.q().QueryContext(ctx, `SELECT v.path, v.fold, v.id, v.replaced_at, v.size, v.hash FROM tenant_versions v
+	rows, err := s.reg.store.Q().QueryContext(ctx, `SELECT v.path, v.fold, v.id, v.replaced_at, v.size, v.hash FROM tenant_versions v
 		WHERE v.tenant_id = ? AND v.deleted = 1 AND v.replaced_at >= ? AND `+cond+`
 		AND NOT EXISTS (SELECT 1 FROM tenant_entries e WHERE e.tenant_id = v.tenant_id AND e.fold = v.fold)
 		ORDER BY v.fold, v.replaced_at DESC`, append([]any{s.id, s.reg.versionCutoff()}, args...)...)
@@ -133,7 +133,7 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 	}
 	var size, mod int64
 	var hash string
-	err = s.reg.q().QueryRowContext(ctx, `SELECT size, hash, modified FROM tenant_versions WHERE tenant_id = ? AND id = ? AND fold = ?`,
+	err = s.reg.store.Q().QueryRowContext(ctx, `SELECT size, hash, modified FROM tenant_versions WHERE tenant_id = ? AND id = ? AND fold = ?`,
 		s.id, versionID, pathrule.FoldKey(p)).Scan(&size, &hash, &mod)
 	if errors.Is(err, sql.ErrNoRows) {
 		return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such version")
@@ -165,9 +165,9 @@ func (r *Registry) prune(ctx context.Context) {
 		}
 	}
 	if n := r.limits.RetainChanges; n > 0 {
-		r.wmu.Lock()
-		_, err := r.db.ExecContext(ctx, `DELETE FROM tenant_changes WHERE seq <= (SELECT t.head_seq FROM tenants t WHERE t.id = tenant_changes.tenant_id) - ?`, n)
-		r.wmu.Unlock()
+		unlock := r.store.LockWrites()
+		_, err := r.store.DB().ExecContext(ctx, `DELETE FROM tenant_changes WHERE seq <= (SELECT t.head_seq FROM tenants t WHERE t.id = tenant_changes.tenant_id) - ?`, n)
+		unlock()
 		if err != nil && ctx.Err() == nil {
 			r.log.Warn("prune change log", "err", err)
 		}
@@ -179,7 +179,7 @@ func (r *Registry) prune(ctx context.Context) {
 func (r *Registry) dropVersions(ctx context.Context, where string, args ...any) (int, error) {
 	total := 0
 	for {
-		rows, err := r.db.QueryContext(ctx, `SELECT v.tenant_id, t.name, v.id FROM tenant_versions v JOIN tenants t ON t.id = v.tenant_id
+		rows, err := r.store.DB().QueryContext(ctx, `SELECT v.tenant_id, t.name, v.id FROM tenant_versions v JOIN tenants t ON t.id = v.tenant_id
 			WHERE `+where+` ORDER BY v.replaced_at LIMIT 1000`, args...)
 		if err != nil {
 			return total, err
@@ -222,9 +222,9 @@ func (r *Registry) dropVersions(ctx context.Context, where string, args ...any) 
 				root.Close()
 			}
 		}
-		r.wmu.Lock()
+		unlock := r.store.LockWrites()
 		err = func() error {
-			tx, err := r.db.BeginTx(ctx, nil)
+			tx, err := r.store.DB().BeginTx(ctx, nil)
 			if err != nil {
 				return err
 			}
@@ -236,7 +236,7 @@ func (r *Registry) dropVersions(ctx context.Context, where string, args ...any) 
 			}
 			return tx.Commit()
 		}()
-		r.wmu.Unlock()
+		unlock()
 		if err != nil {
 			return total, err
 		}
