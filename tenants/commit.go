@@ -356,15 +356,9 @@ func (s *Space) commitBatch(members []*putReq) {
 // into place without fsyncs. On error it undoes its own disk changes.
 func (s *Space) applyPut(b *batch, r *putReq) error {
 	ctx, p, o, u := r.ctx, r.p, r.o, r.u
-	if err := s.writable(); err != nil {
-		return err
-	}
 	// Check again in the commit section: the tree may have changed meanwhile.
-	cur, missing, err := s.checkTargetWith(ctx, p, b.lookup)
+	cur, missing, err := s.checkPut(ctx, p, o, b.lookup)
 	if err != nil {
-		return err
-	}
-	if err := checkPutPreconditions(cur, o); err != nil {
 		return err
 	}
 	if cur != nil && cur.Hash == u.hash {
@@ -375,9 +369,6 @@ func (s *Space) applyPut(b *batch, r *putReq) error {
 			r.meta = cur.meta()
 		}
 		return nil
-	}
-	if err := s.checkEntries(cur == nil, len(missing)); err != nil {
-		return err
 	}
 	if err := s.checkQuotaAtCommit(u, cur); err != nil {
 		return err

@@ -149,7 +149,7 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 		return protocol.Metadata{}, internal("open version", err)
 	}
 	defer f.Close()
-	meta, _, err := s.put(ctx, target, f, PutOptions{Size: size, SHA256: hash, Modified: time.Unix(0, mod), Source: src})
+	meta, _, err := s.Put(ctx, target, f, PutOptions{Size: size, SHA256: hash, Modified: time.Unix(0, mod), Source: src})
 	if protocol.CodeOf(err) == protocol.CodeDigestMismatch {
 		return protocol.Metadata{}, internal("restore", err) // the kept version is damaged
 	}
