@@ -105,7 +105,7 @@ type putReq struct {
 }
 
 // commitPut commits r (alone or in a batch with other uploads) and sets its result.
-func (s *Space) commitPut(r *putReq) {
+func (s *committer) commitPut(r *putReq) {
 	g := &s.gc
 	g.mu.Lock()
 	g.queue = append(g.queue, r)
@@ -133,7 +133,7 @@ func (s *Space) commitPut(r *putReq) {
 	g.queue = append(g.queue[:0:0], g.queue[n:]...)
 	g.mu.Unlock()
 
-	s.commitBatchSafely(batch)
+	s.cm.commitBatchSafely(batch)
 
 	g.mu.Lock()
 	var next *putReq
@@ -158,7 +158,7 @@ func (s *Space) commitPut(r *putReq) {
 // a bug in one batch must not leave the tenant's later uploads waiting forever. Files
 // a panicking batch left on disk are reconciled with the index by the watcher's
 // rescan and at start-up.
-func (s *Space) commitBatchSafely(members []*putReq) {
+func (s *committer) commitBatchSafely(members []*putReq) {
 	defer func() {
 		if p := recover(); p != nil {
 			err := internal("commit", fmt.Errorf("panic: %v", p))
@@ -168,7 +168,7 @@ func (s *Space) commitBatchSafely(members []*putReq) {
 			}
 		}
 	}()
-	s.commitBatch(members)
+	s.cm.commitBatch(members)
 }
 
 // applied is a batch member whose content is in place on disk, not yet committed.
@@ -299,14 +299,14 @@ func (b *batch) lookup(ctx context.Context, paths []string) (map[string]*entry, 
 
 // commitBatch applies, syncs and commits the members of one batch and sets their
 // results.
-func (s *Space) commitBatch(members []*putReq) {
+func (s *committer) commitBatch(members []*putReq) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b := &batch{s: s, over: map[string]*entry{}, writer: map[string]*putReq{}, dirs: map[string]struct{}{},
+	b := &batch{s: s.Space, over: map[string]*entry{}, writer: map[string]*putReq{}, dirs: map[string]struct{}{},
 		fileDirs: map[string]*os.File{}}
 	defer b.closeDirs()
 	for _, r := range members {
-		r.err = s.applyPut(b, r)
+		r.err = s.cm.applyPut(b, r)
 	}
 	if len(b.done) > 0 {
 		// The directory fsyncs and the SQL commit are independent: run them at the
@@ -315,19 +315,19 @@ func (s *Space) commitBatch(members []*putReq) {
 		// are done.
 		synced := make(chan error, 1)
 		go func() { synced <- b.syncSafely() }()
-		w, err := s.commitApplied(b)
+		w, err := s.cm.commitApplied(b)
 		serr := <-synced
 		switch {
 		case err != nil:
 			// Nothing committed: put the disk back as it was.
-			s.undoBatch(b, err)
+			s.cm.undoBatch(b, err)
 		default:
 			var changed []string
 			for _, a := range b.done {
 				changed = append(append(changed, a.created...), a.r.p)
 			}
-			s.markOwn(changed...)
-			s.publish(w)
+			s.rc.markOwn(changed...)
+			s.cm.publish(w)
 			if serr != nil {
 				// Committed and in place, but not known to be durable on disk: no
 				// member gets a 2xx (a retry is an identical PUT), and start-up recovery
@@ -354,10 +354,10 @@ func (s *Space) commitBatch(members []*putReq) {
 
 // applyPut re-checks r against the index as the batch sees it and moves its content
 // into place without fsyncs. On error it undoes its own disk changes.
-func (s *Space) applyPut(b *batch, r *putReq) error {
+func (s *committer) applyPut(b *batch, r *putReq) error {
 	ctx, p, o, u := r.ctx, r.p, r.o, r.u
 	// Check again in the commit section: the tree may have changed meanwhile.
-	cur, missing, err := s.checkPut(ctx, p, o, b.lookup)
+	cur, missing, err := s.cm.checkPut(ctx, p, o, b.lookup)
 	if err != nil {
 		return err
 	}
@@ -370,14 +370,14 @@ func (s *Space) applyPut(b *batch, r *putReq) error {
 		}
 		return nil
 	}
-	if err := s.checkQuotaAtCommit(u, cur); err != nil {
+	if err := s.cm.checkQuotaAtCommit(u, cur); err != nil {
 		return err
 	}
 	if err := beforeCommit(o.BeforeCommit); err != nil {
 		return err
 	}
 	// Disk: parents, old content into versions/, new content into place.
-	created, err := s.makeParentsNoSync(missing)
+	created, err := s.cm.makeParentsNoSync(missing)
 	if err != nil {
 		return err
 	}
@@ -390,7 +390,7 @@ func (s *Space) applyPut(b *batch, r *putReq) error {
 		versionID = ""
 	}
 	if err != nil {
-		s.removeDirs(created)
+		s.cm.removeDirs(created)
 		if errors.Is(err, fs.ErrExist) {
 			return protocol.Errorf(protocol.CodeConflict, "an unindexed file exists at this path")
 		}
@@ -430,7 +430,7 @@ func (s *Space) applyPut(b *batch, r *putReq) error {
 	s.hmu.Unlock()
 	// The pending counters now hold what the reservation held.
 	if u.reserved > 0 {
-		s.unreserve(u.reserved)
+		s.cm.unreserve(u.reserved)
 		u.reserved = 0
 	}
 	b.done = append(b.done, a)
@@ -502,14 +502,14 @@ func (b *batch) sync() error {
 // commitApplied writes the batch's members to the index and the change log in one
 // transaction (events in batch order). The caller publishes the result (Space.publish)
 // once the directory fsyncs are done too.
-func (s *Space) commitApplied(b *batch) (*wtx, error) {
+func (s *committer) commitApplied(b *batch) (*wtx, error) {
 	var grow, adds int64
 	for _, a := range b.done {
 		grow += a.grow
 		adds += a.adds
 	}
 	ctx := context.WithoutCancel(b.done[0].r.ctx)
-	return s.commitTx(ctx, Source{}, func(w *wtx) error {
+	return s.cm.commitTx(ctx, Source{}, func(w *wtx) error {
 		w.releaseUsed, w.releaseEntries = grow, adds
 		for _, a := range b.done {
 			r := a.r
@@ -546,7 +546,7 @@ func (s *Space) commitApplied(b *batch) (*wtx, error) {
 
 // undoBatch takes every applied member's change off the disk again, newest first, and
 // fails them all with err.
-func (s *Space) undoBatch(b *batch, err error) {
+func (s *committer) undoBatch(b *batch, err error) {
 	var grow, adds int64
 	for i := len(b.done) - 1; i >= 0; i-- {
 		a := b.done[i]
@@ -559,7 +559,7 @@ func (s *Space) undoBatch(b *batch, err error) {
 			// A new path, or the old file had vanished from disk: nothing in its place.
 			_ = s.files.Remove(a.r.p)
 		}
-		s.removeDirs(a.created)
+		s.cm.removeDirs(a.created)
 		a.r.meta, a.r.created, a.r.err = protocol.Metadata{}, false, err
 		grow += a.grow
 		adds += a.adds

@@ -136,7 +136,7 @@ func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, src 
 		return 0, diskErr("sync directory", err)
 	}
 	var seq int64
-	_, err := s.write(ctx, src, func(w *wtx) error {
+	_, err := s.cm.write(ctx, src, func(w *wtx) error {
 		for _, k := range moved {
 			if err := w.addVersion(k.id, k.e.Path, k.e, true); err != nil {
 				return err
@@ -155,7 +155,7 @@ func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, src 
 		undo()
 		return 0, err
 	}
-	s.markOwn(e.Path)
+	s.rc.markOwn(e.Path)
 	return seq, nil
 }
 
@@ -233,18 +233,18 @@ func (s *Space) Mkdir(ctx context.Context, path string, src Source) (protocol.Me
 		}
 		return cur.meta(), false, nil
 	}
-	if err := s.checkEntries(true, len(missing)); err != nil {
+	if err := s.cm.checkEntries(true, len(missing)); err != nil {
 		return protocol.Metadata{}, false, err
 	}
-	if err := s.ensureFree(ctx, 0); err != nil {
+	if err := s.cm.ensureFree(ctx, 0); err != nil {
 		return protocol.Metadata{}, false, err
 	}
-	created, err := s.makeParents(append(missing, p))
+	created, err := s.cm.makeParents(append(missing, p))
 	if err != nil {
 		return protocol.Metadata{}, false, err
 	}
 	meta := protocol.Metadata{Path: p, Modified: time.Now().UTC(), IsDirectory: true}
-	_, err = s.write(ctx, src, func(w *wtx) error {
+	_, err = s.cm.write(ctx, src, func(w *wtx) error {
 		if err := w.addParents(missing); err != nil {
 			return err
 		}
@@ -256,10 +256,10 @@ func (s *Space) Mkdir(ctx context.Context, path string, src Source) (protocol.Me
 		return w.put(meta, nil)
 	})
 	if err != nil {
-		s.removeDirs(created)
+		s.cm.removeDirs(created)
 		return protocol.Metadata{}, false, err
 	}
-	s.markOwn(created...)
+	s.rc.markOwn(created...)
 	return meta, true, nil
 }
 
@@ -316,16 +316,16 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 		if cur != nil {
 			return protocol.Metadata{}, protocol.Errorf(protocol.CodeConflict, "the target exists")
 		}
-		if err := s.checkEntries(false, len(missing)); err != nil {
+		if err := s.cm.checkEntries(false, len(missing)); err != nil {
 			return protocol.Metadata{}, err
 		}
 	}
-	created, err := s.makeParents(missing)
+	created, err := s.cm.makeParents(missing)
 	if err != nil {
 		return protocol.Metadata{}, err
 	}
 	if err := moveBetween(s.files, f, s.files, t, !caseOnly, true); err != nil {
-		s.removeDirs(created)
+		s.cm.removeDirs(created)
 		if errors.Is(err, fs.ErrExist) {
 			return protocol.Metadata{}, protocol.Errorf(protocol.CodeConflict, "an unindexed file exists at the target")
 		}
@@ -336,7 +336,7 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 	}
 	meta := e.meta()
 	meta.Path = t
-	_, err = s.write(ctx, src, func(w *wtx) error {
+	_, err = s.cm.write(ctx, src, func(w *wtx) error {
 		if err := w.addParents(missing); err != nil {
 			return err
 		}
@@ -351,10 +351,10 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 		if rerr := moveBetween(s.files, t, s.files, f, !caseOnly, true); rerr != nil {
 			s.log.Error("undo failed move", "err", rerr)
 		}
-		s.removeDirs(created)
+		s.cm.removeDirs(created)
 		return protocol.Metadata{}, err
 	}
-	s.markOwn(append([]string{f, t}, created...)...)
+	s.rc.markOwn(append([]string{f, t}, created...)...)
 	return meta, nil
 }
 

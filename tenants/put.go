@@ -44,7 +44,7 @@ func (s *Space) Put(ctx context.Context, path string, body io.Reader, o PutOptio
 			return protocol.Metadata{}, false, protocol.Errorf(protocol.CodeBadRequest, "X-Content-SHA256 must be 64 hex digits")
 		}
 	}
-	cur, _, err := s.checkPut(ctx, p, o, s.lookupMany)
+	cur, _, err := s.cm.checkPut(ctx, p, o, s.lookupMany)
 	if err != nil {
 		return protocol.Metadata{}, false, err
 	}
@@ -56,7 +56,7 @@ func (s *Space) Put(ctx context.Context, path string, body io.Reader, o PutOptio
 	if small {
 		s.gc.receiving.Add(1)
 	}
-	u, err := s.receive(ctx, body, o, replaced)
+	u, err := s.cm.receive(ctx, body, o, replaced)
 	if err != nil {
 		if small {
 			s.gc.receiving.Add(-1)
@@ -65,7 +65,7 @@ func (s *Space) Put(ctx context.Context, path string, body io.Reader, o PutOptio
 	}
 	defer u.discard()
 	r := &putReq{ctx: ctx, p: p, o: o, u: u, small: small, wake: make(chan bool, 1)}
-	s.commitPut(r)
+	s.cm.commitPut(r)
 	return r.meta, r.created, r.err
 }
 
@@ -75,7 +75,7 @@ func (s *Space) Put(ctx context.Context, path string, body io.Reader, o PutOptio
 // and the new entries fit the entry limit. It returns the entry p replaces (nil: a
 // new path) and the missing ancestors, top-down. The quota is checked as the body
 // arrives (receive) and at the commit (checkQuotaAtCommit).
-func (s *Space) checkPut(ctx context.Context, p string, o PutOptions, look lookupFunc) (*entry, []string, error) {
+func (s *committer) checkPut(ctx context.Context, p string, o PutOptions, look lookupFunc) (*entry, []string, error) {
 	if err := s.writable(); err != nil {
 		return nil, nil, err
 	}
@@ -86,7 +86,7 @@ func (s *Space) checkPut(ctx context.Context, p string, o PutOptions, look looku
 	if err := checkPutPreconditions(cur, o); err != nil {
 		return nil, nil, err
 	}
-	if err := s.checkEntries(cur == nil, len(missing)); err != nil {
+	if err := s.cm.checkEntries(cur == nil, len(missing)); err != nil {
 		return nil, nil, err
 	}
 	return cur, missing, nil
@@ -197,7 +197,7 @@ func checkPutPreconditions(cur *entry, o PutOptions) error {
 }
 
 // checkEntries refuses a write that would add entries past the entry limit.
-func (s *Space) checkEntries(isNew bool, parents int) error {
+func (s *committer) checkEntries(isNew bool, parents int) error {
 	add := int64(parents)
 	if isNew {
 		add++
@@ -219,7 +219,7 @@ func (s *Space) checkEntries(isNew bool, parents int) error {
 // uploads' reservations (and the growth of earlier members of the batch being
 // committed) but not this upload's own. cur is the entry the upload replaces as the
 // batch sees it.
-func (s *Space) checkQuotaAtCommit(u *upload, cur *entry) error {
+func (s *committer) checkQuotaAtCommit(u *upload, cur *entry) error {
 	quota, _, _ := s.limits()
 	if quota <= 0 {
 		return nil
@@ -238,14 +238,14 @@ func (s *Space) checkQuotaAtCommit(u *upload, cur *entry) error {
 
 // makeParents creates the missing directories on disk (top-down), fsyncs the parents
 // of those it created and returns them. An existing non-directory is conflict.
-func (s *Space) makeParents(missing []string) ([]string, error) {
-	created, err := s.makeParentsNoSync(missing)
+func (s *committer) makeParents(missing []string) ([]string, error) {
+	created, err := s.cm.makeParentsNoSync(missing)
 	if err != nil {
 		return nil, err
 	}
 	for _, d := range created {
 		if err := syncDir(s.files, pathrule.Parent(d)); err != nil {
-			s.removeDirs(created)
+			s.cm.removeDirs(created)
 			return nil, internal("sync directory", err)
 		}
 	}
@@ -254,12 +254,12 @@ func (s *Space) makeParents(missing []string) ([]string, error) {
 
 // makeParentsNoSync is makeParents without the fsyncs: the caller syncs the parent of
 // each created directory before it commits.
-func (s *Space) makeParentsNoSync(missing []string) ([]string, error) {
+func (s *committer) makeParentsNoSync(missing []string) ([]string, error) {
 	var created []string
 	for _, d := range missing {
 		ok, err := mkdirPrivate(s.files, d)
 		if err != nil {
-			s.removeDirs(created)
+			s.cm.removeDirs(created)
 			if errors.Is(err, errNotDir) {
 				return nil, protocol.Errorf(protocol.CodeConflict, "a parent is not a directory")
 			}
@@ -273,7 +273,7 @@ func (s *Space) makeParentsNoSync(missing []string) ([]string, error) {
 }
 
 // removeDirs removes directories created for a write that failed (deepest first).
-func (s *Space) removeDirs(dirs []string) {
+func (s *committer) removeDirs(dirs []string) {
 	for i := len(dirs) - 1; i >= 0; i-- {
 		_ = s.files.Remove(dirs[i])
 	}

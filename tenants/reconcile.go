@@ -60,18 +60,18 @@ func (v *verifiedSet) put(k verifiedKey, h string) {
 // subdirectory, else only into new ones. It skips (and logs) symlinks, special files
 // and names the path rules refuse. unstable reports files that changed while hashed;
 // the caller should look again later.
-func (s *Space) reconcile(ctx context.Context, dir string, deep bool) (unstable bool, err error) {
+func (s *reconciler) reconcile(ctx context.Context, dir string, deep bool) (unstable bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	disk, err := s.readDisk(dir)
+	disk, err := s.rc.readDisk(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotDir) {
 			return false, nil // the parent's reconcile deletes it
 		}
 		return false, err
 	}
-	idx, err := s.indexChildren(ctx, dir)
+	idx, err := s.rc.indexChildren(ctx, dir)
 	if err != nil {
 		return false, err
 	}
@@ -81,7 +81,7 @@ func (s *Space) reconcile(ctx context.Context, dir string, deep bool) (unstable 
 		if ok && d.path == e.Path && d.isDir == e.IsDir {
 			continue
 		}
-		if err := s.applyDelete(ctx, e); err != nil {
+		if err := s.rc.applyDelete(ctx, e); err != nil {
 			return unstable, err
 		}
 		delete(idx, fold)
@@ -96,12 +96,12 @@ func (s *Space) reconcile(ctx context.Context, dir string, deep bool) (unstable 
 		e := idx[fold]
 		switch {
 		case d.isDir && e == nil:
-			ok, err := s.applyCreateDir(ctx, d)
+			ok, err := s.rc.applyCreateDir(ctx, d)
 			if err != nil {
 				return unstable, err
 			}
 			if ok {
-				u, err := s.reconcile(ctx, d.path, true)
+				u, err := s.rc.reconcile(ctx, d.path, true)
 				unstable = unstable || u
 				if err != nil {
 					return unstable, err
@@ -109,7 +109,7 @@ func (s *Space) reconcile(ctx context.Context, dir string, deep bool) (unstable 
 			}
 		case d.isDir:
 			if deep {
-				u, err := s.reconcile(ctx, d.path, true)
+				u, err := s.rc.reconcile(ctx, d.path, true)
 				unstable = unstable || u
 				if err != nil {
 					return unstable, err
@@ -125,7 +125,7 @@ func (s *Space) reconcile(ctx context.Context, dir string, deep bool) (unstable 
 					continue
 				}
 			}
-			hash, st, err := s.hashStable(d.path)
+			hash, st, err := s.rc.hashStable(d.path)
 			if errors.Is(err, errUnstable) {
 				unstable = true
 				continue
@@ -140,7 +140,7 @@ func (s *Space) reconcile(ctx context.Context, dir string, deep bool) (unstable 
 				s.verified.put(verifiedKey{d.path, st.size, st.mtime.UnixNano()}, hash)
 				continue
 			}
-			if err := s.applyFile(ctx, e, st, hash); err != nil {
+			if err := s.rc.applyFile(ctx, e, st, hash); err != nil {
 				return unstable, err
 			}
 		}
@@ -149,7 +149,7 @@ func (s *Space) reconcile(ctx context.Context, dir string, deep bool) (unstable 
 }
 
 // readDisk lists dir's acceptable children by fold key.
-func (s *Space) readDisk(dir string) (map[string]*diskItem, error) {
+func (s *reconciler) readDisk(dir string) (map[string]*diskItem, error) {
 	f, err := openDir(s.files, dir)
 	if err != nil {
 		return nil, err
@@ -167,7 +167,7 @@ func (s *Space) readDisk(dir string) (map[string]*diskItem, error) {
 			p = dir + "/" + p
 		}
 		if c, err := pathrule.Clean(p); err != nil || c != p {
-			s.skip(p, "name refused by the path rules")
+			s.rc.skip(p, "name refused by the path rules")
 			continue
 		}
 		fi, err := s.files.Lstat(p)
@@ -175,12 +175,12 @@ func (s *Space) readDisk(dir string) (map[string]*diskItem, error) {
 			continue // vanished meanwhile
 		}
 		if !fi.IsDir() && !fi.Mode().IsRegular() {
-			s.skip(p, "not a regular file or directory")
+			s.rc.skip(p, "not a regular file or directory")
 			continue
 		}
 		fold := pathrule.FoldKey(p)
 		if _, dup := out[fold]; dup {
-			s.skip(p, "name differs only in case from another")
+			s.rc.skip(p, "name differs only in case from another")
 			continue
 		}
 		out[fold] = &diskItem{path: p, isDir: fi.IsDir(), size: fi.Size(), mtime: fi.ModTime().UTC()}
@@ -189,7 +189,7 @@ func (s *Space) readDisk(dir string) (map[string]*diskItem, error) {
 }
 
 // skip logs a skipped disk entry once per path.
-func (s *Space) skip(p, why string) {
+func (s *reconciler) skip(p, why string) {
 	s.skipMu.Lock()
 	if s.skipped == nil || len(s.skipped) > 10000 {
 		s.skipped = map[string]bool{}
@@ -202,7 +202,7 @@ func (s *Space) skip(p, why string) {
 	}
 }
 
-func (s *Space) indexChildren(ctx context.Context, dir string) (map[string]*entry, error) {
+func (s *reconciler) indexChildren(ctx context.Context, dir string) (map[string]*entry, error) {
 	rows, err := s.reg.store.Q().QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND parent = ?`, s.id, dir)
 	if err != nil {
 		return nil, err
@@ -223,7 +223,7 @@ var errUnstable = errors.New("file changed while hashed")
 
 // hashStable hashes the regular file p and checks that its size and mtime held still
 // while it was read.
-func (s *Space) hashStable(p string) (string, *diskItem, error) {
+func (s *reconciler) hashStable(p string) (string, *diskItem, error) {
 	before, err := s.files.Lstat(p)
 	if err != nil {
 		return "", nil, err
@@ -249,7 +249,7 @@ func (s *Space) hashStable(p string) (string, *diskItem, error) {
 }
 
 // sameEntry reports whether the index still holds e unchanged.
-func (s *Space) sameEntry(ctx context.Context, e *entry) (bool, error) {
+func (s *reconciler) sameEntry(ctx context.Context, e *entry) (bool, error) {
 	cur, err := s.lookup(ctx, s.reg.store.Q(), e.Path)
 	if err != nil {
 		return false, err
@@ -259,7 +259,7 @@ func (s *Space) sameEntry(ctx context.Context, e *entry) (bool, error) {
 
 // parentIndexed reports whether p's parent is the root or an indexed directory with
 // exactly that name.
-func (s *Space) parentIndexed(ctx context.Context, p string) (bool, error) {
+func (s *reconciler) parentIndexed(ctx context.Context, p string) (bool, error) {
 	parent := pathrule.Parent(p)
 	if parent == "" {
 		return true, nil
@@ -273,16 +273,16 @@ func (s *Space) parentIndexed(ctx context.Context, p string) (bool, error) {
 
 // applyDelete commits a Delete for an index entry whose file or directory is gone
 // from disk (or changed type), if that still holds in the commit section.
-func (s *Space) applyDelete(ctx context.Context, e *entry) error {
+func (s *reconciler) applyDelete(ctx context.Context, e *entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ok, err := s.sameEntry(ctx, e); err != nil || !ok {
+	if ok, err := s.rc.sameEntry(ctx, e); err != nil || !ok {
 		return err
 	}
 	if fi, err := s.files.Lstat(e.Path); err == nil && fi.IsDir() == e.IsDir && (fi.IsDir() || fi.Mode().IsRegular()) {
 		return nil // it is back
 	}
-	_, err := s.write(ctx, Source{}, func(w *wtx) error {
+	_, err := s.cm.write(ctx, Source{}, func(w *wtx) error {
 		if _, err := w.event(protocol.OpDelete, "", e.meta()); err != nil {
 			return err
 		}
@@ -292,13 +292,13 @@ func (s *Space) applyDelete(ctx context.Context, e *entry) error {
 }
 
 // applyCreateDir indexes a directory found on disk; false if it no longer applies.
-func (s *Space) applyCreateDir(ctx context.Context, d *diskItem) (bool, error) {
+func (s *reconciler) applyCreateDir(ctx context.Context, d *diskItem) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cur, err := s.lookup(ctx, s.reg.store.Q(), d.path); err != nil || cur != nil {
 		return cur != nil && cur.IsDir && cur.Path == d.path, err
 	}
-	if ok, err := s.parentIndexed(ctx, d.path); err != nil || !ok {
+	if ok, err := s.rc.parentIndexed(ctx, d.path); err != nil || !ok {
 		return false, err
 	}
 	fi, err := s.files.Lstat(d.path)
@@ -306,7 +306,7 @@ func (s *Space) applyCreateDir(ctx context.Context, d *diskItem) (bool, error) {
 		return false, nil
 	}
 	meta := protocol.Metadata{Path: d.path, Modified: fi.ModTime().UTC(), IsDirectory: true}
-	_, err = s.write(ctx, Source{}, func(w *wtx) error {
+	_, err = s.cm.write(ctx, Source{}, func(w *wtx) error {
 		seq, err := w.event(protocol.OpCreate, "", meta)
 		if err != nil {
 			return err
@@ -319,7 +319,7 @@ func (s *Space) applyCreateDir(ctx context.Context, d *diskItem) (bool, error) {
 
 // applyFile commits a Create (old nil) or Update for a file found on disk with the
 // given hash, if the index and the file are still as they were when it was hashed.
-func (s *Space) applyFile(ctx context.Context, old *entry, st *diskItem, hash string) error {
+func (s *reconciler) applyFile(ctx context.Context, old *entry, st *diskItem, hash string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, err := s.lookup(ctx, s.reg.store.Q(), st.path)
@@ -330,10 +330,10 @@ func (s *Space) applyFile(ctx context.Context, old *entry, st *diskItem, hash st
 		if cur != nil {
 			return nil
 		}
-		if ok, err := s.parentIndexed(ctx, st.path); err != nil || !ok {
+		if ok, err := s.rc.parentIndexed(ctx, st.path); err != nil || !ok {
 			return err
 		}
-	} else if ok, err := s.sameEntry(ctx, old); err != nil || !ok {
+	} else if ok, err := s.rc.sameEntry(ctx, old); err != nil || !ok {
 		return err
 	}
 	fi, err := s.files.Lstat(st.path)
@@ -345,7 +345,7 @@ func (s *Space) applyFile(ctx context.Context, old *entry, st *diskItem, hash st
 	if old != nil {
 		op = protocol.OpUpdate
 	}
-	_, err = s.write(ctx, Source{}, func(w *wtx) error {
+	_, err = s.cm.write(ctx, Source{}, func(w *wtx) error {
 		seq, err := w.event(op, "", meta)
 		if err != nil {
 			return err
@@ -361,12 +361,12 @@ func (s *Space) applyFile(ctx context.Context, old *entry, st *diskItem, hash st
 // directory is reconciled with its whole subtree). needDir asks the caller to
 // reconcile p's directory instead: another name differing only in case is indexed,
 // and only the whole listing decides which of them counts.
-func (s *Space) reconcileName(ctx context.Context, p string) (unstable, needDir bool, err error) {
+func (s *reconciler) reconcileName(ctx context.Context, p string) (unstable, needDir bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, false, err
 	}
 	if c, err := pathrule.Clean(p); err != nil || c != p {
-		s.skip(p, "name refused by the path rules")
+		s.rc.skip(p, "name refused by the path rules")
 		return false, false, nil
 	}
 	var d *diskItem
@@ -375,7 +375,7 @@ func (s *Space) reconcileName(ctx context.Context, p string) (unstable, needDir 
 	case err == nil && (fi.IsDir() || fi.Mode().IsRegular()):
 		d = &diskItem{path: p, isDir: fi.IsDir(), size: fi.Size(), mtime: fi.ModTime().UTC()}
 	case err == nil:
-		s.skip(p, "not a regular file or directory")
+		s.rc.skip(p, "not a regular file or directory")
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
 	default:
 		return false, false, err
@@ -388,7 +388,7 @@ func (s *Space) reconcileName(ctx context.Context, p string) (unstable, needDir 
 		return false, true, nil
 	}
 	if e != nil && (d == nil || d.isDir != e.IsDir) {
-		if err := s.applyDelete(ctx, e); err != nil {
+		if err := s.rc.applyDelete(ctx, e); err != nil {
 			return false, false, err
 		}
 		e = nil
@@ -400,11 +400,11 @@ func (s *Space) reconcileName(ctx context.Context, p string) (unstable, needDir 
 		if e != nil {
 			return false, false, nil // its children have events of their own
 		}
-		ok, err := s.applyCreateDir(ctx, d)
+		ok, err := s.rc.applyCreateDir(ctx, d)
 		if err != nil || !ok {
 			return false, false, err
 		}
-		u, err := s.reconcile(ctx, d.path, true)
+		u, err := s.rc.reconcile(ctx, d.path, true)
 		return u, false, err
 	}
 	if e != nil && e.Size == d.size && e.Modified.Equal(d.mtime) {
@@ -415,7 +415,7 @@ func (s *Space) reconcileName(ctx context.Context, p string) (unstable, needDir 
 			return false, false, nil
 		}
 	}
-	hash, st, err := s.hashStable(d.path)
+	hash, st, err := s.rc.hashStable(d.path)
 	if errors.Is(err, errUnstable) {
 		return true, false, nil
 	}
@@ -429,5 +429,5 @@ func (s *Space) reconcileName(ctx context.Context, p string) (unstable, needDir 
 		s.verified.put(verifiedKey{d.path, st.size, st.mtime.UnixNano()}, hash)
 		return false, false, nil
 	}
-	return false, false, s.applyFile(ctx, e, st, hash)
+	return false, false, s.rc.applyFile(ctx, e, st, hash)
 }

@@ -13,23 +13,23 @@ import (
 // after files were changed by hand while syncd was down: leftover temp files are
 // removed, orphan versions dropped, and the index reconciled with the disk by
 // committing ordinary change events (source_client "") so the log has no gap.
-func (s *Space) recover(ctx context.Context) error {
-	if err := s.loadHead(ctx); err != nil {
+func (s *reconciler) recover(ctx context.Context) error {
+	if err := s.rc.loadHead(ctx); err != nil {
 		return err
 	}
-	if err := s.clearUndo(ctx); err != nil {
+	if err := s.snap.clearUndo(ctx); err != nil {
 		return err
 	}
-	if err := s.cleanTmp(); err != nil {
+	if err := s.rc.cleanTmp(); err != nil {
 		return err
 	}
-	if err := s.cleanVersions(ctx); err != nil {
+	if err := s.rc.cleanVersions(ctx); err != nil {
 		return err
 	}
-	if err := s.loadCounters(ctx); err != nil {
+	if err := s.rc.loadCounters(ctx); err != nil {
 		return err
 	}
-	if _, err := s.reconcile(ctx, "", true); err != nil {
+	if _, err := s.rc.reconcile(ctx, "", true); err != nil {
 		return err
 	}
 	return nil
@@ -40,7 +40,7 @@ func (s *Space) recover(ctx context.Context) error {
 // beyond the recorded head (the promise "a seq is never reused" can no longer be
 // checked; the new epoch starts after the highest seq), and when the head is behind
 // the tenant's head mark (headmark.go: syncd.db restored from a backup).
-func (s *Space) loadHead(ctx context.Context) error {
+func (s *reconciler) loadHead(ctx context.Context) error {
 	var epoch string
 	var head int64
 	var maxSeq sql.NullInt64
@@ -51,8 +51,8 @@ func (s *Space) loadHead(ctx context.Context) error {
 		}
 		return err
 	}
-	s.removeHeadTemps()
-	mark, marked := s.readHeadMark()
+	s.rc.removeHeadTemps()
+	mark, marked := s.rc.readHeadMark()
 	changed := false
 	switch {
 	case maxSeq.Valid && maxSeq.Int64 > head:
@@ -74,11 +74,11 @@ func (s *Space) loadHead(ctx context.Context) error {
 	s.hmu.Lock()
 	s.epoch, s.seq = epoch, head
 	s.hmu.Unlock()
-	s.flushHeadMark()
+	s.rc.flushHeadMark()
 	return nil
 }
 
-func (s *Space) loadCounters(ctx context.Context) error {
+func (s *reconciler) loadCounters(ctx context.Context) error {
 	var used, n int64
 	if err := s.reg.store.DB().QueryRowContext(ctx, `SELECT coalesce(sum(CASE WHEN is_dir THEN 0 ELSE size END), 0), count(*) FROM tenant_entries WHERE tenant_id = ?`,
 		s.id).Scan(&used, &n); err != nil {
@@ -91,7 +91,7 @@ func (s *Space) loadCounters(ctx context.Context) error {
 }
 
 // cleanTmp removes everything in tmp/ (uploads interrupted by a crash).
-func (s *Space) cleanTmp() error {
+func (s *reconciler) cleanTmp() error {
 	names, err := readDirNames(s.tmp, ".")
 	if err != nil {
 		return err
@@ -108,7 +108,7 @@ func (s *Space) cleanTmp() error {
 }
 
 // cleanVersions removes version files without a row and rows without a file.
-func (s *Space) cleanVersions(ctx context.Context) error {
+func (s *reconciler) cleanVersions(ctx context.Context) error {
 	names, err := readDirNames(s.versions, ".")
 	if err != nil {
 		return err

@@ -151,8 +151,8 @@ func (r *Registry) Run(ctx context.Context) {
 			}
 		case <-mark.C:
 			for _, sp := range r.openSpaces() {
-				sp.flushHeadMark()
-				sp.pruneUndo(ctx)
+				sp.rc.flushHeadMark()
+				sp.snap.pruneUndo(ctx)
 			}
 			r.store.CheckpointWAL(ctx)
 		case <-prune.C:
@@ -299,7 +299,7 @@ func (r *Registry) Space(ctx context.Context, name string) (*Space, error) {
 			return nil, err
 		}
 		if watchCtx != nil {
-			if err := sp.startWatcher(watchCtx); err != nil {
+			if err := sp.rc.startWatcher(watchCtx); err != nil {
 				r.log.Warn("start watcher", "tenant", name, "err", err)
 			}
 		}
@@ -356,7 +356,7 @@ func (r *Registry) StartWatchers(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	for _, sp := range open {
-		if err := sp.startWatcher(ctx); err != nil {
+		if err := sp.rc.startWatcher(ctx); err != nil {
 			return internal("start watcher", err)
 		}
 	}

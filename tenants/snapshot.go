@@ -62,11 +62,11 @@ func (s *Space) List(ctx context.Context, dir string, recursive bool, head func(
 		return err
 	}
 	sc := scopeOf(d, recursive)
-	epoch, snap, page, next, done, err := s.firstPage(ctx, d, sc)
+	epoch, snap, page, next, done, err := s.snap.firstPage(ctx, d, sc)
 	if err != nil {
 		return err
 	}
-	defer s.endSnapshot(snap)
+	defer s.snap.endSnapshot(snap)
 	if head != nil {
 		if err := head(epoch, snap); err != nil {
 			return err
@@ -84,7 +84,7 @@ func (s *Space) List(ctx context.Context, dir string, recursive bool, head func(
 		if err := ctx.Err(); err != nil {
 			return wrapInternal("list", err)
 		}
-		if page, next, done, err = s.nextPage(ctx, sc, epoch, snap, next); err != nil {
+		if page, next, done, err = s.snap.nextPage(ctx, sc, epoch, snap, next); err != nil {
 			return err
 		}
 	}
@@ -92,7 +92,7 @@ func (s *Space) List(ctx context.Context, dir string, recursive bool, head func(
 
 // firstPage takes the snapshot (registering it before any writer can commit past
 // it), checks dir and reads the first page. On success the caller must endSnapshot.
-func (s *Space) firstPage(ctx context.Context, d string, sc listScope) (epoch string, snap int64, page []*entry, next string, done bool, err error) {
+func (s *snapshots) firstPage(ctx context.Context, d string, sc listScope) (epoch string, snap int64, page []*entry, next string, done bool, err error) {
 	tx, err := s.reg.store.DB().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return "", 0, nil, "", false, wrapInternal("list", err)
@@ -109,7 +109,7 @@ func (s *Space) firstPage(ctx context.Context, d string, sc listScope) (epoch st
 	}
 	err = q.QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&epoch, &snap)
 	if err == nil {
-		s.beginSnapshot(snap)
+		s.snap.beginSnapshot(snap)
 	}
 	s.mu.RUnlock()
 	if errors.Is(err, sql.ErrNoRows) {
@@ -120,7 +120,7 @@ func (s *Space) firstPage(ctx context.Context, d string, sc listScope) (epoch st
 	}
 	defer func() {
 		if err != nil {
-			s.endSnapshot(snap)
+			s.snap.endSnapshot(snap)
 		}
 	}()
 	if d != "" {
@@ -132,12 +132,12 @@ func (s *Space) firstPage(ctx context.Context, d string, sc listScope) (epoch st
 			return "", 0, nil, "", false, protocol.Errorf(protocol.CodeNotFound, "no such directory")
 		}
 	}
-	page, next, done, err = s.listPage(ctx, q, sc, snap, "")
+	page, next, done, err = s.snap.listPage(ctx, q, sc, snap, "")
 	return epoch, snap, page, next, done, err
 }
 
 // nextPage reads the page after the path after, in a transaction of its own.
-func (s *Space) nextPage(ctx context.Context, sc listScope, epoch string, snap int64, after string) ([]*entry, string, bool, error) {
+func (s *snapshots) nextPage(ctx context.Context, sc listScope, epoch string, snap int64, after string) ([]*entry, string, bool, error) {
 	if err := s.alive(); err != nil {
 		return nil, "", false, err
 	}
@@ -162,7 +162,7 @@ func (s *Space) nextPage(ctx context.Context, sc listScope, epoch string, snap i
 	if err := s.alive(); err != nil {
 		return nil, "", false, err
 	}
-	return s.listPage(ctx, q, sc, snap, after)
+	return s.snap.listPage(ctx, q, sc, snap, after)
 }
 
 // undoRow is a path's state before a change made after a snapshot.
@@ -175,7 +175,7 @@ type undoRow struct {
 // after as they were at snap: up to listPageSize index rows and undo rows each, up to
 // the smaller of their last paths. next is the last path covered; done says nothing
 // follows.
-func (s *Space) listPage(ctx context.Context, q querier, sc listScope, snap int64, after string) (page []*entry, next string, done bool, err error) {
+func (s *snapshots) listPage(ctx context.Context, q querier, sc listScope, snap int64, after string) (page []*entry, next string, done bool, err error) {
 	n := listPageSize
 	rows, err := q.QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND `+sc.where+` AND path > ? ORDER BY path LIMIT ?`,
 		append(append([]any{s.id}, sc.args...), after, n)...)
@@ -259,7 +259,7 @@ merge:
 }
 
 // beginSnapshot registers an open listing at seq. The caller holds s.mu shared.
-func (s *Space) beginSnapshot(seq int64) {
+func (s *snapshots) beginSnapshot(seq int64) {
 	s.hmu.Lock()
 	if s.snaps == nil {
 		s.snaps = map[int64]int{}
@@ -270,7 +270,7 @@ func (s *Space) beginSnapshot(seq int64) {
 }
 
 // endSnapshot ends a listing registered by beginSnapshot.
-func (s *Space) endSnapshot(seq int64) {
+func (s *snapshots) endSnapshot(seq int64) {
 	s.hmu.Lock()
 	if s.snaps[seq]--; s.snaps[seq] <= 0 {
 		delete(s.snaps, seq)
@@ -319,7 +319,7 @@ func (w *wtx) undoMoved(from, to string, n int) error {
 
 // pruneUndo drops the undo rows no open listing needs: those that died at or before
 // the oldest open snapshot (or the head, when none is open).
-func (s *Space) pruneUndo(ctx context.Context) {
+func (s *snapshots) pruneUndo(ctx context.Context) {
 	if !s.undoDirty.Swap(false) {
 		return
 	}
@@ -342,7 +342,7 @@ func (s *Space) pruneUndo(ctx context.Context) {
 
 // clearUndo drops every undo row of the space (at open: no listing can be open, and
 // seqs of another epoch must not be mistaken for this one's).
-func (s *Space) clearUndo(ctx context.Context) error {
+func (s *snapshots) clearUndo(ctx context.Context) error {
 	defer s.reg.store.LockWrites()()
 	_, err := s.reg.store.DB().ExecContext(ctx, `DELETE FROM tenant_entry_undo WHERE tenant_id = ?`, s.id)
 	return err

@@ -168,7 +168,7 @@ func TestListPagedSnapshotWithWritesBetweenPages(t *testing.T) {
 	sameTree(t, now, replay(page.Events))
 
 	// Undo rows no listing needs are pruned.
-	e.sp.pruneUndo(ctx)
+	e.sp.snap.pruneUndo(ctx)
 	if n := e.undoRows(); n != 0 {
 		t.Fatalf("%d undo rows left after the listings ended", n)
 	}

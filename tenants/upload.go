@@ -22,7 +22,7 @@ const reserveStep = 1 << 20
 // reserve adds n bytes to the upload reservations if the quota allows. Callers pass
 // the growth only: the size the upload replaces does not count against the quota
 // twice.
-func (s *Space) reserve(n int64) error {
+func (s *committer) reserve(n int64) error {
 	if n <= 0 {
 		return nil
 	}
@@ -36,7 +36,7 @@ func (s *Space) reserve(n int64) error {
 	return nil
 }
 
-func (s *Space) unreserve(n int64) {
+func (s *committer) unreserve(n int64) {
 	s.hmu.Lock()
 	s.reserved -= n
 	s.hmu.Unlock()
@@ -46,7 +46,7 @@ func (s *Space) unreserve(n int64) {
 // more bytes (and every upload's in-flight bytes), pruning versions if it would not
 // (this tenant's oldest first); insufficient_storage if that is not enough. need > 0
 // stays reserved until released with s.reg.releaseDisk.
-func (s *Space) ensureFree(ctx context.Context, need int64) error {
+func (s *committer) ensureFree(ctx context.Context, need int64) error {
 	return s.reg.reserveDisk(ctx, s.id, need)
 }
 
@@ -82,7 +82,7 @@ func (u *upload) discard() {
 		u.name = ""
 	}
 	if u.reserved > 0 {
-		u.s.unreserve(u.reserved)
+		u.s.cm.unreserve(u.reserved)
 		u.reserved = 0
 	}
 	u.releaseDisk()
@@ -90,14 +90,14 @@ func (u *upload) discard() {
 
 // receive streams body into a new temp file, hashing it and enforcing the size limit
 // and the quota as it goes, then fsyncs and closes it.
-func (s *Space) receive(ctx context.Context, body io.Reader, o PutOptions, replaced int64) (*upload, error) {
+func (s *committer) receive(ctx context.Context, body io.Reader, o PutOptions, replaced int64) (*upload, error) {
 	_, maxFile, _ := s.limits()
-	u := &upload{s: s}
+	u := &upload{s: s.Space}
 	if o.Size >= 0 {
 		if maxFile > 0 && o.Size > maxFile {
 			return nil, protocol.Errorf(protocol.CodeTooLarge, "the file exceeds the maximum file size")
 		}
-		if err := s.reserve(o.Size - replaced); err != nil {
+		if err := s.cm.reserve(o.Size - replaced); err != nil {
 			return nil, err
 		}
 		u.reserved = max(o.Size-replaced, 0)
@@ -107,7 +107,7 @@ func (s *Space) receive(ctx context.Context, body io.Reader, o PutOptions, repla
 	// every reserveStep bytes, and the reservation shrinks as bytes reach the disk.
 	track := s.reg.tracksDisk()
 	need := max(o.Size, 0)
-	if err := s.ensureFree(ctx, need); err != nil {
+	if err := s.cm.ensureFree(ctx, need); err != nil {
 		u.discard()
 		return nil, err
 	}
@@ -154,10 +154,10 @@ func (s *Space) receive(ctx context.Context, body io.Reader, o PutOptions, repla
 			// Grow the reservation in steps when the size was not declared.
 			if over := next - replaced - u.reserved; o.Size < 0 && over > 0 {
 				step := max(over, reserveStep)
-				err := s.reserve(step)
+				err := s.cm.reserve(step)
 				if err != nil && step > over {
 					step = over // near the quota: reserve exactly what is needed
-					err = s.reserve(step)
+					err = s.cm.reserve(step)
 				}
 				if err != nil {
 					u.discard()
