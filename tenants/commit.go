@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
@@ -248,7 +249,7 @@ func (b *batch) place(tmpName, p, id string, noReplace bool) (kept bool, err err
 		if err != nil {
 			return false, err
 		}
-		if err := linkAt(dst, p, vd, id); err != nil {
+		if err := fsys.LinkAt(dst, pathrule.Base(p), vd, id); err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				return false, fmt.Errorf("keep version: %w", err)
 			}

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
@@ -24,7 +25,7 @@ func (r *Registry) freeDisk() (uint64, error) {
 	if r.limits.FreeDisk != nil {
 		return r.limits.FreeDisk()
 	}
-	return diskFree(r.dataDir)
+	return fsys.DiskFree(r.dataDir)
 }
 
 // tracksDisk reports whether free disk is checked at all (limits.MinFreeDisk set).

@@ -58,7 +58,11 @@ func (s *reconciler) statMark(p string) (ownMark, bool) {
 		}
 		return ownMark{}, false
 	}
-	return markOf(fi)
+	m, ok := fsys.StatMark(fi)
+	if !ok {
+		return ownMark{}, false
+	}
+	return ownMark{isDir: m.IsDir, dev: m.Dev, ino: m.Ino, size: m.Size, mtime: m.Mtime, ctime: m.Ctime}, true
 }
 
 // watching reports whether a watcher runs (marks are only kept then).

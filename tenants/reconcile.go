@@ -10,9 +10,9 @@ import (
 	"os"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
@@ -376,7 +376,7 @@ func (s *reconciler) reconcileName(ctx context.Context, p string) (unstable, nee
 		d = &diskItem{path: p, isDir: fi.IsDir(), size: fi.Size(), mtime: fi.ModTime().UTC()}
 	case err == nil:
 		s.rc.skip(p, "not a regular file or directory")
-	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+	case errors.Is(err, fs.ErrNotExist) || fsys.IsNotDir(err):
 	default:
 		return false, false, err
 	}

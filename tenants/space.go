@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
@@ -34,7 +35,7 @@ type Space struct {
 	log  *slog.Logger
 
 	files, tmp, versions *os.Root
-	// filesFD is an O_PATH descriptor of files/ for openFileAt; valid while the space
+	// filesFD is an O_PATH descriptor of files/ for fsys.OpenFileBeneath; valid while the space
 	// is open (use it only holding mu and after checking closed).
 	filesFD int
 
@@ -99,7 +100,7 @@ func (r *Registry) openSpace(ctx context.Context, t Tenant) (*Space, error) {
 	s.rc, s.cm, s.snap = &reconciler{s}, &committer{s}, &snapshots{s}
 	s.gc.arrived = make(chan struct{}, 1)
 	var err error
-	if s.filesFD, err = openPathFD(filepath.Join(s.dir, "files")); err != nil {
+	if s.filesFD, err = fsys.OpenPathFD(filepath.Join(s.dir, "files")); err != nil {
 		return nil, internal("open space", err)
 	}
 	for _, d := range []struct {
@@ -119,7 +120,7 @@ func (r *Registry) openSpace(ctx context.Context, t Tenant) (*Space, error) {
 }
 
 func (s *Space) closeRoots() {
-	closePathFD(s.filesFD)
+	fsys.ClosePathFD(s.filesFD)
 	s.filesFD = -1
 	for _, r := range []*os.Root{s.files, s.tmp, s.versions} {
 		if r != nil {
@@ -298,7 +299,7 @@ func (s *Space) Open(ctx context.Context, path string) (*os.File, protocol.Metad
 	if e == nil || e.IsDir {
 		return nil, protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such file")
 	}
-	f, ok, err := openFileAt(s.filesFD, p, filepath.Join(s.dir, "files", filepath.FromSlash(p)))
+	f, ok, err := fsys.OpenFileBeneath(s.filesFD, p, filepath.Join(s.dir, "files", filepath.FromSlash(p)))
 	if !ok {
 		f, err = openRegular(s.files, p)
 	}

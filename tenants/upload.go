@@ -7,11 +7,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"io"
 	"os"
 	"time"
 
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
@@ -173,7 +173,7 @@ func (s *committer) receive(ctx context.Context, body io.Reader, o PutOptions, r
 			}
 			if _, err := f.Write(buf[:n]); err != nil {
 				u.discard()
-				if errors.Is(err, errNoSpace) {
+				if fsys.IsNoSpace(err) {
 					return nil, protocol.Errorf(protocol.CodeInsufficientStorage, "the server's disk is full")
 				}
 				return nil, internal("write temp file", err)
