@@ -9,6 +9,7 @@ import (
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/sqlite"
 )
 
 // DeleteOptions qualify a delete. IfMatch (a file's hash) and IfSeq (nothing under
@@ -58,7 +59,7 @@ func (s *Space) Delete(ctx context.Context, path string, o DeleteOptions) (int64
 	}
 	files := []*entry{}
 	if e.IsDir {
-		cond, args := subtreeWhere("path", p)
+		cond, args := sqlite.SubtreeWhere("path", p)
 		rows, err := s.reg.store.Q().QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND `+cond+` ORDER BY path`,
 			append([]any{s.id}, args...)...)
 		if err != nil {
@@ -182,8 +183,8 @@ func (s *Space) changedSince(ctx context.Context, p string, seq int64) (bool, er
 	if seq < head && seq+1 < oldest {
 		return true, nil
 	}
-	cond1, a1 := subtreeWhere("path", p)
-	cond2, a2 := subtreeWhere("from_path", p)
+	cond1, a1 := sqlite.SubtreeWhere("path", p)
+	cond2, a2 := sqlite.SubtreeWhere("from_path", p)
 	args := append([]any{s.id, seq, p, p}, a1...)
 	args = append(args, a2...)
 	var n int
@@ -358,41 +359,8 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 	return meta, nil
 }
 
-// moveTree rewrites the index and version rows of from and its subtree to live under
-// to, and marks the moved entries as written by seq.
+// moveTree moves the entries of from and its subtree (and the versions kept of them)
+// to live under to, and marks the moved entries as written by seq.
 func (w *wtx) moveTree(from, to string, seq int64) error {
-	ff, tf := pathrule.FoldKey(from), pathrule.FoldKey(to)
-	n := runeLen(from) + 1
-	nf := runeLen(ff) + 1
-	cond, args := subtreeWhere("path", from)
-	if w.keepUndo() {
-		if err := w.undoRows(`(path = ? OR `+cond+`)`, append([]any{from}, args...)...); err != nil {
-			return err
-		}
-		if err := w.undoAbsent(to); err != nil {
-			return err
-		}
-		if err := w.undoMoved(from, to, n); err != nil {
-			return err
-		}
-	}
-	// The root entry.
-	if _, err := w.q.ExecContext(w.ctx, `UPDATE tenant_entries SET path = ?, fold = ?, parent = ?, seq = ? WHERE tenant_id = ? AND path = ?`,
-		to, tf, pathrule.Parent(to), seq, w.s.id, from); err != nil {
-		return err
-	}
-	if _, err := w.q.ExecContext(w.ctx, `UPDATE tenant_entries SET path = ? || substr(path, ?), fold = ? || substr(fold, ?),
-		parent = ? || substr(parent, ?), seq = ? WHERE tenant_id = ? AND `+cond,
-		append([]any{to, n, tf, nf, to, n, seq, w.s.id}, args...)...); err != nil {
-		return err
-	}
-	// Versions follow the path (matched under folding, as Versions looks them up).
-	fcond, fargs := subtreeWhere("fold", ff)
-	if _, err := w.q.ExecContext(w.ctx, `UPDATE tenant_versions SET path = ?, fold = ? WHERE tenant_id = ? AND fold = ?`,
-		to, tf, w.s.id, ff); err != nil {
-		return err
-	}
-	_, err := w.q.ExecContext(w.ctx, `UPDATE tenant_versions SET path = ? || substr(path, ?), fold = ? || substr(fold, ?)
-		WHERE tenant_id = ? AND `+fcond, append([]any{to, n, tf, nf, w.s.id}, fargs...)...)
-	return err
+	return w.tx.MoveTree(from, to, seq)
 }

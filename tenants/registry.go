@@ -70,6 +70,7 @@ type Registry struct {
 	disk diskBudget // in-flight upload bytes against limits.MinFreeDisk (disk.go)
 
 	store *sqlite.Store // the tenants' tables: statements, write lock, batching, WAL
+	index Index         // the write transactions of commits (the store, today)
 
 	mu       sync.Mutex
 	cache    map[string]Tenant // name → tenant, refreshed by Run
@@ -116,6 +117,7 @@ func Open(ctx context.Context, db *sql.DB, deps Deps, dataDir string, limits Lim
 	}
 	r := &Registry{
 		store:   store,
+		index:   store,
 		dataDir: abs,
 		limits:  limits,
 		log:     logger.With("component", "tenants"),

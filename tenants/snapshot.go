@@ -8,6 +8,7 @@ import (
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/sqlite"
 )
 
 // Paged listings.
@@ -42,7 +43,7 @@ type listScope struct {
 
 func scopeOf(dir string, recursive bool) listScope {
 	if recursive {
-		cond, args := subtreeWhere("path", dir)
+		cond, args := sqlite.SubtreeWhere("path", dir)
 		return listScope{cond, args}
 	}
 	return listScope{"parent = ?", []any{dir}}
@@ -277,44 +278,6 @@ func (s *snapshots) endSnapshot(seq int64) {
 	}
 	s.hmu.Unlock()
 	s.snapCount.Add(-1)
-}
-
-// keepUndo reports whether a write must keep undo rows: a listing is open. Writers
-// hold s.mu, which beginSnapshot's caller holds shared, so the answer cannot change
-// during the write from false to true for a snapshot the write precedes.
-func (w *wtx) keepUndo() bool { return w.s.snapCount.Load() > 0 }
-
-const undoCols = `tenant_id, path, died, present, parent, is_dir, size, hash, modified, seq`
-
-// undoRows keeps the index rows matching where (and the tenant) as they are now. The
-// first state kept for a path in a transaction wins (INSERT OR IGNORE): it is the
-// state before the transaction.
-func (w *wtx) undoRows(where string, args ...any) error {
-	w.s.undoDirty.Store(true)
-	_, err := w.q.ExecContext(w.ctx, `INSERT OR IGNORE INTO tenant_entry_undo (`+undoCols+`)
-		SELECT tenant_id, path, ?, 1, parent, is_dir, size, hash, modified, seq FROM tenant_entries WHERE tenant_id = ? AND `+where,
-		append([]any{w.base + 1, w.s.id}, args...)...)
-	return err
-}
-
-// undoAbsent keeps "no entry" as p's state, unless a state of p is already kept for
-// this transaction (then that one is the older).
-func (w *wtx) undoAbsent(p string) error {
-	w.s.undoDirty.Store(true)
-	_, err := w.q.ExecContext(w.ctx, `INSERT OR IGNORE INTO tenant_entry_undo (`+undoCols+`) VALUES (?, ?, ?, 0, ?, 0, 0, '', 0, 0)`,
-		w.s.id, p, w.base+1, pathrule.Parent(p))
-	return err
-}
-
-// undoMoved keeps "no entry" for every path the subtree under from gets under to
-// (the subtree root itself excluded). n is runeLen(from)+1.
-func (w *wtx) undoMoved(from, to string, n int) error {
-	w.s.undoDirty.Store(true)
-	cond, args := subtreeWhere("path", from)
-	_, err := w.q.ExecContext(w.ctx, `INSERT OR IGNORE INTO tenant_entry_undo (`+undoCols+`)
-		SELECT tenant_id, ? || substr(path, ?), ?, 0, ? || substr(parent, ?), 0, 0, '', 0, 0 FROM tenant_entries WHERE tenant_id = ? AND `+cond,
-		append([]any{to, n, w.base + 1, to, n, w.s.id}, args...)...)
-	return err
 }
 
 // pruneUndo drops the undo rows no open listing needs: those that died at or before

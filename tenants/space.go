@@ -336,15 +336,6 @@ func openRegular(root *os.Root, name string) (*os.File, error) {
 	return f, nil
 }
 
-// subtreeWhere is the SQL condition "path lies strictly under dir" for column col,
-// with its two arguments. For the root every path matches.
-func subtreeWhere(col, dir string) (string, []any) {
-	if dir == "" {
-		return "1", nil
-	}
-	return "(" + col + " > ? AND " + col + " < ?)", []any{dir + "/", dir + "0"}
-}
-
 // Changes returns up to limit events after since (exclusive) in seq order. limit <= 0
 // means protocol.DefaultChangesLimit; it is capped at protocol.MaxChangesLimit. A
 // non-empty epoch other than the current one, a since beyond the head, or a since older

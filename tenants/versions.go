@@ -11,6 +11,7 @@ import (
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/sqlite"
 )
 
 // DeletedEntry is a path deleted within the version retention, with its newest kept
@@ -83,7 +84,7 @@ func (s *Space) Deleted(ctx context.Context, dir string) ([]DeletedEntry, error)
 	if err := s.alive(); err != nil {
 		return nil, err
 	}
-	cond, args := subtreeWhere("v.path", d)
+	cond, args := sqlite.SubtreeWhere("v.path", d)
 	rows, err := s.reg.store.Q().QueryContext(ctx, `SELECT v.path, v.fold, v.id, v.replaced_at, v.size, v.hash FROM tenant_versions v
 		WHERE v.tenant_id = ? AND v.deleted = 1 AND v.replaced_at >= ? AND `+cond+`
 		AND NOT EXISTS (SELECT 1 FROM tenant_entries e WHERE e.tenant_id = v.tenant_id AND e.fold = v.fold)

@@ -4,22 +4,18 @@ package tenants
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"time"
-	"unicode/utf8"
 
-	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
-	"github.com/syncspace/syncspace/tenants/sqlite"
+	"github.com/syncspace/syncspace/tenants/index"
 )
 
 // wtx is one write transaction of a space: it assigns seqs and collects events.
 type wtx struct {
 	s            *Space
 	ctx          context.Context
-	tx           *sql.Tx
-	q            sqlite.Q // tx through the statement cache
+	tx           index.Tx
 	epoch        string
 	seq          int64
 	base         int64 // head_seq when the transaction began
@@ -54,24 +50,25 @@ func (s *committer) commitTx(ctx context.Context, src Source, fn func(w *wtx) er
 	}
 	// Commit even if the caller goes away now: the disk has already changed.
 	ctx = context.WithoutCancel(ctx)
-	// The SQL part joins the registry-wide batch (txbatch.go): one durable commit
-	// for the writes of every tenant queued meanwhile.
+	// The index may share the transaction with other tenants' writes queued
+	// meanwhile (tenants/sqlite: one durable commit for all of them).
 	var w *wtx
-	err := s.reg.store.Batch(ctx, func(tx *sql.Tx) error {
-		w = &wtx{s: s.Space, ctx: ctx, tx: tx, q: s.reg.store.InTx(tx), src: src}
-		if err := w.q.QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&w.epoch, &w.seq); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return protocol.Errorf(protocol.CodeNotFound, "no such tenant")
-			}
-			return err
-		}
+	// Undo rows are kept while a listing is open (snapshot.go). The caller holds s.mu,
+	// which beginSnapshot's caller holds shared, so the answer cannot change during
+	// the write from false to true for a snapshot the write precedes.
+	o := index.WriteOptions{KeepUndo: s.snapCount.Load() > 0}
+	if o.KeepUndo {
+		s.undoDirty.Store(true)
+	}
+	err := s.reg.index.Write(ctx, s.id, o, func(tx index.Tx) error {
+		w = &wtx{s: s.Space, ctx: ctx, tx: tx, src: src}
+		w.epoch, w.seq = tx.Head()
 		w.base = w.seq
-		if err := fn(w); err != nil {
-			return err
-		}
-		_, err := w.q.ExecContext(ctx, `UPDATE tenants SET head_seq = ? WHERE id = ?`, w.seq, s.id)
-		return err
+		return fn(w)
 	})
+	if errors.Is(err, index.ErrNoTenant) {
+		return nil, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+	}
 	if err != nil {
 		return nil, wrapInternal("commit", err)
 	}
@@ -109,33 +106,18 @@ func (w *wtx) event(op, from string, m protocol.Metadata) (int64, error) {
 	} else {
 		m.Seq = w.seq
 	}
-	_, err := w.q.ExecContext(w.ctx, `INSERT INTO tenant_changes (tenant_id, seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, at, meta_seq)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, w.s.id, w.seq, op, from, m.Path, m.IsDirectory, m.Size, m.Hash,
-		m.Modified.UnixNano(), w.src.ClientID, w.src.Subject, time.Now().UnixNano(), metaSeq)
-	if err != nil {
+	ev := protocol.Event{Type: protocol.TypeFileOperation, Seq: w.seq,
+		Operation: protocol.NewOperation(op, from, m), SourceClient: w.src.ClientID, SourceSubject: w.src.Subject}
+	if err := w.tx.Append(ev, metaSeq, time.Now()); err != nil {
 		return 0, err
 	}
-	w.events = append(w.events, protocol.Event{Type: protocol.TypeFileOperation, Seq: w.seq,
-		Operation: protocol.NewOperation(op, from, m), SourceClient: w.src.ClientID, SourceSubject: w.src.Subject})
+	w.events = append(w.events, ev)
 	return w.seq, nil
 }
 
 // put inserts or replaces the index row of m.Path.
 func (w *wtx) put(m protocol.Metadata, old *entry) error {
-	if w.keepUndo() {
-		if err := w.undoRows(`fold = ?`, pathrule.FoldKey(m.Path)); err != nil {
-			return err
-		}
-		if err := w.undoAbsent(m.Path); err != nil {
-			return err
-		}
-	}
-	_, err := w.q.ExecContext(w.ctx, `INSERT INTO tenant_entries (tenant_id, fold, path, parent, is_dir, size, hash, modified, seq)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (tenant_id, fold) DO UPDATE SET path = excluded.path, parent = excluded.parent, is_dir = excluded.is_dir,
-			size = excluded.size, hash = excluded.hash, modified = excluded.modified, seq = excluded.seq`,
-		w.s.id, pathrule.FoldKey(m.Path), m.Path, pathrule.Parent(m.Path), m.IsDirectory, m.Size, m.Hash, m.Modified.UnixNano(), m.Seq)
-	if err != nil {
+	if err := w.tx.PutEntry(m); err != nil {
 		return err
 	}
 	if old == nil {
@@ -151,19 +133,8 @@ func (w *wtx) put(m protocol.Metadata, old *entry) error {
 
 // removeTree deletes the index rows of p and everything under it.
 func (w *wtx) removeTree(p string) error {
-	cond, args := subtreeWhere("path", p)
-	var n, bytes int64
-	if err := w.q.QueryRowContext(w.ctx, `SELECT count(*), coalesce(sum(CASE WHEN is_dir THEN 0 ELSE size END), 0) FROM tenant_entries
-		WHERE tenant_id = ? AND (path = ? OR `+cond+`)`, append([]any{w.s.id, p}, args...)...).Scan(&n, &bytes); err != nil {
-		return err
-	}
-	if w.keepUndo() {
-		if err := w.undoRows(`(path = ? OR `+cond+`)`, append([]any{p}, args...)...); err != nil {
-			return err
-		}
-	}
-	if _, err := w.q.ExecContext(w.ctx, `DELETE FROM tenant_entries WHERE tenant_id = ? AND (path = ? OR `+cond+`)`,
-		append([]any{w.s.id, p}, args...)...); err != nil {
+	n, bytes, err := w.tx.RemoveTree(p)
+	if err != nil {
 		return err
 	}
 	w.entriesDelta -= n
@@ -173,11 +144,6 @@ func (w *wtx) removeTree(p string) error {
 
 // addVersion records a kept earlier content of path.
 func (w *wtx) addVersion(id, path string, e *entry, deleted bool) error {
-	_, err := w.q.ExecContext(w.ctx, `INSERT INTO tenant_versions (tenant_id, id, path, fold, size, hash, modified, replaced_at, deleted)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, w.s.id, id, path, pathrule.FoldKey(path), e.Size, e.Hash, e.Modified.UnixNano(),
-		time.Now().UnixNano(), deleted)
+	err := w.tx.AddVersion(id, protocol.Metadata{Path: path, Size: e.Size, Hash: e.Hash, Modified: e.Modified}, time.Now(), deleted)
 	return err
 }
-
-// runeLen is the SQL substr length of s (SQLite counts characters of TEXT).
-func runeLen(s string) int { return utf8.RuneCountInString(s) }
