@@ -3,7 +3,6 @@ package tenants
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/index"
 )
 
 func newID() string {
@@ -32,32 +32,15 @@ func (r *Registry) Create(ctx context.Context, name string, o Options) (Tenant, 
 	}
 	t := Tenant{Name: name, ID: newID(), Quota: o.Quota, MaxFileSize: o.MaxFileSize, MaxEntries: o.MaxEntries,
 		CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-	unlock := r.store.LockWrites()
-	err := func() error {
-		tx, err := r.store.DB().BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tenants WHERE name = ?`, name).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return protocol.Errorf(protocol.CodeConflict, "tenant %s exists", name)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (name, id, quota, max_file_size, max_entries, created_at, epoch, head_seq)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 0)`, name, t.ID, t.Quota, t.MaxFileSize, t.MaxEntries, t.CreatedAt.UnixNano(), newID()); err != nil {
-			return err
-		}
-		return tx.Commit()
-	}()
-	unlock()
+	err := r.index.CreateTenant(ctx, index.Tenant(t), newID())
+	if errors.Is(err, index.ErrTenantExists) {
+		return Tenant{}, protocol.Errorf(protocol.CodeConflict, "tenant %s exists", name)
+	}
 	if err != nil {
 		return Tenant{}, wrapInternal("create tenant", err)
 	}
 	if err := r.makeDirs(name); err != nil {
-		_, _ = r.store.DB().ExecContext(context.WithoutCancel(ctx), `DELETE FROM tenants WHERE id = ?`, t.ID)
+		_ = r.index.DeleteTenant(context.WithoutCancel(ctx), t.ID)
 		return Tenant{}, internal("create tenant directories", err)
 	}
 	r.mu.Lock()
@@ -80,47 +63,27 @@ func (r *Registry) makeDirs(name string) error {
 	return nil
 }
 
-const tenantCols = `name, id, quota, max_file_size, max_entries, created_at`
-
-func scanTenant(sc interface{ Scan(...any) error }) (Tenant, error) {
-	var t Tenant
-	var created int64
-	if err := sc.Scan(&t.Name, &t.ID, &t.Quota, &t.MaxFileSize, &t.MaxEntries, &created); err != nil {
-		return Tenant{}, err
-	}
-	t.CreatedAt = time.Unix(0, created).UTC()
-	return t, nil
-}
-
 // Get returns the tenant called name, read from the database (not_found if none).
 func (r *Registry) Get(ctx context.Context, name string) (Tenant, error) {
-	t, err := scanTenant(r.store.Q().QueryRowContext(ctx, `SELECT `+tenantCols+` FROM tenants WHERE name = ?`, name))
-	if errors.Is(err, sql.ErrNoRows) {
+	t, err := r.index.TenantByName(ctx, name)
+	if errors.Is(err, index.ErrNoTenant) {
 		return Tenant{}, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 	}
 	if err != nil {
 		return Tenant{}, internal("read tenant", err)
 	}
-	return t, nil
+	return Tenant(t), nil
 }
 
 // List returns every tenant, ordered by name.
 func (r *Registry) List(ctx context.Context) ([]Tenant, error) {
-	rows, err := r.store.Q().QueryContext(ctx, `SELECT `+tenantCols+` FROM tenants ORDER BY name`)
+	list, err := r.index.Tenants(ctx)
 	if err != nil {
 		return nil, internal("list tenants", err)
 	}
-	defer rows.Close()
-	out := []Tenant{}
-	for rows.Next() {
-		t, err := scanTenant(rows)
-		if err != nil {
-			return nil, internal("list tenants", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, internal("list tenants", err)
+	out := make([]Tenant, len(list))
+	for i, t := range list {
+		out[i] = Tenant(t)
 	}
 	return out, nil
 }
@@ -155,14 +118,11 @@ func (r *Registry) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	unlock := r.store.LockWrites()
-	res, err := r.store.DB().ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, t.ID)
-	unlock()
-	if err != nil {
+	if err := r.index.DeleteTenant(ctx, t.ID); err != nil {
+		if errors.Is(err, index.ErrNoTenant) {
+			return protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+		}
 		return internal("delete tenant", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 	}
 	r.mu.Lock()
 	delete(r.cache, name)

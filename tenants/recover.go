@@ -2,11 +2,11 @@ package tenants
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"os"
 
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/index"
 )
 
 // recover brings the space to a consistent state when it is opened after a crash or
@@ -41,22 +41,19 @@ func (s *reconciler) recover(ctx context.Context) error {
 // checked; the new epoch starts after the highest seq), and when the head is behind
 // the tenant's head mark (headmark.go: syncd.db restored from a backup).
 func (s *reconciler) loadHead(ctx context.Context) error {
-	var epoch string
-	var head int64
-	var maxSeq sql.NullInt64
-	if err := s.reg.store.DB().QueryRowContext(ctx, `SELECT epoch, head_seq, (SELECT max(seq) FROM tenant_changes WHERE tenant_id = ?) FROM tenants WHERE id = ?`,
-		s.id, s.id).Scan(&epoch, &head, &maxSeq); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return protocol.Errorf(protocol.CodeNotFound, "no such tenant")
-		}
+	epoch, head, maxSeq, err := s.reg.index.LoadHead(ctx, s.id)
+	if errors.Is(err, index.ErrNoTenant) {
+		return protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+	}
+	if err != nil {
 		return err
 	}
 	s.rc.removeHeadTemps()
 	mark, marked := s.rc.readHeadMark()
 	changed := false
 	switch {
-	case maxSeq.Valid && maxSeq.Int64 > head:
-		epoch, head, changed = newID(), maxSeq.Int64, true
+	case maxSeq > head:
+		epoch, head, changed = newID(), maxSeq, true
 		s.log.Warn("change log ahead of its head: starting a new epoch", "seq", head)
 	case marked && mark.tid == s.id && mark.epoch == epoch && mark.seq > head:
 		epoch, changed = newID(), true
@@ -64,10 +61,7 @@ func (s *reconciler) loadHead(ctx context.Context) error {
 			"seq", head, "last_committed", mark.seq)
 	}
 	if changed {
-		unlock := s.reg.store.LockWrites()
-		_, err := s.reg.store.DB().ExecContext(ctx, `UPDATE tenants SET epoch = ?, head_seq = ? WHERE id = ?`, epoch, head, s.id)
-		unlock()
-		if err != nil {
+		if err := s.reg.index.SetHead(ctx, s.id, epoch, head); err != nil {
 			return err
 		}
 	}
@@ -79,9 +73,8 @@ func (s *reconciler) loadHead(ctx context.Context) error {
 }
 
 func (s *reconciler) loadCounters(ctx context.Context) error {
-	var used, n int64
-	if err := s.reg.store.DB().QueryRowContext(ctx, `SELECT coalesce(sum(CASE WHEN is_dir THEN 0 ELSE size END), 0), count(*) FROM tenant_entries WHERE tenant_id = ?`,
-		s.id).Scan(&used, &n); err != nil {
+	used, n, err := s.reg.index.Usage(ctx, s.id)
+	if err != nil {
 		return err
 	}
 	s.hmu.Lock()
@@ -117,51 +110,25 @@ func (s *reconciler) cleanVersions(ctx context.Context) error {
 	for _, n := range names {
 		onDisk[n] = true
 	}
-	rows, err := s.reg.store.DB().QueryContext(ctx, `SELECT id FROM tenant_versions WHERE tenant_id = ?`, s.id)
+	ids, err := s.reg.index.VersionIDs(ctx, s.id)
 	if err != nil {
 		return err
 	}
 	var gone []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
+	for _, id := range ids {
 		if onDisk[id] {
 			delete(onDisk, id)
 		} else {
 			gone = append(gone, id)
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
 	for n := range onDisk {
 		if err := s.versions.RemoveAll(n); err != nil {
 			return err
 		}
 	}
-	if len(gone) > 0 {
-		unlock := s.reg.store.LockWrites()
-		err := func() error {
-			tx, err := s.reg.store.DB().BeginTx(ctx, nil)
-			if err != nil {
-				return err
-			}
-			defer tx.Rollback()
-			for _, id := range gone {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM tenant_versions WHERE tenant_id = ? AND id = ?`, s.id, id); err != nil {
-					return err
-				}
-			}
-			return tx.Commit()
-		}()
-		unlock()
-		if err != nil {
-			return err
-		}
+	if err := s.reg.index.DeleteVersionRows(ctx, s.id, gone); err != nil {
+		return err
 	}
 	if len(onDisk)+len(gone) > 0 {
 		s.log.Info("dropped orphan versions", "files", len(onDisk), "rows", len(gone))

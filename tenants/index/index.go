@@ -60,3 +60,41 @@ type Tx interface {
 	// id of m.Path, replaced (or deleted) at replacedAt.
 	AddVersion(id string, m protocol.Metadata, replacedAt time.Time, deleted bool) error
 }
+
+// ErrTenantExists is CreateTenant's error for a name already taken.
+var ErrTenantExists = errors.New("index: tenant exists")
+
+// Tenant is a tenant's record.
+type Tenant struct {
+	Name, ID                       string
+	Quota, MaxFileSize, MaxEntries int64
+	CreatedAt                      time.Time
+}
+
+// Tenants holds the tenant records and each tenant's head.
+type Tenants interface {
+	// CreateTenant adds t with head 0 in epoch; ErrTenantExists if t.Name is taken.
+	CreateTenant(ctx context.Context, t Tenant, epoch string) error
+	// DeleteTenant removes the tenant with id and everything the index holds of it;
+	// ErrNoTenant if there is none.
+	DeleteTenant(ctx context.Context, id string) error
+	// TenantByName returns the tenant called name; ErrNoTenant if none.
+	TenantByName(ctx context.Context, name string) (Tenant, error)
+	// Tenants returns every tenant, ordered by name.
+	Tenants(ctx context.Context) ([]Tenant, error)
+}
+
+// Recovery is what a space reads and repairs when it opens.
+type Recovery interface {
+	// LoadHead returns the tenant's epoch, head seq and the highest seq in its change
+	// log (0 if empty); ErrNoTenant if none.
+	LoadHead(ctx context.Context, id string) (epoch string, head, maxSeq int64, err error)
+	// SetHead sets the tenant's epoch and head seq (a new epoch at recovery).
+	SetHead(ctx context.Context, id, epoch string, head int64) error
+	// Usage returns the bytes of the tenant's files and its number of entries.
+	Usage(ctx context.Context, id string) (used, entries int64, err error)
+	// VersionIDs returns the ids of every version the index keeps of the tenant.
+	VersionIDs(ctx context.Context, id string) ([]string, error)
+	// DeleteVersionRows forgets the tenant's versions ids (their content is gone).
+	DeleteVersionRows(ctx context.Context, id string, ids []string) error
+}

@@ -36,3 +36,20 @@ func TestWriterConformance(t *testing.T) {
 		return st, ids
 	})
 }
+
+func TestTenantsConformance(t *testing.T) {
+	indextest.RunTenants(t, func(t *testing.T) indextest.Full {
+		ctx := context.Background()
+		db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "syncd.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		st, err := sqlite.NewStore(ctx, db, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Close)
+		return st
+	})
+}
