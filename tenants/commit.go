@@ -367,7 +367,7 @@ func (s *committer) applyPut(b *batch, r *putReq) error {
 		if w := b.writer[pathrule.FoldKey(p)]; w != nil {
 			r.same = w
 		} else {
-			r.meta = cur.meta()
+			r.meta = cur.Meta()
 		}
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -86,8 +87,7 @@ func (r *Registry) InFlightDisk() int64 { return r.disk.inflight.Load() }
 // the oldest of all tenants. It returns how many it removed.
 func (r *Registry) pruneForDisk(ctx context.Context, tenantID string, n int) (int, error) {
 	if tenantID != "" {
-		got, err := r.dropVersions(ctx, `v.tenant_id = ? AND v.id IN (SELECT id FROM tenant_versions WHERE tenant_id = ? ORDER BY replaced_at LIMIT ?)`,
-			tenantID, tenantID, n)
+		got, err := r.dropVersions(ctx, tenantID, time.Time{}, n)
 		if got > 0 || err != nil {
 			return got, err
 		}

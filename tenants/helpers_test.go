@@ -249,7 +249,11 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // openRegistry opens a registry on db with a syncBus (localbus imports this package,
 // so this package's own tests cannot use it).
 func openRegistry(ctx context.Context, db *sql.DB, dir string, limits Limits, logger *slog.Logger) (*Registry, error) {
-	return Open(ctx, db, Deps{Bus: &syncBus{}}, dir, limits, logger)
+	store, err := sqlite.NewStore(ctx, db, logger)
+	if err != nil {
+		return nil, err
+	}
+	return Open(ctx, Deps{Index: store, Bus: &syncBus{}}, dir, limits, logger)
 }
 
 // syncBus is an in-process Bus for this package's tests that also records every

@@ -9,4 +9,7 @@ type Index interface {
 	index.Writer   // the write transaction of a commit
 	index.Tenants  // tenant records
 	index.Recovery // what a space reads and repairs when it opens
+	index.Reader   // point reads
+	index.Viewer   // reads in one snapshot: change pages, listings
+	index.Maintenance
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
-	"github.com/syncspace/syncspace/tenants/sqlite"
 )
 
 // DeleteOptions qualify a delete. IfMatch (a file's hash) and IfSeq (nothing under
@@ -38,7 +37,7 @@ func (s *Space) Delete(ctx context.Context, path string, o DeleteOptions) (int64
 	if err := s.writable(); err != nil {
 		return 0, err
 	}
-	e, err := s.lookupExact(ctx, s.reg.store.Q(), p)
+	e, err := s.lookupExact(ctx, p)
 	if err != nil {
 		return 0, err
 	}
@@ -59,27 +58,15 @@ func (s *Space) Delete(ctx context.Context, path string, o DeleteOptions) (int64
 	}
 	files := []*entry{}
 	if e.IsDir {
-		cond, args := sqlite.SubtreeWhere("path", p)
-		rows, err := s.reg.store.Q().QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND `+cond+` ORDER BY path`,
-			append([]any{s.id}, args...)...)
+		under, err := s.reg.index.Subtree(ctx, s.id, p)
 		if err != nil {
 			return 0, internal("read index", err)
 		}
-		n := 0
-		for rows.Next() {
-			c, err := scanEntry(rows)
-			if err != nil {
-				rows.Close()
-				return 0, internal("read index", err)
-			}
-			n++
+		n := len(under)
+		for _, c := range under {
 			if !c.IsDir {
 				files = append(files, c)
 			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return 0, internal("read index", err)
 		}
 		if n > 0 && !o.Recursive {
 			return 0, protocol.Errorf(protocol.CodeConflict, "the directory is not empty")
@@ -144,7 +131,7 @@ func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, src 
 			}
 		}
 		var err error
-		if seq, err = w.event(protocol.OpDelete, "", e.meta()); err != nil {
+		if seq, err = w.event(protocol.OpDelete, "", e.Meta()); err != nil {
 			return err
 		}
 		return w.removeTree(e.Path)
@@ -172,9 +159,8 @@ func (s *Space) makeParentsOnDisk(p string) (bool, error) {
 // changedSince reports whether anything at or under p changed after seq (by the
 // change log). A seq older than the retained log counts as changed.
 func (s *Space) changedSince(ctx context.Context, p string, seq int64) (bool, error) {
-	var oldest, head int64
-	if err := s.reg.store.Q().QueryRowContext(ctx, `SELECT coalesce((SELECT min(seq) FROM tenant_changes WHERE tenant_id = ?), 0), head_seq FROM tenants WHERE id = ?`,
-		s.id, s.id).Scan(&oldest, &head); err != nil {
+	oldest, head, err := s.reg.index.ChangeBounds(ctx, s.id)
+	if err != nil {
 		return false, internal("read change log", err)
 	}
 	if seq > head {
@@ -183,29 +169,11 @@ func (s *Space) changedSince(ctx context.Context, p string, seq int64) (bool, er
 	if seq < head && seq+1 < oldest {
 		return true, nil
 	}
-	cond1, a1 := sqlite.SubtreeWhere("path", p)
-	cond2, a2 := sqlite.SubtreeWhere("from_path", p)
-	args := append([]any{s.id, seq, p, p}, a1...)
-	args = append(args, a2...)
-	var n int
-	if err := s.reg.store.Q().QueryRowContext(ctx, `SELECT count(*) FROM tenant_changes WHERE tenant_id = ? AND seq > ?
-		AND (path = ? OR from_path = ? OR `+cond1+` OR `+cond2+`)`, args...).Scan(&n); err != nil {
+	changed, err := s.reg.index.ChangedAfter(ctx, s.id, p, seq)
+	if err != nil {
 		return false, internal("read change log", err)
 	}
-	if n > 0 {
-		return true, nil
-	}
-	// A change of an ancestor (a move or delete of a parent) also changed p.
-	for a := pathrule.Parent(p); a != ""; a = pathrule.Parent(a) {
-		if err := s.reg.store.Q().QueryRowContext(ctx, `SELECT count(*) FROM tenant_changes WHERE tenant_id = ? AND seq > ? AND (path = ? OR from_path = ?) AND op IN ('Delete','Move')`,
-			s.id, seq, a, a).Scan(&n); err != nil {
-			return false, internal("read change log", err)
-		}
-		if n > 0 {
-			return true, nil
-		}
-	}
-	return false, nil
+	return changed, nil
 }
 
 // Mkdir creates the directory at path (and missing parents). created is false when
@@ -232,7 +200,7 @@ func (s *Space) Mkdir(ctx context.Context, path string, src Source) (protocol.Me
 		if !cur.IsDir {
 			return protocol.Metadata{}, false, protocol.Errorf(protocol.CodeConflict, "a file exists at this path")
 		}
-		return cur.meta(), false, nil
+		return cur.Meta(), false, nil
 	}
 	if err := s.cm.checkEntries(true, len(missing)); err != nil {
 		return protocol.Metadata{}, false, err
@@ -285,7 +253,7 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 	if err := s.writable(); err != nil {
 		return protocol.Metadata{}, err
 	}
-	e, err := s.lookupExact(ctx, s.reg.store.Q(), f)
+	e, err := s.lookupExact(ctx, f)
 	if err != nil {
 		return protocol.Metadata{}, err
 	}
@@ -335,7 +303,7 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 		}
 		return protocol.Metadata{}, diskErr("rename", err)
 	}
-	meta := e.meta()
+	meta := e.Meta()
 	meta.Path = t
 	_, err = s.cm.write(ctx, src, func(w *wtx) error {
 		if err := w.addParents(missing); err != nil {

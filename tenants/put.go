@@ -114,39 +114,12 @@ type lookupFunc func(ctx context.Context, paths []string) (map[string]*entry, er
 
 // lookupMany is lookup of several paths in one query.
 func (s *Space) lookupMany(ctx context.Context, paths []string) (map[string]*entry, error) {
-	out := make(map[string]*entry, len(paths))
-	if len(paths) == 0 {
-		return out, nil
-	}
-	args := make([]any, 0, len(paths)+1)
-	args = append(args, s.id)
-	for _, p := range paths {
-		args = append(args, pathrule.FoldKey(p))
-	}
-	rows, err := s.reg.store.Q().QueryContext(ctx, `SELECT fold, `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND fold IN (?`+
-		strings.Repeat(", ?", len(paths)-1)+`)`, args...)
+	found, err := s.reg.index.LookupMany(ctx, s.id, paths)
 	if err != nil {
 		return nil, internal("read index", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var fold string
-		e, err := scanEntry(scanFunc(func(dest ...any) error { return rows.Scan(append([]any{&fold}, dest...)...) }))
-		if err != nil {
-			return nil, internal("read index", err)
-		}
-		out[fold] = e
-	}
-	if err := rows.Err(); err != nil {
-		return nil, internal("read index", err)
-	}
-	return out, nil
+	return found, nil
 }
-
-// scanFunc adapts a function to scanEntry's scanner.
-type scanFunc func(dest ...any) error
-
-func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
 // checkTargetWith is checkTarget reading the index through look (which may see writes
 // of a batch not yet committed). The ancestors and p are looked up at once.

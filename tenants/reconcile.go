@@ -203,20 +203,15 @@ func (s *reconciler) skip(p, why string) {
 }
 
 func (s *reconciler) indexChildren(ctx context.Context, dir string) (map[string]*entry, error) {
-	rows, err := s.reg.store.Q().QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND parent = ?`, s.id, dir)
+	list, err := s.reg.index.Children(ctx, s.id, dir)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]*entry{}
-	for rows.Next() {
-		e, err := scanEntry(rows)
-		if err != nil {
-			return nil, err
-		}
+	out := make(map[string]*entry, len(list))
+	for _, e := range list {
 		out[pathrule.FoldKey(e.Path)] = e
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 var errUnstable = errors.New("file changed while hashed")
@@ -250,7 +245,7 @@ func (s *reconciler) hashStable(p string) (string, *diskItem, error) {
 
 // sameEntry reports whether the index still holds e unchanged.
 func (s *reconciler) sameEntry(ctx context.Context, e *entry) (bool, error) {
-	cur, err := s.lookup(ctx, s.reg.store.Q(), e.Path)
+	cur, err := s.lookup(ctx, e.Path)
 	if err != nil {
 		return false, err
 	}
@@ -264,7 +259,7 @@ func (s *reconciler) parentIndexed(ctx context.Context, p string) (bool, error) 
 	if parent == "" {
 		return true, nil
 	}
-	e, err := s.lookup(ctx, s.reg.store.Q(), parent)
+	e, err := s.lookup(ctx, parent)
 	if err != nil {
 		return false, err
 	}
@@ -283,7 +278,7 @@ func (s *reconciler) applyDelete(ctx context.Context, e *entry) error {
 		return nil // it is back
 	}
 	_, err := s.cm.write(ctx, Source{}, func(w *wtx) error {
-		if _, err := w.event(protocol.OpDelete, "", e.meta()); err != nil {
+		if _, err := w.event(protocol.OpDelete, "", e.Meta()); err != nil {
 			return err
 		}
 		return w.removeTree(e.Path)
@@ -295,7 +290,7 @@ func (s *reconciler) applyDelete(ctx context.Context, e *entry) error {
 func (s *reconciler) applyCreateDir(ctx context.Context, d *diskItem) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cur, err := s.lookup(ctx, s.reg.store.Q(), d.path); err != nil || cur != nil {
+	if cur, err := s.lookup(ctx, d.path); err != nil || cur != nil {
 		return cur != nil && cur.IsDir && cur.Path == d.path, err
 	}
 	if ok, err := s.rc.parentIndexed(ctx, d.path); err != nil || !ok {
@@ -322,7 +317,7 @@ func (s *reconciler) applyCreateDir(ctx context.Context, d *diskItem) (bool, err
 func (s *reconciler) applyFile(ctx context.Context, old *entry, st *diskItem, hash string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur, err := s.lookup(ctx, s.reg.store.Q(), st.path)
+	cur, err := s.lookup(ctx, st.path)
 	if err != nil {
 		return err
 	}
@@ -380,7 +375,7 @@ func (s *reconciler) reconcileName(ctx context.Context, p string) (unstable, nee
 	default:
 		return false, false, err
 	}
-	e, err := s.lookup(ctx, s.reg.store.Q(), p)
+	e, err := s.lookup(ctx, p)
 	if err != nil {
 		return false, false, err
 	}

@@ -2,7 +2,6 @@ package tenants
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
-	"github.com/syncspace/syncspace/tenants/sqlite"
 )
 
 // Options are a tenant's own limits. Zero Quota means no quota; zero MaxFileSize or
@@ -69,8 +67,7 @@ type Registry struct {
 
 	disk diskBudget // in-flight upload bytes against limits.MinFreeDisk (disk.go)
 
-	store *sqlite.Store // the tenants' tables: statements, write lock, batching, WAL
-	index Index         // the write transactions of commits (the store, today)
+	index Index // tenant records, entries, change log, heads, versions (index.go)
 
 	mu       sync.Mutex
 	cache    map[string]Tenant // name → tenant, refreshed by Run
@@ -89,17 +86,19 @@ type slot struct {
 
 // Deps are the adapters a Registry works through.
 type Deps struct {
+	// Index holds the tenants' metadata (tenants/sqlite.Store on one node). Required.
+	// Registry.Close closes it (which does not close a database it was given).
+	Index Index
 	// Bus carries each group commit's Notice to subscribers after the commit
 	// (tenants/localbus in one process). Required. The registry does not close it.
 	Bus Bus
 }
 
-// Open creates the package's tables if needed, creates DATA/tenants (0700) and loads
-// the tenant list. logger nil means slog.Default(). tenants/sqlindex.OpenRegistry
-// builds the single-node deps.
-func Open(ctx context.Context, db *sql.DB, deps Deps, dataDir string, limits Limits, logger *slog.Logger) (*Registry, error) {
-	if deps.Bus == nil {
-		return nil, internal("open registry", errors.New("no bus"))
+// Open creates DATA/tenants (0700) and loads the tenant list from deps.Index. logger
+// nil means slog.Default(). tenants/sqlindex.OpenRegistry builds the single-node deps.
+func Open(ctx context.Context, deps Deps, dataDir string, limits Limits, logger *slog.Logger) (*Registry, error) {
+	if deps.Index == nil || deps.Bus == nil {
+		return nil, internal("open registry", errors.New("no index or no bus"))
 	}
 	if logger == nil {
 		logger = slog.Default()
@@ -111,13 +110,8 @@ func Open(ctx context.Context, db *sql.DB, deps Deps, dataDir string, limits Lim
 	if err := mkdirAllOS(filepath.Join(abs, "tenants")); err != nil {
 		return nil, internal("create data dir", err)
 	}
-	store, err := sqlite.NewStore(ctx, db, logger.With("component", "tenants"))
-	if err != nil {
-		return nil, internal("open store", err)
-	}
 	r := &Registry{
-		store:   store,
-		index:   store,
+		index:   deps.Index,
 		dataDir: abs,
 		limits:  limits,
 		log:     logger.With("component", "tenants"),
@@ -156,7 +150,7 @@ func (r *Registry) Run(ctx context.Context) {
 				sp.rc.flushHeadMark()
 				sp.snap.pruneUndo(ctx)
 			}
-			r.store.CheckpointWAL(ctx)
+			r.index.Maintain(ctx)
 		case <-prune.C:
 			r.prune(ctx)
 		}
@@ -241,7 +235,8 @@ func (sl *slot) peek() *Space {
 	return sl.space
 }
 
-// Close closes every open space (stopping watchers). It does not close the database.
+// Close closes every open space (stopping watchers) and the index. It does not close
+// the database the index was given.
 func (r *Registry) Close() error {
 	r.mu.Lock()
 	r.closed = true
@@ -256,7 +251,7 @@ func (r *Registry) Close() error {
 		}
 		sl.mu.Unlock()
 	}
-	r.store.Close()
+	r.index.Close()
 	return nil
 }
 

@@ -385,12 +385,12 @@ func TestWALTruncatedWhenLarge(t *testing.T) {
 		}
 		return fi.Size()
 	}
-	e.reg.store.CheckpointWAL(ctx) // the reader still pins it: postponed
+	e.reg.index.Maintain(ctx) // the reader still pins it: postponed
 	if n := walBytes(); n <= sqlite.WALTruncateSize {
 		t.Fatalf("WAL truncated under an open reader: %d", n)
 	}
 	tx.Rollback()
-	e.reg.store.CheckpointWAL(ctx)
+	e.reg.index.Maintain(ctx)
 	if n := walBytes(); n != 0 {
 		t.Fatalf("WAL %d bytes after the checkpoint", n)
 	}

@@ -2,7 +2,6 @@ package tenants
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,11 +9,11 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/index"
 )
 
 // Source says who made a change: the event's source_client and source_subject. The
@@ -77,19 +76,8 @@ type Space struct {
 	undoDirty atomic.Bool
 }
 
-// entry is one index row.
-type entry struct {
-	Path     string
-	IsDir    bool
-	Size     int64
-	Hash     string
-	Modified time.Time
-	Seq      int64
-}
-
-func (e *entry) meta() protocol.Metadata {
-	return protocol.Metadata{Path: e.Path, Size: e.Size, Modified: e.Modified, Hash: e.Hash, IsDirectory: e.IsDir, Seq: e.Seq}
-}
+// entry is one index entry.
+type entry = index.Entry
 
 func (r *Registry) openSpace(ctx context.Context, t Tenant) (*Space, error) {
 	if err := r.makeDirs(t.Name); err != nil {
@@ -216,30 +204,9 @@ func (s *Space) writable() error {
 	return nil
 }
 
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-const entryCols = `path, is_dir, size, hash, modified, seq`
-
-func scanEntry(sc interface{ Scan(...any) error }) (*entry, error) {
-	var e entry
-	var mod int64
-	if err := sc.Scan(&e.Path, &e.IsDir, &e.Size, &e.Hash, &mod, &e.Seq); err != nil {
-		return nil, err
-	}
-	e.Modified = time.Unix(0, mod).UTC()
-	return &e, nil
-}
-
 // lookup returns the index entry whose name equals p under case folding (nil if none).
-func (s *Space) lookup(ctx context.Context, q querier, p string) (*entry, error) {
-	e, err := scanEntry(q.QueryRowContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND fold = ?`,
-		s.id, pathrule.FoldKey(p)))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
+func (s *Space) lookup(ctx context.Context, p string) (*entry, error) {
+	e, err := s.reg.index.Lookup(ctx, s.id, p)
 	if err != nil {
 		return nil, internal("read index", err)
 	}
@@ -247,8 +214,8 @@ func (s *Space) lookup(ctx context.Context, q querier, p string) (*entry, error)
 }
 
 // lookupExact is lookup that treats a name differing in case as absent.
-func (s *Space) lookupExact(ctx context.Context, q querier, p string) (*entry, error) {
-	e, err := s.lookup(ctx, q, p)
+func (s *Space) lookupExact(ctx context.Context, p string) (*entry, error) {
+	e, err := s.lookup(ctx, p)
 	if e != nil && e.Path != p {
 		return nil, err
 	}
@@ -264,14 +231,14 @@ func (s *Space) Stat(ctx context.Context, path string) (protocol.Metadata, error
 	if err := s.alive(); err != nil {
 		return protocol.Metadata{}, err
 	}
-	e, err := s.lookupExact(ctx, s.reg.store.Q(), p)
+	e, err := s.lookupExact(ctx, p)
 	if err != nil {
 		return protocol.Metadata{}, err
 	}
 	if e == nil {
 		return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such file")
 	}
-	return e.meta(), nil
+	return e.Meta(), nil
 }
 
 // Open opens the regular file at path for reading, through the tenant's root, and
@@ -292,7 +259,7 @@ func (s *Space) Open(ctx context.Context, path string) (*os.File, protocol.Metad
 	if err := s.alive(); err != nil {
 		return nil, protocol.Metadata{}, err
 	}
-	e, err := s.lookupExact(ctx, s.reg.store.Q(), p)
+	e, err := s.lookupExact(ctx, p)
 	if err != nil {
 		return nil, protocol.Metadata{}, err
 	}
@@ -309,7 +276,7 @@ func (s *Space) Open(ctx context.Context, path string) (*os.File, protocol.Metad
 		}
 		return nil, protocol.Metadata{}, internal("open file", err)
 	}
-	return f, e.meta(), nil
+	return f, e.Meta(), nil
 }
 
 // openRegular opens name under root if it is a regular file (not a symlink).
@@ -353,74 +320,30 @@ func (s *Space) Changes(ctx context.Context, since int64, epoch string, limit in
 	if limit > protocol.MaxChangesLimit {
 		limit = protocol.MaxChangesLimit
 	}
-	tx, err := s.reg.store.DB().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return protocol.ChangesPage{}, wrapInternal("changes", err)
+	ip, err := s.reg.index.Changes(ctx, s.id, since, limit)
+	if errors.Is(err, index.ErrNoTenant) {
+		return protocol.ChangesPage{}, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 	}
-	defer tx.Rollback()
-	var cur string
-	var head int64
-	if err := s.reg.store.InTx(tx).QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&cur, &head); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return protocol.ChangesPage{}, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
-		}
+	if err != nil {
 		return protocol.ChangesPage{}, wrapInternal("changes", err)
 	}
 	resync := &protocol.Error{Code: protocol.CodeResyncRequired, Message: "changes not retained; list again"}
-	if (epoch != "" && epoch != cur) || since > head {
+	if (epoch != "" && epoch != ip.Epoch) || since > ip.Head {
 		return protocol.ChangesPage{}, resync
 	}
-	page := protocol.ChangesPage{Epoch: cur, Seq: since, Events: []protocol.Event{}}
-	if since == head {
+	page := protocol.ChangesPage{Epoch: ip.Epoch, Seq: since, Events: []protocol.Event{}}
+	if since == ip.Head {
 		return page, nil
 	}
-	var oldest sql.NullInt64
-	if err := s.reg.store.InTx(tx).QueryRowContext(ctx, `SELECT min(seq) FROM tenant_changes WHERE tenant_id = ?`, s.id).Scan(&oldest); err != nil {
-		return protocol.ChangesPage{}, wrapInternal("changes", err)
-	}
-	if !oldest.Valid || since+1 < oldest.Int64 {
+	if ip.Oldest == 0 || since+1 < ip.Oldest {
 		return protocol.ChangesPage{}, resync
 	}
-	rows, err := s.reg.store.InTx(tx).QueryContext(ctx, `SELECT seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, meta_seq
-		FROM tenant_changes WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?`, s.id, since, limit+1)
-	if err != nil {
-		return protocol.ChangesPage{}, wrapInternal("changes", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		ev, err := scanEvent(rows)
-		if err != nil {
-			return protocol.ChangesPage{}, wrapInternal("changes", err)
-		}
-		if len(page.Events) == limit {
-			page.More = true
-			break
-		}
-		page.Events = append(page.Events, ev)
-		page.Seq = ev.Seq
-	}
-	if err := rows.Err(); err != nil {
-		return protocol.ChangesPage{}, wrapInternal("changes", err)
+	page.Events = append(page.Events, ip.Events...)
+	page.More = ip.More
+	if n := len(ip.Events); n > 0 {
+		page.Seq = ip.Events[n-1].Seq
 	}
 	return page, nil
-}
-
-func scanEvent(sc interface{ Scan(...any) error }) (protocol.Event, error) {
-	var (
-		seq, size, mod, metaSeq int64
-		op, from, p             string
-		isDir                   bool
-		hash, cl, sub           string
-	)
-	if err := sc.Scan(&seq, &op, &from, &p, &isDir, &size, &hash, &mod, &cl, &sub, &metaSeq); err != nil {
-		return protocol.Event{}, err
-	}
-	if metaSeq == 0 {
-		metaSeq = seq
-	}
-	meta := protocol.Metadata{Path: p, Size: size, Modified: time.Unix(0, mod).UTC(), Hash: hash, IsDirectory: isDir, Seq: metaSeq}
-	return protocol.Event{Type: protocol.TypeFileOperation, Seq: seq, Operation: protocol.NewOperation(op, from, meta),
-		SourceClient: cl, SourceSubject: sub}, nil
 }
 
 // The Space's collaborators: each holds the Space and owns one part of its work.

@@ -18,7 +18,12 @@ type Store struct {
 	wmu   sync.Mutex // serializes this process's write transactions
 	txb   txBatcher  // batches the spaces' write transactions
 	stmts stmtCache  // prepared statements
+
+	reads // the read side (read.go, view.go), promoted
 }
+
+// reads holds the Store's read methods (index.Reader, index.Viewer).
+type reads struct{ *Store }
 
 // NewStore creates the tenants' tables in db if needed. logger nil means
 // slog.Default(). Close releases the statements; the caller closes db.
@@ -31,6 +36,7 @@ func NewStore(ctx context.Context, db *sql.DB, logger *slog.Logger) (*Store, err
 	}
 	s := &Store{db: db, log: logger, stmts: stmtCache{db: db}}
 	s.txb = txBatcher{db: db, wmu: &s.wmu}
+	s.reads = reads{s}
 	s.wal = walFile(ctx, db)
 	return s, nil
 }
