@@ -53,3 +53,20 @@ func TestTenantsConformance(t *testing.T) {
 		return st
 	})
 }
+
+func TestReadsConformance(t *testing.T) {
+	indextest.RunReads(t, func(t *testing.T) indextest.Readable {
+		ctx := context.Background()
+		db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "syncd.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		st, err := sqlite.NewStore(ctx, db, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Close)
+		return st
+	})
+}
