@@ -36,3 +36,46 @@ type Bus interface {
 	// Close releases the bus's connections.
 	Close() error
 }
+
+// Listen registers fn to be called after every committed change of every tenant, per
+// tenant in seq order, through a subscription to the registry's bus. With the
+// in-process bus fn runs inside the tenant's commit section: it must not block
+// (enqueue and return) and must not call back into the Space.
+func (r *Registry) Listen(fn func(tenant string, ev protocol.Event)) {
+	r.bus.Subscribe(func(n Notice) {
+		for _, ev := range r.noticeEvents(n) {
+			fn(n.TenantName, ev)
+		}
+	}, func() {})
+}
+
+// noticeEvents returns the events of n: carried by the bus, or read from the index
+// for a bus that only rings the doorbell.
+func (r *Registry) noticeEvents(n Notice) []protocol.Event {
+	if n.Events != nil || n.Last < n.First {
+		return n.Events
+	}
+	ctx := context.Background()
+	sp, err := r.Space(ctx, n.TenantName)
+	if err != nil {
+		r.log.Warn("read notified changes", "tenant", n.TenantName, "err", err)
+		return nil
+	}
+	var out []protocol.Event
+	for since := n.First - 1; since < n.Last; {
+		page, err := sp.Changes(ctx, since, n.Epoch, int(n.Last-since))
+		if err != nil || len(page.Events) == 0 {
+			if err != nil {
+				r.log.Warn("read notified changes", "tenant", n.TenantName, "err", err)
+			}
+			return out
+		}
+		for _, ev := range page.Events {
+			if ev.Seq <= n.Last {
+				out = append(out, ev)
+			}
+		}
+		since = page.Seq
+	}
+	return out
+}

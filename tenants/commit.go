@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
@@ -23,8 +24,8 @@ import (
 // queue order — each one re-checked against the index as the earlier members of the
 // batch left it — then, at the same time, fsyncs each touched directory once
 // (concurrently) and commits all of them in one SQL transaction (shared with other
-// tenants' writes, txbatch.go), hence one WAL fsync. Only when both are done are
-// listeners notified (in seq order) and the callers released, so SPEC §3's promise
+// tenants' writes, txbatch.go), hence one WAL fsync. Only when both are done is the
+// batch's one Notice published on the bus (events in seq order) and the callers released, so SPEC §3's promise
 // holds: a change is durable before its 2xx. Uploads arriving meanwhile queue up for the next
 // batch, whose leader is the first of them; a leader never commits more than one batch.
 //
@@ -105,7 +106,7 @@ type putReq struct {
 }
 
 // commitPut commits r (alone or in a batch with other uploads) and sets its result.
-func (s *Space) commitPut(r *putReq) {
+func (s *committer) commitPut(r *putReq) {
 	g := &s.gc
 	g.mu.Lock()
 	g.queue = append(g.queue, r)
@@ -133,7 +134,7 @@ func (s *Space) commitPut(r *putReq) {
 	g.queue = append(g.queue[:0:0], g.queue[n:]...)
 	g.mu.Unlock()
 
-	s.commitBatchSafely(batch)
+	s.cm.commitBatchSafely(batch)
 
 	g.mu.Lock()
 	var next *putReq
@@ -158,7 +159,7 @@ func (s *Space) commitPut(r *putReq) {
 // a bug in one batch must not leave the tenant's later uploads waiting forever. Files
 // a panicking batch left on disk are reconciled with the index by the watcher's
 // rescan and at start-up.
-func (s *Space) commitBatchSafely(members []*putReq) {
+func (s *committer) commitBatchSafely(members []*putReq) {
 	defer func() {
 		if p := recover(); p != nil {
 			err := internal("commit", fmt.Errorf("panic: %v", p))
@@ -168,7 +169,7 @@ func (s *Space) commitBatchSafely(members []*putReq) {
 			}
 		}
 	}()
-	s.commitBatch(members)
+	s.cm.commitBatch(members)
 }
 
 // applied is a batch member whose content is in place on disk, not yet committed.
@@ -248,7 +249,7 @@ func (b *batch) place(tmpName, p, id string, noReplace bool) (kept bool, err err
 		if err != nil {
 			return false, err
 		}
-		if err := linkAt(dst, p, vd, id); err != nil {
+		if err := fsys.LinkAt(dst, pathrule.Base(p), vd, id); err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				return false, fmt.Errorf("keep version: %w", err)
 			}
@@ -299,14 +300,14 @@ func (b *batch) lookup(ctx context.Context, paths []string) (map[string]*entry, 
 
 // commitBatch applies, syncs and commits the members of one batch and sets their
 // results.
-func (s *Space) commitBatch(members []*putReq) {
+func (s *committer) commitBatch(members []*putReq) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b := &batch{s: s, over: map[string]*entry{}, writer: map[string]*putReq{}, dirs: map[string]struct{}{},
+	b := &batch{s: s.Space, over: map[string]*entry{}, writer: map[string]*putReq{}, dirs: map[string]struct{}{},
 		fileDirs: map[string]*os.File{}}
 	defer b.closeDirs()
 	for _, r := range members {
-		r.err = s.applyPut(b, r)
+		r.err = s.cm.applyPut(b, r)
 	}
 	if len(b.done) > 0 {
 		// The directory fsyncs and the SQL commit are independent: run them at the
@@ -315,19 +316,19 @@ func (s *Space) commitBatch(members []*putReq) {
 		// are done.
 		synced := make(chan error, 1)
 		go func() { synced <- b.syncSafely() }()
-		w, err := s.commitApplied(b)
+		w, err := s.cm.commitApplied(b)
 		serr := <-synced
 		switch {
 		case err != nil:
 			// Nothing committed: put the disk back as it was.
-			s.undoBatch(b, err)
+			s.cm.undoBatch(b, err)
 		default:
 			var changed []string
 			for _, a := range b.done {
 				changed = append(append(changed, a.created...), a.r.p)
 			}
-			s.markOwn(changed...)
-			s.publish(w)
+			s.rc.markOwn(changed...)
+			s.cm.publish(w)
 			if serr != nil {
 				// Committed and in place, but not known to be durable on disk: no
 				// member gets a 2xx (a retry is an identical PUT), and start-up recovery
@@ -354,17 +355,11 @@ func (s *Space) commitBatch(members []*putReq) {
 
 // applyPut re-checks r against the index as the batch sees it and moves its content
 // into place without fsyncs. On error it undoes its own disk changes.
-func (s *Space) applyPut(b *batch, r *putReq) error {
+func (s *committer) applyPut(b *batch, r *putReq) error {
 	ctx, p, o, u := r.ctx, r.p, r.o, r.u
-	if err := s.writable(); err != nil {
-		return err
-	}
 	// Check again in the commit section: the tree may have changed meanwhile.
-	cur, missing, err := s.checkTargetWith(ctx, p, b.lookup)
+	cur, missing, err := s.cm.checkPut(ctx, p, o, b.lookup)
 	if err != nil {
-		return err
-	}
-	if err := checkPutPreconditions(cur, o); err != nil {
 		return err
 	}
 	if cur != nil && cur.Hash == u.hash {
@@ -372,21 +367,18 @@ func (s *Space) applyPut(b *batch, r *putReq) error {
 		if w := b.writer[pathrule.FoldKey(p)]; w != nil {
 			r.same = w
 		} else {
-			r.meta = cur.meta()
+			r.meta = cur.Meta()
 		}
 		return nil
 	}
-	if err := s.checkEntries(cur == nil, len(missing)); err != nil {
-		return err
-	}
-	if err := s.checkQuotaAtCommit(u, cur); err != nil {
+	if err := s.cm.checkQuotaAtCommit(u, cur); err != nil {
 		return err
 	}
 	if err := beforeCommit(o.BeforeCommit); err != nil {
 		return err
 	}
 	// Disk: parents, old content into versions/, new content into place.
-	created, err := s.makeParentsNoSync(missing)
+	created, err := s.cm.makeParentsNoSync(missing)
 	if err != nil {
 		return err
 	}
@@ -399,7 +391,7 @@ func (s *Space) applyPut(b *batch, r *putReq) error {
 		versionID = ""
 	}
 	if err != nil {
-		s.removeDirs(created)
+		s.cm.removeDirs(created)
 		if errors.Is(err, fs.ErrExist) {
 			return protocol.Errorf(protocol.CodeConflict, "an unindexed file exists at this path")
 		}
@@ -439,7 +431,7 @@ func (s *Space) applyPut(b *batch, r *putReq) error {
 	s.hmu.Unlock()
 	// The pending counters now hold what the reservation held.
 	if u.reserved > 0 {
-		s.unreserve(u.reserved)
+		s.cm.unreserve(u.reserved)
 		u.reserved = 0
 	}
 	b.done = append(b.done, a)
@@ -509,15 +501,16 @@ func (b *batch) sync() error {
 }
 
 // commitApplied writes the batch's members to the index and the change log in one
-// transaction (events in batch order), then notifies listeners.
-func (s *Space) commitApplied(b *batch) (*wtx, error) {
+// transaction (events in batch order). The caller publishes the result (Space.publish)
+// once the directory fsyncs are done too.
+func (s *committer) commitApplied(b *batch) (*wtx, error) {
 	var grow, adds int64
 	for _, a := range b.done {
 		grow += a.grow
 		adds += a.adds
 	}
 	ctx := context.WithoutCancel(b.done[0].r.ctx)
-	return s.commitTx(ctx, Source{}, func(w *wtx) error {
+	return s.cm.commitTx(ctx, Source{}, func(w *wtx) error {
 		w.releaseUsed, w.releaseEntries = grow, adds
 		for _, a := range b.done {
 			r := a.r
@@ -554,7 +547,7 @@ func (s *Space) commitApplied(b *batch) (*wtx, error) {
 
 // undoBatch takes every applied member's change off the disk again, newest first, and
 // fails them all with err.
-func (s *Space) undoBatch(b *batch, err error) {
+func (s *committer) undoBatch(b *batch, err error) {
 	var grow, adds int64
 	for i := len(b.done) - 1; i >= 0; i-- {
 		a := b.done[i]
@@ -567,7 +560,7 @@ func (s *Space) undoBatch(b *batch, err error) {
 			// A new path, or the old file had vanished from disk: nothing in its place.
 			_ = s.files.Remove(a.r.p)
 		}
-		s.removeDirs(a.created)
+		s.cm.removeDirs(a.created)
 		a.r.meta, a.r.created, a.r.err = protocol.Metadata{}, false, err
 		grow += a.grow
 		adds += a.adds

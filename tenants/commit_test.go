@@ -288,6 +288,18 @@ func TestGroupCommitBatch(t *testing.T) {
 	if evs[5].SourceClient != "last" {
 		t.Fatalf("source %q", evs[5].SourceClient)
 	}
+	// One notice per commit: pre.bin, the leader's own batch, then the batch.
+	var spans []string
+	for _, n := range e.reg.bus.(*syncBus).notices {
+		if n.TenantName != e.tenant || n.TenantID != e.sp.ID() || n.Epoch == "" || len(n.Events) != int(n.Last-n.First+1) ||
+			n.Events[0].Seq != n.First || n.Events[len(n.Events)-1].Seq != n.Last {
+			t.Errorf("notice %+v", n)
+		}
+		spans = append(spans, fmt.Sprintf("%d-%d", n.First, n.Last))
+	}
+	if fmt.Sprint(spans) != "[1-1 2-2 3-6]" {
+		t.Fatalf("notices %v, want one per group commit [1-1 2-2 3-6]", spans)
+	}
 	if got := string(e.read("x/new1")); got != "two" {
 		t.Fatalf("x/new1 = %q", got)
 	}

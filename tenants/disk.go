@@ -4,7 +4,9 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
@@ -24,7 +26,7 @@ func (r *Registry) freeDisk() (uint64, error) {
 	if r.limits.FreeDisk != nil {
 		return r.limits.FreeDisk()
 	}
-	return diskFree(r.dataDir)
+	return fsys.DiskFree(r.dataDir)
 }
 
 // tracksDisk reports whether free disk is checked at all (limits.MinFreeDisk set).
@@ -85,8 +87,7 @@ func (r *Registry) InFlightDisk() int64 { return r.disk.inflight.Load() }
 // the oldest of all tenants. It returns how many it removed.
 func (r *Registry) pruneForDisk(ctx context.Context, tenantID string, n int) (int, error) {
 	if tenantID != "" {
-		got, err := r.dropVersions(ctx, `v.tenant_id = ? AND v.id IN (SELECT id FROM tenant_versions WHERE tenant_id = ? ORDER BY replaced_at LIMIT ?)`,
-			tenantID, tenantID, n)
+		got, err := r.dropVersions(ctx, tenantID, time.Time{}, n)
 		if got > 0 || err != nil {
 			return got, err
 		}

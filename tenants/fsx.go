@@ -1,10 +1,10 @@
 package tenants
 
-// The portable part of the store's file-system helpers. Platform calls live in
-// fsx_linux.go (renameat2, linkat, openat2 with RESOLVE_BENEATH, an O_PATH handle on
-// files/, statfs) and fsx_unix.go (the same on other unixes through sync/fsys and
-// os.Root; no openat2 there, so openFileAt reports "unavailable" and callers use
-// openRegular, whose os.Root already resolves beneath the tenant's directory).
+// The store's file-system helpers over the tenant's roots. Platform calls are in
+// sync/fsys (RenameAt, LinkAt, DiskFree, StatMark, OpenFileBeneath: renameat2, linkat,
+// statfs, openat2 with RESOLVE_BENEATH on Linux); where openat2 is unavailable,
+// fsys.OpenFileBeneath reports so and callers use openRegular, whose os.Root already
+// resolves beneath the tenant's directory.
 
 import (
 	"errors"

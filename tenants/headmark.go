@@ -43,7 +43,7 @@ func parseHeadMark(b []byte) (m headMark, ok bool) {
 }
 
 // readHeadMark reads this tenant's mark; ok is false when there is none usable.
-func (s *Space) readHeadMark() (headMark, bool) {
+func (s *reconciler) readHeadMark() (headMark, bool) {
 	b, err := os.ReadFile(filepath.Join(s.dir, headMarkFile))
 	if err != nil || len(b) > 256 {
 		return headMark{}, false
@@ -54,9 +54,9 @@ func (s *Space) readHeadMark() (headMark, bool) {
 // flushHeadMark writes the current head to the mark if it moved since the last
 // write; not once the space is closed (close writes it last). Errors are logged: the
 // mark only helps to notice a restore.
-func (s *Space) flushHeadMark() { s.writeHeadMark(false) }
+func (s *reconciler) flushHeadMark() { s.rc.writeHeadMark(false) }
 
-func (s *Space) writeHeadMark(closing bool) {
+func (s *reconciler) writeHeadMark(closing bool) {
 	s.markMu.Lock()
 	defer s.markMu.Unlock()
 	s.hmu.Lock()
@@ -74,7 +74,7 @@ func (s *Space) writeHeadMark(closing bool) {
 }
 
 // removeHeadTemps removes temp files a crash left behind by writeFileAtomic.
-func (s *Space) removeHeadTemps() {
+func (s *reconciler) removeHeadTemps() {
 	leftovers, _ := filepath.Glob(filepath.Join(s.dir, ".head-*"))
 	for _, f := range leftovers {
 		os.Remove(f)

@@ -59,7 +59,7 @@ func (e *env) open() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	reg, err := OpenRegistry(ctx, db, e.dir, e.limits, e.logger)
+	reg, err := openRegistry(ctx, db, e.dir, e.limits, e.logger)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -245,3 +245,41 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out after %v waiting for %s", d, what)
 }
+
+// openRegistry opens a registry on db with a syncBus (localbus imports this package,
+// so this package's own tests cannot use it).
+func openRegistry(ctx context.Context, db *sql.DB, dir string, limits Limits, logger *slog.Logger) (*Registry, error) {
+	store, err := sqlite.NewStore(ctx, db, logger)
+	if err != nil {
+		return nil, err
+	}
+	return Open(ctx, Deps{Index: store, Bus: &syncBus{}}, dir, limits, logger)
+}
+
+// syncBus is an in-process Bus for this package's tests that also records every
+// notice: it calls subscribers on the publisher's goroutine, like tenants/localbus.
+type syncBus struct {
+	mu      sync.Mutex
+	subs    []func(Notice)
+	notices []Notice
+}
+
+func (b *syncBus) Publish(_ context.Context, n Notice) error {
+	b.mu.Lock()
+	b.notices = append(b.notices, n)
+	subs := b.subs
+	b.mu.Unlock()
+	for _, fn := range subs {
+		fn(n)
+	}
+	return nil
+}
+
+func (b *syncBus) Subscribe(fn func(Notice), _ func()) func() {
+	b.mu.Lock()
+	b.subs = append(b.subs, fn)
+	b.mu.Unlock()
+	return func() {}
+}
+
+func (b *syncBus) Close() error { return nil }

@@ -37,7 +37,7 @@ func (s *Space) Delete(ctx context.Context, path string, o DeleteOptions) (int64
 	if err := s.writable(); err != nil {
 		return 0, err
 	}
-	e, err := s.lookupExact(ctx, s.reg.q(), p)
+	e, err := s.lookupExact(ctx, p)
 	if err != nil {
 		return 0, err
 	}
@@ -58,27 +58,15 @@ func (s *Space) Delete(ctx context.Context, path string, o DeleteOptions) (int64
 	}
 	files := []*entry{}
 	if e.IsDir {
-		cond, args := subtreeWhere("path", p)
-		rows, err := s.reg.q().QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND `+cond+` ORDER BY path`,
-			append([]any{s.id}, args...)...)
+		under, err := s.reg.index.Subtree(ctx, s.id, p)
 		if err != nil {
 			return 0, internal("read index", err)
 		}
-		n := 0
-		for rows.Next() {
-			c, err := scanEntry(rows)
-			if err != nil {
-				rows.Close()
-				return 0, internal("read index", err)
-			}
-			n++
+		n := len(under)
+		for _, c := range under {
 			if !c.IsDir {
 				files = append(files, c)
 			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return 0, internal("read index", err)
 		}
 		if n > 0 && !o.Recursive {
 			return 0, protocol.Errorf(protocol.CodeConflict, "the directory is not empty")
@@ -136,14 +124,14 @@ func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, src 
 		return 0, diskErr("sync directory", err)
 	}
 	var seq int64
-	_, err := s.write(ctx, src, func(w *wtx) error {
+	_, err := s.cm.write(ctx, src, func(w *wtx) error {
 		for _, k := range moved {
 			if err := w.addVersion(k.id, k.e.Path, k.e, true); err != nil {
 				return err
 			}
 		}
 		var err error
-		if seq, err = w.event(protocol.OpDelete, "", e.meta()); err != nil {
+		if seq, err = w.event(protocol.OpDelete, "", e.Meta()); err != nil {
 			return err
 		}
 		return w.removeTree(e.Path)
@@ -155,7 +143,7 @@ func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, src 
 		undo()
 		return 0, err
 	}
-	s.markOwn(e.Path)
+	s.rc.markOwn(e.Path)
 	return seq, nil
 }
 
@@ -171,9 +159,8 @@ func (s *Space) makeParentsOnDisk(p string) (bool, error) {
 // changedSince reports whether anything at or under p changed after seq (by the
 // change log). A seq older than the retained log counts as changed.
 func (s *Space) changedSince(ctx context.Context, p string, seq int64) (bool, error) {
-	var oldest, head int64
-	if err := s.reg.q().QueryRowContext(ctx, `SELECT coalesce((SELECT min(seq) FROM tenant_changes WHERE tenant_id = ?), 0), head_seq FROM tenants WHERE id = ?`,
-		s.id, s.id).Scan(&oldest, &head); err != nil {
+	oldest, head, err := s.reg.index.ChangeBounds(ctx, s.id)
+	if err != nil {
 		return false, internal("read change log", err)
 	}
 	if seq > head {
@@ -182,29 +169,11 @@ func (s *Space) changedSince(ctx context.Context, p string, seq int64) (bool, er
 	if seq < head && seq+1 < oldest {
 		return true, nil
 	}
-	cond1, a1 := subtreeWhere("path", p)
-	cond2, a2 := subtreeWhere("from_path", p)
-	args := append([]any{s.id, seq, p, p}, a1...)
-	args = append(args, a2...)
-	var n int
-	if err := s.reg.q().QueryRowContext(ctx, `SELECT count(*) FROM tenant_changes WHERE tenant_id = ? AND seq > ?
-		AND (path = ? OR from_path = ? OR `+cond1+` OR `+cond2+`)`, args...).Scan(&n); err != nil {
+	changed, err := s.reg.index.ChangedAfter(ctx, s.id, p, seq)
+	if err != nil {
 		return false, internal("read change log", err)
 	}
-	if n > 0 {
-		return true, nil
-	}
-	// A change of an ancestor (a move or delete of a parent) also changed p.
-	for a := pathrule.Parent(p); a != ""; a = pathrule.Parent(a) {
-		if err := s.reg.q().QueryRowContext(ctx, `SELECT count(*) FROM tenant_changes WHERE tenant_id = ? AND seq > ? AND (path = ? OR from_path = ?) AND op IN ('Delete','Move')`,
-			s.id, seq, a, a).Scan(&n); err != nil {
-			return false, internal("read change log", err)
-		}
-		if n > 0 {
-			return true, nil
-		}
-	}
-	return false, nil
+	return changed, nil
 }
 
 // Mkdir creates the directory at path (and missing parents). created is false when
@@ -231,20 +200,20 @@ func (s *Space) Mkdir(ctx context.Context, path string, src Source) (protocol.Me
 		if !cur.IsDir {
 			return protocol.Metadata{}, false, protocol.Errorf(protocol.CodeConflict, "a file exists at this path")
 		}
-		return cur.meta(), false, nil
+		return cur.Meta(), false, nil
 	}
-	if err := s.checkEntries(true, len(missing)); err != nil {
+	if err := s.cm.checkEntries(true, len(missing)); err != nil {
 		return protocol.Metadata{}, false, err
 	}
-	if err := s.ensureFree(ctx, 0); err != nil {
+	if err := s.cm.ensureFree(ctx, 0); err != nil {
 		return protocol.Metadata{}, false, err
 	}
-	created, err := s.makeParents(append(missing, p))
+	created, err := s.cm.makeParents(append(missing, p))
 	if err != nil {
 		return protocol.Metadata{}, false, err
 	}
 	meta := protocol.Metadata{Path: p, Modified: time.Now().UTC(), IsDirectory: true}
-	_, err = s.write(ctx, src, func(w *wtx) error {
+	_, err = s.cm.write(ctx, src, func(w *wtx) error {
 		if err := w.addParents(missing); err != nil {
 			return err
 		}
@@ -256,10 +225,10 @@ func (s *Space) Mkdir(ctx context.Context, path string, src Source) (protocol.Me
 		return w.put(meta, nil)
 	})
 	if err != nil {
-		s.removeDirs(created)
+		s.cm.removeDirs(created)
 		return protocol.Metadata{}, false, err
 	}
-	s.markOwn(created...)
+	s.rc.markOwn(created...)
 	return meta, true, nil
 }
 
@@ -284,7 +253,7 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 	if err := s.writable(); err != nil {
 		return protocol.Metadata{}, err
 	}
-	e, err := s.lookupExact(ctx, s.reg.q(), f)
+	e, err := s.lookupExact(ctx, f)
 	if err != nil {
 		return protocol.Metadata{}, err
 	}
@@ -316,16 +285,16 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 		if cur != nil {
 			return protocol.Metadata{}, protocol.Errorf(protocol.CodeConflict, "the target exists")
 		}
-		if err := s.checkEntries(false, len(missing)); err != nil {
+		if err := s.cm.checkEntries(false, len(missing)); err != nil {
 			return protocol.Metadata{}, err
 		}
 	}
-	created, err := s.makeParents(missing)
+	created, err := s.cm.makeParents(missing)
 	if err != nil {
 		return protocol.Metadata{}, err
 	}
 	if err := moveBetween(s.files, f, s.files, t, !caseOnly, true); err != nil {
-		s.removeDirs(created)
+		s.cm.removeDirs(created)
 		if errors.Is(err, fs.ErrExist) {
 			return protocol.Metadata{}, protocol.Errorf(protocol.CodeConflict, "an unindexed file exists at the target")
 		}
@@ -334,9 +303,9 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 		}
 		return protocol.Metadata{}, diskErr("rename", err)
 	}
-	meta := e.meta()
+	meta := e.Meta()
 	meta.Path = t
-	_, err = s.write(ctx, src, func(w *wtx) error {
+	_, err = s.cm.write(ctx, src, func(w *wtx) error {
 		if err := w.addParents(missing); err != nil {
 			return err
 		}
@@ -351,48 +320,15 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 		if rerr := moveBetween(s.files, t, s.files, f, !caseOnly, true); rerr != nil {
 			s.log.Error("undo failed move", "err", rerr)
 		}
-		s.removeDirs(created)
+		s.cm.removeDirs(created)
 		return protocol.Metadata{}, err
 	}
-	s.markOwn(append([]string{f, t}, created...)...)
+	s.rc.markOwn(append([]string{f, t}, created...)...)
 	return meta, nil
 }
 
-// moveTree rewrites the index and version rows of from and its subtree to live under
-// to, and marks the moved entries as written by seq.
+// moveTree moves the entries of from and its subtree (and the versions kept of them)
+// to live under to, and marks the moved entries as written by seq.
 func (w *wtx) moveTree(from, to string, seq int64) error {
-	ff, tf := pathrule.FoldKey(from), pathrule.FoldKey(to)
-	n := runeLen(from) + 1
-	nf := runeLen(ff) + 1
-	cond, args := subtreeWhere("path", from)
-	if w.keepUndo() {
-		if err := w.undoRows(`(path = ? OR `+cond+`)`, append([]any{from}, args...)...); err != nil {
-			return err
-		}
-		if err := w.undoAbsent(to); err != nil {
-			return err
-		}
-		if err := w.undoMoved(from, to, n); err != nil {
-			return err
-		}
-	}
-	// The root entry.
-	if _, err := w.q.ExecContext(w.ctx, `UPDATE tenant_entries SET path = ?, fold = ?, parent = ?, seq = ? WHERE tenant_id = ? AND path = ?`,
-		to, tf, pathrule.Parent(to), seq, w.s.id, from); err != nil {
-		return err
-	}
-	if _, err := w.q.ExecContext(w.ctx, `UPDATE tenant_entries SET path = ? || substr(path, ?), fold = ? || substr(fold, ?),
-		parent = ? || substr(parent, ?), seq = ? WHERE tenant_id = ? AND `+cond,
-		append([]any{to, n, tf, nf, to, n, seq, w.s.id}, args...)...); err != nil {
-		return err
-	}
-	// Versions follow the path (matched under folding, as Versions looks them up).
-	fcond, fargs := subtreeWhere("fold", ff)
-	if _, err := w.q.ExecContext(w.ctx, `UPDATE tenant_versions SET path = ?, fold = ? WHERE tenant_id = ? AND fold = ?`,
-		to, tf, w.s.id, ff); err != nil {
-		return err
-	}
-	_, err := w.q.ExecContext(w.ctx, `UPDATE tenant_versions SET path = ? || substr(path, ?), fold = ? || substr(fold, ?)
-		WHERE tenant_id = ? AND `+fcond, append([]any{to, n, tf, nf, w.s.id}, fargs...)...)
-	return err
+	return w.tx.MoveTree(from, to, seq)
 }

@@ -50,7 +50,7 @@ type ownMarks struct {
 
 // statMark returns the mark describing what lstat found at p (absent when p does
 // not exist); ok is false for any other lstat error.
-func (s *Space) statMark(p string) (ownMark, bool) {
+func (s *reconciler) statMark(p string) (ownMark, bool) {
 	fi, err := s.files.Lstat(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || fsys.IsNotDir(err) {
@@ -58,11 +58,15 @@ func (s *Space) statMark(p string) (ownMark, bool) {
 		}
 		return ownMark{}, false
 	}
-	return markOf(fi)
+	m, ok := fsys.StatMark(fi)
+	if !ok {
+		return ownMark{}, false
+	}
+	return ownMark{isDir: m.IsDir, dev: m.Dev, ino: m.Ino, size: m.Size, mtime: m.Mtime, ctime: m.Ctime}, true
 }
 
 // watching reports whether a watcher runs (marks are only kept then).
-func (s *Space) watching() bool {
+func (s *reconciler) watching() bool {
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
 	return s.w != nil && !s.closed
@@ -70,14 +74,14 @@ func (s *Space) watching() bool {
 
 // markOwn records the current disk state of each path as syncd's own. The caller
 // holds s.mu exclusively and has committed the change.
-func (s *Space) markOwn(paths ...string) {
-	if len(paths) == 0 || !s.watching() {
+func (s *reconciler) markOwn(paths ...string) {
+	if len(paths) == 0 || !s.rc.watching() {
 		return
 	}
 	now := time.Now()
 	marks := make([]ownMark, len(paths))
 	for i, p := range paths {
-		m, ok := s.statMark(p)
+		m, ok := s.rc.statMark(p)
 		if !ok {
 			marks[i].at = time.Time{} // unusable: no mark
 			continue
@@ -102,14 +106,14 @@ func (s *Space) markOwn(paths ...string) {
 // isOwn reports whether the disk at p still shows the state of syncd's own last write
 // there (or, for a missing p, of a removal of one of its ancestors). A mark that
 // matches is used up; one that does not is dropped.
-func (s *Space) isOwn(p string) bool {
+func (s *reconciler) isOwn(p string) bool {
 	s.own.mu.Lock()
 	empty := len(s.own.m) == 0
 	s.own.mu.Unlock()
 	if empty {
 		return false
 	}
-	cur, ok := s.statMark(p)
+	cur, ok := s.rc.statMark(p)
 	if !ok {
 		return false
 	}
@@ -132,7 +136,7 @@ func (s *Space) isOwn(p string) bool {
 }
 
 // expireOwn drops marks older than ownMarkTTL.
-func (s *Space) expireOwn() {
+func (s *reconciler) expireOwn() {
 	now := time.Now()
 	s.own.mu.Lock()
 	defer s.own.mu.Unlock()

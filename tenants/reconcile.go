@@ -3,7 +3,6 @@ package tenants
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -11,181 +10,12 @@ import (
 	"os"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
-
-// recover brings the space to a consistent state when it is opened after a crash or
-// after files were changed by hand while syncd was down: leftover temp files are
-// removed, orphan versions dropped, and the index reconciled with the disk by
-// committing ordinary change events (source_client "") so the log has no gap.
-func (s *Space) recover(ctx context.Context) error {
-	if err := s.loadHead(ctx); err != nil {
-		return err
-	}
-	if err := s.clearUndo(ctx); err != nil {
-		return err
-	}
-	if err := s.cleanTmp(); err != nil {
-		return err
-	}
-	if err := s.cleanVersions(ctx); err != nil {
-		return err
-	}
-	if err := s.loadCounters(ctx); err != nil {
-		return err
-	}
-	if _, err := s.reconcile(ctx, "", true); err != nil {
-		return err
-	}
-	return nil
-}
-
-// loadHead reads epoch and head seq. It starts a new epoch when the history the
-// clients may have seen is not the one in syncd.db: when the change log holds seqs
-// beyond the recorded head (the promise "a seq is never reused" can no longer be
-// checked; the new epoch starts after the highest seq), and when the head is behind
-// the tenant's head mark (headmark.go: syncd.db restored from a backup).
-func (s *Space) loadHead(ctx context.Context) error {
-	var epoch string
-	var head int64
-	var maxSeq sql.NullInt64
-	if err := s.reg.db.QueryRowContext(ctx, `SELECT epoch, head_seq, (SELECT max(seq) FROM tenant_changes WHERE tenant_id = ?) FROM tenants WHERE id = ?`,
-		s.id, s.id).Scan(&epoch, &head, &maxSeq); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return protocol.Errorf(protocol.CodeNotFound, "no such tenant")
-		}
-		return err
-	}
-	s.removeHeadTemps()
-	mark, marked := s.readHeadMark()
-	changed := false
-	switch {
-	case maxSeq.Valid && maxSeq.Int64 > head:
-		epoch, head, changed = newID(), maxSeq.Int64, true
-		s.log.Warn("change log ahead of its head: starting a new epoch", "seq", head)
-	case marked && mark.tid == s.id && mark.epoch == epoch && mark.seq > head:
-		epoch, changed = newID(), true
-		s.log.Warn("the change log is behind the last committed change (syncd.db restored from a backup?): starting a new epoch",
-			"seq", head, "last_committed", mark.seq)
-	}
-	if changed {
-		s.reg.wmu.Lock()
-		_, err := s.reg.db.ExecContext(ctx, `UPDATE tenants SET epoch = ?, head_seq = ? WHERE id = ?`, epoch, head, s.id)
-		s.reg.wmu.Unlock()
-		if err != nil {
-			return err
-		}
-	}
-	s.hmu.Lock()
-	s.epoch, s.seq = epoch, head
-	s.hmu.Unlock()
-	s.flushHeadMark()
-	return nil
-}
-
-func (s *Space) loadCounters(ctx context.Context) error {
-	var used, n int64
-	if err := s.reg.db.QueryRowContext(ctx, `SELECT coalesce(sum(CASE WHEN is_dir THEN 0 ELSE size END), 0), count(*) FROM tenant_entries WHERE tenant_id = ?`,
-		s.id).Scan(&used, &n); err != nil {
-		return err
-	}
-	s.hmu.Lock()
-	s.used, s.entries = used, n
-	s.hmu.Unlock()
-	return nil
-}
-
-// cleanTmp removes everything in tmp/ (uploads interrupted by a crash).
-func (s *Space) cleanTmp() error {
-	names, err := readDirNames(s.tmp, ".")
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		if err := s.tmp.RemoveAll(n); err != nil {
-			return err
-		}
-	}
-	if len(names) > 0 {
-		s.log.Info("removed leftover temp files", "count", len(names))
-	}
-	return nil
-}
-
-// cleanVersions removes version files without a row and rows without a file.
-func (s *Space) cleanVersions(ctx context.Context) error {
-	names, err := readDirNames(s.versions, ".")
-	if err != nil {
-		return err
-	}
-	onDisk := make(map[string]bool, len(names))
-	for _, n := range names {
-		onDisk[n] = true
-	}
-	rows, err := s.reg.db.QueryContext(ctx, `SELECT id FROM tenant_versions WHERE tenant_id = ?`, s.id)
-	if err != nil {
-		return err
-	}
-	var gone []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		if onDisk[id] {
-			delete(onDisk, id)
-		} else {
-			gone = append(gone, id)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for n := range onDisk {
-		if err := s.versions.RemoveAll(n); err != nil {
-			return err
-		}
-	}
-	if len(gone) > 0 {
-		s.reg.wmu.Lock()
-		err := func() error {
-			tx, err := s.reg.db.BeginTx(ctx, nil)
-			if err != nil {
-				return err
-			}
-			defer tx.Rollback()
-			for _, id := range gone {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM tenant_versions WHERE tenant_id = ? AND id = ?`, s.id, id); err != nil {
-					return err
-				}
-			}
-			return tx.Commit()
-		}()
-		s.reg.wmu.Unlock()
-		if err != nil {
-			return err
-		}
-	}
-	if len(onDisk)+len(gone) > 0 {
-		s.log.Info("dropped orphan versions", "files", len(onDisk), "rows", len(gone))
-	}
-	return nil
-}
-
-func readDirNames(root *os.Root, dir string) ([]string, error) {
-	f, err := openDir(root, dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return f.Readdirnames(-1)
-}
 
 // diskItem is one child of a directory as found on disk.
 type diskItem struct {
@@ -230,18 +60,18 @@ func (v *verifiedSet) put(k verifiedKey, h string) {
 // subdirectory, else only into new ones. It skips (and logs) symlinks, special files
 // and names the path rules refuse. unstable reports files that changed while hashed;
 // the caller should look again later.
-func (s *Space) reconcile(ctx context.Context, dir string, deep bool) (unstable bool, err error) {
+func (s *reconciler) reconcile(ctx context.Context, dir string, deep bool) (unstable bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	disk, err := s.readDisk(dir)
+	disk, err := s.rc.readDisk(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotDir) {
 			return false, nil // the parent's reconcile deletes it
 		}
 		return false, err
 	}
-	idx, err := s.indexChildren(ctx, dir)
+	idx, err := s.rc.indexChildren(ctx, dir)
 	if err != nil {
 		return false, err
 	}
@@ -251,7 +81,7 @@ func (s *Space) reconcile(ctx context.Context, dir string, deep bool) (unstable 
 		if ok && d.path == e.Path && d.isDir == e.IsDir {
 			continue
 		}
-		if err := s.applyDelete(ctx, e); err != nil {
+		if err := s.rc.applyDelete(ctx, e); err != nil {
 			return unstable, err
 		}
 		delete(idx, fold)
@@ -266,12 +96,12 @@ func (s *Space) reconcile(ctx context.Context, dir string, deep bool) (unstable 
 		e := idx[fold]
 		switch {
 		case d.isDir && e == nil:
-			ok, err := s.applyCreateDir(ctx, d)
+			ok, err := s.rc.applyCreateDir(ctx, d)
 			if err != nil {
 				return unstable, err
 			}
 			if ok {
-				u, err := s.reconcile(ctx, d.path, true)
+				u, err := s.rc.reconcile(ctx, d.path, true)
 				unstable = unstable || u
 				if err != nil {
 					return unstable, err
@@ -279,7 +109,7 @@ func (s *Space) reconcile(ctx context.Context, dir string, deep bool) (unstable 
 			}
 		case d.isDir:
 			if deep {
-				u, err := s.reconcile(ctx, d.path, true)
+				u, err := s.rc.reconcile(ctx, d.path, true)
 				unstable = unstable || u
 				if err != nil {
 					return unstable, err
@@ -295,7 +125,7 @@ func (s *Space) reconcile(ctx context.Context, dir string, deep bool) (unstable 
 					continue
 				}
 			}
-			hash, st, err := s.hashStable(d.path)
+			hash, st, err := s.rc.hashStable(d.path)
 			if errors.Is(err, errUnstable) {
 				unstable = true
 				continue
@@ -310,7 +140,7 @@ func (s *Space) reconcile(ctx context.Context, dir string, deep bool) (unstable 
 				s.verified.put(verifiedKey{d.path, st.size, st.mtime.UnixNano()}, hash)
 				continue
 			}
-			if err := s.applyFile(ctx, e, st, hash); err != nil {
+			if err := s.rc.applyFile(ctx, e, st, hash); err != nil {
 				return unstable, err
 			}
 		}
@@ -319,7 +149,7 @@ func (s *Space) reconcile(ctx context.Context, dir string, deep bool) (unstable 
 }
 
 // readDisk lists dir's acceptable children by fold key.
-func (s *Space) readDisk(dir string) (map[string]*diskItem, error) {
+func (s *reconciler) readDisk(dir string) (map[string]*diskItem, error) {
 	f, err := openDir(s.files, dir)
 	if err != nil {
 		return nil, err
@@ -337,7 +167,7 @@ func (s *Space) readDisk(dir string) (map[string]*diskItem, error) {
 			p = dir + "/" + p
 		}
 		if c, err := pathrule.Clean(p); err != nil || c != p {
-			s.skip(p, "name refused by the path rules")
+			s.rc.skip(p, "name refused by the path rules")
 			continue
 		}
 		fi, err := s.files.Lstat(p)
@@ -345,12 +175,12 @@ func (s *Space) readDisk(dir string) (map[string]*diskItem, error) {
 			continue // vanished meanwhile
 		}
 		if !fi.IsDir() && !fi.Mode().IsRegular() {
-			s.skip(p, "not a regular file or directory")
+			s.rc.skip(p, "not a regular file or directory")
 			continue
 		}
 		fold := pathrule.FoldKey(p)
 		if _, dup := out[fold]; dup {
-			s.skip(p, "name differs only in case from another")
+			s.rc.skip(p, "name differs only in case from another")
 			continue
 		}
 		out[fold] = &diskItem{path: p, isDir: fi.IsDir(), size: fi.Size(), mtime: fi.ModTime().UTC()}
@@ -359,7 +189,7 @@ func (s *Space) readDisk(dir string) (map[string]*diskItem, error) {
 }
 
 // skip logs a skipped disk entry once per path.
-func (s *Space) skip(p, why string) {
+func (s *reconciler) skip(p, why string) {
 	s.skipMu.Lock()
 	if s.skipped == nil || len(s.skipped) > 10000 {
 		s.skipped = map[string]bool{}
@@ -372,28 +202,23 @@ func (s *Space) skip(p, why string) {
 	}
 }
 
-func (s *Space) indexChildren(ctx context.Context, dir string) (map[string]*entry, error) {
-	rows, err := s.reg.q().QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND parent = ?`, s.id, dir)
+func (s *reconciler) indexChildren(ctx context.Context, dir string) (map[string]*entry, error) {
+	list, err := s.reg.index.Children(ctx, s.id, dir)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]*entry{}
-	for rows.Next() {
-		e, err := scanEntry(rows)
-		if err != nil {
-			return nil, err
-		}
+	out := make(map[string]*entry, len(list))
+	for _, e := range list {
 		out[pathrule.FoldKey(e.Path)] = e
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 var errUnstable = errors.New("file changed while hashed")
 
 // hashStable hashes the regular file p and checks that its size and mtime held still
 // while it was read.
-func (s *Space) hashStable(p string) (string, *diskItem, error) {
+func (s *reconciler) hashStable(p string) (string, *diskItem, error) {
 	before, err := s.files.Lstat(p)
 	if err != nil {
 		return "", nil, err
@@ -419,8 +244,8 @@ func (s *Space) hashStable(p string) (string, *diskItem, error) {
 }
 
 // sameEntry reports whether the index still holds e unchanged.
-func (s *Space) sameEntry(ctx context.Context, e *entry) (bool, error) {
-	cur, err := s.lookup(ctx, s.reg.q(), e.Path)
+func (s *reconciler) sameEntry(ctx context.Context, e *entry) (bool, error) {
+	cur, err := s.lookup(ctx, e.Path)
 	if err != nil {
 		return false, err
 	}
@@ -429,12 +254,12 @@ func (s *Space) sameEntry(ctx context.Context, e *entry) (bool, error) {
 
 // parentIndexed reports whether p's parent is the root or an indexed directory with
 // exactly that name.
-func (s *Space) parentIndexed(ctx context.Context, p string) (bool, error) {
+func (s *reconciler) parentIndexed(ctx context.Context, p string) (bool, error) {
 	parent := pathrule.Parent(p)
 	if parent == "" {
 		return true, nil
 	}
-	e, err := s.lookup(ctx, s.reg.q(), parent)
+	e, err := s.lookup(ctx, parent)
 	if err != nil {
 		return false, err
 	}
@@ -443,17 +268,17 @@ func (s *Space) parentIndexed(ctx context.Context, p string) (bool, error) {
 
 // applyDelete commits a Delete for an index entry whose file or directory is gone
 // from disk (or changed type), if that still holds in the commit section.
-func (s *Space) applyDelete(ctx context.Context, e *entry) error {
+func (s *reconciler) applyDelete(ctx context.Context, e *entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ok, err := s.sameEntry(ctx, e); err != nil || !ok {
+	if ok, err := s.rc.sameEntry(ctx, e); err != nil || !ok {
 		return err
 	}
 	if fi, err := s.files.Lstat(e.Path); err == nil && fi.IsDir() == e.IsDir && (fi.IsDir() || fi.Mode().IsRegular()) {
 		return nil // it is back
 	}
-	_, err := s.write(ctx, Source{}, func(w *wtx) error {
-		if _, err := w.event(protocol.OpDelete, "", e.meta()); err != nil {
+	_, err := s.cm.write(ctx, Source{}, func(w *wtx) error {
+		if _, err := w.event(protocol.OpDelete, "", e.Meta()); err != nil {
 			return err
 		}
 		return w.removeTree(e.Path)
@@ -462,13 +287,13 @@ func (s *Space) applyDelete(ctx context.Context, e *entry) error {
 }
 
 // applyCreateDir indexes a directory found on disk; false if it no longer applies.
-func (s *Space) applyCreateDir(ctx context.Context, d *diskItem) (bool, error) {
+func (s *reconciler) applyCreateDir(ctx context.Context, d *diskItem) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cur, err := s.lookup(ctx, s.reg.q(), d.path); err != nil || cur != nil {
+	if cur, err := s.lookup(ctx, d.path); err != nil || cur != nil {
 		return cur != nil && cur.IsDir && cur.Path == d.path, err
 	}
-	if ok, err := s.parentIndexed(ctx, d.path); err != nil || !ok {
+	if ok, err := s.rc.parentIndexed(ctx, d.path); err != nil || !ok {
 		return false, err
 	}
 	fi, err := s.files.Lstat(d.path)
@@ -476,7 +301,7 @@ func (s *Space) applyCreateDir(ctx context.Context, d *diskItem) (bool, error) {
 		return false, nil
 	}
 	meta := protocol.Metadata{Path: d.path, Modified: fi.ModTime().UTC(), IsDirectory: true}
-	_, err = s.write(ctx, Source{}, func(w *wtx) error {
+	_, err = s.cm.write(ctx, Source{}, func(w *wtx) error {
 		seq, err := w.event(protocol.OpCreate, "", meta)
 		if err != nil {
 			return err
@@ -489,10 +314,10 @@ func (s *Space) applyCreateDir(ctx context.Context, d *diskItem) (bool, error) {
 
 // applyFile commits a Create (old nil) or Update for a file found on disk with the
 // given hash, if the index and the file are still as they were when it was hashed.
-func (s *Space) applyFile(ctx context.Context, old *entry, st *diskItem, hash string) error {
+func (s *reconciler) applyFile(ctx context.Context, old *entry, st *diskItem, hash string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur, err := s.lookup(ctx, s.reg.q(), st.path)
+	cur, err := s.lookup(ctx, st.path)
 	if err != nil {
 		return err
 	}
@@ -500,10 +325,10 @@ func (s *Space) applyFile(ctx context.Context, old *entry, st *diskItem, hash st
 		if cur != nil {
 			return nil
 		}
-		if ok, err := s.parentIndexed(ctx, st.path); err != nil || !ok {
+		if ok, err := s.rc.parentIndexed(ctx, st.path); err != nil || !ok {
 			return err
 		}
-	} else if ok, err := s.sameEntry(ctx, old); err != nil || !ok {
+	} else if ok, err := s.rc.sameEntry(ctx, old); err != nil || !ok {
 		return err
 	}
 	fi, err := s.files.Lstat(st.path)
@@ -515,7 +340,7 @@ func (s *Space) applyFile(ctx context.Context, old *entry, st *diskItem, hash st
 	if old != nil {
 		op = protocol.OpUpdate
 	}
-	_, err = s.write(ctx, Source{}, func(w *wtx) error {
+	_, err = s.cm.write(ctx, Source{}, func(w *wtx) error {
 		seq, err := w.event(op, "", meta)
 		if err != nil {
 			return err
@@ -531,12 +356,12 @@ func (s *Space) applyFile(ctx context.Context, old *entry, st *diskItem, hash st
 // directory is reconciled with its whole subtree). needDir asks the caller to
 // reconcile p's directory instead: another name differing only in case is indexed,
 // and only the whole listing decides which of them counts.
-func (s *Space) reconcileName(ctx context.Context, p string) (unstable, needDir bool, err error) {
+func (s *reconciler) reconcileName(ctx context.Context, p string) (unstable, needDir bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, false, err
 	}
 	if c, err := pathrule.Clean(p); err != nil || c != p {
-		s.skip(p, "name refused by the path rules")
+		s.rc.skip(p, "name refused by the path rules")
 		return false, false, nil
 	}
 	var d *diskItem
@@ -545,12 +370,12 @@ func (s *Space) reconcileName(ctx context.Context, p string) (unstable, needDir 
 	case err == nil && (fi.IsDir() || fi.Mode().IsRegular()):
 		d = &diskItem{path: p, isDir: fi.IsDir(), size: fi.Size(), mtime: fi.ModTime().UTC()}
 	case err == nil:
-		s.skip(p, "not a regular file or directory")
-	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+		s.rc.skip(p, "not a regular file or directory")
+	case errors.Is(err, fs.ErrNotExist) || fsys.IsNotDir(err):
 	default:
 		return false, false, err
 	}
-	e, err := s.lookup(ctx, s.reg.q(), p)
+	e, err := s.lookup(ctx, p)
 	if err != nil {
 		return false, false, err
 	}
@@ -558,7 +383,7 @@ func (s *Space) reconcileName(ctx context.Context, p string) (unstable, needDir 
 		return false, true, nil
 	}
 	if e != nil && (d == nil || d.isDir != e.IsDir) {
-		if err := s.applyDelete(ctx, e); err != nil {
+		if err := s.rc.applyDelete(ctx, e); err != nil {
 			return false, false, err
 		}
 		e = nil
@@ -570,11 +395,11 @@ func (s *Space) reconcileName(ctx context.Context, p string) (unstable, needDir 
 		if e != nil {
 			return false, false, nil // its children have events of their own
 		}
-		ok, err := s.applyCreateDir(ctx, d)
+		ok, err := s.rc.applyCreateDir(ctx, d)
 		if err != nil || !ok {
 			return false, false, err
 		}
-		u, err := s.reconcile(ctx, d.path, true)
+		u, err := s.rc.reconcile(ctx, d.path, true)
 		return u, false, err
 	}
 	if e != nil && e.Size == d.size && e.Modified.Equal(d.mtime) {
@@ -585,7 +410,7 @@ func (s *Space) reconcileName(ctx context.Context, p string) (unstable, needDir 
 			return false, false, nil
 		}
 	}
-	hash, st, err := s.hashStable(d.path)
+	hash, st, err := s.rc.hashStable(d.path)
 	if errors.Is(err, errUnstable) {
 		return true, false, nil
 	}
@@ -599,5 +424,5 @@ func (s *Space) reconcileName(ctx context.Context, p string) (unstable, needDir 
 		s.verified.put(verifiedKey{d.path, st.size, st.mtime.UnixNano()}, hash)
 		return false, false, nil
 	}
-	return false, false, s.applyFile(ctx, e, st, hash)
+	return false, false, s.rc.applyFile(ctx, e, st, hash)
 }

@@ -2,13 +2,9 @@ package tenants
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -65,18 +61,13 @@ func ValidName(name string) bool { return nameRE.MatchString(name) }
 // Registry is the set of tenants stored in one database and data dir. It is safe for
 // concurrent use. The zero value is not usable: use OpenRegistry.
 type Registry struct {
-	db      *sql.DB
 	dataDir string // absolute
 	limits  Limits
 	log     *slog.Logger
-	wal     string // the database's WAL file ("" if none)
 
 	disk diskBudget // in-flight upload bytes against limits.MinFreeDisk (disk.go)
 
-	wmu sync.Mutex // serializes this process's SQL write transactions
-	txb txBatcher  // batches the spaces' write transactions (txbatch.go)
-
-	stmts stmtCache // prepared statements (stmt.go)
+	index Index // tenant records, entries, change log, heads, versions (index.go)
 
 	mu       sync.Mutex
 	cache    map[string]Tenant // name → tenant, refreshed by Run
@@ -84,8 +75,7 @@ type Registry struct {
 	closed   bool
 	watchCtx context.Context // non-nil once StartWatchers ran
 
-	lmu       sync.RWMutex
-	listeners []func(string, protocol.Event)
+	bus Bus // carries every commit's notice to subscribers (Listen)
 }
 
 // slot holds one tenant's Space while it is being opened or is open.
@@ -94,9 +84,22 @@ type slot struct {
 	space *Space
 }
 
-// OpenRegistry creates the package's tables if needed, creates DATA/tenants (0700)
-// and loads the tenant list. logger nil means slog.Default().
-func OpenRegistry(ctx context.Context, db *sql.DB, dataDir string, limits Limits, logger *slog.Logger) (*Registry, error) {
+// Deps are the adapters a Registry works through.
+type Deps struct {
+	// Index holds the tenants' metadata (tenants/sqlite.Store on one node). Required.
+	// Registry.Close closes it (which does not close a database it was given).
+	Index Index
+	// Bus carries each group commit's Notice to subscribers after the commit
+	// (tenants/localbus in one process). Required. The registry does not close it.
+	Bus Bus
+}
+
+// Open creates DATA/tenants (0700) and loads the tenant list from deps.Index. logger
+// nil means slog.Default(). tenants/sqlindex.OpenRegistry builds the single-node deps.
+func Open(ctx context.Context, deps Deps, dataDir string, limits Limits, logger *slog.Logger) (*Registry, error) {
+	if deps.Index == nil || deps.Bus == nil {
+		return nil, internal("open registry", errors.New("no index or no bus"))
+	}
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -107,44 +110,19 @@ func OpenRegistry(ctx context.Context, db *sql.DB, dataDir string, limits Limits
 	if err := mkdirAllOS(filepath.Join(abs, "tenants")); err != nil {
 		return nil, internal("create data dir", err)
 	}
-	if err := createSchema(ctx, db); err != nil {
-		return nil, internal("open store", err)
-	}
 	r := &Registry{
-		db:      db,
-		stmts:   stmtCache{db: db},
+		index:   deps.Index,
 		dataDir: abs,
 		limits:  limits,
 		log:     logger.With("component", "tenants"),
 		cache:   map[string]Tenant{},
 		spaces:  map[string]*slot{},
+		bus:     deps.Bus,
 	}
-	r.txb = txBatcher{db: db, wmu: &r.wmu}
-	r.wal = r.walFile(ctx)
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
 	}
 	return r, nil
-}
-
-// Listen registers fn to be called after every committed change of every tenant, per
-// tenant in seq order. fn runs inside the tenant's commit section: it must not block
-// (enqueue and return) and must not call back into the Space.
-func (r *Registry) Listen(fn func(tenant string, ev protocol.Event)) {
-	r.lmu.Lock()
-	r.listeners = append(r.listeners, fn)
-	r.lmu.Unlock()
-}
-
-func (r *Registry) notify(tenant string, evs []protocol.Event) {
-	r.lmu.RLock()
-	ls := r.listeners
-	r.lmu.RUnlock()
-	for _, ev := range evs {
-		for _, fn := range ls {
-			fn(tenant, ev)
-		}
-	}
 }
 
 // Run polls the tenants table every PollInterval (so a tenant created or deleted by
@@ -169,10 +147,10 @@ func (r *Registry) Run(ctx context.Context) {
 			}
 		case <-mark.C:
 			for _, sp := range r.openSpaces() {
-				sp.flushHeadMark()
-				sp.pruneUndo(ctx)
+				sp.rc.flushHeadMark()
+				sp.snap.pruneUndo(ctx)
 			}
-			r.checkpointWAL(ctx)
+			r.index.Maintain(ctx)
 		case <-prune.C:
 			r.prune(ctx)
 		}
@@ -257,7 +235,8 @@ func (sl *slot) peek() *Space {
 	return sl.space
 }
 
-// Close closes every open space (stopping watchers). It does not close the database.
+// Close closes every open space (stopping watchers) and the index. It does not close
+// the database the index was given.
 func (r *Registry) Close() error {
 	r.mu.Lock()
 	r.closed = true
@@ -272,187 +251,7 @@ func (r *Registry) Close() error {
 		}
 		sl.mu.Unlock()
 	}
-	r.stmts.close()
-	return nil
-}
-
-func newID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	return hex.EncodeToString(b[:])
-}
-
-// Create adds a tenant and its directories. A bad name or negative limit is
-// bad_request; an existing name is conflict.
-func (r *Registry) Create(ctx context.Context, name string, o Options) (Tenant, error) {
-	if !ValidName(name) {
-		return Tenant{}, protocol.Errorf(protocol.CodeBadRequest, "tenant name must match ^[a-z0-9][a-z0-9-]{0,62}$")
-	}
-	if o.Quota < 0 || o.MaxFileSize < 0 || o.MaxEntries < 0 {
-		return Tenant{}, protocol.Errorf(protocol.CodeBadRequest, "limits must not be negative")
-	}
-	t := Tenant{Name: name, ID: newID(), Quota: o.Quota, MaxFileSize: o.MaxFileSize, MaxEntries: o.MaxEntries,
-		CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-	r.wmu.Lock()
-	err := func() error {
-		tx, err := r.db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tenants WHERE name = ?`, name).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return protocol.Errorf(protocol.CodeConflict, "tenant %s exists", name)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (name, id, quota, max_file_size, max_entries, created_at, epoch, head_seq)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 0)`, name, t.ID, t.Quota, t.MaxFileSize, t.MaxEntries, t.CreatedAt.UnixNano(), newID()); err != nil {
-			return err
-		}
-		return tx.Commit()
-	}()
-	r.wmu.Unlock()
-	if err != nil {
-		return Tenant{}, wrapInternal("create tenant", err)
-	}
-	if err := r.makeDirs(name); err != nil {
-		_, _ = r.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM tenants WHERE id = ?`, t.ID)
-		return Tenant{}, internal("create tenant directories", err)
-	}
-	r.mu.Lock()
-	r.cache[name] = t
-	r.mu.Unlock()
-	r.log.Info("tenant created", "tenant", name)
-	return t, nil
-}
-
-func (r *Registry) tenantDir(name string) string {
-	return filepath.Join(r.dataDir, "tenants", name)
-}
-
-func (r *Registry) makeDirs(name string) error {
-	for _, sub := range []string{"", "files", "versions", "tmp"} {
-		if err := mkdirAllOS(filepath.Join(r.tenantDir(name), sub)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-const tenantCols = `name, id, quota, max_file_size, max_entries, created_at`
-
-func scanTenant(sc interface{ Scan(...any) error }) (Tenant, error) {
-	var t Tenant
-	var created int64
-	if err := sc.Scan(&t.Name, &t.ID, &t.Quota, &t.MaxFileSize, &t.MaxEntries, &created); err != nil {
-		return Tenant{}, err
-	}
-	t.CreatedAt = time.Unix(0, created).UTC()
-	return t, nil
-}
-
-// Get returns the tenant called name, read from the database (not_found if none).
-func (r *Registry) Get(ctx context.Context, name string) (Tenant, error) {
-	t, err := scanTenant(r.q().QueryRowContext(ctx, `SELECT `+tenantCols+` FROM tenants WHERE name = ?`, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Tenant{}, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
-	}
-	if err != nil {
-		return Tenant{}, internal("read tenant", err)
-	}
-	return t, nil
-}
-
-// List returns every tenant, ordered by name.
-func (r *Registry) List(ctx context.Context) ([]Tenant, error) {
-	rows, err := r.q().QueryContext(ctx, `SELECT `+tenantCols+` FROM tenants ORDER BY name`)
-	if err != nil {
-		return nil, internal("list tenants", err)
-	}
-	defer rows.Close()
-	out := []Tenant{}
-	for rows.Next() {
-		t, err := scanTenant(rows)
-		if err != nil {
-			return nil, internal("list tenants", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, internal("list tenants", err)
-	}
-	return out, nil
-}
-
-// LookupTenant returns the id of the tenant called name (not_found if none). It answers
-// from memory, refreshed by Run; a name not in memory is looked up in the database so
-// that a tenant created a moment ago by another process is found at once.
-func (r *Registry) LookupTenant(ctx context.Context, name string) (string, error) {
-	r.mu.Lock()
-	t, ok := r.cache[name]
-	r.mu.Unlock()
-	if ok {
-		return t.ID, nil
-	}
-	if !ValidName(name) {
-		return "", protocol.Errorf(protocol.CodeNotFound, "no such tenant")
-	}
-	t, err := r.Get(ctx, name)
-	if err != nil {
-		return "", err
-	}
-	r.mu.Lock()
-	r.cache[name] = t
-	r.mu.Unlock()
-	return t.ID, nil
-}
-
-// Delete removes the tenant's rows (index, change log, versions) and files, and closes
-// its space. not_found if there is no such tenant.
-func (r *Registry) Delete(ctx context.Context, name string) error {
-	t, err := r.Get(ctx, name)
-	if err != nil {
-		return err
-	}
-	r.wmu.Lock()
-	res, err := r.db.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, t.ID)
-	r.wmu.Unlock()
-	if err != nil {
-		return internal("delete tenant", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return protocol.Errorf(protocol.CodeNotFound, "no such tenant")
-	}
-	r.mu.Lock()
-	delete(r.cache, name)
-	sl := r.spaces[name]
-	delete(r.spaces, name)
-	r.mu.Unlock()
-	if sl != nil {
-		sl.mu.Lock()
-		if sl.space != nil {
-			sl.space.close()
-			sl.space = nil
-		}
-		sl.mu.Unlock()
-	}
-	// Move the directory aside first so that the name is free at once, then remove it.
-	dir := r.tenantDir(name)
-	trash := filepath.Join(r.dataDir, "tenants", ".deleted-"+t.ID)
-	if err := os.Rename(dir, trash); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return internal("delete tenant files", err)
-	}
-	if err := os.RemoveAll(trash); err != nil {
-		return internal("delete tenant files", err)
-	}
-	r.log.Info("tenant deleted", "tenant", name)
+	r.index.Close()
 	return nil
 }
 
@@ -497,7 +296,7 @@ func (r *Registry) Space(ctx context.Context, name string) (*Space, error) {
 			return nil, err
 		}
 		if watchCtx != nil {
-			if err := sp.startWatcher(watchCtx); err != nil {
+			if err := sp.rc.startWatcher(watchCtx); err != nil {
 				r.log.Warn("start watcher", "tenant", name, "err", err)
 			}
 		}
@@ -554,7 +353,7 @@ func (r *Registry) StartWatchers(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	for _, sp := range open {
-		if err := sp.startWatcher(ctx); err != nil {
+		if err := sp.rc.startWatcher(ctx); err != nil {
 			return internal("start watcher", err)
 		}
 	}

@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,7 +95,7 @@ func TestOtherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db2.Close()
-	ctl, err := OpenRegistry(ctx, db2, e.dir, Limits{}, quietLogger())
+	ctl, err := openRegistry(ctx, db2, e.dir, Limits{}, quietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,4 +152,27 @@ func TestOtherProcess(t *testing.T) {
 	must(t, e.reg.Delete(ctx, "fresh"))
 	err = e.reg.Delete(ctx, "fresh")
 	wantCode(t, err, protocol.CodeNotFound)
+}
+
+// TestListenDoorbellNotice: a notice without events (a doorbell bus) reaches Listen's
+// callback as the events read back from the log.
+func TestListenDoorbellNotice(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	for _, p := range []string{"a", "b", "c"} {
+		e.put(p, []byte(p))
+	}
+	epoch, head := e.sp.Head()
+	var got []int64
+	e.reg.Listen(func(tenant string, ev protocol.Event) {
+		if tenant == e.tenant {
+			got = append(got, ev.Seq)
+		}
+	})
+	bus := e.reg.bus.(*syncBus)
+	if err := bus.Publish(context.Background(), Notice{TenantID: e.sp.ID(), TenantName: e.tenant, Epoch: epoch, First: 2, Last: head}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[2 3]" {
+		t.Fatalf("events %v, want [2 3]", got)
+	}
 }

@@ -2,12 +2,11 @@ package tenants
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"time"
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/index"
 )
 
 // Paged listings.
@@ -34,19 +33,13 @@ import (
 // each): one read transaction lasts about a millisecond.
 var listPageSize = 256
 
-// listScope is the SQL condition (on column path / parent) selecting a listing's rows.
+// listScope selects a listing's entries: under dir, one level or every depth.
 type listScope struct {
-	where string
-	args  []any
+	dir       string
+	recursive bool
 }
 
-func scopeOf(dir string, recursive bool) listScope {
-	if recursive {
-		cond, args := subtreeWhere("path", dir)
-		return listScope{cond, args}
-	}
-	return listScope{"parent = ?", []any{dir}}
-}
+func scopeOf(dir string, recursive bool) listScope { return listScope{dir, recursive} }
 
 // List streams the entries under dir (every depth when recursive, else one level),
 // ordered by path, as one snapshot at the seq given to head. head is called first
@@ -62,11 +55,11 @@ func (s *Space) List(ctx context.Context, dir string, recursive bool, head func(
 		return err
 	}
 	sc := scopeOf(d, recursive)
-	epoch, snap, page, next, done, err := s.firstPage(ctx, d, sc)
+	epoch, snap, page, next, done, err := s.snap.firstPage(ctx, d, sc)
 	if err != nil {
 		return err
 	}
-	defer s.endSnapshot(snap)
+	defer s.snap.endSnapshot(snap)
 	if head != nil {
 		if err := head(epoch, snap); err != nil {
 			return err
@@ -74,7 +67,7 @@ func (s *Space) List(ctx context.Context, dir string, recursive bool, head func(
 	}
 	for {
 		for _, e := range page {
-			if err := each(e.meta()); err != nil {
+			if err := each(e.Meta()); err != nil {
 				return err
 			}
 		}
@@ -84,182 +77,91 @@ func (s *Space) List(ctx context.Context, dir string, recursive bool, head func(
 		if err := ctx.Err(); err != nil {
 			return wrapInternal("list", err)
 		}
-		if page, next, done, err = s.nextPage(ctx, sc, epoch, snap, next); err != nil {
+		if page, next, done, err = s.snap.nextPage(ctx, sc, epoch, snap, next); err != nil {
 			return err
 		}
 	}
 }
 
 // firstPage takes the snapshot (registering it before any writer can commit past
-// it), checks dir and reads the first page. On success the caller must endSnapshot.
-func (s *Space) firstPage(ctx context.Context, d string, sc listScope) (epoch string, snap int64, page []*entry, next string, done bool, err error) {
-	tx, err := s.reg.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return "", 0, nil, "", false, wrapInternal("list", err)
-	}
-	defer tx.Rollback()
-	q := s.reg.inTx(tx)
-	// Holding the commit section shared, no write is in progress: the transaction's
-	// first read fixes its snapshot at a committed head, and writers that start
-	// after the unlock see the registration.
-	s.mu.RLock()
-	if err := s.alive(); err != nil {
+// it), checks dir and reads the first page, in one read snapshot of the index. On
+// success the caller must endSnapshot.
+func (s *snapshots) firstPage(ctx context.Context, d string, sc listScope) (epoch string, snap int64, page []*entry, next string, done bool, err error) {
+	registered := false
+	err = s.reg.index.View(ctx, s.id, func(v index.View) error {
+		// Holding the commit section shared, no write is in progress: the snapshot's
+		// first read fixes it at a committed head, and writers that start after the
+		// unlock see the registration.
+		s.mu.RLock()
+		if err := s.alive(); err != nil {
+			s.mu.RUnlock()
+			return err
+		}
+		var err error
+		epoch, snap, err = v.Head()
+		if err == nil {
+			s.snap.beginSnapshot(snap)
+			registered = true
+		}
 		s.mu.RUnlock()
-		return "", 0, nil, "", false, err
-	}
-	err = q.QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&epoch, &snap)
-	if err == nil {
-		s.beginSnapshot(snap)
-	}
-	s.mu.RUnlock()
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", 0, nil, "", false, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
-	}
+		if err != nil {
+			return err
+		}
+		if d != "" {
+			e, err := v.Lookup(d)
+			if err != nil {
+				return internal("read index", err)
+			}
+			if e == nil || e.Path != d || !e.IsDir {
+				return protocol.Errorf(protocol.CodeNotFound, "no such directory")
+			}
+		}
+		page, next, done, err = v.ListPage(sc.dir, sc.recursive, snap, "", listPageSize)
+		return err
+	})
 	if err != nil {
+		if registered {
+			s.snap.endSnapshot(snap)
+		}
+		if errors.Is(err, index.ErrNoTenant) {
+			return "", 0, nil, "", false, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+		}
 		return "", 0, nil, "", false, wrapInternal("list", err)
 	}
-	defer func() {
-		if err != nil {
-			s.endSnapshot(snap)
-		}
-	}()
-	if d != "" {
-		e, lerr := s.lookupExact(ctx, q, d)
-		if lerr != nil {
-			return "", 0, nil, "", false, lerr
-		}
-		if e == nil || !e.IsDir {
-			return "", 0, nil, "", false, protocol.Errorf(protocol.CodeNotFound, "no such directory")
-		}
-	}
-	page, next, done, err = s.listPage(ctx, q, sc, snap, "")
-	return epoch, snap, page, next, done, err
+	return epoch, snap, page, next, done, nil
 }
 
-// nextPage reads the page after the path after, in a transaction of its own.
-func (s *Space) nextPage(ctx context.Context, sc listScope, epoch string, snap int64, after string) ([]*entry, string, bool, error) {
+// nextPage reads the page after the path after, in a read snapshot of its own.
+func (s *snapshots) nextPage(ctx context.Context, sc listScope, epoch string, snap int64, after string) (page []*entry, next string, done bool, err error) {
 	if err := s.alive(); err != nil {
 		return nil, "", false, err
 	}
-	tx, err := s.reg.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, "", false, wrapInternal("list", err)
-	}
-	defer tx.Rollback()
-	q := s.reg.inTx(tx)
-	var cur string
-	err = q.QueryRowContext(ctx, `SELECT epoch FROM tenants WHERE id = ?`, s.id).Scan(&cur)
-	if errors.Is(err, sql.ErrNoRows) {
+	err = s.reg.index.View(ctx, s.id, func(v index.View) error {
+		cur, _, err := v.Head()
+		if err != nil {
+			return err
+		}
+		if cur != epoch {
+			return protocol.Errorf(protocol.CodeResyncRequired, "the store's history changed during the listing; list again")
+		}
+		// The space may have been closed and opened again (which drops undo rows).
+		if err := s.alive(); err != nil {
+			return err
+		}
+		page, next, done, err = v.ListPage(sc.dir, sc.recursive, snap, after, listPageSize)
+		return err
+	})
+	if errors.Is(err, index.ErrNoTenant) {
 		return nil, "", false, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 	}
 	if err != nil {
 		return nil, "", false, wrapInternal("list", err)
 	}
-	if cur != epoch {
-		return nil, "", false, protocol.Errorf(protocol.CodeResyncRequired, "the store's history changed during the listing; list again")
-	}
-	// The space may have been closed and opened again (which drops undo rows).
-	if err := s.alive(); err != nil {
-		return nil, "", false, err
-	}
-	return s.listPage(ctx, q, sc, snap, after)
-}
-
-// undoRow is a path's state before a change made after a snapshot.
-type undoRow struct {
-	present bool
-	e       entry
-}
-
-// listPage reads, through q (one read transaction), the entries of sc after the path
-// after as they were at snap: up to listPageSize index rows and undo rows each, up to
-// the smaller of their last paths. next is the last path covered; done says nothing
-// follows.
-func (s *Space) listPage(ctx context.Context, q querier, sc listScope, snap int64, after string) (page []*entry, next string, done bool, err error) {
-	n := listPageSize
-	rows, err := q.QueryContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND `+sc.where+` AND path > ? ORDER BY path LIMIT ?`,
-		append(append([]any{s.id}, sc.args...), after, n)...)
-	if err != nil {
-		return nil, "", false, wrapInternal("list", err)
-	}
-	var cur []*entry
-	for rows.Next() {
-		e, err := scanEntry(rows)
-		if err != nil {
-			rows.Close()
-			return nil, "", false, wrapInternal("list", err)
-		}
-		cur = append(cur, e)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, "", false, wrapInternal("list", err)
-	}
-	// Per path the earliest state after snap (SQLite takes the bare columns from the
-	// row holding min(died)).
-	rows, err = q.QueryContext(ctx, `SELECT path, present, is_dir, size, hash, modified, seq, min(died) FROM tenant_entry_undo
-		WHERE tenant_id = ? AND died > ? AND `+sc.where+` AND path > ? GROUP BY path ORDER BY path LIMIT ?`,
-		append(append([]any{s.id, snap}, sc.args...), after, n)...)
-	if err != nil {
-		return nil, "", false, wrapInternal("list", err)
-	}
-	var undo []undoRow
-	for rows.Next() {
-		var u undoRow
-		var mod, died int64
-		if err := rows.Scan(&u.e.Path, &u.present, &u.e.IsDir, &u.e.Size, &u.e.Hash, &mod, &u.e.Seq, &died); err != nil {
-			rows.Close()
-			return nil, "", false, wrapInternal("list", err)
-		}
-		u.e.Modified = time.Unix(0, mod).UTC()
-		undo = append(undo, u)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, "", false, wrapInternal("list", err)
-	}
-	// The page covers (after, end]; without a full batch on either side, the rest.
-	done = true
-	if len(cur) == n {
-		next, done = cur[n-1].Path, false
-	}
-	if len(undo) == n && (done || undo[n-1].e.Path < next) {
-		next, done = undo[n-1].e.Path, false
-	}
-	page = make([]*entry, 0, len(cur))
-	i, j := 0, 0
-merge:
-	for i < len(cur) || j < len(undo) {
-		var p string
-		switch {
-		case j == len(undo) || (i < len(cur) && cur[i].Path < undo[j].e.Path):
-			p = cur[i].Path
-		default:
-			p = undo[j].e.Path
-		}
-		if !done && p > next {
-			break merge
-		}
-		switch {
-		case j < len(undo) && undo[j].e.Path == p:
-			if undo[j].present {
-				e := undo[j].e
-				page = append(page, &e)
-			}
-			j++
-			if i < len(cur) && cur[i].Path == p {
-				i++
-			}
-		default:
-			page = append(page, cur[i])
-			i++
-		}
-	}
 	return page, next, done, nil
 }
 
 // beginSnapshot registers an open listing at seq. The caller holds s.mu shared.
-func (s *Space) beginSnapshot(seq int64) {
+func (s *snapshots) beginSnapshot(seq int64) {
 	s.hmu.Lock()
 	if s.snaps == nil {
 		s.snaps = map[int64]int{}
@@ -270,7 +172,7 @@ func (s *Space) beginSnapshot(seq int64) {
 }
 
 // endSnapshot ends a listing registered by beginSnapshot.
-func (s *Space) endSnapshot(seq int64) {
+func (s *snapshots) endSnapshot(seq int64) {
 	s.hmu.Lock()
 	if s.snaps[seq]--; s.snaps[seq] <= 0 {
 		delete(s.snaps, seq)
@@ -279,47 +181,9 @@ func (s *Space) endSnapshot(seq int64) {
 	s.snapCount.Add(-1)
 }
 
-// keepUndo reports whether a write must keep undo rows: a listing is open. Writers
-// hold s.mu, which beginSnapshot's caller holds shared, so the answer cannot change
-// during the write from false to true for a snapshot the write precedes.
-func (w *wtx) keepUndo() bool { return w.s.snapCount.Load() > 0 }
-
-const undoCols = `tenant_id, path, died, present, parent, is_dir, size, hash, modified, seq`
-
-// undoRows keeps the index rows matching where (and the tenant) as they are now. The
-// first state kept for a path in a transaction wins (INSERT OR IGNORE): it is the
-// state before the transaction.
-func (w *wtx) undoRows(where string, args ...any) error {
-	w.s.undoDirty.Store(true)
-	_, err := w.q.ExecContext(w.ctx, `INSERT OR IGNORE INTO tenant_entry_undo (`+undoCols+`)
-		SELECT tenant_id, path, ?, 1, parent, is_dir, size, hash, modified, seq FROM tenant_entries WHERE tenant_id = ? AND `+where,
-		append([]any{w.base + 1, w.s.id}, args...)...)
-	return err
-}
-
-// undoAbsent keeps "no entry" as p's state, unless a state of p is already kept for
-// this transaction (then that one is the older).
-func (w *wtx) undoAbsent(p string) error {
-	w.s.undoDirty.Store(true)
-	_, err := w.q.ExecContext(w.ctx, `INSERT OR IGNORE INTO tenant_entry_undo (`+undoCols+`) VALUES (?, ?, ?, 0, ?, 0, 0, '', 0, 0)`,
-		w.s.id, p, w.base+1, pathrule.Parent(p))
-	return err
-}
-
-// undoMoved keeps "no entry" for every path the subtree under from gets under to
-// (the subtree root itself excluded). n is runeLen(from)+1.
-func (w *wtx) undoMoved(from, to string, n int) error {
-	w.s.undoDirty.Store(true)
-	cond, args := subtreeWhere("path", from)
-	_, err := w.q.ExecContext(w.ctx, `INSERT OR IGNORE INTO tenant_entry_undo (`+undoCols+`)
-		SELECT tenant_id, ? || substr(path, ?), ?, 0, ? || substr(parent, ?), 0, 0, '', 0, 0 FROM tenant_entries WHERE tenant_id = ? AND `+cond,
-		append([]any{to, n, w.base + 1, to, n, w.s.id}, args...)...)
-	return err
-}
-
 // pruneUndo drops the undo rows no open listing needs: those that died at or before
 // the oldest open snapshot (or the head, when none is open).
-func (s *Space) pruneUndo(ctx context.Context) {
+func (s *snapshots) pruneUndo(ctx context.Context) {
 	if !s.undoDirty.Swap(false) {
 		return
 	}
@@ -329,9 +193,7 @@ func (s *Space) pruneUndo(ctx context.Context) {
 		bound = min(bound, seq)
 	}
 	s.hmu.Unlock()
-	s.reg.wmu.Lock()
-	_, err := s.reg.db.ExecContext(ctx, `DELETE FROM tenant_entry_undo WHERE tenant_id = ? AND died <= ?`, s.id, bound)
-	s.reg.wmu.Unlock()
+	err := s.reg.index.PruneUndo(ctx, s.id, bound)
 	if err != nil || open {
 		s.undoDirty.Store(true) // again next time
 	}
@@ -342,9 +204,6 @@ func (s *Space) pruneUndo(ctx context.Context) {
 
 // clearUndo drops every undo row of the space (at open: no listing can be open, and
 // seqs of another epoch must not be mistaken for this one's).
-func (s *Space) clearUndo(ctx context.Context) error {
-	s.reg.wmu.Lock()
-	defer s.reg.wmu.Unlock()
-	_, err := s.reg.db.ExecContext(ctx, `DELETE FROM tenant_entry_undo WHERE tenant_id = ?`, s.id)
-	return err
+func (s *snapshots) clearUndo(ctx context.Context) error {
+	return s.reg.index.ClearUndo(ctx, s.id)
 }

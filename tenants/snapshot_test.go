@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/sqlite"
 )
 
 // smallPages makes listings read n rows per transaction for the test.
@@ -167,7 +168,7 @@ func TestListPagedSnapshotWithWritesBetweenPages(t *testing.T) {
 	sameTree(t, now, replay(page.Events))
 
 	// Undo rows no listing needs are pruned.
-	e.sp.pruneUndo(ctx)
+	e.sp.snap.pruneUndo(ctx)
 	if n := e.undoRows(); n != 0 {
 		t.Fatalf("%d undo rows left after the listings ended", n)
 	}
@@ -345,7 +346,7 @@ func TestListFailsWhenTenantGoes(t *testing.T) {
 }
 
 // TestWALTruncatedWhenLarge: the registry's background loop truncates a WAL grown
-// beyond WALTruncateSize.
+// beyond sqlite.WALTruncateSize.
 func TestWALTruncatedWhenLarge(t *testing.T) {
 	e := newEnv(t, Limits{}, Options{})
 	ctx := context.Background()
@@ -363,7 +364,7 @@ func TestWALTruncatedWhenLarge(t *testing.T) {
 	if _, err := e.db.Exec(`CREATE TABLE filler (b TEXT)`); err != nil {
 		t.Fatal(err)
 	}
-	for size := int64(0); size <= WALTruncateSize; {
+	for size := int64(0); size <= sqlite.WALTruncateSize; {
 		if _, err := e.db.Exec(`INSERT INTO filler VALUES (?)`, blob); err != nil {
 			t.Fatal(err)
 		}
@@ -384,12 +385,12 @@ func TestWALTruncatedWhenLarge(t *testing.T) {
 		}
 		return fi.Size()
 	}
-	e.reg.checkpointWAL(ctx) // the reader still pins it: postponed
-	if n := walBytes(); n <= WALTruncateSize {
+	e.reg.index.Maintain(ctx) // the reader still pins it: postponed
+	if n := walBytes(); n <= sqlite.WALTruncateSize {
 		t.Fatalf("WAL truncated under an open reader: %d", n)
 	}
 	tx.Rollback()
-	e.reg.checkpointWAL(ctx)
+	e.reg.index.Maintain(ctx)
 	if n := walBytes(); n != 0 {
 		t.Fatalf("WAL %d bytes after the checkpoint", n)
 	}

@@ -2,7 +2,6 @@ package tenants
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,11 +9,11 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"time"
-	"unicode/utf8"
 
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/index"
 )
 
 // Source says who made a change: the event's source_client and source_subject. The
@@ -26,13 +25,16 @@ type Source struct{ ClientID, Subject string }
 // registry closed, after which every call fails.
 type Space struct {
 	reg  *Registry
+	rc   *reconciler // recovery, reconciling, own writes, head mark, watcher
+	cm   *committer  // checks and commits writes
+	snap *snapshots  // listings' snapshots and undo rows
 	name string
 	id   string
 	dir  string // DATA/tenants/NAME
 	log  *slog.Logger
 
 	files, tmp, versions *os.Root
-	// filesFD is an O_PATH descriptor of files/ for openFileAt; valid while the space
+	// filesFD is an O_PATH descriptor of files/ for fsys.OpenFileBeneath; valid while the space
 	// is open (use it only holding mu and after checking closed).
 	filesFD int
 
@@ -74,19 +76,8 @@ type Space struct {
 	undoDirty atomic.Bool
 }
 
-// entry is one index row.
-type entry struct {
-	Path     string
-	IsDir    bool
-	Size     int64
-	Hash     string
-	Modified time.Time
-	Seq      int64
-}
-
-func (e *entry) meta() protocol.Metadata {
-	return protocol.Metadata{Path: e.Path, Size: e.Size, Modified: e.Modified, Hash: e.Hash, IsDirectory: e.IsDir, Seq: e.Seq}
-}
+// entry is one index entry.
+type entry = index.Entry
 
 func (r *Registry) openSpace(ctx context.Context, t Tenant) (*Space, error) {
 	if err := r.makeDirs(t.Name); err != nil {
@@ -94,9 +85,10 @@ func (r *Registry) openSpace(ctx context.Context, t Tenant) (*Space, error) {
 	}
 	s := &Space{reg: r, filesFD: -1, name: t.Name, id: t.ID, dir: r.tenantDir(t.Name), tenant: t,
 		log: r.log.With("tenant", t.Name)}
+	s.rc, s.cm, s.snap = &reconciler{s}, &committer{s}, &snapshots{s}
 	s.gc.arrived = make(chan struct{}, 1)
 	var err error
-	if s.filesFD, err = openPathFD(filepath.Join(s.dir, "files")); err != nil {
+	if s.filesFD, err = fsys.OpenPathFD(filepath.Join(s.dir, "files")); err != nil {
 		return nil, internal("open space", err)
 	}
 	for _, d := range []struct {
@@ -108,7 +100,7 @@ func (r *Registry) openSpace(ctx context.Context, t Tenant) (*Space, error) {
 			return nil, internal("open space", err)
 		}
 	}
-	if err := s.recover(ctx); err != nil {
+	if err := s.rc.recover(ctx); err != nil {
 		s.closeRoots()
 		return nil, wrapInternal("recover space", err)
 	}
@@ -116,7 +108,7 @@ func (r *Registry) openSpace(ctx context.Context, t Tenant) (*Space, error) {
 }
 
 func (s *Space) closeRoots() {
-	closePathFD(s.filesFD)
+	fsys.ClosePathFD(s.filesFD)
 	s.filesFD = -1
 	for _, r := range []*os.Root{s.files, s.tmp, s.versions} {
 		if r != nil {
@@ -138,7 +130,7 @@ func (s *Space) close() {
 		w.stop()
 	}
 	s.mu.Lock() // wait for a commit in progress
-	s.writeHeadMark(true)
+	s.rc.writeHeadMark(true)
 	s.closeRoots()
 	s.mu.Unlock()
 }
@@ -212,30 +204,9 @@ func (s *Space) writable() error {
 	return nil
 }
 
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-const entryCols = `path, is_dir, size, hash, modified, seq`
-
-func scanEntry(sc interface{ Scan(...any) error }) (*entry, error) {
-	var e entry
-	var mod int64
-	if err := sc.Scan(&e.Path, &e.IsDir, &e.Size, &e.Hash, &mod, &e.Seq); err != nil {
-		return nil, err
-	}
-	e.Modified = time.Unix(0, mod).UTC()
-	return &e, nil
-}
-
 // lookup returns the index entry whose name equals p under case folding (nil if none).
-func (s *Space) lookup(ctx context.Context, q querier, p string) (*entry, error) {
-	e, err := scanEntry(q.QueryRowContext(ctx, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND fold = ?`,
-		s.id, pathrule.FoldKey(p)))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
+func (s *Space) lookup(ctx context.Context, p string) (*entry, error) {
+	e, err := s.reg.index.Lookup(ctx, s.id, p)
 	if err != nil {
 		return nil, internal("read index", err)
 	}
@@ -243,8 +214,8 @@ func (s *Space) lookup(ctx context.Context, q querier, p string) (*entry, error)
 }
 
 // lookupExact is lookup that treats a name differing in case as absent.
-func (s *Space) lookupExact(ctx context.Context, q querier, p string) (*entry, error) {
-	e, err := s.lookup(ctx, q, p)
+func (s *Space) lookupExact(ctx context.Context, p string) (*entry, error) {
+	e, err := s.lookup(ctx, p)
 	if e != nil && e.Path != p {
 		return nil, err
 	}
@@ -260,14 +231,14 @@ func (s *Space) Stat(ctx context.Context, path string) (protocol.Metadata, error
 	if err := s.alive(); err != nil {
 		return protocol.Metadata{}, err
 	}
-	e, err := s.lookupExact(ctx, s.reg.q(), p)
+	e, err := s.lookupExact(ctx, p)
 	if err != nil {
 		return protocol.Metadata{}, err
 	}
 	if e == nil {
 		return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such file")
 	}
-	return e.meta(), nil
+	return e.Meta(), nil
 }
 
 // Open opens the regular file at path for reading, through the tenant's root, and
@@ -288,14 +259,14 @@ func (s *Space) Open(ctx context.Context, path string) (*os.File, protocol.Metad
 	if err := s.alive(); err != nil {
 		return nil, protocol.Metadata{}, err
 	}
-	e, err := s.lookupExact(ctx, s.reg.q(), p)
+	e, err := s.lookupExact(ctx, p)
 	if err != nil {
 		return nil, protocol.Metadata{}, err
 	}
 	if e == nil || e.IsDir {
 		return nil, protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such file")
 	}
-	f, ok, err := openFileAt(s.filesFD, p, filepath.Join(s.dir, "files", filepath.FromSlash(p)))
+	f, ok, err := fsys.OpenFileBeneath(s.filesFD, p, filepath.Join(s.dir, "files", filepath.FromSlash(p)))
 	if !ok {
 		f, err = openRegular(s.files, p)
 	}
@@ -305,7 +276,7 @@ func (s *Space) Open(ctx context.Context, path string) (*os.File, protocol.Metad
 		}
 		return nil, protocol.Metadata{}, internal("open file", err)
 	}
-	return f, e.meta(), nil
+	return f, e.Meta(), nil
 }
 
 // openRegular opens name under root if it is a regular file (not a symlink).
@@ -332,15 +303,6 @@ func openRegular(root *os.Root, name string) (*os.File, error) {
 	return f, nil
 }
 
-// subtreeWhere is the SQL condition "path lies strictly under dir" for column col,
-// with its two arguments. For the root every path matches.
-func subtreeWhere(col, dir string) (string, []any) {
-	if dir == "" {
-		return "1", nil
-	}
-	return "(" + col + " > ? AND " + col + " < ?)", []any{dir + "/", dir + "0"}
-}
-
 // Changes returns up to limit events after since (exclusive) in seq order. limit <= 0
 // means protocol.DefaultChangesLimit; it is capped at protocol.MaxChangesLimit. A
 // non-empty epoch other than the current one, a since beyond the head, or a since older
@@ -358,232 +320,41 @@ func (s *Space) Changes(ctx context.Context, since int64, epoch string, limit in
 	if limit > protocol.MaxChangesLimit {
 		limit = protocol.MaxChangesLimit
 	}
-	tx, err := s.reg.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return protocol.ChangesPage{}, wrapInternal("changes", err)
+	ip, err := s.reg.index.Changes(ctx, s.id, since, limit)
+	if errors.Is(err, index.ErrNoTenant) {
+		return protocol.ChangesPage{}, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 	}
-	defer tx.Rollback()
-	var cur string
-	var head int64
-	if err := s.reg.inTx(tx).QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&cur, &head); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return protocol.ChangesPage{}, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
-		}
+	if err != nil {
 		return protocol.ChangesPage{}, wrapInternal("changes", err)
 	}
 	resync := &protocol.Error{Code: protocol.CodeResyncRequired, Message: "changes not retained; list again"}
-	if (epoch != "" && epoch != cur) || since > head {
+	if (epoch != "" && epoch != ip.Epoch) || since > ip.Head {
 		return protocol.ChangesPage{}, resync
 	}
-	page := protocol.ChangesPage{Epoch: cur, Seq: since, Events: []protocol.Event{}}
-	if since == head {
+	page := protocol.ChangesPage{Epoch: ip.Epoch, Seq: since, Events: []protocol.Event{}}
+	if since == ip.Head {
 		return page, nil
 	}
-	var oldest sql.NullInt64
-	if err := s.reg.inTx(tx).QueryRowContext(ctx, `SELECT min(seq) FROM tenant_changes WHERE tenant_id = ?`, s.id).Scan(&oldest); err != nil {
-		return protocol.ChangesPage{}, wrapInternal("changes", err)
-	}
-	if !oldest.Valid || since+1 < oldest.Int64 {
+	if ip.Oldest == 0 || since+1 < ip.Oldest {
 		return protocol.ChangesPage{}, resync
 	}
-	rows, err := s.reg.inTx(tx).QueryContext(ctx, `SELECT seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, meta_seq
-		FROM tenant_changes WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?`, s.id, since, limit+1)
-	if err != nil {
-		return protocol.ChangesPage{}, wrapInternal("changes", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		ev, err := scanEvent(rows)
-		if err != nil {
-			return protocol.ChangesPage{}, wrapInternal("changes", err)
-		}
-		if len(page.Events) == limit {
-			page.More = true
-			break
-		}
-		page.Events = append(page.Events, ev)
-		page.Seq = ev.Seq
-	}
-	if err := rows.Err(); err != nil {
-		return protocol.ChangesPage{}, wrapInternal("changes", err)
+	page.Events = append(page.Events, ip.Events...)
+	page.More = ip.More
+	if n := len(ip.Events); n > 0 {
+		page.Seq = ip.Events[n-1].Seq
 	}
 	return page, nil
 }
 
-func scanEvent(sc interface{ Scan(...any) error }) (protocol.Event, error) {
-	var (
-		seq, size, mod, metaSeq int64
-		op, from, p             string
-		isDir                   bool
-		hash, cl, sub           string
-	)
-	if err := sc.Scan(&seq, &op, &from, &p, &isDir, &size, &hash, &mod, &cl, &sub, &metaSeq); err != nil {
-		return protocol.Event{}, err
-	}
-	if metaSeq == 0 {
-		metaSeq = seq
-	}
-	meta := protocol.Metadata{Path: p, Size: size, Modified: time.Unix(0, mod).UTC(), Hash: hash, IsDirectory: isDir, Seq: metaSeq}
-	return protocol.Event{Type: protocol.TypeFileOperation, Seq: seq, Operation: protocol.NewOperation(op, from, meta),
-		SourceClient: cl, SourceSubject: sub}, nil
-}
-
-// wtx is one write transaction of a space: it assigns seqs and collects events.
-type wtx struct {
-	s            *Space
-	ctx          context.Context
-	tx           *sql.Tx
-	q            dbq // tx through the statement cache
-	epoch        string
-	seq          int64
-	base         int64 // head_seq when the transaction began
-	src          Source
-	events       []protocol.Event
-	usedDelta    int64
-	entriesDelta int64
-	// releaseUsed and releaseEntries are taken off pendingUsed and pendingEntries
-	// when the transaction commits (set by a group-commit batch).
-	releaseUsed    int64
-	releaseEntries int64
-}
-
-// write runs fn in an IMMEDIATE transaction (shared with other spaces' writes, in its
-// own savepoint), commits it durably, then updates the in-memory head and counters
-// and notifies listeners. The caller holds s.mu.
-func (s *Space) write(ctx context.Context, src Source, fn func(w *wtx) error) ([]protocol.Event, error) {
-	w, err := s.commitTx(ctx, src, fn)
-	if err != nil {
-		return nil, err
-	}
-	s.publish(w)
-	return w.events, nil
-}
-
-// commitTx is write without its last step: the transaction is durable, but the
-// in-memory head, the counters and the listeners are left to publish, which the
-// caller must call next (still holding s.mu) unless it returns an error.
-func (s *Space) commitTx(ctx context.Context, src Source, fn func(w *wtx) error) (*wtx, error) {
-	if s.isClosed() {
-		return nil, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
-	}
-	// Commit even if the caller goes away now: the disk has already changed.
-	ctx = context.WithoutCancel(ctx)
-	// The SQL part joins the registry-wide batch (txbatch.go): one durable commit
-	// for the writes of every tenant queued meanwhile.
-	var w *wtx
-	err := s.reg.txb.run(ctx, func(tx *sql.Tx) error {
-		w = &wtx{s: s, ctx: ctx, tx: tx, q: s.reg.inTx(tx), src: src}
-		if err := w.q.QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, s.id).Scan(&w.epoch, &w.seq); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return protocol.Errorf(protocol.CodeNotFound, "no such tenant")
-			}
-			return err
-		}
-		w.base = w.seq
-		if err := fn(w); err != nil {
-			return err
-		}
-		_, err := w.q.ExecContext(ctx, `UPDATE tenants SET head_seq = ? WHERE id = ?`, w.seq, s.id)
-		return err
-	})
-	if err != nil {
-		return nil, wrapInternal("commit", err)
-	}
-	return w, nil
-}
-
-// publish makes a committed transaction visible: head, counters, then listeners.
-func (s *Space) publish(w *wtx) {
-	s.hmu.Lock()
-	s.epoch, s.seq = w.epoch, w.seq
-	s.used += w.usedDelta
-	s.entries += w.entriesDelta
-	s.pendingUsed -= w.releaseUsed
-	s.pendingEntries -= w.releaseEntries
-	s.hmu.Unlock()
-	s.reg.notify(s.name, w.events)
-}
-
-// event appends a change-log row with the next seq and returns that seq.
-func (w *wtx) event(op, from string, m protocol.Metadata) (int64, error) {
-	w.seq++
-	// A Delete carries the last metadata of what it deleted, seq included (the change
-	// that last wrote it); every other event's metadata was written by the event.
-	var metaSeq int64
-	if op == protocol.OpDelete && m.Seq > 0 && m.Seq < w.seq {
-		metaSeq = m.Seq
-	} else {
-		m.Seq = w.seq
-	}
-	_, err := w.q.ExecContext(w.ctx, `INSERT INTO tenant_changes (tenant_id, seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, at, meta_seq)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, w.s.id, w.seq, op, from, m.Path, m.IsDirectory, m.Size, m.Hash,
-		m.Modified.UnixNano(), w.src.ClientID, w.src.Subject, time.Now().UnixNano(), metaSeq)
-	if err != nil {
-		return 0, err
-	}
-	w.events = append(w.events, protocol.Event{Type: protocol.TypeFileOperation, Seq: w.seq,
-		Operation: protocol.NewOperation(op, from, m), SourceClient: w.src.ClientID, SourceSubject: w.src.Subject})
-	return w.seq, nil
-}
-
-// put inserts or replaces the index row of m.Path.
-func (w *wtx) put(m protocol.Metadata, old *entry) error {
-	if w.keepUndo() {
-		if err := w.undoRows(`fold = ?`, pathrule.FoldKey(m.Path)); err != nil {
-			return err
-		}
-		if err := w.undoAbsent(m.Path); err != nil {
-			return err
-		}
-	}
-	_, err := w.q.ExecContext(w.ctx, `INSERT INTO tenant_entries (tenant_id, fold, path, parent, is_dir, size, hash, modified, seq)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (tenant_id, fold) DO UPDATE SET path = excluded.path, parent = excluded.parent, is_dir = excluded.is_dir,
-			size = excluded.size, hash = excluded.hash, modified = excluded.modified, seq = excluded.seq`,
-		w.s.id, pathrule.FoldKey(m.Path), m.Path, pathrule.Parent(m.Path), m.IsDirectory, m.Size, m.Hash, m.Modified.UnixNano(), m.Seq)
-	if err != nil {
-		return err
-	}
-	if old == nil {
-		w.entriesDelta++
-	} else if !old.IsDir {
-		w.usedDelta -= old.Size
-	}
-	if !m.IsDirectory {
-		w.usedDelta += m.Size
-	}
-	return nil
-}
-
-// removeTree deletes the index rows of p and everything under it.
-func (w *wtx) removeTree(p string) error {
-	cond, args := subtreeWhere("path", p)
-	var n, bytes int64
-	if err := w.q.QueryRowContext(w.ctx, `SELECT count(*), coalesce(sum(CASE WHEN is_dir THEN 0 ELSE size END), 0) FROM tenant_entries
-		WHERE tenant_id = ? AND (path = ? OR `+cond+`)`, append([]any{w.s.id, p}, args...)...).Scan(&n, &bytes); err != nil {
-		return err
-	}
-	if w.keepUndo() {
-		if err := w.undoRows(`(path = ? OR `+cond+`)`, append([]any{p}, args...)...); err != nil {
-			return err
-		}
-	}
-	if _, err := w.q.ExecContext(w.ctx, `DELETE FROM tenant_entries WHERE tenant_id = ? AND (path = ? OR `+cond+`)`,
-		append([]any{w.s.id, p}, args...)...); err != nil {
-		return err
-	}
-	w.entriesDelta -= n
-	w.usedDelta -= bytes
-	return nil
-}
-
-// addVersion records a kept earlier content of path.
-func (w *wtx) addVersion(id, path string, e *entry, deleted bool) error {
-	_, err := w.q.ExecContext(w.ctx, `INSERT INTO tenant_versions (tenant_id, id, path, fold, size, hash, modified, replaced_at, deleted)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, w.s.id, id, path, pathrule.FoldKey(path), e.Size, e.Hash, e.Modified.UnixNano(),
-		time.Now().UnixNano(), deleted)
-	return err
-}
-
-// runeLen is the SQL substr length of s (SQLite counts characters of TEXT).
-func runeLen(s string) int { return utf8.RuneCountInString(s) }
+// The Space's collaborators: each holds the Space and owns one part of its work.
+type (
+	// reconciler brings index and disk together: start-up recovery (recover.go),
+	// reconciling directories and names (reconcile.go), the marks of syncd's own writes
+	// (own.go), the head mark (headmark.go) and the watcher (watcher.go).
+	reconciler struct{ *Space }
+	// snapshots are the paged listings' snapshots and undo rows (snapshot.go).
+	snapshots struct{ *Space }
+	// committer checks and commits writes: the PUT checks (put.go), receiving uploads
+	// (upload.go), the group commit (commit.go) and the index write transaction.
+	committer struct{ *Space }
+)

@@ -2,7 +2,6 @@ package tenants
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"io/fs"
 	"os"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/index"
 )
 
 // DeletedEntry is a path deleted within the version retention, with its newest kept
@@ -33,28 +33,13 @@ func (s *Space) Versions(ctx context.Context, path string) ([]protocol.Version, 
 	if err := s.alive(); err != nil {
 		return nil, err
 	}
-	rows, err := s.reg.q().QueryContext(ctx, `SELECT id, size, hash, modified, replaced_at FROM tenant_versions
-		WHERE tenant_id = ? AND fold = ? AND replaced_at >= ? ORDER BY replaced_at DESC, id`, s.id, pathrule.FoldKey(p), s.reg.versionCutoff())
+	out, err := s.reg.index.Versions(ctx, s.id, p, s.reg.versionCutoff())
 	if err != nil {
-		return nil, internal("read versions", err)
-	}
-	defer rows.Close()
-	out := []protocol.Version{}
-	for rows.Next() {
-		var v protocol.Version
-		var mod, at int64
-		if err := rows.Scan(&v.ID, &v.Size, &v.Hash, &mod, &at); err != nil {
-			return nil, internal("read versions", err)
-		}
-		v.Modified, v.ReplacedAt = time.Unix(0, mod).UTC(), time.Unix(0, at).UTC()
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, internal("read versions", err)
 	}
 	if len(out) == 0 {
 		// Neither a current file nor any kept version: the path is unknown.
-		e, err := s.lookupExact(ctx, s.reg.q(), p)
+		e, err := s.lookupExact(ctx, p)
 		if err != nil {
 			return nil, err
 		}
@@ -65,12 +50,12 @@ func (s *Space) Versions(ctx context.Context, path string) ([]protocol.Version, 
 	return out, nil
 }
 
-// versionCutoff is the oldest replaced_at (Unix ns) still retained.
-func (r *Registry) versionCutoff() int64 {
+// versionCutoff is the oldest replacement time still retained (zero: all are).
+func (r *Registry) versionCutoff() time.Time {
 	if r.limits.RetainVersions <= 0 {
-		return 0
+		return time.Time{}
 	}
-	return time.Now().Add(-r.limits.RetainVersions).UnixNano()
+	return time.Now().Add(-r.limits.RetainVersions)
 }
 
 // Deleted returns the files under dir ("" = everywhere) that were deleted within the
@@ -83,33 +68,13 @@ func (s *Space) Deleted(ctx context.Context, dir string) ([]DeletedEntry, error)
 	if err := s.alive(); err != nil {
 		return nil, err
 	}
-	cond, args := subtreeWhere("v.path", d)
-	rows, err := s.reg.q().QueryContext(ctx, `SELECT v.path, v.fold, v.id, v.replaced_at, v.size, v.hash FROM tenant_versions v
-		WHERE v.tenant_id = ? AND v.deleted = 1 AND v.replaced_at >= ? AND `+cond+`
-		AND NOT EXISTS (SELECT 1 FROM tenant_entries e WHERE e.tenant_id = v.tenant_id AND e.fold = v.fold)
-		ORDER BY v.fold, v.replaced_at DESC`, append([]any{s.id, s.reg.versionCutoff()}, args...)...)
+	list, err := s.reg.index.Deleted(ctx, s.id, d, s.reg.versionCutoff())
 	if err != nil {
 		return nil, internal("read versions", err)
 	}
-	defer rows.Close()
-	out := []DeletedEntry{}
-	last := "\x00"
-	for rows.Next() {
-		var e DeletedEntry
-		var fold string
-		var at int64
-		if err := rows.Scan(&e.Path, &fold, &e.Version, &at, &e.Size, &e.Hash); err != nil {
-			return nil, internal("read versions", err)
-		}
-		if fold == last {
-			continue
-		}
-		last = fold
-		e.DeletedAt = time.Unix(0, at).UTC()
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, internal("read versions", err)
+	out := make([]DeletedEntry, len(list))
+	for i, e := range list {
+		out[i] = DeletedEntry(e)
 	}
 	return out, nil
 }
@@ -131,11 +96,8 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 	if err := s.writable(); err != nil {
 		return protocol.Metadata{}, err
 	}
-	var size, mod int64
-	var hash string
-	err = s.reg.q().QueryRowContext(ctx, `SELECT size, hash, modified FROM tenant_versions WHERE tenant_id = ? AND id = ? AND fold = ?`,
-		s.id, versionID, pathrule.FoldKey(p)).Scan(&size, &hash, &mod)
-	if errors.Is(err, sql.ErrNoRows) {
+	v, err := s.reg.index.Version(ctx, s.id, versionID, p)
+	if errors.Is(err, index.ErrNoVersion) {
 		return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such version")
 	}
 	if err != nil {
@@ -149,7 +111,7 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 		return protocol.Metadata{}, internal("open version", err)
 	}
 	defer f.Close()
-	meta, _, err := s.put(ctx, target, f, PutOptions{Size: size, SHA256: hash, Modified: time.Unix(0, mod), Source: src})
+	meta, _, err := s.Put(ctx, target, f, PutOptions{Size: v.Size, SHA256: v.Hash, Modified: v.Modified, Source: src})
 	if protocol.CodeOf(err) == protocol.CodeDigestMismatch {
 		return protocol.Metadata{}, internal("restore", err) // the kept version is damaged
 	}
@@ -159,43 +121,30 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 // prune removes expired versions of every tenant and change-log rows beyond the
 // retention. Errors are logged.
 func (r *Registry) prune(ctx context.Context) {
-	if cut := r.versionCutoff(); cut > 0 {
-		if _, err := r.dropVersions(ctx, `replaced_at < ?`, cut); err != nil && ctx.Err() == nil {
+	if cut := r.versionCutoff(); !cut.IsZero() {
+		if _, err := r.dropVersions(ctx, "", cut, 0); err != nil && ctx.Err() == nil {
 			r.log.Warn("prune versions", "err", err)
 		}
 	}
 	if n := r.limits.RetainChanges; n > 0 {
-		r.wmu.Lock()
-		_, err := r.db.ExecContext(ctx, `DELETE FROM tenant_changes WHERE seq <= (SELECT t.head_seq FROM tenants t WHERE t.id = tenant_changes.tenant_id) - ?`, n)
-		r.wmu.Unlock()
-		if err != nil && ctx.Err() == nil {
+		if err := r.index.PruneChanges(ctx, n); err != nil && ctx.Err() == nil {
 			r.log.Warn("prune change log", "err", err)
 		}
 	}
 }
 
-// dropVersions removes up to 1000 versions matching where (oldest first): files first,
-// then rows. It returns how many it removed.
-func (r *Registry) dropVersions(ctx context.Context, where string, args ...any) (int, error) {
+// dropVersions removes the versions of tenant id ("" = of every tenant) replaced
+// before before (zero: any time), oldest first: up to n, or all (in batches of 1000)
+// for n = 0. Files go first, then rows. It returns how many it removed.
+func (r *Registry) dropVersions(ctx context.Context, id string, before time.Time, n int) (int, error) {
 	total := 0
 	for {
-		rows, err := r.db.QueryContext(ctx, `SELECT v.tenant_id, t.name, v.id FROM tenant_versions v JOIN tenants t ON t.id = v.tenant_id
-			WHERE `+where+` ORDER BY v.replaced_at LIMIT 1000`, args...)
+		limit := 1000
+		if n > 0 {
+			limit = n
+		}
+		batch, err := r.index.OldestVersions(ctx, id, before, limit)
 		if err != nil {
-			return total, err
-		}
-		type vid struct{ tid, name, id string }
-		var batch []vid
-		for rows.Next() {
-			var v vid
-			if err := rows.Scan(&v.tid, &v.name, &v.id); err != nil {
-				rows.Close()
-				return total, err
-			}
-			batch = append(batch, v)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return total, err
 		}
 		if len(batch) == 0 {
@@ -203,17 +152,17 @@ func (r *Registry) dropVersions(ctx context.Context, where string, args ...any) 
 		}
 		roots := map[string]*os.Root{}
 		for _, v := range batch {
-			root, ok := roots[v.name]
+			root, ok := roots[v.TenantName]
 			if !ok {
-				root, err = os.OpenRoot(filepath.Join(r.tenantDir(v.name), "versions"))
+				root, err = os.OpenRoot(filepath.Join(r.tenantDir(v.TenantName), "versions"))
 				if err != nil {
 					root = nil
 				}
-				roots[v.name] = root
+				roots[v.TenantName] = root
 			}
 			if root != nil {
-				if err := root.Remove(v.id); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					r.log.Warn("remove version", "tenant", v.name, "err", err)
+				if err := root.Remove(v.ID); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					r.log.Warn("remove version", "tenant", v.TenantName, "err", err)
 				}
 			}
 		}
@@ -222,26 +171,12 @@ func (r *Registry) dropVersions(ctx context.Context, where string, args ...any) 
 				root.Close()
 			}
 		}
-		r.wmu.Lock()
-		err = func() error {
-			tx, err := r.db.BeginTx(ctx, nil)
-			if err != nil {
-				return err
-			}
-			defer tx.Rollback()
-			for _, v := range batch {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM tenant_versions WHERE tenant_id = ? AND id = ?`, v.tid, v.id); err != nil {
-					return err
-				}
-			}
-			return tx.Commit()
-		}()
-		r.wmu.Unlock()
+		err = r.index.DeleteVersions(ctx, batch)
 		if err != nil {
 			return total, err
 		}
 		total += len(batch)
-		if len(batch) < 1000 {
+		if n > 0 || len(batch) < limit {
 			return total, nil
 		}
 	}
@@ -249,5 +184,5 @@ func (r *Registry) dropVersions(ctx context.Context, where string, args ...any) 
 
 // pruneOldest removes up to n of the oldest versions across all tenants.
 func (r *Registry) pruneOldest(ctx context.Context, n int) (int, error) {
-	return r.dropVersions(ctx, `v.id IN (SELECT id FROM tenant_versions ORDER BY replaced_at LIMIT ?)`, n)
+	return r.dropVersions(ctx, "", time.Time{}, n)
 }

@@ -66,7 +66,7 @@ func (w *watcher) statsSnapshot() (names, own, dirs, full int) {
 }
 
 // startWatcher starts the space's watcher (once).
-func (s *Space) startWatcher(ctx context.Context) error {
+func (s *reconciler) startWatcher(ctx context.Context) error {
 	s.hmu.Lock()
 	if s.w != nil || s.closed {
 		s.hmu.Unlock()
@@ -78,7 +78,7 @@ func (s *Space) startWatcher(ctx context.Context) error {
 		return err
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	w := &watcher{s: s, fw: fw, base: filepath.Join(s.dir, "files"), cancel: cancel, done: make(chan struct{}),
+	w := &watcher{s: s.Space, fw: fw, base: filepath.Join(s.dir, "files"), cancel: cancel, done: make(chan struct{}),
 		names: map[string]bool{}, dirty: map[string]bool{}, full: true}
 	s.w = w
 	s.hmu.Unlock()
@@ -220,7 +220,7 @@ func (w *watcher) scan(ctx context.Context) (again bool) {
 	full, dirty, names := w.full, w.dirty, w.names
 	w.full, w.dirty, w.names = false, map[string]bool{}, map[string]bool{}
 	w.mu.Unlock()
-	w.s.expireOwn()
+	w.s.rc.expireOwn()
 	if full {
 		w.addTree("")
 		dirty = map[string]bool{"": true}
@@ -243,11 +243,11 @@ func (w *watcher) scan(ctx context.Context) (again bool) {
 		if dirty[pathrule.Parent(p)] {
 			continue // its directory is reconciled below
 		}
-		if w.s.isOwn(p) {
+		if w.s.rc.isOwn(p) {
 			own++
 			continue
 		}
-		unstable, needDir, err := w.s.reconcileName(ctx, p)
+		unstable, needDir, err := w.s.rc.reconcileName(ctx, p)
 		switch {
 		case err != nil:
 			if protocol.CodeOf(err) == protocol.CodeNotFound {
@@ -278,7 +278,7 @@ func (w *watcher) scan(ctx context.Context) (again bool) {
 		if ctx.Err() != nil {
 			return false
 		}
-		unstable, err := w.s.reconcile(ctx, dir, full)
+		unstable, err := w.s.rc.reconcile(ctx, dir, full)
 		if err != nil {
 			if protocol.CodeOf(err) == protocol.CodeNotFound {
 				return false // the tenant is being deleted

@@ -1,5 +1,6 @@
-// Package fsys is the client's portable file-system layer: the few operations the sync
-// engine needs (open, create, stat with a file id, list, mkdir, remove, replacing and
+// Package fsys is the portable file-system layer of the client and of the server's
+// file store (server.go: LinkAt, DiskFree, StatMark, OpenFileBeneath). For the client:
+// the few operations the sync engine needs (open, create, stat with a file id, list, mkdir, remove, replacing and
 // never-replacing renames, fsync of files and whole trees, setting times), over one
 // folder, with one implementation per platform behind build tags.
 //

@@ -7,6 +7,10 @@
 //
 // The file is created with mode 0600; Open refuses a file that group or others may
 // read or write.
+//
+// Store (store.go) holds the tenants' tables in that database: schema, prepared
+// statements, the write lock, cross-tenant batching of write transactions and WAL
+// truncation.
 package sqlite
 
 import (

@@ -18,6 +18,7 @@ import (
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/sqlindex"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/admin"
 	"github.com/syncspace/syncspace/transport/adminclient"
@@ -42,7 +43,7 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	logger := slog.New(slog.DiscardHandler)
-	reg, err := tenants.OpenRegistry(ctx, db, dir, tenants.Limits{}, logger)
+	reg, err := sqlindex.OpenRegistry(ctx, db, dir, tenants.Limits{}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/sqlindex"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/authmw"
 	"github.com/syncspace/syncspace/transport/guard"
@@ -38,7 +39,7 @@ func apiServer(t *testing.T, minRate int64, window time.Duration) (url, token st
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	reg, err = tenants.OpenRegistry(ctx, db, dir, tenants.Limits{MaxFileSize: 1 << 30, MaxEntries: 1000, RetainChanges: 1000, RetainVersions: time.Hour}, logger)
+	reg, err = sqlindex.OpenRegistry(ctx, db, dir, tenants.Limits{MaxFileSize: 1 << 30, MaxEntries: 1000, RetainChanges: 1000, RetainVersions: time.Hour}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

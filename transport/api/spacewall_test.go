@@ -17,6 +17,7 @@ import (
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/sqlindex"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/api"
 	"github.com/syncspace/syncspace/transport/authmw"
@@ -56,7 +57,7 @@ func TestSpaceChecksTenantID(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	logger := slog.New(slog.DiscardHandler)
-	reg, err := tenants.OpenRegistry(ctx, db, dir, tenants.Limits{}, logger)
+	reg, err := sqlindex.OpenRegistry(ctx, db, dir, tenants.Limits{}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/sqlindex"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/authmw"
 	"github.com/syncspace/syncspace/transport/guard"
@@ -53,7 +54,7 @@ func newStreamEnv(t *testing.T, limits tenants.Limits, stall time.Duration) *str
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	reg, err := tenants.OpenRegistry(ctx, db, dir, limits, logger)
+	reg, err := sqlindex.OpenRegistry(ctx, db, dir, limits, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/sqlindex"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/server"
 )
@@ -51,7 +52,7 @@ func newRealEnv(t *testing.T, limits tenants.Limits, edit func(*config.Config)) 
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.DiscardHandler)
-	reg, err := tenants.OpenRegistry(ctx, db, dir, limits, logger)
+	reg, err := sqlindex.OpenRegistry(ctx, db, dir, limits, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

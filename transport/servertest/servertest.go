@@ -23,6 +23,7 @@ import (
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/sqlindex"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 )
 
@@ -73,7 +74,7 @@ func Open(t testing.TB, o Options) *Stores {
 	}
 	lookup := o.Lookup
 	if lookup == nil {
-		if s.Registry, err = tenants.OpenRegistry(ctx, s.DB, s.Dir, o.Limits, o.Logger); err != nil {
+		if s.Registry, err = sqlindex.OpenRegistry(ctx, s.DB, s.Dir, o.Limits, o.Logger); err != nil {
 			t.Fatal(err)
 		}
 		lookup = s.Registry

@@ -21,6 +21,7 @@ import (
 	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/sqlindex"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 )
 
@@ -188,7 +189,7 @@ func openStore(ctx context.Context, dataDir string) (*sql.DB, error) {
 }
 
 func openTenants(ctx context.Context, db *sql.DB, dataDir string, l tenants.Limits, logger *slog.Logger) (*tenants.Registry, error) {
-	return tenants.OpenRegistry(ctx, db, dataDir, l, logger)
+	return sqlindex.OpenRegistry(ctx, db, dataDir, l, logger)
 }
 
 func openAuth(ctx context.Context, db *sql.DB, cfg auth.Config, reg *tenants.Registry, logger *slog.Logger) (*auth.Service, error) {

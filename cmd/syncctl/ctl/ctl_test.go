@@ -27,6 +27,7 @@ import (
 	"github.com/syncspace/syncspace/cmd/syncd/syncdtest"
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/sqlindex"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/admin"
 	"github.com/syncspace/syncspace/transport/authmw"
@@ -307,7 +308,7 @@ func TestRemoteTLS(t *testing.T) {
 	}
 	defer db.Close()
 	logger := slog.New(slog.DiscardHandler)
-	reg, err := tenants.OpenRegistry(ctx, db, dir, tenants.Limits{}, logger)
+	reg, err := sqlindex.OpenRegistry(ctx, db, dir, tenants.Limits{}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

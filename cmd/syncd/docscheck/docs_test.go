@@ -19,6 +19,7 @@ import (
 	"github.com/syncspace/syncspace/cmd/syncd/daemon"
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/sqlindex"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 	"github.com/syncspace/syncspace/transport/server"
 )
@@ -232,7 +233,7 @@ func TestRoutesDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	reg, err := tenants.OpenRegistry(ctx, db, dir, tenants.Limits{MaxFileSize: 1 << 20, MaxEntries: 1000, RetainChanges: 100, RetainVersions: 1 << 40}, nil)
+	reg, err := sqlindex.OpenRegistry(ctx, db, dir, tenants.Limits{MaxFileSize: 1 << 20, MaxEntries: 1000, RetainChanges: 100, RetainVersions: 1 << 40}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package tenants
+package sqlite
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// schema creates the tables this package owns. Times are Unix nanoseconds (UTC).
+// schema creates the tenants' tables. Times are Unix nanoseconds (UTC).
 //
 // tenant_entry_undo holds, while a paged listing is open (snapshot.go), the state a
 // path had before each change made after the listing's snapshot: present 0 means the
@@ -85,14 +85,14 @@ CREATE TABLE IF NOT EXISTS tenant_entry_undo (
 
 func createSchema(ctx context.Context, db *sql.DB) error {
 	if _, err := db.ExecContext(ctx, schema); err != nil {
-		return fmt.Errorf("tenants: create schema: %w", err)
+		return fmt.Errorf("sqlite: create tenants schema: %w", err)
 	}
 	// Added after the first release: the seq of the change that last wrote what a
 	// Delete removed (SPEC §3: "a Delete event carries the last metadata of what it
 	// deleted"); 0 = the event's own seq.
 	if _, err := db.ExecContext(ctx, `SELECT meta_seq FROM tenant_changes LIMIT 0`); err != nil {
 		if _, err := db.ExecContext(ctx, `ALTER TABLE tenant_changes ADD COLUMN meta_seq INTEGER NOT NULL DEFAULT 0`); err != nil {
-			return fmt.Errorf("tenants: add tenant_changes.meta_seq: %w", err)
+			return fmt.Errorf("sqlite: add tenant_changes.meta_seq: %w", err)
 		}
 	}
 	return nil

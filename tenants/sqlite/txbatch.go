@@ -1,4 +1,4 @@
-package tenants
+package sqlite
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 // txBatcher runs the SQL parts of concurrent space writes, of any tenants, in shared
 // transactions: one durable commit (one WAL fsync) serves every write queued while
 // the previous commit was in progress. This is the registry-wide half of the group
-// commit; the per-tenant half (commit.go) batches the uploads of one tenant.
+// commit; the per-tenant half (tenants/commit.go) batches the uploads of one tenant.
 //
 // Each job runs inside its own SAVEPOINT, so a job that fails (or panics) is rolled
 // back alone and the others still commit. A failed COMMIT fails every job of the
@@ -19,7 +19,7 @@ import (
 // serialised by its commit section, and each waits for its own result.
 type txBatcher struct {
 	db  *sql.DB
-	wmu *sync.Mutex // the registry's write lock: whoever holds it commits the queue
+	wmu *sync.Mutex // the Store's write lock: whoever holds it commits the queue
 
 	mu      sync.Mutex
 	pending []*txJob
@@ -116,7 +116,7 @@ func (b *txBatcher) commit(ctx context.Context, batch []*txJob) {
 func runJob(fn func(tx *sql.Tx) error, tx *sql.Tx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = internal("commit", fmt.Errorf("panic: %v", p))
+			err = fmt.Errorf("commit: panic: %v", p)
 		}
 	}()
 	return fn(tx)

@@ -1,4 +1,4 @@
-package tenants
+package sqlite
 
 import (
 	"context"
@@ -10,16 +10,16 @@ import (
 //
 // Preparing a statement costs the pure-Go SQLite driver about as much as running a
 // point query, and the read path of a GET or HEAD runs one such query per request. So
-// every query of this package goes through stmtCache: a statement is prepared once per
-// registry (database/sql then prepares it once per pooled connection and keeps it) and
+// every query of the tenants' tables goes through stmtCache: a statement is prepared
+// once per Store (database/sql then prepares it once per pooled connection and keeps it) and
 // reused, on the pool or, through Tx.StmtContext, inside a transaction. The cache is
 // bounded: queries built for variable input (an IN list per path depth) beyond
 // maxStmts run unprepared.
 
-// maxStmts bounds the number of distinct prepared statements of a registry.
+// maxStmts bounds the number of distinct prepared statements of a Store.
 const maxStmts = 256
 
-// stmtCache holds a registry's prepared statements by query text.
+// stmtCache holds a Store's prepared statements by query text.
 type stmtCache struct {
 	db     *sql.DB
 	mu     sync.RWMutex
@@ -68,20 +68,19 @@ func (c *stmtCache) close() {
 	c.m = nil
 }
 
-// dbq runs queries through the statement cache, on the pool (tx nil) or inside tx.
-// It implements querier.
-type dbq struct {
+// Q runs queries through the statement cache, on the pool or inside a transaction.
+type Q struct {
 	c  *stmtCache
 	tx *sql.Tx
 }
 
-// q returns a dbq on the registry's pool.
-func (r *Registry) q() dbq { return dbq{c: &r.stmts} }
+// Q returns a Q on the pool.
+func (r *Store) Q() Q { return Q{c: &r.stmts} }
 
-// inTx returns a dbq inside tx.
-func (r *Registry) inTx(tx *sql.Tx) dbq { return dbq{c: &r.stmts, tx: tx} }
+// InTx returns a Q inside tx.
+func (r *Store) InTx(tx *sql.Tx) Q { return Q{c: &r.stmts, tx: tx} }
 
-func (d dbq) stmt(ctx context.Context, query string) *sql.Stmt {
+func (d Q) stmt(ctx context.Context, query string) *sql.Stmt {
 	st := d.c.get(ctx, query)
 	if st != nil && d.tx != nil {
 		st = d.tx.StmtContext(ctx, st)
@@ -90,7 +89,7 @@ func (d dbq) stmt(ctx context.Context, query string) *sql.Stmt {
 }
 
 // QueryRowContext is sql.DB.QueryRowContext through the cache.
-func (d dbq) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (d Q) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if st := d.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -101,7 +100,7 @@ func (d dbq) QueryRowContext(ctx context.Context, query string, args ...any) *sq
 }
 
 // QueryContext is sql.DB.QueryContext through the cache.
-func (d dbq) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+func (d Q) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if st := d.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -112,7 +111,7 @@ func (d dbq) QueryContext(ctx context.Context, query string, args ...any) (*sql.
 }
 
 // ExecContext is sql.DB.ExecContext through the cache.
-func (d dbq) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+func (d Q) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if st := d.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}

@@ -1,18 +1,17 @@
-package tenants
+package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"os"
 	"strconv"
-
-	"github.com/syncspace/syncspace/tenants/sqlite"
 )
 
-// WALTruncateSize is the size of syncd.db-wal beyond which Run checkpoints it with
+// WALTruncateSize is the size of syncd.db-wal beyond which CheckpointWAL truncates it with
 // PRAGMA wal_checkpoint(TRUNCATE). SQLite's automatic checkpoints (every 1000 pages)
 // copy the WAL back but cannot rewind it while readers still use it, and
-// sqlite.JournalSizeLimit (tenants/sqlite) trims it only when it is rewound; a steady stream of
+// JournalSizeLimit trims it only when it is rewound; a steady stream of
 // overlapping readers can starve both.
 const WALTruncateSize = 16 << 20
 
@@ -23,8 +22,8 @@ const walBusyMillis = 200
 
 // walFile returns the path of the database's WAL file ("" for a database without a
 // file).
-func (r *Registry) walFile(ctx context.Context) string {
-	rows, err := r.db.QueryContext(ctx, `PRAGMA database_list`)
+func walFile(ctx context.Context, db *sql.DB) string {
+	rows, err := db.QueryContext(ctx, `PRAGMA database_list`)
 	if err != nil {
 		return ""
 	}
@@ -39,11 +38,11 @@ func (r *Registry) walFile(ctx context.Context) string {
 	return ""
 }
 
-// checkpointWAL truncates the WAL when it has grown beyond WALTruncateSize. It is
+// CheckpointWAL truncates the WAL when it has grown beyond WALTruncateSize. It is
 // safe with another process (syncctl in local mode) on the same file: the checkpoint
 // waits at most walBusyMillis for it, and a checkpoint that cannot finish is simply
 // tried again on the next call.
-func (r *Registry) checkpointWAL(ctx context.Context) {
+func (r *Store) CheckpointWAL(ctx context.Context) {
 	if r.wal == "" {
 		return
 	}
@@ -63,7 +62,7 @@ func (r *Registry) checkpointWAL(ctx context.Context) {
 	}
 	defer func() {
 		// Back to the pool with the usual busy timeout, or not at all.
-		if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA busy_timeout = `+strconv.Itoa(sqlite.BusyTimeoutMillis)); err != nil {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA busy_timeout = `+strconv.Itoa(BusyTimeoutMillis)); err != nil {
 			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 	}()

@@ -1,4 +1,4 @@
-package tenants
+package sqlite
 
 import (
 	"context"
@@ -8,13 +8,11 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/syncspace/syncspace/tenants/sqlite"
 )
 
 func newBatcher(t *testing.T) (*txBatcher, *sql.DB) {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "b.db"))
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "b.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

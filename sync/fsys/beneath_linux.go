@@ -1,48 +1,33 @@
-package tenants
+package fsys
 
 import (
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-// markOf describes a file by its lstat (device, inode, size, mtime, ctime).
-func markOf(fi fs.FileInfo) (ownMark, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return ownMark{}, false
-	}
-	m := ownMark{isDir: fi.IsDir(), dev: uint64(st.Dev), ino: uint64(st.Ino)}
-	if !m.isDir {
-		m.size = st.Size
-		m.mtime, m.ctime = st.Mtim.Nano(), st.Ctim.Nano()
-	}
-	return m, true
-}
-
-// openPathFD opens the directory dir as an O_PATH descriptor for openFileAt.
-func openPathFD(dir string) (int, error) {
+// OpenPathFD opens the directory dir as an O_PATH descriptor for OpenFileBeneath.
+func OpenPathFD(dir string) (int, error) {
 	return unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 }
 
-// closePathFD closes a descriptor of openPathFD (-1: none).
-func closePathFD(fd int) {
+// ClosePathFD closes a descriptor of OpenPathFD (-1: none).
+func ClosePathFD(fd int) {
 	if fd >= 0 {
 		unix.Close(fd)
 	}
 }
 
-// openFileAt opens the regular file p under the directory dirfd for reading in one
+// OpenFileBeneath opens the regular file p under the directory dirfd for reading in one
 // openat2(2) that refuses every symlink on the way and any escape from dirfd, then
-// checks the type with fstat. It opens non-blocking so that a FIFO put there by hand
-// cannot hang the caller, then clears the flag. A symlink, a missing path or a
-// non-regular file is fs.ErrNotExist. ok is false when the kernel lacks openat2 (the
-// caller falls back to openRegular).
-func openFileAt(dirfd int, p, name string) (f *os.File, ok bool, err error) {
+// checks the type with fstat; name is the *os.File's name. It opens non-blocking so
+// that a FIFO put there by hand cannot hang the caller, then clears the flag. A
+// symlink, a missing path or a non-regular file is fs.ErrNotExist. ok is false when
+// the kernel lacks openat2 (the caller falls back to os.Root).
+func OpenFileBeneath(dirfd int, p, name string) (f *os.File, ok bool, err error) {
 	how := unix.OpenHow{
 		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_NOCTTY,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,

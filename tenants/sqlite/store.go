@@ -1,0 +1,65 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"sync"
+)
+
+// Store is the tenants' tables in one database: their schema, the prepared statements
+// of their queries, this process's write lock, the batching of concurrent write
+// transactions of every tenant (txbatch.go) and the truncation of an oversized WAL.
+type Store struct {
+	db  *sql.DB
+	wal string // the database's WAL file ("" if none)
+	log *slog.Logger
+
+	wmu   sync.Mutex // serializes this process's write transactions
+	txb   txBatcher  // batches the spaces' write transactions
+	stmts stmtCache  // prepared statements
+
+	reads // the read side (read.go, view.go), promoted
+}
+
+// reads holds the Store's read methods (index.Reader, index.Viewer).
+type reads struct{ *Store }
+
+// NewStore creates the tenants' tables in db if needed. logger nil means
+// slog.Default(). Close releases the statements; the caller closes db.
+func NewStore(ctx context.Context, db *sql.DB, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if err := createSchema(ctx, db); err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, log: logger, stmts: stmtCache{db: db}}
+	s.txb = txBatcher{db: db, wmu: &s.wmu}
+	s.reads = reads{s}
+	s.wal = walFile(ctx, db)
+	return s, nil
+}
+
+// DB returns the database.
+func (r *Store) DB() *sql.DB { return r.db }
+
+// Batch runs fn in a write transaction shared with the other writes queued meanwhile
+// (in a savepoint of its own) and returns once that transaction committed (nil) or
+// fn's changes were rolled back (fn's error, or the commit's).
+func (r *Store) Batch(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return r.txb.run(ctx, fn)
+}
+
+// Batches returns how many batch transactions have begun (for tests and profiling).
+func (r *Store) Batches() int64 { return r.txb.batches.Load() }
+
+// LockWrites takes this process's write lock, for a write outside Batch; the caller
+// calls unlock when done.
+func (r *Store) LockWrites() (unlock func()) {
+	r.wmu.Lock()
+	return r.wmu.Unlock
+}
+
+// Close closes the prepared statements; later queries run unprepared.
+func (r *Store) Close() { r.stmts.close() }

@@ -1,0 +1,257 @@
+// Receiving an upload: the body streamed into a temp file in tmp/, hashed, checked
+// against the size limit, the quota and the free disk as it arrives, then fsynced.
+
+package tenants
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/fsys"
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+// reserveStep is how much quota and free disk an upload of unknown size reserves at a
+// time, and how often (in body bytes) an upload checks the free disk again.
+const reserveStep = 1 << 20
+
+// reserve adds n bytes to the upload reservations if the quota allows. Callers pass
+// the growth only: the size the upload replaces does not count against the quota
+// twice.
+func (s *committer) reserve(n int64) error {
+	if n <= 0 {
+		return nil
+	}
+	quota, _, _ := s.limits()
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	if quota > 0 && s.used+s.pendingUsed+s.reserved+n > quota {
+		return protocol.Errorf(protocol.CodeQuotaExceeded, "the tenant's quota is exceeded")
+	}
+	s.reserved += n
+	return nil
+}
+
+func (s *committer) unreserve(n int64) {
+	s.hmu.Lock()
+	s.reserved -= n
+	s.hmu.Unlock()
+}
+
+// ensureFree checks that the data dir keeps limits.MinFreeDisk free after writing need
+// more bytes (and every upload's in-flight bytes), pruning versions if it would not
+// (this tenant's oldest first); insufficient_storage if that is not enough. need > 0
+// stays reserved until released with s.reg.releaseDisk.
+func (s *committer) ensureFree(ctx context.Context, need int64) error {
+	return s.reg.reserveDisk(ctx, s.id, need)
+}
+
+// upload is a temp file in tmp/ being written.
+type upload struct {
+	s        *Space
+	name     string
+	f        *os.File
+	size     int64
+	hash     string
+	modified time.Time // the temp file's mtime as stored (X-Modified or receive time)
+	reserved int64
+	// disk is what the upload holds of the registry's in-flight disk bytes: the part
+	// of its declared size (or of its last reservation step) not yet written.
+	disk int64
+}
+
+// releaseDisk gives back what the upload still holds of the in-flight disk bytes.
+func (u *upload) releaseDisk() {
+	if u.disk != 0 {
+		u.s.reg.releaseDisk(u.disk)
+		u.disk = 0
+	}
+}
+
+func (u *upload) discard() {
+	if u.f != nil {
+		u.f.Close()
+		u.f = nil
+	}
+	if u.name != "" {
+		_ = u.s.tmp.Remove(u.name)
+		u.name = ""
+	}
+	if u.reserved > 0 {
+		u.s.cm.unreserve(u.reserved)
+		u.reserved = 0
+	}
+	u.releaseDisk()
+}
+
+// receive streams body into a new temp file, hashing it and enforcing the size limit
+// and the quota as it goes, then fsyncs and closes it.
+func (s *committer) receive(ctx context.Context, body io.Reader, o PutOptions, replaced int64) (*upload, error) {
+	_, maxFile, _ := s.limits()
+	u := &upload{s: s.Space}
+	if o.Size >= 0 {
+		if maxFile > 0 && o.Size > maxFile {
+			return nil, protocol.Errorf(protocol.CodeTooLarge, "the file exceeds the maximum file size")
+		}
+		if err := s.cm.reserve(o.Size - replaced); err != nil {
+			return nil, err
+		}
+		u.reserved = max(o.Size-replaced, 0)
+	}
+	// Free disk: a declared size is reserved whole now; a body of unknown length is
+	// reserved step by step as it arrives. Either way the check is repeated at least
+	// every reserveStep bytes, and the reservation shrinks as bytes reach the disk.
+	track := s.reg.tracksDisk()
+	need := max(o.Size, 0)
+	if err := s.cm.ensureFree(ctx, need); err != nil {
+		u.discard()
+		return nil, err
+	}
+	if track {
+		u.disk = need
+	}
+	var checked int64 // body bytes written at the last free-disk check
+	u.name = "up-" + newID()
+	f, err := s.tmp.OpenFile(u.name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	if err != nil {
+		u.name = ""
+		u.discard()
+		return nil, internal("create temp file", err)
+	}
+	u.f = f
+	if err := f.Chmod(filePerm); err != nil {
+		u.discard()
+		return nil, internal("create temp file", err)
+	}
+	h := sha256.New()
+	// A small declared body gets a buffer of its size (one byte more shows a body
+	// longer than declared), not the full 256 KiB to allocate and clear.
+	bufSize := 256 << 10
+	if o.Size >= 0 && o.Size < int64(bufSize) {
+		bufSize = max(int(o.Size)+1, 512)
+	}
+	buf := make([]byte, bufSize)
+	for {
+		if err := ctx.Err(); err != nil {
+			u.discard()
+			return nil, wrapInternal("upload", err)
+		}
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			next := u.size + int64(n)
+			if maxFile > 0 && next > maxFile {
+				u.discard()
+				return nil, protocol.Errorf(protocol.CodeTooLarge, "the file exceeds the maximum file size")
+			}
+			if o.Size >= 0 && next > o.Size {
+				u.discard()
+				return nil, protocol.Errorf(protocol.CodeBadRequest, "the body is longer than its declared size")
+			}
+			// Grow the reservation in steps when the size was not declared.
+			if over := next - replaced - u.reserved; o.Size < 0 && over > 0 {
+				step := max(over, reserveStep)
+				err := s.cm.reserve(step)
+				if err != nil && step > over {
+					step = over // near the quota: reserve exactly what is needed
+					err = s.cm.reserve(step)
+				}
+				if err != nil {
+					u.discard()
+					return nil, err
+				}
+				u.reserved += step
+			}
+			if track {
+				if err := u.holdDisk(ctx, o.Size < 0, int64(n), &checked); err != nil {
+					u.discard()
+					return nil, err
+				}
+			}
+			if _, err := f.Write(buf[:n]); err != nil {
+				u.discard()
+				if fsys.IsNoSpace(err) {
+					return nil, protocol.Errorf(protocol.CodeInsufficientStorage, "the server's disk is full")
+				}
+				return nil, internal("write temp file", err)
+			}
+			h.Write(buf[:n])
+			u.size = next
+			if track {
+				// Written: now in the file system's own free figure.
+				done := min(int64(n), u.disk)
+				u.disk -= done
+				s.reg.releaseDisk(done)
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			u.discard()
+			return nil, &protocol.Error{Code: protocol.CodeBadRequest, Message: "reading the body failed", Err: rerr}
+		}
+	}
+	if o.Size >= 0 && u.size != o.Size {
+		u.discard()
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "the body is shorter than its declared size")
+	}
+	u.releaseDisk() // the rest of the last step of a body of unknown length
+	u.hash = hex.EncodeToString(h.Sum(nil))
+	// The mtime is set before the fsync so that it is as durable as the content.
+	mod := o.Modified
+	if mod.IsZero() {
+		mod = time.Now()
+	}
+	if err := s.tmp.Chtimes(u.name, mod, mod); err != nil {
+		u.discard()
+		return nil, internal("set mtime", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		u.discard()
+		return nil, internal("stat temp file", err)
+	}
+	u.modified = fi.ModTime().UTC()
+	if err := f.Sync(); err != nil {
+		u.discard()
+		return nil, internal("sync temp file", err)
+	}
+	if err := f.Close(); err != nil {
+		u.f = nil
+		u.discard()
+		return nil, internal("close temp file", err)
+	}
+	u.f = nil
+	if o.SHA256 != "" && o.SHA256 != u.hash {
+		u.discard()
+		return nil, protocol.Errorf(protocol.CodeDigestMismatch, "the content does not match X-Content-SHA256")
+	}
+	return u, nil
+}
+
+// holdDisk runs before n more body bytes are written (u.size written so far). A body
+// of unknown length (chunked) reserves another reserveStep (or n if larger) when its
+// reservation is used up, which checks the free disk again; a declared body, reserved
+// whole, checks again once reserveStep bytes were written since the last check.
+func (u *upload) holdDisk(ctx context.Context, chunked bool, n int64, checked *int64) error {
+	if chunked {
+		if short := n - u.disk; short > 0 {
+			step := max(short, reserveStep)
+			if err := u.s.reg.reserveDisk(ctx, u.s.id, step); err != nil {
+				return err
+			}
+			u.disk += step
+			*checked = u.size
+		}
+		return nil
+	}
+	if u.size-*checked >= reserveStep {
+		*checked = u.size
+		return u.s.reg.reserveDisk(ctx, u.s.id, 0)
+	}
+	return nil
+}

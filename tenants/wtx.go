@@ -1,0 +1,149 @@
+// The index write transaction of a space and how a commit becomes visible.
+
+package tenants
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/index"
+)
+
+// wtx is one write transaction of a space: it assigns seqs and collects events.
+type wtx struct {
+	s            *Space
+	ctx          context.Context
+	tx           index.Tx
+	epoch        string
+	seq          int64
+	base         int64 // head_seq when the transaction began
+	src          Source
+	events       []protocol.Event
+	usedDelta    int64
+	entriesDelta int64
+	// releaseUsed and releaseEntries are taken off pendingUsed and pendingEntries
+	// when the transaction commits (set by a group-commit batch).
+	releaseUsed    int64
+	releaseEntries int64
+}
+
+// write runs fn in an IMMEDIATE transaction (shared with other spaces' writes, in its
+// own savepoint), commits it durably, then updates the in-memory head and counters
+// and publishes the commit on the bus. The caller holds s.mu.
+func (s *committer) write(ctx context.Context, src Source, fn func(w *wtx) error) ([]protocol.Event, error) {
+	w, err := s.cm.commitTx(ctx, src, fn)
+	if err != nil {
+		return nil, err
+	}
+	s.cm.publish(w)
+	return w.events, nil
+}
+
+// commitTx is write without its last step: the transaction is durable, but the
+// in-memory head, the counters and the bus notice are left to publish, which the
+// caller must call next (still holding s.mu) unless it returns an error.
+func (s *committer) commitTx(ctx context.Context, src Source, fn func(w *wtx) error) (*wtx, error) {
+	if s.isClosed() {
+		return nil, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+	}
+	// Commit even if the caller goes away now: the disk has already changed.
+	ctx = context.WithoutCancel(ctx)
+	// The index may share the transaction with other tenants' writes queued
+	// meanwhile (tenants/sqlite: one durable commit for all of them).
+	var w *wtx
+	// Undo rows are kept while a listing is open (snapshot.go). The caller holds s.mu,
+	// which beginSnapshot's caller holds shared, so the answer cannot change during
+	// the write from false to true for a snapshot the write precedes.
+	o := index.WriteOptions{KeepUndo: s.snapCount.Load() > 0}
+	if o.KeepUndo {
+		s.undoDirty.Store(true)
+	}
+	err := s.reg.index.Write(ctx, s.id, o, func(tx index.Tx) error {
+		w = &wtx{s: s.Space, ctx: ctx, tx: tx, src: src}
+		w.epoch, w.seq = tx.Head()
+		w.base = w.seq
+		return fn(w)
+	})
+	if errors.Is(err, index.ErrNoTenant) {
+		return nil, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+	}
+	if err != nil {
+		return nil, wrapInternal("commit", err)
+	}
+	return w, nil
+}
+
+// publish makes a committed transaction visible: head and counters, then one Notice
+// on the bus for the whole transaction (a group commit's members in seq order).
+func (s *committer) publish(w *wtx) {
+	s.hmu.Lock()
+	s.epoch, s.seq = w.epoch, w.seq
+	s.used += w.usedDelta
+	s.entries += w.entriesDelta
+	s.pendingUsed -= w.releaseUsed
+	s.pendingEntries -= w.releaseEntries
+	s.hmu.Unlock()
+	if len(w.events) == 0 {
+		return
+	}
+	n := Notice{TenantID: s.id, TenantName: s.name, Epoch: w.epoch,
+		First: w.events[0].Seq, Last: w.events[len(w.events)-1].Seq, Events: w.events}
+	if err := s.reg.bus.Publish(w.ctx, n); err != nil {
+		s.log.Warn("publish commit", "err", err, "first", n.First, "last", n.Last)
+	}
+}
+
+// event appends a change-log row with the next seq and returns that seq.
+func (w *wtx) event(op, from string, m protocol.Metadata) (int64, error) {
+	w.seq++
+	// A Delete carries the last metadata of what it deleted, seq included (the change
+	// that last wrote it); every other event's metadata was written by the event.
+	var metaSeq int64
+	if op == protocol.OpDelete && m.Seq > 0 && m.Seq < w.seq {
+		metaSeq = m.Seq
+	} else {
+		m.Seq = w.seq
+	}
+	ev := protocol.Event{Type: protocol.TypeFileOperation, Seq: w.seq,
+		Operation: protocol.NewOperation(op, from, m), SourceClient: w.src.ClientID, SourceSubject: w.src.Subject}
+	if err := w.tx.Append(ev, metaSeq, time.Now()); err != nil {
+		return 0, err
+	}
+	w.events = append(w.events, ev)
+	return w.seq, nil
+}
+
+// put inserts or replaces the index row of m.Path.
+func (w *wtx) put(m protocol.Metadata, old *entry) error {
+	if err := w.tx.PutEntry(m); err != nil {
+		return err
+	}
+	if old == nil {
+		w.entriesDelta++
+	} else if !old.IsDir {
+		w.usedDelta -= old.Size
+	}
+	if !m.IsDirectory {
+		w.usedDelta += m.Size
+	}
+	return nil
+}
+
+// removeTree deletes the index rows of p and everything under it.
+func (w *wtx) removeTree(p string) error {
+	n, bytes, err := w.tx.RemoveTree(p)
+	if err != nil {
+		return err
+	}
+	w.entriesDelta -= n
+	w.usedDelta -= bytes
+	return nil
+}
+
+// addVersion records a kept earlier content of path.
+func (w *wtx) addVersion(id, path string, e *entry, deleted bool) error {
+	err := w.tx.AddVersion(id, protocol.Metadata{Path: path, Size: e.Size, Hash: e.Hash, Modified: e.Modified}, time.Now(), deleted)
+	return err
+}
