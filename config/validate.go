@@ -109,7 +109,7 @@ func (c *Config) Validate() error {
 			return fieldErr("web.public_url", "%v", err)
 		}
 	}
-	return nil
+	return c.validateCluster()
 }
 
 func (c *Config) validateTLS() error {
