@@ -87,6 +87,7 @@ type Verifier struct {
 	n    int64
 	want string
 	size int64
+	eof  bool
 }
 
 // NewVerifier reads at most size+1 bytes of r (one more than announced, so that
@@ -99,8 +100,16 @@ func (v *Verifier) Read(p []byte) (int, error) {
 	n, err := v.r.Read(p)
 	v.h.Write(p[:n])
 	v.n += int64(n)
+	if err == io.EOF {
+		v.eof = true
+	}
 	return n, err
 }
+
+// Ended reports whether the source was read to its end (or to size+1 bytes): then
+// Verify reads nothing more. A store whose upload failed asks it to tell a short
+// content (ErrMismatch) from a failure of its own.
+func (v *Verifier) Ended() bool { return v.eof }
 
 // Verify drains what is left up to the limit and reports ErrMismatch unless exactly
 // size bytes hashing to sha256hex were read.
