@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -34,6 +35,10 @@ type Options struct {
 	// before returning anyway (a later confirmation is then reported as a loss);
 	// 0 means 5 s.
 	SubscribeWait time.Duration
+	// HealthInterval: a subscription that hears nothing for this long sends a PING;
+	// hearing nothing for twice as long, it drops the connection (a dead peer or a
+	// silent network) and subscribes again. 0 means 5 s.
+	HealthInterval time.Duration
 	// Logger receives connection errors; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -64,6 +69,9 @@ func New(ctx context.Context, url string, opts Options) (*Bus, error) {
 	if opts.SubscribeWait <= 0 {
 		opts.SubscribeWait = 5 * time.Second
 	}
+	if opts.HealthInterval <= 0 {
+		opts.HealthInterval = 5 * time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -91,9 +99,11 @@ func (b *Bus) Publish(ctx context.Context, n tenants.Notice) error {
 
 type subscription struct {
 	cancel context.CancelFunc
-	ps     *redis.PubSub
 	done   chan struct{}
 	once   sync.Once
+
+	mu sync.Mutex
+	ps *redis.PubSub // replaced when the connection is found dead
 }
 
 // stop ends the receiving goroutine: closing the PubSub unblocks its Receive, which
@@ -101,9 +111,24 @@ type subscription struct {
 func (s *subscription) stop() {
 	s.once.Do(func() {
 		s.cancel()
+		s.mu.Lock()
 		s.ps.Close()
+		s.mu.Unlock()
 		<-s.done
 	})
+}
+
+// renew replaces a PubSub whose connection went silent with a new subscription; it
+// returns nil once the subscription is stopped.
+func (s *subscription) renew(ctx context.Context, client *redis.Client, channel string) *redis.PubSub {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ps.Close()
+	if ctx.Err() != nil {
+		return nil
+	}
+	s.ps = client.Subscribe(ctx, channel)
+	return s.ps
 }
 
 // Subscribe receives the channel's notices on its own connection and calls onNotice
@@ -119,14 +144,14 @@ func (b *Bus) Subscribe(onNotice func(tenants.Notice), onLoss func()) (stop func
 		cancel()
 		return func() {}
 	}
-	s := &subscription{cancel: cancel, ps: b.client.Subscribe(ctx, b.opts.Channel), done: make(chan struct{})}
+	s := &subscription{cancel: cancel, done: make(chan struct{}), ps: b.client.Subscribe(ctx, b.opts.Channel)}
 	b.subs[s] = struct{}{}
 	b.mu.Unlock()
 
 	session := doorbell.NewSession(onLoss)
 	go func() {
 		defer close(s.done)
-		b.receive(ctx, s.ps, session, onNotice)
+		b.receive(ctx, s, session, onNotice)
 	}()
 	select {
 	case <-session.Ready():
@@ -145,13 +170,30 @@ func (b *Bus) Subscribe(onNotice func(tenants.Notice), onLoss func()) (stop func
 // receive reads the subscription until ctx ends. A *redis.Subscription message is a
 // (re)subscription confirmed by the server: go-redis sends SUBSCRIBE again on every
 // new connection, so each one after the first marks a possible loss.
-func (b *Bus) receive(ctx context.Context, ps *redis.PubSub, session *doorbell.Session, onNotice func(tenants.Notice)) {
-	failures := 0
+func (b *Bus) receive(ctx context.Context, s *subscription, session *doorbell.Session, onNotice func(tenants.Notice)) {
+	s.mu.Lock()
+	ps := s.ps
+	s.mu.Unlock()
+	failures, silent := 0, 0
 	for {
-		msg, err := ps.Receive(ctx)
+		msg, err := ps.ReceiveTimeout(ctx, b.opts.HealthInterval)
 		if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
 			return
 		}
+		if isTimeout(err) {
+			// Nothing heard: ping once; still nothing: the connection is dead.
+			if silent++; silent == 1 {
+				_ = ps.Ping(ctx)
+				continue
+			}
+			b.opts.Logger.Warn("redisbus: subscription silent; reconnecting", "channel", b.opts.Channel)
+			if ps = s.renew(ctx, b.client, b.opts.Channel); ps == nil {
+				return
+			}
+			silent = 0
+			continue
+		}
+		silent = 0
 		if err != nil {
 			failures++
 			if failures == 1 || failures%100 == 0 {
@@ -182,6 +224,11 @@ func (b *Bus) receive(ctx context.Context, ps *redis.PubSub, session *doorbell.S
 		case *redis.Pong:
 		}
 	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // backoff is the pause after the nth consecutive failure: 50 ms doubling to 1 s.

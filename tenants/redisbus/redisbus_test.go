@@ -2,7 +2,11 @@ package redisbus_test
 
 import (
 	"context"
+	"net"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,4 +86,124 @@ func TestNewRefusesBadURL(t *testing.T) {
 	if _, err := redisbus.New(ctx, "redis://127.0.0.1:1/0", redisbus.Options{}); err == nil {
 		t.Error("New succeeded with no server")
 	}
+}
+
+// blackhole forwards TCP connections to target until freeze, after which the
+// connections open at that moment silently drop everything (a dead peer whose socket
+// never closes); later connections are forwarded again.
+type blackhole struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []*atomic.Bool
+}
+
+func newBlackhole(t *testing.T, target string) *blackhole {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &blackhole{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			frozen := new(atomic.Bool)
+			b.mu.Lock()
+			b.conns = append(b.conns, frozen)
+			b.mu.Unlock()
+			t.Cleanup(func() { c.Close(); up.Close() })
+			go pipe(up, c, frozen)
+			go pipe(c, up, frozen)
+		}
+	}()
+	return b
+}
+
+func pipe(dst, src net.Conn, frozen *atomic.Bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		if frozen.Load() {
+			continue
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+func (b *blackhole) freeze() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, f := range b.conns {
+		f.Store(true)
+	}
+	b.conns = nil
+}
+
+// TestSilentConnection: a subscription whose connection goes silent (no close, no
+// answer) is noticed by its health check, subscribed again, and reported as a loss.
+func TestSilentConnection(t *testing.T) {
+	url := servicetest.Redis(t)
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hole := newBlackhole(t, o.Addr)
+	channel := "syncspace-test-" + servicetest.Name(t)
+	ctx := context.Background()
+	pub, err := redisbus.New(ctx, url, redisbus.Options{Channel: channel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	subURL := "redis://" + hole.ln.Addr().String() + "/" + strconv.Itoa(o.DB)
+	sub, err := redisbus.New(ctx, subURL, redisbus.Options{Channel: channel, HealthInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	got := make(chan int64, 16)
+	lost := make(chan struct{}, 16)
+	stop := sub.Subscribe(func(n tenants.Notice) { got <- n.First }, func() { lost <- struct{}{} })
+	defer stop()
+	want := func(seq int64) {
+		t.Helper()
+		if err := pub.Publish(ctx, tenants.Notice{TenantID: "t", Epoch: "e", First: seq, Last: seq}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case s := <-got:
+			if s != seq {
+				t.Fatalf("got seq %d, want %d", s, seq)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("seq %d not delivered", seq)
+		}
+	}
+	want(1)
+	hole.freeze()
+	if err := pub.Publish(ctx, tenants.Notice{TenantID: "t", Epoch: "e", First: 2, Last: 2}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	select {
+	case <-lost:
+		t.Logf("loss reported %v after the connection went silent", time.Since(start).Round(time.Millisecond))
+	case <-time.After(5 * time.Second):
+		t.Fatal("no loss reported for a silent connection")
+	}
+	want(3)
 }
