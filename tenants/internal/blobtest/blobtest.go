@@ -82,15 +82,27 @@ func list(t *testing.T, s Store, tenant string) []string {
 	return out
 }
 
-// Run runs the behaviour tests on s.
-func Run(t *testing.T, s Store) {
-	ctx := context.Background()
-	a, b := "tenant-a", "tenant-b"
-	content := bytes.Repeat([]byte("0123456789"), 100_000) // 1 MB
-	h := sum(content)
-	small := []byte("small")
-	hs := sum(small)
+// The tenants and contents Run uses.
+const a, b = "tenant-a", "tenant-b"
 
+var (
+	content = bytes.Repeat([]byte("0123456789"), 100_000) // 1 MB
+	h       = sum(content)
+	small   = []byte("small")
+	hs      = sum(small)
+)
+
+// Run runs the behaviour tests on s, in order, on one store.
+func Run(t *testing.T, s Store) {
+	testRefused(t, s)
+	testStored(t, s)
+	testTenantsApart(t, s)
+	testDelete(t, s)
+}
+
+// testRefused: missing blobs, and content that does not match, which leaves nothing.
+func testRefused(t *testing.T, s Store) {
+	ctx := context.Background()
 	if got := list(t, s, a); len(got) != 0 {
 		t.Fatalf("empty store lists %v", got)
 	}
@@ -125,7 +137,11 @@ func Run(t *testing.T, s Store) {
 		t.Fatalf("after refused puts List shows %v", got)
 	}
 
-	// Stored, read whole and in ranges, idempotent.
+}
+
+// testStored: stored, read whole and in ranges, idempotent.
+func testStored(t *testing.T, s Store) {
+	ctx := context.Background()
 	if err := s.Put(ctx, a, h, int64(len(content)), bytes.NewReader(content)); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +162,11 @@ func Run(t *testing.T, s Store) {
 		t.Errorf("Stat: %+v, %v", info, err)
 	}
 
-	// Tenants are apart: the same content is another blob.
+}
+
+// testTenantsApart: the same content is another blob; List sees one tenant.
+func testTenantsApart(t *testing.T, s Store) {
+	ctx := context.Background()
 	if _, err := s.Stat(ctx, b, h); !errors.Is(err, blobkey.ErrNotFound) {
 		t.Errorf("tenant b sees tenant a's blob: %v", err)
 	}
@@ -172,7 +192,11 @@ func Run(t *testing.T, s Store) {
 		t.Errorf("List does not return fn's error: %v", err)
 	}
 
-	// Delete, twice.
+}
+
+// testDelete: Delete, twice; bad keys.
+func testDelete(t *testing.T, s Store) {
+	ctx := context.Background()
 	for range 2 {
 		if err := s.Delete(ctx, a, h); err != nil {
 			t.Fatalf("Delete: %v", err)
