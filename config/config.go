@@ -22,6 +22,7 @@ type Config struct {
 	WebSocket      WebSocket `json:"websocket"`
 	Retention      Retention `json:"retention"`
 	Web            Web       `json:"web"`
+	Cluster        Cluster   `json:"cluster"` // zero: single node (cluster.go)
 
 	// ReadOnly is set by the seed's route form with "enable_upload": false: every write
 	// is refused with 403 forbidden.
@@ -73,6 +74,7 @@ type Auth struct {
 	MaxTTL    Duration `json:"max_ttl"`
 	MaxOpsTTL Duration `json:"max_ops_ttl"`
 	KeyDir    string   `json:"key_dir"`
+	KEKFile   string   `json:"kek_file"` // cluster mode: the key-encryption key of signing keys
 }
 
 // Limits are the server-wide defaults; a tenant may carry its own quota and sizes.

@@ -135,7 +135,7 @@ func (c *Config) validateWeb() error {
 			return fieldErr("web.public_url", "%v", err)
 		}
 	}
-	return nil
+	return c.validateCluster()
 }
 
 func (c *Config) validateTLS() error {

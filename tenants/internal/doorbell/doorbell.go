@@ -1,0 +1,98 @@
+// Package doorbell holds what the network buses (tenants/redisbus, tenants/pgbus)
+// share: the small wire form of a tenants.Notice, and the subscription's life cycle
+// (connected, lost, connected again) mapped to the Bus contract's onLoss.
+package doorbell
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/syncspace/syncspace/tenants"
+)
+
+// MaxPayload is the largest encoded notice: PostgreSQL's NOTIFY takes under 8000 bytes.
+const MaxPayload = 7999
+
+// wire is a notice on the wire: ids and the seq range only; subscribers read the events
+// from the index.
+type wire struct {
+	TenantID   string `json:"t"`
+	TenantName string `json:"n,omitempty"`
+	Epoch      string `json:"e"`
+	First      int64  `json:"f"`
+	Last       int64  `json:"l"`
+}
+
+// Encode returns n's wire form. Events are never carried.
+func Encode(n tenants.Notice) ([]byte, error) {
+	if n.TenantID == "" || n.First < 1 || n.Last < n.First {
+		return nil, fmt.Errorf("doorbell: bad notice (tenant %q, seq %d..%d)", n.TenantID, n.First, n.Last)
+	}
+	b, err := json.Marshal(wire{n.TenantID, n.TenantName, n.Epoch, n.First, n.Last})
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxPayload {
+		return nil, errors.New("doorbell: notice too large")
+	}
+	return b, nil
+}
+
+// Decode parses a wire form written by Encode.
+func Decode(b []byte) (tenants.Notice, error) {
+	var w wire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return tenants.Notice{}, fmt.Errorf("doorbell: decode: %w", err)
+	}
+	if w.TenantID == "" || w.First < 1 || w.Last < w.First {
+		return tenants.Notice{}, fmt.Errorf("doorbell: bad notice %q", b)
+	}
+	return tenants.Notice{TenantID: w.TenantID, TenantName: w.TenantName, Epoch: w.Epoch, First: w.First, Last: w.Last}, nil
+}
+
+// Session tracks one subscription's connections. The subscriber's goroutine calls
+// Connected each time the subscription is (re)established: the first time it closes
+// Ready (Subscribe waits on it so that notices published after Subscribe returns are
+// delivered); every later time, or the first time if Subscribe already gave up
+// waiting, notices may have been lost in between, and it calls onLoss.
+type Session struct {
+	onLoss func()
+	ready  chan struct{}
+
+	mu        sync.Mutex
+	connected bool // Connected was called before
+	gaveUp    bool // Subscribe returned before the first connection
+}
+
+// NewSession returns a session calling onLoss on possible losses.
+func NewSession(onLoss func()) *Session {
+	return &Session{onLoss: onLoss, ready: make(chan struct{})}
+}
+
+// Ready is closed at the first connection.
+func (s *Session) Ready() <-chan struct{} { return s.ready }
+
+// GiveUp records that Subscribe returned without a connection: the first connection
+// will then report a possible loss.
+func (s *Session) GiveUp() {
+	s.mu.Lock()
+	s.gaveUp = true
+	s.mu.Unlock()
+}
+
+// Connected records a (re)established subscription, in the subscriber's goroutine.
+func (s *Session) Connected() {
+	s.mu.Lock()
+	first := !s.connected
+	lost := !first || s.gaveUp
+	s.connected = true
+	s.mu.Unlock()
+	if first {
+		close(s.ready)
+	}
+	if lost {
+		s.onLoss()
+	}
+}

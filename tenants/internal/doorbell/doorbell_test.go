@@ -1,0 +1,62 @@
+package doorbell
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants"
+)
+
+func TestEncodeDecode(t *testing.T) {
+	n := tenants.Notice{TenantID: "id-1", TenantName: "team", Epoch: "ep", First: 4, Last: 9,
+		Events: []protocol.Event{{}}}
+	b, err := Encode(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(b)
+	n.Events = nil
+	if err != nil || !reflect.DeepEqual(got, n) {
+		t.Fatalf("got %+v, %v; want %+v", got, err, n)
+	}
+	if len(b) > 100 {
+		t.Errorf("payload %d bytes: %s", len(b), b)
+	}
+	for _, bad := range []tenants.Notice{{First: 1, Last: 1}, {TenantID: "x", First: 0, Last: 1}, {TenantID: "x", First: 3, Last: 2}} {
+		if _, err := Encode(bad); err == nil {
+			t.Errorf("Encode(%+v) accepted", bad)
+		}
+	}
+	for _, bad := range []string{"", "{}", `{"t":"x","f":2,"l":1}`, "nope"} {
+		if _, err := Decode([]byte(bad)); err == nil {
+			t.Errorf("Decode(%q) accepted", bad)
+		}
+	}
+}
+
+func TestSession(t *testing.T) {
+	losses := 0
+	s := NewSession(func() { losses++ })
+	s.Connected()
+	select {
+	case <-s.Ready():
+	default:
+		t.Fatal("not ready after the first connection")
+	}
+	if losses != 0 {
+		t.Fatalf("first connection reported %d losses", losses)
+	}
+	s.Connected()
+	s.Connected()
+	if losses != 2 {
+		t.Fatalf("%d losses after two reconnects, want 2", losses)
+	}
+	late := 0
+	s2 := NewSession(func() { late++ })
+	s2.GiveUp()
+	s2.Connected()
+	if late != 1 {
+		t.Fatalf("a first connection after Subscribe gave up reported %d losses, want 1", late)
+	}
+}

@@ -1,0 +1,58 @@
+package pgbus_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/internal/bustest"
+	"github.com/syncspace/syncspace/tenants/pgbus"
+	"github.com/syncspace/syncspace/tenants/pgschema/pgtest"
+)
+
+func TestBus(t *testing.T) {
+	bustest.Run(t, func(t *testing.T) bustest.Cluster {
+		url := pgtest.Postgres(t) // NOTIFY is per database: the test's own
+		return bustest.Cluster{
+			Node: func(t *testing.T) tenants.Bus {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				b, err := pgbus.New(ctx, url, pgbus.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { b.Close() })
+				return b
+			},
+			KillSubscribers: func(t *testing.T) { killListeners(t, url) },
+		}
+	})
+}
+
+// killListeners ends the database's connections whose last statement was LISTEN.
+func killListeners(t *testing.T, url string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var killed int
+	err = conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'listen %'`).Scan(&killed)
+	if err != nil || killed == 0 {
+		t.Fatalf("terminated %d listening backends (%v)", killed, err)
+	}
+}
+
+func TestNewRefusesNoServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := pgbus.New(ctx, "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=1", pgbus.Options{}); err == nil {
+		t.Error("New succeeded with no server")
+	}
+}
