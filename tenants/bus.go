@@ -37,45 +37,49 @@ type Bus interface {
 	Close() error
 }
 
-// Listen registers fn to be called after every committed change of every tenant, per
-// tenant in seq order, through a subscription to the registry's bus. With the
-// in-process bus fn runs inside the tenant's commit section: it must not block
-// (enqueue and return) and must not call back into the Space.
+// Listen registers fn to be called after every committed change of every tenant
+// whose space is open on this node, per tenant in seq order, once each: this node's
+// commits, and other nodes' heard on the bus or found by the head check (sequencer.go).
+// fn runs inside the tenant's delivery section (for this node's commits, inside its
+// commit section): it must not block (enqueue and return) and must not call back into
+// the Space.
 func (r *Registry) Listen(fn func(tenant string, ev protocol.Event)) {
-	r.bus.Subscribe(func(n Notice) {
-		for _, ev := range r.noticeEvents(n) {
-			fn(n.TenantName, ev)
-		}
-	}, func() {})
+	r.seq.listen(fn, nil)
 }
 
-// noticeEvents returns the events of n: carried by the bus, or read from the index
-// for a bus that only rings the doorbell.
-func (r *Registry) noticeEvents(n Notice) []protocol.Event {
-	if n.Events != nil || n.Last < n.First {
-		return n.Events
-	}
-	ctx := context.Background()
-	sp, err := r.Space(ctx, n.TenantName)
-	if err != nil {
-		r.log.Warn("read notified changes", "tenant", n.TenantName, "err", err)
-		return nil
-	}
-	var out []protocol.Event
-	for since := n.First - 1; since < n.Last; {
-		page, err := sp.Changes(ctx, since, n.Epoch, int(n.Last-since))
-		if err != nil || len(page.Events) == 0 {
-			if err != nil {
-				r.log.Warn("read notified changes", "tenant", n.TenantName, "err", err)
-			}
-			return out
-		}
-		for _, ev := range page.Events {
-			if ev.Seq <= n.Last {
-				out = append(out, ev)
-			}
-		}
-		since = page.Seq
-	}
-	return out
+// ListenResets registers fn to be called when a tenant's history changes under the
+// listeners: another node started a new epoch, or events they have not been given are
+// no longer in the change log. head is where events continue from (the next event
+// delivered is head+1); what was delivered before belongs to another history, so a
+// live subscriber must resynchronise. Same rules as Listen's fn.
+func (r *Registry) ListenResets(fn func(tenant, epoch string, head int64)) {
+	r.seq.listen(nil, fn)
+}
+
+// Stats are the registry's figures for metrics.
+type Stats struct {
+	// GapFills counts index reads that delivered events no bus notice carried
+	// (a doorbell bus, a lost or late notice).
+	GapFills int64
+	// Behind is how many committed events the last head check found not yet
+	// delivered here (cluster mode; 0 on one node).
+	Behind int64
+	// CommitCount and CommitNanos total the index write transactions of commits and
+	// their time.
+	CommitCount, CommitNanos int64
+}
+
+// Stats returns the registry's figures so far.
+func (r *Registry) Stats() Stats {
+	return Stats{GapFills: r.seq.gapFills.Load(), Behind: r.seq.behind.Load(),
+		CommitCount: r.commits.Load(), CommitNanos: r.commitNanos.Load()}
+}
+
+// Ping reports whether the index answers (readiness).
+func (r *Registry) Ping(ctx context.Context) error { return r.index.Ping(ctx) }
+
+// isInProcess reports whether b is a bus that loses nothing (see InProcess).
+func isInProcess(b Bus) bool {
+	ip, ok := b.(InProcess)
+	return ok && ip.InProcess()
 }

@@ -68,6 +68,7 @@ func (s *reconciler) loadHead(ctx context.Context) error {
 	s.hmu.Lock()
 	s.epoch, s.seq = epoch, head
 	s.hmu.Unlock()
+	s.reg.seq.track(s.id, s.name, s.Space, epoch, head)
 	s.rc.flushHeadMark()
 	return nil
 }

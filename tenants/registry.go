@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -75,7 +76,12 @@ type Registry struct {
 	closed   bool
 	watchCtx context.Context // non-nil once StartWatchers ran
 
-	bus Bus // carries every commit's notice to subscribers (Listen)
+	bus       Bus        // carries every commit's notice to the other nodes
+	inProcess bool       // bus is in-process and loses nothing: no head check
+	seq       *sequencer // orders every tenant's events for Listen (sequencer.go)
+	busStop   func()     // ends the registry's subscription to bus
+
+	commits, commitNanos atomic.Int64 // index write transactions of commits (Stats)
 }
 
 // slot holds one tenant's Space while it is being opened or is open.
@@ -119,9 +125,12 @@ func Open(ctx context.Context, deps Deps, dataDir string, limits Limits, logger 
 		spaces:  map[string]*slot{},
 		bus:     deps.Bus,
 	}
+	r.inProcess = isInProcess(deps.Bus)
+	r.seq = newSequencer(deps.Index, r.log)
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
 	}
+	r.busStop = deps.Bus.Subscribe(r.seq.notice, r.seq.lost)
 	return r, nil
 }
 
@@ -136,11 +145,19 @@ func (r *Registry) Run(ctx context.Context) {
 	defer prune.Stop()
 	mark := time.NewTicker(headMarkInterval)
 	defer mark.Stop()
+	var heads <-chan time.Time // the head check, with a bus that may lose notices
+	if !r.inProcess {
+		t := time.NewTicker(HeadCheckInterval)
+		defer t.Stop()
+		heads = t.C
+	}
 	r.prune(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-heads:
+			r.seq.checkHeads(ctx)
 		case <-poll.C:
 			if err := r.refresh(ctx); err != nil && ctx.Err() == nil {
 				r.log.Warn("refresh tenants", "err", err)
@@ -239,6 +256,7 @@ func (sl *slot) peek() *Space {
 // the database the index was given.
 func (r *Registry) Close() error {
 	r.mu.Lock()
+	already := r.closed
 	r.closed = true
 	spaces := r.spaces
 	r.spaces = map[string]*slot{}
@@ -250,6 +268,9 @@ func (r *Registry) Close() error {
 			sl.space = nil
 		}
 		sl.mu.Unlock()
+	}
+	if !already {
+		r.busStop()
 	}
 	r.index.Close()
 	return nil

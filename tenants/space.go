@@ -129,6 +129,7 @@ func (s *Space) close() {
 	if w != nil {
 		w.stop()
 	}
+	s.reg.seq.untrack(s.id, s)
 	s.mu.Lock() // wait for a commit in progress
 	s.rc.writeHeadMark(true)
 	s.closeRoots()

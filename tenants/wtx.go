@@ -60,12 +60,15 @@ func (s *committer) commitTx(ctx context.Context, src Source, fn func(w *wtx) er
 	if o.KeepUndo {
 		s.undoDirty.Store(true)
 	}
+	start := time.Now()
 	err := s.reg.index.Write(ctx, s.id, o, func(tx index.Tx) error {
 		w = &wtx{s: s.Space, ctx: ctx, tx: tx, src: src}
 		w.epoch, w.seq = tx.Head()
 		w.base = w.seq
 		return fn(w)
 	})
+	s.reg.commits.Add(1)
+	s.reg.commitNanos.Add(int64(time.Since(start)))
 	if errors.Is(err, index.ErrNoTenant) {
 		return nil, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 	}
@@ -76,7 +79,8 @@ func (s *committer) commitTx(ctx context.Context, src Source, fn func(w *wtx) er
 }
 
 // publish makes a committed transaction visible: head and counters, then one Notice
-// on the bus for the whole transaction (a group commit's members in seq order).
+// for the whole transaction (a group commit's members in seq order), delivered to
+// this node's listeners through the sequencer and published on the bus for the others.
 func (s *committer) publish(w *wtx) {
 	s.hmu.Lock()
 	s.epoch, s.seq = w.epoch, w.seq
@@ -90,6 +94,7 @@ func (s *committer) publish(w *wtx) {
 	}
 	n := Notice{TenantID: s.id, TenantName: s.name, Epoch: w.epoch,
 		First: w.events[0].Seq, Last: w.events[len(w.events)-1].Seq, Events: w.events}
+	s.reg.seq.own(w.ctx, n)
 	if err := s.reg.bus.Publish(w.ctx, n); err != nil {
 		s.log.Warn("publish commit", "err", err, "first", n.First, "last", n.Last)
 	}
@@ -146,4 +151,14 @@ func (w *wtx) removeTree(p string) error {
 func (w *wtx) addVersion(id, path string, e *entry, deleted bool) error {
 	err := w.tx.AddVersion(id, protocol.Metadata{Path: path, Size: e.Size, Hash: e.Hash, Modified: e.Modified}, time.Now(), deleted)
 	return err
+}
+
+// follow moves the in-memory head to (epoch, seq), a head the sequencer delivered:
+// commits of other nodes, or a new epoch. It never moves the head back in an epoch.
+func (s *committer) follow(epoch string, seq int64) {
+	s.hmu.Lock()
+	if epoch != s.epoch || seq > s.seq {
+		s.epoch, s.seq = epoch, seq
+	}
+	s.hmu.Unlock()
 }

@@ -112,6 +112,22 @@ type Maintenance interface {
 	DeleteVersions(ctx context.Context, refs []VersionRef) error
 	// Maintain runs the index's periodic upkeep (a WAL checkpoint on SQLite).
 	Maintain(ctx context.Context)
+	// Ping reports whether the index's database answers (a node's readiness).
+	Ping(ctx context.Context) error
 	// Close releases what the index holds; it does not close a database it was given.
 	Close()
+}
+
+// Head is a tenant's position: its epoch and the seq of its last event.
+type Head struct {
+	Epoch string
+	Seq   int64
+}
+
+// HeadReader is implemented by an index that reads many tenants' heads in one query
+// (the registry's once-a-second head check in cluster mode); without it the registry
+// reads them one by one (Recovery.LoadHead).
+type HeadReader interface {
+	// Heads returns the heads of the tenants ids; ids with no tenant are missing.
+	Heads(ctx context.Context, ids []string) (map[string]Head, error)
 }

@@ -25,6 +25,10 @@ var _ tenants.Bus = (*Bus)(nil)
 // New returns an empty bus.
 func New() *Bus { return &Bus{subs: map[int]func(tenants.Notice){}} }
 
+// InProcess reports true: every notice carries its events and none is lost, so the
+// registry needs no head check (tenants.InProcess).
+func (b *Bus) InProcess() bool { return true }
+
 // ErrClosed is Publish's error after Close.
 var ErrClosed = errors.New("localbus: closed")
 

@@ -74,3 +74,6 @@ func (r *Store) DeleteVersions(ctx context.Context, refs []index.VersionRef) err
 
 // Maintain implements index.Maintenance: it truncates an oversized WAL.
 func (r *Store) Maintain(ctx context.Context) { r.CheckpointWAL(ctx) }
+
+// Ping checks that the database answers.
+func (r *Store) Ping(ctx context.Context) error { return r.db.PingContext(ctx) }
