@@ -67,12 +67,18 @@ type Stats struct {
 	// CommitCount and CommitNanos total the index write transactions of commits and
 	// their time.
 	CommitCount, CommitNanos int64
+	// BusDown: the last publish on the bus failed and it has not reconnected since
+	// (degraded: other nodes deliver this node's commits through their head check).
+	BusDown bool
+	// Leading: this node runs the once-only jobs.
+	Leading bool
 }
 
 // Stats returns the registry's figures so far.
 func (r *Registry) Stats() Stats {
 	return Stats{GapFills: r.seq.gapFills.Load(), Behind: r.seq.behind.Load(),
-		CommitCount: r.commits.Load(), CommitNanos: r.commitNanos.Load()}
+		CommitCount: r.commits.Load(), CommitNanos: r.commitNanos.Load(),
+		BusDown: r.busDown.Load(), Leading: r.leader.Leading()}
 }
 
 // Ping reports whether the index answers (readiness).

@@ -76,10 +76,12 @@ type Registry struct {
 	closed   bool
 	watchCtx context.Context // non-nil once StartWatchers ran
 
-	bus       Bus        // carries every commit's notice to the other nodes
-	inProcess bool       // bus is in-process and loses nothing: no head check
-	seq       *sequencer // orders every tenant's events for Listen (sequencer.go)
-	busStop   func()     // ends the registry's subscription to bus
+	bus       Bus         // carries every commit's notice to the other nodes
+	inProcess bool        // bus is in-process and loses nothing: no head check
+	seq       *sequencer  // orders every tenant's events for Listen (sequencer.go)
+	busStop   func()      // ends the registry's subscription to bus
+	busDown   atomic.Bool // the last Publish failed and no reconnection since
+	leader    Leader
 
 	commits, commitNanos atomic.Int64 // index write transactions of commits (Stats)
 }
@@ -98,7 +100,22 @@ type Deps struct {
 	// Bus carries each group commit's Notice to subscribers after the commit
 	// (tenants/localbus in one process). Required. The registry does not close it.
 	Bus Bus
+	// Leader says whether this node runs the once-only jobs (version pruning,
+	// change-log retention); nil means always (one node). The registry does not
+	// close it.
+	Leader Leader
 }
+
+// Leader elects the one node of a cluster that runs the once-only jobs.
+type Leader interface {
+	// Leading reports whether this node holds the leadership now.
+	Leading() bool
+}
+
+// alwaysLeader is the Leader of a single node.
+type alwaysLeader struct{}
+
+func (alwaysLeader) Leading() bool { return true }
 
 // Open creates DATA/tenants (0700) and loads the tenant list from deps.Index. logger
 // nil means slog.Default(). tenants/sqlindex.OpenRegistry builds the single-node deps.
@@ -126,11 +143,17 @@ func Open(ctx context.Context, deps Deps, dataDir string, limits Limits, logger 
 		bus:     deps.Bus,
 	}
 	r.inProcess = isInProcess(deps.Bus)
+	if r.leader = deps.Leader; r.leader == nil {
+		r.leader = alwaysLeader{}
+	}
 	r.seq = newSequencer(deps.Index, r.log)
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
 	}
-	r.busStop = deps.Bus.Subscribe(r.seq.notice, r.seq.lost)
+	r.busStop = deps.Bus.Subscribe(r.seq.notice, func() {
+		r.busDown.Store(false) // reconnected
+		r.seq.lost()
+	})
 	return r, nil
 }
 

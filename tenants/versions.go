@@ -121,6 +121,9 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 // prune removes expired versions of every tenant and change-log rows beyond the
 // retention. Errors are logged.
 func (r *Registry) prune(ctx context.Context) {
+	if !r.leader.Leading() {
+		return // another node runs the once-only jobs
+	}
 	if cut := r.versionCutoff(); !cut.IsZero() {
 		if _, err := r.dropVersions(ctx, "", cut, 0); err != nil && ctx.Err() == nil {
 			r.log.Warn("prune versions", "err", err)

@@ -96,7 +96,12 @@ func (s *committer) publish(w *wtx) {
 		First: w.events[0].Seq, Last: w.events[len(w.events)-1].Seq, Events: w.events}
 	s.reg.seq.own(w.ctx, n)
 	if err := s.reg.bus.Publish(w.ctx, n); err != nil {
-		s.log.Warn("publish commit", "err", err, "first", n.First, "last", n.Last)
+		if !s.reg.busDown.Swap(true) {
+			s.log.Warn("publish commit: the bus is down (other nodes see the commit through their head check)",
+				"err", err, "first", n.First, "last", n.Last)
+		}
+	} else {
+		s.reg.busDown.Store(false)
 	}
 }
 

@@ -1,0 +1,58 @@
+package pgleader
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/syncspace/syncspace/tenants/pgschema/pgtest"
+)
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestOneLeader: of two nodes one leads; when its connection is killed the other
+// takes over, and the first comes back as a follower; Close hands the lock over.
+func TestOneLeader(t *testing.T) {
+	url := pgtest.Postgres(t)
+	ctx := context.Background()
+	o := Options{Key: rand.Int64(), Interval: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
+	a := Start(ctx, url, o)
+	defer a.Close()
+	b := Start(ctx, url, o)
+	defer b.Close()
+	if !a.Leading() || b.Leading() {
+		t.Fatalf("leading: a %v, b %v; want a only", a.Leading(), b.Leading())
+	}
+	// Kill a's lock connection from outside.
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	a.mu.Lock()
+	pid := a.conn.PgConn().PID()
+	a.mu.Unlock()
+	if _, err := c.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "b leads after a's connection died", func() bool { return b.Leading() && !a.Leading() })
+	time.Sleep(200 * time.Millisecond) // a reconnects, and follows
+	if a.Leading() {
+		t.Fatal("two leaders")
+	}
+	b.Close()
+	waitFor(t, 3*time.Second, "a leads after b closed", a.Leading)
+}
