@@ -21,6 +21,7 @@ import (
 	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/pgleader"
 	"github.com/syncspace/syncspace/tenants/sqlindex"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 )
@@ -45,6 +46,9 @@ type Options struct {
 	UseRecorded, KeepKeyDir bool
 	// Logger receives the logs; nil discards them.
 	Logger *slog.Logger
+	// Cluster, when enabled, opens the node in cluster mode (cluster.go): PostgreSQL,
+	// the bus and the shared blob store instead of the data dir's store.
+	Cluster Cluster
 }
 
 // Auth are the token settings: auth.Config without the leeway (always TokenLeeway).
@@ -73,17 +77,22 @@ func FromConfig(cfg *config.Config) Options {
 			MaxOpsTTL: time.Duration(cfg.Auth.MaxOpsTTL),
 			KeyDir:    cfg.Auth.KeyDir,
 		},
+		Cluster: Cluster{Cluster: cfg.Cluster, KEKFile: cfg.Auth.KEKFile},
 	}
 }
 
 // Node is an open data dir. Close it when done.
 type Node struct {
-	DB      *sql.DB
+	DB      *sql.DB // the data dir's store; nil in cluster mode
 	Tenants *tenants.Registry
 	Auth    *auth.Service
 
 	dataDir string
 	authCfg auth.Config
+
+	// Cluster mode's adapters (cluster.go); nil on a single node.
+	bus    tenants.Bus
+	leader *pgleader.Leader
 }
 
 // Open opens the data dir at dataDir, which must exist: its store, its tenants and its
@@ -99,6 +108,12 @@ func Open(ctx context.Context, dataDir string, o Options) (_ *Node, retErr error
 			_ = n.Close()
 		}
 	}()
+	if o.Cluster.Enabled() {
+		if err := openCluster(ctx, n, o, logger); err != nil {
+			return nil, fmt.Errorf("cluster mode: %w", err)
+		}
+		return n, nil
+	}
 	var err error
 	if n.DB, err = openStore(ctx, dataDir); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -143,6 +158,14 @@ func (n *Node) Close() error {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
 		}
 	}
+	if n.leader != nil {
+		errs = append(errs, n.leader.Close())
+	}
+	if n.bus != nil {
+		if err := n.bus.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close bus: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -150,6 +173,9 @@ func (n *Node) Close() error {
 // local mode (Options.UseRecorded). The default key dir (inside the data dir) is
 // recorded as "", so that a data dir moved elsewhere still finds its keys.
 func (n *Node) RecordSettings(ctx context.Context) error {
+	if n.DB == nil {
+		return nil // cluster mode: every node and syncctl read the settings from the config
+	}
 	absKeyDir, err := filepath.Abs(n.authCfg.KeyDir)
 	if absData, derr := filepath.Abs(n.dataDir); err == nil && derr == nil && absKeyDir == filepath.Join(absData, "keys") {
 		absKeyDir = ""

@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,5 +52,24 @@ func TestRecordedSettings(t *testing.T) {
 	defer k.Close()
 	if got := k.AuthConfig(); got.Issuer != "me" || got.KeyDir == want.KeyDir {
 		t.Fatalf("KeepKeyDir: %+v", got)
+	}
+}
+
+// TestClusterRefused: in cluster mode Open never falls back to the data dir's store.
+func TestClusterRefused(t *testing.T) {
+	data := t.TempDir()
+	cfg := config.Default()
+	cfg.Cluster = config.Cluster{Postgres: "postgres://127.0.0.1:1/x?connect_timeout=2", Blobs: "dir:/nowhere"}
+	cfg.Auth.KEKFile = filepath.Join(data, "kek")
+	n, err := Open(context.Background(), data, FromConfig(cfg))
+	if err == nil {
+		n.Close()
+		t.Fatal("cluster mode opened without its parts")
+	}
+	if !strings.Contains(err.Error(), "cluster mode") {
+		t.Fatalf("error %q does not name cluster mode", err)
+	}
+	if _, err := os.Stat(filepath.Join(data, DBFile)); !os.IsNotExist(err) {
+		t.Fatalf("a single-node store was created (%v)", err)
 	}
 }

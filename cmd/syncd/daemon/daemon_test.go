@@ -407,3 +407,31 @@ func TestWarnsWhenTokenFileLostMode0600(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterNeverFallsBack: a config with a cluster section whose parts cannot be
+// opened (here: no PostgreSQL at that address) makes syncd exit 1 with one line
+// about cluster mode, and it never runs as a single node on the data dir instead.
+func TestClusterNeverFallsBack(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.json")
+	data := filepath.Join(dir, "data")
+	kek := filepath.Join(dir, "kek")
+	os.WriteFile(kek, []byte("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"), 0o600)
+	b, _ := json.Marshal(map[string]any{"listen": "127.0.0.1:0", "data_dir": data,
+		"auth":    map[string]any{"kek_file": kek},
+		"cluster": map[string]any{"postgres": "postgres://syncd@127.0.0.1:1/none?connect_timeout=2", "blobs": "dir:" + filepath.Join(dir, "blobs")}})
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb syncBuffer
+	if code := Run(context.Background(), []string{"-config", cfg}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1 (stderr %q)", code, errb.String())
+	}
+	msg := strings.TrimSpace(errb.String())
+	if !strings.Contains(msg, "cluster mode") || strings.Contains(msg, "\n") {
+		t.Fatalf("stderr %q: want one line about cluster mode", msg)
+	}
+	if _, err := os.Stat(filepath.Join(data, "syncd.db")); !os.IsNotExist(err) {
+		t.Fatalf("a single-node store was created (%v)", err)
+	}
+}
