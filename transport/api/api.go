@@ -43,6 +43,9 @@ type Options struct {
 	// Ready reports whether the store is open and usable (GET /readyz). Nil means the
 	// API is ready as soon as it is registered.
 	Ready func(ctx context.Context) error
+	// Degraded names the parts that work below par without making the node unready
+	// (cluster mode's "bus" while it is down), listed by /readyz; nil means none.
+	Degraded func() []string
 	// Logger receives request-level diagnostics; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -53,6 +56,7 @@ type handlers struct {
 	auth     *auth.Service
 	readOnly bool
 	ready    func(ctx context.Context) error
+	degraded func() []string
 	log      *slog.Logger
 }
 
@@ -67,6 +71,7 @@ func Register(e *echo.Echo, o Options) error {
 		auth:     o.Auth,
 		readOnly: o.ReadOnly,
 		ready:    o.Ready,
+		degraded: o.Degraded,
 		log:      o.Logger,
 	}
 	if h.log == nil {
@@ -142,6 +147,11 @@ func (h *handlers) readyz(c echo.Context) error {
 		if err := h.ready(ctx); err != nil {
 			h.log.LogAttrs(ctx, slog.LevelWarn, "not ready", slog.Any("err", err))
 			return protocol.Errorf(protocol.CodeUnavailable, "not ready")
+		}
+	}
+	if h.degraded != nil {
+		if parts := h.degraded(); len(parts) > 0 {
+			return c.JSON(http.StatusOK, map[string]any{"status": "ready", "degraded": parts})
 		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})

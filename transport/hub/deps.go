@@ -45,6 +45,12 @@ type Registry interface {
 
 var _ Space = (*tenants.Space)(nil)
 
+// resetsRegistry is implemented by a Registry that reports tenants whose history
+// changed under their listeners (tenants.Registry.ListenResets).
+type resetsRegistry interface {
+	ListenResets(fn func(tenant, epoch string, head int64))
+}
+
 // FromRegistry adapts a *tenants.Registry to Registry.
 func FromRegistry(r *tenants.Registry) Registry { return registryAdapter{r} }
 
@@ -59,3 +65,5 @@ func (a registryAdapter) OpenSpace(ctx context.Context, tenant string) (Space, e
 	}
 	return s, nil
 }
+
+func (a registryAdapter) ListenResets(fn func(string, string, int64)) { a.r.ListenResets(fn) }

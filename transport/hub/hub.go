@@ -36,6 +36,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -140,6 +141,7 @@ type Hub struct {
 	perTenant   map[string]int // tenant → authenticated sockets (metrics)
 	tenants     map[string]*tenantHub
 	closing     bool
+	unavailable atomic.Bool    // SetUnavailable: new sockets refused
 	connWG      sync.WaitGroup // one per connection, done when fully torn down
 	sweeperStop chan struct{}
 	sweeperDone chan struct{}
@@ -193,6 +195,9 @@ func New(opts Options, d Deps) *Hub {
 	}
 	if h.reg != nil {
 		h.reg.Listen(h.publish)
+		if rr, ok := h.reg.(resetsRegistry); ok {
+			rr.ListenResets(h.resetTenant)
+		}
 	}
 	go h.sweep()
 	return h
@@ -230,6 +235,9 @@ func (h *Hub) Handler(c echo.Context) error {
 	w := c.Response()
 	if auth.QueryCarriesToken(r.URL.RawQuery) {
 		return httperr.Write(c, protocol.Errorf(protocol.CodeBadRequest, "tokens are accepted only in the Authorization header or the Auth frame"))
+	}
+	if refused, err := h.refuseUnavailable(c); refused {
+		return err
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
 		return httperr.Write(c, protocol.Errorf(protocol.CodeBadRequest, "WebSocket upgrade required"))

@@ -190,3 +190,49 @@ func isNotFoundRoute(c echo.Context) bool {
 	}
 	return true
 }
+
+// NodeStats are the figures of the node's tenant registry that /metrics shows.
+type NodeStats struct {
+	GapFills      int64   // index reads that delivered events no bus notice carried
+	Behind        int64   // events the last head check found undelivered
+	BusDown       bool    // the bus is down (degraded, still ready)
+	Leading       bool    // this node runs the once-only jobs
+	Commits       int64   // index write transactions of commits
+	CommitSeconds float64 // their total time
+}
+
+// Node registers collectors reading stats at each scrape: syncd_gap_fills_total,
+// syncd_bus_lag_events, syncd_bus_degraded, syncd_leader,
+// syncd_index_commits_total and syncd_index_commit_seconds_total (their ratio over
+// a window is the mean commit latency).
+func (m *Metrics) Node(stats func() NodeStats) {
+	if m == nil {
+		return
+	}
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "syncd", Name: "gap_fills_total",
+			Help: "Index reads that delivered events no bus notice carried (lost, late or doorbell-only notices)."},
+			func() float64 { return float64(stats().GapFills) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "syncd", Name: "bus_lag_events",
+			Help: "Committed events the last head check found not yet delivered on this node."},
+			func() float64 { return float64(stats().Behind) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "syncd", Name: "bus_degraded",
+			Help: "1 while the bus between nodes is down (changes still arrive through the head check)."},
+			func() float64 { return b(stats().BusDown) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "syncd", Name: "leader",
+			Help: "1 on the node that runs the once-only jobs (pruning, retention, garbage collection)."},
+			func() float64 { return b(stats().Leading) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "syncd", Name: "index_commits_total",
+			Help: "Index write transactions of commits."},
+			func() float64 { return float64(stats().Commits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "syncd", Name: "index_commit_seconds_total",
+			Help: "Total time of the index write transactions of commits."},
+			func() float64 { return stats().CommitSeconds }),
+	)
+}

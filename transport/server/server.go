@@ -90,6 +90,8 @@ type Server struct {
 	guard   guard.Options
 	// shutdown hooks of mounted parts (the hub closes its sockets with 1001).
 	onShutdown []func(ctx context.Context) error
+	ready      func(ctx context.Context) error // the index answers (GET /readyz)
+	tenants    *tenants.Registry
 }
 
 // New builds the main Echo and, with AdminSeparate, the admin Echo.
@@ -106,18 +108,25 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	s.mw = authmw.New(d.Auth, authmw.Options{TrustedProxies: o.TrustedProxies, Logger: logger})
 
 	s.metrics = metrics.New()
+	s.metrics.Node(func() metrics.NodeStats { return nodeStats(d.Tenants.Stats()) })
 	s.guard = o.Guard
 	s.main = newEcho(logger, s.metrics, s.guard)
-	var ready func(context.Context) error
-	if d.DB != nil {
-		ready = d.DB.PingContext
+	s.ready = func(ctx context.Context) error {
+		if d.DB != nil {
+			if err := d.DB.PingContext(ctx); err != nil {
+				return err
+			}
+		}
+		return d.Tenants.Ping(ctx)
 	}
+	s.tenants = d.Tenants
 	if err := api.Register(s.main, api.Options{
 		Registry: d.Tenants,
 		Auth:     d.Auth,
 		MW:       s.mw,
 		ReadOnly: o.ReadOnly,
-		Ready:    ready,
+		Ready:    s.ready,
+		Degraded: s.degraded,
 		Logger:   logger,
 	}); err != nil {
 		return nil, err

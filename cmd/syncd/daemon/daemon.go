@@ -163,7 +163,8 @@ func (d *Daemon) startBackground(ctx context.Context) error {
 	if err := d.node.Tenants.StartWatchers(bgCtx); err != nil {
 		return fmt.Errorf("start watchers: %w", err)
 	}
-	d.bg.Add(2)
+	d.bg.Add(3)
+	go func() { defer d.bg.Done(); d.srv.WatchReady(bgCtx, 0) }()
 	go func() { defer d.bg.Done(); d.node.Tenants.Run(bgCtx) }()
 	go func() { defer d.bg.Done(); d.node.Auth.Run(bgCtx) }()
 	return nil
