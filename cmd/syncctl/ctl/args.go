@@ -16,6 +16,8 @@ var knownFlags = map[string]flagSpec{
 	"data":          {value: true},
 	"config":        {value: true},
 	"key-dir":       {value: true},
+	"postgres":      {value: true},
+	"kek-file":      {value: true},
 	"server":        {value: true},
 	"token-file":    {value: true},
 	"ca-file":       {value: true},
@@ -39,7 +41,7 @@ var knownFlags = map[string]flagSpec{
 }
 
 // globalFlags are allowed with every command.
-var globalFlags = []string{"data", "config", "key-dir", "server", "token-file", "ca-file", "json", "help", "h"}
+var globalFlags = []string{"data", "config", "key-dir", "postgres", "kek-file", "server", "token-file", "ca-file", "json", "help", "h"}
 
 // parsed is the command line split into positional words and flags. Flags may stand
 // before, between or after the words; "--" ends flags.

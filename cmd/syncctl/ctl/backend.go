@@ -44,4 +44,6 @@ const (
 type localOptions struct {
 	dataDir, keyDir, configFile string
 	dataSet, keyDirSet          bool
+	// cluster mode without --config: --postgres and --kek-file.
+	postgres, kekFile string
 }

@@ -29,6 +29,8 @@ type local struct {
 	reg   *tenants.Registry
 	svc   *auth.Service
 	actor string
+	// tmpDir is the temporary data dir of cluster mode, removed at Close.
+	tmpDir string
 }
 
 func openLocal(ctx context.Context, o localOptions) (*local, error) {
@@ -36,23 +38,49 @@ func openLocal(ctx context.Context, o localOptions) (*local, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := node.Open(ctx, cfg.DataDir, localNodeOptions(cfg, o))
+	l := &local{cfg: cfg, actor: auth.LocalActor()}
+	dataDir := cfg.DataDir
+	if cfg.Cluster.Enabled() {
+		// Cluster mode keeps nothing in the data dir that syncctl needs: a
+		// temporary one stands in for it.
+		if dataDir, err = os.MkdirTemp("", "syncctl-"); err != nil {
+			return nil, err
+		}
+		l.tmpDir = dataDir
+	}
+	n, err := node.Open(ctx, dataDir, localNodeOptions(cfg, o))
 	if err != nil {
+		l.removeTmp()
 		return nil, err
 	}
-	return &local{cfg: cfg, node: n, reg: n.Tenants, svc: n.Auth, actor: auth.LocalActor()}, nil
+	l.node, l.reg, l.svc = n, n.Tenants, n.Auth
+	return l, nil
+}
+
+func (l *local) removeTmp() {
+	if l.tmpDir != "" {
+		os.RemoveAll(l.tmpDir)
+	}
 }
 
 // localConfig is --config's configuration (else the embedded default) with --data's
 // data dir, which must exist.
 func localConfig(o localOptions) (*config.Config, error) {
 	cfg := config.Default()
+	if o.postgres != "" {
+		cfg.Cluster = config.Cluster{Postgres: o.postgres}
+		cfg.Auth.KEKFile = o.kekFile
+		return cfg, nil
+	}
 	if o.configFile != "" {
 		c, err := config.Load(o.configFile, os.Getenv)
 		if err != nil {
 			return nil, err
 		}
 		cfg = c
+	}
+	if cfg.Cluster.Enabled() {
+		return cfg, nil // the data dir is the cluster node's, not syncctl's
 	}
 	if o.dataSet || o.configFile == "" {
 		cfg.DataDir = o.dataDir
@@ -75,7 +103,7 @@ func localConfig(o localOptions) (*config.Config, error) {
 // directory in the store. --key-dir overrides the key directory.
 func localNodeOptions(cfg *config.Config, o localOptions) node.Options {
 	no := node.FromConfig(cfg)
-	no.UseRecorded = o.configFile == ""
+	no.UseRecorded = o.configFile == "" && !cfg.Cluster.Enabled()
 	if o.keyDirSet {
 		no.Auth.KeyDir = o.keyDir
 		no.KeepKeyDir = true
@@ -87,7 +115,10 @@ func localNodeOptions(cfg *config.Config, o localOptions) node.Options {
 // embedded default's without --config).
 func (l *local) PublicURL() (string, bool) { return l.cfg.PublicURL() }
 
-func (l *local) Close() error { return l.node.Close() }
+func (l *local) Close() error {
+	defer l.removeTmp()
+	return l.node.Close()
+}
 
 func (l *local) audit(ctx context.Context, action, target string, err error) {
 	e := auth.AuditEntry{Actor: l.actor, Action: action, Target: target, Outcome: auth.OutcomeOK}

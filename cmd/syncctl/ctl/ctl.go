@@ -36,6 +36,9 @@ Modes:
                     works on the data dir directly, also while syncd runs
   remote            --server URL --token-file FILE [--ca-file FILE]
                     calls the admin API with an ops token
+  cluster           --config FILE (a syncd config with "cluster"), or
+                    --postgres URL --kek-file FILE
+                    works on the cluster's database directly
 
 Commands:
   tenant create NAME [--quota SIZE] [--max-file-size SIZE] [--max-entries N]
@@ -122,9 +125,9 @@ func fail(stderr io.Writer, err error) int {
 
 func openBackend(ctx context.Context, p *parsed) (backend, error) {
 	if p.has("server") {
-		for _, f := range []string{"data", "config", "key-dir"} {
+		for _, f := range []string{"data", "config", "key-dir", "postgres", "kek-file"} {
 			if p.has(f) {
-				return nil, usagef("--%s is for local mode; it cannot be used with --server", f)
+				return nil, usagef("--%s is for local mode or cluster mode; it cannot be used with --server", f)
 			}
 		}
 		return openRemote(p.get("server"), p.get("token-file"), p.get("ca-file"))
@@ -133,6 +136,17 @@ func openBackend(ctx context.Context, p *parsed) (backend, error) {
 		if p.has(f) {
 			return nil, usagef("--%s needs --server (remote mode)", f)
 		}
+	}
+	if p.has("postgres") || p.has("kek-file") {
+		for _, f := range []string{"data", "config", "key-dir"} {
+			if p.has(f) {
+				return nil, usagef("--%s cannot be used with --postgres (cluster mode)", f)
+			}
+		}
+		if !p.has("postgres") || !p.has("kek-file") || p.get("postgres") == "" || p.get("kek-file") == "" {
+			return nil, usagef("cluster mode needs both --postgres URL and --kek-file FILE")
+		}
+		return openLocal(ctx, localOptions{postgres: p.get("postgres"), kekFile: p.get("kek-file")})
 	}
 	data := p.get("data")
 	if data == "" {

@@ -368,6 +368,11 @@ func TestUsage(t *testing.T) {
 		{"negative entries", []string{"tenant", "create", "x", "--max-entries", "-1", "--data", data}, 2, "--max-entries"},
 		{"flag of another command", []string{"tenant", "list", "--quota", "1", "--data", data}, 2, "does not take"},
 		{"unknown flag", []string{"tenant", "list", "--bogus"}, 2, "unknown flag"},
+		{"postgres without kek", []string{"tenant", "list", "--postgres", "postgres://127.0.0.1:1/x"}, 2, "--kek-file"},
+		{"postgres with data", []string{"tenant", "list", "--postgres", "postgres://127.0.0.1:1/x", "--kek-file", "k", "--data", data}, 2, "--data"},
+		{"postgres with server", []string{"tenant", "list", "--postgres", "postgres://127.0.0.1:1/x", "--server", "http://127.0.0.1:1"}, 2, "--postgres"},
+		// cluster mode never falls back to a data dir
+		{"cluster unreachable", []string{"tenant", "list", "--postgres", "postgres://127.0.0.1:1/x?connect_timeout=2", "--kek-file", "k"}, 1, "cluster mode"},
 		{"missing value", []string{"tenant", "list", "--data"}, 2, "needs a value"},
 		{"bool with value", []string{"tenant", "list", "--json=yes"}, 2, "takes no value"},
 		{"flag twice", []string{"tenant", "list", "--data", data, "--data", data}, 2, "twice"},
