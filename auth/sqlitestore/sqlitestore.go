@@ -34,6 +34,9 @@ func New(ctx context.Context, db *sql.DB) (*Store, error) {
 			return nil, fmt.Errorf("auth: create tables: %w", err)
 		}
 	}
+	if err := addDeviceColumn(ctx, db); err != nil {
+		return nil, fmt.Errorf("auth: create tables: %w", err)
+	}
 	return &Store{db: db}, nil
 }
 
@@ -88,3 +91,5 @@ var schema = []string{
 		BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
 	settingsTable,
 }
+
+func init() { schema = append(schema, deviceSchema...) }
