@@ -73,6 +73,10 @@ type Auth struct {
 	MaxTTL    Duration `json:"max_ttl"`
 	MaxOpsTTL Duration `json:"max_ops_ttl"`
 	KeyDir    string   `json:"key_dir"`
+	// DeviceTTL: a device credential expires this long after its last use (sliding);
+	// AccessTTL: lifetime of the access tokens POST /api/token issues (at least 10s).
+	DeviceTTL Duration `json:"device_ttl"`
+	AccessTTL Duration `json:"access_ttl"`
 }
 
 // Limits are the server-wide defaults; a tenant may carry its own quota and sizes.

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"net"
@@ -181,7 +182,8 @@ type conn struct {
 	authReq     *http.Request // until authenticated: peer and X-Forwarded-For, for the failed-auth limiter
 	id          string
 	remote      string
-	connectedAt int64 // unix nanos
+	peerCert    *x509.Certificate // the TLS client certificate, nil if none (certificate-bound tokens)
+	connectedAt int64             // unix nanos
 	ws          *websocket.Conn
 	limiter     *rate.Limiter
 
@@ -225,6 +227,7 @@ func (h *Hub) newConn(r *http.Request, ws *websocket.Conn) *conn {
 		ws:          ws,
 		id:          newID(),
 		remote:      h.remoteAddr(r),
+		peerCert:    peerCertificate(r),
 		connectedAt: now.UnixNano(),
 		subIdx:      -1,
 		readerDone:  make(chan struct{}),
@@ -575,6 +578,9 @@ func (c *conn) refresh(m protocol.Message) {
 	defer cancel()
 	cur := c.principal.Load()
 	p, err := c.h.auth.Verify(ctx, m.Token, auth.AudienceTenant)
+	if err == nil && p != nil && !p.CertMatches(c.peerCert) {
+		err = auth.ErrTokenInvalid // bound to a certificate this connection did not present
+	}
 	if err != nil || p == nil {
 		c.h.metrics.AuthFailed(metrics.TransportWS)
 		c.sendError(protocol.Errorf(protocol.CodeUnauthenticated, "refresh token is not valid"), m.OperationID)
@@ -786,4 +792,11 @@ func (c *conn) runReplay(fw *frameWriter, r *replayReq) error {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+}
+
+func peerCertificate(r *http.Request) *x509.Certificate {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return nil
+	}
+	return r.TLS.PeerCertificates[0]
 }

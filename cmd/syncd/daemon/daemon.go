@@ -169,6 +169,8 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		MaxOpsTTL: time.Duration(cfg.Auth.MaxOpsTTL),
 		KeyDir:    keyDir,
 		Leeway:    30 * time.Second,
+		DeviceTTL: time.Duration(cfg.Auth.DeviceTTL),
+		AccessTTL: time.Duration(cfg.Auth.AccessTTL),
 	}, d.reg, logger)
 	if err != nil {
 		return nil, fmt.Errorf("open auth: %w", err)
