@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -236,4 +237,23 @@ func (s *Service) settleAccess(ctx context.Context, jti string) {
 // validSecretShape rejects at once what cannot be a refresh secret.
 func validSecretShape(secret string) bool {
 	return strings.HasPrefix(secret, refreshPrefix) && len(secret) == len(refreshPrefix)+43
+}
+
+// ThumbprintPEM returns the x5t#S256 of the first certificate in a PEM file's
+// content (the device certificate given at enrolment). Errors are bad_request.
+func ThumbprintPEM(data []byte) (string, error) {
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return "", protocol.Errorf(protocol.CodeBadRequest, "no PEM certificate found")
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return "", protocol.Errorf(protocol.CodeBadRequest, "certificate does not parse: %v", err)
+		}
+		return Thumbprint(b.Bytes), nil
+	}
 }
