@@ -60,9 +60,10 @@ type Client struct {
 	dialer *websocket.Dialer
 	log    *slog.Logger
 
-	mu      sync.Mutex
-	token   string
-	streams map[*stream]bool
+	mu         sync.Mutex
+	token      string
+	streams    map[*stream]bool
+	onAuthFail func() // OnAuthFailure
 }
 
 // IsLoopbackHost reports whether host (without port) is a loopback name or address.
@@ -237,6 +238,9 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		c.authFailed()
+	}
 	return nil, DecodeError(resp)
 }
 

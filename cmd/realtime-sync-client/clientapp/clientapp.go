@@ -40,7 +40,9 @@ Options:
   --realtime, -r        live updates over the WebSocket (reconnects; polls while down)
   --initial-sync        show progress for the first full reconcile
   --client-id ID        client id (default: a UUID kept in DIR/.syncspace)
-  --token-file FILE     file holding the token (re-read when it changes)
+  --token-file FILE     file holding the token (re-read when it changes), or a device
+                        credential (syncctl token issue --device): refreshed and
+                        rewritten by the client, one client per credential
   --token T             the token itself (visible in the process list: prefer --token-file)
                         (else the environment variable SYNC_TOKEN)
   --interval D          polling period without a live connection (default 30s)
@@ -232,10 +234,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	level, _ := parseLevel(c.logLevel)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	token := ""
+	token, devFile := "", false
 	switch {
 	case c.tokenFile != "":
-		if token, err = readToken(c.tokenFile); err != nil {
+		if devFile, err = isDeviceFile(c.tokenFile); devFile {
+			token = pendingToken
+		} else if token, err = readToken(c.tokenFile); err != nil {
 			fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
 			return ExitUsage
 		}
@@ -253,6 +257,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
 		return ExitUsage
+	}
+	var dev *device
+	if devFile {
+		if dev, err = openDevice(ctx, c.tokenFile, cl, log); err != nil {
+			return deviceFailure(stderr, err)
+		}
+		defer dev.src.Close()
+		token = cl.Token()
 	}
 	if err := ensureFolder(c.localPath, log); err != nil {
 		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
@@ -295,7 +307,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		sw.stopped("--once done")
 		return ExitOK
 	}
-	if c.tokenFile != "" {
+	ctx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	if dev != nil {
+		go dev.keep(ctx, func(tok string) { cl.SetToken(tok); sw.setToken(tok) }, stopRun, log)
+	} else if c.tokenFile != "" {
 		go watchToken(ctx, c.tokenFile, token, func(tok string) {
 			cl.SetToken(tok)
 			sw.setToken(tok)
@@ -307,6 +323,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	err = eng.Run(ctx)
 	stopWriter()
 	<-writerDone
+	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause // the device credential was refused
+	}
 	if err != nil {
 		sw.stopped(err.Error())
 		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
