@@ -58,6 +58,11 @@ type TLS struct {
 	ACMECAFile    string   `json:"acme_ca_file"`
 	HTTPListen    string   `json:"http_listen"`
 	HSTS          HSTS     `json:"hsts"`
+	// ClientCA is a PEM file of the CAs that sign client certificates (reloaded when
+	// it changes); ClientAuth is "off" (default), "optional" or "require" (mutual TLS;
+	// never applied to ACME's acme-tls/1 handshakes).
+	ClientCA   string `json:"client_ca"`
+	ClientAuth string `json:"client_auth"`
 }
 
 // HSTS configures the Strict-Transport-Security header on HTTPS responses.

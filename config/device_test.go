@@ -29,3 +29,20 @@ func TestDeviceKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestClientAuthKeys(t *testing.T) {
+	for _, tc := range []struct {
+		tls   TLS
+		field string
+	}{
+		{TLS{Mode: TLSManual, CertFile: "c", KeyFile: "k", ClientAuth: "maybe", ClientCA: "ca"}, "tls.client_auth"},
+		{TLS{Mode: TLSManual, CertFile: "c", KeyFile: "k", ClientAuth: ClientAuthRequire}, "tls.client_ca"},
+		{TLS{Mode: TLSOff, ClientAuth: ClientAuthOptional, ClientCA: "ca"}, "tls.client_auth"},
+	} {
+		c := Default()
+		c.TLS = tc.tls
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%+v: %v, want %s", tc.tls, err, tc.field)
+		}
+	}
+}

@@ -240,6 +240,7 @@ func (h *Hub) newConn(r *http.Request, ws *websocket.Conn) *conn {
 		URL:        &url.URL{Path: r.URL.Path},
 		RemoteAddr: r.RemoteAddr,
 		Header:     http.Header{"X-Forwarded-For": r.Header.Values("X-Forwarded-For")},
+		TLS:        r.TLS, // the client certificate, for certificate-bound tokens
 	}
 	c.lastActive.Store(now.UnixNano())
 	c.lastPing.Store(now.UnixNano())

@@ -47,6 +47,9 @@ type Options struct {
 	CAFile string
 	// Logger receives diagnostics; nil means slog.Default().
 	Logger *slog.Logger
+	// CertFile and KeyFile, if set, are the client certificate and key presented for
+	// mutual TLS (reloaded when they change).
+	CertFile, KeyFile string
 	// Transfers is the expected number of parallel transfers (sizes the connection
 	// pool; default 16).
 	Transfers int
@@ -131,6 +134,13 @@ func New(o Options) (*Client, error) {
 			return nil, fmt.Errorf("CA file %s holds no PEM certificate", o.CAFile)
 		}
 		tlsConf.RootCAs = pool
+	}
+	if o.CertFile != "" || o.KeyFile != "" {
+		cc, err := newClientCert(o.CertFile, o.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		tlsConf.GetClientCertificate = cc.get
 	}
 	if o.Transfers <= 0 {
 		o.Transfers = 16

@@ -48,6 +48,8 @@ Options:
   --interval D          polling period without a live connection (default 30s)
   --once                reconcile once and exit (0 when DIR and the server agree)
   --ca-file FILE        PEM certificates to trust in addition to the system roots
+  --cert FILE --key FILE  client certificate and key for mutual TLS (reloaded when
+                        they change); a device enrolled with --cert needs them
   --allow-mass-delete   let one pass delete more than half of the files
   --log-level LEVEL     debug, info, warn or error (default info)
 `
@@ -57,6 +59,7 @@ type config struct {
 	server, localPath, clientID, tokenFile, token, caFile, logLevel string
 	realtime, initialSync, once, allowMassDelete                    bool
 	interval                                                        time.Duration
+	certFile, keyFile                                               string
 }
 
 func parse(args []string) (*config, error) {
@@ -74,6 +77,8 @@ func parse(args []string) (*config, error) {
 	fs.DurationVar(&c.interval, "interval", 30*time.Second, "")
 	fs.BoolVar(&c.once, "once", false, "")
 	fs.StringVar(&c.caFile, "ca-file", "", "")
+	fs.StringVar(&c.certFile, "cert", "", "")
+	fs.StringVar(&c.keyFile, "key", "", "")
 	fs.BoolVar(&c.allowMassDelete, "allow-mass-delete", false, "")
 	fs.StringVar(&c.logLevel, "log-level", "info", "")
 	if err := fs.Parse(args); err != nil {
@@ -143,7 +148,7 @@ func isTerminal(w io.Writer) bool {
 // valueFlags are the flags that take a value (for finding the subcommand).
 var valueFlags = map[string]bool{
 	"server": true, "local-path": true, "client-id": true, "token-file": true, "token": true,
-	"interval": true, "ca-file": true, "log-level": true,
+	"interval": true, "ca-file": true, "log-level": true, "cert": true, "key": true,
 }
 
 // subcommand finds a subcommand ("status") among args, which flags may stand before
@@ -253,7 +258,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "realtime-sync-client: a token is required: --token-file FILE, --token T or SYNC_TOKEN")
 		return ExitUsage
 	}
-	cl, err := syncclient.New(syncclient.Options{Server: c.server, Token: token, CAFile: c.caFile, Logger: log})
+	cl, err := syncclient.New(syncclient.Options{Server: c.server, Token: token, CAFile: c.caFile, CertFile: c.certFile, KeyFile: c.keyFile, Logger: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
 		return ExitUsage
