@@ -51,7 +51,7 @@ func deviceDefaults(cfg *Config) error {
 	return nil
 }
 
-// GrantError is RedeemRefresh's refusal of a refresh secret: RFC 6749 §5.2's
+// GrantError is Devices.Redeem's refusal of a refresh secret: RFC 6749 §5.2's
 // invalid_grant, with a description safe to show; Err is for logs only.
 type GrantError struct {
 	Description string
@@ -68,6 +68,13 @@ func (e *GrantError) Error() string {
 func (e *GrantError) Unwrap() error { return e.Err }
 
 func invalidGrant(desc string) error { return &GrantError{Description: desc} }
+
+// Devices manages device credentials (SPEC §7.3) on a Service: enrolment, listing,
+// revocation and the redemption of refresh secrets. Get it with Service.Devices.
+type Devices struct{ s *Service }
+
+// Devices returns the device credential manager of s.
+func (s *Service) Devices() *Devices { return &Devices{s: s} }
 
 // TokenGrant is the answer of POST /api/token: a short-lived access token and the
 // device's next refresh secret.
@@ -99,12 +106,13 @@ func ValidDeviceName(name string) bool {
 	return len(name) <= MaxDeviceName && ValidSubject(name)
 }
 
-// EnrollDevice enrolls device name for subject on tenant with role and returns its
+// Enroll enrolls device name for subject on tenant with role and returns its
 // first refresh secret (shown once; the store keeps its hash). thumb, when not "",
 // binds the device's access tokens to that certificate (Thumbprint). Errors:
 // bad_request (role, subject, name, or a live device of that name on the tenant),
 // not_found (tenant).
-func (s *Service) EnrollDevice(ctx context.Context, tenant, subject, role, name, thumb string) (string, DeviceRecord, error) {
+func (dv *Devices) Enroll(ctx context.Context, tenant, subject, role, name, thumb string) (string, DeviceRecord, error) {
+	s := dv.s
 	switch {
 	case roleRank[role] == 0:
 		return "", DeviceRecord{}, protocol.Errorf(protocol.CodeBadRequest, "role must be read, write or admin")
@@ -120,7 +128,7 @@ func (s *Service) EnrollDevice(ctx context.Context, tenant, subject, role, name,
 		}
 		return "", DeviceRecord{}, err
 	}
-	devs, err := s.ListDevices(ctx, tenant)
+	devs, err := dv.List(ctx, tenant)
 	if err != nil {
 		return "", DeviceRecord{}, err
 	}
@@ -140,9 +148,9 @@ func (s *Service) EnrollDevice(ctx context.Context, tenant, subject, role, name,
 	return secret, d, nil
 }
 
-// ListDevices returns the devices of tenant (every tenant when ""), oldest first.
-func (s *Service) ListDevices(ctx context.Context, tenant string) ([]DeviceRecord, error) {
-	out, err := s.store.Devices(ctx, tenant)
+// List returns the devices of tenant (every tenant when ""), oldest first.
+func (dv *Devices) List(ctx context.Context, tenant string) ([]DeviceRecord, error) {
+	out, err := dv.s.store.Devices(ctx, tenant)
 	if err != nil {
 		return nil, internal("list devices", err)
 	}
@@ -152,9 +160,10 @@ func (s *Service) ListDevices(ctx context.Context, tenant string) ([]DeviceRecor
 	return out, nil
 }
 
-// RevokeDevice revokes device id and every token issued to it; live sockets on those
+// Revoke revokes device id and every token issued to it; live sockets on those
 // tokens close with 4005 within a second. Unknown id: not_found.
-func (s *Service) RevokeDevice(ctx context.Context, id string) error {
+func (dv *Devices) Revoke(ctx context.Context, id string) error {
+	s := dv.s
 	if _, err := s.store.RevokeDevice(ctx, id, s.now()); err != nil {
 		if errors.Is(err, ErrNoRecord) {
 			return protocol.Errorf(protocol.CodeNotFound, "no such device")
@@ -228,9 +237,9 @@ func unseal(secret string, sealed []byte) (TokenGrant, error) {
 
 // settleAccess ends the grace of the secret that issued access token jti, at its
 // first use. A failure only leaves the grace to run out by time.
-func (s *Service) settleAccess(ctx context.Context, jti string) {
-	if err := s.store.SettleAccess(ctx, jti); err != nil {
-		s.log.Warn("settle refresh grace", "err", err)
+func (dv *Devices) settleAccess(ctx context.Context, jti string) {
+	if err := dv.s.store.SettleAccess(ctx, jti); err != nil {
+		dv.s.log.Warn("settle refresh grace", "err", err)
 	}
 }
 

@@ -4,10 +4,9 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"time"
 )
 
-// RedeemRefresh exchanges a device's refresh secret for a new access token and a new
+// Redeem exchanges a device's refresh secret for a new access token and a new
 // secret (SPEC §7.3, OAuth 2.0 refresh-token rotation with reuse detection). addr is
 // the client address (recorded as the device's last); peer the TLS client certificate
 // of the connection (nil if none): a certificate-bound device redeems only on a
@@ -19,7 +18,8 @@ import (
 // agree). Presented again after that, the whole device is revoked (every token, live
 // sockets closed 4005) and the reuse audited. Refusals are *GrantError; store failures
 // internal *protocol.Error.
-func (s *Service) RedeemRefresh(ctx context.Context, secret, addr string, peer *x509.Certificate) (TokenGrant, error) {
+func (dv *Devices) Redeem(ctx context.Context, secret, addr string, peer *x509.Certificate) (TokenGrant, error) {
+	s := dv.s
 	if !validSecretShape(secret) {
 		return TokenGrant{}, invalidGrant("malformed refresh token")
 	}
@@ -31,12 +31,12 @@ func (s *Service) RedeemRefresh(ctx context.Context, secret, addr string, peer *
 	if err != nil {
 		return TokenGrant{}, internal("refresh secret", err)
 	}
-	d, err := s.liveDevice(ctx, rec.DeviceID, peer)
+	d, err := dv.live(ctx, rec.DeviceID, peer)
 	if err != nil {
 		return TokenGrant{}, err
 	}
 	if rec.UsedAt == nil {
-		g, err := s.rotate(ctx, secret, rec, d, addr)
+		g, err := dv.rotate(ctx, secret, rec, d, addr)
 		if !errors.Is(err, ErrSecretUsed) {
 			return g, err
 		}
@@ -45,12 +45,13 @@ func (s *Service) RedeemRefresh(ctx context.Context, secret, addr string, peer *
 			return TokenGrant{}, internal("refresh secret", err)
 		}
 	}
-	return s.redeemUsed(ctx, secret, rec, d, addr)
+	return dv.redeemUsed(ctx, secret, rec, d, addr)
 }
 
-// liveDevice returns device id if it may redeem now: not revoked, not expired, its
+// live returns device id if it may redeem now: not revoked, not expired, its
 // tenant still the same, and the connection presenting its certificate when bound.
-func (s *Service) liveDevice(ctx context.Context, id string, peer *x509.Certificate) (DeviceRecord, error) {
+func (dv *Devices) live(ctx context.Context, id string, peer *x509.Certificate) (DeviceRecord, error) {
+	s := dv.s
 	d, err := s.store.Device(ctx, id)
 	if err != nil {
 		return d, internal("device", err)
@@ -73,9 +74,10 @@ func (s *Service) liveDevice(ctx context.Context, id string, peer *x509.Certific
 // rotate redeems an unused secret: a new access token and secret, sealed under the old
 // secret for the grace, recorded atomically. ErrSecretUsed: a racing redemption won
 // (the access token issued here is revoked again).
-func (s *Service) rotate(ctx context.Context, secret string, rec RefreshRecord, d DeviceRecord, addr string) (TokenGrant, error) {
+func (dv *Devices) rotate(ctx context.Context, secret string, rec RefreshRecord, d DeviceRecord, addr string) (TokenGrant, error) {
+	s := dv.s
 	tr := TokenRecord{Kind: KindTenant, Tenant: d.Tenant, TenantID: d.TenantID, Subject: d.Subject, Role: d.Role, Device: d.ID}
-	access, tr, err := s.issueBound(ctx, tr, AudienceTenant, s.cfg.AccessTTL, d.CertThumbprint)
+	access, tr, err := s.issue(ctx, tr, AudienceTenant, s.cfg.AccessTTL, d.CertThumbprint)
 	if err != nil {
 		return TokenGrant{}, err
 	}
@@ -103,7 +105,8 @@ func (s *Service) rotate(ctx context.Context, secret string, rec RefreshRecord, 
 
 // redeemUsed answers a secret already redeemed: the same answer within its grace,
 // else the device is revoked as compromised.
-func (s *Service) redeemUsed(ctx context.Context, secret string, rec RefreshRecord, d DeviceRecord, addr string) (TokenGrant, error) {
+func (dv *Devices) redeemUsed(ctx context.Context, secret string, rec RefreshRecord, d DeviceRecord, addr string) (TokenGrant, error) {
+	s := dv.s
 	if rec.UsedAt != nil && rec.Sealed != nil && s.now().Before(rec.UsedAt.Add(RefreshGrace)) {
 		g, err := unseal(secret, rec.Sealed)
 		if err != nil {
@@ -111,7 +114,7 @@ func (s *Service) redeemUsed(ctx context.Context, secret string, rec RefreshReco
 		}
 		return g, nil
 	}
-	if err := s.RevokeDevice(ctx, d.ID); err != nil {
+	if err := dv.Revoke(ctx, d.ID); err != nil {
 		return TokenGrant{}, err
 	}
 	s.log.Warn("refresh token reuse: device revoked", "device", d.ID, "tenant", d.Tenant, "subject", d.Subject, "addr", addr)
@@ -122,9 +125,3 @@ func (s *Service) redeemUsed(ctx context.Context, secret string, rec RefreshReco
 	}
 	return TokenGrant{}, invalidGrant("refresh token already used; the device is revoked")
 }
-
-// AccessTTL returns the lifetime of device access tokens (auth.access_ttl).
-func (s *Service) AccessTTL() time.Duration { return s.cfg.AccessTTL }
-
-// DeviceTTL returns the sliding lifetime of device credentials (auth.device_ttl).
-func (s *Service) DeviceTTL() time.Duration { return s.cfg.DeviceTTL }

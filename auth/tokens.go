@@ -116,7 +116,7 @@ func (s *Service) IssueTenantToken(ctx context.Context, tenant, subject, role st
 		return "", TokenRecord{}, err
 	}
 	rec := TokenRecord{Kind: KindTenant, Tenant: tenant, TenantID: tid, Subject: subject, Role: role}
-	return s.issue(ctx, rec, AudienceTenant, ttl)
+	return s.issue(ctx, rec, AudienceTenant, ttl, "")
 }
 
 // IssueOpsToken issues an ops token (aud syncspace-admin, role ops) for subject, valid
@@ -127,7 +127,7 @@ func (s *Service) IssueOpsToken(ctx context.Context, subject string, ttl time.Du
 		return "", TokenRecord{}, err
 	}
 	rec := TokenRecord{Kind: KindOps, Subject: subject, Role: RoleOps}
-	return s.issue(ctx, rec, AudienceOps, ttl)
+	return s.issue(ctx, rec, AudienceOps, ttl, "")
 }
 
 func checkIssue(subject string, ttl, limit time.Duration, limitName string) error {
@@ -143,12 +143,9 @@ func checkIssue(subject string, ttl, limit time.Duration, limitName string) erro
 	return nil
 }
 
-func (s *Service) issue(ctx context.Context, rec TokenRecord, aud string, ttl time.Duration) (string, TokenRecord, error) {
-	return s.issueBound(ctx, rec, aud, ttl, "")
-}
-
-// issueBound issues rec's token, bound to the certificate thumbprint thumb when not "".
-func (s *Service) issueBound(ctx context.Context, rec TokenRecord, aud string, ttl time.Duration, thumb string) (string, TokenRecord, error) {
+// issue signs and records rec's token, bound to the certificate thumbprint thumb (cnf
+// x5t#S256) when not "".
+func (s *Service) issue(ctx context.Context, rec TokenRecord, aud string, ttl time.Duration, thumb string) (string, TokenRecord, error) {
 	signer := s.keys.set.Load().signer
 	if signer == nil {
 		if err := s.keys.load(ctx); err != nil {

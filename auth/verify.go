@@ -226,7 +226,7 @@ func (s *Service) checkRecord(ctx context.Context, p *Principal) error {
 		return invalid("claims differ from the record", nil)
 	}
 	if p.Device = r.Device; p.Device != "" {
-		s.settleAccess(ctx, p.JTI) // its first use ends the grace of the secret that issued it
+		s.Devices().settleAccess(ctx, p.JTI) // its first use ends the grace of the secret that issued it
 	}
 	return nil
 }

@@ -72,10 +72,10 @@ func startMTLS(t *testing.T, mode string) *mtlsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.bound, _, err = d.Auth().EnrollDevice(ctx, "t1", "alice", auth.RoleWrite, "laptop", thumb); err != nil {
+	if e.bound, _, err = d.Auth().Devices().Enroll(ctx, "t1", "alice", auth.RoleWrite, "laptop", thumb); err != nil {
 		t.Fatal(err)
 	}
-	if e.plain, _, err = d.Auth().EnrollDevice(ctx, "t1", "bob", auth.RoleWrite, "phone", ""); err != nil {
+	if e.plain, _, err = d.Auth().Devices().Enroll(ctx, "t1", "bob", auth.RoleWrite, "phone", ""); err != nil {
 		t.Fatal(err)
 	}
 	return e

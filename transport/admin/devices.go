@@ -57,7 +57,7 @@ func (h *handlers) enrollDevice(c echo.Context) error {
 			return h.done(c, "device.enroll", target, err, 0, nil)
 		}
 	}
-	secret, d, err := h.o.Auth.EnrollDevice(c.Request().Context(), req.Tenant, req.Subject, req.Role, req.Device, thumb)
+	secret, d, err := h.o.Auth.Devices().Enroll(c.Request().Context(), req.Tenant, req.Subject, req.Role, req.Device, thumb)
 	if err == nil {
 		target += " id=" + d.ID
 	}
@@ -69,7 +69,7 @@ func (h *handlers) listDevices(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	devs, err := h.o.Auth.ListDevices(c.Request().Context(), q.Get("tenant"))
+	devs, err := h.o.Auth.Devices().List(c.Request().Context(), q.Get("tenant"))
 	if err != nil {
 		return err
 	}
@@ -78,6 +78,6 @@ func (h *handlers) listDevices(c echo.Context) error {
 
 func (h *handlers) revokeDevice(c echo.Context) error {
 	id := c.Param("id")
-	err := h.o.Auth.RevokeDevice(c.Request().Context(), id)
+	err := h.o.Auth.Devices().Revoke(c.Request().Context(), id)
 	return h.done(c, "device.revoke", clipTarget(id), err, http.StatusOK, map[string]any{"id": id, "revoked": true})
 }

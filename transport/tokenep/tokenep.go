@@ -75,7 +75,7 @@ func (h *handler) serve(c echo.Context) error {
 		code, desc = errUnsupported, "grant_type must be refresh_token"
 	}
 	if code == "" {
-		g, err := h.svc.RedeemRefresh(r.Context(), refresh, h.mw.ClientAddrOf(r).String(), authmw.PeerCertificate(r))
+		g, err := h.svc.Devices().Redeem(r.Context(), refresh, h.mw.ClientAddrOf(r).String(), authmw.PeerCertificate(r))
 		var ge *auth.GrantError
 		switch {
 		case err == nil:

@@ -62,7 +62,7 @@ func newFixture(t testing.TB, burst int) *fixture {
 
 func (f *fixture) enroll(t testing.TB) string {
 	t.Helper()
-	s, _, err := f.svc.EnrollDevice(context.Background(), "acme", "alice", auth.RoleRead, "laptop", "")
+	s, _, err := f.svc.Devices().Enroll(context.Background(), "acme", "alice", auth.RoleRead, "laptop", "")
 	if err != nil {
 		t.Fatal(err)
 	}

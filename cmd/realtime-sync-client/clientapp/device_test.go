@@ -52,7 +52,7 @@ func startShortTTLServer(t *testing.T) (*daemon.Daemon, string) {
 // token issue --device does).
 func enrollDevice(t *testing.T, d *daemon.Daemon, server, name string) string {
 	t.Helper()
-	secret, rec, err := d.Auth().EnrollDevice(context.Background(), "t1", "alice", auth.RoleWrite, name, "")
+	secret, rec, err := d.Auth().Devices().Enroll(context.Background(), "t1", "alice", auth.RoleWrite, name, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func putFile(t *testing.T, server, token, name, content string) {
 
 func deviceRevoked(t *testing.T, d *daemon.Daemon) bool {
 	t.Helper()
-	devs, err := d.Auth().ListDevices(context.Background(), "t1")
+	devs, err := d.Auth().Devices().List(context.Background(), "t1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -174,19 +174,19 @@ func (l *local) EnrollDevice(ctx context.Context, tenant, subject, role, name, c
 			return "", auth.DeviceRecord{}, err
 		}
 	}
-	secret, d, err := l.svc.EnrollDevice(ctx, tenant, subject, role, name, thumb)
+	secret, d, err := l.svc.Devices().Enroll(ctx, tenant, subject, role, name, thumb)
 	l.audit(ctx, "device.enroll", tenant+"/"+subject+"/"+name+" id="+d.ID, err)
 	return secret, d, err
 }
 
 // ListDevices implements deviceBackend on the data dir.
 func (l *local) ListDevices(ctx context.Context, tenant string) ([]auth.DeviceRecord, error) {
-	return l.svc.ListDevices(ctx, tenant)
+	return l.svc.Devices().List(ctx, tenant)
 }
 
 // RevokeDevice implements deviceBackend on the data dir.
 func (l *local) RevokeDevice(ctx context.Context, id string) error {
-	err := l.svc.RevokeDevice(ctx, id)
+	err := l.svc.Devices().Revoke(ctx, id)
 	l.audit(ctx, "device.revoke", id, err)
 	return err
 }
