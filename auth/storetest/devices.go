@@ -42,6 +42,13 @@ func testDevices(t *testing.T, st auth.Store) {
 	if one, _ := st.Devices(ctx, "beta"); len(one) != 1 || one[0].ID != "d2" {
 		t.Fatalf("Devices(beta): %+v", one)
 	}
+	testRotate(t, st)
+}
+
+// testRotate: rotation once only under a race, the device's use recorded, grace
+// settling, revoking a device and its tokens (on device d1 with secret h1).
+func testRotate(t *testing.T, st auth.Store) {
+	ctx := context.Background()
 	r, err := st.RefreshSecret(ctx, "h1")
 	if err != nil || r.DeviceID != "d1" || r.UsedAt != nil || r.Sealed != nil {
 		t.Fatalf("RefreshSecret: %+v %v", r, err)
@@ -80,7 +87,7 @@ func testDevices(t *testing.T, st auth.Store) {
 	if err := st.Rotate(ctx, "nope", auth.RefreshRecord{Hash: "z", DeviceID: "d1"}, "", nil, use); !errors.Is(err, auth.ErrNoRecord) {
 		t.Fatalf("rotating an unknown secret: %v", err)
 	}
-	got, _ = st.Device(ctx, "d1")
+	got, _ := st.Device(ctx, "d1")
 	if got.LastUsedAt == nil || !got.LastUsedAt.Equal(use.At) || got.LastAddress != "192.0.2.7" || !got.ExpiresAt.Equal(use.ExpiresAt) {
 		t.Fatalf("device use not recorded: %+v", got)
 	}
@@ -98,6 +105,12 @@ func testDevices(t *testing.T, st auth.Store) {
 	if r, _ = st.RefreshSecret(ctx, winner); r.Sealed != nil || r.AccessJTI != "jti-2" {
 		t.Fatal("SettleAccess must clear the sealed answer")
 	}
+	testRevokeDevice(t, st)
+}
+
+// testRevokeDevice: device d1's tokens revoked by device, then the device itself.
+func testRevokeDevice(t *testing.T, st auth.Store) {
+	ctx := context.Background()
 	// Device tokens are revoked by device.
 	tok := token("dev-jti", auth.KindTenant, "acme", "alice", base)
 	tok.Device = "d1"
@@ -118,7 +131,7 @@ func testDevices(t *testing.T, st auth.Store) {
 	if _, err := st.RevokeDevice(ctx, "nope", base); !errors.Is(err, auth.ErrNoRecord) {
 		t.Fatalf("RevokeDevice unknown: %v", err)
 	}
-	if got, _ = st.Device(ctx, "d1"); got.RevokedAt == nil || !got.RevokedAt.Equal(base.Add(time.Hour)) {
+	if got, _ := st.Device(ctx, "d1"); got.RevokedAt == nil || !got.RevokedAt.Equal(base.Add(time.Hour)) {
 		t.Fatalf("revoked device: %+v", got)
 	}
 }

@@ -239,23 +239,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	level, _ := parseLevel(c.logLevel)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	token, devFile := "", false
-	switch {
-	case c.tokenFile != "":
-		if devFile, err = isDeviceFile(c.tokenFile); devFile {
-			token = pendingToken
-		} else if token, err = readToken(c.tokenFile); err != nil {
-			fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
-			return ExitUsage
-		}
-	case c.token != "":
-		token = c.token
-		log.Warn("--token is visible in the process list; prefer --token-file or SYNC_TOKEN")
-	default:
-		token = strings.TrimSpace(os.Getenv("SYNC_TOKEN"))
-	}
-	if token == "" {
-		fmt.Fprintln(stderr, "realtime-sync-client: a token is required: --token-file FILE, --token T or SYNC_TOKEN")
+	token, devFile, ok := chooseToken(c, log, stderr)
+	if !ok {
 		return ExitUsage
 	}
 	cl, err := syncclient.New(syncclient.Options{Server: c.server, Token: token, CAFile: c.caFile, CertFile: c.certFile, KeyFile: c.keyFile, Logger: log})

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/syncspace/syncspace/transport/credential"
@@ -73,4 +74,30 @@ func deviceFailure(stderr io.Writer, err error) int {
 		return ExitUsage
 	}
 	return ExitFailure
+}
+
+// chooseToken picks the token from --token-file, --token or SYNC_TOKEN; devFile is true
+// when the token file is a device credential (token is then a placeholder). On a
+// failure it prints why and ok is false.
+func chooseToken(c *config, log *slog.Logger, stderr io.Writer) (token string, devFile, ok bool) {
+	var err error
+	switch {
+	case c.tokenFile != "":
+		if devFile, err = isDeviceFile(c.tokenFile); devFile {
+			token = pendingToken
+		} else if token, err = readToken(c.tokenFile); err != nil {
+			fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
+			return "", false, false
+		}
+	case c.token != "":
+		token = c.token
+		log.Warn("--token is visible in the process list; prefer --token-file or SYNC_TOKEN")
+	default:
+		token = strings.TrimSpace(os.Getenv("SYNC_TOKEN"))
+	}
+	if token == "" {
+		fmt.Fprintln(stderr, "realtime-sync-client: a token is required: --token-file FILE, --token T or SYNC_TOKEN")
+		return "", false, false
+	}
+	return token, devFile, true
 }
