@@ -208,8 +208,8 @@ func (s *Source) save(secret string) error {
 }
 
 // Kick asks Keep to rotate now (the server refused the access token: 401 or a socket
-// closed 4001/4004/4005). Kicks within minGap of the last rotation are ignored: they
-// are requests still in flight with the token just replaced.
+// closed 4001/4004/4005). A kick within minGap of the last rotation is deferred to
+// minGap after it, so that a burst of refusals costs one rotation.
 func (s *Source) Kick() {
 	select {
 	case s.kick <- struct{}{}:
@@ -239,7 +239,8 @@ func (s *Source) Keep(ctx context.Context, exp time.Time, use func(access string
 			timer.Stop()
 			kicked = true
 		}
-		if kicked && s.sinceLast() < minGap {
+		if d := minGap - s.sinceLast(); kicked && d > 0 {
+			exp = time.Now().Add(d * 3 / 2) // defer the kick to minGap after the last rotation
 			continue
 		}
 		access, newExp, err := s.Refresh(ctx)

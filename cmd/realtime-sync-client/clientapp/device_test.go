@@ -215,3 +215,32 @@ func TestDeviceCredentialCrashWindows(t *testing.T) {
 		})
 	}
 }
+
+// TestDeviceRevokeClosesRefreshedSocket: after the client refreshed its token on the
+// live socket, revoking the device closes that socket (4005) and the client stops
+// with a clear error instead of retrying for ever.
+func TestDeviceRevokeClosesRefreshedSocket(t *testing.T) {
+	d, server := startShortTTLServer(t)
+	cred := enrollDevice(t, d, server, "laptop")
+	dir := t.TempDir()
+	c := startClient(t, "device", server, cred, dir, "--realtime")
+	first := secretOf(t, cred)
+	eventually(t, waitLong, "two rotations", func() bool {
+		s := secretOf(t, cred)
+		return s != first && strings.Contains(c.logs.String(), "device token refreshed")
+	})
+	devs, _ := d.Auth().Devices().List(context.Background(), "t1")
+	start := time.Now()
+	if err := d.Auth().Devices().Revoke(context.Background(), devs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	code, ok := c.exited(15 * time.Second)
+	if !ok || code != ExitFailure {
+		t.Fatalf("client after revocation: exited=%v code %d\n%s", ok, code, c.logs.String())
+	}
+	logs := c.logs.String()
+	if !strings.Contains(logs, "4005") || !strings.Contains(logs, "refused the device credential") {
+		t.Fatalf("logs do not show the 4005 close and the refusal:\n%s", logs)
+	}
+	t.Logf("client stopped %v after the revocation", time.Since(start).Round(time.Millisecond))
+}
