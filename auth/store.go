@@ -126,7 +126,8 @@ type Settings struct {
 	Issuer    string
 	MaxTTL    time.Duration
 	MaxOpsTTL time.Duration
-	KeyDir    string // absolute; "" = the data dir's keys/
+	KeyDir    string        // absolute; "" = the data dir's keys/
+	DeviceTTL time.Duration // auth.device_ttl; 0 = the default (recorded before devices)
 }
 
 // SettingsStore keeps the one Settings record of the syncd using the store.

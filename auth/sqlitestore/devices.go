@@ -40,14 +40,15 @@ var deviceSchema = []string{
 	`CREATE INDEX IF NOT EXISTS auth_refresh_access ON auth_refresh(access_jti)`,
 }
 
-// addDeviceColumn adds auth_tokens.device to a database created before devices.
-func addDeviceColumn(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `SELECT device FROM auth_tokens LIMIT 0`); err == nil {
+// addColumn adds column (with its SQL type) to table when a database created before
+// it lacks it.
+func addColumn(ctx context.Context, db *sql.DB, table, column, typ string) error {
+	if _, err := db.ExecContext(ctx, `SELECT `+column+` FROM `+table+` LIMIT 0`); err == nil {
 		return nil
 	} else if !strings.Contains(err.Error(), "no such column") {
 		return err
 	}
-	_, err := db.ExecContext(ctx, `ALTER TABLE auth_tokens ADD COLUMN device TEXT NOT NULL DEFAULT ''`)
+	_, err := db.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN `+column+` `+typ)
 	if err != nil && strings.Contains(err.Error(), "duplicate column") {
 		return nil // another process added it first
 	}

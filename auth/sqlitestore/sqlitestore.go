@@ -34,8 +34,11 @@ func New(ctx context.Context, db *sql.DB) (*Store, error) {
 			return nil, fmt.Errorf("auth: create tables: %w", err)
 		}
 	}
-	if err := addDeviceColumn(ctx, db); err != nil {
+	if err := addColumn(ctx, db, "auth_tokens", "device", "TEXT NOT NULL DEFAULT ''"); err != nil {
 		return nil, fmt.Errorf("auth: create tables: %w", err)
+	}
+	if err := createSettings(ctx, db); err != nil {
+		return nil, err
 	}
 	return &Store{db: db}, nil
 }

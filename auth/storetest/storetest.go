@@ -358,7 +358,7 @@ func testSettings(t *testing.T, st auth.Store) {
 	if _, ok, err := st.LoadSettings(ctx); err != nil || ok {
 		t.Fatalf("empty store has settings: %v %v", ok, err)
 	}
-	want := auth.Settings{Issuer: "syncd", MaxTTL: time.Hour, MaxOpsTTL: time.Minute, KeyDir: "/k"}
+	want := auth.Settings{Issuer: "syncd", MaxTTL: time.Hour, MaxOpsTTL: time.Minute, KeyDir: "/k", DeviceTTL: 48 * time.Hour}
 	for _, s := range []auth.Settings{{Issuer: "first", MaxTTL: 1, MaxOpsTTL: 2}, want} {
 		if err := st.SaveSettings(ctx, s); err != nil {
 			t.Fatal(err)

@@ -81,6 +81,9 @@ func openLocal(ctx context.Context, o localOptions) (*local, error) {
 			cfg.Auth.MaxTTL = config.Duration(set.MaxTTL)
 			cfg.Auth.MaxOpsTTL = config.Duration(set.MaxOpsTTL)
 			cfg.Auth.KeyDir = set.KeyDir
+			if set.DeviceTTL > 0 {
+				cfg.Auth.DeviceTTL = config.Duration(set.DeviceTTL)
+			}
 			if set.KeyDir != "" && !o.keyDirSet {
 				if _, err := os.Stat(set.KeyDir); err != nil {
 					reg.Close()
@@ -101,6 +104,7 @@ func openLocal(ctx context.Context, o localOptions) (*local, error) {
 		MaxTTL:    time.Duration(cfg.Auth.MaxTTL),
 		MaxOpsTTL: time.Duration(cfg.Auth.MaxOpsTTL),
 		KeyDir:    keyDir,
+		DeviceTTL: time.Duration(cfg.Auth.DeviceTTL),
 	}, reg, logger)
 	if err != nil {
 		reg.Close()

@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/cmd/syncd/daemon"
 )
 
 func redeem(t *testing.T, addr, secret string) (int, map[string]any) {
@@ -134,5 +136,28 @@ func TestDeviceCredentials(t *testing.T) {
 	}
 	if code, _ := redeem(t, addr, g["refresh_token"].(string)); code != 400 {
 		t.Fatal("revoked device redeemed")
+	}
+}
+
+// TestDeviceTTLFromSyncd: syncctl in local mode enrols devices with the
+// auth.device_ttl the syncd of that data dir recorded.
+func TestDeviceTTLFromSyncd(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfg := filepath.Join(dir, "syncd.json")
+	b, _ := json.Marshal(map[string]any{"listen": "127.0.0.1:0", "data_dir": data, "log": map[string]any{"level": "error"},
+		"auth": map[string]any{"device_ttl": "48h"}})
+	os.WriteFile(cfg, b, 0o600)
+	d, err := daemon.Start(context.Background(), []string{"-config", cfg}, io.Discard, &lockedBuf{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Shutdown(context.Background())
+	run(t, "tenant", "create", "acme", "--data", data).must(t)
+	run(t, "token", "issue", "--tenant", "acme", "--subject", "a", "--role", "read", "--device", "pc", "--out", filepath.Join(dir, "pc.json"), "--data", data).must(t)
+	var devs []auth.DeviceRecord
+	json.Unmarshal([]byte(run(t, "device", "list", "--json", "--data", data).must(t).stdout), &devs)
+	if len(devs) != 1 || time.Until(devs[0].ExpiresAt) > 48*time.Hour || time.Until(devs[0].ExpiresAt) < 47*time.Hour {
+		t.Fatalf("device expiry %+v, want in 48h", devs)
 	}
 }

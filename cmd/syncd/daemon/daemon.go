@@ -184,7 +184,7 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	if err == nil {
 		err = sqlitestore.SaveSettings(ctx, d.db, auth.Settings{Issuer: d.auth.Issuer(), MaxTTL: d.auth.MaxTTL(),
-			MaxOpsTTL: d.auth.MaxOpsTTL(), KeyDir: absKeyDir})
+			MaxOpsTTL: d.auth.MaxOpsTTL(), KeyDir: absKeyDir, DeviceTTL: time.Duration(cfg.Auth.DeviceTTL)})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("record auth settings: %w", err)
