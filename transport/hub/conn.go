@@ -794,10 +794,3 @@ func (c *conn) runReplay(fw *frameWriter, r *replayReq) error {
 		}
 	}
 }
-
-func peerCertificate(r *http.Request) *x509.Certificate {
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return nil
-	}
-	return r.TLS.PeerCertificates[0]
-}

@@ -135,12 +135,8 @@ func New(o Options) (*Client, error) {
 		}
 		tlsConf.RootCAs = pool
 	}
-	if o.CertFile != "" || o.KeyFile != "" {
-		cc, err := newClientCert(o.CertFile, o.KeyFile)
-		if err != nil {
-			return nil, err
-		}
-		tlsConf.GetClientCertificate = cc.get
+	if err := useClientCert(tlsConf, o.CertFile, o.KeyFile); err != nil {
+		return nil, err
 	}
 	if o.Transfers <= 0 {
 		o.Transfers = 16

@@ -68,3 +68,17 @@ func (c *clientCert) get(*tls.CertificateRequestInfo) (*tls.Certificate, error) 
 	}
 	return c.cert, nil
 }
+
+// useClientCert makes conf present the client certificate of certFile and keyFile
+// (none when both are "").
+func useClientCert(conf *tls.Config, certFile, keyFile string) error {
+	if certFile == "" && keyFile == "" {
+		return nil
+	}
+	cc, err := newClientCert(certFile, keyFile)
+	if err != nil {
+		return err
+	}
+	conf.GetClientCertificate = cc.get
+	return nil
+}

@@ -77,13 +77,7 @@ func openLocal(ctx context.Context, o localOptions) (*local, error) {
 			return nil, err
 		}
 		if ok {
-			cfg.Auth.Issuer = set.Issuer
-			cfg.Auth.MaxTTL = config.Duration(set.MaxTTL)
-			cfg.Auth.MaxOpsTTL = config.Duration(set.MaxOpsTTL)
-			cfg.Auth.KeyDir = set.KeyDir
-			if set.DeviceTTL > 0 {
-				cfg.Auth.DeviceTTL = config.Duration(set.DeviceTTL)
-			}
+			useRecorded(cfg, set)
 			if set.KeyDir != "" && !o.keyDirSet {
 				if _, err := os.Stat(set.KeyDir); err != nil {
 					reg.Close()
@@ -213,4 +207,15 @@ func (l *local) RetireKey(ctx context.Context, kid string) error {
 
 func (l *local) ListAudit(ctx context.Context, limit int) ([]auth.AuditEntry, error) {
 	return l.svc.ListAudit(ctx, limit)
+}
+
+// useRecorded puts the token settings a syncd recorded into cfg.
+func useRecorded(cfg *config.Config, set auth.Settings) {
+	cfg.Auth.Issuer = set.Issuer
+	cfg.Auth.MaxTTL = config.Duration(set.MaxTTL)
+	cfg.Auth.MaxOpsTTL = config.Duration(set.MaxOpsTTL)
+	cfg.Auth.KeyDir = set.KeyDir
+	if set.DeviceTTL > 0 { // recorded by a syncd that knows auth.device_ttl
+		cfg.Auth.DeviceTTL = config.Duration(set.DeviceTTL)
+	}
 }
