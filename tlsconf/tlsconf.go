@@ -89,6 +89,10 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Setup, 
 	default:
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "config: tls.mode: unknown mode %q", cfg.TLS.Mode)
 	}
+	if err := s.setupClientAuth(ctx, cfg, logger); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.Middleware = func(h http.Handler) http.Handler { return hsts(cfg.TLS.HSTS, h) }
 	return s, nil
 }
