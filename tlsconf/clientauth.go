@@ -4,15 +4,24 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/acme"
+)
 
-	"github.com/syncspace/syncspace/config"
-	"github.com/syncspace/syncspace/sync/protocol"
+// ClientAuthMode is tls.client_auth: whether TLS clients are asked for certificates.
+type ClientAuthMode string
+
+// The client_auth modes.
+const (
+	ClientAuthOff      ClientAuthMode = "off"
+	ClientAuthOptional ClientAuthMode = "optional"
+	ClientAuthRequire  ClientAuthMode = "require"
 )
 
 // clientCAPoll is how often the client CA file is checked for changes.
@@ -34,22 +43,22 @@ type clientAuth struct {
 }
 
 // setupClientAuth installs tls.client_ca / tls.client_auth on s.TLSConfig.
-func (s *Setup) setupClientAuth(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+func (s *Setup) setupClientAuth(ctx context.Context, o Options, logger *slog.Logger) error {
 	var mode tls.ClientAuthType
-	switch cfg.TLS.ClientAuth {
-	case "", config.ClientAuthOff:
+	switch o.ClientAuth {
+	case "", ClientAuthOff:
 		return nil
-	case config.ClientAuthOptional:
+	case ClientAuthOptional:
 		mode = tls.VerifyClientCertIfGiven
-	case config.ClientAuthRequire:
+	case ClientAuthRequire:
 		mode = tls.RequireAndVerifyClientCert
 	default:
-		return protocol.Errorf(protocol.CodeBadRequest, "config: tls.client_auth: unknown value %q", cfg.TLS.ClientAuth)
+		return fmt.Errorf("config: tls.client_auth: unknown value %q", o.ClientAuth)
 	}
 	if s.TLSConfig == nil {
-		return protocol.Errorf(protocol.CodeBadRequest, "config: tls.client_auth: needs tls.mode manual or acme")
+		return errors.New("config: tls.client_auth: needs tls.mode manual or acme")
 	}
-	ca := &clientAuth{file: cfg.TLS.ClientCA, mode: mode, base: s.TLSConfig.Clone(), log: logger}
+	ca := &clientAuth{file: o.ClientCA, mode: mode, base: s.TLSConfig.Clone(), log: logger}
 	if err := ca.load(); err != nil {
 		return err
 	}
@@ -76,15 +85,15 @@ func (c *clientAuth) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error) 
 func (c *clientAuth) load() error {
 	fi, err := os.Stat(c.file)
 	if err != nil {
-		return &protocol.Error{Code: protocol.CodeBadRequest, Message: "config: tls.client_ca: cannot read", Err: err}
+		return fmt.Errorf("config: tls.client_ca: cannot read: %w", err)
 	}
 	data, err := os.ReadFile(c.file)
 	if err != nil {
-		return &protocol.Error{Code: protocol.CodeBadRequest, Message: "config: tls.client_ca: cannot read", Err: err}
+		return fmt.Errorf("config: tls.client_ca: cannot read: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(data) {
-		return protocol.Errorf(protocol.CodeBadRequest, "config: tls.client_ca: no PEM certificate found")
+		return errors.New("config: tls.client_ca: no PEM certificate found")
 	}
 	conf := c.base.Clone()
 	conf.GetConfigForClient = nil
