@@ -150,10 +150,13 @@ func Open(ctx context.Context, deps Deps, dataDir string, limits Limits, logger 
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
 	}
-	r.busStop = deps.Bus.Subscribe(r.seq.notice, func() {
-		r.busDown.Store(false) // reconnected
-		r.seq.lost()
-	})
+	r.busStop = func() {}
+	if !r.inProcess { // an in-process bus carries only this registry's own commits
+		r.busStop = deps.Bus.Subscribe(r.seq.notice, func() {
+			r.busDown.Store(false) // reconnected
+			r.seq.lost()
+		})
+	}
 	return r, nil
 }
 

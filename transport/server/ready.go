@@ -8,6 +8,21 @@ import (
 	"github.com/syncspace/syncspace/transport/metrics"
 )
 
+// useNode sets up readiness (the store, then the index, answer) and the node's
+// figures in /metrics.
+func (s *Server) useNode(d Deps) {
+	s.tenants = d.Tenants
+	s.ready = func(ctx context.Context) error {
+		if d.DB != nil {
+			if err := d.DB.PingContext(ctx); err != nil {
+				return err
+			}
+		}
+		return d.Tenants.Ping(ctx)
+	}
+	s.metrics.Node(func() metrics.NodeStats { return nodeStats(d.Tenants.Stats()) })
+}
+
 // ReadyInterval is how often WatchReady checks that the index answers.
 const ReadyInterval = time.Second
 

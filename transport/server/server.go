@@ -109,18 +109,9 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	s.mw = authmw.New(d.Auth, authmw.Options{TrustedProxies: o.TrustedProxies, Logger: logger})
 
 	s.metrics = metrics.New()
-	s.metrics.Node(func() metrics.NodeStats { return nodeStats(d.Tenants.Stats()) })
 	s.guard = o.Guard
 	s.main = newEcho(logger, s.metrics, s.guard)
-	s.ready = func(ctx context.Context) error {
-		if d.DB != nil {
-			if err := d.DB.PingContext(ctx); err != nil {
-				return err
-			}
-		}
-		return d.Tenants.Ping(ctx)
-	}
-	s.tenants = d.Tenants
+	s.useNode(d)
 	if err := api.Register(s.main, api.Options{
 		Registry: d.Tenants,
 		Auth:     d.Auth,
