@@ -193,3 +193,35 @@ func TestSealKeyFile(t *testing.T) {
 		t.Fatal("sealed a key whose file is missing")
 	}
 }
+
+// TestUnknownKidReloads: a token signed by a key another process rotated in a moment
+// ago verifies at once, before any poll (Run is not running here).
+func TestUnknownKidReloads(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "syncd.db")
+	kek, _ := NewKEK()
+	tenants := newMemTenants("acme")
+	open := func() *Service {
+		st, err := sqlitestore.New(ctx, openDB(t, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc, err := Open(ctx, st, Config{KEK: kek}, tenants, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc
+	}
+	a, b := open(), open()
+	info, err := a.RotateKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := mustIssue(t, a, "acme", "alice", RoleRead)
+	if _, err := b.Verify(ctx, tok, AudienceTenant); err != nil {
+		t.Fatalf("token of a key rotated elsewhere, before a poll: %v", err)
+	}
+	if SignerKID(b) != info.KID {
+		t.Fatalf("B signs with %s, want the reloaded %s", SignerKID(b), info.KID)
+	}
+}

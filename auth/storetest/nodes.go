@@ -24,8 +24,8 @@ func (l tenantLookup) LookupTenant(_ context.Context, name string) (string, erro
 // RunNodes runs two auth Services, as two nodes would, on two stores that share one
 // database (newStores returns them, usable until t ends), with one key-encryption key
 // and no key directory: a token issued on A verifies on B; revoked on A, it is refused
-// on B within a second; a key rotated on A signs tokens B verifies, and B signs with
-// it within a second; a key retired on A stops verifying on B within a second. A
+// on B within a second; a key rotated on A signs on B within a second, and each
+// verifies the other's tokens; a key retired on A stops verifying on B within a second. A
 // third Service with another key-encryption key is refused.
 func RunNodes(t *testing.T, newStores func(t *testing.T) (a, b auth.Store)) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -101,8 +101,8 @@ func nodesRevoke(t *testing.T, a, b *auth.Service) {
 	}
 }
 
-// nodesRotate: a key rotated on A signs tokens B verifies, B signs with it within
-// 1 s, and A verifies B's; the old key retired on A stops verifying on B within 1 s.
+// nodesRotate: a key rotated on A is B's signing key within 1 s, signs tokens B
+// verifies, and A verifies B's; the old key retired on A stops verifying on B within 1 s.
 func nodesRotate(t *testing.T, a, b *auth.Service) {
 	ctx := context.Background()
 	old, _ := issue(t, b, "bob")
@@ -114,6 +114,10 @@ func nodesRotate(t *testing.T, a, b *auth.Service) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	within(t, "rotation on A signing on B", time.Second, func() bool {
+		_, rec := issue(t, b, "dave")
+		return rec.KeyID == info.KID
+	})
 	tok, rec := issue(t, a, "carol")
 	if rec.KeyID != info.KID {
 		t.Fatalf("A signs with %s after rotating to %s", rec.KeyID, info.KID)
@@ -121,10 +125,6 @@ func nodesRotate(t *testing.T, a, b *auth.Service) {
 	if _, err := b.Verify(ctx, tok, auth.AudienceTenant); err != nil {
 		t.Fatalf("token of the key rotated on A refused on B: %v", err)
 	}
-	within(t, "rotation on A signing on B", time.Second, func() bool {
-		_, rec := issue(t, b, "dave")
-		return rec.KeyID == info.KID
-	})
 	tokB, _ := issue(t, b, "erin")
 	if _, err := a.Verify(ctx, tokB, auth.AudienceTenant); err != nil {
 		t.Fatalf("token B signed with the rotated key refused on A: %v", err)

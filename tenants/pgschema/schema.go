@@ -176,3 +176,11 @@ CREATE TABLE auth_settings (
 	saved_at    BIGINT NOT NULL
 );
 `
+
+// v3AuthKeys: a key record may lack its sealed private half (NULL: a retired key,
+// whose sealed half is dropped, or a key imported without one, which verifies only),
+// and the recorded settings keep the key directory as auth.Settings does.
+const v3AuthKeys = `
+ALTER TABLE auth_keys ALTER COLUMN private_enc DROP NOT NULL;
+ALTER TABLE auth_settings ADD COLUMN key_dir TEXT NOT NULL DEFAULT '';
+`
