@@ -1,8 +1,9 @@
 // Package auth issues and verifies syncspace's tokens (SPEC §2): Ed25519 signing keys
-// with a kid, kept in a key directory and listed in the store (rotation and
-// retirement), tenant and ops JWTs with a recorded jti, revocation by jti or by
-// subject, a cache of verified tokens that still honours revocation, the JWKS
-// document, and the append-only audit log of admin actions.
+// with a kid, kept in a key directory or sealed in the store under a key-encryption
+// key (kek.go, cluster mode), and listed in the store (rotation and retirement),
+// tenant and ops JWTs with a recorded jti, revocation by jti or by subject, a cache
+// of verified tokens that still honours revocation, the JWKS document, and the
+// append-only audit log of admin actions.
 //
 // A Service keeps its records in a Store (store.go): auth holds no SQL; the SQLite
 // adapter on syncd.db is auth/sqlitestore, and auth/storetest is the behaviour every
