@@ -46,10 +46,10 @@ func (s *Store) AuditTail(ctx context.Context, limit int) ([]auth.AuditEntry, er
 
 // SaveSettings implements auth.SettingsStore.
 func (s *Store) SaveSettings(ctx context.Context, set auth.Settings) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO auth_settings (one, issuer, max_ttl, max_ops_ttl, key_dir, saved_at) VALUES (true, $1, $2, $3, $4, $5)
+	_, err := s.pool.Exec(ctx, `INSERT INTO auth_settings (one, issuer, max_ttl, max_ops_ttl, key_dir, device_ttl, saved_at) VALUES (true, $1, $2, $3, $4, $5, $6)
 		ON CONFLICT (one) DO UPDATE SET issuer = excluded.issuer, max_ttl = excluded.max_ttl,
-			max_ops_ttl = excluded.max_ops_ttl, key_dir = excluded.key_dir, saved_at = excluded.saved_at`,
-		set.Issuer, int64(set.MaxTTL), int64(set.MaxOpsTTL), set.KeyDir, time.Now().UnixNano())
+			max_ops_ttl = excluded.max_ops_ttl, key_dir = excluded.key_dir, device_ttl = excluded.device_ttl, saved_at = excluded.saved_at`,
+		set.Issuer, int64(set.MaxTTL), int64(set.MaxOpsTTL), set.KeyDir, int64(set.DeviceTTL), time.Now().UnixNano())
 	if err != nil {
 		return fmt.Errorf("auth settings: %w", err)
 	}
@@ -58,15 +58,15 @@ func (s *Store) SaveSettings(ctx context.Context, set auth.Settings) error {
 
 // LoadSettings implements auth.SettingsStore.
 func (s *Store) LoadSettings(ctx context.Context) (set auth.Settings, ok bool, err error) {
-	var maxTTL, maxOps int64
-	err = s.pool.QueryRow(ctx, `SELECT issuer, max_ttl, max_ops_ttl, key_dir FROM auth_settings WHERE one`).
-		Scan(&set.Issuer, &maxTTL, &maxOps, &set.KeyDir)
+	var maxTTL, maxOps, devTTL int64
+	err = s.pool.QueryRow(ctx, `SELECT issuer, max_ttl, max_ops_ttl, key_dir, device_ttl FROM auth_settings WHERE one`).
+		Scan(&set.Issuer, &maxTTL, &maxOps, &set.KeyDir, &devTTL)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return auth.Settings{}, false, nil
 	}
 	if err != nil {
 		return auth.Settings{}, false, fmt.Errorf("auth settings: %w", err)
 	}
-	set.MaxTTL, set.MaxOpsTTL = time.Duration(maxTTL), time.Duration(maxOps)
+	set.MaxTTL, set.MaxOpsTTL, set.DeviceTTL = time.Duration(maxTTL), time.Duration(maxOps), time.Duration(devTTL)
 	return set, true, nil
 }

@@ -1,7 +1,8 @@
 // Package pgstore is auth's Store on PostgreSQL, for cluster mode: the auth_* tables
 // of the cluster's database (keys with their sealed private halves, token records,
-// the revocation log, the append-only audit log and the recorded settings), which
-// every node shares. The schema is applied by tenants/pgschema (syncd and syncctl do
+// the revocation log, the append-only audit log, the recorded settings, and enrolled
+// devices with their refresh secrets, kept as hashes), which every node shares. The
+// schema is applied by tenants/pgschema (syncd and syncctl do
 // it at start); pgstore only reads and writes it. The caller owns the pool.
 //
 // Times are kept as the SQLite adapter keeps them (token issue and expiry times in
@@ -39,7 +40,9 @@ func New(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 	for _, q := range []string{
 		`SELECT kid, public_key, private_enc, created_at, retired_at FROM auth_keys LIMIT 0`,
 		`SELECT last FROM auth_revocation_head`,
-		`SELECT key_dir FROM auth_settings LIMIT 0`,
+		`SELECT key_dir, device_ttl FROM auth_settings LIMIT 0`,
+		`SELECT device FROM auth_tokens LIMIT 0`,
+		`SELECT hash, sealed FROM auth_refresh LIMIT 0`,
 	} {
 		rows, err := pool.Query(ctx, q)
 		if err == nil {

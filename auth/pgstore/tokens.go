@@ -13,13 +13,13 @@ import (
 
 // Token times: issued_at and expires_at in seconds, revoked_at in nanoseconds.
 
-const tokenColumns = `jti, kind, tenant, tid, subject, role, kid, issued_at, expires_at, revoked_at`
+const tokenColumns = `jti, kind, tenant, tid, subject, role, kid, issued_at, expires_at, revoked_at, device`
 
 func scanToken(row pgx.Row) (auth.TokenRecord, error) {
 	var r auth.TokenRecord
 	var iat, exp int64
 	var rev *int64
-	if err := row.Scan(&r.JTI, &r.Kind, &r.Tenant, &r.TenantID, &r.Subject, &r.Role, &r.KeyID, &iat, &exp, &rev); err != nil {
+	if err := row.Scan(&r.JTI, &r.Kind, &r.Tenant, &r.TenantID, &r.Subject, &r.Role, &r.KeyID, &iat, &exp, &rev, &r.Device); err != nil {
 		return r, err
 	}
 	r.IssuedAt, r.ExpiresAt = time.Unix(iat, 0).UTC(), time.Unix(exp, 0).UTC()
@@ -32,8 +32,8 @@ func scanToken(row pgx.Row) (auth.TokenRecord, error) {
 // AddToken implements auth.TokenStore.
 func (s *Store) AddToken(ctx context.Context, r auth.TokenRecord) error {
 	_, err := s.pool.Exec(ctx,
-		`INSERT INTO auth_tokens (jti, kind, tenant, tid, subject, role, kid, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		r.JTI, r.Kind, r.Tenant, r.TenantID, r.Subject, r.Role, r.KeyID, r.IssuedAt.Unix(), r.ExpiresAt.Unix())
+		`INSERT INTO auth_tokens (jti, kind, tenant, tid, subject, role, kid, issued_at, expires_at, device) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		r.JTI, r.Kind, r.Tenant, r.TenantID, r.Subject, r.Role, r.KeyID, r.IssuedAt.Unix(), r.ExpiresAt.Unix(), r.Device)
 	return err
 }
 
@@ -87,13 +87,14 @@ func (s *Store) Tokens(ctx context.Context, q auth.TokenQuery) ([]auth.TokenReco
 // advanced by their number, which numbers the log entries: the counter's row lock
 // orders revoking transactions, so entries become visible in Seq order, without gaps.
 func (s *Store) Revoke(ctx context.Context, m auth.TokenMatch, at time.Time) ([]auth.Revocation, error) {
-	if m.JTI == "" && m.Subject == "" {
-		return nil, errors.New("revoke: a jti or a subject is required")
+	if m.JTI == "" && m.Subject == "" && m.Device == "" {
+		return nil, errors.New("revoke: a jti, a subject or a device is required")
 	}
 	w := &where{sql: `revoked_at IS NULL`}
 	w.eqSet("kind", m.Kind)
 	w.eqSet("tenant", m.Tenant)
 	w.eqSet("subject", m.Subject)
+	w.eqSet("device", m.Device)
 	w.eqSet("jti", m.JTI)
 	var hits []auth.Revocation
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
