@@ -231,3 +231,86 @@ func TestLimitsAcrossNodes(t *testing.T) {
 	}
 }
 
+// TestCountersFollowEntries: the head row's bytes and entries follow puts, replaces,
+// moves and removals, as Usage counts them from the entries.
+func TestCountersFollowEntries(t *testing.T) {
+	ctx := context.Background()
+	url := database(t)
+	st := open(t, url, 2, pgindex.Options{})
+	if err := st.CreateTenant(ctx, index.Tenant{Name: "t", ID: "t"}, "e"); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		fn            func(tx index.Tx) error
+		used, entries int64
+	}{
+		{func(tx index.Tx) error {
+			for _, m := range []protocol.Metadata{{Path: "d", IsDirectory: true}, {Path: "d/a", Size: 5}, {Path: "d/b", Size: 7}, {Path: "c", Size: 1}} {
+				if err := tx.PutEntry(m); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, 13, 4},
+		{func(tx index.Tx) error { return tx.PutEntry(protocol.Metadata{Path: "d/A", Size: 50}) }, 58, 4}, // a replace, by fold key
+		{func(tx index.Tx) error { return tx.PutEntry(protocol.Metadata{Path: "c", IsDirectory: true}) }, 57, 4},
+		{func(tx index.Tx) error { return tx.MoveTree("d", "m", 1) }, 57, 4},
+		{func(tx index.Tx) error { _, _, err := tx.RemoveTree("m"); return err }, 0, 1},
+	}
+	for i, s := range steps {
+		if err := st.Write(ctx, "t", index.WriteOptions{KeepUndo: i%2 == 0}, s.fn); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		checkCounters(t, url, st, "t", s.used, s.entries)
+	}
+}
+
+// TestPanicReleasesTheHead: a write whose function panics leaves no lock behind: the
+// other node writes the tenant at once, and nothing of the panicking write remains.
+func TestPanicReleasesTheHead(t *testing.T) {
+	ctx := context.Background()
+	url := database(t)
+	a, b := open(t, url, 1, pgindex.Options{}), open(t, url, 1, pgindex.Options{})
+	if err := a.CreateTenant(ctx, index.Tenant{Name: "t", ID: "t"}, "e"); err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the panic did not reach the caller")
+			}
+		}()
+		a.Write(ctx, "t", index.WriteOptions{}, func(tx index.Tx) error {
+			if _, err := commitFilesTx(tx, "lost"); err != nil {
+				return err
+			}
+			if _, _, err := tx.RemoveTree("none"); err != nil { // a flushed statement
+				return err
+			}
+			panic("bug")
+		})
+	}()
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if first, err := commitFiles(wctx, b, "t", 1, "x"); err != nil || first != 1 {
+		t.Fatalf("write on the other node: first seq %d, %v", first, err)
+	}
+	// a's one connection went back to its pool usable (or was replaced).
+	if first, err := commitFiles(wctx, a, "t", 1, "y"); err != nil || first != 2 {
+		t.Fatalf("write on the same node: first seq %d, %v", first, err)
+	}
+	if e, err := b.Lookup(ctx, "t", "lost"); err != nil || e != nil {
+		t.Fatalf("the panicking write left %+v (%v)", e, err)
+	}
+}
+
+// commitFilesTx appends a Create of name and puts its entry in tx.
+func commitFilesTx(tx index.Tx, name string) (int64, error) {
+	_, seq := tx.Head()
+	m := protocol.Metadata{Path: name, Size: 1, Seq: seq + 1}
+	ev := protocol.Event{Type: protocol.TypeFileOperation, Seq: seq + 1, Operation: protocol.NewOperation(protocol.OpCreate, "", m)}
+	if err := tx.Append(ev, 0, time.Now()); err != nil {
+		return 0, err
+	}
+	return seq + 1, tx.PutEntry(m)
+}

@@ -8,9 +8,11 @@
 // nodes and visible in seq order (a reader that sees seq N+1 sees N), and the usage
 // counters are exact. A Write is one transaction of its own (tenants never share one:
 // two nodes batching tenants in different orders would deadlock); its statements are
-// pipelined (pgx.Batch), so a commit of any number of changes costs three round trips
-// (begin and lock; the statements; head update and COMMIT), one more for each
-// RemoveTree, whose counts the caller needs at once.
+// pipelined (pgx.Batch), so a commit of any number of changes costs two round trips
+// (begin and lock; the statements, the head update and COMMIT), one more for each
+// RemoveTree, whose counts the caller needs at once. The statements that change
+// entries move the head's counters themselves, so that nothing waits for their
+// results.
 //
 // Reads run on the pool, each in one statement (one snapshot), except View, which
 // holds a REPEATABLE READ transaction. Times are Unix nanoseconds, as in tenants/sqlite.

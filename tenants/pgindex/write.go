@@ -20,15 +20,15 @@ var _ index.Writer = (*Store)(nil)
 
 // Write implements index.Writer with one transaction on a connection of its own. It
 // locks the tenant's head row first, so Tx.Head is the authority across nodes until
-// the commit; then fn's statements are queued and sent in pipelines; last, the head
-// row gets the new seq and the usage deltas, and COMMIT goes in the same round trip.
+// the commit; fn's statements are queued, and sent in one pipeline with the head
+// update and COMMIT.
 //
 // Unless Options.NoLimits, a transaction that grows the tenant's bytes past its quota
 // or its entries past its limit (the tenant's, else Options.MaxEntries) is rolled back
 // with the error the domain gives for the same case (protocol.CodeQuotaExceeded,
-// protocol.CodeTooLarge): against the locked row, so that nodes racing for the last
-// bytes never end over quota. A transaction that changed nothing is rolled back (no
-// commit to wait for).
+// protocol.CodeTooLarge): the head update checks the counters as the transaction left
+// them, under the row lock, so that nodes racing for the last bytes never end over
+// quota. A transaction that changed nothing is rolled back (no commit to wait for).
 func (s *Store) Write(ctx context.Context, tenantID string, o index.WriteOptions, fn func(index.Tx) error) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -71,10 +71,11 @@ type writeTx struct {
 	// The head row as locked and the tenant's limits.
 	used, entries       int64
 	quota, maxEntries   int64
-	usedDelta, entDelta int64
+	usedDelta, entDelta int64 // what the statements read so far changed
 
-	b     *pgx.Batch
-	wrote bool // a statement that changes rows was queued
+	b       *pgx.Batch
+	wrote   bool // a statement that changes rows was queued
+	counted bool // a statement that changes the head's counters was queued
 }
 
 // begin starts the transaction and locks the head row, in one round trip.
@@ -118,21 +119,26 @@ func (w *writeTx) flush() error {
 	return w.conn.SendBatch(w.ctx, b).Close()
 }
 
-// commit flushes, checks the limits, and sends the head update with COMMIT.
+// commit sends the pending statements, the head update (the new seq and the limit
+// check) and COMMIT in one pipeline.
 func (w *writeTx) commit() error {
-	if err := w.flush(); err != nil {
-		return err
-	}
 	if !w.wrote {
 		return nil // the deferred rollback ends it: nothing to make durable
 	}
-	if err := w.checkLimits(); err != nil {
-		return err
+	if w.b == nil {
+		w.b = &pgx.Batch{}
 	}
-	b := &pgx.Batch{}
-	if w.seq != w.base || w.usedDelta != 0 || w.entDelta != 0 {
-		b.Queue(`UPDATE tenant_heads SET head_seq = $2, used_bytes = used_bytes + $3, entries = entries + $4 WHERE tenant_id = $1`,
-			w.tid, w.seq, w.usedDelta, w.entDelta).Exec(func(ct pgconn.CommandTag) error {
+	b := w.b
+	w.b = nil
+	if w.seq != w.base || w.counted {
+		// An over-limit growth sets head_seq to -1, which its CHECK refuses: an error,
+		// so the server skips the COMMIT queued behind.
+		b.Queue(`UPDATE tenant_heads h SET head_seq = CASE WHEN $3::boolean AND (
+				(h.used_bytes > $4 AND t.quota > 0 AND h.used_bytes > t.quota) OR
+				(h.entries > $5 AND coalesce(nullif(t.max_entries, 0), $6) > 0 AND h.entries > coalesce(nullif(t.max_entries, 0), $6)))
+			THEN -1 ELSE $2 END
+			FROM tenants t WHERE h.tenant_id = $1 AND t.id = h.tenant_id`,
+			w.tid, w.seq, !w.s.opts.NoLimits, w.used, w.entries, w.s.opts.MaxEntries).Exec(func(ct pgconn.CommandTag) error {
 			if ct.RowsAffected() != 1 {
 				return fmt.Errorf("pgindex: head row of %s gone during its write", w.tid)
 			}
@@ -145,14 +151,20 @@ func (w *writeTx) commit() error {
 		}
 		return nil
 	})
-	return w.conn.SendBatch(w.ctx, b).Close()
+	err := w.conn.SendBatch(w.ctx, b).Close()
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.ConstraintName == "tenant_heads_head_seq_check" {
+		if lerr := w.checkLimits(); lerr != nil {
+			return lerr
+		}
+		return protocol.Errorf(protocol.CodeQuotaExceeded, "the tenant's quota is exceeded")
+	}
+	return err
 }
 
-// checkLimits refuses a transaction that grows the usage past a limit.
+// checkLimits says which limit a transaction that grew the usage went past, from the
+// deltas of its statements (the quota first).
 func (w *writeTx) checkLimits() error {
-	if w.s.opts.NoLimits {
-		return nil
-	}
 	if w.usedDelta > 0 && w.quota > 0 && w.used+w.usedDelta > w.quota {
 		return protocol.Errorf(protocol.CodeQuotaExceeded, "the tenant's quota is exceeded")
 	}
@@ -207,14 +219,19 @@ func (w *writeTx) PutEntry(m protocol.Metadata) error {
 	if !m.IsDirectory {
 		size = m.Size
 	}
-	// The row it replaces, if any, read in the statement's snapshot (before the upsert).
+	// The row it replaces, if any, is read in the statement's snapshot (before the
+	// upsert); the head's counters move by the difference.
+	w.counted = true
 	w.queue(`WITH old AS (SELECT is_dir, size FROM tenant_entries WHERE tenant_id = $1 AND fold = $2),
 		up AS (INSERT INTO tenant_entries (tenant_id, fold, path, parent, is_dir, size, hash, modified, seq)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (tenant_id, fold) DO UPDATE SET path = excluded.path, parent = excluded.parent, is_dir = excluded.is_dir,
-				size = excluded.size, hash = excluded.hash, modified = excluded.modified, seq = excluded.seq)
-		SELECT count(*), `+fileBytes+` FROM old`,
-		w.tid, fold, m.Path, pathrule.Parent(m.Path), m.IsDirectory, m.Size, m.Hash, m.Modified.UnixNano(), m.Seq).QueryRow(func(r pgx.Row) error {
+				size = excluded.size, hash = excluded.hash, modified = excluded.modified, seq = excluded.seq),
+		d AS (SELECT count(*) AS n, `+fileBytes+` AS bytes FROM old),
+		h AS (UPDATE tenant_heads SET used_bytes = used_bytes + $10 - d.bytes, entries = entries + 1 - d.n
+			FROM d WHERE tenant_id = $1 AND (d.n <> 1 OR d.bytes <> $10))
+		SELECT n, bytes FROM d`,
+		w.tid, fold, m.Path, pathrule.Parent(m.Path), m.IsDirectory, m.Size, m.Hash, m.Modified.UnixNano(), m.Seq, size).QueryRow(func(r pgx.Row) error {
 		var n, old int64
 		if err := r.Scan(&n, &old); err != nil {
 			return err
@@ -236,8 +253,11 @@ func (w *writeTx) RemoveTree(p string) (n, bytes int64, err error) {
 		w.undoRows(func(a *args) string { return tree(a, "path", p) })
 	}
 	a := args{w.tid}
-	sql := `WITH d AS (DELETE FROM tenant_entries WHERE tenant_id = $1 AND ` + tree(&a, "path", p) + ` RETURNING is_dir, size)
-		SELECT count(*), ` + fileBytes + ` FROM d`
+	sql := `WITH d AS (DELETE FROM tenant_entries WHERE tenant_id = $1 AND ` + tree(&a, "path", p) + ` RETURNING is_dir, size),
+		s AS (SELECT count(*) AS n, ` + fileBytes + ` AS bytes FROM d),
+		h AS (UPDATE tenant_heads SET used_bytes = used_bytes - s.bytes, entries = entries - s.n FROM s WHERE tenant_id = $1 AND s.n > 0)
+		SELECT n, bytes FROM s`
+	w.counted = true
 	w.queue(sql, a...).QueryRow(func(r pgx.Row) error { return r.Scan(&n, &bytes) })
 	if err := w.flush(); err != nil {
 		return 0, 0, err
