@@ -14,6 +14,10 @@
 // entries move the head's counters themselves, so that nothing waits for their
 // results.
 //
+// A node that stalls inside a Write holds its tenant's head lock until PostgreSQL ends
+// its session: the pool should set idle_in_transaction_session_timeout (RuntimeParams)
+// so that the other nodes wait seconds, not until TCP gives up.
+//
 // Reads run on the pool, each in one statement (one snapshot), except View, which
 // holds a REPEATABLE READ transaction. Times are Unix nanoseconds, as in tenants/sqlite.
 package pgindex

@@ -96,24 +96,31 @@ func (s *Store) SetHead(ctx context.Context, id, epoch string, head int64) error
 	return err
 }
 
-// Usage implements index.Recovery: the bytes and entries counted from the entries,
-// under the head row's lock; the head row's counters are repaired if they differ.
+// Usage implements index.Recovery: the bytes and entries counted from the entries.
+// When the head row's counters differ (a bug, or rows written by hand), they are
+// repaired under the row's lock.
 func (s *Store) Usage(ctx context.Context, id string) (used, entries int64, err error) {
+	var hUsed, hEntries *int64
+	if err := s.pool.QueryRow(ctx, `SELECT e.used, e.n, h.used_bytes, h.entries
+		FROM (SELECT `+fileBytes+` AS used, count(*) AS n FROM tenant_entries WHERE tenant_id = $1) e
+		LEFT JOIN tenant_heads h ON h.tenant_id = $1`, id).Scan(&used, &entries, &hUsed, &hEntries); err != nil {
+		return 0, 0, err
+	}
+	if hUsed == nil || (*hUsed == used && *hEntries == entries) {
+		return used, entries, nil
+	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var hUsed, hEntries int64
-		err := tx.QueryRow(ctx, `SELECT used_bytes, entries FROM tenant_heads WHERE tenant_id = $1 FOR UPDATE`, id).Scan(&hUsed, &hEntries)
-		noHead := errors.Is(err, pgx.ErrNoRows)
-		if err != nil && !noHead {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM tenant_heads WHERE tenant_id = $1 FOR UPDATE`, id); err != nil {
 			return err
 		}
 		if err := tx.QueryRow(ctx, `SELECT `+fileBytes+`, count(*) FROM tenant_entries WHERE tenant_id = $1`, id).Scan(&used, &entries); err != nil {
 			return err
 		}
-		if noHead || (hUsed == used && hEntries == entries) {
-			return nil
+		ct, err := tx.Exec(ctx, `UPDATE tenant_heads SET used_bytes = $2, entries = $3 WHERE tenant_id = $1 AND (used_bytes <> $2 OR entries <> $3)`,
+			id, used, entries)
+		if err == nil && ct.RowsAffected() > 0 {
+			s.log.Warn("tenant head counters repaired", "tenant", id, "used_bytes", used, "entries", entries)
 		}
-		s.log.Warn("tenant head counters repaired", "tenant", id, "used_bytes", hUsed, "want", used, "entries", hEntries, "want_entries", entries)
-		_, err = tx.Exec(ctx, `UPDATE tenant_heads SET used_bytes = $2, entries = $3 WHERE tenant_id = $1`, id, used, entries)
 		return err
 	})
 	return used, entries, err
