@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func TestRecordedSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if got := m.AuthConfig(); got != want {
+	if got := m.AuthConfig(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("adopted %+v, recorded %+v", got, want)
 	}
 
