@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/auth/sqlitestore"
 	"github.com/syncspace/syncspace/config"
@@ -96,6 +98,7 @@ type Node struct {
 	authCfg auth.Config
 
 	// Cluster mode's adapters (cluster.go); nil on a single node.
+	pool   *pgxpool.Pool
 	bus    tenants.Bus
 	leader *pgleader.Leader
 }
@@ -114,7 +117,7 @@ func Open(ctx context.Context, dataDir string, o Options) (_ *Node, retErr error
 		}
 	}()
 	if o.Cluster.Enabled() {
-		if err := openCluster(ctx, n, o, logger); err != nil {
+		if err := openCluster(ctx, n, dataDir, o, logger); err != nil {
 			return nil, fmt.Errorf("cluster mode: %w", err)
 		}
 		return n, nil
@@ -174,6 +177,9 @@ func (n *Node) Close() error {
 		if err := n.bus.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close bus: %w", err))
 		}
+	}
+	if n.pool != nil {
+		n.pool.Close()
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,136 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/config"
+	"github.com/syncspace/syncspace/config/servicetest"
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/pgschema/pgtest"
+)
+
+// openTestNode opens a cluster node's parts on url (content in its own data dir:
+// these tests write directories only).
+func openTestNode(t *testing.T, url, bus, kek string) *Node {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	o := Options{Cluster: Cluster{Cluster: config.Cluster{Postgres: url, Bus: bus, Blobs: "dir:" + dir}, KEKFile: kek},
+		Logger: slog.New(slog.DiscardHandler)}
+	n := &Node{dataDir: dir}
+	if err := openClusterParts(ctx, n, dir, o, o.Logger); err != nil {
+		n.Close()
+		t.Fatal(err)
+	}
+	bg, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); n.Tenants.Run(bg) }()
+	go func() { defer wg.Done(); n.Auth.Run(bg) }()
+	t.Cleanup(func() { cancel(); wg.Wait(); n.Close() })
+	return n
+}
+
+// TestClusterNodes: two nodes on one PostgreSQL, over LISTEN/NOTIFY and over Redis: a
+// tenant created on A is usable on B; B's listener gets every change made on A once,
+// in seq order; a token issued on A verifies on B and its revocation on A is seen by
+// B within a second.
+func TestClusterNodes(t *testing.T) {
+	for _, bus := range []string{"postgres", "redis"} {
+		t.Run(bus, func(t *testing.T) {
+			url := pgtest.Postgres(t)
+			busURL := bus
+			if bus == "redis" {
+				busURL = servicetest.Redis(t)
+			}
+			kek := filepath.Join(t.TempDir(), "kek")
+			if err := auth.WriteKEKFile(kek); err != nil {
+				t.Fatal(err)
+			}
+			clusterNodes(t, openTestNode(t, url, busURL, kek), openTestNode(t, url, busURL, kek))
+		})
+	}
+}
+
+func clusterNodes(t *testing.T, a, b *Node) {
+	ctx := context.Background()
+	if _, err := a.Tenants.Create(ctx, "team", tenants.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	var spB *tenants.Space
+	waitUntil(t, 3*time.Second, "tenant on B", func() bool {
+		var err error
+		spB, err = b.Tenants.Space(ctx, "team")
+		return err == nil
+	})
+	var mu sync.Mutex
+	var got []int64
+	b.Tenants.Listen(func(tenant string, ev protocol.Event) {
+		mu.Lock()
+		got = append(got, ev.Seq)
+		mu.Unlock()
+	})
+	spA, err := a.Tenants.Space(ctx, "team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	for i := 0; i < n; i++ {
+		if _, _, err := spA.Mkdir(ctx, fmt.Sprintf("d%02d", i), tenants.Source{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, 3*time.Second, "every change on B", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= n
+	})
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	for i, s := range got {
+		if s != int64(i+1) {
+			t.Fatalf("B got %v, want 1..%d once each in order", got, n)
+		}
+	}
+	mu.Unlock()
+	if _, seq := spB.Head(); seq != n {
+		t.Errorf("B's head %d, want %d", seq, n)
+	}
+
+	tok, rec, err := a.Auth.IssueTenantToken(ctx, "team", "alice", "read", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p *auth.Principal
+	waitUntil(t, 3*time.Second, "A's token verifies on B", func() bool {
+		p, err = b.Auth.Verify(ctx, tok, auth.AudienceTenant)
+		return err == nil
+	})
+	if err := a.Auth.RevokeJTI(ctx, rec.JTI); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	waitUntil(t, 3*time.Second, "revocation seen on B", func() bool { return b.Auth.Check(ctx, p) != nil })
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("revocation took %v on B, want about a second at most", d)
+	}
+}
+
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
