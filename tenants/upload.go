@@ -8,11 +8,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"os"
 	"time"
 
 	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/blob"
 )
 
 // reserveStep is how much quota and free disk an upload of unknown size reserves at a
@@ -54,7 +54,7 @@ func (s *committer) ensureFree(ctx context.Context, need int64) error {
 type upload struct {
 	s        *Space
 	name     string
-	f        *os.File
+	f        blob.Temp
 	size     int64
 	hash     string
 	modified time.Time // the temp file's mtime as stored (X-Modified or receive time)
@@ -78,7 +78,7 @@ func (u *upload) discard() {
 		u.f = nil
 	}
 	if u.name != "" {
-		_ = u.s.tmp.Remove(u.name)
+		_ = u.s.blobs.RemoveTemp(u.name)
 		u.name = ""
 	}
 	if u.reserved > 0 {
@@ -116,17 +116,13 @@ func (s *committer) receive(ctx context.Context, body io.Reader, o PutOptions, r
 	}
 	var checked int64 // body bytes written at the last free-disk check
 	u.name = "up-" + newID()
-	f, err := s.tmp.OpenFile(u.name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	f, err := s.blobs.CreateTemp(u.name)
 	if err != nil {
 		u.name = ""
 		u.discard()
 		return nil, internal("create temp file", err)
 	}
 	u.f = f
-	if err := f.Chmod(filePerm); err != nil {
-		u.discard()
-		return nil, internal("create temp file", err)
-	}
 	h := sha256.New()
 	// A small declared body gets a buffer of its size (one byte more shows a body
 	// longer than declared), not the full 256 KiB to allocate and clear.
@@ -206,16 +202,12 @@ func (s *committer) receive(ctx context.Context, body io.Reader, o PutOptions, r
 	if mod.IsZero() {
 		mod = time.Now()
 	}
-	if err := s.tmp.Chtimes(u.name, mod, mod); err != nil {
+	stored, err := f.SetModTime(mod)
+	if err != nil {
 		u.discard()
 		return nil, internal("set mtime", err)
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		u.discard()
-		return nil, internal("stat temp file", err)
-	}
-	u.modified = fi.ModTime().UTC()
+	u.modified = stored.UTC()
 	if err := f.Sync(); err != nil {
 		u.discard()
 		return nil, internal("sync temp file", err)

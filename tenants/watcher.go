@@ -68,7 +68,7 @@ func (w *watcher) statsSnapshot() (names, own, dirs, full int) {
 // startWatcher starts the space's watcher (once).
 func (s *reconciler) startWatcher(ctx context.Context) error {
 	s.hmu.Lock()
-	if s.w != nil || s.closed {
+	if s.w != nil || s.closed || s.disk == nil {
 		s.hmu.Unlock()
 		return nil
 	}
@@ -78,7 +78,7 @@ func (s *reconciler) startWatcher(ctx context.Context) error {
 		return err
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	w := &watcher{s: s.Space, fw: fw, base: filepath.Join(s.dir, "files"), cancel: cancel, done: make(chan struct{}),
+	w := &watcher{s: s.Space, fw: fw, base: s.disk.WatchRoot(), cancel: cancel, done: make(chan struct{}),
 		names: map[string]bool{}, dirty: map[string]bool{}, full: true}
 	s.w = w
 	s.hmu.Unlock()
@@ -94,7 +94,7 @@ func (w *watcher) stop() {
 
 // addTree adds watches on dir and every real directory under it.
 func (w *watcher) addTree(dir string) {
-	fi, err := w.s.files.Lstat(nameOrDot(dir))
+	fi, err := w.s.disk.Lstat(dir)
 	if err != nil || !fi.IsDir() {
 		return
 	}
@@ -102,7 +102,7 @@ func (w *watcher) addTree(dir string) {
 		w.s.log.Warn("watch directory", "path", dir, "err", err)
 		return
 	}
-	names, err := readDirNames(w.s.files, nameOrDot(dir))
+	names, err := w.s.disk.ReadDirNames(dir)
 	if err != nil {
 		return
 	}
@@ -114,17 +114,10 @@ func (w *watcher) addTree(dir string) {
 		if c, err := pathrule.Clean(p); err != nil || c != p {
 			continue
 		}
-		if fi, err := w.s.files.Lstat(p); err == nil && fi.IsDir() {
+		if fi, err := w.s.disk.Lstat(p); err == nil && fi.IsDir() {
 			w.addTree(p)
 		}
 	}
-}
-
-func nameOrDot(p string) string {
-	if p == "" {
-		return "."
-	}
-	return p
 }
 
 // rel turns an event's absolute name into a tenant path; ok is false outside files/.
@@ -170,7 +163,7 @@ func (w *watcher) run(ctx context.Context) {
 				continue
 			}
 			if ev.Has(fsnotify.Create) && p != "" {
-				if fi, err := w.s.files.Lstat(p); err == nil && fi.IsDir() {
+				if fi, err := w.s.disk.Lstat(p); err == nil && fi.IsDir() {
 					w.addTree(p)
 				}
 			}
