@@ -344,13 +344,19 @@ func (s *committer) applyPut(b *batch, r *putReq) error {
 	}
 	b.versions = b.versions || versionID != ""
 
-	// The batch's view of the index, and the limits meanwhile.
-	a := &applied{r: r, cur: cur, missing: missing, created: created, versionID: versionID}
+	s.cm.account(b, &applied{r: r, cur: cur, missing: missing, created: created, versionID: versionID})
+	return nil
+}
+
+// account records an applied member in the batch's view of the index and in the
+// pending counters (which now hold what its upload's reservation held).
+func (s *committer) account(b *batch, a *applied) {
+	p, u, cur, missing := a.r.p, a.r.u, a.cur, a.missing
 	for _, d := range missing {
 		b.over[pathrule.FoldKey(d)] = &entry{Path: d, IsDir: true}
 	}
 	b.over[pathrule.FoldKey(p)] = &entry{Path: p, Size: u.size, Hash: u.hash, Modified: u.modified}
-	b.writer[pathrule.FoldKey(p)] = r
+	b.writer[pathrule.FoldKey(p)] = a.r
 	a.adds = int64(len(missing))
 	if cur == nil {
 		a.adds++
@@ -370,7 +376,6 @@ func (s *committer) applyPut(b *batch, r *putReq) error {
 		u.reserved = 0
 	}
 	b.done = append(b.done, a)
-	return nil
 }
 
 // syncSafely runs sync (and the test fault of the "sync" stage), turning a panic into

@@ -253,41 +253,9 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 	if err := s.writable(); err != nil {
 		return protocol.Metadata{}, err
 	}
-	e, err := s.lookupExact(ctx, f)
+	e, caseOnly, missing, err := s.checkMove(ctx, f, t, ifMatch)
 	if err != nil {
 		return protocol.Metadata{}, err
-	}
-	if e == nil {
-		return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such file")
-	}
-	if ifMatch != "" && (e.IsDir || !strings.EqualFold(ifMatch, e.Hash)) {
-		return protocol.Metadata{}, protocol.Errorf(protocol.CodePreconditionFailed, "the current content differs")
-	}
-	caseOnly := pathrule.FoldKey(f) == pathrule.FoldKey(t)
-	if f == t {
-		return protocol.Metadata{}, protocol.Errorf(protocol.CodeConflict, "source and target are the same")
-	}
-	if !caseOnly && pathrule.Within(pathrule.FoldKey(t), pathrule.FoldKey(f)) {
-		return protocol.Metadata{}, protocol.Errorf(protocol.CodeConflict, "cannot move a directory into itself")
-	}
-	var missing []string
-	if caseOnly {
-		// Only the last segment may differ in case: the parents must stay.
-		if pathrule.Parent(f) != pathrule.Parent(t) {
-			return protocol.Metadata{}, protocol.Errorf(protocol.CodeConflict, "a parent differs only in case")
-		}
-	} else {
-		var cur *entry
-		cur, missing, err = s.checkTarget(ctx, t)
-		if err != nil {
-			return protocol.Metadata{}, err
-		}
-		if cur != nil {
-			return protocol.Metadata{}, protocol.Errorf(protocol.CodeConflict, "the target exists")
-		}
-		if err := s.cm.checkEntries(false, len(missing)); err != nil {
-			return protocol.Metadata{}, err
-		}
 	}
 	created, err := s.cm.makeParents(missing)
 	if err != nil {
@@ -325,6 +293,47 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 	}
 	s.rc.markOwn(append([]string{f, t}, created...)...)
 	return meta, nil
+}
+
+// checkMove checks a move of f to t in the commit section: the source exists (and
+// has hash ifMatch if set), the target is not the source, not inside it, and free (or
+// the source's name in another case); missing are the target's parents to create.
+func (s *Space) checkMove(ctx context.Context, f, t, ifMatch string) (e *entry, caseOnly bool, missing []string, err error) {
+	e, err = s.lookupExact(ctx, f)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	if e == nil {
+		return nil, false, nil, protocol.Errorf(protocol.CodeNotFound, "no such file")
+	}
+	if ifMatch != "" && (e.IsDir || !strings.EqualFold(ifMatch, e.Hash)) {
+		return nil, false, nil, protocol.Errorf(protocol.CodePreconditionFailed, "the current content differs")
+	}
+	caseOnly = pathrule.FoldKey(f) == pathrule.FoldKey(t)
+	if f == t {
+		return nil, false, nil, protocol.Errorf(protocol.CodeConflict, "source and target are the same")
+	}
+	if !caseOnly && pathrule.Within(pathrule.FoldKey(t), pathrule.FoldKey(f)) {
+		return nil, false, nil, protocol.Errorf(protocol.CodeConflict, "cannot move a directory into itself")
+	}
+	if caseOnly {
+		// Only the last segment may differ in case: the parents must stay.
+		if pathrule.Parent(f) != pathrule.Parent(t) {
+			return nil, false, nil, protocol.Errorf(protocol.CodeConflict, "a parent differs only in case")
+		}
+		return e, true, nil, nil
+	}
+	cur, missing, err := s.checkTarget(ctx, t)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	if cur != nil {
+		return nil, false, nil, protocol.Errorf(protocol.CodeConflict, "the target exists")
+	}
+	if err := s.cm.checkEntries(false, len(missing)); err != nil {
+		return nil, false, nil, err
+	}
+	return e, false, missing, nil
 }
 
 // moveTree moves the entries of from and its subtree (and the versions kept of them)

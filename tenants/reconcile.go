@@ -113,36 +113,44 @@ func (s *reconciler) reconcile(ctx context.Context, dir string, deep bool) (unst
 				}
 			}
 		default:
-			if e != nil && e.Size == d.size && e.Modified.Equal(d.mtime) {
-				continue
-			}
-			k := verifiedKey{d.path, d.size, d.mtime.UnixNano()}
-			if e != nil {
-				if h, ok := s.verified.get(k); ok && h == e.Hash {
-					continue
-				}
-			}
-			hash, st, err := s.rc.hashStable(d.path)
-			if errors.Is(err, blob.ErrUnstable) {
-				unstable = true
-				continue
-			}
+			u, err := s.rc.reconcileFile(ctx, d, e)
+			unstable = unstable || u
 			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					continue
-				}
-				return unstable, err
-			}
-			if e != nil && hash == e.Hash {
-				s.verified.put(verifiedKey{d.path, st.size, st.mtime.UnixNano()}, hash)
-				continue
-			}
-			if err := s.rc.applyFile(ctx, e, st, hash); err != nil {
 				return unstable, err
 			}
 		}
 	}
 	return unstable, nil
+}
+
+// reconcileFile compares the file d found on disk with its index entry e (nil: none)
+// and commits a Create or Update if its content differs: it hashes the file unless
+// size and mtime match e or the content was verified before. unstable reports a file
+// that changed while hashed.
+func (s *reconciler) reconcileFile(ctx context.Context, d *diskItem, e *entry) (unstable bool, err error) {
+	if e != nil && e.Size == d.size && e.Modified.Equal(d.mtime) {
+		return false, nil
+	}
+	if e != nil {
+		if h, ok := s.verified.get(verifiedKey{d.path, d.size, d.mtime.UnixNano()}); ok && h == e.Hash {
+			return false, nil
+		}
+	}
+	hash, st, err := s.rc.hashStable(d.path)
+	if errors.Is(err, blob.ErrUnstable) {
+		return true, nil
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	if e != nil && hash == e.Hash {
+		s.verified.put(verifiedKey{d.path, st.size, st.mtime.UnixNano()}, hash)
+		return false, nil
+	}
+	return false, s.rc.applyFile(ctx, e, st, hash)
 }
 
 // readDisk lists dir's acceptable children by fold key.
@@ -375,27 +383,6 @@ func (s *reconciler) reconcileName(ctx context.Context, p string) (unstable, nee
 		u, err := s.rc.reconcile(ctx, d.path, true)
 		return u, false, err
 	}
-	if e != nil && e.Size == d.size && e.Modified.Equal(d.mtime) {
-		return false, false, nil
-	}
-	if e != nil {
-		if h, ok := s.verified.get(verifiedKey{d.path, d.size, d.mtime.UnixNano()}); ok && h == e.Hash {
-			return false, false, nil
-		}
-	}
-	hash, st, err := s.rc.hashStable(d.path)
-	if errors.Is(err, blob.ErrUnstable) {
-		return true, false, nil
-	}
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, false, nil
-		}
-		return false, false, err
-	}
-	if e != nil && hash == e.Hash {
-		s.verified.put(verifiedKey{d.path, st.size, st.mtime.UnixNano()}, hash)
-		return false, false, nil
-	}
-	return false, false, s.rc.applyFile(ctx, e, st, hash)
+	unstable, err = s.rc.reconcileFile(ctx, d, e)
+	return unstable, false, err
 }

@@ -222,51 +222,10 @@ func (w *watcher) scan(ctx context.Context) (again bool) {
 		w.stats.fullScans++
 		w.stats.mu.Unlock()
 	}
-	// Parents before children: a new directory is reconciled with its subtree first.
-	sorted := make([]string, 0, len(names))
-	for p := range names {
-		sorted = append(sorted, p)
+	again, stop := w.scanNames(ctx, names, dirty)
+	if stop {
+		return false
 	}
-	sort.Strings(sorted)
-	var own int
-	for _, p := range sorted {
-		if ctx.Err() != nil {
-			return false
-		}
-		if dirty[pathrule.Parent(p)] {
-			continue // its directory is reconciled below
-		}
-		if w.s.rc.isOwn(p) {
-			own++
-			continue
-		}
-		unstable, needDir, err := w.s.rc.reconcileName(ctx, p)
-		switch {
-		case err != nil:
-			if protocol.CodeOf(err) == protocol.CodeNotFound {
-				return false // the tenant is being deleted
-			}
-			if ctx.Err() == nil && !w.s.isClosed() {
-				w.s.log.Warn("reconcile after disk change", "path", p, "err", err)
-				again = true
-				w.mu.Lock()
-				w.names[p] = true
-				w.mu.Unlock()
-			}
-		case needDir:
-			dirty[pathrule.Parent(p)] = true
-		case unstable:
-			again = true
-			w.mu.Lock()
-			w.names[p] = true
-			w.mu.Unlock()
-		}
-	}
-	w.stats.mu.Lock()
-	w.stats.names += len(sorted)
-	w.stats.own += own
-	w.stats.dirs += len(dirty)
-	w.stats.mu.Unlock()
 	for dir := range dirty {
 		if ctx.Err() != nil {
 			return false
@@ -279,18 +238,75 @@ func (w *watcher) scan(ctx context.Context) (again bool) {
 			if ctx.Err() == nil && !w.s.isClosed() {
 				w.s.log.Warn("reconcile after disk change", "path", dir, "err", err)
 				again = true
-				w.mu.Lock()
-				w.dirty[dir] = true
-				w.mu.Unlock()
+				w.markDirty(dir)
 			}
 			continue
 		}
 		if unstable {
 			again = true
-			w.mu.Lock()
-			w.dirty[dir] = true
-			w.mu.Unlock()
+			w.markDirty(dir)
 		}
 	}
 	return again
+}
+
+// scanNames looks at each dirty name whose directory is not dirty, parents first,
+// and adds to dirty the directories that must be reconciled whole. again asks for
+// another look; stop ends the scan (context done, tenant being deleted).
+func (w *watcher) scanNames(ctx context.Context, names, dirty map[string]bool) (again, stop bool) {
+	// Parents before children: a new directory is reconciled with its subtree first.
+	sorted := make([]string, 0, len(names))
+	for p := range names {
+		sorted = append(sorted, p)
+	}
+	sort.Strings(sorted)
+	var own int
+	for _, p := range sorted {
+		if ctx.Err() != nil {
+			return false, true
+		}
+		if dirty[pathrule.Parent(p)] {
+			continue // its directory is reconciled below
+		}
+		if w.s.rc.isOwn(p) {
+			own++
+			continue
+		}
+		unstable, needDir, err := w.s.rc.reconcileName(ctx, p)
+		switch {
+		case err != nil:
+			if protocol.CodeOf(err) == protocol.CodeNotFound {
+				return false, true // the tenant is being deleted
+			}
+			if ctx.Err() == nil && !w.s.isClosed() {
+				w.s.log.Warn("reconcile after disk change", "path", p, "err", err)
+				again = true
+				w.markName(p)
+			}
+		case needDir:
+			dirty[pathrule.Parent(p)] = true
+		case unstable:
+			again = true
+			w.markName(p)
+		}
+	}
+	w.stats.mu.Lock()
+	w.stats.names += len(sorted)
+	w.stats.own += own
+	w.stats.dirs += len(dirty)
+	w.stats.mu.Unlock()
+	return again, false
+}
+
+// markName and markDirty queue a name or a directory for the next scan.
+func (w *watcher) markName(p string) {
+	w.mu.Lock()
+	w.names[p] = true
+	w.mu.Unlock()
+}
+
+func (w *watcher) markDirty(dir string) {
+	w.mu.Lock()
+	w.dirty[dir] = true
+	w.mu.Unlock()
 }
