@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/blob"
 	"github.com/syncspace/syncspace/tenants/index"
 )
 
@@ -37,7 +38,7 @@ func (r *Registry) Create(ctx context.Context, name string, o Options) (Tenant, 
 	if err != nil {
 		return Tenant{}, wrapInternal("create tenant", err)
 	}
-	if err := r.blobs.Create(name); err != nil {
+	if err := r.blobs.Create(blob.Tenant{Name: name, ID: t.ID}); err != nil {
 		_ = r.index.DeleteTenant(context.WithoutCancel(ctx), t.ID)
 		return Tenant{}, internal("create tenant directories", err)
 	}
@@ -122,7 +123,7 @@ func (r *Registry) Delete(ctx context.Context, name string) error {
 		}
 		sl.mu.Unlock()
 	}
-	if err := r.blobs.Delete(name, t.ID); err != nil {
+	if err := r.blobs.Delete(blob.Tenant{Name: name, ID: t.ID}); err != nil {
 		return internal("delete tenant files", err)
 	}
 	r.log.Info("tenant deleted", "tenant", name)

@@ -105,6 +105,9 @@ func (s *reconciler) cleanTmp() error {
 // cleanVersions removes version files without a row and rows without a file.
 func (s *reconciler) cleanVersions(ctx context.Context) error {
 	names, err := s.blobs.Versions()
+	if errors.Is(err, errors.ErrUnsupported) {
+		return nil // versions are references to content: the index is the list
+	}
 	if err != nil {
 		return err
 	}

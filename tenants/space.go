@@ -11,6 +11,7 @@ import (
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/blob"
 	"github.com/syncspace/syncspace/tenants/index"
 )
 
@@ -78,7 +79,7 @@ type Space struct {
 type entry = index.Entry
 
 func (r *Registry) openSpace(ctx context.Context, t Tenant) (*Space, error) {
-	b, err := r.blobs.Open(t.Name)
+	b, err := r.blobs.Open(blob.Tenant{Name: t.Name, ID: t.ID})
 	if err != nil {
 		return nil, internal("open space", err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/blob"
 	"github.com/syncspace/syncspace/tenants/index"
 )
 
@@ -149,7 +150,7 @@ func (r *Registry) dropVersions(ctx context.Context, id string, before time.Time
 			return total, nil
 		}
 		for _, v := range batch {
-			if err := r.blobs.RemoveVersion(v.TenantName, v.ID, ""); err != nil {
+			if err := r.blobs.RemoveVersion(blob.Tenant{Name: v.TenantName, ID: v.TenantID}, v.ID, ""); err != nil {
 				r.log.Warn("remove version", "tenant", v.TenantName, "err", err)
 			}
 		}

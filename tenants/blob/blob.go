@@ -54,22 +54,26 @@ type Batch interface {
 	Close()
 }
 
+// Tenant names a tenant to a Store: a disk store keeps its content by name
+// (DATA/tenants/NAME), a content-addressed one by its immutable id.
+type Tenant struct{ Name, ID string }
+
 // Store holds every tenant's content (tenants.BlobStore). Tenants are named by name;
 // content by path and, where it is addressed, by its sha256 too, so that a
 // content-addressed store can serve it.
 type Store interface {
 	// Create makes the place of a new tenant's content (idempotent).
-	Create(tenant string) error
+	Create(t Tenant) error
 	// Open opens the tenant's content store (creating its place if missing).
-	Open(tenant string) (Content, error)
-	// Delete removes all of the tenant's content; id is its immutable id. A tenant
-	// without content is no error.
-	Delete(tenant, id string) error
+	Open(t Tenant) (Content, error)
+	// Delete removes all of the tenant's content. A tenant without content is no
+	// error.
+	Delete(t Tenant) error
 	// RemoveVersion removes version id of the tenant; a missing one is no error. hash
 	// is its content's sha256, or "" when the caller does not know it (pruning: a
 	// content-addressed store then drops only the reference and collects content
 	// that nothing refers to on its own).
-	RemoveVersion(tenant, id, hash string) error
+	RemoveVersion(t Tenant, id, hash string) error
 	// Free returns the bytes free for new content (limits.MinFreeDisk).
 	Free() (uint64, error)
 }
@@ -120,6 +124,8 @@ type Content interface {
 	RestoreVersion(id, hash, p string, noReplace bool) error
 	// Temps and Versions list the temp files and the versions kept (recovery drops
 	// what no upload or index row owns); RemoveTempAll and RemoveVersionAll drop one.
+	// A store that cannot list its versions (they are references to content)
+	// returns an error matching errors.ErrUnsupported from Versions.
 	Temps() ([]string, error)
 	Versions() ([]string, error)
 	RemoveTempAll(name string) error

@@ -23,7 +23,7 @@ func openT(t *testing.T) (*Store, *Tenant) {
 	t.Helper()
 	st, err := New(t.TempDir())
 	must(t, err)
-	c, err := st.Open("t")
+	c, err := st.Open(blob.Tenant{Name: "t", ID: "id1"})
 	must(t, err)
 	tn := c.(*Tenant)
 	t.Cleanup(func() { tn.Close() })
@@ -150,11 +150,11 @@ func TestDiskAndHeadMark(t *testing.T) {
 	if !tn.Closed() {
 		t.Fatal("not closed")
 	}
-	must(t, st.Delete("t", "id1"))
+	must(t, st.Delete(blob.Tenant{Name: "t", ID: "id1"}))
 	if _, err := os.Stat(st.tenantDir("t")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("tenant dir after Delete: %v", err)
 	}
-	must(t, st.Delete("t", "id1")) // gone already: no error
+	must(t, st.Delete(blob.Tenant{Name: "t", ID: "id1"})) // gone already: no error
 	if _, err := st.Free(); err != nil {
 		t.Fatal(err)
 	}

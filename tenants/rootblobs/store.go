@@ -42,9 +42,9 @@ func (st *Store) tenantDir(name string) string {
 }
 
 // Create makes DATA/tenants/NAME and its files/, versions/ and tmp/ (0700).
-func (st *Store) Create(tenant string) error {
+func (st *Store) Create(t blob.Tenant) error {
 	for _, sub := range []string{"", "files", "versions", "tmp"} {
-		if err := mkdirAllOS(filepath.Join(st.tenantDir(tenant), sub)); err != nil {
+		if err := mkdirAllOS(filepath.Join(st.tenantDir(t.Name), sub)); err != nil {
 			return err
 		}
 	}
@@ -52,18 +52,18 @@ func (st *Store) Create(tenant string) error {
 }
 
 // Open creates the tenant's directories if missing and opens them.
-func (st *Store) Open(tenant string) (blob.Content, error) {
-	if err := st.Create(tenant); err != nil {
+func (st *Store) Open(t blob.Tenant) (blob.Content, error) {
+	if err := st.Create(t); err != nil {
 		return nil, err
 	}
-	return openTenant(st.tenantDir(tenant))
+	return openTenant(st.tenantDir(t.Name))
 }
 
 // Delete moves the tenant's directory aside first, so that the name is free at once,
 // then removes it.
-func (st *Store) Delete(tenant, id string) error {
-	trash := filepath.Join(st.dataDir, "tenants", ".deleted-"+id)
-	if err := os.Rename(st.tenantDir(tenant), trash); err != nil {
+func (st *Store) Delete(t blob.Tenant) error {
+	trash := filepath.Join(st.dataDir, "tenants", ".deleted-"+t.ID)
+	if err := os.Rename(st.tenantDir(t.Name), trash); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
@@ -73,8 +73,8 @@ func (st *Store) Delete(tenant, id string) error {
 }
 
 // RemoveVersion removes versions/ID of the tenant.
-func (st *Store) RemoveVersion(tenant, id, _ string) error {
-	root, err := os.OpenRoot(filepath.Join(st.tenantDir(tenant), "versions"))
+func (st *Store) RemoveVersion(t blob.Tenant, id, _ string) error {
+	root, err := os.OpenRoot(filepath.Join(st.tenantDir(t.Name), "versions"))
 	if err != nil {
 		return nil // no versions directory: nothing to remove
 	}
