@@ -15,7 +15,8 @@ import (
 )
 
 // TokenRecord is what the store keeps of an issued token (never the token itself).
-// Tenant and TenantID are empty for ops tokens; RevokedAt is nil while not revoked.
+// Tenant and TenantID are empty for ops tokens; RevokedAt is nil while not revoked;
+// Device is empty except on access tokens issued to a device.
 type TokenRecord struct {
 	JTI       string     `json:"jti"`
 	Kind      string     `json:"kind"`
@@ -27,6 +28,7 @@ type TokenRecord struct {
 	IssuedAt  time.Time  `json:"issued_at"`
 	ExpiresAt time.Time  `json:"expires_at"`
 	Revoked   bool       `json:"revoked"`
+	Device    string     `json:"device_id,omitempty"` // the device an access token was issued to
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
 
@@ -55,6 +57,12 @@ type claims struct {
 	NotBefore *jwt.NumericDate `json:"nbf"`
 	ExpiresAt *jwt.NumericDate `json:"exp"`
 	ID        string           `json:"jti"`
+	Cnf       *confirmation    `json:"cnf,omitempty"`
+}
+
+// confirmation is the cnf claim of a certificate-bound token (RFC 8705 §3.1).
+type confirmation struct {
+	X5tS256 string `json:"x5t#S256"`
 }
 
 var _ jwt.Claims = (*claims)(nil)
@@ -108,7 +116,7 @@ func (s *Service) IssueTenantToken(ctx context.Context, tenant, subject, role st
 		return "", TokenRecord{}, err
 	}
 	rec := TokenRecord{Kind: KindTenant, Tenant: tenant, TenantID: tid, Subject: subject, Role: role}
-	return s.issue(ctx, rec, AudienceTenant, ttl)
+	return s.issue(ctx, rec, AudienceTenant, ttl, "")
 }
 
 // IssueOpsToken issues an ops token (aud syncspace-admin, role ops) for subject, valid
@@ -119,7 +127,7 @@ func (s *Service) IssueOpsToken(ctx context.Context, subject string, ttl time.Du
 		return "", TokenRecord{}, err
 	}
 	rec := TokenRecord{Kind: KindOps, Subject: subject, Role: RoleOps}
-	return s.issue(ctx, rec, AudienceOps, ttl)
+	return s.issue(ctx, rec, AudienceOps, ttl, "")
 }
 
 func checkIssue(subject string, ttl, limit time.Duration, limitName string) error {
@@ -135,7 +143,9 @@ func checkIssue(subject string, ttl, limit time.Duration, limitName string) erro
 	return nil
 }
 
-func (s *Service) issue(ctx context.Context, rec TokenRecord, aud string, ttl time.Duration) (string, TokenRecord, error) {
+// issue signs and records rec's token, bound to the certificate thumbprint thumb (cnf
+// x5t#S256) when not "".
+func (s *Service) issue(ctx context.Context, rec TokenRecord, aud string, ttl time.Duration, thumb string) (string, TokenRecord, error) {
 	signer := s.keys.set.Load().signer
 	if signer == nil {
 		if err := s.keys.load(ctx); err != nil {
@@ -162,6 +172,9 @@ func (s *Service) issue(ctx context.Context, rec TokenRecord, aud string, ttl ti
 	}
 	if rec.Kind == KindTenant {
 		c.Tenant, c.TenantID = &rec.Tenant, &rec.TenantID
+	}
+	if thumb != "" {
+		c.Cnf = &confirmation{X5tS256: thumb}
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 	t.Header["kid"] = signer.kid

@@ -123,8 +123,12 @@ func refusedHere(audience string, p *Principal) error {
 }
 
 func (s *Service) verifyFull(ctx context.Context, parser *jwt.Parser, token, audience string) (*Principal, error) {
-	keys := s.keys.set.Load()
-	key, err := checkHeader(token, keys)
+	key, err := checkHeader(token, s.keys.set.Load())
+	if errors.Is(err, errUnknownKID) && s.keys.reloadForUnknown(ctx) {
+		// A key just rotated on another node signs tokens before this node's poll
+		// sees it.
+		key, err = checkHeader(token, s.keys.set.Load())
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +147,12 @@ func (s *Service) verifyFull(ctx context.Context, parser *jwt.Parser, token, aud
 		return nil, invalid("missing or malformed claim", nil)
 	}
 	p := &Principal{Subject: c.Subject, Role: c.Role, JTI: c.ID, KeyID: key.kid, ExpiresAt: c.ExpiresAt.Time}
+	if c.Cnf != nil {
+		if c.Cnf.X5tS256 == "" {
+			return nil, invalid("empty cnf", nil)
+		}
+		p.CertThumbprint = c.Cnf.X5tS256
+	}
 	switch audience {
 	case AudienceTenant:
 		if c.Tenant == nil || c.TenantID == nil || *c.Tenant == "" || *c.TenantID == "" {
@@ -166,6 +176,9 @@ func (s *Service) verifyFull(ctx context.Context, parser *jwt.Parser, token, aud
 	}
 	return p, nil
 }
+
+// errUnknownKID: the token names no live key this process knows.
+var errUnknownKID = errors.New("no live key has this kid")
 
 // checkHeader inspects the JOSE header before any signature work: alg EdDSA, a live
 // kid, no key-carrying or critical headers.
@@ -196,7 +209,7 @@ func checkHeader(token string, keys *keySet) (*signingKey, error) {
 	}
 	key := keys.live[kid]
 	if key == nil {
-		return nil, invalid("unknown or retired kid", nil)
+		return nil, invalid("unknown or retired kid", errUnknownKID)
 	}
 	if len(key.pub) != ed25519.PublicKeySize {
 		return nil, invalid("bad key", nil)
@@ -218,6 +231,9 @@ func (s *Service) checkRecord(ctx context.Context, p *Principal) error {
 	}
 	if r.Kind != p.Kind || r.Tenant != p.Tenant || r.TenantID != p.TenantID || r.Subject != p.Subject || r.Role != p.Role || r.KeyID != p.KeyID || r.ExpiresAt.Unix() != p.ExpiresAt.Unix() {
 		return invalid("claims differ from the record", nil)
+	}
+	if p.Device = r.Device; p.Device != "" {
+		s.Devices().settleAccess(ctx, p.JTI) // its first use ends the grace of the secret that issued it
 	}
 	return nil
 }

@@ -34,6 +34,12 @@ func New(ctx context.Context, db *sql.DB) (*Store, error) {
 			return nil, fmt.Errorf("auth: create tables: %w", err)
 		}
 	}
+	if err := addColumn(ctx, db, "auth_tokens", "device", "TEXT NOT NULL DEFAULT ''"); err != nil {
+		return nil, fmt.Errorf("auth: create tables: %w", err)
+	}
+	if err := createSettings(ctx, db); err != nil {
+		return nil, err
+	}
 	return &Store{db: db}, nil
 }
 
@@ -52,6 +58,12 @@ var schema = []string{
 		public_key BLOB NOT NULL,
 		created_at INTEGER NOT NULL,
 		retired_at INTEGER
+	)`,
+	// A key's private half sealed under the key-encryption key, when the Service has
+	// one; its own table so that databases made before it need no ALTER.
+	`CREATE TABLE IF NOT EXISTS auth_keys_sealed (
+		kid    TEXT PRIMARY KEY REFERENCES auth_keys(kid),
+		sealed BLOB NOT NULL
 	)`,
 	`CREATE TABLE IF NOT EXISTS auth_tokens (
 		jti        TEXT PRIMARY KEY,
@@ -88,3 +100,5 @@ var schema = []string{
 		BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
 	settingsTable,
 }
+
+func init() { schema = append(schema, deviceSchema...) }

@@ -35,6 +35,7 @@ import (
 	"github.com/syncspace/syncspace/transport/httperr"
 	"github.com/syncspace/syncspace/transport/hub"
 	"github.com/syncspace/syncspace/transport/metrics"
+	"github.com/syncspace/syncspace/transport/tokenep"
 	"github.com/syncspace/syncspace/transport/web"
 )
 
@@ -123,6 +124,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		return nil, err
 	}
 
+	tokenep.Register(s.main, d.Auth, s.mw, logger)
 	s.hub = hub.New(o.Hub, hub.Deps{
 		Registry: hub.FromRegistry(d.Tenants),
 		Auth:     d.Auth,
