@@ -11,6 +11,7 @@ import (
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/localbus"
 	"github.com/syncspace/syncspace/tenants/pgindex"
+	"github.com/syncspace/syncspace/tenants/rootblobs"
 )
 
 // TestDomainOverPostgres runs the tenants domain on this index: concurrent uploads
@@ -23,7 +24,12 @@ func TestDomainOverPostgres(t *testing.T) {
 	dir := t.TempDir()
 	openReg := func() *tenants.Registry {
 		t.Helper()
-		reg, err := tenants.Open(ctx, tenants.Deps{Index: open(t, url, 4, pgindex.Options{}), Bus: localbus.New()}, dir, tenants.Limits{}, nil)
+		blobs, err := rootblobs.New(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg, err := tenants.Open(ctx, tenants.Deps{Index: open(t, url, 4, pgindex.Options{}), Bus: localbus.New(), Blobs: blobs},
+			tenants.Limits{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,11 +19,14 @@ import (
 	"github.com/syncspace/syncspace/auth/pgstore"
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/casblobs"
+	"github.com/syncspace/syncspace/tenants/dirblobs"
 	"github.com/syncspace/syncspace/tenants/pgbus"
 	"github.com/syncspace/syncspace/tenants/pgindex"
 	"github.com/syncspace/syncspace/tenants/pgleader"
 	"github.com/syncspace/syncspace/tenants/pgschema"
 	"github.com/syncspace/syncspace/tenants/redisbus"
+	"github.com/syncspace/syncspace/tenants/s3blobs"
 )
 
 // Cluster is how a node joins a cluster: config's cluster section and auth.kek_file.
@@ -31,26 +37,11 @@ type Cluster struct {
 	KEKFile string
 }
 
-// ErrClusterUnavailable is Open's error in cluster mode when this build lacks a part
-// of it: syncd refuses to start rather than run as a single node.
-var ErrClusterUnavailable = errors.New("not available in this build")
-
-// sharedBlobs says whether this build stores content in cluster.blobs. Without it a
-// node would keep content in its own data dir, which other nodes cannot read.
-const sharedBlobs = false
-
-// openCluster opens the node's cluster adapters.
+// openCluster opens PostgreSQL (schema migrations first), the index, the shared blob
+// store, the bus, the leader lock, the registry and the token service on the
+// PostgreSQL auth store with the key-encryption key. Nothing of it falls back to the
+// data dir's store.
 func openCluster(ctx context.Context, n *Node, dataDir string, o Options, logger *slog.Logger) error {
-	if !sharedBlobs {
-		return fmt.Errorf("%w: it lacks the shared blob store (cluster.blobs)", ErrClusterUnavailable)
-	}
-	return openClusterParts(ctx, n, dataDir, o, logger)
-}
-
-// openClusterParts opens PostgreSQL (schema migrations first), the index, the bus,
-// the leader lock, the registry and the token service on the PostgreSQL auth store
-// with the key-encryption key.
-func openClusterParts(ctx context.Context, n *Node, dataDir string, o Options, logger *slog.Logger) error {
 	cl := o.Cluster
 	kek, err := auth.ReadKEKFile(cl.KEKFile)
 	if err != nil {
@@ -66,12 +57,16 @@ func openClusterParts(ctx context.Context, n *Node, dataDir string, o Options, l
 	if err != nil {
 		return fmt.Errorf("open index: %w", err)
 	}
+	blobs, err := openBlobs(ctx, cl.Blobs, dataDir)
+	if err != nil {
+		return fmt.Errorf("open blobs: %w", err)
+	}
 	if n.bus, err = openBus(ctx, cl.Cluster, logger); err != nil {
 		return fmt.Errorf("open bus: %w", err)
 	}
 	n.leader = pgleader.Start(ctx, cl.Postgres, pgleader.Options{Logger: logger})
-	deps := tenants.Deps{Index: idx, Bus: n.bus, Leader: n.leader}
-	if n.Tenants, err = tenants.Open(ctx, deps, dataDir, o.Limits, logger); err != nil {
+	deps := tenants.Deps{Index: idx, Bus: n.bus, Leader: n.leader, Blobs: blobs}
+	if n.Tenants, err = tenants.Open(ctx, deps, o.Limits, logger); err != nil {
 		return fmt.Errorf("open tenants: %w", err)
 	}
 	store, err := pgstore.New(ctx, n.pool)
@@ -106,4 +101,59 @@ func openBus(ctx context.Context, cl config.Cluster, logger *slog.Logger) (tenan
 		return redisbus.New(ctx, cl.Bus, redisbus.Options{Logger: logger})
 	}
 	return pgbus.New(ctx, cl.Postgres, pgbus.Options{Logger: logger})
+}
+
+// openBlobs opens cluster.blobs (dir:/PATH or s3://BUCKET?…, created when missing)
+// as a content-addressed store, uploads in progress under the data dir's tmp/blobs.
+// Without a blobs value (syncctl --postgres, which stores no content) a store under
+// the data dir stands in.
+func openBlobs(ctx context.Context, spec, dataDir string) (*casblobs.Store, error) {
+	var obj casblobs.Objects
+	if spec == "" {
+		spec = "dir:" + filepath.Join(dataDir, "blobs")
+	}
+	bs, err := config.ParseBlobStore(spec)
+	if err != nil {
+		return nil, err
+	}
+	if bs.Kind == config.BlobsDir {
+		if obj, err = dirblobs.Open(bs.Dir, true); err != nil {
+			return nil, err
+		}
+	} else {
+		access, secret, err := s3Credentials(bs.CredentialsFile)
+		if err != nil {
+			return nil, err
+		}
+		if obj, err = s3blobs.New(ctx, s3blobs.Settings{Endpoint: bs.Endpoint, Region: bs.Region,
+			AccessKey: access, SecretKey: secret, Bucket: bs.Bucket, CreateBucket: true}); err != nil {
+			return nil, err
+		}
+	}
+	return casblobs.New(obj, filepath.Join(dataDir, "tmp", "blobs"))
+}
+
+// s3Credentials reads the access and secret key from file (lines
+// AWS_ACCESS_KEY_ID=… and AWS_SECRET_ACCESS_KEY=…, as an env file), or from the
+// environment when file is "".
+func s3Credentials(file string) (access, secret string, err error) {
+	get := os.Getenv
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", "", fmt.Errorf("credentials_file: %w", err)
+		}
+		vals := map[string]string{}
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
+				vals[strings.ToUpper(strings.TrimSpace(k))] = strings.TrimSpace(v)
+			}
+		}
+		get = func(k string) string { return vals[k] }
+	}
+	access, secret = get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")
+	if access == "" || secret == "" {
+		return "", "", errors.New("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or credentials_file")
+	}
+	return access, secret, nil
 }

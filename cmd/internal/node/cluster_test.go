@@ -3,8 +3,10 @@ package node
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,16 +19,16 @@ import (
 	"github.com/syncspace/syncspace/tenants/pgschema/pgtest"
 )
 
-// openTestNode opens a cluster node's parts on url (content in its own data dir:
-// these tests write directories only).
-func openTestNode(t *testing.T, url, bus, kek string) *Node {
+// openTestNode opens a cluster node on url with the shared blob directory blobs and
+// a data dir of its own.
+func openTestNode(t *testing.T, url, bus, blobs, kek string) *Node {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	o := Options{Cluster: Cluster{Cluster: config.Cluster{Postgres: url, Bus: bus, Blobs: "dir:" + dir}, KEKFile: kek},
+	o := Options{Cluster: Cluster{Cluster: config.Cluster{Postgres: url, Bus: bus, Blobs: "dir:" + blobs}, KEKFile: kek},
 		Logger: slog.New(slog.DiscardHandler)}
 	n := &Node{dataDir: dir}
-	if err := openClusterParts(ctx, n, dir, o, o.Logger); err != nil {
+	if err := openCluster(ctx, n, dir, o, o.Logger); err != nil {
 		n.Close()
 		t.Fatal(err)
 	}
@@ -41,8 +43,8 @@ func openTestNode(t *testing.T, url, bus, kek string) *Node {
 
 // TestClusterNodes: two nodes on one PostgreSQL, over LISTEN/NOTIFY and over Redis: a
 // tenant created on A is usable on B; B's listener gets every change made on A once,
-// in seq order; a token issued on A verifies on B and its revocation on A is seen by
-// B within a second.
+// in seq order; a file uploaded on A downloads from B; a token issued on A verifies on
+// B and its revocation on A is seen by B within a second.
 func TestClusterNodes(t *testing.T) {
 	for _, bus := range []string{"postgres", "redis"} {
 		t.Run(bus, func(t *testing.T) {
@@ -55,7 +57,8 @@ func TestClusterNodes(t *testing.T) {
 			if err := auth.WriteKEKFile(kek); err != nil {
 				t.Fatal(err)
 			}
-			clusterNodes(t, openTestNode(t, url, busURL, kek), openTestNode(t, url, busURL, kek))
+			blobs := t.TempDir()
+			clusterNodes(t, openTestNode(t, url, busURL, blobs, kek), openTestNode(t, url, busURL, blobs, kek))
 		})
 	}
 }
@@ -103,6 +106,19 @@ func clusterNodes(t *testing.T, a, b *Node) {
 	mu.Unlock()
 	if _, seq := spB.Head(); seq != n {
 		t.Errorf("B's head %d, want %d", seq, n)
+	}
+	body := "hello from A"
+	if _, _, err := spA.Put(ctx, "d00/f.txt", strings.NewReader(body), tenants.PutOptions{Size: int64(len(body))}); err != nil {
+		t.Fatal(err)
+	}
+	f, _, err := spB.Open(ctx, "d00/f.txt")
+	if err != nil {
+		t.Fatalf("download from B: %v", err)
+	}
+	b2, err := io.ReadAll(f)
+	f.Close()
+	if err != nil || string(b2) != body {
+		t.Fatalf("B read %q, %v; want %q", b2, err, body)
 	}
 
 	tok, rec, err := a.Auth.IssueTenantToken(ctx, "team", "alice", "read", time.Hour)

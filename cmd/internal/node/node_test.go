@@ -56,7 +56,7 @@ func TestRecordedSettings(t *testing.T) {
 	}
 }
 
-// TestClusterRefused: in cluster mode Open never falls back to the data dir's store.
+// TestClusterRefused: in cluster mode Open never falls back to the data dir's store: a node that cannot open its cluster parts fails.
 func TestClusterRefused(t *testing.T) {
 	data := t.TempDir()
 	cfg := config.Default()
