@@ -18,7 +18,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/pgschema/pgtest"
 )
 
 func tenantsOptions() tenants.Options { return tenants.Options{} }
@@ -433,5 +435,44 @@ func TestClusterNeverFallsBack(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(data, "syncd.db")); !os.IsNotExist(err) {
 		t.Fatalf("a single-node store was created (%v)", err)
+	}
+}
+
+// TestClusterModeStarts: with a cluster section whose parts are all there (PostgreSQL
+// from .ci/services, the LISTEN/NOTIFY bus, dir: blobs), syncd starts in cluster mode:
+// ready, tenants in PostgreSQL (no single-node store in the data dir).
+func TestClusterModeStarts(t *testing.T) {
+	url := pgtest.Postgres(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.json")
+	data := filepath.Join(dir, "data")
+	kek := filepath.Join(dir, "kek")
+	if err := auth.WriteKEKFile(kek); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(map[string]any{"listen": "127.0.0.1:0", "data_dir": data,
+		"auth":    map[string]any{"kek_file": kek},
+		"cluster": map[string]any{"postgres": url, "blobs": "dir:" + filepath.Join(dir, "blobs"), "node_id": "a"}})
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := start(context.Background(), []string{"-config", cfg}, io.Discard, io.Discard, envFunc(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Shutdown(context.Background())
+	if _, err := d.Registry().Create(context.Background(), "team", tenants.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + d.Addr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("readyz %d", resp.StatusCode)
+	}
+	if _, err := os.Stat(filepath.Join(data, "syncd.db")); !os.IsNotExist(err) {
+		t.Fatalf("a single-node store in the data dir (%v)", err)
 	}
 }
