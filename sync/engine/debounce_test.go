@@ -142,3 +142,45 @@ func TestTwoStepWriteUploadedOnce(t *testing.T) {
 		t.Fatalf("uploads %v, want %v", got, want)
 	}
 }
+
+// TestIdlePassWritesNoState: a full pass that finds nothing new leaves the state
+// file alone (no rewrite, no file-system flush); one that finds a local change saves.
+func TestIdlePassWritesNoState(t *testing.T) {
+	dir := t.TempDir()
+	e, err := Open(Options{Root: dir, Remote: &hostileRemote{}, OpenFS: testOpenFS(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	state := filepath.Join(e.rootPath, stateDirName, stateFileName)
+	// pass runs SyncOnce and returns the state file's content and mtime (the state
+	// is written to a new file renamed over the old one).
+	pass := func() (string, int64) {
+		t.Helper()
+		if _, err := e.SyncOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b), fi.ModTime().UnixNano()
+	}
+	b1, c1 := pass()
+	time.Sleep(20 * time.Millisecond) // a rewrite would get a later mtime
+	if b2, c2 := pass(); b2 != b1 || c2 != c1 {
+		t.Fatal("a pass that changed nothing rewrote the state file")
+	}
+	if err := os.WriteFile(filepath.Join(e.rootPath, "new.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b3, _ := pass(); b3 == b1 {
+		t.Fatal("a pass that found a new local file did not save the state")
+	}
+}
