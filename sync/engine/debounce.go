@@ -9,24 +9,27 @@ import "time"
 // editor that writes a file in several steps finish first).
 //
 // The leading edge: a burst of events that begins after leadQuiet without any event,
-// while the engine is idle (not working on an earlier batch), may send at once the paths whose change is known to be complete (a file closed
-// after writing, a name moved in or out, deleted, a directory created: the hints of
-// fsys.DoneWatcher, Linux only). The lead is taken once per burst, settle after the
-// first complete change (so that both halves of a rename travel together); the rest
-// of the burst, and whatever changes while the engine works on a batch, coalesces on
-// the trailing edge. A file still open for writing is never
-// complete, so a write in several steps is sent once, when its writer closes it. The
-// upload re-checks the content anyway (stat before and after hashing, SHA-256 verified
-// by the server).
+// while the engine is idle (not working on an earlier batch), may send at once the
+// files known to be complete: closed after writing (the hints of fsys.DoneWatcher,
+// Linux only). The lead is taken once per burst, leadSettle after the first such
+// file, so that files closed together travel together; the rest of the burst, and
+// whatever changes while the engine works on a batch, coalesces on the trailing edge.
+//
+// A file still open for writing is not complete, so a write in several steps is sent
+// once, when its writer closes it; the upload re-checks the content anyway (stat
+// before and after hashing, SHA-256 verified by the server). Deletes, renames and new
+// directories never lead: the quiet period keeps both halves of a rename in one pass
+// (one server move), lets a tree being copied in settle, and gives the
+// vanished-folder check its chance before files that seem deleted are acted on.
 type batcher struct {
 	leadQuiet time.Duration
 	pending   map[string]bool // changed, not yet sent
-	ready     map[string]bool // complete changes of a leading burst, not yet sent
+	ready     map[string]bool // complete files of a leading burst, not yet sent
 	lastEvent time.Time
 	leadOK    bool // the current burst began after leadQuiet and has not led yet
 }
 
-// leadSettle is how long a leading batch waits after the first complete change.
+// leadSettle is how long a leading batch waits after the first complete file.
 const leadSettle = time.Millisecond
 
 func newBatcher(debounce time.Duration) *batcher {
@@ -47,7 +50,7 @@ func (b *batcher) changed(r string, now time.Time) {
 	b.pending[r] = true
 }
 
-// done records a complete change of r; it reports whether r may lead: the engine is
+// done records that the file r is complete (closed after writing); it reports whether r may lead: the engine is
 // idle and the burst began after a quiet period and has not led yet.
 func (b *batcher) done(r string, now time.Time, idle bool) bool {
 	b.touch(now)

@@ -236,6 +236,7 @@ func (e *Engine) localFull(ctx context.Context) (passResult, error) {
 		return passResult{}, err
 	}
 	e.st.setUnsynced(sc.unsynced)
+	held := sc.unsynced + sc.held
 	e.mu.Lock()
 	e.setLocal(sc)
 	keys := map[string]bool{}
@@ -245,7 +246,30 @@ func (e *Engine) localFull(ctx context.Context) (passResult, error) {
 		}
 	}
 	e.mu.Unlock()
-	return e.runPlan(ctx, keys, false)
+	res, err := e.runPlan(ctx, keys, false)
+	res.unsynced = held
+	return res, err
+}
+
+// confirm is SyncOnce's pass after the first: the server's changes since then from
+// the changes feed (not a second listing of every entry), then a whole local scan and
+// every key decided again. A feed that cannot answer (history rewritten, epoch
+// changed) makes it a full reconcile.
+func (e *Engine) confirm(ctx context.Context) (passResult, error) {
+	if err := e.catchUp(ctx); err != nil {
+		if errors.Is(err, errResync) {
+			return e.fullSync(ctx, false)
+		}
+		return passResult{}, fmt.Errorf("changes: %w", err)
+	}
+	e.mu.Lock()
+	moves := e.batchMoves
+	e.batchTouched, e.batchMoves = map[string]bool{}, nil // every key is decided below
+	e.mu.Unlock()
+	for _, mv := range moves {
+		e.disk.tryLocalMove(mv)
+	}
+	return e.localFull(ctx)
 }
 
 // setLocal takes the local side of a whole-folder scan (e.mu held). The state is
@@ -357,7 +381,13 @@ func (e *Engine) remotePass(ctx context.Context) (passResult, error) {
 func (e *Engine) SyncOnce(ctx context.Context) (bool, error) {
 	defer e.save()
 	for i := 0; i < 4; i++ {
-		res, err := e.fullSync(ctx, i == 0)
+		var res passResult
+		var err error
+		if i == 0 {
+			res, err = e.fullSync(ctx, true)
+		} else {
+			res, err = e.confirm(ctx)
+		}
 		if err != nil {
 			if !e.st.noteErr(err) {
 				e.st.failed(err)

@@ -31,7 +31,7 @@ import (
 // names (scan calls watchDir on each directory before reading it).
 type watcher struct {
 	fs *fsnotify.Watcher
-	// hint reports completed changes (Linux; nil elsewhere): the leading edge of the
+	// hint reports files closed after writing (Linux; nil elsewhere): the leading edge of the
 	// debounce (debounce.go).
 	hint     *fsys.DoneWatcher
 	root     string

@@ -9,14 +9,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DoneWatcher reports, in the directories it watches, names whose change is complete:
-// a file closed after writing (inotify IN_CLOSE_WRITE), a name moved in or out, a
-// name deleted, a directory created. A plain change watcher (fsnotify) sees a write
-// begin but not end; this one tells when a writer let go, so that a sync client can
-// take a finished file at once instead of waiting for a quiet period. It is a hint on
-// top of such a watcher, never the only source: the queue is small and an overflow
-// drops events silently. Linux only; elsewhere NewDoneWatcher returns
-// errors.ErrUnsupported.
+// DoneWatcher reports, in the directories it watches, files closed after writing
+// (inotify IN_CLOSE_WRITE). A plain change watcher (fsnotify) sees a write begin but
+// not end; this one tells when a writer let go, so that a sync client can take a
+// finished file at once instead of waiting for a quiet period. It is a hint on top of
+// such a watcher, never the only source: the queue is small and an overflow drops
+// events silently. Linux only; elsewhere NewDoneWatcher returns errors.ErrUnsupported.
 type DoneWatcher struct {
 	f      *os.File
 	fd     int
@@ -27,8 +25,7 @@ type DoneWatcher struct {
 	dirs map[string]int32
 }
 
-const doneMask = unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO | unix.IN_MOVED_FROM | unix.IN_DELETE |
-	unix.IN_CREATE | unix.IN_ONLYDIR | unix.IN_DONT_FOLLOW | unix.IN_EXCL_UNLINK
+const doneMask = unix.IN_CLOSE_WRITE | unix.IN_ONLYDIR | unix.IN_DONT_FOLLOW | unix.IN_EXCL_UNLINK
 
 // NewDoneWatcher starts a DoneWatcher with no directory watched; Close ends it.
 func NewDoneWatcher() (*DoneWatcher, error) {
@@ -115,11 +112,8 @@ func (w *DoneWatcher) record(wd int32, mask uint32, name string) {
 		}
 	}
 	w.mu.Unlock()
-	if !ok || name == "" || mask&unix.IN_Q_OVERFLOW != 0 {
+	if !ok || name == "" || mask&unix.IN_CLOSE_WRITE == 0 {
 		return
-	}
-	if mask&unix.IN_CREATE != 0 && mask&unix.IN_ISDIR == 0 {
-		return // a new file: its writer has just begun; the close tells when it is done
 	}
 	select {
 	case w.events <- dir + "/" + name:
