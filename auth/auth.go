@@ -26,6 +26,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/syncspace/syncspace/sync/pathscope"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
@@ -128,6 +129,9 @@ type Principal struct {
 	JTI       string
 	KeyID     string
 	ExpiresAt time.Time
+	// Scope is a tenant token's path scope (the paths claim); nil for the whole
+	// tenant.
+	Scope *pathscope.Scope
 }
 
 // roleRank orders tenant roles: read < write < admin. Ops is outside the order.

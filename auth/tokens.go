@@ -28,6 +28,9 @@ type TokenRecord struct {
 	ExpiresAt time.Time  `json:"expires_at"`
 	Revoked   bool       `json:"revoked"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// Paths is the token's path scope as issued. It is carried by the signed token
+	// itself; stores need not keep it, so a listed record may show none.
+	Paths []string `json:"paths,omitempty"`
 }
 
 // TokenFilter selects token records. Zero value: every unexpired token. Ops selects
@@ -55,6 +58,9 @@ type claims struct {
 	NotBefore *jwt.NumericDate `json:"nbf"`
 	ExpiresAt *jwt.NumericDate `json:"exp"`
 	ID        string           `json:"jti"`
+	// Paths is the path scope of a tenant token (SPEC §7.5); absent for the whole
+	// tenant.
+	Paths []string `json:"paths,omitempty"`
 }
 
 var _ jwt.Claims = (*claims)(nil)
@@ -92,6 +98,10 @@ func ValidSubject(sub string) bool {
 // valid for ttl (at most auth.max_ttl), and records it. Errors: bad_request for a bad
 // role, subject or ttl (naming the limit); not_found if the tenant does not exist.
 func (s *Service) IssueTenantToken(ctx context.Context, tenant, subject, role string, ttl time.Duration) (string, TokenRecord, error) {
+	return s.IssueTenant(ctx, TenantTokenRequest{Tenant: tenant, Subject: subject, Role: role, TTL: ttl})
+}
+
+func (s *Service) issueTenant(ctx context.Context, tenant, subject, role string, ttl time.Duration, paths []string) (string, TokenRecord, error) {
 	switch role {
 	case RoleRead, RoleWrite, RoleAdmin:
 	default:
@@ -107,7 +117,7 @@ func (s *Service) IssueTenantToken(ctx context.Context, tenant, subject, role st
 		}
 		return "", TokenRecord{}, err
 	}
-	rec := TokenRecord{Kind: KindTenant, Tenant: tenant, TenantID: tid, Subject: subject, Role: role}
+	rec := TokenRecord{Kind: KindTenant, Tenant: tenant, TenantID: tid, Subject: subject, Role: role, Paths: paths}
 	return s.issue(ctx, rec, AudienceTenant, ttl)
 }
 
@@ -162,6 +172,7 @@ func (s *Service) issue(ctx context.Context, rec TokenRecord, aud string, ttl ti
 	}
 	if rec.Kind == KindTenant {
 		c.Tenant, c.TenantID = &rec.Tenant, &rec.TenantID
+		c.Paths = rec.Paths
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 	t.Header["kid"] = signer.kid
