@@ -42,6 +42,7 @@ Commands:
   tenant list
   tenant delete NAME --force
   token issue --tenant NAME --subject WHO --role read|write|admin [--ttl 720h] [--out FILE]
+              [--path PREFIX]...                      (limit the token to these subtrees)
               [--link [--public-url URL]]  (print a web sign-in link instead of the token)
   token issue --ops --subject WHO [--ttl 24h]          (local mode only)
   token list [--tenant NAME | --ops] [--subject WHO] [--all]
@@ -193,7 +194,7 @@ func init() {
 		{words: []string{"tenant", "create"}, args: 1, flags: []string{"quota", "max-file-size", "max-entries"}, validate: validateTenantCreate, run: tenantCreate},
 		{words: []string{"tenant", "list"}, run: tenantList},
 		{words: []string{"tenant", "delete"}, args: 1, flags: []string{"force"}, validate: validateTenantDelete, run: tenantDelete},
-		{words: []string{"token", "issue"}, flags: []string{"tenant", "subject", "role", "ttl", "out", "ops", "link", "public-url"}, validate: validateTokenIssue, run: tokenIssue},
+		{words: []string{"token", "issue"}, flags: []string{"tenant", "subject", "role", "ttl", "out", "ops", "link", "public-url", "path"}, validate: validateTokenIssue, run: tokenIssue},
 		{words: []string{"token", "list"}, flags: []string{"tenant", "ops", "subject", "all"}, validate: validateTokenList, run: tokenList},
 		{words: []string{"token", "revoke"}, args: -1, flags: []string{"tenant", "subject", "ops"}, validate: validateTokenRevoke, run: tokenRevoke},
 		{words: []string{"key", "rotate"}, run: keyRotate},
