@@ -35,6 +35,7 @@ import (
 	"github.com/syncspace/syncspace/transport/httperr"
 	"github.com/syncspace/syncspace/transport/hub"
 	"github.com/syncspace/syncspace/transport/metrics"
+	"github.com/syncspace/syncspace/transport/team"
 	"github.com/syncspace/syncspace/transport/web"
 )
 
@@ -120,6 +121,10 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		Ready:    ready,
 		Logger:   logger,
 	}); err != nil {
+		return nil, err
+	}
+	// Tenant admins run their own tenant under /api/team (transport/team).
+	if err := team.Register(s.main, team.Options{Auth: d.Auth, MW: s.mw, Logger: logger}); err != nil {
 		return nil, err
 	}
 

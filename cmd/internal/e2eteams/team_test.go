@@ -1,0 +1,169 @@
+package e2eteams_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/cmd/syncd/syncdtest"
+	"github.com/syncspace/syncspace/tenants"
+)
+
+type teamEnv struct {
+	*env
+	adminA, adminB, scopedAdmin string
+	opsJTI, bobB                string
+}
+
+func newTeamEnv(t *testing.T) *teamEnv {
+	e := &teamEnv{env: newEnv(t)}
+	s := e.s
+	s.Tenant(t, "bravo", tenants.Options{})
+	e.adminA = s.Token(t, "acme", "alice", auth.RoleAdmin)
+	e.adminB = s.Token(t, "bravo", "mallory", auth.RoleAdmin)
+	e.bobB = s.Token(t, "bravo", "bob", auth.RoleWrite)
+	ctx := context.Background()
+	_, rec, err := s.D.Auth().IssueOpsToken(ctx, "ops", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.opsJTI = rec.JTI
+	tok, _, err := s.D.Auth().IssueTenant(ctx, auth.TenantTokenRequest{Tenant: "acme", Subject: "lead", Role: auth.RoleAdmin, TTL: time.Hour, Paths: []string{"proj"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.scopedAdmin = tok
+	return e
+}
+
+func jtiOf(t *testing.T, s *syncdtest.Server, token string) string {
+	t.Helper()
+	p, err := s.D.Auth().Verify(context.Background(), token, auth.AudienceTenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.JTI
+}
+
+// TestTeamAdmin: an admin runs its tenant (issue, list, revoke, audit), and the
+// attacks table: another tenant, ops, a higher role or a longer expiry, wider paths.
+func TestTeamAdmin(t *testing.T) {
+	e := newTeamEnv(t)
+	code, b := e.do(t, e.adminA, "POST", "/api/team/tokens", `{"subject":"bob","role":"read","ttl":"1h"}`)
+	if code != 201 {
+		t.Fatalf("issue: %d %s", code, b)
+	}
+	var issued struct{ Token, JTI string }
+	json.Unmarshal(b, &issued)
+	if code, _ := e.do(t, issued.Token, "GET", "/api/list", ""); code != 200 {
+		t.Fatalf("issued token refused: %d", code)
+	}
+	if code, _ := e.do(t, issued.Token, "PUT", "/api/files/x", "x"); code != 403 {
+		t.Fatalf("read token wrote: %d", code)
+	}
+	_, b = e.do(t, e.adminA, "GET", "/api/team/tokens", "")
+	if !strings.Contains(string(b), issued.JTI) || strings.Contains(string(b), issued.Token) || strings.Contains(string(b), "mallory") {
+		t.Fatalf("token list: %s", b)
+	}
+	cases := []struct {
+		name, token, method, path, body string
+		want                            int
+	}{
+		{"tenant field refused", e.adminA, "POST", "/api/team/tokens", `{"tenant":"bravo","subject":"x","role":"read"}`, 400},
+		{"revoke a token of another tenant", e.adminA, "DELETE", "/api/team/tokens/" + jtiOf(t, e.s, e.bobB), "", 404},
+		{"revoke an ops token", e.adminA, "DELETE", "/api/team/tokens/" + e.opsJTI, "", 404},
+		{"revoke an unknown token", e.adminA, "DELETE", "/api/team/tokens/nope", "", 404},
+		{"role ops", e.adminA, "POST", "/api/team/tokens", `{"subject":"x","role":"ops"}`, 403},
+		{"admin beyond own expiry", e.adminA, "POST", "/api/team/tokens", `{"subject":"x","role":"admin","ttl":"2h"}`, 403},
+		{"admin within own expiry", e.adminA, "POST", "/api/team/tokens", `{"subject":"x","role":"admin","ttl":"30m"}`, 201},
+		{"write beyond own expiry is fine", e.adminA, "POST", "/api/team/tokens", `{"subject":"x","role":"write","ttl":"48h"}`, 201},
+		{"scoped admin widening to the tenant", e.scopedAdmin, "POST", "/api/team/tokens", `{"subject":"x","role":"read","paths":["proj","other"]}`, 403},
+		{"scoped admin prefix trick", e.scopedAdmin, "POST", "/api/team/tokens", `{"subject":"x","role":"read","paths":["project"]}`, 403},
+		{"scoped admin dotdot", e.scopedAdmin, "POST", "/api/team/tokens", `{"subject":"x","role":"read","paths":["proj/../secret"]}`, 400},
+		{"scoped admin narrower", e.scopedAdmin, "POST", "/api/team/tokens", `{"subject":"x","role":"read","paths":["PROJ/a"]}`, 201},
+		{"write token on team routes", e.full, "GET", "/api/team/tokens", "", 403},
+		{"admin token on ops routes", e.adminA, "GET", "/admin/tokens", "", 403},
+		{"admin token issuing on ops routes", e.adminA, "POST", "/admin/tokens", `{"tenant":"acme","subject":"x","role":"admin"}`, 403},
+		{"admin token rotating keys", e.adminA, "POST", "/admin/keys/rotate", "", 403},
+		{"admin token creating tenants", e.adminA, "POST", "/admin/tenants", `{"name":"evil"}`, 403},
+		{"device credentials", e.adminA, "POST", "/api/team/tokens", `{"subject":"x","role":"read","device":"laptop"}`, 400},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if code, b := e.do(t, c.token, c.method, c.path, c.body); code != c.want {
+				t.Fatalf("%s %s: %d %s, want %d", c.method, c.path, code, b, c.want)
+			}
+		})
+	}
+	t.Run("scoped admin defaults to its paths", func(t *testing.T) {
+		_, b := e.do(t, e.scopedAdmin, "POST", "/api/team/tokens", `{"subject":"y","role":"write"}`)
+		var r struct {
+			Token string
+			Paths []string
+		}
+		json.Unmarshal(b, &r)
+		if len(r.Paths) != 1 || r.Paths[0] != "proj" {
+			t.Fatalf("paths %q", r.Paths)
+		}
+		if code, _ := e.do(t, r.Token, "GET", "/api/files/secret.txt", ""); code != 404 {
+			t.Fatalf("outside: %d", code)
+		}
+	})
+	t.Run("revocation by subject stays in the tenant", func(t *testing.T) {
+		e.do(t, e.adminA, "POST", "/api/team/revocations", `{"subject":"bob"}`)
+		e.s.D.Auth().Refresh(context.Background())
+		if code, _ := e.do(t, issued.Token, "GET", "/api/list", ""); code != 401 {
+			t.Fatalf("bob of acme still valid: %d", code)
+		}
+		if code, _ := e.do(t, e.bobB, "GET", "/api/list", ""); code != 200 {
+			t.Fatalf("bob of bravo revoked by acme's admin: %d", code)
+		}
+	})
+	t.Run("audit", func(t *testing.T) {
+		_, b := e.do(t, e.adminA, "GET", "/api/team/audit", "")
+		s := string(b)
+		if !strings.Contains(s, `"actor":"tenant:acme:alice"`) || !strings.Contains(s, "team.token.issue") || strings.Contains(s, "mallory") {
+			t.Fatalf("audit: %s", s)
+		}
+		_, b = e.do(t, e.adminB, "GET", "/api/team/audit", "")
+		if strings.Contains(string(b), "acme") {
+			t.Fatalf("bravo sees acme's audit: %s", b)
+		}
+	})
+}
+
+// TestTeamRevokeClosesSockets: a token revoked by the tenant admin loses its live
+// WebSocket with 4005 within about a second.
+func TestTeamRevokeClosesSockets(t *testing.T) {
+	e := newTeamEnv(t)
+	_, b := e.do(t, e.adminA, "POST", "/api/team/tokens", `{"subject":"carol","role":"read"}`)
+	var r struct{ Token, JTI string }
+	json.Unmarshal(b, &r)
+	ws := e.s.Dial(t, r.Token)
+	ws.WriteJSON(map[string]any{"type": "Subscribe", "client_id": "carol"})
+	start := time.Now()
+	if code, b := e.do(t, e.adminA, "DELETE", "/api/team/tokens/"+r.JTI, ""); code != 200 {
+		t.Fatalf("revoke: %d %s", code, b)
+	}
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, _, err := ws.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != 4005 {
+			t.Fatalf("socket ended with %v, want 4005", err)
+		}
+		break
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("closed after %s", d)
+	}
+}
