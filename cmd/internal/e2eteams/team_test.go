@@ -1,9 +1,12 @@
 package e2eteams_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/cmd/syncctl/ctl"
 	"github.com/syncspace/syncspace/cmd/syncd/syncdtest"
 	"github.com/syncspace/syncspace/tenants"
 )
@@ -165,5 +169,42 @@ func TestTeamRevokeClosesSockets(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("closed after %s", d)
+	}
+}
+
+// TestTeamSyncctl: syncctl's team commands with a tenant admin token file.
+func TestTeamSyncctl(t *testing.T) {
+	e := newTeamEnv(t)
+	e.seed(t)
+	tokFile := filepath.Join(t.TempDir(), "admin.token")
+	if err := os.WriteFile(tokFile, []byte(e.adminA+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(want int, args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		full := append([]string{"--server", e.s.URL, "--token-file", tokFile, "team"}, args...)
+		if code := ctl.Run(context.Background(), full, &out, &errb); code != want {
+			t.Fatalf("syncctl team %q: exit %d, want %d\n%s%s", args, code, want, out.String(), errb.String())
+		}
+		return out.String()
+	}
+	tok := strings.TrimSpace(run(0, "issue", "--subject", "dave", "--role", "read", "--path", "proj/a", "--path", "proj/a/sub", "--ttl", "2h"))
+	if code, _ := e.do(t, tok, "GET", "/api/files/proj/a/x.txt", ""); code != 200 {
+		t.Fatalf("issued token inside: %d", code)
+	}
+	if code, _ := e.do(t, tok, "GET", "/api/files/secret.txt", ""); code != 404 {
+		t.Fatalf("issued token outside: %d", code)
+	}
+	if out := run(0, "tokens", "--json"); !strings.Contains(out, `"subject": "dave"`) || strings.Contains(out, tok) {
+		t.Fatalf("team tokens: %s", out)
+	}
+	run(1, "issue", "--subject", "eve", "--role", "admin", "--ttl", "48h") // beyond the admin's own expiry
+	run(2, "revoke")
+	if out := run(0, "revoke", "--subject", "dave"); !strings.Contains(out, "revoked 1 token") {
+		t.Fatalf("revoke: %s", out)
+	}
+	if out := run(0, "audit"); !strings.Contains(out, "team.token.revoke_subject") || !strings.Contains(out, "tenant:acme:alice") {
+		t.Fatalf("audit: %s", out)
 	}
 }

@@ -35,7 +35,8 @@ Modes:
   local (default)   --data DIR (default ./syncd-data) [--config FILE] [--key-dir DIR]
                     works on the data dir directly, also while syncd runs
   remote            --server URL --token-file FILE [--ca-file FILE]
-                    calls the admin API with an ops token
+                    calls the admin API with an ops token (team commands:
+                    a tenant admin token, /api/team)
 
 Commands:
   tenant create NAME [--quota SIZE] [--max-file-size SIZE] [--max-entries N]
@@ -53,6 +54,12 @@ Commands:
   key list
   key retire KID                                       (tokens signed by KID stop working)
   audit [--limit N]
+
+Team commands (remote mode with a tenant admin token; the tenant is the token's):
+  team tokens
+  team issue --subject WHO --role read|write|admin [--ttl 720h] [--path PREFIX]...
+  team revoke JTI | --subject WHO
+  team audit [--limit N]
 
 --json prints machine-readable output for every listing. SIZE accepts 10GiB, 500MB or
 bytes; --ttl accepts Go durations (720h, 90m) or days (30d). Flags may stand before or
@@ -201,6 +208,10 @@ func init() {
 		{words: []string{"key", "list"}, run: keyList},
 		{words: []string{"key", "retire"}, args: 1, run: keyRetire},
 		{words: []string{"audit"}, flags: []string{"limit"}, validate: validateAudit, run: auditList},
+		{words: []string{"team", "tokens"}, validate: validateTeam, run: teamTokens},
+		{words: []string{"team", "issue"}, flags: []string{"subject", "role", "ttl", "path"}, validate: validateTeamIssue, run: teamIssue},
+		{words: []string{"team", "revoke"}, args: -1, flags: []string{"subject"}, validate: validateTeamRevoke, run: teamRevoke},
+		{words: []string{"team", "audit"}, flags: []string{"limit"}, validate: validateTeam, run: teamAudit},
 	}
 	for _, c := range commands {
 		c := c
