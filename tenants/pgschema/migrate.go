@@ -32,6 +32,7 @@ func Migrations() []Migration {
 	return []Migration{
 		{1, "tenants, index, change log, versions, blobs", v1Tenants},
 		{2, "auth: keys, tokens, revocations, audit, settings", v2Auth},
+		{3, "share links", v3Shares},
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/transport/spaceview"
 )
 
 // MIMETar is the content type of GET /api/archive.
@@ -45,6 +46,12 @@ func (h *handlers) archive(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return ServeArchive(c, sp, dir, h.log)
+}
+
+// ServeArchive answers with the tar of every file under dir in sp (see archive).
+// Share links use it too.
+func ServeArchive(c echo.Context, sp *spaceview.View, dir string, log *slog.Logger) error {
 	ctx := c.Request().Context()
 	resp := c.Response()
 	var (
@@ -55,7 +62,7 @@ func (h *handlers) archive(c echo.Context) error {
 		buf     = archiveBufs.Get().(*[]byte)
 	)
 	defer archiveBufs.Put(buf)
-	err = sp.List(ctx, dir, true,
+	err := sp.List(ctx, dir, true,
 		func(epoch string, seq int64) error {
 			name := "syncspace"
 			if dir != "" {
@@ -127,7 +134,7 @@ func (h *handlers) archive(c echo.Context) error {
 		return err // an ordinary error answer (not_found, invalid_path, ...)
 	}
 	if ctx.Err() == nil {
-		h.log.LogAttrs(ctx, slog.LevelWarn, "archive cut", slog.Any("err", err))
+		log.LogAttrs(ctx, slog.LevelWarn, "archive cut", slog.Any("err", err))
 	}
 	// Abort the connection: the chunked body ends without its last chunk, which the
 	// client sees as an unexpected EOF.

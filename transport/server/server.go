@@ -26,6 +26,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/auth/share"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/transport/admin"
@@ -35,6 +36,7 @@ import (
 	"github.com/syncspace/syncspace/transport/httperr"
 	"github.com/syncspace/syncspace/transport/hub"
 	"github.com/syncspace/syncspace/transport/metrics"
+	sharehttp "github.com/syncspace/syncspace/transport/share"
 	"github.com/syncspace/syncspace/transport/team"
 	"github.com/syncspace/syncspace/transport/web"
 )
@@ -55,6 +57,9 @@ type Options struct {
 	Admin AdminMount
 	// ParseSize reads sizes given as strings in admin requests (config.ParseSize).
 	ParseSize func(string) (int64, error)
+	// PublicURL is the root of share links' url (web.public_url); "" uses the
+	// request's scheme and host.
+	PublicURL string
 }
 
 // AdminMount says where the admin API is served.
@@ -78,6 +83,8 @@ type Deps struct {
 	Logger  *slog.Logger
 	// DB, when set, is pinged by GET /readyz.
 	DB *sql.DB
+	// Shares, when set, serves share links (/api/shares, /s/{id}).
+	Shares *share.Service
 }
 
 // Server holds the assembled handlers.
@@ -126,6 +133,11 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	// Tenant admins run their own tenant under /api/team (transport/team).
 	if err := team.Register(s.main, team.Options{Auth: d.Auth, MW: s.mw, Logger: logger}); err != nil {
 		return nil, err
+	}
+	if d.Shares != nil {
+		if err := sharehttp.Register(s.main, sharehttp.Options{Shares: d.Shares, Auth: d.Auth, MW: s.mw, Registry: d.Tenants, PublicURL: o.PublicURL, Logger: logger}); err != nil {
+			return nil, err
+		}
 	}
 
 	s.hub = hub.New(o.Hub, hub.Deps{
