@@ -278,8 +278,7 @@ func (h *handlers) open(c echo.Context) error {
 // file serves GET /s/{id}/files/{path}: a file inside a shared folder, by its full
 // path (as the listing names it).
 func (h *handlers) file(c echo.Context) error {
-	raw := strings.TrimPrefix(c.Request().URL.Path, "/s/"+c.Param("id")+"/files/")
-	p, err := pathrule.Clean(raw)
+	p, err := filesPath(c.Request().URL.Path, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -305,4 +304,14 @@ func (h *handlers) archive(c echo.Context) error {
 		return share.ErrGone
 	}
 	return api.ServeArchive(c, v, rec.Path, h.log)
+}
+
+// filesPath is the file path of a /s/{id}/files/{path} URL path (decoded once by
+// net/http), cleaned by the path rules; the link's scope is checked by its view.
+func filesPath(urlPath, id string) (string, error) {
+	raw, ok := strings.CutPrefix(urlPath, "/s/"+id+"/files/")
+	if !ok {
+		return "", protocol.Errorf(protocol.CodeNotFound, "no such file")
+	}
+	return pathrule.Clean(raw)
 }
