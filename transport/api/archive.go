@@ -3,6 +3,7 @@ package api
 import (
 	"archive/tar"
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -80,45 +81,7 @@ func ServeArchive(c echo.Context, sp *spaceview.View, dir string, log *slog.Logg
 			tw = tar.NewWriter(bw)
 			return nil
 		},
-		func(m protocol.Metadata) error {
-			if m.IsDirectory {
-				return nil
-			}
-			f, meta, err := sp.Open(ctx, m.Path)
-			if err != nil {
-				if protocol.CodeOf(err) == protocol.CodeNotFound {
-					return nil // gone (or now a directory) since the snapshot
-				}
-				return err
-			}
-			defer f.Close()
-			hdr = tar.Header{
-				Typeflag: tar.TypeReg,
-				Name:     meta.Path,
-				Size:     meta.Size,
-				Mode:     0o644,
-				ModTime:  meta.Modified,
-				Format:   tar.FormatPAX,
-				// Hash and seq in the POSIX "comment" record, which GNU tar and
-				// bsdtar ignore without a warning (protocol.ArchiveComment).
-				PAXRecords: map[string]string{
-					protocol.ArchivePAXComment: protocol.ArchiveComment(meta.Hash, meta.Seq),
-				},
-			}
-			if err := tw.WriteHeader(&hdr); err != nil {
-				return err
-			}
-			// Exactly Size bytes: a file cut or grown on the disk by hand fails here
-			// rather than producing an entry that disagrees with its header.
-			n, err := io.CopyBuffer(tw, io.LimitReader(f, meta.Size), *buf)
-			if err != nil {
-				return err
-			}
-			if n != meta.Size {
-				return errors.New("archive: file shorter than its index entry")
-			}
-			return nil
-		})
+		func(m protocol.Metadata) error { return archiveEntry(ctx, sp, tw, m, &hdr, *buf) })
 	if err == nil && !started {
 		err = protocol.Errorf(protocol.CodeInternal, "archive produced no snapshot")
 	}
@@ -139,4 +102,46 @@ func ServeArchive(c echo.Context, sp *spaceview.View, dir string, log *slog.Logg
 	// Abort the connection: the chunked body ends without its last chunk, which the
 	// client sees as an unexpected EOF.
 	panic(http.ErrAbortHandler)
+}
+
+// archiveEntry writes the file of listing entry m (directories are skipped) into tw,
+// its hash and seq in the PAX comment; a file gone since the snapshot is skipped.
+func archiveEntry(ctx context.Context, sp *spaceview.View, tw *tar.Writer, m protocol.Metadata, hdr *tar.Header, buf []byte) error {
+	if m.IsDirectory {
+		return nil
+	}
+	f, meta, err := sp.Open(ctx, m.Path)
+	if err != nil {
+		if protocol.CodeOf(err) == protocol.CodeNotFound {
+			return nil // gone (or now a directory) since the snapshot
+		}
+		return err
+	}
+	defer f.Close()
+	*hdr = tar.Header{
+		Typeflag: tar.TypeReg,
+		Name:     meta.Path,
+		Size:     meta.Size,
+		Mode:     0o644,
+		ModTime:  meta.Modified,
+		Format:   tar.FormatPAX,
+		// Hash and seq in the POSIX "comment" record, which GNU tar and
+		// bsdtar ignore without a warning (protocol.ArchiveComment).
+		PAXRecords: map[string]string{
+			protocol.ArchivePAXComment: protocol.ArchiveComment(meta.Hash, meta.Seq),
+		},
+	}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	// Exactly Size bytes: a file cut or grown on the disk by hand fails here rather
+	// than producing an entry that disagrees with its header.
+	n, err := io.CopyBuffer(tw, io.LimitReader(f, meta.Size), buf)
+	if err != nil {
+		return err
+	}
+	if n != meta.Size {
+		return errors.New("archive: file shorter than its index entry")
+	}
+	return nil
 }

@@ -130,14 +130,8 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	}); err != nil {
 		return nil, err
 	}
-	// Tenant admins run their own tenant under /api/team (transport/team).
-	if err := team.Register(s.main, team.Options{Auth: d.Auth, MW: s.mw, Logger: logger}); err != nil {
+	if err := s.mountTeams(d, logger); err != nil {
 		return nil, err
-	}
-	if d.Shares != nil {
-		if err := sharehttp.Register(s.main, sharehttp.Options{Shares: d.Shares, Auth: d.Auth, MW: s.mw, Registry: d.Tenants, PublicURL: o.PublicURL, Logger: logger}); err != nil {
-			return nil, err
-		}
 	}
 
 	s.hub = hub.New(o.Hub, hub.Deps{
@@ -320,4 +314,18 @@ func requestLog(logger *slog.Logger) echo.MiddlewareFunc {
 			return nil
 		}
 	}
+}
+
+// mountTeams mounts what a team runs itself with: /api/team for tenant admins
+// (transport/team) and, with a share store, share links (transport/share).
+func (s *Server) mountTeams(d Deps, logger *slog.Logger) error {
+	if err := team.Register(s.main, team.Options{Auth: d.Auth, MW: s.mw, Logger: logger}); err != nil {
+		return err
+	}
+	if d.Shares == nil {
+		return nil
+	}
+	return sharehttp.Register(s.main, sharehttp.Options{
+		Shares: d.Shares, Auth: d.Auth, MW: s.mw, Registry: d.Tenants, PublicURL: d.Options.PublicURL, Logger: logger,
+	})
 }
