@@ -109,6 +109,11 @@ type Config struct {
 	MaxOpsTTL time.Duration
 	KeyDir    string
 	Leeway    time.Duration
+	// DeviceTTL is how long a device credential stays valid after its last use
+	// (auth.device_ttl, default 90 days); AccessTTL the lifetime of the access tokens
+	// POST /api/token issues (auth.access_ttl, default 15 min, at least 10 s).
+	DeviceTTL time.Duration
+	AccessTTL time.Duration
 }
 
 // TenantLookup maps a tenant name to its immutable random id; it returns a
@@ -132,6 +137,12 @@ type Principal struct {
 	// Scope is a tenant token's path scope (the paths claim); nil for the whole
 	// tenant.
 	Scope *pathscope.Scope
+	// Device is the device id of an access token issued by POST /api/token ("" for
+	// other tokens); CertThumbprint its cnf x5t#S256 when it is certificate-bound: a
+	// transport must then accept it only on a connection presenting that certificate
+	// (CertMatches).
+	Device         string
+	CertThumbprint string
 }
 
 // roleRank orders tenant roles: read < write < admin. Ops is outside the order.
@@ -208,6 +219,9 @@ func Open(ctx context.Context, store Store, cfg Config, tenants TenantLookup, lo
 	}
 	if cfg.Leeway == 0 {
 		cfg.Leeway = DefaultLeeway
+	}
+	if err := deviceDefaults(&cfg); err != nil {
+		return nil, err
 	}
 	switch {
 	case cfg.MaxTTL < 0:

@@ -21,6 +21,7 @@ type Store interface {
 	TokenStore
 	AuditLog
 	SettingsStore
+	DeviceStore
 }
 
 // Errors an adapter returns for the cases auth tells apart.
@@ -68,12 +69,13 @@ type TokenQuery struct {
 }
 
 // TokenMatch selects the tokens TokenStore.Revoke revokes. Empty fields match any
-// value, but JTI or Subject must be set.
+// value, but JTI, Subject or Device must be set.
 type TokenMatch struct {
 	JTI     string
 	Kind    string
 	Tenant  string
 	Subject string
+	Device  string // the device id of tokens issued by POST /api/token
 }
 
 // Revocation is one entry of the revocation log. Seq is its position in the log:
@@ -124,7 +126,8 @@ type Settings struct {
 	Issuer    string
 	MaxTTL    time.Duration
 	MaxOpsTTL time.Duration
-	KeyDir    string // absolute; "" = the data dir's keys/
+	KeyDir    string        // absolute; "" = the data dir's keys/
+	DeviceTTL time.Duration // auth.device_ttl; 0 = the default (recorded before devices)
 }
 
 // SettingsStore keeps the one Settings record of the syncd using the store.

@@ -15,7 +15,8 @@ import (
 )
 
 // TokenRecord is what the store keeps of an issued token (never the token itself).
-// Tenant and TenantID are empty for ops tokens; RevokedAt is nil while not revoked.
+// Tenant and TenantID are empty for ops tokens; RevokedAt is nil while not revoked;
+// Device is empty except on access tokens issued to a device.
 type TokenRecord struct {
 	JTI       string     `json:"jti"`
 	Kind      string     `json:"kind"`
@@ -27,6 +28,7 @@ type TokenRecord struct {
 	IssuedAt  time.Time  `json:"issued_at"`
 	ExpiresAt time.Time  `json:"expires_at"`
 	Revoked   bool       `json:"revoked"`
+	Device    string     `json:"device_id,omitempty"` // the device an access token was issued to
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 	// Paths is the token's path scope as issued. It is carried by the signed token
 	// itself; stores need not keep it, so a listed record may show none.
@@ -60,7 +62,13 @@ type claims struct {
 	ID        string           `json:"jti"`
 	// Paths is the path scope of a tenant token (SPEC §7.5); absent for the whole
 	// tenant.
-	Paths []string `json:"paths,omitempty"`
+	Paths []string      `json:"paths,omitempty"`
+	Cnf   *confirmation `json:"cnf,omitempty"`
+}
+
+// confirmation is the cnf claim of a certificate-bound token (RFC 8705 §3.1).
+type confirmation struct {
+	X5tS256 string `json:"x5t#S256"`
 }
 
 var _ jwt.Claims = (*claims)(nil)
@@ -118,7 +126,7 @@ func (s *Service) issueTenant(ctx context.Context, tenant, subject, role string,
 		return "", TokenRecord{}, err
 	}
 	rec := TokenRecord{Kind: KindTenant, Tenant: tenant, TenantID: tid, Subject: subject, Role: role, Paths: paths}
-	return s.issue(ctx, rec, AudienceTenant, ttl)
+	return s.issue(ctx, rec, AudienceTenant, ttl, "")
 }
 
 // IssueOpsToken issues an ops token (aud syncspace-admin, role ops) for subject, valid
@@ -129,7 +137,7 @@ func (s *Service) IssueOpsToken(ctx context.Context, subject string, ttl time.Du
 		return "", TokenRecord{}, err
 	}
 	rec := TokenRecord{Kind: KindOps, Subject: subject, Role: RoleOps}
-	return s.issue(ctx, rec, AudienceOps, ttl)
+	return s.issue(ctx, rec, AudienceOps, ttl, "")
 }
 
 func checkIssue(subject string, ttl, limit time.Duration, limitName string) error {
@@ -145,7 +153,9 @@ func checkIssue(subject string, ttl, limit time.Duration, limitName string) erro
 	return nil
 }
 
-func (s *Service) issue(ctx context.Context, rec TokenRecord, aud string, ttl time.Duration) (string, TokenRecord, error) {
+// issue signs and records rec's token, bound to the certificate thumbprint thumb (cnf
+// x5t#S256) when not "".
+func (s *Service) issue(ctx context.Context, rec TokenRecord, aud string, ttl time.Duration, thumb string) (string, TokenRecord, error) {
 	signer := s.keys.set.Load().signer
 	if signer == nil {
 		if err := s.keys.load(ctx); err != nil {
@@ -173,6 +183,9 @@ func (s *Service) issue(ctx context.Context, rec TokenRecord, aud string, ttl ti
 	if rec.Kind == KindTenant {
 		c.Tenant, c.TenantID = &rec.Tenant, &rec.TenantID
 		c.Paths = rec.Paths
+	}
+	if thumb != "" {
+		c.Cnf = &confirmation{X5tS256: thumb}
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 	t.Header["kid"] = signer.kid

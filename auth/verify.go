@@ -144,6 +144,12 @@ func (s *Service) verifyFull(ctx context.Context, parser *jwt.Parser, token, aud
 		return nil, invalid("missing or malformed claim", nil)
 	}
 	p := &Principal{Subject: c.Subject, Role: c.Role, JTI: c.ID, KeyID: key.kid, ExpiresAt: c.ExpiresAt.Time}
+	if c.Cnf != nil {
+		if c.Cnf.X5tS256 == "" {
+			return nil, invalid("empty cnf", nil)
+		}
+		p.CertThumbprint = c.Cnf.X5tS256
+	}
 	switch audience {
 	case AudienceTenant:
 		if c.Tenant == nil || c.TenantID == nil || *c.Tenant == "" || *c.TenantID == "" {
@@ -226,6 +232,9 @@ func (s *Service) checkRecord(ctx context.Context, p *Principal) error {
 	}
 	if r.Kind != p.Kind || r.Tenant != p.Tenant || r.TenantID != p.TenantID || r.Subject != p.Subject || r.Role != p.Role || r.KeyID != p.KeyID || r.ExpiresAt.Unix() != p.ExpiresAt.Unix() {
 		return invalid("claims differ from the record", nil)
+	}
+	if p.Device = r.Device; p.Device != "" {
+		s.Devices().settleAccess(ctx, p.JTI) // its first use ends the grace of the secret that issued it
 	}
 	return nil
 }

@@ -59,6 +59,11 @@ type TLS struct {
 	ACMECAFile    string   `json:"acme_ca_file"`
 	HTTPListen    string   `json:"http_listen"`
 	HSTS          HSTS     `json:"hsts"`
+	// ClientCA is a PEM file of the CAs that sign client certificates (reloaded when
+	// it changes); ClientAuth is "off" (default), "optional" or "require" (mutual TLS;
+	// never applied to ACME's acme-tls/1 handshakes).
+	ClientCA   string `json:"client_ca"`
+	ClientAuth string `json:"client_auth"`
 }
 
 // HSTS configures the Strict-Transport-Security header on HTTPS responses.
@@ -75,6 +80,10 @@ type Auth struct {
 	MaxOpsTTL Duration `json:"max_ops_ttl"`
 	KeyDir    string   `json:"key_dir"`
 	KEKFile   string   `json:"kek_file"` // cluster mode: the key-encryption key of signing keys
+	// DeviceTTL: a device credential expires this long after its last use (sliding);
+	// AccessTTL: lifetime of the access tokens POST /api/token issues (at least 10s).
+	DeviceTTL Duration `json:"device_ttl"`
+	AccessTTL Duration `json:"access_ttl"`
 }
 
 // Limits are the server-wide defaults; a tenant may carry its own quota and sizes.

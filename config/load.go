@@ -44,6 +44,8 @@ func Default() *Config {
 			Issuer:    "syncd",
 			MaxTTL:    Duration(8760 * time.Hour),
 			MaxOpsTTL: Duration(24 * time.Hour),
+			DeviceTTL: Duration(90 * 24 * time.Hour),
+			AccessTTL: Duration(15 * time.Minute),
 		},
 		Limits: Limits{
 			MaxFileSize: 4 << 30,

@@ -74,6 +74,9 @@ func (c *Config) validateAuth() error {
 	if c.Auth.MaxOpsTTL <= 0 {
 		return fieldErr("auth.max_ops_ttl", "must be positive, got %s", c.Auth.MaxOpsTTL)
 	}
+	if err := c.validateDevice(); err != nil {
+		return err
+	}
 	if strings.ContainsRune(c.Auth.KeyDir, 0) {
 		return fieldErr("auth.key_dir", "must not contain NUL")
 	}

@@ -22,7 +22,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/tlsconf/internal/pebbletest"
 )
 
@@ -83,7 +82,7 @@ func (s *acmeServer) close() {
 
 // startACME serves testApp in acme mode on ln (and the HTTP-01 handler on httpLn when
 // not nil), the way cmd/syncd/daemon does: http.Server.ServeTLS with Setup.TLSConfig.
-func startACME(t *testing.T, cfg *config.Config, ln, httpLn net.Listener, logger *slog.Logger) *acmeServer {
+func startACME(t *testing.T, cfg Options, ln, httpLn net.Listener, logger *slog.Logger) *acmeServer {
 	t.Helper()
 	setup, err := New(context.Background(), cfg, logger)
 	if err != nil {
@@ -111,23 +110,19 @@ func startACME(t *testing.T, cfg *config.Config, ln, httpLn net.Listener, logger
 	return s
 }
 
-func acmeConfig(t *testing.T, p *pebbletest.Pebble, dataDir, listen string, domains ...string) *config.Config {
-	t.Helper()
-	c := config.Default()
-	c.Embedded = false
-	c.Listen = listen
-	c.DataDir = dataDir
-	c.TLS.Mode = config.TLSACME
-	c.TLSModeExplicit = true
-	c.TLS.Domains = domains
-	c.TLS.Email = "ops@sync.test"
-	c.TLS.ACMEDirectory = p.DirectoryURL
-	c.TLS.ACMECAFile = p.CAFile
-	c.TLS.HTTPListen = ""
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
+// acmeOptions returns acme-mode options for domains with Pebble as the CA, the cache
+// under dataDir and syncd's default HSTS.
+func acmeOptions(p *pebbletest.Pebble, dataDir, listen string, domains ...string) Options {
+	return Options{
+		Mode:      ModeACME,
+		Domains:   domains,
+		Email:     "ops@sync.test",
+		Directory: p.DirectoryURL,
+		CAFile:    p.CAFile,
+		CacheDir:  filepath.Join(dataDir, "acme"),
+		Listen:    listen,
+		HSTS:      HSTS{MaxAge: 8760 * time.Hour},
 	}
-	return c
 }
 
 // handshake connects to addr with SNI name, verifying against roots.
@@ -170,7 +165,7 @@ func TestACMEPebble(t *testing.T) {
 	logs := &pebbletest.SafeBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dataA := t.TempDir()
-	cfgA := acmeConfig(t, p, dataA, lnA.Addr().String(), "a.sync.test")
+	cfgA := acmeOptions(p, dataA, lnA.Addr().String(), "a.sync.test")
 	a := startACME(t, cfgA, lnA, nil, logger)
 
 	// First handshake: autocert orders the certificate (TLS-ALPN-01 on this listener).
@@ -235,7 +230,7 @@ func TestACMEPebble(t *testing.T) {
 			t.Fatalf("certificate served for %q", name)
 		}
 	}
-	entries, _ := os.ReadDir(cfgA.ACMECacheDir())
+	entries, _ := os.ReadDir(cfgA.CacheDir)
 	var cached []string
 	for _, e := range entries {
 		cached = append(cached, e.Name())
@@ -246,17 +241,17 @@ func TestACMEPebble(t *testing.T) {
 	if !slices.Contains(cached, "a.sync.test") {
 		t.Fatalf("cache entries %v", cached)
 	}
-	if fi, err := os.Stat(cfgA.ACMECacheDir()); err != nil || fi.Mode().Perm() != 0o700 {
+	if fi, err := os.Stat(cfgA.CacheDir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("cache dir %v %v", fi, err)
 	}
-	if fi, err := os.Stat(filepath.Join(cfgA.ACMECacheDir(), "a.sync.test")); err != nil || fi.Mode().Perm()&0o077 != 0 {
+	if fi, err := os.Stat(filepath.Join(cfgA.CacheDir, "a.sync.test")); err != nil || fi.Mode().Perm()&0o077 != 0 {
 		t.Fatalf("cached key and certificate readable by others: %v %v", fi, err)
 	}
 
 	// HTTP-01: server B's main listener is not where Pebble validates TLS-ALPN-01, so
 	// autocert falls back to HTTP-01 on its http_listen.
-	cfgB := acmeConfig(t, p, t.TempDir(), lnB.Addr().String(), "b.sync.test")
-	cfgB.TLS.HTTPListen = lnBHTTP.Addr().String()
+	cfgB := acmeOptions(p, t.TempDir(), lnB.Addr().String(), "b.sync.test")
+	cfgB.HTTP01 = true
 	b := startACME(t, cfgB, lnB, lnBHTTP, logger)
 	leafB, err := handshake(p, b.addr, "b.sync.test")
 	if err != nil {
@@ -292,12 +287,12 @@ func TestACMEPebble(t *testing.T) {
 	// unreachable to prove that nothing is asked of it.
 	a.close()
 	lnA2, _ := net.Listen("tcp", "127.0.0.1:0")
-	cfgA2 := *cfgA
+	cfgA2 := cfgA
 	cfgA2.Listen = lnA2.Addr().String()
 	dead, _ := net.Listen("tcp", "127.0.0.1:0")
-	cfgA2.TLS.ACMEDirectory = "https://" + dead.Addr().String() + "/dir"
+	cfgA2.Directory = "https://" + dead.Addr().String() + "/dir"
 	dead.Close()
-	a2 := startACME(t, &cfgA2, lnA2, nil, logger)
+	a2 := startACME(t, cfgA2, lnA2, nil, logger)
 	leaf2, err := handshake(p, a2.addr, "a.sync.test")
 	if err != nil {
 		t.Fatalf("after restart: %v\nlogs:\n%s", err, logs.String())
@@ -308,9 +303,9 @@ func TestACMEPebble(t *testing.T) {
 	// And with the real CA reachable again, still the same certificate.
 	a2.close()
 	lnA3, _ := net.Listen("tcp", "127.0.0.1:0")
-	cfgA3 := *cfgA
+	cfgA3 := cfgA
 	cfgA3.Listen = lnA3.Addr().String()
-	a3 := startACME(t, &cfgA3, lnA3, nil, logger)
+	a3 := startACME(t, cfgA3, lnA3, nil, logger)
 	leaf3, err := handshake(p, a3.addr, "a.sync.test")
 	if err != nil || leaf3.serial.Cmp(leaf.serial) != 0 {
 		t.Fatalf("second restart: %v %v", leaf3, err)

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
 	"log/slog"
 	"math/big"
@@ -17,23 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/syncspace/syncspace/config"
-	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tlsconf/internal/pebbletest"
 )
 
-func manualConfig(t *testing.T, certFile, keyFile string) *config.Config {
-	t.Helper()
-	c := config.Default()
-	c.Listen = "127.0.0.1:0"
-	c.DataDir = t.TempDir()
-	c.TLS.Mode = config.TLSManual
-	c.TLS.CertFile = certFile
-	c.TLS.KeyFile = keyFile
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	return c
+// manualOptions returns manual-mode options for the pair, with syncd's default HSTS.
+func manualOptions(certFile, keyFile string) Options {
+	return Options{Mode: ModeManual, CertFile: certFile, KeyFile: keyFile,
+		Listen: "127.0.0.1:0", HSTS: HSTS{MaxAge: 8760 * time.Hour}}
 }
 
 // serve runs an HTTPS server with setup on loopback and returns its address.
@@ -113,7 +102,7 @@ func TestManualReload(t *testing.T) {
 
 	logs := &pebbletest.SafeBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	setup, err := New(context.Background(), manualConfig(t, certFile, keyFile), logger)
+	setup, err := New(context.Background(), manualOptions(certFile, keyFile), logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +203,7 @@ func TestManualPoll(t *testing.T) {
 	c1, k1, s1 := ca.IssueNow(t, "sync.test")
 	replaceFile(t, certFile, c1)
 	replaceFile(t, keyFile, k1)
-	setup, err := New(context.Background(), manualConfig(t, certFile, keyFile), nil)
+	setup, err := New(context.Background(), manualOptions(certFile, keyFile), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,8 +233,8 @@ func TestManualProtocols(t *testing.T) {
 	c1, k1, _ := ca.IssueNow(t, "sync.test")
 	replaceFile(t, certFile, c1)
 	replaceFile(t, keyFile, k1)
-	cfg := manualConfig(t, certFile, keyFile)
-	cfg.TLS.HSTS = config.HSTS{MaxAge: config.Duration(24 * time.Hour), IncludeSubdomains: true}
+	cfg := manualOptions(certFile, keyFile)
+	cfg.HSTS = HSTS{MaxAge: 24 * time.Hour, IncludeSubdomains: true}
 	setup, err := New(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -316,13 +305,12 @@ func TestManualLoadErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := New(context.Background(), manualConfig(t, tc.cert, tc.key), nil)
+			s, err := New(context.Background(), manualOptions(tc.cert, tc.key), nil)
 			if err == nil {
 				s.Close()
 				t.Fatal("accepted")
 			}
-			var pe *protocol.Error
-			if !errors.As(err, &pe) || pe.Code != protocol.CodeBadRequest || !strings.Contains(pe.Message, "tls.cert_file") {
+			if !strings.HasPrefix(err.Error(), "config: tls.cert_file: ") {
 				t.Fatalf("error %v does not name tls.cert_file", err)
 			}
 		})
@@ -337,7 +325,7 @@ func TestCloseStopsWatcher(t *testing.T) {
 	replaceFile(t, certFile, c1)
 	replaceFile(t, keyFile, k1)
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := New(ctx, manualConfig(t, certFile, keyFile), nil)
+	s, err := New(ctx, manualOptions(certFile, keyFile), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

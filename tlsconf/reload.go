@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
-
-	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 // Tuning of the manual-mode reloader; tests shorten them.
@@ -64,7 +62,7 @@ func newReloader(ctx context.Context, certFile, keyFile string, logger *slog.Log
 	st, _ := statPair(certFile, keyFile)
 	cert, err := loadPair(certFile, keyFile)
 	if err != nil {
-		return nil, &protocol.Error{Code: protocol.CodeBadRequest, Message: "config: tls.cert_file: cannot load the certificate and key (tls.key_file)", Err: err}
+		return nil, fmt.Errorf("config: tls.cert_file: cannot load the certificate and key (tls.key_file): %w", err)
 	}
 	if now := time.Now(); now.After(cert.Leaf.NotAfter) {
 		logger.Error("tls certificate has expired", "not_after", cert.Leaf.NotAfter, "subject", cert.Leaf.Subject.String())
@@ -75,13 +73,13 @@ func newReloader(ctx context.Context, certFile, keyFile string, logger *slog.Log
 
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return nil, &protocol.Error{Code: protocol.CodeInternal, Message: "cannot watch certificate files", Err: err}
+		return nil, fmt.Errorf("cannot watch certificate files: %w", err)
 	}
 	dirs := map[string]bool{filepath.Dir(certFile): true, filepath.Dir(keyFile): true}
 	for d := range dirs {
 		if err := w.Add(d); err != nil {
 			w.Close()
-			return nil, &protocol.Error{Code: protocol.CodeInternal, Message: "cannot watch certificate directory", Err: err}
+			return nil, fmt.Errorf("cannot watch certificate directory: %w", err)
 		}
 	}
 	ctx, r.cancel = context.WithCancel(ctx)

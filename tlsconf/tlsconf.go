@@ -2,7 +2,8 @@
 // modes of SPEC §5:
 //
 //   - "off": no TLS (TLSConfig nil). Allowed on loopback, or anywhere when written out
-//     explicitly for running behind a TLS proxy (config.Validate enforces that).
+//     explicitly for running behind a TLS proxy (the caller's config checks enforce
+//     that).
 //   - "manual": a certificate and key from files, reloaded when the files change (an
 //     fsnotify watch on their directories plus a slow poll); a bad new pair keeps the
 //     old certificate and logs an error.
@@ -13,6 +14,9 @@
 //
 // Every mode gets TLS 1.2 at least, HTTP/2 and HTTP/1.1 via ALPN, and a middleware that
 // sets Strict-Transport-Security on HTTPS responses.
+//
+// The package takes its own Options (syncd fills them from its config) and returns
+// plain errors; those about a setting name it by its config key (tls.cert_file, ...).
 package tlsconf
 
 import (
@@ -32,10 +36,64 @@ import (
 
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
-
-	"github.com/syncspace/syncspace/config"
-	"github.com/syncspace/syncspace/sync/protocol"
 )
+
+// Mode is a tls mode.
+type Mode string
+
+// The tls modes.
+const (
+	ModeOff    Mode = "off"
+	ModeManual Mode = "manual"
+	ModeACME   Mode = "acme"
+)
+
+// Options configure New. The zero value is TLS off, with an HSTS max-age of 0.
+type Options struct {
+	// Mode is the tls mode; "" means ModeOff.
+	Mode Mode
+
+	// CertFile and KeyFile are the PEM certificate chain and key of manual mode
+	// (tls.cert_file, tls.key_file).
+	CertFile, KeyFile string
+
+	// Domains are the only names acme mode gets certificates for (tls.domains).
+	Domains []string
+	// Email is the ACME account's contact (tls.email); "" means none.
+	Email string
+	// Directory is the ACME directory URL (tls.acme_directory); "" means Let's
+	// Encrypt's.
+	Directory string
+	// CAFile is a PEM file of roots trusted, besides the system's, for the ACME
+	// directory's HTTPS (tls.acme_ca_file); "" means the system roots only.
+	CAFile string
+	// CacheDir is where acme mode keeps its account and certificates; New creates it
+	// with mode 0700. Required in acme mode.
+	CacheDir string
+	// HTTP01 asks, in acme mode, for Setup.HTTPHandler (tls.http_listen is set);
+	// false means TLS-ALPN-01 only.
+	HTTP01 bool
+	// Listen is the main listener's address; its port is the one HTTP redirects
+	// point to (omitted when 443 or when Listen has no port).
+	Listen string
+
+	// HSTS is the Strict-Transport-Security header of HTTPS responses.
+	HSTS HSTS
+
+	// ClientCA is a PEM file of the CAs client certificates must chain to
+	// (tls.client_ca); ClientAuth is off, optional or require (tls.client_auth;
+	// "" means off). See clientauth.go.
+	ClientCA   string
+	ClientAuth ClientAuthMode
+}
+
+// HSTS configures the Strict-Transport-Security header. The zero value sends
+// "max-age=0", which tells browsers to forget an earlier policy.
+type HSTS struct {
+	MaxAge            time.Duration // rounded down to whole seconds
+	IncludeSubdomains bool
+	Preload           bool
+}
 
 // Setup is the TLS side of one syncd process. Build it with New; call Close when the
 // server stops.
@@ -59,37 +117,41 @@ type Setup struct {
 	stop      func()
 }
 
-// New builds the Setup for cfg.TLS. In manual mode it loads the key pair (an error
-// names tls.cert_file) and starts watching the files until ctx ends or Close is
-// called. In acme mode it creates data_dir/acme with mode 0700 and reads
-// tls.acme_ca_file. Errors are *protocol.Error with code bad_request naming the field,
-// or internal for failures of the system.
-func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Setup, error) {
+// New builds the Setup for o. In manual mode it loads the key pair (an error names
+// tls.cert_file) and starts watching the files until ctx ends or Close is called. In
+// acme mode it creates o.CacheDir with mode 0700 and reads o.CAFile. Errors about a
+// setting start with "config: " and name it; the others are failures of the system.
+// A nil logger discards.
+func New(ctx context.Context, o Options, logger *slog.Logger) (*Setup, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("component", "tlsconf")
 	s := &Setup{stop: func() {}}
-	switch cfg.TLS.Mode {
-	case "", config.TLSOff:
-		s.Middleware = func(h http.Handler) http.Handler { return hsts(cfg.TLS.HSTS, h) }
+	switch o.Mode {
+	case "", ModeOff:
+		s.Middleware = func(h http.Handler) http.Handler { return hsts(o.HSTS, h) }
 		return s, nil
-	case config.TLSManual:
-		r, err := newReloader(ctx, cfg.TLS.CertFile, cfg.TLS.KeyFile, logger)
+	case ModeManual:
+		r, err := newReloader(ctx, o.CertFile, o.KeyFile, logger)
 		if err != nil {
 			return nil, err
 		}
 		s.TLSConfig = baseConfig()
 		s.TLSConfig.GetCertificate = r.getCertificate
 		s.stop = r.close
-	case config.TLSACME:
-		if err := s.setupACME(cfg, logger); err != nil {
+	case ModeACME:
+		if err := s.setupACME(o, logger); err != nil {
 			return nil, err
 		}
 	default:
-		return nil, protocol.Errorf(protocol.CodeBadRequest, "config: tls.mode: unknown mode %q", cfg.TLS.Mode)
+		return nil, fmt.Errorf("config: tls.mode: unknown mode %q", string(o.Mode))
 	}
-	s.Middleware = func(h http.Handler) http.Handler { return hsts(cfg.TLS.HSTS, h) }
+	if err := s.setupClientAuth(ctx, o, logger); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.Middleware = func(h http.Handler) http.Handler { return hsts(o.HSTS, h) }
 	return s, nil
 }
 
@@ -120,39 +182,39 @@ func baseConfig() *tls.Config {
 }
 
 // setupACME fills s for acme mode.
-func (s *Setup) setupACME(cfg *config.Config, logger *slog.Logger) error {
-	dir := cfg.ACMECacheDir()
+func (s *Setup) setupACME(o Options, logger *slog.Logger) error {
+	dir := o.CacheDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return &protocol.Error{Code: protocol.CodeInternal, Message: "cannot create the ACME cache directory", Err: err}
+		return fmt.Errorf("cannot create the ACME cache directory: %w", err)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
-		return &protocol.Error{Code: protocol.CodeInternal, Message: "cannot set the ACME cache directory mode", Err: err}
+		return fmt.Errorf("cannot set the ACME cache directory mode: %w", err)
 	}
-	domains := make(map[string]bool, len(cfg.TLS.Domains))
-	for _, d := range cfg.TLS.Domains {
+	domains := make(map[string]bool, len(o.Domains))
+	for _, d := range o.Domains {
 		domains[normalizeHost(d)] = true
 	}
-	whitelist := autocert.HostWhitelist(cfg.TLS.Domains...)
+	whitelist := autocert.HostWhitelist(o.Domains...)
 	policy := func(ctx context.Context, host string) error {
 		// autocert passes the Host header of HTTP-01 requests as is (with a port when
 		// the CA validates on a non-default port): compare the bare, lowercase name.
 		return whitelist(ctx, normalizeHost(host))
 	}
-	client := &acme.Client{DirectoryURL: cfg.TLS.ACMEDirectory, UserAgent: "syncd"}
+	client := &acme.Client{DirectoryURL: o.Directory, UserAgent: "syncd"}
 	if client.DirectoryURL == "" {
 		client.DirectoryURL = autocert.DefaultACMEDirectory
 	}
-	if cfg.TLS.ACMECAFile != "" {
-		pem, err := os.ReadFile(cfg.TLS.ACMECAFile)
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
 		if err != nil {
-			return &protocol.Error{Code: protocol.CodeBadRequest, Message: "config: tls.acme_ca_file: cannot read", Err: err}
+			return fmt.Errorf("config: tls.acme_ca_file: cannot read: %w", err)
 		}
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {
 			pool = x509.NewCertPool()
 		}
 		if !pool.AppendCertsFromPEM(pem) {
-			return protocol.Errorf(protocol.CodeBadRequest, "config: tls.acme_ca_file: no PEM certificate found")
+			return errors.New("config: tls.acme_ca_file: no PEM certificate found")
 		}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
@@ -164,7 +226,7 @@ func (s *Setup) setupACME(cfg *config.Config, logger *slog.Logger) error {
 		Prompt:     autocert.AcceptTOS,
 		Cache:      autocert.DirCache(dir),
 		HostPolicy: policy,
-		Email:      cfg.TLS.Email,
+		Email:      o.Email,
 		Client:     client,
 	}
 	s.Manager = m
@@ -183,8 +245,8 @@ func (s *Setup) setupACME(cfg *config.Config, logger *slog.Logger) error {
 		return cert, err
 	}
 	s.TLSConfig = tc
-	if cfg.TLS.HTTPListen != "" {
-		s.HTTPHandler = m.HTTPHandler(redirectHandler(domains, cfg.Listen))
+	if o.HTTP01 {
+		s.HTTPHandler = m.HTTPHandler(redirectHandler(domains, o.Listen))
 	}
 	return nil
 }
@@ -238,8 +300,8 @@ func normalizeHost(host string) string {
 
 // hsts wraps next so that responses to requests that came over TLS carry
 // Strict-Transport-Security built from c.
-func hsts(c config.HSTS, next http.Handler) http.Handler {
-	v := "max-age=" + strconv.FormatInt(int64(c.MaxAge.Std()/time.Second), 10)
+func hsts(c HSTS, next http.Handler) http.Handler {
+	v := "max-age=" + strconv.FormatInt(int64(c.MaxAge/time.Second), 10)
 	if c.IncludeSubdomains {
 		v += "; includeSubDomains"
 	}

@@ -7,29 +7,29 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/acme"
-
-	"github.com/syncspace/syncspace/config"
 )
 
 func TestHSTS(t *testing.T) {
 	h := 8760 * time.Hour
 	cases := []struct {
 		name string
-		cfg  config.HSTS
+		cfg  HSTS
 		tls  bool
 		want string
 	}{
-		{"default", config.HSTS{MaxAge: config.Duration(h)}, true, "max-age=31536000"},
-		{"subdomains", config.HSTS{MaxAge: config.Duration(h), IncludeSubdomains: true}, true, "max-age=31536000; includeSubDomains"},
-		{"preload", config.HSTS{MaxAge: config.Duration(2 * h), IncludeSubdomains: true, Preload: true}, true, "max-age=63072000; includeSubDomains; preload"},
-		{"zero clears", config.HSTS{}, true, "max-age=0"},
-		{"sub-second rounds down", config.HSTS{MaxAge: config.Duration(1500 * time.Millisecond)}, true, "max-age=1"},
-		{"plain http gets none", config.HSTS{MaxAge: config.Duration(h), IncludeSubdomains: true}, false, ""},
+		{"default", HSTS{MaxAge: h}, true, "max-age=31536000"},
+		{"subdomains", HSTS{MaxAge: h, IncludeSubdomains: true}, true, "max-age=31536000; includeSubDomains"},
+		{"preload", HSTS{MaxAge: 2 * h, IncludeSubdomains: true, Preload: true}, true, "max-age=63072000; includeSubDomains; preload"},
+		{"zero clears", HSTS{}, true, "max-age=0"},
+		{"sub-second rounds down", HSTS{MaxAge: 1500 * time.Millisecond}, true, "max-age=1"},
+		{"plain http gets none", HSTS{MaxAge: h, IncludeSubdomains: true}, false, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,8 +51,7 @@ func TestHSTS(t *testing.T) {
 }
 
 func TestOffMode(t *testing.T) {
-	c := config.Default()
-	s, err := New(context.Background(), c, nil)
+	s, err := New(context.Background(), Options{HSTS: HSTS{MaxAge: time.Hour}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,21 +74,18 @@ func TestOffMode(t *testing.T) {
 
 // acmeOffline returns an acme-mode Setup whose CA is a closed loopback port: any
 // attempt to reach it fails fast.
-func acmeOffline(t *testing.T, listen string) (*Setup, *config.Config) {
+func acmeOffline(t *testing.T, listen string) (*Setup, Options) {
 	t.Helper()
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := l.Addr().String()
 	l.Close()
-	c := config.Default()
-	c.Listen = listen
-	c.DataDir = t.TempDir()
-	c.TLS.Mode = config.TLSACME
-	c.TLS.Domains = []string{"sync.test", "Files.Example.COM"}
-	c.TLS.ACMEDirectory = "http://" + dead + "/dir"
-	c.TLS.HTTPListen = "127.0.0.1:0"
-	c.TLSModeExplicit = true
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
+	c := Options{
+		Mode:      ModeACME,
+		Domains:   []string{"sync.test", "Files.Example.COM"},
+		Directory: "http://" + dead + "/dir",
+		CacheDir:  filepath.Join(t.TempDir(), "acme"),
+		HTTP01:    true,
+		Listen:    listen,
 	}
 	s, err := New(context.Background(), c, nil)
 	if err != nil {
@@ -101,7 +97,7 @@ func acmeOffline(t *testing.T, listen string) (*Setup, *config.Config) {
 
 func TestACMESetup(t *testing.T) {
 	s, c := acmeOffline(t, "0.0.0.0:8443")
-	fi, err := os.Stat(c.ACMECacheDir())
+	fi, err := os.Stat(c.CacheDir)
 	if err != nil || fi.Mode().Perm() != 0o700 || !fi.IsDir() {
 		t.Fatalf("acme cache dir: %v %v", fi, err)
 	}
@@ -110,7 +106,7 @@ func TestACMESetup(t *testing.T) {
 		!slices.Contains(tc.NextProtos, "h2") || !slices.Contains(tc.NextProtos, "http/1.1") {
 		t.Fatalf("tls config: min %x protos %v", tc.MinVersion, tc.NextProtos)
 	}
-	if s.Manager == nil || s.Manager.Client.DirectoryURL != c.TLS.ACMEDirectory || s.HTTPHandler == nil {
+	if s.Manager == nil || s.Manager.Client.DirectoryURL != c.Directory || s.HTTPHandler == nil {
 		t.Fatal("manager not set up")
 	}
 	// Names outside domains are refused at once without contacting the CA.
@@ -125,22 +121,22 @@ func TestACMESetup(t *testing.T) {
 		}
 	}
 	// A pre-existing cache dir with loose permissions is tightened.
-	c2 := *c
-	c2.DataDir = t.TempDir()
-	os.MkdirAll(c2.ACMECacheDir(), 0o755)
-	s2, err := New(context.Background(), &c2, nil)
+	c2 := c
+	c2.CacheDir = filepath.Join(t.TempDir(), "acme")
+	os.MkdirAll(c2.CacheDir, 0o755)
+	s2, err := New(context.Background(), c2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s2.Close()
-	if fi, _ := os.Stat(c2.ACMECacheDir()); fi.Mode().Perm() != 0o700 {
+	if fi, _ := os.Stat(c2.CacheDir); fi.Mode().Perm() != 0o700 {
 		t.Fatalf("cache dir mode %v", fi.Mode().Perm())
 	}
 	// No http_listen: no HTTP-01 handler.
-	c3 := *c
-	c3.DataDir = t.TempDir()
-	c3.TLS.HTTPListen = ""
-	s3, err := New(context.Background(), &c3, nil)
+	c3 := c
+	c3.CacheDir = filepath.Join(t.TempDir(), "acme")
+	c3.HTTP01 = false
+	s3, err := New(context.Background(), c3, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,16 +145,21 @@ func TestACMESetup(t *testing.T) {
 		t.Fatal("HTTP handler without http_listen")
 	}
 	// A bad acme_ca_file is an error naming the field.
-	c4 := *c
-	c4.DataDir = t.TempDir()
-	c4.TLS.ACMECAFile = c3.DataDir + "/missing.pem"
-	if _, err := New(context.Background(), &c4, nil); err == nil {
-		t.Fatal("missing acme_ca_file accepted")
+	c4 := c
+	dir4 := t.TempDir()
+	c4.CacheDir = filepath.Join(dir4, "acme")
+	c4.CAFile = dir4 + "/missing.pem"
+	if _, err := New(context.Background(), c4, nil); err == nil || !strings.HasPrefix(err.Error(), "config: tls.acme_ca_file: cannot read: ") {
+		t.Fatalf("missing acme_ca_file: %v", err)
 	}
-	os.WriteFile(c4.DataDir+"/bad.pem", []byte("nothing"), 0o600)
-	c4.TLS.ACMECAFile = c4.DataDir + "/bad.pem"
-	if _, err := New(context.Background(), &c4, nil); err == nil {
-		t.Fatal("acme_ca_file without certificates accepted")
+	os.WriteFile(dir4+"/bad.pem", []byte("nothing"), 0o600)
+	c4.CAFile = dir4 + "/bad.pem"
+	if _, err := New(context.Background(), c4, nil); err == nil || err.Error() != "config: tls.acme_ca_file: no PEM certificate found" {
+		t.Fatalf("acme_ca_file without certificates: %v", err)
+	}
+	// An unknown mode is an error naming tls.mode.
+	if _, err := New(context.Background(), Options{Mode: "tls13"}, nil); err == nil || err.Error() != `config: tls.mode: unknown mode "tls13"` {
+		t.Fatalf("unknown mode: %v", err)
 	}
 }
 

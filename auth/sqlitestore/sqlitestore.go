@@ -34,6 +34,12 @@ func New(ctx context.Context, db *sql.DB) (*Store, error) {
 			return nil, fmt.Errorf("auth: create tables: %w", err)
 		}
 	}
+	if err := addColumn(ctx, db, "auth_tokens", "device", "TEXT NOT NULL DEFAULT ''"); err != nil {
+		return nil, fmt.Errorf("auth: create tables: %w", err)
+	}
+	if err := createSettings(ctx, db); err != nil {
+		return nil, err
+	}
 	return &Store{db: db}, nil
 }
 
@@ -88,3 +94,5 @@ var schema = []string{
 		BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
 	settingsTable,
 }
+
+func init() { schema = append(schema, deviceSchema...) }

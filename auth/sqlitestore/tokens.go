@@ -11,13 +11,13 @@ import (
 
 // Token times: issued_at and expires_at in seconds, revoked_at in nanoseconds.
 
-const tokenColumns = `jti, kind, tenant, tid, subject, role, kid, issued_at, expires_at, revoked_at`
+const tokenColumns = `jti, kind, tenant, tid, subject, role, kid, issued_at, expires_at, revoked_at, device`
 
 func scanToken(sc interface{ Scan(...any) error }) (auth.TokenRecord, error) {
 	var r auth.TokenRecord
 	var iat, exp int64
 	var rev *int64
-	if err := sc.Scan(&r.JTI, &r.Kind, &r.Tenant, &r.TenantID, &r.Subject, &r.Role, &r.KeyID, &iat, &exp, &rev); err != nil {
+	if err := sc.Scan(&r.JTI, &r.Kind, &r.Tenant, &r.TenantID, &r.Subject, &r.Role, &r.KeyID, &iat, &exp, &rev, &r.Device); err != nil {
 		return r, err
 	}
 	r.IssuedAt, r.ExpiresAt = time.Unix(iat, 0).UTC(), time.Unix(exp, 0).UTC()
@@ -31,8 +31,8 @@ func scanToken(sc interface{ Scan(...any) error }) (auth.TokenRecord, error) {
 // AddToken implements auth.TokenStore.
 func (s *Store) AddToken(ctx context.Context, r auth.TokenRecord) error {
 	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO auth_tokens(jti, kind, tenant, tid, subject, role, kid, issued_at, expires_at) VALUES(?,?,?,?,?,?,?,?,?)`,
-		r.JTI, r.Kind, r.Tenant, r.TenantID, r.Subject, r.Role, r.KeyID, r.IssuedAt.Unix(), r.ExpiresAt.Unix())
+		`INSERT INTO auth_tokens(jti, kind, tenant, tid, subject, role, kid, issued_at, expires_at, device) VALUES(?,?,?,?,?,?,?,?,?,?)`,
+		r.JTI, r.Kind, r.Tenant, r.TenantID, r.Subject, r.Role, r.KeyID, r.IssuedAt.Unix(), r.ExpiresAt.Unix(), r.Device)
 	return err
 }
 
@@ -87,10 +87,14 @@ func tokenWhere(kind, tenant, subject string) (string, []any) {
 // Revoke implements auth.TokenStore: the tokens are marked and the log appended in
 // one transaction.
 func (s *Store) Revoke(ctx context.Context, m auth.TokenMatch, at time.Time) ([]auth.Revocation, error) {
-	if m.JTI == "" && m.Subject == "" {
-		return nil, errors.New("revoke: a jti or a subject is required")
+	if m.JTI == "" && m.Subject == "" && m.Device == "" {
+		return nil, errors.New("revoke: a jti, a subject or a device is required")
 	}
 	where, args := tokenWhere(m.Kind, m.Tenant, m.Subject)
+	if m.Device != "" {
+		where += ` AND device = ?`
+		args = append(args, m.Device)
+	}
 	if m.JTI != "" {
 		where += ` AND jti = ?`
 		args = append(args, m.JTI)

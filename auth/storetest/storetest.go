@@ -26,6 +26,7 @@ func Run(t *testing.T, newStore func(t *testing.T) auth.Store) {
 	t.Run("RevokeConcurrent", func(t *testing.T) { testRevokeConcurrent(t, newStore(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, newStore(t)) })
 	t.Run("Settings", func(t *testing.T) { testSettings(t, newStore(t)) })
+	t.Run("Devices", func(t *testing.T) { testDevices(t, newStore(t)) })
 }
 
 // base is a fixed instant with a whole number of microseconds (every engine keeps it).
@@ -357,7 +358,7 @@ func testSettings(t *testing.T, st auth.Store) {
 	if _, ok, err := st.LoadSettings(ctx); err != nil || ok {
 		t.Fatalf("empty store has settings: %v %v", ok, err)
 	}
-	want := auth.Settings{Issuer: "syncd", MaxTTL: time.Hour, MaxOpsTTL: time.Minute, KeyDir: "/k"}
+	want := auth.Settings{Issuer: "syncd", MaxTTL: time.Hour, MaxOpsTTL: time.Minute, KeyDir: "/k", DeviceTTL: 48 * time.Hour}
 	for _, s := range []auth.Settings{{Issuer: "first", MaxTTL: 1, MaxOpsTTL: 2}, want} {
 		if err := st.SaveSettings(ctx, s); err != nil {
 			t.Fatal(err)

@@ -119,6 +119,7 @@ func Register(g *echo.Group, o Options) error {
 	g.GET("/connections", h.listConnections, mws...)
 	g.DELETE("/connections/:id", h.disconnect, mws...)
 	g.GET("/audit", h.listAudit, mws...)
+	h.registerDevices(g, mws)
 	return nil
 }
 

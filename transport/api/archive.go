@@ -54,46 +54,21 @@ func (h *handlers) archive(c echo.Context) error {
 // Share links use it too.
 func ServeArchive(c echo.Context, sp *spaceview.View, dir string, log *slog.Logger) error {
 	ctx := c.Request().Context()
-	resp := c.Response()
-	var (
-		bw      *bufio.Writer
-		tw      *tar.Writer
-		started bool
-		hdr     tar.Header
-		buf     = archiveBufs.Get().(*[]byte)
-	)
-	defer archiveBufs.Put(buf)
-	err := sp.List(ctx, dir, true,
-		func(epoch string, seq int64) error {
-			name := "syncspace"
-			if dir != "" {
-				name = path.Base(dir)
-			}
-			hd := resp.Header()
-			hd.Set(echo.HeaderContentType, MIMETar)
-			hd.Set("Content-Disposition", contentDisposition(name+".tar"))
-			hd.Set("Content-Security-Policy", "sandbox")
-			hd.Set("X-Sync-Epoch", epoch)
-			hd.Set("X-Sync-Seq", strconv.FormatInt(seq, 10))
-			resp.WriteHeader(http.StatusOK)
-			started = true
-			bw = bufio.NewWriterSize(resp, 64<<10)
-			tw = tar.NewWriter(bw)
-			return nil
-		},
-		func(m protocol.Metadata) error { return archiveEntry(ctx, sp, tw, m, &hdr, *buf) })
-	if err == nil && !started {
+	a := &archiver{ctx: ctx, sp: sp, resp: c.Response(), dir: dir, buf: archiveBufs.Get().(*[]byte)}
+	defer archiveBufs.Put(a.buf)
+	err := sp.List(ctx, dir, true, a.begin, a.entry)
+	if err == nil && !a.started {
 		err = protocol.Errorf(protocol.CodeInternal, "archive produced no snapshot")
 	}
 	if err == nil {
-		if err = tw.Close(); err == nil {
-			err = bw.Flush()
+		if err = a.tw.Close(); err == nil {
+			err = a.bw.Flush()
 		}
 	}
 	if err == nil {
 		return nil
 	}
-	if !started {
+	if !a.started {
 		return err // an ordinary error answer (not_found, invalid_path, ...)
 	}
 	if ctx.Err() == nil {
@@ -104,13 +79,46 @@ func ServeArchive(c echo.Context, sp *spaceview.View, dir string, log *slog.Logg
 	panic(http.ErrAbortHandler)
 }
 
-// archiveEntry writes the file of listing entry m (directories are skipped) into tw,
-// its hash and seq in the PAX comment; a file gone since the snapshot is skipped.
-func archiveEntry(ctx context.Context, sp *spaceview.View, tw *tar.Writer, m protocol.Metadata, hdr *tar.Header, buf []byte) error {
+// archiver writes one GET /api/archive answer: begin sends the headers once the
+// listing's snapshot is known, entry adds one listed file to the tar stream.
+type archiver struct {
+	ctx     context.Context
+	sp      *spaceview.View
+	resp    *echo.Response
+	dir     string
+	bw      *bufio.Writer
+	tw      *tar.Writer
+	started bool // headers sent: from here on a failure aborts the connection
+	hdr     tar.Header
+	buf     *[]byte
+}
+
+// begin sends the answer's headers for the snapshot at epoch and seq.
+func (a *archiver) begin(epoch string, seq int64) error {
+	name := "syncspace"
+	if a.dir != "" {
+		name = path.Base(a.dir)
+	}
+	hd := a.resp.Header()
+	hd.Set(echo.HeaderContentType, MIMETar)
+	hd.Set("Content-Disposition", contentDisposition(name+".tar"))
+	hd.Set("Content-Security-Policy", "sandbox")
+	hd.Set("X-Sync-Epoch", epoch)
+	hd.Set("X-Sync-Seq", strconv.FormatInt(seq, 10))
+	a.resp.WriteHeader(http.StatusOK)
+	a.started = true
+	a.bw = bufio.NewWriterSize(a.resp, 64<<10)
+	a.tw = tar.NewWriter(a.bw)
+	return nil
+}
+
+// entry writes the file m names as it is now; directories and files gone since the
+// snapshot are skipped.
+func (a *archiver) entry(m protocol.Metadata) error {
 	if m.IsDirectory {
 		return nil
 	}
-	f, meta, err := sp.Open(ctx, m.Path)
+	f, meta, err := a.sp.Open(a.ctx, m.Path)
 	if err != nil {
 		if protocol.CodeOf(err) == protocol.CodeNotFound {
 			return nil // gone (or now a directory) since the snapshot
@@ -118,7 +126,7 @@ func archiveEntry(ctx context.Context, sp *spaceview.View, tw *tar.Writer, m pro
 		return err
 	}
 	defer f.Close()
-	*hdr = tar.Header{
+	a.hdr = tar.Header{
 		Typeflag: tar.TypeReg,
 		Name:     meta.Path,
 		Size:     meta.Size,
@@ -131,12 +139,12 @@ func archiveEntry(ctx context.Context, sp *spaceview.View, tw *tar.Writer, m pro
 			protocol.ArchivePAXComment: protocol.ArchiveComment(meta.Hash, meta.Seq),
 		},
 	}
-	if err := tw.WriteHeader(hdr); err != nil {
+	if err := a.tw.WriteHeader(&a.hdr); err != nil {
 		return err
 	}
-	// Exactly Size bytes: a file cut or grown on the disk by hand fails here rather
-	// than producing an entry that disagrees with its header.
-	n, err := io.CopyBuffer(tw, io.LimitReader(f, meta.Size), buf)
+	// Exactly Size bytes: a file cut or grown on the disk by hand fails here
+	// rather than producing an entry that disagrees with its header.
+	n, err := io.CopyBuffer(a.tw, io.LimitReader(f, meta.Size), *a.buf)
 	if err != nil {
 		return err
 	}

@@ -173,6 +173,7 @@ var (
 	errQueryToken   = &protocol.Error{Code: protocol.CodeBadRequest, Message: "tokens are not accepted in the query string; use the Authorization header"}
 	errNotBearer    = &protocol.Error{Code: protocol.CodeUnauthenticated, Message: "Authorization scheme must be Bearer"}
 	errTokenTooLong = auth.ErrTokenTooLarge
+	errCertBound    = &protocol.Error{Code: protocol.CodeUnauthenticated, Message: "this token is bound to a client certificate the connection did not present"}
 )
 
 // BearerToken extracts the token of an `Authorization: Bearer` header set, applying
@@ -215,7 +216,10 @@ func (m *Middleware) authenticate(ctx context.Context, r *http.Request, addr net
 	if err == nil {
 		var p *auth.Principal
 		if p, err = m.svc.Verify(ctx, tok, audience); err == nil {
-			return p, nil // a verifying token is never refused by the limiter
+			if p.CertMatches(PeerCertificate(r)) {
+				return p, nil // a verifying token is never refused by the limiter
+			}
+			err = errCertBound
 		}
 	}
 	switch protocol.CodeOf(err) {

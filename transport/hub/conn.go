@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"net/http"
 	"net/url"
@@ -31,7 +32,8 @@ type conn struct {
 	authReq     *http.Request // until authenticated: peer and X-Forwarded-For, for the failed-auth limiter
 	id          string
 	remote      string
-	connectedAt int64 // unix nanos
+	peerCert    *x509.Certificate // the TLS client certificate, nil if none (certificate-bound tokens)
+	connectedAt int64             // unix nanos
 	ws          *websocket.Conn
 	limiter     *rate.Limiter
 
@@ -76,6 +78,7 @@ func (h *Hub) newConn(r *http.Request, ws *websocket.Conn) *conn {
 		ws:          ws,
 		id:          newID(),
 		remote:      h.remoteAddr(r),
+		peerCert:    peerCertificate(r),
 		connectedAt: now.UnixNano(),
 		subIdx:      -1,
 		readerDone:  make(chan struct{}),
@@ -88,6 +91,7 @@ func (h *Hub) newConn(r *http.Request, ws *websocket.Conn) *conn {
 		URL:        &url.URL{Path: r.URL.Path},
 		RemoteAddr: r.RemoteAddr,
 		Header:     http.Header{"X-Forwarded-For": r.Header.Values("X-Forwarded-For")},
+		TLS:        r.TLS, // the client certificate, for certificate-bound tokens
 	}
 	c.lastActive.Store(now.UnixNano())
 	c.lastPing.Store(now.UnixNano())

@@ -35,6 +35,9 @@ func (c *conn) refresh(m protocol.Message) {
 	defer cancel()
 	cur := c.principal.Load()
 	p, err := c.h.auth.Verify(ctx, m.Token, auth.AudienceTenant)
+	if err == nil && p != nil && !p.CertMatches(c.peerCert) {
+		err = auth.ErrTokenInvalid // bound to a certificate this connection did not present
+	}
 	if err != nil || p == nil {
 		c.h.metrics.AuthFailed(metrics.TransportWS)
 		c.sendError(protocol.Errorf(protocol.CodeUnauthenticated, "refresh token is not valid"), m.OperationID)

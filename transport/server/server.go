@@ -38,6 +38,7 @@ import (
 	"github.com/syncspace/syncspace/transport/metrics"
 	sharehttp "github.com/syncspace/syncspace/transport/share"
 	"github.com/syncspace/syncspace/transport/team"
+	"github.com/syncspace/syncspace/transport/tokenep"
 	"github.com/syncspace/syncspace/transport/web"
 )
 
@@ -134,6 +135,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		return nil, err
 	}
 
+	tokenep.Register(s.main, d.Auth, s.mw, logger)
 	s.hub = hub.New(o.Hub, hub.Deps{
 		Registry: hub.FromRegistry(d.Tenants),
 		Auth:     d.Auth,

@@ -42,6 +42,9 @@ type Options struct {
 	CAFile string
 	// Logger receives diagnostics; nil means slog.Default().
 	Logger *slog.Logger
+	// CertFile and KeyFile, if set, are the client certificate and key presented for
+	// mutual TLS (reloaded when they change).
+	CertFile, KeyFile string
 	// Transfers is the expected number of parallel transfers (sizes the connection
 	// pool; default 16).
 	Transfers int
@@ -55,9 +58,10 @@ type Client struct {
 	dialer *websocket.Dialer
 	log    *slog.Logger
 
-	mu      sync.Mutex
-	token   string
-	streams map[*stream]bool
+	mu         sync.Mutex
+	token      string
+	streams    map[*stream]bool
+	onAuthFail func() // OnAuthFailure
 }
 
 // IsLoopbackHost reports whether host (without port) is a loopback name or address.
@@ -125,6 +129,9 @@ func New(o Options) (*Client, error) {
 			return nil, fmt.Errorf("CA file %s holds no PEM certificate", o.CAFile)
 		}
 		tlsConf.RootCAs = pool
+	}
+	if err := useClientCert(tlsConf, o.CertFile, o.KeyFile); err != nil {
+		return nil, err
 	}
 	if o.Transfers <= 0 {
 		o.Transfers = 16
@@ -232,5 +239,8 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		c.authFailed()
+	}
 	return nil, DecodeError(resp)
 }

@@ -83,6 +83,9 @@ func (c *Client) Subscribe(ctx context.Context, clientID string, since int64, ep
 		if resp != nil {
 			defer resp.Body.Close()
 			if resp.StatusCode != http.StatusSwitchingProtocols {
+				if resp.StatusCode == http.StatusUnauthorized {
+					c.authFailed()
+				}
 				e := decodeError(resp)
 				e.Message = fmt.Sprintf("websocket %s refused (%d): %s", redact(c.ws), resp.StatusCode, e.Message)
 				return nil, protocol.Message{}, e
@@ -176,7 +179,11 @@ func (s *stream) recv() (protocol.Message, error) {
 	for len(s.q) == 0 {
 		typ, data, err := s.conn.ReadMessage()
 		if err != nil {
-			return protocol.Message{}, closeError(err)
+			cerr := closeError(err)
+			if protocol.CodeOf(cerr) == protocol.CodeUnauthenticated {
+				s.c.authFailed()
+			}
+			return protocol.Message{}, cerr
 		}
 		_ = s.conn.SetReadDeadline(time.Now().Add(readTimeout))
 		if typ != websocket.TextMessage {

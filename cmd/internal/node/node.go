@@ -53,6 +53,9 @@ type Auth struct {
 	Issuer            string
 	MaxTTL, MaxOpsTTL time.Duration
 	KeyDir            string
+	// DeviceTTL: a device credential's sliding lifetime; AccessTTL: the lifetime of
+	// access tokens POST /api/token issues (0 = auth's defaults).
+	DeviceTTL, AccessTTL time.Duration
 }
 
 // FromConfig maps syncd's config to the options of its data dir (data_dir aside,
@@ -72,6 +75,8 @@ func FromConfig(cfg *config.Config) Options {
 			MaxTTL:    time.Duration(cfg.Auth.MaxTTL),
 			MaxOpsTTL: time.Duration(cfg.Auth.MaxOpsTTL),
 			KeyDir:    cfg.Auth.KeyDir,
+			DeviceTTL: time.Duration(cfg.Auth.DeviceTTL),
+			AccessTTL: time.Duration(cfg.Auth.AccessTTL),
 		},
 	}
 }
@@ -124,7 +129,8 @@ func authConfig(dataDir string, a Auth) auth.Config {
 	if keyDir == "" {
 		keyDir = filepath.Join(dataDir, "keys")
 	}
-	return auth.Config{Issuer: a.Issuer, MaxTTL: a.MaxTTL, MaxOpsTTL: a.MaxOpsTTL, KeyDir: keyDir, Leeway: TokenLeeway}
+	return auth.Config{Issuer: a.Issuer, MaxTTL: a.MaxTTL, MaxOpsTTL: a.MaxOpsTTL, KeyDir: keyDir, Leeway: TokenLeeway,
+		DeviceTTL: a.DeviceTTL, AccessTTL: a.AccessTTL}
 }
 
 // AuthConfig returns the configuration the token service was opened with.
@@ -156,7 +162,7 @@ func (n *Node) RecordSettings(ctx context.Context) error {
 	}
 	if err == nil {
 		err = saveSettings(ctx, n.DB, auth.Settings{Issuer: n.Auth.Issuer(), MaxTTL: n.Auth.MaxTTL(),
-			MaxOpsTTL: n.Auth.MaxOpsTTL(), KeyDir: absKeyDir})
+			MaxOpsTTL: n.Auth.MaxOpsTTL(), KeyDir: absKeyDir, DeviceTTL: n.authCfg.DeviceTTL})
 	}
 	if err != nil {
 		return fmt.Errorf("record auth settings: %w", err)
@@ -171,7 +177,11 @@ func adoptRecorded(ctx context.Context, db *sql.DB, a Auth, keepKeyDir bool) (Au
 	if err != nil || !ok {
 		return a, err
 	}
-	out := Auth{Issuer: set.Issuer, MaxTTL: set.MaxTTL, MaxOpsTTL: set.MaxOpsTTL, KeyDir: set.KeyDir}
+	out := Auth{Issuer: set.Issuer, MaxTTL: set.MaxTTL, MaxOpsTTL: set.MaxOpsTTL, KeyDir: set.KeyDir,
+		DeviceTTL: a.DeviceTTL, AccessTTL: a.AccessTTL}
+	if set.DeviceTTL > 0 { // recorded by a syncd that knows auth.device_ttl
+		out.DeviceTTL = set.DeviceTTL
+	}
 	if keepKeyDir {
 		out.KeyDir = a.KeyDir
 	} else if set.KeyDir != "" {

@@ -40,12 +40,16 @@ Options:
   --realtime, -r        live updates over the WebSocket (reconnects; polls while down)
   --initial-sync        show progress for the first full reconcile
   --client-id ID        client id (default: a UUID kept in DIR/.syncspace)
-  --token-file FILE     file holding the token (re-read when it changes)
+  --token-file FILE     file holding the token (re-read when it changes), or a device
+                        credential (syncctl token issue --device): refreshed and
+                        rewritten by the client, one client per credential
   --token T             the token itself (visible in the process list: prefer --token-file)
                         (else the environment variable SYNC_TOKEN)
   --interval D          polling period without a live connection (default 30s)
   --once                reconcile once and exit (0 when DIR and the server agree)
   --ca-file FILE        PEM certificates to trust in addition to the system roots
+  --cert FILE --key FILE  client certificate and key for mutual TLS (reloaded when
+                        they change); a device enrolled with --cert needs them
   --allow-mass-delete   let one pass delete more than half of the files
   --log-level LEVEL     debug, info, warn or error (default info)
 `
@@ -55,6 +59,7 @@ type config struct {
 	server, localPath, clientID, tokenFile, token, caFile, logLevel string
 	realtime, initialSync, once, allowMassDelete                    bool
 	interval                                                        time.Duration
+	certFile, keyFile                                               string
 }
 
 func parse(args []string) (*config, error) {
@@ -72,6 +77,8 @@ func parse(args []string) (*config, error) {
 	fs.DurationVar(&c.interval, "interval", 30*time.Second, "")
 	fs.BoolVar(&c.once, "once", false, "")
 	fs.StringVar(&c.caFile, "ca-file", "", "")
+	fs.StringVar(&c.certFile, "cert", "", "")
+	fs.StringVar(&c.keyFile, "key", "", "")
 	fs.BoolVar(&c.allowMassDelete, "allow-mass-delete", false, "")
 	fs.StringVar(&c.logLevel, "log-level", "info", "")
 	if err := fs.Parse(args); err != nil {
@@ -141,7 +148,7 @@ func isTerminal(w io.Writer) bool {
 // valueFlags are the flags that take a value (for finding the subcommand).
 var valueFlags = map[string]bool{
 	"server": true, "local-path": true, "client-id": true, "token-file": true, "token": true,
-	"interval": true, "ca-file": true, "log-level": true,
+	"interval": true, "ca-file": true, "log-level": true, "cert": true, "key": true,
 }
 
 // subcommand finds a subcommand ("status") among args, which flags may stand before
@@ -224,15 +231,23 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	level, _ := parseLevel(c.logLevel)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	token, err := resolveToken(c, log)
+
+	token, devFile, ok := chooseToken(c, log, stderr)
+	if !ok {
+		return ExitUsage
+	}
+	cl, err := syncclient.New(syncclient.Options{Server: c.server, Token: token, CAFile: c.caFile, CertFile: c.certFile, KeyFile: c.keyFile, Logger: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
 		return ExitUsage
 	}
-	cl, err := syncclient.New(syncclient.Options{Server: c.server, Token: token, CAFile: c.caFile, Logger: log})
-	if err != nil {
-		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
-		return ExitUsage
+	var dev *device
+	if devFile {
+		if dev, err = openDevice(ctx, c.tokenFile, cl, log); err != nil {
+			return deviceFailure(stderr, err)
+		}
+		defer dev.src.Close()
+		token = cl.Token()
 	}
 	eng, err := openEngine(c, cl, stderr, log)
 	if err != nil {
@@ -250,7 +265,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if c.once {
 		return syncOnce(ctx, eng, sw, stderr)
 	}
-	if c.tokenFile != "" {
+	ctx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	if dev != nil {
+		go dev.keep(ctx, func(tok string) { cl.SetToken(tok); sw.setToken(tok) }, stopRun, log)
+	} else if c.tokenFile != "" {
 		go watchToken(ctx, c.tokenFile, token, func(tok string) {
 			cl.SetToken(tok)
 			sw.setToken(tok)
@@ -272,27 +291,6 @@ func helpAsked(sub string, args []string, stdout io.Writer) bool {
 		}
 	}
 	return false
-}
-
-// resolveToken returns the token of --token-file, --token or SYNC_TOKEN, in that order.
-func resolveToken(c *config, log *slog.Logger) (string, error) {
-	token := ""
-	switch {
-	case c.tokenFile != "":
-		var err error
-		if token, err = readToken(c.tokenFile); err != nil {
-			return "", err
-		}
-	case c.token != "":
-		token = c.token
-		log.Warn("--token is visible in the process list; prefer --token-file or SYNC_TOKEN")
-	default:
-		token = strings.TrimSpace(os.Getenv("SYNC_TOKEN"))
-	}
-	if token == "" {
-		return "", errors.New("a token is required: --token-file FILE, --token T or SYNC_TOKEN")
-	}
-	return token, nil
 }
 
 // openEngine creates the local folder if needed and opens the sync engine on it, with
@@ -337,6 +335,9 @@ func runLive(ctx context.Context, eng *engine.Engine, sw *statusWriter, stderr i
 	err := eng.Run(ctx)
 	stopWriter()
 	<-writerDone
+	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause // the device credential was refused
+	}
 	if err != nil {
 		sw.stopped(err.Error())
 		fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)

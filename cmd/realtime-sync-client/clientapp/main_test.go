@@ -15,10 +15,20 @@ import (
 	"time"
 )
 
+// crashExit is the exit code of a child ended by RSC_CRASH_AT.
+const crashExit = 86
+
 // TestMain lets the test binary act as the real client process (for tests that kill
 // it): with RSC_CHILD=1 it runs Run on its arguments after "--" and exits.
 func TestMain(m *testing.M) {
 	if os.Getenv("RSC_CHILD") == "1" {
+		if at := os.Getenv("RSC_CRASH_AT"); at != "" {
+			credentialStep = func(step string) {
+				if step == at {
+					os.Exit(crashExit) // as abrupt as SIGKILL for the credential file
+				}
+			}
+		}
 		args := os.Args[1:]
 		for i, a := range args {
 			if a == "--" {

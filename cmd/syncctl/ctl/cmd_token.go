@@ -41,6 +41,9 @@ func validateTokenIssue(p *parsed) error {
 			return usagef("--role must be read, write or admin")
 		}
 	}
+	if p.has("path") && p.has("device") {
+		return usagef("--path limits tokens; device credentials take no --path")
+	}
 	if p.has("ttl") {
 		if _, err := parseTTL(p.get("ttl")); err != nil {
 			return err
@@ -55,8 +58,8 @@ func validateTokenIssue(p *parsed) error {
 		}
 	}
 	if p.has("public-url") {
-		if !p.has("link") {
-			return usagef("--public-url goes with --link")
+		if !p.has("link") && !p.has("device") {
+			return usagef("--public-url goes with --link or --device")
 		}
 		if err := config.ValidatePublicURL(p.get("public-url")); err != nil {
 			return usagef("--public-url: %v", err)
@@ -81,6 +84,12 @@ func signInLink(r *runCtx, token string) string {
 
 func tokenIssue(ctx context.Context, r *runCtx) error {
 	p := r.p
+	if p.has("device") {
+		return deviceIssue(ctx, r)
+	}
+	if p.has("cert") {
+		return usagef("--cert goes with --device")
+	}
 	ops := p.has("ops")
 	ttl := r.b.DefaultTTL(ops)
 	if p.has("ttl") {

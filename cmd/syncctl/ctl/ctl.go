@@ -50,6 +50,10 @@ Commands:
   token revoke JTI
   token revoke --tenant NAME --subject WHO             (every token WHO holds now)
   token revoke --ops --subject WHO
+  token issue --tenant NAME --subject WHO --role ROLE --device NAME --out FILE
+              [--cert FILE] [--public-url URL]   (a device credential, refreshed by the client)
+  device list [--tenant NAME]                          (last use, address, certificate thumbprint)
+  device revoke ID                                     (its tokens stop working, sockets close)
   key rotate
   key list
   key retire KID                                       (tokens signed by KID stop working)
@@ -201,9 +205,11 @@ func init() {
 		{words: []string{"tenant", "create"}, args: 1, flags: []string{"quota", "max-file-size", "max-entries"}, validate: validateTenantCreate, run: tenantCreate},
 		{words: []string{"tenant", "list"}, run: tenantList},
 		{words: []string{"tenant", "delete"}, args: 1, flags: []string{"force"}, validate: validateTenantDelete, run: tenantDelete},
-		{words: []string{"token", "issue"}, flags: []string{"tenant", "subject", "role", "ttl", "out", "ops", "link", "public-url", "path"}, validate: validateTokenIssue, run: tokenIssue},
+		{words: []string{"token", "issue"}, flags: []string{"tenant", "subject", "role", "ttl", "out", "ops", "link", "public-url", "device", "cert", "path"}, validate: validateTokenIssue, run: tokenIssue},
 		{words: []string{"token", "list"}, flags: []string{"tenant", "ops", "subject", "all"}, validate: validateTokenList, run: tokenList},
 		{words: []string{"token", "revoke"}, args: -1, flags: []string{"tenant", "subject", "ops"}, validate: validateTokenRevoke, run: tokenRevoke},
+		{words: []string{"device", "list"}, flags: []string{"tenant"}, run: deviceList},
+		{words: []string{"device", "revoke"}, args: 1, run: deviceRevoke},
 		{words: []string{"key", "rotate"}, run: keyRotate},
 		{words: []string{"key", "list"}, run: keyList},
 		{words: []string{"key", "retire"}, args: 1, run: keyRetire},

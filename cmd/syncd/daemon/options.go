@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/config"
+	"github.com/syncspace/syncspace/tlsconf"
 	"github.com/syncspace/syncspace/transport/guard"
 	"github.com/syncspace/syncspace/transport/hub"
 	"github.com/syncspace/syncspace/transport/server"
@@ -11,7 +12,7 @@ import (
 
 // This file is the one place where syncd's config becomes the options of the packages
 // it wires: the HTTP server (and through it the hub, the guard and the admin API) and
-// the connection limiter here; the store, the tenants and auth in cmd/internal/node
+// the connection limiter and the TLS setup here; the store, the tenants and auth in cmd/internal/node
 // (through nodeOptions).
 
 // ServerOptions maps cfg to the options of transport/server.
@@ -76,4 +77,29 @@ func newLimiter(cfg *config.Config) (*guard.Limiter, error) {
 		PerIP:  cfg.Limits.MaxConnectionsPerIP,
 		Exempt: proxies,
 	}), nil
+}
+
+// TLSOptions maps the tls section (and the listen address and data_dir it depends on)
+// to the options of tlsconf.
+func TLSOptions(cfg *config.Config) tlsconf.Options {
+	t := cfg.TLS
+	return tlsconf.Options{
+		Mode:      tlsconf.Mode(t.Mode),
+		CertFile:  t.CertFile,
+		KeyFile:   t.KeyFile,
+		Domains:   t.Domains,
+		Email:     t.Email,
+		Directory: t.ACMEDirectory,
+		CAFile:    t.ACMECAFile,
+		CacheDir:  cfg.ACMECacheDir(),
+		HTTP01:    t.HTTPListen != "",
+		Listen:    cfg.Listen,
+		HSTS: tlsconf.HSTS{
+			MaxAge:            t.HSTS.MaxAge.Std(),
+			IncludeSubdomains: t.HSTS.IncludeSubdomains,
+			Preload:           t.HSTS.Preload,
+		},
+		ClientCA:   t.ClientCA,
+		ClientAuth: tlsconf.ClientAuthMode(t.ClientAuth),
+	}
 }

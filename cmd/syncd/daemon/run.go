@@ -114,8 +114,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // oneLine renders err for stderr: one line, and without the error-code prefix of a
-// *protocol.Error (tlsconf's "config: tls.acme_ca_file: ..." reads as such; config's own
-// errors are plain and read "config: tls.mode: ..." already).
+// *protocol.Error whose code is not internal (config's and tlsconf's errors are plain
+// and read "config: tls.mode: ..." already).
 func oneLine(err error) string {
 	msg := err.Error()
 	if pe, ok := err.(*protocol.Error); ok && pe.Code != protocol.CodeInternal && pe.Message != "" {

@@ -12,7 +12,7 @@ import (
 
 // newTLS builds the TLS setup of cfg (package tlsconf: off, manual or acme).
 func newTLS(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*tlsSetup, error) {
-	s, err := tlsconf.New(ctx, cfg, logger)
+	s, err := tlsconf.New(ctx, TLSOptions(cfg), logger)
 	if err != nil {
 		return nil, err
 	}

@@ -3,8 +3,10 @@
 // docs/*.md resolves, that every key the config package accepts is in docs/CONFIG.md
 // and every example config there loads, that every route syncd registers is in
 // docs/API.md, that every `file:function` hop of docs/ARCHITECTURE.md's hop tables is
-// declared in that file, that the systemd units of docs/deploy pass `systemd-analyze verify`
-// (where it is installed), and that cmd/syncd/Dockerfile builds a static binary that
-// runs as a non-root user with a volume and a health check (and, where a Docker daemon
-// answers, that the image builds and becomes healthy).
+// declared in that file, that every package of the repository has a row in its
+// package table (and every row names a package), that the systemd units of
+// docs/deploy pass `systemd-analyze verify` (where it is installed), and that
+// cmd/syncd/Dockerfile builds a static binary that runs as a non-root user with a
+// volume and a health check (and, where a Docker daemon answers, that the image builds
+// and becomes healthy).
 package docscheck

@@ -311,13 +311,9 @@ func start(t testing.TB, bin string, out *SafeBuffer, tlsPort, httpPort int) (_ 
 	}()
 
 	// Pebble's own HTTPS listener gets a certificate from a CA made for this test.
-	ca := NewCA(t)
-	certPEM, keyPEM, _ := ca.IssueNow(t, "127.0.0.1", "localhost")
-	caFile := filepath.Join(dir, "ca.pem")
-	for name, data := range map[string][]byte{"ca.pem": ca.PEM, "cert.pem": certPEM, "key.pem": keyPEM} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			return nil, err
-		}
+	ca, err := writeListenerCert(t, dir)
+	if err != nil {
+		return nil, err
 	}
 
 	ports, dnsPort := freePorts(t, 3)
@@ -328,6 +324,57 @@ func start(t testing.TB, bin string, out *SafeBuffer, tlsPort, httpPort int) (_ 
 		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "",
 		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""))
 
+	confFile, err := writeConfig(dir, apiPort, mgmtPort, tlsPort, httpPort)
+	if err != nil {
+		return nil, err
+	}
+	stops = append(stops, startProc(t, out, []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0"},
+		filepath.Join(bin, "pebble"), "-config", confFile, "-dnsserver", "127.0.0.1:"+strconv.Itoa(dnsPort)))
+
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: ca.Pool}, Proxy: nil}}
+	defer client.CloseIdleConnections()
+	p := &Pebble{
+		DirectoryURL: fmt.Sprintf("https://127.0.0.1:%d/dir", apiPort),
+		CAFile:       filepath.Join(dir, "ca.pem"),
+		Output:       out,
+	}
+	w := waiter{out: out, from: from, deadline: time.Now().Add(30 * time.Second)}
+	if err := w.directory(client, p.DirectoryURL); err != nil {
+		return nil, err
+	}
+	if p.Roots, err = w.roots(client, mgmtPort); err != nil {
+		return nil, err
+	}
+	// Wait for the DNS server on both transports: Pebble's validations would fail
+	// without it.
+	for _, network := range []string{"udp", "tcp"} {
+		if err := w.dns(network, dnsPort); err != nil {
+			return nil, err
+		}
+	}
+	// A late bind failure (the management listener) shows up in the output too.
+	if portTaken(out, from) {
+		return nil, errPortTaken
+	}
+	return p, nil
+}
+
+// writeListenerCert makes a CA for this test and writes, in dir, its certificate
+// (ca.pem) and a certificate and key for Pebble's HTTPS listener (cert.pem, key.pem).
+func writeListenerCert(t testing.TB, dir string) (*CA, error) {
+	ca := NewCA(t)
+	certPEM, keyPEM, _ := ca.IssueNow(t, "127.0.0.1", "localhost")
+	for name, data := range map[string][]byte{"ca.pem": ca.PEM, "cert.pem": certPEM, "key.pem": keyPEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return ca, nil
+}
+
+// writeConfig writes Pebble's configuration in dir and returns its file name.
+func writeConfig(dir string, apiPort, mgmtPort, tlsPort, httpPort int) (string, error) {
 	conf := map[string]any{"pebble": map[string]any{
 		"listenAddress":                  "127.0.0.1:" + strconv.Itoa(apiPort),
 		"managementListenAddress":        "127.0.0.1:" + strconv.Itoa(mgmtPort),
@@ -345,76 +392,78 @@ func start(t testing.TB, bin string, out *SafeBuffer, tlsPort, httpPort int) (_ 
 	b, _ := json.Marshal(conf)
 	confFile := filepath.Join(dir, "pebble.json")
 	if err := os.WriteFile(confFile, b, 0o600); err != nil {
-		return nil, err
+		return "", err
 	}
-	stops = append(stops, startProc(t, out, []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0"},
-		filepath.Join(bin, "pebble"), "-config", confFile, "-dnsserver", "127.0.0.1:"+strconv.Itoa(dnsPort)))
+	return confFile, nil
+}
 
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: ca.Pool}, Proxy: nil}}
-	defer client.CloseIdleConnections()
-	p := &Pebble{
-		DirectoryURL: fmt.Sprintf("https://127.0.0.1:%d/dir", apiPort),
-		CAFile:       caFile,
-		Output:       out,
-	}
-	deadline := time.Now().Add(30 * time.Second)
+// waiter waits for one attempt's processes to answer, until deadline; it gives up
+// early with errPortTaken once a process wrote, after the first from bytes of out,
+// that it could not bind its address.
+type waiter struct {
+	out      *SafeBuffer
+	from     int
+	deadline time.Time
+}
+
+// directory waits until Pebble's directory answers 200.
+func (w waiter) directory(client *http.Client, url string) error {
 	for {
-		resp, err := client.Get(p.DirectoryURL)
+		resp, err := client.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				break
+				return nil
 			}
 		}
-		if portTaken(out, from) {
-			return nil, errPortTaken
+		if portTaken(w.out, w.from) {
+			return errPortTaken
 		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("pebble did not come up: %v", err)
+		if time.Now().After(w.deadline) {
+			return fmt.Errorf("pebble did not come up: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// roots fetches Pebble's issuing root from its management listener.
+func (w waiter) roots(client *http.Client, mgmtPort int) (*x509.CertPool, error) {
 	resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d/roots/0", mgmtPort))
 	if err != nil {
-		if portTaken(out, from) {
+		if portTaken(w.out, w.from) {
 			return nil, errPortTaken
 		}
 		return nil, err
 	}
 	rootPEM, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	p.Roots = x509.NewCertPool()
-	if !p.Roots.AppendCertsFromPEM(rootPEM) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(rootPEM) {
 		return nil, fmt.Errorf("no root from pebble: %q", rootPEM)
 	}
-	// Wait for the DNS server on both transports: Pebble's validations would fail
-	// without it.
-	for _, network := range []string{"udp", "tcp"} {
-		r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:"+strconv.Itoa(dnsPort))
-		}}
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			addrs, err := r.LookupHost(ctx, "probe.sync.test")
-			cancel()
-			if err == nil && len(addrs) > 0 && addrs[0] == "127.0.0.1" {
-				break
-			}
-			if portTaken(out, from) {
-				return nil, errPortTaken
-			}
-			if time.Now().After(deadline) {
-				return nil, fmt.Errorf("challtestsrv DNS (%s) did not answer: %v %v", network, addrs, err)
-			}
-			time.Sleep(100 * time.Millisecond)
+	return pool, nil
+}
+
+// dns waits until the DNS server on dnsPort answers 127.0.0.1 over network.
+func (w waiter) dns(network string, dnsPort int) error {
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:"+strconv.Itoa(dnsPort))
+	}}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		addrs, err := r.LookupHost(ctx, "probe.sync.test")
+		cancel()
+		if err == nil && len(addrs) > 0 && addrs[0] == "127.0.0.1" {
+			return nil
 		}
+		if portTaken(w.out, w.from) {
+			return errPortTaken
+		}
+		if time.Now().After(w.deadline) {
+			return fmt.Errorf("challtestsrv DNS (%s) did not answer: %v %v", network, addrs, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	// A late bind failure (the management listener) shows up in the output too.
-	if portTaken(out, from) {
-		return nil, errPortTaken
-	}
-	return p, nil
 }
 
 // DialTo returns a dial function that sends every connection to addr, whatever the
