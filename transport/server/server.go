@@ -121,17 +121,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	if d.DB != nil {
 		ready = d.DB.PingContext
 	}
-	if err := api.Register(s.main, api.Options{
-		Registry: d.Tenants,
-		Auth:     d.Auth,
-		MW:       s.mw,
-		ReadOnly: o.ReadOnly,
-		Ready:    ready,
-		Logger:   logger,
-	}); err != nil {
-		return nil, err
-	}
-	if err := s.mountTeams(d, logger); err != nil {
+	if err := s.mountAPI(d, ready, logger); err != nil {
 		return nil, err
 	}
 
@@ -318,9 +308,20 @@ func requestLog(logger *slog.Logger) echo.MiddlewareFunc {
 	}
 }
 
-// mountTeams mounts what a team runs itself with: /api/team for tenant admins
-// (transport/team) and, with a share store, share links (transport/share).
-func (s *Server) mountTeams(d Deps, logger *slog.Logger) error {
+// mountAPI mounts the tenant API (transport/api) and what a team runs itself with:
+// /api/team for tenant admins (transport/team) and, with a share store, share links
+// (transport/share).
+func (s *Server) mountAPI(d Deps, ready func(context.Context) error, logger *slog.Logger) error {
+	if err := api.Register(s.main, api.Options{
+		Registry: d.Tenants,
+		Auth:     d.Auth,
+		MW:       s.mw,
+		ReadOnly: d.Options.ReadOnly,
+		Ready:    ready,
+		Logger:   logger,
+	}); err != nil {
+		return err
+	}
 	if err := team.Register(s.main, team.Options{Auth: d.Auth, MW: s.mw, Logger: logger}); err != nil {
 		return err
 	}
