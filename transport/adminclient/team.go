@@ -2,6 +2,7 @@ package adminclient
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"strconv"
 	"time"
@@ -78,4 +79,31 @@ func (c *Client) TeamAudit(ctx context.Context, limit int) ([]auth.AuditEntry, e
 	}
 	err := c.callAt(ctx, "GET", "/api/team/audit", q, nil, &out)
 	return out.Entries, err
+}
+
+// TeamEnrollDevice enrolls a device of the admin's tenant (POST /api/team/tokens with
+// "device") and returns the device credential JSON as the server wrote it.
+func (c *Client) TeamEnrollDevice(ctx context.Context, subject, role, device string) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := c.callAt(ctx, "POST", "/api/team/tokens", nil, map[string]string{"subject": subject, "role": role, "device": device}, &out)
+	return out, err
+}
+
+// TeamDevices lists the tenant's devices (GET /api/team/devices).
+func (c *Client) TeamDevices(ctx context.Context) ([]auth.DeviceRecord, error) {
+	var out struct {
+		Devices []auth.DeviceRecord `json:"devices"`
+	}
+	err := c.callAt(ctx, "GET", "/api/team/devices", nil, nil, &out)
+	return out.Devices, err
+}
+
+// TeamRevokeDevice revokes the tenant's device named by id or name (POST
+// /api/team/revocations with "device") and returns how many were revoked.
+func (c *Client) TeamRevokeDevice(ctx context.Context, device string) (int, error) {
+	var out struct {
+		Revoked int `json:"revoked"`
+	}
+	err := c.callAt(ctx, "POST", "/api/team/revocations", nil, map[string]string{"device": device}, &out)
+	return out.Revoked, err
 }

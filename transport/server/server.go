@@ -322,7 +322,7 @@ func (s *Server) mountAPI(d Deps, ready func(context.Context) error, logger *slo
 	}); err != nil {
 		return err
 	}
-	if err := team.Register(s.main, team.Options{Auth: d.Auth, MW: s.mw, Logger: logger}); err != nil {
+	if err := team.Register(s.main, team.Options{Auth: d.Auth, MW: s.mw, PublicURL: d.Options.PublicURL, Logger: logger}); err != nil {
 		return err
 	}
 	if d.Shares == nil {

@@ -12,7 +12,9 @@
 //	GET    /api/team/tokens            {"tokens":[record]}
 //	POST   /api/team/tokens            {"subject","role","ttl"?,"paths"?} → 201 {"token","jti","expires_at"}
 //	DELETE /api/team/tokens/{jti}      {"jti","revoked":true}
-//	POST   /api/team/revocations       {"subject"} → {"revoked":n}
+//	POST   /api/team/tokens            {"subject","role","device"} → 201 device credential JSON
+//	POST   /api/team/revocations       {"subject"} or {"device"} → {"revoked":n}
+//	GET    /api/team/devices           {"devices":[record]}
 //	GET    /api/team/audit?limit=N     {"entries":[entry]}
 package team
 
@@ -45,7 +47,10 @@ type Options struct {
 	// DefaultTTL is the ttl of a token issued without one (zero: 720h), capped by
 	// auth.max_ttl and, for an admin token, by the issuer's own expiry.
 	DefaultTTL time.Duration
-	Logger     *slog.Logger
+	// PublicURL is the server URL written into device credentials ("" : the
+	// request's own scheme and host).
+	PublicURL string
+	Logger    *slog.Logger
 }
 
 type handlers struct {
@@ -71,6 +76,7 @@ func Register(e *echo.Echo, o Options) error {
 	e.POST("/api/team/tokens", h.issueToken, mw...)
 	e.DELETE("/api/team/tokens/:jti", h.revokeToken, mw...)
 	e.POST("/api/team/revocations", h.revokeSubject, mw...)
+	e.GET("/api/team/devices", h.listDevices, mw...)
 	e.GET("/api/team/audit", h.listAudit, mw...)
 	return nil
 }
@@ -152,6 +158,9 @@ func (h *handlers) issueToken(c echo.Context) error {
 	if err := decodeBody(c, &req); err != nil {
 		return h.done(c, "token.issue", "", err, 0, nil)
 	}
+	if req.Device != "" {
+		return h.enrollDevice(c, p, req)
+	}
 	target := clip(req.Subject + " role=" + req.Role)
 	r, err := h.grant(p, req)
 	if err != nil {
@@ -173,8 +182,6 @@ func (h *handlers) issueToken(c echo.Context) error {
 func (h *handlers) grant(p *auth.Principal, req IssueRequest) (auth.TenantTokenRequest, error) {
 	r := auth.TenantTokenRequest{Tenant: p.Tenant, Subject: req.Subject, Role: req.Role, Paths: req.Paths}
 	switch {
-	case req.Device != "":
-		return r, protocol.Errorf(protocol.CodeBadRequest, "device credentials are issued by ops on this server")
 	case req.Subject == "" || req.Role == "":
 		return r, protocol.Errorf(protocol.CodeBadRequest, "fields subject and role are required")
 	case req.Role != auth.RoleRead && req.Role != auth.RoleWrite && req.Role != auth.RoleAdmin:
@@ -237,8 +244,11 @@ func (h *handlers) revokeSubject(c echo.Context) error {
 	if err := decodeBody(c, &req); err != nil {
 		return h.done(c, "token.revoke_subject", "", err, 0, nil)
 	}
+	if req.Device != "" && req.Subject == "" {
+		return h.revokeDevice(c, p, req.Device)
+	}
 	if req.Device != "" || req.Subject == "" {
-		return h.done(c, "token.revoke_subject", clip(req.Subject), protocol.Errorf(protocol.CodeBadRequest, "field subject is required"), 0, nil)
+		return h.done(c, "token.revoke_subject", clip(req.Subject), protocol.Errorf(protocol.CodeBadRequest, "give subject or device"), 0, nil)
 	}
 	n, err := h.o.Auth.RevokeSubject(c.Request().Context(), p.Tenant, req.Subject)
 	return h.done(c, "token.revoke_subject", clip(req.Subject), err, http.StatusOK, map[string]any{"revoked": n})

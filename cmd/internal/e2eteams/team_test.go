@@ -96,7 +96,6 @@ func TestTeamAdmin(t *testing.T) {
 		{"admin token issuing on ops routes", e.adminA, "POST", "/admin/tokens", `{"tenant":"acme","subject":"x","role":"admin"}`, 403},
 		{"admin token rotating keys", e.adminA, "POST", "/admin/keys/rotate", "", 403},
 		{"admin token creating tenants", e.adminA, "POST", "/admin/tenants", `{"name":"evil"}`, 403},
-		{"device credentials", e.adminA, "POST", "/api/team/tokens", `{"subject":"x","role":"read","device":"laptop"}`, 400},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -204,7 +203,87 @@ func TestTeamSyncctl(t *testing.T) {
 	if out := run(0, "revoke", "--subject", "dave"); !strings.Contains(out, "revoked 1 token") {
 		t.Fatalf("revoke: %s", out)
 	}
+	credFile := filepath.Join(t.TempDir(), "laptop.json")
+	run(0, "issue", "--subject", "dave", "--role", "write", "--device", "laptop", "--out", credFile)
+	if b, err := os.ReadFile(credFile); err != nil || !strings.Contains(string(b), `"refresh_token"`) {
+		t.Fatalf("credential file: %s %v", b, err)
+	}
+	run(1, "issue", "--subject", "dave", "--role", "write", "--device", "laptop2", "--out", credFile) // exists
+	run(2, "issue", "--subject", "dave", "--role", "write", "--device", "laptop3")                   // no --out
+	if out := run(0, "tokens", "--json"); !strings.Contains(out, `"device": "laptop"`) {
+		t.Fatalf("team tokens lists no device: %s", out)
+	}
+	if out := run(0, "revoke", "--device", "laptop"); !strings.Contains(out, "revoked 1 device") {
+		t.Fatalf("revoke device: %s", out)
+	}
 	if out := run(0, "audit"); !strings.Contains(out, "team.token.revoke_subject") || !strings.Contains(out, "tenant:acme:alice") {
 		t.Fatalf("audit: %s", out)
+	}
+}
+
+// TestTeamDevices: a tenant admin enrolls, lists and revokes its tenant's devices, and
+// the attacks: another tenant's device, an admin device, a path-scoped admin.
+func TestTeamDevices(t *testing.T) {
+	e := newTeamEnv(t)
+	code, b := e.do(t, e.adminA, "POST", "/api/team/tokens", `{"subject":"dan","role":"write","device":"laptop"}`)
+	if code != 201 {
+		t.Fatalf("enroll: %d %s", code, b)
+	}
+	var cred struct {
+		RefreshToken string `json:"refresh_token"`
+		Server       string `json:"server"`
+		DeviceID     string `json:"device_id"`
+		Tenant       string `json:"tenant"`
+	}
+	json.Unmarshal(b, &cred)
+	if cred.RefreshToken == "" || cred.Server != e.s.URL || cred.Tenant != "acme" {
+		t.Fatalf("credential %s", b)
+	}
+	code, b = e.do(t, "", "POST", "/api/token", `{"grant_type":"refresh_token","refresh_token":"`+cred.RefreshToken+`"}`)
+	if code != 200 {
+		t.Fatalf("redeem: %d %s", code, b)
+	}
+	var grant struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.Unmarshal(b, &grant)
+	if code, _ := e.do(t, grant.AccessToken, "GET", "/api/list", ""); code != 200 {
+		t.Fatalf("device token: %d", code)
+	}
+	code, b = e.do(t, e.adminB, "POST", "/api/team/tokens", `{"subject":"m","role":"read","device":"phone"}`)
+	if code != 201 {
+		t.Fatalf("enroll in bravo: %d %s", code, b)
+	}
+	var bravo struct {
+		DeviceID string `json:"device_id"`
+	}
+	json.Unmarshal(b, &bravo)
+	_, b = e.do(t, e.adminA, "GET", "/api/team/devices", "")
+	if !strings.Contains(string(b), cred.DeviceID) || strings.Contains(string(b), bravo.DeviceID) || strings.Contains(string(b), cred.RefreshToken) {
+		t.Fatalf("devices: %s", b)
+	}
+	for _, c := range []struct {
+		name, token, method, path, body string
+		want                            int
+	}{
+		{"revoke another tenant's device by id", e.adminA, "POST", "/api/team/revocations", `{"device":"` + bravo.DeviceID + `"}`, 404},
+		{"revoke another tenant's device by name", e.adminA, "POST", "/api/team/revocations", `{"device":"phone"}`, 404},
+		{"admin device", e.adminA, "POST", "/api/team/tokens", `{"subject":"x","role":"admin","device":"d1"}`, 403},
+		{"scoped admin enrolling a device", e.scopedAdmin, "POST", "/api/team/tokens", `{"subject":"x","role":"read","device":"d2"}`, 403},
+		{"device with paths", e.adminA, "POST", "/api/team/tokens", `{"subject":"x","role":"read","device":"d3","paths":["proj"]}`, 403},
+		{"revoke own device by name", e.adminA, "POST", "/api/team/revocations", `{"device":"laptop"}`, 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if code, b := e.do(t, c.token, c.method, c.path, c.body); code != c.want {
+				t.Fatalf("%s %s %s: %d %s, want %d", c.method, c.path, c.body, code, b, c.want)
+			}
+		})
+	}
+	e.s.D.Auth().Refresh(context.Background())
+	if code, _ := e.do(t, grant.AccessToken, "GET", "/api/list", ""); code != 401 {
+		t.Fatalf("revoked device's token: %d", code)
+	}
+	if code, _ := e.do(t, "", "POST", "/api/token", `{"grant_type":"refresh_token","refresh_token":"`+cred.RefreshToken+`"}`); code == 200 {
+		t.Fatal("revoked device redeemed")
 	}
 }

@@ -60,9 +60,10 @@ Commands:
   audit [--limit N]
 
 Team commands (remote mode with a tenant admin token; the tenant is the token's):
-  team tokens
+  team tokens                                         (tokens and devices)
   team issue --subject WHO --role read|write|admin [--ttl 720h] [--path PREFIX]...
-  team revoke JTI | --subject WHO
+  team issue --subject WHO --role read|write --device NAME --out FILE
+  team revoke JTI | --subject WHO | --device NAME
   team audit [--limit N]
 
 --json prints machine-readable output for every listing. SIZE accepts 10GiB, 500MB or
@@ -215,8 +216,8 @@ func init() {
 		{words: []string{"key", "retire"}, args: 1, run: keyRetire},
 		{words: []string{"audit"}, flags: []string{"limit"}, validate: validateAudit, run: auditList},
 		{words: []string{"team", "tokens"}, validate: validateTeam, run: teamTokens},
-		{words: []string{"team", "issue"}, flags: []string{"subject", "role", "ttl", "path"}, validate: validateTeamIssue, run: teamIssue},
-		{words: []string{"team", "revoke"}, args: -1, flags: []string{"subject"}, validate: validateTeamRevoke, run: teamRevoke},
+		{words: []string{"team", "issue"}, flags: []string{"subject", "role", "ttl", "path", "device", "out"}, validate: validateTeamIssue, run: teamIssue},
+		{words: []string{"team", "revoke"}, args: -1, flags: []string{"subject", "device"}, validate: validateTeamRevoke, run: teamRevoke},
 		{words: []string{"team", "audit"}, flags: []string{"limit"}, validate: validateTeam, run: teamAudit},
 	}
 	for _, c := range commands {
