@@ -77,10 +77,7 @@ func Register(e *echo.Echo, o Options) error {
 
 // audit appends one entry; a failure to audit is logged, never hidden.
 func (h *handlers) audit(c echo.Context, actor, jti, action, target string, err error) {
-	e := auth.AuditEntry{Actor: actor, JTI: jti, Address: authmw.ClientAddr(c).String(), Action: action, Target: target, Outcome: auth.OutcomeOK}
-	if e.Address == "invalid IP" {
-		e.Address = h.o.MW.ClientAddrOf(c.Request()).String()
-	}
+	e := auth.AuditEntry{Actor: actor, JTI: jti, Address: h.o.MW.ClientAddrOf(c.Request()).String(), Action: action, Target: target, Outcome: auth.OutcomeOK}
 	if err != nil {
 		e.Outcome = string(protocol.CodeOf(err))
 	}
