@@ -76,3 +76,18 @@ func scopedItems(scope *pathscope.Scope, ev *protocol.Event) (items []outItem, r
 	}
 	return items, false, nil
 }
+
+// checkOpScope refuses a file Create or Update outside scope as not_found, as HTTP
+// does (their content check would otherwise answer content_missing); Delete, Move
+// and directory Create are checked by scopedSpace itself.
+func checkOpScope(scope *pathscope.Scope, op protocol.Operation) error {
+	switch {
+	case scope == nil:
+		return nil
+	case op.Create != nil:
+		return scope.CheckPath(op.Create.Metadata.Path)
+	case op.Update != nil:
+		return scope.CheckPath(op.Update.Metadata.Path)
+	}
+	return nil
+}

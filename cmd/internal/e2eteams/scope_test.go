@@ -389,3 +389,57 @@ func TestScopedClient(t *testing.T) {
 		t.Fatalf("upload through the scoped client: %d %q", code, b)
 	}
 }
+
+// TestScopeWebSocketOperations: file operations over /ws with a scoped token meet
+// the same wall as HTTP.
+func TestScopeWebSocketOperations(t *testing.T) {
+	e := newEnv(t)
+	e.seed(t)
+	ws := e.s.Dial(t, e.scoped)
+	ws.WriteJSON(map[string]any{"type": "Subscribe", "client_id": "scoped"})
+	md := func(p string, dir bool) map[string]any {
+		return map[string]any{"path": p, "size": 0, "modified": "2024-01-01T00:00:00Z", "hash": "", "is_directory": dir, "seq": 0}
+	}
+	cases := []struct {
+		name string
+		op   map[string]any
+		code string
+	}{
+		{"delete outside", map[string]any{"Delete": map[string]any{"metadata": md("secret.txt", false)}}, "not_found"},
+		{"delete ancestor", map[string]any{"Delete": map[string]any{"metadata": md("proj", true)}}, "not_found"},
+		{"mkdir outside", map[string]any{"Create": map[string]any{"metadata": md("project/d", true)}}, "not_found"},
+		{"create file outside", map[string]any{"Create": map[string]any{"metadata": md("secret.txt", false)}}, "not_found"},
+		{"move from outside", map[string]any{"Move": map[string]any{"from": "secret.txt", "metadata": md("proj/a/s.txt", false)}}, "not_found"},
+		{"move to outside", map[string]any{"Move": map[string]any{"from": "proj/a/x.txt", "metadata": md("PROJECT/x.txt", false)}}, "forbidden"},
+		{"mkdir inside", map[string]any{"Create": map[string]any{"metadata": md("proj/a/new", true)}}, ""},
+	}
+	for i, c := range cases {
+		id := "op-" + string(rune('a'+i))
+		if err := ws.WriteJSON(map[string]any{"type": "FileOperation", "operation": c.op, "source_client": "scoped", "operation_id": id}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+			var m struct {
+				Type        string `json:"type"`
+				Code        string `json:"code"`
+				OperationID string `json:"operation_id"`
+			}
+			if err := ws.ReadJSON(&m); err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if m.OperationID != id {
+				continue
+			}
+			if c.code == "" && m.Type != "Ack" || c.code != "" && (m.Type != "Error" || m.Code != c.code) {
+				t.Fatalf("%s: %s %s, want %q", c.name, m.Type, m.Code, c.code)
+			}
+			break
+		}
+	}
+	for _, p := range []string{"secret.txt", "proj/a/x.txt", "proj/b/y.txt"} {
+		if code, _ := e.do(t, e.full, "GET", "/api/files/"+p, ""); code != 200 {
+			t.Fatalf("%s after the attacks: %d", p, code)
+		}
+	}
+}
