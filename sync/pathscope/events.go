@@ -61,32 +61,32 @@ func (s *Scope) move(ev protocol.Event) ([]protocol.Event, []Expand) {
 	mv := ev.Operation.Move
 	from, md := mv.From, mv.Metadata
 	fin, tin := s.Contains(from), s.Contains(md.Path)
+	var (
+		out []protocol.Event
+		ex  []Expand
+	)
 	switch {
 	case fin && tin:
 		return []protocol.Event{ev}, nil
 	case fin:
 		gone := md
 		gone.Path = from
-		return []protocol.Event{synth(ev, protocol.OpDelete, gone)}, nil
+		out = append(out, synth(ev, protocol.OpDelete, gone))
 	case tin:
-		var ex []Expand
+		out = append(out, synth(ev, protocol.OpCreate, md))
 		if md.IsDirectory {
-			ex = []Expand{{Path: md.Path}}
+			ex = append(ex, Expand{Path: md.Path})
 		}
-		return []protocol.Event{synth(ev, protocol.OpCreate, md)}, ex
 	}
-	var (
-		out []protocol.Event
-		ex  []Expand
-	)
-	for _, old := range s.under(from) {
-		moved := rebase(old, from, md.Path)
-		if !s.Contains(moved) {
+	// An ancestor of prefixes moved: what was at those prefixes is gone from there,
+	// and what the target brings to prefixes under it is new there.
+	if !fin {
+		for _, old := range s.under(from) {
 			out = append(out, synth(ev, protocol.OpDelete, protocol.Metadata{Path: old, IsDirectory: true, Seq: ev.Seq}))
 		}
 	}
-	for _, now := range s.under(md.Path) {
-		if !s.Contains(rebase(now, md.Path, from)) {
+	if !tin {
+		for _, now := range s.under(md.Path) {
 			ex = append(ex, Expand{Path: now, Self: true})
 		}
 	}

@@ -189,6 +189,7 @@ func TestEvents(t *testing.T) {
 		{"move outside", move(1, "x", "y", false), nil, nil},
 		{"ancestor moved away", move(1, "proj", "old", true), []string{"Delete proj/a"}, nil},
 		{"ancestor moved in place", move(1, "new", "proj", true), nil, []Expand{{Path: "proj/a", Self: true}}},
+		{"ancestor swapped for another", move(1, "proj", "proj2", true), []string{"Delete proj/a"}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, ex := s.Events(c.in)
@@ -204,6 +205,11 @@ func TestEvents(t *testing.T) {
 				}
 			}
 		})
+	}
+	two := mustParse(t, "a/b", "c")
+	got, ex := two.Events(move(1, "a", "c/a", true))
+	if !slices.Equal(kinds(got), []string{"Create c/a", "Delete a/b"}) || !slices.Equal(ex, []Expand{{Path: "c/a"}}) {
+		t.Fatalf("ancestor of one prefix moved into another: %q %v", kinds(got), ex)
 	}
 	var none *Scope
 	if got, _ := none.Events(create("any")); len(got) != 1 {
