@@ -1,8 +1,9 @@
 // Package auth issues and verifies syncspace's tokens (SPEC §2): Ed25519 signing keys
-// with a kid, kept in a key directory and listed in the store (rotation and
-// retirement), tenant and ops JWTs with a recorded jti, revocation by jti or by
-// subject, a cache of verified tokens that still honours revocation, the JWKS
-// document, and the append-only audit log of admin actions.
+// with a kid, kept in a key directory or sealed in the store under a key-encryption
+// key (kek.go, cluster mode), and listed in the store (rotation and retirement),
+// tenant and ops JWTs with a recorded jti, revocation by jti or by subject, a cache
+// of verified tokens that still honours revocation, the JWKS document, and the
+// append-only audit log of admin actions.
 //
 // A Service keeps its records in a Store (store.go): auth holds no SQL; the SQLite
 // adapter on syncd.db is auth/sqlitestore, and auth/storetest is the behaviour every
@@ -101,8 +102,13 @@ func (e *RefusedError) Error() string { return e.err.Error() }
 func (e *RefusedError) Unwrap() error { return e.err }
 
 // Config configures a Service. Zero fields take defaults: Issuer "syncd", MaxTTL
-// 8760h, MaxOpsTTL 24h, Leeway 15s. KeyDir is required (syncd passes data_dir/keys
-// unless auth.key_dir says otherwise). Leeway above 30s is an error.
+// 8760h, MaxOpsTTL 24h, Leeway 15s. Leeway above 30s is an error.
+//
+// KEK is the key-encryption key (KEKSize bytes, from ReadKEKFile on auth.kek_file).
+// With it, private halves of signing keys live in the store, sealed under it, so every
+// process sharing the store signs and verifies with the same keys and no key directory
+// is used (KeyDir is ignored). Without it (nil), KeyDir is required (syncd passes
+// data_dir/keys unless auth.key_dir says otherwise) and holds the private halves.
 type Config struct {
 	Issuer    string
 	MaxTTL    time.Duration
@@ -114,6 +120,7 @@ type Config struct {
 	// POST /api/token issues (auth.access_ttl, default 15 min, at least 10 s).
 	DeviceTTL time.Duration
 	AccessTTL time.Duration
+	KEK       []byte
 }
 
 // TenantLookup maps a tenant name to its immutable random id; it returns a
@@ -195,8 +202,9 @@ type Service struct {
 
 // Open checks the key directory (created 0700 if missing;
 // refused if it or a file in it is readable by group or others), loads the keys and
-// creates the first signing key if there is none. It does not start polling: call Run
-// in the server.
+// creates the first signing key if there is none. With a KEK it uses no key directory,
+// and refuses to start when the store's live keys are sealed under another KEK. It
+// does not start polling: call Run in the server.
 // sqlitestore.OpenService does the same over a *sql.DB.
 func Open(ctx context.Context, store Store, cfg Config, tenants TenantLookup, logger *slog.Logger) (*Service, error) {
 	if store == nil {
@@ -208,6 +216,51 @@ func Open(ctx context.Context, store Store, cfg Config, tenants TenantLookup, lo
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		store:   store,
+		cfg:     cfg,
+		tenants: tenants,
+		log:     logger.With("component", "auth"),
+		now:     time.Now,
+		cache:   newTokenCache(defaultCacheSize),
+	}
+	clock := func() time.Time { return s.now() }
+	s.keys = &keyring{store: store, dir: cfg.KeyDir, kek: cfg.KEK, log: s.log, now: clock}
+	s.revoked = newRevocations(store, cfg.Leeway, clock)
+	s.parsers = map[string]*jwt.Parser{
+		AudienceTenant: s.newParser(AudienceTenant),
+		AudienceOps:    s.newParser(AudienceOps),
+	}
+	if cfg.KEK == nil {
+		if err := prepareKeyDir(cfg.KeyDir); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.keys.load(ctx); err != nil {
+		return nil, err
+	}
+	if set := s.keys.set.Load(); set.signer == nil && set.unopened > 0 {
+		return nil, fmt.Errorf("auth.kek_file: none of the %d live signing keys in the store opens under this key-encryption key; every node needs the same kek_file", set.unopened)
+	}
+	if s.keys.set.Load().signer == nil {
+		if _, err := s.keys.rotate(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.revoked.poll(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// withDefaults returns cfg with zero fields set to their defaults, KeyDir made
+// absolute (or cleared when there is a KEK) and KEK copied, or the first field at
+// fault.
+func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Issuer == "" {
 		cfg.Issuer = DefaultIssuer
 	}
@@ -221,53 +274,28 @@ func Open(ctx context.Context, store Store, cfg Config, tenants TenantLookup, lo
 		cfg.Leeway = DefaultLeeway
 	}
 	if err := deviceDefaults(&cfg); err != nil {
-		return nil, err
+		return cfg, err
 	}
 	switch {
 	case cfg.MaxTTL < 0:
-		return nil, errors.New("auth.max_ttl: must be positive")
+		return cfg, errors.New("auth.max_ttl: must be positive")
 	case cfg.MaxOpsTTL < 0:
-		return nil, errors.New("auth.max_ops_ttl: must be positive")
+		return cfg, errors.New("auth.max_ops_ttl: must be positive")
 	case cfg.Leeway < 0 || cfg.Leeway > MaxLeeway:
-		return nil, fmt.Errorf("auth: leeway must be between 0 and %s", MaxLeeway)
-	case cfg.KeyDir == "":
-		return nil, errors.New("auth.key_dir: required")
+		return cfg, fmt.Errorf("auth: leeway must be between 0 and %s", MaxLeeway)
+	case cfg.KEK != nil && len(cfg.KEK) != KEKSize:
+		return cfg, fmt.Errorf("auth.kek_file: the key-encryption key is %d bytes, want %d", len(cfg.KEK), KEKSize)
+	case cfg.KEK == nil && cfg.KeyDir == "":
+		return cfg, errors.New("auth.key_dir: required")
 	}
-	dir, err := filepath.Abs(cfg.KeyDir)
-	if err != nil {
-		return nil, fmt.Errorf("auth.key_dir: %w", err)
+	if cfg.KEK != nil {
+		cfg.KEK, cfg.KeyDir = append([]byte(nil), cfg.KEK...), ""
+	} else if dir, err := filepath.Abs(cfg.KeyDir); err != nil {
+		return cfg, fmt.Errorf("auth.key_dir: %w", err)
+	} else {
+		cfg.KeyDir = dir
 	}
-	cfg.KeyDir = dir
-	s := &Service{
-		store:   store,
-		cfg:     cfg,
-		tenants: tenants,
-		log:     logger.With("component", "auth"),
-		now:     time.Now,
-		cache:   newTokenCache(defaultCacheSize),
-	}
-	clock := func() time.Time { return s.now() }
-	s.keys = &keyring{store: store, dir: cfg.KeyDir, log: s.log, now: clock}
-	s.revoked = newRevocations(store, cfg.Leeway, clock)
-	s.parsers = map[string]*jwt.Parser{
-		AudienceTenant: s.newParser(AudienceTenant),
-		AudienceOps:    s.newParser(AudienceOps),
-	}
-	if err := prepareKeyDir(cfg.KeyDir); err != nil {
-		return nil, err
-	}
-	if err := s.keys.load(ctx); err != nil {
-		return nil, err
-	}
-	if s.keys.set.Load().signer == nil {
-		if _, err := s.keys.rotate(ctx); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.revoked.poll(ctx); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return cfg, nil
 }
 
 func (s *Service) newParser(aud string) *jwt.Parser {

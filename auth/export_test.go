@@ -35,3 +35,8 @@ func PruneCache(s *Service) { s.cache.pruneExpired(s.now()) }
 
 // Misses is the number of full verifications done.
 func Misses(s *Service) int64 { return s.misses.Load() }
+
+// OpenPrivateKey opens a sealed private half.
+func OpenPrivateKey(kek []byte, kid string, sealed []byte, pub ed25519.PublicKey) (ed25519.PrivateKey, error) {
+	return openPrivateKey(kek, kid, sealed, pub)
+}

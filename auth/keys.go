@@ -24,8 +24,8 @@ import (
 )
 
 // KeyInfo describes one signing key. RetiredAt is nil for a live key; Signing is true
-// for the one key that signs new tokens (the newest live key whose private half is
-// present in the key directory).
+// for the one key that signs new tokens (the newest live key whose private half this
+// process holds: from the key directory, or sealed in the store under the KEK).
 type KeyInfo struct {
 	KID       string     `json:"kid"`
 	CreatedAt time.Time  `json:"created_at"`
@@ -33,7 +33,8 @@ type KeyInfo struct {
 	Signing   bool       `json:"signing"`
 }
 
-// signingKey is a live key; priv is nil when its file is missing (it verifies only).
+// signingKey is a live key; priv is nil when its private half is missing or unusable
+// (it verifies only).
 type signingKey struct {
 	kid     string
 	pub     ed25519.PublicKey
@@ -48,6 +49,7 @@ type keySet struct {
 	all         []KeyInfo
 	signer      *signingKey
 	jwks        []byte
+	unopened    int // live keys whose sealed private half did not open under the KEK
 }
 
 var kidPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -168,16 +170,67 @@ func readKeyFile(path string, pub ed25519.PublicKey) (ed25519.PrivateKey, error)
 }
 
 // keyring is the signing-key job: the key records in the store, the private halves
-// in the key directory, and the current snapshot (live keys, signer, JWKS).
+// in the key directory (kek nil) or sealed in the store under kek, and the current
+// snapshot (live keys, signer, JWKS).
 type keyring struct {
 	store KeyStore
 	dir   string
+	kek   []byte
 	log   *slog.Logger
 	now   func() time.Time
 	set   atomic.Pointer[keySet]
+
+	lastForced atomic.Int64 // time.Now().UnixNano() of reloadForUnknown's last load
 }
 
-func (r *keyring) path(kid string) string { return filepath.Join(r.dir, kid+".key") }
+// unknownReloadGap spaces the key reloads that tokens naming unknown kids trigger, so
+// that a stream of forged kids costs the store at most one read per gap.
+const unknownReloadGap = 50 * time.Millisecond
+
+// reloadForUnknown reloads the keys for a token naming a kid not in the snapshot (a
+// key rotated by another process since the last poll), at most once per
+// unknownReloadGap; it reports whether it reloaded.
+func (r *keyring) reloadForUnknown(ctx context.Context) bool {
+	now, last := time.Now().UnixNano(), r.lastForced.Load()
+	if now-last < int64(unknownReloadGap) || !r.lastForced.CompareAndSwap(last, now) {
+		return false
+	}
+	if err := r.load(ctx); err != nil {
+		r.log.Warn("reloading keys for an unknown kid", "err", err)
+		return false
+	}
+	return true
+}
+
+func keyPath(dir, kid string) string { return filepath.Join(dir, kid+".key") }
+
+func (r *keyring) path(kid string) string { return keyPath(r.dir, kid) }
+
+// private returns the private half of the live key k described by rec: the one
+// already held in old, else the sealed half in rec (with a KEK) or the key file
+// (without). nil when there is none or it is unusable (logged); opened reports
+// whether a sealed half that was present opened.
+func (r *keyring) private(rec KeyRecord, k *signingKey, old *keySet) (priv ed25519.PrivateKey, opened bool) {
+	if old != nil && old.live[rec.KID] != nil && old.live[rec.KID].priv != nil {
+		return old.live[rec.KID].priv, true
+	}
+	if r.kek != nil {
+		if len(rec.Sealed) == 0 {
+			return nil, true
+		}
+		priv, err := openPrivateKey(r.kek, rec.KID, rec.Sealed, k.pub)
+		if err != nil {
+			r.log.Error("sealed signing key unusable; key verifies only", "kid", rec.KID, "err", err)
+			return nil, false
+		}
+		return priv, true
+	}
+	priv, err := readKeyFile(r.path(rec.KID), k.pub)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		r.log.Error("signing key file unusable; key verifies only", "kid", rec.KID, "err", err)
+	}
+	return priv, true
+}
 
 // load rebuilds the key snapshot from the store when the records changed.
 func (r *keyring) load(ctx context.Context) error {
@@ -208,12 +261,9 @@ func (r *keyring) load(ctx context.Context) error {
 			continue
 		}
 		k := &signingKey{kid: rec.KID, pub: ed25519.PublicKey(rec.PublicKey), created: info.CreatedAt}
-		if old != nil && old.live[rec.KID] != nil && old.live[rec.KID].priv != nil {
-			k.priv = old.live[rec.KID].priv
-		} else if priv, err := readKeyFile(r.path(rec.KID), k.pub); err == nil {
-			k.priv = priv
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			r.log.Error("signing key file unusable; key verifies only", "kid", rec.KID, "err", err)
+		priv, opened := r.private(rec, k, old)
+		if k.priv = priv; !opened {
+			set.unopened++
 		}
 		set.live[rec.KID] = k
 		if k.priv != nil {
@@ -256,7 +306,7 @@ func buildJWKS(set *keySet) []byte {
 }
 
 // rotate creates a new Ed25519 key (crypto/rand), writes its private half to the key
-// directory (0600) and records it.
+// directory (0600), or seals it under the KEK, and records it.
 func (r *keyring) rotate(ctx context.Context) (KeyInfo, error) {
 	var (
 		pub  ed25519.PublicKey
@@ -272,13 +322,20 @@ func (r *keyring) rotate(ctx context.Context) (KeyInfo, error) {
 		}
 		kid = kidOf(pub)
 	}
-	if err := writeKeyFile(r.path(kid), priv); err != nil {
+	rec := KeyRecord{KID: kid, PublicKey: []byte(pub), CreatedAt: r.now()}
+	if r.kek != nil {
+		var err error
+		if rec.Sealed, err = SealPrivateKey(r.kek, kid, priv); err != nil {
+			return KeyInfo{}, internal("seal key", err)
+		}
+	} else if err := writeKeyFile(r.path(kid), priv); err != nil {
 		return KeyInfo{}, internal("write key", err)
 	}
-	now := r.now()
 	// The store keeps creation times strictly increasing even if the clock stalls.
-	if err := r.store.AddKey(ctx, KeyRecord{KID: kid, PublicKey: []byte(pub), CreatedAt: now}); err != nil {
-		os.Remove(r.path(kid))
+	if err := r.store.AddKey(ctx, rec); err != nil {
+		if r.kek == nil {
+			os.Remove(r.path(kid))
+		}
 		return KeyInfo{}, internal("record key", err)
 	}
 	if err := r.load(ctx); err != nil {
@@ -290,10 +347,11 @@ func (r *keyring) rotate(ctx context.Context) (KeyInfo, error) {
 			return k, nil
 		}
 	}
-	return KeyInfo{KID: kid, CreatedAt: now.UTC()}, nil
+	return KeyInfo{KID: kid, CreatedAt: rec.CreatedAt.UTC()}, nil
 }
 
-// retire retires kid in the store and removes its private file.
+// retire retires kid in the store (which drops a sealed private half) and removes its
+// private file.
 func (r *keyring) retire(ctx context.Context, kid string) error {
 	if !ValidKID(kid) {
 		return protocol.Errorf(protocol.CodeNotFound, "no such key")
@@ -309,8 +367,10 @@ func (r *keyring) retire(ctx context.Context, kid string) error {
 	case !retired:
 		return nil
 	}
-	if err := os.Remove(r.path(kid)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		r.log.Warn("could not remove retired key file", "kid", kid, "err", err)
+	if r.kek == nil {
+		if err := os.Remove(r.path(kid)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			r.log.Warn("could not remove retired key file", "kid", kid, "err", err)
+		}
 	}
 	r.log.Info("signing key retired", "kid", kid)
 	return r.load(ctx)
@@ -322,7 +382,7 @@ func (r *keyring) retire(ctx context.Context, kid string) error {
 func (s *Service) JWKS() []byte { return s.keys.set.Load().jwks }
 
 // RotateKey creates a new Ed25519 key (crypto/rand), writes its private half to the key
-// directory (0600) and records it; it signs every token issued from now on, while the
+// directory (0600), or with a KEK seals it into the store, and records it; it signs every token issued from now on, while the
 // older live keys still verify.
 func (s *Service) RotateKey(ctx context.Context) (KeyInfo, error) { return s.keys.rotate(ctx) }
 
@@ -336,6 +396,6 @@ func (s *Service) ListKeys(ctx context.Context) ([]KeyInfo, error) {
 }
 
 // RetireKey retires a key: tokens it signed stop verifying (within a second in every
-// process running Run) and its private file is removed. Retiring the last live key is
+// process running Run) and its private half is removed (key file or sealed copy). Retiring the last live key is
 // refused (conflict): rotate first. Unknown kid: not_found; already retired: no-op.
 func (s *Service) RetireKey(ctx context.Context, kid string) error { return s.keys.retire(ctx, kid) }

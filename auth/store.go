@@ -32,12 +32,16 @@ var (
 	ErrLastLiveKey = errors.New("auth store: the only live key")
 )
 
-// KeyRecord is what the store keeps of a signing key: its id and public half. The
-// private half never reaches the store: auth keeps it in the key directory (0600).
-// RetiredAt is nil while the key is live.
+// KeyRecord is what the store keeps of a signing key: its id and public half, and,
+// when the Service has a key-encryption key (Config.KEK, cluster mode), its private
+// half sealed under that key (AES-GCM, kid as additional data; see SealPrivateKey).
+// The store never sees a private half in the clear; without a KEK, Sealed is nil and
+// auth keeps the private half in the key directory (0600). RetiredAt is nil while
+// the key is live.
 type KeyRecord struct {
 	KID       string
 	PublicKey []byte
+	Sealed    []byte
 	CreatedAt time.Time
 	RetiredAt *time.Time
 }
@@ -48,13 +52,14 @@ type KeyStore interface {
 	// Keys returns every key record, retired ones included, ordered by CreatedAt then
 	// KID.
 	Keys(ctx context.Context) ([]KeyRecord, error)
-	// AddKey records a new live key. Its CreatedAt is recorded as given, or just after
-	// the newest recorded key's if that is not earlier, so that creation order is
-	// strict even when clocks stall or differ. RetiredAt is ignored.
+	// AddKey records a new live key, Sealed included (nil or empty: none). Its
+	// CreatedAt is recorded as given, or just after the newest recorded key's if that
+	// is not earlier, so that creation order is strict even when clocks stall or
+	// differ. RetiredAt is ignored.
 	AddKey(ctx context.Context, k KeyRecord) error
-	// RetireKey marks kid retired at at, atomically with the check that another live
-	// key remains (else ErrLastLiveKey). Unknown kid: ErrNoRecord. A key already
-	// retired is left as it is and retired is false.
+	// RetireKey marks kid retired at at and drops its Sealed half, atomically with the
+	// check that another live key remains (else ErrLastLiveKey). Unknown kid:
+	// ErrNoRecord. A key already retired is left as it is and retired is false.
 	RetireKey(ctx context.Context, kid string, at time.Time) (retired bool, err error)
 }
 

@@ -124,8 +124,12 @@ func refusedHere(audience string, p *Principal) error {
 }
 
 func (s *Service) verifyFull(ctx context.Context, parser *jwt.Parser, token, audience string) (*Principal, error) {
-	keys := s.keys.set.Load()
-	key, err := checkHeader(token, keys)
+	key, err := checkHeader(token, s.keys.set.Load())
+	if errors.Is(err, errUnknownKID) && s.keys.reloadForUnknown(ctx) {
+		// A key just rotated on another node signs tokens before this node's poll
+		// sees it.
+		key, err = checkHeader(token, s.keys.set.Load())
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +185,9 @@ func (s *Service) verifyFull(ctx context.Context, parser *jwt.Parser, token, aud
 	return p, nil
 }
 
+// errUnknownKID: the token names no live key this process knows.
+var errUnknownKID = errors.New("no live key has this kid")
+
 // checkHeader inspects the JOSE header before any signature work: alg EdDSA, a live
 // kid, no key-carrying or critical headers.
 func checkHeader(token string, keys *keySet) (*signingKey, error) {
@@ -210,7 +217,7 @@ func checkHeader(token string, keys *keySet) (*signingKey, error) {
 	}
 	key := keys.live[kid]
 	if key == nil {
-		return nil, invalid("unknown or retired kid", nil)
+		return nil, invalid("unknown or retired kid", errUnknownKID)
 	}
 	if len(key.pub) != ed25519.PublicKeySize {
 		return nil, invalid("bad key", nil)

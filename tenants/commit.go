@@ -5,15 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/blob"
 )
 
 // Group commit of uploads.
@@ -192,81 +191,17 @@ type batch struct {
 	versions bool                // versions/ got a new name
 	done     []*applied
 
-	// Directories opened once for the batch: tmp/ and versions/ themselves, and
-	// directories under files/ by path.
-	tmpDir, versionsDir *os.File
-	fileDirs            map[string]*os.File
+	blobs blob.Batch // the store's side: publishing temp files, directory fsyncs
 }
 
-// fileDir returns the directory dir under files/, opened once per batch (through the
-// root, refusing symlinks).
-func (b *batch) fileDir(dir string) (*os.File, error) {
-	if f, ok := b.fileDirs[dir]; ok {
-		return f, nil
+// place keeps the current content of p (cur) as version id (if id != "") and
+// publishes the upload u at p (noReplace: p must not exist), without fsyncs.
+func (b *batch) place(u *upload, p string, cur *entry, id string, noReplace bool) (kept bool, err error) {
+	var oldHash string
+	if cur != nil {
+		oldHash = cur.Hash
 	}
-	f, err := openDir(b.s.files, dir)
-	if err != nil {
-		return nil, err
-	}
-	b.fileDirs[dir] = f
-	return f, nil
-}
-
-// rootDir opens *f from root once per batch.
-func rootDir(f **os.File, root *os.Root) (*os.File, error) {
-	if *f != nil {
-		return *f, nil
-	}
-	d, err := openDir(root, "")
-	if err != nil {
-		return nil, err
-	}
-	*f = d
-	return d, nil
-}
-
-// closeDirs closes the directories the batch opened.
-func (b *batch) closeDirs() {
-	for _, f := range b.fileDirs {
-		f.Close()
-	}
-	for _, f := range []*os.File{b.tmpDir, b.versionsDir} {
-		if f != nil {
-			f.Close()
-		}
-	}
-}
-
-// place keeps the current content of p as version id (if id != "") and renames the
-// temp file tmpName to p (noReplace: p must not exist), without fsyncs.
-func (b *batch) place(tmpName, p, id string, noReplace bool) (kept bool, err error) {
-	dst, err := b.fileDir(pathrule.Parent(p))
-	if err != nil {
-		return false, err
-	}
-	if id != "" {
-		vd, err := rootDir(&b.versionsDir, b.s.versions)
-		if err != nil {
-			return false, err
-		}
-		if err := fsys.LinkAt(dst, pathrule.Base(p), vd, id); err != nil {
-			if !errors.Is(err, fs.ErrNotExist) {
-				return false, fmt.Errorf("keep version: %w", err)
-			}
-			// The old file vanished from disk: nothing to keep.
-		} else {
-			kept = true
-		}
-	}
-	td, err := rootDir(&b.tmpDir, b.s.tmp)
-	if err == nil {
-		err = renameAt(td, tmpName, dst, p, noReplace)
-	}
-	if err != nil && kept {
-		_ = b.s.versions.Remove(id)
-		kept = false
-	}
-	return kept, err
+	return b.blobs.Place(u.name, p, u.hash, id, oldHash, noReplace)
 }
 
 // lookup reads the index as the batch left it so far. Entries read from the database
@@ -304,8 +239,8 @@ func (s *committer) commitBatch(members []*putReq) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b := &batch{s: s.Space, over: map[string]*entry{}, writer: map[string]*putReq{}, dirs: map[string]struct{}{},
-		fileDirs: map[string]*os.File{}}
-	defer b.closeDirs()
+		blobs: s.blobs.Batch()}
+	defer b.blobs.Close()
 	for _, r := range members {
 		r.err = s.cm.applyPut(b, r)
 	}
@@ -386,7 +321,7 @@ func (s *committer) applyPut(b *batch, r *putReq) error {
 	if cur != nil {
 		versionID = newID()
 	}
-	kept, err := b.place(u.name, p, versionID, cur == nil)
+	kept, err := b.place(u, p, cur, versionID, cur == nil)
 	if !kept {
 		versionID = ""
 	}
@@ -409,13 +344,19 @@ func (s *committer) applyPut(b *batch, r *putReq) error {
 	}
 	b.versions = b.versions || versionID != ""
 
-	// The batch's view of the index, and the limits meanwhile.
-	a := &applied{r: r, cur: cur, missing: missing, created: created, versionID: versionID}
+	s.cm.account(b, &applied{r: r, cur: cur, missing: missing, created: created, versionID: versionID})
+	return nil
+}
+
+// account records an applied member in the batch's view of the index and in the
+// pending counters (which now hold what its upload's reservation held).
+func (s *committer) account(b *batch, a *applied) {
+	p, u, cur, missing := a.r.p, a.r.u, a.cur, a.missing
 	for _, d := range missing {
 		b.over[pathrule.FoldKey(d)] = &entry{Path: d, IsDir: true}
 	}
 	b.over[pathrule.FoldKey(p)] = &entry{Path: p, Size: u.size, Hash: u.hash, Modified: u.modified}
-	b.writer[pathrule.FoldKey(p)] = r
+	b.writer[pathrule.FoldKey(p)] = a.r
 	a.adds = int64(len(missing))
 	if cur == nil {
 		a.adds++
@@ -435,7 +376,6 @@ func (s *committer) applyPut(b *batch, r *putReq) error {
 		u.reserved = 0
 	}
 	b.done = append(b.done, a)
-	return nil
 }
 
 // syncSafely runs sync (and the test fault of the "sync" stage), turning a panic into
@@ -471,15 +411,10 @@ func (b *batch) sync() error {
 	}
 	sort.Strings(dirs)
 	for _, d := range dirs {
-		// Opened here, not in the goroutines below: fileDirs is not shared.
-		f, err := b.fileDir(d)
-		if err != nil {
-			return diskErr("sync directory", err)
-		}
-		ts = append(ts, target{"sync directory", f.Sync})
+		ts = append(ts, target{"sync directory", func() error { return b.blobs.SyncDir(d) }})
 	}
 	if b.versions {
-		ts = append(ts, target{"sync versions", func() error { return b.versionsDir.Sync() }})
+		ts = append(ts, target{"sync versions", b.blobs.SyncVersions})
 	}
 	if len(ts) == 1 {
 		if err := ts[0].do(); err != nil {
@@ -553,12 +488,12 @@ func (s *committer) undoBatch(b *batch, err error) {
 		a := b.done[i]
 		if a.versionID != "" {
 			// The old content back into place (over the new one).
-			if rerr := moveBetween(s.versions, a.versionID, s.files, a.r.p, false, true); rerr != nil {
+			if rerr := s.blobs.RestoreVersion(a.versionID, a.cur.Hash, a.r.p, false); rerr != nil {
 				s.log.Error("undo failed upload", "err", rerr)
 			}
 		} else {
 			// A new path, or the old file had vanished from disk: nothing in its place.
-			_ = s.files.Remove(a.r.p)
+			_ = s.blobs.Remove(a.r.p)
 		}
 		s.cm.removeDirs(a.created)
 		a.r.meta, a.r.created, a.r.err = protocol.Metadata{}, false, err

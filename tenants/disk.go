@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
@@ -26,7 +25,7 @@ func (r *Registry) freeDisk() (uint64, error) {
 	if r.limits.FreeDisk != nil {
 		return r.limits.FreeDisk()
 	}
-	return fsys.DiskFree(r.dataDir)
+	return r.blobs.Free()
 }
 
 // tracksDisk reports whether free disk is checked at all (limits.MinFreeDisk set).

@@ -1,11 +1,13 @@
-// Package tenants is syncspace's tenant registry and each tenant's Space: the file
-// store (every syscall through an *os.Root on the tenant's files/, tmp/ and versions/
-// directories), the index of paths, the per-tenant change log, earlier versions,
-// quota and limits, start-up recovery and the server-side watcher.
+// Package tenants is syncspace's tenant registry and each tenant's Space: the rules
+// over the content (Blobs, blobs.go), the index of paths, the per-tenant change log,
+// earlier versions, quota and limits, start-up recovery and the server-side watcher.
+// The package makes no file syscall: content goes through Blobs (tenants/rootblobs on
+// the local disk, tenants/casblobs over an object store), the watcher's and recovery's
+// disk reads through LocalDisk.
 //
-// Layout (SPEC §6): DATA/tenants/NAME/files holds the tenant's files as plain files,
-// DATA/tenants/NAME/versions earlier contents (named by version id), DATA/tenants/NAME/tmp
-// uploads in progress. Metadata lives behind the Index (index.go; tenants/sqlite is
+// Layout on one node (SPEC §6, tenants/rootblobs): DATA/tenants/NAME/files holds the
+// tenant's files as plain files, DATA/tenants/NAME/versions earlier contents (named by
+// version id), DATA/tenants/NAME/tmp uploads in progress. Metadata lives behind the Index (index.go; tenants/sqlite is
 // the SQLite implementation: tables tenants, tenant_entries, tenant_changes,
 // tenant_versions and tenant_entry_undo).
 //

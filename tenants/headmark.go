@@ -2,14 +2,13 @@ package tenants
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 )
 
-// headMarkFile names, in a tenant's directory, the file that remembers the newest
-// change this syncd has committed for the tenant, outside syncd.db. When syncd.db is
+// The head mark is a file in a tenant's directory (DATA/tenants/NAME/head, through
+// LocalDisk) that remembers the newest change this syncd has committed for the
+// tenant, outside syncd.db. When syncd.db is
 // restored from a backup, its change log is behind the mark; opening the space then
 // starts a new epoch, so that clients which saw the lost changes resynchronise instead
 // of trusting seqs that are about to be reused (SPEC §4: the epoch changes when the
@@ -19,9 +18,8 @@ import (
 // a mark lost in a crash is only behind the log, which never starts an epoch by
 // mistake. A mark restored together with syncd.db (a whole data dir put back) cannot
 // tell, so the docs ask operators who restore a whole data dir to remove it.
-const headMarkFile = "head"
 
-// headMark is the content of headMarkFile: "tid epoch seq\n".
+// headMark is the content of the mark: "tid epoch seq\n".
 type headMark struct {
 	tid, epoch string
 	seq        int64
@@ -42,9 +40,13 @@ func parseHeadMark(b []byte) (m headMark, ok bool) {
 	return headMark{tid: f[0], epoch: f[1], seq: seq}, true
 }
 
-// readHeadMark reads this tenant's mark; ok is false when there is none usable.
+// readHeadMark reads this tenant's mark; ok is false when there is none usable (or
+// the store keeps none: no LocalDisk).
 func (s *reconciler) readHeadMark() (headMark, bool) {
-	b, err := os.ReadFile(filepath.Join(s.dir, headMarkFile))
+	if s.disk == nil {
+		return headMark{}, false
+	}
+	b, err := s.disk.ReadHeadMark()
 	if err != nil || len(b) > 256 {
 		return headMark{}, false
 	}
@@ -63,45 +65,19 @@ func (s *reconciler) writeHeadMark(closing bool) {
 	m := headMark{tid: s.id, epoch: s.epoch, seq: s.seq}
 	closed := s.closed
 	s.hmu.Unlock()
-	if m == s.marked || m.epoch == "" || (closed && !closing) {
+	if m == s.marked || m.epoch == "" || (closed && !closing) || s.disk == nil {
 		return
 	}
-	if err := writeFileAtomic(filepath.Join(s.dir, headMarkFile), []byte(m.String())); err != nil {
+	if err := s.disk.WriteHeadMark([]byte(m.String())); err != nil {
 		s.log.Warn("write head mark", "err", err)
 		return
 	}
 	s.marked = m
 }
 
-// removeHeadTemps removes temp files a crash left behind by writeFileAtomic.
+// removeHeadTemps removes temp files a crash left behind by a mark's write.
 func (s *reconciler) removeHeadTemps() {
-	leftovers, _ := filepath.Glob(filepath.Join(s.dir, ".head-*"))
-	for _, f := range leftovers {
-		os.Remove(f)
+	if s.disk != nil {
+		s.disk.RemoveHeadTemps()
 	}
-}
-
-// writeFileAtomic replaces name with data (mode 0600) through a temp file and a
-// rename in the same directory, without fsync.
-func writeFileAtomic(name string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(name), ".head-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(tmp, 0o600)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, name)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-	}
-	return werr
 }

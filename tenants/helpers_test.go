@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/rootblobs"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 )
 
@@ -246,14 +247,18 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Fatalf("timed out after %v waiting for %s", d, what)
 }
 
-// openRegistry opens a registry on db with a syncBus (localbus imports this package,
-// so this package's own tests cannot use it).
+// openRegistry opens a registry on db and the data dir dir with a syncBus (localbus
+// imports this package, so this package's own tests cannot use it).
 func openRegistry(ctx context.Context, db *sql.DB, dir string, limits Limits, logger *slog.Logger) (*Registry, error) {
 	store, err := sqlite.NewStore(ctx, db, logger)
 	if err != nil {
 		return nil, err
 	}
-	return Open(ctx, Deps{Index: store, Bus: &syncBus{}}, dir, limits, logger)
+	blobs, err := rootblobs.New(dir)
+	if err != nil {
+		return nil, err
+	}
+	return Open(ctx, Deps{Index: store, Bus: &syncBus{}, Blobs: blobs}, limits, logger)
 }
 
 // syncBus is an in-process Bus for this package's tests that also records every

@@ -65,7 +65,7 @@ func TestOpenRefusesReplacedPaths(t *testing.T) {
 	if _, _, err := sp.Open(ctx, "ok.txt"); err == nil {
 		t.Fatal("Open after close succeeded")
 	}
-	if sp.filesFD != -1 {
-		t.Fatalf("filesFD = %d after close", sp.filesFD)
+	if rt, ok := sp.blobs.(interface{ Closed() bool }); !ok || !rt.Closed() {
+		t.Fatal("the files descriptor is not released after close")
 	}
 }

@@ -88,14 +88,14 @@ func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, src 
 	undo := func() {
 		for _, k := range moved {
 			_, _ = s.makeParentsOnDisk(k.e.Path)
-			if err := moveBetween(s.versions, k.id, s.files, k.e.Path, true, true); err != nil {
+			if err := s.blobs.RestoreVersion(k.id, k.e.Hash, k.e.Path, true); err != nil {
 				s.log.Error("undo failed delete", "err", err)
 			}
 		}
 	}
 	for _, f := range files {
 		id := newID()
-		err := renameNoSync(s.files, f.Path, s.versions, id, true)
+		err := s.blobs.KeepVersion(f.Path, f.Hash, id)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // gone from disk already: nothing to keep
 		}
@@ -106,7 +106,7 @@ func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, src 
 		moved = append(moved, kept{id, f})
 	}
 	if e.IsDir {
-		if err := s.files.RemoveAll(e.Path); err != nil {
+		if err := s.blobs.RemoveAll(e.Path); err != nil {
 			undo()
 			return 0, internal("remove directory", err)
 		}
@@ -114,12 +114,12 @@ func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, src 
 	// One fsync per directory: the kept versions (if any), and the parent that lost
 	// the name.
 	if len(moved) > 0 {
-		if err := syncDir(s.versions, ""); err != nil {
+		if err := s.blobs.SyncVersions(); err != nil {
 			undo()
 			return 0, internal("sync versions", err)
 		}
 	}
-	if err := syncDir(s.files, pathrule.Parent(e.Path)); err != nil {
+	if err := s.blobs.SyncDir(pathrule.Parent(e.Path)); err != nil {
 		undo()
 		return 0, diskErr("sync directory", err)
 	}
@@ -138,7 +138,7 @@ func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, src 
 	})
 	if err != nil {
 		if e.IsDir {
-			_, _ = mkdirPrivate(s.files, e.Path)
+			_, _ = s.blobs.Mkdir(e.Path)
 		}
 		undo()
 		return 0, err
@@ -153,7 +153,7 @@ func (s *Space) makeParentsOnDisk(p string) (bool, error) {
 	if parent == "" {
 		return false, nil
 	}
-	return true, s.files.MkdirAll(parent, dirPerm)
+	return true, s.blobs.MkdirAll(parent)
 }
 
 // changedSince reports whether anything at or under p changed after seq (by the
@@ -253,47 +253,15 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 	if err := s.writable(); err != nil {
 		return protocol.Metadata{}, err
 	}
-	e, err := s.lookupExact(ctx, f)
+	e, caseOnly, missing, err := s.checkMove(ctx, f, t, ifMatch)
 	if err != nil {
 		return protocol.Metadata{}, err
-	}
-	if e == nil {
-		return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such file")
-	}
-	if ifMatch != "" && (e.IsDir || !strings.EqualFold(ifMatch, e.Hash)) {
-		return protocol.Metadata{}, protocol.Errorf(protocol.CodePreconditionFailed, "the current content differs")
-	}
-	caseOnly := pathrule.FoldKey(f) == pathrule.FoldKey(t)
-	if f == t {
-		return protocol.Metadata{}, protocol.Errorf(protocol.CodeConflict, "source and target are the same")
-	}
-	if !caseOnly && pathrule.Within(pathrule.FoldKey(t), pathrule.FoldKey(f)) {
-		return protocol.Metadata{}, protocol.Errorf(protocol.CodeConflict, "cannot move a directory into itself")
-	}
-	var missing []string
-	if caseOnly {
-		// Only the last segment may differ in case: the parents must stay.
-		if pathrule.Parent(f) != pathrule.Parent(t) {
-			return protocol.Metadata{}, protocol.Errorf(protocol.CodeConflict, "a parent differs only in case")
-		}
-	} else {
-		var cur *entry
-		cur, missing, err = s.checkTarget(ctx, t)
-		if err != nil {
-			return protocol.Metadata{}, err
-		}
-		if cur != nil {
-			return protocol.Metadata{}, protocol.Errorf(protocol.CodeConflict, "the target exists")
-		}
-		if err := s.cm.checkEntries(false, len(missing)); err != nil {
-			return protocol.Metadata{}, err
-		}
 	}
 	created, err := s.cm.makeParents(missing)
 	if err != nil {
 		return protocol.Metadata{}, err
 	}
-	if err := moveBetween(s.files, f, s.files, t, !caseOnly, true); err != nil {
+	if err := s.blobs.Move(f, t, !caseOnly); err != nil {
 		s.cm.removeDirs(created)
 		if errors.Is(err, fs.ErrExist) {
 			return protocol.Metadata{}, protocol.Errorf(protocol.CodeConflict, "an unindexed file exists at the target")
@@ -317,7 +285,7 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 		return w.moveTree(f, t, seq)
 	})
 	if err != nil {
-		if rerr := moveBetween(s.files, t, s.files, f, !caseOnly, true); rerr != nil {
+		if rerr := s.blobs.Move(t, f, !caseOnly); rerr != nil {
 			s.log.Error("undo failed move", "err", rerr)
 		}
 		s.cm.removeDirs(created)
@@ -325,6 +293,47 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 	}
 	s.rc.markOwn(append([]string{f, t}, created...)...)
 	return meta, nil
+}
+
+// checkMove checks a move of f to t in the commit section: the source exists (and
+// has hash ifMatch if set), the target is not the source, not inside it, and free (or
+// the source's name in another case); missing are the target's parents to create.
+func (s *Space) checkMove(ctx context.Context, f, t, ifMatch string) (e *entry, caseOnly bool, missing []string, err error) {
+	e, err = s.lookupExact(ctx, f)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	if e == nil {
+		return nil, false, nil, protocol.Errorf(protocol.CodeNotFound, "no such file")
+	}
+	if ifMatch != "" && (e.IsDir || !strings.EqualFold(ifMatch, e.Hash)) {
+		return nil, false, nil, protocol.Errorf(protocol.CodePreconditionFailed, "the current content differs")
+	}
+	caseOnly = pathrule.FoldKey(f) == pathrule.FoldKey(t)
+	if f == t {
+		return nil, false, nil, protocol.Errorf(protocol.CodeConflict, "source and target are the same")
+	}
+	if !caseOnly && pathrule.Within(pathrule.FoldKey(t), pathrule.FoldKey(f)) {
+		return nil, false, nil, protocol.Errorf(protocol.CodeConflict, "cannot move a directory into itself")
+	}
+	if caseOnly {
+		// Only the last segment may differ in case: the parents must stay.
+		if pathrule.Parent(f) != pathrule.Parent(t) {
+			return nil, false, nil, protocol.Errorf(protocol.CodeConflict, "a parent differs only in case")
+		}
+		return e, true, nil, nil
+	}
+	cur, missing, err := s.checkTarget(ctx, t)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	if cur != nil {
+		return nil, false, nil, protocol.Errorf(protocol.CodeConflict, "the target exists")
+	}
+	if err := s.cm.checkEntries(false, len(missing)); err != nil {
+		return nil, false, nil, err
+	}
+	return e, false, missing, nil
 }
 
 // moveTree moves the entries of from and its subtree (and the versions kept of them)

@@ -51,7 +51,7 @@ type ownMarks struct {
 // statMark returns the mark describing what lstat found at p (absent when p does
 // not exist); ok is false for any other lstat error.
 func (s *reconciler) statMark(p string) (ownMark, bool) {
-	fi, err := s.files.Lstat(p)
+	fi, err := s.disk.Lstat(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || fsys.IsNotDir(err) {
 			return ownMark{absent: true}, true

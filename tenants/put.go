@@ -10,6 +10,7 @@ import (
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/blob"
 )
 
 // PutOptions qualify an upload (SPEC §3).
@@ -217,7 +218,7 @@ func (s *committer) makeParents(missing []string) ([]string, error) {
 		return nil, err
 	}
 	for _, d := range created {
-		if err := syncDir(s.files, pathrule.Parent(d)); err != nil {
+		if err := s.blobs.SyncDir(pathrule.Parent(d)); err != nil {
 			s.cm.removeDirs(created)
 			return nil, internal("sync directory", err)
 		}
@@ -230,10 +231,10 @@ func (s *committer) makeParents(missing []string) ([]string, error) {
 func (s *committer) makeParentsNoSync(missing []string) ([]string, error) {
 	var created []string
 	for _, d := range missing {
-		ok, err := mkdirPrivate(s.files, d)
+		ok, err := s.blobs.Mkdir(d)
 		if err != nil {
 			s.cm.removeDirs(created)
-			if errors.Is(err, errNotDir) {
+			if errors.Is(err, blob.ErrNotDir) {
 				return nil, protocol.Errorf(protocol.CodeConflict, "a parent is not a directory")
 			}
 			return nil, internal("create directory", err)
@@ -248,7 +249,7 @@ func (s *committer) makeParentsNoSync(missing []string) ([]string, error) {
 // removeDirs removes directories created for a write that failed (deepest first).
 func (s *committer) removeDirs(dirs []string) {
 	for i := len(dirs) - 1; i >= 0; i-- {
-		_ = s.files.Remove(dirs[i])
+		_ = s.blobs.Remove(dirs[i])
 	}
 }
 

@@ -2,12 +2,8 @@ package tenants
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"io"
 	"io/fs"
-	"os"
 	"sort"
 	"sync"
 	"time"
@@ -15,6 +11,7 @@ import (
 	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/blob"
 )
 
 // diskItem is one child of a directory as found on disk.
@@ -66,7 +63,7 @@ func (s *reconciler) reconcile(ctx context.Context, dir string, deep bool) (unst
 	}
 	disk, err := s.rc.readDisk(dir)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotDir) {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, blob.ErrNotDir) {
 			return false, nil // the parent's reconcile deletes it
 		}
 		return false, err
@@ -116,31 +113,9 @@ func (s *reconciler) reconcile(ctx context.Context, dir string, deep bool) (unst
 				}
 			}
 		default:
-			if e != nil && e.Size == d.size && e.Modified.Equal(d.mtime) {
-				continue
-			}
-			k := verifiedKey{d.path, d.size, d.mtime.UnixNano()}
-			if e != nil {
-				if h, ok := s.verified.get(k); ok && h == e.Hash {
-					continue
-				}
-			}
-			hash, st, err := s.rc.hashStable(d.path)
-			if errors.Is(err, errUnstable) {
-				unstable = true
-				continue
-			}
+			u, err := s.rc.reconcileFile(ctx, d, e)
+			unstable = unstable || u
 			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					continue
-				}
-				return unstable, err
-			}
-			if e != nil && hash == e.Hash {
-				s.verified.put(verifiedKey{d.path, st.size, st.mtime.UnixNano()}, hash)
-				continue
-			}
-			if err := s.rc.applyFile(ctx, e, st, hash); err != nil {
 				return unstable, err
 			}
 		}
@@ -148,14 +123,39 @@ func (s *reconciler) reconcile(ctx context.Context, dir string, deep bool) (unst
 	return unstable, nil
 }
 
+// reconcileFile compares the file d found on disk with its index entry e (nil: none)
+// and commits a Create or Update if its content differs: it hashes the file unless
+// size and mtime match e or the content was verified before. unstable reports a file
+// that changed while hashed.
+func (s *reconciler) reconcileFile(ctx context.Context, d *diskItem, e *entry) (unstable bool, err error) {
+	if e != nil && e.Size == d.size && e.Modified.Equal(d.mtime) {
+		return false, nil
+	}
+	if e != nil {
+		if h, ok := s.verified.get(verifiedKey{d.path, d.size, d.mtime.UnixNano()}); ok && h == e.Hash {
+			return false, nil
+		}
+	}
+	hash, st, err := s.rc.hashStable(d.path)
+	if errors.Is(err, blob.ErrUnstable) {
+		return true, nil
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	if e != nil && hash == e.Hash {
+		s.verified.put(verifiedKey{d.path, st.size, st.mtime.UnixNano()}, hash)
+		return false, nil
+	}
+	return false, s.rc.applyFile(ctx, e, st, hash)
+}
+
 // readDisk lists dir's acceptable children by fold key.
 func (s *reconciler) readDisk(dir string) (map[string]*diskItem, error) {
-	f, err := openDir(s.files, dir)
-	if err != nil {
-		return nil, err
-	}
-	ents, err := f.ReadDir(-1)
-	f.Close()
+	ents, err := s.disk.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +170,7 @@ func (s *reconciler) readDisk(dir string) (map[string]*diskItem, error) {
 			s.rc.skip(p, "name refused by the path rules")
 			continue
 		}
-		fi, err := s.files.Lstat(p)
+		fi, err := s.disk.Lstat(p)
 		if err != nil {
 			continue // vanished meanwhile
 		}
@@ -214,33 +214,14 @@ func (s *reconciler) indexChildren(ctx context.Context, dir string) (map[string]
 	return out, nil
 }
 
-var errUnstable = errors.New("file changed while hashed")
-
-// hashStable hashes the regular file p and checks that its size and mtime held still
-// while it was read.
+// hashStable hashes the regular file p and checks that it held still while it was
+// read (blob.ErrUnstable if not).
 func (s *reconciler) hashStable(p string) (string, *diskItem, error) {
-	before, err := s.files.Lstat(p)
+	hash, fi, err := s.disk.HashStable(p)
 	if err != nil {
 		return "", nil, err
 	}
-	f, err := openRegular(s.files, p)
-	if err != nil {
-		return "", nil, err
-	}
-	h := sha256.New()
-	_, err = io.Copy(h, f)
-	f.Close()
-	if err != nil {
-		return "", nil, err
-	}
-	after, err := s.files.Lstat(p)
-	if err != nil {
-		return "", nil, err
-	}
-	if !os.SameFile(before, after) || before.Size() != after.Size() || !before.ModTime().Equal(after.ModTime()) {
-		return "", nil, errUnstable
-	}
-	return hex.EncodeToString(h.Sum(nil)), &diskItem{path: p, size: after.Size(), mtime: after.ModTime().UTC()}, nil
+	return hash, &diskItem{path: p, size: fi.Size(), mtime: fi.ModTime().UTC()}, nil
 }
 
 // sameEntry reports whether the index still holds e unchanged.
@@ -274,7 +255,7 @@ func (s *reconciler) applyDelete(ctx context.Context, e *entry) error {
 	if ok, err := s.rc.sameEntry(ctx, e); err != nil || !ok {
 		return err
 	}
-	if fi, err := s.files.Lstat(e.Path); err == nil && fi.IsDir() == e.IsDir && (fi.IsDir() || fi.Mode().IsRegular()) {
+	if fi, err := s.disk.Lstat(e.Path); err == nil && fi.IsDir() == e.IsDir && (fi.IsDir() || fi.Mode().IsRegular()) {
 		return nil // it is back
 	}
 	_, err := s.cm.write(ctx, Source{}, func(w *wtx) error {
@@ -296,7 +277,7 @@ func (s *reconciler) applyCreateDir(ctx context.Context, d *diskItem) (bool, err
 	if ok, err := s.rc.parentIndexed(ctx, d.path); err != nil || !ok {
 		return false, err
 	}
-	fi, err := s.files.Lstat(d.path)
+	fi, err := s.disk.Lstat(d.path)
 	if err != nil || !fi.IsDir() {
 		return false, nil
 	}
@@ -331,7 +312,7 @@ func (s *reconciler) applyFile(ctx context.Context, old *entry, st *diskItem, ha
 	} else if ok, err := s.rc.sameEntry(ctx, old); err != nil || !ok {
 		return err
 	}
-	fi, err := s.files.Lstat(st.path)
+	fi, err := s.disk.Lstat(st.path)
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() != st.size || !fi.ModTime().Equal(st.mtime) {
 		return nil // changed again: a later event looks at it
 	}
@@ -365,7 +346,7 @@ func (s *reconciler) reconcileName(ctx context.Context, p string) (unstable, nee
 		return false, false, nil
 	}
 	var d *diskItem
-	fi, err := s.files.Lstat(p)
+	fi, err := s.disk.Lstat(p)
 	switch {
 	case err == nil && (fi.IsDir() || fi.Mode().IsRegular()):
 		d = &diskItem{path: p, isDir: fi.IsDir(), size: fi.Size(), mtime: fi.ModTime().UTC()}
@@ -402,27 +383,6 @@ func (s *reconciler) reconcileName(ctx context.Context, p string) (unstable, nee
 		u, err := s.rc.reconcile(ctx, d.path, true)
 		return u, false, err
 	}
-	if e != nil && e.Size == d.size && e.Modified.Equal(d.mtime) {
-		return false, false, nil
-	}
-	if e != nil {
-		if h, ok := s.verified.get(verifiedKey{d.path, d.size, d.mtime.UnixNano()}); ok && h == e.Hash {
-			return false, false, nil
-		}
-	}
-	hash, st, err := s.rc.hashStable(d.path)
-	if errors.Is(err, errUnstable) {
-		return true, false, nil
-	}
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, false, nil
-		}
-		return false, false, err
-	}
-	if e != nil && hash == e.Hash {
-		s.verified.put(verifiedKey{d.path, st.size, st.mtime.UnixNano()}, hash)
-		return false, false, nil
-	}
-	return false, false, s.rc.applyFile(ctx, e, st, hash)
+	unstable, err = s.rc.reconcileFile(ctx, d, e)
+	return unstable, false, err
 }

@@ -5,11 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/blob"
 	"github.com/syncspace/syncspace/tenants/index"
 )
 
@@ -39,7 +38,7 @@ func (r *Registry) Create(ctx context.Context, name string, o Options) (Tenant, 
 	if err != nil {
 		return Tenant{}, wrapInternal("create tenant", err)
 	}
-	if err := r.makeDirs(name); err != nil {
+	if err := r.blobs.Create(blob.Tenant{Name: name, ID: t.ID}); err != nil {
 		_ = r.index.DeleteTenant(context.WithoutCancel(ctx), t.ID)
 		return Tenant{}, internal("create tenant directories", err)
 	}
@@ -48,19 +47,6 @@ func (r *Registry) Create(ctx context.Context, name string, o Options) (Tenant, 
 	r.mu.Unlock()
 	r.log.Info("tenant created", "tenant", name)
 	return t, nil
-}
-
-func (r *Registry) tenantDir(name string) string {
-	return filepath.Join(r.dataDir, "tenants", name)
-}
-
-func (r *Registry) makeDirs(name string) error {
-	for _, sub := range []string{"", "files", "versions", "tmp"} {
-		if err := mkdirAllOS(filepath.Join(r.tenantDir(name), sub)); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Get returns the tenant called name, read from the database (not_found if none).
@@ -137,16 +123,7 @@ func (r *Registry) Delete(ctx context.Context, name string) error {
 		}
 		sl.mu.Unlock()
 	}
-	// Move the directory aside first so that the name is free at once, then remove it.
-	dir := r.tenantDir(name)
-	trash := filepath.Join(r.dataDir, "tenants", ".deleted-"+t.ID)
-	if err := os.Rename(dir, trash); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return internal("delete tenant files", err)
-	}
-	if err := os.RemoveAll(trash); err != nil {
+	if err := r.blobs.Delete(blob.Tenant{Name: name, ID: t.ID}); err != nil {
 		return internal("delete tenant files", err)
 	}
 	r.log.Info("tenant deleted", "tenant", name)

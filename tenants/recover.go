@@ -3,7 +3,6 @@ package tenants
 import (
 	"context"
 	"errors"
-	"os"
 
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants/index"
@@ -28,6 +27,9 @@ func (s *reconciler) recover(ctx context.Context) error {
 	}
 	if err := s.rc.loadCounters(ctx); err != nil {
 		return err
+	}
+	if s.disk == nil {
+		return nil // no disk that people edit by hand
 	}
 	if _, err := s.rc.reconcile(ctx, "", true); err != nil {
 		return err
@@ -85,12 +87,12 @@ func (s *reconciler) loadCounters(ctx context.Context) error {
 
 // cleanTmp removes everything in tmp/ (uploads interrupted by a crash).
 func (s *reconciler) cleanTmp() error {
-	names, err := readDirNames(s.tmp, ".")
+	names, err := s.blobs.Temps()
 	if err != nil {
 		return err
 	}
 	for _, n := range names {
-		if err := s.tmp.RemoveAll(n); err != nil {
+		if err := s.blobs.RemoveTempAll(n); err != nil {
 			return err
 		}
 	}
@@ -102,7 +104,10 @@ func (s *reconciler) cleanTmp() error {
 
 // cleanVersions removes version files without a row and rows without a file.
 func (s *reconciler) cleanVersions(ctx context.Context) error {
-	names, err := readDirNames(s.versions, ".")
+	names, err := s.blobs.Versions()
+	if errors.Is(err, errors.ErrUnsupported) {
+		return nil // versions are references to content: the index is the list
+	}
 	if err != nil {
 		return err
 	}
@@ -123,7 +128,7 @@ func (s *reconciler) cleanVersions(ctx context.Context) error {
 		}
 	}
 	for n := range onDisk {
-		if err := s.versions.RemoveAll(n); err != nil {
+		if err := s.blobs.RemoveVersionAll(n); err != nil {
 			return err
 		}
 	}
@@ -134,13 +139,4 @@ func (s *reconciler) cleanVersions(ctx context.Context) error {
 		s.log.Info("dropped orphan versions", "files", len(onDisk), "rows", len(gone))
 	}
 	return nil
-}
-
-func readDirNames(root *os.Root, dir string) ([]string, error) {
-	f, err := openDir(root, dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return f.Readdirnames(-1)
 }

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"regexp"
 	"sync"
 	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/blob"
 )
 
 // Options are a tenant's own limits. Zero Quota means no quota; zero MaxFileSize or
@@ -61,13 +61,13 @@ func ValidName(name string) bool { return nameRE.MatchString(name) }
 // Registry is the set of tenants stored in one database and data dir. It is safe for
 // concurrent use. The zero value is not usable: use OpenRegistry.
 type Registry struct {
-	dataDir string // absolute
-	limits  Limits
-	log     *slog.Logger
+	limits Limits
+	log    *slog.Logger
 
 	disk diskBudget // in-flight upload bytes against limits.MinFreeDisk (disk.go)
 
-	index Index // tenant records, entries, change log, heads, versions (index.go)
+	index Index     // tenant records, entries, change log, heads, versions (index.go)
+	blobs BlobStore // the tenants' content (blobs.go)
 
 	mu       sync.Mutex
 	cache    map[string]Tenant // name → tenant, refreshed by Run
@@ -92,32 +92,28 @@ type Deps struct {
 	// Bus carries each group commit's Notice to subscribers after the commit
 	// (tenants/localbus in one process). Required. The registry does not close it.
 	Bus Bus
+	// Blobs holds the tenants' content (tenants/rootblobs.Store on the data dir's
+	// disk). Required.
+	Blobs BlobStore
 }
 
-// Open creates DATA/tenants (0700) and loads the tenant list from deps.Index. logger
-// nil means slog.Default(). tenants/sqlindex.OpenRegistry builds the single-node deps.
-func Open(ctx context.Context, deps Deps, dataDir string, limits Limits, logger *slog.Logger) (*Registry, error) {
-	if deps.Index == nil || deps.Bus == nil {
-		return nil, internal("open registry", errors.New("no index or no bus"))
+// Open loads the tenant list from deps.Index. logger nil means slog.Default().
+// tenants/sqlindex.OpenRegistry builds the single-node deps.
+func Open(ctx context.Context, deps Deps, limits Limits, logger *slog.Logger) (*Registry, error) {
+	if deps.Index == nil || deps.Bus == nil || deps.Blobs == nil {
+		return nil, internal("open registry", errors.New("no index, bus or blob store"))
 	}
 	if logger == nil {
 		logger = slog.Default()
 	}
-	abs, err := filepath.Abs(dataDir)
-	if err != nil {
-		return nil, internal("data dir", err)
-	}
-	if err := mkdirAllOS(filepath.Join(abs, "tenants")); err != nil {
-		return nil, internal("create data dir", err)
-	}
 	r := &Registry{
-		index:   deps.Index,
-		dataDir: abs,
-		limits:  limits,
-		log:     logger.With("component", "tenants"),
-		cache:   map[string]Tenant{},
-		spaces:  map[string]*slot{},
-		bus:     deps.Bus,
+		index:  deps.Index,
+		blobs:  deps.Blobs,
+		limits: limits,
+		log:    logger.With("component", "tenants"),
+		cache:  map[string]Tenant{},
+		spaces: map[string]*slot{},
+		bus:    deps.Bus,
 	}
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
@@ -377,7 +373,7 @@ func internal(what string, err error) *protocol.Error {
 // diskErr maps a file-system failure of a write: a path whose parent is no longer a
 // real directory on disk (a symlink or file put there by hand) is conflict.
 func diskErr(what string, err error) error {
-	if errors.Is(err, errNotDir) {
+	if errors.Is(err, blob.ErrNotDir) {
 		return &protocol.Error{Code: protocol.CodeConflict, Message: "the disk differs from the index at this path", Err: err}
 	}
 	return internal(what, err)

@@ -3,16 +3,15 @@ package tenants
 import (
 	"context"
 	"errors"
-	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 
-	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/blob"
 	"github.com/syncspace/syncspace/tenants/index"
 )
 
@@ -30,13 +29,13 @@ type Space struct {
 	snap *snapshots  // listings' snapshots and undo rows
 	name string
 	id   string
-	dir  string // DATA/tenants/NAME
 	log  *slog.Logger
 
-	files, tmp, versions *os.Root
-	// filesFD is an O_PATH descriptor of files/ for fsys.OpenFileBeneath; valid while the space
-	// is open (use it only holding mu and after checking closed).
-	filesFD int
+	// blobs is the tenant's content; use it only holding mu (Open: shared) and after
+	// checking closed, which close sets before it closes blobs under mu. disk is blobs
+	// as a LocalDisk, nil if it is none (no watcher, no reconcile with the disk).
+	blobs Blobs
+	disk  LocalDisk
 
 	// mu is the commit section: writers hold it exclusively while they change the
 	// disk and commit; Open holds it shared so that index and content agree.
@@ -80,41 +79,19 @@ type Space struct {
 type entry = index.Entry
 
 func (r *Registry) openSpace(ctx context.Context, t Tenant) (*Space, error) {
-	if err := r.makeDirs(t.Name); err != nil {
+	b, err := r.blobs.Open(blob.Tenant{Name: t.Name, ID: t.ID})
+	if err != nil {
 		return nil, internal("open space", err)
 	}
-	s := &Space{reg: r, filesFD: -1, name: t.Name, id: t.ID, dir: r.tenantDir(t.Name), tenant: t,
-		log: r.log.With("tenant", t.Name)}
+	s := &Space{reg: r, name: t.Name, id: t.ID, tenant: t, log: r.log.With("tenant", t.Name), blobs: b}
+	s.disk, _ = b.(LocalDisk)
 	s.rc, s.cm, s.snap = &reconciler{s}, &committer{s}, &snapshots{s}
 	s.gc.arrived = make(chan struct{}, 1)
-	var err error
-	if s.filesFD, err = fsys.OpenPathFD(filepath.Join(s.dir, "files")); err != nil {
-		return nil, internal("open space", err)
-	}
-	for _, d := range []struct {
-		root **os.Root
-		sub  string
-	}{{&s.files, "files"}, {&s.tmp, "tmp"}, {&s.versions, "versions"}} {
-		if *d.root, err = os.OpenRoot(filepath.Join(s.dir, d.sub)); err != nil {
-			s.closeRoots()
-			return nil, internal("open space", err)
-		}
-	}
 	if err := s.rc.recover(ctx); err != nil {
-		s.closeRoots()
+		s.blobs.Close()
 		return nil, wrapInternal("recover space", err)
 	}
 	return s, nil
-}
-
-func (s *Space) closeRoots() {
-	fsys.ClosePathFD(s.filesFD)
-	s.filesFD = -1
-	for _, r := range []*os.Root{s.files, s.tmp, s.versions} {
-		if r != nil {
-			r.Close()
-		}
-	}
 }
 
 func (s *Space) close() {
@@ -131,7 +108,7 @@ func (s *Space) close() {
 	}
 	s.mu.Lock() // wait for a commit in progress
 	s.rc.writeHeadMark(true)
-	s.closeRoots()
+	s.blobs.Close()
 	s.mu.Unlock()
 }
 
@@ -241,10 +218,10 @@ func (s *Space) Stat(ctx context.Context, path string) (protocol.Metadata, error
 	return e.Meta(), nil
 }
 
-// Open opens the regular file at path for reading, through the tenant's root, and
-// returns it with its metadata; the content matches the metadata. not_found for a
-// missing path or a directory. The caller closes the file.
-func (s *Space) Open(ctx context.Context, path string) (*os.File, protocol.Metadata, error) {
+// Open opens the regular file at path for reading and ranges (Blobs.Open: an *os.File
+// on the local disk) and returns it with its metadata; the content matches the
+// metadata. not_found for a missing path or a directory. The caller closes the file.
+func (s *Space) Open(ctx context.Context, path string) (io.ReadSeekCloser, protocol.Metadata, error) {
 	p, err := pathrule.Clean(path)
 	if err != nil {
 		return nil, protocol.Metadata{}, err
@@ -254,8 +231,8 @@ func (s *Space) Open(ctx context.Context, path string) (*os.File, protocol.Metad
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	// Checked again holding mu: close releases filesFD only under mu, after
-	// setting closed.
+	// Checked again holding mu: close closes blobs only under mu, after setting
+	// closed.
 	if err := s.alive(); err != nil {
 		return nil, protocol.Metadata{}, err
 	}
@@ -266,41 +243,14 @@ func (s *Space) Open(ctx context.Context, path string) (*os.File, protocol.Metad
 	if e == nil || e.IsDir {
 		return nil, protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such file")
 	}
-	f, ok, err := fsys.OpenFileBeneath(s.filesFD, p, filepath.Join(s.dir, "files", filepath.FromSlash(p)))
-	if !ok {
-		f, err = openRegular(s.files, p)
-	}
+	f, err := s.blobs.Open(p, e.Hash)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) {
 			return nil, protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such file")
 		}
 		return nil, protocol.Metadata{}, internal("open file", err)
 	}
 	return f, e.Meta(), nil
-}
-
-// openRegular opens name under root if it is a regular file (not a symlink).
-func openRegular(root *os.Root, name string) (*os.File, error) {
-	lfi, err := root.Lstat(name)
-	if err != nil {
-		return nil, err
-	}
-	if !lfi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file: %w", name, os.ErrNotExist)
-	}
-	f, err := root.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	fi, err := f.Stat()
-	if err != nil || !os.SameFile(lfi, fi) {
-		f.Close()
-		if err == nil {
-			err = fmt.Errorf("%s: changed while opened: %w", name, os.ErrNotExist)
-		}
-		return nil, err
-	}
-	return f, nil
 }
 
 // Changes returns up to limit events after since (exclusive) in seq order. limit <= 0

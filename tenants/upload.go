@@ -8,11 +8,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"os"
 	"time"
 
 	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/blob"
 )
 
 // reserveStep is how much quota and free disk an upload of unknown size reserves at a
@@ -54,7 +54,7 @@ func (s *committer) ensureFree(ctx context.Context, need int64) error {
 type upload struct {
 	s        *Space
 	name     string
-	f        *os.File
+	f        blob.Temp
 	size     int64
 	hash     string
 	modified time.Time // the temp file's mtime as stored (X-Modified or receive time)
@@ -78,7 +78,7 @@ func (u *upload) discard() {
 		u.f = nil
 	}
 	if u.name != "" {
-		_ = u.s.tmp.Remove(u.name)
+		_ = u.s.blobs.RemoveTemp(u.name)
 		u.name = ""
 	}
 	if u.reserved > 0 {
@@ -105,28 +105,39 @@ func (s *committer) receive(ctx context.Context, body io.Reader, o PutOptions, r
 	// Free disk: a declared size is reserved whole now; a body of unknown length is
 	// reserved step by step as it arrives. Either way the check is repeated at least
 	// every reserveStep bytes, and the reservation shrinks as bytes reach the disk.
-	track := s.reg.tracksDisk()
 	need := max(o.Size, 0)
 	if err := s.cm.ensureFree(ctx, need); err != nil {
 		u.discard()
 		return nil, err
 	}
-	if track {
+	if s.reg.tracksDisk() {
 		u.disk = need
 	}
-	var checked int64 // body bytes written at the last free-disk check
 	u.name = "up-" + newID()
-	f, err := s.tmp.OpenFile(u.name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	f, err := s.blobs.CreateTemp(u.name)
 	if err != nil {
 		u.name = ""
 		u.discard()
 		return nil, internal("create temp file", err)
 	}
 	u.f = f
-	if err := f.Chmod(filePerm); err != nil {
+	if err := u.copyBody(ctx, body, o, replaced, maxFile); err != nil {
 		u.discard()
-		return nil, internal("create temp file", err)
+		return nil, err
 	}
+	if err := u.finish(o); err != nil {
+		u.discard()
+		return nil, err
+	}
+	return u, nil
+}
+
+// copyBody writes body to the temp file, hashing it, and checks the size limit, the
+// declared size, the quota (growing the reservation of a body of unknown length) and
+// the free disk as it goes. The caller discards u on error.
+func (u *upload) copyBody(ctx context.Context, body io.Reader, o PutOptions, replaced, maxFile int64) error {
+	track := u.s.reg.tracksDisk()
+	var checked int64 // body bytes written at the last free-disk check
 	h := sha256.New()
 	// A small declared body gets a buffer of its size (one byte more shows a body
 	// longer than declared), not the full 256 KiB to allocate and clear.
@@ -137,46 +148,33 @@ func (s *committer) receive(ctx context.Context, body io.Reader, o PutOptions, r
 	buf := make([]byte, bufSize)
 	for {
 		if err := ctx.Err(); err != nil {
-			u.discard()
-			return nil, wrapInternal("upload", err)
+			return wrapInternal("upload", err)
 		}
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			next := u.size + int64(n)
 			if maxFile > 0 && next > maxFile {
-				u.discard()
-				return nil, protocol.Errorf(protocol.CodeTooLarge, "the file exceeds the maximum file size")
+				return protocol.Errorf(protocol.CodeTooLarge, "the file exceeds the maximum file size")
 			}
 			if o.Size >= 0 && next > o.Size {
-				u.discard()
-				return nil, protocol.Errorf(protocol.CodeBadRequest, "the body is longer than its declared size")
+				return protocol.Errorf(protocol.CodeBadRequest, "the body is longer than its declared size")
 			}
 			// Grow the reservation in steps when the size was not declared.
 			if over := next - replaced - u.reserved; o.Size < 0 && over > 0 {
-				step := max(over, reserveStep)
-				err := s.cm.reserve(step)
-				if err != nil && step > over {
-					step = over // near the quota: reserve exactly what is needed
-					err = s.cm.reserve(step)
+				if err := u.reserveMore(over); err != nil {
+					return err
 				}
-				if err != nil {
-					u.discard()
-					return nil, err
-				}
-				u.reserved += step
 			}
 			if track {
 				if err := u.holdDisk(ctx, o.Size < 0, int64(n), &checked); err != nil {
-					u.discard()
-					return nil, err
+					return err
 				}
 			}
-			if _, err := f.Write(buf[:n]); err != nil {
-				u.discard()
+			if _, err := u.f.Write(buf[:n]); err != nil {
 				if fsys.IsNoSpace(err) {
-					return nil, protocol.Errorf(protocol.CodeInsufficientStorage, "the server's disk is full")
+					return protocol.Errorf(protocol.CodeInsufficientStorage, "the server's disk is full")
 				}
-				return nil, internal("write temp file", err)
+				return internal("write temp file", err)
 			}
 			h.Write(buf[:n])
 			u.size = next
@@ -184,53 +182,65 @@ func (s *committer) receive(ctx context.Context, body io.Reader, o PutOptions, r
 				// Written: now in the file system's own free figure.
 				done := min(int64(n), u.disk)
 				u.disk -= done
-				s.reg.releaseDisk(done)
+				u.s.reg.releaseDisk(done)
 			}
 		}
 		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
-			u.discard()
-			return nil, &protocol.Error{Code: protocol.CodeBadRequest, Message: "reading the body failed", Err: rerr}
+			return &protocol.Error{Code: protocol.CodeBadRequest, Message: "reading the body failed", Err: rerr}
 		}
 	}
 	if o.Size >= 0 && u.size != o.Size {
-		u.discard()
-		return nil, protocol.Errorf(protocol.CodeBadRequest, "the body is shorter than its declared size")
+		return protocol.Errorf(protocol.CodeBadRequest, "the body is shorter than its declared size")
 	}
-	u.releaseDisk() // the rest of the last step of a body of unknown length
 	u.hash = hex.EncodeToString(h.Sum(nil))
+	return nil
+}
+
+// reserveMore grows the quota reservation of a body of unknown length by at least
+// over bytes: reserveStep at a time, or exactly over near the quota.
+func (u *upload) reserveMore(over int64) error {
+	step := max(over, reserveStep)
+	err := u.s.cm.reserve(step)
+	if err != nil && step > over {
+		step = over // near the quota: reserve exactly what is needed
+		err = u.s.cm.reserve(step)
+	}
+	if err != nil {
+		return err
+	}
+	u.reserved += step
+	return nil
+}
+
+// finish gives back the rest of the disk reservation, sets the temp file's mtime,
+// fsyncs and closes it, and checks X-Content-SHA256. The caller discards u on error.
+func (u *upload) finish(o PutOptions) error {
+	u.releaseDisk() // the rest of the last step of a body of unknown length
 	// The mtime is set before the fsync so that it is as durable as the content.
 	mod := o.Modified
 	if mod.IsZero() {
 		mod = time.Now()
 	}
-	if err := s.tmp.Chtimes(u.name, mod, mod); err != nil {
-		u.discard()
-		return nil, internal("set mtime", err)
-	}
-	fi, err := f.Stat()
+	stored, err := u.f.SetModTime(mod)
 	if err != nil {
-		u.discard()
-		return nil, internal("stat temp file", err)
+		return internal("set mtime", err)
 	}
-	u.modified = fi.ModTime().UTC()
-	if err := f.Sync(); err != nil {
-		u.discard()
-		return nil, internal("sync temp file", err)
+	u.modified = stored.UTC()
+	if err := u.f.Sync(); err != nil {
+		return internal("sync temp file", err)
 	}
-	if err := f.Close(); err != nil {
-		u.f = nil
-		u.discard()
-		return nil, internal("close temp file", err)
-	}
+	err = u.f.Close()
 	u.f = nil
-	if o.SHA256 != "" && o.SHA256 != u.hash {
-		u.discard()
-		return nil, protocol.Errorf(protocol.CodeDigestMismatch, "the content does not match X-Content-SHA256")
+	if err != nil {
+		return internal("close temp file", err)
 	}
-	return u, nil
+	if o.SHA256 != "" && o.SHA256 != u.hash {
+		return protocol.Errorf(protocol.CodeDigestMismatch, "the content does not match X-Content-SHA256")
+	}
+	return nil
 }
 
 // holdDisk runs before n more body bytes are written (u.size written so far). A body

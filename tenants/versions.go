@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/blob"
 	"github.com/syncspace/syncspace/tenants/index"
 )
 
@@ -103,7 +102,7 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 	if err != nil {
 		return protocol.Metadata{}, internal("read version", err)
 	}
-	f, err := openRegular(s.versions, versionID)
+	f, err := s.blobs.OpenVersion(versionID, v.Hash)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such version")
@@ -150,25 +149,9 @@ func (r *Registry) dropVersions(ctx context.Context, id string, before time.Time
 		if len(batch) == 0 {
 			return total, nil
 		}
-		roots := map[string]*os.Root{}
 		for _, v := range batch {
-			root, ok := roots[v.TenantName]
-			if !ok {
-				root, err = os.OpenRoot(filepath.Join(r.tenantDir(v.TenantName), "versions"))
-				if err != nil {
-					root = nil
-				}
-				roots[v.TenantName] = root
-			}
-			if root != nil {
-				if err := root.Remove(v.ID); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					r.log.Warn("remove version", "tenant", v.TenantName, "err", err)
-				}
-			}
-		}
-		for _, root := range roots {
-			if root != nil {
-				root.Close()
+			if err := r.blobs.RemoveVersion(blob.Tenant{Name: v.TenantName, ID: v.TenantID}, v.ID, ""); err != nil {
+				r.log.Warn("remove version", "tenant", v.TenantName, "err", err)
 			}
 		}
 		err = r.index.DeleteVersions(ctx, batch)

@@ -68,7 +68,7 @@ func (w *watcher) statsSnapshot() (names, own, dirs, full int) {
 // startWatcher starts the space's watcher (once).
 func (s *reconciler) startWatcher(ctx context.Context) error {
 	s.hmu.Lock()
-	if s.w != nil || s.closed {
+	if s.w != nil || s.closed || s.disk == nil {
 		s.hmu.Unlock()
 		return nil
 	}
@@ -78,7 +78,7 @@ func (s *reconciler) startWatcher(ctx context.Context) error {
 		return err
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	w := &watcher{s: s.Space, fw: fw, base: filepath.Join(s.dir, "files"), cancel: cancel, done: make(chan struct{}),
+	w := &watcher{s: s.Space, fw: fw, base: s.disk.WatchRoot(), cancel: cancel, done: make(chan struct{}),
 		names: map[string]bool{}, dirty: map[string]bool{}, full: true}
 	s.w = w
 	s.hmu.Unlock()
@@ -94,7 +94,7 @@ func (w *watcher) stop() {
 
 // addTree adds watches on dir and every real directory under it.
 func (w *watcher) addTree(dir string) {
-	fi, err := w.s.files.Lstat(nameOrDot(dir))
+	fi, err := w.s.disk.Lstat(dir)
 	if err != nil || !fi.IsDir() {
 		return
 	}
@@ -102,7 +102,7 @@ func (w *watcher) addTree(dir string) {
 		w.s.log.Warn("watch directory", "path", dir, "err", err)
 		return
 	}
-	names, err := readDirNames(w.s.files, nameOrDot(dir))
+	names, err := w.s.disk.ReadDirNames(dir)
 	if err != nil {
 		return
 	}
@@ -114,17 +114,10 @@ func (w *watcher) addTree(dir string) {
 		if c, err := pathrule.Clean(p); err != nil || c != p {
 			continue
 		}
-		if fi, err := w.s.files.Lstat(p); err == nil && fi.IsDir() {
+		if fi, err := w.s.disk.Lstat(p); err == nil && fi.IsDir() {
 			w.addTree(p)
 		}
 	}
-}
-
-func nameOrDot(p string) string {
-	if p == "" {
-		return "."
-	}
-	return p
 }
 
 // rel turns an event's absolute name into a tenant path; ok is false outside files/.
@@ -170,7 +163,7 @@ func (w *watcher) run(ctx context.Context) {
 				continue
 			}
 			if ev.Has(fsnotify.Create) && p != "" {
-				if fi, err := w.s.files.Lstat(p); err == nil && fi.IsDir() {
+				if fi, err := w.s.disk.Lstat(p); err == nil && fi.IsDir() {
 					w.addTree(p)
 				}
 			}
@@ -229,51 +222,10 @@ func (w *watcher) scan(ctx context.Context) (again bool) {
 		w.stats.fullScans++
 		w.stats.mu.Unlock()
 	}
-	// Parents before children: a new directory is reconciled with its subtree first.
-	sorted := make([]string, 0, len(names))
-	for p := range names {
-		sorted = append(sorted, p)
+	again, stop := w.scanNames(ctx, names, dirty)
+	if stop {
+		return false
 	}
-	sort.Strings(sorted)
-	var own int
-	for _, p := range sorted {
-		if ctx.Err() != nil {
-			return false
-		}
-		if dirty[pathrule.Parent(p)] {
-			continue // its directory is reconciled below
-		}
-		if w.s.rc.isOwn(p) {
-			own++
-			continue
-		}
-		unstable, needDir, err := w.s.rc.reconcileName(ctx, p)
-		switch {
-		case err != nil:
-			if protocol.CodeOf(err) == protocol.CodeNotFound {
-				return false // the tenant is being deleted
-			}
-			if ctx.Err() == nil && !w.s.isClosed() {
-				w.s.log.Warn("reconcile after disk change", "path", p, "err", err)
-				again = true
-				w.mu.Lock()
-				w.names[p] = true
-				w.mu.Unlock()
-			}
-		case needDir:
-			dirty[pathrule.Parent(p)] = true
-		case unstable:
-			again = true
-			w.mu.Lock()
-			w.names[p] = true
-			w.mu.Unlock()
-		}
-	}
-	w.stats.mu.Lock()
-	w.stats.names += len(sorted)
-	w.stats.own += own
-	w.stats.dirs += len(dirty)
-	w.stats.mu.Unlock()
 	for dir := range dirty {
 		if ctx.Err() != nil {
 			return false
@@ -286,18 +238,75 @@ func (w *watcher) scan(ctx context.Context) (again bool) {
 			if ctx.Err() == nil && !w.s.isClosed() {
 				w.s.log.Warn("reconcile after disk change", "path", dir, "err", err)
 				again = true
-				w.mu.Lock()
-				w.dirty[dir] = true
-				w.mu.Unlock()
+				w.markDirty(dir)
 			}
 			continue
 		}
 		if unstable {
 			again = true
-			w.mu.Lock()
-			w.dirty[dir] = true
-			w.mu.Unlock()
+			w.markDirty(dir)
 		}
 	}
 	return again
+}
+
+// scanNames looks at each dirty name whose directory is not dirty, parents first,
+// and adds to dirty the directories that must be reconciled whole. again asks for
+// another look; stop ends the scan (context done, tenant being deleted).
+func (w *watcher) scanNames(ctx context.Context, names, dirty map[string]bool) (again, stop bool) {
+	// Parents before children: a new directory is reconciled with its subtree first.
+	sorted := make([]string, 0, len(names))
+	for p := range names {
+		sorted = append(sorted, p)
+	}
+	sort.Strings(sorted)
+	var own int
+	for _, p := range sorted {
+		if ctx.Err() != nil {
+			return false, true
+		}
+		if dirty[pathrule.Parent(p)] {
+			continue // its directory is reconciled below
+		}
+		if w.s.rc.isOwn(p) {
+			own++
+			continue
+		}
+		unstable, needDir, err := w.s.rc.reconcileName(ctx, p)
+		switch {
+		case err != nil:
+			if protocol.CodeOf(err) == protocol.CodeNotFound {
+				return false, true // the tenant is being deleted
+			}
+			if ctx.Err() == nil && !w.s.isClosed() {
+				w.s.log.Warn("reconcile after disk change", "path", p, "err", err)
+				again = true
+				w.markName(p)
+			}
+		case needDir:
+			dirty[pathrule.Parent(p)] = true
+		case unstable:
+			again = true
+			w.markName(p)
+		}
+	}
+	w.stats.mu.Lock()
+	w.stats.names += len(sorted)
+	w.stats.own += own
+	w.stats.dirs += len(dirty)
+	w.stats.mu.Unlock()
+	return again, false
+}
+
+// markName and markDirty queue a name or a directory for the next scan.
+func (w *watcher) markName(p string) {
+	w.mu.Lock()
+	w.names[p] = true
+	w.mu.Unlock()
+}
+
+func (w *watcher) markDirty(dir string) {
+	w.mu.Lock()
+	w.dirty[dir] = true
+	w.mu.Unlock()
 }

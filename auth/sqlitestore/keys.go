@@ -11,7 +11,8 @@ import (
 
 // Keys implements auth.KeyStore.
 func (s *Store) Keys(ctx context.Context) ([]auth.KeyRecord, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT kid, public_key, created_at, retired_at FROM auth_keys ORDER BY created_at, kid`)
+	rows, err := s.db.QueryContext(ctx, `SELECT k.kid, k.public_key, s.sealed, k.created_at, k.retired_at
+		FROM auth_keys k LEFT JOIN auth_keys_sealed s ON s.kid = k.kid ORDER BY k.created_at, k.kid`)
 	if err != nil {
 		return nil, err
 	}
@@ -21,7 +22,7 @@ func (s *Store) Keys(ctx context.Context) ([]auth.KeyRecord, error) {
 		var k auth.KeyRecord
 		var created int64
 		var retired *int64
-		if err := rows.Scan(&k.KID, &k.PublicKey, &created, &retired); err != nil {
+		if err := rows.Scan(&k.KID, &k.PublicKey, &k.Sealed, &created, &retired); err != nil {
 			return nil, err
 		}
 		k.CreatedAt = time.Unix(0, created).UTC()
@@ -35,12 +36,25 @@ func (s *Store) Keys(ctx context.Context) ([]auth.KeyRecord, error) {
 }
 
 // AddKey implements auth.KeyStore. Creation times are kept in nanoseconds and made
-// strictly increasing in the INSERT itself.
+// strictly increasing in the INSERT itself; a sealed half goes in the same
+// transaction.
 func (s *Store) AddKey(ctx context.Context, k auth.KeyRecord) error {
-	_, err := s.db.ExecContext(ctx,
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx,
 		`INSERT INTO auth_keys(kid, public_key, created_at) VALUES(?, ?, max(?, coalesce((SELECT max(created_at)+1 FROM auth_keys), 0)))`,
-		k.KID, k.PublicKey, k.CreatedAt.UnixNano())
-	return err
+		k.KID, k.PublicKey, k.CreatedAt.UnixNano()); err != nil {
+		return err
+	}
+	if len(k.Sealed) > 0 {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO auth_keys_sealed(kid, sealed) VALUES(?, ?)`, k.KID, k.Sealed); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // RetireKey implements auth.KeyStore, in one transaction.
@@ -69,6 +83,9 @@ func (s *Store) RetireKey(ctx context.Context, kid string, at time.Time) (bool, 
 		return false, auth.ErrLastLiveKey
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE auth_keys SET retired_at = ? WHERE kid = ?`, at.UnixNano(), kid); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM auth_keys_sealed WHERE kid = ?`, kid); err != nil {
 		return false, err
 	}
 	if err := tx.Commit(); err != nil {

@@ -59,6 +59,12 @@ var schema = []string{
 		created_at INTEGER NOT NULL,
 		retired_at INTEGER
 	)`,
+	// A key's private half sealed under the key-encryption key, when the Service has
+	// one; its own table so that databases made before it need no ALTER.
+	`CREATE TABLE IF NOT EXISTS auth_keys_sealed (
+		kid    TEXT PRIMARY KEY REFERENCES auth_keys(kid),
+		sealed BLOB NOT NULL
+	)`,
 	`CREATE TABLE IF NOT EXISTS auth_tokens (
 		jti        TEXT PRIMARY KEY,
 		kind       TEXT NOT NULL,

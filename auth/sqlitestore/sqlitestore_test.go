@@ -104,3 +104,21 @@ func TestSettingsFuncs(t *testing.T) {
 		t.Fatalf("LoadSettings = %+v %v %v", got, ok, err)
 	}
 }
+
+// TestNodes: two Services with a key-encryption key on two connections to one file
+// share keys, tokens and revocations through the store alone.
+func TestNodes(t *testing.T) {
+	storetest.RunNodes(t, func(t *testing.T) (auth.Store, auth.Store) {
+		ctx := context.Background()
+		path := filepath.Join(t.TempDir(), "syncd.db")
+		a, err := sqlitestore.New(ctx, openDB(t, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := sqlitestore.New(ctx, openDB(t, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, b
+	})
+}

@@ -20,6 +20,7 @@ import (
 func Run(t *testing.T, newStore func(t *testing.T) auth.Store) {
 	t.Run("Keys", func(t *testing.T) { testKeys(t, newStore(t)) })
 	t.Run("RetireKey", func(t *testing.T) { testRetireKey(t, newStore(t)) })
+	t.Run("SealedKeys", func(t *testing.T) { testSealedKeys(t, newStore(t)) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, newStore(t)) })
 	t.Run("TokenQuery", func(t *testing.T) { testTokenQuery(t, newStore(t)) })
 	t.Run("Revoke", func(t *testing.T) { testRevoke(t, newStore(t)) })
@@ -118,6 +119,31 @@ func testRetireKey(t *testing.T, st auth.Store) {
 	ks := mustKeys(t, st)
 	if len(ks) != 2 || ks[0].RetiredAt == nil || !ks[0].RetiredAt.Equal(at) || ks[1].RetiredAt != nil {
 		t.Fatalf("after retiring k1: %+v", ks)
+	}
+}
+
+// testSealedKeys: a sealed private half is kept as given, a key without one reads
+// back without one, and retiring a key drops its sealed half.
+func testSealedKeys(t *testing.T, st auth.Store) {
+	ctx := context.Background()
+	sealed := []byte("nonce-and-ciphertext\x00\xff")
+	k1, k2 := key("k1"), key("k2")
+	k1.Sealed = sealed
+	k2.Sealed = []byte{}
+	for _, k := range []auth.KeyRecord{k1, k2} {
+		if err := st.AddKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ks := mustKeys(t, st)
+	if len(ks) != 2 || string(ks[0].Sealed) != string(sealed) || len(ks[1].Sealed) != 0 {
+		t.Fatalf("sealed halves read back as %q, %q; want %q and none", ks[0].Sealed, ks[1].Sealed, sealed)
+	}
+	if ok, err := st.RetireKey(ctx, "k1", base); err != nil || !ok {
+		t.Fatalf("retire k1: %v %v", ok, err)
+	}
+	if ks := mustKeys(t, st); ks[0].RetiredAt == nil || len(ks[0].Sealed) != 0 {
+		t.Fatalf("retired key still holds its sealed half: %+v", ks[0])
 	}
 }
 

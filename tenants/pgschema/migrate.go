@@ -32,7 +32,9 @@ func Migrations() []Migration {
 	return []Migration{
 		{1, "tenants, index, change log, versions, blobs", v1Tenants},
 		{2, "auth: keys, tokens, revocations, audit, settings", v2Auth},
-		{3, "share links", v3Shares},
+		{3, "auth: keys without a sealed half, settings' key_dir", v3AuthKeys},
+		{4, "auth: device credentials", v4AuthDevices},
+		{5, "share links", v5Shares},
 	}
 }
 

@@ -176,3 +176,48 @@ CREATE TABLE auth_settings (
 	saved_at    BIGINT NOT NULL
 );
 `
+
+// v3AuthKeys: a key record may lack its sealed private half (NULL: a retired key,
+// whose sealed half is dropped, or a key imported without one, which verifies only),
+// and the recorded settings keep the key directory as auth.Settings does.
+const v3AuthKeys = `
+ALTER TABLE auth_keys ALTER COLUMN private_enc DROP NOT NULL;
+ALTER TABLE auth_settings ADD COLUMN key_dir TEXT NOT NULL DEFAULT '';
+`
+
+// v4AuthDevices: device credentials. auth_devices holds enrolled devices, auth_refresh
+// their refresh secrets (hashes only; sealed: the answer of a redemption, encrypted
+// under a key derived from the redeemed secret, kept for its grace); a token issued to
+// a device names it (auth_tokens.device), and the recorded settings keep
+// auth.device_ttl. Times are Unix nanoseconds.
+const v4AuthDevices = `
+ALTER TABLE auth_tokens ADD COLUMN device TEXT NOT NULL DEFAULT '';
+CREATE INDEX auth_tokens_device ON auth_tokens (device) WHERE device <> '';
+ALTER TABLE auth_settings ADD COLUMN device_ttl BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE auth_devices (
+	id           TEXT PRIMARY KEY,
+	name         TEXT NOT NULL,
+	tenant       TEXT NOT NULL,
+	tid          TEXT NOT NULL,
+	subject      TEXT NOT NULL,
+	role         TEXT NOT NULL,
+	thumbprint   TEXT NOT NULL DEFAULT '',
+	created_at   BIGINT NOT NULL,
+	expires_at   BIGINT NOT NULL,
+	last_used_at BIGINT,
+	last_address TEXT NOT NULL DEFAULT '',
+	revoked_at   BIGINT
+);
+CREATE INDEX auth_devices_tenant ON auth_devices (tenant, created_at);
+CREATE TABLE auth_refresh (
+	hash       TEXT PRIMARY KEY,
+	device_id  TEXT NOT NULL REFERENCES auth_devices (id),
+	issued_at  BIGINT NOT NULL,
+	used_at    BIGINT,
+	successor  TEXT NOT NULL DEFAULT '',
+	access_jti TEXT NOT NULL DEFAULT '',
+	sealed     BYTEA
+);
+CREATE INDEX auth_refresh_successor ON auth_refresh (successor);
+CREATE INDEX auth_refresh_access ON auth_refresh (access_jti);
+`

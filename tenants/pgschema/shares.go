@@ -1,9 +1,9 @@
 package pgschema
 
-// v3Shares: share links (auth/share), as in the single-node SQLite table auth_shares:
+// v5Shares: share links (auth/share), as in the single-node SQLite table auth_shares:
 // key is the hex SHA-256 of the link's id (the id itself is never stored); times are
 // Unix seconds.
-const v3Shares = `
+const v5Shares = `
 CREATE TABLE auth_shares (
 	key           TEXT PRIMARY KEY CHECK (key ~ '^[0-9a-f]{64}$'),
 	tenant        TEXT NOT NULL,

@@ -1,6 +1,6 @@
 // Package sqlindex builds a tenants.Registry for a single node: the index on SQLite
-// (tenants/sqlite.Store), each tenant's content under DATA/tenants/NAME, and the
-// in-process bus (tenants/localbus).
+// (tenants/sqlite.Store), each tenant's content under DATA/tenants/NAME
+// (tenants/rootblobs.Store), and the in-process bus (tenants/localbus).
 package sqlindex
 
 import (
@@ -11,6 +11,7 @@ import (
 
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/localbus"
+	"github.com/syncspace/syncspace/tenants/rootblobs"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 )
 
@@ -24,7 +25,12 @@ func OpenRegistry(ctx context.Context, db *sql.DB, dataDir string, limits tenant
 	if err != nil {
 		return nil, fmt.Errorf("tenants: open index: %w", err)
 	}
-	reg, err := tenants.Open(ctx, tenants.Deps{Index: store, Bus: localbus.New()}, dataDir, limits, logger)
+	blobs, err := rootblobs.New(dataDir)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("tenants: open data dir: %w", err)
+	}
+	reg, err := tenants.Open(ctx, tenants.Deps{Index: store, Bus: localbus.New(), Blobs: blobs}, limits, logger)
 	if err != nil {
 		store.Close()
 		return nil, err

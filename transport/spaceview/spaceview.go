@@ -9,7 +9,6 @@ package spaceview
 import (
 	"context"
 	"io"
-	"os"
 
 	"github.com/syncspace/syncspace/sync/pathscope"
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -66,7 +65,7 @@ func (v *View) Stat(ctx context.Context, path string) (protocol.Metadata, error)
 }
 
 // Open opens the file at path for reading.
-func (v *View) Open(ctx context.Context, path string) (*os.File, protocol.Metadata, error) {
+func (v *View) Open(ctx context.Context, path string) (io.ReadSeekCloser, protocol.Metadata, error) {
 	if err := v.scope.CheckPath(path); err != nil {
 		return nil, protocol.Metadata{}, err
 	}

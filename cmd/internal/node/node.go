@@ -129,6 +129,9 @@ func authConfig(dataDir string, a Auth) auth.Config {
 	if keyDir == "" {
 		keyDir = filepath.Join(dataDir, "keys")
 	}
+	if a.AccessTTL == 0 { // spelled out, so that every opener of a data dir shows the same
+		a.AccessTTL = auth.DefaultAccessTTL
+	}
 	return auth.Config{Issuer: a.Issuer, MaxTTL: a.MaxTTL, MaxOpsTTL: a.MaxOpsTTL, KeyDir: keyDir, Leeway: TokenLeeway,
 		DeviceTTL: a.DeviceTTL, AccessTTL: a.AccessTTL}
 }

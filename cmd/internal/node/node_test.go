@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ func TestRecordedSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if got := m.AuthConfig(); got != want {
+	if got := m.AuthConfig(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("adopted %+v, recorded %+v", got, want)
 	}
 

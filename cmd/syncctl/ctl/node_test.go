@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/syncspace/syncspace/cmd/syncd/daemon"
@@ -45,7 +46,7 @@ func TestLocalModeOpensTheDataDirLikeSyncd(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer l.Close()
-			if got := l.node.AuthConfig(); got != want {
+			if got := l.node.AuthConfig(); !reflect.DeepEqual(got, want) {
 				t.Fatalf("syncctl opens auth with %+v, syncd with %+v", got, want)
 			}
 		})

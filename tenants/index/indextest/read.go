@@ -152,6 +152,38 @@ func changesPages(t *testing.T, x Readable) {
 	}
 }
 
+// listPages lists the tenant "id" at snapshot at in pages of n (recursively or not)
+// and returns the paths, with the size of "a".
+func listPages(t *testing.T, x Readable, recursive bool, at int64, n int) string {
+	t.Helper()
+	var all []*index.Entry
+	after := ""
+	for {
+		var page []*index.Entry
+		var next string
+		var done bool
+		if err := x.View(ctx, "id", func(v index.View) error {
+			var err error
+			page, next, done, err = v.ListPage("", recursive, at, after, n)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page...)
+		if done {
+			break
+		}
+		after = next
+	}
+	out := paths(all)
+	for _, e := range all {
+		if e.Path == "a" {
+			out += fmt.Sprintf(" a=%d", e.Size)
+		}
+	}
+	return out
+}
+
 func listSnapshot(t *testing.T, x Readable) {
 	if err := x.CreateTenant(ctx, index.Tenant{Name: "t", ID: "id"}, "e"); err != nil {
 		t.Fatal(err)
@@ -174,32 +206,7 @@ func listSnapshot(t *testing.T, x Readable) {
 	}
 	list := func(recursive bool, at int64, n int) string {
 		t.Helper()
-		var all []*index.Entry
-		after := ""
-		for {
-			var page []*index.Entry
-			var next string
-			var done bool
-			if err := x.View(ctx, "id", func(v index.View) error {
-				var err error
-				page, next, done, err = v.ListPage("", recursive, at, after, n)
-				return err
-			}); err != nil {
-				t.Fatal(err)
-			}
-			all = append(all, page...)
-			if done {
-				break
-			}
-			after = next
-		}
-		out := paths(all)
-		for _, e := range all {
-			if e.Path == "a" {
-				out += fmt.Sprintf(" a=%d", e.Size)
-			}
-		}
-		return out
+		return listPages(t, x, recursive, at, n)
 	}
 	for _, c := range []struct {
 		recursive bool

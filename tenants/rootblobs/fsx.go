@@ -1,10 +1,4 @@
-package tenants
-
-// The store's file-system helpers over the tenant's roots. Platform calls are in
-// sync/fsys (RenameAt, LinkAt, DiskFree, StatMark, OpenFileBeneath: renameat2, linkat,
-// statfs, openat2 with RESOLVE_BENEATH on Linux); where openat2 is unavailable,
-// fsys.OpenFileBeneath reports so and callers use openRegular, whose os.Root already
-// resolves beneath the tenant's directory.
+package rootblobs
 
 import (
 	"errors"
@@ -14,12 +8,7 @@ import (
 
 	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/pathrule"
-)
-
-// Permissions of everything the store creates, whatever the umask (SPEC §6).
-const (
-	dirPerm  os.FileMode = 0o700
-	filePerm os.FileMode = 0o600
+	"github.com/syncspace/syncspace/tenants/blob"
 )
 
 // openDir opens the directory dir ("" = the root itself) through root. The last
@@ -34,7 +23,7 @@ func openDir(root *os.Root, dir string) (*os.File, error) {
 		return nil, err
 	}
 	if !lfi.IsDir() {
-		return nil, fmt.Errorf("%s: %w", dir, errNotDir)
+		return nil, fmt.Errorf("%s: %w", dir, blob.ErrNotDir)
 	}
 	f, err := root.Open(name)
 	if err != nil {
@@ -51,7 +40,29 @@ func openDir(root *os.Root, dir string) (*os.File, error) {
 	return f, nil
 }
 
-var errNotDir = errors.New("not a directory")
+// openRegular opens name under root if it is a regular file (not a symlink).
+func openRegular(root *os.Root, name string) (*os.File, error) {
+	lfi, err := root.Lstat(name)
+	if err != nil {
+		return nil, err
+	}
+	if !lfi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file: %w", name, os.ErrNotExist)
+	}
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil || !os.SameFile(lfi, fi) {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("%s: changed while opened: %w", name, os.ErrNotExist)
+		}
+		return nil, err
+	}
+	return f, nil
+}
 
 // moveBetween renames from (under fromRoot) to to (under toRoot) in one rename(2),
 // which requires both to be on one file system, and fsyncs the target directory (and
@@ -111,42 +122,23 @@ func syncDir(root *os.Root, dir string) error {
 }
 
 // mkdirPrivate creates the directory name under root with mode 0700 (exactly).
-// An existing real directory is fine; anything else there is errNotDir.
+// An existing real directory is fine; anything else there is blob.ErrNotDir.
 func mkdirPrivate(root *os.Root, name string) (created bool, err error) {
-	err = root.Mkdir(name, dirPerm)
+	err = root.Mkdir(name, blob.DirPerm)
 	if errors.Is(err, fs.ErrExist) {
 		fi, lerr := root.Lstat(name)
 		if lerr != nil {
 			return false, lerr
 		}
 		if !fi.IsDir() {
-			return false, fmt.Errorf("%s: %w", name, errNotDir)
+			return false, fmt.Errorf("%s: %w", name, blob.ErrNotDir)
 		}
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	return true, root.Chmod(name, dirPerm)
-}
-
-// mkdirAllOS creates dir and its parents with mode 0700 on the host file system (for
-// the data dir layout, outside any tenant root).
-func mkdirAllOS(dir string) error {
-	if err := os.MkdirAll(dir, dirPerm); err != nil {
-		return err
-	}
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s: %w", dir, errNotDir)
-	}
-	if fi.Mode().Perm() != dirPerm {
-		return os.Chmod(dir, dirPerm)
-	}
-	return nil
+	return true, root.Chmod(name, blob.DirPerm)
 }
 
 // renameAt renames by last segments between two open directories (sync/fsys.RenameAt:
@@ -158,4 +150,20 @@ func renameAt(src *os.File, from string, dst *os.File, to string, noReplace bool
 		return fs.ErrExist
 	}
 	return err
+}
+
+func readDirNames(root *os.Root, dir string) ([]string, error) {
+	f, err := openDir(root, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
+
+func nameOrDot(p string) string {
+	if p == "" {
+		return "."
+	}
+	return p
 }

@@ -1,0 +1,107 @@
+package rootblobs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/syncspace/syncspace/sync/fsys"
+	"github.com/syncspace/syncspace/sync/pathrule"
+)
+
+// fileDir returns the directory dir under files/, opened once per batch (through the
+// root, refusing symlinks).
+func (b *batch) fileDir(dir string) (*os.File, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if f, ok := b.fileDirs[dir]; ok {
+		return f, nil
+	}
+	f, err := openDir(b.t.files, dir)
+	if err != nil {
+		return nil, err
+	}
+	b.fileDirs[dir] = f
+	return f, nil
+}
+
+// rootDir opens *f from root once per batch.
+func (b *batch) rootDir(f **os.File, root *os.Root) (*os.File, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if *f != nil {
+		return *f, nil
+	}
+	d, err := openDir(root, "")
+	if err != nil {
+		return nil, err
+	}
+	*f = d
+	return d, nil
+}
+
+// Close closes the directories the batch opened.
+func (b *batch) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, f := range b.fileDirs {
+		f.Close()
+	}
+	for _, f := range []*os.File{b.tmpDir, b.versionsDir} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// Place keeps the current content of p as version id (if id != "", by a hard link
+// into versions/) and renames tmp/TMP to files/P (noReplace: p must not exist),
+// without fsyncs.
+func (b *batch) Place(tmpName, p, _, id, _ string, noReplace bool) (kept bool, err error) {
+	dst, err := b.fileDir(pathrule.Parent(p))
+	if err != nil {
+		return false, err
+	}
+	if id != "" {
+		vd, err := b.rootDir(&b.versionsDir, b.t.versions)
+		if err != nil {
+			return false, err
+		}
+		if err := fsys.LinkAt(dst, pathrule.Base(p), vd, id); err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				return false, fmt.Errorf("keep version: %w", err)
+			}
+			// The old file vanished from disk: nothing to keep.
+		} else {
+			kept = true
+		}
+	}
+	td, err := b.rootDir(&b.tmpDir, b.t.tmp)
+	if err == nil {
+		err = renameAt(td, tmpName, dst, p, noReplace)
+	}
+	if err != nil && kept {
+		_ = b.t.versions.Remove(id)
+		kept = false
+	}
+	return kept, err
+}
+
+// SyncDir fsyncs files/DIR.
+func (b *batch) SyncDir(dir string) error {
+	f, err := b.fileDir(dir)
+	if err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// SyncVersions fsyncs versions/.
+func (b *batch) SyncVersions() error {
+	d, err := b.rootDir(&b.versionsDir, b.t.versions)
+	if err != nil {
+		return err
+	}
+	return d.Sync()
+}

@@ -1,0 +1,185 @@
+package rootblobs
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/fsys"
+	"github.com/syncspace/syncspace/tenants/blob"
+)
+
+// Tenant is one tenant's content under DATA/tenants/NAME. Its owner (tenants.Space)
+// serialises Close against every other call.
+type Tenant struct {
+	dir                  string // DATA/tenants/NAME
+	files, tmp, versions *os.Root
+	// filesFD is an O_PATH descriptor of files/ for fsys.OpenFileBeneath (-1 when
+	// closed or unavailable).
+	filesFD int
+}
+
+var (
+	_ blob.Content = (*Tenant)(nil)
+	_ blob.Disk    = (*Tenant)(nil)
+)
+
+// openTenant opens the roots of the tenant directory dir.
+func openTenant(dir string) (*Tenant, error) {
+	t := &Tenant{dir: dir, filesFD: -1}
+	var err error
+	if t.filesFD, err = fsys.OpenPathFD(filepath.Join(dir, "files")); err != nil {
+		return nil, err
+	}
+	for _, d := range []struct {
+		root **os.Root
+		sub  string
+	}{{&t.files, "files"}, {&t.tmp, "tmp"}, {&t.versions, "versions"}} {
+		if *d.root, err = os.OpenRoot(filepath.Join(dir, d.sub)); err != nil {
+			t.Close()
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// Close closes the roots and the descriptor of files/.
+func (t *Tenant) Close() error {
+	fsys.ClosePathFD(t.filesFD)
+	t.filesFD = -1
+	for _, r := range []*os.Root{t.files, t.tmp, t.versions} {
+		if r != nil {
+			r.Close()
+		}
+	}
+	return nil
+}
+
+// Closed reports whether Close released the descriptor of files/ (tests).
+func (t *Tenant) Closed() bool { return t.filesFD == -1 }
+
+// temp is an upload's file in tmp/.
+type temp struct {
+	t    *Tenant
+	name string
+	*os.File
+}
+
+// CreateTemp creates tmp/NAME (0600, exclusively).
+func (t *Tenant) CreateTemp(name string) (blob.Temp, error) {
+	f, err := t.tmp.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, blob.FilePerm)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(blob.FilePerm); err != nil {
+		f.Close()
+		_ = t.tmp.Remove(name)
+		return nil, err
+	}
+	return &temp{t: t, name: name, File: f}, nil
+}
+
+func (u *temp) SetModTime(mod time.Time) (time.Time, error) {
+	if err := u.t.tmp.Chtimes(u.name, mod, mod); err != nil {
+		return time.Time{}, err
+	}
+	fi, err := u.File.Stat()
+	if err != nil {
+		return time.Time{}, err
+	}
+	return fi.ModTime(), nil
+}
+
+// RemoveTemp removes tmp/NAME.
+func (t *Tenant) RemoveTemp(name string) error {
+	err := t.tmp.Remove(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// Open opens files/P if it is a regular file: through openat2 with RESOLVE_BENEATH
+// where there is one (one system call), else through the root. The result is an
+// *os.File (sendfile).
+func (t *Tenant) Open(p, _ string) (io.ReadSeekCloser, error) {
+	f, ok, err := fsys.OpenFileBeneath(t.filesFD, p, filepath.Join(t.dir, "files", filepath.FromSlash(p)))
+	if !ok {
+		f, err = openRegular(t.files, p)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// OpenVersion opens versions/ID.
+func (t *Tenant) OpenVersion(id, _ string) (io.ReadSeekCloser, error) {
+	f, err := openRegular(t.versions, id)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Mkdir creates files/P (0700) without syncing its parent.
+func (t *Tenant) Mkdir(p string) (bool, error) { return mkdirPrivate(t.files, p) }
+
+// MkdirAll creates files/P and its parents (0700).
+func (t *Tenant) MkdirAll(p string) error { return t.files.MkdirAll(p, blob.DirPerm) }
+
+// Remove removes files/P (a file or an empty directory).
+func (t *Tenant) Remove(p string) error { return t.files.Remove(p) }
+
+// RemoveAll removes files/P and its subtree.
+func (t *Tenant) RemoveAll(p string) error { return t.files.RemoveAll(p) }
+
+// SyncDir fsyncs the directory files/DIR.
+func (t *Tenant) SyncDir(dir string) error { return syncDir(t.files, dir) }
+
+// Move renames files/FROM to files/TO and fsyncs both parents.
+func (t *Tenant) Move(from, to string, noReplace bool) error {
+	return moveBetween(t.files, from, t.files, to, noReplace, true)
+}
+
+// KeepVersion renames files/P to versions/ID without fsyncs.
+func (t *Tenant) KeepVersion(p, _, id string) error {
+	return renameNoSync(t.files, p, t.versions, id, true)
+}
+
+// SyncVersions fsyncs versions/.
+func (t *Tenant) SyncVersions() error { return syncDir(t.versions, "") }
+
+// RestoreVersion renames versions/ID to files/P and fsyncs both directories.
+func (t *Tenant) RestoreVersion(id, _, p string, noReplace bool) error {
+	return moveBetween(t.versions, id, t.files, p, noReplace, true)
+}
+
+// Temps lists tmp/.
+func (t *Tenant) Temps() ([]string, error) { return readDirNames(t.tmp, ".") }
+
+// Versions lists versions/.
+func (t *Tenant) Versions() ([]string, error) { return readDirNames(t.versions, ".") }
+
+// RemoveTempAll removes tmp/NAME (and anything under it).
+func (t *Tenant) RemoveTempAll(name string) error { return t.tmp.RemoveAll(name) }
+
+// RemoveVersionAll removes versions/ID (and anything under it).
+func (t *Tenant) RemoveVersionAll(id string) error { return t.versions.RemoveAll(id) }
+
+// Batch starts a group commit: directories it opens stay open until Close.
+func (t *Tenant) Batch() blob.Batch {
+	return &batch{t: t, fileDirs: map[string]*os.File{}}
+}
+
+// batch holds the directories one group commit opened: tmp/ and versions/
+// themselves, and directories under files/ by path.
+type batch struct {
+	t                   *Tenant
+	mu                  sync.Mutex // guards the fields below (syncs run concurrently)
+	tmpDir, versionsDir *os.File
+	fileDirs            map[string]*os.File
+}
