@@ -6,8 +6,9 @@
 // time (each costs memory). Unknown, expired and revoked links are one answer:
 // not_found.
 //
-// Records live in a Store: SQLite (auth/share/sqliteshare, in syncd.db) on a single node;
-// the PostgreSQL table is in tenants/pgschema for cluster mode.
+// Records live in a Store: SQLite (auth/share/sqliteshare, in syncd.db) on a single
+// node, PostgreSQL (auth/share/pgshare, the table of tenants/pgschema) in cluster mode;
+// auth/share/sharetest is the behaviour both show.
 package share
 
 import (
@@ -52,7 +53,7 @@ type Record struct {
 	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
 }
 
-// Store keeps share records. Implementations: auth/share/sqliteshare.
+// Store keeps share records. Implementations: auth/share/sqliteshare, auth/share/pgshare.
 type Store interface {
 	AddShare(ctx context.Context, r Record) error
 	// Share returns the record of key, or ErrNoRecord.

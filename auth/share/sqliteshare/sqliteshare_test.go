@@ -2,110 +2,30 @@ package sqliteshare_test
 
 import (
 	"database/sql"
-	"errors"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	_ "modernc.org/sqlite"
 
 	"github.com/syncspace/syncspace/auth/share"
+	"github.com/syncspace/syncspace/auth/share/sharetest"
 	"github.com/syncspace/syncspace/auth/share/sqliteshare"
-	"github.com/syncspace/syncspace/sync/protocol"
 )
 
-func newService(t *testing.T) *share.Service {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "s.db")+"?_pragma=busy_timeout(10000)&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	st, err := sqliteshare.New(t.Context(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sqliteshare.New(t.Context(), db); err != nil { // idempotent
-		t.Fatal(err)
-	}
-	return share.New(st)
-}
-
-func TestLifecycle(t *testing.T) {
-	s := newService(t)
-	ctx := t.Context()
-	id, rec, err := s.Create(ctx, share.NewRequest{Tenant: "acme", TenantID: "tid1", Path: "docs", CreatedBy: "alice", ExpiresIn: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !share.ParseID(id) || rec.Key != share.KeyOf(id) || strings.Contains(rec.Key, id) {
-		t.Fatalf("id %q key %q", id, rec.Key)
-	}
-	got, err := s.Resolve(ctx, id, "")
-	if err != nil || got.Path != "docs" || got.Tenant != "acme" || got.TenantID != "tid1" || got.CreatedBy != "alice" {
-		t.Fatalf("resolve: %+v %v", got, err)
-	}
-	list, err := s.List(ctx, "tid1")
-	if err != nil || len(list) != 1 || list[0].Key != rec.Key {
-		t.Fatalf("list: %+v %v", list, err)
-	}
-	if l, _ := s.List(ctx, "tid2"); len(l) != 0 {
-		t.Fatalf("another tenant's list: %+v", l)
-	}
-	// attacks: another tenant revoking, a key that is not hex, an id of the wrong shape
-	for _, c := range []struct{ tid, ref string }{{"tid2", id}, {"tid1", "zz"}, {"tid1", strings.ToUpper(rec.Key)}, {"tid1", id + "A"}} {
-		if _, err := s.Lookup(ctx, c.tid, c.ref); !errors.Is(err, share.ErrGone) {
-			t.Fatalf("Lookup(%q, %q) = %v", c.tid, c.ref, err)
+func TestStore(t *testing.T) {
+	sharetest.Run(t, func(t *testing.T) share.Store {
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "s.db")+"?_pragma=busy_timeout(10000)&_txlock=immediate")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if _, err := s.Lookup(ctx, "tid1", rec.Key); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Revoke(ctx, rec.Key); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Resolve(ctx, id, ""); !errors.Is(err, share.ErrGone) {
-		t.Fatalf("revoked link: %v", err)
-	}
-	if err := s.Revoke(ctx, strings.Repeat("0", 64)); !errors.Is(err, share.ErrGone) {
-		t.Fatalf("revoke unknown: %v", err)
-	}
-}
-
-func TestPasswordAndLimits(t *testing.T) {
-	s := newService(t)
-	ctx := t.Context()
-	id, rec, err := s.Create(ctx, share.NewRequest{Tenant: "a", TenantID: "t", Path: "p", ExpiresIn: time.Hour, Password: "correct horse"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rec.HasPassword || !strings.HasPrefix(rec.PasswordHash, "argon2id$") || strings.Contains(rec.PasswordHash, "correct") {
-		t.Fatalf("stored password %q", rec.PasswordHash)
-	}
-	for _, pw := range []string{"", "correct hors", "correct horse ", strings.Repeat("x", share.MaxPasswordLen+1)} {
-		if _, err := s.Resolve(ctx, id, pw); !errors.Is(err, share.ErrPassword) {
-			t.Fatalf("password %q: %v", pw, err)
+		t.Cleanup(func() { db.Close() })
+		st, err := sqliteshare.New(t.Context(), db)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if _, err := s.Resolve(ctx, id, "correct horse"); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []time.Duration{0, -time.Second, share.MaxExpiresIn + time.Second} {
-		if _, _, err := s.Create(ctx, share.NewRequest{Path: "p", ExpiresIn: d}); protocol.CodeOf(err) != protocol.CodeBadRequest {
-			t.Fatalf("expires_in %s: %v", d, err)
+		if _, err := sqliteshare.New(t.Context(), db); err != nil { // idempotent
+			t.Fatal(err)
 		}
-	}
-	if _, _, err := s.Create(ctx, share.NewRequest{Path: "p", ExpiresIn: time.Hour, Password: strings.Repeat("x", share.MaxPasswordLen+1)}); protocol.CodeOf(err) != protocol.CodeBadRequest {
-		t.Fatalf("long password: %v", err)
-	}
-	// Ids are 128 random bits: no two alike.
-	seen := map[string]bool{}
-	for range 100 {
-		id, _, err := s.Create(ctx, share.NewRequest{Path: "p", ExpiresIn: time.Hour})
-		if err != nil || seen[id] {
-			t.Fatalf("id %q repeated or %v", id, err)
-		}
-		seen[id] = true
-	}
+		return st
+	})
 }
