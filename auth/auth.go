@@ -27,6 +27,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/syncspace/syncspace/sync/pathscope"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
@@ -140,6 +141,9 @@ type Principal struct {
 	JTI       string
 	KeyID     string
 	ExpiresAt time.Time
+	// Scope is a tenant token's path scope (the paths claim); nil for the whole
+	// tenant.
+	Scope *pathscope.Scope
 	// Device is the device id of an access token issued by POST /api/token ("" for
 	// other tokens); CertThumbprint its cnf x5t#S256 when it is certificate-bound: a
 	// transport must then accept it only on a connection presenting that certificate

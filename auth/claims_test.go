@@ -116,6 +116,16 @@ func TestVerifyClaimAttacks(t *testing.T) {
 		{"tenant claims as issued", tenantBase, "", ok, f403},
 		{"ops claims as issued", opsBase, "", f403, ok},
 
+		// attacks: the paths claim (a path scope)
+		{"paths signed by the server", with(tenantBase, "paths", []string{"proj"}), "", ok, f403},
+		{"paths with dotdot", with(tenantBase, "paths", []string{"proj/../x"}), "", u401, u401},
+		{"paths with the root", with(tenantBase, "paths", []string{""}), "", u401, u401},
+		{"paths empty array", with(tenantBase, "paths", empty), "", u401, u401},
+		{"paths null", with(tenantBase, "paths", null), "", ok, f403},
+		{"paths a string", with(tenantBase, "paths", "proj"), "", u401, u401},
+		{"paths absolute", with(tenantBase, "paths", []string{"/proj"}), "", u401, u401},
+		{"paths on ops shape", with(opsBase, "paths", []string{"proj"}), "", u401, u401},
+
 		// attacks: audience (the unbounded retry of issue 11 item 2)
 		{"foreign aud", with(tenantBase, "aud", "foo"), "", u401, u401},
 		{"foreign aud on ops shape", with(opsBase, "aud", "foo"), "", u401, u401},

@@ -30,6 +30,9 @@ type TokenRecord struct {
 	Revoked   bool       `json:"revoked"`
 	Device    string     `json:"device_id,omitempty"` // the device an access token was issued to
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// Paths is the token's path scope as issued. It is carried by the signed token
+	// itself; stores need not keep it, so a listed record may show none.
+	Paths []string `json:"paths,omitempty"`
 }
 
 // TokenFilter selects token records. Zero value: every unexpired token. Ops selects
@@ -57,7 +60,10 @@ type claims struct {
 	NotBefore *jwt.NumericDate `json:"nbf"`
 	ExpiresAt *jwt.NumericDate `json:"exp"`
 	ID        string           `json:"jti"`
-	Cnf       *confirmation    `json:"cnf,omitempty"`
+	// Paths is the path scope of a tenant token (SPEC §7.5); absent for the whole
+	// tenant.
+	Paths []string      `json:"paths,omitempty"`
+	Cnf   *confirmation `json:"cnf,omitempty"`
 }
 
 // confirmation is the cnf claim of a certificate-bound token (RFC 8705 §3.1).
@@ -100,6 +106,10 @@ func ValidSubject(sub string) bool {
 // valid for ttl (at most auth.max_ttl), and records it. Errors: bad_request for a bad
 // role, subject or ttl (naming the limit); not_found if the tenant does not exist.
 func (s *Service) IssueTenantToken(ctx context.Context, tenant, subject, role string, ttl time.Duration) (string, TokenRecord, error) {
+	return s.IssueTenant(ctx, TenantTokenRequest{Tenant: tenant, Subject: subject, Role: role, TTL: ttl})
+}
+
+func (s *Service) issueTenant(ctx context.Context, tenant, subject, role string, ttl time.Duration, paths []string) (string, TokenRecord, error) {
 	switch role {
 	case RoleRead, RoleWrite, RoleAdmin:
 	default:
@@ -115,7 +125,7 @@ func (s *Service) IssueTenantToken(ctx context.Context, tenant, subject, role st
 		}
 		return "", TokenRecord{}, err
 	}
-	rec := TokenRecord{Kind: KindTenant, Tenant: tenant, TenantID: tid, Subject: subject, Role: role}
+	rec := TokenRecord{Kind: KindTenant, Tenant: tenant, TenantID: tid, Subject: subject, Role: role, Paths: paths}
 	return s.issue(ctx, rec, AudienceTenant, ttl, "")
 }
 
@@ -172,6 +182,7 @@ func (s *Service) issue(ctx context.Context, rec TokenRecord, aud string, ttl ti
 	}
 	if rec.Kind == KindTenant {
 		c.Tenant, c.TenantID = &rec.Tenant, &rec.TenantID
+		c.Paths = rec.Paths
 	}
 	if thumb != "" {
 		c.Cnf = &confirmation{X5tS256: thumb}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/syncspace/syncspace/sync/pathscope"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
@@ -162,8 +163,15 @@ func (s *Service) verifyFull(ctx context.Context, parser *jwt.Parser, token, aud
 			return nil, invalid("role", nil)
 		}
 		p.Kind, p.Tenant, p.TenantID = KindTenant, *c.Tenant, *c.TenantID
+		if c.Paths != nil {
+			sc, err := pathscope.Parse(c.Paths)
+			if err != nil || sc == nil {
+				return nil, invalid("paths", err)
+			}
+			p.Scope = sc
+		}
 	case AudienceOps:
-		if c.Tenant != nil || c.TenantID != nil || c.Role != RoleOps {
+		if c.Tenant != nil || c.TenantID != nil || c.Paths != nil || c.Role != RoleOps {
 			return nil, invalid("not an ops token shape", nil)
 		}
 		p.Kind = KindOps

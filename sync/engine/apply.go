@@ -61,6 +61,7 @@ func (e disk) deleteLocal(a *action, out *outcome) error {
 		// (modify beats delete).
 		e.mu.Lock()
 		e.local[a.key] = *cur
+		e.dirty = true
 		e.mu.Unlock()
 		out.again(a.key)
 		return nil

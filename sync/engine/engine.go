@@ -74,7 +74,8 @@ type Options struct {
 	// reconcile with the server's list runs every 5 × RescanInterval.
 	RescanInterval time.Duration
 	// Debounce is the quiet time after a local change before it is synced (default
-	// 50 ms; a burst is cut after 4 × Debounce).
+	// 50 ms; a burst is cut after 4 × Debounce). On Linux a file closed after writing
+	// after Debounce/10 without changes goes at once (see batcher).
 	Debounce time.Duration
 	// Transfers bounds parallel uploads and downloads (default 16).
 	Transfers int

@@ -166,6 +166,7 @@ func (l *loop) remoteStep() error {
 
 // onLocal syncs a debounced batch of local changes.
 func (l *loop) onLocal(batch []string) error {
+	defer l.watch.passDone()
 	return l.step(l.localPass(l.ctx, batch))
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/syncspace/syncspace/sync/pathrule"
@@ -58,6 +59,9 @@ func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, e
 		e.pending = map[int64]protocol.Event{}
 		e.ownSeqs = map[int64]bool{}
 	}
+	if epoch != e.epoch || seq != e.seq {
+		e.dirty = true
+	}
 	e.epoch, e.seq, e.remoteM, e.haveList = epoch, seq, newM, true
 	for s := range e.pending {
 		if s <= seq {
@@ -66,7 +70,6 @@ func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, e
 	}
 	e.batchTouched, e.batchMoves = map[string]bool{}, nil
 	e.advance()
-	e.dirty = true
 	e.mu.Unlock()
 
 	sc, err := e.disk.scanAll()
@@ -74,7 +77,7 @@ func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, e
 		return passResult{}, err
 	}
 	e.mu.Lock()
-	e.local, e.others = sc.entries, sc.others
+	e.setLocal(sc)
 	keys := map[string]bool{}
 	for k := range e.remoteM {
 		keys[k] = true
@@ -233,17 +236,51 @@ func (e *Engine) localFull(ctx context.Context) (passResult, error) {
 		return passResult{}, err
 	}
 	e.st.setUnsynced(sc.unsynced)
+	held := sc.unsynced + sc.held
 	e.mu.Lock()
-	e.local, e.others = sc.entries, sc.others
+	e.setLocal(sc)
 	keys := map[string]bool{}
 	for _, m := range []map[string]bool{keySet(e.base), keySet(e.remoteM), keySet(e.local)} {
 		for k := range m {
 			keys[k] = true
 		}
 	}
-	e.dirty = true
 	e.mu.Unlock()
-	return e.runPlan(ctx, keys, false)
+	res, err := e.runPlan(ctx, keys, false)
+	res.unsynced = held
+	return res, err
+}
+
+// confirm is SyncOnce's pass after the first: the server's changes since then from
+// the changes feed (not a second listing of every entry), then a whole local scan and
+// every key decided again. A feed that cannot answer (history rewritten, epoch
+// changed) makes it a full reconcile.
+func (e *Engine) confirm(ctx context.Context) (passResult, error) {
+	if err := e.catchUp(ctx); err != nil {
+		if errors.Is(err, errResync) {
+			return e.fullSync(ctx, false)
+		}
+		return passResult{}, fmt.Errorf("changes: %w", err)
+	}
+	e.mu.Lock()
+	moves := e.batchMoves
+	e.batchTouched, e.batchMoves = map[string]bool{}, nil // every key is decided below
+	e.mu.Unlock()
+	for _, mv := range moves {
+		e.disk.tryLocalMove(mv)
+	}
+	return e.localFull(ctx)
+}
+
+// setLocal takes the local side of a whole-folder scan (e.mu held). The state is
+// marked for saving only when the scan found something else than the saved stat
+// cache holds: a pass that changed nothing writes no state file (and flushes no file
+// system) on its way out.
+func (e *Engine) setLocal(sc *scanOut) {
+	if !maps.Equal(e.local, sc.entries) {
+		e.dirty = true
+	}
+	e.local, e.others = sc.entries, sc.others
 }
 
 // collapse drops paths that lie under another path of the list.
@@ -324,9 +361,11 @@ func (e *Engine) remotePass(ctx context.Context) (passResult, error) {
 			// unreadable now: leave the cached view
 		case cur == nil:
 			delete(e.local, k)
+			e.dirty = true
 		default:
 			if !e.ig.Ignored(p, cur.Dir) {
 				e.local[k] = *cur
+				e.dirty = true
 			}
 		}
 		e.mu.Unlock()
@@ -342,7 +381,13 @@ func (e *Engine) remotePass(ctx context.Context) (passResult, error) {
 func (e *Engine) SyncOnce(ctx context.Context) (bool, error) {
 	defer e.save()
 	for i := 0; i < 4; i++ {
-		res, err := e.fullSync(ctx, i == 0)
+		var res passResult
+		var err error
+		if i == 0 {
+			res, err = e.fullSync(ctx, true)
+		} else {
+			res, err = e.confirm(ctx)
+		}
 		if err != nil {
 			if !e.st.noteErr(err) {
 				e.st.failed(err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -29,7 +30,10 @@ import (
 // path that the event triggers walks the subtree and adds fresh watches under the new
 // names (scan calls watchDir on each directory before reading it).
 type watcher struct {
-	fs       *fsnotify.Watcher
+	fs *fsnotify.Watcher
+	// hint reports files closed after writing (Linux; nil elsewhere): the leading edge of the
+	// debounce (debounce.go).
+	hint     *fsys.DoneWatcher
 	root     string
 	debounce time.Duration
 	log      *slog.Logger
@@ -43,6 +47,9 @@ type watcher struct {
 	// watched descendants, so that forgetting a subtree costs its size, not all of dirs.
 	kids   map[string]map[string]bool
 	warned bool
+	// busy is set when a batch is handed to the engine and cleared when the engine is
+	// done with it (passDone): while it is set, nothing leads (debounce.go).
+	busy atomic.Bool
 
 	batches  chan []string
 	overflow chan struct{}
@@ -55,14 +62,18 @@ func newWatcher(root string, debounce time.Duration, log *slog.Logger) (*watcher
 	if err != nil {
 		return nil, err
 	}
-	return &watcher{
+	w := &watcher{
 		fs: fw, root: root, debounce: debounce, log: log,
 		dirs:     map[string]fs.FileInfo{},
 		kids:     map[string]map[string]bool{},
 		batches:  make(chan []string, 1),
 		overflow: make(chan struct{}, 1),
 		done:     make(chan struct{}),
-	}, nil
+	}
+	if h, err := fsys.NewDoneWatcher(); err == nil {
+		w.hint = h
+	}
+	return w, nil
 }
 
 // abs turns the relative path rel ("" = DIR) into the absolute path fsnotify knows.
@@ -98,6 +109,9 @@ func (w *watcher) add(rel string) {
 			w.log.Warn("cannot watch a directory (inotify limit?); its changes are found by the periodic rescan", "path", rel, "err", err)
 		}
 		return
+	}
+	if w.hint != nil {
+		_ = w.hint.Add(abs) // a hint only: without it, changes wait for the trailing edge
 	}
 	w.dirs[rel] = fi
 	for p := rel; p != ""; {
@@ -137,6 +151,9 @@ func (w *watcher) forgetLocked(rel string) {
 			// ErrNonExistentWatch or EINVAL when the kernel already dropped the watch
 			// of a deleted directory: nothing left to remove.
 			_ = w.fs.Remove(w.abs(d))
+			if w.hint != nil {
+				w.hint.Remove(w.abs(d))
+			}
 		}
 	}
 	drop(rel)
@@ -176,6 +193,9 @@ func (w *watcher) close() {
 	w.once.Do(func() {
 		close(w.done)
 		w.fs.Close()
+		if w.hint != nil {
+			w.hint.Close()
+		}
 	})
 }
 
@@ -195,25 +215,20 @@ func (w *watcher) rel(name string) (string, bool) {
 	return r, true
 }
 
-// run reads fsnotify until ctx ends, sending batches after Debounce of quiet (or 4 ×
-// Debounce after the first event of a burst).
+// run reads fsnotify (and the completion hints) until ctx ends, sending batches as
+// batcher says: complete changes after a quiet period at once, the rest after
+// Debounce of quiet (or 4 × Debounce after the first event of a burst).
 func (w *watcher) run(ctx context.Context) {
-	pending := map[string]bool{}
-	var quiet, limit <-chan time.Time
-	flush := func() {
-		if len(pending) == 0 {
-			return
-		}
-		batch := make([]string, 0, len(pending))
-		for p := range pending {
-			batch = append(batch, p)
-		}
-		select {
-		case w.batches <- batch:
-			pending = map[string]bool{}
-			quiet, limit = nil, nil
-		case <-ctx.Done():
-		case <-w.done:
+	b := newBatcher(w.debounce)
+	var hints fsys.DoneEvents
+	if w.hint != nil {
+		hints = w.hint.Events()
+	}
+	var quiet, limit, lead <-chan time.Time
+	arm := func() {
+		quiet = time.After(w.debounce)
+		if limit == nil {
+			limit = time.After(4 * w.debounce)
 		}
 	}
 	for {
@@ -226,42 +241,92 @@ func (w *watcher) run(ctx context.Context) {
 			if !ok {
 				return
 			}
-			r, ok := w.rel(ev.Name)
+			if r, ok := w.event(ev); ok {
+				b.changed(r, time.Now())
+				arm()
+			}
+		case abs, ok := <-hints:
 			if !ok {
+				hints = nil
 				continue
 			}
-			if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-				w.forget(r)
+			if r, ok := w.rel(abs); ok {
+				if b.done(r, time.Now(), !w.busy.Load()) && lead == nil {
+					lead = time.After(leadSettle)
+				}
+				arm()
 			}
-			if ev.Has(fsnotify.Create) {
-				w.created(r)
+		case <-lead:
+			lead = nil
+			if w.busy.Load() {
+				b.dropLead() // the engine is at work: this burst coalesces
+				continue
 			}
-			// The batch holds r itself: the engine's scan of r walks its whole subtree
-			// (re-adding the watches forgotten above under their current names).
-			pending[r] = true
-			quiet = time.After(w.debounce)
-			if limit == nil {
-				limit = time.After(4 * w.debounce)
+			w.send(ctx, b.takeLead())
+			if len(b.pending) == 0 {
+				quiet, limit = nil, nil
 			}
 		case err, ok := <-w.fs.Errors:
 			if !ok {
 				return
 			}
-			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				select {
-				case w.overflow <- struct{}{}:
-				default:
-				}
-			} else {
-				w.log.Debug("watcher error", "err", err)
-			}
+			w.fsError(err)
 		case <-quiet:
-			flush()
+			w.send(ctx, b.takeAll())
+			quiet, limit, lead = nil, nil, nil
 		case <-limit:
-			flush()
+			w.send(ctx, b.takeAll())
+			quiet, limit, lead = nil, nil, nil
 		}
 	}
 }
+
+// event takes one fsnotify event: the watches it makes stale are dropped, and it
+// returns the relative path to rescan (false for the client's own names).
+func (w *watcher) event(ev fsnotify.Event) (string, bool) {
+	r, ok := w.rel(ev.Name)
+	if !ok {
+		return "", false
+	}
+	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		w.forget(r)
+	}
+	if ev.Has(fsnotify.Create) {
+		w.created(r)
+	}
+	// The batch holds r itself: the engine's scan of r walks its whole subtree
+	// (re-adding the watches forgotten above under their current names).
+	return r, true
+}
+
+// fsError takes an fsnotify error: an overflow asks for a full rescan.
+func (w *watcher) fsError(err error) {
+	if errors.Is(err, fsnotify.ErrEventOverflow) {
+		select {
+		case w.overflow <- struct{}{}:
+		default:
+		}
+		return
+	}
+	w.log.Debug("watcher error", "err", err)
+}
+
+// send hands a batch to the engine (nothing when empty); it waits while the engine
+// still has the previous one, so changes made meanwhile coalesce.
+func (w *watcher) send(ctx context.Context, batch []string) {
+	if len(batch) == 0 {
+		return
+	}
+	w.busy.Store(true) // before the hand-over: the engine may be done before send returns
+	select {
+	case w.batches <- batch:
+	case <-ctx.Done():
+	case <-w.done:
+	}
+}
+
+// passDone tells the watcher that the engine is done with the batches it was given.
+func (w *watcher) passDone() { w.busy.Store(false) }
 
 // watchDir adds a watch on a local directory when the engine runs with a watcher.
 func (e disk) watchDir(rel string) {

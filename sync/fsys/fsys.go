@@ -10,7 +10,9 @@
 //   - Linux: RenameNoReplace is renameat2(RENAME_NOREPLACE), atomic; file systems
 //     without it (old kernels, some FUSE and network file systems: ENOSYS, EINVAL) fall
 //     back to lstat + rename, which can replace a name created in between. SyncAll is
-//     syncfs(2) on the folder's file system. File ids are inode numbers.
+//     syncfs(2) on the folder's file system. File ids are inode numbers. DoneWatcher
+//     reports files closed after writing (inotify IN_CLOSE_WRITE); elsewhere it is
+//     not available.
 //   - macOS: RenameNoReplace is renameatx_np(RENAME_EXCL), atomic on APFS and HFS+;
 //     File.Sync is F_FULLFSYNC (the Go runtime's fsync on darwin), which also flushes
 //     the drive's cache. SyncAll is sync(2) plus F_FULLFSYNC on the folder: sync only

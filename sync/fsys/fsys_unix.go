@@ -90,11 +90,13 @@ func (d *Dir) renameNoReplace(from, to string) error {
 		return err
 	}
 	defer src.Close()
-	dst, err := d.openParent(to)
-	if err != nil {
-		return err
+	dst := src // a temp file beside its target: one parent, opened once
+	if path.Dir(from) != path.Dir(to) {
+		if dst, err = d.openParent(to); err != nil {
+			return err
+		}
+		defer dst.Close()
 	}
-	defer dst.Close()
 	err = RenameAt(src, from, dst, to, true)
 	if errors.Is(err, errors.ErrUnsupported) {
 		return d.renameFallback(from, to)

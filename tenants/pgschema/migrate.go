@@ -34,6 +34,7 @@ func Migrations() []Migration {
 		{2, "auth: keys, tokens, revocations, audit, settings", v2Auth},
 		{3, "auth: keys without a sealed half, settings' key_dir", v3AuthKeys},
 		{4, "auth: device credentials", v4AuthDevices},
+		{5, "share links", v5Shares},
 	}
 }
 

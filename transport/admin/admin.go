@@ -331,6 +331,9 @@ type IssueTokenRequest struct {
 	Subject string          `json:"subject"`
 	Role    string          `json:"role"`
 	TTL     json.RawMessage `json:"ttl,omitempty"`
+	// Paths limits the token to these subtrees (the paths claim); none means the
+	// whole tenant.
+	Paths []string `json:"paths,omitempty"`
 }
 
 // IssueTokenResponse is the answer of POST /tokens.
@@ -356,7 +359,7 @@ func (h *handlers) issueToken(c echo.Context) error {
 			return h.done(c, "token.issue", target, err, 0, nil)
 		}
 	}
-	tok, rec, err := h.o.Auth.IssueTenantToken(c.Request().Context(), req.Tenant, req.Subject, req.Role, ttl)
+	tok, rec, err := h.o.Auth.IssueTenant(c.Request().Context(), auth.TenantTokenRequest{Tenant: req.Tenant, Subject: req.Subject, Role: req.Role, TTL: ttl, Paths: req.Paths})
 	if err == nil {
 		target += " jti=" + rec.JTI
 	}

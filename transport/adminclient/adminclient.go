@@ -75,8 +75,13 @@ func (c *Client) Close() error { c.http.CloseIdleConnections(); return nil }
 
 // call sends a request to the admin API and decodes the JSON answer into out.
 func (c *Client) call(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	return c.callAt(ctx, method, "/admin"+path, query, in, out)
+}
+
+// callAt is call for a path from the server root (the team routes live under /api).
+func (c *Client) callAt(ctx context.Context, method, path string, query url.Values, in, out any) error {
 	u := *c.base
-	u.Path += "/admin" + path
+	u.Path += path
 	u.RawQuery = query.Encode()
 	var body io.Reader
 	if in != nil {

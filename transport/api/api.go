@@ -31,6 +31,7 @@ import (
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/transport/authmw"
+	"github.com/syncspace/syncspace/transport/spaceview"
 )
 
 // Options are what the API handlers need. Registry, Auth and MW are required.
@@ -114,8 +115,9 @@ func (h *handlers) writable(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// space returns the authenticated tenant's space.
-func (h *handlers) space(c echo.Context) (*tenants.Space, *auth.Principal, error) {
+// space returns the authenticated tenant's space as the token sees it: every route
+// reaches files only through this view, which applies the token's path scope.
+func (h *handlers) space(c echo.Context) (*spaceview.View, *auth.Principal, error) {
 	p := authmw.PrincipalFrom(c)
 	if p == nil || p.Tenant == "" {
 		return nil, nil, protocol.Errorf(protocol.CodeUnauthenticated, "authentication required")
@@ -133,7 +135,7 @@ func (h *handlers) space(c echo.Context) (*tenants.Space, *auth.Principal, error
 		// name (deleted and created again) never reaches the new one's files.
 		return nil, nil, protocol.Errorf(protocol.CodeUnauthenticated, "tenant no longer exists")
 	}
-	return sp, p, nil
+	return spaceview.New(sp, p.Scope), p, nil
 }
 
 func (h *handlers) healthz(c echo.Context) error {

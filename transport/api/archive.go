@@ -15,7 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/sync/protocol"
-	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/transport/spaceview"
 )
 
 // MIMETar is the content type of GET /api/archive.
@@ -47,10 +47,16 @@ func (h *handlers) archive(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return ServeArchive(c, sp, dir, h.log)
+}
+
+// ServeArchive answers with the tar of every file under dir in sp (see archive).
+// Share links use it too.
+func ServeArchive(c echo.Context, sp *spaceview.View, dir string, log *slog.Logger) error {
 	ctx := c.Request().Context()
 	a := &archiver{ctx: ctx, sp: sp, resp: c.Response(), dir: dir, buf: archiveBufs.Get().(*[]byte)}
 	defer archiveBufs.Put(a.buf)
-	err = sp.List(ctx, dir, true, a.begin, a.entry)
+	err := sp.List(ctx, dir, true, a.begin, a.entry)
 	if err == nil && !a.started {
 		err = protocol.Errorf(protocol.CodeInternal, "archive produced no snapshot")
 	}
@@ -66,7 +72,7 @@ func (h *handlers) archive(c echo.Context) error {
 		return err // an ordinary error answer (not_found, invalid_path, ...)
 	}
 	if ctx.Err() == nil {
-		h.log.LogAttrs(ctx, slog.LevelWarn, "archive cut", slog.Any("err", err))
+		log.LogAttrs(ctx, slog.LevelWarn, "archive cut", slog.Any("err", err))
 	}
 	// Abort the connection: the chunked body ends without its last chunk, which the
 	// client sees as an unexpected EOF.
@@ -77,7 +83,7 @@ func (h *handlers) archive(c echo.Context) error {
 // listing's snapshot is known, entry adds one listed file to the tar stream.
 type archiver struct {
 	ctx     context.Context
-	sp      *tenants.Space
+	sp      *spaceview.View
 	resp    *echo.Response
 	dir     string
 	bw      *bufio.Writer

@@ -17,6 +17,7 @@ import (
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/transport/guard"
 	"github.com/syncspace/syncspace/transport/httperr"
+	"github.com/syncspace/syncspace/transport/spaceview"
 )
 
 // download serves GET and HEAD /api/files/{path}.
@@ -29,6 +30,13 @@ func (h *handlers) download(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return ServeFile(c, sp, p)
+}
+
+// ServeFile answers GET or HEAD of the file at p in sp with SPEC §3's download
+// headers (ETag, X-Sync-Seq, Content-Disposition attachment, CSP sandbox; Range,
+// If-Range and If-None-Match through http.ServeContent). Share links use it too.
+func ServeFile(c echo.Context, sp *spaceview.View, p string) error {
 	f, meta, err := sp.Open(c.Request().Context(), p)
 	if err != nil {
 		return err

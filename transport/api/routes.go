@@ -11,6 +11,7 @@ import (
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/transport/spaceview"
 )
 
 // listHead is the opening of a list answer; entries follow one by one.
@@ -37,13 +38,18 @@ func (h *handlers) list(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return ServeList(c, sp, dir, recursive)
+}
+
+// ServeList streams the SPEC §3 listing of dir in sp. Share links use it too.
+func ServeList(c echo.Context, sp *spaceview.View, dir string, recursive bool) error {
 	resp := c.Response()
 	var (
 		bw    *bufio.Writer
 		enc   *json.Encoder
 		first = true
 	)
-	err = sp.List(c.Request().Context(), dir, recursive,
+	err := sp.List(c.Request().Context(), dir, recursive,
 		func(epoch string, seq int64) error {
 			resp.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 			resp.WriteHeader(http.StatusOK)

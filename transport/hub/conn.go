@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/sync/pathscope"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
@@ -40,6 +41,7 @@ type conn struct {
 	// tenant and subject are fixed at authentication (Refresh keeps both).
 	tenant  string
 	subject string
+	scope   *pathscope.Scope // the token's path scope, nil for the whole tenant; fixed like subject
 
 	infoMu   sync.Mutex
 	clientID string // set once by Subscribe, before the conn joins its tenant hub
@@ -132,7 +134,7 @@ func (c *conn) start() {
 
 func (c *conn) setAuthenticated(p *auth.Principal) {
 	c.authReq = nil
-	c.tenant, c.subject = p.Tenant, p.Subject
+	c.tenant, c.subject, c.scope = p.Tenant, p.Subject, p.Scope
 	c.principal.Store(p)
 	c.authed.Store(true)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/sync/pathscope"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/transport/metrics"
 )
@@ -42,8 +43,8 @@ func (c *conn) refresh(m protocol.Message) {
 		c.sendError(protocol.Errorf(protocol.CodeUnauthenticated, "refresh token is not valid"), m.OperationID)
 		return
 	}
-	if p.Tenant != cur.Tenant || p.TenantID != cur.TenantID || p.Subject != cur.Subject {
-		c.sendError(protocol.Errorf(protocol.CodeForbidden, "refresh token must be for the same tenant and subject"), m.OperationID)
+	if p.Tenant != cur.Tenant || p.TenantID != cur.TenantID || p.Subject != cur.Subject || !pathscope.Equal(p.Scope, cur.Scope) {
+		c.sendError(protocol.Errorf(protocol.CodeForbidden, "refresh token must be for the same tenant, subject and paths"), m.OperationID)
 		return
 	}
 	if !p.ExpiresAt.After(cur.ExpiresAt) {
@@ -71,6 +72,9 @@ func (c *conn) openSpace() (Space, error) {
 	sp, err := c.h.reg.OpenSpace(ctx, c.tenant)
 	if err != nil {
 		return nil, err
+	}
+	if c.scope != nil {
+		sp = scopedSpace{Space: sp, scope: c.scope}
 	}
 	c.space = sp
 	return sp, nil

@@ -28,6 +28,10 @@ func (c *conn) fileOperation(m protocol.Message) {
 	c.infoMu.Lock()
 	src := tenants.Source{ClientID: c.clientID, Subject: p.Subject}
 	c.infoMu.Unlock()
+	if err := checkOpScope(c.scope, *m.Operation); err != nil {
+		c.sendError(err, m.OperationID)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	seq, err := applyOperation(ctx, sp, *m.Operation, src)

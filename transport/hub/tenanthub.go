@@ -74,6 +74,17 @@ func (t *tenantHub) dispatch(ev *protocol.Event) {
 		if c.clientID == ev.SourceClient && c.subject == ev.SourceSubject {
 			continue
 		}
+		if c.scope != nil {
+			sent, live := t.dispatchScoped(c, ev)
+			if !live {
+				t.removeAt(i)
+				i--
+			}
+			if sent {
+				n++
+			}
+			continue
+		}
 		if !c.q.push(it) {
 			t.removeAt(i)
 			i--
@@ -85,6 +96,31 @@ func (t *tenantHub) dispatch(ev *protocol.Event) {
 		n++
 	}
 	t.h.metrics.EventBroadcast(n)
+}
+
+// dispatchScoped queues ev to c, a path-scoped subscriber, as its scope sees it
+// (scopedItems). live is false when c must leave the live set: it fell behind (closed
+// 4008) or it replays from before ev to receive the content of a directory moved into
+// its scope. t.mu is held.
+func (t *tenantHub) dispatchScoped(c *conn, ev *protocol.Event) (sent, live bool) {
+	items, replay, err := scopedItems(c.scope, ev)
+	if err != nil {
+		t.h.log.Error("encode event", "tenant", t.name, "seq", ev.Seq, "err", err)
+		return false, true
+	}
+	if replay {
+		epoch, _ := c.space.Head()
+		items = []outItem{{replay: &replayReq{since: ev.Seq - 1, epoch: epoch}}}
+	}
+	for _, it := range items {
+		if !c.q.push(it) {
+			t.h.metrics.SlowConsumerClosed()
+			t.h.log.Info("slow consumer closed", "conn", c.id, "tenant", t.name)
+			c.close(protocol.CloseSlowConsumer, "slow consumer: resume with since")
+			return false, false
+		}
+	}
+	return len(items) > 0, !replay
 }
 
 func (t *tenantHub) addLive(c *conn, from int64) {

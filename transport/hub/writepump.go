@@ -136,9 +136,10 @@ func (c *conn) runReplay(fw *frameWriter, r *replayReq) error {
 			c.close(websocket.CloseInternalServerErr, "internal error")
 			return errClosing
 		}
+		start := since
 		for i := range page.Events {
 			ev := &page.Events[i]
-			if ev.Seq <= since {
+			if ev.Seq <= start {
 				continue
 			}
 			data, err := json.Marshal(ev)
@@ -149,6 +150,11 @@ func (c *conn) runReplay(fw *frameWriter, r *replayReq) error {
 				return err
 			}
 			since = ev.Seq
+		}
+		// A scoped subscriber's page may leave events out: its seq is the last one
+		// examined, and several events may share a seq (a directory moved in).
+		if page.Seq > since {
+			since = page.Seq
 		}
 		if err := fw.flush(); err != nil {
 			return err

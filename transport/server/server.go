@@ -26,6 +26,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/auth/share"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/transport/admin"
@@ -35,6 +36,8 @@ import (
 	"github.com/syncspace/syncspace/transport/httperr"
 	"github.com/syncspace/syncspace/transport/hub"
 	"github.com/syncspace/syncspace/transport/metrics"
+	sharehttp "github.com/syncspace/syncspace/transport/share"
+	"github.com/syncspace/syncspace/transport/team"
 	"github.com/syncspace/syncspace/transport/tokenep"
 	"github.com/syncspace/syncspace/transport/web"
 )
@@ -55,6 +58,9 @@ type Options struct {
 	Admin AdminMount
 	// ParseSize reads sizes given as strings in admin requests (config.ParseSize).
 	ParseSize func(string) (int64, error)
+	// PublicURL is the root of share links' url (web.public_url); "" uses the
+	// request's scheme and host.
+	PublicURL string
 }
 
 // AdminMount says where the admin API is served.
@@ -78,6 +84,8 @@ type Deps struct {
 	Logger  *slog.Logger
 	// DB, when set, is pinged by GET /readyz.
 	DB *sql.DB
+	// Shares, when set, serves share links (/api/shares, /s/{id}).
+	Shares *share.Service
 }
 
 // Server holds the assembled handlers.
@@ -112,15 +120,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	s.guard = o.Guard
 	s.main = newEcho(logger, s.metrics, s.guard)
 	s.useNode(d)
-	if err := api.Register(s.main, api.Options{
-		Registry: d.Tenants,
-		Auth:     d.Auth,
-		MW:       s.mw,
-		ReadOnly: o.ReadOnly,
-		Ready:    s.ready,
-		Degraded: s.degraded,
-		Logger:   logger,
-	}); err != nil {
+	if err := s.mountAPI(d, s.ready, logger); err != nil {
 		return nil, err
 	}
 
@@ -305,4 +305,30 @@ func requestLog(logger *slog.Logger) echo.MiddlewareFunc {
 			return nil
 		}
 	}
+}
+
+// mountAPI mounts the tenant API (transport/api) and what a team runs itself with:
+// /api/team for tenant admins (transport/team) and, with a share store, share links
+// (transport/share).
+func (s *Server) mountAPI(d Deps, ready func(context.Context) error, logger *slog.Logger) error {
+	if err := api.Register(s.main, api.Options{
+		Registry: d.Tenants,
+		Auth:     d.Auth,
+		MW:       s.mw,
+		ReadOnly: d.Options.ReadOnly,
+		Ready:    ready,
+		Degraded: s.degraded,
+		Logger:   logger,
+	}); err != nil {
+		return err
+	}
+	if err := team.Register(s.main, team.Options{Auth: d.Auth, MW: s.mw, PublicURL: d.Options.PublicURL, Logger: logger}); err != nil {
+		return err
+	}
+	if d.Shares == nil {
+		return nil
+	}
+	return sharehttp.Register(s.main, sharehttp.Options{
+		Shares: d.Shares, Auth: d.Auth, MW: s.mw, Registry: d.Tenants, PublicURL: d.Options.PublicURL, Logger: logger,
+	})
 }

@@ -154,6 +154,9 @@ func authConfig(dataDir string, a Auth) auth.Config {
 		DeviceTTL: a.DeviceTTL, AccessTTL: a.AccessTTL}
 }
 
+// Pool returns cluster mode's PostgreSQL pool (nil on a single node).
+func (n *Node) Pool() *pgxpool.Pool { return n.pool }
+
 // AuthConfig returns the configuration the token service was opened with.
 func (n *Node) AuthConfig() auth.Config { return n.authCfg }
 

@@ -339,7 +339,7 @@ func runInitialSync(ctx context.Context, r *runner) []Result {
 		return []Result{failed(scen, metric, "", err)}
 	}
 	r.log.Info("initial sync syncspace", "seconds", ss.wall.Seconds(), "cpu", ss.cpu.Seconds())
-	notes := fmt.Sprintf("%d × 4 KiB in 100 directories into an empty folder; syncspace: realtime-sync-client --once (one HTTP GET per file, 8 parallel; temp file + rename, SHA-256 checked, client state saved); rsync -a: one pipelined stream from an rsync daemon on loopback; neither fsyncs each file", n)
+	notes := fmt.Sprintf("%d × 4 KiB in 100 directories into an empty folder; syncspace: realtime-sync-client --once (one GET /api/archive tar stream, 16 writers; temp file + rename, SHA-256 checked, syncfs, client state saved); rsync -a: one pipelined stream from an rsync daemon on loopback; neither fsyncs each file", n)
 	rs, err := rsyncRun(ctx, r, dir, src, n)
 	var sk errSkip
 	switch {

@@ -7,7 +7,8 @@ import (
 
 // flagSpec describes one flag: whether it takes a value.
 type flagSpec struct {
-	value bool
+	value  bool
+	repeat bool // may be given several times (parsed.list)
 }
 
 // knownFlags lists every flag syncctl accepts; which command allows which is checked
@@ -38,6 +39,7 @@ var knownFlags = map[string]flagSpec{
 	"limit":         {value: true},
 	"link":          {},
 	"public-url":    {value: true},
+	"path":          {value: true, repeat: true},
 }
 
 // globalFlags are allowed with every command.
@@ -47,7 +49,8 @@ var globalFlags = []string{"data", "config", "key-dir", "postgres", "kek-file", 
 // before, between or after the words; "--" ends flags.
 type parsed struct {
 	words []string
-	flags map[string]string // bool flags hold "true"
+	flags map[string]string   // bool flags hold "true"; a repeated flag its last value
+	lists map[string][]string // every value of a repeatable flag, in order
 }
 
 type usageError struct{ msg string }
@@ -80,7 +83,7 @@ func parseArgs(args []string) (*parsed, error) {
 		if !ok {
 			return nil, usagef("unknown flag -%s (an argument that starts with '-' goes after --)", name)
 		}
-		if _, dup := p.flags[name]; dup {
+		if _, dup := p.flags[name]; dup && !spec.repeat {
 			return nil, usagef("flag -%s given twice", name)
 		}
 		switch {
@@ -101,9 +104,18 @@ func parseArgs(args []string) (*parsed, error) {
 			val = "true"
 		}
 		p.flags[name] = val
+		if spec.repeat {
+			if p.lists == nil {
+				p.lists = map[string][]string{}
+			}
+			p.lists[name] = append(p.lists[name], val)
+		}
 	}
 	return p, nil
 }
+
+// list returns every value of a repeatable flag.
+func (p *parsed) list(name string) []string { return p.lists[name] }
 
 func (p *parsed) has(name string) bool   { _, ok := p.flags[name]; return ok }
 func (p *parsed) get(name string) string { return p.flags[name] }

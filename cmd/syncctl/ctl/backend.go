@@ -17,6 +17,8 @@ type backend interface {
 	DeleteTenant(ctx context.Context, name string) error
 	IssueToken(ctx context.Context, tenant, subject, role string, ttl time.Duration) (issued, error)
 	IssueOpsToken(ctx context.Context, subject string, ttl time.Duration) (issued, error)
+	// IssueScopedToken is IssueToken with a path scope (token issue --path).
+	IssueScopedToken(ctx context.Context, tenant, subject, role string, ttl time.Duration, paths []string) (issued, error)
 	ListTokens(ctx context.Context, f auth.TokenFilter) ([]auth.TokenRecord, error)
 	RevokeJTI(ctx context.Context, jti string) error
 	RevokeSubject(ctx context.Context, tenant, subject string) (int, error) // tenant "" = ops tokens

@@ -28,6 +28,9 @@ func validateTokenIssue(p *parsed) error {
 		if p.has("server") {
 			return usagef("token issue --ops works only in local mode (--data DIR)")
 		}
+		if p.has("path") {
+			return usagef("token issue --ops takes no --path (paths limit tenant tokens)")
+		}
 	} else {
 		if !p.has("tenant") || !p.has("role") {
 			return usagef("token issue needs --tenant NAME and --role read|write|admin (or --ops)")
@@ -37,6 +40,9 @@ func validateTokenIssue(p *parsed) error {
 		default:
 			return usagef("--role must be read, write or admin")
 		}
+	}
+	if p.has("path") && p.has("device") {
+		return usagef("--path limits tokens; device credentials take no --path")
 	}
 	if p.has("ttl") {
 		if _, err := parseTTL(p.get("ttl")); err != nil {
@@ -114,6 +120,8 @@ func tokenIssue(ctx context.Context, r *runCtx) error {
 	var err error
 	if ops {
 		res, err = r.b.IssueOpsToken(ctx, p.get("subject"), ttl)
+	} else if p.has("path") {
+		res, err = r.b.IssueScopedToken(ctx, p.get("tenant"), p.get("subject"), p.get("role"), ttl, p.list("path"))
 	} else {
 		res, err = r.b.IssueToken(ctx, p.get("tenant"), p.get("subject"), p.get("role"), ttl)
 	}

@@ -35,7 +35,8 @@ Modes:
   local (default)   --data DIR (default ./syncd-data) [--config FILE] [--key-dir DIR]
                     works on the data dir directly, also while syncd runs
   remote            --server URL --token-file FILE [--ca-file FILE]
-                    calls the admin API with an ops token
+                    calls the admin API with an ops token (team commands:
+                    a tenant admin token, /api/team)
   cluster           --config FILE (a syncd config with "cluster"), or
                     --postgres URL --kek-file FILE
                     works on the cluster's database directly
@@ -45,6 +46,7 @@ Commands:
   tenant list
   tenant delete NAME --force
   token issue --tenant NAME --subject WHO --role read|write|admin [--ttl 720h] [--out FILE]
+              [--path PREFIX]...                      (limit the token to these subtrees)
               [--link [--public-url URL]]  (print a web sign-in link instead of the token)
   token issue --ops --subject WHO [--ttl 24h]          (local mode only)
   token list [--tenant NAME | --ops] [--subject WHO] [--all]
@@ -59,6 +61,13 @@ Commands:
   key list
   key retire KID                                       (tokens signed by KID stop working)
   audit [--limit N]
+
+Team commands (remote mode with a tenant admin token; the tenant is the token's):
+  team tokens                                         (tokens and devices)
+  team issue --subject WHO --role read|write|admin [--ttl 720h] [--path PREFIX]...
+  team issue --subject WHO --role read|write --device NAME --out FILE
+  team revoke JTI | --subject WHO | --device NAME
+  team audit [--limit N]
 
 --json prints machine-readable output for every listing. SIZE accepts 10GiB, 500MB or
 bytes; --ttl accepts Go durations (720h, 90m) or days (30d). Flags may stand before or
@@ -211,7 +220,7 @@ func init() {
 		{words: []string{"tenant", "create"}, args: 1, flags: []string{"quota", "max-file-size", "max-entries"}, validate: validateTenantCreate, run: tenantCreate},
 		{words: []string{"tenant", "list"}, run: tenantList},
 		{words: []string{"tenant", "delete"}, args: 1, flags: []string{"force"}, validate: validateTenantDelete, run: tenantDelete},
-		{words: []string{"token", "issue"}, flags: []string{"tenant", "subject", "role", "ttl", "out", "ops", "link", "public-url", "device", "cert"}, validate: validateTokenIssue, run: tokenIssue},
+		{words: []string{"token", "issue"}, flags: []string{"tenant", "subject", "role", "ttl", "out", "ops", "link", "public-url", "device", "cert", "path"}, validate: validateTokenIssue, run: tokenIssue},
 		{words: []string{"token", "list"}, flags: []string{"tenant", "ops", "subject", "all"}, validate: validateTokenList, run: tokenList},
 		{words: []string{"token", "revoke"}, args: -1, flags: []string{"tenant", "subject", "ops"}, validate: validateTokenRevoke, run: tokenRevoke},
 		{words: []string{"device", "list"}, flags: []string{"tenant"}, run: deviceList},
@@ -220,6 +229,10 @@ func init() {
 		{words: []string{"key", "list"}, run: keyList},
 		{words: []string{"key", "retire"}, args: 1, run: keyRetire},
 		{words: []string{"audit"}, flags: []string{"limit"}, validate: validateAudit, run: auditList},
+		{words: []string{"team", "tokens"}, validate: validateTeam, run: teamTokens},
+		{words: []string{"team", "issue"}, flags: []string{"subject", "role", "ttl", "path", "device", "out"}, validate: validateTeamIssue, run: teamIssue},
+		{words: []string{"team", "revoke"}, args: -1, flags: []string{"subject", "device"}, validate: validateTeamRevoke, run: teamRevoke},
+		{words: []string{"team", "audit"}, flags: []string{"limit"}, validate: validateTeam, run: teamAudit},
 	}
 	for _, c := range commands {
 		c := c

@@ -151,7 +151,11 @@ func (d *Daemon) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.srv, err = server.New(ctx, server.Deps{Options: opts, Tenants: d.node.Tenants, Auth: d.node.Auth, Logger: d.logger, DB: d.node.DB})
+	shares, err := openShares(ctx, d.node.DB, d.node.Pool())
+	if err != nil {
+		return err
+	}
+	d.srv, err = server.New(ctx, server.Deps{Options: opts, Tenants: d.node.Tenants, Auth: d.node.Auth, Logger: d.logger, DB: d.node.DB, Shares: shares})
 	return err
 }
 

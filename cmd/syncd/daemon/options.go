@@ -34,6 +34,7 @@ func ServerOptions(cfg *config.Config) (server.Options, error) {
 		Hub:            hubOptions(cfg),
 		ReadOnly:       cfg.ReadOnly,
 		Web:            cfg.Web.Enabled,
+		PublicURL:      cfg.Web.PublicURL,
 		Admin:          admin,
 		ParseSize:      config.ParseSize,
 	}, nil

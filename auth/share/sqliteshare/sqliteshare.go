@@ -1,0 +1,110 @@
+// Package sqliteshare is share's Store on SQLite: the auth_shares table of syncd.db.
+// The caller opens the *sql.DB and closes it.
+package sqliteshare
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/syncspace/syncspace/auth/share"
+)
+
+// Store implements share.Store on one *sql.DB.
+type Store struct{ db *sql.DB }
+
+var _ share.Store = (*Store)(nil)
+
+// New creates the table when missing and returns the store.
+func New(ctx context.Context, db *sql.DB) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("sqliteshare: nil database")
+	}
+	for _, q := range []string{
+		`CREATE TABLE IF NOT EXISTS auth_shares (
+			key           TEXT PRIMARY KEY,
+			tenant        TEXT NOT NULL,
+			tid           TEXT NOT NULL,
+			path          TEXT NOT NULL,
+			created_by    TEXT NOT NULL,
+			created_at    INTEGER NOT NULL,
+			expires_at    INTEGER NOT NULL,
+			password_hash TEXT NOT NULL DEFAULT '',
+			revoked_at    INTEGER
+		)`,
+		`CREATE INDEX IF NOT EXISTS auth_shares_tid ON auth_shares (tid, created_at)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("sqliteshare: create table: %w", err)
+		}
+	}
+	return &Store{db: db}, nil
+}
+
+// AddShare inserts r.
+func (s *Store) AddShare(ctx context.Context, r share.Record) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO auth_shares (key, tenant, tid, path, created_by, created_at, expires_at, password_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.Key, r.Tenant, r.TenantID, r.Path, r.CreatedBy, r.CreatedAt.Unix(), r.ExpiresAt.Unix(), r.PasswordHash)
+	return err
+}
+
+const columns = `key, tenant, tid, path, created_by, created_at, expires_at, password_hash, revoked_at`
+
+func scan(row interface{ Scan(...any) error }) (share.Record, error) {
+	var (
+		r                share.Record
+		created, expires int64
+		revoked          sql.NullInt64
+	)
+	if err := row.Scan(&r.Key, &r.Tenant, &r.TenantID, &r.Path, &r.CreatedBy, &created, &expires, &r.PasswordHash, &revoked); err != nil {
+		return r, err
+	}
+	r.CreatedAt, r.ExpiresAt = time.Unix(created, 0).UTC(), time.Unix(expires, 0).UTC()
+	r.HasPassword = r.PasswordHash != ""
+	if revoked.Valid {
+		t := time.Unix(revoked.Int64, 0).UTC()
+		r.RevokedAt = &t
+	}
+	return r, nil
+}
+
+// Share returns key's record or share.ErrNoRecord.
+func (s *Store) Share(ctx context.Context, key string) (share.Record, error) {
+	r, err := scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM auth_shares WHERE key = ?`, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, share.ErrNoRecord
+	}
+	return r, err
+}
+
+// Shares lists a tenant incarnation's records, newest first.
+func (s *Store) Shares(ctx context.Context, tenantID string) ([]share.Record, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM auth_shares WHERE tid = ? ORDER BY created_at DESC, key`, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []share.Record
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// RevokeShare marks key revoked (the first revocation time stays).
+func (s *Store) RevokeShare(ctx context.Context, key string, at time.Time) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE auth_shares SET revoked_at = coalesce(revoked_at, ?) WHERE key = ?`, at.Unix(), key)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return share.ErrNoRecord
+	}
+	return nil
+}

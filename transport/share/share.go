@@ -1,0 +1,314 @@
+// Package share serves share links (SPEC §7.5) over HTTP: /api/shares for a tenant's
+// writers (create, list, revoke) and /s/{id} for anyone holding a link (read-only:
+// download a shared file; list, download inside and archive a shared folder).
+//
+// A link reaches its tenant's space only through a transport/spaceview View scoped to
+// the shared path, the same wall that path-scoped tokens meet, so nothing outside the
+// shared file or folder exists for it (404). Every use of a link, successful or not, is
+// audited with actor "share:<tenant>:<key prefix>"; a guess (an unknown id, a wrong
+// password) counts towards the failed-authentication limiter, and an address without
+// credit left is refused (429) before anything is checked. Unknown, expired and
+// revoked links all answer 404. Downloads and archives carry the /api headers.
+package share
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/auth/share"
+	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/pathscope"
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/transport/api"
+	"github.com/syncspace/syncspace/transport/authmw"
+	"github.com/syncspace/syncspace/transport/guard"
+	"github.com/syncspace/syncspace/transport/spaceview"
+)
+
+// PasswordHeader carries a link's password.
+const PasswordHeader = "X-Share-Password"
+
+// Options are what Register needs; all but PublicURL and Logger are required.
+type Options struct {
+	Shares   *share.Service
+	Auth     *auth.Service
+	MW       *authmw.Middleware
+	Registry *tenants.Registry
+	// PublicURL is the root of the links' url ("" : the request's own scheme and
+	// host).
+	PublicURL string
+	Logger    *slog.Logger
+}
+
+type handlers struct {
+	o   Options
+	log *slog.Logger
+}
+
+// Register mounts /api/shares and /s on e.
+func Register(e *echo.Echo, o Options) error {
+	if o.Shares == nil || o.Auth == nil || o.MW == nil || o.Registry == nil {
+		return errors.New("share: Shares, Auth, MW and Registry are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	h := &handlers{o: o, log: o.Logger.With("component", "share")}
+	write := o.MW.Tenant(auth.RoleWrite)
+	e.POST("/api/shares", h.create, write)
+	e.GET("/api/shares", h.list, write)
+	e.DELETE("/api/shares/:id", h.revoke, write)
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		e.Add(m, "/s/:id", h.open)
+		e.Add(m, "/s/:id/archive", h.archive)
+		e.Add(m, "/s/:id/files/*", h.file)
+	}
+	return nil
+}
+
+// audit appends one entry; a failure to audit is logged, never hidden.
+func (h *handlers) audit(c echo.Context, actor, jti, action, target string, err error) {
+	e := auth.AuditEntry{Actor: actor, JTI: jti, Address: h.o.MW.ClientAddrOf(c.Request()).String(), Action: action, Target: target, Outcome: auth.OutcomeOK}
+	if err != nil {
+		e.Outcome = string(protocol.CodeOf(err))
+	}
+	if aerr := h.o.Auth.Audit(context.WithoutCancel(c.Request().Context()), e); aerr != nil {
+		h.log.Error("audit write failed", "action", action, "err", aerr)
+	}
+}
+
+// view returns the principal's tenant space as its token sees it.
+func (h *handlers) view(c echo.Context, p *auth.Principal) (*spaceview.View, error) {
+	sp, err := h.o.Registry.Space(c.Request().Context(), p.Tenant)
+	if err == nil && sp.ID() != p.TenantID {
+		err = protocol.Errorf(protocol.CodeUnauthenticated, "tenant no longer exists")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return spaceview.New(sp, p.Scope), nil
+}
+
+// createRequest is the body of POST /api/shares.
+type createRequest struct {
+	Path      *string `json:"path"`
+	ExpiresIn string  `json:"expires_in"`
+	Password  string  `json:"password,omitempty"`
+}
+
+// createAnswer is the answer of POST /api/shares.
+type createAnswer struct {
+	ID        string    `json:"id"`
+	URL       string    `json:"url"`
+	Key       string    `json:"key"`
+	Path      string    `json:"path"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (h *handlers) create(c echo.Context) error {
+	p := authmw.PrincipalFrom(c)
+	rec, id, err := h.doCreate(c, p)
+	target := rec.Path
+	if err == nil {
+		target += " key=" + rec.Key[:16]
+	}
+	h.audit(c, auth.ActorOf(p), p.JTI, "share.create", target, err)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusCreated, createAnswer{ID: id, URL: h.linkURL(c, id), Key: rec.Key, Path: rec.Path, ExpiresAt: rec.ExpiresAt})
+}
+
+func (h *handlers) doCreate(c echo.Context, p *auth.Principal) (share.Record, string, error) {
+	var req createRequest
+	if err := api.DecodeJSON(c, &req); err != nil {
+		return share.Record{}, "", err
+	}
+	if req.Path == nil {
+		return share.Record{}, "", protocol.Errorf(protocol.CodeBadRequest, "missing field \"path\"")
+	}
+	path, err := pathrule.Clean(*req.Path)
+	if err != nil {
+		return share.Record{Path: *req.Path}, "", err
+	}
+	d, err := time.ParseDuration(req.ExpiresIn)
+	if err != nil {
+		return share.Record{Path: path}, "", protocol.Errorf(protocol.CodeBadRequest, "expires_in must be a duration such as \"72h\"")
+	}
+	v, err := h.view(c, p)
+	if err != nil {
+		return share.Record{Path: path}, "", err
+	}
+	meta, err := v.Stat(c.Request().Context(), path) // outside the token's paths: 404
+	if err != nil {
+		return share.Record{Path: path}, "", err
+	}
+	id, rec, err := h.o.Shares.Create(c.Request().Context(), share.NewRequest{
+		Tenant: p.Tenant, TenantID: p.TenantID, Path: meta.Path, CreatedBy: p.Subject, ExpiresIn: d, Password: req.Password,
+	})
+	return rec, id, err
+}
+
+// linkURL is PUBLIC_URL/s/{id}.
+func (h *handlers) linkURL(c echo.Context, id string) string {
+	base := h.o.PublicURL
+	if base == "" {
+		base = c.Scheme() + "://" + c.Request().Host
+	}
+	return strings.TrimRight(base, "/") + "/s/" + url.PathEscape(id)
+}
+
+func (h *handlers) list(c echo.Context) error {
+	p := authmw.PrincipalFrom(c)
+	rs, err := h.o.Shares.List(c.Request().Context(), p.TenantID)
+	if err != nil {
+		return err
+	}
+	out := rs[:0]
+	for _, r := range rs {
+		if p.Scope.Contains(r.Path) {
+			out = append(out, r)
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"shares": out})
+}
+
+func (h *handlers) revoke(c echo.Context) error {
+	p := authmw.PrincipalFrom(c)
+	id := c.Param("id")
+	ctx := c.Request().Context()
+	rec, err := h.o.Shares.Lookup(ctx, p.TenantID, id)
+	if err == nil && !p.Scope.Contains(rec.Path) {
+		err = share.ErrGone // a path-scoped token sees only links inside its paths
+	}
+	if err == nil {
+		err = h.o.Shares.Revoke(ctx, rec.Key)
+	}
+	h.audit(c, auth.ActorOf(p), p.JTI, "share.revoke", clipKey(id), err)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"key": rec.Key, "revoked": true})
+}
+
+func clipKey(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// resolve checks the limiter, then the link and its password; every outcome is
+// audited. It returns the record and the link's view of its tenant's space.
+func (h *handlers) resolve(c echo.Context, use string) (share.Record, *spaceview.View, error) {
+	r := c.Request()
+	id := c.Param("id")
+	actor := "share:?"
+	if share.ParseID(id) {
+		actor = "share:?:" + share.KeyOf(id)[:16]
+	}
+	if err := h.o.MW.GuessAllowed(r); err != nil {
+		h.audit(c, actor, "", "share."+use, "", err)
+		return share.Record{}, nil, err
+	}
+	rec, err := h.o.Shares.Resolve(r.Context(), id, r.Header.Get(PasswordHeader))
+	if err != nil {
+		if protocol.CodeOf(err) == protocol.CodeNotFound || protocol.CodeOf(err) == protocol.CodeUnauthenticated {
+			if lerr := h.o.MW.GuessFailed(r); lerr != nil {
+				err = lerr
+			}
+		}
+		h.audit(c, actor, "", "share."+use, "", err)
+		return share.Record{}, nil, err
+	}
+	actor = "share:" + rec.Tenant + ":" + rec.Key[:16]
+	sp, err := h.o.Registry.Space(r.Context(), rec.Tenant)
+	if err == nil && sp.ID() != rec.TenantID {
+		err = share.ErrGone // the tenant was deleted (and perhaps created again)
+	}
+	if protocol.CodeOf(err) == protocol.CodeNotFound {
+		err = share.ErrGone
+	}
+	if err != nil {
+		h.audit(c, actor, "", "share."+use, rec.Path, err)
+		return share.Record{}, nil, err
+	}
+	scope, err := pathscope.Parse([]string{rec.Path})
+	if err != nil {
+		return share.Record{}, nil, err
+	}
+	h.audit(c, actor, "", "share."+use, rec.Path, nil)
+	return rec, spaceview.New(sp, scope), nil
+}
+
+// open serves GET /s/{id}: the file, or the folder's listing (?recursive=true).
+func (h *handlers) open(c echo.Context) error {
+	rec, v, err := h.resolve(c, "open")
+	if err != nil {
+		return err
+	}
+	meta, err := v.Stat(c.Request().Context(), rec.Path)
+	if err != nil {
+		return err
+	}
+	if !meta.IsDirectory {
+		return api.ServeFile(c, v, rec.Path)
+	}
+	q, err := guard.Values(c)
+	if err != nil {
+		return err
+	}
+	recursive := q.Get("recursive") == "true"
+	return api.ServeList(c, v, rec.Path, recursive)
+}
+
+// file serves GET /s/{id}/files/{path}: a file inside a shared folder, by its full
+// path (as the listing names it).
+func (h *handlers) file(c echo.Context) error {
+	p, err := filesPath(c.Request().URL.Path, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	_, v, err := h.resolve(c, "file")
+	if err != nil {
+		return err
+	}
+	return api.ServeFile(c, v, p)
+}
+
+// archive serves GET /s/{id}/archive: the tar of a shared folder (or of the one
+// shared file).
+func (h *handlers) archive(c echo.Context) error {
+	rec, v, err := h.resolve(c, "archive")
+	if err != nil {
+		return err
+	}
+	meta, err := v.Stat(c.Request().Context(), rec.Path)
+	if err != nil {
+		return err
+	}
+	if !meta.IsDirectory {
+		return share.ErrGone
+	}
+	return api.ServeArchive(c, v, rec.Path, h.log)
+}
+
+// filesPath is the file path of a /s/{id}/files/{path} URL path (decoded once by
+// net/http), cleaned by the path rules; the link's scope is checked by its view.
+func filesPath(urlPath, id string) (string, error) {
+	raw, ok := strings.CutPrefix(urlPath, "/s/"+id+"/files/")
+	if !ok {
+		return "", protocol.Errorf(protocol.CodeNotFound, "no such file")
+	}
+	return pathrule.Clean(raw)
+}
