@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -266,11 +267,19 @@ func openRegistry(ctx context.Context, db *sql.DB, dir string, limits Limits, lo
 type syncBus struct {
 	mu      sync.Mutex
 	subs    []func(Notice)
+	losses  []func()
 	notices []Notice
+	down    bool // Publish fails (a bus outage)
 }
+
+var errBusDown = errors.New("bus down")
 
 func (b *syncBus) Publish(_ context.Context, n Notice) error {
 	b.mu.Lock()
+	if b.down {
+		b.mu.Unlock()
+		return errBusDown
+	}
 	b.notices = append(b.notices, n)
 	subs := b.subs
 	b.mu.Unlock()
@@ -280,9 +289,24 @@ func (b *syncBus) Publish(_ context.Context, n Notice) error {
 	return nil
 }
 
-func (b *syncBus) Subscribe(fn func(Notice), _ func()) func() {
+// setDown starts (true) or ends an outage; its end is reported to subscribers as a
+// possible loss, as a network bus does on reconnecting.
+func (b *syncBus) setDown(down bool) {
+	b.mu.Lock()
+	b.down = down
+	losses := b.losses
+	b.mu.Unlock()
+	if !down {
+		for _, fn := range losses {
+			fn()
+		}
+	}
+}
+
+func (b *syncBus) Subscribe(fn func(Notice), onLoss func()) func() {
 	b.mu.Lock()
 	b.subs = append(b.subs, fn)
+	b.losses = append(b.losses, onLoss)
 	b.mu.Unlock()
 	return func() {}
 }

@@ -238,3 +238,29 @@ func TestSequencerEpoch(t *testing.T) {
 		t.Fatalf("resets %v, want one to ep2 at 8", r.resets)
 	}
 }
+
+// TestBusOutage: while the bus fails, commits still reach this node's listeners and
+// the registry reports the bus down (degraded); its reconnection clears that.
+func TestBusOutage(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	bus := e.reg.bus.(*syncBus)
+	bus.setDown(true)
+	e.put("a", []byte("a"))
+	if !e.reg.Stats().BusDown {
+		t.Fatal("bus not reported down after a failed publish")
+	}
+	if evs := e.evs(); len(evs) != 1 || evs[0].Seq != 1 {
+		t.Fatalf("events during the outage %v", evs)
+	}
+	bus.setDown(false)
+	if e.reg.Stats().BusDown {
+		t.Fatal("bus still reported down after it reconnected")
+	}
+	e.put("b", []byte("b"))
+	if evs := e.evs(); len(evs) != 2 || evs[1].Seq != 2 {
+		t.Fatalf("events after the outage %v", evs)
+	}
+	if st := e.reg.Stats(); st.CommitCount < 2 || st.CommitNanos <= 0 || !st.Leading {
+		t.Fatalf("stats %+v", st)
+	}
+}
