@@ -262,7 +262,7 @@ func (b *browser) waitJS(what, expr string) time.Duration {
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(10*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second))); err != nil {
 		state, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 2000) : ''`))
-		b.t.Fatalf("waiting for %s: %v\npage text:\n%s", what, err, state)
+		b.t.Fatalf("waiting for %s: %v\nconsole errors: %q\npage text:\n%s", what, err, b.consoleErrors(), state)
 	}
 	return time.Since(start)
 }
