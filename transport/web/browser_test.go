@@ -65,6 +65,7 @@ type env struct {
 	read   string // team, read
 	tiny   string // tiny (quota 1000 bytes), write
 	bigTok string // big (an empty folder "many"), read
+	admin  string // team, admin (subject boss)
 }
 
 func startEnv(t *testing.T) *env {
@@ -78,6 +79,7 @@ func startEnv(t *testing.T) *env {
 	}
 	issue := func(tenant, role string) string { return s.Token(t, tenant, "tester", role) }
 	e.read, e.tiny, e.bigTok = issue("team", auth.RoleRead), issue("tiny", auth.RoleWrite), issue("big", auth.RoleRead)
+	e.admin = s.Token(t, "team", "boss", auth.RoleAdmin)
 	// The write token comes from the sign-in link syncctl prints (local mode, beside
 	// the running syncd).
 	var out, errb bytes.Buffer
@@ -260,7 +262,7 @@ func (b *browser) waitJS(what, expr string) time.Duration {
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(10*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second))); err != nil {
 		state, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 2000) : ''`))
-		b.t.Fatalf("waiting for %s: %v\npage text:\n%s", what, err, state)
+		b.t.Fatalf("waiting for %s: %v\nconsole errors: %q\npage text:\n%s", what, err, b.consoleErrors(), state)
 	}
 	return time.Since(start)
 }

@@ -119,6 +119,23 @@ export class Api {
     return this.json('POST', 'api/restore', { body });
   }
 
+  // Share links (role write) and team administration (role admin).
+  createShare(path, expiresIn, password) {
+    const body = { path, expires_in: expiresIn };
+    if (password) body.password = password;
+    return this.json('POST', 'api/shares', { body });
+  }
+  shares() { return this.json('GET', 'api/shares'); }
+  revokeShare(key) { return this.json('DELETE', 'api/shares/' + encodeURIComponent(key)); }
+  teamTokens() { return this.json('GET', 'api/team/tokens'); }
+  teamDevices() { return this.json('GET', 'api/team/devices'); }
+  issueToken(subject, role, paths) {
+    const body = { subject, role };
+    if (paths && paths.length) body.paths = paths;
+    return this.json('POST', 'api/team/tokens', { body });
+  }
+  revokeToken(jti) { return this.json('DELETE', 'api/team/tokens/' + encodeURIComponent(jti)); }
+
   // download returns the content of a file (or, with archive, a tar of a folder) as a Blob.
   async download(path, archive) {
     const resp = archive

@@ -3,6 +3,7 @@
 import { Api, ApiError, canWrite, decodeToken, describe } from './api.js';
 import { hashBlob } from './sha256.js';
 import { Live } from './live.js';
+import { resetTeam, setupTeam } from './team.js';
 
 const TOKEN_KEY = 'syncspace.token';
 const ROW = 40; // px, as --row in app.css
@@ -126,6 +127,7 @@ function signOut(message) {
   uploads.length = 0;
   $('upload-list').replaceChildren();
   $('uploads').hidden = true;
+  resetTeam(false);
   hideBanner();
   showSignIn(message);
 }
@@ -160,6 +162,7 @@ async function signIn(token) {
   $('app').hidden = false;
   document.body.classList.toggle('readonly', !state.writable);
   for (const e of document.querySelectorAll('.write-only')) e.hidden = !state.writable;
+  resetTeam(claims.role === 'admin');
   const role = claims.role === 'read' ? 'read only' : claims.role;
   $('who').textContent = (claims.sub || '?') + ' · ' + (claims.tenant || '?') + ' · ' + role;
   showUsage(usage);
@@ -513,6 +516,7 @@ function updateToolbar() {
   $('btn-rename').disabled = !m;
   $('btn-delete').disabled = !m;
   $('btn-versions').disabled = !m || m.is_directory;
+  $('btn-share').disabled = !m;
 }
 
 let statusTimer = 0;
@@ -1040,6 +1044,12 @@ function wire() {
     b.addEventListener('click', () => { b.closest('dialog').close(); $('list').focus(); });
   }
   setupDrop();
+  setupTeam({
+    el, humanDate, baseName,
+    api: () => state.api,
+    selected: selectedEntry,
+    jti: () => (state.claims && state.claims.jti) || '',
+  });
 }
 
 function activateDownload() {
