@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncspace/syncspace/tenants/index"
 )
@@ -27,11 +28,11 @@ var (
 	VersionCols = []string{"id", "path", "fold", "size", "hash", "modified", "replaced_at", "deleted"}
 )
 
-// Import adds the tenant r.Tenant (its id kept) with its head, entries, change log and
-// versions as they are, in one transaction (all or nothing), and sets the head's
-// counters from the entries. index.ErrTenantExists if its name is taken.
-func (s *Store) Import(ctx context.Context, r ImportRows) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+// Import adds to the database of pool (tenants/pgschema's tables) the tenant
+// r.Tenant (its id kept) with its head, entries, change log and versions as they are,
+// in one transaction (all or nothing), and sets the head's counters from the entries. index.ErrTenantExists if its name is taken.
+func Import(ctx context.Context, pool *pgxpool.Pool, r ImportRows) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		t := r.Tenant
 		ct, err := tx.Exec(ctx, `INSERT INTO tenants (id, name, quota, max_file_size, max_entries, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,

@@ -140,7 +140,7 @@ func importTenant(ctx context.Context, src *source, files *rootblobs.Store, dst 
 		}
 		done[v[4].(string)] = true
 	}
-	if err := dst.Index.Import(ctx, t); err != nil {
+	if err := pgindex.Import(ctx, dst.Pool, t); err != nil {
 		return err
 	}
 	rep.Tenants++
