@@ -27,7 +27,9 @@ func call(t *testing.T, method, url, tok string, body io.Reader) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+tok)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	if method == http.MethodPost {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -50,8 +52,8 @@ func must(t *testing.T, want int, method, url, tok string, body io.Reader) []byt
 }
 
 // TestImport: a single-node syncd's data dir (two tenants, files, an overwrite, a
-// delete, 300 changes, a token) imported into PostgreSQL and dir: blobs; a cluster
-// node then accepts the old token, continues the change log from the old epoch
+// delete, 300 changes, a token, a device) imported into PostgreSQL and dir: blobs; a cluster
+// node then accepts the old token and refreshes the device credential, continues the change log from the old epoch
 // without resync, serves the same content, versions and version content. A second
 // import skips what is there; a tenant name held by another tenant is refused.
 func TestImport(t *testing.T) {
@@ -78,8 +80,14 @@ func TestImport(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	url := pgtest.Postgres(t)
 	dir := t.TempDir()
+	devFile := filepath.Join(dir, "laptop.json")
+	var out, errb bytes.Buffer
+	if code := ctl.Run(context.Background(), []string{"--data", src.DataDir, "token", "issue", "--tenant", "alpha", "--subject", "ann",
+		"--role", "write", "--device", "laptop", "--out", devFile}, &out, &errb); code != 0 {
+		t.Fatalf("device: %s", errb.String())
+	}
+	url := pgtest.Postgres(t)
 	kek := filepath.Join(dir, "kek")
 	if err := auth.WriteKEKFile(kek); err != nil {
 		t.Fatal(err)
@@ -105,6 +113,15 @@ func TestImport(t *testing.T) {
 
 	node := syncdtest.Start(t, syncdtest.Options{Config: clusterCfg})
 	checkNode(t, node.URL, tok, tokB, before)
+	var dev struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	raw, _ := os.ReadFile(devFile)
+	if err := json.Unmarshal(raw, &dev); err != nil || dev.RefreshToken == "" {
+		t.Fatalf("device file: %v %s", err, raw)
+	}
+	body, _ := json.Marshal(map[string]string{"grant_type": "refresh_token", "refresh_token": dev.RefreshToken})
+	must(t, 200, "POST", node.URL+"/api/token", "", bytes.NewReader(body))
 
 	// Another tenant called alpha: refused, nothing written.
 	if code, out := syncctl("tenant", "delete", "alpha", "--force", "--config", cfgFile); code != 0 {
