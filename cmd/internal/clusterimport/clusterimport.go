@@ -2,7 +2,7 @@
 // (syncctl cluster import): tenants with their ids, the index (entries, change log
 // with its seqs and epoch, versions, heads), the content into the blob store, and the
 // auth records (signing keys, their private halves sealed under the KEK; tokens;
-// revocations; enrolled devices with their current refresh secret; the audit log). Clients and tokens carry on as if nothing happened.
+// revocations; enrolled devices with their current refresh secret; share links; the audit log). Clients and tokens carry on as if nothing happened.
 //
 // Each tenant is all or nothing: its content is copied first, then its index rows in
 // one transaction. A run that stopped half-way can be run again: a tenant already
@@ -31,7 +31,7 @@ import (
 
 // Report counts what Run copied.
 type Report struct {
-	Tenants, Skipped, Files, Changes, Versions, Keys, Tokens, Devices, Audit int
+	Tenants, Skipped, Files, Changes, Versions, Keys, Tokens, Devices, Shares, Audit int
 }
 
 // Run copies the data dir dataDir (no syncd may run on it) into dst; progress lines
@@ -70,6 +70,9 @@ func Run(ctx context.Context, dataDir string, dst *node.ClusterTarget, out io.Wr
 		return rep, err
 	}
 	if err := importDevices(ctx, db, store, dst, &rep); err != nil {
+		return rep, err
+	}
+	if err := importShares(ctx, db, dst.Pool, ts, &rep); err != nil {
 		return rep, err
 	}
 	return rep, nil

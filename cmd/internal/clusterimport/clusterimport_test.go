@@ -52,9 +52,10 @@ func must(t *testing.T, want int, method, url, tok string, body io.Reader) []byt
 }
 
 // TestImport: a single-node syncd's data dir (two tenants, files, an overwrite, a
-// delete, 300 changes, a token, a device) imported into PostgreSQL and dir: blobs; a cluster
-// node then accepts the old token and refreshes the device credential, continues the change log from the old epoch
-// without resync, serves the same content, versions and version content. A second
+// delete, 300 changes, a token, a device, a share link) imported into PostgreSQL and
+// dir: blobs; a cluster node then accepts the old token, refreshes the device
+// credential, serves the share link, continues the change log from the old epoch
+// without resync, and serves the same content, versions and version content. A second
 // import skips what is there; a tenant name held by another tenant is refused.
 func TestImport(t *testing.T) {
 	src := syncdtest.Start(t, syncdtest.Options{})
@@ -71,6 +72,8 @@ func TestImport(t *testing.T) {
 		must(t, http.StatusCreated, "PUT", fmt.Sprintf("%sn/%03d", f, i), tok, strings.NewReader(fmt.Sprint(i)))
 	}
 	must(t, http.StatusCreated, "PUT", f+"b.txt", tokB, strings.NewReader("beta"))
+	var link struct{ ID string }
+	json.Unmarshal(must(t, http.StatusCreated, "POST", src.URL+"/api/shares", tok, strings.NewReader(`{"path":"docs/a.txt","expires_in":"72h"}`)), &link)
 	var before protocol.ChangesPage
 	json.Unmarshal(must(t, 200, "GET", src.URL+"/api/changes?since=0&limit=1000", tok, nil), &before)
 	if before.Seq < 300 {
@@ -122,6 +125,9 @@ func TestImport(t *testing.T) {
 	}
 	body, _ := json.Marshal(map[string]string{"grant_type": "refresh_token", "refresh_token": dev.RefreshToken})
 	must(t, 200, "POST", node.URL+"/api/token", "", bytes.NewReader(body))
+	if got := must(t, 200, "GET", node.URL+"/s/"+link.ID, "", nil); string(got) != "second" {
+		t.Fatalf("share link = %q", got)
+	}
 
 	// Another tenant called alpha: refused, nothing written.
 	if code, out := syncctl("tenant", "delete", "alpha", "--force", "--config", cfgFile); code != 0 {

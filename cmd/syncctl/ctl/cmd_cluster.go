@@ -49,7 +49,7 @@ func clusterImport(ctx context.Context, r *runCtx) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(r.stdout, "imported %d tenants (%d already there), %d files, %d changes, %d versions, %d keys, %d tokens, %d devices, %d audit entries\n",
-		rep.Tenants, rep.Skipped, rep.Files, rep.Changes, rep.Versions, rep.Keys, rep.Tokens, rep.Devices, rep.Audit)
+	fmt.Fprintf(r.stdout, "imported %d tenants (%d already there), %d files, %d changes, %d versions, %d keys, %d tokens, %d devices, %d share links, %d audit entries\n",
+		rep.Tenants, rep.Skipped, rep.Files, rep.Changes, rep.Versions, rep.Keys, rep.Tokens, rep.Devices, rep.Shares, rep.Audit)
 	return nil
 }
