@@ -28,8 +28,8 @@ func clusterImport(ctx context.Context, r *runCtx) error {
 	if err != nil {
 		return err
 	}
-	if !cfg.Cluster.Enabled() {
-		return fmt.Errorf("%s has no cluster section", r.p.get("config"))
+	if !cfg.Cluster.Enabled() || cfg.Cluster.Blobs == "" {
+		return fmt.Errorf("%s has no cluster section with cluster.blobs", r.p.get("config"))
 	}
 	data := r.p.get("data")
 	if _, err := os.Stat(data + "/" + node.DBFile); err != nil {
