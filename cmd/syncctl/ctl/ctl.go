@@ -61,6 +61,8 @@ Commands:
   key list
   key retire KID                                       (tokens signed by KID stop working)
   audit [--limit N]
+  cluster import --data DIR --config FILE    (move a single-node data dir, syncd stopped,
+                                              into the cluster of FILE's "cluster" section)
 
 Team commands (remote mode with a tenant admin token; the tenant is the token's):
   team tokens                                         (tokens and devices)
@@ -104,6 +106,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err := cmd.validate(p); err != nil {
 			return fail(stderr, err)
 		}
+	}
+	if cmd.direct != nil { // opens what it needs itself
+		if err := cmd.direct(ctx, &runCtx{p: p, stdout: stdout, stderr: stderr}); err != nil {
+			return fail(stderr, err)
+		}
+		return ExitOK
 	}
 	b, err := openBackend(ctx, p)
 	if err != nil {
@@ -186,6 +194,8 @@ type command struct {
 	// validate checks the command's arguments before any backend is opened.
 	validate func(p *parsed) error
 	run      func(ctx context.Context, r *runCtx) error
+	// direct, when set, runs instead of run without a backend (r.b is nil).
+	direct func(ctx context.Context, r *runCtx) error
 }
 
 func (c *command) name() string { return strings.Join(c.words, " ") }
@@ -233,6 +243,7 @@ func init() {
 		{words: []string{"team", "issue"}, flags: []string{"subject", "role", "ttl", "path", "device", "out"}, validate: validateTeamIssue, run: teamIssue},
 		{words: []string{"team", "revoke"}, args: -1, flags: []string{"subject", "device"}, validate: validateTeamRevoke, run: teamRevoke},
 		{words: []string{"team", "audit"}, flags: []string{"limit"}, validate: validateTeam, run: teamAudit},
+		{words: []string{"cluster", "import"}, validate: validateClusterImport, direct: clusterImport},
 	}
 	for _, c := range commands {
 		c := c

@@ -1,0 +1,51 @@
+package clusterimport
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/auth/sqlitestore"
+	"github.com/syncspace/syncspace/cmd/internal/node"
+)
+
+// importDevices copies the enrolled devices with their current (unredeemed) refresh
+// secret, so that device credentials keep refreshing; a device without one, or
+// already in the target, is left out. The grace of a secret redeemed just before the
+// import is not carried over.
+func importDevices(ctx context.Context, db *sql.DB, src *sqlitestore.Store, dst *node.ClusterTarget, rep *Report) error {
+	devs, err := src.Devices(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, d := range devs {
+		if _, err := dst.Auth.Device(ctx, d.ID); err == nil {
+			continue
+		} else if !errors.Is(err, auth.ErrNoRecord) {
+			return err
+		}
+		var hash string
+		err := db.QueryRowContext(ctx, `SELECT hash FROM auth_refresh WHERE device_id = ? AND used_at IS NULL ORDER BY issued_at DESC LIMIT 1`, d.ID).Scan(&hash)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		r, err := src.RefreshSecret(ctx, hash)
+		if err != nil {
+			return err
+		}
+		if err := dst.Auth.AddDevice(ctx, d, r); err != nil {
+			return fmt.Errorf("device %s: %w", d.ID, err)
+		}
+		if d.RevokedAt != nil {
+			if _, err := dst.Auth.RevokeDevice(ctx, d.ID, *d.RevokedAt); err != nil {
+				return fmt.Errorf("revoke device %s: %w", d.ID, err)
+			}
+		}
+		rep.Devices++
+	}
+	return nil
+}
