@@ -235,7 +235,7 @@ func changesHead(ctx context.Context, t *testing.T, base, token string) int64 {
 	var page struct {
 		Seq int64 `json:"seq"`
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/changes?since=0&limit=1", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/changes?since=0&limit=10000", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

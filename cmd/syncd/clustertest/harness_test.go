@@ -53,7 +53,7 @@ func (n *node) kill(t *testing.T) {
 	select {
 	case <-n.exited:
 	case <-time.After(10 * time.Second):
-		t.Fatal("killed syncd did not exit")
+		t.Error("killed syncd did not exit") // may run on an uploader goroutine: no Fatal
 	}
 }
 
