@@ -1,0 +1,271 @@
+//go:build !windows
+
+package clustertest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/cmd/internal/testbin"
+	"github.com/syncspace/syncspace/config/servicetest"
+	"github.com/syncspace/syncspace/tenants/pgschema/pgtest"
+)
+
+// logBuf is a goroutine-safe log sink.
+type logBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuf) add(s string) { l.mu.Lock(); l.b.WriteString(s + "\n"); l.mu.Unlock() }
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// node is one syncd process.
+type node struct {
+	cmd    *exec.Cmd
+	addr   string
+	log    *logBuf
+	exited chan struct{}
+}
+
+// kill sends SIGKILL and waits for the process to end.
+func (n *node) kill(t *testing.T) {
+	t.Helper()
+	_ = n.cmd.Process.Kill()
+	select {
+	case <-n.exited:
+	case <-time.After(10 * time.Second):
+		t.Error("killed syncd did not exit") // may run on an uploader goroutine: no Fatal
+	}
+}
+
+// cluster is three syncd nodes behind nginx, with the tools to administer them.
+type cluster struct {
+	nodes   []*node
+	proxy   string // host:port of nginx
+	pg, kek string
+}
+
+var addrRE = regexp.MustCompile(`msg="syncd listening" addr=(\S+)`)
+
+// needServices skips under -short; servicetest skips (or fails when services are
+// required) when PostgreSQL, Redis or nginx are absent.
+func needServices(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("cluster fault tests run three syncd processes and nginx")
+	}
+	servicetest.Nginx(t)
+	servicetest.PostgresServer(t)
+}
+
+// startCluster starts three syncd processes on a fresh database, the bus URL and one
+// blob dir, then nginx in front of them.
+func startCluster(t *testing.T, bus string) *cluster {
+	t.Helper()
+	c := &cluster{pg: pgtest.Postgres(t)}
+	dir := t.TempDir()
+	c.kek = filepath.Join(dir, "kek")
+	if err := auth.WriteKEKFile(c.kek); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		cfg := filepath.Join(dir, fmt.Sprintf("c%d.json", i))
+		b, _ := json.Marshal(map[string]any{"listen": "127.0.0.1:0", "data_dir": filepath.Join(dir, fmt.Sprintf("data%d", i)),
+			"auth": map[string]any{"kek_file": c.kek},
+			"cluster": map[string]any{"postgres": c.pg, "bus": bus, "blobs": "dir:" + filepath.Join(dir, "blobs"),
+				"node_id": fmt.Sprintf("n%d", i)}})
+		if err := os.WriteFile(cfg, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.nodes = append(c.nodes, startNode(t, cfg))
+	}
+	c.proxy = startNginx(t, filepath.Join(dir, "nginx"), c.nodes)
+	return c
+}
+
+func startNode(t *testing.T, cfg string) *node {
+	t.Helper()
+	cmd := exec.Command(testbin.Path(t, testbin.Syncd), "-config", cfg)
+	cmd.Env = append(os.Environ(), "SYNCD_LOG_LEVEL=info")
+	n := &node{cmd: cmd, log: &logBuf{}, exited: make(chan struct{})}
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	cmd.Stdout = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			n.log.add(sc.Text())
+			if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	go func() { _ = cmd.Wait(); pw.Close(); close(n.exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-n.exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-n.exited
+		}
+		if t.Failed() {
+			t.Logf("syncd %s log:\n%s", cfg, n.log)
+		}
+	})
+	select {
+	case n.addr = <-found:
+	case <-n.exited:
+		t.Fatalf("syncd exited:\n%s", n.log)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("syncd did not start:\n%s", n.log)
+	}
+	return n
+}
+
+// freePort returns a loopback port free at the time of the call.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+const nginxConf = `worker_processes 1;
+error_log {{DIR}}/error.log warn;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path {{DIR}}/body;
+	proxy_temp_path {{DIR}}/proxy;
+	fastcgi_temp_path {{DIR}}/fastcgi;
+	uwsgi_temp_path {{DIR}}/uwsgi;
+	scgi_temp_path {{DIR}}/scgi;
+	map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+	upstream syncd {
+{{SERVERS}}	}
+	server {
+		listen {{LISTEN}};
+		client_max_body_size 0;
+		location / {
+			proxy_pass http://syncd;
+			proxy_http_version 1.1;
+			proxy_set_header Upgrade $http_upgrade;
+			proxy_set_header Connection $connection_upgrade;
+			proxy_set_header Host $host;
+			proxy_request_buffering off;
+			proxy_buffering off;
+			proxy_read_timeout 3600s;
+			proxy_connect_timeout 2s;
+			proxy_next_upstream error timeout;
+		}
+	}
+}
+`
+
+// startNginx runs nginx in the foreground as the test's child, round robin over nodes,
+// and returns its loopback address once it accepts connections.
+func startNginx(t *testing.T, dir string, nodes []*node) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var servers strings.Builder
+	for _, n := range nodes {
+		fmt.Fprintf(&servers, "\t\tserver %s max_fails=1 fail_timeout=2s;\n", n.addr)
+	}
+	listen := freePort(t)
+	conf := strings.NewReplacer("{{DIR}}", dir, "{{SERVERS}}", servers.String(), "{{LISTEN}}", listen).Replace(nginxConf)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(servicetest.Nginx(t), "-p", dir, "-c", "nginx.conf",
+		"-g", "daemon off; pid "+filepath.Join(dir, "nginx.pid")+";")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the master and its worker, killed together
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Logf("nginx error.log:\n%s", b)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", listen)
+		if err == nil {
+			c.Close()
+			return listen
+		}
+		select {
+		case <-done:
+			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("nginx exited:\n%s", b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx does not accept on %s", listen)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ctl runs syncctl against the cluster's database and returns its stdout.
+func (c *cluster) ctl(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testbin.Path(t, testbin.Ctl), append(args, "--postgres", c.pg, "--kek-file", c.kek)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("syncctl %v: %v\n%s", args, err, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// tenant creates tenant name (extra flags such as --quota) and returns a write and a
+// read token for it.
+func (c *cluster) tenant(t *testing.T, name string, extra ...string) (writer, reader string) {
+	t.Helper()
+	c.ctl(t, append([]string{"tenant", "create", name}, extra...)...)
+	writer = c.ctl(t, "token", "issue", "--tenant", name, "--subject", "w", "--role", "write")
+	reader = c.ctl(t, "token", "issue", "--tenant", name, "--subject", "r", "--role", "read")
+	return writer, reader
+}
