@@ -160,6 +160,15 @@ func (s *Space) Usage(ctx context.Context) (protocol.Usage, error) {
 		return protocol.Usage{}, err
 	}
 	quota, _, maxEntries := s.limits()
+	if !s.reg.inProcess {
+		// Other nodes commit too (cluster mode): the index's head row is the truth,
+		// this node's counters know only its own commits.
+		used, entries, err := s.reg.index.Usage(ctx, s.id)
+		if err != nil {
+			return protocol.Usage{}, internal("usage", err)
+		}
+		return protocol.Usage{Used: used, Quota: quota, Entries: entries, MaxEntries: maxEntries}, nil
+	}
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
 	return protocol.Usage{Used: s.used, Quota: quota, Entries: s.entries, MaxEntries: maxEntries}, nil
