@@ -209,7 +209,7 @@ func TestTeamSyncctl(t *testing.T) {
 		t.Fatalf("credential file: %s %v", b, err)
 	}
 	run(1, "issue", "--subject", "dave", "--role", "write", "--device", "laptop2", "--out", credFile) // exists
-	run(2, "issue", "--subject", "dave", "--role", "write", "--device", "laptop3")                   // no --out
+	run(2, "issue", "--subject", "dave", "--role", "write", "--device", "laptop3")                    // no --out
 	if out := run(0, "tokens", "--json"); !strings.Contains(out, `"device": "laptop"`) {
 		t.Fatalf("team tokens lists no device: %s", out)
 	}
