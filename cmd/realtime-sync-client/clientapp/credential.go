@@ -80,10 +80,12 @@ func deviceFailure(stderr io.Writer, err error) int {
 // when the token file is a device credential (token is then a placeholder). On a
 // failure it prints why and ok is false.
 func chooseToken(c *config, log *slog.Logger, stderr io.Writer) (token string, devFile, ok bool) {
-	var err error
 	switch {
 	case c.tokenFile != "":
-		if devFile, err = isDeviceFile(c.tokenFile); devFile {
+		// A file that cannot be read as a device credential is read as a token, which
+		// reports the error.
+		var err error
+		if devFile, _ = isDeviceFile(c.tokenFile); devFile {
 			token = pendingToken
 		} else if token, err = readToken(c.tokenFile); err != nil {
 			fmt.Fprintf(stderr, "realtime-sync-client: %v\n", err)
