@@ -37,6 +37,31 @@ type Bus interface {
 	Close() error
 }
 
+// announce publishes this node's commit n for the other nodes. On a network bus it
+// only queues n (sender.go): a commit never waits for the bus. An in-process bus is
+// called at once (it hands n to its subscribers and returns).
+func (r *Registry) announce(ctx context.Context, n Notice) {
+	if r.send != nil {
+		r.send.send(n)
+		return
+	}
+	if err := r.bus.Publish(ctx, n); err != nil {
+		if !r.busDown.Swap(true) {
+			r.log.Warn("publish commit", "err", err, "tenant", n.TenantName, "first", n.First, "last", n.Last)
+		}
+	} else {
+		r.busDown.Store(false)
+	}
+}
+
+// Receiver is implemented by a network bus that knows whether its subscriptions
+// are connected (tenants/redisbus, tenants/pgbus).
+type Receiver interface {
+	// Receiving reports whether every subscription of the bus is connected now: false
+	// while one is reconnecting, or has not connected yet.
+	Receiving() bool
+}
+
 // Listen registers fn to be called after every committed change of every tenant
 // whose space is open on this node, per tenant in seq order, once each: this node's
 // commits, and other nodes' heard on the bus or found by the head check (sequencer.go).
@@ -67,8 +92,10 @@ type Stats struct {
 	// CommitCount and CommitNanos total the index write transactions of commits and
 	// their time.
 	CommitCount, CommitNanos int64
-	// BusDown: the last publish on the bus failed and it has not reconnected since
-	// (degraded: other nodes deliver this node's commits through their head check).
+	// BusDown: the bus is degraded. Either this node's last publish failed and the
+	// bus has not reconnected since (other nodes deliver this node's commits through
+	// their head check), or its subscription is not connected (this node delivers
+	// other nodes' commits through its own head check).
 	BusDown bool
 	// Leading: this node runs the once-only jobs.
 	Leading bool
@@ -78,7 +105,14 @@ type Stats struct {
 func (r *Registry) Stats() Stats {
 	return Stats{GapFills: r.seq.gapFills.Load(), Behind: r.seq.behind.Load(),
 		CommitCount: r.commits.Load(), CommitNanos: r.commitNanos.Load(),
-		BusDown: r.busDown.Load(), Leading: r.leader.Leading()}
+		BusDown: r.busDown.Load() || !r.receiving(), Leading: r.leader.Leading()}
+}
+
+// receiving reports whether the bus's subscription is connected (true for a bus that
+// cannot tell).
+func (r *Registry) receiving() bool {
+	rc, ok := r.bus.(Receiver)
+	return !ok || rc.Receiving()
 }
 
 // Ping reports whether the index answers (readiness).

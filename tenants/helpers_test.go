@@ -269,12 +269,24 @@ type syncBus struct {
 	subs    []func(Notice)
 	losses  []func()
 	notices []Notice
-	down    bool // Publish fails (a bus outage)
+	down    bool          // Publish fails (a bus outage)
+	deaf    bool          // the subscription is not connected (Receiving)
+	gate    chan struct{} // non-nil: Publish waits until it is closed (a slow bus)
 }
 
 var errBusDown = errors.New("bus down")
 
-func (b *syncBus) Publish(_ context.Context, n Notice) error {
+func (b *syncBus) Publish(ctx context.Context, n Notice) error {
+	b.mu.Lock()
+	gate := b.gate
+	b.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	b.mu.Lock()
 	if b.down {
 		b.mu.Unlock()
@@ -287,6 +299,13 @@ func (b *syncBus) Publish(_ context.Context, n Notice) error {
 		fn(n)
 	}
 	return nil
+}
+
+// published returns a copy of the notices published so far.
+func (b *syncBus) published() []Notice {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]Notice(nil), b.notices...)
 }
 
 // setDown starts (true) or ends an outage; its end is reported to subscribers as a
@@ -312,3 +331,15 @@ func (b *syncBus) Subscribe(fn func(Notice), onLoss func()) func() {
 }
 
 func (b *syncBus) Close() error { return nil }
+
+func (b *syncBus) Receiving() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.deaf
+}
+
+func (b *syncBus) set(fn func(b *syncBus)) {
+	b.mu.Lock()
+	fn(b)
+	b.mu.Unlock()
+}

@@ -81,6 +81,7 @@ type Registry struct {
 	seq       *sequencer  // orders every tenant's events for Listen (sequencer.go)
 	busStop   func()      // ends the registry's subscription to bus
 	busDown   atomic.Bool // the last Publish failed and no reconnection since
+	send      *sender     // publishes on a network bus off the commit path; nil in process
 	leader    Leader
 
 	commits, commitNanos atomic.Int64 // index write transactions of commits (Stats)
@@ -148,6 +149,7 @@ func Open(ctx context.Context, deps Deps, limits Limits, logger *slog.Logger) (*
 	}
 	r.busStop = func() {}
 	if !r.inProcess { // an in-process bus carries only this registry's own commits
+		r.send = newSender(deps.Bus, &r.busDown, r.log)
 		r.busStop = deps.Bus.Subscribe(r.seq.notice, func() {
 			r.busDown.Store(false) // reconnected
 			r.seq.lost()
@@ -293,6 +295,9 @@ func (r *Registry) Close() error {
 	}
 	if !already {
 		r.busStop()
+		if r.send != nil {
+			r.send.close()
+		}
 	}
 	r.index.Close()
 	return nil

@@ -80,7 +80,8 @@ func (s *committer) commitTx(ctx context.Context, src Source, fn func(w *wtx) er
 
 // publish makes a committed transaction visible: head and counters, then one Notice
 // for the whole transaction (a group commit's members in seq order), delivered to
-// this node's listeners through the sequencer and published on the bus for the others.
+// this node's listeners through the sequencer and announced on the bus for the others
+// (a network bus: queued, never waited for).
 func (s *committer) publish(w *wtx) {
 	s.hmu.Lock()
 	s.epoch, s.seq = w.epoch, w.seq
@@ -95,14 +96,7 @@ func (s *committer) publish(w *wtx) {
 	n := Notice{TenantID: s.id, TenantName: s.name, Epoch: w.epoch,
 		First: w.events[0].Seq, Last: w.events[len(w.events)-1].Seq, Events: w.events}
 	s.reg.seq.own(w.ctx, n)
-	if err := s.reg.bus.Publish(w.ctx, n); err != nil {
-		if !s.reg.busDown.Swap(true) {
-			s.log.Warn("publish commit: the bus is down (other nodes see the commit through their head check)",
-				"err", err, "first", n.First, "last", n.Last)
-		}
-	} else {
-		s.reg.busDown.Store(false)
-	}
+	s.reg.announce(w.ctx, n)
 }
 
 // event appends a change-log row with the next seq and returns that seq.

@@ -26,7 +26,10 @@ import (
 	"github.com/syncspace/syncspace/tenants/internal/doorbell"
 )
 
-var _ tenants.Bus = (*Bus)(nil)
+var (
+	_ tenants.Bus      = (*Bus)(nil)
+	_ tenants.Receiver = (*Bus)(nil)
+)
 
 // DefaultChannel is the NOTIFY channel of commit notices.
 const DefaultChannel = "syncspace_commits"
@@ -108,9 +111,10 @@ func (b *Bus) Publish(ctx context.Context, n tenants.Notice) error {
 }
 
 type subscription struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	cancel  context.CancelFunc
+	done    chan struct{}
+	once    sync.Once
+	session *doorbell.Session
 }
 
 func (s *subscription) stop() {
@@ -149,7 +153,8 @@ func (h *handler) HandleBacklog(context.Context, string, *pgx.Conn) error {
 // place (at most Options.SubscribeWait).
 func (b *Bus) Subscribe(onNotice func(tenants.Notice), onLoss func()) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &subscription{cancel: cancel, done: make(chan struct{})}
+	session := doorbell.NewSession(onLoss)
+	s := &subscription{cancel: cancel, done: make(chan struct{}), session: session}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -159,13 +164,21 @@ func (b *Bus) Subscribe(onNotice func(tenants.Notice), onLoss func()) (stop func
 	b.subs[s] = struct{}{}
 	b.mu.Unlock()
 
-	session := doorbell.NewSession(onLoss)
+	failures := 0 // consecutive, counted in the listener's goroutine
 	l := &pgxlisten.Listener{
 		Connect:        b.connectListener,
 		ReconnectDelay: b.opts.ReconnectDelay,
+		// pgxlisten calls LogError when the listening connection failed or could not
+		// be made (it then waits ReconnectDelay and tries again).
 		LogError: func(ctx context.Context, err error) {
-			if ctx.Err() == nil {
-				b.opts.Logger.Warn("pgbus: listening connection lost; reconnecting", "channel", b.opts.Channel, "err", err)
+			if ctx.Err() != nil {
+				return
+			}
+			if session.Lost() {
+				failures = 0
+			}
+			if failures++; failures == 1 || failures%100 == 0 {
+				b.opts.Logger.Warn("pgbus: listening connection lost; reconnecting", "channel", b.opts.Channel, "err", err, "failures", failures)
 			}
 		},
 	}
@@ -200,6 +213,19 @@ func (b *Bus) connectListener(ctx context.Context) (*pgx.Conn, error) {
 	d := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 5 * time.Second, Count: 3}}
 	cfg.DialFunc = d.DialContext
 	return pgx.ConnectConfig(ctx, cfg)
+}
+
+// Receiving reports whether every subscription is listening now (tenants.Receiver):
+// false from a lost or refused listening connection until LISTEN is in place again.
+func (b *Bus) Receiving() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.subs {
+		if !s.session.Up() {
+			return false
+		}
+	}
+	return true
 }
 
 // Close stops every subscription and closes the pool.

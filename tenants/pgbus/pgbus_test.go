@@ -2,11 +2,14 @@ package pgbus_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/syncspace/syncspace/config/servicetest"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/internal/bustest"
 	"github.com/syncspace/syncspace/tenants/pgbus"
@@ -28,6 +31,7 @@ func TestBus(t *testing.T) {
 				return b
 			},
 			KillSubscribers: func(t *testing.T) { killListeners(t, url) },
+			Cut:             func(t *testing.T) func() { return cutListeners(t, url) },
 		}
 	})
 }
@@ -47,6 +51,48 @@ func killListeners(t *testing.T, url string) {
 	if err != nil || killed == 0 {
 		t.Fatalf("terminated %d listening backends (%v)", killed, err)
 	}
+}
+
+// cutListeners refuses new connections to the test's database (ALLOW_CONNECTIONS
+// false, which binds superusers too) and ends its listening connections; the returned
+// function allows connections again. Connections already in pools keep working.
+func cutListeners(t *testing.T, url string) (restore func()) {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := cfg.Database
+	// A database cannot refuse its own session: administer from the maintenance one.
+	admin, err := pgx.Connect(ctx, servicetest.PostgresServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow := func(on bool) error {
+		_, err := admin.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %s ALLOW_CONNECTIONS %t`, pgx.Identifier{db}.Sanitize(), on))
+		return err
+	}
+	var once sync.Once
+	restore = func() {
+		once.Do(func() {
+			if err := allow(true); err != nil {
+				t.Error(err)
+			}
+			admin.Close(ctx)
+		})
+	}
+	t.Cleanup(restore)
+	if err := allow(false); err != nil {
+		t.Fatal(err)
+	}
+	var killed int
+	err = admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = $1 AND query ILIKE 'listen %'`, db).Scan(&killed)
+	if err != nil || killed == 0 {
+		t.Fatalf("terminated %d listening backends (%v)", killed, err)
+	}
+	return restore
 }
 
 func TestNewRefusesNoServer(t *testing.T) {

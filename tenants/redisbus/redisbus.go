@@ -19,7 +19,10 @@ import (
 	"github.com/syncspace/syncspace/tenants/internal/doorbell"
 )
 
-var _ tenants.Bus = (*Bus)(nil)
+var (
+	_ tenants.Bus      = (*Bus)(nil)
+	_ tenants.Receiver = (*Bus)(nil)
+)
 
 // DefaultChannel is the pub/sub channel of commit notices.
 const DefaultChannel = "syncspace:commits"
@@ -98,9 +101,10 @@ func (b *Bus) Publish(ctx context.Context, n tenants.Notice) error {
 }
 
 type subscription struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	cancel  context.CancelFunc
+	done    chan struct{}
+	once    sync.Once
+	session *doorbell.Session
 
 	mu sync.Mutex
 	ps *redis.PubSub // replaced when the connection is found dead
@@ -144,11 +148,11 @@ func (b *Bus) Subscribe(onNotice func(tenants.Notice), onLoss func()) (stop func
 		cancel()
 		return func() {}
 	}
-	s := &subscription{cancel: cancel, done: make(chan struct{}), ps: b.client.Subscribe(ctx, b.opts.Channel)}
+	session := doorbell.NewSession(onLoss)
+	s := &subscription{cancel: cancel, done: make(chan struct{}), session: session, ps: b.client.Subscribe(ctx, b.opts.Channel)}
 	b.subs[s] = struct{}{}
 	b.mu.Unlock()
 
-	session := doorbell.NewSession(onLoss)
 	go func() {
 		defer close(s.done)
 		b.receive(ctx, s, session, onNotice)
@@ -187,6 +191,7 @@ func (b *Bus) receive(ctx context.Context, s *subscription, session *doorbell.Se
 				continue
 			}
 			b.opts.Logger.Warn("redisbus: subscription silent; reconnecting", "channel", b.opts.Channel)
+			session.Lost()
 			if ps = s.renew(ctx, b.client, b.opts.Channel); ps == nil {
 				return
 			}
@@ -195,6 +200,7 @@ func (b *Bus) receive(ctx context.Context, s *subscription, session *doorbell.Se
 		}
 		silent = 0
 		if err != nil {
+			session.Lost()
 			failures++
 			if failures == 1 || failures%100 == 0 {
 				b.opts.Logger.Warn("redisbus: subscription interrupted; reconnecting", "channel", b.opts.Channel, "err", err)
@@ -238,6 +244,20 @@ func backoff(n int) time.Duration {
 		d *= 2
 	}
 	return min(d, time.Second)
+}
+
+// Receiving reports whether every subscription is connected now (tenants.Receiver):
+// false from a connection failure or a silent connection until Redis confirms the
+// subscription again.
+func (b *Bus) Receiving() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.subs {
+		if !s.session.Up() {
+			return false
+		}
+	}
+	return true
 }
 
 // Close stops every subscription and closes the connections.

@@ -26,11 +26,12 @@ func TestBus(t *testing.T) {
 		if strings.Contains(url, "?") {
 			nodeURL = url + "&client_name=" + name
 		}
+		cut := &aclUser{t: t, url: url, name: name}
 		return bustest.Cluster{
 			Node: func(t *testing.T) tenants.Bus {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
-				b, err := redisbus.New(ctx, nodeURL, redisbus.Options{Channel: name})
+				b, err := redisbus.New(ctx, cut.nodeURL(nodeURL), redisbus.Options{Channel: name})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -38,8 +39,50 @@ func TestBus(t *testing.T) {
 				return b
 			},
 			KillSubscribers: func(t *testing.T) { killPubSub(t, url, name) },
+			Cut:             cut.cut,
 		}
 	})
+}
+
+// aclUser is a Redis user of the test's own (the server is shared): nodes log in as
+// it, and cut disables it and ends its connections, so that nodes cannot reconnect
+// until restore enables it again.
+type aclUser struct {
+	t         *testing.T
+	url, name string
+	once      sync.Once
+}
+
+// nodeURL returns url logged in as the user, creating the user first.
+func (u *aclUser) nodeURL(url string) string {
+	u.once.Do(func() {
+		u.acl(u.t, "ACL", "SETUSER", u.name, "on", ">"+u.name, "~*", "&*", "+@all")
+		u.t.Cleanup(func() { u.acl(u.t, "ACL", "DELUSER", u.name) })
+	})
+	return strings.Replace(url, "redis://", "redis://"+u.name+":"+u.name+"@", 1)
+}
+
+func (u *aclUser) cut(t *testing.T) (restore func()) {
+	u.acl(t, "ACL", "SETUSER", u.name, "off")
+	u.acl(t, "CLIENT", "KILL", "USER", u.name)
+	var once sync.Once
+	restore = func() { once.Do(func() { u.acl(t, "ACL", "SETUSER", u.name, "on") }) }
+	t.Cleanup(restore)
+	return restore
+}
+
+// acl runs an admin command as the default user.
+func (u *aclUser) acl(t *testing.T, args ...any) {
+	t.Helper()
+	o, err := redis.ParseURL(u.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := redis.NewClient(o)
+	defer admin.Close()
+	if err := admin.Do(context.Background(), args...).Err(); err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
 }
 
 // killPubSub ends the pub/sub connections named name (this test's own: other tests

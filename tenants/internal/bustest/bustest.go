@@ -22,6 +22,9 @@ type Cluster struct {
 	// KillSubscribers ends every subscriber connection of this cluster from the
 	// server's side (CLIENT KILL, pg_terminate_backend).
 	KillSubscribers func(t *testing.T)
+	// Cut ends the subscriber connections and refuses new ones until restore is
+	// called (the bus unreachable for them). nil skips the Receiving test.
+	Cut func(t *testing.T) (restore func())
 }
 
 // Run runs the behaviour tests, each on a fresh cluster.
@@ -29,6 +32,7 @@ func Run(t *testing.T, newCluster func(t *testing.T) Cluster) {
 	t.Run("OrderManyTenants", func(t *testing.T) { testOrder(t, newCluster(t)) })
 	t.Run("KilledSubscriber", func(t *testing.T) { testKilled(t, newCluster(t)) })
 	t.Run("Stop", func(t *testing.T) { testStop(t, newCluster(t)) })
+	t.Run("Receiving", func(t *testing.T) { testReceiving(t, newCluster(t)) })
 }
 
 // recorder collects notices per tenant and losses.
@@ -187,4 +191,41 @@ func testStop(t *testing.T, c Cluster) {
 	if err := sub.Close(); err != nil {
 		t.Errorf("second close: %v", err)
 	}
+}
+
+// testReceiving: a subscribed bus reports whether it receives (tenants.Receiver):
+// yes once Subscribe returned, no while its connection is cut and cannot be made
+// again, yes after it reconnected (and reported the possible loss).
+func testReceiving(t *testing.T, c Cluster) {
+	if c.Cut == nil {
+		t.Skip("this bus has no way to cut its subscribers")
+	}
+	pub, sub := c.Node(t), c.Node(t)
+	rc, ok := sub.(tenants.Receiver)
+	if !ok {
+		t.Fatalf("%T does not say whether it receives (tenants.Receiver)", sub)
+	}
+	r := newRecorder()
+	t.Cleanup(sub.Subscribe(r.notice, r.loss))
+	if !rc.Receiving() {
+		t.Fatal("not receiving after Subscribe returned")
+	}
+	restore := c.Cut(t)
+	start := time.Now()
+	r.waitFor(t, 10*time.Second, "Receiving false while cut", func() bool { return !rc.Receiving() })
+	t.Logf("not receiving %v after the cut", time.Since(start).Round(time.Millisecond))
+	time.Sleep(300 * time.Millisecond) // a few reconnect attempts, all refused
+	if rc.Receiving() {
+		t.Fatal("receiving again while the bus is still cut")
+	}
+	restore()
+	r.waitFor(t, 10*time.Second, "Receiving and a loss after the restore", func() bool { return rc.Receiving() && r.losses >= 1 })
+	deadline := time.Now().Add(10 * time.Second)
+	for { // the publisher's own connections may need a moment after the cut
+		if err := pub.Publish(context.Background(), notice(1, 1)); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.waitFor(t, 5*time.Second, "a notice after the restore", func() bool { return len(r.got["tenant-01"]) >= 1 })
 }

@@ -64,6 +64,7 @@ type Session struct {
 	mu        sync.Mutex
 	connected bool // Connected was called before
 	gaveUp    bool // Subscribe returned before the first connection
+	up        bool // connected now: Connected since the last Lost
 }
 
 // NewSession returns a session calling onLoss on possible losses.
@@ -87,7 +88,7 @@ func (s *Session) Connected() {
 	s.mu.Lock()
 	first := !s.connected
 	lost := !first || s.gaveUp
-	s.connected = true
+	s.connected, s.up = true, true
 	s.mu.Unlock()
 	if first {
 		close(s.ready)
@@ -95,4 +96,24 @@ func (s *Session) Connected() {
 	if lost {
 		s.onLoss()
 	}
+}
+
+// Lost records, in the subscriber's goroutine, that the subscription's connection
+// failed (or a new one could not be made): notices may be missed until the next
+// Connected. It reports whether the subscription was up until now (the first failure
+// of an outage).
+func (s *Session) Lost() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	was := s.up
+	s.up = false
+	return was
+}
+
+// Up reports whether the subscription is connected now: Connected was called and
+// Lost was not called since.
+func (s *Session) Up() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.up
 }

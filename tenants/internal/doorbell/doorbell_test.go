@@ -60,3 +60,26 @@ func TestSession(t *testing.T) {
 		t.Fatalf("a first connection after Subscribe gave up reported %d losses, want 1", late)
 	}
 }
+
+// TestSessionUp: a session is up from a connection until the next failure, and Lost
+// reports only the first failure of an outage.
+func TestSessionUp(t *testing.T) {
+	s := NewSession(func() {})
+	if s.Up() {
+		t.Fatal("up before any connection")
+	}
+	if s.Lost() {
+		t.Fatal("a failure before any connection reported as the end of one")
+	}
+	s.Connected()
+	if !s.Up() {
+		t.Fatal("not up after connecting")
+	}
+	if !s.Lost() || s.Lost() || s.Up() {
+		t.Fatal("Lost: want true once, then false, and the session down")
+	}
+	s.Connected()
+	if !s.Up() {
+		t.Fatal("not up after reconnecting")
+	}
+}
