@@ -42,6 +42,7 @@ type subscriber struct {
 	seqs   []int64
 	epoch  string
 	drops  int
+	closes map[int]int // close codes of dropped sessions, counted
 	errMsg string
 }
 
@@ -117,12 +118,19 @@ func (s *subscriber) lastLocked() int64 {
 // run keeps a session open (resuming after each drop) until ctx ends.
 func (s *subscriber) run(ctx context.Context) {
 	for ctx.Err() == nil {
-		_ = s.session(ctx) // a dropped socket is expected; the resume is what is checked
+		err := s.session(ctx) // a dropped socket is expected; the resume is what is checked
 		if ctx.Err() != nil {
 			return
 		}
 		s.mu.Lock()
 		s.drops++
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			if s.closes == nil {
+				s.closes = map[int]int{}
+			}
+			s.closes[ce.Code]++
+		}
 		s.mu.Unlock()
 		time.Sleep(100 * time.Millisecond)
 	}

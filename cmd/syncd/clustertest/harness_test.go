@@ -81,7 +81,13 @@ func needServices(t *testing.T) {
 // blob dir, then nginx in front of them.
 func startCluster(t *testing.T, bus string) *cluster {
 	t.Helper()
-	c := &cluster{pg: pgtest.Postgres(t)}
+	return startClusterOn(t, pgtest.Postgres(t), bus)
+}
+
+// startClusterOn is startCluster on the PostgreSQL database at pg.
+func startClusterOn(t *testing.T, pg, bus string) *cluster {
+	t.Helper()
+	c := &cluster{pg: pg}
 	dir := t.TempDir()
 	c.kek = filepath.Join(dir, "kek")
 	if err := auth.WriteKEKFile(c.kek); err != nil {
