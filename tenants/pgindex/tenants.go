@@ -3,6 +3,7 @@ package pgindex
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -94,6 +95,19 @@ func (s *Store) LoadHead(ctx context.Context, id string) (epoch string, head, ma
 func (s *Store) SetHead(ctx context.Context, id, epoch string, head int64) error {
 	_, err := s.pool.Exec(ctx, `UPDATE tenant_heads SET epoch = $2, head_seq = $3 WHERE tenant_id = $1`, id, epoch, head)
 	return err
+}
+
+// NewEpochs starts a new epoch for every tenant, keeping each head seq: what clients
+// saw before is another history, so they resynchronise (resync_required) instead of
+// trusting seqs that may be handed out again, as after a restore of the database from
+// an older backup. Each tenant gets its own random epoch. It returns how many tenants
+// it changed. Running nodes follow within about a second (their head check).
+func (s *Store) NewEpochs(ctx context.Context) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE tenant_heads SET epoch = replace(gen_random_uuid()::text, '-', '')`)
+	if err != nil {
+		return 0, fmt.Errorf("pgindex: new epochs: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // Usage implements index.Recovery: the bytes and entries counted from the entries.

@@ -53,3 +53,38 @@ func clusterImport(ctx context.Context, r *runCtx) error {
 		rep.Tenants, rep.Skipped, rep.Files, rep.Changes, rep.Versions, rep.Keys, rep.Tokens, rep.Devices, rep.Shares, rep.Audit)
 	return nil
 }
+
+func validateClusterNewEpoch(p *parsed) error {
+	if (p.get("config") == "") == (p.get("postgres") == "") {
+		return usagef("cluster new-epoch needs --config FILE (a config with a cluster section) or --postgres URL")
+	}
+	for _, f := range []string{"server", "data", "key-dir"} {
+		if p.has(f) {
+			return usagef("--%s cannot be used with cluster new-epoch", f)
+		}
+	}
+	return nil
+}
+
+// clusterNewEpoch starts a new epoch for every tenant of the cluster (after a restore
+// of its database from a backup): clients resynchronise instead of trusting seqs
+// that will be handed out again.
+func clusterNewEpoch(ctx context.Context, r *runCtx) error {
+	url := r.p.get("postgres")
+	if url == "" {
+		cfg, err := config.Load(r.p.get("config"), os.Getenv)
+		if err != nil {
+			return err
+		}
+		if !cfg.Cluster.Enabled() {
+			return fmt.Errorf("%s has no cluster section", r.p.get("config"))
+		}
+		url = cfg.Cluster.Postgres
+	}
+	n, err := node.NewEpochs(ctx, url)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.stdout, "started a new epoch for %d tenants\n", n)
+	return nil
+}

@@ -63,6 +63,8 @@ Commands:
   audit [--limit N]
   cluster import --data DIR --config FILE    (move a single-node data dir, syncd stopped,
                                               into the cluster of FILE's "cluster" section)
+  cluster new-epoch                          (cluster mode, after restoring PostgreSQL from
+                                              a backup: every tenant starts a new epoch)
 
 Team commands (remote mode with a tenant admin token; the tenant is the token's):
   team tokens                                         (tokens and devices)
@@ -244,6 +246,7 @@ func init() {
 		{words: []string{"team", "revoke"}, args: -1, flags: []string{"subject", "device"}, validate: validateTeamRevoke, run: teamRevoke},
 		{words: []string{"team", "audit"}, flags: []string{"limit"}, validate: validateTeam, run: teamAudit},
 		{words: []string{"cluster", "import"}, validate: validateClusterImport, direct: clusterImport},
+		{words: []string{"cluster", "new-epoch"}, validate: validateClusterNewEpoch, direct: clusterNewEpoch},
 	}
 	for _, c := range commands {
 		c := c
