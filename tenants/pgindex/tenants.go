@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncspace/syncspace/tenants/index"
 )
@@ -101,9 +102,10 @@ func (s *Store) SetHead(ctx context.Context, id, epoch string, head int64) error
 // saw before is another history, so they resynchronise (resync_required) instead of
 // trusting seqs that may be handed out again, as after a restore of the database from
 // an older backup. Each tenant gets its own random epoch. It returns how many tenants
-// it changed. Running nodes follow within about a second (their head check).
-func (s *Store) NewEpochs(ctx context.Context) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE tenant_heads SET epoch = replace(gen_random_uuid()::text, '-', '')`)
+// it changed. Running nodes follow within about a second (their head check). The
+// schema migrations must have been applied.
+func NewEpochs(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	tag, err := pool.Exec(ctx, `UPDATE tenant_heads SET epoch = replace(gen_random_uuid()::text, '-', '')`)
 	if err != nil {
 		return 0, fmt.Errorf("pgindex: new epochs: %w", err)
 	}

@@ -54,7 +54,7 @@ func OpenClusterTarget(ctx context.Context, cl Cluster, tmpDir string) (_ *Clust
 }
 
 // NewEpochs starts a new epoch for every tenant of the cluster database at url
-// (pgindex.Store.NewEpochs; schema migrations first) and returns how many tenants it
+// (pgindex.NewEpochs; schema migrations first) and returns how many tenants it
 // changed.
 func NewEpochs(ctx context.Context, url string) (int64, error) {
 	if err := migrate(ctx, url); err != nil {
@@ -65,9 +65,5 @@ func NewEpochs(ctx context.Context, url string) (int64, error) {
 		return 0, fmt.Errorf("connect to postgres: %w", err)
 	}
 	defer pool.Close()
-	idx, err := pgindex.New(ctx, pool, pgindex.Options{NoLimits: true})
-	if err != nil {
-		return 0, fmt.Errorf("open index: %w", err)
-	}
-	return idx.NewEpochs(ctx)
+	return pgindex.NewEpochs(ctx, pool)
 }
