@@ -202,6 +202,9 @@ func (s *sequencer) reset(st *tseq, epoch string, head int64) {
 	}
 	st.epoch = epoch
 	st.last.Store(head)
+	// The space first: a subscriber closed by the listeners and resuming at once must
+	// find the new epoch, not be acknowledged in the old one.
+	st.advanceSpace()
 	for _, fn := range s.lis.Load().resets {
 		fn(st.name, epoch, head)
 	}
