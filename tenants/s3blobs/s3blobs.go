@@ -22,9 +22,12 @@ import (
 	"github.com/syncspace/syncspace/tenants/blobkey"
 )
 
-// tmpPrefix holds uploads in progress; a bucket lifecycle rule (or the collector) may
-// expire what a crashed node left there.
-const tmpPrefix = "tmp/"
+// tmpPrefix starts the keys of uploads in progress; a bucket lifecycle rule (or the
+// collector) may expire what a crashed node left there. The keys are flat (no "/"
+// after the prefix): on S3 servers over a file system (versitygw's posix backend), the
+// removal of one temporary object removes its emptied parent directory, which would
+// fail a concurrent upload into that same directory.
+const tmpPrefix = "tmp-"
 
 // maxCopy is the largest object one CopyObject copies; larger ones are composed in
 // parts.
@@ -95,7 +98,7 @@ func (s *Store) Put(ctx context.Context, tenantID, sha256hex string, size int64,
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return err
 	}
-	tmp := tmpPrefix + tenantID + "/" + sha256hex[:16] + "-" + hex.EncodeToString(rnd[:])
+	tmp := tmpPrefix + tenantID + "-" + sha256hex[:16] + "-" + hex.EncodeToString(rnd[:])
 	defer func() {
 		// Removed in every case: after the copy it is a duplicate, after a failure junk.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tmpRemoveTimeout)
@@ -124,6 +127,12 @@ func (s *Store) Put(ctx context.Context, tenantID, sha256hex string, size int64,
 		_, err = s.client.ComposeObject(ctx, dst, src)
 	}
 	if err != nil {
+		// Another writer may have put the same content at the same key at the same moment,
+		// and some S3 servers (versitygw's posix backend) refuse the loser of that race.
+		// The key names its content, so the blob being there with its size is success.
+		if oi, serr := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{}); serr == nil && oi.Size == size {
+			return nil
+		}
 		return fmt.Errorf("s3blobs: copy into place: %w", err)
 	}
 	return nil
