@@ -244,8 +244,9 @@ type loadGen struct {
 	nodes  []string // base URLs
 	tokens []string // per tenant
 	prefix string
-	// onStart, when set, is called before upload N is sent.
-	onStart func(n int64, at time.Time)
+	// onStart and onAck, when set, are called before upload N is sent and when its
+	// answer came.
+	onStart, onAck func(n int64, at time.Time)
 
 	next  atomic.Int64
 	acked atomic.Int64
@@ -316,6 +317,9 @@ func (g *loadGen) one(ctx context.Context, n int64) {
 		}
 		return
 	}
+	if g.onAck != nil {
+		g.onAck(n, time.Now())
+	}
 	g.acked.Add(1)
 	g.mu.Lock()
 	g.heads[t] = max(g.heads[t], seq)
@@ -337,7 +341,8 @@ func putSeq(ctx context.Context, cl *http.Client, url, token string, body []byte
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusCreated {
+	// 200: the same content was there (a proxy retried a PUT whose first try committed)
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("PUT %s: %d %s", hidePath(url), resp.StatusCode, strings.TrimSpace(string(b)))
 	}
 	var meta struct {

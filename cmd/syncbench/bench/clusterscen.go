@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,15 +60,17 @@ func (k *clusterKit) busOf() (url, name string) {
 // evTarget is one server set the events scenario loads.
 type evTarget struct {
 	name  string
-	nodes []string
+	nodes []*syncNode
 	toks  []string // [0] the hot tenant, then the spread tenants
 }
 
 // evResult sums a target's rounds.
 type evResult struct {
-	rates []float64
-	del   delivery
-	notes string
+	rates   []float64
+	del     delivery
+	notes   string
+	nodeCPU []float64 // CPU used per node, in CPUs
+	busy    []float64 // the machine's busy share
 }
 
 // runClusterEvents: events/s committed and delivered by single-node syncd (SQLite) and
@@ -109,13 +113,9 @@ func runClusterEvents(ctx context.Context, r *runner) []Result {
 		return []Result{failed(scen, "events/s", "", err)}
 	}
 	sleepCtx(ctx, 1200*time.Millisecond) // tenants and tokens reach every node within 1 s
-	targets := []evTarget{{"single-node SQLite", []string{single.nodes[0].base}, sToks}}
+	targets := []evTarget{{"single-node SQLite", single.nodes, sToks}}
 	for n := 1; n <= 3; n++ {
-		var bases []string
-		for _, node := range c.nodes[:n] {
-			bases = append(bases, node.base)
-		}
-		targets = append(targets, evTarget{fmt.Sprintf("%d cluster node%s", n, map[bool]string{true: "s"}[n > 1]), bases, cToks})
+		targets = append(targets, evTarget{fmt.Sprintf("%d cluster node%s", n, map[bool]string{true: "s"}[n > 1]), c.nodes[:n], cToks})
 	}
 	conc := r.size(32, 4)
 	d := r.dur(8*time.Second, time.Second)
@@ -131,18 +131,23 @@ func runClusterEvents(ctx context.Context, r *runner) []Result {
 		order := []int{0, 1, 2, 3, 3, 2, 1, 0}
 		for i, ti := range order {
 			t := targets[ti]
+			before := sampleCPU(t.nodes)
 			rate, del, note, err := measureEvents(ctx, t.nodes, t.toks[layout.from:layout.to], fmt.Sprintf("r%d%s", i, strings.ReplaceAll(layout.label, " ", "")), conc, d)
 			if err != nil {
 				out = append(out, failed(scen, "events/s, "+layout.label+", "+t.name, "", err))
 				return out
 			}
+			perNode, busy := before.until(sampleCPU(t.nodes))
 			res[ti].rates = append(res[ti].rates, rate)
 			res[ti].del = sumDelivery(res[ti].del, del)
 			res[ti].notes += note
+			res[ti].nodeCPU = append(res[ti].nodeCPU, perNode)
+			res[ti].busy = append(res[ti].busy, busy)
 		}
 		base := median(res[0].rates)
 		for ti, t := range targets {
-			notes := fmt.Sprintf("%s; %s; rounds %s%s", common, res[ti].del, fmtRates(res[ti].rates), res[ti].notes)
+			notes := fmt.Sprintf("%s; %s; rounds %s; CPU per node %.2f, machine busy %.0f%%%s", common, res[ti].del,
+				fmtRates(res[ti].rates), median(res[ti].nodeCPU), 100*median(res[ti].busy), res[ti].notes)
 			metric := "events/s, " + layout.label + ", " + t.name
 			if ti == 0 {
 				out = append(out, row(scen, metric, median(res[ti].rates), "", 0, notes, zeroLoss(res[ti].del)))
@@ -156,9 +161,13 @@ func runClusterEvents(ctx context.Context, r *runner) []Result {
 
 // measureEvents runs one load on nodes over the tenants of toks and returns the
 // uploads acknowledged per second and what the subscribers received.
-func measureEvents(ctx context.Context, nodes, toks []string, prefix string, conc int, d time.Duration) (float64, delivery, string, error) {
+func measureEvents(ctx context.Context, ns []*syncNode, toks []string, prefix string, conc int, d time.Duration) (float64, delivery, string, error) {
 	var subs []*seqSub
 	var tenant []int
+	var nodes []string
+	for _, n := range ns {
+		nodes = append(nodes, n.base)
+	}
 	for t, tok := range toks {
 		for j, n := range nodes {
 			subs = append(subs, newSeqSub(n, tok, fmt.Sprintf("s%d-%d", t, j)))
@@ -313,4 +322,61 @@ func pgCommitOne(ctx context.Context, pool *pgxpool.Pool, tid string) error {
 		return err
 	}
 	return nil
+}
+
+// cpuSample is the CPU time used by some nodes and by the whole machine, at one moment.
+type cpuSample struct {
+	at          time.Time
+	nodes       int
+	procs       time.Duration
+	busy, total uint64 // /proc/stat ticks
+}
+
+// sampleCPU reads the nodes' CPU time and the machine's counters.
+func sampleCPU(nodes []*syncNode) cpuSample {
+	s := cpuSample{at: time.Now(), nodes: len(nodes)}
+	for _, n := range nodes {
+		if d, err := cpuOf(n.p.cmd.Process.Pid); err == nil {
+			s.procs += d
+		}
+	}
+	s.busy, s.total = machineTicks()
+	return s
+}
+
+// until returns the CPUs each node used on average between a and b, and the share of
+// the machine's CPU time that was busy.
+func (a cpuSample) until(b cpuSample) (perNode, busy float64) {
+	if wall := b.at.Sub(a.at).Seconds(); wall > 0 && a.nodes > 0 {
+		perNode = (b.procs - a.procs).Seconds() / wall / float64(a.nodes)
+	}
+	if b.total > a.total {
+		busy = float64(b.busy-a.busy) / float64(b.total-a.total)
+	}
+	return perNode, busy
+}
+
+// machineTicks returns the busy and total ticks of the "cpu" line of /proc/stat (idle
+// and iowait are not busy).
+func machineTicks() (busy, total uint64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		if i >= 8 { // guest time is already in user time
+			break
+		}
+		total += n
+		if i != 3 && i != 4 {
+			busy += n
+		}
+	}
+	return busy, total
 }
