@@ -1,8 +1,9 @@
 // Package bench is syncbench's program logic, the home of every benchmark of the
 // project: it measures syncspace (an in-process syncd from cmd/syncd/daemon, the /ws
 // hub alone over the real auth service, the real client from
-// cmd/realtime-sync-client/clientapp, and a syncd child process where memory must be
-// isolated) against real peers run on
+// cmd/realtime-sync-client/clientapp, a syncd child process where memory must be
+// isolated, and clusters of syncd child processes in the opt-in cluster-* scenarios)
+// against real peers run on
 // the same machine in the same run (nginx, a minimal net/http handler with the same
 // durability, a minimal gorilla/websocket broadcast server, Centrifugo, Syncthing,
 // rsync), and prints one table: scenario, syncspace, peer, ratio, target, verdict.
