@@ -1,8 +1,9 @@
 // Package bench is syncbench's program logic, the home of every benchmark of the
 // project: it measures syncspace (an in-process syncd from cmd/syncd/daemon, the /ws
 // hub alone over the real auth service, the real client from
-// cmd/realtime-sync-client/clientapp, and a syncd child process where memory must be
-// isolated) against real peers run on
+// cmd/realtime-sync-client/clientapp, a syncd child process where memory must be
+// isolated, and clusters of syncd child processes in the opt-in cluster-* scenarios)
+// against real peers run on
 // the same machine in the same run (nginx, a minimal net/http handler with the same
 // durability, a minimal gorilla/websocket broadcast server, Centrifugo, Syncthing,
 // rsync), and prints one table: scenario, syncspace, peer, ratio, target, verdict.
@@ -118,6 +119,11 @@ var allScenarios = []scenario{
 	{"rss", "server RSS per idle subscribed connection at 10,000 connections", 3 * time.Minute, runRSS},
 	{"propagation", "1 KiB change A→B, p50/p99 over 200 changes: syncspace clients vs Syncthing", 7 * time.Minute, runPropagation},
 	{"initial-sync", "10,000 × 4 KiB into an empty folder: realtime-sync-client --once vs rsync daemon", 3 * time.Minute, runInitialSync},
+	// opt-in (see optIn): run only when named; `--only cluster` names them all
+	{"cluster-events", "events/s: single-node SQLite vs 1, 2, 3 cluster nodes (1 hot tenant, 64 tenants), beside PostgreSQL's commit rate alone", 12 * time.Minute, runClusterEvents},
+	{"cluster-propagation", "cross-node propagation p50/p99 at ~1,000 events/s: Redis vs LISTEN/NOTIFY", 6 * time.Minute, runClusterPropagation},
+	{"cluster-blobs", "cluster uploads (64 MiB, and 4 KiB files) on S3 vs local disk", 6 * time.Minute, runClusterBlobs},
+	{"cluster-kill", "kill -9 of one of 3 nodes under load: time until its clients resumed and have every seq", 4 * time.Minute, runClusterKill},
 }
 
 // runner is the state shared by the scenarios of one run.
@@ -258,10 +264,17 @@ func (r *runner) startProfile(name string) func() {
 	}
 }
 
-// selectScenarios returns the scenarios named in only (all when empty), in suite order.
+// selectScenarios returns the scenarios named in only (all but the opt-in ones when
+// empty), in suite order. "cluster" names every cluster-* scenario.
 func selectScenarios(only []string) ([]scenario, error) {
 	if len(only) == 0 {
-		return allScenarios, nil
+		var out []scenario
+		for _, s := range allScenarios {
+			if !optIn(s.name) {
+				out = append(out, s)
+			}
+		}
+		return out, nil
 	}
 	want := map[string]bool{}
 	for _, n := range only {
@@ -271,14 +284,14 @@ func selectScenarios(only []string) ([]scenario, error) {
 		}
 		found := false
 		for _, s := range allScenarios {
-			if s.name == n {
+			if s.name == n || n+"-" == clusterPrefix && optIn(s.name) {
 				found = true
+				want[s.name] = true
 			}
 		}
 		if !found {
 			return nil, fmt.Errorf("unknown scenario %q (known: %s)", n, strings.Join(Scenarios(), ", "))
 		}
-		want[n] = true
 	}
 	if len(want) == 0 {
 		return nil, errors.New("--only names no scenario")
@@ -302,6 +315,8 @@ Missing peers are installed when possible (apt-get as root; go install for Centr
 else their rows say "skipped: <reason>".
 
 Scenarios: %s
+(cluster-* run only when named: --only cluster runs them all; they need PostgreSQL,
+and Redis, S3 and nginx for some rows, from the SYNCSPACE_TEST_* variables)
 
 flags:
 `
