@@ -95,7 +95,7 @@ func TestChunksKeptFromUpload(t *testing.T) {
 	if err := os.Remove(filepath.Join(e.filesDir(), "a.bin")); err != nil {
 		t.Fatal(err)
 	}
-	l, err := e.sp.Chunks(ctx, "a.bin")
+	l, err := NewDelta(e.sp).Chunks(ctx, "a.bin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,16 +108,16 @@ func TestChunksKeptFromUpload(t *testing.T) {
 	if e.storedList(ms.Hash) != nil {
 		t.Fatal("a list kept for a small file")
 	}
-	l, err = e.sp.Chunks(ctx, "s.txt")
+	l, err = NewDelta(e.sp).Chunks(ctx, "s.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantList(t, l, []byte("small"))
-	if _, err := e.sp.Chunks(ctx, "nope"); protocol.CodeOf(err) != protocol.CodeNotFound {
+	if _, err := NewDelta(e.sp).Chunks(ctx, "nope"); protocol.CodeOf(err) != protocol.CodeNotFound {
 		t.Fatalf("missing: %v", err)
 	}
 	e.sp.Mkdir(ctx, "dir", Source{})
-	if _, err := e.sp.Chunks(ctx, "dir"); protocol.CodeOf(err) != protocol.CodeNotFound {
+	if _, err := NewDelta(e.sp).Chunks(ctx, "dir"); protocol.CodeOf(err) != protocol.CodeNotFound {
 		t.Fatalf("directory: %v", err)
 	}
 }
@@ -132,7 +132,7 @@ func TestChunksComputedOnce(t *testing.T) {
 	if err := e.reg.index.DropChunkList(ctx, e.sp.id, m.Hash); err != nil {
 		t.Fatal(err)
 	}
-	l, err := e.sp.Chunks(ctx, "a.bin")
+	l, err := NewDelta(e.sp).Chunks(ctx, "a.bin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestChunksComputedOnce(t *testing.T) {
 	if err := e.reg.index.PutChunkList(ctx, e.sp.id, m.Hash, []byte("damaged")); err != nil {
 		t.Fatal(err)
 	}
-	if l, err = e.sp.Chunks(ctx, "a.bin"); err != nil {
+	if l, err = NewDelta(e.sp).Chunks(ctx, "a.bin"); err != nil {
 		t.Fatal(err)
 	}
 	wantList(t, l, v)
@@ -245,7 +245,7 @@ func TestDeltaAtomic(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := e.state("a.bin")
-			_, _, err := e.sp.PutDelta(ctx, "a.bin", tc.ops, tc.o)
+			_, _, err := NewDelta(e.sp).Put(ctx, "a.bin", tc.ops, tc.o)
 			wantCode(t, err, tc.code)
 			e.sameState(before, "a.bin")
 		})
@@ -257,14 +257,14 @@ func TestDeltaAtomic(t *testing.T) {
 		if err := os.Truncate(p, 1<<20); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err := e.sp.PutDelta(ctx, "a.bin", bytes.NewReader(ops), o)
+		_, _, err := NewDelta(e.sp).Put(ctx, "a.bin", bytes.NewReader(ops), o)
 		wantCode(t, err, protocol.CodeInternal)
 		if err := os.WriteFile(p, base, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		e.sameState(before, "a.bin")
 	})
-	m2, created, err := e.sp.PutDelta(ctx, "a.bin", bytes.NewReader(ops), o)
+	m2, created, err := NewDelta(e.sp).Put(ctx, "a.bin", bytes.NewReader(ops), o)
 	if err != nil || created || m2.Hash != sum(next) || !bytes.Equal(e.read("a.bin"), next) {
 		t.Fatalf("good delta: %v %v %+v", err, created, m2)
 	}
@@ -302,7 +302,7 @@ func TestDeltaBaseReplacedMeanwhile(t *testing.T) {
 	next[10] ^= 1
 	other := randomData(6, 2<<20)
 	rr := &raceReader{r: bytes.NewReader(deltaOf(t, base, next)), fn: func() { e.put("a.bin", other) }}
-	_, _, err := e.sp.PutDelta(ctx, "a.bin", rr, PutOptions{IfMatch: m.Hash, SHA256: sum(next)})
+	_, _, err := NewDelta(e.sp).Put(ctx, "a.bin", rr, PutOptions{IfMatch: m.Hash, SHA256: sum(next)})
 	wantCode(t, err, protocol.CodePreconditionFailed)
 	if !bytes.Equal(e.read("a.bin"), other) {
 		t.Fatal("the other writer's content was lost")
