@@ -5,11 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/cmd/syncd/daemon"
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
 )
@@ -260,12 +264,12 @@ type durableHandler struct {
 }
 
 func (h *durableHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	name := strings.ReplaceAll(strings.TrimPrefix(r.URL.Path, "/"), "/", "_")
-	if name == "" || strings.HasPrefix(name, ".") {
+	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+	if name == "" || strings.HasPrefix(name, ".") || strings.Contains(name, "/.") {
 		http.Error(w, "bad path", http.StatusBadRequest)
 		return
 	}
-	target := filepath.Join(h.dir, name)
+	target := filepath.Join(h.dir, filepath.FromSlash(name))
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		f, err := os.Open(target)
@@ -303,7 +307,7 @@ func (h *durableHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "digest mismatch", http.StatusUnprocessableEntity)
 			return
 		}
-		if err := f.Sync(); err != nil {
+		if err := fsys.Sync(f); err != nil {
 			http.Error(w, "fsync", http.StatusInternalServerError)
 			return
 		}
@@ -311,19 +315,42 @@ func (h *durableHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "close", http.StatusInternalServerError)
 			return
 		}
+		if err := h.mkdirs(filepath.Dir(target)); err != nil {
+			http.Error(w, "mkdir", http.StatusInternalServerError)
+			return
+		}
 		if err := os.Rename(tmp, target); err != nil {
 			http.Error(w, "rename", http.StatusInternalServerError)
 			return
 		}
 		ok = true
-		if d, err := os.Open(h.dir); err == nil {
-			_ = d.Sync()
-			d.Close()
+		if err := fsys.SyncDir(filepath.Dir(target)); err != nil {
+			http.Error(w, "fsync dir", http.StatusInternalServerError)
+			return
 		}
 		w.WriteHeader(http.StatusCreated)
 	default:
 		http.Error(w, "method", http.StatusMethodNotAllowed)
 	}
+}
+
+// mkdirs makes dir (under h.dir) and its missing parents durably: each new directory's
+// parent is fsynced.
+func (h *durableHandler) mkdirs(dir string) error {
+	if dir == h.dir {
+		return nil
+	}
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	if err := h.mkdirs(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	// Made meanwhile by a concurrent PUT (ErrExist): its parent may not be synced yet.
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return fsys.SyncDir(filepath.Dir(dir))
 }
 
 // serveLocal serves h on 127.0.0.1 with a kernel-chosen port; stop closes it.
