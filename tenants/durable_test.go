@@ -18,7 +18,9 @@ var flushStages = []struct {
 	name  string
 	match func(name string) bool
 }{
-	{"temp file", func(n string) bool { return strings.Contains(n, string(filepath.Separator)+"tmp"+string(filepath.Separator)) }},
+	{"temp file", func(n string) bool {
+		return strings.Contains(n, string(filepath.Separator)+"tmp"+string(filepath.Separator))
+	}},
 	{"directory", func(n string) bool { return strings.Contains(n, string(filepath.Separator)+"files") }},
 	{"log row (WAL)", func(n string) bool { return strings.HasSuffix(n, "-wal") }},
 }
