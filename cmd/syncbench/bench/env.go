@@ -256,16 +256,19 @@ func startDurablePeer(dir string) (url string, stop func(), err error) {
 
 // durableHandler is the minimal net/http peer for uploads and downloads: PUT streams
 // the body into a temp file while hashing it (SHA-256), checks X-Content-SHA256,
-// fsyncs, renames over the target and fsyncs the directory — the durability syncd
-// promises before its 2xx; GET serves the file with http.ServeContent.
+// fsyncs, makes missing parent directories (fsyncing each one's parent), renames
+// over the target and fsyncs its directory — the durability syncd promises before
+// its 2xx; GET serves the file with http.ServeContent. Paths must be clean (no "..",
+// no empty or dot-led segments). Its fsyncs go through sync/fsys.Sync, so they are
+// counted, and slowed down in the slow-disk rows, like syncd's.
 type durableHandler struct {
 	dir string
 	seq atomic.Int64
 }
 
 func (h *durableHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
-	if name == "" || strings.HasPrefix(name, ".") || strings.Contains(name, "/.") {
+	name := strings.TrimPrefix(r.URL.Path, "/")
+	if name == "" || path.Clean(name) != name || strings.HasPrefix(name, ".") || strings.Contains(name, "/.") {
 		http.Error(w, "bad path", http.StatusBadRequest)
 		return
 	}
