@@ -36,7 +36,7 @@ func TestPutAnswersOnlyAfterEveryFlush(t *testing.T) {
 			reached, release := make(chan struct{}), make(chan struct{})
 			var once sync.Once
 			old := fsys.SetSyncHook(func(name string) error {
-				if st.match(name) {
+				if strings.HasPrefix(name, e.dir) && st.match(name) {
 					once.Do(func() { close(reached) })
 					<-release
 				}
@@ -80,7 +80,7 @@ func TestPutFailsOnFlushFault(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			fault := errors.New("injected fsync failure")
 			old := fsys.SetSyncHook(func(name string) error {
-				if st.match(name) {
+				if strings.HasPrefix(name, e.dir) && st.match(name) {
 					return fault
 				}
 				return nil
