@@ -36,7 +36,7 @@ func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
 		f.Close()
 		return err
 	}
-	if err := syncFile(f); err != nil {
+	if err := Sync(f); err != nil {
 		f.Close()
 		return err
 	}
@@ -61,5 +61,5 @@ func SyncDir(dir string) error {
 		return err
 	}
 	defer d.Close()
-	return d.Sync()
+	return Sync(d)
 }

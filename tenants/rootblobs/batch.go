@@ -94,7 +94,7 @@ func (b *batch) SyncDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	return f.Sync()
+	return b.t.flush.Sync(f)
 }
 
 // SyncVersions fsyncs versions/.
@@ -103,5 +103,5 @@ func (b *batch) SyncVersions() error {
 	if err != nil {
 		return err
 	}
-	return d.Sync()
+	return b.t.flush.Sync(d)
 }

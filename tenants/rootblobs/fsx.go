@@ -78,11 +78,11 @@ func moveBetween(fromRoot *os.Root, from string, toRoot *os.Root, to string, noR
 	if err := renameAt(src, from, dst, to, noReplace); err != nil {
 		return err
 	}
-	if err := dst.Sync(); err != nil {
+	if err := fsys.Sync(dst); err != nil {
 		return err
 	}
 	if syncSrc && !(fromRoot == toRoot && pathrule.Parent(from) == pathrule.Parent(to)) {
-		return src.Sync()
+		return fsys.Sync(src)
 	}
 	return nil
 }
@@ -118,7 +118,7 @@ func syncDir(root *os.Root, dir string) error {
 		return err
 	}
 	defer f.Close()
-	return f.Sync()
+	return fsys.Sync(f)
 }
 
 // mkdirPrivate creates the directory name under root with mode 0700 (exactly).

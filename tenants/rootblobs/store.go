@@ -21,6 +21,9 @@ import (
 // Store is the content of every tenant of one data dir.
 type Store struct {
 	dataDir string // absolute
+	// flush merges the fsyncs of uploads' temp files and of group commits'
+	// directories across all tenants (nil where the platform has no syncfs).
+	flush *fsys.Flusher
 }
 
 var _ blob.Store = (*Store)(nil)
@@ -34,7 +37,11 @@ func New(dataDir string) (*Store, error) {
 	if err := mkdirAllOS(filepath.Join(abs, "tenants")); err != nil {
 		return nil, err
 	}
-	return &Store{dataDir: abs}, nil
+	fl, err := fsys.NewFlusher(filepath.Join(abs, "tenants"))
+	if err != nil {
+		return nil, err
+	}
+	return &Store{dataDir: abs, flush: fl}, nil
 }
 
 func (st *Store) tenantDir(name string) string {
@@ -56,7 +63,7 @@ func (st *Store) Open(t blob.Tenant) (blob.Content, error) {
 	if err := st.Create(t); err != nil {
 		return nil, err
 	}
-	return openTenant(st.tenantDir(t.Name))
+	return openTenant(st.tenantDir(t.Name), st.flush)
 }
 
 // Delete moves the tenant's directory aside first, so that the name is free at once,

@@ -20,6 +20,9 @@ type Tenant struct {
 	// filesFD is an O_PATH descriptor of files/ for fsys.OpenFileBeneath (-1 when
 	// closed or unavailable).
 	filesFD int
+	// flush is the store's Flusher: the fsyncs of temp files and of a Batch's
+	// directories share flushes with other uploads, of every tenant.
+	flush *fsys.Flusher
 }
 
 var (
@@ -27,9 +30,10 @@ var (
 	_ blob.Disk    = (*Tenant)(nil)
 )
 
-// openTenant opens the roots of the tenant directory dir.
-func openTenant(dir string) (*Tenant, error) {
-	t := &Tenant{dir: dir, filesFD: -1}
+// openTenant opens the roots of the tenant directory dir; fl merges its fsyncs with
+// other tenants' (nil: none).
+func openTenant(dir string, fl *fsys.Flusher) (*Tenant, error) {
+	t := &Tenant{dir: dir, filesFD: -1, flush: fl}
 	var err error
 	if t.filesFD, err = fsys.OpenPathFD(filepath.Join(dir, "files")); err != nil {
 		return nil, err
@@ -92,6 +96,9 @@ func (u *temp) SetModTime(mod time.Time) (time.Time, error) {
 	}
 	return fi.ModTime(), nil
 }
+
+// Sync fsyncs the temp file (through sync/fsys's seam).
+func (u *temp) Sync() error { return fsys.Sync(u.File) }
 
 // RemoveTemp removes tmp/NAME.
 func (t *Tenant) RemoveTemp(name string) error {

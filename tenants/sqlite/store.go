@@ -36,10 +36,10 @@ func NewStore(ctx context.Context, db *sql.DB, logger *slog.Logger) (*Store, err
 		return nil, err
 	}
 	s := &Store{db: db, log: logger, stmts: stmtCache{db: db}}
-	s.txb = txBatcher{db: db, wmu: &s.wmu}
 	s.reads = reads{s}
 	s.chunkLists = chunkLists{s}
 	s.wal = walFile(ctx, db)
+	s.txb = txBatcher{db: db, wmu: &s.wmu, wal: s.wal}
 	return s, nil
 }
 

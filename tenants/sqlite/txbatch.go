@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/syncspace/syncspace/sync/fsys"
 )
 
 // txBatcher runs the SQL parts of concurrent space writes, of any tenants, in shared
@@ -19,10 +21,12 @@ import (
 // serialised by its commit section, and each waits for its own result.
 type txBatcher struct {
 	db  *sql.DB
-	wmu *sync.Mutex // the Store's write lock: whoever holds it commits the queue
+	wmu *sync.Mutex // the Store's write lock: the leader holds it while it commits
+	wal string      // the WAL's file name, for sync/fsys's flush accounting ("": none)
 
 	mu      sync.Mutex
 	pending []*txJob
+	leading bool // a job's goroutine is committing (or about to commit) a batch
 
 	batches atomic.Int64 // transactions begun, for tests and profiling
 }
@@ -31,28 +35,55 @@ type txBatcher struct {
 type txJob struct {
 	fn   func(tx *sql.Tx) error
 	err  error
-	done chan struct{}
+	wake chan bool // true: lead the next batch; false: done (err set)
 }
 
 // run queues fn and returns once a batch holding it has committed (nil) or fn's
 // changes were rolled back (its error, or the batch's commit error).
+//
+// The first job to find no leader leads: it takes the write lock and commits every
+// job queued so far, its own included, then hands the lead to the first job queued
+// meanwhile and wakes the others with their results. A job committed by another's
+// batch returns at once, without waiting for the write lock (which the next batch,
+// and its WAL flush, may be holding).
 func (b *txBatcher) run(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	j := &txJob{fn: fn, done: make(chan struct{})}
+	j := &txJob{fn: fn, wake: make(chan bool, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, j)
-	b.mu.Unlock()
-	// Whoever takes the write lock commits everything queued so far, this job
-	// included unless an earlier holder already did.
+	if b.leading {
+		b.mu.Unlock()
+		if lead := <-j.wake; !lead {
+			return j.err
+		}
+		// Promoted: j is at the head of the queue.
+	} else {
+		b.leading = true
+		b.mu.Unlock()
+	}
 	b.wmu.Lock()
 	b.mu.Lock()
 	batch := b.pending
 	b.pending = nil
 	b.mu.Unlock()
-	if len(batch) > 0 {
-		b.commit(ctx, batch)
-	}
+	b.commit(ctx, batch)
 	b.wmu.Unlock()
-	<-j.done
+
+	b.mu.Lock()
+	var next *txJob
+	if len(b.pending) > 0 {
+		next = b.pending[0]
+	} else {
+		b.leading = false
+	}
+	b.mu.Unlock()
+	for _, m := range batch {
+		if m != j {
+			m.wake <- false
+		}
+	}
+	if next != nil {
+		next.wake <- true
+	}
 	return j.err
 }
 
@@ -64,7 +95,6 @@ func (b *txBatcher) commit(ctx context.Context, batch []*txJob) {
 			if j.err == nil {
 				j.err = err
 			}
-			close(j.done)
 		}
 	}
 	b.batches.Add(1)
@@ -109,7 +139,13 @@ func (b *txBatcher) commit(ctx context.Context, batch []*txJob) {
 		finish(nil)
 		return
 	}
-	finish(tx.Commit())
+	err = tx.Commit()
+	if err == nil && b.wal != "" {
+		// synchronous=FULL: the commit flushed the WAL. Counted (and slowed down on a
+		// simulated slow disk) like the file store's fsyncs.
+		fsys.Flushed(b.wal)
+	}
+	finish(err)
 }
 
 // runJob runs fn, turning a panic into its error.

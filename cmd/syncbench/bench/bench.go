@@ -111,7 +111,8 @@ func Scenarios() []string {
 var allScenarios = []scenario{
 	{"download", "GET of a 256 MiB file: syncd vs nginx (sendfile) and http.ServeFile", 3 * time.Minute, runDownload},
 	{"upload", "PUT of 256 MiB with SHA-256 and fsync: syncd vs a minimal durable handler", 3 * time.Minute, runUpload},
-	{"small-uploads", "10,000 × 4 KiB PUTs, 8 concurrent: syncd vs a minimal durable handler", 3 * time.Minute, runSmallUploads},
+	{"small-uploads", "10,000 × 4 KiB PUTs, 8 concurrent: syncd vs a minimal durable handler (fresh dir, existing dir, slow disk)", 4 * time.Minute, runSmallUploads},
+	{"commits", "4 KiB PUTs by 32 writers over 100 tenants vs over 1 tenant, PUT/s and fsyncs/PUT (this disk, slow disk)", 3 * time.Minute, runCommits},
 	{"auth", "small authenticated GET vs the same handler work with auth off", 2 * time.Minute, runAuth},
 	{"fanout", "1 tenant × 2,000 subscribers, ~200-byte events: syncd vs minimal gorilla hub and Centrifugo", 3 * time.Minute, runFanout},
 	{"hub", "the /ws hub alone (events injected after commit, no store), 1 tenant × 2,000 subscribers: syncspace hub vs minimal gorilla hub", 2 * time.Minute, runHubAlone},

@@ -255,7 +255,7 @@ func TestDurableHandler(t *testing.T) {
 	if err := put(ctx, cl, url+"/a/b.txt", "", body, sha256Hex(body)); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "a_b.txt")); err != nil || string(b) != "hello" {
+	if b, err := os.ReadFile(filepath.Join(dir, "a", "b.txt")); err != nil || string(b) != "hello" {
 		t.Fatalf("stored %q, %v", b, err)
 	}
 	// attacks
@@ -265,7 +265,7 @@ func TestDurableHandler(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "c.txt")); !os.IsNotExist(err) {
 		t.Fatalf("mismatched upload was stored: %v", err)
 	}
-	for _, p := range []string{"/", "/.tmp-1", "/..%2f..%2fetc"} {
+	for _, p := range []string{"/", "/.tmp-1", "/..%2f..%2fetc", "/a/..%2f..%2fetc", "/a//b.txt"} {
 		req, _ := http.NewRequest(http.MethodPut, url+p, strings.NewReader("x"))
 		resp, err := cl.Do(req)
 		if err != nil {

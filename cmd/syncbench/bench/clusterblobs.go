@@ -123,3 +123,25 @@ func (k *clusterKit) removeBucket(ctx context.Context, bucket string) error {
 	}
 	return mc.RemoveBucket(ctx, bucket)
 }
+
+// uploadHalves PUTs n small files to two sides in ABBA halves (peer, syncspace,
+// syncspace, peer) and returns each side's total time.
+func uploadHalves(ctx context.Context, cl *http.Client, n, conc int, ssURL, peerURL func(int) (string, string)) (time.Duration, time.Duration, error) {
+	half := n / 2
+	var ssT, pT time.Duration
+	parts := []struct {
+		url      func(int) (string, string)
+		from, to int
+		acc      *time.Duration
+	}{
+		{peerURL, 0, half, &pT}, {ssURL, 0, half, &ssT}, {ssURL, half, n, &ssT}, {peerURL, half, n, &pT},
+	}
+	for _, p := range parts {
+		d, err := uploadRange(ctx, cl, p.from, p.to, conc, p.url)
+		if err != nil {
+			return 0, 0, err
+		}
+		*p.acc += d
+	}
+	return ssT, pT, nil
+}

@@ -5,11 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/cmd/syncd/daemon"
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
 )
@@ -252,20 +256,23 @@ func startDurablePeer(dir string) (url string, stop func(), err error) {
 
 // durableHandler is the minimal net/http peer for uploads and downloads: PUT streams
 // the body into a temp file while hashing it (SHA-256), checks X-Content-SHA256,
-// fsyncs, renames over the target and fsyncs the directory — the durability syncd
-// promises before its 2xx; GET serves the file with http.ServeContent.
+// fsyncs, makes missing parent directories (fsyncing each one's parent), renames
+// over the target and fsyncs its directory — the durability syncd promises before
+// its 2xx; GET serves the file with http.ServeContent. Paths must be clean (no "..",
+// no empty or dot-led segments). Its fsyncs go through sync/fsys.Sync, so they are
+// counted, and slowed down in the slow-disk rows, like syncd's.
 type durableHandler struct {
 	dir string
 	seq atomic.Int64
 }
 
 func (h *durableHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	name := strings.ReplaceAll(strings.TrimPrefix(r.URL.Path, "/"), "/", "_")
-	if name == "" || strings.HasPrefix(name, ".") {
+	name := strings.TrimPrefix(r.URL.Path, "/")
+	if name == "" || path.Clean(name) != name || strings.HasPrefix(name, ".") || strings.Contains(name, "/.") {
 		http.Error(w, "bad path", http.StatusBadRequest)
 		return
 	}
-	target := filepath.Join(h.dir, name)
+	target := filepath.Join(h.dir, filepath.FromSlash(name))
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		f, err := os.Open(target)
@@ -303,7 +310,7 @@ func (h *durableHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "digest mismatch", http.StatusUnprocessableEntity)
 			return
 		}
-		if err := f.Sync(); err != nil {
+		if err := fsys.Sync(f); err != nil {
 			http.Error(w, "fsync", http.StatusInternalServerError)
 			return
 		}
@@ -311,19 +318,42 @@ func (h *durableHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "close", http.StatusInternalServerError)
 			return
 		}
+		if err := h.mkdirs(filepath.Dir(target)); err != nil {
+			http.Error(w, "mkdir", http.StatusInternalServerError)
+			return
+		}
 		if err := os.Rename(tmp, target); err != nil {
 			http.Error(w, "rename", http.StatusInternalServerError)
 			return
 		}
 		ok = true
-		if d, err := os.Open(h.dir); err == nil {
-			_ = d.Sync()
-			d.Close()
+		if err := fsys.SyncDir(filepath.Dir(target)); err != nil {
+			http.Error(w, "fsync dir", http.StatusInternalServerError)
+			return
 		}
 		w.WriteHeader(http.StatusCreated)
 	default:
 		http.Error(w, "method", http.StatusMethodNotAllowed)
 	}
+}
+
+// mkdirs makes dir (under h.dir) and its missing parents durably: each new directory's
+// parent is fsynced.
+func (h *durableHandler) mkdirs(dir string) error {
+	if dir == h.dir {
+		return nil
+	}
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	if err := h.mkdirs(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	// Made meanwhile by a concurrent PUT (ErrExist): its parent may not be synced yet.
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return fsys.SyncDir(filepath.Dir(dir))
 }
 
 // serveLocal serves h on 127.0.0.1 with a kernel-chosen port; stop closes it.

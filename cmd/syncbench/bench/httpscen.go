@@ -240,62 +240,6 @@ func runUpload(ctx context.Context, r *runner) []Result {
 	return []Result{row(scen, metric, median(ssv), "minimal durable handler", median(pv), notes, ratioAtLeast(0.9))}
 }
 
-// runSmallUploads: many 4 KiB PUTs with 8 concurrent clients to syncd and to the
-// minimal durable handler, in ABBA halves so both see the same machine state.
-func runSmallUploads(ctx context.Context, r *runner) []Result {
-	const scen, metric = "small-uploads", "files/s"
-	n := r.size(10000, 400)
-	const conc = 8
-	dir, err := r.dir(scen)
-	if err != nil {
-		return []Result{failed(scen, metric, "", err)}
-	}
-	env, tok, err := startBenchSyncd(ctx, dir)
-	if err != nil {
-		return []Result{failed(scen, metric, "", err)}
-	}
-	defer env.close()
-	peerURL, stop, err := startDurablePeer(filepath.Join(dir, "peer"))
-	if err != nil {
-		return []Result{failed(scen, metric, "", err)}
-	}
-	defer stop()
-	cl := newHTTPClient(conc)
-
-	ssTime, peerTime, err := uploadHalves(ctx, cl, n, conc,
-		func(i int) (string, string) { return fmt.Sprintf("%s/api/files/small/f%05d.bin", env.url, i), tok },
-		func(i int) (string, string) { return fmt.Sprintf("%s/small/f%05d.bin", peerURL, i), "" })
-	if err != nil {
-		return []Result{failed(scen, metric, "minimal durable handler", err)}
-	}
-	ss := float64(n) / ssTime.Seconds()
-	pv := float64(n) / peerTime.Seconds()
-	notes := fmt.Sprintf("%d new 4 KiB files, %d concurrent keep-alive clients, SHA-256 checked, durable before 2xx on both sides", n, conc)
-	return []Result{row(scen, metric, ss, "minimal durable handler", pv, notes, ratioAtLeast(0.8))}
-}
-
-// uploadHalves uploads n 4 KiB files to each side in the order peer, syncspace,
-// syncspace, peer (halves) and returns each side's total time.
-func uploadHalves(ctx context.Context, cl *http.Client, n, conc int, ssURL, peerURL func(int) (string, string)) (time.Duration, time.Duration, error) {
-	half := n / 2
-	var ssT, pT time.Duration
-	parts := []struct {
-		url      func(int) (string, string)
-		from, to int
-		acc      *time.Duration
-	}{
-		{peerURL, 0, half, &pT}, {ssURL, 0, half, &ssT}, {ssURL, half, n, &ssT}, {peerURL, half, n, &pT},
-	}
-	for _, p := range parts {
-		d, err := uploadRange(ctx, cl, p.from, p.to, conc, p.url)
-		if err != nil {
-			return 0, 0, err
-		}
-		*p.acc += d
-	}
-	return ssT, pT, nil
-}
-
 // uploadRange PUTs files from..to-1 (4 KiB each, distinct content) with conc workers.
 func uploadRange(ctx context.Context, cl *http.Client, from, to, conc int, url func(int) (string, string)) (time.Duration, error) {
 	var next atomic.Int64

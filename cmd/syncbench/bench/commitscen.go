@@ -1,0 +1,190 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/fsys"
+)
+
+// Scenarios of the commit path: small uploads against the minimal durable handler (a
+// fresh directory, an existing one, a slow disk), and uploads spread over many
+// tenants against the same writers on one tenant. syncd runs in this process, so
+// sync/fsys's flush counter (and its slow-disk delay) covers both sides of a row: the
+// peer handler flushes through the same seam.
+
+// slowDisk is the simulated flush time of the slow-disk rows (sync/fsys.SetSyncDelay:
+// every fsync, and every SQLite WAL commit, holds a one-flush-at-a-time device this long).
+const slowDisk = 5 * time.Millisecond
+
+// uploadSide is one side of an ABBA upload comparison and what it measured.
+type uploadSide struct {
+	url    func(i int) (url, token string)
+	t      time.Duration
+	n      int
+	syncs  int64 // flushes counted by sync/fsys during this side's parts
+	failed string
+}
+
+func (s *uploadSide) rate() float64     { return float64(s.n) / s.t.Seconds() }
+func (s *uploadSide) perFile() float64  { return float64(s.syncs) / float64(max(s.n, 1)) }
+func (s *uploadSide) describe() string  { return fmt.Sprintf("%.2f fsyncs/file", s.perFile()) }
+func (s *uploadSide) err(e error) error { return fmt.Errorf("%s: %w", s.failed, e) }
+
+// uploadABBA uploads files 0..n-1 (4 KiB, distinct) to each side with conc workers, in
+// the order b, a, a, b (halves), counting each side's time and flushes.
+func uploadABBA(ctx context.Context, cl *http.Client, n, conc int, a, b *uploadSide) error {
+	half := n / 2
+	for _, p := range []struct {
+		s        *uploadSide
+		from, to int
+	}{{b, 0, half}, {a, 0, half}, {a, half, n}, {b, half, n}} {
+		c0 := fsys.SyncCount()
+		d, err := uploadRange(ctx, cl, p.from, p.to, conc, p.s.url)
+		if err != nil {
+			return p.s.err(err)
+		}
+		p.s.t += d
+		p.s.n += p.to - p.from
+		p.s.syncs += fsys.SyncCount() - c0
+	}
+	return nil
+}
+
+// withSlowDisk runs fn with sync/fsys's simulated flush delay set to d.
+func withSlowDisk(d time.Duration, fn func() error) error {
+	old := fsys.SetSyncDelay(d)
+	defer fsys.SetSyncDelay(old)
+	return fn()
+}
+
+// runSmallUploads: 4 KiB PUTs by 8 concurrent clients to syncd and to the minimal
+// durable handler, ABBA halves: into a fresh directory (each half into one that does
+// not exist yet), into an existing one (already holding the first run's files), and
+// into a fresh directory on a simulated slow disk.
+func runSmallUploads(ctx context.Context, r *runner) []Result {
+	const scen, metric, peer = "small-uploads", "files/s", "minimal durable handler"
+	n, nSlow := r.size(10000, 400), r.size(1000, 80)
+	const conc = 8
+	dir, err := r.dir(scen)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	env, tok, err := startBenchSyncd(ctx, dir)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	defer env.close()
+	peerURL, stop, err := startDurablePeer(filepath.Join(dir, "peer"))
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	defer stop()
+	cl := newHTTPClient(conc)
+
+	// run uploads n files named NAME%05d.bin under a directory per half (dirOf).
+	run := func(n int, dirOf func(i int) string, name string) (*uploadSide, *uploadSide, error) {
+		ss := &uploadSide{failed: "syncspace", url: func(i int) (string, string) {
+			return fmt.Sprintf("%s/api/files/%s/%s%05d.bin", env.url, dirOf(i), name, i), tok
+		}}
+		pv := &uploadSide{failed: peer, url: func(i int) (string, string) {
+			return fmt.Sprintf("%s/%s/%s%05d.bin", peerURL, dirOf(i), name, i), ""
+		}}
+		return ss, pv, uploadABBA(ctx, cl, n, conc, ss, pv)
+	}
+	halves := func(prefix string, n int) func(int) string {
+		return func(i int) string { return fmt.Sprintf("%s%d", prefix, 2*i/n) }
+	}
+	notes := func(ss, pv *uploadSide, what string) string {
+		return fmt.Sprintf("%d new 4 KiB files %s, %d concurrent keep-alive clients, SHA-256 checked, durable before 2xx on both sides, ABBA halves; syncspace %s, handler %s",
+			ss.n, what, conc, ss.describe(), pv.describe())
+	}
+
+	var out []Result
+	ss, pv, err := run(n, halves("new", n), "f")
+	if err != nil {
+		return []Result{failed(scen, metric, peer, err)}
+	}
+	out = append(out, row(scen, metric, ss.rate(), peer, pv.rate(),
+		notes(ss, pv, "into a fresh directory (one per half, made by the first PUT)"), ratioAtLeast(0.8)))
+
+	// The same directories again, now holding n/2 files each.
+	ss, pv, err = run(n, halves("new", n), "g")
+	if err != nil {
+		return append(out, failed(scen, metric+", existing dir", peer, err))
+	}
+	out = append(out, row(scen, metric+", existing dir", ss.rate(), peer, pv.rate(),
+		notes(ss, pv, fmt.Sprintf("into an existing directory (holding %d files)", n/2)), ratioAtLeast(0.8)))
+
+	err = withSlowDisk(slowDisk, func() error {
+		ss, pv, err = run(nSlow, halves("slow", nSlow), "h")
+		return err
+	})
+	if err != nil {
+		return append(out, failed(scen, metric+", slow disk", peer, err))
+	}
+	out = append(out, row(scen, fmt.Sprintf("%s, %s/fsync disk", metric, slowDisk), ss.rate(), peer, pv.rate(),
+		notes(ss, pv, fmt.Sprintf("into a fresh directory, every flush delayed %s on a one-at-a-time simulated device (sync/fsys.SetSyncDelay)", slowDisk)),
+		ratioAtLeast(1.2)))
+	return out
+}
+
+// runCommits: 32 writers PUTting new 4 KiB files spread over 100 tenants against the
+// same writers on one tenant (PUT/s, ABBA halves), on this disk and on a simulated
+// slow one, with the flushes per PUT of each side.
+func runCommits(ctx context.Context, r *runner) []Result {
+	const scen, metric = "commits", "PUT/s"
+	nten := r.size(100, 8)
+	n, nSlow := r.size(6000, 320), r.size(1500, 96)
+	const writers = 32
+	peer := "1 tenant"
+	dir, err := r.dir(scen)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	env, err := startSyncd(ctx, dir)
+	if err != nil {
+		return []Result{failed(scen, metric, "", err)}
+	}
+	defer env.close()
+	toks := make([]string, nten)
+	for i := range toks {
+		if toks[i], err = env.tenant(ctx, fmt.Sprintf("t%03d", i), writeRole); err != nil {
+			return []Result{failed(scen, metric, "", err)}
+		}
+	}
+	cl := newHTTPClient(writers)
+	// Files go to each tenant's root: no directory to create, which would cost the
+	// many-tenant side one mkdir per tenant.
+	run := func(n int, name string) (*uploadSide, *uploadSide, error) {
+		many := &uploadSide{failed: fmt.Sprintf("%d tenants", nten), url: func(i int) (string, string) {
+			return fmt.Sprintf("%s/api/files/%s-m%06d.bin", env.url, name, i), toks[i%nten]
+		}}
+		one := &uploadSide{failed: peer, url: func(i int) (string, string) {
+			return fmt.Sprintf("%s/api/files/%s-o%06d.bin", env.url, name, i), toks[0]
+		}}
+		return many, one, uploadABBA(ctx, cl, n, writers, many, one)
+	}
+	notes := func(many, one *uploadSide, what string) string {
+		return fmt.Sprintf("%d new 4 KiB files by %d concurrent clients %s, spread over %d tenants vs into 1, ABBA halves; fsyncs/PUT (files, directories, SQLite WAL commits) %.2f vs %.2f",
+			many.n, writers, what, nten, many.perFile(), one.perFile())
+	}
+	many, one, err := run(n, "c")
+	if err != nil {
+		return []Result{failed(scen, metric, peer, err)}
+	}
+	r.log.Info("commits", "many", int(many.rate()), "one", int(one.rate()), "fsyncs_many", many.perFile(), "fsyncs_one", one.perFile())
+	out := []Result{row(scen, metric, many.rate(), peer, one.rate(), notes(many, one, "on this disk"), ratioAtLeast(0.9))}
+	err = withSlowDisk(slowDisk, func() error {
+		many, one, err = run(nSlow, "s")
+		return err
+	})
+	if err != nil {
+		return append(out, failed(scen, metric+", slow disk", peer, err))
+	}
+	return append(out, row(scen, fmt.Sprintf("%s, %s/fsync disk", metric, slowDisk), many.rate(), peer, one.rate(),
+		notes(many, one, fmt.Sprintf("with every flush delayed %s on a one-at-a-time simulated device", slowDisk)), ratioAtLeast(0.9)))
+}

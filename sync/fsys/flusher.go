@@ -1,0 +1,151 @@
+// Flusher: merging the concurrent fsyncs of many files on one file system.
+
+package fsys
+
+import (
+	"os"
+	"sync"
+	"sync/atomic"
+)
+
+// Flusher merges concurrent flushes on one file system, like a group commit: while a
+// flush is in progress, new requests queue, and the next flush serves all of them at
+// once. A request alone is an fsync of its file; several are one syncfs(2) of the file
+// system (Linux), which makes every file's data and every directory entry on it durable
+// in one journal commit and one device flush. Uploads of many tenants, each fsyncing
+// its own temp file and directories, then share flushes instead of paying one each.
+//
+// Elsewhere (no syncfs) a Flusher is plain Sync. After a failed syncfs, which cannot
+// tell whose data failed, the Flusher stops merging: that round's files are fsynced
+// one by one (each gets its own file's error), and so is everything after.
+//
+// The cost: syncfs also writes back whatever else is dirty on the file system (other
+// uploads still being received, other programs' files), which a file system given to
+// syncd alone keeps small. A nil *Flusher is plain Sync.
+type Flusher struct {
+	fs *os.File // a directory on the file system, kept open for syncfs
+
+	mu      sync.Mutex
+	pending []*flushReq
+	busy    bool // a leader is flushing
+
+	noMerge atomic.Bool // a syncfs failed: fsync each file from now on
+	merged  atomic.Int64
+}
+
+// flushReq is one file waiting for a flush.
+type flushReq struct {
+	f    *os.File
+	err  error
+	wake chan bool // true: lead the next round; false: done (err set)
+}
+
+// NewFlusher opens dir (any directory on the file system to flush) for a Flusher.
+func NewFlusher(dir string) (*Flusher, error) {
+	if !canSyncFS {
+		return nil, nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Flusher{fs: d}, nil
+}
+
+// Close releases the directory. Nothing may be flushing.
+func (fl *Flusher) Close() error {
+	if fl == nil {
+		return nil
+	}
+	return fl.fs.Close()
+}
+
+// Merged returns how many syncfs flushes served more than one file (tests).
+func (fl *Flusher) Merged() int64 {
+	if fl == nil {
+		return 0
+	}
+	return fl.merged.Load()
+}
+
+// Sync makes f (a file or a directory on the Flusher's file system) durable, in a
+// flush shared with the other files queued meanwhile. It returns once f's flush is
+// done, with its error.
+func (fl *Flusher) Sync(f *os.File) error {
+	if fl == nil || fl.noMerge.Load() {
+		return Sync(f)
+	}
+	r := &flushReq{f: f, wake: make(chan bool, 1)}
+	fl.mu.Lock()
+	fl.pending = append(fl.pending, r)
+	if fl.busy {
+		fl.mu.Unlock()
+		if lead := <-r.wake; !lead {
+			return r.err
+		}
+		// Promoted: lead the next round, which holds r.
+		fl.mu.Lock()
+	}
+	fl.busy = true
+	round := fl.pending
+	fl.pending = nil
+	fl.mu.Unlock()
+
+	fl.flush(round)
+
+	fl.mu.Lock()
+	var next *flushReq
+	if len(fl.pending) > 0 {
+		next = fl.pending[0]
+	} else {
+		fl.busy = false
+	}
+	fl.mu.Unlock()
+	for _, m := range round {
+		if m != r {
+			m.wake <- false
+		}
+	}
+	if next != nil {
+		next.wake <- true
+	}
+	return r.err
+}
+
+// flush makes every file of round durable and sets each one's err.
+func (fl *Flusher) flush(round []*flushReq) {
+	if len(round) == 1 || fl.noMerge.Load() {
+		syncEach(round)
+		return
+	}
+	var live []*flushReq
+	for _, m := range round {
+		if m.err = callHook(m.f.Name()); m.err == nil {
+			live = append(live, m)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	flushDelay()
+	if err := syncFS(fl.fs); err == nil {
+		fl.merged.Add(1)
+		return
+	}
+	// Whose data failed is unknown: fsync each file (its own error), and stop merging.
+	fl.noMerge.Store(true)
+	syncEach(live)
+}
+
+// syncEach fsyncs the files of round concurrently, each with its own error.
+func syncEach(round []*flushReq) {
+	if len(round) == 1 {
+		round[0].err = Sync(round[0].f)
+		return
+	}
+	var wg sync.WaitGroup
+	for _, m := range round {
+		wg.Go(func() { m.err = Sync(m.f) })
+	}
+	wg.Wait()
+}

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package fsys
+
+import (
+	"errors"
+	"os"
+)
+
+// canSyncFS: no syncfs(2) here; a Flusher is plain Sync.
+const canSyncFS = false
+
+var syncFS = func(*os.File) error { return errors.ErrUnsupported }

@@ -1,0 +1,131 @@
+package fsys
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// flushFiles creates n files in a temp dir, open for writing.
+func flushFiles(t *testing.T, n int) (string, []*os.File) {
+	t.Helper()
+	dir := t.TempDir()
+	fs := make([]*os.File, n)
+	for i := range fs {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("f%d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		if _, err := f.WriteString("data"); err != nil {
+			t.Fatal(err)
+		}
+		fs[i] = f
+	}
+	return dir, fs
+}
+
+// syncAll syncs every file concurrently through fl and returns each one's error.
+func syncAll(fl *Flusher, fs []*os.File) []error {
+	errs := make([]error, len(fs))
+	var wg sync.WaitGroup
+	for i, f := range fs {
+		wg.Go(func() { errs[i] = fl.Sync(f) })
+	}
+	wg.Wait()
+	return errs
+}
+
+// TestFlusherMerges: concurrent requests queued behind a slow flush share the next
+// one; each caller returns only after a flush that started after its request.
+func TestFlusherMerges(t *testing.T) {
+	if !canSyncFS {
+		t.Skip("no syncfs here: a Flusher is plain Sync")
+	}
+	dir, fs := flushFiles(t, 16)
+	fl, err := NewFlusher(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	defer SetSyncDelay(SetSyncDelay(20 * time.Millisecond))
+	var mu sync.Mutex
+	hooked := map[string]int{}
+	defer SetSyncHook(SetSyncHook(func(name string) error {
+		mu.Lock()
+		hooked[name]++
+		mu.Unlock()
+		return nil
+	}))
+	before := SyncCount()
+	for i, err := range syncAll(fl, fs) {
+		if err != nil {
+			t.Fatalf("file %d: %v", i, err)
+		}
+	}
+	if n := SyncCount() - before; n >= int64(len(fs)) {
+		t.Errorf("%d flushes for %d concurrent files: nothing merged", n, len(fs))
+	}
+	if fl.Merged() == 0 {
+		t.Error("no merged flush")
+	}
+	for _, f := range fs {
+		if hooked[f.Name()] != 1 {
+			t.Errorf("%s: hook called %d times, want 1", f.Name(), hooked[f.Name()])
+		}
+	}
+}
+
+// TestFlusherFaults: a hook's error fails only its own file, even in a merged flush;
+// a failing syncfs makes every file of its round fall back to its own fsync, and the
+// Flusher stops merging.
+func TestFlusherFaults(t *testing.T) {
+	if !canSyncFS {
+		t.Skip("no syncfs here: a Flusher is plain Sync")
+	}
+	dir, fs := flushFiles(t, 8)
+	fl, err := NewFlusher(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	defer SetSyncDelay(SetSyncDelay(10 * time.Millisecond))
+	fault := errors.New("injected")
+	defer SetSyncHook(SetSyncHook(func(name string) error {
+		if strings.HasSuffix(name, "f3") {
+			return fault
+		}
+		return nil
+	}))
+	for i, err := range syncAll(fl, fs) {
+		if (i == 3) != errors.Is(err, fault) {
+			t.Errorf("file %d: err %v", i, err)
+		}
+	}
+
+	orig := syncFS
+	defer func() { syncFS = orig }()
+	calls := 0
+	syncFS = func(*os.File) error { calls++; return errors.New("syncfs failed") }
+	for i, err := range syncAll(fl, fs) {
+		if (i == 3) != errors.Is(err, fault) {
+			t.Errorf("after a syncfs failure, file %d: err %v (want its own fsync's result)", i, err)
+		}
+	}
+	if calls == 0 {
+		t.Fatal("no merged round: the failing syncfs was not exercised")
+	}
+	if !fl.noMerge.Load() {
+		t.Error("still merging after a failed syncfs")
+	}
+	calls = 0
+	syncAll(fl, fs)
+	if calls != 0 {
+		t.Errorf("syncfs called %d times after a failure", calls)
+	}
+}

@@ -1,0 +1,97 @@
+package tenants
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/fsys"
+)
+
+// flushStages tell the flushes of one upload apart by the synced file's name.
+var flushStages = []struct {
+	name  string
+	match func(name string) bool
+}{
+	{"temp file", func(n string) bool {
+		return strings.Contains(n, string(filepath.Separator)+"tmp"+string(filepath.Separator))
+	}},
+	{"directory", func(n string) bool { return strings.Contains(n, string(filepath.Separator)+"files") }},
+	{"log row (WAL)", func(n string) bool { return strings.HasSuffix(n, "-wal") }},
+}
+
+// TestPutAnswersOnlyAfterEveryFlush holds each flush of an upload in turn (the temp
+// file, the directory entry, the SQLite WAL commit) through sync/fsys's hook and
+// checks that Put does not return before it is released: a 2xx sent before the file,
+// its directory entry or its log row were on disk fails this test.
+func TestPutAnswersOnlyAfterEveryFlush(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	for i, st := range flushStages {
+		t.Run(st.name, func(t *testing.T) {
+			reached, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			old := fsys.SetSyncHook(func(name string) error {
+				if strings.HasPrefix(name, e.dir) && st.match(name) {
+					once.Do(func() { close(reached) })
+					<-release
+				}
+				return nil
+			})
+			defer fsys.SetSyncHook(old)
+			done := make(chan error, 1)
+			data := []byte(st.name + " content")
+			go func() {
+				_, _, err := e.sp.Put(context.Background(), "f"+string(rune('a'+i))+".bin", bytes.NewReader(data), PutOptions{Size: int64(len(data))})
+				done <- err
+			}()
+			select {
+			case <-reached:
+			case err := <-done:
+				close(release)
+				t.Fatalf("Put returned (err %v) without flushing the %s", err, st.name)
+			case <-time.After(10 * time.Second):
+				close(release)
+				t.Fatalf("the %s was never flushed", st.name)
+			}
+			select {
+			case err := <-done:
+				close(release)
+				t.Fatalf("Put returned (err %v) while the flush of the %s was still held", err, st.name)
+			case <-time.After(150 * time.Millisecond):
+			}
+			close(release)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestPutFailsOnFlushFault injects an fsync error at the temp file and at the
+// directory: Put must fail, never answer success.
+func TestPutFailsOnFlushFault(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	for i, st := range flushStages[:2] {
+		t.Run(st.name, func(t *testing.T) {
+			fault := errors.New("injected fsync failure")
+			old := fsys.SetSyncHook(func(name string) error {
+				if strings.HasPrefix(name, e.dir) && st.match(name) {
+					return fault
+				}
+				return nil
+			})
+			data := []byte("faulty " + st.name)
+			_, _, err := e.sp.Put(context.Background(), "bad"+string(rune('a'+i))+".bin", bytes.NewReader(data), PutOptions{Size: int64(len(data))})
+			fsys.SetSyncHook(old)
+			if err == nil {
+				t.Fatalf("Put succeeded although the %s's fsync failed", st.name)
+			}
+		})
+	}
+	checkConsistent(t, e)
+}
