@@ -28,6 +28,11 @@ const (
 	CodeInternal            Code = "internal"
 	CodeContentMissing      Code = "content_missing"
 	CodeUnavailable         Code = "unavailable"
+	// CodeBadDelta: a delta upload's op stream is malformed (POST /api/delta).
+	CodeBadDelta Code = "bad_delta"
+	// CodePreconditionRequired: a request that must be conditional carried no
+	// If-Match (POST /api/delta).
+	CodePreconditionRequired Code = "precondition_required"
 )
 
 // Error is a failure with a code that may be shown to the caller. Message must not

@@ -54,6 +54,8 @@ func TestWrite(t *testing.T) {
 		{name: "resync", err: protocol.Errorf(protocol.CodeResyncRequired, "x"), wantStatus: 410, wantCode: "resync_required"},
 		{name: "storage", err: protocol.Errorf(protocol.CodeInsufficientStorage, "x"), wantStatus: 507, wantCode: "insufficient_storage"},
 		{name: "content missing", err: protocol.Errorf(protocol.CodeContentMissing, "x"), wantStatus: 409, wantCode: "content_missing"},
+		{name: "bad delta", err: protocol.Errorf(protocol.CodeBadDelta, "x"), wantStatus: 400, wantCode: "bad_delta"},
+		{name: "precondition required", err: protocol.Errorf(protocol.CodePreconditionRequired, "x"), wantStatus: 428, wantCode: "precondition_required"},
 		{name: "wrapped protocol error", err: fmt.Errorf("ctx: %w", protocol.Errorf(protocol.CodeConflict, "c")), wantStatus: 409, wantCode: "conflict", wantMsg: "c"},
 		{name: "echo 404", err: echo.ErrNotFound, wantStatus: 404, wantCode: "not_found"},
 		{name: "echo 405", err: echo.ErrMethodNotAllowed, wantStatus: 405, wantCode: "bad_request"},
@@ -147,7 +149,8 @@ func TestStatusTableComplete(t *testing.T) {
 	for _, c := range []protocol.Code{protocol.CodeUnauthenticated, protocol.CodeForbidden, protocol.CodeNotFound, protocol.CodeConflict,
 		protocol.CodePreconditionFailed, protocol.CodeInvalidPath, protocol.CodeBadRequest, protocol.CodeTooLarge, protocol.CodeQuotaExceeded,
 		protocol.CodeUnsupportedMedia, protocol.CodeDigestMismatch, protocol.CodeRateLimited, protocol.CodeResyncRequired,
-		protocol.CodeInsufficientStorage, protocol.CodeInternal, protocol.CodeContentMissing, protocol.CodeUnavailable} {
+		protocol.CodeInsufficientStorage, protocol.CodeInternal, protocol.CodeContentMissing, protocol.CodeUnavailable,
+		protocol.CodeBadDelta, protocol.CodePreconditionRequired} {
 		if _, ok := statusByCode[c]; !ok {
 			t.Errorf("code %q has no status", c)
 		}
