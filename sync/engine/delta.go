@@ -2,10 +2,10 @@ package engine
 
 import (
 	"context"
-	"encoding/binary"
 	"io"
 
 	"github.com/syncspace/syncspace/sync/chunk"
+	"github.com/syncspace/syncspace/sync/delta"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
@@ -29,10 +29,11 @@ type Deltaer interface {
 	// order, with a reader of exactly its bytes. The metadata is the answer's (Hash
 	// from the ETag, Seq, Modified). Content that is no longer hash is an error.
 	DownloadRanges(ctx context.Context, path, hash string, ranges []ByteRange, fn func(ByteRange, io.Reader) error) (protocol.Metadata, error)
-	// UploadDelta stores at path the content body describes (a stream of delta ops
-	// against the content whose hash is o.IfMatch, which is required; size bytes of
-	// body) and answers like Upload. o.SHA256 is the new content's hash.
-	UploadDelta(ctx context.Context, path string, body io.Reader, size int64, o UploadOptions) (meta protocol.Metadata, created bool, err error)
+	// UploadDelta stores at path the content body describes (a stream of delta ops,
+	// package delta, against the content whose hash is o.IfMatch, which is required)
+	// and answers like Upload. o.SHA256 is the new content's hash. The body is closed
+	// when the request ends.
+	UploadDelta(ctx context.Context, path string, body io.ReadCloser, o UploadOptions) (meta protocol.Metadata, created bool, err error)
 }
 
 // ChunkList is the server's description of one content: its hash, size, seq and
@@ -61,16 +62,6 @@ func worthDelta(literal, size int64) bool {
 func localChunks(ctx context.Context, r io.ReaderAt, size int64) ([]chunk.Chunk, error) {
 	return chunk.List(ctx, io.NewSectionReader(r, 0, size))
 }
-
-// Delta ops on the wire (POST /api/delta, documented in docs/API.md): all integers
-// big-endian.
-const (
-	opCopy = 'C' // + u64 offset + u64 length: that range of the base content
-	opData = 'D' // + u32 length (1..maxLiteral) + the bytes
-	opEnd  = 'E' // nothing may follow
-	// maxLiteral is the largest literal of one 'D' op.
-	maxLiteral = 4 << 20
-)
 
 // deltaOp is one op of an upload plan: copy n bytes at off of the base, or send n
 // literal bytes at off of the new file.
@@ -105,89 +96,45 @@ func planUpload(base, local []chunk.Chunk) (ops []deltaOp, literal int64) {
 	return ops, literal
 }
 
-// encodedSize is the number of bytes encodeOps produces for ops.
-func encodedSize(ops []deltaOp) int64 {
-	size := int64(1) // 'E'
+// writeOps writes the wire form of ops (package delta) to w, reading literal bytes
+// from src (the new file). A src shorter than the ops say is an error
+// (io.ErrUnexpectedEOF), never a short stream.
+func writeOps(w io.Writer, src io.ReaderAt, ops []deltaOp) error {
+	dw := delta.NewWriter(w)
+	var buf []byte
 	for _, op := range ops {
 		if op.copy {
-			size += 17
+			if err := dw.Copy(op.off, op.n); err != nil {
+				return err
+			}
 			continue
 		}
-		pieces := (op.n + maxLiteral - 1) / maxLiteral
-		size += pieces*5 + op.n
-	}
-	return size
-}
-
-// opReader streams the wire form of ops, reading literal bytes from src (the new
-// file) as it goes. A src shorter than the ops say is an error (io.ErrUnexpectedEOF),
-// never a short body.
-type opReader struct {
-	src  io.ReaderAt
-	ops  []deltaOp
-	hdr  []byte // header bytes not yet read
-	buf  [17]byte
-	data int64 // literal bytes of the current 'D' op not yet read
-	at   int64 // their offset in src
-	done bool
-}
-
-func newOpReader(src io.ReaderAt, ops []deltaOp) *opReader {
-	return &opReader{src: src, ops: append([]deltaOp(nil), ops...)}
-}
-
-func (r *opReader) Read(p []byte) (int, error) {
-	for {
-		switch {
-		case len(r.hdr) > 0:
-			n := copy(p, r.hdr)
-			r.hdr = r.hdr[n:]
-			return n, nil
-		case r.data > 0:
-			if int64(len(p)) > r.data {
-				p = p[:r.data]
-			}
-			n, err := r.src.ReadAt(p, r.at)
-			r.at += int64(n)
-			r.data -= int64(n)
-			if n == len(p) {
-				return n, nil
-			}
-			if err == nil || err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return n, err
-		case r.done:
-			return 0, io.EOF
+		if buf == nil {
+			buf = make([]byte, 256<<10)
 		}
-		r.next()
+		for off, end := op.off, op.off+op.n; off < end; {
+			n, err := src.ReadAt(buf[:min(int64(len(buf)), end-off)], off)
+			if n > 0 {
+				if err := dw.Data(buf[:n]); err != nil {
+					return err
+				}
+				off += int64(n)
+			}
+			if err == io.EOF && off < end {
+				return io.ErrUnexpectedEOF
+			}
+			if err != nil && err != io.EOF {
+				return err
+			}
+		}
 	}
+	return dw.End()
 }
 
-// next loads the header of the next op (or of the end).
-func (r *opReader) next() {
-	if len(r.ops) == 0 {
-		r.buf[0] = opEnd
-		r.hdr, r.done = r.buf[:1], true
-		return
-	}
-	op := &r.ops[0]
-	if op.copy {
-		r.buf[0] = opCopy
-		binary.BigEndian.PutUint64(r.buf[1:9], uint64(op.off))
-		binary.BigEndian.PutUint64(r.buf[9:17], uint64(op.n))
-		r.hdr = r.buf[:17]
-		r.ops = r.ops[1:]
-		return
-	}
-	piece := min(op.n, maxLiteral)
-	r.buf[0] = opData
-	binary.BigEndian.PutUint32(r.buf[1:5], uint32(piece))
-	r.hdr = r.buf[:5]
-	r.data, r.at = piece, op.off
-	op.off += piece
-	op.n -= piece
-	if op.n == 0 {
-		r.ops = r.ops[1:]
-	}
+// opStream returns the wire form of ops as a reader (written by a goroutine that
+// ends when the stream is read to its end or the reader is closed).
+func opStream(src io.ReaderAt, ops []deltaOp) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeOps(pw, src, ops)) }()
+	return pr
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/syncspace/syncspace/sync/chunk"
+	"github.com/syncspace/syncspace/sync/delta"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
@@ -34,46 +35,19 @@ func chunksOf(t testing.TB, b []byte) []chunk.Chunk {
 	return cs
 }
 
-// applyOps is the reference decoder of the delta wire format (the server has its
-// own): it rebuilds the new content from base and the encoded ops, refusing anything
-// malformed.
+// applyOps decodes enc against base with the server's decoder (package delta).
 func applyOps(base, enc []byte) ([]byte, error) {
-	var out []byte
-	for len(enc) > 0 {
-		op := enc[0]
-		enc = enc[1:]
-		switch op {
-		case opCopy:
-			if len(enc) < 16 {
-				return nil, errors.New("short copy op")
-			}
-			off, n := binary.BigEndian.Uint64(enc), binary.BigEndian.Uint64(enc[8:])
-			enc = enc[16:]
-			if n == 0 || off > uint64(len(base)) || n > uint64(len(base))-off {
-				return nil, fmt.Errorf("copy %d+%d beyond the base", off, n)
-			}
-			out = append(out, base[off:off+n]...)
-		case opData:
-			if len(enc) < 4 {
-				return nil, errors.New("short data op")
-			}
-			n := binary.BigEndian.Uint32(enc)
-			enc = enc[4:]
-			if n == 0 || n > maxLiteral || int(n) > len(enc) {
-				return nil, fmt.Errorf("bad data length %d", n)
-			}
-			out = append(out, enc[:n]...)
-			enc = enc[n:]
-		case opEnd:
-			if len(enc) != 0 {
-				return nil, errors.New("bytes after the end")
-			}
-			return out, nil
-		default:
-			return nil, fmt.Errorf("unknown op %q", op)
-		}
+	return io.ReadAll(delta.NewReader(bytes.NewReader(base), int64(len(base)), bytes.NewReader(enc)))
+}
+
+// encode is the wire form of ops over the new content next.
+func encode(t testing.TB, next []byte, ops []deltaOp) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := writeOps(&b, bytes.NewReader(next), ops); err != nil {
+		t.Fatal(err)
 	}
-	return nil, errors.New("no end op")
+	return b.Bytes()
 }
 
 // edits are the changes the delta tests apply to a base content.
@@ -95,8 +69,8 @@ var edits = []struct {
 	{"all new", func(b []byte) []byte { return randBytes(len(b), 77) }, 0},
 	{"big literal", func(b []byte) []byte {
 		// 4 MiB + 1000 of new data in the middle: more than one 'D' op of maxLiteral.
-		return append(append(append([]byte{}, b[:len(b)/2]...), randBytes(maxLiteral+1000, 5)...), b[len(b)/2:]...)
-	}, maxLiteral + 1000 + 2*chunk.MaxSize},
+		return append(append(append([]byte{}, b[:len(b)/2]...), randBytes(delta.MaxData+1000, 5)...), b[len(b)/2:]...)
+	}, delta.MaxData + 1000 + 2*chunk.MaxSize},
 }
 
 func TestPlanUploadRoundTrip(t *testing.T) {
@@ -117,13 +91,7 @@ func TestPlanUploadRoundTrip(t *testing.T) {
 			if tc.name == "all new" && worthDelta(literal, int64(len(next))) {
 				t.Errorf("all-new content judged worth a delta (literal %d of %d)", literal, len(next))
 			}
-			enc, err := io.ReadAll(newOpReader(bytes.NewReader(next), ops))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if int64(len(enc)) != encodedSize(ops) {
-				t.Errorf("encoded %d bytes, encodedSize says %d", len(enc), encodedSize(ops))
-			}
+			enc := encode(t, next, ops)
 			got, err := applyOps(base, enc)
 			if err != nil {
 				t.Fatal(err)
@@ -131,31 +99,36 @@ func TestPlanUploadRoundTrip(t *testing.T) {
 			if !bytes.Equal(got, next) {
 				t.Fatalf("decoded content differs (len %d, want %d)", len(got), len(next))
 			}
-			// Reading again from the same ops gives the same stream (the reader
-			// does not consume the caller's plan).
-			again, _ := io.ReadAll(newOpReader(bytes.NewReader(next), ops))
-			if !bytes.Equal(again, enc) {
-				t.Fatal("a second reader over the same ops differs")
+			if overhead := int64(len(enc)) - literal; overhead > int64(len(ops))*17+literal/(64<<10)*5+64 {
+				t.Errorf("stream of %d bytes for %d literal bytes in %d ops", len(enc), literal, len(ops))
+			}
+			// The stream through the pipe is the same.
+			piped, err := io.ReadAll(opStream(bytes.NewReader(next), ops))
+			if err != nil || !bytes.Equal(piped, enc) {
+				t.Fatalf("piped stream differs (err %v)", err)
 			}
 		})
 	}
 }
 
-func TestOpReaderShortSource(t *testing.T) {
+func TestWriteOpsShortSource(t *testing.T) {
 	next := randBytes(2<<20, 3)
 	ops := []deltaOp{{copy: true, off: 0, n: 100}, {off: 0, n: int64(len(next))}}
-	_, err := io.ReadAll(newOpReader(bytes.NewReader(next[:len(next)-1]), ops))
+	err := writeOps(io.Discard, bytes.NewReader(next[:len(next)-1]), ops)
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("a source shorter than the plan: err %v, want io.ErrUnexpectedEOF", err)
+	}
+	_, err = io.ReadAll(opStream(bytes.NewReader(next[:10]), ops))
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("piped: err %v, want io.ErrUnexpectedEOF", err)
 	}
 }
 
 func TestEncodedEmptyAndOneByte(t *testing.T) {
-	enc, _ := io.ReadAll(newOpReader(bytes.NewReader(nil), nil))
-	if !bytes.Equal(enc, []byte{'E'}) {
+	if enc := encode(t, nil, nil); !bytes.Equal(enc, []byte{'E'}) {
 		t.Fatalf("no ops: %q", enc)
 	}
-	enc, _ = io.ReadAll(newOpReader(bytes.NewReader([]byte("z")), []deltaOp{{copy: true, off: 7, n: 9}, {off: 0, n: 1}}))
+	enc := encode(t, []byte("z"), []deltaOp{{copy: true, off: 7, n: 9}, {off: 0, n: 1}})
 	want := []byte{'C', 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 9, 'D', 0, 0, 0, 1, 'z', 'E'}
 	if !bytes.Equal(enc, want) {
 		t.Fatalf("got % x\nwant % x", enc, want)

@@ -57,7 +57,7 @@ func (e xfer) uploadDelta(ctx context.Context, a *action, f io.ReaderAt, size in
 		e.log.Debug("delta not worth it, uploading whole", "path", a.path, "literal", literal, "size", size)
 		return meta, false, nil
 	}
-	meta, _, err = d.UploadDelta(ctx, a.path, newOpReader(f, ops), encodedSize(ops), o)
+	meta, _, err = d.UploadDelta(ctx, a.path, opStream(f, ops), o)
 	if err != nil && deltaFallback(err) && ctx.Err() == nil {
 		e.log.Warn("delta upload refused, uploading whole", "path", a.path, "err", err)
 		return meta, false, nil

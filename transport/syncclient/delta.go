@@ -2,8 +2,6 @@ package syncclient
 
 import (
 	"context"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,44 +13,12 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/chunk"
+	"github.com/syncspace/syncspace/sync/delta"
 	"github.com/syncspace/syncspace/sync/engine"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 var _ engine.Deltaer = (*Client)(nil)
-
-// DeltaContentType is the media type of a POST /api/delta body.
-const DeltaContentType = "application/vnd.syncspace.delta"
-
-// wireChunks is the answer of GET /api/chunks/{path}.
-type wireChunks struct {
-	Hash   string      `json:"hash"`
-	Size   int64       `json:"size"`
-	Seq    int64       `json:"seq"`
-	Chunks []wireChunk `json:"chunks"`
-}
-
-// wireChunk is one ["<sha256 hex>", SIZE] pair of a chunk list.
-type wireChunk struct {
-	hash [32]byte
-	size int64
-}
-
-func (c *wireChunk) UnmarshalJSON(b []byte) error {
-	var pair []json.RawMessage
-	if err := json.Unmarshal(b, &pair); err != nil {
-		return err
-	}
-	var h string
-	if len(pair) != 2 || json.Unmarshal(pair[0], &h) != nil || json.Unmarshal(pair[1], &c.size) != nil {
-		return fmt.Errorf("chunk %s is not [hash, size]", b)
-	}
-	if etagHash(h) == "" {
-		return fmt.Errorf("chunk hash %q is not a SHA-256 in hex", h)
-	}
-	_, err := hex.Decode(c.hash[:], []byte(h))
-	return err
-}
 
 // Chunks implements engine.Deltaer: GET /api/chunks/{path}. The list is checked: a
 // whole-file hash, chunk sizes within the chunker's bounds adding up to the size.
@@ -66,7 +32,7 @@ func (c *Client) Chunks(ctx context.Context, p string) (engine.ChunkList, error)
 		return engine.ChunkList{}, err
 	}
 	defer resp.Body.Close()
-	var w wireChunks
+	var w protocol.ChunkList
 	if err := decodeJSON(resp.Body, &w); err != nil {
 		return engine.ChunkList{}, err
 	}
@@ -79,11 +45,11 @@ func (c *Client) Chunks(ctx context.Context, p string) (engine.ChunkList, error)
 	list := engine.ChunkList{Hash: w.Hash, Size: w.Size, Seq: w.Seq, Chunks: make([]chunk.Chunk, len(w.Chunks))}
 	var off int64
 	for i, wc := range w.Chunks {
-		if wc.size <= 0 || wc.size > chunk.MaxSize || wc.size > w.Size-off {
-			return bad("chunk %d has size %d", i, wc.size)
+		if wc.Size <= 0 || wc.Size > chunk.MaxSize || wc.Size > w.Size-off {
+			return bad("chunk %d has size %d", i, wc.Size)
 		}
-		list.Chunks[i] = chunk.Chunk{Offset: off, Size: wc.size, Hash: wc.hash}
-		off += wc.size
+		list.Chunks[i] = chunk.Chunk{Offset: off, Size: wc.Size, Hash: wc.Hash}
+		off += wc.Size
 	}
 	if off != w.Size {
 		return bad("chunks cover %d of %d bytes", off, w.Size)
@@ -185,17 +151,18 @@ func readPart(contentRange string, body io.Reader, r engine.ByteRange, fn func(e
 }
 
 // UploadDelta implements engine.Deltaer: POST /api/delta/{path} with body, the ops
-// against the content o.IfMatch names.
-func (c *Client) UploadDelta(ctx context.Context, p string, body io.Reader, size int64, o engine.UploadOptions) (protocol.Metadata, bool, error) {
+// against the content o.IfMatch names, streamed (chunked) as it is produced.
+func (c *Client) UploadDelta(ctx context.Context, p string, body io.ReadCloser, o engine.UploadOptions) (protocol.Metadata, bool, error) {
 	if o.IfMatch == "" {
+		body.Close()
 		return protocol.Metadata{}, false, protocol.Errorf(protocol.CodeBadRequest, "a delta needs the base's hash")
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.pathURL("/api/delta/", p), body)
 	if err != nil {
+		body.Close()
 		return protocol.Metadata{}, false, err
 	}
-	req.ContentLength = size
-	req.Header.Set("Content-Type", DeltaContentType)
+	req.Header.Set("Content-Type", delta.ContentType)
 	req.Header.Set("X-Content-SHA256", o.SHA256)
 	req.Header.Set("If-Match", `"`+o.IfMatch+`"`)
 	if !o.Modified.IsZero() {
@@ -204,9 +171,8 @@ func (c *Client) UploadDelta(ctx context.Context, p string, body io.Reader, size
 	if o.ClientID != "" {
 		req.Header.Set("X-Sync-Client-Id", o.ClientID)
 	}
-	if size > 1<<20 {
-		req.Header.Set("Expect", "100-continue")
-	}
+	// A refusal (412, quota, …) comes before any of the body is sent.
+	req.Header.Set("Expect", "100-continue")
 	resp, err := c.do(req)
 	if err != nil {
 		return protocol.Metadata{}, false, err
