@@ -118,6 +118,7 @@ var allScenarios = []scenario{
 	{"rss", "server RSS per idle subscribed connection at 10,000 connections", 3 * time.Minute, runRSS},
 	{"propagation", "1 KiB change A→B, p50/p99 over 200 changes: syncspace clients vs Syncthing", 7 * time.Minute, runPropagation},
 	{"initial-sync", "10,000 × 4 KiB into an empty folder: realtime-sync-client --once vs rsync daemon", 3 * time.Minute, runInitialSync},
+	{"delta", "256 MiB file, 1-byte change and 100-byte insertion, carried up and down: bytes on the wire and time vs rsync daemon", 4 * time.Minute, runDelta},
 }
 
 // runner is the state shared by the scenarios of one run.
