@@ -12,4 +12,5 @@ type Index interface {
 	index.Reader   // point reads
 	index.Viewer   // reads in one snapshot: change pages, listings
 	index.Maintenance
+	index.Chunks // chunk lists for delta transfer
 }

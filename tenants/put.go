@@ -67,6 +67,13 @@ func (s *Space) Put(ctx context.Context, path string, body io.Reader, o PutOptio
 	defer u.discard()
 	r := &putReq{ctx: ctx, p: p, o: o, u: u, small: small, wake: make(chan bool, 1)}
 	s.cm.commitPut(r)
+	if r.err == nil {
+		var old string
+		if cur != nil {
+			old = cur.Hash
+		}
+		s.keepChunks(ctx, u, old)
+	}
 	return r.meta, r.created, r.err
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"time"
 
@@ -62,6 +63,9 @@ type upload struct {
 	// disk is what the upload holds of the registry's in-flight disk bytes: the part
 	// of its declared size (or of its last reservation step) not yet written.
 	disk int64
+	// chunks is the content's chunk list (sync/chunk) when it is large enough for
+	// deltas, recorded as the body streamed in; nil otherwise.
+	chunks []protocol.ChunkRef
 }
 
 // releaseDisk gives back what the upload still holds of the in-flight disk bytes.
@@ -139,6 +143,11 @@ func (u *upload) copyBody(ctx context.Context, body io.Reader, o PutOptions, rep
 	track := u.s.reg.tracksDisk()
 	var checked int64 // body bytes written at the last free-disk check
 	h := sha256.New()
+	rec := newChunkRecorder(o.Size)
+	var hw io.Writer = h
+	if rec != nil {
+		hw = io.MultiWriter(h, rec)
+	}
 	// A small declared body gets a buffer of its size (one byte more shows a body
 	// longer than declared), not the full 256 KiB to allocate and clear.
 	bufSize := 256 << 10
@@ -176,7 +185,7 @@ func (u *upload) copyBody(ctx context.Context, body io.Reader, o PutOptions, rep
 				}
 				return internal("write temp file", err)
 			}
-			h.Write(buf[:n])
+			hw.Write(buf[:n])
 			u.size = next
 			if track {
 				// Written: now in the file system's own free figure.
@@ -189,6 +198,9 @@ func (u *upload) copyBody(ctx context.Context, body io.Reader, o PutOptions, rep
 			break
 		}
 		if rerr != nil {
+			if pe := (*protocol.Error)(nil); errors.As(rerr, &pe) {
+				return pe // a body that reports its own failure (a delta's bad_delta)
+			}
 			return &protocol.Error{Code: protocol.CodeBadRequest, Message: "reading the body failed", Err: rerr}
 		}
 	}
@@ -196,6 +208,7 @@ func (u *upload) copyBody(ctx context.Context, body io.Reader, o PutOptions, rep
 		return protocol.Errorf(protocol.CodeBadRequest, "the body is shorter than its declared size")
 	}
 	u.hash = hex.EncodeToString(h.Sum(nil))
+	u.chunks = rec.done()
 	return nil
 }
 

@@ -49,6 +49,8 @@ type Store struct {
 	pool *pgxpool.Pool
 	opts Options
 	log  *slog.Logger
+
+	chunkLists // index.Chunks (chunks.go), promoted
 }
 
 // New returns the index of the database pool is connected to, after checking that its
@@ -64,7 +66,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error) {
 	if !ok {
 		return nil, fmt.Errorf("pgindex: the tenants tables are missing: apply the schema migrations first")
 	}
-	return &Store{pool: pool, opts: o, log: o.Logger}, nil
+	return &Store{pool: pool, opts: o, log: o.Logger, chunkLists: chunkLists{pool}}, nil
 }
 
 // Maintain implements index.Maintenance: PostgreSQL needs no upkeep from syncd

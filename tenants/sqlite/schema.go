@@ -8,6 +8,10 @@ import (
 
 // schema creates the tenants' tables. Times are Unix nanoseconds (UTC).
 //
+// tenant_chunks holds the chunk lists of contents for delta transfer (sync/chunk), by
+// content hash: a cache beside the index, added after the first release (CREATE ... IF
+// NOT EXISTS brings an older database up to date).
+//
 // tenant_entry_undo holds, while a paged listing is open (snapshot.go), the state a
 // path had before each change made after the listing's snapshot: present 0 means the
 // path had no entry; died is the first seq after that state (head before the change
@@ -80,6 +84,12 @@ CREATE TABLE IF NOT EXISTS tenant_entry_undo (
 	modified  INTEGER NOT NULL,
 	seq       INTEGER NOT NULL,
 	PRIMARY KEY (tenant_id, path, died)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tenant_chunks (
+	tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+	hash      TEXT NOT NULL,
+	list      BLOB NOT NULL,
+	PRIMARY KEY (tenant_id, hash)
 ) WITHOUT ROWID;
 `
 

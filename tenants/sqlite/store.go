@@ -19,7 +19,8 @@ type Store struct {
 	txb   txBatcher  // batches the spaces' write transactions
 	stmts stmtCache  // prepared statements
 
-	reads // the read side (read.go, view.go), promoted
+	reads      // the read side (read.go, view.go), promoted
+	chunkLists // index.Chunks (chunks.go), promoted
 }
 
 // reads holds the Store's read methods (index.Reader, index.Viewer).
@@ -37,6 +38,7 @@ func NewStore(ctx context.Context, db *sql.DB, logger *slog.Logger) (*Store, err
 	s := &Store{db: db, log: logger, stmts: stmtCache{db: db}}
 	s.txb = txBatcher{db: db, wmu: &s.wmu}
 	s.reads = reads{s}
+	s.chunkLists = chunkLists{s}
 	s.wal = walFile(ctx, db)
 	return s, nil
 }

@@ -102,6 +102,8 @@ func Register(e *echo.Echo, o Options) error {
 	e.GET("/api/deleted", h.deleted, read)
 	e.POST("/api/restore", h.restore, write...)
 	e.GET("/api/usage", h.usage, read)
+	e.GET(chunksPrefix+"*", h.chunks, read)
+	e.POST(deltaPrefix+"*", h.delta, write...)
 	return nil
 }
 

@@ -192,9 +192,16 @@ func (h *handlers) upload(c echo.Context) error {
 			return h.auth.Check(ctx, principal)
 		},
 	})
+	return h.uploaded(c, principal, meta, created, err)
+}
+
+// uploaded answers an upload (PUT or delta): the stored metadata with ETag and
+// X-Sync-Seq, 201 when the path was new, or the error, a slow or oversized body
+// mapped.
+func (h *handlers) uploaded(c echo.Context, principal *auth.Principal, meta protocol.Metadata, created bool, err error) error {
 	if err != nil {
 		if errors.Is(err, guard.ErrSlowBody) {
-			h.log.LogAttrs(ctx, slog.LevelInfo, "upload cut: body too slow", slog.String("tenant", principal.Tenant))
+			h.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "upload cut: body too slow", slog.String("tenant", principal.Tenant))
 			return guard.ErrSlowBody
 		}
 		var mbe *http.MaxBytesError

@@ -28,7 +28,13 @@ var clientIDPattern = regexp.MustCompile(protocol.ClientIDPatternString)
 // URL path as net/http decoded it (percent-decoded exactly once), never Echo's
 // route parameter, which would be unescaped a second time.
 func filePath(r *http.Request) (string, error) {
-	p, ok := strings.CutPrefix(r.URL.Path, filesPrefix)
+	return prefixedPath(r, filesPrefix)
+}
+
+// prefixedPath is filePath for the route prefix prefix (/api/files/, /api/chunks/,
+// /api/delta/).
+func prefixedPath(r *http.Request, prefix string) (string, error) {
+	p, ok := strings.CutPrefix(r.URL.Path, prefix)
 	if !ok {
 		return "", protocol.Errorf(protocol.CodeInvalidPath, "invalid path")
 	}

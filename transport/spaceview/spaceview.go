@@ -80,6 +80,22 @@ func (v *View) Put(ctx context.Context, path string, body io.Reader, o tenants.P
 	return v.sp.Put(ctx, path, body, o)
 }
 
+// Chunks returns the chunk list of the file at path (delta transfer).
+func (v *View) Chunks(ctx context.Context, path string) (protocol.ChunkList, error) {
+	if err := v.scope.CheckPath(path); err != nil {
+		return protocol.ChunkList{}, err
+	}
+	return v.sp.Chunks(ctx, path)
+}
+
+// PutDelta stores at path the content a delta op stream builds from its current one.
+func (v *View) PutDelta(ctx context.Context, path string, ops io.Reader, o tenants.PutOptions) (protocol.Metadata, bool, error) {
+	if err := v.scope.CheckPath(path); err != nil {
+		return protocol.Metadata{}, false, err
+	}
+	return v.sp.PutDelta(ctx, path, ops, o)
+}
+
 // Delete deletes path.
 func (v *View) Delete(ctx context.Context, path string, o tenants.DeleteOptions) (int64, error) {
 	if err := v.scope.CheckPath(path); err != nil {

@@ -1,0 +1,214 @@
+// Delta transfer (SPEC §7.4): the chunk lists of stored contents and the delta
+// upload, which rebuilds a file from its current content and an op stream
+// (sync/delta) and then takes the ordinary upload path.
+
+package tenants
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"io"
+	"strings"
+
+	"github.com/syncspace/syncspace/sync/chunk"
+	"github.com/syncspace/syncspace/sync/delta"
+	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+// chunkRecorder collects the chunk list of an upload as its body streams in, so that
+// the stored content's list is never computed by re-reading it.
+type chunkRecorder struct {
+	c    *chunk.Chunker
+	list []protocol.ChunkRef
+}
+
+// newChunkRecorder returns a recorder for a body of declared size (-1: unknown), or
+// nil when the body is too small for deltas.
+func newChunkRecorder(size int64) *chunkRecorder {
+	if size >= 0 && size < chunk.MinDeltaSize {
+		return nil
+	}
+	r := &chunkRecorder{}
+	r.c = chunk.New(func(c chunk.Chunk) error {
+		r.list = append(r.list, protocol.ChunkRef{Hash: c.Hash, Size: c.Size})
+		return nil
+	})
+	return r
+}
+
+// Write feeds the body; it never fails.
+func (r *chunkRecorder) Write(p []byte) (int, error) { return r.c.Write(p) }
+
+// done returns the list of a body of MinDeltaSize or more, nil otherwise (or for a
+// nil recorder).
+func (r *chunkRecorder) done() []protocol.ChunkRef {
+	if r == nil || r.c.Size() < chunk.MinDeltaSize || r.c.Close() != nil {
+		return nil
+	}
+	return r.list
+}
+
+// encodeChunks is the index's form of a list: per chunk its SHA-256 and its size as
+// a uvarint.
+func encodeChunks(l []protocol.ChunkRef) []byte {
+	b := make([]byte, 0, len(l)*(32+3))
+	for _, c := range l {
+		b = append(b, c.Hash[:]...)
+		b = binary.AppendUvarint(b, uint64(c.Size))
+	}
+	return b
+}
+
+// decodeChunks reads encodeChunks' form; ok is false if b is damaged or its sizes do
+// not add up to size.
+func decodeChunks(b []byte, size int64) (l []protocol.ChunkRef, ok bool) {
+	var sum int64
+	for len(b) > 0 {
+		var c protocol.ChunkRef
+		if len(b) < 33 {
+			return nil, false
+		}
+		copy(c.Hash[:], b[:32])
+		n, k := binary.Uvarint(b[32:])
+		if k <= 0 || n == 0 || n > chunk.MaxSize {
+			return nil, false
+		}
+		c.Size = int64(n)
+		sum += c.Size
+		l = append(l, c)
+		b = b[32+k:]
+	}
+	return l, sum == size
+}
+
+// keepChunks stores the chunk list of a committed upload under its hash and forgets
+// the list of the content it replaced. A failure costs a re-read later, nothing
+// more: it is logged, not returned.
+func (s *Space) keepChunks(ctx context.Context, u *upload, replaced string) {
+	if u.chunks != nil {
+		if err := s.reg.index.PutChunkList(ctx, s.id, u.hash, encodeChunks(u.chunks)); err != nil {
+			s.log.Warn("store chunk list", "err", err)
+		}
+	}
+	if replaced != "" && replaced != u.hash {
+		if err := s.reg.index.DropChunkList(ctx, s.id, replaced); err != nil {
+			s.log.Warn("drop chunk list", "err", err)
+		}
+	}
+}
+
+// Chunks returns the chunk list of the file at path (GET /api/chunks): from the index
+// when the content arrived through an upload, else computed once from the content
+// and stored (a file of MinDeltaSize or more). not_found for a missing path or a
+// directory. If the content on disk no longer matches the index (an edit outside
+// syncd not yet seen), the list describes the content read and carries its hash.
+func (s *Space) Chunks(ctx context.Context, path string) (protocol.ChunkList, error) {
+	m, err := s.Stat(ctx, path)
+	if err != nil {
+		return protocol.ChunkList{}, err
+	}
+	if m.IsDirectory {
+		return protocol.ChunkList{}, protocol.Errorf(protocol.CodeNotFound, "no such file")
+	}
+	b, err := s.reg.index.ChunkList(ctx, s.id, m.Hash)
+	if err != nil {
+		return protocol.ChunkList{}, internal("read chunk list", err)
+	}
+	if l, ok := decodeChunks(b, m.Size); b != nil && ok {
+		return protocol.ChunkList{Hash: m.Hash, Size: m.Size, Seq: m.Seq, Chunks: l}, nil
+	}
+	return s.computeChunks(ctx, path)
+}
+
+// computeChunks reads the file at path once, chunking and hashing it.
+func (s *Space) computeChunks(ctx context.Context, path string) (protocol.ChunkList, error) {
+	f, m, err := s.Open(ctx, path)
+	if err != nil {
+		return protocol.ChunkList{}, err
+	}
+	defer f.Close()
+	out := protocol.ChunkList{Seq: m.Seq, Chunks: []protocol.ChunkRef{}}
+	h := sha256.New()
+	err = chunk.Split(ctx, io.TeeReader(f, h), func(c chunk.Chunk) error {
+		out.Chunks = append(out.Chunks, protocol.ChunkRef{Hash: c.Hash, Size: c.Size})
+		out.Size += c.Size
+		return nil
+	})
+	if err != nil {
+		return protocol.ChunkList{}, internal("read content", err)
+	}
+	out.Hash = hex.EncodeToString(h.Sum(nil))
+	if out.Hash == m.Hash && out.Size >= chunk.MinDeltaSize {
+		if err := s.reg.index.PutChunkList(ctx, s.id, out.Hash, encodeChunks(out.Chunks)); err != nil {
+			s.log.Warn("store chunk list", "err", err)
+		}
+	}
+	return out, nil
+}
+
+// PutDelta stores at path the content that ops (a sync/delta stream) builds from the
+// file's current content (POST /api/delta). o.IfMatch is required
+// (precondition_required) and must name the current content (precondition_failed);
+// o.SHA256 is required. The result then takes Put's way: limits, quota, digest, the
+// atomic commit, the event; a malformed stream is bad_delta and changes nothing.
+func (s *Space) PutDelta(ctx context.Context, path string, ops io.Reader, o PutOptions) (protocol.Metadata, bool, error) {
+	if o.IfMatch == "" {
+		return protocol.Metadata{}, false, protocol.Errorf(protocol.CodePreconditionRequired, "a delta upload needs If-Match with the base's hash")
+	}
+	if o.SHA256 == "" {
+		return protocol.Metadata{}, false, protocol.Errorf(protocol.CodeBadRequest, "a delta upload needs X-Content-SHA256")
+	}
+	if o.IfNoneMatch {
+		return protocol.Metadata{}, false, protocol.Errorf(protocol.CodeBadRequest, "a delta upload cannot carry If-None-Match")
+	}
+	p, err := pathrule.Clean(path)
+	if err != nil {
+		return protocol.Metadata{}, false, err
+	}
+	base, bm, err := s.Open(ctx, p)
+	if errors.Is(err, protocol.ErrNotFound) {
+		return protocol.Metadata{}, false, protocol.Errorf(protocol.CodePreconditionFailed, "the current content differs")
+	}
+	if err != nil {
+		return protocol.Metadata{}, false, err
+	}
+	defer base.Close()
+	if !strings.EqualFold(bm.Hash, o.IfMatch) {
+		return protocol.Metadata{}, false, protocol.Errorf(protocol.CodePreconditionFailed, "the current content differs")
+	}
+	o.Size = -1
+	m, created, err := s.Put(ctx, p, delta.NewReader(baseReader(base), bm.Size, ops), o)
+	if protocol.CodeOf(err) == protocol.CodeDigestMismatch {
+		// The base may have changed under the read: then the precondition is what
+		// failed, as the commit's check would have said.
+		if now, serr := s.Stat(ctx, p); serr != nil || !strings.EqualFold(now.Hash, o.IfMatch) {
+			return protocol.Metadata{}, false, protocol.Errorf(protocol.CodePreconditionFailed, "the current content differs")
+		}
+	}
+	return m, created, err
+}
+
+// baseReader gives a delta's copies ranged reads of the base: ReadAt where the store's
+// reader has it (a local file), else seeks on its stream (an object store opens a
+// ranged read per seek). Read failures are internal errors, not the client's.
+func baseReader(r io.ReadSeeker) io.ReaderAt {
+	ra, ok := r.(io.ReaderAt)
+	if !ok {
+		ra = &delta.SeekReaderAt{R: r}
+	}
+	return internalReaderAt{ra}
+}
+
+type internalReaderAt struct{ io.ReaderAt }
+
+func (r internalReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := r.ReaderAt.ReadAt(p, off)
+	if err != nil && n < len(p) {
+		return n, internal("read the delta's base", err)
+	}
+	return n, nil
+}
