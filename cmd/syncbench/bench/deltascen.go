@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/syncspace/syncspace/cmd/realtime-sync-client/clientapp"
@@ -201,7 +202,7 @@ func (s *ssDelta) once(ctx context.Context, d string) (timing, error) {
 func (s *ssDelta) edit(ctx context.Context, ed deltaEdit, size int64) (deltaRun, error) {
 	var run deltaRun
 	pa, pb := filepath.Join(s.a, deltaFile), filepath.Join(s.b, deltaFile)
-	if err := ed.apply(pa, size); err != nil {
+	if err := applyEdit(ed, pa, size); err != nil {
 		return run, err
 	}
 	s.px.reset()
@@ -273,7 +274,7 @@ func (rs *rsyncDelta) close() {
 // downloader's copy, and checks the three copies agree.
 func (rs *rsyncDelta) edit(ctx context.Context, ed deltaEdit, size int64) (deltaRun, error) {
 	var run deltaRun
-	if err := ed.apply(rs.up, size); err != nil {
+	if err := applyEdit(ed, rs.up, size); err != nil {
 		return run, err
 	}
 	url := fmt.Sprintf("rsync://%s/bench/%s", rs.px.addr(), filepath.Base(deltaFile))
@@ -305,6 +306,17 @@ func (rs *rsyncDelta) run(ctx context.Context, src, dst string) (timing, error) 
 	}
 	t.cpu = c.ProcessState.UserTime() + c.ProcessState.SystemTime()
 	return t, nil
+}
+
+// applyEdit applies ed to p and flushes every dirty page of the machine, so that
+// neither side's clock includes writing back the edit (syncspace's client syncs the
+// file system when it saves its state; rsync does not sync at all).
+func applyEdit(ed deltaEdit, p string, size int64) error {
+	if err := ed.apply(p, size); err != nil {
+		return err
+	}
+	syscall.Sync()
+	return nil
 }
 
 // writeBig writes size pseudo-random bytes (seeded) to p, making its directory.
