@@ -65,6 +65,9 @@ var deltaEdits = []deltaEdit{
 type deltaRun struct {
 	up, down       timing
 	upWire, dnWire int64 // both directions of the TCP connections during each run
+	// upFlush, dnFlush: rsync only, a sync(2) right after each run (what making its
+	// result durable would add; syncspace's figures include its fsyncs).
+	upFlush, dnFlush time.Duration
 }
 
 func runDelta(ctx context.Context, r *runner) []Result {
@@ -122,9 +125,14 @@ func deltaRows(scen, edit string, size int64, ss deltaRun, ssErr error, rs delta
 		{"download: % of file on the wire", pct(ss.dnWire), pct(rs.dnWire), valueAtMost(1, "%")},
 		{"download: s", ss.down.wall.Seconds(), rs.down.wall.Seconds(), ratioAtMost(1.5)},
 	}
+	flush := []time.Duration{0, rs.upFlush, 0, rs.dnFlush}
 	out := make([]Result, 0, len(figs))
 	var sk errSkip
-	for _, f := range figs {
+	for i, f := range figs {
+		notes := notes
+		if flush[i] > 0 {
+			notes += fmt.Sprintf("; a sync(2) right after the rsync run took %.2f s more", flush[i].Seconds())
+		}
 		metric := edit + ", " + f.metric
 		switch {
 		case ssErr != nil:
@@ -284,10 +292,12 @@ func (rs *rsyncDelta) edit(ctx context.Context, ed deltaEdit, size int64) (delta
 		return run, err
 	}
 	run.upWire = rs.px.reset()
+	run.upFlush = timeSync()
 	if run.down, err = rs.run(ctx, url, rs.dn); err != nil {
 		return run, err
 	}
 	run.dnWire = rs.px.reset()
+	run.dnFlush = timeSync()
 	if err := sameFiles(rs.up, rs.modFile); err != nil {
 		return run, err
 	}
@@ -317,6 +327,13 @@ func applyEdit(ed deltaEdit, p string, size int64) error {
 	}
 	syscall.Sync()
 	return nil
+}
+
+// timeSync times one sync(2).
+func timeSync() time.Duration {
+	t0 := time.Now()
+	syscall.Sync()
+	return time.Since(t0)
 }
 
 // writeBig writes size pseudo-random bytes (seeded) to p, making its directory.
