@@ -392,8 +392,10 @@ func TestDeltaUploadConflict(t *testing.T) {
 	theirs := bytes.Clone(base)
 	theirs[5] ^= 1
 	var once sync.Once
+	hooked := false
 	a.remote.beforeDeltaUpload = func() error {
 		once.Do(func() {
+			hooked = true
 			_, _, err := other.Upload(context.Background(), name, bytes.NewReader(theirs), int64(len(theirs)),
 				engine.UploadOptions{SHA256: hashOf(theirs)})
 			if err != nil {
@@ -406,6 +408,9 @@ func TestDeltaUploadConflict(t *testing.T) {
 	mine[len(mine)-5] ^= 1
 	a.write(t, name, mine)
 	a.sync(t)
+	if !hooked {
+		t.Fatalf("A never tried a delta upload\n%s", tail(a.logs.String()))
+	}
 	b.sync(t)
 	a.sync(t)
 	for _, s := range []*deltaSide{a, b} {
