@@ -22,13 +22,12 @@ var errDelta = errors.New("delta download failed")
 // match the hash its fetch reported.
 var errContentMismatch = errors.New("content does not match its hash")
 
-// deltaErr wraps err (a failure of the delta path) with errDelta; a not_found passes
-// unchanged, as it means the file is gone.
+// deltaErr turns err (a failure of the delta path) into an errDelta. Only errDelta
+// stays in the chain: a not_found in particular must not read as "the file is gone"
+// (a server without the delta routes answers so); the whole download that follows
+// tells.
 func deltaErr(err error) error {
-	if errors.Is(err, protocol.ErrNotFound) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", errDelta, err)
+	return fmt.Errorf("%w: %v", errDelta, err)
 }
 
 // segment is one piece of the new content, in order: n bytes at dst of the new file,
@@ -89,7 +88,7 @@ func (e xfer) wantDeltaDownload(a *action) (Deltaer, bool) {
 
 // deltaFetch writes the server's current content of a.path to w from the chunks the
 // local file at a.lpath already has and the ranges it lacks (fetched in as few ranged
-// GETs as the range cap allows). Every failure but not_found is wrapped in errDelta.
+// GETs as the range cap allows). Every failure is wrapped in errDelta.
 // The caller (downloadFrom) verifies the whole-file hash before anything is placed.
 func (e xfer) deltaFetch(ctx context.Context, d Deltaer, a *action, w io.Writer) (protocol.Metadata, error) {
 	list, err := d.Chunks(ctx, a.path)

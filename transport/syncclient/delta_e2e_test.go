@@ -112,6 +112,14 @@ type deltaRemote struct {
 	// Hooks (nil = pass through).
 	beforeDeltaUpload func() error
 	tamperRanges      bool
+	noDeltaRoutes     bool // Chunks answers not_found, as a server without the routes
+}
+
+func (r *deltaRemote) Chunks(ctx context.Context, p string) (engine.ChunkList, error) {
+	if r.noDeltaRoutes {
+		return engine.ChunkList{}, protocol.Errorf(protocol.CodeNotFound, "no such route")
+	}
+	return r.Client.Chunks(ctx, p)
 }
 
 func (r *deltaRemote) Upload(ctx context.Context, p string, body io.Reader, size int64, o engine.UploadOptions) (protocol.Metadata, bool, error) {
@@ -362,6 +370,24 @@ func TestDeltaFallbacks(t *testing.T) {
 		t.Errorf("corrupted ranges: transfers %v, want a ranged GET then one whole download\n%s", n, tail(b.logs.String()))
 	}
 	b.remote.tamperRanges = false
+
+	// A server without the delta routes: both sides transfer whole.
+	a.remote.noDeltaRoutes, b.remote.noDeltaRoutes = true, true
+	v25 := bytes.Clone(v2)
+	v25[200] ^= 1
+	a.write(t, name, v25)
+	a.sync(t)
+	b.sync(t)
+	if !bytes.Equal(b.read(t, name), v25) {
+		t.Fatal("B's file differs (server without delta routes)")
+	}
+	if n := a.remote.counts(); n != [4]int64{1, 0, 0, 0} {
+		t.Errorf("no delta routes, A: transfers %v, want one whole upload", n)
+	}
+	if n := b.remote.counts(); n != [4]int64{0, 1, 0, 0} {
+		t.Errorf("no delta routes, B: transfers %v, want one whole download\n%s", n, tail(b.logs.String()))
+	}
+	a.remote.noDeltaRoutes, b.remote.noDeltaRoutes = false, false
 
 	// Mostly new content: not worth a delta either way.
 	v3 := pseudoRandom(3<<20, 33)
