@@ -85,10 +85,18 @@ func decodeChunks(b []byte, size int64) (l []protocol.ChunkRef, ok bool) {
 	return l, sum == size
 }
 
-// keepChunks stores the chunk list of a committed upload under its hash and forgets
+// Delta is a space's delta transfer (SPEC §7.4): chunk lists and delta uploads. The
+// zero value is unusable; get one from NewDelta.
+type Delta struct{ s *Space }
+
+// NewDelta returns sp's delta transfer.
+func NewDelta(sp *Space) Delta { return Delta{s: sp} }
+
+// keep stores the chunk list of a committed upload under its hash and forgets
 // the list of the content it replaced. A failure costs a re-read later, nothing
 // more: it is logged, not returned.
-func (s *Space) keepChunks(ctx context.Context, u *upload, replaced string) {
+func (d Delta) keep(ctx context.Context, u *upload, replaced string) {
+	s := d.s
 	if u.chunks != nil {
 		if err := s.reg.index.PutChunkList(ctx, s.id, u.hash, encodeChunks(u.chunks)); err != nil {
 			s.log.Warn("store chunk list", "err", err)
@@ -106,7 +114,8 @@ func (s *Space) keepChunks(ctx context.Context, u *upload, replaced string) {
 // and stored (a file of MinDeltaSize or more). not_found for a missing path or a
 // directory. If the content on disk no longer matches the index (an edit outside
 // syncd not yet seen), the list describes the content read and carries its hash.
-func (s *Space) Chunks(ctx context.Context, path string) (protocol.ChunkList, error) {
+func (d Delta) Chunks(ctx context.Context, path string) (protocol.ChunkList, error) {
+	s := d.s
 	m, err := s.Stat(ctx, path)
 	if err != nil {
 		return protocol.ChunkList{}, err
@@ -121,11 +130,12 @@ func (s *Space) Chunks(ctx context.Context, path string) (protocol.ChunkList, er
 	if l, ok := decodeChunks(b, m.Size); b != nil && ok {
 		return protocol.ChunkList{Hash: m.Hash, Size: m.Size, Seq: m.Seq, Chunks: l}, nil
 	}
-	return s.computeChunks(ctx, path)
+	return d.compute(ctx, path)
 }
 
-// computeChunks reads the file at path once, chunking and hashing it.
-func (s *Space) computeChunks(ctx context.Context, path string) (protocol.ChunkList, error) {
+// compute reads the file at path once, chunking and hashing it.
+func (d Delta) compute(ctx context.Context, path string) (protocol.ChunkList, error) {
+	s := d.s
 	f, m, err := s.Open(ctx, path)
 	if err != nil {
 		return protocol.ChunkList{}, err
@@ -150,12 +160,13 @@ func (s *Space) computeChunks(ctx context.Context, path string) (protocol.ChunkL
 	return out, nil
 }
 
-// PutDelta stores at path the content that ops (a sync/delta stream) builds from the
+// Put stores at path the content that ops (a sync/delta stream) builds from the
 // file's current content (POST /api/delta). o.IfMatch is required
 // (precondition_required) and must name the current content (precondition_failed);
 // o.SHA256 is required. The result then takes Put's way: limits, quota, digest, the
 // atomic commit, the event; a malformed stream is bad_delta and changes nothing.
-func (s *Space) PutDelta(ctx context.Context, path string, ops io.Reader, o PutOptions) (protocol.Metadata, bool, error) {
+func (d Delta) Put(ctx context.Context, path string, ops io.Reader, o PutOptions) (protocol.Metadata, bool, error) {
+	s := d.s
 	if o.IfMatch == "" {
 		return protocol.Metadata{}, false, protocol.Errorf(protocol.CodePreconditionRequired, "a delta upload needs If-Match with the base's hash")
 	}

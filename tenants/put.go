@@ -72,7 +72,7 @@ func (s *Space) Put(ctx context.Context, path string, body io.Reader, o PutOptio
 		if cur != nil {
 			old = cur.Hash
 		}
-		s.keepChunks(ctx, u, old)
+		Delta{s}.keep(ctx, u, old)
 	}
 	return r.meta, r.created, r.err
 }

@@ -29,11 +29,10 @@ import (
 )
 
 func randomContent(seed uint64, n int) []byte {
-	r := mrand.New(mrand.NewPCG(seed, 1))
+	var key [32]byte
+	key[0] = byte(seed)
 	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
+	mrand.NewChaCha8(key).Read(b)
 	return b
 }
 
@@ -381,4 +380,39 @@ func selfSigned(t *testing.T) (syncdtest.TLSFiles, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	return f, pool
+}
+
+// TestDeltaBound: after a 1-byte change and after a 100-byte insertion in the middle
+// of a 64 MiB file, the upload direction (chunk list down, op stream up) moves at
+// most 1% of the file, lists, hashes and framing included.
+func TestDeltaBound(t *testing.T) {
+	if testing.Short() || raceOn {
+		t.Skip("64 MiB through per-byte chunking: minutes under -race (TestDeltaRoute runs the same paths)")
+	}
+	e := startDaemon(t, nil)
+	tok := e.tenant("acme", tenants.Options{}, "write")
+	base := randomContent(5, 64<<20)
+	mid := len(base) / 2
+	flip := bytes.Clone(base)
+	flip[mid] ^= 1
+	insert := append(append(bytes.Clone(base[:mid]), randomContent(6, 100)...), base[mid:]...)
+	for _, tc := range []struct {
+		name string
+		next []byte
+	}{{"1-byte change", flip}, {"100-byte insertion", insert}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.put(tok, "big.bin", base)
+			list := e.do(req{method: "GET", path: "/api/chunks/big.bin", token: tok})
+			body := encodeDelta(t, base, tc.next)
+			a := e.do(req{method: "POST", path: "/api/delta/big.bin", body: body, token: tok, hdr: deltaHeaders(base, tc.next)})
+			if a.status != 200 {
+				t.Fatalf("delta: %d %s", a.status, a.body)
+			}
+			moved := len(list.body) + len(body)
+			t.Logf("chunk list %d B + op stream %d B = %.3f%% of %d MiB", len(list.body), len(body), 100*float64(moved)/float64(len(base)), len(base)>>20)
+			if moved > len(base)/100 {
+				t.Fatalf("%d bytes moved, over 1%% of %d", moved, len(base))
+			}
+		})
+	}
 }

@@ -85,7 +85,7 @@ func (v *View) Chunks(ctx context.Context, path string) (protocol.ChunkList, err
 	if err := v.scope.CheckPath(path); err != nil {
 		return protocol.ChunkList{}, err
 	}
-	return v.sp.Chunks(ctx, path)
+	return tenants.NewDelta(v.sp).Chunks(ctx, path)
 }
 
 // PutDelta stores at path the content a delta op stream builds from its current one.
@@ -93,7 +93,7 @@ func (v *View) PutDelta(ctx context.Context, path string, ops io.Reader, o tenan
 	if err := v.scope.CheckPath(path); err != nil {
 		return protocol.Metadata{}, false, err
 	}
-	return v.sp.PutDelta(ctx, path, ops, o)
+	return tenants.NewDelta(v.sp).Put(ctx, path, ops, o)
 }
 
 // Delete deletes path.

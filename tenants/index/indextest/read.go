@@ -16,6 +16,7 @@ type Readable interface {
 	index.Reader
 	index.Viewer
 	index.Maintenance
+	index.Chunks
 }
 
 // RunReads runs the suite of reads against empty indexes made by newIndex.
@@ -24,6 +25,7 @@ func RunReads(t *testing.T, newIndex func(t *testing.T) Readable) {
 	t.Run("ChangesPages", func(t *testing.T) { changesPages(t, newIndex(t)) })
 	t.Run("ListSnapshot", func(t *testing.T) { listSnapshot(t, newIndex(t)) })
 	t.Run("Versions", func(t *testing.T) { versions(t, newIndex(t)) })
+	t.Run("ChunkLists", func(t *testing.T) { chunkLists(t, newIndex(t)) })
 }
 
 // commit appends one event per entry (a Create of it) and puts the entries.

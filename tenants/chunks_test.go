@@ -1,0 +1,310 @@
+package tenants
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/syncspace/syncspace/sync/chunk"
+	"github.com/syncspace/syncspace/sync/delta"
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+func randomData(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 7))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// deltaOf encodes next against base as a client would (chunks the base has are
+// copies, the others literals).
+func deltaOf(t testing.TB, base, next []byte) []byte {
+	t.Helper()
+	have := map[[32]byte]int64{}
+	bl, _ := chunk.List(context.Background(), bytes.NewReader(base))
+	for _, c := range bl {
+		have[c.Hash] = c.Offset
+	}
+	nl, _ := chunk.List(context.Background(), bytes.NewReader(next))
+	var buf bytes.Buffer
+	w := delta.NewWriter(&buf)
+	for _, c := range nl {
+		if off, ok := have[c.Hash]; ok {
+			w.Copy(off, c.Size)
+		} else {
+			w.Data(next[c.Offset : c.Offset+c.Size])
+		}
+	}
+	if err := w.End(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func wantList(t *testing.T, got protocol.ChunkList, content []byte) {
+	t.Helper()
+	want, _ := chunk.List(context.Background(), bytes.NewReader(content))
+	if got.Hash != sum(content) || got.Size != int64(len(content)) || len(got.Chunks) != len(want) {
+		t.Fatalf("list %s/%d with %d chunks, want %s/%d with %d", got.Hash, got.Size, len(got.Chunks), sum(content), len(content), len(want))
+	}
+	for i, c := range want {
+		if got.Chunks[i].Hash != c.Hash || got.Chunks[i].Size != c.Size {
+			t.Fatalf("chunk %d differs", i)
+		}
+	}
+}
+
+func (e *env) storedList(hash string) []byte {
+	e.t.Helper()
+	b, err := e.reg.index.ChunkList(context.Background(), e.sp.id, hash)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return b
+}
+
+// TestChunksKeptFromUpload: the list is recorded as the upload streams in (declared
+// size or not) and answered without reading the content again; the replaced
+// content's list goes; small files keep none but still answer.
+func TestChunksKeptFromUpload(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	v1 := randomData(1, 2<<20)
+	m := e.put("a.bin", v1)
+	if e.storedList(m.Hash) == nil {
+		t.Fatal("no list kept for a declared-size upload")
+	}
+	// Chunked upload (no declared size).
+	v2 := randomData(2, 3<<20)
+	m2, _, err := e.sp.Put(ctx, "a.bin", io.MultiReader(bytes.NewReader(v2)), PutOptions{Size: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.storedList(m2.Hash) == nil || e.storedList(m.Hash) != nil {
+		t.Fatal("the new list is missing or the replaced one kept")
+	}
+	// Answered from the index: the file's bytes are not read (they are gone here).
+	if err := os.Remove(filepath.Join(e.filesDir(), "a.bin")); err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewDelta(e.sp).Chunks(ctx, "a.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantList(t, l, v2)
+	if l.Seq != m2.Seq {
+		t.Fatalf("seq %d, want %d", l.Seq, m2.Seq)
+	}
+	// Small: nothing kept, computed on the fly.
+	ms := e.put("s.txt", []byte("small"))
+	if e.storedList(ms.Hash) != nil {
+		t.Fatal("a list kept for a small file")
+	}
+	l, err = NewDelta(e.sp).Chunks(ctx, "s.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantList(t, l, []byte("small"))
+	if _, err := NewDelta(e.sp).Chunks(ctx, "nope"); protocol.CodeOf(err) != protocol.CodeNotFound {
+		t.Fatalf("missing: %v", err)
+	}
+	e.sp.Mkdir(ctx, "dir", Source{})
+	if _, err := NewDelta(e.sp).Chunks(ctx, "dir"); protocol.CodeOf(err) != protocol.CodeNotFound {
+		t.Fatalf("directory: %v", err)
+	}
+}
+
+// TestChunksComputedOnce: content without a list (arrived another way, or a lost
+// list) is chunked on first request and the list kept; a damaged list is ignored.
+func TestChunksComputedOnce(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	v := randomData(3, 2<<20)
+	m := e.put("a.bin", v)
+	if err := e.reg.index.DropChunkList(ctx, e.sp.id, m.Hash); err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewDelta(e.sp).Chunks(ctx, "a.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantList(t, l, v)
+	if e.storedList(m.Hash) == nil {
+		t.Fatal("computed list not kept")
+	}
+	if err := e.reg.index.PutChunkList(ctx, e.sp.id, m.Hash, []byte("damaged")); err != nil {
+		t.Fatal(err)
+	}
+	if l, err = NewDelta(e.sp).Chunks(ctx, "a.bin"); err != nil {
+		t.Fatal(err)
+	}
+	wantList(t, l, v)
+}
+
+func TestChunkListEncoding(t *testing.T) {
+	l := []protocol.ChunkRef{{Hash: [32]byte{1}, Size: 1}, {Hash: [32]byte{2}, Size: chunk.MaxSize}, {Hash: [32]byte{3}, Size: 300}}
+	b := encodeChunks(l)
+	got, ok := decodeChunks(b, 1+chunk.MaxSize+300)
+	if !ok || len(got) != 3 || got[1] != l[1] {
+		t.Fatalf("round trip: %v %+v", ok, got)
+	}
+	for name, c := range map[string]struct {
+		b    []byte
+		size int64
+	}{
+		"wrong total": {b, 5},
+		"truncated":   {b[:len(b)-1], 1 + chunk.MaxSize + 300},
+		"short":       {b[:20], 1},
+		"zero size":   {append(make([]byte, 32), 0), 0},
+		"over max":    {encodeChunks([]protocol.ChunkRef{{Size: chunk.MaxSize + 1}}), chunk.MaxSize + 1},
+	} {
+		if _, ok := decodeChunks(c.b, c.size); ok {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// state is what a failed delta must leave alone.
+type state struct {
+	content []byte
+	meta    protocol.Metadata
+	seq     int64
+	evs     int
+}
+
+func (e *env) state(p string) state {
+	e.t.Helper()
+	m, err := e.sp.Stat(context.Background(), p)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_, seq := e.sp.Head()
+	return state{content: e.read(p), meta: m, seq: seq, evs: len(e.evs())}
+}
+
+func (e *env) sameState(before state, p string) {
+	e.t.Helper()
+	after := e.state(p)
+	if !bytes.Equal(after.content, before.content) || after.meta != before.meta || after.seq != before.seq || after.evs != before.evs {
+		e.t.Fatalf("a failed delta changed the store: %+v seq %d -> %+v seq %d", before.meta, before.seq, after.meta, after.seq)
+	}
+	tmp, err := os.ReadDir(filepath.Join(e.dir, "tenants", e.tenant, "tmp"))
+	if err != nil || len(tmp) != 0 {
+		e.t.Fatalf("temp files left: %v %v", tmp, err)
+	}
+}
+
+type failingReader struct {
+	r   io.Reader
+	n   int // bytes before the failure
+	err error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, f.err
+	}
+	p = p[:min(len(p), f.n)]
+	n, err := f.r.Read(p)
+	f.n -= n
+	return n, err
+}
+
+// TestDeltaAtomic: a delta that fails at any point (malformed or cut stream, a base
+// that cannot be read, a digest mismatch) leaves content, metadata, head, events and
+// temp files as they were; a good one commits with one event.
+func TestDeltaAtomic(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	base := randomData(4, 3<<20)
+	m := e.put("a.bin", base)
+	next := bytes.Clone(base)
+	next[len(next)/2] ^= 1
+	ops := deltaOf(t, base, next)
+	o := PutOptions{IfMatch: m.Hash, SHA256: sum(next)}
+	reset := errors.New("connection reset")
+	for _, tc := range []struct {
+		name string
+		ops  io.Reader
+		o    PutOptions
+		code protocol.Code
+	}{
+		{"stream cut", &failingReader{r: bytes.NewReader(ops), n: len(ops) / 2, err: reset}, o, protocol.CodeBadRequest},
+		{"stream without E", bytes.NewReader(ops[:len(ops)-1]), o, protocol.CodeBadDelta},
+		{"digest mismatch", bytes.NewReader(ops), PutOptions{IfMatch: m.Hash, SHA256: sum(base)}, protocol.CodeDigestMismatch},
+		{"no If-Match", bytes.NewReader(ops), PutOptions{SHA256: sum(next)}, protocol.CodePreconditionRequired},
+		{"no digest", bytes.NewReader(ops), PutOptions{IfMatch: m.Hash}, protocol.CodeBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.state("a.bin")
+			_, _, err := NewDelta(e.sp).Put(ctx, "a.bin", tc.ops, tc.o)
+			wantCode(t, err, tc.code)
+			e.sameState(before, "a.bin")
+		})
+	}
+	t.Run("base unreadable", func(t *testing.T) {
+		before := e.state("a.bin")
+		// The file shrinks on disk behind the index: copies past its end fail.
+		p := filepath.Join(e.filesDir(), "a.bin")
+		if err := os.Truncate(p, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := NewDelta(e.sp).Put(ctx, "a.bin", bytes.NewReader(ops), o)
+		wantCode(t, err, protocol.CodeInternal)
+		if err := os.WriteFile(p, base, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		e.sameState(before, "a.bin")
+	})
+	m2, created, err := NewDelta(e.sp).Put(ctx, "a.bin", bytes.NewReader(ops), o)
+	if err != nil || created || m2.Hash != sum(next) || !bytes.Equal(e.read("a.bin"), next) {
+		t.Fatalf("good delta: %v %v %+v", err, created, m2)
+	}
+	if evs := e.evs(); evs[len(evs)-1].Seq != m2.Seq || evs[len(evs)-1].Operation.Kind() != protocol.OpUpdate {
+		t.Fatalf("event: %+v", evs[len(evs)-1])
+	}
+	if e.storedList(m2.Hash) == nil || e.storedList(m.Hash) != nil {
+		t.Fatal("chunk lists not moved to the new content")
+	}
+}
+
+// raceReader replaces the file while the delta body is being read: the delta was
+// built on a base that is no longer current, so it must fail with 412 and the other
+// writer's content stay.
+type raceReader struct {
+	r    io.Reader
+	done bool
+	fn   func()
+}
+
+func (r *raceReader) Read(p []byte) (int, error) {
+	if !r.done {
+		r.done = true
+		r.fn()
+	}
+	return r.r.Read(p)
+}
+
+func TestDeltaBaseReplacedMeanwhile(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	base := randomData(5, 2<<20)
+	m := e.put("a.bin", base)
+	next := bytes.Clone(base)
+	next[10] ^= 1
+	other := randomData(6, 2<<20)
+	rr := &raceReader{r: bytes.NewReader(deltaOf(t, base, next)), fn: func() { e.put("a.bin", other) }}
+	_, _, err := NewDelta(e.sp).Put(ctx, "a.bin", rr, PutOptions{IfMatch: m.Hash, SHA256: sum(next)})
+	wantCode(t, err, protocol.CodePreconditionFailed)
+	if !bytes.Equal(e.read("a.bin"), other) {
+		t.Fatal("the other writer's content was lost")
+	}
+}
