@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"io"
 	"mime"
 	"net/http"
 
@@ -61,7 +63,7 @@ func (h *handlers) delta(c echo.Context) error {
 		return err
 	}
 	ctx := req.Context()
-	meta, created, err := sp.PutDelta(ctx, p, req.Body, tenants.PutOptions{
+	meta, created, err := sp.PutDelta(ctx, p, bodyOf(req), tenants.PutOptions{
 		SHA256:   hdr.SHA256,
 		IfMatch:  hdr.IfMatch,
 		Modified: hdr.Modified,
@@ -71,6 +73,47 @@ func (h *handlers) delta(c echo.Context) error {
 		},
 	})
 	return h.uploaded(c, principal, meta, created, err)
+}
+
+// prefetchMax is the largest delta body read whole at its first read.
+const prefetchMax = 4 << 20
+
+// bodyOf returns the delta body. A body of declared length up to prefetchMax (a
+// typical delta: an edit costs a chunk or two) is read whole at its first read, after
+// the checks that need no body: the server may then spend long on copies of the base
+// without reading from the connection, and the request-body rate floor
+// (transport/guard) must not take that pause for a slow client.
+func bodyOf(req *http.Request) io.Reader {
+	if req.ContentLength < 0 || req.ContentLength > prefetchMax {
+		return req.Body
+	}
+	return &prefetched{r: req.Body, n: req.ContentLength}
+}
+
+// prefetched reads r whole (n bytes declared) at the first Read, then serves it.
+type prefetched struct {
+	r    io.Reader
+	n    int64
+	buf  *bytes.Reader
+	err  error
+	done bool
+}
+
+func (p *prefetched) Read(b []byte) (int, error) {
+	if !p.done {
+		p.done = true
+		data := make([]byte, p.n)
+		n, err := io.ReadFull(p.r, data)
+		p.buf = bytes.NewReader(data[:n])
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			err = nil // short body: the op stream's own end checks report it
+		}
+		p.err = err // a slow or broken body: reported before any op is decoded
+	}
+	if p.err != nil {
+		return 0, p.err
+	}
+	return p.buf.Read(b)
 }
 
 // checkDeltaType requires Content-Type delta.ContentType (parameters ignored).

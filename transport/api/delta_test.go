@@ -206,6 +206,14 @@ func TestDeltaRoute(t *testing.T) {
 	if a.status != 412 || a.code() != protocol.CodePreconditionFailed {
 		t.Fatalf("stale base: %d %s", a.status, a.body)
 	}
+	// A body of unknown length streams (no prefetch), with the same result.
+	next2 := edited(next)
+	a = e.do(req{method: "POST", path: "/api/delta/d/big.bin", body: encodeDelta(t, next, next2), noLen: true, token: tok, hdr: deltaHeaders(next, next2)})
+	if a.status != 200 || !bytes.Equal(e.get(tok, "d/big.bin"), next2) {
+		t.Fatalf("chunked delta: %d %s", a.status, a.body)
+	}
+	next = next2
+	m.Seq++
 	// A delta that rebuilds the same content changes nothing.
 	same := encodeDelta(t, next, next)
 	a = e.do(req{method: "POST", path: "/api/delta/d/big.bin", body: same, token: tok, hdr: deltaHeaders(next, next)})
