@@ -171,7 +171,7 @@ func (e disk) downloadFrom(a *action, out *outcome, pr *progress, fetch func(w i
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	if meta.Hash != "" && meta.Hash != sum {
-		return fmt.Errorf("download %s: content does not match its hash", a.path)
+		return fmt.Errorf("download %s: %w", a.path, errContentMismatch)
 	}
 	fi, err := e.finishTemp(a, f, meta, sum)
 	closed = true

@@ -172,11 +172,7 @@ func (e xfer) upload(ctx context.Context, a *action, out *outcome, pr *progress)
 	} else {
 		o.IfNoneMatch = true
 	}
-	var body io.Reader = io.NewSectionReader(f, 0, cur.Size)
-	if pr != nil {
-		body = io.TeeReader(body, countWriter{pr})
-	}
-	meta, _, err := e.remote.Upload(ctx, a.path, body, cur.Size, o)
+	meta, err := e.send(ctx, a, f, cur.Size, o, pr)
 	if err != nil {
 		switch {
 		case errors.Is(err, protocol.ErrPreconditionFailed):
@@ -207,7 +203,35 @@ func (e xfer) upload(ctx context.Context, a *action, out *outcome, pr *progress)
 	return nil
 }
 
+// send uploads the first size bytes of f to a.path: as a delta when that is worth it
+// (deltaup.go), else whole.
+func (e xfer) send(ctx context.Context, a *action, f io.ReaderAt, size int64, o UploadOptions, pr *progress) (protocol.Metadata, error) {
+	if meta, tried, err := e.uploadDelta(ctx, a, f, size, o); tried {
+		if err == nil {
+			pr.add(size)
+		}
+		return meta, err
+	}
+	var body io.Reader = io.NewSectionReader(f, 0, size)
+	if pr != nil {
+		body = io.TeeReader(body, countWriter{pr})
+	}
+	meta, _, err := e.remote.Upload(ctx, a.path, body, size, o)
+	return meta, err
+}
+
+// download fetches a's server content into place: as a delta when a local file can
+// give most of it (deltadown.go), the whole file when that is not worth it or fails.
 func (e xfer) download(ctx context.Context, a *action, out *outcome, pr *progress) error {
+	if d, ok := e.wantDeltaDownload(a); ok {
+		err := e.disk.downloadFrom(a, out, pr, func(w io.Writer) (protocol.Metadata, error) {
+			return e.deltaFetch(ctx, d, a, w)
+		})
+		if err == nil || ctx.Err() != nil || !(errors.Is(err, errDelta) || errors.Is(err, errContentMismatch)) {
+			return err
+		}
+		e.log.Debug("delta download not possible, downloading whole", "path", a.path, "err", err)
+	}
 	return e.disk.downloadFrom(a, out, pr, func(w io.Writer) (protocol.Metadata, error) {
 		return e.remote.Download(ctx, a.path, w)
 	})

@@ -206,14 +206,18 @@ func (c *Client) bearer() string {
 }
 
 // fileURL is the URL of /api/files/{p}, each segment escaped once.
-func (c *Client) fileURL(p string) string {
+func (c *Client) fileURL(p string) string { return c.pathURL("/api/files/", p) }
+
+// pathURL is the URL of route (ending in "/") followed by the path p, each segment
+// escaped once.
+func (c *Client) pathURL(route, p string) string {
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
 		segs[i] = url.PathEscape(s)
 	}
 	u := *c.base
-	u.Path = c.base.Path + "/api/files/" + p
-	u.RawPath = c.base.EscapedPath() + "/api/files/" + strings.Join(segs, "/")
+	u.Path = c.base.Path + route + p
+	u.RawPath = c.base.EscapedPath() + route + strings.Join(segs, "/")
 	return u.String()
 }
 

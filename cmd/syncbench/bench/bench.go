@@ -120,6 +120,7 @@ var allScenarios = []scenario{
 	{"rss", "server RSS per idle subscribed connection at 10,000 connections", 3 * time.Minute, runRSS},
 	{"propagation", "1 KiB change A→B, p50/p99 over 200 changes: syncspace clients vs Syncthing", 7 * time.Minute, runPropagation},
 	{"initial-sync", "10,000 × 4 KiB into an empty folder: realtime-sync-client --once vs rsync daemon", 3 * time.Minute, runInitialSync},
+	{"delta", "256 MiB file, 1-byte change and 100-byte insertion, carried up and down: bytes on the wire and time vs rsync daemon", 4 * time.Minute, runDelta},
 	// opt-in (see optIn): run only when named; `--only cluster` names them all
 	{"cluster-events", "events/s: single-node SQLite vs 1, 2, 3 cluster nodes (1 hot tenant, 64 tenants), beside PostgreSQL's commit rate alone", 12 * time.Minute, runClusterEvents},
 	{"cluster-propagation", "cross-node propagation p50/p99 at ~1,000 events/s: Redis vs LISTEN/NOTIFY", 6 * time.Minute, runClusterPropagation},

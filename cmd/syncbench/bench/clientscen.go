@@ -443,6 +443,12 @@ func rsyncRun(ctx context.Context, r *runner, dir, src string, n int) (timing, e
 // startRsyncd starts an rsync daemon serving src read-only as module "bench" on a
 // free loopback port and waits until it answers.
 func startRsyncd(dir, bin, src string) (*proc, string, error) {
+	return startRsyncdModule(dir, bin, src, true)
+}
+
+// startRsyncdModule starts an rsync daemon on loopback serving path as module
+// "bench", writable unless readOnly, and returns it with its address.
+func startRsyncdModule(dir, bin, path string, readOnly bool) (*proc, string, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, "", err
@@ -455,8 +461,12 @@ func startRsyncd(dir, bin, src string) (*proc, string, error) {
 	if os.Geteuid() == 0 {
 		ids = "uid = root\ngid = root\n"
 	}
-	conf := fmt.Sprintf("port = %d\naddress = 127.0.0.1\nuse chroot = no\npid file = %s/rsyncd.pid\nlog file = %s/rsyncd.log\n%s[bench]\n  path = %s\n  read only = yes\n",
-		port, rdir, rdir, ids, src)
+	ro := "yes"
+	if !readOnly {
+		ro = "no"
+	}
+	conf := fmt.Sprintf("port = %d\naddress = 127.0.0.1\nuse chroot = no\npid file = %s/rsyncd.pid\nlog file = %s/rsyncd.log\n%s[bench]\n  path = %s\n  read only = %s\n",
+		port, rdir, rdir, ids, path, ro)
 	cfg := filepath.Join(rdir, "rsyncd.conf")
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		return nil, "", err
