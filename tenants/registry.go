@@ -82,6 +82,7 @@ type Registry struct {
 	busStop   func()      // ends the registry's subscription to bus
 	busDown   atomic.Bool // the last Publish failed and no reconnection since
 	leader    Leader
+	gc        collector // the blob garbage collector, on the leader (collect.go)
 
 	commits, commitNanos atomic.Int64 // index write transactions of commits (Stats)
 }
@@ -107,6 +108,11 @@ type Deps struct {
 	// change-log retention); nil means always (one node). The registry does not
 	// close it.
 	Leader Leader
+	// Collector removes content nothing refers to any more (cluster mode:
+	// tenants/casblobs.Collector), on the leader every CollectEvery (0: every
+	// minute); nil means none (one node's store frees content at once).
+	Collector    BlobCollector
+	CollectEvery time.Duration
 }
 
 // Leader elects the one node of a cluster that runs the once-only jobs.
@@ -142,6 +148,7 @@ func Open(ctx context.Context, deps Deps, limits Limits, logger *slog.Logger) (*
 	if r.leader = deps.Leader; r.leader == nil {
 		r.leader = alwaysLeader{}
 	}
+	r.gc.c, r.gc.every = deps.Collector, deps.CollectEvery
 	r.seq = newSequencer(deps.Index, r.log)
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
@@ -173,6 +180,7 @@ func (r *Registry) Run(ctx context.Context) {
 		defer t.Stop()
 		heads = t.C
 	}
+	defer func(done <-chan struct{}) { <-done }(r.gc.run(ctx, r.collect))
 	r.prune(ctx)
 	for {
 		select {

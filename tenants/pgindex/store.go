@@ -24,9 +24,13 @@ package pgindex
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -39,6 +43,12 @@ type Options struct {
 	// MaxEntries is the server-wide entry limit of tenants whose own max_entries is 0
 	// (tenants.Limits.MaxEntries); 0 means none.
 	MaxEntries int64
+	// NodeID names this node's upload reservations (index.Reserver); "" means a
+	// random id. A node that starts ends the reservations its id still holds.
+	NodeID string
+	// Lease is how long this node's reservations outlive it; 0 means DefaultLease.
+	// Maintain renews them every Lease/3.
+	Lease time.Duration
 	// NoLimits turns off Write's check of the quota and the entry limit against the
 	// locked head row (see Write). Only for tools that copy data as it is.
 	NoLimits bool
@@ -46,9 +56,10 @@ type Options struct {
 
 // Store is the tenants index in one PostgreSQL database.
 type Store struct {
-	pool *pgxpool.Pool
-	opts Options
-	log  *slog.Logger
+	pool    *pgxpool.Pool
+	opts    Options
+	log     *slog.Logger
+	renewed atomic.Int64 // Unix ns of the last lease renewal (reserve.go)
 }
 
 // New returns the index of the database pool is connected to, after checking that its
@@ -58,18 +69,31 @@ func New(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error) {
 		o.Logger = slog.Default()
 	}
 	var ok bool
-	if err := pool.QueryRow(ctx, `SELECT to_regclass('tenant_heads') IS NOT NULL AND to_regclass('tenant_entry_undo') IS NOT NULL`).Scan(&ok); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('tenant_heads') IS NOT NULL AND to_regclass('tenant_entry_undo') IS NOT NULL
+		AND to_regclass('tenant_reservations') IS NOT NULL`).Scan(&ok); err != nil {
 		return nil, fmt.Errorf("pgindex: %w", err)
 	}
 	if !ok {
 		return nil, fmt.Errorf("pgindex: the tenants tables are missing: apply the schema migrations first")
 	}
-	return &Store{pool: pool, opts: o, log: o.Logger}, nil
+	if o.NodeID == "" {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, err
+		}
+		o.NodeID = "node-" + hex.EncodeToString(b[:])
+	}
+	s := &Store{pool: pool, opts: o, log: o.Logger}
+	if err := s.dropOwnReservations(ctx); err != nil {
+		return nil, fmt.Errorf("pgindex: %w", err)
+	}
+	return s, nil
 }
 
-// Maintain implements index.Maintenance: PostgreSQL needs no upkeep from syncd
-// (autovacuum reclaims deleted rows).
-func (s *Store) Maintain(context.Context) {}
+// Maintain implements index.Maintenance: it renews this node's upload reservations
+// and ends those of nodes gone (reserve.go); PostgreSQL needs no other upkeep from
+// syncd (autovacuum reclaims deleted rows).
+func (s *Store) Maintain(ctx context.Context) { s.renewReservations(ctx) }
 
 // Close implements index.Maintenance: it holds nothing of its own; the pool is the
 // caller's.

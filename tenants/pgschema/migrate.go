@@ -35,6 +35,7 @@ func Migrations() []Migration {
 		{3, "auth: keys without a sealed half, settings' key_dir", v3AuthKeys},
 		{4, "auth: device credentials", v4AuthDevices},
 		{5, "share links", v5Shares},
+		{6, "upload reservations across nodes; blob collector", v6Reservations},
 	}
 }
 
