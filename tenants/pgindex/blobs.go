@@ -23,8 +23,9 @@ import (
 // stores the blob again (the store finds it missing). So an upload is safe unless
 // more than the grace period passes between its TouchBlob and its commit.
 
-// dbNow is the database's time in Unix nanoseconds.
-const dbNow = `(extract(epoch FROM clock_timestamp()) * 1000000000)::bigint`
+// dbNow is the database's time in Unix nanoseconds, when the statement began (a
+// stable value: computed once per statement, not per row).
+const dbNow = `(extract(epoch FROM statement_timestamp()) * 1000000000)::bigint`
 
 // unreferenced is the condition "nothing refers to the blob b": no file entry, no
 // version (tenant_entries_hash and tenant_versions_hash answer it).
@@ -86,11 +87,26 @@ func (s *Store) MarkBlobs(ctx context.Context, grace time.Duration) (marked int6
 // batch back (the rows stay for the next pass). It returns how many blobs and bytes
 // it removed; fewer than limit means it found no more.
 func (s *Store) CollectBlobs(ctx context.Context, grace time.Duration, limit int, remove func(tenantID, hash string) error) (n, bytes int64, err error) {
-	gone := `SELECT b.tenant_id, b.hash, b.size FROM tenant_blobs b
-		WHERE NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = b.tenant_id) LIMIT $1 FOR UPDATE OF b SKIP LOCKED`
-	n, bytes, err = s.collect(ctx, gone, remove, limit)
-	if err != nil || n == int64(limit) {
-		return n, bytes, err
+	// The tenant ids of the book, one index probe each (a loose scan of its primary
+	// key), without a tenant.
+	rows, err := s.pool.Query(ctx, `WITH RECURSIVE ids AS (
+			SELECT min(tenant_id) AS id FROM tenant_blobs
+			UNION ALL SELECT (SELECT min(tenant_id) FROM tenant_blobs WHERE tenant_id > ids.id) FROM ids WHERE ids.id IS NOT NULL)
+		SELECT id FROM ids WHERE id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = ids.id)`)
+	if err != nil {
+		return 0, 0, fmt.Errorf("pgindex: collect blobs: %w", err)
+	}
+	gone, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, 0, fmt.Errorf("pgindex: collect blobs: %w", err)
+	}
+	if len(gone) > 0 {
+		q := `SELECT b.tenant_id, b.hash, b.size FROM tenant_blobs b
+			WHERE b.tenant_id = ANY($2) AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = b.tenant_id) LIMIT $1 FOR UPDATE OF b SKIP LOCKED`
+		n, bytes, err = s.collect(ctx, q, remove, limit, gone)
+		if err != nil || n == int64(limit) {
+			return n, bytes, err
+		}
 	}
 	dead := `SELECT b.tenant_id, b.hash, b.size FROM tenant_blobs b
 		WHERE b.unreferenced_since < ` + dbNow + ` - $2 AND b.created_at < ` + dbNow + ` - $2 AND ` + unreferenced + `
