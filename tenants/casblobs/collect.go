@@ -23,7 +23,8 @@ type Book interface {
 	MarkBlobs(ctx context.Context, grace time.Duration) (int64, error)
 	// CollectBlobs removes up to limit blobs (through remove, then their records):
 	// those of deleted tenants, and those marked more than grace ago that still
-	// nothing refers to. It returns how many blobs and bytes it removed.
+	// nothing refers to; none touched less than grace ago. It returns how many blobs
+	// and bytes it removed.
 	CollectBlobs(ctx context.Context, grace time.Duration, limit int, remove func(tenantID, hash string) error) (n, bytes int64, err error)
 }
 

@@ -80,9 +80,9 @@ func (s *Store) MarkBlobs(ctx context.Context, grace time.Duration) (marked int6
 	return ct.RowsAffected(), br.Close()
 }
 
-// CollectBlobs removes up to limit blobs: those of deleted tenants, then those found
-// unreferenced (MarkBlobs) and untouched for more than grace that still nothing
-// refers to. remove deletes one blob from the store; each row is deleted in the
+// CollectBlobs removes up to limit blobs: those of deleted tenants (untouched for
+// more than grace), then those found unreferenced (MarkBlobs) and untouched for more
+// than grace that still nothing refers to. remove deletes one blob from the store; each row is deleted in the
 // transaction that locked it, after remove succeeded, and a failed remove rolls the
 // batch back (the rows stay for the next pass). It returns how many blobs and bytes
 // it removed; fewer than limit means it found no more.
@@ -101,9 +101,12 @@ func (s *Store) CollectBlobs(ctx context.Context, grace time.Duration, limit int
 		return 0, 0, fmt.Errorf("pgindex: collect blobs: %w", err)
 	}
 	if len(gone) > 0 {
+		// Untouched for grace too: a tenant being imported (syncctl cluster import)
+		// has its blobs stored before its row exists.
 		q := `SELECT b.tenant_id, b.hash, b.size FROM tenant_blobs b
-			WHERE b.tenant_id = ANY($2) AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = b.tenant_id) LIMIT $1 FOR UPDATE OF b SKIP LOCKED`
-		n, bytes, err = s.collect(ctx, q, remove, limit, gone)
+			WHERE b.tenant_id = ANY($2) AND b.created_at < ` + dbNow + ` - $3 AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = b.tenant_id)
+			LIMIT $1 FOR UPDATE OF b SKIP LOCKED`
+		n, bytes, err = s.collect(ctx, q, remove, limit, gone, grace.Nanoseconds())
 		if err != nil || n == int64(limit) {
 			return n, bytes, err
 		}
