@@ -12,6 +12,7 @@ import (
 
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants/blob"
+	"github.com/syncspace/syncspace/tenants/index"
 )
 
 // Options are a tenant's own limits. Zero Quota means no quota; zero MaxFileSize or
@@ -82,7 +83,8 @@ type Registry struct {
 	busStop   func()      // ends the registry's subscription to bus
 	busDown   atomic.Bool // the last Publish failed and no reconnection since
 	leader    Leader
-	gc        collector // the blob garbage collector, on the leader (collect.go)
+	gc        collector      // the blob garbage collector, on the leader (collect.go)
+	reserver  index.Reserver // nil: reservations in memory only (reserve.go)
 
 	commits, commitNanos atomic.Int64 // index write transactions of commits (Stats)
 }
@@ -113,6 +115,10 @@ type Deps struct {
 	// minute); nil means none (one node's store frees content at once).
 	Collector    BlobCollector
 	CollectEvery time.Duration
+	// Reserver reserves large uploads' bytes against quotas for every node
+	// (cluster mode: tenants/pgindex.Reservations, over Index's database); nil means
+	// this process's own reservations only. Run calls its Maintain every second.
+	Reserver index.Reserver
 }
 
 // Leader elects the one node of a cluster that runs the once-only jobs.
@@ -149,6 +155,7 @@ func Open(ctx context.Context, deps Deps, limits Limits, logger *slog.Logger) (*
 		r.leader = alwaysLeader{}
 	}
 	r.gc.c, r.gc.every = deps.Collector, deps.CollectEvery
+	r.reserver = deps.Reserver
 	r.seq = newSequencer(deps.Index, r.log)
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
@@ -198,6 +205,9 @@ func (r *Registry) Run(ctx context.Context) {
 				sp.snap.pruneUndo(ctx)
 			}
 			r.index.Maintain(ctx)
+			if r.reserver != nil {
+				r.reserver.Maintain(ctx)
+			}
 		case <-prune.C:
 			r.prune(ctx)
 		}

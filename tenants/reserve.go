@@ -11,21 +11,21 @@ import (
 	"github.com/syncspace/syncspace/tenants/index"
 )
 
-// sharedReserveMin is the smallest growth an upload reserves in an index that
-// reserves for every node (index.Reserver): smaller bodies cost little to refuse at
+// sharedReserveMin is the smallest growth an upload reserves for every node
+// (Deps.Reserver): smaller bodies cost little to refuse at
 // the commit, and would pay a round trip on the tenant's head row each.
 const sharedReserveMin = gatherMaxSize + 1
 
 // releaseTimeout bounds the release of a shared reservation whose upload failed.
 const releaseTimeout = 5 * time.Second
 
-// reserveShared reserves the upload's growth n in the index for every node, if the
-// index does that, the tenant has a quota and n is not small: quota_exceeded at once
-// when the bytes used and reserved on all nodes leave no room. The id is kept in u
-// until the commit releases it or u.discard does.
+// reserveShared reserves the upload's growth n for every node (Deps.Reserver), if
+// there is a Reserver, the tenant has a quota and n is not small: quota_exceeded at
+// once when the bytes used and reserved on all nodes leave no room. The id is kept in
+// u until the commit releases it or u.discard does.
 func (s *committer) reserveShared(ctx context.Context, u *upload, n int64) error {
-	rs, ok := s.reg.index.(index.Reserver)
-	if quota, _, _ := s.limits(); !ok || quota <= 0 || n < sharedReserveMin {
+	rs := s.reg.reserver
+	if quota, _, _ := s.limits(); rs == nil || quota <= 0 || n < sharedReserveMin {
 		return nil
 	}
 	id, err := rs.Reserve(ctx, s.id, n)
@@ -45,7 +45,7 @@ func (u *upload) releaseShared() {
 	if u.shared == "" {
 		return
 	}
-	rs := u.s.reg.index.(index.Reserver)
+	rs := u.s.reg.reserver
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
 	if err := rs.Release(ctx, u.s.id, u.shared); err != nil {

@@ -56,12 +56,13 @@ const gcGrace = 1500 * time.Millisecond
 
 // gcEnv is a registry on PostgreSQL (the book) and obj, and its collector.
 type gcEnv struct {
-	t   *testing.T
-	ctx context.Context
-	obj casblobs.Objects
-	idx *pgindex.Store
-	reg *tenants.Registry
-	gc  *casblobs.Collector
+	t    *testing.T
+	ctx  context.Context
+	obj  casblobs.Objects
+	idx  *pgindex.Store
+	book *pgindex.BlobBook
+	reg  *tenants.Registry
+	gc   *casblobs.Collector
 }
 
 func newGCEnv(t *testing.T, ctx context.Context, url string, obj casblobs.Objects) *gcEnv {
@@ -74,12 +75,13 @@ func newGCEnv(t *testing.T, ctx context.Context, url string, obj casblobs.Object
 	t.Cleanup(pool.Close)
 	idx, err := pgindex.New(ctx, pool, pgindex.Options{})
 	must(t, err)
-	store, err := casblobs.New(obj, idx, filepath.Join(t.TempDir(), "tmp"))
+	book := pgindex.NewBlobBook(pool)
+	store, err := casblobs.New(obj, book, filepath.Join(t.TempDir(), "tmp"))
 	must(t, err)
 	reg, err := tenants.Open(ctx, tenants.Deps{Index: idx, Bus: localbus.New(), Blobs: store}, tenants.Limits{}, nil)
 	must(t, err)
 	t.Cleanup(func() { reg.Close() })
-	return &gcEnv{t: t, ctx: ctx, obj: obj, idx: idx, reg: reg, gc: store.Collector(casblobs.CollectorOptions{Grace: gcGrace})}
+	return &gcEnv{t: t, ctx: ctx, obj: obj, idx: idx, book: book, reg: reg, gc: store.Collector(casblobs.CollectorOptions{Grace: gcGrace})}
 }
 
 // has reports whether the store holds the tenant's blob of content.
@@ -144,7 +146,7 @@ func runCollect(t *testing.T, url string, obj casblobs.Objects) {
 	// An upload that stored its blob and has not committed yet (what Place does
 	// before the commit).
 	inflight := "in-flight content"
-	must(t, e.idx.TouchBlob(ctx, tn.ID, hashOf(inflight), int64(len(inflight))))
+	must(t, e.book.TouchBlob(ctx, tn.ID, hashOf(inflight), int64(len(inflight))))
 	must(t, obj.Put(ctx, tn.ID, hashOf(inflight), int64(len(inflight)), strings.NewReader(inflight)))
 
 	// The first pass finds them unreferenced; only a pass a grace period later
@@ -206,7 +208,7 @@ func runCollect(t *testing.T, url string, obj casblobs.Objects) {
 func raceUploadWithCollection(t *testing.T, e *gcEnv, tid string, sp *tenants.Space) {
 	ctx := e.ctx
 	content := "content being collected"
-	must(t, e.idx.TouchBlob(ctx, tid, hashOf(content), int64(len(content))))
+	must(t, e.book.TouchBlob(ctx, tid, hashOf(content), int64(len(content))))
 	must(t, e.obj.Put(ctx, tid, hashOf(content), int64(len(content)), strings.NewReader(content)))
 	e.afterGrace() // marked
 	time.Sleep(gcGrace + 100*time.Millisecond)
@@ -216,7 +218,7 @@ func raceUploadWithCollection(t *testing.T, e *gcEnv, tid string, sp *tenants.Sp
 	defer release() // a failing test must not leave the collector holding a connection
 	collected := make(chan error, 1)
 	go func() {
-		_, _, err := e.idx.CollectBlobs(ctx, gcGrace, 10, func(tenantID, hash string) error {
+		_, _, err := e.book.CollectBlobs(ctx, gcGrace, 10, func(tenantID, hash string) error {
 			if err := e.obj.Delete(ctx, tenantID, hash); err != nil {
 				return err
 			}

@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// The book of content-addressed blobs (tenant_blobs), for tenants/casblobs: its
-// uploads record a blob before storing it (TouchBlob), its garbage collector finds and
-// removes the blobs no entry or version refers to (AdoptBlobs, MarkBlobs,
-// CollectBlobs). Times are the database's clock (dbNow), so that nodes whose clocks
+// BlobBook is the book of content-addressed blobs (tenant_blobs) beside the index, for
+// tenants/casblobs (casblobs.Book): its uploads record a blob before storing it
+// (TouchBlob), its garbage collector finds and removes the blobs no entry or version
+// refers to (AdoptBlobs, MarkBlobs, CollectBlobs). Times are the database's clock (dbNow), so that nodes whose clocks
 // differ agree on the grace period.
 //
 // Why an upload's blob is never collected under it: TouchBlob commits a fresh
@@ -22,6 +23,12 @@ import (
 // collector holds the row waits for it, then inserts a fresh row, and the upload
 // stores the blob again (the store finds it missing). So an upload is safe unless
 // more than the grace period passes between its TouchBlob and its commit.
+type BlobBook struct {
+	pool *pgxpool.Pool
+}
+
+// NewBlobBook returns the book of the database pool is connected to (the index's).
+func NewBlobBook(pool *pgxpool.Pool) *BlobBook { return &BlobBook{pool: pool} }
 
 // dbNow is the database's time in Unix nanoseconds, when the statement began (a
 // stable value: computed once per statement, not per row).
@@ -35,7 +42,7 @@ const unreferenced = `NOT EXISTS (SELECT 1 FROM tenant_entries e WHERE e.tenant_
 // TouchBlob records that an upload is about to store the tenant's blob hash (size
 // bytes): the collector keeps it for at least its grace period from now, whatever it
 // found before. It waits while the collector is removing that blob.
-func (s *Store) TouchBlob(ctx context.Context, tenantID, hash string, size int64) error {
+func (s *BlobBook) TouchBlob(ctx context.Context, tenantID, hash string, size int64) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO tenant_blobs AS b (tenant_id, hash, size, created_at) VALUES ($1, $2, $3, `+dbNow+`)
 		ON CONFLICT (tenant_id, hash) DO UPDATE SET created_at = excluded.created_at, unreferenced_since = NULL`, tenantID, hash, size)
 	if err != nil {
@@ -46,7 +53,7 @@ func (s *Store) TouchBlob(ctx context.Context, tenantID, hash string, size int64
 
 // AdoptBlobs records blobs found in the store that have no row (written before the
 // book existed, or by a tool), as if touched now; rows that exist are left alone.
-func (s *Store) AdoptBlobs(ctx context.Context, tenantID string, hashes []string, sizes []int64) (int64, error) {
+func (s *BlobBook) AdoptBlobs(ctx context.Context, tenantID string, hashes []string, sizes []int64) (int64, error) {
 	if len(hashes) == 0 {
 		return 0, nil
 	}
@@ -63,7 +70,7 @@ func (s *Store) AdoptBlobs(ctx context.Context, tenantID string, hashes []string
 // refers to its blob now: unreferenced_since is set (to now) on the rows that just
 // lost their last reference and cleared on those referred to again. It reads every
 // row not yet marked (an anti-join on the hash indexes of entries and versions).
-func (s *Store) MarkBlobs(ctx context.Context, grace time.Duration) (marked int64, err error) {
+func (s *BlobBook) MarkBlobs(ctx context.Context, grace time.Duration) (marked int64, err error) {
 	b := &pgx.Batch{}
 	b.Queue(`UPDATE tenant_blobs b SET unreferenced_since = `+dbNow+`
 		WHERE b.unreferenced_since IS NULL AND b.created_at < `+dbNow+` - $1 AND `+unreferenced, grace.Nanoseconds())
@@ -86,7 +93,7 @@ func (s *Store) MarkBlobs(ctx context.Context, grace time.Duration) (marked int6
 // transaction that locked it, after remove succeeded, and a failed remove rolls the
 // batch back (the rows stay for the next pass). It returns how many blobs and bytes
 // it removed; fewer than limit means it found no more.
-func (s *Store) CollectBlobs(ctx context.Context, grace time.Duration, limit int, remove func(tenantID, hash string) error) (n, bytes int64, err error) {
+func (s *BlobBook) CollectBlobs(ctx context.Context, grace time.Duration, limit int, remove func(tenantID, hash string) error) (n, bytes int64, err error) {
 	// The tenant ids of the book, one index probe each (a loose scan of its primary
 	// key), without a tenant.
 	rows, err := s.pool.Query(ctx, `WITH RECURSIVE ids AS (
@@ -120,7 +127,7 @@ func (s *Store) CollectBlobs(ctx context.Context, grace time.Duration, limit int
 
 // collect runs one collection transaction: the rows query selects and locks, remove
 // deletes their blobs, then the rows go.
-func (s *Store) collect(ctx context.Context, query string, remove func(tenantID, hash string) error, limit int, a ...any) (n, bytes int64, err error) {
+func (s *BlobBook) collect(ctx context.Context, query string, remove func(tenantID, hash string) error, limit int, a ...any) (n, bytes int64, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, query, append([]any{limit}, a...)...)
 		if err != nil {

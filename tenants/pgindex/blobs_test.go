@@ -52,6 +52,7 @@ func TestBlobBookCost(t *testing.T) {
 	ctx := context.Background()
 	url := database(t)
 	st := open(t, url, 2, pgindex.Options{})
+	book := pgindex.NewBlobBook(pool(t, url))
 	if err := st.CreateTenant(ctx, index.Tenant{Name: "big", ID: "big"}, "e"); err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestBlobBookCost(t *testing.T) {
 	versions := files / 5
 	fillBlobs(t, url, "big", files, versions, orphans)
 	start := time.Now()
-	marked, err := st.MarkBlobs(ctx, time.Millisecond)
+	marked, err := book.MarkBlobs(ctx, time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func TestBlobBookCost(t *testing.T) {
 		t.Fatalf("marked %d, want the %d orphans", marked, orphans)
 	}
 	start = time.Now()
-	if _, err := st.MarkBlobs(ctx, time.Millisecond); err != nil { // nothing new: the steady state
+	if _, err := book.MarkBlobs(ctx, time.Millisecond); err != nil { // nothing new: the steady state
 		t.Fatal(err)
 	}
 	again := time.Since(start)
@@ -81,7 +82,7 @@ func TestBlobBookCost(t *testing.T) {
 	var removed int64
 	start = time.Now()
 	for {
-		n, _, err := st.CollectBlobs(ctx, time.Millisecond, 100, func(string, string) error { return nil })
+		n, _, err := book.CollectBlobs(ctx, time.Millisecond, 100, func(string, string) error { return nil })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncspace/syncspace/tenants/index"
 )
@@ -20,23 +23,63 @@ import (
 // deadlock with a commit that releases reservations.
 
 var (
-	_ index.Reserver  = (*Store)(nil)
+	_ index.Reserver  = (*Reservations)(nil)
 	_ index.ReleaseTx = (*writeTx)(nil)
 )
 
 // DefaultLease is how long a node's reservations outlive its last renewal.
 const DefaultLease = 30 * time.Second
 
-func (s *Store) lease() time.Duration {
-	if s.opts.Lease > 0 {
-		return s.opts.Lease
-	}
-	return DefaultLease
+// ReservationOptions tune Reservations; the zero value is the production setting.
+type ReservationOptions struct {
+	// NodeID names this node's reservations; "" means a random id. A node that
+	// starts ends the reservations its id still holds.
+	NodeID string
+	// Lease is how long this node's reservations outlive it; 0 means DefaultLease.
+	// Maintain renews them every Lease/3.
+	Lease time.Duration
+	// Logger receives the reservations ended for a node gone; nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
+
+// Reservations are one node's upload reservations (index.Reserver) in the database
+// of an index (Store); its commits release them (ReleaseTx).
+type Reservations struct {
+	pool    *pgxpool.Pool
+	opts    ReservationOptions
+	log     *slog.Logger
+	renewed atomic.Int64 // Unix ns of the last lease renewal
+}
+
+// NewReservations returns this node's reservations in the database pool is
+// connected to, after ending those its node id still held.
+func NewReservations(ctx context.Context, pool *pgxpool.Pool, o ReservationOptions) (*Reservations, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Lease <= 0 {
+		o.Lease = DefaultLease
+	}
+	if o.NodeID == "" {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, err
+		}
+		o.NodeID = "node-" + hex.EncodeToString(b[:])
+	}
+	s := &Reservations{pool: pool, opts: o, log: o.Logger}
+	if err := s.dropOwnReservations(ctx); err != nil {
+		return nil, fmt.Errorf("pgindex: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Reservations) lease() time.Duration { return s.opts.Lease }
 
 // Reserve implements index.Reserver in one statement: the conditional update of the
 // head row (used + reserved + n within the quota) and the reservation row.
-func (s *Store) Reserve(ctx context.Context, tenantID string, n int64) (string, error) {
+func (s *Reservations) Reserve(ctx context.Context, tenantID string, n int64) (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
@@ -58,13 +101,13 @@ func (s *Store) Reserve(ctx context.Context, tenantID string, n int64) (string, 
 }
 
 // Release implements index.Reserver.
-func (s *Store) Release(ctx context.Context, tenantID, id string) error {
+func (s *Reservations) Release(ctx context.Context, tenantID, id string) error {
 	return s.dropReservation(ctx, tenantID, id, "true")
 }
 
 // dropReservation deletes the reservation id if cond holds for it and takes its bytes
 // off the head row, locked first; one round trip.
-func (s *Store) dropReservation(ctx context.Context, tenantID, id, cond string) error {
+func (s *Reservations) dropReservation(ctx context.Context, tenantID, id, cond string) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -98,14 +141,14 @@ func (w *writeTx) ReleaseReservations(ids []string) error {
 
 // dropOwnReservations ends what this node's id holds from an earlier run (a node
 // restarted under a fixed node_id): a node that starts holds no reservation.
-func (s *Store) dropOwnReservations(ctx context.Context) error {
+func (s *Reservations) dropOwnReservations(ctx context.Context) error {
 	return s.expireReservations(ctx, "node_id = $1", s.opts.NodeID)
 }
 
-// renewReservations pushes this node's leases forward, and ends the reservations of
-// nodes whose lease ran out (they died, or lost the database for a lease): at most
-// every lease/3, from Maintain.
-func (s *Store) renewReservations(ctx context.Context) {
+// Maintain implements index.Reserver: it pushes this node's leases forward, and ends
+// the reservations of nodes whose lease ran out (they died, or lost the database for
+// a lease); at most every lease/3, whatever the caller's rate.
+func (s *Reservations) Maintain(ctx context.Context) {
 	now := time.Now()
 	if last := s.renewed.Load(); last != 0 && now.Sub(time.Unix(0, last)) < s.lease()/3 {
 		return
@@ -123,7 +166,7 @@ func (s *Store) renewReservations(ctx context.Context) {
 // expireReservations ends every reservation whose row matches cond (an SQL
 // condition on tenant_reservations, checked again as it is deleted), each in its own
 // transaction; node, if not "", is cond's $1 when it selects.
-func (s *Store) expireReservations(ctx context.Context, cond, node string) error {
+func (s *Reservations) expireReservations(ctx context.Context, cond, node string) error {
 	var a []any
 	if node != "" {
 		a = append(a, node)

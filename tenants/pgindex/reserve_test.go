@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
@@ -46,6 +47,27 @@ func wantUsage(t *testing.T, url, id string, used, reserved int64) {
 	}
 }
 
+// pool returns a pool of its own on the database at url.
+func pool(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
+	p, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// reservations returns a node's reservations on a pool of their own.
+func reservations(t testing.TB, url string, o pgindex.ReservationOptions) *pgindex.Reservations {
+	t.Helper()
+	r, err := pgindex.NewReservations(context.Background(), pool(t, url), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // commitReleasing commits one file of size bytes and releases ids in the same
 // transaction, as a group commit does.
 func commitReleasing(ctx context.Context, st *pgindex.Store, id, name string, size int64, ids ...string) error {
@@ -70,9 +92,10 @@ func commitReleasing(ctx context.Context, st *pgindex.Store, id, name string, si
 func TestReservationsAcrossNodes(t *testing.T) {
 	ctx := context.Background()
 	url := database(t)
-	fast := pgindex.Options{Lease: 2 * time.Second}
-	a, b := open(t, url, 2, fast), open(t, url, 2, fast)
-	if err := a.CreateTenant(ctx, index.Tenant{Name: "team", ID: "tid", Quota: 100}, "e1"); err != nil {
+	fast := pgindex.ReservationOptions{Lease: 2 * time.Second}
+	st := open(t, url, 2, pgindex.Options{})
+	a, b := reservations(t, url, fast), reservations(t, url, fast)
+	if err := st.CreateTenant(ctx, index.Tenant{Name: "team", ID: "tid", Quota: 100}, "e1"); err != nil {
 		t.Fatal(err)
 	}
 	ra, err := a.Reserve(ctx, "tid", 60)
@@ -87,7 +110,7 @@ func TestReservationsAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantUsage(t, url, "tid", 0, 100)
-	if err := commitReleasing(ctx, a, "tid", "big", 60, ra); err != nil {
+	if err := commitReleasing(ctx, st, "tid", "big", 60, ra); err != nil {
 		t.Fatal(err)
 	}
 	wantUsage(t, url, "tid", 60, 40)
@@ -101,7 +124,7 @@ func TestReservationsAcrossNodes(t *testing.T) {
 
 	// Node C reserves, then dies (no more renewals): its bytes come back once its
 	// lease ended and another node's Maintain ran.
-	c := open(t, url, 1, pgindex.Options{Lease: time.Second, NodeID: "node-c"})
+	c := reservations(t, url, pgindex.ReservationOptions{Lease: time.Second, NodeID: "node-c"})
 	if _, err := c.Reserve(ctx, "tid", 30); err != nil {
 		t.Fatal(err)
 	}
@@ -130,12 +153,12 @@ func TestReservationsAcrossNodes(t *testing.T) {
 	}
 
 	// Node D restarts under its id at once: the new process holds nothing.
-	d := open(t, url, 1, pgindex.Options{NodeID: "node-d"})
+	d := reservations(t, url, pgindex.ReservationOptions{NodeID: "node-d"})
 	if _, err := d.Reserve(ctx, "tid", 25); err != nil {
 		t.Fatal(err)
 	}
 	wantUsage(t, url, "tid", 60, 25)
-	open(t, url, 1, pgindex.Options{NodeID: "node-d"})
+	reservations(t, url, pgindex.ReservationOptions{NodeID: "node-d"})
 	wantUsage(t, url, "tid", 60, 0)
 }
 
@@ -179,12 +202,14 @@ func TestUploadsReserveAcrossNodes(t *testing.T) {
 	}
 	t.Cleanup(func() { obj.Close() })
 	node := func() *tenants.Registry {
+		p := pool(t, url)
 		idx := open(t, url, 4, pgindex.Options{})
-		store, err := casblobs.New(obj, idx, filepath.Join(t.TempDir(), "tmp"))
+		store, err := casblobs.New(obj, pgindex.NewBlobBook(p), filepath.Join(t.TempDir(), "tmp"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		reg, err := tenants.Open(ctx, tenants.Deps{Index: idx, Bus: localbus.New(), Blobs: store}, tenants.Limits{}, nil)
+		deps := tenants.Deps{Index: idx, Bus: localbus.New(), Blobs: store, Reserver: reservations(t, url, pgindex.ReservationOptions{})}
+		reg, err := tenants.Open(ctx, deps, tenants.Limits{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

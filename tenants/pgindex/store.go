@@ -24,13 +24,9 @@ package pgindex
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync/atomic"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -43,12 +39,6 @@ type Options struct {
 	// MaxEntries is the server-wide entry limit of tenants whose own max_entries is 0
 	// (tenants.Limits.MaxEntries); 0 means none.
 	MaxEntries int64
-	// NodeID names this node's upload reservations (index.Reserver); "" means a
-	// random id. A node that starts ends the reservations its id still holds.
-	NodeID string
-	// Lease is how long this node's reservations outlive it; 0 means DefaultLease.
-	// Maintain renews them every Lease/3.
-	Lease time.Duration
 	// NoLimits turns off Write's check of the quota and the entry limit against the
 	// locked head row (see Write). Only for tools that copy data as it is.
 	NoLimits bool
@@ -56,10 +46,9 @@ type Options struct {
 
 // Store is the tenants index in one PostgreSQL database.
 type Store struct {
-	pool    *pgxpool.Pool
-	opts    Options
-	log     *slog.Logger
-	renewed atomic.Int64 // Unix ns of the last lease renewal (reserve.go)
+	pool *pgxpool.Pool
+	opts Options
+	log  *slog.Logger
 }
 
 // New returns the index of the database pool is connected to, after checking that its
@@ -76,24 +65,12 @@ func New(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error) {
 	if !ok {
 		return nil, fmt.Errorf("pgindex: the tenants tables are missing: apply the schema migrations first")
 	}
-	if o.NodeID == "" {
-		var b [8]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, err
-		}
-		o.NodeID = "node-" + hex.EncodeToString(b[:])
-	}
-	s := &Store{pool: pool, opts: o, log: o.Logger}
-	if err := s.dropOwnReservations(ctx); err != nil {
-		return nil, fmt.Errorf("pgindex: %w", err)
-	}
-	return s, nil
+	return &Store{pool: pool, opts: o, log: o.Logger}, nil
 }
 
-// Maintain implements index.Maintenance: it renews this node's upload reservations
-// and ends those of nodes gone (reserve.go); PostgreSQL needs no other upkeep from
-// syncd (autovacuum reclaims deleted rows).
-func (s *Store) Maintain(ctx context.Context) { s.renewReservations(ctx) }
+// Maintain implements index.Maintenance: PostgreSQL needs no upkeep from syncd
+// (autovacuum reclaims deleted rows).
+func (s *Store) Maintain(context.Context) {}
 
 // Close implements index.Maintenance: it holds nothing of its own; the pool is the
 // caller's.

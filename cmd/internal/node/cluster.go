@@ -54,11 +54,15 @@ func openCluster(ctx context.Context, n *Node, dataDir string, o Options, logger
 	if n.pool, err = pgxpool.New(ctx, cl.Postgres); err != nil {
 		return fmt.Errorf("connect to postgres: %w", err)
 	}
-	idx, err := pgindex.New(ctx, n.pool, pgindex.Options{Logger: logger, MaxEntries: o.Limits.MaxEntries, NodeID: cl.Node()})
+	idx, err := pgindex.New(ctx, n.pool, pgindex.Options{Logger: logger, MaxEntries: o.Limits.MaxEntries})
 	if err != nil {
 		return fmt.Errorf("open index: %w", err)
 	}
-	blobs, err := openBlobs(ctx, cl.Blobs, dataDir, idx)
+	res, err := pgindex.NewReservations(ctx, n.pool, pgindex.ReservationOptions{NodeID: cl.Node(), Logger: logger})
+	if err != nil {
+		return fmt.Errorf("open reservations: %w", err)
+	}
+	blobs, err := openBlobs(ctx, cl.Blobs, dataDir, pgindex.NewBlobBook(n.pool))
 	if err != nil {
 		return fmt.Errorf("open blobs: %w", err)
 	}
@@ -67,7 +71,8 @@ func openCluster(ctx context.Context, n *Node, dataDir string, o Options, logger
 	}
 	n.leader = pgleader.Start(ctx, cl.Postgres, pgleader.Options{Logger: logger})
 	gc := blobs.Collector(casblobs.CollectorOptions{Grace: time.Duration(cl.BlobGCGrace), Logger: logger})
-	deps := tenants.Deps{Index: idx, Bus: n.bus, Leader: n.leader, Blobs: blobs, Collector: gc, CollectEvery: collectEvery(gc.Grace())}
+	deps := tenants.Deps{Index: idx, Bus: n.bus, Leader: n.leader, Blobs: blobs,
+		Collector: gc, CollectEvery: collectEvery(gc.Grace()), Reserver: res}
 	if n.Tenants, err = tenants.Open(ctx, deps, o.Limits, logger); err != nil {
 		return fmt.Errorf("open tenants: %w", err)
 	}
