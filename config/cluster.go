@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Cluster configures cluster mode: several syncd nodes on one PostgreSQL database, a
@@ -27,6 +28,9 @@ type Cluster struct {
 	// NodeID names this node in logs, metrics and /admin/connections; "" means host
 	// name + "-" + pid.
 	NodeID string `json:"node_id"`
+	// BlobGCGrace is how long the blob garbage collector leaves content that nothing
+	// refers to (and any blob an upload stored) before removing it; 0 means 1h.
+	BlobGCGrace Duration `json:"blob_gc_grace"`
 }
 
 // Bus kinds.
@@ -167,6 +171,9 @@ func (c *Config) validateCluster() error {
 	}
 	if cl.NodeID != "" && !nodeIDRE.MatchString(cl.NodeID) {
 		return fieldErr("cluster.node_id", "want 1-64 letters, digits, '.', '_' or '-', got %q", cl.NodeID)
+	}
+	if g := time.Duration(cl.BlobGCGrace); g < 0 || g > 0 && g < time.Second {
+		return fieldErr("cluster.blob_gc_grace", "want at least 1s (0: the default, 1h)")
 	}
 	if c.Auth.KEKFile == "" {
 		return fieldErr("auth.kek_file", "is required in cluster mode (32 random bytes, standard base64, one line, mode 0600)")

@@ -99,13 +99,17 @@ type Stats struct {
 	BusDown bool
 	// Leading: this node runs the once-only jobs.
 	Leading bool
+	// BlobsCollected and BlobBytesCollected total what the blob garbage collector
+	// removed on this node (cluster mode, while it leads).
+	BlobsCollected, BlobBytesCollected int64
 }
 
 // Stats returns the registry's figures so far.
 func (r *Registry) Stats() Stats {
 	return Stats{GapFills: r.seq.gapFills.Load(), Behind: r.seq.behind.Load(),
 		CommitCount: r.commits.Load(), CommitNanos: r.commitNanos.Load(),
-		BusDown: r.busDown.Load() || !r.receiving(), Leading: r.leader.Leading()}
+		BusDown: r.busDown.Load() || !r.receiving(), Leading: r.leader.Leading(),
+		BlobsCollected: r.gc.blobs.Load(), BlobBytesCollected: r.gc.bytes.Load()}
 }
 
 // receiving reports whether the bus's subscription is connected (true for a bus that

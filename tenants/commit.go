@@ -263,6 +263,9 @@ func (s *committer) commitBatch(members []*putReq) {
 				changed = append(append(changed, a.created...), a.r.p)
 			}
 			s.rc.markOwn(changed...)
+			for _, a := range b.done {
+				a.r.u.shared = "" // released by the commit
+			}
 			s.cm.publish(w)
 			if serr != nil {
 				// Committed and in place, but not known to be durable on disk: no
@@ -472,6 +475,9 @@ func (s *committer) commitApplied(b *batch) (*wtx, error) {
 				return err
 			}
 			r.meta = meta
+		}
+		if err := releaseInCommit(w, b.done); err != nil {
+			return err
 		}
 		if batchFault != nil {
 			return batchFault("commit")

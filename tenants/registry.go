@@ -12,6 +12,7 @@ import (
 
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants/blob"
+	"github.com/syncspace/syncspace/tenants/index"
 )
 
 // Options are a tenant's own limits. Zero Quota means no quota; zero MaxFileSize or
@@ -83,6 +84,8 @@ type Registry struct {
 	busDown   atomic.Bool // the last Publish failed and no reconnection since
 	send      *sender     // publishes on a network bus off the commit path; nil in process
 	leader    Leader
+	gc        collector      // the blob garbage collector, on the leader (collect.go)
+	reserver  index.Reserver // nil: reservations in memory only (reserve.go)
 
 	commits, commitNanos atomic.Int64 // index write transactions of commits (Stats)
 }
@@ -108,6 +111,15 @@ type Deps struct {
 	// change-log retention); nil means always (one node). The registry does not
 	// close it.
 	Leader Leader
+	// Collector removes content nothing refers to any more (cluster mode:
+	// tenants/casblobs.Collector), on the leader every CollectEvery (0: every
+	// minute); nil means none (one node's store frees content at once).
+	Collector    BlobCollector
+	CollectEvery time.Duration
+	// Reserver reserves large uploads' bytes against quotas for every node
+	// (cluster mode: tenants/pgindex.Reservations, over Index's database); nil means
+	// this process's own reservations only. Run calls its Maintain every second.
+	Reserver index.Reserver
 }
 
 // Leader elects the one node of a cluster that runs the once-only jobs.
@@ -143,6 +155,8 @@ func Open(ctx context.Context, deps Deps, limits Limits, logger *slog.Logger) (*
 	if r.leader = deps.Leader; r.leader == nil {
 		r.leader = alwaysLeader{}
 	}
+	r.gc.c, r.gc.every = deps.Collector, deps.CollectEvery
+	r.reserver = deps.Reserver
 	r.seq = newSequencer(deps.Index, r.log)
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
@@ -175,6 +189,7 @@ func (r *Registry) Run(ctx context.Context) {
 		defer t.Stop()
 		heads = t.C
 	}
+	defer func(done <-chan struct{}) { <-done }(r.gc.run(ctx, r.collect))
 	r.prune(ctx)
 	for {
 		select {
@@ -192,6 +207,9 @@ func (r *Registry) Run(ctx context.Context) {
 				sp.snap.pruneUndo(ctx)
 			}
 			r.index.Maintain(ctx)
+			if r.reserver != nil {
+				r.reserver.Maintain(ctx)
+			}
 		case <-prune.C:
 			r.prune(ctx)
 		}

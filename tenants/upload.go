@@ -60,6 +60,8 @@ type upload struct {
 	hash     string
 	modified time.Time // the temp file's mtime as stored (X-Modified or receive time)
 	reserved int64
+	// shared is the id of its reservation in an index.Reserver ("" = none).
+	shared string
 	// disk is what the upload holds of the registry's in-flight disk bytes: the part
 	// of its declared size (or of its last reservation step) not yet written.
 	disk int64
@@ -89,6 +91,7 @@ func (u *upload) discard() {
 		u.s.cm.unreserve(u.reserved)
 		u.reserved = 0
 	}
+	u.releaseShared()
 	u.releaseDisk()
 }
 
@@ -105,6 +108,10 @@ func (s *committer) receive(ctx context.Context, body io.Reader, o PutOptions, r
 			return nil, err
 		}
 		u.reserved = max(o.Size-replaced, 0)
+		if err := s.cm.reserveShared(ctx, u, o.Size-replaced); err != nil {
+			u.discard()
+			return nil, err
+		}
 	}
 	// Free disk: a declared size is reserved whole now; a body of unknown length is
 	// reserved step by step as it arrives. Either way the check is repeated at least

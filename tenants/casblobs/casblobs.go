@@ -5,9 +5,10 @@
 // content under its hash, a move or a directory changes nothing here, and a version is
 // a reference to a hash. Uploads are written to a local temp directory first (the hash
 // is known only at the end of the body). Content no index row refers to any more is
-// left for a garbage collector (Objects.List and the index), not removed here: another
-// path or version may refer to the same hash. A cas store is no tenants.LocalDisk, so
-// a space on it has no watcher and no reconcile with a disk.
+// left for the garbage collector (collect.go: Collector, over a Book that the index
+// keeps), not removed here: another path or version may refer to the same hash. A cas
+// store is no tenants.LocalDisk, so a space on it has no watcher and no reconcile with
+// a disk.
 package casblobs
 
 import (
@@ -32,23 +33,26 @@ type Objects interface {
 	Stat(ctx context.Context, tenantID, sha256hex string) (blobkey.Info, error)
 	Delete(ctx context.Context, tenantID, sha256hex string) error
 	List(ctx context.Context, tenantID string, fn func(blobkey.Info) error) error
+	Tenants(ctx context.Context, fn func(tenantID string) error) error
 }
 
 // Store is every tenant's content in one object store.
 type Store struct {
 	obj    Objects
+	book   Book   // nil: no collector's book (content is never collected)
 	tmpDir string // local: TMP/<tenant id>/<upload>
 }
 
 var _ blob.Store = (*Store)(nil)
 
 // New returns the store over obj, with uploads in progress under the local directory
-// tmpDir (created 0700).
-func New(obj Objects, tmpDir string) (*Store, error) {
+// tmpDir (created 0700). book records each blob before an upload stores it, for the
+// garbage collector (Store.Collector); nil means none (then nothing may collect).
+func New(obj Objects, book Book, tmpDir string) (*Store, error) {
 	if err := os.MkdirAll(tmpDir, blob.DirPerm); err != nil {
 		return nil, err
 	}
-	return &Store{obj: obj, tmpDir: tmpDir}, nil
+	return &Store{obj: obj, book: book, tmpDir: tmpDir}, nil
 }
 
 func (st *Store) tenantTmp(t blob.Tenant) (string, error) {
@@ -73,7 +77,7 @@ func (st *Store) Open(t blob.Tenant) (blob.Content, error) {
 		return nil, err
 	}
 	dir, _ := st.tenantTmp(t)
-	return &Tenant{obj: st.obj, id: t.ID, tmp: dir}, nil
+	return &Tenant{obj: st.obj, book: st.book, id: t.ID, tmp: dir}, nil
 }
 
 // Delete removes every blob of the tenant and its temp directory.
@@ -108,9 +112,10 @@ func (st *Store) Free() (uint64, error) { return fsys.DiskFree(st.tmpDir) }
 
 // Tenant is one tenant's content.
 type Tenant struct {
-	obj Objects
-	id  string // the tenant's id: the blob keys' prefix
-	tmp string // local temp directory of its uploads
+	obj  Objects
+	book Book   // nil: none
+	id   string // the tenant's id: the blob keys' prefix
+	tmp  string // local temp directory of its uploads
 }
 
 var _ blob.Content = (*Tenant)(nil)
@@ -146,8 +151,10 @@ func (t *Tenant) Batch() blob.Batch { return batch{t} }
 
 type batch struct{ t *Tenant }
 
-// Place stores the temp file tmp as the blob hash and removes it; the content kept as
-// version versionID is oldHash's blob, which stays. noReplace is the index's affair.
+// Place records the blob hash in the book, then stores the temp file tmp as that blob
+// and removes it; the content kept as version versionID is oldHash's blob, which
+// stays. noReplace is the index's affair. The record comes first so that the garbage
+// collector leaves the blob alone until the commit that refers to it (collect.go).
 func (b batch) Place(tmp, _, hash, versionID, oldHash string, _ bool) (bool, error) {
 	name := filepath.Join(b.t.tmp, filepath.Base(tmp))
 	f, err := os.Open(name)
@@ -159,7 +166,13 @@ func (b batch) Place(tmp, _, hash, versionID, oldHash string, _ bool) (bool, err
 	if err != nil {
 		return false, err
 	}
-	if err := b.t.obj.Put(context.Background(), b.t.id, hash, fi.Size(), f); err != nil {
+	ctx := context.Background()
+	if b.t.book != nil {
+		if err := b.t.book.TouchBlob(ctx, b.t.id, hash, fi.Size()); err != nil {
+			return false, err
+		}
+	}
+	if err := b.t.obj.Put(ctx, b.t.id, hash, fi.Size(), f); err != nil {
 		return false, fmt.Errorf("store blob: %w", err)
 	}
 	_ = os.Remove(name)

@@ -228,6 +228,31 @@ func (s *Store) List(ctx context.Context, tenantID string, fn func(blobkey.Info)
 	})
 }
 
+// Tenants calls fn with the id of each tenant that has a directory under t/, in name
+// order, until fn returns an error (which Tenants returns). For the garbage collector,
+// which also removes the blobs of deleted tenants.
+func (s *Store) Tenants(ctx context.Context, fn func(tenantID string) error) error {
+	ents, err := fs.ReadDir(s.root.FS(), "t")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("dirblobs: %w", err)
+	}
+	for _, e := range ents {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := blobkey.TenantPrefix(e.Name()); err != nil || !e.IsDir() {
+			continue // not a tenant's directory: leave it
+		}
+		if err := fn(e.Name()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func mapErr(err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("dirblobs: %w", blobkey.ErrNotFound)

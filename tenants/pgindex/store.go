@@ -60,7 +60,8 @@ func New(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error) {
 		o.Logger = slog.Default()
 	}
 	var ok bool
-	if err := pool.QueryRow(ctx, `SELECT to_regclass('tenant_heads') IS NOT NULL AND to_regclass('tenant_entry_undo') IS NOT NULL`).Scan(&ok); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('tenant_heads') IS NOT NULL AND to_regclass('tenant_entry_undo') IS NOT NULL
+		AND to_regclass('tenant_reservations') IS NOT NULL`).Scan(&ok); err != nil {
 		return nil, fmt.Errorf("pgindex: %w", err)
 	}
 	if !ok {

@@ -36,6 +36,7 @@ func Migrations() []Migration {
 		{4, "auth: device credentials", v4AuthDevices},
 		{5, "share links", v5Shares},
 		{6, "chunk lists for delta transfer", v6Chunks},
+		{7, "upload reservations across nodes; blob collector", v7Reservations},
 	}
 }
 

@@ -220,6 +220,27 @@ func (s *Store) List(ctx context.Context, tenantID string, fn func(blobkey.Info)
 	return ctx.Err()
 }
 
+// Tenants calls fn with the id of each tenant that has a blob (a prefix t/<id>/), in
+// key order, until fn returns an error (which Tenants returns). For the garbage
+// collector, which also removes the blobs of deleted tenants.
+func (s *Store) Tenants(ctx context.Context, fn func(tenantID string) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for oi := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: "t/"}) {
+		if oi.Err != nil {
+			return fmt.Errorf("s3blobs: list: %w", oi.Err)
+		}
+		id := strings.TrimSuffix(strings.TrimPrefix(oi.Key, "t/"), "/")
+		if _, err := blobkey.TenantPrefix(id); err != nil || !strings.HasSuffix(oi.Key, "/") {
+			continue // not a tenant's prefix: leave it
+		}
+		if err := fn(id); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
 func notFound(err error) bool {
 	r := minio.ToErrorResponse(err)
 	return r.StatusCode == http.StatusNotFound || r.Code == "NoSuchKey"

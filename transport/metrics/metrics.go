@@ -199,12 +199,15 @@ type NodeStats struct {
 	Leading       bool    // this node runs the once-only jobs
 	Commits       int64   // index write transactions of commits
 	CommitSeconds float64 // their total time
+	// BlobsCollected and BlobBytesCollected: what the blob garbage collector removed.
+	BlobsCollected, BlobBytesCollected int64
 }
 
 // Node registers collectors reading stats at each scrape: syncd_gap_fills_total,
 // syncd_bus_lag_events, syncd_bus_degraded, syncd_leader,
 // syncd_index_commits_total and syncd_index_commit_seconds_total (their ratio over
-// a window is the mean commit latency).
+// a window is the mean commit latency), syncd_blobs_collected_total and
+// syncd_blob_bytes_collected_total.
 func (m *Metrics) Node(stats func() NodeStats) {
 	if m == nil {
 		return
@@ -234,5 +237,11 @@ func (m *Metrics) Node(stats func() NodeStats) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "syncd", Name: "index_commit_seconds_total",
 			Help: "Total time of the index write transactions of commits."},
 			func() float64 { return stats().CommitSeconds }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "syncd", Name: "blobs_collected_total",
+			Help: "Blobs the garbage collector removed on this node (nothing referred to them for its grace period, or their tenant was deleted)."},
+			func() float64 { return float64(stats().BlobsCollected) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "syncd", Name: "blob_bytes_collected_total",
+			Help: "Bytes of the blobs the garbage collector removed on this node."},
+			func() float64 { return float64(stats().BlobBytesCollected) }),
 	)
 }

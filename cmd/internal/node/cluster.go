@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -57,7 +58,11 @@ func openCluster(ctx context.Context, n *Node, dataDir string, o Options, logger
 	if err != nil {
 		return fmt.Errorf("open index: %w", err)
 	}
-	blobs, err := openBlobs(ctx, cl.Blobs, dataDir)
+	res, err := pgindex.NewReservations(ctx, n.pool, pgindex.ReservationOptions{NodeID: cl.Node(), Logger: logger})
+	if err != nil {
+		return fmt.Errorf("open reservations: %w", err)
+	}
+	blobs, err := openBlobs(ctx, cl.Blobs, dataDir, pgindex.NewBlobBook(n.pool))
 	if err != nil {
 		return fmt.Errorf("open blobs: %w", err)
 	}
@@ -65,7 +70,9 @@ func openCluster(ctx context.Context, n *Node, dataDir string, o Options, logger
 		return fmt.Errorf("open bus: %w", err)
 	}
 	n.leader = pgleader.Start(ctx, cl.Postgres, pgleader.Options{Logger: logger})
-	deps := tenants.Deps{Index: idx, Bus: n.bus, Leader: n.leader, Blobs: blobs}
+	gc := blobs.Collector(casblobs.CollectorOptions{Grace: time.Duration(cl.BlobGCGrace), Logger: logger})
+	deps := tenants.Deps{Index: idx, Bus: n.bus, Leader: n.leader, Blobs: blobs,
+		Collector: gc, CollectEvery: collectEvery(gc.Grace()), Reserver: res}
 	if n.Tenants, err = tenants.Open(ctx, deps, o.Limits, logger); err != nil {
 		return fmt.Errorf("open tenants: %w", err)
 	}
@@ -103,11 +110,18 @@ func openBus(ctx context.Context, cl config.Cluster, logger *slog.Logger) (tenan
 	return pgbus.New(ctx, cl.Postgres, pgbus.Options{Logger: logger})
 }
 
+// collectEvery is how often the blob collector runs: a quarter of its grace period,
+// between one second and five minutes.
+func collectEvery(grace time.Duration) time.Duration {
+	return min(max(grace/4, time.Second), 5*time.Minute)
+}
+
 // openBlobs opens cluster.blobs (dir:/PATH or s3://BUCKET?…, created when missing)
-// as a content-addressed store, uploads in progress under the data dir's tmp/blobs.
-// Without a blobs value (syncctl --postgres, which stores no content) a store under
-// the data dir stands in.
-func openBlobs(ctx context.Context, spec, dataDir string) (*casblobs.Store, error) {
+// as a content-addressed store, uploads in progress under the data dir's tmp/blobs,
+// each blob recorded in book before it is stored (the collector's). Without a blobs
+// value (syncctl --postgres, which stores no content) a store under the data dir
+// stands in.
+func openBlobs(ctx context.Context, spec, dataDir string, book casblobs.Book) (*casblobs.Store, error) {
 	var obj casblobs.Objects
 	if spec == "" {
 		spec = "dir:" + filepath.Join(dataDir, "blobs")
@@ -130,7 +144,7 @@ func openBlobs(ctx context.Context, spec, dataDir string) (*casblobs.Store, erro
 			return nil, err
 		}
 	}
-	return casblobs.New(obj, filepath.Join(dataDir, "tmp", "blobs"))
+	return casblobs.New(obj, book, filepath.Join(dataDir, "tmp", "blobs"))
 }
 
 // s3Credentials reads the access and secret key from file (lines

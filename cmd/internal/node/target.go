@@ -44,7 +44,7 @@ func OpenClusterTarget(ctx context.Context, cl Cluster, tmpDir string) (_ *Clust
 	if t.Index, err = pgindex.New(ctx, t.Pool, pgindex.Options{NoLimits: true}); err != nil {
 		return nil, fmt.Errorf("open index: %w", err)
 	}
-	if t.Blobs, err = openBlobs(ctx, cl.Blobs, tmpDir); err != nil {
+	if t.Blobs, err = openBlobs(ctx, cl.Blobs, tmpDir, pgindex.NewBlobBook(t.Pool)); err != nil {
 		return nil, fmt.Errorf("open blobs: %w", err)
 	}
 	if t.Auth, err = pgstore.New(ctx, t.Pool); err != nil {

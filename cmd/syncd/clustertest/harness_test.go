@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -62,6 +63,7 @@ type cluster struct {
 	nodes   []*node
 	proxy   string // host:port of nginx
 	pg, kek string
+	blobs   string // the nodes' shared dir: blob store
 }
 
 var addrRE = regexp.MustCompile(`msg="syncd listening" addr=(\S+)`)
@@ -78,27 +80,30 @@ func needServices(t *testing.T) {
 }
 
 // startCluster starts three syncd processes on a fresh database, the bus URL and one
-// blob dir, then nginx in front of them.
-func startCluster(t *testing.T, bus string) *cluster {
+// blob dir, then nginx in front of them. extra keys join each node's cluster section.
+func startCluster(t *testing.T, bus string, extra ...map[string]any) *cluster {
 	t.Helper()
-	return startClusterOn(t, pgtest.Postgres(t), bus)
+	return startClusterOn(t, pgtest.Postgres(t), bus, extra...)
 }
 
 // startClusterOn is startCluster on the PostgreSQL database at pg.
-func startClusterOn(t *testing.T, pg, bus string) *cluster {
+func startClusterOn(t *testing.T, pg, bus string, extra ...map[string]any) *cluster {
 	t.Helper()
 	c := &cluster{pg: pg}
 	dir := t.TempDir()
+	c.blobs = filepath.Join(dir, "blobs")
 	c.kek = filepath.Join(dir, "kek")
 	if err := auth.WriteKEKFile(c.kek); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
 		cfg := filepath.Join(dir, fmt.Sprintf("c%d.json", i))
+		cl := map[string]any{"postgres": c.pg, "bus": bus, "blobs": "dir:" + c.blobs, "node_id": fmt.Sprintf("n%d", i)}
+		for _, e := range extra {
+			maps.Copy(cl, e)
+		}
 		b, _ := json.Marshal(map[string]any{"listen": "127.0.0.1:0", "data_dir": filepath.Join(dir, fmt.Sprintf("data%d", i)),
-			"auth": map[string]any{"kek_file": c.kek},
-			"cluster": map[string]any{"postgres": c.pg, "bus": bus, "blobs": "dir:" + filepath.Join(dir, "blobs"),
-				"node_id": fmt.Sprintf("n%d", i)}})
+			"auth": map[string]any{"kek_file": c.kek}, "cluster": cl})
 		if err := os.WriteFile(cfg, b, 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -25,6 +25,7 @@ type Store interface {
 	Stat(ctx context.Context, tenantID, sha256hex string) (blobkey.Info, error)
 	Delete(ctx context.Context, tenantID, sha256hex string) error
 	List(ctx context.Context, tenantID string, fn func(blobkey.Info) error) error
+	Tenants(ctx context.Context, fn func(tenantID string) error) error
 }
 
 func sum(b []byte) string {
@@ -190,6 +191,16 @@ func testTenantsApart(t *testing.T, s Store) {
 	stopErr := errors.New("stop")
 	if err := s.List(ctx, a, func(blobkey.Info) error { return stopErr }); !errors.Is(err, stopErr) {
 		t.Errorf("List does not return fn's error: %v", err)
+	}
+	var ids []string
+	if err := s.Tenants(ctx, func(id string) error { ids = append(ids, id); return nil }); err != nil {
+		t.Fatalf("Tenants: %v", err)
+	}
+	if got, want := strings.Join(ids, ","), a+","+b; got != want {
+		t.Errorf("Tenants = %s, want %s", got, want)
+	}
+	if err := s.Tenants(ctx, func(string) error { return stopErr }); !errors.Is(err, stopErr) {
+		t.Errorf("Tenants does not return fn's error: %v", err)
 	}
 
 }
