@@ -108,14 +108,14 @@ type Stats struct {
 func (r *Registry) Stats() Stats {
 	return Stats{GapFills: r.seq.gapFills.Load(), Behind: r.seq.behind.Load(),
 		CommitCount: r.commits.Load(), CommitNanos: r.commitNanos.Load(),
-		BusDown: r.busDown.Load() || !r.receiving(), Leading: r.leader.Leading(),
+		BusDown: r.busDown.Load() || !receiving(r.bus), Leading: r.leader.Leading(),
 		BlobsCollected: r.gc.blobs.Load(), BlobBytesCollected: r.gc.bytes.Load()}
 }
 
-// receiving reports whether the bus's subscription is connected (true for a bus that
-// cannot tell).
-func (r *Registry) receiving() bool {
-	rc, ok := r.bus.(Receiver)
+// receiving reports whether b's subscription is connected (true for a bus that cannot
+// tell).
+func receiving(b Bus) bool {
+	rc, ok := b.(Receiver)
 	return !ok || rc.Receiving()
 }
 
