@@ -290,7 +290,7 @@ func TestGroupCommitBatch(t *testing.T) {
 	}
 	// One notice per commit: pre.bin, the leader's own batch, then the batch.
 	var spans []string
-	for _, n := range e.reg.bus.(*syncBus).notices {
+	for _, n := range busOf(e.reg).notices {
 		if n.TenantName != e.tenant || n.TenantID != e.sp.ID() || n.Epoch == "" || len(n.Events) != int(n.Last-n.First+1) ||
 			n.Events[0].Seq != n.First || n.Events[len(n.Events)-1].Seq != n.Last {
 			t.Errorf("notice %+v", n)
