@@ -45,6 +45,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -78,6 +79,13 @@ type FS interface {
 	SyncAll() error
 	// Close releases the folder.
 	Close() error
+}
+
+// SyncAllProber is implemented by an FS that knows whether SyncAll is supported
+// without calling it: a probe by SyncAll itself would flush everything dirty on the
+// file system (seconds on a busy disk) only to learn the answer.
+type SyncAllProber interface {
+	CanSyncAll() bool
 }
 
 // File is an open file of an FS.
@@ -185,6 +193,9 @@ func OpenDir(dir string) (*Dir, error) {
 	}
 	return &Dir{root: r, abs: abs, self: self, fd: int(self.Fd())}, nil
 }
+
+// CanSyncAll reports whether SyncAll is supported: everywhere but Windows.
+func (d *Dir) CanSyncAll() bool { return runtime.GOOS != "windows" }
 
 // Path returns the folder's absolute path.
 func (d *Dir) Path() string { return d.abs }
