@@ -12,8 +12,9 @@ import (
 	"github.com/syncspace/syncspace/tenants/index"
 )
 
-// metaCacheMax bounds the entries one space keeps in memory.
-const metaCacheMax = 4096
+// metaCacheMax bounds the entries one space keeps in memory (about 200 bytes each:
+// some 200 KiB per space at most, so that thousands of open spaces stay cheap).
+const metaCacheMax = 1024
 
 // metaCache maps fold keys to the space's committed index entries (nil: no entry). It
 // is a seqlock against the write transactions: begin (gen odd) and end (gen even)
