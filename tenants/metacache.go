@@ -17,16 +17,18 @@ import (
 const metaCacheMax = 1024
 
 // metaCache maps fold keys to the space's committed index entries (nil: no entry). It
-// is a seqlock against the write transactions: begin (gen odd) and end (gen even)
-// bracket every index write of the space, the write forgets each path it touches
-// before it commits, and a read fills an entry only if no write began between the
-// moment it read gen and the moment it stores, so an entry is never older than the
-// committed index. While a write is in progress the cache is neither read nor filled.
-// Only for spaces whose index no other process writes (Registry.inProcess).
+// is a seqlock against the write transactions: begin and end bracket every index
+// write of the space (each bumps gen; writing counts those in progress), the write
+// forgets each path it touches before it commits, and a read fills an entry only if
+// no write began between the moment it read gen and the moment it stores, so an
+// entry is never older than the committed index. While a write is in progress the
+// cache is neither read nor filled. Only for spaces whose index no other process
+// writes (Registry.inProcess).
 type metaCache struct {
-	mu  sync.Mutex
-	gen uint64
-	m   map[string]*entry
+	mu      sync.Mutex
+	gen     uint64
+	writing int
+	m       map[string]*entry
 }
 
 // get returns the cached entry of fold key k and whether there is one; ok is false
@@ -34,7 +36,7 @@ type metaCache struct {
 func (c *metaCache) get(k string) (e *entry, ok bool, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen%2 == 1 {
+	if c.writing > 0 {
 		return nil, false, c.gen
 	}
 	e, ok = c.m[k]
@@ -46,7 +48,7 @@ func (c *metaCache) get(k string) (e *entry, ok bool, gen uint64) {
 func (c *metaCache) fill(k string, e *entry, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen != gen || gen%2 == 1 {
+	if c.gen != gen || c.writing > 0 {
 		return
 	}
 	if c.m == nil {
@@ -67,12 +69,14 @@ func (c *metaCache) fill(k string, e *entry, gen uint64) {
 func (c *metaCache) begin() {
 	c.mu.Lock()
 	c.gen++
+	c.writing++
 	c.mu.Unlock()
 }
 
 func (c *metaCache) end() {
 	c.mu.Lock()
 	c.gen++
+	c.writing--
 	c.mu.Unlock()
 }
 

@@ -284,9 +284,17 @@ func TestMetaCacheBounded(t *testing.T) {
 	if n := c.len(); n > metaCacheMax || n == 0 {
 		t.Fatalf("cache holds %d entries", n)
 	}
-	// No fill while a write is in progress, nor for a read that began before it.
+	// No fill while a write is in progress, nor for a read that began before it,
+	// also with two writes overlapping.
 	c.begin()
 	c.fill("during", nil, gen)
+	c.begin()
+	c.end()
+	_, ok, g := c.get("0")
+	if ok {
+		t.Fatal("read from the cache during a write")
+	}
+	c.fill("during", nil, g)
 	c.end()
 	c.fill("before", nil, gen)
 	if _, ok, _ := c.get("during"); ok {
