@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -292,26 +293,30 @@ type cacheEntry struct {
 	aud string
 }
 
-// tokenCache maps a verified token to its principal until the token's exp. It is
-// bounded: when full, expired entries go first, then arbitrary ones.
+// tokenCache maps a verified token, by its SHA-256 (the cache holds no bearer
+// secret), to its principal until the token's exp. It is bounded: when full, expired
+// entries go first, then arbitrary ones. An entry only saves the signature and the
+// record lookup: Verify still runs Check (expiry, revocation, key, tenant) on a hit.
 type tokenCache struct {
 	mu  sync.RWMutex
-	m   map[string]cacheEntry
+	m   map[[sha256.Size]byte]cacheEntry
 	max int
 }
 
 func newTokenCache(max int) *tokenCache {
-	return &tokenCache{m: make(map[string]cacheEntry), max: max}
+	return &tokenCache{m: make(map[[sha256.Size]byte]cacheEntry), max: max}
 }
 
 func (c *tokenCache) get(token string) (cacheEntry, bool) {
+	k := sha256.Sum256([]byte(token))
 	c.mu.RLock()
-	e, ok := c.m[token]
+	e, ok := c.m[k]
 	c.mu.RUnlock()
 	return e, ok
 }
 
 func (c *tokenCache) put(token string, e cacheEntry, now time.Time) {
+	k := sha256.Sum256([]byte(token))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= c.max {
@@ -327,7 +332,7 @@ func (c *tokenCache) put(token string, e cacheEntry, now time.Time) {
 			delete(c.m, k)
 		}
 	}
-	c.m[token] = e
+	c.m[k] = e
 }
 
 func (c *tokenCache) pruneExpired(now time.Time) {

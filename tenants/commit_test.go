@@ -291,12 +291,12 @@ func TestGroupCommitBatch(t *testing.T) {
 	// One notice per commit: pre.bin, the leader's own batch, then the batch. The bus
 	// sender may have coalesced consecutive ones (then without their events).
 	waitFor(t, 2*time.Second, "the notices up to seq 6", func() bool {
-		ns := e.reg.bus.(*syncBus).published()
+		ns := busOf(e.reg).published()
 		return len(ns) > 0 && ns[len(ns)-1].Last == 6
 	})
 	var spans []string
 	next := int64(1)
-	for _, n := range e.reg.bus.(*syncBus).published() {
+	for _, n := range busOf(e.reg).published() {
 		if n.TenantName != e.tenant || n.TenantID != e.sp.ID() || n.Epoch == "" || n.First != next ||
 			n.Events != nil && (len(n.Events) != int(n.Last-n.First+1) || n.Events[0].Seq != n.First || n.Events[len(n.Events)-1].Seq != n.Last) {
 			t.Errorf("notice %+v", n)

@@ -32,6 +32,7 @@ type env struct {
 	limits Limits
 	tenant string
 	logger *slog.Logger
+	single bool // registry on an in-process bus (one syncd alone: metadata cache on)
 }
 
 func quietLogger() *slog.Logger {
@@ -44,7 +45,23 @@ func (testWriter) Write(p []byte) (int, error) { return os.Stderr.Write(p) }
 
 func newEnv(t testing.TB, limits Limits, o Options) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), limits: limits, tenant: "t1", logger: quietLogger()}
+	return newEnvOf(t, limits, o, singleByDefault)
+}
+
+// singleByDefault makes newEnv a newSingleEnv (TestSingleNodeSuite; no test here runs
+// in parallel).
+var singleByDefault bool
+
+// newSingleEnv is newEnv on an in-process bus, as a single syncd runs (localbus): the
+// registry trusts its own commits alone and the spaces cache metadata.
+func newSingleEnv(t testing.TB, limits Limits, o Options) *env {
+	t.Helper()
+	return newEnvOf(t, limits, o, true)
+}
+
+func newEnvOf(t testing.TB, limits Limits, o Options, single bool) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), limits: limits, tenant: "t1", logger: quietLogger(), single: single}
 	e.open()
 	if _, err := e.reg.Create(context.Background(), e.tenant, o); err != nil {
 		t.Fatal(err)
@@ -61,7 +78,11 @@ func (e *env) open() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	reg, err := openRegistry(ctx, db, e.dir, e.limits, e.logger)
+	var bus Bus = &syncBus{}
+	if e.single {
+		bus = &inProcBus{}
+	}
+	reg, err := openRegistryOn(ctx, db, e.dir, e.limits, e.logger, bus)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -251,6 +272,11 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // openRegistry opens a registry on db and the data dir dir with a syncBus (localbus
 // imports this package, so this package's own tests cannot use it).
 func openRegistry(ctx context.Context, db *sql.DB, dir string, limits Limits, logger *slog.Logger) (*Registry, error) {
+	return openRegistryOn(ctx, db, dir, limits, logger, &syncBus{})
+}
+
+// openRegistryOn is openRegistry on bus.
+func openRegistryOn(ctx context.Context, db *sql.DB, dir string, limits Limits, logger *slog.Logger, bus Bus) (*Registry, error) {
 	store, err := sqlite.NewStore(ctx, db, logger)
 	if err != nil {
 		return nil, err
@@ -259,8 +285,14 @@ func openRegistry(ctx context.Context, db *sql.DB, dir string, limits Limits, lo
 	if err != nil {
 		return nil, err
 	}
-	return Open(ctx, Deps{Index: store, Bus: &syncBus{}, Blobs: blobs}, limits, logger)
+	return Open(ctx, Deps{Index: store, Bus: bus, Blobs: blobs}, limits, logger)
 }
+
+// inProcBus is syncBus declaring itself in-process and lossless (InProcess), as
+// tenants/localbus does.
+type inProcBus struct{ syncBus }
+
+func (*inProcBus) InProcess() bool { return true }
 
 // syncBus is an in-process Bus for this package's tests that also records every
 // notice: it calls subscribers on the publisher's goroutine, like tenants/localbus.
@@ -342,4 +374,12 @@ func (b *syncBus) set(fn func(b *syncBus)) {
 	b.mu.Lock()
 	fn(b)
 	b.mu.Unlock()
+}
+
+// busOf returns the test bus of r, in-process or not.
+func busOf(r *Registry) *syncBus {
+	if b, ok := r.bus.(*inProcBus); ok {
+		return &b.syncBus
+	}
+	return r.bus.(*syncBus)
 }

@@ -57,6 +57,8 @@ type Space struct {
 
 	w *watcher // nil until startWatcher
 
+	meta metaCache // hot index entries (metacache.go); single node only
+
 	gc groupCommit // batches concurrent Puts into one commit
 
 	own      ownMarks    // disk state left by syncd's own recent writes (own.go)
@@ -192,11 +194,26 @@ func (s *Space) writable() error {
 }
 
 // lookup returns the index entry whose name equals p under case folding (nil if none).
+// On a single node it is answered from memory when it can (metaCache); in a cluster,
+// where other nodes commit too, it always reads the index.
 func (s *Space) lookup(ctx context.Context, p string) (*entry, error) {
+	if !s.reg.inProcess {
+		e, err := s.reg.index.Lookup(ctx, s.id, p)
+		if err != nil {
+			return nil, internal("read index", err)
+		}
+		return e, nil
+	}
+	k := pathrule.FoldKey(p)
+	e, ok, gen := s.meta.get(k)
+	if ok {
+		return cloneEntry(e), nil
+	}
 	e, err := s.reg.index.Lookup(ctx, s.id, p)
 	if err != nil {
 		return nil, internal("read index", err)
 	}
+	s.meta.fill(k, cloneEntry(e), gen)
 	return e, nil
 }
 

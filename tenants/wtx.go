@@ -61,12 +61,16 @@ func (s *committer) commitTx(ctx context.Context, src Source, fn func(w *wtx) er
 		s.undoDirty.Store(true)
 	}
 	start := time.Now()
+	// The metadata cache forgets what the transaction touches and is neither read
+	// nor filled until the transaction is over (committed or not).
+	s.meta.begin()
 	err := s.reg.index.Write(ctx, s.id, o, func(tx index.Tx) error {
-		w = &wtx{s: s.Space, ctx: ctx, tx: tx, src: src}
+		w = &wtx{s: s.Space, ctx: ctx, tx: cachedTx{Tx: tx, c: &s.meta}, src: src}
 		w.epoch, w.seq = tx.Head()
 		w.base = w.seq
 		return fn(w)
 	})
+	s.meta.end()
 	s.reg.commits.Add(1)
 	s.reg.commitNanos.Add(int64(time.Since(start)))
 	if errors.Is(err, index.ErrNoTenant) {

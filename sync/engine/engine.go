@@ -176,7 +176,11 @@ func Open(opts Options) (*Engine, error) {
 	if e.rootInfo, err = os.Stat(abs); err != nil {
 		return fail(fmt.Errorf("open local folder: %w", err))
 	}
-	e.perFileSync = errors.Is(e.root.SyncAll(), errors.ErrUnsupported)
+	if p, ok := e.root.(fsys.SyncAllProber); ok {
+		e.perFileSync = !p.CanSyncAll() // no flush of the whole file system just to ask
+	} else {
+		e.perFileSync = errors.Is(e.root.SyncAll(), errors.ErrUnsupported)
+	}
 	if err := e.adopt(); err != nil {
 		return fail(err)
 	}

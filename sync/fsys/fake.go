@@ -304,6 +304,9 @@ func (f *Fake) rename(from, to string, noReplace bool) error {
 	return f.Dir.Rename(rf, dst)
 }
 
+// CanSyncAll is false with NoSyncAll, else the real folder's answer.
+func (f *Fake) CanSyncAll() bool { return !f.opts.NoSyncAll && f.Dir.CanSyncAll() }
+
 // SyncAll syncs the real file system unless NoSyncAll.
 func (f *Fake) SyncAll() error {
 	if f.opts.NoSyncAll {

@@ -138,3 +138,20 @@ func TestFakeBusy(t *testing.T) {
 		t.Fatal("a busy file must still be there")
 	}
 }
+
+// TestCanSyncAll: the probe agrees with SyncAll, on the real folder and the fake.
+func TestCanSyncAll(t *testing.T) {
+	for _, no := range []bool{false, true} {
+		f, err := NewFake(t.TempDir(), FakeOptions{NoSyncAll: no})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, fs := range []FS{f, f.Dir} {
+			can := fs.(SyncAllProber).CanSyncAll()
+			if err := fs.SyncAll(); can != !errors.Is(err, errors.ErrUnsupported) || (can && err != nil) {
+				t.Errorf("NoSyncAll %v, %T: CanSyncAll %v but SyncAll %v", no, fs, can, err)
+			}
+		}
+		f.Close()
+	}
+}

@@ -7,7 +7,11 @@
 // Dir is the real implementation, an *os.Root on the folder (so no name escapes it
 // through "..", an absolute path or a symlink on the way), plus:
 //
-//   - Linux: RenameNoReplace is renameat2(RENAME_NOREPLACE), atomic; file systems
+//   - Linux: Open, OpenFile and the parents of a rename resolve the name in one
+//     openat2(2) with RESOLVE_BENEATH (the same rule as os.Root: no "..", absolute path
+//     or symlink may lead out of the folder; symlinks within it are followed), where
+//     os.Root would open every directory on the way; kernels without openat2 use
+//     os.Root. RenameNoReplace is renameat2(RENAME_NOREPLACE), atomic; file systems
 //     without it (old kernels, some FUSE and network file systems: ENOSYS, EINVAL) fall
 //     back to lstat + rename, which can replace a name created in between. SyncAll is
 //     syncfs(2) on the folder's file system. File ids are inode numbers. DoneWatcher
@@ -41,6 +45,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -74,6 +79,13 @@ type FS interface {
 	SyncAll() error
 	// Close releases the folder.
 	Close() error
+}
+
+// SyncAllProber is implemented by an FS that knows whether SyncAll is supported
+// without calling it: a probe by SyncAll itself would flush everything dirty on the
+// file system (seconds on a busy disk) only to learn the answer.
+type SyncAllProber interface {
+	CanSyncAll() bool
 }
 
 // File is an open file of an FS.
@@ -161,6 +173,7 @@ type Dir struct {
 	root *os.Root
 	abs  string   // absolute path of the folder
 	self *os.File // the folder opened, for SyncAll
+	fd   int      // self's descriptor (Linux: openat2's dirfd)
 }
 
 // OpenDir opens the folder at dir.
@@ -178,8 +191,11 @@ func OpenDir(dir string) (*Dir, error) {
 		r.Close()
 		return nil, err
 	}
-	return &Dir{root: r, abs: abs, self: self}, nil
+	return &Dir{root: r, abs: abs, self: self, fd: int(self.Fd())}, nil
 }
+
+// CanSyncAll reports whether SyncAll is supported: everywhere but Windows.
+func (d *Dir) CanSyncAll() bool { return runtime.GOOS != "windows" }
 
 // Path returns the folder's absolute path.
 func (d *Dir) Path() string { return d.abs }
@@ -196,7 +212,7 @@ func (d *Dir) Close() error {
 // Open opens name for reading.
 func (d *Dir) Open(name string) (File, error) {
 	var f *os.File
-	err := retryBusy(func() (err error) { f, err = d.root.Open(name); return err }, time.Sleep)
+	err := retryBusy(func() (err error) { f, err = d.open(name, os.O_RDONLY, 0); return err }, time.Sleep)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +222,7 @@ func (d *Dir) Open(name string) (File, error) {
 // OpenFile opens name with os.OpenFile's flags.
 func (d *Dir) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
 	var f *os.File
-	err := retryBusy(func() (err error) { f, err = d.root.OpenFile(name, flag, perm); return err }, time.Sleep)
+	err := retryBusy(func() (err error) { f, err = d.open(name, flag, perm); return err }, time.Sleep)
 	if err != nil {
 		return nil, err
 	}
@@ -267,8 +283,16 @@ func (d *Dir) renameFallback(from, to string) error {
 
 // openParent opens the directory holding name under the root.
 func (d *Dir) openParent(name string) (*os.File, error) {
-	dir := path.Dir(name)
-	return d.root.Open(dir)
+	return d.open(path.Dir(name), os.O_RDONLY, 0)
+}
+
+// open is the root's OpenFile, in one openat2(2) call where the platform has it
+// (openBeneath) rather than one openat per path component.
+func (d *Dir) open(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	if f, ok, err := d.openBeneath(name, flag, perm); ok {
+		return f, err
+	}
+	return d.root.OpenFile(name, flag, perm)
 }
 
 // osFile is an *os.File with SetTimes.

@@ -114,6 +114,7 @@ var allScenarios = []scenario{
 	{"small-uploads", "10,000 × 4 KiB PUTs, 8 concurrent: syncd vs a minimal durable handler (fresh dir, existing dir, slow disk)", 4 * time.Minute, runSmallUploads},
 	{"commits", "4 KiB PUTs by 32 writers over 100 tenants vs over 1 tenant, PUT/s and fsyncs/PUT (this disk, slow disk)", 3 * time.Minute, runCommits},
 	{"auth", "small authenticated GET vs the same handler work with auth off", 2 * time.Minute, runAuth},
+	{"small-get", "authenticated GET and HEAD of a 1 KiB file: syncd's whole stack vs a minimal http.ServeFile server", 2 * time.Minute, runSmallGet},
 	{"fanout", "1 tenant × 2,000 subscribers, ~200-byte events: syncd vs minimal gorilla hub and Centrifugo", 3 * time.Minute, runFanout},
 	{"hub", "the /ws hub alone (events injected after commit, no store), 1 tenant × 2,000 subscribers: syncspace hub vs minimal gorilla hub", 2 * time.Minute, runHubAlone},
 	{"tenants", "100 tenants × 50 subscribers vs 1 tenant × 50 subscribers, delivered events/s", 2 * time.Minute, runTenants},

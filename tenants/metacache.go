@@ -1,0 +1,142 @@
+// The in-memory cache of a space's index entries: hot metadata for reads without an
+// index query.
+
+package tenants
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/index"
+)
+
+// metaCacheMax bounds the entries one space keeps in memory (about 200 bytes each:
+// some 200 KiB per space at most, so that thousands of open spaces stay cheap).
+const metaCacheMax = 1024
+
+// metaCache maps fold keys to the space's committed index entries (nil: no entry). It
+// is a seqlock against the write transactions: begin and end bracket every index
+// write of the space (each bumps gen; writing counts those in progress), the write
+// forgets each path it touches before it commits, and a read fills an entry only if
+// no write began between the moment it read gen and the moment it stores, so an
+// entry is never older than the committed index. While a write is in progress the
+// cache is neither read nor filled. Only for spaces whose index no other process
+// writes (Registry.inProcess).
+type metaCache struct {
+	mu      sync.Mutex
+	gen     uint64
+	writing int
+	m       map[string]*entry
+}
+
+// get returns the cached entry of fold key k and whether there is one; ok is false
+// while a write is in progress. gen is what fill needs after a miss.
+func (c *metaCache) get(k string) (e *entry, ok bool, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.writing > 0 {
+		return nil, false, c.gen
+	}
+	e, ok = c.m[k]
+	return e, ok, c.gen
+}
+
+// fill stores e (read from the index after get returned gen) under k unless a write
+// began since.
+func (c *metaCache) fill(k string, e *entry, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen || c.writing > 0 {
+		return
+	}
+	if c.m == nil {
+		c.m = make(map[string]*entry)
+	}
+	if len(c.m) >= metaCacheMax {
+		for old := range c.m { // map order is random: drops arbitrary entries
+			if len(c.m) < metaCacheMax*7/8 {
+				break
+			}
+			delete(c.m, old)
+		}
+	}
+	c.m[k] = e
+}
+
+// begin marks a write in progress; end (always called after begin) ends it.
+func (c *metaCache) begin() {
+	c.mu.Lock()
+	c.gen++
+	c.writing++
+	c.mu.Unlock()
+}
+
+func (c *metaCache) end() {
+	c.mu.Lock()
+	c.gen++
+	c.writing--
+	c.mu.Unlock()
+}
+
+// forget drops the entry of path p.
+func (c *metaCache) forget(p string) {
+	k := pathrule.FoldKey(p)
+	c.mu.Lock()
+	delete(c.m, k)
+	c.mu.Unlock()
+}
+
+// forgetTree drops the entries of p and everything under it ("" = everything).
+func (c *metaCache) forgetTree(p string) {
+	if p == "" {
+		c.mu.Lock()
+		clear(c.m)
+		c.mu.Unlock()
+		return
+	}
+	k := pathrule.FoldKey(p)
+	under := k + "/"
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, k)
+	for key := range c.m {
+		if strings.HasPrefix(key, under) {
+			delete(c.m, key)
+		}
+	}
+}
+
+// cloneEntry returns a copy of e (nil for nil): cached entries are never shared with
+// callers, who may change what they get.
+func cloneEntry(e *entry) *entry {
+	if e == nil {
+		return nil
+	}
+	cp := *e
+	return &cp
+}
+
+// cachedTx is an index transaction that makes the space's metaCache forget every
+// path it is about to change, before it changes it.
+type cachedTx struct {
+	index.Tx
+	c *metaCache
+}
+
+func (t cachedTx) PutEntry(m protocol.Metadata) error {
+	t.c.forget(m.Path)
+	return t.Tx.PutEntry(m)
+}
+
+func (t cachedTx) RemoveTree(p string) (int64, int64, error) {
+	t.c.forgetTree(p)
+	return t.Tx.RemoveTree(p)
+}
+
+func (t cachedTx) MoveTree(from, to string, seq int64) error {
+	t.c.forgetTree(from)
+	t.c.forgetTree(to)
+	return t.Tx.MoveTree(from, to, seq)
+}
