@@ -42,7 +42,7 @@ func TestPutAnswersOnlyAfterEveryFlush(t *testing.T) {
 				}
 				return nil
 			})
-			defer fsys.SetSyncHook(old)
+			defer func() { fsys.SetSyncHook(old) }()
 			done := make(chan error, 1)
 			data := []byte(st.name + " content")
 			go func() {

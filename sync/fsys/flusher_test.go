@@ -56,7 +56,7 @@ func TestFlusherMerges(t *testing.T) {
 	defer SetSyncDelay(SetSyncDelay(20 * time.Millisecond))
 	var mu sync.Mutex
 	hooked := map[string]int{}
-	defer SetSyncHook(SetSyncHook(func(name string) error {
+	defer restoreSyncHook(SetSyncHook(func(name string) error {
 		mu.Lock()
 		hooked[name]++
 		mu.Unlock()
@@ -96,7 +96,7 @@ func TestFlusherFaults(t *testing.T) {
 	defer fl.Close()
 	defer SetSyncDelay(SetSyncDelay(10 * time.Millisecond))
 	fault := errors.New("injected")
-	defer SetSyncHook(SetSyncHook(func(name string) error {
+	defer restoreSyncHook(SetSyncHook(func(name string) error {
 		if strings.HasSuffix(name, "f3") {
 			return fault
 		}
@@ -129,3 +129,7 @@ func TestFlusherFaults(t *testing.T) {
 		t.Errorf("syncfs called %d times after a failure", calls)
 	}
 }
+
+// restoreSyncHook puts back the hook SetSyncHook returned (a defer of SetSyncHook
+// itself would drop the function it returns).
+func restoreSyncHook(old func(name string) error) { SetSyncHook(old) }
