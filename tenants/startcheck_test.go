@@ -1,0 +1,93 @@
+package tenants
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+// TestStartCheckInBackground: a server's spaces open without waiting for the start-up
+// check of the disk (held here by the hook), reads during the check answer what the
+// disk holds, and the check then commits what was changed by hand while syncd was
+// down, with a gapless log.
+func TestStartCheckInBackground(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := range 200 {
+		e.put(fmt.Sprintf("d%d/f%03d.txt", i%10, i), []byte("same"))
+	}
+	e.put("edited.txt", []byte("before"))
+	e.put("deleted.txt", []byte("gone soon"))
+	_, head := e.sp.Head()
+	e.close()
+	files := e.filesDir()
+	must(t, os.WriteFile(filepath.Join(files, "edited.txt"), []byte("after, by hand"), 0o600))
+	must(t, os.Remove(filepath.Join(files, "deleted.txt")))
+	must(t, os.WriteFile(filepath.Join(files, "d3", "new.txt"), []byte("new"), 0o600))
+
+	e.open()
+	held, release := make(chan struct{}), make(chan struct{})
+	e.reg.startCheckHook = func(string) {
+		close(held)
+		<-release
+	}
+	started := make(chan error, 1)
+	go func() { started <- e.reg.StartWatchers(ctx) }()
+	select {
+	case err := <-started:
+		must(t, err)
+	case <-time.After(20 * time.Second):
+		close(release)
+		t.Fatal("StartWatchers waits for the start-up check")
+	}
+	select {
+	case <-held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the start-up check was not left to the watcher")
+	}
+	sp := e.space()
+	select {
+	case <-sp.StartCheckDone():
+		t.Fatal("start-up check done while held")
+	default:
+	}
+	if _, h := sp.Head(); h != head {
+		t.Fatalf("head %d before the check, want %d", h, head)
+	}
+	// Reads during the check answer the disk's state.
+	f, m, err := sp.Open(ctx, "edited.txt")
+	must(t, err)
+	b, err := io.ReadAll(f)
+	f.Close()
+	must(t, err)
+	if string(b) != "after, by hand" || m.Hash != sum(b) || m.Size != int64(len(b)) {
+		t.Fatalf("read during the check: %q with %+v", b, m)
+	}
+	_, err = sp.Stat(ctx, "deleted.txt")
+	wantCode(t, err, protocol.CodeNotFound)
+	if m, err := sp.Stat(ctx, "d1/f011.txt"); err != nil || m.Hash != sum([]byte("same")) {
+		t.Fatalf("unchanged file during the check: %+v %v", m, err)
+	}
+	close(release)
+	select {
+	case <-sp.StartCheckDone():
+	case <-time.After(20 * time.Second):
+		t.Fatal("start-up check never done")
+	}
+	if m, err := sp.Stat(ctx, "d3/new.txt"); err != nil || m.Hash != sum([]byte("new")) {
+		t.Fatalf("file added while down: %+v %v", m, err)
+	}
+	all, err := sp.Changes(ctx, 0, "", 0)
+	must(t, err)
+	if _, h := sp.Head(); int64(len(all.Events)) != h || h != head+3 {
+		t.Fatalf("%d events up to head %d, want %d", len(all.Events), h, head+3)
+	}
+	sameTree(t, e.list(), replay(all.Events))
+}
