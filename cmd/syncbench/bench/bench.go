@@ -118,6 +118,7 @@ var allScenarios = []scenario{
 	{"rss", "server RSS per idle subscribed connection at 10,000 connections", 3 * time.Minute, runRSS},
 	{"propagation", "1 KiB change A→B, p50/p99 over 200 changes: syncspace clients vs Syncthing", 7 * time.Minute, runPropagation},
 	{"initial-sync", "10,000 × 4 KiB into an empty folder: realtime-sync-client --once vs rsync daemon", 3 * time.Minute, runInitialSync},
+	{"restart", "syncd child process: start to /readyz 200 with 10⁴ and 10⁵ small files in a tenant, placed directly, then indexed", 8 * time.Minute, runRestart},
 }
 
 // runner is the state shared by the scenarios of one run.
