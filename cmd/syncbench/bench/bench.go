@@ -119,7 +119,12 @@ var allScenarios = []scenario{
 	{"propagation", "1 KiB change A→B, p50/p99 over 200 changes: syncspace clients vs Syncthing", 7 * time.Minute, runPropagation},
 	{"initial-sync", "10,000 × 4 KiB into an empty folder: realtime-sync-client --once vs rsync daemon", 3 * time.Minute, runInitialSync},
 	{"restart", "syncd child process: start to /readyz 200 with 10⁴ and 10⁵ small files in a tenant, placed directly, then indexed", 8 * time.Minute, runRestart},
+	{"growth", "opt-in: one tenant of 10⁴, 10⁵, 10⁶ small files: start, listing, changes, catch-up per file, RSS per 10⁶ files", 90 * time.Minute, runGrowth},
 }
+
+// optIn names the scenarios that run only when --only names them (heavy: they need
+// far more than the few minutes of the others).
+var optIn = map[string]bool{"growth": true}
 
 // runner is the state shared by the scenarios of one run.
 type runner struct {
@@ -262,7 +267,13 @@ func (r *runner) startProfile(name string) func() {
 // selectScenarios returns the scenarios named in only (all when empty), in suite order.
 func selectScenarios(only []string) ([]scenario, error) {
 	if len(only) == 0 {
-		return allScenarios, nil
+		var out []scenario
+		for _, s := range allScenarios {
+			if !optIn[s.name] {
+				out = append(out, s)
+			}
+		}
+		return out, nil
 	}
 	want := map[string]bool{}
 	for _, n := range only {
