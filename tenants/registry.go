@@ -345,7 +345,7 @@ func (r *Registry) Space(ctx context.Context, name string) (*Space, error) {
 		if watchCtx != nil {
 			if err := sp.rc.startWatcher(watchCtx); err != nil {
 				r.log.Warn("start watcher", "tenant", name, "err", err)
-				sp.rc.checkNow(ctx)
+				sp.start.runNow(ctx, sp.rc)
 			}
 		}
 		sl.space = sp

@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,30 +31,28 @@ func (c *startCheck) deferCheck() {
 	c.pending.Store(true)
 }
 
-// finish marks the check done (once) and reports whether this call did it.
-func (c *startCheck) finish() bool {
+// finish marks the check done (once), which it logs. The watcher calls it after a
+// scan that left nothing to look at again: the first one completes the check.
+func (c *startCheck) finish(log *slog.Logger) {
 	if !c.pending.Load() {
-		return false
+		return
 	}
-	did := false
 	c.once.Do(func() {
 		c.pending.Store(false)
 		close(c.done)
-		did = true
+		log.Info("start-up disk check done", "took", time.Since(c.began).Round(time.Millisecond))
 	})
-	return did
 }
 
-// StartCheckDone returns a channel closed once the space's start-up check of the disk
-// has finished (at once if it was done while the space was opened, or the space has
-// no local disk).
-func (s *Space) StartCheckDone() <-chan struct{} {
-	if s.start.done == nil {
-		closed := make(chan struct{})
-		close(closed)
-		return closed
+// runNow runs a deferred check at once, in s (the watcher could not start).
+func (c *startCheck) runNow(ctx context.Context, s *reconciler) {
+	if !c.pending.Load() {
+		return
 	}
-	return s.start.done
+	if _, err := s.rc.reconcile(ctx, "", true); err != nil {
+		s.log.Warn("start-up disk check", "err", err)
+	}
+	c.finish(s.log)
 }
 
 // checkName is called by reads of the file p while the start-up check is pending: it
@@ -67,23 +66,4 @@ func (s *reconciler) checkName(ctx context.Context, p string) {
 	if _, _, err := s.rc.reconcileName(ctx, p); err != nil && ctx.Err() == nil && protocol.CodeOf(err) != protocol.CodeNotFound {
 		s.log.Warn("start-up check of a read path", "path", p, "err", err)
 	}
-}
-
-// startCheckFinished is called by the watcher after a scan that left nothing to look
-// at again: the first one completes the start-up check.
-func (s *reconciler) startCheckFinished() {
-	if s.start.finish() {
-		s.log.Info("start-up disk check done", "took", time.Since(s.start.began).Round(time.Millisecond))
-	}
-}
-
-// checkNow runs a deferred start-up check at once (the watcher could not start).
-func (s *reconciler) checkNow(ctx context.Context) {
-	if !s.start.pending.Load() {
-		return
-	}
-	if _, err := s.rc.reconcile(ctx, "", true); err != nil {
-		s.log.Warn("start-up disk check", "err", err)
-	}
-	s.rc.startCheckFinished()
 }

@@ -201,7 +201,7 @@ func (w *watcher) run(ctx context.Context) {
 				w.stats.mu.Unlock()
 				schedule(watchRetry)
 			} else if ctx.Err() == nil {
-				w.s.rc.startCheckFinished()
+				w.s.start.finish(w.s.log)
 			}
 		}
 	}
