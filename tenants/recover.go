@@ -27,7 +27,9 @@ func (s *reconciler) recover(ctx context.Context) error {
 	if err := s.rc.cleanVersions(ctx); err != nil {
 		return err
 	}
-	if err := s.rc.loadCounters(ctx); err != nil {
+	if s.start.counted != nil {
+		s.start.countLater(s)
+	} else if err := s.rc.loadCounters(ctx); err != nil {
 		return err
 	}
 	if s.disk == nil || s.start.pending.Load() {

@@ -146,6 +146,7 @@ func (s *Space) Head() (epoch string, seq int64) {
 
 // limits returns the effective limits: the tenant's own, else the server's.
 func (s *Space) limits() (quota, maxFile, maxEntries int64) {
+	s.start.waitCounted() // limits are checked against the counters
 	s.hmu.Lock()
 	t := s.tenant
 	s.hmu.Unlock()

@@ -17,18 +17,51 @@ import (
 // index, which stays the authority. Until it is done, a read of one file first
 // compares that file's disk state with its entry (checkName), so that what it
 // answers matches the content it serves.
+//
+// The space's counters (bytes used, entries), which the index gives by reading every
+// entry, are loaded in the background too (countLater): until they are, commits and
+// the checks of limits wait for them (waitCounted), reads do not.
 type startCheck struct {
 	pending atomic.Bool // the check has not finished yet
 	began   time.Time   // when the space was opened; set before pending
 	done    chan struct{}
 	once    sync.Once
+	counted chan struct{} // closed once the counters are loaded; nil: loaded at open
 }
 
-// deferCheck marks the start-up check as left to the watcher.
+// deferCheck marks the start-up check as left to the watcher, and the loading of the
+// counters to countLater.
 func (c *startCheck) deferCheck() {
 	c.began = time.Now()
 	c.done = make(chan struct{})
+	c.counted = make(chan struct{})
 	c.pending.Store(true)
+}
+
+// waitCounted waits until the space's counters are loaded.
+func (c *startCheck) waitCounted() {
+	if c.counted != nil {
+		<-c.counted
+	}
+}
+
+// countLater loads s's counters in the background (deferCheck), retrying every
+// second while the index fails, until done or the space is closed.
+func (c *startCheck) countLater(s *reconciler) {
+	if c.counted == nil {
+		return
+	}
+	go func() {
+		defer close(c.counted)
+		for {
+			err := s.rc.loadCounters(context.Background())
+			if err == nil || s.isClosed() {
+				return
+			}
+			s.log.Warn("load the tenant's counters", "err", err)
+			time.Sleep(time.Second)
+		}
+	}()
 }
 
 // finish marks the check done (once), which it logs. The watcher calls it after a

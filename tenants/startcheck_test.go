@@ -1,6 +1,7 @@
 package tenants
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -68,6 +69,10 @@ func TestStartCheckInBackground(t *testing.T) {
 	if _, h := sp.Head(); h != head {
 		t.Fatalf("head %d before the check, want %d", h, head)
 	}
+	// Usage is known during the check (the counters load on their own).
+	if u, err := sp.Usage(ctx); err != nil || u.Entries != 10+202 {
+		t.Fatalf("usage during the check: %+v %v", u, err)
+	}
 	// Reads during the check answer the disk's state.
 	f, m, err := sp.Open(ctx, "edited.txt")
 	must(t, err)
@@ -82,6 +87,10 @@ func TestStartCheckInBackground(t *testing.T) {
 	if m, err := sp.Stat(ctx, "d1/f011.txt"); err != nil || m.Hash != sum([]byte("same")) {
 		t.Fatalf("unchanged file during the check: %+v %v", m, err)
 	}
+	// A write during the check counts once.
+	if _, _, err := sp.Put(ctx, "during.txt", bytes.NewReader([]byte("during")), PutOptions{Size: 6}); err != nil {
+		t.Fatal(err)
+	}
 	close(release)
 	select {
 	case <-sp.start.done:
@@ -93,10 +102,18 @@ func TestStartCheckInBackground(t *testing.T) {
 	}
 	all, err := sp.Changes(ctx, 0, "", 0)
 	must(t, err)
-	if _, h := sp.Head(); int64(len(all.Events)) != h || h != head+3 {
-		t.Fatalf("%d events up to head %d, want %d", len(all.Events), h, head+3)
+	if _, h := sp.Head(); int64(len(all.Events)) != h || h != head+4 {
+		t.Fatalf("%d events up to head %d, want %d", len(all.Events), h, head+4)
 	}
-	sameTree(t, e.list(), replay(all.Events))
+	tree := e.list()
+	sameTree(t, tree, replay(all.Events))
+	var used int64
+	for _, m := range tree {
+		used += m.Size
+	}
+	if u, err := sp.Usage(ctx); err != nil || u.Entries != int64(len(tree)) || u.Used != used {
+		t.Fatalf("usage %+v %v, want %d entries, %d bytes", u, err, len(tree), used)
+	}
 }
 
 // TestReconcileBatches: files placed on disk while syncd was down are committed a
