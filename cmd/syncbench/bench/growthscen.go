@@ -45,8 +45,12 @@ func runGrowth(ctx context.Context, r *runner) []Result {
 			}
 		}
 		t0 := time.Now()
-		out = append(out, growthAt(ctx, r, self, n)...)
+		rows := growthAt(ctx, r, self, n)
 		last = time.Since(t0)
+		for _, x := range rows { // a long run shows each size as it ends
+			r.log.Info("growth", "metric", x.Metric, "value", x.Syncspace, "verdict", x.Verdict, "notes", x.Notes)
+		}
+		out = append(out, rows...)
 	}
 	return out
 }
