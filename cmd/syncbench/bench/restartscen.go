@@ -104,7 +104,9 @@ func prepareSyncdChild(ctx context.Context, dir string) (*syncdChild, error) {
 	}
 	c := &syncdChild{dir: dir, cfg: filepath.Join(dir, "syncd.json"), files: filepath.Join(data, "tenants", "bench", "files"),
 		token: strings.TrimSpace(stdout.String())}
-	if err := writeConfig(c.cfg, benchConfig(data, "127.0.0.1:0")); err != nil {
+	cfg := benchConfig(data, "127.0.0.1:0")
+	cfg["retention"] = map[string]any{"changes": 1 << 40} // the growth scenario pages the whole log
+	if err := writeConfig(c.cfg, cfg); err != nil {
 		return nil, err
 	}
 	return c, nil
