@@ -88,6 +88,7 @@ func (s *reconciler) reconcile(ctx context.Context, dir string, deep bool) (unst
 		folds = append(folds, f)
 	}
 	sort.Strings(folds)
+	var batch []*fileChange // files to commit together (applyFiles)
 	for _, fold := range folds {
 		d := disk[fold]
 		e := idx[fold]
@@ -113,44 +114,78 @@ func (s *reconciler) reconcile(ctx context.Context, dir string, deep bool) (unst
 				}
 			}
 		default:
-			u, err := s.rc.reconcileFile(ctx, d, e)
+			ch, u, err := s.rc.diffFile(d, e)
 			unstable = unstable || u
 			if err != nil {
 				return unstable, err
 			}
+			if ch != nil {
+				batch = append(batch, ch)
+			}
+			if len(batch) >= reconcileBatch {
+				if err := s.rc.applyFiles(ctx, batch); err != nil {
+					return unstable, err
+				}
+				batch = batch[:0]
+			}
 		}
+	}
+	if len(batch) > 0 {
+		return unstable, s.rc.applyFiles(ctx, batch)
 	}
 	return unstable, nil
 }
 
+// fileChange is a file found on disk whose content differs from its index entry
+// (old, nil if none), hashed and waiting for its commit (applyFiles).
+type fileChange struct {
+	old  *entry
+	st   *diskItem
+	hash string
+}
+
+// reconcileBatch is how many file changes one reconcile commits together.
+const reconcileBatch = 256
+
 // reconcileFile compares the file d found on disk with its index entry e (nil: none)
-// and commits a Create or Update if its content differs: it hashes the file unless
-// size and mtime match e or the content was verified before. unstable reports a file
-// that changed while hashed.
+// and commits a Create or Update if its content differs (diffFile). unstable reports
+// a file that changed while hashed.
 func (s *reconciler) reconcileFile(ctx context.Context, d *diskItem, e *entry) (unstable bool, err error) {
+	ch, unstable, err := s.rc.diffFile(d, e)
+	if err != nil || ch == nil {
+		return unstable, err
+	}
+	return false, s.rc.applyFiles(ctx, []*fileChange{ch})
+}
+
+// diffFile compares the file d found on disk with its index entry e (nil: none) and
+// returns the change to commit if its content differs: it hashes the file unless size
+// and mtime match e or the content was verified before. unstable reports a file that
+// changed while hashed.
+func (s *reconciler) diffFile(d *diskItem, e *entry) (ch *fileChange, unstable bool, err error) {
 	if e != nil && e.Size == d.size && e.Modified.Equal(d.mtime) {
-		return false, nil
+		return nil, false, nil
 	}
 	if e != nil {
 		if h, ok := s.verified.get(verifiedKey{d.path, d.size, d.mtime.UnixNano()}); ok && h == e.Hash {
-			return false, nil
+			return nil, false, nil
 		}
 	}
 	hash, st, err := s.rc.hashStable(d.path)
 	if errors.Is(err, blob.ErrUnstable) {
-		return true, nil
+		return nil, true, nil
 	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
+			return nil, false, nil
 		}
-		return false, err
+		return nil, false, err
 	}
 	if e != nil && hash == e.Hash {
 		s.verified.put(verifiedKey{d.path, st.size, st.mtime.UnixNano()}, hash)
-		return false, nil
+		return nil, false, nil
 	}
-	return false, s.rc.applyFile(ctx, e, st, hash)
+	return &fileChange{old: e, st: st, hash: hash}, false, nil
 }
 
 // readDisk lists dir's acceptable children by fold key.
@@ -293,43 +328,67 @@ func (s *reconciler) applyCreateDir(ctx context.Context, d *diskItem) (bool, err
 	return err == nil, err
 }
 
-// applyFile commits a Create (old nil) or Update for a file found on disk with the
-// given hash, if the index and the file are still as they were when it was hashed.
-func (s *reconciler) applyFile(ctx context.Context, old *entry, st *diskItem, hash string) error {
+// applyFiles commits, in one write, a Create (old nil) or Update for each file found
+// on disk with the given hash whose index entry and file are still as they were when
+// it was hashed (the others are left to a later look).
+func (s *reconciler) applyFiles(ctx context.Context, chs []*fileChange) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur, err := s.lookup(ctx, st.path)
-	if err != nil {
-		return err
-	}
-	if old == nil {
-		if cur != nil {
-			return nil
-		}
-		if ok, err := s.rc.parentIndexed(ctx, st.path); err != nil || !ok {
-			return err
-		}
-	} else if ok, err := s.rc.sameEntry(ctx, old); err != nil || !ok {
-		return err
-	}
-	fi, err := s.disk.Lstat(st.path)
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() != st.size || !fi.ModTime().Equal(st.mtime) {
-		return nil // changed again: a later event looks at it
-	}
-	meta := protocol.Metadata{Path: st.path, Size: st.size, Modified: st.mtime, Hash: hash}
-	op := protocol.OpCreate
-	if old != nil {
-		op = protocol.OpUpdate
-	}
-	_, err = s.cm.write(ctx, Source{}, func(w *wtx) error {
-		seq, err := w.event(op, "", meta)
+	var metas []protocol.Metadata
+	var olds []*entry
+	for _, ch := range chs {
+		ok, err := s.rc.stillApplies(ctx, ch)
 		if err != nil {
 			return err
 		}
-		meta.Seq = seq
-		return w.put(meta, old)
+		if ok {
+			metas = append(metas, protocol.Metadata{Path: ch.st.path, Size: ch.st.size, Modified: ch.st.mtime, Hash: ch.hash})
+			olds = append(olds, ch.old)
+		}
+	}
+	if len(metas) == 0 {
+		return nil
+	}
+	_, err := s.cm.write(ctx, Source{}, func(w *wtx) error {
+		for i, meta := range metas {
+			op := protocol.OpCreate
+			if olds[i] != nil {
+				op = protocol.OpUpdate
+			}
+			seq, err := w.event(op, "", meta)
+			if err != nil {
+				return err
+			}
+			meta.Seq = seq
+			if err := w.put(meta, olds[i]); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return err
+}
+
+// stillApplies reports whether ch may be committed: the index entry is the one it was
+// compared with (a new file's parent indexed), and the file on disk has not changed
+// since it was hashed. The caller holds s.mu.
+func (s *reconciler) stillApplies(ctx context.Context, ch *fileChange) (bool, error) {
+	if ch.old == nil {
+		cur, err := s.lookup(ctx, ch.st.path)
+		if err != nil || cur != nil {
+			return false, err
+		}
+		if ok, err := s.rc.parentIndexed(ctx, ch.st.path); err != nil || !ok {
+			return false, err
+		}
+	} else if ok, err := s.rc.sameEntry(ctx, ch.old); err != nil || !ok {
+		return false, err
+	}
+	fi, err := s.disk.Lstat(ch.st.path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != ch.st.size || !fi.ModTime().Equal(ch.st.mtime) {
+		return false, nil // changed again: a later event looks at it
+	}
+	return true, nil
 }
 
 // reconcileName is reconcile for the one name p (a watcher event's name): it compares

@@ -11,7 +11,9 @@ import (
 // recover brings the space to a consistent state when it is opened after a crash or
 // after files were changed by hand while syncd was down: leftover temp files are
 // removed, orphan versions dropped, and the index reconciled with the disk by
-// committing ordinary change events (source_client "") so the log has no gap.
+// committing ordinary change events (source_client "") so the log has no gap. The
+// last step is left to the watcher when the space's start-up check is deferred
+// (startcheck.go).
 func (s *reconciler) recover(ctx context.Context) error {
 	if err := s.rc.loadHead(ctx); err != nil {
 		return err
@@ -25,11 +27,13 @@ func (s *reconciler) recover(ctx context.Context) error {
 	if err := s.rc.cleanVersions(ctx); err != nil {
 		return err
 	}
-	if err := s.rc.loadCounters(ctx); err != nil {
+	if s.start.counted != nil {
+		s.start.countLater(s)
+	} else if err := s.rc.loadCounters(ctx); err != nil {
 		return err
 	}
-	if s.disk == nil {
-		return nil // no disk that people edit by hand
+	if s.disk == nil || s.start.pending.Load() {
+		return nil // no disk that people edit by hand, or the watcher checks it
 	}
 	if _, err := s.rc.reconcile(ctx, "", true); err != nil {
 		return err

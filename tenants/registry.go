@@ -88,6 +88,10 @@ type Registry struct {
 	reserver  index.Reserver // nil: reservations in memory only (reserve.go)
 
 	commits, commitNanos atomic.Int64 // index write transactions of commits (Stats)
+
+	// startCheckHook, when set (tests), is called by a watcher before the full scan
+	// that does a space's deferred start-up check, with the tenant's name.
+	startCheckHook func(tenant string)
 }
 
 // slot holds one tenant's Space while it is being opened or is open.
@@ -352,7 +356,7 @@ func (r *Registry) Space(ctx context.Context, name string) (*Space, error) {
 			sl.space.close()
 			sl.space = nil
 		}
-		sp, err := r.openSpace(ctx, t)
+		sp, err := r.openSpace(ctx, t, watchCtx != nil)
 		if err != nil {
 			sl.mu.Unlock()
 			if protocol.CodeOf(err) == protocol.CodeNotFound {
@@ -364,6 +368,7 @@ func (r *Registry) Space(ctx context.Context, name string) (*Space, error) {
 		if watchCtx != nil {
 			if err := sp.rc.startWatcher(watchCtx); err != nil {
 				r.log.Warn("start watcher", "tenant", name, "err", err)
+				sp.start.runNow(ctx, sp.rc)
 			}
 		}
 		sl.space = sp

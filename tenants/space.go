@@ -55,7 +55,8 @@ type Space struct {
 	tenant         Tenant
 	closed         bool
 
-	w *watcher // nil until startWatcher
+	w     *watcher   // nil until startWatcher
+	start startCheck // the start-up check of the disk (startcheck.go)
 
 	meta metaCache // hot index entries (metacache.go); single node only
 
@@ -80,7 +81,9 @@ type Space struct {
 // entry is one index entry.
 type entry = index.Entry
 
-func (r *Registry) openSpace(ctx context.Context, t Tenant) (*Space, error) {
+// openSpace opens t's space and runs its start-up recovery; deferCheck leaves the
+// comparison of the disk with the index to the watcher's first scan (startcheck.go).
+func (r *Registry) openSpace(ctx context.Context, t Tenant, deferCheck bool) (*Space, error) {
 	b, err := r.blobs.Open(blob.Tenant{Name: t.Name, ID: t.ID})
 	if err != nil {
 		return nil, internal("open space", err)
@@ -89,6 +92,9 @@ func (r *Registry) openSpace(ctx context.Context, t Tenant) (*Space, error) {
 	s.disk, _ = b.(LocalDisk)
 	s.rc, s.cm, s.snap = &reconciler{s}, &committer{s}, &snapshots{s}
 	s.gc.arrived = make(chan struct{}, 1)
+	if deferCheck && s.disk != nil {
+		s.start.deferCheck()
+	}
 	if err := s.rc.recover(ctx); err != nil {
 		s.blobs.Close()
 		return nil, wrapInternal("recover space", err)
@@ -142,6 +148,7 @@ func (s *Space) Head() (epoch string, seq int64) {
 
 // limits returns the effective limits: the tenant's own, else the server's.
 func (s *Space) limits() (quota, maxFile, maxEntries int64) {
+	s.start.waitCounted() // limits are checked against the counters
 	s.hmu.Lock()
 	t := s.tenant
 	s.hmu.Unlock()
@@ -235,6 +242,7 @@ func (s *Space) Stat(ctx context.Context, path string) (protocol.Metadata, error
 	if err := s.alive(); err != nil {
 		return protocol.Metadata{}, err
 	}
+	s.rc.checkName(ctx, p)
 	e, err := s.lookupExact(ctx, p)
 	if err != nil {
 		return protocol.Metadata{}, err
@@ -256,6 +264,7 @@ func (s *Space) Open(ctx context.Context, path string) (io.ReadSeekCloser, proto
 	if err := s.alive(); err != nil {
 		return nil, protocol.Metadata{}, err
 	}
+	s.rc.checkName(ctx, p)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	// Checked again holding mu: close closes blobs only under mu, after setting

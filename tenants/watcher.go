@@ -82,8 +82,7 @@ func (s *reconciler) startWatcher(ctx context.Context) error {
 		names: map[string]bool{}, dirty: map[string]bool{}, full: true}
 	s.w = w
 	s.hmu.Unlock()
-	w.addTree("")
-	go w.run(wctx)
+	go w.run(wctx) // its first full scan adds the watches
 	return nil
 }
 
@@ -201,6 +200,8 @@ func (w *watcher) run(ctx context.Context) {
 				w.stats.retries++
 				w.stats.mu.Unlock()
 				schedule(watchRetry)
+			} else if ctx.Err() == nil {
+				w.s.start.finish(w.s.log)
 			}
 		}
 	}
@@ -215,6 +216,9 @@ func (w *watcher) scan(ctx context.Context) (again bool) {
 	w.mu.Unlock()
 	w.s.rc.expireOwn()
 	if full {
+		if hook := w.s.reg.startCheckHook; hook != nil && w.s.start.pending.Load() {
+			hook(w.s.name)
+		}
 		w.addTree("")
 		dirty = map[string]bool{"": true}
 		names = nil

@@ -50,6 +50,7 @@ func (s *committer) commitTx(ctx context.Context, src Source, fn func(w *wtx) er
 	}
 	// Commit even if the caller goes away now: the disk has already changed.
 	ctx = context.WithoutCancel(ctx)
+	s.start.waitCounted() // a commit's deltas apply to the loaded counters
 	// The index may share the transaction with other tenants' writes queued
 	// meanwhile (tenants/sqlite: one durable commit for all of them).
 	var w *wtx

@@ -100,10 +100,14 @@ type scanFunc func(dest ...any) error
 
 func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
-// Children implements index.Reader.
+// Children implements index.Reader. The index is named: without statistics SQLite
+// picks the primary key (tenant_id) and reads every entry of the tenant for each
+// directory, which made the disk check of a tenant quadratic in its size.
 func (r reads) Children(ctx context.Context, id, dir string) ([]*index.Entry, error) {
-	return entries(ctx, r.Q(), `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND parent = ?`, id, dir)
+	return entries(ctx, r.Q(), childrenSQL, id, dir)
 }
+
+const childrenSQL = `SELECT ` + entryCols + ` FROM tenant_entries INDEXED BY tenant_entries_parent WHERE tenant_id = ? AND parent = ?`
 
 // Subtree implements index.Reader.
 func (r reads) Subtree(ctx context.Context, id, dir string) ([]*index.Entry, error) {

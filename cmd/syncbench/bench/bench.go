@@ -122,12 +122,18 @@ var allScenarios = []scenario{
 	{"propagation", "1 KiB change A→B, p50/p99 over 200 changes: syncspace clients vs Syncthing", 7 * time.Minute, runPropagation},
 	{"initial-sync", "10,000 × 4 KiB into an empty folder: realtime-sync-client --once vs rsync daemon", 3 * time.Minute, runInitialSync},
 	{"delta", "256 MiB file, 1-byte change and 100-byte insertion, carried up and down: bytes on the wire and time vs rsync daemon", 4 * time.Minute, runDelta},
+	{"restart", "syncd child process: start to /readyz 200 with 10⁴ and 10⁵ small files in a tenant, placed directly, then indexed", 8 * time.Minute, runRestart},
+	{"growth", "opt-in: one tenant of 10⁴, 10⁵, 10⁶ small files: start, listing, changes, catch-up per file, RSS per 10⁶ files", 90 * time.Minute, runGrowth},
 	// opt-in (see optIn): run only when named; `--only cluster` names them all
 	{"cluster-events", "events/s: single-node SQLite vs 1, 2, 3 cluster nodes (1 hot tenant, 64 tenants), beside PostgreSQL's commit rate alone", 12 * time.Minute, runClusterEvents},
 	{"cluster-propagation", "cross-node propagation p50/p99 at ~1,000 events/s: Redis vs LISTEN/NOTIFY", 6 * time.Minute, runClusterPropagation},
 	{"cluster-blobs", "cluster uploads (64 MiB, and 4 KiB files) on S3 vs local disk", 6 * time.Minute, runClusterBlobs},
 	{"cluster-kill", "kill -9 of one of 3 nodes under load: time until its clients resumed and have every seq", 4 * time.Minute, runClusterKill},
 }
+
+// optInNames names the scenarios besides the cluster ones that run only when --only
+// names them (heavy: they need far more than the few minutes of the others).
+var optInNames = map[string]bool{"growth": true}
 
 // runner is the state shared by the scenarios of one run.
 type runner struct {
@@ -287,7 +293,7 @@ func selectScenarios(only []string) ([]scenario, error) {
 		}
 		found := false
 		for _, s := range allScenarios {
-			if s.name == n || n+"-" == clusterPrefix && optIn(s.name) {
+			if s.name == n || n+"-" == clusterPrefix && strings.HasPrefix(s.name, clusterPrefix) {
 				found = true
 				want[s.name] = true
 			}

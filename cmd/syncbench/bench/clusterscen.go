@@ -24,7 +24,7 @@ import (
 const clusterPrefix = "cluster-"
 
 // optIn reports whether a scenario runs only when named.
-func optIn(name string) bool { return strings.HasPrefix(name, clusterPrefix) }
+func optIn(name string) bool { return strings.HasPrefix(name, clusterPrefix) || optInNames[name] }
 
 // zeroLoss is the goal of every cluster row: each subscriber received every seq of its
 // tenant once.

@@ -88,6 +88,18 @@ func startProc(t *testing.T, dir string) *proc {
 	return p
 }
 
+// waitStartCheck waits until syncd logs that its start-up disk check is done.
+func (p *proc) waitStartCheck(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(p.stderr.String(), "start-up disk check done") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no start-up disk check:\n%s", p.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (p *proc) wait(t *testing.T, d time.Duration) int {
 	t.Helper()
 	select {
@@ -192,7 +204,8 @@ func TestCrashDuringUploads(t *testing.T) {
 			t.Fatalf("file %d: ETag %s does not match its content", i, resp.Header.Get("Etag"))
 		}
 	}
-	// index == disk
+	// index == disk, once the start-up check (in the background) is done
+	p2.waitStartCheck(t)
 	resp, b, err := doReq("GET", base+"/api/list?recursive=true", token, nil)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("list: %v", err)

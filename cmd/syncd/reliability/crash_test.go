@@ -133,6 +133,7 @@ func TestCrash(t *testing.T) {
 
 		// After the restart: recovery must have made the index equal the disk.
 		if round > 0 {
+			p.waitStartCheck(t)
 			epoch, seq := checkCrashInvariants(t, a, filesDir, w, round)
 			if prevEpoch != "" && epoch != prevEpoch {
 				t.Logf("round %d: recovery started a new epoch (%s → %s)", round, prevEpoch, epoch)
@@ -165,6 +166,7 @@ func TestCrash(t *testing.T) {
 	tok, _ := os.ReadFile(filepath.Join(dir, "syncd-data", "default.token"))
 	a := newAPI("http://"+p.addr, strings.TrimSpace(string(tok)))
 	defer a.close()
+	p.waitStartCheck(t)
 	checkCrashInvariants(t, a, filesDir, w, rounds)
 	if len(w.bad) > 0 {
 		t.Errorf("5xx answers during the workload:\n%s", strings.Join(w.bad[:min(len(w.bad), 20)], "\n"))

@@ -74,6 +74,19 @@ func startProc(t *testing.T, bin, dir string) *proc {
 	return p
 }
 
+// waitStartCheck waits until syncd logs that its start-up disk check (run in the
+// background once it serves) is done.
+func (p *proc) waitStartCheck(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(p.logs.String(), "start-up disk check done") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no start-up disk check:\n%s", p.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // kill SIGKILLs the process and waits for it.
 func (p *proc) kill() {
 	select {

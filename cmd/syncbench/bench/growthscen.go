@@ -1,0 +1,221 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// runGrowth (opt-in: not in the default run) measures how syncd's costs grow with the
+// size of one tenant: 10⁴, 10⁵ and 10⁶ small files generated directly on the server's
+// disk. For each size, in a syncd child process: the first start's indexing of the
+// files, the time to /readyz 200 and of the start-up check on a plain restart, the
+// resident memory once checked, a recursive listing, /api/changes paging through the
+// whole log, and the catch-up of a resumed reader after 10,000 changes. Figures are
+// printed per file so that growth is visible. A size is skipped when the free disk is
+// short or the time left (the scenario's cap) would not cover it.
+func runGrowth(ctx context.Context, r *runner) []Result {
+	self, err := os.Executable()
+	if err != nil {
+		return []Result{failed("growth", "", "", err)}
+	}
+	sizes := []int{10_000, 100_000, 1_000_000}
+	if r.opts.Quick {
+		sizes = []int{1000, 3000}
+	}
+	var out []Result
+	var last time.Duration
+	for i, n := range sizes {
+		label := countLabel(n)
+		if free, need := freeBytes(r.work), uint64(n)*8<<10+2<<30; free < need {
+			out = append(out, skipped("growth", label+" files", "", fmt.Sprintf("free disk %d MiB < %d MiB needed", free>>20, need>>20)))
+			continue
+		}
+		if dl, ok := ctx.Deadline(); ok && i > 0 && last > 0 {
+			if want := last * time.Duration(n/sizes[i-1]) * 3 / 2; time.Until(dl) < want {
+				out = append(out, skipped("growth", label+" files", "", fmt.Sprintf("time cap: ~%s needed, %s left", want.Round(time.Second), time.Until(dl).Round(time.Second))))
+				continue
+			}
+		}
+		t0 := time.Now()
+		rows := growthAt(ctx, r, self, n)
+		last = time.Since(t0)
+		for _, x := range rows { // a long run shows each size as it ends
+			r.log.Info("growth", "metric", x.Metric, "value", x.Syncspace, "verdict", x.Verdict, "notes", x.Notes)
+		}
+		out = append(out, rows...)
+	}
+	return out
+}
+
+// growthAt measures one size.
+func growthAt(ctx context.Context, r *runner, self string, n int) []Result {
+	const scen = "growth"
+	label := countLabel(n)
+	fail := func(what string, err error) []Result {
+		return []Result{failed(scen, label+" files: "+what, "", err)}
+	}
+	dir, err := r.dir(fmt.Sprintf("growth-%d", n))
+	if err != nil {
+		return fail("setup", err)
+	}
+	c, err := prepareSyncdChild(ctx, dir)
+	if err != nil {
+		return fail("setup", err)
+	}
+	empty, err := c.timeStart(ctx, self, "empty", r.childEnv())
+	if err != nil {
+		return fail("empty start", err)
+	}
+	if err := genFiles(c.files, n, 64); err != nil {
+		return fail("generate", err)
+	}
+	first, err := c.timeStart(ctx, self, "index", r.childEnv())
+	if err != nil {
+		return fail("indexing start", err)
+	}
+	p, addr, t0, err := c.start(ctx, self, "growth", r.childEnv())
+	if err != nil {
+		return fail("restart", err)
+	}
+	defer p.stop()
+	var st startTimes
+	if st.ready, err = waitReady(ctx, p, "http://"+addr+"/readyz", t0); err != nil {
+		return fail("restart", err)
+	}
+	if st.checked, err = waitLog(ctx, p, "start-up disk check done", t0, 30*time.Minute); err != nil {
+		return fail("restart", err)
+	}
+	st.rss, _ = rssOf(p.cmd.Process.Pid)
+	base := "http://" + addr
+	cl := newHTTPClient(8)
+	list, entries, err := timeList(ctx, cl, base, c.token)
+	if err != nil {
+		return fail("listing", err)
+	}
+	changes, events, err := timeChanges(ctx, cl, base, c.token, 0)
+	if err != nil {
+		return fail("changes", err)
+	}
+	catchup, err := timeCatchUp(ctx, cl, base, c.token, 10_000)
+	if err != nil {
+		return fail("catch-up", err)
+	}
+	perFile := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
+	mem := float64(st.rss-empty.rss) / float64(n) * 1e6 / (1 << 20)
+	notes := fmt.Sprintf("%s files of 64 B, 1,000 a directory, one tenant; syncd child process", label)
+	return []Result{
+		row(scen, label+" files: s to ready (plain restart)", st.ready.Seconds(), "", 0, notes, valueAtMost(2, "s")),
+		row(scen, label+" files: µs/file start-up check (background, nothing changed)", perFile(st.checked), "", 0, notes),
+		row(scen, label+" files: µs/file first indexing (placed directly)", perFile(first.checked), "", 0, notes+"; each file hashed and committed"),
+		row(scen, label+" files: µs/entry recursive listing", float64(list.Microseconds())/float64(max(entries, 1)), "", 0, fmt.Sprintf("%d entries in %s", entries, list.Round(time.Millisecond))),
+		row(scen, label+" files: µs/event /api/changes whole log", float64(changes.Microseconds())/float64(max(events, 1)), "", 0, fmt.Sprintf("%d events in %s, limit 10000 a page", events, changes.Round(time.Millisecond))),
+		row(scen, label+" files: ms catch-up of 10,000 changes", ms(catchup), "", 0, "a reader resumed at the head before 10,000 PUTs pages /api/changes to the new head"),
+		row(scen, label+" files: MiB RSS per 10⁶ files", mem, "", 0, fmt.Sprintf("RSS %d MiB after the check, %d MiB with the tenant empty", st.rss>>20, empty.rss>>20)),
+	}
+}
+
+// timeList reads the recursive listing of the root and counts its entries.
+func timeList(ctx context.Context, cl *http.Client, base, token string) (time.Duration, int, error) {
+	t0 := time.Now()
+	var l struct {
+		Entries []json.RawMessage `json:"entries"`
+	}
+	if err := getJSON(ctx, cl, base+"/api/list?recursive=true", token, &l); err != nil {
+		return 0, 0, err
+	}
+	return time.Since(t0), len(l.Entries), nil
+}
+
+// timeChanges pages /api/changes from since to the head and counts the events.
+func timeChanges(ctx context.Context, cl *http.Client, base, token string, since int64) (time.Duration, int, error) {
+	t0 := time.Now()
+	n := 0
+	for {
+		var page struct {
+			Seq    int64             `json:"seq"`
+			Events []json.RawMessage `json:"events"`
+			More   bool              `json:"more"`
+		}
+		if err := getJSON(ctx, cl, fmt.Sprintf("%s/api/changes?since=%d&limit=10000", base, since), token, &page); err != nil {
+			return 0, n, err
+		}
+		n += len(page.Events)
+		since = page.Seq
+		if !page.More {
+			return time.Since(t0), n, nil
+		}
+	}
+}
+
+// timeCatchUp makes k changes (PUTs, 8 at a time) after noting the head, then times
+// paging /api/changes from that head.
+func timeCatchUp(ctx context.Context, cl *http.Client, base, token string, k int) (time.Duration, error) {
+	var h struct {
+		Seq int64 `json:"seq"`
+	}
+	if err := getJSON(ctx, cl, base+"/api/list?path=d0000", token, &h); err != nil {
+		return 0, err
+	}
+	var wg sync.WaitGroup
+	errc := make(chan error, 8)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < k; i += 8 {
+				body := []byte(fmt.Sprintf("change %d", i))
+				if err := put(ctx, cl, fmt.Sprintf("%s/api/files/catchup/%d/c%05d.txt", base, i%10, i), token, body, sha256Hex(body)); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return 0, err
+	}
+	d, n, err := timeChanges(ctx, cl, base, token, h.Seq)
+	if err == nil && n < k {
+		err = fmt.Errorf("catch-up saw %d events, want %d", n, k)
+	}
+	return d, err
+}
+
+// getJSON GETs url with token and decodes a 200 answer into v.
+func getJSON(ctx context.Context, cl *http.Client, url, token string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := cl.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+		return fmt.Errorf("GET %s: %d %s", hidePath(url), resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// freeBytes returns the bytes free for unprivileged users on dir's file system (0 if
+// unknown).
+func freeBytes(dir string) uint64 {
+	var s syscall.Statfs_t
+	if err := syscall.Statfs(dir, &s); err != nil {
+		return 0
+	}
+	return s.Bavail * uint64(s.Bsize)
+}
