@@ -4,6 +4,7 @@
 package tenants
 
 import (
+	"errors"
 	"strings"
 	"sync"
 
@@ -139,4 +140,14 @@ func (t cachedTx) MoveTree(from, to string, seq int64) error {
 	t.c.forgetTree(from)
 	t.c.forgetTree(to)
 	return t.Tx.MoveTree(from, to, seq)
+}
+
+// ReleaseReservations passes index.ReleaseTx through to the index's transaction (the
+// commit releases the batch's shared quota reservations in it).
+func (t cachedTx) ReleaseReservations(ids []string) error {
+	rt, ok := t.Tx.(index.ReleaseTx)
+	if !ok {
+		return errors.New("tenants: the index's transaction cannot release quota reservations")
+	}
+	return rt.ReleaseReservations(ids)
 }

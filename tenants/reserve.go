@@ -69,7 +69,7 @@ func releaseInCommit(w *wtx, done []*applied) error {
 	}
 	rt, ok := w.tx.(index.ReleaseTx)
 	if !ok {
-		return nil
+		return errors.New("tenants: shared quota reservations on an index whose transactions cannot release them")
 	}
 	return rt.ReleaseReservations(ids)
 }
