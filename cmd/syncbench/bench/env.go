@@ -163,7 +163,13 @@ func put(ctx context.Context, cl *http.Client, url, token string, body []byte, s
 // get downloads url into a discarding sink through a 256 KiB buffer and returns the
 // number of bytes read.
 func get(ctx context.Context, cl *http.Client, url, token string, buf []byte) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	return send(ctx, cl, http.MethodGet, url, token, buf)
+}
+
+// send sends one bodiless method request (bearer token unless empty) and drains the
+// answer into buf, returning its length; any status but 200 is an error.
+func send(ctx context.Context, cl *http.Client, method, url, token string, buf []byte) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -177,7 +183,7 @@ func get(ctx context.Context, cl *http.Client, url, token string, buf []byte) (i
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return 0, fmt.Errorf("GET %s: %d %s", hidePath(url), resp.StatusCode, strings.TrimSpace(string(b)))
+		return 0, fmt.Errorf("%s %s: %d %s", method, hidePath(url), resp.StatusCode, strings.TrimSpace(string(b)))
 	}
 	return io.CopyBuffer(sink{}, resp.Body, buf)
 }

@@ -306,11 +306,11 @@ func runAuth(ctx context.Context, r *runner) []Result {
 	rounds := r.size(9, 2)
 	var on, off []float64
 	for i := -1; i < rounds; i++ {
-		a, err := hammer(ctx, cl, env.url+"/api/files/small.bin", tok, conc, window)
+		a, err := hammerMethod(ctx, cl, http.MethodGet, env.url+"/api/files/small.bin", tok, conc, window)
 		if err != nil {
 			return []Result{failed(scen, metric, "auth off", fmt.Errorf("auth on: %w", err))}
 		}
-		b, err := hammer(ctx, cl, offURL+"/api/files/small.bin", "", conc, window)
+		b, err := hammerMethod(ctx, cl, http.MethodGet, offURL+"/api/files/small.bin", "", conc, window)
 		if err != nil {
 			return []Result{failed(scen, metric, "auth off", err)}
 		}
@@ -321,38 +321,6 @@ func runAuth(ctx context.Context, r *runner) []Result {
 	notes := fmt.Sprintf("GET of a 1 KiB file, %d keep-alive clients, %s windows alternating, median of %d; "+
 		"auth off = same space lookup/path rule/open/ServeContent on a plain Echo route with the metrics middleware and a request log line, but without syncd's bearer middleware", conc, window, rounds)
 	return []Result{row(scen, metric, median(on), "same route, auth off", median(off), notes, ratioAtLeast(0.9))}
-}
-
-// hammer runs conc clients GETting url for d and returns requests per second.
-func hammer(ctx context.Context, cl *http.Client, url, token string, conc int, d time.Duration) (float64, error) {
-	var count atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(d)
-	t0 := time.Now()
-	for w := 0; w < conc; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 8<<10)
-			for time.Now().Before(deadline) && ctx.Err() == nil {
-				if _, err := get(ctx, cl, url, token, buf); err != nil {
-					once.Do(func() { firstErr = err })
-					return
-				}
-				count.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return 0, firstErr
-	}
-	if ctx.Err() != nil {
-		return 0, ctx.Err()
-	}
-	return float64(count.Load()) / time.Since(t0).Seconds(), nil
 }
 
 // authOffEcho serves GET /api/files/* for one fixed tenant without authentication,

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -88,7 +87,7 @@ func hammerMethod(ctx context.Context, cl *http.Client, method, url, token strin
 			defer wg.Done()
 			buf := make([]byte, 8<<10)
 			for time.Now().Before(deadline) && ctx.Err() == nil {
-				if err := request(ctx, cl, method, url, token, buf); err != nil {
+				if _, err := send(ctx, cl, method, url, token, buf); err != nil {
 					once.Do(func() { firstErr = err })
 					return
 				}
@@ -104,25 +103,4 @@ func hammerMethod(ctx context.Context, cl *http.Client, method, url, token strin
 		return 0, ctx.Err()
 	}
 	return float64(count.Load()) / time.Since(t0).Seconds(), nil
-}
-
-// request sends one request and drains the answer; any status but 200 is an error.
-func request(ctx context.Context, cl *http.Client, method, url, token string, buf []byte) error {
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
-	if err != nil {
-		return err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := cl.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: %d", method, hidePath(url), resp.StatusCode)
-	}
-	_, err = io.CopyBuffer(sink{}, resp.Body, buf)
-	return err
 }
