@@ -91,12 +91,6 @@ func (v *view) Head() (epoch string, head int64, err error) {
 
 func (v *view) Lookup(p string) (*index.Entry, error) { return lookup(v.ctx, v.q, v.id, p) }
 
-// undoRow is a path's state before a change made after a snapshot.
-type undoRow struct {
-	present bool
-	e       index.Entry
-}
-
 // ListPage reads up to n index rows and undo rows each, up to the smaller of their
 // last paths, and merges them: per path the undo row with the smallest died > snap,
 // where there is one, is the path's state at snap, else the current row is.
@@ -123,14 +117,14 @@ func (v *view) ListPage(dir string, recursive bool, snap int64, after string, n 
 	if len(cur) == n {
 		next, done = cur[n-1].Path, false
 	}
-	if len(undo) == n && (done || undo[n-1].e.Path < next) {
-		next, done = undo[n-1].e.Path, false
+	if len(undo) == n && (done || undo[n-1].Entry.Path < next) {
+		next, done = undo[n-1].Entry.Path, false
 	}
-	return merge(cur, undo, next, done), next, done, nil
+	return index.MergeUndo(cur, undo, next, done), next, done, nil
 }
 
 // undoRows reads per path the earliest state after snap.
-func (v *view) undoRows(where func(a *args) string, snap int64, after string, n int) ([]undoRow, error) {
+func (v *view) undoRows(where func(a *args) string, snap int64, after string, n int) ([]index.UndoRow, error) {
 	a := args{v.id, snap}
 	sql := `SELECT DISTINCT ON (path) path, present, is_dir, size, hash, modified, seq FROM tenant_entry_undo
 		WHERE tenant_id = $1 AND died > $2 AND ` + where(&a) + ` AND path > ` + a.p(after) + ` ORDER BY path, died LIMIT ` + a.p(n)
@@ -138,45 +132,11 @@ func (v *view) undoRows(where func(a *args) string, snap int64, after string, n 
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (undoRow, error) {
-		var u undoRow
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (index.UndoRow, error) {
+		var u index.UndoRow
 		var mod int64
-		err := r.Scan(&u.e.Path, &u.present, &u.e.IsDir, &u.e.Size, &u.e.Hash, &mod, &u.e.Seq)
-		u.e.Modified = time.Unix(0, mod).UTC()
+		err := r.Scan(&u.Entry.Path, &u.Present, &u.Entry.IsDir, &u.Entry.Size, &u.Entry.Hash, &mod, &u.Entry.Seq)
+		u.Entry.Modified = time.Unix(0, mod).UTC()
 		return u, err
 	})
-}
-
-// merge merges the current rows and the undo rows of a page up to next (or all when
-// done), by path; an undo row wins over the current row of its path.
-func merge(cur []*index.Entry, undo []undoRow, next string, done bool) []*index.Entry {
-	page := make([]*index.Entry, 0, len(cur))
-	i, j := 0, 0
-	for i < len(cur) || j < len(undo) {
-		var p string
-		switch {
-		case j == len(undo) || (i < len(cur) && cur[i].Path < undo[j].e.Path):
-			p = cur[i].Path
-		default:
-			p = undo[j].e.Path
-		}
-		if !done && p > next {
-			break
-		}
-		switch {
-		case j < len(undo) && undo[j].e.Path == p:
-			if undo[j].present {
-				e := undo[j].e
-				page = append(page, &e)
-			}
-			j++
-			if i < len(cur) && cur[i].Path == p {
-				i++
-			}
-		default:
-			page = append(page, cur[i])
-			i++
-		}
-	}
-	return page
 }

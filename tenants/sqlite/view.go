@@ -101,12 +101,6 @@ func (v *view) Head() (string, int64, error) { return head(v.ctx, v.q, v.id) }
 
 func (v *view) Lookup(p string) (*index.Entry, error) { return lookup(v.ctx, v.q, v.id, p) }
 
-// undoRow is a path's state before a change made after a snapshot.
-type undoRow struct {
-	present bool
-	e       index.Entry
-}
-
 // ListPage reads up to n index rows and undo rows each, up to the smaller of their
 // last paths, and merges them: per path the undo row with the smallest died > snap,
 // where there is one, is the path's state at snap, else the current row is.
@@ -129,15 +123,15 @@ func (v *view) ListPage(dir string, recursive bool, snap int64, after string, n 
 	if len(cur) == n {
 		next, done = cur[n-1].Path, false
 	}
-	if len(undo) == n && (done || undo[n-1].e.Path < next) {
-		next, done = undo[n-1].e.Path, false
+	if len(undo) == n && (done || undo[n-1].Entry.Path < next) {
+		next, done = undo[n-1].Entry.Path, false
 	}
-	return merge(cur, undo, next, done), next, done, nil
+	return index.MergeUndo(cur, undo, next, done), next, done, nil
 }
 
 // undoRows reads per path the earliest state after snap (SQLite takes the bare
 // columns from the row holding min(died)).
-func (v *view) undoRows(where string, args []any, snap int64, after string, n int) ([]undoRow, error) {
+func (v *view) undoRows(where string, args []any, snap int64, after string, n int) ([]index.UndoRow, error) {
 	rows, err := v.q.QueryContext(v.ctx, `SELECT path, present, is_dir, size, hash, modified, seq, min(died) FROM tenant_entry_undo
 		WHERE tenant_id = ? AND died > ? AND `+where+` AND path > ? GROUP BY path ORDER BY path LIMIT ?`,
 		append(append([]any{v.id, snap}, args...), after, n)...)
@@ -145,49 +139,15 @@ func (v *view) undoRows(where string, args []any, snap int64, after string, n in
 		return nil, err
 	}
 	defer rows.Close()
-	var undo []undoRow
+	var undo []index.UndoRow
 	for rows.Next() {
-		var u undoRow
+		var u index.UndoRow
 		var mod, died int64
-		if err := rows.Scan(&u.e.Path, &u.present, &u.e.IsDir, &u.e.Size, &u.e.Hash, &mod, &u.e.Seq, &died); err != nil {
+		if err := rows.Scan(&u.Entry.Path, &u.Present, &u.Entry.IsDir, &u.Entry.Size, &u.Entry.Hash, &mod, &u.Entry.Seq, &died); err != nil {
 			return nil, err
 		}
-		u.e.Modified = time.Unix(0, mod).UTC()
+		u.Entry.Modified = time.Unix(0, mod).UTC()
 		undo = append(undo, u)
 	}
 	return undo, rows.Err()
-}
-
-// merge merges the current rows and the undo rows of a page up to next (or all when
-// done), by path; an undo row wins over the current row of its path.
-func merge(cur []*index.Entry, undo []undoRow, next string, done bool) []*index.Entry {
-	page := make([]*index.Entry, 0, len(cur))
-	i, j := 0, 0
-	for i < len(cur) || j < len(undo) {
-		var p string
-		switch {
-		case j == len(undo) || (i < len(cur) && cur[i].Path < undo[j].e.Path):
-			p = cur[i].Path
-		default:
-			p = undo[j].e.Path
-		}
-		if !done && p > next {
-			break
-		}
-		switch {
-		case j < len(undo) && undo[j].e.Path == p:
-			if undo[j].present {
-				e := undo[j].e
-				page = append(page, &e)
-			}
-			j++
-			if i < len(cur) && cur[i].Path == p {
-				i++
-			}
-		default:
-			page = append(page, cur[i])
-			i++
-		}
-	}
-	return page
 }
