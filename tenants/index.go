@@ -12,5 +12,6 @@ type Index interface {
 	index.Reader   // point reads
 	index.Viewer   // reads in one snapshot: change pages, listings
 	index.Maintenance
-	index.Chunks // chunk lists for delta transfer
+	index.Chunks    // chunk lists for delta transfer
+	index.DirStamps // the start-up check's stamps of unchanged directories
 }

@@ -51,10 +51,11 @@ type Tx interface {
 	PutEntry(m protocol.Metadata) error
 	// RemoveTree deletes the entry whose path is exactly p and every entry under it
 	// ("" = every entry), and returns how many it deleted and the bytes of the files
-	// among them.
+	// among them. Of a directory it drops the stamps too (DirStamps).
 	RemoveTree(p string) (n, bytes int64, err error)
 	// MoveTree moves the entry whose path is exactly from and every entry under it to to (the entries
-	// marked as written by seq) and the versions kept of those paths with them.
+	// marked as written by seq) and the versions kept of those paths with them; it
+	// drops the stamps (DirStamps) of from, to and the directories under them.
 	MoveTree(from, to string, seq int64) error
 	// AddVersion records m (m.Path, Size, Hash, Modified) as the kept earlier content
 	// id of m.Path, replaced (or deleted) at replacedAt.

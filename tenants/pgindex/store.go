@@ -61,7 +61,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error) {
 	}
 	var ok bool
 	if err := pool.QueryRow(ctx, `SELECT to_regclass('tenant_heads') IS NOT NULL AND to_regclass('tenant_entry_undo') IS NOT NULL
-		AND to_regclass('tenant_reservations') IS NOT NULL`).Scan(&ok); err != nil {
+		AND to_regclass('tenant_reservations') IS NOT NULL AND to_regclass('tenant_dir_stamps') IS NOT NULL`).Scan(&ok); err != nil {
 		return nil, fmt.Errorf("pgindex: %w", err)
 	}
 	if !ok {

@@ -254,13 +254,17 @@ func (w *writeTx) RemoveTree(p string) (n, bytes int64, err error) {
 	}
 	a := args{w.tid}
 	sql := `WITH d AS (DELETE FROM tenant_entries WHERE tenant_id = $1 AND ` + tree(&a, "path", p) + ` RETURNING is_dir, size),
-		s AS (SELECT count(*) AS n, ` + fileBytes + ` AS bytes FROM d),
+		s AS (SELECT count(*) AS n, ` + fileBytes + ` AS bytes, coalesce(bool_or(is_dir), false) AS dirs FROM d),
 		h AS (UPDATE tenant_heads SET used_bytes = used_bytes - s.bytes, entries = entries - s.n FROM s WHERE tenant_id = $1 AND s.n > 0)
-		SELECT n, bytes FROM s`
+		SELECT n, bytes, dirs FROM s`
 	w.counted = true
-	w.queue(sql, a...).QueryRow(func(r pgx.Row) error { return r.Scan(&n, &bytes) })
+	var dirs bool // a directory is among them
+	w.queue(sql, a...).QueryRow(func(r pgx.Row) error { return r.Scan(&n, &bytes, &dirs) })
 	if err := w.flush(); err != nil {
 		return 0, 0, err
+	}
+	if dirs || p == "" {
+		w.dropDirStamps(p) // sent with the next pipeline
 	}
 	w.entDelta -= n
 	w.usedDelta -= bytes
@@ -274,6 +278,8 @@ func (w *writeTx) MoveTree(from, to string, seq int64) error {
 		w.undoAbsent(to)
 		w.undoMoved(from, to)
 	}
+	w.dropDirStamps(from)
+	w.dropDirStamps(to)
 	w.queue(`UPDATE tenant_entries SET path = $3, fold = $4, parent = $5, seq = $6 WHERE tenant_id = $1 AND path = $2`,
 		w.tid, from, to, tf, pathrule.Parent(to), seq)
 	a := args{w.tid}

@@ -37,6 +37,7 @@ func Migrations() []Migration {
 		{5, "share links", v5Shares},
 		{6, "chunk lists for delta transfer", v6Chunks},
 		{7, "upload reservations across nodes; blob collector", v7Reservations},
+		{8, "stamps of unchanged directories for the start-up check", v8DirStamps},
 	}
 }
 

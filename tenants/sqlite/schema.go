@@ -12,6 +12,10 @@ import (
 // content hash: a cache beside the index, added after the first release (CREATE ... IF
 // NOT EXISTS brings an older database up to date).
 //
+// tenant_dir_stamps holds the start-up check's stamp of each directory it last found
+// equal to the index (index.DirStamps; dir "" = the root): a cache beside the index,
+// added after the first release like tenant_chunks.
+//
 // tenant_entry_undo holds, while a paged listing is open (snapshot.go), the state a
 // path had before each change made after the listing's snapshot: present 0 means the
 // path had no entry; died is the first seq after that state (head before the change
@@ -84,6 +88,12 @@ CREATE TABLE IF NOT EXISTS tenant_entry_undo (
 	modified  INTEGER NOT NULL,
 	seq       INTEGER NOT NULL,
 	PRIMARY KEY (tenant_id, path, died)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tenant_dir_stamps (
+	tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+	dir       TEXT NOT NULL,
+	stamp     BLOB NOT NULL,
+	PRIMARY KEY (tenant_id, dir)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tenant_chunks (
 	tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,

@@ -91,9 +91,15 @@ func (w *writeTx) PutEntry(m protocol.Metadata) error {
 
 func (w *writeTx) RemoveTree(p string) (n, bytes int64, err error) {
 	cond, args := SubtreeWhere("path", p)
-	if err := w.q.QueryRowContext(w.ctx, `SELECT count(*), coalesce(sum(CASE WHEN is_dir THEN 0 ELSE size END), 0) FROM tenant_entries
-		WHERE tenant_id = ? AND (path = ? OR `+cond+`)`, append([]any{w.tid, p}, args...)...).Scan(&n, &bytes); err != nil {
+	var dirs bool // a directory is among them
+	if err := w.q.QueryRowContext(w.ctx, `SELECT count(*), coalesce(sum(CASE WHEN is_dir THEN 0 ELSE size END), 0), coalesce(max(is_dir), 0)
+		FROM tenant_entries WHERE tenant_id = ? AND (path = ? OR `+cond+`)`, append([]any{w.tid, p}, args...)...).Scan(&n, &bytes, &dirs); err != nil {
 		return 0, 0, err
+	}
+	if dirs || p == "" {
+		if err := w.dropDirStamps(p); err != nil {
+			return 0, 0, err
+		}
 	}
 	if w.keepUndo {
 		if err := w.undoRows(`(path = ? OR `+cond+`)`, append([]any{p}, args...)...); err != nil {
@@ -122,6 +128,12 @@ func (w *writeTx) MoveTree(from, to string, seq int64) error {
 		if err := w.undoMoved(from, to, n); err != nil {
 			return err
 		}
+	}
+	if err := w.dropDirStamps(from); err != nil {
+		return err
+	}
+	if err := w.dropDirStamps(to); err != nil {
+		return err
 	}
 	// The root entry.
 	if _, err := w.q.ExecContext(w.ctx, `UPDATE tenant_entries SET path = ?, fold = ?, parent = ?, seq = ? WHERE tenant_id = ? AND path = ?`,

@@ -17,6 +17,7 @@ type Readable interface {
 	index.Viewer
 	index.Maintenance
 	index.Chunks
+	index.DirStamps
 }
 
 // RunReads runs the suite of reads against empty indexes made by newIndex.
@@ -26,6 +27,7 @@ func RunReads(t *testing.T, newIndex func(t *testing.T) Readable) {
 	t.Run("ListSnapshot", func(t *testing.T) { listSnapshot(t, newIndex(t)) })
 	t.Run("Versions", func(t *testing.T) { versions(t, newIndex(t)) })
 	t.Run("ChunkLists", func(t *testing.T) { chunkLists(t, newIndex(t)) })
+	t.Run("DirStamps", func(t *testing.T) { dirStamps(t, newIndex(t)) })
 }
 
 // commit appends one event per entry (a Create of it) and puts the entries.
