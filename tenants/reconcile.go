@@ -20,6 +20,10 @@ type diskItem struct {
 	isDir bool
 	size  int64
 	mtime time.Time
+	// With marked, the device, inode and (of a file) ctime in Unix ns (fsys.StatMark).
+	marked   bool
+	dev, ino uint64
+	ctime    int64
 }
 
 // verifiedKey remembers a file whose mtime changed on disk while its content did not,
@@ -51,91 +55,6 @@ func (v *verifiedSet) put(k verifiedKey, h string) {
 	v.m[k] = h
 }
 
-// reconcile compares the directory dir ("" = root) on disk with the index and commits
-// an event for every difference: Create for new files and directories, Update for
-// changed content, Delete for what vanished. With deep it descends into every
-// subdirectory, else only into new ones. It skips (and logs) symlinks, special files
-// and names the path rules refuse. unstable reports files that changed while hashed;
-// the caller should look again later.
-func (s *reconciler) reconcile(ctx context.Context, dir string, deep bool) (unstable bool, err error) {
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	disk, err := s.rc.readDisk(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, blob.ErrNotDir) {
-			return false, nil // the parent's reconcile deletes it
-		}
-		return false, err
-	}
-	idx, err := s.rc.indexChildren(ctx, dir)
-	if err != nil {
-		return false, err
-	}
-	// Vanished or changed type (or case): one Delete each.
-	for fold, e := range idx {
-		d, ok := disk[fold]
-		if ok && d.path == e.Path && d.isDir == e.IsDir {
-			continue
-		}
-		if err := s.rc.applyDelete(ctx, e); err != nil {
-			return unstable, err
-		}
-		delete(idx, fold)
-	}
-	folds := make([]string, 0, len(disk))
-	for f := range disk {
-		folds = append(folds, f)
-	}
-	sort.Strings(folds)
-	var batch []*fileChange // files to commit together (applyFiles)
-	for _, fold := range folds {
-		d := disk[fold]
-		e := idx[fold]
-		switch {
-		case d.isDir && e == nil:
-			ok, err := s.rc.applyCreateDir(ctx, d)
-			if err != nil {
-				return unstable, err
-			}
-			if ok {
-				u, err := s.rc.reconcile(ctx, d.path, true)
-				unstable = unstable || u
-				if err != nil {
-					return unstable, err
-				}
-			}
-		case d.isDir:
-			if deep {
-				u, err := s.rc.reconcile(ctx, d.path, true)
-				unstable = unstable || u
-				if err != nil {
-					return unstable, err
-				}
-			}
-		default:
-			ch, u, err := s.rc.diffFile(d, e)
-			unstable = unstable || u
-			if err != nil {
-				return unstable, err
-			}
-			if ch != nil {
-				batch = append(batch, ch)
-			}
-			if len(batch) >= reconcileBatch {
-				if err := s.rc.applyFiles(ctx, batch); err != nil {
-					return unstable, err
-				}
-				batch = batch[:0]
-			}
-		}
-	}
-	if len(batch) > 0 {
-		return unstable, s.rc.applyFiles(ctx, batch)
-	}
-	return unstable, nil
-}
-
 // fileChange is a file found on disk whose content differs from its index entry
 // (old, nil if none), hashed and waiting for its commit (applyFiles).
 type fileChange struct {
@@ -151,7 +70,7 @@ const reconcileBatch = 256
 // and commits a Create or Update if its content differs (diffFile). unstable reports
 // a file that changed while hashed.
 func (s *reconciler) reconcileFile(ctx context.Context, d *diskItem, e *entry) (unstable bool, err error) {
-	ch, unstable, err := s.rc.diffFile(d, e)
+	ch, unstable, err := s.rc.diffFile(d, e, false)
 	if err != nil || ch == nil {
 		return unstable, err
 	}
@@ -159,17 +78,12 @@ func (s *reconciler) reconcileFile(ctx context.Context, d *diskItem, e *entry) (
 }
 
 // diffFile compares the file d found on disk with its index entry e (nil: none) and
-// returns the change to commit if its content differs: it hashes the file unless size
-// and mtime match e or the content was verified before. unstable reports a file that
-// changed while hashed.
-func (s *reconciler) diffFile(d *diskItem, e *entry) (ch *fileChange, unstable bool, err error) {
-	if e != nil && e.Size == d.size && e.Modified.Equal(d.mtime) {
+// returns the change to commit if its content differs: it hashes the file unless
+// (without force) size and mtime match e or the content was verified before.
+// unstable reports a file that changed while hashed.
+func (s *reconciler) diffFile(d *diskItem, e *entry, force bool) (ch *fileChange, unstable bool, err error) {
+	if !force && s.rc.sameContent(d, e) {
 		return nil, false, nil
-	}
-	if e != nil {
-		if h, ok := s.verified.get(verifiedKey{d.path, d.size, d.mtime.UnixNano()}); ok && h == e.Hash {
-			return nil, false, nil
-		}
 	}
 	hash, st, err := s.rc.hashStable(d.path)
 	if errors.Is(err, blob.ErrUnstable) {
@@ -186,6 +100,19 @@ func (s *reconciler) diffFile(d *diskItem, e *entry) (ch *fileChange, unstable b
 		return nil, false, nil
 	}
 	return &fileChange{old: e, st: st, hash: hash}, false, nil
+}
+
+// sameContent reports whether the file d found on disk shows the content of its
+// entry e (nil: none): size and mtime match e, or its content was verified before.
+func (s *reconciler) sameContent(d *diskItem, e *entry) bool {
+	if e == nil {
+		return false
+	}
+	if e.Size == d.size && e.Modified.Equal(d.mtime) {
+		return true
+	}
+	h, ok := s.verified.get(verifiedKey{d.path, d.size, d.mtime.UnixNano()})
+	return ok && h == e.Hash
 }
 
 // readDisk lists dir's acceptable children by fold key.
@@ -205,7 +132,7 @@ func (s *reconciler) readDisk(dir string) (map[string]*diskItem, error) {
 			s.rc.skip(p, "name refused by the path rules")
 			continue
 		}
-		fi, err := s.disk.Lstat(p)
+		fi, err := de.Info() // the lstat of the entry
 		if err != nil {
 			continue // vanished meanwhile
 		}
@@ -218,9 +145,18 @@ func (s *reconciler) readDisk(dir string) (map[string]*diskItem, error) {
 			s.rc.skip(p, "name differs only in case from another")
 			continue
 		}
-		out[fold] = &diskItem{path: p, isDir: fi.IsDir(), size: fi.Size(), mtime: fi.ModTime().UTC()}
+		out[fold] = newDiskItem(p, fi)
 	}
 	return out, nil
+}
+
+// newDiskItem describes the file or directory p by its lstat fi.
+func newDiskItem(p string, fi fs.FileInfo) *diskItem {
+	d := &diskItem{path: p, isDir: fi.IsDir(), size: fi.Size(), mtime: fi.ModTime().UTC()}
+	if m, ok := fsys.StatMark(fi); ok {
+		d.marked, d.dev, d.ino, d.ctime = true, m.Dev, m.Ino, m.Ctime
+	}
+	return d
 }
 
 // skip logs a skipped disk entry once per path.
