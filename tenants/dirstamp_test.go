@@ -287,3 +287,38 @@ func TestDirStampForeignOrCorrupt(t *testing.T) {
 		t.Errorf("%d Children queries once stamped again", n)
 	}
 }
+
+// TestDirStampWatcherCheck: a server's start-up check (the watcher's first full
+// scan) skips the stamped directories too, finds what changed while syncd was down,
+// and leaves every directory watched, skipped ones included.
+func TestDirStampWatcherCheck(t *testing.T) {
+	e := stampedEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, head := e.sp.Head()
+	e.close()
+	must(t, os.WriteFile(filepath.Join(e.filesDir(), "d2", "while-down.txt"), []byte("while down"), 0o600))
+	e.open()
+	c := &childCounter{Index: e.reg.index}
+	e.reg.index = c
+	must(t, e.reg.StartWatchers(ctx))
+	sp := e.space()
+	select {
+	case <-sp.start.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("start-up check never done")
+	}
+	if n, got := c.n.Load(), sp.start.compared.Load(); got != 1 || n != 2 {
+		t.Fatalf("%d directories compared with %d Children queries, want d2 alone (2: again after its commit)", got, n)
+	}
+	if _, h := sp.Head(); h != head+1 {
+		t.Fatalf("%d events, want 1", h-head)
+	}
+	// d1/sub was skipped: it is watched all the same.
+	must(t, os.WriteFile(filepath.Join(e.filesDir(), "d1", "sub", "after.txt"), []byte("after"), 0o600))
+	waitFor(t, 10*time.Second, "the watcher indexes a file added to a skipped directory", func() bool {
+		m, err := sp.Stat(ctx, "d1/sub/after.txt")
+		return err == nil && m.Hash == sum([]byte("after"))
+	})
+	sameAsDisk(t, e)
+}

@@ -19,30 +19,41 @@ import (
 // stamp shows it unchanged since a comparison found it equal to the index
 // (dirstamp.go). unstable reports files that changed while hashed; the caller should
 // look again later.
+//
+// While the space's watcher runs, every directory the walk lists gets its watch first
+// (the watcher's full scan is such a walk).
 func (s *reconciler) reconcile(ctx context.Context, dir string, deep bool) (unstable bool, err error) {
-	w := &walk{s: s, deep: deep, taken: time.Now().Add(-stampSlack).UnixNano()}
+	w := &walk{s: s, taken: time.Now().Add(-stampSlack).UnixNano()}
 	_, w.head = s.Head()
-	unstable, err = w.dir(ctx, dir)
+	s.hmu.Lock()
+	w.watch = s.w
+	s.hmu.Unlock()
+	unstable, err = w.dir(ctx, dir, deep)
 	w.flush(context.WithoutCancel(ctx))
 	return unstable, err
 }
 
-// walk is one reconcile of a directory and of its subdirectories: how deep it goes,
-// the time and head seq of its stamps, and the stamps waiting to be stored.
+// walk is one reconcile of a directory and of its subdirectories: the time and head
+// seq of its stamps, the stamps waiting to be stored and the watcher to tell of each
+// directory listed.
 type walk struct {
 	s      *reconciler
-	deep   bool
 	taken  int64 // Unix ns, less stampSlack: before any listing of the walk
 	head   int64 // the tenant's head seq before any listing of the walk
 	stamps []index.DirStamp
+	watch  *watcher // nil: none
 }
 
-// dir reconciles the directory dir: skipped when its stamp matches, else compared.
-func (w *walk) dir(ctx context.Context, dir string) (unstable bool, err error) {
+// dir reconciles the directory dir (and with deep its subdirectories): skipped when
+// its stamp matches, else compared.
+func (w *walk) dir(ctx context.Context, dir string, deep bool) (unstable bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
 	s := w.s
+	if w.watch != nil {
+		w.watch.watchDir(dir) // before the listing: a later change has its event
+	}
 	disk, err := s.rc.readDisk(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, blob.ErrNotDir) {
@@ -57,13 +68,13 @@ func (w *walk) dir(ctx context.Context, dir string) (unstable bool, err error) {
 	}
 	if stampable && prev != nil && prev.digest == sum {
 		s.start.skipped.Add(1)
-		if !w.deep {
+		if !deep {
 			return false, nil
 		}
 		return w.subdirs(ctx, disk)
 	}
 	s.start.compared.Add(1)
-	unstable, changed, err := w.compare(ctx, dir, disk, prev)
+	unstable, changed, err := w.compare(ctx, dir, disk, deep, prev)
 	if err != nil || unstable || !stampable {
 		return unstable, err
 	}
@@ -81,7 +92,7 @@ func (w *walk) dir(ctx context.Context, dir string) (unstable bool, err error) {
 func (w *walk) subdirs(ctx context.Context, disk map[string]*diskItem) (unstable bool, err error) {
 	for _, fold := range sortedKeys(disk) {
 		if d := disk[fold]; d.isDir {
-			u, err := w.dir(ctx, d.path)
+			u, err := w.dir(ctx, d.path, true)
 			unstable = unstable || u
 			if err != nil {
 				return unstable, err
@@ -101,9 +112,10 @@ func sortedKeys(m map[string]*diskItem) []string {
 }
 
 // compare compares the directory dir, as listed in disk, with its index entries and
-// commits the differences; changed reports that it found any. prev is dir's stored
+// commits the differences, descending into new subdirectories (into all with deep);
+// changed reports that it found any. prev is dir's stored
 // stamp (nil if none): files changed since are hashed (forceHash).
-func (w *walk) compare(ctx context.Context, dir string, disk map[string]*diskItem, prev *dirStamp) (unstable, changed bool, err error) {
+func (w *walk) compare(ctx context.Context, dir string, disk map[string]*diskItem, deep bool, prev *dirStamp) (unstable, changed bool, err error) {
 	s := w.s
 	idx, err := s.rc.indexChildren(ctx, dir)
 	if err != nil {
@@ -132,15 +144,15 @@ func (w *walk) compare(ctx context.Context, dir string, disk map[string]*diskIte
 				return unstable, changed, err
 			}
 			if ok {
-				u, err := s.rc.reconcile(ctx, d.path, true)
+				u, err := w.dir(ctx, d.path, true)
 				unstable = unstable || u
 				if err != nil {
 					return unstable, changed, err
 				}
 			}
 		case d.isDir:
-			if w.deep {
-				u, err := w.dir(ctx, d.path)
+			if deep {
+				u, err := w.dir(ctx, d.path, true)
 				unstable = unstable || u
 				if err != nil {
 					return unstable, changed, err

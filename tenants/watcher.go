@@ -91,6 +91,18 @@ func (w *watcher) stop() {
 	<-w.done
 }
 
+// watchDir adds a watch on the real directory dir (reconcile's walks call it before
+// they list a directory).
+func (w *watcher) watchDir(dir string) {
+	fi, err := w.s.disk.Lstat(dir)
+	if err != nil || !fi.IsDir() {
+		return
+	}
+	if err := w.fw.Add(filepath.Join(w.base, filepath.FromSlash(dir))); err != nil && !errors.Is(err, fsnotify.ErrClosed) {
+		w.s.log.Warn("watch directory", "path", dir, "err", err)
+	}
+}
+
 // addTree adds watches on dir and every real directory under it.
 func (w *watcher) addTree(dir string) {
 	fi, err := w.s.disk.Lstat(dir)
@@ -219,7 +231,7 @@ func (w *watcher) scan(ctx context.Context) (again bool) {
 		if hook := w.s.reg.startCheckHook; hook != nil && w.s.start.pending.Load() {
 			hook(w.s.name)
 		}
-		w.addTree("")
+		// The walk of the whole tree below adds the watches as it lists each directory.
 		dirty = map[string]bool{"": true}
 		names = nil
 		w.stats.mu.Lock()
@@ -243,6 +255,9 @@ func (w *watcher) scan(ctx context.Context) (again bool) {
 				w.s.log.Warn("reconcile after disk change", "path", dir, "err", err)
 				again = true
 				w.markDirty(dir)
+				if full {
+					w.markFull() // the rest of the tree is neither compared nor watched yet
+				}
 			}
 			continue
 		}
@@ -306,6 +321,12 @@ func (w *watcher) scanNames(ctx context.Context, names, dirty map[string]bool) (
 func (w *watcher) markName(p string) {
 	w.mu.Lock()
 	w.names[p] = true
+	w.mu.Unlock()
+}
+
+func (w *watcher) markFull() {
+	w.mu.Lock()
+	w.full = true
 	w.mu.Unlock()
 }
 
