@@ -126,13 +126,13 @@ func digestDir(dir string, disk map[string]*diskItem) (sum [sha256.Size]byte, ok
 // storedStamp returns dir's stamp in the index, nil if there is none or it is not
 // usable: not a stamp of this version, or one from the future (a later time or seq
 // than now, as a restored or foreign one may be).
-func (s *reconciler) storedStamp(ctx context.Context, dir string, head int64) (*dirStamp, error) {
-	b, err := s.reg.index.DirStamp(ctx, s.id, dir)
+func (w *walk) storedStamp(ctx context.Context, dir string) (*dirStamp, error) {
+	b, err := w.s.reg.index.DirStamp(ctx, w.s.id, dir)
 	if err != nil || b == nil {
 		return nil, err
 	}
 	d := decodeStamp(b)
-	if d == nil || d.head > head || d.taken > time.Now().UnixNano() {
+	if d == nil || d.head > w.head || d.taken > time.Now().UnixNano() {
 		return nil, nil
 	}
 	return d, nil

@@ -82,7 +82,7 @@ func (s *reconciler) reconcileFile(ctx context.Context, d *diskItem, e *entry) (
 // (without force) size and mtime match e or the content was verified before.
 // unstable reports a file that changed while hashed.
 func (s *reconciler) diffFile(d *diskItem, e *entry, force bool) (ch *fileChange, unstable bool, err error) {
-	if !force && s.rc.sameContent(d, e) {
+	if !force && s.verified.sameContent(d, e) {
 		return nil, false, nil
 	}
 	hash, st, err := s.rc.hashStable(d.path)
@@ -104,14 +104,14 @@ func (s *reconciler) diffFile(d *diskItem, e *entry, force bool) (ch *fileChange
 
 // sameContent reports whether the file d found on disk shows the content of its
 // entry e (nil: none): size and mtime match e, or its content was verified before.
-func (s *reconciler) sameContent(d *diskItem, e *entry) bool {
+func (v *verifiedSet) sameContent(d *diskItem, e *entry) bool {
 	if e == nil {
 		return false
 	}
 	if e.Size == d.size && e.Modified.Equal(d.mtime) {
 		return true
 	}
-	h, ok := s.verified.get(verifiedKey{d.path, d.size, d.mtime.UnixNano()})
+	h, ok := v.get(verifiedKey{d.path, d.size, d.mtime.UnixNano()})
 	return ok && h == e.Hash
 }
 

@@ -62,7 +62,7 @@ func (w *walk) dir(ctx context.Context, dir string, deep bool) (unstable bool, e
 		return false, err
 	}
 	sum, stampable := digestDir(dir, disk)
-	prev, err := s.rc.storedStamp(ctx, dir, w.head)
+	prev, err := w.storedStamp(ctx, dir)
 	if err != nil {
 		return false, err
 	}
@@ -80,7 +80,7 @@ func (w *walk) dir(ctx context.Context, dir string, deep bool) (unstable bool, e
 	}
 	if changed {
 		// Stamped only if the index now holds exactly what the listing showed.
-		if same, err := s.rc.indexMatches(ctx, dir, disk); err != nil || !same {
+		if same, err := w.indexMatches(ctx, dir, disk); err != nil || !same {
 			return false, err
 		}
 	}
@@ -185,14 +185,14 @@ func (w *walk) compare(ctx context.Context, dir string, disk map[string]*diskIte
 // indexMatches reports whether dir's index entries are exactly the children listed in
 // disk, with the content they show (the comparison's own test: size and mtime, or a
 // hash verified before).
-func (s *reconciler) indexMatches(ctx context.Context, dir string, disk map[string]*diskItem) (bool, error) {
-	idx, err := s.rc.indexChildren(ctx, dir)
+func (w *walk) indexMatches(ctx context.Context, dir string, disk map[string]*diskItem) (bool, error) {
+	idx, err := w.s.rc.indexChildren(ctx, dir)
 	if err != nil || len(idx) != len(disk) {
 		return false, err
 	}
 	for fold, d := range disk {
 		e := idx[fold]
-		if e == nil || e.Path != d.path || e.IsDir != d.isDir || (!d.isDir && !s.rc.sameContent(d, e)) {
+		if e == nil || e.Path != d.path || e.IsDir != d.isDir || (!d.isDir && !w.s.verified.sameContent(d, e)) {
 			return false, nil
 		}
 	}

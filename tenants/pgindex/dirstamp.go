@@ -5,14 +5,18 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncspace/syncspace/tenants/index"
 )
 
 var _ index.DirStamps = (*Store)(nil)
 
+// dirStamps is the Store's index.DirStamps, promoted.
+type dirStamps struct{ pool *pgxpool.Pool }
+
 // DirStamp implements index.DirStamps.
-func (s *Store) DirStamp(ctx context.Context, id, dir string) ([]byte, error) {
+func (s dirStamps) DirStamp(ctx context.Context, id, dir string) ([]byte, error) {
 	var b []byte
 	err := s.pool.QueryRow(ctx, `SELECT stamp FROM tenant_dir_stamps WHERE tenant_id = $1 AND dir = $2`, id, dir).Scan(&b)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -22,7 +26,7 @@ func (s *Store) DirStamp(ctx context.Context, id, dir string) ([]byte, error) {
 }
 
 // PutDirStamps implements index.DirStamps in one pipelined transaction.
-func (s *Store) PutDirStamps(ctx context.Context, id string, stamps []index.DirStamp) error {
+func (s dirStamps) PutDirStamps(ctx context.Context, id string, stamps []index.DirStamp) error {
 	if len(stamps) == 0 {
 		return nil
 	}

@@ -51,6 +51,7 @@ type Store struct {
 	log  *slog.Logger
 
 	chunkLists // index.Chunks (chunks.go), promoted
+	dirStamps  // index.DirStamps (dirstamp.go), promoted
 }
 
 // New returns the index of the database pool is connected to, after checking that its
@@ -67,7 +68,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error) {
 	if !ok {
 		return nil, fmt.Errorf("pgindex: the tenants tables are missing: apply the schema migrations first")
 	}
-	return &Store{pool: pool, opts: o, log: o.Logger, chunkLists: chunkLists{pool}}, nil
+	return &Store{pool: pool, opts: o, log: o.Logger, chunkLists: chunkLists{pool}, dirStamps: dirStamps{pool}}, nil
 }
 
 // Maintain implements index.Maintenance: PostgreSQL needs no upkeep from syncd
