@@ -62,9 +62,11 @@ func (w *walk) dir(ctx context.Context, dir string, deep bool) (unstable bool, e
 		return false, err
 	}
 	sum, stampable := digestDir(dir, disk)
-	prev, err := w.storedStamp(ctx, dir)
-	if err != nil {
-		return false, err
+	var prev *dirStamp
+	if stampable {
+		if prev, err = w.storedStamp(ctx, dir); err != nil {
+			return false, err
+		}
 	}
 	if stampable && prev != nil && prev.digest == sum {
 		s.start.skipped.Add(1)
