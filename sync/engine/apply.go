@@ -2,7 +2,6 @@ package engine
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -155,10 +154,11 @@ func (e disk) downloadFrom(a *action, out *outcome, pr *progress, fetch func(w i
 			_ = e.root.Remove(tmp)
 		}
 	}()
-	h := sha256.New()
-	var w io.Writer = io.MultiWriter(f, h)
+	h := e.newContentSum(a.r.Size)
+	defer h.finish()
+	var w io.Writer = io.MultiWriter(&fsys.WriteBehind{File: f}, h)
 	if pr != nil {
-		w = io.MultiWriter(f, h, countWriter{pr})
+		w = io.MultiWriter(&fsys.WriteBehind{File: f}, h, countWriter{pr})
 	}
 	meta, err := fetch(w)
 	if err != nil {
@@ -169,10 +169,11 @@ func (e disk) downloadFrom(a *action, out *outcome, pr *progress, fetch func(w i
 		}
 		return err
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
+	sum, list := h.finish()
 	if meta.Hash != "" && meta.Hash != sum {
 		return fmt.Errorf("download %s: %w", a.path, errContentMismatch)
 	}
+	e.chunks.put(sum, list)
 	fi, err := e.finishTemp(a, f, meta, sum)
 	closed = true
 	if err != nil {
@@ -327,6 +328,7 @@ func (e disk) downloaded(a *action, out *outcome, meta protocol.Metadata, sum st
 	e.ensureParents(a.path, 0)
 	e.dirty = true
 	e.mu.Unlock()
+	e.keepChunks(sum)
 	e.log.Info("downloaded", "path", a.path, "size", le.Size)
 	if a.key == IgnoreFileName {
 		out.again("")

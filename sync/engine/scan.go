@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/syncspace/syncspace/sync/chunk"
 	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/pathrule"
 )
@@ -27,12 +28,25 @@ func observe(p string, fi fs.FileInfo) localEntry {
 }
 
 // hashFile returns the lowercase hex SHA-256 of the regular file p under the root.
+// A file large enough for a delta is also cut into chunks in the same read (package
+// chunk's Sum, on several cores), its list kept for a delta of this content.
 func (e disk) hashFile(p string) (string, error) {
 	f, err := e.root.Open(p)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && e.chunks != nil && fi.Size() >= chunk.MinDeltaSize {
+		s := chunk.NewSum()
+		_, err := s.ReadFrom(f)
+		sum, list := s.Finish()
+		if err != nil {
+			return "", err
+		}
+		h := hex.EncodeToString(sum[:])
+		e.chunks.put(h, list)
+		return h, nil
+	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
