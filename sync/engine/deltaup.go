@@ -58,6 +58,8 @@ func (e xfer) uploadDelta(ctx context.Context, a *action, f io.ReaderAt, size in
 		digest := protocol.CodeOf(err) == protocol.CodeDigestMismatch
 		if digest || (cached && deltaFallback(err)) {
 			e.chunks.drop(o.IfMatch)
+		}
+		if digest {
 			e.chunks.drop(o.SHA256)
 		}
 		if digest || deltaFallback(err) {

@@ -247,9 +247,8 @@ func (e xfer) download(ctx context.Context, a *action, out *outcome, pr *progres
 		if err == nil || ctx.Err() != nil || !(errors.Is(err, errDelta) || errors.Is(err, errContentMismatch)) {
 			return err
 		}
-		if errors.Is(err, errContentMismatch) {
-			e.dropLocalChunks(a.key) // perhaps a wrong cached list
-		}
+		// Perhaps a wrong cached list of the local file: cut again next time.
+		e.dropLocalChunks(a.key)
 		e.log.Debug("delta download not possible, downloading whole", "path", a.path, "err", err)
 	}
 	return e.disk.downloadFrom(a, out, pr, func(w io.Writer) (protocol.Metadata, error) {
