@@ -49,14 +49,25 @@ type block struct {
 
 // NewSum starts a Sum.
 func NewSum() *Sum {
+	s := newSum(true)
+	s.startCuts()
+	return s
+}
+
+// NewHashSum starts a Sum that only hashes the whole stream (Finish returns no
+// chunks), on its own goroutine: the caller's reads and writes overlap the hashing.
+func NewHashSum() *Sum { return newSum(false) }
+
+func newSum(cut bool) *Sum {
 	s := &Sum{
 		free:   make(chan *block, sumBlocks),
 		whole:  make(chan *block, sumBlocks),
-		cuts:   make(chan *block, sumBlocks),
 		wholeH: sha256.New(),
 	}
-	chunked := make(chan *block, sumBlocks)
-	s.wg.Add(3)
+	if cut {
+		s.cuts = make(chan *block, sumBlocks)
+	}
+	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		for b := range s.whole {
@@ -64,6 +75,13 @@ func NewSum() *Sum {
 			s.release(b)
 		}
 	}()
+	return s
+}
+
+// startCuts starts the boundary search and the chunk hashes.
+func (s *Sum) startCuts() {
+	chunked := make(chan *block, sumBlocks)
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		defer close(chunked)
@@ -107,7 +125,6 @@ func NewSum() *Sum {
 			s.chunks = append(s.chunks, ch)
 		}
 	}()
-	return s
 }
 
 func (s *Sum) release(b *block) {
@@ -145,6 +162,11 @@ func (s *Sum) send() {
 		if b != nil {
 			s.free <- b
 		}
+		return
+	}
+	if s.cuts == nil {
+		b.refs.Store(1)
+		s.whole <- b
 		return
 	}
 	b.refs.Store(2)
@@ -200,7 +222,9 @@ func (s *Sum) Finish() (sum [32]byte, chunks []Chunk) {
 		s.done = true
 		s.send()
 		close(s.whole)
-		close(s.cuts)
+		if s.cuts != nil {
+			close(s.cuts)
+		}
 		s.wg.Wait()
 		s.wholeH.Sum(s.sum[:0])
 	}

@@ -38,6 +38,11 @@ func TestSumMatchesSplit(t *testing.T) {
 		if again, _ := s.Finish(); again != got {
 			t.Fatal("second Finish differs")
 		}
+		s = NewHashSum()
+		s.Write(data)
+		if got, chunks := s.Finish(); got != wantSum || chunks != nil {
+			t.Fatalf("size %d, hash only: sum differs or %d chunks", n, len(chunks))
+		}
 	}
 }
 

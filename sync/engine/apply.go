@@ -140,6 +140,12 @@ func tmpName(p string) string {
 // content to w and returns its metadata (Hash, Seq, Modified); a not_found from it
 // means the file is gone from the server.
 func (e disk) downloadFrom(a *action, out *outcome, pr *progress, fetch func(w io.Writer) (protocol.Metadata, error)) error {
+	return e.downloadInto(a, out, pr, true, fetch)
+}
+
+// downloadInto is downloadFrom; cut false skips cutting a large file into chunks
+// while it is written (a delta download knows its list already).
+func (e disk) downloadInto(a *action, out *outcome, pr *progress, cut bool, fetch func(w io.Writer) (protocol.Metadata, error)) error {
 	tmp := tmpName(a.lpath)
 	f, err := e.createTemp(a, out, tmp)
 	if err != nil || f == nil {
@@ -154,7 +160,7 @@ func (e disk) downloadFrom(a *action, out *outcome, pr *progress, fetch func(w i
 			_ = e.root.Remove(tmp)
 		}
 	}()
-	h := e.newContentSum(a.r.Size)
+	h := e.newContentSum(a.r.Size, cut)
 	defer h.finish()
 	var w io.Writer = io.MultiWriter(&fsys.WriteBehind{File: f}, h)
 	if pr != nil {

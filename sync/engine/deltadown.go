@@ -133,6 +133,9 @@ func (e xfer) deltaFetch(ctx context.Context, d Deltaer, a *action, w io.Writer)
 	if err := as.finish(); err != nil {
 		return meta, deltaErr(err)
 	}
+	// The server's list of the content just written (its hash is checked before the
+	// file is placed; a wrong list would only cost the next delta bytes).
+	e.chunks.put(list.Hash, list.Chunks)
 	e.log.Debug("downloaded as delta", "path", a.path, "size", list.Size, "fetched", missing, "ranges", len(ranges))
 	return meta, nil
 }
@@ -209,19 +212,23 @@ func (e xfer) baseOfDownload(ctx context.Context, a *action, f io.ReaderAt, fi f
 	return localChunks(ctx, f, fi.Size())
 }
 
-// contentSum hashes a download as it is written: SHA-256 alone, or, for a file large
-// enough for a delta, package chunk's Sum, which cuts it into chunks at the same time
-// on other cores (the list is kept for the next delta of the file).
+// contentSum hashes a download as it is written: SHA-256 alone for a small file; for
+// one large enough for a delta, package chunk's Sum on other goroutines, which also
+// cuts it into chunks unless the list is known (the list is kept for the next delta
+// of the file).
 type contentSum struct {
 	h   hash.Hash
 	sum *chunk.Sum
 }
 
-func (e disk) newContentSum(size int64) *contentSum {
-	if e.chunks != nil && size >= chunk.MinDeltaSize {
+func (e disk) newContentSum(size int64, cut bool) *contentSum {
+	switch {
+	case e.chunks == nil || size < chunk.MinDeltaSize:
+		return &contentSum{h: sha256.New()}
+	case cut:
 		return &contentSum{sum: chunk.NewSum()}
 	}
-	return &contentSum{h: sha256.New()}
+	return &contentSum{sum: chunk.NewHashSum()} // the hash beside the writes
 }
 
 func (c *contentSum) Write(p []byte) (int, error) {

@@ -241,7 +241,7 @@ func (e xfer) send(ctx context.Context, a *action, f io.ReaderAt, size int64, o 
 // give most of it (deltadown.go), the whole file when that is not worth it or fails.
 func (e xfer) download(ctx context.Context, a *action, out *outcome, pr *progress) error {
 	if d, ok := e.wantDeltaDownload(a); ok {
-		err := e.disk.downloadFrom(a, out, pr, func(w io.Writer) (protocol.Metadata, error) {
+		err := e.disk.downloadInto(a, out, pr, false, func(w io.Writer) (protocol.Metadata, error) {
 			return e.deltaFetch(ctx, d, a, w)
 		})
 		if err == nil || ctx.Err() != nil || !(errors.Is(err, errDelta) || errors.Is(err, errContentMismatch)) {
