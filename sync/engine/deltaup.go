@@ -52,17 +52,20 @@ func (e xfer) uploadDelta(ctx context.Context, a *action, f io.ReaderAt, size in
 	}
 	meta, _, err = d.UploadDelta(ctx, a.path, opStream(f, ops), o)
 	if err != nil && ctx.Err() == nil {
-		// A wrong list (a cached one, or the file changed since it was cut) shows as
-		// a content that fails the server's hash check or ops it cannot apply: the
-		// lists are never used again and the file goes whole.
+		// A wrong list shows as a content that fails the server's hash check, or ops
+		// it cannot apply: the lists that may be wrong are never used again. Over a
+		// cached base the file then goes whole; over the server's own list a hash
+		// mismatch means the file changed meanwhile (decided again, as a PUT's).
 		digest := protocol.CodeOf(err) == protocol.CodeDigestMismatch
-		if digest || (cached && deltaFallback(err)) {
-			e.chunks.drop(o.IfMatch)
-		}
 		if digest {
 			e.chunks.drop(o.SHA256)
 		}
-		if digest || deltaFallback(err) {
+		if cached && (digest || deltaFallback(err)) {
+			e.chunks.drop(o.IfMatch)
+			e.log.Warn("delta upload over a cached chunk list refused, uploading whole", "path", a.path, "err", err)
+			return meta, false, nil
+		}
+		if deltaFallback(err) {
 			e.log.Warn("delta upload refused, uploading whole", "path", a.path, "err", err)
 			return meta, false, nil
 		}
