@@ -60,13 +60,18 @@ var gear = func() (g [256]uint64) {
 // split into writes. A Chunker is an io.Writer, so it can sit in an io.MultiWriter
 // beside the whole-file hash of an upload. Not safe for concurrent use.
 type Chunker struct {
+	cutter
 	fn     func(Chunk) error
 	h      hash.Hash
-	roll   uint64
-	n      int64 // bytes in the current chunk
 	offset int64 // stream offset of the current chunk
 	err    error
 	closed bool
+}
+
+// cutter is the rolling state of the boundary search within the current chunk.
+type cutter struct {
+	roll uint64
+	n    int64 // bytes in the current chunk
 }
 
 // New returns a Chunker that calls fn for every chunk, in order. An error from fn
@@ -106,7 +111,7 @@ func (c *Chunker) Write(p []byte) (int, error) {
 // boundary, or -1 if p holds none (the state then covers all of p). Three loops, one
 // per zone of the chunk (no cut below MinSize, the strict mask below AvgSize, the
 // loose one up to MaxSize), keep the per-byte work to a shift, an add and a test.
-func (c *Chunker) scan(p []byte) int {
+func (c *cutter) scan(p []byte) int {
 	n, roll := int(c.n), c.roll
 	i := 0
 	// Only the last 64 bytes before MinSize reach the hash there: skip the rest.
@@ -149,7 +154,7 @@ func (c *Chunker) scan(p []byte) int {
 	return -1
 }
 
-func (c *Chunker) cut(at, n int, roll uint64) int {
+func (c *cutter) cut(at, n int, roll uint64) int {
 	c.n, c.roll = int64(n), roll
 	return at
 }

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -141,6 +140,12 @@ func tmpName(p string) string {
 // content to w and returns its metadata (Hash, Seq, Modified); a not_found from it
 // means the file is gone from the server.
 func (e disk) downloadFrom(a *action, out *outcome, pr *progress, fetch func(w io.Writer) (protocol.Metadata, error)) error {
+	return e.downloadInto(a, out, pr, true, fetch)
+}
+
+// downloadInto is downloadFrom; cut false skips cutting a large file into chunks
+// while it is written (a delta download knows its list already).
+func (e disk) downloadInto(a *action, out *outcome, pr *progress, cut bool, fetch func(w io.Writer) (protocol.Metadata, error)) error {
 	tmp := tmpName(a.lpath)
 	f, err := e.createTemp(a, out, tmp)
 	if err != nil || f == nil {
@@ -155,10 +160,11 @@ func (e disk) downloadFrom(a *action, out *outcome, pr *progress, fetch func(w i
 			_ = e.root.Remove(tmp)
 		}
 	}()
-	h := sha256.New()
-	var w io.Writer = io.MultiWriter(f, h)
+	h := e.newContentSum(a.r.Size, cut)
+	defer h.finish()
+	var w io.Writer = io.MultiWriter(&fsys.WriteBehind{File: f}, h)
 	if pr != nil {
-		w = io.MultiWriter(f, h, countWriter{pr})
+		w = io.MultiWriter(&fsys.WriteBehind{File: f}, h, countWriter{pr})
 	}
 	meta, err := fetch(w)
 	if err != nil {
@@ -169,10 +175,11 @@ func (e disk) downloadFrom(a *action, out *outcome, pr *progress, fetch func(w i
 		}
 		return err
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
+	sum, list := h.finish()
 	if meta.Hash != "" && meta.Hash != sum {
 		return fmt.Errorf("download %s: %w", a.path, errContentMismatch)
 	}
+	e.chunks.put(sum, list)
 	fi, err := e.finishTemp(a, f, meta, sum)
 	closed = true
 	if err != nil {
@@ -327,6 +334,7 @@ func (e disk) downloaded(a *action, out *outcome, meta protocol.Metadata, sum st
 	e.ensureParents(a.path, 0)
 	e.dirty = true
 	e.mu.Unlock()
+	e.keepChunks(sum)
 	e.log.Info("downloaded", "path", a.path, "size", le.Size)
 	if a.key == IgnoreFileName {
 		out.again("")

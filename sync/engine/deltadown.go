@@ -2,9 +2,13 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"io/fs"
 
 	"github.com/syncspace/syncspace/sync/chunk"
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -104,7 +108,7 @@ func (e xfer) deltaFetch(ctx context.Context, d Deltaer, a *action, w io.Writer)
 	if err != nil || !fi.Mode().IsRegular() {
 		return protocol.Metadata{}, deltaErr(fmt.Errorf("local file %s is not a regular file", a.lpath))
 	}
-	local, err := localChunks(ctx, f, fi.Size())
+	local, err := e.baseOfDownload(ctx, a, f, fi)
 	if err != nil {
 		return protocol.Metadata{}, deltaErr(err)
 	}
@@ -129,6 +133,9 @@ func (e xfer) deltaFetch(ctx context.Context, d Deltaer, a *action, w io.Writer)
 	if err := as.finish(); err != nil {
 		return meta, deltaErr(err)
 	}
+	// The server's list of the content just written (its hash is checked before the
+	// file is placed; a wrong list would only cost the next delta bytes).
+	e.chunks.put(list.Hash, list.Chunks)
 	e.log.Debug("downloaded as delta", "path", a.path, "size", list.Size, "fetched", missing, "ranges", len(ranges))
 	return meta, nil
 }
@@ -187,4 +194,56 @@ func (as *assembler) finish() error {
 		return fmt.Errorf("%d pieces of the content never arrived", len(as.segs)-as.next)
 	}
 	return nil
+}
+
+// baseOfDownload returns the chunk list of the local file f (fi its fstat), the base
+// of a's delta download: the cached list of its content when the file is still what
+// the scan hashed, else cut now. A wrong cached list cannot place wrong content: the
+// whole-file hash check fails, the list is dropped (download) and the file comes whole.
+func (e xfer) baseOfDownload(ctx context.Context, a *action, f io.ReaderAt, fi fs.FileInfo) ([]chunk.Chunk, error) {
+	e.mu.Lock()
+	l, ok := e.local[a.key]
+	e.mu.Unlock()
+	if ok && l.Hash != "" && observe(a.lpath, fi).sameStat(l) {
+		if list, ok := e.chunks.get(l.Hash, fi.Size()); ok {
+			return list, nil
+		}
+	}
+	return localChunks(ctx, f, fi.Size())
+}
+
+// contentSum hashes a download as it is written: SHA-256 alone for a small file; for
+// one large enough for a delta, package chunk's Sum on other goroutines, which also
+// cuts it into chunks unless the list is known (the list is kept for the next delta
+// of the file).
+type contentSum struct {
+	h   hash.Hash
+	sum *chunk.Sum
+}
+
+func (e disk) newContentSum(size int64, cut bool) *contentSum {
+	switch {
+	case e.chunks == nil || size < chunk.MinDeltaSize:
+		return &contentSum{h: sha256.New()}
+	case cut:
+		return &contentSum{sum: chunk.NewSum()}
+	}
+	return &contentSum{sum: chunk.NewHashSum()} // the hash beside the writes
+}
+
+func (c *contentSum) Write(p []byte) (int, error) {
+	if c.sum != nil {
+		return c.sum.Write(p)
+	}
+	return c.h.Write(p)
+}
+
+// finish returns the hex SHA-256 of what was written and its chunks (nil for a small
+// file). It may be called again.
+func (c *contentSum) finish() (string, []chunk.Chunk) {
+	if c.sum != nil {
+		s, l := c.sum.Finish()
+		return hex.EncodeToString(s[:]), l
+	}
+	return hex.EncodeToString(c.h.Sum(nil)), nil
 }

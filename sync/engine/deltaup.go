@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"io"
 
@@ -27,45 +28,106 @@ func wantDeltaUpload(r Remote, base protocol.Metadata, baseOK bool, size int64) 
 // its base vanished, the answer was refused as malformed): the caller then uploads
 // the whole file. With tried true, meta and err are the upload's answer, handled
 // exactly like a whole upload's.
+//
+// The base's chunk list comes from the chunk cache when this client synced that
+// content (no GET /api/chunks), the file's own from the scan's read (no second read).
+// A delta built on a cached list that fails is repeated whole, the list dropped.
 func (e xfer) uploadDelta(ctx context.Context, a *action, f io.ReaderAt, size int64, o UploadOptions) (meta protocol.Metadata, tried bool, err error) {
 	d, ok := wantDeltaUpload(e.remote, a.r, a.rOK, size)
 	if !ok || o.IfMatch == "" {
 		return meta, false, nil
 	}
-	list, err := d.Chunks(ctx, a.path)
-	if err != nil {
-		if ctx.Err() != nil {
-			return meta, true, ctx.Err()
-		}
-		e.log.Debug("no chunk list, uploading whole", "path", a.path, "err", err)
-		return meta, false, nil
+	base, cached, err := e.baseChunks(ctx, d, a, o.IfMatch)
+	if err != nil || base == nil {
+		return meta, err != nil, err
 	}
-	if list.Hash != o.IfMatch {
-		// The server moved on: the whole upload's If-Match answers 412 (before the
-		// body) and the changes are read.
-		return meta, false, nil
+	local, err := e.ownChunks(f, size, o.SHA256)
+	if err != nil || local == nil {
+		return meta, false, nil // unreadable or changed: the whole upload tells
 	}
-	local, err := localChunks(ctx, f, size)
-	if err != nil {
-		if ctx.Err() != nil {
-			return meta, true, ctx.Err()
-		}
-		return meta, false, nil
-	}
-	ops, literal := planUpload(list.Chunks, local)
+	ops, literal := planUpload(base, local)
 	if !worthDelta(literal, size) {
 		e.log.Debug("delta not worth it, uploading whole", "path", a.path, "literal", literal, "size", size)
 		return meta, false, nil
 	}
 	meta, _, err = d.UploadDelta(ctx, a.path, opStream(f, ops), o)
-	if err != nil && deltaFallback(err) && ctx.Err() == nil {
-		e.log.Warn("delta upload refused, uploading whole", "path", a.path, "err", err)
-		return meta, false, nil
+	if err != nil && ctx.Err() == nil {
+		// A wrong list shows as a content that fails the server's hash check, or ops
+		// it cannot apply: the lists that may be wrong are never used again. Over a
+		// cached base the file then goes whole; over the server's own list a hash
+		// mismatch means the file changed meanwhile (decided again, as a PUT's).
+		digest := protocol.CodeOf(err) == protocol.CodeDigestMismatch
+		if digest {
+			e.chunks.drop(o.SHA256)
+		}
+		if cached && (digest || deltaFallback(err)) {
+			e.chunks.drop(o.IfMatch)
+			e.log.Warn("delta upload over a cached chunk list refused, uploading whole", "path", a.path, "err", err)
+			return meta, false, nil
+		}
+		if deltaFallback(err) {
+			e.log.Warn("delta upload refused, uploading whole", "path", a.path, "err", err)
+			return meta, false, nil
+		}
 	}
 	if err == nil {
-		e.log.Debug("uploaded as delta", "path", a.path, "size", size, "literal", literal, "ops", len(ops))
+		e.log.Debug("uploaded as delta", "path", a.path, "size", size, "literal", literal, "ops", len(ops), "cached base", cached)
 	}
 	return meta, true, err
+}
+
+// baseChunks returns the chunk list of the server's content hash at a.path: the
+// cached one (cached true) or the server's. A nil list and nil error mean no delta
+// (no list; the server moved on, and the whole upload's If-Match answers 412).
+func (e xfer) baseChunks(ctx context.Context, d Deltaer, a *action, hash string) (l []chunk.Chunk, cached bool, err error) {
+	if l, ok := e.chunks.get(hash, a.r.Size); ok {
+		return l, true, nil
+	}
+	list, err := d.Chunks(ctx, a.path)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
+		e.log.Debug("no chunk list, uploading whole", "path", a.path, "err", err)
+		return nil, false, nil
+	}
+	if list.Hash != hash {
+		return nil, false, nil
+	}
+	return list.Chunks, false, nil
+}
+
+// ownChunks returns the chunk list of the first size bytes of f, content hash: the
+// one the scan made in its read, else cut now (nil if the content is no longer hash).
+func (e xfer) ownChunks(f io.ReaderAt, size int64, hash string) ([]chunk.Chunk, error) {
+	if l, ok := e.chunks.get(hash, size); ok {
+		return l, nil
+	}
+	s := chunk.NewSum()
+	_, err := s.ReadFrom(io.NewSectionReader(f, 0, size))
+	sum, l := s.Finish()
+	if err != nil || hex.EncodeToString(sum[:]) != hash {
+		return nil, err
+	}
+	e.chunks.put(hash, l)
+	return l, nil
+}
+
+// statUpload is statLocal for an upload: the cached hash of a file large enough for
+// a delta is reused even when it was taken too soon after the mtime to be trusted by
+// a scan (racy), since the upload only declares it and the server checks it (a
+// mismatch is decided again): re-reading the file for it would double the upload's
+// reads.
+func (e disk) statUpload(p string, cached *localEntry) (*localEntry, error) {
+	if e.chunks != nil && cached != nil && cached.Hash != "" && cached.Size >= chunk.MinDeltaSize {
+		if fi, err := e.root.Lstat(p); err == nil && fi.Mode().IsRegular() {
+			if le := observe(p, fi); le.Path == cached.Path && le.sameStat(*cached) {
+				le.Hash, le.At = cached.Hash, cached.At
+				return &le, nil
+			}
+		}
+	}
+	return e.statLocal(p, cached)
 }
 
 // deltaFallback reports whether a failed delta upload should be repeated as a whole

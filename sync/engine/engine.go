@@ -122,6 +122,8 @@ type Engine struct {
 	st    *tracker // what Status reports (status.go)
 	disk  disk     // the local folder: scan, watch, apply
 	xfer  xfer     // the server: transfers and changes
+	// chunks keeps chunk lists for deltas (nil when the remote cannot take deltas).
+	chunks *chunkCache
 }
 
 // Open prepares an engine on opts.Root: it opens DIR, creates DIR/.syncspace (0700),
@@ -151,6 +153,9 @@ func Open(opts Options) (*Engine, error) {
 		st:       newTracker(opts.Logger, opts.Realtime, opts.Interval),
 	}
 	e.disk, e.xfer = disk{e}, xfer{e}
+	if _, ok := opts.Remote.(Deltaer); ok {
+		e.chunks = newChunkCache(e.stateDir)
+	}
 	if err := os.Mkdir(e.stateDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}

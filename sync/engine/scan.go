@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/syncspace/syncspace/sync/chunk"
 	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/pathrule"
 )
@@ -27,17 +28,45 @@ func observe(p string, fi fs.FileInfo) localEntry {
 }
 
 // hashFile returns the lowercase hex SHA-256 of the regular file p under the root.
-func (e disk) hashFile(p string) (string, error) {
+// A file large enough for a delta is also cut into chunks in the same read (package
+// chunk's Sum, on several cores), its list kept for a delta of this content, unless
+// the list of likely (the hash it had, when only a re-check is due) is known.
+func (e disk) hashFile(p, likely string) (string, error) {
 	f, err := e.root.Open(p)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && e.chunks != nil && fi.Size() >= chunk.MinDeltaSize {
+		s := chunk.NewSum()
+		if _, known := e.chunks.get(likely, fi.Size()); known {
+			s = chunk.NewHashSum()
+		}
+		_, err := s.ReadFrom(f)
+		sum, list := s.Finish()
+		if err != nil {
+			return "", err
+		}
+		h := hex.EncodeToString(sum[:])
+		if list != nil {
+			e.chunks.put(h, list)
+		}
+		return h, nil
+	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// likelyHash is the hash a file observed as now probably has: the cached one when the
+// stat did not change (a re-check of a hash taken too soon after the mtime), else "".
+func likelyHash(ok bool, cached, now localEntry) string {
+	if ok && cached.Path == now.Path && cached.sameStat(now) {
+		return cached.Hash
+	}
+	return ""
 }
 
 // scanOut collects the local entries found by a scan.
@@ -169,7 +198,7 @@ func (e disk) observeFile(out *scanOut, key, p string, le localEntry) {
 		return
 	}
 	at := time.Now().UnixNano()
-	h, herr := e.hashFile(p)
+	h, herr := e.hashFile(p, likelyHash(ok, old, le))
 	if herr != nil {
 		if errors.Is(herr, fs.ErrNotExist) || fsys.IsNotDir(herr) {
 			return // vanished meanwhile
@@ -214,7 +243,11 @@ func (e disk) statLocal(p string, cached *localEntry) (*localEntry, error) {
 		}
 	}
 	le.At = time.Now().UnixNano()
-	if le.Hash, err = e.hashFile(p); err != nil {
+	var likely string
+	if cached != nil {
+		likely = likelyHash(true, *cached, le)
+	}
+	if le.Hash, err = e.hashFile(p, likely); err != nil {
 		return nil, err
 	}
 	return &le, nil

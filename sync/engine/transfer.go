@@ -138,7 +138,7 @@ func (e xfer) upload(ctx context.Context, a *action, out *outcome, pr *progress)
 	e.mu.Lock()
 	cached, _ := e.local[a.key]
 	e.mu.Unlock()
-	cur, err := e.disk.statLocal(a.lpath, &cached)
+	cur, err := e.disk.statUpload(a.lpath, &cached)
 	if errors.Is(err, errOther) {
 		return nil
 	}
@@ -196,11 +196,28 @@ func (e xfer) upload(ctx context.Context, a *action, out *outcome, pr *progress)
 	e.noteOwnSeq(meta.Seq)
 	e.dirty = true
 	e.mu.Unlock()
+	e.keepChunks(meta.Hash)
 	e.log.Info("uploaded", "path", meta.Path, "size", meta.Size)
 	if a.key == IgnoreFileName {
 		out.again("") // ignore rules may have changed
 	}
 	return nil
+}
+
+// keepChunks keeps the chunk list of hash, the content just synced (if known), for
+// the next delta of the file.
+func (e *Engine) keepChunks(hash string) {
+	if err := e.chunks.keep(hash); err != nil {
+		e.log.Debug("chunk list not kept", "hash", hash, "err", err)
+	}
+}
+
+// dropLocalChunks forgets the cached chunk list of the local content at key.
+func (e *Engine) dropLocalChunks(key string) {
+	e.mu.Lock()
+	l := e.local[key]
+	e.mu.Unlock()
+	e.chunks.drop(l.Hash)
 }
 
 // send uploads the first size bytes of f to a.path: as a delta when that is worth it
@@ -224,12 +241,14 @@ func (e xfer) send(ctx context.Context, a *action, f io.ReaderAt, size int64, o 
 // give most of it (deltadown.go), the whole file when that is not worth it or fails.
 func (e xfer) download(ctx context.Context, a *action, out *outcome, pr *progress) error {
 	if d, ok := e.wantDeltaDownload(a); ok {
-		err := e.disk.downloadFrom(a, out, pr, func(w io.Writer) (protocol.Metadata, error) {
+		err := e.disk.downloadInto(a, out, pr, false, func(w io.Writer) (protocol.Metadata, error) {
 			return e.deltaFetch(ctx, d, a, w)
 		})
 		if err == nil || ctx.Err() != nil || !(errors.Is(err, errDelta) || errors.Is(err, errContentMismatch)) {
 			return err
 		}
+		// Perhaps a wrong cached list of the local file: cut again next time.
+		e.dropLocalChunks(a.key)
 		e.log.Debug("delta download not possible, downloading whole", "path", a.path, "err", err)
 	}
 	return e.disk.downloadFrom(a, out, pr, func(w io.Writer) (protocol.Metadata, error) {

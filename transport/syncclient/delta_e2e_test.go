@@ -112,7 +112,7 @@ type deltaRemote struct {
 	// Hooks (nil = pass through).
 	beforeDeltaUpload func() error
 	tamperRanges      bool
-	noDeltaRoutes     bool // Chunks answers not_found, as a server without the routes
+	noDeltaRoutes     bool // Chunks and UploadDelta answer not_found, as a server without the routes
 }
 
 func (r *deltaRemote) Chunks(ctx context.Context, p string) (engine.ChunkList, error) {
@@ -139,6 +139,10 @@ func (r *deltaRemote) UploadDelta(ctx context.Context, p string, body io.ReadClo
 			body.Close()
 			return protocol.Metadata{}, false, err
 		}
+	}
+	if r.noDeltaRoutes {
+		body.Close()
+		return protocol.Metadata{}, false, protocol.Errorf(protocol.CodeNotFound, "no such route")
 	}
 	return r.Client.UploadDelta(ctx, p, body, o)
 }
@@ -381,8 +385,10 @@ func TestDeltaFallbacks(t *testing.T) {
 	if !bytes.Equal(b.read(t, name), v25) {
 		t.Fatal("B's file differs (server without delta routes)")
 	}
-	if n := a.remote.counts(); n != [4]int64{1, 0, 0, 0} {
-		t.Errorf("no delta routes, A: transfers %v, want one whole upload", n)
+	// A knows the base's chunk list (it uploaded that content), so it tries the
+	// delta without asking for the list; refused, the file goes whole.
+	if n := a.remote.counts(); n != [4]int64{1, 0, 1, 0} {
+		t.Errorf("no delta routes, A: transfers %v, want a refused delta then one whole upload", n)
 	}
 	if n := b.remote.counts(); n != [4]int64{0, 1, 0, 0} {
 		t.Errorf("no delta routes, B: transfers %v, want one whole download\n%s", n, tail(b.logs.String()))

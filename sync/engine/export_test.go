@@ -1,0 +1,23 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/syncspace/syncspace/sync/chunk"
+)
+
+// WriteChunkListForTest plants l as the cached chunk list of the content hash in the
+// client folder root (what a damaged or foreign cache would hold).
+func WriteChunkListForTest(root, hash string, l []chunk.Chunk) error {
+	dir := filepath.Join(root, stateDirName, chunkDirName)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, hash), encodeChunks(l), 0o600)
+}
+
+// ChunkListFileForTest is the path of the cached chunk list of hash in root.
+func ChunkListFileForTest(root, hash string) string {
+	return filepath.Join(root, stateDirName, chunkDirName, hash)
+}
