@@ -56,6 +56,9 @@ func TestFilesEachMatchesList(t *testing.T) {
 			for i := range 10 {
 				e.put(fmt.Sprintf("d%d/f%02d", i%3, i), []byte(strings.Repeat("x", i)+fmt.Sprint(i)))
 			}
+			// Neighbours of d1 on both sides of its key range ("d1/" to "d10").
+			e.put("d1-x/f", []byte("beside d1"))
+			e.put("d10/f", []byte("beside d1 too"))
 			if _, _, err := e.sp.Mkdir(context.Background(), "empty/dir", Source{}); err != nil {
 				t.Fatal(err)
 			}
@@ -71,8 +74,13 @@ func TestFilesEachMatchesList(t *testing.T) {
 				got = append(got, f.m)
 			}
 			sameList(t, got, want)
-			if got := e.eachFile("d1", nil); len(got) != 3 || got[0].m.Path != "d1/f01" {
-				t.Errorf("d1: %+v", got)
+			// Three files in pages of three: the second page starts after the last.
+			var d1 []string
+			for _, f := range e.eachFile("d1", nil) {
+				d1 = append(d1, f.m.Path)
+			}
+			if strings.Join(d1, " ") != "d1/f01 d1/f04 d1/f07" {
+				t.Errorf("d1: %v", d1)
 			}
 		})
 	}
