@@ -20,18 +20,21 @@ type Files struct{ s *Space }
 func NewFiles(sp *Space) Files { return Files{s: sp} }
 
 // Each streams the regular files under dir (every depth), ordered by path, from one
-// listing snapshot (List): head gets the snapshot's epoch and seq, then each gets
-// every file's metadata and content, which always agree; keep (nil: every file)
-// skips the files it returns false for before they are opened. A file no write of the space
-// touched since the snapshot is opened at once with its listed metadata (no lookup:
-// while the commit section is held shared and no write has begun since the snapshot,
-// the disk holds what the listing says); once a write has begun, every later file is
-// opened through Open and sent as it is now (a file gone since is skipped). r is valid
-// only until each returns. not_found if dir is not a directory.
+// listing snapshot (List): head (if not nil) gets the snapshot's epoch and seq, then
+// each gets every file's metadata and content, which always agree; keep (nil: every
+// file) skips the files it returns false for before they are opened. A file is opened
+// by its listed metadata, without a lookup, while no write of the space has begun
+// since the snapshot (holding the commit section shared, the disk then holds what the
+// listing says); once one has, every later file is opened through Open and sent as it
+// is now (a file gone since is skipped). r is valid only until each returns.
+// not_found if dir is not a directory.
 func (f Files) Each(ctx context.Context, dir string, keep func(path string) bool, head func(epoch string, seq int64) error, each func(m protocol.Metadata, r io.Reader) error) error {
 	var gen uint64
 	return f.s.snap.list(ctx, dir, true, func(sn snapshot) error {
 		gen = sn.gen
+		if head == nil {
+			return nil
+		}
 		return head(sn.epoch, sn.seq)
 	}, func(e *entry) error {
 		if e.IsDir || keep != nil && !keep(e.Path) {
