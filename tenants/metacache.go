@@ -66,6 +66,15 @@ func (c *metaCache) fill(k string, e *entry, gen uint64) {
 	c.m[k] = e
 }
 
+// generation returns gen. Read holding the space's commit section (Space.mu, which
+// every write holds from its first disk change to its end), two equal generations
+// mean that no write of the space began in between: index and disk are as they were.
+func (c *metaCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
 // begin marks a write in progress; end (always called after begin) ends it.
 func (c *metaCache) begin() {
 	c.mu.Lock()

@@ -47,6 +47,25 @@ func scopeOf(dir string, recursive bool) listScope { return listScope{dir, recur
 // inside a database transaction. An error from head or each stops the listing and is
 // returned. not_found if dir is not a directory.
 func (s *Space) List(ctx context.Context, dir string, recursive bool, head func(epoch string, seq int64) error, each func(protocol.Metadata) error) error {
+	return s.snap.list(ctx, dir, recursive, func(sn snapshot) error {
+		if head == nil {
+			return nil
+		}
+		return head(sn.epoch, sn.seq)
+	}, func(e *entry) error { return each(e.Meta()) })
+}
+
+// snapshot is an open listing's snapshot: the head it reads at, and the metadata
+// cache's generation at that head (metaCache.generation), which tells whether any
+// write of the space has begun since.
+type snapshot struct {
+	epoch string
+	seq   int64
+	gen   uint64
+}
+
+// list is List with the snapshot's generation and the index entries themselves.
+func (s *snapshots) list(ctx context.Context, dir string, recursive bool, head func(snapshot) error, each func(*entry) error) error {
 	d, err := pathrule.CleanDir(dir)
 	if err != nil {
 		return err
@@ -55,19 +74,17 @@ func (s *Space) List(ctx context.Context, dir string, recursive bool, head func(
 		return err
 	}
 	sc := scopeOf(d, recursive)
-	epoch, snap, page, next, done, err := s.snap.firstPage(ctx, d, sc)
+	sn, page, next, done, err := s.firstPage(ctx, d, sc)
 	if err != nil {
 		return err
 	}
-	defer s.snap.endSnapshot(snap)
-	if head != nil {
-		if err := head(epoch, snap); err != nil {
-			return err
-		}
+	defer s.endSnapshot(sn.seq)
+	if err := head(sn); err != nil {
+		return err
 	}
 	for {
 		for _, e := range page {
-			if err := each(e.Meta()); err != nil {
+			if err := each(e); err != nil {
 				return err
 			}
 		}
@@ -77,7 +94,7 @@ func (s *Space) List(ctx context.Context, dir string, recursive bool, head func(
 		if err := ctx.Err(); err != nil {
 			return wrapInternal("list", err)
 		}
-		if page, next, done, err = s.snap.nextPage(ctx, sc, epoch, snap, next); err != nil {
+		if page, next, done, err = s.nextPage(ctx, sc, sn.epoch, sn.seq, next); err != nil {
 			return err
 		}
 	}
@@ -86,7 +103,7 @@ func (s *Space) List(ctx context.Context, dir string, recursive bool, head func(
 // firstPage takes the snapshot (registering it before any writer can commit past
 // it), checks dir and reads the first page, in one read snapshot of the index. On
 // success the caller must endSnapshot.
-func (s *snapshots) firstPage(ctx context.Context, d string, sc listScope) (epoch string, snap int64, page []*entry, next string, done bool, err error) {
+func (s *snapshots) firstPage(ctx context.Context, d string, sc listScope) (sn snapshot, page []*entry, next string, done bool, err error) {
 	registered := false
 	err = s.reg.index.View(ctx, s.id, func(v index.View) error {
 		// Holding the commit section shared, no write is in progress: the snapshot's
@@ -98,9 +115,10 @@ func (s *snapshots) firstPage(ctx context.Context, d string, sc listScope) (epoc
 			return err
 		}
 		var err error
-		epoch, snap, err = v.Head()
+		sn.epoch, sn.seq, err = v.Head()
 		if err == nil {
-			s.snap.beginSnapshot(snap)
+			s.snap.beginSnapshot(sn.seq)
+			sn.gen = s.meta.generation()
 			registered = true
 		}
 		s.mu.RUnlock()
@@ -116,19 +134,19 @@ func (s *snapshots) firstPage(ctx context.Context, d string, sc listScope) (epoc
 				return protocol.Errorf(protocol.CodeNotFound, "no such directory")
 			}
 		}
-		page, next, done, err = v.ListPage(sc.dir, sc.recursive, snap, "", listPageSize)
+		page, next, done, err = v.ListPage(sc.dir, sc.recursive, sn.seq, "", listPageSize)
 		return err
 	})
 	if err != nil {
 		if registered {
-			s.snap.endSnapshot(snap)
+			s.snap.endSnapshot(sn.seq)
 		}
 		if errors.Is(err, index.ErrNoTenant) {
-			return "", 0, nil, "", false, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
+			return snapshot{}, nil, "", false, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 		}
-		return "", 0, nil, "", false, wrapInternal("list", err)
+		return snapshot{}, nil, "", false, wrapInternal("list", err)
 	}
-	return epoch, snap, page, next, done, nil
+	return sn, page, next, done, nil
 }
 
 // nextPage reads the page after the path after, in a read snapshot of its own.

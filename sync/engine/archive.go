@@ -19,6 +19,11 @@ const (
 	// archiveInline is the largest entry read whole into memory and written by a
 	// worker; larger entries stream straight from the archive into their temp file.
 	archiveInline = 256 << 10
+	// archiveFlushEvery is how many files an archive writes between two flushes of
+	// the whole file system started in the background (where the platform has one):
+	// the writeback of the first files overlaps the writing of the next, and the
+	// flush before the state save (which vouches for them) finds less left to write.
+	archiveFlushEvery = 2048
 )
 
 // archiveBufs holds the buffers of inline archive entries.
@@ -100,6 +105,9 @@ func (e xfer) archiveDownloads(ctx context.Context, transfers []*action, out *ou
 	defer rd.Close()
 	e.log.Info("downloading an archive", "dir", dir, "files", len(downloads))
 	u := &unpacker{e: e, ctx: ctx, out: out, pr: pr, done: make(map[*action]bool, len(downloads))}
+	if !e.perFileSync {
+		u.flush = e.root.SyncAll
+	}
 	u.start(max(e.opts.Transfers, 1))
 	entries, used := u.read(rd, want, dir)
 	u.wait()
@@ -119,6 +127,11 @@ type unpacker struct {
 	done map[*action]bool // the actions completed, under mu
 	wg   sync.WaitGroup
 	jobs chan unpackJob
+	// flush (nil: none) flushes the file system, every archiveFlushEvery files, in
+	// the background; flushing (under mu) says one is running, fwg waits for it.
+	flush    func() error
+	flushing bool
+	fwg      sync.WaitGroup
 }
 
 // unpackJob is one inline entry for a worker: its action, metadata and content.
@@ -143,10 +156,34 @@ func (u *unpacker) start(n int) {
 	}
 }
 
-// wait ends the workers once every queued entry is written.
+// wait ends the workers once every queued entry is written, and the background
+// flush if one is running.
 func (u *unpacker) wait() {
 	close(u.jobs)
 	u.wg.Wait()
+	u.fwg.Wait()
+}
+
+// written records a completed action and starts a background flush of the file system
+// after every archiveFlushEvery of them, unless one is still running. It only starts
+// the writeback early: the flush before the state save still runs.
+func (u *unpacker) written(a *action) {
+	u.mu.Lock()
+	u.done[a] = true
+	start := u.flush != nil && !u.flushing && len(u.done)%archiveFlushEvery == 0
+	u.flushing = u.flushing || start
+	u.mu.Unlock()
+	if !start {
+		return
+	}
+	u.fwg.Add(1)
+	go func() {
+		defer u.fwg.Done()
+		_ = u.flush()
+		u.mu.Lock()
+		u.flushing = false
+		u.mu.Unlock()
+	}()
 }
 
 // put writes one entry into place through disk.downloadFrom; the archive's metadata
@@ -163,9 +200,7 @@ func (u *unpacker) put(a *action, m protocol.Metadata, r io.Reader) {
 		return
 	}
 	u.pr.fileDone()
-	u.mu.Lock()
-	u.done[a] = true
-	u.mu.Unlock()
+	u.written(a)
 }
 
 // read walks the archive and hands each wanted entry (same hash and size as planned)

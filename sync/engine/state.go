@@ -102,14 +102,22 @@ func loadState(dir string) (*persisted, error) {
 }
 
 // saveState writes the state file atomically: temp file, fsync, rename, fsync dir.
-// syncAll, when non-nil, is called first (syncfs) so that every file the base refers
-// to is on disk before the base that vouches for it.
+// syncAll, when non-nil, runs first (syncfs) so that every file the base refers to is
+// on disk before the base that vouches for it; the state is encoded meanwhile, and
+// nothing of it is written before syncAll has returned.
 func saveState(dir string, p *persisted, syncAll func() error) error {
+	synced := make(chan struct{})
 	if syncAll != nil {
-		_ = syncAll()
+		go func() {
+			defer close(synced)
+			_ = syncAll()
+		}()
+	} else {
+		close(synced)
 	}
 	p.Version = stateVersion
 	b, err := json.Marshal(p)
+	<-synced
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}

@@ -104,17 +104,21 @@ func (v *view) Lookup(p string) (*index.Entry, error) { return lookup(v.ctx, v.q
 // ListPage reads up to n index rows and undo rows each, up to the smaller of their
 // last paths, and merges them: per path the undo row with the smallest died > snap,
 // where there is one, is the path's state at snap, else the current row is.
+//
+// The key range is one lower and one upper bound on path: given two lower bounds
+// (the subtree's and the page's), SQLite seeks to the first and filters by the
+// other, which read every earlier row of the subtree again for each page.
 func (v *view) ListPage(dir string, recursive bool, snap int64, after string, n int) (page []*index.Entry, next string, done bool, err error) {
-	where, args := "parent = ?", []any{dir}
+	where, args := "parent = ? AND path > ?", []any{dir, after}
 	if recursive {
-		where, args = SubtreeWhere("path", dir)
+		where, args = pageRange(dir, after)
 	}
-	cur, err := entries(v.ctx, v.q, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND `+where+` AND path > ? ORDER BY path LIMIT ?`,
-		append(append([]any{v.id}, args...), after, n)...)
+	cur, err := entries(v.ctx, v.q, `SELECT `+entryCols+` FROM tenant_entries WHERE tenant_id = ? AND `+where+` ORDER BY path LIMIT ?`,
+		append(append([]any{v.id}, args...), n)...)
 	if err != nil {
 		return nil, "", false, err
 	}
-	undo, err := v.undoRows(where, args, snap, after, n)
+	undo, err := v.undoRows(where, args, snap, n)
 	if err != nil {
 		return nil, "", false, err
 	}
@@ -129,12 +133,25 @@ func (v *view) ListPage(dir string, recursive bool, snap int64, after string, n 
 	return index.MergeUndo(cur, undo, next, done), next, done, nil
 }
 
+// pageRange is the condition on path of a recursive page under dir after the path
+// after: every path under dir ("" = the root) greater than after, as one range.
+func pageRange(dir, after string) (string, []any) {
+	if dir == "" {
+		return "path > ?", []any{after}
+	}
+	lo := dir + "/"
+	if after > lo {
+		lo = after
+	}
+	return "path > ? AND path < ?", []any{lo, dir + "0"}
+}
+
 // undoRows reads per path the earliest state after snap (SQLite takes the bare
 // columns from the row holding min(died)).
-func (v *view) undoRows(where string, args []any, snap int64, after string, n int) ([]index.UndoRow, error) {
+func (v *view) undoRows(where string, args []any, snap int64, n int) ([]index.UndoRow, error) {
 	rows, err := v.q.QueryContext(v.ctx, `SELECT path, present, is_dir, size, hash, modified, seq, min(died) FROM tenant_entry_undo
-		WHERE tenant_id = ? AND died > ? AND `+where+` AND path > ? GROUP BY path ORDER BY path LIMIT ?`,
-		append(append([]any{v.id, snap}, args...), after, n)...)
+		WHERE tenant_id = ? AND died > ? AND `+where+` GROUP BY path ORDER BY path LIMIT ?`,
+		append(append([]any{v.id, snap}, args...), n)...)
 	if err != nil {
 		return nil, err
 	}

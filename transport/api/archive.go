@@ -3,7 +3,6 @@ package api
 import (
 	"archive/tar"
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -29,11 +28,11 @@ var archiveBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return 
 // default), from one listing snapshot whose epoch and seq are the X-Sync-Epoch and
 // X-Sync-Seq headers.
 //
-// The answer is streamed as the listing goes: each file is opened (through the
-// tenant's root, never following a symlink) when its entry is written, so memory stays
-// bounded whatever the tree's size. A file gone since the snapshot is skipped; a file
-// changed since is sent as it is now, its PAX "comment" record (hash and seq, see
-// protocol.ArchiveComment) describing the content sent. Once the first byte is out the answer cannot turn into
+// The answer is streamed as the listing goes (tenants.Files): each file is opened
+// (through the tenant's root, never following a symlink) when its entry is written, so
+// memory stays bounded whatever the tree's size. A file gone since the snapshot is
+// skipped; a file changed since is sent as it is now, its PAX "comment" record (hash
+// and seq, see protocol.ArchiveComment) describing the content sent. Once the first byte is out the answer cannot turn into
 // an error: on a failure the connection is aborted so that the client sees a cut
 // stream, never a short archive that looks complete. That includes a client that
 // accepts nothing for limits.stream_stall (transport/guard's write deadline); the listing under the
@@ -54,9 +53,9 @@ func (h *handlers) archive(c echo.Context) error {
 // Share links use it too.
 func ServeArchive(c echo.Context, sp *spaceview.View, dir string, log *slog.Logger) error {
 	ctx := c.Request().Context()
-	a := &archiver{ctx: ctx, sp: sp, resp: c.Response(), dir: dir, buf: archiveBufs.Get().(*[]byte)}
+	a := &archiver{resp: c.Response(), dir: dir, buf: archiveBufs.Get().(*[]byte)}
 	defer archiveBufs.Put(a.buf)
-	err := sp.List(ctx, dir, true, a.begin, a.entry)
+	err := sp.Files(ctx, dir, a.begin, a.entry)
 	if err == nil && !a.started {
 		err = protocol.Errorf(protocol.CodeInternal, "archive produced no snapshot")
 	}
@@ -82,14 +81,13 @@ func ServeArchive(c echo.Context, sp *spaceview.View, dir string, log *slog.Logg
 // archiver writes one GET /api/archive answer: begin sends the headers once the
 // listing's snapshot is known, entry adds one listed file to the tar stream.
 type archiver struct {
-	ctx     context.Context
-	sp      *spaceview.View
 	resp    *echo.Response
 	dir     string
 	bw      *bufio.Writer
 	tw      *tar.Writer
 	started bool // headers sent: from here on a failure aborts the connection
 	hdr     tar.Header
+	pax     map[string]string // hdr's PAX records, reused
 	buf     *[]byte
 }
 
@@ -112,43 +110,34 @@ func (a *archiver) begin(epoch string, seq int64) error {
 	return nil
 }
 
-// entry writes the file m names as it is now; directories and files gone since the
-// snapshot are skipped.
-func (a *archiver) entry(m protocol.Metadata) error {
-	if m.IsDirectory {
-		return nil
+// entry writes one file, m its metadata and r its content (which agree:
+// tenants.Files.Each).
+func (a *archiver) entry(m protocol.Metadata, r io.Reader) error {
+	if a.pax == nil {
+		a.pax = make(map[string]string, 1)
 	}
-	f, meta, err := a.sp.Open(a.ctx, m.Path)
-	if err != nil {
-		if protocol.CodeOf(err) == protocol.CodeNotFound {
-			return nil // gone (or now a directory) since the snapshot
-		}
-		return err
-	}
-	defer f.Close()
+	// Hash and seq in the POSIX "comment" record, which GNU tar and bsdtar ignore
+	// without a warning (protocol.ArchiveComment).
+	a.pax[protocol.ArchivePAXComment] = protocol.ArchiveComment(m.Hash, m.Seq)
 	a.hdr = tar.Header{
-		Typeflag: tar.TypeReg,
-		Name:     meta.Path,
-		Size:     meta.Size,
-		Mode:     0o644,
-		ModTime:  meta.Modified,
-		Format:   tar.FormatPAX,
-		// Hash and seq in the POSIX "comment" record, which GNU tar and
-		// bsdtar ignore without a warning (protocol.ArchiveComment).
-		PAXRecords: map[string]string{
-			protocol.ArchivePAXComment: protocol.ArchiveComment(meta.Hash, meta.Seq),
-		},
+		Typeflag:   tar.TypeReg,
+		Name:       m.Path,
+		Size:       m.Size,
+		Mode:       0o644,
+		ModTime:    m.Modified,
+		Format:     tar.FormatPAX,
+		PAXRecords: a.pax,
 	}
 	if err := a.tw.WriteHeader(&a.hdr); err != nil {
 		return err
 	}
 	// Exactly Size bytes: a file cut or grown on the disk by hand fails here
 	// rather than producing an entry that disagrees with its header.
-	n, err := io.CopyBuffer(a.tw, io.LimitReader(f, meta.Size), *a.buf)
+	n, err := io.CopyBuffer(a.tw, io.LimitReader(r, m.Size), *a.buf)
 	if err != nil {
 		return err
 	}
-	if n != meta.Size {
+	if n != m.Size {
 		return errors.New("archive: file shorter than its index entry")
 	}
 	return nil

@@ -56,6 +56,19 @@ func (v *View) List(ctx context.Context, dir string, recursive bool, head func(e
 	})
 }
 
+// Files streams the regular files under dir with their content (GET /api/archive):
+// dir as in List, and only the files the scope shows.
+func (v *View) Files(ctx context.Context, dir string, head func(epoch string, seq int64) error, each func(protocol.Metadata, io.Reader) error) error {
+	if err := v.scope.CheckDir(dir); err != nil {
+		return err
+	}
+	var keep func(string) bool
+	if v.scope != nil && !v.scope.Contains(dir) {
+		keep = v.scope.Visible
+	}
+	return tenants.NewFiles(v.sp).Each(ctx, dir, keep, head, each)
+}
+
 // Stat returns path's metadata.
 func (v *View) Stat(ctx context.Context, path string) (protocol.Metadata, error) {
 	if err := v.scope.CheckPath(path); err != nil {
