@@ -193,7 +193,7 @@ func (e *Engine) localPass(ctx context.Context, paths []string) (passResult, err
 		}
 		for k, v := range sc.entries {
 			if old, ok := e.local[k]; ok && old.Path != v.Path {
-				if _, err := e.root.Lstat(old.Path); err == nil {
+				if ok, _ := e.disk.listed(old.Path); ok {
 					losers = append(losers, v.Path+"\x00"+old.Path)
 					continue
 				}
