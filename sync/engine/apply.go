@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/syncspace/syncspace/sync/fsys"
@@ -438,21 +439,35 @@ func (e disk) rename(from, to string, caseOnly bool) error {
 	return nil
 }
 
-// listed reports whether the directory holding p lists p's last segment exactly (a
-// case-insensitive file system also finds p under another case or Unicode form).
+// listed reports whether p exists spelled exactly so: each directory on the way lists
+// the next segment by that very name (a case-insensitive file system also finds p
+// under another case or Unicode form).
 func (e disk) listed(p string) (bool, error) {
-	dir := pathrule.Parent(p)
-	if dir == "" {
-		dir = "."
-	}
-	des, err := e.root.ReadDir(dir)
-	if err != nil {
-		return false, err
-	}
-	for _, de := range des {
-		if de.Name() == pathrule.Base(p) {
-			return true, nil
+	dir := "."
+	for _, seg := range strings.Split(p, "/") {
+		des, err := e.root.ReadDir(dir)
+		if err != nil {
+			return false, err
 		}
+		found := false
+		for _, de := range des {
+			if de.Name() == seg {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false, nil
+		}
+		dir = pathJoin(dir, seg)
 	}
-	return false, nil
+	return true, nil
+}
+
+// pathJoin joins a '/'-separated directory ("." for DIR) and a name.
+func pathJoin(dir, name string) string {
+	if dir == "." || dir == "" {
+		return name
+	}
+	return dir + "/" + name
 }
