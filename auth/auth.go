@@ -321,11 +321,14 @@ func (s *Service) MaxTTL() time.Duration { return s.cfg.MaxTTL }
 func (s *Service) MaxOpsTTL() time.Duration { return s.cfg.MaxOpsTTL }
 
 // Run polls the store every PollInterval for revocations and key changes made by any
-// process, and prunes the verified-token cache, until ctx ends.
+// process, and prunes the verified-token cache, until ctx ends. Every
+// RefreshPruneInterval it deletes the refresh records no redemption needs any more
+// (Devices.Prune; every node of a cluster does, which is harmless).
 func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(PollInterval)
 	defer t.Stop()
 	prune := 0
+	lastRefreshPrune := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -338,6 +341,12 @@ func (s *Service) Run(ctx context.Context) {
 		if prune++; prune%50 == 0 {
 			s.cache.pruneExpired(s.now())
 			s.revoked.prune()
+		}
+		if time.Since(lastRefreshPrune) >= RefreshPruneInterval {
+			lastRefreshPrune = time.Now()
+			if _, err := s.Devices().Prune(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("pruning refresh secrets failed", "err", err)
+			}
 		}
 	}
 }

@@ -179,3 +179,63 @@ func TestDeviceRevokeAndBinding(t *testing.T) {
 		t.Fatal("unknown device must be not_found")
 	}
 }
+
+// Prune drops the secrets no redemption needs any more and keeps what reuse
+// detection needs: a secret spent within auth.device_ttl is still recognised (and
+// revokes its device when presented again); one spent longer ago is unknown.
+func TestDevicePruneKeepsReuseDetection(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	now := time.Now()
+	SetNow(f.svc, func() time.Time { return now })
+	dv := f.svc.Devices()
+	// Device A: s1 spent long ago (the device kept alive by later redemptions).
+	s1, _ := enroll(t, f, "laptop", "")
+	g, err := dv.Redeem(ctx, s1, "a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sA := g.RefreshToken
+	// Device B: revoked; its secrets are refused whatever the store holds.
+	sB, dB := enroll(t, f, "phone", "")
+	if err := dv.Revoke(ctx, dB.ID); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		now = now.Add(DefaultDeviceTTL/2 + time.Hour)
+		if g, err = dv.Redeem(ctx, sA, "a", nil); err != nil {
+			t.Fatal(err)
+		}
+		sA = g.RefreshToken
+	}
+	// Device C: t1 spent just now.
+	t1, _ := enroll(t, f, "desktop", "")
+	if _, err := dv.Redeem(ctx, t1, "c", nil); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(RefreshGrace + time.Second)
+	n, err := dv.Prune(ctx)
+	if err != nil || n != 2 { // s1 (spent over device_ttl ago) and B's secret
+		t.Fatalf("Prune: %d, %v; want 2", n, err)
+	}
+	// s1 is unknown now: refused, and device A lives on.
+	if _, err := dv.Redeem(ctx, s1, "x", nil); !isGrantErr(err) {
+		t.Fatalf("pruned secret: %v", err)
+	}
+	if _, err := dv.Redeem(ctx, sB, "x", nil); !isGrantErr(err) {
+		t.Fatalf("revoked device's pruned secret: %v", err)
+	}
+	if g, err = dv.Redeem(ctx, sA, "a", nil); err != nil {
+		t.Fatalf("device A's current secret after Prune: %v", err)
+	}
+	// t1 was spent within device_ttl: kept, and its reuse still revokes device C.
+	if _, err := dv.Redeem(ctx, t1, "x", nil); !isGrantErr(err) {
+		t.Fatalf("reuse after Prune: %v", err)
+	}
+	devs, _ := dv.List(ctx, "acme")
+	for _, d := range devs {
+		if (d.RevokedAt != nil) != (d.Name != "laptop") {
+			t.Fatalf("after Prune, only the reused and the revoked device are revoked: %+v", devs)
+		}
+	}
+}

@@ -78,4 +78,9 @@ type DeviceStore interface {
 	// revoked. Unknown id: ErrNoRecord. The device's tokens are revoked apart
 	// (TokenStore.Revoke with TokenMatch.Device).
 	RevokeDevice(ctx context.Context, id string, at time.Time) (revoked bool, err error)
+	// PruneRefresh deletes the refresh records no redemption needs any more: every
+	// record of a device revoked, or expired at now, and the records spent (UsedAt)
+	// before spentBefore. A device's unspent secret is kept while the device lives. It
+	// returns how many records it deleted.
+	PruneRefresh(ctx context.Context, now, spentBefore time.Time) (int64, error)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"time"
 )
 
 // Redeem exchanges a device's refresh secret for a new access token and a new
@@ -46,6 +47,30 @@ func (dv *Devices) Redeem(ctx context.Context, secret, addr string, peer *x509.C
 		}
 	}
 	return dv.redeemUsed(ctx, secret, rec, d, addr)
+}
+
+// RefreshPruneInterval is how often Run deletes the refresh records no redemption
+// needs any more (Prune).
+const RefreshPruneInterval = 10 * time.Minute
+
+// Prune deletes the refresh records no redemption needs any more and returns how
+// many: those of revoked or expired devices, whose secrets are refused whatever they
+// hold, and the secrets spent more than auth.device_ttl ago. A spent secret is
+// recognised, and revokes its device when presented again, for auth.device_ttl after
+// it was spent: longer than any credential holding it stays valid unused (device_ttl
+// after its last use); after that it is an unknown secret (invalid_grant, no
+// revocation). The device's current secret is never deleted while the device lives.
+func (dv *Devices) Prune(ctx context.Context) (int64, error) {
+	s := dv.s
+	now := s.now()
+	n, err := s.store.PruneRefresh(ctx, now, now.Add(-s.cfg.DeviceTTL))
+	if err != nil {
+		return n, internal("prune refresh secrets", err)
+	}
+	if n > 0 {
+		s.log.Info("pruned spent refresh secrets", "records", n)
+	}
+	return n, nil
 }
 
 // live returns device id if it may redeem now: not revoked, not expired, its

@@ -108,6 +108,17 @@ func (s *Store) SettleAccess(ctx context.Context, jti string) error {
 	return err
 }
 
+// PruneRefresh implements auth.DeviceStore.
+func (s *Store) PruneRefresh(ctx context.Context, now, spentBefore time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM auth_refresh WHERE (used_at IS NOT NULL AND used_at < $1)
+		OR device_id IN (SELECT id FROM auth_devices WHERE revoked_at IS NOT NULL OR expires_at <= $2)`,
+		spentBefore.UnixNano(), now.UnixNano())
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
 // RevokeDevice implements auth.DeviceStore.
 func (s *Store) RevokeDevice(ctx context.Context, id string, at time.Time) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE auth_devices SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, id, at.UnixNano())

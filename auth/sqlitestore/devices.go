@@ -187,6 +187,17 @@ func (s *Store) SettleAccess(ctx context.Context, jti string) error {
 	return err
 }
 
+// PruneRefresh implements auth.DeviceStore.
+func (s *Store) PruneRefresh(ctx context.Context, now, spentBefore time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM auth_refresh WHERE (used_at IS NOT NULL AND used_at < ?)
+		OR device_id IN (SELECT id FROM auth_devices WHERE revoked_at IS NOT NULL OR expires_at <= ?)`,
+		spentBefore.UnixNano(), now.UnixNano())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // RevokeDevice implements auth.DeviceStore.
 func (s *Store) RevokeDevice(ctx context.Context, id string, at time.Time) (bool, error) {
 	res, err := s.db.ExecContext(ctx, `UPDATE auth_devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, at.UnixNano(), id)

@@ -135,3 +135,57 @@ func testRevokeDevice(t *testing.T, st auth.Store) {
 		t.Fatalf("revoked device: %+v", got)
 	}
 }
+
+// testPruneRefresh: PruneRefresh deletes the secrets spent before its cutoff and
+// every secret of a revoked or expired device, and keeps the rest: a live device's
+// current secret and its recently spent ones (whose reuse must still be recognised).
+func testPruneRefresh(t *testing.T, st auth.Store) {
+	ctx := context.Background()
+	add := func(d auth.DeviceRecord, hash string) {
+		t.Helper()
+		if err := st.AddDevice(ctx, d, auth.RefreshRecord{Hash: hash, DeviceID: d.ID, IssuedAt: d.CreatedAt}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(device("live", "acme", base), "l1")
+	add(device("gone", "acme", base), "r1")
+	old := device("old", "acme", base)
+	old.ExpiresAt = base.Add(20 * time.Minute)
+	add(old, "e1")
+	// live: l1 spent at +1m, l2 at +30m, l3 current.
+	for i, at := range []time.Duration{time.Minute, 30 * time.Minute} {
+		use := auth.DeviceUse{At: base.Add(at), ExpiresAt: base.Add(2 * time.Hour)}
+		from, to := "l"+string(rune('1'+i)), "l"+string(rune('2'+i))
+		if err := st.Rotate(ctx, from, auth.RefreshRecord{Hash: to, DeviceID: "live", IssuedAt: use.At}, "jti-"+to, []byte("s"), use); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.RevokeDevice(ctx, "gone", base.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := st.PruneRefresh(ctx, base.Add(40*time.Minute), base.Add(5*time.Minute))
+	if err != nil || n != 3 {
+		t.Fatalf("PruneRefresh: %d deleted, %v; want 3", n, err)
+	}
+	for _, h := range []string{"l1", "r1", "e1"} {
+		if _, err := st.RefreshSecret(ctx, h); !errors.Is(err, auth.ErrNoRecord) {
+			t.Errorf("%s kept: %v", h, err)
+		}
+	}
+	for _, h := range []string{"l2", "l3"} {
+		if r, err := st.RefreshSecret(ctx, h); err != nil || r.DeviceID != "live" {
+			t.Errorf("%s lost: %+v %v", h, r, err)
+		}
+	}
+	if r, _ := st.RefreshSecret(ctx, "l2"); r.UsedAt == nil {
+		t.Error("a kept spent secret must stay spent")
+	}
+	for _, id := range []string{"live", "gone", "old"} {
+		if _, err := st.Device(ctx, id); err != nil {
+			t.Errorf("device %s lost: %v", id, err)
+		}
+	}
+	if n, err := st.PruneRefresh(ctx, base.Add(40*time.Minute), base.Add(5*time.Minute)); err != nil || n != 0 {
+		t.Fatalf("PruneRefresh again: %d, %v", n, err)
+	}
+}

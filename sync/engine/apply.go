@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/syncspace/syncspace/sync/fsys"
@@ -105,7 +106,7 @@ func (e disk) mkdirLocal(a *action, out *outcome) error {
 	}
 	e.mu.Lock()
 	e.local[a.key] = localEntry{Path: target, Dir: true}
-	e.base[a.key] = baseEntry{Path: a.path, Dir: true}
+	e.base[a.key] = syncedBase(a.path, target, true, "")
 	e.ensureParents(a.path, 0)
 	e.dirty = true
 	e.mu.Unlock()
@@ -281,7 +282,7 @@ func (e disk) place(a *action, out *outcome, tmp string, meta protocol.Metadata,
 			// Already there (same content): just record it.
 			e.mu.Lock()
 			e.local[a.key] = *cur
-			e.base[a.key] = baseEntry{Path: a.path, Hash: sum}
+			e.base[a.key] = syncedBase(a.path, target, false, sum)
 			e.ensureParents(a.path, 0)
 			e.dirty = true
 			e.mu.Unlock()
@@ -325,7 +326,7 @@ func (e disk) downloaded(a *action, out *outcome, meta protocol.Metadata, sum st
 	le.Hash, le.At = sum, time.Now().UnixNano()
 	e.mu.Lock()
 	e.local[a.key] = le
-	e.base[a.key] = baseEntry{Path: a.path, Hash: sum}
+	e.base[a.key] = syncedBase(a.path, le.Path, false, sum)
 	if a.r.Hash != sum && meta.Seq > a.r.Seq {
 		m := a.r
 		m.Hash, m.Seq, m.Size = sum, meta.Seq, le.Size
@@ -342,15 +343,16 @@ func (e disk) downloaded(a *action, out *outcome, meta protocol.Metadata, sum st
 }
 
 // tryLocalMove mirrors a server Move by renaming the local file or directory, when
-// the local source is still what was synced and the target is free.
-func (e disk) tryLocalMove(mv pendingMove) {
+// the local source is still what was synced and the target is free, and reports
+// whether it did.
+func (e disk) tryLocalMove(mv pendingMove) bool {
 	e.mu.Lock()
 	l, lok := e.local[mv.fromKey]
 	b, bok := e.base[mv.fromKey]
 	_, tok := e.local[mv.toKey]
 	e.mu.Unlock()
 	if !lok || !bok || l.Dir != mv.dir || b.Dir != mv.dir || (tok && mv.toKey != mv.fromKey) {
-		return
+		return false
 	}
 	e.mu.Lock()
 	to := e.localPathFor(mv.toPath)
@@ -358,22 +360,22 @@ func (e disk) tryLocalMove(mv pendingMove) {
 	if !l.Dir {
 		cur, err := e.statLocal(l.Path, &l)
 		if err != nil || cur == nil || cur.Hash != b.Hash {
-			return
+			return false
 		}
 	}
 	if mv.toKey != mv.fromKey {
 		if _, err := e.root.Lstat(to); err == nil {
-			return
+			return false
 		}
 	}
 	if dir := pathrule.Parent(to); dir != "" {
 		if err := e.root.MkdirAll(dir, 0o755); err != nil {
-			return
+			return false
 		}
 	}
-	if err := e.root.Rename(l.Path, to); err != nil {
+	if err := e.rename(l.Path, to, mv.toKey == mv.fromKey); err != nil {
 		e.log.Debug("local move failed, syncing by content", "from", l.Path, "to", to, "err", err)
-		return
+		return false
 	}
 	e.mu.Lock()
 	moveLocal(e.local, mv.fromKey, l.Path, mv.toKey, to)
@@ -385,6 +387,9 @@ func (e disk) tryLocalMove(mv pendingMove) {
 		delete(e.base, k)
 		if pathrule.Within(v.Path, b.Path) {
 			v.Path = mv.toPath + v.Path[len(b.Path):]
+		}
+		if k == mv.fromKey {
+			v.Name = localName(mv.toPath, to)
 		}
 		moved[mv.toKey+k[len(mv.fromKey):]] = v
 	}
@@ -398,4 +403,79 @@ func (e disk) tryLocalMove(mv pendingMove) {
 		_, _ = e.scan(to) // re-adds watches under the new name
 	}
 	e.log.Info("moved locally", "from", l.Path, "to", to)
+	return true
+}
+
+// followServerCase carries out opMoveLocal: the server renamed a's last segment in
+// case only; the local name follows when it still holds what was synced. Otherwise
+// the base takes the server's spelling and the local name stays as it is.
+func (e disk) followServerCase(a *action) {
+	e.mu.Lock()
+	b := e.base[a.key]
+	e.mu.Unlock()
+	if e.tryLocalMove(pendingMove{fromKey: a.key, fromPath: b.Path, toKey: a.key, toPath: a.r.Path, dir: a.r.IsDirectory}) {
+		return
+	}
+	e.mu.Lock()
+	e.recordBase(a)
+	e.mu.Unlock()
+}
+
+// rename renames the local from to to; caseOnly says the two differ only in case (or
+// Unicode form). A case-insensitive file system that keeps the old spelling on such a
+// rename (it found the target "already there") gets it in two steps, through a
+// temporary name in the same directory.
+func (e disk) rename(from, to string, caseOnly bool) error {
+	if err := e.root.Rename(from, to); err != nil || !caseOnly || from == to {
+		return err
+	}
+	if ok, err := e.listed(to); ok || err != nil {
+		return err
+	}
+	dir := pathrule.Parent(to)
+	tmp := fmt.Sprintf("%scase-%d", tmpPrefix, time.Now().UnixNano())
+	if dir != "" {
+		tmp = dir + "/" + tmp
+	}
+	if err := e.root.RenameNoReplace(from, tmp); err != nil {
+		return err
+	}
+	if err := e.root.RenameNoReplace(tmp, to); err != nil {
+		_ = e.root.Rename(tmp, from)
+		return err
+	}
+	return nil
+}
+
+// listed reports whether p exists spelled exactly so: each directory on the way lists
+// the next segment by that very name (a case-insensitive file system also finds p
+// under another case or Unicode form).
+func (e disk) listed(p string) (bool, error) {
+	dir := "."
+	for _, seg := range strings.Split(p, "/") {
+		des, err := e.root.ReadDir(dir)
+		if err != nil {
+			return false, err
+		}
+		found := false
+		for _, de := range des {
+			if de.Name() == seg {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false, nil
+		}
+		dir = pathJoin(dir, seg)
+	}
+	return true, nil
+}
+
+// pathJoin joins a '/'-separated directory ("." for DIR) and a name.
+func pathJoin(dir, name string) string {
+	if dir == "." || dir == "" {
+		return name
+	}
+	return dir + "/" + name
 }

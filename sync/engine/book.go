@@ -67,7 +67,11 @@ func (e *book) recordBase(a *action) {
 		delete(e.base, a.key)
 		return
 	}
-	e.base[a.key] = baseEntry{Path: a.r.Path, Dir: a.r.IsDirectory, Hash: a.r.Hash}
+	lpath := ""
+	if a.l != nil {
+		lpath = a.l.Path
+	}
+	e.base[a.key] = syncedBase(a.r.Path, lpath, a.r.IsDirectory, a.r.Hash)
 }
 
 // noteOwnSeq records a seq made by this client (learned from an HTTP answer).
@@ -117,9 +121,6 @@ func (e *book) ensureParents(p string, seq int64) {
 		dir := strings.Join(segs[:i], "/")
 		k := pathrule.FoldKey(dir)
 		e.vouchDir(k, dir, seq)
-		if _, ok := e.base[k]; !ok {
-			e.base[k] = baseEntry{Path: dir, Dir: true}
-		}
 		if l, ok := e.local[k]; ok && l.Dir {
 			local = l.Path
 		} else {
@@ -129,6 +130,9 @@ func (e *book) ensureParents(p string, seq int64) {
 				local += "/" + segs[i-1]
 			}
 			e.local[k] = localEntry{Path: local, Dir: true}
+		}
+		if _, ok := e.base[k]; !ok {
+			e.base[k] = syncedBase(dir, local, true, "")
 		}
 	}
 	e.dirty = true
@@ -168,6 +172,21 @@ func removeSubtree[V any](m map[string]V, k string) {
 	for mk := range m {
 		if pathrule.Within(mk, k) {
 			delete(m, mk)
+		}
+	}
+}
+
+// repathSubtree rewrites the paths of the entries under key k (k itself excluded)
+// from the spelling from to the spelling to, keys unchanged: what a case-only rename
+// of the directory k does to its subtree. path gives an entry's path field.
+func repathSubtree[V any](m map[string]V, k, from, to string, path func(*V) *string) {
+	for mk, v := range m {
+		if mk == k || !pathrule.Within(mk, k) {
+			continue
+		}
+		if p := path(&v); pathrule.Within(*p, from) {
+			*p = to + (*p)[len(from):]
+			m[mk] = v
 		}
 	}
 }

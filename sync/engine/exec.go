@@ -71,6 +71,10 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 	}
 	e.mu.Unlock()
 	if !e.runSteps(ctx, out, moves, func(a *action) error {
+		if a.op == opMoveLocal {
+			e.disk.followServerCase(a)
+			return nil
+		}
 		err := e.xfer.moveRemote(octx, a, out)
 		if err != nil {
 			out.again(a.fromKey)

@@ -219,52 +219,109 @@ func TestFakeFSBasicScenarios(t *testing.T) {
 	}
 }
 
-// A case-only rename made locally is a rename to the same name (SPEC §3: names equal
-// under folding are one): the file keeps its new case on that disk, the server and the
-// other clients keep theirs, nothing is uploaded or deleted. A case-only rename made on
-// the server (a move) likewise leaves every client's file where it is, under the case
-// it has on that disk, with its content.
+// A case-only rename is a rename (SPEC §3: a move may change only the case of a
+// name): made on a case-insensitive disk it becomes one move on the server (no upload,
+// no delete) and the other clients rename their file in place; made on the server or
+// on a case-sensitive disk, likewise. A file or a directory; edits keep flowing.
 func TestFakeFSCaseOnlyRename(t *testing.T) {
 	c := startSyncd(t)
 	w, l := openSide(t, c, true), openSide(t, c, false)
 	w.write(t, "report.txt", "data")
+	if err := w.fs.MkdirAll("Docs", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.write(t, "Docs/x.md", "x")
 	settle(t, w, l)
 	_, seq := w.e.Head()
 	if err := w.fs.Rename("report.txt", "Report.txt"); err != nil {
 		t.Fatal(err)
 	}
 	settle(t, w, l)
-	if _, now := w.e.Head(); now != seq {
-		t.Fatalf("a local case-only rename changed the server: seq %d → %d", seq, now)
+	if _, now := w.e.Head(); now != seq+1 {
+		t.Fatalf("a local case-only rename: seq %d → %d, want one move", seq, now)
 	}
-	if got := w.names(t); !eq(got, "Report.txt") || w.read(t, "report.TXT") != "data" {
-		t.Fatalf("fake side after its case-only rename: %v", got)
+	want := func(what string, names ...string) {
+		t.Helper()
+		for _, s := range []struct {
+			name string
+			got  []string
+		}{{"server", serverNames(t, c)}, {"fake side", w.names(t)}, {"linux side", l.names(t)}} {
+			if !eq(s.got, names...) {
+				t.Fatalf("%s: %s has %v, want %v", what, s.name, s.got, names)
+			}
+		}
 	}
-	if got := l.names(t); !eq(got, "report.txt") || l.read(t, "report.txt") != "data" {
-		t.Fatalf("linux side: %v", got)
+	want("case-only rename on the case-insensitive side", "Docs/x.md", "Report.txt")
+	if l.read(t, "Report.txt") != "data" {
+		t.Fatal("content lost on the linux side")
 	}
 	// The server renames (a move whose target differs only in case).
-	if _, err := c.Move(context.Background(), "report.txt", "REPORT.txt", "", "admin"); err != nil {
+	if _, err := c.Move(context.Background(), "Report.txt", "REPORT.txt", "", "admin"); err != nil {
 		t.Fatalf("server-side case-only move: %v", err)
 	}
 	settle(t, w, l)
-	if got := serverNames(t, c); !eq(got, "REPORT.txt") {
-		t.Fatalf("server: %v", got)
+	want("case-only move on the server", "Docs/x.md", "REPORT.txt")
+	// The case-sensitive side renames a file and the fake side a directory.
+	if err := l.fs.Rename("REPORT.txt", "report.TXT"); err != nil {
+		t.Fatal(err)
 	}
-	if got := l.names(t); !eq(got, "report.txt") || l.read(t, "report.txt") != "data" {
-		t.Fatalf("linux side after the server's case-only move: %v", got)
+	if err := w.fs.Rename("Docs", "docs"); err != nil {
+		t.Fatal(err)
 	}
-	if got := w.names(t); !eq(got, "Report.txt") || w.read(t, "Report.txt") != "data" {
-		t.Fatalf("fake side after the server's case-only move: %v", got)
-	}
-	// And a real change still flows both ways through the differently cased names.
-	l.write(t, "report.txt", "edited")
+	_, seq = w.e.Head()
 	settle(t, l, w)
-	if w.read(t, "Report.txt") != "edited" {
-		t.Fatal("an edit did not reach the fake side")
+	want("case-only renames of a file and a directory", "docs/x.md", "report.TXT")
+	if _, now := w.e.Head(); now != seq+2 {
+		t.Fatalf("two case-only renames: seq %d → %d, want two moves", seq, now)
 	}
-	if got := serverNames(t, c); !eq(got, "REPORT.txt") {
-		t.Fatalf("server after the edit: %v", got)
+	// And a real change still flows both ways.
+	l.write(t, "report.TXT", "edited")
+	w.write(t, "docs/x.md", "x2")
+	settle(t, l, w)
+	if w.read(t, "report.TXT") != "edited" || l.read(t, "docs/x.md") != "x2" {
+		t.Fatal("an edit did not cross after the renames")
+	}
+	want("edits after the renames", "docs/x.md", "report.TXT")
+}
+
+// A case-only rename on a case-insensitive disk seen by the running engine's watcher
+// (not a full rescan): it is a rename, not a second name that folds to the first.
+func TestFakeFSCaseOnlyRenameLive(t *testing.T) {
+	c := startSyncd(t)
+	w, l := openSide(t, c, true), openSide(t, c, false)
+	w.write(t, "report.txt", "data")
+	settle(t, w, l)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.e.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	// Run's first full pass ends before its watches catch events: give it a moment.
+	start := w.e.Status().LastSync
+	waitFor("the first pass", func() bool { return w.e.Status().LastSync.After(start) })
+	time.Sleep(500 * time.Millisecond)
+	if err := w.fs.Rename("report.txt", "Report.txt"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the move on the server", func() bool { return eq(serverNames(t, c), "Report.txt") })
+	if strings.Contains(w.logs.String(), "kept but not synced") {
+		t.Fatalf("the rename was taken for a second name:\n%s", w.logs.String())
+	}
+	l.sync(t)
+	if got := l.names(t); !eq(got, "Report.txt") {
+		t.Fatalf("linux side: %v", got)
 	}
 }
 

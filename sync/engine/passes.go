@@ -193,8 +193,12 @@ func (e *Engine) localPass(ctx context.Context, paths []string) (passResult, err
 		}
 		for k, v := range sc.entries {
 			if old, ok := e.local[k]; ok && old.Path != v.Path {
-				if _, err := e.root.Lstat(old.Path); err == nil {
-					losers = append(losers, v.Path+"\x00"+old.Path)
+				if ok, _ := e.disk.listed(old.Path); ok {
+					if ok, _ := e.disk.listed(v.Path); ok {
+						losers = append(losers, v.Path+"\x00"+old.Path)
+					}
+					// else: old's name, found by another spelling (a case-insensitive
+					// file system), not a second name.
 					continue
 				}
 			}

@@ -21,9 +21,10 @@ const (
 	opUpload
 	opDownload   // aside: move the local version away first (conflict)
 	opMoveRemote // a local rename: move on the server (from = from, path = to)
+	opMoveLocal  // a case-only rename on the server: rename the local name in place
 )
 
-var opNames = [...]string{"record", "delete-remote", "delete-local", "mkdir-remote", "mkdir-local", "upload", "download", "move-remote"}
+var opNames = [...]string{"record", "delete-remote", "delete-local", "mkdir-remote", "mkdir-local", "upload", "download", "move-remote", "move-local"}
 
 func (o opKind) String() string { return opNames[o] }
 
@@ -183,9 +184,7 @@ func (pl *plan) decideKey(v keyView, refused func(k string, ls side) bool) {
 	}
 	switch decide(ls, bs, rs) {
 	case decNone:
-		if v.bOK && v.b.Path != v.path && v.rOK {
-			mk(opRecord) // a case-only rename on the server: follow its spelling
-		}
+		pl.followCase(v, mk)
 	case decRecord:
 		mk(opRecord)
 	case decPush:
@@ -202,6 +201,41 @@ func (pl *plan) decideKey(v keyView, refused func(k string, ls side) bool) {
 			pl.transfers++
 			pl.transferBytes += v.r.Size
 		}
+	}
+}
+
+// followCase adds the actions for a key whose sides agree on what it holds but not
+// necessarily on how its name is spelled (case and Unicode form fold to one key): a
+// last segment renamed here is moved on the server; one renamed on the server is
+// renamed here in place; a parent spelled otherwise on the server is recorded. A name
+// that differed between this disk and the server when they last agreed (base Name) is
+// not a rename.
+func (pl *plan) followCase(v keyView, mk func(opKind) *action) {
+	if !v.bOK || !v.rOK {
+		return
+	}
+	synced, server := v.b.name(), pathrule.Base(v.r.Path)
+	local := synced
+	if v.l != nil {
+		local = localName(server, v.l.Path)
+		if local == "" {
+			local = server
+		}
+	}
+	switch {
+	case local != synced && local != server:
+		a := mk(opMoveRemote)
+		a.from, a.fromKey, a.fromR = v.r.Path, v.key, v.r
+		a.path = local
+		if dir := pathrule.Parent(v.r.Path); dir != "" {
+			a.path = dir + "/" + local
+		}
+	case local != synced:
+		mk(opRecord) // renamed here to the server's spelling
+	case pathrule.Base(v.b.Path) != server && local != server && v.l != nil:
+		mk(opMoveLocal)
+	case v.b.Path != v.r.Path:
+		mk(opRecord) // follow the server's spelling
 	}
 }
 
@@ -367,7 +401,7 @@ func sortActs(acts []*action) (records, moves, deletes, mkdirs, transfers []*act
 		switch a.op {
 		case opRecord:
 			records = append(records, a)
-		case opMoveRemote:
+		case opMoveRemote, opMoveLocal:
 			moves = append(moves, a)
 		case opDeleteLocal, opDeleteRemote:
 			if !a.covered {

@@ -55,6 +55,9 @@ type sides struct {
 	local, base, remote map[string]string
 	others              []string          // local symlinks or special files
 	refused             map[string]string // path → refused content letter
+	// synced is the local name a base path had when the sides last agreed (default:
+	// the local name of the same key now, or the base's own).
+	synced map[string]string
 }
 
 func (s sides) book() *book {
@@ -68,7 +71,11 @@ func (s sides) book() *book {
 		}
 	}
 	for p, v := range s.base {
-		b.base[key(p)] = baseEntry{Path: p, Dir: v == "/", Hash: map[bool]string{true: "", false: hashOf(v[0])}[v == "/"]}
+		lpath, ok := s.synced[p]
+		if !ok {
+			lpath = b.local[key(p)].Path
+		}
+		b.base[key(p)] = syncedBase(p, lpath, v == "/", map[bool]string{true: "", false: hashOf(v[0])}[v == "/"])
 	}
 	for p, v := range s.remote {
 		if v == "/" {
@@ -118,7 +125,13 @@ func TestDecidePaths(t *testing.T) {
 		{"refused content changed: pushed", sides{local: map[string]string{"a": "y"}, refused: map[string]string{"a": "x"}}, []string{"upload a"}},
 		{"symlink left alone", sides{remote: map[string]string{"l": "x"}, others: []string{"l"}}, nil},
 		{"ignored built-in", sides{local: map[string]string{".DS_Store": "x", "d/Thumbs.db": "y"}}, nil},
-		{"server renamed by case only: follow its spelling", sides{local: map[string]string{"A.txt": "x"}, base: map[string]string{"A.txt": "x"}, remote: map[string]string{"a.txt": "x"}}, []string{"record a.txt @A.txt"}},
+		{"server renamed by case only: rename in place", sides{local: map[string]string{"A.txt": "x"}, base: map[string]string{"A.txt": "x"}, remote: map[string]string{"a.txt": "x"}}, []string{"move-local a.txt @A.txt"}},
+		{"server renamed a parent by case only: follow its spelling", sides{local: map[string]string{"D/a": "x"}, base: map[string]string{"D/a": "x"}, remote: map[string]string{"d/a": "x"}}, []string{"record d/a @D/a"}},
+		{"server renamed by case only, local name was already otherwise: record", sides{local: map[string]string{"A.txt": "x"}, base: map[string]string{"a.txt": "x"}, remote: map[string]string{"A.txt": "x"}}, []string{"record A.txt"}},
+		{"renamed locally by case only: move on the server", sides{local: map[string]string{"Report.txt": "x"}, base: map[string]string{"report.txt": "x"}, remote: map[string]string{"report.txt": "x"}, synced: map[string]string{"report.txt": "report.txt"}}, []string{"move-remote Report.txt <- report.txt"}},
+		{"renamed locally by case only to the server's new spelling: record", sides{local: map[string]string{"A.txt": "x"}, base: map[string]string{"a.txt": "x"}, remote: map[string]string{"A.txt": "x"}, synced: map[string]string{"a.txt": "a.txt"}}, []string{"record A.txt"}},
+		{"directory renamed locally by case only: one move", sides{local: map[string]string{"docs": "/", "docs/x": "x"}, base: map[string]string{"Docs": "/", "Docs/x": "x"}, remote: map[string]string{"Docs": "/", "Docs/x": "x"}, synced: map[string]string{"Docs": "Docs"}}, []string{"move-remote docs <- Docs"}},
+		{"local Unicode form differs from the server's: nothing", sides{local: map[string]string{"e\u0301.txt": "x"}, base: map[string]string{"\u00e9.txt": "x"}, remote: map[string]string{"\u00e9.txt": "x"}, synced: map[string]string{"\u00e9.txt": "\u00e9.txt"}}, nil},
 		{"new local file under a server directory spelled otherwise", sides{local: map[string]string{"docs": "/", "docs/n": "x"}, base: map[string]string{"Docs": "/"}, remote: map[string]string{"Docs": "/"}}, []string{"upload Docs/n @docs/n"}},
 
 		// attacks

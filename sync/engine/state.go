@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/fsys"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // stateVersion is bumped when the state file's meaning changes; an unknown version is
@@ -29,6 +30,38 @@ type baseEntry struct {
 	Path string `json:"p"`           // server path (NFC)
 	Dir  bool   `json:"d,omitempty"` // a directory
 	Hash string `json:"h,omitempty"` // content hash of a file
+	// Name is the last segment of the local name (NFC) when it differs from Path's,
+	// only in case: the spelling this disk had when the sides last agreed. "" means
+	// the same as Path's. A local name whose case differs from it was renamed here.
+	Name string `json:"n,omitempty"`
+}
+
+// syncedBase is the base of server path p (a directory, or a file with content hash)
+// synced with the local path lpath ("" or the same spelling: none to remember).
+func syncedBase(p, lpath string, dir bool, hash string) baseEntry {
+	return baseEntry{Path: p, Dir: dir, Hash: hash, Name: localName(p, lpath)}
+}
+
+// localName is the Name of a base at server path p synced with local path lpath.
+func localName(p, lpath string) string {
+	if lpath == "" {
+		return ""
+	}
+	if c, err := pathrule.Clean(lpath); err == nil {
+		lpath = c
+	}
+	if n := pathrule.Base(lpath); n != pathrule.Base(p) {
+		return n
+	}
+	return ""
+}
+
+// name is the last segment of the local name as it was when the sides last agreed.
+func (b baseEntry) name() string {
+	if b.Name != "" {
+		return b.Name
+	}
+	return pathrule.Base(b.Path)
 }
 
 // localEntry is the last observation of one local path, used as a hash cache: the

@@ -95,7 +95,11 @@ func (e xfer) moveRemote(ctx context.Context, a *action, out *outcome) error {
 	delete(e.remoteM, a.fromKey)
 	delete(e.base, a.fromKey)
 	e.setRemote(meta)
-	e.base[a.key] = baseEntry{Path: meta.Path, Hash: meta.Hash}
+	e.base[a.key] = syncedBase(meta.Path, a.lpath, meta.IsDirectory, meta.Hash)
+	if meta.IsDirectory {
+		repathSubtree(e.remoteM, a.key, a.from, meta.Path, func(m *protocol.Metadata) *string { return &m.Path })
+		repathSubtree(e.base, a.key, a.from, meta.Path, func(b *baseEntry) *string { return &b.Path })
+	}
 	e.ensureParents(meta.Path, meta.Seq)
 	e.noteOwnSeq(meta.Seq)
 	e.dirty = true
@@ -121,7 +125,7 @@ func (e xfer) mkdirRemote(ctx context.Context, a *action, out *outcome) error {
 	}
 	e.mu.Lock()
 	e.setRemote(meta)
-	e.base[a.key] = baseEntry{Path: meta.Path, Dir: true}
+	e.base[a.key] = syncedBase(meta.Path, a.lpath, true, "")
 	e.ensureParents(meta.Path, meta.Seq)
 	if created {
 		e.noteOwnSeq(meta.Seq)
@@ -190,7 +194,7 @@ func (e xfer) upload(ctx context.Context, a *action, out *outcome, pr *progress)
 	}
 	e.mu.Lock()
 	e.setRemote(meta)
-	e.base[a.key] = baseEntry{Path: meta.Path, Hash: meta.Hash}
+	e.base[a.key] = syncedBase(meta.Path, cur.Path, false, meta.Hash)
 	e.local[a.key] = *cur
 	e.ensureParents(meta.Path, meta.Seq)
 	e.noteOwnSeq(meta.Seq)

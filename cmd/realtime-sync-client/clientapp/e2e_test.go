@@ -2,6 +2,8 @@ package clientapp
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -433,5 +435,49 @@ func TestReadOnlyTokenDownloadsAndReportsRefusals(t *testing.T) {
 	c.stop()
 	if code, _ := runOnce(t, srv.URL, rtok, r); code != 1 {
 		t.Fatalf("--once with a refused file: exit %d, want 1", code)
+	}
+}
+
+// A case-only rename on one client reaches the server and the other client as a
+// rename, in both directions, for a file and for a directory (live clients).
+func TestCaseOnlyRenamePropagates(t *testing.T) {
+	srv := startServer(t)
+	tok := writeToken(t, srv.Token)
+	a, b := t.TempDir(), t.TempDir()
+	startClient(t, "A", srv.URL, tok, a, "--realtime")
+	startClient(t, "B", srv.URL, tok, b, "--realtime")
+	writeFile(t, filepath.Join(a, "Report.txt"), "report")
+	writeFile(t, filepath.Join(a, "Photos", "p.jpg"), "jpeg")
+	eventually(t, waitLong, "create A→B", func() bool {
+		return fileIs(filepath.Join(b, "Report.txt"), "report")() && fileIs(filepath.Join(b, "Photos", "p.jpg"), "jpeg")()
+	})
+	if err := os.Rename(filepath.Join(a, "Report.txt"), filepath.Join(a, "report.txt")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, waitLong, "case-only file rename A→B", func() bool {
+		return fileIs(filepath.Join(b, "report.txt"), "report")() && gone(filepath.Join(b, "Report.txt"))()
+	})
+	if err := os.Rename(filepath.Join(b, "Photos"), filepath.Join(b, "photos")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, waitLong, "case-only directory rename B→A", func() bool {
+		return fileIs(filepath.Join(a, "photos", "p.jpg"), "jpeg")() && gone(filepath.Join(a, "Photos"))()
+	})
+	eventually(t, waitLong, "trees equal", sameTree(t, a, b))
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/list?recursive=true", nil)
+	req.Header.Set("Authorization", "Bearer "+srv.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`"report.txt"`, `"photos"`, `"photos/p.jpg"`} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("server list lacks %s: %s", want, body)
+		}
+	}
+	if strings.Contains(string(body), "Report") || strings.Contains(string(body), "Photos") {
+		t.Fatalf("server keeps an old spelling: %s", body)
 	}
 }

@@ -458,6 +458,13 @@ func (l *latencies) add(d time.Duration) {
 	l.mu.Unlock()
 }
 
+// len is the number of durations collected since the last take.
+func (l *latencies) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.d)
+}
+
 // take returns the collected durations and starts afresh.
 func (l *latencies) take() []time.Duration {
 	l.mu.Lock()
