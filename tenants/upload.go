@@ -150,10 +150,10 @@ func (u *upload) copyBody(ctx context.Context, body io.Reader, o PutOptions, rep
 	track := u.s.reg.tracksDisk()
 	var checked int64 // body bytes written at the last free-disk check
 	h := sha256.New()
-	rec := newChunkRecorder(o.Size)
+	rec := newChunkRecorder(body, o.Size)
 	var hw io.Writer = h
-	if rec != nil {
-		hw = io.MultiWriter(h, rec)
+	if w := rec.writer(); w != nil {
+		hw = io.MultiWriter(h, w)
 	}
 	// A small declared body gets a buffer of its size (one byte more shows a body
 	// longer than declared), not the full 256 KiB to allocate and clear.
@@ -215,7 +215,7 @@ func (u *upload) copyBody(ctx context.Context, body io.Reader, o PutOptions, rep
 		return protocol.Errorf(protocol.CodeBadRequest, "the body is shorter than its declared size")
 	}
 	u.hash = hex.EncodeToString(h.Sum(nil))
-	u.chunks = rec.done()
+	u.chunks = rec.done(u.size)
 	return nil
 }
 
