@@ -68,6 +68,9 @@ type upload struct {
 	// chunks is the content's chunk list (sync/chunk) when it is large enough for
 	// deltas, recorded as the body streamed in; nil otherwise.
 	chunks []protocol.ChunkRef
+	// started is how many bytes of the temp file have had their write-back started
+	// (startWriteback).
+	started int64
 }
 
 // releaseDisk gives back what the upload still holds of the in-flight disk bytes.
@@ -194,6 +197,7 @@ func (u *upload) copyBody(ctx context.Context, body io.Reader, o PutOptions, rep
 			}
 			hw.Write(buf[:n])
 			u.size = next
+			u.startWriteback()
 			if track {
 				// Written: now in the file system's own free figure.
 				done := min(int64(n), u.disk)
@@ -217,6 +221,24 @@ func (u *upload) copyBody(ctx context.Context, body io.Reader, o PutOptions, rep
 	u.hash = hex.EncodeToString(h.Sum(nil))
 	u.chunks = rec.done(u.size)
 	return nil
+}
+
+// writebackStep is how many bytes of an upload are written before their write-back
+// to the disk is started (blob.Writeback): the disk then works while the body
+// streams in, and the final fsync of a large upload waits for little more than the
+// last step.
+const writebackStep = 8 << 20
+
+// startWriteback starts the write-back of what the temp file got since the last
+// start, once that is writebackStep or more (a store without blob.Writeback: never).
+func (u *upload) startWriteback() {
+	if u.size-u.started < writebackStep {
+		return
+	}
+	if wb, ok := u.f.(blob.Writeback); ok {
+		wb.StartWriteback(u.started, u.size-u.started)
+	}
+	u.started = u.size
 }
 
 // reserveMore grows the quota reservation of a body of unknown length by at least
