@@ -164,11 +164,13 @@ func (u *upload) copyBody(ctx context.Context, body io.Reader, o PutOptions, rep
 	if o.Size >= 0 && o.Size < int64(bufSize) {
 		bufSize = max(int(o.Size)+1, 512)
 	}
-	buf := make([]byte, bufSize)
+	bh := newBodyHash(hw, o.Size, bufSize)
+	defer bh.wait()
 	for {
 		if err := ctx.Err(); err != nil {
 			return wrapInternal("upload", err)
 		}
+		buf := bh.next()
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			next := u.size + int64(n)
@@ -195,7 +197,7 @@ func (u *upload) copyBody(ctx context.Context, body io.Reader, o PutOptions, rep
 				}
 				return internal("write temp file", err)
 			}
-			hw.Write(buf[:n])
+			bh.add(buf[:n])
 			u.size = next
 			u.startWriteback()
 			if track {
@@ -218,6 +220,7 @@ func (u *upload) copyBody(ctx context.Context, body io.Reader, o PutOptions, rep
 	if o.Size >= 0 && u.size != o.Size {
 		return protocol.Errorf(protocol.CodeBadRequest, "the body is shorter than its declared size")
 	}
+	bh.wait()
 	u.hash = hex.EncodeToString(h.Sum(nil))
 	u.chunks = rec.done(u.size)
 	return nil
