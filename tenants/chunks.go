@@ -20,17 +20,26 @@ import (
 )
 
 // chunkRecorder collects the chunk list of an upload as its body streams in, so that
-// the stored content's list is never computed by re-reading it.
+// the stored content's list is never computed by re-reading it. A body that derives
+// its own list (a delta rebuilt against the base's list: derivedList) is not cut
+// again: the recorder takes the body's list at the end.
 type chunkRecorder struct {
 	c    *chunk.Chunker
 	list []protocol.ChunkRef
+	from *delta.Reader // the body listing itself; c is nil then
 }
 
-// newChunkRecorder returns a recorder for a body of declared size (-1: unknown), or
+// derivedList is an upload body that lists its own chunks (delta.Reader.ListChunks).
+type derivedList struct{ *delta.Reader }
+
+// newChunkRecorder returns a recorder for body, of declared size (-1: unknown), or
 // nil when the body is too small for deltas.
-func newChunkRecorder(size int64) *chunkRecorder {
+func newChunkRecorder(body io.Reader, size int64) *chunkRecorder {
 	if size >= 0 && size < chunk.MinDeltaSize {
 		return nil
+	}
+	if d, ok := body.(derivedList); ok {
+		return &chunkRecorder{from: d.Reader}
 	}
 	r := &chunkRecorder{}
 	r.c = chunk.New(func(c chunk.Chunk) error {
@@ -40,13 +49,23 @@ func newChunkRecorder(size int64) *chunkRecorder {
 	return r
 }
 
-// Write feeds the body; it never fails.
-func (r *chunkRecorder) Write(p []byte) (int, error) { return r.c.Write(p) }
+// writer is what the body's bytes must be fed to: nil when the body lists itself.
+func (r *chunkRecorder) writer() io.Writer {
+	if r == nil || r.from != nil {
+		return nil
+	}
+	return r.c
+}
 
-// done returns the list of a body of MinDeltaSize or more, nil otherwise (or for a
-// nil recorder).
-func (r *chunkRecorder) done() []protocol.ChunkRef {
-	if r == nil || r.c.Size() < chunk.MinDeltaSize || r.c.Close() != nil {
+// done returns the list of a body of size bytes if that is MinDeltaSize or more, nil
+// otherwise (or for a nil recorder).
+func (r *chunkRecorder) done(size int64) []protocol.ChunkRef {
+	switch {
+	case r == nil || size < chunk.MinDeltaSize:
+		return nil
+	case r.from != nil:
+		return r.from.Chunks()
+	case r.c.Close() != nil:
 		return nil
 	}
 	return r.list
@@ -192,7 +211,13 @@ func (d Delta) Put(ctx context.Context, path string, ops io.Reader, o PutOptions
 		return protocol.Metadata{}, false, protocol.Errorf(protocol.CodePreconditionFailed, "the current content differs")
 	}
 	o.Size = -1
-	m, created, err := s.Put(ctx, p, delta.NewReader(baseReader(base), bm.Size, ops), o)
+	rd := delta.NewReader(baseReader(base), bm.Size, ops)
+	var body io.Reader = rd
+	if l := d.list(ctx, bm); l != nil {
+		rd.ListChunks(l) // the result's list without hashing the chunks it copies whole
+		body = derivedList{rd}
+	}
+	m, created, err := s.Put(ctx, p, body, o)
 	if protocol.CodeOf(err) == protocol.CodeDigestMismatch {
 		// The base may have changed under the read: then the precondition is what
 		// failed, as the commit's check would have said.
@@ -201,6 +226,19 @@ func (d Delta) Put(ctx context.Context, path string, ops io.Reader, o PutOptions
 		}
 	}
 	return m, created, err
+}
+
+// list returns the stored chunk list of the base m, nil if there is none: the list of
+// the delta's result is then cut from its bytes.
+func (d Delta) list(ctx context.Context, m protocol.Metadata) []protocol.ChunkRef {
+	b, err := d.s.reg.index.ChunkList(ctx, d.s.id, m.Hash)
+	if err != nil || b == nil {
+		return nil
+	}
+	if l, ok := decodeChunks(b, m.Size); ok {
+		return l
+	}
+	return nil
 }
 
 // baseReader gives a delta's copies ranged reads of the base: ReadAt where the store's

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/syncspace/syncspace/sync/chunk"
@@ -306,5 +307,82 @@ func TestDeltaBaseReplacedMeanwhile(t *testing.T) {
 	wantCode(t, err, protocol.CodePreconditionFailed)
 	if !bytes.Equal(e.read("a.bin"), other) {
 		t.Fatal("the other writer's content was lost")
+	}
+}
+
+// TestDeltaListDerived: the list kept for a delta's result, derived from the base's
+// list and the ops (delta.Reader.ListChunks), is the list of the result's bytes, for
+// a client's ops and for ops no client would send; without a base list the result is
+// chunked as it streams in.
+func TestDeltaListDerived(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	cur := randomData(11, 3<<20)
+	m := e.put("a.bin", cur)
+	hostile := func(base, _ []byte) []byte {
+		// A base chunk copied one byte off its start, then the base's first chunk
+		// after a literal byte: neither may keep the base list's hash.
+		bl, _ := chunk.List(ctx, bytes.NewReader(base))
+		var buf bytes.Buffer
+		w := delta.NewWriter(&buf)
+		w.Copy(bl[1].Offset+1, bl[1].Size)
+		w.Data([]byte{7})
+		w.Copy(0, bl[0].Size+bl[1].Size)
+		w.Copy(bl[2].Offset, int64(len(base))-bl[2].Offset)
+		if err := w.End(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	for _, step := range []struct {
+		name   string
+		edit   func(b []byte) []byte
+		ops    func(base, next []byte) []byte
+		nobase bool
+	}{
+		{name: "flip", edit: func(b []byte) []byte { b = bytes.Clone(b); b[len(b)/2] ^= 1; return b }},
+		{name: "insert", edit: func(b []byte) []byte { return slices.Concat(b[:len(b)/2], randomData(12, 100), b[len(b)/2:]) }},
+		{name: "delete", edit: func(b []byte) []byte { return slices.Concat(b[:1000], b[90000:]) }},
+		{name: "append", edit: func(b []byte) []byte { return slices.Concat(b, randomData(13, 300000)) }},
+		{name: "no base list", edit: func(b []byte) []byte { b = bytes.Clone(b); b[7] ^= 1; return b }, nobase: true},
+		{name: "hostile ops", ops: hostile},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			ops := step.ops
+			if ops == nil {
+				ops = func(base, next []byte) []byte { return deltaOf(t, base, next) }
+			}
+			var next []byte
+			body := ops(cur, nil)
+			if step.edit != nil {
+				next = step.edit(cur)
+				body = ops(cur, next)
+			} else {
+				var err error
+				next, err = io.ReadAll(delta.NewReader(bytes.NewReader(cur), int64(len(cur)), bytes.NewReader(body)))
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if step.nobase {
+				if err := e.reg.index.DropChunkList(ctx, e.sp.id, m.Hash); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var err error
+			m, _, err = NewDelta(e.sp).Put(ctx, "a.bin", bytes.NewReader(body), PutOptions{IfMatch: m.Hash, SHA256: sum(next)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.storedList(m.Hash) == nil {
+				t.Fatal("no list kept")
+			}
+			l, err := NewDelta(e.sp).Chunks(ctx, "a.bin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantList(t, l, next)
+			cur = next
+		})
 	}
 }

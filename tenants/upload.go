@@ -68,6 +68,9 @@ type upload struct {
 	// chunks is the content's chunk list (sync/chunk) when it is large enough for
 	// deltas, recorded as the body streamed in; nil otherwise.
 	chunks []protocol.ChunkRef
+	// started is how many bytes of the temp file have had their write-back started
+	// (startWriteback).
+	started int64
 }
 
 // releaseDisk gives back what the upload still holds of the in-flight disk bytes.
@@ -150,10 +153,10 @@ func (u *upload) copyBody(ctx context.Context, body io.Reader, o PutOptions, rep
 	track := u.s.reg.tracksDisk()
 	var checked int64 // body bytes written at the last free-disk check
 	h := sha256.New()
-	rec := newChunkRecorder(o.Size)
+	rec := newChunkRecorder(body, o.Size)
 	var hw io.Writer = h
-	if rec != nil {
-		hw = io.MultiWriter(h, rec)
+	if w := rec.writer(); w != nil {
+		hw = io.MultiWriter(h, w)
 	}
 	// A small declared body gets a buffer of its size (one byte more shows a body
 	// longer than declared), not the full 256 KiB to allocate and clear.
@@ -161,11 +164,13 @@ func (u *upload) copyBody(ctx context.Context, body io.Reader, o PutOptions, rep
 	if o.Size >= 0 && o.Size < int64(bufSize) {
 		bufSize = max(int(o.Size)+1, 512)
 	}
-	buf := make([]byte, bufSize)
+	bh := newBodyHash(hw, o.Size, bufSize)
+	defer bh.wait()
 	for {
 		if err := ctx.Err(); err != nil {
 			return wrapInternal("upload", err)
 		}
+		buf := bh.next()
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			next := u.size + int64(n)
@@ -192,8 +197,9 @@ func (u *upload) copyBody(ctx context.Context, body io.Reader, o PutOptions, rep
 				}
 				return internal("write temp file", err)
 			}
-			hw.Write(buf[:n])
+			bh.add(buf[:n])
 			u.size = next
+			u.startWriteback()
 			if track {
 				// Written: now in the file system's own free figure.
 				done := min(int64(n), u.disk)
@@ -214,9 +220,28 @@ func (u *upload) copyBody(ctx context.Context, body io.Reader, o PutOptions, rep
 	if o.Size >= 0 && u.size != o.Size {
 		return protocol.Errorf(protocol.CodeBadRequest, "the body is shorter than its declared size")
 	}
+	bh.wait()
 	u.hash = hex.EncodeToString(h.Sum(nil))
-	u.chunks = rec.done()
+	u.chunks = rec.done(u.size)
 	return nil
+}
+
+// writebackStep is how many bytes of an upload are written before their write-back
+// to the disk is started (blob.Writeback): the disk then works while the body
+// streams in, and the final fsync of a large upload waits for little more than the
+// last step.
+const writebackStep = 8 << 20
+
+// startWriteback starts the write-back of what the temp file got since the last
+// start, once that is writebackStep or more (a store without blob.Writeback: never).
+func (u *upload) startWriteback() {
+	if u.size-u.started < writebackStep {
+		return
+	}
+	if wb, ok := u.f.(blob.Writeback); ok {
+		wb.StartWriteback(u.started, u.size-u.started)
+	}
+	u.started = u.size
 }
 
 // reserveMore grows the quota reservation of a body of unknown length by at least

@@ -58,6 +58,7 @@ type Reader struct {
 	left     int64 // bytes left in the op in progress
 	at       int64 // bytes of the ops stream consumed, for messages
 	err      error
+	list     *lister // nil unless ListChunks
 }
 
 // NewReader decodes ops against base, whose size is baseSize.
@@ -103,11 +104,31 @@ func (r *Reader) Read(p []byte) (int, error) {
 			err = malformed("the stream ends inside a 'D' op")
 		}
 	}
+	if r.list != nil && err == nil {
+		r.list.add(p[:n], r.op == OpCopy, r.off-int64(n), r.left)
+	}
 	r.left -= int64(n)
 	if err != nil {
 		r.err = err
 	}
 	return n, err
+}
+
+// ListChunks makes r derive the chunk list (sync/chunk) of its content as it is read,
+// for Chunks, from base: the chunk list of the base, which must describe it exactly
+// (the server's own list). Chunks of the base that the content copies whole, where
+// its own chunking starts a chunk, keep their sizes and hashes; only the rest is
+// chunked and hashed. Call it before the first Read.
+func (r *Reader) ListChunks(base []protocol.ChunkRef) { r.list = newLister(base) }
+
+// Chunks returns the chunk list of the content once Read has returned io.EOF: the
+// list sync/chunk would cut from the content. It is nil before that, after an
+// error, or without ListChunks.
+func (r *Reader) Chunks() []protocol.ChunkRef {
+	if r.list == nil || r.err != nil || r.op != OpEnd || r.left != 0 {
+		return nil
+	}
+	return r.list.done()
 }
 
 // next reads the next op header.

@@ -7,8 +7,8 @@ package fsys
 const WriteBackEvery = 8 << 20
 
 // WriteBehind passes writes to File and, every WriteBackEvery bytes, asks the kernel
-// to start writing the bytes written so far to the disk without waiting (Linux:
-// sync_file_range(SYNC_FILE_RANGE_WRITE); elsewhere nothing), so the fsync or syncfs
+// to start writing the bytes written so far to the disk without waiting
+// (StartWriteback, when File has a descriptor), so the fsync or syncfs
 // that later makes the file durable has little left to do. It makes nothing durable
 // by itself: that flush is still needed. The file is written sequentially from
 // offset 0.
@@ -23,10 +23,13 @@ func (w *WriteBehind) Write(p []byte) (int, error) {
 	n, err := w.File.Write(p)
 	w.off += int64(n)
 	if w.off-w.done >= WriteBackEvery {
-		if f, ok := w.File.(interface{ Fd() uintptr }); ok {
-			startWriteBack(f.Fd(), w.done, w.off-w.done)
+		if f, ok := w.File.(Descriptor); ok {
+			StartWriteback(f, w.done, w.off-w.done)
 		}
 		w.done = w.off
 	}
 	return n, err
 }
+
+// Descriptor is a file with an operating-system descriptor (an *os.File).
+type Descriptor interface{ Fd() uintptr }

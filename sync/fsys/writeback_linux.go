@@ -2,8 +2,12 @@ package fsys
 
 import "golang.org/x/sys/unix"
 
-// startWriteBack starts writing n bytes at off of the file fd to the disk, without
-// waiting; errors are ignored (the later flush reports them).
-func startWriteBack(fd uintptr, off, n int64) {
-	_ = unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE)
+// StartWriteback asks the kernel to start writing the dirty pages of f in [off,
+// off+n) to the device, without waiting for them and without flushing the device's
+// cache (sync_file_range(2) with SYNC_FILE_RANGE_WRITE). It makes nothing durable: a
+// writer of a large file calls it every few MiB so that the disk works while the
+// file is still being written and the final Sync has less left to wait for. Errors
+// are ignored (Sync reports write-back errors).
+func StartWriteback(f Descriptor, off, n int64) {
+	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
 }

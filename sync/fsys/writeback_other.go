@@ -2,5 +2,6 @@
 
 package fsys
 
-// startWriteBack does nothing here (no sync_file_range): the final flush does it all.
-func startWriteBack(fd uintptr, off, n int64) {}
+// StartWriteback does nothing here: there is no sync_file_range(2), and the final
+// Sync writes everything (see the Linux version).
+func StartWriteback(Descriptor, int64, int64) {}

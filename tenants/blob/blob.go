@@ -37,6 +37,14 @@ type Temp interface {
 	Close() error
 }
 
+// Writeback is a Temp that can start writing what was written so far to its device
+// before Sync (a large upload's final fsync then has less to wait for). It makes
+// nothing durable.
+type Writeback interface {
+	// StartWriteback starts, without waiting, the write of the bytes [off, off+n).
+	StartWriteback(off, n int64)
+}
+
 // Batch is one group commit's access to the store: it publishes temp files at their
 // paths without fsyncs, then syncs the directories they changed, all at once.
 type Batch interface {

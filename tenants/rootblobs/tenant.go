@@ -97,6 +97,11 @@ func (u *temp) SetModTime(mod time.Time) (time.Time, error) {
 	return fi.ModTime(), nil
 }
 
+var _ blob.Writeback = (*temp)(nil)
+
+// StartWriteback starts writing [off, off+n) to the disk (fsys.StartWriteback).
+func (u *temp) StartWriteback(off, n int64) { fsys.StartWriteback(u.File, off, n) }
+
 // Sync fsyncs the temp file (through sync/fsys's seam).
 func (u *temp) Sync() error { return fsys.Sync(u.File) }
 
