@@ -6,7 +6,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Flusher merges concurrent flushes on one file system, like a group commit: while a
@@ -22,9 +21,7 @@ import (
 //
 // The cost: syncfs also writes back whatever else is dirty on the file system (other
 // uploads still being received, other programs' files), which a file system given to
-// syncd alone keeps small. On a file system where that makes the merged rounds slower
-// than each file's own fsync, the Flusher measures it and lets requests fsync directly
-// (flushchoice.go). A nil *Flusher is plain Sync.
+// syncd alone keeps small. A nil *Flusher is plain Sync.
 type Flusher struct {
 	fs *os.File // a directory on the file system, kept open for syncfs
 
@@ -34,7 +31,6 @@ type Flusher struct {
 
 	noMerge atomic.Bool // a syncfs failed: fsync each file from now on
 	merged  atomic.Int64
-	choice  flushChoice // merged or direct, by measured latency
 }
 
 // flushReq is one file waiting for a flush.
@@ -73,28 +69,12 @@ func (fl *Flusher) Merged() int64 {
 }
 
 // Sync makes f (a file or a directory on the Flusher's file system) durable, in a
-// flush shared with the other files queued meanwhile or by its own fsync, whichever
-// has been faster lately (flushchoice.go). It returns once f's flush is done, with its
-// error.
+// flush shared with the other files queued meanwhile. It returns once f's flush is
+// done, with its error.
 func (fl *Flusher) Sync(f *os.File) error {
 	if fl == nil || fl.noMerge.Load() {
 		return Sync(f)
 	}
-	t0 := time.Now()
-	way := fl.choice.pick(t0)
-	var err error
-	if way == wayDirect {
-		err = Sync(f)
-	} else {
-		err = fl.syncMerged(f)
-	}
-	fl.choice.observe(way, time.Since(t0))
-	return err
-}
-
-// syncMerged makes f durable in the next round: while a round is in progress, new
-// requests queue, and the first of them leads the next round for all of them.
-func (fl *Flusher) syncMerged(f *os.File) error {
 	r := &flushReq{f: f, wake: make(chan bool, 1)}
 	fl.mu.Lock()
 	fl.pending = append(fl.pending, r)

@@ -130,50 +130,6 @@ func TestFlusherFaults(t *testing.T) {
 	}
 }
 
-// TestFlusherDirect: when direct fsyncs are the faster way, every file still gets its
-// own flush before Sync returns, and a failed fsync fails its own file only.
-func TestFlusherDirect(t *testing.T) {
-	dir, fs := flushFiles(t, 8)
-	fl, err := NewFlusher(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fl == nil {
-		t.Skip("no syncfs here: a Flusher is plain Sync")
-	}
-	defer fl.Close()
-	fl.choice.way, fl.choice.next = wayDirect, time.Now().Add(time.Hour) // no trial of the merged way
-	fault := errors.New("injected")
-	var mu sync.Mutex
-	hooked := map[string]int{}
-	defer restoreSyncHook(SetSyncHook(func(name string) error {
-		mu.Lock()
-		hooked[name]++
-		mu.Unlock()
-		if strings.HasSuffix(name, "f5") {
-			return fault
-		}
-		return nil
-	}))
-	before := SyncCount()
-	for i, err := range syncAll(fl, fs) {
-		if (i == 5) != errors.Is(err, fault) {
-			t.Errorf("file %d: err %v", i, err)
-		}
-	}
-	for _, f := range fs {
-		if hooked[f.Name()] != 1 {
-			t.Errorf("%s: flushed %d times, want 1", f.Name(), hooked[f.Name()])
-		}
-	}
-	if n := SyncCount() - before; n != int64(len(fs)-1) {
-		t.Errorf("%d flushes for %d files (one failing), want one each", n, len(fs))
-	}
-	if fl.Merged() != 0 {
-		t.Error("merged although direct fsyncs were the way")
-	}
-}
-
 // restoreSyncHook puts back the hook SetSyncHook returned (a defer of SetSyncHook
 // itself would drop the function it returns).
 func restoreSyncHook(old func(name string) error) { SetSyncHook(old) }
