@@ -11,8 +11,11 @@ import (
 )
 
 // fileDir returns the directory dir under files/, opened once per batch (through the
-// root, refusing symlinks).
+// root, refusing symlinks); files/ itself is the Tenant's, kept open.
 func (b *batch) fileDir(dir string) (*os.File, error) {
+	if dir == "" {
+		return b.t.rootDir(&b.t.fsDir, b.t.files)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if f, ok := b.fileDirs[dir]; ok {
@@ -26,32 +29,12 @@ func (b *batch) fileDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
-// rootDir opens *f from root once per batch.
-func (b *batch) rootDir(f **os.File, root *os.Root) (*os.File, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if *f != nil {
-		return *f, nil
-	}
-	d, err := openDir(root, "")
-	if err != nil {
-		return nil, err
-	}
-	*f = d
-	return d, nil
-}
-
 // Close closes the directories the batch opened.
 func (b *batch) Close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, f := range b.fileDirs {
 		f.Close()
-	}
-	for _, f := range []*os.File{b.tmpDir, b.versionsDir} {
-		if f != nil {
-			f.Close()
-		}
 	}
 }
 
@@ -64,7 +47,7 @@ func (b *batch) Place(tmpName, p, _, id, _ string, noReplace bool) (kept bool, e
 		return false, err
 	}
 	if id != "" {
-		vd, err := b.rootDir(&b.versionsDir, b.t.versions)
+		vd, err := b.t.rootDir(&b.t.versionsDir, b.t.versions)
 		if err != nil {
 			return false, err
 		}
@@ -77,7 +60,7 @@ func (b *batch) Place(tmpName, p, _, id, _ string, noReplace bool) (kept bool, e
 			kept = true
 		}
 	}
-	td, err := b.rootDir(&b.tmpDir, b.t.tmp)
+	td, err := b.t.rootDir(&b.t.tmpDir, b.t.tmp)
 	if err == nil {
 		err = renameAt(td, tmpName, dst, p, noReplace)
 	}
@@ -99,7 +82,7 @@ func (b *batch) SyncDir(dir string) error {
 
 // SyncVersions fsyncs versions/.
 func (b *batch) SyncVersions() error {
-	d, err := b.rootDir(&b.versionsDir, b.t.versions)
+	d, err := b.t.rootDir(&b.t.versionsDir, b.t.versions)
 	if err != nil {
 		return err
 	}

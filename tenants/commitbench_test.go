@@ -1,0 +1,102 @@
+package tenants
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/fsys"
+)
+
+// BenchmarkPutTenants is syncbench's commits row without HTTP: 32 writers PUT new
+// 4 KiB files spread over 100 tenants against the same writers into one tenant, ABBA
+// halves. It reports each side's files/s, CPU time per PUT (getrusage of the whole
+// process) and flushes per PUT, and the ratio many/one of files/s. Each side's
+// goroutines carry the profiler label side=m (many tenants) or side=o (one), so a CPU
+// profile splits by side with -tagfocus. Run with
+//
+//	go test -run XXX -bench PutTenants -benchtime 4000x -cpuprofile cpu.out ./tenants/
+//	go tool pprof -tagfocus=side=m -top tenants.test cpu.out
+func BenchmarkPutTenants(b *testing.B) {
+	const writers, ntenants, size = 32, 100, 4 << 10
+	e := newSingleEnv(b, Limits{}, Options{})
+	ctx := context.Background()
+	spaces := make([]*Space, ntenants)
+	for i := range spaces {
+		name := fmt.Sprintf("b%03d", i)
+		if _, err := e.reg.Create(ctx, name, Options{}); err != nil {
+			b.Fatal(err)
+		}
+		sp, err := e.reg.Space(ctx, name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		spaces[i] = sp
+	}
+	type side struct {
+		name  string
+		space func(i int) *Space
+		t     time.Duration
+		cpu   time.Duration
+		syncs int64
+		n     int
+	}
+	run := func(s *side, from, to int) {
+		var next atomic.Int64
+		next.Store(int64(from))
+		var wg sync.WaitGroup
+		c0, f0, t0 := cpuTime(), fsys.SyncCount(), time.Now()
+		for range writers {
+			wg.Go(func() {
+				pprof.Do(ctx, pprof.Labels("side", s.name), func(ctx context.Context) {
+					data := make([]byte, size)
+					for {
+						i := int(next.Add(1) - 1)
+						if i >= to {
+							return
+						}
+						data[0], data[1], data[2] = byte(i), byte(i>>8), byte(i>>16)
+						if _, _, err := s.space(i).Put(ctx, fmt.Sprintf("%s%06d.bin", s.name, i), bytes.NewReader(data),
+							PutOptions{Size: size}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+		}
+		wg.Wait()
+		s.t += time.Since(t0)
+		s.cpu += cpuTime() - c0
+		s.syncs += fsys.SyncCount() - f0
+		s.n += to - from
+	}
+	many := &side{name: "m", space: func(i int) *Space { return spaces[i%ntenants] }}
+	one := &side{name: "o", space: func(int) *Space { return spaces[0] }}
+	half := max(b.N/2, writers)
+	b.ResetTimer()
+	run(one, 0, half)
+	run(many, 0, half)
+	run(many, half, 2*half)
+	run(one, half, 2*half)
+	b.StopTimer()
+	for _, s := range []*side{many, one} {
+		b.ReportMetric(float64(s.n)/s.t.Seconds(), s.name+"-files/s")
+		b.ReportMetric(float64(s.cpu.Microseconds())/float64(s.n), s.name+"-cpu-µs/op")
+		b.ReportMetric(float64(s.syncs)/float64(s.n), s.name+"-flushes/op")
+	}
+	b.ReportMetric(float64(many.n)/many.t.Seconds()/(float64(one.n)/one.t.Seconds()), "x-files/s")
+}
+
+// cpuTime is the user and system CPU time of the process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
