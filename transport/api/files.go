@@ -36,12 +36,28 @@ func (h *handlers) download(c echo.Context) error {
 // ServeFile answers GET or HEAD of the file at p in sp with SPEC §3's download
 // headers (ETag, X-Sync-Seq, Content-Disposition attachment, CSP sandbox; Range,
 // If-Range and If-None-Match through http.ServeContent). Share links use it too.
+//
+// A HEAD does not open the file where the space can answer from its index
+// (spaceview.View.StatFile): http.ServeContent then reads the size from the entry
+// through sizeOnly, so that HEAD and GET send the same headers.
 func ServeFile(c echo.Context, sp *spaceview.View, p string) error {
-	f, meta, err := sp.Open(c.Request().Context(), p)
-	if err != nil {
-		return err
+	ctx := c.Request().Context()
+	var content io.ReadSeeker
+	var meta protocol.Metadata
+	if c.Request().Method == http.MethodHead {
+		m, err := sp.StatFile(ctx, p)
+		if err != nil {
+			return err
+		}
+		meta, content = m, &sizeOnly{size: m.Size}
+	} else {
+		f, m, err := sp.Open(ctx, p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		meta, content = m, f
 	}
-	defer f.Close()
 
 	resp := c.Response()
 	hd := resp.Header()
@@ -54,11 +70,40 @@ func ServeFile(c echo.Context, sp *spaceview.View, p string) error {
 	// http.ServeContent on the underlying writer keeps io.ReaderFrom (sendfile), which
 	// Echo's Response hides; sw records the status and size for the request log.
 	sw := &statusWriter{ResponseWriter: resp.Writer, onError: serveContentError}
-	http.ServeContent(sw, c.Request(), "", meta.Modified.UTC().Truncate(time.Second), f)
+	http.ServeContent(sw, c.Request(), "", meta.Modified.UTC().Truncate(time.Second), content)
 	resp.Committed = true
 	resp.Status = sw.status
 	resp.Size = sw.size
 	return nil
+}
+
+// sizeOnly stands for a file's content in http.ServeContent when answering HEAD: it
+// seeks (ServeContent learns the size by seeking to the end) but has nothing to read.
+// ServeContent reads nothing for HEAD, except in the goroutine writing a multi-range
+// body that HEAD discards: that read fails, which ends the goroutine.
+type sizeOnly struct {
+	size, off int64
+}
+
+var errNoContent = errors.New("api: HEAD reads no content")
+
+func (s *sizeOnly) Read([]byte) (int, error) { return 0, errNoContent }
+
+func (s *sizeOnly) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += s.off
+	case io.SeekEnd:
+		offset += s.size
+	default:
+		return 0, errors.New("api: bad whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("api: negative position")
+	}
+	s.off = offset
+	return offset, nil
 }
 
 // contentDisposition returns an attachment disposition naming the file (RFC 6266,
