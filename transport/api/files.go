@@ -56,7 +56,7 @@ func ServeFile(c echo.Context, sp *spaceview.View, p string) error {
 			return err
 		}
 		defer f.Close()
-		meta, content = m, f
+		meta, content = m, &fileContent{f: f}
 	}
 
 	resp := c.Response()
@@ -75,35 +75,6 @@ func ServeFile(c echo.Context, sp *spaceview.View, p string) error {
 	resp.Status = sw.status
 	resp.Size = sw.size
 	return nil
-}
-
-// sizeOnly stands for a file's content in http.ServeContent when answering HEAD: it
-// seeks (ServeContent learns the size by seeking to the end) but has nothing to read.
-// ServeContent reads nothing for HEAD, except in the goroutine writing a multi-range
-// body that HEAD discards: that read fails, which ends the goroutine.
-type sizeOnly struct {
-	size, off int64
-}
-
-var errNoContent = errors.New("api: HEAD reads no content")
-
-func (s *sizeOnly) Read([]byte) (int, error) { return 0, errNoContent }
-
-func (s *sizeOnly) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += s.off
-	case io.SeekEnd:
-		offset += s.size
-	default:
-		return 0, errors.New("api: bad whence")
-	}
-	if offset < 0 {
-		return 0, errors.New("api: negative position")
-	}
-	s.off = offset
-	return offset, nil
 }
 
 // contentDisposition returns an attachment disposition naming the file (RFC 6266,
@@ -180,6 +151,20 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	}
 	var n int64
 	var err error
+	if lr, ok := r.(*io.LimitedReader); ok {
+		if lr.N <= smallBody {
+			// A small body joins the header in net/http's buffer: one write, where
+			// sendfile would take three system calls (see smallBody).
+			return copySmall(w, lr)
+		}
+		if fc, ok := lr.R.(*fileContent); ok {
+			f, err := fc.raw() // the *os.File itself, for sendfile
+			if err != nil {
+				return 0, err
+			}
+			r = &io.LimitedReader{R: f, N: lr.N}
+		}
+	}
 	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
 		n, err = rf.ReadFrom(r)
 	} else {
