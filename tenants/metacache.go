@@ -113,7 +113,7 @@ func (c *metaCache) forgetTree(p string) {
 // the metadata cache for the paths it holds, on a single node; the index is asked
 // only for the others, and the ancestors it returns fill the cache (the last path,
 // usually a new file's, does not: it would only crowd the cache out).
-func (s *Space) lookupManyCached(ctx context.Context, paths []string) (map[string]*entry, error) {
+func (s *committer) lookupManyCached(ctx context.Context, paths []string) (map[string]*entry, error) {
 	if !s.reg.inProcess {
 		return s.lookupMany(ctx, paths)
 	}

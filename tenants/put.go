@@ -45,7 +45,7 @@ func (s *Space) Put(ctx context.Context, path string, body io.Reader, o PutOptio
 			return protocol.Metadata{}, false, protocol.Errorf(protocol.CodeBadRequest, "X-Content-SHA256 must be 64 hex digits")
 		}
 	}
-	cur, _, err := s.cm.checkPut(ctx, p, o, s.lookupManyCached)
+	cur, _, err := s.cm.checkPut(ctx, p, o, s.cm.lookupManyCached)
 	if err != nil {
 		return protocol.Metadata{}, false, err
 	}
@@ -113,7 +113,7 @@ func isHexSHA256(h string) bool {
 // ancestors, top-down. A parent that is a file, or a name differing only in case, is
 // conflict.
 func (s *Space) checkTarget(ctx context.Context, p string) (*entry, []string, error) {
-	return s.checkTargetWith(ctx, p, s.lookupMany)
+	return s.cm.checkTargetWith(ctx, p, s.lookupMany)
 }
 
 // lookupFunc returns the index entries of paths (matched under case folding) by fold
@@ -131,7 +131,7 @@ func (s *Space) lookupMany(ctx context.Context, paths []string) (map[string]*ent
 
 // checkTargetWith is checkTarget reading the index through look (which may see writes
 // of a batch not yet committed). The ancestors and p are looked up at once.
-func (s *Space) checkTargetWith(ctx context.Context, p string, look lookupFunc) (*entry, []string, error) {
+func (s *committer) checkTargetWith(ctx context.Context, p string, look lookupFunc) (*entry, []string, error) {
 	segs := strings.Split(p, "/")
 	paths := make([]string, len(segs))
 	for i := range segs {
