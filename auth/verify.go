@@ -307,8 +307,23 @@ func newTokenCache(max int) *tokenCache {
 	return &tokenCache{m: make(map[[sha256.Size]byte]cacheEntry), max: max}
 }
 
+// keyBufs holds the buffers of tokenKey: hashing a string takes its bytes, and a
+// conversion would allocate a copy of the whole token on every request.
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// tokenKey is the cache's key of token: its SHA-256.
+func tokenKey(token string) [sha256.Size]byte {
+	bp := keyBufs.Get().(*[]byte)
+	b := append((*bp)[:0], token...)
+	k := sha256.Sum256(b)
+	clear(b) // no bearer secret stays behind in the pool
+	*bp = b[:0]
+	keyBufs.Put(bp)
+	return k
+}
+
 func (c *tokenCache) get(token string) (cacheEntry, bool) {
-	k := sha256.Sum256([]byte(token))
+	k := tokenKey(token)
 	c.mu.RLock()
 	e, ok := c.m[k]
 	c.mu.RUnlock()
@@ -316,7 +331,7 @@ func (c *tokenCache) get(token string) (cacheEntry, bool) {
 }
 
 func (c *tokenCache) put(token string, e cacheEntry, now time.Time) {
-	k := sha256.Sum256([]byte(token))
+	k := tokenKey(token)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= c.max {

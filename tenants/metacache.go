@@ -4,6 +4,7 @@
 package tenants
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync"
@@ -20,11 +21,13 @@ const metaCacheMax = 1024
 // metaCache maps fold keys to the space's committed index entries (nil: no entry). It
 // is a seqlock against the write transactions: begin and end bracket every index
 // write of the space (each bumps gen; writing counts those in progress), the write
-// forgets each path it touches before it commits, and a read fills an entry only if
-// no write began between the moment it read gen and the moment it stores, so an
+// forgets each path it touches before it changes it, and a read fills an entry only
+// if no write began between the moment it read gen and the moment it stores, so an
 // entry is never older than the committed index. While a write is in progress the
-// cache is neither read nor filled. Only for spaces whose index no other process
-// writes (Registry.inProcess).
+// cache is not filled, but it is read: what the write has not forgotten (yet) it has
+// not changed, and what it has forgotten stays out until a read that began after its
+// end fills it again. Only for spaces whose index no other process writes
+// (Registry.inProcess).
 type metaCache struct {
 	mu      sync.Mutex
 	gen     uint64
@@ -32,14 +35,11 @@ type metaCache struct {
 	m       map[string]*entry
 }
 
-// get returns the cached entry of fold key k and whether there is one; ok is false
-// while a write is in progress. gen is what fill needs after a miss.
+// get returns the cached entry of fold key k and whether there is one. gen is what
+// fill needs after a miss.
 func (c *metaCache) get(k string) (e *entry, ok bool, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.writing > 0 {
-		return nil, false, c.gen
-	}
 	e, ok = c.m[k]
 	return e, ok, c.gen
 }
@@ -116,6 +116,52 @@ func (c *metaCache) forgetTree(p string) {
 			delete(c.m, key)
 		}
 	}
+}
+
+// lookupManyCached is lookupMany (the check before an upload's body) answered from
+// the metadata cache for the paths it holds, on a single node; the index is asked
+// only for the others, and the ancestors it returns fill the cache (the last path,
+// usually a new file's, does not: it would only crowd the cache out).
+func (s *committer) lookupManyCached(ctx context.Context, paths []string) (map[string]*entry, error) {
+	if !s.reg.inProcess {
+		return s.lookupMany(ctx, paths)
+	}
+	found := make(map[string]*entry, len(paths))
+	var miss []string
+	var gen uint64
+	for _, p := range paths {
+		k := pathrule.FoldKey(p)
+		e, ok, g := s.meta.get(k)
+		if len(miss) == 0 {
+			gen = g // the earliest gen: a write begun since any of these reads refuses the fills
+		}
+		if ok {
+			if e != nil {
+				found[k] = cloneEntry(e)
+			}
+			continue
+		}
+		miss = append(miss, p)
+	}
+	if len(miss) == 0 {
+		return found, nil
+	}
+	got, err := s.reg.index.LookupMany(ctx, s.id, miss)
+	if err != nil {
+		return nil, internal("read index", err)
+	}
+	last := paths[len(paths)-1]
+	for _, p := range miss {
+		k := pathrule.FoldKey(p)
+		e := got[k]
+		if e != nil {
+			found[k] = e
+		}
+		if p != last {
+			s.meta.fill(k, cloneEntry(e), gen)
+		}
+	}
+	return found, nil
 }
 
 // cloneEntry returns a copy of e (nil for nil): cached entries are never shared with

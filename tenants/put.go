@@ -29,11 +29,11 @@ type PutOptions struct {
 // there (nothing changes: no event, no version). The content is checked (limits,
 // quota, preconditions, digest) and written atomically; on any error nothing changes.
 //
-// The path is cleaned here, once. checkPut runs before the body is read and again in
-// the commit section (commit.go: applyPut); the body is received, hashed and synced
-// outside any lock (upload.go), then committed through the space's group commit
-// (commit.go), which writes the index, moves the content into place and publishes
-// the commit on the bus.
+// The path is cleaned here, once. checkPut runs before the body is read (reading the
+// metadata cache where it can: lookupManyCached) and again in the commit section
+// (commit.go: applyPut); the body is received, hashed and synced outside any lock
+// (upload.go), then committed through the space's group commit (commit.go), which
+// writes the index, moves the content into place and publishes the commit on the bus.
 func (s *Space) Put(ctx context.Context, path string, body io.Reader, o PutOptions) (protocol.Metadata, bool, error) {
 	p, err := pathrule.Clean(path)
 	if err != nil {
@@ -45,7 +45,7 @@ func (s *Space) Put(ctx context.Context, path string, body io.Reader, o PutOptio
 			return protocol.Metadata{}, false, protocol.Errorf(protocol.CodeBadRequest, "X-Content-SHA256 must be 64 hex digits")
 		}
 	}
-	cur, _, err := s.cm.checkPut(ctx, p, o, s.lookupMany)
+	cur, _, err := s.cm.checkPut(ctx, p, o, s.cm.lookupManyCached)
 	if err != nil {
 		return protocol.Metadata{}, false, err
 	}
@@ -113,7 +113,7 @@ func isHexSHA256(h string) bool {
 // ancestors, top-down. A parent that is a file, or a name differing only in case, is
 // conflict.
 func (s *Space) checkTarget(ctx context.Context, p string) (*entry, []string, error) {
-	return s.checkTargetWith(ctx, p, s.lookupMany)
+	return s.cm.checkTargetWith(ctx, p, s.lookupMany)
 }
 
 // lookupFunc returns the index entries of paths (matched under case folding) by fold
@@ -131,7 +131,7 @@ func (s *Space) lookupMany(ctx context.Context, paths []string) (map[string]*ent
 
 // checkTargetWith is checkTarget reading the index through look (which may see writes
 // of a batch not yet committed). The ancestors and p are looked up at once.
-func (s *Space) checkTargetWith(ctx context.Context, p string, look lookupFunc) (*entry, []string, error) {
+func (s *committer) checkTargetWith(ctx context.Context, p string, look lookupFunc) (*entry, []string, error) {
 	segs := strings.Split(p, "/")
 	paths := make([]string, len(segs))
 	for i := range segs {

@@ -289,6 +289,32 @@ func (s *Space) Open(ctx context.Context, path string) (io.ReadSeekCloser, proto
 	return f, e.Meta(), nil
 }
 
+// StatFile returns the metadata Open would return for the regular file at path, with
+// the same errors (not_found for a missing path or a directory), for a HEAD. On a
+// single node whose files are on the local disk it answers from the index entry (from
+// memory when cached: see metaCache) without opening the file, since the headers of a
+// download come from the entry alone and the commit section changes entry and file
+// together; elsewhere (cluster, remote blobs) it opens and closes the content, as a
+// download would, so that a blob the index names but the store lacks is not_found too.
+func (s *Space) StatFile(ctx context.Context, path string) (protocol.Metadata, error) {
+	if !s.reg.inProcess || s.disk == nil {
+		f, m, err := s.Open(ctx, path)
+		if err != nil {
+			return protocol.Metadata{}, err
+		}
+		f.Close()
+		return m, nil
+	}
+	m, err := s.Stat(ctx, path)
+	if err != nil {
+		return protocol.Metadata{}, err
+	}
+	if m.IsDirectory {
+		return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such file")
+	}
+	return m, nil
+}
+
 // Changes returns up to limit events after since (exclusive) in seq order. limit <= 0
 // means protocol.DefaultChangesLimit; it is capped at protocol.MaxChangesLimit. A
 // non-empty epoch other than the current one, a since beyond the head, or a since older

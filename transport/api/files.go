@@ -36,12 +36,28 @@ func (h *handlers) download(c echo.Context) error {
 // ServeFile answers GET or HEAD of the file at p in sp with SPEC §3's download
 // headers (ETag, X-Sync-Seq, Content-Disposition attachment, CSP sandbox; Range,
 // If-Range and If-None-Match through http.ServeContent). Share links use it too.
+//
+// A HEAD does not open the file where the space can answer from its index
+// (spaceview.View.StatFile): http.ServeContent then reads the size from the entry
+// through sizeOnly, so that HEAD and GET send the same headers.
 func ServeFile(c echo.Context, sp *spaceview.View, p string) error {
-	f, meta, err := sp.Open(c.Request().Context(), p)
-	if err != nil {
-		return err
+	ctx := c.Request().Context()
+	var content io.ReadSeeker
+	var meta protocol.Metadata
+	if c.Request().Method == http.MethodHead {
+		m, err := sp.StatFile(ctx, p)
+		if err != nil {
+			return err
+		}
+		meta, content = m, &sizeOnly{size: m.Size}
+	} else {
+		f, m, err := sp.Open(ctx, p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		meta, content = m, &fileContent{f: f}
 	}
-	defer f.Close()
 
 	resp := c.Response()
 	hd := resp.Header()
@@ -54,7 +70,7 @@ func ServeFile(c echo.Context, sp *spaceview.View, p string) error {
 	// http.ServeContent on the underlying writer keeps io.ReaderFrom (sendfile), which
 	// Echo's Response hides; sw records the status and size for the request log.
 	sw := &statusWriter{ResponseWriter: resp.Writer, onError: serveContentError}
-	http.ServeContent(sw, c.Request(), "", meta.Modified.UTC().Truncate(time.Second), f)
+	http.ServeContent(sw, c.Request(), "", meta.Modified.UTC().Truncate(time.Second), content)
 	resp.Committed = true
 	resp.Status = sw.status
 	resp.Size = sw.size
@@ -135,6 +151,20 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	}
 	var n int64
 	var err error
+	if lr, ok := r.(*io.LimitedReader); ok {
+		if lr.N <= smallBody {
+			// A small body joins the header in net/http's buffer: one write, where
+			// sendfile would take three system calls (see smallBody).
+			return copySmall(w, lr)
+		}
+		if fc, ok := lr.R.(*fileContent); ok {
+			f, err := fc.raw() // the *os.File itself, for sendfile
+			if err != nil {
+				return 0, err
+			}
+			r = &io.LimitedReader{R: f, N: lr.N}
+		}
+	}
 	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
 		n, err = rf.ReadFrom(r)
 	} else {

@@ -61,17 +61,24 @@ func Middleware(o Options) echo.MiddlewareFunc {
 			req := c.Request()
 			resp := c.Response()
 			rc := http.NewResponseController(resp.Writer)
-			// A keep-alive connection may carry the last answer's write deadline.
-			_ = rc.SetWriteDeadline(time.Time{})
+			refresh := min(o.Stall/8, time.Second)
 			var br *bodyReader
 			if req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0 {
-				br = &bodyReader{r: req.Body, rc: rc, size: req.ContentLength, need: need, window: o.Window}
+				br = &bodyReader{r: req.Body, rc: rc, size: req.ContentLength, need: need, window: o.Window, stall: o.Stall, refresh: refresh}
 				br.arm()
 				req.Body = br
 			}
-			w := &writer{ResponseWriter: resp.Writer, rc: rc, stall: o.Stall, refresh: min(o.Stall/8, time.Second), body: br, ctx: req.Context(), http1: req.ProtoMajor == 1}
+			w := &writer{ResponseWriter: resp.Writer, rc: rc, stall: o.Stall, refresh: refresh, body: br, ctx: req.Context(), http1: req.ProtoMajor == 1}
 			resp.Writer = w
+			// One write deadline per answer, set here (a keep-alive connection carries
+			// the last answer's, which may have passed) and pushed by the answer's
+			// writes; what is written outside them gets its own push: the 100 Continue
+			// (on the body's first read) and what net/http writes after us (below).
+			w.push()
 			err := next(c)
+			if !w.hijacked {
+				w.push()
+			}
 			if br != nil && !resp.Committed && err == nil {
 				// Nothing written (yet): the answer net/http writes after us must not
 				// wait on the rest of the body either.
@@ -96,6 +103,11 @@ type bodyReader struct {
 	size   int64 // Content-Length, -1 if unknown
 	need   int64 // bytes per window
 	window time.Duration
+	// stall and refresh: the first read, which makes net/http write a 100 Continue,
+	// pushes the write deadline Stall ahead if the answer's was set over refresh ago.
+	stall, refresh time.Duration
+	armedAt        time.Time
+	read           bool // a read happened
 
 	mu       sync.Mutex
 	total    int64 // bytes read so far
@@ -106,12 +118,25 @@ type bodyReader struct {
 }
 
 func (b *bodyReader) arm() {
-	b.armed = b.rc.SetReadDeadline(time.Now().Add(b.window)) == nil
+	b.armedAt = time.Now()
+	b.armed = b.rc.SetReadDeadline(b.armedAt.Add(b.window)) == nil
+}
+
+// firstRead pushes the write deadline before the first read, when the one the
+// middleware set may no longer leave Stall for the 100 Continue net/http writes then.
+func (b *bodyReader) firstRead() {
+	b.read = true
+	if now := time.Now(); now.Sub(b.armedAt) >= b.refresh {
+		_ = b.rc.SetWriteDeadline(now.Add(b.stall))
+	}
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	err := b.err
+	if !b.read && err == nil {
+		b.firstRead()
+	}
 	b.mu.Unlock()
 	if err != nil {
 		return 0, err

@@ -1,8 +1,10 @@
 package guard
 
 import (
+	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"time"
 )
@@ -16,7 +18,7 @@ const stallChunk = 64 << 10
 // the close-instead-of-drain rule, and each write pushes the connection's write
 // deadline Stall ahead (at most once per refresh, which bounds the timer updates of
 // many small writes; a write may thus be cut after Stall-refresh without progress).
-// Flush, Hijack and deadlines reach the wrapped writer through Unwrap; io.ReaderFrom is
+// Flush and deadlines reach the wrapped writer through Unwrap; io.ReaderFrom is
 // kept, so that file downloads still use sendfile.
 type writer struct {
 	http.ResponseWriter
@@ -28,6 +30,17 @@ type writer struct {
 	ctx         context.Context
 	http1       bool
 	wroteHeader bool
+	hijacked    bool // the connection was handed over (Hijack): deadlines are not ours
+}
+
+// Hijack hands the connection over (a WebSocket upgrade); the middleware then leaves
+// its deadlines alone.
+func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.hijacked = true
+	}
+	return conn, rw, err
 }
 
 // Unwrap lets http.ResponseController reach the wrapped writer.
@@ -60,6 +73,7 @@ func (w *writer) WriteHeader(code int) {
 	if code >= 200 {
 		w.beforeHeader()
 	}
+	w.push()
 	w.ResponseWriter.WriteHeader(code)
 }
 

@@ -77,6 +77,15 @@ func (v *View) Stat(ctx context.Context, path string) (protocol.Metadata, error)
 	return v.sp.Stat(ctx, path)
 }
 
+// StatFile returns the metadata Open would return for the file at path, without
+// opening it where the space can (tenants.Space.StatFile): for HEAD.
+func (v *View) StatFile(ctx context.Context, path string) (protocol.Metadata, error) {
+	if err := v.scope.CheckPath(path); err != nil {
+		return protocol.Metadata{}, err
+	}
+	return v.sp.StatFile(ctx, path)
+}
+
 // Open opens the file at path for reading.
 func (v *View) Open(ctx context.Context, path string) (io.ReadSeekCloser, protocol.Metadata, error) {
 	if err := v.scope.CheckPath(path); err != nil {

@@ -7,9 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,8 +16,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/transport/api"
 	"github.com/syncspace/syncspace/transport/httperr"
 	"github.com/syncspace/syncspace/transport/metrics"
+	"github.com/syncspace/syncspace/transport/spaceview"
 )
 
 // runDownload: GET of one large file from syncd, nginx (sendfile) and http.ServeFile,
@@ -276,7 +276,7 @@ func uploadRange(ctx context.Context, cl *http.Client, from, to, conc int, url f
 
 // runAuth: a small authenticated GET (/api/files/small.bin, 1 KiB) through syncd's full
 // stack, against the same handler work on a plain Echo route with no authentication:
-// same tenant space lookup, path rule, os.Root open, headers and http.ServeContent,
+// same tenant space lookup, path rule and download handler (transport/api.ServeFile),
 // behind the same metrics middleware and an equivalent request log line.
 func runAuth(ctx context.Context, r *runner) []Result {
 	const scen, metric = "auth", "req/s"
@@ -319,7 +319,7 @@ func runAuth(ctx context.Context, r *runner) []Result {
 		}
 	}
 	notes := fmt.Sprintf("GET of a 1 KiB file, %d keep-alive clients, %s windows alternating, median of %d; "+
-		"auth off = same space lookup/path rule/open/ServeContent on a plain Echo route with the metrics middleware and a request log line, but without syncd's bearer middleware", conc, window, rounds)
+		"auth off = same space lookup/path rule/download handler (api.ServeFile) on a plain Echo route with the metrics middleware and a request log line, but without syncd's bearer middleware", conc, window, rounds)
 	return []Result{row(scen, metric, median(on), "same route, auth off", median(off), notes, ratioAtLeast(0.9))}
 }
 
@@ -369,21 +369,9 @@ func authOffEcho(env *syncEnv, tenant string) http.Handler {
 		if err != nil {
 			return err
 		}
-		f, meta, err := sp.Open(c.Request().Context(), p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		resp := c.Response()
-		hd := resp.Header()
-		hd.Set("Etag", `"`+meta.Hash+`"`)
-		hd.Set("X-Sync-Seq", strconv.FormatInt(meta.Seq, 10))
-		hd.Set("Content-Type", "application/octet-stream")
-		hd.Set("Content-Disposition", `attachment; filename="`+path.Base(meta.Path)+`"`)
-		hd.Set("Content-Security-Policy", "sandbox")
-		http.ServeContent(resp.Writer, c.Request(), "", meta.Modified.UTC().Truncate(time.Second), f)
-		resp.Committed = true
-		return nil
+		// The download handler itself (headers, conditional requests, ranges):
+		// only the authentication differs.
+		return api.ServeFile(c, spaceview.New(sp, nil), p)
 	})
 	return e
 }
