@@ -1,3 +1,5 @@
+//go:build unix
+
 package tenants
 
 import (
@@ -7,7 +9,6 @@ import (
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -92,11 +93,4 @@ func BenchmarkPutTenants(b *testing.B) {
 		b.ReportMetric(float64(s.syncs)/float64(s.n), s.name+"-flushes/op")
 	}
 	b.ReportMetric(float64(many.n)/many.t.Seconds()/(float64(one.n)/one.t.Seconds()), "x-files/s")
-}
-
-// cpuTime is the user and system CPU time of the process so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

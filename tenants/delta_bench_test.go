@@ -1,9 +1,10 @@
+//go:build unix
+
 package tenants
 
 import (
 	"bytes"
 	"context"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -39,13 +40,4 @@ func BenchmarkDeltaPut(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(wall.Nanoseconds())/float64(b.N), "wall-ns/op")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
-}
-
-// cpuTime is the process's user + system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
