@@ -166,7 +166,8 @@ func (f *growthFigures) rows(n int) []Result {
 	perMillion := func(b int64) float64 { return float64(b) / float64(n) * 1e6 / (1 << 20) }
 	notes := fmt.Sprintf("%s files of 64 B, 1,000 a directory, one tenant; syncd child process", countLabel(n))
 	client := func(c clientRun) string {
-		return fmt.Sprintf("%.2f s wall, %.2f s CPU, peak RSS %d MiB; realtime-sync-client --once child process", c.wall.Seconds(), c.cpu.Seconds(), c.maxRSS>>20)
+		return fmt.Sprintf("%.2f s wall, %.2f s CPU (%.1f µs/file), peak RSS %d MiB; realtime-sync-client --once child process",
+			c.wall.Seconds(), c.cpu.Seconds(), perFile(c.cpu), c.maxRSS>>20)
 	}
 	return []Result{
 		row(scen, label+"s to ready (plain restart)", f.restart.ready.Seconds(), "", 0, notes, valueAtMost(2, "s")),
