@@ -3,9 +3,10 @@
 //
 //	go run ./cmd/syncbench [--only NAME] [--quick] [--json]
 //
-// Two hidden subcommands serve its own child processes: `__syncd ARGS` runs syncd
+// Hidden subcommands serve its own child processes: `__syncd ARGS` runs syncd
 // (cmd/syncd/daemon.Run) and `__minihub` the minimal gorilla hub, so that the rss
-// scenario measures each server's memory in a process of its own.
+// scenario measures each server's memory in a process of its own, and `__client ARGS`
+// runs realtime-sync-client (clientapp.Run), whose memory the growth scenario measures.
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/syncspace/syncspace/cmd/internal/buildinfo"
+	"github.com/syncspace/syncspace/cmd/realtime-sync-client/clientapp"
 	"github.com/syncspace/syncspace/cmd/syncbench/bench"
 	"github.com/syncspace/syncspace/cmd/syncd/daemon"
 )
@@ -31,12 +33,17 @@ func main() {
 	}
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
-		case "__syncd", "__minihub":
+		case "__syncd", "__minihub", "__client":
 			profileOnSignal(strings.TrimPrefix(os.Args[1], "__"))
 		}
 		switch os.Args[1] {
 		case "__syncd":
 			os.Exit(daemon.Run(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
+		case "__client":
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			code := clientapp.Run(ctx, os.Args[2:], os.Stdout, os.Stderr)
+			stop()
+			os.Exit(code)
 		case "__minihub":
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

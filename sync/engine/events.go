@@ -4,14 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
-// hashPattern is a lowercase hex SHA-256.
-var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+// isHashHex reports whether s is a lowercase hex SHA-256 (64 of [0-9a-f]). It runs for
+// every entry of a listing: a loop, where a regexp cost a tenth of a client's CPU in a
+// full reconcile of a million files.
+func isHashHex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // CheckEvent validates one event received from the server before anything is done
 // with it: a known operation, clean paths (SPEC §3, NFC, never the state directory),
@@ -57,7 +68,7 @@ func CheckMeta(m protocol.Metadata) error {
 		if m.Hash != "" {
 			return protocol.Errorf(protocol.CodeBadRequest, "directory with a hash")
 		}
-	} else if !hashPattern.MatchString(m.Hash) {
+	} else if !isHashHex(m.Hash) {
 		return protocol.Errorf(protocol.CodeBadRequest, "file without a valid hash")
 	}
 	if m.Size < 0 {

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"strings"
 	"time"
@@ -53,11 +52,7 @@ func (e disk) hashFile(p, likely string) (string, error) {
 		}
 		return h, nil
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return fsys.SHA256Hex(f)
 }
 
 // likelyHash is the hash a file observed as now probably has: the cached one when the

@@ -1,13 +1,11 @@
 package rootblobs
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 
+	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/tenants/blob"
 )
 
@@ -40,8 +38,7 @@ func (t *Tenant) HashStable(p string) (string, fs.FileInfo, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	h := sha256.New()
-	_, err = io.Copy(h, f)
+	sum, err := fsys.SHA256Hex(f)
 	f.Close()
 	if err != nil {
 		return "", nil, err
@@ -53,7 +50,7 @@ func (t *Tenant) HashStable(p string) (string, fs.FileInfo, error) {
 	if !os.SameFile(before, after) || before.Size() != after.Size() || !before.ModTime().Equal(after.ModTime()) {
 		return "", nil, blob.ErrUnstable
 	}
-	return hex.EncodeToString(h.Sum(nil)), after, nil
+	return sum, after, nil
 }
 
 // WatchRoot is the absolute path of files/.

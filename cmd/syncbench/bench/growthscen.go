@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,7 +40,8 @@ func runGrowth(ctx context.Context, r *runner) []Result {
 			continue
 		}
 		if dl, ok := ctx.Deadline(); ok && i > 0 && last > 0 {
-			if want := last * time.Duration(n/sizes[i-1]) * 3 / 2; time.Until(dl) < want {
+			// Every step grows about linearly (the first indexing a little faster).
+			if want := last * time.Duration(n/sizes[i-1]) * 6 / 5; time.Until(dl) < want {
 				out = append(out, skipped("growth", label+" files", "", fmt.Sprintf("time cap: ~%s needed, %s left", want.Round(time.Second), time.Until(dl).Round(time.Second))))
 				continue
 			}
@@ -55,12 +57,26 @@ func runGrowth(ctx context.Context, r *runner) []Result {
 	return out
 }
 
-// growthAt measures one size.
+// growthFigures are the measurements of one size.
+type growthFigures struct {
+	empty, first, restart startTimes // syncd: tenant empty, first indexing, plain restart
+	rssAfter              int64      // syncd's RSS after every step
+	list, changes         time.Duration
+	entries, events       int
+	catchup               time.Duration // the reader's /api/changes catch-up
+	adopt, idle, resumed  clientRun     // the client: no state, in sync, after 10,000 changes
+}
+
+// growthAt measures one size, in this order: syncd started with the tenant empty; n
+// files generated (and hard-linked into the client's folder); syncd's first start
+// (indexing); a plain restart, on which every other step runs: the listing, the
+// changes feed, the client's first run (no state: every file hashed, nothing
+// transferred), its run with nothing to do, 10,000 PUTs, the reader's and the
+// client's catch-up. The size's data is removed afterwards.
 func growthAt(ctx context.Context, r *runner, self string, n int) []Result {
-	const scen = "growth"
 	label := countLabel(n)
 	fail := func(what string, err error) []Result {
-		return []Result{failed(scen, label+" files: "+what, "", err)}
+		return []Result{failed("growth", label+" files: "+what, "", err)}
 	}
 	dir, err := r.dir(fmt.Sprintf("growth-%d", n))
 	if err != nil {
@@ -70,15 +86,20 @@ func growthAt(ctx context.Context, r *runner, self string, n int) []Result {
 	if err != nil {
 		return fail("setup", err)
 	}
-	empty, err := c.timeStart(ctx, self, "empty", r.childEnv())
-	if err != nil {
+	defer os.RemoveAll(filepath.Join(dir, "client"))
+	defer os.RemoveAll(filepath.Join(dir, "data"))
+	var f growthFigures
+	if f.empty, err = c.timeStart(ctx, self, "empty", r.childEnv()); err != nil {
 		return fail("empty start", err)
 	}
 	if err := genFiles(c.files, n, 64); err != nil {
 		return fail("generate", err)
 	}
-	first, err := c.timeStart(ctx, self, "index", r.childEnv())
+	g, err := newGrowthClient(self, dir, c.files, c.token, r.childEnv())
 	if err != nil {
+		return fail("client setup", err)
+	}
+	if f.first, err = c.timeStart(ctx, self, "index", r.childEnv()); err != nil {
 		return fail("indexing start", err)
 	}
 	p, addr, t0, err := c.start(ctx, self, "growth", r.childEnv())
@@ -86,39 +107,80 @@ func growthAt(ctx context.Context, r *runner, self string, n int) []Result {
 		return fail("restart", err)
 	}
 	defer p.stop()
-	var st startTimes
-	if st.ready, err = waitReady(ctx, p, "http://"+addr+"/readyz", t0); err != nil {
+	if f.restart.ready, err = waitReady(ctx, p, "http://"+addr+"/readyz", t0); err != nil {
 		return fail("restart", err)
 	}
-	if st.checked, err = waitLog(ctx, p, "start-up disk check done", t0, 30*time.Minute); err != nil {
+	if f.restart.checked, err = waitLog(ctx, p, "start-up disk check done", t0, 30*time.Minute); err != nil {
 		return fail("restart", err)
 	}
-	st.rss, _ = rssOf(p.cmd.Process.Pid)
-	base := "http://" + addr
+	f.restart.rss, _ = rssOf(p.cmd.Process.Pid)
+	g.server = "http://" + addr
+	if what, err := f.measure(ctx, r, c, g, n); err != nil {
+		return fail(what, err)
+	}
+	f.rssAfter, _ = rssOf(p.cmd.Process.Pid)
+	return f.rows(n)
+}
+
+// measure runs the steps on the restarted syncd at g.server; on error it names the
+// step that failed.
+func (f *growthFigures) measure(ctx context.Context, r *runner, c *syncdChild, g *growthClient, n int) (string, error) {
 	cl := newHTTPClient(8)
-	list, entries, err := timeList(ctx, cl, base, c.token)
-	if err != nil {
-		return fail("listing", err)
+	var err error
+	if f.list, f.entries, err = timeList(ctx, cl, g.server, c.token); err != nil {
+		return "listing", err
 	}
-	changes, events, err := timeChanges(ctx, cl, base, c.token, 0)
-	if err != nil {
-		return fail("changes", err)
+	if f.changes, f.events, err = timeChanges(ctx, cl, g.server, c.token, 0); err != nil {
+		return "changes", err
 	}
-	catchup, err := timeCatchUp(ctx, cl, base, c.token, 10_000)
-	if err != nil {
-		return fail("catch-up", err)
+	if f.adopt, err = g.once(ctx); err != nil {
+		return "client, first run", err
 	}
+	if err := g.stillLinked(n); err != nil {
+		return "client, first run", err
+	}
+	r.log.Info("growth client first run", "files", n, "seconds", f.adopt.wall.Seconds())
+	if f.idle, err = g.once(ctx); err != nil {
+		return "client, nothing to do", err
+	}
+	if err := g.stillLinked(n); err != nil {
+		return "client, nothing to do", err
+	}
+	if f.catchup, err = timeCatchUp(ctx, cl, g.server, c.token, 10_000); err != nil {
+		return "catch-up", err
+	}
+	if f.resumed, err = g.once(ctx); err != nil {
+		return "client catch-up", err
+	}
+	if got := countFiles(filepath.Join(g.folder, "catchup")); got != 10_000 {
+		return "client catch-up", fmt.Errorf("the client holds %d of the 10,000 new files", got)
+	}
+	return "", nil
+}
+
+// rows turns the figures of one size into the table's rows.
+func (f *growthFigures) rows(n int) []Result {
+	const scen = "growth"
+	label := countLabel(n) + " files: "
 	perFile := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
-	mem := float64(st.rss-empty.rss) / float64(n) * 1e6 / (1 << 20)
-	notes := fmt.Sprintf("%s files of 64 B, 1,000 a directory, one tenant; syncd child process", label)
+	perMillion := func(b int64) float64 { return float64(b) / float64(n) * 1e6 / (1 << 20) }
+	notes := fmt.Sprintf("%s files of 64 B, 1,000 a directory, one tenant; syncd child process", countLabel(n))
+	client := func(c clientRun) string {
+		return fmt.Sprintf("%.2f s wall, %.2f s CPU (%.1f µs/file), peak RSS %d MiB; realtime-sync-client --once child process",
+			c.wall.Seconds(), c.cpu.Seconds(), perFile(c.cpu), c.maxRSS>>20)
+	}
 	return []Result{
-		row(scen, label+" files: s to ready (plain restart)", st.ready.Seconds(), "", 0, notes, valueAtMost(2, "s")),
-		row(scen, label+" files: µs/file start-up check (background, nothing changed)", perFile(st.checked), "", 0, notes),
-		row(scen, label+" files: µs/file first indexing (placed directly)", perFile(first.checked), "", 0, notes+"; each file hashed and committed"),
-		row(scen, label+" files: µs/entry recursive listing", float64(list.Microseconds())/float64(max(entries, 1)), "", 0, fmt.Sprintf("%d entries in %s", entries, list.Round(time.Millisecond))),
-		row(scen, label+" files: µs/event /api/changes whole log", float64(changes.Microseconds())/float64(max(events, 1)), "", 0, fmt.Sprintf("%d events in %s, limit 10000 a page", events, changes.Round(time.Millisecond))),
-		row(scen, label+" files: ms catch-up of 10,000 changes", ms(catchup), "", 0, "a reader resumed at the head before 10,000 PUTs pages /api/changes to the new head"),
-		row(scen, label+" files: MiB RSS per 10⁶ files", mem, "", 0, fmt.Sprintf("RSS %d MiB after the check, %d MiB with the tenant empty", st.rss>>20, empty.rss>>20)),
+		row(scen, label+"s to ready (plain restart)", f.restart.ready.Seconds(), "", 0, notes, valueAtMost(2, "s")),
+		row(scen, label+"µs/file start-up check (background, nothing changed)", perFile(f.restart.checked), "", 0, notes),
+		row(scen, label+"µs/file first indexing (placed directly)", perFile(f.first.checked), "", 0, notes+"; each file hashed and committed"),
+		row(scen, label+"µs/entry recursive listing", float64(f.list.Microseconds())/float64(max(f.entries, 1)), "", 0, fmt.Sprintf("%d entries in %s", f.entries, f.list.Round(time.Millisecond))),
+		row(scen, label+"µs/event /api/changes whole log", float64(f.changes.Microseconds())/float64(max(f.events, 1)), "", 0, fmt.Sprintf("%d events in %s, limit 10000 a page", f.events, f.changes.Round(time.Millisecond))),
+		row(scen, label+"ms catch-up of 10,000 changes", ms(f.catchup), "", 0, "a reader resumed at the head before 10,000 PUTs pages /api/changes to the new head"),
+		row(scen, label+"MiB RSS per 10⁶ files", perMillion(f.restart.rss-f.empty.rss), "", 0, fmt.Sprintf("RSS %d MiB after the check, %d MiB with the tenant empty, %d MiB after every step", f.restart.rss>>20, f.empty.rss>>20, f.rssAfter>>20)),
+		row(scen, label+"µs/file client's first run (no state, nothing transferred)", perFile(f.adopt.wall), "", 0, client(f.adopt)+"; every file hashed"),
+		row(scen, label+"µs/file client's full scan, nothing to do", perFile(f.idle.wall), "", 0, client(f.idle)+"; state loaded, folder scanned, tree listed, state saved"),
+		row(scen, label+"client's peak MiB RSS (nothing to do)", float64(f.idle.maxRSS)/(1<<20), "", 0, client(f.idle)),
+		row(scen, label+"s client catch-up of 10,000 changes", f.resumed.wall.Seconds(), "", 0, client(f.resumed)+"; a full scan and listing, then 10,000 downloads"),
 	}
 }
 

@@ -106,6 +106,9 @@ func prepareSyncdChild(ctx context.Context, dir string) (*syncdChild, error) {
 		token: strings.TrimSpace(stdout.String())}
 	cfg := benchConfig(data, "127.0.0.1:0")
 	cfg["retention"] = map[string]any{"changes": 1 << 40} // the growth scenario pages the whole log
+	// The default entry limit (10⁶ a tenant) would refuse the growth scenario's 10,000
+	// PUTs into a tenant of 10⁶ files and 1,000 directories (413).
+	cfg["limits"].(map[string]any)["max_entries"] = 1 << 40
 	if err := writeConfig(c.cfg, cfg); err != nil {
 		return nil, err
 	}
