@@ -191,7 +191,6 @@ func Open(opts Options) (*Engine, error) {
 	}
 	e.ig = newIgnorer(nil)
 	e.disk.loadIgnore()
-	e.dirty = true
 	if err := e.save(); err != nil {
 		return fail(err)
 	}
@@ -231,7 +230,7 @@ func withDefaults(opts Options) (Options, error) {
 // saved under another absolute path (the folder was copied or moved) keeps no base and
 // no identity.
 func (e *Engine) adopt() error {
-	st, err := loadState(e.stateDir)
+	st, found, err := loadState(e.stateDir)
 	if err != nil {
 		return err
 	}
@@ -253,6 +252,9 @@ func (e *Engine) adopt() error {
 		e.base = map[string]baseEntry{}
 		e.epoch, e.seq = "", 0
 	}
+	// Saved at once unless the file already says the same (a restart with nothing
+	// new: no rewrite of a state file of a million entries).
+	e.dirty = !found || st.Root != abs || st.ClientID != e.clientID
 	return nil
 }
 
