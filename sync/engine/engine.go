@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -303,14 +304,7 @@ func (e *Engine) save() error {
 	}
 	p := &persisted{
 		Root: e.rootPath, ClientID: e.clientID, Epoch: e.epoch, Seq: e.seq,
-		Base:  make(map[string]baseEntry, len(e.base)),
-		Local: make(map[string]localEntry, len(e.local)),
-	}
-	for k, v := range e.base {
-		p.Base[k] = v
-	}
-	for k, v := range e.local {
-		p.Local[k] = v
+		Base: maps.Clone(e.base), Local: maps.Clone(e.local), // a copy of the tables, no rehash
 	}
 	e.dirty = false
 	e.mu.Unlock()

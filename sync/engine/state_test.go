@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -209,4 +211,35 @@ func BenchmarkStateFile(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestOpenSavesOnlyANewState: Open writes the state file when there is none (the new
+// client id must survive) or when the identity changed, and leaves an up-to-date one
+// alone (a restart does not rewrite a state of a million entries).
+func TestOpenSavesOnlyANewState(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, stateDirName, stateFileName)
+	open := func(id string) os.FileInfo {
+		t.Helper()
+		e, err := Open(Options{Root: dir, Remote: &hostileRemote{}, OpenFS: testOpenFS(), ClientID: id,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(state)
+		if err != nil {
+			t.Fatalf("no state file after Open: %v", err)
+		}
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return fi
+	}
+	first := open("")
+	if again := open(""); !os.SameFile(first, again) {
+		t.Fatal("Open rewrote a state file that held the same state")
+	}
+	if other := open("client-b"); os.SameFile(first, other) {
+		t.Fatal("Open kept a state file of another client id")
+	}
 }
