@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -191,7 +192,6 @@ func Open(opts Options) (*Engine, error) {
 	}
 	e.ig = newIgnorer(nil)
 	e.disk.loadIgnore()
-	e.dirty = true
 	if err := e.save(); err != nil {
 		return fail(err)
 	}
@@ -231,7 +231,7 @@ func withDefaults(opts Options) (Options, error) {
 // saved under another absolute path (the folder was copied or moved) keeps no base and
 // no identity.
 func (e *Engine) adopt() error {
-	st, err := loadState(e.stateDir)
+	st, found, err := loadState(e.stateDir)
 	if err != nil {
 		return err
 	}
@@ -253,6 +253,9 @@ func (e *Engine) adopt() error {
 		e.base = map[string]baseEntry{}
 		e.epoch, e.seq = "", 0
 	}
+	// Saved at once unless the file already says the same (a restart with nothing
+	// new: no rewrite of a state file of a million entries).
+	e.dirty = !found || st.Root != abs || st.ClientID != e.clientID
 	return nil
 }
 
@@ -301,14 +304,7 @@ func (e *Engine) save() error {
 	}
 	p := &persisted{
 		Root: e.rootPath, ClientID: e.clientID, Epoch: e.epoch, Seq: e.seq,
-		Base:  make(map[string]baseEntry, len(e.base)),
-		Local: make(map[string]localEntry, len(e.local)),
-	}
-	for k, v := range e.base {
-		p.Base[k] = v
-	}
-	for k, v := range e.local {
-		p.Local[k] = v
+		Base: maps.Clone(e.base), Local: maps.Clone(e.local), // a copy of the tables, no rehash
 	}
 	e.dirty = false
 	e.mu.Unlock()

@@ -24,7 +24,9 @@ func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, e
 	if err := e.checkRoot(); err != nil {
 		return passResult{}, err
 	}
-	newM := map[string]protocol.Metadata{}
+	e.mu.Lock()
+	newM := make(map[string]protocol.Metadata, max(len(e.remoteM), len(e.base)))
+	e.mu.Unlock()
 	var epoch string
 	var seq int64
 	err := e.remote.List(ctx, func(ep string, s int64) error {
@@ -78,7 +80,7 @@ func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, e
 	}
 	e.mu.Lock()
 	e.setLocal(sc)
-	keys := map[string]bool{}
+	keys := make(map[string]bool, max(len(e.remoteM), len(e.base), len(e.local)))
 	for k := range e.remoteM {
 		keys[k] = true
 	}
@@ -243,11 +245,15 @@ func (e *Engine) localFull(ctx context.Context) (passResult, error) {
 	held := sc.unsynced + sc.held
 	e.mu.Lock()
 	e.setLocal(sc)
-	keys := map[string]bool{}
-	for _, m := range []map[string]bool{keySet(e.base), keySet(e.remoteM), keySet(e.local)} {
-		for k := range m {
-			keys[k] = true
-		}
+	keys := make(map[string]bool, max(len(e.remoteM), len(e.base), len(e.local)))
+	for k := range e.base {
+		keys[k] = true
+	}
+	for k := range e.remoteM {
+		keys[k] = true
+	}
+	for k := range e.local {
+		keys[k] = true
 	}
 	e.mu.Unlock()
 	res, err := e.runPlan(ctx, keys, false)

@@ -80,13 +80,18 @@ type scanOut struct {
 // the cached observation. Stale temp files of the client are removed. Names the server
 // would refuse are reported once and left alone.
 func (e disk) scan(under string) (*scanOut, error) {
-	out := &scanOut{entries: map[string]localEntry{}, others: map[string]string{}}
+	out := &scanOut{others: map[string]string{}}
 	start := "."
 	if under != "" {
 		start = under
 	}
 	e.mu.Lock()
 	ig := e.ig
+	if under == "" {
+		out.entries = make(map[string]localEntry, len(e.local)) // about the last scan's size
+	} else {
+		out.entries = map[string]localEntry{}
+	}
 	e.mu.Unlock()
 	err := fs.WalkDir(fsys.IOFS(e.root), start, func(p string, d fs.DirEntry, err error) error {
 		return e.visit(out, ig, start, p, d, err)

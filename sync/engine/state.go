@@ -1,9 +1,9 @@
 package engine
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -99,7 +99,7 @@ func (l localEntry) sameStat(o localEntry) bool {
 	return l.Dir == o.Dir && l.Size == o.Size && l.MtimeNs == o.MtimeNs && l.Ino == o.Ino
 }
 
-// persisted is the JSON form of the state file.
+// persisted is the content of the state file (a JSON object: statefile.go).
 type persisted struct {
 	Version  int                   `json:"version"`
 	Root     string                `json:"root"`
@@ -110,20 +110,22 @@ type persisted struct {
 	Local    map[string]localEntry `json:"local"`
 }
 
-// loadState reads the state file; a missing file gives an empty state.
-func loadState(dir string) (*persisted, error) {
-	p := &persisted{Base: map[string]baseEntry{}, Local: map[string]localEntry{}}
-	b, err := os.ReadFile(filepath.Join(dir, stateFileName))
+// loadState reads the state file; a missing file gives an empty state, and so does a
+// damaged or foreign one (found reports whether a usable file was read).
+func loadState(dir string) (p *persisted, found bool, err error) {
+	empty := &persisted{Base: map[string]baseEntry{}, Local: map[string]localEntry{}}
+	f, err := os.Open(filepath.Join(dir, stateFileName))
 	if errors.Is(err, fs.ErrNotExist) {
-		return p, nil
+		return empty, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read state: %w", err)
+		return nil, false, fmt.Errorf("read state: %w", err)
 	}
-	var q persisted
-	if err := json.Unmarshal(b, &q); err != nil || q.Version != stateVersion {
+	defer f.Close()
+	q, err := decodeState(f)
+	if err != nil || q.Version != stateVersion {
 		// A damaged or foreign state file: start over without a base (safe merge).
-		return p, nil
+		return empty, false, nil
 	}
 	if q.Base == nil {
 		q.Base = map[string]baseEntry{}
@@ -131,13 +133,13 @@ func loadState(dir string) (*persisted, error) {
 	if q.Local == nil {
 		q.Local = map[string]localEntry{}
 	}
-	return &q, nil
+	return q, true, nil
 }
 
 // saveState writes the state file atomically: temp file, fsync, rename, fsync dir.
 // syncAll, when non-nil, runs first (syncfs) so that every file the base refers to is
-// on disk before the base that vouches for it; the state is encoded meanwhile, and
-// nothing of it is written before syncAll has returned.
+// on disk before the base that vouches for it; the state is encoded into the temp file
+// meanwhile, and the state file is not replaced before syncAll has returned.
 func saveState(dir string, p *persisted, syncAll func() error) error {
 	synced := make(chan struct{})
 	if syncAll != nil {
@@ -149,12 +151,8 @@ func saveState(dir string, p *persisted, syncAll func() error) error {
 		close(synced)
 	}
 	p.Version = stateVersion
-	b, err := json.Marshal(p)
-	<-synced
-	if err != nil {
-		return fmt.Errorf("encode state: %w", err)
-	}
-	if err := fsys.WriteFileAtomic(filepath.Join(dir, stateFileName), b, 0o600); err != nil {
+	write := func(w io.Writer) error { return encodeState(w, p) }
+	if err := writeStateFile(filepath.Join(dir, stateFileName), write, synced); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	return nil

@@ -70,7 +70,7 @@ func TestStopKeepsCommittedUpload(t *testing.T) {
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := loadState(filepath.Join(dir, stateDirName))
+	st, _, err := loadState(filepath.Join(dir, stateDirName))
 	if err != nil {
 		t.Fatal(err)
 	}
