@@ -275,7 +275,9 @@ func (s *reconciler) applyCreateDir(ctx context.Context, d *diskItem) (bool, err
 func (s *reconciler) applyFiles(ctx context.Context, chs []*fileChange) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur, err := s.rc.currentEntries(ctx, chs)
+	// The current entries of the files and of the new ones' parents, in one query;
+	// holding s.mu keeps them current until the commit.
+	cur, err := s.lookupMany(ctx, changePaths(chs))
 	if err != nil {
 		return err
 	}
@@ -310,10 +312,9 @@ func (s *reconciler) applyFiles(ctx context.Context, chs []*fileChange) error {
 	return err
 }
 
-// currentEntries reads, in one index query, the current entries (by fold key) of the
-// files of chs and of the parents of the new ones. The caller holds s.mu, so that
-// they stay current until its commit.
-func (s *reconciler) currentEntries(ctx context.Context, chs []*fileChange) (map[string]*entry, error) {
+// changePaths lists the paths of the files of chs and of the parents of the new ones:
+// those whose index entries stillApplies reads.
+func changePaths(chs []*fileChange) []string {
 	paths := make([]string, 0, len(chs)+1)
 	parents := map[string]bool{}
 	for _, ch := range chs {
@@ -323,12 +324,13 @@ func (s *reconciler) currentEntries(ctx context.Context, chs []*fileChange) (map
 			paths = append(paths, parent)
 		}
 	}
-	return s.lookupMany(ctx, paths)
+	return paths
 }
 
-// stillApplies reports whether ch may be committed: the index entry (in cur, by fold
-// key: currentEntries) is the one it was compared with (a new file's parent indexed),
-// and the file on disk has not changed since it was hashed. The caller holds s.mu.
+// stillApplies reports whether ch may be committed: the index entry (in cur, the
+// entries of changePaths by fold key) is the one it was compared with (a new file's
+// parent indexed), and the file on disk has not changed since it was hashed. The
+// caller holds s.mu.
 func (s *reconciler) stillApplies(ch *fileChange, cur map[string]*entry) bool {
 	p := ch.st.path
 	c := cur[pathrule.FoldKey(p)]
