@@ -201,7 +201,12 @@ func (s *reconciler) sameEntry(ctx context.Context, e *entry) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return cur != nil && cur.Path == e.Path && cur.Seq == e.Seq && cur.Hash == e.Hash && cur.IsDir == e.IsDir, nil
+	return sameAs(cur, e), nil
+}
+
+// sameAs reports whether the index entry cur (nil: none) is e unchanged.
+func sameAs(cur, e *entry) bool {
+	return cur != nil && cur.Path == e.Path && cur.Seq == e.Seq && cur.Hash == e.Hash && cur.IsDir == e.IsDir
 }
 
 // parentIndexed reports whether p's parent is the root or an indexed directory with
@@ -270,14 +275,16 @@ func (s *reconciler) applyCreateDir(ctx context.Context, d *diskItem) (bool, err
 func (s *reconciler) applyFiles(ctx context.Context, chs []*fileChange) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The current entries of the files and of the new ones' parents, in one query;
+	// holding s.mu keeps them current until the commit.
+	cur, err := s.lookupMany(ctx, changePaths(chs))
+	if err != nil {
+		return err
+	}
 	var metas []protocol.Metadata
 	var olds []*entry
 	for _, ch := range chs {
-		ok, err := s.rc.stillApplies(ctx, ch)
-		if err != nil {
-			return err
-		}
-		if ok {
+		if s.rc.stillApplies(ch, cur) {
 			metas = append(metas, protocol.Metadata{Path: ch.st.path, Size: ch.st.size, Modified: ch.st.mtime, Hash: ch.hash})
 			olds = append(olds, ch.old)
 		}
@@ -285,7 +292,7 @@ func (s *reconciler) applyFiles(ctx context.Context, chs []*fileChange) error {
 	if len(metas) == 0 {
 		return nil
 	}
-	_, err := s.cm.write(ctx, Source{}, func(w *wtx) error {
+	_, err = s.cm.write(ctx, Source{}, func(w *wtx) error {
 		for i, meta := range metas {
 			op := protocol.OpCreate
 			if olds[i] != nil {
@@ -305,26 +312,46 @@ func (s *reconciler) applyFiles(ctx context.Context, chs []*fileChange) error {
 	return err
 }
 
-// stillApplies reports whether ch may be committed: the index entry is the one it was
-// compared with (a new file's parent indexed), and the file on disk has not changed
-// since it was hashed. The caller holds s.mu.
-func (s *reconciler) stillApplies(ctx context.Context, ch *fileChange) (bool, error) {
+// changePaths lists the paths of the files of chs and of the parents of the new ones:
+// those whose index entries stillApplies reads.
+func changePaths(chs []*fileChange) []string {
+	paths := make([]string, 0, len(chs)+1)
+	parents := map[string]bool{}
+	for _, ch := range chs {
+		paths = append(paths, ch.st.path)
+		if parent := pathrule.Parent(ch.st.path); ch.old == nil && parent != "" && !parents[parent] {
+			parents[parent] = true
+			paths = append(paths, parent)
+		}
+	}
+	return paths
+}
+
+// stillApplies reports whether ch may be committed: the index entry (in cur, the
+// entries of changePaths by fold key) is the one it was compared with (a new file's
+// parent indexed), and the file on disk has not changed since it was hashed. The
+// caller holds s.mu.
+func (s *reconciler) stillApplies(ch *fileChange, cur map[string]*entry) bool {
+	p := ch.st.path
+	c := cur[pathrule.FoldKey(p)]
 	if ch.old == nil {
-		cur, err := s.lookup(ctx, ch.st.path)
-		if err != nil || cur != nil {
-			return false, err
+		if c != nil {
+			return false
 		}
-		if ok, err := s.rc.parentIndexed(ctx, ch.st.path); err != nil || !ok {
-			return false, err
+		if parent := pathrule.Parent(p); parent != "" {
+			pe := cur[pathrule.FoldKey(parent)]
+			if pe == nil || !pe.IsDir || pe.Path != parent {
+				return false
+			}
 		}
-	} else if ok, err := s.rc.sameEntry(ctx, ch.old); err != nil || !ok {
-		return false, err
+	} else if !sameAs(c, ch.old) {
+		return false
 	}
-	fi, err := s.disk.Lstat(ch.st.path)
+	fi, err := s.disk.Lstat(p)
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() != ch.st.size || !fi.ModTime().Equal(ch.st.mtime) {
-		return false, nil // changed again: a later event looks at it
+		return false // changed again: a later event looks at it
 	}
-	return true, nil
+	return true
 }
 
 // reconcileName is reconcile for the one name p (a watcher event's name): it compares

@@ -28,13 +28,10 @@ func (t *Tenant) ReadDirNames(dir string) ([]string, error) {
 }
 
 // HashStable hashes the regular file files/P and checks that its identity, size and
-// mtime held still while it was read.
+// mtime held still while it was read: as the open file showed them before the read,
+// and as the path shows them after it.
 func (t *Tenant) HashStable(p string) (string, fs.FileInfo, error) {
-	before, err := t.files.Lstat(p)
-	if err != nil {
-		return "", nil, err
-	}
-	f, err := openRegular(t.files, p)
+	f, before, err := openRegularStat(t.files, p)
 	if err != nil {
 		return "", nil, err
 	}

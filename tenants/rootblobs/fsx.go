@@ -42,16 +42,22 @@ func openDir(root *os.Root, dir string) (*os.File, error) {
 
 // openRegular opens name under root if it is a regular file (not a symlink).
 func openRegular(root *os.Root, name string) (*os.File, error) {
+	f, _, err := openRegularStat(root, name)
+	return f, err
+}
+
+// openRegularStat is openRegular that also returns the open file's fstat.
+func openRegularStat(root *os.Root, name string) (*os.File, fs.FileInfo, error) {
 	lfi, err := root.Lstat(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !lfi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file: %w", name, os.ErrNotExist)
+		return nil, nil, fmt.Errorf("%s: not a regular file: %w", name, os.ErrNotExist)
 	}
 	f, err := root.Open(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fi, err := f.Stat()
 	if err != nil || !os.SameFile(lfi, fi) {
@@ -59,9 +65,9 @@ func openRegular(root *os.Root, name string) (*os.File, error) {
 		if err == nil {
 			err = fmt.Errorf("%s: changed while opened: %w", name, os.ErrNotExist)
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return f, nil
+	return f, fi, nil
 }
 
 // moveBetween renames from (under fromRoot) to to (under toRoot) in one rename(2),
