@@ -3,9 +3,6 @@ package e2e_test
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,7 +11,6 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/auth"
-	"github.com/syncspace/syncspace/cmd/syncd/daemon"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tlsconf/internal/pebbletest"
 )
@@ -28,64 +24,19 @@ import (
 // after the validator's side of the handshake is done, so the acme-tls/1 exemption
 // itself (needed for TLS 1.2 validators) is checked by tlsconf's TestClientAuthNotForACME.
 func TestSyncdACMEWithClientCerts(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts Pebble and syncd")
-	}
-	for _, k := range []string{"SYNCD_LISTEN", "SYNCD_DATA_DIR", "SYNCD_LOG_LEVEL"} {
-		t.Setenv(k, "")
-	}
-	var held [2]net.Listener
-	for i := range held {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		held[i] = l
-	}
-	port, httpPort := held[0].Addr().(*net.TCPAddr).Port, held[1].Addr().(*net.TCPAddr).Port
-	p := pebbletest.Start(t, port, httpPort)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-
-	dir := t.TempDir()
+	r := newACMERig(t)
+	p, port, addr := r.p, r.port, r.addr
 	clientCA := pebbletest.NewCA(t)
 	certAPEM, _, certA := clientCA.IssueClient(t, "laptop")
 	_, _, certB := clientCA.IssueClient(t, "other")
-	caFile := filepath.Join(dir, "client-ca.pem")
+	caFile := filepath.Join(r.dir, "client-ca.pem")
 	if err := os.WriteFile(caFile, clientCA.PEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := map[string]any{
-		"listen":   addr,
-		"data_dir": filepath.Join(dir, "data"),
-		"log":      map[string]any{"level": "debug"},
-		"tls": map[string]any{
-			"mode": "acme", "domains": []string{domain}, "email": "ops@sync.test",
-			"acme_directory": p.DirectoryURL, "acme_ca_file": p.CAFile,
-			// No HTTP-01 listener: the order can only be validated over TLS-ALPN-01
-			// on the listener that requires client certificates.
-			"http_listen": "",
-			"client_ca":   caFile, "client_auth": "require",
-		},
-	}
-	b, _ := json.Marshal(cfg)
-	cfgFile := filepath.Join(dir, "syncd.json")
-	if err := os.WriteFile(cfgFile, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logs := &pebbletest.SafeBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("syncd logs:\n%s", logs.String())
-		}
-	})
 	ctx := context.Background()
-	for _, l := range held {
-		l.Close()
-	}
-	d, err := daemon.Start(ctx, []string{"-config", cfgFile}, io.Discard, logs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// No HTTP-01 listener: the order can only be validated over TLS-ALPN-01 on the
+	// listener that requires client certificates.
+	d := r.start(t, ctx, map[string]any{"http_listen": "", "client_ca": caFile, "client_auth": "require"})
 	defer d.Shutdown(context.Background())
 	if _, err := d.Registry().Create(ctx, "t1", tenants.Options{}); err != nil {
 		t.Fatal(err)

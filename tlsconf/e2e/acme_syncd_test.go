@@ -50,57 +50,82 @@ func serial(t *testing.T, p *pebbletest.Pebble, addr, name string) (*big.Int, er
 	return c.(*tls.Conn).ConnectionState().PeerCertificates[0].SerialNumber, nil
 }
 
-func TestSyncdACME(t *testing.T) {
+// acmeRig is a Pebble and a syncd config in acme mode for it: syncd's two ports are
+// held while Pebble picks its own, so none of them is picked twice; start lets them go
+// right before syncd binds them.
+type acmeRig struct {
+	p              *pebbletest.Pebble
+	port, httpPort int
+	addr, dir      string
+	cfgFile        string
+	logs           *pebbletest.SafeBuffer
+	held           [2]net.Listener
+}
+
+func newACMERig(t *testing.T) *acmeRig {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts Pebble and syncd")
 	}
 	for _, k := range []string{"SYNCD_LISTEN", "SYNCD_DATA_DIR", "SYNCD_LOG_LEVEL"} {
 		t.Setenv(k, "")
 	}
-	// Hold syncd's two ports while Pebble picks its own, so none of them is picked
-	// twice; syncd binds them right after they are let go.
-	var held [2]net.Listener
-	for i := range held {
+	r := &acmeRig{dir: t.TempDir(), logs: &pebbletest.SafeBuffer{}}
+	for i := range r.held {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		held[i] = l
+		r.held[i] = l
 	}
-	port, httpPort := held[0].Addr().(*net.TCPAddr).Port, held[1].Addr().(*net.TCPAddr).Port
-	p := pebbletest.Start(t, port, httpPort)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-
-	dir := t.TempDir()
-	cfg := map[string]any{
-		"listen":   addr,
-		"data_dir": filepath.Join(dir, "data"),
-		"log":      map[string]any{"level": "debug"},
-		"tls": map[string]any{
-			"mode": "acme", "domains": []string{domain}, "email": "ops@sync.test",
-			"acme_directory": p.DirectoryURL, "acme_ca_file": p.CAFile,
-			"http_listen": "127.0.0.1:" + strconv.Itoa(httpPort),
-		},
-	}
-	b, _ := json.Marshal(cfg)
-	cfgFile := filepath.Join(dir, "syncd.json")
-	if err := os.WriteFile(cfgFile, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logs := &pebbletest.SafeBuffer{}
+	r.port, r.httpPort = r.held[0].Addr().(*net.TCPAddr).Port, r.held[1].Addr().(*net.TCPAddr).Port
+	r.p = pebbletest.Start(t, r.port, r.httpPort)
+	r.addr = "127.0.0.1:" + strconv.Itoa(r.port)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("syncd logs:\n%s", logs.String())
+			t.Logf("syncd logs:\n%s", r.logs.String())
 		}
 	})
-	ctx := context.Background()
-	for _, l := range held {
+	return r
+}
+
+// start writes the config (acme mode for domain on Pebble, plus tlsExtra's keys in
+// "tls") and starts syncd on the held ports.
+func (r *acmeRig) start(t *testing.T, ctx context.Context, tlsExtra map[string]any) *daemon.Daemon {
+	t.Helper()
+	tlsCfg := map[string]any{
+		"mode": "acme", "domains": []string{domain}, "email": "ops@sync.test",
+		"acme_directory": r.p.DirectoryURL, "acme_ca_file": r.p.CAFile,
+	}
+	for k, v := range tlsExtra {
+		tlsCfg[k] = v
+	}
+	cfg := map[string]any{
+		"listen":   r.addr,
+		"data_dir": filepath.Join(r.dir, "data"),
+		"log":      map[string]any{"level": "debug"},
+		"tls":      tlsCfg,
+	}
+	b, _ := json.Marshal(cfg)
+	r.cfgFile = filepath.Join(r.dir, "syncd.json")
+	if err := os.WriteFile(r.cfgFile, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range r.held {
 		l.Close()
 	}
-	d, err := daemon.Start(ctx, []string{"-config", cfgFile}, io.Discard, logs)
+	d, err := daemon.Start(ctx, []string{"-config", r.cfgFile}, io.Discard, r.logs)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d
+}
+
+func TestSyncdACME(t *testing.T) {
+	r := newACMERig(t)
+	p, port, httpPort, addr, logs := r.p, r.port, r.httpPort, r.addr, r.logs
+	ctx := context.Background()
+	d := r.start(t, ctx, map[string]any{"http_listen": "127.0.0.1:" + strconv.Itoa(httpPort)})
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -196,7 +221,7 @@ func TestSyncdACME(t *testing.T) {
 	}
 	stopped = true
 	tr.CloseIdleConnections()
-	d2, err := daemon.Start(ctx, []string{"-config", cfgFile}, io.Discard, logs)
+	d2, err := daemon.Start(ctx, []string{"-config", r.cfgFile}, io.Discard, logs)
 	if err != nil {
 		t.Fatal(err)
 	}
