@@ -80,16 +80,7 @@ func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, e
 	}
 	e.mu.Lock()
 	e.setLocal(sc)
-	keys := make(map[string]bool, max(len(e.remoteM), len(e.base), len(e.local)))
-	for k := range e.remoteM {
-		keys[k] = true
-	}
-	for k := range e.base {
-		keys[k] = true
-	}
-	for k := range e.local {
-		keys[k] = true
-	}
+	keys := e.allKeys()
 	e.mu.Unlock()
 	res, err := e.runPlan(ctx, keys, showProgress)
 	res.unsynced = sc.unsynced + sc.held
@@ -245,16 +236,7 @@ func (e *Engine) localFull(ctx context.Context) (passResult, error) {
 	held := sc.unsynced + sc.held
 	e.mu.Lock()
 	e.setLocal(sc)
-	keys := make(map[string]bool, max(len(e.remoteM), len(e.base), len(e.local)))
-	for k := range e.base {
-		keys[k] = true
-	}
-	for k := range e.remoteM {
-		keys[k] = true
-	}
-	for k := range e.local {
-		keys[k] = true
-	}
+	keys := e.allKeys()
 	e.mu.Unlock()
 	res, err := e.runPlan(ctx, keys, false)
 	res.unsynced = held
@@ -280,6 +262,22 @@ func (e *Engine) confirm(ctx context.Context) (passResult, error) {
 		e.disk.tryLocalMove(mv)
 	}
 	return e.localFull(ctx)
+}
+
+// allKeys is the set of every key the server's listing, the base or the local scan
+// holds: the keys a full pass plans. Caller holds e.mu.
+func (e *Engine) allKeys() map[string]bool {
+	keys := make(map[string]bool, max(len(e.remoteM), len(e.base), len(e.local)))
+	for k := range e.remoteM {
+		keys[k] = true
+	}
+	for k := range e.base {
+		keys[k] = true
+	}
+	for k := range e.local {
+		keys[k] = true
+	}
+	return keys
 }
 
 // setLocal takes the local side of a whole-folder scan (e.mu held). The state is
