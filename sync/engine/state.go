@@ -139,16 +139,14 @@ func loadState(dir string) (p *persisted, found bool, err error) {
 // saveState writes the state file atomically: temp file, fsync, rename, fsync dir.
 // syncAll, when non-nil, runs first (syncfs) so that every file the base refers to is
 // on disk before the base that vouches for it; the state is encoded into the temp file
-// meanwhile, and the state file is not replaced before syncAll has returned.
+// meanwhile, and the state file is not replaced before syncAll has returned, nor at
+// all when it failed (the old state stays: the next pass compares again).
 func saveState(dir string, p *persisted, syncAll func() error) error {
-	synced := make(chan struct{})
+	synced := make(chan error, 1)
 	if syncAll != nil {
-		go func() {
-			defer close(synced)
-			_ = syncAll()
-		}()
+		go func() { synced <- syncAll() }()
 	} else {
-		close(synced)
+		synced <- nil
 	}
 	p.Version = stateVersion
 	write := func(w io.Writer) error { return encodeState(w, p) }

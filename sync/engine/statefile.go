@@ -168,8 +168,9 @@ func expectDelim(d *json.Decoder, delim json.Delim) error {
 
 // writeStateFile writes the state file path atomically (temp file in the same
 // directory, fsync, rename, fsync of the directory), streaming it from write. The
-// rename waits for synced to be closed: nothing appears under path before then.
-func writeStateFile(path string, write func(io.Writer) error, synced <-chan struct{}) (err error) {
+// rename waits for synced's one value: nothing appears under path before then, and
+// nothing at all if that value is an error.
+func writeStateFile(path string, write func(io.Writer) error, synced <-chan error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tmpPrefix+"*") // mode 0600
 	if err != nil {
@@ -187,7 +188,9 @@ func writeStateFile(path string, write func(io.Writer) error, synced <-chan stru
 		return err
 	}
 	err = fsys.Sync(f)
-	<-synced
+	if serr := <-synced; err == nil && serr != nil {
+		err = fmt.Errorf("flush the folder before the state: %w", serr)
+	}
 	if err != nil {
 		return err
 	}
