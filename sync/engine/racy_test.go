@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,42 +23,53 @@ func racyDisk(t *testing.T) (disk, string) {
 }
 
 // A file rewritten in place with the same size and the same mtime (one tick) after a
-// hash taken within the racy window must be hashed again: the stat cannot tell.
+// hash taken within the racy window must be hashed again: the stat cannot tell. A
+// round whose hash came later than the window (a stalled machine) proves nothing and
+// is repeated.
 func TestRacyRewriteSameStatIsSeen(t *testing.T) {
 	d, dir := racyDisk(t)
 	p := filepath.Join(dir, "f")
-	m := time.Now().Add(-10 * time.Millisecond) // one tick ago: inside either window
-	if m.Nanosecond() == 0 {
-		m = m.Add(time.Nanosecond)
-	}
-	write := func(s string) {
-		t.Helper()
-		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+	for round := 0; round < 50; round++ {
+		m := time.Now().Add(-5 * time.Millisecond) // within a tick of the write
+		if m.Nanosecond() == 0 {
+			m = m.Add(time.Nanosecond)
+		}
+		write := func(s string) {
+			t.Helper()
+			if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(p, m, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write(fmt.Sprintf("a%03d", round))
+		first, err := d.statLocal("f", nil)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Chtimes(p, m, m); err != nil {
+		fi, err := os.Lstat(p)
+		if err != nil {
 			t.Fatal(err)
 		}
+		if first.At-first.MtimeNs >= int64(d.windowFor(fi)) {
+			continue // hashed after the window: a trusted hash, not this test's case
+		}
+		content := fmt.Sprintf("b%03d", round)
+		write(content) // same inode, size and mtime
+		second, err := d.statLocal("f", first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !second.sameStat(*first) {
+			t.Fatal("the rewrite changed the stat: the test does not test")
+		}
+		if second.Hash != sum(content) {
+			t.Fatalf("rewrite within the racy window missed: hash %s kept", second.Hash)
+		}
+		return
 	}
-	write("aaaa")
-	first, err := d.statLocal("f", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write("bbbb") // same inode, size and mtime
-	second, err := d.statLocal("f", first)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !second.sameStat(*first) {
-		t.Skip("the file system changed the stat anyway")
-	}
-	if second.Hash == first.Hash {
-		t.Fatalf("rewrite within the racy window missed: hash %s kept", first.Hash)
-	}
-	if want := sum("bbbb"); second.Hash != want {
-		t.Fatalf("hash %s, want %s", second.Hash, want)
-	}
+	t.Skip("no round hashed the file within the racy window (machine too slow)")
 }
 
 // A hash taken the fine window after the mtime is reused on a file system with fine
@@ -87,6 +99,7 @@ func TestRacyWindowFollowsFileSystem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	trusted := first.At-first.MtimeNs >= int64(d.windowFor(fi)) // false only after a stall
 	// Same stat, other bytes: only a trusted hash (no re-read) keeps the old one.
 	if err := os.WriteFile(p, []byte("bbbb"), 0o644); err != nil {
 		t.Fatal(err)
@@ -98,8 +111,8 @@ func TestRacyWindowFollowsFileSystem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reused := second.Hash == first.Hash; reused != fine {
-		t.Fatalf("hash reused %v on a file system with fine mtimes %v (1 s after the mtime)", reused, fine)
+	if reused := second.Hash == first.Hash; reused != trusted {
+		t.Fatalf("hash reused %v, want %v (fine mtimes %v, hashed %v after the mtime)", reused, trusted, fine, time.Duration(first.At-first.MtimeNs))
 	}
 	// A whole-second mtime (a file system that stores seconds) is never fine.
 	whole := m.Truncate(time.Second)
