@@ -19,9 +19,9 @@ import (
 // journal once for every fsync waiting on it), the Flusher passes each request straight
 // to its own fsync instead: no queueing behind the round in progress, and no write-back
 // of everything else dirty on the file system, which syncfs also does. Which of the two
-// it is, a probe decides once per Flusher, in the background from the first request on
-// (concurrentSyncsMerge: n concurrent directory fsyncs against one); until it answers,
-// and if it fails, requests merge. The slow-disk simulation of this package's seam
+// it is, a probe decides once per file system and process (concurrentSyncsMerge: n
+// concurrent directory fsyncs against one), made by the first request of any Flusher on
+// it before its own fsync; while it runs, and if it fails, requests merge. The slow-disk simulation of this package's seam
 // (SetSyncDelay) is a device that merges none: while it is on, requests merge.
 //
 // Elsewhere (no syncfs) a Flusher is plain Sync. After a failed syncfs, which cannot
@@ -41,9 +41,7 @@ type Flusher struct {
 	noMerge atomic.Bool // a syncfs failed: fsync each file from now on
 	merged  atomic.Int64
 
-	probeStarted atomic.Bool    // the device probe has been started
-	probing      sync.WaitGroup // the probe's goroutine (Close waits for it)
-	fsMerges     atomic.Bool    // the probe found concurrent fsyncs merged: fsync directly
+	probe *fsProbe // of fs's file system
 }
 
 // FlushMode is how every Flusher of the process chooses between merged rounds and
@@ -79,16 +77,14 @@ func NewFlusher(dir string) (*Flusher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Flusher{fs: d}, nil
+	return &Flusher{fs: d, probe: probeOf(d)}, nil
 }
 
-// Close waits for the device probe, if one runs, and releases the directory. Nothing
-// may be flushing.
+// Close releases the directory. Nothing may be flushing.
 func (fl *Flusher) Close() error {
 	if fl == nil {
 		return nil
 	}
-	fl.probing.Wait()
 	return fl.fs.Close()
 }
 
@@ -96,7 +92,7 @@ func (fl *Flusher) Close() error {
 func (fl *Flusher) Direct() bool { return fl == nil || fl.noMerge.Load() || fl.direct() }
 
 // direct reports whether this request should be its own fsync rather than join a
-// merged round, starting the device probe on first use.
+// merged round (the first request on a file system probes it: fsProbe.merges).
 func (fl *Flusher) direct() bool {
 	if syncDelay.Load() > 0 {
 		return false // the simulated device merges nothing
@@ -107,16 +103,7 @@ func (fl *Flusher) direct() bool {
 	case FlushDirect:
 		return true
 	}
-	if !fl.probeStarted.Load() && fl.probeStarted.CompareAndSwap(false, true) {
-		fl.probing.Go(func() {
-			// Raw fsyncs, past the seam: the probe is about the real file system, its
-			// flushes are not the store's (neither counted nor hooked), and an error
-			// leaves the Flusher merging.
-			merges, err := concurrentSyncsMerge(fl.fs.Name(), probeDirs, probeSync)
-			fl.fsMerges.Store(err == nil && merges)
-		})
-	}
-	return fl.fsMerges.Load()
+	return fl.probe.merges(fl.fs.Name())
 }
 
 // Merged returns how many syncfs flushes served more than one file (tests).

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,6 +17,52 @@ const (
 	probeDirs   = 16
 	probeTrials = 5
 )
+
+// fsProbe is the probe of one file system: its state, shared by every Flusher on it.
+type fsProbe struct{ state atomic.Int32 }
+
+const (
+	probeNone    int32 = iota // not made yet
+	probeRunning              // being made by a request
+	probeMerges               // concurrent fsyncs are merged: fsync directly
+	probeSerial               // they are not (or the probe failed): merge with syncfs
+)
+
+// fsProbes holds the probe of each file system seen, by device number.
+var fsProbes sync.Map // uint64 → *fsProbe
+
+// probeOf returns the probe of d's file system (a Flusher's own where the device
+// number is unknown).
+func probeOf(d *os.File) *fsProbe {
+	dev, ok := deviceOf(d)
+	if !ok {
+		return &fsProbe{}
+	}
+	p, _ := fsProbes.LoadOrStore(dev, &fsProbe{})
+	return p.(*fsProbe)
+}
+
+// merges reports whether concurrent fsyncs on the file system are merged by it. The
+// first call makes the probe, in dir (any directory on it); calls meanwhile get false.
+// The probe's fsyncs are raw, past the seam: they test the real file system, are not
+// the store's flushes (neither counted nor hooked), and an error leaves the answer
+// false.
+func (p *fsProbe) merges(dir string) bool {
+	switch p.state.Load() {
+	case probeMerges:
+		return true
+	case probeNone:
+		if p.state.CompareAndSwap(probeNone, probeRunning) {
+			ok, err := concurrentSyncsMerge(dir, probeDirs, probeSync)
+			if err == nil && ok {
+				p.state.Store(probeMerges)
+				return true
+			}
+			p.state.Store(probeSerial)
+		}
+	}
+	return false
+}
 
 // probeSync is the fsync the probe times (a variable for tests to fake a device).
 var probeSync = syncFile

@@ -52,19 +52,21 @@ func TestConcurrentSyncsMerge(t *testing.T) {
 	}
 }
 
-// TestFlusherProbeDecides: a Flusher probes on its first request and, on a file system
-// that merges concurrent fsyncs, sends requests straight to their own fsyncs; on one
-// that does not, or while the slow-disk simulation is on, it keeps merging.
+// TestFlusherProbeDecides: the first request of a Flusher probes its file system
+// before it returns, once for every Flusher on that file system; where concurrent
+// fsyncs merge, requests go straight to their own fsyncs; where they do not, or while
+// the slow-disk simulation is on, they keep merging.
 func TestFlusherProbeDecides(t *testing.T) {
 	if !canSyncFS {
 		t.Skip("no syncfs here: a Flusher is plain Sync")
 	}
 	defer SetFlushMode(SetFlushMode(FlushProbe))
 	orig := probeSync
-	defer func() { probeSync = orig }()
+	defer func() { probeSync = orig; fsProbes.Clear() }()
 	for _, serial := range []bool{true, false} {
 		probeSync = fakeDevice(2*time.Millisecond, serial)
 		dir, fs := flushFiles(t, 1)
+		fsProbes.Clear()
 		fl, err := NewFlusher(dir)
 		if err != nil {
 			t.Fatal(err)
@@ -72,7 +74,17 @@ func TestFlusherProbeDecides(t *testing.T) {
 		if err := fl.Sync(fs[0]); err != nil {
 			t.Fatal(err)
 		}
-		fl.probing.Wait()
+		if st := fl.probe.state.Load(); st != probeMerges && st != probeSerial {
+			t.Fatalf("probe state %d after the first request", st)
+		}
+		fl2, err := NewFlusher(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fl2.probe != fl.probe {
+			t.Error("a second Flusher on the same file system has a probe of its own")
+		}
+		fl2.Close()
 		if fl.Direct() == serial {
 			t.Errorf("serial device %v: direct = %v", serial, fl.Direct())
 		}
