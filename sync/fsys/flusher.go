@@ -20,9 +20,10 @@ import (
 // to its own fsync instead: no queueing behind the round in progress, and no write-back
 // of everything else dirty on the file system, which syncfs also does. Which of the two
 // it is, a probe decides once per file system and process (concurrentSyncsMerge: n
-// concurrent directory fsyncs against one), made by the first request of any Flusher on
-// it before its own fsync; while it runs, and if it fails, requests merge. The slow-disk simulation of this package's seam
-// (SetSyncDelay) is a device that merges none: while it is on, requests merge.
+// concurrent directory fsyncs against one), made by the first request of any Flusher
+// on it before its own fsync; while it runs, and if it fails, requests merge. The
+// slow-disk simulation of this package's seam (SetSyncDelay) is a device that merges
+// none: while it is on, requests merge.
 //
 // Elsewhere (no syncfs) a Flusher is plain Sync. After a failed syncfs, which cannot
 // tell whose data failed, the Flusher stops merging: that round's files are fsynced
@@ -88,7 +89,8 @@ func (fl *Flusher) Close() error {
 	return fl.fs.Close()
 }
 
-// Direct reports whether requests go straight to their own fsyncs now (not merged).
+// Direct reports whether requests go straight to their own fsyncs now (not merged);
+// like a request, the first call on a file system makes its probe.
 func (fl *Flusher) Direct() bool { return fl == nil || fl.noMerge.Load() || fl.direct() }
 
 // direct reports whether this request should be its own fsync rather than join a
