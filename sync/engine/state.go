@@ -44,8 +44,8 @@ func syncedBase(p, lpath string, dir bool, hash string) baseEntry {
 
 // localName is the Name of a base at server path p synced with local path lpath.
 func localName(p, lpath string) string {
-	if lpath == "" {
-		return ""
+	if lpath == "" || (lpath == p && isASCII(p)) {
+		return "" // (an ASCII path is its own NFC form: the same name)
 	}
 	if c, err := pathrule.Clean(lpath); err == nil {
 		lpath = c
@@ -54,6 +54,16 @@ func localName(p, lpath string) string {
 		return n
 	}
 	return ""
+}
+
+// isASCII reports whether s has only ASCII bytes.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // name is the last segment of the local name as it was when the sides last agreed.
