@@ -44,11 +44,14 @@ func syncedBase(p, lpath string, dir bool, hash string) baseEntry {
 
 // localName is the Name of a base at server path p synced with local path lpath.
 func localName(p, lpath string) string {
-	if lpath == "" || (lpath == p && isASCII(p)) {
-		return "" // (an ASCII path is its own NFC form: the same name)
+	if lpath == "" {
+		return ""
 	}
-	if c, err := pathrule.Clean(lpath); err == nil {
-		lpath = c
+	// Clean leaves an ASCII path as it is (its own NFC form) or refuses it: skipped.
+	if !isASCII(lpath) {
+		if c, err := pathrule.Clean(lpath); err == nil {
+			lpath = c
+		}
 	}
 	if n := pathrule.Base(lpath); n != pathrule.Base(p) {
 		return n
