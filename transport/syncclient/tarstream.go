@@ -259,8 +259,8 @@ func paxRecords(b []byte) (map[string]string, bool) {
 		default:
 			return nil, false
 		}
-		if _, dup := m[k]; dup {
-			return nil, false
+		if _, dup := m[k]; dup || v == "" {
+			return nil, false // (archive/tar: the last one counts; an empty one is ignored)
 		}
 		m[k] = v
 		s = s[n:]

@@ -117,6 +117,85 @@ func TestTarStreamAsArchiveTar(t *testing.T) {
 	}
 }
 
+// rawEntry writes one entry by hand: a PAX header holding the records pax (written as
+// given), then a ustar file header for name and body (octal fields as given in
+// fields, by offset), with valid checksums.
+func rawEntry(pax, name string, body []byte, fields map[int]string) []byte {
+	block := func(typ byte, name string, size int, fields map[int]string) []byte {
+		b := make([]byte, 512)
+		copy(b, name)
+		copy(b[100:], "0000644\x00")
+		copy(b[124:], fmt.Sprintf("%011o\x00", size))
+		copy(b[136:], fmt.Sprintf("%011o\x00", 1_700_000_000))
+		b[156] = typ
+		copy(b[257:], "ustar\x0000")
+		for off, v := range fields {
+			copy(b[off:], v)
+		}
+		copy(b[148:], "        ")
+		sum := 0
+		for _, c := range b {
+			sum += int(c)
+		}
+		copy(b[148:], fmt.Sprintf("%06o\x00 ", sum))
+		return b
+	}
+	pad := func(b []byte) []byte { return append(b, make([]byte, -len(b)&511)...) }
+	var out []byte
+	out = append(out, block(tar.TypeXHeader, "PaxHeaders.0/x", len(pax), nil)...)
+	out = append(out, pad([]byte(pax))...)
+	out = append(out, block(tar.TypeReg, name, len(body), fields)...)
+	out = append(out, pad(body)...)
+	return append(out, make([]byte, 1024)...)
+}
+
+// TestTarStreamOddRecords compares both readers on hand-written entries the tar
+// writer never produces: empty, repeated and signed records, odd numeric fields.
+func TestTarStreamOddRecords(t *testing.T) {
+	rec := func(k, v string) string {
+		n := len(k) + len(v) + 3
+		n += len(fmt.Sprint(n))
+		if len(fmt.Sprint(n)) != len(fmt.Sprint(n-1)) {
+			n++
+		}
+		return fmt.Sprintf("%d %s=%s\n", n, k, v)
+	}
+	body := []byte("hello")
+	comment := rec("comment", protocol.ArchiveComment(fmt.Sprintf("%x", sha256.Sum256(body)), 4))
+	cases := map[string][]byte{
+		"plain":         rawEntry(comment, "d/a.txt", body, nil),
+		"empty path":    rawEntry(rec("path", "")+comment, "d/a.txt", body, nil),
+		"path":          rawEntry(rec("path", "d/b.txt")+comment, "d/a.txt", body, nil),
+		"two paths":     rawEntry(rec("path", "d/b.txt")+rec("path", "d/c.txt")+comment, "d/a.txt", body, nil),
+		"empty mtime":   rawEntry(rec("mtime", "")+comment, "d/a.txt", body, nil),
+		"mtime":         rawEntry(rec("mtime", "1700000001.5")+comment, "d/a.txt", body, nil),
+		"signed mtime":  rawEntry(rec("mtime", "-5.25")+comment, "d/a.txt", body, nil),
+		"long fraction": rawEntry(rec("mtime", "1.1234567891")+comment, "d/a.txt", body, nil),
+		"empty size":    rawEntry(rec("size", "")+comment, "d/a.txt", body, nil),
+		"plus size":     rawEntry(rec("size", "+5")+comment, "d/a.txt", body, nil),
+		"size":          rawEntry(rec("size", "3")+comment, "d/a.txt", body, nil),
+		"prefix":        rawEntry(comment, "a.txt", body, map[int]string{345: "d"}),
+		"spaced octal":  rawEntry(comment, "d/a.txt", body, map[int]string{100: " 644 \x00"}),
+		"base-256 uid":  rawEntry(comment, "d/a.txt", body, map[int]string{108: "\x80\x00\x00\x00\x00\x00\x00\x01"}),
+		"bad octal":     rawEntry(comment, "d/a.txt", body, map[int]string{116: "0000009\x00"}),
+	}
+	for name, data := range cases {
+		got := readAll(&ArchiveReader{tr: newTarStream(bytes.NewReader(data)), dir: "d"})
+		want := readAll(&ArchiveReader{tr: tar.NewReader(bytes.NewReader(data)), dir: "d"})
+		if ts := newTarStream(bytes.NewReader(data)); name == "plain" {
+			if _, err := ts.Next(); err != nil || ts.tr != nil {
+				t.Errorf("plain: not read by the shortcut (%v)", err)
+			}
+		}
+		if got != want {
+			t.Errorf("%s: the shortcut read\n%s\narchive/tar alone read\n%s", name, got, want)
+		}
+		if name == "plain" && !strings.HasPrefix(got, `"d/a.txt" 5 `) {
+			t.Errorf("plain: read %s", got)
+		}
+	}
+}
+
 // FuzzTarStream compares the shortcut with archive/tar on arbitrary bytes.
 func FuzzTarStream(f *testing.F) {
 	rng := rand.New(rand.NewPCG(5, 6))
