@@ -47,13 +47,26 @@ func localName(p, lpath string) string {
 	if lpath == "" {
 		return ""
 	}
-	if c, err := pathrule.Clean(lpath); err == nil {
-		lpath = c
+	// Clean leaves an ASCII path as it is (its own NFC form) or refuses it: skipped.
+	if !isASCII(lpath) {
+		if c, err := pathrule.Clean(lpath); err == nil {
+			lpath = c
+		}
 	}
 	if n := pathrule.Base(lpath); n != pathrule.Base(p) {
 		return n
 	}
 	return ""
+}
+
+// isASCII reports whether s has only ASCII bytes.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // name is the last segment of the local name as it was when the sides last agreed.
