@@ -90,11 +90,11 @@ func (c *startCheck) finish(log *slog.Logger, report func()) {
 // what it found on disk leaves the space over its entry limit or quota: files placed
 // in the data dir are indexed whatever the limits (they are the tenant's data), and
 // uploads that add entries or bytes are refused (413) until some are removed.
-func (s *Space) finishStartCheck(ctx context.Context) {
-	s.start.finish(s.log, func() { s.warnOverLimits(ctx) })
+func finishStartCheck(ctx context.Context, s *Space) {
+	s.start.finish(s.log, func() { warnOverLimits(ctx, s) })
 }
 
-func (s *Space) warnOverLimits(ctx context.Context) {
+func warnOverLimits(ctx context.Context, s *Space) {
 	s.start.waitCounted()
 	u, err := s.Usage(ctx)
 	if err != nil {
@@ -118,7 +118,7 @@ func (c *startCheck) runNow(ctx context.Context, s *reconciler) {
 	if _, err := s.rc.reconcile(ctx, "", true); err != nil {
 		s.log.Warn("start-up disk check", "err", err)
 	}
-	s.finishStartCheck(ctx)
+	finishStartCheck(ctx, s.Space)
 }
 
 // checkName is called by reads of the file p while the start-up check is pending: it

@@ -74,3 +74,29 @@ func TestPlainEntryAsEncodingJSON(t *testing.T) {
 		t.Fatalf("plainEntry accepted only %d entries: the test checks too little", accepted)
 	}
 }
+
+// FuzzPlainEntry: whatever bytes a server sends as one listed entry, plainEntry never
+// panics, and what it accepts encoding/json accepts with the same result.
+func FuzzPlainEntry(f *testing.F) {
+	h := fmt.Sprintf("%064x", 7)
+	f.Add([]byte(`{"path":"a","size":1,"modified":"2024-01-02T03:04:05Z","hash":"` + h + `","is_directory":false,"seq":1}`))
+	f.Add([]byte(`{"path":"d/x y","size":0,"modified":"2024-01-02T03:04:05.123456789+01:00","hash":"","is_directory":true,"seq":9}`))
+	f.Add([]byte(`{"path":"a\u0062","size":1e3,"modified":"2024-13-02T03:04:05Z","hash":null,"is_directory":false,"seq":-0}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got protocol.Metadata
+		if !plainEntry(b, &got) {
+			return
+		}
+		var want protocol.Metadata
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatalf("plainEntry accepted %q, which encoding/json refuses: %v", b, err)
+		}
+		gName, gOff := got.Modified.Zone()
+		wName, wOff := want.Modified.Zone()
+		same := got.Modified.Equal(want.Modified) && gName == wName && gOff == wOff
+		got.Modified, want.Modified = time.Time{}, time.Time{}
+		if got != want || !same {
+			t.Fatalf("%q: plainEntry %+v, encoding/json %+v", b, got, want)
+		}
+	})
+}
