@@ -47,6 +47,13 @@ type dirNames struct {
 	misses   map[string]int // fold key of a directory: uploads of new files that asked the index
 }
 
+// entryCount is the space's committed entries.
+func (s *committer) entryCount() int64 {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	return s.entries
+}
+
 // nameHash is the hash of the fold key k.
 func (d *dirNames) nameHash(k string) uint64 { return maphash.String(d.seed, k) }
 
@@ -65,6 +72,12 @@ func (c *metaCache) absent(dir, k string) bool {
 
 // added records that a write is about to create (or rename to) the entry at path p.
 func (c *metaCache) added(p string) {
+	c.mu.Lock()
+	none := c.dirs.complete == nil
+	c.mu.Unlock()
+	if none { // the common case: no fold key to compute
+		return
+	}
 	k := pathrule.FoldKey(p)
 	dir := pathrule.Parent(k)
 	c.mu.Lock()
@@ -125,15 +138,12 @@ func (c *metaCache) missed(dir string) bool {
 // Nothing is loaded when the space holds too many entries for the section to be held
 // that long; an error leaves the directory unknown.
 func (s *committer) loadDirNames(ctx context.Context, dir string) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.isClosed() {
+	if s.entryCount() > dirNamesMaxEntries { // checked first: no wait for the section
 		return
 	}
-	s.hmu.Lock()
-	n := s.entries
-	s.hmu.Unlock()
-	if n > dirNamesMaxEntries {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.isClosed() || s.entryCount() > dirNamesMaxEntries {
 		return
 	}
 	kids, err := s.reg.index.Children(ctx, s.id, dir)
