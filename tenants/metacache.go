@@ -33,6 +33,7 @@ type metaCache struct {
 	gen     uint64
 	writing int
 	m       map[string]*entry
+	dirs    dirNames // names of whole directories (dirnames.go)
 }
 
 // get returns the cached entry of fold key k and whether there is one. gen is what
@@ -98,11 +99,13 @@ func (c *metaCache) forget(p string) {
 	c.mu.Unlock()
 }
 
-// forgetTree drops the entries of p and everything under it ("" = everything).
+// forgetTree drops the entries of p and everything under it ("" = everything), and
+// the names of the directories among them (dirNames).
 func (c *metaCache) forgetTree(p string) {
 	if p == "" {
 		c.mu.Lock()
 		clear(c.m)
+		c.dropDirs("")
 		c.mu.Unlock()
 		return
 	}
@@ -110,6 +113,7 @@ func (c *metaCache) forgetTree(p string) {
 	under := k + "/"
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.dropDirs(k)
 	delete(c.m, k)
 	for key := range c.m {
 		if strings.HasPrefix(key, under) {
@@ -121,7 +125,9 @@ func (c *metaCache) forgetTree(p string) {
 // lookupManyCached is lookupMany (the check before an upload's body) answered from
 // the metadata cache for the paths it holds, on a single node; the index is asked
 // only for the others, and the ancestors it returns fill the cache (the last path,
-// usually a new file's, does not: it would only crowd the cache out).
+// usually a new file's, does not: it would only crowd the cache out). A last path
+// that a directory's known names (dirNames) show absent needs no query; a directory
+// that keeps getting new files has its names loaded (loadDirNames).
 func (s *committer) lookupManyCached(ctx context.Context, paths []string) (map[string]*entry, error) {
 	if !s.reg.inProcess {
 		return s.lookupMany(ctx, paths)
@@ -129,8 +135,10 @@ func (s *committer) lookupManyCached(ctx context.Context, paths []string) (map[s
 	found := make(map[string]*entry, len(paths))
 	var miss []string
 	var gen uint64
+	var lastKey string
 	for _, p := range paths {
 		k := pathrule.FoldKey(p)
+		lastKey = k
 		e, ok, g := s.meta.get(k)
 		if len(miss) == 0 {
 			gen = g // the earliest gen: a write begun since any of these reads refuses the fills
@@ -146,11 +154,16 @@ func (s *committer) lookupManyCached(ctx context.Context, paths []string) (map[s
 	if len(miss) == 0 {
 		return found, nil
 	}
+	last := paths[len(paths)-1]
+	// A new file in a directory whose names are known: no query at all.
+	dir, dirKey, isDir := parentDir(found, paths)
+	if len(miss) == 1 && miss[0] == last && isDir && s.meta.absent(dirKey, lastKey) {
+		return found, nil
+	}
 	got, err := s.reg.index.LookupMany(ctx, s.id, miss)
 	if err != nil {
 		return nil, internal("read index", err)
 	}
-	last := paths[len(paths)-1]
 	for _, p := range miss {
 		k := pathrule.FoldKey(p)
 		e := got[k]
@@ -161,7 +174,27 @@ func (s *committer) lookupManyCached(ctx context.Context, paths []string) (map[s
 			s.meta.fill(k, cloneEntry(e), gen)
 		}
 	}
+	if miss[len(miss)-1] == last && got[lastKey] == nil { // a new file: count it for its directory
+		if dir, dirKey, isDir = parentDir(found, paths); isDir && s.meta.missed(dirKey) {
+			s.loadDirNames(ctx, dir)
+		}
+	}
 	return found, nil
+}
+
+// parentDir returns the path (as indexed) and fold key of the parent of the last of
+// paths (an upload's ancestors, then its target) and whether found shows it as a
+// directory (the root always is).
+func parentDir(found map[string]*entry, paths []string) (dir, key string, ok bool) {
+	if len(paths) < 2 {
+		return "", "", true
+	}
+	key = pathrule.FoldKey(paths[len(paths)-2])
+	e := found[key]
+	if e == nil || !e.IsDir {
+		return "", "", false
+	}
+	return e.Path, key, true
 }
 
 // cloneEntry returns a copy of e (nil for nil): cached entries are never shared with
@@ -175,7 +208,8 @@ func cloneEntry(e *entry) *entry {
 }
 
 // cachedTx is an index transaction that makes the space's metaCache forget every
-// path it is about to change, before it changes it.
+// path it is about to change, and learn every name it is about to create
+// (dirNames), before it changes it.
 type cachedTx struct {
 	index.Tx
 	c *metaCache
@@ -183,6 +217,7 @@ type cachedTx struct {
 
 func (t cachedTx) PutEntry(m protocol.Metadata) error {
 	t.c.forget(m.Path)
+	t.c.added(m.Path)
 	return t.Tx.PutEntry(m)
 }
 
@@ -194,6 +229,7 @@ func (t cachedTx) RemoveTree(p string) (int64, int64, error) {
 func (t cachedTx) MoveTree(from, to string, seq int64) error {
 	t.c.forgetTree(from)
 	t.c.forgetTree(to)
+	t.c.added(to)
 	return t.Tx.MoveTree(from, to, seq)
 }
 

@@ -246,7 +246,7 @@ func (h *handlers) uploaded(c echo.Context, principal *auth.Principal, meta prot
 	if created {
 		status = http.StatusCreated
 	}
-	return c.JSON(status, meta)
+	return answerMeta(c, status, meta)
 }
 
 // delete serves DELETE /api/files/{path}[?recursive=true][&if_seq=N].

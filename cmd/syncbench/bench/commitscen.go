@@ -4,17 +4,16 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"time"
 
 	"github.com/syncspace/syncspace/sync/fsys"
 )
 
-// Scenarios of the commit path: small uploads against the minimal durable handler (a
-// fresh directory, an existing one, a slow disk), and uploads spread over many
-// tenants against the same writers on one tenant. syncd runs in this process, so
-// sync/fsys's flush counter (and its slow-disk delay) covers both sides of a row: the
-// peer handler flushes through the same seam.
+// Scenarios of the commit path: small uploads against the minimal durable handler
+// (smalluploads.go), and uploads spread over many tenants against the same writers on
+// one tenant. syncd runs in this process, so sync/fsys's flush counter (and its
+// slow-disk delay) covers both sides of a row: the peer handler flushes through the
+// same seam.
 
 // slowDisk is the simulated flush time of the slow-disk rows (sync/fsys.SetSyncDelay:
 // every fsync, and every SQLite WAL commit, holds a one-flush-at-a-time device this long).
@@ -59,77 +58,6 @@ func withSlowDisk(d time.Duration, fn func() error) error {
 	old := fsys.SetSyncDelay(d)
 	defer fsys.SetSyncDelay(old)
 	return fn()
-}
-
-// runSmallUploads: 4 KiB PUTs by 8 concurrent clients to syncd and to the minimal
-// durable handler, ABBA halves: into a fresh directory (each half into one that does
-// not exist yet), into an existing one (already holding the first run's files), and
-// into a fresh directory on a simulated slow disk.
-func runSmallUploads(ctx context.Context, r *runner) []Result {
-	const scen, metric, peer = "small-uploads", "files/s", "minimal durable handler"
-	n, nSlow := r.size(10000, 400), r.size(1000, 80)
-	const conc = 8
-	dir, err := r.dir(scen)
-	if err != nil {
-		return []Result{failed(scen, metric, "", err)}
-	}
-	env, tok, err := startBenchSyncd(ctx, dir)
-	if err != nil {
-		return []Result{failed(scen, metric, "", err)}
-	}
-	defer env.close()
-	peerURL, stop, err := startDurablePeer(filepath.Join(dir, "peer"))
-	if err != nil {
-		return []Result{failed(scen, metric, "", err)}
-	}
-	defer stop()
-	cl := newHTTPClient(conc)
-
-	// run uploads n files named NAME%05d.bin under a directory per half (dirOf).
-	run := func(n int, dirOf func(i int) string, name string) (*uploadSide, *uploadSide, error) {
-		ss := &uploadSide{failed: "syncspace", url: func(i int) (string, string) {
-			return fmt.Sprintf("%s/api/files/%s/%s%05d.bin", env.url, dirOf(i), name, i), tok
-		}}
-		pv := &uploadSide{failed: peer, url: func(i int) (string, string) {
-			return fmt.Sprintf("%s/%s/%s%05d.bin", peerURL, dirOf(i), name, i), ""
-		}}
-		return ss, pv, uploadABBA(ctx, cl, n, conc, ss, pv)
-	}
-	halves := func(prefix string, n int) func(int) string {
-		return func(i int) string { return fmt.Sprintf("%s%d", prefix, 2*i/n) }
-	}
-	notes := func(ss, pv *uploadSide, what string) string {
-		return fmt.Sprintf("%d new 4 KiB files %s, %d concurrent keep-alive clients, SHA-256 checked, durable before 2xx on both sides, ABBA halves; syncspace %s, handler %s",
-			ss.n, what, conc, ss.describe(), pv.describe())
-	}
-
-	var out []Result
-	ss, pv, err := run(n, halves("new", n), "f")
-	if err != nil {
-		return []Result{failed(scen, metric, peer, err)}
-	}
-	out = append(out, row(scen, metric, ss.rate(), peer, pv.rate(),
-		notes(ss, pv, "into a fresh directory (one per half, made by the first PUT)"), ratioAtLeast(0.8)))
-
-	// The same directories again, now holding n/2 files each.
-	ss, pv, err = run(n, halves("new", n), "g")
-	if err != nil {
-		return append(out, failed(scen, metric+", existing dir", peer, err))
-	}
-	out = append(out, row(scen, metric+", existing dir", ss.rate(), peer, pv.rate(),
-		notes(ss, pv, fmt.Sprintf("into an existing directory (holding %d files)", n/2)), ratioAtLeast(0.8)))
-
-	err = withSlowDisk(slowDisk, func() error {
-		ss, pv, err = run(nSlow, halves("slow", nSlow), "h")
-		return err
-	})
-	if err != nil {
-		return append(out, failed(scen, metric+", slow disk", peer, err))
-	}
-	out = append(out, row(scen, fmt.Sprintf("%s, %s/fsync disk", metric, slowDisk), ss.rate(), peer, pv.rate(),
-		notes(ss, pv, fmt.Sprintf("into a fresh directory, every flush delayed %s on a one-at-a-time simulated device (sync/fsys.SetSyncDelay)", slowDisk)),
-		ratioAtLeast(1.2)))
-	return out
 }
 
 // runCommits: 32 writers PUTting new 4 KiB files spread over 100 tenants against the
