@@ -38,6 +38,9 @@ func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, e
 			return nil
 		}
 		k := pathrule.FoldKey(m.Path)
+		e.mu.Lock()
+		k = shareBase(e.base, k, &m)
+		e.mu.Unlock()
 		if prev, ok := newM[k]; ok && prev.Path != m.Path {
 			// Two server names that are one name here (case or Unicode form; the
 			// server refuses to create such pairs, but older data may hold them):
@@ -289,6 +292,25 @@ func (e *Engine) setLocal(sc *scanOut) {
 		e.dirty = true
 	}
 	e.local, e.others = sc.entries, sc.others
+}
+
+// shareBase returns key k of the listed entry m, with k and m's path and hash
+// replaced by the base's equal strings: one copy of each in memory for both maps.
+func shareBase(base map[string]baseEntry, k string, m *protocol.Metadata) string {
+	b, ok := base[k]
+	if !ok {
+		return k
+	}
+	if b.Path == m.Path {
+		m.Path = b.Path
+	}
+	if b.Path == k {
+		k = b.Path
+	}
+	if b.Hash == m.Hash {
+		m.Hash = b.Hash
+	}
+	return k
 }
 
 // collapse drops paths that lie under another path of the list.

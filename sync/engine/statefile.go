@@ -106,8 +106,12 @@ func decodeState(r io.Reader) (*persisted, error) {
 			})
 		case "local":
 			p.Local, err = decodeMap(d, nLocal, func(k string, v *localEntry) string {
-				if b, ok := p.Base[k]; ok && b.Path == k {
+				b, ok := p.Base[k]
+				if ok && b.Path == k {
 					k = b.Path // the base's string: one for both maps
+				}
+				if ok && b.Hash == v.Hash {
+					v.Hash = b.Hash
 				}
 				if v.Path == k {
 					v.Path = k
