@@ -3,7 +3,6 @@ package engine
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -23,6 +22,7 @@ const stateBufSize = 256 << 10
 func encodeState(w io.Writer, p *persisted) error {
 	bw := bufio.NewWriterSize(w, stateBufSize)
 	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false) // names with <, > or & stay on the reader's fast path
 	head := struct {
 		Version  int    `json:"version"`
 		Root     string `json:"root"`
@@ -67,107 +67,6 @@ func encodeMap[T any](bw *bufio.Writer, enc *json.Encoder, m map[string]T) error
 		}
 	}
 	return bw.WriteByte('}')
-}
-
-// decodeState reads a state file's JSON object from r.
-func decodeState(r io.Reader) (*persisted, error) {
-	d := json.NewDecoder(bufio.NewReaderSize(r, stateBufSize))
-	if err := expectDelim(d, '{'); err != nil {
-		return nil, err
-	}
-	p := &persisted{}
-	nBase, nLocal := 0, 0
-	for d.More() {
-		t, err := d.Token()
-		if err != nil {
-			return nil, err
-		}
-		switch t {
-		case "version":
-			err = d.Decode(&p.Version)
-		case "root":
-			err = d.Decode(&p.Root)
-		case "client_id":
-			err = d.Decode(&p.ClientID)
-		case "epoch":
-			err = d.Decode(&p.Epoch)
-		case "seq":
-			err = d.Decode(&p.Seq)
-		case "n_base":
-			err = d.Decode(&nBase)
-		case "n_local":
-			err = d.Decode(&nLocal)
-		case "base":
-			p.Base, err = decodeMap(d, nBase, func(k string, v *baseEntry) string {
-				if v.Path == k {
-					v.Path = k // one string for the key and the path
-				}
-				return k
-			})
-		case "local":
-			p.Local, err = decodeMap(d, nLocal, func(k string, v *localEntry) string {
-				b, ok := p.Base[k]
-				if ok && b.Path == k {
-					k = b.Path // the base's string: one for both maps
-				}
-				if ok && b.Hash == v.Hash {
-					v.Hash = b.Hash
-				}
-				if v.Path == k {
-					v.Path = k
-				}
-				return k
-			})
-		default:
-			var skip json.RawMessage
-			err = d.Decode(&skip)
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	if err := expectDelim(d, '}'); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// decodeMap reads a JSON object (or null) of T values into a map sized for n entries
-// (a hint, 0 when unknown); share picks the strings to keep for an entry's key.
-func decodeMap[T any](d *json.Decoder, n int, share func(k string, v *T) string) (map[string]T, error) {
-	t, err := d.Token()
-	if err != nil || t == nil {
-		return nil, err
-	}
-	if t != json.Delim('{') {
-		return nil, fmt.Errorf("state: want an object, got %v", t)
-	}
-	m := make(map[string]T, max(0, min(n, 1<<24)))
-	for d.More() {
-		kt, err := d.Token()
-		if err != nil {
-			return nil, err
-		}
-		k, _ := kt.(string)
-		var v T
-		if err := d.Decode(&v); err != nil {
-			return nil, err
-		}
-		m[share(k, &v)] = v
-	}
-	return m, expectDelim(d, '}')
-}
-
-// expectDelim reads the next token and checks that it is delim.
-func expectDelim(d *json.Decoder, delim json.Delim) error {
-	t, err := d.Token()
-	if err != nil {
-		return err
-	}
-	if t != delim {
-		return fmt.Errorf("state: want %v, got %v", delim, t)
-	}
-	return nil
 }
 
 // writeStateFile writes the state file path atomically (temp file in the same
