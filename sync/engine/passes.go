@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"unsafe"
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -291,7 +292,19 @@ func (e *Engine) setLocal(sc *scanOut) {
 	if !maps.Equal(e.local, sc.entries) {
 		e.dirty = true
 	}
+	shareHashes(sc.entries, e.remoteM)
 	e.local, e.others = sc.entries, sc.others
+}
+
+// shareHashes makes each hash of local that the listing holds too the listing's
+// string (which the base shares once recorded): one copy of it for the three maps.
+func shareHashes(local map[string]localEntry, remote map[string]protocol.Metadata) {
+	for k, l := range local {
+		if r, ok := remote[k]; ok && r.Hash == l.Hash && unsafe.StringData(r.Hash) != unsafe.StringData(l.Hash) {
+			l.Hash = r.Hash
+			local[k] = l
+		}
+	}
 }
 
 // shareBase returns key k of the listed entry m, with k and m's path and hash

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 // The previous reader of the state file (a json.Decoder, one entry at a time): the
@@ -216,5 +219,27 @@ func TestStateDecodeShares(t *testing.T) {
 		if b.Path == k && !(same(b.Path, l.Path) && same(l.Path, k)) {
 			t.Fatalf("%s: copies of the path", k)
 		}
+	}
+}
+
+// TestShareHashes: after a scan, a local hash equal to the listing's is the listing's
+// string; others are left alone.
+func TestShareHashes(t *testing.T) {
+	h := fmt.Sprintf("%064x", 7)
+	remote := map[string]protocol.Metadata{"a": {Path: "a", Hash: h}, "b": {Path: "b", Hash: h}}
+	local := map[string]localEntry{
+		"a": {Path: "a", Hash: strings.Clone(h), Size: 3},
+		"b": {Path: "b", Hash: fmt.Sprintf("%064x", 8)},
+		"c": {Path: "c", Hash: strings.Clone(h)},
+	}
+	shareHashes(local, remote)
+	if a := local["a"]; unsafe.StringData(a.Hash) != unsafe.StringData(h) || a.Size != 3 || a.Path != "a" {
+		t.Errorf("a: %+v not shared", a)
+	}
+	if b := local["b"]; b.Hash != fmt.Sprintf("%064x", 8) {
+		t.Errorf("b changed: %+v", b)
+	}
+	if c := local["c"]; unsafe.StringData(c.Hash) == unsafe.StringData(h) {
+		t.Error("c shared a hash with no listed entry")
 	}
 }
