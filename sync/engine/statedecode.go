@@ -31,7 +31,11 @@ func decodeState(r io.Reader) (*persisted, error) {
 	s := &stateReader{r: bufio.NewReaderSize(r, stateBufSize)}
 	p := &persisted{}
 	nBase, nLocal := 0, 0
-	err := s.object(func(key string) error {
+	err := s.object(func(raw []byte) error {
+		key, err := jsonString(raw)
+		if err != nil {
+			return err
+		}
 		switch key {
 		case "version":
 			return s.scalar(&p.Version)
@@ -48,19 +52,19 @@ func decodeState(r io.Reader) (*persisted, error) {
 		case "n_local":
 			return s.scalar(&nLocal)
 		case "base":
-			hint := func(k string) shared { return shared{key: k} }
+			hint := func(k []byte) shared { return shared{key: string(k)} }
 			m, err := readMap(s, nBase, parseBase, hint, func(sh shared, v *baseEntry) {
 				v.Path = sh.same(v.Path) // one string for the key and the path
 			})
 			p.Base = m
 			return err
 		case "local":
-			hint := func(k string) shared {
-				b := p.Base[k]
-				if b.Path == k {
-					k = b.Path // the base's string: one for both maps
+			hint := func(k []byte) shared {
+				b := p.Base[string(k)] // no copy of k for the lookup
+				if b.Path == string(k) {
+					return shared{key: b.Path, hash: b.Hash} // the base's string: one for both maps
 				}
-				return shared{key: k, hash: b.Hash}
+				return shared{key: string(k), hash: b.Hash}
 			}
 			m, err := readMap(s, nLocal, parseLocal, hint, func(sh shared, v *localEntry) {
 				v.Path, v.Hash = sh.same(v.Path), sh.same(v.Hash)
@@ -110,7 +114,7 @@ func (sh shared) str(raw []byte) string {
 // hint, 0 when unknown); fast parses one entry's bytes (false: not its simple layout,
 // json.Unmarshal then decides) keeping the strings hint gives for the key (the map
 // key is hint's), and share does the same for an entry json.Unmarshal read.
-func readMap[T any](s *stateReader, n int, fast func([]byte, shared, *T) bool, hint func(string) shared, share func(shared, *T)) (map[string]T, error) {
+func readMap[T any](s *stateReader, n int, fast func([]byte, shared, *T) bool, hint func([]byte) shared, share func(shared, *T)) (map[string]T, error) {
 	c, err := s.peek()
 	if err != nil {
 		return nil, err
@@ -119,13 +123,21 @@ func readMap[T any](s *stateReader, n int, fast func([]byte, shared, *T) bool, h
 		return nil, s.scalar(new(any)) // null
 	}
 	m := make(map[string]T, max(0, min(n, 1<<24)))
-	err = s.object(func(k string) error {
+	err = s.object(func(raw []byte) error {
+		k, ok := plainString(raw)
+		if !ok {
+			ks, err := jsonString(raw)
+			if err != nil {
+				return err
+			}
+			k = []byte(ks)
+		}
+		sh := hint(k) // before the value is read: k may be in s.raw
 		b, err := s.value()
 		if err != nil {
 			return err
 		}
 		var v T
-		sh := hint(k)
 		if !fast(b, sh, &v) {
 			v = *new(T)
 			if err := json.Unmarshal(b, &v); err != nil {
@@ -139,9 +151,9 @@ func readMap[T any](s *stateReader, n int, fast func([]byte, shared, *T) bool, h
 	return m, err
 }
 
-// object reads a JSON object, calling field for each key with the reader at the
-// key's value (which field must read).
-func (s *stateReader) object(field func(key string) error) error {
+// object reads a JSON object, calling field for each key (its JSON bytes, valid until
+// the next read) with the reader at the key's value (which field must read).
+func (s *stateReader) object(field func(key []byte) error) error {
 	if err := s.expect('{'); err != nil {
 		return err
 	}
@@ -157,14 +169,10 @@ func (s *stateReader) object(field func(key string) error) error {
 		if err != nil {
 			return err
 		}
-		key, err := jsonString(b)
-		if err != nil {
-			return err
-		}
 		if err := s.expect(':'); err != nil {
 			return err
 		}
-		if err := field(key); err != nil {
+		if err := field(b); err != nil {
 			return err
 		}
 		c, err := s.peek()
