@@ -102,6 +102,10 @@ type Stats struct {
 	// BlobsCollected and BlobBytesCollected total what the blob garbage collector
 	// removed on this node (cluster mode, while it leads).
 	BlobsCollected, BlobBytesCollected int64
+	// NoticesDropped counts this node's bus notices never published (the sender's
+	// queue was full or the publish failed): other nodes then deliver those commits
+	// through their head check, about a second later.
+	NoticesDropped int64
 }
 
 // Stats returns the registry's figures so far.
@@ -109,7 +113,8 @@ func (r *Registry) Stats() Stats {
 	return Stats{GapFills: r.seq.gapFills.Load(), Behind: r.seq.behind.Load(),
 		CommitCount: r.commits.Load(), CommitNanos: r.commitNanos.Load(),
 		BusDown: r.busDown.Load() || !receiving(r.bus), Leading: r.leader.Leading(),
-		BlobsCollected: r.gc.blobs.Load(), BlobBytesCollected: r.gc.bytes.Load()}
+		BlobsCollected: r.gc.blobs.Load(), BlobBytesCollected: r.gc.bytes.Load(),
+		NoticesDropped: r.send.droppedCount()}
 }
 
 // receiving reports whether b's subscription is connected (true for a bus that cannot

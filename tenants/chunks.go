@@ -128,6 +128,20 @@ func (d Delta) keep(ctx context.Context, u *upload, replaced string) {
 	}
 }
 
+// forget drops the chunk lists of deleted files (their content now lives only as a
+// version; a restore is an upload and records its list again). Like keep, a failure
+// is logged: a stale list is only a cache entry, never served for a missing path.
+func (d Delta) forget(ctx context.Context, files []*entry) {
+	for _, f := range files {
+		if f.IsDir || f.Size < chunk.MinDeltaSize {
+			continue // no list is kept for these
+		}
+		if err := d.s.reg.index.DropChunkList(ctx, d.s.id, f.Hash); err != nil {
+			d.s.log.Warn("drop chunk list", "err", err)
+		}
+	}
+}
+
 // Chunks returns the chunk list of the file at path (GET /api/chunks): from the index
 // when the content arrived through an upload, else computed once from the content
 // and stored (a file of MinDeltaSize or more). not_found for a missing path or a

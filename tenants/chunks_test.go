@@ -386,3 +386,58 @@ func TestDeltaListDerived(t *testing.T) {
 		})
 	}
 }
+
+// TestChunksDroppedWithDelete: deleting a file, or a directory holding large files,
+// forgets their chunk lists (the content lives on only as a version); a failed delete
+// keeps them, and a restore records the list again.
+func TestChunksDroppedWithDelete(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	a := e.put("a.bin", randomData(11, 2<<20))
+	b := e.put("d/b.bin", randomData(12, 2<<20))
+	c := e.put("d/sub/c.bin", randomData(13, 3<<20))
+	for _, m := range []protocol.Metadata{a, b, c} {
+		if e.storedList(m.Hash) == nil {
+			t.Fatalf("%s: no list kept", m.Path)
+		}
+	}
+	// A refused delete (wrong If-Match; non-recursive on a full directory) keeps them.
+	if _, err := e.sp.Delete(ctx, "a.bin", DeleteOptions{IfMatch: b.Hash}); protocol.CodeOf(err) != protocol.CodePreconditionFailed {
+		t.Fatalf("delete with a wrong If-Match: %v", err)
+	}
+	if _, err := e.sp.Delete(ctx, "d", DeleteOptions{}); protocol.CodeOf(err) != protocol.CodeConflict {
+		t.Fatalf("delete of a full directory without recursive: %v", err)
+	}
+	if e.storedList(a.Hash) == nil || e.storedList(b.Hash) == nil {
+		t.Fatal("a refused delete dropped a list")
+	}
+	if _, err := e.sp.Delete(ctx, "a.bin", DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if e.storedList(a.Hash) != nil {
+		t.Fatal("the deleted file's list is kept")
+	}
+	if _, err := e.sp.Delete(ctx, "d", DeleteOptions{Recursive: true}); err != nil {
+		t.Fatal(err)
+	}
+	if e.storedList(b.Hash) != nil || e.storedList(c.Hash) != nil {
+		t.Fatal("lists of a deleted directory's files are kept")
+	}
+	gone, err := e.sp.Deleted(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range gone {
+		if d.Path != "a.bin" {
+			continue
+		}
+		if _, err := e.sp.Restore(ctx, d.Path, d.Version, "", Source{}); err != nil {
+			t.Fatal(err)
+		}
+		if e.storedList(a.Hash) == nil {
+			t.Fatal("no list after the restore")
+		}
+		return
+	}
+	t.Fatalf("a.bin not among the deleted: %+v", gone)
+}

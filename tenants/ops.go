@@ -144,6 +144,7 @@ func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, src 
 		return 0, err
 	}
 	s.rc.markOwn(e.Path)
+	Delta{s}.forget(ctx, files)
 	return seq, nil
 }
 

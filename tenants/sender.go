@@ -117,6 +117,14 @@ func (s *sender) drain() {
 	}
 }
 
+// droppedCount is how many notices s dropped; 0 for a nil sender (in process).
+func (s *sender) droppedCount() int64 {
+	if s == nil {
+		return 0
+	}
+	return s.dropped.Load()
+}
+
 // publish sends n; a failure marks the bus down (logged once per outage) and drops n.
 func (s *sender) publish(n Notice) {
 	if err := s.bus.Publish(s.ctx, n); err != nil {

@@ -68,18 +68,46 @@ func (c *startCheck) countLater(s *reconciler) {
 	}()
 }
 
-// finish marks the check done (once), which it logs. The watcher calls it after a
-// scan that left nothing to look at again: the first one completes the check.
-func (c *startCheck) finish(log *slog.Logger) {
+// finish marks the check done (once), which it logs; report, if not nil, runs first
+// (before done closes). The watcher calls it after a scan that left nothing to look
+// at again: the first one completes the check.
+func (c *startCheck) finish(log *slog.Logger, report func()) {
 	if !c.pending.Load() {
 		return
 	}
 	c.once.Do(func() {
-		c.pending.Store(false)
-		close(c.done)
 		log.Info("start-up disk check done", "took", time.Since(c.began).Round(time.Millisecond),
 			"dirs_compared", c.compared.Load(), "dirs_unchanged", c.skipped.Load())
+		if report != nil {
+			report()
+		}
+		c.pending.Store(false)
+		close(c.done)
 	})
+}
+
+// finishStartCheck completes the start-up check (startCheck.finish), warning when
+// what it found on disk leaves the space over its entry limit or quota: files placed
+// in the data dir are indexed whatever the limits (they are the tenant's data), and
+// uploads that add entries or bytes are refused (413) until some are removed.
+func (s *Space) finishStartCheck(ctx context.Context) {
+	s.start.finish(s.log, func() { s.warnOverLimits(ctx) })
+}
+
+func (s *Space) warnOverLimits(ctx context.Context) {
+	s.start.waitCounted()
+	u, err := s.Usage(ctx)
+	if err != nil {
+		return
+	}
+	if u.MaxEntries > 0 && u.Entries > u.MaxEntries {
+		s.log.Warn("the tenant is over its entry limit after the start-up disk check: new files and directories are refused",
+			"entries", u.Entries, "max_entries", u.MaxEntries)
+	}
+	if u.Quota > 0 && u.Used > u.Quota {
+		s.log.Warn("the tenant is over its quota after the start-up disk check: uploads that grow it are refused",
+			"used", u.Used, "quota", u.Quota)
+	}
 }
 
 // runNow runs a deferred check at once, in s (the watcher could not start).
@@ -90,7 +118,7 @@ func (c *startCheck) runNow(ctx context.Context, s *reconciler) {
 	if _, err := s.rc.reconcile(ctx, "", true); err != nil {
 		s.log.Warn("start-up disk check", "err", err)
 	}
-	c.finish(s.log)
+	s.finishStartCheck(ctx)
 }
 
 // checkName is called by reads of the file p while the start-up check is pending: it

@@ -5,8 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -145,5 +148,74 @@ func TestReconcileBatches(t *testing.T) {
 	sameTree(t, e.list(), replay(all.Events))
 	if m, err := sp.Stat(ctx, "d1/f599"); err != nil || m.Hash != sum([]byte("599")) {
 		t.Fatalf("%+v %v", m, err)
+	}
+}
+
+// logBuffer is a log sink safe for the watcher's goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestStartCheckOverLimits: files placed on disk while syncd was down are indexed
+// whatever the limits (they are the tenant's data); the check then says in the log
+// that the tenant is over its entry limit and quota, new files are refused with the
+// SPEC's codes, and replacing or deleting what is there still works.
+func TestStartCheckOverLimits(t *testing.T) {
+	e := newEnv(t, Limits{MaxEntries: 5}, Options{Quota: 100})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := range 3 {
+		e.put(fmt.Sprintf("f%d.txt", i), []byte("ten bytes!"))
+	}
+	e.close()
+	for i := 3; i < 8; i++ {
+		must(t, os.WriteFile(filepath.Join(e.filesDir(), fmt.Sprintf("f%d.txt", i)), []byte("placed by hand, twenty"), 0o600))
+	}
+	var logs logBuffer
+	e.logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	e.open()
+	must(t, e.reg.StartWatchers(ctx))
+	sp := e.space()
+	select {
+	case <-sp.start.done:
+	case <-time.After(20 * time.Second):
+		if w, err := fsnotify.NewWatcher(); err != nil {
+			t.Skipf("no watcher on this machine now: %v", err)
+		} else {
+			w.Close()
+		}
+		t.Fatal("start-up check never done")
+	}
+	u, err := sp.Usage(ctx)
+	must(t, err)
+	if u.Entries != 8 || u.Used != 3*10+5*22 {
+		t.Fatalf("usage after the check: %+v", u)
+	}
+	out := logs.String()
+	for _, want := range []string{"over its entry limit", "entries=8", "max_entries=5", "over its quota", "used=140", "quota=100"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("log lacks %q:\n%s", want, out)
+		}
+	}
+	_, _, err = sp.Put(ctx, "new.txt", bytes.NewReader([]byte("x")), PutOptions{Size: 1})
+	wantCode(t, err, protocol.CodeTooLarge)
+	if _, _, err := sp.Put(ctx, "f0.txt", bytes.NewReader([]byte("sm")), PutOptions{Size: 2}); err != nil {
+		t.Fatalf("a shrinking replace over the limits: %v", err)
+	}
+	if _, err := sp.Delete(ctx, "f7.txt", DeleteOptions{}); err != nil {
+		t.Fatalf("a delete over the limits: %v", err)
 	}
 }

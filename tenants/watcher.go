@@ -213,7 +213,7 @@ func (w *watcher) run(ctx context.Context) {
 				w.stats.mu.Unlock()
 				schedule(watchRetry)
 			} else if ctx.Err() == nil {
-				w.s.start.finish(w.s.log)
+				w.s.finishStartCheck(ctx)
 			}
 		}
 	}

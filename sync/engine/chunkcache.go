@@ -196,8 +196,13 @@ func (c *chunkCache) trim() {
 			all = append(all, aged{e.Name(), fi.ModTime().UnixNano()})
 		}
 	}
+	// Files removed meanwhile (by a trim of a concurrent transfer) are not in all.
+	n := len(all) - chunkFilesMax*3/4
+	if n <= 0 {
+		return
+	}
 	slices.SortFunc(all, func(a, b aged) int { return int(min(max(a.at-b.at, -1), 1)) })
-	for _, a := range all[:len(all)-chunkFilesMax*3/4] {
+	for _, a := range all[:n] {
 		_ = os.Remove(filepath.Join(c.dir, a.name))
 	}
 }

@@ -125,6 +125,8 @@ type Engine struct {
 	xfer  xfer     // the server: transfers and changes
 	// chunks keeps chunk lists for deltas (nil when the remote cannot take deltas).
 	chunks *chunkCache
+	// times tells which files have fine mtimes (the racy window: state.go).
+	times fsys.Times
 }
 
 // Open prepares an engine on opts.Root: it opens DIR, creates DIR/.syncspace (0700),
@@ -182,6 +184,7 @@ func Open(opts Options) (*Engine, error) {
 	if e.rootInfo, err = os.Stat(abs); err != nil {
 		return fail(fmt.Errorf("open local folder: %w", err))
 	}
+	e.times = fsys.FolderTimes(abs)
 	if p, ok := e.root.(fsys.SyncAllProber); ok {
 		e.perFileSync = !p.CanSyncAll() // no flush of the whole file system just to ask
 	} else {

@@ -147,25 +147,44 @@ func TestCheckEvent(t *testing.T) {
 
 func TestHashCache(t *testing.T) {
 	sec := int64(time.Second)
+	ms := int64(time.Millisecond)
 	base := localEntry{Path: "a", Size: 3, MtimeNs: 100 * sec, Ino: 7, Hash: "h", At: 200 * sec}
 	now := localEntry{Path: "a", Size: 3, MtimeNs: 100 * sec, Ino: 7}
+	hashedAt := func(at int64) localEntry { l := base; l.At = at; return l }
 	cases := []struct {
-		name string
-		old  localEntry
-		cur  localEntry
-		want string
+		name   string
+		old    localEntry
+		cur    localEntry
+		window time.Duration
+		want   string
 	}{
-		{"unchanged", base, now, "h"},
-		{"size changed", base, localEntry{Path: "a", Size: 4, MtimeNs: 100 * sec, Ino: 7}, ""},
-		{"mtime changed", base, localEntry{Path: "a", Size: 3, MtimeNs: 101 * sec, Ino: 7}, ""},
-		{"inode changed", base, localEntry{Path: "a", Size: 3, MtimeNs: 100 * sec, Ino: 8}, ""},
-		{"other path", base, localEntry{Path: "b", Size: 3, MtimeNs: 100 * sec, Ino: 7}, ""},
-		{"no hash", localEntry{Path: "a", Size: 3, MtimeNs: 100 * sec, Ino: 7, At: 200 * sec}, now, ""},
-		{"racy: hashed right after the write", localEntry{Path: "a", Size: 3, MtimeNs: 100 * sec, Ino: 7, Hash: "h", At: 100*sec + sec/2}, now, ""},
-		{"mtime in the future", localEntry{Path: "a", Size: 3, MtimeNs: 100 * sec, Ino: 7, Hash: "h", At: 50 * sec}, now, ""},
+		{"unchanged", base, now, racyWindow, "h"},
+		{"unchanged, fine", base, now, fineRacyWindow, "h"},
+		{"size changed", base, localEntry{Path: "a", Size: 4, MtimeNs: 100 * sec, Ino: 7}, fineRacyWindow, ""},
+		{"mtime changed", base, localEntry{Path: "a", Size: 3, MtimeNs: 101 * sec, Ino: 7}, fineRacyWindow, ""},
+		{"mtime changed by 1 ns", base, localEntry{Path: "a", Size: 3, MtimeNs: 100*sec + 1, Ino: 7}, fineRacyWindow, ""},
+		{"inode changed", base, localEntry{Path: "a", Size: 3, MtimeNs: 100 * sec, Ino: 8}, fineRacyWindow, ""},
+		{"other path", base, localEntry{Path: "b", Size: 3, MtimeNs: 100 * sec, Ino: 7}, fineRacyWindow, ""},
+		{"no hash", localEntry{Path: "a", Size: 3, MtimeNs: 100 * sec, Ino: 7, At: 200 * sec}, now, fineRacyWindow, ""},
+		// Coarse (FAT, network, unknown): 2 s.
+		{"racy: hashed right after the write", hashedAt(100*sec + sec/2), now, racyWindow, ""},
+		{"coarse: hashed 1.99 s after", hashedAt(100*sec + 1990*ms), now, racyWindow, ""},
+		{"coarse: hashed 2 s after", hashedAt(102 * sec), now, racyWindow, "h"},
+		// Fine (a local file system with nanosecond mtimes): 50 ms.
+		{"fine: hashed right after the write", hashedAt(100*sec + 1), now, fineRacyWindow, ""},
+		{"fine: hashed one tick after", hashedAt(100*sec + 10*ms), now, fineRacyWindow, ""},
+		{"fine: hashed 49 ms after", hashedAt(100*sec + 49*ms), now, fineRacyWindow, ""},
+		{"fine: hashed 50 ms after", hashedAt(100*sec + 50*ms), now, fineRacyWindow, "h"},
+		{"fine: hashed 0.5 s after", hashedAt(100*sec + sec/2), now, fineRacyWindow, "h"},
+		// Clock skew: an mtime later than the hash (a clock ahead, a touch into the
+		// future) is never trusted, whatever the window.
+		{"mtime in the future", hashedAt(50 * sec), now, racyWindow, ""},
+		{"mtime in the future, fine", hashedAt(50 * sec), now, fineRacyWindow, ""},
+		{"mtime just after the hash, fine", hashedAt(100*sec - 1), now, fineRacyWindow, ""},
+		{"zero window still refuses a later mtime", hashedAt(100*sec - 1), now, 0, ""},
 	}
 	for _, c := range cases {
-		if got := c.old.cacheFor(c.cur); got != c.want {
+		if got := c.old.cacheFor(c.cur, c.window); got != c.want {
 			t.Errorf("%s: cacheFor = %q, want %q", c.name, got, c.want)
 		}
 	}

@@ -162,7 +162,7 @@ func (e disk) visit(out *scanOut, ig *ignorer, start, p string, d fs.DirEntry, e
 		out.entries[key] = le
 		return nil
 	}
-	e.observeFile(out, key, p, le)
+	e.observeFile(out, key, p, le, e.windowFor(fi))
 	return nil
 }
 
@@ -186,13 +186,14 @@ func (e disk) twinWins(out *scanOut, key, cp, p string, prev localEntry) bool {
 }
 
 // observeFile records the regular file p (key, fresh stat le) in out, hashing it
-// unless the cached observation's hash still holds. A file that cannot be read now is
-// never taken for a delete: the last observation stands, or the key is left alone.
-func (e disk) observeFile(out *scanOut, key, p string, le localEntry) {
+// unless the cached observation's hash still holds (window: the file's racy window).
+// A file that cannot be read now is never taken for a delete: the last observation
+// stands, or the key is left alone.
+func (e disk) observeFile(out *scanOut, key, p string, le localEntry, window time.Duration) {
 	e.mu.Lock()
 	old, ok := e.local[key]
 	e.mu.Unlock()
-	if h := old.cacheFor(le); ok && h != "" {
+	if h := old.cacheFor(le, window); ok && h != "" {
 		le.Hash, le.At = h, old.At
 		out.entries[key] = le
 		return
@@ -237,7 +238,7 @@ func (e disk) statLocal(p string, cached *localEntry) (*localEntry, error) {
 		return &le, nil
 	}
 	if cached != nil {
-		if h := cached.cacheFor(le); h != "" {
+		if h := cached.cacheFor(le, e.windowFor(fi)); h != "" {
 			le.Hash, le.At = h, cached.At
 			return &le, nil
 		}

@@ -47,13 +47,26 @@ func localName(p, lpath string) string {
 	if lpath == "" {
 		return ""
 	}
-	if c, err := pathrule.Clean(lpath); err == nil {
-		lpath = c
+	// Clean leaves an ASCII path as it is (its own NFC form) or refuses it: skipped.
+	if !isASCII(lpath) {
+		if c, err := pathrule.Clean(lpath); err == nil {
+			lpath = c
+		}
 	}
 	if n := pathrule.Base(lpath); n != pathrule.Base(p) {
 		return n
 	}
 	return ""
+}
+
+// isASCII reports whether s has only ASCII bytes.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // name is the last segment of the local name as it was when the sides last agreed.
@@ -73,21 +86,38 @@ type localEntry struct {
 	MtimeNs int64  `json:"m,omitempty"`
 	Ino     uint64 `json:"i,omitempty"`
 	Hash    string `json:"h,omitempty"`
-	// At is when Hash was computed (Unix ns). A hash taken within racyWindow of the
-	// file's mtime is not trusted later: the file may have changed again within the
-	// same mtime tick (git's "racily clean" problem).
+	// At is when Hash was computed (Unix ns). A hash taken within the racy window of
+	// the file's mtime is not trusted later: the file may have changed again within
+	// the same mtime tick (git's "racily clean" problem).
 	At int64 `json:"a,omitempty"`
 }
 
-// racyWindow is how long after its mtime a file's hash must have been taken to be
-// reused on an unchanged stat.
-const racyWindow = 2 * time.Second
+// How long after its mtime a file's hash must have been taken to be reused on an
+// unchanged stat: racyWindow in general (FAT stores mtimes in 2-second steps, network
+// file systems take them from another machine's clock), fineRacyWindow for a file
+// whose mtime the local kernel stamped at the resolution of its tick (fsys.Times.Fine:
+// ext4, XFS, Btrfs, tmpfs, APFS, …). A write after the hash gets an mtime no earlier
+// than one tick (at most 10 ms, HZ=100) before the hash was taken, so it differs from
+// an mtime fineRacyWindow or more before it.
+const (
+	racyWindow     = 2 * time.Second
+	fineRacyWindow = 50 * time.Millisecond
+)
+
+// windowFor is the racy window of the file fi describes (a fresh stat).
+func (e disk) windowFor(fi fs.FileInfo) time.Duration {
+	if e.times.Fine(fi) {
+		return fineRacyWindow
+	}
+	return racyWindow
+}
 
 // cacheFor returns l's hash for the fresh observation now, or "" when the file must be
-// hashed again: size, mtime or inode changed, or the hash was taken too soon after the
-// mtime.
-func (l localEntry) cacheFor(now localEntry) string {
-	if l.Hash == "" || l.Path != now.Path || !l.sameStat(now) || l.At-l.MtimeNs < int64(racyWindow) {
+// hashed again: size, mtime or inode changed, or the hash was taken less than window
+// after the mtime (an mtime later than the hash, from a clock ahead of this one,
+// included).
+func (l localEntry) cacheFor(now localEntry, window time.Duration) string {
+	if l.Hash == "" || l.Path != now.Path || !l.sameStat(now) || l.At-l.MtimeNs < int64(window) {
 		return ""
 	}
 	return l.Hash
@@ -139,16 +169,14 @@ func loadState(dir string) (p *persisted, found bool, err error) {
 // saveState writes the state file atomically: temp file, fsync, rename, fsync dir.
 // syncAll, when non-nil, runs first (syncfs) so that every file the base refers to is
 // on disk before the base that vouches for it; the state is encoded into the temp file
-// meanwhile, and the state file is not replaced before syncAll has returned.
+// meanwhile, and the state file is not replaced before syncAll has returned, nor at
+// all when it failed (the old state stays: the next pass compares again).
 func saveState(dir string, p *persisted, syncAll func() error) error {
-	synced := make(chan struct{})
+	synced := make(chan error, 1)
 	if syncAll != nil {
-		go func() {
-			defer close(synced)
-			_ = syncAll()
-		}()
+		go func() { synced <- syncAll() }()
 	} else {
-		close(synced)
+		synced <- nil
 	}
 	p.Version = stateVersion
 	write := func(w io.Writer) error { return encodeState(w, p) }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -255,5 +256,32 @@ func TestOpenSavesOnlyANewState(t *testing.T) {
 	}
 	if other := open("client-b"); os.SameFile(first, other) {
 		t.Fatal("Open kept a state file of another client id")
+	}
+}
+
+// TestSaveStateKeepsOldOnFailedFlush: when the file-system flush before the save
+// fails, the state file is not replaced (the old base stays and the next pass compares
+// again) and saveState says why.
+func TestSaveStateKeepsOldOnFailedFlush(t *testing.T) {
+	dir := t.TempDir()
+	old := &persisted{Epoch: "e", Seq: 3, Base: map[string]baseEntry{"a": {Path: "a", Hash: "old"}}, Local: map[string]localEntry{}}
+	if err := saveState(dir, old, nil); err != nil {
+		t.Fatal(err)
+	}
+	next := &persisted{Epoch: "e", Seq: 9, Base: map[string]baseEntry{"a": {Path: "a", Hash: "new"}}, Local: map[string]localEntry{}}
+	err := saveState(dir, next, func() error { return errors.New("EIO") })
+	if err == nil || !strings.Contains(err.Error(), "EIO") {
+		t.Fatalf("saveState after a failed flush: %v", err)
+	}
+	st, _, err := loadState(dir)
+	if err != nil || st.Seq != 3 || st.Base["a"].Hash != "old" {
+		t.Fatalf("state after a failed flush: %+v, %v", st, err)
+	}
+	left, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 {
+		t.Fatalf("temp files left: %v", left)
 	}
 }

@@ -3,9 +3,11 @@ package engine
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/syncspace/syncspace/sync/fsys"
 )
@@ -22,7 +24,6 @@ const stateBufSize = 256 << 10
 func encodeState(w io.Writer, p *persisted) error {
 	bw := bufio.NewWriterSize(w, stateBufSize)
 	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false) // names with <, > or & stay on the reader's fast path
 	head := struct {
 		Version  int    `json:"version"`
 		Root     string `json:"root"`
@@ -53,11 +54,17 @@ func encodeState(w io.Writer, p *persisted) error {
 func encodeMap[T any](bw *bufio.Writer, enc *json.Encoder, m map[string]T) error {
 	bw.WriteByte('{')
 	first := true
+	var buf []byte
 	for k, v := range m {
 		if !first {
 			bw.WriteByte(',')
 		}
 		first = false
+		var ok bool
+		if buf, ok = appendEntry(buf[:0], k, v); ok {
+			bw.Write(buf)
+			continue
+		}
 		if err := enc.Encode(k); err != nil { // "k"\n
 			return err
 		}
@@ -69,10 +76,76 @@ func encodeMap[T any](bw *bufio.Writer, enc *json.Encoder, m map[string]T) error
 	return bw.WriteByte('}')
 }
 
+// appendEntry appends what encodeMap writes for the entry k, v through the JSON
+// encoder ("k"\n:{...}\n), for a localEntry or baseEntry whose strings the encoder
+// writes as they are (plainJSON); ok is false for anything else, which encodeMap
+// then encodes with the encoder (TestAppendEntryAsEncoder compares both).
+func appendEntry(b []byte, k string, v any) (_ []byte, ok bool) {
+	if !plainJSON(k) {
+		return b, false
+	}
+	b = append(append(append(b, '"'), k...), "\"\n:"...)
+	num := func(b []byte, key string, n int64) []byte {
+		if n == 0 {
+			return b
+		}
+		return strconv.AppendInt(append(b, key...), n, 10)
+	}
+	switch e := v.(type) {
+	case localEntry:
+		if !plainJSON(e.Path) || !plainJSON(e.Hash) {
+			return b, false
+		}
+		b = append(append(append(b, `{"p":"`...), e.Path...), '"')
+		if e.Dir {
+			b = append(b, `,"d":true`...)
+		}
+		b = num(b, `,"s":`, e.Size)
+		b = num(b, `,"m":`, e.MtimeNs)
+		if e.Ino != 0 {
+			b = strconv.AppendUint(append(b, `,"i":`...), e.Ino, 10)
+		}
+		if e.Hash != "" {
+			b = append(append(append(b, `,"h":"`...), e.Hash...), '"')
+		}
+		b = num(b, `,"a":`, e.At)
+	case baseEntry:
+		if !plainJSON(e.Path) || !plainJSON(e.Hash) || !plainJSON(e.Name) {
+			return b, false
+		}
+		b = append(append(append(b, `{"p":"`...), e.Path...), '"')
+		if e.Dir {
+			b = append(b, `,"d":true`...)
+		}
+		if e.Hash != "" {
+			b = append(append(append(b, `,"h":"`...), e.Hash...), '"')
+		}
+		if e.Name != "" {
+			b = append(append(append(b, `,"n":"`...), e.Name...), '"')
+		}
+	default:
+		return b, false
+	}
+	return append(b, "}\n"...), true
+}
+
+// plainJSON reports whether the JSON encoder writes s between quotes as it is:
+// printable ASCII without a quote, a backslash or the HTML characters it escapes.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
+
 // writeStateFile writes the state file path atomically (temp file in the same
 // directory, fsync, rename, fsync of the directory), streaming it from write. The
-// rename waits for synced to be closed: nothing appears under path before then.
-func writeStateFile(path string, write func(io.Writer) error, synced <-chan struct{}) (err error) {
+// rename waits for synced's one value: nothing appears under path before then, and
+// nothing at all if that value is an error.
+func writeStateFile(path string, write func(io.Writer) error, synced <-chan error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tmpPrefix+"*") // mode 0600
 	if err != nil {
@@ -90,7 +163,9 @@ func writeStateFile(path string, write func(io.Writer) error, synced <-chan stru
 		return err
 	}
 	err = fsys.Sync(f)
-	<-synced
+	if serr := <-synced; err == nil && serr != nil {
+		err = fmt.Errorf("flush the folder before the state: %w", serr)
+	}
 	if err != nil {
 		return err
 	}

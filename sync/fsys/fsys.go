@@ -34,6 +34,11 @@
 //     SetTimes is SetFileTime on the open handle.
 //   - other unixes: RenameNoReplace is lstat + rename (not atomic), SyncAll is sync(2).
 //
+// FolderTimes (times.go) tells whether a folder's file system stamps mtimes from the
+// local kernel clock in nanoseconds (statfs: f_type on Linux, f_fstypename on macOS;
+// nothing is known elsewhere), which lets the client trust a hash taken soon after a
+// file's mtime.
+//
 // Fake (fake.go) is a wrapper over a real directory that behaves like a case-insensitive,
 // case-preserving file system with Windows' name rules, for tests on Linux; it can also
 // inject sharing violations.

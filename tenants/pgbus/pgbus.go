@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,9 +55,7 @@ type Bus struct {
 	pool *pgxpool.Pool
 	opts Options
 
-	mu     sync.Mutex
-	subs   map[*subscription]struct{}
-	closed bool
+	subs doorbell.Set
 }
 
 // New connects to the database at url (a libpq URL or key=value string) and checks
@@ -92,7 +89,7 @@ func New(ctx context.Context, url string, opts Options) (*Bus, error) {
 		pool.Close()
 		return nil, fmt.Errorf("pgbus: %w", err)
 	}
-	return &Bus{url: url, pool: pool, opts: opts, subs: map[*subscription]struct{}{}}, nil
+	return &Bus{url: url, pool: pool, opts: opts}, nil
 }
 
 // Publish sends n's wire form (events are not carried) with pg_notify, outside any
@@ -113,16 +110,17 @@ func (b *Bus) Publish(ctx context.Context, n tenants.Notice) error {
 type subscription struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
-	once    sync.Once
 	session *doorbell.Session
 }
 
-func (s *subscription) stop() {
-	s.once.Do(func() {
-		s.cancel()
-		<-s.done
-	})
+// Stop implements doorbell.Sub.
+func (s *subscription) Stop() {
+	s.cancel()
+	<-s.done
 }
+
+// Up implements doorbell.Sub.
+func (s *subscription) Up() bool { return s.session.Up() }
 
 // handler turns pgxlisten's callbacks into the Bus contract's: HandleBacklog runs
 // right after each LISTEN, so every call after the first marks a possible loss.
@@ -155,14 +153,10 @@ func (b *Bus) Subscribe(onNotice func(tenants.Notice), onLoss func()) (stop func
 	ctx, cancel := context.WithCancel(context.Background())
 	session := doorbell.NewSession(onLoss)
 	s := &subscription{cancel: cancel, done: make(chan struct{}), session: session}
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	if !b.subs.Add(s) {
 		cancel()
 		return func() {}
 	}
-	b.subs[s] = struct{}{}
-	b.mu.Unlock()
 
 	failures := 0 // consecutive, counted in the listener's goroutine
 	l := &pgxlisten.Listener{
@@ -193,12 +187,7 @@ func (b *Bus) Subscribe(onNotice func(tenants.Notice), onLoss func()) (stop func
 		session.GiveUp()
 		b.opts.Logger.Warn("pgbus: LISTEN not in place yet; continuing in the background", "channel", b.opts.Channel)
 	}
-	return func() {
-		s.stop()
-		b.mu.Lock()
-		delete(b.subs, s)
-		b.mu.Unlock()
-	}
+	return func() { b.subs.Remove(s) }
 }
 
 // connectListener opens the listening connection with TCP keepalive probes every 5 s,
@@ -217,31 +206,12 @@ func (b *Bus) connectListener(ctx context.Context) (*pgx.Conn, error) {
 
 // Receiving reports whether every subscription is listening now (tenants.Receiver):
 // false from a lost or refused listening connection until LISTEN is in place again.
-func (b *Bus) Receiving() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for s := range b.subs {
-		if !s.session.Up() {
-			return false
-		}
-	}
-	return true
-}
+func (b *Bus) Receiving() bool { return b.subs.Up() }
 
 // Close stops every subscription and closes the pool.
 func (b *Bus) Close() error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return nil
+	if b.subs.Close() {
+		b.pool.Close()
 	}
-	b.closed = true
-	subs := b.subs
-	b.subs = nil
-	b.mu.Unlock()
-	for s := range subs {
-		s.stop()
-	}
-	b.pool.Close()
 	return nil
 }

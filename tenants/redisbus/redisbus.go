@@ -51,9 +51,7 @@ type Bus struct {
 	client *redis.Client
 	opts   Options
 
-	mu     sync.Mutex
-	subs   map[*subscription]struct{}
-	closed bool
+	subs doorbell.Set
 }
 
 // New connects to the Redis server at url (redis://[user:pass@]host:port/db or
@@ -83,7 +81,7 @@ func New(ctx context.Context, url string, opts Options) (*Bus, error) {
 		client.Close()
 		return nil, fmt.Errorf("redisbus: %s: %w", o.Addr, err)
 	}
-	return &Bus{client: client, opts: opts, subs: map[*subscription]struct{}{}}, nil
+	return &Bus{client: client, opts: opts}, nil
 }
 
 // Publish sends n's wire form (events are not carried) on the channel.
@@ -103,24 +101,24 @@ func (b *Bus) Publish(ctx context.Context, n tenants.Notice) error {
 type subscription struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
-	once    sync.Once
 	session *doorbell.Session
 
 	mu sync.Mutex
 	ps *redis.PubSub // replaced when the connection is found dead
 }
 
-// stop ends the receiving goroutine: closing the PubSub unblocks its Receive, which
-// does not watch the context while it waits for a message.
-func (s *subscription) stop() {
-	s.once.Do(func() {
-		s.cancel()
-		s.mu.Lock()
-		s.ps.Close()
-		s.mu.Unlock()
-		<-s.done
-	})
+// Stop implements doorbell.Sub: it ends the receiving goroutine. Closing the PubSub
+// unblocks its Receive, which does not watch the context while it waits for a message.
+func (s *subscription) Stop() {
+	s.cancel()
+	s.mu.Lock()
+	s.ps.Close()
+	s.mu.Unlock()
+	<-s.done
 }
+
+// Up implements doorbell.Sub.
+func (s *subscription) Up() bool { return s.session.Up() }
 
 // renew replaces a PubSub whose connection went silent with a new subscription; it
 // returns nil once the subscription is stopped.
@@ -142,16 +140,13 @@ func (s *subscription) renew(ctx context.Context, client *redis.Client, channel 
 // subscription is confirmed (at most Options.SubscribeWait).
 func (b *Bus) Subscribe(onNotice func(tenants.Notice), onLoss func()) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		cancel()
-		return func() {}
-	}
 	session := doorbell.NewSession(onLoss)
 	s := &subscription{cancel: cancel, done: make(chan struct{}), session: session, ps: b.client.Subscribe(ctx, b.opts.Channel)}
-	b.subs[s] = struct{}{}
-	b.mu.Unlock()
+	if !b.subs.Add(s) {
+		cancel()
+		s.ps.Close()
+		return func() {}
+	}
 
 	go func() {
 		defer close(s.done)
@@ -163,12 +158,7 @@ func (b *Bus) Subscribe(onNotice func(tenants.Notice), onLoss func()) (stop func
 		session.GiveUp()
 		b.opts.Logger.Warn("redisbus: subscription not confirmed yet; continuing in the background", "channel", b.opts.Channel)
 	}
-	return func() {
-		s.stop()
-		b.mu.Lock()
-		delete(b.subs, s)
-		b.mu.Unlock()
-	}
+	return func() { b.subs.Remove(s) }
 }
 
 // receive reads the subscription until ctx ends. A *redis.Subscription message is a
@@ -249,30 +239,12 @@ func backoff(n int) time.Duration {
 // Receiving reports whether every subscription is connected now (tenants.Receiver):
 // false from a connection failure or a silent connection until Redis confirms the
 // subscription again.
-func (b *Bus) Receiving() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for s := range b.subs {
-		if !s.session.Up() {
-			return false
-		}
-	}
-	return true
-}
+func (b *Bus) Receiving() bool { return b.subs.Up() }
 
 // Close stops every subscription and closes the connections.
 func (b *Bus) Close() error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	if !b.subs.Close() {
 		return nil
-	}
-	b.closed = true
-	subs := b.subs
-	b.subs = nil
-	b.mu.Unlock()
-	for s := range subs {
-		s.stop()
 	}
 	if err := b.client.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
 		return fmt.Errorf("redisbus: close: %w", err)

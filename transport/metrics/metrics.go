@@ -201,13 +201,14 @@ type NodeStats struct {
 	CommitSeconds float64 // their total time
 	// BlobsCollected and BlobBytesCollected: what the blob garbage collector removed.
 	BlobsCollected, BlobBytesCollected int64
+	NoticesDropped                     int64 // bus notices this node never published
 }
 
 // Node registers collectors reading stats at each scrape: syncd_gap_fills_total,
 // syncd_bus_lag_events, syncd_bus_degraded, syncd_leader,
 // syncd_index_commits_total and syncd_index_commit_seconds_total (their ratio over
-// a window is the mean commit latency), syncd_blobs_collected_total and
-// syncd_blob_bytes_collected_total.
+// a window is the mean commit latency), syncd_blobs_collected_total,
+// syncd_blob_bytes_collected_total and syncd_bus_notices_dropped_total.
 func (m *Metrics) Node(stats func() NodeStats) {
 	if m == nil {
 		return
@@ -243,5 +244,8 @@ func (m *Metrics) Node(stats func() NodeStats) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "syncd", Name: "blob_bytes_collected_total",
 			Help: "Bytes of the blobs the garbage collector removed on this node."},
 			func() float64 { return float64(stats().BlobBytesCollected) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "syncd", Name: "bus_notices_dropped_total",
+			Help: "Bus notices of this node's commits never published (queue full or publish failed); other nodes deliver them through their once-a-second head check."},
+			func() float64 { return float64(stats().NoticesDropped) }),
 	)
 }

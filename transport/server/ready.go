@@ -66,5 +66,6 @@ func (s *Server) degraded() []string {
 func nodeStats(st tenants.Stats) metrics.NodeStats {
 	return metrics.NodeStats{GapFills: st.GapFills, Behind: st.Behind, BusDown: st.BusDown, Leading: st.Leading,
 		Commits: st.CommitCount, CommitSeconds: time.Duration(st.CommitNanos).Seconds(),
-		BlobsCollected: st.BlobsCollected, BlobBytesCollected: st.BlobBytesCollected}
+		BlobsCollected: st.BlobsCollected, BlobBytesCollected: st.BlobBytesCollected,
+		NoticesDropped: st.NoticesDropped}
 }

@@ -58,7 +58,7 @@ func (c *Client) Archive(ctx context.Context, dir string) (engine.ArchiveReader,
 // directory, with a SHA-256 hash and a seq in its PAX records (protocol.ArchiveEntryInfo). The first entry that
 // fails a check ends the archive with an error: the rest is not trusted.
 type ArchiveReader struct {
-	tr     *tar.Reader
+	tr     tarReader
 	dir    string
 	closer io.Closer
 	err    error
@@ -66,9 +66,16 @@ type ArchiveReader struct {
 
 var _ engine.ArchiveReader = (*ArchiveReader)(nil)
 
+// tarReader is what ArchiveReader reads the stream with: a tarStream, or an
+// archive/tar Reader (the reference the tests compare it with).
+type tarReader interface {
+	Next() (*tar.Header, error)
+	Read([]byte) (int, error)
+}
+
 // DecodeArchive reads the archive of directory dir (clean; "" = the root) from r.
 func DecodeArchive(r io.Reader, dir string) *ArchiveReader {
-	return &ArchiveReader{tr: tar.NewReader(r), dir: dir}
+	return &ArchiveReader{tr: newTarStream(r), dir: dir}
 }
 
 // Next implements engine.ArchiveReader.

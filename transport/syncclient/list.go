@@ -70,6 +70,7 @@ type listDecoder struct {
 	seq                          int64
 	haveEpoch, haveSeq, headDone bool
 	held                         []protocol.Metadata
+	raw                          json.RawMessage // the entry being decoded
 }
 
 // callHead calls head once.
@@ -116,8 +117,14 @@ func (d *listDecoder) entries() error {
 	}
 	for d.dec.More() {
 		var m protocol.Metadata
-		if err := d.dec.Decode(&m); err != nil {
+		if err := d.dec.Decode(&d.raw); err != nil {
 			return badList("entry")
+		}
+		if !plainEntry(d.raw, &m) {
+			m = protocol.Metadata{}
+			if err := json.Unmarshal(d.raw, &m); err != nil {
+				return badList("entry")
+			}
 		}
 		if !d.haveEpoch || !d.haveSeq {
 			d.held = append(d.held, m)

@@ -3,11 +3,12 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/syncspace/syncspace/config/nginxconf"
 )
 
 // propBus is one bus the propagation scenario measures, with its cluster.
@@ -297,39 +298,6 @@ func watchCatchUp(subs []*seqSub, tk time.Time, h int64, done <-chan struct{}) m
 	}
 }
 
-// clusterNginxConf proxies HTTP and WebSockets round robin to the nodes.
-const clusterNginxConf = `worker_processes 1;
-error_log {{DIR}}/error.log warn;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	client_body_temp_path {{DIR}}/body;
-	proxy_temp_path {{DIR}}/proxy;
-	fastcgi_temp_path {{DIR}}/fastcgi;
-	uwsgi_temp_path {{DIR}}/uwsgi;
-	scgi_temp_path {{DIR}}/scgi;
-	map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-	upstream syncd {
-{{SERVERS}}	}
-	server {
-		listen {{LISTEN}};
-		client_max_body_size 0;
-		location / {
-			proxy_pass http://syncd;
-			proxy_http_version 1.1;
-			proxy_set_header Upgrade $http_upgrade;
-			proxy_set_header Connection $connection_upgrade;
-			proxy_set_header Host $host;
-			proxy_request_buffering off;
-			proxy_buffering off;
-			proxy_read_timeout 3600s;
-			proxy_connect_timeout 2s;
-			proxy_next_upstream error timeout http_503;
-		}
-	}
-}
-`
-
 // nginxProxy is nginx run as syncbench's child.
 type nginxProxy struct {
 	p    *proc
@@ -340,23 +308,20 @@ func (n *nginxProxy) stop() { n.p.stop() }
 
 // startClusterNginx runs nginx in the foreground in front of nodes.
 func startClusterNginx(ctx context.Context, bin, dir string, nodes []*syncNode) (*nginxProxy, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	var servers strings.Builder
-	for _, n := range nodes {
-		fmt.Fprintf(&servers, "\t\tserver %s max_fails=1 fail_timeout=2s;\n", strings.TrimPrefix(n.base, "http://"))
+	servers := make([]string, len(nodes))
+	for i, n := range nodes {
+		servers[i] = strings.TrimPrefix(n.base, "http://")
 	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	listen := fmt.Sprintf("127.0.0.1:%d", port)
-	conf := strings.NewReplacer("{{DIR}}", dir, "{{SERVERS}}", servers.String(), "{{LISTEN}}", listen).Replace(clusterNginxConf)
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+	args, err := nginxconf.Write(dir, listen, servers, nginxconf.Options{WorkerConnections: 4096, RetryOn503: true})
+	if err != nil {
 		return nil, err
 	}
-	p, err := startProc("nginx", dir, bin, []string{"-p", dir, "-c", "nginx.conf", "-g", "daemon off; pid " + filepath.Join(dir, "nginx.pid") + ";"}, nil)
+	p, err := startProc("nginx", dir, bin, args, nil)
 	if err != nil {
 		return nil, err
 	}

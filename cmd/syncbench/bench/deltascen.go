@@ -22,7 +22,9 @@ import (
 // byte changed, then 100 bytes inserted in the middle), carried up by one client and
 // down to another, against an rsync daemon doing the same edit both ways. Both run
 // behind the same counting loopback TCP proxy, which gives the bytes on the wire each
-// way (requests, answers, chunk lists and framing included).
+// way (requests, answers, chunk lists and framing included). A second rsync daemon
+// runs with --fsync (every file it writes is fsynced, as syncd does before it
+// answers): its rows are informational, the like-for-like peer of a durable server.
 
 const deltaFile = "delta/data.bin"
 
@@ -82,67 +84,91 @@ func runDelta(ctx context.Context, r *runner) []Result {
 		return []Result{failed(scen, "% of file on the wire", "", err)}
 	}
 	defer ss.close()
-	rs, rsErr := newRsyncDelta(ctx, r, dir, size)
+	rs, rsErr := newRsyncDelta(ctx, r, dir, size, false)
 	if rs != nil {
 		defer rs.close()
 	}
+	rf, rfErr := newRsyncDelta(ctx, r, dir, size, true)
+	if rf != nil {
+		defer rf.close()
+	}
 	var out []Result
 	for i, ed := range deltaEdits {
-		// ABBA: syncspace first on even edits, rsync first on odd ones.
-		var ssRun, rsRun deltaRun
-		var ssErr, rErr error = nil, rsErr
-		order := []bool{true, false}
+		// Alternating: syncspace, rsync, rsync --fsync on even edits, the reverse on
+		// odd ones.
+		var ssRun, rsRun, rfRun deltaRun
+		var ssErr, rErr, fErr error = nil, rsErr, rfErr
+		order := []int{0, 1, 2}
 		if i%2 == 1 {
-			order = []bool{false, true}
+			order = []int{2, 1, 0}
 		}
-		for _, syncspace := range order {
+		for _, k := range order {
 			switch {
-			case syncspace:
+			case k == 0:
 				ssRun, ssErr = ss.edit(ctx, ed, size)
-			case rs != nil && rErr == nil:
+			case k == 1 && rs != nil && rErr == nil:
 				rsRun, rErr = rs.edit(ctx, ed, size)
+			case k == 2 && rf != nil && fErr == nil:
+				rfRun, fErr = rf.edit(ctx, ed, size)
 			}
 		}
-		r.log.Info("delta", "edit", ed.name, "syncspace", ssRun, "rsync", rsRun)
-		out = append(out, deltaRows(scen, ed.name, size, ssRun, ssErr, rsRun, rErr)...)
+		r.log.Info("delta", "edit", ed.name, "syncspace", ssRun, "rsync", rsRun, "rsync --fsync", rfRun)
+		out = append(out, deltaRows(scen, ed.name, size, ssRun, ssErr, []deltaPeer{{rsRun, rErr}, {rfRun, fErr}})...)
 		size = ss.size
 	}
 	return out
 }
 
-// deltaRows are the four rows of one edit: bytes on the wire and wall time, each way.
-func deltaRows(scen, edit string, size int64, ss deltaRun, ssErr error, rs deltaRun, rsErr error) []Result {
+// deltaPeer is one rsync daemon's run of an edit (plain, then with --fsync).
+type deltaPeer struct {
+	run deltaRun
+	err error
+}
+
+// deltaRows are the rows of one edit: bytes on the wire and wall time each way
+// against the plain rsync daemon (judged), and each wall time against rsync --fsync
+// (peers[1], informational) right after its judged row.
+func deltaRows(scen, edit string, size int64, ss deltaRun, ssErr error, peers []deltaPeer) []Result {
 	pct := func(n int64) float64 { return 100 * float64(n) / float64(size) }
-	notes := fmt.Sprintf("%s of a %d MiB file; bytes both ways through a counting TCP proxy, requests, chunk lists and framing included; syncspace: realtime-sync-client --once (scan, chunking, whole-file SHA-256 checked, server fsync), rsync -aI over the daemon (no fsync)", edit, size>>20)
+	notes := fmt.Sprintf("%s of a %d MiB file; bytes both ways through a counting TCP proxy, requests, chunk lists and framing included; syncspace: realtime-sync-client --once (scan, chunking, whole-file SHA-256 checked, server fsync), rsync -aI over the daemon", edit, size>>20)
+	rs, rf := peers[0].run, peers[1].run
 	type fig struct {
-		metric   string
-		ss, peer float64
-		goal     goal
+		metric string
+		ss     float64
+		peer   int // index in peers
+		pv     float64
+		flush  time.Duration // rsync without --fsync: a sync(2) right after
+		goals  []goal        // none: informational
 	}
 	figs := []fig{
-		{"upload: % of file on the wire", pct(ss.upWire), pct(rs.upWire), valueAtMost(1, "%")},
-		{"upload: s", ss.up.wall.Seconds(), rs.up.wall.Seconds(), ratioAtMost(1.5)},
-		{"download: % of file on the wire", pct(ss.dnWire), pct(rs.dnWire), valueAtMost(1, "%")},
-		{"download: s", ss.down.wall.Seconds(), rs.down.wall.Seconds(), ratioAtMost(1.5)},
+		{"upload: % of file on the wire", pct(ss.upWire), 0, pct(rs.upWire), 0, []goal{valueAtMost(1, "%")}},
+		{"upload: s", ss.up.wall.Seconds(), 0, rs.up.wall.Seconds(), rs.upFlush, []goal{ratioAtMost(1.5)}},
+		{"upload: s, against rsync --fsync", ss.up.wall.Seconds(), 1, rf.up.wall.Seconds(), 0, nil},
+		{"download: % of file on the wire", pct(ss.dnWire), 0, pct(rs.dnWire), 0, []goal{valueAtMost(1, "%")}},
+		{"download: s", ss.down.wall.Seconds(), 0, rs.down.wall.Seconds(), rs.dnFlush, []goal{ratioAtMost(1.5)}},
+		{"download: s, against rsync --fsync", ss.down.wall.Seconds(), 1, rf.down.wall.Seconds(), 0, nil},
 	}
-	flush := []time.Duration{0, rs.upFlush, 0, rs.dnFlush}
 	out := make([]Result, 0, len(figs))
 	var sk errSkip
-	for i, f := range figs {
-		notes := notes
-		if flush[i] > 0 {
-			notes += fmt.Sprintf("; a sync(2) right after the rsync run took %.2f s more", flush[i].Seconds())
+	for _, f := range figs {
+		peer, notes := "rsync daemon", notes+" (no fsync)"
+		if f.peer == 1 {
+			peer, notes = "rsync daemon --fsync", notes+" --fsync (each file it writes fsynced)"
+		}
+		if f.flush > 0 {
+			notes += fmt.Sprintf("; a sync(2) right after the rsync run took %.2f s more", f.flush.Seconds())
 		}
 		metric := edit + ", " + f.metric
+		perr := peers[f.peer].err
 		switch {
 		case ssErr != nil:
-			out = append(out, failed(scen, metric, "rsync daemon", ssErr))
-		case errors.As(rsErr, &sk):
-			out = append(out, withSyncspace(skipped(scen, metric, "rsync daemon", sk.Error()), f.ss))
-		case rsErr != nil:
-			out = append(out, withSyncspace(failed(scen, metric, "rsync daemon", rsErr), f.ss))
+			out = append(out, failed(scen, metric, peer, ssErr))
+		case errors.As(perr, &sk):
+			out = append(out, withSyncspace(skipped(scen, metric, peer, sk.Error()), f.ss))
+		case perr != nil:
+			out = append(out, withSyncspace(failed(scen, metric, peer, perr), f.ss))
 		default:
-			out = append(out, row(scen, metric, f.ss, "rsync daemon", f.peer, notes, f.goal))
+			out = append(out, row(scen, metric, f.ss, peer, f.pv, notes, f.goals...))
 		}
 	}
 	return out
@@ -238,6 +264,7 @@ func (s *ssDelta) edit(ctx context.Context, ed deltaEdit, size int64) (deltaRun,
 // behind a counting proxy, an uploader's copy and a downloader's copy.
 type rsyncDelta struct {
 	bin     string
+	fsync   bool // rsync --fsync: the receiver fsyncs each file it writes
 	p       *proc
 	px      *countProxy
 	mod     string // the module's directory
@@ -245,21 +272,27 @@ type rsyncDelta struct {
 	modFile string
 }
 
-func newRsyncDelta(ctx context.Context, r *runner, dir string, size int64) (*rsyncDelta, error) {
+// newRsyncDelta starts the daemon and writes the three copies, under dir/rsync-*
+// (dir/rsync-fsync-* with fsync).
+func newRsyncDelta(ctx context.Context, r *runner, dir string, size int64, fsync bool) (*rsyncDelta, error) {
 	bin, err := r.inst.apt(ctx, "rsync", "rsync")
 	if err != nil {
 		return nil, errSkip{err}
 	}
-	rs := &rsyncDelta{bin: bin, mod: filepath.Join(dir, "rsync-module")}
+	pre := filepath.Join(dir, "rsync-")
+	if fsync {
+		pre += "fsync-"
+	}
+	rs := &rsyncDelta{bin: bin, fsync: fsync, mod: pre + "module"}
 	rs.modFile = filepath.Join(rs.mod, filepath.Base(deltaFile))
-	rs.up = filepath.Join(dir, "rsync-up", filepath.Base(deltaFile))
-	rs.dn = filepath.Join(dir, "rsync-down", filepath.Base(deltaFile))
+	rs.up = filepath.Join(pre+"up", filepath.Base(deltaFile))
+	rs.dn = filepath.Join(pre+"down", filepath.Base(deltaFile))
 	for _, p := range []string{rs.modFile, rs.up, rs.dn} {
 		if err := writeBig(p, size, 1); err != nil {
 			return nil, err
 		}
 	}
-	p, addr, err := startRsyncdModule(dir, bin, rs.mod, false)
+	p, addr, err := startRsyncdModule(pre+"daemon", bin, rs.mod, false)
 	if err != nil {
 		return nil, err
 	}
@@ -292,12 +325,16 @@ func (rs *rsyncDelta) edit(ctx context.Context, ed deltaEdit, size int64) (delta
 		return run, err
 	}
 	run.upWire = rs.px.reset()
-	run.upFlush = timeSync()
+	if !rs.fsync {
+		run.upFlush = timeSync()
+	}
 	if run.down, err = rs.run(ctx, url, rs.dn); err != nil {
 		return run, err
 	}
 	run.dnWire = rs.px.reset()
-	run.dnFlush = timeSync()
+	if !rs.fsync {
+		run.dnFlush = timeSync()
+	}
 	if err := sameFiles(rs.up, rs.modFile); err != nil {
 		return run, err
 	}
@@ -305,10 +342,15 @@ func (rs *rsyncDelta) edit(ctx context.Context, ed deltaEdit, size int64) (delta
 }
 
 // run times one `rsync -aI` (-I: no quick check by size and mtime, as the edits keep
-// the size and may keep the second).
+// the size and may keep the second), with --fsync if rs.fsync (the client passes it
+// on to the daemon when the daemon receives).
 func (rs *rsyncDelta) run(ctx context.Context, src, dst string) (timing, error) {
+	args := []string{"-aI", src, dst}
+	if rs.fsync {
+		args = append([]string{"--fsync"}, args...)
+	}
 	t0 := time.Now()
-	c := exec.CommandContext(ctx, rs.bin, "-aI", src, dst)
+	c := exec.CommandContext(ctx, rs.bin, args...)
 	out, err := c.CombinedOutput()
 	t := timing{wall: time.Since(t0)}
 	if err != nil {

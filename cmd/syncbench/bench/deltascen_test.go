@@ -10,8 +10,9 @@ import (
 )
 
 // TestQuickDelta runs `syncbench --quick --only delta`: both edits, both directions,
-// measured and judged; syncspace's bytes on the wire show a delta, not the whole
-// file (no speed is asserted).
+// measured and judged (plus the informational rows against rsync --fsync);
+// syncspace's bytes on the wire show a delta, not the whole file (no speed is
+// asserted).
 func TestQuickDelta(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
@@ -27,8 +28,8 @@ func TestQuickDelta(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("bad JSON: %v\n%s", err, out.String())
 	}
-	if len(rep.Results) != 8 {
-		t.Fatalf("want 8 rows, got %+v", rep.Results)
+	if len(rep.Results) != 12 {
+		t.Fatalf("want 12 rows, got %+v", rep.Results)
 	}
 	for _, r := range rep.Results {
 		if r.Syncspace <= 0 {
@@ -37,7 +38,13 @@ func TestQuickDelta(t *testing.T) {
 		if strings.Contains(r.Metric, "% of file") && r.Syncspace > 10 {
 			t.Errorf("%s: %.1f%% of the file on the wire: not a delta", r.Metric, r.Syncspace)
 		}
-		if r.Verdict != "pass" && r.Verdict != "MISS" && !strings.HasPrefix(r.Verdict, "skipped: ") {
+		fsync := strings.HasSuffix(r.Metric, "against rsync --fsync")
+		if fsync != (r.Peer == "rsync daemon --fsync") {
+			t.Errorf("%s: peer %q", r.Metric, r.Peer)
+		}
+		switch {
+		case strings.HasPrefix(r.Verdict, "skipped: "):
+		case fsync && r.Verdict != "info", !fsync && r.Verdict != "pass" && r.Verdict != "MISS":
 			t.Errorf("%s: verdict %q", r.Metric, r.Verdict)
 		}
 	}

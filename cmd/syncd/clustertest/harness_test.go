@@ -22,6 +22,7 @@ import (
 
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/cmd/internal/testbin"
+	"github.com/syncspace/syncspace/config/nginxconf"
 	"github.com/syncspace/syncspace/config/servicetest"
 	"github.com/syncspace/syncspace/tenants/pgschema/pgtest"
 )
@@ -172,56 +173,20 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-const nginxConf = `worker_processes 1;
-error_log {{DIR}}/error.log warn;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path {{DIR}}/body;
-	proxy_temp_path {{DIR}}/proxy;
-	fastcgi_temp_path {{DIR}}/fastcgi;
-	uwsgi_temp_path {{DIR}}/uwsgi;
-	scgi_temp_path {{DIR}}/scgi;
-	map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-	upstream syncd {
-{{SERVERS}}	}
-	server {
-		listen {{LISTEN}};
-		client_max_body_size 0;
-		location / {
-			proxy_pass http://syncd;
-			proxy_http_version 1.1;
-			proxy_set_header Upgrade $http_upgrade;
-			proxy_set_header Connection $connection_upgrade;
-			proxy_set_header Host $host;
-			proxy_request_buffering off;
-			proxy_buffering off;
-			proxy_read_timeout 3600s;
-			proxy_connect_timeout 2s;
-			proxy_next_upstream error timeout;
-		}
-	}
-}
-`
-
 // startNginx runs nginx in the foreground as the test's child, round robin over nodes,
 // and returns its loopback address once it accepts connections.
 func startNginx(t *testing.T, dir string, nodes []*node) string {
 	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var servers strings.Builder
-	for _, n := range nodes {
-		fmt.Fprintf(&servers, "\t\tserver %s max_fails=1 fail_timeout=2s;\n", n.addr)
+	servers := make([]string, len(nodes))
+	for i, n := range nodes {
+		servers[i] = n.addr
 	}
 	listen := freePort(t)
-	conf := strings.NewReplacer("{{DIR}}", dir, "{{SERVERS}}", servers.String(), "{{LISTEN}}", listen).Replace(nginxConf)
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+	args, err := nginxconf.Write(dir, listen, servers, nginxconf.Options{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(servicetest.Nginx(t), "-p", dir, "-c", "nginx.conf",
-		"-g", "daemon off; pid "+filepath.Join(dir, "nginx.pid")+";")
+	cmd := exec.Command(servicetest.Nginx(t), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the master and its worker, killed together
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -101,8 +101,8 @@ func readyz(t *testing.T, d *Daemon) (int, []string) {
 	return resp.StatusCode, body.Degraded
 }
 
-// busGauge returns the value of syncd_bus_degraded in GET /metrics.
-func busGauge(t *testing.T, d *Daemon, ops string) string {
+// metric returns the value of the unlabelled metric name in the node's GET /metrics.
+func metric(t *testing.T, d *Daemon, ops, name string) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, "http://"+d.Addr()+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+ops)
@@ -116,11 +116,11 @@ func busGauge(t *testing.T, d *Daemon, ops string) string {
 		t.Fatalf("/metrics: %d %s", resp.StatusCode, b)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "syncd_bus_degraded "); ok {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			return v
 		}
 	}
-	t.Fatalf("no syncd_bus_degraded in /metrics:\n%s", b)
+	t.Fatalf("no %s in /metrics:\n%s", name, b)
 	return ""
 }
 
@@ -131,7 +131,7 @@ func waitDegraded(t *testing.T, d *Daemon, ops string, want bool) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		st, deg := readyz(t, d)
-		gauge := busGauge(t, d, ops)
+		gauge := metric(t, d, ops, "syncd_bus_degraded")
 		okBody := st == http.StatusOK && (want && fmt.Sprint(deg) == "[bus]" || !want && len(deg) == 0)
 		if okBody && gauge == map[bool]string{true: "1", false: "0"}[want] {
 			return
@@ -309,6 +309,16 @@ func TestUploadsDoNotWaitForTheBus(t *testing.T) {
 	}
 	if !a.Registry().Stats().BusDown {
 		t.Error("A does not report the bus down")
+	}
+	// The notices A could not publish show in its /metrics.
+	ops, _, err := a.Auth().IssueOpsToken(ctx, "op", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); metric(t, a, ops, "syncd_bus_notices_dropped_total") == "0"; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("syncd_bus_notices_dropped_total stays 0 after publishes to a dead bus")
+		}
 	}
 	r.start(t)
 	upload("back", k)

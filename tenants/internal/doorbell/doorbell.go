@@ -117,3 +117,75 @@ func (s *Session) Up() bool {
 	defer s.mu.Unlock()
 	return s.up
 }
+
+// Sub is a subscription a Set holds.
+type Sub interface {
+	// Stop ends the subscription's goroutine and waits for it; called once.
+	Stop()
+	// Up reports whether the subscription is connected now (Session.Up).
+	Up() bool
+}
+
+// Set is a bus's live subscriptions: what its Subscribe adds, its Receiving asks and
+// its Close stops. The zero value is ready to use.
+type Set struct {
+	mu     sync.Mutex
+	subs   map[Sub]struct{}
+	closed bool
+}
+
+// Add adds s; false (s not added) once the set is closed.
+func (t *Set) Add(s Sub) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	if t.subs == nil {
+		t.subs = map[Sub]struct{}{}
+	}
+	t.subs[s] = struct{}{}
+	return true
+}
+
+// Remove stops s and forgets it (the stop function a Subscribe returns). A
+// subscription the set's Close already stopped is not stopped again.
+func (t *Set) Remove(s Sub) {
+	t.mu.Lock()
+	_, ok := t.subs[s]
+	delete(t.subs, s)
+	t.mu.Unlock()
+	if ok {
+		s.Stop()
+	}
+}
+
+// Up reports whether every subscription is connected now (tenants.Receiver).
+func (t *Set) Up() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for s := range t.subs {
+		if !s.Up() {
+			return false
+		}
+	}
+	return true
+}
+
+// Close stops every subscription and refuses later ones. It reports whether this call
+// closed the set (false: it was closed already).
+func (t *Set) Close() bool {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return false
+	}
+	t.closed = true
+	subs := t.subs
+	t.subs = nil
+	t.mu.Unlock()
+	for s := range subs {
+		s.Stop()
+	}
+	return true
+}

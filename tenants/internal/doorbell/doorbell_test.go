@@ -83,3 +83,44 @@ func TestSessionUp(t *testing.T) {
 		t.Fatal("not up after reconnecting")
 	}
 }
+
+type fakeSub struct {
+	up    bool
+	stops int
+}
+
+func (f *fakeSub) Stop()    { f.stops++ }
+func (f *fakeSub) Up() bool { return f.up }
+
+// TestSet: Up is true only while every subscription is up; each subscription is
+// stopped exactly once, whether by Remove (twice), by Close, or by Remove after Close;
+// Close refuses later subscriptions and reports only its first call.
+func TestSet(t *testing.T) {
+	var s Set
+	if !s.Up() {
+		t.Fatal("an empty set is not up")
+	}
+	a, b := &fakeSub{up: true}, &fakeSub{}
+	if !s.Add(a) || !s.Add(b) {
+		t.Fatal("Add refused on an open set")
+	}
+	if s.Up() {
+		t.Fatal("up with a subscription down")
+	}
+	s.Remove(b)
+	s.Remove(b)
+	if !s.Up() || b.stops != 1 {
+		t.Fatalf("after removing the down one: up %v, stops %d", s.Up(), b.stops)
+	}
+	if !s.Close() || s.Close() {
+		t.Fatal("Close reports its first call only")
+	}
+	s.Remove(a)
+	if a.stops != 1 {
+		t.Fatalf("a stopped %d times", a.stops)
+	}
+	c := &fakeSub{}
+	if s.Add(c) || c.stops != 0 {
+		t.Fatal("Add accepted on a closed set")
+	}
+}
