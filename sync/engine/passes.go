@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"unsafe"
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -38,6 +39,9 @@ func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, e
 			return nil
 		}
 		k := pathrule.FoldKey(m.Path)
+		e.mu.Lock()
+		k = shareBase(e.base, k, &m)
+		e.mu.Unlock()
 		if prev, ok := newM[k]; ok && prev.Path != m.Path {
 			// Two server names that are one name here (case or Unicode form; the
 			// server refuses to create such pairs, but older data may hold them):
@@ -288,7 +292,38 @@ func (e *Engine) setLocal(sc *scanOut) {
 	if !maps.Equal(e.local, sc.entries) {
 		e.dirty = true
 	}
+	shareHashes(sc.entries, e.remoteM)
 	e.local, e.others = sc.entries, sc.others
+}
+
+// shareHashes makes each hash of local that the listing holds too the listing's
+// string (which the base shares once recorded): one copy of it for the three maps.
+func shareHashes(local map[string]localEntry, remote map[string]protocol.Metadata) {
+	for k, l := range local {
+		if r, ok := remote[k]; ok && r.Hash == l.Hash && unsafe.StringData(r.Hash) != unsafe.StringData(l.Hash) {
+			l.Hash = r.Hash
+			local[k] = l
+		}
+	}
+}
+
+// shareBase returns key k of the listed entry m, with k and m's path and hash
+// replaced by the base's equal strings: one copy of each in memory for both maps.
+func shareBase(base map[string]baseEntry, k string, m *protocol.Metadata) string {
+	b, ok := base[k]
+	if !ok {
+		return k
+	}
+	if b.Path == m.Path {
+		m.Path = b.Path
+	}
+	if b.Path == k {
+		k = b.Path
+	}
+	if b.Hash == m.Hash {
+		m.Hash = b.Hash
+	}
+	return k
 }
 
 // collapse drops paths that lie under another path of the list.

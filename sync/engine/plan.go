@@ -42,9 +42,8 @@ type action struct {
 	// recursive marks a remote directory delete that covers its whole subtree.
 	recursive bool
 	covered   bool // a child of a recursive remote delete (or a move's source): nothing to do
-	// from is the source of opMoveRemote (its key fromKey, its remote entry fromR).
-	from, fromKey string
-	fromR         protocol.Metadata
+	// from is the source of opMoveRemote (its key fromKey, its remote hash fromHash).
+	from, fromKey, fromHash string
 }
 
 // plan is what one pass will do.
@@ -122,11 +121,12 @@ func (e *book) decidePaths(keys map[string]bool) *plan {
 		sorted = append(sorted, k)
 	}
 	sort.Strings(sorted)
+	var scratch localEntry // v.l of the key being decided: no allocation per key
 	for _, k := range sorted {
 		if _, ok := e.others[k]; ok {
 			continue
 		}
-		if v, ok := e.viewOf(k); ok {
+		if v, ok := e.viewOf(k, &scratch); ok {
 			pl.decideKey(v, e.isRefused)
 		}
 	}
@@ -135,12 +135,12 @@ func (e *book) decidePaths(keys map[string]bool) *plan {
 
 // viewOf gathers the sides and paths of key k; ok is false when the key is known on
 // no side, its local name breaks the path rules, or its path is ignored. The caller
-// holds e.mu.
-func (e *book) viewOf(k string) (v keyView, ok bool) {
+// holds e.mu. The local side, if any, is copied into *scratch (v.l points to it).
+func (e *book) viewOf(k string, scratch *localEntry) (v keyView, ok bool) {
 	v.key = k
 	if l, ok := e.local[k]; ok {
-		lc := l
-		v.l = &lc
+		*scratch = l
+		v.l = scratch
 	}
 	v.b, v.bOK = e.base[k]
 	v.r, v.rOK = e.remoteM[k]
@@ -171,14 +171,20 @@ func (e *book) viewOf(k string) (v keyView, ok bool) {
 }
 
 // decideKey adds the actions for one key. refused reports (once asked, for a local
-// change only) whether the server refused this local content before.
+// change only) whether the server refused this local content before. v.l may be
+// reused for the next key: the actions hold a copy of it, made once for the key.
 func (pl *plan) decideKey(v keyView, refused func(k string, ls side) bool) {
 	ls, bs, rs := localSide(v.l), baseSide(v.b, v.bOK), remoteSide(v.r, v.rOK)
 	if ls.k == kFile || bs.k == kFile || rs.k == kFile {
 		pl.filesConsidered++
 	}
+	var l *localEntry
 	mk := func(op opKind) *action {
-		a := &action{op: op, key: v.key, path: v.path, lpath: v.lpath, l: v.l, b: bs, r: v.r, rOK: v.rOK}
+		if l == nil && v.l != nil {
+			lc := *v.l
+			l = &lc
+		}
+		a := &action{op: op, key: v.key, path: v.path, lpath: v.lpath, l: l, b: bs, r: v.r, rOK: v.rOK}
 		pl.acts = append(pl.acts, a)
 		return a
 	}
@@ -225,7 +231,7 @@ func (pl *plan) followCase(v keyView, mk func(opKind) *action) {
 	switch {
 	case local != synced && local != server:
 		a := mk(opMoveRemote)
-		a.from, a.fromKey, a.fromR = v.r.Path, v.key, v.r
+		a.from, a.fromKey, a.fromHash = v.r.Path, v.key, v.r.Hash
 		a.path = local
 		if dir := pathrule.Parent(v.r.Path); dir != "" {
 			a.path = dir + "/" + local
@@ -306,7 +312,7 @@ func pairRenames(pl *plan) {
 		pl.transfers--
 		pl.transferBytes -= a.l.Size
 		a.op = opMoveRemote
-		a.from, a.fromKey, a.fromR = d.path, d.key, d.r
+		a.from, a.fromKey, a.fromHash = d.path, d.key, d.r.Hash
 	}
 }
 

@@ -194,6 +194,20 @@ func BenchmarkStateFile(b *testing.B) {
 			}
 		}
 	})
+	// The previous reader (a json.Decoder over the stream), for comparison.
+	b.Run("load-decoder", func(b *testing.B) {
+		for b.Loop() {
+			f, err := os.Open(filepath.Join(dir, stateFileName))
+			if err != nil {
+				b.Fatal(err)
+			}
+			q, err := decodeStateJSON(f)
+			f.Close()
+			if err != nil || len(q.Local) != n {
+				b.Fatal(err)
+			}
+		}
+	})
 	// The previous client's way, for comparison: the whole file in one []byte.
 	b.Run("load-whole", func(b *testing.B) {
 		for b.Loop() {

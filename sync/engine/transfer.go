@@ -78,7 +78,7 @@ func (e xfer) deleteRemote(ctx context.Context, a *action, out *outcome) error {
 // moveRemote carries a local rename to the server; when the server refuses (the
 // source changed, the target exists), both keys are decided again.
 func (e xfer) moveRemote(ctx context.Context, a *action, out *outcome) error {
-	meta, err := e.remote.Move(ctx, a.from, a.path, a.fromR.Hash, e.ClientID())
+	meta, err := e.remote.Move(ctx, a.from, a.path, a.fromHash, e.ClientID())
 	if err != nil {
 		if isRefusal(err) || errors.Is(err, protocol.ErrPreconditionFailed) || errors.Is(err, protocol.ErrNotFound) {
 			if errors.Is(err, protocol.ErrInvalidPath) {

@@ -145,6 +145,14 @@ func isBidiOrBOM(r rune) bool {
 // relation strings.EqualFold uses. Two paths are the same name (SPEC §3) exactly when
 // their keys are equal. p should already be clean; FoldKey does not validate.
 func FoldKey(p string) string {
+	if k, ok := foldASCII(p); ok {
+		return k
+	}
+	return foldRunes(p)
+}
+
+// foldRunes is FoldKey rune by rune (any p).
+func foldRunes(p string) string {
 	if !norm.NFC.IsNormalString(p) {
 		p = norm.NFC.String(p)
 	}
@@ -154,6 +162,30 @@ func FoldKey(p string) string {
 		b.WriteRune(foldRune(r))
 	}
 	return b.String()
+}
+
+// foldASCII is FoldKey of an all-ASCII p (ok false otherwise): p itself when it holds
+// no upper-case letter, so that a key and its path share one string.
+func foldASCII(p string) (string, bool) {
+	upper := false
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c >= utf8.RuneSelf:
+			return "", false
+		case 'A' <= c && c <= 'Z':
+			upper = true
+		}
+	}
+	if !upper {
+		return p, true
+	}
+	b := []byte(p)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b), true
 }
 
 // foldRune returns the canonical member of r's simple folding orbit: the smallest

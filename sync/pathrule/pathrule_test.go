@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/text/unicode/norm"
 
@@ -210,3 +211,21 @@ func FuzzClean(f *testing.F) {
 }
 
 func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\ufffd") == s }
+
+// TestFoldKeyASCII: the ASCII fast path gives the rune-by-rune key, and an
+// already-folded path is its own key (one string for both).
+func TestFoldKeyASCII(t *testing.T) {
+	var all []byte
+	for c := 1; c < 0x80; c++ {
+		all = append(all, byte(c))
+	}
+	for _, p := range []string{"", "a/b.txt", "ABC/Def", "k/K", string(all), "d0001/f000123.bin", "caf\u00e9/X"} {
+		if got, want := FoldKey(p), foldRunes(p); got != want {
+			t.Errorf("FoldKey(%q) = %q, rune by rune %q", p, got, want)
+		}
+	}
+	p := strings.Clone("d0001/f000123.bin")
+	if k := FoldKey(p); unsafe.StringData(k) != unsafe.StringData(p) {
+		t.Error("the key of a folded ASCII path is a copy")
+	}
+}

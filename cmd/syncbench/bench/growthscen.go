@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,6 +31,11 @@ func runGrowth(ctx context.Context, r *runner) []Result {
 	sizes := []int{10_000, 100_000, 1_000_000}
 	if r.opts.Quick {
 		sizes = []int{1000, 3000}
+	}
+	if env := os.Getenv("SYNCBENCH_GROWTH_SIZES"); env != "" {
+		if sizes, err = parseSizes(env); err != nil {
+			return []Result{failed("growth", "", "", err)}
+		}
 	}
 	var out []Result
 	var last time.Duration
@@ -55,6 +61,20 @@ func runGrowth(ctx context.Context, r *runner) []Result {
 		out = append(out, rows...)
 	}
 	return out
+}
+
+// parseSizes reads SYNCBENCH_GROWTH_SIZES: the sizes to run instead of the default
+// ones, comma-separated file counts ("10000,100000").
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1000 {
+			return nil, fmt.Errorf("SYNCBENCH_GROWTH_SIZES: %q is not a file count of at least 1000", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // growthFigures are the measurements of one size.

@@ -26,3 +26,15 @@ func TestCountLabel(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSizes(t *testing.T) {
+	got, err := parseSizes("10000, 100000")
+	if err != nil || len(got) != 2 || got[0] != 10_000 || got[1] != 100_000 {
+		t.Fatalf("parseSizes = %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "10", "1e4", "10000,x"} {
+		if _, err := parseSizes(bad); err == nil {
+			t.Errorf("parseSizes(%q) accepted", bad)
+		}
+	}
+}
