@@ -14,9 +14,9 @@ var syncFS = func(f *os.File) error { return unix.Syncfs(int(f.Fd())) }
 
 // deviceOf returns the device number of d's file system.
 func deviceOf(d *os.File) (uint64, bool) {
-	fi, err := d.Stat()
-	if err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(d.Fd()), &st); err != nil {
 		return 0, false
 	}
-	return fileDevice(fi)
+	return st.Dev, true
 }

@@ -28,6 +28,6 @@ func (t Times) Fine(fi fs.FileInfo) bool {
 	if !t.fine || fi == nil || fi.ModTime().Nanosecond() == 0 {
 		return false
 	}
-	dev, ok := fileDevice(fi)
+	dev, ok := deviceOf(fi)
 	return ok && dev == t.dev
 }

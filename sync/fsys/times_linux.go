@@ -32,8 +32,8 @@ func folderTimes(dir string) Times {
 	return Times{dev: uint64(st.Dev), fine: true}
 }
 
-// fileDevice is the device of the file fi describes.
-func fileDevice(fi fs.FileInfo) (uint64, bool) {
+// deviceOf is the device of the file fi describes.
+func deviceOf(fi fs.FileInfo) (uint64, bool) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return 0, false

@@ -7,4 +7,4 @@ import "io/fs"
 // folderTimes knows no file system here (Windows' NTFS included): the zero Times.
 func folderTimes(string) Times { return Times{} }
 
-func fileDevice(fs.FileInfo) (uint64, bool) { return 0, false }
+func deviceOf(fs.FileInfo) (uint64, bool) { return 0, false }
