@@ -20,25 +20,11 @@ import (
 // halves. It reports each side's files/s, CPU time per PUT (getrusage of the whole
 // process) and flushes per PUT, and the ratio many/one of files/s. Each side's
 // goroutines carry the profiler label side=m (many tenants) or side=o (one), so a CPU
-// profile splits by side with -tagfocus. The sub-benchmarks set how the store's
-// directory fsyncs go (sync/fsys.SetFlushMode): "probe" as syncd does (the file
-// system's probe decides), "merged" and "direct" forced. Run with
+// profile splits by side with -tagfocus. Run with
 //
-//	go test -run XXX -bench PutTenants/probe -benchtime 4000x -cpuprofile cpu.out ./tenants/
+//	go test -run XXX -bench PutTenants -benchtime 4000x -cpuprofile cpu.out ./tenants/
 //	go tool pprof -tagfocus=side=m -top tenants.test cpu.out
 func BenchmarkPutTenants(b *testing.B) {
-	for _, m := range []struct {
-		name string
-		mode fsys.FlushMode
-	}{{"probe", fsys.FlushProbe}, {"merged", fsys.FlushMerged}, {"direct", fsys.FlushDirect}} {
-		b.Run(m.name, func(b *testing.B) {
-			defer fsys.SetFlushMode(fsys.SetFlushMode(m.mode))
-			benchPutTenants(b)
-		})
-	}
-}
-
-func benchPutTenants(b *testing.B) {
 	const writers, ntenants, size = 32, 100, 4 << 10
 	e := newSingleEnv(b, Limits{}, Options{})
 	ctx := context.Background()

@@ -25,28 +25,11 @@ var flushStages = []struct {
 	{"log row (WAL)", func(n string) bool { return strings.HasSuffix(n, "-wal") }},
 }
 
-// flushModes are the two ways the store's directory fsyncs can go (sync/fsys.Flusher:
-// merged rounds, or each its own fsync where the file system merges them): the probe of
-// the test machine's disk picks one, and each test runs under both.
-var flushModes = []struct {
-	name string
-	mode fsys.FlushMode
-}{{"merged", fsys.FlushMerged}, {"direct", fsys.FlushDirect}}
-
 // TestPutAnswersOnlyAfterEveryFlush holds each flush of an upload in turn (the temp
 // file, the directory entry, the SQLite WAL commit) through sync/fsys's hook and
 // checks that Put does not return before it is released: a 2xx sent before the file,
 // its directory entry or its log row were on disk fails this test.
 func TestPutAnswersOnlyAfterEveryFlush(t *testing.T) {
-	for _, fm := range flushModes {
-		t.Run(fm.name, func(t *testing.T) {
-			defer fsys.SetFlushMode(fsys.SetFlushMode(fm.mode))
-			testPutWaitsForFlushes(t)
-		})
-	}
-}
-
-func testPutWaitsForFlushes(t *testing.T) {
 	e := newEnv(t, Limits{}, Options{})
 	for i, st := range flushStages {
 		t.Run(st.name, func(t *testing.T) {
@@ -92,15 +75,6 @@ func testPutWaitsForFlushes(t *testing.T) {
 // TestPutFailsOnFlushFault injects an fsync error at the temp file and at the
 // directory: Put must fail, never answer success.
 func TestPutFailsOnFlushFault(t *testing.T) {
-	for _, fm := range flushModes {
-		t.Run(fm.name, func(t *testing.T) {
-			defer fsys.SetFlushMode(fsys.SetFlushMode(fm.mode))
-			testPutFailsOnFlushFault(t)
-		})
-	}
-}
-
-func testPutFailsOnFlushFault(t *testing.T) {
 	e := newEnv(t, Limits{}, Options{})
 	for i, st := range flushStages[:2] {
 		t.Run(st.name, func(t *testing.T) {

@@ -13,25 +13,15 @@ import (
 // once. A request alone is an fsync of its file; several are one syncfs(2) of the file
 // system (Linux), which makes every file's data and every directory entry on it durable
 // in one journal commit and one device flush. Uploads of many tenants, each fsyncing
-// its own directories, then share flushes instead of paying one each.
-//
-// Where the file system already merges concurrent fsyncs (ext4 and XFS commit their
-// journal once for every fsync waiting on it), the Flusher passes each request straight
-// to its own fsync instead: no queueing behind the round in progress, and no write-back
-// of everything else dirty on the file system, which syncfs also does. Which of the two
-// it is, a probe decides once per file system and process (concurrentSyncsMerge: n
-// concurrent directory fsyncs against one), made by the first request of any Flusher
-// on it before its own fsync; while it runs, and if it fails, requests merge. The
-// slow-disk simulation of this package's seam (SetSyncDelay) is a device that merges
-// none: while it is on, requests merge.
+// its own temp file and directories, then share flushes instead of paying one each.
 //
 // Elsewhere (no syncfs) a Flusher is plain Sync. After a failed syncfs, which cannot
 // tell whose data failed, the Flusher stops merging: that round's files are fsynced
 // one by one (each gets its own file's error), and so is everything after.
 //
-// The cost of merging: syncfs also writes back whatever else is dirty on the file
-// system (other uploads still being received, other programs' files), which a file
-// system given to syncd alone keeps small. A nil *Flusher is plain Sync.
+// The cost: syncfs also writes back whatever else is dirty on the file system (other
+// uploads still being received, other programs' files), which a file system given to
+// syncd alone keeps small. A nil *Flusher is plain Sync.
 type Flusher struct {
 	fs *os.File // a directory on the file system, kept open for syncfs
 
@@ -41,26 +31,7 @@ type Flusher struct {
 
 	noMerge atomic.Bool // a syncfs failed: fsync each file from now on
 	merged  atomic.Int64
-
-	probe *fsProbe // of fs's file system
 }
-
-// FlushMode is how every Flusher of the process chooses between merged rounds and
-// direct fsyncs (SetFlushMode).
-type FlushMode int32
-
-const (
-	FlushProbe  FlushMode = iota // by its probe of the file system (the default)
-	FlushMerged                  // always merged rounds (syncfs)
-	FlushDirect                  // always each request's own fsync
-)
-
-var flushMode atomic.Int32
-
-// SetFlushMode makes every Flusher use m (FlushProbe: its probe's answer, the default)
-// and returns the mode it replaces. For tests, which must cover both ways whatever the
-// probe of their machine's disk says, and for benchmarks comparing them.
-func SetFlushMode(m FlushMode) FlushMode { return FlushMode(flushMode.Swap(int32(m))) }
 
 // flushReq is one file waiting for a flush.
 type flushReq struct {
@@ -78,7 +49,7 @@ func NewFlusher(dir string) (*Flusher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Flusher{fs: d, probe: probeOf(d)}, nil
+	return &Flusher{fs: d}, nil
 }
 
 // Close releases the directory. Nothing may be flushing.
@@ -87,25 +58,6 @@ func (fl *Flusher) Close() error {
 		return nil
 	}
 	return fl.fs.Close()
-}
-
-// Direct reports whether requests go straight to their own fsyncs now (not merged);
-// like a request, the first call on a file system makes its probe.
-func (fl *Flusher) Direct() bool { return fl == nil || fl.noMerge.Load() || fl.direct() }
-
-// direct reports whether this request should be its own fsync rather than join a
-// merged round (the first request on a file system probes it: fsProbe.merges).
-func (fl *Flusher) direct() bool {
-	if syncDelay.Load() > 0 {
-		return false // the simulated device merges nothing
-	}
-	switch FlushMode(flushMode.Load()) {
-	case FlushMerged:
-		return false
-	case FlushDirect:
-		return true
-	}
-	return fl.probe.merges(fl.fs.Name())
 }
 
 // Merged returns how many syncfs flushes served more than one file (tests).
@@ -118,10 +70,9 @@ func (fl *Flusher) Merged() int64 {
 
 // Sync makes f (a file or a directory on the Flusher's file system) durable, in a
 // flush shared with the other files queued meanwhile. It returns once f's flush is
-// done, with its error. Where the file system merges concurrent fsyncs itself (see
-// Flusher), it is f's own fsync, made at once.
+// done, with its error.
 func (fl *Flusher) Sync(f *os.File) error {
-	if fl == nil || fl.noMerge.Load() || fl.direct() {
+	if fl == nil || fl.noMerge.Load() {
 		return Sync(f)
 	}
 	r := &flushReq{f: f, wake: make(chan bool, 1)}

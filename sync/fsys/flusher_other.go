@@ -11,6 +11,3 @@ import (
 const canSyncFS = false
 
 var syncFS = func(*os.File) error { return errors.ErrUnsupported }
-
-// deviceOf: not needed where there is no Flusher.
-func deviceOf(*os.File) (uint64, bool) { return 0, false }

@@ -21,8 +21,8 @@ import (
 // Store is the content of every tenant of one data dir.
 type Store struct {
 	dataDir string // absolute
-	// flush merges the directory fsyncs of group commits across all tenants (nil
-	// where the platform has no syncfs). Temp files keep their own fsyncs.
+	// flush merges the fsyncs of uploads' temp files and of group commits'
+	// directories across all tenants (nil where the platform has no syncfs).
 	flush *fsys.Flusher
 }
 

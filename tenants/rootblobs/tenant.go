@@ -20,9 +20,8 @@ type Tenant struct {
 	// filesFD is an O_PATH descriptor of files/ for fsys.OpenFileBeneath (-1 when
 	// closed or unavailable).
 	filesFD int
-	// flush is the store's Flusher: the fsyncs of a Batch's directories share
-	// flushes with the group commits of every tenant (merged rounds, or each its own
-	// fsync where the file system merges concurrent ones; see fsys.Flusher).
+	// flush is the store's Flusher: the fsyncs of temp files and of a Batch's
+	// directories share flushes with other uploads, of every tenant.
 	flush *fsys.Flusher
 
 	// tmp/, versions/ and files/ themselves, opened by the first group commit that
