@@ -156,7 +156,7 @@ func (s *committer) lookupManyCached(ctx context.Context, paths []string) (map[s
 	}
 	last := paths[len(paths)-1]
 	// A new file in a directory whose names are known: no query at all.
-	dir, dirKey, isDir := parentDir(found, paths)
+	_, dirKey, isDir := parentDir(found, paths)
 	if len(miss) == 1 && miss[0] == last && isDir && s.meta.absent(dirKey, lastKey) {
 		return found, nil
 	}
@@ -175,7 +175,7 @@ func (s *committer) lookupManyCached(ctx context.Context, paths []string) (map[s
 		}
 	}
 	if miss[len(miss)-1] == last && got[lastKey] == nil { // a new file: count it for its directory
-		if dir, dirKey, isDir = parentDir(found, paths); isDir && s.meta.missed(dirKey) {
+		if dir, dirKey, isDir := parentDir(found, paths); isDir && s.meta.missed(dirKey) {
 			s.loadDirNames(ctx, dir)
 		}
 	}

@@ -258,9 +258,9 @@ func (s *stateReader) value() ([]byte, error) {
 
 // rawScan finds where one JSON value ends in a stream of bytes.
 type rawScan struct {
-	depth       int
-	inStr, esc  bool
-	scalar, bad bool
+	depth      int
+	inStr, esc bool
+	scalar     bool
 }
 
 // scan reads b (the value's first bytes when first) and returns how many bytes

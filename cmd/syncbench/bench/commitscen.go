@@ -30,7 +30,6 @@ type uploadSide struct {
 
 func (s *uploadSide) rate() float64     { return float64(s.n) / s.t.Seconds() }
 func (s *uploadSide) perFile() float64  { return float64(s.syncs) / float64(max(s.n, 1)) }
-func (s *uploadSide) describe() string  { return fmt.Sprintf("%.2f fsyncs/file", s.perFile()) }
 func (s *uploadSide) err(e error) error { return fmt.Errorf("%s: %w", s.failed, e) }
 
 // uploadABBA uploads files 0..n-1 (4 KiB, distinct) to each side with conc workers, in
