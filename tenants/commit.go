@@ -221,7 +221,7 @@ func (b *batch) lookup(ctx context.Context, paths []string) (map[string]*entry, 
 	if len(rest) == 0 {
 		return out, nil
 	}
-	found, err := b.s.lookupMany(ctx, rest)
+	found, err := b.s.cm.lookupInSection(ctx, rest, paths, out)
 	if err != nil {
 		return nil, err
 	}

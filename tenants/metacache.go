@@ -6,6 +6,7 @@ package tenants
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"sync"
 
@@ -179,6 +180,48 @@ func (s *committer) lookupManyCached(ctx context.Context, paths []string) (map[s
 			s.loadDirNames(ctx, dir)
 		}
 	}
+	return found, nil
+}
+
+// lookupInSection is the batch's read of the committed index (batch.lookup) for rest,
+// paths the batch has not written, inside the commit section. On a single node the
+// cache answers the paths it holds: its entries are never older than the committed
+// index, and nothing else writes the index while the section is held. The last of all
+// (an upload's ancestors, then its target), when it alone is left and the names of
+// its directory (seen, or answered here) are known to lack it, needs no query either.
+// Nothing is filled: the batch is a write in progress.
+func (s *committer) lookupInSection(ctx context.Context, rest, all []string, seen map[string]*entry) (map[string]*entry, error) {
+	if !s.reg.inProcess {
+		return s.lookupMany(ctx, rest)
+	}
+	found := make(map[string]*entry, len(rest))
+	var miss []string
+	for _, p := range rest {
+		k := pathrule.FoldKey(p)
+		if e, ok, _ := s.meta.get(k); ok {
+			if e != nil {
+				found[k] = cloneEntry(e)
+			}
+			continue
+		}
+		miss = append(miss, p)
+	}
+	if len(miss) == 0 {
+		return found, nil
+	}
+	if last := all[len(all)-1]; len(miss) == 1 && miss[0] == last {
+		known := make(map[string]*entry, len(seen)+len(found))
+		maps.Copy(known, seen)
+		maps.Copy(known, found)
+		if _, dirKey, isDir := parentDir(known, all); isDir && s.meta.absent(dirKey, pathrule.FoldKey(last)) {
+			return found, nil
+		}
+	}
+	got, err := s.lookupMany(ctx, miss)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(found, got)
 	return found, nil
 }
 

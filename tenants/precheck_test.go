@@ -8,7 +8,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -277,5 +279,62 @@ func TestDirNamesRacingWrites(t *testing.T) {
 	}
 	if !e.sp.meta.whole("r") {
 		t.Fatal("the names of r were never loaded: the test would not test them")
+	}
+}
+
+// TestSectionLookupOneCreator: many uploads of the same new name with If-None-Match: *
+// race into a directory whose names are known, in the same group commit or in
+// successive ones. The commit section answers "absent" from the names and the entry
+// cache instead of the index: exactly one upload per name may create it, every other
+// one is precondition_failed, and the index ends with each name once.
+func TestSectionLookupOneCreator(t *testing.T) {
+	e := newSingleEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	for i := 0; i <= dirNamesAfter+1; i++ {
+		e.put(fmt.Sprintf("d/seed%d", i), []byte("s"))
+	}
+	if !e.sp.meta.whole("d") {
+		t.Fatal("the names of d are not loaded: the test would not test them")
+	}
+	const names, racers = 30, 6
+	for n := 0; n < names; n++ {
+		p := fmt.Sprintf("d/race%02d", n)
+		var created atomic.Int32
+		var wg sync.WaitGroup
+		errs := make(chan error, racers)
+		for r := 0; r < racers; r++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body := []byte(fmt.Sprintf("racer %d", r))
+				_, _, err := e.sp.Put(ctx, p, bytes.NewReader(body), PutOptions{Size: int64(len(body)), IfNoneMatch: true})
+				switch {
+				case err == nil:
+					created.Add(1)
+				case protocol.CodeOf(err) != protocol.CodePreconditionFailed:
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if c := created.Load(); c != 1 {
+			t.Fatalf("%s created by %d uploads with If-None-Match: *", p, c)
+		}
+	}
+	if !e.sp.meta.whole("d") {
+		t.Fatal("the names of d were dropped during the test")
+	}
+	n := 0
+	for p := range e.list() {
+		if strings.HasPrefix(p, "d/race") {
+			n++
+		}
+	}
+	if n != names {
+		t.Fatalf("%d race files listed, want %d", n, names)
 	}
 }
