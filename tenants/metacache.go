@@ -157,7 +157,7 @@ func (s *committer) lookupManyCached(ctx context.Context, paths []string) (map[s
 	}
 	last := paths[len(paths)-1]
 	// A new file in a directory whose names are known: no query at all.
-	_, dirKey, isDir := parentDir(found, paths)
+	_, dirKey, isDir := parentDir(paths, found)
 	if len(miss) == 1 && miss[0] == last && isDir && s.meta.absent(dirKey, lastKey) {
 		return found, nil
 	}
@@ -176,7 +176,7 @@ func (s *committer) lookupManyCached(ctx context.Context, paths []string) (map[s
 		}
 	}
 	if miss[len(miss)-1] == last && got[lastKey] == nil { // a new file: count it for its directory
-		if dir, dirKey, isDir := parentDir(found, paths); isDir && s.meta.missed(dirKey) {
+		if dir, dirKey, isDir := parentDir(paths, found); isDir && s.meta.missed(dirKey) {
 			s.loadDirNames(ctx, dir)
 		}
 	}
@@ -210,10 +210,7 @@ func (s *committer) lookupInSection(ctx context.Context, rest, all []string, see
 		return found, nil
 	}
 	if last := all[len(all)-1]; len(miss) == 1 && miss[0] == last {
-		known := make(map[string]*entry, len(seen)+len(found))
-		maps.Copy(known, seen)
-		maps.Copy(known, found)
-		if _, dirKey, isDir := parentDir(known, all); isDir && s.meta.absent(dirKey, pathrule.FoldKey(last)) {
+		if _, dirKey, isDir := parentDir(all, found, seen); isDir && s.meta.absent(dirKey, pathrule.FoldKey(last)) {
 			return found, nil
 		}
 	}
@@ -226,18 +223,22 @@ func (s *committer) lookupInSection(ctx context.Context, rest, all []string, see
 }
 
 // parentDir returns the path (as indexed) and fold key of the parent of the last of
-// paths (an upload's ancestors, then its target) and whether found shows it as a
-// directory (the root always is).
-func parentDir(found map[string]*entry, paths []string) (dir, key string, ok bool) {
+// paths (an upload's ancestors, then its target) and whether the first of in that
+// holds the parent shows it as a directory (the root always is).
+func parentDir(paths []string, in ...map[string]*entry) (dir, key string, ok bool) {
 	if len(paths) < 2 {
 		return "", "", true
 	}
 	key = pathrule.FoldKey(paths[len(paths)-2])
-	e := found[key]
-	if e == nil || !e.IsDir {
-		return "", "", false
+	for _, m := range in {
+		if e := m[key]; e != nil {
+			if !e.IsDir {
+				break
+			}
+			return e.Path, key, true
+		}
 	}
-	return e.Path, key, true
+	return "", "", false
 }
 
 // cloneEntry returns a copy of e (nil for nil): cached entries are never shared with
