@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"strings"
-	"unsafe"
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -300,7 +299,7 @@ func (e *Engine) setLocal(sc *scanOut) {
 // string (which the base shares once recorded): one copy of it for the three maps.
 func shareHashes(local map[string]localEntry, remote map[string]protocol.Metadata) {
 	for k, l := range local {
-		if r, ok := remote[k]; ok && r.Hash == l.Hash && unsafe.StringData(r.Hash) != unsafe.StringData(l.Hash) {
+		if r, ok := remote[k]; ok && r.Hash == l.Hash {
 			l.Hash = r.Hash
 			local[k] = l
 		}
