@@ -151,7 +151,14 @@ func (in *installer) centrifugo(ctx context.Context) (string, error) {
 	cmd.Env = append(os.Environ(), "GOBIN="+gobin, "GOFLAGS=-mod=mod", "GOWORK=off")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fail("go install " + CentrifugoModule + " failed: " + lastLine(out))
+		why := lastLine(out)
+		if ictx.Err() != nil || why == "" {
+			why = err.Error() // killed (the scenario's time ran out) or silent: say how it ended
+			if cerr := ictx.Err(); cerr != nil {
+				why += " (" + cerr.Error() + "; build it once by hand: GOBIN=" + gobin + " go install " + CentrifugoModule + ")"
+			}
+		}
+		return fail("go install " + CentrifugoModule + " failed: " + why)
 	}
 	if _, err := os.Stat(p); err != nil {
 		return fail("go install produced no binary in " + gobin)
