@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"unsafe"
@@ -291,5 +294,26 @@ func TestShareHashes(t *testing.T) {
 	}
 	if c := local["c"]; unsafe.StringData(c.Hash) == unsafe.StringData(h) {
 		t.Error("c shared a hash with no listed entry")
+	}
+}
+
+// TestStateDecodeCountBound: the counts ahead of the maps only presize them: a count
+// the file cannot hold (a damaged or hand-edited file) must not make the reader
+// allocate for it (at 1<<24 entries, gigabytes at every start).
+func TestStateDecodeCountBound(t *testing.T) {
+	dir := t.TempDir()
+	b := []byte(`{"version":1,"n_base":3000000,"n_local":3000000,"base":{"a":{"p":"a"}},"local":{"a":{"p":"a","s":1}}}`)
+	if err := os.WriteFile(filepath.Join(dir, stateFileName), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	st, found, err := loadState(dir)
+	runtime.ReadMemStats(&after)
+	if err != nil || !found || len(st.Base) != 1 || len(st.Local) != 1 {
+		t.Fatalf("loadState: %+v %v %v", st, found, err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+		t.Fatalf("a %d-byte state file made the reader allocate %d MiB", len(b), n>>20)
 	}
 }
