@@ -313,7 +313,7 @@ func TestStateDecodeCountBound(t *testing.T) {
 	if err != nil || !found || len(st.Base) != 1 || len(st.Local) != 1 {
 		t.Fatalf("loadState: %+v %v %v", st, found, err)
 	}
-	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 { // the whole process: a margin for other goroutines
 		t.Fatalf("a %d-byte state file made the reader allocate %d MiB", len(b), n>>20)
 	}
 }
