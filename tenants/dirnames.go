@@ -136,7 +136,8 @@ func (c *metaCache) missed(dir string) bool {
 // indexed), holding the commit section so that no write is in progress: the index
 // then holds every committed child and no other, and the writes after it add theirs.
 // Nothing is loaded when the space holds too many entries for the section to be held
-// that long; an error leaves the directory unknown.
+// that long, or when dir is no longer a directory of exactly that spelling; an error
+// leaves the directory unknown.
 func (s *committer) loadDirNames(ctx context.Context, dir string) {
 	if s.entryCount() > dirNamesMaxEntries { // checked first: no wait for the section
 		return
@@ -145,6 +146,13 @@ func (s *committer) loadDirNames(ctx context.Context, dir string) {
 	defer s.mu.RUnlock()
 	if s.isClosed() || s.entryCount() > dirNamesMaxEntries {
 		return
+	}
+	// dir was read before the section: a case-only rename since has left the
+	// children under another spelling, which Children (exact parent) would not list.
+	if dir != "" {
+		if e, err := s.reg.index.Lookup(ctx, s.id, dir); err != nil || e == nil || !e.IsDir || e.Path != dir {
+			return
+		}
 	}
 	kids, err := s.reg.index.Children(ctx, s.id, dir)
 	if err != nil {

@@ -48,9 +48,14 @@ func newIgnorer(content []byte) *ignorer {
 		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
 			continue
 		}
-		// "\#" and "\!" escape a leading # or !.
-		if strings.HasPrefix(line, `\#`) || strings.HasPrefix(line, `\!`) {
+		// "\#" and "\!" escape a leading # or !: the rule is for a name that begins
+		// with it. The matcher would read a leading ! as a `!` rule again, so that one
+		// becomes the class "[!]" (filepath.Match negates a class with ^ only, and has
+		// no escape on Windows).
+		if strings.HasPrefix(line, `\#`) {
 			line = line[1:]
+		} else if strings.HasPrefix(line, `\!`) {
+			line = "[!]" + line[2:]
 		}
 		ps = append(ps, gitignore.ParsePattern(line, nil))
 		lines = append(lines, line)

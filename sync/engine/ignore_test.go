@@ -80,3 +80,21 @@ func BenchmarkIgnored(b *testing.B) {
 		ig.Ignored("init/d05/f00005.bin", false)
 	}
 }
+
+// TestIgnoredEscapedBang: "\!name" is a rule for a name that begins with "!" (as in
+// git), not a `!` rule undoing "name".
+func TestIgnoredEscapedBang(t *testing.T) {
+	ig := newIgnorer([]byte("*.log\n\\!keep.log\n\\!draft\n\\#notes\n"))
+	for p, want := range map[string]bool{
+		"!keep.log": true, "d/!keep.log": true, "keep.log": true, "a.log": true, "#notes": true,
+		"!draft": true, "d/!draft": true, "draft": false, "!keep.txt": false, "notes": false,
+	} {
+		if got := ig.Ignored(p, false); got != want {
+			t.Errorf("Ignored(%q) = %v, want %v", p, got, want)
+		}
+	}
+	undo := newIgnorer([]byte("*.log\n\\!keep.log\n!keep.log\n"))
+	if undo.Ignored("keep.log", false) || !undo.Ignored("!keep.log", false) {
+		t.Error("a `!` rule after the escaped one does not undo *.log for keep.log alone")
+	}
+}

@@ -152,7 +152,11 @@ func loadState(dir string) (p *persisted, found bool, err error) {
 		return nil, false, fmt.Errorf("read state: %w", err)
 	}
 	defer f.Close()
-	q, err := decodeState(f)
+	size := int64(-1)
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	q, err := decodeStateOf(f, size)
 	if err != nil || q.Version != stateVersion {
 		// A damaged or foreign state file: start over without a base (safe merge).
 		return empty, false, nil

@@ -22,13 +22,18 @@ var errState = errors.New("state: malformed file")
 
 // stateReader reads the state file's JSON from a buffered stream.
 type stateReader struct {
-	r   *bufio.Reader
-	raw []byte // the bytes of the last value read (reused)
+	r    *bufio.Reader
+	raw  []byte // the bytes of the last value read (reused)
+	size int64  // the file's size in bytes (-1: unknown)
 }
 
 // decodeState reads a state file's JSON object from r.
-func decodeState(r io.Reader) (*persisted, error) {
-	s := &stateReader{r: bufio.NewReaderSize(r, stateBufSize)}
+func decodeState(r io.Reader) (*persisted, error) { return decodeStateOf(r, -1) }
+
+// decodeStateOf is decodeState of a file of size bytes (-1: unknown): the counts ahead
+// of the maps presize them for no more entries than that many bytes can hold.
+func decodeStateOf(r io.Reader, size int64) (*persisted, error) {
+	s := &stateReader{r: bufio.NewReaderSize(r, stateBufSize), size: size}
 	p := &persisted{}
 	nBase, nLocal := 0, 0
 	err := s.object(func(raw []byte) error {
@@ -53,7 +58,7 @@ func decodeState(r io.Reader) (*persisted, error) {
 			return s.scalar(&nLocal)
 		case "base":
 			hint := func(k []byte) shared { return shared{key: string(k)} }
-			m, err := readMap(s, nBase, parseBase, hint, func(sh shared, v *baseEntry) {
+			m, err := readMap(s, s.hint(nBase), parseBase, hint, func(sh shared, v *baseEntry) {
 				v.Path = sh.same(v.Path) // one string for the key and the path
 			})
 			p.Base = m
@@ -66,7 +71,7 @@ func decodeState(r io.Reader) (*persisted, error) {
 				}
 				return shared{key: string(k), hash: b.Hash}
 			}
-			m, err := readMap(s, nLocal, parseLocal, hint, func(sh shared, v *localEntry) {
+			m, err := readMap(s, s.hint(nLocal), parseLocal, hint, func(sh shared, v *localEntry) {
 				v.Path, v.Hash = sh.same(v.Path), sh.same(v.Hash)
 			})
 			p.Local = m
@@ -82,6 +87,15 @@ func decodeState(r io.Reader) (*persisted, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// hint is the count n of a map's entries, as read ahead of it, bounded by the file's
+// size: an entry takes five bytes at least (`"":{}`).
+func (s *stateReader) hint(n int) int {
+	if s.size >= 0 {
+		n = int(min(int64(n), s.size/5+1))
+	}
+	return n
 }
 
 // shared are the strings an entry of key k likely repeats (its key, the base's hash):
