@@ -104,6 +104,15 @@ func TestChunksKeptFromUpload(t *testing.T) {
 	if l.Seq != m2.Seq {
 		t.Fatalf("seq %d, want %d", l.Seq, m2.Seq)
 	}
+	// Replaced by a small file (which keeps no list): the large content's list goes.
+	m3 := e.put("b.bin", randomData(4, 1<<20))
+	if e.storedList(m3.Hash) == nil {
+		t.Fatal("no list kept for a file of exactly chunk.MinDeltaSize")
+	}
+	e.put("b.bin", []byte("now small"))
+	if e.storedList(m3.Hash) != nil {
+		t.Fatal("the replaced content's list kept after a small upload")
+	}
 	// Small: nothing kept, computed on the fly.
 	ms := e.put("s.txt", []byte("small"))
 	if e.storedList(ms.Hash) != nil {

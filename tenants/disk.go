@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,9 +16,93 @@ import (
 // free figure instead. A free-space check subtracts inflight, so concurrent uploads
 // cannot together cross the floor, and each upload checks again every reserveStep
 // bytes of body.
+//
+// Far from the floor a check needs no statfs: it reads the last exact figure (at most
+// freeCacheAge old) less everything reserved since (reservedTotal), and passes when
+// that still leaves freeCacheMargin above the floor (tryCached). Near the floor, or
+// with an older figure, it takes mu and asks the file system, as every check did.
 type diskBudget struct {
 	mu       sync.Mutex // serialises check-and-reserve (and the pruning it may do)
 	inflight atomic.Int64
+	// reservedTotal is every byte ever reserved (never decreases): the bytes reserved
+	// since a figure was taken are its difference.
+	reservedTotal atomic.Int64
+	// last is the last exact figure (nil: none yet).
+	last atomic.Pointer[freeFigure]
+	// cached says whether checks may use last: the file system's own figure
+	// (Limits.FreeDisk nil). A probe given in Limits is asked on every check (tests
+	// change it at will); tests of the cache set this and now themselves.
+	cached bool
+	now    func() time.Time // time.Now; a test's clock
+}
+
+// freeFigure is one exact free-disk figure and what was in flight when it was taken.
+type freeFigure struct {
+	free     int64     // bytes free (statfs)
+	inflight int64     // inflight before the statfs
+	reserved int64     // reservedTotal before the statfs
+	at       time.Time // when (monotonic clock)
+}
+
+const (
+	// freeCacheAge is how long an exact free figure serves checks far from the floor.
+	freeCacheAge = 10 * time.Millisecond
+	// freeCacheMargin is how far above the floor (after what the check would reserve)
+	// a cached figure must leave the disk for the check to pass without statfs: the
+	// room for writes the budget does not see (the index, other programs) within
+	// freeCacheAge.
+	freeCacheMargin = 64 << 20
+)
+
+// tryCached reserves n (adding it to inflight) without a statfs when the last exact
+// figure is recent and, less every byte reserved since it was taken (this one
+// included), still leaves freeCacheMargin above floor. It reports whether it did;
+// false leaves nothing reserved, and the caller checks exactly.
+//
+// Why the estimate is never above the truth (but for unseen writes): an upload
+// adds to inflight before it adds to reservedTotal and writes only what it reserved.
+// The figure read reservedTotal, then inflight, then free; so every byte written after
+// the statfs was either in the figure's inflight or reserved after its reservedTotal
+// was read, and free now - inflight now >= free - inflight - (reservedTotal now -
+// reserved).
+func (b *diskBudget) tryCached(floor, n int64) bool {
+	if !b.cached {
+		return false
+	}
+	f := b.last.Load()
+	if f == nil || b.now().Sub(f.at) > freeCacheAge {
+		return false
+	}
+	b.inflight.Add(n)
+	total := b.reservedTotal.Add(n)
+	if f.free-f.inflight-(total-f.reserved) >= floor+freeCacheMargin {
+		return true
+	}
+	// Near the floor: undo the in-flight bytes. reservedTotal keeps n, which only
+	// lowers the estimates of this figure (the exact check takes a new one).
+	b.inflight.Add(-n)
+	return false
+}
+
+// take reads an exact free figure (statfs through free) and keeps it for tryCached.
+// The caller holds mu.
+func (b *diskBudget) take(free func() (uint64, error)) (uint64, error) {
+	reserved := b.reservedTotal.Load()
+	inflight := b.inflight.Load()
+	n, err := free()
+	if err != nil {
+		return 0, err
+	}
+	if b.cached {
+		b.last.Store(&freeFigure{free: int64(min(n, math.MaxInt64)), inflight: inflight, reserved: reserved, at: b.now()})
+	}
+	return n, nil
+}
+
+// add reserves n after an exact check (the caller holds mu).
+func (b *diskBudget) add(n int64) {
+	b.inflight.Add(n)
+	b.reservedTotal.Add(n)
 }
 
 // freeDisk returns the bytes free for the data dir (Limits.FreeDisk if set).
@@ -41,17 +126,20 @@ func (r *Registry) reserveDisk(ctx context.Context, tenantID string, n int64) er
 	if floor <= 0 {
 		return nil
 	}
+	if r.disk.tryCached(floor, n) {
+		return nil
+	}
 	r.disk.mu.Lock()
 	defer r.disk.mu.Unlock()
 	batch := 1
 	for {
-		free, err := r.freeDisk()
+		free, err := r.disk.take(r.freeDisk)
 		if err != nil {
 			return internal("check free disk", err)
 		}
 		inflight := r.disk.inflight.Load()
 		if want := floor + inflight + n; want >= 0 && free >= uint64(want) {
-			r.disk.inflight.Add(n)
+			r.disk.add(n)
 			return nil
 		}
 		if err := ctx.Err(); err != nil {

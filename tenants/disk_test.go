@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
 )
@@ -20,6 +21,7 @@ type fakeDisk struct {
 	dir      string
 	mu       sync.Mutex
 	capacity int64
+	calls    atomic.Int64 // free's calls
 }
 
 func (d *fakeDisk) used() int64 {
@@ -36,6 +38,7 @@ func (d *fakeDisk) used() int64 {
 }
 
 func (d *fakeDisk) free() (uint64, error) {
+	d.calls.Add(1)
 	d.mu.Lock()
 	c := d.capacity
 	d.mu.Unlock()
@@ -262,5 +265,124 @@ func TestLowDiskPrunesWritersVersionsFirst(t *testing.T) {
 	}
 	if n := e.reg.InFlightDisk(); n != 0 {
 		t.Fatalf("%d bytes still reserved", n)
+	}
+}
+
+// testClock is a clock that moves only when told.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *testClock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// TestFreeDiskCached: far from the floor a recent exact figure, less the bytes
+// reserved since, answers the free-disk check without asking the file system; near
+// the floor, or with an older figure, every check asks (and 507 comes exactly as
+// without the cache).
+func TestFreeDiskCached(t *testing.T) {
+	const floor = 8 << 20
+	e, d := newDiskEnv(t, floor)
+	clock := &testClock{t: time.Now()}
+	e.reg.disk.cached, e.reg.disk.now = true, clock.now
+	ctx := context.Background()
+	put := func(name string, size int) error {
+		_, _, err := e.sp.Put(ctx, name, bytes.NewReader(bytes.Repeat([]byte{'c'}, size)), PutOptions{Size: int64(size)})
+		return err
+	}
+	asked := func(what string, want int64, f func()) {
+		t.Helper()
+		before := d.calls.Load()
+		f()
+		if got := d.calls.Load() - before; got != want {
+			t.Fatalf("%s: the free figure was asked %d times, want %d", what, got, want)
+		}
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Far from the floor: one exact figure serves the next checks.
+	d.setFree(floor + freeCacheMargin + 4<<20)
+	asked("first upload", 1, func() { must(put("a", 4<<10)) })
+	asked("small uploads on a recent figure", 0, func() {
+		for _, n := range []string{"b", "c", "d"} {
+			must(put(n, 4<<10))
+		}
+	})
+	// The bytes reserved since the figure count: 3 MiB still pass from it, the next
+	// 2 MiB would not and ask again, before the body and at its check after 1 MiB
+	// (and fit: the disk really has them).
+	asked("3 MiB within the figure", 0, func() { must(put("e", 3<<20)) })
+	asked("2 MiB past the figure", 2, func() { must(put("f", 2<<20)) })
+	// An old figure is asked again, however far from the floor.
+	d.setFree(floor + freeCacheMargin + 64<<20)
+	clock.add(freeCacheAge + time.Millisecond)
+	asked("a new figure", 1, func() { must(put("g", 4<<10)) })
+	asked("on it", 0, func() { must(put("g2", 4<<10)) })
+	clock.add(freeCacheAge + time.Millisecond)
+	asked("after freeCacheAge", 1, func() { must(put("g3", 4<<10)) })
+
+	// Near the floor every check asks: a disk that fills between two uploads (as
+	// another program may fill it) is seen at once.
+	d.setFree(floor + 1<<20)
+	clock.add(freeCacheAge + time.Millisecond)
+	asked("near the floor", 1, func() { must(put("h", 4<<10)) })
+	d.setFree(floor + 100<<10)
+	asked("near the floor again", 1, func() {
+		_, _, err := e.sp.Put(ctx, "i", bytes.NewReader(make([]byte, 200<<10)), PutOptions{Size: 200 << 10})
+		wantCode(t, err, protocol.CodeInsufficientStorage)
+	})
+	e.assertNothingStored("i")
+}
+
+// TestFreeDiskCachedConcurrent: checks racing on one cached figure never reserve
+// together more than it leaves above the floor and its margin.
+func TestFreeDiskCachedConcurrent(t *testing.T) {
+	const floor, step, room = 1 << 30, 1 << 20, 50
+	b := &diskBudget{cached: true, now: time.Now}
+	b.inflight.Store(7 << 20)
+	b.reservedTotal.Store(123)
+	free := func() (uint64, error) { return floor + freeCacheMargin + room*step + 7<<20, nil }
+	if _, err := b.take(free); err != nil {
+		t.Fatal(err)
+	}
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 * room {
+		wg.Go(func() {
+			if b.tryCached(floor, step) {
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := ok.Load(); n == 0 || n > room {
+		t.Fatalf("%d reservations of %d passed on the cached figure, want 1..%d", n, step, room)
+	}
+	if got, want := b.inflight.Load(), 7<<20+ok.Load()*step; got != want {
+		t.Fatalf("in flight %d, want %d (refused checks must reserve nothing)", got, want)
+	}
+	// An upload in flight when the figure was taken still counts against it.
+	b2 := &diskBudget{cached: true, now: time.Now}
+	b2.inflight.Store(room * step)
+	if _, err := b2.take(free); err != nil {
+		t.Fatal(err)
+	}
+	if b2.tryCached(floor, 8<<20) {
+		t.Fatal("the figure's in-flight bytes were not subtracted")
+	}
+	// Without the cache (a probe in Limits) nothing passes without asking.
+	b3 := &diskBudget{now: time.Now}
+	if _, err := b3.take(free); err != nil {
+		t.Fatal(err)
+	}
+	if b3.tryCached(floor, 1) {
+		t.Fatal("a figure was cached although the budget is uncached")
 	}
 }

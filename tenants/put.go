@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/syncspace/syncspace/sync/chunk"
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants/blob"
@@ -68,8 +69,11 @@ func (s *Space) Put(ctx context.Context, path string, body io.Reader, o PutOptio
 	r := &putReq{ctx: ctx, p: p, o: o, u: u, small: small, wake: make(chan bool, 1)}
 	s.cm.commitPut(r)
 	if r.err == nil {
+		// The replaced content's chunk list goes; content under chunk.MinDeltaSize
+		// never has one (lists are keyed by hash, and a hash by its content), so its
+		// replacement costs no index write (most overwrites are of small files).
 		var old string
-		if cur != nil {
+		if cur != nil && cur.Size >= chunk.MinDeltaSize {
 			old = cur.Hash
 		}
 		Delta{s}.keep(ctx, u, old)

@@ -150,6 +150,7 @@ func Open(ctx context.Context, deps Deps, limits Limits, logger *slog.Logger) (*
 		index:  deps.Index,
 		blobs:  deps.Blobs,
 		limits: limits,
+		disk:   diskBudget{cached: limits.FreeDisk == nil, now: time.Now},
 		log:    logger.With("component", "tenants"),
 		cache:  map[string]Tenant{},
 		spaces: map[string]*slot{},

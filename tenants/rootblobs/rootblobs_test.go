@@ -12,14 +12,14 @@ import (
 	"github.com/syncspace/syncspace/tenants/blob"
 )
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
-func openT(t *testing.T) (*Store, *Tenant) {
+func openT(t testing.TB) (*Store, *Tenant) {
 	t.Helper()
 	st, err := New(t.TempDir())
 	must(t, err)

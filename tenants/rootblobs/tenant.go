@@ -17,9 +17,9 @@ import (
 type Tenant struct {
 	dir                  string // DATA/tenants/NAME
 	files, tmp, versions *os.Root
-	// filesFD is an O_PATH descriptor of files/ for fsys.OpenFileBeneath (-1 when
-	// closed or unavailable).
-	filesFD int
+	// filesFD is an O_PATH descriptor of files/ for fsys.OpenFileBeneath, tmpFD one
+	// of tmp/ for fsys.CreateExclAt (-1 when closed or unavailable).
+	filesFD, tmpFD int
 	// flush is the store's Flusher: the fsyncs of temp files and of a Batch's
 	// directories share flushes with other uploads, of every tenant.
 	flush *fsys.Flusher
@@ -40,9 +40,13 @@ var (
 // openTenant opens the roots of the tenant directory dir; fl merges its fsyncs with
 // other tenants' (nil: none).
 func openTenant(dir string, fl *fsys.Flusher) (*Tenant, error) {
-	t := &Tenant{dir: dir, filesFD: -1, flush: fl}
+	t := &Tenant{dir: dir, filesFD: -1, tmpFD: -1, flush: fl}
 	var err error
 	if t.filesFD, err = fsys.OpenPathFD(filepath.Join(dir, "files")); err != nil {
+		return nil, err
+	}
+	if t.tmpFD, err = fsys.OpenPathFD(filepath.Join(dir, "tmp")); err != nil {
+		t.Close()
 		return nil, err
 	}
 	for _, d := range []struct {
@@ -60,7 +64,8 @@ func openTenant(dir string, fl *fsys.Flusher) (*Tenant, error) {
 // Close closes the roots, the directories kept open and the descriptor of files/.
 func (t *Tenant) Close() error {
 	fsys.ClosePathFD(t.filesFD)
-	t.filesFD = -1
+	fsys.ClosePathFD(t.tmpFD)
+	t.filesFD, t.tmpFD = -1, -1
 	t.dirMu.Lock()
 	for _, f := range []**os.File{&t.tmpDir, &t.versionsDir, &t.fsDir} {
 		if *f != nil {
@@ -87,27 +92,41 @@ type temp struct {
 	*os.File
 }
 
-// CreateTemp creates tmp/NAME (0600, exclusively).
+// CreateTemp creates tmp/NAME, exclusively: in one openat(2) relative to tmp/'s
+// descriptor where there is one (fsys.CreateExclAt), else through the root. Its mode
+// is 0600 less the umask until SetModTime makes it exactly 0600.
 func (t *Tenant) CreateTemp(name string) (blob.Temp, error) {
-	f, err := t.tmp.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, blob.FilePerm)
-	if err != nil {
-		return nil, err
+	f, ok, err := fsys.CreateExclAt(t.tmpFD, name, blob.FilePerm, filepath.Join(t.dir, "tmp", name))
+	if !ok {
+		f, err = t.tmp.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, blob.FilePerm)
 	}
-	if err := f.Chmod(blob.FilePerm); err != nil {
-		f.Close()
-		_ = t.tmp.Remove(name)
+	if err != nil {
 		return nil, err
 	}
 	return &temp{t: t, name: name, File: f}, nil
 }
 
+// SetModTime sets the temp file's times to mod through its descriptor where it can
+// (fsys.SetModTimeFD), else by name, and returns the mtime as stored. It also makes
+// the mode exactly 0600 if the umask took bits off at the creation: the fstat that
+// reads the stored time shows the mode, so the common case costs no fchmod. Both
+// come before the caller's Sync, so both are as durable as the content.
 func (u *temp) SetModTime(mod time.Time) (time.Time, error) {
-	if err := u.t.tmp.Chtimes(u.name, mod, mod); err != nil {
+	ok, err := fsys.SetModTimeFD(u.File, mod)
+	if !ok {
+		err = u.t.tmp.Chtimes(u.name, mod, mod)
+	}
+	if err != nil {
 		return time.Time{}, err
 	}
 	fi, err := u.File.Stat()
 	if err != nil {
 		return time.Time{}, err
+	}
+	if fi.Mode().Perm() != blob.FilePerm {
+		if err := u.File.Chmod(blob.FilePerm); err != nil {
+			return time.Time{}, err
+		}
 	}
 	return fi.ModTime(), nil
 }
