@@ -319,36 +319,28 @@ func (e *Engine) saveAsync() <-chan error {
 	}
 	e.dirty = false
 	e.mu.Unlock()
-	go func() {
-		defer e.saveMu.Unlock()
-		done <- e.write(p)
-	}()
-	return done
-}
-
-// write writes the state p, after a flush of the file system when its base vouches
-// for anything (an empty base promises nothing about the folder: the first save of
-// a new folder flushes nothing, which on a busy disk could take seconds).
-func (e *Engine) write(p *persisted) error {
-	if err := e.checkRoot(); err != nil {
-		return err
-	}
+	// Flushed first when the base vouches for anything: an empty base promises nothing
+	// about the folder (the first save of a new folder flushes nothing, which on a
+	// busy disk could take seconds).
 	syncAll := e.root.SyncAll
 	if e.perFileSync || len(p.Base) == 0 {
 		syncAll = nil
 	}
-	if err := saveState(e.stateDir, p, syncAll); err != nil {
-		e.markDirty()
-		return err
-	}
-	return nil
-}
-
-// markDirty makes the next save write the state.
-func (e *Engine) markDirty() {
-	e.mu.Lock()
-	e.dirty = true
-	e.mu.Unlock()
+	go func() {
+		defer e.saveMu.Unlock()
+		if err := e.checkRoot(); err != nil {
+			done <- err
+			return
+		}
+		err := saveState(e.stateDir, p, syncAll)
+		if err != nil {
+			e.mu.Lock()
+			e.dirty = true
+			e.mu.Unlock()
+		}
+		done <- err
+	}()
+	return done
 }
 
 // checkRoot returns ErrRootVanished if DIR or DIR/.syncspace is gone or DIR is now
