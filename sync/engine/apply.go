@@ -8,7 +8,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/syncspace/syncspace/sync/fsys"
@@ -122,11 +124,21 @@ func (e disk) refuse(k, hash, p string, err error) {
 	e.reportOnce(p, "the server refused this local name or content, kept but not synced", err)
 }
 
+// tmpSeed is this process's random part of its temp file names, and tmpSeq numbers
+// them: names unique within the process without a random read per file (a temp file
+// is created with O_EXCL all the same).
+var (
+	tmpSeed = func() string {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:])
+	}()
+	tmpSeq atomic.Uint64
+)
+
 // tmpName returns a fresh temp file name in the directory of p.
 func tmpName(p string) string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	name := tmpPrefix + hex.EncodeToString(b[:])
+	name := tmpPrefix + tmpSeed + "-" + strconv.FormatUint(tmpSeq.Add(1), 36)
 	if dir := pathrule.Parent(p); dir != "" {
 		return dir + "/" + name
 	}

@@ -295,15 +295,23 @@ func (e *Engine) closeFiles() {
 	}
 }
 
-// save writes the state if it changed since the last save. Saves are serialized
-// (saveMu) so that a later snapshot is never overwritten by an earlier one.
-func (e *Engine) save() error {
+// save writes the state if it changed since the last save.
+func (e *Engine) save() error { return <-e.saveAsync() }
+
+// saveAsync starts writing the state if it changed since the last save and returns
+// the channel that gets the result. The tables are copied before it returns; the
+// flush and the write go on in the background, so the caller may go on changing
+// them. Saves are serialized (saveMu, held until the write ends) so that a later
+// snapshot is never overwritten by an earlier one.
+func (e *Engine) saveAsync() <-chan error {
+	done := make(chan error, 1)
 	e.saveMu.Lock()
-	defer e.saveMu.Unlock()
 	e.mu.Lock()
 	if !e.dirty {
 		e.mu.Unlock()
-		return nil
+		e.saveMu.Unlock()
+		done <- nil
+		return done
 	}
 	p := &persisted{
 		Root: e.rootPath, ClientID: e.clientID, Epoch: e.epoch, Seq: e.seq,
@@ -311,20 +319,28 @@ func (e *Engine) save() error {
 	}
 	e.dirty = false
 	e.mu.Unlock()
-	if err := e.checkRoot(); err != nil {
-		return err
-	}
+	// Flushed first when the base vouches for anything: an empty base promises nothing
+	// about the folder (the first save of a new folder flushes nothing, which on a
+	// busy disk could take seconds).
 	syncAll := e.root.SyncAll
-	if e.perFileSync {
+	if e.perFileSync || len(p.Base) == 0 {
 		syncAll = nil
 	}
-	if err := saveState(e.stateDir, p, syncAll); err != nil {
-		e.mu.Lock()
-		e.dirty = true
-		e.mu.Unlock()
-		return err
-	}
-	return nil
+	go func() {
+		defer e.saveMu.Unlock()
+		if err := e.checkRoot(); err != nil {
+			done <- err
+			return
+		}
+		err := saveState(e.stateDir, p, syncAll)
+		if err != nil {
+			e.mu.Lock()
+			e.dirty = true
+			e.mu.Unlock()
+		}
+		done <- err
+	}()
+	return done
 }
 
 // checkRoot returns ErrRootVanished if DIR or DIR/.syncspace is gone or DIR is now

@@ -419,9 +419,23 @@ func (e *Engine) remotePass(ctx context.Context) (passResult, error) {
 }
 
 // SyncOnce runs full reconciles until a pass finds nothing to do (at most a few) and
-// reports whether DIR and the server agree.
+// reports whether DIR and the server agree. The state a pass leaves is saved (flush
+// and write) while the next pass looks at both sides, and waited for before that
+// pass's own state is saved or SyncOnce returns.
 func (e *Engine) SyncOnce(ctx context.Context) (bool, error) {
-	defer e.save()
+	var saving <-chan error // the last pass's save, under way
+	settle := func() error {
+		if saving == nil {
+			return nil
+		}
+		err := <-saving
+		saving = nil
+		return err
+	}
+	defer func() {
+		_ = settle()
+		_ = e.save()
+	}()
 	for i := 0; i < 4; i++ {
 		var res passResult
 		var err error
@@ -440,16 +454,20 @@ func (e *Engine) SyncOnce(ctx context.Context) (bool, error) {
 		e.retry = map[string]bool{}
 		refused := len(e.refused)
 		e.mu.Unlock()
-		if err := e.save(); err != nil {
+		if err := settle(); err != nil {
 			return false, err
 		}
 		if res.actions == 0 && !res.retries {
+			if err := e.save(); err != nil {
+				return false, err
+			}
 			e.st.synced()
 			// DIR and the server agree only if no local name was left out.
 			return refused == 0 && res.unsynced == 0, nil
 		}
+		saving = e.saveAsync()
 	}
-	return false, nil
+	return false, settle()
 }
 
 // retryKeys looks at keys again whose last step did not finish.

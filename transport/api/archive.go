@@ -88,6 +88,7 @@ type archiver struct {
 	started bool // headers sent: from here on a failure aborts the connection
 	hdr     tar.Header
 	pax     map[string]string // hdr's PAX records, reused
+	raw     []byte            // appendTarHeader's blocks, reused
 	buf     *[]byte
 }
 
@@ -111,14 +112,40 @@ func (a *archiver) begin(epoch string, seq int64) error {
 }
 
 // entry writes one file, m its metadata and r its content (which agree:
-// tenants.Files.Each).
+// tenants.Files.Each). The header is appendTarHeader's (tar.Writer's bytes) when the
+// entry allows, else tar.Writer's own.
 func (a *archiver) entry(m protocol.Metadata, r io.Reader) error {
+	// Hash and seq in the POSIX "comment" record, which GNU tar and bsdtar ignore
+	// without a warning (protocol.ArchiveComment).
+	comment := protocol.ArchiveComment(m.Hash, m.Seq)
+	hdr, ok := appendTarHeader(a.raw[:0], m.Path, m.Size, m.Modified, comment)
+	if !ok {
+		return a.entryTar(m, r, comment)
+	}
+	a.raw = hdr
+	// The padding of an entry tar.Writer wrote before, if any.
+	if err := a.tw.Flush(); err != nil {
+		return err
+	}
+	if _, err := a.bw.Write(hdr); err != nil {
+		return err
+	}
+	if err := a.body(a.bw, m, r); err != nil {
+		return err
+	}
+	_, err := a.bw.Write(zeroBlock[:-m.Size&(tarBlock-1)])
+	return err
+}
+
+// zeroBlock pads an entry's content to whole blocks.
+var zeroBlock [tarBlock]byte
+
+// entryTar writes one file through tar.Writer.
+func (a *archiver) entryTar(m protocol.Metadata, r io.Reader, comment string) error {
 	if a.pax == nil {
 		a.pax = make(map[string]string, 1)
 	}
-	// Hash and seq in the POSIX "comment" record, which GNU tar and bsdtar ignore
-	// without a warning (protocol.ArchiveComment).
-	a.pax[protocol.ArchivePAXComment] = protocol.ArchiveComment(m.Hash, m.Seq)
+	a.pax[protocol.ArchivePAXComment] = comment
 	a.hdr = tar.Header{
 		Typeflag:   tar.TypeReg,
 		Name:       m.Path,
@@ -131,9 +158,13 @@ func (a *archiver) entry(m protocol.Metadata, r io.Reader) error {
 	if err := a.tw.WriteHeader(&a.hdr); err != nil {
 		return err
 	}
-	// Exactly Size bytes: a file cut or grown on the disk by hand fails here
-	// rather than producing an entry that disagrees with its header.
-	n, err := io.CopyBuffer(a.tw, io.LimitReader(r, m.Size), *a.buf)
+	return a.body(a.tw, m, r)
+}
+
+// body copies exactly m.Size bytes of r to w: a file cut or grown on the disk by hand
+// fails here rather than producing an entry that disagrees with its header.
+func (a *archiver) body(w io.Writer, m protocol.Metadata, r io.Reader) error {
+	n, err := io.CopyBuffer(w, io.LimitReader(r, m.Size), *a.buf)
 	if err != nil {
 		return err
 	}
