@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
 )
@@ -176,6 +177,7 @@ func (e xfer) upload(ctx context.Context, a *action, out *outcome, pr *progress)
 	} else {
 		o.IfNoneMatch = true
 	}
+	at := time.Now().UnixNano()
 	meta, err := e.send(ctx, a, f, cur.Size, o, pr)
 	if err != nil {
 		switch {
@@ -187,10 +189,24 @@ func (e xfer) upload(ctx context.Context, a *action, out *outcome, pr *progress)
 			out.again(a.key) // the file changed during the upload
 			return nil
 		case isRefusal(err):
+			if cur.Hash == "" { // unhashed (deferHash): the refusal is of this content
+				h, herr := e.hashOf(f, cur.Size)
+				if herr != nil {
+					return herr
+				}
+				cur.Hash = h
+			}
 			e.disk.refuse(a.key, cur.Hash, a.lpath, err)
 			return nil
 		}
 		return err
+	}
+	if cur.Hash == "" {
+		// Hashed by the upload (streamed delta or whole), and checked by the server.
+		cur.Hash, cur.At = meta.Hash, at
+	}
+	if fi, err := e.root.Lstat(a.lpath); err != nil || !observe(a.lpath, fi).sameStat(*cur) {
+		out.again(a.key) // changed during the upload: its stat is not recorded anew
 	}
 	e.mu.Lock()
 	e.setRemote(meta)
@@ -232,6 +248,13 @@ func (e xfer) send(ctx context.Context, a *action, f io.ReaderAt, size int64, o 
 			pr.add(size)
 		}
 		return meta, err
+	}
+	if o.SHA256 == "" { // unhashed (deferHash) and no delta after all
+		h, err := e.hashOf(f, size)
+		if err != nil {
+			return protocol.Metadata{}, err
+		}
+		o.SHA256 = h
 	}
 	var body io.Reader = io.NewSectionReader(f, 0, size)
 	if pr != nil {
