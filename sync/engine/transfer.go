@@ -180,26 +180,7 @@ func (e xfer) upload(ctx context.Context, a *action, out *outcome, pr *progress)
 	at := time.Now().UnixNano()
 	meta, err := e.send(ctx, a, f, cur.Size, o, pr)
 	if err != nil {
-		switch {
-		case errors.Is(err, protocol.ErrPreconditionFailed):
-			out.catchUp = true
-			out.again(a.key)
-			return nil
-		case protocol.CodeOf(err) == protocol.CodeDigestMismatch:
-			out.again(a.key) // the file changed during the upload
-			return nil
-		case isRefusal(err):
-			if cur.Hash == "" { // unhashed (deferHash): the refusal is of this content
-				h, herr := e.hashOf(f, cur.Size)
-				if herr != nil {
-					return herr
-				}
-				cur.Hash = h
-			}
-			e.disk.refuse(a.key, cur.Hash, a.lpath, err)
-			return nil
-		}
-		return err
+		return e.uploadFailed(a, cur, f, out, err)
 	}
 	if cur.Hash == "" {
 		// Hashed by the upload (streamed delta or whole), and checked by the server.
@@ -222,6 +203,31 @@ func (e xfer) upload(ctx context.Context, a *action, out *outcome, pr *progress)
 		out.again("") // ignore rules may have changed
 	}
 	return nil
+}
+
+// uploadFailed handles the error of a's upload of f (observed as cur): nil when it
+// is dealt with (again next round, or a refusal reported).
+func (e xfer) uploadFailed(a *action, cur *localEntry, f io.ReaderAt, out *outcome, err error) error {
+	switch {
+	case errors.Is(err, protocol.ErrPreconditionFailed):
+		out.catchUp = true
+		out.again(a.key)
+		return nil
+	case protocol.CodeOf(err) == protocol.CodeDigestMismatch:
+		out.again(a.key) // the file changed during the upload
+		return nil
+	case isRefusal(err):
+		h := cur.Hash
+		if h == "" { // unhashed (deferHash): the refusal is of this content
+			var herr error
+			if h, herr = e.hashOf(f, cur.Size); herr != nil {
+				return herr
+			}
+		}
+		e.disk.refuse(a.key, h, a.lpath, err)
+		return nil
+	}
+	return err
 }
 
 // keepChunks keeps the chunk list of hash, the content just synced (if known), for
