@@ -235,3 +235,49 @@ func TestDeltaStreamFileChangedDuringUpload(t *testing.T) {
 	}
 	t.Logf("%s", grepLines(a.logs.String(), "upload"))
 }
+
+// TestDeltaStreamRefused: a streamed delta the server refuses (here the quota, as
+// the hook answers) is reported once with the hash of the refused content, taken
+// from the file since the upload did not finish: later passes do not upload the same
+// content again, and an edit is uploaded.
+func TestDeltaStreamRefused(t *testing.T) {
+	const name = "f.bin"
+	base := pseudoRandom(4<<20, 15)
+	a, _, _, check := streamPair(t, name, base)
+	next := bytes.Clone(base)
+	next[len(next)/2] ^= 1
+	a.remote.beforeDeltaUpload = func() error {
+		return protocol.Errorf(protocol.CodeQuotaExceeded, "refused by the test")
+	}
+	when := time.Now().Add(-time.Hour)
+	a.writeAt(t, name, next, when)
+	refusedSync := func() {
+		t.Helper()
+		if agreed, err := a.e.SyncOnce(context.Background()); err != nil || agreed {
+			t.Fatalf("SyncOnce: agreed %v (want false: a file is refused), err %v", agreed, err)
+		}
+	}
+	refusedSync()
+	if n := a.remote.counts(); n != [4]int64{0, 0, 1, 0} {
+		t.Fatalf("transfers %v, want one refused delta\n%s", n, tail(a.logs.String()))
+	}
+	for range 2 {
+		refusedSync()
+		if n := a.remote.counts(); n != [4]int64{} {
+			t.Fatalf("the refused content is uploaded again: %v\n%s", n, tail(a.logs.String()))
+		}
+	}
+	if !bytes.Equal(serverHas(t, check, name), base) {
+		t.Fatal("the server's content changed")
+	}
+	a.remote.beforeDeltaUpload = nil
+	next[10] ^= 1
+	a.writeAt(t, name, next, when.Add(time.Minute))
+	a.sync(t)
+	if n := a.remote.counts(); n != [4]int64{0, 0, 1, 0} {
+		t.Fatalf("edit after the refusal: transfers %v, want one delta\n%s", n, tail(a.logs.String()))
+	}
+	if !bytes.Equal(serverHas(t, check, name), next) {
+		t.Fatal("the server does not hold the edit")
+	}
+}
