@@ -29,6 +29,7 @@ const streamRun = chunk.MaxSize
 var (
 	errTooLiteral  = errors.New("delta: the literals passed the share a delta may send")
 	errChangedHash = errors.New("delta: the file no longer has the hash it was planned with")
+	errSameContent = errors.New("delta: the file holds the base's content")
 )
 
 // streamed is the outcome of streamUpload.
@@ -41,6 +42,11 @@ type streamed struct {
 	hash  string
 	list  []chunk.Chunk
 	whole bool
+	// same reports that the content read is the base's (a file touched or rewritten
+	// unchanged): the request was broken off, there is nothing to upload.
+	same bool
+	// changed reports that the content read does not have o.SHA256 (broken off).
+	changed bool
 	// readErr is an error reading the file.
 	readErr error
 }
@@ -52,7 +58,8 @@ type streamed struct {
 // as an 'H' op. If o.SHA256 is set the content must have it (else the request is
 // broken off: the file changed since it was hashed). When the literals pass
 // maxLiteralShare of size the request is broken off too, without changing anything on
-// the server, and whole is set.
+// the server, and whole is set; so it is, with same set, when the content read is
+// the base's (o.IfMatch).
 func streamUpload(ctx context.Context, d Deltaer, path string, f io.ReaderAt, size int64, base []chunk.Chunk, o UploadOptions) streamed {
 	pr, pw := io.Pipe()
 	answer := make(chan streamed, 1)
@@ -76,17 +83,22 @@ func streamUpload(ctx context.Context, d Deltaer, path string, f io.ReaderAt, si
 		err = out.readErr
 	case err == nil && o.SHA256 != "" && out.hash != o.SHA256:
 		err = errChangedHash
+	case err == nil && out.hash == o.IfMatch:
+		err, out.same = errSameContent, true // the server need not rebuild and commit it
 	case err == nil:
 		if err = em.w.Hash(sum); err == nil {
 			err = em.w.End()
 		}
 	}
-	out.whole = errors.Is(err, errTooLiteral)
+	out.whole, out.changed = errors.Is(err, errTooLiteral), errors.Is(err, errChangedHash)
 	pw.CloseWithError(err) // nil: the body ends; else the request is broken off
 	a := <-answer
 	out.meta, out.err = a.meta, a.err
-	if err == nil && out.readErr == nil {
+	if (err == nil || out.same) && out.readErr == nil {
 		out.list = list
+	}
+	if out.same {
+		out.err = nil
 	}
 	if out.err == nil && err != nil && !errors.Is(err, errAnswered) {
 		// The body failed but the server answered as if it had not seen the end

@@ -74,8 +74,13 @@ func (e xfer) streamDelta(ctx context.Context, d Deltaer, a *action, f io.Reader
 		return meta, false, nil
 	case res.readErr != nil:
 		return meta, false, nil // unreadable or changed: the whole upload tells
-	case errors.Is(res.err, errChangedHash):
+	case res.changed:
 		return meta, true, protocol.Errorf(protocol.CodeDigestMismatch, "the file changed since it was hashed")
+	case res.same:
+		// Unchanged content under a new stat: the server already holds it.
+		e.chunks.put(res.hash, res.list)
+		e.log.Debug("delta upload not needed: the file holds the server's content", "path", a.path)
+		return a.r, true, nil
 	}
 	if res.list != nil {
 		e.chunks.put(res.hash, res.list)

@@ -281,3 +281,41 @@ func TestDeltaStreamRefused(t *testing.T) {
 		t.Fatal("the server does not hold the edit")
 	}
 }
+
+// TestDeltaStreamUnchangedContent: a synced large file touched (a new mtime, the
+// same bytes) is read once by its upload, which finds the base's content and breaks
+// the request off: the server commits nothing (no new seq), and A records the file
+// as synced.
+func TestDeltaStreamUnchangedContent(t *testing.T) {
+	const name = "f.bin"
+	base := pseudoRandom(4<<20, 16)
+	a, ar, _, check := streamPair(t, name, base)
+	seq := func() int64 {
+		t.Helper()
+		var s int64
+		err := check.List(context.Background(), func(_ string, n int64) error { s = n; return nil }, func(protocol.Metadata) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before := seq()
+	a.writeAt(t, name, base, time.Now().Add(-time.Hour))
+	a.sync(t)
+	if n := a.remote.counts(); n != [4]int64{0, 0, 1, 0} {
+		t.Fatalf("transfers %v, want one (broken-off) delta\n%s", n, tail(a.logs.String()))
+	}
+	if d := ar.takeDeclared(); len(d) != 1 || d[0] != "" {
+		t.Fatalf("declared %q, want one streamed delta", d)
+	}
+	if after := seq(); after != before {
+		t.Fatalf("the server's seq moved from %d to %d for unchanged content", before, after)
+	}
+	if !strings.Contains(a.logs.String(), "delta upload not needed") {
+		t.Fatalf("no unchanged-content note in the logs\n%s", tail(a.logs.String()))
+	}
+	a.sync(t)
+	if n := a.remote.counts(); n != [4]int64{} {
+		t.Fatalf("A transfers again: %v", n)
+	}
+}
