@@ -195,16 +195,24 @@ func (d Delta) compute(ctx context.Context, path string) (protocol.ChunkList, er
 
 // Put stores at path the content that ops (a sync/delta stream) builds from the
 // file's current content (POST /api/delta). o.IfMatch is required
-// (precondition_required) and must name the current content (precondition_failed);
-// o.SHA256 is required. The result then takes Put's way: limits, quota, digest, the
-// atomic commit, the event; a malformed stream is bad_delta and changes nothing.
+// (precondition_required) and must name the current content (precondition_failed).
+// The new content's SHA-256 is o.SHA256 (X-Content-SHA256), the stream's 'H' op, or
+// both (then equal): a stream with neither, or with an 'H' that differs from
+// o.SHA256, is bad_delta. The result then takes Put's way: limits, quota, digest
+// (checked once the stream ended, before the commit), the atomic commit, the event;
+// a malformed or cut-off stream changes nothing.
 func (d Delta) Put(ctx context.Context, path string, ops io.Reader, o PutOptions) (protocol.Metadata, bool, error) {
 	s := d.s
 	if o.IfMatch == "" {
 		return protocol.Metadata{}, false, protocol.Errorf(protocol.CodePreconditionRequired, "a delta upload needs If-Match with the base's hash")
 	}
-	if o.SHA256 == "" {
-		return protocol.Metadata{}, false, protocol.Errorf(protocol.CodeBadRequest, "a delta upload needs X-Content-SHA256")
+	var declared *[32]byte
+	if o.SHA256 != "" {
+		b, err := hex.DecodeString(o.SHA256)
+		if err != nil || len(b) != 32 {
+			return protocol.Metadata{}, false, protocol.Errorf(protocol.CodeBadRequest, "X-Content-SHA256 must be 64 hex digits")
+		}
+		declared = (*[32]byte)(b)
 	}
 	if o.IfNoneMatch {
 		return protocol.Metadata{}, false, protocol.Errorf(protocol.CodeBadRequest, "a delta upload cannot carry If-None-Match")
@@ -226,6 +234,11 @@ func (d Delta) Put(ctx context.Context, path string, ops io.Reader, o PutOptions
 	}
 	o.Size = -1
 	rd := delta.NewReader(baseReader(base), bm.Size, ops)
+	rd.RequireHash(declared)
+	o.SHA256After = func() string {
+		sum, _ := rd.Hash() // the stream ended: there is one (RequireHash)
+		return hex.EncodeToString(sum[:])
+	}
 	var body io.Reader = rd
 	if l := d.list(ctx, bm); l != nil {
 		rd.ListChunks(l) // the result's list without hashing the chunks it copies whole

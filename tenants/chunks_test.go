@@ -3,6 +3,7 @@ package tenants
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -48,6 +49,13 @@ func deltaOf(t testing.TB, base, next []byte) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// withH puts an 'H' op with h before the final 'E' of ops.
+func withH(ops []byte, h [32]byte) []byte {
+	out := append(bytes.Clone(ops[:len(ops)-1]), delta.OpHash)
+	out = append(out, h[:]...)
+	return append(out, delta.OpEnd)
 }
 
 func wantList(t *testing.T, got protocol.ChunkList, content []byte) {
@@ -252,6 +260,11 @@ func TestDeltaAtomic(t *testing.T) {
 		{"digest mismatch", bytes.NewReader(ops), PutOptions{IfMatch: m.Hash, SHA256: sum(base)}, protocol.CodeDigestMismatch},
 		{"no If-Match", bytes.NewReader(ops), PutOptions{SHA256: sum(next)}, protocol.CodePreconditionRequired},
 		{"no digest", bytes.NewReader(ops), PutOptions{IfMatch: m.Hash}, protocol.CodeBadRequest},
+		// The hash as the stream's last op ('H'), X-Content-SHA256 then optional.
+		{"H wrong", bytes.NewReader(withH(ops, sha256.Sum256(base))), PutOptions{IfMatch: m.Hash}, protocol.CodeDigestMismatch},
+		{"H and header disagree", bytes.NewReader(withH(ops, sha256.Sum256(next))), PutOptions{IfMatch: m.Hash, SHA256: sum(base)}, protocol.CodeBadDelta},
+		{"H right, stream cut before E", bytes.NewReader(withH(ops, sha256.Sum256(next))[:len(ops)+32]), PutOptions{IfMatch: m.Hash}, protocol.CodeBadDelta},
+		{"H right, body broken before E", &failingReader{r: bytes.NewReader(withH(ops, sha256.Sum256(next))), n: len(ops) + 32, err: reset}, PutOptions{IfMatch: m.Hash}, protocol.CodeBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := e.state("a.bin")
@@ -277,6 +290,16 @@ func TestDeltaAtomic(t *testing.T) {
 	m2, created, err := NewDelta(e.sp).Put(ctx, "a.bin", bytes.NewReader(ops), o)
 	if err != nil || created || m2.Hash != sum(next) || !bytes.Equal(e.read("a.bin"), next) {
 		t.Fatalf("good delta: %v %v %+v", err, created, m2)
+	}
+	// Back to base with the hash in an 'H' op only.
+	back := withH(deltaOf(t, next, base), sha256.Sum256(base))
+	m3, _, err := NewDelta(e.sp).Put(ctx, "a.bin", bytes.NewReader(back), PutOptions{IfMatch: m2.Hash})
+	if err != nil || m3.Hash != sum(base) || !bytes.Equal(e.read("a.bin"), base) {
+		t.Fatalf("delta with 'H': %v %+v", err, m3)
+	}
+	m2, _, err = NewDelta(e.sp).Put(ctx, "a.bin", bytes.NewReader(withH(ops, sha256.Sum256(next))), PutOptions{IfMatch: m3.Hash, SHA256: sum(next)})
+	if err != nil || m2.Hash != sum(next) {
+		t.Fatalf("delta with 'H' and the same header: %v %+v", err, m2)
 	}
 	if evs := e.evs(); evs[len(evs)-1].Seq != m2.Seq || evs[len(evs)-1].Operation.Kind() != protocol.OpUpdate {
 		t.Fatalf("event: %+v", evs[len(evs)-1])

@@ -23,6 +23,9 @@ type PutOptions struct {
 	Modified     time.Time    // X-Modified, zero = now
 	Source       Source       // who uploads
 	BeforeCommit func() error // called just before the commit (token still valid?); an error aborts the upload and is returned
+	// SHA256After, when SHA256 is "", gives the hash to check once the body was read
+	// to its end (a delta's 'H' op); "" checks nothing.
+	SHA256After func() string
 }
 
 // Put stores body as the content of path (SPEC §3): created is true when the path was

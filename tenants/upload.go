@@ -282,7 +282,11 @@ func (u *upload) finish(o PutOptions) error {
 	if err != nil {
 		return internal("close temp file", err)
 	}
-	if o.SHA256 != "" && o.SHA256 != u.hash {
+	want := o.SHA256
+	if want == "" && o.SHA256After != nil {
+		want = o.SHA256After()
+	}
+	if want != "" && want != u.hash {
 		return protocol.Errorf(protocol.CodeDigestMismatch, "the content does not match X-Content-SHA256")
 	}
 	return nil

@@ -26,8 +26,9 @@ type Sum struct {
 	size   int64
 	wg     sync.WaitGroup
 
-	wholeH hash.Hash // owned by the whole-stream goroutine until Finish
-	chunks []Chunk   // owned by the chunk-hash goroutine until Finish
+	wholeH hash.Hash   // owned by the whole-stream goroutine until Finish
+	chunks []Chunk     // owned by the chunk-hash goroutine until Finish
+	each   func(Chunk) // NewSumFunc's callback, called by the chunk-hash goroutine
 	done   bool
 	sum    [32]byte
 }
@@ -50,6 +51,17 @@ type block struct {
 // NewSum starts a Sum.
 func NewSum() *Sum {
 	s := newSum(true)
+	s.startCuts()
+	return s
+}
+
+// NewSumFunc starts a Sum that also calls fn with each chunk as soon as it is cut
+// and hashed, in order, from one goroutine of its own (the last chunk during
+// Finish): a caller can act on the chunks while the stream is still read. fn must not
+// call the Sum.
+func NewSumFunc(fn func(Chunk)) *Sum {
+	s := newSum(true)
+	s.each = fn
 	s.startCuts()
 	return s
 }
@@ -113,6 +125,9 @@ func (s *Sum) startCuts() {
 				h.Sum(ch.Hash[:0])
 				h.Reset()
 				s.chunks = append(s.chunks, ch)
+				if s.each != nil {
+					s.each(ch)
+				}
 				off, n, from = off+n, 0, at
 			}
 			h.Write(b.buf[from:b.n])
@@ -123,6 +138,9 @@ func (s *Sum) startCuts() {
 			ch := Chunk{Offset: off, Size: n}
 			h.Sum(ch.Hash[:0])
 			s.chunks = append(s.chunks, ch)
+			if s.each != nil {
+				s.each(ch)
+			}
 		}
 	}()
 }

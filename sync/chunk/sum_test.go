@@ -38,6 +38,12 @@ func TestSumMatchesSplit(t *testing.T) {
 		if again, _ := s.Finish(); again != got {
 			t.Fatal("second Finish differs")
 		}
+		var seen []Chunk
+		s = NewSumFunc(func(c Chunk) { seen = append(seen, c) })
+		s.ReadFrom(bytes.NewReader(data))
+		if got, chunks := s.Finish(); got != wantSum || !equal(chunks, want) || !equal(seen, want) {
+			t.Fatalf("size %d, NewSumFunc: %d chunks reported, want %d", n, len(seen), len(want))
+		}
 		s = NewHashSum()
 		s.Write(data)
 		if got, chunks := s.Finish(); got != wantSum || chunks != nil {

@@ -4,12 +4,16 @@
 //
 //	'C' u64 offset u64 length   copy length bytes of the base from offset (length ≥ 1)
 //	'D' u32 length bytes        literal data, 1..MaxData bytes
+//	'H' 32 bytes                the new content's SHA-256; at most once, right before 'E'
 //	'E'                         end; nothing may follow
+//
+// The 'H' op lets a client send the ops while it still reads its file: the whole-file
+// hash, known only at the end, travels after them instead of in a request header.
 //
 // Reader decodes a stream into the new content as it is read, so the server can feed
 // it to the ordinary upload path; Writer encodes one. A malformed stream (unknown op,
-// a length out of range, a copy beyond the base, a missing 'E', bytes after it) fails
-// with protocol code bad_delta.
+// a length out of range, a copy beyond the base, a missing 'E', bytes after it, an
+// 'H' not right before 'E') fails with protocol code bad_delta.
 package delta
 
 import (
@@ -33,6 +37,7 @@ const MaxData = 4 << 20
 const (
 	OpCopy = 'C'
 	OpData = 'D'
+	OpHash = 'H'
 	OpEnd  = 'E'
 )
 
@@ -59,6 +64,10 @@ type Reader struct {
 	at       int64 // bytes of the ops stream consumed, for messages
 	err      error
 	list     *lister // nil unless ListChunks
+	hash     [32]byte
+	hashed   bool      // an 'H' op was read: hash is its value
+	declared *[32]byte // the hash the request declared apart from the stream (RequireHash)
+	require  bool      // RequireHash was called: the stream or declared must give a hash
 }
 
 // NewReader decodes ops against base, whose size is baseSize.
@@ -114,6 +123,29 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// RequireHash makes r require the new content's SHA-256: declared, the hash the
+// request gave apart from the stream (nil: none), or an 'H' op. An 'H' that differs
+// from declared is malformed. Call
+// it before the first Read. A stream without either fails at its 'E' with
+// bad_request (not bad_delta: the stream itself is well formed).
+func (r *Reader) RequireHash(declared *[32]byte) { r.declared, r.require = declared, true }
+
+// Hash returns the new content's SHA-256 the stream or the request declared, once
+// Read has returned io.EOF (ok false before, or when neither gave one). It is what
+// the client claims, to be checked against the content.
+func (r *Reader) Hash() (sum [32]byte, ok bool) {
+	if r.op != OpEnd || r.err != nil {
+		return sum, false
+	}
+	if r.hashed {
+		return r.hash, true
+	}
+	if r.declared != nil {
+		return *r.declared, true
+	}
+	return sum, false
+}
+
 // ListChunks makes r derive the chunk list (sync/chunk) of its content as it is read,
 // for Chunks, from base: the chunk list of the base, which must describe it exactly
 // (the server's own list). Chunks of the base that the content copies whole, where
@@ -142,6 +174,9 @@ func (r *Reader) next() error {
 		return err
 	}
 	r.at++
+	if r.hashed && op != OpEnd {
+		return malformed("op at byte %d: an 'H' op must come right before 'E'", start-33)
+	}
 	switch op {
 	case OpCopy:
 		var h [16]byte
@@ -166,7 +201,19 @@ func (r *Reader) next() error {
 			return malformed("op at byte %d: a 'D' op must carry 1..%d bytes, not %d", start, MaxData, n)
 		}
 		r.op, r.left = OpData, int64(n)
+	case OpHash:
+		if err := r.header(r.hash[:]); err != nil {
+			return err
+		}
+		if r.declared != nil && *r.declared != r.hash {
+			return malformed("op at byte %d: the 'H' op differs from X-Content-SHA256", start)
+		}
+		r.hashed = true
 	case OpEnd:
+		if r.require && !r.hashed && r.declared == nil {
+			// The code a request without X-Content-SHA256 always had.
+			return protocol.Errorf(protocol.CodeBadRequest, "a delta upload needs X-Content-SHA256 or an 'H' op before 'E'")
+		}
 		r.op = OpEnd
 		if _, err := r.ops.ReadByte(); err != io.EOF {
 			if err != nil {
@@ -200,7 +247,7 @@ type Writer struct {
 	literal   int64 // literal bytes written
 	err       error
 	closed    bool
-	headerBuf [17]byte
+	headerBuf [33]byte
 }
 
 // NewWriter returns a Writer writing to w.
@@ -237,6 +284,26 @@ func (w *Writer) Data(p []byte) error {
 	return w.err
 }
 
+// Hash writes the 'H' op: sum, the new content's SHA-256. Call it once, just before
+// End.
+func (w *Writer) Hash(sum [32]byte) error {
+	w.flushCopy()
+	w.headerBuf[0] = OpHash
+	copy(w.headerBuf[1:33], sum[:])
+	w.write(w.headerBuf[:33])
+	return w.err
+}
+
+// Flush writes the pending copy and what is buffered to the underlying writer, for a
+// stream sent while it is produced (a copy that follows continues in a new op).
+func (w *Writer) Flush() error {
+	w.flushCopy()
+	if w.err == nil {
+		w.err = w.w.Flush()
+	}
+	return w.err
+}
+
 // End writes the 'E' op and flushes. It does not close the underlying writer.
 func (w *Writer) End() error {
 	if w.closed {
@@ -250,6 +317,10 @@ func (w *Writer) End() error {
 	}
 	return w.err
 }
+
+// Pending is the length of the copy not yet written (a following adjacent copy would
+// extend it).
+func (w *Writer) Pending() int64 { return w.copyLen }
 
 // Size is the number of bytes of the stream so far (a pending copy not counted).
 func (w *Writer) Size() int64 { return w.n }

@@ -2,6 +2,7 @@ package delta
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 func opC(off, n uint64) []byte {
@@ -97,6 +100,126 @@ func TestReaderAttacks(t *testing.T) {
 	}
 }
 
+func opH(sum [32]byte) []byte { return append([]byte{OpHash}, sum[:]...) }
+
+// TestReaderHash: the 'H' op carries the new content's hash after the ops, and with
+// RequireHash a stream needs it or the request's declared hash, never two that differ.
+func TestReaderHash(t *testing.T) {
+	base := []byte("0123456789abcdef")
+	sum := sha256.Sum256([]byte("0123XY"))
+	other := sha256.Sum256([]byte("other"))
+	body := cat(opC(0, 4), opD([]byte("XY")))
+	for _, tc := range []struct {
+		name     string
+		ops      []byte
+		require  bool
+		declared *[32]byte
+		want     *[32]byte // Hash after EOF; nil: none
+		msg      string    // bad_delta message part; "" for success
+	}{
+		{"H, no header", cat(body, opH(sum), end), true, nil, &sum, ""},
+		{"header, no H (old clients)", cat(body, end), true, &sum, &sum, ""},
+		{"H and the same header", cat(body, opH(sum), end), true, &sum, &sum, ""},
+		{"H without RequireHash", cat(body, opH(sum), end), false, nil, &sum, ""},
+		{"neither, not required", cat(body, end), false, nil, nil, ""},
+		{"H only, empty result", cat(opH(sha256.Sum256(nil)), end), true, nil, nil, ""},
+		// attacks
+		{"neither", cat(body, end), true, nil, nil, "needs X-Content-SHA256 or an 'H' op"},
+		{"H and header disagree", cat(body, opH(other), end), true, &sum, nil, "differs from X-Content-SHA256"},
+		{"H twice", cat(body, opH(sum), opH(sum), end), true, nil, nil, "right before 'E'"},
+		{"H not last", cat(opC(0, 4), opH(sum), opD([]byte("XY")), end), true, nil, nil, "right before 'E'"},
+		{"H then end of stream", cat(body, opH(sum)), true, nil, nil, "without an 'E'"},
+		{"short H", cat(body, opH(sum)[:20]), true, nil, nil, "inside an op header"},
+		{"bare H", []byte{OpHash}, true, nil, nil, "inside an op header"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewReader(bytes.NewReader(base), int64(len(base)), bytes.NewReader(tc.ops))
+			if tc.require {
+				r.RequireHash(tc.declared)
+			}
+			got, err := io.ReadAll(r)
+			if tc.msg != "" {
+				code := protocol.CodeBadDelta
+				if tc.name == "neither" {
+					code = protocol.CodeBadRequest
+				}
+				if protocol.CodeOf(err) != code || !strings.Contains(err.Error(), tc.msg) {
+					t.Fatalf("got %v, want bad_delta with %q", err, tc.msg)
+				}
+				if _, ok := r.Hash(); ok {
+					t.Fatal("a hash from a malformed stream")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.name != "H only, empty result" && string(got) != "0123XY" {
+				t.Fatalf("content %q", got)
+			}
+			h, ok := r.Hash()
+			if tc.name == "H only, empty result" {
+				tc.want = &[32]byte{}
+				*tc.want = sha256.Sum256(nil)
+			}
+			if ok != (tc.want != nil) || (ok && h != *tc.want) {
+				t.Fatalf("Hash() = %x, %v; want %v", h, ok, tc.want)
+			}
+		})
+	}
+}
+
+// TestReaderHashNotBeforeEOF: the claimed hash is given only after the whole stream.
+func TestReaderHashNotBeforeEOF(t *testing.T) {
+	sum := sha256.Sum256([]byte("ab"))
+	r := NewReader(bytes.NewReader(nil), 0, bytes.NewReader(cat(opD([]byte("ab")), opH(sum), end)))
+	r.RequireHash(nil)
+	if _, ok := r.Hash(); ok {
+		t.Fatal("hash before any read")
+	}
+	p := make([]byte, 2)
+	if _, err := io.ReadFull(r, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Hash(); ok {
+		t.Fatal("hash before EOF")
+	}
+	if _, err := io.ReadAll(r); err != nil {
+		t.Fatal(err)
+	}
+	if h, ok := r.Hash(); !ok || h != sum {
+		t.Fatalf("after EOF: %x %v", h, ok)
+	}
+}
+
+func TestWriterHashAndFlush(t *testing.T) {
+	base := []byte("0123456789")
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	w.Copy(0, 4)
+	if w.Pending() != 4 || buf.Len() != 0 {
+		t.Fatalf("pending %d, written %d", w.Pending(), buf.Len())
+	}
+	if err := w.Flush(); err != nil || w.Pending() != 0 || buf.Len() != 17 {
+		t.Fatalf("flush: %v, pending %d, written %d", err, w.Pending(), buf.Len())
+	}
+	w.Copy(4, 2) // adjacent, but after a flush: its own op
+	sum := sha256.Sum256(base[:6])
+	w.Hash(sum)
+	if err := w.End(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), cat(opC(0, 4), opC(4, 2), opH(sum), end)) {
+		t.Fatalf("stream %x", buf.Bytes())
+	}
+	r := NewReader(bytes.NewReader(base), int64(len(base)), bytes.NewReader(buf.Bytes()))
+	r.RequireHash(nil)
+	got, err := io.ReadAll(r)
+	if h, ok := r.Hash(); err != nil || string(got) != "012345" || !ok || h != sum {
+		t.Fatalf("got %q, %v, %x", got, err, h)
+	}
+}
+
 func TestReaderOpsReadError(t *testing.T) {
 	bad := errors.New("connection reset")
 	r := NewReader(bytes.NewReader([]byte("abc")), 3, io.MultiReader(bytes.NewReader(opC(0, 3)), iotest.ErrReader(bad)))
@@ -171,8 +294,18 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte("abc"), []byte{OpEnd})
 	f.Add([]byte(""), cat(opD([]byte("new")), end))
 	f.Add([]byte("abc"), cat(opC(1, math.MaxUint64), end))
+	f.Add([]byte("abc"), cat(opC(0, 3), opH(sha256.Sum256([]byte("abc"))), end))
+	f.Add([]byte("abc"), cat(opH([32]byte{}), opH([32]byte{}), end))
+	f.Add([]byte("abc"), cat(opH([32]byte{}), opC(0, 1), end))
 	f.Fuzz(func(t *testing.T, base, ops []byte) {
+		rd := NewReader(bytes.NewReader(base), int64(len(base)), bytes.NewReader(ops))
+		rd.RequireHash(nil)
+		_, rerr := io.ReadAll(rd)
+		claimed, hashed := rd.Hash()
 		got, err := decode(base, ops)
+		if (rerr == nil) != (err == nil && hashed) || (rerr != nil && !IsMalformed(rerr) && protocol.CodeOf(rerr) != protocol.CodeBadRequest) {
+			t.Fatalf("with RequireHash: %v, hash %v; without: %v", rerr, hashed, err)
+		}
 		if err != nil {
 			if !IsMalformed(err) {
 				t.Fatalf("error without bad_delta: %v", err)
@@ -186,17 +319,26 @@ func FuzzReader(f *testing.F) {
 		for r.next() == nil && r.op != OpEnd {
 			if r.op == OpCopy {
 				w.Copy(r.off, r.left)
-			} else {
+			} else if r.op == OpData {
 				p := make([]byte, r.left)
 				io.ReadFull(r.ops, p)
 				w.Data(p)
 			}
 			r.left = 0
 		}
+		if hashed {
+			w.Hash(claimed)
+		}
 		w.End()
 		again, err := decode(base, buf.Bytes())
 		if err != nil || !bytes.Equal(again, got) {
 			t.Fatalf("re-encoded stream differs: %v", err)
+		}
+		r2 := NewReader(bytes.NewReader(base), int64(len(base)), bytes.NewReader(buf.Bytes()))
+		r2.RequireHash(nil)
+		_, err2 := io.ReadAll(r2)
+		if again2, ok := r2.Hash(); (err2 == nil) != hashed || ok != hashed || again2 != claimed {
+			t.Fatalf("re-encoded hash: %v %v", err2, ok)
 		}
 	})
 }

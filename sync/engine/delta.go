@@ -31,8 +31,10 @@ type Deltaer interface {
 	DownloadRanges(ctx context.Context, path, hash string, ranges []ByteRange, fn func(ByteRange, io.Reader) error) (protocol.Metadata, error)
 	// UploadDelta stores at path the content body describes (a stream of delta ops,
 	// package delta, against the content whose hash is o.IfMatch, which is required)
-	// and answers like Upload. o.SHA256 is the new content's hash. The body is closed
-	// when the request ends.
+	// and answers like Upload. o.SHA256 is the new content's hash, or "" when the
+	// body ends with it in an 'H' op (sent after the ops: the file is still being
+	// read while they go out). The body is closed when the request ends; a body whose
+	// read fails breaks the request off, and the server then changes nothing.
 	UploadDelta(ctx context.Context, path string, body io.ReadCloser, o UploadOptions) (meta protocol.Metadata, created bool, err error)
 }
 

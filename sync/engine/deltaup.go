@@ -22,16 +22,19 @@ func wantDeltaUpload(r Remote, base protocol.Metadata, baseOK bool, size int64) 
 	return d, float64(base.Size) >= (1-maxLiteralShare)*float64(size)
 }
 
-// uploadDelta tries to send the first cur.Size bytes of f (hash o.SHA256) to a.path as
-// a delta against the server's content o.IfMatch. tried false means the delta was not
-// worth it or failed in a way a whole upload may not (the server cannot take deltas,
-// its base vanished, the answer was refused as malformed): the caller then uploads
-// the whole file. With tried true, meta and err are the upload's answer, handled
-// exactly like a whole upload's.
+// uploadDelta tries to send the first size bytes of f (hash o.SHA256; "" when the
+// scan left it unhashed: deferHash) to a.path as a delta against the server's content
+// o.IfMatch. tried false means the delta was not worth it or failed in a way a whole
+// upload may not (the server cannot take deltas, its base vanished, the answer was
+// refused as malformed): the caller then uploads the whole file. With tried true,
+// meta and err are the upload's answer, handled exactly like a whole upload's; meta's
+// hash is the content's, verified by the server.
 //
 // The base's chunk list comes from the chunk cache when this client synced that
-// content (no GET /api/chunks), the file's own from the scan's read (no second read).
-// A delta built on a cached list that fails is repeated whole, the list dropped.
+// content (no GET /api/chunks). When the file's own list is known (the scan cut it),
+// the ops are planned before the request; otherwise the file is read once while the
+// request streams (streamUpload). A delta built on a cached list that fails is
+// repeated whole, the list dropped.
 func (e xfer) uploadDelta(ctx context.Context, a *action, f io.ReaderAt, size int64, o UploadOptions) (meta protocol.Metadata, tried bool, err error) {
 	d, ok := wantDeltaUpload(e.remote, a.r, a.rOK, size)
 	if !ok || o.IfMatch == "" {
@@ -41,9 +44,9 @@ func (e xfer) uploadDelta(ctx context.Context, a *action, f io.ReaderAt, size in
 	if err != nil || base == nil {
 		return meta, err != nil, err
 	}
-	local, err := e.ownChunks(f, size, o.SHA256)
-	if err != nil || local == nil {
-		return meta, false, nil // unreadable or changed: the whole upload tells
+	local, known := e.chunks.get(o.SHA256, size)
+	if !known {
+		return e.streamDelta(ctx, d, a, f, size, base, cached, o)
 	}
 	ops, literal := planUpload(base, local)
 	if !worthDelta(literal, size) {
@@ -52,21 +55,7 @@ func (e xfer) uploadDelta(ctx context.Context, a *action, f io.ReaderAt, size in
 	}
 	meta, _, err = d.UploadDelta(ctx, a.path, opStream(f, ops), o)
 	if err != nil && ctx.Err() == nil {
-		// A wrong list shows as a content that fails the server's hash check, or ops
-		// it cannot apply: the lists that may be wrong are never used again. Over a
-		// cached base the file then goes whole; over the server's own list a hash
-		// mismatch means the file changed meanwhile (decided again, as a PUT's).
-		digest := protocol.CodeOf(err) == protocol.CodeDigestMismatch
-		if digest {
-			e.chunks.drop(o.SHA256)
-		}
-		if cached && (digest || deltaFallback(err)) {
-			e.chunks.drop(o.IfMatch)
-			e.log.Warn("delta upload over a cached chunk list refused, uploading whole", "path", a.path, "err", err)
-			return meta, false, nil
-		}
-		if deltaFallback(err) {
-			e.log.Warn("delta upload refused, uploading whole", "path", a.path, "err", err)
+		if !e.deltaFailed(a, cached, o, err) {
 			return meta, false, nil
 		}
 	}
@@ -74,6 +63,64 @@ func (e xfer) uploadDelta(ctx context.Context, a *action, f io.ReaderAt, size in
 		e.log.Debug("uploaded as delta", "path", a.path, "size", size, "literal", literal, "ops", len(ops), "cached base", cached)
 	}
 	return meta, true, err
+}
+
+// streamDelta is uploadDelta reading f while the request streams.
+func (e xfer) streamDelta(ctx context.Context, d Deltaer, a *action, f io.ReaderAt, size int64, base []chunk.Chunk, cached bool, o UploadOptions) (meta protocol.Metadata, tried bool, err error) {
+	res := streamUpload(ctx, d, a.path, f, size, base, o)
+	switch {
+	case res.whole:
+		e.log.Debug("delta not worth it, uploading whole", "path", a.path, "size", size)
+		return meta, false, nil
+	case res.readErr != nil:
+		return meta, false, nil // unreadable or changed: the whole upload tells
+	case res.changed:
+		return meta, true, protocol.Errorf(protocol.CodeDigestMismatch, "the file changed since it was hashed")
+	case res.same:
+		// Unchanged content under a new stat: the server already holds it.
+		e.chunks.put(res.hash, res.list)
+		e.log.Debug("delta upload not needed: the file holds the server's content", "path", a.path)
+		return a.r, true, nil
+	}
+	if res.list != nil {
+		e.chunks.put(res.hash, res.list)
+	}
+	if res.err == nil && res.meta.Hash != res.hash {
+		// The server stored what it checked against the 'H' op: another hash is
+		// a broken answer; the next pass looks again.
+		return meta, true, protocol.Errorf(protocol.CodeDigestMismatch, "the server answered hash %s for content %s", res.meta.Hash, res.hash)
+	}
+	if res.err != nil && ctx.Err() == nil {
+		if !e.deltaFailed(a, cached, o, res.err) {
+			return meta, false, nil
+		}
+	}
+	if res.err == nil {
+		e.log.Debug("uploaded as streamed delta", "path", a.path, "size", size, "cached base", cached)
+	}
+	return res.meta, true, res.err
+}
+
+// deltaFailed handles a failed delta upload and reports whether its error stands
+// (false: upload whole). A wrong list shows as a content that fails the server's hash
+// check, or ops it cannot apply: the lists that may be wrong are never used again.
+// Over a cached base the file then goes whole; over the server's own list a hash
+// mismatch means the file changed meanwhile (decided again, as a PUT's).
+func (e xfer) deltaFailed(a *action, cached bool, o UploadOptions, err error) bool {
+	digest := protocol.CodeOf(err) == protocol.CodeDigestMismatch
+	if digest {
+		e.chunks.drop(o.SHA256)
+	}
+	if cached && (digest || deltaFallback(err)) {
+		e.chunks.drop(o.IfMatch)
+		e.log.Warn("delta upload over a cached chunk list refused, uploading whole", "path", a.path, "err", err)
+		return false
+	}
+	if deltaFallback(err) {
+		e.log.Warn("delta upload refused, uploading whole", "path", a.path, "err", err)
+		return false
+	}
+	return true
 }
 
 // baseChunks returns the chunk list of the server's content hash at a.path: the
@@ -97,29 +144,31 @@ func (e xfer) baseChunks(ctx context.Context, d Deltaer, a *action, hash string)
 	return list.Chunks, false, nil
 }
 
-// ownChunks returns the chunk list of the first size bytes of f, content hash: the
-// one the scan made in its read, else cut now (nil if the content is no longer hash).
-func (e xfer) ownChunks(f io.ReaderAt, size int64, hash string) ([]chunk.Chunk, error) {
-	if l, ok := e.chunks.get(hash, size); ok {
-		return l, nil
-	}
+// hashOf returns the SHA-256 (hex) of the first size bytes of f, cutting it into
+// chunks in the same read when it is large enough for a delta (the list is kept for
+// the next delta of this content).
+func (e xfer) hashOf(f io.ReaderAt, size int64) (string, error) {
 	s := chunk.NewSum()
 	_, err := s.ReadFrom(io.NewSectionReader(f, 0, size))
 	sum, l := s.Finish()
-	if err != nil || hex.EncodeToString(sum[:]) != hash {
-		return nil, err
+	if err != nil {
+		return "", err
 	}
-	e.chunks.put(hash, l)
-	return l, nil
+	h := hex.EncodeToString(sum[:])
+	if size >= chunk.MinDeltaSize {
+		e.chunks.put(h, l)
+	}
+	return h, nil
 }
 
 // statUpload is statLocal for an upload: the cached hash of a file large enough for
 // a delta is reused even when it was taken too soon after the mtime to be trusted by
 // a scan (racy), since the upload only declares it and the server checks it (a
 // mismatch is decided again): re-reading the file for it would double the upload's
-// reads.
+// reads. A file the scan left unhashed (deferHash) stays unhashed on the same stat:
+// its upload hashes it.
 func (e disk) statUpload(p string, cached *localEntry) (*localEntry, error) {
-	if e.chunks != nil && cached != nil && cached.Hash != "" && cached.Size >= chunk.MinDeltaSize {
+	if e.chunks != nil && cached != nil && !cached.Dir && cached.Size >= chunk.MinDeltaSize {
 		if fi, err := e.root.Lstat(p); err == nil && fi.Mode().IsRegular() {
 			if le := observe(p, fi); le.Path == cached.Path && le.sameStat(*cached) {
 				le.Hash, le.At = cached.Hash, cached.At

@@ -103,11 +103,14 @@ func (e *Engine) runPlan(ctx context.Context, keys map[string]bool, showProgress
 	}
 	pl := e.makePlan(keys)
 	err := e.guard(pl)
+	for _, k := range pl.recheck {
+		e.retry[k] = true
+	}
 	e.mu.Unlock()
 	if err != nil {
 		return passResult{}, err
 	}
-	res := passResult{actions: len(pl.acts)}
+	res := passResult{actions: len(pl.acts), retries: len(pl.recheck) > 0}
 	var ups, downs []string
 	for _, a := range pl.acts {
 		switch a.op {
@@ -142,7 +145,7 @@ func (e *Engine) runPlan(ctx context.Context, keys map[string]bool, showProgress
 	for k := range out.retry {
 		e.retry[k] = true
 	}
-	res.retries = len(out.retry) > 0 || out.errCount > 0
+	res.retries = res.retries || len(out.retry) > 0 || out.errCount > 0
 	e.mu.Unlock()
 	return res, nil
 }

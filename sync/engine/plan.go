@@ -54,6 +54,10 @@ type plan struct {
 	transfers       int
 	transferBytes   int64
 	filesConsidered int
+	// recheck holds keys left undecided: their local file was not hashed (its upload
+	// was to hash it: deferHash) but the server moved on meanwhile. The next pass of
+	// the key hashes it.
+	recheck []string
 }
 
 // localSide, baseSide and remoteSide turn the maps' entries into sides.
@@ -127,6 +131,10 @@ func (e *book) decidePaths(keys map[string]bool) *plan {
 			continue
 		}
 		if v, ok := e.viewOf(k, &scratch); ok {
+			if v.l != nil && v.l.unhashed() && !plainUpload(v) {
+				pl.recheck = append(pl.recheck, k)
+				continue
+			}
 			pl.decideKey(v, e.isRefused)
 		}
 	}

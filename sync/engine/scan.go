@@ -198,6 +198,10 @@ func (e disk) observeFile(out *scanOut, key, p string, le localEntry, window tim
 		out.entries[key] = le
 		return
 	}
+	if ok && e.deferHash(key, old, le) {
+		out.entries[key] = le // unhashed: its upload reads it once (deltastream.go)
+		return
+	}
 	at := time.Now().UnixNano()
 	h, herr := e.hashFile(p, likelyHash(ok, old, le))
 	if herr != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
 )
@@ -176,21 +177,17 @@ func (e xfer) upload(ctx context.Context, a *action, out *outcome, pr *progress)
 	} else {
 		o.IfNoneMatch = true
 	}
+	at := time.Now().UnixNano()
 	meta, err := e.send(ctx, a, f, cur.Size, o, pr)
 	if err != nil {
-		switch {
-		case errors.Is(err, protocol.ErrPreconditionFailed):
-			out.catchUp = true
-			out.again(a.key)
-			return nil
-		case protocol.CodeOf(err) == protocol.CodeDigestMismatch:
-			out.again(a.key) // the file changed during the upload
-			return nil
-		case isRefusal(err):
-			e.disk.refuse(a.key, cur.Hash, a.lpath, err)
-			return nil
-		}
-		return err
+		return e.uploadFailed(a, cur, f, out, err)
+	}
+	if cur.Hash == "" {
+		// Hashed by the upload (streamed delta or whole), and checked by the server.
+		cur.Hash, cur.At = meta.Hash, at
+	}
+	if fi, err := e.root.Lstat(a.lpath); err != nil || !observe(a.lpath, fi).sameStat(*cur) {
+		out.again(a.key) // changed during the upload: its stat is not recorded anew
 	}
 	e.mu.Lock()
 	e.setRemote(meta)
@@ -206,6 +203,31 @@ func (e xfer) upload(ctx context.Context, a *action, out *outcome, pr *progress)
 		out.again("") // ignore rules may have changed
 	}
 	return nil
+}
+
+// uploadFailed handles the error of a's upload of f (observed as cur): nil when it
+// is dealt with (again next round, or a refusal reported).
+func (e xfer) uploadFailed(a *action, cur *localEntry, f io.ReaderAt, out *outcome, err error) error {
+	switch {
+	case errors.Is(err, protocol.ErrPreconditionFailed):
+		out.catchUp = true
+		out.again(a.key)
+		return nil
+	case protocol.CodeOf(err) == protocol.CodeDigestMismatch:
+		out.again(a.key) // the file changed during the upload
+		return nil
+	case isRefusal(err):
+		h := cur.Hash
+		if h == "" { // unhashed (deferHash): the refusal is of this content
+			var herr error
+			if h, herr = e.hashOf(f, cur.Size); herr != nil {
+				return herr
+			}
+		}
+		e.disk.refuse(a.key, h, a.lpath, err)
+		return nil
+	}
+	return err
 }
 
 // keepChunks keeps the chunk list of hash, the content just synced (if known), for
@@ -232,6 +254,13 @@ func (e xfer) send(ctx context.Context, a *action, f io.ReaderAt, size int64, o 
 			pr.add(size)
 		}
 		return meta, err
+	}
+	if o.SHA256 == "" { // unhashed (deferHash) and no delta after all
+		h, err := e.hashOf(f, size)
+		if err != nil {
+			return protocol.Metadata{}, err
+		}
+		o.SHA256 = h
 	}
 	var body io.Reader = io.NewSectionReader(f, 0, size)
 	if pr != nil {

@@ -6,11 +6,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/binary"
 	"encoding/pem"
+	"errors"
+	"io"
 	"math/big"
 	mrand "math/rand/v2"
 	"net"
@@ -212,13 +215,88 @@ func TestDeltaRoute(t *testing.T) {
 	if a.status != 200 || !bytes.Equal(e.get(tok, "d/big.bin"), next2) {
 		t.Fatalf("chunked delta: %d %s", a.status, a.body)
 	}
-	next = next2
-	m.Seq++
+	// The hash as the stream's last op, no X-Content-SHA256, streamed.
+	next3 := edited(next2)
+	hdr3 := deltaHeaders(next2, next3)
+	delete(hdr3, "X-Content-SHA256")
+	a = e.do(req{method: "POST", path: "/api/delta/d/big.bin", body: withHash(encodeDelta(t, next2, next3), next3), noLen: true, token: tok, hdr: hdr3})
+	if a.status != 200 || !bytes.Equal(e.get(tok, "d/big.bin"), next3) {
+		t.Fatalf("delta with 'H': %d %s", a.status, a.body)
+	}
+	next = next3
+	m.Seq += 2
 	// A delta that rebuilds the same content changes nothing.
 	same := encodeDelta(t, next, next)
 	a = e.do(req{method: "POST", path: "/api/delta/d/big.bin", body: same, token: tok, hdr: deltaHeaders(next, next)})
 	if a.status != 200 || e.allChanges(tok).Seq != m.Seq {
 		t.Fatalf("no-op delta: %d %s", a.status, a.body)
+	}
+}
+
+func hashOf(b []byte) []byte {
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
+// withHash puts an 'H' op with the hash of content before the final 'E' of ops.
+func withHash(ops, content []byte) []byte {
+	out := append(bytes.Clone(ops[:len(ops)-1]), delta.OpHash)
+	return append(append(out, hashOf(content)...), delta.OpEnd)
+}
+
+// TestDeltaRouteAbortedStream: a client that gives up in the middle of a streamed
+// delta (the literals grew past what a delta is worth) leaves the stored file, its
+// metadata, the change log and the tenant's temp directory as they were.
+func TestDeltaRouteAbortedStream(t *testing.T) {
+	e := startDaemon(t, nil)
+	tok := e.tenant("acme", tenants.Options{}, "write")
+	base := randomContent(7, 3<<20)
+	e.put(tok, "d/big.bin", base)
+	next := edited(base)
+	ops := withHash(encodeDelta(t, base, next), next)
+	for _, cut := range []int{1, 17, len(ops) / 2, len(ops) - 1} {
+		before := e.state(tok, "d/big.bin")
+		pr, pw := io.Pipe()
+		go func() {
+			pw.Write(ops[:cut])
+			time.Sleep(20 * time.Millisecond) // the server is reading
+			pw.CloseWithError(errors.New("client gave up"))
+		}()
+		hr, err := http.NewRequest("POST", e.base+"/api/delta/d/big.bin", pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hr.Header.Set("Authorization", "Bearer "+tok)
+		hr.Header.Set("If-Match", `"`+sum(base)+`"`)
+		hr.Header.Set("Content-Type", delta.ContentType)
+		if resp, err := e.client.Do(hr); err == nil {
+			resp.Body.Close()
+			t.Fatalf("cut at %d: answered %d", cut, resp.StatusCode)
+		}
+		// The server notices the broken body and discards the upload.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			after := e.state(tok, "d/big.bin")
+			tmp, terr := os.ReadDir(filepath.Join(e.dir, "tenants", "acme", "tmp"))
+			if terr != nil {
+				t.Fatal(terr)
+			}
+			same := bytes.Equal(after.content, before.content) && after.meta == before.meta && after.head == before.head
+			if same && len(tmp) == 0 {
+				break
+			}
+			if !same || time.Now().After(deadline) {
+				t.Fatalf("cut at %d: store changed (%v) or temp files left %v", cut, !same, tmp)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// The same stream whole then commits.
+	hdr := deltaHeaders(base, next)
+	delete(hdr, "X-Content-SHA256")
+	a := e.do(req{method: "POST", path: "/api/delta/d/big.bin", body: ops, noLen: true, token: tok, hdr: hdr})
+	if a.status != 200 || !bytes.Equal(e.get(tok, "d/big.bin"), next) {
+		t.Fatalf("whole stream: %d %s", a.status, a.body)
 	}
 }
 
@@ -265,6 +343,8 @@ func TestDeltaRouteAttacks(t *testing.T) {
 		return append(b, delta.OpEnd)
 	}
 	hugeD := binary.BigEndian.AppendUint32([]byte{delta.OpData}, 1<<31)
+	goodH := withHash(good, next)
+	noSum := with("X-Content-SHA256", "")
 	for _, tc := range []struct {
 		name   string
 		path   string
@@ -281,6 +361,11 @@ func TestDeltaRouteAttacks(t *testing.T) {
 		{"bad If-Match", "d/big.bin", good, with("If-Match", "nope"), tok, 400, protocol.CodeBadRequest},
 		{"no X-Content-SHA256", "d/big.bin", good, with("X-Content-SHA256", ""), tok, 400, protocol.CodeBadRequest},
 		{"wrong X-Content-SHA256", "d/big.bin", good, with("X-Content-SHA256", sum([]byte("y"))), tok, 422, protocol.CodeDigestMismatch},
+		{"H wrong", "d/big.bin", withHash(good, base), noSum, tok, 422, protocol.CodeDigestMismatch},
+		{"H and header disagree", "d/big.bin", goodH, with("X-Content-SHA256", sum(base)), tok, 400, protocol.CodeBadDelta},
+		{"H twice", "d/big.bin", withHash(goodH, next), noSum, tok, 400, protocol.CodeBadDelta},
+		{"H not last", "d/big.bin", append(append([]byte{delta.OpHash}, hashOf(next)...), good...), noSum, tok, 400, protocol.CodeBadDelta},
+		{"short H", "d/big.bin", append(bytes.Clone(good[:len(good)-1]), delta.OpHash, 1, 2, 3), noSum, tok, 400, protocol.CodeBadDelta},
 		{"no Content-Type", "d/big.bin", good, with("Content-Type", ""), tok, 415, protocol.CodeUnsupportedMedia},
 		{"wrong Content-Type", "d/big.bin", good, with("Content-Type", "application/octet-stream"), tok, 415, protocol.CodeUnsupportedMedia},
 		{"gzip", "d/big.bin", good, with("Content-Encoding", "gzip"), tok, 415, protocol.CodeUnsupportedMedia},

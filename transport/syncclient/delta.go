@@ -151,7 +151,8 @@ func readPart(contentRange string, body io.Reader, r engine.ByteRange, fn func(e
 }
 
 // UploadDelta implements engine.Deltaer: POST /api/delta/{path} with body, the ops
-// against the content o.IfMatch names, streamed (chunked) as it is produced.
+// against the content o.IfMatch names, streamed (chunked) as it is produced. Without
+// o.SHA256 the body must carry the hash in an 'H' op.
 func (c *Client) UploadDelta(ctx context.Context, p string, body io.ReadCloser, o engine.UploadOptions) (protocol.Metadata, bool, error) {
 	if o.IfMatch == "" {
 		body.Close()
@@ -163,7 +164,9 @@ func (c *Client) UploadDelta(ctx context.Context, p string, body io.ReadCloser, 
 		return protocol.Metadata{}, false, err
 	}
 	req.Header.Set("Content-Type", delta.ContentType)
-	req.Header.Set("X-Content-SHA256", o.SHA256)
+	if o.SHA256 != "" { // else the body ends with an 'H' op (sync/delta)
+		req.Header.Set("X-Content-SHA256", o.SHA256)
+	}
 	req.Header.Set("If-Match", `"`+o.IfMatch+`"`)
 	if !o.Modified.IsZero() {
 		req.Header.Set("X-Modified", o.Modified.UTC().Format(time.RFC3339Nano))
