@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -44,6 +45,13 @@ type txBatcher struct {
 
 	batches atomic.Int64 // transactions begun, for tests and profiling
 }
+
+// batchCacheKiB is the page cache of the batch connection (SQLite's default is 2,000
+// KiB, about 500 pages): the pages that the batches of many tenants keep writing
+// (each tenant's last change-log page and its entry and index pages, and the inner
+// pages above them) stay in it from one batch to the next instead of being read
+// again from the WAL or the database file.
+const batchCacheKiB = 8 << 10
 
 // headRow is a tenant's head row: its epoch and last seq.
 type headRow struct {
@@ -180,6 +188,10 @@ func (b *txBatcher) begin(ctx context.Context) (*sql.Tx, error) {
 	if b.conn == nil {
 		c, err := b.db.Conn(ctx)
 		if err != nil {
+			return nil, err
+		}
+		if _, err := c.ExecContext(ctx, `PRAGMA cache_size = `+strconv.Itoa(-batchCacheKiB)); err != nil {
+			c.Close()
 			return nil, err
 		}
 		b.conn, b.heads = c, nil
