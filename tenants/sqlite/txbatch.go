@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -24,9 +25,10 @@ import (
 // Every batch runs on one connection kept for the purpose (conn), so that SQLite's
 // page cache of that connection, which a commit by any other connection empties,
 // still holds the pages the previous batches touched, and so that the tenants' head
-// rows can be kept in memory between batches (heads): PRAGMA data_version, read at
-// the start of each batch, tells whether any other connection (of this process or
-// another) committed meanwhile, and then the kept heads are forgotten.
+// rows can be kept in memory between batches (heads): the connection's data version,
+// read after each commit and again at the start of the next batch, tells whether
+// any other connection (of this process or another) committed meanwhile, and then
+// the kept heads are forgotten.
 type txBatcher struct {
 	db    *sql.DB
 	wmu   *sync.Mutex // the Store's write lock: the leader holds it while it commits
@@ -36,7 +38,7 @@ type txBatcher struct {
 	// The leader's state, used only while holding wmu.
 	conn    *sql.Conn          // the connection batches run on (nil: take one from the pool)
 	closed  bool               // the Store is closed: batches run on the pool
-	version int64              // PRAGMA data_version at the start of the last batch
+	version uint32             // the data version after the last commit (dataVersion)
 	heads   map[string]headRow // tenant id → its head row as conn's transaction sees it
 
 	mu      sync.Mutex
@@ -142,7 +144,16 @@ func (b *txBatcher) commit(ctx context.Context, batch []*txJob) {
 	err = tx.Commit()
 	if err != nil {
 		b.release()
-	} else if b.wal != "" {
+	} else if b.conn != nil {
+		// The commit moved the data version; what the next batch finds beyond this
+		// value was committed by another connection.
+		if v, verr := b.dataVersion(); verr != nil {
+			b.heads = nil
+		} else {
+			b.version = v
+		}
+	}
+	if err == nil && b.wal != "" {
 		// synchronous=FULL: the commit flushed the WAL. Counted (and slowed down on a
 		// simulated slow disk) like the file store's fsyncs.
 		fsys.Flushed(b.wal)
@@ -201,16 +212,34 @@ func (b *txBatcher) begin(ctx context.Context) (*sql.Tx, error) {
 		b.release()
 		return nil, err
 	}
-	var v int64
-	if err := (Q{c: b.stmts, tx: tx}).QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
-		tx.Rollback()
-		b.release()
-		return nil, err
-	}
-	if v != b.version || b.heads == nil {
+	v, err := b.dataVersion()
+	switch {
+	case err != nil:
+		b.heads = nil // none kept in this batch
+	case v != b.version || b.heads == nil:
 		b.version, b.heads = v, map[string]headRow{}
 	}
 	return tx, nil
+}
+
+// dataVersion returns the data version of the batch connection's database file
+// (SQLITE_FCNTL_DATA_VERSION): it moves with each commit of the connection, and when
+// a transaction of the connection begins after another connection (of this process
+// or another) committed. Reading it runs no statement. The caller holds wmu.
+func (b *txBatcher) dataVersion() (uint32, error) {
+	var v uint32
+	err := b.conn.Raw(func(dc any) error {
+		fc, ok := dc.(interface {
+			FileControlDataVersion(dbName string) (uint32, error)
+		})
+		if !ok {
+			return errors.New("sqlite: the driver does not report the data version")
+		}
+		var err error
+		v, err = fc.FileControlDataVersion("main")
+		return err
+	})
+	return v, err
 }
 
 // release gives the batch connection back to the pool and forgets the kept heads
