@@ -39,7 +39,7 @@ func NewStore(ctx context.Context, db *sql.DB, logger *slog.Logger) (*Store, err
 	s.reads = reads{s}
 	s.chunkLists = chunkLists{s}
 	s.wal = walFile(ctx, db)
-	s.txb = txBatcher{db: db, wmu: &s.wmu, wal: s.wal}
+	s.txb = txBatcher{db: db, wmu: &s.wmu, wal: s.wal, stmts: &s.stmts}
 	return s, nil
 }
 
@@ -63,5 +63,9 @@ func (r *Store) LockWrites() (unlock func()) {
 	return r.wmu.Unlock
 }
 
-// Close closes the prepared statements; later queries run unprepared.
-func (r *Store) Close() { r.stmts.close() }
+// Close gives back the connection the batches ran on and closes the prepared
+// statements; later queries run unprepared, and later batches on any connection.
+func (r *Store) Close() {
+	r.txb.close()
+	r.stmts.close()
+}

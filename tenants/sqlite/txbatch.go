@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -19,16 +21,51 @@ import (
 // back alone and the others still commit. A failed COMMIT fails every job of the
 // batch. Jobs of one tenant never share a batch out of order: a space's writes are
 // serialised by its commit section, and each waits for its own result.
+//
+// Every batch runs on one connection kept for the purpose (conn), so that SQLite's
+// page cache of that connection, which a commit by any other connection empties,
+// still holds the pages the previous batches touched, and so that the tenants' head
+// rows can be kept in memory between batches (heads): the connection's data version,
+// read after each commit and again at the start of the next batch, tells whether
+// any other connection (of this process or another) committed meanwhile, and then
+// the kept heads are forgotten.
 type txBatcher struct {
-	db  *sql.DB
-	wmu *sync.Mutex // the Store's write lock: the leader holds it while it commits
-	wal string      // the WAL's file name, for sync/fsys's flush accounting ("": none)
+	db    *sql.DB
+	wmu   *sync.Mutex // the Store's write lock: the leader holds it while it commits
+	wal   string      // the WAL's file name, for sync/fsys's flush accounting ("": none)
+	stmts *stmtCache  // the Store's prepared statements
+
+	// The leader's state, used only while holding wmu.
+	conn    *sql.Conn          // the connection batches run on (nil: take one from the pool)
+	closed  bool               // the Store is closed: batches run on the pool
+	version uint32             // the data version after the last commit (dataVersion)
+	heads   map[string]headRow // tenant id → its head row as conn's transaction sees it
 
 	mu      sync.Mutex
 	pending []*txJob
 	leading bool // a job's goroutine is committing (or about to commit) a batch
 
 	batches atomic.Int64 // transactions begun, for tests and profiling
+}
+
+// batchCacheKiB is the page cache of the batch connection (SQLite's default is 2,000
+// KiB, about 500 pages): the pages that the batches of many tenants keep writing
+// (each tenant's last change-log page and its entry and index pages, and the inner
+// pages above them) stay in it from one batch to the next instead of being read
+// again from the WAL or the database file.
+const batchCacheKiB = 8 << 10
+
+// batchAutoCheckpoint is the batch connection's automatic checkpoint interval in WAL
+// pages (SQLite's default is 1000; 3000 pages are ~12 MiB, below JournalSizeLimit
+// and WALTruncateSize). A checkpoint copies each page once however many frames the
+// WAL holds of it: with many tenants a batch writes a few pages per tenant, and a
+// longer interval copies (and fsyncs) the same pages fewer times.
+const batchAutoCheckpoint = 3000
+
+// headRow is a tenant's head row: its epoch and last seq.
+type headRow struct {
+	epoch string
+	seq   int64
 }
 
 // txJob is one write waiting for a batch.
@@ -98,48 +135,31 @@ func (b *txBatcher) commit(ctx context.Context, batch []*txJob) {
 		}
 	}
 	b.batches.Add(1)
-	tx, err := b.db.BeginTx(ctx, nil)
+	tx, err := b.begin(ctx)
 	if err != nil {
 		finish(err)
 		return
 	}
-	ok := 0
-	for _, j := range batch {
-		if len(batch) == 1 {
-			if j.err = runJob(j.fn, tx); j.err != nil {
-				tx.Rollback()
-				finish(nil)
-				return
-			}
-			ok++
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT job"); err != nil {
-			tx.Rollback()
-			finish(err)
-			return
-		}
-		if j.err = runJob(j.fn, tx); j.err != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO job"); err != nil {
-				tx.Rollback()
-				finish(err)
-				return
-			}
-		} else {
-			ok++
-		}
-		if _, err := tx.ExecContext(ctx, "RELEASE job"); err != nil {
-			tx.Rollback()
-			finish(err)
-			return
-		}
-	}
-	if ok == 0 {
+	ok, err := b.runJobs(ctx, tx, batch)
+	if err != nil || ok == 0 {
+		// Nothing of the batch commits: neither do the heads its jobs left.
 		tx.Rollback()
-		finish(nil)
+		b.heads = nil
+		finish(err)
 		return
 	}
 	err = tx.Commit()
+	if err != nil {
+		b.release()
+	} else if b.conn != nil {
+		// The commit moved the data version; what the next batch finds beyond this
+		// value was committed by another connection.
+		if v, verr := b.dataVersion(); verr != nil {
+			b.heads = nil
+		} else {
+			b.version = v
+		}
+	}
 	if err == nil && b.wal != "" {
 		// synchronous=FULL: the commit flushed the WAL. Counted (and slowed down on a
 		// simulated slow disk) like the file store's fsyncs.
@@ -147,6 +167,125 @@ func (b *txBatcher) commit(ctx context.Context, batch []*txJob) {
 	}
 	finish(err)
 }
+
+// runJobs runs the batch's jobs in tx, each in a savepoint of its own unless it is
+// alone, and returns how many succeeded. An error means tx cannot commit.
+func (b *txBatcher) runJobs(ctx context.Context, tx *sql.Tx, batch []*txJob) (ok int, err error) {
+	if len(batch) == 1 {
+		if batch[0].err = runJob(batch[0].fn, tx); batch[0].err != nil {
+			return 0, nil
+		}
+		return 1, nil
+	}
+	q := Q{c: b.stmts, tx: tx}
+	for _, j := range batch {
+		if _, err := q.ExecContext(ctx, "SAVEPOINT job"); err != nil {
+			return 0, err
+		}
+		if j.err = runJob(j.fn, tx); j.err != nil {
+			if _, err := q.ExecContext(ctx, "ROLLBACK TO job"); err != nil {
+				return 0, err
+			}
+		} else {
+			ok++
+		}
+		if _, err := q.ExecContext(ctx, "RELEASE job"); err != nil {
+			return 0, err
+		}
+	}
+	return ok, nil
+}
+
+// begin begins a batch's transaction on the batch connection, and forgets the kept
+// heads if another connection committed since the last batch. The caller holds wmu.
+func (b *txBatcher) begin(ctx context.Context) (*sql.Tx, error) {
+	if b.closed {
+		b.heads = nil
+		return b.db.BeginTx(ctx, nil)
+	}
+	if b.conn == nil {
+		c, err := b.db.Conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.ExecContext(ctx, `PRAGMA cache_size = `+strconv.Itoa(-batchCacheKiB)+`; PRAGMA wal_autocheckpoint = `+strconv.Itoa(batchAutoCheckpoint)); err != nil {
+			c.Close()
+			return nil, err
+		}
+		b.conn, b.heads = c, nil
+	}
+	tx, err := b.conn.BeginTx(ctx, nil)
+	if err != nil {
+		b.release()
+		return nil, err
+	}
+	v, err := b.dataVersion()
+	switch {
+	case err != nil:
+		b.heads = nil // none kept in this batch
+	case v != b.version || b.heads == nil:
+		b.version, b.heads = v, map[string]headRow{}
+	}
+	return tx, nil
+}
+
+// dataVersion returns the data version of the batch connection's database file
+// (SQLITE_FCNTL_DATA_VERSION): it moves with each commit of the connection, and when
+// a transaction of the connection begins after another connection (of this process
+// or another) committed. Reading it runs no statement. The caller holds wmu.
+func (b *txBatcher) dataVersion() (uint32, error) {
+	var v uint32
+	err := b.conn.Raw(func(dc any) error {
+		fc, ok := dc.(interface {
+			FileControlDataVersion(dbName string) (uint32, error)
+		})
+		if !ok {
+			return errors.New("sqlite: the driver does not report the data version")
+		}
+		var err error
+		v, err = fc.FileControlDataVersion("main")
+		return err
+	})
+	return v, err
+}
+
+// release gives the batch connection back to the pool and forgets the kept heads
+// (after an error that may have left either in doubt, and when the Store closes).
+// The caller holds wmu.
+func (b *txBatcher) release() {
+	if b.conn != nil {
+		b.conn.Close()
+		b.conn = nil
+	}
+	b.heads = nil
+}
+
+// close releases the batch connection for good: later batches run on the pool.
+func (b *txBatcher) close() {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	b.closed = true
+	b.release()
+}
+
+// cachedHead returns the kept head row of tenant id, if any. Only a job (running on
+// the leader, under wmu) calls it.
+func (b *txBatcher) cachedHead(id string) (headRow, bool) {
+	h, ok := b.heads[id]
+	return h, ok
+}
+
+// keepHead records h as tenant id's head row in the batch's transaction: a job calls
+// it as its last step. If the job's changes are then rolled back, so is everything
+// kept (see commit).
+func (b *txBatcher) keepHead(id string, h headRow) {
+	if b.heads != nil {
+		b.heads[id] = h
+	}
+}
+
+// forgetHead drops the kept head row of tenant id (a job of the tenant failed).
+func (b *txBatcher) forgetHead(id string) { delete(b.heads, id) }
 
 // runJob runs fn, turning a panic into its error.
 func runJob(fn func(tx *sql.Tx) error, tx *sql.Tx) (err error) {

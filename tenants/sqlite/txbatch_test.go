@@ -20,7 +20,7 @@ func newBatcher(t *testing.T) (*txBatcher, *sql.DB) {
 	if _, err := db.Exec(`CREATE TABLE t (k TEXT PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
-	return &txBatcher{db: db, wmu: &sync.Mutex{}}, db
+	return &txBatcher{db: db, wmu: &sync.Mutex{}, stmts: &stmtCache{db: db}}, db
 }
 
 func insert(k string) func(tx *sql.Tx) error {

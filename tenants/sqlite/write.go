@@ -17,26 +17,44 @@ var _ index.Writer = (*Store)(nil)
 
 // Write runs fn in a write transaction of the tenant, inside the cross-tenant batch
 // (txbatch.go), and sets the tenant's head_seq to the last appended seq before the
-// batch commits.
+// batch commits. The head row is read from the batcher's kept heads when it has it
+// (no other connection committed since); the UPDATE still checks that the row holds
+// what was read, so a kept head that were wrong would fail the write, not fork the log.
 func (r *Store) Write(ctx context.Context, tenantID string, o index.WriteOptions, fn func(index.Tx) error) error {
-	return r.Batch(ctx, func(tx *sql.Tx) error {
+	return r.Batch(ctx, func(tx *sql.Tx) (err error) {
+		defer func() {
+			if err != nil {
+				r.txb.forgetHead(tenantID)
+			}
+		}()
 		w := &writeTx{ctx: ctx, q: r.InTx(tx), tid: tenantID, keepUndo: o.KeepUndo}
-		err := w.q.QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, tenantID).Scan(&w.epoch, &w.seq)
-		if errors.Is(err, sql.ErrNoRows) {
-			return index.ErrNoTenant
-		}
-		if err != nil {
-			return err
+		if h, ok := r.txb.cachedHead(tenantID); ok {
+			w.epoch, w.seq = h.epoch, h.seq
+		} else {
+			err := w.q.QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, tenantID).Scan(&w.epoch, &w.seq)
+			if errors.Is(err, sql.ErrNoRows) {
+				return index.ErrNoTenant
+			}
+			if err != nil {
+				return err
+			}
 		}
 		w.base = w.seq
 		if err := fn(w); err != nil {
 			return err
 		}
-		if w.seq == w.base {
-			return nil
+		if w.seq != w.base {
+			res, err := w.q.ExecContext(ctx, `UPDATE tenants SET head_seq = ? WHERE id = ? AND epoch = ? AND head_seq = ?`,
+				w.seq, tenantID, w.epoch, w.base)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return fmt.Errorf("sqlite: head row of tenant %s is no longer %s/%d (%d rows, %v)", tenantID, w.epoch, w.base, n, err)
+			}
 		}
-		_, err = w.q.ExecContext(ctx, `UPDATE tenants SET head_seq = ? WHERE id = ?`, w.seq, tenantID)
-		return err
+		r.txb.keepHead(tenantID, headRow{w.epoch, w.seq})
+		return nil
 	})
 }
 

@@ -1,0 +1,114 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/index"
+	"github.com/syncspace/syncspace/tenants/sqlite"
+)
+
+// BenchmarkWriteTenants is the SQL half of the commits row: 32 writers each commit
+// one new file (a change-log row and an entry) per Write, spread over 100 tenants
+// against all into one tenant, in ABBA halves. It reports the CPU time per write
+// (getrusage of the process) and the writes per transaction of each side; each
+// side's goroutines carry the profiler label side=m or side=o:
+//
+//	go test -run XXX -bench WriteTenants -benchtime 8000x ./tenants/sqlite/
+func BenchmarkWriteTenants(b *testing.B) {
+	const writers, ntenants = 32, 100
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "syncd.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	st, err := sqlite.NewStore(ctx, db, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(st.Close)
+	ids := make([]string, ntenants)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("8f0c6a1e-0000-4000-8000-%012d", i)
+		if err := st.CreateTenant(ctx, index.Tenant{Name: fmt.Sprintf("t%03d", i), ID: ids[i]}, "epoch"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	type side struct {
+		name         string
+		tenant       func(i int) string
+		cpu, t       time.Duration
+		n, txs       int64
+		first, after int64
+	}
+	run := func(s *side, from, to int) {
+		var next atomic.Int64
+		next.Store(int64(from))
+		var wg sync.WaitGroup
+		c0, b0, t0 := cpu(), st.Batches(), time.Now()
+		for range writers {
+			wg.Go(func() {
+				pprof.Do(ctx, pprof.Labels("side", s.name), func(ctx context.Context) {
+					for {
+						i := int(next.Add(1) - 1)
+						if i >= to {
+							return
+						}
+						m := protocol.Metadata{Path: fmt.Sprintf("dir/%s%07d.bin", s.name, i), Size: 4096,
+							Hash: fmt.Sprintf("%064x", i), Modified: time.Unix(int64(i), 0)}
+						if err := st.Write(ctx, s.tenant(i), index.WriteOptions{}, func(tx index.Tx) error {
+							_, seq := tx.Head()
+							m.Seq = seq + 1
+							ev := protocol.Event{Type: protocol.TypeFileOperation, Seq: m.Seq,
+								Operation: protocol.NewOperation(protocol.OpCreate, "", m)}
+							if err := tx.Append(ev, 0, time.Now()); err != nil {
+								return err
+							}
+							return tx.PutEntry(m)
+						}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+		}
+		wg.Wait()
+		s.t += time.Since(t0)
+		s.cpu += cpu() - c0
+		s.txs += st.Batches() - b0
+		s.n += int64(to - from)
+	}
+	many := &side{name: "m", tenant: func(i int) string { return ids[i%ntenants] }}
+	one := &side{name: "o", tenant: func(int) string { return ids[0] }}
+	half := max(b.N/2, writers)
+	b.ResetTimer()
+	run(one, 0, half)
+	run(many, 0, half)
+	run(many, half, 2*half)
+	run(one, half, 2*half)
+	b.StopTimer()
+	for _, s := range []*side{many, one} {
+		b.ReportMetric(float64(s.cpu.Microseconds())/float64(s.n), s.name+"-cpu-µs/op")
+		b.ReportMetric(float64(s.n)/float64(s.txs), s.name+"-writes/tx")
+		b.ReportMetric(float64(s.n)/s.t.Seconds(), s.name+"-writes/s")
+	}
+}
+
+// cpu is the process's user and system CPU time so far.
+func cpu() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
