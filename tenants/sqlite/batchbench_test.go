@@ -44,11 +44,10 @@ func BenchmarkWriteTenants(b *testing.B) {
 		}
 	}
 	type side struct {
-		name         string
-		tenant       func(i int) string
-		cpu, t       time.Duration
-		n, txs       int64
-		first, after int64
+		name   string
+		tenant func(i int) string
+		cpu, t time.Duration
+		n, txs int64
 	}
 	run := func(s *side, from, to int) {
 		var next atomic.Int64
