@@ -63,12 +63,17 @@ type streamed struct {
 func streamUpload(ctx context.Context, d Deltaer, path string, f io.ReaderAt, size int64, base []chunk.Chunk, o UploadOptions) streamed {
 	pr, pw := io.Pipe()
 	answer := make(chan streamed, 1)
-	go func() {
-		meta, _, err := d.UploadDelta(ctx, path, pr, o)
-		pr.CloseWithError(errAnswered) // unblock the writer if the body was not read
-		answer <- streamed{meta: meta, err: err}
-	}()
-	em := newEmitter(pw, f, base, int64(maxLiteralShare*float64(size)))
+	// The request starts at the body's first byte: while the content read so far is
+	// the base's own prefix, nothing is sent (a file touched or rewritten unchanged
+	// makes no request and costs the server nothing).
+	body := &startOnWrite{w: pw, start: func() {
+		go func() {
+			meta, _, err := d.UploadDelta(ctx, path, pr, o)
+			pr.CloseWithError(errAnswered) // unblock the writer if the body was not read
+			answer <- streamed{meta: meta, err: err}
+		}()
+	}}
+	em := newEmitter(body, f, base, int64(maxLiteralShare*float64(size)))
 	s := chunk.NewSumFunc(em.chunk)
 	_, rerr := s.ReadFrom(&stoppable{r: io.NewSectionReader(f, 0, size), stop: &em.stop})
 	sum, list := s.Finish()
@@ -92,8 +97,10 @@ func streamUpload(ctx context.Context, d Deltaer, path string, f io.ReaderAt, si
 	}
 	out.whole, out.changed = errors.Is(err, errTooLiteral), errors.Is(err, errChangedHash)
 	pw.CloseWithError(err) // nil: the body ends; else the request is broken off
-	a := <-answer
-	out.meta, out.err = a.meta, a.err
+	if body.started.Load() {
+		a := <-answer
+		out.meta, out.err = a.meta, a.err
+	}
 	if (err == nil || out.same) && out.readErr == nil {
 		out.list = list
 	}
@@ -119,6 +126,7 @@ type emitter struct {
 	limit int64              // the most literal bytes worth a delta
 	buf   []byte
 	lit   int64
+	held  bool        // the content so far is the base's prefix: nothing sent yet
 	err   error       // the first failure; set on the Sum's goroutine, read after Finish
 	stop  atomic.Bool // tells the reader to stop: the upload cannot go on
 }
@@ -130,16 +138,38 @@ func newEmitter(w io.Writer, src io.ReaderAt, base []chunk.Chunk, limit int64) *
 			at[c.Hash] = c.Offset
 		}
 	}
-	return &emitter{w: delta.NewWriter(w), src: src, at: at, limit: limit}
+	return &emitter{w: delta.NewWriter(w), src: src, at: at, limit: limit, held: true}
 }
 
-// chunk emits the op of one chunk of the new content.
+// startOnWrite is the request body: start runs once, before the first write.
+type startOnWrite struct {
+	w       io.Writer
+	start   func()
+	started atomic.Bool
+}
+
+func (s *startOnWrite) Write(p []byte) (int, error) {
+	if !s.started.Load() {
+		s.started.Store(true)
+		s.start()
+	}
+	return s.w.Write(p)
+}
+
+// chunk emits the op of one chunk of the new content. While every chunk so far is
+// the base's chunk at the same offset (held), the copies merge into one op that is not
+// written: the request starts at the first chunk that differs.
 func (m *emitter) chunk(c chunk.Chunk) {
 	if m.err != nil {
 		return
 	}
-	if off, ok := m.at[c.Hash]; ok {
-		if m.w.Copy(off, c.Size) == nil && m.w.Pending() >= streamRun {
+	off, ok := m.at[c.Hash]
+	if m.held && (!ok || off != c.Offset) {
+		m.held = false
+		m.fail(m.w.Flush()) // the base's prefix read so far: the server copies it now
+	}
+	if ok {
+		if m.w.Copy(off, c.Size) == nil && !m.held && m.w.Pending() >= streamRun {
 			m.w.Flush()
 		}
 		m.fail(m.w.Copy(0, 0)) // the writer's first error, if any

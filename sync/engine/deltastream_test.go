@@ -72,10 +72,12 @@ type bodyDeltaer struct {
 	hash    [32]byte
 	hashed  bool
 	err     error
+	called  bool
 }
 
 func (d *bodyDeltaer) UploadDelta(_ context.Context, _ string, body io.ReadCloser, o UploadOptions) (protocol.Metadata, bool, error) {
 	defer body.Close()
+	d.called = true
 	r := delta.NewReader(bytes.NewReader(d.base), int64(len(d.base)), body)
 	r.RequireHash(nil)
 	d.content, d.err = io.ReadAll(r)
@@ -88,7 +90,8 @@ func (d *bodyDeltaer) UploadDelta(_ context.Context, _ string, body io.ReadClose
 
 // TestStreamUpload: the op stream decodes to the file with its hash last; a file
 // that is mostly new, that holds the base's content, or that no longer has the hash
-// it was planned with is broken off before its end (nothing a server would commit).
+// it was planned with is broken off before its end (nothing a server would commit);
+// content that is the base's all along makes no request at all.
 func TestStreamUpload(t *testing.T) {
 	ctx := context.Background()
 	base := randomBytes(1, 6<<20)
@@ -96,6 +99,7 @@ func TestStreamUpload(t *testing.T) {
 	edited := bytes.Clone(base)
 	edited[3<<20] ^= 1
 	fresh := randomBytes(3, 6<<20)
+	prefix := base[:bl[len(bl)/2].Offset] // the base cut at a chunk boundary
 	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 	for _, tc := range []struct {
 		name                 string
@@ -106,6 +110,7 @@ func TestStreamUpload(t *testing.T) {
 	}{
 		{"one byte changed", edited, "", false, false, false, true},
 		{"one byte changed, hash declared", edited, sum(edited), false, false, false, true},
+		{"the base's prefix", prefix, "", false, false, false, true},
 		{"mostly new", fresh, "", true, false, false, false},
 		{"the base's content", base, "", false, true, false, false},
 		{"changed since hashed", edited, sum(base), false, false, true, false},
@@ -116,6 +121,12 @@ func TestStreamUpload(t *testing.T) {
 			res := streamUpload(ctx, d, "f", bytes.NewReader(tc.file), int64(len(tc.file)), bl, o)
 			if res.whole != tc.whole || res.same != tc.same || res.changed != tc.changed {
 				t.Fatalf("whole %v same %v changed %v", res.whole, res.same, res.changed)
+			}
+			if tc.same {
+				if d.called {
+					t.Fatal("a request was made for the base's own content")
+				}
+				return
 			}
 			if !tc.complete {
 				if d.err == nil || d.hashed {
