@@ -123,24 +123,15 @@ func (c *metaCache) forgetTree(p string) {
 	}
 }
 
-// lookupManyCached is lookupMany (the check before an upload's body) answered from
-// the metadata cache for the paths it holds, on a single node; the index is asked
-// only for the others, and the ancestors it returns fill the cache (the last path,
-// usually a new file's, does not: it would only crowd the cache out). A last path
-// that a directory's known names (dirNames) show absent needs no query; a directory
-// that keeps getting new files has its names loaded (loadDirNames).
-func (s *committer) lookupManyCached(ctx context.Context, paths []string) (map[string]*entry, error) {
-	if !s.reg.inProcess {
-		return s.lookupMany(ctx, paths)
-	}
-	found := make(map[string]*entry, len(paths))
-	var miss []string
-	var gen uint64
-	var lastKey string
+// split answers paths from the cache: found holds copies of the entries it has (a
+// path it knows absent is left out), miss the paths it does not hold, in order, and
+// gen the cache's generation when the first miss was read (a write begun since then
+// refuses fills made from an index read).
+func (c *metaCache) split(paths []string) (found map[string]*entry, miss []string, gen uint64) {
+	found = make(map[string]*entry, len(paths))
 	for _, p := range paths {
 		k := pathrule.FoldKey(p)
-		lastKey = k
-		e, ok, g := s.meta.get(k)
+		e, ok, g := c.get(k)
 		if len(miss) == 0 {
 			gen = g // the earliest gen: a write begun since any of these reads refuses the fills
 		}
@@ -152,10 +143,25 @@ func (s *committer) lookupManyCached(ctx context.Context, paths []string) (map[s
 		}
 		miss = append(miss, p)
 	}
+	return found, miss, gen
+}
+
+// lookupManyCached is lookupMany (the check before an upload's body) answered from
+// the metadata cache for the paths it holds, on a single node; the index is asked
+// only for the others, and the ancestors it returns fill the cache (the last path,
+// usually a new file's, does not: it would only crowd the cache out). A last path
+// that a directory's known names (dirNames) show absent needs no query; a directory
+// that keeps getting new files has its names loaded (loadDirNames).
+func (s *committer) lookupManyCached(ctx context.Context, paths []string) (map[string]*entry, error) {
+	if !s.reg.inProcess {
+		return s.lookupMany(ctx, paths)
+	}
+	found, miss, gen := s.meta.split(paths)
 	if len(miss) == 0 {
 		return found, nil
 	}
 	last := paths[len(paths)-1]
+	lastKey := pathrule.FoldKey(last)
 	// A new file in a directory whose names are known: no query at all.
 	_, dirKey, isDir := parentDir(paths, found)
 	if len(miss) == 1 && miss[0] == last && isDir && s.meta.absent(dirKey, lastKey) {
@@ -194,18 +200,7 @@ func (s *committer) lookupInSection(ctx context.Context, rest, all []string, see
 	if !s.reg.inProcess {
 		return s.lookupMany(ctx, rest)
 	}
-	found := make(map[string]*entry, len(rest))
-	var miss []string
-	for _, p := range rest {
-		k := pathrule.FoldKey(p)
-		if e, ok, _ := s.meta.get(k); ok {
-			if e != nil {
-				found[k] = cloneEntry(e)
-			}
-			continue
-		}
-		miss = append(miss, p)
-	}
+	found, miss, _ := s.meta.split(rest)
 	if len(miss) == 0 {
 		return found, nil
 	}
