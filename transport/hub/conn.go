@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"golang.org/x/time/rate"
 
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/sync/pathscope"
@@ -26,52 +25,54 @@ const closeGrace = time.Second
 // opTimeout bounds one client FileOperation or one replay page read.
 const opTimeout = 30 * time.Second
 
-// conn is one WebSocket connection.
+// conn is one WebSocket connection. Every idle socket holds one, so its fields are
+// ordered to pack (see docs/BENCHMARKS.md, idle connection memory): keep small fields
+// together when adding one.
 type conn struct {
 	h           *Hub
-	authReq     *http.Request // until authenticated: peer and X-Forwarded-For, for the failed-auth limiter
-	id          string
-	remote      string
-	peerCert    *x509.Certificate // the TLS client certificate, nil if none (certificate-bound tokens)
-	connectedAt int64             // unix nanos
 	ws          *websocket.Conn
-	limiter     *rate.Limiter
+	authReq     *http.Request     // until authenticated: peer and X-Forwarded-For, for the failed-auth limiter
+	peerCert    *x509.Certificate // the TLS client certificate, nil if none (certificate-bound tokens)
+	remote      string
+	connectedAt int64 // unix nanos
+	id          connID
+	subIdx      int32 // in the tenant hub's live set, -1 if not there (guarded by its mu)
 
-	principal atomic.Pointer[auth.Principal]
+	// principal is shared by the sockets of one token (Hub.sharePrincipal). Its
 	// tenant and subject are fixed at authentication (Refresh keeps both).
-	tenant  string
-	subject string
-	scope   *pathscope.Scope // the token's path scope, nil for the whole tenant; fixed like subject
+	principal atomic.Pointer[auth.Principal]
+	scope     *pathscope.Scope // the token's path scope, nil for the whole tenant; fixed like the tenant
 
-	infoMu   sync.Mutex
-	clientID string // set once by Subscribe, before the conn joins its tenant hub
+	infoMu     sync.Mutex    // clientID, readerDone and readerEnd
+	clientID   string        // set once by Subscribe, before the conn joins its tenant hub
+	readerDone chan struct{} // closed when the reader ends; made on demand (readerEndedChan)
 
-	batch      atomic.Bool
-	subscribed atomic.Bool
-	space      Space      // set by Subscribe or the first FileOperation (reader only)
-	th         *tenantHub // set by Subscribe (reader; read by writer after a replay item)
+	space Space      // set by Subscribe or the first FileOperation (reader only)
+	th    *tenantHub // set by Subscribe (reader; read by writer after a replay item)
 
-	// Guarded by the tenant hub's mu.
-	from   int64 // live events with seq ≤ from are not sent
-	subIdx int
+	from int64 // live events with seq ≤ from are not sent (guarded by the tenant hub's mu)
 
 	q          queue
 	wmu        sync.Mutex // serialises socket writes: data batches, pongs, the close frame
-	wdl        int64      // unix nanos of the socket's write deadline set by writeRaw; 0 = unknown (wmu)
-	broken     bool       // a data write ended part-way: no frame may follow (wmu)
 	dlMu       sync.Mutex // orders writeRaw's deadline before the closer's, never after
+	wdl        int64      // unix nanos of the socket's write deadline set by writeRaw; 0 = unknown (wmu)
 	msgsIn     atomic.Int64
 	msgsOut    atomic.Int64
 	lastActive atomic.Int64 // unix nanos of the last frame received
-	lastPing   atomic.Int64 // unix nanos of the last ping sent
+	inbound    msgBucket    // the inbound message rate (reader only)
+	batch      atomic.Bool
+	subscribed atomic.Bool
 	authed     atomic.Bool
 	closed     atomic.Bool // the connection is closing
 	closeOnce  sync.Once
-	readerDone chan struct{}  // closed when the reader ends
+	broken     bool           // a data write ended part-way: no frame may follow (wmu)
+	readerEnd  bool           // the reader has ended (infoMu)
 	wg         sync.WaitGroup // the writer and closer goroutines
 }
 
-func (h *Hub) newConn(r *http.Request, ws *websocket.Conn) *conn {
+// newConn builds the connection of an upgraded request; p is the principal of the
+// upgrade's Authorization header, nil when the client is to send an Auth frame.
+func (h *Hub) newConn(r *http.Request, ws *websocket.Conn, p *auth.Principal) *conn {
 	now := time.Now()
 	c := &conn{
 		h:           h,
@@ -81,21 +82,35 @@ func (h *Hub) newConn(r *http.Request, ws *websocket.Conn) *conn {
 		peerCert:    peerCertificate(r),
 		connectedAt: now.UnixNano(),
 		subIdx:      -1,
-		readerDone:  make(chan struct{}),
 	}
-	c.q.limit, c.q.replyRoom = h.opts.SendQueue, h.opts.MessageBurst
-	c.limiter = rate.NewLimiter(rate.Limit(h.opts.MessageRate), h.opts.MessageBurst)
 	c.q.c = c
-	c.authReq = &http.Request{
-		Method:     http.MethodGet,
-		URL:        &url.URL{Path: r.URL.Path},
-		RemoteAddr: r.RemoteAddr,
-		Header:     http.Header{"X-Forwarded-For": r.Header.Values("X-Forwarded-For")},
-		TLS:        r.TLS, // the client certificate, for certificate-bound tokens
+	if p == nil {
+		c.authReq = &http.Request{
+			Method:     http.MethodGet,
+			URL:        &url.URL{Path: r.URL.Path},
+			RemoteAddr: r.RemoteAddr,
+			Header:     http.Header{"X-Forwarded-For": r.Header.Values("X-Forwarded-For")},
+			TLS:        r.TLS, // the client certificate, for certificate-bound tokens
+		}
 	}
 	c.lastActive.Store(now.UnixNano())
-	c.lastPing.Store(now.UnixNano())
 	return c
+}
+
+// tenant is the authenticated connection's tenant ("" before authentication).
+func (c *conn) tenant() string {
+	if p := c.principal.Load(); p != nil {
+		return p.Tenant
+	}
+	return ""
+}
+
+// subject is the authenticated connection's subject ("" before authentication).
+func (c *conn) subject() string {
+	if p := c.principal.Load(); p != nil {
+		return p.Subject
+	}
+	return ""
 }
 
 func (c *conn) info() ConnInfo {
@@ -103,7 +118,7 @@ func (c *conn) info() ConnInfo {
 	id := c.clientID
 	c.infoMu.Unlock()
 	ci := ConnInfo{
-		ID:          c.id,
+		ID:          c.id.String(),
 		ClientID:    id,
 		RemoteAddr:  c.remote,
 		ConnectedAt: time.Unix(0, c.connectedAt).UTC(),
@@ -132,11 +147,39 @@ func (c *conn) start() {
 	go c.readLoop()
 }
 
+// setAuthenticated makes p, already counted by register or authenticated (which
+// may have swapped it for the equal principal the token's other sockets share), the
+// connection's principal.
 func (c *conn) setAuthenticated(p *auth.Principal) {
 	c.authReq = nil
-	c.tenant, c.subject, c.scope = p.Tenant, p.Subject, p.Scope
+	c.scope = p.Scope
 	c.principal.Store(p)
 	c.authed.Store(true)
+}
+
+// readerEndedChan returns a channel closed once the reader has ended. It is made on
+// demand (only a closer that sent a close frame waits for the reader), so that an
+// idle connection holds none.
+func (c *conn) readerEndedChan() <-chan struct{} {
+	c.infoMu.Lock()
+	defer c.infoMu.Unlock()
+	if c.readerDone == nil {
+		c.readerDone = make(chan struct{})
+		if c.readerEnd {
+			close(c.readerDone)
+		}
+	}
+	return c.readerDone
+}
+
+// readerEnded records that the reader has ended and wakes a closer waiting for it.
+func (c *conn) readerEnded() {
+	c.infoMu.Lock()
+	defer c.infoMu.Unlock()
+	c.readerEnd = true
+	if c.readerDone != nil {
+		close(c.readerDone)
+	}
 }
 
 func (c *conn) closing() bool { return c.closed.Load() }
@@ -157,7 +200,7 @@ func (c *conn) closer(code int, reason string) {
 	if code != 0 && c.writeCloseFrame(code, reason) {
 		t := time.NewTimer(closeGrace)
 		select {
-		case <-c.readerDone:
+		case <-c.readerEndedChan():
 		case <-t.C:
 		}
 		t.Stop()
@@ -195,7 +238,7 @@ func (c *conn) writeCloseFrame(code int, reason string) bool {
 	}
 	c.wmu.Unlock()
 	if err != nil {
-		c.h.log.Info("close frame not sent in time: connection cut", "conn", c.id, "code", code, "err", err)
+		c.h.log.Info("close frame not sent in time: connection cut", "conn", c.id.String(), "code", code, "err", err)
 		return false
 	}
 	return true
@@ -207,8 +250,9 @@ func (c *conn) abort() {
 	_ = c.ws.Close()
 }
 
-// housekeep is called by the sweeper: token expiry and validity, ping, idle timeout.
-func (c *conn) housekeep(now time.Time) {
+// housekeep is called by the sweeper (prev is its previous round, or its start):
+// token expiry and validity, ping, idle timeout.
+func (c *conn) housekeep(prev, now time.Time) {
 	c.q.sweep()
 	if c.closing() {
 		return
@@ -223,7 +267,7 @@ func (c *conn) housekeep(now time.Time) {
 		case err == nil:
 		case protocol.CodeOf(err) == protocol.CodeInternal:
 			// A failing store is not a revocation: keep the socket, check again.
-			c.h.log.Warn("token check failed", "conn", c.id, "err", err)
+			c.h.log.Warn("token check failed", "conn", c.id.String(), "err", err)
 		case errors.Is(err, auth.ErrTokenExpired):
 			c.close(protocol.CloseTokenExpired, "token expired")
 			return
@@ -236,10 +280,19 @@ func (c *conn) housekeep(now time.Time) {
 			return
 		}
 	}
-	if now.Sub(time.Unix(0, c.lastPing.Load())) >= c.h.opts.PingInterval {
-		c.lastPing.Store(now.UnixNano())
+	if pingDue(c.connectedAt, prev.UnixNano(), now.UnixNano(), c.h.opts.PingInterval) {
 		c.q.pingDue()
 	}
+}
+
+// pingDue reports whether a connection made at connected (unix nanos, like prev and
+// now) is due a WebSocket ping in the sweep at now, the previous sweep having run at
+// prev: a connection is pinged every interval from its start, in the first sweep at or
+// after each multiple. Derived from the connection's start, it needs no per-socket
+// record of the last ping.
+func pingDue(connected, prev, now int64, interval time.Duration) bool {
+	n := int64(interval)
+	return (now-connected)/n > max(prev-connected, 0)/n
 }
 
 // send queues a reply; on overflow the connection is closed with 4008.
@@ -257,7 +310,7 @@ func (c *conn) sendError(err error, opID string) {
 	if errors.As(err, &pe) && code != protocol.CodeInternal {
 		msg = pe.Message
 	} else if code == protocol.CodeInternal {
-		c.h.log.Error("ws operation failed", "conn", c.id, "tenant", c.tenant, "err", err)
+		c.h.log.Error("ws operation failed", "conn", c.id.String(), "tenant", c.tenant(), "err", err)
 	}
 	c.send(encodeError(code, msg, opID))
 }

@@ -35,7 +35,7 @@ func framePair(t *testing.T, opts Options) (*conn, *websocket.Conn) {
 	}
 	ws := <-got
 	t.Cleanup(func() { cl.Close(); ws.Close() })
-	c := &conn{h: h, ws: ws, readerDone: make(chan struct{})}
+	c := &conn{h: h, ws: ws}
 	c.q.c = c
 	return c, cl
 }

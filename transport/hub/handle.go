@@ -69,7 +69,7 @@ func (c *conn) openSpace() (Space, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	sp, err := c.h.reg.OpenSpace(ctx, c.tenant)
+	sp, err := c.h.reg.OpenSpace(ctx, c.tenant())
 	if err != nil {
 		return nil, err
 	}
@@ -95,6 +95,6 @@ func (c *conn) subscribe(m protocol.Message) {
 	c.infoMu.Unlock()
 	c.batch.Store(m.Batch)
 	c.subscribed.Store(true)
-	c.th = c.h.acquireTenant(c.tenant)
+	c.th = c.h.acquireTenant(c.tenant())
 	c.th.subscribe(c, sp, m.Since, m.Epoch)
 }

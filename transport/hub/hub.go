@@ -28,8 +28,6 @@ package hub
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -136,9 +134,9 @@ type Hub struct {
 	mem      memRelease // the sweeper's own: memory back to the OS after storms
 
 	mu          sync.RWMutex
-	conns       map[string]*conn
-	perToken    map[string]int // jti → live sockets
-	perTenant   map[string]int // tenant → authenticated sockets (metrics)
+	conns       map[connID]*conn
+	perToken    map[string]tokenUse // jti → live sockets and their principal
+	perTenant   map[string]int      // tenant → authenticated sockets (metrics)
 	tenants     map[string]*tenantHub
 	closing     bool
 	unavailable atomic.Bool    // SetUnavailable: new sockets refused
@@ -146,6 +144,12 @@ type Hub struct {
 	sweeperStop chan struct{}
 	sweeperDone chan struct{}
 }
+
+// readBufferSize is each connection's read buffer: gorilla's smallest (it must hold a
+// control frame's 125-byte payload), since every idle socket keeps its buffer. Frame
+// headers are read through it; larger payloads are read past it, straight into the
+// message (TestFrameLargerThanReadBuffer).
+const readBufferSize = 128
 
 // writeBufferPool is shared by every connection: a buffer is held only while a frame
 // is being written, so idle connections own none.
@@ -163,8 +167,8 @@ func New(opts Options, d Deps) *Hub {
 		metrics:     d.Metrics,
 		log:         d.Logger,
 		allowed:     map[string]bool{},
-		conns:       map[string]*conn{},
-		perToken:    map[string]int{},
+		conns:       map[connID]*conn{},
+		perToken:    map[string]tokenUse{},
 		perTenant:   map[string]int{},
 		tenants:     map[string]*tenantHub{},
 		sweeperStop: make(chan struct{}),
@@ -179,7 +183,7 @@ func New(opts Options, d Deps) *Hub {
 	}
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  opts.WriteTimeout,
-		ReadBufferSize:    256,
+		ReadBufferSize:    readBufferSize,
 		WriteBufferSize:   4096,
 		WriteBufferPool:   writeBufferPool,
 		CheckOrigin:       h.checkOrigin,
@@ -289,10 +293,7 @@ func (h *Hub) Handler(c echo.Context) error {
 		_ = ws.Close()
 		return nil
 	}
-	cn := h.newConn(r, ws)
-	if p != nil {
-		cn.setAuthenticated(p)
-	}
+	cn := h.newConn(r, ws, p)
 	if code, reason := h.register(cn, p); code != 0 {
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 		_ = ws.Close()
@@ -342,30 +343,6 @@ func (h *Hub) remoteAddr(r *http.Request) string {
 	return r.RemoteAddr
 }
 
-func newID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// reserve takes one of the token's socket slots before the upgrade; false when the
-// cap is reached. register keeps it, unreserve gives it back.
-func (h *Hub) reserve(jti string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.perToken[jti] >= h.opts.PerToken {
-		return false
-	}
-	h.perToken[jti]++
-	return true
-}
-
-func (h *Hub) unreserve(jti string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.decToken(jti)
-}
-
 func (h *Hub) isClosing() bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -373,7 +350,8 @@ func (h *Hub) isClosing() bool {
 }
 
 // register adds cn to the connection table; with p (whose token slot the caller
-// reserved) it counts the tenant's connection. When the hub is shutting down it gives
+// reserved) it makes p, or the equal principal the token's other sockets hold, cn's
+// principal and counts the tenant's connection. When the hub is shutting down it gives
 // the slot back and fails with a close code.
 func (h *Hub) register(cn *conn, p *auth.Principal) (code int, reason string) {
 	h.mu.Lock()
@@ -385,52 +363,13 @@ func (h *Hub) register(cn *conn, p *auth.Principal) (code int, reason string) {
 		return protocol.CloseGoingAway, "server shutting down"
 	}
 	if p != nil {
+		cn.setAuthenticated(h.sharedPrincipalLocked(p))
 		h.perTenant[p.Tenant]++
 		h.metrics.ConnOpened(p.Tenant)
 	}
 	h.conns[cn.id] = cn
 	h.connWG.Add(1)
 	return 0, ""
-}
-
-// authenticated counts an Auth-frame-authenticated connection against p's cap.
-func (h *Hub) authenticated(p *auth.Principal) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.perToken[p.JTI] >= h.opts.PerToken {
-		return false
-	}
-	h.perToken[p.JTI]++
-	h.perTenant[p.Tenant]++
-	h.metrics.ConnOpened(p.Tenant)
-	return true
-}
-
-// refreshed moves c's socket slot from its current token to p's and makes p the
-// connection's principal, both under h.mu so that the count always matches what the
-// connections hold. The cap counts here too (SPEC §4: a Refresh to a token already
-// at its cap is refused, and the socket keeps its old token): false, nothing changed.
-func (h *Hub) refreshed(c *conn, p *auth.Principal) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	old := c.principal.Load()
-	if old.JTI != p.JTI {
-		if h.perToken[p.JTI] >= h.opts.PerToken {
-			return false
-		}
-		h.decToken(old.JTI)
-		h.perToken[p.JTI]++
-	}
-	c.principal.Store(p)
-	return true
-}
-
-func (h *Hub) decToken(jti string) {
-	if h.perToken[jti] <= 1 {
-		delete(h.perToken, jti)
-	} else {
-		h.perToken[jti]--
-	}
 }
 
 // unregister removes cn from the tables; it is called once per registered conn.
@@ -469,8 +408,12 @@ func (h *Hub) Connections() []ConnInfo {
 // close code 1000 and reason "closed by operator"; the client may reconnect. It
 // reports whether such a connection existed.
 func (h *Hub) Disconnect(id string) bool {
+	key, ok := parseConnID(id)
+	if !ok {
+		return false
+	}
 	h.mu.RLock()
-	c := h.conns[id]
+	c := h.conns[key]
 	h.mu.RUnlock()
 	if c == nil {
 		return false
@@ -520,6 +463,7 @@ func (h *Hub) sweep() {
 	t := time.NewTicker(h.opts.CheckInterval)
 	defer t.Stop()
 	var batch []*conn
+	prev := time.Now() // the previous round, for pings (pingDue)
 	for {
 		select {
 		case <-h.sweeperStop:
@@ -534,8 +478,9 @@ func (h *Hub) sweep() {
 		h.mu.RUnlock()
 		now := time.Now()
 		for _, c := range batch {
-			c.housekeep(now)
+			c.housekeep(prev, now)
 		}
+		prev = now
 		if h.mem.observe(now, len(batch)) {
 			h.mem.release()
 		}

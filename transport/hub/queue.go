@@ -27,19 +27,16 @@ type replayReq struct {
 // a whole CheckInterval, so an idle connection parks no writer goroutine (there is
 // never more than one) while a busy one does not start a goroutine per message.
 type queue struct {
-	mu    sync.Mutex
-	items []outItem
-	limit int
-	// replyRoom is how far replies may go beyond limit (one inbound burst).
-	replyRoom int
-	ping      bool          // a WebSocket ping is due
-	running   bool          // the writer goroutine runs
-	stopped   bool          // the connection is torn down: no more writers
-	parked    bool          // the writer waits on wake for more
-	active    bool          // the writer took something since the last sweep
-	expire    bool          // the parked writer is to end
-	wake      chan struct{} // while a writer runs (from wakePool); cap 1
-	c         *conn
+	mu      sync.Mutex
+	items   []outItem
+	ping    bool          // a WebSocket ping is due
+	running bool          // the writer goroutine runs
+	stopped bool          // the connection is torn down: no more writers
+	parked  bool          // the writer waits on wake for more
+	active  bool          // the writer took something since the last sweep
+	expire  bool          // the parked writer is to end
+	wake    chan struct{} // while a writer runs (from wakePool); cap 1
+	c       *conn         // its limits are the hub's SendQueue and MessageBurst
 }
 
 // wakePool recycles the writers' wake channels, so that only connections with a
@@ -47,13 +44,15 @@ type queue struct {
 var wakePool = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
 
 // push appends an event (or replay request), or reports false when the queue already
-// holds limit items.
-func (q *queue) push(it outItem) bool { return q.pushUpTo(it, q.limit) }
+// holds SendQueue items.
+func (q *queue) push(it outItem) bool { return q.pushUpTo(it, q.c.h.opts.SendQueue) }
 
 // pushReply appends a reply to the client's own message (Pong, Ack, Error). Replies
-// have room beyond limit for one inbound burst: a client that pings quickly is not a
+// have room beyond SendQueue for one inbound burst (MessageBurst): a client that pings quickly is not a
 // slow consumer, but one that never reads still overflows.
-func (q *queue) pushReply(it outItem) bool { return q.pushUpTo(it, q.limit+q.replyRoom) }
+func (q *queue) pushReply(it outItem) bool {
+	return q.pushUpTo(it, q.c.h.opts.SendQueue+q.c.h.opts.MessageBurst)
+}
 
 func (q *queue) pushUpTo(it outItem, max int) bool {
 	q.mu.Lock()

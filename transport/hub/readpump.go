@@ -25,9 +25,7 @@ func (c *conn) readLoop() {
 	}
 	ws.SetReadLimit(c.h.opts.MaxFrame)
 	_ = ws.SetReadDeadline(time.Now().Add(c.h.opts.PongTimeout))
-	ws.SetPongHandler(func(string) error {
-		return ws.SetReadDeadline(time.Now().Add(c.h.opts.PongTimeout))
-	})
+	ws.SetPongHandler(c.onPong)
 	for {
 		mt, data, err := ws.ReadMessage()
 		if err != nil {
@@ -45,12 +43,17 @@ func (c *conn) readLoop() {
 			c.close(protocol.ClosePolicyViolation, "binary frames are not allowed")
 			continue
 		}
-		if !c.limiter.Allow() {
+		if !c.inbound.allow(c.h.opts.MessageRate, c.h.opts.MessageBurst) {
 			c.close(protocol.ClosePolicyViolation, "too many messages")
 			continue
 		}
 		c.handle(data)
 	}
+}
+
+// onPong is the WebSocket pong handler: the peer is alive, extend the read deadline.
+func (c *conn) onPong(string) error {
+	return c.ws.SetReadDeadline(time.Now().Add(c.h.opts.PongTimeout))
 }
 
 // readFailed closes the connection after a read error.
@@ -105,12 +108,11 @@ func (c *conn) authenticate() bool {
 	if err != nil || p == nil || p.Kind == auth.KindOps || p.Tenant == "" {
 		return fail("invalid token")
 	}
-	if !c.h.authenticated(p) {
+	if !c.h.authenticated(c, p) {
 		c.close(protocol.ClosePolicyViolation, "too many connections for this token")
 		c.drain()
 		return false
 	}
-	c.setAuthenticated(p)
 	c.lastActive.Store(time.Now().UnixNano())
 	return true
 }
@@ -143,7 +145,7 @@ func (c *conn) drain() {
 
 // teardown runs once, when the reader ends.
 func (c *conn) teardown() {
-	close(c.readerDone)
+	c.readerEnded()
 	c.close(0, "")
 	c.q.stop()
 	c.wg.Wait()

@@ -71,7 +71,7 @@ func (t *tenantHub) dispatch(ev *protocol.Event) {
 		if ev.Seq <= c.from {
 			continue
 		}
-		if c.clientID == ev.SourceClient && c.subject == ev.SourceSubject {
+		if c.clientID == ev.SourceClient && c.subject() == ev.SourceSubject {
 			continue
 		}
 		if c.scope != nil {
@@ -89,7 +89,7 @@ func (t *tenantHub) dispatch(ev *protocol.Event) {
 			t.removeAt(i)
 			i--
 			t.h.metrics.SlowConsumerClosed()
-			t.h.log.Info("slow consumer closed", "conn", c.id, "tenant", t.name)
+			t.h.log.Info("slow consumer closed", "conn", c.id.String(), "tenant", t.name)
 			c.close(protocol.CloseSlowConsumer, "slow consumer: resume with since")
 			continue
 		}
@@ -115,7 +115,7 @@ func (t *tenantHub) dispatchScoped(c *conn, ev *protocol.Event) (sent, live bool
 	for _, it := range items {
 		if !c.q.push(it) {
 			t.h.metrics.SlowConsumerClosed()
-			t.h.log.Info("slow consumer closed", "conn", c.id, "tenant", t.name)
+			t.h.log.Info("slow consumer closed", "conn", c.id.String(), "tenant", t.name)
 			c.close(protocol.CloseSlowConsumer, "slow consumer: resume with since")
 			return false, false
 		}
@@ -125,7 +125,7 @@ func (t *tenantHub) dispatchScoped(c *conn, ev *protocol.Event) (sent, live bool
 
 func (t *tenantHub) addLive(c *conn, from int64) {
 	c.from = from
-	c.subIdx = len(t.subs)
+	c.subIdx = int32(len(t.subs))
 	t.subs = append(t.subs, c)
 }
 
@@ -133,7 +133,7 @@ func (t *tenantHub) removeAt(i int) {
 	last := len(t.subs) - 1
 	c := t.subs[i]
 	t.subs[i] = t.subs[last]
-	t.subs[i].subIdx = i
+	t.subs[i].subIdx = int32(i)
 	t.subs[last] = nil
 	t.subs = t.subs[:last]
 	c.subIdx = -1
@@ -143,8 +143,8 @@ func (t *tenantHub) removeAt(i int) {
 func (t *tenantHub) leave(c *conn) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if c.subIdx >= 0 && c.subIdx < len(t.subs) && t.subs[c.subIdx] == c {
-		t.removeAt(c.subIdx)
+	if i := int(c.subIdx); i >= 0 && i < len(t.subs) && t.subs[i] == c {
+		t.removeAt(i)
 	}
 }
 

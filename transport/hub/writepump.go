@@ -132,7 +132,7 @@ func (c *conn) runReplay(fw *frameWriter, r *replayReq) error {
 			if c.closing() {
 				return errClosing
 			}
-			c.h.log.Error("replay failed", "conn", c.id, "tenant", c.tenant, "err", err)
+			c.h.log.Error("replay failed", "conn", c.id.String(), "tenant", c.tenant(), "err", err)
 			c.close(websocket.CloseInternalServerErr, "internal error")
 			return errClosing
 		}
