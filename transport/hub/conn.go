@@ -105,14 +105,6 @@ func (c *conn) tenant() string {
 	return ""
 }
 
-// subject is the authenticated connection's subject ("" before authentication).
-func (c *conn) subject() string {
-	if p := c.principal.Load(); p != nil {
-		return p.Subject
-	}
-	return ""
-}
-
 func (c *conn) info() ConnInfo {
 	c.infoMu.Lock()
 	id := c.clientID
@@ -172,15 +164,6 @@ func (c *conn) readerEndedChan() <-chan struct{} {
 	return c.readerDone
 }
 
-// readerEnded records that the reader has ended and wakes a closer waiting for it.
-func (c *conn) readerEnded() {
-	c.infoMu.Lock()
-	defer c.infoMu.Unlock()
-	c.readerEnd = true
-	if c.readerDone != nil {
-		close(c.readerDone)
-	}
-}
 
 func (c *conn) closing() bool { return c.closed.Load() }
 

@@ -145,7 +145,12 @@ func (c *conn) drain() {
 
 // teardown runs once, when the reader ends.
 func (c *conn) teardown() {
-	c.readerEnded()
+	c.infoMu.Lock()
+	c.readerEnd = true // a closer waiting for the reader (readerEndedChan) goes on
+	if c.readerDone != nil {
+		close(c.readerDone)
+	}
+	c.infoMu.Unlock()
 	c.close(0, "")
 	c.q.stop()
 	c.wg.Wait()

@@ -71,7 +71,7 @@ func (t *tenantHub) dispatch(ev *protocol.Event) {
 		if ev.Seq <= c.from {
 			continue
 		}
-		if c.clientID == ev.SourceClient && c.subject() == ev.SourceSubject {
+		if c.clientID == ev.SourceClient && c.principal.Load().Subject == ev.SourceSubject {
 			continue
 		}
 		if c.scope != nil {
