@@ -164,7 +164,6 @@ func (c *conn) readerEndedChan() <-chan struct{} {
 	return c.readerDone
 }
 
-
 func (c *conn) closing() bool { return c.closed.Load() }
 
 // close starts closing the connection: the writer stops after its current frame, a
