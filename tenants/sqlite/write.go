@@ -21,13 +21,13 @@ var _ index.Writer = (*Store)(nil)
 // (no other connection committed since); the UPDATE still checks that the row holds
 // what was read, so a kept head that were wrong would fail the write, not fork the log.
 func (r *Store) Write(ctx context.Context, tenantID string, o index.WriteOptions, fn func(index.Tx) error) error {
-	return r.Batch(ctx, func(tx *sql.Tx) (err error) {
+	return r.Batch(ctx, func(q Q) (err error) {
 		defer func() {
 			if err != nil {
 				r.txb.forgetHead(tenantID)
 			}
 		}()
-		w := &writeTx{ctx: ctx, q: r.InTx(tx), tid: tenantID, keepUndo: o.KeepUndo}
+		w := &writeTx{ctx: ctx, q: q, tid: tenantID, keepUndo: o.KeepUndo}
 		if h, ok := r.txb.cachedHead(tenantID); ok {
 			w.epoch, w.seq = h.epoch, h.seq
 		} else {
