@@ -111,3 +111,47 @@ func cpu() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkWriteSerial is the SQL half of the small-uploads row: one writer commits
+// one new file (a change-log row and an entry) per Write, so each transaction holds
+// one write, as a serial upload's does. It reports the CPU time per write (getrusage
+// of the process):
+//
+//	go test -run XXX -bench WriteSerial -benchtime 10000x ./tenants/sqlite/
+func BenchmarkWriteSerial(b *testing.B) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "syncd.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	st, err := sqlite.NewStore(ctx, db, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(st.Close)
+	const id = "8f0c6a1e-0000-4000-8000-000000000001"
+	if err := st.CreateTenant(ctx, index.Tenant{Name: "t", ID: id}, "epoch"); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	c0 := cpu()
+	for i := range b.N {
+		m := protocol.Metadata{Path: fmt.Sprintf("dir/f%07d.bin", i), Size: 4096,
+			Hash: fmt.Sprintf("%064x", i), Modified: time.Unix(int64(i), 0)}
+		if err := st.Write(ctx, id, index.WriteOptions{}, func(tx index.Tx) error {
+			_, seq := tx.Head()
+			m.Seq = seq + 1
+			ev := protocol.Event{Type: protocol.TypeFileOperation, Seq: m.Seq,
+				Operation: protocol.NewOperation(protocol.OpCreate, "", m)}
+			if err := tx.Append(ev, 0, time.Now()); err != nil {
+				return err
+			}
+			return tx.PutEntry(m)
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((cpu()-c0).Microseconds())/float64(b.N), "cpu-µs/op")
+}
