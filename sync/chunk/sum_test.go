@@ -38,17 +38,107 @@ func TestSumMatchesSplit(t *testing.T) {
 		if again, _ := s.Finish(); again != got {
 			t.Fatal("second Finish differs")
 		}
+		checkPrints(t, data, chunks, s.Prints())
 		var seen []Chunk
-		s = NewSumFunc(func(c Chunk) { seen = append(seen, c) })
+		s = NewSumFunc(nil, func(c Chunk) { seen = append(seen, c) })
 		s.ReadFrom(bytes.NewReader(data))
 		if got, chunks := s.Finish(); got != wantSum || !equal(chunks, want) || !equal(seen, want) {
 			t.Fatalf("size %d, NewSumFunc: %d chunks reported, want %d", n, len(seen), len(want))
 		}
 		s = NewHashSum()
 		s.Write(data)
-		if got, chunks := s.Finish(); got != wantSum || chunks != nil {
+		if got, chunks := s.Finish(); got != wantSum || chunks != nil || s.Prints() != nil {
 			t.Fatalf("size %d, hash only: sum differs or %d chunks", n, len(chunks))
 		}
+	}
+}
+
+// checkPrints fails unless prints holds the Print of each chunk of l in data.
+func checkPrints(t *testing.T, data []byte, l []Chunk, prints []Print) {
+	t.Helper()
+	if len(prints) != len(l) {
+		t.Fatalf("%d prints for %d chunks", len(prints), len(l))
+	}
+	for i, c := range l {
+		if prints[i] != PrintOf(data[c.Offset:c.Offset+c.Size]) {
+			t.Fatalf("chunk %d: wrong print", i)
+		}
+	}
+}
+
+// TestSumKnown: a Sum given the chunks of an earlier version takes the hashes of the
+// chunks it shares with it (same size and Print) and hashes the others; the list is
+// exactly Split's, whatever the edit.
+func TestSumKnown(t *testing.T) {
+	base := randomBytes(40, 6<<20)
+	s := NewSum()
+	s.Write(base)
+	_, baseList := s.Finish()
+	known := NewKnown(baseList, s.Prints())
+	mid := len(base) / 2
+	edits := map[string][]byte{
+		"same":      base,
+		"1 byte":    append(append(append([]byte{}, base[:mid]...), base[mid]^1), base[mid+1:]...),
+		"insertion": append(append(append([]byte{}, base[:mid]...), bytes.Repeat([]byte{'+'}, 100)...), base[mid:]...),
+		"new":       randomBytes(41, 6<<20),
+	}
+	for name, data := range edits {
+		want := mustList(t, data)
+		var seen []Chunk
+		s := NewSumFunc(known, func(c Chunk) { seen = append(seen, c) })
+		s.ReadFrom(bytes.NewReader(data))
+		sum, got := s.Finish()
+		if sum != sha256.Sum256(data) || !equal(got, want) || !equal(seen, want) {
+			t.Fatalf("%s: the list differs from Split's", name)
+		}
+		checkPrints(t, data, got, s.Prints())
+		if wantReused := sharedCount(baseList, want); s.Reused() != wantReused {
+			t.Fatalf("%s: %d hashes reused, want %d", name, s.Reused(), wantReused)
+		}
+		if name == "1 byte" && s.Reused() < len(want)-2 {
+			t.Fatalf("1 byte: only %d of %d hashes reused", s.Reused(), len(want))
+		}
+	}
+	if NewKnown(baseList, nil) != nil || NewKnown(nil, nil) != nil {
+		t.Fatal("NewKnown without prints must know nothing")
+	}
+}
+
+// sharedCount is how many chunks of l have a (size, hash) of base.
+func sharedCount(base, l []Chunk) (n int) {
+	type key struct {
+		size int64
+		hash [32]byte
+	}
+	in := map[key]bool{}
+	for _, c := range base {
+		in[key{c.Size, c.Hash}] = true
+	}
+	for _, c := range l {
+		if in[key{c.Size, c.Hash}] {
+			n++
+		}
+	}
+	return n
+}
+
+// TestSumTrustsKnownPrint: a chunk whose size and Print match a known chunk gets that
+// chunk's hash without its bytes being hashed (a Print collision makes the list
+// wrong), while the whole-stream hash still covers every byte: it is what a user of
+// the list must check.
+func TestSumTrustsKnownPrint(t *testing.T) {
+	data := randomBytes(42, 2<<20)
+	s := NewSum()
+	s.Write(data)
+	_, l := s.Finish()
+	prints := s.Prints()
+	wrong := append([]Chunk(nil), l...)
+	wrong[3].Hash[0] ^= 1 // as if another content's chunk had chunk 3's Print
+	s = NewSumFunc(NewKnown(wrong, prints), nil)
+	s.Write(data)
+	sum, got := s.Finish()
+	if sum != sha256.Sum256(data) || got[3].Hash != wrong[3].Hash || !equal(got, wrong) {
+		t.Fatal("a known Print's hash was not taken as is, or the whole hash changed")
 	}
 }
 
