@@ -14,10 +14,13 @@ type Print [16]byte
 // PrintOf returns the Print of p.
 func PrintOf(p []byte) Print { return xxh3.Hash128(p).Bytes() }
 
-// Known holds the chunks of a content read before, by size and Print, with their
-// SHA-256. A nil *Known knows nothing.
+// Known holds the chunks of a content read before, in order, with their Prints. A nil
+// *Known knows nothing.
 type Known struct {
-	m map[printKey][32]byte
+	chunks []Chunk
+	prints []Print
+	m      map[printKey]int // size and Print → index in chunks (the first)
+	at     map[int64]int    // Offset → index in chunks
 }
 
 type printKey struct {
@@ -32,18 +35,21 @@ func NewKnown(chunks []Chunk, prints []Print) *Known {
 	if len(chunks) == 0 || len(chunks) != len(prints) {
 		return nil
 	}
-	k := &Known{m: make(map[printKey][32]byte, len(chunks))}
+	k := &Known{chunks: chunks, prints: prints, m: make(map[printKey]int, len(chunks)), at: make(map[int64]int, len(chunks))}
 	for i, c := range chunks {
-		k.m[printKey{c.Size, prints[i]}] = c.Hash
+		if _, ok := k.m[printKey{c.Size, prints[i]}]; !ok {
+			k.m[printKey{c.Size, prints[i]}] = i
+		}
+		k.at[c.Offset] = i
 	}
 	return k
 }
 
-// hash returns the SHA-256 of the known chunk of size bytes with Print p.
-func (k *Known) hash(size int64, p Print) ([32]byte, bool) {
+// index returns the index of the known chunk of size bytes with Print p.
+func (k *Known) index(size int64, p Print) (int, bool) {
 	if k == nil {
-		return [32]byte{}, false
+		return 0, false
 	}
-	h, ok := k.m[printKey{size, p}]
-	return h, ok
+	i, ok := k.m[printKey{size, p}]
+	return i, ok
 }

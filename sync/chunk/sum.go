@@ -16,8 +16,9 @@ import (
 //
 // Every chunk also gets its Print. A Sum given the Known chunks of a content read
 // before (NewSumFunc) takes the SHA-256 of a chunk of the same size and Print from
-// there instead of computing it: for an edited file read against its last version,
-// only the chunks that changed are hashed per chunk.
+// there instead of computing it, and cuts and hashes on one goroutine that follows
+// the known chunks (follow.go): for an edited file read against its last version,
+// only the chunks that changed are searched for boundaries and hashed per chunk.
 //
 // Feed it with Write (the bytes are copied) or ReadFrom (read straight into its
 // buffers), then call Finish, which must be called once the Sum is no longer fed,
@@ -99,8 +100,17 @@ func newSum(cut bool) *Sum {
 	return s
 }
 
-// startCuts starts the boundary search and the chunk hashes.
+// startCuts starts the boundary search and the chunk hashes: on one goroutine that
+// follows the known chunks (follow.go) when there are some, else on two.
 func (s *Sum) startCuts() {
+	if s.known != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.follow(s.known)
+		}()
+		return
+	}
 	chunked := make(chan *block, sumBlocks)
 	s.wg.Add(2)
 	go func() {
@@ -149,18 +159,19 @@ func (s *Sum) startCuts() {
 	}()
 }
 
-// add records the chunk p at off, on the chunk-hash goroutine.
+// add hashes and records the chunk p at off, on the chunk-hash goroutine.
 func (s *Sum) add(off int64, p []byte) {
-	ch := Chunk{Offset: off, Size: int64(len(p))}
-	pr := PrintOf(p)
-	if h, ok := s.known.hash(ch.Size, pr); ok {
-		ch.Hash = h
+	s.record(Chunk{Offset: off, Size: int64(len(p)), Hash: sha256.Sum256(p)}, PrintOf(p), false)
+}
+
+// record appends ch (Print p; reused: its hash taken from a known chunk) to the list
+// and reports it.
+func (s *Sum) record(ch Chunk, p Print, reused bool) {
+	if reused {
 		s.reused++
-	} else {
-		ch.Hash = sha256.Sum256(p)
 	}
 	s.chunks = append(s.chunks, ch)
-	s.prints = append(s.prints, pr)
+	s.prints = append(s.prints, p)
 	if s.each != nil {
 		s.each(ch)
 	}

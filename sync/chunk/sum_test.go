@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"testing/iotest"
 )
@@ -170,6 +172,64 @@ func BenchmarkHashThenSplit(b *testing.B) {
 		sha256.Sum256(data)
 		if _, err := List(context.Background(), bytes.NewReader(data)); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestSumFollowsEdits: following an earlier version's chunks gives exactly Split's
+// list for any edit (bytes changed, inserted or removed anywhere, the file cut or
+// grown, repeated content), whatever the write sizes, and takes the hash of every
+// chunk the versions share.
+func TestSumFollowsEdits(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	bases := [][]byte{
+		randomBytes(50, 5<<20+123),
+		append(make([]byte, 2<<20), randomBytes(51, 2<<20)...), // zeros: MaxSize chunks alike
+	}
+	for bi, base := range bases {
+		s := NewSum()
+		s.Write(base)
+		_, bl := s.Finish()
+		known := NewKnown(bl, s.Prints())
+		for round := range 40 {
+			data := slices.Clone(base)
+			for range 1 + r.IntN(3) {
+				at := r.IntN(len(data) + 1)
+				switch r.IntN(6) {
+				case 0: // change a byte
+					if at < len(data) {
+						data[at] ^= byte(1 + r.IntN(255))
+					}
+				case 1: // insert
+					data = slices.Insert(data, at, randomBytes(uint64(round), 1+r.IntN(3000))...)
+				case 2: // remove
+					data = slices.Delete(data, at, min(len(data), at+1+r.IntN(70000)))
+				case 3: // cut
+					data = data[:at]
+				case 4: // grow
+					data = append(data, randomBytes(uint64(round)+7, r.IntN(300000))...)
+				case 5: // edit the first or last chunk
+					if len(data) > 0 {
+						data[[]int{0, len(data) - 1}[r.IntN(2)]] ^= 1
+					}
+				}
+			}
+			want := mustList(t, data)
+			step := []int{1 << 20, 4096, 65537, sumBlock + 1, 3*sumBlock + 5}[r.IntN(5)]
+			s := NewSumFunc(known, nil)
+			for p := data; len(p) > 0; {
+				k := min(step, len(p))
+				s.Write(p[:k])
+				p = p[k:]
+			}
+			sum, got := s.Finish()
+			if sum != sha256.Sum256(data) || !equal(got, want) {
+				t.Fatalf("base %d round %d (writes of %d): the list differs from Split's (%d vs %d chunks)", bi, round, step, len(got), len(want))
+			}
+			checkPrints(t, data, got, s.Prints())
+			if s.Reused() != sharedCount(bl, want) {
+				t.Fatalf("base %d round %d: %d hashes reused, %d chunks shared", bi, round, s.Reused(), sharedCount(bl, want))
+			}
 		}
 	}
 }
