@@ -233,3 +233,30 @@ func TestSumFollowsEdits(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSumFollows: a Sum following a base's chunks cuts an edited base (bytes
+// inserted, and bytes removed, at one place) exactly as Split does.
+func FuzzSumFollows(f *testing.F) {
+	f.Add([]byte("hello"), uint32(3), []byte("++"), uint16(70), uint16(4096))
+	f.Add(make([]byte, MaxSize+10), uint32(MaxSize/2), []byte{1}, uint16(0), uint16(65535))
+	f.Fuzz(func(t *testing.T, base []byte, at uint32, ins []byte, del, step uint16) {
+		// Repeat small inputs so fuzzing reaches real boundaries.
+		for len(base) > 0 && len(base) < 3*MinSize {
+			base = append(base, base...)
+		}
+		s := NewSum()
+		s.Write(base)
+		_, bl := s.Finish()
+		known := NewKnown(bl, s.Prints())
+		i := int(at) % (len(base) + 1)
+		data := append(append(slices.Clone(base[:i]), ins...), base[min(len(base), i+int(del)):]...)
+		s = NewSumFunc(known, nil)
+		for p, n := data, int(step)+1; len(p) > 0; p = p[min(n, len(p)):] {
+			s.Write(p[:min(n, len(p))])
+		}
+		sum, got := s.Finish()
+		if sum != sha256.Sum256(data) || !equal(got, mustList(t, data)) {
+			t.Fatal("following the base changed the cut")
+		}
+	})
+}
