@@ -29,11 +29,16 @@ type printKey struct {
 }
 
 // NewKnown indexes chunks whose Prints are prints (the same length, in order; a
-// Sum's Finish and Prints). It returns nil when there is nothing to index or the
-// lengths differ.
+// Sum's Finish and Prints). It returns nil when there is nothing to index, the
+// lengths differ or a chunk's size is one the chunker cannot make.
 func NewKnown(chunks []Chunk, prints []Print) *Known {
 	if len(chunks) == 0 || len(chunks) != len(prints) {
 		return nil
+	}
+	for _, c := range chunks {
+		if c.Size <= 0 || c.Size > MaxSize {
+			return nil
+		}
 	}
 	k := &Known{chunks: chunks, prints: prints, m: make(map[printKey]int, len(chunks)), at: make(map[int64]int, len(chunks))}
 	for i, c := range chunks {

@@ -104,6 +104,13 @@ func TestSumKnown(t *testing.T) {
 	if NewKnown(baseList, nil) != nil || NewKnown(nil, nil) != nil {
 		t.Fatal("NewKnown without prints must know nothing")
 	}
+	for _, size := range []int64{0, -1, MaxSize + 1} {
+		bad := slices.Clone(baseList)
+		bad[1].Size = size
+		if NewKnown(bad, s.Prints()) != nil {
+			t.Fatalf("NewKnown took a chunk of %d bytes", size)
+		}
+	}
 }
 
 // sharedCount is how many chunks of l have a (size, hash) of base.
