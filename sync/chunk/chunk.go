@@ -5,7 +5,7 @@
 // keeps its bytes and its SHA-256. The parameters are fixed: server and client must
 // cut the same content the same way, so changing MinSize, AvgSize, MaxSize or the gear
 // table changes the wire format. The package is pure: it imports only the standard
-// library.
+// library and XXH3 (github.com/zeebo/xxh3, for the chunks' Prints).
 package chunk
 
 import (

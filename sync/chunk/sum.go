@@ -14,6 +14,12 @@ import (
 // boundaries). On two cores this costs little more wall time than the whole hash
 // alone, where hashing and then cutting would read and hash the stream twice.
 //
+// Every chunk also gets its Print. A Sum given the Known chunks of a content read
+// before (NewSumFunc) takes the SHA-256 of a chunk of the same size and Print from
+// there instead of computing it, and cuts and hashes on one goroutine that follows
+// the known chunks (follow.go): for an edited file read against its last version,
+// only the chunks that changed are searched for boundaries and hashed per chunk.
+//
 // Feed it with Write (the bytes are copied) or ReadFrom (read straight into its
 // buffers), then call Finish, which must be called once the Sum is no longer fed,
 // even after an error, to stop its goroutines. Not safe for concurrent use.
@@ -26,8 +32,12 @@ type Sum struct {
 	size   int64
 	wg     sync.WaitGroup
 
-	wholeH hash.Hash   // owned by the whole-stream goroutine until Finish
-	chunks []Chunk     // owned by the chunk-hash goroutine until Finish
+	wholeH hash.Hash // owned by the whole-stream goroutine until Finish
+	// chunks, prints and reused are owned by the chunk-hash goroutine until Finish.
+	chunks []Chunk
+	prints []Print
+	reused int
+	known  *Known      // NewSumFunc's chunks read before (nil: hash every chunk)
 	each   func(Chunk) // NewSumFunc's callback, called by the chunk-hash goroutine
 	done   bool
 	sum    [32]byte
@@ -55,13 +65,13 @@ func NewSum() *Sum {
 	return s
 }
 
-// NewSumFunc starts a Sum that also calls fn with each chunk as soon as it is cut
-// and hashed, in order, from one goroutine of its own (the last chunk during
-// Finish): a caller can act on the chunks while the stream is still read. fn must not
-// call the Sum.
-func NewSumFunc(fn func(Chunk)) *Sum {
+// NewSumFunc starts a Sum that takes the hashes of known's chunks (nil: none) and
+// calls fn (if not nil) with each chunk as soon as it is cut and hashed, in order,
+// from one goroutine of its own (the last chunk during Finish): a caller can act on
+// the chunks while the stream is still read. fn must not call the Sum.
+func NewSumFunc(known *Known, fn func(Chunk)) *Sum {
 	s := newSum(true)
-	s.each = fn
+	s.known, s.each = known, fn
 	s.startCuts()
 	return s
 }
@@ -90,8 +100,17 @@ func newSum(cut bool) *Sum {
 	return s
 }
 
-// startCuts starts the boundary search and the chunk hashes.
+// startCuts starts the boundary search and the chunk hashes: on one goroutine that
+// follows the known chunks (follow.go) when there are some, else on two.
 func (s *Sum) startCuts() {
+	if s.known != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.follow(s.known)
+		}()
+		return
+	}
 	chunked := make(chan *block, sumBlocks)
 	s.wg.Add(2)
 	go func() {
@@ -114,35 +133,48 @@ func (s *Sum) startCuts() {
 	}()
 	go func() {
 		defer s.wg.Done()
-		h := sha256.New()
-		var off, n int64
+		// carry holds the current chunk's bytes from earlier buffers (a chunk is
+		// hashed from one contiguous slice: its Print first, then its SHA-256 if
+		// the Print is not known).
+		carry := make([]byte, 0, MaxSize)
+		var off int64
 		for b := range chunked {
 			from := 0
 			for _, at := range b.cuts {
-				h.Write(b.buf[from:at])
-				n += int64(at - from)
-				ch := Chunk{Offset: off, Size: n}
-				h.Sum(ch.Hash[:0])
-				h.Reset()
-				s.chunks = append(s.chunks, ch)
-				if s.each != nil {
-					s.each(ch)
+				p := b.buf[from:at]
+				if len(carry) > 0 {
+					carry = append(carry, p...)
+					p = carry
 				}
-				off, n, from = off+n, 0, at
+				s.add(off, p)
+				off += int64(len(p))
+				carry, from = carry[:0], at
 			}
-			h.Write(b.buf[from:b.n])
-			n += int64(b.n - from)
+			carry = append(carry, b.buf[from:b.n]...)
 			s.release(b)
 		}
-		if n > 0 {
-			ch := Chunk{Offset: off, Size: n}
-			h.Sum(ch.Hash[:0])
-			s.chunks = append(s.chunks, ch)
-			if s.each != nil {
-				s.each(ch)
-			}
+		if len(carry) > 0 {
+			s.add(off, carry)
 		}
 	}()
+}
+
+// add hashes and records the chunk p at off, on the chunk-hash goroutine.
+func (s *Sum) add(off int64, p []byte) {
+	s.record(Chunk{Offset: off, Size: int64(len(p)), Hash: sha256.Sum256(p)}, PrintOf(p), false)
+}
+
+// record appends ch (Print p; reused: its hash taken from a known chunk) to the list
+// and reports it.
+func (s *Sum) record(ch Chunk, p Print, reused bool) {
+	if reused {
+		s.reused++
+	}
+	s.chunks = append(s.chunks, ch)
+	s.prints = append(s.prints, p)
+	if s.each != nil {
+		s.each(ch)
+	}
 }
 
 func (s *Sum) release(b *block) {
@@ -232,6 +264,23 @@ func (s *Sum) ReadFrom(r io.Reader) (int64, error) {
 
 // Size is the number of bytes fed so far.
 func (s *Sum) Size() int64 { return s.size }
+
+// Prints returns the Print of each chunk Finish returned (nil before Finish, and
+// for NewHashSum).
+func (s *Sum) Prints() []Print {
+	if !s.done {
+		return nil
+	}
+	return s.prints
+}
+
+// Reused is how many chunks took their hash from the Known chunks (0 before Finish).
+func (s *Sum) Reused() int {
+	if !s.done {
+		return 0
+	}
+	return s.reused
+}
 
 // Finish waits for the goroutines and returns the whole stream's SHA-256 and its
 // chunks (none for an empty stream). Later calls return the same.

@@ -192,7 +192,7 @@ func (e disk) downloadInto(a *action, out *outcome, pr *progress, cut bool, fetc
 	if meta.Hash != "" && meta.Hash != sum {
 		return fmt.Errorf("download %s: %w", a.path, errContentMismatch)
 	}
-	e.chunks.put(sum, list)
+	e.chunks.put(sum, list, h.prints())
 	fi, err := e.finishTemp(a, f, meta, sum)
 	closed = true
 	if err != nil {

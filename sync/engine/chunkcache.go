@@ -23,22 +23,33 @@ import (
 // DIR/.syncspace/chunks for the last synced version of each file (the server's base
 // of the next upload, the local base of the next download).
 //
+// A list the client cut itself also holds each chunk's Print (chunk.Print), so the
+// next read of an edited version of the content hashes only the chunks that changed
+// (chunk.Known); lists from the server, and files of the first format, have none.
+//
 // A list is never trusted blindly: a wrong one (a damaged file, another build's
-// chunker) can only make a delta send or fetch more, or fail the whole-file SHA-256
-// check, which drops the list and falls back to a whole transfer. Lists are only ever
-// made by the client's own chunker from the bytes it read or wrote.
+// chunker, a Print shared by different bytes) can only make a delta send or fetch
+// more, or fail the whole-file SHA-256 check, which drops the list and falls back to
+// a whole transfer. Lists are only ever made by the client's own chunker from the
+// bytes it read or wrote, or taken from the server.
 type chunkCache struct {
 	dir string // DIR/.syncspace/chunks
 
 	mu     sync.Mutex
-	mem    map[string][]chunk.Chunk
+	mem    map[string]cachedList
 	order  []string // mem's keys, oldest first
 	chunks int      // in mem
 }
 
+// cachedList is one content's chunks and, when known, their Prints (same length).
+type cachedList struct {
+	l      []chunk.Chunk
+	prints []chunk.Print
+}
+
 const (
-	// chunkMemMax bounds the chunks held in memory (~48 bytes each: 3 MiB, the lists
-	// of 4 GiB of content); the oldest lists go first.
+	// chunkMemMax bounds the chunks held in memory (~64 bytes each with its Print:
+	// 4 MiB, the lists of 4 GiB of content); the oldest lists go first.
 	chunkMemMax = 1 << 16
 	// chunkFilesMax bounds the lists kept on disk; beyond it the least recently
 	// written quarter is removed.
@@ -47,12 +58,16 @@ const (
 	chunkDirName = "chunks"
 )
 
-// chunkMagic starts every cache file; it names the chunker's parameters, so a list
-// cut with other ones is never read.
-var chunkMagic = fmt.Appendf(nil, "syncspace chunk list 1 %d %d %d\n", chunk.MinSize, chunk.AvgSize, chunk.MaxSize)
+// chunkMagic starts every cache file of a list without Prints, chunkMagicPrints
+// every one with them (the second format; files of the first still load); both name
+// the chunker's parameters, so a list cut with other ones is never read.
+var (
+	chunkMagic       = fmt.Appendf(nil, "syncspace chunk list 1 %d %d %d\n", chunk.MinSize, chunk.AvgSize, chunk.MaxSize)
+	chunkMagicPrints = fmt.Appendf(nil, "syncspace chunk list 2 %d %d %d\n", chunk.MinSize, chunk.AvgSize, chunk.MaxSize)
+)
 
 func newChunkCache(stateDir string) *chunkCache {
-	return &chunkCache{dir: filepath.Join(stateDir, chunkDirName), mem: map[string][]chunk.Chunk{}}
+	return &chunkCache{dir: filepath.Join(stateDir, chunkDirName), mem: map[string]cachedList{}}
 }
 
 // validHash reports whether h is a lowercase hex SHA-256 (a safe file name).
@@ -77,24 +92,29 @@ func listCovers(l []chunk.Chunk, size int64) bool {
 	return off == size && (size == 0) == (len(l) == 0)
 }
 
-// put remembers l as the chunk list of the content hash (memory only).
-func (c *chunkCache) put(hash string, l []chunk.Chunk) {
+// put remembers l as the chunk list of the content hash (memory only), with the
+// Prints of its chunks when known (nil: none; a list of another length is kept
+// without them).
+func (c *chunkCache) put(hash string, l []chunk.Chunk, prints []chunk.Print) {
 	if c == nil || !validHash(hash) || len(l) == 0 || len(l) > chunkMemMax {
 		return
+	}
+	if len(prints) != len(l) {
+		prints = nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.mem[hash]; !ok {
 		c.order = append(c.order, hash)
 	} else {
-		c.chunks -= len(c.mem[hash])
+		c.chunks -= len(c.mem[hash].l)
 	}
-	c.mem[hash] = l
+	c.mem[hash] = cachedList{l: l, prints: prints}
 	c.chunks += len(l)
 	for c.chunks > chunkMemMax && len(c.order) > 0 {
 		old := c.order[0]
 		c.order = c.order[1:]
-		c.chunks -= len(c.mem[old])
+		c.chunks -= len(c.mem[old].l)
 		delete(c.mem, old)
 	}
 }
@@ -102,25 +122,31 @@ func (c *chunkCache) put(hash string, l []chunk.Chunk) {
 // get returns the chunk list of the content hash of size bytes, from memory or disk;
 // a list that does not cover size bytes is not returned.
 func (c *chunkCache) get(hash string, size int64) ([]chunk.Chunk, bool) {
+	e, ok := c.entry(hash, size)
+	return e.l, ok
+}
+
+// entry is get with the list's Prints (nil when not known).
+func (c *chunkCache) entry(hash string, size int64) (cachedList, bool) {
 	if c == nil || !validHash(hash) {
-		return nil, false
+		return cachedList{}, false
 	}
 	c.mu.Lock()
-	l, ok := c.mem[hash]
+	e, ok := c.mem[hash]
 	c.mu.Unlock()
-	if ok && listCovers(l, size) {
-		return l, true
+	if ok && listCovers(e.l, size) {
+		return e, true
 	}
 	b, err := os.ReadFile(filepath.Join(c.dir, hash))
 	if err != nil {
-		return nil, false
+		return cachedList{}, false
 	}
-	l, err = decodeChunks(b)
-	if err != nil || !listCovers(l, size) {
-		return nil, false
+	e.l, e.prints, err = decodeChunks(b)
+	if err != nil || !listCovers(e.l, size) {
+		return cachedList{}, false
 	}
-	c.put(hash, l)
-	return l, true
+	c.put(hash, e.l, e.prints)
+	return e, true
 }
 
 // keep writes the list of the content hash, known in memory, to disk: it is the last
@@ -131,7 +157,7 @@ func (c *chunkCache) keep(hash string) error {
 		return nil
 	}
 	c.mu.Lock()
-	l, ok := c.mem[hash]
+	e, ok := c.mem[hash]
 	c.mu.Unlock()
 	if !ok {
 		return nil
@@ -149,7 +175,7 @@ func (c *chunkCache) keep(hash string) error {
 	if err != nil {
 		return err
 	}
-	_, werr := f.Write(encodeChunks(l))
+	_, werr := f.Write(encodeChunks(e.l, e.prints))
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}
@@ -170,8 +196,8 @@ func (c *chunkCache) drop(hash string) {
 		return
 	}
 	c.mu.Lock()
-	if l, ok := c.mem[hash]; ok {
-		c.chunks -= len(l)
+	if e, ok := c.mem[hash]; ok {
+		c.chunks -= len(e.l)
 		delete(c.mem, hash)
 		c.order = slices.DeleteFunc(c.order, func(h string) bool { return h == hash })
 	}
@@ -207,15 +233,26 @@ func (c *chunkCache) trim() {
 	}
 }
 
-// encodeChunks is a list's file form: chunkMagic, the chunk count, each chunk's size
-// and hash, and the SHA-256 of all that.
-func encodeChunks(l []chunk.Chunk) []byte {
-	b := make([]byte, 0, len(chunkMagic)+4+len(l)*36+32)
-	b = append(b, chunkMagic...)
+// encodeChunks is a list's file form: the magic (chunkMagicPrints when prints has
+// one Print a chunk, else chunkMagic), the chunk count, each chunk's size, hash and
+// (second format) Print, and the SHA-256 of all that.
+func encodeChunks(l []chunk.Chunk, prints []chunk.Print) []byte {
+	magic, per := chunkMagic, 36
+	if len(prints) != len(l) {
+		prints = nil
+	}
+	if prints != nil {
+		magic, per = chunkMagicPrints, 52
+	}
+	b := make([]byte, 0, len(magic)+4+len(l)*per+32)
+	b = append(b, magic...)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(l)))
-	for _, c := range l {
+	for i, c := range l {
 		b = binary.BigEndian.AppendUint32(b, uint32(c.Size))
 		b = append(b, c.Hash[:]...)
+		if prints != nil {
+			b = append(b, prints[i][:]...)
+		}
 	}
 	sum := sha256.Sum256(b)
 	return append(b, sum[:]...)
@@ -223,29 +260,43 @@ func encodeChunks(l []chunk.Chunk) []byte {
 
 var errChunkFile = errors.New("damaged chunk list file")
 
-// decodeChunks reads encodeChunks' form back; anything else is errChunkFile.
-func decodeChunks(b []byte) ([]chunk.Chunk, error) {
-	if len(b) < len(chunkMagic)+4+32 || !bytes.HasPrefix(b, chunkMagic) {
-		return nil, errChunkFile
+// decodeChunks reads encodeChunks' form (either format) back; prints is nil for
+// the first. Anything else is errChunkFile.
+func decodeChunks(b []byte) (l []chunk.Chunk, prints []chunk.Print, err error) {
+	per := 36
+	switch {
+	case bytes.HasPrefix(b, chunkMagicPrints):
+		per = 52
+	case !bytes.HasPrefix(b, chunkMagic):
+		return nil, nil, errChunkFile
+	}
+	if len(b) < len(chunkMagic)+4+32 {
+		return nil, nil, errChunkFile
 	}
 	body, sum := b[:len(b)-32], b[len(b)-32:]
 	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
-		return nil, errChunkFile
+		return nil, nil, errChunkFile
 	}
 	body = body[len(chunkMagic):]
 	n := binary.BigEndian.Uint32(body)
 	body = body[4:]
-	if uint64(len(body)) != uint64(n)*36 {
-		return nil, errChunkFile
+	if uint64(len(body)) != uint64(n)*uint64(per) {
+		return nil, nil, errChunkFile
 	}
-	l := make([]chunk.Chunk, n)
+	l = make([]chunk.Chunk, n)
+	if per == 52 {
+		prints = make([]chunk.Print, n)
+	}
 	var off int64
 	for i := range l {
 		l[i].Offset = off
 		l[i].Size = int64(binary.BigEndian.Uint32(body))
 		copy(l[i].Hash[:], body[4:36])
+		if prints != nil {
+			copy(prints[i][:], body[36:52])
+		}
 		off += l[i].Size
-		body = body[36:]
+		body = body[per:]
 	}
-	return l, nil
+	return l, prints, nil
 }

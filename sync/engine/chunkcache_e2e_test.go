@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,4 +118,65 @@ func TestWrongCachedChunkLists(t *testing.T) {
 	if got := b.read(t, "big.bin"); got != string(cur) {
 		t.Fatal("B's file changed on a quiet pass")
 	}
+}
+
+// TestPrintCollisionRefused: a chunk whose Print matches a base chunk's takes that
+// chunk's hash without its bytes being hashed. Should a Print be shared by other
+// bytes (forced here: A's cached list of the synced version gives the edited chunk's
+// Print to the base chunk at its place), the streamed upload sends the chunk as a copy
+// of the base's bytes, the server's check of the content against the hash of every
+// byte read refuses it, and A uploads the file whole: the server and B end with the
+// edited content, and A keeps the edited version's true list.
+func TestPrintCollisionRefused(t *testing.T) {
+	c := startSyncd(t)
+	a, b := openSide(t, c, false), openSide(t, c, false)
+	r := rand.New(rand.NewPCG(9, 10))
+	v0 := make([]byte, 3<<20)
+	for i := range v0 {
+		v0[i] = byte(r.Uint32())
+	}
+	a.write(t, "big.bin", string(v0))
+	a.sync(t)
+	h0 := hexSum(v0)
+	l0, p0, err := engine.ReadChunkListForTest(a.dir, h0)
+	if err != nil || len(p0) != len(l0) || len(l0) < 3 {
+		t.Fatalf("the synced version's list was not kept with its Prints: %d chunks, %d prints, %v", len(l0), len(p0), err)
+	}
+	v1 := bytes.Clone(v0)
+	k := len(l0) / 2
+	v1[l0[k].Offset+l0[k].Size/2] ^= 1
+	s := chunk.NewSum()
+	s.Write(v1)
+	_, l1 := s.Finish()
+	p1 := s.Prints()
+	if len(l1) != len(l0) || l1[k].Offset != l0[k].Offset || l1[k].Size != l0[k].Size || l1[k].Hash == l0[k].Hash {
+		t.Fatal("the edit moved a boundary: pick another byte")
+	}
+	forged := slices.Clone(p0)
+	forged[k] = p1[k] // as if v0's chunk k and v1's had the same Print
+	if err := engine.WritePrintedChunkListForTest(a.dir, h0, l0, forged); err != nil {
+		t.Fatal(err)
+	}
+	reopen(t, a, c)
+	a.write(t, "big.bin", string(v1))
+	a.sync(t)
+	if !strings.Contains(a.logs.String(), "delta upload over a cached chunk list refused") {
+		t.Fatalf("the delta built on the shared Print was not refused:\n%s", a.logs.String())
+	}
+	b.sync(t)
+	if got := b.read(t, "big.bin"); got != string(v1) {
+		t.Fatal("B does not hold the edited content")
+	}
+	got, gotPrints, err := engine.ReadChunkListForTest(a.dir, hexSum(v1))
+	if err != nil || !slices.Equal(got, l1) || !slices.Equal(gotPrints, p1) {
+		t.Fatalf("A kept a wrong list of the edited version (%v)", err)
+	}
+	if _, err := os.Stat(engine.ChunkListFileForTest(a.dir, h0)); err == nil {
+		t.Error("the list that led to the refused delta was kept")
+	}
+}
+
+func hexSum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }

@@ -1,13 +1,16 @@
 package engine
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/syncspace/syncspace/sync/chunk"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+
+	"github.com/syncspace/syncspace/sync/chunk"
 )
 
 func TestChunkCacheFiles(t *testing.T) {
@@ -24,7 +27,7 @@ func TestChunkCacheFiles(t *testing.T) {
 	if _, ok := c.get(h, size); ok {
 		t.Fatal("a list never put was found")
 	}
-	c.put(h, list)
+	c.put(h, list, nil)
 	if err := c.keep(h); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +79,7 @@ func TestChunkCacheBounds(t *testing.T) {
 		return hex.EncodeToString(s[:])
 	}
 	for i := range chunkFilesMax + 1 {
-		c.put(hashOfN(i), l)
+		c.put(hashOfN(i), l, nil)
 		if err := c.keep(hashOfN(i)); err != nil {
 			t.Fatal(err)
 		}
@@ -109,4 +112,60 @@ func equalChunks(a, b []chunk.Chunk) bool {
 		}
 	}
 	return true
+}
+
+// TestChunkCachePrints: a list kept with its Prints reads back with them (the second
+// file format); a file of the first format still loads, without Prints; Prints of
+// another length are not kept; a damaged file of the second format is not read.
+func TestChunkCachePrints(t *testing.T) {
+	content := randBytes(3<<20, 9)
+	s := chunk.NewSum()
+	s.Write(content)
+	sum, list := s.Finish()
+	prints := s.Prints()
+	h := hex.EncodeToString(sum[:])
+	size := int64(len(content))
+	state := t.TempDir()
+
+	c := newChunkCache(state)
+	c.put(h, list, prints)
+	if err := c.keep(h); err != nil {
+		t.Fatal(err)
+	}
+	e, ok := newChunkCache(state).entry(h, size)
+	if !ok || !equalChunks(e.l, list) || !slices.Equal(e.prints, prints) {
+		t.Fatal("the kept list and Prints did not read back")
+	}
+	p := filepath.Join(c.dir, h)
+	good, _ := os.ReadFile(p)
+	if !bytes.HasPrefix(good, chunkMagicPrints) {
+		t.Fatal("a list with Prints was not kept in the second format")
+	}
+	for name, b := range map[string][]byte{
+		"flipped print": flip(good, len(chunkMagicPrints)+4+36+3),
+		"torn":          good[:len(good)-16],
+		"first magic":   append(slices.Clone(chunkMagic), good[len(chunkMagicPrints):]...),
+	} {
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := newChunkCache(state).entry(h, size); ok {
+			t.Errorf("%s: the file was read", name)
+		}
+	}
+
+	// A client of the previous release kept the first format.
+	if err := os.WriteFile(p, encodeChunks(list, nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e, ok = newChunkCache(state).entry(h, size)
+	if !ok || !equalChunks(e.l, list) || e.prints != nil {
+		t.Fatal("a file of the first format did not load, or loaded with Prints")
+	}
+
+	c = newChunkCache(t.TempDir())
+	c.put(h, list, prints[1:])
+	if e, ok := c.entry(h, size); !ok || e.prints != nil {
+		t.Fatal("Prints of another length were kept")
+	}
 }

@@ -30,7 +30,7 @@ func TestChunkCacheConcurrentKeep(t *testing.T) {
 			for i := range each {
 				s := sha256.Sum256(fmt.Append(nil, w, "/", i))
 				h := hex.EncodeToString(s[:])
-				c.put(h, l)
+				c.put(h, l, nil)
 				_ = c.keep(h)
 			}
 		}()

@@ -135,7 +135,7 @@ func (e xfer) deltaFetch(ctx context.Context, d Deltaer, a *action, w io.Writer)
 	}
 	// The server's list of the content just written (its hash is checked before the
 	// file is placed; a wrong list would only cost the next delta bytes).
-	e.chunks.put(list.Hash, list.Chunks)
+	e.chunks.put(list.Hash, list.Chunks, nil)
 	e.log.Debug("downloaded as delta", "path", a.path, "size", list.Size, "fetched", missing, "ranges", len(ranges))
 	return meta, nil
 }
@@ -246,4 +246,12 @@ func (c *contentSum) finish() (string, []chunk.Chunk) {
 		return hex.EncodeToString(s[:]), l
 	}
 	return hex.EncodeToString(c.h.Sum(nil)), nil
+}
+
+// prints returns the Prints of the chunks finish returned (nil without them).
+func (c *contentSum) prints() []chunk.Print {
+	if c.sum != nil {
+		return c.sum.Prints()
+	}
+	return nil
 }

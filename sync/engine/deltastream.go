@@ -36,12 +36,17 @@ var (
 type streamed struct {
 	meta protocol.Metadata
 	err  error // the request's error (nil: uploaded)
-	// hash and list describe the content read (set when the whole file was read);
-	// whole reports that the literals passed the share a delta may send (the request
-	// was broken off: upload whole).
-	hash  string
-	list  []chunk.Chunk
-	whole bool
+	// hash and list describe the content read (set when the whole file was read),
+	// prints are list's Prints; reused is how many of list's hashes were taken from
+	// the base's (same size and Print) rather than computed, which makes list
+	// trustworthy only once the server has accepted the content. whole reports that
+	// the literals passed the share a delta may send (the request was broken off:
+	// upload whole).
+	hash   string
+	list   []chunk.Chunk
+	prints []chunk.Print
+	reused int
+	whole  bool
 	// same reports that the content read is the base's (a file touched or rewritten
 	// unchanged): the request was broken off, there is nothing to upload.
 	same bool
@@ -55,12 +60,16 @@ type streamed struct {
 // chunks of the server's content o.IfMatch) in one read of f: chunk.Sum cuts and
 // hashes it on its goroutines, each chunk becomes a copy (the base has it) or a
 // literal written at once into the request body, and the whole-file SHA-256 goes last
-// as an 'H' op. If o.SHA256 is set the content must have it (else the request is
+// as an 'H' op. basePrints, when known (the base's list was cut by this client),
+// spare the SHA-256 of every chunk whose size and Print are a base chunk's: its hash
+// is taken from the base. Should a Print match other bytes, the chunk goes as a copy
+// of the base's bytes, the content the server builds fails its check against 'H'
+// (which hashes every byte read), and the upload is refused: never a wrong commit. If o.SHA256 is set the content must have it (else the request is
 // broken off: the file changed since it was hashed). When the literals pass
 // maxLiteralShare of size the request is broken off too, without changing anything on
 // the server, and whole is set; so it is, with same set, when the content read is
 // the base's (o.IfMatch).
-func streamUpload(ctx context.Context, d Deltaer, path string, f io.ReaderAt, size int64, base []chunk.Chunk, o UploadOptions) streamed {
+func streamUpload(ctx context.Context, d Deltaer, path string, f io.ReaderAt, size int64, base []chunk.Chunk, basePrints []chunk.Print, o UploadOptions) streamed {
 	pr, pw := io.Pipe()
 	answer := make(chan streamed, 1)
 	// The request starts at the body's first byte: while the content read so far is
@@ -74,7 +83,7 @@ func streamUpload(ctx context.Context, d Deltaer, path string, f io.ReaderAt, si
 		}()
 	}}
 	em := newEmitter(body, f, base, int64(maxLiteralShare*float64(size)))
-	s := chunk.NewSumFunc(em.chunk)
+	s := chunk.NewSumFunc(chunk.NewKnown(base, basePrints), em.chunk)
 	_, rerr := s.ReadFrom(&stoppable{r: io.NewSectionReader(f, 0, size), stop: &em.stop})
 	sum, list := s.Finish()
 	var out streamed
@@ -102,7 +111,7 @@ func streamUpload(ctx context.Context, d Deltaer, path string, f io.ReaderAt, si
 		out.meta, out.err = a.meta, a.err
 	}
 	if (err == nil || out.same) && out.readErr == nil {
-		out.list = list
+		out.list, out.prints, out.reused = list, s.Prints(), s.Reused()
 	}
 	if out.same {
 		out.err = nil

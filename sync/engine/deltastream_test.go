@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"slices"
@@ -91,11 +92,25 @@ func (d *bodyDeltaer) UploadDelta(_ context.Context, _ string, body io.ReadClose
 // TestStreamUpload: the op stream decodes to the file with its hash last; a file
 // that is mostly new, that holds the base's content, or that no longer has the hash
 // it was planned with is broken off before its end (nothing a server would commit);
-// content that is the base's all along makes no request at all.
+// content that is the base's all along makes no request at all. With the base's
+// Prints, the chunks it shares take the base's hashes (not computed) and the
+// outcome is the same.
 func TestStreamUpload(t *testing.T) {
+	for _, printed := range []bool{false, true} {
+		t.Run(fmt.Sprint("prints ", printed), func(t *testing.T) { testStreamUpload(t, printed) })
+	}
+}
+
+func testStreamUpload(t *testing.T, printed bool) {
 	ctx := context.Background()
 	base := randomBytes(1, 6<<20)
-	bl, _ := chunk.List(ctx, bytes.NewReader(base))
+	bs := chunk.NewSum()
+	bs.Write(base)
+	_, bl := bs.Finish()
+	var bp []chunk.Print
+	if printed {
+		bp = bs.Prints()
+	}
 	edited := bytes.Clone(base)
 	edited[3<<20] ^= 1
 	fresh := randomBytes(3, 6<<20)
@@ -118,7 +133,7 @@ func TestStreamUpload(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := &bodyDeltaer{base: base}
 			o := UploadOptions{IfMatch: sum(base), SHA256: tc.declared}
-			res := streamUpload(ctx, d, "f", bytes.NewReader(tc.file), int64(len(tc.file)), bl, o)
+			res := streamUpload(ctx, d, "f", bytes.NewReader(tc.file), int64(len(tc.file)), bl, bp, o)
 			if res.whole != tc.whole || res.same != tc.same || res.changed != tc.changed {
 				t.Fatalf("whole %v same %v changed %v", res.whole, res.same, res.changed)
 			}
@@ -139,6 +154,12 @@ func TestStreamUpload(t *testing.T) {
 			}
 			if want, _ := chunk.List(ctx, bytes.NewReader(tc.file)); !slices.Equal(res.list, want) {
 				t.Fatal("the recorded chunk list differs from the file's")
+			}
+			if len(res.prints) != len(res.list) || res.prints[0] != chunk.PrintOf(tc.file[:res.list[0].Size]) {
+				t.Fatal("the recorded Prints do not match the list")
+			}
+			if printed != (res.reused >= len(res.list)-2) || !printed && res.reused != 0 {
+				t.Fatalf("%d of %d chunk hashes reused", res.reused, len(res.list))
 			}
 		})
 	}

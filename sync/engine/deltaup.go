@@ -41,14 +41,14 @@ func (e xfer) uploadDelta(ctx context.Context, a *action, f io.ReaderAt, size in
 		return meta, false, nil
 	}
 	base, cached, err := e.baseChunks(ctx, d, a, o.IfMatch)
-	if err != nil || base == nil {
+	if err != nil || base.l == nil {
 		return meta, err != nil, err
 	}
 	local, known := e.chunks.get(o.SHA256, size)
 	if !known {
 		return e.streamDelta(ctx, d, a, f, size, base, cached, o)
 	}
-	ops, literal := planUpload(base, local)
+	ops, literal := planUpload(base.l, local)
 	if !worthDelta(literal, size) {
 		e.log.Debug("delta not worth it, uploading whole", "path", a.path, "literal", literal, "size", size)
 		return meta, false, nil
@@ -66,8 +66,8 @@ func (e xfer) uploadDelta(ctx context.Context, a *action, f io.ReaderAt, size in
 }
 
 // streamDelta is uploadDelta reading f while the request streams.
-func (e xfer) streamDelta(ctx context.Context, d Deltaer, a *action, f io.ReaderAt, size int64, base []chunk.Chunk, cached bool, o UploadOptions) (meta protocol.Metadata, tried bool, err error) {
-	res := streamUpload(ctx, d, a.path, f, size, base, o)
+func (e xfer) streamDelta(ctx context.Context, d Deltaer, a *action, f io.ReaderAt, size int64, base cachedList, cached bool, o UploadOptions) (meta protocol.Metadata, tried bool, err error) {
+	res := streamUpload(ctx, d, a.path, f, size, base.l, base.prints, o)
 	switch {
 	case res.whole:
 		e.log.Debug("delta not worth it, uploading whole", "path", a.path, "size", size)
@@ -78,12 +78,15 @@ func (e xfer) streamDelta(ctx context.Context, d Deltaer, a *action, f io.Reader
 		return meta, true, protocol.Errorf(protocol.CodeDigestMismatch, "the file changed since it was hashed")
 	case res.same:
 		// Unchanged content under a new stat: the server already holds it.
-		e.chunks.put(res.hash, res.list)
+		e.chunks.put(res.hash, res.list, res.prints)
 		e.log.Debug("delta upload not needed: the file holds the server's content", "path", a.path)
 		return a.r, true, nil
 	}
-	if res.list != nil {
-		e.chunks.put(res.hash, res.list)
+	if res.list != nil && (res.reused == 0 || (res.err == nil && res.meta.Hash == res.hash)) {
+		// A list with hashes taken by Print is kept only once the server has built
+		// and checked the content from it: a Print shared by other bytes made it
+		// send a wrong copy, and the server refused.
+		e.chunks.put(res.hash, res.list, res.prints)
 	}
 	if res.err == nil && res.meta.Hash != res.hash {
 		// The server stored what it checked against the 'H' op: another hash is
@@ -96,7 +99,7 @@ func (e xfer) streamDelta(ctx context.Context, d Deltaer, a *action, f io.Reader
 		}
 	}
 	if res.err == nil {
-		e.log.Debug("uploaded as streamed delta", "path", a.path, "size", size, "cached base", cached)
+		e.log.Debug("uploaded as streamed delta", "path", a.path, "size", size, "cached base", cached, "chunk hashes reused", res.reused)
 	}
 	return res.meta, true, res.err
 }
@@ -124,24 +127,25 @@ func (e xfer) deltaFailed(a *action, cached bool, o UploadOptions, err error) bo
 }
 
 // baseChunks returns the chunk list of the server's content hash at a.path: the
-// cached one (cached true) or the server's. A nil list and nil error mean no delta
-// (no list; the server moved on, and the whole upload's If-Match answers 412).
-func (e xfer) baseChunks(ctx context.Context, d Deltaer, a *action, hash string) (l []chunk.Chunk, cached bool, err error) {
-	if l, ok := e.chunks.get(hash, a.r.Size); ok {
+// cached one (cached true; with its Prints when this client cut it) or the server's.
+// A nil list and nil error mean no delta (no list; the server moved on, and the
+// whole upload's If-Match answers 412).
+func (e xfer) baseChunks(ctx context.Context, d Deltaer, a *action, hash string) (l cachedList, cached bool, err error) {
+	if l, ok := e.chunks.entry(hash, a.r.Size); ok {
 		return l, true, nil
 	}
 	list, err := d.Chunks(ctx, a.path)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, false, ctx.Err()
+			return l, false, ctx.Err()
 		}
 		e.log.Debug("no chunk list, uploading whole", "path", a.path, "err", err)
-		return nil, false, nil
+		return l, false, nil
 	}
 	if list.Hash != hash {
-		return nil, false, nil
+		return l, false, nil
 	}
-	return list.Chunks, false, nil
+	return cachedList{l: list.Chunks}, false, nil
 }
 
 // hashOf returns the SHA-256 (hex) of the first size bytes of f, cutting it into
@@ -156,7 +160,7 @@ func (e xfer) hashOf(f io.ReaderAt, size int64) (string, error) {
 	}
 	h := hex.EncodeToString(sum[:])
 	if size >= chunk.MinDeltaSize {
-		e.chunks.put(h, l)
+		e.chunks.put(h, l, s.Prints())
 	}
 	return h, nil
 }

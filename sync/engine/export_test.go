@@ -14,10 +14,26 @@ func WriteChunkListForTest(root, hash string, l []chunk.Chunk) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, hash), encodeChunks(l), 0o600)
+	return os.WriteFile(filepath.Join(dir, hash), encodeChunks(l, nil), 0o600)
 }
 
 // ChunkListFileForTest is the path of the cached chunk list of hash in root.
 func ChunkListFileForTest(root, hash string) string {
 	return filepath.Join(root, stateDirName, chunkDirName, hash)
+}
+
+// WritePrintedChunkListForTest plants l with prints (the second file format) as the
+// cached chunk list of hash in root.
+func WritePrintedChunkListForTest(root, hash string, l []chunk.Chunk, prints []chunk.Print) error {
+	return os.WriteFile(ChunkListFileForTest(root, hash), encodeChunks(l, prints), 0o600)
+}
+
+// ReadChunkListForTest reads the cached chunk list of hash in root and its Prints
+// (nil in the first file format).
+func ReadChunkListForTest(root, hash string) ([]chunk.Chunk, []chunk.Print, error) {
+	b, err := os.ReadFile(ChunkListFileForTest(root, hash))
+	if err != nil {
+		return nil, nil, err
+	}
+	return decodeChunks(b)
 }

@@ -48,7 +48,7 @@ func (e disk) hashFile(p, likely string) (string, error) {
 		}
 		h := hex.EncodeToString(sum[:])
 		if list != nil {
-			e.chunks.put(h, list)
+			e.chunks.put(h, list, s.Prints())
 		}
 		return h, nil
 	}
