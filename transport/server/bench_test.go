@@ -119,12 +119,12 @@ func BenchmarkRequestPath(b *testing.B) {
 	})
 	// A refused upload: everything before the body, and an error answer.
 	b.Run("PUT-412", func(b *testing.B) {
-		hdr := map[string]string{"X-Content-SHA256": hexSum, "If-None-Match": "*"}
+		hdr := map[string]string{"X-Content-SHA256": hexSum, "If-None-Match": "*", "X-Sync-Client-Id": "bench", "Content-Type": "application/octet-stream"}
 		loop(b, func() { do(b, http.MethodPut, "/api/files/small.bin", body, hdr, http.StatusPreconditionFailed) })
 	})
 	var n atomic.Int64
 	b.Run("PUT", func(b *testing.B) {
-		hdr := map[string]string{"X-Content-SHA256": hexSum}
+		hdr := map[string]string{"X-Content-SHA256": hexSum, "X-Sync-Client-Id": "bench", "Content-Type": "application/octet-stream"}
 		loop(b, func() {
 			do(b, http.MethodPut, "/api/files/d/f"+strconv.FormatInt(n.Add(1), 10), body, hdr, http.StatusCreated)
 		})
