@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -213,4 +214,29 @@ func FuzzUnmarshalStrict(f *testing.F) {
 			t.Fatalf("code %s", protocol.CodeOf(err))
 		}
 	})
+}
+
+// TestValidClientID holds the written-out check to protocol.ClientIDPatternString:
+// every byte alone and around valid ones, the length bounds, a trailing newline,
+// UTF-8, and random strings agree with the regular expression.
+func TestValidClientID(t *testing.T) {
+	cases := []string{"", "a", strings.Repeat("a", 64), strings.Repeat("a", 65), "abc\n", "\nabc", "a b", "é", "a.b_c-D9", "syncbench"}
+	for b := 0; b < 256; b++ {
+		cases = append(cases, string([]byte{byte(b)}), "ab"+string([]byte{byte(b)})+"cd", string([]byte{byte(b)})+strings.Repeat("x", 63))
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	alphabet := "aZ09._-/+ \x00\xff"
+	for i := 0; i < 5000; i++ {
+		n := rnd.IntN(70)
+		s := make([]byte, n)
+		for j := range s {
+			s[j] = alphabet[rnd.IntN(len(alphabet))]
+		}
+		cases = append(cases, string(s))
+	}
+	for _, c := range cases {
+		if got, want := validClientID(c), clientIDPattern.MatchString(c); got != want {
+			t.Fatalf("validClientID(%q) = %v, the pattern says %v", c, got, want)
+		}
+	}
 }

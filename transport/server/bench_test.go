@@ -67,8 +67,10 @@ func BenchmarkRequestPath(b *testing.B) {
 	st := servertest.Open(b, servertest.Options{})
 	st.Tenant(b, "bench", tenants.Options{})
 	tok := st.Token(b, "bench", "alice", "write", time.Hour)
+	// The daemon's logging (cmd/syncd/daemon newLogger) at info level into io.Discard.
 	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := New(context.Background(), Deps{Tenants: st.Registry, Auth: st.Auth, Logger: logger})
+	al := &AccessLog{W: io.Discard, Level: slog.LevelInfo}
+	srv, err := New(context.Background(), Deps{Tenants: st.Registry, Auth: st.Auth, Logger: logger, AccessLog: al})
 	if err != nil {
 		b.Fatal(err)
 	}
