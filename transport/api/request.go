@@ -155,9 +155,11 @@ func parseClientID(h http.Header) (string, error) {
 	return v, nil
 }
 
-// single returns the one value of header k; several values are a bad request.
+// single returns the one value of header k, a canonical key (as net/http stores a
+// request's keys: a direct lookup, without Header.Values' canonicalization of k);
+// several values are a bad request.
 func single(h http.Header, k string) (string, bool, error) {
-	vs := h.Values(k)
+	vs := h[k]
 	switch len(vs) {
 	case 0:
 		return "", false, nil

@@ -240,3 +240,18 @@ func TestValidClientID(t *testing.T) {
 		}
 	}
 }
+
+// TestSingleKeysCanonical: single looks its key up directly, so every key it is given
+// must be canonical.
+func TestSingleKeysCanonical(t *testing.T) {
+	for _, k := range []string{"X-Content-Sha256", "If-Match", "If-None-Match", "X-Modified", "X-Sync-Client-Id", "Content-Type"} {
+		if c := http.CanonicalHeaderKey(k); c != k {
+			t.Fatalf("%q is not canonical (%q)", k, c)
+		}
+	}
+	h := http.Header{}
+	h.Set("x-sync-client-id", "abc")
+	if v, ok, err := single(h, "X-Sync-Client-Id"); err != nil || !ok || v != "abc" {
+		t.Fatalf("single: %q %v %v", v, ok, err)
+	}
+}
