@@ -240,8 +240,9 @@ func (h *handlers) uploaded(c echo.Context, principal *auth.Principal, meta prot
 		}
 		return err
 	}
-	c.Response().Header().Set("Etag", `"`+meta.Hash+`"`)
-	c.Response().Header().Set("X-Sync-Seq", strconv.FormatInt(meta.Seq, 10))
+	hd := c.Response().Header()
+	hd["Etag"] = []string{`"` + meta.Hash + `"`} // Header.Set, keys already canonical
+	hd["X-Sync-Seq"] = []string{strconv.FormatInt(meta.Seq, 10)}
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated

@@ -9,6 +9,9 @@ import (
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
+// mimeJSON is the Content-Type value of answerMeta's answers; never written in place.
+var mimeJSON = []string{echo.MIMEApplicationJSON}
+
 // answerMeta answers status with meta as JSON: the bytes echo's c.JSON writes
 // (encoding/json's encoder, HTML-escaping, a closing newline, Content-Type
 // application/json unless set), built without reflection for the common case; a path
@@ -17,6 +20,10 @@ import (
 func answerMeta(c echo.Context, status int, meta protocol.Metadata) error {
 	if c.Request().URL.RawQuery == "" && !c.Echo().Debug {
 		if b, ok := appendMeta(make([]byte, 0, 192+len(meta.Path)), meta); ok {
+			h := c.Response().Header()
+			if v := h[echo.HeaderContentType]; len(v) == 0 || v[0] == "" {
+				h[echo.HeaderContentType] = mimeJSON // what c.Blob would set (shared)
+			}
 			return c.Blob(status, echo.MIMEApplicationJSON, b)
 		}
 	}

@@ -24,6 +24,22 @@ const filesPrefix = "/api/files/"
 
 var clientIDPattern = regexp.MustCompile(protocol.ClientIDPatternString)
 
+// validClientID is clientIDPattern.MatchString written out (1 to 64 bytes of
+// A-Z a-z 0-9 . _ -), which a request pays on every write; TestValidClientID holds it
+// to the pattern.
+func validClientID(v string) bool {
+	if len(v) == 0 || len(v) > 64 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // filePath returns the cleaned tenant path of a /api/files/{path} request. It uses the
 // URL path as net/http decoded it (percent-decoded exactly once), never Echo's
 // route parameter, which would be unescaped a second time.
@@ -133,15 +149,17 @@ func parseClientID(h http.Header) (string, error) {
 	if err != nil || !ok {
 		return "", err
 	}
-	if !clientIDPattern.MatchString(v) {
+	if !validClientID(v) {
 		return "", protocol.Errorf(protocol.CodeBadRequest, "X-Sync-Client-Id must match %s", protocol.ClientIDPatternString)
 	}
 	return v, nil
 }
 
-// single returns the one value of header k; several values are a bad request.
+// single returns the one value of header k, a canonical key (as net/http stores a
+// request's keys: a direct lookup, without Header.Values' canonicalization of k);
+// several values are a bad request.
 func single(h http.Header, k string) (string, bool, error) {
-	vs := h.Values(k)
+	vs := h[k]
 	switch len(vs) {
 	case 0:
 		return "", false, nil

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -213,4 +214,44 @@ func FuzzUnmarshalStrict(f *testing.F) {
 			t.Fatalf("code %s", protocol.CodeOf(err))
 		}
 	})
+}
+
+// TestValidClientID holds the written-out check to protocol.ClientIDPatternString:
+// every byte alone and around valid ones, the length bounds, a trailing newline,
+// UTF-8, and random strings agree with the regular expression.
+func TestValidClientID(t *testing.T) {
+	cases := []string{"", "a", strings.Repeat("a", 64), strings.Repeat("a", 65), "abc\n", "\nabc", "a b", "é", "a.b_c-D9", "syncbench"}
+	for b := 0; b < 256; b++ {
+		cases = append(cases, string([]byte{byte(b)}), "ab"+string([]byte{byte(b)})+"cd", string([]byte{byte(b)})+strings.Repeat("x", 63))
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	alphabet := "aZ09._-/+ \x00\xff"
+	for i := 0; i < 5000; i++ {
+		n := rnd.IntN(70)
+		s := make([]byte, n)
+		for j := range s {
+			s[j] = alphabet[rnd.IntN(len(alphabet))]
+		}
+		cases = append(cases, string(s))
+	}
+	for _, c := range cases {
+		if got, want := validClientID(c), clientIDPattern.MatchString(c); got != want {
+			t.Fatalf("validClientID(%q) = %v, the pattern says %v", c, got, want)
+		}
+	}
+}
+
+// TestSingleKeysCanonical: single looks its key up directly, so every key it is given
+// must be canonical.
+func TestSingleKeysCanonical(t *testing.T) {
+	for _, k := range []string{"X-Content-Sha256", "If-Match", "If-None-Match", "X-Modified", "X-Sync-Client-Id", "Content-Type"} {
+		if c := http.CanonicalHeaderKey(k); c != k {
+			t.Fatalf("%q is not canonical (%q)", k, c)
+		}
+	}
+	h := http.Header{}
+	h.Set("x-sync-client-id", "abc")
+	if v, ok, err := single(h, "X-Sync-Client-Id"); err != nil || !ok || v != "abc" {
+		t.Fatalf("single: %q %v %v", v, ok, err)
+	}
 }

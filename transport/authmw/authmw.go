@@ -202,7 +202,9 @@ func BearerToken(h http.Header) (string, error) {
 	if tok == "" {
 		return "", errNoToken
 	}
-	if strings.ContainsAny(tok, " \t,") {
+	// Three byte searches (vectorized) instead of strings.ContainsAny, which walks the
+	// ~600-byte token a byte at a time on every request.
+	if strings.IndexByte(tok, ' ') >= 0 || strings.IndexByte(tok, '\t') >= 0 || strings.IndexByte(tok, ',') >= 0 {
 		return "", auth.ErrTokenInvalid
 	}
 	return tok, nil

@@ -56,19 +56,20 @@ func Middleware(o Options) echo.MiddlewareFunc {
 	if need < 1 {
 		need = 1
 	}
+	refresh := min(o.Stall/8, time.Second)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
 			resp := c.Response()
-			rc := http.NewResponseController(resp.Writer)
-			refresh := min(o.Stall/8, time.Second)
+			w := &writer{ResponseWriter: resp.Writer, stall: o.Stall, refresh: refresh, ctx: req.Context(), http1: req.ProtoMajor == 1}
+			w.rc = *http.NewResponseController(resp.Writer) // held in w: one allocation less
 			var br *bodyReader
 			if req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0 {
-				br = &bodyReader{r: req.Body, rc: rc, size: req.ContentLength, need: need, window: o.Window, stall: o.Stall, refresh: refresh}
+				br = &bodyReader{r: req.Body, rc: &w.rc, size: req.ContentLength, need: need, window: o.Window, stall: o.Stall, refresh: refresh}
 				br.arm()
 				req.Body = br
+				w.body = br
 			}
-			w := &writer{ResponseWriter: resp.Writer, rc: rc, stall: o.Stall, refresh: refresh, body: br, ctx: req.Context(), http1: req.ProtoMajor == 1}
 			resp.Writer = w
 			// One write deadline per answer, set here (a keep-alive connection carries
 			// the last answer's, which may have passed) and pushed by the answer's

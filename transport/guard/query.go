@@ -71,8 +71,13 @@ const queryKey = "syncspace.guard.query"
 
 // Values returns the strictly decoded query of c's request (see ParseQuery), decoded
 // once per request and kept in c. Handlers read their parameters through it, so that
-// they are right even where the Query middleware is not mounted.
+// they are right even where the Query middleware is not mounted. The values are
+// read-only: a request without a query string gets a nil url.Values (which reads as
+// empty), built and stored for no request.
 func Values(c echo.Context) (url.Values, error) {
+	if c.Request().URL.RawQuery == "" {
+		return nil, nil
+	}
 	if v, ok := c.Get(queryKey).(url.Values); ok {
 		return v, nil
 	}

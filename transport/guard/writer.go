@@ -22,7 +22,7 @@ const stallChunk = 64 << 10
 // kept, so that file downloads still use sendfile.
 type writer struct {
 	http.ResponseWriter
-	rc          *http.ResponseController
+	rc          http.ResponseController
 	stall       time.Duration
 	refresh     time.Duration
 	last        time.Time

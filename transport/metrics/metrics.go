@@ -12,6 +12,8 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -29,6 +31,9 @@ type Metrics struct {
 	slowCloses   prometheus.Counter
 	authFailures *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
+	// observers caches httpDuration's histograms by label set (observer).
+	observers  sync.Map // observerKey → prometheus.Observer
+	nObservers atomic.Int64
 }
 
 // Transports label authentication failures.
@@ -170,14 +175,39 @@ func (m *Metrics) Middleware() echo.MiddlewareFunc {
 			if route == "" || status == http.StatusNotFound && isNotFoundRoute(c) {
 				route = "unmatched"
 			}
-			m.httpDuration.WithLabelValues(c.Request().Method, route, strconv.Itoa(status)).
-				Observe(time.Since(start).Seconds())
+			m.observer(c.Request().Method, route, status).Observe(time.Since(start).Seconds())
 			if status == http.StatusUnauthorized {
 				m.authFailures.WithLabelValues(TransportHTTP).Inc()
 			}
 			return nil
 		}
 	}
+}
+
+// maxObservers bounds the observers Metrics keeps per label set (see observer).
+const maxObservers = 4096
+
+// observerKey is a label set of http_request_duration_seconds.
+type observerKey struct {
+	method, route string
+	status        int
+}
+
+// observer returns the histogram of the label set, kept after its first use (up to
+// maxObservers label sets; past that each request asks the vector): WithLabelValues
+// checks and hashes the three values and takes the vector's lock on every call.
+func (m *Metrics) observer(method, route string, status int) prometheus.Observer {
+	k := observerKey{method: method, route: route, status: status}
+	if o, ok := m.observers.Load(k); ok {
+		return o.(prometheus.Observer)
+	}
+	o := m.httpDuration.WithLabelValues(method, route, strconv.Itoa(status))
+	if m.nObservers.Load() < maxObservers {
+		if _, loaded := m.observers.LoadOrStore(k, o); !loaded {
+			m.nObservers.Add(1)
+		}
+	}
+	return o
 }
 
 // isNotFoundRoute reports whether no registered route matched the request (Echo then

@@ -86,6 +86,9 @@ type Deps struct {
 	DB *sql.DB
 	// Shares, when set, serves share links (/api/shares, /s/{id}).
 	Shares *share.Service
+	// AccessLog, when set, writes the request log's lines in place of Logger, in
+	// Logger's own format (see AccessLog).
+	AccessLog *AccessLog
 }
 
 // Server holds the assembled handlers.
@@ -118,7 +121,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 
 	s.metrics = metrics.New()
 	s.guard = o.Guard
-	s.main = newEcho(logger, s.metrics, s.guard)
+	s.main = newEcho(logger, d.AccessLog, s.metrics, s.guard)
 	s.useNode(d)
 	if err := s.mountAPI(d, s.ready, logger); err != nil {
 		return nil, err
@@ -151,7 +154,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	adminTarget := (*echo.Echo)(nil)
 	switch o.Admin {
 	case AdminSeparate:
-		s.admin = newEcho(logger, s.metrics, s.guard)
+		s.admin = newEcho(logger, d.AccessLog, s.metrics, s.guard)
 		adminTarget = s.admin
 	case AdminOnMain:
 		adminTarget = s.main
@@ -207,14 +210,14 @@ func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 // newEcho returns an Echo instance with syncspace's common middleware. The guard
 // middleware comes first, so that every answer (error answers written by the request
 // log's c.Error included) goes through its writer.
-func newEcho(logger *slog.Logger, m *metrics.Metrics, g guard.Options) *echo.Echo {
+func newEcho(logger *slog.Logger, al *AccessLog, m *metrics.Metrics, g guard.Options) *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = httperr.Handler(logger)
 	e.Logger.SetOutput(discard{})
-	e.Use(guard.Middleware(g), requestLog(logger), m.Middleware(), recoverInternal(logger), commonHeaders, guard.Query)
+	e.Use(guard.Middleware(g), requestLog(logger, al), m.Middleware(), recoverInternal(logger), commonHeaders, guard.Query)
 	return e
 }
 
@@ -227,19 +230,31 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 func commonHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
+		// What Header.Set stores, without its per-call canonicalization and value
+		// slice: the keys are canonical and the shared one-value slices are never
+		// written in place (Header.Set replaces a slice, Header.Add appends to a
+		// full one, which copies).
 		if tokenBearing(c.Request()) {
-			h.Set("Cache-Control", "no-store")
+			h["Cache-Control"] = hdrNoStore
 		} else {
-			h.Set("Cache-Control", "private, no-cache")
+			h["Cache-Control"] = hdrPrivateNoCache
 		}
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
+		h["X-Content-Type-Options"] = hdrNosniff
+		h["Referrer-Policy"] = hdrNoReferrer
 		if auth.QueryCarriesToken(c.Request().URL.RawQuery) {
 			return errQueryToken
 		}
 		return next(c)
 	}
 }
+
+// The values of the common headers, shared by every answer (see commonHeaders).
+var (
+	hdrNoStore        = []string{"no-store"}
+	hdrPrivateNoCache = []string{"private, no-cache"}
+	hdrNosniff        = []string{"nosniff"}
+	hdrNoReferrer     = []string{"no-referrer"}
+)
 
 var errQueryToken = &protocol.Error{Code: protocol.CodeBadRequest, Message: "tokens are not accepted in the query string; use the Authorization header"}
 
@@ -276,7 +291,8 @@ func recoverInternal(logger *slog.Logger) echo.MiddlewareFunc {
 
 // requestLog logs one line per request: method, path (never the query string), route
 // template, status, bytes, duration and client address. Authorization is never logged.
-func requestLog(logger *slog.Logger) echo.MiddlewareFunc {
+// With al the line is written by al (the same bytes), else through logger.
+func requestLog(logger *slog.Logger, al *AccessLog) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -291,17 +307,24 @@ func requestLog(logger *slog.Logger) echo.MiddlewareFunc {
 			if status >= 500 {
 				level = slog.LevelError
 			}
-			if !logger.Enabled(req.Context(), level) {
+			ctx := req.Context()
+			h := logger.Handler()
+			if al != nil && !al.enabled(level) || al == nil && !h.Enabled(ctx, level) {
 				return nil
 			}
-			logger.LogAttrs(req.Context(), level, "request",
-				slog.String("method", req.Method),
-				slog.String("path", req.URL.Path),
-				slog.String("route", c.Path()),
-				slog.Int("status", status),
-				slog.Int64("bytes", c.Response().Size),
-				slog.Duration("duration", time.Since(start)),
-				slog.String("remote", c.RealIP()))
+			now := time.Now()
+			rec := accessRecord{time: now, level: level, method: req.Method, path: req.URL.Path, route: c.Path(),
+				status: status, bytes: c.Response().Size, duration: now.Sub(start), remote: c.RealIP()}
+			if al != nil && al.write(&rec) {
+				return nil
+			}
+			// The record goes to the handler directly, as Logger.LogAttrs would hand
+			// it over, without the caller's program counter that Logger.LogAttrs
+			// takes on every call (runtime.Callers) for a source the handlers
+			// print only with AddSource, which syncd never sets.
+			r := slog.NewRecord(now, level, "request", 0)
+			r.AddAttrs(rec.attrs()...)
+			_ = h.Handle(ctx, r)
 			return nil
 		}
 	}

@@ -49,9 +49,11 @@ var ErrUsage = errors.New("bad usage")
 type Daemon struct {
 	cfg    *config.Config
 	logger *slog.Logger
-	node   *node.Node
-	srv    *server.Server
-	tls    *tlsSetup
+	// accessLog writes the request log in logger's format (server.AccessLog).
+	accessLog *server.AccessLog
+	node      *node.Node
+	srv       *server.Server
+	tls       *tlsSetup
 
 	servers []*http.Server
 	lnMain  net.Listener
@@ -85,11 +87,11 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return nil, err
 	}
-	logger, err := newLogger(cfg, stderr)
+	logger, accessLog, err := newLogger(cfg, stderr)
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, logger: logger, errc: make(chan error, 4), done: make(chan struct{})}
+	d := &Daemon{cfg: cfg, logger: logger, accessLog: accessLog, errc: make(chan error, 4), done: make(chan struct{})}
 	defer func() {
 		if retErr != nil {
 			d.closeAll()
@@ -155,7 +157,7 @@ func (d *Daemon) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.srv, err = server.New(ctx, server.Deps{Options: opts, Tenants: d.node.Tenants, Auth: d.node.Auth, Logger: d.logger, DB: d.node.DB, Shares: shares})
+	d.srv, err = server.New(ctx, server.Deps{Options: opts, Tenants: d.node.Tenants, Auth: d.node.Auth, Logger: d.logger, DB: d.node.DB, Shares: shares, AccessLog: d.accessLog})
 	return err
 }
 

@@ -10,10 +10,12 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/transport/server"
 )
 
 // Usage is syncd's -h text.
@@ -49,17 +51,33 @@ func parseArgs(args []string, stdout io.Writer) (string, error) {
 	return *configPath, nil
 }
 
-// newLogger builds the slog logger of the log config.
-func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, error) {
+// newLogger builds the slog logger of the log config, and the request log writing
+// the same format to the same output (server.AccessLog). Both write through one
+// mutex, so that their lines never interleave whatever w is.
+func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, *server.AccessLog, error) {
 	level, err := cfg.SlogLevel()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	lw := &lockedWriter{w: w}
 	opts := &slog.HandlerOptions{Level: level}
-	if strings.EqualFold(cfg.Log.Format, "json") {
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	al := &server.AccessLog{W: lw, Level: level, JSON: strings.EqualFold(cfg.Log.Format, "json")}
+	if al.JSON {
+		return slog.New(slog.NewJSONHandler(lw, opts)), al, nil
 	}
-	return slog.New(slog.NewTextHandler(w, opts)), nil
+	return slog.New(slog.NewTextHandler(lw, opts)), al, nil
+}
+
+// lockedWriter serializes the writes of the logger and the request log.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // Run is syncd's main: it starts the daemon, waits for SIGINT/SIGTERM (or ctx), shuts
