@@ -217,7 +217,7 @@ func newEcho(logger *slog.Logger, al *AccessLog, m *metrics.Metrics, g guard.Opt
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = httperr.Handler(logger)
 	e.Logger.SetOutput(discard{})
-	e.Use(guard.Middleware(g), requestLog(logger, al), m.Middleware(), recoverInternal(logger), commonHeaders, guard.Query)
+	e.Use(guard.Middleware(g), RequestLog(logger, al), m.Middleware(), recoverInternal(logger), commonHeaders, guard.Query)
 	return e
 }
 
@@ -289,10 +289,11 @@ func recoverInternal(logger *slog.Logger) echo.MiddlewareFunc {
 	}
 }
 
-// requestLog logs one line per request: method, path (never the query string), route
+// RequestLog logs one line per request: method, path (never the query string), route
 // template, status, bytes, duration and client address. Authorization is never logged.
-// With al the line is written by al (the same bytes), else through logger.
-func requestLog(logger *slog.Logger, al *AccessLog) echo.MiddlewareFunc {
+// With al the line is written by al (the same bytes), else through logger. It is
+// exported for syncbench's peers, which must log as syncd does.
+func RequestLog(logger *slog.Logger, al *AccessLog) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()

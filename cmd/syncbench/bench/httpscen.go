@@ -19,6 +19,7 @@ import (
 	"github.com/syncspace/syncspace/transport/api"
 	"github.com/syncspace/syncspace/transport/httperr"
 	"github.com/syncspace/syncspace/transport/metrics"
+	"github.com/syncspace/syncspace/transport/server"
 	"github.com/syncspace/syncspace/transport/spaceview"
 )
 
@@ -332,22 +333,10 @@ func authOffEcho(env *syncEnv, tenant string) http.Handler {
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = httperr.Handler(logger)
 	m := metrics.New()
-	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			start := time.Now()
-			err := next(c)
-			if err != nil {
-				c.Error(err)
-			}
-			req := c.Request()
-			logger.LogAttrs(req.Context(), slog.LevelInfo, "request",
-				slog.String("method", req.Method), slog.String("path", req.URL.Path),
-				slog.String("route", c.Path()), slog.Int("status", c.Response().Status),
-				slog.Int64("bytes", c.Response().Size), slog.Duration("duration", time.Since(start)),
-				slog.String("remote", c.RealIP()))
-			return nil
-		}
-	}, m.Middleware(), func(next echo.HandlerFunc) echo.HandlerFunc {
+	// The request line as syncd writes it (the same AccessLog path), so that only
+	// the authentication differs.
+	al := &server.AccessLog{W: io.Discard, Level: slog.LevelInfo}
+	e.Use(server.RequestLog(logger, al), m.Middleware(), func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			h := c.Response().Header()
 			h.Set("Cache-Control", "private, no-cache")
