@@ -443,7 +443,10 @@ func (e *Engine) SyncOnce(ctx context.Context) (bool, error) {
 		var res passResult
 		var err error
 		if i == 0 {
-			res, err = e.fullSync(ctx, true)
+			var handled bool
+			if res, handled, err = e.firstSync(ctx); !handled {
+				res, err = e.fullSync(ctx, true)
+			}
 		} else {
 			res, err = e.confirm(ctx)
 		}

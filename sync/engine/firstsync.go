@@ -1,0 +1,154 @@
+package engine
+
+import (
+	"context"
+	"errors"
+
+	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+// treeSync is the first pass of a folder that holds nothing yet, against a server
+// whose archive can be the listing (TreeArchiver): the archive of the whole tree gives
+// the server's entries, epoch and seq as List would (same snapshot, same order, the
+// first name of each folded key winning), and each directory is made and each file
+// written as it arrives, recorded in the base as a download is. There is no List and
+// no plan: both would only find that every entry is a download. Every file goes
+// through disk.downloadFrom (temp file, hash checked, rename that never replaces),
+// every name through the archive reader's path checks and CheckMeta. What the archive
+// leaves undone (an entry not written, an ignored name, a name that differs only in
+// case from another) the confirming pass plans, from the changes feed after the
+// archive's seq (which also brings what the server changed during the archive); an
+// archive cut or refused makes it an ordinary full reconcile, which keeps what was
+// written.
+type treeSync struct {
+	e   *Engine
+	out *outcome
+}
+
+// firstSync runs treeSync when it applies: a TreeArchiver remote, no progress to
+// show (the archive does not say in advance how many files it holds), no state (no
+// epoch, an empty base) and nothing in DIR but ignored names. handled is false when
+// it does not apply or the server's archive is not a listing: the caller then runs
+// fullSync.
+func (e *Engine) firstSync(ctx context.Context) (res passResult, handled bool, err error) {
+	ta, ok := e.remote.(TreeArchiver)
+	if !ok || e.opts.Progress != nil {
+		return passResult{}, false, nil
+	}
+	e.mu.Lock()
+	fresh := e.epoch == "" && len(e.base) == 0 && !e.haveList
+	e.mu.Unlock()
+	if !fresh || !e.disk.folderEmpty() {
+		return passResult{}, false, nil
+	}
+	if err := e.checkRoot(); err != nil {
+		return passResult{}, true, err
+	}
+	// As execute: once ctx ends nothing new starts; what is under way gets StopGrace.
+	octx, release := withGrace(ctx, StopGrace)
+	defer release()
+	rd, err := ta.ArchiveTree(octx)
+	if err != nil {
+		if !errors.Is(err, ErrNoTree) {
+			e.log.Info("no archive of the tree, listing", "err", err)
+		}
+		return passResult{}, false, nil
+	}
+	defer rd.Close()
+	e.st.reached()
+	epoch, seq := rd.Head()
+	e.mu.Lock()
+	e.epoch, e.seq, e.remoteM = epoch, seq, map[string]protocol.Metadata{}
+	e.pending, e.ownSeqs = map[int64]protocol.Event{}, map[int64]bool{}
+	e.local, e.others = map[string]localEntry{}, map[string]string{}
+	e.batchTouched, e.batchMoves = map[string]bool{}, nil
+	e.dirty = true
+	e.mu.Unlock()
+
+	t := &treeSync{e: e, out: &outcome{retry: map[string]bool{}}}
+	e.log.Info("downloading the whole tree as an archive", "epoch", epoch, "seq", seq)
+	u := e.xfer.newUnpacker(octx, t.out, nil)
+	entries, used, complete := u.read(rd, "", t.pick)
+	u.wait()
+	e.log.Info("archive done", "dir", "", "entries", entries, "used", used, "written", len(u.done))
+	if t.out.fatal != nil {
+		return passResult{}, true, t.out.fatal
+	}
+	if !complete || ctx.Err() != nil {
+		// The server's entries are known only in part: a full reconcile (List) decides
+		// the rest; what was written is in the base and agrees.
+		if ctx.Err() != nil {
+			return passResult{}, true, ctx.Err()
+		}
+		res, err := e.fullSync(ctx, true)
+		return res, true, err
+	}
+	e.mu.Lock()
+	e.haveList = true
+	for k := range t.out.retry {
+		e.retry[k] = true
+	}
+	e.mu.Unlock()
+	e.st.setUnsynced(0)
+	return passResult{actions: entries, retries: len(t.out.retry) > 0 || t.out.errCount > 0}, true, nil
+}
+
+// pick takes one entry of the archive as List's entry and returns the download that
+// writes it (nil: nothing to write now). A directory is made at once (its files
+// follow it in path order).
+func (t *treeSync) pick(m protocol.Metadata) *action {
+	e := t.e
+	if err := CheckMeta(m); err != nil {
+		e.log.Warn("ignoring a bad entry from the server", "err", err)
+		return nil
+	}
+	k := pathrule.FoldKey(m.Path)
+	e.mu.Lock()
+	if prev, ok := e.remoteM[k]; ok {
+		e.mu.Unlock()
+		if prev.Path != m.Path {
+			// As fullSync: the first listed is synced, the other kept on the server.
+			e.disk.reportOnce(m.Path, "server name differs only in case or Unicode form from "+prev.Path+", kept on the server but not synced", nil)
+		} else {
+			e.log.Warn("ignoring a repeated entry of the archive", "path", m.Path)
+		}
+		return nil
+	}
+	e.remoteM[k] = m
+	lpath := e.localPathFor(m.Path)
+	ignored := e.ig.Ignored(m.Path, m.IsDirectory) || lpath != m.Path && e.ig.Ignored(lpath, m.IsDirectory)
+	e.mu.Unlock()
+	if ignored {
+		return nil
+	}
+	a := &action{op: opDownload, key: k, path: m.Path, lpath: lpath, r: m, rOK: true}
+	if m.IsDirectory {
+		a.op = opMkdirLocal
+		if err := e.disk.mkdirLocal(a, t.out); err != nil {
+			e.stepFailed(t.out, a, err)
+		}
+		return nil
+	}
+	return a
+}
+
+// folderEmpty reports whether DIR holds nothing to sync: every name in it is ignored
+// (the state directory always is). A directory counts as something even if all it
+// holds is ignored.
+func (e disk) folderEmpty() bool {
+	e.loadIgnore()
+	des, err := e.root.ReadDir(".")
+	if err != nil {
+		return false
+	}
+	e.mu.Lock()
+	ig := e.ig
+	e.mu.Unlock()
+	for _, de := range des {
+		if !ig.Ignored(de.Name(), de.IsDir()) {
+			return false
+		}
+	}
+	return true
+}
