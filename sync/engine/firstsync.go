@@ -116,13 +116,15 @@ func (t *treeSync) pick(m protocol.Metadata) *action {
 		return nil
 	}
 	e.remoteM[k] = m
-	lpath := e.localPathFor(m.Path)
-	ignored := e.ig.Ignored(m.Path, m.IsDirectory) || lpath != m.Path && e.ig.Ignored(lpath, m.IsDirectory)
+	ignored := e.ig.Ignored(m.Path, m.IsDirectory)
 	e.mu.Unlock()
 	if ignored {
 		return nil
 	}
-	a := &action{op: opDownload, key: k, path: m.Path, lpath: lpath, r: m, rOK: true}
+	// The local path is the server's, as a plan made over an empty folder gives it
+	// (localPathFor with nothing local): the same result as the listing's pass, also
+	// for a name under a directory that lost its key to a case twin.
+	a := &action{op: opDownload, key: k, path: m.Path, lpath: m.Path, r: m, rOK: true}
 	if m.IsDirectory {
 		a.op = opMkdirLocal
 		if err := e.disk.mkdirLocal(a, t.out); err != nil {
