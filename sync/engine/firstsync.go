@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -91,7 +92,37 @@ func (e *Engine) firstSync(ctx context.Context) (res passResult, handled bool, e
 	}
 	e.mu.Unlock()
 	e.st.setUnsynced(0)
-	return passResult{actions: entries, retries: len(t.out.retry) > 0 || t.out.errCount > 0}, true, nil
+	return passResult{actions: entries, retries: len(t.out.retry) > 0 || t.out.errCount > 0, fromTree: true}, true, nil
+}
+
+// confirmTree is SyncOnce's pass after a complete treeSync (confirm narrowed): the
+// changes feed from the archive's seq, then a plan of the keys it touched and of every
+// server entry the archive left out of the base (not written, ignored, failed), with
+// a fresh look at each of their local paths; no walk of the whole folder. The folder
+// held nothing but ignored names before the pass and each file the pass wrote is
+// recorded with the stat of its own write (the temp file's, kept by the rename), so a
+// file changed by hand meanwhile shows another size, mtime or inode to the next scan
+// and a name created by hand is new to it: what the walk would find now, the next
+// start finds, and nothing is lost or overwritten in between
+// (TestTreeSyncHandChangeFoundNext).
+func (e *Engine) confirmTree(ctx context.Context) (passResult, error) {
+	if err := e.catchUp(ctx); err != nil {
+		if errors.Is(err, errResync) {
+			return e.fullSync(ctx, false)
+		}
+		return passResult{}, fmt.Errorf("changes: %w", err)
+	}
+	if err := e.checkRoot(); err != nil {
+		return passResult{}, err
+	}
+	e.mu.Lock()
+	for k := range e.remoteM {
+		if _, ok := e.base[k]; !ok {
+			e.batchTouched[k] = true
+		}
+	}
+	e.mu.Unlock()
+	return e.remotePass(ctx)
 }
 
 // pick takes one entry of the archive as List's entry and returns the download that

@@ -16,6 +16,9 @@ type passResult struct {
 	actions  int  // planned steps (0: both sides agreed)
 	retries  bool // something is left to do
 	unsynced int  // local names kept but not synced (full passes only)
+	// fromTree: the pass was treeSync's, its archive read to the end (firstsync.go);
+	// the pass after it is confirmTree.
+	fromTree bool
 }
 
 // fullSync is a full reconcile: the server's list, a full local scan, every key
@@ -439,17 +442,22 @@ func (e *Engine) SyncOnce(ctx context.Context) (bool, error) {
 		_ = settle()
 		_ = e.save()
 	}()
+	var last passResult
 	for i := 0; i < 4; i++ {
 		var res passResult
 		var err error
-		if i == 0 {
+		switch {
+		case i == 0:
 			var handled bool
 			if res, handled, err = e.firstSync(ctx); !handled {
 				res, err = e.fullSync(ctx, true)
 			}
-		} else {
+		case last.fromTree:
+			res, err = e.confirmTree(ctx)
+		default:
 			res, err = e.confirm(ctx)
 		}
+		last = res
 		if err != nil {
 			if !e.st.noteErr(err) {
 				e.st.failed(err)

@@ -234,3 +234,75 @@ func TestTreeArchiveServerChangesDuring(t *testing.T) {
 			cr.trees.Load(), cr.lists.Load(), cr.downloads.Load(), tail(logs))
 	}
 }
+
+// handRemote runs hand once, at the first changes-feed request (the pass after the
+// archive of the tree, once every file is written and recorded).
+type handRemote struct {
+	*countingRemote
+	once sync.Once
+	hand func()
+}
+
+func (h *handRemote) Changes(ctx context.Context, since int64, epoch string, limit int) (protocol.ChangesPage, error) {
+	h.once.Do(h.hand)
+	return h.countingRemote.Changes(ctx, since, epoch, limit)
+}
+
+// TestTreeSyncHandChangeFoundNext: the pass after a first sync from the archive of the
+// tree does not walk the folder; files changed, deleted or created by hand while it
+// runs are found by the next start's scan (the state recorded what was written) and
+// synced then, nothing overwritten.
+func TestTreeSyncHandChangeFoundNext(t *testing.T) {
+	s := startSyncd(t, 200)
+	dir := t.TempDir()
+	same := []byte(strings.Repeat("H", len(s.files["d00/f0000.txt"]))) // same size, other content
+	hand := func() {
+		if err := os.WriteFile(filepath.Join(dir, "d00", "f0000.txt"), same, 0o644); err != nil {
+			t.Error(err)
+		}
+		if err := os.Remove(filepath.Join(dir, "d02", "f0002.txt")); err != nil {
+			t.Error(err)
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "hand"), 0o755); err != nil {
+			t.Error(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "hand", "new.txt"), []byte("made by hand"), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+	cr, logs := syncOnceWith(t, s.base, s.token, dir, func(c *countingRemote) engine.Remote {
+		return &handRemote{countingRemote: c, hand: hand}
+	})
+	if cr.trees.Load() != 1 || cr.lists.Load() != 0 {
+		t.Fatalf("%d archives of the tree, %d listings\n%s", cr.trees.Load(), cr.lists.Load(), tail(logs))
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "d00", "f0000.txt")); !bytes.Equal(b, same) {
+		t.Fatalf("the hand change was overwritten: %q", b)
+	}
+	// The next start finds all three.
+	cr2, logs2 := syncOnce(t, s.base, s.token, dir)
+	if cr2.trees.Load() != 0 || cr2.lists.Load() != 1 {
+		t.Fatalf("next start: %d archives of the tree, %d listings", cr2.trees.Load(), cr2.lists.Load())
+	}
+	want := map[string][]byte{}
+	for p, b := range s.files {
+		want[p] = b
+	}
+	want["d00/f0000.txt"] = same
+	delete(want, "d02/f0002.txt")
+	want["hand/new.txt"] = []byte("made by hand")
+	checkTree(t, dir, want, logs2)
+	c, err := syncclient.New(syncclient.Options{Server: s.base, Token: s.token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, b := range map[string][]byte{"d00/f0000.txt": same, "hand/new.txt": []byte("made by hand")} {
+		var buf bytes.Buffer
+		if _, err := c.Download(context.Background(), p, &buf); err != nil || !bytes.Equal(buf.Bytes(), b) {
+			t.Fatalf("server %s: %q %v\n%s", p, buf.Bytes(), err, tail(logs2))
+		}
+	}
+	if _, err := c.Download(context.Background(), "d02/f0002.txt", io.Discard); protocol.CodeOf(err) != protocol.CodeNotFound {
+		t.Fatalf("d02/f0002.txt deleted by hand is still on the server: %v\n%s", err, tail(logs2))
+	}
+}
