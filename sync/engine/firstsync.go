@@ -24,15 +24,16 @@ import (
 // written.
 type treeSync struct {
 	e   *Engine
-	out *outcome
+	out *outcome // the first pass's
 }
 
-// firstSync runs treeSync when it applies: a TreeArchiver remote, no progress to
+// first runs the first pass when it applies: a TreeArchiver remote, no progress to
 // show (the archive does not say in advance how many files it holds), no state (no
 // epoch, an empty base) and nothing in DIR but ignored names. handled is false when
 // it does not apply or the server's archive is not a listing: the caller then runs
 // fullSync.
-func (e *Engine) firstSync(ctx context.Context) (res passResult, handled bool, err error) {
+func (t *treeSync) first(ctx context.Context) (res passResult, handled bool, err error) {
+	e := t.e
 	ta, ok := e.remote.(TreeArchiver)
 	if !ok || e.opts.Progress != nil {
 		return passResult{}, false, nil
@@ -67,7 +68,7 @@ func (e *Engine) firstSync(ctx context.Context) (res passResult, handled bool, e
 	e.dirty = true
 	e.mu.Unlock()
 
-	t := &treeSync{e: e, out: &outcome{retry: map[string]bool{}}}
+	t.out = &outcome{retry: map[string]bool{}}
 	e.log.Info("downloading the whole tree as an archive", "epoch", epoch, "seq", seq)
 	u := e.xfer.newUnpacker(octx, t.out, nil)
 	entries, used, complete := u.read(rd, "", t.pick)
@@ -95,7 +96,7 @@ func (e *Engine) firstSync(ctx context.Context) (res passResult, handled bool, e
 	return passResult{actions: entries, retries: len(t.out.retry) > 0 || t.out.errCount > 0, fromTree: true}, true, nil
 }
 
-// confirmTree is SyncOnce's pass after a complete treeSync (confirm narrowed): the
+// confirm is SyncOnce's pass after a complete first pass (confirm narrowed): the
 // changes feed from the archive's seq, then a plan of the keys it touched and of every
 // server entry the archive left out of the base (not written, ignored, failed), with
 // a fresh look at each of their local paths; no walk of the whole folder. The folder
@@ -105,7 +106,8 @@ func (e *Engine) firstSync(ctx context.Context) (res passResult, handled bool, e
 // and a name created by hand is new to it: what the walk would find now, the next
 // start finds, and nothing is lost or overwritten in between
 // (TestTreeSyncHandChangeFoundNext).
-func (e *Engine) confirmTree(ctx context.Context) (passResult, error) {
+func (t *treeSync) confirm(ctx context.Context) (passResult, error) {
+	e := t.e
 	if err := e.catchUp(ctx); err != nil {
 		if errors.Is(err, errResync) {
 			return e.fullSync(ctx, false)

@@ -17,7 +17,7 @@ type passResult struct {
 	retries  bool // something is left to do
 	unsynced int  // local names kept but not synced (full passes only)
 	// fromTree: the pass was treeSync's, its archive read to the end (firstsync.go);
-	// the pass after it is confirmTree.
+	// the pass after it is treeSync.confirm.
 	fromTree bool
 }
 
@@ -442,6 +442,7 @@ func (e *Engine) SyncOnce(ctx context.Context) (bool, error) {
 		_ = settle()
 		_ = e.save()
 	}()
+	tree := &treeSync{e: e}
 	var last passResult
 	for i := 0; i < 4; i++ {
 		var res passResult
@@ -449,11 +450,11 @@ func (e *Engine) SyncOnce(ctx context.Context) (bool, error) {
 		switch {
 		case i == 0:
 			var handled bool
-			if res, handled, err = e.firstSync(ctx); !handled {
+			if res, handled, err = tree.first(ctx); !handled {
 				res, err = e.fullSync(ctx, true)
 			}
 		case last.fromTree:
-			res, err = e.confirmTree(ctx)
+			res, err = tree.confirm(ctx)
 		default:
 			res, err = e.confirm(ctx)
 		}
