@@ -7,7 +7,9 @@ import (
 	"io"
 	"strconv"
 	"testing"
+	"time"
 
+	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/transport/api"
@@ -90,6 +92,24 @@ func TestArchiveDirs(t *testing.T) {
 		}
 		if dir == "" && (len(got) != 8 || !got[2].m.IsDirectory || got[2].m.Path != "docs/deep") {
 			t.Fatalf("root: %+v", got)
+		}
+	}
+
+	// A token limited to docs/deep: the root's archive shows only the directories the
+	// scope shows (its ancestors, itself), exactly as the listing does.
+	scoped, _, err := e.d.Auth().IssueTenant(t.Context(), auth.TenantTokenRequest{Tenant: "a", Subject: "s", Role: auth.RoleRead, TTL: time.Hour, Paths: []string{"docs/deep"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa := e.do(req{method: "GET", path: "/api/archive?dirs=1", token: scoped})
+	sl := e.list(scoped, "?recursive=true")
+	sg := read(t, sa)
+	if len(sg) != len(sl.Entries) || len(sg) != 3 {
+		t.Fatalf("scoped: %+v, the listing %+v", sg, sl.Entries)
+	}
+	for i, w := range sl.Entries {
+		if g := sg[i].m; g.Path != w.Path || g.IsDirectory != w.IsDirectory || g.Seq != w.Seq {
+			t.Fatalf("scoped: entry %d is %+v, the listing's %+v", i, g, w)
 		}
 	}
 
