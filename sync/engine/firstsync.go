@@ -16,15 +16,15 @@ import (
 // written as it arrives, recorded in the base as a download is. There is no List and
 // no plan: both would only find that every entry is a download. Every file goes
 // through disk.downloadFrom (temp file, hash checked, rename that never replaces),
-// every name through the archive reader's path checks and CheckMeta. What the archive
-// leaves undone (an entry not written, an ignored name, a name that differs only in
-// case from another) the confirming pass plans, from the changes feed after the
-// archive's seq (which also brings what the server changed during the archive); an
-// archive cut or refused makes it an ordinary full reconcile, which keeps what was
-// written.
+// every name through the archive reader's path checks and CheckMeta. A file not
+// written is retried; what the server changed during the archive comes from the
+// changes feed (SyncOnce's next pass, confirm below) or the live stream (Run) after
+// the archive's seq; an archive cut or refused makes the pass an ordinary full
+// reconcile, which keeps what was written.
 type treeSync struct {
-	e   *Engine
-	out *outcome // the first pass's
+	e      *Engine
+	out    *outcome  // the first pass's
+	picked []*action // the files it set out to write (pick's, one goroutine)
 }
 
 // first runs the first pass when it applies: a TreeArchiver remote, no progress to
@@ -47,6 +47,9 @@ func (t *treeSync) first(ctx context.Context) (res passResult, handled bool, err
 	if err := e.checkRoot(); err != nil {
 		return passResult{}, true, err
 	}
+	// Run: DIR is watched before anything is written, as the scan does (each
+	// directory the archive makes is watched by mkdirLocal).
+	e.disk.watchDir("")
 	// As execute: once ctx ends nothing new starts; what is under way gets StopGrace.
 	octx, release := withGrace(ctx, StopGrace)
 	defer release()
@@ -91,9 +94,17 @@ func (t *treeSync) first(ctx context.Context) (res passResult, handled bool, err
 	for k := range t.out.retry {
 		e.retry[k] = true
 	}
+	failed := 0
+	for _, a := range t.picked {
+		if !u.done[a] { // not written: retried (Run's retry timer), planned again (SyncOnce)
+			e.retry[a.key] = true
+			failed++
+		}
+	}
 	e.mu.Unlock()
 	e.st.setUnsynced(0)
-	return passResult{actions: entries, retries: len(t.out.retry) > 0 || t.out.errCount > 0, fromTree: true}, true, nil
+	retries := len(t.out.retry) > 0 || t.out.errCount > 0 || failed > 0
+	return passResult{actions: entries, retries: retries, fromTree: true}, true, nil
 }
 
 // confirm is SyncOnce's pass after a complete first pass (confirm narrowed): the
@@ -165,6 +176,7 @@ func (t *treeSync) pick(m protocol.Metadata) *action {
 		}
 		return nil
 	}
+	t.picked = append(t.picked, a)
 	return a
 }
 

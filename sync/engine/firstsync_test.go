@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,12 @@ type treeRemote struct {
 	tree         []protocol.Metadata
 	cut          int
 	lists, trees int
+	uploads      atomic.Int64
+}
+
+func (r *treeRemote) Upload(ctx context.Context, p string, body io.Reader, size int64, o UploadOptions) (protocol.Metadata, bool, error) {
+	r.uploads.Add(1)
+	return r.hostileRemote.Upload(ctx, p, body, size, o)
 }
 
 func (r *treeRemote) List(ctx context.Context, head func(string, int64) error, each func(protocol.Metadata) error) error {
@@ -320,5 +327,65 @@ func TestFirstSyncOnlyIntoEmptyFolder(t *testing.T) {
 	}
 	if r2.trees != 1 || r2.lists != 1 {
 		t.Fatalf("second pass: %d archives of the tree, %d listings", r2.trees, r2.lists)
+	}
+}
+
+// TestFirstSyncRun: Run's first reconcile of an empty folder reads the archive of the
+// tree, not the listing; the files are there and recorded.
+func TestFirstSyncRun(t *testing.T) {
+	files := map[string]string{"a/1.txt": "one", "a/2.txt": "two", "b/c/3.txt": "three"}
+	tree, content := treeOf(files)
+	r := &treeRemote{hostileRemote: &hostileRemote{entries: tree, content: content}, tree: tree}
+	dir := filepath.Join(t.TempDir(), "dir")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Open(Options{Root: dir, Remote: r, OpenFS: testOpenFS(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		e.mu.Lock()
+		n := len(e.base)
+		e.mu.Unlock()
+		if n == 6 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// DIR and the directories made are watched: a file written by hand at the root
+	// and in a/ is sent (the server refuses it: read only).
+	for _, p := range []string{"mine.txt", "a/mine.txt"} {
+		if err := os.WriteFile(filepath.Join(dir, p), []byte("mine"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for r.uploads.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if n := r.uploads.Load(); n < 2 {
+		t.Fatalf("%d uploads of the files written by hand: the folder is not watched", n)
+	}
+	for _, p := range []string{"mine.txt", "a/mine.txt"} {
+		files[p] = "mine"
+	}
+	want := map[string]string{"a/": "", "b/": "", "b/c/": ""}
+	for p, c := range files {
+		want[p] = c
+	}
+	if got := folderFiles(t, dir); !sameMaps(got, want) {
+		t.Fatalf("folder holds %v", got)
+	}
+	if r.trees != 1 || r.lists != 0 {
+		t.Fatalf("%d archives of the tree, %d listings; want 1 and 0", r.trees, r.lists)
 	}
 }
