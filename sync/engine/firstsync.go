@@ -128,6 +128,11 @@ func (t *treeSync) confirm(ctx context.Context) (passResult, error) {
 	if err := e.checkRoot(); err != nil {
 		return passResult{}, err
 	}
+	if e.disk.loadIgnore() {
+		// The archive brought a .syncignore: every key is decided again under its
+		// rules (a name they no longer ignore is fetched), after a walk of DIR.
+		return e.localFull(ctx)
+	}
 	e.mu.Lock()
 	for k := range e.remoteM {
 		if _, ok := e.base[k]; !ok {

@@ -389,3 +389,18 @@ func TestFirstSyncRun(t *testing.T) {
 		t.Fatalf("%d archives of the tree, %d listings; want 1 and 0", r.trees, r.lists)
 	}
 }
+
+// TestFirstSyncIgnoreFileFromServer: a .syncignore in the archive that un-ignores a
+// name ignored by default (Thumbs.db) gets that file fetched in the same SyncOnce, as
+// the listing's pass does.
+func TestFirstSyncIgnoreFileFromServer(t *testing.T) {
+	files := map[string]string{IgnoreFileName: "*.log\n!Thumbs.db\n", "Thumbs.db": "thumbs", "x.log": "log", "a.txt": "a"}
+	tree, content := treeOf(files)
+	r := &treeRemote{hostileRemote: &hostileRemote{entries: tree, content: content}, tree: tree}
+	dir, _ := firstSyncOf(t, r, nil)
+	got := folderFiles(t, dir)
+	want := map[string]string{IgnoreFileName: files[IgnoreFileName], "Thumbs.db": "thumbs", "a.txt": "a", "x.log": "log"}
+	if r.trees != 1 || !sameMaps(got, want) {
+		t.Fatalf("%d archives of the tree; folder holds %v, want %v", r.trees, got, want)
+	}
+}
