@@ -110,7 +110,8 @@ func (t *treeSync) first(ctx context.Context) (res passResult, handled bool, err
 // confirm is SyncOnce's pass after a complete first pass (confirm narrowed): the
 // changes feed from the archive's seq, then a plan of the keys it touched and of every
 // server entry the archive left out of the base (not written, ignored, failed), with
-// a fresh look at each of their local paths; no walk of the whole folder. The folder
+// a fresh look at each of their local paths; no walk of the whole folder (unless the
+// archive brought ignore rules). The folder
 // held nothing but ignored names before the pass and each file the pass wrote is
 // recorded with the stat of its own write (the temp file's, kept by the rename), so a
 // file changed by hand meanwhile shows another size, mtime or inode to the next scan
