@@ -14,15 +14,26 @@ import (
 
 // Files is a space's files with their content, read from one listing snapshot. The
 // zero value is unusable; get one from NewFiles.
-type Files struct{ s *Space }
+type Files struct {
+	s    *Space
+	dirs bool // Each also gives the directories
+}
 
 // NewFiles returns sp's files.
 func NewFiles(sp *Space) Files { return Files{s: sp} }
 
-// Each streams the regular files under dir (every depth), ordered by path, from one
-// listing snapshot (List): head (if not nil) gets the snapshot's epoch and seq, then
-// each gets every file's metadata and content, which always agree; keep (nil: every
-// file) skips the files it returns false for before they are opened. A file is opened
+// WithDirs returns f whose Each also gives every directory of the listing (keep
+// applies to them too), in its place in the path order, with a nil reader: what a
+// client needs to take the archive as its listing (GET /api/archive?dirs=1).
+func (f Files) WithDirs() Files {
+	f.dirs = true
+	return f
+}
+
+// Each streams the regular files under dir (every depth; and the directories with
+// WithDirs), ordered by path, from one listing snapshot (List): head (if not nil)
+// gets the snapshot's epoch and seq, then each gets every file's metadata and
+// content, which always agree; keep (nil: every entry) skips the files it returns false for before they are opened. A file is opened
 // by its listed metadata, without a lookup, while no write of the space has begun
 // since the snapshot (holding the commit section shared, the disk then holds what the
 // listing says); once one has, every later file is opened through Open and sent as it
@@ -37,8 +48,11 @@ func (f Files) Each(ctx context.Context, dir string, keep func(path string) bool
 		}
 		return head(sn.epoch, sn.seq)
 	}, func(e *entry) error {
-		if e.IsDir || keep != nil && !keep(e.Path) {
+		if e.IsDir && !f.dirs || keep != nil && !keep(e.Path) {
 			return nil
+		}
+		if e.IsDir {
+			return each(e.Meta(), nil)
 		}
 		r, m, err := f.open(ctx, e, gen)
 		if protocol.CodeOf(err) == protocol.CodeNotFound {

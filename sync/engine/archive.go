@@ -104,15 +104,28 @@ func (e xfer) archiveDownloads(ctx context.Context, transfers []*action, out *ou
 	}
 	defer rd.Close()
 	e.log.Info("downloading an archive", "dir", dir, "files", len(downloads))
-	u := &unpacker{e: e, ctx: ctx, out: out, pr: pr, done: make(map[*action]bool, len(downloads))}
+	u := e.newUnpacker(ctx, out, pr)
+	entries, used, _ := u.read(rd, dir, func(m protocol.Metadata) *action {
+		a, ok := want[m.Path]
+		if !ok || a.r.Hash != m.Hash || a.r.Size != m.Size {
+			return nil // not wanted, or changed since the plan: the per-file path decides
+		}
+		delete(want, m.Path)
+		return a
+	})
+	u.wait()
+	e.log.Info("archive done", "dir", dir, "entries", entries, "used", used, "written", len(u.done))
+	return u.done
+}
+
+// newUnpacker returns an unpacker with its workers started (Options.Transfers).
+func (e xfer) newUnpacker(ctx context.Context, out *outcome, pr *progress) *unpacker {
+	u := &unpacker{e: e, ctx: ctx, out: out, pr: pr, done: map[*action]bool{}}
 	if !e.perFileSync {
 		u.flush = e.root.SyncAll
 	}
 	u.start(max(e.opts.Transfers, 1))
-	entries, used := u.read(rd, want, dir)
-	u.wait()
-	e.log.Info("archive done", "dir", dir, "entries", entries, "used", used, "written", len(u.done))
-	return u.done
+	return u
 }
 
 // unpacker writes the wanted entries of one archive into place: small entries are
@@ -203,25 +216,25 @@ func (u *unpacker) put(a *action, m protocol.Metadata, r io.Reader) {
 	u.written(a)
 }
 
-// read walks the archive and hands each wanted entry (same hash and size as planned)
-// to a worker or writes it at once; it stops at the end, at ctx's end or at the first
-// error of the archive stream. It returns the number of entries seen and used.
-func (u *unpacker) read(rd ArchiveReader, want map[string]*action, dir string) (entries, used int) {
+// read walks the archive and hands each entry pick wants (the action that writes
+// it; nil: skipped) to a worker or writes it at once; it stops at the end, at ctx's
+// end or at the first error of the archive stream. It returns the number of entries
+// seen and used, and whether the archive was read to its end.
+func (u *unpacker) read(rd ArchiveReader, dir string, pick func(protocol.Metadata) *action) (entries, used int, complete bool) {
 	for u.ctx.Err() == nil {
 		m, r, err := rd.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			return entries, used, true
 		}
 		if err != nil {
 			u.e.log.Warn("archive ended early, downloading the rest file by file", "dir", dir, "err", err)
 			break
 		}
 		entries++
-		a, ok := want[m.Path]
-		if !ok || a.r.Hash != m.Hash || a.r.Size != m.Size {
-			continue // not wanted, or changed since the plan: the per-file path decides
+		a := pick(m)
+		if a == nil {
+			continue
 		}
-		delete(want, m.Path)
 		used++
 		er := &errReader{r: r}
 		if m.Size <= archiveInline {
@@ -240,5 +253,5 @@ func (u *unpacker) read(rd ArchiveReader, want map[string]*action, dir string) (
 			break
 		}
 	}
-	return entries, used
+	return entries, used, false
 }

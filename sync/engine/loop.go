@@ -150,9 +150,15 @@ func (l *loop) step(res passResult, err error) error {
 	return nil
 }
 
-// reconcile runs a full reconcile (with the --initial-sync bars until one executed).
+// reconcile runs a full reconcile (with the --initial-sync bars until one executed):
+// at the first start of an empty folder, from the archive of the tree (treeSync; what
+// changes after it comes from the watcher, the changes feed or the live stream from
+// its seq, and the retry timer).
 func (l *loop) reconcile() error {
-	res, err := l.fullSync(l.ctx, l.initialBars)
+	res, handled, err := (&treeSync{e: l.Engine}).first(l.ctx)
+	if !handled {
+		res, err = l.fullSync(l.ctx, l.initialBars)
+	}
 	if err == nil {
 		l.initialBars = false
 	}

@@ -16,6 +16,9 @@ type passResult struct {
 	actions  int  // planned steps (0: both sides agreed)
 	retries  bool // something is left to do
 	unsynced int  // local names kept but not synced (full passes only)
+	// fromTree: the pass was treeSync's, its archive read to the end (firstsync.go);
+	// the pass after it is treeSync.confirm.
+	fromTree bool
 }
 
 // fullSync is a full reconcile: the server's list, a full local scan, every key
@@ -439,14 +442,23 @@ func (e *Engine) SyncOnce(ctx context.Context) (bool, error) {
 		_ = settle()
 		_ = e.save()
 	}()
+	tree := &treeSync{e: e}
+	var last passResult
 	for i := 0; i < 4; i++ {
 		var res passResult
 		var err error
-		if i == 0 {
-			res, err = e.fullSync(ctx, true)
-		} else {
+		switch {
+		case i == 0:
+			var handled bool
+			if res, handled, err = tree.first(ctx); !handled {
+				res, err = e.fullSync(ctx, true)
+			}
+		case last.fromTree:
+			res, err = tree.confirm(ctx)
+		default:
 			res, err = e.confirm(ctx)
 		}
+		last = res
 		if err != nil {
 			if !e.st.noteErr(err) {
 				e.st.failed(err)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -80,11 +81,32 @@ type Archiver interface {
 	Archive(ctx context.Context, dir string) (ArchiveReader, error)
 }
 
+// TreeArchiver is implemented by a Remote whose archive can also be its listing (GET
+// /api/archive?dirs=1): a first sync into an empty folder reads it instead of List
+// and a plan (firstsync.go).
+type TreeArchiver interface {
+	// ArchiveTree streams every directory and regular file of the whole tree from one
+	// snapshot, in path order. It returns ErrNoTree when the server's archive holds no
+	// directories (a server before dirs=1): the engine then lists as usual.
+	ArchiveTree(ctx context.Context) (TreeReader, error)
+}
+
+// ErrNoTree is ArchiveTree's error for a server whose archive is not a listing.
+var ErrNoTree = errors.New("the server's archive holds no directories")
+
+// TreeReader is the ArchiveReader of ArchiveTree: Next gives directories too.
+type TreeReader interface {
+	ArchiveReader
+	// Head is the snapshot's epoch and seq (what List gives its head).
+	Head() (epoch string, seq int64)
+}
+
 // ArchiveReader reads the files of one archive in order.
 type ArchiveReader interface {
 	// Next returns the next file's metadata (Path clean and under the requested
 	// directory, Size, Modified, Hash, Seq) and a reader of exactly its content, valid
-	// until the following call. It returns io.EOF at the end of a complete archive and
+	// until the following call. A TreeReader also returns directories (IsDirectory,
+	// Modified and Seq, no hash) with a nil reader. It returns io.EOF at the end of a complete archive and
 	// any other error once the archive cannot be trusted or read further.
 	Next() (protocol.Metadata, io.Reader, error)
 	// Close ends the archive (abandoning the rest of it).

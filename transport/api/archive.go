@@ -20,6 +20,9 @@ import (
 // MIMETar is the content type of GET /api/archive.
 const MIMETar = "application/x-tar"
 
+// HeaderArchiveDirs ("1") says that an archive holds the directories too (dirs=1).
+const HeaderArchiveDirs = "X-Archive-Dirs"
+
 // archiveBufs holds the buffers archive entries are copied through.
 var archiveBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
@@ -37,6 +40,12 @@ var archiveBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return 
 // stream, never a short archive that looks complete. That includes a client that
 // accepts nothing for limits.stream_stall (transport/guard's write deadline); the listing under the
 // archive holds no database transaction while it waits (tenants.Space.List).
+//
+// With dirs=1 the archive also holds every directory under DIR (a tar directory
+// entry, its seq in the same "comment" record with an empty hash), in its place in
+// the path order, and the answer says so with X-Archive-Dirs: 1: with X-Sync-Epoch
+// and X-Sync-Seq it is then the listing too (a first sync into an empty folder reads
+// nothing else). A server before dirs=1 ignores it and sends no such header.
 func (h *handlers) archive(c echo.Context) error {
 	dir, err := dirQuery(c)
 	if err != nil {
@@ -53,9 +62,13 @@ func (h *handlers) archive(c echo.Context) error {
 // Share links use it too.
 func ServeArchive(c echo.Context, sp *spaceview.View, dir string, log *slog.Logger) error {
 	ctx := c.Request().Context()
-	a := &archiver{resp: c.Response(), dir: dir, buf: archiveBufs.Get().(*[]byte)}
+	dirs, err := parseBool(c, "dirs")
+	if err != nil {
+		return err
+	}
+	a := &archiver{resp: c.Response(), dir: dir, dirs: dirs, buf: archiveBufs.Get().(*[]byte)}
 	defer archiveBufs.Put(a.buf)
-	err := sp.Files(ctx, dir, a.begin, a.entry)
+	err = sp.Files(ctx, dir, dirs, a.begin, a.entry)
 	if err == nil && !a.started {
 		err = protocol.Errorf(protocol.CodeInternal, "archive produced no snapshot")
 	}
@@ -83,6 +96,7 @@ func ServeArchive(c echo.Context, sp *spaceview.View, dir string, log *slog.Logg
 type archiver struct {
 	resp    *echo.Response
 	dir     string
+	dirs    bool // directory entries too (dirs=1)
 	bw      *bufio.Writer
 	tw      *tar.Writer
 	started bool // headers sent: from here on a failure aborts the connection
@@ -104,6 +118,9 @@ func (a *archiver) begin(epoch string, seq int64) error {
 	hd.Set("Content-Security-Policy", "sandbox")
 	hd.Set("X-Sync-Epoch", epoch)
 	hd.Set("X-Sync-Seq", strconv.FormatInt(seq, 10))
+	if a.dirs {
+		hd.Set(HeaderArchiveDirs, "1")
+	}
 	a.resp.WriteHeader(http.StatusOK)
 	a.started = true
 	a.bw = bufio.NewWriterSize(a.resp, 64<<10)
@@ -115,6 +132,9 @@ func (a *archiver) begin(epoch string, seq int64) error {
 // tenants.Files.Each). The header is appendTarHeader's (tar.Writer's bytes) when the
 // entry allows, else tar.Writer's own.
 func (a *archiver) entry(m protocol.Metadata, r io.Reader) error {
+	if m.IsDirectory {
+		return a.entryDir(m)
+	}
 	// Hash and seq in the POSIX "comment" record, which GNU tar and bsdtar ignore
 	// without a warning (protocol.ArchiveComment).
 	comment := protocol.ArchiveComment(m.Hash, m.Seq)
@@ -159,6 +179,24 @@ func (a *archiver) entryTar(m protocol.Metadata, r io.Reader, comment string) er
 		return err
 	}
 	return a.body(a.tw, m, r)
+}
+
+// entryDir writes one directory (dirs=1) through tar.Writer: its name ends in '/',
+// its seq is in the comment record, with an empty hash.
+func (a *archiver) entryDir(m protocol.Metadata) error {
+	if a.pax == nil {
+		a.pax = make(map[string]string, 1)
+	}
+	a.pax[protocol.ArchivePAXComment] = protocol.ArchiveComment("", m.Seq)
+	a.hdr = tar.Header{
+		Typeflag:   tar.TypeDir,
+		Name:       m.Path + "/",
+		Mode:       0o755,
+		ModTime:    m.Modified,
+		Format:     tar.FormatPAX,
+		PAXRecords: a.pax,
+	}
+	return a.tw.WriteHeader(&a.hdr)
 }
 
 // body copies exactly m.Size bytes of r to w: a file cut or grown on the disk by hand

@@ -57,8 +57,9 @@ func (v *View) List(ctx context.Context, dir string, recursive bool, head func(e
 }
 
 // Files streams the regular files under dir with their content (GET /api/archive):
-// dir as in List, and only the files the scope shows.
-func (v *View) Files(ctx context.Context, dir string, head func(epoch string, seq int64) error, each func(protocol.Metadata, io.Reader) error) error {
+// dir as in List, and only the files the scope shows; dirs adds the directories the
+// scope shows (tenants.Files.WithDirs), each with a nil reader.
+func (v *View) Files(ctx context.Context, dir string, dirs bool, head func(epoch string, seq int64) error, each func(protocol.Metadata, io.Reader) error) error {
 	if err := v.scope.CheckDir(dir); err != nil {
 		return err
 	}
@@ -66,7 +67,11 @@ func (v *View) Files(ctx context.Context, dir string, head func(epoch string, se
 	if v.scope != nil && !v.scope.Contains(dir) {
 		keep = v.scope.Visible
 	}
-	return tenants.NewFiles(v.sp).Each(ctx, dir, keep, head, each)
+	f := tenants.NewFiles(v.sp)
+	if dirs {
+		f = f.WithDirs()
+	}
+	return f.Each(ctx, dir, keep, head, each)
 }
 
 // Stat returns path's metadata.

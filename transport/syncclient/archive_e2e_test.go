@@ -78,10 +78,27 @@ func hashOf(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// countingRemote counts the per-file downloads and archives the engine asks for.
+// countingRemote counts the per-file downloads, archives, archives of the tree and
+// listings the engine asks for.
 type countingRemote struct {
 	*syncclient.Client
-	downloads, archives atomic.Int64
+	downloads, archives, trees, lists atomic.Int64
+}
+
+func (c *countingRemote) ArchiveTree(ctx context.Context) (engine.TreeReader, error) {
+	c.trees.Add(1)
+	return c.Client.ArchiveTree(ctx)
+}
+
+func (c *countingRemote) List(ctx context.Context, head func(string, int64) error, each func(protocol.Metadata) error) error {
+	c.lists.Add(1)
+	return c.Client.List(ctx, head, each)
+}
+
+// noTree is a countingRemote without ArchiveTree: a first sync lists and plans.
+type noTree struct {
+	engine.Remote
+	engine.Archiver
 }
 
 func (c *countingRemote) Download(ctx context.Context, p string, w io.Writer) (protocol.Metadata, error) {
@@ -96,16 +113,25 @@ func (c *countingRemote) Archive(ctx context.Context, dir string) (engine.Archiv
 
 // syncOnce runs one pass of an engine on dir against server URL base.
 func syncOnce(t *testing.T, base, token, dir string) (*countingRemote, string) {
+	return syncOnceWith(t, base, token, dir, nil)
+}
+
+// syncOnceWith is syncOnce with the remote wrapped by wrap (nil: none).
+func syncOnceWith(t *testing.T, base, token, dir string, wrap func(*countingRemote) engine.Remote) (*countingRemote, string) {
 	t.Helper()
 	c, err := syncclient.New(syncclient.Options{Server: base, Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cr := &countingRemote{Client: c}
+	var remote engine.Remote = cr
+	if wrap != nil {
+		remote = wrap(cr)
+	}
 	var logs bytes.Buffer
 	var lmu sync.Mutex
 	lw := writerFunc(func(b []byte) (int, error) { lmu.Lock(); defer lmu.Unlock(); return logs.Write(b) })
-	e, err := engine.Open(engine.Options{Root: dir, Remote: cr, Logger: slog.New(slog.NewTextHandler(lw, nil))})
+	e, err := engine.Open(engine.Options{Root: dir, Remote: remote, Logger: slog.New(slog.NewTextHandler(lw, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,13 +195,16 @@ func tail(s string) string {
 	return s
 }
 
+// TestInitialSyncUsesArchive: a first sync into an empty folder reads one archive of
+// the tree (GET /api/archive?dirs=1) and nothing else: no listing, no single download.
 func TestInitialSyncUsesArchive(t *testing.T) {
 	s := startSyncd(t, 1000)
 	dir := t.TempDir()
 	cr, logs := syncOnce(t, s.base, s.token, dir)
 	checkTree(t, dir, s.files, logs)
-	if cr.archives.Load() != 1 || cr.downloads.Load() != 0 {
-		t.Fatalf("%d archives, %d single downloads; want 1 and 0\n%s", cr.archives.Load(), cr.downloads.Load(), tail(logs))
+	if cr.trees.Load() != 1 || cr.archives.Load() != 0 || cr.downloads.Load() != 0 || cr.lists.Load() != 0 {
+		t.Fatalf("%d archives of the tree, %d archives, %d single downloads, %d listings; want 1, 0, 0, 0\n%s",
+			cr.trees.Load(), cr.archives.Load(), cr.downloads.Load(), cr.lists.Load(), tail(logs))
 	}
 	if !strings.Contains(logs, "archive done") || !strings.Contains(logs, "written=1000") {
 		t.Fatalf("archive not logged as used:\n%s", tail(logs))
@@ -191,10 +220,24 @@ func TestInitialSyncUsesArchive(t *testing.T) {
 	}
 }
 
+// TestInitialSyncListsWithoutTree: without ArchiveTree, a first sync lists, plans and
+// fetches one archive of the downloads' directory.
+func TestInitialSyncListsWithoutTree(t *testing.T) {
+	s := startSyncd(t, 1000)
+	dir := t.TempDir()
+	cr, logs := syncOnceWith(t, s.base, s.token, dir, func(cr *countingRemote) engine.Remote { return noTree{cr, cr} })
+	checkTree(t, dir, s.files, logs)
+	if cr.archives.Load() != 1 || cr.downloads.Load() != 0 || cr.lists.Load() != 1 {
+		t.Fatalf("%d archives, %d single downloads, %d listings; want 1, 0, 1\n%s", cr.archives.Load(), cr.downloads.Load(), cr.lists.Load(), tail(logs))
+	}
+}
+
+// TestSmallSyncSkipsArchive: a pass of few downloads (here a first sync of a remote
+// without ArchiveTree) downloads them one by one.
 func TestSmallSyncSkipsArchive(t *testing.T) {
 	s := startSyncd(t, 20)
 	dir := t.TempDir()
-	cr, logs := syncOnce(t, s.base, s.token, dir)
+	cr, logs := syncOnceWith(t, s.base, s.token, dir, func(cr *countingRemote) engine.Remote { return noTree{cr, cr} })
 	checkTree(t, dir, s.files, logs)
 	if cr.archives.Load() != 0 || cr.downloads.Load() != 20 {
 		t.Fatalf("%d archives, %d downloads; want 0 and 20", cr.archives.Load(), cr.downloads.Load())

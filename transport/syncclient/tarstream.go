@@ -13,7 +13,7 @@ import (
 // tarStream reads a tar stream as archive/tar's Reader does, with a shortcut for the
 // entries /api/archive sends: a PAX extended header ('x') holding only records the
 // archive uses (path, mtime, size, comment and the legacy hash and seq), then a
-// regular file's ustar header. Such an entry is decoded here, without archive/tar's
+// regular file's or a directory's ustar header. Such an entry is decoded here, without archive/tar's
 // per-entry format detection and allocations; at the first block that is anything
 // else (another type, another record, an end-of-archive block, a bad checksum, a
 // field archive/tar would refuse or read differently, a short read), the blocks read
@@ -141,10 +141,10 @@ func (s *tarStream) shortcut() *tar.Header {
 		return nil
 	}
 	f := s.block(512)
-	if f == nil || !ustarBlock(f) || f[156] != tar.TypeReg {
+	if f == nil || !ustarBlock(f) || f[156] != tar.TypeReg && f[156] != tar.TypeDir {
 		return nil
 	}
-	h := &tar.Header{Typeflag: tar.TypeReg, Format: tar.FormatPAX, PAXRecords: pax}
+	h := &tar.Header{Typeflag: f[156], Format: tar.FormatPAX, PAXRecords: pax}
 	h.Name = cstring(f[0:100])
 	if prefix := cstring(f[345:500]); prefix != "" {
 		h.Name = prefix + "/" + h.Name
@@ -165,7 +165,9 @@ func (s *tarStream) shortcut() *tar.Header {
 			return nil
 		}
 	}
-	s.left, s.pad = h.Size, -h.Size&511
+	if h.Typeflag == tar.TypeReg {
+		s.left, s.pad = h.Size, -h.Size&511
+	} // else a directory: a header-only entry whatever its size says, as in archive/tar
 	return h
 }
 
