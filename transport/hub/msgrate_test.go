@@ -27,7 +27,8 @@ func TestMsgBucket(t *testing.T) {
 		t.Fatal("allowed after the clock went back")
 	}
 	now += 20 * time.Millisecond
-	if !b.allowAt(now, rate, burst) || !b.allowAt(now, rate, burst) || b.allowAt(now, rate, burst) {
+	first, second, third := b.allowAt(now, rate, burst), b.allowAt(now, rate, burst), b.allowAt(now, rate, burst)
+	if !first || !second || third {
 		t.Fatal("after 20 more ms: want exactly two more messages")
 	}
 	// A long pause refills up to the burst, not beyond.
