@@ -300,12 +300,17 @@ func TestWatchDebounce(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	h := newWatchHarness(t, dir, 50*time.Millisecond)
+	const debounce = 50 * time.Millisecond
+	h := newWatchHarness(t, dir, debounce)
 	h.rename("d", "r")
 	h.settle()
+	start := time.Now()
 	for i := 0; i < 40; i++ {
 		h.write("r/e/f.txt", strings.Repeat("x", i))
 	}
+	// A burst slowed by a loaded machine spans more debounce windows: each may end
+	// in a batch of its own, and still far fewer than the 40 writes.
+	limit := 3 + int(time.Since(start)/debounce)
 	h.await(time.Second, "r/e/f.txt")
 	batches := 1
 	for {
@@ -317,7 +322,7 @@ func TestWatchDebounce(t *testing.T) {
 		}
 		break
 	}
-	if batches > 3 {
-		t.Fatalf("40 writes in a burst gave %d batches; want them debounced", batches)
+	if batches > limit {
+		t.Fatalf("40 writes in a burst gave %d batches (at most %d); want them debounced", batches, limit)
 	}
 }
