@@ -68,12 +68,10 @@ func (c *stmtCache) close() {
 	c.m = nil
 }
 
-// Q runs queries through the statement cache, on the pool or inside a transaction,
-// or on a batch connection (txbatch.go) with its own statements.
+// Q runs queries through the statement cache, on the pool or inside a transaction.
 type Q struct {
 	c  *stmtCache
 	tx *sql.Tx
-	bc *connStmts
 }
 
 // Q returns a Q on the pool.
@@ -83,9 +81,6 @@ func (r *Store) Q() Q { return Q{c: &r.stmts} }
 func (r *Store) InTx(tx *sql.Tx) Q { return Q{c: &r.stmts, tx: tx} }
 
 func (d Q) stmt(ctx context.Context, query string) *sql.Stmt {
-	if d.bc != nil {
-		return d.bc.get(ctx, query)
-	}
 	st := d.c.get(ctx, query)
 	if st != nil && d.tx != nil {
 		st = d.tx.StmtContext(ctx, st)
@@ -93,30 +88,15 @@ func (d Q) stmt(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
-// runner runs queries unprepared: *sql.DB, *sql.Tx or *sql.Conn.
-type runner interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-// unprepared is where d runs a query that has no prepared statement.
-func (d Q) unprepared() runner {
-	switch {
-	case d.bc != nil:
-		return d.bc.conn
-	case d.tx != nil:
-		return d.tx
-	}
-	return d.c.db
-}
-
 // QueryRowContext is sql.DB.QueryRowContext through the cache.
 func (d Q) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if st := d.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
-	return d.unprepared().QueryRowContext(ctx, query, args...)
+	if d.tx != nil {
+		return d.tx.QueryRowContext(ctx, query, args...)
+	}
+	return d.c.db.QueryRowContext(ctx, query, args...)
 }
 
 // QueryContext is sql.DB.QueryContext through the cache.
@@ -124,7 +104,10 @@ func (d Q) QueryContext(ctx context.Context, query string, args ...any) (*sql.Ro
 	if st := d.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
-	return d.unprepared().QueryContext(ctx, query, args...)
+	if d.tx != nil {
+		return d.tx.QueryContext(ctx, query, args...)
+	}
+	return d.c.db.QueryContext(ctx, query, args...)
 }
 
 // ExecContext is sql.DB.ExecContext through the cache.
@@ -132,40 +115,8 @@ func (d Q) ExecContext(ctx context.Context, query string, args ...any) (sql.Resu
 	if st := d.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
-	return d.unprepared().ExecContext(ctx, query, args...)
-}
-
-// connStmts is a connection held out of the pool and the statements prepared on it
-// (up to maxStmts; none unless prepare). Only its holder uses it: the batches' leader,
-// under the write lock.
-type connStmts struct {
-	conn    *sql.Conn
-	prepare bool
-	m       map[string]*sql.Stmt
-}
-
-// get returns the statement of query prepared on the connection, preparing it on
-// first use; nil (run the query unprepared) when c does not prepare, holds maxStmts
-// already, or preparing failed (the unprepared run then reports the error).
-func (c *connStmts) get(ctx context.Context, query string) *sql.Stmt {
-	if st, ok := c.m[query]; ok || !c.prepare || len(c.m) >= maxStmts {
-		return st
+	if d.tx != nil {
+		return d.tx.ExecContext(ctx, query, args...)
 	}
-	st, err := c.conn.PrepareContext(context.WithoutCancel(ctx), query)
-	if err != nil {
-		return nil
-	}
-	if c.m == nil {
-		c.m = map[string]*sql.Stmt{}
-	}
-	c.m[query] = st
-	return st
-}
-
-// close closes the statements (not the connection).
-func (c *connStmts) close() {
-	for _, st := range c.m {
-		st.Close()
-	}
-	c.m = nil
+	return d.c.db.ExecContext(ctx, query, args...)
 }

@@ -39,19 +39,17 @@ func NewStore(ctx context.Context, db *sql.DB, logger *slog.Logger) (*Store, err
 	s.reads = reads{s}
 	s.chunkLists = chunkLists{s}
 	s.wal = walFile(ctx, db)
-	s.txb = txBatcher{db: db, wmu: &s.wmu, wal: s.wal}
+	s.txb = txBatcher{db: db, wmu: &s.wmu, wal: s.wal, stmts: &s.stmts}
 	return s, nil
 }
 
 // DB returns the database.
 func (r *Store) DB() *sql.DB { return r.db }
 
-// batch runs fn in a write transaction shared with the other writes queued meanwhile
-// (in a savepoint of its own), on the batch connection (txbatch.go), and returns once
-// that transaction committed (nil) or fn's changes were rolled back (fn's error, or
-// the commit's). Only Write calls it: the batch connection checks no foreign keys,
-// and Write is what makes sure the tenant exists.
-func (r *Store) batch(ctx context.Context, fn func(q Q) error) error {
+// Batch runs fn in a write transaction shared with the other writes queued meanwhile
+// (in a savepoint of its own) and returns once that transaction committed (nil) or
+// fn's changes were rolled back (fn's error, or the commit's).
+func (r *Store) Batch(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return r.txb.run(ctx, fn)
 }
 

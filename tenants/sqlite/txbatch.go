@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
@@ -30,22 +29,14 @@ import (
 // read after each commit and again at the start of the next batch, tells whether
 // any other connection (of this process or another) committed meanwhile, and then
 // the kept heads are forgotten.
-//
-// The batch connection does not check foreign keys (batchPragmas): every job is a
-// Write, which reads its tenant's head row (or keeps it from an earlier batch of the
-// same connection, with no other connection's commit since) inside the transaction
-// that holds the write lock, so the tenant of each row a job inserts exists until the
-// batch commits, and the parent-key probe of every inserted entry and change-log row
-// into the tenants table would only find it again. The connection is discarded, not
-// given back to the pool, so no other statement ever runs without the checks (the
-// tenants' ON DELETE CASCADE included).
 type txBatcher struct {
-	db  *sql.DB
-	wmu *sync.Mutex // the Store's write lock: the leader holds it while it commits
-	wal string      // the WAL's file name, for sync/fsys's flush accounting ("": none)
+	db    *sql.DB
+	wmu   *sync.Mutex // the Store's write lock: the leader holds it while it commits
+	wal   string      // the WAL's file name, for sync/fsys's flush accounting ("": none)
+	stmts *stmtCache  // the Store's prepared statements
 
 	// The leader's state, used only while holding wmu.
-	conn    *connStmts         // the connection batches run on (nil: take one from the pool)
+	conn    *sql.Conn          // the connection batches run on (nil: take one from the pool)
 	closed  bool               // the Store is closed: batches run on the pool
 	version uint32             // the data version after the last commit (dataVersion)
 	heads   map[string]headRow // tenant id → its head row as conn's transaction sees it
@@ -71,12 +62,6 @@ const batchCacheKiB = 8 << 10
 // longer interval copies (and fsyncs) the same pages fewer times.
 const batchAutoCheckpoint = 3000
 
-// batchPragmas set up the batch connection when it is taken from the pool: its page
-// cache, its checkpoint interval, and no foreign-key checks (see txBatcher).
-var batchPragmas = `PRAGMA cache_size = ` + strconv.Itoa(-batchCacheKiB) +
-	`; PRAGMA wal_autocheckpoint = ` + strconv.Itoa(batchAutoCheckpoint) +
-	`; PRAGMA foreign_keys = OFF`
-
 // headRow is a tenant's head row: its epoch and last seq.
 type headRow struct {
 	epoch string
@@ -85,7 +70,7 @@ type headRow struct {
 
 // txJob is one write waiting for a batch.
 type txJob struct {
-	fn   func(q Q) error
+	fn   func(tx *sql.Tx) error
 	err  error
 	wake chan bool // true: lead the next batch; false: done (err set)
 }
@@ -98,7 +83,7 @@ type txJob struct {
 // meanwhile and wakes the others with their results. A job committed by another's
 // batch returns at once, without waiting for the write lock (which the next batch,
 // and its WAL flush, may be holding).
-func (b *txBatcher) run(ctx context.Context, fn func(q Q) error) error {
+func (b *txBatcher) run(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	j := &txJob{fn: fn, wake: make(chan bool, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, j)
@@ -150,22 +135,23 @@ func (b *txBatcher) commit(ctx context.Context, batch []*txJob) {
 		}
 	}
 	b.batches.Add(1)
-	q, err := b.begin(ctx)
+	tx, err := b.begin(ctx)
 	if err != nil {
 		finish(err)
 		return
 	}
-	ok, err := b.runJobs(ctx, q, batch)
+	ok, err := b.runJobs(ctx, tx, batch)
 	if err != nil || ok == 0 {
 		// Nothing of the batch commits: neither do the heads its jobs left.
-		_, rerr := q.ExecContext(ctx, "ROLLBACK")
+		tx.Rollback()
 		b.heads = nil
-		b.end(q, rerr)
 		finish(err)
 		return
 	}
-	_, err = q.ExecContext(ctx, "COMMIT")
-	if err == nil && q.bc == b.conn {
+	err = tx.Commit()
+	if err != nil {
+		b.release()
+	} else if b.conn != nil {
 		// The commit moved the data version; what the next batch finds beyond this
 		// value was committed by another connection.
 		if v, verr := b.dataVersion(); verr != nil {
@@ -174,7 +160,6 @@ func (b *txBatcher) commit(ctx context.Context, batch []*txJob) {
 			b.version = v
 		}
 	}
-	b.end(q, err)
 	if err == nil && b.wal != "" {
 		// synchronous=FULL: the commit flushed the WAL. Counted (and slowed down on a
 		// simulated slow disk) like the file store's fsyncs.
@@ -183,21 +168,21 @@ func (b *txBatcher) commit(ctx context.Context, batch []*txJob) {
 	finish(err)
 }
 
-// runJobs runs the batch's jobs in q's transaction, each in a savepoint of its own
-// unless it is alone, and returns how many succeeded. An error means the
-// transaction cannot commit.
-func (b *txBatcher) runJobs(ctx context.Context, q Q, batch []*txJob) (ok int, err error) {
+// runJobs runs the batch's jobs in tx, each in a savepoint of its own unless it is
+// alone, and returns how many succeeded. An error means tx cannot commit.
+func (b *txBatcher) runJobs(ctx context.Context, tx *sql.Tx, batch []*txJob) (ok int, err error) {
 	if len(batch) == 1 {
-		if batch[0].err = runJob(batch[0].fn, q); batch[0].err != nil {
+		if batch[0].err = runJob(batch[0].fn, tx); batch[0].err != nil {
 			return 0, nil
 		}
 		return 1, nil
 	}
+	q := Q{c: b.stmts, tx: tx}
 	for _, j := range batch {
 		if _, err := q.ExecContext(ctx, "SAVEPOINT job"); err != nil {
 			return 0, err
 		}
-		if j.err = runJob(j.fn, q); j.err != nil {
+		if j.err = runJob(j.fn, tx); j.err != nil {
 			if _, err := q.ExecContext(ctx, "ROLLBACK TO job"); err != nil {
 				return 0, err
 			}
@@ -211,44 +196,28 @@ func (b *txBatcher) runJobs(ctx context.Context, q Q, batch []*txJob) (ok int, e
 	return ok, nil
 }
 
-// begin begins a batch's transaction (BEGIN IMMEDIATE) on the batch connection, and
-// forgets the kept heads if another connection committed since the last batch; once
-// the Store is closed, on a pool connection taken for this batch alone. The caller
-// holds wmu.
-//
-// The transaction is the connection's own BEGIN and COMMIT statements, not a sql.Tx:
-// database/sql starts a goroutine for each sql.Tx (to roll it back when its context
-// ends) and wraps each statement run in it anew, which cost a serial upload, one
-// transaction each, about as much CPU as its two INSERTs.
-func (b *txBatcher) begin(ctx context.Context) (Q, error) {
+// begin begins a batch's transaction on the batch connection, and forgets the kept
+// heads if another connection committed since the last batch. The caller holds wmu.
+func (b *txBatcher) begin(ctx context.Context) (*sql.Tx, error) {
 	if b.closed {
 		b.heads = nil
-		c, err := b.db.Conn(ctx)
-		if err != nil {
-			return Q{}, err
-		}
-		q := Q{bc: &connStmts{conn: c}}
-		if _, err := q.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-			discard(c)
-			return Q{}, err
-		}
-		return q, nil
+		return b.db.BeginTx(ctx, nil)
 	}
 	if b.conn == nil {
 		c, err := b.db.Conn(ctx)
 		if err != nil {
-			return Q{}, err
+			return nil, err
 		}
-		if _, err := c.ExecContext(ctx, batchPragmas); err != nil {
-			discard(c)
-			return Q{}, err
+		if _, err := c.ExecContext(ctx, `PRAGMA cache_size = `+strconv.Itoa(-batchCacheKiB)+`; PRAGMA wal_autocheckpoint = `+strconv.Itoa(batchAutoCheckpoint)); err != nil {
+			c.Close()
+			return nil, err
 		}
-		b.conn, b.heads = &connStmts{conn: c, prepare: true}, nil
+		b.conn, b.heads = c, nil
 	}
-	q := Q{bc: b.conn}
-	if _, err := q.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	tx, err := b.conn.BeginTx(ctx, nil)
+	if err != nil {
 		b.release()
-		return Q{}, err
+		return nil, err
 	}
 	v, err := b.dataVersion()
 	switch {
@@ -257,22 +226,7 @@ func (b *txBatcher) begin(ctx context.Context) (Q, error) {
 	case v != b.version || b.heads == nil:
 		b.version, b.heads = v, map[string]headRow{}
 	}
-	return q, nil
-}
-
-// end closes a batch's use of q's connection after its COMMIT or ROLLBACK returned
-// err. A connection whose COMMIT or ROLLBACK failed may still hold the transaction:
-// it is discarded (closing it rolls back), the batch connection with it. A pool
-// connection taken for one batch goes back to the pool. The caller holds wmu.
-func (b *txBatcher) end(q Q, err error) {
-	switch {
-	case q.bc == b.conn && err != nil:
-		b.release()
-	case q.bc != b.conn && err != nil:
-		discard(q.bc.conn)
-	case q.bc != b.conn:
-		q.bc.conn.Close()
-	}
+	return tx, nil
 }
 
 // dataVersion returns the data version of the batch connection's database file
@@ -281,7 +235,7 @@ func (b *txBatcher) end(q Q, err error) {
 // or another) committed. Reading it runs no statement. The caller holds wmu.
 func (b *txBatcher) dataVersion() (uint32, error) {
 	var v uint32
-	err := b.conn.conn.Raw(func(dc any) error {
+	err := b.conn.Raw(func(dc any) error {
 		fc, ok := dc.(interface {
 			FileControlDataVersion(dbName string) (uint32, error)
 		})
@@ -295,24 +249,15 @@ func (b *txBatcher) dataVersion() (uint32, error) {
 	return v, err
 }
 
-// release closes the batch connection and its statements and forgets the kept heads
+// release gives the batch connection back to the pool and forgets the kept heads
 // (after an error that may have left either in doubt, and when the Store closes).
 // The caller holds wmu.
 func (b *txBatcher) release() {
 	if b.conn != nil {
-		b.conn.close()
-		discard(b.conn.conn)
+		b.conn.Close()
 		b.conn = nil
 	}
 	b.heads = nil
-}
-
-// discard closes c's driver connection instead of giving it back to the pool: the
-// batch connection's pragmas (batchPragmas) are its own, and a connection whose
-// COMMIT or ROLLBACK failed may still be in its transaction.
-func discard(c *sql.Conn) {
-	c.Raw(func(any) error { return driver.ErrBadConn })
-	c.Close()
 }
 
 // close releases the batch connection for good: later batches run on the pool.
@@ -343,11 +288,11 @@ func (b *txBatcher) keepHead(id string, h headRow) {
 func (b *txBatcher) forgetHead(id string) { delete(b.heads, id) }
 
 // runJob runs fn, turning a panic into its error.
-func runJob(fn func(q Q) error, q Q) (err error) {
+func runJob(fn func(tx *sql.Tx) error, tx *sql.Tx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("commit: panic: %v", p)
 		}
 	}()
-	return fn(q)
+	return fn(tx)
 }

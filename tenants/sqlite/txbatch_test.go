@@ -20,12 +20,12 @@ func newBatcher(t *testing.T) (*txBatcher, *sql.DB) {
 	if _, err := db.Exec(`CREATE TABLE t (k TEXT PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
-	return &txBatcher{db: db, wmu: &sync.Mutex{}}, db
+	return &txBatcher{db: db, wmu: &sync.Mutex{}, stmts: &stmtCache{db: db}}, db
 }
 
-func insert(k string) func(q Q) error {
-	return func(q Q) error {
-		_, err := q.ExecContext(context.Background(), `INSERT INTO t (k) VALUES (?)`, k)
+func insert(k string) func(tx *sql.Tx) error {
+	return func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO t (k) VALUES (?)`, k)
 		return err
 	}
 }
@@ -58,17 +58,17 @@ func TestTxBatcher(t *testing.T) {
 	before := b.batches.Load()
 
 	errBoom := errors.New("boom")
-	jobs := map[string]func(q Q) error{
+	jobs := map[string]func(tx *sql.Tx) error{
 		"a": insert("a"),
 		"b": insert("b"),
-		"fails": func(q Q) error {
-			if err := insert("fails")(q); err != nil {
+		"fails": func(tx *sql.Tx) error {
+			if err := insert("fails")(tx); err != nil {
 				return err
 			}
 			return errBoom
 		},
-		"panics": func(q Q) error {
-			insert("panics")(q)
+		"panics": func(tx *sql.Tx) error {
+			insert("panics")(tx)
 			panic("bad job")
 		},
 		"dup": insert("dup"), // unique constraint
@@ -130,50 +130,10 @@ func TestTxBatcher(t *testing.T) {
 	}
 
 	// A lone failing job leaves nothing behind either.
-	if err := b.run(ctx, func(q Q) error { insert("lone")(q); return errBoom }); !errors.Is(err, errBoom) {
+	if err := b.run(ctx, func(tx *sql.Tx) error { insert("lone")(tx); return errBoom }); !errors.Is(err, errBoom) {
 		t.Fatal(err)
 	}
 	if rows(t, db)["lone"] {
 		t.Error("lone failed job committed")
-	}
-}
-
-// TestBatchConnDiscarded: the batch connection checks no foreign keys, so it must
-// never go back to the pool. With a pool of one connection, the batches' connection
-// is the only one; once released (here by close), the next statement on the pool
-// must run on a new connection, which checks foreign keys again.
-func TestBatchConnDiscarded(t *testing.T) {
-	b, db := newBatcher(t)
-	db.SetMaxOpenConns(1)
-	ctx := context.Background()
-	fk := func() int {
-		t.Helper()
-		var on int
-		if err := db.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&on); err != nil {
-			t.Fatal(err)
-		}
-		return on
-	}
-	var inBatch int
-	if err := b.run(ctx, func(q Q) error {
-		return q.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&inBatch)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if inBatch != 0 {
-		t.Fatalf("foreign_keys in a batch = %d, want 0 (the batch connection's pragmas did not run)", inBatch)
-	}
-	b.close()
-	if got := fk(); got != 1 {
-		t.Fatalf("foreign_keys on the pool after the batches' connection was released = %d, want 1", got)
-	}
-	// After close, batches run on the pool, with its checks.
-	if err := b.run(ctx, func(q Q) error {
-		return q.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&inBatch)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if inBatch != 1 {
-		t.Fatalf("foreign_keys in a batch on the pool = %d, want 1", inBatch)
 	}
 }
