@@ -36,7 +36,11 @@ func fileSource(src io.Reader) (f *os.File, pos int64, ok bool) {
 	if !ok {
 		return nil, 0, false
 	}
-	pos, err := f.Seek(0, io.SeekCurrent) // fails on pipes and sockets
+	// Only a regular file's position counts what was sent (a device's may stay put).
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, 0, false
+	}
+	pos, err := f.Seek(0, io.SeekCurrent)
 	if err != nil {
 		return nil, 0, false
 	}

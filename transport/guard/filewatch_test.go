@@ -53,20 +53,26 @@ func TestReadFromFileOneCall(t *testing.T) {
 		src       func(f *os.File) io.Reader
 		wantBytes []byte
 		wantCalls int
+		device    bool
 	}{
-		{"limited", func(f *os.File) io.Reader { return &io.LimitedReader{R: f, N: size - 100} }, want[:size-100], 1},
+		{"limited", func(f *os.File) io.Reader { return &io.LimitedReader{R: f, N: size - 100} }, want[:size-100], 1, false},
 		{"limited from an offset", func(f *os.File) io.Reader {
 			f.Seek(1000, io.SeekStart)
 			return &io.LimitedReader{R: f, N: 300_000}
-		}, want[1000:301_000], 1},
-		{"whole file", func(f *os.File) io.Reader { return f }, want, 1},
-		{"small limit: pieces", func(f *os.File) io.Reader { return &io.LimitedReader{R: f, N: stallChunk} }, want[:stallChunk], 1},
-		{"not a file: pieces", func(*os.File) io.Reader { return bytes.NewReader(want) }, want, size/stallChunk + 1},
-		{"file hidden in a wrapper: pieces", func(f *os.File) io.Reader { return struct{ io.Reader }{f} }, want, size/stallChunk + 1},
+		}, want[1000:301_000], 1, false},
+		{"whole file", func(f *os.File) io.Reader { return f }, want, 1, false},
+		{"small limit: pieces", func(f *os.File) io.Reader { return &io.LimitedReader{R: f, N: stallChunk} }, want[:stallChunk], 1, false},
+		{"not a file: pieces", func(*os.File) io.Reader { return bytes.NewReader(want) }, want, size/stallChunk + 1, false},
+		{"file hidden in a wrapper: pieces", func(f *os.File) io.Reader { return struct{ io.Reader }{f} }, want, size/stallChunk + 1, false},
+		// A device seeks, but its position need not count what was read.
+		{"device: pieces", func(f *os.File) io.Reader { return &io.LimitedReader{R: f, N: size} }, make([]byte, size), size / stallChunk, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := os.Open(p)
+			if tc.device {
+				f, err = os.Open("/dev/zero")
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
