@@ -73,24 +73,36 @@ func New(svc *auth.Service, o Options) *Middleware {
 	}
 }
 
-const (
-	principalKey = "syncspace.principal"
-	addrKey      = "syncspace.client_addr"
-)
+// authKey is the request-context key of an authenticated request's *requestAuth.
+type authKey struct{}
+
+// requestAuth is what the middleware keeps of an authenticated request, in its
+// context (one value beside auth.NewContext's, no per-request map in Echo's context).
+type requestAuth struct {
+	p    *auth.Principal
+	addr netip.Addr
+}
+
+func requestAuthOf(c echo.Context) *requestAuth {
+	a, _ := c.Request().Context().Value(authKey{}).(*requestAuth)
+	return a
+}
 
 // PrincipalFrom returns the principal the middleware stored for this request, or nil
 // on a route without authentication.
 func PrincipalFrom(c echo.Context) *auth.Principal {
-	p, _ := c.Get(principalKey).(*auth.Principal)
-	return p
+	if a := requestAuthOf(c); a != nil {
+		return a.p
+	}
+	return nil
 }
 
 // ClientAddr returns the client address of the request: the one the middleware
 // determined (X-Forwarded-For honoured only from trusted proxies), or the TCP peer on
 // a route without the middleware.
 func ClientAddr(c echo.Context) netip.Addr {
-	if a, ok := c.Get(addrKey).(netip.Addr); ok {
-		return a
+	if a := requestAuthOf(c); a != nil {
+		return a.addr
 	}
 	return peerAddr(c.Request())
 }
@@ -114,7 +126,6 @@ func (m *Middleware) middleware(audience, role string, audit bool) echo.Middlewa
 		return func(c echo.Context) error {
 			r := c.Request()
 			addr := m.ClientAddrOf(r)
-			c.Set(addrKey, addr)
 			p, err := m.authenticate(r.Context(), r, addr, audience)
 			if err == nil && !p.Can(role) {
 				err = protocol.Errorf(protocol.CodeForbidden, "token lacks role %s", role)
@@ -125,8 +136,8 @@ func (m *Middleware) middleware(audience, role string, audit bool) echo.Middlewa
 				}
 				return httperr.Write(c, err)
 			}
-			c.Set(principalKey, p)
-			c.SetRequest(r.WithContext(auth.NewContext(r.Context(), p)))
+			ctx := context.WithValue(r.Context(), authKey{}, &requestAuth{p: p, addr: addr})
+			c.SetRequest(r.WithContext(auth.NewContext(ctx, p)))
 			return next(c)
 		}
 	}

@@ -20,7 +20,7 @@ import (
 
 // guarded serves handler behind Middleware(o) on a real loopback listener wrapped by a
 // Limiter (as syncd does); it returns the address and the limiter.
-func guarded(t *testing.T, o Options, lo LimiterOptions, routes func(e *echo.Echo)) (string, *Limiter) {
+func guarded(t testing.TB, o Options, lo LimiterOptions, routes func(e *echo.Echo)) (string, *Limiter) {
 	t.Helper()
 	e := echo.New()
 	e.HTTPErrorHandler = httperr.Handler(nil)

@@ -12,7 +12,9 @@
 //     connection (Connection: close, read deadline in the past) instead of letting
 //     net/http drain it; and every answer's writes push the connection's write
 //     deadline Stall ahead, so a reader that stops reading is cut after Stall without
-//     progress (downloads, lists, archives, change pages alike).
+//     progress (downloads, lists, archives, change pages alike); a file copied through
+//     ReadFrom goes out in one sendfile loop, its deadline pushed from beside it while
+//     the file's position moves (filewatch.go).
 //   - Limiter: a listener wrapper capping open connections globally and per peer
 //     address; the excess is answered 503 with Retry-After: 1 and Connection: close,
 //     written on the raw connection at accept time, never queued.

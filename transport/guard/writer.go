@@ -103,15 +103,19 @@ func (w *writer) FlushError() error {
 // Flush implements http.Flusher.
 func (w *writer) Flush() { _ = w.FlushError() }
 
-// ReadFrom copies src in pieces of stallChunk, each under a pushed deadline, through
-// the wrapped writer's ReadFrom when it has one. A *io.LimitedReader (what io.CopyN
-// and http.ServeContent pass) is re-cut at its own level, so that the file inside it
-// still reaches sendfile.
+// ReadFrom copies src through the wrapped writer's ReadFrom when it has one: a regular
+// file (alone or in a *io.LimitedReader, what http.ServeContent passes) in one call
+// watched from the side (readFromFile), anything else in pieces of stallChunk, each
+// under a pushed deadline. A *io.LimitedReader (what io.CopyN passes) is re-cut at
+// its own level, so that a file inside it still reaches sendfile.
 func (w *writer) ReadFrom(src io.Reader) (int64, error) {
 	w.beforeHeader()
 	rf, ok := w.ResponseWriter.(io.ReaderFrom)
 	if !ok {
 		return io.CopyBuffer(writerOnly{w}, src, make([]byte, 32<<10))
+	}
+	if f, pos, ok := fileSource(src); ok {
+		return w.readFromFile(rf, src, f, pos)
 	}
 	var total int64
 	outer, limited := src.(*io.LimitedReader)

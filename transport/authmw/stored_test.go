@@ -1,0 +1,91 @@
+package authmw
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/syncspace/syncspace/auth"
+)
+
+// TestStoredForHandler: what the middleware keeps for the handler (the principal, the
+// client address) is what it verified and determined, also after a handler replaced
+// the request with a derived context; a route without the middleware, or a request
+// whose authentication failed, shows no principal and the TCP peer, whatever
+// X-Forwarded-For claims.
+func TestStoredForHandler(t *testing.T) {
+	e := newEnv(t, Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	tok, rec := issue(t, e.svc, "acme", "alice", auth.RoleWrite)
+	type seen struct {
+		called bool
+		p      *auth.Principal
+		ctxP   *auth.Principal
+		addr   string
+	}
+	var got seen
+	look := func(c echo.Context) error {
+		got = seen{called: true, p: PrincipalFrom(c), ctxP: auth.FromContext(c.Request().Context()), addr: ClientAddr(c).String()}
+		return c.NoContent(http.StatusNoContent)
+	}
+	// A handler in front of look that derives a new context, as a later middleware may.
+	derive := func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			type k struct{}
+			c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), k{}, 1)))
+			return next(c)
+		}
+	}
+	ech := echo.New()
+	ech.GET("/auth", look, e.mw.Tenant(auth.RoleRead))
+	ech.GET("/derived", look, e.mw.Tenant(auth.RoleRead), derive)
+	ech.GET("/open", look)
+	cases := []struct {
+		name, path, remote, token string
+		xff                       string
+		wantCalled, wantP         bool
+		wantAddr                  string
+	}{
+		{"direct", "/auth", "192.0.2.1:1000", tok, "", true, true, "192.0.2.1"},
+		{"via trusted proxy", "/auth", "10.1.1.1:1000", tok, "203.0.113.9", true, true, "203.0.113.9"},
+		{"derived context", "/derived", "10.1.1.1:1000", tok, "203.0.113.9", true, true, "203.0.113.9"},
+		{"no middleware", "/open", "10.1.1.1:1000", tok, "203.0.113.9", true, false, "10.1.1.1"},
+		// attacks
+		{"spoofed XFF from an untrusted peer", "/auth", "192.0.2.1:1000", tok, "10.9.9.9", true, true, "192.0.2.1"},
+		{"bad token", "/auth", "192.0.2.1:1000", tok + "x", "", false, false, ""},
+		{"no token", "/auth", "192.0.2.1:1000", "", "", false, false, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got = seen{}
+			r := httptest.NewRequest(http.MethodGet, tc.path, nil)
+			r.RemoteAddr = tc.remote
+			if tc.token != "" {
+				r.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			if tc.xff != "" {
+				r.Header.Set("X-Forwarded-For", tc.xff)
+			}
+			w := httptest.NewRecorder()
+			ech.ServeHTTP(w, r)
+			if got.called != tc.wantCalled {
+				t.Fatalf("handler called %v (status %d), want %v", got.called, w.Code, tc.wantCalled)
+			}
+			if !tc.wantCalled {
+				return
+			}
+			if (got.p != nil) != tc.wantP || got.ctxP != got.p {
+				t.Fatalf("principal %v, in the context %v", got.p, got.ctxP)
+			}
+			if got.p != nil && (got.p.JTI != rec.JTI || got.p.Subject != "alice") {
+				t.Fatalf("principal %+v, want the token's", got.p)
+			}
+			if got.addr != tc.wantAddr {
+				t.Fatalf("client address %s, want %s", got.addr, tc.wantAddr)
+			}
+		})
+	}
+}
