@@ -22,7 +22,10 @@ import (
 // the archive's seq; an archive cut or refused makes the pass an ordinary full
 // reconcile, which keeps what was written.
 type treeSync struct {
-	e      *Engine
+	e *Engine
+	// deferFlush lets a complete pass leave the flush of what it wrote to a mark in
+	// the state (flushmark.go): SyncOnce's.
+	deferFlush bool
 	out    *outcome  // the first pass's
 	picked []*action // the files it set out to write (pick's, one goroutine)
 }
@@ -74,6 +77,13 @@ func (t *treeSync) first(ctx context.Context) (res passResult, handled bool, err
 	t.out = &outcome{retry: map[string]bool{}}
 	e.log.Info("downloading the whole tree as an archive", "epoch", epoch, "seq", seq)
 	u := e.xfer.newUnpacker(octx, t.out, nil)
+	cache, deferred := "", false
+	if t.deferFlush && !e.perFileSync {
+		cache, deferred = cacheID(e.rootPath)
+	}
+	if deferred {
+		u.flush = nil // no flushes meanwhile either: the state will not wait for one
+	}
 	entries, used, complete := u.read(rd, "", t.pick)
 	u.wait()
 	e.log.Info("archive done", "dir", "", "entries", entries, "used", used, "written", len(u.done))
@@ -91,6 +101,7 @@ func (t *treeSync) first(ctx context.Context) (res passResult, handled bool, err
 	}
 	e.mu.Lock()
 	e.haveList = true
+	e.flushDefer, e.markCache = deferred, cache
 	for k := range t.out.retry {
 		e.retry[k] = true
 	}
