@@ -26,8 +26,8 @@ type treeSync struct {
 	// deferFlush lets a complete pass leave the flush of what it wrote to a mark in
 	// the state (flushmark.go): SyncOnce's.
 	deferFlush bool
-	out    *outcome  // the first pass's
-	picked []*action // the files it set out to write (pick's, one goroutine)
+	out        *outcome  // the first pass's
+	picked     []*action // the files it set out to write (pick's, one goroutine)
 }
 
 // first runs the first pass when it applies: a TreeArchiver remote, no progress to
