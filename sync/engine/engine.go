@@ -247,7 +247,9 @@ func (e *Engine) adopt() error {
 	abs := e.rootPath
 	e.base, e.local = st.Base, st.Local
 	e.epoch, e.seq = st.Epoch, st.Seq
-	if st.Unflushed != nil && st.Root == abs {
+	if st.Unflushed != nil {
+		// Even for a state from another path (a moved folder, merged two-way below):
+		// a file a crash cut must not be taken for the user's.
 		if err := e.clearMark(st.Unflushed); err != nil {
 			return err
 		}
