@@ -129,6 +129,7 @@ type Engine struct {
 	st    *tracker // what Status reports (status.go)
 	disk  disk     // the local folder: scan, watch, apply
 	xfer  xfer     // the server: transfers and changes
+	mark  marker   // the deferred flush (flushmark.go)
 	// chunks keeps chunk lists for deltas (nil when the remote cannot take deltas).
 	chunks *chunkCache
 	// times tells which files have fine mtimes (the racy window: state.go).
@@ -161,7 +162,7 @@ func Open(opts Options) (*Engine, error) {
 		book:     newBook(opts.Logger),
 		st:       newTracker(opts.Logger, opts.Realtime, opts.Interval),
 	}
-	e.disk, e.xfer = disk{e}, xfer{e}
+	e.disk, e.xfer, e.mark = disk{e}, xfer{e}, marker{e}
 	if _, ok := opts.Remote.(Deltaer); ok {
 		e.chunks = newChunkCache(e.stateDir)
 	}
@@ -250,7 +251,7 @@ func (e *Engine) adopt() error {
 	if st.Unflushed != nil {
 		// Even for a state from another path (a moved folder, merged two-way below):
 		// a file a crash cut must not be taken for the user's.
-		if err := e.clearMark(st.Unflushed); err != nil {
+		if err := e.mark.clearMark(st.Unflushed); err != nil {
 			return err
 		}
 		e.marked = true // until Open's save, flushed, writes the state without it
@@ -331,7 +332,7 @@ func (e *Engine) saveAsync() <-chan error {
 		Root: e.rootPath, ClientID: e.clientID, Epoch: e.epoch, Seq: e.seq,
 		Base: maps.Clone(e.base), Local: maps.Clone(e.local), // a copy of the tables, no rehash
 	}
-	p.Unflushed = e.markFor(p)
+	p.Unflushed = e.mark.markFor(p)
 	e.dirty = false
 	e.mu.Unlock()
 	// Flushed first when the base vouches for anything: an empty base promises nothing
@@ -354,7 +355,7 @@ func (e *Engine) saveAsync() <-chan error {
 			e.dirty = true
 			e.mu.Unlock()
 		} else {
-			e.saved(p.Unflushed)
+			e.mark.saved(p.Unflushed)
 		}
 		done <- err
 	}()

@@ -61,7 +61,7 @@ func (e *Engine) runSteps(ctx context.Context, out *outcome, acts []*action, ste
 func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *outcome {
 	out := &outcome{retry: map[string]bool{}}
 	// Nothing more is written while the state file may carry a mark (flushmark.go).
-	if err := e.flushBarrier(); err != nil {
+	if err := e.mark.barrier(); err != nil {
 		out.fatal = fmt.Errorf("flush the folder before writing more: %w", err)
 		for _, a := range pl.acts {
 			out.again(a.key)

@@ -77,10 +77,7 @@ func (t *treeSync) first(ctx context.Context) (res passResult, handled bool, err
 	t.out = &outcome{retry: map[string]bool{}}
 	e.log.Info("downloading the whole tree as an archive", "epoch", epoch, "seq", seq)
 	u := e.xfer.newUnpacker(octx, t.out, nil)
-	cache, deferred := "", false
-	if t.deferFlush && !e.perFileSync {
-		cache, deferred = cacheID(e.rootPath)
-	}
+	cache, deferred := t.deferCache()
 	if deferred {
 		u.flush = nil // no flushes meanwhile either: the state will not wait for one
 	}
@@ -116,6 +113,15 @@ func (t *treeSync) first(ctx context.Context) (res passResult, handled bool, err
 	e.st.setUnsynced(0)
 	retries := len(t.out.retry) > 0 || t.out.errCount > 0 || failed > 0
 	return passResult{actions: entries, retries: retries, fromTree: true}, true, nil
+}
+
+// deferCache is the page cache a state saved after this pass names instead of
+// flushing (flushmark.go), when the pass may defer the flush (ok).
+func (t *treeSync) deferCache() (id string, ok bool) {
+	if !t.deferFlush || t.e.perFileSync {
+		return "", false
+	}
+	return cacheID(t.e.rootPath)
 }
 
 // confirm is SyncOnce's pass after a complete first pass (confirm narrowed): the

@@ -57,10 +57,14 @@ type unflushedMark struct {
 // cacheID is fsys.CacheID (tests replace it).
 var cacheID = fsys.CacheID
 
-// flushBarrier makes every earlier write to the folder durable and the state file
+// marker is the engine's side of the deferred flush: the marks, the barrier and the
+// check at start. Its state is the Engine's flushDefer, markCache and marked.
+type marker struct{ *Engine }
+
+// barrier makes every earlier write to the folder durable and the state file
 // unmarked when a marked state was written or is being written: called before the
 // engine writes anything else into the folder. It returns the save's error.
-func (e *Engine) flushBarrier() error {
+func (e marker) barrier() error {
 	e.mu.Lock()
 	marked := e.marked || e.flushDefer
 	e.flushDefer = false
@@ -76,7 +80,7 @@ func (e *Engine) flushBarrier() error {
 
 // markFor returns the mark a save of the state p writes instead of flushing, or nil
 // when this save flushes (or has nothing to flush). Caller holds e.mu.
-func (e *Engine) markFor(p *persisted) *unflushedMark {
+func (e marker) markFor(p *persisted) *unflushedMark {
 	if !e.flushDefer || len(p.Base) == 0 {
 		return nil
 	}
@@ -85,7 +89,7 @@ func (e *Engine) markFor(p *persisted) *unflushedMark {
 }
 
 // saved notes that a state with mark m is on the disk.
-func (e *Engine) saved(m *unflushedMark) {
+func (e marker) saved(m *unflushedMark) {
 	if m == nil {
 		e.mu.Lock()
 		e.marked = false
@@ -96,7 +100,7 @@ func (e *Engine) saved(m *unflushedMark) {
 // clearMark settles the mark of a state read at start (see the top of this file):
 // the entries of the base are checked unless the page cache is the one they were
 // written under, and the state is to be saved (flushed) at once.
-func (e *Engine) clearMark(m *unflushedMark) error {
+func (e marker) clearMark(m *unflushedMark) error {
 	e.dirty = true
 	if id, ok := cacheID(e.rootPath); ok && id == m.Cache {
 		return nil
@@ -107,7 +111,7 @@ func (e *Engine) clearMark(m *unflushedMark) error {
 
 // verifyUnflushed checks each entry of a marked base against the folder (the second
 // case at the top of this file). Caller holds e.mu or owns the engine alone (Open).
-func (e *Engine) verifyUnflushed(m *unflushedMark) error {
+func (e marker) verifyUnflushed(m *unflushedMark) error {
 	n := 0
 	for k, b := range e.base {
 		l, hasLocal := e.local[k]
@@ -164,14 +168,14 @@ func tornWrite(now, written localEntry, hasLocal bool, m *unflushedMark) bool {
 }
 
 // forget drops key k from the base and the local observations.
-func (e *Engine) forget(k string) {
+func (e marker) forget(k string) {
 	delete(e.base, k)
 	delete(e.local, k)
 }
 
 // setAside moves the file lp (the n-th of this start) into DIR/.syncspace, out of the sync, where the user can
 // still find it.
-func (e *Engine) setAside(lp string, n int) error {
+func (e marker) setAside(lp string, n int) error {
 	tag := strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.Itoa(n)
 	to := path.Join(stateDirName, "unflushed-"+tag+"-"+path.Base(lp))
 	if err := e.root.RenameNoReplace(lp, to); err != nil {
