@@ -21,7 +21,8 @@ var cacheIDTypes = map[int64]bool{
 
 // CacheID names the page cache that holds the not yet flushed writes to the file
 // system of path: this boot of the kernel (its boot id) and this mount of the file
-// system (its unique mount id, Linux 6.8 and later). Two calls return the same id
+// system (its unique mount id, Linux 6.8 and later; a symlink path is followed, as
+// writes through it are). Two calls return the same id
 // only if no reboot and no unmount came between them, so a write made under an id
 // still reads back as written while the id is unchanged, flushed or not. ok is false
 // where this cannot be told (another platform, an older kernel, a network or FUSE
@@ -36,7 +37,7 @@ func CacheID(path string) (id string, ok bool) {
 		return "", false
 	}
 	var stx unix.Statx_t
-	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID_UNIQUE, &stx); err != nil {
+	if err := unix.Statx(unix.AT_FDCWD, path, 0, unix.STATX_MNT_ID_UNIQUE, &stx); err != nil {
 		return "", false
 	}
 	if stx.Mask&unix.STATX_MNT_ID_UNIQUE == 0 {
