@@ -116,6 +116,12 @@ type Engine struct {
 
 	saveMu sync.Mutex // serializes state writes
 	saving atomic.Bool
+	// The deferred flush (flushmark.go), under book.mu: flushDefer lets saves write
+	// a mark naming markCache instead of flushing (the tree pass of SyncOnce);
+	// marked says the state file carries a mark or a save writing one is under way.
+	flushDefer bool
+	markCache  string
+	marked     bool
 
 	book // what is known of the three sides, under book.mu
 
@@ -123,6 +129,7 @@ type Engine struct {
 	st    *tracker // what Status reports (status.go)
 	disk  disk     // the local folder: scan, watch, apply
 	xfer  xfer     // the server: transfers and changes
+	mark  marker   // the deferred flush (flushmark.go)
 	// chunks keeps chunk lists for deltas (nil when the remote cannot take deltas).
 	chunks *chunkCache
 	// times tells which files have fine mtimes (the racy window: state.go).
@@ -155,7 +162,7 @@ func Open(opts Options) (*Engine, error) {
 		book:     newBook(opts.Logger),
 		st:       newTracker(opts.Logger, opts.Realtime, opts.Interval),
 	}
-	e.disk, e.xfer = disk{e}, xfer{e}
+	e.disk, e.xfer, e.mark = disk{e}, xfer{e}, marker{e}
 	if _, ok := opts.Remote.(Deltaer); ok {
 		e.chunks = newChunkCache(e.stateDir)
 	}
@@ -241,6 +248,14 @@ func (e *Engine) adopt() error {
 	abs := e.rootPath
 	e.base, e.local = st.Base, st.Local
 	e.epoch, e.seq = st.Epoch, st.Seq
+	if st.Unflushed != nil {
+		// Even for a state from another path (a moved folder, merged two-way below):
+		// a file a crash cut must not be taken for the user's.
+		if err := e.mark.clearMark(st.Unflushed); err != nil {
+			return err
+		}
+		e.marked = true // until Open's save, flushed, writes the state without it
+	}
 	switch {
 	case e.opts.ClientID != "":
 		e.clientID = e.opts.ClientID
@@ -258,7 +273,7 @@ func (e *Engine) adopt() error {
 	}
 	// Saved at once unless the file already says the same (a restart with nothing
 	// new: no rewrite of a state file of a million entries).
-	e.dirty = !found || st.Root != abs || st.ClientID != e.clientID
+	e.dirty = e.dirty || !found || st.Root != abs || st.ClientID != e.clientID
 	return nil
 }
 
@@ -317,13 +332,15 @@ func (e *Engine) saveAsync() <-chan error {
 		Root: e.rootPath, ClientID: e.clientID, Epoch: e.epoch, Seq: e.seq,
 		Base: maps.Clone(e.base), Local: maps.Clone(e.local), // a copy of the tables, no rehash
 	}
+	p.Unflushed = e.mark.markFor(p)
 	e.dirty = false
 	e.mu.Unlock()
 	// Flushed first when the base vouches for anything: an empty base promises nothing
 	// about the folder (the first save of a new folder flushes nothing, which on a
-	// busy disk could take seconds).
+	// busy disk could take seconds); a marked state promises only what flushmark.go
+	// says.
 	syncAll := e.root.SyncAll
-	if e.perFileSync || len(p.Base) == 0 {
+	if e.perFileSync || len(p.Base) == 0 || p.Unflushed != nil {
 		syncAll = nil
 	}
 	go func() {
@@ -337,6 +354,8 @@ func (e *Engine) saveAsync() <-chan error {
 			e.mu.Lock()
 			e.dirty = true
 			e.mu.Unlock()
+		} else {
+			e.mark.saved(p.Unflushed)
 		}
 		done <- err
 	}()

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -59,6 +60,14 @@ func (e *Engine) runSteps(ctx context.Context, out *outcome, acts []*action, ste
 // directory creations (shallowest first), then transfers in parallel.
 func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *outcome {
 	out := &outcome{retry: map[string]bool{}}
+	// Nothing more is written while the state file may carry a mark (flushmark.go).
+	if err := e.mark.barrier(); err != nil {
+		out.fatal = fmt.Errorf("flush the folder before writing more: %w", err)
+		for _, a := range pl.acts {
+			out.again(a.key)
+		}
+		return out
+	}
 	// Once ctx ends no new step starts, but the requests already sent get
 	// StopGrace to finish: a change the server committed is recorded in the base
 	// instead of being found again, unexplained, at the next start.

@@ -22,9 +22,12 @@ import (
 // the archive's seq; an archive cut or refused makes the pass an ordinary full
 // reconcile, which keeps what was written.
 type treeSync struct {
-	e      *Engine
-	out    *outcome  // the first pass's
-	picked []*action // the files it set out to write (pick's, one goroutine)
+	e *Engine
+	// deferFlush lets a complete pass leave the flush of what it wrote to a mark in
+	// the state (flushmark.go): SyncOnce's.
+	deferFlush bool
+	out        *outcome  // the first pass's
+	picked     []*action // the files it set out to write (pick's, one goroutine)
 }
 
 // first runs the first pass when it applies: a TreeArchiver remote, no progress to
@@ -74,6 +77,10 @@ func (t *treeSync) first(ctx context.Context) (res passResult, handled bool, err
 	t.out = &outcome{retry: map[string]bool{}}
 	e.log.Info("downloading the whole tree as an archive", "epoch", epoch, "seq", seq)
 	u := e.xfer.newUnpacker(octx, t.out, nil)
+	cache, deferred := t.deferCache()
+	if deferred {
+		u.flush = nil // no flushes meanwhile either: the state will not wait for one
+	}
 	entries, used, complete := u.read(rd, "", t.pick)
 	u.wait()
 	e.log.Info("archive done", "dir", "", "entries", entries, "used", used, "written", len(u.done))
@@ -91,6 +98,7 @@ func (t *treeSync) first(ctx context.Context) (res passResult, handled bool, err
 	}
 	e.mu.Lock()
 	e.haveList = true
+	e.flushDefer, e.markCache = deferred, cache
 	for k := range t.out.retry {
 		e.retry[k] = true
 	}
@@ -105,6 +113,15 @@ func (t *treeSync) first(ctx context.Context) (res passResult, handled bool, err
 	e.st.setUnsynced(0)
 	retries := len(t.out.retry) > 0 || t.out.errCount > 0 || failed > 0
 	return passResult{actions: entries, retries: retries, fromTree: true}, true, nil
+}
+
+// deferCache is the page cache a state saved after this pass names instead of
+// flushing (flushmark.go), when the pass may defer the flush (ok).
+func (t *treeSync) deferCache() (id string, ok bool) {
+	if !t.deferFlush || t.e.perFileSync {
+		return "", false
+	}
+	return cacheID(t.e.rootPath)
 }
 
 // confirm is SyncOnce's pass after a complete first pass (confirm narrowed): the

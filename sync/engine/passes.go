@@ -442,7 +442,7 @@ func (e *Engine) SyncOnce(ctx context.Context) (bool, error) {
 		_ = settle()
 		_ = e.save()
 	}()
-	tree := &treeSync{e: e}
+	tree := &treeSync{e: e, deferFlush: true}
 	var last passResult
 	for i := 0; i < 4; i++ {
 		var res passResult

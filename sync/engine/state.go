@@ -138,6 +138,8 @@ type persisted struct {
 	Seq      int64                 `json:"seq"`
 	Base     map[string]baseEntry  `json:"base"`
 	Local    map[string]localEntry `json:"local"`
+	// Unflushed, when set, says the base may not be on the disk yet (flushmark.go).
+	Unflushed *unflushedMark `json:"unflushed,omitempty"`
 }
 
 // loadState reads the state file; a missing file gives an empty state, and so does a
@@ -157,6 +159,9 @@ func loadState(dir string) (p *persisted, found bool, err error) {
 		size = fi.Size()
 	}
 	q, err := decodeStateOf(f, size)
+	if err == nil && q.Version == markedStateVersion && q.Unflushed != nil {
+		q.Version = stateVersion // a marked state: the engine clears the mark
+	}
 	if err != nil || q.Version != stateVersion {
 		// A damaged or foreign state file: start over without a base (safe merge).
 		return empty, false, nil
@@ -183,6 +188,9 @@ func saveState(dir string, p *persisted, syncAll func() error) error {
 		synced <- nil
 	}
 	p.Version = stateVersion
+	if p.Unflushed != nil {
+		p.Version = markedStateVersion
+	}
 	write := func(w io.Writer) error { return encodeState(w, p) }
 	if err := writeStateFile(filepath.Join(dir, stateFileName), write, synced); err != nil {
 		return fmt.Errorf("write state: %w", err)

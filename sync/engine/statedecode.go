@@ -56,6 +56,8 @@ func decodeStateOf(r io.Reader, size int64) (*persisted, error) {
 			return s.scalar(&nBase)
 		case "n_local":
 			return s.scalar(&nLocal)
+		case "unflushed":
+			return s.scalar(&p.Unflushed)
 		case "base":
 			hint := func(k []byte) shared { return shared{key: string(k)} }
 			m, err := readMap(s, s.hint(nBase), parseBase, hint, func(sh shared, v *baseEntry) {

@@ -32,7 +32,10 @@ func encodeState(w io.Writer, p *persisted) error {
 		Seq      int64  `json:"seq"`
 		NBase    int    `json:"n_base"`
 		NLocal   int    `json:"n_local"`
-	}{p.Version, p.Root, p.ClientID, p.Epoch, p.Seq, len(p.Base), len(p.Local)}
+		// Unflushed ahead of the maps: a reader knows before the base whether it may
+		// not be on the disk.
+		Unflushed *unflushedMark `json:"unflushed,omitempty"`
+	}{p.Version, p.Root, p.ClientID, p.Epoch, p.Seq, len(p.Base), len(p.Local), p.Unflushed}
 	hb, err := json.Marshal(head)
 	if err != nil {
 		return err
