@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/syncspace/syncspace/cmd/realtime-sync-client/clientapp"
@@ -343,7 +342,7 @@ func runInitialSync(ctx context.Context, r *runner) []Result {
 		dst := filepath.Join(dir, fmt.Sprintf("%s-dst-%d", side, i))
 		// Untimed: nothing dirty is left from the seeding or the run before, which
 		// the client's syncfs would otherwise write out on its clock.
-		syscall.Sync()
+		syncAll()
 		if side == "syncspace" {
 			t, err := syncspaceInitial(ctx, env, tok, dst, n)
 			if err != nil {
@@ -365,7 +364,7 @@ func runInitialSync(ctx context.Context, r *runner) []Result {
 		// files it wrote reaching the disk (the sync before the run left nothing else
 		// dirty). Timed apart, for the info row only.
 		t0 := time.Now()
-		syscall.Sync()
+		syncAll()
 		flush := time.Since(t0)
 		r.log.Info("initial sync rsync", "seconds", t.wall.Seconds(), "cpu", t.cpu.Seconds(), "sync_after", flush.Seconds())
 		rs = append(rs, t)

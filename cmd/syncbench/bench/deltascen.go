@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/syncspace/syncspace/cmd/realtime-sync-client/clientapp"
@@ -367,14 +366,14 @@ func applyEdit(ed deltaEdit, p string, size int64) error {
 	if err := ed.apply(p, size); err != nil {
 		return err
 	}
-	syscall.Sync()
+	syncAll()
 	return nil
 }
 
 // timeSync times one sync(2).
 func timeSync() time.Duration {
 	t0 := time.Now()
-	syscall.Sync()
+	syncAll()
 	return time.Since(t0)
 }
 
