@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -154,8 +155,12 @@ const chunkSweepEvery = time.Hour
 // chunkSweepPage is how many lists one SweepChunkLists call examines.
 const chunkSweepPage = 1000
 
-// sweepChunkLists drops the chunk lists that no file uses (of every tenant), at most
-// every chunkSweepEvery, page by page. A list becomes unused when the last file with
+// chunkSweeper is the registry's sweep of unused chunk lists; the zero value has
+// never swept. Not safe for concurrent use (Registry.Run's goroutine owns it).
+type chunkSweeper struct{ at time.Time } // the last sweep's start
+
+// sweep drops the chunk lists that no file uses (of every tenant), at most every
+// chunkSweepEvery, page by page. A list becomes unused when the last file with
 // its content goes: deleted, overwritten, replaced by a move, or changed on disk
 // (reconciled). The delete and overwrite paths drop it at once (keep, forget) unless
 // another file has the content; the sweep takes what those leave: the contents left
@@ -163,19 +168,19 @@ const chunkSweepPage = 1000
 // the commit), an overwrite whose check saw an older content (concurrent PUTs), a list
 // stored just as its file went (a delete racing keep or compute). Versions keep no
 // list (a restore records it again), so pruning them drops none.
-func (r *Registry) sweepChunkLists(ctx context.Context) {
-	if !r.sweptAt.IsZero() && time.Since(r.sweptAt) < chunkSweepEvery {
+func (c *chunkSweeper) sweep(ctx context.Context, x index.Chunks, log *slog.Logger) {
+	if !c.at.IsZero() && time.Since(c.at) < chunkSweepEvery {
 		return
 	}
-	r.sweptAt = time.Now()
+	c.at = time.Now()
 	var from index.ChunkKey
 	total := 0
 	for {
-		next, n, err := r.index.SweepChunkLists(ctx, from, chunkSweepPage)
+		next, n, err := x.SweepChunkLists(ctx, from, chunkSweepPage)
 		total += n
 		if err != nil {
 			if ctx.Err() == nil {
-				r.log.Warn("sweep chunk lists", "err", err)
+				log.Warn("sweep chunk lists", "err", err)
 			}
 			return
 		}
@@ -185,7 +190,7 @@ func (r *Registry) sweepChunkLists(ctx context.Context) {
 		from = next
 	}
 	if total > 0 {
-		r.log.Info("unused chunk lists dropped", "lists", total)
+		log.Info("unused chunk lists dropped", "lists", total)
 	}
 }
 

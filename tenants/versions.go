@@ -133,7 +133,7 @@ func (r *Registry) prune(ctx context.Context) {
 			r.log.Warn("prune change log", "err", err)
 		}
 	}
-	r.sweepChunkLists(ctx)
+	r.chunks.sweep(ctx, r.index, r.log)
 }
 
 // dropVersions removes the versions of tenant id ("" = of every tenant) replaced

@@ -124,8 +124,12 @@ func chunkSweep(t *testing.T, x Readable) {
 	if err := x.DropChunkList(ctx, "idc", "shared"); err != nil || have("idc", "shared") {
 		t.Fatalf("the list of a content no file has is kept: %v", err)
 	}
-	// Leftovers for the sweep: lists nothing has (one whose hash is a file's in
-	// another tenant, one a directory's), among lists in use, over both tenants.
+	sweepPages(t, x, put, have)
+}
+
+// sweepPages: chunkSweep's sweep, over lists nothing has (one whose hash is a file's in
+// another tenant, one a directory's) among lists in use, over two tenants.
+func sweepPages(t *testing.T, x Readable, put func(id, hash string), have func(id, hash string) bool) {
 	commit(t, x, "idc", index.WriteOptions{}, protocol.Metadata{Path: "dir", IsDirectory: true, Hash: "dirhash"})
 	for i := range 5 {
 		put("idc", fmt.Sprintf("orphan%d", i))
