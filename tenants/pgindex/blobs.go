@@ -2,9 +2,7 @@ package pgindex
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -71,10 +69,6 @@ func (s *BlobBook) AdoptBlobs(ctx context.Context, tenantID string, hashes []str
 // markPage is how many records of one tenant one statement of MarkBlobs reads.
 const markPage = 10000
 
-// maxHash is the greatest hash a record can have (64 lowercase hex digits: the
-// table's CHECK).
-var maxHash = strings.Repeat("f", 64)
-
 // markRange marks the records of tenant $1 with a hash in ($2, $3], touched more than
 // $4 ns ago, that no entry or version refers to: the three ranges read side by side
 // from the primary key and the hash indexes (tenant_entries_hash,
@@ -123,17 +117,23 @@ func (s *BlobBook) MarkBlobs(ctx context.Context, grace time.Duration) (marked i
 func (s *BlobBook) markTenant(ctx context.Context, tid string, grace time.Duration) (marked int64, err error) {
 	lo := ""
 	for {
-		var hi string
-		err := s.pool.QueryRow(ctx, `SELECT hash FROM tenant_blobs WHERE tenant_id = $1 AND hash > $2 ORDER BY hash OFFSET $3 LIMIT 1`,
-			tid, lo, markPage-1).Scan(&hi)
-		last := errors.Is(err, pgx.ErrNoRows)
-		if err != nil && !last {
+		// The page's last hash: the markPage-th after lo, or the tenant's greatest
+		// (the last page; none: the tenant's records are done).
+		var hi, top *string
+		err := s.pool.QueryRow(ctx, `SELECT
+			(SELECT hash FROM tenant_blobs WHERE tenant_id = $1 AND hash > $2 ORDER BY hash OFFSET $3 LIMIT 1),
+			(SELECT max(hash) FROM tenant_blobs WHERE tenant_id = $1 AND hash > $2)`, tid, lo, markPage-1).Scan(&hi, &top)
+		if err != nil {
 			return marked, fmt.Errorf("pgindex: mark blobs: %w", err)
 		}
+		last := hi == nil
 		if last {
-			hi = maxHash
+			if top == nil {
+				return marked, nil
+			}
+			hi = top
 		}
-		ct, err := s.pool.Exec(ctx, markRange, tid, lo, hi, grace.Nanoseconds())
+		ct, err := s.pool.Exec(ctx, markRange, tid, lo, *hi, grace.Nanoseconds())
 		if err != nil {
 			return marked, fmt.Errorf("pgindex: mark blobs: %w", err)
 		}
@@ -141,7 +141,7 @@ func (s *BlobBook) markTenant(ctx context.Context, tid string, grace time.Durati
 		if last {
 			return marked, nil
 		}
-		lo = hi
+		lo = *hi
 	}
 }
 
