@@ -11,12 +11,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/syncspace/syncspace/sync/chunk"
 	"github.com/syncspace/syncspace/sync/delta"
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/tenants/index"
 )
 
 // chunkRecorder collects the chunk list of an upload as its body streams in, so that
@@ -112,8 +115,9 @@ type Delta struct{ s *Space }
 func NewDelta(sp *Space) Delta { return Delta{s: sp} }
 
 // keep stores the chunk list of a committed upload under its hash and forgets
-// the list of the content it replaced. A failure costs a re-read later, nothing
-// more: it is logged, not returned.
+// the list of the content it replaced unless another file has that content. A
+// failure costs a re-read later, or a list left for the sweep, nothing more: it is
+// logged, not returned.
 func (d Delta) keep(ctx context.Context, u *upload, replaced string) {
 	s := d.s
 	if u.chunks != nil {
@@ -128,9 +132,10 @@ func (d Delta) keep(ctx context.Context, u *upload, replaced string) {
 	}
 }
 
-// forget drops the chunk lists of deleted files (their content now lives only as a
-// version; a restore is an upload and records its list again). Like keep, a failure
-// is logged: a stale list is only a cache entry, never served for a missing path.
+// forget drops the chunk lists of deleted files, of those contents that no other file
+// has (their content now lives only as a version; a restore is an upload and records
+// its list again). Like keep, a failure is logged: a list left behind is only a cache
+// entry, never served for a missing path, and the sweep takes it later.
 func (d Delta) forget(ctx context.Context, files []*entry) {
 	for _, f := range files {
 		if f.IsDir || f.Size < chunk.MinDeltaSize {
@@ -139,6 +144,53 @@ func (d Delta) forget(ctx context.Context, files []*entry) {
 		if err := d.s.reg.index.DropChunkList(ctx, d.s.id, f.Hash); err != nil {
 			d.s.log.Warn("drop chunk list", "err", err)
 		}
+	}
+}
+
+// chunkSweepEvery is how often the registry sweeps the chunk lists (on the leader, with
+// the pruning): the drops after a delete or an overwrite take the common case at once,
+// and a sweep the rest.
+const chunkSweepEvery = time.Hour
+
+// chunkSweepPage is how many lists one SweepChunkLists call examines.
+const chunkSweepPage = 1000
+
+// chunkSweeper is the registry's sweep of unused chunk lists; the zero value has
+// never swept. Not safe for concurrent use (Registry.Run's goroutine owns it).
+type chunkSweeper struct{ at time.Time } // the last sweep's start
+
+// sweep drops the chunk lists that no file uses (of every tenant), at most every
+// chunkSweepEvery, page by page. A list becomes unused when the last file with
+// its content goes: deleted, overwritten, replaced by a move, or changed on disk
+// (reconciled). The delete and overwrite paths drop it at once (keep, forget) unless
+// another file has the content; the sweep takes what those leave: the contents left
+// by a reconcile or a move over a file, a drop that failed or never ran (a crash after
+// the commit), an overwrite whose check saw an older content (concurrent PUTs), a list
+// stored just as its file went (a delete racing keep or compute). Versions keep no
+// list (a restore records it again), so pruning them drops none.
+func (c *chunkSweeper) sweep(ctx context.Context, x index.Chunks, log *slog.Logger) {
+	if !c.at.IsZero() && time.Since(c.at) < chunkSweepEvery {
+		return
+	}
+	c.at = time.Now()
+	var from index.ChunkKey
+	total := 0
+	for {
+		next, n, err := x.SweepChunkLists(ctx, from, chunkSweepPage)
+		total += n
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("sweep chunk lists", "err", err)
+			}
+			return
+		}
+		if next == (index.ChunkKey{}) {
+			break
+		}
+		from = next
+	}
+	if total > 0 {
+		log.Info("unused chunk lists dropped", "lists", total)
 	}
 }
 

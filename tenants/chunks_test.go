@@ -473,3 +473,80 @@ func TestChunksDroppedWithDelete(t *testing.T) {
 	}
 	t.Fatalf("a.bin not among the deleted: %+v", gone)
 }
+
+// TestChunkListsUnused: a list stays while some file has its content (the same
+// content at two paths, a move), goes with the last of them (delete, overwrite), and
+// the registry's sweep takes those the drops leave behind (a file removed by hand
+// while syncd was down, a list stored as its file went) and no list in use. Version
+// pruning changes nothing: versions keep no list.
+func TestChunkListsUnused(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	v := randomData(21, 2<<20)
+	a := e.put("a.bin", v)
+	e.put("b.bin", v)
+	if _, err := e.sp.Delete(ctx, "a.bin", DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if e.storedList(a.Hash) == nil {
+		t.Fatal("deleting one of two files with the same content dropped its list")
+	}
+	if _, err := e.sp.Move(ctx, "b.bin", "c.bin", "", Source{}); err != nil {
+		t.Fatal(err)
+	}
+	e.put("d.bin", v)
+	e.put("c.bin", []byte("small now"))
+	if e.storedList(a.Hash) == nil {
+		t.Fatal("overwriting one of two files with the same content dropped its list")
+	}
+	e.put("d.bin", randomData(22, 1<<20))
+	if e.storedList(a.Hash) != nil {
+		t.Fatal("the list is kept after the last file with its content was overwritten")
+	}
+	// Leftovers: a file removed by hand while syncd was down (the start-up check
+	// commits its deletion; no drop runs) and a list stored for a content no file
+	// has (a delete that raced the upload's keep).
+	gone := e.put("gone.bin", randomData(23, 3<<20))
+	kept := e.put("kept.bin", randomData(24, 2<<20))
+	e.close()
+	must(t, os.Remove(filepath.Join(e.filesDir(), "gone.bin")))
+	e.open()
+	e.space()
+	if m, err := e.sp.Stat(ctx, "gone.bin"); protocol.CodeOf(err) != protocol.CodeNotFound {
+		t.Fatalf("the start-up check kept the removed file: %+v %v", m, err)
+	}
+	raced := sum(randomData(25, 2<<20))
+	must(t, e.reg.index.PutChunkList(ctx, e.sp.id, raced, []byte("list")))
+	if e.storedList(gone.Hash) == nil {
+		t.Fatal("test premise: the reconciled file's list was dropped already")
+	}
+	e.reg.prune(ctx) // versions (none expire: unlimited retention), then the sweep
+	if e.storedList(gone.Hash) != nil || e.storedList(raced) != nil {
+		t.Fatal("the sweep left an unused list")
+	}
+	if e.storedList(kept.Hash) == nil {
+		t.Fatal("the sweep dropped a list in use")
+	}
+	// The next sweep waits for chunkSweepEvery.
+	must(t, e.reg.index.PutChunkList(ctx, e.sp.id, raced, []byte("list")))
+	e.reg.prune(ctx)
+	if e.storedList(raced) == nil {
+		t.Fatal("a sweep ran again before chunkSweepEvery")
+	}
+	// A restore of a kept version (its list went with the delete) records it again.
+	if _, err := e.sp.Delete(ctx, "kept.bin", DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	del, err := e.sp.Deleted(ctx, "")
+	must(t, err)
+	for _, d := range del {
+		if d.Path == "kept.bin" {
+			if _, err := e.sp.Restore(ctx, d.Path, d.Version, "again.bin", Source{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if e.storedList(kept.Hash) == nil {
+		t.Fatal("no list after restoring a kept version")
+	}
+}

@@ -85,6 +85,7 @@ type Registry struct {
 	send      *sender     // publishes on a network bus off the commit path; nil in process
 	leader    Leader
 	gc        collector      // the blob garbage collector, on the leader (collect.go)
+	chunks    chunkSweeper   // the sweep of unused chunk lists (chunks.go), Run's own
 	reserver  index.Reserver // nil: reservations in memory only (reserve.go)
 
 	commits, commitNanos atomic.Int64 // index write transactions of commits (Stats)

@@ -118,7 +118,7 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 }
 
 // prune removes expired versions of every tenant and change-log rows beyond the
-// retention. Errors are logged.
+// retention, and (hourly) the chunk lists no file uses. Errors are logged.
 func (r *Registry) prune(ctx context.Context) {
 	if !r.leader.Leading() {
 		return // another node runs the once-only jobs
@@ -133,6 +133,7 @@ func (r *Registry) prune(ctx context.Context) {
 			r.log.Warn("prune change log", "err", err)
 		}
 	}
+	r.chunks.sweep(ctx, r.index, r.log)
 }
 
 // dropVersions removes the versions of tenant id ("" = of every tenant) replaced

@@ -60,14 +60,14 @@ func main() {
 }
 
 // profileOnSignal writes heap and goroutine profiles of this child process into
-// $SYNCBENCH_PROFILE_DIR on every SIGUSR1 (nothing when the variable is unset).
+// $SYNCBENCH_PROFILE_DIR on every SIGUSR1 (nothing when the variable is unset, or on Windows).
 func profileOnSignal(name string) {
 	dir := os.Getenv("SYNCBENCH_PROFILE_DIR")
-	if dir == "" {
+	if dir == "" || bench.ProfileSignal == nil {
 		return
 	}
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGUSR1)
+	signal.Notify(sigs, bench.ProfileSignal)
 	go func() {
 		for range sigs {
 			runtime.GC()

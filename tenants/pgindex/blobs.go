@@ -66,25 +66,83 @@ func (s *BlobBook) AdoptBlobs(ctx context.Context, tenantID string, hashes []str
 	return ct.RowsAffected(), nil
 }
 
+// markPage is how many records of one tenant one statement of MarkBlobs reads.
+const markPage = 10000
+
+// markRange marks the records of tenant $1 with a hash in ($2, $3], touched more than
+// $4 ns ago, that no entry or version refers to: the three ranges read side by side
+// from the primary key and the hash indexes (tenant_entries_hash,
+// tenant_versions_hash), with a set difference, instead of two index probes a record.
+// The outer conditions are checked again on a row that changed meanwhile.
+const markRange = `UPDATE tenant_blobs b SET unreferenced_since = ` + dbNow + ` FROM (
+		SELECT hash FROM tenant_blobs WHERE tenant_id = $1 AND hash > $2 AND hash <= $3
+			AND unreferenced_since IS NULL AND created_at < ` + dbNow + ` - $4
+		EXCEPT SELECT hash FROM tenant_entries WHERE tenant_id = $1 AND hash > $2 AND hash <= $3 AND NOT is_dir
+		EXCEPT SELECT hash FROM tenant_versions WHERE tenant_id = $1 AND hash > $2 AND hash <= $3) x
+	WHERE b.tenant_id = $1 AND b.hash > $2 AND b.hash <= $3 AND b.hash = x.hash
+		AND b.unreferenced_since IS NULL AND b.created_at < ` + dbNow + ` - $4`
+
 // MarkBlobs notes, on every row touched more than grace ago, whether something
 // refers to its blob now: unreferenced_since is set (to now) on the rows that just
-// lost their last reference and cleared on those referred to again. It reads every
-// row not yet marked (an anti-join on the hash indexes of entries and versions).
+// lost their last reference and cleared on those referred to again. It reads the
+// rows tenant by tenant (a loose scan of the primary key), markPage at a time in
+// hash order, each page its own statement and transaction (markRange), so that
+// neither the database nor this process holds a whole pass at once; then the marked
+// rows, through tenant_blobs_unreferenced.
 func (s *BlobBook) MarkBlobs(ctx context.Context, grace time.Duration) (marked int64, err error) {
-	b := &pgx.Batch{}
-	b.Queue(`UPDATE tenant_blobs b SET unreferenced_since = `+dbNow+`
-		WHERE b.unreferenced_since IS NULL AND b.created_at < `+dbNow+` - $1 AND `+unreferenced, grace.Nanoseconds())
-	b.Queue(`UPDATE tenant_blobs b SET unreferenced_since = NULL WHERE b.unreferenced_since IS NOT NULL AND NOT (` + unreferenced + `)`)
-	br := s.pool.SendBatch(ctx, b)
-	defer br.Close()
-	ct, err := br.Exec()
+	tid := ""
+	for {
+		var next *string
+		if err := s.pool.QueryRow(ctx, `SELECT min(tenant_id) FROM tenant_blobs WHERE tenant_id > $1`, tid).Scan(&next); err != nil {
+			return marked, fmt.Errorf("pgindex: mark blobs: %w", err)
+		}
+		if next == nil {
+			break
+		}
+		tid = *next
+		n, err := s.markTenant(ctx, tid, grace)
+		marked += n
+		if err != nil {
+			return marked, err
+		}
+	}
+	_, err = s.pool.Exec(ctx, `UPDATE tenant_blobs b SET unreferenced_since = NULL WHERE b.unreferenced_since IS NOT NULL AND NOT (`+unreferenced+`)`)
 	if err != nil {
-		return 0, fmt.Errorf("pgindex: mark blobs: %w", err)
+		return marked, fmt.Errorf("pgindex: unmark blobs: %w", err)
 	}
-	if _, err := br.Exec(); err != nil {
-		return 0, fmt.Errorf("pgindex: unmark blobs: %w", err)
+	return marked, nil
+}
+
+// markTenant is MarkBlobs' pass over the records of tenant tid, page by page.
+func (s *BlobBook) markTenant(ctx context.Context, tid string, grace time.Duration) (marked int64, err error) {
+	lo := ""
+	for {
+		// The page's last hash: the markPage-th after lo, or the tenant's greatest
+		// (the last page; none: the tenant's records are done).
+		var hi, top *string
+		err := s.pool.QueryRow(ctx, `SELECT
+			(SELECT hash FROM tenant_blobs WHERE tenant_id = $1 AND hash > $2 ORDER BY hash OFFSET $3 LIMIT 1),
+			(SELECT max(hash) FROM tenant_blobs WHERE tenant_id = $1 AND hash > $2)`, tid, lo, markPage-1).Scan(&hi, &top)
+		if err != nil {
+			return marked, fmt.Errorf("pgindex: mark blobs: %w", err)
+		}
+		last := hi == nil
+		if last {
+			if top == nil {
+				return marked, nil
+			}
+			hi = top
+		}
+		ct, err := s.pool.Exec(ctx, markRange, tid, lo, *hi, grace.Nanoseconds())
+		if err != nil {
+			return marked, fmt.Errorf("pgindex: mark blobs: %w", err)
+		}
+		marked += ct.RowsAffected()
+		if last {
+			return marked, nil
+		}
+		lo = *hi
 	}
-	return ct.RowsAffected(), br.Close()
 }
 
 // CollectBlobs removes up to limit blobs: those of deleted tenants (untouched for

@@ -12,6 +12,11 @@ import (
 // content hash: a cache beside the index, added after the first release (CREATE ... IF
 // NOT EXISTS brings an older database up to date).
 //
+// tenant_entries_big_hash finds the files of a content of 1 MiB (chunk.MinDeltaSize) or
+// more by hash: whether a chunk list is still in use (chunks.go). Partial, so that
+// the commits of smaller files, most of them, do not write it; added after the first
+// release (IF NOT EXISTS builds it once over an older database).
+//
 // tenant_dir_stamps holds the start-up check's stamp of each directory it last found
 // equal to the index (index.DirStamps; dir "" = the root): a cache beside the index,
 // added after the first release like tenant_chunks.
@@ -45,6 +50,7 @@ CREATE TABLE IF NOT EXISTS tenant_entries (
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS tenant_entries_path ON tenant_entries(tenant_id, path);
 CREATE INDEX IF NOT EXISTS tenant_entries_parent ON tenant_entries(tenant_id, parent, path);
+CREATE INDEX IF NOT EXISTS tenant_entries_big_hash ON tenant_entries(tenant_id, hash) WHERE is_dir = 0 AND size >= 1048576;
 CREATE TABLE IF NOT EXISTS tenant_changes (
 	tenant_id      TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
 	seq            INTEGER NOT NULL,

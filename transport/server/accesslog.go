@@ -18,7 +18,7 @@ import (
 // on the request path; TestAccessLogMatchesSlog holds its output to slog's.
 //
 // W receives one Write per line and is shared with that handler, so it must be safe
-// for concurrent use (the daemon wraps its log output in a mutex for both).
+// for concurrent use (the daemon wraps its log output in a LockedWriter for both).
 type AccessLog struct {
 	W     io.Writer
 	JSON  bool

@@ -242,6 +242,9 @@ func safeRun(ctx context.Context, r *runner, s scenario) (rows []Result) {
 			rows = append(rows, Result{Scenario: s.name, Verdict: fmt.Sprintf("error: panic: %v", p)})
 		}
 	}()
+	if why := platformSkip(s.name); why != "" {
+		return []Result{{Scenario: s.name, Verdict: "skipped: " + why}}
+	}
 	rows = s.run(ctx, r)
 	if len(rows) == 0 {
 		rows = []Result{{Scenario: s.name, Verdict: "error: no result"}}

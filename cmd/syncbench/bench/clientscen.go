@@ -15,11 +15,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/syncspace/syncspace/cmd/realtime-sync-client/clientapp"
+	"github.com/syncspace/syncspace/transport/server"
 )
 
 // client is a realtime-sync-client (clientapp.Run) running in this process.
@@ -402,7 +401,7 @@ func runInitialSync(ctx context.Context, r *runner) []Result {
 // the run's own flushes would otherwise pay for; after it, a sync(2) timed apart
 // (timing.flush) gives what the run left for the disk.
 func initialRound(ctx context.Context, r *runner, env *syncEnv, tok, dir, src, dst, side string, n int) (timing, error) {
-	syscall.Sync()
+	syncAll()
 	var t timing
 	var err error
 	if side == "syncspace" {
@@ -414,7 +413,7 @@ func initialRound(ctx context.Context, r *runner, env *syncEnv, tok, dir, src, d
 		return t, err
 	}
 	t0 := time.Now()
-	syscall.Sync()
+	syncAll()
 	t.flush = time.Since(t0)
 	return t, nil
 }
@@ -457,7 +456,7 @@ func syncspaceInitial(ctx context.Context, env *syncEnv, tok, dst string, n int)
 	}
 	c0, t0 := cpuSelf(), time.Now()
 	var logBuf bytes.Buffer
-	code := clientapp.Run(ctx, []string{"--server", env.url, "--local-path", dst, "--token-file", tf, "--once", "--log-level", "warn"}, io.Discard, &lockedWriter{w: &logBuf})
+	code := clientapp.Run(ctx, []string{"--server", env.url, "--local-path", dst, "--token-file", tf, "--once", "--log-level", "warn"}, io.Discard, &server.LockedWriter{W: &logBuf})
 	t := timing{wall: time.Since(t0), cpu: cpuSelf() - c0}
 	if code != 0 {
 		return t, fmt.Errorf("realtime-sync-client --once exited %d: %s", code, lastLine(logBuf.Bytes()))
@@ -562,16 +561,4 @@ func countFiles(root string) int {
 		return nil
 	})
 	return n
-}
-
-// lockedWriter serialises writes of concurrent loggers.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

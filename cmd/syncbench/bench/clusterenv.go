@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -131,7 +130,7 @@ func (n *syncNode) stop() {
 
 // kill9 sends SIGKILL to the node and waits for it to end.
 func (n *syncNode) kill9() {
-	_ = syscall.Kill(n.p.cmd.Process.Pid, syscall.SIGKILL)
+	killNow(n.p.cmd.Process)
 	<-n.p.done
 }
 

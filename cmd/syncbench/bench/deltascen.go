@@ -12,10 +12,10 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/syncspace/syncspace/cmd/realtime-sync-client/clientapp"
+	"github.com/syncspace/syncspace/transport/server"
 )
 
 // The delta scenario (SPEC §7.4, issue 19 item 1): one large file edited in place (one
@@ -224,7 +224,7 @@ func (s *ssDelta) once(ctx context.Context, d string) (timing, error) {
 	s.logLines.Reset()
 	c0, t0 := cpuSelf(), time.Now()
 	code := clientapp.Run(ctx, []string{"--server", "http://" + s.px.addr(), "--local-path", d, "--token-file", s.tf, "--once", "--log-level", "warn"},
-		io.Discard, &lockedWriter{w: s.logLines})
+		io.Discard, &server.LockedWriter{W: s.logLines})
 	t := timing{wall: time.Since(t0), cpu: cpuSelf() - c0}
 	if code != 0 {
 		return t, fmt.Errorf("realtime-sync-client --once exited %d: %s", code, lastLine(s.logLines.Bytes()))
@@ -367,14 +367,14 @@ func applyEdit(ed deltaEdit, p string, size int64) error {
 	if err := ed.apply(p, size); err != nil {
 		return err
 	}
-	syscall.Sync()
+	syncAll()
 	return nil
 }
 
 // timeSync times one sync(2).
 func timeSync() time.Duration {
 	t0 := time.Now()
-	syscall.Sync()
+	syncAll()
 	return time.Since(t0)
 }
 

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 )
 
@@ -62,9 +61,7 @@ func (g *growthClient) once(ctx context.Context) (clientRun, error) {
 	run := clientRun{wall: time.Since(t0)}
 	if st := p.cmd.ProcessState; st != nil {
 		run.cpu = st.UserTime() + st.SystemTime()
-		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
-			run.maxRSS = ru.Maxrss << 10 // KiB on Linux
-		}
+		run.maxRSS = maxRSS(st)
 	}
 	if p.err != nil {
 		return run, fmt.Errorf("realtime-sync-client --once: %v: %s", p.err, p.tail())
@@ -85,7 +82,7 @@ func (g *growthClient) stillLinked(n int) error {
 			if err != nil {
 				return err
 			}
-			if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Nlink < 2 {
+			if n, ok := linkCount(info); ok && n < 2 {
 				return fmt.Errorf("the client replaced %s/%s: it was already in sync", d, e.Name())
 			}
 		}

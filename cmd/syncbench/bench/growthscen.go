@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -290,14 +289,4 @@ func getJSON(ctx context.Context, cl *http.Client, url, token string, v any) err
 		return fmt.Errorf("GET %s: %d %s", hidePath(url), resp.StatusCode, strings.TrimSpace(string(b)))
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
-}
-
-// freeBytes returns the bytes free for unprivileged users on dir's file system (0 if
-// unknown).
-func freeBytes(dir string) uint64 {
-	var s syscall.Statfs_t
-	if err := syscall.Statfs(dir, &s); err != nil {
-		return 0
-	}
-	return s.Bavail * uint64(s.Bsize)
 }

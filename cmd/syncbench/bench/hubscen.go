@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -527,8 +526,8 @@ func rssPerConn(ctx context.Context, t *rssTarget, base, n int, profile bool) (f
 	if err != nil {
 		return 0, err
 	}
-	if profile {
-		_ = t.p.cmd.Process.Signal(syscall.SIGUSR1)
+	if profile && ProfileSignal != nil {
+		_ = t.p.cmd.Process.Signal(ProfileSignal)
 		sleepCtx(ctx, 2*time.Second)
 	}
 	return float64(r1-r0) / float64(n-base) / 1024, nil

@@ -15,7 +15,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -193,7 +192,7 @@ func startProc(name, dir, bin string, args []string, env []string) (*proc, error
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	setProcAttr(cmd)
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -232,12 +231,11 @@ func (p *proc) stop() {
 	if p == nil || p.exited() {
 		return
 	}
-	pgid := p.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	signalGroup(p.cmd.Process, false)
 	select {
 	case <-p.done:
 	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		signalGroup(p.cmd.Process, true)
 		<-p.done
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"runtime"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/syncspace/syncspace/sync/fsys"
 )
 
@@ -54,7 +52,7 @@ func settle(dir string) error {
 		return err
 	}
 	defer f.Close()
-	if err := unix.Syncfs(int(f.Fd())); err != nil {
+	if err := syncFS(f); err != nil {
 		return fmt.Errorf("syncfs: %w", err)
 	}
 	runtime.GC()

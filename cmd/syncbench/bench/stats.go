@@ -5,13 +5,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -193,13 +191,6 @@ func rssOf(pid int) (int64, error) {
 	return parseRSS(b)
 }
 
-// cpuSelf is the CPU time (user+system) this process used so far.
-func cpuSelf() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // cpuOf is the CPU time of process pid and of its reaped children (/proc/PID/stat
 // utime, stime, cutime, cstime).
 func cpuOf(pid int) (time.Duration, error) {
@@ -234,37 +225,6 @@ func parseStatCPU(stat []byte, hz int64) (time.Duration, error) {
 		ticks += v
 	}
 	return time.Duration(ticks) * time.Second / time.Duration(hz), nil
-}
-
-// raiseFileLimit lifts RLIMIT_NOFILE as far as allowed: the client side of the rss
-// scenario holds 10,000 sockets.
-func raiseFileLimit(log *slog.Logger) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return
-	}
-	want := uint64(1 << 17)
-	if lim.Max < want {
-		up := syscall.Rlimit{Cur: want, Max: want}
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &up); err == nil {
-			return
-		}
-	}
-	if lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			log.Warn("cannot raise the open-file limit", "err", err)
-		}
-	}
-}
-
-// fileLimit returns the current soft RLIMIT_NOFILE.
-func fileLimit() uint64 {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0
-	}
-	return lim.Cur
 }
 
 // FsyncLatency returns the median time to write 4 KiB to a new file in dir and fsync

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/syncspace/syncspace/config"
@@ -59,25 +58,13 @@ func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, *server.AccessLog
 	if err != nil {
 		return nil, nil, err
 	}
-	lw := &lockedWriter{w: w}
+	lw := &server.LockedWriter{W: w}
 	opts := &slog.HandlerOptions{Level: level}
 	al := &server.AccessLog{W: lw, Level: level, JSON: strings.EqualFold(cfg.Log.Format, "json")}
 	if al.JSON {
 		return slog.New(slog.NewJSONHandler(lw, opts)), al, nil
 	}
 	return slog.New(slog.NewTextHandler(lw, opts)), al, nil
-}
-
-// lockedWriter serializes the writes of the logger and the request log.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // Run is syncd's main: it starts the daemon, waits for SIGINT/SIGTERM (or ctx), shuts
