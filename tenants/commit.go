@@ -262,7 +262,7 @@ func (s *committer) commitBatch(members []*putReq) {
 			for _, a := range b.done {
 				changed = append(append(changed, a.created...), a.r.p)
 			}
-			s.rc.markOwn(changed...)
+			s.rc.markOwnWith(s.rc.batchMarker(b.blobs), changed)
 			for _, a := range b.done {
 				a.r.u.shared = "" // released by the commit
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/tenants/blob"
 )
 
 // Own writes.
@@ -51,18 +52,51 @@ type ownMarks struct {
 // statMark returns the mark describing what lstat found at p (absent when p does
 // not exist); ok is false for any other lstat error.
 func (s *reconciler) statMark(p string) (ownMark, bool) {
-	fi, err := s.disk.Lstat(p)
+	return lstatMark(s.disk.Lstat(p))
+}
+
+// lstatMark is the mark of an lstat's result fi, err (statMark).
+func lstatMark(fi fs.FileInfo, err error) (ownMark, bool) {
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || fsys.IsNotDir(err) {
-			return ownMark{absent: true}, true
-		}
-		return ownMark{}, false
+		return errMark(err)
 	}
 	m, ok := fsys.StatMark(fi)
 	if !ok {
 		return ownMark{}, false
 	}
-	return ownMark{isDir: m.IsDir, dev: m.Dev, ino: m.Ino, size: m.Size, mtime: m.Mtime, ctime: m.Ctime}, true
+	return toMark(m), true
+}
+
+// errMark is the mark of a failed lstat: absent when nothing is there, else none.
+func errMark(err error) (ownMark, bool) {
+	if errors.Is(err, fs.ErrNotExist) || fsys.IsNotDir(err) {
+		return ownMark{absent: true}, true
+	}
+	return ownMark{}, false
+}
+
+func toMark(m fsys.Mark) ownMark {
+	return ownMark{isDir: m.IsDir, dev: m.Dev, ino: m.Ino, size: m.Size, mtime: m.Mtime, ctime: m.Ctime}
+}
+
+// batchMarker returns how a group commit describes the paths it changed: through the
+// directories its batch holds open (blob.BatchMark: one fstatat a path instead of a
+// walk from the root), else by path.
+func (s *reconciler) batchMarker(b blob.Batch) func(p string) (ownMark, bool) {
+	bm, ok := b.(blob.BatchMark)
+	if !ok {
+		return s.rc.statMark
+	}
+	return func(p string) (ownMark, bool) {
+		m, err := bm.Mark(p)
+		if errors.Is(err, errors.ErrUnsupported) {
+			return s.rc.statMark(p)
+		}
+		if err != nil {
+			return errMark(err)
+		}
+		return toMark(m), true
+	}
 }
 
 // watching reports whether a watcher runs (marks are only kept then).
@@ -74,14 +108,17 @@ func (s *reconciler) watching() bool {
 
 // markOwn records the current disk state of each path as syncd's own. The caller
 // holds s.mu exclusively and has committed the change.
-func (s *reconciler) markOwn(paths ...string) {
+func (s *reconciler) markOwn(paths ...string) { s.rc.markOwnWith(s.rc.statMark, paths) }
+
+// markOwnWith is markOwn reading each path's disk state through look.
+func (s *reconciler) markOwnWith(look func(p string) (ownMark, bool), paths []string) {
 	if len(paths) == 0 || !s.rc.watching() {
 		return
 	}
 	now := time.Now()
 	marks := make([]ownMark, len(paths))
 	for i, p := range paths {
-		m, ok := s.rc.statMark(p)
+		m, ok := look(p)
 		if !ok {
 			marks[i].at = time.Time{} // unusable: no mark
 			continue
@@ -117,6 +154,12 @@ func (s *reconciler) isOwn(p string) bool {
 	if !ok {
 		return false
 	}
+	return s.rc.isOwnAs(p, cur)
+}
+
+// isOwnAs is isOwn with cur, the disk state at p found since the last change there
+// (the watcher's lstat at the event that reported the change).
+func (s *reconciler) isOwnAs(p string, cur ownMark) bool {
 	now := time.Now()
 	s.own.mu.Lock()
 	defer s.own.mu.Unlock()

@@ -71,6 +71,16 @@ func (b *batch) Place(tmpName, p, _, id, _ string, noReplace bool) (kept bool, e
 	return kept, err
 }
 
+// Mark describes files/P by an fstatat in its directory, opened through the root
+// once per batch (fsys.MarkAt).
+func (b *batch) Mark(p string) (fsys.Mark, error) {
+	dir, err := b.fileDir(pathrule.Parent(p))
+	if err != nil {
+		return fsys.Mark{}, err
+	}
+	return fsys.MarkAt(dir, pathrule.Base(p))
+}
+
 // SyncDir fsyncs files/DIR.
 func (b *batch) SyncDir(dir string) error {
 	f, err := b.fileDir(dir)
