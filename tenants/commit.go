@@ -278,7 +278,7 @@ func (s *committer) commitBatch(members []*putReq) {
 			for _, a := range b.done {
 				changed = append(append(changed, a.created...), a.r.p)
 			}
-			s.rc.markOwnWith(s.rc.batchMarker(b.blobs), changed)
+			s.rc.markOwn(batchMarker(b.blobs, s.rc.statMark), changed...)
 			for _, a := range b.done {
 				a.r.u.shared = "" // released by the commit
 			}

@@ -81,16 +81,16 @@ func toMark(m fsys.Mark) ownMark {
 
 // batchMarker returns how a group commit describes the paths it changed: through the
 // directories its batch holds open (blob.BatchMark: one fstatat a path instead of a
-// walk from the root), else by path.
-func (s *reconciler) batchMarker(b blob.Batch) func(p string) (ownMark, bool) {
+// walk from the root), else by path (byPath).
+func batchMarker(b blob.Batch, byPath func(p string) (ownMark, bool)) func(p string) (ownMark, bool) {
 	bm, ok := b.(blob.BatchMark)
 	if !ok {
-		return s.rc.statMark
+		return byPath
 	}
 	return func(p string) (ownMark, bool) {
 		m, err := bm.Mark(p)
 		if errors.Is(err, errors.ErrUnsupported) {
-			return s.rc.statMark(p)
+			return byPath(p)
 		}
 		if err != nil {
 			return errMark(err)
@@ -106,14 +106,15 @@ func (s *reconciler) watching() bool {
 	return s.w != nil && !s.closed
 }
 
-// markOwn records the current disk state of each path as syncd's own. The caller
-// holds s.mu exclusively and has committed the change.
-func (s *reconciler) markOwn(paths ...string) { s.rc.markOwnWith(s.rc.statMark, paths) }
-
-// markOwnWith is markOwn reading each path's disk state through look.
-func (s *reconciler) markOwnWith(look func(p string) (ownMark, bool), paths []string) {
+// markOwn records the current disk state of each path as syncd's own, read through
+// look (nil: statMark, by path). The caller holds s.mu exclusively and has committed
+// the change.
+func (s *reconciler) markOwn(look func(p string) (ownMark, bool), paths ...string) {
 	if len(paths) == 0 || !s.rc.watching() {
 		return
+	}
+	if look == nil {
+		look = s.rc.statMark
 	}
 	now := time.Now()
 	marks := make([]ownMark, len(paths))
@@ -141,25 +142,26 @@ func (s *reconciler) markOwnWith(look func(p string) (ownMark, bool), paths []st
 }
 
 // isOwn reports whether the disk at p still shows the state of syncd's own last write
-// there (or, for a missing p, of a removal of one of its ancestors). A mark that
-// matches is used up; one that does not is dropped.
-func (s *reconciler) isOwn(p string) bool {
+// there (or, for a missing p, of a removal of one of its ancestors). seen is the
+// state at p found since the last change there (the watcher's lstat at the event
+// that reported it); nil: lstat p now. A mark that matches is used up; one that does
+// not is dropped.
+func (s *reconciler) isOwn(p string, seen *ownMark) bool {
 	s.own.mu.Lock()
 	empty := len(s.own.m) == 0
 	s.own.mu.Unlock()
 	if empty {
 		return false
 	}
-	cur, ok := s.rc.statMark(p)
-	if !ok {
-		return false
+	var cur ownMark
+	if seen != nil {
+		cur = *seen
+	} else {
+		var ok bool
+		if cur, ok = s.rc.statMark(p); !ok {
+			return false
+		}
 	}
-	return s.rc.isOwnAs(p, cur)
-}
-
-// isOwnAs is isOwn with cur, the disk state at p found since the last change there
-// (the watcher's lstat at the event that reported the change).
-func (s *reconciler) isOwnAs(p string, cur ownMark) bool {
 	now := time.Now()
 	s.own.mu.Lock()
 	defer s.own.mu.Unlock()

@@ -174,33 +174,9 @@ func (w *watcher) run(ctx context.Context) {
 			if !ok {
 				return
 			}
-			p, ok := w.rel(ev.Name)
-			if !ok {
-				continue
+			if w.note(ev) {
+				schedule(watchDebounce)
 			}
-			var seen ownMark
-			var seenOK bool
-			if ev.Has(fsnotify.Create) && p != "" {
-				fi, err := w.s.disk.Lstat(p)
-				if err == nil && fi.IsDir() {
-					w.addTree(p)
-				}
-				seen, seenOK = lstatMark(fi, err)
-			}
-			w.mu.Lock()
-			// The root's own events (its attributes, its removal) mark the root.
-			if p == "" {
-				w.dirty[""] = true
-			} else {
-				w.names[p] = true
-				if seenOK {
-					w.seen[p] = seen
-				} else {
-					delete(w.seen, p)
-				}
-			}
-			w.mu.Unlock()
-			schedule(watchDebounce)
 		case err, ok := <-w.fw.Errors:
 			if !ok {
 				return
@@ -231,6 +207,39 @@ func (w *watcher) run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// note queues the name of an event under files/ (false: not under files/). A created
+// directory gets its watches at once; a created name keeps the state its lstat found
+// (seen).
+func (w *watcher) note(ev fsnotify.Event) bool {
+	p, ok := w.rel(ev.Name)
+	if !ok {
+		return false
+	}
+	var seen ownMark
+	var seenOK bool
+	if ev.Has(fsnotify.Create) && p != "" {
+		fi, err := w.s.disk.Lstat(p)
+		if err == nil && fi.IsDir() {
+			w.addTree(p)
+		}
+		seen, seenOK = lstatMark(fi, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// The root's own events (its attributes, its removal) mark the root.
+	if p == "" {
+		w.dirty[""] = true
+		return true
+	}
+	w.names[p] = true
+	if seenOK {
+		w.seen[p] = seen
+	} else {
+		delete(w.seen, p)
+	}
+	return true
 }
 
 // scan looks at the dirty names, then reconciles the dirty directories (or
@@ -336,9 +345,9 @@ func (w *watcher) scanNames(ctx context.Context, names map[string]bool, seen map
 // the state its event found (seen) where there is one.
 func (w *watcher) isOwn(p string, seen map[string]ownMark) bool {
 	if cur, ok := seen[p]; ok {
-		return w.s.rc.isOwnAs(p, cur)
+		return w.s.rc.isOwn(p, &cur)
 	}
-	return w.s.rc.isOwn(p)
+	return w.s.rc.isOwn(p, nil)
 }
 
 // markName and markDirty queue a name or a directory for the next scan.
