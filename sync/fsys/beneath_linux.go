@@ -75,9 +75,11 @@ func OpenDirBeneath(dirfd int, p, name string) (f *os.File, ok bool, err error) 
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 	}
 	var fd int
-	for {
+	// EAGAIN: a ".." on the way met a concurrent rename somewhere on the system (the
+	// kernel cannot tell it stayed beneath); openat2(2) asks for a retry.
+	for tries := 0; ; tries++ {
 		fd, err = unix.Openat2(dirfd, p, &how)
-		if err != unix.EINTR {
+		if err != unix.EINTR && (err != unix.EAGAIN || tries >= 16) {
 			break
 		}
 	}
