@@ -58,7 +58,25 @@ type groupCommit struct {
 	leading bool // a leader is committing a batch
 
 	receiving atomic.Int64  // small uploads between their first check and their queueing
-	arrived   chan struct{} // a queued upload tells a gathering leader (buffered 1)
+	arrived   chan struct{} // wakes a gathering leader when it may stop waiting (buffered 1)
+}
+
+// doneReceiving takes a small upload off the receiving count (queued: it joined the
+// queue, of queued uploads in all) and wakes a gathering leader if that ends its
+// wait: the last upload being received arrived or failed, or the queue holds a full
+// batch. Arrivals that end nothing wake nobody (a context switch each on a busy
+// machine).
+func (g *groupCommit) doneReceiving(queued int) {
+	if g.receiving.Add(-1) == 0 || queued >= maxBatch {
+		g.wakeGatherer()
+	}
+}
+
+func (g *groupCommit) wakeGatherer() {
+	select {
+	case g.arrived <- struct{}{}:
+	default:
+	}
 }
 
 // gather lets a new leader wait, at most maxGather, for small uploads that are being
@@ -110,11 +128,9 @@ func (s *committer) commitPut(r *putReq) {
 	g.mu.Lock()
 	g.queue = append(g.queue, r)
 	if r.small {
-		g.receiving.Add(-1)
-	}
-	select {
-	case g.arrived <- struct{}{}:
-	default:
+		g.doneReceiving(len(g.queue))
+	} else if len(g.queue) >= maxBatch {
+		g.wakeGatherer()
 	}
 	if g.leading {
 		g.mu.Unlock()
@@ -262,7 +278,7 @@ func (s *committer) commitBatch(members []*putReq) {
 			for _, a := range b.done {
 				changed = append(append(changed, a.created...), a.r.p)
 			}
-			s.rc.markOwn(changed...)
+			s.rc.markOwn(batchMarker(b.blobs, s.rc.statMark), changed...)
 			for _, a := range b.done {
 				a.r.u.shared = "" // released by the commit
 			}

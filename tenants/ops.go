@@ -143,7 +143,7 @@ func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, src 
 		undo()
 		return 0, err
 	}
-	s.rc.markOwn(e.Path)
+	s.rc.markOwn(nil, e.Path)
 	Delta{s}.forget(ctx, files)
 	return seq, nil
 }
@@ -229,7 +229,7 @@ func (s *Space) Mkdir(ctx context.Context, path string, src Source) (protocol.Me
 		s.cm.removeDirs(created)
 		return protocol.Metadata{}, false, err
 	}
-	s.rc.markOwn(created...)
+	s.rc.markOwn(nil, created...)
 	return meta, true, nil
 }
 
@@ -292,7 +292,7 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 		s.cm.removeDirs(created)
 		return protocol.Metadata{}, err
 	}
-	s.rc.markOwn(append([]string{f, t}, created...)...)
+	s.rc.markOwn(nil, append([]string{f, t}, created...)...)
 	return meta, nil
 }
 

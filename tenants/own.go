@@ -8,6 +8,7 @@ import (
 
 	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/tenants/blob"
 )
 
 // Own writes.
@@ -51,18 +52,51 @@ type ownMarks struct {
 // statMark returns the mark describing what lstat found at p (absent when p does
 // not exist); ok is false for any other lstat error.
 func (s *reconciler) statMark(p string) (ownMark, bool) {
-	fi, err := s.disk.Lstat(p)
+	return lstatMark(s.disk.Lstat(p))
+}
+
+// lstatMark is the mark of an lstat's result fi, err (statMark).
+func lstatMark(fi fs.FileInfo, err error) (ownMark, bool) {
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || fsys.IsNotDir(err) {
-			return ownMark{absent: true}, true
-		}
-		return ownMark{}, false
+		return errMark(err)
 	}
 	m, ok := fsys.StatMark(fi)
 	if !ok {
 		return ownMark{}, false
 	}
-	return ownMark{isDir: m.IsDir, dev: m.Dev, ino: m.Ino, size: m.Size, mtime: m.Mtime, ctime: m.Ctime}, true
+	return toMark(m), true
+}
+
+// errMark is the mark of a failed lstat: absent when nothing is there, else none.
+func errMark(err error) (ownMark, bool) {
+	if errors.Is(err, fs.ErrNotExist) || fsys.IsNotDir(err) {
+		return ownMark{absent: true}, true
+	}
+	return ownMark{}, false
+}
+
+func toMark(m fsys.Mark) ownMark {
+	return ownMark{isDir: m.IsDir, dev: m.Dev, ino: m.Ino, size: m.Size, mtime: m.Mtime, ctime: m.Ctime}
+}
+
+// batchMarker returns how a group commit describes the paths it changed: through the
+// directories its batch holds open (blob.BatchMark: one fstatat a path instead of a
+// walk from the root), else by path (byPath).
+func batchMarker(b blob.Batch, byPath func(p string) (ownMark, bool)) func(p string) (ownMark, bool) {
+	bm, ok := b.(blob.BatchMark)
+	if !ok {
+		return byPath
+	}
+	return func(p string) (ownMark, bool) {
+		m, err := bm.Mark(p)
+		if errors.Is(err, errors.ErrUnsupported) {
+			return byPath(p)
+		}
+		if err != nil {
+			return errMark(err)
+		}
+		return toMark(m), true
+	}
 }
 
 // watching reports whether a watcher runs (marks are only kept then).
@@ -72,16 +106,20 @@ func (s *reconciler) watching() bool {
 	return s.w != nil && !s.closed
 }
 
-// markOwn records the current disk state of each path as syncd's own. The caller
-// holds s.mu exclusively and has committed the change.
-func (s *reconciler) markOwn(paths ...string) {
+// markOwn records the current disk state of each path as syncd's own, read through
+// look (nil: statMark, by path). The caller holds s.mu exclusively and has committed
+// the change.
+func (s *reconciler) markOwn(look func(p string) (ownMark, bool), paths ...string) {
 	if len(paths) == 0 || !s.rc.watching() {
 		return
+	}
+	if look == nil {
+		look = s.rc.statMark
 	}
 	now := time.Now()
 	marks := make([]ownMark, len(paths))
 	for i, p := range paths {
-		m, ok := s.rc.statMark(p)
+		m, ok := look(p)
 		if !ok {
 			marks[i].at = time.Time{} // unusable: no mark
 			continue
@@ -104,18 +142,25 @@ func (s *reconciler) markOwn(paths ...string) {
 }
 
 // isOwn reports whether the disk at p still shows the state of syncd's own last write
-// there (or, for a missing p, of a removal of one of its ancestors). A mark that
-// matches is used up; one that does not is dropped.
-func (s *reconciler) isOwn(p string) bool {
+// there (or, for a missing p, of a removal of one of its ancestors). seen is the
+// state at p found since the last change there (the watcher's lstat at the event
+// that reported it); nil: lstat p now. A mark that matches is used up; one that does
+// not is dropped.
+func (s *reconciler) isOwn(p string, seen *ownMark) bool {
 	s.own.mu.Lock()
 	empty := len(s.own.m) == 0
 	s.own.mu.Unlock()
 	if empty {
 		return false
 	}
-	cur, ok := s.rc.statMark(p)
-	if !ok {
-		return false
+	var cur ownMark
+	if seen != nil {
+		cur = *seen
+	} else {
+		var ok bool
+		if cur, ok = s.rc.statMark(p); !ok {
+			return false
+		}
 	}
 	now := time.Now()
 	s.own.mu.Lock()

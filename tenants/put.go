@@ -64,7 +64,7 @@ func (s *Space) Put(ctx context.Context, path string, body io.Reader, o PutOptio
 	u, err := s.cm.receive(ctx, body, o, replaced)
 	if err != nil {
 		if small {
-			s.gc.receiving.Add(-1)
+			s.gc.doneReceiving(0)
 		}
 		return protocol.Metadata{}, false, err
 	}

@@ -4,7 +4,10 @@
 
 package tenants
 
-import "io"
+import (
+	"io"
+	"sync"
+)
 
 // pipeMin is the smallest declared body hashed on a goroutine of its own (a body of
 // unknown length always is): below it the hand-over costs more than it saves.
@@ -24,10 +27,22 @@ type bodyHash interface {
 	wait()
 }
 
+// smallBufMax is the largest buffer an inline hash takes from smallBufs: that of a
+// body of up to gatherMaxSize (its size and one byte more).
+const smallBufMax = gatherMaxSize + 1
+
+// smallBufs holds the buffers of small bodies (cap smallBufMax), so that an upload
+// of a few KiB allocates and clears none.
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallBufMax); return &b }}
+
 // newBodyHash returns a bodyHash feeding w: on the caller's goroutine for a small
 // declared body, else on a goroutine of its own.
 func newBodyHash(w io.Writer, size int64, bufSize int) bodyHash {
 	if size >= 0 && size < pipeMin {
+		if bufSize <= smallBufMax {
+			pb := smallBufs.Get().(*[]byte)
+			return &inlineHash{w: w, buf: (*pb)[:bufSize], pooled: pb}
+		}
 		return &inlineHash{w: w, buf: make([]byte, bufSize)}
 	}
 	p := &pipeHash{w: w, todo: make(chan []byte, pipeBufs), free: make(chan []byte, pipeBufs), done: make(chan struct{})}
@@ -38,15 +53,23 @@ func newBodyHash(w io.Writer, size int64, bufSize int) bodyHash {
 	return p
 }
 
-// inlineHash hashes as it is given, reusing one buffer.
+// inlineHash hashes as it is given, reusing one buffer (from smallBufs when pooled
+// is set, given back by wait).
 type inlineHash struct {
-	w   io.Writer
-	buf []byte
+	w      io.Writer
+	buf    []byte
+	pooled *[]byte
 }
 
 func (h *inlineHash) next() []byte { return h.buf }
 func (h *inlineHash) add(b []byte) { h.w.Write(b) }
-func (h *inlineHash) wait()        {}
+
+func (h *inlineHash) wait() {
+	if h.pooled != nil {
+		smallBufs.Put(h.pooled)
+		h.pooled, h.buf = nil, nil
+	}
+}
 
 // pipeHash hashes on its own goroutine.
 type pipeHash struct {

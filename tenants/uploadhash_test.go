@@ -3,6 +3,7 @@ package tenants
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -44,5 +45,24 @@ func TestBodyHashedBeside(t *testing.T) {
 		wantList(t, l, data)
 		_, _, err = e.sp.Put(ctx, "a.bin", &jerkyReader{r: bytes.NewReader(data[1:])}, PutOptions{Size: -1, SHA256: sum(data)})
 		wantCode(t, err, protocol.CodeDigestMismatch)
+	}
+}
+
+// TestSmallBodiesPooled: small declared bodies read into buffers from smallBufs,
+// larger ones before smaller ones and one longer than declared, get their own bytes
+// and hash, whatever the buffer held before; an upload that fails gives its buffer
+// back too.
+func TestSmallBodiesPooled(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	for i, size := range []int64{gatherMaxSize, 4096, 1, 0, 4095, gatherMaxSize - 1, 512, 513} {
+		data := randomData(uint64(50+i), int(size))
+		p := fmt.Sprintf("s%d.bin", i)
+		m, _, err := e.sp.Put(ctx, p, &jerkyReader{r: bytes.NewReader(data)}, PutOptions{Size: size})
+		if err != nil || m.Hash != sum(data) || !bytes.Equal(e.read(p), data) {
+			t.Fatalf("size %d: %v %s", size, err, m.Hash)
+		}
+		_, _, err = e.sp.Put(ctx, p, bytes.NewReader(append(data, 'x')), PutOptions{Size: size})
+		wantCode(t, err, protocol.CodeBadRequest)
 	}
 }

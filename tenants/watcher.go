@@ -46,6 +46,11 @@ type watcher struct {
 
 	mu    sync.Mutex
 	names map[string]bool // names to look at
+	// seen is the disk state of a name in names as its last event found it, when
+	// that event was a creation (whose lstat tells a new directory): isOwn compares
+	// it instead of another lstat. Any later change of the name comes as another
+	// event, which drops it (or queues the name again after the scan).
+	seen  map[string]ownMark
 	dirty map[string]bool // directories ("" = root) to reconcile
 	full  bool            // reconcile everything
 
@@ -79,7 +84,7 @@ func (s *reconciler) startWatcher(ctx context.Context) error {
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	w := &watcher{s: s.Space, fw: fw, base: s.disk.WatchRoot(), cancel: cancel, done: make(chan struct{}),
-		names: map[string]bool{}, dirty: map[string]bool{}, full: true}
+		names: map[string]bool{}, seen: map[string]ownMark{}, dirty: map[string]bool{}, full: true}
 	s.w = w
 	s.hmu.Unlock()
 	go w.run(wctx) // its first full scan adds the watches
@@ -169,24 +174,9 @@ func (w *watcher) run(ctx context.Context) {
 			if !ok {
 				return
 			}
-			p, ok := w.rel(ev.Name)
-			if !ok {
-				continue
+			if w.note(ev) {
+				schedule(watchDebounce)
 			}
-			if ev.Has(fsnotify.Create) && p != "" {
-				if fi, err := w.s.disk.Lstat(p); err == nil && fi.IsDir() {
-					w.addTree(p)
-				}
-			}
-			w.mu.Lock()
-			// The root's own events (its attributes, its removal) mark the root.
-			if p == "" {
-				w.dirty[""] = true
-			} else {
-				w.names[p] = true
-			}
-			w.mu.Unlock()
-			schedule(watchDebounce)
 		case err, ok := <-w.fw.Errors:
 			if !ok {
 				return
@@ -219,12 +209,45 @@ func (w *watcher) run(ctx context.Context) {
 	}
 }
 
+// note queues the name of an event under files/ (false: not under files/). A created
+// directory gets its watches at once; a created name keeps the state its lstat found
+// (seen).
+func (w *watcher) note(ev fsnotify.Event) bool {
+	p, ok := w.rel(ev.Name)
+	if !ok {
+		return false
+	}
+	var seen ownMark
+	var seenOK bool
+	if ev.Has(fsnotify.Create) && p != "" {
+		fi, err := w.s.disk.Lstat(p)
+		if err == nil && fi.IsDir() {
+			w.addTree(p)
+		}
+		seen, seenOK = lstatMark(fi, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// The root's own events (its attributes, its removal) mark the root.
+	if p == "" {
+		w.dirty[""] = true
+		return true
+	}
+	w.names[p] = true
+	if seenOK {
+		w.seen[p] = seen
+	} else {
+		delete(w.seen, p)
+	}
+	return true
+}
+
 // scan looks at the dirty names, then reconciles the dirty directories (or
 // everything); true asks for another look.
 func (w *watcher) scan(ctx context.Context) (again bool) {
 	w.mu.Lock()
-	full, dirty, names := w.full, w.dirty, w.names
-	w.full, w.dirty, w.names = false, map[string]bool{}, map[string]bool{}
+	full, dirty, names, seen := w.full, w.dirty, w.names, w.seen
+	w.full, w.dirty, w.names, w.seen = false, map[string]bool{}, map[string]bool{}, map[string]ownMark{}
 	w.mu.Unlock()
 	w.s.rc.expireOwn()
 	if full {
@@ -238,7 +261,7 @@ func (w *watcher) scan(ctx context.Context) (again bool) {
 		w.stats.fullScans++
 		w.stats.mu.Unlock()
 	}
-	again, stop := w.scanNames(ctx, names, dirty)
+	again, stop := w.scanNames(ctx, names, seen, dirty)
 	if stop {
 		return false
 	}
@@ -270,9 +293,10 @@ func (w *watcher) scan(ctx context.Context) (again bool) {
 }
 
 // scanNames looks at each dirty name whose directory is not dirty, parents first,
-// and adds to dirty the directories that must be reconciled whole. again asks for
-// another look; stop ends the scan (context done, tenant being deleted).
-func (w *watcher) scanNames(ctx context.Context, names, dirty map[string]bool) (again, stop bool) {
+// and adds to dirty the directories that must be reconciled whole (seen: the disk
+// state the names' events found, where known). again asks for another look; stop
+// ends the scan (context done, tenant being deleted).
+func (w *watcher) scanNames(ctx context.Context, names map[string]bool, seen map[string]ownMark, dirty map[string]bool) (again, stop bool) {
 	// Parents before children: a new directory is reconciled with its subtree first.
 	sorted := make([]string, 0, len(names))
 	for p := range names {
@@ -287,7 +311,7 @@ func (w *watcher) scanNames(ctx context.Context, names, dirty map[string]bool) (
 		if dirty[pathrule.Parent(p)] {
 			continue // its directory is reconciled below
 		}
-		if w.s.rc.isOwn(p) {
+		if w.isOwn(p, seen) {
 			own++
 			continue
 		}
@@ -315,6 +339,15 @@ func (w *watcher) scanNames(ctx context.Context, names, dirty map[string]bool) (
 	w.stats.dirs += len(dirty)
 	w.stats.mu.Unlock()
 	return again, false
+}
+
+// isOwn reports whether p shows syncd's own last write (reconciler.isOwn), judged on
+// the state its event found (seen) where there is one.
+func (w *watcher) isOwn(p string, seen map[string]ownMark) bool {
+	if cur, ok := seen[p]; ok {
+		return w.s.rc.isOwn(p, &cur)
+	}
+	return w.s.rc.isOwn(p, nil)
 }
 
 // markName and markDirty queue a name or a directory for the next scan.

@@ -85,13 +85,20 @@ func TestWatcherOwnWritesCheap(t *testing.T) {
 	}
 	must(t, os.WriteFile(filepath.Join(files, "big", "f0004.bin"), []byte("hand recreate"), 0o600))
 	must(t, os.WriteFile(filepath.Join(files, "m", "n", "hand.bin"), []byte("hand new"), 0o600))
+	// A hand rename over an own write: its creation event comes after the own
+	// write's, and the state the first one found must not stand for the name.
+	e.put("big/swap.bin", []byte("own swap"))
+	must(t, os.WriteFile(filepath.Join(files, "swap.tmp"), []byte("hand swap"), 0o600))
+	must(t, os.Rename(filepath.Join(files, "swap.tmp"), filepath.Join(files, "big", "swap.bin")))
 	waitFor(t, 5*time.Second, "hand changes", func() bool {
 		h, err1 := e.sp.Stat(ctx, "big/h.bin")
 		_, err2 := e.sp.Stat(ctx, "big/del.bin")
 		f4, err3 := e.sp.Stat(ctx, "big/f0004.bin")
 		_, err4 := e.sp.Stat(ctx, "m/n/hand.bin")
+		sw, err5 := e.sp.Stat(ctx, "big/swap.bin")
 		return err1 == nil && h.Hash == sum([]byte("hand edit of h")) && protocol.CodeOf(err2) == protocol.CodeNotFound &&
-			err3 == nil && f4.Hash == sum([]byte("hand recreate")) && err4 == nil
+			err3 == nil && f4.Hash == sum([]byte("hand recreate")) && err4 == nil &&
+			err5 == nil && sw.Hash == sum([]byte("hand swap"))
 	})
 	_, _, dirs, _ = waitIdle(t, w)
 	if dirs != dirs0 {

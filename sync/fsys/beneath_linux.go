@@ -63,3 +63,35 @@ func OpenFileBeneath(dirfd int, p, name string) (f *os.File, ok bool, err error)
 	}
 	return os.NewFile(uintptr(fd), name), true, nil
 }
+
+// OpenDirBeneath opens the directory p under the directory dirfd for reading (and
+// fsync) in one openat2(2) that refuses every symlink on the way and any escape from
+// dirfd; name is the *os.File's name. A missing path is fs.ErrNotExist; a file or a
+// symlink at p or on the way fails with an error for which IsNotDir is true. ok is
+// false when the kernel lacks openat2 (the caller falls back to os.Root).
+func OpenDirBeneath(dirfd int, p, name string) (f *os.File, ok bool, err error) {
+	how := unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_DIRECTORY | unix.O_NOFOLLOW,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	var fd int
+	// EAGAIN: a ".." on the way met a concurrent rename somewhere on the system (the
+	// kernel cannot tell it stayed beneath); openat2(2) asks for a retry.
+	for tries := 0; ; tries++ {
+		fd, err = unix.Openat2(dirfd, p, &how)
+		if err != unix.EINTR && (err != unix.EAGAIN || tries >= 16) {
+			break
+		}
+	}
+	switch {
+	case err == nil:
+		return os.NewFile(uintptr(fd), name), true, nil
+	case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EPERM):
+		return nil, false, nil
+	case errors.Is(err, unix.ENOENT):
+		return nil, true, fmt.Errorf("%s: %w", p, fs.ErrNotExist)
+	case errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
+		return nil, true, &os.PathError{Op: "openat2", Path: p, Err: unix.ENOTDIR}
+	}
+	return nil, true, &os.PathError{Op: "openat2", Path: p, Err: err}
+}

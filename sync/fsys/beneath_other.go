@@ -14,3 +14,6 @@ func ClosePathFD(int) {}
 // os.Root, which resolves beneath its directory (no "..", no absolute path, no
 // symlink escape) but cannot refuse symlinks that stay beneath it.
 func OpenFileBeneath(int, string, string) (f *os.File, ok bool, err error) { return nil, false, nil }
+
+// OpenDirBeneath has no openat2 here (ok false): the caller opens through an os.Root.
+func OpenDirBeneath(int, string, string) (f *os.File, ok bool, err error) { return nil, false, nil }

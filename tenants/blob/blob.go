@@ -9,6 +9,8 @@ import (
 	"io"
 	"io/fs"
 	"time"
+
+	"github.com/syncspace/syncspace/sync/fsys"
 )
 
 // Permissions of everything a disk store creates, whatever the umask.
@@ -60,6 +62,14 @@ type Batch interface {
 	SyncVersions() error
 	// Close releases what the batch holds open.
 	Close()
+}
+
+// BatchMark is a Batch that describes a name under files/ through the directory it
+// holds open for it (one system call, no walk from the root): the disk state a
+// commit left, for the watcher's own-write marks. A missing name fails with an error
+// matching fs.ErrNotExist; errors.ErrUnsupported asks the caller to look by path.
+type BatchMark interface {
+	Mark(p string) (fsys.Mark, error)
 }
 
 // Tenant names a tenant to a Store: a disk store keeps its content by name

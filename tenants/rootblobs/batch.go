@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/tenants/blob"
 )
 
 // fileDir returns the directory dir under files/, opened once per batch (through the
@@ -21,12 +23,26 @@ func (b *batch) fileDir(dir string) (*os.File, error) {
 	if f, ok := b.fileDirs[dir]; ok {
 		return f, nil
 	}
-	f, err := openDir(b.t.files, dir)
+	f, err := b.t.openFileDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	b.fileDirs[dir] = f
 	return f, nil
+}
+
+// openFileDir opens files/DIR (not "") in one openat2 beneath files/ that refuses
+// every symlink (fsys.OpenDirBeneath), else through the root (openDir: lstat, open,
+// fstat).
+func (t *Tenant) openFileDir(dir string) (*os.File, error) {
+	f, ok, err := fsys.OpenDirBeneath(t.filesFD, dir, filepath.Join(t.dir, "files", filepath.FromSlash(dir)))
+	if !ok {
+		return openDir(t.files, dir)
+	}
+	if fsys.IsNotDir(err) {
+		return nil, fmt.Errorf("%s: %w", dir, blob.ErrNotDir)
+	}
+	return f, err
 }
 
 // Close closes the directories the batch opened.
@@ -69,6 +85,16 @@ func (b *batch) Place(tmpName, p, _, id, _ string, noReplace bool) (kept bool, e
 		kept = false
 	}
 	return kept, err
+}
+
+// Mark describes files/P by an fstatat in its directory, opened through the root
+// once per batch (fsys.MarkAt).
+func (b *batch) Mark(p string) (fsys.Mark, error) {
+	dir, err := b.fileDir(pathrule.Parent(p))
+	if err != nil {
+		return fsys.Mark{}, err
+	}
+	return fsys.MarkAt(dir, pathrule.Base(p))
 }
 
 // SyncDir fsyncs files/DIR.

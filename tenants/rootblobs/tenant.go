@@ -33,8 +33,9 @@ type Tenant struct {
 }
 
 var (
-	_ blob.Content = (*Tenant)(nil)
-	_ blob.Disk    = (*Tenant)(nil)
+	_ blob.Content   = (*Tenant)(nil)
+	_ blob.Disk      = (*Tenant)(nil)
+	_ blob.BatchMark = (*batch)(nil)
 )
 
 // openTenant opens the roots of the tenant directory dir; fl merges its fsyncs with
