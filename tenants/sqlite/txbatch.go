@@ -42,9 +42,10 @@ import (
 //
 // The batch transaction stays a sql.Tx. Running it as the connection's own BEGIN and
 // COMMIT saves database/sql's per-transaction goroutine (Tx.awaitDone) and statement
-// wrappers, but it also changed the order in which the runtime runs the commit's
-// goroutines, and that cost the fan-out of durable PUTs to many subscribers more
-// than half its throughput (docs/BENCHMARKS.md, "Commit SQL: session 18").
+// wrappers, but without that goroutine one tenant's group commits got smaller under
+// a fan-out of durable PUTs to 2,000 subscribers, which then lost more than half its
+// throughput: a scheduling effect, not SQL work (docs/BENCHMARKS.md, "Commit SQL:
+// session 18").
 type txBatcher struct {
 	db    *sql.DB
 	wmu   *sync.Mutex // the Store's write lock: the leader holds it while it commits
