@@ -111,3 +111,57 @@ func cpu() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkWriteSerial is the SQL half of a lone writer's uploads: one writer commits
+// a number of new files (a change-log row and an entry each) per Write, one Write a
+// transaction, as a serial upload (files=1) or one tenant's group commit of five
+// uploads (files=5) does. It reports the CPU time per file (getrusage of the process):
+//
+//	go test -run XXX -bench WriteSerial -benchtime 10000x ./tenants/sqlite/
+func BenchmarkWriteSerial(b *testing.B) {
+	for _, files := range []int{1, 5} {
+		b.Run(fmt.Sprintf("files=%d", files), func(b *testing.B) { benchWriteSerial(b, files) })
+	}
+}
+
+func benchWriteSerial(b *testing.B, files int) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "syncd.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	st, err := sqlite.NewStore(ctx, db, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(st.Close)
+	const id = "8f0c6a1e-0000-4000-8000-000000000001"
+	if err := st.CreateTenant(ctx, index.Tenant{Name: "t", ID: id}, "epoch"); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	c0 := cpu()
+	for i := range b.N {
+		if err := st.Write(ctx, id, index.WriteOptions{}, func(tx index.Tx) error {
+			for j := range files {
+				_, seq := tx.Head()
+				m := protocol.Metadata{Path: fmt.Sprintf("dir/f%07d-%d.bin", i, j), Size: 4096,
+					Hash: fmt.Sprintf("%064x", i), Modified: time.Unix(int64(i), 0), Seq: seq + 1}
+				ev := protocol.Event{Type: protocol.TypeFileOperation, Seq: m.Seq,
+					Operation: protocol.NewOperation(protocol.OpCreate, "", m)}
+				if err := tx.Append(ev, 0, time.Now()); err != nil {
+					return err
+				}
+				if err := tx.PutEntry(m); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((cpu()-c0).Microseconds())/float64(b.N*files), "cpu-µs/file")
+}

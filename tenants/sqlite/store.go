@@ -46,10 +46,12 @@ func NewStore(ctx context.Context, db *sql.DB, logger *slog.Logger) (*Store, err
 // DB returns the database.
 func (r *Store) DB() *sql.DB { return r.db }
 
-// Batch runs fn in a write transaction shared with the other writes queued meanwhile
-// (in a savepoint of its own) and returns once that transaction committed (nil) or
-// fn's changes were rolled back (fn's error, or the commit's).
-func (r *Store) Batch(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// batch runs fn in a write transaction shared with the other writes queued meanwhile
+// (in a savepoint of its own), on the batch connection (txbatch.go), and returns once
+// that transaction committed (nil) or fn's changes were rolled back (fn's error, or
+// the commit's). Only Write calls it: the batch connection checks no foreign keys,
+// and Write is what makes sure the tenant exists.
+func (r *Store) batch(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return r.txb.run(ctx, fn)
 }
 

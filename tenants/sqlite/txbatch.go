@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
@@ -29,6 +30,25 @@ import (
 // read after each commit and again at the start of the next batch, tells whether
 // any other connection (of this process or another) committed meanwhile, and then
 // the kept heads are forgotten.
+//
+// The batch connection does not check foreign keys (batchPragmas): every job is a
+// Write, which reads its tenant's head row (or keeps it from an earlier batch of the
+// same connection, with no other connection's commit since) inside the transaction
+// that holds the write lock, so the tenant of each row a job inserts exists until the
+// batch commits, and the parent-key probe of every inserted entry and change-log row
+// into the tenants table would only find it again. The connection is discarded, not
+// given back to the pool, so no other statement ever runs without the checks (the
+// tenants' ON DELETE CASCADE included).
+//
+// The batch transaction stays a sql.Tx. Running it as the connection's own BEGIN and
+// COMMIT saves database/sql's per-transaction goroutine (Tx.awaitDone) and statement
+// wrappers, but starting that goroutine is also what moves the group commit's
+// directory-fsync goroutine (tenants/commit.go, started just before the SQL) out of
+// the runtime's runnext slot to the back of the run queue; without it the commit
+// finished so early that one tenant's commits held 1–2 uploads instead of ~11 under
+// a fan-out to 2,000 subscribers (a notice, and ~2,000 socket writes, per commit),
+// which lost more than half its throughput (docs/BENCHMARKS.md, "Commit SQL:
+// session 18"). Dropping sql.Tx needs a batching rule of the group commit's own first.
 type txBatcher struct {
 	db    *sql.DB
 	wmu   *sync.Mutex // the Store's write lock: the leader holds it while it commits
@@ -61,6 +81,12 @@ const batchCacheKiB = 8 << 10
 // WAL holds of it: with many tenants a batch writes a few pages per tenant, and a
 // longer interval copies (and fsyncs) the same pages fewer times.
 const batchAutoCheckpoint = 3000
+
+// batchPragmas set up the batch connection when it is taken from the pool: its page
+// cache, its checkpoint interval, and no foreign-key checks (see txBatcher).
+var batchPragmas = `PRAGMA cache_size = ` + strconv.Itoa(-batchCacheKiB) +
+	`; PRAGMA wal_autocheckpoint = ` + strconv.Itoa(batchAutoCheckpoint) +
+	`; PRAGMA foreign_keys = OFF`
 
 // headRow is a tenant's head row: its epoch and last seq.
 type headRow struct {
@@ -208,8 +234,8 @@ func (b *txBatcher) begin(ctx context.Context) (*sql.Tx, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := c.ExecContext(ctx, `PRAGMA cache_size = `+strconv.Itoa(-batchCacheKiB)+`; PRAGMA wal_autocheckpoint = `+strconv.Itoa(batchAutoCheckpoint)); err != nil {
-			c.Close()
+		if _, err := c.ExecContext(ctx, batchPragmas); err != nil {
+			discard(c)
 			return nil, err
 		}
 		b.conn, b.heads = c, nil
@@ -249,15 +275,22 @@ func (b *txBatcher) dataVersion() (uint32, error) {
 	return v, err
 }
 
-// release gives the batch connection back to the pool and forgets the kept heads
-// (after an error that may have left either in doubt, and when the Store closes).
-// The caller holds wmu.
+// release closes the batch connection and forgets the kept heads (after an error
+// that may have left either in doubt, and when the Store closes). The caller holds
+// wmu.
 func (b *txBatcher) release() {
 	if b.conn != nil {
-		b.conn.Close()
+		discard(b.conn)
 		b.conn = nil
 	}
 	b.heads = nil
+}
+
+// discard closes c's driver connection instead of giving it back to the pool: the
+// batch connection's pragmas (batchPragmas) are its own.
+func discard(c *sql.Conn) {
+	_ = c.Raw(func(any) error { return driver.ErrBadConn })
+	c.Close()
 }
 
 // close releases the batch connection for good: later batches run on the pool.

@@ -137,3 +137,39 @@ func TestTxBatcher(t *testing.T) {
 		t.Error("lone failed job committed")
 	}
 }
+
+// TestBatchConnDiscarded: the batch connection checks no foreign keys, so it must
+// never go back to the pool. With a pool of one connection, the batches' connection
+// is the only one; once released (here by close), the next statement on the pool
+// must run on a new connection, which checks foreign keys again.
+func TestBatchConnDiscarded(t *testing.T) {
+	b, db := newBatcher(t)
+	db.SetMaxOpenConns(1)
+	ctx := context.Background()
+	fkIn := func(tx *sql.Tx) (on int, err error) {
+		err = tx.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&on)
+		return on, err
+	}
+	var inBatch int
+	if err := b.run(ctx, func(tx *sql.Tx) (err error) { inBatch, err = fkIn(tx); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if inBatch != 0 {
+		t.Fatalf("foreign_keys in a batch = %d, want 0 (the batch connection's pragmas did not run)", inBatch)
+	}
+	b.close()
+	var onPool int
+	if err := db.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&onPool); err != nil {
+		t.Fatal(err)
+	}
+	if onPool != 1 {
+		t.Fatalf("foreign_keys on the pool after the batches' connection was released = %d, want 1", onPool)
+	}
+	// After close, batches run on the pool, with its checks.
+	if err := b.run(ctx, func(tx *sql.Tx) (err error) { inBatch, err = fkIn(tx); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if inBatch != 1 {
+		t.Fatalf("foreign_keys in a batch on the pool = %d, want 1", inBatch)
+	}
+}

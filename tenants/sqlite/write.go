@@ -21,13 +21,13 @@ var _ index.Writer = (*Store)(nil)
 // (no other connection committed since); the UPDATE still checks that the row holds
 // what was read, so a kept head that were wrong would fail the write, not fork the log.
 func (r *Store) Write(ctx context.Context, tenantID string, o index.WriteOptions, fn func(index.Tx) error) error {
-	return r.Batch(ctx, func(tx *sql.Tx) (err error) {
+	return r.batch(ctx, func(tx *sql.Tx) (err error) {
 		defer func() {
 			if err != nil {
 				r.txb.forgetHead(tenantID)
 			}
 		}()
-		w := &writeTx{ctx: ctx, q: r.InTx(tx), tid: tenantID, keepUndo: o.KeepUndo}
+		w := &writeTx{ctx: ctx, q: r.InTx(tx), tid: tenantID, keepUndo: o.KeepUndo, changes: changeRows, entries: entryRows}
 		if h, ok := r.txb.cachedHead(tenantID); ok {
 			w.epoch, w.seq = h.epoch, h.seq
 		} else {
@@ -41,6 +41,9 @@ func (r *Store) Write(ctx context.Context, tenantID string, o index.WriteOptions
 		}
 		w.base = w.seq
 		if err := fn(w); err != nil {
+			return err
+		}
+		if err := w.flush(); err != nil {
 			return err
 		}
 		if w.seq != w.base {
@@ -67,6 +70,8 @@ type writeTx struct {
 	seq      int64
 	base     int64 // head_seq when the transaction began
 	keepUndo bool
+	changes  rowBuf // queued change-log rows
+	entries  rowBuf // queued entry rows
 }
 
 func (w *writeTx) Head() (string, int64) { return w.epoch, w.seq }
@@ -80,18 +85,17 @@ func (w *writeTx) Append(ev protocol.Event, metaSeq int64, at time.Time) error {
 	if ev.Operation.Move != nil {
 		from = ev.Operation.Move.From
 	}
-	_, err := w.q.ExecContext(w.ctx, `INSERT INTO tenant_changes (tenant_id, seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, at, meta_seq)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, w.tid, ev.Seq, ev.Operation.Kind(), from, m.Path, m.IsDirectory, m.Size, m.Hash,
+	w.changes.add(w.tid, ev.Seq, ev.Operation.Kind(), from, m.Path, m.IsDirectory, m.Size, m.Hash,
 		m.Modified.UnixNano(), ev.SourceClient, ev.SourceSubject, at.UnixNano(), metaSeq)
-	if err != nil {
-		return err
-	}
 	w.seq = ev.Seq
 	return nil
 }
 
 func (w *writeTx) PutEntry(m protocol.Metadata) error {
 	if w.keepUndo {
+		if err := w.flush(); err != nil {
+			return err
+		}
 		if err := w.undoRows(`fold = ?`, pathrule.FoldKey(m.Path)); err != nil {
 			return err
 		}
@@ -99,15 +103,36 @@ func (w *writeTx) PutEntry(m protocol.Metadata) error {
 			return err
 		}
 	}
-	_, err := w.q.ExecContext(w.ctx, `INSERT INTO tenant_entries (tenant_id, fold, path, parent, is_dir, size, hash, modified, seq)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	w.entries.add(w.tid, pathrule.FoldKey(m.Path), m.Path, pathrule.Parent(m.Path), m.IsDirectory, m.Size, m.Hash, m.Modified.UnixNano(), m.Seq)
+	if w.keepUndo {
+		// The next PutEntry's undo rows read the entries.
+		return w.flush()
+	}
+	return nil
+}
+
+// Queued rows (rowbuf.go) of the change log and of the entries.
+var (
+	changeRows = newRowBuf(`INSERT INTO tenant_changes (tenant_id, seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, at, meta_seq)`,
+		13, "")
+	entryRows = newRowBuf(`INSERT INTO tenant_entries (tenant_id, fold, path, parent, is_dir, size, hash, modified, seq)`, 9, `
 		ON CONFLICT (tenant_id, fold) DO UPDATE SET path = excluded.path, parent = excluded.parent, is_dir = excluded.is_dir,
-			size = excluded.size, hash = excluded.hash, modified = excluded.modified, seq = excluded.seq`,
-		w.tid, pathrule.FoldKey(m.Path), m.Path, pathrule.Parent(m.Path), m.IsDirectory, m.Size, m.Hash, m.Modified.UnixNano(), m.Seq)
-	return err
+			size = excluded.size, hash = excluded.hash, modified = excluded.modified, seq = excluded.seq`)
+)
+
+// flush inserts the queued change-log and entry rows: every other statement of the
+// transaction, and its end, runs after it.
+func (w *writeTx) flush() error {
+	if err := w.changes.flush(w.ctx, w.q); err != nil {
+		return err
+	}
+	return w.entries.flush(w.ctx, w.q)
 }
 
 func (w *writeTx) RemoveTree(p string) (n, bytes int64, err error) {
+	if err := w.flush(); err != nil {
+		return 0, 0, err
+	}
 	cond, args := SubtreeWhere("path", p)
 	var dirs bool // a directory is among them
 	if err := w.q.QueryRowContext(w.ctx, `SELECT count(*), coalesce(sum(CASE WHEN is_dir THEN 0 ELSE size END), 0), coalesce(max(is_dir), 0)
@@ -132,6 +157,9 @@ func (w *writeTx) RemoveTree(p string) (n, bytes int64, err error) {
 }
 
 func (w *writeTx) MoveTree(from, to string, seq int64) error {
+	if err := w.flush(); err != nil {
+		return err
+	}
 	ff, tf := pathrule.FoldKey(from), pathrule.FoldKey(to)
 	n := runeLen(from) + 1
 	nf := runeLen(ff) + 1
@@ -175,6 +203,9 @@ func (w *writeTx) MoveTree(from, to string, seq int64) error {
 }
 
 func (w *writeTx) AddVersion(id string, m protocol.Metadata, replacedAt time.Time, deleted bool) error {
+	if err := w.flush(); err != nil {
+		return err
+	}
 	_, err := w.q.ExecContext(w.ctx, `INSERT INTO tenant_versions (tenant_id, id, path, fold, size, hash, modified, replaced_at, deleted)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, w.tid, id, m.Path, pathrule.FoldKey(m.Path), m.Size, m.Hash, m.Modified.UnixNano(),
 		replacedAt.UnixNano(), deleted)
