@@ -3,7 +3,6 @@ package bench
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"testing"
 )
@@ -33,8 +32,8 @@ func TestCrossBuild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cross-compiles twice")
 	}
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
 		t.Skipf("no go command: %v", err)
 	}
 	for _, goos := range []string{"darwin", "windows"} {
