@@ -32,13 +32,7 @@ func OpenFileBeneath(dirfd int, p, name string) (f *os.File, ok bool, err error)
 		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_NOCTTY,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 	}
-	var fd int
-	for {
-		fd, err = unix.Openat2(dirfd, p, &how)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	fd, err := openat2(dirfd, p, &how)
 	switch {
 	case err == nil:
 	case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EPERM):
@@ -74,15 +68,7 @@ func OpenDirBeneath(dirfd int, p, name string) (f *os.File, ok bool, err error) 
 		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_DIRECTORY | unix.O_NOFOLLOW,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 	}
-	var fd int
-	// EAGAIN: a ".." on the way met a concurrent rename somewhere on the system (the
-	// kernel cannot tell it stayed beneath); openat2(2) asks for a retry.
-	for tries := 0; ; tries++ {
-		fd, err = unix.Openat2(dirfd, p, &how)
-		if err != unix.EINTR && (err != unix.EAGAIN || tries >= 16) {
-			break
-		}
-	}
+	fd, err := openat2(dirfd, p, &how)
 	switch {
 	case err == nil:
 		return os.NewFile(uintptr(fd), name), true, nil

@@ -23,6 +23,18 @@ var noOpenat2 atomic.Bool
 // errEscapes is openBeneath's error for a name that leads out of the folder.
 var errEscapes = errors.New("path escapes from parent")
 
+// openat2 is openat2(2), tried again after EINTR and, at most 16 times, after EAGAIN
+// (a ".." on the way met a concurrent rename somewhere on the system, so the kernel
+// cannot tell that the walk stayed beneath dirfd, and asks for a retry).
+func openat2(dirfd int, name string, how *unix.OpenHow) (fd int, err error) {
+	for tries := 0; ; tries++ {
+		fd, err = unix.Openat2(dirfd, name, how)
+		if err != unix.EINTR && (err != unix.EAGAIN || tries >= 16) {
+			return fd, err
+		}
+	}
+}
+
 // openBeneath opens name under the folder with flag and perm in one openat2(2) with
 // RESOLVE_BENEATH: what os.Root allows, in one call. ok is false when openat2 is not
 // available (ENOSYS; EPERM, as some seccomp filters answer): the caller then uses
@@ -35,13 +47,7 @@ func (d *Dir) openBeneath(name string, flag int, perm fs.FileMode) (f *os.File, 
 	if flag&os.O_CREATE != 0 {
 		how.Mode = uint64(perm.Perm())
 	}
-	var fd int
-	for {
-		fd, err = unix.Openat2(d.fd, name, &how)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	fd, err := openat2(d.fd, name, &how)
 	switch {
 	case err == nil:
 		return os.NewFile(uintptr(fd), d.abs+"/"+name), true, nil
