@@ -23,7 +23,9 @@ import (
 // queue order — each one re-checked against the index as the earlier members of the
 // batch left it — then, at the same time, fsyncs each touched directory once
 // (concurrently) and commits all of them in one SQL transaction (shared with other
-// tenants' writes, txbatch.go), hence one WAL fsync. Only when both are done is the
+// tenants' writes, txbatch.go), hence one WAL fsync. The index starts the directory
+// fsyncs when it begins that transaction (index.WriteOptions.Alongside), so that the
+// fsyncs of the tenants sharing it share one flush too. Only when both are done is the
 // batch's one Notice published on the bus (events in seq order) and the callers released, so SPEC §3's promise
 // holds: a change is durable before its 2xx. Uploads arriving meanwhile queue up for the next
 // batch, whose leader is the first of them; a leader never commits more than one batch.
@@ -265,9 +267,14 @@ func (s *committer) commitBatch(members []*putReq) {
 		// same time, so an upload waits for two fsyncs in a row (its temp file, then
 		// the slower of these), not three. Nothing is answered or published before both
 		// are done.
+		//
+		//
+		// The index starts the flush (index.WriteOptions.Alongside) when it begins the
+		// transaction: with many tenants it shares one transaction between several
+		// tenants' batches, whose directory flushes, requested together, then share
+		// one flush too (fsys.Flusher) instead of a round each.
 		synced := make(chan error, 1)
-		go func() { synced <- b.syncSafely() }()
-		w, err := s.cm.commitApplied(b)
+		w, err := s.cm.commitApplied(b, func() { synced <- b.syncSafely() })
 		serr := <-synced
 		switch {
 		case err != nil:
@@ -457,14 +464,14 @@ func (b *batch) sync() error {
 // commitApplied writes the batch's members to the index and the change log in one
 // transaction (events in batch order). The caller publishes the result (Space.publish)
 // once the directory fsyncs are done too.
-func (s *committer) commitApplied(b *batch) (*wtx, error) {
+func (s *committer) commitApplied(b *batch, along func()) (*wtx, error) {
 	var grow, adds int64
 	for _, a := range b.done {
 		grow += a.grow
 		adds += a.adds
 	}
 	ctx := context.WithoutCancel(b.done[0].r.ctx)
-	return s.cm.commitTx(ctx, Source{}, func(w *wtx) error {
+	return s.cm.commitTxAlong(ctx, Source{}, along, func(w *wtx) error {
 		w.releaseUsed, w.releaseEntries = grow, adds
 		for _, a := range b.done {
 			r := a.r

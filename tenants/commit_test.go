@@ -578,3 +578,34 @@ func TestGroupCommitOrderedListeners(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitAlongsideOnClosedSpace: a commit that finds its space closed (a Delete
+// racing an upload's group commit) still starts its Alongside work once: the group
+// commit's leader waits for that work's result (its directory flush), and would
+// otherwise wait forever, holding the space's commit section.
+func TestCommitAlongsideOnClosedSpace(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	e.put("a.bin", []byte("x"))
+	s := e.sp
+	s.hmu.Lock()
+	s.closed = true
+	s.hmu.Unlock()
+	defer func() {
+		s.hmu.Lock()
+		s.closed = false // let the env's cleanup close it as usual
+		s.hmu.Unlock()
+	}()
+	ran := make(chan struct{})
+	_, err := s.cm.commitTxAlong(context.Background(), Source{}, func() { close(ran) }, func(*wtx) error {
+		t.Error("a closed space ran a transaction")
+		return nil
+	})
+	if protocol.CodeOf(err) != protocol.CodeNotFound {
+		t.Errorf("commit on a closed space: %v, want %s", err, protocol.CodeNotFound)
+	}
+	select {
+	case <-ran:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Alongside never ran for a commit on a closed space")
+	}
+}

@@ -41,18 +41,20 @@ func BenchmarkPutTenants(b *testing.B) {
 		spaces[i] = sp
 	}
 	type side struct {
-		name  string
-		space func(i int) *Space
-		t     time.Duration
-		cpu   time.Duration
-		syncs int64
-		n     int
+		name              string
+		space             func(i int) *Space
+		t                 time.Duration
+		cpu               time.Duration
+		syncs             int64
+		n                 int
+		rounds, reqs, wal int64
 	}
 	run := func(s *side, from, to int) {
 		var next atomic.Int64
 		next.Store(int64(from))
 		var wg sync.WaitGroup
 		c0, f0, t0 := cpuTime(), fsys.SyncCount(), time.Now()
+		r0, q0, w0 := fsys.FlushStats()
 		for range writers {
 			wg.Go(func() {
 				pprof.Do(ctx, pprof.Labels("side", s.name), func(ctx context.Context) {
@@ -77,6 +79,8 @@ func BenchmarkPutTenants(b *testing.B) {
 		s.cpu += cpuTime() - c0
 		s.syncs += fsys.SyncCount() - f0
 		s.n += to - from
+		r1, q1, w1 := fsys.FlushStats()
+		s.rounds, s.reqs, s.wal = s.rounds+r1-r0, s.reqs+q1-q0, s.wal+w1-w0
 	}
 	many := &side{name: "m", space: func(i int) *Space { return spaces[i%ntenants] }}
 	one := &side{name: "o", space: func(int) *Space { return spaces[0] }}
@@ -91,6 +95,9 @@ func BenchmarkPutTenants(b *testing.B) {
 		b.ReportMetric(float64(s.n)/s.t.Seconds(), s.name+"-files/s")
 		b.ReportMetric(float64(s.cpu.Microseconds())/float64(s.n), s.name+"-cpu-µs/op")
 		b.ReportMetric(float64(s.syncs)/float64(s.n), s.name+"-flushes/op")
+		b.ReportMetric(float64(s.rounds)/float64(s.n), s.name+"-rounds/op")
+		b.ReportMetric(float64(s.reqs)/float64(max(s.rounds, 1)), s.name+"-reqs/round")
+		b.ReportMetric(float64(s.wal)/float64(s.n), s.name+"-wal/op")
 	}
 	b.ReportMetric(float64(many.n)/many.t.Seconds()/(float64(one.n)/one.t.Seconds()), "x-files/s")
 }

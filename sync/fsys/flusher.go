@@ -4,6 +4,7 @@ package fsys
 
 import (
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -19,6 +20,12 @@ import (
 // tell whose data failed, the Flusher stops merging: that round's files are fsynced
 // one by one (each gets its own file's error), and so is everything after.
 //
+// Batching rule: a leader whose previous round served several requests yields once
+// (runtime.Gosched) before it takes the round, so that requests already runnable (the
+// directory flushes of several tenants' group commits, which the index starts
+// together) join it instead of waiting for a round of their own. A lone request (one
+// tenant's batch) never yields.
+//
 // The cost: syncfs also writes back whatever else is dirty on the file system (other
 // uploads still being received, other programs' files), which a file system given to
 // syncd alone keeps small. A nil *Flusher is plain Sync.
@@ -31,6 +38,8 @@ type Flusher struct {
 
 	noMerge atomic.Bool // a syncfs failed: fsync each file from now on
 	merged  atomic.Int64
+
+	shared bool // the last round served more than one request (under mu)
 }
 
 // flushReq is one file waiting for a flush.
@@ -87,8 +96,17 @@ func (fl *Flusher) Sync(f *os.File) error {
 		fl.mu.Lock()
 	}
 	fl.busy = true
+	if fl.shared {
+		// Requests of several callers are arriving concurrently: let the ones
+		// already runnable make theirs before this round is taken, so that one
+		// flush serves them too instead of a round of their own just after.
+		fl.mu.Unlock()
+		runtime.Gosched()
+		fl.mu.Lock()
+	}
 	round := fl.pending
 	fl.pending = nil
+	fl.shared = len(round) > 1
 	fl.mu.Unlock()
 
 	fl.flush(round)
@@ -114,6 +132,8 @@ func (fl *Flusher) Sync(f *os.File) error {
 
 // flush makes every file of round durable and sets each one's err.
 func (fl *Flusher) flush(round []*flushReq) {
+	flushRounds.Add(1)
+	flushRequests.Add(int64(len(round)))
 	if len(round) == 1 || fl.noMerge.Load() {
 		syncEach(round)
 		return

@@ -21,6 +21,9 @@ var (
 	device    sync.Mutex   // the simulated device: one flush at a time
 	syncCount atomic.Int64
 	hook      atomic.Pointer[func(name string) error]
+
+	// For FlushStats.
+	flushRounds, flushRequests, libraryFlushes atomic.Int64
 )
 
 func init() {
@@ -43,6 +46,13 @@ func SetSyncDelay(d time.Duration) time.Duration {
 // SyncCount returns how many flushes have been made through this package since the
 // process started (Sync, a Flusher's merged flush counting once, Flushed).
 func SyncCount() int64 { return syncCount.Load() }
+
+// FlushStats returns, since the process started, how many rounds the Flushers made
+// and how many requests those rounds served, and how many flushes libraries reported
+// (Flushed: SQLite's WAL commits). For benchmarks that show how flushes are shared.
+func FlushStats() (rounds, requests, library int64) {
+	return flushRounds.Load(), flushRequests.Load(), libraryFlushes.Load()
+}
 
 // SetSyncHook sets fn (nil: none) to be called with the file's name before each fsync
 // made through Sync or a Flusher, and before Flushed returns. An error from fn fails
@@ -74,6 +84,7 @@ func Sync(f *os.File) error {
 // write-ahead log, name): it calls the hook, waits the simulated delay if one is set
 // and counts it. Call it once the flush has succeeded.
 func Flushed(name string) {
+	libraryFlushes.Add(1)
 	_ = callHook(name)
 	flushDelay()
 }

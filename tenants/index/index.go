@@ -24,6 +24,15 @@ type WriteOptions struct {
 	// (or "no entry") for the paged listings open now, stamped with the head the
 	// transaction began at + 1.
 	KeepUndo bool
+
+	// Alongside, if set, is work that runs beside the transaction (the group
+	// commit's directory flush): Write starts it exactly once, in a goroutine of its
+	// own, when the transaction is about to begin, and at the latest before it
+	// returns. An index that shares transactions between writes starts the
+	// Alongside of all the writes of a batch together, so that their flushes can
+	// share one (fsys.Flusher), and begins its next batch only when they have all
+	// returned. Alongside must not wait for a write of the index.
+	Alongside func()
 }
 
 // Writer runs write transactions of one tenant's index.

@@ -51,8 +51,8 @@ func (r *Store) DB() *sql.DB { return r.db }
 // that transaction committed (nil) or fn's changes were rolled back (fn's error, or
 // the commit's). Only Write calls it: the batch connection checks no foreign keys,
 // and Write is what makes sure the tenant exists.
-func (r *Store) batch(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return r.txb.run(ctx, fn)
+func (r *Store) batch(ctx context.Context, along func(), fn func(tx *sql.Tx) error) error {
+	return r.txb.run(ctx, along, fn)
 }
 
 // Batches returns how many batch transactions have begun (for tests and profiling).

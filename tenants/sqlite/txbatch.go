@@ -23,6 +23,19 @@ import (
 // batch. Jobs of one tenant never share a batch out of order: a space's writes are
 // serialised by its commit section, and each waits for its own result.
 //
+// A write may bring work to run beside its transaction (index.WriteOptions.Alongside:
+// the group commit's directory flush). The leader starts the Alongside work of all the
+// jobs it takes at once, just before the transaction, and the next leader waits for
+// that work to finish before it takes its batch. This is the batching rule for many
+// tenants: each tenant's group commit then holds one upload or few, and without the
+// wait a batch began as soon as the previous COMMIT ended, held two or three tenants'
+// jobs and paid a WAL flush for them (0.31 flushes a PUT over 100 tenants against
+// 0.06 for one tenant); with it, a batch's period is that of the slower of its two
+// flushes, the writes queued during it share the next WAL flush, and their directory
+// flushes, started together, share one fsys.Flusher round. One tenant's writes come
+// one at a time (its commit section is held until its directory flush is done), so
+// the wait changes nothing for them.
+//
 // Every batch runs on one connection kept for the purpose (conn), so that SQLite's
 // page cache of that connection, which a commit by any other connection empties,
 // still holds the pages the previous batches touched, and so that the tenants' head
@@ -65,6 +78,10 @@ type txBatcher struct {
 	pending []*txJob
 	leading bool // a job's goroutine is committing (or about to commit) a batch
 
+	// along counts the running Alongside work of the last batch; only leaders use
+	// it, one at a time.
+	along sync.WaitGroup
+
 	batches atomic.Int64 // transactions begun, for tests and profiling
 }
 
@@ -96,9 +113,10 @@ type headRow struct {
 
 // txJob is one write waiting for a batch.
 type txJob struct {
-	fn   func(tx *sql.Tx) error
-	err  error
-	wake chan bool // true: lead the next batch; false: done (err set)
+	fn    func(tx *sql.Tx) error
+	along func() // index.WriteOptions.Alongside (nil: none)
+	err   error
+	wake  chan bool // true: lead the next batch; false: done (err set)
 }
 
 // run queues fn and returns once a batch holding it has committed (nil) or fn's
@@ -109,8 +127,8 @@ type txJob struct {
 // meanwhile and wakes the others with their results. A job committed by another's
 // batch returns at once, without waiting for the write lock (which the next batch,
 // and its WAL flush, may be holding).
-func (b *txBatcher) run(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	j := &txJob{fn: fn, wake: make(chan bool, 1)}
+func (b *txBatcher) run(ctx context.Context, along func(), fn func(tx *sql.Tx) error) error {
+	j := &txJob{fn: fn, along: along, wake: make(chan bool, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, j)
 	if b.leading {
@@ -123,11 +141,19 @@ func (b *txBatcher) run(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		b.leading = true
 		b.mu.Unlock()
 	}
+	// The previous batch's Alongside work (its writes' directory flushes) first:
+	// writes queued meanwhile join this batch (see txBatcher).
+	b.along.Wait()
 	b.wmu.Lock()
 	b.mu.Lock()
 	batch := b.pending
 	b.pending = nil
 	b.mu.Unlock()
+	for _, m := range batch {
+		if m.along != nil {
+			b.along.Go(m.along)
+		}
+	}
 	b.commit(ctx, batch)
 	b.wmu.Unlock()
 

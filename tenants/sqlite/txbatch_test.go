@@ -52,7 +52,7 @@ func rows(t *testing.T, db *sql.DB) map[string]bool {
 func TestTxBatcher(t *testing.T) {
 	b, db := newBatcher(t)
 	ctx := context.Background()
-	if err := b.run(ctx, insert("dup")); err != nil {
+	if err := b.run(ctx, nil, insert("dup")); err != nil {
 		t.Fatal(err)
 	}
 	before := b.batches.Load()
@@ -82,7 +82,7 @@ func TestTxBatcher(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := b.run(ctx, fn)
+			err := b.run(ctx, nil, fn)
 			mu.Lock()
 			errs[name] = err
 			mu.Unlock()
@@ -130,7 +130,7 @@ func TestTxBatcher(t *testing.T) {
 	}
 
 	// A lone failing job leaves nothing behind either.
-	if err := b.run(ctx, func(tx *sql.Tx) error { insert("lone")(tx); return errBoom }); !errors.Is(err, errBoom) {
+	if err := b.run(ctx, nil, func(tx *sql.Tx) error { insert("lone")(tx); return errBoom }); !errors.Is(err, errBoom) {
 		t.Fatal(err)
 	}
 	if rows(t, db)["lone"] {
@@ -151,7 +151,7 @@ func TestBatchConnDiscarded(t *testing.T) {
 		return on, err
 	}
 	var inBatch int
-	if err := b.run(ctx, func(tx *sql.Tx) (err error) { inBatch, err = fkIn(tx); return err }); err != nil {
+	if err := b.run(ctx, nil, func(tx *sql.Tx) (err error) { inBatch, err = fkIn(tx); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if inBatch != 0 {
@@ -166,10 +166,107 @@ func TestBatchConnDiscarded(t *testing.T) {
 		t.Fatalf("foreign_keys on the pool after the batches' connection was released = %d, want 1", onPool)
 	}
 	// After close, batches run on the pool, with its checks.
-	if err := b.run(ctx, func(tx *sql.Tx) (err error) { inBatch, err = fkIn(tx); return err }); err != nil {
+	if err := b.run(ctx, nil, func(tx *sql.Tx) (err error) { inBatch, err = fkIn(tx); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if inBatch != 1 {
 		t.Fatalf("foreign_keys in a batch on the pool = %d, want 1", inBatch)
+	}
+}
+
+// TestTxBatcherAlongside: every job's Alongside runs exactly once — for a job that
+// commits, one that fails and one that panics — and the next batch does not begin
+// while the previous batch's Alongside work runs; the writes queued meanwhile share
+// one batch. Removing the wait on the previous batch's work fails the "next batch
+// waits" part.
+func TestTxBatcherAlongside(t *testing.T) {
+	b, db := newBatcher(t)
+	ctx := context.Background()
+	errBoom := errors.New("boom")
+
+	var mu sync.Mutex
+	started := map[string]int{}
+	release := make(chan struct{})
+	along := func(name string, hold bool) func() {
+		return func() {
+			mu.Lock()
+			started[name]++
+			mu.Unlock()
+			if hold {
+				<-release
+			}
+		}
+	}
+	jobs := []struct {
+		name string
+		fn   func(tx *sql.Tx) error
+	}{
+		{"a", insert("a")},
+		{"fails", func(*sql.Tx) error { return errBoom }},
+		{"panics", func(*sql.Tx) error { panic("bad job") }},
+	}
+	// First batch: three jobs queued behind a commit "in progress"; their Alongside
+	// work is held until released.
+	b.wmu.Lock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(jobs))
+	for i, j := range jobs {
+		wg.Go(func() {
+			errs[i] = b.run(ctx, along(j.name, true), j.fn)
+		})
+	}
+	waitPending(t, b, len(jobs))
+	before := b.batches.Load()
+	b.wmu.Unlock()
+	wg.Wait() // the batch committed; its Alongside work is still held
+	if errs[0] != nil || !errors.Is(errs[1], errBoom) || errs[2] == nil {
+		t.Fatalf("results %v", errs)
+	}
+
+	// Second batch: queued while the first one's Alongside work runs, it must wait.
+	var ran sync.WaitGroup
+	second := make([]error, 2)
+	for i, k := range []string{"b", "c"} {
+		ran.Go(func() { second[i] = b.run(ctx, along(k, false), insert(k)) })
+	}
+	time.Sleep(50 * time.Millisecond)
+	if rows(t, db)["b"] || rows(t, db)["c"] {
+		t.Fatal("the next batch began while the previous batch's Alongside work ran")
+	}
+	close(release)
+	ran.Wait()
+	if second[0] != nil || second[1] != nil {
+		t.Fatalf("second batch: %v", second)
+	}
+	got := rows(t, db)
+	if !got["a"] || !got["b"] || !got["c"] || got["fails"] || got["panics"] {
+		t.Errorf("rows %v", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, k := range []string{"a", "fails", "panics", "b", "c"} {
+		if started[k] != 1 {
+			t.Errorf("%s: Alongside started %d times, want 1", k, started[k])
+		}
+	}
+	if n := b.batches.Load() - before; n > 3 {
+		t.Errorf("%d transactions for the three jobs and the two queued behind them", n)
+	}
+}
+
+func waitPending(t *testing.T, b *txBatcher, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b.mu.Lock()
+		got := len(b.pending)
+		b.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d jobs queued, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -21,7 +21,7 @@ var _ index.Writer = (*Store)(nil)
 // (no other connection committed since); the UPDATE still checks that the row holds
 // what was read, so a kept head that were wrong would fail the write, not fork the log.
 func (r *Store) Write(ctx context.Context, tenantID string, o index.WriteOptions, fn func(index.Tx) error) error {
-	return r.batch(ctx, func(tx *sql.Tx) (err error) {
+	return r.batch(ctx, o.Alongside, func(tx *sql.Tx) (err error) {
 		defer func() {
 			if err != nil {
 				r.txb.forgetHead(tenantID)

@@ -31,6 +31,7 @@ func Run(t *testing.T, newIndex New) {
 		{"EntriesByFoldKey", entriesByFoldKey},
 		{"MoveTree", moveTree},
 		{"ConcurrentTenants", concurrentTenants},
+		{"Alongside", alongside},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w, ids := newIndex(t, 2)
@@ -158,6 +159,39 @@ func noTenant(t *testing.T, w index.Writer, _ []string) {
 	err := w.Write(ctx, "no-such-tenant", index.WriteOptions{}, func(index.Tx) error { called = true; return nil })
 	if !errors.Is(err, index.ErrNoTenant) || called {
 		t.Fatalf("write to an unknown tenant: %v (fn called %v)", err, called)
+	}
+}
+
+// alongside: a write's Alongside work runs exactly once, by the time Write returns
+// or soon after, whether the write commits, fails in fn or names no tenant.
+func alongside(t *testing.T, w index.Writer, ids []string) {
+	errBoom := errors.New("boom")
+	for _, tc := range []struct {
+		name, tenant string
+		fn           func(index.Tx) error
+		want         error
+	}{
+		{"commits", ids[0], func(tx index.Tx) error {
+			_, seq := tx.Head()
+			return tx.Append(event(seq+1, "along"), 0, time.Now())
+		}, nil},
+		{"fn fails", ids[1], func(index.Tx) error { return errBoom }, errBoom},
+		{"no tenant", "no-such-tenant", func(index.Tx) error { return nil }, index.ErrNoTenant},
+	} {
+		ran := make(chan struct{}, 2)
+		err := w.Write(ctx, tc.tenant, index.WriteOptions{Alongside: func() { ran <- struct{}{} }}, tc.fn)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+		select {
+		case <-ran:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: Alongside never ran", tc.name)
+		}
+		time.Sleep(10 * time.Millisecond) // a second run would show here
+		if len(ran) != 0 {
+			t.Errorf("%s: Alongside ran more than once", tc.name)
+		}
 	}
 }
 
