@@ -43,7 +43,7 @@ func (r *Registry) Create(ctx context.Context, name string, o Options) (Tenant, 
 		return Tenant{}, internal("create tenant directories", err)
 	}
 	r.mu.Lock()
-	r.cache[name] = t
+	r.knownSet(t)
 	r.mu.Unlock()
 	r.log.Info("tenant created", "tenant", name)
 	return t, nil
@@ -78,21 +78,21 @@ func (r *Registry) List(ctx context.Context) ([]Tenant, error) {
 // from memory, refreshed by Run; a name not in memory is looked up in the database so
 // that a tenant created a moment ago by another process is found at once.
 func (r *Registry) LookupTenant(ctx context.Context, name string) (string, error) {
-	r.mu.Lock()
-	t, ok := r.cache[name]
-	r.mu.Unlock()
-	if ok {
+	if t, ok := r.knownTenant(name); ok {
 		return t.ID, nil
 	}
 	if !ValidName(name) {
 		return "", protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 	}
+	drops := r.drops.Load()
 	t, err := r.Get(ctx, name)
 	if err != nil {
 		return "", err
 	}
 	r.mu.Lock()
-	r.cache[name] = t
+	if r.drops.Load() == drops { // else a Delete since the read: not put back
+		r.knownSet(t)
+	}
 	r.mu.Unlock()
 	return t.ID, nil
 }
@@ -111,7 +111,7 @@ func (r *Registry) Delete(ctx context.Context, name string) error {
 		return internal("delete tenant", err)
 	}
 	r.mu.Lock()
-	delete(r.cache, name)
+	r.knownDrop(name)
 	sl := r.spaces[name]
 	delete(r.spaces, name)
 	r.mu.Unlock()

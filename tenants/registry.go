@@ -71,9 +71,16 @@ type Registry struct {
 	index Index     // tenant records, entries, change log, heads, versions (index.go)
 	blobs BlobStore // the tenants' content (blobs.go)
 
+	// known is the name → tenant map, refreshed by Run: read without a lock on every
+	// authenticated request (auth's Check, Space), replaced whole under mu (copy on
+	// write, knownSet and knownDrop), never changed in place.
+	known atomic.Pointer[map[string]Tenant]
+	// drops counts the names dropped from known (knownDrop, under mu): a reader of
+	// the database that began before a drop does not put back what it read.
+	drops atomic.Uint64
+
 	mu       sync.Mutex
-	cache    map[string]Tenant // name → tenant, refreshed by Run
-	spaces   map[string]*slot  // name → opened (or opening) space
+	spaces   map[string]*slot // name → opened (or opening) space
 	closed   bool
 	watchCtx context.Context // non-nil once StartWatchers ran
 
@@ -153,7 +160,6 @@ func Open(ctx context.Context, deps Deps, limits Limits, logger *slog.Logger) (*
 		limits: limits,
 		disk:   diskBudget{cached: limits.FreeDisk == nil, now: time.Now},
 		log:    logger.With("component", "tenants"),
-		cache:  map[string]Tenant{},
 		spaces: map[string]*slot{},
 		bus:    deps.Bus,
 	}
@@ -164,6 +170,7 @@ func Open(ctx context.Context, deps Deps, limits Limits, logger *slog.Logger) (*
 	r.gc.c, r.gc.every = deps.Collector, deps.CollectEvery
 	r.reserver = deps.Reserver
 	r.seq = newSequencer(deps.Index, r.log)
+	r.known.Store(&map[string]Tenant{})
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -243,20 +250,31 @@ func (r *Registry) openSpaces() []*Space {
 // recreated under the same name), updates open spaces' limits, and, when watchers run,
 // opens the spaces of new tenants.
 func (r *Registry) refresh(ctx context.Context) error {
-	list, err := r.List(ctx)
-	if err != nil {
-		return err
-	}
-	fresh := make(map[string]Tenant, len(list))
-	for _, t := range list {
-		fresh[t.Name] = t
-	}
-	r.mu.Lock()
-	if r.closed {
+	var fresh map[string]Tenant
+	for attempt := 0; ; attempt++ {
+		drops := r.drops.Load()
+		list, err := r.List(ctx)
+		if err != nil {
+			return err
+		}
+		fresh = make(map[string]Tenant, len(list))
+		for _, t := range list {
+			fresh[t.Name] = t
+		}
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			return nil
+		}
+		if r.drops.Load() == drops {
+			break // mu held
+		}
 		r.mu.Unlock()
-		return nil
+		if attempt == 2 {
+			return nil // tenants deleted meanwhile: the next poll reads again
+		}
 	}
-	r.cache = fresh
+	r.known.Store(&fresh)
 	var stale []*Space
 	for name, sl := range r.spaces {
 		sp := sl.peek()
@@ -390,16 +408,46 @@ func (r *Registry) Space(ctx context.Context, name string) (*Space, error) {
 
 func (r *Registry) forget(name string) {
 	r.mu.Lock()
-	delete(r.cache, name)
+	r.knownDrop(name)
 	r.mu.Unlock()
 }
 
-// tenant returns the tenant row from the cache, or from the database.
+// knownTenant returns the tenant called name from the in-memory map, without a lock.
+func (r *Registry) knownTenant(name string) (Tenant, bool) {
+	t, ok := (*r.known.Load())[name]
+	return t, ok
+}
+
+// knownSet replaces the in-memory map by a copy holding t. r.mu must be held.
+func (r *Registry) knownSet(t Tenant) {
+	old := *r.known.Load()
+	m := make(map[string]Tenant, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[t.Name] = t
+	r.known.Store(&m)
+}
+
+// knownDrop replaces the in-memory map by a copy without name. r.mu must be held.
+func (r *Registry) knownDrop(name string) {
+	r.drops.Add(1)
+	old := *r.known.Load()
+	if _, ok := old[name]; !ok {
+		return
+	}
+	m := make(map[string]Tenant, len(old))
+	for k, v := range old {
+		if k != name {
+			m[k] = v
+		}
+	}
+	r.known.Store(&m)
+}
+
+// tenant returns the tenant row from memory, or from the database.
 func (r *Registry) tenant(ctx context.Context, name string) (Tenant, error) {
-	r.mu.Lock()
-	t, ok := r.cache[name]
-	r.mu.Unlock()
-	if ok {
+	if t, ok := r.knownTenant(name); ok {
 		return t, nil
 	}
 	if !ValidName(name) {

@@ -199,3 +199,76 @@ func TestListenDoorbellNotice(t *testing.T) {
 		t.Fatalf("space head %d after another node's commit, want %d", s, head+1)
 	}
 }
+
+// TestLookupAfterDeleteAndRecreate: the registry's tenant map, read without a lock,
+// answers a deleted tenant as not found as soon as Delete returns, and a tenant
+// created again under the same name with its new id, while other goroutines look it
+// up and Run's poll re-reads the table (run it with -race: the map is replaced,
+// never changed in place). A lookup or a poll that read the table before the Delete
+// must not put the tenant back.
+func TestLookupAfterDeleteAndRecreate(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := e.reg.refresh(ctx); err != nil {
+				t.Errorf("refresh: %v", err)
+			}
+		}
+	}()
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id, err := e.reg.LookupTenant(ctx, "gone")
+				if err != nil && protocol.CodeOf(err) != protocol.CodeNotFound {
+					t.Errorf("lookup: %v", err)
+				}
+				if err == nil && len(id) != 32 {
+					t.Errorf("id %q", id)
+				}
+				if sp, err := e.reg.Space(ctx, "gone"); err == nil && sp.ID() == "" {
+					t.Error("a space without an id")
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	for round := 0; round < 20; round++ {
+		tn, err := e.reg.Create(ctx, "gone", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id, err := e.reg.LookupTenant(ctx, "gone"); err != nil || id != tn.ID {
+			t.Fatalf("round %d: after Create: %q %v, want %q", round, id, err, tn.ID)
+		}
+		if sp, err := e.reg.Space(ctx, "gone"); err != nil || sp.ID() != tn.ID {
+			t.Fatalf("round %d: Space after Create: %v", round, err)
+		}
+		if err := e.reg.Delete(ctx, "gone"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.reg.LookupTenant(ctx, "gone")
+		wantCode(t, err, protocol.CodeNotFound)
+		_, err = e.reg.Space(ctx, "gone")
+		wantCode(t, err, protocol.CodeNotFound)
+		if id, err := e.reg.LookupTenant(ctx, e.tenant); err != nil || id == "" {
+			t.Fatalf("another tenant lost: %q %v", id, err)
+		}
+	}
+}

@@ -2,10 +2,12 @@ package authmw
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -87,5 +89,95 @@ func TestStoredForHandler(t *testing.T) {
 				t.Fatalf("client address %s, want %s", got.addr, tc.wantAddr)
 			}
 		})
+	}
+}
+
+// TestStoredWithoutProxies: with no trusted proxy the client address is the TCP peer
+// (an IPv4-mapped IPv6 peer as IPv4, any zone dropped), whatever X-Forwarded-For
+// says, and the same from ClientAddr as from ClientAddrOf.
+func TestStoredWithoutProxies(t *testing.T) {
+	e := newEnv(t, Options{})
+	tok, _ := issue(t, e.svc, "acme", "alice", auth.RoleRead)
+	var got netip.Addr
+	ech := echo.New()
+	ech.GET("/auth", func(c echo.Context) error {
+		got = ClientAddr(c)
+		if got != e.mw.ClientAddrOf(c.Request()) {
+			t.Errorf("ClientAddr %s, ClientAddrOf %s", got, e.mw.ClientAddrOf(c.Request()))
+		}
+		return c.NoContent(http.StatusNoContent)
+	}, e.mw.Tenant(auth.RoleRead))
+	for _, tc := range []struct{ remote, xff, want string }{
+		{"192.0.2.1:1000", "", "192.0.2.1"},
+		{"192.0.2.1:1000", "10.9.9.9", "192.0.2.1"}, // attack: a spoofed XFF
+		{"[::ffff:192.0.2.7]:1000", "", "192.0.2.7"},
+		{"[fe80::1%eth0]:1000", "", "fe80::1"},
+		{"[2001:db8::5]:1000", "203.0.113.9", "2001:db8::5"},
+	} {
+		got = netip.Addr{}
+		r := httptest.NewRequest(http.MethodGet, "/auth", nil)
+		r.RemoteAddr = tc.remote
+		r.Header.Set("Authorization", "Bearer "+tok)
+		if tc.xff != "" {
+			r.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		w := httptest.NewRecorder()
+		ech.ServeHTTP(w, r)
+		if w.Code != http.StatusNoContent || got.String() != tc.want {
+			t.Errorf("%s (XFF %q): status %d, address %s, want %s", tc.remote, tc.xff, w.Code, got, tc.want)
+		}
+	}
+}
+
+// TestStoredContext: the context the middleware gives the handler is the request's
+// own below the principal: its values, deadline and cancellation (also of a context
+// derived from it) are the parent's.
+func TestStoredContext(t *testing.T) {
+	e := newEnv(t, Options{})
+	tok, _ := issue(t, e.svc, "acme", "alice", auth.RoleRead)
+	type key struct{}
+	deadline := time.Now().Add(time.Hour)
+	parent, cancelDeadline := context.WithDeadline(context.WithValue(context.Background(), key{}, "v"), deadline)
+	defer cancelDeadline()
+	parent, cancel := context.WithCancel(parent)
+	ech := echo.New()
+	ech.GET("/auth", func(c echo.Context) error {
+		ctx := c.Request().Context()
+		if ctx.Value(key{}) != "v" {
+			t.Error("a value of the request's context is lost")
+		}
+		if d, ok := ctx.Deadline(); !ok || !d.Equal(deadline) {
+			t.Errorf("deadline %v %v", d, ok)
+		}
+		if auth.FromContext(ctx) != PrincipalFrom(c) || PrincipalFrom(c) == nil {
+			t.Error("no principal, or two different ones")
+		}
+		child, stop := context.WithCancel(ctx)
+		defer stop()
+		if ctx.Err() != nil {
+			t.Error("cancelled early")
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+			t.Error("the request's cancellation does not reach the handler's context")
+		}
+		select {
+		case <-child.Done():
+		case <-time.After(5 * time.Second):
+			t.Error("the request's cancellation does not reach a context derived from it")
+		}
+		if !errors.Is(ctx.Err(), context.Canceled) || !errors.Is(child.Err(), context.Canceled) {
+			t.Errorf("errors %v, %v", ctx.Err(), child.Err())
+		}
+		return c.NoContent(http.StatusNoContent)
+	}, e.mw.Tenant(auth.RoleRead))
+	r := httptest.NewRequest(http.MethodGet, "/auth", nil).WithContext(parent)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	w := httptest.NewRecorder()
+	ech.ServeHTTP(w, r)
+	if w.Code != http.StatusNoContent {
+		t.Fatalf("status %d", w.Code)
 	}
 }
