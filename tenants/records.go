@@ -43,7 +43,7 @@ func (r *Registry) Create(ctx context.Context, name string, o Options) (Tenant, 
 		return Tenant{}, internal("create tenant directories", err)
 	}
 	r.mu.Lock()
-	r.knownSet(t)
+	r.cache[name] = t
 	r.mu.Unlock()
 	r.log.Info("tenant created", "tenant", name)
 	return t, nil
@@ -78,20 +78,23 @@ func (r *Registry) List(ctx context.Context) ([]Tenant, error) {
 // from memory, refreshed by Run; a name not in memory is looked up in the database so
 // that a tenant created a moment ago by another process is found at once.
 func (r *Registry) LookupTenant(ctx context.Context, name string) (string, error) {
-	if t, ok := r.knownTenant(name); ok {
+	r.mu.Lock()
+	t, ok := r.cache[name]
+	r.mu.Unlock()
+	if ok {
 		return t.ID, nil
 	}
 	if !ValidName(name) {
 		return "", protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 	}
-	drops := r.drops.Load()
+	drops := r.dropCount()
 	t, err := r.Get(ctx, name)
 	if err != nil {
 		return "", err
 	}
 	r.mu.Lock()
-	if r.drops.Load() == drops { // else a Delete since the read: not put back
-		r.knownSet(t)
+	if r.drops == drops { // else a Delete since the read: not put back
+		r.cache[name] = t
 	}
 	r.mu.Unlock()
 	return t.ID, nil
@@ -111,7 +114,7 @@ func (r *Registry) Delete(ctx context.Context, name string) error {
 		return internal("delete tenant", err)
 	}
 	r.mu.Lock()
-	r.knownDrop(name)
+	r.drop(name)
 	sl := r.spaces[name]
 	delete(r.spaces, name)
 	r.mu.Unlock()

@@ -71,15 +71,11 @@ type Registry struct {
 	index Index     // tenant records, entries, change log, heads, versions (index.go)
 	blobs BlobStore // the tenants' content (blobs.go)
 
-	// known is the name → tenant map, refreshed by Run: read without a lock on every
-	// authenticated request (auth's Check, Space), replaced whole under mu (copy on
-	// write, knownSet and knownDrop), never changed in place.
-	known atomic.Pointer[map[string]Tenant]
-	// drops counts the names dropped from known (knownDrop, under mu): a reader of
-	// the database that began before a drop does not put back what it read.
-	drops atomic.Uint64
-
-	mu       sync.Mutex
+	mu    sync.Mutex
+	cache map[string]Tenant // name → tenant, refreshed by Run
+	// drops counts the names dropped from cache (Delete, forget; under mu): a reader
+	// of the database that began before a drop does not put back what it read.
+	drops    uint64
 	spaces   map[string]*slot // name → opened (or opening) space
 	closed   bool
 	watchCtx context.Context // non-nil once StartWatchers ran
@@ -160,6 +156,7 @@ func Open(ctx context.Context, deps Deps, limits Limits, logger *slog.Logger) (*
 		limits: limits,
 		disk:   diskBudget{cached: limits.FreeDisk == nil, now: time.Now},
 		log:    logger.With("component", "tenants"),
+		cache:  map[string]Tenant{},
 		spaces: map[string]*slot{},
 		bus:    deps.Bus,
 	}
@@ -170,7 +167,6 @@ func Open(ctx context.Context, deps Deps, limits Limits, logger *slog.Logger) (*
 	r.gc.c, r.gc.every = deps.Collector, deps.CollectEvery
 	r.reserver = deps.Reserver
 	r.seq = newSequencer(deps.Index, r.log)
-	r.known.Store(&map[string]Tenant{})
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -252,7 +248,7 @@ func (r *Registry) openSpaces() []*Space {
 func (r *Registry) refresh(ctx context.Context) error {
 	var fresh map[string]Tenant
 	for attempt := 0; ; attempt++ {
-		drops := r.drops.Load()
+		drops := r.dropCount()
 		list, err := r.List(ctx)
 		if err != nil {
 			return err
@@ -266,7 +262,7 @@ func (r *Registry) refresh(ctx context.Context) error {
 			r.mu.Unlock()
 			return nil
 		}
-		if r.drops.Load() == drops {
+		if r.drops == drops {
 			break // mu held
 		}
 		r.mu.Unlock()
@@ -274,7 +270,7 @@ func (r *Registry) refresh(ctx context.Context) error {
 			return nil // tenants deleted meanwhile: the next poll reads again
 		}
 	}
-	r.known.Store(&fresh)
+	r.cache = fresh
 	var stale []*Space
 	for name, sl := range r.spaces {
 		sp := sl.peek()
@@ -408,46 +404,30 @@ func (r *Registry) Space(ctx context.Context, name string) (*Space, error) {
 
 func (r *Registry) forget(name string) {
 	r.mu.Lock()
-	r.knownDrop(name)
+	r.drop(name)
 	r.mu.Unlock()
 }
 
-// knownTenant returns the tenant called name from the in-memory map, without a lock.
-func (r *Registry) knownTenant(name string) (Tenant, bool) {
-	t, ok := (*r.known.Load())[name]
-	return t, ok
+// drop removes name from the cache. r.mu must be held.
+func (r *Registry) drop(name string) {
+	r.drops++
+	delete(r.cache, name)
 }
 
-// knownSet replaces the in-memory map by a copy holding t. r.mu must be held.
-func (r *Registry) knownSet(t Tenant) {
-	old := *r.known.Load()
-	m := make(map[string]Tenant, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	m[t.Name] = t
-	r.known.Store(&m)
+// dropCount is the number of drops so far, to compare with after a read of the
+// database.
+func (r *Registry) dropCount() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.drops
 }
 
-// knownDrop replaces the in-memory map by a copy without name. r.mu must be held.
-func (r *Registry) knownDrop(name string) {
-	r.drops.Add(1)
-	old := *r.known.Load()
-	if _, ok := old[name]; !ok {
-		return
-	}
-	m := make(map[string]Tenant, len(old))
-	for k, v := range old {
-		if k != name {
-			m[k] = v
-		}
-	}
-	r.known.Store(&m)
-}
-
-// tenant returns the tenant row from memory, or from the database.
+// tenant returns the tenant row from the cache, or from the database.
 func (r *Registry) tenant(ctx context.Context, name string) (Tenant, error) {
-	if t, ok := r.knownTenant(name); ok {
+	r.mu.Lock()
+	t, ok := r.cache[name]
+	r.mu.Unlock()
+	if ok {
 		return t, nil
 	}
 	if !ValidName(name) {

@@ -200,12 +200,11 @@ func TestListenDoorbellNotice(t *testing.T) {
 	}
 }
 
-// TestLookupAfterDeleteAndRecreate: the registry's tenant map, read without a lock,
-// answers a deleted tenant as not found as soon as Delete returns, and a tenant
-// created again under the same name with its new id, while other goroutines look it
-// up and Run's poll re-reads the table (run it with -race: the map is replaced,
-// never changed in place). A lookup or a poll that read the table before the Delete
-// must not put the tenant back.
+// TestLookupAfterDeleteAndRecreate: the registry answers a deleted tenant as not
+// found as soon as Delete returns, and a tenant created again under the same name
+// with its new id, while other goroutines look it up and Run's poll re-reads the
+// table: a lookup or a poll that read the table before the Delete must not put the
+// tenant back into the registry's memory.
 func TestLookupAfterDeleteAndRecreate(t *testing.T) {
 	e := newEnv(t, Limits{}, Options{})
 	ctx := context.Background()
@@ -270,5 +269,47 @@ func TestLookupAfterDeleteAndRecreate(t *testing.T) {
 		if id, err := e.reg.LookupTenant(ctx, e.tenant); err != nil || id == "" {
 			t.Fatalf("another tenant lost: %q %v", id, err)
 		}
+	}
+}
+
+// BenchmarkTenantLookups is what an authenticated request asks the registry: auth's
+// LookupTenant alone, and followed by Space, from every P at once; cpu-ns/op is the
+// process's CPU time per call.
+func BenchmarkTenantLookups(b *testing.B) {
+	e := newEnv(b, Limits{}, Options{})
+	ctx := context.Background()
+	for i := range 100 { // a registry of some size
+		if _, err := e.reg.Create(ctx, fmt.Sprintf("other-%d", i), Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := e.reg.Space(ctx, e.tenant); err != nil {
+		b.Fatal(err)
+	}
+	for _, withSpace := range []bool{false, true} {
+		name := "LookupTenant"
+		if withSpace {
+			name += "+Space"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			c0 := cpuTime()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := e.reg.LookupTenant(ctx, e.tenant); err != nil {
+						b.Error(err)
+						return
+					}
+					if !withSpace {
+						continue
+					}
+					if _, err := e.reg.Space(ctx, e.tenant); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(cpuTime()-c0)/float64(b.N), "cpu-ns/op")
+		})
 	}
 }
