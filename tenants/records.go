@@ -87,13 +87,13 @@ func (r *Registry) LookupTenant(ctx context.Context, name string) (string, error
 	if !ValidName(name) {
 		return "", protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 	}
-	drops := r.dropCount()
+	drops := r.drops.Load()
 	t, err := r.Get(ctx, name)
 	if err != nil {
 		return "", err
 	}
 	r.mu.Lock()
-	if r.drops == drops { // else a Delete since the read: not put back
+	if r.drops.Load() == drops { // else a Delete since the read: not put back
 		r.cache[name] = t
 	}
 	r.mu.Unlock()
@@ -114,7 +114,8 @@ func (r *Registry) Delete(ctx context.Context, name string) error {
 		return internal("delete tenant", err)
 	}
 	r.mu.Lock()
-	r.drop(name)
+	r.drops.Add(1)
+	delete(r.cache, name)
 	sl := r.spaces[name]
 	delete(r.spaces, name)
 	r.mu.Unlock()

@@ -73,9 +73,10 @@ type Registry struct {
 
 	mu    sync.Mutex
 	cache map[string]Tenant // name → tenant, refreshed by Run
-	// drops counts the names dropped from cache (Delete, forget; under mu): a reader
-	// of the database that began before a drop does not put back what it read.
-	drops    uint64
+	// drops counts the names dropped from cache (Delete, forget; added to under mu):
+	// a reader of the database that began before a drop does not put back what it
+	// read.
+	drops    atomic.Uint64
 	spaces   map[string]*slot // name → opened (or opening) space
 	closed   bool
 	watchCtx context.Context // non-nil once StartWatchers ran
@@ -248,7 +249,7 @@ func (r *Registry) openSpaces() []*Space {
 func (r *Registry) refresh(ctx context.Context) error {
 	var fresh map[string]Tenant
 	for attempt := 0; ; attempt++ {
-		drops := r.dropCount()
+		drops := r.drops.Load()
 		list, err := r.List(ctx)
 		if err != nil {
 			return err
@@ -262,7 +263,7 @@ func (r *Registry) refresh(ctx context.Context) error {
 			r.mu.Unlock()
 			return nil
 		}
-		if r.drops == drops {
+		if r.drops.Load() == drops {
 			break // mu held
 		}
 		r.mu.Unlock()
@@ -404,22 +405,9 @@ func (r *Registry) Space(ctx context.Context, name string) (*Space, error) {
 
 func (r *Registry) forget(name string) {
 	r.mu.Lock()
-	r.drop(name)
-	r.mu.Unlock()
-}
-
-// drop removes name from the cache. r.mu must be held.
-func (r *Registry) drop(name string) {
-	r.drops++
+	r.drops.Add(1)
 	delete(r.cache, name)
-}
-
-// dropCount is the number of drops so far, to compare with after a read of the
-// database.
-func (r *Registry) dropCount() uint64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.drops
+	r.mu.Unlock()
 }
 
 // tenant returns the tenant row from the cache, or from the database.

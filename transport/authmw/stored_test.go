@@ -2,10 +2,12 @@ package authmw
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -180,4 +182,54 @@ func TestStoredContext(t *testing.T) {
 	if w.Code != http.StatusNoContent {
 		t.Fatalf("status %d", w.Code)
 	}
+}
+
+// TestCachedSignatureNotReused (attacks): once a token is verified (and cached), its
+// signature under another header or payload (a raised role, another subject, another
+// valid token's claims) is refused, and the genuine token still works.
+func TestCachedSignatureNotReused(t *testing.T) {
+	e := newEnv(t, Options{})
+	tok, _ := issue(t, e.svc, "acme", "alice", auth.RoleRead)
+	other, _ := issue(t, e.svc, "acme", "bob", auth.RoleAdmin)
+	url := e.srv.URL + "/api/list"
+	for _, tk := range []string{tok, other} {
+		if st, _, _ := request(t, "GET", url, []string{"Bearer " + tk}, nil); st != 200 {
+			t.Fatalf("genuine token: %d", st)
+		}
+	}
+	parts, oparts := strings.Split(tok, "."), strings.Split(other, ".")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	raised := strings.Replace(string(payload), `"role":"read"`, `"role":"admin"`, 1)
+	renamed := strings.Replace(string(payload), `"sub":"alice"`, `"sub":"mallory"`, 1)
+	if raised == string(payload) || renamed == string(payload) {
+		t.Fatalf("payload %s has no role or sub to change", payload)
+	}
+	enc := base64.RawURLEncoding.EncodeToString
+	for name, forged := range map[string]string{
+		"role raised":                      parts[0] + "." + enc([]byte(raised)) + "." + parts[2],
+		"subject changed":                  parts[0] + "." + enc([]byte(renamed)) + "." + parts[2],
+		"another token's claims":           oparts[0] + "." + oparts[1] + "." + parts[2],
+		"another token's signature":        parts[0] + "." + parts[1] + "." + oparts[2],
+		"signature with a byte changed":    parts[0] + "." + parts[1] + "." + flipLast(parts[2]),
+		"the signed part and no signature": parts[0] + "." + parts[1] + ".",
+	} {
+		if st, _, _ := request(t, "GET", url, []string{"Bearer " + forged}, nil); st != 401 {
+			t.Errorf("%s: status %d, want 401", name, st)
+		}
+	}
+	if st, _, _ := request(t, "GET", url, []string{"Bearer " + tok}, nil); st != 200 {
+		t.Fatalf("genuine token after the attempts: %d", st)
+	}
+}
+
+// flipLast changes the last character of a base64url string to another valid one.
+func flipLast(s string) string {
+	c := byte('A')
+	if s[len(s)-1] == 'A' {
+		c = 'Q'
+	}
+	return s[:len(s)-1] + string(c)
 }
