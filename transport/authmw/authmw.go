@@ -226,7 +226,9 @@ var (
 // BearerToken extracts the token of an `Authorization: Bearer` header set, applying
 // SPEC §2's rules (exactly one header, scheme case-insensitive, size bound).
 func BearerToken(h http.Header) (string, error) {
-	vals := h.Values("Authorization")
+	// h.Values would canonicalize the key first; "Authorization" is canonical, so
+	// this is the same lookup.
+	vals := h["Authorization"]
 	switch len(vals) {
 	case 0:
 		return "", errNoToken
