@@ -176,6 +176,15 @@ func NewContext(ctx context.Context, p *Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
+// IsContextKey reports whether key is the one NewContext stores a principal under
+// (and FromContext asks for): a context type that carries a principal itself
+// (transport/authmw's, which keeps it beside other per-request state) answers that
+// key's Value with its *Principal.
+func IsContextKey(key any) bool {
+	_, ok := key.(principalKey)
+	return ok
+}
+
 // FromContext returns the principal stored by NewContext, or nil.
 func FromContext(ctx context.Context) *Principal {
 	p, _ := ctx.Value(principalKey{}).(*Principal)

@@ -44,29 +44,40 @@ func invalid(reason string, err error) error {
 // verifies for the other audience: a *RefusedError wrapping ErrOpsTokenRefused or
 // ErrTenantTokenRefused (forbidden). The returned principal is the caller's to keep.
 func (s *Service) Verify(ctx context.Context, token, audience string) (*Principal, error) {
+	var p Principal
+	if err := s.VerifyInto(ctx, token, audience, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// VerifyInto is Verify writing the principal into *dst (the caller's, which Verify
+// leaves alone on failure), so that a caller keeping it beside other state allocates
+// nothing more for it.
+func (s *Service) VerifyInto(ctx context.Context, token, audience string, dst *Principal) error {
 	parser := s.parsers[audience]
 	if parser == nil {
-		return nil, &protocol.Error{Code: protocol.CodeInternal, Message: "internal error", Err: fmt.Errorf("unknown audience %q", audience)}
+		return &protocol.Error{Code: protocol.CodeInternal, Message: "internal error", Err: fmt.Errorf("unknown audience %q", audience)}
 	}
 	if len(token) > MaxTokenSize {
-		return nil, ErrTokenTooLarge
+		return ErrTokenTooLarge
 	}
 	if token == "" {
-		return nil, invalid("empty token", nil)
+		return invalid("empty token", nil)
 	}
 	if e, ok := s.cache.get(token); ok {
 		if e.aud != audience {
 			if s.Check(ctx, e.p) == nil {
 				p := *e.p
-				return nil, refusedHere(audience, &p)
+				return refusedHere(audience, &p)
 			}
-			return nil, invalid("audience mismatch", nil)
+			return invalid("audience mismatch", nil)
 		}
 		if err := s.Check(ctx, e.p); err != nil {
-			return nil, err
+			return err
 		}
-		p := *e.p
-		return &p, nil
+		*dst = *e.p
+		return nil
 	}
 	// Concurrent first uses of one token share one verification (singleflight): a
 	// burst of thousands would otherwise each pay the signature and the store lookups.
@@ -76,10 +87,10 @@ func (s *Service) Verify(ctx context.Context, token, audience string) (*Principa
 		return s.verifyMiss(context.WithoutCancel(ctx), parser, token, audience)
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	cp := *(v.(*Principal))
-	return &cp, nil
+	*dst = *(v.(*Principal))
+	return nil
 }
 
 // verifyMiss verifies a token not in the cache and caches it when it verifies.
@@ -291,12 +302,18 @@ const defaultCacheSize = 10000
 type cacheEntry struct {
 	p   *Principal
 	aud string
+	// signed is the token up to and including its last '.' (a JWT's header and
+	// payload, which authenticate nothing without the signature): a hit needs it
+	// equal as well as the signature's SHA-256, so only the very token verified.
+	signed string
 }
 
-// tokenCache maps a verified token, by its SHA-256 (the cache holds no bearer
-// secret), to its principal until the token's exp. It is bounded: when full, expired
-// entries go first, then arbitrary ones. An entry only saves the signature and the
-// record lookup: Verify still runs Check (expiry, revocation, key, tenant) on a hit.
+// tokenCache maps a verified token to its principal until the token's exp, by the
+// SHA-256 of its signature (the part after its last '.') and its signed part kept
+// in clear (the cache holds no bearer secret: no signature). It is bounded: when
+// full, expired entries go first, then arbitrary ones. An entry only saves the
+// signature and the record lookup: Verify still runs Check (expiry, revocation, key,
+// tenant) on a hit.
 type tokenCache struct {
 	mu  sync.RWMutex
 	m   map[[sha256.Size]byte]cacheEntry
@@ -307,31 +324,40 @@ func newTokenCache(max int) *tokenCache {
 	return &tokenCache{m: make(map[[sha256.Size]byte]cacheEntry), max: max}
 }
 
-// keyBufs holds the buffers of tokenKey: hashing a string takes its bytes, and a
-// conversion would allocate a copy of the whole token on every request.
-var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+// splitToken cuts token after its last '.': its signed part (empty when it has no
+// '.') and its signature. Every token is signed + sig in exactly one way.
+func splitToken(token string) (signed, sig string) {
+	i := strings.LastIndexByte(token, '.') + 1
+	return token[:i], token[i:]
+}
 
-// tokenKey is the cache's key of token: its SHA-256.
-func tokenKey(token string) [sha256.Size]byte {
-	bp := keyBufs.Get().(*[]byte)
-	b := append((*bp)[:0], token...)
+// tokenKey is the cache's key of a token whose signature is sig: its SHA-256,
+// hashed from a copy on the stack (an EdDSA signature is 86 characters) that is
+// cleared after use; a longer one is copied to the heap and cleared likewise.
+func tokenKey(sig string) [sha256.Size]byte {
+	var buf [128]byte
+	b := append(buf[:0], sig...)
 	k := sha256.Sum256(b)
-	clear(b) // no bearer secret stays behind in the pool
-	*bp = b[:0]
-	keyBufs.Put(bp)
+	clear(b) // no signature stays behind
 	return k
 }
 
 func (c *tokenCache) get(token string) (cacheEntry, bool) {
-	k := tokenKey(token)
+	signed, sig := splitToken(token)
+	k := tokenKey(sig)
 	c.mu.RLock()
 	e, ok := c.m[k]
 	c.mu.RUnlock()
-	return e, ok
+	if !ok || e.signed != signed {
+		return cacheEntry{}, false
+	}
+	return e, true
 }
 
 func (c *tokenCache) put(token string, e cacheEntry, now time.Time) {
-	k := tokenKey(token)
+	signed, sig := splitToken(token)
+	k := tokenKey(sig)
+	e.signed = strings.Clone(signed) // not a slice of the token, which holds the signature
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= c.max {
@@ -349,7 +375,6 @@ func (c *tokenCache) put(token string, e cacheEntry, now time.Time) {
 	}
 	c.m[k] = e
 }
-
 func (c *tokenCache) pruneExpired(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -87,12 +87,15 @@ func (r *Registry) LookupTenant(ctx context.Context, name string) (string, error
 	if !ValidName(name) {
 		return "", protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 	}
+	drops := r.drops.Load()
 	t, err := r.Get(ctx, name)
 	if err != nil {
 		return "", err
 	}
 	r.mu.Lock()
-	r.cache[name] = t
+	if r.drops.Load() == drops { // else a Delete since the read: not put back
+		r.cache[name] = t
+	}
 	r.mu.Unlock()
 	return t.ID, nil
 }
@@ -111,6 +114,7 @@ func (r *Registry) Delete(ctx context.Context, name string) error {
 		return internal("delete tenant", err)
 	}
 	r.mu.Lock()
+	r.drops.Add(1)
 	delete(r.cache, name)
 	sl := r.spaces[name]
 	delete(r.spaces, name)

@@ -71,9 +71,13 @@ type Registry struct {
 	index Index     // tenant records, entries, change log, heads, versions (index.go)
 	blobs BlobStore // the tenants' content (blobs.go)
 
-	mu       sync.Mutex
-	cache    map[string]Tenant // name → tenant, refreshed by Run
-	spaces   map[string]*slot  // name → opened (or opening) space
+	mu    sync.Mutex
+	cache map[string]Tenant // name → tenant, refreshed by Run
+	// drops counts the names dropped from cache (Delete, forget; added to under mu):
+	// a reader of the database that began before a drop does not put back what it
+	// read.
+	drops    atomic.Uint64
+	spaces   map[string]*slot // name → opened (or opening) space
 	closed   bool
 	watchCtx context.Context // non-nil once StartWatchers ran
 
@@ -243,18 +247,29 @@ func (r *Registry) openSpaces() []*Space {
 // recreated under the same name), updates open spaces' limits, and, when watchers run,
 // opens the spaces of new tenants.
 func (r *Registry) refresh(ctx context.Context) error {
-	list, err := r.List(ctx)
-	if err != nil {
-		return err
-	}
-	fresh := make(map[string]Tenant, len(list))
-	for _, t := range list {
-		fresh[t.Name] = t
-	}
-	r.mu.Lock()
-	if r.closed {
+	var fresh map[string]Tenant
+	for attempt := 0; ; attempt++ {
+		drops := r.drops.Load()
+		list, err := r.List(ctx)
+		if err != nil {
+			return err
+		}
+		fresh = make(map[string]Tenant, len(list))
+		for _, t := range list {
+			fresh[t.Name] = t
+		}
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			return nil
+		}
+		if r.drops.Load() == drops {
+			break // mu held
+		}
 		r.mu.Unlock()
-		return nil
+		if attempt == 2 {
+			return nil // tenants deleted meanwhile: the next poll reads again
+		}
 	}
 	r.cache = fresh
 	var stale []*Space
@@ -390,6 +405,7 @@ func (r *Registry) Space(ctx context.Context, name string) (*Space, error) {
 
 func (r *Registry) forget(name string) {
 	r.mu.Lock()
+	r.drops.Add(1)
 	delete(r.cache, name)
 	r.mu.Unlock()
 }
