@@ -268,7 +268,6 @@ func (s *committer) commitBatch(members []*putReq) {
 		// the slower of these), not three. Nothing is answered or published before both
 		// are done.
 		//
-		//
 		// The index starts the flush (index.WriteOptions.Alongside) when it begins the
 		// transaction: with many tenants it shares one transaction between several
 		// tenants' batches, whose directory flushes, requested together, then share

@@ -23,8 +23,10 @@ import (
 // Batching rule: a leader whose previous round served several requests yields once
 // (runtime.Gosched) before it takes the round, so that requests already runnable (the
 // directory flushes of several tenants' group commits, which the index starts
-// together) join it instead of waiting for a round of their own. A lone request (one
-// tenant's batch) never yields.
+// together) join it instead of waiting for a round of their own. The flag outlives an
+// idle spell, since the first of the flushes started together is the one that must let
+// the others in: a lone request after a shared round yields once, and requests that
+// keep coming one at a time (one tenant's batches) never yield.
 //
 // The cost: syncfs also writes back whatever else is dirty on the file system (other
 // uploads still being received, other programs' files), which a file system given to

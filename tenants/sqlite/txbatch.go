@@ -56,8 +56,8 @@ import (
 // The batch transaction stays a sql.Tx. Running it as the connection's own BEGIN and
 // COMMIT saves database/sql's per-transaction goroutine (Tx.awaitDone) and statement
 // wrappers, but starting that goroutine is also what moves the group commit's
-// directory-fsync goroutine (tenants/commit.go, started just before the SQL) out of
-// the runtime's runnext slot to the back of the run queue; without it the commit
+// directory-fsync goroutine (its Alongside work, which run starts just before the
+// SQL) out of the runtime's runnext slot to the back of the run queue; without it the commit
 // finished so early that one tenant's commits held 1–2 uploads instead of ~11 under
 // a fan-out to 2,000 subscribers (a notice, and ~2,000 socket writes, per commit),
 // which lost more than half its throughput (docs/BENCHMARKS.md, "Commit SQL:
