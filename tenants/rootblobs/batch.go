@@ -35,7 +35,9 @@ func (b *batch) fileDir(dir string) (*os.File, error) {
 // every symlink (fsys.OpenDirBeneath), else through the root (openDir: lstat, open,
 // fstat).
 func (t *Tenant) openFileDir(dir string) (*os.File, error) {
+	t.fdMu.RLock()
 	f, ok, err := fsys.OpenDirBeneath(t.filesFD, dir, filepath.Join(t.dir, "files", filepath.FromSlash(dir)))
+	t.fdMu.RUnlock()
 	if !ok {
 		return openDir(t.files, dir)
 	}

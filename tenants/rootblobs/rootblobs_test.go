@@ -2,10 +2,12 @@ package rootblobs
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,5 +159,43 @@ func TestDiskAndHeadMark(t *testing.T) {
 	must(t, st.Delete(blob.Tenant{Name: "t", ID: "id1"})) // gone already: no error
 	if _, err := st.Free(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCloseRacingUse: a Delete closes a Tenant while uploads still create temp files
+// and readers open files (neither holds the space's commit section). Each call works
+// or fails; none reads a descriptor's number while Close releases it (go test -race
+// reports that read without fdMu), so none can use a number the kernel has given to
+// another file meanwhile.
+func TestCloseRacingUse(t *testing.T) {
+	for round := range 20 {
+		_, tn := openT(t)
+		upload(t, tn, "first", "f", "x", "")
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		for w := range 4 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if f, err := tn.CreateTemp(fmt.Sprintf("r%d-%d-%d", round, w, i)); err == nil {
+						f.Close()
+					}
+					if r, err := tn.Open("f", ""); err == nil {
+						r.Close()
+					}
+				}
+			})
+		}
+		time.Sleep(time.Millisecond)
+		must(t, tn.Close())
+		close(stop)
+		wg.Wait()
+		if !tn.Closed() {
+			t.Fatal("Closed() is false after Close")
+		}
 	}
 }

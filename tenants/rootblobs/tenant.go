@@ -13,13 +13,19 @@ import (
 )
 
 // Tenant is one tenant's content under DATA/tenants/NAME. Its owner (tenants.Space)
-// serialises Close against every other call.
+// serialises Close against its commits; an upload's CreateTemp and a reader's Open
+// may run while Close does, and then work or fail (fdMu).
 type Tenant struct {
 	dir                  string // DATA/tenants/NAME
 	files, tmp, versions *os.Root
 	// filesFD is an O_PATH descriptor of files/ for fsys.OpenFileBeneath, tmpFD one
 	// of tmp/ for fsys.CreateExclAt (-1 when closed or unavailable).
 	filesFD, tmpFD int
+	// fdMu guards filesFD and tmpFD: held shared around every system call that uses
+	// one, and exclusively by Close, so that no descriptor is used after it is closed
+	// (its number could by then name another file). An upload's temp file is created
+	// outside the space's commit section, so a Delete can close the Tenant meanwhile.
+	fdMu sync.RWMutex
 	// flush is the store's Flusher: the fsyncs of temp files and of a Batch's
 	// directories share flushes with other uploads, of every tenant.
 	flush *fsys.Flusher
@@ -64,9 +70,11 @@ func openTenant(dir string, fl *fsys.Flusher) (*Tenant, error) {
 
 // Close closes the roots, the directories kept open and the descriptor of files/.
 func (t *Tenant) Close() error {
+	t.fdMu.Lock()
 	fsys.ClosePathFD(t.filesFD)
 	fsys.ClosePathFD(t.tmpFD)
 	t.filesFD, t.tmpFD = -1, -1
+	t.fdMu.Unlock()
 	t.dirMu.Lock()
 	for _, f := range []**os.File{&t.tmpDir, &t.versionsDir, &t.fsDir} {
 		if *f != nil {
@@ -84,7 +92,11 @@ func (t *Tenant) Close() error {
 }
 
 // Closed reports whether Close released the descriptor of files/ (tests).
-func (t *Tenant) Closed() bool { return t.filesFD == -1 }
+func (t *Tenant) Closed() bool {
+	t.fdMu.RLock()
+	defer t.fdMu.RUnlock()
+	return t.filesFD == -1
+}
 
 // temp is an upload's file in tmp/.
 type temp struct {
@@ -97,7 +109,9 @@ type temp struct {
 // descriptor where there is one (fsys.CreateExclAt), else through the root. Its mode
 // is 0600 less the umask until SetModTime makes it exactly 0600.
 func (t *Tenant) CreateTemp(name string) (blob.Temp, error) {
+	t.fdMu.RLock()
 	f, ok, err := fsys.CreateExclAt(t.tmpFD, name, blob.FilePerm, filepath.Join(t.dir, "tmp", name))
+	t.fdMu.RUnlock()
 	if !ok {
 		f, err = t.tmp.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, blob.FilePerm)
 	}
@@ -153,7 +167,9 @@ func (t *Tenant) RemoveTemp(name string) error {
 // where there is one (one system call), else through the root. The result is an
 // *os.File (sendfile).
 func (t *Tenant) Open(p, _ string) (io.ReadSeekCloser, error) {
+	t.fdMu.RLock()
 	f, ok, err := fsys.OpenFileBeneath(t.filesFD, p, filepath.Join(t.dir, "files", filepath.FromSlash(p)))
+	t.fdMu.RUnlock()
 	if !ok {
 		f, err = openRegular(t.files, p)
 	}
