@@ -24,15 +24,19 @@ type uploadSide struct {
 	url    func(i int) (url, token string)
 	t      time.Duration
 	n      int
-	syncs  int64 // flushes counted by sync/fsys during this side's parts
-	wal    int64 // of which SQLite's WAL commits
+	syncs  int64         // flushes counted by sync/fsys during this side's parts
+	wal    int64         // of which SQLite's WAL commits
+	cpu    time.Duration // CPU time of the process (client included) during this side's parts
 	failed string
 }
 
 func (s *uploadSide) rate() float64       { return float64(s.n) / s.t.Seconds() }
 func (s *uploadSide) perFile() float64    { return float64(s.syncs) / float64(max(s.n, 1)) }
 func (s *uploadSide) walPerFile() float64 { return float64(s.wal) / float64(max(s.n, 1)) }
-func (s *uploadSide) err(e error) error   { return fmt.Errorf("%s: %w", s.failed, e) }
+func (s *uploadSide) cpuPerFile() float64 {
+	return float64(s.cpu.Microseconds()) / float64(max(s.n, 1))
+}
+func (s *uploadSide) err(e error) error { return fmt.Errorf("%s: %w", s.failed, e) }
 
 // uploadABBA uploads files 0..n-1 (4 KiB, distinct) to each side with conc workers, in
 // the order b, a, a, b (halves), counting each side's time and flushes.
@@ -44,6 +48,7 @@ func uploadABBA(ctx context.Context, cl *http.Client, n, conc int, a, b *uploadS
 	}{{b, 0, half}, {a, 0, half}, {a, half, n}, {b, half, n}} {
 		c0 := fsys.SyncCount()
 		_, _, w0 := fsys.FlushStats()
+		cpu0 := cpuSelf()
 		d, err := uploadRange(ctx, cl, p.from, p.to, conc, p.s.url)
 		if err != nil {
 			return p.s.err(err)
@@ -53,6 +58,7 @@ func uploadABBA(ctx context.Context, cl *http.Client, n, conc int, a, b *uploadS
 		p.s.syncs += fsys.SyncCount() - c0
 		_, _, w1 := fsys.FlushStats()
 		p.s.wal += w1 - w0
+		p.s.cpu += cpuSelf() - cpu0
 	}
 	return nil
 }
@@ -101,15 +107,16 @@ func runCommits(ctx context.Context, r *runner) []Result {
 		return many, one, uploadABBA(ctx, cl, n, writers, many, one)
 	}
 	notes := func(many, one *uploadSide, what string) string {
-		return fmt.Sprintf("%d new 4 KiB files by %d concurrent clients %s, spread over %d tenants vs into 1, ABBA halves; fsyncs/PUT (files, directories, SQLite WAL commits) %.2f vs %.2f, of which WAL commits %.2f vs %.2f",
-			many.n, writers, what, nten, many.perFile(), one.perFile(), many.walPerFile(), one.walPerFile())
+		return fmt.Sprintf("%d new 4 KiB files by %d concurrent clients %s, spread over %d tenants vs into 1, ABBA halves; fsyncs/PUT (files, directories, SQLite WAL commits) %.2f vs %.2f, of which WAL commits %.2f vs %.2f; CPU a PUT (process, client included) %.0f vs %.0f µs",
+			many.n, writers, what, nten, many.perFile(), one.perFile(), many.walPerFile(), one.walPerFile(),
+			many.cpuPerFile(), one.cpuPerFile())
 	}
 	many, one, err := run(n, "c")
 	if err != nil {
 		return []Result{failed(scen, metric, peer, err)}
 	}
 	r.log.Info("commits", "many", int(many.rate()), "one", int(one.rate()), "fsyncs_many", many.perFile(), "fsyncs_one", one.perFile(),
-		"wal_many", many.walPerFile(), "wal_one", one.walPerFile())
+		"wal_many", many.walPerFile(), "wal_one", one.walPerFile(), "cpu_us_many", many.cpuPerFile(), "cpu_us_one", one.cpuPerFile())
 	out := []Result{row(scen, metric, many.rate(), peer, one.rate(), notes(many, one, "on this disk"), ratioAtLeast(0.9))}
 	err = withSlowDisk(slowDisk, func() error {
 		many, one, err = run(nSlow, "s")
