@@ -88,19 +88,7 @@ func TestTxBatcher(t *testing.T) {
 			mu.Unlock()
 		}()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b.mu.Lock()
-		n := len(b.pending)
-		b.mu.Unlock()
-		if n == len(jobs) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d jobs queued", n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitPending(t, b, len(jobs))
 	b.wmu.Unlock()
 	wg.Wait()
 
