@@ -375,6 +375,7 @@ func (c *tokenCache) put(token string, e cacheEntry, now time.Time) {
 	}
 	c.m[k] = e
 }
+
 func (c *tokenCache) pruneExpired(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
