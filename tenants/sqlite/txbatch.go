@@ -18,10 +18,18 @@ import (
 // the previous commit was in progress. This is the registry-wide half of the group
 // commit; the per-tenant half (tenants/commit.go) batches the uploads of one tenant.
 //
-// Each job runs inside its own SAVEPOINT, so a job that fails (or panics) is rolled
-// back alone and the others still commit. A failed COMMIT fails every job of the
-// batch. Jobs of one tenant never share a batch out of order: a space's writes are
-// serialised by its commit section, and each waits for its own result.
+// A job that runs a statement of its own that changes data (a RemoveTree, a
+// MoveTree, a version, undo rows) runs inside its own SAVEPOINT, opened just before
+// that statement, so a job that fails (or panics) is rolled back alone and the others
+// still commit. A job that only appends change-log rows and puts entries (a plain
+// upload) runs no such statement: when it succeeds, its queued rows and its head
+// row's update go to the batch's stage, which writes those of every such job of the
+// batch by one multi-row statement per table (and one head UPDATE) before COMMIT; one
+// that fails just drops its rows (stage.go). A failed COMMIT, or a failure of the
+// stage's statements (a broken database, or a kept head row that is wrong), fails
+// every job of the batch. A lone job runs without a savepoint. Jobs of one tenant
+// never share a batch out of order: a space's writes are serialised by its commit
+// section, and each waits for its own result.
 //
 // A write may bring work to run beside its transaction (index.WriteOptions.Alongside:
 // the group commit's directory flush). The leader starts the Alongside work of all the
@@ -102,10 +110,16 @@ const batchCacheKiB = 8 << 10
 const batchAutoCheckpoint = 3000
 
 // batchPragmas set up the batch connection when it is taken from the pool: its page
-// cache, its checkpoint interval, and no foreign-key checks (see txBatcher).
+// cache, its checkpoint interval, no foreign-key checks (see txBatcher), and temporary
+// files in memory. The last is for the statement journal: a multi-row INSERT that
+// may abort (the stage's, over many tenants) copies each page it first changes into
+// it, and SQLite spills that journal to a temporary file beyond 64 KiB (16 pages),
+// a write() a page; in memory it never spills (docs/BENCHMARKS.md, "Commits: session
+// 20"). Only the batches' statements run on this connection, so nothing else grows
+// its temporary storage.
 var batchPragmas = `PRAGMA cache_size = ` + strconv.Itoa(-batchCacheKiB) +
 	`; PRAGMA wal_autocheckpoint = ` + strconv.Itoa(batchAutoCheckpoint) +
-	`; PRAGMA foreign_keys = OFF`
+	`; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY`
 
 // headRow is a tenant's head row: its epoch and last seq.
 type headRow struct {
