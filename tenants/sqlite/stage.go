@@ -15,9 +15,10 @@ import (
 // head row's update are handed to the batch's stage when it succeeds, and the stage
 // inserts the rows of all such jobs by one multi-row statement per table (up to
 // maxBatchRows rows each) and updates their head rows by one statement, just before
-// the batch commits. A batch of many tenants' single uploads then runs about the
-// statements of one tenant's group commit (3 instead of 5 a write: SAVEPOINT, two
-// INSERTs, the head UPDATE and RELEASE).
+// the batch commits. A batch of many tenants' single uploads then runs the statements
+// of one tenant's group commit: 3 for up to maxBatchRows writes, where each write ran
+// 5 (SAVEPOINT, two INSERTs, the head UPDATE, RELEASE). The INSERTs' statement
+// journal stays in memory (batchPragmas).
 //
 // Every statement of a later job that could see or change what the stage holds runs
 // after the stage is flushed (jobTx.change, jobTx.readHead): the tables then hold the
@@ -25,8 +26,9 @@ import (
 // savepoint, opened after that flush, never holds them (its ROLLBACK TO leaves them).
 //
 // A failure of the stage's statements fails the whole batch (see txBatcher): it can
-// only come from a broken database (a change-log row beyond a tenant's head) or a
-// kept head row that is wrong, for which failing every write of the batch is right.
+// only come from the database itself (a full disk, an I/O error, a change-log row
+// beyond a tenant's head) or from a kept head row that is wrong, for which failing
+// every write of the batch is right.
 
 // stage holds the rows and head updates that the batch's succeeded jobs left to it.
 type stage struct {
