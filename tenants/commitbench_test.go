@@ -18,7 +18,8 @@ import (
 // BenchmarkPutTenants is syncbench's commits row without HTTP: 32 writers PUT new
 // 4 KiB files spread over 100 tenants against the same writers into one tenant, ABBA
 // halves. It reports each side's files/s, CPU time per PUT (getrusage of the whole
-// process) and flushes per PUT, and the ratio many/one of files/s. Each side's
+// process), flushes per PUT and SQL statements per PUT (those the index's batch
+// transactions run, BEGIN and COMMIT aside), and the ratio many/one of files/s. Each side's
 // goroutines carry the profiler label side=m (many tenants) or side=o (one), so a CPU
 // profile splits by side with -tagfocus. Run with
 //
@@ -48,6 +49,12 @@ func BenchmarkPutTenants(b *testing.B) {
 		syncs             int64
 		n                 int
 		rounds, reqs, wal int64
+		stmts             int64
+	}
+	// The SQL statements the index's batches run (tenants/sqlite.Store).
+	stmts := func() int64 { return 0 }
+	if c, ok := e.reg.index.(interface{ BatchStatements() int64 }); ok {
+		stmts = c.BatchStatements
 	}
 	run := func(s *side, from, to int) {
 		var next atomic.Int64
@@ -55,6 +62,7 @@ func BenchmarkPutTenants(b *testing.B) {
 		var wg sync.WaitGroup
 		c0, f0, t0 := cpuTime(), fsys.SyncCount(), time.Now()
 		r0, q0, w0 := fsys.FlushStats()
+		st0 := stmts()
 		for range writers {
 			wg.Go(func() {
 				pprof.Do(ctx, pprof.Labels("side", s.name), func(ctx context.Context) {
@@ -81,6 +89,7 @@ func BenchmarkPutTenants(b *testing.B) {
 		s.n += to - from
 		r1, q1, w1 := fsys.FlushStats()
 		s.rounds, s.reqs, s.wal = s.rounds+r1-r0, s.reqs+q1-q0, s.wal+w1-w0
+		s.stmts += stmts() - st0
 	}
 	many := &side{name: "m", space: func(i int) *Space { return spaces[i%ntenants] }}
 	one := &side{name: "o", space: func(int) *Space { return spaces[0] }}
@@ -98,6 +107,7 @@ func BenchmarkPutTenants(b *testing.B) {
 		b.ReportMetric(float64(s.rounds)/float64(s.n), s.name+"-rounds/op")
 		b.ReportMetric(float64(s.reqs)/float64(max(s.rounds, 1)), s.name+"-reqs/round")
 		b.ReportMetric(float64(s.wal)/float64(s.n), s.name+"-wal/op")
+		b.ReportMetric(float64(s.stmts)/float64(s.n), s.name+"-stmts/op")
 	}
 	b.ReportMetric(float64(many.n)/many.t.Seconds()/(float64(one.n)/one.t.Seconds()), "x-files/s")
 }

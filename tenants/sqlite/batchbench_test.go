@@ -19,8 +19,9 @@ import (
 // BenchmarkWriteTenants is the SQL half of the commits row: 32 writers each commit
 // one new file (a change-log row and an entry) per Write, spread over 100 tenants
 // against all into one tenant, in ABBA halves. It reports the CPU time per write
-// (getrusage of the process) and the writes per transaction of each side; each
-// side's goroutines carry the profiler label side=m or side=o:
+// (getrusage of the process), the writes per transaction and the statements per
+// write (BEGIN and COMMIT aside) of each side; each side's goroutines carry the
+// profiler label side=m or side=o:
 //
 //	go test -run XXX -bench WriteTenants -benchtime 8000x ./tenants/sqlite/
 func BenchmarkWriteTenants(b *testing.B) {
@@ -48,12 +49,13 @@ func BenchmarkWriteTenants(b *testing.B) {
 		tenant func(i int) string
 		cpu, t time.Duration
 		n, txs int64
+		stmts  int64
 	}
 	run := func(s *side, from, to int) {
 		var next atomic.Int64
 		next.Store(int64(from))
 		var wg sync.WaitGroup
-		c0, b0, t0 := cpu(), st.Batches(), time.Now()
+		c0, b0, s0, t0 := cpu(), st.Batches(), st.BatchStatements(), time.Now()
 		for range writers {
 			wg.Go(func() {
 				pprof.Do(ctx, pprof.Labels("side", s.name), func(ctx context.Context) {
@@ -85,6 +87,7 @@ func BenchmarkWriteTenants(b *testing.B) {
 		s.t += time.Since(t0)
 		s.cpu += cpu() - c0
 		s.txs += st.Batches() - b0
+		s.stmts += st.BatchStatements() - s0
 		s.n += int64(to - from)
 	}
 	many := &side{name: "m", tenant: func(i int) string { return ids[i%ntenants] }}
@@ -100,6 +103,7 @@ func BenchmarkWriteTenants(b *testing.B) {
 		b.ReportMetric(float64(s.cpu.Microseconds())/float64(s.n), s.name+"-cpu-µs/op")
 		b.ReportMetric(float64(s.n)/float64(s.txs), s.name+"-writes/tx")
 		b.ReportMetric(float64(s.n)/s.t.Seconds(), s.name+"-writes/s")
+		b.ReportMetric(float64(s.stmts)/float64(s.n), s.name+"-stmts/op")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"sync"
+	"sync/atomic"
 )
 
 // Prepared statements.
@@ -72,6 +73,7 @@ func (c *stmtCache) close() {
 type Q struct {
 	c  *stmtCache
 	tx *sql.Tx
+	n  *atomic.Int64 // counts the statements run (nil: not counted)
 }
 
 // Q returns a Q on the pool.
@@ -81,6 +83,9 @@ func (r *Store) Q() Q { return Q{c: &r.stmts} }
 func (r *Store) InTx(tx *sql.Tx) Q { return Q{c: &r.stmts, tx: tx} }
 
 func (d Q) stmt(ctx context.Context, query string) *sql.Stmt {
+	if d.n != nil {
+		d.n.Add(1)
+	}
 	st := d.c.get(ctx, query)
 	if st != nil && d.tx != nil {
 		st = d.tx.StmtContext(ctx, st)

@@ -47,16 +47,21 @@ func NewStore(ctx context.Context, db *sql.DB, logger *slog.Logger) (*Store, err
 func (r *Store) DB() *sql.DB { return r.db }
 
 // batch runs fn in a write transaction shared with the other writes queued meanwhile
-// (in a savepoint of its own), on the batch connection (txbatch.go), and returns once
-// that transaction committed (nil) or fn's changes were rolled back (fn's error, or
-// the commit's). Only Write calls it: the batch connection checks no foreign keys,
-// and Write is what makes sure the tenant exists.
-func (r *Store) batch(ctx context.Context, along func(), fn func(tx *sql.Tx) error) error {
+// (in a savepoint of its own if it changes data itself, else through the batch's
+// stage: stage.go), on the batch connection (txbatch.go), and returns once that
+// transaction committed (nil) or fn's changes were rolled back (fn's error, or the
+// batch's). Only Write calls it: the batch connection checks no foreign keys, and
+// Write is what makes sure the tenant exists.
+func (r *Store) batch(ctx context.Context, along func(), fn func(j *jobTx) error) error {
 	return r.txb.run(ctx, along, fn)
 }
 
 // Batches returns how many batch transactions have begun (for tests and profiling).
 func (r *Store) Batches() int64 { return r.txb.batches.Load() }
+
+// BatchStatements returns how many statements the batch transactions have run, BEGIN
+// and COMMIT aside (for tests and profiling).
+func (r *Store) BatchStatements() int64 { return r.txb.stmtsRun.Load() }
 
 // LockWrites takes this process's write lock, for a write outside Batch; the caller
 // calls unlock when done.

@@ -18,10 +18,18 @@ import (
 // the previous commit was in progress. This is the registry-wide half of the group
 // commit; the per-tenant half (tenants/commit.go) batches the uploads of one tenant.
 //
-// Each job runs inside its own SAVEPOINT, so a job that fails (or panics) is rolled
-// back alone and the others still commit. A failed COMMIT fails every job of the
-// batch. Jobs of one tenant never share a batch out of order: a space's writes are
-// serialised by its commit section, and each waits for its own result.
+// A job that runs a statement of its own that changes data (a RemoveTree, a
+// MoveTree, a version, undo rows) runs inside its own SAVEPOINT, opened just before
+// that statement, so a job that fails (or panics) is rolled back alone and the others
+// still commit. A job that only appends change-log rows and puts entries (a plain
+// upload) runs no such statement: when it succeeds, its queued rows and its head
+// row's update go to the batch's stage, which writes those of every such job of the
+// batch by one multi-row statement per table (and one head UPDATE) before COMMIT; one
+// that fails just drops its rows (stage.go). A failed COMMIT, or a failure of the
+// stage's statements (a broken database, or a kept head row that is wrong), fails
+// every job of the batch. A lone job runs without a savepoint. Jobs of one tenant
+// never share a batch out of order: a space's writes are serialised by its commit
+// section, and each waits for its own result.
 //
 // A write may bring work to run beside its transaction (index.WriteOptions.Alongside:
 // the group commit's directory flush). The leader starts the Alongside work of all the
@@ -73,6 +81,7 @@ type txBatcher struct {
 	closed  bool               // the Store is closed: batches run on the pool
 	version uint32             // the data version after the last commit (dataVersion)
 	heads   map[string]headRow // tenant id → its head row as conn's transaction sees it
+	stage   stage              // the batch's staged rows (stage.go)
 
 	mu      sync.Mutex
 	pending []*txJob
@@ -82,7 +91,8 @@ type txBatcher struct {
 	// it, one at a time.
 	along sync.WaitGroup
 
-	batches atomic.Int64 // transactions begun, for tests and profiling
+	batches  atomic.Int64 // transactions begun, for tests and profiling
+	stmtsRun atomic.Int64 // statements run in the batches' transactions (BEGIN and COMMIT aside), likewise
 }
 
 // batchCacheKiB is the page cache of the batch connection (SQLite's default is 2,000
@@ -100,10 +110,16 @@ const batchCacheKiB = 8 << 10
 const batchAutoCheckpoint = 3000
 
 // batchPragmas set up the batch connection when it is taken from the pool: its page
-// cache, its checkpoint interval, and no foreign-key checks (see txBatcher).
+// cache, its checkpoint interval, no foreign-key checks (see txBatcher), and temporary
+// files in memory. The last is for the statement journal: a multi-row INSERT that
+// may abort (the stage's, over many tenants) copies each page it first changes into
+// it, and SQLite spills that journal to a temporary file beyond 64 KiB (16 pages),
+// a write() a page; in memory it never spills (docs/BENCHMARKS.md, "Commits: session
+// 20"). Only the batches' statements run on this connection, so nothing else grows
+// its temporary storage.
 var batchPragmas = `PRAGMA cache_size = ` + strconv.Itoa(-batchCacheKiB) +
 	`; PRAGMA wal_autocheckpoint = ` + strconv.Itoa(batchAutoCheckpoint) +
-	`; PRAGMA foreign_keys = OFF`
+	`; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY`
 
 // headRow is a tenant's head row: its epoch and last seq.
 type headRow struct {
@@ -113,7 +129,7 @@ type headRow struct {
 
 // txJob is one write waiting for a batch.
 type txJob struct {
-	fn    func(tx *sql.Tx) error
+	fn    func(j *jobTx) error
 	along func() // index.WriteOptions.Alongside (nil: none)
 	err   error
 	wake  chan bool // true: lead the next batch; false: done (err set)
@@ -127,7 +143,7 @@ type txJob struct {
 // meanwhile and wakes the others with their results. A job committed by another's
 // batch returns at once, without waiting for the write lock (which the next batch,
 // and its WAL flush, may be holding).
-func (b *txBatcher) run(ctx context.Context, along func(), fn func(tx *sql.Tx) error) error {
+func (b *txBatcher) run(ctx context.Context, along func(), fn func(j *jobTx) error) error {
 	j := &txJob{fn: fn, along: along, wake: make(chan bool, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, j)
@@ -220,32 +236,30 @@ func (b *txBatcher) commit(ctx context.Context, batch []*txJob) {
 	finish(err)
 }
 
-// runJobs runs the batch's jobs in tx, each in a savepoint of its own unless it is
-// alone, and returns how many succeeded. An error means tx cannot commit.
+// runJobs runs the batch's jobs in tx, then writes what they left to the batch's
+// stage, and returns how many jobs succeeded. A job opens a savepoint of its own
+// only before a statement of its own that changes data (never when it is alone);
+// see stage.go. An error means tx cannot commit.
 func (b *txBatcher) runJobs(ctx context.Context, tx *sql.Tx, batch []*txJob) (ok int, err error) {
-	if len(batch) == 1 {
-		if batch[0].err = runJob(batch[0].fn, tx); batch[0].err != nil {
-			return 0, nil
-		}
-		return 1, nil
-	}
-	q := Q{c: b.stmts, tx: tx}
+	b.stage.reset()
+	q := Q{c: b.stmts, tx: tx, n: &b.stmtsRun}
 	for _, j := range batch {
-		if _, err := q.ExecContext(ctx, "SAVEPOINT job"); err != nil {
+		jt := &jobTx{b: b, tx: tx, q: q, st: &b.stage, alone: len(batch) == 1}
+		j.err = runJob(j.fn, jt)
+		if b.stage.err != nil {
+			return 0, b.stage.err
+		}
+		if err := jt.end(ctx, j.err); err != nil {
 			return 0, err
 		}
-		if j.err = runJob(j.fn, tx); j.err != nil {
-			if _, err := q.ExecContext(ctx, "ROLLBACK TO job"); err != nil {
-				return 0, err
-			}
-		} else {
+		if j.err == nil {
 			ok++
 		}
-		if _, err := q.ExecContext(ctx, "RELEASE job"); err != nil {
-			return 0, err
-		}
 	}
-	return ok, nil
+	if ok == 0 {
+		return 0, nil
+	}
+	return ok, b.stage.flush(ctx, q)
 }
 
 // begin begins a batch's transaction on the batch connection, and forgets the kept
@@ -347,11 +361,11 @@ func (b *txBatcher) keepHead(id string, h headRow) {
 func (b *txBatcher) forgetHead(id string) { delete(b.heads, id) }
 
 // runJob runs fn, turning a panic into its error.
-func runJob(fn func(tx *sql.Tx) error, tx *sql.Tx) (err error) {
+func runJob(fn func(j *jobTx) error, j *jobTx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("commit: panic: %v", p)
 		}
 	}()
-	return fn(tx)
+	return fn(j)
 }

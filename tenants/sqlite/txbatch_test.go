@@ -23,9 +23,13 @@ func newBatcher(t *testing.T) (*txBatcher, *sql.DB) {
 	return &txBatcher{db: db, wmu: &sync.Mutex{}, stmts: &stmtCache{db: db}}, db
 }
 
-func insert(k string) func(tx *sql.Tx) error {
-	return func(tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT INTO t (k) VALUES (?)`, k)
+// insert is a job that inserts k by a statement of its own (in its savepoint).
+func insert(k string) func(j *jobTx) error {
+	return func(j *jobTx) error {
+		if err := j.change(context.Background()); err != nil {
+			return err
+		}
+		_, err := j.tx.Exec(`INSERT INTO t (k) VALUES (?)`, k)
 		return err
 	}
 }
@@ -58,17 +62,17 @@ func TestTxBatcher(t *testing.T) {
 	before := b.batches.Load()
 
 	errBoom := errors.New("boom")
-	jobs := map[string]func(tx *sql.Tx) error{
+	jobs := map[string]func(j *jobTx) error{
 		"a": insert("a"),
 		"b": insert("b"),
-		"fails": func(tx *sql.Tx) error {
-			if err := insert("fails")(tx); err != nil {
+		"fails": func(j *jobTx) error {
+			if err := insert("fails")(j); err != nil {
 				return err
 			}
 			return errBoom
 		},
-		"panics": func(tx *sql.Tx) error {
-			insert("panics")(tx)
+		"panics": func(j *jobTx) error {
+			insert("panics")(j)
 			panic("bad job")
 		},
 		"dup": insert("dup"), // unique constraint
@@ -118,7 +122,7 @@ func TestTxBatcher(t *testing.T) {
 	}
 
 	// A lone failing job leaves nothing behind either.
-	if err := b.run(ctx, nil, func(tx *sql.Tx) error { insert("lone")(tx); return errBoom }); !errors.Is(err, errBoom) {
+	if err := b.run(ctx, nil, func(j *jobTx) error { insert("lone")(j); return errBoom }); !errors.Is(err, errBoom) {
 		t.Fatal(err)
 	}
 	if rows(t, db)["lone"] {
@@ -139,7 +143,7 @@ func TestBatchConnDiscarded(t *testing.T) {
 		return on, err
 	}
 	var inBatch int
-	if err := b.run(ctx, nil, func(tx *sql.Tx) (err error) { inBatch, err = fkIn(tx); return err }); err != nil {
+	if err := b.run(ctx, nil, func(j *jobTx) (err error) { inBatch, err = fkIn(j.tx); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if inBatch != 0 {
@@ -154,7 +158,7 @@ func TestBatchConnDiscarded(t *testing.T) {
 		t.Fatalf("foreign_keys on the pool after the batches' connection was released = %d, want 1", onPool)
 	}
 	// After close, batches run on the pool, with its checks.
-	if err := b.run(ctx, nil, func(tx *sql.Tx) (err error) { inBatch, err = fkIn(tx); return err }); err != nil {
+	if err := b.run(ctx, nil, func(j *jobTx) (err error) { inBatch, err = fkIn(j.tx); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if inBatch != 1 {
@@ -187,11 +191,11 @@ func TestTxBatcherAlongside(t *testing.T) {
 	}
 	jobs := []struct {
 		name string
-		fn   func(tx *sql.Tx) error
+		fn   func(j *jobTx) error
 	}{
 		{"a", insert("a")},
-		{"fails", func(*sql.Tx) error { return errBoom }},
-		{"panics", func(*sql.Tx) error { panic("bad job") }},
+		{"fails", func(*jobTx) error { return errBoom }},
+		{"panics", func(*jobTx) error { panic("bad job") }},
 	}
 	// First batch: three jobs queued behind a commit "in progress"; their Alongside
 	// work is held until released.

@@ -19,52 +19,77 @@ var _ index.Writer = (*Store)(nil)
 // (txbatch.go), and sets the tenant's head_seq to the last appended seq before the
 // batch commits. The head row is read from the batcher's kept heads when it has it
 // (no other connection committed since); the UPDATE still checks that the row holds
-// what was read, so a kept head that were wrong would fail the write, not fork the log.
+// what was read, so a kept head that were wrong would fail the write (or its batch),
+// not fork the log. A write that only appends and puts entries runs no statement of
+// its own: its rows and head update go to the batch's stage (stage.go).
 func (r *Store) Write(ctx context.Context, tenantID string, o index.WriteOptions, fn func(index.Tx) error) error {
-	return r.batch(ctx, o.Alongside, func(tx *sql.Tx) (err error) {
+	return r.batch(ctx, o.Alongside, func(j *jobTx) (err error) {
 		defer func() {
 			if err != nil {
 				r.txb.forgetHead(tenantID)
 			}
 		}()
-		w := &writeTx{ctx: ctx, q: r.InTx(tx), tid: tenantID, keepUndo: o.KeepUndo, changes: changeRows, entries: entryRows}
-		if h, ok := r.txb.cachedHead(tenantID); ok {
-			w.epoch, w.seq = h.epoch, h.seq
-		} else {
-			err := w.q.QueryRowContext(ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, tenantID).Scan(&w.epoch, &w.seq)
-			if errors.Is(err, sql.ErrNoRows) {
-				return index.ErrNoTenant
-			}
-			if err != nil {
-				return err
-			}
+		w := &writeTx{ctx: ctx, job: j, q: j.q, tid: tenantID, keepUndo: o.KeepUndo, changes: changeRows, entries: entryRows}
+		if err := w.readHead(); err != nil {
+			return err
 		}
 		w.base = w.seq
 		if err := fn(w); err != nil {
 			return err
 		}
-		if err := w.flush(); err != nil {
+		if err := w.finish(); err != nil {
 			return err
-		}
-		if w.seq != w.base {
-			res, err := w.q.ExecContext(ctx, `UPDATE tenants SET head_seq = ? WHERE id = ? AND epoch = ? AND head_seq = ?`,
-				w.seq, tenantID, w.epoch, w.base)
-			if err != nil {
-				return err
-			}
-			if n, err := res.RowsAffected(); err != nil || n != 1 {
-				return fmt.Errorf("sqlite: head row of tenant %s is no longer %s/%d (%d rows, %v)", tenantID, w.epoch, w.base, n, err)
-			}
 		}
 		r.txb.keepHead(tenantID, headRow{w.epoch, w.seq})
 		return nil
 	})
 }
 
+// readHead reads the tenant's head row, or takes the one the batcher kept.
+func (w *writeTx) readHead() error {
+	if h, ok := w.job.b.cachedHead(w.tid); ok {
+		w.epoch, w.seq = h.epoch, h.seq
+		return nil
+	}
+	if err := w.job.readHead(w.ctx, w.tid); err != nil {
+		return err
+	}
+	err := w.q.QueryRowContext(w.ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, w.tid).Scan(&w.epoch, &w.seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return index.ErrNoTenant
+	}
+	return err
+}
+
+// finish hands the queued rows and the head update to the batch's stage, or, if the
+// write ran statements of its own, inserts the rows and moves the head row itself.
+func (w *writeTx) finish() error {
+	if !w.job.own {
+		w.job.stage(&w.changes, &w.entries, stagedHead{w.tid, w.epoch, w.base, w.seq})
+		return nil
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if w.seq == w.base {
+		return nil
+	}
+	res, err := w.q.ExecContext(w.ctx, `UPDATE tenants SET head_seq = ? WHERE id = ? AND epoch = ? AND head_seq = ?`,
+		w.seq, w.tid, w.epoch, w.base)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("sqlite: head row of tenant %s is no longer %s/%d (%d rows, %v)", w.tid, w.epoch, w.base, n, err)
+	}
+	return nil
+}
+
 // writeTx is index.Tx on SQLite.
 type writeTx struct {
 	ctx      context.Context
-	q        Q
+	job      *jobTx // its job in the batch
+	q        Q      // the job's: in the batch's transaction, counted
 	tid      string
 	epoch    string
 	seq      int64
@@ -93,7 +118,7 @@ func (w *writeTx) Append(ev protocol.Event, metaSeq int64, at time.Time) error {
 
 func (w *writeTx) PutEntry(m protocol.Metadata) error {
 	if w.keepUndo {
-		if err := w.flush(); err != nil {
+		if err := w.flush(); err != nil { // readies the savepoint too
 			return err
 		}
 		if err := w.undoRows(`fold = ?`, pathrule.FoldKey(m.Path)); err != nil {
@@ -120,9 +145,13 @@ var (
 			size = excluded.size, hash = excluded.hash, modified = excluded.modified, seq = excluded.seq`)
 )
 
-// flush inserts the queued change-log and entry rows: every other statement of the
-// transaction, and its end, runs after it.
+// flush readies the job for statements that change data (jobTx.change: the batch's
+// stage is flushed, the job's savepoint opened) and inserts the queued change-log and
+// entry rows: every other statement of the transaction, and its end, runs after it.
 func (w *writeTx) flush() error {
+	if err := w.job.change(w.ctx); err != nil {
+		return err
+	}
 	if err := w.changes.flush(w.ctx, w.q); err != nil {
 		return err
 	}
