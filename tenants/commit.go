@@ -61,6 +61,7 @@ type groupCommit struct {
 
 	receiving atomic.Int64  // small uploads between their first check and their queueing
 	arrived   chan struct{} // wakes a gathering leader when it may stop waiting (buffered 1)
+	all       *receivers    // the registry's count, which receiving is part of (gather.go)
 }
 
 // doneReceiving takes a small upload off the receiving count (queued: it joined the
@@ -69,6 +70,7 @@ type groupCommit struct {
 // batch. Arrivals that end nothing wake nobody (a context switch each on a busy
 // machine).
 func (g *groupCommit) doneReceiving(queued int) {
+	g.all.done()
 	if g.receiving.Add(-1) == 0 || queued >= maxBatch {
 		g.wakeGatherer()
 	}
@@ -470,7 +472,7 @@ func (s *committer) commitApplied(b *batch, along func()) (*wtx, error) {
 		adds += a.adds
 	}
 	ctx := context.WithoutCancel(b.done[0].r.ctx)
-	return s.cm.commitTxAlong(ctx, Source{}, along, func(w *wtx) error {
+	return s.cm.commitTxAlong(ctx, Source{}, along, s.reg.recv.gather, func(w *wtx) error {
 		w.releaseUsed, w.releaseEntries = grow, adds
 		for _, a := range b.done {
 			r := a.r

@@ -1,6 +1,14 @@
 package tenants
 
-import "testing"
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
 
 // TestGatherWakes: a gathering leader is woken only when its wait can end: the last
 // upload being received arrived or failed, or a full batch is queued.
@@ -13,7 +21,7 @@ func TestGatherWakes(t *testing.T) {
 			return false
 		}
 	}
-	g := &groupCommit{arrived: make(chan struct{}, 1)}
+	g := &groupCommit{arrived: make(chan struct{}, 1), all: newReceivers()}
 	g.receiving.Add(3)
 	g.doneReceiving(1)
 	if woken(g) {
@@ -27,4 +35,82 @@ func TestGatherWakes(t *testing.T) {
 	if !woken(g) || g.receiving.Load() != 0 {
 		t.Fatal("not woken when nothing is received any more")
 	}
+}
+
+// TestIndexLeaderGathersOtherTenants: the upload that leads the index's batch waits
+// for the small uploads of other tenants still being received, so that they share
+// its transaction (gather.go). Without the wait it commits at once, alone.
+func TestIndexLeaderGathersOtherTenants(t *testing.T) {
+	e := newSingleEnv(t, Limits{}, Options{})
+	e.reg.recv.max = time.Minute // the wait ends only when the others arrive
+	ctx := context.Background()
+	const others = 4
+	pipes := make([]*io.PipeWriter, others)
+	var wg sync.WaitGroup
+	for i := range pipes {
+		name := fmt.Sprintf("g%d", i)
+		if _, err := e.reg.Create(ctx, name, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		sp, err := e.reg.Space(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr, pw := io.Pipe()
+		pipes[i] = pw
+		wg.Go(func() {
+			if _, _, err := sp.Put(ctx, "f.bin", pr, PutOptions{Size: 4}); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		})
+	}
+	waitFor(t, 10*time.Second, "the other tenants' uploads being received", func() bool { return e.reg.recv.n.Load() == others })
+
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := e.sp.Put(ctx, "lead.bin", strings.NewReader("lead"), PutOptions{Size: 4})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the leader's upload returned (%v) while %d small uploads of other tenants were being received", err, others)
+	case <-time.After(200 * time.Millisecond):
+	}
+	for _, pw := range pipes {
+		if _, err := pw.Write([]byte("data")); err != nil {
+			t.Fatal(err)
+		}
+		pw.Close()
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+}
+
+// TestReceiversGather: gather returns at once with nothing being received, when the
+// last upload being received arrives, and after its longest wait otherwise.
+func TestReceiversGather(t *testing.T) {
+	c := newReceivers()
+	c.gather() // nothing received: no wait
+
+	c.max = time.Minute
+	c.add()
+	c.add()
+	var arrived sync.WaitGroup
+	returned := make(chan struct{})
+	go func() { c.gather(); close(returned) }()
+	c.done()
+	select {
+	case <-returned:
+		t.Fatal("gather returned with an upload still being received")
+	case <-time.After(100 * time.Millisecond):
+	}
+	arrived.Go(c.done)
+	<-returned
+	arrived.Wait()
+
+	c.max = time.Millisecond
+	c.add() // never arrives: the wait ends at max
+	c.gather()
 }

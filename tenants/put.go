@@ -60,6 +60,7 @@ func (s *Space) Put(ctx context.Context, path string, body io.Reader, o PutOptio
 	small := o.Size >= 0 && o.Size <= gatherMaxSize
 	if small {
 		s.gc.receiving.Add(1)
+		s.reg.recv.add()
 	}
 	u, err := s.cm.receive(ctx, body, o, replaced)
 	if err != nil {

@@ -92,6 +92,8 @@ type Registry struct {
 	chunks    chunkSweeper   // the sweep of unused chunk lists (chunks.go), Run's own
 	reserver  index.Reserver // nil: reservations in memory only (reserve.go)
 
+	recv *receivers // small uploads being received in every space (gather.go)
+
 	commits, commitNanos atomic.Int64 // index write transactions of commits (Stats)
 
 	// startCheckHook, when set (tests), is called by a watcher before the full scan
@@ -160,6 +162,7 @@ func Open(ctx context.Context, deps Deps, limits Limits, logger *slog.Logger) (*
 		cache:  map[string]Tenant{},
 		spaces: map[string]*slot{},
 		bus:    deps.Bus,
+		recv:   newReceivers(),
 	}
 	r.inProcess = isInProcess(deps.Bus)
 	if r.leader = deps.Leader; r.leader == nil {

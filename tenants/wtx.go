@@ -45,11 +45,12 @@ func (s *committer) write(ctx context.Context, src Source, fn func(w *wtx) error
 // in-memory head, the counters and the bus notice are left to publish, which the
 // caller must call next (still holding s.mu) unless it returns an error.
 func (s *committer) commitTx(ctx context.Context, src Source, fn func(w *wtx) error) (*wtx, error) {
-	return s.commitTxAlong(ctx, src, nil, fn)
+	return s.commitTxAlong(ctx, src, nil, nil, fn)
 }
 
-// commitTxAlong is commitTx with index.WriteOptions.Alongside set to along (nil: none).
-func (s *committer) commitTxAlong(ctx context.Context, src Source, along func(), fn func(w *wtx) error) (*wtx, error) {
+// commitTxAlong is commitTx with index.WriteOptions.Alongside and Gather set to along
+// and gather (nil: none).
+func (s *committer) commitTxAlong(ctx context.Context, src Source, along, gather func(), fn func(w *wtx) error) (*wtx, error) {
 	if s.isClosed() {
 		if along != nil {
 			go along() // Alongside runs exactly once, whatever happens
@@ -65,7 +66,7 @@ func (s *committer) commitTxAlong(ctx context.Context, src Source, along func(),
 	// Undo rows are kept while a listing is open (snapshot.go). The caller holds s.mu,
 	// which beginSnapshot's caller holds shared, so the answer cannot change during
 	// the write from false to true for a snapshot the write precedes.
-	o := index.WriteOptions{KeepUndo: s.snapCount.Load() > 0, Alongside: along}
+	o := index.WriteOptions{KeepUndo: s.snapCount.Load() > 0, Alongside: along, Gather: gather}
 	if o.KeepUndo {
 		s.undoDirty.Store(true)
 	}

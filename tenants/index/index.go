@@ -33,6 +33,14 @@ type WriteOptions struct {
 	// share one (fsys.Flusher), and begins its next batch only when they have all
 	// returned. Alongside must not wait for a write of the index.
 	Alongside func()
+
+	// Gather, if set, waits (briefly, bounded) for writes that are about to arrive:
+	// an index that shares transactions between writes calls the Gather of the write
+	// that leads a batch just before it takes the batch, so that those writes join it
+	// instead of paying for a durable commit of their own just after it (the
+	// registry-wide half of the group commit's gathering, tenants/gather.go). An index
+	// that shares nothing ignores it. Gather must not wait for a write of the index.
+	Gather func()
 }
 
 // Writer runs write transactions of one tenant's index.

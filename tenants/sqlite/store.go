@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"log/slog"
 	"sync"
+
+	"github.com/syncspace/syncspace/tenants/index"
 )
 
 // Store is the tenants' tables in one database: their schema, the prepared statements
@@ -52,8 +54,8 @@ func (r *Store) DB() *sql.DB { return r.db }
 // transaction committed (nil) or fn's changes were rolled back (fn's error, or the
 // batch's). Only Write calls it: the batch connection checks no foreign keys, and
 // Write is what makes sure the tenant exists.
-func (r *Store) batch(ctx context.Context, along func(), fn func(j *jobTx) error) error {
-	return r.txb.run(ctx, along, fn)
+func (r *Store) batch(ctx context.Context, o index.WriteOptions, fn func(j *jobTx) error) error {
+	return r.txb.run(ctx, o, fn)
 }
 
 // Batches returns how many batch transactions have begun (for tests and profiling).

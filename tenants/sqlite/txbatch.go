@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/syncspace/syncspace/sync/fsys"
+	"github.com/syncspace/syncspace/tenants/index"
 )
 
 // txBatcher runs the SQL parts of concurrent space writes, of any tenants, in shared
@@ -129,10 +130,11 @@ type headRow struct {
 
 // txJob is one write waiting for a batch.
 type txJob struct {
-	fn    func(j *jobTx) error
-	along func() // index.WriteOptions.Alongside (nil: none)
-	err   error
-	wake  chan bool // true: lead the next batch; false: done (err set)
+	fn     func(j *jobTx) error
+	along  func() // index.WriteOptions.Alongside (nil: none)
+	gather func() // index.WriteOptions.Gather (nil: none)
+	err    error
+	wake   chan bool // true: lead the next batch; false: done (err set)
 }
 
 // run queues fn and returns once a batch holding it has committed (nil) or fn's
@@ -143,8 +145,8 @@ type txJob struct {
 // meanwhile and wakes the others with their results. A job committed by another's
 // batch returns at once, without waiting for the write lock (which the next batch,
 // and its WAL flush, may be holding).
-func (b *txBatcher) run(ctx context.Context, along func(), fn func(j *jobTx) error) error {
-	j := &txJob{fn: fn, along: along, wake: make(chan bool, 1)}
+func (b *txBatcher) run(ctx context.Context, o index.WriteOptions, fn func(j *jobTx) error) error {
+	j := &txJob{fn: fn, along: o.Alongside, gather: o.Gather, wake: make(chan bool, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, j)
 	if b.leading {
@@ -160,6 +162,10 @@ func (b *txBatcher) run(ctx context.Context, along func(), fn func(j *jobTx) err
 	// The previous batch's Alongside work (its writes' directory flushes) first:
 	// writes queued meanwhile join this batch (see txBatcher).
 	b.along.Wait()
+	// Then the writes about to arrive (index.WriteOptions.Gather).
+	if j.gather != nil {
+		j.gather()
+	}
 	b.wmu.Lock()
 	b.mu.Lock()
 	batch := b.pending

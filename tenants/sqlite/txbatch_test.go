@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/syncspace/syncspace/tenants/index"
 )
 
 func newBatcher(t *testing.T) (*txBatcher, *sql.DB) {
@@ -56,7 +58,7 @@ func rows(t *testing.T, db *sql.DB) map[string]bool {
 func TestTxBatcher(t *testing.T) {
 	b, db := newBatcher(t)
 	ctx := context.Background()
-	if err := b.run(ctx, nil, insert("dup")); err != nil {
+	if err := b.run(ctx, index.WriteOptions{}, insert("dup")); err != nil {
 		t.Fatal(err)
 	}
 	before := b.batches.Load()
@@ -86,7 +88,7 @@ func TestTxBatcher(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := b.run(ctx, nil, fn)
+			err := b.run(ctx, index.WriteOptions{}, fn)
 			mu.Lock()
 			errs[name] = err
 			mu.Unlock()
@@ -122,7 +124,7 @@ func TestTxBatcher(t *testing.T) {
 	}
 
 	// A lone failing job leaves nothing behind either.
-	if err := b.run(ctx, nil, func(j *jobTx) error { insert("lone")(j); return errBoom }); !errors.Is(err, errBoom) {
+	if err := b.run(ctx, index.WriteOptions{}, func(j *jobTx) error { insert("lone")(j); return errBoom }); !errors.Is(err, errBoom) {
 		t.Fatal(err)
 	}
 	if rows(t, db)["lone"] {
@@ -143,7 +145,7 @@ func TestBatchConnDiscarded(t *testing.T) {
 		return on, err
 	}
 	var inBatch int
-	if err := b.run(ctx, nil, func(j *jobTx) (err error) { inBatch, err = fkIn(j.tx); return err }); err != nil {
+	if err := b.run(ctx, index.WriteOptions{}, func(j *jobTx) (err error) { inBatch, err = fkIn(j.tx); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if inBatch != 0 {
@@ -158,7 +160,7 @@ func TestBatchConnDiscarded(t *testing.T) {
 		t.Fatalf("foreign_keys on the pool after the batches' connection was released = %d, want 1", onPool)
 	}
 	// After close, batches run on the pool, with its checks.
-	if err := b.run(ctx, nil, func(j *jobTx) (err error) { inBatch, err = fkIn(j.tx); return err }); err != nil {
+	if err := b.run(ctx, index.WriteOptions{}, func(j *jobTx) (err error) { inBatch, err = fkIn(j.tx); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if inBatch != 1 {
@@ -204,7 +206,7 @@ func TestTxBatcherAlongside(t *testing.T) {
 	errs := make([]error, len(jobs))
 	for i, j := range jobs {
 		wg.Go(func() {
-			errs[i] = b.run(ctx, along(j.name, true), j.fn)
+			errs[i] = b.run(ctx, index.WriteOptions{Alongside: along(j.name, true)}, j.fn)
 		})
 	}
 	waitPending(t, b, len(jobs))
@@ -219,7 +221,7 @@ func TestTxBatcherAlongside(t *testing.T) {
 	var ran sync.WaitGroup
 	second := make([]error, 2)
 	for i, k := range []string{"b", "c"} {
-		ran.Go(func() { second[i] = b.run(ctx, along(k, false), insert(k)) })
+		ran.Go(func() { second[i] = b.run(ctx, index.WriteOptions{Alongside: along(k, false)}, insert(k)) })
 	}
 	waitPending(t, b, 2) // both queued: the leader has not taken its batch
 	time.Sleep(50 * time.Millisecond)

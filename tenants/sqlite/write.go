@@ -23,7 +23,7 @@ var _ index.Writer = (*Store)(nil)
 // not fork the log. A write that only appends and puts entries runs no statement of
 // its own: its rows and head update go to the batch's stage (stage.go).
 func (r *Store) Write(ctx context.Context, tenantID string, o index.WriteOptions, fn func(index.Tx) error) error {
-	return r.batch(ctx, o.Alongside, func(j *jobTx) (err error) {
+	return r.batch(ctx, o, func(j *jobTx) (err error) {
 		defer func() {
 			if err != nil {
 				r.txb.forgetHead(tenantID)

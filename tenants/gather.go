@@ -1,0 +1,67 @@
+package tenants
+
+import (
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// Gathering across tenants.
+//
+// A space's group commit (commit.go) lets its leader wait for the tenant's small
+// uploads that are still being received, so that one tenant's concurrent uploads
+// share a commit. Writes of many tenants share the index's transactions instead
+// (tenants/sqlite's batcher), and each tenant then has one upload in flight or few:
+// without a wait at that level, a batch took whatever few writes had queued while the
+// previous one ran, and the 100-tenant commits of syncbench fell, in about half the
+// runs, into a regime of batches of 2–3 writes (0.36–0.47 WAL commits a PUT against
+// 0.09 in the others), each paying a WAL flush and a directory flush round of its own
+// (docs/BENCHMARKS.md, "Commits: session 20").
+//
+// receivers counts the small uploads of every space being received right now (from
+// their first check to their joining a space's queue), and the index's batch leader
+// waits, through index.WriteOptions.Gather, at most maxGather for that count to drop
+// to zero, as a space's leader waits for its own tenant's.
+
+// receivers counts the registry's small uploads being received.
+type receivers struct {
+	n       atomic.Int64
+	arrived chan struct{} // wakes a gathering batch leader (buffered 1)
+	max     time.Duration // the longest wait (maxGather; tests set more)
+}
+
+func newReceivers() *receivers { return &receivers{arrived: make(chan struct{}, 1), max: maxGather} }
+
+// add counts one more upload being received.
+func (c *receivers) add() { c.n.Add(1) }
+
+// done takes one upload off the count, waking a gathering leader when none is left.
+func (c *receivers) done() {
+	if c.n.Add(-1) == 0 {
+		select {
+		case c.arrived <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// gather waits, at most maxGather, until no small upload of any space is being
+// received; if it waited, it then yields once, so that the uploads that just arrived
+// (each now leading its own space's batch) reach the index before the caller takes
+// its batch.
+func (c *receivers) gather() {
+	if c.n.Load() == 0 {
+		return
+	}
+	t := time.NewTimer(c.max)
+	defer t.Stop()
+	for c.n.Load() > 0 {
+		select {
+		case <-c.arrived:
+		case <-t.C:
+			runtime.Gosched()
+			return
+		}
+	}
+	runtime.Gosched()
+}
