@@ -472,7 +472,8 @@ func (s *committer) commitApplied(b *batch, along func()) (*wtx, error) {
 		adds += a.adds
 	}
 	ctx := context.WithoutCancel(b.done[0].r.ctx)
-	return s.cm.commitTxAlong(ctx, Source{}, along, s.reg.recv.gather, func(w *wtx) error {
+	gather := func() { s.reg.recv.gather(&s.gc.receiving) }
+	return s.cm.commitTxAlong(ctx, Source{}, along, gather, func(w *wtx) error {
 		w.releaseUsed, w.releaseEntries = grow, adds
 		for _, a := range b.done {
 			r := a.r

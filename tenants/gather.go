@@ -27,6 +27,7 @@ import (
 type receivers struct {
 	n       atomic.Int64
 	arrived chan struct{} // wakes a gathering batch leader (buffered 1)
+	wakeAt  atomic.Int64  // done wakes the gatherer when n falls to this (its own space's count)
 	max     time.Duration // the longest wait (maxGather; tests set more)
 }
 
@@ -35,9 +36,11 @@ func newReceivers() *receivers { return &receivers{arrived: make(chan struct{}, 
 // add counts one more upload being received.
 func (c *receivers) add() { c.n.Add(1) }
 
-// done takes one upload off the count, waking a gathering leader when none is left.
+// done takes one upload off the count, waking a gathering leader when what is left
+// may be only its own space's uploads (wakeAt); arrivals that end nothing wake
+// nobody.
 func (c *receivers) done() {
-	if c.n.Add(-1) == 0 {
+	if c.n.Add(-1) <= c.wakeAt.Load() {
 		select {
 		case c.arrived <- struct{}{}:
 		default:
@@ -45,17 +48,24 @@ func (c *receivers) done() {
 	}
 }
 
-// gather waits, at most maxGather, until no small upload of any space is being
-// received; if it waited, it then yields once, so that the uploads that just arrived
+// gather waits, at most c.max, until no small upload of another space than the
+// caller's (whose count is own) is being received: the caller's space holds its
+// commit section until the batch is over, so its own uploads cannot join the batch
+// anyway. If it waited, it then yields once, so that the uploads that just arrived
 // (each now leading its own space's batch) reach the index before the caller takes
 // its batch.
-func (c *receivers) gather() {
-	if c.n.Load() == 0 {
+func (c *receivers) gather(own *atomic.Int64) {
+	others := func() bool {
+		mine := own.Load()
+		c.wakeAt.Store(mine)
+		return c.n.Load() > mine
+	}
+	if !others() {
 		return
 	}
 	t := time.NewTimer(c.max)
 	defer t.Stop()
-	for c.n.Load() > 0 {
+	for others() {
 		select {
 		case <-c.arrived:
 		case <-t.C:

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -88,22 +89,64 @@ func TestIndexLeaderGathersOtherTenants(t *testing.T) {
 	wg.Wait()
 }
 
-// TestReceiversGather: gather returns at once with nothing being received, when the
-// last upload being received arrives, and after its longest wait otherwise.
+// TestLeaderDoesNotWaitForItsOwnTenant: uploads of the leader's own tenant being
+// received cannot join its batch (its commit section is held until the batch is
+// over), so the index's leader does not wait for them (gather.go).
+func TestLeaderDoesNotWaitForItsOwnTenant(t *testing.T) {
+	e := newSingleEnv(t, Limits{}, Options{})
+	e.reg.recv.max = time.Minute
+	ctx := context.Background()
+	pr, pw := io.Pipe()
+	held := make(chan error, 1)
+	go func() {
+		_, _, err := e.sp.Put(ctx, "held.bin", pr, PutOptions{Size: 4})
+		held <- err
+	}()
+	waitFor(t, 10*time.Second, "the held upload being received", func() bool { return e.reg.recv.n.Load() == 1 })
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := e.sp.Put(ctx, "lead.bin", strings.NewReader("lead"), PutOptions{Size: 4})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the leader waited for an upload of its own tenant")
+	}
+	if _, err := pw.Write([]byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReceiversGather: gather returns at once with nothing (or only the caller's own
+// space's uploads) being received, when the last other upload being received
+// arrives, and after its longest wait otherwise.
 func TestReceiversGather(t *testing.T) {
 	c := newReceivers()
-	c.gather() // nothing received: no wait
+	var own atomic.Int64
+	c.gather(&own) // nothing received: no wait
 
 	c.max = time.Minute
+	c.add()
+	own.Add(1)
+	c.gather(&own) // only its own: no wait
+
 	c.add()
 	c.add()
 	var arrived sync.WaitGroup
 	returned := make(chan struct{})
-	go func() { c.gather(); close(returned) }()
+	go func() { c.gather(&own); close(returned) }()
 	c.done()
 	select {
 	case <-returned:
-		t.Fatal("gather returned with an upload still being received")
+		t.Fatal("gather returned with another space's upload still being received")
 	case <-time.After(100 * time.Millisecond):
 	}
 	arrived.Go(c.done)
@@ -112,5 +155,5 @@ func TestReceiversGather(t *testing.T) {
 
 	c.max = time.Millisecond
 	c.add() // never arrives: the wait ends at max
-	c.gather()
+	c.gather(&own)
 }
