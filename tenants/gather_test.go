@@ -67,11 +67,7 @@ func TestIndexLeaderGathersOtherTenants(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "the other tenants' uploads being received", func() bool { return e.reg.recv.n.Load() == others })
 
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := e.sp.Put(ctx, "lead.bin", strings.NewReader("lead"), PutOptions{Size: 4})
-		done <- err
-	}()
+	done := putAsync(ctx, e.sp, "lead.bin", strings.NewReader("lead"))
 	select {
 	case err := <-done:
 		t.Fatalf("the leader's upload returned (%v) while %d small uploads of other tenants were being received", err, others)
@@ -89,6 +85,17 @@ func TestIndexLeaderGathersOtherTenants(t *testing.T) {
 	wg.Wait()
 }
 
+// putAsync puts a 4-byte file read from body into sp in a goroutine of its own and
+// returns where its error will be sent.
+func putAsync(ctx context.Context, sp *Space, name string, body io.Reader) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := sp.Put(ctx, name, body, PutOptions{Size: 4})
+		done <- err
+	}()
+	return done
+}
+
 // TestLeaderDoesNotWaitForItsOwnTenant: uploads of the leader's own tenant being
 // received cannot join its batch (its commit section is held until the batch is
 // over), so the index's leader does not wait for them (gather.go).
@@ -97,17 +104,9 @@ func TestLeaderDoesNotWaitForItsOwnTenant(t *testing.T) {
 	e.reg.recv.max = time.Minute
 	ctx := context.Background()
 	pr, pw := io.Pipe()
-	held := make(chan error, 1)
-	go func() {
-		_, _, err := e.sp.Put(ctx, "held.bin", pr, PutOptions{Size: 4})
-		held <- err
-	}()
+	held := putAsync(ctx, e.sp, "held.bin", pr)
 	waitFor(t, 10*time.Second, "the held upload being received", func() bool { return e.reg.recv.n.Load() == 1 })
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := e.sp.Put(ctx, "lead.bin", strings.NewReader("lead"), PutOptions{Size: 4})
-		done <- err
-	}()
+	done := putAsync(ctx, e.sp, "lead.bin", strings.NewReader("lead"))
 	select {
 	case err := <-done:
 		if err != nil {
