@@ -153,6 +153,7 @@ func updateHeads(ctx context.Context, q Q, hs []stagedHead) error {
 // jobTx is a job's handle on its batch's transaction. Jobs run one at a time, on
 // the leader's goroutine, under wmu.
 type jobTx struct {
+	ctx   context.Context // the batch's (never cancelled): for the stage and the savepoint, which other jobs' rows depend on
 	b     *txBatcher
 	tx    *sql.Tx
 	q     Q      // inside tx, counting the batch's statements
@@ -176,7 +177,8 @@ func (j *jobTx) stage(changes, entries *rowBuf, h stagedHead) {
 // change readies the transaction for a statement of the job that changes data: it
 // flushes the stage, then, the first time, opens the job's savepoint (unless the job
 // is alone). A failure here fails the batch.
-func (j *jobTx) change(ctx context.Context) error {
+func (j *jobTx) change() error {
+	ctx := j.ctx
 	if err := j.st.flush(ctx, j.q); err != nil {
 		return err
 	}
@@ -197,11 +199,11 @@ func (j *jobTx) change(ctx context.Context) error {
 // readHead readies the transaction for reading tenant id's head row: the stage is
 // flushed first if it holds an update of that row (no other row of the stage is
 // read).
-func (j *jobTx) readHead(ctx context.Context, id string) error {
+func (j *jobTx) readHead(id string) error {
 	if !j.st.holds(id) {
 		return nil
 	}
-	return j.st.flush(ctx, j.q)
+	return j.st.flush(j.ctx, j.q)
 }
 
 // end ends the job after it returned err: a job with a savepoint is released, rolled

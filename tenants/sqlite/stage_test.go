@@ -23,10 +23,15 @@ type stageWrite struct {
 	remove   string
 	fail     error
 	panics   bool
+	ctx      context.Context // nil: context.Background()
 }
 
 func (w stageWrite) run(st *Store) error {
-	return st.Write(context.Background(), w.id, index.WriteOptions{}, func(tx index.Tx) error {
+	ctx := w.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return st.Write(ctx, w.id, index.WriteOptions{}, func(tx index.Tx) error {
 		if w.remove != "" {
 			if n, _, err := tx.RemoveTree(w.remove); err != nil || n == 0 {
 				return fmt.Errorf("RemoveTree(%s): %d, %v", w.remove, n, err)
@@ -202,6 +207,26 @@ func TestStageSavepointAfterStaged(t *testing.T) {
 	wantTenant(t, st, "t0", []string{"warm", "a"}, map[string]int64{"warm": 1, "a": 10})
 	wantTenant(t, st, "t1", []string{"warm", "b", "e"}, map[string]int64{"warm": 1, "b": 11, "c": -1, "e": 14})
 	wantTenant(t, st, "t2", []string{"warm", "d"}, map[string]int64{"warm": -1, "d": 13})
+}
+
+// TestStageCancelledWrite: a write whose context is cancelled fails alone: the
+// stage's flush and its savepoint, which the other writes' rows depend on, run under
+// the batch's context, not the write's.
+func TestStageCancelledWrite(t *testing.T) {
+	st := newStageStore(t, 3)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	errs, _ := inOneBatch(t, st,
+		stageWrite{id: "t0", path: "a", size: 10},
+		stageWrite{id: "t1", path: "b", size: 11, remove: "warm", ctx: cancelled},
+		stageWrite{id: "t2", path: "c", size: 12},
+	)
+	if errs[0] != nil || errs[1] == nil || errs[2] != nil {
+		t.Fatalf("results %v", errs)
+	}
+	wantTenant(t, st, "t0", []string{"warm", "a"}, map[string]int64{"warm": 1, "a": 10})
+	wantTenant(t, st, "t1", []string{"warm"}, map[string]int64{"warm": 1, "b": -1})
+	wantTenant(t, st, "t2", []string{"warm", "c"}, map[string]int64{"warm": 1, "c": 12})
 }
 
 // TestStageSameTenant: three plain writes of one tenant in one batch, each rewriting

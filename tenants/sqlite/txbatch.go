@@ -250,7 +250,7 @@ func (b *txBatcher) runJobs(ctx context.Context, tx *sql.Tx, batch []*txJob) (ok
 	b.stage.reset()
 	q := Q{c: b.stmts, tx: tx, n: &b.stmtsRun}
 	for _, j := range batch {
-		jt := &jobTx{b: b, tx: tx, q: q, st: &b.stage, alone: len(batch) == 1}
+		jt := &jobTx{ctx: ctx, b: b, tx: tx, q: q, st: &b.stage, alone: len(batch) == 1}
 		j.err = runJob(j.fn, jt)
 		if b.stage.err != nil {
 			return 0, b.stage.err

@@ -28,7 +28,7 @@ func newBatcher(t *testing.T) (*txBatcher, *sql.DB) {
 // insert is a job that inserts k by a statement of its own (in its savepoint).
 func insert(k string) func(j *jobTx) error {
 	return func(j *jobTx) error {
-		if err := j.change(context.Background()); err != nil {
+		if err := j.change(); err != nil {
 			return err
 		}
 		_, err := j.tx.Exec(`INSERT INTO t (k) VALUES (?)`, k)

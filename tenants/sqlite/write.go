@@ -51,7 +51,7 @@ func (w *writeTx) readHead() error {
 		w.epoch, w.seq = h.epoch, h.seq
 		return nil
 	}
-	if err := w.job.readHead(w.ctx, w.tid); err != nil {
+	if err := w.job.readHead(w.tid); err != nil {
 		return err
 	}
 	err := w.q.QueryRowContext(w.ctx, `SELECT epoch, head_seq FROM tenants WHERE id = ?`, w.tid).Scan(&w.epoch, &w.seq)
@@ -149,7 +149,7 @@ var (
 // stage is flushed, the job's savepoint opened) and inserts the queued change-log and
 // entry rows: every other statement of the transaction, and its end, runs after it.
 func (w *writeTx) flush() error {
-	if err := w.job.change(w.ctx); err != nil {
+	if err := w.job.change(); err != nil {
 		return err
 	}
 	if err := w.changes.flush(w.ctx, w.q); err != nil {
