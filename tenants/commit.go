@@ -38,6 +38,10 @@ import (
 // with an internal error, since their durability is not known: a retry is an
 // identical PUT, and start-up recovery reconciles index and disk after a crash.
 
+// smallUpload: an upload of a declared size of at most gatherMaxSize, which leaders
+// wait for (gather).
+func smallUpload(o PutOptions) bool { return o.Size >= 0 && o.Size <= gatherMaxSize }
+
 // maxBatch bounds how many uploads one group commit takes.
 const maxBatch = 128
 
@@ -47,6 +51,11 @@ const (
 	maxGather     = 2 * time.Millisecond
 	gatherMaxSize = 64 << 10
 )
+
+// gatherFault, when set (by tests only), is called with the tenant's name when a
+// small upload's body has been received and counted for the index's gathering
+// (gather.go), before its temp file's fsync.
+var gatherFault func(tenant string)
 
 // batchFault, when set (by tests only), is called at the stages "sync" (after the
 // directory fsyncs) and "commit" (inside the SQL transaction, after its statements); an
@@ -61,7 +70,7 @@ type groupCommit struct {
 
 	receiving atomic.Int64  // small uploads between their first check and their queueing
 	arrived   chan struct{} // wakes a gathering leader when it may stop waiting (buffered 1)
-	all       *receivers    // the registry's count, which receiving is part of (gather.go)
+	flushing  atomic.Int64  // its uploads counted in the registry's receivers (gather.go)
 }
 
 // doneReceiving takes a small upload off the receiving count (queued: it joined the
@@ -70,7 +79,6 @@ type groupCommit struct {
 // batch. Arrivals that end nothing wake nobody (a context switch each on a busy
 // machine).
 func (g *groupCommit) doneReceiving(queued int) {
-	g.all.done()
 	if g.receiving.Add(-1) == 0 || queued >= maxBatch {
 		g.wakeGatherer()
 	}
@@ -131,6 +139,7 @@ func (s *committer) commitPut(r *putReq) {
 	g := &s.gc
 	g.mu.Lock()
 	g.queue = append(g.queue, r)
+	r.u.arrived()
 	if r.small {
 		g.doneReceiving(len(g.queue))
 	} else if len(g.queue) >= maxBatch {
@@ -472,7 +481,7 @@ func (s *committer) commitApplied(b *batch, along func()) (*wtx, error) {
 		adds += a.adds
 	}
 	ctx := context.WithoutCancel(b.done[0].r.ctx)
-	gather := func() { s.reg.recv.gather(&s.gc.receiving) }
+	gather := func() { s.reg.recv.gather(&s.gc.flushing) }
 	return s.cm.commitTxAlong(ctx, Source{}, along, gather, func(w *wtx) error {
 		w.releaseUsed, w.releaseEntries = grow, adds
 		for _, a := range b.done {

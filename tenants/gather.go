@@ -18,12 +18,16 @@ import (
 // 0.09 in the others), each paying a WAL flush and a directory flush round of its own
 // (docs/BENCHMARKS.md, "Commits: session 20").
 //
-// receivers counts the small uploads of every space being received right now (from
-// their first check to their joining a space's queue), and the index's batch leader
-// waits, through index.WriteOptions.Gather, at most maxGather for that count to drop
-// to zero, as a space's leader waits for its own tenant's.
+// receivers counts the small uploads of every space whose body has been received in
+// full and that have not yet joined their space's queue (their temp file's fsync, in
+// the main), and the index's batch leader waits, through index.WriteOptions.Gather,
+// at most maxGather for that count to drop to what its own space holds of it
+// (groupCommit.flushing), as a space's leader waits for its own tenant's. Uploads
+// still arriving over the network are not counted: a client trickling a small body
+// would otherwise hold every tenant's index batches for the full wait.
 
-// receivers counts the registry's small uploads being received.
+// receivers counts the registry's small uploads between their body's end and their
+// space's queue.
 type receivers struct {
 	n       atomic.Int64
 	arrived chan struct{} // wakes a gathering batch leader (buffered 1)
@@ -33,7 +37,7 @@ type receivers struct {
 
 func newReceivers() *receivers { return &receivers{arrived: make(chan struct{}, 1), max: maxGather} }
 
-// add counts one more upload being received.
+// add counts one more upload.
 func (c *receivers) add() { c.n.Add(1) }
 
 // done takes one upload off the count, waking a gathering leader when what is left
@@ -49,9 +53,9 @@ func (c *receivers) done() {
 }
 
 // gather waits, at most c.max, until no small upload of another space than the
-// caller's (whose count is own) is being received: the caller's space holds its
-// commit section until the batch is over, so its own uploads cannot join the batch
-// anyway. If it waited, it then yields once, so that the uploads that just arrived
+// caller's (whose count is own) is between its body's end and its queue: the
+// caller's space holds its commit section until the batch is over, so its own
+// uploads cannot join the batch anyway. If it waited, it then yields once, so that the uploads that just arrived
 // (each now leading its own space's batch) reach the index before the caller takes
 // its batch.
 func (c *receivers) gather(own *atomic.Int64) {

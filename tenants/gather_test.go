@@ -3,7 +3,7 @@ package tenants
 import (
 	"context"
 	"fmt"
-	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,7 +22,7 @@ func TestGatherWakes(t *testing.T) {
 			return false
 		}
 	}
-	g := &groupCommit{arrived: make(chan struct{}, 1), all: newReceivers()}
+	g := &groupCommit{arrived: make(chan struct{}, 1)}
 	g.receiving.Add(3)
 	g.doneReceiving(1)
 	if woken(g) {
@@ -38,18 +38,48 @@ func TestGatherWakes(t *testing.T) {
 	}
 }
 
+// holdGathered makes the first n small uploads of the tenants in names wait, once
+// counted for the index's gathering (gatherFault), until release is called.
+func holdGathered(t *testing.T, n int64, names ...string) (release func()) {
+	gate := make(chan struct{})
+	var held atomic.Int64
+	gatherFault = func(tenant string) {
+		if slices.Contains(names, tenant) && held.Add(1) <= n {
+			<-gate
+		}
+	}
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(func() { release(); gatherFault = nil })
+	return release
+}
+
+// putAsync puts a 4-byte file into sp in a goroutine of its own and returns where its
+// error will be sent.
+func putAsync(ctx context.Context, sp *Space, name string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := sp.Put(ctx, name, strings.NewReader("data"), PutOptions{Size: 4})
+		done <- err
+	}()
+	return done
+}
+
 // TestIndexLeaderGathersOtherTenants: the upload that leads the index's batch waits
-// for the small uploads of other tenants still being received, so that they share
-// its transaction (gather.go). Without the wait it commits at once, alone.
+// for the small uploads of other tenants whose bodies are in, so that they share its
+// transaction (gather.go). Without the wait it commits at once, alone.
 func TestIndexLeaderGathersOtherTenants(t *testing.T) {
 	e := newSingleEnv(t, Limits{}, Options{})
 	e.reg.recv.max = time.Minute // the wait ends only when the others arrive
 	ctx := context.Background()
 	const others = 4
-	pipes := make([]*io.PipeWriter, others)
-	var wg sync.WaitGroup
-	for i := range pipes {
-		name := fmt.Sprintf("g%d", i)
+	var names []string
+	for i := range others {
+		names = append(names, fmt.Sprintf("g%d", i))
+	}
+	release := holdGathered(t, others, names...)
+	var held []<-chan error
+	for _, name := range names {
 		if _, err := e.reg.Create(ctx, name, Options{}); err != nil {
 			t.Fatal(err)
 		}
@@ -57,56 +87,35 @@ func TestIndexLeaderGathersOtherTenants(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pr, pw := io.Pipe()
-		pipes[i] = pw
-		wg.Go(func() {
-			if _, _, err := sp.Put(ctx, "f.bin", pr, PutOptions{Size: 4}); err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-		})
+		held = append(held, putAsync(ctx, sp, "f.bin"))
 	}
-	waitFor(t, 10*time.Second, "the other tenants' uploads being received", func() bool { return e.reg.recv.n.Load() == others })
+	waitFor(t, 10*time.Second, "the other tenants' uploads counted", func() bool { return e.reg.recv.n.Load() == others })
 
-	done := putAsync(ctx, e.sp, "lead.bin", strings.NewReader("lead"))
+	done := putAsync(ctx, e.sp, "lead.bin")
 	select {
 	case err := <-done:
-		t.Fatalf("the leader's upload returned (%v) while %d small uploads of other tenants were being received", err, others)
+		t.Fatalf("the leader's upload returned (%v) while %d small uploads of other tenants were on their way", err, others)
 	case <-time.After(200 * time.Millisecond):
 	}
-	for _, pw := range pipes {
-		if _, err := pw.Write([]byte("data")); err != nil {
+	release()
+	for _, c := range append(held, done) {
+		if err := <-c; err != nil {
 			t.Fatal(err)
 		}
-		pw.Close()
 	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
 }
 
-// putAsync puts a 4-byte file read from body into sp in a goroutine of its own and
-// returns where its error will be sent.
-func putAsync(ctx context.Context, sp *Space, name string, body io.Reader) <-chan error {
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := sp.Put(ctx, name, body, PutOptions{Size: 4})
-		done <- err
-	}()
-	return done
-}
-
-// TestLeaderDoesNotWaitForItsOwnTenant: uploads of the leader's own tenant being
-// received cannot join its batch (its commit section is held until the batch is
-// over), so the index's leader does not wait for them (gather.go).
+// TestLeaderDoesNotWaitForItsOwnTenant: uploads of the leader's own tenant cannot
+// join its batch (its commit section is held until the batch is over), so the
+// index's leader does not wait for them (gather.go).
 func TestLeaderDoesNotWaitForItsOwnTenant(t *testing.T) {
 	e := newSingleEnv(t, Limits{}, Options{})
 	e.reg.recv.max = time.Minute
 	ctx := context.Background()
-	pr, pw := io.Pipe()
-	held := putAsync(ctx, e.sp, "held.bin", pr)
-	waitFor(t, 10*time.Second, "the held upload being received", func() bool { return e.reg.recv.n.Load() == 1 })
-	done := putAsync(ctx, e.sp, "lead.bin", strings.NewReader("lead"))
+	release := holdGathered(t, 1, e.tenant)
+	held := putAsync(ctx, e.sp, "held.bin")
+	waitFor(t, 10*time.Second, "the held upload counted", func() bool { return e.reg.recv.n.Load() == 1 })
+	done := putAsync(ctx, e.sp, "lead.bin")
 	select {
 	case err := <-done:
 		if err != nil {
@@ -115,10 +124,7 @@ func TestLeaderDoesNotWaitForItsOwnTenant(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the leader waited for an upload of its own tenant")
 	}
-	if _, err := pw.Write([]byte("data")); err != nil {
-		t.Fatal(err)
-	}
-	pw.Close()
+	release()
 	if err := <-held; err != nil {
 		t.Fatal(err)
 	}

@@ -57,10 +57,9 @@ func (s *Space) Put(ctx context.Context, path string, body io.Reader, o PutOptio
 	if cur != nil {
 		replaced = cur.Size
 	}
-	small := o.Size >= 0 && o.Size <= gatherMaxSize
+	small := smallUpload(o)
 	if small {
 		s.gc.receiving.Add(1)
-		s.reg.recv.add()
 	}
 	u, err := s.cm.receive(ctx, body, o, replaced)
 	if err != nil {

@@ -91,7 +91,7 @@ func (r *Registry) openSpace(ctx context.Context, t Tenant, deferCheck bool) (*S
 	s := &Space{reg: r, name: t.Name, id: t.ID, tenant: t, log: r.log.With("tenant", t.Name), blobs: b}
 	s.disk, _ = b.(LocalDisk)
 	s.rc, s.cm, s.snap = &reconciler{s}, &committer{s}, &snapshots{s}
-	s.gc.arrived, s.gc.all = make(chan struct{}, 1), r.recv
+	s.gc.arrived = make(chan struct{}, 1)
 	if deferCheck && s.disk != nil {
 		s.start.deferCheck()
 	}

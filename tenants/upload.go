@@ -71,6 +71,25 @@ type upload struct {
 	// started is how many bytes of the temp file have had their write-back started
 	// (startWriteback).
 	started int64
+	// gathered: counted in the registry's receivers (and its space's
+	// groupCommit.flushing) from its body's end to its joining the space's queue.
+	gathered bool
+}
+
+// gather counts a small upload whose body has been received in full (gather.go).
+func (u *upload) gather() {
+	u.gathered = true
+	u.s.gc.flushing.Add(1)
+	u.s.reg.recv.add()
+}
+
+// arrived takes the upload off the counts gather added to, once.
+func (u *upload) arrived() {
+	if u.gathered {
+		u.gathered = false
+		u.s.gc.flushing.Add(-1)
+		u.s.reg.recv.done()
+	}
 }
 
 // releaseDisk gives back what the upload still holds of the in-flight disk bytes.
@@ -82,6 +101,7 @@ func (u *upload) releaseDisk() {
 }
 
 func (u *upload) discard() {
+	u.arrived()
 	if u.f != nil {
 		u.f.Close()
 		u.f = nil
@@ -138,6 +158,12 @@ func (s *committer) receive(ctx context.Context, body io.Reader, o PutOptions, r
 	if err := u.copyBody(ctx, body, o, replaced, maxFile); err != nil {
 		u.discard()
 		return nil, err
+	}
+	if smallUpload(o) {
+		u.gather() // its flush is what the index's batch leader waits for
+		if gatherFault != nil {
+			gatherFault(s.name)
+		}
 	}
 	if err := u.finish(o); err != nil {
 		u.discard()
