@@ -55,9 +55,9 @@ func (c *receivers) done() {
 // gather waits, at most c.max, until no small upload of another space than the
 // caller's (whose count is own) is between its body's end and its queue: the
 // caller's space holds its commit section until the batch is over, so its own
-// uploads cannot join the batch anyway. If it waited, it then yields once, so that the uploads that just arrived
-// (each now leading its own space's batch) reach the index before the caller takes
-// its batch.
+// uploads cannot join the batch anyway. If it waited, it then yields once, so that
+// the uploads that just arrived (each now leading its own space's batch) reach the
+// index before the caller takes its batch.
 func (c *receivers) gather(own *atomic.Int64) {
 	others := func() bool {
 		mine := own.Load()

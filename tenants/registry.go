@@ -92,7 +92,7 @@ type Registry struct {
 	chunks    chunkSweeper   // the sweep of unused chunk lists (chunks.go), Run's own
 	reserver  index.Reserver // nil: reservations in memory only (reserve.go)
 
-	recv *receivers // small uploads being received in every space (gather.go)
+	recv *receivers // small uploads of every space between their body's end and their queue (gather.go)
 
 	commits, commitNanos atomic.Int64 // index write transactions of commits (Stats)
 

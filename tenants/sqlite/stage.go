@@ -153,7 +153,9 @@ func updateHeads(ctx context.Context, q Q, hs []stagedHead) error {
 // jobTx is a job's handle on its batch's transaction. Jobs run one at a time, on
 // the leader's goroutine, under wmu.
 type jobTx struct {
-	ctx   context.Context // the batch's (never cancelled): for the stage and the savepoint, which other jobs' rows depend on
+	// ctx is the batch's, never cancelled: the stage's flush, the savepoint and its
+	// end, on which other jobs' rows depend, run under it, not under the job's own.
+	ctx   context.Context
 	b     *txBatcher
 	tx    *sql.Tx
 	q     Q      // inside tx, counting the batch's statements
@@ -178,8 +180,7 @@ func (j *jobTx) stage(changes, entries *rowBuf, h stagedHead) {
 // flushes the stage, then, the first time, opens the job's savepoint (unless the job
 // is alone). A failure here fails the batch.
 func (j *jobTx) change() error {
-	ctx := j.ctx
-	if err := j.st.flush(ctx, j.q); err != nil {
+	if err := j.st.flush(j.ctx, j.q); err != nil {
 		return err
 	}
 	if j.own {
@@ -189,7 +190,7 @@ func (j *jobTx) change() error {
 	if j.alone {
 		return nil
 	}
-	if _, err := j.q.ExecContext(ctx, "SAVEPOINT job"); err != nil {
+	if _, err := j.q.ExecContext(j.ctx, "SAVEPOINT job"); err != nil {
 		j.st.err = err
 		return err
 	}
@@ -209,7 +210,7 @@ func (j *jobTx) readHead(id string) error {
 // end ends the job after it returned err: a job with a savepoint is released, rolled
 // back to it first if it failed; a job without one that failed ran nothing that
 // changed data, and its rows were never staged. An error fails the batch.
-func (j *jobTx) end(ctx context.Context, err error) error {
+func (j *jobTx) end(err error) error {
 	if err == nil && j.staged {
 		j.st.add(j.changes, j.entries, j.head)
 	}
@@ -217,10 +218,10 @@ func (j *jobTx) end(ctx context.Context, err error) error {
 		return nil
 	}
 	if err != nil {
-		if _, err := j.q.ExecContext(ctx, "ROLLBACK TO job"); err != nil {
+		if _, err := j.q.ExecContext(j.ctx, "ROLLBACK TO job"); err != nil {
 			return err
 		}
 	}
-	_, err = j.q.ExecContext(ctx, "RELEASE job")
+	_, err = j.q.ExecContext(j.ctx, "RELEASE job")
 	return err
 }

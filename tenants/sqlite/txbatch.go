@@ -255,7 +255,7 @@ func (b *txBatcher) runJobs(ctx context.Context, tx *sql.Tx, batch []*txJob) (ok
 		if b.stage.err != nil {
 			return 0, b.stage.err
 		}
-		if err := jt.end(ctx, j.err); err != nil {
+		if err := jt.end(j.err); err != nil {
 			return 0, err
 		}
 		if j.err == nil {
