@@ -596,7 +596,7 @@ func TestCommitAlongsideOnClosedSpace(t *testing.T) {
 		s.hmu.Unlock()
 	}()
 	ran := make(chan struct{})
-	_, err := s.cm.commitTxAlong(context.Background(), Source{}, func() { close(ran) }, nil, func(*wtx) error {
+	_, err := s.cm.commitTxAlong(context.Background(), Source{}, func() func() { return func() { close(ran) } }, nil, func(*wtx) error {
 		t.Error("a closed space ran a transaction")
 		return nil
 	})

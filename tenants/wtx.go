@@ -50,10 +50,10 @@ func (s *committer) commitTx(ctx context.Context, src Source, fn func(w *wtx) er
 
 // commitTxAlong is commitTx with index.WriteOptions.Alongside and Gather set to along
 // and gather (nil: none).
-func (s *committer) commitTxAlong(ctx context.Context, src Source, along, gather func(), fn func(w *wtx) error) (*wtx, error) {
+func (s *committer) commitTxAlong(ctx context.Context, src Source, along func() func(), gather func(), fn func(w *wtx) error) (*wtx, error) {
 	if s.isClosed() {
 		if along != nil {
-			go along() // Alongside runs exactly once, whatever happens
+			go along()() // Alongside runs exactly once, whatever happens
 		}
 		return nil, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 	}

@@ -46,7 +46,9 @@ type Flusher struct {
 
 // flushReq is one file waiting for a flush.
 type flushReq struct {
+	fl   *Flusher
 	f    *os.File
+	lead bool // queued while no flush was in progress: leads the next round
 	err  error
 	wake chan bool // true: lead the next round; false: done (err set)
 }
@@ -86,19 +88,66 @@ func (fl *Flusher) Sync(f *os.File) error {
 	if fl == nil || fl.noMerge.Load() {
 		return Sync(f)
 	}
-	r := &flushReq{f: f, wake: make(chan bool, 1)}
+	return fl.queue(f).wait(true)
+}
+
+// Flush is a request queued by Queue: Wait waits for it.
+type Flush struct {
+	fl *Flusher  // nil: Wait is a plain Sync of f
+	f  *os.File
+	r  *flushReq // the queued request (fl != nil)
+}
+
+// Queue queues f for a flush without waiting, and returns the request, which the
+// caller must Wait for, exactly once: the first request queued while no flush is in
+// progress leads the next round, and that round starts only when its Wait is called,
+// with every request queued by then. So a caller that queues several files (of one
+// batch or of several) before it waits for any gets them all served by one flush,
+// however its goroutines are scheduled; Sync's requests, queued one goroutine each,
+// may not all be runnable before the round is taken. A nil *Flusher's Flush is plain
+// Sync.
+func (fl *Flusher) Queue(f *os.File) *Flush {
+	if fl == nil || fl.noMerge.Load() {
+		return &Flush{f: f}
+	}
+	return &Flush{fl: fl, f: f, r: fl.queue(f)}
+}
+
+// Wait makes the queued file durable (leading a round if its turn comes) and returns
+// its error.
+func (q *Flush) Wait() error {
+	if q.fl == nil {
+		return Sync(q.f)
+	}
+	return q.r.wait(false)
+}
+
+// queue adds a request for f; it leads the next round (lead set) if no flush is in
+// progress.
+func (fl *Flusher) queue(f *os.File) *flushReq {
+	r := &flushReq{fl: fl, f: f, wake: make(chan bool, 1)}
 	fl.mu.Lock()
 	fl.pending = append(fl.pending, r)
-	if fl.busy {
-		fl.mu.Unlock()
+	if !fl.busy {
+		fl.busy, r.lead = true, true
+	}
+	fl.mu.Unlock()
+	return r
+}
+
+// wait waits for r's flush, leading a round when r's turn comes. yield: let the
+// requests of other goroutines join the round first when the last round was shared
+// (see Flusher's batching rule).
+func (r *flushReq) wait(yield bool) error {
+	fl := r.fl
+	if !r.lead {
 		if lead := <-r.wake; !lead {
 			return r.err
 		}
 		// Promoted: lead the next round, which holds r.
-		fl.mu.Lock()
 	}
-	fl.busy = true
-	if fl.shared {
+	fl.mu.Lock()
+	if yield && fl.shared {
 		// Requests of several callers are arriving concurrently: let the ones
 		// already runnable make theirs before this round is taken, so that one
 		// flush serves them too instead of a round of their own just after.

@@ -133,3 +133,90 @@ func TestFlusherFaults(t *testing.T) {
 // restoreSyncHook puts back the hook SetSyncHook returned (a defer of SetSyncHook
 // itself would drop the function it returns).
 func restoreSyncHook(old func(name string) error) { SetSyncHook(old) }
+
+// TestFlusherQueue: files queued before any is waited for are served by one flush,
+// whichever request's Wait comes first and in whatever order the waits come; a file
+// queued behind a flush in progress is served by a round of its own after it; a hook's error fails
+// only its own request.
+func TestFlusherQueue(t *testing.T) {
+	if !canSyncFS {
+		t.Skip("no syncfs here: a Flusher is plain Sync")
+	}
+	dir, fs := flushFiles(t, 12)
+	fl, err := NewFlusher(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	fault := errors.New("injected")
+	var mu sync.Mutex
+	hooked := map[string]int{}
+	defer restoreSyncHook(SetSyncHook(func(name string) error {
+		mu.Lock()
+		hooked[name]++
+		mu.Unlock()
+		if strings.HasSuffix(name, "f5") {
+			return fault
+		}
+		return nil
+	}))
+
+	rounds0, _, _ := FlushStats()
+	qs := make([]*Flush, 8)
+	for i := range qs {
+		qs[i] = fl.Queue(fs[i])
+	}
+	// Waited for from several goroutines, the leader's last.
+	errs := make([]error, len(qs))
+	var wg sync.WaitGroup
+	for i := len(qs) - 1; i >= 0; i-- {
+		wg.Go(func() { errs[i] = qs[i].Wait() })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (i == 5) != errors.Is(err, fault) {
+			t.Errorf("file %d: err %v", i, err)
+		}
+	}
+	if rounds1, _, _ := FlushStats(); rounds1-rounds0 != 1 {
+		t.Errorf("%d flush rounds for 8 files queued together, want 1", rounds1-rounds0)
+	}
+	for _, f := range fs[:8] {
+		if hooked[f.Name()] != 1 {
+			t.Errorf("%s: hook called %d times, want 1", f.Name(), hooked[f.Name()])
+		}
+	}
+
+	// Queued while a flush is in progress: served by the next round, after it.
+	defer SetSyncDelay(SetSyncDelay(30 * time.Millisecond))
+	first := fl.Queue(fs[8])
+	done := make(chan error, 1)
+	go func() { done <- first.Wait() }()
+	for {
+		fl.mu.Lock()
+		taken := len(fl.pending) == 0
+		fl.mu.Unlock()
+		if taken {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	later := []*Flush{fl.Queue(fs[9]), fl.Queue(fs[10]), fl.Queue(fs[11])}
+	for i, q := range later {
+		if err := q.Wait(); err != nil {
+			t.Errorf("file %d: %v", 9+i, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Errorf("file 8: %v", err)
+	}
+	if rounds2, _, _ := FlushStats(); rounds2-rounds0 != 3 {
+		t.Errorf("%d rounds in all, want 3 (8 files, 1 in progress, 3 queued behind it)", rounds2-rounds0)
+	}
+
+	// A nil Flusher's Flush is plain Sync.
+	var none *Flusher
+	if err := none.Queue(fs[0]).Wait(); err != nil {
+		t.Errorf("nil Flusher: %v", err)
+	}
+}

@@ -64,6 +64,15 @@ type Batch interface {
 	Close()
 }
 
+// BatchQueue is a Batch whose syncs can be queued first and waited for later: each
+// queues its flush without waiting and returns the function that waits for it (which
+// the caller must call, exactly once). The syncs of several batches, all queued
+// before the first is waited for, then share one flush (fsys.Flusher.Queue).
+type BatchQueue interface {
+	QueueSyncDir(dir string) (wait func() error)
+	QueueSyncVersions() (wait func() error)
+}
+
 // BatchMark is a Batch that describes a name under files/ through the directory it
 // holds open for it (one system call, no walk from the root): the disk state a
 // commit left, for the watcher's own-write marks. A missing name fails with an error

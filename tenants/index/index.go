@@ -26,13 +26,17 @@ type WriteOptions struct {
 	KeepUndo bool
 
 	// Alongside, if set, is work that runs beside the transaction (the group
-	// commit's directory flush): Write starts it exactly once, in a goroutine of its
-	// own, when the transaction is about to begin, and at the latest before it
-	// returns. An index that shares transactions between writes starts the
-	// Alongside of all the writes of a batch together, so that their flushes can
-	// share one (fsys.Flusher), and begins its next batch only when they have all
-	// returned. Alongside must not wait for a write of the index.
-	Alongside func()
+	// commit's directory flush), in two steps. Write calls Alongside exactly once,
+	// when the transaction is about to begin (and at the latest before it returns),
+	// on a goroutine that must not be held: it queues its work (fsys.Flusher.Queue)
+	// without waiting and returns the rest, which Write runs exactly once in a
+	// goroutine of its own. An index that shares transactions between writes calls
+	// the Alongside of all the writes of a batch one after the other, then starts
+	// their rests, so that their flushes, all queued before the first is served,
+	// share one flush however the goroutines are scheduled; it begins its next batch
+	// only when all the rests have returned. Neither step may wait for a write of the
+	// index.
+	Alongside func() (rest func())
 
 	// Gather, if set, waits (briefly, bounded) for writes that are about to arrive:
 	// an index that shares transactions between writes calls the Gather of the write

@@ -108,6 +108,24 @@ func (b *batch) SyncDir(dir string) error {
 	return b.t.flush.Sync(f)
 }
 
+// QueueSyncDir queues the fsync of files/DIR (blob.BatchQueue).
+func (b *batch) QueueSyncDir(dir string) func() error {
+	f, err := b.fileDir(dir)
+	if err != nil {
+		return func() error { return err }
+	}
+	return b.t.flush.Queue(f).Wait
+}
+
+// QueueSyncVersions queues the fsync of versions/ (blob.BatchQueue).
+func (b *batch) QueueSyncVersions() func() error {
+	d, err := b.t.rootDir(&b.t.versionsDir, b.t.versions)
+	if err != nil {
+		return func() error { return err }
+	}
+	return b.t.flush.Queue(d).Wait
+}
+
 // SyncVersions fsyncs versions/.
 func (b *batch) SyncVersions() error {
 	d, err := b.t.rootDir(&b.t.versionsDir, b.t.versions)

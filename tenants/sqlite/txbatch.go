@@ -33,15 +33,18 @@ import (
 // section, and each waits for its own result.
 //
 // A write may bring work to run beside its transaction (index.WriteOptions.Alongside:
-// the group commit's directory flush). The leader starts the Alongside work of all the
-// jobs it takes at once, just before the transaction, and the next leader waits for
-// that work to finish before it takes its batch. This is the batching rule for many
+// the group commit's directory flush). The leader queues the Alongside work of all the
+// jobs it takes (their flush requests), then starts it all at once, just before the
+// transaction, and the next leader waits for that work to finish before it takes its
+// batch. This is the batching rule for many
 // tenants: each tenant's group commit then holds one upload or few, and without the
 // wait a batch began as soon as the previous COMMIT ended, held two or three tenants'
 // jobs and paid a WAL flush for them (0.31 flushes a PUT over 100 tenants against
 // 0.06 for one tenant); with it, a batch's period is that of the slower of its two
 // flushes, the writes queued during it share the next WAL flush, and their directory
-// flushes, started together, share one fsys.Flusher round. One tenant's writes come
+// flushes, queued together, share one fsys.Flusher round (started one goroutine
+// each without the queueing step, they took 8–9 rounds a batch of ~27 tenants:
+// docs/BENCHMARKS.md, "Commits: session 21"). One tenant's writes come
 // one at a time (its commit section is held until its directory flush is done), so
 // the wait changes nothing for them.
 //
@@ -131,7 +134,7 @@ type headRow struct {
 // txJob is one write waiting for a batch.
 type txJob struct {
 	fn     func(j *jobTx) error
-	along  func() // index.WriteOptions.Alongside (nil: none)
+	along  func() func() // index.WriteOptions.Alongside (nil: none)
 	gather func() // index.WriteOptions.Gather (nil: none)
 	err    error
 	wake   chan bool // true: lead the next batch; false: done (err set)
@@ -171,10 +174,16 @@ func (b *txBatcher) run(ctx context.Context, o index.WriteOptions, fn func(j *jo
 	batch := b.pending
 	b.pending = nil
 	b.mu.Unlock()
+	// Every job's Alongside work queued first, then all of it started: the jobs'
+	// directory flushes are all queued before the first round of them is taken.
+	var rests []func()
 	for _, m := range batch {
 		if m.along != nil {
-			b.along.Go(m.along)
+			rests = append(rests, m.along())
 		}
+	}
+	for _, rest := range rests {
+		b.along.Go(rest)
 	}
 	b.commit(ctx, batch)
 	b.wmu.Unlock()

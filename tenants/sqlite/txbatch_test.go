@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -169,7 +170,9 @@ func TestBatchConnDiscarded(t *testing.T) {
 }
 
 // TestTxBatcherAlongside: every job's Alongside runs exactly once — for a job that
-// commits, one that fails and one that panics — and the next batch does not begin
+// commits, one that fails and one that panics —, the first steps of all the batch's
+// jobs before any of their rests (so that their flushes queue together), and the
+// next batch does not begin
 // while the previous batch's Alongside work runs; the writes queued meanwhile share
 // one batch. Removing the wait on the previous batch's work fails the "next batch
 // waits" part.
@@ -180,14 +183,21 @@ func TestTxBatcherAlongside(t *testing.T) {
 
 	var mu sync.Mutex
 	started := map[string]int{}
+	var order []string // "q name" when a job's first step runs, "r name" its rest
 	release := make(chan struct{})
-	along := func(name string, hold bool) func() {
-		return func() {
+	along := func(name string, hold bool) func() func() {
+		return func() func() {
 			mu.Lock()
-			started[name]++
+			order = append(order, "q "+name)
 			mu.Unlock()
-			if hold {
-				<-release
+			return func() {
+				mu.Lock()
+				started[name]++
+				order = append(order, "r "+name)
+				mu.Unlock()
+				if hold {
+					<-release
+				}
 			}
 		}
 	}
@@ -216,6 +226,23 @@ func TestTxBatcherAlongside(t *testing.T) {
 	if errs[0] != nil || !errors.Is(errs[1], errBoom) || errs[2] == nil {
 		t.Fatalf("results %v", errs)
 	}
+	// Every job's first step (its flush requests queued) before any rest starts.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		n := len(order)
+		mu.Unlock()
+		if n == 2*len(jobs) || time.Now().After(deadline) {
+			break
+		}
+	}
+	mu.Lock()
+	for i, ev := range order {
+		if (i < len(jobs)) != strings.HasPrefix(ev, "q ") {
+			t.Errorf("Alongside steps in the order %v: every first step must come before any rest", order)
+			break
+		}
+	}
+	mu.Unlock()
 
 	// Second batch: queued while the first one's Alongside work runs, it must wait.
 	var ran sync.WaitGroup

@@ -162,8 +162,9 @@ func noTenant(t *testing.T, w index.Writer, _ []string) {
 	}
 }
 
-// alongside: a write's Alongside work runs exactly once, by the time Write returns
-// or soon after, whether the write commits, fails in fn or names no tenant.
+// alongside: a write's Alongside work (both steps) runs exactly once, by the time
+// Write returns or soon after, whether the write commits, fails in fn or names no
+// tenant.
 func alongside(t *testing.T, w index.Writer, ids []string) {
 	errBoom := errors.New("boom")
 	for _, tc := range []struct {
@@ -178,18 +179,24 @@ func alongside(t *testing.T, w index.Writer, ids []string) {
 		{"fn fails", ids[1], func(index.Tx) error { return errBoom }, errBoom},
 		{"no tenant", "no-such-tenant", func(index.Tx) error { return nil }, index.ErrNoTenant},
 	} {
-		ran := make(chan struct{}, 2)
-		err := w.Write(ctx, tc.tenant, index.WriteOptions{Alongside: func() { ran <- struct{}{} }}, tc.fn)
+		queued, ran := make(chan struct{}, 2), make(chan struct{}, 2)
+		along := func() func() {
+			queued <- struct{}{}
+			return func() { ran <- struct{}{} }
+		}
+		err := w.Write(ctx, tc.tenant, index.WriteOptions{Alongside: along}, tc.fn)
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
-		select {
-		case <-ran:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%s: Alongside never ran", tc.name)
+		for step, c := range map[string]chan struct{}{"first step": queued, "rest": ran} {
+			select {
+			case <-c:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s: Alongside's %s never ran", tc.name, step)
+			}
 		}
 		time.Sleep(10 * time.Millisecond) // a second run would show here
-		if len(ran) != 0 {
+		if len(queued) != 0 || len(ran) != 0 {
 			t.Errorf("%s: Alongside ran more than once", tc.name)
 		}
 	}
