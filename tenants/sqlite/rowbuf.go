@@ -15,6 +15,14 @@ import (
 // of the transaction, and its end, first inserts what is queued (writeTx.flush), so
 // the statements see and leave the tables as row-by-row inserts would; an insert
 // that fails fails the Write, as the row's own statement did.
+//
+// The statements are INSERT OR FAIL (and the stage's head update UPDATE OR FAIL):
+// one that fails keeps the rows it wrote before the failing one, where the default
+// (ABORT) undoes them, which costs SQLite a statement journal, a copy of every page
+// the statement first changes (over many tenants, several pages a write:
+// docs/BENCHMARKS.md, "Commits: session 21"). Nothing is kept: a failed statement
+// fails its Write, whose savepoint (or, for a lone write or the batch's stage, the
+// whole transaction) is rolled back.
 
 // maxBatchRows bounds the rows of one multi-row INSERT (and so the distinct statement
 // texts: one per row count).

@@ -17,8 +17,8 @@ import (
 // maxBatchRows rows each) and updates their head rows by one statement, just before
 // the batch commits. A batch of many tenants' single uploads then runs the statements
 // of one tenant's group commit: 3 for up to maxBatchRows writes, where each write ran
-// 5 (SAVEPOINT, two INSERTs, the head UPDATE, RELEASE). The INSERTs' statement
-// journal stays in memory (batchPragmas).
+// 5 (SAVEPOINT, two INSERTs, the head UPDATE, RELEASE). The statements run OR FAIL,
+// without a statement journal (rowbuf.go).
 //
 // Every statement of a later job that could see or change what the stage holds runs
 // after the stage is flushed (jobTx.change, jobTx.readHead): the tables then hold the
@@ -52,7 +52,7 @@ var errStageBroken = errors.New("sqlite: the batch's staged rows were not all wr
 var headQueries = func() []string {
 	qs := make([]string, maxBatchRows+1)
 	for n := 1; n <= maxBatchRows; n++ {
-		qs[n] = `UPDATE tenants SET head_seq = v.column4 FROM (VALUES (?, ?, ?, ?)` + strings.Repeat(", (?, ?, ?, ?)", n-1) +
+		qs[n] = `UPDATE OR FAIL tenants SET head_seq = v.column4 FROM (VALUES (?, ?, ?, ?)` + strings.Repeat(", (?, ?, ?, ?)", n-1) +
 			`) AS v WHERE tenants.id = v.column1 AND tenants.epoch = v.column2 AND tenants.head_seq = v.column3`
 	}
 	return qs

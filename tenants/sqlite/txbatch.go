@@ -115,12 +115,12 @@ const batchAutoCheckpoint = 3000
 
 // batchPragmas set up the batch connection when it is taken from the pool: its page
 // cache, its checkpoint interval, no foreign-key checks (see txBatcher), and temporary
-// files in memory. The last is for the statement journal: a multi-row INSERT that
-// may abort (the stage's, over many tenants) copies each page it first changes into
-// it, and SQLite spills that journal to a temporary file beyond 64 KiB (16 pages),
-// a write() a page; in memory it never spills (docs/BENCHMARKS.md, "Commits: session
-// 20"). Only the batches' statements run on this connection, so nothing else grows
-// its temporary storage.
+// files in memory. The last is for the journal of the jobs' savepoints (and of any
+// statement that may abort midway, which the multi-row inserts no longer are:
+// rowbuf.go): each page first changed under it is copied there, and SQLite spills it
+// to a temporary file beyond 64 KiB (16 pages), a write() a page; in memory it never
+// spills (docs/BENCHMARKS.md, "Commits: session 20"). Only the batches' statements
+// run on this connection, so nothing else grows its temporary storage.
 var batchPragmas = `PRAGMA cache_size = ` + strconv.Itoa(-batchCacheKiB) +
 	`; PRAGMA wal_autocheckpoint = ` + strconv.Itoa(batchAutoCheckpoint) +
 	`; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY`

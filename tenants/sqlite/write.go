@@ -138,9 +138,9 @@ func (w *writeTx) PutEntry(m protocol.Metadata) error {
 
 // Queued rows (rowbuf.go) of the change log and of the entries.
 var (
-	changeRows = newRowBuf(`INSERT INTO tenant_changes (tenant_id, seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, at, meta_seq)`,
+	changeRows = newRowBuf(`INSERT OR FAIL INTO tenant_changes (tenant_id, seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, at, meta_seq)`,
 		13, "")
-	entryRows = newRowBuf(`INSERT INTO tenant_entries (tenant_id, fold, path, parent, is_dir, size, hash, modified, seq)`, 9, `
+	entryRows = newRowBuf(`INSERT OR FAIL INTO tenant_entries (tenant_id, fold, path, parent, is_dir, size, hash, modified, seq)`, 9, `
 		ON CONFLICT (tenant_id, fold) DO UPDATE SET path = excluded.path, parent = excluded.parent, is_dir = excluded.is_dir,
 			size = excluded.size, hash = excluded.hash, modified = excluded.modified, seq = excluded.seq`)
 )
