@@ -93,7 +93,7 @@ func (fl *Flusher) Sync(f *os.File) error {
 
 // Flush is a request queued by Queue: Wait waits for it.
 type Flush struct {
-	fl *Flusher  // nil: Wait is a plain Sync of f
+	fl *Flusher // nil: Wait is a plain Sync of f
 	f  *os.File
 	r  *flushReq // the queued request (fl != nil)
 }

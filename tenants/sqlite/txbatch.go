@@ -135,7 +135,7 @@ type headRow struct {
 type txJob struct {
 	fn     func(j *jobTx) error
 	along  func() func() // index.WriteOptions.Alongside (nil: none)
-	gather func() // index.WriteOptions.Gather (nil: none)
+	gather func()        // index.WriteOptions.Gather (nil: none)
 	err    error
 	wake   chan bool // true: lead the next batch; false: done (err set)
 }
