@@ -279,10 +279,11 @@ func (s *committer) commitBatch(members []*putReq) {
 		// the slower of these), not three. Nothing is answered or published before both
 		// are done.
 		//
-		// The index starts the flush (index.WriteOptions.Alongside) when it begins the
-		// transaction: with many tenants it shares one transaction between several
-		// tenants' batches, whose directory flushes, requested together, then share
-		// one flush too (fsys.Flusher) instead of a round each.
+		// The index queues the flush (index.WriteOptions.Alongside: queueSync) when it
+		// begins the transaction: with many tenants it shares one transaction between
+		// several tenants' batches, whose directory flushes, all queued before the
+		// first is waited for, then share one flush too (fsys.Flusher.Queue) instead
+		// of a round each.
 		synced := make(chan error, 1)
 		w, err := s.cm.commitApplied(b, func() func() {
 			wait := b.queueSync()
