@@ -21,9 +21,9 @@ import (
 // Then it queues a putReq. The first caller to find no batch in progress becomes the
 // leader: it takes the commit section (s.mu), moves every queued upload into place in
 // queue order — each one re-checked against the index as the earlier members of the
-// batch left it — then, at the same time, fsyncs each touched directory once
-// (concurrently) and commits all of them in one SQL transaction (shared with other
-// tenants' writes, txbatch.go), hence one WAL fsync. The index starts the directory
+// batch left it — then, at the same time, fsyncs each touched directory once (one
+// flush round) and commits all of them in one SQL transaction (shared with other
+// tenants' writes, txbatch.go), hence one WAL fsync. The index queues the directory
 // fsyncs when it begins that transaction (index.WriteOptions.Alongside), so that the
 // fsyncs of the tenants sharing it share one flush too. Only when both are done is the
 // batch's one Notice published on the bus (events in seq order) and the callers released, so SPEC §3's promise

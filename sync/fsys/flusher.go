@@ -20,10 +20,13 @@ import (
 // tell whose data failed, the Flusher stops merging: that round's files are fsynced
 // one by one (each gets its own file's error), and so is everything after.
 //
-// Batching rule: a leader whose previous round served several requests yields once
-// (runtime.Gosched) before it takes the round, so that requests already runnable (the
-// directory flushes of several tenants' group commits, which the index starts
-// together) join it instead of waiting for a round of their own. The flag outlives an
+// Batching rule: a caller with several files to flush at once (the directory flushes
+// of every tenant's group commit that shares an index transaction) queues them all
+// (Queue) before it waits for any (Flush.Wait), and one round takes them all. For
+// Sync, whose requests come from goroutines of their own: a leader whose previous
+// round served several requests yields once (runtime.Gosched) before it takes the
+// round, so that requests already runnable join it instead of waiting for a round of
+// their own. The flag outlives an
 // idle spell, since the first of the flushes started together is the one that must let
 // the others in: a lone request after a shared round yields once, and requests that
 // keep coming one at a time (one tenant's batches) never yield.
