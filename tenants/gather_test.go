@@ -162,3 +162,48 @@ func TestReceiversGather(t *testing.T) {
 	c.add() // never arrives: the wait ends at max
 	c.gather(&own)
 }
+
+// TestLeaderWaitsForAnsweredClients: a leader waits for the next upload of a client
+// that the last batch answered, so that both share a batch (without the wait it
+// commits at once, alone); a batch's answers older than the longest wait hold nobody,
+// and a new small upload counts as an answered client's.
+func TestLeaderWaitsForAnsweredClients(t *testing.T) {
+	e := newSingleEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	g := &e.sp.cm.gc
+	g.maxWait = time.Minute
+	commits := e.reg.commits.Load()
+	// The leader's upload began before the batch that answered the client: held
+	// once its body is in, it leads once that batch is over.
+	release := holdGathered(t, 1, e.tenant)
+	done := putAsync(ctx, e.sp, "lead.bin")
+	waitFor(t, 10*time.Second, "the leader's upload received", func() bool { return e.reg.recv.n.Load() == 1 })
+	g.answered(1) // a batch just answered one small upload
+	release()
+	select {
+	case err := <-done:
+		t.Fatalf("the leader's upload returned (%v) before the answered client came back", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	back := putAsync(ctx, e.sp, "back.bin")
+	for _, c := range []<-chan error{done, back} {
+		if err := <-c; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.reg.commits.Load() - commits; n != 1 {
+		t.Errorf("%d commits for the leader's upload and the answered client's next one, want 1", n)
+	}
+
+	g.maxWait = 0
+	g.answered(1)
+	time.Sleep(2 * maxGather)
+	if g.awaited() {
+		t.Error("a batch's answers still awaited after the longest wait")
+	}
+	g.answered(1)
+	g.startReceiving()
+	if g.returning.Load() != 0 || g.receiving.Load() != 1 {
+		t.Errorf("a new small upload: returning %d, receiving %d; want 0, 1", g.returning.Load(), g.receiving.Load())
+	}
+}

@@ -59,7 +59,7 @@ func (s *Space) Put(ctx context.Context, path string, body io.Reader, o PutOptio
 	}
 	small := smallUpload(o)
 	if small {
-		s.gc.receiving.Add(1)
+		s.gc.startReceiving()
 	}
 	u, err := s.cm.receive(ctx, body, o, replaced)
 	if err != nil {
