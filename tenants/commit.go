@@ -140,8 +140,9 @@ func (g *groupCommit) wakeGatherer() {
 // the uploads queued with it, while the clients that batch answered are still on
 // their way, and the clients would go on in two groups taking turns, each a batch of
 // half of them (8 clients: 4.2 uploads a batch against 7.1, 1,866 files/s against
-// 2,380 in one group; docs/BENCHMARKS.md, "Small uploads: session 20" and "session
-// 21"). A client that does not come back costs the next leader that wait once.
+// 2,380 in one group; docs/BENCHMARKS.md, "Small uploads: session 20" and "Commits
+// and small uploads: session 21"). A client that does not come back costs the next
+// leader that wait once.
 func (g *groupCommit) gather() {
 	if !g.awaited() {
 		return

@@ -20,7 +20,7 @@ import (
 // one that fails keeps the rows it wrote before the failing one, where the default
 // (ABORT) undoes them, which costs SQLite a statement journal, a copy of every page
 // the statement first changes (over many tenants, several pages a write:
-// docs/BENCHMARKS.md, "Commits: session 21"). Nothing is kept: a failed statement
+// docs/BENCHMARKS.md, "Commits and small uploads: session 21"). Nothing is kept: a failed statement
 // fails its Write, whose savepoint (or, for a lone write or the batch's stage, the
 // whole transaction) is rolled back.
 

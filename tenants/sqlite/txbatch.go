@@ -44,8 +44,8 @@ import (
 // flushes, the writes queued during it share the next WAL flush, and their directory
 // flushes, queued together, share one fsys.Flusher round (started one goroutine
 // each without the queueing step, they took 8–9 rounds a batch of ~27 tenants:
-// docs/BENCHMARKS.md, "Commits: session 21"). One tenant's writes come
-// one at a time (its commit section is held until its directory flush is done), so
+// docs/BENCHMARKS.md, "Commits and small uploads: session 21"). One tenant's writes
+// come one at a time (its commit section is held until its directory flush is done), so
 // the wait changes nothing for them.
 //
 // Every batch runs on one connection kept for the purpose (conn), so that SQLite's
