@@ -30,6 +30,22 @@ func flushFiles(t *testing.T, n int) (string, []*os.File) {
 	return dir, fs
 }
 
+// newTestFlusher returns a Flusher over a temp dir holding n files open for writing
+// (flushFiles); it skips the test where there is no syncfs.
+func newTestFlusher(t *testing.T, n int) (*Flusher, []*os.File) {
+	t.Helper()
+	if !canSyncFS {
+		t.Skip("no syncfs here: a Flusher is plain Sync")
+	}
+	dir, fs := flushFiles(t, n)
+	fl, err := NewFlusher(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fl.Close() })
+	return fl, fs
+}
+
 // syncAll syncs every file concurrently through fl and returns each one's error.
 func syncAll(fl *Flusher, fs []*os.File) []error {
 	errs := make([]error, len(fs))
@@ -44,15 +60,7 @@ func syncAll(fl *Flusher, fs []*os.File) []error {
 // TestFlusherMerges: concurrent requests queued behind a slow flush share the next
 // one; each caller returns only after a flush that started after its request.
 func TestFlusherMerges(t *testing.T) {
-	if !canSyncFS {
-		t.Skip("no syncfs here: a Flusher is plain Sync")
-	}
-	dir, fs := flushFiles(t, 16)
-	fl, err := NewFlusher(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fl.Close()
+	fl, fs := newTestFlusher(t, 16)
 	defer SetSyncDelay(SetSyncDelay(20 * time.Millisecond))
 	var mu sync.Mutex
 	hooked := map[string]int{}
@@ -85,15 +93,7 @@ func TestFlusherMerges(t *testing.T) {
 // a failing syncfs makes every file of its round fall back to its own fsync, and the
 // Flusher stops merging.
 func TestFlusherFaults(t *testing.T) {
-	if !canSyncFS {
-		t.Skip("no syncfs here: a Flusher is plain Sync")
-	}
-	dir, fs := flushFiles(t, 8)
-	fl, err := NewFlusher(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fl.Close()
+	fl, fs := newTestFlusher(t, 8)
 	defer SetSyncDelay(SetSyncDelay(10 * time.Millisecond))
 	fault := errors.New("injected")
 	defer restoreSyncHook(SetSyncHook(func(name string) error {
@@ -136,18 +136,10 @@ func restoreSyncHook(old func(name string) error) { SetSyncHook(old) }
 
 // TestFlusherQueue: files queued before any is waited for are served by one flush,
 // whichever request's Wait comes first and in whatever order the waits come; a file
-// queued behind a flush in progress is served by a round of its own after it; a hook's error fails
-// only its own request.
+// queued behind a flush in progress is served by a round of its own after it; a
+// hook's error fails only its own request.
 func TestFlusherQueue(t *testing.T) {
-	if !canSyncFS {
-		t.Skip("no syncfs here: a Flusher is plain Sync")
-	}
-	dir, fs := flushFiles(t, 12)
-	fl, err := NewFlusher(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fl.Close()
+	fl, fs := newTestFlusher(t, 12)
 	fault := errors.New("injected")
 	var mu sync.Mutex
 	hooked := map[string]int{}

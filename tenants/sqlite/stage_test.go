@@ -258,62 +258,40 @@ func TestStageSameTenant(t *testing.T) {
 	}
 }
 
-// TestStageWrongKeptHead: a kept head row made wrong fails the staged head update,
-// and with it the whole batch: nothing of it is stored; the next batch reads the
-// head rows again and succeeds.
-func TestStageWrongKeptHead(t *testing.T) {
-	st := newStageStore(t, 3)
-	st.wmu.Lock()
-	st.txb.heads["t1"] = headRow{"e", 7}
-	st.wmu.Unlock()
-	ws := []stageWrite{{id: "t0", path: "a", size: 1}, {id: "t1", path: "b", size: 1}, {id: "t2", path: "c", size: 1}}
-	errs, _ := inOneBatch(t, st, ws...)
-	for i, err := range errs {
-		if err == nil {
-			t.Errorf("write %d of the batch with a wrong kept head succeeded", i)
-		}
-	}
-	for i, p := range []string{"a", "b", "c"} {
-		wantTenant(t, st, fmt.Sprintf("t%d", i), []string{"warm"}, map[string]int64{p: -1})
-	}
-	errs, _ = inOneBatch(t, st, ws...)
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("write %d of the next batch: %v", i, err)
-		}
-	}
-	for i, p := range []string{"a", "b", "c"} {
-		wantTenant(t, st, fmt.Sprintf("t%d", i), []string{"warm", p}, map[string]int64{p: 1})
-	}
-}
-
-// TestStageFailedInsert: a staged change-log row that collides with a stored one (a
-// kept head row left behind the stored head) fails the stage's multi-row INSERT after
-// it wrote the rows before it (INSERT OR FAIL keeps them): the whole batch fails and
-// nothing of it is stored, neither those rows nor the entries; the next batch reads
-// the head rows again and succeeds.
-func TestStageFailedInsert(t *testing.T) {
-	st := newStageStore(t, 3)
-	st.wmu.Lock()
-	st.txb.heads["t1"] = headRow{"e", 0} // stored head: 1 ("warm")
-	st.wmu.Unlock()
-	ws := []stageWrite{{id: "t0", path: "a", size: 1}, {id: "t1", path: "b", size: 1}, {id: "t2", path: "c", size: 1}}
-	errs, _ := inOneBatch(t, st, ws...)
-	for i, err := range errs {
-		if err == nil {
-			t.Errorf("write %d of the batch with a colliding change-log row succeeded", i)
-		}
-	}
-	for i, p := range []string{"a", "b", "c"} {
-		wantTenant(t, st, fmt.Sprintf("t%d", i), []string{"warm"}, map[string]int64{p: -1, "warm": 1})
-	}
-	errs, _ = inOneBatch(t, st, ws...)
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("write %d of the next batch: %v", i, err)
-		}
-	}
-	for i, p := range []string{"a", "b", "c"} {
-		wantTenant(t, st, fmt.Sprintf("t%d", i), []string{"warm", p}, map[string]int64{p: 1})
+// TestStageBadKeptHead: a kept head row made wrong fails the whole batch, nothing of
+// it is stored, and the next batch reads the head rows again and succeeds. Ahead of
+// the stored head, it fails the staged head update; behind it, a staged change-log
+// row collides with a stored one and fails the stage's multi-row INSERT after it wrote
+// another tenant's row (INSERT OR FAIL keeps it), which the batch's rollback undoes.
+func TestStageBadKeptHead(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		seq  int64 // t1's kept head (stored: 1, "warm")
+	}{{"ahead", 7}, {"behind", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newStageStore(t, 3)
+			st.wmu.Lock()
+			st.txb.heads["t1"] = headRow{"e", tc.seq}
+			st.wmu.Unlock()
+			ws := []stageWrite{{id: "t0", path: "a", size: 1}, {id: "t1", path: "b", size: 1}, {id: "t2", path: "c", size: 1}}
+			errs, _ := inOneBatch(t, st, ws...)
+			for i, err := range errs {
+				if err == nil {
+					t.Errorf("write %d of the batch with a wrong kept head succeeded", i)
+				}
+			}
+			for i, p := range []string{"a", "b", "c"} {
+				wantTenant(t, st, fmt.Sprintf("t%d", i), []string{"warm"}, map[string]int64{p: -1, "warm": 1})
+			}
+			errs, _ = inOneBatch(t, st, ws...)
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("write %d of the next batch: %v", i, err)
+				}
+			}
+			for i, p := range []string{"a", "b", "c"} {
+				wantTenant(t, st, fmt.Sprintf("t%d", i), []string{"warm", p}, map[string]int64{p: 1})
+			}
+		})
 	}
 }
