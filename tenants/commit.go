@@ -20,8 +20,8 @@ import (
 // Then it queues a putReq. The first caller to find no batch in progress becomes the
 // leader: it takes the commit section (s.mu), moves every queued upload into place in
 // queue order — each one re-checked against the index as the earlier members of the
-// batch left it — then, at the same time, fsyncs each touched directory once (one
-// flush round) and commits all of them in one SQL transaction (shared with other
+// batch left it — then, at the same time, fsyncs each touched directory once (queued
+// together, to share a flush round) and commits all of them in one SQL transaction (shared with other
 // tenants' writes, txbatch.go), hence one WAL fsync. The index queues the directory
 // fsyncs when it begins that transaction (index.WriteOptions.Alongside), so that the
 // fsyncs of the tenants sharing it share one flush too. Only when both are done is the
@@ -71,9 +71,10 @@ type groupCommit struct {
 	arrived   chan struct{} // wakes a gathering leader when it may stop waiting (buffered 1)
 	flushing  atomic.Int64  // its uploads counted in the registry's receivers (gather.go)
 
-	// returning counts the small uploads the last batch answered whose clients have
-	// not yet begun a small upload again, until returnBy (Unix ns): a leader waits
-	// for them too (gather).
+	// returning counts the small uploads the last batch answered, less the uploads
+	// of the tenant (of any client, of any size) begun since: how many of those
+	// clients may still be on their way with their next upload. A leader waits for
+	// them too (gather), until returnBy (Unix ns).
 	returning atomic.Int64
 	returnBy  atomic.Int64
 
@@ -89,9 +90,15 @@ func (g *groupCommit) longest() time.Duration {
 }
 
 // startReceiving counts a small upload that begins to be received, which may be the
-// next upload of a client that the last batch answered.
+// next upload of a client that the last batch answered (clientBack).
 func (g *groupCommit) startReceiving() {
 	g.receiving.Add(1)
+	g.clientBack()
+}
+
+// clientBack counts an upload (of any size) that begins: its client, if the last
+// batch answered it, is back and cannot be waited for.
+func (g *groupCommit) clientBack() {
 	for {
 		n := g.returning.Load()
 		if n <= 0 || g.returning.CompareAndSwap(n, n-1) {
@@ -147,6 +154,7 @@ func (g *groupCommit) gather() {
 	if !g.awaited() {
 		return
 	}
+	deadline := time.Now().Add(g.longest())
 	t := time.NewTimer(g.longest())
 	defer t.Stop()
 	for {
@@ -156,10 +164,18 @@ func (g *groupCommit) gather() {
 		if !g.awaited() || waiting >= maxBatch {
 			return
 		}
+		// Only answered clients awaited: no longer than their answers' returnBy.
+		wait := time.Until(deadline)
+		if g.receiving.Load() == 0 {
+			wait = min(wait, time.Until(time.Unix(0, g.returnBy.Load())))
+		}
+		if wait <= 0 {
+			return
+		}
+		t.Reset(wait)
 		select {
 		case <-g.arrived:
-		case <-t.C:
-			return
+		case <-t.C: // the deadline, or returnBy: look again
 		}
 	}
 }

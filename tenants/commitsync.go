@@ -84,18 +84,17 @@ func (b *batch) queueSyncSafely() (ts []syncTarget, err error) {
 	return ts, nil
 }
 
-// syncTargets runs ts: one by one when they were queued (each waits for a flush
-// already requested; fsys.Flusher serves them in one round), else concurrently (a
-// journaling file system can serve them with one journal commit).
+// syncTargets runs ts concurrently: queued ones wait for flushes already requested
+// (a Flusher serves those queued together in one round, in any order of the waits
+// from goroutines of their own), and plain ones, or queued ones that a Flusher could
+// not merge (none on this platform, or a syncfs failed: each is then its own fsync),
+// overlap (a journaling file system can serve them with one journal commit).
 func (b *batch) syncTargets(ts []syncTarget) error {
-	if _, queued := b.blobs.(blob.BatchQueue); queued || len(ts) == 1 {
-		var errs []error
-		for _, t := range ts {
-			if err := t.do(); err != nil {
-				errs = append(errs, diskErr(t.what, err))
-			}
+	if len(ts) == 1 {
+		if err := ts[0].do(); err != nil {
+			return diskErr(ts[0].what, err)
 		}
-		return errors.Join(errs...)
+		return nil
 	}
 	errs := make([]error, len(ts))
 	var wg sync.WaitGroup

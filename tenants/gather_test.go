@@ -207,3 +207,42 @@ func TestLeaderWaitsForAnsweredClients(t *testing.T) {
 		t.Errorf("a new small upload: returning %d, receiving %d; want 0, 1", g.returning.Load(), g.receiving.Load())
 	}
 }
+
+// TestLargeUploadAfterSmallNotHeld: a client whose small upload was just answered
+// comes back with a large one (not counted as received): its own commit does not wait
+// for it (any upload that begins counts its client back).
+func TestLargeUploadAfterSmallNotHeld(t *testing.T) {
+	e := newSingleEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	e.sp.cm.gc.maxWait = 3 * time.Second
+	if _, _, err := e.sp.Put(ctx, "small.bin", strings.NewReader("data"), PutOptions{Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 100<<10)
+	start := time.Now()
+	if _, _, err := e.sp.Put(ctx, "big.bin", strings.NewReader(big), PutOptions{Size: int64(len(big))}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the large upload that followed its own client's small one waited %v for that client", d)
+	}
+}
+
+// TestGatherEndsWhenAnswersStale: a leader's wait for the clients a batch answered
+// ends when those answers are the longest wait old (returnBy), not the longest wait
+// after the gather began.
+func TestGatherEndsWhenAnswersStale(t *testing.T) {
+	e := newSingleEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	g := &e.sp.cm.gc
+	g.maxWait = time.Second
+	g.answered(2) // two clients answered; only one comes back, 900 ms later
+	time.Sleep(900 * time.Millisecond)
+	start := time.Now()
+	if _, _, err := e.sp.Put(ctx, "a.bin", strings.NewReader("data"), PutOptions{Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("the leader waited %v for answers that went stale ~100 ms into its wait", d)
+	}
+}

@@ -60,6 +60,8 @@ func (s *Space) Put(ctx context.Context, path string, body io.Reader, o PutOptio
 	small := smallUpload(o)
 	if small {
 		s.gc.startReceiving()
+	} else {
+		s.gc.clientBack()
 	}
 	u, err := s.cm.receive(ctx, body, o, replaced)
 	if err != nil {

@@ -107,7 +107,10 @@ type Flush struct {
 // with every request queued by then. So a caller that queues several files (of one
 // batch or of several) before it waits for any gets them all served by one flush,
 // however its goroutines are scheduled; Sync's requests, queued one goroutine each,
-// may not all be runnable before the round is taken. A nil *Flusher's Flush is plain
+// may not all be runnable before the round is taken. A caller that waits for several
+// requests from one goroutine must wait in the order it queued them (a request
+// queued after a leader that is not yet waited for is served only by that leader's
+// round); from separate goroutines any order is safe. A nil *Flusher's Flush is plain
 // Sync.
 func (fl *Flusher) Queue(f *os.File) *Flush {
 	if fl == nil || fl.noMerge.Load() {

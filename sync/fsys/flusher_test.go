@@ -135,7 +135,7 @@ func TestFlusherFaults(t *testing.T) {
 func restoreSyncHook(old func(name string) error) { SetSyncHook(old) }
 
 // TestFlusherQueue: files queued before any is waited for are served by one flush,
-// whichever request's Wait comes first and in whatever order the waits come; a file
+// whichever request's Wait comes first, waited for from goroutines of their own; a file
 // queued behind a flush in progress is served by a round of its own after it; a
 // hook's error fails only its own request.
 func TestFlusherQueue(t *testing.T) {

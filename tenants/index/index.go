@@ -35,7 +35,8 @@ type WriteOptions struct {
 	// their rests, so that their flushes, all queued before the first is served,
 	// share one flush however the goroutines are scheduled; it begins its next batch
 	// only when all the rests have returned. Neither step may wait for a write of the
-	// index.
+	// index, and the first must not panic (it runs under the index's write lock; an
+	// index that shares transactions runs a do-nothing rest for one that does).
 	Alongside func() (rest func())
 
 	// Gather, if set, waits (briefly, bounded) for writes that are about to arrive:

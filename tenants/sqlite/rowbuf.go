@@ -20,9 +20,11 @@ import (
 // one that fails keeps the rows it wrote before the failing one, where the default
 // (ABORT) undoes them, which costs SQLite a statement journal, a copy of every page
 // the statement first changes (over many tenants, several pages a write:
-// docs/BENCHMARKS.md, "Commits and small uploads: session 21"). Nothing is kept: a failed statement
-// fails its Write, whose savepoint (or, for a lone write or the batch's stage, the
-// whole transaction) is rolled back.
+// docs/BENCHMARKS.md, "Commits and small uploads: session 21"). The change-log insert
+// and the head update then need none (TestStageStatementsCannotAbort); the entries'
+// upsert still does, for the checks of its DO UPDATE branch. Nothing is kept: a
+// failed statement fails its Write, whose savepoint (or, for a lone write or the
+// batch's stage, the whole transaction) is rolled back.
 
 // maxBatchRows bounds the rows of one multi-row INSERT (and so the distinct statement
 // texts: one per row count).

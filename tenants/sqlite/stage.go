@@ -18,7 +18,7 @@ import (
 // the batch commits. A batch of many tenants' single uploads then runs the statements
 // of one tenant's group commit: 3 for up to maxBatchRows writes, where each write ran
 // 5 (SAVEPOINT, two INSERTs, the head UPDATE, RELEASE). The statements run OR FAIL,
-// without a statement journal (rowbuf.go).
+// the change-log insert and the head update without a statement journal (rowbuf.go).
 //
 // Every statement of a later job that could see or change what the stage holds runs
 // after the stage is flushed (jobTx.change, jobTx.readHead): the tables then hold the

@@ -295,3 +295,32 @@ func TestStageBadKeptHead(t *testing.T) {
 		})
 	}
 }
+
+// TestStageStatementsCannotAbort: the change-log INSERT and the head UPDATE that the
+// stage runs for many tenants have no constraint check that aborts the statement
+// (OP_Halt with OE_Abort, p2 = 2), so SQLite keeps no statement journal for them
+// (rowbuf.go). The entries' upsert still has some (its DO UPDATE branch).
+func TestStageStatementsCannotAbort(t *testing.T) {
+	st := newStageStore(t, 1)
+	for name, q := range map[string]struct {
+		sql  string
+		args int
+	}{"change log": {changeRows.queries[2], 26}, "heads": {headQueries[2], 8}} {
+		rows, err := st.DB().Query("EXPLAIN "+q.sql, make([]any, q.args)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var addr, p1, p2, p3 int64
+			var op string
+			var p4, p5, comment any
+			if err := rows.Scan(&addr, &op, &p1, &p2, &p3, &p4, &p5, &comment); err != nil {
+				t.Fatal(err)
+			}
+			if (op == "Halt" || op == "HaltIfNull") && p2 == 2 {
+				t.Errorf("%s: %d %s aborts the statement (p4 %v)", name, addr, op, p4)
+			}
+		}
+		rows.Close()
+	}
+}

@@ -115,9 +115,9 @@ const batchAutoCheckpoint = 3000
 
 // batchPragmas set up the batch connection when it is taken from the pool: its page
 // cache, its checkpoint interval, no foreign-key checks (see txBatcher), and temporary
-// files in memory. The last is for the journal of the jobs' savepoints (and of any
-// statement that may abort midway, which the multi-row inserts no longer are:
-// rowbuf.go): each page first changed under it is copied there, and SQLite spills it
+// files in memory. The last is for the journal of the jobs' savepoints and of the
+// statements that may abort midway (the entries' upsert; the change-log insert and
+// the head update no longer may: rowbuf.go): each page first changed under it is copied there, and SQLite spills it
 // to a temporary file beyond 64 KiB (16 pages), a write() a page; in memory it never
 // spills (docs/BENCHMARKS.md, "Commits: session 20"). Only the batches' statements
 // run on this connection, so nothing else grows its temporary storage.
@@ -179,7 +179,7 @@ func (b *txBatcher) run(ctx context.Context, o index.WriteOptions, fn func(j *jo
 	var rests []func()
 	for _, m := range batch {
 		if m.along != nil {
-			rests = append(rests, m.along())
+			rests = append(rests, firstStep(m.along))
 		}
 	}
 	for _, rest := range rests {
@@ -383,4 +383,19 @@ func runJob(fn func(j *jobTx) error, j *jobTx) (err error) {
 		}
 	}()
 	return fn(j)
+}
+
+// firstStep runs the first step of a job's Alongside work and returns its rest; a
+// first step that panics (it must not) gets a rest that does nothing, so that the
+// leader still commits the batch and hands over: it holds the write lock and the lead.
+func firstStep(along func() func()) (rest func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			rest = func() {}
+		}
+	}()
+	if rest = along(); rest == nil {
+		rest = func() {}
+	}
+	return rest
 }

@@ -292,3 +292,26 @@ func waitPending(t *testing.T, b *txBatcher, n int) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestTxBatcherFirstStepPanics: a job's Alongside first step that panics does not
+// leave the write lock or the lead held: the batch commits, and the next write runs.
+func TestTxBatcherFirstStepPanics(t *testing.T) {
+	b, db := newBatcher(t)
+	ctx := context.Background()
+	if err := b.run(ctx, index.WriteOptions{Alongside: func() func() { panic("first step") }}, insert("p")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.run(ctx, index.WriteOptions{}, insert("next")) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the next write never ran: the panicking leader kept the write lock and the lead")
+	}
+	if got := rows(t, db); !got["p"] || !got["next"] {
+		t.Errorf("rows %v", got)
+	}
+}
