@@ -95,3 +95,30 @@ func TestPutFailsOnFlushFault(t *testing.T) {
 	}
 	checkConsistent(t, e)
 }
+
+// TestSmallTempFileSharesFlushes: a small upload's temp file is flushed through the
+// store's Flusher (its fsync can share a syncfs with the other files being flushed),
+// a large one's on its own (so that small uploads never wait for its write-back).
+// Both are flushed before Put returns: TestPutAnswersOnlyAfterEveryFlush.
+func TestSmallTempFileSharesFlushes(t *testing.T) {
+	if fl, _ := fsys.NewFlusher(t.TempDir()); fl == nil {
+		t.Skip("no syncfs here: no Flusher")
+	} else {
+		fl.Close()
+	}
+	e := newEnv(t, Limits{}, Options{})
+	for _, tc := range []struct {
+		name    string
+		size    int
+		flushed int64 // requests made to the Flusher: the directory, and the temp file if shared
+	}{{"small", 4 << 10, 2}, {"large", 1 << 20, 1}} {
+		_, req0, _ := fsys.FlushStats()
+		data := bytes.Repeat([]byte("x"), tc.size)
+		if _, _, err := e.sp.Put(context.Background(), tc.name+".bin", bytes.NewReader(data), PutOptions{Size: int64(len(data))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, req1, _ := fsys.FlushStats(); req1-req0 != tc.flushed {
+			t.Errorf("%s upload: %d requests to the Flusher, want %d", tc.name, req1-req0, tc.flushed)
+		}
+	}
+}

@@ -300,7 +300,7 @@ func (u *upload) finish(o PutOptions) error {
 		return internal("set mtime", err)
 	}
 	u.modified = stored.UTC()
-	if err := u.f.Sync(); err != nil {
+	if err := u.sync(o); err != nil {
 		return internal("sync temp file", err)
 	}
 	err = u.f.Close()
@@ -316,6 +316,18 @@ func (u *upload) finish(o PutOptions) error {
 		return protocol.Errorf(protocol.CodeDigestMismatch, "the content does not match X-Content-SHA256")
 	}
 	return nil
+}
+
+// sync makes the temp file durable: a small upload's in a flush shared with the other
+// files being flushed at the same time where the store can (blob.SharedSync: one
+// syncfs for concurrent uploads and directories, of every tenant, where each would
+// pay its own fsync; docs/BENCHMARKS.md, "Commits and small uploads: session 21"),
+// a large one's on its own, so that small uploads never wait for its write-back.
+func (u *upload) sync(o PutOptions) error {
+	if s, ok := u.f.(blob.SharedSync); ok && smallUpload(o) && u.size <= gatherMaxSize {
+		return s.SyncShared()
+	}
+	return u.f.Sync()
 }
 
 // holdDisk runs before n more body bytes are written (u.size written so far). A body

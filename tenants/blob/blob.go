@@ -39,6 +39,13 @@ type Temp interface {
 	Close() error
 }
 
+// SharedSync is a Temp whose Sync can share one flush with other files' (a small
+// upload's: fsys.Flusher, where concurrent requests are one syncfs). Equally durable;
+// for small files only, since a shared flush waits for what the others' need.
+type SharedSync interface {
+	SyncShared() error
+}
+
 // Writeback is a Temp that can start writing what was written so far to its device
 // before Sync (a large upload's final fsync then has less to wait for). It makes
 // nothing durable.

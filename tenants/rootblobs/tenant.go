@@ -154,6 +154,11 @@ func (u *temp) StartWriteback(off, n int64) { fsys.StartWriteback(u.File, off, n
 // Sync fsyncs the temp file (through sync/fsys's seam).
 func (u *temp) Sync() error { return fsys.Sync(u.File) }
 
+// SyncShared fsyncs the temp file through the store's Flusher (blob.SharedSync): in
+// one flush with the other small uploads' temp files and the directories being
+// flushed at the same time, of every tenant.
+func (u *temp) SyncShared() error { return u.t.flush.Sync(u.File) }
+
 // RemoveTemp removes tmp/NAME.
 func (t *Tenant) RemoveTemp(name string) error {
 	err := t.tmp.Remove(name)
