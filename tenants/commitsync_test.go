@@ -35,7 +35,7 @@ func TestUnmergedDirSyncsConcurrent(t *testing.T) {
 	}
 	defer f.Close()
 	old := fsys.SetSyncHook(func(string) error { time.Sleep(200 * time.Millisecond); return nil }) // a slow fsync, not serialised
-	defer fsys.SetSyncHook(old)
+	defer func() { fsys.SetSyncHook(old) }()
 	b := &batch{dirs: map[string]struct{}{"a": {}, "b": {}, "c": {}}, versions: true, blobs: plainQueueBatch{f: f}}
 	start := time.Now()
 	if err := b.queueSync()(); err != nil {
