@@ -46,6 +46,28 @@ func newTestFlusher(t *testing.T, n int) (*Flusher, []*os.File) {
 	return fl, fs
 }
 
+// countSyncHooks counts the sync hook's calls per file name until the test ends, and
+// fails the files whose name ends in failSuffix (if not "") with fault.
+func countSyncHooks(t *testing.T, failSuffix string, fault error) (hooked func(name string) int) {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	old := SetSyncHook(func(name string) error {
+		mu.Lock()
+		calls[name]++
+		mu.Unlock()
+		if failSuffix != "" && strings.HasSuffix(name, failSuffix) {
+			return fault
+		}
+		return nil
+	})
+	t.Cleanup(func() { SetSyncHook(old) })
+	return func(name string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls[name]
+	}
+}
+
 // syncAll syncs every file concurrently through fl and returns each one's error.
 func syncAll(fl *Flusher, fs []*os.File) []error {
 	errs := make([]error, len(fs))
@@ -62,14 +84,7 @@ func syncAll(fl *Flusher, fs []*os.File) []error {
 func TestFlusherMerges(t *testing.T) {
 	fl, fs := newTestFlusher(t, 16)
 	defer SetSyncDelay(SetSyncDelay(20 * time.Millisecond))
-	var mu sync.Mutex
-	hooked := map[string]int{}
-	defer restoreSyncHook(SetSyncHook(func(name string) error {
-		mu.Lock()
-		hooked[name]++
-		mu.Unlock()
-		return nil
-	}))
+	hooked := countSyncHooks(t, "", nil)
 	before := SyncCount()
 	for i, err := range syncAll(fl, fs) {
 		if err != nil {
@@ -83,8 +98,8 @@ func TestFlusherMerges(t *testing.T) {
 		t.Error("no merged flush")
 	}
 	for _, f := range fs {
-		if hooked[f.Name()] != 1 {
-			t.Errorf("%s: hook called %d times, want 1", f.Name(), hooked[f.Name()])
+		if hooked(f.Name()) != 1 {
+			t.Errorf("%s: hook called %d times, want 1", f.Name(), hooked(f.Name()))
 		}
 	}
 }
@@ -141,17 +156,7 @@ func restoreSyncHook(old func(name string) error) { SetSyncHook(old) }
 func TestFlusherQueue(t *testing.T) {
 	fl, fs := newTestFlusher(t, 12)
 	fault := errors.New("injected")
-	var mu sync.Mutex
-	hooked := map[string]int{}
-	defer restoreSyncHook(SetSyncHook(func(name string) error {
-		mu.Lock()
-		hooked[name]++
-		mu.Unlock()
-		if strings.HasSuffix(name, "f5") {
-			return fault
-		}
-		return nil
-	}))
+	hooked := countSyncHooks(t, "f5", fault)
 
 	rounds0, _, _ := FlushStats()
 	qs := make([]*Flush, 8)
@@ -174,8 +179,8 @@ func TestFlusherQueue(t *testing.T) {
 		t.Errorf("%d flush rounds for 8 files queued together, want 1", rounds1-rounds0)
 	}
 	for _, f := range fs[:8] {
-		if hooked[f.Name()] != 1 {
-			t.Errorf("%s: hook called %d times, want 1", f.Name(), hooked[f.Name()])
+		if hooked(f.Name()) != 1 {
+			t.Errorf("%s: hook called %d times, want 1", f.Name(), hooked(f.Name()))
 		}
 	}
 
