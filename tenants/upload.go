@@ -324,7 +324,7 @@ func (u *upload) finish(o PutOptions) error {
 // pay its own fsync; docs/BENCHMARKS.md, "Commits and small uploads: session 21"),
 // a large one's on its own, so that small uploads never wait for its write-back.
 func (u *upload) sync(o PutOptions) error {
-	if s, ok := u.f.(blob.SharedSync); ok && smallUpload(o) && u.size <= gatherMaxSize {
+	if s, ok := u.f.(blob.SharedSync); ok && smallUpload(o) { // copyBody kept it to its declared size
 		return s.SyncShared()
 	}
 	return u.f.Sync()

@@ -96,9 +96,8 @@ func (fl *Flusher) Sync(f *os.File) error {
 
 // Flush is a request queued by Queue: Wait waits for it.
 type Flush struct {
-	fl *Flusher // nil: Wait is a plain Sync of f
-	f  *os.File
-	r  *flushReq // the queued request (fl != nil)
+	f *os.File
+	r *flushReq // the queued request (nil: Wait is a plain Sync of f)
 }
 
 // Queue queues f for a flush without waiting, and returns the request, which the
@@ -116,13 +115,13 @@ func (fl *Flusher) Queue(f *os.File) *Flush {
 	if fl == nil || fl.noMerge.Load() {
 		return &Flush{f: f}
 	}
-	return &Flush{fl: fl, f: f, r: fl.queue(f)}
+	return &Flush{f: f, r: fl.queue(f)}
 }
 
 // Wait makes the queued file durable (leading a round if its turn comes) and returns
 // its error.
 func (q *Flush) Wait() error {
-	if q.fl == nil {
+	if q.r == nil {
 		return Sync(q.f)
 	}
 	return q.r.wait(false)
