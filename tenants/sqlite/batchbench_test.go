@@ -21,7 +21,10 @@ import (
 // against all into one tenant, in ABBA halves. It reports the CPU time per write
 // (getrusage of the process), the writes per transaction and the statements per
 // write (BEGIN and COMMIT aside) of each side; each side's goroutines carry the
-// profiler label side=m or side=o:
+// profiler label side=m or side=o. A third side, d, writes into one tenant spread
+// over 100 directories, as many pages a batch as the 100 tenants touch: the control
+// that tells the cost of tenancy from that of rows spread over the B-trees
+// (docs/BENCHMARKS.md, "Commits: session 22"):
 //
 //	go test -run XXX -bench WriteTenants -benchtime 8000x ./tenants/sqlite/
 func BenchmarkWriteTenants(b *testing.B) {
@@ -47,6 +50,7 @@ func BenchmarkWriteTenants(b *testing.B) {
 	type side struct {
 		name   string
 		tenant func(i int) string
+		path   func(i int) string
 		cpu, t time.Duration
 		n, txs int64
 		stmts  int64
@@ -64,7 +68,7 @@ func BenchmarkWriteTenants(b *testing.B) {
 						if i >= to {
 							return
 						}
-						m := protocol.Metadata{Path: fmt.Sprintf("dir/%s%07d.bin", s.name, i), Size: 4096,
+						m := protocol.Metadata{Path: s.path(i), Size: 4096,
 							Hash: fmt.Sprintf("%064x", i), Modified: time.Unix(int64(i), 0)}
 						if err := st.Write(ctx, s.tenant(i), index.WriteOptions{}, func(tx index.Tx) error {
 							_, seq := tx.Head()
@@ -90,16 +94,24 @@ func BenchmarkWriteTenants(b *testing.B) {
 		s.stmts += st.BatchStatements() - s0
 		s.n += int64(to - from)
 	}
-	many := &side{name: "m", tenant: func(i int) string { return ids[i%ntenants] }}
-	one := &side{name: "o", tenant: func(int) string { return ids[0] }}
+	inDir := func(name string) func(i int) string {
+		return func(i int) string { return fmt.Sprintf("dir/%s%07d.bin", name, i) }
+	}
+	many := &side{name: "m", tenant: func(i int) string { return ids[i%ntenants] }, path: inDir("m")}
+	one := &side{name: "o", tenant: func(int) string { return ids[0] }, path: inDir("o")}
+	dirs := &side{name: "d", tenant: func(int) string { return ids[1] }, path: func(i int) string {
+		return fmt.Sprintf("d%02d/d%07d.bin", i%ntenants, i)
+	}}
 	half := max(b.N/2, writers)
 	b.ResetTimer()
-	run(one, 0, half)
-	run(many, 0, half)
-	run(many, half, 2*half)
-	run(one, half, 2*half)
+	for _, p := range []struct {
+		s        *side
+		from, to int
+	}{{one, 0, half}, {many, 0, half}, {dirs, 0, half}, {dirs, half, 2 * half}, {many, half, 2 * half}, {one, half, 2 * half}} {
+		run(p.s, p.from, p.to)
+	}
 	b.StopTimer()
-	for _, s := range []*side{many, one} {
+	for _, s := range []*side{many, one, dirs} {
 		b.ReportMetric(float64(s.cpu.Microseconds())/float64(s.n), s.name+"-cpu-µs/op")
 		b.ReportMetric(float64(s.n)/float64(s.txs), s.name+"-writes/tx")
 		b.ReportMetric(float64(s.n)/s.t.Seconds(), s.name+"-writes/s")

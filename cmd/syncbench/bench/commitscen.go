@@ -118,6 +118,7 @@ func runCommits(ctx context.Context, r *runner) []Result {
 	r.log.Info("commits", "many", int(many.rate()), "one", int(one.rate()), "fsyncs_many", many.perFile(), "fsyncs_one", one.perFile(),
 		"wal_many", many.walPerFile(), "wal_one", one.walPerFile(), "cpu_us_many", many.cpuPerFile(), "cpu_us_one", one.cpuPerFile())
 	out := []Result{row(scen, metric, many.rate(), peer, one.rate(), notes(many, one, "on this disk"), ratioAtLeast(0.9))}
+	out = append(out, commitsSpreadControl(ctx, env, cl, toks, n, writers))
 	err = withSlowDisk(slowDisk, func() error {
 		many, one, err = run(nSlow, "s")
 		return err
@@ -127,4 +128,33 @@ func runCommits(ctx context.Context, r *runner) []Result {
 	}
 	return append(out, row(scen, fmt.Sprintf("%s, %s/fsync disk", metric, slowDisk), many.rate(), peer, one.rate(),
 		notes(many, one, fmt.Sprintf("with every flush delayed %s on a one-at-a-time simulated device", slowDisk)), ratioAtLeast(0.9)))
+}
+
+// commitsSpreadControl is the control row of commits: the same 100-tenant side against
+// one tenant whose files spread over as many directories (d00/ … d99/, made before the
+// measurement), so that both sides' batches touch as many directories and index pages.
+// Their ratio is what tenancy itself costs; the main row's gap beyond it is the cost
+// of rows and files spread out (docs/BENCHMARKS.md, "Commits: session 22").
+func commitsSpreadControl(ctx context.Context, env *syncEnv, cl *http.Client, toks []string, n, writers int) Result {
+	const scen, metric = "commits", "PUT/s, vs 1 tenant over as many directories"
+	nten := len(toks)
+	peer := fmt.Sprintf("1 tenant, %d directories", nten)
+	dirFile := func(name string) func(i int) (string, string) {
+		return func(i int) (string, string) {
+			return fmt.Sprintf("%s/api/files/d%02d/%s-o%06d.bin", env.url, i%nten, name, i), toks[0]
+		}
+	}
+	if _, err := uploadRange(ctx, cl, 0, nten, writers, dirFile("w")); err != nil {
+		return failed(scen, metric, peer, err)
+	}
+	many := &uploadSide{failed: fmt.Sprintf("%d tenants", nten), url: func(i int) (string, string) {
+		return fmt.Sprintf("%s/api/files/x-m%06d.bin", env.url, i), toks[i%nten]
+	}}
+	spread := &uploadSide{failed: peer, url: dirFile("x")}
+	if err := uploadABBA(ctx, cl, n, writers, many, spread); err != nil {
+		return failed(scen, metric, peer, err)
+	}
+	return row(scen, metric, many.rate(), peer, spread.rate(),
+		fmt.Sprintf("control: %d new 4 KiB files by %d concurrent clients, spread over %d tenants (each tenant's root) vs over %d directories of 1 tenant, ABBA halves; CPU a PUT %.0f vs %.0f µs",
+			many.n, writers, nten, nten, many.cpuPerFile(), spread.cpuPerFile()))
 }
