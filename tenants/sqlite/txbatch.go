@@ -179,7 +179,7 @@ func (b *txBatcher) run(ctx context.Context, o index.WriteOptions, fn func(j *jo
 	var rests []func()
 	for _, m := range batch {
 		if m.along != nil {
-			rests = append(rests, firstStep(m.along))
+			rests = append(rests, index.FirstStep(m.along))
 		}
 	}
 	for _, rest := range rests {
@@ -383,19 +383,4 @@ func runJob(fn func(j *jobTx) error, j *jobTx) (err error) {
 		}
 	}()
 	return fn(j)
-}
-
-// firstStep runs the first step of a job's Alongside work and returns its rest; a
-// first step that panics (it must not) gets a rest that does nothing, so that the
-// leader still commits the batch and hands over: it holds the write lock and the lead.
-func firstStep(along func() func()) (rest func()) {
-	defer func() {
-		if p := recover(); p != nil {
-			rest = func() {}
-		}
-	}()
-	if rest = along(); rest == nil {
-		rest = func() {}
-	}
-	return rest
 }
