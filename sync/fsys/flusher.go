@@ -56,9 +56,11 @@ type flushReq struct {
 	wake chan bool // true: lead the next round; false: done (err set)
 }
 
-// NewFlusher opens dir (any directory on the file system to flush) for a Flusher.
+// NewFlusher opens dir (any directory on the file system to flush) for a Flusher. It
+// returns nil (plain Sync) where syncfs(2) cannot serve: outside Linux, and on a
+// kernel before Linux 5.8, whose syncfs does not report write-back errors.
 func NewFlusher(dir string) (*Flusher, error) {
-	if !canSyncFS {
+	if !canSyncFS() {
 		return nil, nil
 	}
 	d, err := os.Open(dir)
