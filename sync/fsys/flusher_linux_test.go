@@ -23,3 +23,33 @@ func TestNewFlusherOldKernel(t *testing.T) {
 		fl.Close()
 	}
 }
+
+// TestFlusherFor: a Flusher serves the directories of its own file system only.
+func TestFlusherFor(t *testing.T) {
+	dir := t.TempDir()
+	fl, err := NewFlusher(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl == nil {
+		t.Skip("no Flusher here (a kernel before Linux 5.8)")
+	}
+	defer fl.Close()
+	same, err := Device(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc, err := Device("/proc") // another file system
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl.For(same, same) != fl || fl.For() != fl {
+		t.Error("a Flusher refuses its own file system")
+	}
+	if fl.For(same, proc) != nil || fl.For(same+1) != nil {
+		t.Error("a Flusher serves another file system")
+	}
+	if (*Flusher)(nil).For(same) != nil {
+		t.Error("a nil Flusher's For is not nil")
+	}
+}
