@@ -35,7 +35,8 @@ import (
 // uploads still being received, other programs' files), which a file system given to
 // syncd alone keeps small. A nil *Flusher is plain Sync.
 type Flusher struct {
-	fs *os.File // a directory on the file system, kept open for syncfs
+	fs  *os.File // a directory on the file system, kept open for syncfs
+	dev uint64   // its device number (Device)
 
 	mu      sync.Mutex
 	pending []*flushReq
@@ -56,16 +57,37 @@ type flushReq struct {
 	wake chan bool // true: lead the next round; false: done (err set)
 }
 
-// NewFlusher opens dir (any directory on the file system to flush) for a Flusher.
+// NewFlusher opens dir (any directory on the file system to flush) for a Flusher. It
+// returns nil (plain Sync) where syncfs(2) cannot serve: outside Linux, and on a
+// kernel before Linux 5.8, whose syncfs does not report write-back errors.
 func NewFlusher(dir string) (*Flusher, error) {
-	if !canSyncFS {
+	if !canSyncFS() {
 		return nil, nil
+	}
+	dev, err := Device(dir)
+	if err != nil {
+		return nil, err
 	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &Flusher{fs: d}, nil
+	return &Flusher{fs: d, dev: dev}, nil
+}
+
+// For returns fl if every one of devs (Device numbers of the directories whose files
+// the caller flushes) is fl's file system, else nil (plain Sync): one syncfs flushes
+// one file system, and a directory mounted from another would be left unflushed.
+func (fl *Flusher) For(devs ...uint64) *Flusher {
+	if fl == nil {
+		return nil
+	}
+	for _, d := range devs {
+		if d != fl.dev {
+			return nil
+		}
+	}
+	return fl
 }
 
 // Close releases the directory. Nothing may be flushing.

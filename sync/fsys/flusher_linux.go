@@ -1,13 +1,46 @@
 package fsys
 
 import (
+	"log/slog"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
-// canSyncFS: syncfs(2) exists (and, since Linux 5.8, reports write-back errors).
-const canSyncFS = true
+// syncFSSince is the first Linux release whose syncfs(2) reports write-back errors
+// (before 5.8 it returns 0 even when the write-back of a file failed).
+var syncFSSince = [2]int{5, 8}
+
+// kernelRelease returns the running kernel's release (uname -r; "" if unknown), read
+// once (a variable for tests).
+var kernelRelease = sync.OnceValue(func() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+})
+
+var logMode sync.Once
+
+// canSyncFS reports whether a Flusher may merge flushes into one syncfs(2): only on
+// a kernel whose syncfs reports write-back errors (a release that does not parse
+// counts as older). Elsewhere a failed write would go unreported to every file of
+// the round; NewFlusher returns nil and its callers fsync each file. The first call
+// logs which mode is used.
+func canSyncFS() bool {
+	rel := kernelRelease()
+	ok := releaseAtLeast(rel, syncFSSince[0], syncFSSince[1])
+	logMode.Do(func() {
+		if ok {
+			slog.Info("fsys: concurrent flushes share one syncfs", "kernel", rel)
+		} else {
+			slog.Info("fsys: kernel before Linux 5.8 (syncfs does not report write-back errors): each file gets its own fsync", "kernel", rel)
+		}
+	})
+	return ok
+}
 
 // syncFS flushes the whole file system of f (a variable for tests to fail it).
 var syncFS = func(f *os.File) error { return unix.Syncfs(int(f.Fd())) }

@@ -8,6 +8,6 @@ import (
 )
 
 // canSyncFS: no syncfs(2) here; a Flusher is plain Sync.
-const canSyncFS = false
+func canSyncFS() bool { return false }
 
 var syncFS = func(*os.File) error { return errors.ErrUnsupported }

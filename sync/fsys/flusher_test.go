@@ -34,7 +34,7 @@ func flushFiles(t *testing.T, n int) (string, []*os.File) {
 // (flushFiles); it skips the test where there is no syncfs.
 func newTestFlusher(t *testing.T, n int) (*Flusher, []*os.File) {
 	t.Helper()
-	if !canSyncFS {
+	if !canSyncFS() {
 		t.Skip("no syncfs here: a Flusher is plain Sync")
 	}
 	dir, fs := flushFiles(t, n)

@@ -36,7 +36,8 @@ type WriteOptions struct {
 	// share one flush however the goroutines are scheduled; it begins its next batch
 	// only when all the rests have returned. Neither step may wait for a write of the
 	// index, and the first must not panic (it runs under the index's write lock; an
-	// index that shares transactions runs a do-nothing rest for one that does).
+	// index that shares transactions runs a do-nothing rest for one that does;
+	// FirstStep does that).
 	Alongside func() (rest func())
 
 	// Gather, if set, waits (briefly, bounded) for writes that are about to arrive:
@@ -120,4 +121,20 @@ type Recovery interface {
 	VersionIDs(ctx context.Context, id string) ([]string, error)
 	// DeleteVersionRows forgets the tenant's versions ids (their content is gone).
 	DeleteVersionRows(ctx context.Context, id string, ids []string) error
+}
+
+// FirstStep runs the first step of a write's Alongside work and returns its rest,
+// never nil: a first step that returns nil gets a rest that does nothing, and so
+// does one that panics (it must not), so that the index still runs the write (and,
+// one that shares transactions, hands its write lock and lead over).
+func FirstStep(along func() func()) (rest func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			rest = func() {}
+		}
+	}()
+	if rest = along(); rest == nil {
+		rest = func() {}
+	}
+	return rest
 }

@@ -31,7 +31,8 @@ var _ index.Writer = (*Store)(nil)
 // quota. A transaction that changed nothing is rolled back (no commit to wait for).
 func (s *Store) Write(ctx context.Context, tenantID string, o index.WriteOptions, fn func(index.Tx) error) error {
 	if o.Alongside != nil {
-		go o.Alongside()() // no shared batches here: it just runs beside the transaction
+		// No shared batches here: it just runs beside the transaction.
+		go index.FirstStep(o.Alongside)()
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {

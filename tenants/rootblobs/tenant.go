@@ -3,6 +3,7 @@ package rootblobs
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -47,7 +48,7 @@ var (
 // openTenant opens the roots of the tenant directory dir; fl merges its fsyncs with
 // other tenants' (nil: none).
 func openTenant(dir string, fl *fsys.Flusher) (*Tenant, error) {
-	t := &Tenant{dir: dir, filesFD: -1, tmpFD: -1, flush: fl}
+	t := &Tenant{dir: dir, filesFD: -1, tmpFD: -1, flush: tenantFlusher(dir, fl)}
 	var err error
 	if t.filesFD, err = fsys.OpenPathFD(filepath.Join(dir, "files")); err != nil {
 		return nil, err
@@ -66,6 +67,32 @@ func openTenant(dir string, fl *fsys.Flusher) (*Tenant, error) {
 		}
 	}
 	return t, nil
+}
+
+// deviceOf is fsys.Device (a variable for tests: they cannot mount a file system).
+var deviceOf = fsys.Device
+
+// tenantFlusher returns fl if the tenant directory dir and its tmp/, files/ and
+// versions/ are all on fl's file system, else nil: a tenant mounted from another
+// file system (a volume at DATA/tenants/NAME) gets its own fsyncs, since the syncfs
+// of a shared flush would not cover its files.
+func tenantFlusher(dir string, fl *fsys.Flusher) *fsys.Flusher {
+	if fl == nil {
+		return nil
+	}
+	var devs []uint64
+	for _, sub := range []string{"", "tmp", "files", "versions"} {
+		d, err := deviceOf(filepath.Join(dir, sub))
+		if err != nil {
+			return nil // unknown: fsync each file
+		}
+		devs = append(devs, d)
+	}
+	if fl.For(devs...) == nil {
+		slog.Info("rootblobs: tenant on another file system than DATA/tenants: its files get their own fsyncs", "dir", dir)
+		return nil
+	}
+	return fl
 }
 
 // Close closes the roots, the directories kept open and the descriptor of files/.

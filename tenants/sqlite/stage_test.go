@@ -324,3 +324,46 @@ func TestStageStatementsCannotAbort(t *testing.T) {
 		rows.Close()
 	}
 }
+
+// TestBatchCommitPanics: a panic in a batch's commit outside the jobs' code (before
+// the stage's statements, or before COMMIT) fails every write of the batch, stores
+// nothing of it, and leaves neither the write lock nor the lead held: the next write
+// of another tenant commits, and so does a write of the batch's tenants after it.
+func TestBatchCommitPanics(t *testing.T) {
+	for _, at := range []string{"stage", "commit"} {
+		t.Run(at, func(t *testing.T) {
+			st := newStageStore(t, 3)
+			var armed sync.Once
+			st.wmu.Lock()
+			st.txb.fault = func(point string) {
+				if point == at {
+					armed.Do(func() { panic("fault at " + point) })
+				}
+			}
+			st.wmu.Unlock()
+			errs, _ := inOneBatch(t, st, stageWrite{id: "t0", path: "a", size: 1}, stageWrite{id: "t1", path: "b", size: 1})
+			for i, err := range errs {
+				if err == nil {
+					t.Errorf("write %d of the panicking batch succeeded", i)
+				}
+			}
+			wantTenant(t, st, "t0", []string{"warm"}, map[string]int64{"a": -1})
+			wantTenant(t, st, "t1", []string{"warm"}, map[string]int64{"b": -1})
+			done := make(chan error, 1)
+			go func() { done <- stageWrite{id: "t2", path: "c", size: 1}.run(st) }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the next write never ran: the panicking batch kept the write lock or the lead")
+			}
+			if err := (stageWrite{id: "t0", path: "a", size: 1}).run(st); err != nil {
+				t.Fatal(err)
+			}
+			wantTenant(t, st, "t2", []string{"warm", "c"}, map[string]int64{"c": 1})
+			wantTenant(t, st, "t0", []string{"warm", "a"}, map[string]int64{"a": 1})
+		})
+	}
+}

@@ -41,7 +41,7 @@ func NewStore(ctx context.Context, db *sql.DB, logger *slog.Logger) (*Store, err
 	s.reads = reads{s}
 	s.chunkLists = chunkLists{s}
 	s.wal = walFile(ctx, db)
-	s.txb = txBatcher{db: db, wmu: &s.wmu, wal: s.wal, stmts: &s.stmts}
+	s.txb = txBatcher{db: db, wmu: &s.wmu, wal: s.wal, stmts: &s.stmts, log: logger}
 	return s, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -76,16 +78,19 @@ import (
 // session 18"). Dropping sql.Tx needs a batching rule of the group commit's own first.
 type txBatcher struct {
 	db    *sql.DB
-	wmu   *sync.Mutex // the Store's write lock: the leader holds it while it commits
-	wal   string      // the WAL's file name, for sync/fsys's flush accounting ("": none)
-	stmts *stmtCache  // the Store's prepared statements
+	wmu   *sync.Mutex  // the Store's write lock: the leader holds it while it commits
+	wal   string       // the WAL's file name, for sync/fsys's flush accounting ("": none)
+	stmts *stmtCache   // the Store's prepared statements
+	log   *slog.Logger // nil: slog.Default()
 
 	// The leader's state, used only while holding wmu.
 	conn    *sql.Conn          // the connection batches run on (nil: take one from the pool)
+	tx      *sql.Tx            // the batch's transaction while it is open
 	closed  bool               // the Store is closed: batches run on the pool
 	version uint32             // the data version after the last commit (dataVersion)
 	heads   map[string]headRow // tenant id → its head row as conn's transaction sees it
 	stage   stage              // the batch's staged rows (stage.go)
+	fault   func(at string)    // tests: called at "stage" and "commit" (may panic)
 
 	mu      sync.Mutex
 	pending []*txJob
@@ -179,7 +184,7 @@ func (b *txBatcher) run(ctx context.Context, o index.WriteOptions, fn func(j *jo
 	var rests []func()
 	for _, m := range batch {
 		if m.along != nil {
-			rests = append(rests, firstStep(m.along))
+			rests = append(rests, index.FirstStep(m.along))
 		}
 	}
 	for _, rest := range rests {
@@ -207,7 +212,10 @@ func (b *txBatcher) run(ctx context.Context, o index.WriteOptions, fn func(j *jo
 	return j.err
 }
 
-// commit runs batch in one transaction. The caller holds wmu.
+// commit runs batch in one transaction. The caller holds wmu. A panic outside the
+// jobs' own code (runJob recovers theirs), in BEGIN, the stage's statements or COMMIT,
+// fails every job of the batch (recoverCommit): the leader still releases the write
+// lock and hands the lead over.
 func (b *txBatcher) commit(ctx context.Context, batch []*txJob) {
 	ctx = context.WithoutCancel(ctx)
 	finish := func(err error) {
@@ -217,6 +225,11 @@ func (b *txBatcher) commit(ctx context.Context, batch []*txJob) {
 			}
 		}
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			b.recoverCommit(p, finish)
+		}
+	}()
 	b.batches.Add(1)
 	tx, err := b.begin(ctx)
 	if err != nil {
@@ -227,11 +240,13 @@ func (b *txBatcher) commit(ctx context.Context, batch []*txJob) {
 	if err != nil || ok == 0 {
 		// Nothing of the batch commits: neither do the heads its jobs left.
 		tx.Rollback()
-		b.heads = nil
+		b.tx, b.heads = nil, nil
 		finish(err)
 		return
 	}
+	b.faultAt("commit")
 	err = tx.Commit()
+	b.tx = nil
 	if err != nil {
 		b.release()
 	} else if b.conn != nil {
@@ -274,7 +289,39 @@ func (b *txBatcher) runJobs(ctx context.Context, tx *sql.Tx, batch []*txJob) (ok
 	if ok == 0 {
 		return 0, nil
 	}
+	b.faultAt("stage")
 	return ok, b.stage.flush(ctx, q)
+}
+
+// recoverCommit ends a batch whose commit panicked (p): every job of it that has no
+// error of its own gets the panic as its error, the open transaction is rolled back,
+// and the batch connection (which the panic may have left in any state) is discarded
+// with the kept heads. The caller holds wmu.
+func (b *txBatcher) recoverCommit(p any, finish func(error)) {
+	log := b.log
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Error("sqlite: a batch commit panicked: its writes fail", "panic", p, "stack", string(debug.Stack()))
+	if b.tx != nil {
+		b.tx.Rollback()
+		b.tx = nil
+	}
+	if c := b.conn; c != nil {
+		// Closing it waits for a transaction the panic left open in database/sql
+		// (one whose COMMIT panicked): never with the write lock held.
+		go discard(c)
+		b.conn = nil
+	}
+	b.heads = nil
+	finish(fmt.Errorf("commit: panic: %v", p))
+}
+
+// faultAt calls the test fault hook, if any, at the point at.
+func (b *txBatcher) faultAt(at string) {
+	if b.fault != nil {
+		b.fault(at)
+	}
 }
 
 // begin begins a batch's transaction on the batch connection, and forgets the kept
@@ -282,7 +329,9 @@ func (b *txBatcher) runJobs(ctx context.Context, tx *sql.Tx, batch []*txJob) (ok
 func (b *txBatcher) begin(ctx context.Context) (*sql.Tx, error) {
 	if b.closed {
 		b.heads = nil
-		return b.db.BeginTx(ctx, nil)
+		tx, err := b.db.BeginTx(ctx, nil)
+		b.tx = tx
+		return tx, err
 	}
 	if b.conn == nil {
 		c, err := b.db.Conn(ctx)
@@ -300,6 +349,7 @@ func (b *txBatcher) begin(ctx context.Context) (*sql.Tx, error) {
 		b.release()
 		return nil, err
 	}
+	b.tx = tx
 	v, err := b.dataVersion()
 	switch {
 	case err != nil:
@@ -383,19 +433,4 @@ func runJob(fn func(j *jobTx) error, j *jobTx) (err error) {
 		}
 	}()
 	return fn(j)
-}
-
-// firstStep runs the first step of a job's Alongside work and returns its rest; a
-// first step that panics (it must not) gets a rest that does nothing, so that the
-// leader still commits the batch and hands over: it holds the write lock and the lead.
-func firstStep(along func() func()) (rest func()) {
-	defer func() {
-		if p := recover(); p != nil {
-			rest = func() {}
-		}
-	}()
-	if rest = along(); rest == nil {
-		rest = func() {}
-	}
-	return rest
 }

@@ -32,6 +32,7 @@ func Run(t *testing.T, newIndex New) {
 		{"MoveTree", moveTree},
 		{"ConcurrentTenants", concurrentTenants},
 		{"Alongside", alongside},
+		{"AlongsideOddFirstStep", alongsideOddFirstStep},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w, ids := newIndex(t, 2)
@@ -200,6 +201,31 @@ func alongside(t *testing.T, w index.Writer, ids []string) {
 			t.Errorf("%s: Alongside ran more than once", tc.name)
 		}
 	}
+}
+
+// alongsideOddFirstStep: a write whose Alongside first step returns a nil rest, or
+// panics (neither may happen), still commits, and the next write runs.
+func alongsideOddFirstStep(t *testing.T, w index.Writer, ids []string) {
+	for _, tc := range []struct {
+		name  string
+		along func() func()
+	}{
+		{"nil rest", func() func() { return nil }},
+		{"panics", func() func() { panic("first step") }},
+	} {
+		_, before := head(t, w, ids[0])
+		err := w.Write(ctx, ids[0], index.WriteOptions{Alongside: tc.along}, func(tx index.Tx) error {
+			_, seq := tx.Head()
+			return tx.Append(event(seq+1, "odd-"+tc.name), 0, time.Now())
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if _, after := head(t, w, ids[0]); after != before+1 {
+			t.Errorf("%s: head %d after the write, want %d", tc.name, after, before+1)
+		}
+	}
+	appendN(t, w, ids[1], 1, index.WriteOptions{})
 }
 
 func entriesByFoldKey(t *testing.T, w index.Writer, ids []string) {

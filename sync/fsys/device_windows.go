@@ -1,0 +1,7 @@
+package fsys
+
+import "errors"
+
+// Device is unsupported on Windows, which has no Flusher (no syncfs) to match a
+// file system against.
+func Device(string) (uint64, error) { return 0, errors.ErrUnsupported }
