@@ -97,11 +97,18 @@ func (g *groupCommit) startReceiving() {
 }
 
 // clientBack counts an upload (of any size) that begins: its client, if the last
-// batch answered it, is back and cannot be waited for.
+// batch answered it, is back and cannot be waited for. When that was the last client
+// awaited and nothing is being received, it wakes a gathering leader: its wait is over.
 func (g *groupCommit) clientBack() {
 	for {
 		n := g.returning.Load()
-		if n <= 0 || g.returning.CompareAndSwap(n, n-1) {
+		if n <= 0 {
+			return
+		}
+		if g.returning.CompareAndSwap(n, n-1) {
+			if n == 1 && g.receiving.Load() == 0 {
+				g.wakeGatherer()
+			}
 			return
 		}
 	}
