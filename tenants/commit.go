@@ -35,7 +35,8 @@ import (
 // is used. A failure of the directory fsyncs when the transaction committed leaves the
 // changes committed and published (index, disk and log agree) but answers every member
 // with an internal error, since their durability is not known: a retry is an
-// identical PUT, and start-up recovery reconciles index and disk after a crash.
+// identical PUT (which flushes its path's directories before its 2xx: sameAsIndexed),
+// and start-up recovery reconciles index and disk after a crash.
 
 // smallUpload: an upload of a declared size of at most gatherMaxSize, which leaders
 // wait for (gather).
@@ -298,6 +299,9 @@ type batch struct {
 	dirs     map[string]struct{} // directories under files/ to fsync
 	versions bool                // versions/ got a new name
 	done     []*applied
+	// unchanged: members whose content the index already held (sameAsIndexed),
+	// answered once their directories are flushed.
+	unchanged []*putReq
 
 	blobs blob.Batch // the store's side: publishing temp files, directory fsyncs
 }
@@ -352,48 +356,13 @@ func (s *committer) commitBatch(members []*putReq) {
 	for _, r := range members {
 		r.err = s.cm.applyPut(b, r)
 	}
+	var serr error
 	if len(b.done) > 0 {
-		// The directory fsyncs and the SQL commit are independent: run them at the
-		// same time, so an upload waits for two fsyncs in a row (its temp file, then
-		// the slower of these), not three. Nothing is answered or published before both
-		// are done.
-		//
-		// The index queues the flush (index.WriteOptions.Alongside: queueSync) when it
-		// begins the transaction: with many tenants it shares one transaction between
-		// several tenants' batches, whose directory flushes, all queued before the
-		// first is waited for, then share one flush too (fsys.Flusher.Queue) instead
-		// of a round each.
-		synced := make(chan error, 1)
-		w, err := s.cm.commitApplied(b, func() func() {
-			wait := b.queueSync()
-			return func() { synced <- wait() }
-		})
-		serr := <-synced
-		switch {
-		case err != nil:
-			// Nothing committed: put the disk back as it was.
-			s.cm.undoBatch(b, err)
-		default:
-			var changed []string
-			for _, a := range b.done {
-				changed = append(append(changed, a.created...), a.r.p)
-			}
-			s.rc.markOwn(batchMarker(b.blobs, s.rc.statMark), changed...)
-			for _, a := range b.done {
-				a.r.u.shared = "" // released by the commit
-			}
-			s.cm.publish(w)
-			if serr != nil {
-				// Committed and in place, but not known to be durable on disk: no
-				// member gets a 2xx (a retry is an identical PUT), and start-up recovery
-				// reconciles index and disk if the machine goes down now.
-				s.log.Error("directory fsync failed after commit", "err", serr, "members", len(b.done))
-				for _, a := range b.done {
-					a.r.meta, a.r.created, a.r.err = protocol.Metadata{}, false, serr
-				}
-			}
-		}
+		serr = s.cm.commitDone(b)
+	} else if len(b.unchanged) > 0 {
+		serr = b.queueSync()()
 	}
+	b.answerUnchanged(serr)
 	// Members that found their content already written by an earlier member share
 	// its outcome.
 	for _, r := range members {
@@ -421,7 +390,7 @@ func (s *committer) applyPut(b *batch, r *putReq) error {
 		if w := b.writer[pathrule.FoldKey(p)]; w != nil {
 			r.same = w
 		} else {
-			r.meta = cur.Meta()
+			b.sameAsIndexed(r, cur)
 		}
 		return nil
 	}
