@@ -57,9 +57,10 @@ const (
 // (gather.go), before its temp file's fsync.
 var gatherFault func(tenant string)
 
-// batchFault, when set (by tests only), is called at the stages "sync" (after the
-// directory fsyncs) and "commit" (inside the SQL transaction, after its statements); an
-// error fails the batch there.
+// batchFault, when set (by tests only), is called at the stages "apply" (as each
+// member is re-checked, before its disk step; an error fails that member), "sync"
+// (after the directory fsyncs) and "commit" (inside the SQL transaction, after its
+// statements); an error there fails the batch.
 var batchFault func(stage string) error
 
 // groupCommit is the queue of a space's uploads waiting to commit.
@@ -262,24 +263,6 @@ func (s *committer) commitPut(r *putReq) {
 	}
 }
 
-// commitBatchSafely runs commitBatch and turns a panic inside it into an internal
-// error for every member, so that the leader still hands over and wakes the members:
-// a bug in one batch must not leave the tenant's later uploads waiting forever. Files
-// a panicking batch left on disk are reconciled with the index by the watcher's
-// rescan and at start-up.
-func (s *committer) commitBatchSafely(members []*putReq) {
-	defer func() {
-		if p := recover(); p != nil {
-			err := internal("commit", fmt.Errorf("panic: %v", p))
-			s.log.Error("group commit panicked", "err", err, "members", len(members))
-			for _, m := range members {
-				m.meta, m.created, m.err = protocol.Metadata{}, false, err
-			}
-		}
-	}()
-	s.cm.commitBatch(members)
-}
-
 // applied is a batch member whose content is in place on disk, not yet committed.
 type applied struct {
 	r         *putReq
@@ -353,9 +336,7 @@ func (s *committer) commitBatch(members []*putReq) {
 	b := &batch{s: s.Space, over: map[string]*entry{}, writer: map[string]*putReq{}, dirs: map[string]struct{}{},
 		blobs: s.blobs.Batch()}
 	defer b.blobs.Close()
-	for _, r := range members {
-		r.err = s.cm.applyPut(b, r)
-	}
+	s.cm.applyAll(b, members)
 	var serr error
 	if len(b.done) > 0 {
 		serr = s.cm.commitDone(b)
@@ -399,6 +380,11 @@ func (s *committer) applyPut(b *batch, r *putReq) error {
 	}
 	if err := beforeCommit(o.BeforeCommit); err != nil {
 		return err
+	}
+	if batchFault != nil {
+		if err := batchFault("apply"); err != nil {
+			return err
+		}
 	}
 	// Disk: parents, old content into versions/, new content into place.
 	created, err := s.cm.makeParentsNoSync(missing)

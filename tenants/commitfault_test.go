@@ -1,0 +1,57 @@
+package tenants
+
+import (
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/syncspace/syncspace/sync/protocol"
+)
+
+// pending returns the space's reserved bytes and the pending counters of its group
+// commit.
+func pending(sp *Space) (reserved, used, entries int64) {
+	sp.hmu.Lock()
+	defer sp.hmu.Unlock()
+	return sp.reserved, sp.pendingUsed, sp.pendingEntries
+}
+
+// TestGroupCommitApplyPanicGivesBack: a panic while a batch's members are applied (a
+// bug) fails the batch, undoes the members applied before it and gives back what they
+// held of the pending counters: the tenant's quota and entry limit do not shrink
+// until a restart.
+func TestGroupCommitApplyPanicGivesBack(t *testing.T) {
+	e := newEnv(t, Limits{MaxEntries: 100}, Options{Quota: 1 << 20})
+	var applies atomic.Int64
+	batchFault = func(stage string) error {
+		// The first batch is the leader's alone; the second member of the next panics.
+		if stage == "apply" && applies.Add(1) == 3 {
+			panic("injected bug")
+		}
+		return nil
+	}
+	t.Cleanup(func() { batchFault = nil })
+	first, res := batchOf(t, e, batchPut{path: "lead", data: []byte("lead")}, []batchPut{
+		{path: "d/a", data: []byte("aaaa")},
+		{path: "d/b", data: []byte("bbbb")},
+		{path: "c", data: []byte("cccc")},
+	})
+	batchFault = nil
+	if first.err != nil {
+		t.Fatalf("the leader's own batch: %v", first.err)
+	}
+	for i, r := range res {
+		if protocol.CodeOf(r.err) != protocol.CodeInternal {
+			t.Errorf("upload %d of the panicking batch: %+v, want an internal error", i, r)
+		}
+	}
+	if r, u, n := pending(e.sp); r != 0 || u != 0 || n != 0 {
+		t.Errorf("after the panicking batch: reserved %d, pending used %d, pending entries %d; want 0", r, u, n)
+	}
+	if _, err := os.Stat(filepath.Join(e.filesDir(), "d")); !os.IsNotExist(err) {
+		t.Errorf("the applied member's directory left on disk: %v", err)
+	}
+	e.put("after", []byte("fine"))
+	checkConsistent(t, e)
+}
