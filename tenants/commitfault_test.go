@@ -1,8 +1,10 @@
 package tenants
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -51,6 +53,34 @@ func TestGroupCommitApplyPanicGivesBack(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(e.filesDir(), "d")); !os.IsNotExist(err) {
 		t.Errorf("the applied member's directory left on disk: %v", err)
+	}
+	e.put("after", []byte("fine"))
+	checkConsistent(t, e)
+}
+
+// TestReceivePanicReleasesCounts: a panic while an upload is received (a bug; the HTTP
+// server recovers it) takes the upload off every count it was in: the space's
+// receiving and flushing counts and the registry's receivers, else every later batch
+// would wait its longest for it, and its quota reservation.
+func TestReceivePanicReleasesCounts(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{Quota: 1 << 20})
+	gatherFault = func(string) { panic("injected bug") }
+	t.Cleanup(func() { gatherFault = nil })
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("Put did not panic")
+			}
+		}()
+		e.sp.Put(context.Background(), "p.bin", strings.NewReader("data"), PutOptions{Size: 4})
+	}()
+	gatherFault = nil
+	g := &e.sp.gc
+	if r, f, n := g.receiving.Load(), g.flushing.Load(), e.reg.recv.n.Load(); r != 0 || f != 0 || n != 0 {
+		t.Errorf("after the panic: receiving %d, flushing %d, receivers %d; want 0", r, f, n)
+	}
+	if r, _, _ := pending(e.sp); r != 0 {
+		t.Errorf("after the panic: %d bytes still reserved", r)
 	}
 	e.put("after", []byte("fine"))
 	checkConsistent(t, e)
