@@ -58,9 +58,10 @@ const (
 var gatherFault func(tenant string)
 
 // batchFault, when set (by tests only), is called at the stages "apply" (as each
-// member is re-checked, before its disk step; an error fails that member), "sync"
-// (after the directory fsyncs) and "commit" (inside the SQL transaction, after its
-// statements); an error there fails the batch.
+// member is re-checked, before its disk step; an error fails that member), "queue"
+// (the first step of the directory fsyncs, on the index's goroutine; its error is
+// ignored, a test may panic there), "sync" (after the directory fsyncs) and "commit"
+// (inside the SQL transaction, after its statements); an error there fails the batch.
 var batchFault func(stage string) error
 
 // groupCommit is the queue of a space's uploads waiting to commit.

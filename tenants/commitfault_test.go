@@ -5,8 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
 )
@@ -82,6 +84,35 @@ func TestReceivePanicReleasesCounts(t *testing.T) {
 	if r, _, _ := pending(e.sp); r != 0 {
 		t.Errorf("after the panic: %d bytes still reserved", r)
 	}
+	e.put("after", []byte("fine"))
+	checkConsistent(t, e)
+}
+
+// TestGroupCommitQueuePanicAnswers: when the first step of a batch's directory fsyncs
+// panics on the index's goroutine (a bug), the index (tenants/sqlite) commits with a
+// do-nothing rest in place of the batch's; the batch must not wait for its own rest,
+// which never runs: its upload gets an internal error (its flush was not made), and
+// the tenant's next uploads go on.
+func TestGroupCommitQueuePanicAnswers(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	var once sync.Once
+	batchFault = func(stage string) error {
+		if stage == "queue" {
+			once.Do(func() { panic("injected bug") })
+		}
+		return nil
+	}
+	t.Cleanup(func() { batchFault = nil })
+	done := putAsync(context.Background(), e.sp, "q.bin")
+	select {
+	case err := <-done:
+		if protocol.CodeOf(err) != protocol.CodeInternal {
+			t.Fatalf("upload whose flush was never queued: %v, want an internal error", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the upload waits for a directory flush whose first step panicked")
+	}
+	e.put("q.bin", []byte("data")) // the retry: flushed now
 	e.put("after", []byte("fine"))
 	checkConsistent(t, e)
 }

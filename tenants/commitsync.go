@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -27,12 +28,9 @@ func (s *committer) commitDone(b *batch) (serr error) {
 	// several tenants' batches, whose directory flushes, all queued before the
 	// first is waited for, then share one flush too (fsys.Flusher.Queue) instead
 	// of a round each.
-	synced := make(chan error, 1)
-	w, err := s.cm.commitApplied(b, func() func() {
-		wait := b.queueSync()
-		return func() { synced <- wait() }
-	})
-	serr = <-synced
+	along, synced := b.alongside()
+	w, err := s.cm.commitApplied(b, along)
+	serr = synced()
 	if err != nil {
 		// Nothing committed: put the disk back as it was.
 		s.cm.undoBatch(b, err)
@@ -58,6 +56,31 @@ func (s *committer) commitDone(b *batch) (serr error) {
 		}
 	}
 	return serr
+}
+
+// alongside returns the batch's index.WriteOptions.Alongside (queueSync, then the
+// wait for its flushes) and the function that returns the flushes' result once the
+// index's Write has returned. If the first step did not return (it panicked: an index
+// sharing transactions then runs a do-nothing rest in place of this one), that result
+// is an error at once, not a wait for a rest that never runs.
+func (b *batch) alongside() (along func() func(), synced func() error) {
+	done := make(chan error, 1)
+	var queued atomic.Bool
+	along = func() func() {
+		if batchFault != nil {
+			_ = batchFault("queue")
+		}
+		wait := b.queueSync()
+		queued.Store(true)
+		return func() { done <- wait() }
+	}
+	synced = func() error {
+		if !queued.Load() {
+			return internal("sync directory", errors.New("the directory flushes were not queued"))
+		}
+		return <-done
+	}
+	return along, synced
 }
 
 // queueSync queues the fsync of every directory the batch changed (and of versions/
