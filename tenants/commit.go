@@ -35,7 +35,8 @@ import (
 // is used. A failure of the directory fsyncs when the transaction committed leaves the
 // changes committed and published (index, disk and log agree) but answers every member
 // with an internal error, since their durability is not known: a retry is an
-// identical PUT, and start-up recovery reconciles index and disk after a crash.
+// identical PUT (which flushes its path's directories before its 2xx: sameAsIndexed),
+// and start-up recovery reconciles index and disk after a crash.
 
 // smallUpload: an upload of a declared size of at most gatherMaxSize, which leaders
 // wait for (gather).
@@ -56,9 +57,11 @@ const (
 // (gather.go), before its temp file's fsync.
 var gatherFault func(tenant string)
 
-// batchFault, when set (by tests only), is called at the stages "sync" (after the
-// directory fsyncs) and "commit" (inside the SQL transaction, after its statements); an
-// error fails the batch there.
+// batchFault, when set (by tests only), is called at the stages "apply" (as each
+// member is re-checked, before its disk step; an error fails that member), "queue"
+// (the first step of the directory fsyncs, on the index's goroutine; its error is
+// ignored, a test may panic there), "sync" (after the directory fsyncs) and "commit"
+// (inside the SQL transaction, after its statements); an error there fails the batch.
 var batchFault func(stage string) error
 
 // groupCommit is the queue of a space's uploads waiting to commit.
@@ -97,11 +100,18 @@ func (g *groupCommit) startReceiving() {
 }
 
 // clientBack counts an upload (of any size) that begins: its client, if the last
-// batch answered it, is back and cannot be waited for.
+// batch answered it, is back and cannot be waited for. When that was the last client
+// awaited and nothing is being received, it wakes a gathering leader: its wait is over.
 func (g *groupCommit) clientBack() {
 	for {
 		n := g.returning.Load()
-		if n <= 0 || g.returning.CompareAndSwap(n, n-1) {
+		if n <= 0 {
+			return
+		}
+		if g.returning.CompareAndSwap(n, n-1) {
+			if n == 1 && g.receiving.Load() == 0 {
+				g.wakeGatherer()
+			}
 			return
 		}
 	}
@@ -254,24 +264,6 @@ func (s *committer) commitPut(r *putReq) {
 	}
 }
 
-// commitBatchSafely runs commitBatch and turns a panic inside it into an internal
-// error for every member, so that the leader still hands over and wakes the members:
-// a bug in one batch must not leave the tenant's later uploads waiting forever. Files
-// a panicking batch left on disk are reconciled with the index by the watcher's
-// rescan and at start-up.
-func (s *committer) commitBatchSafely(members []*putReq) {
-	defer func() {
-		if p := recover(); p != nil {
-			err := internal("commit", fmt.Errorf("panic: %v", p))
-			s.log.Error("group commit panicked", "err", err, "members", len(members))
-			for _, m := range members {
-				m.meta, m.created, m.err = protocol.Metadata{}, false, err
-			}
-		}
-	}()
-	s.cm.commitBatch(members)
-}
-
 // applied is a batch member whose content is in place on disk, not yet committed.
 type applied struct {
 	r         *putReq
@@ -291,6 +283,9 @@ type batch struct {
 	dirs     map[string]struct{} // directories under files/ to fsync
 	versions bool                // versions/ got a new name
 	done     []*applied
+	// unchanged: members whose content the index already held (sameAsIndexed),
+	// answered once their directories are flushed.
+	unchanged []*putReq
 
 	blobs blob.Batch // the store's side: publishing temp files, directory fsyncs
 }
@@ -342,51 +337,14 @@ func (s *committer) commitBatch(members []*putReq) {
 	b := &batch{s: s.Space, over: map[string]*entry{}, writer: map[string]*putReq{}, dirs: map[string]struct{}{},
 		blobs: s.blobs.Batch()}
 	defer b.blobs.Close()
-	for _, r := range members {
-		r.err = s.cm.applyPut(b, r)
-	}
+	s.cm.applyAll(b, members)
+	var serr error
 	if len(b.done) > 0 {
-		// The directory fsyncs and the SQL commit are independent: run them at the
-		// same time, so an upload waits for two fsyncs in a row (its temp file, then
-		// the slower of these), not three. Nothing is answered or published before both
-		// are done.
-		//
-		// The index queues the flush (index.WriteOptions.Alongside: queueSync) when it
-		// begins the transaction: with many tenants it shares one transaction between
-		// several tenants' batches, whose directory flushes, all queued before the
-		// first is waited for, then share one flush too (fsys.Flusher.Queue) instead
-		// of a round each.
-		synced := make(chan error, 1)
-		w, err := s.cm.commitApplied(b, func() func() {
-			wait := b.queueSync()
-			return func() { synced <- wait() }
-		})
-		serr := <-synced
-		switch {
-		case err != nil:
-			// Nothing committed: put the disk back as it was.
-			s.cm.undoBatch(b, err)
-		default:
-			var changed []string
-			for _, a := range b.done {
-				changed = append(append(changed, a.created...), a.r.p)
-			}
-			s.rc.markOwn(batchMarker(b.blobs, s.rc.statMark), changed...)
-			for _, a := range b.done {
-				a.r.u.shared = "" // released by the commit
-			}
-			s.cm.publish(w)
-			if serr != nil {
-				// Committed and in place, but not known to be durable on disk: no
-				// member gets a 2xx (a retry is an identical PUT), and start-up recovery
-				// reconciles index and disk if the machine goes down now.
-				s.log.Error("directory fsync failed after commit", "err", serr, "members", len(b.done))
-				for _, a := range b.done {
-					a.r.meta, a.r.created, a.r.err = protocol.Metadata{}, false, serr
-				}
-			}
-		}
+		serr = s.cm.commitDone(b)
+	} else if len(b.unchanged) > 0 {
+		serr = b.queueSync()()
 	}
+	b.answerUnchanged(serr)
 	// Members that found their content already written by an earlier member share
 	// its outcome.
 	for _, r := range members {
@@ -414,7 +372,7 @@ func (s *committer) applyPut(b *batch, r *putReq) error {
 		if w := b.writer[pathrule.FoldKey(p)]; w != nil {
 			r.same = w
 		} else {
-			r.meta = cur.Meta()
+			b.sameAsIndexed(r, cur)
 		}
 		return nil
 	}
@@ -423,6 +381,11 @@ func (s *committer) applyPut(b *batch, r *putReq) error {
 	}
 	if err := beforeCommit(o.BeforeCommit); err != nil {
 		return err
+	}
+	if batchFault != nil {
+		if err := batchFault("apply"); err != nil {
+			return err
+		}
 	}
 	// Disk: parents, old content into versions/, new content into place.
 	created, err := s.cm.makeParentsNoSync(missing)

@@ -5,11 +5,83 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
+	"github.com/syncspace/syncspace/sync/pathrule"
+	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants/blob"
 )
 
 // The directory fsyncs of a group commit's batch, run beside its SQL transaction.
+
+// commitDone fsyncs the directories of the batch's applied members and commits them
+// and, if it committed, publishes them. It returns the error of the directory
+// fsyncs, which fails the members even if the commit succeeded.
+func (s *committer) commitDone(b *batch) (serr error) {
+	// The directory fsyncs and the SQL commit are independent: run them at the
+	// same time, so an upload waits for two fsyncs in a row (its temp file, then
+	// the slower of these), not three. Nothing is answered or published before both
+	// are done.
+	//
+	// The index queues the flush (index.WriteOptions.Alongside: queueSync) when it
+	// begins the transaction: with many tenants it shares one transaction between
+	// several tenants' batches, whose directory flushes, all queued before the
+	// first is waited for, then share one flush too (fsys.Flusher.Queue) instead
+	// of a round each.
+	along, synced := b.alongside()
+	w, err := s.cm.commitApplied(b, along)
+	serr = synced()
+	if err != nil {
+		// Nothing committed: put the disk back as it was.
+		s.cm.undoBatch(b, err)
+		return serr
+	}
+	var changed []string
+	for _, a := range b.done {
+		changed = append(append(changed, a.created...), a.r.p)
+	}
+	s.rc.markOwn(batchMarker(b.blobs, s.rc.statMark), changed...)
+	for _, a := range b.done {
+		a.r.u.shared = "" // released by the commit
+	}
+	s.cm.publish(w)
+	if serr != nil {
+		// Committed and in place, but not known to be durable on disk: no
+		// member gets a 2xx (a retry is an identical PUT, which flushes the
+		// directories again: sameAsIndexed), and start-up recovery reconciles index
+		// and disk if the machine goes down now.
+		s.log.Error("directory fsync failed after commit", "err", serr, "members", len(b.done))
+		for _, a := range b.done {
+			a.r.meta, a.r.created, a.r.err = protocol.Metadata{}, false, serr
+		}
+	}
+	return serr
+}
+
+// alongside returns the batch's index.WriteOptions.Alongside (queueSync, then the
+// wait for its flushes) and the function that returns the flushes' result once the
+// index's Write has returned. If the first step did not return (it panicked: an index
+// sharing transactions then runs a do-nothing rest in place of this one), that result
+// is an error at once, not a wait for a rest that never runs.
+func (b *batch) alongside() (along func() func(), synced func() error) {
+	done := make(chan error, 1)
+	var queued atomic.Bool
+	along = func() func() {
+		if batchFault != nil {
+			_ = batchFault("queue")
+		}
+		wait := b.queueSync()
+		queued.Store(true)
+		return func() { done <- wait() }
+	}
+	synced = func() error {
+		if !queued.Load() {
+			return internal("sync directory", errors.New("the directory flushes were not queued"))
+		}
+		return <-done
+	}
+	return along, synced
+}
 
 // queueSync queues the fsync of every directory the batch changed (and of versions/
 // if it kept a version) where the store can queue them (blob.BatchQueue), and
@@ -107,4 +179,29 @@ func (b *batch) syncTargets(ts []syncTarget) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// sameAsIndexed records a member whose content the index already holds, from an
+// earlier batch: nothing changes, but that batch may have failed its directory fsyncs
+// (or panicked) after its commit, so the directories of the path, up to files/, are
+// flushed again before the member is answered (answerUnchanged): its 2xx holds what
+// any 2xx promises (SPEC §3).
+func (b *batch) sameAsIndexed(r *putReq, cur *entry) {
+	r.meta = cur.Meta()
+	for d := r.p; d != ""; {
+		d = pathrule.Parent(d)
+		b.dirs[d] = struct{}{}
+	}
+	b.unchanged = append(b.unchanged, r)
+}
+
+// answerUnchanged fails the members sameAsIndexed recorded if the batch's directory
+// fsyncs failed (serr).
+func (b *batch) answerUnchanged(serr error) {
+	if serr == nil {
+		return
+	}
+	for _, r := range b.unchanged {
+		r.meta, r.err = protocol.Metadata{}, serr
+	}
 }

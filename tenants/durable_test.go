@@ -122,3 +122,63 @@ func TestSmallTempFileSharesFlushes(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryAfterFailedDirFlushFlushes: an upload whose batch committed but failed its
+// directory fsyncs gets an error; the client's retry is an identical PUT, which
+// changes nothing but must still flush the directories of the path (up to files/)
+// before it answers: a 2xx without them would promise a directory entry that may not
+// be on disk. A failure of that flush fails the retry.
+func TestRetryAfterFailedDirFlushFlushes(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	const p = "d1/d2/r.bin"
+	data := []byte("retried")
+	batchFault = func(stage string) error {
+		if stage == "sync" {
+			return errors.New("injected fsync failure")
+		}
+		return nil
+	}
+	t.Cleanup(func() { batchFault = nil })
+	_, _, err := e.sp.Put(ctx, p, bytes.NewReader(data), PutOptions{Size: int64(len(data))})
+	batchFault = nil
+	if err == nil {
+		t.Fatal("Put succeeded although its directory fsyncs failed")
+	}
+	files := e.filesDir()
+	var mu sync.Mutex
+	flushed := map[string]bool{}
+	fail := true
+	old := fsys.SetSyncHook(func(name string) error {
+		if rel, err := filepath.Rel(files, name); err == nil && !strings.HasPrefix(rel, "..") {
+			mu.Lock()
+			defer mu.Unlock()
+			flushed[filepath.ToSlash(rel)] = true
+			if fail {
+				return errors.New("injected fsync failure")
+			}
+		}
+		return nil
+	})
+	defer func() { fsys.SetSyncHook(old) }()
+	if _, _, err := e.sp.Put(ctx, p, bytes.NewReader(data), PutOptions{Size: int64(len(data))}); err == nil {
+		t.Fatal("the retry succeeded although the directory fsyncs failed again")
+	}
+	mu.Lock()
+	fail, flushed = false, map[string]bool{}
+	mu.Unlock()
+	_, head := e.sp.Head()
+	if _, created, err := e.sp.Put(ctx, p, bytes.NewReader(data), PutOptions{Size: int64(len(data))}); err != nil || created {
+		t.Fatalf("retry: created %v, err %v", created, err)
+	}
+	if _, h := e.sp.Head(); h != head {
+		t.Errorf("the retry made a change: head %d → %d", head, h)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, d := range []string{"d1/d2", "d1", "."} {
+		if !flushed[d] {
+			t.Errorf("the retry answered without flushing %s (flushed: %v)", d, flushed)
+		}
+	}
+}

@@ -31,8 +31,10 @@ import (
 type receivers struct {
 	n       atomic.Int64
 	arrived chan struct{} // wakes a gathering batch leader (buffered 1)
-	wakeAt  atomic.Int64  // done wakes the gatherer when n falls to this (its own space's count)
-	max     time.Duration // the longest wait (maxGather; tests set more)
+	// wakeAt is the gathering leader's own space's count (groupCommit.flushing): done
+	// wakes it when n falls to that count's current value (nil: 0).
+	wakeAt atomic.Pointer[atomic.Int64]
+	max    time.Duration // the longest wait (maxGather; tests set more)
 }
 
 func newReceivers() *receivers { return &receivers{arrived: make(chan struct{}, 1), max: maxGather} }
@@ -41,10 +43,14 @@ func newReceivers() *receivers { return &receivers{arrived: make(chan struct{}, 
 func (c *receivers) add() { c.n.Add(1) }
 
 // done takes one upload off the count, waking a gathering leader when what is left
-// may be only its own space's uploads (wakeAt); arrivals that end nothing wake
-// nobody.
+// may be only its own space's uploads (wakeAt, read now: its space may have gathered
+// more since the leader looked); arrivals that end nothing wake nobody.
 func (c *receivers) done() {
-	if c.n.Add(-1) <= c.wakeAt.Load() {
+	var mine int64
+	if own := c.wakeAt.Load(); own != nil {
+		mine = own.Load()
+	}
+	if c.n.Add(-1) <= mine {
 		select {
 		case c.arrived <- struct{}{}:
 		default:
@@ -59,11 +65,8 @@ func (c *receivers) done() {
 // the uploads that just arrived (each now leading its own space's batch) reach the
 // index before the caller takes its batch.
 func (c *receivers) gather(own *atomic.Int64) {
-	others := func() bool {
-		mine := own.Load()
-		c.wakeAt.Store(mine)
-		return c.n.Load() > mine
-	}
+	c.wakeAt.Store(own)
+	others := func() bool { return c.n.Load() > own.Load() }
 	if !others() {
 		return
 	}

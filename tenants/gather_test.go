@@ -246,3 +246,53 @@ func TestGatherEndsWhenAnswersStale(t *testing.T) {
 		t.Errorf("the leader waited %v for answers that went stale ~100 ms into its wait", d)
 	}
 }
+
+// settled makes sure a gatherer waiting on ch is in its wait: it hands it a token,
+// waits until the token was taken and lets the gatherer look again and wait anew.
+func settled(t *testing.T, ch chan struct{}) {
+	t.Helper()
+	ch <- struct{}{}
+	waitFor(t, 10*time.Second, "the gatherer waiting", func() bool { return len(ch) == 0 })
+	time.Sleep(20 * time.Millisecond)
+}
+
+// returnsSoon fails the test if a gather has not closed returned within 30 s
+// (its longest wait is set far longer).
+func returnsSoon(t *testing.T, what string, returned <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-returned:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the gatherer was not woken when %s", what)
+	}
+}
+
+// TestReceiversWakeOnOwnGrowth: the index's gathering leader is woken when the other
+// spaces' uploads have arrived, even when its own space gathered an upload after it
+// last looked (done compares with its own space's count as it is now).
+func TestReceiversWakeOnOwnGrowth(t *testing.T) {
+	c := newReceivers()
+	c.max = time.Hour
+	var own atomic.Int64
+	c.add() // another space's upload
+	returned := make(chan struct{})
+	go func() { c.gather(&own); close(returned) }()
+	settled(t, c.arrived)
+	own.Add(1) // the leader's own space gathers one
+	c.add()
+	c.done() // the other space's upload arrives: only the leader's own remains
+	returnsSoon(t, "only its own space's upload remained", returned)
+}
+
+// TestClientBackWakesGatherer: a space's gathering leader is woken when the last
+// client the previous batch answered comes back with an upload that is not counted as
+// received (a large one), since nothing is awaited any more.
+func TestClientBackWakesGatherer(t *testing.T) {
+	g := &groupCommit{arrived: make(chan struct{}, 1), maxWait: time.Hour}
+	g.answered(1)
+	returned := make(chan struct{})
+	go func() { g.gather(); close(returned) }()
+	settled(t, g.arrived)
+	g.clientBack()
+	returnsSoon(t, "the last answered client came back", returned)
+}

@@ -58,16 +58,8 @@ func (s *Space) Put(ctx context.Context, path string, body io.Reader, o PutOptio
 		replaced = cur.Size
 	}
 	small := smallUpload(o)
-	if small {
-		s.gc.startReceiving()
-	} else {
-		s.gc.clientBack()
-	}
-	u, err := s.cm.receive(ctx, body, o, replaced)
+	u, err := s.gc.receive(small, func() (*upload, error) { return s.cm.receive(ctx, body, o, replaced) })
 	if err != nil {
-		if small {
-			s.gc.doneReceiving(0)
-		}
 		return protocol.Metadata{}, false, err
 	}
 	defer u.discard()
@@ -84,6 +76,27 @@ func (s *Space) Put(ctx context.Context, path string, body io.Reader, o PutOptio
 		Delta{s}.keep(ctx, u, old)
 	}
 	return r.meta, r.created, r.err
+}
+
+// receive runs receive for an upload counted in g: a small one as being received
+// (a gathering leader waits for it) until it joins the queue (commitPut), or, if it
+// fails or panics, until it returns; any upload as its client's next one
+// (clientBack).
+func (g *groupCommit) receive(small bool, receive func() (*upload, error)) (*upload, error) {
+	if !small {
+		g.clientBack()
+		return receive()
+	}
+	g.startReceiving()
+	received := false
+	defer func() {
+		if !received {
+			g.doneReceiving(0)
+		}
+	}()
+	u, err := receive()
+	received = err == nil
+	return u, err
 }
 
 // checkPut is the one check of a PUT of the clean path p, made before the body is read

@@ -119,10 +119,18 @@ func (u *upload) discard() {
 }
 
 // receive streams body into a new temp file, hashing it and enforcing the size limit
-// and the quota as it goes, then fsyncs and closes it.
+// and the quota as it goes, then fsyncs and closes it. On an error, or a panic, it
+// discards the upload: its reservations, and the gathering counts (gather) that would
+// otherwise make every later batch wait its longest.
 func (s *committer) receive(ctx context.Context, body io.Reader, o PutOptions, replaced int64) (*upload, error) {
-	_, maxFile, _ := s.limits()
 	u := &upload{s: s.Space}
+	received := false
+	defer func() {
+		if !received {
+			u.discard()
+		}
+	}()
+	_, maxFile, _ := s.limits()
 	if o.Size >= 0 {
 		if maxFile > 0 && o.Size > maxFile {
 			return nil, protocol.Errorf(protocol.CodeTooLarge, "the file exceeds the maximum file size")
@@ -132,7 +140,6 @@ func (s *committer) receive(ctx context.Context, body io.Reader, o PutOptions, r
 		}
 		u.reserved = max(o.Size-replaced, 0)
 		if err := s.cm.reserveShared(ctx, u, o.Size-replaced); err != nil {
-			u.discard()
 			return nil, err
 		}
 	}
@@ -141,7 +148,6 @@ func (s *committer) receive(ctx context.Context, body io.Reader, o PutOptions, r
 	// every reserveStep bytes, and the reservation shrinks as bytes reach the disk.
 	need := max(o.Size, 0)
 	if err := s.cm.ensureFree(ctx, need); err != nil {
-		u.discard()
 		return nil, err
 	}
 	if s.reg.tracksDisk() {
@@ -151,12 +157,10 @@ func (s *committer) receive(ctx context.Context, body io.Reader, o PutOptions, r
 	f, err := s.blobs.CreateTemp(u.name)
 	if err != nil {
 		u.name = ""
-		u.discard()
 		return nil, internal("create temp file", err)
 	}
 	u.f = f
 	if err := u.copyBody(ctx, body, o, replaced, maxFile); err != nil {
-		u.discard()
 		return nil, err
 	}
 	if smallUpload(o) {
@@ -166,9 +170,9 @@ func (s *committer) receive(ctx context.Context, body io.Reader, o PutOptions, r
 		}
 	}
 	if err := u.finish(o); err != nil {
-		u.discard()
 		return nil, err
 	}
+	received = true
 	return u, nil
 }
 

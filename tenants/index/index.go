@@ -36,8 +36,9 @@ type WriteOptions struct {
 	// share one flush however the goroutines are scheduled; it begins its next batch
 	// only when all the rests have returned. Neither step may wait for a write of the
 	// index, and the first must not panic (it runs under the index's write lock; an
-	// index that shares transactions runs a do-nothing rest for one that does;
-	// FirstStep does that).
+	// index that shares transactions runs a do-nothing rest for one that does, as
+	// FirstStep does, so a caller must not wait for its rest unless its first step
+	// returned).
 	Alongside func() (rest func())
 
 	// Gather, if set, waits (briefly, bounded) for writes that are about to arrive:
