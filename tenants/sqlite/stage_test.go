@@ -367,3 +367,30 @@ func TestBatchCommitPanics(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchPanicAfterCommit: a panic after the batch's COMMIT succeeded fails none
+// of its writes (they are in the database; a caller told otherwise would undo its
+// files on disk while the index keeps their rows), and the next writes still run.
+func TestBatchPanicAfterCommit(t *testing.T) {
+	st := newStageStore(t, 3)
+	var armed sync.Once
+	st.wmu.Lock()
+	st.txb.fault = func(point string) {
+		if point == "committed" {
+			armed.Do(func() { panic("fault at " + point) })
+		}
+	}
+	st.wmu.Unlock()
+	errs, _ := inOneBatch(t, st, stageWrite{id: "t0", path: "a", size: 1}, stageWrite{id: "t1", path: "b", size: 1})
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("write %d of the batch that committed failed: %v", i, err)
+		}
+	}
+	wantTenant(t, st, "t0", []string{"warm", "a"}, map[string]int64{"a": 1})
+	wantTenant(t, st, "t1", []string{"warm", "b"}, map[string]int64{"b": 1})
+	if err := (stageWrite{id: "t0", path: "c", size: 1}).run(st); err != nil {
+		t.Fatal(err)
+	}
+	wantTenant(t, st, "t0", []string{"warm", "a", "c"}, map[string]int64{"c": 1})
+}

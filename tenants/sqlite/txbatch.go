@@ -225,9 +225,10 @@ func (b *txBatcher) commit(ctx context.Context, batch []*txJob) {
 			}
 		}
 	}
+	committed := false // COMMIT succeeded: a later panic must not fail the writes
 	defer func() {
 		if p := recover(); p != nil {
-			b.recoverCommit(p, finish)
+			b.recoverCommit(p, committed, finish)
 		}
 	}()
 	b.batches.Add(1)
@@ -246,7 +247,10 @@ func (b *txBatcher) commit(ctx context.Context, batch []*txJob) {
 	}
 	b.faultAt("commit")
 	err = tx.Commit()
-	b.tx = nil
+	b.tx, committed = nil, err == nil
+	if committed {
+		b.faultAt("committed")
+	}
 	if err != nil {
 		b.release()
 	} else if b.conn != nil {
@@ -296,13 +300,19 @@ func (b *txBatcher) runJobs(ctx context.Context, tx *sql.Tx, batch []*txJob) (ok
 // recoverCommit ends a batch whose commit panicked (p): every job of it that has no
 // error of its own gets the panic as its error, the open transaction is rolled back,
 // and the batch connection (which the panic may have left in any state) is discarded
-// with the kept heads. The caller holds wmu.
-func (b *txBatcher) recoverCommit(p any, finish func(error)) {
+// with the kept heads. A panic after its COMMIT succeeded (committed) fails no job:
+// the writes are in the database, and their callers must not undo them on disk. The
+// caller holds wmu.
+func (b *txBatcher) recoverCommit(p any, committed bool, finish func(error)) {
 	log := b.log
 	if log == nil {
 		log = slog.Default()
 	}
-	log.Error("sqlite: a batch commit panicked: its writes fail", "panic", p, "stack", string(debug.Stack()))
+	if committed {
+		log.Error("sqlite: a batch panicked after its commit: its writes stand", "panic", p, "stack", string(debug.Stack()))
+	} else {
+		log.Error("sqlite: a batch commit panicked: its writes fail", "panic", p, "stack", string(debug.Stack()))
+	}
 	if b.tx != nil {
 		b.tx.Rollback()
 		b.tx = nil
@@ -314,6 +324,10 @@ func (b *txBatcher) recoverCommit(p any, finish func(error)) {
 		b.conn = nil
 	}
 	b.heads = nil
+	if committed {
+		finish(nil)
+		return
+	}
 	finish(fmt.Errorf("commit: panic: %v", p))
 }
 
