@@ -43,14 +43,17 @@ func newReceivers() *receivers { return &receivers{arrived: make(chan struct{}, 
 func (c *receivers) add() { c.n.Add(1) }
 
 // done takes one upload off the count, waking a gathering leader when what is left
-// may be only its own space's uploads (wakeAt, read now: its space may have gathered
-// more since the leader looked); arrivals that end nothing wake nobody.
+// may be only its own space's uploads (wakeAt, read after the count: its space may
+// have gathered more since the leader looked, and a space counts its own upload
+// before the registry's, so reading it last can only wake too often, never miss a
+// wake); arrivals that end nothing wake nobody.
 func (c *receivers) done() {
+	n := c.n.Add(-1)
 	var mine int64
 	if own := c.wakeAt.Load(); own != nil {
 		mine = own.Load()
 	}
-	if c.n.Add(-1) <= mine {
+	if n <= mine {
 		select {
 		case c.arrived <- struct{}{}:
 		default:
