@@ -182,3 +182,46 @@ func TestRetryAfterFailedDirFlushFlushes(t *testing.T) {
 		}
 	}
 }
+
+// TestFlushPathFlushesEachDirectory: FlushPath (the /ws hub's check before it Acks a
+// Create or Update of stored content) fsyncs the file's directory and each one above
+// it, up to files/, and returns a failure of any of them.
+func TestFlushPathFlushesEachDirectory(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	const p = "d1/d2/f.bin"
+	if _, _, err := e.sp.Put(ctx, p, bytes.NewReader([]byte("x")), PutOptions{Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	files := e.filesDir()
+	var mu sync.Mutex
+	flushed := map[string]bool{}
+	var fail error
+	old := fsys.SetSyncHook(func(name string) error {
+		if rel, err := filepath.Rel(files, name); err == nil && !strings.HasPrefix(rel, "..") {
+			mu.Lock()
+			defer mu.Unlock()
+			flushed[filepath.ToSlash(rel)] = true
+			return fail
+		}
+		return nil
+	})
+	defer func() { fsys.SetSyncHook(old) }()
+	if err := e.sp.FlushPath(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	for _, d := range []string{"d1/d2", "d1", "."} {
+		if !flushed[d] {
+			t.Errorf("FlushPath did not flush %s (flushed: %v)", d, flushed)
+		}
+	}
+	fail = errors.New("injected fsync failure")
+	mu.Unlock()
+	if err := e.sp.FlushPath(ctx, p); err == nil {
+		t.Fatal("FlushPath succeeded although the directory fsyncs failed")
+	}
+	if err := e.sp.FlushPath(ctx, "../x"); err == nil {
+		t.Fatal("FlushPath of a path outside the tenant succeeded")
+	}
+}

@@ -87,7 +87,7 @@ func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, src 
 	var moved []kept
 	undo := func() {
 		for _, k := range moved {
-			_, _ = s.makeParentsOnDisk(k.e.Path)
+			_ = makeParentsOnDisk(s.blobs, k.e.Path)
 			if err := s.blobs.RestoreVersion(k.id, k.e.Hash, k.e.Path, true); err != nil {
 				s.log.Error("undo failed delete", "err", err)
 			}
@@ -148,13 +148,14 @@ func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, src 
 	return seq, nil
 }
 
-// makeParentsOnDisk creates the parent directories of p on disk (used to undo).
-func (s *Space) makeParentsOnDisk(p string) (bool, error) {
+// makeParentsOnDisk creates the parent directories of p in the tenant's content b
+// (used to undo).
+func makeParentsOnDisk(b Blobs, p string) error {
 	parent := pathrule.Parent(p)
 	if parent == "" {
-		return false, nil
+		return nil
 	}
-	return true, s.blobs.MkdirAll(parent)
+	return b.MkdirAll(parent)
 }
 
 // changedSince reports whether anything at or under p changed after seq (by the

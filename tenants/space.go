@@ -370,3 +370,26 @@ type (
 	// (upload.go), the group commit (commit.go) and the index write transaction.
 	committer struct{ *Space }
 )
+
+// FlushPath makes the directory entries of the file at path durable: the directory
+// holding it and each one above it, up to the root. The /ws hub calls it before it
+// acknowledges a file Create or Update whose content an earlier upload stored: that
+// upload's batch may have committed while its directory flushes failed (commitDone),
+// and an acknowledgement, like a 2xx, promises durability (SPEC §2), as an identical
+// re-upload's does (sameAsIndexed).
+func (s *Space) FlushPath(ctx context.Context, path string) error {
+	p, err := pathrule.Clean(path)
+	if err != nil {
+		return err
+	}
+	if err := s.alive(); err != nil {
+		return err
+	}
+	for d := p; d != ""; {
+		d = pathrule.Parent(d)
+		if err := s.blobs.SyncDir(d); err != nil {
+			return internal("sync directory", err)
+		}
+	}
+	return nil
+}

@@ -7,6 +7,8 @@ package index
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -131,6 +133,7 @@ type Recovery interface {
 func FirstStep(along func() func()) (rest func()) {
 	defer func() {
 		if p := recover(); p != nil {
+			slog.Error("index: an Alongside first step panicked: its rest does nothing", "panic", p, "stack", string(debug.Stack()))
 			rest = func() {}
 		}
 	}()

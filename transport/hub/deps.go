@@ -29,6 +29,9 @@ type Space interface {
 	Head() (epoch string, seq int64)
 	Changes(ctx context.Context, since int64, epoch string, limit int) (protocol.ChangesPage, error)
 	Stat(ctx context.Context, path string) (protocol.Metadata, error)
+	// FlushPath makes the directory entries of the file at path durable (before an
+	// Ack of a file Create or Update: tenants.Space.FlushPath).
+	FlushPath(ctx context.Context, path string) error
 	Delete(ctx context.Context, path string, o tenants.DeleteOptions) (int64, error)
 	Mkdir(ctx context.Context, path string, src tenants.Source) (protocol.Metadata, bool, error)
 	Move(ctx context.Context, from, to, ifMatch string, src tenants.Source) (protocol.Metadata, error)

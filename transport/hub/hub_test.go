@@ -746,3 +746,32 @@ func TestQuickPingsAreNotSlowConsumer(t *testing.T) {
 		}
 	}
 }
+
+// TestAckOfStoredContentFlushesPath: an Ack of a file Create/Update of stored content
+// promises its directory entries are durable (the upload that stored it may have
+// failed its directory flushes after its commit): a failing FlushPath is an Error,
+// and the Ack comes only after FlushPath of that path.
+func TestAckOfStoredContentFlushesPath(t *testing.T) {
+	e := newMemEnv(t, Options{})
+	sp := e.mem.space("acme")
+	sp.put("d/e.txt", hashOf("content e"), tenants.Source{})
+	w, _ := e.subscribe(e.token("acme", "alice", "write"), "laptop", nil)
+	defer w.close()
+	op := func(id, kind string) map[string]any {
+		return map[string]any{"type": "FileOperation", "operation_id": id, "operation": map[string]any{
+			kind: map[string]any{"metadata": map[string]any{"path": "d/e.txt", "hash": hashOf("content e")}}}}
+	}
+	sp.setFlush(protocol.Errorf(protocol.CodeInternal, "disk gone"))
+	w.send(op("f1", "Create"))
+	if m := w.read(); m["type"] != "Error" || m["code"] != "internal" || m["operation_id"] != "f1" {
+		t.Fatalf("flush failed: want Error internal, got %v", m)
+	}
+	sp.setFlush(nil)
+	w.send(op("f2", "Update"))
+	if m := w.read(); m["type"] != "Ack" || m["operation_id"] != "f2" {
+		t.Fatalf("want Ack, got %v", m)
+	}
+	if flushed := sp.setFlush(nil); len(flushed) != 2 || flushed[0] != "d/e.txt" || flushed[1] != "d/e.txt" {
+		t.Fatalf("FlushPath calls %q, want d/e.txt twice", flushed)
+	}
+}

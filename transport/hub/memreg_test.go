@@ -80,6 +80,9 @@ type memSpace struct {
 	seq   int64
 	log   []protocol.Event
 	files map[string]protocol.Metadata
+
+	flushed  []string // FlushPath's paths
+	flushErr error    // what FlushPath returns
 }
 
 // commit appends an event and notifies the listeners in seq order (under mu).
@@ -167,6 +170,22 @@ func (s *memSpace) Stat(_ context.Context, path string) (protocol.Metadata, erro
 		return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "not found")
 	}
 	return m, nil
+}
+
+// FlushPath records path and returns flushErr (set by tests to fail a flush).
+func (s *memSpace) FlushPath(_ context.Context, path string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flushed = append(s.flushed, path)
+	return s.flushErr
+}
+
+// setFlush sets what FlushPath returns and returns the paths it was called with.
+func (s *memSpace) setFlush(err error) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flushErr = err
+	return append([]string(nil), s.flushed...)
 }
 
 func (s *memSpace) under(dir string) []string {

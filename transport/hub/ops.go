@@ -83,7 +83,9 @@ func applyOperation(ctx context.Context, sp Space, op protocol.Operation, src te
 }
 
 // verifyContent accepts a file Create/Update only when the tenant's file at that path
-// already has the announced hash: content travels over HTTP, never over /ws.
+// already has the announced hash (content travels over HTTP, never over /ws), once its
+// directory entries are durable: the upload that stored it may have failed its
+// directory flushes after its commit (tenants.Space.FlushPath).
 func verifyContent(ctx context.Context, sp Space, md protocol.Metadata) error {
 	missing := protocol.Errorf(protocol.CodeContentMissing, "upload the content over HTTP first")
 	if md.Hash == "" {
@@ -99,5 +101,5 @@ func verifyContent(ctx context.Context, sp Space, md protocol.Metadata) error {
 	if meta.IsDirectory || meta.Hash != md.Hash {
 		return missing
 	}
-	return nil
+	return sp.FlushPath(ctx, md.Path)
 }
