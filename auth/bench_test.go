@@ -2,21 +2,10 @@ package auth_test
 
 import (
 	"context"
-	"syscall"
 	"testing"
-	"time"
 
 	. "github.com/syncspace/syncspace/auth"
 )
-
-// cpuNow is the process's user and system CPU time.
-func cpuNow(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkVerifyCached is Verify of a cached tenant token (the cache's key, Check:
 // expiry, revocation, key, tenant; the principal's copy), from every P at once as

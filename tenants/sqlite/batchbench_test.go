@@ -7,7 +7,6 @@ import (
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -117,15 +116,6 @@ func BenchmarkWriteTenants(b *testing.B) {
 		b.ReportMetric(float64(s.n)/s.t.Seconds(), s.name+"-writes/s")
 		b.ReportMetric(float64(s.stmts)/float64(s.n), s.name+"-stmts/op")
 	}
-}
-
-// cpu is the process's user and system CPU time so far.
-func cpu() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkWriteSerial is the SQL half of a lone writer's uploads: one writer commits

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,15 +33,6 @@ func (w *benchWriter) SetWriteDeadline(t time.Time) error { return w.conn.SetWri
 func (w *benchWriter) Header() http.Header         { return w.h }
 func (w *benchWriter) WriteHeader(code int)        { w.status = code }
 func (w *benchWriter) Write(p []byte) (int, error) { return len(p), nil }
-
-// cpuNow is the process's user and system CPU time.
-func cpuNow(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // loop runs fn b.N times and reports the process's CPU time per run as cpu-ns/op
 // (garbage collection included), which other processes' load does not inflate as

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -75,13 +74,8 @@ func TestLoad(t *testing.T) {
 		}
 		subs, dur = 10000, *loadFor
 	}
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil {
-		rl.Cur = rl.Max // Go raises it at start already; make sure
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
-		if rl.Cur < uint64(subs)+1000 {
-			t.Skipf("RLIMIT_NOFILE %d is too low for %d subscribers", rl.Cur, subs)
-		}
+	if limit, ok := raiseFDLimit(); ok && limit < uint64(subs)+1000 {
+		t.Skipf("RLIMIT_NOFILE %d is too low for %d subscribers", limit, subs)
 	}
 	// Every subscriber dials from 127.0.0.1: lift the per-address connection cap.
 	s := startServer(t, map[string]any{"limits": map[string]any{"ws_per_token": 1024, "ws_send_queue": 256,
