@@ -1,7 +1,6 @@
 package fsys
 
 import (
-	"log/slog"
 	"os"
 	"sync"
 
@@ -22,24 +21,14 @@ var kernelRelease = sync.OnceValue(func() string {
 	return unix.ByteSliceToString(u.Release[:])
 })
 
-var logMode sync.Once
-
 // canSyncFS reports whether a Flusher may merge flushes into one syncfs(2): only on
 // a kernel whose syncfs reports write-back errors (a release that does not parse
 // counts as older). Elsewhere a failed write would go unreported to every file of
-// the round; NewFlusher returns nil and its callers fsync each file. The first call
-// logs which mode is used.
+// the round; NewFlusher returns nil and its callers fsync each file. It logs nothing:
+// it runs before syncd has set up its log, whose first line on a failed start must be
+// the error (docs/DEPLOY.md tells operators which kernels share flushes).
 func canSyncFS() bool {
-	rel := kernelRelease()
-	ok := releaseAtLeast(rel, syncFSSince[0], syncFSSince[1])
-	logMode.Do(func() {
-		if ok {
-			slog.Info("fsys: concurrent flushes share one syncfs", "kernel", rel)
-		} else {
-			slog.Info("fsys: kernel before Linux 5.8 (syncfs does not report write-back errors): each file gets its own fsync", "kernel", rel)
-		}
-	})
-	return ok
+	return releaseAtLeast(kernelRelease(), syncFSSince[0], syncFSSince[1])
 }
 
 // syncFS flushes the whole file system of f (a variable for tests to fail it).

@@ -3,7 +3,6 @@ package rootblobs
 import (
 	"errors"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -88,11 +87,7 @@ func tenantFlusher(dir string, fl *fsys.Flusher) *fsys.Flusher {
 		}
 		devs = append(devs, d)
 	}
-	if fl.For(devs...) == nil {
-		slog.Info("rootblobs: tenant on another file system than DATA/tenants: its files get their own fsyncs", "dir", dir)
-		return nil
-	}
-	return fl
+	return fl.For(devs...) // nil on another file system (docs/DEPLOY.md)
 }
 
 // Close closes the roots, the directories kept open and the descriptor of files/.
