@@ -188,11 +188,20 @@ func (b *batch) syncTargets(ts []syncTarget) error {
 // any 2xx promises (SPEC §3).
 func (b *batch) sameAsIndexed(r *putReq, cur *entry) {
 	r.meta = cur.Meta()
-	for d := r.p; d != ""; {
-		d = pathrule.Parent(d)
+	for _, d := range dirsAbove(r.p) {
 		b.dirs[d] = struct{}{}
 	}
 	b.unchanged = append(b.unchanged, r)
+}
+
+// dirsAbove returns the directories holding p, from its parent up to the root ("").
+func dirsAbove(p string) []string {
+	var dirs []string
+	for d := p; d != ""; {
+		d = pathrule.Parent(d)
+		dirs = append(dirs, d)
+	}
+	return dirs
 }
 
 // answerUnchanged fails the members sameAsIndexed recorded if the batch's directory

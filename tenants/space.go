@@ -385,8 +385,7 @@ func (s *Space) FlushPath(ctx context.Context, path string) error {
 	if err := s.alive(); err != nil {
 		return err
 	}
-	for d := p; d != ""; {
-		d = pathrule.Parent(d)
+	for _, d := range dirsAbove(p) {
 		if err := s.blobs.SyncDir(d); err != nil {
 			return internal("sync directory", err)
 		}

@@ -90,7 +90,7 @@ type txBatcher struct {
 	version uint32             // the data version after the last commit (dataVersion)
 	heads   map[string]headRow // tenant id → its head row as conn's transaction sees it
 	stage   stage              // the batch's staged rows (stage.go)
-	fault   func(at string)    // tests: called at "stage" and "commit" (may panic)
+	fault   func(at string)    // tests: called at "stage", "commit" and "committed" (may panic)
 
 	mu      sync.Mutex
 	pending []*txJob
@@ -308,11 +308,11 @@ func (b *txBatcher) recoverCommit(p any, committed bool, finish func(error)) {
 	if log == nil {
 		log = slog.Default()
 	}
+	msg, err := "sqlite: a batch commit panicked: its writes fail", fmt.Errorf("commit: panic: %v", p)
 	if committed {
-		log.Error("sqlite: a batch panicked after its commit: its writes stand", "panic", p, "stack", string(debug.Stack()))
-	} else {
-		log.Error("sqlite: a batch commit panicked: its writes fail", "panic", p, "stack", string(debug.Stack()))
+		msg, err = "sqlite: a batch panicked after its commit: its writes stand", nil
 	}
+	log.Error(msg, "panic", p, "stack", string(debug.Stack()))
 	if b.tx != nil {
 		b.tx.Rollback()
 		b.tx = nil
@@ -324,11 +324,7 @@ func (b *txBatcher) recoverCommit(p any, committed bool, finish func(error)) {
 		b.conn = nil
 	}
 	b.heads = nil
-	if committed {
-		finish(nil)
-		return
-	}
-	finish(fmt.Errorf("commit: panic: %v", p))
+	finish(err)
 }
 
 // faultAt calls the test fault hook, if any, at the point at.
