@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/cmd/syncd/syncdtest"
 	"github.com/syncspace/syncspace/tenants"
 )
 
@@ -226,5 +227,38 @@ func TestShareBruteForce(t *testing.T) {
 	}
 	if failed < 10 {
 		t.Fatalf("%d failed guesses audited", failed)
+	}
+}
+
+// TestShareIDNeverLogged: a link's id is a bearer secret the store keeps only hashed,
+// so syncd's logs (the request log at info, error lines) never hold it either, on any
+// route that carries it in its path: opening, downloading inside, archiving, revoking;
+// they name the link by its key prefix, as the audit log does.
+func TestShareIDNeverLogged(t *testing.T) {
+	logs := &syncdtest.Buffer{}
+	s := syncdtest.Start(t, syncdtest.Options{Logs: logs, Config: map[string]any{"log": map[string]any{"level": "debug"}}})
+	s.Tenant(t, "acme", tenants.Options{})
+	e := &env{s: s, full: s.Token(t, "acme", "owner", auth.RoleWrite)}
+	e.put(t, e.full, "proj/a/x.txt", "x")
+	folder := e.share(t, e.full, `{"path":"proj/a","expires_in":"1h"}`, 201)
+	file := e.share(t, e.full, `{"path":"proj/a/x.txt","expires_in":"1h","password":"pw"}`, 201)
+	for _, p := range []string{"/s/" + folder.ID, "/s/" + folder.ID + "?recursive=true", "/s/" + folder.ID + "/files/proj/a/x.txt",
+		"/s/" + folder.ID + "/files/proj/a/missing.txt", "/s/" + folder.ID + "/archive", "/s/" + file.ID, "/s/" + file.ID + "/archive",
+		"/s/" + folder.ID[:21], "/s/" + folder.ID + "x/files/y"} {
+		e.anon(t, p, "")
+	}
+	e.anon(t, "/s/"+file.ID, "wrong")
+	if code, b := e.do(t, e.full, "DELETE", "/api/shares/"+file.ID, ""); code != 200 {
+		t.Fatalf("revoke: %d %s", code, b)
+	}
+	e.anon(t, "/s/"+file.ID, "pw")
+	out := logs.String()
+	for _, id := range []string{folder.ID, file.ID, folder.ID[:21]} {
+		if strings.Contains(out, id) {
+			t.Errorf("syncd's logs hold a share link id:\n%s", logs.Tail(40))
+		}
+	}
+	if !strings.Contains(out, folder.Key[:16]) {
+		t.Errorf("the request log does not name the link by its key prefix %s:\n%s", folder.Key[:16], logs.Tail(40))
 	}
 }
