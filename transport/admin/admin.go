@@ -381,7 +381,7 @@ func (h *handlers) listTokens(c echo.Context) error {
 	}
 	target := f.Tenant
 	if f.Ops {
-		target = "ops"
+		target = auth.OpsTarget
 	}
 	return h.done(c, "token.list", target, err, http.StatusOK, map[string]any{"tokens": recs})
 }
@@ -426,7 +426,7 @@ func (h *handlers) revokeSubject(c echo.Context) error {
 		return h.done(c, "token.revoke_subject", target, protocol.Errorf(protocol.CodeBadRequest, "field tenant is required (or ops: true)"), 0, nil)
 	}
 	if req.Ops {
-		target = "ops/" + req.Subject
+		target = auth.OpsTarget + "/" + req.Subject
 	}
 	n, err := h.o.Auth.RevokeSubject(c.Request().Context(), req.Tenant, req.Subject)
 	return h.done(c, "token.revoke_subject", clipTarget(target), err, http.StatusOK, map[string]any{"revoked": n})

@@ -287,3 +287,51 @@ func TestTeamDevices(t *testing.T) {
 		t.Fatal("revoked device redeemed")
 	}
 }
+
+// TestTeamAuditOfTenantNamedOps: ops actions on ops tokens (listing them, revoking an
+// ops subject) concern no tenant, so a tenant that happens to be named "ops" does not
+// see them in its audit log, while ops actions on that tenant stay visible to it.
+func TestTeamAuditOfTenantNamedOps(t *testing.T) {
+	e := newEnv(t)
+	s := e.s
+	s.Tenant(t, "ops", tenants.Options{})
+	admin := s.Token(t, "ops", "lead", auth.RoleAdmin)
+	ctx := context.Background()
+	opsTok, _, err := s.D.Auth().IssueOpsToken(ctx, "root", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.D.Auth().IssueOpsToken(ctx, "night-shift", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct{ method, path, body string }{
+		{"POST", "/admin/revocations", `{"ops":true,"subject":"night-shift"}`},
+		{"GET", "/admin/tokens?ops=true", ""},
+		{"POST", "/admin/tokens", `{"tenant":"ops","subject":"bob","role":"read"}`},
+		{"POST", "/admin/revocations", `{"tenant":"ops","subject":"bob"}`},
+		{"GET", "/admin/tokens?tenant=ops", ""},
+	} {
+		if code, b := e.do(t, opsTok, r.method, r.path, r.body); code/100 != 2 {
+			t.Fatalf("%s %s: %d %s", r.method, r.path, code, b)
+		}
+	}
+	code, b := e.do(t, admin, "GET", "/api/team/audit", "")
+	if code != 200 {
+		t.Fatalf("audit: %d %s", code, b)
+	}
+	var got struct{ Entries []auth.AuditEntry }
+	json.Unmarshal(b, &got)
+	var seen []string
+	for _, en := range got.Entries {
+		seen = append(seen, en.Action+" "+en.Target)
+	}
+	all := strings.Join(seen, "\n")
+	if strings.Contains(all, "night-shift") || strings.Count(all, "token.list") != 1 {
+		t.Fatalf("tenant ops sees ops-token actions:\n%s", all)
+	}
+	for _, want := range []string{"token.issue ops/bob", "token.revoke_subject ops/bob", "token.list ops"} {
+		if !strings.Contains(all, want) {
+			t.Fatalf("tenant ops does not see %q:\n%s", want, all)
+		}
+	}
+}
