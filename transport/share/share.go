@@ -194,18 +194,25 @@ func (h *handlers) revoke(c echo.Context) error {
 	if err == nil {
 		err = h.o.Shares.Revoke(ctx, rec.Key)
 	}
-	h.audit(c, auth.ActorOf(p), p.JTI, "share.revoke", clipKey(id), err)
+	h.audit(c, auth.ActorOf(p), p.JTI, "share.revoke", auditRef(id), err)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"key": rec.Key, "revoked": true})
 }
 
-func clipKey(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
+// auditRef names the link of DELETE /api/shares/{idOrKey} in the audit log as the
+// store does, by its key ("key=" and its first 16 hex digits, as share.create's entry):
+// the audit log is in the store, which never keeps a link's id (a bearer secret, live
+// still when the revocation is refused).
+func auditRef(idOrKey string) string {
+	switch {
+	case share.ParseID(idOrKey):
+		return "key=" + share.KeyOf(idOrKey)[:16]
+	case len(idOrKey) == 64 && strings.Trim(idOrKey, "0123456789abcdef") == "":
+		return "key=" + idOrKey[:16]
 	}
-	return s
+	return "key=?"
 }
 
 // resolve checks the limiter, then the link and its password; every outcome is

@@ -262,3 +262,39 @@ func TestShareIDNeverLogged(t *testing.T) {
 		t.Errorf("the request log does not name the link by its key prefix %s:\n%s", folder.Key[:16], logs.Tail(40))
 	}
 }
+
+// TestShareIDNeverAudited: the audit log lives in the store, which keeps only a link's
+// key: revoking by id, refused or not, records the key prefix, never the id.
+func TestShareIDNeverAudited(t *testing.T) {
+	e := newEnv(t)
+	e.seed(t)
+	outside := e.share(t, e.full, `{"path":"secret.txt","expires_in":"1h"}`, 201)
+	inside := e.share(t, e.full, `{"path":"proj/a/x.txt","expires_in":"1h"}`, 201)
+	if code, b := e.do(t, e.scoped, "DELETE", "/api/shares/"+outside.ID, ""); code != 404 {
+		t.Fatalf("scoped revoke outside: %d %s", code, b)
+	}
+	if code, b := e.do(t, e.scoped, "DELETE", "/api/shares/"+inside.ID, ""); code != 200 {
+		t.Fatalf("scoped revoke inside: %d %s", code, b)
+	}
+	es, err := e.s.D.Auth().ListAudit(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var revokes int
+	for _, en := range es {
+		for _, id := range []string{outside.ID, inside.ID} {
+			if strings.Contains(en.Target, id) || strings.Contains(en.Actor, id) {
+				t.Errorf("audit entry holds a link id: %+v", en)
+			}
+		}
+		if en.Action == "share.revoke" {
+			revokes++
+			if !strings.Contains(en.Target, outside.Key[:16]) && !strings.Contains(en.Target, inside.Key[:16]) {
+				t.Errorf("share.revoke entry does not name the link's key prefix: %+v", en)
+			}
+		}
+	}
+	if revokes != 2 {
+		t.Fatalf("%d share.revoke entries, want 2", revokes)
+	}
+}
