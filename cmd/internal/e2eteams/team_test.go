@@ -335,3 +335,44 @@ func TestTeamAuditOfTenantNamedOps(t *testing.T) {
 		}
 	}
 }
+
+// TestTeamAuditScopedAdmin: a path-scoped admin's audit log shows no path outside its
+// paths (as listings, share lists and every route hide them): share links of files
+// outside, and tokens issued for other paths, are left out; its own part stays.
+func TestTeamAuditScopedAdmin(t *testing.T) {
+	e := newTeamEnv(t)
+	e.seed(t)
+	out := e.share(t, e.full, `{"path":"secret.txt","expires_in":"1h"}`, 201)
+	in := e.share(t, e.full, `{"path":"proj/a/x.txt","expires_in":"1h"}`, 201)
+	e.anon(t, "/s/"+out.ID, "")
+	e.anon(t, "/s/"+in.ID, "")
+	e.share(t, e.full, `{"path":"project/z.txt","expires_in":"1h"}`, 201)
+	for _, body := range []string{
+		`{"subject":"x","role":"read","paths":["hidden-folder"]}`,
+		`{"subject":"y","role":"read","paths":["proj/q"]}`,
+	} {
+		if code, b := e.do(t, e.adminA, "POST", "/api/team/tokens", body); code != 201 {
+			t.Fatalf("issue %s: %d %s", body, code, b)
+		}
+	}
+	code, b := e.do(t, e.scopedAdmin, "GET", "/api/team/audit", "")
+	if code != 200 {
+		t.Fatalf("audit: %d %s", code, b)
+	}
+	for _, leak := range []string{"secret.txt", "hidden-folder", "project/z.txt"} {
+		if strings.Contains(string(b), leak) {
+			t.Errorf("a proj-scoped admin's audit log names %q:\n%s", leak, b)
+		}
+	}
+	for _, want := range []string{"proj/a/x.txt", "paths=proj/q"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("a proj-scoped admin's audit log lacks %q:\n%s", want, b)
+		}
+	}
+	_, b = e.do(t, e.adminA, "GET", "/api/team/audit", "")
+	for _, want := range []string{"secret.txt", "hidden-folder", "project/z.txt"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the tenant-wide admin's audit log lacks %q", want)
+		}
+	}
+}
