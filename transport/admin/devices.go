@@ -65,8 +65,7 @@ func (h *handlers) enrollDevice(c echo.Context) error {
 }
 
 func (h *handlers) listDevices(c echo.Context) error {
-	q, err := guard.Values(c)
-	tenant := q.Get("tenant")
+	tenant, err := guard.Param(c, "tenant")
 	var devs []auth.DeviceRecord
 	if err == nil {
 		devs, err = h.o.Auth.Devices().List(c.Request().Context(), tenant)

@@ -30,7 +30,6 @@ import (
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/transport/api"
 	"github.com/syncspace/syncspace/transport/authmw"
-	"github.com/syncspace/syncspace/transport/guard"
 	"github.com/syncspace/syncspace/transport/spaceview"
 )
 
@@ -258,7 +257,8 @@ func (h *handlers) resolve(c echo.Context, use string) (share.Record, *spaceview
 	return rec, spaceview.New(sp, scope), nil
 }
 
-// open serves GET /s/{id}: the file, or the folder's listing (?recursive=true).
+// open serves GET /s/{id}: the file, or the folder's listing (?recursive=true, read as
+// /api/list reads it).
 func (h *handlers) open(c echo.Context) error {
 	rec, v, err := h.resolve(c, "open")
 	if err != nil {
@@ -271,11 +271,10 @@ func (h *handlers) open(c echo.Context) error {
 	if !meta.IsDirectory {
 		return api.ServeFile(c, v, rec.Path)
 	}
-	q, err := guard.Values(c)
+	recursive, err := api.QueryBool(c, "recursive")
 	if err != nil {
 		return err
 	}
-	recursive := q.Get("recursive") == "true"
 	return api.ServeList(c, v, rec.Path, recursive)
 }
 

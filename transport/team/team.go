@@ -25,7 +25,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -260,15 +259,7 @@ func (h *handlers) revokeSubject(c echo.Context) error {
 // paths (namesOnlyInside).
 func (h *handlers) listAudit(c echo.Context) error {
 	p := authmw.PrincipalFrom(c)
-	limit := admin.DefaultAuditList
-	q, err := guard.Values(c)
-	if v := q.Get("limit"); err == nil && v != "" {
-		n, perr := strconv.Atoi(v)
-		if perr != nil || n < 1 {
-			err = protocol.Errorf(protocol.CodeBadRequest, "query parameter limit: want a positive number")
-		}
-		limit = min(n, admin.MaxAuditList)
-	}
+	limit, err := admin.AuditLimit(c)
 	var es []auth.AuditEntry
 	if err == nil {
 		es, err = h.o.Auth.ListAudit(c.Request().Context(), admin.MaxAuditList)

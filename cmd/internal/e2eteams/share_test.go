@@ -298,3 +298,37 @@ func TestShareIDNeverAudited(t *testing.T) {
 		t.Fatalf("%d share.revoke entries, want 2", revokes)
 	}
 }
+
+// TestRepeatedOrBadParametersRefused: no parameter is ever silently dropped (API.md):
+// a parameter given twice on the admin, team and share routes is 400, not one of
+// its values picked; a share folder's ?recursive reads as /api/list's does.
+func TestRepeatedOrBadParametersRefused(t *testing.T) {
+	e := newEnv(t)
+	e.seed(t)
+	e.s.Tenant(t, "bravo", tenants.Options{})
+	admin := e.s.Token(t, "acme", "lead", auth.RoleAdmin)
+	ops, _, err := e.s.D.Auth().IssueOpsToken(t.Context(), "root", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folder := e.share(t, e.full, `{"path":"proj","expires_in":"1h"}`, 201)
+	for _, c := range []struct{ token, path string }{
+		{ops, "/admin/tokens?tenant=acme&tenant=bravo"},
+		{ops, "/admin/tokens?ops=true&ops=false"},
+		{ops, "/admin/tokens?tenant=acme&subject=a&subject=b"},
+		{ops, "/admin/tokens?all=true&all=true"},
+		{ops, "/admin/devices?tenant=acme&tenant=bravo"},
+		{ops, "/admin/audit?limit=1&limit=100"},
+		{admin, "/api/team/audit?limit=1&limit=100"},
+		{"", "/s/" + folder.ID + "?recursive=true&recursive=false"},
+		{"", "/s/" + folder.ID + "?recursive=yes"},
+	} {
+		if code, b := e.do(t, c.token, "GET", c.path, ""); code != 400 || !strings.Contains(string(b), "bad_request") {
+			t.Errorf("GET %s: %d %s, want 400 bad_request", c.path, code, b)
+		}
+	}
+	resp, b := e.anon(t, "/s/"+folder.ID+"?recursive=1", "")
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"proj/a/sub/deep.txt"`) {
+		t.Fatalf("?recursive=1 (as /api/list reads it): %d %s", resp.StatusCode, b)
+	}
+}
