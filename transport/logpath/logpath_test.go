@@ -82,3 +82,16 @@ func linkSegment(p string) (seg, tail string, ok bool) {
 	}
 	return "", "", false
 }
+
+// BenchmarkOf: the cost Of adds to every request's log line, for a typical API path
+// (unchanged) and for a share link's (rewritten).
+func BenchmarkOf(b *testing.B) {
+	for _, p := range []string{"/api/files/projects/2026/report-final.pdf", "/s/JQgnfNvZDqMlok-qwgMA0g/files/proj/a.txt"} {
+		b.Run(strings.SplitN(p[1:], "/", 2)[0], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Of(p)
+			}
+		})
+	}
+}
