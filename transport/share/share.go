@@ -224,7 +224,7 @@ func (h *handlers) resolve(c echo.Context, use string) (share.Record, *spaceview
 		actor = "share:?:" + share.KeyOf(id)[:16]
 	}
 	if err := h.o.MW.GuessAllowed(r); err != nil {
-		h.audit(c, actor, "", "share."+use, "", err)
+		h.auditRefusal(c, actor, use, err)
 		return share.Record{}, nil, err
 	}
 	rec, err := h.o.Shares.Resolve(r.Context(), id, r.Header.Get(PasswordHeader))
@@ -234,7 +234,7 @@ func (h *handlers) resolve(c echo.Context, use string) (share.Record, *spaceview
 				err = lerr
 			}
 		}
-		h.audit(c, actor, "", "share."+use, "", err)
+		h.auditRefusal(c, actor, use, err)
 		return share.Record{}, nil, err
 	}
 	actor = "share:" + rec.Tenant + ":" + rec.Key[:16]
@@ -255,6 +255,16 @@ func (h *handlers) resolve(c echo.Context, use string) (share.Record, *spaceview
 	}
 	h.audit(c, actor, "", "share."+use, rec.Path, nil)
 	return rec, spaceview.New(sp, scope), nil
+}
+
+// auditRefusal audits a refused use of a link; a refusal for the address having no
+// failed-guess credit left only once a second per address (the audit log is
+// append-only: a client guessing at line rate must not grow it at that rate).
+func (h *handlers) auditRefusal(c echo.Context, actor, use string, err error) {
+	if protocol.CodeOf(err) == protocol.CodeRateLimited && !h.o.MW.LimitedAuditAllowed(c.Request()) {
+		return
+	}
+	h.audit(c, actor, "", "share."+use, "", err)
 }
 
 // open serves GET /s/{id}: the file, or the folder's listing (?recursive=true, read as

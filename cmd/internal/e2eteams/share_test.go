@@ -332,3 +332,36 @@ func TestRepeatedOrBadParametersRefused(t *testing.T) {
 		t.Fatalf("?recursive=1 (as /api/list reads it): %d %s", resp.StatusCode, b)
 	}
 }
+
+// TestShareGuessFloodAuditBounded: the audit log is append-only, so an anonymous
+// client guessing link ids at line rate must not grow it at that rate: once its
+// address is limited, its refusals are audited at most once a second (as failed admin
+// authentications are), while the guesses before the limit are each audited.
+func TestShareGuessFloodAuditBounded(t *testing.T) {
+	e := newEnv(t)
+	start := time.Now()
+	const guesses = 300
+	for i := range guesses {
+		id := strings.Repeat(string(rune('A'+i%26)), 21) + string(rune('A'+i/26%26))
+		if resp, _ := e.anon(t, "/s/"+id, ""); resp.StatusCode != 404 && resp.StatusCode != 429 {
+			t.Fatalf("guess %d: %d", i, resp.StatusCode)
+		}
+	}
+	elapsed := time.Since(start)
+	es, err := e.s.D.Auth().ListAudit(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for _, en := range es {
+		if en.Action == "share.open" {
+			n++
+		}
+	}
+	// The burst (10) of guesses, each audited; then at most one a second, plus the
+	// credits that came back meanwhile (one each 3 s).
+	limit := 10 + 2*int(elapsed.Seconds()+1)
+	if n < 10 || n > limit {
+		t.Fatalf("%d guesses in %s left %d share.open audit entries, want 10..%d", guesses, elapsed.Round(time.Millisecond), n, limit)
+	}
+}
