@@ -33,6 +33,13 @@ type AuditEntry struct {
 	Outcome string    `json:"outcome,omitempty"`
 }
 
+// OpsTarget is the audit target of an action on the ops tokens (listing them);
+// OpsTarget+"/"+subject that of an action on one ops subject's tokens (issuing,
+// revoking). It is a form no tenant name takes ("(" is not allowed in one), so an
+// entry about ops tokens never reads as one about a tenant named "ops"
+// (transport/team shows a tenant ops actions whose target is the tenant or under it).
+const OpsTarget = "(ops)"
+
 // LocalActor returns the audit actor of this process acting on the data dir directly:
 // "local:<uid>".
 func LocalActor() string { return fmt.Sprintf("local:%d", os.Getuid()) }

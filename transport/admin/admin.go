@@ -367,23 +367,36 @@ func (h *handlers) issueToken(c echo.Context) error {
 }
 
 func (h *handlers) listTokens(c echo.Context) error {
-	q, err := guard.Values(c)
-	var f auth.TokenFilter
-	if err == nil {
-		f = auth.TokenFilter{Tenant: q.Get("tenant"), Subject: q.Get("subject")}
-		if f.Ops, err = boolParam(q.Get("ops"), "ops"); err == nil {
-			f.IncludeExpired, err = boolParam(q.Get("all"), "all")
-		}
-	}
+	f, err := tokenFilter(c)
 	var recs []auth.TokenRecord
 	if err == nil {
 		recs, err = h.o.Auth.ListTokens(c.Request().Context(), f)
 	}
 	target := f.Tenant
 	if f.Ops {
-		target = "ops"
+		target = auth.OpsTarget
 	}
 	return h.done(c, "token.list", target, err, http.StatusOK, map[string]any{"tokens": recs})
+}
+
+// tokenFilter reads GET /tokens' query: tenant, subject, ops and all, each at most once.
+func tokenFilter(c echo.Context) (auth.TokenFilter, error) {
+	var f auth.TokenFilter
+	var ops, all string
+	var err error
+	for _, p := range []struct {
+		name string
+		dst  *string
+	}{{"tenant", &f.Tenant}, {"subject", &f.Subject}, {"ops", &ops}, {"all", &all}} {
+		if *p.dst, err = guard.Param(c, p.name); err != nil {
+			return f, err
+		}
+	}
+	if f.Ops, err = boolParam(ops, "ops"); err != nil {
+		return f, err
+	}
+	f.IncludeExpired, err = boolParam(all, "all")
+	return f, err
 }
 
 func boolParam(v, name string) (bool, error) {
@@ -426,7 +439,7 @@ func (h *handlers) revokeSubject(c echo.Context) error {
 		return h.done(c, "token.revoke_subject", target, protocol.Errorf(protocol.CodeBadRequest, "field tenant is required (or ops: true)"), 0, nil)
 	}
 	if req.Ops {
-		target = "ops/" + req.Subject
+		target = auth.OpsTarget + "/" + req.Subject
 	}
 	n, err := h.o.Auth.RevokeSubject(c.Request().Context(), req.Tenant, req.Subject)
 	return h.done(c, "token.revoke_subject", clipTarget(target), err, http.StatusOK, map[string]any{"revoked": n})
@@ -472,20 +485,27 @@ const (
 )
 
 func (h *handlers) listAudit(c echo.Context) error {
-	limit := DefaultAuditList
-	q, err := guard.Values(c)
-	if v := q.Get("limit"); err == nil && v != "" {
-		n, perr := strconv.Atoi(v)
-		if perr != nil || n < 1 {
-			err = protocol.Errorf(protocol.CodeBadRequest, "query parameter limit: want a positive number")
-		}
-		limit = min(n, MaxAuditList)
-	}
+	limit, err := AuditLimit(c)
 	var es []auth.AuditEntry
 	if err == nil {
 		es, err = h.o.Auth.ListAudit(c.Request().Context(), limit)
 	}
 	return h.done(c, "audit.list", "", err, http.StatusOK, map[string]any{"entries": es})
+}
+
+// AuditLimit reads the limit parameter of an audit listing (here and on
+// /api/team/audit): DefaultAuditList when absent, at most MaxAuditList; not a
+// positive number, or given twice, is bad_request.
+func AuditLimit(c echo.Context) (int, error) {
+	v, err := guard.Param(c, "limit")
+	if err != nil || v == "" {
+		return DefaultAuditList, err
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, protocol.Errorf(protocol.CodeBadRequest, "query parameter limit: want a positive number")
+	}
+	return min(n, MaxAuditList), nil
 }
 
 func clipTarget(s string) string {

@@ -65,15 +65,12 @@ func (h *handlers) enrollDevice(c echo.Context) error {
 }
 
 func (h *handlers) listDevices(c echo.Context) error {
-	q, err := guard.Values(c)
-	if err != nil {
-		return err
+	tenant, err := guard.Param(c, "tenant")
+	var devs []auth.DeviceRecord
+	if err == nil {
+		devs, err = h.o.Auth.Devices().List(c.Request().Context(), tenant)
 	}
-	devs, err := h.o.Auth.Devices().List(c.Request().Context(), q.Get("tenant"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]any{"devices": devs})
+	return h.done(c, "device.list", clipTarget(tenant), err, http.StatusOK, map[string]any{"devices": devs})
 }
 
 func (h *handlers) revokeDevice(c echo.Context) error {

@@ -243,6 +243,11 @@ func etagChars(s string) bool {
 }
 
 // parseBool parses an optional boolean query parameter.
+// QueryBool reads a boolean query parameter as the API's routes do: absent, "",
+// "false" or "0" is false, "true" or "1" true; anything else, or the parameter given
+// twice, is bad_request. Share links read ?recursive with it.
+func QueryBool(c echo.Context, name string) (bool, error) { return parseBool(c, name) }
+
 func parseBool(c echo.Context, name string) (bool, error) {
 	q, err := guard.Values(c)
 	if err != nil {

@@ -32,6 +32,14 @@ func (m *Middleware) GuessFailed(r *http.Request) error {
 	return nil
 }
 
+// LimitedAuditAllowed reports whether a refusal of r's address for having no credit
+// left (GuessAllowed's or GuessFailed's rate_limited error) may be audited now: at
+// most once a second per address, as failed admin authentications are, so that a
+// client guessing at line rate cannot grow the append-only audit log at that rate.
+func (m *Middleware) LimitedAuditAllowed(r *http.Request) bool {
+	return m.limiter.auditAllowed(limitKey(m.ClientAddrOf(r)), m.now())
+}
+
 // peek reports, without taking a credit, whether key has none left, and the seconds
 // until its next one.
 func (l *failLimiter) peek(key netip.Addr, now time.Time) (secs int, limited bool) {

@@ -88,3 +88,21 @@ func Values(c echo.Context) (url.Values, error) {
 	c.Set(queryKey, v)
 	return v, nil
 }
+
+// Param returns the value of the query parameter name of c's request ("" when it is
+// absent), decoded strictly (Values). A parameter given more than once is bad_request:
+// taking one of the values would drop the others silently.
+func Param(c echo.Context, name string) (string, error) {
+	q, err := Values(c)
+	if err != nil {
+		return "", err
+	}
+	vs := q[name]
+	switch len(vs) {
+	case 0:
+		return "", nil
+	case 1:
+		return vs[0], nil
+	}
+	return "", protocol.Errorf(protocol.CodeBadRequest, "query parameter %s given more than once", name)
+}

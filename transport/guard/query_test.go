@@ -116,3 +116,27 @@ func TestQueryMiddleware(t *testing.T) {
 		}
 	}
 }
+
+// TestParam: one value, none, or a refusal of a repeated parameter (never one of its
+// values picked silently); a query that does not decode is refused as by Values.
+func TestParam(t *testing.T) {
+	e := echo.New()
+	for _, tt := range []struct {
+		query, want string
+		ok          bool
+	}{
+		{"tenant=acme", "acme", true},
+		{"other=1", "", true},
+		{"", "", true},
+		{"tenant=", "", true},
+		{"tenant=acme&tenant=bravo", "", false},
+		{"tenant=acme&tenant=acme", "", false},
+		{"tenant=%zz", "", false},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "http://x/admin/tokens?"+tt.query, nil)
+		got, err := Param(e.NewContext(req, httptest.NewRecorder()), "tenant")
+		if got != tt.want || (err == nil) != tt.ok || err != nil && protocol.CodeOf(err) != protocol.CodeBadRequest {
+			t.Errorf("%q: %q, %v", tt.query, got, err)
+		}
+	}
+}

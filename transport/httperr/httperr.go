@@ -24,6 +24,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/transport/logpath"
 )
 
 // LoggerKey is the echo.Context key under which a *slog.Logger may be stored for Write
@@ -170,13 +171,13 @@ func Write(c echo.Context, err error) error {
 			level = slog.LevelDebug
 		}
 		logger.LogAttrs(req.Context(), level, "internal error",
-			slog.String("method", req.Method), slog.String("path", req.URL.Path), slog.Any("err", err))
+			slog.String("method", req.Method), slog.String("path", logpath.Of(req.URL.Path)), slog.Any("err", err))
 	}
 	resp := c.Response()
 	if resp.Committed {
 		if !internal {
 			logger.LogAttrs(req.Context(), slog.LevelDebug, "error after response started",
-				slog.String("method", req.Method), slog.String("path", req.URL.Path), slog.String("code", string(d.Code)))
+				slog.String("method", req.Method), slog.String("path", logpath.Of(req.URL.Path)), slog.String("code", string(d.Code)))
 		}
 		return nil
 	}

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"net/http"
+	"net/netip"
 
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -22,6 +23,13 @@ type Verifier interface {
 // Verifier alone.
 type UpgradeAuthenticator interface {
 	Authenticate(ctx context.Context, r *http.Request, audience string) (*auth.Principal, error)
+}
+
+// failureCounter is implemented by *authmw.Middleware: a failed re-authentication
+// (a Refresh frame whose token does not verify) of the client at addr counts towards
+// the failed-auth limiter; a rate_limited error when the address has no credit left.
+type failureCounter interface {
+	CountFailedAt(addr netip.Addr) error
 }
 
 // Space is the part of *tenants.Space the hub uses.

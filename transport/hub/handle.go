@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"net/netip"
 
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/sync/pathscope"
@@ -40,7 +41,13 @@ func (c *conn) refresh(m protocol.Message) {
 	}
 	if err != nil || p == nil {
 		c.h.metrics.AuthFailed(metrics.TransportWS)
-		c.sendError(protocol.Errorf(protocol.CodeUnauthenticated, "refresh token is not valid"), m.OperationID)
+		var refusal error = protocol.Errorf(protocol.CodeUnauthenticated, "refresh token is not valid")
+		if protocol.CodeOf(err) == protocol.CodeUnauthenticated {
+			if lerr := countFailure(c.h.upgrade, c.remote); lerr != nil {
+				refusal = lerr
+			}
+		}
+		c.sendError(refusal, m.OperationID)
 		return
 	}
 	if p.Tenant != cur.Tenant || p.TenantID != cur.TenantID || p.Subject != cur.Subject || !pathscope.Equal(p.Scope, cur.Scope) {
@@ -60,6 +67,26 @@ func (c *conn) refresh(m protocol.Message) {
 		opID = "refresh"
 	}
 	c.send(encodeAck(opID, nil, ""))
+}
+
+// countFailure counts a failed Refresh against a connection's client address (remote,
+// as ConnInfo names it) in up's failed-auth limiter, as a failed HTTP authentication
+// is (SPEC §2); it returns the limiter's rate_limited error when the address has no
+// credit left. Without a limiter (a hub with no UpgradeAuthenticator) it counts nothing.
+func countFailure(up UpgradeAuthenticator, remote string) error {
+	fc, ok := up.(failureCounter)
+	if !ok {
+		return nil
+	}
+	addr, err := netip.ParseAddr(remote)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(remote)
+		if perr != nil {
+			return nil
+		}
+		addr = ap.Addr()
+	}
+	return fc.CountFailedAt(addr)
 }
 
 // openSpace returns the tenant's space, opening it on first use.

@@ -145,7 +145,7 @@ func (m *Metrics) EchoHandler() echo.HandlerFunc {
 	return echo.WrapHandler(m.Handler())
 }
 
-// Middleware records the duration of every request by method, route template
+// Middleware records the duration of every request by method (methodLabel), route template
 // (c.Path(), e.g. "/api/files/*"; "unmatched" when no route matched) and status, and
 // counts 401 answers as HTTP authentication failures. It never labels by raw path or
 // query. It runs the error handler itself when the handler returns an error, as
@@ -175,13 +175,26 @@ func (m *Metrics) Middleware() echo.MiddlewareFunc {
 			if route == "" || status == http.StatusNotFound && isNotFoundRoute(c) {
 				route = "unmatched"
 			}
-			m.observer(c.Request().Method, route, status).Observe(time.Since(start).Seconds())
+			m.observer(methodLabel(c.Request().Method), route, status).Observe(time.Since(start).Seconds())
 			if status == http.StatusUnauthorized {
 				m.authFailures.WithLabelValues(TransportHTTP).Inc()
 			}
 			return nil
 		}
 	}
+}
+
+// methodLabel is the method label of a request: the method when it is one of
+// RFC 9110's (and PATCH), else "other". A method is any token a client makes up, with
+// no token needed: as a label as it comes, a stream of invented ones would grow the
+// registry, and every scrape, without bound.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete,
+		http.MethodPatch, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 // maxObservers bounds the observers Metrics keeps per label set (see observer).

@@ -124,3 +124,38 @@ func TestSeparateRegistries(t *testing.T) {
 		t.Fatal("registries shared")
 	}
 }
+
+// TestMiddlewareBoundsMethodLabel: a request method is any token a client makes up;
+// unknown ones share one label value, so that a stream of invented methods (no token
+// needed) cannot grow the registry (and every scrape) without bound.
+func TestMiddlewareBoundsMethodLabel(t *testing.T) {
+	m := New()
+	e := echo.New()
+	e.Use(m.Middleware())
+	e.GET("/api/list", func(c echo.Context) error { return c.String(200, "ok") })
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	for _, method := range []string{"INVENTED1", "INVENTED2", "get", "DELETE", "GET"} {
+		req, _ := http.NewRequest(method, srv.URL+"/api/list", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	out := scrape(t, m)
+	for _, want := range []string{
+		`syncd_http_request_duration_seconds_count{method="other",route="/api/list",status="405"} 3`,
+		`syncd_http_request_duration_seconds_count{method="DELETE",route="/api/list",status="405"} 1`,
+		`syncd_http_request_duration_seconds_count{method="GET",route="/api/list",status="200"} 1`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+	for _, leak := range []string{"INVENTED", `method="get"`} {
+		if strings.Contains(out, leak) {
+			t.Errorf("a made-up method became a label: %q", leak)
+		}
+	}
+}

@@ -35,6 +35,7 @@ import (
 	"github.com/syncspace/syncspace/transport/guard"
 	"github.com/syncspace/syncspace/transport/httperr"
 	"github.com/syncspace/syncspace/transport/hub"
+	"github.com/syncspace/syncspace/transport/logpath"
 	"github.com/syncspace/syncspace/transport/metrics"
 	sharehttp "github.com/syncspace/syncspace/transport/share"
 	"github.com/syncspace/syncspace/transport/team"
@@ -279,7 +280,7 @@ func recoverInternal(logger *slog.Logger) echo.MiddlewareFunc {
 				}
 				logger.LogAttrs(c.Request().Context(), slog.LevelError, "panic in handler",
 					slog.String("method", c.Request().Method),
-					slog.String("path", c.Request().URL.Path),
+					slog.String("path", logpath.Of(c.Request().URL.Path)),
 					slog.String("panic", fmt.Sprint(r)),
 					slog.String("stack", string(debug.Stack())))
 				err = &protocol.Error{Code: protocol.CodeInternal, Message: "internal error", Err: fmt.Errorf("panic: %v", r)}
@@ -289,7 +290,8 @@ func recoverInternal(logger *slog.Logger) echo.MiddlewareFunc {
 	}
 }
 
-// RequestLog logs one line per request: method, path (never the query string), route
+// RequestLog logs one line per request: method, path (never the query string; a share
+// link's id replaced by its key prefix, transport/logpath), route
 // template, status, bytes, duration and client address. Authorization is never logged.
 // With al the line is written by al (the same bytes), else through logger. It is
 // exported for syncbench's peers, which must log as syncd does.
@@ -314,7 +316,7 @@ func RequestLog(logger *slog.Logger, al *AccessLog) echo.MiddlewareFunc {
 				return nil
 			}
 			now := time.Now()
-			rec := accessRecord{time: now, level: level, method: req.Method, path: req.URL.Path, route: c.Path(),
+			rec := accessRecord{time: now, level: level, method: req.Method, path: logpath.Of(req.URL.Path), route: c.Path(),
 				status: status, bytes: c.Response().Size, duration: now.Sub(start), remote: c.RealIP()}
 			if al != nil && al.write(&rec) {
 				return nil

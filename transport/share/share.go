@@ -30,7 +30,6 @@ import (
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/transport/api"
 	"github.com/syncspace/syncspace/transport/authmw"
-	"github.com/syncspace/syncspace/transport/guard"
 	"github.com/syncspace/syncspace/transport/spaceview"
 )
 
@@ -194,18 +193,25 @@ func (h *handlers) revoke(c echo.Context) error {
 	if err == nil {
 		err = h.o.Shares.Revoke(ctx, rec.Key)
 	}
-	h.audit(c, auth.ActorOf(p), p.JTI, "share.revoke", clipKey(id), err)
+	h.audit(c, auth.ActorOf(p), p.JTI, "share.revoke", auditRef(id), err)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"key": rec.Key, "revoked": true})
 }
 
-func clipKey(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
+// auditRef names the link of DELETE /api/shares/{idOrKey} in the audit log as the
+// store does, by its key ("key=" and its first 16 hex digits, as share.create's entry):
+// the audit log is in the store, which never keeps a link's id (a bearer secret, live
+// still when the revocation is refused).
+func auditRef(idOrKey string) string {
+	switch {
+	case share.ParseID(idOrKey):
+		return "key=" + share.KeyOf(idOrKey)[:16]
+	case len(idOrKey) == 64 && strings.Trim(idOrKey, "0123456789abcdef") == "":
+		return "key=" + idOrKey[:16]
 	}
-	return s
+	return "key=?"
 }
 
 // resolve checks the limiter, then the link and its password; every outcome is
@@ -218,7 +224,7 @@ func (h *handlers) resolve(c echo.Context, use string) (share.Record, *spaceview
 		actor = "share:?:" + share.KeyOf(id)[:16]
 	}
 	if err := h.o.MW.GuessAllowed(r); err != nil {
-		h.audit(c, actor, "", "share."+use, "", err)
+		h.auditRefusal(c, actor, use, err)
 		return share.Record{}, nil, err
 	}
 	rec, err := h.o.Shares.Resolve(r.Context(), id, r.Header.Get(PasswordHeader))
@@ -228,7 +234,7 @@ func (h *handlers) resolve(c echo.Context, use string) (share.Record, *spaceview
 				err = lerr
 			}
 		}
-		h.audit(c, actor, "", "share."+use, "", err)
+		h.auditRefusal(c, actor, use, err)
 		return share.Record{}, nil, err
 	}
 	actor = "share:" + rec.Tenant + ":" + rec.Key[:16]
@@ -251,7 +257,18 @@ func (h *handlers) resolve(c echo.Context, use string) (share.Record, *spaceview
 	return rec, spaceview.New(sp, scope), nil
 }
 
-// open serves GET /s/{id}: the file, or the folder's listing (?recursive=true).
+// auditRefusal audits a refused use of a link; a refusal for the address having no
+// failed-guess credit left only once a second per address (the audit log is
+// append-only: a client guessing at line rate must not grow it at that rate).
+func (h *handlers) auditRefusal(c echo.Context, actor, use string, err error) {
+	if protocol.CodeOf(err) == protocol.CodeRateLimited && !h.o.MW.LimitedAuditAllowed(c.Request()) {
+		return
+	}
+	h.audit(c, actor, "", "share."+use, "", err)
+}
+
+// open serves GET /s/{id}: the file, or the folder's listing (?recursive=true, read as
+// /api/list reads it).
 func (h *handlers) open(c echo.Context) error {
 	rec, v, err := h.resolve(c, "open")
 	if err != nil {
@@ -264,11 +281,10 @@ func (h *handlers) open(c echo.Context) error {
 	if !meta.IsDirectory {
 		return api.ServeFile(c, v, rec.Path)
 	}
-	q, err := guard.Values(c)
+	recursive, err := api.QueryBool(c, "recursive")
 	if err != nil {
 		return err
 	}
-	recursive := q.Get("recursive") == "true"
 	return api.ServeList(c, v, rec.Path, recursive)
 }
 

@@ -25,7 +25,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -256,25 +255,18 @@ func (h *handlers) revokeSubject(c echo.Context) error {
 
 // listAudit returns the tenant's part of the newest audit entries: actions by its
 // own tokens and share links, and ops actions on it (target "<tenant>/…" or the
-// tenant itself).
+// tenant itself); for a path-scoped admin, only entries naming no path outside its
+// paths (namesOnlyInside).
 func (h *handlers) listAudit(c echo.Context) error {
 	p := authmw.PrincipalFrom(c)
-	limit := admin.DefaultAuditList
-	q, err := guard.Values(c)
-	if v := q.Get("limit"); err == nil && v != "" {
-		n, perr := strconv.Atoi(v)
-		if perr != nil || n < 1 {
-			err = protocol.Errorf(protocol.CodeBadRequest, "query parameter limit: want a positive number")
-		}
-		limit = min(n, admin.MaxAuditList)
-	}
+	limit, err := admin.AuditLimit(c)
 	var es []auth.AuditEntry
 	if err == nil {
 		es, err = h.o.Auth.ListAudit(c.Request().Context(), admin.MaxAuditList)
 	}
 	out := make([]auth.AuditEntry, 0, len(es))
 	for _, e := range es {
-		if OfTenant(e, p.Tenant) {
+		if OfTenant(e, p.Tenant) && namesOnlyInside(e, p.Scope) {
 			out = append(out, e)
 		}
 	}
@@ -290,6 +282,39 @@ func OfTenant(e auth.AuditEntry, tenant string) bool {
 	return strings.HasPrefix(e.Actor, "tenant:"+tenant+":") ||
 		strings.HasPrefix(e.Actor, "share:"+tenant+":") ||
 		strings.HasPrefix(e.Actor, "ops:") && (e.Target == tenant || strings.HasPrefix(e.Target, tenant+"/"))
+}
+
+// namesOnlyInside reports whether every tenant path audit entry e names lies inside
+// scope (always, for a nil scope): a path-scoped admin sees nothing of what lies
+// outside its paths, in its audit log as on every route. Entries naming paths: share
+// actions (the shared path, before " key=") and tokens issued with paths (after
+// " paths=", comma-separated). A target clipped or not parsed as expected names no
+// path inside, so the entry is left out.
+func namesOnlyInside(e auth.AuditEntry, scope *pathscope.Scope) bool {
+	if scope == nil {
+		return true
+	}
+	var paths []string
+	switch {
+	case strings.HasPrefix(e.Action, "share."):
+		p := e.Target
+		if i := strings.LastIndex(p, " key="); i >= 0 {
+			p = p[:i]
+		}
+		if p != "" && !strings.HasPrefix(p, "key=") {
+			paths = []string{p}
+		}
+	case e.Action == "team.token.issue":
+		if i := strings.LastIndex(e.Target, " paths="); i >= 0 {
+			paths = strings.Split(e.Target[i+len(" paths="):], ",")
+		}
+	}
+	for _, p := range paths {
+		if !scope.Contains(p) {
+			return false
+		}
+	}
+	return true
 }
 
 func clip(s string) string {

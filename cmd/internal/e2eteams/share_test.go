@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/cmd/syncd/syncdtest"
 	"github.com/syncspace/syncspace/tenants"
 )
 
@@ -226,5 +227,141 @@ func TestShareBruteForce(t *testing.T) {
 	}
 	if failed < 10 {
 		t.Fatalf("%d failed guesses audited", failed)
+	}
+}
+
+// TestShareIDNeverLogged: a link's id is a bearer secret the store keeps only hashed,
+// so syncd's logs (the request log at info, error lines) never hold it either, on any
+// route that carries it in its path: opening, downloading inside, archiving, revoking;
+// they name the link by its key prefix, as the audit log does.
+func TestShareIDNeverLogged(t *testing.T) {
+	logs := &syncdtest.Buffer{}
+	s := syncdtest.Start(t, syncdtest.Options{Logs: logs, Config: map[string]any{"log": map[string]any{"level": "debug"}}})
+	s.Tenant(t, "acme", tenants.Options{})
+	e := &env{s: s, full: s.Token(t, "acme", "owner", auth.RoleWrite)}
+	e.put(t, e.full, "proj/a/x.txt", "x")
+	folder := e.share(t, e.full, `{"path":"proj/a","expires_in":"1h"}`, 201)
+	file := e.share(t, e.full, `{"path":"proj/a/x.txt","expires_in":"1h","password":"pw"}`, 201)
+	for _, p := range []string{"/s/" + folder.ID, "/s/" + folder.ID + "?recursive=true", "/s/" + folder.ID + "/files/proj/a/x.txt",
+		"/s/" + folder.ID + "/files/proj/a/missing.txt", "/s/" + folder.ID + "/archive", "/s/" + file.ID, "/s/" + file.ID + "/archive",
+		"/s/" + folder.ID[:21], "/s/" + folder.ID + "x/files/y"} {
+		e.anon(t, p, "")
+	}
+	e.anon(t, "/s/"+file.ID, "wrong")
+	if code, b := e.do(t, e.full, "DELETE", "/api/shares/"+file.ID, ""); code != 200 {
+		t.Fatalf("revoke: %d %s", code, b)
+	}
+	e.anon(t, "/s/"+file.ID, "pw")
+	out := logs.String()
+	for _, id := range []string{folder.ID, file.ID, folder.ID[:21]} {
+		if strings.Contains(out, id) {
+			t.Errorf("syncd's logs hold a share link id:\n%s", logs.Tail(40))
+		}
+	}
+	if !strings.Contains(out, folder.Key[:16]) {
+		t.Errorf("the request log does not name the link by its key prefix %s:\n%s", folder.Key[:16], logs.Tail(40))
+	}
+}
+
+// TestShareIDNeverAudited: the audit log lives in the store, which keeps only a link's
+// key: revoking by id, refused or not, records the key prefix, never the id.
+func TestShareIDNeverAudited(t *testing.T) {
+	e := newEnv(t)
+	e.seed(t)
+	outside := e.share(t, e.full, `{"path":"secret.txt","expires_in":"1h"}`, 201)
+	inside := e.share(t, e.full, `{"path":"proj/a/x.txt","expires_in":"1h"}`, 201)
+	if code, b := e.do(t, e.scoped, "DELETE", "/api/shares/"+outside.ID, ""); code != 404 {
+		t.Fatalf("scoped revoke outside: %d %s", code, b)
+	}
+	if code, b := e.do(t, e.scoped, "DELETE", "/api/shares/"+inside.ID, ""); code != 200 {
+		t.Fatalf("scoped revoke inside: %d %s", code, b)
+	}
+	es, err := e.s.D.Auth().ListAudit(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var revokes int
+	for _, en := range es {
+		for _, id := range []string{outside.ID, inside.ID} {
+			if strings.Contains(en.Target, id) || strings.Contains(en.Actor, id) {
+				t.Errorf("audit entry holds a link id: %+v", en)
+			}
+		}
+		if en.Action == "share.revoke" {
+			revokes++
+			if !strings.Contains(en.Target, outside.Key[:16]) && !strings.Contains(en.Target, inside.Key[:16]) {
+				t.Errorf("share.revoke entry does not name the link's key prefix: %+v", en)
+			}
+		}
+	}
+	if revokes != 2 {
+		t.Fatalf("%d share.revoke entries, want 2", revokes)
+	}
+}
+
+// TestRepeatedOrBadParametersRefused: no parameter is ever silently dropped (API.md):
+// a parameter given twice on the admin, team and share routes is 400, not one of
+// its values picked; a share folder's ?recursive reads as /api/list's does.
+func TestRepeatedOrBadParametersRefused(t *testing.T) {
+	e := newEnv(t)
+	e.seed(t)
+	e.s.Tenant(t, "bravo", tenants.Options{})
+	admin := e.s.Token(t, "acme", "lead", auth.RoleAdmin)
+	ops, _, err := e.s.D.Auth().IssueOpsToken(t.Context(), "root", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folder := e.share(t, e.full, `{"path":"proj","expires_in":"1h"}`, 201)
+	for _, c := range []struct{ token, path string }{
+		{ops, "/admin/tokens?tenant=acme&tenant=bravo"},
+		{ops, "/admin/tokens?ops=true&ops=false"},
+		{ops, "/admin/tokens?tenant=acme&subject=a&subject=b"},
+		{ops, "/admin/tokens?all=true&all=true"},
+		{ops, "/admin/devices?tenant=acme&tenant=bravo"},
+		{ops, "/admin/audit?limit=1&limit=100"},
+		{admin, "/api/team/audit?limit=1&limit=100"},
+		{"", "/s/" + folder.ID + "?recursive=true&recursive=false"},
+		{"", "/s/" + folder.ID + "?recursive=yes"},
+	} {
+		if code, b := e.do(t, c.token, "GET", c.path, ""); code != 400 || !strings.Contains(string(b), "bad_request") {
+			t.Errorf("GET %s: %d %s, want 400 bad_request", c.path, code, b)
+		}
+	}
+	resp, b := e.anon(t, "/s/"+folder.ID+"?recursive=1", "")
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"proj/a/sub/deep.txt"`) {
+		t.Fatalf("?recursive=1 (as /api/list reads it): %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestShareGuessFloodAuditBounded: the audit log is append-only, so an anonymous
+// client guessing link ids at line rate must not grow it at that rate: once its
+// address is limited, its refusals are audited at most once a second (as failed admin
+// authentications are), while the guesses before the limit are each audited.
+func TestShareGuessFloodAuditBounded(t *testing.T) {
+	e := newEnv(t)
+	start := time.Now()
+	const guesses = 300
+	for i := range guesses {
+		id := strings.Repeat(string(rune('A'+i%26)), 21) + string(rune('A'+i/26%26))
+		if resp, _ := e.anon(t, "/s/"+id, ""); resp.StatusCode != 404 && resp.StatusCode != 429 {
+			t.Fatalf("guess %d: %d", i, resp.StatusCode)
+		}
+	}
+	elapsed := time.Since(start)
+	es, err := e.s.D.Auth().ListAudit(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for _, en := range es {
+		if en.Action == "share.open" {
+			n++
+		}
+	}
+	// The burst (10) of guesses, each audited; then at most one a second, plus the
+	// credits that came back meanwhile (one each 3 s).
+	limit := 10 + 2*int(elapsed.Seconds()+1)
+	if n < 10 || n > limit {
+		t.Fatalf("%d guesses in %s left %d share.open audit entries, want 10..%d", guesses, elapsed.Round(time.Millisecond), n, limit)
 	}
 }

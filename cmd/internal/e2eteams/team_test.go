@@ -287,3 +287,92 @@ func TestTeamDevices(t *testing.T) {
 		t.Fatal("revoked device redeemed")
 	}
 }
+
+// TestTeamAuditOfTenantNamedOps: ops actions on ops tokens (listing them, revoking an
+// ops subject) concern no tenant, so a tenant that happens to be named "ops" does not
+// see them in its audit log, while ops actions on that tenant stay visible to it.
+func TestTeamAuditOfTenantNamedOps(t *testing.T) {
+	e := newEnv(t)
+	s := e.s
+	s.Tenant(t, "ops", tenants.Options{})
+	admin := s.Token(t, "ops", "lead", auth.RoleAdmin)
+	ctx := context.Background()
+	opsTok, _, err := s.D.Auth().IssueOpsToken(ctx, "root", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.D.Auth().IssueOpsToken(ctx, "night-shift", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct{ method, path, body string }{
+		{"POST", "/admin/revocations", `{"ops":true,"subject":"night-shift"}`},
+		{"GET", "/admin/tokens?ops=true", ""},
+		{"POST", "/admin/tokens", `{"tenant":"ops","subject":"bob","role":"read"}`},
+		{"POST", "/admin/revocations", `{"tenant":"ops","subject":"bob"}`},
+		{"GET", "/admin/tokens?tenant=ops", ""},
+	} {
+		if code, b := e.do(t, opsTok, r.method, r.path, r.body); code/100 != 2 {
+			t.Fatalf("%s %s: %d %s", r.method, r.path, code, b)
+		}
+	}
+	code, b := e.do(t, admin, "GET", "/api/team/audit", "")
+	if code != 200 {
+		t.Fatalf("audit: %d %s", code, b)
+	}
+	var got struct{ Entries []auth.AuditEntry }
+	json.Unmarshal(b, &got)
+	var seen []string
+	for _, en := range got.Entries {
+		seen = append(seen, en.Action+" "+en.Target)
+	}
+	all := strings.Join(seen, "\n")
+	if strings.Contains(all, "night-shift") || strings.Count(all, "token.list") != 1 {
+		t.Fatalf("tenant ops sees ops-token actions:\n%s", all)
+	}
+	for _, want := range []string{"token.issue ops/bob", "token.revoke_subject ops/bob", "token.list ops"} {
+		if !strings.Contains(all, want) {
+			t.Fatalf("tenant ops does not see %q:\n%s", want, all)
+		}
+	}
+}
+
+// TestTeamAuditScopedAdmin: a path-scoped admin's audit log shows no path outside its
+// paths (as listings, share lists and every route hide them): share links of files
+// outside, and tokens issued for other paths, are left out; its own part stays.
+func TestTeamAuditScopedAdmin(t *testing.T) {
+	e := newTeamEnv(t)
+	e.seed(t)
+	out := e.share(t, e.full, `{"path":"secret.txt","expires_in":"1h"}`, 201)
+	in := e.share(t, e.full, `{"path":"proj/a/x.txt","expires_in":"1h"}`, 201)
+	e.anon(t, "/s/"+out.ID, "")
+	e.anon(t, "/s/"+in.ID, "")
+	e.share(t, e.full, `{"path":"project/z.txt","expires_in":"1h"}`, 201)
+	for _, body := range []string{
+		`{"subject":"x","role":"read","paths":["hidden-folder"]}`,
+		`{"subject":"y","role":"read","paths":["proj/q"]}`,
+	} {
+		if code, b := e.do(t, e.adminA, "POST", "/api/team/tokens", body); code != 201 {
+			t.Fatalf("issue %s: %d %s", body, code, b)
+		}
+	}
+	code, b := e.do(t, e.scopedAdmin, "GET", "/api/team/audit", "")
+	if code != 200 {
+		t.Fatalf("audit: %d %s", code, b)
+	}
+	for _, leak := range []string{"secret.txt", "hidden-folder", "project/z.txt"} {
+		if strings.Contains(string(b), leak) {
+			t.Errorf("a proj-scoped admin's audit log names %q:\n%s", leak, b)
+		}
+	}
+	for _, want := range []string{"proj/a/x.txt", "paths=proj/q"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("a proj-scoped admin's audit log lacks %q:\n%s", want, b)
+		}
+	}
+	_, b = e.do(t, e.adminA, "GET", "/api/team/audit", "")
+	for _, want := range []string{"secret.txt", "hidden-folder", "project/z.txt"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the tenant-wide admin's audit log lacks %q", want)
+		}
+	}
+}

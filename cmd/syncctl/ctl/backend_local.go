@@ -163,7 +163,7 @@ func (l *local) IssueToken(ctx context.Context, tenant, subject, role string, tt
 
 func (l *local) IssueOpsToken(ctx context.Context, subject string, ttl time.Duration) (issued, error) {
 	tok, rec, err := l.svc.IssueOpsToken(ctx, subject, ttl)
-	target := "ops/" + subject
+	target := auth.OpsTarget + "/" + subject
 	if err == nil {
 		target += " jti=" + rec.JTI
 	}
@@ -185,7 +185,7 @@ func (l *local) RevokeSubject(ctx context.Context, tenant, subject string) (int,
 	n, err := l.svc.RevokeSubject(ctx, tenant, subject)
 	target := tenant + "/" + subject
 	if tenant == "" {
-		target = "ops/" + subject
+		target = auth.OpsTarget + "/" + subject
 	}
 	l.audit(ctx, "token.revoke_subject", target, err)
 	return n, err
