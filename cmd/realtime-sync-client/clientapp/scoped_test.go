@@ -2,15 +2,23 @@ package clientapp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/sync/engine"
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/transport/syncclient"
 )
 
 // scopedToken issues a write token of subject bob on t1 limited to paths (SPEC §7.5).
@@ -23,6 +31,16 @@ func scopedToken(t *testing.T, srv *server, paths ...string) string {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// put uploads content to p through c (a whole-tenant client of the test).
+func put(t *testing.T, c engine.Remote, p, content string) {
+	t.Helper()
+	sum := sha256.Sum256([]byte(content))
+	o := engine.UploadOptions{SHA256: hex.EncodeToString(sum[:])}
+	if _, _, err := c.Upload(context.Background(), p, strings.NewReader(content), int64(len(content)), o); err != nil {
+		t.Errorf("upload %s: %v", p, err)
+	}
 }
 
 // onServer reports whether p holds content on the server.
@@ -69,5 +87,120 @@ func TestScopedTokenLocalNameOutsideReportedOnce(t *testing.T) {
 	var sink strings.Builder
 	if _, err := rc.Download(context.Background(), "outside.txt", &sink); protocol.CodeOf(err) != protocol.CodeNotFound {
 		t.Errorf("outside.txt on the server: %v", err)
+	}
+}
+
+// listCounter is the real client with its full listings counted (each one is a full
+// reconcile) and, once, a hook run after the first upload succeeded.
+type listCounter struct {
+	*syncclient.Client
+	lists       atomic.Int32
+	afterUpload func()
+	once        sync.Once
+}
+
+func (r *listCounter) List(ctx context.Context, head func(string, int64) error, each func(protocol.Metadata) error) error {
+	r.lists.Add(1)
+	return r.Client.List(ctx, head, each)
+}
+
+func (r *listCounter) Upload(ctx context.Context, p string, body io.Reader, size int64, o engine.UploadOptions) (protocol.Metadata, bool, error) {
+	m, created, err := r.Client.Upload(ctx, p, body, size, o)
+	if err == nil && r.afterUpload != nil {
+		r.once.Do(r.afterUpload)
+	}
+	return m, created, err
+}
+
+// A path-scoped token sees gaps in seq (changes outside its paths) and a directory
+// moved in as several Creates with one seq (SPEC §7.5): a client on such a token
+// takes them as they are, live or polling, without a failed pass or a full
+// reconcile per event, and gets every file moved in.
+func TestScopedTokenAcceptsGapsInSeq(t *testing.T) {
+	for _, realtime := range []bool{true, false} {
+		t.Run(fmt.Sprintf("realtime=%v", realtime), func(t *testing.T) {
+			srv := startServer(t)
+			rc := realClient(t, srv.URL, srv.Token)
+			put(t, rc, "proj/x.txt", "x")
+			r := &listCounter{Client: realClient(t, srv.URL, scopedToken(t, srv, "proj"))}
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "proj", "mine.txt"), "mine") // not an empty folder: a listing
+			logs := &syncBuf{}
+			e, err := engine.Open(engine.Options{Root: dir, Remote: r, Realtime: realtime,
+				Interval: 200 * time.Millisecond, RescanInterval: time.Hour,
+				Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- e.Run(ctx) }()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("engine: %v", err)
+				}
+				e.Close()
+				if t.Failed() {
+					t.Logf("engine logs:\n%s", logs.String())
+				}
+			}()
+			eventually(t, waitLong, "first sync", func() bool {
+				return fileIs(filepath.Join(dir, "proj", "x.txt"), "x")() && onServer(rc, "proj/mine.txt", "mine")()
+			})
+			if realtime {
+				eventually(t, waitLong, "live", func() bool { return strings.Contains(logs.String(), "live connection up") })
+			}
+			lists := r.lists.Load()
+			for i := range 3 {
+				put(t, rc, fmt.Sprintf("other/d/f%d.txt", i), fmt.Sprint(i)) // outside: gaps
+				put(t, rc, fmt.Sprintf("proj/in%d.txt", i), fmt.Sprint(i))
+				eventually(t, waitLong, "in", fileIs(filepath.Join(dir, "proj", fmt.Sprintf("in%d.txt", i)), fmt.Sprint(i)))
+			}
+			if _, err := rc.Move(context.Background(), "other/d", "proj/d", "", "mover"); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, waitLong, "the moved-in directory", func() bool {
+				for i := range 3 {
+					if !fileIs(filepath.Join(dir, "proj", "d", fmt.Sprintf("f%d.txt", i)), fmt.Sprint(i))() {
+						return false
+					}
+				}
+				return true
+			})
+			if n := r.lists.Load() - lists; n != 0 {
+				t.Errorf("%d full listings after the first sync, want 0 (a gap in seq is not a lost event here)", n)
+			}
+			if l := logs.String(); strings.Contains(l, "sync pass failed") {
+				t.Errorf("a pass failed on a gap in seq")
+			}
+		})
+	}
+}
+
+// --once with a path-scoped token ends with exit 0 (agreed) when changes outside its
+// paths happen while it runs: the changes feed then answers a seq past its events.
+func TestScopedTokenOnceWithChangesOutside(t *testing.T) {
+	srv := startServer(t)
+	rc := realClient(t, srv.URL, srv.Token)
+	put(t, rc, "proj/x.txt", "x")
+	r := &listCounter{Client: realClient(t, srv.URL, scopedToken(t, srv, "proj"))}
+	r.afterUpload = func() { put(t, rc, "other/late.txt", "late") } // another user, outside
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "proj", "mine.txt"), "mine")
+	logs := &syncBuf{}
+	e, err := engine.Open(engine.Options{Root: dir, Remote: r, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	agreed, err := e.SyncOnce(ctx)
+	if err != nil || !agreed {
+		t.Fatalf("SyncOnce: agreed %v, err %v\n%s", agreed, err, logs.String())
+	}
+	if !onServer(rc, "proj/mine.txt", "mine")() || !fileIs(filepath.Join(dir, "proj", "x.txt"), "x")() {
+		t.Fatalf("not synced: %v", tree(t, dir))
 	}
 }
