@@ -43,6 +43,17 @@ func (e xfer) deleteRemote(ctx context.Context, a *action, out *outcome) error {
 	seq, err := e.remote.Delete(ctx, a.path, o)
 	switch {
 	case err == nil:
+	case errors.Is(err, protocol.ErrNotFound) && a.recursive:
+		// The server listed this directory but answers 404: it lies above a
+		// path-scoped token's paths (SPEC §7.5: listed, not deletable), or it went
+		// meanwhile. Its entries go one by one next time, after the changes are
+		// read; nothing under it is taken as deleted before then.
+		e.mu.Lock()
+		e.noCollapse[a.key] = true
+		e.mu.Unlock()
+		out.catchUp = true
+		out.again(a.key)
+		return nil
 	case errors.Is(err, protocol.ErrNotFound):
 		seq = 0
 	case errors.Is(err, protocol.ErrPreconditionFailed):

@@ -204,3 +204,36 @@ func TestScopedTokenOnceWithChangesOutside(t *testing.T) {
 		t.Fatalf("not synced: %v", tree(t, dir))
 	}
 }
+
+// A folder above a path-scoped token's paths (listed as an ancestor, SPEC §7.5)
+// deleted locally with everything under it: the files inside the paths are deleted on
+// the server, not taken as deleted when the server answers 404 for the ancestor.
+func TestScopedTokenDeleteAboveThePaths(t *testing.T) {
+	srv := startServer(t)
+	rc := realClient(t, srv.URL, srv.Token)
+	put(t, rc, "a/b/f.txt", "f")
+	put(t, rc, "a/b/g.txt", "g")
+	put(t, rc, "a/other.txt", "o")
+	tok := writeToken(t, scopedToken(t, srv, "a/b"))
+	dir := t.TempDir()
+	mustOnce(t, srv.URL, tok, dir)
+	if !fileIs(filepath.Join(dir, "a", "b", "f.txt"), "f")() {
+		t.Fatalf("first sync: %v", tree(t, dir))
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "a")); err != nil {
+		t.Fatal(err)
+	}
+	code, logs := runOnce(t, srv.URL, tok, dir)
+	for _, p := range []string{"a/b/f.txt", "a/b/g.txt"} {
+		if onServer(rc, p, p[len(p)-5:len(p)-4])() {
+			t.Errorf("%s still on the server after its local delete (exit %d)\n%s", p, code, logs)
+		}
+	}
+	if !onServer(rc, "a/other.txt", "o")() {
+		t.Error("a/other.txt, outside the token's paths, is gone")
+	}
+	mustOnce(t, srv.URL, tok, dir)
+	if _, err := os.Lstat(filepath.Join(dir, "a", "b", "f.txt")); err == nil {
+		t.Errorf("a/b/f.txt came back: %v", tree(t, dir))
+	}
+}
