@@ -28,9 +28,13 @@ type book struct {
 	others   map[string]string // keys held by symlinks or special files
 	refused  map[string]string // key → hash (or "dir") the server refused; reported once
 	reported map[string]bool   // paths already reported as unsyncable
-	ig       *ignorer
-	igHash   string
-	dirty    bool // state changed since the last save
+	// noCollapse holds directories whose recursive delete the server answered 404
+	// while listing them (above a path-scoped token's paths): their entries are
+	// deleted one by one (collapseDeletes).
+	noCollapse map[string]bool
+	ig         *ignorer
+	igHash     string
+	dirty      bool // state changed since the last save
 	// batchTouched and batchMoves collect what applied server events changed, for
 	// the next remote pass.
 	batchTouched map[string]bool
@@ -43,16 +47,17 @@ type book struct {
 // newBook returns an empty book (no base, no server entries) logging to log.
 func newBook(log *slog.Logger) book {
 	return book{
-		log:      log,
-		ownSeqs:  map[int64]bool{},
-		pending:  map[int64]protocol.Event{},
-		remoteM:  map[string]protocol.Metadata{},
-		base:     map[string]baseEntry{},
-		local:    map[string]localEntry{},
-		others:   map[string]string{},
-		refused:  map[string]string{},
-		reported: map[string]bool{},
-		ig:       newIgnorer(nil),
+		log:        log,
+		ownSeqs:    map[int64]bool{},
+		pending:    map[int64]protocol.Event{},
+		remoteM:    map[string]protocol.Metadata{},
+		base:       map[string]baseEntry{},
+		local:      map[string]localEntry{},
+		others:     map[string]string{},
+		refused:    map[string]string{},
+		reported:   map[string]bool{},
+		noCollapse: map[string]bool{},
+		ig:         newIgnorer(nil),
 
 		batchTouched: map[string]bool{},
 		retry:        map[string]bool{},

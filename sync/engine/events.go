@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -223,6 +225,7 @@ func (e *Engine) catchUp(ctx context.Context) error {
 		e.mu.Lock()
 		since, epoch := e.seq, e.epoch
 		e.mu.Unlock()
+		scoped := scopedFeed(e.remote)
 		page, err := e.remote.Changes(ctx, since, epoch, protocol.MaxChangesLimit)
 		if err != nil {
 			if protocol.CodeOf(err) == protocol.CodeResyncRequired {
@@ -234,24 +237,15 @@ func (e *Engine) catchUp(ctx context.Context) error {
 			return errResync
 		}
 		e.mu.Lock()
-		for _, ev := range page.Events {
-			if ev.Seq > since {
-				// The feed has no gaps: anything we thought was our own is in it too.
-				delete(e.ownSeqs, ev.Seq)
-			}
-		}
-		e.offerEvents(page.Events)
-		if len(e.pending) > 0 {
-			// The feed skipped a seq: never expected; start over from a full list.
-			e.pending = map[int64]protocol.Event{}
-			e.mu.Unlock()
-			return errResync
-		}
-		if page.Seq > e.seq && len(page.Events) == 0 {
-			e.mu.Unlock()
-			return fmt.Errorf("changes feed ends at %d without events after %d", page.Seq, since)
+		if scoped {
+			e.acceptScopedPage(page)
+		} else {
+			err = e.acceptPage(page, since)
 		}
 		e.mu.Unlock()
+		if err != nil {
+			return err
+		}
 		if !page.More {
 			return nil
 		}
@@ -259,4 +253,64 @@ func (e *Engine) catchUp(ctx context.Context) error {
 			return errors.New("changes feed does not end")
 		}
 	}
+}
+
+// acceptPage applies one page of the changes feed read from since: every seq after
+// since up to page.Seq must be in it. Caller holds e.mu.
+func (e *book) acceptPage(page protocol.ChangesPage, since int64) error {
+	for _, ev := range page.Events {
+		if ev.Seq > since {
+			// The feed has no gaps: anything we thought was our own is in it too.
+			delete(e.ownSeqs, ev.Seq)
+		}
+	}
+	e.offerEvents(page.Events)
+	if len(e.pending) > 0 {
+		// The feed skipped a seq: never expected; start over from a full list.
+		e.pending = map[int64]protocol.Event{}
+		return errResync
+	}
+	if page.Seq > e.seq && len(page.Events) == 0 {
+		return fmt.Errorf("changes feed ends at %d without events after %d", page.Seq, since)
+	}
+	return nil
+}
+
+// scopedFeed reports whether r's changes feed and live events are those of a
+// path-scoped token (SPEC §7.5): gaps in seq, and several events with one seq.
+func scopedFeed(r Remote) bool {
+	s, ok := r.(PathScoper)
+	return ok && s.PathScoped()
+}
+
+// acceptScopedPage applies one page of a path-scoped token's changes feed (SPEC
+// §7.5): the page holds every event inside the scope up to page.Seq, the last seq the
+// server examined, and nothing of the rest, so its gaps in seq are changes outside;
+// a directory moved in comes as several Creates with the move's seq. Caller holds
+// e.mu.
+func (e *book) acceptScopedPage(page protocol.ChangesPage) {
+	evs := slices.Clone(page.Events)
+	slices.SortStableFunc(evs, func(a, b protocol.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	from, head := e.seq, page.Seq
+	for _, ev := range evs {
+		if ev.Seq <= from {
+			continue
+		}
+		if err := CheckEvent(ev); err != nil {
+			e.log.Warn("ignoring a bad event from the server", "seq", ev.Seq, "err", err)
+			continue
+		}
+		e.applyEvent(ev, e.batchTouched, &e.batchMoves)
+		head = max(head, ev.Seq)
+	}
+	for s := range e.pending {
+		if s <= head {
+			delete(e.pending, s)
+		}
+	}
+	if head > e.seq {
+		e.seq = head
+		e.dirty = true
+	}
+	e.advance()
 }

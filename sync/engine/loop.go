@@ -33,6 +33,9 @@ type loop struct {
 	// executing: one that fails before (no list yet) passes them on to the next.
 	initialBars bool
 	saveErr     chan error // a fatal error of a background save
+	// feedDue: live events of a path-scoped token came; the changes feed is read
+	// once after the burst (scopedFeed).
+	feedDue bool
 }
 
 // Retry periods of keys whose last step did not finish.
@@ -193,6 +196,12 @@ func (l *loop) onStream(sm streamMsg) error {
 			more = false
 		}
 	}
+	if err == nil && l.feedDue {
+		l.feedDue = false
+		if cerr := l.catchUp(l.ctx); cerr != nil {
+			err = l.step(passResult{}, cerr)
+		}
+	}
 	if err == nil {
 		err = l.remoteStep()
 	}
@@ -223,6 +232,13 @@ func (l *loop) handle(sm streamMsg) error {
 func (l *loop) onMessage(m protocol.Message) error {
 	switch m.Type {
 	case protocol.TypeFileOperation:
+		if scopedFeed(l.remote) {
+			// A path-scoped token's events skip the seqs outside its paths and may
+			// share one seq: the changes feed, read once after this burst, takes
+			// them as complete (acceptScopedPage).
+			l.feedDue = true
+			return nil
+		}
 		ev := protocol.Event{Type: m.Type, Seq: m.Seq, SourceClient: m.SourceClient, SourceSubject: m.SourceSubject}
 		if m.Operation != nil {
 			ev.Operation = *m.Operation

@@ -98,7 +98,7 @@ func remoteSide(m protocol.Metadata, ok bool) side {
 func (e *book) makePlan(keys map[string]bool) *plan {
 	pl := e.decidePaths(keys)
 	pairRenames(pl)
-	collapseDeletes(pl, e.remoteM)
+	collapseDeletes(pl, e.remoteM, e.noCollapse)
 	return pl
 }
 
@@ -327,9 +327,10 @@ func pairRenames(pl *plan) {
 // collapseDeletes is the plan's third stage: a remote directory whose whole remote
 // subtree (every key of remote under it) is being deleted by this plan goes in one
 // recursive delete guarded by if_seq, and the deletes under it are marked covered. A
-// single entry under it that the plan keeps (ignored, refused, changed) keeps the
-// deletes one by one.
-func collapseDeletes(pl *plan, remote map[string]protocol.Metadata) {
+// single entry under it that the plan keeps (ignored, refused, changed), or the
+// directory in keep (the server refused its recursive delete), keeps the deletes one
+// by one.
+func collapseDeletes(pl *plan, remote map[string]protocol.Metadata, keep map[string]bool) {
 	dels := map[string]*action{}
 	for _, a := range pl.acts {
 		if a.op == opDeleteRemote && !a.covered {
@@ -337,7 +338,7 @@ func collapseDeletes(pl *plan, remote map[string]protocol.Metadata) {
 		}
 	}
 	for _, a := range pl.acts {
-		if a.op != opDeleteRemote || !a.r.IsDirectory || a.covered {
+		if a.op != opDeleteRemote || !a.r.IsDirectory || a.covered || keep[a.key] {
 			continue
 		}
 		k := a.key

@@ -277,7 +277,7 @@ func TestCollapseDeletes(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			pl := planOf(c.acts...)
-			collapseDeletes(pl, c.remote)
+			collapseDeletes(pl, c.remote, nil)
 			if got := render(pl); !slices.Equal(got, c.want) {
 				t.Fatalf("collapseDeletes:\n got  %q\n want %q", got, c.want)
 			}

@@ -91,6 +91,16 @@ type TreeArchiver interface {
 	ArchiveTree(ctx context.Context) (TreeReader, error)
 }
 
+// PathScoper is implemented by a Remote that knows whether its token is path-scoped
+// (SPEC §7.5, the `paths` claim). For such a token the changes feed and the live
+// events show only what lies inside its paths: gaps in seq are changes outside, and
+// a directory moved in arrives as several events with one seq. The engine then reads
+// the changes feed after each burst of live events and takes each page as complete up
+// to its seq. A Remote without it is taken as unscoped.
+type PathScoper interface {
+	PathScoped() bool
+}
+
 // ErrNoTree is ArchiveTree's error for a server whose archive is not a listing.
 var ErrNoTree = errors.New("the server's archive holds no directories")
 

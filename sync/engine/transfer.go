@@ -43,6 +43,17 @@ func (e xfer) deleteRemote(ctx context.Context, a *action, out *outcome) error {
 	seq, err := e.remote.Delete(ctx, a.path, o)
 	switch {
 	case err == nil:
+	case errors.Is(err, protocol.ErrNotFound) && a.recursive:
+		// The server listed this directory but answers 404: it lies above a
+		// path-scoped token's paths (SPEC §7.5: listed, not deletable), or it went
+		// meanwhile. Its entries go one by one next time, after the changes are
+		// read; nothing under it is taken as deleted before then.
+		e.mu.Lock()
+		e.noCollapse[a.key] = true
+		e.mu.Unlock()
+		out.catchUp = true
+		out.again(a.key)
+		return nil
 	case errors.Is(err, protocol.ErrNotFound):
 		seq = 0
 	case errors.Is(err, protocol.ErrPreconditionFailed):
@@ -112,7 +123,8 @@ func (e xfer) moveRemote(ctx context.Context, a *action, out *outcome) error {
 func (e xfer) mkdirRemote(ctx context.Context, a *action, out *outcome) error {
 	meta, created, err := e.remote.Mkdir(ctx, a.path, e.ClientID())
 	if err != nil {
-		if isRefusal(err) && !errors.Is(err, protocol.ErrConflict) {
+		if (isRefusal(err) && !errors.Is(err, protocol.ErrConflict)) || errors.Is(err, protocol.ErrNotFound) {
+			// 404: outside a path-scoped token's paths (SPEC §7.5).
 			e.disk.refuse(a.key, "dir", a.lpath, err)
 			return nil
 		}
@@ -216,7 +228,9 @@ func (e xfer) uploadFailed(a *action, cur *localEntry, f io.ReaderAt, out *outco
 	case protocol.CodeOf(err) == protocol.CodeDigestMismatch:
 		out.again(a.key) // the file changed during the upload
 		return nil
-	case isRefusal(err):
+	case isRefusal(err) || errors.Is(err, protocol.ErrNotFound):
+		// A PUT answers 404 only for a path outside a path-scoped token's paths
+		// (SPEC §7.5: nothing exists there for it): a refusal of the name.
 		h := cur.Hash
 		if h == "" { // unhashed (deferHash): the refusal is of this content
 			var herr error

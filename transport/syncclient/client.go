@@ -145,8 +145,9 @@ func New(o Options) (*Client, error) {
 	wsTLS := tlsConf.Clone()
 	wsTLS.NextProtos = []string{"http/1.1"}
 	dial := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	proxy := proxyFor(h)
 	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
+		Proxy:                 proxy,
 		DialContext:           dial.DialContext,
 		TLSClientConfig:       tlsConf,
 		ForceAttemptHTTP2:     true,
@@ -168,7 +169,7 @@ func New(o Options) (*Client, error) {
 			},
 		},
 		dialer: &websocket.Dialer{
-			Proxy:            http.ProxyFromEnvironment,
+			Proxy:            proxy,
 			NetDialContext:   dial.DialContext,
 			TLSClientConfig:  wsTLS,
 			HandshakeTimeout: 15 * time.Second,
@@ -180,6 +181,18 @@ func New(o Options) (*Client, error) {
 		streams: map[*stream]bool{},
 	}
 	return c, nil
+}
+
+// proxyFor returns the proxy function of a client of the server root u: the
+// environment's (HTTPS_PROXY, NO_PROXY) for https, none for plain http, which goes to
+// a loopback host only: a proxy would carry the token across the network in clear
+// (net/http's own bypass covers "localhost" and loopback addresses, not
+// "app.localhost" or "localhost.").
+func proxyFor(u *url.URL) func(*http.Request) (*url.URL, error) {
+	if u.Scheme == "http" {
+		return nil
+	}
+	return http.ProxyFromEnvironment
 }
 
 // SetToken replaces the bearer token for later requests and sends it as Refresh on
