@@ -12,12 +12,14 @@ import (
 )
 
 // DeleteOptions qualify a delete. IfMatch (a file's hash) and IfSeq (nothing under
-// the path changed after that seq; 0 = no check) are preconditions; Recursive allows
-// deleting a non-empty directory.
+// the path changed after that seq) are preconditions; IfSeq is checked when it is
+// above 0 or HasIfSeq is set (an explicit if_seq=0, which an existing path always
+// fails: it was written after seq 0). Recursive allows deleting a non-empty directory.
 type DeleteOptions struct {
 	Recursive bool
 	IfMatch   string
 	IfSeq     int64
+	HasIfSeq  bool
 	Source    Source
 }
 
@@ -47,7 +49,7 @@ func (s *Space) Delete(ctx context.Context, path string, o DeleteOptions) (int64
 	if o.IfMatch != "" && (e.IsDir || !strings.EqualFold(o.IfMatch, e.Hash)) {
 		return 0, protocol.Errorf(protocol.CodePreconditionFailed, "the current content differs")
 	}
-	if o.IfSeq > 0 {
+	if o.IfSeq > 0 || o.HasIfSeq {
 		changed, err := s.changedSince(ctx, p, o.IfSeq)
 		if err != nil {
 			return 0, err

@@ -261,7 +261,7 @@ func (h *handlers) delete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ifSeq, err := parseInt(c, "if_seq", 0)
+	ifSeq, hasIfSeq, err := ifSeqParam(c)
 	if err != nil {
 		return err
 	}
@@ -285,6 +285,7 @@ func (h *handlers) delete(c echo.Context) error {
 		Recursive: recursive,
 		IfMatch:   ifMatch,
 		IfSeq:     ifSeq,
+		HasIfSeq:  hasIfSeq,
 		Source:    source(clientID, principal),
 	})
 	if err != nil {

@@ -242,32 +242,8 @@ func etagChars(s string) bool {
 	return true
 }
 
-// parseBool parses an optional boolean query parameter.
-// QueryBool reads a boolean query parameter as the API's routes do: absent, "",
-// "false" or "0" is false, "true" or "1" true; anything else, or the parameter given
-// twice, is bad_request. Share links read ?recursive with it.
-func QueryBool(c echo.Context, name string) (bool, error) { return parseBool(c, name) }
-
-func parseBool(c echo.Context, name string) (bool, error) {
-	q, err := guard.Values(c)
-	if err != nil {
-		return false, err
-	}
-	vs := q[name]
-	if len(vs) == 0 {
-		return false, nil
-	}
-	if len(vs) > 1 {
-		return false, protocol.Errorf(protocol.CodeBadRequest, "parameter %s given more than once", name)
-	}
-	switch vs[0] {
-	case "", "false", "0":
-		return false, nil
-	case "true", "1":
-		return true, nil
-	}
-	return false, protocol.Errorf(protocol.CodeBadRequest, "parameter %s must be true or false", name)
-}
+// parseBool parses an optional boolean query parameter (guard.Bool).
+func parseBool(c echo.Context, name string) (bool, error) { return guard.Bool(c, name) }
 
 // parseInt parses an optional non-negative integer query parameter.
 func parseInt(c echo.Context, name string, def int64) (int64, error) {
@@ -292,20 +268,25 @@ func parseInt(c echo.Context, name string, def int64) (int64, error) {
 	return n, nil
 }
 
-// queryString returns an optional single-valued query parameter.
+// ifSeqParam reads DELETE's if_seq precondition: has is false only when it is absent.
+// An explicit 0 is a precondition too (an existing path fails it), and an empty value
+// is bad_request, never read as "no precondition".
+func ifSeqParam(c echo.Context) (seq int64, has bool, err error) {
+	raw, has, err := guard.Single(c, "if_seq")
+	if err != nil || !has {
+		return 0, false, err
+	}
+	n, perr := strconv.ParseInt(raw, 10, 64)
+	if perr != nil || n < 0 {
+		return 0, false, protocol.Errorf(protocol.CodeBadRequest, "parameter if_seq must be a non-negative integer")
+	}
+	return n, true, nil
+}
+
+// queryString returns an optional single-valued query parameter (guard.Single).
 func queryString(c echo.Context, name string) (string, error) {
-	q, err := guard.Values(c)
-	if err != nil {
-		return "", err
-	}
-	vs := q[name]
-	if len(vs) == 0 {
-		return "", nil
-	}
-	if len(vs) > 1 {
-		return "", protocol.Errorf(protocol.CodeBadRequest, "parameter %s given more than once", name)
-	}
-	return vs[0], nil
+	v, _, err := guard.Single(c, name)
+	return v, err
 }
 
 // decodeJSON reads a JSON request body of at most protocol.MaxJSONBody bytes into dst:

@@ -89,20 +89,53 @@ func Values(c echo.Context) (url.Values, error) {
 	return v, nil
 }
 
-// Param returns the value of the query parameter name of c's request ("" when it is
-// absent), decoded strictly (Values). A parameter given more than once is bad_request:
-// taking one of the values would drop the others silently.
-func Param(c echo.Context, name string) (string, error) {
+// Single returns the one value of the query parameter name of c's request (strictly
+// decoded, see Values): "" and ok false when it is absent. A parameter given more
+// than once is bad_request: taking one of its values would drop the others silently.
+func Single(c echo.Context, name string) (v string, ok bool, err error) {
 	q, err := Values(c)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	vs := q[name]
 	switch len(vs) {
 	case 0:
-		return "", nil
+		return "", false, nil
 	case 1:
-		return vs[0], nil
+		return vs[0], true, nil
 	}
-	return "", protocol.Errorf(protocol.CodeBadRequest, "query parameter %s given more than once", name)
+	return "", false, protocol.Errorf(protocol.CodeBadRequest, "parameter %s given more than once", clipName(name))
+}
+
+// Bool reads an optional boolean query parameter as every route does: absent, "",
+// "false" or "0" is false, "true" or "1" true; anything else, or the parameter given
+// more than once, is bad_request.
+func Bool(c echo.Context, name string) (bool, error) {
+	v, _, err := Single(c, name)
+	if err != nil {
+		return false, err
+	}
+	switch v {
+	case "", "false", "0":
+		return false, nil
+	case "true", "1":
+		return true, nil
+	}
+	return false, protocol.Errorf(protocol.CodeBadRequest, "parameter %s must be true or false", clipName(name))
+}
+
+// clipName clips a parameter name for an error message (maxNameInError bytes on a
+// rune boundary).
+func clipName(name string) string {
+	if len(name) <= maxNameInError {
+		return name
+	}
+	return strings.ToValidUTF8(name[:maxNameInError], "") + "…"
+}
+
+// Param returns the value of the query parameter name of c's request ("" when it is
+// absent), as Single does.
+func Param(c echo.Context, name string) (string, error) {
+	v, _, err := Single(c, name)
+	return v, err
 }

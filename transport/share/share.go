@@ -30,6 +30,7 @@ import (
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/transport/api"
 	"github.com/syncspace/syncspace/transport/authmw"
+	"github.com/syncspace/syncspace/transport/guard"
 	"github.com/syncspace/syncspace/transport/spaceview"
 )
 
@@ -281,7 +282,7 @@ func (h *handlers) open(c echo.Context) error {
 	if !meta.IsDirectory {
 		return api.ServeFile(c, v, rec.Path)
 	}
-	recursive, err := api.QueryBool(c, "recursive")
+	recursive, err := guard.Bool(c, "recursive")
 	if err != nil {
 		return err
 	}
