@@ -232,6 +232,8 @@ func TestParseTable(t *testing.T) {
 		{"negative entries", `{"limits":{"max_entries":-5}}`, "limits.max_entries"},
 		{"tiny frame", `{"limits":{"ws_max_frame":10}}`, "limits.ws_max_frame"},
 		{"zero queue", `{"limits":{"ws_send_queue":0}}`, "limits.ws_send_queue"},
+		{"attack: queue past the hub's room", `{"limits":{"ws_send_queue":9223372036854775807}}`, "limits.ws_send_queue"},
+		{"attack: queue over the bound", `{"limits":{"ws_send_queue":1048577}}`, "limits.ws_send_queue"},
 		{"zero per token", `{"limits":{"ws_per_token":0}}`, "limits.ws_per_token"},
 		{"zero max connections", `{"limits":{"max_connections":0}}`, "limits.max_connections"},
 		{"huge max connections", `{"limits":{"max_connections":2000000}}`, "limits.max_connections"},

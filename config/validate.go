@@ -120,6 +120,9 @@ func (c *Config) validateLimits() error {
 	if c.Limits.WSMaxFrame > 64<<20 {
 		return fieldErr("limits.ws_max_frame", "must be at most 64MiB")
 	}
+	if c.Limits.WSSendQueue > MaxWSSendQueue {
+		return fieldErr("limits.ws_send_queue", "must be at most %d", MaxWSSendQueue)
+	}
 	return nil
 }
 
@@ -360,6 +363,10 @@ const (
 	// MaxBodyMinRate bounds limits.body_min_rate: a higher floor would cut ordinary
 	// clients on ordinary links.
 	MaxBodyMinRate = 100 << 20
+	// MaxWSSendQueue bounds limits.ws_send_queue: the hub gives replies room beyond
+	// the queue (the inbound burst), which a queue near math.MaxInt overflowed into a
+	// negative limit that closed every WebSocket with 4008 at its first message.
+	MaxWSSendQueue = 1 << 20
 )
 
 func (c *Config) validateConnLimits() error {
