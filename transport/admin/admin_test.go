@@ -272,6 +272,13 @@ func TestAdminErrors(t *testing.T) {
 		{"retire path-like kid", "POST", "/admin/keys/..%2F..%2Fx/retire", "", "ops", 404, "not_found"},
 		{"delete bad name", "DELETE", "/admin/tenants/..", "", "ops", 404, "not_found"},
 		{"audit bad limit", "GET", "/admin/audit?limit=-3", "", "ops", 400, "bad_request"},
+		// attacks: a parameter given twice is refused, never half read (SPEC §3: no
+		// parameter is silently dropped).
+		{"attack: tenant filter twice", "GET", "/admin/tokens?tenant=acme&tenant=other", "", "ops", 400, "bad_request"},
+		{"attack: subject filter twice", "GET", "/admin/tokens?tenant=acme&subject=a&subject=b", "", "ops", 400, "bad_request"},
+		{"attack: ops flag twice", "GET", "/admin/tokens?ops=false&ops=true", "", "ops", 400, "bad_request"},
+		{"attack: audit limit twice", "GET", "/admin/audit?limit=1&limit=1000", "", "ops", 400, "bad_request"},
+		{"attack: devices tenant twice", "GET", "/admin/devices?tenant=acme&tenant=other", "", "ops", 400, "bad_request"},
 		{"query token", "GET", "/admin/tenants?token=abc", "", "ops", 400, "bad_request"},
 	}
 	for _, c := range cases {

@@ -140,3 +140,43 @@ func TestParam(t *testing.T) {
 		}
 	}
 }
+
+// TestSingleAndBool: a parameter given twice is bad_request, never half read; Bool
+// takes true/1 and false/0 (or empty) only.
+func TestSingleAndBool(t *testing.T) {
+	e := echo.New()
+	for _, tt := range []struct {
+		query     string
+		single    string
+		has, bool bool
+		bad       bool
+	}{
+		{"", "", false, false, false},
+		{"p=", "", true, false, false},
+		{"p=true", "true", true, true, false},
+		{"p=1", "1", true, true, false},
+		{"p=0", "0", true, false, false},
+		{"p=false&q=x", "false", true, false, false},
+		// attacks
+		{"p=true&p=false", "", false, false, true},
+		{"p=false&p=true", "", false, false, true},
+		{"p=%zz", "", false, false, true},
+	} {
+		c := e.NewContext(httptest.NewRequest("GET", "/x?"+tt.query, nil), httptest.NewRecorder())
+		v, has, err := Single(c, "p")
+		if (err != nil) != tt.bad || v != tt.single || has != tt.has {
+			t.Errorf("Single(%q) = %q, %v, %v", tt.query, v, has, err)
+		}
+		if err != nil && protocol.CodeOf(err) != protocol.CodeBadRequest {
+			t.Errorf("Single(%q) code %q", tt.query, protocol.CodeOf(err))
+		}
+		b, err := Bool(c, "p")
+		if (err != nil) != tt.bad || b != tt.bool {
+			t.Errorf("Bool(%q) = %v, %v", tt.query, b, err)
+		}
+	}
+	c := e.NewContext(httptest.NewRequest("GET", "/x?p=yes", nil), httptest.NewRecorder())
+	if _, err := Bool(c, "p"); protocol.CodeOf(err) != protocol.CodeBadRequest {
+		t.Errorf("Bool(p=yes) err %v", err)
+	}
+}
