@@ -5,9 +5,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -69,7 +71,10 @@ func ServeFile(c echo.Context, sp *spaceview.View, p string) error {
 
 	// http.ServeContent on the underlying writer keeps io.ReaderFrom (sendfile), which
 	// Echo's Response hides; sw records the status and size for the request log.
-	sw := &statusWriter{ResponseWriter: resp.Writer, onError: serveContentError}
+	sw := &statusWriter{ResponseWriter: resp.Writer, onError: func(w http.ResponseWriter, status int) {
+		serveContentError(w, status, meta.Size)
+	}}
+	fixRange(c.Request().Header, meta.Size)
 	http.ServeContent(sw, c.Request(), "", meta.Modified.UTC().Truncate(time.Second), content)
 	resp.Committed = true
 	resp.Status = sw.status
@@ -91,14 +96,53 @@ func contentDisposition(name string) string {
 	return `attachment; filename="` + string(ascii) + `"; filename*=UTF-8''` + url.PathEscape(name)
 }
 
+// fixRange rewrites the Range header h of a file of size bytes where net/http's
+// ServeContent departs from RFC 9110 §14: a range unit other than bytes is ignored
+// (the whole file, 200; ServeContent answered 416), the unit is matched without
+// regard to case ("Bytes=0-1"), and a suffix range that selects no byte ("bytes=-0",
+// or any suffix of an empty file), which ServeContent turned into a zero-length part
+// with an impossible Content-Range ("bytes 11-10/11", "bytes 0--1/0"), becomes
+// "SIZE-", which it reads as unsatisfiable: left out beside satisfiable ranges, 416
+// alone, and for an empty file the whole (empty) file with 200, as ServeContent
+// answers any range of one. Specs are split and trimmed as ServeContent's parseRange
+// does; anything it refuses is left for it to refuse.
+func fixRange(h http.Header, size int64) {
+	v := h.Get("Range")
+	if v == "" {
+		return
+	}
+	unit, specs, ok := strings.Cut(v, "=")
+	if !ok || !strings.EqualFold(unit, "bytes") {
+		h.Del("Range")
+		return
+	}
+	parts := strings.Split(specs, ",")
+	for i, p := range parts {
+		start, end, ok := strings.Cut(p, "-")
+		if !ok || textproto.TrimString(start) != "" {
+			continue
+		}
+		end = textproto.TrimString(end)
+		if end == "" || end[0] == '-' {
+			continue
+		}
+		if n, err := strconv.ParseInt(end, 10, 64); err == nil && n >= 0 && (n == 0 || size == 0) {
+			parts[i] = strconv.FormatInt(size, 10) + "-"
+		}
+	}
+	h.Set("Range", "bytes="+strings.Join(parts, ","))
+}
+
 // serveContentError answers the errors http.ServeContent finds itself (a failed
-// If-Match or If-Unmodified-Since: 412; an unsatisfiable Range: 416) as SPEC §3
-// errors instead of net/http's plain text.
-func serveContentError(w http.ResponseWriter, status int) {
+// If-Match or If-Unmodified-Since: 412; an unsatisfiable or malformed Range: 416,
+// always with Content-Range "bytes */SIZE", which ServeContent sent only for
+// unsatisfiable ones) as SPEC §3 errors instead of net/http's plain text.
+func serveContentError(w http.ResponseWriter, status int, size int64) {
 	switch status {
 	case http.StatusPreconditionFailed:
 		httperr.WriteRaw(w, status, protocol.CodePreconditionFailed, "precondition failed")
 	case http.StatusRequestedRangeNotSatisfiable:
+		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 		httperr.WriteRaw(w, status, protocol.CodeBadRequest, "range not satisfiable")
 	default:
 		httperr.WriteRaw(w, status, protocol.CodeBadRequest, http.StatusText(status))
