@@ -34,12 +34,15 @@ func (c ChunkRef) MarshalJSON() ([]byte, error) {
 	return append(b, ']'), nil
 }
 
-// UnmarshalJSON implements json.Unmarshaler: the hash must be 64 hex digits and the
-// size at least 1.
+// UnmarshalJSON implements json.Unmarshaler: exactly two elements (a Go array would
+// drop a third silently), the hash 64 hex digits and the size at least 1.
 func (c *ChunkRef) UnmarshalJSON(b []byte) error {
-	var pair [2]json.RawMessage
+	var pair []json.RawMessage
 	if err := json.Unmarshal(b, &pair); err != nil {
 		return fmt.Errorf("chunk: want [hash, size]: %w", err)
+	}
+	if len(pair) != 2 {
+		return fmt.Errorf("chunk: want [hash, size], got %d elements", len(pair))
 	}
 	var h string
 	if err := json.Unmarshal(pair[0], &h); err != nil || len(h) != 64 {

@@ -27,3 +27,34 @@ func TestChunkListJSON(t *testing.T) {
 		}
 	}
 }
+
+// FuzzChunkRefJSON: a chunk reference the client decodes from the server's GET
+// /api/chunks answer is exactly ["<64 hex>", size ≥ 1]: never a panic, and what is
+// accepted encodes back to the same reference (no element ignored).
+func FuzzChunkRefJSON(f *testing.F) {
+	h := strings.Repeat("ab", 32)
+	for _, s := range []string{`["` + h + `",5]`, `["` + h + `",5,6]`, `["` + h + `"]`, `[]`, `null`, `["` + h + `",0]`, `["` + strings.ToUpper(h) + `",1]`, `{"0":1}`, `["` + h + `",1e3]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c ChunkRef
+		if err := json.Unmarshal(b, &c); err != nil {
+			return
+		}
+		if c.Size < 1 {
+			t.Fatalf("%s: size %d accepted", b, c.Size)
+		}
+		out, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back ChunkRef
+		if err := json.Unmarshal(out, &back); err != nil || back != c {
+			t.Fatalf("%s: round trip %s: %v", b, out, err)
+		}
+		var elems []json.RawMessage
+		if err := json.Unmarshal(b, &elems); err != nil || len(elems) != 2 {
+			t.Fatalf("%s accepted with %d elements", b, len(elems))
+		}
+	})
+}
