@@ -50,3 +50,30 @@ func TestDeleteIfSeqZero(t *testing.T) {
 		t.Fatalf("DELETE dir with current if_seq: %d %s", a.status, a.body)
 	}
 }
+
+// TestChangesEmptyEpoch: an explicit empty epoch= on /api/changes is 400, not "no
+// epoch" (a script's unset variable would otherwise read another epoch's history with
+// a seq of the one it knew, where any other wrong epoch is 410); absent still means
+// no check.
+func TestChangesEmptyEpoch(t *testing.T) {
+	e := startDaemon(t, nil)
+	W := e.tenant("acme", tenants.Options{}, "write")
+	e.put(W, "a.txt", []byte("a"))
+	for _, c := range []struct {
+		query  string
+		status int
+		code   protocol.Code
+	}{
+		{"since=0", 200, ""},
+		{"since=0&epoch=" + e.allChanges(W).Epoch, 200, ""},
+		// attacks
+		{"since=0&epoch=", 400, protocol.CodeBadRequest},
+		{"since=1&epoch", 400, protocol.CodeBadRequest},
+		{"since=0&epoch=nope", 410, protocol.CodeResyncRequired},
+	} {
+		a := e.do(req{method: "GET", path: "/api/changes?" + c.query, token: W})
+		if a.status != c.status || (c.code != "" && a.code() != c.code) {
+			t.Errorf("GET /api/changes?%s: %d %s, want %d %s", c.query, a.status, a.body, c.status, c.code)
+		}
+	}
+}

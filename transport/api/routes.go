@@ -11,6 +11,7 @@ import (
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/transport/guard"
 	"github.com/syncspace/syncspace/transport/spaceview"
 )
 
@@ -178,7 +179,7 @@ func (h *handlers) changes(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	epoch, err := queryString(c, "epoch")
+	epoch, err := epochParam(c)
 	if err != nil {
 		return err
 	}
@@ -292,6 +293,18 @@ func (h *handlers) restore(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, meta)
+}
+
+// epochParam reads the epoch parameter of /api/changes: "" when absent (no check).
+// Given, it must name an epoch: an empty epoch= (a script's unset variable) is
+// bad_request, never read as "no epoch", which would page through another epoch's
+// history with a seq of this one instead of answering 410.
+func epochParam(c echo.Context) (string, error) {
+	v, has, err := guard.Single(c, "epoch")
+	if err == nil && has && v == "" {
+		err = protocol.Errorf(protocol.CodeBadRequest, "parameter epoch must not be empty (leave it out to read without an epoch check)")
+	}
+	return v, err
 }
 
 // changesLimit reads the limit parameter of /api/changes: absent, empty or 0 is
