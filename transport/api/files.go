@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/textproto"
-	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -93,7 +92,24 @@ func contentDisposition(name string) string {
 		}
 		ascii = append(ascii, b)
 	}
-	return `attachment; filename="` + string(ascii) + `"; filename*=UTF-8''` + url.PathEscape(name)
+	return `attachment; filename="` + string(ascii) + `"; filename*=UTF-8''` + extValue(name)
+}
+
+// extValue percent-encodes name for an RFC 8187 ext-value: every byte but attr-char
+// (letters, digits and !#$&+-.^_`|~) escaped. url.PathEscape left '=' and '@' bare,
+// which made the whole header unparseable.
+func extValue(name string) string {
+	const hexDigits = "0123456789ABCDEF"
+	b := make([]byte, 0, len(name)*3)
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			b = append(b, c)
+			continue
+		}
+		b = append(b, '%', hexDigits[c>>4], hexDigits[c&15])
+	}
+	return string(b)
 }
 
 // fixRange rewrites the Range header h of a file of size bytes where net/http's

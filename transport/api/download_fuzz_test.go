@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // partRange is a well-formed Content-Range of a 206 answer or part.
@@ -89,4 +91,22 @@ func checkParts(t *testing.T, w *httptest.ResponseRecorder, body, content []byte
 		b.ReadFrom(p)
 		checkPart(t, p.Header.Get("Content-Range"), b.Bytes(), content)
 	}
+}
+
+// FuzzContentDisposition: for any name the path rules accept as a segment, the
+// download's Content-Disposition parses and names it exactly.
+func FuzzContentDisposition(f *testing.F) {
+	for _, s := range []string{"a.txt", "a=b", "me@home", "é ü.txt", "it's (1)", "a;b,c", "100%", "x\"y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if p, err := pathrule.Clean(name); err != nil || p != name || strings.Contains(name, "/") {
+			return
+		}
+		v := contentDisposition(name)
+		disp, params, err := mime.ParseMediaType(v)
+		if err != nil || disp != "attachment" || params["filename"] != name {
+			t.Fatalf("%q: %q -> %q %q %v", name, v, disp, params["filename"], err)
+		}
+	})
 }
