@@ -90,7 +90,9 @@ func bodyOf(req *http.Request) io.Reader {
 	return &prefetched{r: req.Body, n: req.ContentLength}
 }
 
-// prefetched reads r whole (n bytes declared) at the first Read, then serves it.
+// prefetched reads r whole (n bytes declared) at the first Read, then serves it. Its
+// buffer grows with the bytes that arrive, never to the declared n before they do: a
+// client declaring prefetchMax and sending little holds little.
 type prefetched struct {
 	r    io.Reader
 	n    int64
@@ -102,12 +104,10 @@ type prefetched struct {
 func (p *prefetched) Read(b []byte) (int, error) {
 	if !p.done {
 		p.done = true
-		data := make([]byte, p.n)
-		n, err := io.ReadFull(p.r, data)
-		p.buf = bytes.NewReader(data[:n])
-		if err == io.ErrUnexpectedEOF || err == io.EOF {
-			err = nil // short body: the op stream's own end checks report it
-		}
+		var data bytes.Buffer
+		// A short body is no error here: the op stream's own end checks report it.
+		_, err := data.ReadFrom(io.LimitReader(p.r, p.n))
+		p.buf = bytes.NewReader(data.Bytes())
 		p.err = err // a slow or broken body: reported before any op is decoded
 	}
 	if p.err != nil {
