@@ -118,16 +118,24 @@ type Maintenance interface {
 	Close()
 }
 
-// Head is a tenant's position: its epoch and the seq of its last event.
+// Head is a tenant's position: its epoch and the seq of its last event, and where
+// the index keeps them with the head (HeadReader), its counters.
 type Head struct {
 	Epoch string
 	Seq   int64
+	// Used and Entries are the bytes of the tenant's files and its number of entries
+	// as of Seq (HeadReader only).
+	Used, Entries int64
 }
 
 // HeadReader is implemented by an index that reads many tenants' heads in one query
 // (the registry's once-a-second head check in cluster mode); without it the registry
-// reads them one by one (Recovery.LoadHead).
+// reads them one by one (Recovery.LoadHead). Its head rows keep the counters exact in
+// every write, so a node of a cluster also reads them there (Recovery.Usage counts
+// the entries) before it refuses a write over the quota or the entry limit: other
+// nodes' commits change them too.
 type HeadReader interface {
-	// Heads returns the heads of the tenants ids; ids with no tenant are missing.
+	// Heads returns the heads of the tenants ids, counters included; ids with no
+	// tenant are missing.
 	Heads(ctx context.Context, ids []string) (map[string]Head, error)
 }

@@ -74,9 +74,9 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 var _ index.HeadReader = (*Store)(nil)
 
 // Heads implements index.HeadReader: the heads of many tenants in one query (the
-// registry's once-a-second head check).
+// registry's once-a-second head check), with the counters every Write keeps exact.
 func (s *Store) Heads(ctx context.Context, ids []string) (map[string]index.Head, error) {
-	rows, err := s.pool.Query(ctx, `SELECT tenant_id, epoch, head_seq FROM tenant_heads WHERE tenant_id = ANY($1)`, ids)
+	rows, err := s.pool.Query(ctx, `SELECT tenant_id, epoch, head_seq, used_bytes, entries FROM tenant_heads WHERE tenant_id = ANY($1)`, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func (s *Store) Heads(ctx context.Context, ids []string) (map[string]index.Head,
 	for rows.Next() {
 		var id string
 		var h index.Head
-		if err := rows.Scan(&id, &h.Epoch, &h.Seq); err != nil {
+		if err := rows.Scan(&id, &h.Epoch, &h.Seq, &h.Used, &h.Entries); err != nil {
 			return nil, err
 		}
 		out[id] = h
