@@ -11,15 +11,23 @@ import (
 
 var _ index.Maintenance = (*Store)(nil)
 
-// PruneUndo implements index.Maintenance.
+// PruneUndo implements index.Maintenance, unless the tenant's undo lease runs
+// (index.ErrUndoHeld).
 func (s *Store) PruneUndo(ctx context.Context, id string, bound int64) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM tenant_entry_undo WHERE tenant_id = $1 AND died <= $2`, id, bound)
+	var held bool
+	err := s.pool.QueryRow(ctx, `WITH h AS (SELECT coalesce((SELECT undo_until > now() FROM tenant_heads WHERE tenant_id = $1), false) AS held),
+		d AS (DELETE FROM tenant_entry_undo WHERE tenant_id = $1 AND died <= $2 AND NOT (SELECT held FROM h))
+		SELECT held FROM h`, id, bound).Scan(&held)
+	if err == nil && held {
+		return index.ErrUndoHeld
+	}
 	return err
 }
 
-// ClearUndo implements index.Maintenance.
+// ClearUndo implements index.Maintenance: nothing while the tenant's undo lease runs.
 func (s *Store) ClearUndo(ctx context.Context, id string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM tenant_entry_undo WHERE tenant_id = $1`, id)
+	_, err := s.pool.Exec(ctx, `DELETE FROM tenant_entry_undo WHERE tenant_id = $1
+		AND NOT coalesce((SELECT undo_until > now() FROM tenant_heads WHERE tenant_id = $1), false)`, id)
 	return err
 }
 

@@ -52,6 +52,7 @@ type Store struct {
 
 	chunkLists // index.Chunks (chunks.go), promoted
 	dirStamps  // index.DirStamps (dirstamp.go), promoted
+	undoLeases // index.UndoLeaser (undolease.go), promoted
 }
 
 // New returns the index of the database pool is connected to, after checking that its
@@ -62,13 +63,15 @@ func New(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error) {
 	}
 	var ok bool
 	if err := pool.QueryRow(ctx, `SELECT to_regclass('tenant_heads') IS NOT NULL AND to_regclass('tenant_entry_undo') IS NOT NULL
-		AND to_regclass('tenant_reservations') IS NOT NULL AND to_regclass('tenant_dir_stamps') IS NOT NULL`).Scan(&ok); err != nil {
+		AND to_regclass('tenant_reservations') IS NOT NULL AND to_regclass('tenant_dir_stamps') IS NOT NULL
+		AND EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'tenant_heads' AND column_name = 'undo_until')`).Scan(&ok); err != nil {
 		return nil, fmt.Errorf("pgindex: %w", err)
 	}
 	if !ok {
 		return nil, fmt.Errorf("pgindex: the tenants tables are missing: apply the schema migrations first")
 	}
-	return &Store{pool: pool, opts: o, log: o.Logger, chunkLists: chunkLists{pool}, dirStamps: dirStamps{pool}}, nil
+	return &Store{pool: pool, opts: o, log: o.Logger, chunkLists: chunkLists{pool}, dirStamps: dirStamps{pool},
+		undoLeases: undoLeases{pool}}, nil
 }
 
 // Maintain implements index.Maintenance: PostgreSQL needs no upkeep from syncd

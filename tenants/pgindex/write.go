@@ -86,9 +86,13 @@ type writeTx struct {
 func (w *writeTx) begin() error {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(`SELECT h.epoch, h.head_seq, h.used_bytes, h.entries, t.quota, t.max_entries
+	// undo_until is read from the locked row as the lock leaves it (a lease taken
+	// while this statement waited for the lock counts): index.UndoLeaser.
+	var leased bool
+	b.Queue(`SELECT h.epoch, h.head_seq, h.used_bytes, h.entries, t.quota, t.max_entries, h.undo_until > now()
 		FROM tenant_heads h JOIN tenants t ON t.id = h.tenant_id WHERE h.tenant_id = $1 FOR UPDATE OF h`, w.tid).QueryRow(func(r pgx.Row) error {
-		err := r.Scan(&w.epoch, &w.seq, &w.used, &w.entries, &w.quota, &w.maxEntries)
+		err := r.Scan(&w.epoch, &w.seq, &w.used, &w.entries, &w.quota, &w.maxEntries, &leased)
+		w.keepUndo = w.keepUndo || leased
 		if errors.Is(err, pgx.ErrNoRows) {
 			return index.ErrNoTenant
 		}
