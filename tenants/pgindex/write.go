@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -86,6 +87,9 @@ type writeTx struct {
 func (w *writeTx) begin() error {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
+	// A stalled node must not hold the head row for ever (Options.WriteIdleTimeout).
+	b.Queue(`SELECT set_config('idle_in_transaction_session_timeout', $1, true)`,
+		strconv.FormatInt(w.s.opts.WriteIdleTimeout.Milliseconds(), 10))
 	// undo_until is read from the locked row as the lock leaves it (a lease taken
 	// while this statement waited for the lock counts): index.UndoLeaser.
 	var leased bool
