@@ -87,15 +87,17 @@ type writeTx struct {
 func (w *writeTx) begin() error {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	// A stalled node must not hold the head row for ever (Options.WriteIdleTimeout).
-	b.Queue(`SELECT set_config('idle_in_transaction_session_timeout', $1, true)`,
-		strconv.FormatInt(w.s.opts.WriteIdleTimeout.Milliseconds(), 10))
 	// undo_until is read from the locked row as the lock leaves it (a lease taken
-	// while this statement waited for the lock counts): index.UndoLeaser.
+	// while this statement waited for the lock counts): index.UndoLeaser. The same
+	// statement bounds the transaction's idle time, so that a stalled node does not
+	// hold the head row for ever (Options.WriteIdleTimeout).
 	var leased bool
-	b.Queue(`SELECT h.epoch, h.head_seq, h.used_bytes, h.entries, t.quota, t.max_entries, h.undo_until > now()
-		FROM tenant_heads h JOIN tenants t ON t.id = h.tenant_id WHERE h.tenant_id = $1 FOR UPDATE OF h`, w.tid).QueryRow(func(r pgx.Row) error {
-		err := r.Scan(&w.epoch, &w.seq, &w.used, &w.entries, &w.quota, &w.maxEntries, &leased)
+	var idle string
+	b.Queue(`SELECT h.epoch, h.head_seq, h.used_bytes, h.entries, t.quota, t.max_entries, h.undo_until > now(),
+			set_config('idle_in_transaction_session_timeout', $2, true)
+		FROM tenant_heads h JOIN tenants t ON t.id = h.tenant_id WHERE h.tenant_id = $1 FOR UPDATE OF h`,
+		w.tid, strconv.FormatInt(w.s.opts.WriteIdleTimeout.Milliseconds(), 10)).QueryRow(func(r pgx.Row) error {
+		err := r.Scan(&w.epoch, &w.seq, &w.used, &w.entries, &w.quota, &w.maxEntries, &leased, &idle)
 		w.keepUndo = w.keepUndo || leased
 		if errors.Is(err, pgx.ErrNoRows) {
 			return index.ErrNoTenant
