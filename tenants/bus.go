@@ -72,6 +72,19 @@ func (r *Registry) Listen(fn func(tenant string, ev protocol.Event)) {
 	r.seq.listen(fn, nil)
 }
 
+// CatchUp delivers to the listeners, before it returns, every change of s's tenant
+// that other nodes committed and this node has not delivered yet (cluster mode: read
+// from the index), and moves s.Head with them, so that Head is then at least the
+// index's head and epoch as of the call: a subscriber resuming here from a seq that
+// another node gave it must not be told that the seq lies beyond the head. A failed
+// read is logged (the head check tries again). Nothing to do on a single node.
+func CatchUp(ctx context.Context, s *Space) {
+	if s.reg.inProcess {
+		return
+	}
+	s.reg.seq.catchUpNow(ctx, s.id)
+}
+
 // ListenResets registers fn to be called when a tenant's history changes under the
 // listeners: another node started a new epoch, or events they have not been given are
 // no longer in the change log. head is where events continue from (the next event

@@ -199,7 +199,8 @@ func checkPutPreconditions(cur *entry, o PutOptions) error {
 	return nil
 }
 
-// checkEntries refuses a write that would add entries past the entry limit.
+// checkEntries refuses a write that would add entries past the entry limit. In a
+// cluster, a refusal is checked again against the index's counters (recount).
 func (s *committer) checkEntries(isNew bool, parents int) error {
 	add := int64(parents)
 	if isNew {
@@ -209,19 +210,22 @@ func (s *committer) checkEntries(isNew bool, parents int) error {
 	if add == 0 || maxEntries <= 0 {
 		return nil
 	}
-	s.hmu.Lock()
-	n := s.entries + s.pendingEntries
-	s.hmu.Unlock()
-	if n+add > maxEntries {
-		return protocol.Errorf(protocol.CodeTooLarge, "the tenant's entry limit is reached")
+	fits := func() bool {
+		s.hmu.Lock()
+		defer s.hmu.Unlock()
+		return s.entries+s.pendingEntries+add <= maxEntries
 	}
-	return nil
+	if fits() || (recount(s.Space) && fits()) {
+		return nil
+	}
+	return protocol.Errorf(protocol.CodeTooLarge, "the tenant's entry limit is reached")
 }
 
 // checkQuotaAtCommit checks the final size against the quota, counting other
 // uploads' reservations (and the growth of earlier members of the batch being
 // committed) but not this upload's own. cur is the entry the upload replaces as the
-// batch sees it.
+// batch sees it. In a cluster, a refusal is checked again against the index's
+// counters (recount).
 func (s *committer) checkQuotaAtCommit(u *upload, cur *entry) error {
 	quota, _, _ := s.limits()
 	if quota <= 0 {
@@ -231,12 +235,15 @@ func (s *committer) checkQuotaAtCommit(u *upload, cur *entry) error {
 	if cur != nil {
 		old = cur.Size
 	}
-	s.hmu.Lock()
-	defer s.hmu.Unlock()
-	if s.used+s.pendingUsed-old+u.size+(s.reserved-u.reserved) > quota && u.size > old {
-		return protocol.Errorf(protocol.CodeQuotaExceeded, "the tenant's quota is exceeded")
+	fits := func() bool {
+		s.hmu.Lock()
+		defer s.hmu.Unlock()
+		return s.used+s.pendingUsed-old+u.size+(s.reserved-u.reserved) <= quota || u.size <= old
 	}
-	return nil
+	if fits() || (recount(s.Space) && fits()) {
+		return nil
+	}
+	return protocol.Errorf(protocol.CodeQuotaExceeded, "the tenant's quota is exceeded")
 }
 
 // makeParents creates the missing directories on disk (top-down), fsyncs the parents

@@ -259,6 +259,17 @@ func (s *sequencer) catchUp(ctx context.Context, st *tseq) {
 	st.advanceSpace()
 }
 
+// catchUpNow runs a catch-up of the tenant id in the caller's goroutine (Space.CatchUp).
+func (s *sequencer) catchUpNow(ctx context.Context, id string) {
+	st := s.get(id, "", "", 0, false)
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s.catchUp(ctx, st)
+}
+
 // schedule runs a catch-up of st in its own goroutine, unless one is already waiting.
 func (s *sequencer) schedule(st *tseq) {
 	if !st.pending.CompareAndSwap(false, true) {

@@ -3,6 +3,7 @@ package tenants
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -25,9 +26,12 @@ import (
 // the current rows of its key range and, per path, the undo row with the smallest
 // died > S; where there is one it is the path's state at S (an entry, or none), else
 // the current row is. A listing registers its snapshot holding the commit section
-// shared, so every change committed after S has kept its undo rows. Undo rows no open
-// listing needs are pruned every second (Registry.Run) and all are dropped when the
-// space opens. A listing whose space closed or whose epoch changed meanwhile fails.
+// shared, so every change committed after S has kept its undo rows; where other nodes
+// write too, a listing of more than one page also takes the tenant's undo lease, which
+// their writes obey (undolease.go). Undo rows no open listing needs are pruned every
+// second (Registry.Run) and all are dropped when the space opens (in a cluster, not
+// while a lease runs). A listing whose space closed or whose epoch changed meanwhile
+// fails.
 
 // listPageSize is how many rows one page of a listing reads (index rows and undo rows
 // each): one read transaction lasts about a millisecond.
@@ -62,6 +66,9 @@ type snapshot struct {
 	epoch string
 	seq   int64
 	gen   uint64
+	// leased is when the listing last asked for its undo lease (undolease.go); zero
+	// for none.
+	leased time.Time
 }
 
 // list is List with the snapshot's generation and the index entries themselves.
@@ -78,6 +85,18 @@ func (s *snapshots) list(ctx context.Context, dir string, recursive bool, head f
 	if err != nil {
 		return err
 	}
+	if !done && !s.reg.inProcess {
+		sn2, page2, next2, done2, err := s.leasedFirstPage(ctx, sc, d, sn)
+		switch {
+		case errors.Is(err, errors.ErrUnsupported): // no lease needed: keep the first read
+		case err != nil:
+			return err
+		default:
+			sn, page, next, done = sn2, page2, next2, done2
+			// The rows other nodes kept for it are this node's to prune.
+			defer s.undoDirty.Store(true)
+		}
+	}
 	defer s.endSnapshot(sn.seq)
 	if err := head(sn); err != nil {
 		return err
@@ -93,6 +112,9 @@ func (s *snapshots) list(ctx context.Context, dir string, recursive bool, head f
 		}
 		if err := ctx.Err(); err != nil {
 			return wrapInternal("list", err)
+		}
+		if err := s.renewLease(ctx, &sn); err != nil {
+			return err
 		}
 		if page, next, done, err = s.nextPage(ctx, sc, sn.epoch, sn.seq, next); err != nil {
 			return err
@@ -214,6 +236,9 @@ func (s *snapshots) pruneUndo(ctx context.Context) {
 	err := s.reg.index.PruneUndo(ctx, s.id, bound)
 	if err != nil || open {
 		s.undoDirty.Store(true) // again next time
+	}
+	if errors.Is(err, index.ErrUndoHeld) {
+		return // a listing on another node needs them
 	}
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn("prune undo rows", "err", err)

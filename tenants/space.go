@@ -54,6 +54,10 @@ type Space struct {
 	pendingEntries int64
 	tenant         Tenant
 	closed         bool
+	// cgen counts the starts and ends of the space's index writes, cbusy those in
+	// progress (counts.go: recount).
+	cgen  uint64
+	cbusy int
 
 	w     *watcher   // nil until startWatcher
 	start startCheck // the start-up check of the disk (startcheck.go)

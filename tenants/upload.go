@@ -22,19 +22,26 @@ const reserveStep = 1 << 20
 
 // reserve adds n bytes to the upload reservations if the quota allows. Callers pass
 // the growth only: the size the upload replaces does not count against the quota
-// twice.
+// twice. In a cluster, a refusal is checked again against the index's counters
+// (recount).
 func (s *committer) reserve(n int64) error {
 	if n <= 0 {
 		return nil
 	}
 	quota, _, _ := s.limits()
-	s.hmu.Lock()
-	defer s.hmu.Unlock()
-	if quota > 0 && s.used+s.pendingUsed+s.reserved+n > quota {
-		return protocol.Errorf(protocol.CodeQuotaExceeded, "the tenant's quota is exceeded")
+	try := func() bool {
+		s.hmu.Lock()
+		defer s.hmu.Unlock()
+		if quota > 0 && s.used+s.pendingUsed+s.reserved+n > quota {
+			return false
+		}
+		s.reserved += n
+		return true
 	}
-	s.reserved += n
-	return nil
+	if try() || (recount(s.Space) && try()) {
+		return nil
+	}
+	return protocol.Errorf(protocol.CodeQuotaExceeded, "the tenant's quota is exceeded")
 }
 
 func (s *committer) unreserve(n int64) {

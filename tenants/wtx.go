@@ -74,6 +74,7 @@ func (s *committer) commitTxAlong(ctx context.Context, src Source, along func() 
 	// The metadata cache forgets what the transaction touches and is neither read
 	// nor filled until the transaction is over (committed or not).
 	s.meta.begin()
+	commitStarts(s.Space)
 	err := s.reg.index.Write(ctx, s.id, o, func(tx index.Tx) error {
 		w = &wtx{s: s.Space, ctx: ctx, tx: cachedTx{Tx: tx, c: &s.meta}, src: src}
 		w.epoch, w.seq = tx.Head()
@@ -83,6 +84,11 @@ func (s *committer) commitTxAlong(ctx context.Context, src Source, along func() 
 	s.meta.end()
 	s.reg.commits.Add(1)
 	s.reg.commitNanos.Add(int64(time.Since(start)))
+	if err != nil {
+		s.hmu.Lock()
+		commitEnds(s.Space)
+		s.hmu.Unlock()
+	}
 	if errors.Is(err, index.ErrNoTenant) {
 		return nil, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 	}
@@ -103,6 +109,7 @@ func (s *committer) publish(w *wtx) {
 	s.entries += w.entriesDelta
 	s.pendingUsed -= w.releaseUsed
 	s.pendingEntries -= w.releaseEntries
+	commitEnds(s.Space)
 	s.hmu.Unlock()
 	if len(w.events) == 0 {
 		return

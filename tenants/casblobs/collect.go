@@ -28,6 +28,19 @@ type Book interface {
 	CollectBlobs(ctx context.Context, grace time.Duration, limit int, remove func(tenantID, hash string) error) (n, bytes int64, err error)
 }
 
+// TempSweeper is implemented by an Objects store that keeps uploads in progress apart
+// from the blobs (tenants/s3blobs: tmp- keys and their multipart uploads;
+// tenants/dirblobs: DIR/tmp): SweepTemps removes those last written before before,
+// which a node that died in the middle of an upload left, and returns how many.
+type TempSweeper interface {
+	SweepTemps(ctx context.Context, before time.Time) (int64, error)
+}
+
+// minTempAge is the least age of a temporary object the collector removes by default
+// (CollectorOptions.TempAge): an upload writes its temporary object from the local
+// copy of the content and moves it into place at once, so an hour is far beyond any.
+const minTempAge = time.Hour
+
 // DefaultGrace is how long a blob nothing refers to stays before it is collected.
 const DefaultGrace = time.Hour
 
@@ -44,6 +57,10 @@ type CollectorOptions struct {
 	// it was first found unreferenced; 0 means DefaultGrace. It must exceed the time
 	// an upload takes from storing its blob to its commit (seconds).
 	Grace time.Duration
+	// TempAge is how long ago a temporary object of an upload (TempSweeper) must have
+	// been written last for a pass that lists the store to remove it; 0 means the
+	// larger of Grace and an hour.
+	TempAge time.Duration
 	// Logger receives what each pass removed; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -56,6 +73,7 @@ type Collector struct {
 	obj       Objects
 	book      Book
 	grace     time.Duration
+	tempAge   time.Duration
 	log       *slog.Logger
 	lastAdopt time.Time
 }
@@ -68,24 +86,29 @@ func (st *Store) Collector(o CollectorOptions) *Collector {
 	if o.Grace <= 0 {
 		o.Grace = DefaultGrace
 	}
+	if o.TempAge <= 0 {
+		o.TempAge = max(o.Grace, minTempAge)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Collector{obj: st.obj, book: st.book, grace: o.Grace, log: o.Logger.With("component", "blob-gc")}
+	return &Collector{obj: st.obj, book: st.book, grace: o.Grace, tempAge: o.TempAge, log: o.Logger.With("component", "blob-gc")}
 }
 
 // Grace returns the collector's grace period.
 func (c *Collector) Grace() time.Duration { return c.grace }
 
-// Collect runs one pass: records blobs found in the store without one (on the
-// first pass, then daily), marks the blobs nothing refers to, and removes those
-// marked for longer than the grace period and the blobs of deleted tenants. It
-// returns how many blobs and bytes it removed.
+// Collect runs one pass: records blobs found in the store without one and removes
+// the temporary objects of uploads that never finished (on the first pass, then
+// daily), marks the blobs nothing refers to, and removes those marked for longer than
+// the grace period and the blobs of deleted tenants. It returns how many blobs and
+// bytes it removed.
 func (c *Collector) Collect(ctx context.Context) (blobs, bytes int64, err error) {
 	if c.lastAdopt.IsZero() || time.Since(c.lastAdopt) >= adoptEvery {
 		if err := c.adopt(ctx); err != nil {
 			return 0, 0, err
 		}
+		c.sweepTemps(ctx)
 		c.lastAdopt = time.Now()
 	}
 	if _, err := c.book.MarkBlobs(ctx, c.grace); err != nil {
@@ -133,4 +156,20 @@ func (c *Collector) adopt(ctx context.Context) error {
 		c.log.Info("blobs without a record found in the store", "blobs", adopted)
 	}
 	return err
+}
+
+// sweepTemps removes the temporary objects older than c.tempAge, if the store keeps
+// any (TempSweeper). A failure is logged: it must not stop the collection.
+func (c *Collector) sweepTemps(ctx context.Context) {
+	ts, ok := c.obj.(TempSweeper)
+	if !ok {
+		return
+	}
+	n, err := ts.SweepTemps(ctx, time.Now().Add(-c.tempAge))
+	if n > 0 {
+		c.log.Info("temporary objects of unfinished uploads removed", "objects", n)
+	}
+	if err != nil && ctx.Err() == nil {
+		c.log.Warn("remove temporary objects of unfinished uploads", "err", err)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"time"
 
 	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/tenants/blobkey"
@@ -251,6 +252,31 @@ func (s *Store) Tenants(ctx context.Context, fn func(tenantID string) error) err
 		}
 	}
 	return nil
+}
+
+// SweepTemps removes the files of tmp/ last written before before, which uploads of a
+// node that died in the middle left, and returns how many it removed
+// (casblobs.TempSweeper, for the garbage collector).
+func (s *Store) SweepTemps(ctx context.Context, before time.Time) (int64, error) {
+	ents, err := fs.ReadDir(s.root.FS(), tmpDir)
+	if err != nil {
+		return 0, fmt.Errorf("dirblobs: %w", err)
+	}
+	var n int64
+	for _, e := range ents {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		fi, err := e.Info()
+		if err != nil || !fi.Mode().IsRegular() || !fi.ModTime().Before(before) {
+			continue // gone meanwhile (its upload ended), or still being written
+		}
+		if err := s.root.Remove(path.Join(tmpDir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, fmt.Errorf("dirblobs: %w", err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 func mapErr(err error) error {

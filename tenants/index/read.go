@@ -93,14 +93,30 @@ type View interface {
 	ListPage(dir string, recursive bool, snap int64, after string, n int) (page []*Entry, next string, done bool, err error)
 }
 
+// ErrUndoHeld is Maintenance.PruneUndo's error when a listing on another node may
+// still need the tenant's undo rows (UndoLeaser): nothing was pruned; try again later.
+var ErrUndoHeld = errors.New("index: undo rows held by an open listing")
+
+// UndoLeaser is implemented by an index that several nodes write (tenants/pgindex): a
+// paged listing on one node leases the tenant's undo rows so that every node's writes
+// keep them (whatever index.WriteOptions.KeepUndo says) and none prunes or clears them
+// while the lease runs.
+type UndoLeaser interface {
+	// LeaseUndo makes every writer of the tenant keep undo rows from now on, and
+	// keeps them, for at least d from the moment it is called.
+	LeaseUndo(ctx context.Context, id string, d time.Duration) error
+}
+
 // VersionRef names one kept version.
 type VersionRef struct{ TenantID, TenantName, ID string }
 
 // Maintenance is the index's upkeep.
 type Maintenance interface {
-	// PruneUndo drops the tenant's undo rows that died at or before bound.
+	// PruneUndo drops the tenant's undo rows that died at or before bound; ErrUndoHeld
+	// if a lease (UndoLeaser) keeps them.
 	PruneUndo(ctx context.Context, id string, bound int64) error
-	// ClearUndo drops every undo row of the tenant.
+	// ClearUndo drops every undo row of the tenant, unless a lease (UndoLeaser) keeps
+	// them.
 	ClearUndo(ctx context.Context, id string) error
 	// PruneChanges drops, of every tenant, the change-log rows more than keep behind
 	// its head.
@@ -118,16 +134,24 @@ type Maintenance interface {
 	Close()
 }
 
-// Head is a tenant's position: its epoch and the seq of its last event.
+// Head is a tenant's position: its epoch and the seq of its last event, and where
+// the index keeps them with the head (HeadReader), its counters.
 type Head struct {
 	Epoch string
 	Seq   int64
+	// Used and Entries are the bytes of the tenant's files and its number of entries
+	// as of Seq (HeadReader only).
+	Used, Entries int64
 }
 
 // HeadReader is implemented by an index that reads many tenants' heads in one query
 // (the registry's once-a-second head check in cluster mode); without it the registry
-// reads them one by one (Recovery.LoadHead).
+// reads them one by one (Recovery.LoadHead). Its head rows keep the counters exact in
+// every write, so a node of a cluster also reads them there (Recovery.Usage counts
+// the entries) before it refuses a write over the quota or the entry limit: other
+// nodes' commits change them too.
 type HeadReader interface {
-	// Heads returns the heads of the tenants ids; ids with no tenant are missing.
+	// Heads returns the heads of the tenants ids, counters included; ids with no
+	// tenant are missing.
 	Heads(ctx context.Context, ids []string) (map[string]Head, error)
 }

@@ -11,15 +11,23 @@ import (
 
 var _ index.Maintenance = (*Store)(nil)
 
-// PruneUndo implements index.Maintenance.
+// PruneUndo implements index.Maintenance, unless the tenant's undo lease runs
+// (index.ErrUndoHeld).
 func (s *Store) PruneUndo(ctx context.Context, id string, bound int64) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM tenant_entry_undo WHERE tenant_id = $1 AND died <= $2`, id, bound)
+	var held bool
+	err := s.pool.QueryRow(ctx, `WITH h AS (SELECT coalesce((SELECT undo_until > now() FROM tenant_heads WHERE tenant_id = $1), false) AS held),
+		d AS (DELETE FROM tenant_entry_undo WHERE tenant_id = $1 AND died <= $2 AND NOT (SELECT held FROM h))
+		SELECT held FROM h`, id, bound).Scan(&held)
+	if err == nil && held {
+		return index.ErrUndoHeld
+	}
 	return err
 }
 
-// ClearUndo implements index.Maintenance.
+// ClearUndo implements index.Maintenance: nothing while the tenant's undo lease runs.
 func (s *Store) ClearUndo(ctx context.Context, id string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM tenant_entry_undo WHERE tenant_id = $1`, id)
+	_, err := s.pool.Exec(ctx, `DELETE FROM tenant_entry_undo WHERE tenant_id = $1
+		AND NOT coalesce((SELECT undo_until > now() FROM tenant_heads WHERE tenant_id = $1), false)`, id)
 	return err
 }
 
@@ -74,9 +82,9 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 var _ index.HeadReader = (*Store)(nil)
 
 // Heads implements index.HeadReader: the heads of many tenants in one query (the
-// registry's once-a-second head check).
+// registry's once-a-second head check), with the counters every Write keeps exact.
 func (s *Store) Heads(ctx context.Context, ids []string) (map[string]index.Head, error) {
-	rows, err := s.pool.Query(ctx, `SELECT tenant_id, epoch, head_seq FROM tenant_heads WHERE tenant_id = ANY($1)`, ids)
+	rows, err := s.pool.Query(ctx, `SELECT tenant_id, epoch, head_seq, used_bytes, entries FROM tenant_heads WHERE tenant_id = ANY($1)`, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +93,7 @@ func (s *Store) Heads(ctx context.Context, ids []string) (map[string]index.Head,
 	for rows.Next() {
 		var id string
 		var h index.Head
-		if err := rows.Scan(&id, &h.Epoch, &h.Seq); err != nil {
+		if err := rows.Scan(&id, &h.Epoch, &h.Seq, &h.Used, &h.Entries); err != nil {
 			return nil, err
 		}
 		out[id] = h

@@ -15,8 +15,9 @@
 // results.
 //
 // A node that stalls inside a Write holds its tenant's head lock until PostgreSQL ends
-// its session: the pool should set idle_in_transaction_session_timeout (RuntimeParams)
-// so that the other nodes wait seconds, not until TCP gives up.
+// its session: each Write sets idle_in_transaction_session_timeout for its own
+// transaction (Options.WriteIdleTimeout), so that the other nodes wait seconds, not
+// until TCP gives up.
 //
 // Reads run on the pool, each in one statement (one snapshot), except View, which
 // holds a REPEATABLE READ transaction. Times are Unix nanoseconds, as in tenants/sqlite.
@@ -27,6 +28,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -42,7 +44,17 @@ type Options struct {
 	// NoLimits turns off Write's check of the quota and the entry limit against the
 	// locked head row (see Write). Only for tools that copy data as it is.
 	NoLimits bool
+	// WriteIdleTimeout is how long a Write's transaction may sit idle (its node
+	// stalled between two statements) before PostgreSQL ends its session and so
+	// releases the tenant's head row that every node's writes wait for; 0 means
+	// DefaultWriteIdleTimeout.
+	WriteIdleTimeout time.Duration
 }
+
+// DefaultWriteIdleTimeout is Options.WriteIdleTimeout's default: far beyond the
+// milliseconds a node spends between a Write's statements, and what a frozen or
+// cut-off node costs the other nodes' writes of its tenant at most.
+const DefaultWriteIdleTimeout = 10 * time.Second
 
 // Store is the tenants index in one PostgreSQL database.
 type Store struct {
@@ -52,6 +64,7 @@ type Store struct {
 
 	chunkLists // index.Chunks (chunks.go), promoted
 	dirStamps  // index.DirStamps (dirstamp.go), promoted
+	undoLeases // index.UndoLeaser (undolease.go), promoted
 }
 
 // New returns the index of the database pool is connected to, after checking that its
@@ -60,15 +73,20 @@ func New(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.WriteIdleTimeout <= 0 {
+		o.WriteIdleTimeout = DefaultWriteIdleTimeout
+	}
 	var ok bool
 	if err := pool.QueryRow(ctx, `SELECT to_regclass('tenant_heads') IS NOT NULL AND to_regclass('tenant_entry_undo') IS NOT NULL
-		AND to_regclass('tenant_reservations') IS NOT NULL AND to_regclass('tenant_dir_stamps') IS NOT NULL`).Scan(&ok); err != nil {
+		AND to_regclass('tenant_reservations') IS NOT NULL AND to_regclass('tenant_dir_stamps') IS NOT NULL
+		AND EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'tenant_heads' AND column_name = 'undo_until')`).Scan(&ok); err != nil {
 		return nil, fmt.Errorf("pgindex: %w", err)
 	}
 	if !ok {
 		return nil, fmt.Errorf("pgindex: the tenants tables are missing: apply the schema migrations first")
 	}
-	return &Store{pool: pool, opts: o, log: o.Logger, chunkLists: chunkLists{pool}, dirStamps: dirStamps{pool}}, nil
+	return &Store{pool: pool, opts: o, log: o.Logger, chunkLists: chunkLists{pool}, dirStamps: dirStamps{pool},
+		undoLeases: undoLeases{pool}}, nil
 }
 
 // Maintain implements index.Maintenance: PostgreSQL needs no upkeep from syncd

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -86,9 +87,18 @@ type writeTx struct {
 func (w *writeTx) begin() error {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(`SELECT h.epoch, h.head_seq, h.used_bytes, h.entries, t.quota, t.max_entries
-		FROM tenant_heads h JOIN tenants t ON t.id = h.tenant_id WHERE h.tenant_id = $1 FOR UPDATE OF h`, w.tid).QueryRow(func(r pgx.Row) error {
-		err := r.Scan(&w.epoch, &w.seq, &w.used, &w.entries, &w.quota, &w.maxEntries)
+	// undo_until is read from the locked row as the lock leaves it (a lease taken
+	// while this statement waited for the lock counts): index.UndoLeaser. The same
+	// statement bounds the transaction's idle time, so that a stalled node does not
+	// hold the head row for ever (Options.WriteIdleTimeout).
+	var leased bool
+	var idle string
+	b.Queue(`SELECT h.epoch, h.head_seq, h.used_bytes, h.entries, t.quota, t.max_entries, h.undo_until > now(),
+			set_config('idle_in_transaction_session_timeout', $2, true)
+		FROM tenant_heads h JOIN tenants t ON t.id = h.tenant_id WHERE h.tenant_id = $1 FOR UPDATE OF h`,
+		w.tid, strconv.FormatInt(w.s.opts.WriteIdleTimeout.Milliseconds(), 10)).QueryRow(func(r pgx.Row) error {
+		err := r.Scan(&w.epoch, &w.seq, &w.used, &w.entries, &w.quota, &w.maxEntries, &leased, &idle)
+		w.keepUndo = w.keepUndo || leased
 		if errors.Is(err, pgx.ErrNoRows) {
 			return index.ErrNoTenant
 		}

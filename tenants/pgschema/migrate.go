@@ -38,6 +38,7 @@ func Migrations() []Migration {
 		{6, "chunk lists for delta transfer", v6Chunks},
 		{7, "upload reservations across nodes; blob collector", v7Reservations},
 		{8, "stamps of unchanged directories for the start-up check", v8DirStamps},
+		{9, "undo rows kept for listings on any node", v9UndoLeases},
 	}
 }
 

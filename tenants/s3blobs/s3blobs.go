@@ -22,8 +22,8 @@ import (
 	"github.com/syncspace/syncspace/tenants/blobkey"
 )
 
-// tmpPrefix starts the keys of uploads in progress; a bucket lifecycle rule (or the
-// collector) may expire what a crashed node left there. The keys are flat (no "/"
+// tmpPrefix starts the keys of uploads in progress; the collector removes what a
+// crashed node left there (SweepTemps). The keys are flat (no "/"
 // after the prefix): on S3 servers over a file system (versitygw's posix backend), the
 // removal of one temporary object removes its emptied parent directory, which would
 // fail a concurrent upload into that same directory.
@@ -239,6 +239,42 @@ func (s *Store) Tenants(ctx context.Context, fn func(tenantID string) error) err
 		}
 	}
 	return ctx.Err()
+}
+
+// SweepTemps removes what uploads that never finished left (a node that died between
+// storing a temporary object and removing it, or in the middle of its multipart
+// upload): the temporary objects written, and the multipart uploads of temporary keys
+// started, before before. It returns how many it removed (casblobs.TempSweeper, for
+// the garbage collector).
+func (s *Store) SweepTemps(ctx context.Context, before time.Time) (int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the listing goroutines when a removal fails
+	var n int64
+	for oi := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: tmpPrefix}) {
+		if oi.Err != nil {
+			return n, fmt.Errorf("s3blobs: list: %w", oi.Err)
+		}
+		if !oi.LastModified.Before(before) || strings.Contains(oi.Key, "/") {
+			continue
+		}
+		if err := s.client.RemoveObject(ctx, s.bucket, oi.Key, minio.RemoveObjectOptions{}); err != nil && !notFound(err) {
+			return n, fmt.Errorf("s3blobs: remove %s: %w", oi.Key, err)
+		}
+		n++
+	}
+	for u := range s.client.ListIncompleteUploads(ctx, s.bucket, tmpPrefix, false) {
+		if u.Err != nil {
+			return n, fmt.Errorf("s3blobs: list multipart uploads: %w", u.Err)
+		}
+		if !u.Initiated.Before(before) {
+			continue
+		}
+		if err := s.client.RemoveIncompleteUpload(ctx, s.bucket, u.Key); err != nil && !notFound(err) {
+			return n, fmt.Errorf("s3blobs: abort the multipart upload of %s: %w", u.Key, err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 func notFound(err error) bool {

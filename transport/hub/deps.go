@@ -35,6 +35,10 @@ type failureCounter interface {
 // Space is the part of *tenants.Space the hub uses.
 type Space interface {
 	Head() (epoch string, seq int64)
+	// CatchUp delivers, before it returns, what other nodes committed and this node
+	// has not delivered yet, so that Head is at least the store's head
+	// (tenants.CatchUp): called before a resume from a seq beyond Head.
+	CatchUp(ctx context.Context)
 	Changes(ctx context.Context, since int64, epoch string, limit int) (protocol.ChangesPage, error)
 	Stat(ctx context.Context, path string) (protocol.Metadata, error)
 	// FlushPath makes the directory entries of the file at path durable (before an
@@ -54,7 +58,13 @@ type Registry interface {
 	OpenSpace(ctx context.Context, tenant string) (Space, error)
 }
 
-var _ Space = (*tenants.Space)(nil)
+var _ Space = tenantSpace{}
+
+// tenantSpace is a *tenants.Space as a Space.
+type tenantSpace struct{ *tenants.Space }
+
+// CatchUp implements Space with tenants.CatchUp.
+func (s tenantSpace) CatchUp(ctx context.Context) { tenants.CatchUp(ctx, s.Space) }
 
 // resetsRegistry is implemented by a Registry that reports tenants whose history
 // changed under their listeners (tenants.Registry.ListenResets).
@@ -74,7 +84,7 @@ func (a registryAdapter) OpenSpace(ctx context.Context, tenant string) (Space, e
 	if err != nil {
 		return nil, err
 	}
-	return s, nil
+	return tenantSpace{s}, nil
 }
 
 func (a registryAdapter) ListenResets(fn func(string, string, int64)) { a.r.ListenResets(fn) }

@@ -122,6 +122,16 @@ func (c *conn) subscribe(m protocol.Message) {
 	c.infoMu.Unlock()
 	c.batch.Store(m.Batch)
 	c.subscribed.Store(true)
+	if m.Since != nil {
+		// A seq or epoch that another node gave the client may be ahead of what this
+		// node has delivered (cluster mode): catch up first (outside the hub's lock,
+		// which the delivery takes), so that the resume is not refused.
+		if epoch, head := sp.Head(); *m.Since > head || (m.Epoch != "" && m.Epoch != epoch) {
+			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+			sp.CatchUp(ctx)
+			cancel()
+		}
+	}
 	c.th = c.h.acquireTenant(c.tenant())
 	c.th.subscribe(c, sp, m.Since, m.Epoch)
 }

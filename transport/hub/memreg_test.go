@@ -173,6 +173,8 @@ func (s *memSpace) Stat(_ context.Context, path string) (protocol.Metadata, erro
 }
 
 // FlushPath records path and returns flushErr (set by tests to fail a flush).
+func (s *memSpace) CatchUp(context.Context) {}
+
 func (s *memSpace) FlushPath(_ context.Context, path string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

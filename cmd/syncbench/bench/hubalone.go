@@ -235,6 +235,8 @@ func (s hubSpace) Changes(context.Context, int64, string, int) (protocol.Changes
 func (s hubSpace) Stat(context.Context, string) (protocol.Metadata, error) {
 	return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "not found")
 }
+func (s hubSpace) CatchUp(context.Context) {}
+
 func (s hubSpace) FlushPath(context.Context, string) error { return errHubReadOnly }
 func (s hubSpace) Delete(context.Context, string, tenants.DeleteOptions) (int64, error) {
 	return 0, errHubReadOnly
