@@ -104,7 +104,7 @@ func (l *loop) run() error {
 		case <-l.retryT.C:
 			err = l.onRetry()
 		case <-saveT.C:
-			l.onSave()
+			err = l.onTick()
 		case serr := <-l.saveErr:
 			return serr
 		}
@@ -315,6 +315,19 @@ func (l *loop) onRetry() error {
 	}
 	l.retryT.Reset(l.retryEvery)
 	return err
+}
+
+// onTick runs every second: it checks that DIR is still the folder being synced, then
+// saves the state. A folder replaced at once (a disk unmounted under its mount point,
+// the folder renamed away) raises no event in the folder watched, whose watches
+// follow the old directory: without this check the engine would go on until its next
+// pass, taking changes made in the old directory for changes of DIR.
+func (l *loop) onTick() error {
+	if err := l.checkRoot(); err != nil {
+		return err
+	}
+	l.onSave()
+	return nil
 }
 
 // onSave saves the state in the background: syncfs and the write must not delay

@@ -205,9 +205,15 @@ func TestVanishedRootStops(t *testing.T) {
 		code, _ := runOnce(t, srv.URL, tok, b)
 		return code == 0 && fileIs(filepath.Join(b, "precious.txt"), "precious")()
 	})
-	// The disk goes away: the folder is replaced by an empty mount point.
-	os.RemoveAll(a)
-	os.Mkdir(a, 0o755)
+	// The disk goes away: the folder is replaced by an empty mount point, at once, as
+	// an unmount does (not file by file: an rm -rf that the client caught between two
+	// of its unlinks would be a user's deletes, fairly sent on).
+	if err := os.Rename(a, a+"-unmounted"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(a, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	code, ok := c.exited(waitLong)
 	if !ok || code != 1 || !strings.Contains(c.logs.String(), "vanished") {
 		t.Fatalf("client did not stop: %v %d\n%s", ok, code, c.logs.String())
