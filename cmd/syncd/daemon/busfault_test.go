@@ -251,18 +251,7 @@ func TestUploadsDoNotWaitForTheBus(t *testing.T) {
 	r := startOwnRedis(t)
 	nodes := startCluster(t, 2, r.url())
 	a, b := nodes[0], nodes[1]
-	ctx := context.Background()
-	if _, err := a.Registry().Create(ctx, "team", tenantsOptions()); err != nil {
-		t.Fatal(err)
-	}
-	writer, _, err := a.Auth().IssueTenantToken(ctx, "team", "w", "write", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reader, _, err := a.Auth().IssueTenantToken(ctx, "team", "r", "read", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	writer, reader := teamTokens(t, a)
 	seqs := wsReader(t, b, reader)
 	next := int64(1)
 	upload := func(phase string, k int) (slowest time.Duration) {
@@ -311,7 +300,7 @@ func TestUploadsDoNotWaitForTheBus(t *testing.T) {
 		t.Error("A does not report the bus down")
 	}
 	// The notices A could not publish show in its /metrics.
-	ops, _, err := a.Auth().IssueOpsToken(ctx, "op", time.Hour)
+	ops, _, err := a.Auth().IssueOpsToken(context.Background(), "op", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -146,3 +146,22 @@ func TestClusterThreeNodes(t *testing.T) {
 		t.Errorf("revocation closed the socket on B after %v, want about a second at most", d)
 	}
 }
+
+// teamTokens creates the tenant "team" on node a and returns a write token and a read
+// token of it.
+func teamTokens(t *testing.T, a *Daemon) (writer, reader string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := a.Registry().Create(ctx, "team", tenantsOptions()); err != nil {
+		t.Fatal(err)
+	}
+	writer, _, err := a.Auth().IssueTenantToken(ctx, "team", "w", "write", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, _, err = a.Auth().IssueTenantToken(ctx, "team", "r", "read", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writer, reader
+}

@@ -3,7 +3,6 @@
 package daemon
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -22,18 +21,7 @@ func TestResumeOnAnotherNodeAtOnce(t *testing.T) {
 	r := startOwnRedis(t)
 	nodes := startCluster(t, 2, r.url())
 	a, b := nodes[0], nodes[1]
-	ctx := context.Background()
-	if _, err := a.Registry().Create(ctx, "team", tenantsOptions()); err != nil {
-		t.Fatal(err)
-	}
-	writer, _, err := a.Auth().IssueTenantToken(ctx, "team", "w", "write", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reader, _, err := a.Auth().IssueTenantToken(ctx, "team", "r", "read", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	writer, reader := teamTokens(t, a)
 	seqs := wsReader(t, b, reader) // B has the tenant's space open and live
 	r.stop()
 	put := func(name string) (seq int64) {
