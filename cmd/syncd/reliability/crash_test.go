@@ -105,6 +105,10 @@ func (w *crashWorkload) run(ctx context.Context, worker, round int) {
 	}
 }
 
+// firstWriteWait bounds how long a crash round waits for its first 2xx before the
+// kill: the round's random delay alone may end before a loaded machine answers any.
+const firstWriteWait = 60 * time.Second
+
 // TestCrash SIGKILLs a syncd subprocess during concurrent uploads, deletes and moves,
 // restarts it and checks after every round: the index equals the disk, the change log
 // is gapless and replays to the listing, and every file holds a complete content that
@@ -152,6 +156,9 @@ func TestCrash(t *testing.T) {
 		}
 		r := rand.New(rand.NewPCG(uint64(round), 7))
 		time.Sleep(time.Duration(600+r.IntN(1400)) * time.Millisecond)
+		// A loaded machine (race detector, other packages' tests) may not have
+		// answered one write yet: wait for the first, so the kill lands mid-workload.
+		waitUntil(firstWriteWait, func() bool { return w.ok.Load() > okBefore })
 		p.kill() // SIGKILL mid-write
 		cancel()
 		wg.Wait()
