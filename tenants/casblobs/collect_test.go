@@ -159,12 +159,17 @@ func runCollect(t *testing.T, url string, obj casblobs.Objects) {
 	}
 
 	// Meanwhile an upload stored its blob and has not committed yet (what Place does
-	// before the commit): the next pass, a grace period later, keeps it. (Stored
-	// before the pass above, a slow step could have let that pass find it
-	// unreferenced already, a grace period after its upload, as it should.)
+	// before the commit): a pass within the grace period does not even find it
+	// unreferenced (or the next one would remove it), and the next pass, a grace
+	// period later, keeps it. (Stored before the pass above, a slow step could have
+	// let that pass find it unreferenced already, a grace period after its upload, as
+	// it should.)
 	inflight := "in-flight content"
 	must(t, e.book.TouchBlob(ctx, tn.ID, hashOf(inflight), int64(len(inflight))))
 	must(t, obj.Put(ctx, tn.ID, hashOf(inflight), int64(len(inflight)), strings.NewReader(inflight)))
+	if n, _, err := e.hourGC.Collect(ctx); err != nil || n != 0 {
+		t.Fatalf("a pass within the grace period: %d removed, %v", n, err)
+	}
 	n, b := e.afterGrace()
 	if want := int64(len("old content") + len("deleted content")); n != 2 || b != want {
 		t.Fatalf("collected %d blobs, %d bytes; want 2, %d", n, b, want)
