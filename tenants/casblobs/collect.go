@@ -63,6 +63,9 @@ type CollectorOptions struct {
 	TempAge time.Duration
 	// Logger receives what each pass removed; nil means slog.Default().
 	Logger *slog.Logger
+	// Now is the clock TempAge is measured against (the temporary objects' times);
+	// nil means time.Now. The grace period is the book's clock (the database's).
+	Now func() time.Time
 }
 
 // Collector removes the blobs that no file or version of the index refers to any
@@ -75,6 +78,7 @@ type Collector struct {
 	grace     time.Duration
 	tempAge   time.Duration
 	log       *slog.Logger
+	now       func() time.Time
 	lastAdopt time.Time
 }
 
@@ -92,7 +96,11 @@ func (st *Store) Collector(o CollectorOptions) *Collector {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Collector{obj: st.obj, book: st.book, grace: o.Grace, tempAge: o.TempAge, log: o.Logger.With("component", "blob-gc")}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Collector{obj: st.obj, book: st.book, grace: o.Grace, tempAge: o.TempAge, now: o.Now,
+		log: o.Logger.With("component", "blob-gc")}
 }
 
 // Grace returns the collector's grace period.
@@ -104,12 +112,12 @@ func (c *Collector) Grace() time.Duration { return c.grace }
 // the grace period and the blobs of deleted tenants. It returns how many blobs and
 // bytes it removed.
 func (c *Collector) Collect(ctx context.Context) (blobs, bytes int64, err error) {
-	if c.lastAdopt.IsZero() || time.Since(c.lastAdopt) >= adoptEvery {
+	if c.lastAdopt.IsZero() || c.now().Sub(c.lastAdopt) >= adoptEvery {
 		if err := c.adopt(ctx); err != nil {
 			return 0, 0, err
 		}
 		c.sweepTemps(ctx)
-		c.lastAdopt = time.Now()
+		c.lastAdopt = c.now()
 	}
 	if _, err := c.book.MarkBlobs(ctx, c.grace); err != nil {
 		return 0, 0, err
@@ -165,7 +173,7 @@ func (c *Collector) sweepTemps(ctx context.Context) {
 	if !ok {
 		return
 	}
-	n, err := ts.SweepTemps(ctx, time.Now().Add(-c.tempAge))
+	n, err := ts.SweepTemps(ctx, c.now().Add(-c.tempAge))
 	if n > 0 {
 		c.log.Info("temporary objects of unfinished uploads removed", "objects", n)
 	}

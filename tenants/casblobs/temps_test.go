@@ -28,8 +28,8 @@ var (
 	_ casblobs.TempSweeper = (*dirblobs.Store)(nil)
 )
 
-// tempAge is the tests' casblobs.CollectorOptions.TempAge: far longer than a pass takes
-// from the young leftover to its sweep, even on a loaded machine.
+// tempAge is the tests' casblobs.CollectorOptions.TempAge (measured on a clock the
+// test stops, so a slow pass cannot age the young leftover past it).
 const tempAge = 4 * time.Second
 
 // leftovers is what a node that died in the middle of uploads left in a store: leave
@@ -114,12 +114,18 @@ func runSweep(t *testing.T, url string, obj casblobs.Objects, l leftovers) {
 	t.Cleanup(pool.Close)
 	store, err := casblobs.New(obj, pgindex.NewBlobBook(pool), filepath.Join(t.TempDir(), "tmp"))
 	must(t, err)
-	gc := store.Collector(casblobs.CollectorOptions{Grace: time.Hour, TempAge: tempAge})
+	// The pass's clock stands still at the young leftover's writing: however long the
+	// pass takes to reach its sweep (it lists the store first), the young one stays
+	// younger than tempAge, and the old one is older by the sleep's margin.
+	var young time.Time
+	gc := store.Collector(casblobs.CollectorOptions{Grace: time.Hour, TempAge: tempAge,
+		Now: func() time.Time { return young }})
 	kept := "a stored blob"
 	tid := strings.Repeat("ab", 16)
 	must(t, obj.Put(ctx, tid, hashOf(kept), int64(len(kept)), strings.NewReader(kept)))
 	l.leave("old")
 	time.Sleep(tempAge + 200*time.Millisecond)
+	young = time.Now()
 	l.leave("young")
 	_, _, err = gc.Collect(ctx)
 	must(t, err)
