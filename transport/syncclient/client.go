@@ -21,6 +21,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -145,6 +146,9 @@ func New(o Options) (*Client, error) {
 	wsTLS := tlsConf.Clone()
 	wsTLS.NextProtos = []string{"http/1.1"}
 	dial := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	if h.Scheme == "http" {
+		dial.Control = loopbackOnly
+	}
 	proxy := proxyFor(h)
 	tr := &http.Transport{
 		Proxy:                 proxy,
@@ -181,6 +185,21 @@ func New(o Options) (*Client, error) {
 		streams: map[*stream]bool{},
 	}
 	return c, nil
+}
+
+// loopbackOnly is the plain-http dialer's check of each address it connects to, after
+// name resolution and before the connection: a loopback address only. ParseServer
+// allows plain http to loopback names ("localhost", "*.localhost"), and a resolver may
+// map such a name to another machine, to which the bearer token would go in clear.
+func loopbackOnly(network, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return fmt.Errorf("plain http: bad address %q: %w", address, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("plain http is allowed only to loopback addresses, and the server's name resolved to %s; use https or wss", host)
+	}
+	return nil
 }
 
 // proxyFor returns the proxy function of a client of the server root u: the
