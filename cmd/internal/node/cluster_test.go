@@ -41,6 +41,20 @@ func openTestNode(t *testing.T, url, bus, blobs, kek string) *Node {
 	return n
 }
 
+// testCluster makes a cluster for a test on a fresh PostgreSQL database with the bus
+// bus, a shared blob directory and a KEK file, and returns a function that opens
+// one more node of it.
+func testCluster(t *testing.T, bus string) (open func() *Node) {
+	t.Helper()
+	url := pgtest.Postgres(t)
+	kek := filepath.Join(t.TempDir(), "kek")
+	if err := auth.WriteKEKFile(kek); err != nil {
+		t.Fatal(err)
+	}
+	blobs := t.TempDir()
+	return func() *Node { return openTestNode(t, url, bus, blobs, kek) }
+}
+
 // TestClusterNodes: two nodes on one PostgreSQL, over LISTEN/NOTIFY and over Redis: a
 // tenant created on A is usable on B; B's listener gets every change made on A once,
 // in seq order; a file uploaded on A downloads from B; a token issued on A verifies on
@@ -48,17 +62,12 @@ func openTestNode(t *testing.T, url, bus, blobs, kek string) *Node {
 func TestClusterNodes(t *testing.T) {
 	for _, bus := range []string{"postgres", "redis"} {
 		t.Run(bus, func(t *testing.T) {
-			url := pgtest.Postgres(t)
 			busURL := bus
 			if bus == "redis" {
 				busURL = servicetest.Redis(t)
 			}
-			kek := filepath.Join(t.TempDir(), "kek")
-			if err := auth.WriteKEKFile(kek); err != nil {
-				t.Fatal(err)
-			}
-			blobs := t.TempDir()
-			clusterNodes(t, openTestNode(t, url, busURL, blobs, kek), openTestNode(t, url, busURL, blobs, kek))
+			open := testCluster(t, busURL)
+			clusterNodes(t, open(), open())
 		})
 	}
 }

@@ -3,13 +3,10 @@ package node
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/tenants"
-	"github.com/syncspace/syncspace/tenants/pgschema/pgtest"
 )
 
 // TestLimitsFollowOtherNodes: what another node frees counts on this one. Node B has
@@ -19,13 +16,8 @@ import (
 // only the usage of when B opened the spaces.
 func TestLimitsFollowOtherNodes(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.Postgres(t)
-	kek := filepath.Join(t.TempDir(), "kek")
-	if err := auth.WriteKEKFile(kek); err != nil {
-		t.Fatal(err)
-	}
-	blobs := t.TempDir()
-	a, b := openTestNode(t, url, "postgres", blobs, kek), openTestNode(t, url, "postgres", blobs, kek)
+	open := testCluster(t, "postgres")
+	a, b := open(), open()
 	put := func(sp *tenants.Space, p string, body []byte) error {
 		_, _, err := sp.Put(ctx, p, bytes.NewReader(body), tenants.PutOptions{Size: int64(len(body))})
 		return err

@@ -3,15 +3,12 @@ package node
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
-	"github.com/syncspace/syncspace/tenants/pgschema/pgtest"
 )
 
 // TestListSnapshotAcrossNodes: a listing longer than one page on node B is one
@@ -20,13 +17,8 @@ import (
 // creates one after it.
 func TestListSnapshotAcrossNodes(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.Postgres(t)
-	kek := filepath.Join(t.TempDir(), "kek")
-	if err := auth.WriteKEKFile(kek); err != nil {
-		t.Fatal(err)
-	}
-	blobs := t.TempDir()
-	a, b := openTestNode(t, url, "postgres", blobs, kek), openTestNode(t, url, "postgres", blobs, kek)
+	open := testCluster(t, "postgres")
+	a, b := open(), open()
 	if _, err := a.Tenants.Create(ctx, "team", tenants.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +51,7 @@ func TestListSnapshotAcrossNodes(t *testing.T) {
 				return err
 			}
 			// A third node opens the tenant (as after a restart) while B lists.
-			c := openTestNode(t, url, "postgres", blobs, kek)
+			c := open()
 			if _, err := c.Tenants.Space(ctx, "team"); err != nil {
 				return err
 			}
