@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/sync/protocol"
+	"github.com/syncspace/syncspace/transport/guard"
 	"github.com/syncspace/syncspace/transport/spaceview"
 )
 
@@ -62,7 +63,7 @@ func (h *handlers) archive(c echo.Context) error {
 // Share links use it too.
 func ServeArchive(c echo.Context, sp *spaceview.View, dir string, log *slog.Logger) error {
 	ctx := c.Request().Context()
-	dirs, err := parseBool(c, "dirs")
+	dirs, err := guard.Bool(c, "dirs")
 	if err != nil {
 		return err
 	}

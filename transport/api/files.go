@@ -317,7 +317,7 @@ func (h *handlers) delete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	recursive, err := parseBool(c, "recursive")
+	recursive, err := guard.Bool(c, "recursive")
 	if err != nil {
 		return err
 	}

@@ -61,7 +61,7 @@ func prefixedPath(r *http.Request, prefix string) (string, error) {
 // the root when absent or empty). The path rules are SPEC §3's, as for files: a
 // trailing '/' is an empty segment, and a leading '/' is refused.
 func dirQuery(c echo.Context) (string, error) {
-	raw, err := queryString(c, "path")
+	raw, err := guard.Param(c, "path")
 	if err != nil {
 		return "", err
 	}
@@ -242,26 +242,16 @@ func etagChars(s string) bool {
 	return true
 }
 
-// parseBool parses an optional boolean query parameter (guard.Bool).
-func parseBool(c echo.Context, name string) (bool, error) { return guard.Bool(c, name) }
-
 // parseInt parses an optional non-negative integer query parameter.
 func parseInt(c echo.Context, name string, def int64) (int64, error) {
-	q, err := guard.Values(c)
+	v, err := guard.Param(c, name)
 	if err != nil {
 		return 0, err
 	}
-	vs := q[name]
-	if len(vs) == 0 {
+	if v == "" {
 		return def, nil
 	}
-	if len(vs) > 1 {
-		return 0, protocol.Errorf(protocol.CodeBadRequest, "parameter %s given more than once", name)
-	}
-	if vs[0] == "" {
-		return def, nil
-	}
-	n, err := strconv.ParseInt(vs[0], 10, 64)
+	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
 		return 0, protocol.Errorf(protocol.CodeBadRequest, "parameter %s must be a non-negative integer", name)
 	}
@@ -281,12 +271,6 @@ func ifSeqParam(c echo.Context) (seq int64, has bool, err error) {
 		return 0, false, protocol.Errorf(protocol.CodeBadRequest, "parameter if_seq must be a non-negative integer")
 	}
 	return n, true, nil
-}
-
-// queryString returns an optional single-valued query parameter (guard.Single).
-func queryString(c echo.Context, name string) (string, error) {
-	v, _, err := guard.Single(c, name)
-	return v, err
 }
 
 // decodeJSON reads a JSON request body of at most protocol.MaxJSONBody bytes into dst:

@@ -31,7 +31,7 @@ func (h *handlers) list(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	recursive, err := parseBool(c, "recursive")
+	recursive, err := guard.Bool(c, "recursive")
 	if err != nil {
 		return err
 	}
@@ -208,7 +208,7 @@ type versionsAnswer struct {
 }
 
 func (h *handlers) versions(c echo.Context) error {
-	raw, err := queryString(c, "path")
+	raw, err := guard.Param(c, "path")
 	if err != nil {
 		return err
 	}
@@ -312,7 +312,7 @@ func epochParam(c echo.Context) (string, error) {
 // it is clamped to it (SPEC §3, `more` tells the rest); anything but digits is
 // bad_request.
 func changesLimit(c echo.Context) (int, error) {
-	raw, err := queryString(c, "limit")
+	raw, err := guard.Param(c, "limit")
 	if err != nil || raw == "" {
 		return protocol.DefaultChangesLimit, err
 	}
