@@ -26,6 +26,8 @@ type backend interface {
 	ListKeys(ctx context.Context) ([]auth.KeyInfo, error)
 	RetireKey(ctx context.Context, kid string) error
 	ListAudit(ctx context.Context, limit int) ([]auth.AuditEntry, error)
+	// DefaultTTL is the lifetime of a token issued without --ttl; 0 leaves it to the
+	// server (remote mode).
 	DefaultTTL(ops bool) time.Duration
 	// PublicURL is the web app's URL (PUBLIC_URL, docs/WEB.md) as this backend knows it;
 	// derived is true when it is a guess from the listen address.
@@ -36,7 +38,8 @@ type backend interface {
 // issued is a new token and what to tell about it.
 type issued = adminclient.Issued
 
-// Default token lifetimes (SPEC §1), capped by the server's limits in local mode.
+// Default token lifetimes (SPEC §1), capped by the server's limits in local mode (in
+// remote mode the server applies the same default and cap).
 const (
 	defaultTenantTTL = 720 * time.Hour
 	defaultOpsTTL    = 24 * time.Hour

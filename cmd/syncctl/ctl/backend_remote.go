@@ -86,7 +86,9 @@ func isLoopbackHost(h string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (r *remote) DefaultTTL(bool) time.Duration { return defaultTenantTTL }
+// DefaultTTL is 0: without --ttl the server picks the lifetime (720h capped by its
+// auth.max_ttl), which it alone knows.
+func (r *remote) DefaultTTL(bool) time.Duration { return 0 }
 
 func (r *remote) CreateTenant(ctx context.Context, name string, o tenants.Options) (tenants.Tenant, error) {
 	return r.Client.CreateTenant(ctx, adminclient.NewTenant{Name: name, Quota: o.Quota, MaxFileSize: o.MaxFileSize, MaxEntries: o.MaxEntries})

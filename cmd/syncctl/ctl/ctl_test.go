@@ -517,3 +517,26 @@ func TestLocalModeUsesSyncdSettings(t *testing.T) {
 	// An explicit --config still wins.
 	run(t, "--data", data, "--config", d.ConfigPath, "token", "issue", "--tenant", "team", "--subject", "u", "--role", "read").must(t)
 }
+
+// TestRemoteIssueWithoutTTLUsesTheServersDefault: `token issue` without --ttl in
+// remote mode leaves the lifetime to the server (720h capped by its auth.max_ttl), as
+// local mode and POST /admin/tokens do, instead of asking for 720h and being refused
+// by a server whose auth.max_ttl is shorter.
+func TestRemoteIssueWithoutTTLUsesTheServersDefault(t *testing.T) {
+	s := syncdtest.Start(t, syncdtest.Options{Config: map[string]any{"log": map[string]any{"level": "error"}, "limits": nil,
+		"auth": map[string]any{"max_ttl": "48h"}}})
+	opsFile := filepath.Join(t.TempDir(), "ops.token")
+	run(t, "--data", s.DataDir, "token", "issue", "--ops", "--subject", "root", "--out", opsFile).must(t)
+	run(t, "--data", s.DataDir, "tenant", "create", "team").must(t)
+	r := run(t, "--server", "http://"+s.D.Addr(), "--token-file", opsFile, "token", "issue", "--tenant", "team", "--subject", "u", "--role", "read").must(t)
+	tok := strings.TrimSpace(r.stdout)
+	if st := apiStatus(t, s.D.Addr(), tok); st != 200 {
+		t.Fatalf("remotely issued token: status %d", st)
+	}
+	var claims struct{ Iat, Exp int64 }
+	parts := strings.Split(tok, ".")
+	pb, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	if err := json.Unmarshal(pb, &claims); err != nil || claims.Exp-claims.Iat != int64((48*time.Hour).Seconds()) {
+		t.Fatalf("lifetime %ds (%v), want auth.max_ttl 48h", claims.Exp-claims.Iat, err)
+	}
+}
