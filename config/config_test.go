@@ -441,3 +441,37 @@ func TestJSONRoundTrip(t *testing.T) {
 		t.Fatalf("round trip differs:\n%+v\n%+v", back, c)
 	}
 }
+
+// TestDependentDefaultsFollowWhatIsWritten: a default bounded by another key follows
+// that key when only the other key is written, so that a file setting one key alone is
+// not refused over a key it never wrote; written out, both are checked as they are.
+func TestDependentDefaultsFollowWhatIsWritten(t *testing.T) {
+	c, err := Parse([]byte(`{"limits":{"max_connections":100}}`), nil)
+	if err != nil {
+		t.Fatalf("max_connections alone: %v", err)
+	}
+	if c.Limits.MaxConnectionsPerIP != 100 {
+		t.Errorf("max_connections_per_ip %d, want 100 (max_connections)", c.Limits.MaxConnectionsPerIP)
+	}
+	c, err = Parse([]byte(`{"websocket":{"ping_interval":"90s"}}`), nil)
+	if err != nil {
+		t.Fatalf("ping_interval alone: %v", err)
+	}
+	if c.WebSocket.PongTimeout.Std() != 180*time.Second {
+		t.Errorf("pong_timeout %s, want 3m (twice ping_interval)", c.WebSocket.PongTimeout)
+	}
+	// Below the defaults' own bounds nothing changes.
+	c, err = Parse([]byte(`{"limits":{"max_connections":1000},"websocket":{"ping_interval":"10s"}}`), nil)
+	if err != nil || c.Limits.MaxConnectionsPerIP != 256 || c.WebSocket.PongTimeout.Std() != time.Minute {
+		t.Fatalf("defaults changed: %+v %+v %v", c.Limits, c.WebSocket, err)
+	}
+	for _, doc := range []string{
+		`{"limits":{"max_connections":100,"max_connections_per_ip":256}}`,
+		`{"websocket":{"ping_interval":"90s","pong_timeout":"60s"}}`,
+		`{"websocket":{"ping_interval":"2000000h"}}`, // twice it overflows: refused, not wrapped
+	} {
+		if _, err := Parse([]byte(doc), nil); err == nil {
+			t.Errorf("%s: accepted", doc)
+		}
+	}
+}

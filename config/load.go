@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -111,7 +112,8 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 // trailing data after the object or a root that is not an object is an error naming the
 // key by its full dotted path (e.g. "limits.max_fil_size"). The seed's route form
 // (SPEC §5) is accepted: "root" sets data_dir, "enable_upload": false sets ReadOnly.
-// "tls.mode" written out sets TLSModeExplicit.
+// "tls.mode" written out sets TLSModeExplicit. A default bounded by another key that
+// the file writes alone follows it (see fitDependentDefaults).
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	c := Default()
 	c.Embedded = false
@@ -134,6 +136,7 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	c.TLSModeExplicit = d.seen["tls.mode"] && c.TLS.Mode != ""
+	c.fitDependentDefaults(d.seen)
 	if err := c.applySeedRoutes(doc.Routes, d.seen["data_dir"]); err != nil {
 		return nil, err
 	}
@@ -147,6 +150,21 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// fitDependentDefaults adjusts a default that another key bounds when the file wrote
+// that other key but not the default's own: max_connections_per_ip (256) becomes
+// max_connections when that is lower, and pong_timeout (60s) twice ping_interval when
+// that is not shorter. A file that writes both keys is validated as written.
+func (c *Config) fitDependentDefaults(seen map[string]bool) {
+	l := &c.Limits
+	if !seen["limits.max_connections_per_ip"] && l.MaxConnections > 0 && l.MaxConnectionsPerIP > l.MaxConnections {
+		l.MaxConnectionsPerIP = l.MaxConnections
+	}
+	ws := &c.WebSocket
+	if !seen["websocket.pong_timeout"] && ws.PingInterval > 0 && ws.PongTimeout <= ws.PingInterval && ws.PingInterval <= math.MaxInt64/2 {
+		ws.PongTimeout = 2 * ws.PingInterval
+	}
 }
 
 // fileDoc is the shape of a config file: Config's keys plus the seed's "routes".
