@@ -96,7 +96,8 @@ func printHint(w io.Writer, addr, tokenFile string, created, useTLS bool) {
 }
 
 // printWebHint tells the user where the web app is and how to make a sign-in link for
-// it (SPEC §7.2); the link itself holds a token, so it is never printed here.
+// it (SPEC §7.2), a command quoted for the shell like the client's (clientLine); the
+// link itself holds a token, so it is never printed here.
 func printWebHint(w io.Writer, cfg *config.Config, addr string, useTLS bool) {
 	scheme := "http"
 	if useTLS {
@@ -106,11 +107,11 @@ func printWebHint(w io.Writer, cfg *config.Config, addr string, useTLS bool) {
 	if cfg.Web.PublicURL != "" {
 		webURL = strings.TrimRight(cfg.Web.PublicURL, "/")
 	}
-	cmd := "syncctl --data " + cfg.DataDir + " token issue --tenant " + DefaultTenant + " --subject you --role write --link"
+	cmd := "syncctl --data " + shellQuote(cfg.DataDir) + " token issue --tenant " + DefaultTenant + " --subject you --role write --link"
 	// syncctl without --config derives PUBLIC_URL from the embedded default's listen
 	// address; name the real one when it differs (SYNCD_LISTEN, a port of 0).
 	if derived, _ := config.Default().PublicURL(); derived != webURL {
-		cmd += " --public-url " + webURL
+		cmd += " --public-url " + shellQuote(webURL)
 	}
 	fmt.Fprintf(w, "open the web app at %s/ and sign in with a link made by:\n  %s\n", webURL, cmd)
 }

@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +134,34 @@ func TestPrintWebHint(t *testing.T) {
 		printWebHint(&b, cfg, tc.addr, false)
 		if got := strings.Contains(b.String(), "--public-url http://"+tc.addr); got != tc.flag || !strings.Contains(b.String(), "http://"+tc.addr+"/") {
 			t.Errorf("%s: %q", tc.addr, b.String())
+		}
+	}
+}
+
+// TestWebHintQuotesForTheShell: the web hint's syncctl command works pasted into a
+// POSIX shell when the data dir holds a space or a quote (SYNCD_DATA_DIR="./my dir").
+func TestWebHintQuotesForTheShell(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("POSIX shell test")
+	}
+	for _, dataDir := range []string{"./my dir/data", "/srv/it's here", "./syncd-data"} {
+		cfg := config.Default()
+		cfg.DataDir = dataDir
+		var b bytes.Buffer
+		printWebHint(&b, cfg, "127.0.0.1:18089", false)
+		var cmdLine string
+		for _, l := range strings.Split(b.String(), "\n") {
+			if s := strings.TrimSpace(l); strings.HasPrefix(s, "syncctl ") {
+				cmdLine = s
+			}
+		}
+		out, err := exec.Command("sh", "-c", `f() { shift; printf '%s\n' "$@"; }; f `+cmdLine).Output()
+		if err != nil {
+			t.Fatalf("%q: %v", cmdLine, err)
+		}
+		args := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+		if len(args) < 2 || args[0] != "--data" || args[1] != dataDir {
+			t.Errorf("%q: the shell reads %q, want --data %q", cmdLine, args, dataDir)
 		}
 	}
 }
