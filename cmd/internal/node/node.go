@@ -187,6 +187,17 @@ func (n *Node) Close() error {
 	return errors.Join(errs...)
 }
 
+// Started reports whether a syncd has started on this data dir before: whether
+// RecordSettings has run on it (syncctl never runs it). Cluster mode, which has no
+// first-start bootstrap, reports true.
+func (n *Node) Started(ctx context.Context) (bool, error) {
+	if n.DB == nil {
+		return true, nil
+	}
+	_, ok, err := loadSettings(ctx, n.DB)
+	return ok, err
+}
+
 // RecordSettings records the token service's settings in the store, for syncctl in
 // local mode (Options.UseRecorded). The default key dir (inside the data dir) is
 // recorded as "", so that a data dir moved elsewhere still finds its keys.

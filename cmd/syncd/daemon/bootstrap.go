@@ -19,22 +19,30 @@ import (
 )
 
 // bootstrap creates tenant "default" and its token file on the first start of the
-// embedded default. It returns the token file's path ("" if there is none) and whether
-// it was created now. The token itself is never printed or logged.
+// embedded default: the first start of syncd on this data dir (Node.Started), or one
+// that stopped before finishing it. A later start creates nothing: a tenant "default"
+// deleted since stays deleted. It returns the token file's path ("" if there is none
+// to show) and whether it was written now. The token itself is never printed or
+// logged.
 func (d *Daemon) bootstrap(ctx context.Context) (string, bool, error) {
 	tokenFile := filepath.Join(d.cfg.DataDir, DefaultTokenFile)
 	_, err := d.node.Tenants.Get(ctx, DefaultTenant)
-	switch {
-	case err == nil:
-		if _, statErr := os.Stat(tokenFile); statErr != nil {
-			return "", false, nil
-		}
-		return tokenFile, false, nil
-	case protocol.CodeOf(err) != protocol.CodeNotFound:
+	exists := err == nil
+	if err != nil && protocol.CodeOf(err) != protocol.CodeNotFound {
 		return "", false, err
 	}
-	if _, err := d.node.Tenants.Create(ctx, DefaultTenant, tenants.Options{}); err != nil {
+	_, statErr := os.Stat(tokenFile)
+	if exists && statErr == nil {
+		return tokenFile, false, nil
+	}
+	started, err := d.node.Started(ctx)
+	if err != nil || started {
 		return "", false, err
+	}
+	if !exists {
+		if _, err := d.node.Tenants.Create(ctx, DefaultTenant, tenants.Options{}); err != nil {
+			return "", false, err
+		}
 	}
 	token, _, err := d.node.Auth.IssueTenantToken(ctx, DefaultTenant, DefaultTenant, auth.RoleWrite, DefaultTokenTTL)
 	if err != nil {

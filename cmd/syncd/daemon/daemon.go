@@ -107,6 +107,11 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			return nil, fmt.Errorf("bootstrap: %w", err)
 		}
 	}
+	// Recorded after the bootstrap, so that a first start that stopped half-way is
+	// still a first start next time (Node.Started).
+	if err := d.node.RecordSettings(ctx); err != nil {
+		return nil, err
+	}
 	d.checkTokenFileMode()
 	if err := d.build(ctx); err != nil {
 		return nil, err
@@ -128,7 +133,7 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 }
 
 // open creates the data dir if needed and opens it (cmd/internal/node): the store,
-// the tenants and the token service; it records the token settings for syncctl.
+// the tenants and the token service.
 func (d *Daemon) open(ctx context.Context) error {
 	if err := makeDataDir(d.cfg.DataDir); err != nil {
 		return err
@@ -140,7 +145,7 @@ func (d *Daemon) open(ctx context.Context) error {
 		return err
 	}
 	d.node = n
-	return n.RecordSettings(ctx)
+	return nil
 }
 
 // build sets up TLS and the HTTP handlers.
