@@ -83,16 +83,44 @@ func writeSecretFile(path string, data []byte) error {
 	return fsys.WriteFileAtomic(path, data, 0o600)
 }
 
+// staleToken returns why the token in tokenFile no longer works ("token expired",
+// "token revoked", ...), or "" when it works or cannot be read (the client then says
+// why). Never the token itself.
+func (d *Daemon) staleToken(ctx context.Context, tokenFile string) string {
+	b, err := os.ReadFile(tokenFile)
+	if err != nil {
+		return ""
+	}
+	token, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	_, err = d.node.Auth.Verify(ctx, strings.TrimSpace(token), auth.AudienceTenant)
+	var pe *protocol.Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &pe) && pe.Message != "":
+		return pe.Message
+	default:
+		return "not a tenant token"
+	}
+}
+
 // printHint tells the user where the token is and how to start a client: a command
 // line that works pasted into a shell in syncd's working directory (see clientLine).
-func printHint(w io.Writer, addr, tokenFile string, created, useTLS bool) {
+// stale, when not "", is why the token in the file no longer works: the hint then
+// says so and how to replace the file first.
+func printHint(w io.Writer, dataDir, addr, tokenFile string, created, useTLS bool, stale string) {
 	scheme := "http"
 	if useTLS {
 		scheme = "https"
 	}
-	if created {
+	switch {
+	case created:
 		fmt.Fprintf(w, "syncd: created tenant %q and a write token valid for 30 days in %s (mode 0600)\n", DefaultTenant, tokenFile)
-	} else {
+	case stale != "":
+		q := shellQuote(tokenFile)
+		fmt.Fprintf(w, "syncd: the token in %s no longer works (%s); replace it with:\n  rm %s && syncctl --data %s token issue --tenant %s --subject %s --role write --out %s\n",
+			tokenFile, stale, q, shellQuote(dataDir), DefaultTenant, DefaultTenant, q)
+	default:
 		fmt.Fprintf(w, "syncd: token for tenant %q is in %s\n", DefaultTenant, tokenFile)
 	}
 	lookPath, cwd := lookPathAndCwd()

@@ -82,3 +82,53 @@ func TestFirstStartWritesTheTokenForAnExistingDefault(t *testing.T) {
 		t.Fatalf("token: %v", err)
 	}
 }
+
+// TestHintSaysWhenTheTokenFileNoLongerWorks: a later start whose default.token has
+// expired or was revoked says so, with a command that replaces it, instead of
+// printing a client command line that fails with 401. The printed command works.
+func TestHintSaysWhenTheTokenFileNoLongerWorks(t *testing.T) {
+	t.Chdir(t.TempDir())
+	_, _, stop := startEmbedded(t)
+	stop()
+	var so, se strings.Builder
+	if code := ctl.Run(context.Background(), []string{"--data", "syncd-data", "token", "revoke", "--tenant", DefaultTenant, "--subject", DefaultTenant}, &so, &se); code != 0 {
+		t.Fatalf("syncctl: %d %s", code, se.String())
+	}
+	d, out, stop := startEmbedded(t)
+	defer func() { stop() }()
+	var fix string
+	for _, l := range strings.Split(out, "\n") {
+		if s := strings.TrimSpace(l); strings.HasPrefix(s, "rm ") {
+			fix = s
+		}
+	}
+	if !strings.Contains(out, "no longer works (token revoked)") || fix == "" {
+		t.Fatalf("stdout does not say the token is revoked and how to replace it:\n%s", out)
+	}
+	rmPart, ctlPart, ok := strings.Cut(fix, " && syncctl ")
+	if !ok || rmPart != "rm syncd-data/default.token" {
+		t.Fatalf("command %q", fix)
+	}
+	os.Remove(filepath.Join("syncd-data", DefaultTokenFile))
+	if code := ctl.Run(context.Background(), strings.Fields(ctlPart), &so, &se); code != 0 {
+		t.Fatalf("%s: %d %s", ctlPart, code, se.String())
+	}
+	tok, _ := os.ReadFile(filepath.Join("syncd-data", DefaultTokenFile))
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		p, err := d.Auth().Verify(context.Background(), strings.TrimSpace(string(tok)), "syncspace")
+		if err == nil && p.Role == "write" && p.Tenant == DefaultTenant {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replacement token: %+v %v", p, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A working token file gets the plain hint.
+	stop()
+	_, out, stop = startEmbedded(t)
+	if strings.Contains(out, "no longer works") || !strings.Contains(out, "token for tenant") {
+		t.Errorf("stdout with a working token:\n%s", out)
+	}
+}

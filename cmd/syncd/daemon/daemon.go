@@ -123,7 +123,11 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return nil, err
 	}
 	if cfg.Embedded && tokenFile != "" {
-		printHint(stdout, d.Addr(), tokenFile, bootstrapped, d.tls.TLSConfig != nil)
+		var stale string
+		if !bootstrapped {
+			stale = d.staleToken(ctx, tokenFile)
+		}
+		printHint(stdout, cfg.DataDir, d.Addr(), tokenFile, bootstrapped, d.tls.TLSConfig != nil, stale)
 		if cfg.Web.Enabled {
 			printWebHint(stdout, cfg, d.Addr(), d.tls.TLSConfig != nil)
 		}
