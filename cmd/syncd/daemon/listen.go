@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 
+	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/transport/guard"
 )
 
@@ -36,6 +37,9 @@ func (d *Daemon) listen() error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
+	if err := checkBoundLoopback("listen", cfg.Listen, d.lnMain); err != nil {
+		return err
+	}
 	d.lnMain = limiter.Wrap(d.lnMain, d.tls.TLSConfig)
 	mainSrv := newServer(d.tls.wrap(d.srv.Main()))
 	mainSrv.TLSConfig = d.tls.TLSConfig
@@ -49,6 +53,9 @@ func (d *Daemon) listen() error {
 		d.lnAdmin, err = net.Listen("tcp", cfg.AdminListen)
 		if err != nil {
 			return fmt.Errorf("listen admin %s: %w", cfg.AdminListen, err)
+		}
+		if err := checkBoundLoopback("admin_listen", cfg.AdminListen, d.lnAdmin); err != nil {
+			return err
 		}
 		d.lnAdmin = limiter.Wrap(d.lnAdmin, d.tls.TLSConfig)
 		adminSrv := newServer(d.tls.wrap(d.srv.Admin()))
@@ -101,6 +108,18 @@ func (d *Daemon) monitor() {
 		d.shutdown(ctx, err)
 	case <-d.done:
 	}
+}
+
+// checkBoundLoopback closes ln and refuses it when the config counts its address as
+// loopback (a name such as localhost) but it bound a non-loopback address: plain HTTP
+// without "tls":{"mode":"off"} and the admin API on the main listener are allowed only
+// on loopback (SPEC §5), which the name alone does not make true.
+func checkBoundLoopback(field, configured string, ln net.Listener) error {
+	if !config.IsLoopback(configured) || loopbackAddr(ln.Addr()) {
+		return nil
+	}
+	ln.Close()
+	return &config.Error{Field: field, Msg: fmt.Sprintf("%q names a loopback host but binds %s, which is not loopback: use 127.0.0.1 or [::1], or fix the name's resolution (/etc/hosts)", configured, ln.Addr())}
 }
 
 func loopbackAddr(a net.Addr) bool {
