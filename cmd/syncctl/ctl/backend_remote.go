@@ -5,9 +5,11 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/syncspace/syncspace/tenants"
@@ -17,6 +19,7 @@ import (
 // remote calls the admin API with an ops token (transport/adminclient).
 type remote struct {
 	*adminclient.Client
+	hc *http.Client // the client's HTTP client
 }
 
 func openRemote(server, tokenFile, caFile string) (*remote, error) {
@@ -49,11 +52,30 @@ func openRemote(server, tokenFile, caFile string) (*remote, error) {
 			return nil, fmt.Errorf("CA file %s holds no PEM certificate", caFile)
 		}
 	}
-	c, err := adminclient.New(u.String(), token, adminclient.NewHTTPClient(pool))
+	hc := adminclient.NewHTTPClient(pool)
+	if u.Scheme == "http" {
+		hc.Transport.(*http.Transport).DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: loopbackOnly}).DialContext
+	}
+	c, err := adminclient.New(u.String(), token, hc)
 	if err != nil {
 		return nil, err
 	}
-	return &remote{Client: c}, nil
+	return &remote{Client: c, hc: hc}, nil
+}
+
+// loopbackOnly is the plain-http dialer's check of each address it connects to, after
+// name resolution and before the connection: a loopback address only. checkServerURL
+// allows plain http to the name localhost, which a resolver may map to another
+// machine, to which the ops token would go in clear.
+func loopbackOnly(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return fmt.Errorf("plain http: bad address %q: %w", address, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("--server: plain http is allowed only to loopback addresses, and the name resolved to %s; use https", host)
+	}
+	return nil
 }
 
 // checkServerURL checks --server: https, or http to a loopback address, and nothing

@@ -540,3 +540,29 @@ func TestRemoteIssueWithoutTTLUsesTheServersDefault(t *testing.T) {
 		t.Fatalf("lifetime %ds (%v), want auth.max_ttl 48h", claims.Exp-claims.Iat, err)
 	}
 }
+
+// TestRemotePlainHTTPDialsLoopbackOnly: remote mode over plain http (allowed to a
+// loopback name such as localhost) refuses, before connecting, an address that is not
+// loopback, so that a name resolving elsewhere never carries the ops token in clear.
+func TestRemotePlainHTTPDialsLoopbackOnly(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "ops.token")
+	os.WriteFile(tokenFile, []byte("x.y.z\n"), 0o600)
+	r, err := openRemote("http://localhost:8080", tokenFile, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := r.hc.Transport.(*http.Transport)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	// 192.0.2.0/24 is TEST-NET-1: nothing answers there; the check refuses it first.
+	if _, err := tr.DialContext(ctx, "tcp", "192.0.2.1:8080"); err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("dial of a non-loopback address: %v", err)
+	}
+	c, err := tr.DialContext(ctx, "tcp", "127.0.0.1:1")
+	if c != nil {
+		c.Close()
+	}
+	if err != nil && strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("loopback address refused: %v", err)
+	}
+}
