@@ -372,6 +372,24 @@ func TestGracefulShutdown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a syncd subprocess")
 	}
+	gracefulShutdown(t, 1)
+}
+
+// TestDuplicateSignalIsOneSignal: a SIGTERM delivered twice at once, as timeout(1)
+// does (to the process and to its process group) or a supervisor signalling the
+// process and its group, is one request to stop: the in-flight upload still finishes
+// and syncd exits 0, instead of taking the copy for a second signal and exiting at
+// once.
+func TestDuplicateSignalIsOneSignal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a syncd subprocess")
+	}
+	gracefulShutdown(t, 2)
+}
+
+// gracefulShutdown sends SIGTERM signals times (5 ms apart) during an upload and checks
+// that the upload finishes, syncd exits 0 and a restart serves the file.
+func gracefulShutdown(t *testing.T, signals int) {
 	dir := t.TempDir()
 	p := startProc(t, dir)
 	token := readToken(t, dir)
@@ -395,8 +413,15 @@ func TestGracefulShutdown(t *testing.T) {
 		res <- result{status: resp.StatusCode}
 	}()
 	<-body.started
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	for i := range signals {
+		if i > 0 {
+			// The copy a few milliseconds later: sent at once, two signals may merge
+			// into one pending signal in the kernel, which would test nothing.
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// New connections are refused soon after the signal.
 	deadline := time.Now().Add(5 * time.Second)
@@ -454,7 +479,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	<-body.started
 	time.Sleep(100 * time.Millisecond)
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // past DuplicateSignalWindow
 	select {
 	case <-p.exited:
 		t.Fatalf("exited before the grace period with a stalled upload")

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -69,7 +70,8 @@ func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, *server.AccessLog
 
 // Run is syncd's main: it starts the daemon, waits for SIGINT/SIGTERM (or ctx), shuts
 // down gracefully within ShutdownGrace, and returns the exit code: 0 on success, 1 on a
-// runtime failure, 2 on bad usage. A second signal during shutdown returns 1 at once.
+// runtime failure, 2 on bad usage. A second signal during shutdown returns 1 at once
+// (one within DuplicateSignalWindow of the first is a copy of it).
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if hc, rest := takeHealthcheck(args); hc {
 		return runHealthcheck(ctx, rest, stdout, stderr, os.Getenv)
@@ -99,22 +101,39 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	return shutdown(d, sigs, stderr)
+}
+
+// DuplicateSignalWindow is how soon after the first signal another one is taken for a
+// copy of it rather than a second signal: timeout(1), and supervisors that stop a
+// process group, deliver one stop request to the process and to its group.
+const DuplicateSignalWindow = 100 * time.Millisecond
+
+// shutdown stops d within ShutdownGrace and returns the exit code: 0, or 1 when the
+// shutdown failed or a second signal came.
+func shutdown(d *Daemon, sigs <-chan os.Signal, stderr io.Writer) int {
+	first := time.Now()
 	stopped := make(chan error, 1)
 	go func() {
 		sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 		defer cancel()
 		stopped <- d.Shutdown(sctx)
 	}()
-	select {
-	case err := <-stopped:
-		if err != nil {
-			fmt.Fprintf(stderr, "syncd: %s\n", oneLine(err))
+	for {
+		select {
+		case err := <-stopped:
+			if err != nil {
+				fmt.Fprintf(stderr, "syncd: %s\n", oneLine(err))
+				return 1
+			}
+			return 0
+		case <-sigs:
+			if time.Since(first) < DuplicateSignalWindow {
+				continue
+			}
+			fmt.Fprintln(stderr, "syncd: second signal, exiting at once")
 			return 1
 		}
-		return 0
-	case <-sigs:
-		fmt.Fprintln(stderr, "syncd: second signal, exiting at once")
-		return 1
 	}
 }
 
