@@ -64,9 +64,7 @@ func probeURL(cfg *config.Config) (string, error) {
 // Over https the certificate is not verified: the probe talks to its own host, sends
 // no credential and reads only a status code, and the certificate's names (tls.domains,
 // or the manual certificate's) rarely include the loopback address it dials. In acme
-// mode the first domain is sent as SNI so that the server picks its certificate. With
-// tls.client_auth "require" the probe, which has no client certificate, cannot get an
-// answer; the error says so.
+// mode the first domain is sent as SNI so that the server picks its certificate.
 func Healthcheck(ctx context.Context, args []string, getenv func(string) string) error {
 	path, err := parseArgs(args, io.Discard)
 	if err != nil {
@@ -100,9 +98,6 @@ func Healthcheck(ctx context.Context, args []string, getenv func(string) string)
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
-		}
-		if cfg.TLS.ClientAuth == config.ClientAuthRequire {
-			return fmt.Errorf("healthcheck: GET %s: %w (tls.client_auth is \"require\" and the probe has no client certificate: check the port instead)", u, err)
 		}
 		return fmt.Errorf("healthcheck: GET %s: %w", u, err)
 	}

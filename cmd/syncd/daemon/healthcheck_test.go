@@ -104,32 +104,6 @@ func TestHealthcheck(t *testing.T) {
 // TestHealthcheckManualTLS: in manual TLS mode the probe speaks https to the listener
 // (a self-signed certificate for another name: the probe does not verify it).
 func TestHealthcheckManualTLS(t *testing.T) {
-	cfgPath, addr := startManualTLS(t, nil)
-	var out, errb syncBuffer
-	if code := runHealthcheck(context.Background(), []string{"-config", cfgPath}, &out, &errb, envFunc(map[string]string{"SYNCD_LISTEN": addr})); code != 0 {
-		t.Fatalf("healthcheck over https: exit %d, %s", code, errb.String())
-	}
-}
-
-// TestHealthcheckSaysWhyMutualTLSStopsIt: with tls.client_auth "require" the probe,
-// which has no client certificate, cannot reach /readyz; it exits 1 with a line that
-// says so (not only the TLS alert), as docs/CONFIG.md and docs/DEPLOY.md do.
-func TestHealthcheckSaysWhyMutualTLSStopsIt(t *testing.T) {
-	cfgPath, addr := startManualTLS(t, func(tls map[string]any, certFile string) {
-		tls["client_ca"], tls["client_auth"] = certFile, "require"
-	})
-	var out, errb syncBuffer
-	code := runHealthcheck(context.Background(), []string{"-config", cfgPath}, &out, &errb, envFunc(map[string]string{"SYNCD_LISTEN": addr}))
-	if code != 1 || !strings.Contains(errb.String(), `tls.client_auth is "require"`) || strings.Count(errb.String(), "\n") != 1 {
-		t.Fatalf("exit %d, stderr %q", code, errb.String())
-	}
-}
-
-// startManualTLS starts syncd in manual TLS mode on a self-signed certificate for
-// sync.example.com; edit may change the tls section. It returns the config file and
-// the listener's address.
-func startManualTLS(t *testing.T, edit func(tls map[string]any, certFile string)) (string, string) {
-	t.Helper()
 	dir := t.TempDir()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -153,13 +127,9 @@ func startManualTLS(t *testing.T, edit func(tls map[string]any, certFile string)
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tlsSection := map[string]any{"mode": "manual", "cert_file": certFile, "key_file": keyFile}
-	if edit != nil {
-		edit(tlsSection, certFile)
-	}
 	cfgPath := filepath.Join(dir, "syncd.json")
 	b, _ := json.Marshal(map[string]any{"listen": "127.0.0.1:0", "data_dir": filepath.Join(dir, "data"), "log": map[string]any{"level": "warn"},
-		"tls": tlsSection})
+		"tls": map[string]any{"mode": "manual", "cert_file": certFile, "key_file": keyFile}})
 	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -167,10 +137,13 @@ func startManualTLS(t *testing.T, edit func(tls map[string]any, certFile string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
+	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		d.Shutdown(ctx)
-	})
-	return cfgPath, d.Addr()
+	}()
+	var out, errb syncBuffer
+	if code := runHealthcheck(context.Background(), []string{"-config", cfgPath}, &out, &errb, envFunc(map[string]string{"SYNCD_LISTEN": d.Addr()})); code != 0 {
+		t.Fatalf("healthcheck over https: exit %d, %s", code, errb.String())
+	}
 }
