@@ -123,7 +123,8 @@ function signOut(message) {
   state.view = [];
   state.dir = '';
   history.replaceState(null, '', location.pathname + location.search);
-  for (const u of uploads) if (u.abort) u.abort();
+  // Stop every upload, those still being hashed too: none may go out after sign-out.
+  for (const u of uploads) cancelUpload(u);
   uploads.length = 0;
   $('upload-list').replaceChildren();
   $('uploads').hidden = true;
@@ -852,6 +853,7 @@ async function runUpload(u) {
       signal: u.ctrl.signal,
       onProgress: (done) => { setProgress(size ? 0.5 * done / size : 0.5); },
     });
+    if (u.ctrl.signal.aborted || api !== state.api) throw new ApiError(0, 'aborted', 'cancelled');
     u.state = 'uploading';
     u.st.textContent = 'Uploading…';
     const up = api.upload(u.path, u.file, sha, (loaded, total) => { setProgress(0.5 + 0.5 * (total ? loaded / total : 1)); });
