@@ -1,7 +1,9 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,4 +63,61 @@ for (const type of ['dragenter', 'dragover', 'drop']) target.dispatchEvent(new D
 	if errs := b.consoleErrors(); len(errs) > 0 {
 		t.Fatalf("console errors: %q", errs)
 	}
+}
+
+// TestBrowserSignOutForgetsThePage signs an admin out, by the button and by a
+// revocation while a dialog is open: nothing of the session may stay in the page for
+// whoever uses the tab next (no token, no share link, no file name, no open dialog).
+func TestBrowserSignOutForgetsThePage(t *testing.T) {
+	exe := chromium(t)
+	e := startEnv(t)
+	b := newBrowser(t, exe)
+	if code, body := e.do("PUT", "/api/files/secret-plans.txt", []byte("plans"), nil); code != 201 {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	b.run(chromedp.Navigate(e.base + "/#token=" + e.admin))
+	b.waitJS("the folder view", jsHasRow("secret-plans.txt")+` && document.querySelector('#banner').hidden`)
+
+	// An invited member's token and a share link, each shown once, then closed.
+	b.run(chromedp.Click(chromedp.CSS(`#btn-team`)))
+	b.run(chromedp.Click(chromedp.CSS(`#btn-invite`)))
+	b.waitJS("invite dialog", `document.querySelector('#dlg-invite').open`)
+	b.setValues(map[string]string{"#dlg-invite-subject": "erin"})
+	b.run(chromedp.Click(chromedp.CSS(`#dlg-invite-ok`)))
+	b.waitJS("the new token", `document.querySelector('#dlg-invite-token').value !== ''`)
+	invited := eval[string](b, `document.querySelector('#dlg-invite-token').value`)
+	b.run(chromedp.Click(chromedp.CSS(`#dlg-invite-cancel`)))
+	b.selectRow("secret-plans.txt")
+	link := b.share("24h", "")
+	id := link[strings.LastIndex(link, "/")+1:]
+	b.run(chromedp.Click(chromedp.CSS(`#dlg-share-cancel`)))
+
+	left := func(when string) {
+		t.Helper()
+		const page = `[document.body.innerHTML, ...Array.from(document.querySelectorAll('input, textarea'), (f) => f.value)].join('\n')`
+		text := eval[string](b, page)
+		for what, s := range map[string]string{"the invited token": invited, "the share link": id, "the signed-in token": e.admin, "a file name": "secret-plans"} {
+			if strings.Contains(text, s) {
+				t.Errorf("%s: %s is still in the page", when, what)
+			}
+		}
+		if n := eval[int](b, `document.querySelectorAll('dialog[open]').length`); n != 0 {
+			t.Errorf("%s: %d dialogs still open", when, n)
+		}
+	}
+	b.run(chromedp.Click(chromedp.CSS(`#signout`)))
+	b.waitJS("sign-in form", jsVisible("#token-input"))
+	left("after sign-out")
+
+	// Signed out by the server while the share dialog shows a new link.
+	b.run(chromedp.SetValue(chromedp.CSS(`#token-input`), e.admin), chromedp.Click(chromedp.CSS(`#signin-form button[type=submit]`)))
+	b.waitJS("the folder view", jsHasRow("secret-plans.txt")+` && document.querySelector('#banner').hidden`)
+	b.selectRow("secret-plans.txt")
+	link = b.share("24h", "")
+	id = link[strings.LastIndex(link, "/")+1:]
+	if _, err := e.d.Auth().RevokeSubject(context.Background(), "team", "boss"); err != nil {
+		t.Fatal(err)
+	}
+	b.waitJS("signed out by the revocation", jsVisible("#token-input"))
+	left("after a revocation")
 }

@@ -128,9 +128,30 @@ function signOut(message) {
   uploads.length = 0;
   $('upload-list').replaceChildren();
   $('uploads').hidden = true;
+  forgetPage();
   resetTeam(false);
   hideBanner();
   showSignIn(message);
+}
+
+// forgetPage closes the dialogs and empties what showed the space (names, statuses), so
+// that nothing of a signed-out session stays in the page for whoever uses the tab next.
+function forgetPage() {
+  for (const d of document.querySelectorAll('dialog')) if (d.open) d.close();
+  for (const f of document.querySelectorAll('dialog input, dialog textarea')) f.value = '';
+  for (const p of document.querySelectorAll('dialog .error')) p.textContent = '';
+  for (const id of ['dlg-versions-list', 'deleted-list', 'crumbs']) $(id).replaceChildren();
+  for (const id of ['dlg-name-title', 'dlg-delete-title', 'dlg-delete-text', 'dlg-versions-title', 'dlg-versions-text',
+    'dlg-name-hint', 'dlg-share-title', 'dlg-share-expires', 'who', 'usage-text', 'action-status', 'deleted-status', 'count', 'empty']) $(id).textContent = '';
+  state.selected = '';
+  state.filter = '';
+  $('filter').value = '';
+  state.showDeleted = false;
+  $('btn-deleted').setAttribute('aria-pressed', 'false');
+  $('deleted-view').hidden = true;
+  state.flash.clear();
+  rowEls = new Map();
+  $('spacer').replaceChildren();
 }
 
 async function signIn(token) {
