@@ -618,7 +618,8 @@ function askName({ title, label, value, hint, ok, submit }) {
 async function nameSubmit(ev) {
   ev.preventDefault();
   const dlg = $('dlg-name');
-  const value = $('dlg-name-input').value.trim().replace(/^\/+|\/+$/g, '');
+  // Only the end is trimmed (a name may not end in a space, but may begin with one).
+  const value = $('dlg-name-input').value.trimEnd().replace(/^\/+|\/+$/g, '');
   if (!value) {
     $('dlg-name-error').textContent = 'Type a name.';
     return;
