@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/syncspace/syncspace/transport/web"
@@ -120,4 +124,57 @@ func TestBrowserSignOutForgetsThePage(t *testing.T) {
 	}
 	b.waitJS("signed out by the revocation", jsVisible("#token-input"))
 	left("after a revocation")
+}
+
+// TestBrowserSignInSurvivesAnOutage reloads the page while the server answers the
+// sign-in check with 503 (a node that cannot reach its database, the connection limit)
+// and then with a dropped connection: the page says so, and once the server answers
+// again a reload signs in with the same token. Only sign-out, or a token the server
+// refuses (401), forgets it: a link's token cannot be had again from the address bar.
+func TestBrowserSignInSurvivesAnOutage(t *testing.T) {
+	exe := chromium(t)
+	e := startEnv(t)
+	b := newBrowser(t, exe)
+	b.run(chromedp.Navigate(e.base + "/#token=" + e.write))
+	b.waitJS("the folder view", jsVisible("#list")+` && document.querySelector('#count').textContent !== '' && document.querySelector('#banner').hidden`)
+
+	ictx, cancel := context.WithCancel(b.ctx)
+	defer cancel()
+	paused := chromedp.Events(ictx, fetch.RequestPaused)
+	if _, err := chromedp.Call(b.ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*/api/usage"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int32
+	go func() {
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			if n.Add(1) == 1 {
+				chromedp.Call(ictx, fetch.FulfillRequest, fetch.FulfillRequestParams{RequestID: ev.RequestID, ResponseCode: 503,
+					ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "application/json"}, {Name: "Retry-After", Value: "1"}},
+					Body:            []byte(`{"error":{"code":"unavailable","message":"the index does not answer"}}`)})
+				continue
+			}
+			chromedp.Call(ictx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonConnectionReset})
+		}
+	}()
+	for i := range 2 {
+		b.run(chromedp.Reload())
+		b.waitJS("the sign-in page", jsVisible("#signin"))
+		t.Logf("reload %d: %s", i+1, eval[string](b, `document.querySelector('#signin-error').textContent`))
+	}
+	b.axe("sign-in retry")
+	if _, err := chromedp.Call(b.ctx, fetch.Disable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	// The tab tries again by itself (5 s after the last failure).
+	if sessionStorageToken := eval[string](b, `sessionStorage.getItem('syncspace.token') || ''`); sessionStorageToken != e.write {
+		t.Fatal("after an outage the tab forgot its token")
+	}
+	b.waitJS("signed in again", jsVisible("#list")+` && document.querySelector('#count').textContent !== ''`)
+	if errs := b.consoleErrors(); len(errs) > 0 {
+		t.Fatalf("console errors: %q", errs)
+	}
 }

@@ -104,12 +104,33 @@ function takeTokenFromFragment() {
 }
 
 function showSignIn(message) {
+  clearTimeout(retry.timer);
+  retry.delay = 0;
+  $('signin-forget').hidden = true;
   $('app').hidden = true;
   $('signin').hidden = false;
   $('signin-error').textContent = message || '';
   $('token-input').value = '';
   $('token-input').focus();
   document.title = 'Sign in · syncspace';
+}
+
+// retry is the sign-in retried after a failure that says nothing about the token (the
+// server unreachable, 5xx, 429): the token is kept and tried again with backoff, since
+// one from a link could not be had again from the address bar.
+const retry = { timer: 0, delay: 0 };
+
+function retrySignIn(token, err) {
+  const delay = Math.min(60000, retry.delay ? retry.delay * 2 : 5000);
+  if ($('signin').hidden) showSignIn('');
+  retry.delay = delay;
+  $('signin-error').textContent = describe(err, 'signin') + ' You are still signed in: this tab keeps the token and tries again in ' +
+    Math.round(delay / 1000) + ' s. Paste another token to use that one instead.';
+  $('signin-forget').hidden = false;
+  clearTimeout(retry.timer);
+  retry.timer = setTimeout(() => {
+    if (!state.api && sessionStorage.getItem(TOKEN_KEY) === token) signIn(token);
+  }, delay);
 }
 
 function signOut(message) {
@@ -169,11 +190,17 @@ async function signIn(token) {
   try {
     usage = await api.usage();
   } catch (e) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    if (e instanceof ApiError && e.status === 401) showSignIn('This token or link is not valid any more (expired or revoked). Ask for a new one.');
-    else showSignIn(describe(e, 'signin'));
+    if (e instanceof ApiError && e.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      showSignIn('This token or link is not valid any more (expired or revoked). Ask for a new one.');
+      return;
+    }
+    sessionStorage.setItem(TOKEN_KEY, token);
+    retrySignIn(token, e);
     return;
   }
+  clearTimeout(retry.timer);
+  retry.delay = 0;
   sessionStorage.setItem(TOKEN_KEY, token);
   state.token = token;
   state.claims = claims;
@@ -1003,6 +1030,7 @@ function wire() {
     signIn(t);
   });
   $('signout').addEventListener('click', () => signOut('You are signed out. The token was forgotten by this tab.'));
+  $('signin-forget').addEventListener('click', () => signOut('The token was forgotten by this tab.'));
   window.addEventListener('hashchange', () => {
     if (location.hash.includes('token=')) {
       takeTokenFromFragment();
