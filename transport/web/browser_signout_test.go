@@ -69,6 +69,46 @@ for (const type of ['dragenter', 'dragover', 'drop']) target.dispatchEvent(new D
 	}
 }
 
+// TestBrowserLinkSwitchesSession opens another space's sign-in link in a signed-in tab
+// while an upload is still being hashed: the new sign-in starts afresh, so the upload
+// of the session left behind is not sent (with a token the tab no longer uses) and its
+// file never shows up in the new space's list.
+func TestBrowserLinkSwitchesSession(t *testing.T) {
+	exe := chromium(t)
+	e := startEnv(t)
+	b := newBrowser(t, exe)
+	b.run(chromedp.Navigate(e.base + "/#token=" + e.write))
+	b.waitJS("the folder view", jsVisible("#list")+` && document.querySelector('#count').textContent !== '' && document.querySelector('#banner').hidden`)
+	throttle := func(rate float64) {
+		t.Helper()
+		if _, err := chromedp.Call(b.ctx, emulation.SetCPUThrottlingRate, emulation.SetCPUThrottlingRateParams{Rate: rate}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	throttle(50)
+	defer throttle(1)
+	b.exec(`const dt = new DataTransfer();
+dt.items.add(new File([new Uint8Array(16 << 20).fill(7)], 'left-behind.bin'));
+document.getElementById('list').dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: dt }))`)
+	b.waitJS("hashing", `Array.from(document.querySelectorAll('#upload-list .ustate')).some((s) => s.textContent === 'Checking…')`)
+	b.exec(fmt.Sprintf(`location.hash = %q`, "#token="+e.tiny))
+	throttle(1)
+	b.waitJS("the other space", jsVisible("#list")+` && document.querySelector('#count').textContent === '0 items' && document.querySelector('#banner').hidden`)
+	if n := eval[int](b, `document.querySelectorAll('#upload-list li').length`); n != 0 {
+		t.Errorf("the new session shows %d uploads of the old one", n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if e.hashOf("left-behind.bin") != "" {
+			t.Fatal("the old session's upload was sent after the tab signed in with another token")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if eval[bool](b, jsHasRow("left-behind.bin")) {
+		t.Fatal("the old session's file is listed in the new space")
+	}
+}
+
 // TestBrowserSignOutForgetsThePage signs an admin out, by the button and by a
 // revocation while a dialog is open: nothing of the session may stay in the page for
 // whoever uses the tab next (no token, no share link, no file name, no open dialog).

@@ -1035,7 +1035,14 @@ function wire() {
     if (location.hash.includes('token=')) {
       takeTokenFromFragment();
       const t = sessionStorage.getItem(TOKEN_KEY);
-      if (t) signIn(t);
+      if (!t) return;
+      if (state.api) {
+        // A link opened in a signed-in tab starts afresh: nothing of the session it
+        // replaces (uploads, dialogs, the list) carries over.
+        signOut('');
+        sessionStorage.setItem(TOKEN_KEY, t);
+      }
+      signIn(t);
       return;
     }
     if (state.api) openDir(dirFromHash());
