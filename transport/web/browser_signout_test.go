@@ -218,3 +218,54 @@ func TestBrowserSignInSurvivesAnOutage(t *testing.T) {
 		t.Fatalf("console errors: %q", errs)
 	}
 }
+
+// TestBrowserForgetWinsOverARetry clicks "Forget the token" while the sign-in retry's
+// request is on its way: when the server then answers 200, the tab stays signed out.
+func TestBrowserForgetWinsOverARetry(t *testing.T) {
+	exe := chromium(t)
+	e := startEnv(t)
+	b := newBrowser(t, exe)
+	b.run(chromedp.Navigate(e.base + "/#token=" + e.write))
+	b.waitJS("the folder view", jsVisible("#list")+` && document.querySelector('#count').textContent !== '' && document.querySelector('#banner').hidden`)
+
+	ictx, cancel := context.WithCancel(b.ctx)
+	defer cancel()
+	paused := chromedp.Events(ictx, fetch.RequestPaused)
+	if _, err := chromedp.Call(b.ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*/api/usage"}}}); err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan fetch.RequestID, 1)
+	go func() {
+		first := true
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			if first {
+				first = false
+				chromedp.Call(ictx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonConnectionReset})
+				continue
+			}
+			held <- ev.RequestID // the retry: answered once Forget has been clicked
+			return
+		}
+	}()
+	b.run(chromedp.Reload())
+	b.waitJS("the retry offered", jsVisible("#signin-forget"))
+	var id fetch.RequestID
+	select {
+	case id = <-held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no retry within 30 s")
+	}
+	b.run(chromedp.Click(chromedp.CSS(`#signin-forget`)))
+	b.waitJS("forgotten", `sessionStorage.getItem('syncspace.token') === null && !document.querySelector('#signin').hidden`)
+	if _, err := chromedp.Call(ictx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: id}); err != nil {
+		t.Fatal(err)
+	}
+	// The answer arrives; give the page a moment to (wrongly) act on it.
+	b.exec(`await new Promise((r) => setTimeout(r, 1000))`)
+	if eval[bool](b, jsVisible("#list")) || eval[string](b, `sessionStorage.getItem('syncspace.token') || ''`) != "" {
+		t.Fatal("signed in again after Forget, by a retry that was on its way")
+	}
+}

@@ -118,7 +118,8 @@ function showSignIn(message) {
 // retry is the sign-in retried after a failure that says nothing about the token (the
 // server unreachable, 5xx, 429): the token is kept and tried again with backoff, since
 // one from a link could not be had again from the address bar.
-const retry = { timer: 0, delay: 0 };
+// gen counts sign-ins and sign-outs: an answer to an older one is ignored.
+const retry = { timer: 0, delay: 0, gen: 0 };
 
 function retrySignIn(token, err) {
   const delay = Math.min(60000, retry.delay ? retry.delay * 2 : 5000);
@@ -134,6 +135,7 @@ function retrySignIn(token, err) {
 }
 
 function signOut(message) {
+  retry.gen++;
   sessionStorage.removeItem(TOKEN_KEY);
   if (state.live) state.live.stop();
   state.live = null;
@@ -186,10 +188,12 @@ async function signIn(token) {
     return;
   }
   const api = new Api(token, state.clientId);
+  const gen = ++retry.gen;
   let usage;
   try {
     usage = await api.usage();
   } catch (e) {
+    if (gen !== retry.gen) return; // signed out, or another sign-in, meanwhile
     if (e instanceof ApiError && e.status === 401) {
       sessionStorage.removeItem(TOKEN_KEY);
       showSignIn('This token or link is not valid any more (expired or revoked). Ask for a new one.');
@@ -199,6 +203,7 @@ async function signIn(token) {
     retrySignIn(token, e);
     return;
   }
+  if (gen !== retry.gen) return;
   clearTimeout(retry.timer);
   retry.delay = 0;
   sessionStorage.setItem(TOKEN_KEY, token);
