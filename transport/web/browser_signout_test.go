@@ -135,6 +135,13 @@ func TestBrowserSignOutForgetsThePage(t *testing.T) {
 	link := b.share("24h", "")
 	id := link[strings.LastIndex(link, "/")+1:]
 	b.run(chromedp.Click(chromedp.CSS(`#dlg-share-cancel`)))
+	// A second link, revoked from the panel: its status names the file.
+	b.share("24h", "")
+	b.run(chromedp.Click(chromedp.CSS(`#dlg-share-cancel`)))
+	b.run(chromedp.Click(chromedp.CSS(`#btn-shares`)))
+	b.waitJS("two share links", `document.querySelectorAll('#shares-list li').length === 2`)
+	b.exec(`document.querySelector('#shares-list li button').click()`)
+	b.waitJS("revoked", `document.querySelector('#shares-status').textContent.startsWith('Revoked')`)
 
 	left := func(when string) {
 		t.Helper()

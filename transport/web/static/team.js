@@ -208,6 +208,8 @@ export function resetTeam(isAdmin) {
     $(p).hidden = true;
   }
   $('btn-team').hidden = !isAdmin;
+  status('shares-status', '');
+  status('team-status', '');
   $('shares-list').replaceChildren();
   $('team-tokens').replaceChildren();
   $('team-devices').replaceChildren();
