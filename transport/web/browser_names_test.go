@@ -4,19 +4,24 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 )
 
-// TestBrowserNamesAsTheyAre lists names that differ only in their spaces: each row shows
-// its name exactly (two names must not look the same), and renaming one without
-// changing the path changes nothing.
+// TestBrowserNamesAsTheyAre lists names that differ only in their spaces, and names
+// made of markup, quotes, right-to-left text or 255 bytes: each row shows its name
+// exactly (two names must not look the same, markup stays text), and renaming one
+// without changing the path changes nothing.
 func TestBrowserNamesAsTheyAre(t *testing.T) {
 	exe := chromium(t)
 	e := startEnv(t)
 	b := newBrowser(t, exe)
-	names := []string{"two  spaces.txt", "two spaces.txt", " lead.txt", "  x  y  .txt"}
+	names := []string{"two  spaces.txt", "two spaces.txt", " lead.txt", "  x  y  .txt",
+		// Names are user data: markup and quotes are text, right-to-left text and the
+		// longest segment are shown whole.
+		`x' onmouseover='alert(1)'.txt`, "&lt;img src=x onerror=alert(1)&gt;.txt", "שלום עולם.txt", strings.Repeat("n", 251) + ".txt"}
 	for _, n := range names {
 		if code, body := e.do("PUT", "/api/files/"+url.PathEscape(n), []byte(n), nil); code != 201 {
 			t.Fatalf("PUT %q: %d %s", n, code, body)
