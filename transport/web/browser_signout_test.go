@@ -276,3 +276,23 @@ func TestBrowserForgetWinsOverARetry(t *testing.T) {
 		t.Fatal("signed in again after Forget, by a retry that was on its way")
 	}
 }
+
+// TestBrowserRefusedLinkForgotten opens links whose token the app refuses before asking
+// the server (an ops token, something that is no token): the page says why and keeps
+// nothing of it in the tab's sessionStorage.
+func TestBrowserRefusedLinkForgotten(t *testing.T) {
+	exe := chromium(t)
+	e := startEnv(t)
+	b := newBrowser(t, exe)
+	ops, _, err := e.d.Auth().IssueOpsToken(context.Background(), "operator", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{ops, "not-a-token"} {
+		b.run(chromedp.Navigate(e.base + "/#token=" + tok))
+		b.waitJS("the refusal", jsVisible("#signin")+` && document.querySelector('#signin-error').textContent !== ''`)
+		if kept := eval[string](b, `sessionStorage.getItem('syncspace.token') || ''`); kept != "" {
+			t.Errorf("a refused token (%d bytes) stays in sessionStorage: %s", len(tok), eval[string](b, `document.querySelector('#signin-error').textContent`))
+		}
+	}
+}

@@ -179,6 +179,10 @@ function forgetPage() {
 
 async function signIn(token) {
   const claims = decodeToken(token);
+  if (!claims || claims.aud === 'syncspace-admin' || claims.role === 'ops') {
+    // Refused here (it is no token, or an ops token): nothing of it is kept.
+    if (sessionStorage.getItem(TOKEN_KEY) === token) sessionStorage.removeItem(TOKEN_KEY);
+  }
   if (!claims) {
     showSignIn('That does not look like an access token. Copy the whole token (three parts separated by dots).');
     return;
