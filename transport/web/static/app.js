@@ -104,6 +104,9 @@ function takeTokenFromFragment() {
 }
 
 function showSignIn(message) {
+  clearTimeout(retry.timer);
+  retry.delay = 0;
+  $('signin-forget').hidden = true;
   $('app').hidden = true;
   $('signin').hidden = false;
   $('signin-error').textContent = message || '';
@@ -112,7 +115,27 @@ function showSignIn(message) {
   document.title = 'Sign in · syncspace';
 }
 
+// retry is the sign-in retried after a failure that says nothing about the token (the
+// server unreachable, 5xx, 429): the token is kept and tried again with backoff, since
+// one from a link could not be had again from the address bar.
+// gen counts sign-ins and sign-outs: an answer to an older one is ignored.
+const retry = { timer: 0, delay: 0, gen: 0 };
+
+function retrySignIn(token, err) {
+  const delay = Math.min(60000, retry.delay ? retry.delay * 2 : 5000);
+  if ($('signin').hidden) showSignIn('');
+  retry.delay = delay;
+  $('signin-error').textContent = describe(err, 'signin') + ' You are still signed in: this tab keeps the token and tries again in ' +
+    Math.round(delay / 1000) + ' s. Paste another token to use that one instead.';
+  $('signin-forget').hidden = false;
+  clearTimeout(retry.timer);
+  retry.timer = setTimeout(() => {
+    if (!state.api && sessionStorage.getItem(TOKEN_KEY) === token) signIn(token);
+  }, delay);
+}
+
 function signOut(message) {
+  retry.gen++;
   sessionStorage.removeItem(TOKEN_KEY);
   if (state.live) state.live.stop();
   state.live = null;
@@ -123,17 +146,43 @@ function signOut(message) {
   state.view = [];
   state.dir = '';
   history.replaceState(null, '', location.pathname + location.search);
-  for (const u of uploads) if (u.abort) u.abort();
+  // Stop every upload, those still being hashed too: none may go out after sign-out.
+  for (const u of uploads) cancelUpload(u);
   uploads.length = 0;
   $('upload-list').replaceChildren();
   $('uploads').hidden = true;
+  forgetPage();
   resetTeam(false);
   hideBanner();
   showSignIn(message);
 }
 
+// forgetPage closes the dialogs and empties what showed the space (names, statuses), so
+// that nothing of a signed-out session stays in the page for whoever uses the tab next.
+function forgetPage() {
+  for (const d of document.querySelectorAll('dialog')) if (d.open) d.close();
+  for (const f of document.querySelectorAll('dialog input, dialog textarea')) f.value = '';
+  for (const p of document.querySelectorAll('dialog .error')) p.textContent = '';
+  for (const id of ['dlg-versions-list', 'deleted-list', 'crumbs']) $(id).replaceChildren();
+  for (const id of ['dlg-name-title', 'dlg-delete-title', 'dlg-delete-text', 'dlg-versions-title', 'dlg-versions-text',
+    'dlg-name-hint', 'dlg-share-title', 'dlg-share-expires', 'who', 'usage-text', 'action-status', 'deleted-status', 'count', 'empty']) $(id).textContent = '';
+  state.selected = '';
+  state.filter = '';
+  $('filter').value = '';
+  state.showDeleted = false;
+  $('btn-deleted').setAttribute('aria-pressed', 'false');
+  $('deleted-view').hidden = true;
+  state.flash.clear();
+  rowEls = new Map();
+  $('spacer').replaceChildren();
+}
+
 async function signIn(token) {
   const claims = decodeToken(token);
+  if (!claims || claims.aud === 'syncspace-admin' || claims.role === 'ops') {
+    // Refused here (it is no token, or an ops token): nothing of it is kept.
+    if (sessionStorage.getItem(TOKEN_KEY) === token) sessionStorage.removeItem(TOKEN_KEY);
+  }
   if (!claims) {
     showSignIn('That does not look like an access token. Copy the whole token (three parts separated by dots).');
     return;
@@ -143,15 +192,24 @@ async function signIn(token) {
     return;
   }
   const api = new Api(token, state.clientId);
+  const gen = ++retry.gen;
   let usage;
   try {
     usage = await api.usage();
   } catch (e) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    if (e instanceof ApiError && e.status === 401) showSignIn('This token or link is not valid any more (expired or revoked). Ask for a new one.');
-    else showSignIn(describe(e, 'signin'));
+    if (gen !== retry.gen) return; // signed out, or another sign-in, meanwhile
+    if (e instanceof ApiError && e.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      showSignIn('This token or link is not valid any more (expired or revoked). Ask for a new one.');
+      return;
+    }
+    sessionStorage.setItem(TOKEN_KEY, token);
+    retrySignIn(token, e);
     return;
   }
+  if (gen !== retry.gen) return;
+  clearTimeout(retry.timer);
+  retry.delay = 0;
   sessionStorage.setItem(TOKEN_KEY, token);
   state.token = token;
   state.claims = claims;
@@ -596,7 +654,8 @@ function askName({ title, label, value, hint, ok, submit }) {
 async function nameSubmit(ev) {
   ev.preventDefault();
   const dlg = $('dlg-name');
-  const value = $('dlg-name-input').value.trim().replace(/^\/+|\/+$/g, '');
+  // Only the end is trimmed (a name may not end in a space, but may begin with one).
+  const value = $('dlg-name-input').value.trimEnd().replace(/^\/+|\/+$/g, '');
   if (!value) {
     $('dlg-name-error').textContent = 'Type a name.';
     return;
@@ -852,6 +911,7 @@ async function runUpload(u) {
       signal: u.ctrl.signal,
       onProgress: (done) => { setProgress(size ? 0.5 * done / size : 0.5); },
     });
+    if (u.ctrl.signal.aborted || api !== state.api) throw new ApiError(0, 'aborted', 'cancelled');
     u.state = 'uploading';
     u.st.textContent = 'Uploading…';
     const up = api.upload(u.path, u.file, sha, (loaded, total) => { setProgress(0.5 + 0.5 * (total ? loaded / total : 1)); });
@@ -979,11 +1039,19 @@ function wire() {
     signIn(t);
   });
   $('signout').addEventListener('click', () => signOut('You are signed out. The token was forgotten by this tab.'));
+  $('signin-forget').addEventListener('click', () => signOut('The token was forgotten by this tab.'));
   window.addEventListener('hashchange', () => {
     if (location.hash.includes('token=')) {
       takeTokenFromFragment();
       const t = sessionStorage.getItem(TOKEN_KEY);
-      if (t) signIn(t);
+      if (!t) return;
+      if (state.api) {
+        // A link opened in a signed-in tab starts afresh: nothing of the session it
+        // replaces (uploads, dialogs, the list) carries over.
+        signOut('');
+        sessionStorage.setItem(TOKEN_KEY, t);
+      }
+      signIn(t);
       return;
     }
     if (state.api) openDir(dirFromHash());

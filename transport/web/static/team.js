@@ -105,7 +105,9 @@ async function loadShares() {
   status('shares-status', 'Loading…');
   try {
     const ans = await ctx.api().shares();
-    const live = ans.shares.filter((s) => !s.revoked_at);
+    // The API lists revoked and expired links too; they no longer work.
+    const now = Date.now();
+    const live = ans.shares.filter((s) => !s.revoked_at && !(Date.parse(s.expires_at) <= now));
     status('shares-status', live.length ? '' : 'No share links.');
     $('shares-list').replaceChildren(...live.map((s) => el('li', { 'data-key': s.key },
       el('span', { class: 'dpath', text: s.path || '(the whole space)' }),
@@ -206,6 +208,8 @@ export function resetTeam(isAdmin) {
     $(p).hidden = true;
   }
   $('btn-team').hidden = !isAdmin;
+  status('shares-status', '');
+  status('team-status', '');
   $('shares-list').replaceChildren();
   $('team-tokens').replaceChildren();
   $('team-devices').replaceChildren();
