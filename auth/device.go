@@ -134,7 +134,9 @@ func (dv *Devices) Enroll(ctx context.Context, tenant, subject, role, name, thum
 	}
 	now := s.now().UTC()
 	for _, d := range devs {
-		if d.Name == name && d.RevokedAt == nil && now.Before(d.ExpiresAt) {
+		// A device of an earlier tenant of this name is dead (live refuses it) and
+		// invisible to this tenant's admin: it holds no name.
+		if d.Name == name && d.TenantID == tid && d.RevokedAt == nil && now.Before(d.ExpiresAt) {
 			return "", DeviceRecord{}, protocol.Errorf(protocol.CodeBadRequest, "tenant %s already has a live device named %q (revoke it first)", tenant, name)
 		}
 	}

@@ -83,3 +83,19 @@ func TestDeviceRevokedDuringRedeem(t *testing.T) {
 		t.Fatalf("revoked device redeemed again: %v", err)
 	}
 }
+
+// A tenant deleted and created again under the same name starts with no devices:
+// the old tenant's live device of a name does not block enrolling that name (its
+// tenant admin could neither list nor revoke it: it is another tenant's).
+func TestDeviceNameFreeInRecreatedTenant(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	enroll(t, f, "laptop", "")
+	f.tenants.set("acme", "tid-acme-2")
+	if _, _, err := f.svc.Devices().Enroll(ctx, "acme", "alice", RoleWrite, "laptop", ""); err != nil {
+		t.Fatalf("enrolling a name only the deleted tenant used: %v", err)
+	}
+	if _, _, err := f.svc.Devices().Enroll(ctx, "acme", "bob", RoleRead, "laptop", ""); err == nil {
+		t.Fatal("a second live device of one name in the same tenant must be refused")
+	}
+}
