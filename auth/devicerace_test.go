@@ -99,3 +99,50 @@ func TestDeviceNameFreeInRecreatedTenant(t *testing.T) {
 		t.Fatal("a second live device of one name in the same tenant must be refused")
 	}
 }
+
+// Revoking a subject revokes what it holds now, device credentials included: a
+// member removed with `team revoke --subject` must not come back minutes later by
+// redeeming its device's refresh secret (the client does that on its own after 4005).
+func TestRevokeSubjectRevokesItsDevices(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	sAlice, dAlice := enroll(t, f, "laptop", "")
+	sBob, _, err := f.svc.Devices().Enroll(ctx, "acme", "bob", RoleWrite, "desktop", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sBeta, _, err := f.svc.Devices().Enroll(ctx, "beta", "alice", RoleWrite, "laptop", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := f.svc.Devices().Redeem(ctx, sAlice, "192.0.2.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := mustIssue(t, f.svc, "acme", "alice", RoleRead)
+	n, err := f.svc.RevokeSubject(ctx, "acme", "alice")
+	if err != nil || n != 2 {
+		t.Fatalf("RevokeSubject: %d, %v; want 2 (the plain token and the device's access token)", n, err)
+	}
+	for _, tok := range []string{plain, g.AccessToken} {
+		if _, err := f.svc.Verify(ctx, tok, AudienceTenant); !errors.Is(err, ErrTokenRevoked) {
+			t.Fatalf("a revoked subject's token: %v", err)
+		}
+	}
+	if _, err := f.svc.Devices().Redeem(ctx, g.RefreshToken, "192.0.2.1", nil); !isGrantErr(err) {
+		t.Fatalf("a revoked subject's device redeemed its secret: %v", err)
+	}
+	devs, _ := f.svc.Devices().List(ctx, "acme")
+	for _, d := range devs {
+		if (d.RevokedAt != nil) != (d.ID == dAlice.ID) {
+			t.Fatalf("only alice's device on acme is revoked: %+v", devs)
+		}
+	}
+	// Other subjects, and the subject on other tenants, keep theirs.
+	if _, err := f.svc.Devices().Redeem(ctx, sBob, "192.0.2.2", nil); err != nil {
+		t.Fatalf("bob's device: %v", err)
+	}
+	if _, err := f.svc.Devices().Redeem(ctx, sBeta, "192.0.2.3", nil); err != nil {
+		t.Fatalf("alice's device on another tenant: %v", err)
+	}
+}
