@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,12 +19,14 @@ const healthTimeout = 5 * time.Second
 // negotiated tlsconf.HealthALPN: `syncd -healthcheck`'s probe, which has no client
 // certificate, and so with tls.client_auth "require" could not reach /readyz
 // otherwise. Such a connection gets GET or HEAD /readyz answered by h (the main
-// handler) and 404 for anything else; keep-alives off. HTTP/2 and HTTP/1.1 stay on
-// (Protocols is set, since a TLSNextProto map alone would turn HTTP/2 off).
+// handler) and 404 for anything else; keep-alives off. HTTP/2 and HTTP/1.1 stay as
+// they were: Protocols is set, since a TLSNextProto map alone would turn HTTP/2 off,
+// and it keeps HTTP/2 off under GODEBUG=http2server=0, which it would otherwise
+// override (offering h2 with no server for it).
 func withHealthProto(s *http.Server, h http.Handler) {
 	var p http.Protocols
 	p.SetHTTP1(true)
-	p.SetHTTP2(true)
+	p.SetHTTP2(!strings.Contains(os.Getenv("GODEBUG"), "http2server=0"))
 	s.Protocols = &p
 	s.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){
 		tlsconf.HealthALPN: func(_ *http.Server, c *tls.Conn, _ http.Handler) { serveHealth(c, h) },
