@@ -96,9 +96,19 @@ func (c *conn) openSpace() (Space, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	sp, err := c.h.reg.OpenSpace(ctx, c.tenant())
+	p := c.principal.Load()
+	sp, err := c.h.reg.OpenSpace(ctx, p.Tenant)
+	if protocol.CodeOf(err) == protocol.CodeNotFound {
+		return nil, protocol.Errorf(protocol.CodeUnauthenticated, "tenant no longer exists")
+	}
 	if err != nil {
 		return nil, err
+	}
+	if sp.ID() != p.TenantID {
+		// As on HTTP (transport/api), behind the sweeper's token check: a token of an
+		// earlier tenant of that name (deleted and created again) never reaches the
+		// new one's files or events.
+		return nil, protocol.Errorf(protocol.CodeUnauthenticated, "tenant no longer exists")
 	}
 	if c.scope != nil {
 		sp = scopedSpace{Space: sp, scope: c.scope}
@@ -132,6 +142,7 @@ func (c *conn) subscribe(m protocol.Message) {
 			cancel()
 		}
 	}
-	c.th = c.h.acquireTenant(c.tenant())
+	p := c.principal.Load()
+	c.th = c.h.acquireTenant(p.TenantID, p.Tenant)
 	c.th.subscribe(c, sp, m.Since, m.Epoch)
 }
