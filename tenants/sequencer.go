@@ -187,12 +187,17 @@ func (s *sequencer) apply(ctx context.Context, st *tseq, n Notice, fromBus bool)
 	st.advanceSpace()
 }
 
-// deliver hands ev to every listener. st.mu is held.
+// deliver hands ev to every listener, the open space's head moved to ev first: a
+// listener handed event N finds Head at N or later, as for this node's commits (the
+// committer moves the head before it delivers), so that a subscriber acknowledged
+// at Head between two deliveries is not promised an event already handed out.
+// st.mu is held.
 func (s *sequencer) deliver(l *listeners, st *tseq, ev protocol.Event) {
+	st.last.Store(ev.Seq)
+	st.advanceSpace()
 	for _, fn := range l.events {
 		fn(st.id, st.name, ev)
 	}
-	st.last.Store(ev.Seq)
 }
 
 // reset moves the tenant to epoch at head and tells the reset listeners: what was
