@@ -154,6 +154,9 @@ func (fw *frameWriter) write() error {
 	if len(fw.w.b) == 0 {
 		return nil
 	}
+	if fw.c.q.takePing() { // due while this writer was busy (a long replay)
+		fw.w.b = append(fw.w.b, finBit|opPing, 0)
+	}
 	err := fw.c.writeRaw(fw.w.b, fw.msgs)
 	fw.w.b, fw.msgs = fw.w.b[:0], 0
 	return err
