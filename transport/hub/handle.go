@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"net/netip"
+	"time"
 
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/sync/pathscope"
@@ -25,9 +26,13 @@ func (c *conn) handle(data []byte) {
 	case protocol.TypeRefresh:
 		c.refresh(m)
 	case protocol.TypeSubscribe:
-		c.subscribe(m)
+		if checkToken(c, time.Now()) {
+			c.subscribe(m)
+		}
 	case protocol.TypeFileOperation:
-		c.fileOperation(m)
+		if checkToken(c, time.Now()) {
+			c.fileOperation(m)
+		}
 	}
 }
 

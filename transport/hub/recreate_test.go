@@ -11,7 +11,8 @@ import (
 // TestRecreatedTenantIsAnotherTenant: a tenant deleted and created again under the
 // same name is another tenant (SPEC §2, tid). Until the sweeper closes the old
 // tenant's sockets (4005, up to CheckInterval later; here it never runs), they must
-// not receive the new tenant's events nor reach its files, and the new tenant's
+// not receive the new tenant's events nor reach its files (they are closed with 4005
+// as soon as they try), and the new tenant's
 // subscribers must get its events from seq 1 with the Ack naming its own head, not
 // the old tenant's.
 func TestRecreatedTenantIsAnotherTenant(t *testing.T) {
@@ -19,11 +20,14 @@ func TestRecreatedTenantIsAnotherTenant(t *testing.T) {
 	oldTok := e.token("acme", "alice", "write")
 	old, _ := e.subscribe(oldTok, "c-old", nil)
 	defer old.close()
-	idle := e.dial(oldTok) // authenticated, not subscribed yet
+	idle, idle2 := e.dial(oldTok), e.dial(oldTok) // authenticated, not subscribed yet
 	defer idle.close()
-	idle.send(map[string]any{"type": "Ping"})
-	if m := idle.read(); m["type"] != "Pong" {
-		t.Fatalf("want Pong, got %v", m)
+	defer idle2.close()
+	for _, c := range []*client{idle, idle2} {
+		c.send(map[string]any{"type": "Ping"})
+		if m := c.read(); m["type"] != "Pong" {
+			t.Fatalf("want Pong, got %v", m)
+		}
 	}
 	for _, p := range []string{"o1.txt", "o2.txt", "o3.txt"} {
 		e.space("acme").put(p, "old "+p, tenants.Source{})
@@ -53,15 +57,16 @@ func TestRecreatedTenantIsAnotherTenant(t *testing.T) {
 	}
 	old.quiet(300 * time.Millisecond)
 
-	// The old token's socket that had not subscribed yet reaches nothing of the new tenant.
+	// The old token's sockets that had not subscribed yet reach nothing of the new
+	// tenant: closed with 4005 as the token no longer is valid.
 	idle.send(map[string]any{"type": "Subscribe", "client_id": "c-idle", "since": 0})
-	if m := idle.read(); m["type"] != "Error" || m["code"] != string(protocol.CodeUnauthenticated) {
-		t.Fatalf("old token's Subscribe after the tenant was recreated: %v", m)
+	if code := idle.closeCode(3 * time.Second); code != protocol.CloseTokenRevoked {
+		t.Fatalf("old token's Subscribe after the tenant was recreated: close %d, want 4005", code)
 	}
-	idle.send(map[string]any{"type": "FileOperation", "operation_id": "op1",
+	idle2.send(map[string]any{"type": "FileOperation", "operation_id": "op1",
 		"operation": map[string]any{"Delete": map[string]any{"metadata": map[string]any{"path": "keep.txt"}}}})
-	if m := idle.read(); m["type"] != "Error" || m["code"] != string(protocol.CodeUnauthenticated) || m["operation_id"] != "op1" {
-		t.Fatalf("old token's FileOperation after the tenant was recreated: %v", m)
+	if code := idle2.closeCode(3 * time.Second); code != protocol.CloseTokenRevoked {
+		t.Fatalf("old token's FileOperation after the tenant was recreated: close %d, want 4005", code)
 	}
 	if _, head := e.space("acme").Head(); head != 4 {
 		t.Fatalf("new tenant's head %d, want 4", head)
