@@ -198,7 +198,7 @@ func (e disk) downloadInto(a *action, out *outcome, pr *progress, cut bool, fetc
 	if err != nil {
 		return err
 	}
-	keep, err = e.place(a, out, tmp, meta, sum, fi)
+	keep, err = placer{e}.place(a, out, tmp, meta, sum, fi)
 	return err
 }
 
@@ -255,80 +255,6 @@ func (e disk) finishTemp(a *action, f fsys.File, meta protocol.Metadata, sum str
 		return nil, err
 	}
 	return fi, f.Close()
-}
-
-// place renames the verified temp file tmp (content hash sum) over a's local path
-// after a last look at what is there: only content the client has synced (the base)
-// may be overwritten; anything else becomes a conflict copy. keep reports that tmp
-// was consumed (renamed into place).
-func (e disk) place(a *action, out *outcome, tmp string, meta protocol.Metadata, sum string, fi fs.FileInfo) (keep bool, err error) {
-	target := a.lpath
-	e.mu.Lock()
-	cached, lOK := e.local[a.key]
-	b, bOK := e.base[a.key]
-	e.mu.Unlock()
-	if !lOK {
-		// Nothing was there when the pass looked (the common case of a new file): the
-		// rename itself is the check, as it never replaces; only a name that appeared
-		// since needs the look below.
-		err := e.root.RenameNoReplace(tmp, target)
-		if err == nil {
-			e.downloaded(a, out, meta, sum, observe(target, fi))
-			return true, nil
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return false, err
-		}
-	}
-	cur, err := e.statLocal(target, &cached)
-	if errors.Is(err, errOther) {
-		e.reportOnce(target, "symlink or special file in the way of a server file, not synced", nil)
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if cur != nil {
-		switch {
-		case !cur.Dir && cur.Hash == sum:
-			// Already there (same content): just record it.
-			e.mu.Lock()
-			e.local[a.key] = *cur
-			e.base[a.key] = syncedBase(a.path, target, false, sum)
-			e.ensureParents(a.path, 0)
-			e.dirty = true
-			e.mu.Unlock()
-			return false, nil
-		case cur.Dir:
-			if err := e.root.Remove(target); err != nil {
-				if _, err := e.moveAside(a.key, target, out); err != nil {
-					return false, err
-				}
-			}
-		case !bOK || b.Dir || b.Hash != cur.Hash:
-			if _, err := e.moveAside(a.key, target, out); err != nil {
-				return false, err
-			}
-		}
-	}
-	if cur == nil {
-		// Nothing was there a moment ago: rename without ever replacing, so a file
-		// created in between is kept (as a conflict copy) rather than overwritten.
-		err = e.root.RenameNoReplace(tmp, target)
-		if errors.Is(err, fs.ErrExist) {
-			if _, err := e.moveAside(a.key, target, out); err != nil {
-				return false, err
-			}
-			err = e.root.RenameNoReplace(tmp, target)
-		}
-	} else {
-		err = e.root.Rename(tmp, target)
-	}
-	if err != nil {
-		return false, err
-	}
-	e.downloaded(a, out, meta, sum, observe(target, fi))
-	return true, nil
 }
 
 // downloaded records a file just renamed into place: le is what the temp file's fstat

@@ -164,6 +164,14 @@ func decide(l, b, r side) decision {
 // moveAside renames the local version at p (file or directory) to a free conflict
 // name and returns that name. The copy is then synced like any new file.
 func (e disk) moveAside(k, p string, out *outcome) (string, error) {
+	return e.aside(k, p, p, nil, out)
+}
+
+// aside renames src to a free conflict name of p (the key k's path) and returns that
+// name. When src is p, the local entries under k go with it (moveAside); otherwise src
+// is outside the book (what a replace took out of p, replace.go) and is recorded
+// under its new name, its hash reused from was when the stat still matches.
+func (e disk) aside(k, src, p string, was *localEntry, out *outcome) (string, error) {
 	e.mu.Lock()
 	id := e.clientID
 	e.mu.Unlock()
@@ -186,19 +194,38 @@ func (e disk) moveAside(k, p string, out *outcome) (string, error) {
 		if r || b {
 			continue
 		}
-		if err := e.root.RenameNoReplace(p, name); errors.Is(err, fs.ErrExist) {
+		if err := e.root.RenameNoReplace(src, name); errors.Is(err, fs.ErrExist) {
 			continue // made meanwhile by someone else: never replaced
 		} else if err != nil {
 			return "", fmt.Errorf("conflict copy: %w", err)
 		}
-		e.mu.Lock()
-		moveLocal(e.local, k, p, nk, name)
-		e.dirty = true
-		e.mu.Unlock()
+		e.recordAside(k, src, p, nk, name, was)
 		out.again(nk)
 		e.st.conflict()
 		e.log.Warn("conflict: local version kept as a conflict copy", "path", p, "copy", name)
 		return name, nil
 	}
 	return "", errors.New("conflict copy: no free name")
+}
+
+// recordAside books the conflict copy name (key nk) that aside made of src.
+func (e disk) recordAside(k, src, p, nk, name string, was *localEntry) {
+	var le *localEntry
+	if src != p {
+		var cached *localEntry
+		if was != nil {
+			c := *was
+			c.Path = name
+			cached = &c
+		}
+		le, _ = e.statLocal(name, cached) // nil on failure: the next scan finds it
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if src == p {
+		moveLocal(e.local, k, p, nk, name)
+	} else if le != nil {
+		e.local[nk] = *le
+	}
+	e.dirty = true
 }
