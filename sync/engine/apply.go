@@ -68,7 +68,7 @@ func (e disk) deleteLocal(a *action, out *outcome) error {
 		out.again(a.key)
 		return nil
 	}
-	if err := e.root.Remove(a.lpath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if free, err := (placer{e}).removeChecked(a, out, a.lpath, cur); err != nil || !free {
 		return err
 	}
 	forget()
@@ -91,12 +91,16 @@ func (e disk) mkdirLocal(a *action, out *outcome) error {
 		e.mu.Lock()
 		b, bOK := e.base[a.key]
 		e.mu.Unlock()
+		free := false
 		if bOK && !b.Dir && b.Hash == cur.Hash {
-			if err := e.root.Remove(target); err != nil {
+			if free, err = (placer{e}).removeChecked(a, out, target, cur); err != nil {
 				return err
 			}
-		} else if _, err := e.moveAside(a.key, target, out); err != nil {
-			return err
+		}
+		if !free {
+			if _, err := e.moveAside(a.key, target, out); err != nil {
+				return err
+			}
 		}
 		cur = nil
 	}
@@ -311,6 +315,7 @@ func (e disk) tryLocalMove(mv pendingMove) bool {
 			return false
 		}
 	}
+	runBeforeReplace(to)
 	if err := e.rename(l.Path, to, mv.toKey == mv.fromKey); err != nil {
 		e.log.Debug("local move failed, syncing by content", "from", l.Path, "to", to, "err", err)
 		return false
@@ -360,11 +365,16 @@ func (e disk) followServerCase(a *action) {
 }
 
 // rename renames the local from to to; caseOnly says the two differ only in case (or
-// Unicode form). A case-insensitive file system that keeps the old spelling on such a
-// rename (it found the target "already there") gets it in two steps, through a
-// temporary name in the same directory.
+// Unicode form). Another rename never replaces: a name made at to since it was found
+// free is kept (fs.ErrExist), and the move is then synced by content. A
+// case-insensitive file system that keeps the old spelling on a case-only rename (it
+// found the target "already there") gets it in two steps, through a temporary name in
+// the same directory.
 func (e disk) rename(from, to string, caseOnly bool) error {
-	if err := e.root.Rename(from, to); err != nil || !caseOnly || from == to {
+	if !caseOnly {
+		return e.root.RenameNoReplace(from, to)
+	}
+	if err := e.root.Rename(from, to); err != nil || from == to {
 		return err
 	}
 	if ok, err := e.listed(to); ok || err != nil {

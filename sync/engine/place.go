@@ -32,8 +32,9 @@ import (
 // the target, the download staying in place.
 
 // beforeReplace, when set (tests only), runs just before the replacing rename or
-// exchange, with the target's path: the seam through which a test edits the file in
-// the window.
+// exchange, the rename that takes a file out to delete it (removeChecked), or the
+// rename that mirrors a server move (disk.tryLocalMove), with the target's path: the
+// seam through which a test edits the file in the window.
 var beforeReplace atomic.Pointer[func(target string)]
 
 func runBeforeReplace(target string) {
@@ -42,7 +43,8 @@ func runBeforeReplace(target string) {
 	}
 }
 
-// placer puts downloaded files into place (see the top of this file).
+// placer puts downloaded files into place (see the top of this file) and deletes
+// synced ones (removeChecked), keeping what changed since the check.
 type placer struct{ disk }
 
 // place renames the verified temp file tmp (content hash sum) over a's local path
@@ -235,4 +237,44 @@ func (e placer) settleReplaced(a *action, out *outcome, held, target string, cur
 	}
 	_, err = e.aside(a.key, held, target, now, out)
 	return err
+}
+
+// removeChecked deletes the local file target, whose content at the check (cur) was
+// the base, keeping an edit made since: the file is first renamed to a temp name,
+// which takes whatever stands at target at that moment (edited in place, or saved
+// over by rename), and compared with the check (as settleReplaced). The checked
+// content is removed; anything else goes back to its name (modify beats delete: the
+// next pass uploads it) or, when the name was taken meanwhile, becomes a conflict
+// copy. free reports that target holds nothing of the user's any more.
+func (e placer) removeChecked(a *action, out *outcome, target string, cur *localEntry) (free bool, err error) {
+	held := tmpName(target)
+	runBeforeReplace(target)
+	if err := e.root.RenameNoReplace(target, held); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return true, nil
+		}
+		return false, err
+	}
+	was := *cur
+	was.Path = held
+	now, err := e.statLocal(held, &was)
+	switch {
+	case err == nil && now == nil:
+		return true, nil
+	case err == nil && !now.Dir && now.Hash == cur.Hash:
+		if err := e.root.Remove(held); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return true, err // a leftover temp holding the base: the next scan removes it
+		}
+		return true, nil
+	}
+	e.log.Info("local file changed just before its delete: kept", "path", target)
+	if e.root.RenameNoReplace(held, target) == nil {
+		out.again(a.key)
+		return false, nil
+	}
+	if err != nil {
+		now = nil
+	}
+	_, err = e.aside(a.key, held, target, now, out)
+	return err == nil, err
 }

@@ -1,13 +1,17 @@
 package engine_test
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/syncspace/syncspace/sync/engine"
+	"github.com/syncspace/syncspace/sync/fsys"
 )
 
 // editInPlace rewrites the file p under dir through its open inode (most programs).
@@ -97,5 +101,151 @@ func TestEditDuringReplaceKeptAsConflictCopy(t *testing.T) {
 				t.Fatalf("server: %q", got)
 			}
 		})
+	}
+}
+
+// An edit made to a synced file after the last check before the server's delete is
+// carried out here (the engine's test hook again) is kept at its name and uploaded
+// (modify beats delete): the delete takes the file out by a rename first and deletes
+// it only if it still holds what was checked. On the plain folder and on the fake.
+func TestEditDuringDeleteIsKept(t *testing.T) {
+	untouched := func(*testing.T, string, string) {}
+	cases := []struct {
+		name    string
+		windows bool
+		edit    func(t *testing.T, dir, p string)
+		kept    bool
+	}{
+		{"plain/edit in place", false, editInPlace, true},
+		{"plain/saved over", false, saveOver, true},
+		{"plain/untouched", false, untouched, false},
+		{"fake/edit in place", true, editInPlace, true},
+		{"fake/saved over", true, saveOver, true},
+		{"fake/untouched", true, untouched, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := startSyncd(t)
+			a, b := openSide(t, c, false), openSide(t, c, tc.windows)
+			a.write(t, "f.txt", "v1")
+			a.write(t, "g.txt", "stays")
+			settle(t, a, b)
+			if err := a.fs.Remove("f.txt"); err != nil {
+				t.Fatal(err)
+			}
+			a.sync(t)
+			var fired atomic.Int32
+			restore := engine.SetBeforeReplaceForTest(func(target string) {
+				if target == "f.txt" && fired.Add(1) == 1 {
+					tc.edit(t, b.dir, target)
+				}
+			})
+			b.sync(t)
+			restore()
+			if fired.Load() == 0 {
+				t.Fatal("the delete never reached the hook")
+			}
+			settle(t, b, a)
+			want := []string{"g.txt"}
+			if tc.kept {
+				want = []string{"f.txt", "g.txt"}
+			}
+			for _, s := range []*side{b, a} {
+				if names := s.names(t); !eq(names, want...) {
+					t.Fatalf("%s holds %q, want %q", s.dir, names, want)
+				}
+				if tc.kept && s.read(t, "f.txt") != "the user's edit" {
+					t.Fatalf("%s: f.txt holds %q", s.dir, s.read(t, "f.txt"))
+				}
+			}
+			if got := serverNames(t, c); !eq(got, want...) {
+				t.Fatalf("server: %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// A file made at a server move's target after the client found the target free, and
+// before it renames its own file there, is kept: that rename never replaces, the move
+// is then synced by content, and the new file becomes a conflict copy (it was
+// overwritten by the moved file before). b runs live, so the move arrives as an event.
+func TestFileMadeAtMoveTargetIsKept(t *testing.T) {
+	c := startSyncd(t)
+	a := openSide(t, c, false)
+	b := &side{dir: t.TempDir(), logs: &logBuf{}}
+	e, err := engine.Open(engine.Options{Root: b.dir, Remote: c, Realtime: true, Interval: time.Second,
+		Logger: slog.New(slog.NewTextHandler(b.logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.e = e
+	if b.fs, err = fsys.OpenDir(b.dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.Close()
+		b.fs.Close()
+		if t.Failed() {
+			t.Logf("engine logs (%s):\n%s", b.dir, b.logs.String())
+		}
+	})
+	a.write(t, "a.txt", "moved content")
+	settle(t, a, b)
+	var fired atomic.Int32
+	restore := engine.SetBeforeReplaceForTest(func(target string) {
+		if target == "b.txt" && fired.Add(1) == 1 {
+			if err := os.WriteFile(filepath.Join(b.dir, "b.txt"), []byte("the user's new file"), 0o644); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	defer restore()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	stop := func() {
+		if cancel != nil {
+			cancel()
+			cancel = nil
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		}
+	}
+	defer stop()
+	start := e.Status().LastSync
+	for deadline := time.Now().Add(60 * time.Second); !e.Status().LastSync.After(start); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for the first pass")
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // the live connection up
+	if err := a.fs.Rename("a.txt", "b.txt"); err != nil {
+		t.Fatal(err)
+	}
+	a.sync(t)
+	for deadline := time.Now().Add(60 * time.Second); fired.Load() == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the move never reached the local rename")
+		}
+	}
+	for deadline := time.Now().Add(60 * time.Second); len(b.names(t)) != 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("b holds %q", b.names(t))
+		}
+	}
+	stop()
+	settle(t, b, a)
+	for _, s := range []*side{b, a} {
+		names := s.names(t) // sorted: the copy first
+		if len(names) != 2 || names[1] != "b.txt" || !strings.HasPrefix(names[0], "b.sync-conflict-") {
+			t.Fatalf("%s holds %q, want b.txt and its conflict copy", s.dir, names)
+		}
+		if got := s.read(t, "b.txt"); got != "moved content" {
+			t.Fatalf("%s: b.txt holds %q", s.dir, got)
+		}
+		if got := s.read(t, names[0]); got != "the user's new file" {
+			t.Fatalf("%s: the conflict copy holds %q", s.dir, got)
+		}
 	}
 }
