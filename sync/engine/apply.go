@@ -365,14 +365,25 @@ func (e disk) followServerCase(a *action) {
 }
 
 // rename renames the local from to to; caseOnly says the two differ only in case (or
-// Unicode form). Another rename never replaces: a name made at to since it was found
-// free is kept (fs.ErrExist), and the move is then synced by content. A
+// Unicode form). It never replaces another file: a name made at to since it was found
+// free, or on a case-sensitive disk another file spelled as to, is kept (fs.ErrExist)
+// and the move is then synced by content. A
 // case-insensitive file system that keeps the old spelling on a case-only rename (it
 // found the target "already there") gets it in two steps, through a temporary name in
 // the same directory.
 func (e disk) rename(from, to string, caseOnly bool) error {
 	if !caseOnly {
 		return e.root.RenameNoReplace(from, to)
+	}
+	if from != to {
+		// Another file spelled exactly so (a case-sensitive disk holding both names,
+		// one kept but not synced) is never replaced.
+		if ok, err := e.listed(to); ok || err != nil {
+			if err == nil {
+				err = &os.LinkError{Op: "rename", Old: from, New: to, Err: fs.ErrExist}
+			}
+			return err
+		}
 	}
 	if err := e.root.Rename(from, to); err != nil || from == to {
 		return err

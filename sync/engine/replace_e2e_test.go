@@ -12,6 +12,7 @@ import (
 
 	"github.com/syncspace/syncspace/sync/engine"
 	"github.com/syncspace/syncspace/sync/fsys"
+	"github.com/syncspace/syncspace/transport/syncclient"
 )
 
 // editInPlace rewrites the file p under dir through its open inode (most programs).
@@ -173,24 +174,8 @@ func TestFileMadeAtMoveTargetIsKept(t *testing.T) {
 	c := startSyncd(t)
 	a := openSide(t, c, false)
 	b := &side{dir: t.TempDir(), logs: &logBuf{}}
-	e, err := engine.Open(engine.Options{Root: b.dir, Remote: c, Realtime: true, Interval: time.Second,
-		Logger: slog.New(slog.NewTextHandler(b.logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.e = e
-	if b.fs, err = fsys.OpenDir(b.dir); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		e.Close()
-		b.fs.Close()
-		if t.Failed() {
-			t.Logf("engine logs (%s):\n%s", b.dir, b.logs.String())
-		}
-	})
 	a.write(t, "a.txt", "moved content")
-	settle(t, a, b)
+	settle(t, a)
 	var fired atomic.Int32
 	restore := engine.SetBeforeReplaceForTest(func(target string) {
 		if target == "b.txt" && fired.Add(1) == 1 {
@@ -200,26 +185,8 @@ func TestFileMadeAtMoveTargetIsKept(t *testing.T) {
 		}
 	})
 	defer restore()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	stop := func() {
-		if cancel != nil {
-			cancel()
-			cancel = nil
-			if err := <-done; err != nil {
-				t.Errorf("run: %v", err)
-			}
-		}
-	}
+	stop := runLive(t, c, b)
 	defer stop()
-	start := e.Status().LastSync
-	for deadline := time.Now().Add(60 * time.Second); !e.Status().LastSync.After(start); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting for the first pass")
-		}
-	}
-	time.Sleep(300 * time.Millisecond) // the live connection up
 	if err := a.fs.Rename("a.txt", "b.txt"); err != nil {
 		t.Fatal(err)
 	}
@@ -247,5 +214,83 @@ func TestFileMadeAtMoveTargetIsKept(t *testing.T) {
 		if got := s.read(t, names[0]); got != "the user's new file" {
 			t.Fatalf("%s: the conflict copy holds %q", s.dir, got)
 		}
+	}
+}
+
+// runLive opens an engine on s.dir (a new side) that runs live (WebSocket, polling
+// every second), waits for its first pass to have synced, and returns the function
+// that stops it; s can then be synced with SyncOnce as any side.
+func runLive(t *testing.T, c *syncclient.Client, s *side) (stop func()) {
+	t.Helper()
+	e, err := engine.Open(engine.Options{Root: s.dir, Remote: c, Realtime: true, Interval: time.Second,
+		Logger: slog.New(slog.NewTextHandler(s.logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.e = e
+	if s.fs, err = fsys.OpenDir(s.dir); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	stop = func() {
+		if cancel != nil {
+			cancel()
+			cancel = nil
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		}
+	}
+	t.Cleanup(func() {
+		stop()
+		e.Close()
+		s.fs.Close()
+		if t.Failed() {
+			t.Logf("engine logs (%s):\n%s", s.dir, s.logs.String())
+		}
+	})
+	for deadline := time.Now().Add(60 * time.Second); e.Status().LastSync.IsZero(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for the first pass")
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // the live connection up
+	return stop
+}
+
+// A server case-only rename (report.txt → Report.txt) reaching a case-sensitive disk
+// that holds both names, Report.txt kept but not synced, never replaces that file:
+// the local rename is refused and the rename synced by content (before, the synced
+// file was renamed over the other).
+func TestCaseOnlyMoveKeepsOtherSpelling(t *testing.T) {
+	c := startSyncd(t)
+	a := openSide(t, c, false)
+	b := &side{dir: t.TempDir(), logs: &logBuf{}}
+	a.write(t, "report.txt", "synced")
+	settle(t, a)
+	stop := runLive(t, c, b)
+	defer stop()
+	if err := os.WriteFile(filepath.Join(b.dir, "Report.txt"), []byte("only here"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(b.logs.String(), "Report.txt"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second spelling was never reported")
+		}
+	}
+	if err := a.fs.Rename("report.txt", "Report.txt"); err != nil {
+		t.Fatal(err)
+	}
+	a.sync(t)
+	if got := serverNames(t, c); !eq(got, "Report.txt") {
+		t.Fatalf("server: %q", got)
+	}
+	time.Sleep(2 * time.Second) // the move applied (or refused) by b
+	stop()
+	b.sync(t)
+	if got := b.read(t, "Report.txt"); got != "only here" {
+		t.Fatalf("Report.txt, kept but not synced, now holds %q; b holds %q", got, b.names(t))
 	}
 }
