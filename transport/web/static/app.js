@@ -1,6 +1,6 @@
 // syncspace web app: sign-in, folder browser, uploads, live updates from /ws.
 // Plain ES modules, no framework, no build step; served by syncd (transport/web).
-import { Api, ApiError, canWrite, decodeToken, describe } from './api.js';
+import { Api, ApiError, canWrite, decodeToken, describe, writeScope } from './api.js';
 import { hashBlob } from './sha256.js';
 import { Live } from './live.js';
 import { resetTeam, setupTeam } from './team.js';
@@ -71,6 +71,7 @@ const state = {
   token: '',
   claims: null,
   writable: false,
+  mayWrite: () => false, // whether the token may change a path (role and paths claim)
   api: null,
   live: null,
   clientId: '',
@@ -142,6 +143,8 @@ function signOut(message) {
   state.api = null;
   state.token = '';
   state.claims = null;
+  state.writable = false;
+  state.mayWrite = () => false;
   state.entries = new Map();
   state.view = [];
   state.dir = '';
@@ -214,6 +217,7 @@ async function signIn(token) {
   state.token = token;
   state.claims = claims;
   state.writable = canWrite(claims);
+  state.mayWrite = writeScope(claims);
   state.api = api;
   api.onUnauthenticated = () => signOut('Your sign-in is no longer valid (expired or revoked). Sign in again.');
   $('signin').hidden = true;
@@ -253,6 +257,7 @@ async function openDir(dir, first) {
   const gen = ++state.loadGen;
   const changed = dir !== state.dir;
   state.dir = dir;
+  showFolderControls();
   state.loading = true;
   state.pending = [];
   if (changed) {
@@ -569,12 +574,21 @@ function activate(m) {
 
 function updateToolbar() {
   const m = selectedEntry();
+  const w = !!m && state.mayWrite(m.path); // not an ancestor folder of a scoped token's paths
   $('btn-download').disabled = !m;
   $('btn-download').textContent = m && m.is_directory ? 'Download (.tar)' : 'Download';
-  $('btn-rename').disabled = !m;
-  $('btn-delete').disabled = !m;
+  $('btn-rename').disabled = !w;
+  $('btn-delete').disabled = !w;
   $('btn-versions').disabled = !m || m.is_directory;
-  $('btn-share').disabled = !m;
+  $('btn-share').disabled = !w;
+}
+
+// showFolderControls shows upload, new folder and the drop hint only in a folder the
+// token may write in: a path-scoped token sees the root and the folders above its paths
+// read-only (the server answers 404 there).
+function showFolderControls() {
+  const w = state.mayWrite(state.dir);
+  for (const id of ['btn-upload', 'btn-upload-folder', 'btn-mkdir', 'drophint']) $(id).hidden = !w;
 }
 
 let statusTimer = 0;
@@ -832,7 +846,7 @@ async function loadDeleted() {
     ul.replaceChildren(...entries.map((d) => el('li', null,
       el('span', { class: 'dpath', text: state.dir ? d.path.slice(state.dir.length + 1) : d.path }),
       el('span', { class: 'dmeta', text: humanSize(d.size) + ' · deleted ' + humanDate(d.deleted_at) }),
-      state.writable ? el('button', {
+      state.mayWrite(d.path) ? el('button', {
         type: 'button', class: 'small restore', text: 'Restore', 'aria-label': 'Restore ' + d.path,
         onclick: async (ev) => {
           ev.target.disabled = true;
@@ -981,7 +995,7 @@ function setupDrop() {
   const mask = $('dropmask');
   const hasFiles = (ev) => ev.dataTransfer && Array.from(ev.dataTransfer.types || []).includes('Files');
   document.addEventListener('dragenter', (ev) => {
-    if (!state.writable || !hasFiles(ev)) return;
+    if (!state.mayWrite(state.dir) || !hasFiles(ev)) return;
     ev.preventDefault();
     depth++;
     mask.hidden = false;
@@ -991,14 +1005,14 @@ function setupDrop() {
     if (depth === 0) mask.hidden = true;
   });
   document.addEventListener('dragover', (ev) => {
-    if (!state.writable || !hasFiles(ev)) return;
+    if (!state.mayWrite(state.dir) || !hasFiles(ev)) return;
     ev.preventDefault();
     ev.dataTransfer.dropEffect = 'copy';
   });
   document.addEventListener('drop', async (ev) => {
     depth = 0;
     mask.hidden = true;
-    if (!state.writable || !ev.dataTransfer) return;
+    if (!state.mayWrite(state.dir) || !ev.dataTransfer) return;
     ev.preventDefault();
     const pairs = await filesFromDrop(ev.dataTransfer);
     for (const [f, rel] of pairs) queueUpload(f, rel);
@@ -1019,8 +1033,8 @@ function onListKey(ev) {
     case 'End': select(state.view.length - 1, true); break;
     case 'Enter': activate(selectedEntry()); break;
     case 'Backspace': if (state.dir) go(parentOf(state.dir)); break;
-    case 'Delete': if (state.writable) confirmDelete(); break;
-    case 'F2': if (state.writable) renameOrMove(); break;
+    case 'Delete': if (!$('btn-delete').disabled) confirmDelete(); break;
+    case 'F2': if (!$('btn-rename').disabled) renameOrMove(); break;
     default: return;
   }
   ev.preventDefault();
