@@ -134,7 +134,9 @@ func (dv *Devices) Enroll(ctx context.Context, tenant, subject, role, name, thum
 	}
 	now := s.now().UTC()
 	for _, d := range devs {
-		if d.Name == name && d.RevokedAt == nil && now.Before(d.ExpiresAt) {
+		// A device of an earlier tenant of this name is dead (live refuses it) and
+		// invisible to this tenant's admin: it holds no name.
+		if d.Name == name && d.TenantID == tid && d.RevokedAt == nil && now.Before(d.ExpiresAt) {
 			return "", DeviceRecord{}, protocol.Errorf(protocol.CodeBadRequest, "tenant %s already has a live device named %q (revoke it first)", tenant, name)
 		}
 	}
@@ -163,19 +165,47 @@ func (dv *Devices) List(ctx context.Context, tenant string) ([]DeviceRecord, err
 // Revoke revokes device id and every token issued to it; live sockets on those
 // tokens close with 4005 within a second. Unknown id: not_found.
 func (dv *Devices) Revoke(ctx context.Context, id string) error {
+	_, err := dv.revoke(ctx, id)
+	return err
+}
+
+// revoke is Revoke returning the tokens it revoked.
+func (dv *Devices) revoke(ctx context.Context, id string) ([]Revocation, error) {
 	s := dv.s
 	if _, err := s.store.RevokeDevice(ctx, id, s.now()); err != nil {
 		if errors.Is(err, ErrNoRecord) {
-			return protocol.Errorf(protocol.CodeNotFound, "no such device")
+			return nil, protocol.Errorf(protocol.CodeNotFound, "no such device")
 		}
-		return internal("revoke device", err)
+		return nil, internal("revoke device", err)
 	}
 	hits, err := s.revoked.revoke(ctx, TokenMatch{Device: id})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	logRevoked(s.log, hits)
-	return nil
+	return hits, nil
+}
+
+// revokeSubject revokes every unrevoked device subject holds on tenant (and the
+// tokens issued to them) and returns those tokens: revoking a subject must not
+// leave it a refresh secret that mints new access tokens.
+func (dv *Devices) revokeSubject(ctx context.Context, tenant, subject string) ([]Revocation, error) {
+	devs, err := dv.List(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var out []Revocation
+	for _, d := range devs {
+		if d.Subject != subject || d.RevokedAt != nil {
+			continue
+		}
+		hits, err := dv.revoke(ctx, d.ID)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, hits...)
+	}
+	return out, nil
 }
 
 func newRefreshSecret() (secret, hash string) {

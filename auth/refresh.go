@@ -106,6 +106,9 @@ func (dv *Devices) rotate(ctx context.Context, secret string, rec RefreshRecord,
 	if err != nil {
 		return TokenGrant{}, err
 	}
+	if err := dv.stillLive(ctx, d.ID, tr.JTI); err != nil {
+		return TokenGrant{}, err
+	}
 	next, nextHash := newRefreshSecret()
 	g := TokenGrant{AccessToken: access, ExpiresAt: tr.ExpiresAt, RefreshToken: next}
 	sealed, err := seal(secret, g)
@@ -126,6 +129,25 @@ func (dv *Devices) rotate(ctx context.Context, secret string, rec RefreshRecord,
 	}
 	s.log.Info("device token refreshed", "device", d.ID, "jti", tr.JTI)
 	return g, nil
+}
+
+// stillLive reads device id again once the access token jti is recorded: a
+// revocation of the device that committed after Redeem's first read swept the
+// device's tokens before jti existed, so jti is revoked here and the redemption
+// refused. A revocation committing after this read sweeps jti itself.
+func (dv *Devices) stillLive(ctx context.Context, id, jti string) error {
+	s := dv.s
+	d, err := s.store.Device(ctx, id)
+	if err == nil && d.RevokedAt == nil {
+		return nil
+	}
+	if _, rerr := s.revoked.revoke(ctx, TokenMatch{JTI: jti}); rerr != nil {
+		s.log.Warn("revoke orphan access token", "jti", jti, "err", rerr)
+	}
+	if err != nil {
+		return internal("device", err)
+	}
+	return invalidGrant("device revoked")
 }
 
 // redeemUsed answers a secret already redeemed: the same answer within its grace,

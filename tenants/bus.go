@@ -69,7 +69,28 @@ type Receiver interface {
 // commit section): it must not block (enqueue and return) and must not call back into
 // the Space.
 func (r *Registry) Listen(fn func(tenant string, ev protocol.Event)) {
-	r.seq.listen(fn, nil)
+	r.seq.listen(func(_, tenant string, ev protocol.Event) { fn(tenant, ev) }, nil)
+}
+
+// ListenByID is Listen with the tenant's immutable id (Tenant.ID, a token's tid) in
+// place of its name: a tenant deleted and created again under the same name is
+// another tenant, with its own seqs from 1, which a listener keyed by name cannot
+// tell from the first. Either function may be nil. reset is called when a tenant's
+// history changes under the listeners: another node started a new epoch, or events
+// they have not been given are no longer in the change log. head is where events
+// continue from (the next event delivered is head+1); what was delivered before
+// belongs to another history, so a live subscriber must resynchronise. Same rules for
+// reset as for fn.
+func (r *Registry) ListenByID(fn func(id string, ev protocol.Event), reset func(id, epoch string, head int64)) {
+	var efn func(id, tenant string, ev protocol.Event)
+	if fn != nil {
+		efn = func(id, _ string, ev protocol.Event) { fn(id, ev) }
+	}
+	var rfn func(id, tenant, epoch string, head int64)
+	if reset != nil {
+		rfn = func(id, _, epoch string, head int64) { reset(id, epoch, head) }
+	}
+	r.seq.listen(efn, rfn)
 }
 
 // CatchUp delivers to the listeners, before it returns, every change of s's tenant
@@ -83,15 +104,6 @@ func CatchUp(ctx context.Context, s *Space) {
 		return
 	}
 	s.reg.seq.catchUpNow(ctx, s.id)
-}
-
-// ListenResets registers fn to be called when a tenant's history changes under the
-// listeners: another node started a new epoch, or events they have not been given are
-// no longer in the change log. head is where events continue from (the next event
-// delivered is head+1); what was delivered before belongs to another history, so a
-// live subscriber must resynchronise. Same rules as Listen's fn.
-func (r *Registry) ListenResets(fn func(tenant, epoch string, head int64)) {
-	r.seq.listen(nil, fn)
 }
 
 // Stats are the registry's figures for metrics.

@@ -48,9 +48,10 @@ type sequencer struct {
 	behind   atomic.Int64 // events the last head check found undelivered
 }
 
+// listeners are called with the tenant's immutable id and its name.
 type listeners struct {
-	events []func(tenant string, ev protocol.Event)
-	resets []func(tenant, epoch string, head int64)
+	events []func(id, tenant string, ev protocol.Event)
+	resets []func(id, tenant, epoch string, head int64)
 }
 
 // tseq is one tenant's sequence state. mu is held while events are delivered, so each
@@ -73,7 +74,7 @@ func newSequencer(idx Index, log *slog.Logger) *sequencer {
 }
 
 // listen adds an event listener and, if reset is not nil, a listener of epoch changes.
-func (s *sequencer) listen(fn func(string, protocol.Event), reset func(string, string, int64)) {
+func (s *sequencer) listen(fn func(id, tenant string, ev protocol.Event), reset func(id, tenant, epoch string, head int64)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.lis.Load()
@@ -186,12 +187,17 @@ func (s *sequencer) apply(ctx context.Context, st *tseq, n Notice, fromBus bool)
 	st.advanceSpace()
 }
 
-// deliver hands ev to every listener. st.mu is held.
+// deliver hands ev to every listener, the open space's head moved to ev first: a
+// listener handed event N finds Head at N or later, as for this node's commits (the
+// committer moves the head before it delivers), so that a subscriber acknowledged
+// at Head between two deliveries is not promised an event already handed out.
+// st.mu is held.
 func (s *sequencer) deliver(l *listeners, st *tseq, ev protocol.Event) {
-	for _, fn := range l.events {
-		fn(st.name, ev)
-	}
 	st.last.Store(ev.Seq)
+	st.advanceSpace()
+	for _, fn := range l.events {
+		fn(st.id, st.name, ev)
+	}
 }
 
 // reset moves the tenant to epoch at head and tells the reset listeners: what was
@@ -206,7 +212,7 @@ func (s *sequencer) reset(st *tseq, epoch string, head int64) {
 	// find the new epoch, not be acknowledged in the old one.
 	st.advanceSpace()
 	for _, fn := range s.lis.Load().resets {
-		fn(st.name, epoch, head)
+		fn(st.id, st.name, epoch, head)
 	}
 }
 

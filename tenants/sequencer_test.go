@@ -41,14 +41,14 @@ func newSeqRig(t *testing.T) *seqRig {
 	}
 	must(t, store.CreateTenant(ctx, index.Tenant{Name: "t", ID: rigTenant, CreatedAt: time.Now()}, "ep1"))
 	r := &seqRig{t: t, store: store, seq: newSequencer(store, quietLogger())}
-	r.seq.listen(func(tenant string, ev protocol.Event) {
-		if tenant != "t" {
-			t.Errorf("event of tenant %q", tenant)
+	r.seq.listen(func(id, tenant string, ev protocol.Event) {
+		if id != rigTenant || tenant != "t" {
+			t.Errorf("event of tenant %q (id %q)", tenant, id)
 		}
 		r.mu.Lock()
 		r.got = append(r.got, ev.Seq)
 		r.mu.Unlock()
-	}, func(tenant, epoch string, head int64) {
+	}, func(_, _, epoch string, head int64) {
 		r.mu.Lock()
 		r.resets = append(r.resets, index.Head{Epoch: epoch, Seq: head})
 		r.mu.Unlock()

@@ -37,9 +37,10 @@ type clientAuth struct {
 	base *tls.Config
 	log  *slog.Logger
 
-	conf  atomic.Pointer[tls.Config] // base + ClientCAs + ClientAuth, rebuilt on reload
-	stamp time.Time
-	size  int64
+	conf   atomic.Pointer[tls.Config] // base + ClientCAs + ClientAuth, rebuilt on reload
+	health *tls.Config                // base, HealthALPN only, no client certificate
+	stamp  time.Time
+	size   int64
 }
 
 // setupClientAuth installs tls.client_ca / tls.client_auth on s.TLSConfig.
@@ -59,6 +60,8 @@ func (s *Setup) setupClientAuth(ctx context.Context, o Options, logger *slog.Log
 		return errors.New("config: tls.client_auth: needs tls.mode manual or acme")
 	}
 	ca := &clientAuth{file: o.ClientCA, mode: mode, base: s.TLSConfig.Clone(), log: logger}
+	ca.health = ca.base.Clone()
+	ca.health.NextProtos = []string{HealthALPN}
 	if err := ca.load(); err != nil {
 		return err
 	}
@@ -70,12 +73,25 @@ func (s *Setup) setupClientAuth(ctx context.Context, o Options, logger *slog.Log
 	return nil
 }
 
+// HealthALPN is the TLS application protocol of `syncd -healthcheck`'s probe. A
+// handshake offering it alone asks for no client certificate whatever
+// tls.client_auth says (the probe has none), and negotiates it, never h2 or
+// http/1.1: a server answers such a connection only where it registered a handler
+// for the protocol (syncd: GET /readyz on the main listener and nothing else); any
+// other server closes it unanswered.
+const HealthALPN = "syncd-healthcheck/1"
+
 // configFor picks the configuration of one handshake: none for acme-tls/1 (the base
-// configuration, no client certificate asked), else the one asking for client
-// certificates.
+// configuration, no client certificate asked), the health probe's for HealthALPN,
+// else the one asking for client certificates.
 func (c *clientAuth) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-	if len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acme.ALPNProto {
-		return nil, nil
+	if len(hello.SupportedProtos) == 1 {
+		switch hello.SupportedProtos[0] {
+		case acme.ALPNProto:
+			return nil, nil
+		case HealthALPN:
+			return c.health, nil
+		}
 	}
 	return c.conf.Load(), nil
 }

@@ -68,7 +68,7 @@ func (e disk) deleteLocal(a *action, out *outcome) error {
 		out.again(a.key)
 		return nil
 	}
-	if err := e.root.Remove(a.lpath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if free, err := (placer{e}).removeChecked(a, out, a.lpath, cur); err != nil || !free {
 		return err
 	}
 	forget()
@@ -91,12 +91,16 @@ func (e disk) mkdirLocal(a *action, out *outcome) error {
 		e.mu.Lock()
 		b, bOK := e.base[a.key]
 		e.mu.Unlock()
+		free := false
 		if bOK && !b.Dir && b.Hash == cur.Hash {
-			if err := e.root.Remove(target); err != nil {
+			if free, err = (placer{e}).removeChecked(a, out, target, cur); err != nil {
 				return err
 			}
-		} else if _, err := e.moveAside(a.key, target, out); err != nil {
-			return err
+		}
+		if !free {
+			if _, err := e.moveAside(a.key, target, out); err != nil {
+				return err
+			}
 		}
 		cur = nil
 	}
@@ -198,7 +202,7 @@ func (e disk) downloadInto(a *action, out *outcome, pr *progress, cut bool, fetc
 	if err != nil {
 		return err
 	}
-	keep, err = e.place(a, out, tmp, meta, sum, fi)
+	keep, err = placer{e}.place(a, out, tmp, meta, sum, fi)
 	return err
 }
 
@@ -257,80 +261,6 @@ func (e disk) finishTemp(a *action, f fsys.File, meta protocol.Metadata, sum str
 	return fi, f.Close()
 }
 
-// place renames the verified temp file tmp (content hash sum) over a's local path
-// after a last look at what is there: only content the client has synced (the base)
-// may be overwritten; anything else becomes a conflict copy. keep reports that tmp
-// was consumed (renamed into place).
-func (e disk) place(a *action, out *outcome, tmp string, meta protocol.Metadata, sum string, fi fs.FileInfo) (keep bool, err error) {
-	target := a.lpath
-	e.mu.Lock()
-	cached, lOK := e.local[a.key]
-	b, bOK := e.base[a.key]
-	e.mu.Unlock()
-	if !lOK {
-		// Nothing was there when the pass looked (the common case of a new file): the
-		// rename itself is the check, as it never replaces; only a name that appeared
-		// since needs the look below.
-		err := e.root.RenameNoReplace(tmp, target)
-		if err == nil {
-			e.downloaded(a, out, meta, sum, observe(target, fi))
-			return true, nil
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return false, err
-		}
-	}
-	cur, err := e.statLocal(target, &cached)
-	if errors.Is(err, errOther) {
-		e.reportOnce(target, "symlink or special file in the way of a server file, not synced", nil)
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if cur != nil {
-		switch {
-		case !cur.Dir && cur.Hash == sum:
-			// Already there (same content): just record it.
-			e.mu.Lock()
-			e.local[a.key] = *cur
-			e.base[a.key] = syncedBase(a.path, target, false, sum)
-			e.ensureParents(a.path, 0)
-			e.dirty = true
-			e.mu.Unlock()
-			return false, nil
-		case cur.Dir:
-			if err := e.root.Remove(target); err != nil {
-				if _, err := e.moveAside(a.key, target, out); err != nil {
-					return false, err
-				}
-			}
-		case !bOK || b.Dir || b.Hash != cur.Hash:
-			if _, err := e.moveAside(a.key, target, out); err != nil {
-				return false, err
-			}
-		}
-	}
-	if cur == nil {
-		// Nothing was there a moment ago: rename without ever replacing, so a file
-		// created in between is kept (as a conflict copy) rather than overwritten.
-		err = e.root.RenameNoReplace(tmp, target)
-		if errors.Is(err, fs.ErrExist) {
-			if _, err := e.moveAside(a.key, target, out); err != nil {
-				return false, err
-			}
-			err = e.root.RenameNoReplace(tmp, target)
-		}
-	} else {
-		err = e.root.Rename(tmp, target)
-	}
-	if err != nil {
-		return false, err
-	}
-	e.downloaded(a, out, meta, sum, observe(target, fi))
-	return true, nil
-}
-
 // downloaded records a file just renamed into place: le is what the temp file's fstat
 // saw (a rename keeps inode, size and mtime) and sum the hash of the stream written,
 // so the file is not read again.
@@ -385,6 +315,7 @@ func (e disk) tryLocalMove(mv pendingMove) bool {
 			return false
 		}
 	}
+	runBeforeReplace(to)
 	if err := e.rename(l.Path, to, mv.toKey == mv.fromKey); err != nil {
 		e.log.Debug("local move failed, syncing by content", "from", l.Path, "to", to, "err", err)
 		return false
@@ -434,11 +365,27 @@ func (e disk) followServerCase(a *action) {
 }
 
 // rename renames the local from to to; caseOnly says the two differ only in case (or
-// Unicode form). A case-insensitive file system that keeps the old spelling on such a
-// rename (it found the target "already there") gets it in two steps, through a
-// temporary name in the same directory.
+// Unicode form). It never replaces another file: a name made at to since it was found
+// free, or on a case-sensitive disk another file spelled as to, is kept (fs.ErrExist)
+// and the move is then synced by content. A
+// case-insensitive file system that keeps the old spelling on a case-only rename (it
+// found the target "already there") gets it in two steps, through a temporary name in
+// the same directory.
 func (e disk) rename(from, to string, caseOnly bool) error {
-	if err := e.root.Rename(from, to); err != nil || !caseOnly || from == to {
+	if !caseOnly {
+		return e.root.RenameNoReplace(from, to)
+	}
+	if from != to {
+		// Another file spelled exactly so (a case-sensitive disk holding both names,
+		// one kept but not synced) is never replaced.
+		if ok, err := e.listed(to); ok || err != nil {
+			if err == nil {
+				err = &os.LinkError{Op: "rename", Old: from, New: to, Err: fs.ErrExist}
+			}
+			return err
+		}
+	}
+	if err := e.root.Rename(from, to); err != nil || from == to {
 		return err
 	}
 	if ok, err := e.listed(to); ok || err != nil {

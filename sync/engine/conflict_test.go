@@ -1,8 +1,14 @@
 package engine
 
 import (
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 func TestDecide(t *testing.T) {
@@ -71,5 +77,63 @@ func TestConflictName(t *testing.T) {
 		if got := ConflictName(c.path, c.id, at, c.n); got != c.want {
 			t.Errorf("ConflictName(%q, %q, %d) = %q, want %q", c.path, c.id, c.n, got, c.want)
 		}
+	}
+}
+
+// A conflict copy's name fits the 255-byte segment limit (and the 4096-byte path limit
+// where the directory leaves room) whatever the original name: the stem is cut at a
+// normalization boundary, the extension kept, and the result passes the path rules.
+func TestConflictNameFitsLimits(t *testing.T) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	deep := strings.Repeat("d/", 1990) // 3980 bytes of directories
+	cases := []struct {
+		name, path, ext string
+	}{
+		{"ascii", strings.Repeat("a", 251) + ".txt", ".txt"},
+		{"two-byte runes", strings.Repeat("é", 125) + ".md", ".md"},
+		{"three-byte runes", strings.Repeat("語", 83) + ".txt", ".txt"},
+		{"four-byte runes", strings.Repeat("😀", 62) + ".z", ".z"},
+		{"combining marks (NFD local name)", strings.Repeat("e\u0301", 80) + ".txt", ".txt"},
+		{"no extension", strings.Repeat("b", 255), ""},
+		{"dot file", "." + strings.Repeat("c", 254), ""},
+		{"extension too long to keep", "x." + strings.Repeat("y", 240), ""},
+		{"in a directory", "sub/dir/" + strings.Repeat("a", 250) + ".pdf", ".pdf"},
+		{"deep path", deep + strings.Repeat("f", 100) + ".txt", ".txt"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir, name := pathrule.Parent(c.path), pathrule.Base(c.path)
+			seen := map[string]bool{}
+			for n := 1; n <= 12; n++ {
+				got := ConflictName(c.path, "abcdef1234", at, n)
+				seg := pathrule.Base(got)
+				if pathrule.Parent(got) != dir {
+					t.Fatalf("n=%d: %q moved out of %q", n, got, dir)
+				}
+				if len(seg) > pathrule.MaxSegmentBytes || len(norm.NFC.String(seg)) > pathrule.MaxSegmentBytes {
+					t.Fatalf("n=%d: segment of %d bytes: %q", n, len(seg), seg)
+				}
+				if len(got) > pathrule.MaxPathBytes {
+					t.Fatalf("n=%d: path of %d bytes", n, len(got))
+				}
+				if !utf8.ValidString(seg) || !strings.HasSuffix(seg, c.ext) || !strings.Contains(seg, ".sync-conflict-20260304-050607-abcdef12") {
+					t.Fatalf("n=%d: %q", n, seg)
+				}
+				stem := seg[:strings.Index(seg, ".sync-conflict-")]
+				if stem == "" || !strings.HasPrefix(name, stem) {
+					t.Fatalf("n=%d: stem %q is not a prefix of %q", n, stem, name)
+				}
+				if rest := name[len(stem):]; rest != "" && strings.HasPrefix(rest, "\u0301") {
+					t.Fatalf("n=%d: cut between a letter and its accent: %q", n, stem)
+				}
+				if _, err := pathrule.Clean(norm.NFC.String(got)); err != nil {
+					t.Fatalf("n=%d: %q refused by the path rules: %v", n, got, err)
+				}
+				if seen[got] {
+					t.Fatalf("n=%d: %q repeats an earlier name", n, got)
+				}
+				seen[got] = true
+			}
+		})
 	}
 }

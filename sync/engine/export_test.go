@@ -37,3 +37,12 @@ func ReadChunkListForTest(root, hash string) ([]chunk.Chunk, []chunk.Print, erro
 	}
 	return decodeChunks(b)
 }
+
+// SetBeforeReplaceForTest makes f run just before a download replaces a synced local
+// file (after the last check of it), with the file's path relative to the folder; the
+// returned function removes it. Fault injection: f plays the user editing the file in
+// that window.
+func SetBeforeReplaceForTest(f func(target string)) (restore func()) {
+	beforeReplace.Store(&f)
+	return func() { beforeReplace.Store(nil) }
+}

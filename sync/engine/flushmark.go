@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/fsys"
+	"github.com/syncspace/syncspace/sync/pathrule"
 )
 
 // The deferred flush. The base must never vouch for a file whose content is not on the
@@ -177,7 +178,8 @@ func (e marker) forget(k string) {
 // still find it.
 func (e marker) setAside(lp string, n int) error {
 	tag := strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.Itoa(n)
-	to := path.Join(stateDirName, "unflushed-"+tag+"-"+path.Base(lp))
+	stem, ext := splitExt(path.Base(lp))
+	to := path.Join(stateDirName, fitSegment("unflushed-"+tag+"-", stem, "", ext, pathrule.MaxSegmentBytes))
 	if err := e.root.RenameNoReplace(lp, to); err != nil {
 		return fmt.Errorf("set aside %s, which a crash may have cut: %w", lp, err)
 	}

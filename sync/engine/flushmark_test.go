@@ -317,3 +317,47 @@ func (r *changesRemote) Changes(ctx context.Context, since int64, epoch string, 
 	}
 	return r.treeRemote.Changes(ctx, since, epoch, limit)
 }
+
+// TestDeferredFlushAfterCrashLongName: a file with a name near the 255-byte limit,
+// cut by the crash, is set aside under a name that fits (its own cut, the extension
+// kept); before, the rename failed and so did every start.
+func TestDeferredFlushAfterCrashLongName(t *testing.T) {
+	id := "A"
+	withCacheID(t, &id)
+	long := "d/" + strings.Repeat("l", 247) + ".txt"
+	dir, r := markedFirstSync(t, map[string]string{long: "content cut by the crash"})
+	mtime := time.Unix(1_700_000_000, 0)
+	p := filepath.Join(dir, filepath.FromSlash(long))
+	if err := os.Truncate(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	id = "B" // rebooted
+	e, _ := openCounted(t, dir, r)
+	defer e.Close()
+	syncOnce(t, e)
+	if w := r.writes(); len(w) != 0 {
+		t.Fatalf("server asked for %v", w)
+	}
+	des, err := os.ReadDir(filepath.Join(dir, stateDirName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, de := range des {
+		if name := de.Name(); strings.HasPrefix(name, "unflushed-") {
+			n++
+			if len(name) > 255 || !strings.HasSuffix(name, "lll.txt") {
+				t.Fatalf("set aside as %q", name)
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d files set aside, want 1", n)
+	}
+	if got := folderFiles(t, dir)[long]; got != "content cut by the crash" {
+		t.Fatalf("%s holds %q after the start", long, got)
+	}
+}

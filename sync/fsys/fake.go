@@ -304,6 +304,33 @@ func (f *Fake) rename(from, to string, noReplace bool) error {
 	return f.Dir.Rename(rf, dst)
 }
 
+// Exchange is not available on the fake, as on Windows: an error matching
+// errors.ErrUnsupported, nothing changed.
+func (f *Fake) Exchange(a, b string) error {
+	return &os.LinkError{Op: "exchange", Old: a, New: b, Err: errors.ErrUnsupported}
+}
+
+// Link makes newname a second name of the file oldname: an existing newname (under
+// folding) is fs.ErrExist, and a new name must pass the name rules.
+func (f *Fake) Link(oldname, newname string) error {
+	if err := f.checkBusy("link", oldname); err != nil {
+		return err
+	}
+	ro, ok := f.resolve(oldname)
+	if !ok {
+		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: fs.ErrNotExist}
+	}
+	rn, exists := f.resolve(newname)
+	if exists {
+		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: fs.ErrExist}
+	}
+	dst := path.Join(path.Dir(rn), path.Base(path.Clean(newname)))
+	if err := f.checkName("link", dst); err != nil {
+		return err
+	}
+	return f.Dir.Link(ro, dst)
+}
+
 // CanSyncAll is false with NoSyncAll, else the real folder's answer.
 func (f *Fake) CanSyncAll() bool { return !f.opts.NoSyncAll && f.Dir.CanSyncAll() }
 

@@ -13,11 +13,13 @@
 //     os.Root would open every directory on the way; kernels without openat2 use
 //     os.Root. RenameNoReplace is renameat2(RENAME_NOREPLACE), atomic; file systems
 //     without it (old kernels, some FUSE and network file systems: ENOSYS, EINVAL) fall
-//     back to lstat + rename, which can replace a name created in between. SyncAll is
-//     syncfs(2) on the folder's file system. File ids are inode numbers. DoneWatcher
+//     back to lstat + rename, which can replace a name created in between. Exchange is
+//     renameat2(RENAME_EXCHANGE) (errors.ErrUnsupported where the file system lacks it:
+//     EINVAL, ENOSYS, EOPNOTSUPP). SyncAll is syncfs(2) on the folder's file system. File ids are inode numbers. DoneWatcher
 //     reports files closed after writing (inotify IN_CLOSE_WRITE); elsewhere it is
 //     not available.
 //   - macOS: RenameNoReplace is renameatx_np(RENAME_EXCL), atomic on APFS and HFS+;
+//     Exchange is renameatx_np(RENAME_SWAP) (errors.ErrUnsupported on volumes without it);
 //     File.Sync is F_FULLFSYNC (the Go runtime's fsync on darwin), which also flushes
 //     the drive's cache. SyncAll is sync(2) plus F_FULLFSYNC on the folder: sync only
 //     schedules the writes, the F_FULLFSYNC waits for the device. File ids are inodes.
@@ -31,8 +33,13 @@
 //     retried with backoff for about two seconds, then returned as errors for which
 //     IsBusy is true: the file is there, it is not deleted. There are no inode numbers
 //     in a directory listing: FileID is 0 and callers compare size and mtime only.
-//     SetTimes is SetFileTime on the open handle.
-//   - other unixes: RenameNoReplace is lstat + rename (not atomic), SyncAll is sync(2).
+//     SetTimes is SetFileTime on the open handle. Exchange is errors.ErrUnsupported
+//     (Windows has no atomic swap of two names).
+//   - other unixes: RenameNoReplace is lstat + rename (not atomic), SyncAll is sync(2),
+//     Exchange is errors.ErrUnsupported.
+//
+// Link (a hard link, made through the os.Root: CreateHardLink on Windows) works on
+// every platform whose file system has hard links.
 //
 // FolderTimes (times.go) tells whether a folder's file system stamps mtimes from the
 // local kernel clock in nanoseconds (statfs: f_type on Linux, f_fstypename on macOS;
@@ -91,6 +98,24 @@ type FS interface {
 // file system (seconds on a busy disk) only to learn the answer.
 type SyncAllProber interface {
 	CanSyncAll() bool
+}
+
+// Exchanger is implemented by an FS that can swap two names in one atomic step (Dir on
+// Linux and macOS): a program opening either name meanwhile finds one of the two
+// entries, never nothing, and nothing written to either is lost.
+type Exchanger interface {
+	// Exchange swaps the entries (files or directories) at a and b, which must both
+	// exist. An error matching errors.ErrUnsupported means the platform or this file
+	// system cannot; nothing changed then.
+	Exchange(a, b string) error
+}
+
+// Linker is implemented by an FS that can give a file a second name (a hard link).
+// Dir has it everywhere; the file system may still refuse (FAT, some network and
+// FUSE file systems).
+type Linker interface {
+	// Link makes newname a second name of the file oldname.
+	Link(oldname, newname string) error
 }
 
 // File is an open file of an FS.
@@ -271,6 +296,10 @@ func (d *Dir) Remove(name string) error {
 func (d *Dir) Rename(from, to string) error {
 	return retryBusy(func() error { return d.root.Rename(from, to) }, time.Sleep)
 }
+
+// Link makes newname a second name of the file oldname (a hard link), both under the
+// folder.
+func (d *Dir) Link(oldname, newname string) error { return d.root.Link(oldname, newname) }
 
 // RenameNoReplace renames from to to unless to exists (fs.ErrExist).
 func (d *Dir) RenameNoReplace(from, to string) error {

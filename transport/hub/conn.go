@@ -240,21 +240,7 @@ func (c *conn) housekeep(prev, now time.Time) {
 		return
 	}
 	if c.authed.Load() {
-		p := c.principal.Load()
-		if !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt) {
-			c.close(protocol.CloseTokenExpired, "token expired")
-			return
-		}
-		switch err := c.h.auth.Check(context.Background(), p); {
-		case err == nil:
-		case protocol.CodeOf(err) == protocol.CodeInternal:
-			// A failing store is not a revocation: keep the socket, check again.
-			c.h.log.Warn("token check failed", "conn", c.id.String(), "err", err)
-		case errors.Is(err, auth.ErrTokenExpired):
-			c.close(protocol.CloseTokenExpired, "token expired")
-			return
-		default:
-			c.close(protocol.CloseTokenRevoked, "token no longer valid")
+		if !checkToken(c, now) {
 			return
 		}
 		if !c.subscribed.Load() && now.Sub(time.Unix(0, c.lastActive.Load())) >= c.h.opts.IdleTimeout {
@@ -265,6 +251,31 @@ func (c *conn) housekeep(prev, now time.Time) {
 	if pingDue(c.connectedAt, prev.UnixNano(), now.UnixNano(), c.h.opts.PingInterval) {
 		c.q.pingDue()
 	}
+}
+
+// checkToken reports whether c's token is still valid at now (expiry,
+// revocation, key retirement, tenant deletion); if not, the connection is closed with
+// 4004 or 4005. The sweeper calls it every CheckInterval, and the reader before it
+// acts for the token (Subscribe, FileOperation), as HTTP checks every request. A
+// failing store is not a revocation: the token is taken as valid, and checked again.
+func checkToken(c *conn, now time.Time) bool {
+	p := c.principal.Load()
+	if !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt) {
+		c.close(protocol.CloseTokenExpired, "token expired")
+		return false
+	}
+	switch err := c.h.auth.Check(context.Background(), p); {
+	case err == nil:
+	case protocol.CodeOf(err) == protocol.CodeInternal:
+		c.h.log.Warn("token check failed", "conn", c.id.String(), "err", err)
+	case errors.Is(err, auth.ErrTokenExpired):
+		c.close(protocol.CloseTokenExpired, "token expired")
+		return false
+	default:
+		c.close(protocol.CloseTokenRevoked, "token no longer valid")
+		return false
+	}
+	return true
 }
 
 // pingDue reports whether a connection made at connected (unix nanos, like prev and

@@ -34,6 +34,9 @@ type failureCounter interface {
 
 // Space is the part of *tenants.Space the hub uses.
 type Space interface {
+	// ID is the tenant's immutable id (a token's tid): a tenant deleted and created
+	// again under its name has another.
+	ID() string
 	Head() (epoch string, seq int64)
 	// CatchUp delivers, before it returns, what other nodes committed and this node
 	// has not delivered yet, so that Head is at least the store's head
@@ -51,9 +54,9 @@ type Space interface {
 
 // Registry is the part of *tenants.Registry the hub uses (see FromRegistry).
 type Registry interface {
-	// Listen registers fn, called after every commit, per tenant in seq order; fn must
-	// not block.
-	Listen(fn func(tenant string, ev protocol.Event))
+	// Listen registers fn, called after every commit with the tenant's immutable id
+	// (Space.ID), per tenant in seq order; fn must not block.
+	Listen(fn func(tenantID string, ev protocol.Event))
 	// OpenSpace returns the named tenant's space.
 	OpenSpace(ctx context.Context, tenant string) (Space, error)
 }
@@ -66,10 +69,10 @@ type tenantSpace struct{ *tenants.Space }
 // CatchUp implements Space with tenants.CatchUp.
 func (s tenantSpace) CatchUp(ctx context.Context) { tenants.CatchUp(ctx, s.Space) }
 
-// resetsRegistry is implemented by a Registry that reports tenants whose history
-// changed under their listeners (tenants.Registry.ListenResets).
+// resetsRegistry is implemented by a Registry that reports tenants (by id, as
+// Listen) whose history changed under their listeners (tenants.Registry.ListenByID).
 type resetsRegistry interface {
-	ListenResets(fn func(tenant, epoch string, head int64))
+	ListenResets(fn func(tenantID, epoch string, head int64))
 }
 
 // FromRegistry adapts a *tenants.Registry to Registry.
@@ -77,7 +80,7 @@ func FromRegistry(r *tenants.Registry) Registry { return registryAdapter{r} }
 
 type registryAdapter struct{ r *tenants.Registry }
 
-func (a registryAdapter) Listen(fn func(string, protocol.Event)) { a.r.Listen(fn) }
+func (a registryAdapter) Listen(fn func(string, protocol.Event)) { a.r.ListenByID(fn, nil) }
 
 func (a registryAdapter) OpenSpace(ctx context.Context, tenant string) (Space, error) {
 	s, err := a.r.Space(ctx, tenant)
@@ -87,4 +90,6 @@ func (a registryAdapter) OpenSpace(ctx context.Context, tenant string) (Space, e
 	return tenantSpace{s}, nil
 }
 
-func (a registryAdapter) ListenResets(fn func(string, string, int64)) { a.r.ListenResets(fn) }
+func (a registryAdapter) ListenResets(fn func(string, string, int64)) {
+	a.r.ListenByID(nil, fn)
+}

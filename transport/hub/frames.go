@@ -62,11 +62,12 @@ var wbufPool = sync.Pool{New: func() any { return &wbuf{b: make([]byte, 0, 8<<10
 // batch as many messages as fit in MaxBatchBytes, one per line. It writes to the
 // socket when flushAt bytes are gathered and on flush.
 type frameWriter struct {
-	c     *conn
-	batch bool
-	w     *wbuf
-	msgs  int // messages in w.b
-	pendN int // payload bytes of the frame being packed
+	c      *conn
+	batch  bool
+	replay bool // a replay is being written: pings due meanwhile go with each write
+	w      *wbuf
+	msgs   int // messages in w.b
+	pendN  int // payload bytes of the frame being packed
 }
 
 func newFrameWriter(c *conn) *frameWriter {
@@ -153,6 +154,9 @@ func (fw *frameWriter) flush() error {
 func (fw *frameWriter) write() error {
 	if len(fw.w.b) == 0 {
 		return nil
+	}
+	if fw.replay && fw.c.q.takePing() { // due while this writer is busy with a replay
+		fw.w.b = append(fw.w.b, finBit|opPing, 0)
 	}
 	err := fw.c.writeRaw(fw.w.b, fw.msgs)
 	fw.w.b, fw.msgs = fw.w.b[:0], 0

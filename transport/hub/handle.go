@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"net/netip"
+	"time"
 
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/sync/pathscope"
@@ -25,9 +26,13 @@ func (c *conn) handle(data []byte) {
 	case protocol.TypeRefresh:
 		c.refresh(m)
 	case protocol.TypeSubscribe:
-		c.subscribe(m)
+		if checkToken(c, time.Now()) {
+			c.subscribe(m)
+		}
 	case protocol.TypeFileOperation:
-		c.fileOperation(m)
+		if checkToken(c, time.Now()) {
+			c.fileOperation(m)
+		}
 	}
 }
 
@@ -96,9 +101,19 @@ func (c *conn) openSpace() (Space, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	sp, err := c.h.reg.OpenSpace(ctx, c.tenant())
+	p := c.principal.Load()
+	sp, err := c.h.reg.OpenSpace(ctx, p.Tenant)
+	if protocol.CodeOf(err) == protocol.CodeNotFound {
+		return nil, protocol.Errorf(protocol.CodeUnauthenticated, "tenant no longer exists")
+	}
 	if err != nil {
 		return nil, err
+	}
+	if sp.ID() != p.TenantID {
+		// As on HTTP (transport/api), behind the sweeper's token check: a token of an
+		// earlier tenant of that name (deleted and created again) never reaches the
+		// new one's files or events.
+		return nil, protocol.Errorf(protocol.CodeUnauthenticated, "tenant no longer exists")
 	}
 	if c.scope != nil {
 		sp = scopedSpace{Space: sp, scope: c.scope}
@@ -132,6 +147,7 @@ func (c *conn) subscribe(m protocol.Message) {
 			cancel()
 		}
 	}
-	c.th = c.h.acquireTenant(c.tenant())
+	p := c.principal.Load()
+	c.th = c.h.acquireTenant(p.TenantID, p.Tenant)
 	c.th.subscribe(c, sp, m.Since, m.Epoch)
 }

@@ -143,6 +143,19 @@ func (s tspace) Head() (string, int64) {
 	return sp.Head()
 }
 
+// id is the tenant's immutable id (the hub's key for it).
+func (s tspace) id() string {
+	s.e.t.Helper()
+	if s.e.mem != nil {
+		return s.e.mem.space(s.tenant).id
+	}
+	sp, err := s.e.treg.Space(context.Background(), s.tenant)
+	if err != nil {
+		s.e.t.Fatal(err)
+	}
+	return sp.ID()
+}
+
 func (e *env) removeTenant(name string) {
 	e.t.Helper()
 	if e.mem != nil {

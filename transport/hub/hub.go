@@ -135,9 +135,9 @@ type Hub struct {
 
 	mu          sync.RWMutex
 	conns       map[connID]*conn
-	perToken    map[string]tokenUse // jti → live sockets and their principal
-	perTenant   map[string]int      // tenant → authenticated sockets (metrics)
-	tenants     map[string]*tenantHub
+	perToken    map[string]tokenUse   // jti → live sockets and their principal
+	perTenant   map[string]int        // tenant → authenticated sockets (metrics)
+	tenants     map[string]*tenantHub // by tenant id (a name may be reused)
 	closing     bool
 	unavailable atomic.Bool    // SetUnavailable: new sockets refused
 	connWG      sync.WaitGroup // one per connection, done when fully torn down
@@ -488,26 +488,26 @@ func (h *Hub) sweep() {
 	}
 }
 
-// publish is the registry listener: it hands ev to the tenant's hub, if the tenant
-// has one. It never blocks.
-func (h *Hub) publish(tenant string, ev protocol.Event) {
+// publish is the registry listener: it hands ev to the hub of the tenant with that
+// id, if the tenant has one. It never blocks.
+func (h *Hub) publish(tenantID string, ev protocol.Event) {
 	h.mu.RLock()
-	th := h.tenants[tenant]
+	th := h.tenants[tenantID]
 	h.mu.RUnlock()
 	if th != nil {
 		th.push(&ev)
 	}
 }
 
-// acquireTenant returns the tenant's hub, starting it on first use, with one more
-// reference held by the caller.
-func (h *Hub) acquireTenant(tenant string) *tenantHub {
+// acquireTenant returns the hub of the tenant with that id (and name, for logs),
+// starting it on first use, with one more reference held by the caller.
+func (h *Hub) acquireTenant(id, name string) *tenantHub {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	th := h.tenants[tenant]
+	th := h.tenants[id]
 	if th == nil {
-		th = newTenantHub(h, tenant)
-		h.tenants[tenant] = th
+		th = newTenantHub(h, id, name)
+		h.tenants[id] = th
 	}
 	th.refs++
 	return th
@@ -519,8 +519,8 @@ func (h *Hub) releaseTenant(th *tenantHub) {
 	defer h.mu.Unlock()
 	th.refs--
 	if th.refs == 0 {
-		if h.tenants[th.name] == th {
-			delete(h.tenants, th.name)
+		if h.tenants[th.id] == th {
+			delete(h.tenants, th.id)
 		}
 		th.stop()
 	}

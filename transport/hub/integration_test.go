@@ -34,16 +34,30 @@ import (
 // auth service, API, admin API, hub and metrics) on 127.0.0.1, over a real SQLite file
 // and data directory.
 type realEnv struct {
-	t     *testing.T
-	reg   *tenants.Registry
-	auth  *auth.Service
-	srv   *server.Server
-	http  *httptest.Server
-	wsURL string
-	ctx   context.Context
+	t      *testing.T
+	reg    *tenants.Registry
+	auth   *auth.Service
+	srv    *server.Server
+	http   *httptest.Server
+	client *http.Client      // trusts http's certificate (newRealTLSEnv)
+	dialer *websocket.Dialer // likewise
+	wsURL  string
+	ctx    context.Context
 }
 
 func newRealEnv(t *testing.T, limits tenants.Limits, edit func(*config.Config)) *realEnv {
+	t.Helper()
+	return newRealEnvOn(t, limits, edit, false)
+}
+
+// newRealTLSEnv is newRealEnv served over TLS (https, wss) with httptest's
+// certificate, which e.client and e.dialer trust.
+func newRealTLSEnv(t *testing.T, limits tenants.Limits, edit func(*config.Config)) *realEnv {
+	t.Helper()
+	return newRealEnvOn(t, limits, edit, true)
+}
+
+func newRealEnvOn(t *testing.T, limits tenants.Limits, edit func(*config.Config), useTLS bool) *realEnv {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -80,9 +94,21 @@ func newRealEnv(t *testing.T, limits tenants.Limits, edit func(*config.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv.Main())
-	e := &realEnv{t: t, reg: reg, auth: svc, srv: srv, http: hs, ctx: ctx,
-		wsURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"}
+	hs := httptest.NewUnstartedServer(srv.Main())
+	if useTLS {
+		hs.StartTLS()
+	} else {
+		hs.Start()
+	}
+	e := &realEnv{t: t, reg: reg, auth: svc, srv: srv, http: hs, ctx: ctx, client: hs.Client(),
+		dialer: &websocket.Dialer{HandshakeTimeout: 5 * time.Second},
+		wsURL:  "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"}
+	if useTLS {
+		// The dialer's own config, http/1.1 only (DESIGN: h2 in a dialer's ALPN fails).
+		tc := hs.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+		tc.NextProtos = nil
+		e.dialer.TLSClientConfig = tc
+	}
 	t.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
@@ -119,7 +145,7 @@ func (e *realEnv) dial(tok string) (*wsClient, *http.Response, error) {
 	if tok != "" {
 		h.Set("Authorization", "Bearer "+tok)
 	}
-	ws, resp, err := websocket.DefaultDialer.Dial(e.wsURL, h)
+	ws, resp, err := e.dialer.Dial(e.wsURL, h)
 	if err != nil {
 		return nil, resp, err
 	}
@@ -238,7 +264,7 @@ func (e *realEnv) upload(tok, path, clientID string, content []byte) int64 {
 	req, _ := http.NewRequest("PUT", e.http.URL+"/api/files/"+path, bytes.NewReader(content))
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("X-Sync-Client-Id", clientID)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -99,7 +99,7 @@ func (s *memSpace) commit(kind, from string, meta protocol.Metadata, src tenants
 	ls := s.r.listeners
 	s.r.mu.Unlock()
 	for _, fn := range ls {
-		fn(s.name, ev)
+		fn(s.id, ev)
 	}
 	return s.seq
 }
@@ -126,6 +126,8 @@ func (s *memSpace) newEpoch() {
 	s.epoch = randHex(8)
 	s.log = nil
 }
+
+func (s *memSpace) ID() string { return s.id }
 
 func (s *memSpace) Head() (string, int64) {
 	s.mu.Lock()

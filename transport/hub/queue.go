@@ -100,6 +100,17 @@ func (q *queue) pingDue() {
 	q.startLocked()
 }
 
+// takePing reports whether a ping is due and clears it, for a writer that is in the
+// middle of a long write (a replay paced to a slow reader) and so does not take from
+// the queue: its pings keep a reader that answers them from the pong timeout.
+func (q *queue) takePing() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	p := q.ping
+	q.ping = false
+	return p
+}
+
 func (q *queue) startLocked() {
 	if !q.running {
 		q.running = true

@@ -45,9 +45,9 @@ func (h *Hub) refuseUnavailable(c echo.Context) (bool, error) {
 // (another node started a new epoch): they are closed with 1012 and resume with
 // since/epoch, which answers ResyncRequired as after a restart; events continue after
 // head.
-func (h *Hub) resetTenant(tenant, _ string, head int64) {
+func (h *Hub) resetTenant(tenantID, _ string, head int64) {
 	h.mu.RLock()
-	th := h.tenants[tenant]
+	th := h.tenants[tenantID]
 	h.mu.RUnlock()
 	if th == nil {
 		return

@@ -22,7 +22,7 @@ func TestResetTenantCloses1012(t *testing.T) {
 	if evs := a.events(1, 3*time.Second); len(evs) != 1 {
 		t.Fatalf("events %v", evs)
 	}
-	e.hub.resetTenant("acme", "new-epoch", 0)
+	e.hub.resetTenant(e.space("acme").id(), "new-epoch", 0)
 	if code := a.closeCode(3 * time.Second); code != websocket.CloseServiceRestart {
 		t.Fatalf("close %d, want 1012", code)
 	}

@@ -238,7 +238,7 @@ func TestSlowConsumerThatNeverReadsIsCut(t *testing.T) {
 	waitFor(t, 5*time.Second, "subscribed", func() bool {
 		e.hub.mu.RLock()
 		defer e.hub.mu.RUnlock()
-		th := e.hub.tenants["acme"]
+		th := e.hub.tenants[e.space("acme").id()]
 		if th == nil {
 			return false
 		}

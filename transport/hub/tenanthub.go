@@ -15,9 +15,9 @@ import (
 // the same lock, which makes that switch exact: a connection becomes live after seq
 // s only if no event after s has been dispatched yet.
 type tenantHub struct {
-	h    *Hub
-	name string
-	refs int // guarded by h.mu
+	h        *Hub
+	id, name string // the tenant's immutable id (the hub's key) and its name (logs)
+	refs     int    // guarded by h.mu
 
 	mu       sync.Mutex
 	closed   bool
@@ -25,8 +25,8 @@ type tenantHub struct {
 	lastSeen int64 // seq of the last event dispatched; every event ≤ lastSeen is out
 }
 
-func newTenantHub(h *Hub, name string) *tenantHub {
-	return &tenantHub{h: h, name: name}
+func newTenantHub(h *Hub, id, name string) *tenantHub {
+	return &tenantHub{h: h, id: id, name: name}
 }
 
 // push fans ev out to the live subscribers. It never blocks on a connection.

@@ -112,6 +112,8 @@ func (c *conn) onPing(msg string) error {
 // last event sent. If the store no longer holds them it sends ResyncRequired and the
 // connection goes live after the head.
 func (c *conn) runReplay(fw *frameWriter, r *replayReq) error {
+	fw.replay = true
+	defer func() { fw.replay = false }()
 	since := r.since
 	sp, th := c.space, c.th
 	for {

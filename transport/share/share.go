@@ -8,7 +8,8 @@
 // audited with actor "share:<tenant>:<key prefix>"; a guess (an unknown id, a wrong
 // password) counts towards the failed-authentication limiter, and an address without
 // credit left is refused (429) before anything is checked. Unknown, expired and
-// revoked links all answer 404. Downloads and archives carry the /api headers.
+// revoked links all answer 404, and so does the archive of a file link (folders only,
+// as /api/archive). Downloads and archives carry the /api headers.
 package share
 
 import (
@@ -215,9 +216,30 @@ func auditRef(idOrKey string) string {
 	return "key=?"
 }
 
-// resolve checks the limiter, then the link and its password; every outcome is
-// audited. It returns the record and the link's view of its tenant's space.
-func (h *handlers) resolve(c echo.Context, use string) (share.Record, *spaceview.View, error) {
+// errFileArchive answers GET /s/{id}/archive of a file link: SPEC §7.5 archives
+// folder links only, and §3's archive of a path that is not a directory is 404.
+var errFileArchive = &protocol.Error{Code: protocol.CodeNotFound, Message: "a file link has no archive: GET /s/{id} downloads the file"}
+
+// resolve checks the limiter, then the link and its password, then that its path is
+// still there (a folder, when dirOnly); every outcome is audited as it is answered.
+// It returns the record, the link's view of its tenant's space and the shared path's
+// metadata.
+func (h *handlers) resolve(c echo.Context, use string, dirOnly bool) (share.Record, *spaceview.View, protocol.Metadata, error) {
+	rec, actor, err := h.lookup(c, use)
+	if err != nil {
+		return share.Record{}, nil, protocol.Metadata{}, err
+	}
+	v, meta, err := h.reach(c.Request().Context(), rec, dirOnly)
+	h.audit(c, actor, "", "share."+use, rec.Path, err)
+	if err != nil {
+		return share.Record{}, nil, protocol.Metadata{}, err
+	}
+	return rec, v, meta, nil
+}
+
+// lookup checks the limiter, then the link and its password, auditing a refusal. It
+// returns the live record and the actor that names the link in the audit log.
+func (h *handlers) lookup(c echo.Context, use string) (share.Record, string, error) {
 	r := c.Request()
 	id := c.Param("id")
 	actor := "share:?"
@@ -226,7 +248,7 @@ func (h *handlers) resolve(c echo.Context, use string) (share.Record, *spaceview
 	}
 	if err := h.o.MW.GuessAllowed(r); err != nil {
 		h.auditRefusal(c, actor, use, err)
-		return share.Record{}, nil, err
+		return share.Record{}, "", err
 	}
 	rec, err := h.o.Shares.Resolve(r.Context(), id, r.Header.Get(PasswordHeader))
 	if err != nil {
@@ -236,10 +258,15 @@ func (h *handlers) resolve(c echo.Context, use string) (share.Record, *spaceview
 			}
 		}
 		h.auditRefusal(c, actor, use, err)
-		return share.Record{}, nil, err
+		return share.Record{}, "", err
 	}
-	actor = "share:" + rec.Tenant + ":" + rec.Key[:16]
-	sp, err := h.o.Registry.Space(r.Context(), rec.Tenant)
+	return rec, "share:" + rec.Tenant + ":" + rec.Key[:16], nil
+}
+
+// reach opens the link's view of its tenant's space and stats the shared path: a
+// deleted tenant is share.ErrGone, a file when dirOnly errFileArchive.
+func (h *handlers) reach(ctx context.Context, rec share.Record, dirOnly bool) (*spaceview.View, protocol.Metadata, error) {
+	sp, err := h.o.Registry.Space(ctx, rec.Tenant)
 	if err == nil && sp.ID() != rec.TenantID {
 		err = share.ErrGone // the tenant was deleted (and perhaps created again)
 	}
@@ -247,15 +274,18 @@ func (h *handlers) resolve(c echo.Context, use string) (share.Record, *spaceview
 		err = share.ErrGone
 	}
 	if err != nil {
-		h.audit(c, actor, "", "share."+use, rec.Path, err)
-		return share.Record{}, nil, err
+		return nil, protocol.Metadata{}, err
 	}
 	scope, err := pathscope.Parse([]string{rec.Path})
 	if err != nil {
-		return share.Record{}, nil, err
+		return nil, protocol.Metadata{}, err
 	}
-	h.audit(c, actor, "", "share."+use, rec.Path, nil)
-	return rec, spaceview.New(sp, scope), nil
+	v := spaceview.New(sp, scope)
+	meta, err := v.Stat(ctx, rec.Path)
+	if err == nil && dirOnly && !meta.IsDirectory {
+		err = errFileArchive
+	}
+	return v, meta, err
 }
 
 // auditRefusal audits a refused use of a link; a refusal for the address having no
@@ -271,11 +301,7 @@ func (h *handlers) auditRefusal(c echo.Context, actor, use string, err error) {
 // open serves GET /s/{id}: the file, or the folder's listing (?recursive=true, read as
 // /api/list reads it).
 func (h *handlers) open(c echo.Context) error {
-	rec, v, err := h.resolve(c, "open")
-	if err != nil {
-		return err
-	}
-	meta, err := v.Stat(c.Request().Context(), rec.Path)
+	rec, v, meta, err := h.resolve(c, "open", false)
 	if err != nil {
 		return err
 	}
@@ -296,26 +322,20 @@ func (h *handlers) file(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	_, v, err := h.resolve(c, "file")
+	_, v, _, err := h.resolve(c, "file", false)
 	if err != nil {
 		return err
 	}
 	return api.ServeFile(c, v, p)
 }
 
-// archive serves GET /s/{id}/archive: the tar of a shared folder (or of the one
-// shared file).
+// archive serves GET /s/{id}/archive: the tar of a shared folder. A file link has no
+// archive (SPEC §7.5 archives folders only): 404 errFileArchive, audited as such, and
+// not counted as a guess (the link itself is good).
 func (h *handlers) archive(c echo.Context) error {
-	rec, v, err := h.resolve(c, "archive")
+	rec, v, _, err := h.resolve(c, "archive", true)
 	if err != nil {
 		return err
-	}
-	meta, err := v.Stat(c.Request().Context(), rec.Path)
-	if err != nil {
-		return err
-	}
-	if !meta.IsDirectory {
-		return share.ErrGone
 	}
 	return api.ServeArchive(c, v, rec.Path, h.log)
 }

@@ -365,3 +365,36 @@ func TestShareGuessFloodAuditBounded(t *testing.T) {
 		t.Fatalf("%d guesses in %s left %d share.open audit entries, want 10..%d", guesses, elapsed.Round(time.Millisecond), n, limit)
 	}
 }
+
+// TestShareFileLinkArchive: a file link has no archive (SPEC §7.5 archives folder
+// links): /archive answers 404 not_found saying so (not "no such link": the link
+// works), the audit log records that use as not_found, not ok, and the link still
+// downloads its file.
+func TestShareFileLinkArchive(t *testing.T) {
+	e := newEnv(t)
+	e.seed(t)
+	file := e.share(t, e.full, `{"path":"secret.txt","expires_in":"1h"}`, 201)
+	resp, b := e.anon(t, "/s/"+file.ID+"/archive", "")
+	var ans struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.Unmarshal(b, &ans); err != nil || resp.StatusCode != 404 || ans.Error.Code != "not_found" || !strings.Contains(ans.Error.Message, "file link has no archive") {
+		t.Fatalf("archive of a file link: %d %s, want 404 not_found saying a file link has no archive", resp.StatusCode, b)
+	}
+	es, err := e.s.D.Auth().ListAudit(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outcomes []string
+	for _, en := range es {
+		if en.Action == "share.archive" {
+			outcomes = append(outcomes, en.Outcome)
+		}
+	}
+	if len(outcomes) != 1 || outcomes[0] != "not_found" {
+		t.Fatalf("share.archive audited with outcomes %q, want one not_found", outcomes)
+	}
+	if resp, b := e.anon(t, "/s/"+file.ID, ""); resp.StatusCode != 200 || string(b) != "content of secret.txt" {
+		t.Fatalf("file link after /archive: %d %q", resp.StatusCode, b)
+	}
+}

@@ -181,7 +181,7 @@ func (s *hubSource) tenant(name string) (hubTenant, bool) {
 	return hubTenant{}, false
 }
 
-// Listen registers a listener (hub.Registry).
+// Listen registers a listener (hub.Registry), called with the tenant's id.
 func (s *hubSource) Listen(fn func(string, protocol.Event)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -202,7 +202,7 @@ func (s *hubSource) OpenSpace(_ context.Context, name string) (hub.Space, error)
 	if !ok {
 		return nil, protocol.Errorf(protocol.CodeNotFound, "no such tenant")
 	}
-	return hubSpace{seq: t.seq}, nil
+	return hubSpace{id: t.id, seq: t.seq}, nil
 }
 
 // publish hands event id of tenant g to the listeners with the tenant's next seq.
@@ -219,15 +219,19 @@ func (s *hubSource) publish(g int, id int64) {
 	ls := s.listeners
 	s.mu.Unlock()
 	for _, fn := range ls {
-		fn(t.name, ev)
+		fn(t.id, ev)
 	}
 }
 
 var errHubReadOnly = protocol.Errorf(protocol.CodeForbidden, "benchmark space is read-only")
 
 // hubSpace is a tenant of hubSource: a head, no history, no writes.
-type hubSpace struct{ seq *atomic.Int64 }
+type hubSpace struct {
+	id  string
+	seq *atomic.Int64
+}
 
+func (s hubSpace) ID() string            { return s.id }
 func (s hubSpace) Head() (string, int64) { return "bench", s.seq.Load() }
 func (s hubSpace) Changes(context.Context, int64, string, int) (protocol.ChangesPage, error) {
 	return protocol.ChangesPage{}, protocol.Errorf(protocol.CodeResyncRequired, "no history")

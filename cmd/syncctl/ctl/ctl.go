@@ -51,7 +51,7 @@ Commands:
   token issue --ops --subject WHO [--ttl 24h]          (local mode only)
   token list [--tenant NAME | --ops] [--subject WHO] [--all]
   token revoke JTI
-  token revoke --tenant NAME --subject WHO             (every token WHO holds now)
+  token revoke --tenant NAME --subject WHO    (every token and device WHO holds now)
   token revoke --ops --subject WHO
   token issue --tenant NAME --subject WHO --role ROLE --device NAME --out FILE
               [--cert FILE] [--public-url URL]   (a device credential, refreshed by the client)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/config"
+	"github.com/syncspace/syncspace/tlsconf"
 )
 
 // HealthcheckTimeout bounds one `syncd -healthcheck` probe.
@@ -64,7 +65,9 @@ func probeURL(cfg *config.Config) (string, error) {
 // Over https the certificate is not verified: the probe talks to its own host, sends
 // no credential and reads only a status code, and the certificate's names (tls.domains,
 // or the manual certificate's) rarely include the loopback address it dials. In acme
-// mode the first domain is sent as SNI so that the server picks its certificate.
+// mode the first domain is sent as SNI so that the server picks its certificate. With
+// tls.client_auth "require" it offers only tlsconf.HealthALPN, which the server
+// answers without a client certificate, for /readyz alone.
 func Healthcheck(ctx context.Context, args []string, getenv func(string) string) error {
 	path, err := parseArgs(args, io.Discard)
 	if err != nil {
@@ -81,6 +84,11 @@ func Healthcheck(ctx context.Context, args []string, getenv func(string) string)
 	tlsConf := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // see the doc comment
 	if cfg.TLS.Mode == config.TLSACME && len(cfg.TLS.Domains) > 0 {
 		tlsConf.ServerName = cfg.TLS.Domains[0]
+	}
+	if cfg.TLS.ClientAuth == config.ClientAuthRequire {
+		// The probe has no client certificate: its own protocol reaches /readyz
+		// without one (and nothing else; see tlsconf.HealthALPN).
+		tlsConf.NextProtos = []string{tlsconf.HealthALPN}
 	}
 	client := &http.Client{
 		Timeout:       HealthcheckTimeout,

@@ -43,6 +43,9 @@ func (d *Daemon) listen() error {
 	d.lnMain = limiter.Wrap(d.lnMain, d.tls.TLSConfig)
 	mainSrv := newServer(d.tls.wrap(d.srv.Main()))
 	mainSrv.TLSConfig = d.tls.TLSConfig
+	if mainSrv.TLSConfig != nil {
+		withHealthProto(mainSrv, mainSrv.Handler)
+	}
 	d.servers = append(d.servers, mainSrv)
 	if d.tls.TLSConfig == nil && !loopbackAddr(d.lnMain.Addr()) {
 		d.logger.Warn("PLAIN HTTP ON A NON-LOOPBACK ADDRESS: tokens and files cross the network unencrypted; use only behind a TLS proxy", slog.String("listen", d.lnMain.Addr().String()))

@@ -37,6 +37,20 @@ export function canWrite(claims) {
   return !!claims && (claims.role === 'write' || claims.role === 'admin');
 }
 
+// writeScope returns whether a token may change a path ("" the root), by its role and
+// its "paths" claim (SPEC §7.5): a path-scoped token writes only at or under one of its
+// prefixes (a whole path, compared as the server folds names), never at the root or
+// the ancestor folders it is shown on the way down. Display only: the server decides,
+// so where the rule is unsure (case folding beyond lower/upper case) it says yes.
+export function writeScope(claims) {
+  if (!canWrite(claims)) return () => false;
+  const paths = Array.isArray(claims.paths) ? claims.paths.filter((x) => typeof x === 'string' && x !== '') : [];
+  if (paths.length === 0) return () => true;
+  const folds = [(x) => x.normalize('NFC').toLowerCase(), (x) => x.normalize('NFC').toUpperCase()];
+  const within = (p, pre) => p === pre || p.startsWith(pre + '/');
+  return (path) => path !== '' && folds.some((f) => paths.some((pre) => within(f(path), f(pre))));
+}
+
 async function errorFrom(resp) {
   let code = 'http_' + resp.status, message = resp.statusText;
   try {

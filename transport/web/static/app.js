@@ -1,6 +1,6 @@
 // syncspace web app: sign-in, folder browser, uploads, live updates from /ws.
 // Plain ES modules, no framework, no build step; served by syncd (transport/web).
-import { Api, ApiError, canWrite, decodeToken, describe } from './api.js';
+import { Api, ApiError, canWrite, decodeToken, describe, writeScope } from './api.js';
 import { hashBlob } from './sha256.js';
 import { Live } from './live.js';
 import { resetTeam, setupTeam } from './team.js';
@@ -71,6 +71,7 @@ const state = {
   token: '',
   claims: null,
   writable: false,
+  mayWrite: () => false, // whether the token may change a path (role and paths claim)
   api: null,
   live: null,
   clientId: '',
@@ -104,6 +105,9 @@ function takeTokenFromFragment() {
 }
 
 function showSignIn(message) {
+  clearTimeout(retry.timer);
+  retry.delay = 0;
+  $('signin-forget').hidden = true;
   $('app').hidden = true;
   $('signin').hidden = false;
   $('signin-error').textContent = message || '';
@@ -112,28 +116,76 @@ function showSignIn(message) {
   document.title = 'Sign in · syncspace';
 }
 
+// retry is the sign-in retried after a failure that says nothing about the token (the
+// server unreachable, 5xx, 429): the token is kept and tried again with backoff, since
+// one from a link could not be had again from the address bar.
+// gen counts sign-ins and sign-outs: an answer to an older one is ignored.
+const retry = { timer: 0, delay: 0, gen: 0 };
+
+function retrySignIn(token, err) {
+  const delay = Math.min(60000, retry.delay ? retry.delay * 2 : 5000);
+  if ($('signin').hidden) showSignIn('');
+  retry.delay = delay;
+  $('signin-error').textContent = describe(err, 'signin') + ' You are still signed in: this tab keeps the token and tries again in ' +
+    Math.round(delay / 1000) + ' s. Paste another token to use that one instead.';
+  $('signin-forget').hidden = false;
+  clearTimeout(retry.timer);
+  retry.timer = setTimeout(() => {
+    if (!state.api && sessionStorage.getItem(TOKEN_KEY) === token) signIn(token);
+  }, delay);
+}
+
 function signOut(message) {
+  retry.gen++;
   sessionStorage.removeItem(TOKEN_KEY);
   if (state.live) state.live.stop();
   state.live = null;
   state.api = null;
   state.token = '';
   state.claims = null;
+  state.writable = false;
+  state.mayWrite = () => false;
   state.entries = new Map();
   state.view = [];
   state.dir = '';
   history.replaceState(null, '', location.pathname + location.search);
-  for (const u of uploads) if (u.abort) u.abort();
+  // Stop every upload, those still being hashed too: none may go out after sign-out.
+  for (const u of uploads) cancelUpload(u);
   uploads.length = 0;
   $('upload-list').replaceChildren();
   $('uploads').hidden = true;
+  forgetPage();
   resetTeam(false);
   hideBanner();
   showSignIn(message);
 }
 
+// forgetPage closes the dialogs and empties what showed the space (names, statuses), so
+// that nothing of a signed-out session stays in the page for whoever uses the tab next.
+function forgetPage() {
+  for (const d of document.querySelectorAll('dialog')) if (d.open) d.close();
+  for (const f of document.querySelectorAll('dialog input, dialog textarea')) f.value = '';
+  for (const p of document.querySelectorAll('dialog .error')) p.textContent = '';
+  for (const id of ['dlg-versions-list', 'deleted-list', 'crumbs']) $(id).replaceChildren();
+  for (const id of ['dlg-name-title', 'dlg-delete-title', 'dlg-delete-text', 'dlg-versions-title', 'dlg-versions-text',
+    'dlg-name-hint', 'dlg-share-title', 'dlg-share-expires', 'who', 'usage-text', 'action-status', 'deleted-status', 'count', 'empty']) $(id).textContent = '';
+  state.selected = '';
+  state.filter = '';
+  $('filter').value = '';
+  state.showDeleted = false;
+  $('btn-deleted').setAttribute('aria-pressed', 'false');
+  $('deleted-view').hidden = true;
+  state.flash.clear();
+  rowEls = new Map();
+  $('spacer').replaceChildren();
+}
+
 async function signIn(token) {
   const claims = decodeToken(token);
+  if (!claims || claims.aud === 'syncspace-admin' || claims.role === 'ops') {
+    // Refused here (it is no token, or an ops token): nothing of it is kept.
+    if (sessionStorage.getItem(TOKEN_KEY) === token) sessionStorage.removeItem(TOKEN_KEY);
+  }
   if (!claims) {
     showSignIn('That does not look like an access token. Copy the whole token (three parts separated by dots).');
     return;
@@ -143,19 +195,29 @@ async function signIn(token) {
     return;
   }
   const api = new Api(token, state.clientId);
+  const gen = ++retry.gen;
   let usage;
   try {
     usage = await api.usage();
   } catch (e) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    if (e instanceof ApiError && e.status === 401) showSignIn('This token or link is not valid any more (expired or revoked). Ask for a new one.');
-    else showSignIn(describe(e, 'signin'));
+    if (gen !== retry.gen) return; // signed out, or another sign-in, meanwhile
+    if (e instanceof ApiError && e.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      showSignIn('This token or link is not valid any more (expired or revoked). Ask for a new one.');
+      return;
+    }
+    sessionStorage.setItem(TOKEN_KEY, token);
+    retrySignIn(token, e);
     return;
   }
+  if (gen !== retry.gen) return;
+  clearTimeout(retry.timer);
+  retry.delay = 0;
   sessionStorage.setItem(TOKEN_KEY, token);
   state.token = token;
   state.claims = claims;
   state.writable = canWrite(claims);
+  state.mayWrite = writeScope(claims);
   state.api = api;
   api.onUnauthenticated = () => signOut('Your sign-in is no longer valid (expired or revoked). Sign in again.');
   $('signin').hidden = true;
@@ -195,6 +257,7 @@ async function openDir(dir, first) {
   const gen = ++state.loadGen;
   const changed = dir !== state.dir;
   state.dir = dir;
+  showFolderControls();
   state.loading = true;
   state.pending = [];
   if (changed) {
@@ -511,12 +574,21 @@ function activate(m) {
 
 function updateToolbar() {
   const m = selectedEntry();
+  const w = !!m && state.mayWrite(m.path); // not an ancestor folder of a scoped token's paths
   $('btn-download').disabled = !m;
   $('btn-download').textContent = m && m.is_directory ? 'Download (.tar)' : 'Download';
-  $('btn-rename').disabled = !m;
-  $('btn-delete').disabled = !m;
+  $('btn-rename').disabled = !w;
+  $('btn-delete').disabled = !w;
   $('btn-versions').disabled = !m || m.is_directory;
-  $('btn-share').disabled = !m;
+  $('btn-share').disabled = !w;
+}
+
+// showFolderControls shows upload, new folder and the drop hint only in a folder the
+// token may write in: a path-scoped token sees the root and the folders above its paths
+// read-only (the server answers 404 there).
+function showFolderControls() {
+  const w = state.mayWrite(state.dir);
+  for (const id of ['btn-upload', 'btn-upload-folder', 'btn-mkdir', 'drophint']) $(id).hidden = !w;
 }
 
 let statusTimer = 0;
@@ -596,7 +668,8 @@ function askName({ title, label, value, hint, ok, submit }) {
 async function nameSubmit(ev) {
   ev.preventDefault();
   const dlg = $('dlg-name');
-  const value = $('dlg-name-input').value.trim().replace(/^\/+|\/+$/g, '');
+  // Only the end is trimmed (a name may not end in a space, but may begin with one).
+  const value = $('dlg-name-input').value.trimEnd().replace(/^\/+|\/+$/g, '');
   if (!value) {
     $('dlg-name-error').textContent = 'Type a name.';
     return;
@@ -773,7 +846,7 @@ async function loadDeleted() {
     ul.replaceChildren(...entries.map((d) => el('li', null,
       el('span', { class: 'dpath', text: state.dir ? d.path.slice(state.dir.length + 1) : d.path }),
       el('span', { class: 'dmeta', text: humanSize(d.size) + ' · deleted ' + humanDate(d.deleted_at) }),
-      state.writable ? el('button', {
+      state.mayWrite(d.path) ? el('button', {
         type: 'button', class: 'small restore', text: 'Restore', 'aria-label': 'Restore ' + d.path,
         onclick: async (ev) => {
           ev.target.disabled = true;
@@ -852,6 +925,7 @@ async function runUpload(u) {
       signal: u.ctrl.signal,
       onProgress: (done) => { setProgress(size ? 0.5 * done / size : 0.5); },
     });
+    if (u.ctrl.signal.aborted || api !== state.api) throw new ApiError(0, 'aborted', 'cancelled');
     u.state = 'uploading';
     u.st.textContent = 'Uploading…';
     const up = api.upload(u.path, u.file, sha, (loaded, total) => { setProgress(0.5 + 0.5 * (total ? loaded / total : 1)); });
@@ -921,7 +995,7 @@ function setupDrop() {
   const mask = $('dropmask');
   const hasFiles = (ev) => ev.dataTransfer && Array.from(ev.dataTransfer.types || []).includes('Files');
   document.addEventListener('dragenter', (ev) => {
-    if (!state.writable || !hasFiles(ev)) return;
+    if (!state.mayWrite(state.dir) || !hasFiles(ev)) return;
     ev.preventDefault();
     depth++;
     mask.hidden = false;
@@ -931,14 +1005,14 @@ function setupDrop() {
     if (depth === 0) mask.hidden = true;
   });
   document.addEventListener('dragover', (ev) => {
-    if (!state.writable || !hasFiles(ev)) return;
+    if (!state.mayWrite(state.dir) || !hasFiles(ev)) return;
     ev.preventDefault();
     ev.dataTransfer.dropEffect = 'copy';
   });
   document.addEventListener('drop', async (ev) => {
     depth = 0;
     mask.hidden = true;
-    if (!state.writable || !ev.dataTransfer) return;
+    if (!state.mayWrite(state.dir) || !ev.dataTransfer) return;
     ev.preventDefault();
     const pairs = await filesFromDrop(ev.dataTransfer);
     for (const [f, rel] of pairs) queueUpload(f, rel);
@@ -959,8 +1033,8 @@ function onListKey(ev) {
     case 'End': select(state.view.length - 1, true); break;
     case 'Enter': activate(selectedEntry()); break;
     case 'Backspace': if (state.dir) go(parentOf(state.dir)); break;
-    case 'Delete': if (state.writable) confirmDelete(); break;
-    case 'F2': if (state.writable) renameOrMove(); break;
+    case 'Delete': if (!$('btn-delete').disabled) confirmDelete(); break;
+    case 'F2': if (!$('btn-rename').disabled) renameOrMove(); break;
     default: return;
   }
   ev.preventDefault();
@@ -979,11 +1053,19 @@ function wire() {
     signIn(t);
   });
   $('signout').addEventListener('click', () => signOut('You are signed out. The token was forgotten by this tab.'));
+  $('signin-forget').addEventListener('click', () => signOut('The token was forgotten by this tab.'));
   window.addEventListener('hashchange', () => {
     if (location.hash.includes('token=')) {
       takeTokenFromFragment();
       const t = sessionStorage.getItem(TOKEN_KEY);
-      if (t) signIn(t);
+      if (!t) return;
+      if (state.api) {
+        // A link opened in a signed-in tab starts afresh: nothing of the session it
+        // replaces (uploads, dialogs, the list) carries over.
+        signOut('');
+        sessionStorage.setItem(TOKEN_KEY, t);
+      }
+      signIn(t);
       return;
     }
     if (state.api) openDir(dirFromHash());

@@ -105,7 +105,9 @@ async function loadShares() {
   status('shares-status', 'Loading…');
   try {
     const ans = await ctx.api().shares();
-    const live = ans.shares.filter((s) => !s.revoked_at);
+    // The API lists revoked and expired links too; they no longer work.
+    const now = Date.now();
+    const live = ans.shares.filter((s) => !s.revoked_at && !(Date.parse(s.expires_at) <= now));
     status('shares-status', live.length ? '' : 'No share links.');
     $('shares-list').replaceChildren(...live.map((s) => el('li', { 'data-key': s.key },
       el('span', { class: 'dpath', text: s.path || '(the whole space)' }),
@@ -125,8 +127,12 @@ async function loadTeam() {
   try {
     const api = ctx.api();
     const [tk, dv] = await Promise.all([api.teamTokens(), api.teamDevices()]);
-    const tokens = tk.tokens.filter((t) => !t.revoked);
-    const devices = dv.devices.filter((d) => !d.revoked_at);
+    // Only what still signs in: the devices list keeps revoked and expired devices,
+    // and a token may expire between the server's answer and now (browser's clock).
+    const now = Date.now();
+    const live = (exp) => !(Date.parse(exp) <= now);
+    const tokens = tk.tokens.filter((t) => !t.revoked && live(t.expires_at));
+    const devices = dv.devices.filter((d) => !d.revoked_at && live(d.expires_at));
     status('team-status', '');
     $('team-tokens').replaceChildren(...tokens.map((t) => el('li', { 'data-jti': t.jti },
       el('span', { class: 'dpath', text: t.subject + ' · ' + t.role + (t.paths && t.paths.length ? ' · only ' + t.paths.join(', ') : '') }),
@@ -206,6 +212,8 @@ export function resetTeam(isAdmin) {
     $(p).hidden = true;
   }
   $('btn-team').hidden = !isAdmin;
+  status('shares-status', '');
+  status('team-status', '');
   $('shares-list').replaceChildren();
   $('team-tokens').replaceChildren();
   $('team-devices').replaceChildren();
