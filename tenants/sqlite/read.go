@@ -182,34 +182,37 @@ func (r reads) Versions(ctx context.Context, id, p string, since time.Time) ([]p
 	return out, rows.Err()
 }
 
-// Deleted implements index.Reader.
-func (r reads) Deleted(ctx context.Context, id, dir string, since time.Time) ([]index.DeletedFile, error) {
+// DeletedPage implements index.Reader. Rows come by fold key, newest first within
+// one: the first row of each fold key is its newest, and a page cut in the middle of
+// a fold key's rows has already given that one (the next page starts after it).
+func (r reads) DeletedPage(ctx context.Context, id, dir string, since time.Time, after string, n int) ([]index.DeletedFile, string, bool, error) {
 	cond, args := SubtreeWhere("v.path", dir)
 	rows, err := r.Q().QueryContext(ctx, `SELECT v.path, v.fold, v.id, v.replaced_at, v.size, v.hash FROM tenant_versions v
-		WHERE v.tenant_id = ? AND v.deleted = 1 AND v.replaced_at >= ? AND `+cond+`
+		WHERE v.tenant_id = ? AND v.fold > ? AND v.deleted = 1 AND v.replaced_at >= ? AND `+cond+`
 		AND NOT EXISTS (SELECT 1 FROM tenant_entries e WHERE e.tenant_id = v.tenant_id AND e.fold = v.fold)
-		ORDER BY v.fold, v.replaced_at DESC`, append([]any{id, nanos(since)}, args...)...)
+		ORDER BY v.fold, v.replaced_at DESC LIMIT ?`, append(append([]any{id, after, nanos(since)}, args...), n)...)
 	if err != nil {
-		return nil, err
+		return nil, "", false, err
 	}
 	defer rows.Close()
 	out := []index.DeletedFile{}
-	last := "\x00"
+	last, read := after, 0
 	for rows.Next() {
 		var e index.DeletedFile
 		var fold string
 		var at int64
 		if err := rows.Scan(&e.Path, &fold, &e.Version, &at, &e.Size, &e.Hash); err != nil {
-			return nil, err
+			return nil, "", false, err
 		}
-		if fold == last {
+		read++
+		if read > 1 && fold == last {
 			continue
 		}
 		last = fold
 		e.DeletedAt = time.Unix(0, at).UTC()
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	return out, last, read < n, rows.Err()
 }
 
 // Version implements index.Reader.
