@@ -137,20 +137,20 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 // prune removes expired versions of every tenant and change-log rows beyond the
 // retention, and (hourly) the chunk lists no file uses. Errors are logged.
 func (r *Registry) prune(ctx context.Context) {
-	if !r.leader.Leading() {
-		return // another node runs the once-only jobs
-	}
-	if cut := r.versionCutoff(); !cut.IsZero() {
+	// Each job checks the leadership (leading) just before it runs.
+	if cut := r.versionCutoff(); !cut.IsZero() && leading(ctx, r.leader) {
 		if _, err := r.dropVersions(ctx, "", cut, 0); err != nil && ctx.Err() == nil {
 			r.log.Warn("prune versions", "err", err)
 		}
 	}
-	if n := r.limits.RetainChanges; n > 0 {
+	if n := r.limits.RetainChanges; n > 0 && leading(ctx, r.leader) {
 		if err := r.index.PruneChanges(ctx, n); err != nil && ctx.Err() == nil {
 			r.log.Warn("prune change log", "err", err)
 		}
 	}
-	r.chunks.sweep(ctx, r.index, r.log)
+	if leading(ctx, r.leader) {
+		r.chunks.sweep(ctx, r.index, r.log)
+	}
 }
 
 // dropVersions removes the versions of tenant id ("" = of every tenant) replaced
