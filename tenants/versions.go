@@ -57,8 +57,8 @@ func (r *Registry) versionCutoff() time.Time {
 	return time.Now().Add(-r.limits.RetainVersions)
 }
 
-// deletedPageSize is how many version rows one page of Deleted reads: one short read
-// of the index each, so that the answer's memory and each read's length stay bounded
+// deletedPageSize is how many paths one page of Deleted reads: one short read of the
+// index each, so that the answer's memory and each read's length stay bounded
 // however many files were deleted. A variable for tests.
 var deletedPageSize = 256
 

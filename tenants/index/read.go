@@ -56,10 +56,9 @@ type Reader interface {
 	Versions(ctx context.Context, id, p string, since time.Time) ([]protocol.Version, error)
 	// DeletedPage returns, by fold key, the paths under dir ("" = all) deleted at or
 	// after since that have no entry now, each with its newest deleted version: those
-	// whose fold key is after after ("" = from the start), in fold-key order, reading
-	// at most n version rows (so at most n paths, fewer where a path has several).
-	// next is the fold key of the last row read, where the following page starts;
-	// done says no row follows.
+	// whose fold key is after after ("" = from the start), in fold-key order, at most
+	// n of them, read without sorting more than the page. next is the fold key of the
+	// last path given, where the following page starts; done says none follows.
 	DeletedPage(ctx context.Context, id, dir string, since time.Time, after string, n int) (page []DeletedFile, next string, done bool, err error)
 	// Version returns the kept version versionID of p (Path, Size, Hash, Modified);
 	// ErrNoVersion if there is none.

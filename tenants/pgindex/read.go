@@ -149,11 +149,19 @@ func (s *Store) Versions(ctx context.Context, id, p string, since time.Time) ([]
 }
 
 // DeletedPage implements index.Reader: per fold key, the newest deleted version, up
-// to n fold keys.
+// to n fold keys. PostgreSQL reads tenant_versions_fold in order and sorts each fold
+// key's few rows (incremental sort): a page reads only its own rows.
 func (s *Store) DeletedPage(ctx context.Context, id, dir string, since time.Time, after string, n int) ([]index.DeletedFile, string, bool, error) {
-	a := args{id, nanos(since), after}
+	a := args{id, nanos(since)}
+	var folds string
+	if dir == "" {
+		folds = "v.fold > " + a.p(after)
+	} else { // the subtree is a fold-key range too (tenants/sqlite.DeletedPage)
+		fd := pathrule.FoldKey(dir)
+		folds = "v.fold > " + a.p(max(after, fd+"/")) + " AND v.fold < " + a.p(fd+"0")
+	}
 	sql := `SELECT DISTINCT ON (v.fold) v.path, v.fold, v.id, v.replaced_at, v.size, v.hash FROM tenant_versions v
-		WHERE v.tenant_id = $1 AND v.deleted AND v.replaced_at >= $2 AND v.fold > $3 AND ` + a.under("v.path", dir) + `
+		WHERE v.tenant_id = $1 AND v.deleted AND v.replaced_at >= $2 AND ` + folds + ` AND ` + a.under("v.path", dir) + `
 		AND NOT EXISTS (SELECT 1 FROM tenant_entries e WHERE e.tenant_id = v.tenant_id AND e.fold = v.fold)
 		ORDER BY v.fold, v.replaced_at DESC LIMIT ` + a.p(n)
 	rows, err := s.pool.Query(ctx, sql, a...)

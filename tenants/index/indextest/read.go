@@ -300,15 +300,15 @@ func versions(t *testing.T, x Readable) {
 	deletedPages(t, x, t0)
 }
 
-// deletedPages: DeletedPage reads at most n rows a page, gives each path once (its
-// newest deleted version) across pages, in fold-key order, and stops at the end.
+// deletedPages: DeletedPage gives at most n paths a page, each once (its newest
+// deleted version) across pages, in fold-key order, and stops at the end.
 func deletedPages(t *testing.T, x Readable, t0 time.Time) {
 	if err := x.Write(ctx, "id2", index.WriteOptions{}, func(tx index.Tx) error {
 		for i := range 12 {
 			p := fmt.Sprintf("del/%02d", i)
 			n := 1
 			if i == 2 {
-				n = 3 // three versions of del/02 (a page holds two of them), the newest last
+				n = 3 // three versions of del/02, the newest last
 			}
 			for j := range n {
 				at := t0.Add(time.Duration(10*i+j) * time.Second)
@@ -316,6 +316,10 @@ func deletedPages(t *testing.T, x Readable, t0 time.Time) {
 					return err
 				}
 			}
+		}
+		// Outside the subtree by path, though its fold key lies inside "del/".
+		if err := tx.AddVersion("case", protocol.Metadata{Path: "Del/zz", Hash: "h", Modified: t0}, t0, true); err != nil {
+			return err
 		}
 		return tx.AddVersion("out", protocol.Metadata{Path: "else", Hash: "h", Modified: t0}, t0, true)
 	}); err != nil {
