@@ -455,7 +455,7 @@ func TestChunksDroppedWithDelete(t *testing.T) {
 	if e.storedList(b.Hash) != nil || e.storedList(c.Hash) != nil {
 		t.Fatal("lists of a deleted directory's files are kept")
 	}
-	gone, err := e.sp.Deleted(ctx, "")
+	gone, err := deletedIn(ctx, e.sp, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,7 +537,7 @@ func TestChunkListsUnused(t *testing.T) {
 	if _, err := e.sp.Delete(ctx, "kept.bin", DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	del, err := e.sp.Deleted(ctx, "")
+	del, err := deletedIn(ctx, e.sp, "")
 	must(t, err)
 	for _, d := range del {
 		if d.Path == "kept.bin" {

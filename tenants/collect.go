@@ -55,7 +55,7 @@ func (c *collector) run(ctx context.Context, collect func(context.Context)) (don
 
 // collect runs one pass on the leader. Errors are logged.
 func (r *Registry) collect(ctx context.Context) {
-	if !r.leader.Leading() {
+	if !leading(ctx, r.leader) {
 		return
 	}
 	n, b, err := r.gc.c.Collect(ctx)

@@ -345,7 +345,11 @@ func TestFreeDiskCached(t *testing.T) {
 // together more than it leaves above the floor and its margin.
 func TestFreeDiskCachedConcurrent(t *testing.T) {
 	const floor, step, room = 1 << 30, 1 << 20, 50
-	b := &diskBudget{cached: true, now: time.Now}
+	// A fixed clock: the figure stays fresh however slowly a loaded machine runs the
+	// goroutines (freeCacheAge is 10 ms).
+	at := time.Now()
+	now := func() time.Time { return at }
+	b := &diskBudget{cached: true, now: now}
 	b.inflight.Store(7 << 20)
 	b.reservedTotal.Store(123)
 	free := func() (uint64, error) { return floor + freeCacheMargin + room*step + 7<<20, nil }
@@ -369,7 +373,7 @@ func TestFreeDiskCachedConcurrent(t *testing.T) {
 		t.Fatalf("in flight %d, want %d (refused checks must reserve nothing)", got, want)
 	}
 	// An upload in flight when the figure was taken still counts against it.
-	b2 := &diskBudget{cached: true, now: time.Now}
+	b2 := &diskBudget{cached: true, now: now}
 	b2.inflight.Store(room * step)
 	if _, err := b2.take(free); err != nil {
 		t.Fatal(err)

@@ -383,3 +383,13 @@ func busOf(r *Registry) *syncBus {
 	}
 	return r.bus.(*syncBus)
 }
+
+// deletedIn collects what sp.Deleted streams for dir.
+func deletedIn(ctx context.Context, sp *Space, dir string) ([]DeletedEntry, error) {
+	var out []DeletedEntry
+	err := sp.Deleted(ctx, dir, func(e DeletedEntry) error {
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}

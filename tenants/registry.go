@@ -139,10 +139,27 @@ type Leader interface {
 	Leading() bool
 }
 
+// Confirmer is implemented by a Leader whose Leading may lag (tenants/pgleader: up to
+// its check interval after its lock was lost): Confirm checks the leadership now, at
+// the cost of a round trip, and the registry calls it before each once-only job.
+type Confirmer interface {
+	Confirm(ctx context.Context) bool
+}
+
 // alwaysLeader is the Leader of a single node.
 type alwaysLeader struct{}
 
 func (alwaysLeader) Leading() bool { return true }
+
+// leading reports whether this node may run a once-only job now: l.Leading, then, if
+// l can, Confirm.
+func leading(ctx context.Context, l Leader) bool {
+	if !l.Leading() {
+		return false
+	}
+	c, ok := l.(Confirmer)
+	return !ok || c.Confirm(ctx)
+}
 
 // Open loads the tenant list from deps.Index. logger nil means slog.Default().
 // tenants/sqlindex.OpenRegistry builds the single-node deps.

@@ -18,6 +18,14 @@ import (
 // fillPage is how many events one gap-fill read asks the index for.
 const fillPage = 1000
 
+// seqReadTimeout bounds each index read of the sequencer (a gap-fill page, the head
+// check): a read that stalls (a stuck PostgreSQL query, a network partition that
+// keeps the connection open) fails after it, is logged, and the next head check
+// tries again. A catch-up holds the tenant's delivery section, which this node's
+// commits of that tenant also take, so it must never wait without end. A variable
+// for tests.
+var seqReadTimeout = 10 * time.Second
+
 // HeadCheckInterval is how often, with a bus that may lose notices, the registry reads
 // the heads of the tenants it delivers for, so that a lost last notice is delivered
 // within about this long.
@@ -229,7 +237,7 @@ func (s *sequencer) fill(ctx context.Context, st *tseq, upto int64) {
 			}
 			limit = int(min(upto-since, fillPage))
 		}
-		page, err := s.idx.Changes(ctx, st.id, since, limit)
+		page, err := s.readChanges(ctx, st.id, since, limit)
 		if err != nil {
 			s.log.Warn("fill change gap", "tenant", st.name, "since", since, "err", err)
 			return
@@ -257,6 +265,13 @@ func (s *sequencer) fill(ctx context.Context, st *tseq, upto int64) {
 			return
 		}
 	}
+}
+
+// readChanges is idx.Changes bounded by seqReadTimeout.
+func (s *sequencer) readChanges(ctx context.Context, id string, since int64, limit int) (index.ChangesPage, error) {
+	ctx, cancel := context.WithTimeout(ctx, seqReadTimeout)
+	defer cancel()
+	return s.idx.Changes(ctx, id, since, limit)
 }
 
 // catchUp delivers everything up to the index's head. st.mu is held.
@@ -321,7 +336,9 @@ func (s *sequencer) checkHeads(ctx context.Context) {
 	for i, st := range act {
 		ids[i] = st.id
 	}
-	heads, err := readHeads(ctx, s.idx, ids)
+	rctx, cancel := context.WithTimeout(ctx, seqReadTimeout)
+	heads, err := readHeads(rctx, s.idx, ids)
+	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("head check", "err", err)

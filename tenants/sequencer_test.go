@@ -2,10 +2,12 @@ package tenants
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,4 +263,79 @@ func TestBusOutage(t *testing.T) {
 	if st := e.reg.Stats(); st.CommitCount < 2 || st.CommitNanos <= 0 || !st.Leading {
 		t.Fatalf("stats %+v", st)
 	}
+}
+
+// stallIndex is a real index whose change and head reads stall, while stalled, until
+// their context ends (a stuck PostgreSQL query): fault injection only.
+type stallIndex struct {
+	Index
+	stalled atomic.Bool
+	release chan struct{} // closed at the test's end, so that nothing stays blocked
+}
+
+func (x *stallIndex) stall(ctx context.Context) error {
+	if !x.stalled.Load() {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-x.release:
+		return errors.New("test over")
+	}
+}
+
+func (x *stallIndex) Changes(ctx context.Context, id string, since int64, limit int) (index.ChangesPage, error) {
+	if err := x.stall(ctx); err != nil {
+		return index.ChangesPage{}, err
+	}
+	return x.Index.Changes(ctx, id, since, limit)
+}
+
+func (x *stallIndex) LoadHead(ctx context.Context, id string) (string, int64, int64, error) {
+	if err := x.stall(ctx); err != nil {
+		return "", 0, 0, err
+	}
+	return x.Index.LoadHead(ctx, id)
+}
+
+// within fails unless fn returns within d.
+func within(t *testing.T, d time.Duration, what string, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); fn() }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("%s: still blocked after %v", what, d)
+	}
+}
+
+// TestSequencerStall: an index read that stalls (a stuck query) ends at the
+// sequencer's read deadline: neither the head check nor a catch-up hangs, a commit of
+// this node (which waits for the catch-up's delivery section) goes through, and once
+// the index answers again the next head check delivers everything, once, in order.
+func TestSequencerStall(t *testing.T) {
+	old := seqReadTimeout
+	seqReadTimeout = 100 * time.Millisecond
+	defer func() { seqReadTimeout = old }()
+	r := newSeqRig(t)
+	x := &stallIndex{Index: r.store, release: make(chan struct{})}
+	defer close(x.release)
+	r.seq.idx = x
+	r.seq.own(context.Background(), r.commit(1, "a"))
+	x.stalled.Store(true)
+	within(t, 5*time.Second, "head check over a stalled index", func() { r.seq.checkHeads(context.Background()) })
+	no := r.commit(2, "remote") // another node's, heard as a doorbell: a catch-up
+	no.Events = nil
+	r.seq.notice(no)
+	waitFor(t, 2*time.Second, "the catch-up to start", func() bool { return !r.seq.get(rigTenant, "", "", 0, false).pending.Load() })
+	within(t, 5*time.Second, "this node's commit during a stalled catch-up", func() {
+		r.seq.own(context.Background(), r.commit(1, "own"))
+	})
+	x.stalled.Store(false)
+	r.seq.checkHeads(context.Background())
+	waitFor(t, 2*time.Second, "every event", func() bool { return len(r.delivered()) == 4 })
+	time.Sleep(50 * time.Millisecond)
+	r.checkExactly(4)
 }

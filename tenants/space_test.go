@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -426,11 +427,11 @@ func TestDelete(t *testing.T) {
 	if got := e.list(); len(got) != 1 {
 		t.Fatalf("list %v", got)
 	}
-	del, err := e.sp.Deleted(ctx, "")
+	del, err := deletedIn(ctx, e.sp, "")
 	if err != nil || len(del) != 3 {
 		t.Fatalf("deleted %+v %v", del, err)
 	}
-	del, _ = e.sp.Deleted(ctx, "d/sub")
+	del, _ = deletedIn(ctx, e.sp, "d/sub")
 	if len(del) != 2 || del[0].Path != "d/sub/y" || del[0].Hash != sum([]byte("yy")) {
 		t.Fatalf("deleted d/sub %+v", del)
 	}
@@ -461,7 +462,7 @@ func TestRestore(t *testing.T) {
 	if err != nil || len(vs) != 2 || vs[0].Hash != sum([]byte("version two")) || vs[1].Hash != sum([]byte("version one")) {
 		t.Fatalf("versions %+v %v", vs, err)
 	}
-	del, err := e.sp.Deleted(ctx, "dir")
+	del, err := deletedIn(ctx, e.sp, "dir")
 	if err != nil || len(del) != 1 || del[0].Version != vs[0].ID {
 		t.Fatalf("deleted %+v %v", del, err)
 	}
@@ -476,7 +477,7 @@ func TestRestore(t *testing.T) {
 	if string(e.read("dir/doc.txt")) != "version one" {
 		t.Fatal("restored content")
 	}
-	if del, _ := e.sp.Deleted(ctx, ""); len(del) != 0 {
+	if del, _ := deletedIn(ctx, e.sp, ""); len(del) != 0 {
 		t.Fatalf("restored file still listed as deleted: %+v", del)
 	}
 	// Restore to another path; the version stays.
@@ -761,7 +762,7 @@ func TestVersionRetention(t *testing.T) {
 	if vs, _ := e.sp.Versions(ctx, "f"); len(vs) != 0 {
 		t.Fatalf("expired version listed: %v", vs)
 	}
-	if del, _ := e.sp.Deleted(ctx, ""); len(del) != 0 {
+	if del, _ := deletedIn(ctx, e.sp, ""); len(del) != 0 {
 		t.Fatalf("expired deletion listed: %v", del)
 	}
 	e.reg.prune(ctx)
@@ -808,5 +809,81 @@ func TestDeleteEventCarriesLastMetadata(t *testing.T) {
 		if del.Seq != dseq || m.Seq != a.Seq || m.Hash != a.Hash || m.Size != a.Size || m.Path != "a.txt" {
 			t.Errorf("delete event %d carries %+v, want the last metadata %+v", del.Seq, m, a)
 		}
+	}
+}
+
+// TestDeletedPages: Deleted reads the index a page at a time and calls back between
+// reads, never holding a whole answer: with pages of 3 rows, a file deleted while
+// the first entry is being handled (after the first page was read) still appears,
+// and a file restored meanwhile no longer does; every other deleted file comes once,
+// by path, with its newest version, and an error from the callback stops the reading.
+func TestDeletedPages(t *testing.T) {
+	old := deletedPageSize
+	deletedPageSize = 3
+	defer func() { deletedPageSize = old }()
+	e := newEnv(t, Limits{}, Options{})
+	ctx := context.Background()
+	const n = 20
+	for i := range n {
+		e.put(fmt.Sprintf("d/%02d", i), []byte("a"))
+	}
+	e.put("d/05", []byte("newer")) // two versions of d/05: the newest deleted is listed
+	e.put("d/zz-late", []byte("late"))
+	e.put("outside", []byte("o"))
+	for _, p := range []string{"outside", "d/05"} {
+		if _, err := e.sp.Delete(ctx, p, DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if _, err := e.sp.Delete(ctx, fmt.Sprintf("d/%02d", i), DeleteOptions{}); err != nil && i != 5 {
+			t.Fatal(err)
+		}
+	}
+	vs, err := e.sp.Versions(ctx, "d/15")
+	if err != nil || len(vs) == 0 {
+		t.Fatalf("versions of d/15: %v %v", vs, err)
+	}
+	var got []string
+	err = e.sp.Deleted(ctx, "d", func(d DeletedEntry) error {
+		got = append(got, d.Path)
+		switch d.Path {
+		case "d/00": // the first page has been read; the later ones not yet
+			if _, err := e.sp.Delete(ctx, "d/zz-late", DeleteOptions{}); err != nil {
+				return err
+			}
+			if _, err := e.sp.Restore(ctx, "d/15", vs[0].ID, "", Source{}); err != nil {
+				return err
+			}
+		case "d/05":
+			if d.Hash != sum([]byte("newer")) {
+				t.Errorf("d/05 listed with hash %s, want the newest content's", d.Hash)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range n {
+		if i != 15 {
+			want = append(want, fmt.Sprintf("d/%02d", i))
+		}
+	}
+	want = append(want, "d/zz-late")
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("deleted under d:\n got %v\nwant %v", got, want)
+	}
+	stop := errors.New("stop")
+	calls := 0
+	err = e.sp.Deleted(ctx, "", func(DeletedEntry) error {
+		if calls++; calls == 2 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || calls != 2 {
+		t.Fatalf("callback error: %v after %d calls, want stop after 2", err, calls)
 	}
 }

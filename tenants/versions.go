@@ -57,25 +57,42 @@ func (r *Registry) versionCutoff() time.Time {
 	return time.Now().Add(-r.limits.RetainVersions)
 }
 
-// Deleted returns the files under dir ("" = everywhere) that were deleted within the
-// version retention and do not exist now, each with its newest version, by path.
-func (s *Space) Deleted(ctx context.Context, dir string) ([]DeletedEntry, error) {
+// deletedPageSize is how many paths one page of Deleted reads: one short read of the
+// index each, so that the answer's memory and each read's length stay bounded
+// however many files were deleted. A variable for tests.
+var deletedPageSize = 256
+
+// Deleted calls each, in fold-key order (by path, ignoring case), for every file under
+// dir ("" = everywhere) deleted within the version retention that does not exist now,
+// with its newest version. It reads the index a page at a time (deletedPageSize) and
+// calls each between reads, never inside one; a path is given at most once, and one
+// deleted or restored while the pages are read is given or not according to the page
+// that reaches it. An error from each stops it and is returned.
+func (s *Space) Deleted(ctx context.Context, dir string, each func(DeletedEntry) error) error {
 	d, err := pathrule.CleanDir(dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := s.alive(); err != nil {
-		return nil, err
+	since := s.reg.versionCutoff()
+	for after, done := "", false; !done; {
+		if err := s.alive(); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return wrapInternal("read versions", err)
+		}
+		var page []index.DeletedFile
+		page, after, done, err = s.reg.index.DeletedPage(ctx, s.id, d, since, after, deletedPageSize)
+		if err != nil {
+			return internal("read versions", err)
+		}
+		for _, e := range page {
+			if err := each(DeletedEntry(e)); err != nil {
+				return err
+			}
+		}
 	}
-	list, err := s.reg.index.Deleted(ctx, s.id, d, s.reg.versionCutoff())
-	if err != nil {
-		return nil, internal("read versions", err)
-	}
-	out := make([]DeletedEntry, len(list))
-	for i, e := range list {
-		out[i] = DeletedEntry(e)
-	}
-	return out, nil
+	return nil
 }
 
 // Restore writes the content of version versionID of path back, to path or to to if
@@ -120,20 +137,20 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 // prune removes expired versions of every tenant and change-log rows beyond the
 // retention, and (hourly) the chunk lists no file uses. Errors are logged.
 func (r *Registry) prune(ctx context.Context) {
-	if !r.leader.Leading() {
-		return // another node runs the once-only jobs
-	}
-	if cut := r.versionCutoff(); !cut.IsZero() {
+	// Each job checks the leadership (leading) just before it runs.
+	if cut := r.versionCutoff(); !cut.IsZero() && leading(ctx, r.leader) {
 		if _, err := r.dropVersions(ctx, "", cut, 0); err != nil && ctx.Err() == nil {
 			r.log.Warn("prune versions", "err", err)
 		}
 	}
-	if n := r.limits.RetainChanges; n > 0 {
+	if n := r.limits.RetainChanges; n > 0 && leading(ctx, r.leader) {
 		if err := r.index.PruneChanges(ctx, n); err != nil && ctx.Err() == nil {
 			r.log.Warn("prune change log", "err", err)
 		}
 	}
-	r.chunks.sweep(ctx, r.index, r.log)
+	if leading(ctx, r.leader) {
+		r.chunks.sweep(ctx, r.index, r.log)
+	}
 }
 
 // dropVersions removes the versions of tenant id ("" = of every tenant) replaced

@@ -54,9 +54,12 @@ type Reader interface {
 	// Versions returns the versions kept of p (by fold key) replaced at or after
 	// since, newest first.
 	Versions(ctx context.Context, id, p string, since time.Time) ([]protocol.Version, error)
-	// Deleted returns, by fold key, the paths under dir ("" = all) deleted at or after
-	// since that have no entry now, each with its newest deleted version.
-	Deleted(ctx context.Context, id, dir string, since time.Time) ([]DeletedFile, error)
+	// DeletedPage returns, by fold key, the paths under dir ("" = all) deleted at or
+	// after since that have no entry now, each with its newest deleted version: those
+	// whose fold key is after after ("" = from the start), in fold-key order, at most
+	// n of them, read without sorting more than the page. next is the fold key of the
+	// last path given, where the following page starts; done says none follows.
+	DeletedPage(ctx context.Context, id, dir string, since time.Time, after string, n int) (page []DeletedFile, next string, done bool, err error)
 	// Version returns the kept version versionID of p (Path, Size, Hash, Modified);
 	// ErrNoVersion if there is none.
 	Version(ctx context.Context, id, versionID, p string) (protocol.Metadata, error)

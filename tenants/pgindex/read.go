@@ -148,28 +148,41 @@ func (s *Store) Versions(ctx context.Context, id, p string, since time.Time) ([]
 	return out, err
 }
 
-// Deleted implements index.Reader: per fold key, the newest deleted version.
-func (s *Store) Deleted(ctx context.Context, id, dir string, since time.Time) ([]index.DeletedFile, error) {
+// DeletedPage implements index.Reader: per fold key, the newest deleted version, up
+// to n fold keys. PostgreSQL reads tenant_versions_fold in order and sorts each fold
+// key's few rows (incremental sort): a page reads only its own rows.
+func (s *Store) DeletedPage(ctx context.Context, id, dir string, since time.Time, after string, n int) ([]index.DeletedFile, string, bool, error) {
 	a := args{id, nanos(since)}
-	sql := `SELECT DISTINCT ON (v.fold) v.path, v.id, v.replaced_at, v.size, v.hash FROM tenant_versions v
-		WHERE v.tenant_id = $1 AND v.deleted AND v.replaced_at >= $2 AND ` + a.under("v.path", dir) + `
+	var folds string
+	if dir == "" {
+		folds = "v.fold > " + a.p(after)
+	} else { // the subtree is a fold-key range too (tenants/sqlite.DeletedPage)
+		fd := pathrule.FoldKey(dir)
+		folds = "v.fold > " + a.p(max(after, fd+"/")) + " AND v.fold < " + a.p(fd+"0")
+	}
+	sql := `SELECT DISTINCT ON (v.fold) v.path, v.fold, v.id, v.replaced_at, v.size, v.hash FROM tenant_versions v
+		WHERE v.tenant_id = $1 AND v.deleted AND v.replaced_at >= $2 AND ` + folds + ` AND ` + a.under("v.path", dir) + `
 		AND NOT EXISTS (SELECT 1 FROM tenant_entries e WHERE e.tenant_id = v.tenant_id AND e.fold = v.fold)
-		ORDER BY v.fold, v.replaced_at DESC`
+		ORDER BY v.fold, v.replaced_at DESC LIMIT ` + a.p(n)
 	rows, err := s.pool.Query(ctx, sql, a...)
 	if err != nil {
-		return nil, err
+		return nil, "", false, err
 	}
+	last := after
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (index.DeletedFile, error) {
 		var e index.DeletedFile
 		var at int64
-		err := r.Scan(&e.Path, &e.Version, &at, &e.Size, &e.Hash)
+		err := r.Scan(&e.Path, &last, &e.Version, &at, &e.Size, &e.Hash)
 		e.DeletedAt = time.Unix(0, at).UTC()
 		return e, err
 	})
-	if out == nil && err == nil {
+	if err != nil {
+		return nil, "", false, err
+	}
+	if out == nil {
 		out = []index.DeletedFile{}
 	}
-	return out, err
+	return out, last, len(out) < n, nil
 }
 
 // Version implements index.Reader.

@@ -17,7 +17,10 @@ import (
 	"github.com/syncspace/syncspace/tenants"
 )
 
-var _ tenants.Leader = (*Leader)(nil)
+var (
+	_ tenants.Leader    = (*Leader)(nil)
+	_ tenants.Confirmer = (*Leader)(nil)
+)
 
 // DefaultKey is the advisory lock key of the once-only jobs ("syncjobs" in ASCII);
 // the schema migrations use another.
@@ -66,8 +69,36 @@ func Start(ctx context.Context, url string, opts Options) *Leader {
 	return l
 }
 
-// Leading reports whether this node holds the lock (as of the last check).
+// Leading reports whether this node holds the lock as of the last check: up to
+// Options.Interval after the lock's connection died it still says true, while
+// another node may already hold the lock. Confirm before acting on it.
 func (l *Leader) Leading() bool { return l.leading.Load() }
+
+// confirmTimeout bounds Confirm's round trip.
+const confirmTimeout = 2 * time.Second
+
+// Confirm reports whether this node holds the lock now: it checks, with a round trip
+// on the lock's own connection (bounded by confirmTimeout), that the session holding
+// the lock is alive; a session-level advisory lock is held exactly as long as its
+// session lives, so no other node held it when the round trip succeeded. A failed
+// round trip drops the connection and the leadership at once (the loop connects
+// again and tries to take the lock at its next attempt). The registry calls it before
+// each once-only job, so that a node whose lock connection died (killed, cut by a
+// proxy) does not run a job beside the node that took the lock over.
+func (l *Leader) Confirm(ctx context.Context) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.leading.Load() || l.conn == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, confirmTimeout)
+	defer cancel()
+	if err := l.conn.Ping(ctx); err != nil {
+		l.drop(err)
+		return false
+	}
+	return true
+}
 
 func (l *Leader) loop(ctx context.Context) {
 	defer close(l.done)

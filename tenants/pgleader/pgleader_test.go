@@ -56,3 +56,45 @@ func TestOneLeader(t *testing.T) {
 	b.Close()
 	waitFor(t, 3*time.Second, "a leads after b closed", a.Leading)
 }
+
+// TestConfirmAfterLockLost: right after the leader's lock connection is killed, and
+// long before its next check, Leading still says true but Confirm says false and
+// ends the leadership; the node that takes the lock over confirms it.
+func TestConfirmAfterLockLost(t *testing.T) {
+	url := pgtest.Postgres(t)
+	ctx := context.Background()
+	o := Options{Key: rand.Int64(), Interval: time.Hour, Logger: slog.New(slog.DiscardHandler)}
+	a := Start(ctx, url, o)
+	defer a.Close()
+	if !a.Leading() || !a.Confirm(ctx) {
+		t.Fatalf("a: leading %v, want it to lead and confirm", a.Leading())
+	}
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	a.mu.Lock()
+	pid := a.conn.PgConn().PID()
+	a.mu.Unlock()
+	if _, err := c.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+		t.Fatal(err)
+	}
+	ob := o
+	ob.Interval = 50 * time.Millisecond // tries again until the dead session's lock is gone
+	b := Start(ctx, url, ob)
+	defer b.Close()
+	waitFor(t, 3*time.Second, "b leads", b.Leading)
+	if !a.Leading() {
+		t.Fatal("a noticed the loss by itself: the test shows nothing (its interval is an hour)")
+	}
+	if a.Confirm(ctx) {
+		t.Fatal("a confirmed a lock that b holds")
+	}
+	if a.Leading() {
+		t.Fatal("a still leading after a failed Confirm")
+	}
+	if !b.Confirm(ctx) {
+		t.Fatal("b does not confirm its lock")
+	}
+}

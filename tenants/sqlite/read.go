@@ -182,34 +182,40 @@ func (r reads) Versions(ctx context.Context, id, p string, since time.Time) ([]p
 	return out, rows.Err()
 }
 
-// Deleted implements index.Reader.
-func (r reads) Deleted(ctx context.Context, id, dir string, since time.Time) ([]index.DeletedFile, error) {
+// DeletedPage implements index.Reader. It walks tenant_versions_fold in fold-key
+// order (the subtree is also a fold-key range: folding keeps "/" and works per
+// segment), one group per fold key, whose bare columns SQLite takes from the row of
+// MAX(replaced_at): the newest deleted version. No sort: each page reads only its own
+// groups, so a whole answer reads each row once however many pages it takes.
+func (r reads) DeletedPage(ctx context.Context, id, dir string, since time.Time, after string, n int) ([]index.DeletedFile, string, bool, error) {
 	cond, args := SubtreeWhere("v.path", dir)
-	rows, err := r.Q().QueryContext(ctx, `SELECT v.path, v.fold, v.id, v.replaced_at, v.size, v.hash FROM tenant_versions v
-		WHERE v.tenant_id = ? AND v.deleted = 1 AND v.replaced_at >= ? AND `+cond+`
+	folds, fargs := "v.fold > ?", []any{after}
+	if dir != "" {
+		fd := pathrule.FoldKey(dir)
+		folds, fargs = "v.fold > ? AND v.fold < ?", []any{max(after, fd+"/"), fd + "0"}
+	}
+	q := append(append(append([]any{id}, fargs...), nanos(since)), args...)
+	rows, err := r.Q().QueryContext(ctx, `SELECT v.path, v.fold, v.id, MAX(v.replaced_at), v.size, v.hash
+		FROM tenant_versions v INDEXED BY tenant_versions_fold
+		WHERE v.tenant_id = ? AND `+folds+` AND v.deleted = 1 AND v.replaced_at >= ? AND `+cond+`
 		AND NOT EXISTS (SELECT 1 FROM tenant_entries e WHERE e.tenant_id = v.tenant_id AND e.fold = v.fold)
-		ORDER BY v.fold, v.replaced_at DESC`, append([]any{id, nanos(since)}, args...)...)
+		GROUP BY v.fold ORDER BY v.fold LIMIT ?`, append(q, n)...)
 	if err != nil {
-		return nil, err
+		return nil, "", false, err
 	}
 	defer rows.Close()
 	out := []index.DeletedFile{}
-	last := "\x00"
+	last := after
 	for rows.Next() {
 		var e index.DeletedFile
-		var fold string
 		var at int64
-		if err := rows.Scan(&e.Path, &fold, &e.Version, &at, &e.Size, &e.Hash); err != nil {
-			return nil, err
+		if err := rows.Scan(&e.Path, &last, &e.Version, &at, &e.Size, &e.Hash); err != nil {
+			return nil, "", false, err
 		}
-		if fold == last {
-			continue
-		}
-		last = fold
 		e.DeletedAt = time.Unix(0, at).UTC()
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	return out, last, len(out) < n, rows.Err()
 }
 
 // Version implements index.Reader.

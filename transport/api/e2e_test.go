@@ -561,3 +561,38 @@ func TestReadOnlyServer(t *testing.T) {
 		t.Errorf("unauthenticated write on read-only server: %d", a.status)
 	}
 }
+
+// TestDeletedStreamsPages: GET /api/deleted over more entries than one page of the
+// store (256) keeps the answer's shape: every deleted path once, by path, with the
+// requested path; an empty answer is still {"path","entries":[]}.
+func TestDeletedStreamsPages(t *testing.T) {
+	e := startDaemon(t, nil)
+	tok := e.tenant("acme", tenants.Options{}, "write")
+	const n = 300
+	for i := range n {
+		e.put(tok, fmt.Sprintf("many/f%03d", i), []byte{byte(i)})
+	}
+	if a := e.do(req{method: "DELETE", path: "/api/files/many?recursive=true", token: tok}); a.status != 200 {
+		t.Fatalf("delete: %d %s", a.status, a.body)
+	}
+	var del struct {
+		Path    *string                `json:"path"`
+		Entries []tenants.DeletedEntry `json:"entries"`
+	}
+	a := e.do(req{method: "GET", path: "/api/deleted?path=many", token: tok})
+	if a.status != 200 {
+		t.Fatalf("deleted: %d %s", a.status, a.body)
+	}
+	a.json(t, &del)
+	if del.Path == nil || *del.Path != "many" || len(del.Entries) != n {
+		t.Fatalf("deleted: path %v, %d entries, want many and %d", del.Path, len(del.Entries), n)
+	}
+	for i, d := range del.Entries {
+		if want := fmt.Sprintf("many/f%03d", i); d.Path != want || d.Version == "" || d.Hash != sum([]byte{byte(i)}) || d.DeletedAt.IsZero() {
+			t.Fatalf("entry %d: %+v, want %s with its version", i, d, want)
+		}
+	}
+	if a := e.do(req{method: "GET", path: "/api/deleted?path=none", token: tok}); a.status != 200 || string(a.body) != `{"path":"none","entries":[]}`+"\n" {
+		t.Fatalf("empty: %d %q", a.status, a.body)
+	}
+}

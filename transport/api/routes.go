@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -230,12 +231,11 @@ func (h *handlers) versions(c echo.Context) error {
 	return c.JSON(http.StatusOK, versionsAnswer{Path: p, Versions: vs})
 }
 
-// deletedAnswer is the body of GET /api/deleted.
-type deletedAnswer struct {
-	Path    string                 `json:"path"`
-	Entries []tenants.DeletedEntry `json:"entries"`
-}
-
+// deleted serves GET /api/deleted?path=DIR: {"path","entries":[...]}, streamed as the
+// store yields the entries (a page of the index at a time, tenants.Space.Deleted),
+// never built whole in memory. The head is written with the first entry (or at the
+// end), so an error before any entry is still an error answer; one after it leaves
+// the answer truncated, as a list's (ServeList).
 func (h *handlers) deleted(c echo.Context) error {
 	dir, err := dirQuery(c)
 	if err != nil {
@@ -245,14 +245,47 @@ func (h *handlers) deleted(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	es, err := sp.Deleted(c.Request().Context(), dir)
+	var bw *bufio.Writer
+	var enc *json.Encoder
+	first := true
+	start := func() error {
+		resp := c.Response()
+		resp.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+		resp.WriteHeader(http.StatusOK)
+		bw = bufio.NewWriterSize(resp, 32<<10)
+		enc = json.NewEncoder(bw)
+		p, err := json.Marshal(dir)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(bw, `{"path":%s,"entries":[`, p)
+		return err
+	}
+	err = sp.Deleted(c.Request().Context(), dir, func(e tenants.DeletedEntry) error {
+		if bw == nil {
+			if err := start(); err != nil {
+				return err
+			}
+		} else if !first {
+			if err := bw.WriteByte(','); err != nil {
+				return err
+			}
+		}
+		first = false
+		return enc.Encode(e)
+	})
 	if err != nil {
 		return err
 	}
-	if es == nil {
-		es = []tenants.DeletedEntry{}
+	if bw == nil {
+		if err := start(); err != nil {
+			return err
+		}
 	}
-	return c.JSON(http.StatusOK, deletedAnswer{Path: dir, Entries: es})
+	if _, err := bw.WriteString("]}\n"); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // restoreBody is the body of POST /api/restore.

@@ -59,8 +59,10 @@ type Options struct {
 	Admin AdminMount
 	// ParseSize reads sizes given as strings in admin requests (config.ParseSize).
 	ParseSize func(string) (int64, error)
-	// PublicURL is the root of share links' url (web.public_url); "" uses the
-	// request's scheme and host.
+	// PublicURL is PUBLIC_URL, the root of share links' url and the server of device
+	// credentials: web.public_url, else derived from the listen address and TLS mode
+	// (cmd/syncd sets it); "" uses the address the request's connection reached
+	// (transport/publicurl). A request's Host and X-Forwarded-* never count.
 	PublicURL string
 }
 

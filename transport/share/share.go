@@ -32,6 +32,7 @@ import (
 	"github.com/syncspace/syncspace/transport/api"
 	"github.com/syncspace/syncspace/transport/authmw"
 	"github.com/syncspace/syncspace/transport/guard"
+	"github.com/syncspace/syncspace/transport/publicurl"
 	"github.com/syncspace/syncspace/transport/spaceview"
 )
 
@@ -44,8 +45,8 @@ type Options struct {
 	Auth     *auth.Service
 	MW       *authmw.Middleware
 	Registry *tenants.Registry
-	// PublicURL is the root of the links' url ("" : the request's own scheme and
-	// host).
+	// PublicURL is the root of the links' url (PUBLIC_URL; "" : the address the
+	// request's connection reached, see transport/publicurl; never its Host header).
 	PublicURL string
 	Logger    *slog.Logger
 }
@@ -162,11 +163,7 @@ func (h *handlers) doCreate(c echo.Context, p *auth.Principal) (share.Record, st
 
 // linkURL is PUBLIC_URL/s/{id}.
 func (h *handlers) linkURL(c echo.Context, id string) string {
-	base := h.o.PublicURL
-	if base == "" {
-		base = c.Scheme() + "://" + c.Request().Host
-	}
-	return strings.TrimRight(base, "/") + "/s/" + url.PathEscape(id)
+	return publicurl.Of(c.Request(), h.o.PublicURL) + "/s/" + url.PathEscape(id)
 }
 
 func (h *handlers) list(c echo.Context) error {

@@ -155,22 +155,18 @@ func (v *View) Versions(ctx context.Context, path string) ([]protocol.Version, e
 	return v.sp.Versions(ctx, path)
 }
 
-// Deleted lists what was deleted under dir, inside the scope only.
-func (v *View) Deleted(ctx context.Context, dir string) ([]tenants.DeletedEntry, error) {
+// Deleted streams what was deleted under dir (tenants.Space.Deleted), inside the
+// scope only.
+func (v *View) Deleted(ctx context.Context, dir string, each func(tenants.DeletedEntry) error) error {
 	if err := v.scope.CheckDir(dir); err != nil {
-		return nil, err
+		return err
 	}
-	es, err := v.sp.Deleted(ctx, dir)
-	if err != nil || v.scope == nil {
-		return es, err
-	}
-	out := es[:0]
-	for _, e := range es {
-		if v.scope.Contains(e.Path) {
-			out = append(out, e)
+	return v.sp.Deleted(ctx, dir, func(e tenants.DeletedEntry) error {
+		if v.scope != nil && !v.scope.Contains(e.Path) {
+			return nil
 		}
-	}
-	return out, nil
+		return each(e)
+	})
 }
 
 // Restore writes a version of path back, to to if given (a target outside the scope

@@ -2,13 +2,13 @@ package team
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/transport/authmw"
+	"github.com/syncspace/syncspace/transport/publicurl"
 )
 
 // Device credentials of the tenant (its devices: listed, enrolled by POST
@@ -54,12 +54,9 @@ func (h *handlers) enrollDevice(c echo.Context, p *auth.Principal, req IssueRequ
 	return h.done(c, "device.enroll", clip(target), err, http.StatusCreated, cred)
 }
 
-// serverURL is PUBLIC_URL, or the request's own scheme and host.
+// serverURL is PUBLIC_URL (transport/publicurl: never the request's Host).
 func (h *handlers) serverURL(c echo.Context) string {
-	if h.o.PublicURL != "" {
-		return strings.TrimRight(h.o.PublicURL, "/")
-	}
-	return c.Scheme() + "://" + c.Request().Host
+	return publicurl.Of(c.Request(), h.o.PublicURL)
 }
 
 // tenantDevices lists the devices of p's tenant (this incarnation).

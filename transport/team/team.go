@@ -46,8 +46,9 @@ type Options struct {
 	// DefaultTTL is the ttl of a token issued without one (zero: 720h), capped by
 	// auth.max_ttl and, for an admin token, by the issuer's own expiry.
 	DefaultTTL time.Duration
-	// PublicURL is the server URL written into device credentials ("" : the
-	// request's own scheme and host).
+	// PublicURL is the server URL written into device credentials (PUBLIC_URL; "" :
+	// the address the request's connection reached, see transport/publicurl; never
+	// its Host header).
 	PublicURL string
 	Logger    *slog.Logger
 }

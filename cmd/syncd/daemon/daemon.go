@@ -162,6 +162,14 @@ func (d *Daemon) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Bound now, so that PUBLIC_URL names the port of a listen address ending in ":0".
+	if d.lnMain, err = net.Listen("tcp", d.cfg.Listen); err != nil {
+		return fmt.Errorf("listen %s: %w", d.cfg.Listen, err)
+	}
+	if err := checkBoundLoopback("listen", d.cfg.Listen, d.lnMain); err != nil {
+		return err
+	}
+	opts.PublicURL = d.publicURL()
 	shares, err := openShares(ctx, d.node.DB, d.node.Pool())
 	if err != nil {
 		return err
@@ -269,6 +277,9 @@ func (d *Daemon) closeAll() error {
 	}
 	for _, s := range d.servers {
 		_ = s.Close()
+	}
+	if d.lnMain != nil {
+		_ = d.lnMain.Close() // bound but perhaps never served
 	}
 	if d.tls != nil {
 		d.tls.close()

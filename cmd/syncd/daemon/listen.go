@@ -33,14 +33,7 @@ func (d *Daemon) listen() error {
 		return err
 	}
 	d.limiter = limiter
-	d.lnMain, err = net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
-	}
-	if err := checkBoundLoopback("listen", cfg.Listen, d.lnMain); err != nil {
-		return err
-	}
-	d.lnMain = limiter.Wrap(d.lnMain, d.tls.TLSConfig)
+	d.lnMain = limiter.Wrap(d.lnMain, d.tls.TLSConfig) // bound by build
 	mainSrv := newServer(d.tls.wrap(d.srv.Main()))
 	mainSrv.TLSConfig = d.tls.TLSConfig
 	if mainSrv.TLSConfig != nil {

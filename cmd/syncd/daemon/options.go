@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"log/slog"
+	"net"
 	"time"
 
 	"github.com/syncspace/syncspace/config"
@@ -102,4 +104,27 @@ func TLSOptions(cfg *config.Config) tlsconf.Options {
 		ClientCA:   t.ClientCA,
 		ClientAuth: tlsconf.ClientAuthMode(t.ClientAuth),
 	}
+}
+
+// publicURL is SPEC §7.2's PUBLIC_URL, which share links and device credentials name:
+// web.public_url, else derived from the listen address and tls.mode as syncctl
+// derives it (config.PublicURL), with the port the main listener was bound to (for a
+// listen address ending in ":0"). It never comes from a request (transport/publicurl).
+// A derived URL on a non-loopback listener is logged as a warning: users elsewhere may
+// reach the server by another name.
+func (d *Daemon) publicURL() string {
+	c := *d.cfg
+	if _, port, err := net.SplitHostPort(d.lnMain.Addr().String()); err == nil {
+		host, _, err := net.SplitHostPort(c.Listen)
+		if err != nil {
+			host = c.Listen
+		}
+		c.Listen = net.JoinHostPort(host, port)
+	}
+	u, derived := c.PublicURL()
+	if derived && !loopbackAddr(d.lnMain.Addr()) {
+		d.logger.Warn("web.public_url is not set: share links and device credentials name a URL derived from the listen address; set web.public_url to the URL users reach this server by",
+			slog.String("public_url", u))
+	}
+	return u
 }

@@ -274,9 +274,9 @@ func versions(t *testing.T, x Readable) {
 	if vs, err := x.Versions(ctx, "id", "d/f", t0.Add(time.Second)); err != nil || len(vs) != 1 {
 		t.Fatalf("versions since t0+1s: %+v %v", vs, err)
 	}
-	del, err := x.Deleted(ctx, "id", "", time.Time{})
-	if err != nil || len(del) != 2 || del[0].Path != "d/f" || del[0].Version != "v2" || del[1].Path != "g" {
-		t.Fatalf("deleted: %+v %v (h exists again)", del, err)
+	del, _, done, err := x.DeletedPage(ctx, "id", "", time.Time{}, "", 100)
+	if err != nil || !done || len(del) != 2 || del[0].Path != "d/f" || del[0].Version != "v2" || del[1].Path != "g" {
+		t.Fatalf("deleted: %+v %v %v (h exists again)", del, done, err)
 	}
 	if m, err := x.Version(ctx, "id", "v3", "G"); err != nil || m.Hash != "v3" || m.Size != 2 || !m.Modified.Equal(t0) {
 		t.Fatalf("version v3: %+v %v", m, err)
@@ -296,5 +296,49 @@ func versions(t *testing.T, x Readable) {
 	}
 	if ids, err := x.VersionIDs(ctx, "id"); err != nil || len(ids) != 2 {
 		t.Fatalf("versions left %v %v, want v3 v4", ids, err)
+	}
+	deletedPages(t, x, t0)
+}
+
+// deletedPages: DeletedPage gives at most n paths a page, each once (its newest
+// deleted version) across pages, in fold-key order, and stops at the end.
+func deletedPages(t *testing.T, x Readable, t0 time.Time) {
+	if err := x.Write(ctx, "id2", index.WriteOptions{}, func(tx index.Tx) error {
+		for i := range 12 {
+			p := fmt.Sprintf("del/%02d", i)
+			n := 1
+			if i == 2 {
+				n = 3 // three versions of del/02, the newest last
+			}
+			for j := range n {
+				at := t0.Add(time.Duration(10*i+j) * time.Second)
+				if err := tx.AddVersion(fmt.Sprintf("w%d-%d", i, j), protocol.Metadata{Path: p, Size: int64(j), Hash: "h", Modified: t0}, at, true); err != nil {
+					return err
+				}
+			}
+		}
+		// Outside the subtree by path, though its fold key lies inside "del/".
+		if err := tx.AddVersion("case", protocol.Metadata{Path: "Del/zz", Hash: "h", Modified: t0}, t0, true); err != nil {
+			return err
+		}
+		return tx.AddVersion("out", protocol.Metadata{Path: "else", Hash: "h", Modified: t0}, t0, true)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	after, pages := "", 0
+	for done := false; !done; pages++ {
+		page, next, d, err := x.DeletedPage(ctx, "id2", "del", time.Time{}, after, 2)
+		if err != nil || len(page) > 2 || pages > 20 {
+			t.Fatalf("page after %q: %d paths, %v (page %d)", after, len(page), err, pages)
+		}
+		for _, e := range page {
+			got = append(got, e.Path+"@"+e.Version)
+		}
+		after, done = next, d
+	}
+	want := "[del/00@w0-0 del/01@w1-0 del/02@w2-2 del/03@w3-0 del/04@w4-0 del/05@w5-0 del/06@w6-0 del/07@w7-0 del/08@w8-0 del/09@w9-0 del/10@w10-0 del/11@w11-0]"
+	if fmt.Sprint(got) != want || pages < 6 {
+		t.Fatalf("deleted pages (%d): %v, want %s", pages, got, want)
 	}
 }
