@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -258,15 +259,18 @@ func TestPostgresRestart(t *testing.T) {
 	subs := startSubscribers(ctx, t, c.proxy, reader, 3)
 
 	acked := &acks{seq: map[string]int64{}}
-	upCtx, stopUploads := context.WithCancel(ctx)
+	// Stopping lets each writer's upload in flight finish: one cancelled while syncd
+	// commits it would still land in the log, after the head the test then reads.
+	var stop atomic.Bool
+	stopUploads := func() { stop.Store(true) }
 	var wg sync.WaitGroup
 	for w := 0; w < 3; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; upCtx.Err() == nil; i++ {
+			for i := 0; !stop.Load() && ctx.Err() == nil; i++ {
 				path := fmt.Sprintf("u%d-%04d.txt", w, i)
-				st, seq, err := putSeq(upCtx, "http://"+c.proxy, writer, path, path)
+				st, seq, err := putSeq(ctx, "http://"+c.proxy, writer, path, path)
 				if err == nil && st/100 == 2 {
 					acked.add(path, seq)
 					continue
@@ -328,7 +332,8 @@ func TestPostgresRestart(t *testing.T) {
 	}
 	acked.mu.Unlock()
 	if int64(len(paths)) != head || head < int64(n) {
-		t.Fatalf("change log: %d events, head %d, %d uploads acknowledged", len(paths), head, n)
+		t.Fatalf("change log: %d events, head %d, %d uploads acknowledged; beyond the head: %v",
+			len(paths), head, n, beyond(paths, head))
 	}
 	if err := waitAll(subs, head, 15*time.Second); err != nil {
 		t.Fatal(err)
@@ -338,4 +343,15 @@ func TestPostgresRestart(t *testing.T) {
 		s.check(t, head)
 	}
 	t.Logf("%d uploads acknowledged (%d before the stop), head %d", n, before, head)
+}
+
+// beyond returns the events of paths after seq head, by seq.
+func beyond(paths map[int64]string, head int64) map[int64]string {
+	out := map[int64]string{}
+	for seq, p := range paths {
+		if seq > head || seq <= 0 {
+			out[seq] = p
+		}
+	}
+	return out
 }

@@ -219,24 +219,59 @@ func tryStartDaemon(t testing.TB, o startOpts) (*daemon, error) {
 		}
 		close(d.done)
 	}()
+	return d, d.waitListening(wantsAdmin(o.config))
+}
+
+// wantsAdmin reports whether the config JSON names an admin listener.
+func wantsAdmin(config string) bool {
+	var c struct {
+		AdminListen string `json:"admin_listen"`
+	}
+	return config != "" && json.Unmarshal([]byte(config), &c) == nil && c.AdminListen != ""
+}
+
+// waitListening waits (20 s at most) until syncd has logged its listen address and,
+// if admin, its admin listener's. The log reaches the buffer through a pipe, in as
+// many writes as it likes: a line logged right after another may arrive later.
+func (d *daemon) waitListening(admin bool) error {
 	deadline := time.After(20 * time.Second)
 	for {
-		if m := listenRE.FindStringSubmatch(d.stderr.String()); m != nil {
+		log := d.stderr.String()
+		if m := listenRE.FindStringSubmatch(log); m != nil && d.addr == "" {
 			d.addr = m[1]
-			if m := adminRE.FindStringSubmatch(d.stderr.String()); m != nil {
-				d.admin = m[1]
-			}
-			return d, nil
+		}
+		if m := adminRE.FindStringSubmatch(log); m != nil && d.admin == "" {
+			d.admin = m[1]
+		}
+		if d.addr != "" && (!admin || d.admin != "") {
+			return nil
 		}
 		select {
 		case <-d.done:
-			return d, fmt.Errorf("syncd exited %d before listening\nstdout: %s\nstderr: %s", d.code.Load(), d.stdout, d.stderr)
+			return fmt.Errorf("syncd exited %d before listening\nstdout: %s\nstderr: %s", d.code.Load(), d.stdout, d.stderr)
 		case <-deadline:
 			_ = d.cmd.Process.Kill()
 			<-d.done
-			return d, fmt.Errorf("syncd did not start in 20 s\nstderr: %s", d.stderr)
+			return fmt.Errorf("syncd did not log its listen address (and admin listener's: %v) in 20 s\nstderr: %s", admin, d.stderr)
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// waitOutput waits (at most d) until b holds want: syncd's output arrives through a
+// pipe, after whatever the test saw last. It fails the test with what it has.
+func waitOutput(t testing.TB, b *lockedBuffer, what, want string, d time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		out := b.String()
+		if strings.Contains(out, want) {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no %q within %v in:\n%s", what, want, d, out)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
