@@ -128,22 +128,16 @@ func (dv *Devices) Enroll(ctx context.Context, tenant, subject, role, name, thum
 		}
 		return "", DeviceRecord{}, err
 	}
-	devs, err := dv.List(ctx, tenant)
-	if err != nil {
-		return "", DeviceRecord{}, err
-	}
 	now := s.now().UTC()
-	for _, d := range devs {
-		// A device of an earlier tenant of this name is dead (live refuses it) and
-		// invisible to this tenant's admin: it holds no name.
-		if d.Name == name && d.TenantID == tid && d.RevokedAt == nil && now.Before(d.ExpiresAt) {
-			return "", DeviceRecord{}, protocol.Errorf(protocol.CodeBadRequest, "tenant %s already has a live device named %q (revoke it first)", tenant, name)
-		}
-	}
 	secret, hash := newRefreshSecret()
 	d := DeviceRecord{ID: uuid.NewString(), Name: name, Tenant: tenant, TenantID: tid, Subject: subject, Role: role,
 		CertThumbprint: thumb, CreatedAt: now, ExpiresAt: now.Add(s.cfg.DeviceTTL)}
-	if err := s.store.AddDevice(ctx, d, RefreshRecord{Hash: hash, DeviceID: d.ID, IssuedAt: now}); err != nil {
+	// The store refuses a name live on this tenant (atomically: racing enrolments of
+	// one name, one wins). A device of an earlier tenant of this name (another tid) is
+	// dead (live refuses it) and invisible to this tenant's admin: it holds no name.
+	if err := s.store.AddDevice(ctx, d, RefreshRecord{Hash: hash, DeviceID: d.ID, IssuedAt: now}); errors.Is(err, ErrDeviceNameTaken) {
+		return "", DeviceRecord{}, protocol.Errorf(protocol.CodeBadRequest, "tenant %s already has a live device named %q (revoke it first)", tenant, name)
+	} else if err != nil {
 		return "", DeviceRecord{}, internal("add device", err)
 	}
 	s.log.Info("device enrolled", "device", d.ID, "name", name, "tenant", tenant, "subject", subject, "bound", thumb != "")

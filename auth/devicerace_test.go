@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	. "github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/auth/sqlitestore"
+	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 // pausingStore is the real SQLite store with one injected fault: the first Device
@@ -144,5 +147,40 @@ func TestRevokeSubjectRevokesItsDevices(t *testing.T) {
 	}
 	if _, err := f.svc.Devices().Redeem(ctx, sBeta, "192.0.2.3", nil); err != nil {
 		t.Fatalf("alice's device on another tenant: %v", err)
+	}
+}
+
+// Enrolments of one device name racing, in this process and in a second one on the
+// same SQLite file (syncctl's local mode): exactly one succeeds, every other gets
+// the refusal a later enrolment gets (bad_request, "already has a live device").
+func TestDeviceNameRace(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	svcs := []*Service{f.svc, f.second(t)}
+	const racers = 16
+	errs := make([]error, racers)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range racers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, _, errs[i] = svcs[i%2].Devices().Enroll(ctx, "acme", "alice", RoleWrite, "laptop", "")
+		}()
+	}
+	close(start)
+	wg.Wait()
+	wins := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case protocol.CodeOf(err) != protocol.CodeBadRequest || !strings.Contains(err.Error(), "already has a live device named"):
+			t.Errorf("racing enrolment: %v", err)
+		}
+	}
+	if devs, err := f.svc.Devices().List(ctx, "acme"); wins != 1 || err != nil || len(devs) != 1 {
+		t.Fatalf("racing enrolments of one name: %d succeeded, %d devices recorded (%v); want 1 and 1", wins, len(devs), err)
 	}
 }

@@ -10,6 +10,10 @@ import (
 // (by a racing redemption, or earlier): the caller reads the record again.
 var ErrSecretUsed = errors.New("auth store: refresh secret already used")
 
+// ErrDeviceNameTaken is DeviceStore.AddDevice's refusal when the tenant already has a
+// live device of that name.
+var ErrDeviceNameTaken = errors.New("auth store: the tenant has a live device of that name")
+
 // DeviceRecord is what the store keeps of an enrolled device. ExpiresAt slides: each
 // redemption moves it to that moment plus auth.device_ttl. CertThumbprint is the
 // base64url SHA-256 of the DER certificate the device was enrolled with ("" when its
@@ -57,7 +61,11 @@ type DeviceUse struct {
 // DeviceStore keeps enrolled devices and their refresh secrets (hashes only).
 type DeviceStore interface {
 	// AddDevice records d and its first refresh secret in one transaction. An ID or
-	// hash already recorded is an error.
+	// hash already recorded is an error. A live device name is unique per tenant: if a
+	// device of d.TenantID named d.Name is unrevoked and expires after d.CreatedAt,
+	// nothing is recorded and the error is ErrDeviceNameTaken. The check and the
+	// insert are atomic, between processes too (concurrent enrolments of one name:
+	// one wins).
 	AddDevice(ctx context.Context, d DeviceRecord, first RefreshRecord) error
 	// Device returns the record of id, or ErrNoRecord.
 	Device(ctx context.Context, id string) (DeviceRecord, error)

@@ -24,14 +24,29 @@ func scanDevice(row pgx.Row) (auth.DeviceRecord, error) {
 	return d, err
 }
 
-// AddDevice implements auth.DeviceStore.
+// deviceNameLock is the first key of the transaction-scoped advisory lock AddDevice
+// takes on a (tenant id, device name); the second is a hash of the pair. The
+// two-key space does not overlap the migrations' one-key lock.
+const deviceNameLock = 0x64657631 // "dev1"
+
+// AddDevice implements auth.DeviceStore. Under READ COMMITTED a NOT EXISTS check
+// alone would let racing enrolments all pass, so the transaction first takes an
+// advisory lock on the name (held until it ends, on every node): the next enrolment
+// of that name waits, then sees the committed row.
 func (s *Store) AddDevice(ctx context.Context, d auth.DeviceRecord, first auth.RefreshRecord) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO auth_devices (`+deviceColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3))`, deviceNameLock, d.TenantID, d.Name); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO auth_devices (`+deviceColumns+`) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
+			WHERE NOT EXISTS (SELECT 1 FROM auth_devices WHERE tid = $4 AND name = $2 AND revoked_at IS NULL AND expires_at > $8)`,
 			d.ID, d.Name, d.Tenant, d.TenantID, d.Subject, d.Role, d.CertThumbprint, d.CreatedAt.UnixNano(), d.ExpiresAt.UnixNano(),
 			nanos(d.LastUsedAt), d.LastAddress, nanos(d.RevokedAt))
 		if err != nil {
 			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return auth.ErrDeviceNameTaken
 		}
 		return insertRefresh(ctx, tx, first)
 	})

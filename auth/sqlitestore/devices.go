@@ -38,6 +38,9 @@ var deviceSchema = []string{
 	)`,
 	`CREATE INDEX IF NOT EXISTS auth_refresh_successor ON auth_refresh(successor)`,
 	`CREATE INDEX IF NOT EXISTS auth_refresh_access ON auth_refresh(access_jti)`,
+	// AddDevice's name check; not unique: a database may hold duplicates enrolled
+	// before that check was atomic (they stay as they are).
+	`CREATE INDEX IF NOT EXISTS auth_devices_name ON auth_devices(tid, name)`,
 }
 
 // addColumn adds column (with its SQL type) to table when a database created before
@@ -82,18 +85,26 @@ func scanDevice(sc interface{ Scan(...any) error }) (auth.DeviceRecord, error) {
 	return d, err
 }
 
-// AddDevice implements auth.DeviceStore.
+// AddDevice implements auth.DeviceStore. The name check and the insert are one
+// statement, the transaction's first: SQLite takes the write lock before that
+// statement reads, so no other writer (of any process) slips in between.
 func (s *Store) AddDevice(ctx context.Context, d auth.DeviceRecord, first auth.RefreshRecord) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, `INSERT INTO auth_devices(`+deviceColumns+`) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)`,
+	res, err := tx.ExecContext(ctx, `INSERT INTO auth_devices(`+deviceColumns+`) SELECT ?,?,?,?,?,?,?,?,?,?,?,?
+		WHERE NOT EXISTS (SELECT 1 FROM auth_devices WHERE tid = ? AND name = ? AND revoked_at IS NULL AND expires_at > ?)`,
 		d.ID, d.Name, d.Tenant, d.TenantID, d.Subject, d.Role, d.CertThumbprint, d.CreatedAt.UnixNano(), d.ExpiresAt.UnixNano(),
-		nanos(d.LastUsedAt), d.LastAddress, nanos(d.RevokedAt))
+		nanos(d.LastUsedAt), d.LastAddress, nanos(d.RevokedAt), d.TenantID, d.Name, d.CreatedAt.UnixNano())
 	if err != nil {
 		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return auth.ErrDeviceNameTaken
 	}
 	if err := insertRefresh(ctx, tx, first); err != nil {
 		return err

@@ -3,6 +3,7 @@ package sqlitestore_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -121,4 +122,34 @@ func TestNodes(t *testing.T) {
 		}
 		return a, b
 	})
+}
+
+// TestDuplicateDeviceNamesKept: a database holding two live devices of one name
+// (enrolled before the name check was atomic) still opens, keeps both as they are,
+// and refuses a third of that name.
+func TestDuplicateDeviceNamesKept(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "syncd.db")
+	db := openDB(t, path)
+	if _, err := sqlitestore.New(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, id := range []string{"a", "b"} {
+		if _, err := db.Exec(`INSERT INTO auth_devices (id, name, tenant, tid, subject, role, created_at, expires_at) VALUES (?, 'laptop', 'acme', 'tid-acme', 'alice', 'write', ?, ?)`,
+			id, now.UnixNano(), now.Add(time.Hour).UnixNano()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := sqlitestore.New(ctx, openDB(t, path))
+	if err != nil {
+		t.Fatalf("opening a database with duplicate device names: %v", err)
+	}
+	if devs, err := st.Devices(ctx, "acme"); err != nil || len(devs) != 2 {
+		t.Fatalf("devices: %d, %v; want both", len(devs), err)
+	}
+	d := auth.DeviceRecord{ID: "c", Name: "laptop", Tenant: "acme", TenantID: "tid-acme", Subject: "bob", Role: auth.RoleRead, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := st.AddDevice(ctx, d, auth.RefreshRecord{Hash: "hc", DeviceID: "c", IssuedAt: now}); !errors.Is(err, auth.ErrDeviceNameTaken) {
+		t.Fatalf("a third device of the name: %v", err)
+	}
 }

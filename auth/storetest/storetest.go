@@ -29,6 +29,7 @@ func Run(t *testing.T, newStore func(t *testing.T) auth.Store) {
 	t.Run("Settings", func(t *testing.T) { testSettings(t, newStore(t)) })
 	t.Run("Devices", func(t *testing.T) { testDevices(t, newStore(t)) })
 	t.Run("PruneRefresh", func(t *testing.T) { testPruneRefresh(t, newStore(t)) })
+	t.Run("DeviceNames", func(t *testing.T) { testDeviceNames(t, newStore(t)) })
 }
 
 // base is a fixed instant with a whole number of microseconds (every engine keeps it).

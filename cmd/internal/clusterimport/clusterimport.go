@@ -69,7 +69,7 @@ func Run(ctx context.Context, dataDir string, dst *node.ClusterTarget, out io.Wr
 	if err := importAuth(ctx, store, dst, dataDir, &rep); err != nil {
 		return rep, err
 	}
-	if err := importDevices(ctx, db, store, dst, &rep); err != nil {
+	if err := importDevices(ctx, db, store, dst, &rep, out); err != nil {
 		return rep, err
 	}
 	if err := importShares(ctx, db, dst.Pool, ts, &rep); err != nil {

@@ -13,11 +13,13 @@ import (
 	"testing"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/cmd/internal/node"
 	"github.com/syncspace/syncspace/cmd/syncctl/ctl"
 	"github.com/syncspace/syncspace/cmd/syncd/syncdtest"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/tenants/pgschema/pgtest"
+	"github.com/syncspace/syncspace/tenants/sqlite"
 )
 
 // call sends an API request with tok and returns the status and body.
@@ -90,6 +92,7 @@ func TestImport(t *testing.T) {
 		"--role", "write", "--device", "laptop", "--out", devFile}, &out, &errb); code != 0 {
 		t.Fatalf("device: %s", errb.String())
 	}
+	duplicateDevice(t, src.DataDir, "laptop")
 	url := pgtest.Postgres(t)
 	kek := filepath.Join(dir, "kek")
 	if err := auth.WriteKEKFile(kek); err != nil {
@@ -107,7 +110,7 @@ func TestImport(t *testing.T) {
 		code := ctl.Run(context.Background(), args, &out, &errb)
 		return code, out.String() + errb.String()
 	}
-	if code, out := syncctl("cluster", "import", "--data", src.DataDir, "--config", cfgFile); code != 0 {
+	if code, out := syncctl("cluster", "import", "--data", src.DataDir, "--config", cfgFile); code != 0 || !strings.Contains(out, "left out device dup-laptop") {
 		t.Fatalf("import: %d %s", code, out)
 	}
 	if code, out := syncctl("cluster", "import", "--data", src.DataDir, "--config", cfgFile); code != 0 || !strings.Contains(out, "imported 0 tenants (2 already there)") {
@@ -173,5 +176,30 @@ func checkNode(t *testing.T, base, tok, tokB string, before protocol.ChangesPage
 	json.Unmarshal(must(t, 200, "GET", fmt.Sprintf("%s/api/changes?since=%d&epoch=%s", base, before.Seq, before.Epoch), tok, nil), &page)
 	if page.Epoch != before.Epoch || len(page.Events) != 2 || page.Events[0].Seq != before.Seq+1 {
 		t.Fatalf("changes after a new write: %+v", page)
+	}
+}
+
+// duplicateDevice adds to the data dir a second live device of the name, enrolled a
+// nanosecond after the first with its own secret: what a data dir holds when racing
+// enrolments both got through before the name check was atomic.
+func duplicateDevice(t *testing.T, dataDir, name string) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(dataDir, node.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		`INSERT INTO auth_devices (id, name, tenant, tid, subject, role, thumbprint, created_at, expires_at, last_used_at, last_address, revoked_at)
+			SELECT 'dup-' || name, name, tenant, tid, subject, role, thumbprint, created_at + 1, expires_at, last_used_at, last_address, revoked_at
+			FROM auth_devices WHERE name = ?`,
+		`INSERT INTO auth_refresh (hash, device_id, issued_at) SELECT 'dup-hash', id, created_at FROM auth_devices WHERE id = 'dup-' || ?`,
+	} {
+		if res, err := db.ExecContext(ctx, q, name); err != nil {
+			t.Fatal(err)
+		} else if n, _ := res.RowsAffected(); n != 1 {
+			t.Fatalf("%d rows for %s", n, q)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/auth/sqlitestore"
@@ -14,8 +15,11 @@ import (
 // importDevices copies the enrolled devices with their current (unredeemed) refresh
 // secret, so that device credentials keep refreshing; a device without one, or
 // already in the target, is left out. The grace of a secret redeemed just before the
-// import is not carried over.
-func importDevices(ctx context.Context, db *sql.DB, src *sqlitestore.Store, dst *node.ClusterTarget, rep *Report) error {
+// import is not carried over. A live device whose name an older live device of its
+// tenant holds (a duplicate enrolled before the name check was atomic) is left out
+// too, with a line on out: the cluster's store refuses a second live name, and the
+// import must not stop on it; that device is enrolled again.
+func importDevices(ctx context.Context, db *sql.DB, src *sqlitestore.Store, dst *node.ClusterTarget, rep *Report, out io.Writer) error {
 	devs, err := src.Devices(ctx, "")
 	if err != nil {
 		return err
@@ -37,7 +41,10 @@ func importDevices(ctx context.Context, db *sql.DB, src *sqlitestore.Store, dst 
 		if err != nil {
 			return err
 		}
-		if err := dst.Auth.AddDevice(ctx, d, r); err != nil {
+		if err := dst.Auth.AddDevice(ctx, d, r); errors.Is(err, auth.ErrDeviceNameTaken) {
+			fmt.Fprintf(out, "left out device %s of tenant %s: an older live device is named %q too (enrol it again)\n", d.ID, d.Tenant, d.Name)
+			continue
+		} else if err != nil {
 			return fmt.Errorf("device %s: %w", d.ID, err)
 		}
 		if d.RevokedAt != nil {
