@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -73,30 +74,12 @@ func (ca *testCA) issue(t *testing.T, serial int64, usage x509.ExtKeyUsage) (cer
 // container would otherwise be unhealthy for ever). The probe's own protocol reaches
 // /readyz and nothing else, and every other handshake still needs a certificate.
 func TestHealthcheckClientAuthRequire(t *testing.T) {
-	dir := t.TempDir()
 	ca := newTestCA(t)
-	write := func(name string, data []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
 	srvCert, srvKey := ca.issue(t, 2, x509.ExtKeyUsageServerAuth)
 	cliCert, cliKey := ca.issue(t, 3, x509.ExtKeyUsageClientAuth)
-	cfgPath := write("syncd.json", mustJSON(t, map[string]any{"listen": "127.0.0.1:0", "data_dir": filepath.Join(dir, "data"),
-		"log": map[string]any{"level": "warn"},
-		"tls": map[string]any{"mode": "manual", "cert_file": write("cert.pem", srvCert), "key_file": write("key.pem", srvKey),
-			"client_ca": write("ca.pem", ca.pem), "client_auth": "require"}}))
-	d, err := start(context.Background(), []string{"-config", cfgPath}, &syncBuffer{}, &syncBuffer{}, envFunc(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		d.Shutdown(ctx)
-	}()
+	cfgPath, d := startManualTLS(t, srvCert, srvKey, func(dir string) map[string]any {
+		return map[string]any{"client_ca": writeTestFile(t, dir, "ca.pem", ca.pem), "client_auth": "require"}
+	})
 	var out, errb syncBuffer
 	if code := runHealthcheck(context.Background(), []string{"-config", cfgPath}, &out, &errb, envFunc(map[string]string{"SYNCD_LISTEN": d.Addr()})); code != 0 {
 		t.Fatalf("healthcheck with client_auth require: exit %d, %s", code, errb.String())
@@ -148,4 +131,38 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// writeTestFile writes data to dir/name (0600) and returns its path.
+func writeTestFile(t *testing.T, dir, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startManualTLS starts syncd on 127.0.0.1:0 in manual TLS mode with the certificate
+// and key given, plus the tls keys extra returns (given the config's directory), and
+// shuts it down when the test ends. It returns the config file's path and the daemon.
+func startManualTLS(t *testing.T, cert, key []byte, extra func(dir string) map[string]any) (string, *Daemon) {
+	t.Helper()
+	dir := t.TempDir()
+	tlsCfg := map[string]any{"mode": "manual", "cert_file": writeTestFile(t, dir, "cert.pem", cert), "key_file": writeTestFile(t, dir, "key.pem", key)}
+	if extra != nil {
+		maps.Copy(tlsCfg, extra(dir))
+	}
+	cfgPath := writeTestFile(t, dir, "syncd.json", mustJSON(t, map[string]any{"listen": "127.0.0.1:0", "data_dir": filepath.Join(dir, "data"),
+		"log": map[string]any{"level": "warn"}, "tls": tlsCfg}))
+	d, err := start(context.Background(), []string{"-config", cfgPath}, &syncBuffer{}, &syncBuffer{}, envFunc(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		d.Shutdown(ctx)
+	})
+	return cfgPath, d
 }

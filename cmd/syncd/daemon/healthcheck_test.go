@@ -2,14 +2,8 @@ package daemon
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -102,46 +96,11 @@ func TestHealthcheck(t *testing.T) {
 }
 
 // TestHealthcheckManualTLS: in manual TLS mode the probe speaks https to the listener
-// (a self-signed certificate for another name: the probe does not verify it).
+// (a certificate of a CA the probe does not know: it does not verify it).
 func TestHealthcheckManualTLS(t *testing.T) {
-	dir := t.TempDir()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sync.example.com"},
-		DNSNames: []string{"sync.example.com"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(dir, "syncd.json")
-	b, _ := json.Marshal(map[string]any{"listen": "127.0.0.1:0", "data_dir": filepath.Join(dir, "data"), "log": map[string]any{"level": "warn"},
-		"tls": map[string]any{"mode": "manual", "cert_file": certFile, "key_file": keyFile}})
-	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d, err := start(context.Background(), []string{"-config", cfgPath}, &syncBuffer{}, &syncBuffer{}, envFunc(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		d.Shutdown(ctx)
-	}()
+	ca := newTestCA(t)
+	cert, key := ca.issue(t, 2, x509.ExtKeyUsageServerAuth)
+	cfgPath, d := startManualTLS(t, cert, key, nil)
 	var out, errb syncBuffer
 	if code := runHealthcheck(context.Background(), []string{"-config", cfgPath}, &out, &errb, envFunc(map[string]string{"SYNCD_LISTEN": d.Addr()})); code != 0 {
 		t.Fatalf("healthcheck over https: exit %d, %s", code, errb.String())
