@@ -68,17 +68,7 @@ func TestEditDuringReplaceKeptAsConflictCopy(t *testing.T) {
 			settle(t, a, b)
 			a.write(t, "f.txt", "v2 from the server")
 			a.sync(t)
-			var fired atomic.Int32
-			restore := engine.SetBeforeReplaceForTest(func(target string) {
-				if target == "f.txt" && fired.Add(1) == 1 {
-					tc.edit(t, b.dir, target)
-				}
-			})
-			b.sync(t)
-			restore()
-			if fired.Load() == 0 {
-				t.Fatal("the download never reached the replace")
-			}
+			syncEditingAtReplace(t, b, "f.txt", tc.edit, "the download never reached the replace")
 			settle(t, b, a)
 			for _, s := range []*side{b, a} {
 				names := s.names(t) // sorted: the copy first; a leftover temp file would show
@@ -135,17 +125,7 @@ func TestEditDuringDeleteIsKept(t *testing.T) {
 				t.Fatal(err)
 			}
 			a.sync(t)
-			var fired atomic.Int32
-			restore := engine.SetBeforeReplaceForTest(func(target string) {
-				if target == "f.txt" && fired.Add(1) == 1 {
-					tc.edit(t, b.dir, target)
-				}
-			})
-			b.sync(t)
-			restore()
-			if fired.Load() == 0 {
-				t.Fatal("the delete never reached the hook")
-			}
+			syncEditingAtReplace(t, b, "f.txt", tc.edit, "the delete never reached the hook")
 			settle(t, b, a)
 			want := []string{"g.txt"}
 			if tc.kept {
@@ -292,5 +272,23 @@ func TestCaseOnlyMoveKeepsOtherSpelling(t *testing.T) {
 	b.sync(t)
 	if got := b.read(t, "Report.txt"); got != "only here" {
 		t.Fatalf("Report.txt, kept but not synced, now holds %q; b holds %q", got, b.names(t))
+	}
+}
+
+// syncEditingAtReplace runs one sync pass of s with edit applied to target, once, at
+// the engine's test hook just before it replaces or deletes target; it fails with
+// notReached if the pass never got there.
+func syncEditingAtReplace(t *testing.T, s *side, target string, edit func(t *testing.T, dir, p string), notReached string) {
+	t.Helper()
+	var fired atomic.Int32
+	restore := engine.SetBeforeReplaceForTest(func(p string) {
+		if p == target && fired.Add(1) == 1 {
+			edit(t, s.dir, p)
+		}
+	})
+	s.sync(t)
+	restore()
+	if fired.Load() == 0 {
+		t.Fatal(notReached)
 	}
 }
