@@ -887,3 +887,27 @@ func TestDeletedPages(t *testing.T) {
 		t.Fatalf("callback error: %v after %d calls, want stop after 2", err, calls)
 	}
 }
+
+// TestRestoreExpiredVersion: a version past retention.versions is no longer listed,
+// and restoring it is not_found too, also before prune has removed it (review).
+func TestRestoreExpiredVersion(t *testing.T) {
+	const retain = 300 * time.Millisecond
+	e := newEnv(t, Limits{RetainVersions: retain}, Options{})
+	ctx := context.Background()
+	e.put("doc.txt", []byte("version one"))
+	e.put("doc.txt", []byte("version two"))
+	vs, err := e.sp.Versions(ctx, "doc.txt")
+	if err != nil || len(vs) != 1 {
+		t.Fatalf("versions %+v %v", vs, err)
+	}
+	time.Sleep(2 * retain)
+	if got, err := e.sp.Versions(ctx, "doc.txt"); err != nil || len(got) != 0 {
+		t.Fatalf("expired version still listed: %+v %v", got, err)
+	}
+	before := len(e.evs())
+	_, err = e.sp.Restore(ctx, "doc.txt", vs[0].ID, "", Source{})
+	wantCode(t, err, protocol.CodeNotFound)
+	if string(e.read("doc.txt")) != "version two" || len(e.evs()) != before {
+		t.Fatal("an expired version was restored")
+	}
+}

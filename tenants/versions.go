@@ -97,7 +97,8 @@ func (s *Space) Deleted(ctx context.Context, dir string, each func(DeletedEntry)
 
 // Restore writes the content of version versionID of path back, to path or to to if
 // given, as a new change (Create or Update), and returns the new metadata. The version
-// stays kept. not_found if the version is unknown or belongs to another path.
+// stays kept. not_found if the version is unknown, belongs to another path or is past
+// the version retention (no longer listed, even if not yet pruned).
 func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Source) (protocol.Metadata, error) {
 	p, err := pathrule.Clean(path)
 	if err != nil {
@@ -119,6 +120,9 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 	if err != nil {
 		return protocol.Metadata{}, internal("read version", err)
 	}
+	if err := checkRetained(ctx, s, p, versionID); err != nil {
+		return protocol.Metadata{}, err
+	}
 	f, err := s.blobs.OpenVersion(versionID, v.Hash)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -132,6 +136,26 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 		return protocol.Metadata{}, internal("restore", err) // the kept version is damaged
 	}
 	return meta, err
+}
+
+// checkRetained answers not_found unless version versionID of p in s is still within the
+// version retention: one replaced before it is no longer listed (Versions, Deleted)
+// and must not be restorable either in the minute before prune removes it.
+func checkRetained(ctx context.Context, s *Space, p, versionID string) error {
+	cut := s.reg.versionCutoff()
+	if cut.IsZero() {
+		return nil
+	}
+	vs, err := s.reg.index.Versions(ctx, s.id, p, cut)
+	if err != nil {
+		return internal("read versions", err)
+	}
+	for _, v := range vs {
+		if v.ID == versionID {
+			return nil
+		}
+	}
+	return protocol.Errorf(protocol.CodeNotFound, "no such version (past retention.versions)")
 }
 
 // prune removes expired versions of every tenant and change-log rows beyond the

@@ -325,13 +325,9 @@ func (h *handlers) delete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var ifMatch string
-	if v, ok, err := single(req.Header, "If-Match"); err != nil {
+	ifMatch, err := deleteIfMatch(req.Header)
+	if err != nil {
 		return err
-	} else if ok {
-		if ifMatch, err = parseETag(v); err != nil {
-			return err
-		}
 	}
 	clientID, err := parseClientID(req.Header)
 	if err != nil {
@@ -352,6 +348,17 @@ func (h *handlers) delete(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]int64{"seq": seq})
+}
+
+// deleteIfMatch reads the If-Match header of a DELETE: the hash the file must have,
+// or "" when there is none or it is "*" (RFC 9110: any current representation, which
+// the delete's own 404 for a missing path already asks for).
+func deleteIfMatch(h http.Header) (string, error) {
+	v, ok, err := single(h, "If-Match")
+	if err != nil || !ok || strings.TrimSpace(v) == "*" {
+		return "", err
+	}
+	return parseETag(v)
 }
 
 func source(clientID string, p *auth.Principal) tenants.Source {

@@ -77,3 +77,29 @@ func TestChangesEmptyEpoch(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteIfMatchStar: `If-Match: *` on a DELETE is the RFC 9110 "any current
+// representation", as on a PUT: the file is deleted, a missing path stays 404 (the
+// answer without the precondition). It was 400 bad_request (review).
+func TestDeleteIfMatchStar(t *testing.T) {
+	e := startDaemon(t, nil)
+	W := e.tenant("acme", tenants.Options{}, "write")
+	e.put(W, "f.txt", []byte("f"))
+	e.put(W, "dir/a.txt", []byte("a"))
+	star := map[string]string{"If-Match": "*"}
+	if a := e.do(req{method: "DELETE", path: "/api/files/f.txt", token: W, hdr: star}); a.status != 200 {
+		t.Fatalf("DELETE If-Match * of a file: %d %s", a.status, a.body)
+	}
+	if a := e.do(req{method: "GET", path: "/api/files/f.txt", token: W}); a.status != 404 {
+		t.Fatalf("file still there after DELETE If-Match *: %d", a.status)
+	}
+	if a := e.do(req{method: "DELETE", path: "/api/files/f.txt", token: W, hdr: star}); a.status != 404 || a.code() != protocol.CodeNotFound {
+		t.Fatalf("DELETE If-Match * of a missing path: %d %s", a.status, a.body)
+	}
+	if a := e.do(req{method: "DELETE", path: "/api/files/dir?recursive=true", token: W, hdr: star}); a.status != 200 {
+		t.Fatalf("DELETE If-Match * of a directory: %d %s", a.status, a.body)
+	}
+	if a := e.do(req{method: "DELETE", path: "/api/files/x", token: W, hdr: map[string]string{"If-Match": "**"}}); a.status != 400 {
+		t.Fatalf("DELETE If-Match **: %d %s", a.status, a.body)
+	}
+}
