@@ -315,7 +315,7 @@ func (w *watcher) scanNames(ctx context.Context, names map[string]bool, seen map
 			own++
 			continue
 		}
-		unstable, needDir, err := w.s.rc.reconcileName(ctx, p)
+		unstable, needDir, err := w.s.rc.reconcileName(ctx, p, true)
 		switch {
 		case err != nil:
 			if protocol.CodeOf(err) == protocol.CodeNotFound {

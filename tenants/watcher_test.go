@@ -110,3 +110,42 @@ func TestWatcherOwnWritesCheap(t *testing.T) {
 	}
 	sameTree(t, e.list(), replay(all.Events))
 }
+
+// TestWatcherSameSizeSameMtimeEdit checks that a file edited in place by hand to
+// content of the same size, its mtime then set back (cp -p, rsync --inplace -t, or a
+// second write within the clock tick of the indexed one), is hashed again: the event
+// says the file changed even where size and mtime cannot.
+func TestWatcherSameSizeSameMtimeEdit(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	must(t, e.reg.StartWatchers(ctx))
+	waitIdle(t, e.sp.w)
+	files := e.filesDir()
+	e.put("own.txt", []byte("own content 1"))
+	must(t, os.WriteFile(filepath.Join(files, "hand.txt"), []byte("hand content 1"), 0o600))
+	waitFor(t, 5*time.Second, "hand file indexed", func() bool {
+		m, err := e.sp.Stat(ctx, "hand.txt")
+		return err == nil && m.Hash == sum([]byte("hand content 1"))
+	})
+	waitIdle(t, e.sp.w)
+	for p, data := range map[string]string{"own.txt": "own content 2", "hand.txt": "hand content 2"} {
+		full := filepath.Join(files, p)
+		fi, err := os.Stat(full)
+		must(t, err)
+		f, err := os.OpenFile(full, os.O_WRONLY, 0)
+		must(t, err)
+		_, err = f.WriteAt([]byte(data), 0)
+		must(t, err)
+		must(t, f.Close())
+		must(t, os.Chtimes(full, fi.ModTime(), fi.ModTime()))
+	}
+	waitFor(t, 5*time.Second, "in-place edits indexed", func() bool {
+		o, err1 := e.sp.Stat(ctx, "own.txt")
+		h, err2 := e.sp.Stat(ctx, "hand.txt")
+		return err1 == nil && err2 == nil && o.Hash == sum([]byte("own content 2")) && h.Hash == sum([]byte("hand content 2"))
+	})
+	all, err := e.sp.Changes(ctx, 0, "", protocol.MaxChangesLimit)
+	must(t, err)
+	sameTree(t, e.list(), replay(all.Events))
+}
