@@ -149,3 +149,54 @@ func TestWatcherSameSizeSameMtimeEdit(t *testing.T) {
 	must(t, err)
 	sameTree(t, e.list(), replay(all.Events))
 }
+
+// TestWatcherRenamedDirectoryWatched checks that after a directory is renamed, by hand
+// or by syncd's own Move, hand changes inside it (and in its subdirectories) are
+// indexed under its new name: inotify watches follow the renamed directory while
+// fsnotify keeps naming their events by the old path, and adding the new path again
+// only finds the old watch.
+func TestWatcherRenamedDirectoryWatched(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	must(t, e.reg.StartWatchers(ctx))
+	waitIdle(t, e.sp.w)
+	files := e.filesDir()
+	must(t, os.MkdirAll(filepath.Join(files, "a", "sub"), 0o700))
+	must(t, os.WriteFile(filepath.Join(files, "a", "sub", "x.txt"), []byte("x1"), 0o600))
+	e.put("o/sub/x.txt", []byte("ox1"))
+	waitFor(t, 5*time.Second, "a indexed", func() bool {
+		_, err := e.sp.Stat(ctx, "a/sub/x.txt")
+		return err == nil
+	})
+	waitIdle(t, e.sp.w)
+	must(t, os.Rename(filepath.Join(files, "a"), filepath.Join(files, "b")))
+	if _, err := e.sp.Move(ctx, "o", "p", "", Source{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "b indexed", func() bool {
+		_, err := e.sp.Stat(ctx, "b/sub/x.txt")
+		_, err2 := e.sp.Stat(ctx, "a")
+		return err == nil && protocol.CodeOf(err2) == protocol.CodeNotFound
+	})
+	waitIdle(t, e.sp.w)
+	for _, d := range []string{"b", "p"} {
+		must(t, os.WriteFile(filepath.Join(files, d, "sub", "x.txt"), []byte("x2 longer"), 0o600))
+		must(t, os.WriteFile(filepath.Join(files, d, "sub", "y.txt"), []byte("y"), 0o600))
+		must(t, os.WriteFile(filepath.Join(files, d, "z.txt"), []byte("z"), 0o600))
+	}
+	waitFor(t, 5*time.Second, "hand changes in the renamed directories", func() bool {
+		for _, d := range []string{"b", "p"} {
+			m, err := e.sp.Stat(ctx, d+"/sub/x.txt")
+			_, err2 := e.sp.Stat(ctx, d+"/sub/y.txt")
+			_, err3 := e.sp.Stat(ctx, d+"/z.txt")
+			if err != nil || m.Hash != sum([]byte("x2 longer")) || err2 != nil || err3 != nil {
+				return false
+			}
+		}
+		return true
+	})
+	all, err := e.sp.Changes(ctx, 0, "", protocol.MaxChangesLimit)
+	must(t, err)
+	sameTree(t, e.list(), replay(all.Events))
+}
