@@ -200,3 +200,41 @@ func TestWatcherRenamedDirectoryWatched(t *testing.T) {
 	must(t, err)
 	sameTree(t, e.list(), replay(all.Events))
 }
+
+// TestWatcherDirectoryReplaced checks that a directory renamed away by hand and
+// replaced at once by a new one of the same name leaves no stale entries: the old
+// children's events name the other directory, so the new one must be compared whole.
+func TestWatcherDirectoryReplaced(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	must(t, e.reg.StartWatchers(ctx))
+	waitIdle(t, e.sp.w)
+	files := e.filesDir()
+	must(t, os.MkdirAll(filepath.Join(files, "d", "sub"), 0o700))
+	must(t, os.WriteFile(filepath.Join(files, "d", "x.txt"), []byte("x"), 0o600))
+	must(t, os.WriteFile(filepath.Join(files, "d", "sub", "y.txt"), []byte("y"), 0o600))
+	waitFor(t, 5*time.Second, "d indexed", func() bool {
+		_, err := e.sp.Stat(ctx, "d/sub/y.txt")
+		_, err2 := e.sp.Stat(ctx, "d/x.txt")
+		return err == nil && err2 == nil
+	})
+	waitIdle(t, e.sp.w)
+	must(t, os.Rename(filepath.Join(files, "d"), filepath.Join(files, "old")))
+	must(t, os.Mkdir(filepath.Join(files, "d"), 0o700))
+	must(t, os.WriteFile(filepath.Join(files, "d", "new.txt"), []byte("new"), 0o600))
+	waitFor(t, 5*time.Second, "replacement indexed", func() bool {
+		_, err1 := e.sp.Stat(ctx, "old/sub/y.txt")
+		_, err2 := e.sp.Stat(ctx, "d/new.txt")
+		return err1 == nil && err2 == nil
+	})
+	waitIdle(t, e.sp.w)
+	for _, p := range []string{"d/x.txt", "d/sub", "d/sub/y.txt"} {
+		if _, err := e.sp.Stat(ctx, p); protocol.CodeOf(err) != protocol.CodeNotFound {
+			t.Errorf("Stat(%s) = %v, want not found", p, err)
+		}
+	}
+	all, err := e.sp.Changes(ctx, 0, "", protocol.MaxChangesLimit)
+	must(t, err)
+	sameTree(t, e.list(), replay(all.Events))
+}
