@@ -146,7 +146,7 @@ func TestPreBodyCheckDirNames(t *testing.T) {
 	}
 	refused("d/m", PutOptions{}, protocol.CodeConflict)
 	must(t, os.WriteFile(filepath.Join(e.filesDir(), "d", "placed"), []byte("by hand"), 0o600))
-	if _, _, err := e.sp.rc.reconcileName(ctx, "d/placed"); err != nil {
+	if _, _, err := e.sp.rc.reconcileName(ctx, "d/placed", false); err != nil {
 		t.Fatal(err)
 	}
 	refused("d/placed", PutOptions{IfNoneMatch: true}, protocol.CodePreconditionFailed)

@@ -67,10 +67,10 @@ type fileChange struct {
 const reconcileBatch = 256
 
 // reconcileFile compares the file d found on disk with its index entry e (nil: none)
-// and commits a Create or Update if its content differs (diffFile). unstable reports
-// a file that changed while hashed.
-func (s *reconciler) reconcileFile(ctx context.Context, d *diskItem, e *entry) (unstable bool, err error) {
-	ch, unstable, err := s.rc.diffFile(d, e, false)
+// and commits a Create or Update if its content differs (diffFile, force as there).
+// unstable reports a file that changed while hashed.
+func (s *reconciler) reconcileFile(ctx context.Context, d *diskItem, e *entry, force bool) (unstable bool, err error) {
+	ch, unstable, err := s.rc.diffFile(d, e, force)
 	if err != nil || ch == nil {
 		return unstable, err
 	}
@@ -358,8 +358,12 @@ func (s *reconciler) stillApplies(ch *fileChange, cur map[string]*entry) bool {
 // what the disk shows at p with p's index entry and commits the difference (a new
 // directory is reconciled with its whole subtree). needDir asks the caller to
 // reconcile p's directory instead: another name differing only in case is indexed,
-// and only the whole listing decides which of them counts.
-func (s *reconciler) reconcileName(ctx context.Context, p string) (unstable, needDir bool, err error) {
+// and only the whole listing decides which of them counts. With changed (an event
+// named p), a file is hashed even if its size and mtime match the index (an in-place
+// edit of the same size can keep the mtime: set back, or within one tick of the clock
+// that stamps it), and an indexed directory is compared whole (it may be a new one put
+// in place of the indexed one, whose children had no events of their own).
+func (s *reconciler) reconcileName(ctx context.Context, p string, changed bool) (unstable, needDir bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, false, err
 	}
@@ -396,7 +400,11 @@ func (s *reconciler) reconcileName(ctx context.Context, p string) (unstable, nee
 		return false, false, nil
 	case d.isDir:
 		if e != nil {
-			return false, false, nil // its children have events of their own
+			if !changed {
+				return false, false, nil
+			}
+			u, err := s.rc.reconcile(ctx, d.path, true)
+			return u, false, err
 		}
 		ok, err := s.rc.applyCreateDir(ctx, d)
 		if err != nil || !ok {
@@ -405,6 +413,6 @@ func (s *reconciler) reconcileName(ctx context.Context, p string) (unstable, nee
 		u, err := s.rc.reconcile(ctx, d.path, true)
 		return u, false, err
 	}
-	unstable, err = s.rc.reconcileFile(ctx, d, e)
+	unstable, err = s.rc.reconcileFile(ctx, d, e, changed)
 	return unstable, false, err
 }

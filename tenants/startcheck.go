@@ -129,7 +129,7 @@ func (s *reconciler) checkName(ctx context.Context, p string) {
 	if !s.start.pending.Load() || s.disk == nil || s.isClosed() {
 		return
 	}
-	if _, _, err := s.rc.reconcileName(ctx, p); err != nil && ctx.Err() == nil && protocol.CodeOf(err) != protocol.CodeNotFound {
+	if _, _, err := s.rc.reconcileName(ctx, p, false); err != nil && ctx.Err() == nil && protocol.CodeOf(err) != protocol.CodeNotFound {
 		s.log.Warn("start-up check of a read path", "path", p, "err", err)
 	}
 }

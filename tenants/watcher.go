@@ -50,9 +50,12 @@ type watcher struct {
 	// that event was a creation (whose lstat tells a new directory): isOwn compares
 	// it instead of another lstat. Any later change of the name comes as another
 	// event, which drops it (or queues the name again after the scan).
-	seen  map[string]ownMark
-	dirty map[string]bool // directories ("" = root) to reconcile
-	full  bool            // reconcile everything
+	seen map[string]ownMark
+	// watched holds the directories given a watch (absolute paths; it may keep some
+	// whose watch inotify dropped since), for unwatchTree.
+	watched map[string]bool
+	dirty   map[string]bool // directories ("" = root) to reconcile
+	full    bool            // reconcile everything
 
 	stats watchStats
 }
@@ -84,7 +87,7 @@ func (s *reconciler) startWatcher(ctx context.Context) error {
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	w := &watcher{s: s.Space, fw: fw, base: s.disk.WatchRoot(), cancel: cancel, done: make(chan struct{}),
-		names: map[string]bool{}, seen: map[string]ownMark{}, dirty: map[string]bool{}, full: true}
+		names: map[string]bool{}, seen: map[string]ownMark{}, watched: map[string]bool{}, dirty: map[string]bool{}, full: true}
 	s.w = w
 	s.hmu.Unlock()
 	go w.run(wctx) // its first full scan adds the watches
@@ -103,8 +106,47 @@ func (w *watcher) watchDir(dir string) {
 	if err != nil || !fi.IsDir() {
 		return
 	}
-	if err := w.fw.Add(filepath.Join(w.base, filepath.FromSlash(dir))); err != nil && !errors.Is(err, fsnotify.ErrClosed) {
-		w.s.log.Warn("watch directory", "path", dir, "err", err)
+	w.add(dir)
+}
+
+// add adds a watch on the directory dir and records it (false: failed).
+func (w *watcher) add(dir string) bool {
+	abs := filepath.Join(w.base, filepath.FromSlash(dir))
+	if err := w.fw.Add(abs); err != nil {
+		if !errors.Is(err, fsnotify.ErrClosed) {
+			w.s.log.Warn("watch directory", "path", dir, "err", err)
+		}
+		return false
+	}
+	w.mu.Lock()
+	w.watched[abs] = true
+	w.mu.Unlock()
+	return true
+}
+
+// unwatchTree drops the watches of abs and of every directory under it, after abs was
+// renamed away: an inotify watch follows its directory to the new name while fsnotify
+// keeps naming its events by the old path, and adding the new path only finds that
+// watch again. The new name's Create event then adds fresh watches (addTree).
+func (w *watcher) unwatchTree(abs string) {
+	w.mu.Lock()
+	if !w.watched[abs] {
+		w.mu.Unlock()
+		return
+	}
+	drop := []string{abs}
+	prefix := abs + string(filepath.Separator)
+	for p := range w.watched {
+		if strings.HasPrefix(p, prefix) {
+			drop = append(drop, p)
+		}
+	}
+	for _, p := range drop {
+		delete(w.watched, p)
+	}
+	w.mu.Unlock()
+	for _, p := range drop {
+		_ = w.fw.Remove(p) // fsnotify may have dropped it already (IN_MOVE_SELF)
 	}
 }
 
@@ -114,8 +156,7 @@ func (w *watcher) addTree(dir string) {
 	if err != nil || !fi.IsDir() {
 		return
 	}
-	if err := w.fw.Add(filepath.Join(w.base, filepath.FromSlash(dir))); err != nil {
-		w.s.log.Warn("watch directory", "path", dir, "err", err)
+	if !w.add(dir) {
 		return
 	}
 	names, err := w.s.disk.ReadDirNames(dir)
@@ -210,8 +251,8 @@ func (w *watcher) run(ctx context.Context) {
 }
 
 // note queues the name of an event under files/ (false: not under files/). A created
-// directory gets its watches at once; a created name keeps the state its lstat found
-// (seen).
+// directory gets its watches at once, a renamed one loses them (unwatchTree); a
+// created name keeps the state its lstat found (seen).
 func (w *watcher) note(ev fsnotify.Event) bool {
 	p, ok := w.rel(ev.Name)
 	if !ok {
@@ -219,6 +260,14 @@ func (w *watcher) note(ev fsnotify.Event) bool {
 	}
 	var seen ownMark
 	var seenOK bool
+	switch {
+	case ev.Has(fsnotify.Rename) && p != "":
+		w.unwatchTree(ev.Name)
+	case ev.Has(fsnotify.Remove):
+		w.mu.Lock()
+		delete(w.watched, ev.Name) // inotify dropped its watch
+		w.mu.Unlock()
+	}
 	if ev.Has(fsnotify.Create) && p != "" {
 		fi, err := w.s.disk.Lstat(p)
 		if err == nil && fi.IsDir() {
@@ -315,7 +364,7 @@ func (w *watcher) scanNames(ctx context.Context, names map[string]bool, seen map
 			own++
 			continue
 		}
-		unstable, needDir, err := w.s.rc.reconcileName(ctx, p)
+		unstable, needDir, err := w.s.rc.reconcileName(ctx, p, true)
 		switch {
 		case err != nil:
 			if protocol.CodeOf(err) == protocol.CodeNotFound {

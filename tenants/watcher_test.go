@@ -110,3 +110,131 @@ func TestWatcherOwnWritesCheap(t *testing.T) {
 	}
 	sameTree(t, e.list(), replay(all.Events))
 }
+
+// TestWatcherSameSizeSameMtimeEdit checks that a file edited in place by hand to
+// content of the same size, its mtime then set back (cp -p, rsync --inplace -t, or a
+// second write within the clock tick of the indexed one), is hashed again: the event
+// says the file changed even where size and mtime cannot.
+func TestWatcherSameSizeSameMtimeEdit(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	must(t, e.reg.StartWatchers(ctx))
+	waitIdle(t, e.sp.w)
+	files := e.filesDir()
+	e.put("own.txt", []byte("own content 1"))
+	must(t, os.WriteFile(filepath.Join(files, "hand.txt"), []byte("hand content 1"), 0o600))
+	waitFor(t, 5*time.Second, "hand file indexed", func() bool {
+		m, err := e.sp.Stat(ctx, "hand.txt")
+		return err == nil && m.Hash == sum([]byte("hand content 1"))
+	})
+	waitIdle(t, e.sp.w)
+	for p, data := range map[string]string{"own.txt": "own content 2", "hand.txt": "hand content 2"} {
+		full := filepath.Join(files, p)
+		fi, err := os.Stat(full)
+		must(t, err)
+		f, err := os.OpenFile(full, os.O_WRONLY, 0)
+		must(t, err)
+		_, err = f.WriteAt([]byte(data), 0)
+		must(t, err)
+		must(t, f.Close())
+		must(t, os.Chtimes(full, fi.ModTime(), fi.ModTime()))
+	}
+	waitFor(t, 5*time.Second, "in-place edits indexed", func() bool {
+		o, err1 := e.sp.Stat(ctx, "own.txt")
+		h, err2 := e.sp.Stat(ctx, "hand.txt")
+		return err1 == nil && err2 == nil && o.Hash == sum([]byte("own content 2")) && h.Hash == sum([]byte("hand content 2"))
+	})
+	all, err := e.sp.Changes(ctx, 0, "", protocol.MaxChangesLimit)
+	must(t, err)
+	sameTree(t, e.list(), replay(all.Events))
+}
+
+// TestWatcherRenamedDirectoryWatched checks that after a directory is renamed, by hand
+// or by syncd's own Move, hand changes inside it (and in its subdirectories) are
+// indexed under its new name: inotify watches follow the renamed directory while
+// fsnotify keeps naming their events by the old path, and adding the new path again
+// only finds the old watch.
+func TestWatcherRenamedDirectoryWatched(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	must(t, e.reg.StartWatchers(ctx))
+	waitIdle(t, e.sp.w)
+	files := e.filesDir()
+	must(t, os.MkdirAll(filepath.Join(files, "a", "sub"), 0o700))
+	must(t, os.WriteFile(filepath.Join(files, "a", "sub", "x.txt"), []byte("x1"), 0o600))
+	e.put("o/sub/x.txt", []byte("ox1"))
+	waitFor(t, 5*time.Second, "a indexed", func() bool {
+		_, err := e.sp.Stat(ctx, "a/sub/x.txt")
+		return err == nil
+	})
+	waitIdle(t, e.sp.w)
+	must(t, os.Rename(filepath.Join(files, "a"), filepath.Join(files, "b")))
+	if _, err := e.sp.Move(ctx, "o", "p", "", Source{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "b indexed", func() bool {
+		_, err := e.sp.Stat(ctx, "b/sub/x.txt")
+		_, err2 := e.sp.Stat(ctx, "a")
+		return err == nil && protocol.CodeOf(err2) == protocol.CodeNotFound
+	})
+	waitIdle(t, e.sp.w)
+	for _, d := range []string{"b", "p"} {
+		must(t, os.WriteFile(filepath.Join(files, d, "sub", "x.txt"), []byte("x2 longer"), 0o600))
+		must(t, os.WriteFile(filepath.Join(files, d, "sub", "y.txt"), []byte("y"), 0o600))
+		must(t, os.WriteFile(filepath.Join(files, d, "z.txt"), []byte("z"), 0o600))
+	}
+	waitFor(t, 5*time.Second, "hand changes in the renamed directories", func() bool {
+		for _, d := range []string{"b", "p"} {
+			m, err := e.sp.Stat(ctx, d+"/sub/x.txt")
+			_, err2 := e.sp.Stat(ctx, d+"/sub/y.txt")
+			_, err3 := e.sp.Stat(ctx, d+"/z.txt")
+			if err != nil || m.Hash != sum([]byte("x2 longer")) || err2 != nil || err3 != nil {
+				return false
+			}
+		}
+		return true
+	})
+	all, err := e.sp.Changes(ctx, 0, "", protocol.MaxChangesLimit)
+	must(t, err)
+	sameTree(t, e.list(), replay(all.Events))
+}
+
+// TestWatcherDirectoryReplaced checks that a directory renamed away by hand and
+// replaced at once by a new one of the same name leaves no stale entries: the old
+// children's events name the other directory, so the new one must be compared whole.
+func TestWatcherDirectoryReplaced(t *testing.T) {
+	e := newEnv(t, Limits{}, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	must(t, e.reg.StartWatchers(ctx))
+	waitIdle(t, e.sp.w)
+	files := e.filesDir()
+	must(t, os.MkdirAll(filepath.Join(files, "d", "sub"), 0o700))
+	must(t, os.WriteFile(filepath.Join(files, "d", "x.txt"), []byte("x"), 0o600))
+	must(t, os.WriteFile(filepath.Join(files, "d", "sub", "y.txt"), []byte("y"), 0o600))
+	waitFor(t, 5*time.Second, "d indexed", func() bool {
+		_, err := e.sp.Stat(ctx, "d/sub/y.txt")
+		_, err2 := e.sp.Stat(ctx, "d/x.txt")
+		return err == nil && err2 == nil
+	})
+	waitIdle(t, e.sp.w)
+	must(t, os.Rename(filepath.Join(files, "d"), filepath.Join(files, "old")))
+	must(t, os.Mkdir(filepath.Join(files, "d"), 0o700))
+	must(t, os.WriteFile(filepath.Join(files, "d", "new.txt"), []byte("new"), 0o600))
+	waitFor(t, 5*time.Second, "replacement indexed", func() bool {
+		_, err1 := e.sp.Stat(ctx, "old/sub/y.txt")
+		_, err2 := e.sp.Stat(ctx, "d/new.txt")
+		return err1 == nil && err2 == nil
+	})
+	waitIdle(t, e.sp.w)
+	for _, p := range []string{"d/x.txt", "d/sub", "d/sub/y.txt"} {
+		if _, err := e.sp.Stat(ctx, p); protocol.CodeOf(err) != protocol.CodeNotFound {
+			t.Errorf("Stat(%s) = %v, want not found", p, err)
+		}
+	}
+	all, err := e.sp.Changes(ctx, 0, "", protocol.MaxChangesLimit)
+	must(t, err)
+	sameTree(t, e.list(), replay(all.Events))
+}

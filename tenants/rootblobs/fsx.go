@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"syscall"
 
 	"github.com/syncspace/syncspace/sync/fsys"
 	"github.com/syncspace/syncspace/sync/pathrule"
@@ -55,7 +56,9 @@ func openRegularStat(root *os.Root, name string) (*os.File, fs.FileInfo, error) 
 	if !lfi.Mode().IsRegular() {
 		return nil, nil, fmt.Errorf("%s: not a regular file: %w", name, os.ErrNotExist)
 	}
-	f, err := root.Open(name)
+	// O_NONBLOCK: a FIFO swapped in after the lstat must not block the open (it fails
+	// the SameFile check below); it changes nothing for a regular file.
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, nil, err
 	}
