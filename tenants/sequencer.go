@@ -22,9 +22,9 @@ const fillPage = 1000
 // check): a read that stalls (a stuck PostgreSQL query, a network partition that
 // keeps the connection open) fails after it, is logged, and the next head check
 // tries again. A catch-up holds the tenant's delivery section, which this node's
-// commits of that tenant also take, so it must never wait without end. A variable
-// for tests.
-var seqReadTimeout = 10 * time.Second
+// commits of that tenant also take, so it must never wait without end. Each
+// sequencer keeps its own copy (sequencer.readTimeout), which tests shorten.
+const seqReadTimeout = 10 * time.Second
 
 // HeadCheckInterval is how often, with a bus that may lose notices, the registry reads
 // the heads of the tenants it delivers for, so that a lost last notice is delivered
@@ -47,6 +47,8 @@ type InProcess interface {
 type sequencer struct {
 	idx Index
 	log *slog.Logger
+	// readTimeout bounds each index read (seqReadTimeout; set before first use).
+	readTimeout time.Duration
 
 	mu      sync.Mutex
 	tenants map[string]*tseq // by tenant id
@@ -76,7 +78,7 @@ type tseq struct {
 }
 
 func newSequencer(idx Index, log *slog.Logger) *sequencer {
-	s := &sequencer{idx: idx, log: log, tenants: map[string]*tseq{}}
+	s := &sequencer{idx: idx, log: log, readTimeout: seqReadTimeout, tenants: map[string]*tseq{}}
 	s.lis.Store(&listeners{})
 	return s
 }
@@ -267,9 +269,9 @@ func (s *sequencer) fill(ctx context.Context, st *tseq, upto int64) {
 	}
 }
 
-// readChanges is idx.Changes bounded by seqReadTimeout.
+// readChanges is idx.Changes bounded by s.readTimeout.
 func (s *sequencer) readChanges(ctx context.Context, id string, since int64, limit int) (index.ChangesPage, error) {
-	ctx, cancel := context.WithTimeout(ctx, seqReadTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.readTimeout)
 	defer cancel()
 	return s.idx.Changes(ctx, id, since, limit)
 }
@@ -336,7 +338,7 @@ func (s *sequencer) checkHeads(ctx context.Context) {
 	for i, st := range act {
 		ids[i] = st.id
 	}
-	rctx, cancel := context.WithTimeout(ctx, seqReadTimeout)
+	rctx, cancel := context.WithTimeout(ctx, s.readTimeout)
 	heads, err := readHeads(rctx, s.idx, ids)
 	cancel()
 	if err != nil {

@@ -316,10 +316,8 @@ func within(t *testing.T, d time.Duration, what string, fn func()) {
 // this node (which waits for the catch-up's delivery section) goes through, and once
 // the index answers again the next head check delivers everything, once, in order.
 func TestSequencerStall(t *testing.T) {
-	old := seqReadTimeout
-	seqReadTimeout = 100 * time.Millisecond
-	defer func() { seqReadTimeout = old }()
 	r := newSeqRig(t)
+	r.seq.readTimeout = 100 * time.Millisecond
 	x := &stallIndex{Index: r.store, release: make(chan struct{})}
 	defer close(x.release)
 	r.seq.idx = x
