@@ -90,7 +90,7 @@ func TestWatcherOwnWritesCheap(t *testing.T) {
 	e.put("big/swap.bin", []byte("own swap"))
 	must(t, os.WriteFile(filepath.Join(files, "swap.tmp"), []byte("hand swap"), 0o600))
 	must(t, os.Rename(filepath.Join(files, "swap.tmp"), filepath.Join(files, "big", "swap.bin")))
-	waitFor(t, 5*time.Second, "hand changes", func() bool {
+	waitFor(t, 20*time.Second, "hand changes", func() bool {
 		h, err1 := e.sp.Stat(ctx, "big/h.bin")
 		_, err2 := e.sp.Stat(ctx, "big/del.bin")
 		f4, err3 := e.sp.Stat(ctx, "big/f0004.bin")
@@ -124,7 +124,7 @@ func TestWatcherSameSizeSameMtimeEdit(t *testing.T) {
 	files := e.filesDir()
 	e.put("own.txt", []byte("own content 1"))
 	must(t, os.WriteFile(filepath.Join(files, "hand.txt"), []byte("hand content 1"), 0o600))
-	waitFor(t, 5*time.Second, "hand file indexed", func() bool {
+	waitFor(t, 20*time.Second, "hand file indexed", func() bool {
 		m, err := e.sp.Stat(ctx, "hand.txt")
 		return err == nil && m.Hash == sum([]byte("hand content 1"))
 	})
@@ -140,7 +140,7 @@ func TestWatcherSameSizeSameMtimeEdit(t *testing.T) {
 		must(t, f.Close())
 		must(t, os.Chtimes(full, fi.ModTime(), fi.ModTime()))
 	}
-	waitFor(t, 5*time.Second, "in-place edits indexed", func() bool {
+	waitFor(t, 20*time.Second, "in-place edits indexed", func() bool {
 		o, err1 := e.sp.Stat(ctx, "own.txt")
 		h, err2 := e.sp.Stat(ctx, "hand.txt")
 		return err1 == nil && err2 == nil && o.Hash == sum([]byte("own content 2")) && h.Hash == sum([]byte("hand content 2"))
@@ -165,7 +165,7 @@ func TestWatcherRenamedDirectoryWatched(t *testing.T) {
 	must(t, os.MkdirAll(filepath.Join(files, "a", "sub"), 0o700))
 	must(t, os.WriteFile(filepath.Join(files, "a", "sub", "x.txt"), []byte("x1"), 0o600))
 	e.put("o/sub/x.txt", []byte("ox1"))
-	waitFor(t, 5*time.Second, "a indexed", func() bool {
+	waitFor(t, 20*time.Second, "a indexed", func() bool {
 		_, err := e.sp.Stat(ctx, "a/sub/x.txt")
 		return err == nil
 	})
@@ -174,7 +174,7 @@ func TestWatcherRenamedDirectoryWatched(t *testing.T) {
 	if _, err := e.sp.Move(ctx, "o", "p", "", Source{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "b indexed", func() bool {
+	waitFor(t, 20*time.Second, "b indexed", func() bool {
 		_, err := e.sp.Stat(ctx, "b/sub/x.txt")
 		_, err2 := e.sp.Stat(ctx, "a")
 		return err == nil && protocol.CodeOf(err2) == protocol.CodeNotFound
@@ -185,7 +185,7 @@ func TestWatcherRenamedDirectoryWatched(t *testing.T) {
 		must(t, os.WriteFile(filepath.Join(files, d, "sub", "y.txt"), []byte("y"), 0o600))
 		must(t, os.WriteFile(filepath.Join(files, d, "z.txt"), []byte("z"), 0o600))
 	}
-	waitFor(t, 5*time.Second, "hand changes in the renamed directories", func() bool {
+	waitFor(t, 20*time.Second, "hand changes in the renamed directories", func() bool {
 		for _, d := range []string{"b", "p"} {
 			m, err := e.sp.Stat(ctx, d+"/sub/x.txt")
 			_, err2 := e.sp.Stat(ctx, d+"/sub/y.txt")
@@ -214,7 +214,7 @@ func TestWatcherDirectoryReplaced(t *testing.T) {
 	must(t, os.MkdirAll(filepath.Join(files, "d", "sub"), 0o700))
 	must(t, os.WriteFile(filepath.Join(files, "d", "x.txt"), []byte("x"), 0o600))
 	must(t, os.WriteFile(filepath.Join(files, "d", "sub", "y.txt"), []byte("y"), 0o600))
-	waitFor(t, 5*time.Second, "d indexed", func() bool {
+	waitFor(t, 20*time.Second, "d indexed", func() bool {
 		_, err := e.sp.Stat(ctx, "d/sub/y.txt")
 		_, err2 := e.sp.Stat(ctx, "d/x.txt")
 		return err == nil && err2 == nil
@@ -223,7 +223,7 @@ func TestWatcherDirectoryReplaced(t *testing.T) {
 	must(t, os.Rename(filepath.Join(files, "d"), filepath.Join(files, "old")))
 	must(t, os.Mkdir(filepath.Join(files, "d"), 0o700))
 	must(t, os.WriteFile(filepath.Join(files, "d", "new.txt"), []byte("new"), 0o600))
-	waitFor(t, 5*time.Second, "replacement indexed", func() bool {
+	waitFor(t, 20*time.Second, "replacement indexed", func() bool {
 		_, err1 := e.sp.Stat(ctx, "old/sub/y.txt")
 		_, err2 := e.sp.Stat(ctx, "d/new.txt")
 		return err1 == nil && err2 == nil
