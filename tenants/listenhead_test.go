@@ -46,7 +46,7 @@ func TestListenerSeesHeadOfItsEvent(t *testing.T) {
 		return nil
 	}))
 	must(t, busOf(e.reg).Publish(ctx, Notice{TenantID: sp.ID(), TenantName: e.tenant, Epoch: epoch, First: head + 1, Last: head + 3}))
-	waitFor(t, 2*time.Second, "the other node's events", func() bool {
+	waitFor(t, 15*time.Second, "the other node's events", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) == 4

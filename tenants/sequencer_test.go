@@ -327,13 +327,13 @@ func TestSequencerStall(t *testing.T) {
 	no := r.commit(2, "remote") // another node's, heard as a doorbell: a catch-up
 	no.Events = nil
 	r.seq.notice(no)
-	waitFor(t, 2*time.Second, "the catch-up to start", func() bool { return !r.seq.get(rigTenant, "", "", 0, false).pending.Load() })
+	waitFor(t, 15*time.Second, "the catch-up to start", func() bool { return !r.seq.get(rigTenant, "", "", 0, false).pending.Load() })
 	within(t, 5*time.Second, "this node's commit during a stalled catch-up", func() {
 		r.seq.own(context.Background(), r.commit(1, "own"))
 	})
 	x.stalled.Store(false)
 	r.seq.checkHeads(context.Background())
-	waitFor(t, 2*time.Second, "every event", func() bool { return len(r.delivered()) == 4 })
+	waitFor(t, 15*time.Second, "every event", func() bool { return len(r.delivered()) == 4 })
 	time.Sleep(50 * time.Millisecond)
 	r.checkExactly(4)
 }

@@ -84,7 +84,7 @@ func TestConfirmAfterLockLost(t *testing.T) {
 	ob.Interval = 50 * time.Millisecond // tries again until the dead session's lock is gone
 	b := Start(ctx, url, ob)
 	defer b.Close()
-	waitFor(t, 3*time.Second, "b leads", b.Leading)
+	waitFor(t, 15*time.Second, "b leads", b.Leading)
 	if !a.Leading() {
 		t.Fatal("a noticed the loss by itself: the test shows nothing (its interval is an hour)")
 	}
