@@ -22,15 +22,6 @@ func writeAll(t *testing.T, dir string, files map[string]string) {
 	}
 }
 
-func readAll(t *testing.T, f FS, p string) string {
-	t.Helper()
-	b, err := f.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // Exchange swaps two files in one directory and across directories; a missing name
 // is fs.ErrNotExist and changes nothing. On Linux and macOS it must be supported on
 // the test's file system.
@@ -52,19 +43,19 @@ func TestExchange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if readAll(t, d, "a") != "B" || readAll(t, d, "b") != "A" {
+	if readString(t, d, "a") != "B" || readString(t, d, "b") != "A" {
 		t.Fatal("not swapped")
 	}
 	if err := d.Exchange("a", "sub/c"); err != nil {
 		t.Fatal(err)
 	}
-	if readAll(t, d, "a") != "C" || readAll(t, d, "sub/c") != "B" {
+	if readString(t, d, "a") != "C" || readString(t, d, "sub/c") != "B" {
 		t.Fatal("not swapped across directories")
 	}
 	if err := d.Exchange("a", "missing"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("exchange with a missing name: %v", err)
 	}
-	if readAll(t, d, "a") != "C" {
+	if readString(t, d, "a") != "C" {
 		t.Fatal("a failed exchange changed a")
 	}
 }
@@ -86,7 +77,7 @@ func TestLink(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "Doc.txt"), []byte("two"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if readAll(t, d, "second") != "two" {
+	if readString(t, d, "second") != "two" {
 		t.Fatal("the link does not see the write")
 	}
 	f, err := NewFake(dir, FakeOptions{CaseInsensitive: true, WindowsNames: true})
@@ -97,7 +88,7 @@ func TestLink(t *testing.T) {
 	if err := f.Link("DOC.TXT", "third"); err != nil {
 		t.Fatal(err)
 	}
-	if readAll(t, f, "Third") != "two" {
+	if readString(t, f, "Third") != "two" {
 		t.Fatal("fake link")
 	}
 	if err := f.Link("doc.txt", "SECOND"); !errors.Is(err, fs.ErrExist) {

@@ -36,18 +36,7 @@ func TestOneLeader(t *testing.T) {
 	if !a.Leading() || b.Leading() {
 		t.Fatalf("leading: a %v, b %v; want a only", a.Leading(), b.Leading())
 	}
-	// Kill a's lock connection from outside.
-	c, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
-	a.mu.Lock()
-	pid := a.conn.PgConn().PID()
-	a.mu.Unlock()
-	if _, err := c.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
-		t.Fatal(err)
-	}
+	killLockConn(ctx, t, url, a) // from outside
 	waitFor(t, 3*time.Second, "b leads after a's connection died", func() bool { return b.Leading() && !a.Leading() })
 	time.Sleep(200 * time.Millisecond) // a reconnects, and follows
 	if a.Leading() {
@@ -69,17 +58,7 @@ func TestConfirmAfterLockLost(t *testing.T) {
 	if !a.Leading() || !a.Confirm(ctx) {
 		t.Fatalf("a: leading %v, want it to lead and confirm", a.Leading())
 	}
-	c, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
-	a.mu.Lock()
-	pid := a.conn.PgConn().PID()
-	a.mu.Unlock()
-	if _, err := c.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
-		t.Fatal(err)
-	}
+	killLockConn(ctx, t, url, a)
 	ob := o
 	ob.Interval = 50 * time.Millisecond // tries again until the dead session's lock is gone
 	b := Start(ctx, url, ob)
@@ -96,5 +75,22 @@ func TestConfirmAfterLockLost(t *testing.T) {
 	}
 	if !b.Confirm(ctx) {
 		t.Fatal("b does not confirm its lock")
+	}
+}
+
+// killLockConn ends e's lock connection from another session (pg_terminate_backend),
+// as a network failure or an administrator would.
+func killLockConn(ctx context.Context, t *testing.T, url string, e *Leader) {
+	t.Helper()
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	e.mu.Lock()
+	pid := e.conn.PgConn().PID()
+	e.mu.Unlock()
+	if _, err := c.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+		t.Fatal(err)
 	}
 }
