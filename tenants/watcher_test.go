@@ -116,12 +116,7 @@ func TestWatcherOwnWritesCheap(t *testing.T) {
 // second write within the clock tick of the indexed one), is hashed again: the event
 // says the file changed even where size and mtime cannot.
 func TestWatcherSameSizeSameMtimeEdit(t *testing.T) {
-	e := newEnv(t, Limits{}, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	must(t, e.reg.StartWatchers(ctx))
-	waitIdle(t, e.sp.w)
-	files := e.filesDir()
+	e, ctx, files := watchedEnv(t)
 	e.put("own.txt", []byte("own content 1"))
 	must(t, os.WriteFile(filepath.Join(files, "hand.txt"), []byte("hand content 1"), 0o600))
 	waitFor(t, 20*time.Second, "hand file indexed", func() bool {
@@ -156,12 +151,7 @@ func TestWatcherSameSizeSameMtimeEdit(t *testing.T) {
 // fsnotify keeps naming their events by the old path, and adding the new path again
 // only finds the old watch.
 func TestWatcherRenamedDirectoryWatched(t *testing.T) {
-	e := newEnv(t, Limits{}, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	must(t, e.reg.StartWatchers(ctx))
-	waitIdle(t, e.sp.w)
-	files := e.filesDir()
+	e, ctx, files := watchedEnv(t)
 	must(t, os.MkdirAll(filepath.Join(files, "a", "sub"), 0o700))
 	must(t, os.WriteFile(filepath.Join(files, "a", "sub", "x.txt"), []byte("x1"), 0o600))
 	e.put("o/sub/x.txt", []byte("ox1"))
@@ -205,12 +195,7 @@ func TestWatcherRenamedDirectoryWatched(t *testing.T) {
 // replaced at once by a new one of the same name leaves no stale entries: the old
 // children's events name the other directory, so the new one must be compared whole.
 func TestWatcherDirectoryReplaced(t *testing.T) {
-	e := newEnv(t, Limits{}, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	must(t, e.reg.StartWatchers(ctx))
-	waitIdle(t, e.sp.w)
-	files := e.filesDir()
+	e, ctx, files := watchedEnv(t)
 	must(t, os.MkdirAll(filepath.Join(files, "d", "sub"), 0o700))
 	must(t, os.WriteFile(filepath.Join(files, "d", "x.txt"), []byte("x"), 0o600))
 	must(t, os.WriteFile(filepath.Join(files, "d", "sub", "y.txt"), []byte("y"), 0o600))
@@ -237,4 +222,16 @@ func TestWatcherDirectoryReplaced(t *testing.T) {
 	all, err := e.sp.Changes(ctx, 0, "", protocol.MaxChangesLimit)
 	must(t, err)
 	sameTree(t, e.list(), replay(all.Events))
+}
+
+// watchedEnv is a registry with its watchers started and idle, the context they run
+// in (cancelled at the test's end) and the tenant's files directory.
+func watchedEnv(t *testing.T) (*env, context.Context, string) {
+	t.Helper()
+	e := newEnv(t, Limits{}, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	must(t, e.reg.StartWatchers(ctx))
+	waitIdle(t, e.sp.w)
+	return e, ctx, e.filesDir()
 }

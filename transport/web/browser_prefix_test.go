@@ -22,7 +22,7 @@ func TestBrowserBehindPrefix(t *testing.T) {
 	t.Cleanup(proxy.Close)
 	b := newBrowser(t, exe)
 	b.run(chromedp.Navigate(proxy.URL + "/sync/#token=" + e.write))
-	b.waitJS("the folder view", jsVisible("#list")+` && document.querySelector('#count').textContent !== '' && document.querySelector('#banner').hidden`)
+	b.waitFolderView()
 	b.exec(jsDrop(map[string][]byte{"via-proxy.txt": []byte("through the proxy")}))
 	b.waitJS("upload done", `document.querySelectorAll('#upload-list li.done').length === 1`)
 	if code, body := e.do("PUT", "/api/files/live.txt", []byte("live"), nil); code != 201 {

@@ -29,7 +29,7 @@ func TestBrowserSignOutStopsUploads(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.run(chromedp.Navigate(e.base + "/#token=" + e.write))
-	b.waitJS("the folder view", jsVisible("#list")+` && document.querySelector('#count').textContent !== '' && document.querySelector('#banner').hidden`)
+	b.waitFolderView()
 
 	const size = 32 << 20
 	throttle := func(rate float64) {
@@ -78,7 +78,7 @@ func TestBrowserLinkSwitchesSession(t *testing.T) {
 	e := startEnv(t)
 	b := newBrowser(t, exe)
 	b.run(chromedp.Navigate(e.base + "/#token=" + e.write))
-	b.waitJS("the folder view", jsVisible("#list")+` && document.querySelector('#count').textContent !== '' && document.querySelector('#banner').hidden`)
+	b.waitFolderView()
 	throttle := func(rate float64) {
 		t.Helper()
 		if _, err := chromedp.Call(b.ctx, emulation.SetCPUThrottlingRate, emulation.SetCPUThrottlingRateParams{Rate: rate}); err != nil {
@@ -183,7 +183,7 @@ func TestBrowserSignInSurvivesAnOutage(t *testing.T) {
 	e := startEnv(t)
 	b := newBrowser(t, exe)
 	b.run(chromedp.Navigate(e.base + "/#token=" + e.write))
-	b.waitJS("the folder view", jsVisible("#list")+` && document.querySelector('#count').textContent !== '' && document.querySelector('#banner').hidden`)
+	b.waitFolderView()
 
 	ictx, cancel := context.WithCancel(b.ctx)
 	defer cancel()
@@ -233,7 +233,7 @@ func TestBrowserForgetWinsOverARetry(t *testing.T) {
 	e := startEnv(t)
 	b := newBrowser(t, exe)
 	b.run(chromedp.Navigate(e.base + "/#token=" + e.write))
-	b.waitJS("the folder view", jsVisible("#list")+` && document.querySelector('#count').textContent !== '' && document.querySelector('#banner').hidden`)
+	b.waitFolderView()
 
 	ictx, cancel := context.WithCancel(b.ctx)
 	defer cancel()

@@ -55,6 +55,13 @@ func (b *browser) signInAs(tok string) {
 	b.run(chromedp.Click(chromedp.CSS(`#signout`)))
 	b.waitJS("sign-in form", jsVisible("#token-input"))
 	b.run(chromedp.SetValue(chromedp.CSS(`#token-input`), tok), chromedp.Click(chromedp.CSS(`#signin-form button[type=submit]`)))
+	b.waitFolderView()
+}
+
+// waitFolderView waits until the signed-in folder view shows its list and count with
+// no banner.
+func (b *browser) waitFolderView() {
+	b.t.Helper()
 	b.waitJS("the folder view", jsVisible("#list")+` && document.querySelector('#count').textContent !== '' && document.querySelector('#banner').hidden`)
 }
 
