@@ -147,7 +147,7 @@ func New(o Options) (*Client, error) {
 	wsTLS.NextProtos = []string{"http/1.1"}
 	dial := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	if h.Scheme == "http" {
-		dial.Control = loopbackOnly
+		dial.Control = LoopbackOnly
 	}
 	proxy := proxyFor(h)
 	tr := &http.Transport{
@@ -187,11 +187,12 @@ func New(o Options) (*Client, error) {
 	return c, nil
 }
 
-// loopbackOnly is the plain-http dialer's check of each address it connects to, after
-// name resolution and before the connection: a loopback address only. ParseServer
-// allows plain http to loopback names ("localhost", "*.localhost"), and a resolver may
-// map such a name to another machine, to which the bearer token would go in clear.
-func loopbackOnly(network, address string, _ syscall.RawConn) error {
+// LoopbackOnly is a plain-http dialer's Control: it checks each address the dialer
+// connects to, after name resolution and before the connection, and allows a loopback
+// address only. ParseServer (and syncctl's --server) allow plain http to loopback
+// names ("localhost", "*.localhost"), and a resolver may map such a name to another
+// machine, to which the bearer token would go in clear.
+func LoopbackOnly(network, address string, _ syscall.RawConn) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
 		return fmt.Errorf("plain http: bad address %q: %w", address, err)

@@ -27,9 +27,9 @@ func TestLoopbackOnly(t *testing.T) {
 		{"no-port", false},
 		{"localhost:80", false}, // never a name: the dialer resolves first
 	} {
-		err := loopbackOnly("tcp", tt.address, nil)
+		err := LoopbackOnly("tcp", tt.address, nil)
 		if (err == nil) != tt.ok {
-			t.Errorf("loopbackOnly(%q) = %v, want ok %v", tt.address, err, tt.ok)
+			t.Errorf("LoopbackOnly(%q) = %v, want ok %v", tt.address, err, tt.ok)
 		}
 	}
 }

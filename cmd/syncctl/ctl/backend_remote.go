@@ -9,17 +9,17 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/transport/adminclient"
+	"github.com/syncspace/syncspace/transport/syncclient"
 )
 
 // remote calls the admin API with an ops token (transport/adminclient).
 type remote struct {
 	*adminclient.Client
-	hc *http.Client // the client's HTTP client
+	hc *http.Client // the client's HTTP client (its dialer is checked by tests)
 }
 
 func openRemote(server, tokenFile, caFile string) (*remote, error) {
@@ -54,28 +54,13 @@ func openRemote(server, tokenFile, caFile string) (*remote, error) {
 	}
 	hc := adminclient.NewHTTPClient(pool)
 	if u.Scheme == "http" {
-		hc.Transport.(*http.Transport).DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: loopbackOnly}).DialContext
+		hc.Transport.(*http.Transport).DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: syncclient.LoopbackOnly}).DialContext
 	}
 	c, err := adminclient.New(u.String(), token, hc)
 	if err != nil {
 		return nil, err
 	}
 	return &remote{Client: c, hc: hc}, nil
-}
-
-// loopbackOnly is the plain-http dialer's check of each address it connects to, after
-// name resolution and before the connection: a loopback address only. checkServerURL
-// allows plain http to the name localhost, which a resolver may map to another
-// machine, to which the ops token would go in clear.
-func loopbackOnly(_, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return fmt.Errorf("plain http: bad address %q: %w", address, err)
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("--server: plain http is allowed only to loopback addresses, and the name resolved to %s; use https", host)
-	}
-	return nil
 }
 
 // checkServerURL checks --server: https, or http to a loopback address, and nothing
