@@ -1,9 +1,7 @@
 package api
 
 import (
-	"bufio"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -45,50 +43,24 @@ func (h *handlers) list(c echo.Context) error {
 
 // ServeList streams the SPEC §3 listing of dir in sp. Share links use it too.
 func ServeList(c echo.Context, sp *spaceview.View, dir string, recursive bool) error {
-	resp := c.Response()
-	var (
-		bw    *bufio.Writer
-		enc   *json.Encoder
-		first = true
-	)
+	out := entriesStream{resp: c.Response()}
 	err := sp.List(c.Request().Context(), dir, recursive,
 		func(epoch string, seq int64) error {
-			resp.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-			resp.WriteHeader(http.StatusOK)
-			bw = bufio.NewWriterSize(resp, 32<<10)
-			enc = json.NewEncoder(bw)
 			head, err := json.Marshal(listHead{Epoch: epoch, Seq: seq})
 			if err != nil {
 				return err
 			}
-			// {"epoch":..,"seq":..  +  ,"entries":[
-			bw.Write(head[:len(head)-1])
-			_, err = bw.WriteString(`,"entries":[`)
-			return err
+			return out.open(head[:len(head)-1]) // {"epoch":..,"seq":..
 		},
-		func(m protocol.Metadata) error {
-			if !first {
-				if err := bw.WriteByte(','); err != nil {
-					return err
-				}
-			}
-			first = false
-			// Encode appends a newline, which is valid JSON whitespace.
-			return enc.Encode(m)
-		})
+		func(m protocol.Metadata) error { return out.entry(m) })
 	if err != nil {
-		// Once the head is written the answer cannot turn into an error answer: it is
-		// left truncated (invalid JSON) so that no client mistakes it for a full list,
-		// and httperr only logs the error.
+		// After the head, the answer stays truncated and httperr only logs the error.
 		return err
 	}
-	if bw == nil {
+	if !out.opened() {
 		return protocol.Errorf(protocol.CodeInternal, "list produced no snapshot")
 	}
-	if _, err := bw.WriteString("]}\n"); err != nil {
-		return err
-	}
-	return bw.Flush()
+	return out.close()
 }
 
 // pathBody is the body of POST /api/mkdir.
@@ -245,47 +217,31 @@ func (h *handlers) deleted(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var bw *bufio.Writer
-	var enc *json.Encoder
-	first := true
+	out := entriesStream{resp: c.Response()}
 	start := func() error {
-		resp := c.Response()
-		resp.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-		resp.WriteHeader(http.StatusOK)
-		bw = bufio.NewWriterSize(resp, 32<<10)
-		enc = json.NewEncoder(bw)
 		p, err := json.Marshal(dir)
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(bw, `{"path":%s,"entries":[`, p)
-		return err
+		return out.open(append([]byte(`{"path":`), p...))
 	}
 	err = sp.Deleted(c.Request().Context(), dir, func(e tenants.DeletedEntry) error {
-		if bw == nil {
+		if !out.opened() {
 			if err := start(); err != nil {
 				return err
 			}
-		} else if !first {
-			if err := bw.WriteByte(','); err != nil {
-				return err
-			}
 		}
-		first = false
-		return enc.Encode(e)
+		return out.entry(e)
 	})
 	if err != nil {
 		return err
 	}
-	if bw == nil {
+	if !out.opened() {
 		if err := start(); err != nil {
 			return err
 		}
 	}
-	if _, err := bw.WriteString("]}\n"); err != nil {
-		return err
-	}
-	return bw.Flush()
+	return out.close()
 }
 
 // restoreBody is the body of POST /api/restore.
