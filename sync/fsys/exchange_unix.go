@@ -5,7 +5,6 @@ package fsys
 import (
 	"errors"
 	"os"
-	"path"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,24 +14,12 @@ import (
 // renameatx_np(RENAME_SWAP) on macOS). A platform or file system without such a call
 // gives an error matching errors.ErrUnsupported, and nothing changed.
 func (d *Dir) Exchange(a, b string) error {
-	src, err := d.openParent(a)
+	src, dst, done, err := d.openParents(a, b)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	dst := src
-	if path.Dir(a) != path.Dir(b) {
-		if dst, err = d.openParent(b); err != nil {
-			return err
-		}
-		defer dst.Close()
-	}
-	for {
-		err = exchangeAt(int(src.Fd()), path.Base(a), int(dst.Fd()), path.Base(b))
-		if err != unix.EINTR {
-			break
-		}
-	}
+	defer done()
+	err = callAt(exchangeAt, src, a, dst, b)
 	switch {
 	case err == nil:
 		return nil

@@ -63,13 +63,7 @@ func RenameAt(src *os.File, from string, dst *os.File, to string, noReplace bool
 	if noReplace {
 		call = renameAtNoReplace
 	}
-	var err error
-	for {
-		err = call(int(src.Fd()), path.Base(from), int(dst.Fd()), path.Base(to))
-		if err != unix.EINTR {
-			break
-		}
-	}
+	err := callAt(call, src, from, dst, to)
 	switch {
 	case err == nil:
 		return nil
@@ -85,18 +79,11 @@ func RenameAt(src *os.File, from string, dst *os.File, to string, noReplace bool
 // where the file system cannot, lstat + rename (which can replace a name created in
 // between).
 func (d *Dir) renameNoReplace(from, to string) error {
-	src, err := d.openParent(from)
+	src, dst, done, err := d.openParents(from, to)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	dst := src // a temp file beside its target: one parent, opened once
-	if path.Dir(from) != path.Dir(to) {
-		if dst, err = d.openParent(to); err != nil {
-			return err
-		}
-		defer dst.Close()
-	}
+	defer done()
 	err = RenameAt(src, from, dst, to, true)
 	if errors.Is(err, errors.ErrUnsupported) {
 		return d.renameFallback(from, to)
@@ -116,4 +103,30 @@ func Private(path string) error {
 		mode = 0o700
 	}
 	return os.Chmod(path, mode)
+}
+
+// openParents opens the parent directories of a and b under the root, once when they
+// are the same (a temp file beside its target); done closes them.
+func (d *Dir) openParents(a, b string) (src, dst *os.File, done func(), err error) {
+	if src, err = d.openParent(a); err != nil {
+		return nil, nil, nil, err
+	}
+	if path.Dir(a) == path.Dir(b) {
+		return src, src, func() { src.Close() }, nil
+	}
+	if dst, err = d.openParent(b); err != nil {
+		src.Close()
+		return nil, nil, nil, err
+	}
+	return src, dst, func() { src.Close(); dst.Close() }, nil
+}
+
+// callAt runs a two-directory *at(2) call on the base names of a and b relative to
+// their open parents, again while it is interrupted (EINTR).
+func callAt(call func(fd1 int, n1 string, fd2 int, n2 string) error, src *os.File, a string, dst *os.File, b string) error {
+	for {
+		if err := call(int(src.Fd()), path.Base(a), int(dst.Fd()), path.Base(b)); err != unix.EINTR {
+			return err
+		}
+	}
 }
