@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +38,7 @@ import (
 	"github.com/syncspace/syncspace/transport/hub"
 	"github.com/syncspace/syncspace/transport/logpath"
 	"github.com/syncspace/syncspace/transport/metrics"
+	"github.com/syncspace/syncspace/transport/publicurl"
 	sharehttp "github.com/syncspace/syncspace/transport/share"
 	"github.com/syncspace/syncspace/transport/team"
 	"github.com/syncspace/syncspace/transport/tokenep"
@@ -131,7 +133,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	}
 
 	tokenep.Register(s.main, d.Auth, s.mw, logger)
-	s.hub = hub.New(o.Hub, hub.Deps{
+	s.hub = hub.New(hubOptions(o), hub.Deps{
 		Registry: hub.FromRegistry(d.Tenants),
 		Auth:     d.Auth,
 		Upgrade:  s.mw,
@@ -178,6 +180,18 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// hubOptions are o.Hub with the origin of the public URL allowed: the web app served
+// there opens /ws from that origin, and a reverse proxy may forward another Host
+// (nginx's default is the proxy_pass address), which would make the app's own upgrade
+// look cross-origin.
+func hubOptions(o Options) hub.Options {
+	h := o.Hub
+	if origin := publicurl.Origin(o.PublicURL); origin != "" {
+		h.AllowedOrigins = append(slices.Clip(h.AllowedOrigins), origin)
+	}
+	return h
 }
 
 // Main returns the handler of the main listener.
