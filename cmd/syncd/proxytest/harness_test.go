@@ -1,7 +1,11 @@
 package proxytest
 
 import (
+	"context"
+	"crypto/tls"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +37,9 @@ http {
 
 // startSyncd starts syncd with trusted_proxies 127.0.0.1 and web.public_url
 // publicURL, log level info (the request log), plus extra top-level config keys.
+// nginx reaches syncd from 127.0.0.1; a test client dialling nginx from another
+// loopback address (clientFrom("127.0.0.3")) is then a client address that only
+// X-Forwarded-For tells syncd.
 func startSyncd(t *testing.T, publicURL string, extra map[string]any) (*syncdtest.Server, *syncdtest.Buffer) {
 	t.Helper()
 	logs := &syncdtest.Buffer{}
@@ -109,4 +116,40 @@ func startNginx(t *testing.T, site, listen string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// clientFrom returns an HTTP client whose connections leave from the loopback address
+// local (e.g. "127.0.0.3"), trusting roots for TLS, never following redirects.
+func clientFrom(local string, roots *tls.Config) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+	tr := &http.Transport{DialContext: d.DialContext, TLSClientConfig: roots.Clone(), ForceAttemptHTTP2: true}
+	return &http.Client{
+		Transport:     tr,
+		Timeout:       30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// do sends one request and returns its status and body.
+func do(t *testing.T, c *http.Client, method, url, token string, body io.Reader, hdr map[string]string) (int, string, http.Header) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
 }
