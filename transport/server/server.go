@@ -7,8 +7,9 @@
 // every route), one error table (transport/httperr), a recover middleware that
 // answers 500 "internal" without detail, a request log through log/slog that never
 // records query strings or Authorization headers, and SPEC §3's common response headers.
-// Client addresses come from the TCP peer (Echo's IPExtractor is "direct");
-// transport/authmw alone decides when X-Forwarded-For from a trusted proxy counts.
+// Client addresses (Echo's IPExtractor, the request log's remote) are transport/authmw's:
+// the TCP peer, or X-Forwarded-For when the peer is a trusted proxy; authmw alone
+// decides when that header counts.
 package server
 
 import (
@@ -126,7 +127,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 
 	s.metrics = metrics.New()
 	s.guard = o.Guard
-	s.main = newEcho(logger, d.AccessLog, s.metrics, s.guard)
+	s.main = newEcho(logger, d.AccessLog, s.metrics, s.guard, s.mw.IPExtractor())
 	s.useNode(d)
 	if err := s.mountAPI(d, s.ready, logger); err != nil {
 		return nil, err
@@ -159,7 +160,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	adminTarget := (*echo.Echo)(nil)
 	switch o.Admin {
 	case AdminSeparate:
-		s.admin = newEcho(logger, d.AccessLog, s.metrics, s.guard)
+		s.admin = newEcho(logger, d.AccessLog, s.metrics, s.guard, s.mw.IPExtractor())
 		adminTarget = s.admin
 	case AdminOnMain:
 		adminTarget = s.main
@@ -226,12 +227,17 @@ func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // newEcho returns an Echo instance with syncspace's common middleware. The guard
 // middleware comes first, so that every answer (error answers written by the request
-// log's c.Error included) goes through its writer.
-func newEcho(logger *slog.Logger, al *AccessLog, m *metrics.Metrics, g guard.Options) *echo.Echo {
+// log's c.Error included) goes through its writer. ip is c.RealIP(), the request
+// log's remote: transport/authmw's, the client address the failed-auth limiter uses
+// (X-Forwarded-For from trusted proxies only); nil means the TCP peer.
+func newEcho(logger *slog.Logger, al *AccessLog, m *metrics.Metrics, g guard.Options, ip echo.IPExtractor) *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	e.IPExtractor = echo.ExtractIPDirect()
+	e.IPExtractor = ip
+	if ip == nil {
+		e.IPExtractor = echo.ExtractIPDirect()
+	}
 	e.HTTPErrorHandler = httperr.Handler(logger)
 	e.Logger.SetOutput(discard{})
 	e.Use(guard.Middleware(g), RequestLog(logger, al), m.Middleware(), recoverInternal(logger), commonHeaders, guard.Query)
