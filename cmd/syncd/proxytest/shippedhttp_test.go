@@ -12,7 +12,8 @@ import (
 )
 
 // TestShippedConfHTTP walks docs/deploy/syncd.nginx.conf with HTTP requests: health
-// over HTTP/2 with HSTS, the redirect to https, range requests and HEAD, a share link
+// over HTTP/2 with HSTS, the redirect to https, the admin API and /metrics (served on
+// syncd's loopback listener) kept off the proxy, range requests and HEAD, a share link
 // naming web.public_url, the web app's WebSocket, and the failed-authentication
 // limiter keyed on the client's address (X-Forwarded-For from the trusted proxy), which
 // a forged X-Forwarded-For does not escape.
@@ -39,6 +40,11 @@ func TestShippedConfHTTP(t *testing.T) {
 	content := bytes.Repeat([]byte("0123456789abcdef"), 1<<17) // 2 MiB: above nginx's default body limit
 	if code, body, _ := do(t, c, "PUT", e.base+"/api/files/big.bin", e.write, bytes.NewReader(content), nil); code != http.StatusCreated {
 		t.Fatalf("PUT 2 MiB: %d %s", code, body)
+	}
+	for _, p := range []string{"/admin/tenants", "/admin", "/metrics"} {
+		if code, body, _ := do(t, c, "GET", e.base+p, "", nil, nil); code != http.StatusNotFound || strings.Contains(body, `"error"`) {
+			t.Errorf("GET %s through the proxy: %d %s, want nginx's 404 (syncd's admin API stays local)", p, code, body)
+		}
 	}
 	checkRangeAndHead(t, e, c, content)
 	checkShareLink(t, e, c)
