@@ -127,7 +127,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 
 	s.metrics = metrics.New()
 	s.guard = o.Guard
-	s.main = newEcho(logger, d.AccessLog, s.metrics, s.guard, s.mw.IPExtractor())
+	s.main = newEcho(logger, d.AccessLog, s.metrics, s.guard, s.clientIP(o))
 	s.useNode(d)
 	if err := s.mountAPI(d, s.ready, logger); err != nil {
 		return nil, err
@@ -160,7 +160,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	adminTarget := (*echo.Echo)(nil)
 	switch o.Admin {
 	case AdminSeparate:
-		s.admin = newEcho(logger, d.AccessLog, s.metrics, s.guard, s.mw.IPExtractor())
+		s.admin = newEcho(logger, d.AccessLog, s.metrics, s.guard, s.clientIP(o))
 		adminTarget = s.admin
 	case AdminOnMain:
 		adminTarget = s.main
@@ -181,6 +181,16 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// clientIP is the request log's client address: authmw's (X-Forwarded-For of a
+// trusted proxy) when o has trusted proxies, else nil, the TCP peer, which is the same
+// address without authmw's parse and formatting on every request.
+func (s *Server) clientIP(o Options) echo.IPExtractor {
+	if len(o.TrustedProxies) == 0 {
+		return nil
+	}
+	return s.mw.IPExtractor()
 }
 
 // hubOptions are o.Hub with the origin of the public URL allowed: the web app served
