@@ -147,7 +147,7 @@ func do(t *testing.T, c *http.Client, method, url, token string, body io.Reader,
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		t.Fatalf("%s %.120s: %.300v", method, url, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
