@@ -8,9 +8,9 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// minimalSite is nginx with only the directives docs/DEPLOY.md §4 lists for
-// WebSockets and uploads: nginx then sends syncd its own Host (the proxy_pass
-// address), as load balancers that rewrite Host do.
+// minimalSite is nginx with only the WebSocket and upload directives (all that
+// docs/DEPLOY.md §4 listed before session 25): nginx then sends syncd its own Host
+// (the proxy_pass address), as load balancers that rewrite Host do.
 const minimalSite = `server {
 	listen {{LISTEN}};
 	client_max_body_size 4g;
