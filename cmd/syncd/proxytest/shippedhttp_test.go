@@ -14,7 +14,8 @@ import (
 
 // TestShippedConfHTTP walks docs/deploy/syncd.nginx.conf with HTTP requests: health
 // over HTTP/2 with HSTS, the redirect to https, the admin API and /metrics (served on
-// syncd's loopback listener) kept off the proxy, range requests and HEAD, a path as
+// syncd's loopback listener) kept off the proxy, range requests and HEAD, uploads
+// refused before their body is read, a path as
 // long as SPEC allows, a share link
 // naming web.public_url, the web app's WebSocket, and the failed-authentication
 // limiter keyed on the client's address (X-Forwarded-For from the trusted proxy), which
@@ -49,6 +50,7 @@ func TestShippedConfHTTP(t *testing.T) {
 		}
 	}
 	checkRangeAndHead(t, e, c, content)
+	checkEarlyAnswers(t, e, c, content)
 	checkLongPath(t, e, c)
 	checkShareLink(t, e, c)
 	checkWebAppSocket(t, e)
@@ -64,6 +66,28 @@ func checkRangeAndHead(t *testing.T, e *shipped, c *http.Client, content []byte)
 	code, body, h = do(t, c, "HEAD", e.base+"/api/files/big.bin", e.write, nil, nil)
 	if code != 200 || body != "" || h.Get("Content-Length") != fmt.Sprint(len(content)) || h.Get("ETag") == "" {
 		t.Errorf("HEAD: %d, body %d bytes, Content-Length %q, ETag %q", code, len(body), h.Get("Content-Length"), h.Get("ETag"))
+	}
+}
+
+// checkEarlyAnswers sends 2 MiB bodies that syncd refuses before reading them (it
+// answers and closes its connection instead of draining): the client gets syncd's
+// answer, not a proxy error, and the next request works.
+func checkEarlyAnswers(t *testing.T, e *shipped, c *http.Client, content []byte) {
+	t.Helper()
+	for _, r := range []struct {
+		token string
+		hdr   map[string]string
+		want  int
+	}{
+		{e.write, map[string]string{"If-None-Match": "*"}, http.StatusPreconditionFailed},
+		{"not-a-token", nil, http.StatusUnauthorized},
+	} {
+		if code, body, _ := do(t, c, "PUT", e.base+"/api/files/big.bin", r.token, bytes.NewReader(content), r.hdr); code != r.want {
+			t.Errorf("refused PUT of 2 MiB: %d %.200s, want %d", code, body, r.want)
+		}
+	}
+	if code, body, _ := do(t, c, "GET", e.base+"/api/usage", e.write, nil, nil); code != 200 {
+		t.Errorf("GET after the refused PUTs: %d %.200s", code, body)
 	}
 }
 
