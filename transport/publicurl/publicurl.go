@@ -9,6 +9,7 @@ package publicurl
 import (
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -28,6 +29,32 @@ func Of(r *http.Request, configured string) string {
 	host := "localhost"
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && a != nil {
 		host = a.String() // host:port, IPv6 in brackets
+	}
+	return scheme + "://" + host
+}
+
+// Origin returns the browser origin of a configured public URL (web.public_url, or the
+// URL syncd derived): scheme://host[:port] in lower case, without its path and
+// without the scheme's default port, as a browser sends it in an Origin header; "" for
+// "" or a URL that is not http(s) with a host. The web app served at that URL opens
+// /ws with this Origin, which a reverse proxy does not make match the Host header it
+// forwards (transport/server adds it to the hub's allowed origins).
+func Origin(configured string) string {
+	u, err := url.Parse(configured)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if scheme != "http" && scheme != "https" {
+		return ""
+	}
+	host := strings.ToLower(u.Host)
+	if scheme == "http" && port == "80" || scheme == "https" && port == "443" {
+		host = strings.ToLower(u.Hostname())
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
 	}
 	return scheme + "://" + host
 }

@@ -32,3 +32,21 @@ func TestOfIgnoresHeaders(t *testing.T) {
 		t.Fatalf("got %q, want [%s https://sync.example.com]", got, srv.URL)
 	}
 }
+
+// TestOrigin: the Origin a browser sends from a page at the public URL.
+func TestOrigin(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://Sync.Example.com":           "https://sync.example.com",
+		"https://sync.example.com:443/sync/": "https://sync.example.com",
+		"http://127.0.0.1:8080/":             "http://127.0.0.1:8080",
+		"http://[FD00::1]:80":                "http://[fd00::1]",
+		"https://[fd00::1]:8443/x":           "https://[fd00::1]:8443",
+		"":                                   "",
+		"ftp://sync.example.com":             "",
+		"/relative":                          "",
+	} {
+		if got := Origin(in); got != want {
+			t.Errorf("Origin(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

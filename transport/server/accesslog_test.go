@@ -100,9 +100,9 @@ func TestRequestLogThroughAccessLog(t *testing.T) {
 				return slog.New(slog.NewTextHandler(w, opts))
 			}
 			for _, e := range []*echo.Echo{
-				newEcho(logger(&viaSlog), nil, metrics.New(), guard.Options{}),
+				newEcho(logger(&viaSlog), nil, metrics.New(), guard.Options{}, nil),
 				// The other lines (the error handler's) still go through slog.
-				newEcho(logger(&viaAL), &AccessLog{W: &viaAL, JSON: json, Level: level}, metrics.New(), guard.Options{}),
+				newEcho(logger(&viaAL), &AccessLog{W: &viaAL, JSON: json, Level: level}, metrics.New(), guard.Options{}, nil),
 			} {
 				e.GET("/x/*", func(c echo.Context) error { return c.String(http.StatusOK, "hello") })
 				e.GET("/boom", func(c echo.Context) error { return echo.NewHTTPError(http.StatusInternalServerError) })

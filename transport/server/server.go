@@ -7,8 +7,9 @@
 // every route), one error table (transport/httperr), a recover middleware that
 // answers 500 "internal" without detail, a request log through log/slog that never
 // records query strings or Authorization headers, and SPEC §3's common response headers.
-// Client addresses come from the TCP peer (Echo's IPExtractor is "direct");
-// transport/authmw alone decides when X-Forwarded-For from a trusted proxy counts.
+// Client addresses (Echo's IPExtractor, the request log's remote) are transport/authmw's:
+// the TCP peer, or X-Forwarded-For when the peer is a trusted proxy; authmw alone
+// decides when that header counts.
 package server
 
 import (
@@ -20,6 +21,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +39,7 @@ import (
 	"github.com/syncspace/syncspace/transport/hub"
 	"github.com/syncspace/syncspace/transport/logpath"
 	"github.com/syncspace/syncspace/transport/metrics"
+	"github.com/syncspace/syncspace/transport/publicurl"
 	sharehttp "github.com/syncspace/syncspace/transport/share"
 	"github.com/syncspace/syncspace/transport/team"
 	"github.com/syncspace/syncspace/transport/tokenep"
@@ -124,14 +127,14 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 
 	s.metrics = metrics.New()
 	s.guard = o.Guard
-	s.main = newEcho(logger, d.AccessLog, s.metrics, s.guard)
+	s.main = newEcho(logger, d.AccessLog, s.metrics, s.guard, s.clientIP(o))
 	s.useNode(d)
 	if err := s.mountAPI(d, s.ready, logger); err != nil {
 		return nil, err
 	}
 
 	tokenep.Register(s.main, d.Auth, s.mw, logger)
-	s.hub = hub.New(o.Hub, hub.Deps{
+	s.hub = hub.New(hubOptions(o), hub.Deps{
 		Registry: hub.FromRegistry(d.Tenants),
 		Auth:     d.Auth,
 		Upgrade:  s.mw,
@@ -157,7 +160,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	adminTarget := (*echo.Echo)(nil)
 	switch o.Admin {
 	case AdminSeparate:
-		s.admin = newEcho(logger, d.AccessLog, s.metrics, s.guard)
+		s.admin = newEcho(logger, d.AccessLog, s.metrics, s.guard, s.clientIP(o))
 		adminTarget = s.admin
 	case AdminOnMain:
 		adminTarget = s.main
@@ -178,6 +181,28 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// clientIP is the request log's client address: authmw's (X-Forwarded-For of a
+// trusted proxy) when o has trusted proxies, else nil, the TCP peer, which is the same
+// address without authmw's parse and formatting on every request.
+func (s *Server) clientIP(o Options) echo.IPExtractor {
+	if len(o.TrustedProxies) == 0 {
+		return nil
+	}
+	return s.mw.IPExtractor()
+}
+
+// hubOptions are o.Hub with the origin of the public URL allowed: the web app served
+// there opens /ws from that origin, and a reverse proxy may forward another Host
+// (nginx's default is the proxy_pass address), which would make the app's own upgrade
+// look cross-origin.
+func hubOptions(o Options) hub.Options {
+	h := o.Hub
+	if origin := publicurl.Origin(o.PublicURL); origin != "" {
+		h.AllowedOrigins = append(slices.Clip(h.AllowedOrigins), origin)
+	}
+	return h
 }
 
 // Main returns the handler of the main listener.
@@ -212,12 +237,17 @@ func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // newEcho returns an Echo instance with syncspace's common middleware. The guard
 // middleware comes first, so that every answer (error answers written by the request
-// log's c.Error included) goes through its writer.
-func newEcho(logger *slog.Logger, al *AccessLog, m *metrics.Metrics, g guard.Options) *echo.Echo {
+// log's c.Error included) goes through its writer. ip is c.RealIP(), the request
+// log's remote: transport/authmw's, the client address the failed-auth limiter uses
+// (X-Forwarded-For from trusted proxies only); nil means the TCP peer.
+func newEcho(logger *slog.Logger, al *AccessLog, m *metrics.Metrics, g guard.Options, ip echo.IPExtractor) *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	e.IPExtractor = echo.ExtractIPDirect()
+	e.IPExtractor = ip
+	if ip == nil {
+		e.IPExtractor = echo.ExtractIPDirect()
+	}
 	e.HTTPErrorHandler = httperr.Handler(logger)
 	e.Logger.SetOutput(discard{})
 	e.Use(guard.Middleware(g), RequestLog(logger, al), m.Middleware(), recoverInternal(logger), commonHeaders, guard.Query)

@@ -53,7 +53,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 		t.Error("syncd-acme.conf does not grant exactly CAP_NET_BIND_SERVICE")
 	}
 	deploy := readDoc(t, "docs/DEPLOY.md")
-	for _, f := range []string{"deploy/syncd.service", "deploy/syncd-acme.conf", "deploy/realtime-sync-client.service", "../cmd/syncd/Dockerfile"} {
+	for _, f := range []string{"deploy/syncd.service", "deploy/syncd-acme.conf", "deploy/realtime-sync-client.service", "deploy/syncd.nginx.conf", "../cmd/syncd/Dockerfile"} {
 		if !strings.Contains(deploy, "("+f+")") {
 			t.Errorf("docs/DEPLOY.md does not link %s", f)
 		}
