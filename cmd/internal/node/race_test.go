@@ -98,3 +98,69 @@ func TestChecksHoldAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteChecksHoldAcrossNodes: node A deletes the directory d, which it found
+// empty, while node B's upload into d commits between A's check and A's commit (the
+// test holds the tenant's head row, so that both queue for it, B first). A must get
+// 409 conflict and B's file must stay. Before session 25 A's non-recursive delete of
+// an "empty" directory removed B's answered upload with it, keeping no version.
+func TestDeleteChecksHoldAcrossNodes(t *testing.T) {
+	ctx := context.Background()
+	open := testCluster(t, "postgres")
+	a, b := open(), open()
+	if _, err := a.Tenants.Create(ctx, "del", tenants.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	spA, err := a.Tenants.Space(ctx, "del")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spB *tenants.Space
+	waitUntil(t, 3*time.Second, "tenant on B", func() bool {
+		spB, err = b.Tenants.Space(ctx, "del")
+		return err == nil
+	})
+	if _, _, err := spA.Mkdir(ctx, "d", tenants.Source{}); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := a.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(ctx)
+	if _, err := lock.Exec(ctx, `SELECT 1 FROM tenant_heads WHERE tenant_id = $1 FOR UPDATE`, spA.ID()); err != nil {
+		t.Fatal(err)
+	}
+	waiters := func(n int) func() bool {
+		return func() bool {
+			var got int
+			err := a.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&got)
+			return err == nil && got >= n
+		}
+	}
+	bDone, aDone := make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, _, err := spB.Put(ctx, "d/f.txt", strings.NewReader("from B"), tenants.PutOptions{Size: 6})
+		bDone <- err
+	}()
+	waitUntil(t, 10*time.Second, "B's commit waiting for the head row", waiters(1))
+	go func() {
+		_, err := spA.Delete(ctx, "d", tenants.DeleteOptions{})
+		aDone <- err
+	}()
+	waitUntil(t, 10*time.Second, "A's commit waiting for the head row", waiters(2))
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-bDone; err != nil {
+		t.Fatalf("B's upload: %v", err)
+	}
+	if err := <-aDone; protocol.CodeOf(err) != protocol.CodeConflict {
+		t.Errorf("A's delete of d after B's upload into it: %v, want conflict", err)
+	}
+	if _, err := spB.Stat(ctx, "d/f.txt"); err != nil {
+		if vs, _ := spB.Versions(ctx, "d/f.txt"); len(vs) == 0 {
+			t.Errorf("B's answered upload d/f.txt is gone (%v) and kept no version", err)
+		}
+	}
+}
