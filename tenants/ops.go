@@ -59,29 +59,36 @@ func (s *Space) Delete(ctx context.Context, path string, o DeleteOptions) (int64
 		}
 	}
 	files := []*entry{}
+	var seen subtree
 	if e.IsDir {
 		under, err := s.reg.index.Subtree(ctx, s.id, p)
 		if err != nil {
 			return 0, internal("read index", err)
 		}
-		n := len(under)
+		seen.n = int64(len(under))
 		for _, c := range under {
 			if !c.IsDir {
 				files = append(files, c)
 			}
+			seen.maxSeq = max(seen.maxSeq, c.Seq)
 		}
-		if n > 0 && !o.Recursive {
+		if seen.n > 0 && !o.Recursive {
 			return 0, protocol.Errorf(protocol.CodeConflict, "the directory is not empty")
 		}
 	} else {
 		files = append(files, e)
 	}
-	return s.deleteLocked(ctx, e, files, o.Source)
+	return s.deleteLocked(ctx, e, files, seen, o.Source)
 }
 
+// subtree is what a delete found under a directory: n entries, the newest written by
+// maxSeq.
+type subtree struct{ n, maxSeq int64 }
+
 // deleteLocked moves the files into versions/, removes p from disk and commits one
-// Delete event. The caller holds s.mu.
-func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, src Source) (int64, error) {
+// Delete event; the entry e and what lies under it (seen) must be as the caller
+// read them. The caller holds s.mu.
+func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, seen subtree, src Source) (int64, error) {
 	type kept struct {
 		id string
 		e  *entry
@@ -127,6 +134,14 @@ func (s *Space) deleteLocked(ctx context.Context, e *entry, files []*entry, src 
 	}
 	var seq int64
 	_, err := s.cm.write(ctx, src, func(w *wtx) error {
+		if err := w.expectEntry(e.Path, e); err != nil {
+			return err
+		}
+		if e.IsDir {
+			if err := w.expectTree(e.Path, seen.n, seen.maxSeq); err != nil {
+				return err
+			}
+		}
 		for _, k := range moved {
 			if err := w.addVersion(k.id, k.e.Path, k.e, true); err != nil {
 				return err
@@ -280,6 +295,14 @@ func (s *Space) Move(ctx context.Context, from, to, ifMatch string, src Source) 
 	_, err = s.cm.write(ctx, src, func(w *wtx) error {
 		if err := w.addParents(missing); err != nil {
 			return err
+		}
+		if err := w.expectEntry(f, e); err != nil {
+			return err
+		}
+		if !caseOnly {
+			if err := w.expectEntry(t, nil); err != nil {
+				return err
+			}
 		}
 		seq, err := w.event(protocol.OpMove, f, meta)
 		if err != nil {

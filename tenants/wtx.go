@@ -140,8 +140,16 @@ func (w *wtx) event(op, from string, m protocol.Metadata) (int64, error) {
 	return w.seq, nil
 }
 
-// put inserts or replaces the index row of m.Path.
+// put inserts or replaces the index row of m.Path, which the caller found as old
+// (nil: none), under a parent it found to be a directory.
 func (w *wtx) put(m protocol.Metadata, old *entry) error {
+	expect := w.expectEntry
+	if m.IsDirectory && old == nil {
+		expect = func(p string, _ *entry) error { return w.expectNoFile(p) }
+	}
+	if err := expect(m.Path, old); err != nil {
+		return err
+	}
 	if err := w.tx.PutEntry(m); err != nil {
 		return err
 	}
@@ -181,4 +189,47 @@ func (s *committer) follow(epoch string, seq int64) {
 		s.epoch, s.seq = epoch, seq
 	}
 	s.hmu.Unlock()
+}
+
+// expectEntry has the transaction fail with conflict unless p's entry is still e as
+// the caller read it (nil: none), under a directory, when other processes write the
+// index too (index.ExpectTx, cluster mode): the caller's checks read the index before
+// the transaction locked the tenant's head, and another node may have committed in
+// between (before session 25 such a write went through: a second Create of one path
+// replaced the first without a version, a file replaced a directory that had gained
+// a child, a file landed in a directory deleted meanwhile). On an index only this
+// process writes, the commit section keeps the reads current: nothing to check.
+func (w *wtx) expectEntry(p string, e *entry) error {
+	if ex := w.expecter(); ex != nil {
+		return ex.ExpectEntry(p, e)
+	}
+	return nil
+}
+
+// expectNoFile is expectEntry for a directory about to be made where the caller found
+// nothing: another node may have made the same directory meanwhile.
+func (w *wtx) expectNoFile(p string) error {
+	if ex := w.expecter(); ex != nil {
+		return ex.ExpectNoFile(p)
+	}
+	return nil
+}
+
+// expectTree is expectEntry for what lies under dir: n entries, the newest written
+// by maxSeq.
+func (w *wtx) expectTree(dir string, n, maxSeq int64) error {
+	if ex := w.expecter(); ex != nil {
+		return ex.ExpectTree(dir, n, maxSeq)
+	}
+	return nil
+}
+
+// expecter is the index transaction's index.ExpectTx, nil if it has none.
+func (w *wtx) expecter() index.ExpectTx {
+	tx := w.tx
+	if c, ok := tx.(cachedTx); ok {
+		tx = c.Tx
+	}
+	ex, _ := tx.(index.ExpectTx)
+	return ex
 }

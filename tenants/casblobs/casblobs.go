@@ -39,20 +39,38 @@ type Objects interface {
 // Store is every tenant's content in one object store.
 type Store struct {
 	obj    Objects
-	book   Book   // nil: no collector's book (content is never collected)
-	tmpDir string // local: TMP/<tenant id>/<upload>
+	book   Book          // nil: no collector's book (content is never collected)
+	tmpDir string        // local: TMP/<tenant id>/<upload>
+	stall  time.Duration // Options.StallTimeout
 }
 
 var _ blob.Store = (*Store)(nil)
 
+// Options tune a Store; the zero value is the production setting.
+type Options struct {
+	// StallTimeout is how long a call to the object store or the book may go without
+	// progress (no byte of the content read or delivered, no answer) before it is
+	// given up: a store or database that stops answering fails the upload or the
+	// download instead of holding it, and the tenant's commits behind it, for ever.
+	// 0 means DefaultStallTimeout.
+	StallTimeout time.Duration
+}
+
+// DefaultStallTimeout is Options.StallTimeout's default: the S3 client's own wait
+// for an answer's headers, and limits.stream_stall's default.
+const DefaultStallTimeout = time.Minute
+
 // New returns the store over obj, with uploads in progress under the local directory
 // tmpDir (created 0700). book records each blob before an upload stores it, for the
 // garbage collector (Store.Collector); nil means none (then nothing may collect).
-func New(obj Objects, book Book, tmpDir string) (*Store, error) {
+func New(obj Objects, book Book, tmpDir string, o Options) (*Store, error) {
 	if err := os.MkdirAll(tmpDir, blob.DirPerm); err != nil {
 		return nil, err
 	}
-	return &Store{obj: obj, book: book, tmpDir: tmpDir}, nil
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = DefaultStallTimeout
+	}
+	return &Store{obj: obj, book: book, tmpDir: tmpDir, stall: o.StallTimeout}, nil
 }
 
 func (st *Store) tenantTmp(t blob.Tenant) (string, error) {
@@ -77,7 +95,7 @@ func (st *Store) Open(t blob.Tenant) (blob.Content, error) {
 		return nil, err
 	}
 	dir, _ := st.tenantTmp(t)
-	return &Tenant{obj: st.obj, book: st.book, id: t.ID, tmp: dir}, nil
+	return &Tenant{obj: st.obj, book: st.book, id: t.ID, tmp: dir, stall: st.stall}, nil
 }
 
 // Delete removes every blob of the tenant and its temp directory.
@@ -112,10 +130,11 @@ func (st *Store) Free() (uint64, error) { return fsys.DiskFree(st.tmpDir) }
 
 // Tenant is one tenant's content.
 type Tenant struct {
-	obj  Objects
-	book Book   // nil: none
-	id   string // the tenant's id: the blob keys' prefix
-	tmp  string // local temp directory of its uploads
+	obj   Objects
+	book  Book          // nil: none
+	id    string        // the tenant's id: the blob keys' prefix
+	tmp   string        // local temp directory of its uploads
+	stall time.Duration // Options.StallTimeout
 }
 
 var _ blob.Content = (*Tenant)(nil)
@@ -155,6 +174,7 @@ type batch struct{ t *Tenant }
 // and removes it; the content kept as version versionID is oldHash's blob, which
 // stays. noReplace is the index's affair. The record comes first so that the garbage
 // collector leaves the blob alone until the commit that refers to it (collect.go).
+// Both are given up once they go Options.StallTimeout without progress (watchdog).
 func (b batch) Place(tmp, _, hash, versionID, oldHash string, _ bool) (bool, error) {
 	name := filepath.Join(b.t.tmp, filepath.Base(tmp))
 	f, err := os.Open(name)
@@ -166,14 +186,16 @@ func (b batch) Place(tmp, _, hash, versionID, oldHash string, _ bool) (bool, err
 	if err != nil {
 		return false, err
 	}
-	ctx := context.Background()
+	w := newWatchdog(b.t.stall)
+	defer w.stop()
 	if b.t.book != nil {
-		if err := b.t.book.TouchBlob(ctx, b.t.id, hash, fi.Size()); err != nil {
-			return false, err
+		if err := b.t.book.TouchBlob(w.ctx, b.t.id, hash, fi.Size()); err != nil {
+			return false, w.explain(err)
 		}
+		w.progress()
 	}
-	if err := b.t.obj.Put(ctx, b.t.id, hash, fi.Size(), f); err != nil {
-		return false, fmt.Errorf("store blob: %w", err)
+	if err := b.t.obj.Put(w.ctx, b.t.id, hash, fi.Size(), progressReader{f, w}); err != nil {
+		return false, fmt.Errorf("store blob: %w", w.explain(err))
 	}
 	_ = os.Remove(name)
 	return versionID != "" && oldHash != "", nil
@@ -191,14 +213,17 @@ func (t *Tenant) Open(_, hash string) (io.ReadSeekCloser, error) { return t.open
 func (t *Tenant) OpenVersion(_, hash string) (io.ReadSeekCloser, error) { return t.open(hash) }
 
 func (t *Tenant) open(hash string) (io.ReadSeekCloser, error) {
-	info, err := t.obj.Stat(context.Background(), t.id, hash)
+	w := newWatchdog(t.stall)
+	info, err := t.obj.Stat(w.ctx, t.id, hash)
+	w.stop()
 	if err != nil {
+		err = w.explain(err)
 		if errors.Is(err, blobkey.ErrNotFound) {
 			return nil, fmt.Errorf("%w: %w", os.ErrNotExist, err)
 		}
 		return nil, err
 	}
-	return &reader{t: t, hash: hash, size: info.Size}, nil
+	return &reader{t: t, hash: hash, size: info.Size, stall: t.stall}, nil
 }
 
 // Names only: directories, removals and moves change nothing in the object store.

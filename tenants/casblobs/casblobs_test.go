@@ -53,7 +53,7 @@ func run(t *testing.T, obj casblobs.Objects) {
 	t.Cleanup(func() { db.Close() })
 	idx, err := sqlite.NewStore(ctx, db, nil)
 	must(t, err)
-	store, err := casblobs.New(obj, nil, filepath.Join(dir, "tmp"))
+	store, err := casblobs.New(obj, nil, filepath.Join(dir, "tmp"), casblobs.Options{})
 	must(t, err)
 	reg, err := tenants.Open(ctx, tenants.Deps{Index: idx, Bus: localbus.New(), Blobs: store}, tenants.Limits{}, nil)
 	must(t, err)

@@ -79,7 +79,7 @@ func newGCEnv(t *testing.T, ctx context.Context, url string, obj casblobs.Object
 	idx, err := pgindex.New(ctx, pool, pgindex.Options{})
 	must(t, err)
 	book := pgindex.NewBlobBook(pool)
-	store, err := casblobs.New(obj, book, filepath.Join(t.TempDir(), "tmp"))
+	store, err := casblobs.New(obj, book, filepath.Join(t.TempDir(), "tmp"), casblobs.Options{})
 	must(t, err)
 	reg, err := tenants.Open(ctx, tenants.Deps{Index: idx, Bus: localbus.New(), Blobs: store}, tenants.Limits{}, nil)
 	must(t, err)

@@ -1,19 +1,23 @@
 package casblobs
 
 import (
-	"context"
 	"errors"
 	"io"
+	"time"
 )
 
 // reader reads a blob from an offset it can seek to: each Read after a Seek opens the
-// object again at the new offset (a range request on S3).
+// object again at the new offset (a range request on S3). A Read that waits
+// Options.StallTimeout for the store ends the request with ErrStalled (the time
+// between Reads, a slow consumer's, does not count).
 type reader struct {
-	t    *Tenant
-	hash string
-	size int64
-	off  int64
-	rc   io.ReadCloser // open at off; nil until the next Read
+	t     *Tenant
+	hash  string
+	size  int64
+	off   int64
+	stall time.Duration
+	rc    io.ReadCloser // open at off; nil until the next Read
+	w     *watchdog     // rc's request; armed only during a Read
 }
 
 func (r *reader) Read(p []byte) (int, error) {
@@ -21,15 +25,22 @@ func (r *reader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if r.rc == nil {
-		rc, err := r.t.obj.Open(context.Background(), r.t.id, r.hash, r.off, -1)
+		r.w = newWatchdog(r.stall)
+		rc, err := r.t.obj.Open(r.w.ctx, r.t.id, r.hash, r.off, -1)
 		if err != nil {
+			err = r.w.explain(err)
+			r.w.stop()
+			r.w = nil
 			return 0, err
 		}
 		r.rc = rc
+	} else {
+		r.w.progress()
 	}
 	n, err := r.rc.Read(p)
+	r.w.timer.Stop()
 	r.off += int64(n)
-	return n, err
+	return n, r.w.explain(err)
 }
 
 func (r *reader) Seek(offset int64, whence int) (int64, error) {
@@ -43,8 +54,7 @@ func (r *reader) Seek(offset int64, whence int) (int64, error) {
 		return 0, errors.New("casblobs: seek before the start")
 	}
 	if offset != r.off && r.rc != nil {
-		r.rc.Close()
-		r.rc = nil
+		r.drop()
 	}
 	r.off = offset
 	return offset, nil
@@ -54,7 +64,13 @@ func (r *reader) Close() error {
 	if r.rc == nil {
 		return nil
 	}
+	return r.drop()
+}
+
+// drop closes rc and ends its request.
+func (r *reader) drop() error {
 	err := r.rc.Close()
-	r.rc = nil
+	r.w.stop()
+	r.rc, r.w = nil, nil
 	return err
 }

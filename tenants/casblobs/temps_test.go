@@ -112,7 +112,7 @@ func runSweep(t *testing.T, url string, obj casblobs.Objects, l leftovers) {
 	pool, err := pgxpool.New(ctx, url)
 	must(t, err)
 	t.Cleanup(pool.Close)
-	store, err := casblobs.New(obj, pgindex.NewBlobBook(pool), filepath.Join(t.TempDir(), "tmp"))
+	store, err := casblobs.New(obj, pgindex.NewBlobBook(pool), filepath.Join(t.TempDir(), "tmp"), casblobs.Options{})
 	must(t, err)
 	// The pass's clock stands still at the young leftover's writing: however long the
 	// pass takes to reach its sweep (it lists the store first), the young one stays

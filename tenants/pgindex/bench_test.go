@@ -111,3 +111,50 @@ func rawCommit(ctx context.Context, pool *pgxpool.Pool, kind string, tenant, i i
 	b.Queue("COMMIT")
 	return pool.SendBatch(ctx, b).Close()
 }
+
+// BenchmarkCommitExpect is BenchmarkCommit with 10 new files per commit, without and
+// with the expectation the domain sends with each (index.ExpectTx.ExpectEntry: the
+// path still free, its parent a directory), to price the expectations.
+func BenchmarkCommitExpect(b *testing.B) {
+	for _, tenants := range []int{1, 64} {
+		for _, expect := range []bool{false, true} {
+			b.Run(fmt.Sprintf("tenants=%d/expect=%v", tenants, expect), func(b *testing.B) {
+				url := database(b)
+				st := open(b, url, 2*benchWriters, pgindex.Options{})
+				for i := range tenants {
+					if err := st.CreateTenant(context.Background(), index.Tenant{Name: fmt.Sprint(i), ID: fmt.Sprint(i)}, "e"); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var n atomic.Int64
+				b.SetParallelism(benchWriters)
+				b.ResetTimer()
+				start := time.Now()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						i := n.Add(1)
+						err := st.Write(context.Background(), fmt.Sprint(i%int64(tenants)), index.WriteOptions{}, func(tx index.Tx) error {
+							for j := range 10 {
+								name := fmt.Sprintf("f%d-%d", i, j)
+								if expect {
+									if err := tx.(index.ExpectTx).ExpectEntry(name, nil); err != nil {
+										return err
+									}
+								}
+								if _, err := commitFilesTx(tx, name); err != nil {
+									return err
+								}
+							}
+							return nil
+						})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "commits/s")
+			})
+		}
+	}
+}

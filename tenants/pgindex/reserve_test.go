@@ -204,7 +204,7 @@ func TestUploadsReserveAcrossNodes(t *testing.T) {
 	node := func() *tenants.Registry {
 		p := pool(t, url)
 		idx := open(t, url, 4, pgindex.Options{})
-		store, err := casblobs.New(obj, pgindex.NewBlobBook(p), filepath.Join(t.TempDir(), "tmp"))
+		store, err := casblobs.New(obj, pgindex.NewBlobBook(p), filepath.Join(t.TempDir(), "tmp"), casblobs.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

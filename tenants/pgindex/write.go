@@ -130,7 +130,11 @@ func (w *writeTx) flush() error {
 	}
 	b := w.b
 	w.b = nil
-	return w.conn.SendBatch(w.ctx, b).Close()
+	err := w.conn.SendBatch(w.ctx, b).Close()
+	if stale(err) {
+		return errStale()
+	}
+	return err
 }
 
 // commit sends the pending statements, the head update (the new seq and the limit
@@ -166,6 +170,9 @@ func (w *writeTx) commit() error {
 		return nil
 	})
 	err := w.conn.SendBatch(w.ctx, b).Close()
+	if stale(err) {
+		return errStale()
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.ConstraintName == "tenant_heads_head_seq_check" {
 		if lerr := w.checkLimits(); lerr != nil {

@@ -116,6 +116,7 @@ func (c *conn) info() ConnInfo {
 		ConnectedAt: time.Unix(0, c.connectedAt).UTC(),
 		MessagesIn:  c.msgsIn.Load(),
 		MessagesOut: c.msgsOut.Load(),
+		NodeID:      c.h.opts.NodeID,
 	}
 	if p := c.principal.Load(); p != nil {
 		ci.Tenant, ci.Subject = p.Tenant, p.Subject

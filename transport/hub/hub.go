@@ -63,6 +63,7 @@ type Options struct {
 	MessageRate    float64       // inbound messages per second; 0 = 100
 	MessageBurst   int           // inbound burst; 0 = 200
 	MaxBatchBytes  int           // max bytes packed in one frame with batch; 0 = 16 KiB
+	NodeID         string        // cluster mode: this node's name, each ConnInfo's NodeID; "" = none
 }
 
 func (o Options) withDefaults() Options {
@@ -119,6 +120,7 @@ type ConnInfo struct {
 	ConnectedAt time.Time `json:"connected_at"`
 	MessagesIn  int64     `json:"messages_in"`
 	MessagesOut int64     `json:"messages_out"`
+	NodeID      string    `json:"node_id,omitempty"` // the node holding it (cluster mode, Options.NodeID)
 }
 
 // Hub is the /ws endpoint: all tenant hubs and connections of one server.

@@ -247,6 +247,18 @@ type NodeStats struct {
 	NoticesDropped                     int64 // bus notices this node never published
 }
 
+// NodeInfo registers syncd_node_info{node_id="id"} 1: which cluster node answers
+// (cluster.node_id).
+func (m *Metrics) NodeInfo(id string) {
+	if m == nil {
+		return
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "syncd", Name: "node_info",
+		Help: "Always 1; node_id names this cluster node (cluster.node_id).", ConstLabels: prometheus.Labels{"node_id": id}})
+	g.Set(1)
+	m.reg.MustRegister(g)
+}
+
 // Node registers collectors reading stats at each scrape: syncd_gap_fills_total,
 // syncd_bus_lag_events, syncd_bus_degraded, syncd_leader,
 // syncd_index_commits_total and syncd_index_commit_seconds_total (their ratio over

@@ -23,6 +23,9 @@ type AccessLog struct {
 	W     io.Writer
 	JSON  bool
 	Level slog.Level // the handler's minimum level
+	// Node, when set, is written last as the attribute node, as the daemon's logger
+	// in cluster mode adds it to every record (cluster.node_id).
+	Node string
 }
 
 // accessRecord is one request log line.
@@ -34,11 +37,12 @@ type accessRecord struct {
 	bytes               int64
 	duration            time.Duration
 	remote              string
+	node                string // AccessLog.Node ("": none)
 }
 
 // attrs are the line's attributes for slog (the path without an AccessLog).
 func (r *accessRecord) attrs() []slog.Attr {
-	return []slog.Attr{
+	a := []slog.Attr{
 		slog.String("method", r.method),
 		slog.String("path", r.path),
 		slog.String("route", r.route),
@@ -47,6 +51,10 @@ func (r *accessRecord) attrs() []slog.Attr {
 		slog.Duration("duration", r.duration),
 		slog.String("remote", r.remote),
 	}
+	if r.node != "" {
+		a = append(a, slog.String("node", r.node))
+	}
+	return a
 }
 
 // lineBufs holds line buffers; one over maxPooledLine is not kept.
@@ -63,6 +71,7 @@ func (a *AccessLog) write(r *accessRecord) bool {
 	if y := r.time.Year(); y < 0 || y >= 10000 {
 		return false
 	}
+	r.node = a.Node
 	bp := lineBufs.Get().(*[]byte)
 	b := (*bp)[:0]
 	if a.JSON {
@@ -98,6 +107,10 @@ func appendTextLine(b []byte, r *accessRecord) []byte {
 	b = append(b, r.duration.String()...)
 	b = append(b, " remote="...)
 	b = appendTextString(b, r.remote)
+	if r.node != "" {
+		b = append(b, " node="...)
+		b = appendTextString(b, r.node)
+	}
 	return append(b, '\n')
 }
 
@@ -121,6 +134,10 @@ func appendJSONLine(b []byte, r *accessRecord) []byte {
 	b = strconv.AppendInt(b, int64(r.duration), 10)
 	b = append(b, `,"remote":`...)
 	b = appendJSONString(b, r.remote)
+	if r.node != "" {
+		b = append(b, `,"node":`...)
+		b = appendJSONString(b, r.node)
+	}
 	return append(b, "}\n"...)
 }
 

@@ -67,9 +67,10 @@ func TestAccessLogMatchesSlog(t *testing.T) {
 			status: []int{200, 201, 404, 500, 0}[rnd.IntN(5)], bytes: rnd.Int64N(1 << 40),
 			duration: durs[rnd.IntN(len(durs))] * time.Duration(1+rnd.IntN(3)), remote: str(),
 		}
+		node := []string{"", "node-1", str()}[rnd.IntN(3)]
 		for _, json := range []bool{false, true} {
 			var got bytes.Buffer
-			al := &AccessLog{W: &got, JSON: json}
+			al := &AccessLog{W: &got, JSON: json, Node: node}
 			if !al.write(r) {
 				t.Fatalf("write refused %+v", r)
 			}

@@ -134,6 +134,9 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	}
 
 	tokenep.Register(s.main, d.Auth, s.mw, logger)
+	if o.Hub.NodeID != "" {
+		s.metrics.NodeInfo(o.Hub.NodeID)
+	}
 	s.hub = hub.New(hubOptions(o), hub.Deps{
 		Registry: hub.FromRegistry(d.Tenants),
 		Auth:     d.Auth,

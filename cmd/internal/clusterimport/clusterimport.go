@@ -143,9 +143,9 @@ func importKeys(ctx context.Context, src *sqlitestore.Store, dst *node.ClusterTa
 	if err != nil {
 		return err
 	}
-	known := map[string]bool{}
+	known, live := map[string]bool{}, map[string]bool{}
 	for _, k := range have {
-		known[k.KID] = true
+		known[k.KID], live[k.KID] = true, k.RetiredAt == nil
 	}
 	for _, k := range keys {
 		if known[k.KID] {
@@ -163,8 +163,10 @@ func importKeys(ctx context.Context, src *sqlitestore.Store, dst *node.ClusterTa
 		}
 		rep.Keys++
 	}
-	for _, k := range keys { // retire after every key is in: one live key must remain
-		if k.RetiredAt != nil && !known[k.KID] {
+	// Retire after every key is in (one live key must remain), and retire too what an
+	// earlier run copied live and the data dir has retired since.
+	for _, k := range keys {
+		if k.RetiredAt != nil && (!known[k.KID] || live[k.KID]) {
 			if _, err := dst.Auth.RetireKey(ctx, k.KID, *k.RetiredAt); err != nil {
 				return fmt.Errorf("retire key %s: %w", k.KID, err)
 			}
@@ -179,13 +181,19 @@ func importTokens(ctx context.Context, src *sqlitestore.Store, dst *node.Cluster
 		return err
 	}
 	for _, r := range toks {
-		if _, err := dst.Auth.Token(ctx, r.JTI); err == nil {
+		have, err := dst.Auth.Token(ctx, r.JTI)
+		added := false
+		switch {
+		case err == nil && (have.Revoked || !r.Revoked):
 			continue
-		} else if !errors.Is(err, auth.ErrNoRecord) {
+		case err == nil: // copied live by an earlier run: revoked since, or that run stopped before its revocation
+		case !errors.Is(err, auth.ErrNoRecord):
 			return err
-		}
-		if err := dst.Auth.AddToken(ctx, r); err != nil {
-			return fmt.Errorf("token %s: %w", r.JTI, err)
+		default:
+			if err := dst.Auth.AddToken(ctx, r); err != nil {
+				return fmt.Errorf("token %s: %w", r.JTI, err)
+			}
+			added = true
 		}
 		if r.Revoked {
 			at := time.Now()
@@ -196,7 +204,9 @@ func importTokens(ctx context.Context, src *sqlitestore.Store, dst *node.Cluster
 				return fmt.Errorf("revoke token %s: %w", r.JTI, err)
 			}
 		}
-		rep.Tokens++
+		if added {
+			rep.Tokens++
+		}
 	}
 	return nil
 }

@@ -14,7 +14,8 @@ import (
 
 // importDevices copies the enrolled devices with their current (unredeemed) refresh
 // secret, so that device credentials keep refreshing; a device without one, or
-// already in the target, is left out. The grace of a secret redeemed just before the
+// already in the target, is left out (one already there is revoked if the data dir
+// has revoked it since). The grace of a secret redeemed just before the
 // import is not carried over. A live device whose name an older live device of its
 // tenant holds (a duplicate enrolled before the name check was atomic) is left out
 // too, with a line on out: the cluster's store refuses a second live name, and the
@@ -25,7 +26,12 @@ func importDevices(ctx context.Context, db *sql.DB, src *sqlitestore.Store, dst 
 		return err
 	}
 	for _, d := range devs {
-		if _, err := dst.Auth.Device(ctx, d.ID); err == nil {
+		if have, err := dst.Auth.Device(ctx, d.ID); err == nil {
+			if d.RevokedAt != nil && have.RevokedAt == nil { // revoked since an earlier run
+				if _, err := dst.Auth.RevokeDevice(ctx, d.ID, *d.RevokedAt); err != nil {
+					return fmt.Errorf("revoke device %s: %w", d.ID, err)
+				}
+			}
 			continue
 		} else if !errors.Is(err, auth.ErrNoRecord) {
 			return err

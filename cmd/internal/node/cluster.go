@@ -144,7 +144,7 @@ func openBlobs(ctx context.Context, spec, dataDir string, book casblobs.Book) (*
 			return nil, err
 		}
 	}
-	return casblobs.New(obj, book, filepath.Join(dataDir, "tmp", "blobs"))
+	return casblobs.New(obj, book, filepath.Join(dataDir, "tmp", "blobs"), casblobs.Options{})
 }
 
 // s3Credentials reads the access and secret key from file (lines

@@ -54,7 +54,12 @@ func guardOptions(cfg *config.Config) guard.Options {
 
 // hubOptions maps the limits and websocket sections to the /ws hub's options.
 func hubOptions(cfg *config.Config) hub.Options {
+	var node string
+	if cfg.Cluster.Enabled() {
+		node = cfg.Cluster.Node()
+	}
 	return hub.Options{
+		NodeID:         node,
 		PingInterval:   time.Duration(cfg.WebSocket.PingInterval),
 		PongTimeout:    time.Duration(cfg.WebSocket.PongTimeout),
 		IdleTimeout:    time.Duration(cfg.WebSocket.IdleTimeout),

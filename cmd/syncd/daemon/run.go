@@ -62,10 +62,36 @@ func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, *server.AccessLog
 	lw := &server.LockedWriter{W: w}
 	opts := &slog.HandlerOptions{Level: level}
 	al := &server.AccessLog{W: lw, Level: level, JSON: strings.EqualFold(cfg.Log.Format, "json")}
+	var h slog.Handler = slog.NewTextHandler(lw, opts)
 	if al.JSON {
-		return slog.New(slog.NewJSONHandler(lw, opts)), al, nil
+		h = slog.NewJSONHandler(lw, opts)
 	}
-	return slog.New(slog.NewTextHandler(lw, opts)), al, nil
+	if cfg.Cluster.Enabled() { // every line names the node (cluster.node_id)
+		al.Node = cfg.Cluster.Node()
+		h = nodeHandler{Handler: h, node: slog.String("node", al.Node)}
+	}
+	return slog.New(h), al, nil
+}
+
+// nodeHandler adds the attribute node to every record, last, so that each line names
+// the cluster node and keeps the shape log readers know (msg="syncd listening"
+// addr=… first).
+type nodeHandler struct {
+	slog.Handler
+	node slog.Attr
+}
+
+func (h nodeHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.AddAttrs(h.node) // r is this call's copy: the logger does not use it again
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h nodeHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return nodeHandler{Handler: h.Handler.WithAttrs(as), node: h.node}
+}
+
+func (h nodeHandler) WithGroup(name string) slog.Handler {
+	return nodeHandler{Handler: h.Handler.WithGroup(name), node: h.node}
 }
 
 // Run is syncd's main: it starts the daemon, waits for SIGINT/SIGTERM (or ctx), shuts
