@@ -191,7 +191,7 @@ func (s *committer) follow(epoch string, seq int64) {
 	s.hmu.Unlock()
 }
 
-// expectEntry has the transaction fail with conflict unless p's entry is still e as
+// expectEntry has the transaction fail (503 unavailable) unless p's entry is still e as
 // the caller read it (nil: none), under a directory, when other processes write the
 // index too (index.ExpectTx, cluster mode): the caller's checks read the index before
 // the transaction locked the tenant's head, and another node may have committed in

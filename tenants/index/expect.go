@@ -5,7 +5,8 @@ package index
 // transaction locked the tenant's head: another node may have committed in between.
 // Each expectation is checked inside the transaction, in order with the statements
 // queued before and after it (so it sees the transaction's own earlier changes); one
-// that does not hold fails the transaction with a protocol.CodeConflict error and
+// that does not hold fails the transaction with a protocol.CodeUnavailable error (503, retried: the
+// retry is checked against what the other process committed) and
 // nothing of it commits. An index that only this process writes does not implement
 // it: the caller's commit section already keeps its reads current.
 type ExpectTx interface {

@@ -75,7 +75,7 @@ func (w *writeTx) ExpectTree(dir string, n, maxSeq int64) error {
 // errStale is the error of a transaction whose expectation failed: another node
 // changed what the caller had checked between its check and its commit.
 func errStale() error {
-	return protocol.Errorf(protocol.CodeConflict, "another node changed this part of the tree meanwhile; try again")
+	return protocol.Errorf(protocol.CodeUnavailable, "another node changed this part of the tree meanwhile; try again")
 }
 
 // stale reports whether err is an expectation's failure.

@@ -62,14 +62,14 @@ func TestExpectations(t *testing.T) {
 	if err != nil || c == nil {
 		t.Fatal(c, err)
 	}
-	expectWrite("f rewritten meanwhile", protocol.CodeConflict, func(ex index.ExpectTx, _ index.Tx) error { return ex.ExpectEntry("f", f) })
-	expectWrite("x made meanwhile", protocol.CodeConflict, func(ex index.ExpectTx, _ index.Tx) error { return ex.ExpectEntry("x", nil) })
+	expectWrite("f rewritten meanwhile", protocol.CodeUnavailable, func(ex index.ExpectTx, _ index.Tx) error { return ex.ExpectEntry("f", f) })
+	expectWrite("x made meanwhile", protocol.CodeUnavailable, func(ex index.ExpectTx, _ index.Tx) error { return ex.ExpectEntry("x", nil) })
 	expectWrite("x is no file", ok, func(ex index.ExpectTx, _ index.Tx) error { return ex.ExpectNoFile("x") })
-	expectWrite("d is a file", protocol.CodeConflict, func(ex index.ExpectTx, _ index.Tx) error { return ex.ExpectNoFile("d") })
-	expectWrite("parent d is no directory", protocol.CodeConflict, func(ex index.ExpectTx, _ index.Tx) error { return ex.ExpectEntry("d/new", nil) })
+	expectWrite("d is a file", protocol.CodeUnavailable, func(ex index.ExpectTx, _ index.Tx) error { return ex.ExpectNoFile("d") })
+	expectWrite("parent d is no directory", protocol.CodeUnavailable, func(ex index.ExpectTx, _ index.Tx) error { return ex.ExpectEntry("d/new", nil) })
 	expectWrite("x holds one entry", ok, func(ex index.ExpectTx, _ index.Tx) error { return ex.ExpectTree("x", 1, c.Seq) })
-	expectWrite("x holds two", protocol.CodeConflict, func(ex index.ExpectTx, _ index.Tx) error { return ex.ExpectTree("x", 2, c.Seq) })
-	expectWrite("before a RemoveTree", protocol.CodeConflict, func(ex index.ExpectTx, tx index.Tx) error {
+	expectWrite("x holds two", protocol.CodeUnavailable, func(ex index.ExpectTx, _ index.Tx) error { return ex.ExpectTree("x", 2, c.Seq) })
+	expectWrite("before a RemoveTree", protocol.CodeUnavailable, func(ex index.ExpectTx, tx index.Tx) error {
 		if err := ex.ExpectTree("x", 0, 0); err != nil {
 			return err
 		}

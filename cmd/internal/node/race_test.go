@@ -13,7 +13,7 @@ import (
 // TestChecksHoldAcrossNodes: a node checks a write against PostgreSQL before it
 // locks the tenant's head row, so another node may commit in between. Each case lets
 // node A commit a conflicting change after node B's upload was checked (B's
-// BeforeCommit) and before B commits. B must then fail with 409 conflict and leave
+// BeforeCommit) and before B commits. B must then fail with 503 unavailable (retried by clients) and leave
 // A's change alone. Before session 25 B committed over it: a second Create of a new
 // path replaced A's answered upload without keeping it as a version, a file replaced
 // a directory that had gained a child, and a file landed in a directory A had just
@@ -65,8 +65,8 @@ func TestChecksHoldAcrossNodes(t *testing.T) {
 			if c.ok && err != nil {
 				t.Errorf("B's upload after A's change: %v", err)
 			}
-			if !c.ok && protocol.CodeOf(err) != protocol.CodeConflict {
-				t.Errorf("B's upload after A's change: %v, want conflict", err)
+			if !c.ok && protocol.CodeOf(err) != protocol.CodeUnavailable {
+				t.Errorf("B's upload after A's change: %v, want unavailable", err)
 			}
 		})
 	}
@@ -102,7 +102,7 @@ func TestChecksHoldAcrossNodes(t *testing.T) {
 // TestDeleteChecksHoldAcrossNodes: node A deletes the directory d, which it found
 // empty, while node B's upload into d commits between A's check and A's commit (the
 // test holds the tenant's head row, so that both queue for it, B first). A must get
-// 409 conflict and B's file must stay. Before session 25 A's non-recursive delete of
+// 503 unavailable and B's file must stay. Before session 25 A's non-recursive delete of
 // an "empty" directory removed B's answered upload with it, keeping no version.
 func TestDeleteChecksHoldAcrossNodes(t *testing.T) {
 	ctx := context.Background()
@@ -155,8 +155,8 @@ func TestDeleteChecksHoldAcrossNodes(t *testing.T) {
 	if err := <-bDone; err != nil {
 		t.Fatalf("B's upload: %v", err)
 	}
-	if err := <-aDone; protocol.CodeOf(err) != protocol.CodeConflict {
-		t.Errorf("A's delete of d after B's upload into it: %v, want conflict", err)
+	if err := <-aDone; protocol.CodeOf(err) != protocol.CodeUnavailable {
+		t.Errorf("A's delete of d after B's upload into it: %v, want unavailable", err)
 	}
 	if _, err := spB.Stat(ctx, "d/f.txt"); err != nil {
 		if vs, _ := spB.Versions(ctx, "d/f.txt"); len(vs) == 0 {
