@@ -74,9 +74,21 @@ func (w *writeTx) ExpectTree(dir string, n, maxSeq int64) error {
 
 // errStale is the error of a transaction whose expectation failed: another node
 // changed what the caller had checked between its check and its commit.
+// It is a 503 asking for a retry after a second (the retry is checked against that
+// change), not a 409: every write of the failed group commit gets it, most of which
+// conflict with nothing.
 func errStale() error {
-	return protocol.Errorf(protocol.CodeUnavailable, "another node changed this part of the tree meanwhile; try again")
+	return staleError{protocol.Errorf(protocol.CodeUnavailable, "another node changed this part of the tree meanwhile; try again")}
 }
+
+// staleError is errStale's error: a protocol error whose Retry-After is one second.
+type staleError struct{ error }
+
+// RetryAfterSeconds implements transport/httperr's RetryAfterError.
+func (staleError) RetryAfterSeconds() int { return 1 }
+
+// Unwrap returns the protocol error.
+func (e staleError) Unwrap() error { return e.error }
 
 // stale reports whether err is an expectation's failure.
 func stale(err error) bool {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,10 @@ func TestChecksHoldAcrossNodes(t *testing.T) {
 			}
 			if !c.ok && protocol.CodeOf(err) != protocol.CodeUnavailable {
 				t.Errorf("B's upload after A's change: %v, want unavailable", err)
+			}
+			var ra interface{ RetryAfterSeconds() int }
+			if !c.ok && (!errors.As(err, &ra) || ra.RetryAfterSeconds() != 1) {
+				t.Errorf("B's upload after A's change: %v, want Retry-After 1 s", err)
 			}
 		})
 	}
