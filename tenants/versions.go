@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/syncspace/syncspace/sync/pathrule"
@@ -113,6 +114,11 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 	if err := s.writable(); err != nil {
 		return protocol.Metadata{}, err
 	}
+	if to == "" {
+		if target, err = s.storedSpelling(ctx, p); err != nil {
+			return protocol.Metadata{}, err
+		}
+	}
 	v, err := s.reg.index.Version(ctx, s.id, versionID, p)
 	if errors.Is(err, index.ErrNoVersion) {
 		return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such version")
@@ -136,6 +142,23 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 		return protocol.Metadata{}, internal("restore", err) // the kept version is damaged
 	}
 	return meta, err
+}
+
+// storedSpelling is p spelt as the index has it: its longest prefix that exists
+// (matched under case folding, as names are) in the stored spelling, followed by the
+// rest of p. Restore without `to` writes a version back to its own file (found by
+// folding, as versions are), not beside it under a second spelling (409).
+func (s *Space) storedSpelling(ctx context.Context, p string) (string, error) {
+	for end := len(p); end > 0; end = strings.LastIndexByte(p[:end], '/') {
+		e, err := s.lookup(ctx, p[:end])
+		if err != nil {
+			return "", err
+		}
+		if e != nil {
+			return e.Path + p[end:], nil
+		}
+	}
+	return p, nil
 }
 
 // checkRetained answers not_found unless version versionID of p in s is still within the
