@@ -81,8 +81,18 @@ func (d *Daemon) listen() error {
 }
 
 // adminTLS is the admin listener's TLS config: a copy of the main listener's (net/http
-// changes the config it serves: two servers must not share one).
+// changes the config it serves: two servers must not share one), except that a
+// loopback admin_listen in acme mode serves plain HTTP (nil). ACME certificates name
+// tls.domains only, and a client dialing a loopback address sends no server name, so
+// over TLS no client could reach it as https://127.0.0.1:PORT (no certificate: the
+// handshake fails); plain HTTP is allowed on loopback (SPEC §1, as the embedded
+// default serves it), and syncctl's remote mode speaks it to loopback addresses only.
+// Under tls.client_auth "require" it stays TLS: a client certificate required on
+// every listener is not dropped silently.
 func (d *Daemon) adminTLS() *tls.Config {
+	if d.cfg.TLS.Mode == config.TLSACME && d.cfg.TLS.ClientAuth != config.ClientAuthRequire && loopbackAddr(d.lnAdmin.Addr()) {
+		return nil
+	}
 	return d.tls.TLSConfig.Clone() // its own copy, as the main server's
 }
 
