@@ -119,14 +119,8 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 			return protocol.Metadata{}, err
 		}
 	}
-	v, err := s.reg.index.Version(ctx, s.id, versionID, p)
-	if errors.Is(err, index.ErrNoVersion) {
-		return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such version")
-	}
+	v, err := retainedVersion(ctx, s, p, versionID)
 	if err != nil {
-		return protocol.Metadata{}, internal("read version", err)
-	}
-	if err := checkRetained(ctx, s, p, versionID); err != nil {
 		return protocol.Metadata{}, err
 	}
 	f, err := s.blobs.OpenVersion(versionID, v.Hash)
@@ -161,24 +155,33 @@ func (s *Space) storedSpelling(ctx context.Context, p string) (string, error) {
 	return p, nil
 }
 
-// checkRetained answers not_found unless version versionID of p in s is still within the
-// version retention: one replaced before it is no longer listed (Versions, Deleted)
-// and must not be restorable either in the minute before prune removes it.
-func checkRetained(ctx context.Context, s *Space, p, versionID string) error {
+// retainedVersion returns version versionID of p in s (its size, hash and modified),
+// not_found unless it is one and is still within the version retention: one replaced
+// before it is no longer listed (Versions, Deleted) and must not be restorable either
+// in the minute before prune removes it. With a retention, the one read is the listing
+// of p's retained versions; without, the version's own row.
+func retainedVersion(ctx context.Context, s *Space, p, versionID string) (protocol.Metadata, error) {
 	cut := s.reg.versionCutoff()
 	if cut.IsZero() {
-		return nil
+		v, err := s.reg.index.Version(ctx, s.id, versionID, p)
+		if errors.Is(err, index.ErrNoVersion) {
+			return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such version")
+		}
+		if err != nil {
+			return protocol.Metadata{}, internal("read version", err)
+		}
+		return v, nil
 	}
 	vs, err := s.reg.index.Versions(ctx, s.id, p, cut)
 	if err != nil {
-		return internal("read versions", err)
+		return protocol.Metadata{}, internal("read versions", err)
 	}
 	for _, v := range vs {
 		if v.ID == versionID {
-			return nil
+			return protocol.Metadata{Path: p, Size: v.Size, Hash: v.Hash, Modified: v.Modified}, nil
 		}
 	}
-	return protocol.Errorf(protocol.CodeNotFound, "no such version (past retention.versions)")
+	return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such version (or past retention.versions)")
 }
 
 // prune removes expired versions of every tenant and change-log rows beyond the
