@@ -115,7 +115,7 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 		return protocol.Metadata{}, err
 	}
 	if to == "" {
-		if target, err = s.storedSpelling(ctx, p); err != nil {
+		if target, err = storedSpelling(ctx, s, p); err != nil {
 			return protocol.Metadata{}, err
 		}
 	}
@@ -142,7 +142,7 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 // (matched under case folding, as names are) in the stored spelling, followed by the
 // rest of p. Restore without `to` writes a version back to its own file (found by
 // folding, as versions are), not beside it under a second spelling (409).
-func (s *Space) storedSpelling(ctx context.Context, p string) (string, error) {
+func storedSpelling(ctx context.Context, s *Space, p string) (string, error) {
 	for end := len(p); end > 0; end = strings.LastIndexByte(p[:end], '/') {
 		e, err := s.lookup(ctx, p[:end])
 		if err != nil {
