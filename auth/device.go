@@ -180,26 +180,24 @@ func (dv *Devices) revoke(ctx context.Context, id string) ([]Revocation, error) 
 	return hits, nil
 }
 
-// revokeSubject revokes every unrevoked device subject holds on tenant (and the
-// tokens issued to them) and returns those tokens: revoking a subject must not
-// leave it a refresh secret that mints new access tokens.
-func (dv *Devices) revokeSubject(ctx context.Context, tenant, subject string) ([]Revocation, error) {
+// revokeSubject marks every unrevoked device subject holds on tenant revoked, so that
+// none redeems its refresh secret again (revoking a subject must not leave it one that
+// mints new access tokens). Their tokens are the subject's: the caller's sweep of the
+// subject's tokens, which follows, revokes them.
+func (dv *Devices) revokeSubject(ctx context.Context, tenant, subject string) error {
 	devs, err := dv.List(ctx, tenant)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []Revocation
 	for _, d := range devs {
 		if d.Subject != subject || d.RevokedAt != nil {
 			continue
 		}
-		hits, err := dv.revoke(ctx, d.ID)
-		if err != nil {
-			return out, err
+		if _, err := dv.s.store.RevokeDevice(ctx, d.ID, dv.s.now()); err != nil && !errors.Is(err, ErrNoRecord) {
+			return internal("revoke device", err)
 		}
-		out = append(out, hits...)
 	}
-	return out, nil
+	return nil
 }
 
 func newRefreshSecret() (secret, hash string) {

@@ -104,26 +104,25 @@ func (s *Service) RevokeJTI(ctx context.Context, jti string) error {
 // RevokeSubject revokes every unrevoked token subject holds now on tenant (tenant ""
 // = subject's ops tokens) and returns how many were revoked. On a tenant, the
 // subject's device credentials are revoked too (first, so that none mints a token
-// the sweep would miss); the count includes their access tokens.
+// the sweep would miss); their access tokens are the subject's, revoked and counted
+// by the one sweep.
 func (s *Service) RevokeSubject(ctx context.Context, tenant, subject string) (int, error) {
 	if subject == "" {
 		return 0, protocol.Errorf(protocol.CodeBadRequest, "subject is required")
 	}
 	m := TokenMatch{Kind: KindOps, Subject: subject}
-	var devHits []Revocation
 	if tenant != "" {
 		m = TokenMatch{Kind: KindTenant, Tenant: tenant, Subject: subject}
-		var err error
-		if devHits, err = s.Devices().revokeSubject(ctx, tenant, subject); err != nil {
-			return len(devHits), err
+		if err := s.Devices().revokeSubject(ctx, tenant, subject); err != nil {
+			return 0, err
 		}
 	}
 	hits, err := s.revoked.revoke(ctx, m)
 	if err != nil {
-		return len(devHits), err
+		return 0, err
 	}
 	logRevoked(s.log, hits)
-	return len(devHits) + len(hits), nil
+	return len(hits), nil
 }
 
 func logRevoked(log *slog.Logger, hits []Revocation) {

@@ -62,20 +62,15 @@ type Receiver interface {
 	Receiving() bool
 }
 
-// Listen registers fn to be called after every committed change of every tenant
+// ListenByID registers fn to be called after every committed change of every tenant
 // whose space is open on this node, per tenant in seq order, once each: this node's
 // commits, and other nodes' heard on the bus or found by the head check (sequencer.go).
 // fn runs inside the tenant's delivery section (for this node's commits, inside its
 // commit section): it must not block (enqueue and return) and must not call back into
-// the Space.
-func (r *Registry) Listen(fn func(tenant string, ev protocol.Event)) {
-	r.seq.listen(func(_, tenant string, ev protocol.Event) { fn(tenant, ev) }, nil)
-}
-
-// ListenByID is Listen with the tenant's immutable id (Tenant.ID, a token's tid) in
-// place of its name: a tenant deleted and created again under the same name is
-// another tenant, with its own seqs from 1, which a listener keyed by name cannot
-// tell from the first. Either function may be nil. reset is called when a tenant's
+// the Space. Tenants are named by their immutable id (Tenant.ID, a token's tid), not
+// their name: a tenant deleted and created again under the same name is another
+// tenant, with its own seqs from 1, which a listener keyed by name could not tell
+// from the first. Either function may be nil. reset is called when a tenant's
 // history changes under the listeners: another node started a new epoch, or events
 // they have not been given are no longer in the change log. head is where events
 // continue from (the next event delivered is head+1); what was delivered before

@@ -540,11 +540,11 @@ func TestGroupCommitOrderedListeners(t *testing.T) {
 	}
 	var mu sync.Mutex
 	seqs := map[string][]int64{}
-	e.reg.Listen(func(tenant string, ev protocol.Event) {
+	e.reg.seq.listen(func(_, tenant string, ev protocol.Event) {
 		mu.Lock()
 		seqs[tenant] = append(seqs[tenant], ev.Seq)
 		mu.Unlock()
-	})
+	}, nil)
 	var wg sync.WaitGroup
 	for w := 0; w < 8; w++ {
 		wg.Add(1)

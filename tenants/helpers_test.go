@@ -87,14 +87,14 @@ func (e *env) open() {
 		e.t.Fatal(err)
 	}
 	e.db, e.reg = db, reg
-	reg.Listen(func(tenant string, ev protocol.Event) {
+	reg.seq.listen(func(_, tenant string, ev protocol.Event) {
 		if tenant != e.tenant {
 			return
 		}
 		e.mu.Lock()
 		e.events = append(e.events, ev)
 		e.mu.Unlock()
-	})
+	}, nil)
 }
 
 func (e *env) space() *Space {

@@ -167,13 +167,13 @@ func TestListenDoorbellNotice(t *testing.T) {
 	epoch, head := e.sp.Head()
 	var mu sync.Mutex
 	var got []int64
-	e.reg.Listen(func(tenant string, ev protocol.Event) {
+	e.reg.seq.listen(func(_, tenant string, ev protocol.Event) {
 		if tenant == e.tenant {
 			mu.Lock()
 			got = append(got, ev.Seq)
 			mu.Unlock()
 		}
-	})
+	}, nil)
 	ctx := context.Background()
 	bus := e.reg.bus.(*syncBus)
 	must(t, bus.Publish(ctx, Notice{TenantID: e.sp.ID(), TenantName: e.tenant, Epoch: epoch, First: 2, Last: head}))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/syncspace/syncspace/sync/pathrule"
@@ -113,14 +114,13 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 	if err := s.writable(); err != nil {
 		return protocol.Metadata{}, err
 	}
-	v, err := s.reg.index.Version(ctx, s.id, versionID, p)
-	if errors.Is(err, index.ErrNoVersion) {
-		return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such version")
+	if to == "" {
+		if target, err = storedSpelling(ctx, s, p); err != nil {
+			return protocol.Metadata{}, err
+		}
 	}
+	v, err := retainedVersion(ctx, s, p, versionID)
 	if err != nil {
-		return protocol.Metadata{}, internal("read version", err)
-	}
-	if err := checkRetained(ctx, s, p, versionID); err != nil {
 		return protocol.Metadata{}, err
 	}
 	f, err := s.blobs.OpenVersion(versionID, v.Hash)
@@ -138,24 +138,50 @@ func (s *Space) Restore(ctx context.Context, path, versionID, to string, src Sou
 	return meta, err
 }
 
-// checkRetained answers not_found unless version versionID of p in s is still within the
-// version retention: one replaced before it is no longer listed (Versions, Deleted)
-// and must not be restorable either in the minute before prune removes it.
-func checkRetained(ctx context.Context, s *Space, p, versionID string) error {
+// storedSpelling is p spelt as the index has it: its longest prefix that exists
+// (matched under case folding, as names are) in the stored spelling, followed by the
+// rest of p. Restore without `to` writes a version back to its own file (found by
+// folding, as versions are), not beside it under a second spelling (409).
+func storedSpelling(ctx context.Context, s *Space, p string) (string, error) {
+	for end := len(p); end > 0; end = strings.LastIndexByte(p[:end], '/') {
+		e, err := s.lookup(ctx, p[:end])
+		if err != nil {
+			return "", err
+		}
+		if e != nil {
+			return e.Path + p[end:], nil
+		}
+	}
+	return p, nil
+}
+
+// retainedVersion returns version versionID of p in s (its size, hash and modified),
+// not_found unless it is one and is still within the version retention: one replaced
+// before it is no longer listed (Versions, Deleted) and must not be restorable either
+// in the minute before prune removes it. With a retention, the one read is the listing
+// of p's retained versions; without, the version's own row.
+func retainedVersion(ctx context.Context, s *Space, p, versionID string) (protocol.Metadata, error) {
 	cut := s.reg.versionCutoff()
 	if cut.IsZero() {
-		return nil
+		v, err := s.reg.index.Version(ctx, s.id, versionID, p)
+		if errors.Is(err, index.ErrNoVersion) {
+			return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such version")
+		}
+		if err != nil {
+			return protocol.Metadata{}, internal("read version", err)
+		}
+		return v, nil
 	}
 	vs, err := s.reg.index.Versions(ctx, s.id, p, cut)
 	if err != nil {
-		return internal("read versions", err)
+		return protocol.Metadata{}, internal("read versions", err)
 	}
 	for _, v := range vs {
 		if v.ID == versionID {
-			return nil
+			return protocol.Metadata{Path: p, Size: v.Size, Hash: v.Hash, Modified: v.Modified}, nil
 		}
 	}
-	return protocol.Errorf(protocol.CodeNotFound, "no such version (past retention.versions)")
+	return protocol.Metadata{}, protocol.Errorf(protocol.CodeNotFound, "no such version (or past retention.versions)")
 }
 
 // prune removes expired versions of every tenant and change-log rows beyond the

@@ -46,6 +46,7 @@ type Record struct {
 	TenantID     string     `json:"-"`
 	Path         string     `json:"path"`
 	CreatedBy    string     `json:"created_by"`
+	CreatorJTI   string     `json:"-"` // the jti of the token that made it ("" before session 25)
 	CreatedAt    time.Time  `json:"created_at"`
 	ExpiresAt    time.Time  `json:"expires_at"`
 	PasswordHash string     `json:"-"`
@@ -66,19 +67,28 @@ type Store interface {
 
 // Service creates, lists, revokes and resolves links.
 type Service struct {
-	store Store
-	now   func() time.Time
-	slow  chan struct{} // bounds concurrent password hashes
+	store   Store
+	now     func() time.Time
+	slow    chan struct{} // bounds concurrent password hashes
+	revoked RevokedFunc
 }
 
-// New returns a Service over store.
-func New(store Store) *Service {
-	return &Service{store: store, now: time.Now, slow: make(chan struct{}, 4)}
+// RevokedFunc reports whether the token jti is revoked (or not recorded): a link its
+// token made then answers as a revoked link does.
+type RevokedFunc func(ctx context.Context, jti string) (bool, error)
+
+// New returns a Service over store. revoked (nil: no check) is asked at every
+// Resolve about the token that made the link: a revoked credential's links die with
+// it (its jti revoked, alone or with every token of its subject or device). A link
+// outlives the mere expiry of that token.
+func New(store Store, revoked RevokedFunc) *Service {
+	return &Service{store: store, now: time.Now, slow: make(chan struct{}, 4), revoked: revoked}
 }
 
 // NewRequest is what Create makes a link of.
 type NewRequest struct {
 	Tenant, TenantID, Path, CreatedBy string
+	CreatorJTI                        string // the creating token's jti
 	ExpiresIn                         time.Duration
 	Password                          string
 }
@@ -100,7 +110,7 @@ func (s *Service) Create(ctx context.Context, r NewRequest) (string, Record, err
 	now := s.now().UTC().Truncate(time.Second)
 	rec := Record{
 		Key: KeyOf(id), Tenant: r.Tenant, TenantID: r.TenantID, Path: r.Path, CreatedBy: r.CreatedBy,
-		CreatedAt: now, ExpiresAt: now.Add(r.ExpiresIn),
+		CreatorJTI: r.CreatorJTI, CreatedAt: now, ExpiresAt: now.Add(r.ExpiresIn),
 	}
 	if r.Password != "" {
 		h, err := s.hash(ctx, r.Password, nil)
@@ -152,6 +162,9 @@ func (s *Service) Resolve(ctx context.Context, id, password string) (Record, err
 	if rec.RevokedAt != nil || !s.now().Before(rec.ExpiresAt) {
 		return Record{}, ErrGone
 	}
+	if err := s.checkCreator(ctx, rec); err != nil {
+		return Record{}, err
+	}
 	if rec.PasswordHash == "" {
 		return rec, nil
 	}
@@ -166,6 +179,21 @@ func (s *Service) Resolve(ctx context.Context, id, password string) (Record, err
 		return Record{}, ErrPassword
 	}
 	return rec, nil
+}
+
+// checkCreator answers ErrGone when the token that made rec is revoked.
+func (s *Service) checkCreator(ctx context.Context, rec Record) error {
+	if s.revoked == nil || rec.CreatorJTI == "" {
+		return nil
+	}
+	revoked, err := s.revoked(ctx, rec.CreatorJTI)
+	if err != nil {
+		return internal("check the link's creator", err)
+	}
+	if revoked {
+		return ErrGone
+	}
+	return nil
 }
 
 // List returns a tenant's links, newest first.

@@ -39,6 +39,7 @@ func Migrations() []Migration {
 		{7, "upload reservations across nodes; blob collector", v7Reservations},
 		{8, "stamps of unchanged directories for the start-up check", v8DirStamps},
 		{9, "undo rows kept for listings on any node", v9UndoLeases},
+		{10, "share links: the creating token's jti", v10ShareCreator},
 	}
 }
 

@@ -17,3 +17,9 @@ CREATE TABLE auth_shares (
 );
 CREATE INDEX auth_shares_tid ON auth_shares (tid, created_at);
 `
+
+// v10ShareCreator: the jti of the token that made each link, checked against the
+// revocations when the link is used; links made before it keep an empty one (none to check).
+const v10ShareCreator = `
+ALTER TABLE auth_shares ADD COLUMN creator_jti TEXT NOT NULL DEFAULT '';
+`

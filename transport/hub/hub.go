@@ -1,7 +1,7 @@
 // Package hub serves syncd's real-time WebSocket endpoint GET /ws (SPEC §4).
 //
 // Each tenant with subscribers has one tenant hub holding its live subscriber set.
-// The registry listener (tenants.Registry.Listen, called per tenant in seq order)
+// The registry listener (tenants.Registry.ListenByID, called per tenant in seq order)
 // fans each committed event out right there, under the tenant hub's lock, into the
 // subscribers' bounded send queues: the event is encoded once, as a complete text
 // frame shared by every subscriber. Pushing never blocks; a subscriber whose queue

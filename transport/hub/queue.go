@@ -15,9 +15,13 @@ type outItem struct {
 // payload is the item's JSON message.
 func (it *outItem) payload() []byte { return it.data[it.hdr:] }
 
+// replayReq asks for the events after since. group, when set (since+1), is a
+// path-scoped subscriber's resume seq: its events are sent only when its scope made
+// several of them (see tenantHub.subscribe).
 type replayReq struct {
 	since int64
 	epoch string
+	group int64
 }
 
 // queue is a connection's bounded send queue. Its slice grows only while messages

@@ -165,8 +165,10 @@ func (t *tenantHub) subscribe(c *conn, sp Space, since *int64, epoch string) {
 	case (epoch != curEpoch && !(epoch == "" && *since == 0)) || *since > head || head-*since > protocol.MaxReplayGap:
 		t.addLive(c, head)
 		items = append(items, outItem{data: encodeResync(head, curEpoch)})
-	case *since == head:
+	case *since == head && !resumesGroup(c, *since):
 		t.addLive(c, head)
+	case resumesGroup(c, *since):
+		items = append(items, outItem{replay: &replayReq{since: *since - 1, epoch: curEpoch, group: *since}})
 	default:
 		items = append(items, outItem{replay: &replayReq{since: *since, epoch: curEpoch}})
 	}
@@ -177,6 +179,16 @@ func (t *tenantHub) subscribe(c *conn, sp Space, since *int64, epoch string) {
 			return
 		}
 	}
+}
+
+// resumesGroup reports whether c's resume at since must look at since's own events
+// again: a path-scoped subscriber may see several events share one seq (a move across
+// its scope: a Create of every entry moved in), and a client that lost its connection
+// in the middle of them resumes with that seq. Its replay then starts with that seq's
+// events when they are several (the client may lack some; applying a Create or Delete
+// again changes nothing), and skips a single one, which the client has.
+func resumesGroup(c *conn, since int64) bool {
+	return c.scope != nil && since > 0
 }
 
 // goLive ends a replay that has sent every event through seq: if the hub has not

@@ -114,7 +114,7 @@ func (c *conn) onPing(msg string) error {
 func (c *conn) runReplay(fw *frameWriter, r *replayReq) error {
 	fw.replay = true
 	defer func() { fw.replay = false }()
-	since := r.since
+	since, group := r.since, r.group
 	sp, th := c.space, c.th
 	for {
 		if c.closing() {
@@ -123,6 +123,11 @@ func (c *conn) runReplay(fw *frameWriter, r *replayReq) error {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		page, err := sp.Changes(ctx, since, r.epoch, protocol.MaxChangesLimit)
 		cancel()
+		if group > 0 && protocol.CodeOf(err) == protocol.CodeResyncRequired {
+			// The group's seq is no longer retained: resume after it.
+			since, group = group, 0
+			continue
+		}
 		if err != nil {
 			if protocol.CodeOf(err) == protocol.CodeResyncRequired {
 				epoch, head := th.goLiveHead(c, sp)
@@ -137,6 +142,10 @@ func (c *conn) runReplay(fw *frameWriter, r *replayReq) error {
 			c.h.log.Error("replay failed", "conn", c.id.String(), "tenant", c.tenant(), "err", err)
 			c.close(websocket.CloseInternalServerErr, "internal error")
 			return errClosing
+		}
+		if group > 0 {
+			page.Events = dropSingle(page.Events, group)
+			group = 0
 		}
 		start := since
 		for i := range page.Events {
@@ -172,4 +181,17 @@ func (c *conn) runReplay(fw *frameWriter, r *replayReq) error {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+}
+
+// dropSingle leaves out the event of seq when it is the only one of that seq in evs
+// (in seq order): a resuming scoped subscriber has it (tenantHub.subscribe).
+func dropSingle(evs []protocol.Event, seq int64) []protocol.Event {
+	n := 0
+	for n < len(evs) && evs[n].Seq == seq {
+		n++
+	}
+	if n == 1 {
+		return evs[1:]
+	}
+	return evs
 }

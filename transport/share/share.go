@@ -156,7 +156,7 @@ func (h *handlers) doCreate(c echo.Context, p *auth.Principal) (share.Record, st
 		return share.Record{Path: path}, "", err
 	}
 	id, rec, err := h.o.Shares.Create(c.Request().Context(), share.NewRequest{
-		Tenant: p.Tenant, TenantID: p.TenantID, Path: meta.Path, CreatedBy: p.Subject, ExpiresIn: d, Password: req.Password,
+		Tenant: p.Tenant, TenantID: p.TenantID, Path: meta.Path, CreatedBy: p.Subject, CreatorJTI: p.JTI, ExpiresIn: d, Password: req.Password,
 	})
 	return rec, id, err
 }

@@ -28,12 +28,12 @@ func New(pool *pgxpool.Pool) (*Store, error) {
 
 // AddShare inserts r.
 func (s *Store) AddShare(ctx context.Context, r share.Record) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO auth_shares (key, tenant, tid, path, created_by, created_at, expires_at, password_hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, r.Key, r.Tenant, r.TenantID, r.Path, r.CreatedBy, r.CreatedAt.Unix(), r.ExpiresAt.Unix(), r.PasswordHash)
+	_, err := s.pool.Exec(ctx, `INSERT INTO auth_shares (key, tenant, tid, path, created_by, created_at, expires_at, password_hash, creator_jti)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, r.Key, r.Tenant, r.TenantID, r.Path, r.CreatedBy, r.CreatedAt.Unix(), r.ExpiresAt.Unix(), r.PasswordHash, r.CreatorJTI)
 	return err
 }
 
-const columns = `key, tenant, tid, path, created_by, created_at, expires_at, password_hash, revoked_at`
+const columns = `key, tenant, tid, path, created_by, created_at, expires_at, password_hash, revoked_at, creator_jti`
 
 func scan(row pgx.Row) (share.Record, error) {
 	var (
@@ -41,7 +41,7 @@ func scan(row pgx.Row) (share.Record, error) {
 		created, expires int64
 		revoked          *int64
 	)
-	if err := row.Scan(&r.Key, &r.Tenant, &r.TenantID, &r.Path, &r.CreatedBy, &created, &expires, &r.PasswordHash, &revoked); err != nil {
+	if err := row.Scan(&r.Key, &r.Tenant, &r.TenantID, &r.Path, &r.CreatedBy, &created, &expires, &r.PasswordHash, &revoked, &r.CreatorJTI); err != nil {
 		return r, err
 	}
 	r.CreatedAt, r.ExpiresAt = time.Unix(created, 0).UTC(), time.Unix(expires, 0).UTC()

@@ -3,6 +3,7 @@
 package sharetest
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -14,8 +15,48 @@ import (
 
 // Run runs the suite; newStore returns an empty store of its own.
 func Run(t *testing.T, newStore func(t *testing.T) share.Store) {
-	t.Run("Lifecycle", func(t *testing.T) { lifecycle(t, share.New(newStore(t))) })
-	t.Run("PasswordAndLimits", func(t *testing.T) { passwordAndLimits(t, share.New(newStore(t))) })
+	t.Run("Lifecycle", func(t *testing.T) { lifecycle(t, share.New(newStore(t), nil)) })
+	t.Run("PasswordAndLimits", func(t *testing.T) { passwordAndLimits(t, share.New(newStore(t), nil)) })
+	t.Run("Creator", func(t *testing.T) { creator(t, newStore(t)) })
+}
+
+// creator: the store keeps the creating token's jti, and a link whose creator is
+// revoked (or not recorded) resolves as a revoked link, before its password.
+func creator(t *testing.T, st share.Store) {
+	ctx := t.Context()
+	revoked := map[string]bool{"gone": true}
+	s := share.New(st, func(_ context.Context, jti string) (bool, error) {
+		if jti == "broken" {
+			return false, errors.New("store down")
+		}
+		return revoked[jti], nil
+	})
+	mk := func(jti, pw string) string {
+		id, _, err := s.Create(ctx, share.NewRequest{Tenant: "a", TenantID: "t", Path: "p", CreatedBy: "bob", CreatorJTI: jti, ExpiresIn: time.Hour, Password: pw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	live, gone, legacy, broken := mk("live", ""), mk("gone", "pw"), mk("", ""), mk("broken", "")
+	if rec, err := s.Resolve(ctx, live, ""); err != nil || rec.CreatorJTI != "live" {
+		t.Fatalf("live creator: %+v %v", rec, err)
+	}
+	for _, pw := range []string{"pw", "", "wrong"} {
+		if _, err := s.Resolve(ctx, gone, pw); !errors.Is(err, share.ErrGone) {
+			t.Fatalf("revoked creator, password %q: %v", pw, err)
+		}
+	}
+	if _, err := s.Resolve(ctx, legacy, ""); err != nil {
+		t.Fatalf("a link without a recorded creator: %v", err)
+	}
+	if _, err := s.Resolve(ctx, broken, ""); protocol.CodeOf(err) != protocol.CodeInternal {
+		t.Fatalf("check failing: %v", err)
+	}
+	revoked["live"] = true
+	if _, err := s.Resolve(ctx, live, ""); !errors.Is(err, share.ErrGone) {
+		t.Fatalf("creator revoked later: %v", err)
+	}
 }
 
 func lifecycle(t *testing.T, s *share.Service) {

@@ -32,7 +32,8 @@ func New(ctx context.Context, db *sql.DB) (*Store, error) {
 			created_at    INTEGER NOT NULL,
 			expires_at    INTEGER NOT NULL,
 			password_hash TEXT NOT NULL DEFAULT '',
-			revoked_at    INTEGER
+			revoked_at    INTEGER,
+			creator_jti   TEXT NOT NULL DEFAULT ''
 		)`,
 		`CREATE INDEX IF NOT EXISTS auth_shares_tid ON auth_shares (tid, created_at)`,
 	} {
@@ -40,17 +41,40 @@ func New(ctx context.Context, db *sql.DB) (*Store, error) {
 			return nil, fmt.Errorf("sqliteshare: create table: %w", err)
 		}
 	}
+	if err := addCreatorJTI(ctx, db); err != nil {
+		return nil, fmt.Errorf("sqliteshare: add creator_jti: %w", err)
+	}
 	return &Store{db: db}, nil
+}
+
+// addCreatorJTI adds the creator_jti column (session 25) to a table made before it;
+// its links keep "" (no creator to check).
+func addCreatorJTI(ctx context.Context, db *sql.DB) error {
+	has := func() (bool, error) {
+		var n int
+		err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('auth_shares') WHERE name = 'creator_jti'`).Scan(&n)
+		return n > 0, err
+	}
+	if ok, err := has(); err != nil || ok {
+		return err
+	}
+	_, err := db.ExecContext(ctx, `ALTER TABLE auth_shares ADD COLUMN creator_jti TEXT NOT NULL DEFAULT ''`)
+	if err != nil {
+		if ok, herr := has(); herr == nil && ok {
+			return nil // another process added it meanwhile
+		}
+	}
+	return err
 }
 
 // AddShare inserts r.
 func (s *Store) AddShare(ctx context.Context, r share.Record) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO auth_shares (key, tenant, tid, path, created_by, created_at, expires_at, password_hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.Key, r.Tenant, r.TenantID, r.Path, r.CreatedBy, r.CreatedAt.Unix(), r.ExpiresAt.Unix(), r.PasswordHash)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO auth_shares (key, tenant, tid, path, created_by, created_at, expires_at, password_hash, creator_jti)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Key, r.Tenant, r.TenantID, r.Path, r.CreatedBy, r.CreatedAt.Unix(), r.ExpiresAt.Unix(), r.PasswordHash, r.CreatorJTI)
 	return err
 }
 
-const columns = `key, tenant, tid, path, created_by, created_at, expires_at, password_hash, revoked_at`
+const columns = `key, tenant, tid, path, created_by, created_at, expires_at, password_hash, revoked_at, creator_jti`
 
 func scan(row interface{ Scan(...any) error }) (share.Record, error) {
 	var (
@@ -58,7 +82,7 @@ func scan(row interface{ Scan(...any) error }) (share.Record, error) {
 		created, expires int64
 		revoked          sql.NullInt64
 	)
-	if err := row.Scan(&r.Key, &r.Tenant, &r.TenantID, &r.Path, &r.CreatedBy, &created, &expires, &r.PasswordHash, &revoked); err != nil {
+	if err := row.Scan(&r.Key, &r.Tenant, &r.TenantID, &r.Path, &r.CreatedBy, &created, &expires, &r.PasswordHash, &revoked, &r.CreatorJTI); err != nil {
 		return r, err
 	}
 	r.CreatedAt, r.ExpiresAt = time.Unix(created, 0).UTC(), time.Unix(expires, 0).UTC()

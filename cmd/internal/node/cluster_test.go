@@ -85,11 +85,11 @@ func clusterNodes(t *testing.T, a, b *Node) {
 	})
 	var mu sync.Mutex
 	var got []int64
-	b.Tenants.Listen(func(tenant string, ev protocol.Event) {
+	b.Tenants.ListenByID(func(_ string, ev protocol.Event) {
 		mu.Lock()
 		got = append(got, ev.Seq)
 		mu.Unlock()
-	})
+	}, nil)
 	spA, err := a.Tenants.Space(ctx, "team")
 	if err != nil {
 		t.Fatal(err)

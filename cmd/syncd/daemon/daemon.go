@@ -170,7 +170,7 @@ func (d *Daemon) build(ctx context.Context) error {
 		return err
 	}
 	opts.PublicURL = d.publicURL()
-	shares, err := openShares(ctx, d.node.DB, d.node.Pool())
+	shares, err := openShares(ctx, d.node.DB, d.node.Pool(), d.node.Auth.TokenRevoked)
 	if err != nil {
 		return err
 	}

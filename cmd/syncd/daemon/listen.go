@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,7 +36,9 @@ func (d *Daemon) listen() error {
 	d.limiter = limiter
 	d.lnMain = limiter.Wrap(d.lnMain, d.tls.TLSConfig) // bound by build
 	mainSrv := newServer(d.tls.wrap(d.srv.Main()))
-	mainSrv.TLSConfig = d.tls.TLSConfig
+	// Each server gets its own copy: net/http adds "h2" to the config it serves, and
+	// d.tls.TLSConfig stays as built for the admin listener (adminTLS) to copy.
+	mainSrv.TLSConfig = d.tls.TLSConfig.Clone()
 	if mainSrv.TLSConfig != nil {
 		withHealthProto(mainSrv, mainSrv.Handler)
 	}
@@ -53,9 +56,10 @@ func (d *Daemon) listen() error {
 		if err := checkBoundLoopback("admin_listen", cfg.AdminListen, d.lnAdmin); err != nil {
 			return err
 		}
-		d.lnAdmin = limiter.Wrap(d.lnAdmin, d.tls.TLSConfig)
+		adminTLS := d.adminTLS()
+		d.lnAdmin = limiter.Wrap(d.lnAdmin, adminTLS)
 		adminSrv := newServer(d.tls.wrap(d.srv.Admin()))
-		adminSrv.TLSConfig = d.tls.TLSConfig
+		adminSrv.TLSConfig = adminTLS
 		d.servers = append(d.servers, adminSrv)
 		d.serve(adminSrv, d.lnAdmin)
 	}
@@ -71,9 +75,25 @@ func (d *Daemon) listen() error {
 	}
 	d.logger.Info("syncd listening", slog.String("addr", d.Addr()), slog.Bool("tls", d.tls.TLSConfig != nil), slog.String("data_dir", cfg.DataDir))
 	if d.lnAdmin != nil {
-		d.logger.Info("admin API listening", slog.String("addr", d.AdminAddr()))
+		d.logger.Info("admin API listening", slog.String("addr", d.AdminAddr()), slog.Bool("tls", d.adminTLS() != nil))
 	}
 	return nil
+}
+
+// adminTLS is the admin listener's TLS config: a copy of the main listener's (net/http
+// changes the config it serves: two servers must not share one), except that a
+// loopback admin_listen in acme mode serves plain HTTP (nil). ACME certificates name
+// tls.domains only, and a client dialing a loopback address sends no server name, so
+// over TLS no client could reach it as https://127.0.0.1:PORT (no certificate: the
+// handshake fails); plain HTTP is allowed on loopback (SPEC §1, as the embedded
+// default serves it), and syncctl's remote mode speaks it to loopback addresses only.
+// Under tls.client_auth "require" it stays TLS: a client certificate required on
+// every listener is not dropped silently.
+func (d *Daemon) adminTLS() *tls.Config {
+	if d.cfg.TLS.Mode == config.TLSACME && d.cfg.TLS.ClientAuth != config.ClientAuthRequire && loopbackAddr(d.lnAdmin.Addr()) {
+		return nil
+	}
+	return d.tls.TLSConfig.Clone() // its own copy, as the main server's
 }
 
 func (d *Daemon) serve(s *http.Server, ln net.Listener) {

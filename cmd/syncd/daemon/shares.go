@@ -13,8 +13,9 @@ import (
 
 // openShares keeps share links in the node's database (the auth_shares table of
 // syncd.db, or of PostgreSQL in cluster mode); without a database there are no share
-// links.
-func openShares(ctx context.Context, db *sql.DB, pool *pgxpool.Pool) (*share.Service, error) {
+// links. revoked tells whether a link's creating token is revoked (the links of a
+// revoked credential die with it).
+func openShares(ctx context.Context, db *sql.DB, pool *pgxpool.Pool, revoked share.RevokedFunc) (*share.Service, error) {
 	if db == nil {
 		if pool == nil {
 			return nil, nil
@@ -23,11 +24,11 @@ func openShares(ctx context.Context, db *sql.DB, pool *pgxpool.Pool) (*share.Ser
 		if err != nil {
 			return nil, err
 		}
-		return share.New(st), nil
+		return share.New(st, revoked), nil
 	}
 	st, err := sqliteshare.New(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	return share.New(st), nil
+	return share.New(st, revoked), nil
 }
