@@ -26,6 +26,10 @@ func TestUsage(t *testing.T) {
 		{"unknown flag", []string{"--bogus"}, "", 2, "bogus"},
 		{"positional", []string{"--server", "http://127.0.0.1:1", "--local-path", dir, "extra"}, "", 2, "unexpected argument"},
 		{"bad interval", []string{"--server", "http://127.0.0.1:1", "--local-path", dir, "--interval", "0s", "--token-file", tok}, "", 2, "--interval"},
+		{"interval too short", []string{"--server", "http://127.0.0.1:1", "--local-path", dir, "--interval", "1ms", "--token-file", tok}, "", 2, "--interval must be between 100ms and 24h, not 1ms"},
+		{"interval negative", []string{"--server", "http://127.0.0.1:1", "--local-path", dir, "--interval=-5s", "--token-file", tok}, "", 2, "--interval must be between"},
+		{"interval too long", []string{"--server", "http://127.0.0.1:1", "--local-path", dir, "--interval", "25h", "--token-file", tok}, "", 2, "--interval must be between"},
+		{"interval not a duration", []string{"--server", "http://127.0.0.1:1", "--local-path", dir, "--interval", "30", "--token-file", tok}, "", 2, "e.g. 30s"},
 		{"bad log level", []string{"--server", "http://127.0.0.1:1", "--local-path", dir, "--log-level", "loud", "--token-file", tok}, "", 2, "--log-level"},
 		// attacks on the inputs
 		{"plain http off loopback", []string{"--server", "http://sync.example.com", "--local-path", dir, "--token-file", tok}, "", 2, "loopback"},
