@@ -77,6 +77,9 @@ type scanOut struct {
 	// unread holds the directories that could not be listed (permission denied): what
 	// lies under them is kept as last seen (keepUnread), never taken for deleted.
 	unread []string
+	// linked holds the file ids of the files found with more than one name (hard
+	// links): a change made through one name is a change under the others too.
+	linked map[uint64]bool
 }
 
 // scan walks the local subtree at the '/'-separated path under ("" = all of DIR) and
@@ -84,7 +87,7 @@ type scanOut struct {
 // the cached observation. Stale temp files of the client are removed. Names the server
 // would refuse are reported once and left alone.
 func (e disk) scan(under string) (*scanOut, error) {
-	out := &scanOut{others: map[string]string{}}
+	out := &scanOut{others: map[string]string{}, linked: map[uint64]bool{}}
 	start := "."
 	if under != "" {
 		start = under
@@ -201,6 +204,9 @@ func (e disk) visit(out *scanOut, ig *ignorer, start, p string, d fs.DirEntry, e
 		e.watchDir(p) // before its entries are read: nothing created later is missed
 		out.entries[key] = le
 		return nil
+	}
+	if le.Ino != 0 && fsys.LinkCount(fi) > 1 {
+		out.linked[le.Ino] = true
 	}
 	e.observeFile(out, key, p, le, e.windowFor(fi))
 	return nil
