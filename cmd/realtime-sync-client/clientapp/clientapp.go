@@ -132,6 +132,43 @@ func (d *durationFlag) Set(s string) error {
 	return nil
 }
 
+// secretsOutside refuses a token file or client key inside DIR: it would be synced to
+// the server like any file, for every member of the tenant to download (a read-only
+// member would get a write token).
+func secretsOutside(c *config) error {
+	for _, f := range []struct{ flag, path string }{{"--token-file", c.tokenFile}, {"--key", c.keyFile}} {
+		if f.path != "" && inside(f.path, c.localPath) {
+			return fmt.Errorf("%s %s is inside --local-path %s: it would be synced to the server for every member of the tenant to read; keep it outside the folder", f.flag, f.path, c.localPath)
+		}
+	}
+	return nil
+}
+
+// inside reports whether file lies somewhere under the directory dir: one of the
+// directories above it (symlinks resolved) is dir itself, by identity, so another
+// spelling (case, a symlink, a relative path) is still caught.
+func inside(file, dir string) bool {
+	di, err := os.Stat(dir)
+	if err != nil || !di.IsDir() {
+		return false // no folder yet: nothing can be inside it
+	}
+	p, err := filepath.Abs(file)
+	if err != nil {
+		return false
+	}
+	if p, err = filepath.EvalSymlinks(p); err != nil {
+		return false // missing: reading it says so
+	}
+	for q := filepath.Dir(p); ; q = filepath.Dir(q) {
+		if qi, err := os.Stat(q); err == nil && os.SameFile(qi, di) {
+			return true
+		}
+		if filepath.Dir(q) == q {
+			return false
+		}
+	}
+}
+
 func parseLevel(s string) (slog.Level, error) {
 	switch strings.ToLower(s) {
 	case "debug":
@@ -250,6 +287,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runStatus(args, stdout, stderr)
 	}
 	c, err := parse(args)
+	if err == nil {
+		err = secretsOutside(c)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "realtime-sync-client: %v (run 'realtime-sync-client -h' for usage)\n", err)
 		return ExitUsage
