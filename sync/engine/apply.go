@@ -292,8 +292,9 @@ func (e disk) tryLocalMove(mv pendingMove) bool {
 	l, lok := e.local[mv.fromKey]
 	b, bok := e.base[mv.fromKey]
 	_, tok := e.local[mv.toKey]
+	linked := e.underOther(mv.toKey) // never moved through a symlink
 	e.mu.Unlock()
-	if !lok || !bok || l.Dir != mv.dir || b.Dir != mv.dir || (tok && mv.toKey != mv.fromKey) {
+	if !lok || !bok || linked || l.Dir != mv.dir || b.Dir != mv.dir || (tok && mv.toKey != mv.fromKey) {
 		return false
 	}
 	e.mu.Lock()

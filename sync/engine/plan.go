@@ -116,7 +116,8 @@ type keyView struct {
 
 // decidePaths is the plan's first stage: each key (in sorted order) decided on its
 // own by the three-way rule (decide, conflict.go) and turned into actions. Keys held
-// by symlinks or special files, ignored paths and keys known on no side are skipped.
+// by symlinks or special files or under them, ignored paths and keys known on no side
+// are skipped.
 // The caller holds e.mu.
 func (e *book) decidePaths(keys map[string]bool) *plan {
 	pl := &plan{}
@@ -127,7 +128,7 @@ func (e *book) decidePaths(keys map[string]bool) *plan {
 	sort.Strings(sorted)
 	var scratch localEntry // v.l of the key being decided: no allocation per key
 	for _, k := range sorted {
-		if _, ok := e.others[k]; ok {
+		if e.underOther(k) {
 			continue
 		}
 		if v, ok := e.viewOf(k, &scratch); ok {
@@ -139,6 +140,23 @@ func (e *book) decidePaths(keys map[string]bool) *plan {
 		}
 	}
 	return pl
+}
+
+// underOther reports whether the key k, or a directory above it, is held here by a
+// symlink or special file (e.others): nothing at or under a symlink is decided, so no
+// download or directory is written through it (into whatever it points to) and
+// nothing the server holds under its name is taken for deleted here. The caller holds
+// e.mu.
+func (e *book) underOther(k string) bool {
+	if len(e.others) == 0 {
+		return false
+	}
+	for p := k; p != ""; p = pathParent(p) {
+		if _, ok := e.others[p]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // viewOf gathers the sides and paths of key k; ok is false when the key is known on
