@@ -348,6 +348,9 @@ func pairRenames(pl *plan) {
 // single entry under it that the plan keeps (ignored, refused, changed), or the
 // directory in keep (the server refused its recursive delete), keeps the deletes one
 // by one.
+//
+// It walks each key's ancestors, never the listing once per directory: 2000 deleted
+// directories in a folder of 100k files took 45 s that way.
 func collapseDeletes(pl *plan, remote map[string]protocol.Metadata, keep map[string]bool) {
 	dels := map[string]*action{}
 	for _, a := range pl.acts {
@@ -355,29 +358,36 @@ func collapseDeletes(pl *plan, remote map[string]protocol.Metadata, keep map[str
 			dels[a.key] = a
 		}
 	}
-	for _, a := range pl.acts {
-		if a.op != opDeleteRemote || !a.r.IsDirectory || a.covered || keep[a.key] {
+	// stays: the directories with some remote key under them that is not deleted.
+	stays := map[string]bool{}
+	for rk := range remote {
+		if _, ok := dels[rk]; ok {
 			continue
 		}
-		k := a.key
-		all := true
-		var kids []*action
-		for rk := range remote {
-			if rk == k || !pathrule.Within(rk, k) {
-				continue
-			}
-			ca, ok := dels[rk]
-			if !ok {
-				all = false
+		for q := rk; q != ""; {
+			q = pathParent(q)
+			if stays[q] {
 				break
 			}
-			kids = append(kids, ca)
+			stays[q] = true
 		}
-		if all {
-			a.recursive = true
-			for _, ca := range kids {
-				ca.covered = true
+	}
+	whole := map[string]bool{} // directories deleted with all they hold
+	for k, a := range dels {
+		if a.r.IsDirectory && !keep[k] && !stays[k] {
+			whole[k] = true
+		}
+	}
+	for k, a := range dels {
+		for q := k; q != ""; {
+			q = pathParent(q)
+			if whole[q] {
+				a.covered = true // under a directory deleted whole
+				break
 			}
+		}
+		if !a.covered && whole[k] {
+			a.recursive = true
 		}
 	}
 }
