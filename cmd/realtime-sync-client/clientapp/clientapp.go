@@ -132,13 +132,16 @@ func (d *durationFlag) Set(s string) error {
 	return nil
 }
 
-// secretsOutside refuses a token file or client key inside DIR: it would be synced to
-// the server like any file, for every member of the tenant to download (a read-only
-// member would get a write token).
+// secretsOutside refuses a token file, client key, client certificate or CA file
+// inside DIR: it would be synced to the server like any file, for every member of the
+// tenant to download (a read-only member would get a write token) or replace (a CA
+// of their own, trusted by this client from its next start).
 func secretsOutside(c *config) error {
-	for _, f := range []struct{ flag, path string }{{"--token-file", c.tokenFile}, {"--key", c.keyFile}} {
+	for _, f := range []struct{ flag, path string }{
+		{"--token-file", c.tokenFile}, {"--key", c.keyFile}, {"--cert", c.certFile}, {"--ca-file", c.caFile},
+	} {
 		if f.path != "" && inside(f.path, c.localPath) {
-			return fmt.Errorf("%s %s is inside --local-path %s: it would be synced to the server for every member of the tenant to read; keep it outside the folder", f.flag, f.path, c.localPath)
+			return fmt.Errorf("%s %s is inside --local-path %s: files there are synced with the server, where every member of the tenant can read and replace them; keep it outside the folder", f.flag, f.path, c.localPath)
 		}
 	}
 	return nil

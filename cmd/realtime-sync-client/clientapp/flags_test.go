@@ -133,7 +133,8 @@ func stateClientID(t *testing.T, dir string) string {
 
 // A token file or a client key inside --local-path would be synced to the server like
 // any file, for every member of the tenant to download (a read-only member would get a
-// write token): the client refuses to start (exit 2) and uploads nothing.
+// write token), and a CA file there replaced by any member: the client refuses to
+// start (exit 2) and uploads nothing.
 func TestSecretInsideFolderRefused(t *testing.T) {
 	srv := startServer(t)
 	dir := t.TempDir()
@@ -157,6 +158,8 @@ func TestSecretInsideFolderRefused(t *testing.T) {
 		{"token file through a symlink", []string{"--local-path", dir, "--token-file", filepath.Join(link, "keys", "alice.token")}, "--token-file"},
 		{"relative token file", []string{"--local-path", dir, "--token-file", relTo(t, inside)}, "--token-file"},
 		{"key file", []string{"--local-path", dir, "--token-file", outside, "--cert", outside, "--key", inside}, "--key"},
+		{"certificate", []string{"--local-path", dir, "--token-file", outside, "--cert", inside, "--key", outside}, "--cert"},
+		{"CA file (a member could replace it)", []string{"--local-path", dir, "--token-file", outside, "--ca-file", inside}, "--ca-file"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
