@@ -323,23 +323,7 @@ func (e disk) tryLocalMove(mv pendingMove) bool {
 	}
 	e.mu.Lock()
 	moveLocal(e.local, mv.fromKey, l.Path, mv.toKey, to)
-	moved := map[string]baseEntry{}
-	for k, v := range e.base {
-		if !pathrule.Within(k, mv.fromKey) {
-			continue
-		}
-		delete(e.base, k)
-		if pathrule.Within(v.Path, b.Path) {
-			v.Path = mv.toPath + v.Path[len(b.Path):]
-		}
-		if k == mv.fromKey {
-			v.Name = localName(mv.toPath, to)
-		}
-		moved[mv.toKey+k[len(mv.fromKey):]] = v
-	}
-	for k, v := range moved {
-		e.base[k] = v
-	}
+	moveBase(e.base, mv.fromKey, b.Path, mv.toKey, mv.toPath, localName(mv.toPath, to))
 	e.dirty = true
 	e.mu.Unlock()
 	if l.Dir && e.watch != nil {
