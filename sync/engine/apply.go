@@ -292,8 +292,9 @@ func (e disk) tryLocalMove(mv pendingMove) bool {
 	l, lok := e.local[mv.fromKey]
 	b, bok := e.base[mv.fromKey]
 	_, tok := e.local[mv.toKey]
+	linked := e.underOther(mv.toKey) // never moved through a symlink
 	e.mu.Unlock()
-	if !lok || !bok || l.Dir != mv.dir || b.Dir != mv.dir || (tok && mv.toKey != mv.fromKey) {
+	if !lok || !bok || linked || l.Dir != mv.dir || b.Dir != mv.dir || (tok && mv.toKey != mv.fromKey) {
 		return false
 	}
 	e.mu.Lock()
@@ -322,23 +323,7 @@ func (e disk) tryLocalMove(mv pendingMove) bool {
 	}
 	e.mu.Lock()
 	moveLocal(e.local, mv.fromKey, l.Path, mv.toKey, to)
-	moved := map[string]baseEntry{}
-	for k, v := range e.base {
-		if !pathrule.Within(k, mv.fromKey) {
-			continue
-		}
-		delete(e.base, k)
-		if pathrule.Within(v.Path, b.Path) {
-			v.Path = mv.toPath + v.Path[len(b.Path):]
-		}
-		if k == mv.fromKey {
-			v.Name = localName(mv.toPath, to)
-		}
-		moved[mv.toKey+k[len(mv.fromKey):]] = v
-	}
-	for k, v := range moved {
-		e.base[k] = v
-	}
+	moveBase(e.base, mv.fromKey, b.Path, mv.toKey, mv.toPath, localName(mv.toPath, to))
 	e.dirty = true
 	e.mu.Unlock()
 	if l.Dir && e.watch != nil {

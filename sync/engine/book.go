@@ -199,6 +199,16 @@ func repathSubtree[V any](m map[string]V, k, from, to string, path func(*V) *str
 // moveLocal re-keys the local entries of the subtree at (oldKey, oldPath) to
 // (newKey, newPath).
 func moveLocal(m map[string]localEntry, oldKey, oldPath, newKey, newPath string) {
+	if v, ok := m[oldKey]; ok && !v.Dir {
+		// A file: nothing lies under it, no walk over the whole map (a move cost the
+		// size of the folder).
+		delete(m, oldKey)
+		if pathrule.Within(v.Path, oldPath) {
+			v.Path = newPath + v.Path[len(oldPath):]
+		}
+		m[newKey] = v
+		return
+	}
 	moved := map[string]localEntry{}
 	for k, v := range m {
 		if !pathrule.Within(k, oldKey) {
@@ -210,6 +220,35 @@ func moveLocal(m map[string]localEntry, oldKey, oldPath, newKey, newPath string)
 			v.Path = newPath + v.Path[len(oldPath):]
 		}
 		moved[newKey+suffix] = v
+	}
+	for k, v := range moved {
+		m[k] = v
+	}
+}
+
+// moveBase moves the base entries at and under oldKey (server path oldPath) to newKey
+// (server path newPath); the moved entry itself takes name, its local spelling. A
+// file's entry moves alone, without a walk over the whole base.
+func moveBase(m map[string]baseEntry, oldKey, oldPath, newKey, newPath, name string) {
+	if v, ok := m[oldKey]; ok && !v.Dir {
+		delete(m, oldKey)
+		v.Path, v.Name = newPath, name
+		m[newKey] = v
+		return
+	}
+	moved := map[string]baseEntry{}
+	for k, v := range m {
+		if !pathrule.Within(k, oldKey) {
+			continue
+		}
+		delete(m, k)
+		if pathrule.Within(v.Path, oldPath) {
+			v.Path = newPath + v.Path[len(oldPath):]
+		}
+		if k == oldKey {
+			v.Name = name
+		}
+		moved[newKey+k[len(oldKey):]] = v
 	}
 	for k, v := range moved {
 		m[k] = v

@@ -239,13 +239,14 @@ func withDefaults(opts Options) (Options, error) {
 
 // adopt loads the saved state into the book and settles the client id: a state
 // saved under another absolute path (the folder was copied or moved) keeps no base and
-// no identity.
+// no identity, unless that path still names this very directory (sameDir).
 func (e *Engine) adopt() error {
 	st, found, err := loadState(e.stateDir)
 	if err != nil {
 		return err
 	}
 	abs := e.rootPath
+	here := st.Root == abs || sameDir(st.Root, abs)
 	e.base, e.local = st.Base, st.Local
 	e.epoch, e.seq = st.Epoch, st.Seq
 	if st.Unflushed != nil {
@@ -259,13 +260,13 @@ func (e *Engine) adopt() error {
 	switch {
 	case e.opts.ClientID != "":
 		e.clientID = e.opts.ClientID
-	case st.ClientID != "" && st.Root == abs && ValidClientID(st.ClientID):
+	case st.ClientID != "" && here && ValidClientID(st.ClientID):
 		e.clientID = st.ClientID
 	default:
 		// No state, or state copied from another folder: a new identity.
 		e.clientID = uuid.NewString()
 	}
-	if st.Root != "" && st.Root != abs {
+	if st.Root != "" && !here {
 		// A state found under another path belongs to another copy of the folder:
 		// its base cannot be trusted here, merge two-way.
 		e.base = map[string]baseEntry{}
@@ -275,6 +276,21 @@ func (e *Engine) adopt() error {
 	// new: no rewrite of a state file of a million entries).
 	e.dirty = e.dirty || !found || st.Root != abs || st.ClientID != e.clientID
 	return nil
+}
+
+// sameDir reports whether the paths a and b name one directory (another spelling of
+// the same folder: a symlink on the way, a bind mount), not a copy or a folder made
+// since at the old path.
+func sameDir(a, b string) bool {
+	if a == "" {
+		return false
+	}
+	fa, err := os.Stat(a)
+	if err != nil || !fa.IsDir() {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }
 
 // ClientID returns the client id in use.

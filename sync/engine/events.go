@@ -94,24 +94,6 @@ func (e *book) applyEvent(ev protocol.Event, touched map[string]bool, moves *[]p
 		m.Seq = ev.Seq
 	}
 	k := pathrule.FoldKey(m.Path)
-	touchSubtree := func(key string) {
-		touched[key] = true
-		for rk := range e.remoteM {
-			if pathrule.Within(rk, key) {
-				touched[rk] = true
-			}
-		}
-		for bk := range e.base {
-			if pathrule.Within(bk, key) {
-				touched[bk] = true
-			}
-		}
-		for lk := range e.local {
-			if pathrule.Within(lk, key) {
-				touched[lk] = true
-			}
-		}
-	}
 	addParents := func(p string) {
 		for dir := pathrule.Parent(p); dir != ""; dir = pathrule.Parent(dir) {
 			dk := pathrule.FoldKey(dir)
@@ -126,14 +108,21 @@ func (e *book) applyEvent(ev protocol.Event, touched map[string]bool, moves *[]p
 			return
 		}
 		if cur, ok := e.remoteM[k]; ok && cur.IsDirectory != m.IsDirectory {
-			touchSubtree(k)
+			e.touchSubtree(k, true, touched)
 			removeSubtree(e.remoteM, k)
 		}
 		e.remoteM[k] = m
 		touched[k] = true
 		addParents(m.Path)
 	case protocol.OpDelete:
-		touchSubtree(k)
+		if e.leaf(k, m.IsDirectory) {
+			touched[k] = true
+			if cur, ok := e.remoteM[k]; ok && cur.Seq <= ev.Seq {
+				delete(e.remoteM, k)
+			}
+			return
+		}
+		e.touchSubtree(k, m.IsDirectory, touched)
 		for rk, cur := range e.remoteM {
 			if pathrule.Within(rk, k) && cur.Seq <= ev.Seq {
 				delete(e.remoteM, rk)
@@ -142,20 +131,14 @@ func (e *book) applyEvent(ev protocol.Event, touched map[string]bool, moves *[]p
 	case protocol.OpMove:
 		from := op.Move.From
 		fk := pathrule.FoldKey(from)
-		touchSubtree(fk)
-		touchSubtree(k)
+		fileOnly := e.leaf(fk, m.IsDirectory)
+		e.touchSubtree(fk, m.IsDirectory, touched)
+		e.touchSubtree(k, m.IsDirectory, touched)
 		moved := map[string]protocol.Metadata{}
-		for rk, cur := range e.remoteM {
-			if !pathrule.Within(rk, fk) {
-				continue
-			}
-			delete(e.remoteM, rk)
-			if rk == fk {
-				continue
-			}
-			cur.Path = m.Path + cur.Path[len(from):]
-			cur.Seq = ev.Seq
-			moved[k+rk[len(fk):]] = cur
+		if fileOnly {
+			delete(e.remoteM, fk) // nothing under it
+		} else {
+			e.moveRemoteSubtree(fk, from, k, m.Path, ev.Seq, moved)
 		}
 		for nk, cur := range moved {
 			e.remoteM[nk] = cur
@@ -164,6 +147,63 @@ func (e *book) applyEvent(ev protocol.Event, touched map[string]bool, moves *[]p
 		e.remoteM[k] = m
 		addParents(m.Path)
 		*moves = append(*moves, pendingMove{fromKey: fk, fromPath: from, toKey: k, toPath: m.Path, dir: m.IsDirectory})
+	}
+}
+
+// leaf reports whether nothing can lie under key: the event is of a file (dir false)
+// and no side holds key as a directory. Its subtree is then key alone, found without
+// a walk over the three maps (which made each event cost the size of the folder: 1000
+// file deletes and moves took over 100 s in a folder of 100k files). Caller holds
+// e.mu.
+func (e *book) leaf(key string, dir bool) bool {
+	if dir {
+		return false
+	}
+	r, rOK := e.remoteM[key]
+	b, bOK := e.base[key]
+	l, lOK := e.local[key]
+	return !(rOK && r.IsDirectory) && !(bOK && b.Dir) && !(lOK && l.Dir)
+}
+
+// touchSubtree adds key and every key under it on any side to touched (dir: the
+// event is of a directory). Caller holds e.mu.
+func (e *book) touchSubtree(key string, dir bool, touched map[string]bool) {
+	touched[key] = true
+	if e.leaf(key, dir) {
+		return
+	}
+	for rk := range e.remoteM {
+		if pathrule.Within(rk, key) {
+			touched[rk] = true
+		}
+	}
+	for bk := range e.base {
+		if pathrule.Within(bk, key) {
+			touched[bk] = true
+		}
+	}
+	for lk := range e.local {
+		if pathrule.Within(lk, key) {
+			touched[lk] = true
+		}
+	}
+}
+
+// moveRemoteSubtree takes the remote entries at and under the key fk (path from) out
+// of the remote map and puts those under it into moved, renamed under the key k (path
+// to) with the seq of the move. Caller holds e.mu.
+func (e *book) moveRemoteSubtree(fk, from, k, to string, seq int64, moved map[string]protocol.Metadata) {
+	for rk, cur := range e.remoteM {
+		if !pathrule.Within(rk, fk) {
+			continue
+		}
+		delete(e.remoteM, rk)
+		if rk == fk {
+			continue
+		}
+		cur.Path = to + cur.Path[len(from):]
+		cur.Seq = seq
+		moved[k+rk[len(fk):]] = cur
 	}
 }
 

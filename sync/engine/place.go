@@ -220,29 +220,45 @@ func (e placer) replaceLinked(a *action, out *outcome, tmp, target string, cur *
 // content cur is removed; anything else (edited since, another file saved over it, a
 // directory) becomes a conflict copy of target.
 func (e placer) settleReplaced(a *action, out *outcome, held, target string, cur *localEntry) error {
+	done, now, rmErr := e.checkHeld(held, cur)
+	if done {
+		if rmErr != nil {
+			e.log.Debug("remove the replaced file", "path", held, "err", rmErr) // a leftover temp: the next scan removes it
+		}
+		return nil
+	}
+	_, err := e.aside(a.key, held, target, now, out)
+	return err
+}
+
+// checkHeld compares held, what a rename took out of a file checked as cur (by a
+// replace or a delete), with that check: done when nothing is there any more (removed
+// by someone else meanwhile) or it still holds the checked content, which is then
+// removed (rmErr: that removal failed, a leftover temp the next scan removes).
+// Otherwise now is what held holds, nil when it cannot be read (an unreadable file
+// is kept, never deleted).
+func (e placer) checkHeld(held string, cur *localEntry) (done bool, now *localEntry, rmErr error) {
 	was := *cur
 	was.Path = held
 	now, err := e.statLocal(held, &was)
 	switch {
-	case err == nil && now == nil:
-		return nil // removed by someone else meanwhile
-	case err == nil && !now.Dir && now.Hash == cur.Hash:
+	case err != nil:
+		return false, nil, nil
+	case now == nil:
+		return true, nil, nil
+	case !now.Dir && now.Hash == cur.Hash:
 		if err := e.root.Remove(held); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			e.log.Debug("remove the replaced file", "path", held, "err", err) // a leftover temp: the next scan removes it
+			return true, nil, err
 		}
-		return nil
+		return true, nil, nil
 	}
-	if err != nil {
-		now = nil // kept whatever it holds: an unreadable file is never deleted
-	}
-	_, err = e.aside(a.key, held, target, now, out)
-	return err
+	return false, now, nil
 }
 
 // removeChecked deletes the local file target, whose content at the check (cur) was
 // the base, keeping an edit made since: the file is first renamed to a temp name,
 // which takes whatever stands at target at that moment (edited in place, or saved
-// over by rename), and compared with the check (as settleReplaced). The checked
+// over by rename), and compared with the check (checkHeld, as settleReplaced). The checked
 // content is removed; anything else goes back to its name (modify beats delete: the
 // next pass uploads it) or, when the name was taken meanwhile, becomes a conflict
 // copy. free reports that target holds nothing of the user's any more.
@@ -255,25 +271,14 @@ func (e placer) removeChecked(a *action, out *outcome, target string, cur *local
 		}
 		return false, err
 	}
-	was := *cur
-	was.Path = held
-	now, err := e.statLocal(held, &was)
-	switch {
-	case err == nil && now == nil:
-		return true, nil
-	case err == nil && !now.Dir && now.Hash == cur.Hash:
-		if err := e.root.Remove(held); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return true, err // a leftover temp holding the base: the next scan removes it
-		}
-		return true, nil
+	done, now, rmErr := e.checkHeld(held, cur)
+	if done {
+		return true, rmErr // rmErr: a leftover temp holding the base, the next scan removes it
 	}
 	e.log.Info("local file changed just before its delete: kept", "path", target)
 	if e.root.RenameNoReplace(held, target) == nil {
 		out.again(a.key)
 		return false, nil
-	}
-	if err != nil {
-		now = nil
 	}
 	_, err = e.aside(a.key, held, target, now, out)
 	return err == nil, err

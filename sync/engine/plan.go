@@ -116,7 +116,8 @@ type keyView struct {
 
 // decidePaths is the plan's first stage: each key (in sorted order) decided on its
 // own by the three-way rule (decide, conflict.go) and turned into actions. Keys held
-// by symlinks or special files, ignored paths and keys known on no side are skipped.
+// by symlinks or special files or under them, ignored paths and keys known on no side
+// are skipped.
 // The caller holds e.mu.
 func (e *book) decidePaths(keys map[string]bool) *plan {
 	pl := &plan{}
@@ -127,7 +128,7 @@ func (e *book) decidePaths(keys map[string]bool) *plan {
 	sort.Strings(sorted)
 	var scratch localEntry // v.l of the key being decided: no allocation per key
 	for _, k := range sorted {
-		if _, ok := e.others[k]; ok {
+		if e.underOther(k) {
 			continue
 		}
 		if v, ok := e.viewOf(k, &scratch); ok {
@@ -139,6 +140,23 @@ func (e *book) decidePaths(keys map[string]bool) *plan {
 		}
 	}
 	return pl
+}
+
+// underOther reports whether the key k, or a directory above it, is held here by a
+// symlink or special file (e.others): nothing at or under a symlink is decided, so no
+// download or directory is written through it (into whatever it points to) and
+// nothing the server holds under its name is taken for deleted here. The caller holds
+// e.mu.
+func (e *book) underOther(k string) bool {
+	if len(e.others) == 0 {
+		return false
+	}
+	for p := k; p != ""; p = pathParent(p) {
+		if _, ok := e.others[p]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // viewOf gathers the sides and paths of key k; ok is false when the key is known on
@@ -330,6 +348,9 @@ func pairRenames(pl *plan) {
 // single entry under it that the plan keeps (ignored, refused, changed), or the
 // directory in keep (the server refused its recursive delete), keeps the deletes one
 // by one.
+//
+// It walks each key's ancestors, never the listing once per directory: 2000 deleted
+// directories in a folder of 100k files took 45 s that way.
 func collapseDeletes(pl *plan, remote map[string]protocol.Metadata, keep map[string]bool) {
 	dels := map[string]*action{}
 	for _, a := range pl.acts {
@@ -337,29 +358,36 @@ func collapseDeletes(pl *plan, remote map[string]protocol.Metadata, keep map[str
 			dels[a.key] = a
 		}
 	}
-	for _, a := range pl.acts {
-		if a.op != opDeleteRemote || !a.r.IsDirectory || a.covered || keep[a.key] {
+	// stays: the directories with some remote key under them that is not deleted.
+	stays := map[string]bool{}
+	for rk := range remote {
+		if _, ok := dels[rk]; ok {
 			continue
 		}
-		k := a.key
-		all := true
-		var kids []*action
-		for rk := range remote {
-			if rk == k || !pathrule.Within(rk, k) {
-				continue
-			}
-			ca, ok := dels[rk]
-			if !ok {
-				all = false
+		for q := rk; q != ""; {
+			q = pathParent(q)
+			if stays[q] {
 				break
 			}
-			kids = append(kids, ca)
+			stays[q] = true
 		}
-		if all {
-			a.recursive = true
-			for _, ca := range kids {
-				ca.covered = true
+	}
+	whole := map[string]bool{} // directories deleted with all they hold
+	for k, a := range dels {
+		if a.r.IsDirectory && !keep[k] && !stays[k] {
+			whole[k] = true
+		}
+	}
+	for k, a := range dels {
+		for q := k; q != ""; {
+			q = pathParent(q)
+			if whole[q] {
+				a.covered = true // under a directory deleted whole
+				break
 			}
+		}
+		if !a.covered && whole[k] {
+			a.recursive = true
 		}
 	}
 }

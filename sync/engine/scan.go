@@ -71,8 +71,15 @@ type scanOut struct {
 	// unsynced counts local names kept but not synced: refused by the path rules, or
 	// equal to another name under case folding (symlinks are by design, not counted).
 	unsynced int
-	// held counts files that exist but could not be read (busy): a later pass retries.
+	// held counts files that exist but could not be read (busy), and directories that
+	// could not be listed: a later pass retries.
 	held int
+	// unread holds the directories that could not be listed (permission denied): what
+	// lies under them is kept as last seen (keepUnread), never taken for deleted.
+	unread []string
+	// linked holds the file ids of the files found with more than one name (hard
+	// links): a change made through one name is a change under the others too.
+	linked map[uint64]bool
 }
 
 // scan walks the local subtree at the '/'-separated path under ("" = all of DIR) and
@@ -80,7 +87,7 @@ type scanOut struct {
 // the cached observation. Stale temp files of the client are removed. Names the server
 // would refuse are reported once and left alone.
 func (e disk) scan(under string) (*scanOut, error) {
-	out := &scanOut{others: map[string]string{}}
+	out := &scanOut{others: map[string]string{}, linked: map[uint64]bool{}}
 	start := "."
 	if under != "" {
 		start = under
@@ -99,7 +106,37 @@ func (e disk) scan(under string) (*scanOut, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scan %q: %w", start, err)
 	}
+	if len(out.unread) > 0 {
+		e.mu.Lock()
+		e.keepUnread(out)
+		e.mu.Unlock()
+	}
 	return out, nil
+}
+
+// keepUnread keeps, under each directory of out.unread, the last observation of every
+// file and directory the client knows there, and leaves alone (out.others) a synced
+// path it has none of: a directory that cannot be listed now is not one whose
+// files were deleted. The caller holds e.mu.
+func (e *book) keepUnread(out *scanOut) {
+	for _, p := range out.unread {
+		out.held++
+		cp, err := pathrule.Clean(p)
+		if err != nil {
+			continue // never scanned: refused names are skipped before their listing
+		}
+		pk := pathrule.FoldKey(cp)
+		for k, old := range e.local {
+			if _, seen := out.entries[k]; !seen && k != pk && pathrule.Within(k, pk) {
+				out.entries[k] = old
+			}
+		}
+		for k, b := range e.base {
+			if _, seen := out.entries[k]; !seen && k != pk && pathrule.Within(k, pk) {
+				out.others[k] = b.Path
+			}
+		}
+	}
 }
 
 // visit is scan's step on one walked path p (start is where the walk began).
@@ -113,6 +150,12 @@ func (e disk) visit(out *scanOut, ig *ignorer, start, p string, d fs.DirEntry, e
 		}
 		if p == start {
 			return err
+		}
+		if d != nil && d.IsDir() {
+			// Its listing failed (permission denied): its entries stay as last seen.
+			out.unread = append(out.unread, p)
+			e.reportOnce(p, "cannot list local directory now, its files are kept as they were and retried later", err)
+			return nil
 		}
 		e.log.Warn("cannot read local path", "path", p, "err", err)
 		return nil
@@ -161,6 +204,9 @@ func (e disk) visit(out *scanOut, ig *ignorer, start, p string, d fs.DirEntry, e
 		e.watchDir(p) // before its entries are read: nothing created later is missed
 		out.entries[key] = le
 		return nil
+	}
+	if le.Ino != 0 && fsys.LinkCount(fi) > 1 {
+		out.linked[le.Ino] = true
 	}
 	e.observeFile(out, key, p, le, e.windowFor(fi))
 	return nil

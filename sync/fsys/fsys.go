@@ -151,6 +151,15 @@ func FileID(fi fs.FileInfo) uint64 {
 	return sysFileID(fi)
 }
 
+// LinkCount returns the number of names (hard links) of the file fi describes, 0
+// where the platform's FileInfo does not say (Windows).
+func LinkCount(fi fs.FileInfo) uint64 {
+	if fi == nil {
+		return 0
+	}
+	return sysLinkCount(fi)
+}
+
 // ErrBusy is matched (errors.Is) by errors for which IsBusy is true.
 var ErrBusy = errors.New("file is in use by another program")
 

@@ -21,6 +21,13 @@ func sysFileID(fi fs.FileInfo) uint64 {
 	return 0
 }
 
+func sysLinkCount(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 0
+}
+
 func isBusyErrno(err error) bool {
 	return errors.Is(err, syscall.EBUSY) || errors.Is(err, syscall.ETXTBSY)
 }

@@ -14,6 +14,8 @@ import (
 
 func sysFileID(fs.FileInfo) uint64 { return 0 }
 
+func sysLinkCount(fs.FileInfo) uint64 { return 0 }
+
 func isBusyErrno(err error) bool {
 	return errors.Is(err, windows.ERROR_SHARING_VIOLATION) || errors.Is(err, windows.ERROR_LOCK_VIOLATION)
 }

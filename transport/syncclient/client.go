@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -79,7 +80,15 @@ func IsLoopbackHost(host string) bool {
 func ParseServer(raw string) (httpURL, wsURL *url.URL, err error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
+		if !strings.Contains(raw, "://") {
+			return nil, nil, fmt.Errorf("invalid server URL %q: give its scheme, e.g. https://%s", raw, raw)
+		}
 		return nil, nil, fmt.Errorf("invalid server URL %q", raw)
+	}
+	if port := u.Port(); port != "" || strings.HasSuffix(u.Host, ":") {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, nil, fmt.Errorf("invalid server URL %q: the port must be 1 to 65535", raw)
+		}
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return nil, nil, errors.New("server URL must not carry credentials, a query or a fragment")

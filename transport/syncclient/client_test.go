@@ -42,6 +42,9 @@ func TestParseServer(t *testing.T) {
 		"https://sync.example/?token=x", // query
 		"127.0.0.1:8080",                // no scheme
 		"",
+		"https://127.0.0.1:99999", // no such port: dialled and retried forever
+		"https://127.0.0.1:0",     // ditto
+		"https://sync.example:",   // empty port
 	}
 	for _, in := range attacks {
 		if _, _, err := ParseServer(in); err == nil {

@@ -45,7 +45,8 @@ Options:
                         rewritten by the client, one client per credential
   --token T             the token itself (visible in the process list: prefer --token-file)
                         (else the environment variable SYNC_TOKEN)
-  --interval D          polling period without a live connection (default 30s)
+  --interval D          polling period without a live connection (default 30s;
+                        100ms to 24h)
   --once                reconcile once and exit (0 when DIR and the server agree)
   --ca-file FILE        PEM certificates to trust in addition to the system roots
   --cert FILE --key FILE  client certificate and key for mutual TLS (reloaded when
@@ -53,6 +54,14 @@ Options:
   --allow-mass-delete   let one pass delete more than half of the files
   --log-level LEVEL     debug, info, warn or error (default info)
 `
+
+// The bounds of --interval: polling faster than MinInterval would hammer the server
+// (each poll is a request), slower than MaxInterval would leave a client without
+// --realtime, or whose socket is down, days behind.
+const (
+	MinInterval = 100 * time.Millisecond
+	MaxInterval = 24 * time.Hour
+)
 
 // config is the parsed command line.
 type config struct {
@@ -74,7 +83,8 @@ func parse(args []string) (*config, error) {
 	fs.StringVar(&c.clientID, "client-id", "", "")
 	fs.StringVar(&c.tokenFile, "token-file", "", "")
 	fs.StringVar(&c.token, "token", "", "")
-	fs.DurationVar(&c.interval, "interval", 30*time.Second, "")
+	c.interval = 30 * time.Second
+	fs.Var((*durationFlag)(&c.interval), "interval", "")
 	fs.BoolVar(&c.once, "once", false, "")
 	fs.StringVar(&c.caFile, "ca-file", "", "")
 	fs.StringVar(&c.certFile, "cert", "", "")
@@ -91,8 +101,8 @@ func parse(args []string) (*config, error) {
 		return nil, errors.New("--server is required")
 	case c.localPath == "":
 		return nil, errors.New("--local-path is required")
-	case c.interval <= 0:
-		return nil, errors.New("--interval must be positive")
+	case c.interval < MinInterval || c.interval > MaxInterval:
+		return nil, fmt.Errorf("--interval must be between 100ms and 24h, not %v", c.interval)
 	case c.clientID != "" && !engine.ValidClientID(c.clientID):
 		return nil, errors.New("--client-id must match ^[A-Za-z0-9._-]{1,64}$")
 	case c.tokenFile != "" && c.token != "":
@@ -105,6 +115,61 @@ func parse(args []string) (*config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// durationFlag is a time.Duration flag whose parse error says what a duration looks
+// like (the flag package's own says only "parse error").
+type durationFlag time.Duration
+
+func (d *durationFlag) String() string { return time.Duration(*d).String() }
+
+func (d *durationFlag) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("not a duration: write a number with a unit, e.g. 30s, 5m or 500ms")
+	}
+	*d = durationFlag(v)
+	return nil
+}
+
+// secretsOutside refuses a token file, client key, client certificate or CA file
+// inside DIR: it would be synced to the server like any file, for every member of the
+// tenant to download (a read-only member would get a write token) or replace (a CA
+// of their own, trusted by this client from its next start).
+func secretsOutside(c *config) error {
+	for _, f := range []struct{ flag, path string }{
+		{"--token-file", c.tokenFile}, {"--key", c.keyFile}, {"--cert", c.certFile}, {"--ca-file", c.caFile},
+	} {
+		if f.path != "" && inside(f.path, c.localPath) {
+			return fmt.Errorf("%s %s is inside --local-path %s: files there are synced with the server, where every member of the tenant can read and replace them; keep it outside the folder", f.flag, f.path, c.localPath)
+		}
+	}
+	return nil
+}
+
+// inside reports whether file lies somewhere under the directory dir: one of the
+// directories above it (symlinks resolved) is dir itself, by identity, so another
+// spelling (case, a symlink, a relative path) is still caught.
+func inside(file, dir string) bool {
+	di, err := os.Stat(dir)
+	if err != nil || !di.IsDir() {
+		return false // no folder yet: nothing can be inside it
+	}
+	p, err := filepath.Abs(file)
+	if err != nil {
+		return false
+	}
+	if p, err = filepath.EvalSymlinks(p); err != nil {
+		return false // missing: reading it says so
+	}
+	for q := filepath.Dir(p); ; q = filepath.Dir(q) {
+		if qi, err := os.Stat(q); err == nil && os.SameFile(qi, di) {
+			return true
+		}
+		if filepath.Dir(q) == q {
+			return false
+		}
+	}
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -225,6 +290,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runStatus(args, stdout, stderr)
 	}
 	c, err := parse(args)
+	if err == nil {
+		err = secretsOutside(c)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "realtime-sync-client: %v (run 'realtime-sync-client -h' for usage)\n", err)
 		return ExitUsage

@@ -26,6 +26,10 @@ func TestUsage(t *testing.T) {
 		{"unknown flag", []string{"--bogus"}, "", 2, "bogus"},
 		{"positional", []string{"--server", "http://127.0.0.1:1", "--local-path", dir, "extra"}, "", 2, "unexpected argument"},
 		{"bad interval", []string{"--server", "http://127.0.0.1:1", "--local-path", dir, "--interval", "0s", "--token-file", tok}, "", 2, "--interval"},
+		{"interval too short", []string{"--server", "http://127.0.0.1:1", "--local-path", dir, "--interval", "1ms", "--token-file", tok}, "", 2, "--interval must be between 100ms and 24h, not 1ms"},
+		{"interval negative", []string{"--server", "http://127.0.0.1:1", "--local-path", dir, "--interval=-5s", "--token-file", tok}, "", 2, "--interval must be between"},
+		{"interval too long", []string{"--server", "http://127.0.0.1:1", "--local-path", dir, "--interval", "25h", "--token-file", tok}, "", 2, "--interval must be between"},
+		{"interval not a duration", []string{"--server", "http://127.0.0.1:1", "--local-path", dir, "--interval", "30", "--token-file", tok}, "", 2, "e.g. 30s"},
 		{"bad log level", []string{"--server", "http://127.0.0.1:1", "--local-path", dir, "--log-level", "loud", "--token-file", tok}, "", 2, "--log-level"},
 		// attacks on the inputs
 		{"plain http off loopback", []string{"--server", "http://sync.example.com", "--local-path", dir, "--token-file", tok}, "", 2, "loopback"},
@@ -125,4 +129,77 @@ func stateClientID(t *testing.T, dir string) string {
 	}
 	json.Unmarshal(b, &st)
 	return st.ClientID
+}
+
+// A token file or a client key inside --local-path would be synced to the server like
+// any file, for every member of the tenant to download (a read-only member would get a
+// write token), and a CA file there replaced by any member: the client refuses to
+// start (exit 2) and uploads nothing.
+func TestSecretInsideFolderRefused(t *testing.T) {
+	srv := startServer(t)
+	dir := t.TempDir()
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "keys"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	inside := filepath.Join(dir, "keys", "alice.token")
+	writeFile(t, inside, srv.Token+"\n")
+	outside := writeToken(t, srv.Token)
+	cases := []struct {
+		name string
+		args []string
+		msg  string
+	}{
+		{"token file", []string{"--local-path", dir, "--token-file", inside}, "--token-file"},
+		{"token file, folder through a symlink", []string{"--local-path", link, "--token-file", inside}, "--token-file"},
+		{"token file through a symlink", []string{"--local-path", dir, "--token-file", filepath.Join(link, "keys", "alice.token")}, "--token-file"},
+		{"relative token file", []string{"--local-path", dir, "--token-file", relTo(t, inside)}, "--token-file"},
+		{"key file", []string{"--local-path", dir, "--token-file", outside, "--cert", outside, "--key", inside}, "--key"},
+		{"certificate", []string{"--local-path", dir, "--token-file", outside, "--cert", inside, "--key", outside}, "--cert"},
+		{"CA file (a member could replace it)", []string{"--local-path", dir, "--token-file", outside, "--ca-file", inside}, "--ca-file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errb syncBuf
+			code := Run(context.Background(), append([]string{"--server", srv.URL, "--once"}, c.args...), &out, &errb)
+			if code != ExitUsage || !strings.Contains(errb.String(), c.msg) || !strings.Contains(errb.String(), "inside --local-path") {
+				t.Fatalf("exit %d, want 2 naming %s; stderr: %s", code, c.msg, errb.String())
+			}
+			if strings.Contains(errb.String(), srv.Token) {
+				t.Fatal("token printed")
+			}
+		})
+	}
+	if got := tree(t, srv.DataDir); len(got) != 0 {
+		for p := range got {
+			if strings.Contains(p, "alice.token") {
+				t.Fatalf("the token file reached the server: %s", p)
+			}
+		}
+	}
+	// A token file beside the folder (its name sharing a prefix) is fine.
+	beside := dir + "-token"
+	writeFile(t, beside, srv.Token+"\n")
+	os.Remove(inside)
+	var out, errb syncBuf
+	if code := Run(context.Background(), []string{"--server", srv.URL, "--once", "--local-path", dir, "--token-file", beside}, &out, &errb); code != ExitOK {
+		t.Fatalf("token file beside the folder: exit %d: %s", code, errb.String())
+	}
+}
+
+// relTo returns p relative to the working directory.
+func relTo(t *testing.T, p string) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := filepath.Rel(wd, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -279,3 +279,18 @@ func TestRoutesDocumented(t *testing.T) {
 		}
 	}
 }
+
+// mergeMarkerRE matches a line git leaves in a file whose merge conflict was not
+// resolved.
+var mergeMarkerRE = regexp.MustCompile(`(?m)^(<<<<<<< |>>>>>>> |=======$)`)
+
+// TestNoMergeMarkers: no README.md or docs/*.md line is a merge-conflict marker (a
+// conflict committed unresolved once, session 25).
+func TestNoMergeMarkers(t *testing.T) {
+	for _, f := range markdownFiles(t) {
+		doc := readDoc(t, f)
+		for _, loc := range mergeMarkerRE.FindAllStringIndex(doc, -1) {
+			t.Errorf("%s:%d: merge-conflict marker", f, strings.Count(doc[:loc[0]], "\n")+1)
+		}
+	}
+}
