@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -186,39 +185,8 @@ func startNginx(t *testing.T, dir string, nodes []*node) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(servicetest.Nginx(t), args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the master and its worker, killed together
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("nginx error.log:\n%s", b)
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", listen)
-		if err == nil {
-			c.Close()
-			return listen
-		}
-		select {
-		case <-done:
-			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx exited:\n%s", b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx does not accept on %s", listen)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	servicetest.RunNginx(t, dir, args, listen)
+	return listen
 }
 
 // ctl runs syncctl against the cluster's database and returns its stdout.

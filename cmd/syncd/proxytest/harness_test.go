@@ -7,10 +7,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -76,46 +74,12 @@ func freePort(t *testing.T) string {
 // what goes beside it in http{}) and returns once listen accepts connections.
 func startNginx(t *testing.T, site, listen string) {
 	t.Helper()
-	bin := servicetest.Nginx(t)
 	dir := t.TempDir()
 	conf := strings.NewReplacer("{{DIR}}", dir, "{{SITE}}", site).Replace(httpWrap)
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-p", dir, "-c", "nginx.conf", "-g", "daemon off; pid "+filepath.Join(dir, "nginx.pid")+";")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the master and its worker, killed together
-	out := &syncdtest.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("nginx error.log:\n%s%s", out.String(), b)
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", listen); err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-done:
-			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx exited: %s%s", out.String(), b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx does not accept on %s", listen)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	servicetest.RunNginx(t, dir, []string{"-p", dir, "-c", "nginx.conf", "-g", "daemon off; pid " + filepath.Join(dir, "nginx.pid") + ";"}, listen)
 }
 
 // clientFrom returns an HTTP client whose connections leave from the loopback address
