@@ -290,7 +290,7 @@ func TestGroupCommitBatch(t *testing.T) {
 	}
 	// One notice per commit: pre.bin, the leader's own batch, then the batch. The bus
 	// sender may have coalesced consecutive ones (then without their events).
-	waitFor(t, 2*time.Second, "the notices up to seq 6", func() bool {
+	waitFor(t, 10*time.Second, "the notices up to seq 6", func() bool {
 		ns := busOf(e.reg).published()
 		return len(ns) > 0 && ns[len(ns)-1].Last == 6
 	})

@@ -112,7 +112,7 @@ func TestOtherProcess(t *testing.T) {
 	}
 	// A hand-copied file in the new tenant is picked up by syncd's watcher.
 	must(t, os.WriteFile(filepath.Join(e.dir, "tenants", "fresh", "files", "hello.txt"), []byte("hi"), 0o600))
-	waitFor(t, 3*time.Second, "watcher on a tenant created by another process", func() bool {
+	waitFor(t, 20*time.Second, "watcher on a tenant created by another process", func() bool {
 		sp, err := e.reg.Space(ctx, "fresh")
 		if err != nil {
 			return false
@@ -184,7 +184,7 @@ func TestListenDoorbellNotice(t *testing.T) {
 		return tx.Append(ev, 0, time.Now())
 	}))
 	must(t, bus.Publish(ctx, Notice{TenantID: e.sp.ID(), TenantName: e.tenant, Epoch: epoch, First: head + 1, Last: head + 1}))
-	waitFor(t, 2*time.Second, "the doorbell's event", func() bool {
+	waitFor(t, 10*time.Second, "the doorbell's event", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) > 0

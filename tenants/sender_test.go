@@ -41,7 +41,7 @@ func TestSenderDoesNotWaitForTheBus(t *testing.T) {
 		t.Fatalf("listeners got %d events during the hang, want %d", len(evs), n)
 	}
 	close(gate)
-	waitFor(t, 2*time.Second, "the newest seq published", func() bool {
+	waitFor(t, 10*time.Second, "the newest seq published", func() bool {
 		ns := bus.published()
 		return len(ns) > 0 && ns[len(ns)-1].Last == n
 	})
@@ -118,5 +118,5 @@ func TestBusNotReceiving(t *testing.T) {
 		t.Fatal("bus not reported down while its subscription is")
 	}
 	bus.set(func(b *syncBus) { b.deaf = false })
-	waitFor(t, 2*time.Second, "the bus reported up", func() bool { return !e.reg.Stats().BusDown })
+	waitFor(t, 10*time.Second, "the bus reported up", func() bool { return !e.reg.Stats().BusDown })
 }

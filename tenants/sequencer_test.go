@@ -204,7 +204,7 @@ func TestSequencerLostLast(t *testing.T) {
 	r.commit(3, "b")               // its notice lost
 	r.checkExactly(2)
 	r.seq.checkHeads(context.Background())
-	waitFor(t, 2*time.Second, "the lost commit", func() bool { return len(r.delivered()) == 5 })
+	waitFor(t, 10*time.Second, "the lost commit", func() bool { return len(r.delivered()) == 5 })
 	if r.seq.behind.Load() != 3 {
 		t.Errorf("behind %d, want 3", r.seq.behind.Load())
 	}
@@ -225,7 +225,7 @@ func TestSequencerEpoch(t *testing.T) {
 	no := r.commit(1, "b")
 	no.Events = nil
 	r.seq.notice(no)
-	waitFor(t, 2*time.Second, "the reset", func() bool {
+	waitFor(t, 10*time.Second, "the reset", func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		return len(r.resets) > 0
@@ -248,7 +248,7 @@ func TestBusOutage(t *testing.T) {
 	bus := e.reg.bus.(*syncBus)
 	bus.setDown(true)
 	e.put("a", []byte("a"))
-	waitFor(t, 2*time.Second, "the bus reported down after a failed publish", func() bool { return e.reg.Stats().BusDown })
+	waitFor(t, 10*time.Second, "the bus reported down after a failed publish", func() bool { return e.reg.Stats().BusDown })
 	if evs := e.evs(); len(evs) != 1 || evs[0].Seq != 1 {
 		t.Fatalf("events during the outage %v", evs)
 	}

@@ -37,13 +37,13 @@ func TestOneLeader(t *testing.T) {
 		t.Fatalf("leading: a %v, b %v; want a only", a.Leading(), b.Leading())
 	}
 	killLockConn(ctx, t, url, a) // from outside
-	waitFor(t, 3*time.Second, "b leads after a's connection died", func() bool { return b.Leading() && !a.Leading() })
+	waitFor(t, 15*time.Second, "b leads after a's connection died", func() bool { return b.Leading() && !a.Leading() })
 	time.Sleep(200 * time.Millisecond) // a reconnects, and follows
 	if a.Leading() {
 		t.Fatal("two leaders")
 	}
 	b.Close()
-	waitFor(t, 3*time.Second, "a leads after b closed", a.Leading)
+	waitFor(t, 15*time.Second, "a leads after b closed", a.Leading)
 }
 
 // TestConfirmAfterLockLost: right after the leader's lock connection is killed, and

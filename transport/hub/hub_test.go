@@ -635,7 +635,7 @@ func TestShutdownCloses1001(t *testing.T) {
 	b := e.dial("") // not yet authenticated
 	defer a.close()
 	defer b.close()
-	waitFor(t, time.Second, "2 connections", func() bool { return len(e.hub.Connections()) == 2 })
+	waitFor(t, 10*time.Second, "2 connections", func() bool { return len(e.hub.Connections()) == 2 })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
@@ -674,7 +674,7 @@ func TestPerTokenCapAndAdmin(t *testing.T) {
 	d := e.dial(e.token("acme", "alice", "read"))
 	defer d.close()
 
-	waitFor(t, 2*time.Second, "3 connections", func() bool { return len(e.hub.Connections()) == 3 })
+	waitFor(t, 10*time.Second, "3 connections", func() bool { return len(e.hub.Connections()) == 3 })
 	var sub ConnInfo
 	for _, ci := range e.hub.Connections() {
 		if ci.ClientID == "c1" {
@@ -694,7 +694,7 @@ func TestPerTokenCapAndAdmin(t *testing.T) {
 	if code := a.closeCode(3 * time.Second); code != websocket.CloseNormalClosure {
 		t.Fatalf("close %d", code)
 	}
-	waitFor(t, 2*time.Second, "slot freed", func() bool { return len(e.hub.Connections()) == 2 })
+	waitFor(t, 10*time.Second, "slot freed", func() bool { return len(e.hub.Connections()) == 2 })
 	f := e.dial(tok) // the slot is free again
 	defer f.close()
 }

@@ -140,7 +140,7 @@ func TestSharedPrincipal(t *testing.T) {
 	if m := r.read(); m["type"] != "Pong" {
 		t.Fatalf("refreshed socket after the old token's revocation: %v", m)
 	}
-	waitFor(t, 3*time.Second, "the old token's slots freed", func() bool {
+	waitFor(t, 10*time.Second, "the old token's slots freed", func() bool {
 		e.hub.mu.RLock()
 		defer e.hub.mu.RUnlock()
 		_, ok := e.hub.perToken[rec.JTI]

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"go.uber.org/goleak"
 
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
@@ -96,8 +95,7 @@ func heapInUse() uint64 {
 // reset); a fast subscriber of the same tenant receives every event, in order; the
 // connection's goroutines and memory are released.
 func TestSlowConsumerGets4008OverTCP(t *testing.T) {
-	before := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, before) }) // runs after the env's cleanup
+	verifyNoLeaks(t) // first: its check runs after the env's cleanup
 	e := newMemEnv(t, Options{SendQueue: 64, CloseTimeout: 5 * time.Second})
 	tok := e.token("acme", "alice", "read")
 
@@ -219,8 +217,7 @@ func TestSlowConsumerGets4008OverTCP(t *testing.T) {
 // cannot even be sent its close frame; it is cut within the close timeout instead of
 // being kept open, and its goroutines end.
 func TestSlowConsumerThatNeverReadsIsCut(t *testing.T) {
-	before := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, before) })
+	verifyNoLeaks(t)
 	const closeTimeout = 2 * time.Second
 	e := newMemEnv(t, Options{SendQueue: 16, CloseTimeout: closeTimeout})
 	tok := e.token("acme", "alice", "read")

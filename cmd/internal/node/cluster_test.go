@@ -78,7 +78,7 @@ func clusterNodes(t *testing.T, a, b *Node) {
 		t.Fatal(err)
 	}
 	var spB *tenants.Space
-	waitUntil(t, 3*time.Second, "tenant on B", func() bool {
+	waitUntil(t, 15*time.Second, "tenant on B", func() bool {
 		var err error
 		spB, err = b.Tenants.Space(ctx, "team")
 		return err == nil
@@ -100,7 +100,7 @@ func clusterNodes(t *testing.T, a, b *Node) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, 3*time.Second, "every change on B", func() bool {
+	waitUntil(t, 15*time.Second, "every change on B", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) >= n
@@ -135,7 +135,7 @@ func clusterNodes(t *testing.T, a, b *Node) {
 		t.Fatal(err)
 	}
 	var p *auth.Principal
-	waitUntil(t, 3*time.Second, "A's token verifies on B", func() bool {
+	waitUntil(t, 15*time.Second, "A's token verifies on B", func() bool {
 		p, err = b.Auth.Verify(ctx, tok, auth.AudienceTenant)
 		return err == nil
 	})

@@ -36,7 +36,7 @@ func TestLimitsFollowOtherNodes(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		waitUntil(t, 3*time.Second, "tenant on B", func() bool {
+		waitUntil(t, 15*time.Second, "tenant on B", func() bool {
 			spB, err = b.Tenants.Space(ctx, name)
 			return err == nil
 		})

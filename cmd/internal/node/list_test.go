@@ -36,7 +36,7 @@ func TestListSnapshotAcrossNodes(t *testing.T) {
 		want = append(want, p)
 	}
 	var spB *tenants.Space
-	waitUntil(t, 3*time.Second, "tenant on B", func() bool {
+	waitUntil(t, 15*time.Second, "tenant on B", func() bool {
 		spB, err = b.Tenants.Space(ctx, "team")
 		return err == nil
 	})

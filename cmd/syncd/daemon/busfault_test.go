@@ -206,8 +206,9 @@ func wsReader(t *testing.T, d *Daemon, token string) <-chan int64 {
 	t.Helper()
 	var ws *websocket.Conn
 	var err error
-	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		// the tenant and the token's key reach this node within a second
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		// the tenant and the token's key reach this node within a second (15 s: room
+		// for a loaded machine)
 		ws, _, err = websocket.DefaultDialer.Dial("ws://"+d.Addr()+"/ws", http.Header{"Authorization": {"Bearer " + token}})
 		if err == nil || time.Now().After(deadline) {
 			break

@@ -69,8 +69,8 @@ func TestClusterThreeNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ws *websocket.Conn
-	deadline := time.Now().Add(3 * time.Second)
-	for { // the tenant and the key reach B within a second
+	deadline := time.Now().Add(15 * time.Second)
+	for { // the tenant and the key reach B within a second (15 s: room for a loaded machine)
 		ws, _, err = websocket.DefaultDialer.Dial("ws://"+b.Addr()+"/ws", http.Header{"Authorization": {"Bearer " + reader}})
 		if err == nil || time.Now().After(deadline) {
 			break

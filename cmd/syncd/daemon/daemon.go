@@ -179,15 +179,22 @@ func (d *Daemon) build(ctx context.Context) error {
 }
 
 // startBackground starts the loops that live until Shutdown, whatever happens to ctx:
-// the tenants' watchers and housekeeping and auth's store polling.
+// the tenants' watchers and housekeeping, auth's store polling and, in cluster mode,
+// the readiness watch that sends clients to another node while this one cannot reach
+// PostgreSQL (SPEC §7.1). A single node has no other node: closing its WebSockets
+// with 1012 because its SQLite answered a ping slowly under load only brought every
+// client straight back.
 func (d *Daemon) startBackground(ctx context.Context) error {
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.bgCancel = cancel
 	if err := d.node.Tenants.StartWatchers(bgCtx); err != nil {
 		return fmt.Errorf("start watchers: %w", err)
 	}
-	d.bg.Add(3)
-	go func() { defer d.bg.Done(); d.srv.WatchReady(bgCtx, 0) }()
+	if d.cfg.Cluster.Enabled() {
+		d.bg.Add(1)
+		go func() { defer d.bg.Done(); d.srv.WatchReady(bgCtx, 0) }()
+	}
+	d.bg.Add(2)
 	go func() { defer d.bg.Done(); d.node.Tenants.Run(bgCtx) }()
 	go func() { defer d.bg.Done(); d.node.Auth.Run(bgCtx) }()
 	return nil

@@ -479,7 +479,16 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	<-body.started
 	time.Sleep(100 * time.Millisecond)
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	time.Sleep(500 * time.Millisecond) // past DuplicateSignalWindow
+	// The window runs from when syncd took the first signal, which a loaded machine
+	// can delay: wait for its shutdown to begin, then past DuplicateSignalWindow.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(p.stderr.String(), "syncd shutting down") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no shutdown 30 s after SIGTERM:\n%s", p.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
 	select {
 	case <-p.exited:
 		t.Fatalf("exited before the grace period with a stalled upload")
