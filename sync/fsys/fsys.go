@@ -37,8 +37,11 @@
 //     (Windows has no atomic swap of two names). ShortNames is true: a name can also
 //     reach an entry through its 8.3 short name (".syncspace" as "SYNCSP~1"), which
 //     the engine must keep in mind for names it receives.
-//   - other unixes: RenameNoReplace is lstat + rename (not atomic), SyncAll is sync(2),
-//     Exchange is errors.ErrUnsupported.
+//   - FreeBSD, OpenBSD, NetBSD, DragonFly (the client builds from source there; not
+//     release targets): RenameNoReplace is lstat + rename (not atomic), SyncAll is
+//     sync(2), which only schedules the writes on these systems, Exchange is
+//     errors.ErrUnsupported. Solaris, illumos and AIX have no implementation: the
+//     package does not build there.
 //
 // Link (a hard link, made through the os.Root: CreateHardLink on Windows) works on
 // every platform whose file system has hard links.
