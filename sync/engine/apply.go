@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -246,6 +247,12 @@ func (e disk) finishTemp(a *action, f fsys.File, meta protocol.Metadata, sum str
 	if !mtime.IsZero() {
 		_ = f.SetTimes(mtime, mtime)
 	}
+	e.mu.Lock()
+	_, known := e.local[a.key]
+	e.mu.Unlock()
+	if known {
+		keepMode(e.root, a.lpath, f)
+	}
 	if e.perFileSync {
 		// No syncfs before the state save here (Windows): the file itself.
 		if err := f.Sync(); err != nil {
@@ -259,6 +266,22 @@ func (e disk) finishTemp(a *action, f fsys.File, meta protocol.Metadata, sum str
 		return nil, err
 	}
 	return fi, f.Close()
+}
+
+// keepMode gives tmp, the temp file of a download that is to replace the local file
+// lpath under root, that file's permission bits, so that a file the user made private
+// (0600) does not become readable by others, nor a script (0755) lose its execute
+// bits, when another client changes its content. Unix only: Windows has no such bits
+// (its read-only attribute is not carried over, which would make the next
+// replacement fail). Best effort: a failure leaves the usual mode.
+func keepMode(root fsys.FS, lpath string, tmp fsys.File) {
+	c, ok := tmp.(interface{ Chmod(fs.FileMode) error })
+	if !ok || runtime.GOOS == "windows" {
+		return
+	}
+	if fi, err := root.Lstat(lpath); err == nil && fi.Mode().IsRegular() {
+		_ = c.Chmod(fi.Mode().Perm())
+	}
 }
 
 // downloaded records a file just renamed into place: le is what the temp file's fstat

@@ -192,6 +192,9 @@ func Open(opts Options) (*Engine, error) {
 		return fail(fmt.Errorf("open local folder: %w", err))
 	}
 	e.times = fsys.FolderTimes(abs)
+	if sn, ok := e.root.(fsys.ShortNamer); ok {
+		e.shortNames = sn.ShortNames()
+	}
 	if p, ok := e.root.(fsys.SyncAllProber); ok {
 		e.perFileSync = !p.CanSyncAll() // no flush of the whole file system just to ask
 	} else {

@@ -238,7 +238,7 @@ func (e *book) advance() {
 // reports whether a gap remains (events after a missing seq). Caller holds e.mu.
 func (e *book) offerEvents(evs []protocol.Event) (gap bool) {
 	for _, ev := range evs {
-		if err := CheckEvent(ev); err != nil {
+		if err := e.checkEvent(ev); err != nil {
 			e.log.Warn("ignoring a bad event from the server", "seq", ev.Seq, "err", err)
 			if ev.Seq > e.seq {
 				// Keep the seq line intact: treat it as an empty change.
@@ -336,7 +336,7 @@ func (e *book) acceptScopedPage(page protocol.ChangesPage) {
 		if ev.Seq <= from {
 			continue
 		}
-		if err := CheckEvent(ev); err != nil {
+		if err := e.checkEvent(ev); err != nil {
 			e.log.Warn("ignoring a bad event from the server", "seq", ev.Seq, "err", err)
 			continue
 		}

@@ -63,14 +63,14 @@ type side struct {
 }
 
 // openSide opens an engine on a new folder; windows selects the fake with
-// case-insensitive, Windows-name rules (and no syncfs, as on Windows).
+// case-insensitive, Windows-name rules, 8.3 short names and no syncfs, as on Windows.
 func openSide(t *testing.T, c *syncclient.Client, windows bool) *side {
 	t.Helper()
 	s := &side{dir: t.TempDir(), logs: &logBuf{}}
 	o := engine.Options{Root: s.dir, Remote: c, Logger: slog.New(slog.NewTextHandler(s.logs, nil))}
 	if windows {
 		o.OpenFS = func(abs string) (fsys.FS, error) {
-			f, err := fsys.NewFake(abs, fsys.FakeOptions{CaseInsensitive: true, WindowsNames: true, NoSyncAll: true})
+			f, err := fsys.NewFake(abs, fsys.FakeOptions{CaseInsensitive: true, WindowsNames: true, NoSyncAll: true, ShortNames: true})
 			s.fake = f
 			return f, err
 		}

@@ -170,6 +170,10 @@ func (t *treeSync) pick(m protocol.Metadata) *action {
 		e.log.Warn("ignoring a bad entry from the server", "err", err)
 		return nil
 	}
+	if e.aliasRefused(m.Path) {
+		e.disk.reportOnce(m.Path, "server name kept on the server but not synced", errShortAlias)
+		return nil
+	}
 	k := pathrule.FoldKey(m.Path)
 	e.mu.Lock()
 	if prev, ok := e.remoteM[k]; ok {

@@ -40,6 +40,10 @@ func (e *Engine) fullSync(ctx context.Context, showProgress bool) (passResult, e
 			e.log.Warn("ignoring a bad entry from the server", "err", err)
 			return nil
 		}
+		if e.aliasRefused(m.Path) {
+			e.disk.reportOnce(m.Path, "server name kept on the server but not synced", errShortAlias)
+			return nil
+		}
 		k := pathrule.FoldKey(m.Path)
 		e.mu.Lock()
 		k = shareBase(e.base, k, &m)

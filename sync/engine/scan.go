@@ -181,6 +181,9 @@ func (e disk) visit(out *scanOut, ig *ignorer, start, p string, d fs.DirEntry, e
 		return skip()
 	}
 	cp, cerr := pathrule.Clean(p)
+	if cerr == nil && e.aliasRefused(cp) {
+		cerr = errShortAlias
+	}
 	if cerr != nil {
 		out.unsynced++
 		e.reportOnce(p, "local name is not allowed by the server, kept but not synced", cerr)

@@ -24,6 +24,11 @@ type FakeOptions struct {
 	WindowsNames bool
 	// NoSyncAll makes SyncAll errors.ErrUnsupported (as on Windows).
 	NoSyncAll bool
+	// ShortNames (with CaseInsensitive) makes an existing entry whose name is not a
+	// valid 8.3 name reachable through its generated short name too, as NTFS with
+	// short names on (the default on Windows' system drive): ".syncspace" is also
+	// "SYNCSP~1". Only the ~1 form is emulated (ShortName).
+	ShortNames bool
 }
 
 // ErrInvalidName is the fake's "the file system refuses this name" (Windows'
@@ -132,6 +137,9 @@ func (f *Fake) resolve(name string) (real string, found bool) {
 				if match == "" && f.sameName(de.Name(), s) {
 					match = de.Name()
 				}
+				if match == "" && f.opts.ShortNames && strings.EqualFold(ShortName(de.Name()), s) {
+					match = de.Name()
+				}
 			}
 		}
 		if match == "" {
@@ -140,6 +148,48 @@ func (f *Fake) resolve(name string) (real string, found bool) {
 		cur = path.Join(cur, match)
 	}
 	return cur, true
+}
+
+// ShortName returns the 8.3 short name NTFS would first generate for the long name
+// (the ~1 form: up to six letters of the name without leading dots, spaces and other
+// dots, upper-cased, then ~1, then up to three letters of the extension), or "" for a
+// name that is a valid 8.3 name itself. Characters 8.3 names cannot hold become "_".
+// A simplification for the fake: collisions (~2…~4) and the hashed form of later
+// collisions are not modelled.
+func ShortName(long string) string {
+	trimmed := strings.TrimLeft(long, ". ")
+	stem, ext := trimmed, ""
+	if i := strings.LastIndexByte(trimmed, '.'); i >= 0 {
+		stem, ext = trimmed[:i], trimmed[i+1:]
+	}
+	s, x := shortChars(stem), shortChars(ext)
+	if trimmed == long && s == strings.ToUpper(stem) && x == strings.ToUpper(ext) && len(s) <= 8 && len(x) <= 3 {
+		return "" // already an 8.3 name (in any case)
+	}
+	if s == "" {
+		return ""
+	}
+	short := s[:min(len(s), 6)] + "~1"
+	if x != "" {
+		short += "." + x[:min(len(x), 3)]
+	}
+	return short
+}
+
+// shortChars upper-cases s for a short name, drops spaces and dots, and replaces what
+// an 8.3 name cannot hold by "_".
+func shortChars(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToUpper(s) {
+		switch {
+		case r == ' ' || r == '.':
+		case r >= 0x80 || strings.ContainsRune(`+,;=[]`, r):
+			b.WriteByte('_')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // checkName refuses a new final segment the emulated system would refuse.
@@ -330,6 +380,9 @@ func (f *Fake) Link(oldname, newname string) error {
 	}
 	return f.Dir.Link(ro, dst)
 }
+
+// ShortNames reports FakeOptions.ShortNames.
+func (f *Fake) ShortNames() bool { return f.opts.ShortNames }
 
 // CanSyncAll is false with NoSyncAll, else the real folder's answer.
 func (f *Fake) CanSyncAll() bool { return !f.opts.NoSyncAll && f.Dir.CanSyncAll() }

@@ -155,3 +155,30 @@ func TestCanSyncAll(t *testing.T) {
 		f.Close()
 	}
 }
+
+// ShortName gives NTFS's first short name of a long name, none for an 8.3 name; a
+// Fake with ShortNames opens an entry through it, as Windows does.
+func TestShortNames(t *testing.T) {
+	for long, want := range map[string]string{
+		".syncspace": "SYNCSP~1", ".syncignore": "SYNCIG~1", "Long File Name.docx": "LONGFI~1.DOC",
+		".syncspace-tmp-123": "SYNCSP~1", "a.b.c": "AB~1.C", "README.TXT": "", "readme.txt": "", "x": "",
+		"résumé.txt": "R_SUM_~1.TXT",
+	} {
+		if got := ShortName(long); got != want {
+			t.Errorf("ShortName(%q) = %q, want %q", long, got, want)
+		}
+	}
+	dir := t.TempDir()
+	writeAll(t, dir, map[string]string{".syncspace/state.json": "state"})
+	f, err := NewFake(dir, FakeOptions{CaseInsensitive: true, WindowsNames: true, ShortNames: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if !f.ShortNames() {
+		t.Fatal("ShortNames false")
+	}
+	if readString(t, f, "syncsp~1/STATE.JSON") != "state" {
+		t.Fatal("the short name does not reach .syncspace")
+	}
+}

@@ -34,9 +34,14 @@
 //     IsBusy is true: the file is there, it is not deleted. There are no inode numbers
 //     in a directory listing: FileID is 0 and callers compare size and mtime only.
 //     SetTimes is SetFileTime on the open handle. Exchange is errors.ErrUnsupported
-//     (Windows has no atomic swap of two names).
-//   - other unixes: RenameNoReplace is lstat + rename (not atomic), SyncAll is sync(2),
-//     Exchange is errors.ErrUnsupported.
+//     (Windows has no atomic swap of two names). ShortNames is true: a name can also
+//     reach an entry through its 8.3 short name (".syncspace" as "SYNCSP~1"), which
+//     the engine must keep in mind for names it receives.
+//   - FreeBSD, OpenBSD, NetBSD, DragonFly (the client builds from source there; not
+//     release targets): RenameNoReplace is lstat + rename (not atomic), SyncAll is
+//     sync(2), which only schedules the writes on these systems, Exchange is
+//     errors.ErrUnsupported. Solaris, illumos and AIX have no implementation: the
+//     package does not build there.
 //
 // Link (a hard link, made through the os.Root: CreateHardLink on Windows) works on
 // every platform whose file system has hard links.
@@ -48,7 +53,7 @@
 //
 // Fake (fake.go) is a wrapper over a real directory that behaves like a case-insensitive,
 // case-preserving file system with Windows' name rules, for tests on Linux; it can also
-// inject sharing violations.
+// inject sharing violations and resolve 8.3 short names (ShortNames).
 package fsys
 
 import (
@@ -116,6 +121,13 @@ type Exchanger interface {
 type Linker interface {
 	// Link makes newname a second name of the file oldname.
 	Link(oldname, newname string) error
+}
+
+// ShortNamer is implemented by an FS that knows whether a name may also reach an
+// entry through a generated 8.3 short name (NTFS and FAT on Windows: ".syncspace" is
+// also "SYNCSP~1"), so that a path naming no entry in a listing can still open one.
+type ShortNamer interface {
+	ShortNames() bool
 }
 
 // File is an open file of an FS.
@@ -235,6 +247,10 @@ func OpenDir(dir string) (*Dir, error) {
 
 // CanSyncAll reports whether SyncAll is supported: everywhere but Windows.
 func (d *Dir) CanSyncAll() bool { return runtime.GOOS != "windows" }
+
+// ShortNames reports whether names may reach entries through 8.3 short names: on
+// Windows (whether the volume generates them is not asked: assume it does).
+func (d *Dir) ShortNames() bool { return runtime.GOOS == "windows" }
 
 // Path returns the folder's absolute path.
 func (d *Dir) Path() string { return d.abs }

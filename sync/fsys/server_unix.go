@@ -18,15 +18,5 @@ func LinkAt(src *os.File, from string, dst *os.File, to string) error {
 	return nil
 }
 
-// DiskFree reports the bytes available to unprivileged users on the file system of
-// path.
-func DiskFree(path string) (uint64, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(path, &st); err != nil {
-		return 0, err
-	}
-	return uint64(st.Bavail) * uint64(st.Bsize), nil
-}
-
 // IsNoSpace reports whether err is the file system's "no space left on device".
 func IsNoSpace(err error) bool { return errors.Is(err, unix.ENOSPC) }

@@ -43,9 +43,9 @@ func (e *RefusedError) Error() string {
 }
 
 // IsDeviceCredential reports whether a --token-file's content is a device credential
-// (a JSON object) rather than a bare access token.
+// (a JSON object) rather than a bare access token, in any encoding Text reads.
 func IsDeviceCredential(data []byte) bool {
-	return bytes.HasPrefix(bytes.TrimSpace(data), []byte("{"))
+	return bytes.HasPrefix(bytes.TrimSpace(Text(data)), []byte("{"))
 }
 
 // Options configure a Source. Path and HTTP are required; Endpoint is the server's
@@ -90,7 +90,7 @@ func Open(o Options) (*Source, error) {
 		return nil, fmt.Errorf("read device credential: %w", err)
 	}
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
+	if err := json.Unmarshal(Text(data), &fields); err != nil {
 		return nil, fmt.Errorf("device credential %s: %w", o.Path, err)
 	}
 	var secret string

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/sync/engine"
+	"github.com/syncspace/syncspace/transport/credential"
 	"github.com/syncspace/syncspace/transport/syncclient"
 )
 
@@ -186,13 +187,14 @@ func parseLevel(s string) (slog.Level, error) {
 	return 0, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", s)
 }
 
-// readToken reads a token file: the first non-empty line, trimmed.
+// readToken reads a token file: the first non-empty line, trimmed (in UTF-8, or as
+// Windows tools write text: credential.Text).
 func readToken(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("read token file: %w", err)
 	}
-	for _, line := range bytes.Split(b, []byte("\n")) {
+	for _, line := range bytes.Split(credential.Text(b), []byte("\n")) {
 		if t := strings.TrimSpace(string(line)); t != "" {
 			return t, nil
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/syncspace/syncspace/tenants"
 	"github.com/syncspace/syncspace/transport/adminclient"
+	"github.com/syncspace/syncspace/transport/credential"
 	"github.com/syncspace/syncspace/transport/syncclient"
 )
 
@@ -34,7 +35,7 @@ func openRemote(server, tokenFile, caFile string) (*remote, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read token file: %w", err)
 	}
-	token := strings.TrimSpace(string(raw))
+	token := strings.TrimSpace(string(credential.Text(raw)))
 	if token == "" || strings.ContainsAny(token, " \t\r\n") {
 		return nil, fmt.Errorf("token file %s does not hold one token", tokenFile)
 	}

@@ -1,0 +1,15 @@
+//go:build linux || darwin || freebsd || dragonfly
+
+package fsys
+
+import "golang.org/x/sys/unix"
+
+// DiskFree reports the bytes available to unprivileged users on the file system of
+// path (statfs(2)).
+func DiskFree(path string) (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return 0, err
+	}
+	return uint64(st.Bavail) * uint64(st.Bsize), nil
+}
