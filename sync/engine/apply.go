@@ -186,7 +186,7 @@ func (e disk) downloadInto(a *action, out *outcome, pr *progress, cut bool, fetc
 	meta, err := fetch(w)
 	if err != nil {
 		if errors.Is(err, protocol.ErrNotFound) {
-			out.catchUp = true
+			out.needCatchUp()
 			out.again(a.key)
 			return nil
 		}

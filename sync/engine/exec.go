@@ -25,6 +25,14 @@ func (o *outcome) again(k string) {
 	o.mu.Unlock()
 }
 
+// needCatchUp asks for the changes feed to be read after the pass (the server
+// changed under it). Transfers call it from several goroutines.
+func (o *outcome) needCatchUp() {
+	o.mu.Lock()
+	o.catchUp = true
+	o.mu.Unlock()
+}
+
 func (o *outcome) failed(err error) {
 	o.mu.Lock()
 	o.errCount++
