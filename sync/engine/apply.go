@@ -105,6 +105,10 @@ func (e disk) mkdirLocal(a *action, out *outcome) error {
 		cur = nil
 	}
 	if cur == nil {
+		if dir := pathrule.Parent(target); dir != "" && renamedInCase(e.root, dir) {
+			out.again(a.key) // decided again once the rename is seen
+			return nil
+		}
 		if err := e.root.MkdirAll(target, 0o755); err != nil {
 			return err
 		}
@@ -215,6 +219,10 @@ func (e disk) createTemp(a *action, out *outcome, tmp string) (fsys.File, error)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The parent is missing (directories are usually made before transfers).
 		if dir := pathrule.Parent(target); dir != "" {
+			if renamedInCase(e.root, dir) {
+				out.again(a.key) // decided again once the rename is seen
+				return nil, nil
+			}
 			if err := e.root.MkdirAll(dir, 0o755); err != nil {
 				if fsys.IsNotDir(err) || errors.Is(err, fs.ErrExist) {
 					out.again(a.key) // a file in the way of a parent: settled by its own key
@@ -233,6 +241,31 @@ func (e disk) createTemp(a *action, out *outcome, tmp string) (fsys.File, error)
 		return nil, err
 	}
 	return f, nil
+}
+
+// renamedInCase reports whether a directory of root on the way to dir (missing, as
+// the plan saw it) stands on this disk under another spelling that folds to the same
+// name: the user renamed it in case (docs → Docs) since the pass looked. Making dir
+// then would make a second directory beside the renamed one, which folds to the
+// same key and is kept but not synced.
+func renamedInCase(root fsys.FS, dir string) bool {
+	at := "."
+	for _, seg := range strings.Split(dir, "/") {
+		des, err := root.ReadDir(at)
+		if err != nil {
+			return false
+		}
+		exact, folded := false, false
+		for _, de := range des {
+			exact = exact || de.Name() == seg
+			folded = folded || pathrule.FoldKey(de.Name()) == pathrule.FoldKey(seg)
+		}
+		if !exact {
+			return folded
+		}
+		at = pathJoin(at, seg)
+	}
+	return false
 }
 
 // finishTemp sets the written temp file's mtime, syncs it where the platform cannot
@@ -268,7 +301,11 @@ func (e disk) downloaded(a *action, out *outcome, meta protocol.Metadata, sum st
 	le.Hash, le.At = sum, time.Now().UnixNano()
 	e.mu.Lock()
 	e.local[a.key] = le
-	e.base[a.key] = syncedBase(a.path, le.Path, false, sum)
+	b, renameNext := e.downloadedBase(a, le.Path, sum)
+	e.base[a.key] = b
+	if renameNext {
+		out.again(a.key)
+	}
 	if a.r.Hash != sum && meta.Seq > a.r.Seq {
 		m := a.r
 		m.Hash, m.Seq, m.Size = sum, meta.Seq, le.Size
@@ -282,6 +319,22 @@ func (e disk) downloaded(a *action, out *outcome, meta protocol.Metadata, sum st
 	if a.key == IgnoreFileName {
 		out.again("")
 	}
+}
+
+// downloadedBase is the base of a's download placed at local path lpath with
+// content sum. When the server renamed the file in case only since the last
+// agreement (report.txt → Report.txt) and the local file still has the agreed
+// spelling, the base keeps that spelling, as the names do not agree yet; renameNext
+// then asks for the key to be decided again, which renames the local file
+// (followCase, opMoveLocal) as for a rename alone. The caller holds e.mu.
+func (e *book) downloadedBase(a *action, lpath, sum string) (b baseEntry, renameNext bool) {
+	b = syncedBase(a.path, lpath, false, sum)
+	old, ok := e.base[a.key]
+	if !ok || old.Dir || old.Name != "" || b.Name == "" || pathrule.Base(old.Path) != b.Name {
+		return b, false
+	}
+	b.Path, b.Name = pathJoin(pathrule.Parent(a.path), b.Name), ""
+	return b, true
 }
 
 // tryLocalMove mirrors a server Move by renaming the local file or directory, when
@@ -351,17 +404,37 @@ func (e disk) tryLocalMove(mv pendingMove) bool {
 
 // followServerCase carries out opMoveLocal: the server renamed a's last segment in
 // case only; the local name follows when it still holds what was synced. Otherwise
-// the base takes the server's spelling and the local name stays as it is.
-func (e disk) followServerCase(a *action) {
+// the base takes the server's spelling and the local name stays as it is. A
+// directory renamed here is returned as its local paths before and after (dir true).
+func (e disk) followServerCase(a *action) (from, to string, dir bool) {
 	e.mu.Lock()
 	b := e.base[a.key]
+	from = e.local[a.key].Path
 	e.mu.Unlock()
 	if e.tryLocalMove(pendingMove{fromKey: a.key, fromPath: b.Path, toKey: a.key, toPath: a.r.Path, dir: a.r.IsDirectory}) {
-		return
+		e.mu.Lock()
+		to = e.local[a.key].Path
+		e.mu.Unlock()
+		return from, to, a.r.IsDirectory && from != ""
 	}
 	e.mu.Lock()
 	e.recordBase(a)
 	e.mu.Unlock()
+	return "", "", false
+}
+
+// repathUnder rewrites the local paths of acts that lie in local directory from,
+// which this pass renamed to to (a server case-only rename followed): they were
+// planned under the old spelling, and a download there would make the old directory
+// again beside the renamed one.
+func repathUnder(from, to string, acts ...[]*action) {
+	for _, list := range acts {
+		for _, a := range list {
+			if a.lpath != from && pathrule.Within(a.lpath, from) {
+				a.lpath = to + a.lpath[len(from):]
+			}
+		}
+	}
 }
 
 // rename renames the local from to to; caseOnly says the two differ only in case (or

@@ -89,7 +89,9 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 	e.mu.Unlock()
 	if !e.runSteps(ctx, out, moves, func(a *action) error {
 		if a.op == opMoveLocal {
-			e.disk.followServerCase(a)
+			if from, to, dir := e.disk.followServerCase(a); dir {
+				repathUnder(from, to, deletes, mkdirs, transfers)
+			}
 			return nil
 		}
 		err := e.xfer.moveRemote(octx, a, out)
