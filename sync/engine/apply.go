@@ -301,7 +301,7 @@ func (e disk) downloaded(a *action, out *outcome, meta protocol.Metadata, sum st
 	le.Hash, le.At = sum, time.Now().UnixNano()
 	e.mu.Lock()
 	e.local[a.key] = le
-	b, renameNext := e.downloadedBase(a, le.Path, sum)
+	b, renameNext := e.fileBase(a.key, a.path, le.Path, sum)
 	e.base[a.key] = b
 	if renameNext {
 		out.again(a.key)
@@ -321,19 +321,22 @@ func (e disk) downloaded(a *action, out *outcome, meta protocol.Metadata, sum st
 	}
 }
 
-// downloadedBase is the base of a's download placed at local path lpath with
-// content sum. When the server renamed the file in case only since the last
-// agreement (report.txt → Report.txt) and the local file still has the agreed
-// spelling, the base keeps that spelling, as the names do not agree yet; renameNext
-// then asks for the key to be decided again, which renames the local file
-// (followCase, opMoveLocal) as for a rename alone. The caller holds e.mu.
-func (e *book) downloadedBase(a *action, lpath, sum string) (b baseEntry, renameNext bool) {
-	b = syncedBase(a.path, lpath, false, sum)
-	old, ok := e.base[a.key]
-	if !ok || old.Dir || old.Name != "" || b.Name == "" || pathrule.Base(old.Path) != b.Name {
+// fileBase is the base of key after its content sum was synced (downloaded or
+// uploaded) between server path p and local path lpath. The content agrees; the
+// names may not: when the local name differs from the server's in case (or Unicode
+// form) otherwise than at the last agreement, one side renamed the file since
+// (report.txt → Report.txt here or on the server). The base then keeps the spelling
+// last agreed, and renameNext asks for the key to be decided again, which carries the
+// rename (followCase: a local rename moved on the server, a server one followed
+// here). Recording the local spelling instead took it for this disk's own and left
+// the names apart for good. The caller holds e.mu.
+func (e *book) fileBase(key, p, lpath, sum string) (b baseEntry, renameNext bool) {
+	b = syncedBase(p, lpath, false, sum)
+	old, ok := e.base[key]
+	if !ok || old.Dir || b.Name == "" || b.Name == old.Name {
 		return b, false
 	}
-	b.Path, b.Name = pathJoin(pathrule.Parent(a.path), b.Name), ""
+	b.Path, b.Name = pathJoin(pathrule.Parent(p), pathrule.Base(old.Path)), old.Name
 	return b, true
 }
 

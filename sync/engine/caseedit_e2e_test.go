@@ -108,3 +108,28 @@ func TestLocalDirCaseRenameBeforeServerChange(t *testing.T) {
 		}
 	}
 }
+
+// A file renamed here in case only and edited before the client syncs (report.txt →
+// Report.txt, new content): the upload carries the content and a move the name, and
+// every folder ends with Report.txt. Found by TestConvergence (clientapp): the upload
+// recorded the new local spelling as this disk's own and the rename never reached
+// the server.
+func TestLocalCaseRenameAndEdit(t *testing.T) {
+	c := startSyncd(t)
+	a, b := openSide(t, c, false), openSide(t, c, false)
+	a.write(t, "report.txt", "v1")
+	settle(t, a, b)
+	if err := os.Rename(filepath.Join(b.dir, "report.txt"), filepath.Join(b.dir, "Report.txt")); err != nil {
+		t.Fatal(err)
+	}
+	b.write(t, "Report.txt", "v2")
+	settle(t, b, a)
+	for _, s := range []*side{a, b} {
+		if got := s.names(t); !eq(got, "Report.txt") || s.read(t, "Report.txt") != "v2" {
+			t.Fatalf("%s has %q, want Report.txt with v2", s.dir, got)
+		}
+	}
+	if got := serverNames(t, c); !eq(got, "Report.txt") {
+		t.Fatalf("server has %q", got)
+	}
+}

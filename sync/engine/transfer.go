@@ -203,7 +203,11 @@ func (e xfer) upload(ctx context.Context, a *action, out *outcome, pr *progress)
 	}
 	e.mu.Lock()
 	e.setRemote(meta)
-	e.base[a.key] = syncedBase(meta.Path, cur.Path, false, meta.Hash)
+	b, renameNext := e.fileBase(a.key, meta.Path, cur.Path, meta.Hash)
+	e.base[a.key] = b
+	if renameNext {
+		out.again(a.key)
+	}
 	e.local[a.key] = *cur
 	e.ensureParents(meta.Path, meta.Seq)
 	e.noteOwnSeq(meta.Seq)
