@@ -367,6 +367,9 @@ func (e disk) tryLocalMove(mv pendingMove) bool {
 		}
 	}
 	if dir := pathrule.Parent(to); dir != "" {
+		if renamedInCase(e.root, dir) {
+			return false // synced by content, once the rename is seen
+		}
 		if err := e.root.MkdirAll(dir, 0o755); err != nil {
 			return false
 		}

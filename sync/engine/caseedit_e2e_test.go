@@ -133,3 +133,38 @@ func TestLocalCaseRenameAndEdit(t *testing.T) {
 		t.Fatalf("server has %q", got)
 	}
 }
+
+// The same with a server move into the directory (x.txt → docs/x.txt) applied before
+// the local rename is seen: the move is synced by content, and docs is not made
+// again beside Docs.
+func TestLocalDirCaseRenameBeforeServerMoveIntoIt(t *testing.T) {
+	c := startSyncd(t)
+	a, b := openSide(t, c, false), openSide(t, c, false)
+	if err := a.fs.MkdirAll("docs", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a.write(t, "docs/y.md", "y")
+	a.write(t, "x.txt", "x")
+	settle(t, a, b)
+	if err := a.fs.Rename("x.txt", "docs/x.txt"); err != nil {
+		t.Fatal(err)
+	}
+	a.sync(t)
+	if err := os.Rename(filepath.Join(b.dir, "docs"), filepath.Join(b.dir, "Docs")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := engine.RemotePassForTest(ctx, b.e); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(b.dir, "docs")); err == nil {
+		t.Fatalf("the server move made docs again beside Docs: %q", b.names(t))
+	}
+	settle(t, b, a)
+	for _, s := range []*side{a, b} {
+		if got := s.names(t); !eq(got, "Docs/x.txt", "Docs/y.md") {
+			t.Fatalf("%s has %q, want Docs/x.txt, Docs/y.md", s.dir, got)
+		}
+	}
+}
