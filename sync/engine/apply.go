@@ -106,6 +106,10 @@ func (e disk) mkdirLocal(a *action, out *outcome) error {
 		cur = nil
 	}
 	if cur == nil {
+		if dir := pathrule.Parent(target); dir != "" && renamedInCase(e.root, dir) {
+			out.again(a.key) // decided again once the rename is seen
+			return nil
+		}
 		if err := e.root.MkdirAll(target, 0o755); err != nil {
 			return err
 		}
@@ -187,7 +191,7 @@ func (e disk) downloadInto(a *action, out *outcome, pr *progress, cut bool, fetc
 	meta, err := fetch(w)
 	if err != nil {
 		if errors.Is(err, protocol.ErrNotFound) {
-			out.catchUp = true
+			out.needCatchUp()
 			out.again(a.key)
 			return nil
 		}
@@ -216,6 +220,10 @@ func (e disk) createTemp(a *action, out *outcome, tmp string) (fsys.File, error)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The parent is missing (directories are usually made before transfers).
 		if dir := pathrule.Parent(target); dir != "" {
+			if renamedInCase(e.root, dir) {
+				out.again(a.key) // decided again once the rename is seen
+				return nil, nil
+			}
 			if err := e.root.MkdirAll(dir, 0o755); err != nil {
 				if fsys.IsNotDir(err) || errors.Is(err, fs.ErrExist) {
 					out.again(a.key) // a file in the way of a parent: settled by its own key
@@ -234,6 +242,31 @@ func (e disk) createTemp(a *action, out *outcome, tmp string) (fsys.File, error)
 		return nil, err
 	}
 	return f, nil
+}
+
+// renamedInCase reports whether a directory of root on the way to dir (missing, as
+// the plan saw it) stands on this disk under another spelling that folds to the same
+// name: the user renamed it in case (docs → Docs) since the pass looked. Making dir
+// then would make a second directory beside the renamed one, which folds to the
+// same key and is kept but not synced.
+func renamedInCase(root fsys.FS, dir string) bool {
+	at := "."
+	for _, seg := range strings.Split(dir, "/") {
+		des, err := root.ReadDir(at)
+		if err != nil {
+			return false
+		}
+		exact, folded := false, false
+		for _, de := range des {
+			exact = exact || de.Name() == seg
+			folded = folded || pathrule.FoldKey(de.Name()) == pathrule.FoldKey(seg)
+		}
+		if !exact {
+			return folded
+		}
+		at = pathJoin(at, seg)
+	}
+	return false
 }
 
 // finishTemp sets the written temp file's mtime, syncs it where the platform cannot
@@ -291,7 +324,11 @@ func (e disk) downloaded(a *action, out *outcome, meta protocol.Metadata, sum st
 	le.Hash, le.At = sum, time.Now().UnixNano()
 	e.mu.Lock()
 	e.local[a.key] = le
-	e.base[a.key] = syncedBase(a.path, le.Path, false, sum)
+	b, renameNext := e.fileBase(a.key, a.path, le.Path, sum)
+	e.base[a.key] = b
+	if renameNext {
+		out.again(a.key)
+	}
 	if a.r.Hash != sum && meta.Seq > a.r.Seq {
 		m := a.r
 		m.Hash, m.Seq, m.Size = sum, meta.Seq, le.Size
@@ -305,6 +342,25 @@ func (e disk) downloaded(a *action, out *outcome, meta protocol.Metadata, sum st
 	if a.key == IgnoreFileName {
 		out.again("")
 	}
+}
+
+// fileBase is the base of key after its content sum was synced (downloaded or
+// uploaded) between server path p and local path lpath. The content agrees; the
+// names may not: when the local name differs from the server's in case (or Unicode
+// form) otherwise than at the last agreement, one side renamed the file since
+// (report.txt → Report.txt here or on the server). The base then keeps the spelling
+// last agreed, and renameNext asks for the key to be decided again, which carries the
+// rename (followCase: a local rename moved on the server, a server one followed
+// here). Recording the local spelling instead took it for this disk's own and left
+// the names apart for good. The caller holds e.mu.
+func (e *book) fileBase(key, p, lpath, sum string) (b baseEntry, renameNext bool) {
+	b = syncedBase(p, lpath, false, sum)
+	old, ok := e.base[key]
+	if !ok || old.Dir || b.Name == "" || b.Name == old.Name {
+		return b, false
+	}
+	b.Path, b.Name = pathJoin(pathrule.Parent(p), pathrule.Base(old.Path)), old.Name
+	return b, true
 }
 
 // tryLocalMove mirrors a server Move by renaming the local file or directory, when
@@ -335,6 +391,9 @@ func (e disk) tryLocalMove(mv pendingMove) bool {
 		}
 	}
 	if dir := pathrule.Parent(to); dir != "" {
+		if renamedInCase(e.root, dir) {
+			return false // synced by content, once the rename is seen
+		}
 		if err := e.root.MkdirAll(dir, 0o755); err != nil {
 			return false
 		}
@@ -359,17 +418,37 @@ func (e disk) tryLocalMove(mv pendingMove) bool {
 
 // followServerCase carries out opMoveLocal: the server renamed a's last segment in
 // case only; the local name follows when it still holds what was synced. Otherwise
-// the base takes the server's spelling and the local name stays as it is.
-func (e disk) followServerCase(a *action) {
+// the base takes the server's spelling and the local name stays as it is. A
+// directory renamed here is returned as its local paths before and after (dir true).
+func (e disk) followServerCase(a *action) (from, to string, dir bool) {
 	e.mu.Lock()
 	b := e.base[a.key]
+	from = e.local[a.key].Path
 	e.mu.Unlock()
 	if e.tryLocalMove(pendingMove{fromKey: a.key, fromPath: b.Path, toKey: a.key, toPath: a.r.Path, dir: a.r.IsDirectory}) {
-		return
+		e.mu.Lock()
+		to = e.local[a.key].Path
+		e.mu.Unlock()
+		return from, to, a.r.IsDirectory && from != ""
 	}
 	e.mu.Lock()
 	e.recordBase(a)
 	e.mu.Unlock()
+	return "", "", false
+}
+
+// repathUnder rewrites the local paths of acts that lie in local directory from,
+// which this pass renamed to to (a server case-only rename followed): they were
+// planned under the old spelling, and a download there would make the old directory
+// again beside the renamed one.
+func repathUnder(from, to string, acts ...[]*action) {
+	for _, list := range acts {
+		for _, a := range list {
+			if a.lpath != from && pathrule.Within(a.lpath, from) {
+				a.lpath = to + a.lpath[len(from):]
+			}
+		}
+	}
 }
 
 // rename renames the local from to to; caseOnly says the two differ only in case (or

@@ -25,6 +25,14 @@ func (o *outcome) again(k string) {
 	o.mu.Unlock()
 }
 
+// needCatchUp asks for the changes feed to be read after the pass (the server
+// changed under it). Transfers call it from several goroutines.
+func (o *outcome) needCatchUp() {
+	o.mu.Lock()
+	o.catchUp = true
+	o.mu.Unlock()
+}
+
 func (o *outcome) failed(err error) {
 	o.mu.Lock()
 	o.errCount++
@@ -81,7 +89,9 @@ func (e *Engine) execute(ctx context.Context, pl *plan, forceProgress bool) *out
 	e.mu.Unlock()
 	if !e.runSteps(ctx, out, moves, func(a *action) error {
 		if a.op == opMoveLocal {
-			e.disk.followServerCase(a)
+			if from, to, dir := e.disk.followServerCase(a); dir {
+				repathUnder(from, to, deletes, mkdirs, transfers)
+			}
 			return nil
 		}
 		err := e.xfer.moveRemote(octx, a, out)

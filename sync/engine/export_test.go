@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 
@@ -45,4 +46,15 @@ func ReadChunkListForTest(root, hash string) ([]chunk.Chunk, []chunk.Print, erro
 func SetBeforeReplaceForTest(f func(target string)) (restore func()) {
 	beforeReplace.Store(&f)
 	return func() { beforeReplace.Store(nil) }
+}
+
+// RemotePassForTest reads the server's changes and runs the pass of what they touched,
+// without looking at the local folder first (what a live engine does when a server
+// event arrives before the watcher reports a local change).
+func RemotePassForTest(ctx context.Context, e *Engine) error {
+	if err := e.catchUp(ctx); err != nil {
+		return err
+	}
+	_, err := e.remotePass(ctx)
+	return err
 }

@@ -51,21 +51,21 @@ func (e xfer) deleteRemote(ctx context.Context, a *action, out *outcome) error {
 		e.mu.Lock()
 		e.noCollapse[a.key] = true
 		e.mu.Unlock()
-		out.catchUp = true
+		out.needCatchUp()
 		out.again(a.key)
 		return nil
 	case errors.Is(err, protocol.ErrNotFound):
 		seq = 0
 	case errors.Is(err, protocol.ErrPreconditionFailed):
 		// Changed on the server meanwhile: read the changes and decide again.
-		out.catchUp = true
+		out.needCatchUp()
 		out.again(a.key)
 		return nil
 	case errors.Is(err, protocol.ErrConflict):
 		// A directory that is not empty on the server (something this client does
 		// not sync, e.g. ignored here): read the changes; no retry loop, the next
 		// full reconcile looks again.
-		out.catchUp = true
+		out.needCatchUp()
 		e.log.Debug("directory not empty on the server, kept", "path", a.path)
 		return nil
 	default:
@@ -96,7 +96,7 @@ func (e xfer) moveRemote(ctx context.Context, a *action, out *outcome) error {
 			if errors.Is(err, protocol.ErrInvalidPath) {
 				e.disk.refuse(a.key, a.l.Hash, a.lpath, err)
 			}
-			out.catchUp = true
+			out.needCatchUp()
 			out.again(a.key)
 			out.again(a.fromKey)
 			return nil
@@ -131,7 +131,7 @@ func (e xfer) mkdirRemote(ctx context.Context, a *action, out *outcome) error {
 		if errors.Is(err, protocol.ErrConflict) {
 			// Something else holds the name on the server: the changes feed tells
 			// what; no retry loop.
-			out.catchUp = true
+			out.needCatchUp()
 			return nil
 		}
 		return err
@@ -203,7 +203,11 @@ func (e xfer) upload(ctx context.Context, a *action, out *outcome, pr *progress)
 	}
 	e.mu.Lock()
 	e.setRemote(meta)
-	e.base[a.key] = syncedBase(meta.Path, cur.Path, false, meta.Hash)
+	b, renameNext := e.fileBase(a.key, meta.Path, cur.Path, meta.Hash)
+	e.base[a.key] = b
+	if renameNext {
+		out.again(a.key)
+	}
 	e.local[a.key] = *cur
 	e.ensureParents(meta.Path, meta.Seq)
 	e.noteOwnSeq(meta.Seq)
@@ -222,7 +226,7 @@ func (e xfer) upload(ctx context.Context, a *action, out *outcome, pr *progress)
 func (e xfer) uploadFailed(a *action, cur *localEntry, f io.ReaderAt, out *outcome, err error) error {
 	switch {
 	case errors.Is(err, protocol.ErrPreconditionFailed):
-		out.catchUp = true
+		out.needCatchUp()
 		out.again(a.key)
 		return nil
 	case protocol.CodeOf(err) == protocol.CodeDigestMismatch:

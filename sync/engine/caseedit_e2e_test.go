@@ -1,0 +1,170 @@
+package engine_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/syncspace/syncspace/sync/engine"
+)
+
+// A server case-only rename and an edit of the same file while a client was offline
+// (report.txt → Report.txt, then new content): the client's next start downloads the
+// new content and renames its file too, as it does for the rename alone. Found by
+// TestConvergence (clientapp): the download recorded the old local spelling as if it
+// were a spelling this disk had chosen, and the client kept report.txt for good.
+func TestServerCaseRenameAndEditWhileOffline(t *testing.T) {
+	c := startSyncd(t)
+	a, b := openSide(t, c, false), openSide(t, c, false)
+	a.write(t, "report.txt", "v1")
+	if err := a.fs.MkdirAll("docs", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a.write(t, "docs/notes.md", "n1")
+	settle(t, a, b)
+	if err := a.fs.Rename("report.txt", "Report.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.fs.Rename("docs/notes.md", "docs/Notes.md"); err != nil {
+		t.Fatal(err)
+	}
+	a.sync(t)
+	a.write(t, "Report.txt", "v2")
+	a.write(t, "docs/Notes.md", "n2")
+	a.sync(t)
+	settle(t, b, a)
+	for _, s := range []*side{a, b} {
+		if got := s.names(t); !eq(got, "Report.txt", "docs/Notes.md") {
+			t.Fatalf("%s has %q, want Report.txt, docs/Notes.md", s.dir, got)
+		}
+		if s.read(t, "Report.txt") != "v2" || s.read(t, "docs/Notes.md") != "n2" {
+			t.Fatalf("%s: content not synced", s.dir)
+		}
+	}
+	if got := serverNames(t, c); !eq(got, "Report.txt", "docs/Notes.md") {
+		t.Fatalf("server has %q", got)
+	}
+}
+
+// The same for a directory: renamed in case only (docs → Docs) and a file in it
+// edited while a client was offline.
+func TestServerDirCaseRenameAndEditWhileOffline(t *testing.T) {
+	c := startSyncd(t)
+	a, b := openSide(t, c, false), openSide(t, c, false)
+	if err := a.fs.MkdirAll("docs", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a.write(t, "docs/x.md", "x1")
+	settle(t, a, b)
+	if err := a.fs.Rename("docs", "Docs"); err != nil {
+		t.Fatal(err)
+	}
+	a.sync(t)
+	a.write(t, "Docs/x.md", "x2")
+	a.sync(t)
+	settle(t, b, a)
+	for _, s := range []*side{a, b} {
+		if got := s.names(t); !eq(got, "Docs/x.md") {
+			t.Fatalf("%s has %q, want Docs/x.md", s.dir, got)
+		}
+		if s.read(t, "Docs/x.md") != "x2" {
+			t.Fatalf("%s: content not synced", s.dir)
+		}
+	}
+}
+
+// A directory renamed here in case (docs → Docs) just before the client applies a
+// server change in it (a new docs/new.txt, planned under the old spelling): the
+// download goes into the renamed directory once the rename is seen, and never makes
+// a second docs beside Docs (which would fold to the same name and be kept but not
+// synced). Found by TestConvergence (clientapp).
+func TestLocalDirCaseRenameBeforeServerChange(t *testing.T) {
+	c := startSyncd(t)
+	a, b := openSide(t, c, false), openSide(t, c, false)
+	if err := a.fs.MkdirAll("docs", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a.write(t, "docs/x.md", "x")
+	settle(t, a, b)
+	a.write(t, "docs/new.txt", "new")
+	a.sync(t)
+	if err := os.Rename(filepath.Join(b.dir, "docs"), filepath.Join(b.dir, "Docs")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := engine.RemotePassForTest(ctx, b.e); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(b.dir, "docs")); err == nil {
+		t.Fatalf("the server change made docs again beside Docs: %q", b.names(t))
+	}
+	settle(t, b, a)
+	for _, s := range []*side{a, b} {
+		if got := s.names(t); !eq(got, "Docs/new.txt", "Docs/x.md") {
+			t.Fatalf("%s has %q, want Docs/new.txt, Docs/x.md", s.dir, got)
+		}
+	}
+}
+
+// A file renamed here in case only and edited before the client syncs (report.txt →
+// Report.txt, new content): the upload carries the content and a move the name, and
+// every folder ends with Report.txt. Found by TestConvergence (clientapp): the upload
+// recorded the new local spelling as this disk's own and the rename never reached
+// the server.
+func TestLocalCaseRenameAndEdit(t *testing.T) {
+	c := startSyncd(t)
+	a, b := openSide(t, c, false), openSide(t, c, false)
+	a.write(t, "report.txt", "v1")
+	settle(t, a, b)
+	if err := os.Rename(filepath.Join(b.dir, "report.txt"), filepath.Join(b.dir, "Report.txt")); err != nil {
+		t.Fatal(err)
+	}
+	b.write(t, "Report.txt", "v2")
+	settle(t, b, a)
+	for _, s := range []*side{a, b} {
+		if got := s.names(t); !eq(got, "Report.txt") || s.read(t, "Report.txt") != "v2" {
+			t.Fatalf("%s has %q, want Report.txt with v2", s.dir, got)
+		}
+	}
+	if got := serverNames(t, c); !eq(got, "Report.txt") {
+		t.Fatalf("server has %q", got)
+	}
+}
+
+// The same with a server move into the directory (x.txt → docs/x.txt) applied before
+// the local rename is seen: the move is synced by content, and docs is not made
+// again beside Docs.
+func TestLocalDirCaseRenameBeforeServerMoveIntoIt(t *testing.T) {
+	c := startSyncd(t)
+	a, b := openSide(t, c, false), openSide(t, c, false)
+	if err := a.fs.MkdirAll("docs", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a.write(t, "docs/y.md", "y")
+	a.write(t, "x.txt", "x")
+	settle(t, a, b)
+	if err := a.fs.Rename("x.txt", "docs/x.txt"); err != nil {
+		t.Fatal(err)
+	}
+	a.sync(t)
+	if err := os.Rename(filepath.Join(b.dir, "docs"), filepath.Join(b.dir, "Docs")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := engine.RemotePassForTest(ctx, b.e); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(b.dir, "docs")); err == nil {
+		t.Fatalf("the server move made docs again beside Docs: %q", b.names(t))
+	}
+	settle(t, b, a)
+	for _, s := range []*side{a, b} {
+		if got := s.names(t); !eq(got, "Docs/x.txt", "Docs/y.md") {
+			t.Fatalf("%s has %q, want Docs/x.txt, Docs/y.md", s.dir, got)
+		}
+	}
+}
