@@ -45,7 +45,10 @@ type watcher struct {
 	dirs map[string]fs.FileInfo
 	// kids indexes dirs as a tree: parent path → child paths that are watched or have
 	// watched descendants, so that forgetting a subtree costs its size, not all of dirs.
-	kids   map[string]map[string]bool
+	kids map[string]map[string]bool
+	// byID maps the file id of each watched directory to its path in dirs (the last
+	// path it was watched under): see unshare.
+	byID   map[uint64]string
 	warned bool
 	// busy is set when a batch is handed to the engine and cleared when the engine is
 	// done with it (passDone): while it is set, nothing leads (debounce.go).
@@ -66,6 +69,7 @@ func newWatcher(root string, debounce time.Duration, log *slog.Logger) (*watcher
 		fs: fw, root: root, debounce: debounce, log: log,
 		dirs:     map[string]fs.FileInfo{},
 		kids:     map[string]map[string]bool{},
+		byID:     map[uint64]string{},
 		batches:  make(chan []string, 1),
 		overflow: make(chan struct{}, 1),
 		done:     make(chan struct{}),
@@ -114,6 +118,9 @@ func (w *watcher) add(rel string) {
 		_ = w.hint.Add(abs) // a hint only: without it, changes wait for the trailing edge
 	}
 	w.dirs[rel] = fi
+	if id := fsys.FileID(fi); id != 0 {
+		w.byID[id] = rel
+	}
 	for p := rel; p != ""; {
 		parent := pathParent(p)
 		m := w.kids[parent]
@@ -146,7 +153,7 @@ func (w *watcher) forgetLocked(rel string) {
 			drop(k)
 		}
 		delete(w.kids, d)
-		if _, ok := w.dirs[d]; ok {
+		if fi, ok := w.dirs[d]; ok {
 			delete(w.dirs, d)
 			// ErrNonExistentWatch or EINVAL when the kernel already dropped the watch
 			// of a deleted directory: nothing left to remove.
@@ -154,6 +161,7 @@ func (w *watcher) forgetLocked(rel string) {
 			if w.hint != nil {
 				w.hint.Remove(w.abs(d))
 			}
+			w.unshare(d, fi)
 		}
 	}
 	drop(rel)
@@ -166,6 +174,29 @@ func (w *watcher) forgetLocked(rel string) {
 		if len(m) == 0 {
 			delete(w.kids, parent)
 		}
+	}
+}
+
+// unshare is called when the watch of d (a directory, fi) was removed. inotify has one
+// watch per directory: when the directory was renamed and scanned under its new name
+// before the watcher read the rename's events (the watcher waits in send while the
+// engine runs a pass, and a pass scans what it touches), the Add of the new name found
+// the watch of the old one, and removing the old name's watch took it from the new
+// name too. The new name is then forgotten as well, so that the scan its event brings
+// (the rename's Create) watches it again; before, nothing under it was seen any more.
+func (w *watcher) unshare(d string, fi fs.FileInfo) {
+	id := fsys.FileID(fi)
+	other, ok := w.byID[id]
+	if id == 0 || !ok {
+		return
+	}
+	if other == d {
+		delete(w.byID, id)
+		return
+	}
+	if ofi, ok := w.dirs[other]; ok && os.SameFile(ofi, fi) {
+		delete(w.dirs, other)
+		delete(w.byID, id)
 	}
 }
 

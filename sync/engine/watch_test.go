@@ -30,6 +30,16 @@ type watchHarness struct {
 
 func newWatchHarness(t *testing.T, dir string, debounce time.Duration) *watchHarness {
 	t.Helper()
+	h, start := newPausedWatchHarness(t, dir, debounce)
+	start()
+	return h
+}
+
+// newPausedWatchHarness is newWatchHarness with DIR scanned and watched but no event
+// read until start is called: what the watcher does while it waits for the engine to
+// take a batch (send), when the engine's own scans may run ahead of its events.
+func newPausedWatchHarness(t *testing.T, dir string, debounce time.Duration) (*watchHarness, func()) {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The remote is never called: only the watcher and the local scan run here.
 	e, err := Open(Options{Root: dir, Remote: &hostileRemote{}, Debounce: debounce, OpenFS: testOpenFS(), Logger: log})
@@ -47,8 +57,8 @@ func newWatchHarness(t *testing.T, dir string, debounce time.Duration) *watchHar
 	if _, err := e.disk.scan(""); err != nil {
 		t.Fatal(err)
 	}
-	go w.run(ctx)
 	h.scans.Add(1)
+	start := func() { go w.run(ctx) }
 	go func() {
 		defer h.scans.Done()
 		for {
@@ -72,7 +82,7 @@ func newWatchHarness(t *testing.T, dir string, debounce time.Duration) *watchHar
 		h.scans.Wait()
 		e.Close()
 	})
-	return h
+	return h, start
 }
 
 func (h *watchHarness) path(rel string) string {
@@ -285,6 +295,43 @@ func TestWatchAfterDirRename(t *testing.T) {
 				h.await(10*time.Second, p)
 			}
 			h.checkWatches()
+		})
+	}
+}
+
+// TestWatchScanAheadOfRename: a directory renamed by the user (docs → Docs, and a
+// case-only rename is the common one) and scanned under its new name before the
+// watcher reads the rename's events (the watcher waits in send while the engine runs
+// a pass, and a pass scans the paths it touches): the scan's Add finds the kernel's
+// watch of the directory, which the rename event's forget of docs then removed, and
+// nothing under Docs was seen any more (a file the user renamed there was never
+// uploaded, the client kept a content the server never got). Found by
+// TestConvergence (clientapp) with -case.
+func TestWatchScanAheadOfRename(t *testing.T) {
+	for _, to := range []string{"Docs", "renamed"} {
+		t.Run(to, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, p := range []string{"docs/top.txt", "docs/old/deep.txt"} {
+				full := filepath.Join(dir, filepath.FromSlash(p))
+				if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(full, []byte("v1"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h, start := newPausedWatchHarness(t, dir, 20*time.Millisecond)
+			h.rename("docs", to)
+			if _, err := h.e.disk.scan(to); err != nil {
+				t.Fatal(err)
+			}
+			start()
+			h.settle()
+			h.checkWatches()
+			for _, p := range []string{to + "/top.txt", to + "/old/deep.txt"} {
+				h.write(p, "edited")
+				h.await(10*time.Second, p)
+			}
 		})
 	}
 }
