@@ -90,23 +90,7 @@ func TestLocalDirCaseRenameBeforeServerChange(t *testing.T) {
 	settle(t, a, b)
 	a.write(t, "docs/new.txt", "new")
 	a.sync(t)
-	if err := os.Rename(filepath.Join(b.dir, "docs"), filepath.Join(b.dir, "Docs")); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := engine.RemotePassForTest(ctx, b.e); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Lstat(filepath.Join(b.dir, "docs")); err == nil {
-		t.Fatalf("the server change made docs again beside Docs: %q", b.names(t))
-	}
-	settle(t, b, a)
-	for _, s := range []*side{a, b} {
-		if got := s.names(t); !eq(got, "Docs/new.txt", "Docs/x.md") {
-			t.Fatalf("%s has %q, want Docs/new.txt, Docs/x.md", s.dir, got)
-		}
-	}
+	renameDocsBeforeRemotePass(t, a, b, "Docs/new.txt", "Docs/x.md")
 }
 
 // A file renamed here in case only and edited before the client syncs (report.txt →
@@ -150,6 +134,14 @@ func TestLocalDirCaseRenameBeforeServerMoveIntoIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.sync(t)
+	renameDocsBeforeRemotePass(t, a, b, "Docs/x.txt", "Docs/y.md")
+}
+
+// renameDocsBeforeRemotePass renames b's docs to Docs, then has b apply the server's
+// change (made by a under docs) before its watcher reports the rename: b must not
+// make docs again beside Docs, and both sides must end with exactly want.
+func renameDocsBeforeRemotePass(t *testing.T, a, b *side, want ...string) {
+	t.Helper()
 	if err := os.Rename(filepath.Join(b.dir, "docs"), filepath.Join(b.dir, "Docs")); err != nil {
 		t.Fatal(err)
 	}
@@ -159,12 +151,12 @@ func TestLocalDirCaseRenameBeforeServerMoveIntoIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := os.Lstat(filepath.Join(b.dir, "docs")); err == nil {
-		t.Fatalf("the server move made docs again beside Docs: %q", b.names(t))
+		t.Fatalf("the server's change made docs again beside Docs: %q", b.names(t))
 	}
 	settle(t, b, a)
 	for _, s := range []*side{a, b} {
-		if got := s.names(t); !eq(got, "Docs/x.txt", "Docs/y.md") {
-			t.Fatalf("%s has %q, want Docs/x.txt, Docs/y.md", s.dir, got)
+		if got := s.names(t); !eq(got, want...) {
+			t.Fatalf("%s has %q, want %q", s.dir, got, want)
 		}
 	}
 }
