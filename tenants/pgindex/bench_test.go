@@ -17,19 +17,25 @@ import (
 // benchWriters is how many goroutines write at once (per core: SetParallelism).
 const benchWriters = 8
 
+// benchStore opens a store on a fresh database with tenants "0" … tenants-1.
+func benchStore(b *testing.B, tenants int) *pgindex.Store {
+	b.Helper()
+	st := open(b, database(b), 2*benchWriters, pgindex.Options{})
+	for i := range tenants {
+		if err := st.CreateTenant(context.Background(), index.Tenant{Name: fmt.Sprint(i), ID: fmt.Sprint(i)}, "e"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return st
+}
+
 // BenchmarkCommit measures Write commits per second on one hot tenant and spread over
 // 64, with 1 and 10 changes (an Append and a PutEntry each) per commit.
 func BenchmarkCommit(b *testing.B) {
 	for _, tenants := range []int{1, 64} {
 		for _, changes := range []int{1, 10} {
 			b.Run(fmt.Sprintf("tenants=%d/changes=%d", tenants, changes), func(b *testing.B) {
-				url := database(b)
-				st := open(b, url, 2*benchWriters, pgindex.Options{})
-				for i := range tenants {
-					if err := st.CreateTenant(context.Background(), index.Tenant{Name: fmt.Sprint(i), ID: fmt.Sprint(i)}, "e"); err != nil {
-						b.Fatal(err)
-					}
-				}
+				st := benchStore(b, tenants)
 				var n atomic.Int64
 				b.SetParallelism(benchWriters)
 				b.ResetTimer()
@@ -119,13 +125,7 @@ func BenchmarkCommitExpect(b *testing.B) {
 	for _, tenants := range []int{1, 64} {
 		for _, expect := range []bool{false, true} {
 			b.Run(fmt.Sprintf("tenants=%d/expect=%v", tenants, expect), func(b *testing.B) {
-				url := database(b)
-				st := open(b, url, 2*benchWriters, pgindex.Options{})
-				for i := range tenants {
-					if err := st.CreateTenant(context.Background(), index.Tenant{Name: fmt.Sprint(i), ID: fmt.Sprint(i)}, "e"); err != nil {
-						b.Fatal(err)
-					}
-				}
+				st := benchStore(b, tenants)
 				var n atomic.Int64
 				b.SetParallelism(benchWriters)
 				b.ResetTimer()
