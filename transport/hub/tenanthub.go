@@ -165,10 +165,10 @@ func (t *tenantHub) subscribe(c *conn, sp Space, since *int64, epoch string) {
 	case (epoch != curEpoch && !(epoch == "" && *since == 0)) || *since > head || head-*since > protocol.MaxReplayGap:
 		t.addLive(c, head)
 		items = append(items, outItem{data: encodeResync(head, curEpoch)})
-	case *since == head && !resumesGroup(c, *since):
-		t.addLive(c, head)
 	case resumesGroup(c, *since):
 		items = append(items, outItem{replay: &replayReq{since: *since - 1, epoch: curEpoch, group: *since}})
+	case *since == head:
+		t.addLive(c, head)
 	default:
 		items = append(items, outItem{replay: &replayReq{since: *since, epoch: curEpoch}})
 	}
