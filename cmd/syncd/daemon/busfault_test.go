@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/syncspace/syncspace/config/servicetest"
@@ -204,27 +203,9 @@ func TestReceiveOnlyNodeDegradedListen(t *testing.T) {
 // wsReader subscribes on d and sends every FileOperation seq it reads to seqs.
 func wsReader(t *testing.T, d *Daemon, token string) <-chan int64 {
 	t.Helper()
-	var ws *websocket.Conn
-	var err error
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		// the tenant and the token's key reach this node within a second (15 s: room
-		// for a loaded machine)
-		ws, _, err = websocket.DefaultDialer.Dial("ws://"+d.Addr()+"/ws", http.Header{"Authorization": {"Bearer " + token}})
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close() })
-	if err := ws.WriteJSON(map[string]any{"type": "Subscribe", "client_id": "reader"}); err != nil {
-		t.Fatal(err)
-	}
-	var ack map[string]any
-	if err := ws.ReadJSON(&ack); err != nil || ack["type"] != "Ack" {
-		t.Fatalf("ack %v %v", ack, err)
-	}
+	// the tenant and the token's key reach this node within a second (15 s: room for a
+	// loaded machine)
+	ws := subscribed(t, d, token, "reader", 15*time.Second)
 	seqs := make(chan int64, 1000)
 	go func() {
 		defer close(seqs)

@@ -68,26 +68,8 @@ func TestClusterThreeNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ws *websocket.Conn
-	deadline := time.Now().Add(15 * time.Second)
-	for { // the tenant and the key reach B within a second (15 s: room for a loaded machine)
-		ws, _, err = websocket.DefaultDialer.Dial("ws://"+b.Addr()+"/ws", http.Header{"Authorization": {"Bearer " + reader}})
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	if err := ws.WriteJSON(map[string]any{"type": "Subscribe", "client_id": "c1"}); err != nil {
-		t.Fatal(err)
-	}
-	var ack map[string]any
-	if err := ws.ReadJSON(&ack); err != nil || ack["type"] != "Ack" {
-		t.Fatalf("ack %v %v", ack, err)
-	}
+	// the tenant and the key reach B within a second (15 s: room for a loaded machine)
+	ws := subscribed(t, b, reader, "c1", 15*time.Second)
 	const n = 30
 	for i := 0; i < n; i++ {
 		req, _ := http.NewRequest(http.MethodPut, fmt.Sprintf("http://%s/api/files/f%02d.txt", a.Addr(), i), strings.NewReader(fmt.Sprint(i)))

@@ -313,19 +313,7 @@ func TestShutdownClosesWebSockets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hdr := http.Header{"Authorization": {"Bearer " + tok}}
-	ws, resp, err := websocket.DefaultDialer.Dial("ws://"+d.Addr()+"/ws", hdr)
-	if err != nil {
-		t.Fatalf("dial: %v %v", err, resp)
-	}
-	defer ws.Close()
-	if err := ws.WriteJSON(map[string]any{"type": "Subscribe", "client_id": "c1"}); err != nil {
-		t.Fatal(err)
-	}
-	var ack map[string]any
-	if err := ws.ReadJSON(&ack); err != nil || ack["type"] != "Ack" {
-		t.Fatalf("ack %v %v", ack, err)
-	}
+	ws := subscribed(t, d, tok, "c1", 0)
 	done := make(chan error, 1)
 	go func() {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -475,4 +463,31 @@ func TestClusterModeStarts(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, "syncd.db")); !os.IsNotExist(err) {
 		t.Fatalf("a single-node store in the data dir (%v)", err)
 	}
+}
+
+// subscribed opens a WebSocket to d with token, retrying the dial for up to within
+// (a tenant or key made on another node reaches d within a second; 0: one try),
+// sends Subscribe as clientID and checks the Ack. The socket closes when t ends.
+func subscribed(t *testing.T, d *Daemon, token, clientID string, within time.Duration) *websocket.Conn {
+	t.Helper()
+	var ws *websocket.Conn
+	var err error
+	for deadline := time.Now().Add(within); ; time.Sleep(50 * time.Millisecond) {
+		ws, _, err = websocket.DefaultDialer.Dial("ws://"+d.Addr()+"/ws", http.Header{"Authorization": {"Bearer " + token}})
+		if err == nil || !time.Now().Before(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	if err := ws.WriteJSON(map[string]any{"type": "Subscribe", "client_id": clientID}); err != nil {
+		t.Fatal(err)
+	}
+	var ack map[string]any
+	if err := ws.ReadJSON(&ack); err != nil || ack["type"] != "Ack" {
+		t.Fatalf("ack %v %v", ack, err)
+	}
+	return ws
 }

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/syncspace/syncspace/transport/server"
 )
 
@@ -31,18 +29,7 @@ func TestSingleNodeKeepsSocketsWhenUnready(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+d.Addr()+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	if err := ws.WriteJSON(map[string]any{"type": "Subscribe", "client_id": "c1"}); err != nil {
-		t.Fatal(err)
-	}
-	var ack map[string]any
-	if err := ws.ReadJSON(&ack); err != nil || ack["type"] != "Ack" {
-		t.Fatalf("ack %v %v", ack, err)
-	}
+	ws := subscribed(t, d, tok, "c1", 0)
 
 	if err := d.node.DB.Close(); err != nil {
 		t.Fatal(err)
