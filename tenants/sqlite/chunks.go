@@ -43,8 +43,12 @@ const dropUnused = `DELETE FROM tenant_chunks AS c WHERE c.tenant_id = ? AND c.h
 
 // DropChunkList implements index.Chunks.
 func (r chunkLists) DropChunkList(ctx context.Context, id, hash string) error {
-	defer r.LockWrites()()
-	_, err := r.db.ExecContext(ctx, dropUnused, id, hash)
+	unlock, err := r.lockMerged(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = r.db.ExecContext(ctx, dropUnused, id, hash)
 	return err
 }
 
@@ -88,7 +92,11 @@ func (r chunkLists) dropKeys(ctx context.Context, keys []index.ChunkKey) (int, e
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	defer r.LockWrites()()
+	unlock, err := r.lockMerged(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	tx, err := r.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err

@@ -25,8 +25,12 @@ func (r *Store) ClearUndo(ctx context.Context, id string) error {
 
 // PruneChanges implements index.Maintenance.
 func (r *Store) PruneChanges(ctx context.Context, keep int64) error {
-	defer r.LockWrites()()
-	_, err := r.db.ExecContext(ctx, `DELETE FROM tenant_changes WHERE seq <= (SELECT t.head_seq FROM tenants t WHERE t.id = tenant_changes.tenant_id) - ?`, keep)
+	unlock, err := r.lockMerged(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = r.db.ExecContext(ctx, `DELETE FROM tenant_changes WHERE seq <= (SELECT t.head_seq FROM tenants t WHERE t.id = tenant_changes.tenant_id) - ?`, keep)
 	return err
 }
 

@@ -25,6 +25,11 @@ import (
 // path had before each change made after the listing's snapshot: present 0 means the
 // path had no entry; died is the first seq after that state (head before the change
 // + 1).
+//
+// tenant_journal_changes and tenant_journal_entries hold the rows of recent plain
+// writes, every tenant's in one order (rowid tables: a batch appends to their last
+// pages), until they are merged into tenant_changes and tenant_entries (journal.go);
+// added after the first release (empty at every open: NewStore merges them).
 const schema = `
 CREATE TABLE IF NOT EXISTS tenants (
 	name          TEXT PRIMARY KEY,
@@ -101,6 +106,32 @@ CREATE TABLE IF NOT EXISTS tenant_dir_stamps (
 	stamp     BLOB NOT NULL,
 	PRIMARY KEY (tenant_id, dir)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tenant_journal_changes (
+	tenant_id      TEXT NOT NULL,
+	seq            INTEGER NOT NULL,
+	op             TEXT NOT NULL,
+	from_path      TEXT NOT NULL,
+	path           TEXT NOT NULL,
+	is_dir         INTEGER NOT NULL,
+	size           INTEGER NOT NULL,
+	hash           TEXT NOT NULL,
+	modified       INTEGER NOT NULL,
+	source_client  TEXT NOT NULL,
+	source_subject TEXT NOT NULL,
+	at             INTEGER NOT NULL,
+	meta_seq       INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tenant_journal_entries (
+	tenant_id TEXT NOT NULL,
+	fold      TEXT NOT NULL,
+	path      TEXT NOT NULL,
+	parent    TEXT NOT NULL,
+	is_dir    INTEGER NOT NULL,
+	size      INTEGER NOT NULL,
+	hash      TEXT NOT NULL,
+	modified  INTEGER NOT NULL,
+	seq       INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS tenant_chunks (
 	tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
 	hash      TEXT NOT NULL,

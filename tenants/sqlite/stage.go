@@ -10,6 +10,9 @@ import (
 
 // The batch's stage.
 //
+// The stage writes the rows of a batch of several tenants to the journal (journal.go),
+// and those of one tenant straight to its trees.
+//
 // A job of a batch (one tenant's Write) that only appends change-log rows and puts
 // entries runs no statement that changes data: its queued rows (rowbuf.go) and its
 // head row's update are handed to the batch's stage when it succeeds, and the stage
@@ -34,6 +37,8 @@ import (
 type stage struct {
 	changes rowBuf         // change-log rows (changeRows)
 	entries rowBuf         // entry rows (entryRows)
+	hseqs   []int64        // per entry row, the head of its write
+	jb      *jbatch        // the batch's part in the journal
 	heads   []stagedHead   // head rows to update, one per tenant
 	tenant  map[string]int // tenant id → its index in heads
 	err     error          // the stage failed (then so does the batch)
@@ -61,10 +66,11 @@ var headQueries = func() []string {
 // reset empties s for a new batch.
 func (s *stage) reset() {
 	if s.tenant == nil {
-		s.changes, s.entries, s.tenant = changeRows, entryRows, map[string]int{}
+		s.changes, s.entries, s.tenant = journalChangeRows, journalEntryRows, map[string]int{}
 	}
 	s.changes.args = s.changes.args[:0]
 	s.entries.args = s.entries.args[:0]
+	s.hseqs = s.hseqs[:0]
 	s.heads = s.heads[:0]
 	clear(s.tenant)
 	s.err = nil
@@ -76,6 +82,9 @@ func (s *stage) reset() {
 func (s *stage) add(changes, entries *rowBuf, h stagedHead) {
 	s.changes.args = append(s.changes.args, changes.args...)
 	s.entries.args = append(s.entries.args, entries.args...)
+	for range len(entries.args) / entries.cols {
+		s.hseqs = append(s.hseqs, h.seq)
+	}
 	if h.seq == h.base {
 		return
 	}
@@ -110,6 +119,20 @@ func (s *stage) flush(ctx context.Context, q Q) error {
 		return s.err
 	}
 	s.err = errStageBroken // until every statement ran
+	changes, entries := s.changes.args, s.entries.args
+	// One tenant's rows go straight to its trees (they share its leaves); if the
+	// journal holds rows of it (which would hide them), it is merged first.
+	direct := len(s.heads) <= 1 && !s.jb.always
+	if direct && !s.jb.absent(s.heads) {
+		if err := s.jb.merge(ctx, q); err != nil {
+			s.err = err
+			return err
+		}
+	}
+	s.changes.queries, s.entries.queries = journalChangeRows.queries, journalEntryRows.queries
+	if direct {
+		s.changes.queries, s.entries.queries = changeRows.queries, entryRows.queries
+	}
 	if err := s.changes.flush(ctx, q); err != nil {
 		s.err = err
 		return err
@@ -129,6 +152,12 @@ func (s *stage) flush(ctx context.Context, q Q) error {
 		}
 		heads = heads[n:]
 	}
+	// Into the overlay only now: the head updates checked that the rows follow
+	// their tenants' stored heads.
+	if !direct {
+		s.jb.added(changes, entries, s.hseqs)
+	}
+	s.hseqs = s.hseqs[:0]
 	s.err = nil
 	return nil
 }
@@ -182,6 +211,13 @@ func (j *jobTx) stage(changes, entries *rowBuf, h stagedHead) {
 func (j *jobTx) change() error {
 	if err := j.st.flush(j.ctx, j.q); err != nil {
 		return err
+	}
+	if j.st.jb.rows > 0 {
+		// The job's statements see (and change) every row: the journal's first.
+		if err := j.st.jb.merge(j.ctx, j.q); err != nil {
+			j.st.err = err
+			return err
+		}
 	}
 	if j.own {
 		return nil

@@ -20,6 +20,7 @@ type Store struct {
 	wmu   sync.Mutex // serializes this process's write transactions
 	txb   txBatcher  // batches the spaces' write transactions
 	stmts stmtCache  // prepared statements
+	j     journal    // the journal's overlay (journal.go)
 
 	reads      // the read side (read.go, view.go), promoted
 	chunkLists // index.Chunks (chunks.go), promoted
@@ -28,8 +29,9 @@ type Store struct {
 // reads holds the Store's read methods (index.Reader, index.Viewer).
 type reads struct{ *Store }
 
-// NewStore creates the tenants' tables in db if needed. logger nil means
-// slog.Default(). Close releases the statements; the caller closes db.
+// NewStore creates the tenants' tables in db if needed and merges the rows an
+// earlier process left in the journal (journal.go). logger nil means slog.Default().
+// Close merges the journal and releases the statements; the caller closes db.
 func NewStore(ctx context.Context, db *sql.DB, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.Default()
@@ -37,11 +39,14 @@ func NewStore(ctx context.Context, db *sql.DB, logger *slog.Logger) (*Store, err
 	if err := createSchema(ctx, db); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, log: logger, stmts: stmtCache{db: db}}
+	if err := MergeJournal(ctx, db); err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, log: logger, stmts: stmtCache{db: db}, j: journal{gen: newGen()}}
 	s.reads = reads{s}
 	s.chunkLists = chunkLists{s}
 	s.wal = walFile(ctx, db)
-	s.txb = txBatcher{db: db, wmu: &s.wmu, wal: s.wal, stmts: &s.stmts, log: logger}
+	s.txb = txBatcher{db: db, wmu: &s.wmu, wal: s.wal, stmts: &s.stmts, log: logger, jb: jbatch{j: &s.j}}
 	return s, nil
 }
 
@@ -72,9 +77,15 @@ func (r *Store) LockWrites() (unlock func()) {
 	return r.wmu.Unlock
 }
 
-// Close gives back the connection the batches ran on and closes the prepared
-// statements; later queries run unprepared, and later batches on any connection.
+// Close gives back the connection the batches ran on, merges the journal (a failure
+// is logged: the next NewStore merges it) and closes the prepared statements; later
+// queries run unprepared, and later batches on any connection.
 func (r *Store) Close() {
 	r.txb.close()
+	if unlock, err := r.lockMerged(context.Background()); err != nil {
+		r.log.Warn("closing: the journal was not merged", "err", err)
+	} else {
+		unlock()
+	}
 	r.stmts.close()
 }

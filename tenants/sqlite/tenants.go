@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/syncspace/syncspace/tenants/index"
@@ -39,7 +41,10 @@ func (r *Store) CreateTenant(ctx context.Context, t index.Tenant, epoch string) 
 // DeleteTenant implements index.Tenants: the tenant's rows in every table go with it
 // (ON DELETE CASCADE).
 func (r *Store) DeleteTenant(ctx context.Context, id string) error {
-	unlock := r.LockWrites()
+	unlock, err := r.lockMerged(ctx)
+	if err != nil {
+		return err
+	}
 	res, err := r.db.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, id)
 	unlock()
 	if err != nil {
@@ -93,26 +98,68 @@ func (r *Store) Tenants(ctx context.Context) ([]index.Tenant, error) {
 // LoadHead implements index.Recovery.
 func (r *Store) LoadHead(ctx context.Context, id string) (epoch string, head, maxSeq int64, err error) {
 	var max sql.NullInt64
-	err = r.db.QueryRowContext(ctx, `SELECT epoch, head_seq, (SELECT max(seq) FROM tenant_changes WHERE tenant_id = ?) FROM tenants WHERE id = ?`,
-		id, id).Scan(&epoch, &head, &max)
+	g, err := r.j.pin(func(*jgen) error {
+		return r.db.QueryRowContext(ctx, `SELECT epoch, head_seq, (SELECT max(seq) FROM tenant_changes WHERE tenant_id = ?) FROM tenants WHERE id = ?`,
+			id, id).Scan(&epoch, &head, &max)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", 0, 0, index.ErrNoTenant
+	}
+	if _, last := g.bounds(id, head); last > max.Int64 {
+		max.Int64 = last
 	}
 	return epoch, head, max.Int64, err
 }
 
 // SetHead implements index.Recovery.
 func (r *Store) SetHead(ctx context.Context, id, epoch string, head int64) error {
-	defer r.LockWrites()()
-	_, err := r.db.ExecContext(ctx, `UPDATE tenants SET epoch = ?, head_seq = ? WHERE id = ?`, epoch, head, id)
+	unlock, err := r.lockMerged(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = r.db.ExecContext(ctx, `UPDATE tenants SET epoch = ?, head_seq = ? WHERE id = ?`, epoch, head, id)
 	return err
 }
 
-// Usage implements index.Recovery.
+// Usage implements index.Recovery: the table's sums, with each entry the overlay
+// holds counted as the overlay has it.
 func (r *Store) Usage(ctx context.Context, id string) (used, entries int64, err error) {
-	err = r.db.QueryRowContext(ctx, `SELECT coalesce(sum(CASE WHEN is_dir THEN 0 ELSE size END), 0), count(*) FROM tenant_entries WHERE tenant_id = ?`,
-		id).Scan(&used, &entries)
+	var ov []*index.Entry
+	var replaced map[string]*index.Entry
+	_, err = r.j.pin(func(g *jgen) error {
+		if err := r.db.QueryRowContext(ctx, `SELECT coalesce(sum(CASE WHEN is_dir THEN 0 ELSE size END), 0), count(*) FROM tenant_entries WHERE tenant_id = ?`,
+			id).Scan(&used, &entries); err != nil {
+			return err
+		}
+		var folds map[string]bool
+		ov, folds = g.entries(id, -1, func(string, string) bool { return true })
+		replaced = map[string]*index.Entry{}
+		keys := slices.Collect(maps.Keys(folds))
+		for len(keys) > 0 {
+			n := min(len(keys), 256)
+			if err := lookupFolds(ctx, r.Q(), id, keys[:n], replaced); err != nil {
+				return err
+			}
+			keys = keys[n:]
+		}
+		return nil
+	})
+	for _, e := range replaced {
+		used, entries = used-fileBytes(e), entries-1
+	}
+	for _, e := range ov {
+		used, entries = used+fileBytes(e), entries+1
+	}
 	return used, entries, err
+}
+
+// fileBytes is the bytes e counts in a tenant's usage.
+func fileBytes(e *index.Entry) int64 {
+	if e.IsDir {
+		return 0
+	}
+	return e.Size
 }
 
 // VersionIDs implements index.Recovery.

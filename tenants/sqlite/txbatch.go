@@ -90,6 +90,7 @@ type txBatcher struct {
 	version uint32             // the data version after the last commit (dataVersion)
 	heads   map[string]headRow // tenant id → its head row as conn's transaction sees it
 	stage   stage              // the batch's staged rows (stage.go)
+	jb      jbatch             // the batch's part in the journal (journal.go)
 	fault   func(at string)    // tests: called at "stage", "commit" and "committed" (may panic)
 
 	mu      sync.Mutex
@@ -239,14 +240,16 @@ func (b *txBatcher) commit(ctx context.Context, batch []*txJob) {
 	}
 	ok, err := b.runJobs(ctx, tx, batch)
 	if err != nil || ok == 0 {
-		// Nothing of the batch commits: neither do the heads its jobs left.
+		// Nothing of the batch commits: neither do the heads its jobs left, nor its
+		// rows in the overlay.
+		b.jb.abort()
 		tx.Rollback()
 		b.tx, b.heads = nil, nil
 		finish(err)
 		return
 	}
 	b.faultAt("commit")
-	err = tx.Commit()
+	err = b.jb.commit(tx.Commit)
 	b.tx, committed = nil, err == nil
 	if committed {
 		b.faultAt("committed")
@@ -276,6 +279,8 @@ func (b *txBatcher) commit(ctx context.Context, batch []*txJob) {
 // see stage.go. An error means tx cannot commit.
 func (b *txBatcher) runJobs(ctx context.Context, tx *sql.Tx, batch []*txJob) (ok int, err error) {
 	b.stage.reset()
+	b.jb.reset()
+	b.stage.jb = &b.jb
 	q := Q{c: b.stmts, tx: tx, n: &b.stmtsRun}
 	for _, j := range batch {
 		jt := &jobTx{ctx: ctx, b: b, tx: tx, q: q, st: &b.stage, alone: len(batch) == 1}
@@ -294,7 +299,13 @@ func (b *txBatcher) runJobs(ctx context.Context, tx *sql.Tx, batch []*txJob) (ok
 		return 0, nil
 	}
 	b.faultAt("stage")
-	return ok, b.stage.flush(ctx, q)
+	if err := b.stage.flush(ctx, q); err != nil {
+		return 0, err
+	}
+	if b.jb.full() {
+		return ok, b.jb.merge(ctx, q)
+	}
+	return ok, nil
 }
 
 // recoverCommit ends a batch whose commit panicked (p): every job of it that has no
@@ -313,6 +324,9 @@ func (b *txBatcher) recoverCommit(p any, committed bool, finish func(error)) {
 		msg, err = "sqlite: a batch panicked after its commit: its writes stand", nil
 	}
 	log.Error(msg, "panic", p, "stack", string(debug.Stack()))
+	if !committed {
+		b.jb.abort()
+	}
 	if b.tx != nil {
 		b.tx.Rollback()
 		b.tx = nil

@@ -6,18 +6,36 @@ import (
 	"errors"
 	"time"
 
+	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants/index"
 )
 
-// readTx runs fn in a read-only transaction: a WAL read snapshot (DEFERRED).
-func (r reads) readTx(ctx context.Context, fn func(q Q) error) error {
+// readTx runs fn in a read-only transaction (a WAL read snapshot, DEFERRED) of
+// tenant id, with the overlay of that snapshot and the tenant's head row in it
+// (hErr: index.ErrNoTenant if there is none): the snapshot is taken by that read,
+// with the overlay pinned (journal.pin).
+func (r reads) readTx(ctx context.Context, id string, fn func(q Q, g *jgen, epoch string, h int64, hErr error) error) error {
 	tx, err := r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	return fn(r.InTx(tx))
+	q := r.InTx(tx)
+	var epoch string
+	var h int64
+	var hErr error
+	g, err := r.j.pin(func(*jgen) error {
+		epoch, h, hErr = head(ctx, q, id)
+		if errors.Is(hErr, index.ErrNoTenant) {
+			return nil
+		}
+		return hErr
+	})
+	if err != nil {
+		return err
+	}
+	return fn(q, g, epoch, h, hErr)
 }
 
 func head(ctx context.Context, q querier, id string) (epoch string, head int64, err error) {
@@ -32,39 +50,60 @@ func head(ctx context.Context, q querier, id string) (epoch string, head int64, 
 // behind the head.
 func (r reads) Changes(ctx context.Context, id string, since int64, limit int) (index.ChangesPage, error) {
 	var page index.ChangesPage
-	err := r.readTx(ctx, func(q Q) error {
-		var err error
-		if page.Epoch, page.Head, err = head(ctx, q, id); err != nil || since >= page.Head {
-			return err
+	err := r.readTx(ctx, id, func(q Q, g *jgen, epoch string, h int64, hErr error) error {
+		page.Epoch, page.Head = epoch, h
+		if hErr != nil || since >= page.Head {
+			return hErr
 		}
 		var oldest sql.NullInt64
 		if err := q.QueryRowContext(ctx, `SELECT min(seq) FROM tenant_changes WHERE tenant_id = ?`, id).Scan(&oldest); err != nil {
 			return err
 		}
 		page.Oldest = oldest.Int64
+		if page.Oldest == 0 {
+			page.Oldest, _ = g.bounds(id, h)
+		}
 		if page.Oldest == 0 || since+1 < page.Oldest {
 			return nil
 		}
-		rows, err := q.QueryContext(ctx, `SELECT seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, meta_seq
-			FROM tenant_changes WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?`, id, since, limit+1)
+		evs, err := readChanges(ctx, q, id, since, limit+1)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			ev, err := scanEvent(rows)
-			if err != nil {
-				return err
+		if len(evs) <= limit {
+			// The overlay's rows follow the table's (they are newer).
+			after := since
+			if len(evs) > 0 {
+				after = evs[len(evs)-1].Seq
 			}
-			if len(page.Events) == limit {
-				page.More = true
-				break
-			}
-			page.Events = append(page.Events, ev)
+			evs = append(evs, g.changes(id, after, h, limit+1-len(evs))...)
 		}
-		return rows.Err()
+		if len(evs) > limit {
+			evs, page.More = evs[:limit], true
+		}
+		page.Events = evs
+		return nil
 	})
 	return page, err
+}
+
+// readChanges reads up to n events of tenant id after since from the table.
+func readChanges(ctx context.Context, q Q, id string, since int64, n int) ([]protocol.Event, error) {
+	rows, err := q.QueryContext(ctx, `SELECT seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, meta_seq
+		FROM tenant_changes WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?`, id, since, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var evs []protocol.Event
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, ev)
+	}
+	return evs, rows.Err()
 }
 
 func scanEvent(sc interface{ Scan(...any) error }) (protocol.Event, error) {
@@ -85,21 +124,65 @@ func scanEvent(sc interface{ Scan(...any) error }) (protocol.Event, error) {
 		SourceClient: cl, SourceSubject: sub}, nil
 }
 
-// View implements index.Viewer with one read transaction.
+// View implements index.Viewer with one read transaction. Its snapshot is taken by
+// the first read fn makes (the caller may hold a lock for it: tenants/snapshot.go),
+// which reads the head row too, with the overlay pinned.
 func (r reads) View(ctx context.Context, id string, fn func(index.View) error) error {
-	return r.readTx(ctx, func(q Q) error { return fn(&view{ctx: ctx, q: q, id: id}) })
+	tx, err := r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(&view{ctx: ctx, q: r.InTx(tx), id: id, j: &r.j})
 }
 
-// view is index.View in a read transaction.
+// view is index.View in a read transaction, with the overlay up to its head.
 type view struct {
 	ctx context.Context
 	q   Q
 	id  string
+	j   *journal
+
+	// Set by the first read (fix).
+	g     *jgen
+	epoch string
+	head  int64
+	hErr  error
 }
 
-func (v *view) Head() (string, int64, error) { return head(v.ctx, v.q, v.id) }
+// fix takes the view's snapshot, if not yet: it reads the head row, with the overlay
+// pinned. An error other than index.ErrNoTenant fails every read of the view.
+func (v *view) fix() error {
+	if v.g != nil {
+		return v.hErr
+	}
+	var err error
+	v.g, err = v.j.pin(func(*jgen) error {
+		v.epoch, v.head, v.hErr = head(v.ctx, v.q, v.id)
+		return nil
+	})
+	if v.hErr != nil && !errors.Is(v.hErr, index.ErrNoTenant) {
+		return v.hErr
+	}
+	return err
+}
 
-func (v *view) Lookup(p string) (*index.Entry, error) { return lookup(v.ctx, v.q, v.id, p) }
+func (v *view) Head() (string, int64, error) {
+	if err := v.fix(); err != nil {
+		return "", 0, err
+	}
+	return v.epoch, v.head, v.hErr
+}
+
+func (v *view) Lookup(p string) (*index.Entry, error) {
+	if err := v.fix(); err != nil {
+		return nil, err
+	}
+	if e, ok := v.g.lookup(v.id, pathrule.FoldKey(p), v.head); ok {
+		return e, nil
+	}
+	return lookup(v.ctx, v.q, v.id, p)
+}
 
 // ListPage reads up to n index rows and undo rows each, up to the smaller of their
 // last paths, and merges them: per path the undo row with the smallest died > snap,
@@ -109,6 +192,9 @@ func (v *view) Lookup(p string) (*index.Entry, error) { return lookup(v.ctx, v.q
 // (the subtree's and the page's), SQLite seeks to the first and filters by the
 // other, which read every earlier row of the subtree again for each page.
 func (v *view) ListPage(dir string, recursive bool, snap int64, after string, n int) (page []*index.Entry, next string, done bool, err error) {
+	if err := v.fix(); err != nil {
+		return nil, "", false, err
+	}
 	where, args := "parent = ? AND path > ?", []any{dir, after}
 	if recursive {
 		where, args = pageRange(dir, after)
@@ -127,10 +213,32 @@ func (v *view) ListPage(dir string, recursive bool, snap int64, after string, n 
 	if len(cur) == n {
 		next, done = cur[n-1].Path, false
 	}
+	cur, next, done = v.overlayPage(cur, dir, recursive, after, n, next, done)
 	if len(undo) == n && (done || undo[n-1].Entry.Path < next) {
 		next, done = undo[n-1].Entry.Path, false
 	}
 	return index.MergeUndo(cur, undo, next, done), next, done, nil
+}
+
+// overlayPage puts the overlay's rows of the page's range (after, next] (or (after,
+// end] if done) into cur, the table's rows of the page, in path order, and keeps at
+// most n of them: then the page ends at the n-th.
+func (v *view) overlayPage(cur []*index.Entry, dir string, recursive bool, after string, n int, next string, done bool) ([]*index.Entry, string, bool) {
+	ov, folds := v.g.entries(v.id, v.head, func(path, parent string) bool {
+		if path <= after || (!done && path > next) {
+			return false
+		}
+		if recursive {
+			return under(path, dir)
+		}
+		return parent == dir
+	})
+	cur = overlaid(cur, ov, folds, true)
+	if len(cur) > n {
+		cur = cur[:n]
+		next, done = cur[n-1].Path, false
+	}
+	return cur, next, done
 }
 
 // pageRange is the condition on path of a recursive page under dir after the path

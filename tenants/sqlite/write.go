@@ -64,7 +64,9 @@ func (w *writeTx) readHead() error {
 // finish hands the queued rows and the head update to the batch's stage, or, if the
 // write ran statements of its own, inserts the rows and moves the head row itself.
 func (w *writeTx) finish() error {
-	if !w.job.own {
+	// An entry without an event would not be ordered by the head: it runs its own
+	// statements (after a merge of the journal) instead.
+	if !w.job.own && (w.seq > w.base || len(w.entries.args) == 0) {
 		w.job.stage(&w.changes, &w.entries, stagedHead{w.tid, w.epoch, w.base, w.seq})
 		return nil
 	}

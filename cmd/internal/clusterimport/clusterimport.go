@@ -43,6 +43,10 @@ func Run(ctx context.Context, dataDir string, dst *node.ClusterTarget, out io.Wr
 		return rep, fmt.Errorf("open data dir: %w", err)
 	}
 	defer db.Close()
+	// Rows a syncd that stopped without closing its store left in the journal.
+	if err := sqlite.MergeJournal(ctx, db); err != nil {
+		return rep, fmt.Errorf("open data dir: %w", err)
+	}
 	src := &source{db: db}
 	ts, err := src.tenants(ctx)
 	if err != nil {
