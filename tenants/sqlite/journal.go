@@ -43,7 +43,7 @@ import (
 
 // mergeRows is how many journal rows (change-log rows and entries) make a batch
 // merge the journal into the tenants' trees.
-const mergeRows = 4096
+const mergeRows = 2048
 
 const (
 	changeCols = `tenant_id, seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, at, meta_seq`
@@ -180,7 +180,10 @@ type jbatch struct {
 	next    *jgen            // the overlay after the batch's last merge (nil: it did not merge)
 	rows    int              // the journal's rows once the batch commits
 	early   map[string]int64 // tenant → highest seq of the batch's rows added to j.gen
-	late    map[string]int64 // likewise, of its rows added to next
+	// lastSolo is the tenant whose writes alone made the last batch's stage ("":
+	// none), kept from one batch to the next.
+	lastSolo string
+	late     map[string]int64 // likewise, of its rows added to next
 }
 
 // reset readies b for a new batch.
@@ -219,16 +222,36 @@ func (b *jbatch) merge(ctx context.Context, q execer) error {
 	return nil
 }
 
-// absent reports whether the overlay holds no row of the tenants of hs.
-func (b *jbatch) absent(hs []stagedHead) bool {
-	b.gen.mu.RLock()
-	defer b.gen.mu.RUnlock()
-	for _, h := range hs {
-		if b.gen.t[h.id] != nil {
-			return false
-		}
+// direct reports whether the stage's rows (hs: its head updates) go straight to
+// the tenants' trees rather than to the journal: those of a batch of one tenant
+// (final: the stage's last flush, holding every plain write of the batch) do, since
+// they share that tenant's leaves, unless the journal holds rows of the tenant,
+// whose overlay would hide them. Then the batch merges the journal first if the
+// tenant's previous batch was its alone too (a tenant writing alone), else its rows
+// go to the journal: a tenant of a batch of many tenants that has a batch of its own
+// now and then does not make the journal merge each time.
+func (b *jbatch) direct(ctx context.Context, q execer, final bool, hs []stagedHead) (bool, error) {
+	solo := ""
+	if final && len(hs) == 1 && !b.always {
+		solo = hs[0].id
 	}
-	return true
+	last := b.lastSolo
+	if final {
+		b.lastSolo = solo
+	}
+	if solo == "" {
+		return false, nil
+	}
+	b.gen.mu.RLock()
+	held := b.gen.t[solo] != nil
+	b.gen.mu.RUnlock()
+	if !held {
+		return true, nil
+	}
+	if last != solo {
+		return false, nil
+	}
+	return true, b.merge(ctx, q)
 }
 
 // full reports whether the journal holds enough rows to merge.

@@ -345,7 +345,8 @@ func checkReads(t *testing.T, st *Store, id string, known []string) {
 
 // TestJournalTakesManyTenantsBatches: a batch of several tenants' plain writes puts
 // their rows in the journal; a batch of one tenant's writes puts them straight into
-// its trees, after merging the journal if it holds rows of that tenant.
+// its trees, unless the journal holds rows of that tenant: then into the journal,
+// and a second batch of that tenant alone in a row merges the journal first.
 func TestJournalTakesManyTenantsBatches(t *testing.T) {
 	st := newStageStore(t, 3)
 	journaled := func() (n int) {
@@ -355,21 +356,24 @@ func TestJournalTakesManyTenantsBatches(t *testing.T) {
 		}
 		return n
 	}
-	if n := journaled(); n != 0 {
-		t.Fatalf("after one tenant's writes the journal holds %d rows, want 0", n)
+	for i, step := range []struct {
+		ws   []stageWrite
+		want int
+	}{
+		{nil, 0}, // newStageStore's writes, one tenant at a time
+		{[]stageWrite{{id: "t0", path: "a", size: 1}, {id: "t1", path: "b", size: 1}}, 2},
+		{[]stageWrite{{id: "t2", path: "c", size: 1}}, 2},                                 // alone, no rows in the journal
+		{[]stageWrite{{id: "t1", path: "d", size: 1}, {id: "t1", path: "e", size: 1}}, 4}, // alone, rows in the journal
+		{[]stageWrite{{id: "t1", path: "f", size: 1}}, 0},                                 // alone again: merged first
+		{[]stageWrite{{id: "t1", path: "g", size: 1}}, 0},
+	} {
+		if step.ws != nil {
+			inOneBatch(t, st, step.ws...)
+		}
+		if n := journaled(); n != step.want {
+			t.Fatalf("step %d: the journal holds %d rows, want %d", i, n, step.want)
+		}
 	}
-	inOneBatch(t, st, stageWrite{id: "t0", path: "a", size: 1}, stageWrite{id: "t1", path: "b", size: 1})
-	if n := journaled(); n != 2 {
-		t.Fatalf("after a batch of two tenants the journal holds %d rows, want 2", n)
-	}
-	inOneBatch(t, st, stageWrite{id: "t2", path: "c", size: 1})
-	if n := journaled(); n != 2 {
-		t.Fatalf("after a batch of another tenant the journal holds %d rows, want 2", n)
-	}
-	inOneBatch(t, st, stageWrite{id: "t1", path: "d", size: 1})
-	if n := journaled(); n != 0 {
-		t.Fatalf("after a batch of t1 alone the journal holds %d rows, want 0 (merged first)", n)
-	}
-	wantTenant(t, st, "t1", []string{"warm", "b", "d"}, map[string]int64{"b": 1, "d": 1})
+	wantTenant(t, st, "t1", []string{"warm", "b", "d", "e", "f", "g"}, map[string]int64{"b": 1, "e": 1, "g": 1})
 	wantTenant(t, st, "t2", []string{"warm", "c"}, map[string]int64{"c": 1})
 }

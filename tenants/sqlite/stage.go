@@ -39,6 +39,7 @@ type stage struct {
 	entries rowBuf         // entry rows (entryRows)
 	hseqs   []int64        // per entry row, the head of its write
 	jb      *jbatch        // the batch's part in the journal
+	final   bool           // the flush before COMMIT (not one for a job's statement)
 	heads   []stagedHead   // head rows to update, one per tenant
 	tenant  map[string]int // tenant id → its index in heads
 	err     error          // the stage failed (then so does the batch)
@@ -120,14 +121,10 @@ func (s *stage) flush(ctx context.Context, q Q) error {
 	}
 	s.err = errStageBroken // until every statement ran
 	changes, entries := s.changes.args, s.entries.args
-	// One tenant's rows go straight to its trees (they share its leaves); if the
-	// journal holds rows of it (which would hide them), it is merged first.
-	direct := len(s.heads) <= 1 && !s.jb.always
-	if direct && !s.jb.absent(s.heads) {
-		if err := s.jb.merge(ctx, q); err != nil {
-			s.err = err
-			return err
-		}
+	direct, err := s.jb.direct(ctx, q, s.final, s.heads)
+	if err != nil {
+		s.err = err
+		return err
 	}
 	s.changes.queries, s.entries.queries = journalChangeRows.queries, journalEntryRows.queries
 	if direct {

@@ -299,6 +299,7 @@ func (b *txBatcher) runJobs(ctx context.Context, tx *sql.Tx, batch []*txJob) (ok
 		return 0, nil
 	}
 	b.faultAt("stage")
+	b.stage.final = true
 	if err := b.stage.flush(ctx, q); err != nil {
 		return 0, err
 	}
