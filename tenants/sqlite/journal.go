@@ -50,10 +50,11 @@ const (
 	entryCols9 = `tenant_id, fold, path, parent, is_dir, size, hash, modified, seq`
 )
 
-// Queued rows (rowbuf.go) of the journal: the stage's.
+// Queued rows (rowbuf.go) of the journal: the stage's, OR FAIL like the others
+// (no statement journal: TestStageStatementsCannotAbort).
 var (
-	journalChangeRows = newRowBuf(`INSERT INTO tenant_journal_changes (`+changeCols+`)`, 13, "")
-	journalEntryRows  = newRowBuf(`INSERT INTO tenant_journal_entries (`+entryCols9+`)`, 9, "")
+	journalChangeRows = newRowBuf(`INSERT OR FAIL INTO tenant_journal_changes (`+changeCols+`)`, 13, "")
+	journalEntryRows  = newRowBuf(`INSERT OR FAIL INTO tenant_journal_entries (`+entryCols9+`)`, 9, "")
 )
 
 // mergeSQL moves the journal's rows into the tenants' trees, in key order, the later

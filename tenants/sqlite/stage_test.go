@@ -296,8 +296,8 @@ func TestStageBadKeptHead(t *testing.T) {
 	}
 }
 
-// TestStageStatementsCannotAbort: the change-log INSERT and the head UPDATE that the
-// stage runs for many tenants have no constraint check that aborts the statement
+// TestStageStatementsCannotAbort: the change-log INSERT, the head UPDATE and the
+// journal's INSERTs that the stage runs have no constraint check that aborts the statement
 // (OP_Halt with OE_Abort, p2 = 2), so SQLite keeps no statement journal for them
 // (rowbuf.go). The entries' upsert still has some (its DO UPDATE branch).
 func TestStageStatementsCannotAbort(t *testing.T) {
@@ -305,7 +305,8 @@ func TestStageStatementsCannotAbort(t *testing.T) {
 	for name, q := range map[string]struct {
 		sql  string
 		args int
-	}{"change log": {changeRows.queries[2], 26}, "heads": {headQueries[2], 8}} {
+	}{"change log": {changeRows.queries[2], 26}, "heads": {headQueries[2], 8},
+		"journal's change log": {journalChangeRows.queries[2], 26}, "journal's entries": {journalEntryRows.queries[2], 18}} {
 		rows, err := st.DB().Query("EXPLAIN "+q.sql, make([]any, q.args)...)
 		if err != nil {
 			t.Fatal(err)
