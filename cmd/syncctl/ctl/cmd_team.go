@@ -38,6 +38,9 @@ func validateTeamIssue(p *parsed) error {
 	if p.has("device") && (p.has("path") || p.has("ttl")) {
 		return usagef("team issue --device takes no --path or --ttl")
 	}
+	if err := validatePaths(p); err != nil {
+		return err
+	}
 	switch p.get("role") {
 	case auth.RoleRead, auth.RoleWrite, auth.RoleAdmin:
 	default:
