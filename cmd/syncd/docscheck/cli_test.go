@@ -262,3 +262,91 @@ func TestSyncctlCommandsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// commandLines returns the command lines of the fenced blocks of README.md and
+// docs/*.md, continuation lines joined, one entry per command of a `&&`, `;` or `|`
+// chain (and of a `$(…)`), with the file it came from.
+func commandLines(t *testing.T) [][2]string {
+	t.Helper()
+	var out [][2]string
+	split := regexp.MustCompile(`&&|;|\||\$\(|\)`)
+	for _, f := range markdownFiles(t) {
+		for _, block := range regexp.MustCompile("(?ms)^```[a-z]*\n(.*?)^```").FindAllStringSubmatch(readDoc(t, f), -1) {
+			text := strings.ReplaceAll(block[1], "\\\n", " ")
+			for _, line := range strings.Split(text, "\n") {
+				line, _, _ = strings.Cut(line, " #")
+				for _, cmd := range split.Split(line, -1) {
+					out = append(out, [2]string{f, strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(cmd), "$ "))})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// program returns the binary a command line runs (one of binaries, by the base name of
+// its first word after environment assignments, `sudo -u USER`, `exec` and `docker exec
+// NAME`) and its arguments up to a redirection.
+func program(cmd string) (string, []string) {
+	words := strings.Fields(cmd)
+	for len(words) > 0 {
+		switch w := words[0]; {
+		case strings.Contains(w, "=") && !strings.HasPrefix(w, "-"):
+			words = words[1:]
+		case w == "sudo" && len(words) > 2 && words[1] == "-u":
+			words = words[3:]
+		case w == "docker" && len(words) > 2 && words[1] == "exec":
+			words = words[3:]
+		case w == "exec":
+			words = words[1:]
+		case w == "go" && len(words) > 2 && words[1] == "run": // go run ./cmd/NAME
+			words = words[2:]
+		default:
+			name := strings.TrimSuffix(filepath.Base(strings.Trim(w, `"'`)), ".exe")
+			args := words[1:]
+			for i, a := range args {
+				if strings.HasPrefix(a, ">") || strings.HasPrefix(a, "<") || strings.HasPrefix(a, "2>") {
+					args = args[:i]
+					break
+				}
+			}
+			return name, args
+		}
+	}
+	return "", nil
+}
+
+// TestDocumentedCommandLinesUseRealFlags: every flag of a syncd, syncctl or
+// realtime-sync-client command line in the fenced blocks of README.md and docs/*.md is
+// one the binary accepts, so that an example keeps working when a flag is renamed.
+func TestDocumentedCommandLinesUseRealFlags(t *testing.T) {
+	known := map[string]map[string]bool{}
+	for _, b := range binaries {
+		known[b.name] = codeFlags(t, b.pkg)
+		for _, f := range []string{"h", "help", "version"} {
+			known[b.name][f] = true
+		}
+	}
+	n := 0
+	for _, fc := range commandLines(t) {
+		name, args := program(fc[1])
+		flags, ok := known[name]
+		if !ok {
+			continue
+		}
+		n++
+		for _, a := range args {
+			if !strings.HasPrefix(a, "-") || a == "-" || a == "--" {
+				continue
+			}
+			f, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			if !flags[f] {
+				t.Errorf("%s: %q: %s has no flag -%s", fc[0], fc[1], name, f)
+			}
+		}
+	}
+	t.Logf("%d command lines checked", n)
+	if n < 40 {
+		t.Fatalf("only %d command lines of the three binaries found in the docs; the scan is broken", n)
+	}
+}
