@@ -129,7 +129,9 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		}
 		printHint(stdout, cfg.DataDir, d.Addr(), tokenFile, bootstrapped, d.tls.TLSConfig != nil, stale)
 		if cfg.Web.Enabled {
-			printWebHint(stdout, cfg, d.Addr(), d.tls.TLSConfig != nil)
+			lookPath, cwd := lookPathAndCwd()
+			ctl, _ := commandFor(CtlBinary, lookPath, cwd)
+			printWebHint(stdout, cfg, d.Addr(), d.tls.TLSConfig != nil, ctl)
 		}
 	}
 	go d.monitor()
