@@ -172,6 +172,9 @@ func (d *Daemon) build(ctx context.Context) error {
 		return err
 	}
 	opts.PublicURL = d.publicURL()
+	if err := d.node.RecordPublicURL(ctx, opts.PublicURL, d.cfg.Web.PublicURL != ""); err != nil {
+		return err
+	}
 	shares, err := openShares(ctx, d.node.DB, d.node.Pool(), d.node.Auth.TokenRevoked)
 	if err != nil {
 		return err
