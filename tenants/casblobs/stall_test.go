@@ -12,10 +12,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/syncspace/syncspace/config/servicetest"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/blob"
 	"github.com/syncspace/syncspace/tenants/casblobs"
 	"github.com/syncspace/syncspace/tenants/localbus"
+	"github.com/syncspace/syncspace/tenants/pgindex"
+	"github.com/syncspace/syncspace/tenants/pgschema"
+	"github.com/syncspace/syncspace/tenants/pgschema/pgtest"
 	"github.com/syncspace/syncspace/tenants/s3blobs"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 )
@@ -110,4 +117,64 @@ func within(t *testing.T, bound time.Duration, what string, fn func() error) {
 	case <-time.After(bound):
 		t.Fatalf("%s still waits for the stalled S3 server after %v", what, bound)
 	}
+}
+
+// TestS3StallFailsTenantDelete: deleting a tenant lists and removes its blobs; with
+// the S3 server stalled that fails after Options.StallTimeout without progress
+// instead of holding the admin request (DELETE /admin/tenants/NAME) for ever. Before,
+// Store.Delete called the store with context.Background().
+func TestS3StallFailsTenantDelete(t *testing.T) {
+	e := servicetest.S3(t)
+	ctx := context.Background()
+	proxy := servicetest.NewStallProxy(t, strings.TrimPrefix(e.Endpoint, "http://"))
+	obj, err := s3blobs.New(ctx, s3blobs.Settings{Endpoint: "http://" + proxy.Addr(), AccessKey: e.AccessKey, SecretKey: e.SecretKey,
+		Bucket: e.Bucket, CreateBucket: true})
+	must(t, err)
+	dir := t.TempDir()
+	store, err := casblobs.New(obj, nil, filepath.Join(dir, "tmp"), casblobs.Options{StallTimeout: 2 * time.Second})
+	must(t, err)
+	tn := blob.Tenant{Name: "acme", ID: "0123456789abcdef0123456789abcdef"}
+	must(t, store.Create(tn))
+	sum := sha256.Sum256([]byte("content"))
+	must(t, obj.Put(ctx, tn.ID, hex.EncodeToString(sum[:]), 7, strings.NewReader("content")))
+	proxy.Stall()
+	within(t, 30*time.Second, "a tenant's delete", func() error { return store.Delete(tn) })
+	proxy.Resume()
+	must(t, store.Delete(tn))
+	if _, err := obj.Stat(ctx, tn.ID, hex.EncodeToString(sum[:])); err == nil {
+		t.Error("the tenant's blob is still there after its delete")
+	}
+}
+
+// TestS3StallFailsCollection: a collection pass lists the store (the first pass of a
+// leader) and removes blobs; with the S3 server stalled the pass fails after
+// Options.StallTimeout without progress, instead of holding the leader's once-only
+// jobs for ever (before session 26 it called the store with the pass's context,
+// which has no deadline).
+func TestS3StallFailsCollection(t *testing.T) {
+	e := servicetest.S3(t)
+	url := pgtest.Postgres(t)
+	ctx := context.Background()
+	proxy := servicetest.NewStallProxy(t, strings.TrimPrefix(e.Endpoint, "http://"))
+	obj, err := s3blobs.New(ctx, s3blobs.Settings{Endpoint: "http://" + proxy.Addr(), AccessKey: e.AccessKey, SecretKey: e.SecretKey,
+		Bucket: e.Bucket, CreateBucket: true})
+	must(t, err)
+	conn, err := pgx.Connect(ctx, url)
+	must(t, err)
+	must(t, pgschema.Apply(ctx, conn))
+	conn.Close(ctx)
+	pool, err := pgxpool.New(ctx, url)
+	must(t, err)
+	t.Cleanup(pool.Close)
+	store, err := casblobs.New(obj, pgindex.NewBlobBook(pool), filepath.Join(t.TempDir(), "tmp"), casblobs.Options{StallTimeout: 2 * time.Second})
+	must(t, err)
+	gc := store.Collector(casblobs.CollectorOptions{Grace: time.Second})
+	proxy.Stall()
+	within(t, 30*time.Second, "a collection pass", func() error {
+		_, _, err := gc.Collect(ctx)
+		return err
+	})
+	proxy.Resume()
+	_, _, err = gc.Collect(ctx)
+	must(t, err)
 }
