@@ -22,9 +22,12 @@ import (
 )
 
 // DefaultTimeout is the bound of one round trip when none is given: above the 10 s a
-// commit may wait for a stalled node's head-row lock (pgindex.DefaultWriteIdleTimeout),
-// far above what any statement of syncd takes.
-const DefaultTimeout = 20 * time.Second
+// commit may wait for a stalled node's head-row lock (pgindex.DefaultWriteIdleTimeout)
+// with room for a statement over a large tree (a recursive delete or a move of a
+// directory of many entries) on a busy database, and below the 60 s a proxy in front
+// of the node waits for an answer by default (nginx's proxy_read_timeout), so that the
+// client gets syncd's 503 and not the proxy's 504.
+const DefaultTimeout = 30 * time.Second
 
 // Bound sets the bound d (0: DefaultTimeout) on cfg's round trips (and, for a pool
 // made of cfg, on its Acquire) and, unless cfg has a shorter one, its connect timeout.
