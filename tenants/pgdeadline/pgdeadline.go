@@ -15,6 +15,7 @@ package pgdeadline
 
 import (
 	"context"
+	"net"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,8 +31,8 @@ import (
 const DefaultTimeout = 30 * time.Second
 
 // Bound sets the bound d (0: DefaultTimeout) on cfg's round trips (and, for a pool
-// made of cfg, on its Acquire) and, unless cfg has a shorter one, its connect timeout.
-// It replaces cfg.Tracer.
+// made of cfg, on its Acquire) and, unless cfg has a shorter one, its connect timeout,
+// and TCP keepalive probes every 5 s. It replaces cfg.Tracer and cfg.DialFunc.
 func Bound(cfg *pgx.ConnConfig, d time.Duration) {
 	if d <= 0 {
 		d = DefaultTimeout
@@ -40,6 +41,10 @@ func Bound(cfg *pgx.ConnConfig, d time.Duration) {
 		cfg.ConnectTimeout = d
 	}
 	cfg.Tracer = tracer{d: d}
+	// Keepalive probes every 5 s (pgx's default waits 5 minutes before the first): a
+	// peer gone silent ends even a statement that runs unbounded within about 20 s.
+	dialer := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 5 * time.Second, Count: 3}}
+	cfg.DialFunc = dialer.DialContext
 }
 
 // tracer bounds each traced call: its Start hooks return the context the rest of the
@@ -56,7 +61,21 @@ var (
 
 type cancelKey struct{}
 
+type unboundedKey struct{}
+
+// Unbounded returns ctx marked so that the round trips made under it are not
+// bounded (ctx's own deadline, if any, still applies): for a statement whose time
+// grows with the data and that no request waits for, such as a tenant's delete (its
+// rows cascade) or the change log's pruning. The connection's TCP keepalive still
+// ends it on a dead network.
+func Unbounded(ctx context.Context) context.Context {
+	return context.WithValue(ctx, unboundedKey{}, true)
+}
+
 func (t tracer) start(ctx context.Context) context.Context {
+	if ctx.Value(unboundedKey{}) != nil {
+		return ctx
+	}
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	return context.WithValue(ctx, cancelKey{}, cancel)
 }

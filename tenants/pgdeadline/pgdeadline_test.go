@@ -101,3 +101,16 @@ func BenchmarkRoundTrip(b *testing.B) {
 		})
 	}
 }
+
+// TestUnbounded: a statement longer than the bound fails, unless its context is
+// marked Unbounded (a tenant's delete, the change log's pruning).
+func TestUnbounded(t *testing.T) {
+	ctx := context.Background()
+	p, _ := pool(t, 500*time.Millisecond)
+	if _, err := p.Exec(ctx, "SELECT pg_sleep(1)"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a bounded statement of 1 s: %v, want a deadline error", err)
+	}
+	if _, err := p.Exec(pgdeadline.Unbounded(ctx), "SELECT pg_sleep(1)"); err != nil {
+		t.Errorf("an unbounded statement of 1 s: %v", err)
+	}
+}
