@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,7 +143,8 @@ func (r *reloader) run(ctx context.Context, w *fsnotify.Watcher) {
 	}
 }
 
-// reload loads the pair again and swaps it in if it is good and different. With
+// reload loads the pair again and swaps it in if it is good and different (any
+// certificate of the chain: an intermediate added to the same leaf counts). With
 // onlyIfChanged, nothing happens while the files' size and mtime are unchanged.
 func (r *reloader) reload(onlyIfChanged bool) {
 	st, statErr := statPair(r.certFile, r.keyFile)
@@ -156,7 +158,7 @@ func (r *reloader) reload(onlyIfChanged bool) {
 		return
 	}
 	old := r.cur.Load()
-	if old != nil && bytes.Equal(old.Leaf.Raw, cert.Leaf.Raw) {
+	if old != nil && slices.EqualFunc(old.Certificate, cert.Certificate, bytes.Equal) {
 		r.stamp = st
 		return
 	}
