@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,4 +74,46 @@ func TestManualReloadChainChange(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestManualReloadNotYetValid: a new pair whose certificate becomes valid a moment
+// later (issued by a CA whose clock runs ahead) keeps the current certificate until
+// then and is served from its not_before on. It was rejected once and never looked at
+// again while the files stayed the same, so the old certificate expired in service.
+func TestManualReloadNotYetValid(t *testing.T) {
+	shortDebounce(t)
+	ca := pebbletest.NewCA(t)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	c1, k1, s1 := ca.IssueNow(t, "sync.test")
+	replaceFile(t, certFile, c1)
+	replaceFile(t, keyFile, k1)
+	logs := &pebbletest.SafeBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	setup, err := New(context.Background(), manualOptions(certFile, keyFile), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { setup.Close() })
+	addr := serve(t, setup)
+	waitSerial(t, addr, ca, s1)
+
+	// Certificates carry whole seconds: 3 s ahead is at least 2 s ahead.
+	notBefore := time.Now().Add(3 * time.Second)
+	c2, k2, s2 := ca.Issue(t, notBefore, notBefore.Add(12*time.Hour), "sync.test")
+	replaceFile(t, keyFile, k2)
+	replaceFile(t, certFile, c2)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "not valid") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning about the future certificate; logs:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if time.Now().Before(notBefore.Truncate(time.Second).Add(-500 * time.Millisecond)) {
+		if got, err := peerSerial(t, addr, ca); err != nil || got.Cmp(s1) != 0 {
+			t.Fatalf("before not_before: serial %v err %v, want the current %v", got, err, s1)
+		}
+	}
+	waitSerial(t, addr, ca, s2)
 }
