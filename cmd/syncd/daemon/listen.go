@@ -51,7 +51,7 @@ func (d *Daemon) listen() error {
 	if cfg.AdminListen != "" {
 		d.lnAdmin, err = net.Listen("tcp", cfg.AdminListen)
 		if err != nil {
-			return fmt.Errorf("listen admin %s: %w", cfg.AdminListen, err)
+			return fmt.Errorf("admin_listen %s: %w", cfg.AdminListen, err)
 		}
 		if err := checkBoundLoopback("admin_listen", cfg.AdminListen, d.lnAdmin); err != nil {
 			return err
@@ -69,7 +69,7 @@ func (d *Daemon) listen() error {
 	if h := d.tls.HTTPHandler; h != nil && cfg.TLS.HTTPListen != "" {
 		ln, err := net.Listen("tcp", cfg.TLS.HTTPListen)
 		if err != nil {
-			return fmt.Errorf("listen http %s: %w", cfg.TLS.HTTPListen, err)
+			return fmt.Errorf("tls.http_listen %s: %w", cfg.TLS.HTTPListen, err)
 		}
 		ln = limiter.Wrap(ln, nil)
 		plain := newServer(h)
