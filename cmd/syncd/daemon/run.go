@@ -122,7 +122,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errSecondSignal):
 		fmt.Fprintln(stderr, "syncd: second signal during start-up, exiting at once")
 		return 1
-	case err != nil && (stopped || ctx.Err() != nil):
+	case err != nil && stopped:
 		fmt.Fprintf(stderr, "syncd: start-up interrupted, stopped (%s)\n", oneLine(err))
 		return 0
 	case err != nil:
