@@ -45,3 +45,16 @@ func TestEnvErrorsNameTheVariable(t *testing.T) {
 		t.Errorf("error %q blames the environment", err)
 	}
 }
+
+// TestByteOrderMark: a config file saved with a UTF-8 byte order mark (Windows editors,
+// PowerShell's Set-Content -Encoding UTF8) loads like the same file without it (RFC 8259
+// lets a parser ignore it); it was "invalid JSON: invalid character 'ï'".
+func TestByteOrderMark(t *testing.T) {
+	c, err := Parse([]byte("\xef\xbb\xbf{\"listen\":\"127.0.0.1:9\"}"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:9" {
+		t.Fatalf("listen %q", c.Listen)
+	}
+}

@@ -112,11 +112,13 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 // trailing data after the object or a root that is not an object is an error naming the
 // key by its full dotted path (e.g. "limits.max_fil_size"). The seed's route form
 // (SPEC §5) is accepted: "root" sets data_dir, "enable_upload": false sets ReadOnly.
-// "tls.mode" written out sets TLSModeExplicit. A default bounded by another key that
-// the file writes alone follows it (see fitDependentDefaults).
+// "tls.mode" written out sets TLSModeExplicit. A leading UTF-8 byte order mark is
+// ignored. A default bounded by another key that the file writes alone follows it
+// (see fitDependentDefaults).
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	c := Default()
 	c.Embedded = false
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark (RFC 8259 §8.1)
 	var doc fileDoc
 	doc.Config = c // decode on top of the defaults
 	dec := json.NewDecoder(bytes.NewReader(data))
