@@ -170,3 +170,24 @@ func makeDataDir(dir string) error {
 	}
 	return os.Chmod(dir, 0o700)
 }
+
+// LockFile is the file in the data dir that a running syncd holds locked.
+const LockFile = "syncd.lock"
+
+// lockDataDir takes an exclusive lock on dir's LockFile for as long as the returned
+// file stays open, or fails when another syncd holds it: two servers on one SQLite
+// data dir would each answer preconditions, quotas and tree rules from their own
+// memory of the other's commits (syncctl's local mode, which changes only tenants,
+// tokens and keys, takes no lock). The lock goes with the process, however it ends.
+func lockDataDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, LockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("data_dir %s: cannot open its lock file: %w", dir, err)
+	}
+	if err := fsys.LockFile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data_dir %s is in use by another syncd (%s is locked: %v); stop that one first, or give this one its own data_dir", dir, path, err)
+	}
+	return f, nil
+}
