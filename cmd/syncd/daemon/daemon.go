@@ -170,7 +170,7 @@ func (d *Daemon) build(ctx context.Context) error {
 		return err
 	}
 	opts.PublicURL = d.publicURL()
-	shares, err := openShares(ctx, d.node.DB, d.node.Pool(), d.node.Auth.TokenRevoked)
+	shares, err := openShares(ctx, d.node.DB, d.node.Pool(), d.node.Auth.ShareCreatorRevokedAt)
 	if err != nil {
 		return err
 	}
