@@ -75,7 +75,12 @@ type Options struct {
 	ListConnections func() any
 	Disconnect      func(id string) bool
 	DefaultTTL      time.Duration
-	Logger          *slog.Logger
+	// PublicURL is PUBLIC_URL (web.public_url, or the URL syncd derived for the main
+	// listener), named as public_url in the answers of POST /tokens and POST
+	// /devices: syncctl talks to admin_listen, which is not where users and devices
+	// reach the server. "": the answers name none.
+	PublicURL string
+	Logger    *slog.Logger
 }
 
 // DefaultTokenTTL is the ttl of a token issued without one.
@@ -336,11 +341,13 @@ type IssueTokenRequest struct {
 	Paths []string `json:"paths,omitempty"`
 }
 
-// IssueTokenResponse is the answer of POST /tokens.
+// IssueTokenResponse is the answer of POST /tokens. PublicURL is the root of the
+// web app's sign-in link (PUBLIC_URL/#token=…).
 type IssueTokenResponse struct {
 	Token     string    `json:"token"`
 	JTI       string    `json:"jti"`
 	ExpiresAt time.Time `json:"expires_at"`
+	PublicURL string    `json:"public_url,omitempty"`
 }
 
 func (h *handlers) issueToken(c echo.Context) error {
@@ -363,7 +370,7 @@ func (h *handlers) issueToken(c echo.Context) error {
 	if err == nil {
 		target += " jti=" + rec.JTI
 	}
-	return h.done(c, "token.issue", target, err, http.StatusCreated, IssueTokenResponse{Token: tok, JTI: rec.JTI, ExpiresAt: rec.ExpiresAt})
+	return h.done(c, "token.issue", target, err, http.StatusCreated, IssueTokenResponse{Token: tok, JTI: rec.JTI, ExpiresAt: rec.ExpiresAt, PublicURL: h.publicURL()})
 }
 
 func (h *handlers) listTokens(c echo.Context) error {
@@ -507,6 +514,9 @@ func AuditLimit(c echo.Context) (int, error) {
 	}
 	return min(n, MaxAuditList), nil
 }
+
+// publicURL is Options.PublicURL without a trailing slash.
+func (h *handlers) publicURL() string { return strings.TrimRight(h.o.PublicURL, "/") }
 
 func clipTarget(s string) string {
 	if len(s) > 200 {

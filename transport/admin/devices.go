@@ -28,10 +28,11 @@ type EnrollRequest struct {
 }
 
 // EnrollResponse is the answer of POST /devices: the device's first refresh secret
-// (shown once) and its record.
+// (shown once), its record, and the server its credential names (PUBLIC_URL).
 type EnrollResponse struct {
 	RefreshToken string            `json:"refresh_token"`
 	Device       auth.DeviceRecord `json:"device"`
+	PublicURL    string            `json:"public_url,omitempty"`
 }
 
 func (h *handlers) registerDevices(g *echo.Group, mws []echo.MiddlewareFunc) {
@@ -61,7 +62,7 @@ func (h *handlers) enrollDevice(c echo.Context) error {
 	if err == nil {
 		target += " id=" + d.ID
 	}
-	return h.done(c, "device.enroll", target, err, http.StatusCreated, EnrollResponse{RefreshToken: secret, Device: d})
+	return h.done(c, "device.enroll", target, err, http.StatusCreated, EnrollResponse{RefreshToken: secret, Device: d, PublicURL: h.publicURL()})
 }
 
 func (h *handlers) listDevices(c echo.Context) error {
