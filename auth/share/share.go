@@ -213,7 +213,8 @@ func (s *Service) creatorRevokedAt(ctx context.Context, rec Record) (*time.Time,
 }
 
 // List returns a tenant's links, newest first. A link whose creating credential is
-// revoked is listed as revoked (RevokedAt, CreatorRevoked), as it answers.
+// revoked is listed as revoked (RevokedAt, CreatorRevoked), as it answers; an
+// expired link is listed as it is (its creator is not looked up).
 func (s *Service) List(ctx context.Context, tenantID string) ([]Record, error) {
 	rs, err := s.store.Shares(ctx, tenantID)
 	if err != nil {
@@ -222,8 +223,9 @@ func (s *Service) List(ctx context.Context, tenantID string) ([]Record, error) {
 	if rs == nil {
 		rs = []Record{}
 	}
+	now := s.now()
 	for i := range rs {
-		if rs[i].RevokedAt != nil {
+		if rs[i].RevokedAt != nil || !now.Before(rs[i].ExpiresAt) {
 			continue
 		}
 		at, err := s.creatorRevokedAt(ctx, rs[i])
