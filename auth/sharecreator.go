@@ -14,13 +14,13 @@ import (
 // A link made since session 25 names its creator's jti: that token's record decides
 // (revoked alone, with its subject or with its device; a jti not recorded at all opens
 // nothing and counts as revoked when the link was made). A link made before names
-// only its tenant id tid, subject and creation time made: its creator is one of the
-// write or admin tenant tokens subject held in tid at made (issued by then and not
-// yet expired, give or take MaxLeeway). Such a link is revoked once every one of
+// only its tenant (name and id tid), subject and creation time made: its creator is
+// one of the write or admin tenant tokens subject held in tid at made (issued by then
+// and not yet expired, give or take MaxLeeway). Such a link is revoked once every one of
 // them is (since the last of those revocations), or when none is recorded: revoking
 // the subject ends its old links, and revoking one token ends them when it was the
 // only one that could have made them.
-func (s *Service) ShareCreatorRevokedAt(ctx context.Context, jti, tid, subject string, made time.Time) (*time.Time, error) {
+func (s *Service) ShareCreatorRevokedAt(ctx context.Context, jti, tenant, tid, subject string, made time.Time) (*time.Time, error) {
 	if jti != "" {
 		r, err := s.store.Token(ctx, jti)
 		if errors.Is(err, ErrNoRecord) {
@@ -31,7 +31,7 @@ func (s *Service) ShareCreatorRevokedAt(ctx context.Context, jti, tid, subject s
 		}
 		return r.RevokedAt, nil
 	}
-	rs, err := s.store.Tokens(ctx, TokenQuery{Kind: KindTenant, TenantID: tid, Subject: subject})
+	rs, err := s.store.Tokens(ctx, TokenQuery{Kind: KindTenant, Tenant: tenant, TenantID: tid, Subject: subject, ExpiresAfter: made.Add(-MaxLeeway - time.Second)})
 	if err != nil {
 		return nil, internal("list tokens", err)
 	}

@@ -27,7 +27,7 @@ func TestTokenRevoked(t *testing.T) {
 	}
 	now = now.Add(2 * time.Hour) // every token above has expired
 	for jti, want := range map[string]bool{live.JTI: false, byJTI.JTI: true, bySubject.JTI: true, "never-issued": true} {
-		if at, err := f.svc.ShareCreatorRevokedAt(ctx, jti, live.TenantID, "alice", now); err != nil || (at != nil) != want {
+		if at, err := f.svc.ShareCreatorRevokedAt(ctx, jti, "acme", live.TenantID, "alice", now); err != nil || (at != nil) != want {
 			t.Errorf("ShareCreatorRevokedAt(%s) = %v, %v; want revoked %v", jti, at, err, want)
 		}
 	}
@@ -47,7 +47,7 @@ func TestShareCreatorRevokedAt(t *testing.T) {
 	made := a2.IssuedAt.Add(time.Minute)
 	revokedAt := func(jti string) *time.Time {
 		t.Helper()
-		at, err := f.svc.ShareCreatorRevokedAt(ctx, jti, a1.TenantID, "alice", made)
+		at, err := f.svc.ShareCreatorRevokedAt(ctx, jti, "acme", a1.TenantID, "alice", made)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,11 +77,12 @@ func TestShareCreatorRevokedAt(t *testing.T) {
 	// Another tenant's or another subject's links, and links made long before
 	// alice's tokens: none of her tokens made them.
 	for _, c := range []struct {
-		tid, sub string
-		made     time.Time
-	}{{"other-tid", "alice", made}, {a1.TenantID, "bob", made}, {a1.TenantID, "alice", made.Add(-time.Hour)}} {
-		if at, err := f.svc.ShareCreatorRevokedAt(ctx, "", c.tid, c.sub, c.made); err != nil || at == nil {
-			t.Errorf("legacy link of %s/%s at %v with no possible creator: %v %v", c.tid, c.sub, c.made, at, err)
+		tenant, tid, sub string
+		made             time.Time
+	}{{"acme", "other-tid", "alice", made}, {"beta", a1.TenantID, "alice", made}, {"acme", a1.TenantID, "bob", made},
+		{"acme", a1.TenantID, "alice", made.Add(-time.Hour)}, {"acme", a1.TenantID, "alice", made.Add(2 * time.Hour)}} {
+		if at, err := f.svc.ShareCreatorRevokedAt(ctx, "", c.tenant, c.tid, c.sub, c.made); err != nil || at == nil {
+			t.Errorf("legacy link of %s (%s)/%s at %v with no possible creator: %v %v", c.tenant, c.tid, c.sub, c.made, at, err)
 		}
 	}
 }

@@ -78,10 +78,10 @@ type Service struct {
 
 // RevokedFunc reports since when the credential that made a link is revoked (nil: it
 // is not): the token jti, or for a link made before session 25 (jti ""), the write
-// tokens subject held in tenant id tid when the link was made (syncd's is
+// tokens subject held in tenant (name, id tid) when the link was made (syncd's is
 // auth.Service.ShareCreatorRevokedAt). A link its credential made then answers as a
 // revoked link does.
-type RevokedFunc func(ctx context.Context, jti, tid, subject string, made time.Time) (*time.Time, error)
+type RevokedFunc func(ctx context.Context, jti, tenant, tid, subject string, made time.Time) (*time.Time, error)
 
 // New returns a Service over store. revoked (nil: no check) is asked at every
 // Resolve and List about the credential that made the link: a revoked credential's
@@ -205,7 +205,7 @@ func (s *Service) creatorRevokedAt(ctx context.Context, rec Record) (*time.Time,
 	if s.revoked == nil {
 		return nil, nil
 	}
-	at, err := s.revoked(ctx, rec.CreatorJTI, rec.TenantID, rec.CreatedBy, rec.CreatedAt)
+	at, err := s.revoked(ctx, rec.CreatorJTI, rec.Tenant, rec.TenantID, rec.CreatedBy, rec.CreatedAt)
 	if err != nil {
 		return nil, internal("check the link's creator", err)
 	}

@@ -28,11 +28,11 @@ func creator(t *testing.T, st share.Store) {
 	ctx := t.Context()
 	revoked, broken := map[string]bool{"gone": true}, true
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	s := share.New(st, func(_ context.Context, jti, tid, subject string, _ time.Time) (*time.Time, error) {
+	s := share.New(st, func(_ context.Context, jti, tenant, tid, subject string, _ time.Time) (*time.Time, error) {
 		if jti == "broken" && broken {
 			return nil, errors.New("store down")
 		}
-		if jti == "" && (tid != "t" || subject != "bob") {
+		if jti == "" && (tenant != "a" || tid != "t" || subject != "bob") {
 			return nil, errors.New("legacy link asked about the wrong creator")
 		}
 		if revoked[jti] {
