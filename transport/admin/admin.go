@@ -76,9 +76,9 @@ type Options struct {
 	Disconnect      func(id string) bool
 	DefaultTTL      time.Duration
 	// PublicURL is PUBLIC_URL (web.public_url, or the URL syncd derived for the main
-	// listener), named as public_url in the answers of POST /tokens and POST
-	// /devices: syncctl talks to admin_listen, which is not where users and devices
-	// reach the server. "": the answers name none.
+	// listener), named as public_url in the answer of POST /devices (the server a
+	// device credential names): syncctl talks to admin_listen, which is not where
+	// devices reach the server. "": the answer names none.
 	PublicURL string
 	Logger    *slog.Logger
 }
@@ -341,13 +341,11 @@ type IssueTokenRequest struct {
 	Paths []string `json:"paths,omitempty"`
 }
 
-// IssueTokenResponse is the answer of POST /tokens. PublicURL is the root of the
-// web app's sign-in link (PUBLIC_URL/#token=…).
+// IssueTokenResponse is the answer of POST /tokens: exactly SPEC §3's keys.
 type IssueTokenResponse struct {
 	Token     string    `json:"token"`
 	JTI       string    `json:"jti"`
 	ExpiresAt time.Time `json:"expires_at"`
-	PublicURL string    `json:"public_url,omitempty"`
 }
 
 func (h *handlers) issueToken(c echo.Context) error {
@@ -370,7 +368,7 @@ func (h *handlers) issueToken(c echo.Context) error {
 	if err == nil {
 		target += " jti=" + rec.JTI
 	}
-	return h.done(c, "token.issue", target, err, http.StatusCreated, IssueTokenResponse{Token: tok, JTI: rec.JTI, ExpiresAt: rec.ExpiresAt, PublicURL: h.publicURL()})
+	return h.done(c, "token.issue", target, err, http.StatusCreated, IssueTokenResponse{Token: tok, JTI: rec.JTI, ExpiresAt: rec.ExpiresAt})
 }
 
 func (h *handlers) listTokens(c echo.Context) error {

@@ -53,9 +53,6 @@ type Issued struct {
 	Token     string    `json:"token"`
 	JTI       string    `json:"jti"`
 	ExpiresAt time.Time `json:"expires_at"`
-	// PublicURL is the server's PUBLIC_URL, root of its web app's sign-in links (""
-	// from a server that does not say, and in local mode).
-	PublicURL string `json:"public_url,omitempty"`
 }
 
 // IssueToken issues a tenant token (POST /admin/tokens). ttl 0 leaves the server's

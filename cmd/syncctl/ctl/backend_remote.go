@@ -106,7 +106,7 @@ func (r *remote) IssueOpsToken(context.Context, string, time.Duration) (issued, 
 	return issued{}, usagef("token issue --ops works only in local mode (--data DIR)")
 }
 
-// PublicURL is the --server URL: the address this operator reaches the server by,
-// which links and credentials name only when the server's answer names no PUBLIC_URL
-// of its own (a server before session 26; --server is then often admin_listen).
+// PublicURL is the --server URL: the address this operator reaches the server by.
+// Sign-in links name it; device credentials name the server's own PUBLIC_URL, from
+// the answer of POST /admin/devices, unless the server (before session 26) names none.
 func (r *remote) PublicURL() (string, bool) { return r.Base().String(), false }

@@ -69,14 +69,9 @@ func validateTokenIssue(p *parsed) error {
 }
 
 // signInLink returns PUBLIC_URL/#token=TOKEN (SPEC §7.2): the fragment never reaches
-// a server. PUBLIC_URL is --public-url, else the server's own (remote mode: res's),
-// else what the backend knows (see PublicURL).
-func signInLink(r *runCtx, res issued) string {
-	token := res.Token
+// a server. PUBLIC_URL is --public-url, else what the backend knows (see PublicURL).
+func signInLink(r *runCtx, token string) string {
 	base := r.p.get("public-url")
-	if base == "" {
-		base = res.PublicURL
-	}
 	if base == "" {
 		var derived bool
 		base, derived = r.b.PublicURL()
@@ -155,7 +150,7 @@ func tokenIssue(ctx context.Context, r *runCtx) error {
 		return err
 	}
 	if p.has("link") {
-		fmt.Fprintln(r.stdout, signInLink(r, res))
+		fmt.Fprintln(r.stdout, signInLink(r, res.Token))
 	} else {
 		fmt.Fprintln(r.stdout, res.Token)
 	}
