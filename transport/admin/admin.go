@@ -417,8 +417,12 @@ func boolParam(v, name string) (bool, error) {
 
 func (h *handlers) revokeToken(c echo.Context) error {
 	jti := c.Param("jti")
+	target := jti
+	if r, err := h.o.Auth.GetToken(c.Request().Context(), jti); err == nil {
+		target = auth.TokenTarget(r)
+	}
 	err := h.o.Auth.RevokeJTI(c.Request().Context(), jti)
-	return h.done(c, "token.revoke", clipTarget(jti), err, http.StatusOK, map[string]any{"jti": jti, "revoked": true})
+	return h.done(c, "token.revoke", clipTarget(target), err, http.StatusOK, map[string]any{"jti": jti, "revoked": true})
 }
 
 // RevokeRequest is the body of POST /revocations: the tokens Subject holds now on

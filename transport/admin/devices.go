@@ -76,6 +76,7 @@ func (h *handlers) listDevices(c echo.Context) error {
 
 func (h *handlers) revokeDevice(c echo.Context) error {
 	id := c.Param("id")
+	target := h.o.Auth.Devices().DeviceTarget(c.Request().Context(), id)
 	err := h.o.Auth.Devices().Revoke(c.Request().Context(), id)
-	return h.done(c, "device.revoke", clipTarget(id), err, http.StatusOK, map[string]any{"id": id, "revoked": true})
+	return h.done(c, "device.revoke", clipTarget(target), err, http.StatusOK, map[string]any{"id": id, "revoked": true})
 }

@@ -272,11 +272,13 @@ func (h *handlers) listAudit(c echo.Context) error {
 }
 
 // OfTenant reports whether audit entry e concerns tenant: made by one of its tokens
-// or share links, or an ops action whose target is the tenant or under it.
+// or share links, or an ops action (through the admin API, "ops:…", or syncctl on
+// the data dir, "local:…") whose target is the tenant or under it.
 func OfTenant(e auth.AuditEntry, tenant string) bool {
+	byOps := strings.HasPrefix(e.Actor, "ops:") || strings.HasPrefix(e.Actor, "local:")
 	return strings.HasPrefix(e.Actor, "tenant:"+tenant+":") ||
 		strings.HasPrefix(e.Actor, "share:"+tenant+":") ||
-		strings.HasPrefix(e.Actor, "ops:") && (e.Target == tenant || strings.HasPrefix(e.Target, tenant+"/"))
+		byOps && (e.Target == tenant || strings.HasPrefix(e.Target, tenant+"/"))
 }
 
 // namesOnlyInside reports whether every tenant path audit entry e names lies inside

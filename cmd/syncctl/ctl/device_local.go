@@ -32,7 +32,8 @@ func (l *local) ListDevices(ctx context.Context, tenant string) ([]auth.DeviceRe
 
 // RevokeDevice implements deviceBackend on the data dir.
 func (l *local) RevokeDevice(ctx context.Context, id string) error {
+	target := l.svc.Devices().DeviceTarget(ctx, id)
 	err := l.svc.Devices().Revoke(ctx, id)
-	l.audit(ctx, "device.revoke", id, err)
+	l.audit(ctx, "device.revoke", target, err)
 	return err
 }
