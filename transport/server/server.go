@@ -180,6 +180,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 			MW:              s.mw,
 			ListConnections: func() any { return s.hub.Connections() },
 			Disconnect:      s.hub.Disconnect,
+			PublicURL:       o.PublicURL,
 			Logger:          logger,
 		}); err != nil {
 			return nil, err

@@ -193,8 +193,12 @@ func (l *local) ListTokens(ctx context.Context, f auth.TokenFilter) ([]auth.Toke
 }
 
 func (l *local) RevokeJTI(ctx context.Context, jti string) error {
+	target := jti
+	if r, err := l.svc.GetToken(ctx, jti); err == nil {
+		target = auth.TokenTarget(r)
+	}
 	err := l.svc.RevokeJTI(ctx, jti)
-	l.audit(ctx, "token.revoke", jti, err)
+	l.audit(ctx, "token.revoke", target, err)
 	return err
 }
 

@@ -80,6 +80,8 @@ after the command. token issue prints the token on stdout and nothing else there
 prints PUBLIC_URL/#token=... for the web app, PUBLIC_URL being --public-url, else the
 config's web.public_url or listen address (--config), else the URL the syncd of the data
 dir serves under (local mode), else --server (remote mode).
+A device credential names --public-url, else the server's PUBLIC_URL (remote mode: as
+the server gives it, not the admin address of --server).
 Exit status: 0 success, 1 failure, 2 bad usage.
 `
 

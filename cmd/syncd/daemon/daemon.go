@@ -184,7 +184,7 @@ func (d *Daemon) build(ctx context.Context) error {
 	if err := d.node.RecordPublicURL(ctx, opts.PublicURL, d.cfg.Web.PublicURL != ""); err != nil {
 		return err
 	}
-	shares, err := openShares(ctx, d.node.DB, d.node.Pool(), d.node.Auth.TokenRevoked)
+	shares, err := openShares(ctx, d.node.DB, d.node.Pool(), d.node.Auth.ShareCreatorRevokedAt)
 	if err != nil {
 		return err
 	}
