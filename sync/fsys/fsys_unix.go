@@ -112,6 +112,14 @@ func Private(path string) error {
 	return os.Chmod(path, mode)
 }
 
+// CreatePrivate creates a new file at path for reading and writing (an error matching
+// fs.ErrExist when the name is taken) that only the current user can open from its
+// creation on: mode 0600 (the umask can only take bits away). On Windows the file is
+// created with a protected owner-only DACL.
+func CreatePrivate(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+}
+
 // openParents opens the parent directories of a and b under the root, once when they
 // are the same (a temp file beside its target); done closes them.
 func (d *Dir) openParents(a, b string) (src, dst *os.File, done func(), err error) {

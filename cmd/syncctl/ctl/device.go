@@ -86,19 +86,14 @@ func deviceIssue(ctx context.Context, r *runCtx) error {
 		return usagef("--public-url: want the URL clients reach the server at")
 	}
 	out := p.get("out")
-	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := fsys.CreatePrivate(out) // private from its creation on, Windows too
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%s exists; refusing to overwrite it", out)
 	}
 	if err != nil {
 		return err
 	}
-	err = fsys.Private(out)
-	var d auth.DeviceRecord
-	var secret string
-	if err == nil {
-		secret, d, err = b.EnrollDevice(ctx, p.get("tenant"), p.get("subject"), p.get("role"), p.get("device"), string(certPEM))
-	}
+	secret, d, err := b.EnrollDevice(ctx, p.get("tenant"), p.get("subject"), p.get("role"), p.get("device"), string(certPEM))
 	if err == nil {
 		cred := DeviceCredential{RefreshToken: secret, Server: strings.TrimRight(server, "/"), Tenant: d.Tenant, Subject: d.Subject,
 			Device: d.Name, DeviceID: d.ID, Role: d.Role, CertBound: d.CertThumbprint}
