@@ -58,6 +58,20 @@ func LockFile(f *os.File) error {
 	return unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 }
 
+// LockHeld reports whether another open file holds LockFile's lock on the file f has
+// open, with a shared, non-blocking lock (flock(2); LockFileEx on Windows) released at
+// once: a probe that never waits and never keeps the lock.
+func LockHeld(f *os.File) (bool, error) {
+	err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return false, unix.Flock(int(f.Fd()), unix.LOCK_UN)
+}
+
 // RenameAt renames from (a name in the directory src) to to (in dst) by their last
 // '/'-separated segments, in one rename-at call relative to the two open directories
 // (so nothing on the way can be swapped for a symlink). With noReplace an existing
