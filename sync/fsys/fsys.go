@@ -294,8 +294,15 @@ func (d *Dir) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
 	return osFile{f}, nil
 }
 
-// Lstat describes name without following a final symlink.
-func (d *Dir) Lstat(name string) (fs.FileInfo, error) { return d.root.Lstat(name) }
+// Lstat describes name without following a final symlink. On Windows a file with a
+// reparse point that holds content of its own (OneDrive, WOF: reparse.go) is regular.
+func (d *Dir) Lstat(name string) (fs.FileInfo, error) {
+	fi, err := d.root.Lstat(name)
+	if err != nil {
+		return nil, err
+	}
+	return regularStat(d.abs, name, fi), nil
+}
 
 // ReadDir lists the directory name, sorted by name.
 func (d *Dir) ReadDir(name string) ([]fs.DirEntry, error) {
@@ -306,7 +313,7 @@ func (d *Dir) ReadDir(name string) ([]fs.DirEntry, error) {
 	defer f.Close()
 	des, err := f.ReadDir(-1)
 	slices.SortFunc(des, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	return des, err
+	return regularList(d.abs, name, des), err
 }
 
 // ReadFile reads the whole file.
@@ -385,6 +392,16 @@ func (f osFile) SetTimes(atime, mtime time.Time) error { return setTimes(f.File,
 
 // Sync makes the file durable; on a directory where the platform cannot, a no-op.
 func (f osFile) Sync() error { return syncFile(f.File) }
+
+// Stat describes the open file (a Windows reparse point with content of its own is
+// regular, as in Dir.Lstat).
+func (f osFile) Stat() (fs.FileInfo, error) {
+	fi, err := f.File.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return regularOpen(f.File, fi), nil
+}
 
 // IOFS adapts an FS to io/fs for fs.WalkDir (ReadDir sorted, Stat = Lstat).
 func IOFS(f FS) fs.FS { return ioFS{f} }
