@@ -231,9 +231,7 @@ func teamEnroll(ctx context.Context, r *runCtx, c *adminclient.Client) error {
 			err = f.Sync()
 		}
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = closeOut(f, err)
 	if err != nil {
 		os.Remove(out)
 		if len(cred) > 0 {

@@ -131,9 +131,7 @@ func tokenIssue(ctx context.Context, r *runCtx) error {
 				}
 			}
 		}
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
+		err = closeOut(out, err)
 		if err != nil {
 			os.Remove(p.get("out"))
 			return err

@@ -102,9 +102,7 @@ func deviceIssue(ctx context.Context, r *runCtx) error {
 			err = f.Sync()
 		}
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = closeOut(f, err)
 	if err != nil {
 		os.Remove(out)
 		if d.ID != "" {
