@@ -119,17 +119,12 @@ func tokenIssue(ctx context.Context, r *runCtx) error {
 	// Open --out before issuing so that no token is issued if the file exists.
 	var out *os.File
 	if p.has("out") {
-		f, err := os.OpenFile(p.get("out"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		// 0600, and on Windows an owner-only DACL from the file's creation on.
+		f, err := fsys.CreatePrivate(p.get("out"))
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%s exists; refusing to overwrite it", p.get("out"))
 		}
 		if err != nil {
-			return err
-		}
-		// 0600 means nothing on Windows: an owner-only DACL there (fsys.Private).
-		if err := fsys.Private(f.Name()); err != nil {
-			f.Close()
-			os.Remove(f.Name())
 			return err
 		}
 		out = f
@@ -154,9 +149,7 @@ func tokenIssue(ctx context.Context, r *runCtx) error {
 				}
 			}
 		}
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
+		err = closeOut(out, err)
 		if err != nil {
 			os.Remove(p.get("out"))
 			return err

@@ -87,18 +87,14 @@ func deviceIssue(ctx context.Context, r *runCtx) error {
 		return usagef("--public-url: want the URL clients reach the server at")
 	}
 	out := p.get("out")
-	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := fsys.CreatePrivate(out) // private from its creation on, Windows too
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%s exists; refusing to overwrite it", out)
 	}
 	if err != nil {
 		return err
 	}
-	err = fsys.Private(out)
-	var res adminclient.Enrolled
-	if err == nil {
-		res, err = b.EnrollDevice(ctx, p.get("tenant"), p.get("subject"), p.get("role"), p.get("device"), string(certPEM))
-	}
+	res, err := b.EnrollDevice(ctx, p.get("tenant"), p.get("subject"), p.get("role"), p.get("device"), string(certPEM))
 	d := res.Device
 	if err == nil {
 		if !p.has("public-url") && res.PublicURL != "" {
@@ -111,9 +107,7 @@ func deviceIssue(ctx context.Context, r *runCtx) error {
 			err = f.Sync()
 		}
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = closeOut(f, err)
 	if err != nil {
 		os.Remove(out)
 		if d.ID != "" {
