@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -90,6 +91,50 @@ func (s *Service) Audit(ctx context.Context, e AuditEntry) error {
 		return internal("audit", err)
 	}
 	return nil
+}
+
+// MaxAuditScan bounds how many entries one ListAuditOf reads, newest first: the
+// reach of a filtered listing (GET /api/team/audit) back into a log that every
+// tenant writes to.
+const MaxAuditScan = 200_000
+
+// auditScanPage is how many entries ListAuditOf reads at a time (a variable for
+// tests).
+var auditScanPage = 1000
+
+// ListAuditOf returns the newest limit entries (limit > 0) that keep accepts, oldest
+// first. It reads the log backwards a page at a time, so that the entries of one
+// tenant are found however many newer entries others added, up to MaxAuditScan
+// entries read.
+func (s *Service) ListAuditOf(ctx context.Context, limit int, keep func(AuditEntry) bool) ([]AuditEntry, error) {
+	var found [][]AuditEntry // pages of kept entries, newest page first
+	n := 0
+	page, err := s.store.AuditTail(ctx, auditScanPage)
+	for read := 0; err == nil && len(page) > 0 && n < limit; {
+		read += len(page)
+		var kept []AuditEntry
+		for i := len(page) - 1; i >= 0 && n < limit; i-- {
+			if keep(page[i]) {
+				kept = append(kept, page[i])
+				n++
+			}
+		}
+		slices.Reverse(kept)
+		found = append(found, kept)
+		if read >= MaxAuditScan || len(page) < auditScanPage {
+			break
+		}
+		page, err = s.store.AuditBefore(ctx, page[0].ID, min(auditScanPage, MaxAuditScan-read))
+	}
+	if err != nil {
+		return nil, internal("list audit", err)
+	}
+	slices.Reverse(found)
+	out := slices.Concat(found...)
+	if out == nil {
+		out = []AuditEntry{}
+	}
+	return out, nil
 }
 
 // ListAudit returns the newest limit entries (all if limit <= 0), oldest first.

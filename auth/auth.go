@@ -369,7 +369,13 @@ func (s *Service) Refresh(ctx context.Context) error {
 	return s.keys.load(ctx)
 }
 
-// internal wraps a store failure as an internal *protocol.Error (detail for logs only).
+// internal wraps a store failure as an internal *protocol.Error (detail for logs only),
+// or an unavailable one when the store did not answer in time or could not be reached
+// (protocol.StoreFailure).
 func internal(what string, err error) error {
-	return &protocol.Error{Code: protocol.CodeInternal, Message: "internal error", Err: fmt.Errorf("%s: %w", what, err)}
+	e := protocol.StoreFailure("internal error", fmt.Errorf("%s: %w", what, err))
+	if e.Code == protocol.CodeUnavailable {
+		e.Message = "the token store does not answer"
+	}
+	return e
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"crypto/ed25519"
+	"testing"
 	"time"
 )
 
@@ -39,4 +40,12 @@ func Misses(s *Service) int64 { return s.misses.Load() }
 // OpenPrivateKey opens a sealed private half.
 func OpenPrivateKey(kek []byte, kid string, sealed []byte, pub ed25519.PublicKey) (ed25519.PrivateKey, error) {
 	return openPrivateKey(kek, kid, sealed, pub)
+}
+
+// SetAuditScanPage sets how many entries ListAuditOf reads at a time, until the test
+// ends.
+func SetAuditScanPage(t testing.TB, n int) {
+	old := auditScanPage
+	auditScanPage = n
+	t.Cleanup(func() { auditScanPage = old })
 }

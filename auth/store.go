@@ -121,6 +121,9 @@ type AuditLog interface {
 	// AuditTail returns the newest limit entries (every entry if limit <= 0), oldest
 	// first.
 	AuditTail(ctx context.Context, limit int) ([]AuditEntry, error)
+	// AuditBefore returns the newest limit entries (limit > 0) whose ID is below
+	// before, oldest first: the page of the log that precedes ID before.
+	AuditBefore(ctx context.Context, before int64, limit int) ([]AuditEntry, error)
 }
 
 // Settings are the token settings a running syncd uses. syncd records them in the

@@ -240,19 +240,3 @@ func (s *Service) GetToken(ctx context.Context, jti string) (TokenRecord, error)
 	}
 	return r, nil
 }
-
-// TokenRevoked reports whether the token jti is revoked, alone or with every token of
-// its subject or device, or is not recorded at all (either way it opens nothing). It
-// reads the store (PostgreSQL in cluster mode), not this process's cache, which
-// forgets the revocations of expired tokens: the answer is the same on every node
-// and after any expiry.
-func (s *Service) TokenRevoked(ctx context.Context, jti string) (bool, error) {
-	r, err := s.store.Token(ctx, jti)
-	if errors.Is(err, ErrNoRecord) {
-		return true, nil
-	}
-	if err != nil {
-		return false, internal("get token", err)
-	}
-	return r.Revoked, nil
-}

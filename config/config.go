@@ -33,6 +33,9 @@ type Config struct {
 	// Embedded is true when no config file was given (the embedded default, which
 	// bootstraps tenant "default" and its token on first start).
 	Embedded bool `json:"-"`
+
+	// fromEnv maps the fields applyEnv set to their variables, for error messages.
+	fromEnv map[string]string
 }
 
 // Log configures log/slog. Level: debug|info|warn|error; Format: text|json.

@@ -213,6 +213,7 @@ func TestParseTable(t *testing.T) {
 		{"acme relative directory", `{"tls":{"mode":"acme","domains":["a.test"],"acme_directory":"/dir"}}`, "tls.acme_directory"},
 		{"acme bad email", `{"tls":{"mode":"acme","domains":["a.test"],"email":"nobody"}}`, "tls.email"},
 		{"acme bad http_listen", `{"tls":{"mode":"acme","domains":["a.test"],"http_listen":"80"}}`, "tls.http_listen"},
+		{"acme http_listen same as admin_listen", `{"listen":":443","admin_listen":"127.0.0.1:8443","tls":{"mode":"acme","domains":["a.test"],"http_listen":"127.0.0.1:8443"}}`, "tls.http_listen"},
 		{"preload without subdomains", `{"tls":{"hsts":{"preload":true}}}`, "tls.hsts.preload"},
 		{"negative hsts", `{"tls":{"hsts":{"max_age":"-1s"}}}`, "tls.hsts.max_age"},
 		{"bad listen", `{"listen":"8080"}`, "listen"},

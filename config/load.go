@@ -87,7 +87,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 			return nil, err
 		}
 		if err := c.Validate(); err != nil {
-			return nil, err
+			return nil, c.explain(err)
 		}
 		return c, nil
 	}
@@ -112,11 +112,13 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 // trailing data after the object or a root that is not an object is an error naming the
 // key by its full dotted path (e.g. "limits.max_fil_size"). The seed's route form
 // (SPEC §5) is accepted: "root" sets data_dir, "enable_upload": false sets ReadOnly.
-// "tls.mode" written out sets TLSModeExplicit. A default bounded by another key that
-// the file writes alone follows it (see fitDependentDefaults).
+// "tls.mode" written out sets TLSModeExplicit. A leading UTF-8 byte order mark is
+// ignored. A default bounded by another key that the file writes alone follows it
+// (see fitDependentDefaults).
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	c := Default()
 	c.Embedded = false
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark (RFC 8259 §8.1)
 	var doc fileDoc
 	doc.Config = c // decode on top of the defaults
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -147,7 +149,7 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 		c.TLS.Mode = TLSOff
 	}
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return nil, c.explain(err)
 	}
 	return c, nil
 }
@@ -239,16 +241,40 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	if getenv == nil {
 		return nil
 	}
-	if v := getenv(EnvListen); v != "" {
-		c.Listen = v
-	}
-	if v := getenv(EnvDataDir); v != "" {
-		c.DataDir = v
-	}
-	if v := getenv(EnvLogLevel); v != "" {
-		c.Log.Level = v
+	for _, e := range []struct {
+		name, field string
+		dst         *string
+	}{{EnvListen, "listen", &c.Listen}, {EnvDataDir, "data_dir", &c.DataDir}, {EnvLogLevel, "log.level", &c.Log.Level}} {
+		if v := getenv(e.name); v != "" {
+			*e.dst = v
+			if c.fromEnv == nil {
+				c.fromEnv = map[string]string{}
+			}
+			c.fromEnv[e.field] = e.name
+		}
 	}
 	return nil
+}
+
+// explain adds to a validation error what the user needs to find its cause: the
+// environment variable that set the field (the user wrote no such key), and, for plain
+// HTTP refused on the embedded default, that the tls settings need a config file.
+func (c *Config) explain(err error) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	field := e.Field
+	if field == "tls.mode" && c.TLS.Mode == TLSOff && !IsLoopback(c.Listen) {
+		field = "listen" // the address is what made plain HTTP refused
+	}
+	if name, ok := c.fromEnv[field]; ok {
+		e.Msg += fmt.Sprintf(" (%s set by %s)", field, name)
+	}
+	if e.Field == "tls.mode" && c.Embedded {
+		e.Msg += "; syncd runs on the embedded default without -config: write the tls settings in a config file and start syncd -config FILE"
+	}
+	return err
 }
 
 // decoder walks a JSON document against a struct type, so that every key is checked

@@ -200,6 +200,9 @@ func (c *Config) validateTLS() error {
 			if c.TLS.HTTPListen == c.Listen {
 				return fieldErr("tls.http_listen", "must differ from listen")
 			}
+			if c.TLS.HTTPListen == c.AdminListen {
+				return fieldErr("tls.http_listen", "must differ from admin_listen")
+			}
 		}
 	default:
 		return fieldErr("tls.mode", "must be \"off\", \"manual\" or \"acme\", got %q", mode)

@@ -10,6 +10,7 @@ import (
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants/blob"
+	"github.com/syncspace/syncspace/tenants/index"
 )
 
 // The directory fsyncs of a group commit's batch, run beside its SQL transaction.
@@ -31,11 +32,25 @@ func (s *committer) commitDone(b *batch) (serr error) {
 	along, synced := b.alongside()
 	w, err := s.cm.commitApplied(b, along)
 	serr = synced()
+	if err != nil && len(b.done) > 1 && errors.Is(err, index.ErrStale) {
+		// Another node changed what one member relied on (commitsplit.go).
+		b.commitEach(serr)
+		return serr
+	}
 	if err != nil {
 		// Nothing committed: put the disk back as it was.
 		s.cm.undoBatch(b, err)
 		return serr
 	}
+	b.committed(w, serr)
+	return serr
+}
+
+// committed finishes b's committed transaction w: the disk marks, the reservations
+// it released, publishing, and the members' answers if the directory fsyncs failed
+// (serr).
+func (b *batch) committed(w *wtx, serr error) {
+	s := b.s.cm
 	var changed []string
 	for _, a := range b.done {
 		changed = append(append(changed, a.created...), a.r.p)
@@ -55,7 +70,6 @@ func (s *committer) commitDone(b *batch) (serr error) {
 			a.r.meta, a.r.created, a.r.err = protocol.Metadata{}, false, serr
 		}
 	}
-	return serr
 }
 
 // alongside returns the batch's index.WriteOptions.Alongside (queueSync, then the

@@ -478,9 +478,11 @@ func (r *Registry) StartWatchers(ctx context.Context) error {
 	return nil
 }
 
-// internal wraps a cause the caller cannot act on.
+// internal wraps a cause the caller cannot act on: unavailable when the index or the
+// blob store did not answer in time or could not be reached (protocol.StoreFailure),
+// else internal.
 func internal(what string, err error) *protocol.Error {
-	return &protocol.Error{Code: protocol.CodeInternal, Message: what + " failed", Err: err}
+	return protocol.StoreFailure(what+" failed", err)
 }
 
 // diskErr maps a file-system failure of a write: a path whose parent is no longer a

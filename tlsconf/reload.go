@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -135,41 +136,54 @@ func (r *reloader) run(ctx context.Context, w *fsnotify.Watcher) {
 			r.logger.Warn("certificate watcher error; checking files", "err", err)
 			debounce.Reset(reloadDebounce)
 		case <-debounce.C:
-			r.reload(false)
+			retryAt(debounce, r.reload(false))
 		case <-poll.C:
-			r.reload(true)
+			retryAt(debounce, r.reload(true))
 		}
 	}
 }
 
-// reload loads the pair again and swaps it in if it is good and different. With
-// onlyIfChanged, nothing happens while the files' size and mtime are unchanged.
-func (r *reloader) reload(onlyIfChanged bool) {
+// retryAt sets timer to fire just after at (a new certificate's not_before), when at
+// is not zero; a file event before then resets it earlier, which reload answers alike.
+func retryAt(timer *time.Timer, at time.Time) {
+	if !at.IsZero() {
+		timer.Reset(time.Until(at) + 10*time.Millisecond)
+	}
+}
+
+// reload loads the pair again and swaps it in if it is good and different (any
+// certificate of the chain: an intermediate added to the same leaf counts). With
+// onlyIfChanged, nothing happens while the files' size and mtime are unchanged. It
+// returns when to look again although the files stay the same: the not_before of a new
+// certificate not valid yet (zero otherwise), which is then served from that moment.
+func (r *reloader) reload(onlyIfChanged bool) time.Time {
 	st, statErr := statPair(r.certFile, r.keyFile)
 	if onlyIfChanged && statErr == nil && st == r.stamp {
-		return
+		return time.Time{}
 	}
+	r.stamp = st // do not log the same bad pair again on every poll
 	cert, err := loadPair(r.certFile, r.keyFile)
 	if err != nil {
-		r.stamp = st // do not log the same bad pair again on every poll
 		r.logger.Error("new tls certificate rejected, keeping the current one", "err", err)
-		return
+		return time.Time{}
 	}
-	old := r.cur.Load()
-	if old != nil && bytes.Equal(old.Leaf.Raw, cert.Leaf.Raw) {
-		r.stamp = st
-		return
+	if old := r.cur.Load(); old != nil && slices.EqualFunc(old.Certificate, cert.Certificate, bytes.Equal) {
+		return time.Time{}
 	}
 	now := time.Now()
-	if now.After(cert.Leaf.NotAfter) || now.Before(cert.Leaf.NotBefore) {
-		r.stamp = st
-		r.logger.Error("new tls certificate is not valid now, keeping the current one",
+	if now.After(cert.Leaf.NotAfter) {
+		r.logger.Error("new tls certificate is not valid now (expired), keeping the current one",
 			"not_before", cert.Leaf.NotBefore, "not_after", cert.Leaf.NotAfter)
-		return
+		return time.Time{}
+	}
+	if now.Before(cert.Leaf.NotBefore) {
+		r.logger.Warn("new tls certificate is not valid yet, keeping the current one until its not_before",
+			"not_before", cert.Leaf.NotBefore, "not_after", cert.Leaf.NotAfter)
+		return cert.Leaf.NotBefore
 	}
 	r.cur.Store(cert)
-	r.stamp = st
 	r.logger.Info("tls certificate reloaded", "subject", cert.Leaf.Subject.String(), "not_after", cert.Leaf.NotAfter, "serial", cert.Leaf.SerialNumber.String())
+	return time.Time{}
 }
 
 // loadPair reads and checks a certificate and key pair.

@@ -52,6 +52,9 @@ type Record struct {
 	PasswordHash string     `json:"-"`
 	HasPassword  bool       `json:"has_password"`
 	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+	// CreatorRevoked: the link died with the credential that made it (List sets it,
+	// and RevokedAt to that credential's revocation; the store keeps neither).
+	CreatorRevoked bool `json:"creator_revoked,omitempty"`
 }
 
 // Store keeps share records. Implementations: auth/share/sqliteshare, auth/share/pgshare.
@@ -73,14 +76,17 @@ type Service struct {
 	revoked RevokedFunc
 }
 
-// RevokedFunc reports whether the token jti is revoked (or not recorded): a link its
-// token made then answers as a revoked link does.
-type RevokedFunc func(ctx context.Context, jti string) (bool, error)
+// RevokedFunc reports since when the credential that made a link is revoked (nil: it
+// is not): the token jti, or for a link made before session 25 (jti ""), the write
+// tokens subject held in tenant (name, id tid) when the link was made (syncd's is
+// auth.Service.ShareCreatorRevokedAt). A link its credential made then answers as a
+// revoked link does.
+type RevokedFunc func(ctx context.Context, jti, tenant, tid, subject string, made time.Time) (*time.Time, error)
 
 // New returns a Service over store. revoked (nil: no check) is asked at every
-// Resolve about the token that made the link: a revoked credential's links die with
-// it (its jti revoked, alone or with every token of its subject or device). A link
-// outlives the mere expiry of that token.
+// Resolve and List about the credential that made the link: a revoked credential's
+// links die with it (its jti revoked, alone or with every token of its subject or
+// device). A link outlives the mere expiry of that token.
 func New(store Store, revoked RevokedFunc) *Service {
 	return &Service{store: store, now: time.Now, slow: make(chan struct{}, 4), revoked: revoked}
 }
@@ -181,22 +187,34 @@ func (s *Service) Resolve(ctx context.Context, id, password string) (Record, err
 	return rec, nil
 }
 
-// checkCreator answers ErrGone when the token that made rec is revoked.
+// checkCreator answers ErrGone when the credential that made rec is revoked.
 func (s *Service) checkCreator(ctx context.Context, rec Record) error {
-	if s.revoked == nil || rec.CreatorJTI == "" {
-		return nil
-	}
-	revoked, err := s.revoked(ctx, rec.CreatorJTI)
+	at, err := s.creatorRevokedAt(ctx, rec)
 	if err != nil {
-		return internal("check the link's creator", err)
+		return err
 	}
-	if revoked {
+	if at != nil {
 		return ErrGone
 	}
 	return nil
 }
 
-// List returns a tenant's links, newest first.
+// creatorRevokedAt is since when the credential that made rec is revoked (nil: it
+// is not, or there is no check).
+func (s *Service) creatorRevokedAt(ctx context.Context, rec Record) (*time.Time, error) {
+	if s.revoked == nil {
+		return nil, nil
+	}
+	at, err := s.revoked(ctx, rec.CreatorJTI, rec.Tenant, rec.TenantID, rec.CreatedBy, rec.CreatedAt)
+	if err != nil {
+		return nil, internal("check the link's creator", err)
+	}
+	return at, nil
+}
+
+// List returns a tenant's links, newest first. A link whose creating credential is
+// revoked is listed as revoked (RevokedAt, CreatorRevoked), as it answers; an
+// expired link is listed as it is (its creator is not looked up).
 func (s *Service) List(ctx context.Context, tenantID string) ([]Record, error) {
 	rs, err := s.store.Shares(ctx, tenantID)
 	if err != nil {
@@ -204,6 +222,20 @@ func (s *Service) List(ctx context.Context, tenantID string) ([]Record, error) {
 	}
 	if rs == nil {
 		rs = []Record{}
+	}
+	now := s.now()
+	for i := range rs {
+		if rs[i].RevokedAt != nil || !now.Before(rs[i].ExpiresAt) {
+			continue
+		}
+		at, err := s.creatorRevokedAt(ctx, rs[i])
+		if err != nil {
+			return nil, err
+		}
+		if at != nil {
+			t := at.UTC().Truncate(time.Second)
+			rs[i].RevokedAt, rs[i].CreatorRevoked = &t, true
+		}
 	}
 	return rs, nil
 }

@@ -24,6 +24,17 @@ func (s *Store) AuditTail(ctx context.Context, limit int) ([]auth.AuditEntry, er
 		q += ` LIMIT ?`
 		args = append(args, limit)
 	}
+	return s.auditPage(ctx, q, args...)
+}
+
+// AuditBefore implements auth.AuditLog.
+func (s *Store) AuditBefore(ctx context.Context, before int64, limit int) ([]auth.AuditEntry, error) {
+	return s.auditPage(ctx, `SELECT id, time, actor, jti, address, action, target, outcome FROM auth_audit
+		WHERE id < ? ORDER BY id DESC LIMIT ?`, before, limit)
+}
+
+// auditPage runs q (entries newest first) and returns them oldest first.
+func (s *Store) auditPage(ctx context.Context, q string, args ...any) ([]auth.AuditEntry, error) {
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -378,6 +379,20 @@ func testAudit(t *testing.T, st auth.Store) {
 	tail, err := st.AuditTail(ctx, 2)
 	if err != nil || len(tail) != 2 || tail[0].Action != "act2" || tail[1].Action != "act3" {
 		t.Fatalf("tail 2: %+v, %v; want act2, act3", tail, err)
+	}
+	for _, c := range []struct {
+		before int64
+		limit  int
+		want   string
+	}{{all[3].ID, 2, "act1 act2"}, {all[2].ID, 5, "act0 act1"}, {all[0].ID, 5, ""}, {all[3].ID + 1, 1, "act3"}} {
+		page, err := st.AuditBefore(ctx, c.before, c.limit)
+		var got []string
+		for _, e := range page {
+			got = append(got, e.Action)
+		}
+		if err != nil || strings.Join(got, " ") != c.want {
+			t.Fatalf("AuditBefore(%d, %d) = %v, %v; want %q", c.before, c.limit, got, err, c.want)
+		}
 	}
 }
 

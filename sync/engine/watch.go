@@ -50,6 +50,8 @@ type watcher struct {
 	// path it was watched under): see unshare.
 	byID   map[uint64]string
 	warned bool
+	// cost counts kqueue's descriptors against their budget (watchbudget.go).
+	cost watchBudget
 	// busy is set when a batch is handed to the engine and cleared when the engine is
 	// done with it (passDone): while it is set, nothing leads (debounce.go).
 	busy atomic.Bool
@@ -74,6 +76,8 @@ func newWatcher(root string, debounce time.Duration, log *slog.Logger) (*watcher
 		overflow: make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
+	c := fsys.WatchCosts()
+	w.cost = watchBudget{perEntry: c.PerEntry, budget: c.Budget}
 	if h, err := fsys.NewDoneWatcher(); err == nil {
 		w.hint = h
 	}
@@ -104,7 +108,11 @@ func (w *watcher) add(rel string) {
 	if err != nil || !fi.IsDir() {
 		return
 	}
+	if !w.afford(rel, abs) {
+		return
+	}
 	if err := w.fs.Add(abs); err != nil {
+		w.release(rel)
 		if errors.Is(err, fs.ErrNotExist) || fsys.IsNotDir(err) {
 			return
 		}
@@ -155,6 +163,7 @@ func (w *watcher) forgetLocked(rel string) {
 		delete(w.kids, d)
 		if fi, ok := w.dirs[d]; ok {
 			delete(w.dirs, d)
+			w.release(d)
 			// ErrNonExistentWatch or EINVAL when the kernel already dropped the watch
 			// of a deleted directory: nothing left to remove.
 			_ = w.fs.Remove(w.abs(d))

@@ -38,9 +38,12 @@
 //     reach an entry through its 8.3 short name (".syncspace" as "SYNCSP~1"), which
 //     the engine must keep in mind for names it receives.
 //   - FreeBSD, OpenBSD, NetBSD, DragonFly (the client builds from source there; not
-//     release targets): RenameNoReplace is lstat + rename (not atomic), SyncAll is
-//     sync(2), which only schedules the writes on these systems, Exchange is
-//     errors.ErrUnsupported. Solaris, illumos and AIX have no implementation: the
+//     release targets): RenameNoReplace is lstat + rename (not atomic), Exchange is
+//     errors.ErrUnsupported. SyncAll is errors.ErrUnsupported (sync(2) only schedules
+//     the writes there and there is no syncfs): callers fsync each file they write, as
+//     on Windows, and Dir fsyncs the parent directories of the names it renames,
+//     links, removes and creates, so that a file renamed into place is durable
+//     (dirsync.go). Solaris, illumos and AIX have no implementation: the
 //     package does not build there.
 //
 // Link (a hard link, made through the os.Root: CreateHardLink on Windows) works on
@@ -225,6 +228,9 @@ type Dir struct {
 	abs  string   // absolute path of the folder
 	self *os.File // the folder opened, for SyncAll
 	fd   int      // self's descriptor (Linux: openat2's dirfd)
+	// dsync fsyncs the parents of names renamed, linked, removed or created where
+	// the platform has no SyncAll (flushPlan: the BSDs).
+	dsync dirSyncer
 }
 
 // OpenDir opens the folder at dir.
@@ -242,11 +248,15 @@ func OpenDir(dir string) (*Dir, error) {
 		r.Close()
 		return nil, err
 	}
-	return &Dir{root: r, abs: abs, self: self, fd: int(self.Fd())}, nil
+	_, dirSync := flushPlan(runtime.GOOS)
+	return &Dir{root: r, abs: abs, self: self, fd: int(self.Fd()), dsync: dirSyncer{root: r, on: dirSync}}, nil
 }
 
-// CanSyncAll reports whether SyncAll is supported: everywhere but Windows.
-func (d *Dir) CanSyncAll() bool { return runtime.GOOS != "windows" }
+// CanSyncAll reports whether SyncAll is supported: on Linux and macOS (flushPlan).
+func (d *Dir) CanSyncAll() bool {
+	syncAll, _ := flushPlan(runtime.GOOS)
+	return syncAll
+}
 
 // ShortNames reports whether names may reach entries through 8.3 short names: on
 // Windows (whether the volume generates them is not asked: assume it does).
@@ -284,8 +294,15 @@ func (d *Dir) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
 	return osFile{f}, nil
 }
 
-// Lstat describes name without following a final symlink.
-func (d *Dir) Lstat(name string) (fs.FileInfo, error) { return d.root.Lstat(name) }
+// Lstat describes name without following a final symlink. On Windows a file with a
+// reparse point that holds content of its own (OneDrive, WOF: reparse.go) is regular.
+func (d *Dir) Lstat(name string) (fs.FileInfo, error) {
+	fi, err := d.root.Lstat(name)
+	if err != nil {
+		return nil, err
+	}
+	return regularStat(d.abs, name, fi), nil
+}
 
 // ReadDir lists the directory name, sorted by name.
 func (d *Dir) ReadDir(name string) ([]fs.DirEntry, error) {
@@ -296,7 +313,7 @@ func (d *Dir) ReadDir(name string) ([]fs.DirEntry, error) {
 	defer f.Close()
 	des, err := f.ReadDir(-1)
 	slices.SortFunc(des, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	return des, err
+	return regularList(d.abs, name, des), err
 }
 
 // ReadFile reads the whole file.
@@ -309,26 +326,40 @@ func (d *Dir) ReadFile(name string) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
-// MkdirAll creates name and its missing parents.
-func (d *Dir) MkdirAll(name string, perm fs.FileMode) error { return d.root.MkdirAll(name, perm) }
+// MkdirAll creates name and its missing parents (on the BSDs, durably: flushPlan).
+func (d *Dir) MkdirAll(name string, perm fs.FileMode) error { return d.dsync.mkdirAll(name, perm) }
 
 // Remove removes a file or an empty directory.
 func (d *Dir) Remove(name string) error {
-	return retryBusy(func() error { return d.root.Remove(name) }, time.Sleep)
+	if err := retryBusy(func() error { return d.root.Remove(name) }, time.Sleep); err != nil {
+		return err
+	}
+	return d.dsync.parents(name)
 }
 
 // Rename renames from to to, replacing a file at to.
 func (d *Dir) Rename(from, to string) error {
-	return retryBusy(func() error { return d.root.Rename(from, to) }, time.Sleep)
+	if err := retryBusy(func() error { return d.root.Rename(from, to) }, time.Sleep); err != nil {
+		return err
+	}
+	return d.dsync.parents(to, from)
 }
 
 // Link makes newname a second name of the file oldname (a hard link), both under the
 // folder.
-func (d *Dir) Link(oldname, newname string) error { return d.root.Link(oldname, newname) }
+func (d *Dir) Link(oldname, newname string) error {
+	if err := d.root.Link(oldname, newname); err != nil {
+		return err
+	}
+	return d.dsync.parents(newname)
+}
 
 // RenameNoReplace renames from to to unless to exists (fs.ErrExist).
 func (d *Dir) RenameNoReplace(from, to string) error {
-	return retryBusy(func() error { return d.renameNoReplace(from, to) }, time.Sleep)
+	if err := retryBusy(func() error { return d.renameNoReplace(from, to) }, time.Sleep); err != nil {
+		return err
+	}
+	return d.dsync.parents(to, from)
 }
 
 // renameFallback is lstat + rename, for file systems without an atomic no-replace
@@ -361,6 +392,16 @@ func (f osFile) SetTimes(atime, mtime time.Time) error { return setTimes(f.File,
 
 // Sync makes the file durable; on a directory where the platform cannot, a no-op.
 func (f osFile) Sync() error { return syncFile(f.File) }
+
+// Stat describes the open file (a Windows reparse point with content of its own is
+// regular, as in Dir.Lstat).
+func (f osFile) Stat() (fs.FileInfo, error) {
+	fi, err := f.File.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return regularOpen(f.File, fi), nil
+}
 
 // IOFS adapts an FS to io/fs for fs.WalkDir (ReadDir sorted, Stat = Lstat).
 func IOFS(f FS) fs.FS { return ioFS{f} }

@@ -58,6 +58,20 @@ func LockFile(f *os.File) error {
 	return unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 }
 
+// LockHeld reports whether another open file holds LockFile's lock on the file f has
+// open, with a shared, non-blocking lock (flock(2); LockFileEx on Windows) released at
+// once: a probe that never waits and never keeps the lock.
+func LockHeld(f *os.File) (bool, error) {
+	err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return false, unix.Flock(int(f.Fd()), unix.LOCK_UN)
+}
+
 // RenameAt renames from (a name in the directory src) to to (in dst) by their last
 // '/'-separated segments, in one rename-at call relative to the two open directories
 // (so nothing on the way can be swapped for a symlink). With noReplace an existing
@@ -110,6 +124,14 @@ func Private(path string) error {
 		mode = 0o700
 	}
 	return os.Chmod(path, mode)
+}
+
+// CreatePrivate creates a new file at path for reading and writing (an error matching
+// fs.ErrExist when the name is taken) that only the current user can open from its
+// creation on: mode 0600 (the umask can only take bits away). On Windows the file is
+// created with a protected owner-only DACL.
+func CreatePrivate(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 }
 
 // openParents opens the parent directories of a and b under the root, once when they

@@ -57,6 +57,22 @@ func LockFile(f *os.File) error {
 	return windows.LockFileEx(windows.Handle(f.Fd()), windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ol)
 }
 
+// LockHeld reports whether another open file holds LockFile's lock on the file f has
+// open, with a shared LockFileEx on the same byte that fails at once while the
+// exclusive one is held (ERROR_LOCK_VIOLATION), released at once otherwise.
+func LockHeld(f *os.File) (bool, error) {
+	var ol windows.Overlapped
+	h := windows.Handle(f.Fd())
+	err := windows.LockFileEx(h, windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ol)
+	if errors.Is(err, windows.ERROR_LOCK_VIOLATION) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return false, windows.UnlockFileEx(h, 0, 1, 0, &ol)
+}
+
 // renameNoReplace is MoveFileEx without MOVEFILE_REPLACE_EXISTING on the \\?\ forms
 // of both paths. The parents are first checked, through the root, to be real
 // directories (no symlink or junction), which keeps the rename beneath the folder

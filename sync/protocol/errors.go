@@ -1,8 +1,10 @@
 package protocol
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 )
 
 // Code is one of SPEC §3's error codes. transport maps each to its HTTP status in one
@@ -61,6 +63,19 @@ func (e *Error) Is(target error) bool {
 // Errorf returns an *Error with the given code and formatted message.
 func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// StoreFailure wraps err, a failure of a store (the index, the token store) with the
+// caller-facing message, as an *Error: CodeUnavailable (503, retried) when the store
+// did not answer in time or could not be reached (err wraps
+// context.DeadlineExceeded or a net.Error: a database that stopped answering or is
+// down), else CodeInternal.
+func StoreFailure(message string, err error) *Error {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) {
+		return &Error{Code: CodeUnavailable, Message: message, Err: err}
+	}
+	return &Error{Code: CodeInternal, Message: message, Err: err}
 }
 
 // CodeOf returns the code of err, or CodeInternal if err carries none.

@@ -98,20 +98,25 @@ func (st *Store) Open(t blob.Tenant) (blob.Content, error) {
 	return &Tenant{obj: st.obj, book: st.book, id: t.ID, tmp: dir, stall: st.stall}, nil
 }
 
-// Delete removes every blob of the tenant and its temp directory.
+// Delete removes every blob of the tenant and its temp directory. Listing and each
+// removal are given up once they go Options.StallTimeout without progress (watchdog):
+// before session 26 a stalled store held the tenant's delete for ever.
 func (st *Store) Delete(t blob.Tenant) error {
-	ctx := context.Background()
+	w := newWatchdog(st.stall)
+	defer w.stop()
 	var hashes []string
-	err := st.obj.List(ctx, t.ID, func(i blobkey.Info) error {
+	err := st.obj.List(w.ctx, t.ID, func(i blobkey.Info) error {
+		w.progress()
 		hashes = append(hashes, i.SHA256)
 		return nil
 	})
 	if err != nil {
-		return err
+		return w.explain(err)
 	}
 	for _, h := range hashes {
-		if err := st.obj.Delete(ctx, t.ID, h); err != nil {
-			return err
+		w.progress()
+		if err := st.obj.Delete(w.ctx, t.ID, h); err != nil {
+			return w.explain(err)
 		}
 	}
 	dir, err := st.tenantTmp(t)

@@ -80,6 +80,7 @@ type Collector struct {
 	log       *slog.Logger
 	now       func() time.Time
 	lastAdopt time.Time
+	stall     time.Duration // the store's Options.StallTimeout
 }
 
 // Collector returns the store's garbage collector; nil if the store has no book.
@@ -100,7 +101,7 @@ func (st *Store) Collector(o CollectorOptions) *Collector {
 		o.Now = time.Now
 	}
 	return &Collector{obj: st.obj, book: st.book, grace: o.Grace, tempAge: o.TempAge, now: o.Now,
-		log: o.Logger.With("component", "blob-gc")}
+		log: o.Logger.With("component", "blob-gc"), stall: st.stall}
 }
 
 // Grace returns the collector's grace period.
@@ -122,7 +123,11 @@ func (c *Collector) Collect(ctx context.Context) (blobs, bytes int64, err error)
 	if _, err := c.book.MarkBlobs(ctx, c.grace); err != nil {
 		return 0, 0, err
 	}
-	remove := func(tid, hash string) error { return c.obj.Delete(ctx, tid, hash) }
+	remove := func(tid, hash string) error {
+		w := newWatchdogIn(ctx, c.stall)
+		defer w.stop()
+		return w.explain(c.obj.Delete(w.ctx, tid, hash))
+	}
 	for {
 		n, b, err := c.book.CollectBlobs(ctx, c.grace, collectBatch, remove)
 		blobs += n
@@ -136,19 +141,26 @@ func (c *Collector) Collect(ctx context.Context) (blobs, bytes int64, err error)
 	}
 }
 
-// adopt records every blob of the store that has no record yet.
+// adopt records every blob of the store that has no record yet. Its listing is
+// given up once it goes the store's Options.StallTimeout without progress.
 func (c *Collector) adopt(ctx context.Context) error {
+	w := newWatchdogIn(ctx, c.stall)
+	defer w.stop()
+	ctx = w.ctx
 	var adopted int64
 	err := c.obj.Tenants(ctx, func(tid string) error {
+		w.progress()
 		var hashes []string
 		var sizes []int64
 		flush := func() error {
 			n, err := c.book.AdoptBlobs(ctx, tid, hashes, sizes)
+			w.progress()
 			adopted += n
 			hashes, sizes = hashes[:0], sizes[:0]
 			return err
 		}
 		err := c.obj.List(ctx, tid, func(i blobkey.Info) error {
+			w.progress()
 			hashes, sizes = append(hashes, i.SHA256), append(sizes, i.Size)
 			if len(hashes) >= 1000 {
 				return flush()
@@ -163,7 +175,7 @@ func (c *Collector) adopt(ctx context.Context) error {
 	if adopted > 0 {
 		c.log.Info("blobs without a record found in the store", "blobs", adopted)
 	}
-	return err
+	return w.explain(err)
 }
 
 // sweepTemps removes the temporary objects older than c.tempAge, if the store keeps

@@ -7,109 +7,25 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/syncspace/syncspace/config/servicetest"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/tenants/blob"
 	"github.com/syncspace/syncspace/tenants/casblobs"
 	"github.com/syncspace/syncspace/tenants/localbus"
+	"github.com/syncspace/syncspace/tenants/pgindex"
+	"github.com/syncspace/syncspace/tenants/pgschema"
+	"github.com/syncspace/syncspace/tenants/pgschema/pgtest"
 	"github.com/syncspace/syncspace/tenants/s3blobs"
 	"github.com/syncspace/syncspace/tenants/sqlite"
 )
-
-// stallProxy forwards TCP connections to a service until stall: from then on it
-// reads what either side sends and passes nothing on (a hung server, or a network
-// path that holds connections open), new connections included, until resume.
-type stallProxy struct {
-	ln   net.Listener
-	to   string
-	mu   sync.Mutex
-	gate chan struct{} // closed while forwarding
-}
-
-func newStallProxy(t *testing.T, to string) *stallProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	p := &stallProxy{ln: ln, to: to, gate: make(chan struct{})}
-	close(p.gate)
-	var conns sync.WaitGroup
-	var mu sync.Mutex
-	var open []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		p.resume()
-		mu.Lock()
-		for _, c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-		conns.Wait()
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", to)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			mu.Lock()
-			open = append(open, c, up)
-			mu.Unlock()
-			conns.Add(2)
-			go func() { defer conns.Done(); p.pipe(up, c) }()
-			go func() { defer conns.Done(); p.pipe(c, up) }()
-		}
-	}()
-	return p
-}
-
-func (p *stallProxy) addr() string { return p.ln.Addr().String() }
-
-// pipe copies from src to dst, each chunk only while the proxy forwards.
-func (p *stallProxy) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.mu.Lock()
-			g := p.gate
-			p.mu.Unlock()
-			<-g
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (p *stallProxy) stall() {
-	p.mu.Lock()
-	p.gate = make(chan struct{})
-	p.mu.Unlock()
-}
-
-func (p *stallProxy) resume() {
-	p.mu.Lock()
-	select {
-	case <-p.gate:
-	default:
-		close(p.gate)
-	}
-	p.mu.Unlock()
-}
 
 // TestS3StallFailsTransfers: an S3 server that stops answering (here a proxy that
 // holds its connections open and forwards nothing) fails an upload and a download
@@ -122,8 +38,8 @@ func TestS3StallFailsTransfers(t *testing.T) {
 	e := servicetest.S3(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	proxy := newStallProxy(t, strings.TrimPrefix(e.Endpoint, "http://"))
-	obj, err := s3blobs.New(ctx, s3blobs.Settings{Endpoint: "http://" + proxy.addr(), AccessKey: e.AccessKey, SecretKey: e.SecretKey,
+	proxy := servicetest.NewStallProxy(t, strings.TrimPrefix(e.Endpoint, "http://"))
+	obj, err := s3blobs.New(ctx, s3blobs.Settings{Endpoint: "http://" + proxy.Addr(), AccessKey: e.AccessKey, SecretKey: e.SecretKey,
 		Bucket: e.Bucket, CreateBucket: true})
 	must(t, err)
 	dir := t.TempDir()
@@ -158,7 +74,7 @@ func TestS3StallFailsTransfers(t *testing.T) {
 	_, err = io.ReadFull(f, head)
 	must(t, err)
 
-	proxy.stall()
+	proxy.Stall()
 	// Not a speed check: without the watchdog these take minutes, or never end.
 	const bound = 30 * time.Second
 	within(t, bound, "the rest of a download", func() error {
@@ -170,7 +86,7 @@ func TestS3StallFailsTransfers(t *testing.T) {
 		return err
 	})
 
-	proxy.resume()
+	proxy.Resume()
 	_, _, err = sp.Put(ctx, "after.txt", strings.NewReader("after the stall"), tenants.PutOptions{Size: 15})
 	must(t, err)
 	g, _, err := sp.Open(ctx, "big.bin")
@@ -201,4 +117,64 @@ func within(t *testing.T, bound time.Duration, what string, fn func() error) {
 	case <-time.After(bound):
 		t.Fatalf("%s still waits for the stalled S3 server after %v", what, bound)
 	}
+}
+
+// TestS3StallFailsTenantDelete: deleting a tenant lists and removes its blobs; with
+// the S3 server stalled that fails after Options.StallTimeout without progress
+// instead of holding the admin request (DELETE /admin/tenants/NAME) for ever. Before,
+// Store.Delete called the store with context.Background().
+func TestS3StallFailsTenantDelete(t *testing.T) {
+	e := servicetest.S3(t)
+	ctx := context.Background()
+	proxy := servicetest.NewStallProxy(t, strings.TrimPrefix(e.Endpoint, "http://"))
+	obj, err := s3blobs.New(ctx, s3blobs.Settings{Endpoint: "http://" + proxy.Addr(), AccessKey: e.AccessKey, SecretKey: e.SecretKey,
+		Bucket: e.Bucket, CreateBucket: true})
+	must(t, err)
+	dir := t.TempDir()
+	store, err := casblobs.New(obj, nil, filepath.Join(dir, "tmp"), casblobs.Options{StallTimeout: 2 * time.Second})
+	must(t, err)
+	tn := blob.Tenant{Name: "acme", ID: "0123456789abcdef0123456789abcdef"}
+	must(t, store.Create(tn))
+	sum := sha256.Sum256([]byte("content"))
+	must(t, obj.Put(ctx, tn.ID, hex.EncodeToString(sum[:]), 7, strings.NewReader("content")))
+	proxy.Stall()
+	within(t, 30*time.Second, "a tenant's delete", func() error { return store.Delete(tn) })
+	proxy.Resume()
+	must(t, store.Delete(tn))
+	if _, err := obj.Stat(ctx, tn.ID, hex.EncodeToString(sum[:])); err == nil {
+		t.Error("the tenant's blob is still there after its delete")
+	}
+}
+
+// TestS3StallFailsCollection: a collection pass lists the store (the first pass of a
+// leader) and removes blobs; with the S3 server stalled the pass fails after
+// Options.StallTimeout without progress, instead of holding the leader's once-only
+// jobs for ever (before session 26 it called the store with the pass's context,
+// which has no deadline).
+func TestS3StallFailsCollection(t *testing.T) {
+	e := servicetest.S3(t)
+	url := pgtest.Postgres(t)
+	ctx := context.Background()
+	proxy := servicetest.NewStallProxy(t, strings.TrimPrefix(e.Endpoint, "http://"))
+	obj, err := s3blobs.New(ctx, s3blobs.Settings{Endpoint: "http://" + proxy.Addr(), AccessKey: e.AccessKey, SecretKey: e.SecretKey,
+		Bucket: e.Bucket, CreateBucket: true})
+	must(t, err)
+	conn, err := pgx.Connect(ctx, url)
+	must(t, err)
+	must(t, pgschema.Apply(ctx, conn))
+	conn.Close(ctx)
+	pool, err := pgxpool.New(ctx, url)
+	must(t, err)
+	t.Cleanup(pool.Close)
+	store, err := casblobs.New(obj, pgindex.NewBlobBook(pool), filepath.Join(t.TempDir(), "tmp"), casblobs.Options{StallTimeout: 2 * time.Second})
+	must(t, err)
+	gc := store.Collector(casblobs.CollectorOptions{Grace: time.Second})
+	proxy.Stall()
+	within(t, 30*time.Second, "a collection pass", func() error {
+		_, _, err := gc.Collect(ctx)
+		return err
+	})
+	proxy.Resume()
+	_, _, err = gc.Collect(ctx)
+	must(t, err)
 }

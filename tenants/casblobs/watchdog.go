@@ -24,8 +24,11 @@ type watchdog struct {
 	d      time.Duration
 }
 
-func newWatchdog(d time.Duration) *watchdog {
-	ctx, cancel := context.WithCancelCause(context.Background())
+func newWatchdog(d time.Duration) *watchdog { return newWatchdogIn(context.Background(), d) }
+
+// newWatchdogIn is newWatchdog under parent (the call also ends with parent).
+func newWatchdogIn(parent context.Context, d time.Duration) *watchdog {
+	ctx, cancel := context.WithCancelCause(parent)
 	w := &watchdog{ctx: ctx, cancel: cancel, d: d}
 	w.timer = time.AfterFunc(d, func() { cancel(ErrStalled) })
 	return w

@@ -17,6 +17,11 @@ import (
 // ErrNoTenant is Write's error for a tenant the index does not hold.
 var ErrNoTenant = errors.New("index: no such tenant")
 
+// ErrStale is what Write's error wraps when an expectation of an ExpectTx did not
+// hold (another process changed what the caller had checked): nothing of the
+// transaction was written, and the same writes, checked again, may succeed.
+var ErrStale = errors.New("index: an expectation of the transaction does not hold")
+
 // ErrSeqGap is Append's error for an event whose seq is not the head's + 1.
 var ErrSeqGap = errors.New("index: seq is not the next one")
 

@@ -201,6 +201,11 @@ func (b *Bus) connectListener(ctx context.Context) (*pgx.Conn, error) {
 	}
 	d := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 5 * time.Second, Count: 3}}
 	cfg.DialFunc = d.DialContext
+	if cfg.ConnectTimeout <= 0 {
+		// a database that accepts the connection and never answers (stalled) must
+		// not hold the reconnect for ever
+		cfg.ConnectTimeout = 10 * time.Second
+	}
 	return pgx.ConnectConfig(ctx, cfg)
 }
 

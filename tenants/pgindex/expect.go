@@ -75,8 +75,9 @@ func (w *writeTx) ExpectTree(dir string, n, maxSeq int64) error {
 // errStale is the error of a transaction whose expectation failed: another node
 // changed what the caller had checked between its check and its commit.
 // It is a 503 asking for a retry after a second (the retry is checked against that
-// change), not a 409: every write of the failed group commit gets it, most of which
-// conflict with nothing.
+// change), not a 409: a group commit whose transaction fails so commits its members
+// one by one, and the writes that conflict with nothing go through, but any of them
+// may still meet another node's change first.
 func errStale() error {
 	return staleError{protocol.Errorf(protocol.CodeUnavailable, "another node changed this part of the tree meanwhile; try again")}
 }
@@ -89,6 +90,10 @@ func (staleError) RetryAfterSeconds() int { return 1 }
 
 // Unwrap returns the protocol error.
 func (e staleError) Unwrap() error { return e.error }
+
+// Is reports index.ErrStale as one of its causes, so that a group commit can tell
+// this failure from others (it commits its members one by one then).
+func (staleError) Is(target error) bool { return target == index.ErrStale }
 
 // stale reports whether err is an expectation's failure.
 func stale(err error) bool {

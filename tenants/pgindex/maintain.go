@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/syncspace/syncspace/tenants/index"
+	"github.com/syncspace/syncspace/tenants/pgdeadline"
 )
 
 var _ index.Maintenance = (*Store)(nil)
@@ -34,7 +35,8 @@ func (s *Store) ClearUndo(ctx context.Context, id string) error {
 // PruneChanges implements index.Maintenance. It reads the heads without locking them:
 // a head only moves forward, so a row behind an older head is behind the newer one.
 func (s *Store) PruneChanges(ctx context.Context, keep int64) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM tenant_changes c USING tenant_heads h
+	// One statement for every tenant's backlog (a background job): unbounded.
+	_, err := s.pool.Exec(pgdeadline.Unbounded(ctx), `DELETE FROM tenant_changes c USING tenant_heads h
 		WHERE h.tenant_id = c.tenant_id AND c.seq <= h.head_seq - $1`, keep)
 	return err
 }

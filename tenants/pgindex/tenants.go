@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncspace/syncspace/tenants/index"
+	"github.com/syncspace/syncspace/tenants/pgdeadline"
 )
 
 var (
@@ -37,7 +38,8 @@ func (s *Store) CreateTenant(ctx context.Context, t index.Tenant, epoch string) 
 // (ON DELETE CASCADE); it waits for a write of the tenant in progress (its head row
 // lock).
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
-	ct, err := s.pool.Exec(ctx, `DELETE FROM tenants WHERE id = $1`, id)
+	// Its rows cascade: as long as the tenant is large, and no upload waits for it.
+	ct, err := s.pool.Exec(pgdeadline.Unbounded(ctx), `DELETE FROM tenants WHERE id = $1`, id)
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,12 @@ type Options struct {
 	ListConnections func() any
 	Disconnect      func(id string) bool
 	DefaultTTL      time.Duration
-	Logger          *slog.Logger
+	// PublicURL is PUBLIC_URL (web.public_url, or the URL syncd derived for the main
+	// listener), named as public_url in the answer of POST /devices (the server a
+	// device credential names): syncctl talks to admin_listen, which is not where
+	// devices reach the server. "": the answer names none.
+	PublicURL string
+	Logger    *slog.Logger
 }
 
 // DefaultTokenTTL is the ttl of a token issued without one.
@@ -336,7 +341,7 @@ type IssueTokenRequest struct {
 	Paths []string `json:"paths,omitempty"`
 }
 
-// IssueTokenResponse is the answer of POST /tokens.
+// IssueTokenResponse is the answer of POST /tokens: exactly SPEC §3's keys.
 type IssueTokenResponse struct {
 	Token     string    `json:"token"`
 	JTI       string    `json:"jti"`
@@ -412,8 +417,12 @@ func boolParam(v, name string) (bool, error) {
 
 func (h *handlers) revokeToken(c echo.Context) error {
 	jti := c.Param("jti")
+	target := jti
+	if r, err := h.o.Auth.GetToken(c.Request().Context(), jti); err == nil {
+		target = auth.TokenTarget(r)
+	}
 	err := h.o.Auth.RevokeJTI(c.Request().Context(), jti)
-	return h.done(c, "token.revoke", clipTarget(jti), err, http.StatusOK, map[string]any{"jti": jti, "revoked": true})
+	return h.done(c, "token.revoke", clipTarget(target), err, http.StatusOK, map[string]any{"jti": jti, "revoked": true})
 }
 
 // RevokeRequest is the body of POST /revocations: the tokens Subject holds now on
@@ -507,6 +516,9 @@ func AuditLimit(c echo.Context) (int, error) {
 	}
 	return min(n, MaxAuditList), nil
 }
+
+// publicURL is Options.PublicURL without a trailing slash.
+func (h *handlers) publicURL() string { return strings.TrimRight(h.o.PublicURL, "/") }
 
 func clipTarget(s string) string {
 	if len(s) > 200 {

@@ -394,7 +394,7 @@ func TestDeviceRoutesAudited(t *testing.T) {
 		}
 		actions = append(actions, en.Action+":"+en.Outcome+":"+en.Target)
 	}
-	want := []string{"device.enroll:ok:acme/alice/laptop id=" + id, "device.list:ok:acme", "device.revoke:ok:" + id}
+	want := []string{"device.enroll:ok:acme/alice/laptop id=" + id, "device.list:ok:acme", "device.revoke:ok:acme/alice/laptop id=" + id}
 	if strings.Join(actions, " ") != strings.Join(want, " ") {
 		t.Fatalf("audit actions\n got %v\nwant %v", actions, want)
 	}

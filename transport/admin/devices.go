@@ -28,10 +28,11 @@ type EnrollRequest struct {
 }
 
 // EnrollResponse is the answer of POST /devices: the device's first refresh secret
-// (shown once) and its record.
+// (shown once), its record, and the server its credential names (PUBLIC_URL).
 type EnrollResponse struct {
 	RefreshToken string            `json:"refresh_token"`
 	Device       auth.DeviceRecord `json:"device"`
+	PublicURL    string            `json:"public_url,omitempty"`
 }
 
 func (h *handlers) registerDevices(g *echo.Group, mws []echo.MiddlewareFunc) {
@@ -61,7 +62,7 @@ func (h *handlers) enrollDevice(c echo.Context) error {
 	if err == nil {
 		target += " id=" + d.ID
 	}
-	return h.done(c, "device.enroll", target, err, http.StatusCreated, EnrollResponse{RefreshToken: secret, Device: d})
+	return h.done(c, "device.enroll", target, err, http.StatusCreated, EnrollResponse{RefreshToken: secret, Device: d, PublicURL: h.publicURL()})
 }
 
 func (h *handlers) listDevices(c echo.Context) error {
@@ -75,6 +76,7 @@ func (h *handlers) listDevices(c echo.Context) error {
 
 func (h *handlers) revokeDevice(c echo.Context) error {
 	id := c.Param("id")
+	target := h.o.Auth.Devices().DeviceTarget(c.Request().Context(), id)
 	err := h.o.Auth.Devices().Revoke(c.Request().Context(), id)
-	return h.done(c, "device.revoke", clipTarget(id), err, http.StatusOK, map[string]any{"id": id, "revoked": true})
+	return h.done(c, "device.revoke", clipTarget(target), err, http.StatusOK, map[string]any{"id": id, "revoked": true})
 }

@@ -7,18 +7,24 @@ import (
 	"github.com/syncspace/syncspace/auth"
 )
 
-// EnrollDevice enrols a device (POST /admin/devices): its refresh secret and record.
-func (c *Client) EnrollDevice(ctx context.Context, tenant, subject, role, name, certPEM string) (string, auth.DeviceRecord, error) {
-	var out struct {
-		RefreshToken string            `json:"refresh_token"`
-		Device       auth.DeviceRecord `json:"device"`
-	}
+// Enrolled is a new device: its first refresh secret (shown once), its record, and
+// the server its credential names (PUBLIC_URL; "" from a server that does not say,
+// and in local mode).
+type Enrolled struct {
+	RefreshToken string            `json:"refresh_token"`
+	Device       auth.DeviceRecord `json:"device"`
+	PublicURL    string            `json:"public_url,omitempty"`
+}
+
+// EnrollDevice enrols a device (POST /admin/devices).
+func (c *Client) EnrollDevice(ctx context.Context, tenant, subject, role, name, certPEM string) (Enrolled, error) {
+	var out Enrolled
 	in := map[string]any{"tenant": tenant, "subject": subject, "role": role, "device": name}
 	if certPEM != "" {
 		in["cert"] = certPEM
 	}
 	err := c.call(ctx, "POST", "/devices", nil, in, &out)
-	return out.RefreshToken, out.Device, err
+	return out, err
 }
 
 // ListDevices lists devices.

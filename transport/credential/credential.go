@@ -69,6 +69,11 @@ type Source struct {
 	fields map[string]json.RawMessage
 	secret string
 	last   time.Time // when the last rotation succeeded
+	// unsaved is a pair redeemed whose secret could not be written to the file yet
+	// (nil: none), redeemed at unsavedAt: the next Refresh saves it instead of
+	// presenting the spent secret again.
+	unsaved   *answer
+	unsavedAt time.Time
 
 	kick chan struct{}
 }
@@ -128,21 +133,40 @@ type answer struct {
 
 // Refresh rotates once: it redeems the current secret, rewrites the file with the new
 // one, and returns the new access token and its expiry. Errors: *RefusedError when
-// the server refuses the grant, others are transient.
+// the server refuses the grant, others are transient. When the file cannot be
+// written, the new pair is kept and the next call writes it without redeeming again:
+// the old secret is spent, redeemable only for the server's grace (at most 60 s),
+// after which presenting it revokes the device. (Should the process end before the
+// write succeeds, the file keeps the old secret, as after a crash.)
 func (s *Source) Refresh(ctx context.Context) (string, time.Time, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, err := s.redeem(ctx)
-	if err != nil {
-		return "", time.Time{}, err
+	access, exp, err := s.rotate(ctx)
+	if err == nil && !time.Now().Before(exp) { // an unsaved pair saved too late for its token
+		return s.rotate(ctx)
 	}
-	s.step("redeemed")
+	return access, exp, err
+}
+
+// rotate is Refresh under s.mu, without the second rotation.
+func (s *Source) rotate(ctx context.Context) (string, time.Time, error) {
+	a, at := s.unsaved, s.unsavedAt
+	if a == nil {
+		got, err := s.redeem(ctx)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		a, at = &got, time.Now()
+		s.step("redeemed")
+	}
 	if err := s.save(a.RefreshToken); err != nil {
+		s.unsaved, s.unsavedAt = a, at
 		return "", time.Time{}, fmt.Errorf("save the rotated device credential: %w", err)
 	}
+	s.unsaved = nil
 	s.step("saved")
 	s.last = time.Now()
-	return a.AccessToken, time.Now().Add(time.Duration(a.ExpiresIn) * time.Second), nil
+	return a.AccessToken, at.Add(time.Duration(a.ExpiresIn) * time.Second), nil
 }
 
 func (s *Source) step(name string) {

@@ -2,9 +2,16 @@ package server
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
+	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants"
+	"github.com/syncspace/syncspace/transport/httperr"
+	"github.com/syncspace/syncspace/transport/logpath"
 	"github.com/syncspace/syncspace/transport/metrics"
 )
 
@@ -42,7 +49,7 @@ func (s *Server) WatchReady(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		pctx, cancel := context.WithTimeout(ctx, max(interval, 2*time.Second))
+		pctx, cancel := context.WithTimeout(ctx, max(interval, readyTimeout))
 		err := s.ready(pctx)
 		cancel()
 		if ctx.Err() != nil {
@@ -54,6 +61,37 @@ func (s *Server) WatchReady(ctx context.Context, interval time.Duration) {
 		s.hub.SetUnavailable(err != nil)
 	}
 }
+
+// storeDown answers 503 unavailable (with Retry-After) instead of 500 internal when a
+// request failed while the store does not answer the readiness check (SQLite on one
+// node, PostgreSQL in cluster mode): the failure is the outage /readyz reports, and
+// clients retry a 503 where they count a 500 against the request. The check runs
+// only after an internal error, with readyTimeout. Before session 26 every route of a
+// node whose store was lost answered 500 while /readyz answered 503.
+func (s *Server) storeDown(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		if err == nil || c.Response().Committed {
+			return err
+		}
+		if _, _, internal := httperr.Classify(err); !internal {
+			return err
+		}
+		req := c.Request()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), readyTimeout)
+		rerr := s.ready(ctx)
+		cancel()
+		if rerr == nil {
+			return err
+		}
+		s.logger.LogAttrs(req.Context(), slog.LevelWarn, "request failed while the store does not answer",
+			slog.String("method", req.Method), slog.String("path", logpath.Of(req.URL.Path)), slog.Any("err", err), slog.Any("ready", rerr))
+		return &protocol.Error{Code: protocol.CodeUnavailable, Message: "the store does not answer; try again later", Err: errors.Join(err, rerr)}
+	}
+}
+
+// readyTimeout bounds one readiness check.
+const readyTimeout = 2 * time.Second
 
 // degraded names the parts below par that leave the node ready (the bus).
 func (s *Server) degraded() []string {

@@ -129,6 +129,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	s.guard = o.Guard
 	s.main = newEcho(logger, d.AccessLog, s.metrics, s.guard, s.clientIP(o))
 	s.useNode(d)
+	s.main.Use(s.storeDown)
 	if err := s.mountAPI(d, s.ready, logger); err != nil {
 		return nil, err
 	}
@@ -164,6 +165,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	switch o.Admin {
 	case AdminSeparate:
 		s.admin = newEcho(logger, d.AccessLog, s.metrics, s.guard, s.clientIP(o))
+		s.admin.Use(s.storeDown)
 		adminTarget = s.admin
 	case AdminOnMain:
 		adminTarget = s.main
@@ -178,6 +180,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 			MW:              s.mw,
 			ListConnections: func() any { return s.hub.Connections() },
 			Disconnect:      s.hub.Disconnect,
+			PublicURL:       o.PublicURL,
 			Logger:          logger,
 		}); err != nil {
 			return nil, err

@@ -254,35 +254,31 @@ func (h *handlers) revokeSubject(c echo.Context) error {
 	return h.done(c, "token.revoke_subject", clip(req.Subject), err, http.StatusOK, map[string]any{"revoked": n})
 }
 
-// listAudit returns the tenant's part of the newest audit entries: actions by its
-// own tokens and share links, and ops actions on it (target "<tenant>/…" or the
-// tenant itself); for a path-scoped admin, only entries naming no path outside its
-// paths (namesOnlyInside).
+// listAudit returns the newest ?limit entries of the tenant's part of the audit log
+// (found among the log's newest auth.MaxAuditScan entries of every tenant): actions
+// by its own tokens and share links, and ops actions on it (target "<tenant>/…" or
+// the tenant itself); for a path-scoped admin, only entries naming no path outside
+// its paths (namesOnlyInside).
 func (h *handlers) listAudit(c echo.Context) error {
 	p := authmw.PrincipalFrom(c)
 	limit, err := admin.AuditLimit(c)
-	var es []auth.AuditEntry
+	var out []auth.AuditEntry
 	if err == nil {
-		es, err = h.o.Auth.ListAudit(c.Request().Context(), admin.MaxAuditList)
-	}
-	out := make([]auth.AuditEntry, 0, len(es))
-	for _, e := range es {
-		if OfTenant(e, p.Tenant) && namesOnlyInside(e, p.Scope) {
-			out = append(out, e)
-		}
-	}
-	if len(out) > limit {
-		out = out[len(out)-limit:]
+		out, err = h.o.Auth.ListAuditOf(c.Request().Context(), limit, func(e auth.AuditEntry) bool {
+			return OfTenant(e, p.Tenant) && namesOnlyInside(e, p.Scope)
+		})
 	}
 	return h.done(c, "audit.list", "", err, http.StatusOK, map[string]any{"entries": out})
 }
 
 // OfTenant reports whether audit entry e concerns tenant: made by one of its tokens
-// or share links, or an ops action whose target is the tenant or under it.
+// or share links, or an ops action (through the admin API, "ops:…", or syncctl on
+// the data dir, "local:…") whose target is the tenant or under it.
 func OfTenant(e auth.AuditEntry, tenant string) bool {
+	byOps := strings.HasPrefix(e.Actor, "ops:") || strings.HasPrefix(e.Actor, "local:")
 	return strings.HasPrefix(e.Actor, "tenant:"+tenant+":") ||
 		strings.HasPrefix(e.Actor, "share:"+tenant+":") ||
-		strings.HasPrefix(e.Actor, "ops:") && (e.Target == tenant || strings.HasPrefix(e.Target, tenant+"/"))
+		byOps && (e.Target == tenant || strings.HasPrefix(e.Target, tenant+"/"))
 }
 
 // namesOnlyInside reports whether every tenant path audit entry e names lies inside

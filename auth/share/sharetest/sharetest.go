@@ -21,15 +21,24 @@ func Run(t *testing.T, newStore func(t *testing.T) share.Store) {
 }
 
 // creator: the store keeps the creating token's jti, and a link whose creator is
-// revoked (or not recorded) resolves as a revoked link, before its password.
+// revoked (or not recorded) resolves as a revoked link, before its password, and is
+// listed as revoked; a link without a jti (made before session 25) is asked about
+// by its tenant id and subject.
 func creator(t *testing.T, st share.Store) {
 	ctx := t.Context()
-	revoked := map[string]bool{"gone": true}
-	s := share.New(st, func(_ context.Context, jti string) (bool, error) {
-		if jti == "broken" {
-			return false, errors.New("store down")
+	revoked, broken := map[string]bool{"gone": true}, true
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	s := share.New(st, func(_ context.Context, jti, tenant, tid, subject string, _ time.Time) (*time.Time, error) {
+		if jti == "broken" && broken {
+			return nil, errors.New("store down")
 		}
-		return revoked[jti], nil
+		if jti == "" && (tenant != "a" || tid != "t" || subject != "bob") {
+			return nil, errors.New("legacy link asked about the wrong creator")
+		}
+		if revoked[jti] {
+			return &at, nil
+		}
+		return nil, nil
 	})
 	mk := func(jti, pw string) string {
 		id, _, err := s.Create(ctx, share.NewRequest{Tenant: "a", TenantID: "t", Path: "p", CreatedBy: "bob", CreatorJTI: jti, ExpiresIn: time.Hour, Password: pw})
@@ -38,7 +47,7 @@ func creator(t *testing.T, st share.Store) {
 		}
 		return id
 	}
-	live, gone, legacy, broken := mk("live", ""), mk("gone", "pw"), mk("", ""), mk("broken", "")
+	live, gone, legacy, failing := mk("live", ""), mk("gone", "pw"), mk("", ""), mk("broken", "")
 	if rec, err := s.Resolve(ctx, live, ""); err != nil || rec.CreatorJTI != "live" {
 		t.Fatalf("live creator: %+v %v", rec, err)
 	}
@@ -50,12 +59,41 @@ func creator(t *testing.T, st share.Store) {
 	if _, err := s.Resolve(ctx, legacy, ""); err != nil {
 		t.Fatalf("a link without a recorded creator: %v", err)
 	}
-	if _, err := s.Resolve(ctx, broken, ""); protocol.CodeOf(err) != protocol.CodeInternal {
+	if _, err := s.Resolve(ctx, failing, ""); protocol.CodeOf(err) != protocol.CodeInternal {
 		t.Fatalf("check failing: %v", err)
 	}
 	revoked["live"] = true
 	if _, err := s.Resolve(ctx, live, ""); !errors.Is(err, share.ErrGone) {
 		t.Fatalf("creator revoked later: %v", err)
+	}
+	revoked[""] = true // the legacy link's subject revoked
+	if _, err := s.Resolve(ctx, legacy, ""); !errors.Is(err, share.ErrGone) {
+		t.Fatalf("legacy link, creator revoked: %v", err)
+	}
+	if _, err := s.List(ctx, "t"); protocol.CodeOf(err) != protocol.CodeInternal {
+		t.Fatalf("list while the check fails: %v", err)
+	}
+	broken = false
+	checkListedRevoked(t, s, at, map[string]bool{live: true, gone: true, legacy: true, failing: false})
+}
+
+// checkListedRevoked: List shows the links of tenant id "t" whose creator is
+// revoked (want[id]) as revoked at that revocation, and the others as live.
+func checkListedRevoked(t *testing.T, s *share.Service, at time.Time, want map[string]bool) {
+	t.Helper()
+	list, err := s.List(t.Context(), "t")
+	if err != nil || len(list) != len(want) {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	for id, dead := range want {
+		for _, r := range list {
+			if r.Key != share.KeyOf(id) {
+				continue
+			}
+			if got := r.RevokedAt != nil && r.RevokedAt.Equal(at) && r.CreatorRevoked; got != dead || !dead && r.RevokedAt != nil {
+				t.Errorf("link of %s listed revoked_at %v creator_revoked %v; want revoked %v", r.CreatorJTI, r.RevokedAt, r.CreatorRevoked, dead)
+			}
+		}
 	}
 }
 

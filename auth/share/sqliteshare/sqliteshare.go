@@ -48,7 +48,8 @@ func New(ctx context.Context, db *sql.DB) (*Store, error) {
 }
 
 // addCreatorJTI adds the creator_jti column (session 25) to a table made before it;
-// its links keep "" (no creator to check).
+// its links keep "" (their creator is then found by tenant id and subject, see
+// share.RevokedFunc).
 func addCreatorJTI(ctx context.Context, db *sql.DB) error {
 	has := func() (bool, error) {
 		var n int

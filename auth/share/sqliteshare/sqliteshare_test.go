@@ -31,7 +31,8 @@ func TestStore(t *testing.T) {
 }
 
 // TestUpgradeAddsCreatorJTI: a syncd.db whose auth_shares predates creator_jti gets
-// the column at open; its links keep working (no creator to check), new ones record it.
+// the column at open; its links keep "" (their creator is found by subject), new ones
+// record it.
 func TestUpgradeAddsCreatorJTI(t *testing.T) {
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "s.db")+"?_pragma=busy_timeout(10000)&_txlock=immediate")
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/syncspace/syncspace/tenants/casblobs"
 	"github.com/syncspace/syncspace/tenants/dirblobs"
 	"github.com/syncspace/syncspace/tenants/pgbus"
+	"github.com/syncspace/syncspace/tenants/pgdeadline"
 	"github.com/syncspace/syncspace/tenants/pgindex"
 	"github.com/syncspace/syncspace/tenants/pgleader"
 	"github.com/syncspace/syncspace/tenants/pgschema"
@@ -36,6 +37,9 @@ type Cluster struct {
 	config.Cluster
 	// KEKFile is the key-encryption key of the signing keys stored in PostgreSQL.
 	KEKFile string
+	// StatementTimeout bounds each PostgreSQL round trip of the node's pool (a
+	// statement, a pipeline, a connection); 0 means pgdeadline.DefaultTimeout.
+	StatementTimeout time.Duration
 }
 
 // openCluster opens PostgreSQL (schema migrations first), the index, the shared blob
@@ -51,7 +55,7 @@ func openCluster(ctx context.Context, n *Node, dataDir string, o Options, logger
 	if err := migrate(ctx, cl.Postgres); err != nil {
 		return err
 	}
-	if n.pool, err = pgxpool.New(ctx, cl.Postgres); err != nil {
+	if n.pool, err = openPool(ctx, cl.Postgres, cl.StatementTimeout); err != nil {
 		return fmt.Errorf("connect to postgres: %w", err)
 	}
 	idx, err := pgindex.New(ctx, n.pool, pgindex.Options{Logger: logger, MaxEntries: o.Limits.MaxEntries})
@@ -86,6 +90,18 @@ func openCluster(ctx context.Context, n *Node, dataDir string, o Options, logger
 		return fmt.Errorf("open auth: %w", err)
 	}
 	return nil
+}
+
+// openPool connects the node's pool, every round trip of it bounded by timeout (0:
+// pgdeadline.DefaultTimeout), so that a request waiting on a PostgreSQL that stopped
+// answering fails with unavailable instead of waiting for TCP.
+func openPool(ctx context.Context, url string, timeout time.Duration) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	pgdeadline.Bound(cfg.ConnConfig, timeout)
+	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
 // migrate applies the schema migrations under their advisory lock.

@@ -23,10 +23,16 @@ import (
 // a data dir of its own.
 func openTestNode(t *testing.T, url, bus, blobs, kek string) *Node {
 	t.Helper()
+	return startTestNode(t, Cluster{Cluster: config.Cluster{Postgres: url, Bus: bus, Blobs: "dir:" + blobs}, KEKFile: kek})
+}
+
+// startTestNode opens a node of cl with a data dir of its own and runs its
+// registry's and auth's loops until the test ends.
+func startTestNode(t *testing.T, cl Cluster) *Node {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	o := Options{Cluster: Cluster{Cluster: config.Cluster{Postgres: url, Bus: bus, Blobs: "dir:" + blobs}, KEKFile: kek},
-		Logger: slog.New(slog.DiscardHandler)}
+	o := Options{Cluster: cl, Logger: slog.New(slog.DiscardHandler)}
 	n := &Node{dataDir: dir}
 	if err := openCluster(ctx, n, dir, o, o.Logger); err != nil {
 		n.Close()
@@ -34,9 +40,8 @@ func openTestNode(t *testing.T, url, bus, blobs, kek string) *Node {
 	}
 	bg, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); n.Tenants.Run(bg) }()
-	go func() { defer wg.Done(); n.Auth.Run(bg) }()
+	wg.Go(func() { n.Tenants.Run(bg) })
+	wg.Go(func() { n.Auth.Run(bg) })
 	t.Cleanup(func() { cancel(); wg.Wait(); n.Close() })
 	return n
 }

@@ -219,6 +219,26 @@ func (n *Node) RecordSettings(ctx context.Context) error {
 	return nil
 }
 
+// RecordPublicURL records the PUBLIC_URL this syncd serves under (SPEC §7.2: share
+// links, device credentials), with explicit true for web.public_url, for syncctl in
+// local mode without --config (RecordedPublicURL). Cluster mode records nothing:
+// syncctl reads the node's config there.
+func (n *Node) RecordPublicURL(ctx context.Context, url string, explicit bool) error {
+	if n.DB == nil {
+		return nil
+	}
+	return sqlitestore.SavePublicURL(ctx, n.DB, url, explicit)
+}
+
+// RecordedPublicURL returns what RecordPublicURL recorded on this data dir last; ok is
+// false when no syncd did (or in cluster mode).
+func (n *Node) RecordedPublicURL(ctx context.Context) (url string, explicit, ok bool, err error) {
+	if n.DB == nil {
+		return "", false, false, nil
+	}
+	return sqlitestore.LoadPublicURL(ctx, n.DB)
+}
+
 // adoptRecorded returns a with the recorded settings in place, if there are any. The
 // recorded key dir must be reachable unless keepKeyDir.
 func adoptRecorded(ctx context.Context, db *sql.DB, a Auth, keepKeyDir bool) (Auth, error) {

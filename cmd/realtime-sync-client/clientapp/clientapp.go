@@ -72,8 +72,9 @@ type config struct {
 	certFile, keyFile                                               string
 }
 
-func parse(args []string) (*config, error) {
-	c := &config{}
+// newFlagSet returns the client's flag set, writing into c. status accepts the same
+// flags (and ignores them), so it builds its own from this one.
+func newFlagSet(c *config) *flag.FlagSet {
 	fs := flag.NewFlagSet("realtime-sync-client", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.server, "server", "", "")
@@ -92,6 +93,12 @@ func parse(args []string) (*config, error) {
 	fs.StringVar(&c.keyFile, "key", "", "")
 	fs.BoolVar(&c.allowMassDelete, "allow-mass-delete", false, "")
 	fs.StringVar(&c.logLevel, "log-level", "info", "")
+	return fs
+}
+
+func parse(args []string) (*config, error) {
+	c := &config{}
+	fs := newFlagSet(c)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

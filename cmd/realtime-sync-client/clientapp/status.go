@@ -275,18 +275,13 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	var asJSON bool
 	flags.StringVar(&dir, "local-path", "", "")
 	flags.BoolVar(&asJSON, "json", false, "")
-	// The other flags of the client are accepted and ignored, so that "status" can be
-	// put in front of the usual command line.
-	var ignoredS string
-	var ignoredB bool
-	var ignoredD time.Duration
-	for _, n := range []string{"server", "client-id", "token-file", "token", "ca-file", "log-level"} {
-		flags.StringVar(&ignoredS, n, "", "")
-	}
-	for _, n := range []string{"realtime", "r", "initial-sync", "once", "allow-mass-delete"} {
-		flags.BoolVar(&ignoredB, n, false, "")
-	}
-	flags.DurationVar(&ignoredD, "interval", 0, "")
+	// The other flags of the client, every one of them, are accepted and ignored, so
+	// that "status" can be put in front of the usual command line.
+	newFlagSet(&config{}).VisitAll(func(f *flag.Flag) {
+		if f.Name != "local-path" {
+			flags.Var(f.Value, f.Name, "")
+		}
+	})
 	if err := flags.Parse(args); err != nil {
 		fmt.Fprintf(stderr, "realtime-sync-client status: %v (run 'realtime-sync-client status -h' for usage)\n", err)
 		return ExitUsage

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"flag"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -250,6 +251,38 @@ func TestStatusAfterOnce(t *testing.T) {
 	s = statusJSON(t, dir)
 	if !strings.Contains(s.Reason, "refused") || s.LastSync == nil {
 		t.Fatalf("status after a failed --once: %+v", s)
+	}
+}
+
+// status put in front of the usual command line takes every flag of the client and
+// ignores it (docs/client.md): --cert and --key, added with mutual TLS, were refused
+// as undefined (exit 2) until session 26.
+func TestStatusTakesEveryClientFlag(t *testing.T) {
+	srv := startServer(t)
+	tok := writeToken(t, srv.Token)
+	dir := filepath.Join(t.TempDir(), "fresh")
+	mustOnce(t, srv.URL, tok, dir)
+	usual := []string{"--server", srv.URL, "--token-file", tok, "--cert", "c.pem", "--key", "k.pem",
+		"--ca-file", "ca.pem", "--realtime", "--interval", "1m", "--log-level", "debug"}
+	if code, out, errs := status(t, dir, usual...); code != 0 || !strings.Contains(out, "folder:") {
+		t.Fatalf("status with the usual command line: exit %d\n%s%s", code, out, errs)
+	}
+	// Every flag the client parses, with a value where it takes one.
+	var all []string
+	newFlagSet(&config{}).VisitAll(func(f *flag.Flag) {
+		if f.Name == "local-path" {
+			return
+		}
+		all = append(all, "--"+f.Name)
+		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !bf.IsBoolFlag() {
+			all = append(all, map[bool]string{true: "30s", false: "x"}[f.Name == "interval"])
+		}
+	})
+	if len(all) < 15 {
+		t.Fatalf("only %d flags found: %q", len(all), all)
+	}
+	if code, _, errs := status(t, dir, all...); code != 0 {
+		t.Fatalf("status %q: exit %d: %s", all, code, errs)
 	}
 }
 

@@ -31,6 +31,11 @@ type local struct {
 	actor string
 	// tmpDir is the temporary data dir of cluster mode, removed at Close.
 	tmpDir string
+	// recordedURL is the PUBLIC_URL the syncd of the data dir recorded (without
+	// --config only; "" when none did), derived from its listen address unless
+	// recordedExplicit.
+	recordedURL      string
+	recordedExplicit bool
 }
 
 func openLocal(ctx context.Context, o localOptions) (*local, error) {
@@ -54,6 +59,12 @@ func openLocal(ctx context.Context, o localOptions) (*local, error) {
 		return nil, err
 	}
 	l.node, l.reg, l.svc = n, n.Tenants, n.Auth
+	if o.configFile == "" && !cfg.Cluster.Enabled() {
+		if l.recordedURL, l.recordedExplicit, _, err = n.RecordedPublicURL(ctx); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
 	return l, nil
 }
 
@@ -111,9 +122,15 @@ func localNodeOptions(cfg *config.Config, o localOptions) node.Options {
 	return no
 }
 
-// PublicURL is web.public_url of --config, else derived from its listen address (the
-// embedded default's without --config).
-func (l *local) PublicURL() (string, bool) { return l.cfg.PublicURL() }
+// PublicURL is web.public_url of --config, else derived from its listen address;
+// without --config, the one the syncd of the data dir recorded, else derived from the
+// embedded default's listen address.
+func (l *local) PublicURL() (string, bool) {
+	if l.recordedURL != "" {
+		return l.recordedURL, !l.recordedExplicit
+	}
+	return l.cfg.PublicURL()
+}
 
 func (l *local) Close() error {
 	defer l.removeTmp()
@@ -176,8 +193,12 @@ func (l *local) ListTokens(ctx context.Context, f auth.TokenFilter) ([]auth.Toke
 }
 
 func (l *local) RevokeJTI(ctx context.Context, jti string) error {
+	target := jti
+	if r, err := l.svc.GetToken(ctx, jti); err == nil {
+		target = auth.TokenTarget(r)
+	}
 	err := l.svc.RevokeJTI(ctx, jti)
-	l.audit(ctx, "token.revoke", jti, err)
+	l.audit(ctx, "token.revoke", target, err)
 	return err
 }
 

@@ -107,4 +107,6 @@ func (r *remote) IssueOpsToken(context.Context, string, time.Duration) (issued, 
 }
 
 // PublicURL is the --server URL: the address this operator reaches the server by.
+// Sign-in links name it; device credentials name the server's own PUBLIC_URL, from
+// the answer of POST /admin/devices, unless the server (before session 26) names none.
 func (r *remote) PublicURL() (string, bool) { return r.Base().String(), false }

@@ -2,7 +2,6 @@ package ctl
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -37,6 +36,9 @@ func validateTeamIssue(p *parsed) error {
 	}
 	if p.has("device") && (p.has("path") || p.has("ttl")) {
 		return usagef("team issue --device takes no --path or --ttl")
+	}
+	if err := validatePaths(p); err != nil {
+		return err
 	}
 	switch p.get("role") {
 	case auth.RoleRead, auth.RoleWrite, auth.RoleAdmin:
@@ -219,26 +221,20 @@ func printDevices(r *runCtx, devs []auth.DeviceRecord) {
 // the device is revoked again if the file cannot be written).
 func teamEnroll(ctx context.Context, r *runCtx, c *adminclient.Client) error {
 	out := r.p.get("out")
-	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := fsys.CreatePrivate(out) // private from its creation on, Windows too
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%s exists; refusing to overwrite it", out)
 	}
 	if err != nil {
 		return err
 	}
-	err = fsys.Private(out)
-	var cred json.RawMessage
-	if err == nil {
-		cred, err = c.TeamEnrollDevice(ctx, r.p.get("subject"), r.p.get("role"), r.p.get("device"))
-	}
+	cred, err := c.TeamEnrollDevice(ctx, r.p.get("subject"), r.p.get("role"), r.p.get("device"))
 	if err == nil {
 		if _, err = f.Write(append(cred, '\n')); err == nil {
 			err = f.Sync()
 		}
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = closeOut(f, err)
 	if err != nil {
 		os.Remove(out)
 		if len(cred) > 0 {

@@ -15,6 +15,8 @@ import (
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/config"
 	"github.com/syncspace/syncspace/sync/fsys"
+	"github.com/syncspace/syncspace/sync/pathscope"
+	"github.com/syncspace/syncspace/sync/protocol"
 )
 
 func validateTokenIssue(p *parsed) error {
@@ -44,6 +46,9 @@ func validateTokenIssue(p *parsed) error {
 	if p.has("path") && p.has("device") {
 		return usagef("--path limits tokens; device credentials take no --path")
 	}
+	if err := validatePaths(p); err != nil {
+		return err
+	}
 	if p.has("ttl") {
 		if _, err := parseTTL(p.get("ttl")); err != nil {
 			return err
@@ -64,6 +69,19 @@ func validateTokenIssue(p *parsed) error {
 		if err := config.ValidatePublicURL(p.get("public-url")); err != nil {
 			return usagef("--public-url: %v", err)
 		}
+	}
+	return nil
+}
+
+// validatePaths refuses a --path the server would refuse (a prefix that breaks the
+// path rules, too many prefixes) as bad usage, before anything is opened.
+func validatePaths(p *parsed) error {
+	if _, err := pathscope.Parse(p.list("path")); err != nil {
+		var pe *protocol.Error
+		if errors.As(err, &pe) {
+			err = errors.New(pe.Message)
+		}
+		return usagef("--path: %v", err)
 	}
 	return nil
 }
@@ -101,17 +119,12 @@ func tokenIssue(ctx context.Context, r *runCtx) error {
 	// Open --out before issuing so that no token is issued if the file exists.
 	var out *os.File
 	if p.has("out") {
-		f, err := os.OpenFile(p.get("out"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		// 0600, and on Windows an owner-only DACL from the file's creation on.
+		f, err := fsys.CreatePrivate(p.get("out"))
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%s exists; refusing to overwrite it", p.get("out"))
 		}
 		if err != nil {
-			return err
-		}
-		// 0600 means nothing on Windows: an owner-only DACL there (fsys.Private).
-		if err := fsys.Private(f.Name()); err != nil {
-			f.Close()
-			os.Remove(f.Name())
 			return err
 		}
 		out = f
@@ -136,9 +149,7 @@ func tokenIssue(ctx context.Context, r *runCtx) error {
 				}
 			}
 		}
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
+		err = closeOut(out, err)
 		if err != nil {
 			os.Remove(p.get("out"))
 			return err

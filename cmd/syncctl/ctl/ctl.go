@@ -78,7 +78,10 @@ bytes; --ttl accepts Go durations (720h, 90m) or days (30d). Flags may stand bef
 after the command. token issue prints the token on stdout and nothing else there; with
 --out it writes a new file (0600) instead and refuses to overwrite one; with --link it
 prints PUBLIC_URL/#token=... for the web app, PUBLIC_URL being --public-url, else the
-config's web.public_url, else the listen address (local mode) or --server (remote mode).
+config's web.public_url or listen address (--config), else the URL the syncd of the data
+dir serves under (local mode), else --server (remote mode).
+A device credential names --public-url, else the server's PUBLIC_URL (remote mode: as
+the server gives it, not the admin address of --server).
 Exit status: 0 success, 1 failure, 2 bad usage.
 `
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/syncspace/syncspace/auth"
 	"github.com/syncspace/syncspace/sync/fsys"
+	"github.com/syncspace/syncspace/transport/adminclient"
 )
 
 // Device credentials (`token issue --device NAME --out FILE`, `device list|revoke`).
@@ -26,7 +27,7 @@ func init() {
 // deviceBackend is what the device commands need of a backend; local and remote both
 // implement it.
 type deviceBackend interface {
-	EnrollDevice(ctx context.Context, tenant, subject, role, name, certPEM string) (string, auth.DeviceRecord, error)
+	EnrollDevice(ctx context.Context, tenant, subject, role, name, certPEM string) (adminclient.Enrolled, error)
 	ListDevices(ctx context.Context, tenant string) ([]auth.DeviceRecord, error)
 	RevokeDevice(ctx context.Context, id string) error
 }
@@ -86,30 +87,27 @@ func deviceIssue(ctx context.Context, r *runCtx) error {
 		return usagef("--public-url: want the URL clients reach the server at")
 	}
 	out := p.get("out")
-	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := fsys.CreatePrivate(out) // private from its creation on, Windows too
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%s exists; refusing to overwrite it", out)
 	}
 	if err != nil {
 		return err
 	}
-	err = fsys.Private(out)
-	var d auth.DeviceRecord
-	var secret string
+	res, err := b.EnrollDevice(ctx, p.get("tenant"), p.get("subject"), p.get("role"), p.get("device"), string(certPEM))
+	d := res.Device
 	if err == nil {
-		secret, d, err = b.EnrollDevice(ctx, p.get("tenant"), p.get("subject"), p.get("role"), p.get("device"), string(certPEM))
-	}
-	if err == nil {
-		cred := DeviceCredential{RefreshToken: secret, Server: strings.TrimRight(server, "/"), Tenant: d.Tenant, Subject: d.Subject,
+		if !p.has("public-url") && res.PublicURL != "" {
+			server = res.PublicURL // the server's PUBLIC_URL, not the admin address (remote mode)
+		}
+		cred := DeviceCredential{RefreshToken: res.RefreshToken, Server: strings.TrimRight(server, "/"), Tenant: d.Tenant, Subject: d.Subject,
 			Device: d.Name, DeviceID: d.ID, Role: d.Role, CertBound: d.CertThumbprint}
 		data, _ := json.MarshalIndent(cred, "", "  ")
 		if _, err = f.Write(append(data, '\n')); err == nil {
 			err = f.Sync()
 		}
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = closeOut(f, err)
 	if err != nil {
 		os.Remove(out)
 		if d.ID != "" {

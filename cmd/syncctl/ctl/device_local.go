@@ -6,22 +6,23 @@ import (
 	"context"
 
 	"github.com/syncspace/syncspace/auth"
+	"github.com/syncspace/syncspace/transport/adminclient"
 )
 
 var _ deviceBackend = (*local)(nil)
 
 // EnrollDevice implements deviceBackend on the data dir.
-func (l *local) EnrollDevice(ctx context.Context, tenant, subject, role, name, certPEM string) (string, auth.DeviceRecord, error) {
+func (l *local) EnrollDevice(ctx context.Context, tenant, subject, role, name, certPEM string) (adminclient.Enrolled, error) {
 	thumb := ""
 	if certPEM != "" {
 		var err error
 		if thumb, err = auth.ThumbprintPEM([]byte(certPEM)); err != nil {
-			return "", auth.DeviceRecord{}, err
+			return adminclient.Enrolled{}, err
 		}
 	}
 	secret, d, err := l.svc.Devices().Enroll(ctx, tenant, subject, role, name, thumb)
 	l.audit(ctx, "device.enroll", tenant+"/"+subject+"/"+name+" id="+d.ID, err)
-	return secret, d, err
+	return adminclient.Enrolled{RefreshToken: secret, Device: d}, err
 }
 
 // ListDevices implements deviceBackend on the data dir.
@@ -31,7 +32,8 @@ func (l *local) ListDevices(ctx context.Context, tenant string) ([]auth.DeviceRe
 
 // RevokeDevice implements deviceBackend on the data dir.
 func (l *local) RevokeDevice(ctx context.Context, id string) error {
+	target := l.svc.Devices().DeviceTarget(ctx, id)
 	err := l.svc.Devices().Revoke(ctx, id)
-	l.audit(ctx, "device.revoke", id, err)
+	l.audit(ctx, "device.revoke", target, err)
 	return err
 }

@@ -1,12 +1,15 @@
 package ctl
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/syncspace/syncspace/cmd/syncd/syncdtest"
 )
 
 // TestTokenIssueLink: --link prints PUBLIC_URL/#token=TOKEN on stdout and nothing else;
@@ -81,4 +84,47 @@ func TestTokenIssueLink(t *testing.T) {
 	if r.code != 2 || r.stdout != "" {
 		t.Errorf("--ops --link: exit %d stdout %q", r.code, r.stdout)
 	}
+}
+
+// TestLocalModeNamesTheRunningSyncdsURL: without --config, syncctl's sign-in links and
+// device credentials name the PUBLIC_URL the syncd of the data dir serves under (its
+// web.public_url, or derived from the address it bound), not the embedded default's
+// http://127.0.0.1:8080 (SPEC §7.2, §7.3). Until session 26 they named the latter
+// whatever syncd ran with.
+func TestLocalModeNamesTheRunningSyncdsURL(t *testing.T) {
+	d, data := startSyncd(t) // listens on 127.0.0.1:0, no web.public_url
+	run(t, "tenant", "create", "team", "--data", data).must(t)
+	base := "http://" + d.Addr()
+	r := run(t, "token", "issue", "--tenant", "team", "--subject", "ann", "--role", "read", "--link", "--data", data).must(t)
+	if !strings.HasPrefix(r.stdout, base+"/#token=") || !strings.Contains(r.stderr, "derived") {
+		t.Fatalf("link %q… (stderr %q): want %s/#token=… with a note that it is derived", strings.SplitN(r.stdout, "#", 2)[0], r.stderr, base)
+	}
+	out := filepath.Join(t.TempDir(), "laptop.json")
+	run(t, "token", "issue", "--tenant", "team", "--subject", "ann", "--role", "write", "--device", "laptop", "--out", out, "--data", data).must(t)
+	if cred := readCredential(t, out); cred.Server != base {
+		t.Fatalf("device credential names server %q, want %q", cred.Server, base)
+	}
+
+	// A syncd with web.public_url: that URL, without a note.
+	s := syncdtest.Start(t, syncdtest.Options{Config: map[string]any{"log": map[string]any{"level": "error"}, "limits": nil,
+		"web": map[string]any{"public_url": "https://files.example.com/"}}})
+	run(t, "tenant", "create", "team", "--data", s.DataDir).must(t)
+	r = run(t, "token", "issue", "--tenant", "team", "--subject", "ann", "--role", "read", "--link", "--data", s.DataDir).must(t)
+	if !strings.HasPrefix(r.stdout, "https://files.example.com/#token=") || strings.Contains(r.stderr, "derived") {
+		t.Fatalf("link %q… (stderr %q): want web.public_url without a note", strings.SplitN(r.stdout, "#", 2)[0], r.stderr)
+	}
+}
+
+// readCredential reads a device credential file.
+func readCredential(t *testing.T, path string) DeviceCredential {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c DeviceCredential
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

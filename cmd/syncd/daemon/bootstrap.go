@@ -113,17 +113,18 @@ func printHint(w io.Writer, dataDir, addr, tokenFile string, created, useTLS boo
 	if useTLS {
 		scheme = "https"
 	}
+	lookPath, cwd := lookPathAndCwd()
 	switch {
 	case created:
 		fmt.Fprintf(w, "syncd: created tenant %q and a write token valid for 30 days in %s (mode 0600)\n", DefaultTenant, tokenFile)
 	case stale != "":
 		q := shellQuote(tokenFile)
-		fmt.Fprintf(w, "syncd: the token in %s no longer works (%s); replace it with:\n  rm %s && syncctl --data %s token issue --tenant %s --subject %s --role write --out %s\n",
-			tokenFile, stale, q, shellQuote(dataDir), DefaultTenant, DefaultTenant, q)
+		ctl, _ := commandFor(CtlBinary, lookPath, cwd)
+		fmt.Fprintf(w, "syncd: the token in %s no longer works (%s); replace it with:\n  rm %s && %s --data %s token issue --tenant %s --subject %s --role write --out %s\n",
+			tokenFile, stale, q, ctl, shellQuote(dataDir), DefaultTenant, DefaultTenant, q)
 	default:
 		fmt.Fprintf(w, "syncd: token for tenant %q is in %s\n", DefaultTenant, tokenFile)
 	}
-	lookPath, cwd := lookPathAndCwd()
 	line, note := clientLine(lookPath, cwd, scheme+"://"+addr, tokenFile)
 	fmt.Fprintf(w, "start a client in this directory with:\n  %s\n", line)
 	if note != "" {
@@ -132,9 +133,10 @@ func printHint(w io.Writer, dataDir, addr, tokenFile string, created, useTLS boo
 }
 
 // printWebHint tells the user where the web app is and how to make a sign-in link for
-// it (SPEC §7.2), a command quoted for the shell like the client's (clientLine); the
-// link itself holds a token, so it is never printed here.
-func printWebHint(w io.Writer, cfg *config.Config, addr string, useTLS bool) {
+// it (SPEC §7.2), a command quoted for the shell like the client's (clientLine) that
+// runs syncctl as ctl (commandFor); the link itself holds a token, so it is never
+// printed here.
+func printWebHint(w io.Writer, cfg *config.Config, addr string, useTLS bool, ctl string) {
 	scheme := "http"
 	if useTLS {
 		scheme = "https"
@@ -143,7 +145,7 @@ func printWebHint(w io.Writer, cfg *config.Config, addr string, useTLS bool) {
 	if cfg.Web.PublicURL != "" {
 		webURL = strings.TrimRight(cfg.Web.PublicURL, "/")
 	}
-	cmd := "syncctl --data " + shellQuote(cfg.DataDir) + " token issue --tenant " + DefaultTenant + " --subject you --role write --link"
+	cmd := ctl + " --data " + shellQuote(cfg.DataDir) + " token issue --tenant " + DefaultTenant + " --subject you --role write --link"
 	// syncctl without --config derives PUBLIC_URL from the embedded default's listen
 	// address; name the real one when it differs (SYNCD_LISTEN, a port of 0).
 	if derived, _ := config.Default().PublicURL(); derived != webURL {
@@ -167,4 +169,25 @@ func makeDataDir(dir string) error {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 	return os.Chmod(dir, 0o700)
+}
+
+// LockFile is the file in the data dir that a running syncd holds locked.
+const LockFile = "syncd.lock"
+
+// lockDataDir takes an exclusive lock on dir's LockFile for as long as the returned
+// file stays open, or fails when another syncd holds it: two servers on one SQLite
+// data dir would each answer preconditions, quotas and tree rules from their own
+// memory of the other's commits (syncctl's local mode, which changes only tenants,
+// tokens and keys, takes no lock). The lock goes with the process, however it ends.
+func lockDataDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, LockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("data_dir %s: cannot open its lock file: %w", dir, err)
+	}
+	if err := fsys.LockFile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data_dir %s is in use by another syncd (%s is locked: %v); stop that one first, or give this one its own data_dir", dir, path, err)
+	}
+	return f, nil
 }

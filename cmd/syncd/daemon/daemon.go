@@ -52,6 +52,7 @@ type Daemon struct {
 	// accessLog writes the request log in logger's format (server.AccessLog).
 	accessLog *server.AccessLog
 	node      *node.Node
+	lock      *os.File // data_dir/syncd.lock, held while the data dir is open (single node)
 	srv       *server.Server
 	tls       *tlsSetup
 
@@ -129,18 +130,28 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		}
 		printHint(stdout, cfg.DataDir, d.Addr(), tokenFile, bootstrapped, d.tls.TLSConfig != nil, stale)
 		if cfg.Web.Enabled {
-			printWebHint(stdout, cfg, d.Addr(), d.tls.TLSConfig != nil)
+			lookPath, cwd := lookPathAndCwd()
+			ctl, _ := commandFor(CtlBinary, lookPath, cwd)
+			printWebHint(stdout, cfg, d.Addr(), d.tls.TLSConfig != nil, ctl)
 		}
 	}
 	go d.monitor()
 	return d, nil
 }
 
-// open creates the data dir if needed and opens it (cmd/internal/node): the store,
-// the tenants and the token service.
+// open creates the data dir if needed, takes it for this process on a single node
+// (lockDataDir) and opens it (cmd/internal/node): the store, the tenants and the token
+// service.
 func (d *Daemon) open(ctx context.Context) error {
 	if err := makeDataDir(d.cfg.DataDir); err != nil {
 		return err
+	}
+	if !d.cfg.Cluster.Enabled() {
+		lock, err := lockDataDir(d.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		d.lock = lock
 	}
 	o := node.FromConfig(d.cfg)
 	o.Logger = d.logger
@@ -170,7 +181,10 @@ func (d *Daemon) build(ctx context.Context) error {
 		return err
 	}
 	opts.PublicURL = d.publicURL()
-	shares, err := openShares(ctx, d.node.DB, d.node.Pool(), d.node.Auth.TokenRevoked)
+	if err := d.node.RecordPublicURL(ctx, opts.PublicURL, d.cfg.Web.PublicURL != ""); err != nil {
+		return err
+	}
+	shares, err := openShares(ctx, d.node.DB, d.node.Pool(), d.node.Auth.ShareCreatorRevokedAt)
 	if err != nil {
 		return err
 	}
@@ -295,6 +309,9 @@ func (d *Daemon) closeAll() error {
 		if err := d.node.Close(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if d.lock != nil {
+		_ = d.lock.Close() // releases the data dir for the next syncd
 	}
 	return errors.Join(errs...)
 }

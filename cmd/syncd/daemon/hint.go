@@ -13,25 +13,33 @@ import (
 // a clone of the repository.
 const ModulePath = "github.com/syncspace/syncspace"
 
-// ClientBinary is the client's command name.
-const ClientBinary = "realtime-sync-client"
+// ClientBinary and CtlBinary are the command names of the client and of syncctl.
+const (
+	ClientBinary = "realtime-sync-client"
+	CtlBinary    = "syncctl"
+)
 
-// clientCommand returns how to start the client from a shell in cwd: the installed
-// binary when lookPath finds it on PATH; else, when cwd is the root of a clone of this
-// module, "go run ./cmd/realtime-sync-client"; when cwd is deeper inside a clone, "go
-// run" with the package's import path (which works anywhere in the module); else the
-// binary name with a note saying how to install it.
+// clientCommand returns how to start the client from a shell in cwd (commandFor).
 func clientCommand(lookPath func(string) (string, error), cwd string) (cmd, note string) {
-	if _, err := lookPath(ClientBinary); err == nil {
-		return ClientBinary, ""
+	return commandFor(ClientBinary, lookPath, cwd)
+}
+
+// commandFor returns how to run the binary named name (one of ./cmd) from a shell in
+// cwd: the installed binary when lookPath finds it on PATH; else, when cwd is the root
+// of a clone of this module, "go run ./cmd/NAME"; when cwd is deeper inside a clone,
+// "go run" with the package's import path (which works anywhere in the module); else
+// the binary name with a note saying how to install it.
+func commandFor(name string, lookPath func(string) (string, error), cwd string) (cmd, note string) {
+	if _, err := lookPath(name); err == nil {
+		return name, ""
 	}
 	if cwd != "" {
 		for dir := cwd; ; {
 			if isThisModule(filepath.Join(dir, "go.mod")) {
 				if dir == cwd {
-					return "go run ./cmd/" + ClientBinary, ""
+					return "go run ./cmd/" + name, ""
 				}
-				return "go run " + ModulePath + "/cmd/" + ClientBinary, ""
+				return "go run " + ModulePath + "/cmd/" + name, ""
 			}
 			parent := filepath.Dir(dir)
 			if parent == dir {
@@ -40,7 +48,7 @@ func clientCommand(lookPath func(string) (string, error), cwd string) (cmd, note
 			dir = parent
 		}
 	}
-	return ClientBinary, ClientBinary + " is not on PATH: install it first (in a clone of syncspace: go install ./cmd/...)"
+	return name, name + " is not on PATH: install it first (in a clone of syncspace: go install ./cmd/...)"
 }
 
 // isThisModule reports whether the go.mod file at path declares ModulePath.

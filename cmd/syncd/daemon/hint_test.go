@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/syncspace/syncspace/cmd/internal/testbin"
+	"github.com/syncspace/syncspace/cmd/syncctl/ctl"
 )
 
 func TestShellQuote(t *testing.T) {
@@ -197,27 +198,22 @@ func TestFirstStartLineRunsInstalled(t *testing.T) {
 	runPasted(t, dir, line, os.Environ(), 2*time.Minute)
 }
 
-// TestFirstStartLineRunsFromClone: without the binary on PATH, syncd started at the
-// root of a clone prints "go run ./cmd/realtime-sync-client ...", which works pasted
-// there. The clone is a directory of symlinks to this repository's top-level entries
-// (so the client's folder is made in a temporary directory, not in the repository),
-// and the data dir is given as an absolute path with a space in it.
-func TestFirstStartLineRunsFromClone(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("POSIX shell test")
-	}
-	if testing.Short() {
-		t.Skip("compiles the client with go run")
-	}
+// cloneWithoutBinaries makes a clone of this repository (a directory of symlinks to its
+// top-level entries, so that what a test writes there stays out of the repository),
+// changes into it and sets PATH to go and the basic tools only. It skips the test
+// where one of names is installed there anyway, or go is missing. It returns the
+// repository's root and the clone.
+func cloneWithoutBinaries(t *testing.T, names ...string) (repo, clone string) {
+	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go on PATH")
 	}
-	repo, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	repo, err = filepath.Abs(filepath.Join("..", "..", ".."))
 	if err != nil || !isThisModule(filepath.Join(repo, "go.mod")) {
 		t.Fatalf("repository root not found at %s", repo)
 	}
-	clone := t.TempDir()
+	clone = t.TempDir()
 	ents, err := os.ReadDir(repo)
 	if err != nil {
 		t.Fatal(err)
@@ -230,15 +226,79 @@ func TestFirstStartLineRunsFromClone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// PATH with go and the basic tools, but no realtime-sync-client.
 	path := filepath.Dir(goBin) + string(os.PathListSeparator) + "/usr/bin" + string(os.PathListSeparator) + "/bin"
 	for _, d := range filepath.SplitList(path) {
-		if _, err := os.Stat(filepath.Join(d, ClientBinary)); err == nil {
-			t.Skipf("%s is installed in %s", ClientBinary, d)
+		for _, name := range names {
+			if _, err := os.Stat(filepath.Join(d, name)); err == nil {
+				t.Skipf("%s is installed in %s", name, d)
+			}
 		}
 	}
 	t.Setenv("PATH", path)
 	t.Chdir(clone)
+	return repo, clone
+}
+
+// TestFirstStartSyncctlLinesRunFromClone: without syncctl on PATH, syncd started at the
+// root of a clone prints its syncctl commands (the web app's sign-in link, the
+// replacement of a revoked token file) as "go run ./cmd/syncctl ...", as it prints the
+// client's, and the sign-in command works pasted there. Until session 26 they said
+// "syncctl ...", which a user who followed the README's "go run ./cmd/syncd" did not
+// have.
+func TestFirstStartSyncctlLinesRunFromClone(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("POSIX shell test")
+	}
+	if testing.Short() {
+		t.Skip("compiles syncctl with go run")
+	}
+	_, clone := cloneWithoutBinaries(t, CtlBinary)
+	_, out, stop := startEmbedded(t)
+	var link string
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "open the web app") && i+1 < len(lines) {
+			link = strings.TrimSpace(lines[i+1])
+		}
+	}
+	if !strings.HasPrefix(link, "go run ./cmd/"+CtlBinary+" --data ") {
+		t.Fatalf("sign-in command %q: want go run ./cmd/%s\n%s", link, CtlBinary, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", link)
+	cmd.Dir = clone
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil || !strings.Contains(stdout.String(), "/#token=") {
+		t.Fatalf("pasted %q: %v\n%s", link, err, stderr.String())
+	}
+	// The replacement of a token file that no longer works, on a later start.
+	stop()
+	var so, se strings.Builder
+	if code := ctl.Run(context.Background(), []string{"--data", "syncd-data", "token", "revoke", "--tenant", DefaultTenant, "--subject", DefaultTenant}, &so, &se); code != 0 {
+		t.Fatalf("syncctl: %d %s", code, se.String())
+	}
+	_, out, stop = startEmbedded(t)
+	defer stop()
+	if !strings.Contains(out, " && go run ./cmd/"+CtlBinary+" --data ./syncd-data token issue ") {
+		t.Fatalf("the replacement command does not run syncctl from the clone:\n%s", out)
+	}
+}
+
+// TestFirstStartLineRunsFromClone: without the binary on PATH, syncd started at the
+// root of a clone prints "go run ./cmd/realtime-sync-client ...", which works pasted
+// there. The clone is a directory of symlinks to this repository's top-level entries
+// (so the client's folder is made in a temporary directory, not in the repository),
+// and the data dir is given as an absolute path with a space in it.
+func TestFirstStartLineRunsFromClone(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("POSIX shell test")
+	}
+	if testing.Short() {
+		t.Skip("compiles the client with go run")
+	}
+	repo, clone := cloneWithoutBinaries(t, ClientBinary)
 	data := filepath.Join(t.TempDir(), "data dir")
 	line, _ := hintLine(t, envFunc(map[string]string{"SYNCD_LISTEN": "127.0.0.1:0", "SYNCD_LOG_LEVEL": "warn", "SYNCD_DATA_DIR": data}))
 	if !strings.HasPrefix(line, "go run ./cmd/"+ClientBinary+" ") || !strings.Contains(line, "'"+data+"/default.token'") {

@@ -43,20 +43,23 @@ func (d *Daemon) listen() error {
 		withHealthProto(mainSrv, mainSrv.Handler)
 	}
 	d.servers = append(d.servers, mainSrv)
-	if d.tls.TLSConfig == nil && !loopbackAddr(d.lnMain.Addr()) {
-		d.logger.Warn("PLAIN HTTP ON A NON-LOOPBACK ADDRESS: tokens and files cross the network unencrypted; use only behind a TLS proxy", slog.String("listen", d.lnMain.Addr().String()))
+	if d.tls.TLSConfig == nil {
+		d.warnPlain("listen", d.lnMain)
 	}
 	d.serve(mainSrv, d.lnMain)
 
 	if cfg.AdminListen != "" {
 		d.lnAdmin, err = net.Listen("tcp", cfg.AdminListen)
 		if err != nil {
-			return fmt.Errorf("listen admin %s: %w", cfg.AdminListen, err)
+			return fmt.Errorf("admin_listen %s: %w", cfg.AdminListen, err)
 		}
 		if err := checkBoundLoopback("admin_listen", cfg.AdminListen, d.lnAdmin); err != nil {
 			return err
 		}
 		adminTLS := d.adminTLS()
+		if adminTLS == nil {
+			d.warnPlain("admin_listen", d.lnAdmin)
+		}
 		d.lnAdmin = limiter.Wrap(d.lnAdmin, adminTLS)
 		adminSrv := newServer(d.tls.wrap(d.srv.Admin()))
 		adminSrv.TLSConfig = adminTLS
@@ -66,7 +69,7 @@ func (d *Daemon) listen() error {
 	if h := d.tls.HTTPHandler; h != nil && cfg.TLS.HTTPListen != "" {
 		ln, err := net.Listen("tcp", cfg.TLS.HTTPListen)
 		if err != nil {
-			return fmt.Errorf("listen http %s: %w", cfg.TLS.HTTPListen, err)
+			return fmt.Errorf("tls.http_listen %s: %w", cfg.TLS.HTTPListen, err)
 		}
 		ln = limiter.Wrap(ln, nil)
 		plain := newServer(h)
@@ -78,6 +81,15 @@ func (d *Daemon) listen() error {
 		d.logger.Info("admin API listening", slog.String("addr", d.AdminAddr()), slog.Bool("tls", d.adminTLS() != nil))
 	}
 	return nil
+}
+
+// warnPlain logs SPEC §5's loud warning when ln, the listener of the config key
+// field, serves plain HTTP on a non-loopback address (tls.mode "off" written out).
+func (d *Daemon) warnPlain(field string, ln net.Listener) {
+	if loopbackAddr(ln.Addr()) {
+		return
+	}
+	d.logger.Warn("PLAIN HTTP ON A NON-LOOPBACK ADDRESS: tokens and files cross the network unencrypted; use only behind a TLS proxy", slog.String(field, ln.Addr().String()))
 }
 
 // adminTLS is the admin listener's TLS config: a copy of the main listener's (net/http

@@ -97,7 +97,9 @@ func (h nodeHandler) WithGroup(name string) slog.Handler {
 // Run is syncd's main: it starts the daemon, waits for SIGINT/SIGTERM (or ctx), shuts
 // down gracefully within ShutdownGrace, and returns the exit code: 0 on success, 1 on a
 // runtime failure, 2 on bad usage. A second signal during shutdown returns 1 at once
-// (one within DuplicateSignalWindow of the first is a copy of it).
+// (one within DuplicateSignalWindow of the first is a copy of it). Signals count
+// during the start-up too (startInterruptible): the first ends it (exit 0), a second
+// returns 1 at once, whatever the start-up waits for.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if hc, rest := takeHealthcheck(args); hc {
 		return runHealthcheck(ctx, rest, stdout, stderr, os.Getenv)
@@ -106,16 +108,28 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	d, err := Start(ctx, args, stdout, stderr)
+	// The start-up's context, cancelled by a signal during it; what Start opens with it
+	// (the TLS file watchers) lives until Run returns.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d, stopped, err := startInterruptible(sctx, cancel, args, stdout, stderr, sigs)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, ErrUsage):
 		fmt.Fprintf(stderr, "syncd: %s (run 'syncd -h' for usage)\n", oneLine(err))
 		return 2
+	case errors.Is(err, errSecondSignal):
+		fmt.Fprintln(stderr, "syncd: second signal during start-up, exiting at once")
+		return 1
+	case err != nil && stopped:
+		fmt.Fprintf(stderr, "syncd: start-up interrupted, stopped (%s)\n", oneLine(err))
+		return 0
 	case err != nil:
 		fmt.Fprintf(stderr, "syncd: %s\n", oneLine(err))
 		return 1
+	case stopped:
+		return shutdown(d, sigs, stderr)
 	}
 	select {
 	case <-sigs:
@@ -128,6 +142,42 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	return shutdown(d, sigs, stderr)
+}
+
+// errSecondSignal is startInterruptible's answer to a second signal.
+var errSecondSignal = errors.New("second signal during start-up")
+
+// startInterruptible runs Start with ctx and watches sigs meanwhile: the first signal
+// cancels ctx (cancel), so that a start-up waiting on the network or the disk gives
+// up, and stopped reports it; a second one (not a copy within DuplicateSignalWindow)
+// returns errSecondSignal at once, leaving Start behind (the process then exits). A
+// Start that ends well despite the first signal returns its daemon with stopped set:
+// the caller shuts it down.
+func startInterruptible(ctx context.Context, cancel context.CancelFunc, args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) (_ *Daemon, stopped bool, _ error) {
+	type result struct {
+		d   *Daemon
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		d, err := Start(ctx, args, stdout, stderr)
+		res <- result{d, err}
+	}()
+	var first time.Time
+	for {
+		select {
+		case r := <-res:
+			return r.d, !first.IsZero(), r.err
+		case <-sigs:
+			switch {
+			case first.IsZero():
+				first = time.Now()
+				cancel()
+			case time.Since(first) >= DuplicateSignalWindow:
+				return nil, true, errSecondSignal
+			}
+		}
+	}
 }
 
 // DuplicateSignalWindow is how soon after the first signal another one is taken for a

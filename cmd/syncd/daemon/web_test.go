@@ -131,7 +131,7 @@ func TestPrintWebHint(t *testing.T) {
 		cfg := config.Default()
 		cfg.Listen = tc.listen
 		var b bytes.Buffer
-		printWebHint(&b, cfg, tc.addr, false)
+		printWebHint(&b, cfg, tc.addr, false, CtlBinary)
 		if got := strings.Contains(b.String(), "--public-url http://"+tc.addr); got != tc.flag || !strings.Contains(b.String(), "http://"+tc.addr+"/") {
 			t.Errorf("%s: %q", tc.addr, b.String())
 		}
@@ -148,7 +148,7 @@ func TestWebHintQuotesForTheShell(t *testing.T) {
 		cfg := config.Default()
 		cfg.DataDir = dataDir
 		var b bytes.Buffer
-		printWebHint(&b, cfg, "127.0.0.1:18089", false)
+		printWebHint(&b, cfg, "127.0.0.1:18089", false, CtlBinary)
 		var cmdLine string
 		for _, l := range strings.Split(b.String(), "\n") {
 			if s := strings.TrimSpace(l); strings.HasPrefix(s, "syncctl ") {
