@@ -33,7 +33,10 @@ import (
 // (tenant_entries, tenant_changes) change only when a batch merges, and then the
 // overlay is replaced by an empty one (a new jgen) under journal.mu, held across that
 // batch's COMMIT: a read pins the current jgen with its SQL (journal.pin), so the two
-// are always of one state.
+// are always of one state. Another process's Store (syncctl --data beside syncd)
+// merges the journal at open under this one's overlay; the reads' rules (an
+// overlay row wins its fold key, the overlay's change-log rows follow the table's
+// last one) absorb the rows then in both: TestJournalSecondStore.
 //
 // A write that runs statements of its own (a delete, a move, a version, undo rows,
 // an entry without an event) first merges the journal (jobTx.change), so its
