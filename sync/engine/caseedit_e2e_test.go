@@ -160,3 +160,38 @@ func renameDocsBeforeRemotePass(t *testing.T, a, b *side, want ...string) {
 		}
 	}
 }
+
+// A file renamed here in case only (report.txt → Report.txt) just before the client
+// applies a server edit of it, planned under the old spelling where nothing stands
+// any more (deleted here, modified there: a download): the download waits for the
+// rename to be seen and then goes to the renamed file; it never makes report.txt
+// again beside Report.txt (a case twin, kept but not synced for good). Found by
+// TestConvergence (clientapp, -case, seed 14).
+func TestLocalCaseRenameBeforeServerEdit(t *testing.T) {
+	c := startSyncd(t)
+	a, b := openSide(t, c, false), openSide(t, c, false)
+	a.write(t, "report.txt", "v1")
+	settle(t, a, b)
+	a.write(t, "report.txt", "v2")
+	a.sync(t)
+	if err := os.Rename(filepath.Join(b.dir, "report.txt"), filepath.Join(b.dir, "Report.txt")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := engine.RemotePassForTest(ctx, b.e); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(b.dir, "report.txt")); err == nil {
+		t.Fatalf("the server's edit made report.txt again beside Report.txt: %q", b.names(t))
+	}
+	settle(t, b, a)
+	for _, s := range []*side{a, b} {
+		if got := s.names(t); !eq(got, "Report.txt") || s.read(t, "Report.txt") != "v2" {
+			t.Fatalf("%s has %q, want Report.txt with v2", s.dir, got)
+		}
+	}
+	if got := serverNames(t, c); !eq(got, "Report.txt") {
+		t.Fatalf("server has %q", got)
+	}
+}

@@ -55,7 +55,12 @@ func (e placer) place(a *action, out *outcome, tmp string, meta protocol.Metadat
 	target := a.lpath
 	e.mu.Lock()
 	cached, lOK := e.local[a.key]
+	_, bOK := e.base[a.key]
 	e.mu.Unlock()
+	if (lOK || bOK) && renamedAway(e.root, target) {
+		out.again(a.key) // decided again once the rename is seen
+		return false, nil
+	}
 	if !lOK {
 		// Nothing was there when the pass looked (the common case of a new file): the
 		// rename itself is the check, as it never replaces; only a name that appeared
@@ -91,6 +96,18 @@ func (e placer) place(a *action, out *outcome, tmp string, meta protocol.Metadat
 	}
 	e.downloaded(a, out, meta, sum, observe(target, fi))
 	return true, nil
+}
+
+// renamedAway reports whether the synced file at target is gone because the user
+// renamed it in case only (report.txt → Report.txt) since the pass looked: placing
+// the download at target would make a second file beside the renamed one, which
+// folds to the same name and is kept but not synced for good. Asked only for a key
+// the client knew here (a listing of the directories on the way).
+func renamedAway(root fsys.FS, target string) bool {
+	if _, err := root.Lstat(target); !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	return renamedInCase(root, target)
 }
 
 // clearTarget decides what becomes of what stands at a's local path (cur, just
