@@ -195,3 +195,38 @@ func TestLocalCaseRenameBeforeServerEdit(t *testing.T) {
 		t.Fatalf("server has %q", got)
 	}
 }
+
+// A file made here in a directory that another client has just renamed in case on the
+// server (docs → Docs), uploaded before this client heard of the rename: the PUT to
+// docs/new.txt is refused (409: the parent exists in another case). That is not a
+// refusal of the name or content: once the changes are read, the file goes up as
+// Docs/new.txt. It was kept but not synced until its content changed. Found by
+// TestConvergence (clientapp, -case, seed 21).
+func TestUploadUnderParentRenamedInCaseOnServer(t *testing.T) {
+	c := startSyncd(t)
+	a, b := openSide(t, c, false), openSide(t, c, false)
+	if err := a.fs.MkdirAll("docs", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a.write(t, "docs/x.md", "x")
+	settle(t, a, b)
+	if err := os.Rename(filepath.Join(a.dir, "docs"), filepath.Join(a.dir, "Docs")); err != nil {
+		t.Fatal(err)
+	}
+	a.sync(t)
+	b.write(t, "docs/new.txt", "new")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := engine.LocalPassForTest(ctx, b.e, "docs/new.txt"); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, b, a)
+	for _, s := range []*side{a, b} {
+		if got := s.names(t); !eq(got, "Docs/new.txt", "Docs/x.md") {
+			t.Fatalf("%s has %q, want Docs/new.txt, Docs/x.md", s.dir, got)
+		}
+	}
+	if got := serverNames(t, c); !eq(got, "Docs/new.txt", "Docs/x.md") {
+		t.Fatalf("server has %q", got)
+	}
+}
