@@ -230,3 +230,25 @@ func TestUploadUnderParentRenamedInCaseOnServer(t *testing.T) {
 		t.Fatalf("server has %q", got)
 	}
 }
+
+// A name made anew on both sides in different case (X on the server, x here, neither
+// synced before) with different contents: the local version becomes the conflict
+// copy and the server's file arrives under the server's spelling. It kept the local
+// spelling, and that folder alone showed x for good. Found by TestConvergence
+// (clientapp, -case -rescan 20s, seed 42: not healed by a rescan either).
+func TestNewFileConflictInOtherCase(t *testing.T) {
+	c := startSyncd(t)
+	a, b := openSide(t, c, false), openSide(t, c, false)
+	a.write(t, "y.txt", "y")
+	settle(t, a, b)
+	a.write(t, "X", "server")
+	a.sync(t)
+	b.write(t, "x", "local")
+	settle(t, b, a)
+	for _, s := range []*side{a, b} {
+		got := s.names(t)
+		if len(got) != 3 || got[0] != "X" || s.read(t, "X") != "server" {
+			t.Fatalf("%s has %q, want X with the server's content, a conflict copy and y.txt", s.dir, got)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/syncspace/syncspace/sync/fsys"
+	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
@@ -91,11 +92,29 @@ func (e placer) place(a *action, out *outcome, tmp string, meta protocol.Metadat
 		if !placed || err != nil {
 			return placed, err // placed with an error: tmp holds what must not be removed
 		}
-	} else if err := e.placeFree(a, out, tmp, target); err != nil {
-		return false, err
+	} else {
+		if cur != nil {
+			target = freedName(target, a.path)
+		}
+		if err := e.placeFree(a, out, tmp, target); err != nil {
+			return false, err
+		}
 	}
 	e.downloaded(a, out, meta, sum, observe(target, fi))
 	return true, nil
+}
+
+// freedName is where a download goes once what stood at target was moved aside as
+// a conflict copy (or an empty directory removed): under the server's spelling of
+// the name. Both sides made the name anew, spelled otherwise ("x" here, "X" on the
+// server): the server's file kept the local spelling once the local one was a
+// conflict copy, and that folder alone showed "x" for good.
+func freedName(target, serverPath string) string {
+	name := pathrule.Base(serverPath)
+	if dir := pathrule.Parent(target); dir != "" {
+		return dir + "/" + name
+	}
+	return name
 }
 
 // renamedAway reports whether the synced file at target is gone because the user
