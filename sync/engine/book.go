@@ -42,6 +42,11 @@ type book struct {
 	haveList     bool // remoteM holds a full snapshot
 	needFull     bool // a full reconcile is due (resync, epoch change, failure)
 	retry        map[string]bool
+	// conflicted: key → the server path of its last 409 (xfer.conflictFirst).
+	conflicted map[string]string
+	// hold: server deletes of local deletions waiting for them to settle
+	// (delhold.go).
+	hold delHold
 
 	// shortNames: the folder's file system may open a name through an 8.3 short
 	// name (Windows), so names that may stand for the client's own are refused

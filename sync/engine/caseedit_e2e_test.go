@@ -160,3 +160,95 @@ func renameDocsBeforeRemotePass(t *testing.T, a, b *side, want ...string) {
 		}
 	}
 }
+
+// A file renamed here in case only (report.txt → Report.txt) just before the client
+// applies a server edit of it, planned under the old spelling where nothing stands
+// any more (deleted here, modified there: a download): the download waits for the
+// rename to be seen and then goes to the renamed file; it never makes report.txt
+// again beside Report.txt (a case twin, kept but not synced for good). Found by
+// TestConvergence (clientapp, -case, seed 14).
+func TestLocalCaseRenameBeforeServerEdit(t *testing.T) {
+	c := startSyncd(t)
+	a, b := openSide(t, c, false), openSide(t, c, false)
+	a.write(t, "report.txt", "v1")
+	settle(t, a, b)
+	a.write(t, "report.txt", "v2")
+	a.sync(t)
+	if err := os.Rename(filepath.Join(b.dir, "report.txt"), filepath.Join(b.dir, "Report.txt")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := engine.RemotePassForTest(ctx, b.e); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(b.dir, "report.txt")); err == nil {
+		t.Fatalf("the server's edit made report.txt again beside Report.txt: %q", b.names(t))
+	}
+	settle(t, b, a)
+	for _, s := range []*side{a, b} {
+		if got := s.names(t); !eq(got, "Report.txt") || s.read(t, "Report.txt") != "v2" {
+			t.Fatalf("%s has %q, want Report.txt with v2", s.dir, got)
+		}
+	}
+	if got := serverNames(t, c); !eq(got, "Report.txt") {
+		t.Fatalf("server has %q", got)
+	}
+}
+
+// A file made here in a directory that another client has just renamed in case on the
+// server (docs → Docs), uploaded before this client heard of the rename: the PUT to
+// docs/new.txt is refused (409: the parent exists in another case). That is not a
+// refusal of the name or content: once the changes are read, the file goes up as
+// Docs/new.txt. It was kept but not synced until its content changed. Found by
+// TestConvergence (clientapp, -case, seed 21).
+func TestUploadUnderParentRenamedInCaseOnServer(t *testing.T) {
+	c := startSyncd(t)
+	a, b := openSide(t, c, false), openSide(t, c, false)
+	if err := a.fs.MkdirAll("docs", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a.write(t, "docs/x.md", "x")
+	settle(t, a, b)
+	if err := os.Rename(filepath.Join(a.dir, "docs"), filepath.Join(a.dir, "Docs")); err != nil {
+		t.Fatal(err)
+	}
+	a.sync(t)
+	b.write(t, "docs/new.txt", "new")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := engine.LocalPassForTest(ctx, b.e, "docs/new.txt"); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, b, a)
+	for _, s := range []*side{a, b} {
+		if got := s.names(t); !eq(got, "Docs/new.txt", "Docs/x.md") {
+			t.Fatalf("%s has %q, want Docs/new.txt, Docs/x.md", s.dir, got)
+		}
+	}
+	if got := serverNames(t, c); !eq(got, "Docs/new.txt", "Docs/x.md") {
+		t.Fatalf("server has %q", got)
+	}
+}
+
+// A name made anew on both sides in different case (X on the server, x here, neither
+// synced before) with different contents: the local version becomes the conflict
+// copy and the server's file arrives under the server's spelling. It kept the local
+// spelling, and that folder alone showed x for good. Found by TestConvergence
+// (clientapp, -case -rescan 20s, seed 42: not healed by a rescan either).
+func TestNewFileConflictInOtherCase(t *testing.T) {
+	c := startSyncd(t)
+	a, b := openSide(t, c, false), openSide(t, c, false)
+	a.write(t, "y.txt", "y")
+	settle(t, a, b)
+	a.write(t, "X", "server")
+	a.sync(t)
+	b.write(t, "x", "local")
+	settle(t, b, a)
+	for _, s := range []*side{a, b} {
+		got := s.names(t)
+		if len(got) != 3 || got[0] != "X" || s.read(t, "X") != "server" {
+			t.Fatalf("%s has %q, want X with the server's content, a conflict copy and y.txt", s.dir, got)
+		}
+	}
+}

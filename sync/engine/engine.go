@@ -10,7 +10,10 @@
 // Safety rules: a local file whose current content was never synced is never
 // overwritten or deleted (it becomes a conflict copy or is uploaded instead); modify
 // beats delete; a pass that would delete more than half of the files (and over 100) on
-// either side stops with ErrMassDelete; a vanished DIR stops with ErrRootVanished; every
+// either side stops with ErrMassDelete; a vanished DIR stops with ErrRootVanished, and
+// Run holds the server deletes of several local deletions until they settle, so that
+// an rm of the whole folder is stopped before its deletes reach the server
+// (delhold.go); every
 // path received from the server is checked with pathrule.Clean and every write goes
 // through the fsys.FS opened on DIR (an *os.Root by default, see package fsys).
 //
@@ -85,6 +88,11 @@ type Options struct {
 	InitialSync bool
 	// AllowMassDelete disables the mass-delete guard.
 	AllowMassDelete bool
+	// DeleteSettle is how long Run holds the server deletes of a pass that found
+	// several local deletions (or one soon after another): they go once no local
+	// deletion came for DeleteSettle and DIR is still there (default
+	// DefaultDeleteSettle; delhold.go).
+	DeleteSettle time.Duration
 	// Progress, when non-nil, is called when a pass starts many or large transfers
 	// (or, with InitialSync, the first full reconcile's), with their number and total
 	// size; what it returns follows them. nil (or a nil Progress returned) shows
@@ -227,6 +235,9 @@ func withDefaults(opts Options) (Options, error) {
 	}
 	if opts.Transfers <= 0 {
 		opts.Transfers = 16
+	}
+	if opts.DeleteSettle <= 0 {
+		opts.DeleteSettle = DefaultDeleteSettle
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -58,3 +58,11 @@ func RemotePassForTest(ctx context.Context, e *Engine) error {
 	_, err := e.remotePass(ctx)
 	return err
 }
+
+// LocalPassForTest runs the pass of a watcher batch of paths against what the engine
+// knows of the server now (no catch-up first: what a live engine does when the
+// watcher reports a local change before a server event arrives).
+func LocalPassForTest(ctx context.Context, e *Engine, paths ...string) error {
+	_, err := e.localPass(ctx, paths)
+	return err
+}

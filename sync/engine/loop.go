@@ -24,7 +24,9 @@ type loop struct {
 	// while retries keep failing.
 	retryEvery time.Duration
 	retryT     *time.Timer
-	rescans    int // full local rescans so far; every fifth is a full reconcile
+	// holdT fires when held deletes are due (delhold.go).
+	holdT   *time.Timer
+	rescans int // full local rescans so far; every fifth is a full reconcile
 	// A full reconcile that cannot list the server is tried again after fullBackoff
 	// (1 s doubling, at most the polling interval), not before nextFull.
 	nextFull    time.Time
@@ -60,6 +62,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	}()
 	e.mu.Lock()
 	e.retry = map[string]bool{}
+	e.hold.on = true
 	e.mu.Unlock()
 	l := &loop{
 		Engine: e, ctx: ctx, msgs: make(chan streamMsg, 1024),
@@ -86,6 +89,9 @@ func (l *loop) run() error {
 	defer saveT.Stop()
 	l.retryT = time.NewTimer(l.retryEvery)
 	defer l.retryT.Stop()
+	l.holdT = time.NewTimer(time.Hour)
+	l.holdT.Stop()
+	defer l.holdT.Stop()
 	for {
 		var err error
 		select {
@@ -103,6 +109,8 @@ func (l *loop) run() error {
 			err = l.onRescan()
 		case <-l.retryT.C:
 			err = l.onRetry()
+		case <-l.holdT.C:
+			err = l.onHeld()
 		case <-saveT.C:
 			err = l.onTick()
 		case serr := <-l.saveErr:
@@ -114,6 +122,7 @@ func (l *loop) run() error {
 		if err := l.afterInput(); err != nil {
 			return err
 		}
+		l.armHold()
 	}
 }
 
@@ -315,6 +324,29 @@ func (l *loop) onRetry() error {
 	}
 	l.retryT.Reset(l.retryEvery)
 	return err
+}
+
+// armHold sets holdT for the held deletes, if any.
+func (l *loop) armHold() {
+	l.mu.Lock()
+	due, ok := l.heldDue(l.opts.DeleteSettle)
+	l.mu.Unlock()
+	l.holdT.Stop()
+	if ok {
+		l.holdT.Reset(max(time.Until(due), time.Millisecond))
+	}
+}
+
+// onHeld plans the held deletes again, with a fresh look at their paths: they go if
+// no local deletion came meanwhile (and DIR is still there).
+func (l *loop) onHeld() error {
+	l.mu.Lock()
+	keys := l.heldKeys()
+	l.mu.Unlock()
+	if len(keys) == 0 {
+		return nil
+	}
+	return l.step(l.retryKeys(l.ctx, keys))
 }
 
 // onTick runs every second: it checks that DIR is still the folder being synced, then

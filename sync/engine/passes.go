@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"time"
 
 	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
@@ -110,6 +111,10 @@ func (e *Engine) runPlan(ctx context.Context, keys map[string]bool, showProgress
 	}
 	pl := e.makePlan(keys)
 	err := e.guard(pl)
+	held, holding := 0, len(e.hold.keys) > 0
+	if err == nil {
+		held = e.holdDeletes(pl, keys, time.Now(), e.opts.DeleteSettle)
+	}
 	for _, k := range pl.recheck {
 		e.retry[k] = true
 	}
@@ -117,7 +122,10 @@ func (e *Engine) runPlan(ctx context.Context, keys map[string]bool, showProgress
 	if err != nil {
 		return passResult{}, err
 	}
-	res := passResult{actions: len(pl.acts), retries: len(pl.recheck) > 0}
+	if held > 0 && !holding {
+		e.log.Info("several local deletions: sent once none came for a while and the folder is still there", "paths", held, "settle", e.opts.DeleteSettle)
+	}
+	res := passResult{actions: len(pl.acts), retries: len(pl.recheck) > 0 || held > 0}
 	var ups, downs []string
 	for _, a := range pl.acts {
 		switch a.op {

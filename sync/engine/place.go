@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/syncspace/syncspace/sync/fsys"
+	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
 )
 
@@ -55,7 +56,12 @@ func (e placer) place(a *action, out *outcome, tmp string, meta protocol.Metadat
 	target := a.lpath
 	e.mu.Lock()
 	cached, lOK := e.local[a.key]
+	_, bOK := e.base[a.key]
 	e.mu.Unlock()
+	if (lOK || bOK) && renamedAway(e.root, target) {
+		out.again(a.key) // decided again once the rename is seen
+		return false, nil
+	}
 	if !lOK {
 		// Nothing was there when the pass looked (the common case of a new file): the
 		// rename itself is the check, as it never replaces; only a name that appeared
@@ -86,11 +92,41 @@ func (e placer) place(a *action, out *outcome, tmp string, meta protocol.Metadat
 		if !placed || err != nil {
 			return placed, err // placed with an error: tmp holds what must not be removed
 		}
-	} else if err := e.placeFree(a, out, tmp, target); err != nil {
-		return false, err
+	} else {
+		if cur != nil {
+			target = freedName(target, a.path)
+		}
+		if err := e.placeFree(a, out, tmp, target); err != nil {
+			return false, err
+		}
 	}
 	e.downloaded(a, out, meta, sum, observe(target, fi))
 	return true, nil
+}
+
+// freedName is where a download goes once what stood at target was moved aside as
+// a conflict copy (or an empty directory removed): under the server's spelling of
+// the name. Both sides made the name anew, spelled otherwise ("x" here, "X" on the
+// server): the server's file kept the local spelling once the local one was a
+// conflict copy, and that folder alone showed "x" for good.
+func freedName(target, serverPath string) string {
+	name := pathrule.Base(serverPath)
+	if dir := pathrule.Parent(target); dir != "" {
+		return dir + "/" + name
+	}
+	return name
+}
+
+// renamedAway reports whether the synced file at target is gone because the user
+// renamed it in case only (report.txt → Report.txt) since the pass looked: placing
+// the download at target would make a second file beside the renamed one, which
+// folds to the same name and is kept but not synced for good. Asked only for a key
+// the client knew here (a listing of the directories on the way).
+func renamedAway(root fsys.FS, target string) bool {
+	if _, err := root.Lstat(target); !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	return renamedInCase(root, target)
 }
 
 // clearTarget decides what becomes of what stands at a's local path (cur, just

@@ -151,6 +151,25 @@ func (e xfer) mkdirRemote(ctx context.Context, a *action, out *outcome) error {
 	return nil
 }
 
+// conflictFirst reports whether a's 409 is the first for its server path. A parent
+// renamed in case on the server since this client last heard (docs → Docs) makes a
+// PUT under the old spelling 409 as well: not a refusal of the name or content, but
+// a path to compute again once the changes are read. So the first 409 of a key at a
+// path reads the changes and tries again (under the server's spelling by then); the
+// same path refused again is a refusal, never retried in a loop.
+func (e xfer) conflictFirst(a *action) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.conflicted[a.key] == a.path {
+		return false
+	}
+	if e.conflicted == nil {
+		e.conflicted = map[string]string{}
+	}
+	e.conflicted[a.key] = a.path
+	return true
+}
+
 func (e xfer) upload(ctx context.Context, a *action, out *outcome, pr *progress) error {
 	e.mu.Lock()
 	cached, _ := e.local[a.key]
@@ -209,6 +228,7 @@ func (e xfer) upload(ctx context.Context, a *action, out *outcome, pr *progress)
 		out.again(a.key)
 	}
 	e.local[a.key] = *cur
+	delete(e.conflicted, a.key)
 	e.ensureParents(meta.Path, meta.Seq)
 	e.noteOwnSeq(meta.Seq)
 	e.dirty = true
@@ -231,6 +251,10 @@ func (e xfer) uploadFailed(a *action, cur *localEntry, f io.ReaderAt, out *outco
 		return nil
 	case protocol.CodeOf(err) == protocol.CodeDigestMismatch:
 		out.again(a.key) // the file changed during the upload
+		return nil
+	case errors.Is(err, protocol.ErrConflict) && e.conflictFirst(a):
+		out.needCatchUp()
+		out.again(a.key)
 		return nil
 	case isRefusal(err) || errors.Is(err, protocol.ErrNotFound):
 		// A PUT answers 404 only for a path outside a path-scoped token's paths

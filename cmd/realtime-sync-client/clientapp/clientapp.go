@@ -383,9 +383,13 @@ func openEngine(c *config, cl *syncclient.Client, stderr io.Writer, log *slog.Lo
 	return engine.Open(engine.Options{
 		Root: c.localPath, Remote: cl, ClientID: c.clientID, Realtime: c.realtime,
 		Interval: c.interval, InitialSync: c.initialSync, AllowMassDelete: c.allowMassDelete,
-		Progress: progress, Logger: log,
+		Progress: progress, Logger: log, RescanInterval: rescanInterval,
 	})
 }
+
+// rescanInterval is the period of the engine's full local rescan (0: its default,
+// 2 min); only TestConvergence's -rescan flag sets it.
+var rescanInterval time.Duration
 
 // syncOnce is --once: one sync, then exit 0 only when the folder and the server agree.
 func syncOnce(ctx context.Context, eng *engine.Engine, sw *statusWriter, stderr io.Writer) int {

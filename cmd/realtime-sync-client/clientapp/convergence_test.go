@@ -36,6 +36,10 @@ var (
 	convSeeds = flag.Int("seeds", 0, "TestConvergence: run seeds 1..N instead of the fixed ones")
 	convOps   = flag.Int("ops", 60, "TestConvergence: operations per seed")
 	convCase  = flag.Bool("case", false, "TestConvergence: include case-only renames (known to leave folders apart still)")
+	// -rescan: the clients' full local rescan every D instead of every 2 min, to see
+	// whether a rescan heals what was left apart (a run that converged more than D
+	// after the last operation was healed by one).
+	convRescan = flag.Duration("rescan", 0, "TestConvergence: the clients' full local rescan period (0: the default, 2 min)")
 )
 
 // convergenceFixedSeeds are the seeds of the default (CI) run; -short runs the first.
@@ -62,6 +66,10 @@ func convergenceSeeds() []int64 {
 }
 
 func TestConvergence(t *testing.T) {
+	if *convRescan > 0 {
+		rescanInterval = *convRescan
+		t.Cleanup(func() { rescanInterval = 0 })
+	}
 	for _, seed := range convergenceSeeds() {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			runConvergence(t, seed, *convOps)
