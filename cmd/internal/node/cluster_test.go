@@ -164,3 +164,31 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// twoNodeSpaces opens two nodes of one PostgreSQL cluster, creates tenant name on the
+// first and returns that node with the tenant's space on each node.
+func twoNodeSpaces(t *testing.T, name string) (a *Node, spA, spB *tenants.Space) {
+	t.Helper()
+	ctx := context.Background()
+	open := testCluster(t, "postgres")
+	a, b := open(), open()
+	if _, err := a.Tenants.Create(ctx, name, tenants.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	spA, err := a.Tenants.Space(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 3*time.Second, "tenant on B", func() bool {
+		spB, err = b.Tenants.Space(ctx, name)
+		return err == nil
+	})
+	return a, spA, spB
+}
+
+// putBefore uploads body at p through sp, calling before (if not nil) just before
+// the upload commits.
+func putBefore(ctx context.Context, sp *tenants.Space, p, body string, before func() error) error {
+	_, _, err := sp.Put(ctx, p, strings.NewReader(body), tenants.PutOptions{Size: int64(len(body)), BeforeCommit: before})
+	return err
+}

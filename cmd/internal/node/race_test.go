@@ -21,23 +21,9 @@ import (
 // deleted (an entry without its parent).
 func TestChecksHoldAcrossNodes(t *testing.T) {
 	ctx := context.Background()
-	open := testCluster(t, "postgres")
-	a, b := open(), open()
-	if _, err := a.Tenants.Create(ctx, "race", tenants.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	spA, err := a.Tenants.Space(ctx, "race")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var spB *tenants.Space
-	waitUntil(t, 3*time.Second, "tenant on B", func() bool {
-		spB, err = b.Tenants.Space(ctx, "race")
-		return err == nil
-	})
+	_, spA, spB := twoNodeSpaces(t, "race")
 	put := func(sp *tenants.Space, p, body string, before func() error) error {
-		_, _, err := sp.Put(ctx, p, strings.NewReader(body), tenants.PutOptions{Size: int64(len(body)), BeforeCommit: before})
-		return err
+		return putBefore(ctx, sp, p, body, before)
 	}
 	must := func(err error) {
 		t.Helper()
@@ -111,20 +97,7 @@ func TestChecksHoldAcrossNodes(t *testing.T) {
 // an "empty" directory removed B's answered upload with it, keeping no version.
 func TestDeleteChecksHoldAcrossNodes(t *testing.T) {
 	ctx := context.Background()
-	open := testCluster(t, "postgres")
-	a, b := open(), open()
-	if _, err := a.Tenants.Create(ctx, "del", tenants.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	spA, err := a.Tenants.Space(ctx, "del")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var spB *tenants.Space
-	waitUntil(t, 3*time.Second, "tenant on B", func() bool {
-		spB, err = b.Tenants.Space(ctx, "del")
-		return err == nil
-	})
+	a, spA, spB := twoNodeSpaces(t, "del")
 	if _, _, err := spA.Mkdir(ctx, "d", tenants.Source{}); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,23 +18,9 @@ import (
 // it and form the next batch.
 func TestStaleCheckFailsOnlyItsWrite(t *testing.T) {
 	ctx := context.Background()
-	open := testCluster(t, "postgres")
-	a, b := open(), open()
-	if _, err := a.Tenants.Create(ctx, "split", tenants.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	spA, err := a.Tenants.Space(ctx, "split")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var spB *tenants.Space
-	waitUntil(t, 3*time.Second, "tenant on B", func() bool {
-		spB, err = b.Tenants.Space(ctx, "split")
-		return err == nil
-	})
+	a, spA, spB := twoNodeSpaces(t, "split")
 	put := func(sp *tenants.Space, p, body string, before func() error) error {
-		_, _, err := sp.Put(ctx, p, strings.NewReader(body), tenants.PutOptions{Size: int64(len(body)), BeforeCommit: before})
-		return err
+		return putBefore(ctx, sp, p, body, before)
 	}
 	lock, err := a.Pool().Begin(ctx)
 	if err != nil {
