@@ -51,13 +51,15 @@ const mergeRows = 2048
 const (
 	changeCols = `tenant_id, seq, op, from_path, path, is_dir, size, hash, modified, source_client, source_subject, at, meta_seq`
 	entryCols9 = `tenant_id, fold, path, parent, is_dir, size, hash, modified, seq`
+	// changeWidth and entryWidth are the values a row of changeCols and of entryCols9.
+	changeWidth, entryWidth = 13, 9
 )
 
 // Queued rows (rowbuf.go) of the journal: the stage's, OR FAIL like the others
 // (no statement journal: TestStageStatementsCannotAbort).
 var (
-	journalChangeRows = newRowBuf(`INSERT OR FAIL INTO tenant_journal_changes (`+changeCols+`)`, 13, "")
-	journalEntryRows  = newRowBuf(`INSERT OR FAIL INTO tenant_journal_entries (`+entryCols9+`)`, 9, "")
+	journalChangeRows = newRowBuf(`INSERT OR FAIL INTO tenant_journal_changes (`+changeCols+`)`, changeWidth, "")
+	journalEntryRows  = newRowBuf(`INSERT OR FAIL INTO tenant_journal_entries (`+entryCols9+`)`, entryWidth, "")
 )
 
 // mergeSQL moves the journal's rows into the tenants' trees, in key order, the later
@@ -140,12 +142,11 @@ func (j *journal) current() *jgen {
 // change log. The caller calls unlock when done.
 func (r *Store) lockMerged(ctx context.Context) (unlock func(), err error) {
 	r.wmu.Lock()
-	if r.j.rows == 0 {
-		return r.wmu.Unlock, nil
-	}
-	if err := r.mergeNow(ctx); err != nil {
-		r.wmu.Unlock()
-		return nil, err
+	if r.j.rows > 0 {
+		if err := r.mergeNow(ctx); err != nil {
+			r.wmu.Unlock()
+			return nil, err
+		}
 	}
 	return r.wmu.Unlock, nil
 }
@@ -211,7 +212,7 @@ func (b *jbatch) added(changes, entries []any, hseqs []int64) {
 		heads = b.late
 	}
 	b.gen.add(changes, entries, hseqs, heads)
-	b.rows += len(changes)/13 + len(entries)/9
+	b.rows += len(changes)/changeWidth + len(entries)/entryWidth
 }
 
 // merge merges the journal inside the batch's transaction q: the rows added so far

@@ -2,10 +2,10 @@ package sqlite
 
 import (
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/syncspace/syncspace/sync/pathrule"
 	"github.com/syncspace/syncspace/sync/protocol"
 	"github.com/syncspace/syncspace/tenants/index"
 )
@@ -53,21 +53,22 @@ func (g *jgen) ten(id string, add bool) *jten {
 	return t
 }
 
-// add adds the rows of a stage's flush as pending: changes in changeCols order (13
-// values a row), entries in entryCols9 order (9 a row), hseqs the head of the write
-// of each entry row. It returns the tenants' highest seqs.
+// add adds the rows of a stage's flush as pending: changes in changeCols order
+// (changeWidth values a row), entries in entryCols9 order (entryWidth a row), hseqs
+// the head of the write of each entry row. It raises each tenant's seq in heads to
+// the highest it added.
 func (g *jgen) add(changes, entries []any, hseqs []int64, heads map[string]int64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for i := 0; i+13 <= len(changes); i += 13 {
-		v := slices.Clip(slices.Clone(changes[i : i+13]))
+	for i := 0; i+changeWidth <= len(changes); i += changeWidth {
+		v := slices.Clip(slices.Clone(changes[i : i+changeWidth]))
 		id, seq := v[0].(string), v[1].(int64)
 		t := g.ten(id, true)
 		t.changes = append(t.changes, jchange{seq: seq, op: v[2].(string), from: v[3].(string), path: v[4].(string), vals: v})
 		heads[id] = max(heads[id], seq)
 	}
-	for i, k := 0, 0; i+9 <= len(entries); i, k = i+9, k+1 {
-		v := entries[i : i+9]
+	for i, k := 0, 0; i+entryWidth <= len(entries); i, k = i+entryWidth, k+1 {
+		v := entries[i : i+entryWidth]
 		id, fold := v[0].(string), v[1].(string)
 		t := g.ten(id, true)
 		e := index.Entry{Path: v[2].(string), IsDir: v[4].(bool), Size: v[5].(int64), Hash: v[6].(string), Seq: v[8].(int64)}
@@ -244,7 +245,7 @@ func (g *jgen) changedAfter(id, p string, seq int64) bool {
 		if c.seq <= seq {
 			continue
 		}
-		if touches(c.path, p) || touches(c.from, p) {
+		if pathrule.Within(c.path, p) || pathrule.Within(c.from, p) {
 			return true
 		}
 		if (c.op == protocol.OpDelete || c.op == protocol.OpMove) && (ancestor(c.path, p) || ancestor(c.from, p)) {
@@ -254,18 +255,8 @@ func (g *jgen) changedAfter(id, p string, seq int64) bool {
 	return false
 }
 
-// touches reports whether path is p or lies under it (p "" = the root: every path).
-func touches(path, p string) bool {
-	return path == p || under(path, p)
-}
-
 // under reports whether path lies strictly under dir (dir "" = the root).
-func under(path, dir string) bool {
-	if dir == "" {
-		return path != ""
-	}
-	return strings.HasPrefix(path, dir+"/")
-}
+func under(path, dir string) bool { return path != dir && pathrule.Within(path, dir) }
 
 // ancestor reports whether a is a directory above p (never the root).
 func ancestor(a, p string) bool { return a != "" && under(p, a) }
