@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"maps"
 	"time"
 )
 
@@ -117,10 +118,4 @@ func (e *book) heldDue(settle time.Duration) (time.Time, bool) {
 
 // heldKeys returns the held keys (planned again by the caller). The caller holds
 // e.mu.
-func (e *book) heldKeys() map[string]bool {
-	out := make(map[string]bool, len(e.hold.keys))
-	for k := range e.hold.keys {
-		out[k] = true
-	}
-	return out
-}
+func (e *book) heldKeys() map[string]bool { return maps.Clone(e.hold.keys) }
